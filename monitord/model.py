@@ -1,0 +1,198 @@
+"""The data that flows one way through monitord.
+
+    inventory (Topology) + probes -> Sample -> rules -> LineState / Incident -> Notification
+
+Everything here is small, frozen and free of I/O so that `rules/` and `notifiers/` templates can
+import it without pulling in sockets or asyncio.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+Language = Literal["tr", "en"]
+DeviceKind = Literal["dslam", "olt", "cmts", "router", "switch"]
+DEVICE_KINDS: tuple[str, ...] = ("dslam", "olt", "cmts", "router", "switch")
+
+
+class Secret:
+    """A credential read from the environment or a file; its repr never shows the value."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source  # e.g. "env:TWILIO_AUTH_TOKEN" or "file:/etc/monitord/rt.token"
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- inventory -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpAuth:
+    """How to talk to one agent (snmp_exporter's "auth"): kept apart from what to walk."""
+
+    name: str
+    version: Literal["1", "2c", "3"]
+    community: Secret | None = None
+    user: str | None = None
+    auth_protocol: Literal["md5", "sha", "sha256", "sha512"] | None = None
+    auth_key: Secret | None = None
+    priv_protocol: Literal["des", "aes", "aes256"] | None = None
+    priv_key: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    id: str
+    name: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: DeviceKind
+    exchange: str
+    address: str
+    snmp: SnmpAuth | None  # None: reachability by ICMP only (e.g. a router without SNMP access)
+    profiles: tuple[str, ...] = ()  # line profiles to walk, by name (config/profiles/*.yaml)
+    port: int = 161
+    cabinet: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A subscriber line: who to tell, and where to look for it on its head-end."""
+
+    id: str  # subscriber id
+    name: str
+    device: str
+    phone: str | None = None  # E.164
+    email: str | None = None
+    language: Language = "tr"
+    port: int | None = None  # index in the device's line tables (ifIndex for DSL)
+    mac: str | None = None  # cable modems: docsIfCmtsCmStatusMacAddress, lower-case, colon-separated
+    modem: str | None = None  # address answering ICMP, if the modem is reachable
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """A place in the topology: ("region", id), ("exchange", id), ("cabinet", id), ("device", id), ("line", id)."""
+
+    level: Literal["region", "exchange", "cabinet", "device", "line"]
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.level}:{self.id}"
+
+
+# --- probes -> rules ---------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    """What a probe saw. A silent device is data, not an exception."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"  # no answer within timeout x retries
+    UNREACHABLE = "unreachable"  # the network said no (EHOSTUNREACH, EPERM, ENOBUFS)
+    AUTH_FAILURE = "auth_failure"  # wrong community / v3 credentials: the device is alive
+    AGENT_ERROR = "agent_error"  # error-status in the PDU, malformed or looping replies
+    NOT_FOUND = "not_found"  # the agent answered but has no row for this line
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One observation of one target (a device or a line) by one probe.
+
+    `values` are in natural units (dB, dBm, dBmV, bit/s, ms) named as in the line profiles
+    (e.g. "snr_margin_down_db"); counters arrive already turned into rates per second.
+    """
+
+    target: NodeRef
+    probe: str  # "icmp", or "snmp:<profile>"
+    at: float
+    outcome: Outcome
+    values: Mapping[str, float] = field(default_factory=dict)
+    detail: str = ""
+
+
+# --- rules -> store / notifiers ----------------------------------------------------------------
+
+
+class Status(enum.Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNREACHABLE = "unreachable"  # a parent is down
+    UNKNOWN = "unknown"
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    node: NodeRef
+    status: Status
+    since: float
+    reasons: tuple[str, ...] = ()  # e.g. ("snr_margin_down_db 4.2 <= 6",)
+
+
+class IncidentKind(enum.Enum):
+    OUTAGE = "outage"
+    DEGRADATION = "degradation"
+    OVERRUN = "overrun"  # still down after a maintenance window closed
+
+
+class Phase(enum.Enum):
+    OPEN = "open"
+    UPDATED = "updated"
+    RECOVERING = "recovering"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    tracking: str  # e.g. ARZ-2026-000123: what customers and the helpdesk quote
+    kind: IncidentKind
+    root: NodeRef
+    phase: Phase
+    opened_at: float
+    updated_at: float
+    affected: frozenset[str]  # line ids
+    evidence: tuple[str, ...]
+    resolved_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One outbox item. `key` makes it idempotent: the same key is never sent twice."""
+
+    key: str  # e.g. "ARZ-2026-000123/sms/+905321234567/outage"
+    channel: Literal["sms", "email", "ticket"]
+    recipient: str  # E.164 number, e-mail address, or the tracking number for tickets
+    action: str  # sms/email: the phase (outage, update, restored, maintenance...); ticket: create/comment/resolve/reopen
+    subject: str
+    body: str
+    incident: str | None = None  # tracking number
