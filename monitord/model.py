@@ -109,6 +109,48 @@ class NodeRef:
         return f"{self.level}:{self.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The whole inventory, indexed by id. Built once per (re)load; never mutated."""
+
+    regions: Mapping[str, Region]
+    exchanges: Mapping[str, Exchange]
+    devices: Mapping[str, Device]
+    lines: Mapping[str, Line]
+
+    def ancestors(self, node: NodeRef) -> tuple[NodeRef, ...]:
+        """Parents from nearest to farthest: line -> device -> cabinet? -> exchange -> region."""
+        chain: list[NodeRef] = []
+        if node.level == "line":
+            node = NodeRef("device", self.lines[node.id].device)
+            chain.append(node)
+        if node.level == "device":
+            device = self.devices[node.id]
+            if device.cabinet:
+                chain.append(NodeRef("cabinet", device.cabinet))
+            node = NodeRef("exchange", device.exchange)
+            chain.append(node)
+        elif node.level == "cabinet":
+            exchange = next(d.exchange for d in self.devices.values() if d.cabinet == node.id)
+            node = NodeRef("exchange", exchange)
+            chain.append(node)
+        if node.level == "exchange":
+            chain.append(NodeRef("region", self.exchanges[node.id].region))
+        return tuple(chain)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """Planned work: alerts inside `scope` are suppressed from start to end + grace."""
+
+    id: str
+    scope: tuple[NodeRef, ...]  # topology nodes and/or single lines
+    start: float
+    end: float
+    reason: str = ""
+    grace: float = 900.0
+
+
 # --- probes -> rules ---------------------------------------------------------------------------
 
 
