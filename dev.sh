@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine with Python 3.11, run as root:
+#   ./dev.sh demo   - install what is missing, then run the demo against a simulated ISP on loopback
+#   ./dev.sh test   - install what is missing (Request Tracker too), then run the whole test suite
+# Installing is idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8)
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "dev.sh: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+    local py
+    py=$(command -v python3.11 || command -v python3)
+    if [ ! -x .venv/bin/python ]; then
+        "$py" -m venv .venv 2>/dev/null || { apt_install python3-venv; "$py" -m venv .venv; }
+    fi
+    if ! .venv/bin/python -c 'import monitord, pytest, snmpsim' 2>/dev/null \
+        || [ pyproject.toml -nt .venv/.installed ]; then
+        echo "dev.sh: installing Python packages into .venv"
+        .venv/bin/pip install -q --disable-pip-version-check -U pip
+        .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+        touch .venv/.installed
+    fi
+}
+
+case "${1:-}" in
+    demo)
+        apt_install "${DEBIAN_PACKAGES[@]}"
+        python_env
+        shift
+        exec .venv/bin/monitord demo "$@"
+        ;;
+    test)
+        apt_install "${DEBIAN_PACKAGES[@]}"
+        scripts/install-rt.sh
+        python_env
+        shift
+        exec .venv/bin/python -m pytest -q "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo [--keep-running] | ./dev.sh test [pytest args]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,34 @@
+"""systemd's notify protocol (READY, STATUS, WATCHDOG, RELOADING, STOPPING) without a dependency."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+
+def notify(*fields: str) -> bool:
+    """Send `fields` (e.g. "READY=1", "STATUS=polling 120 devices") to $NOTIFY_SOCKET, if any."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall("\n".join(fields).encode())
+    return True
+
+
+def reloading() -> bool:
+    """RELOADING=1 must carry MONOTONIC_USEC so systemd can tell reloads apart."""
+    return notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+
+
+def watchdog_interval() -> float | None:
+    """Half of WatchdogSec, as systemd recommends, or None when no watchdog is set for us."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and int(pid) != os.getpid()):
+        return None
+    return int(usec) / 2_000_000
