@@ -1,0 +1,301 @@
+"""Who is told what about an incident change: a pure function from the change to outbox items.
+
+Each item comes with `not_before` (None: send now). Urgency decides quiet hours: an outage or
+a maintenance overrun is news the customer is living through, so it goes at once, day or night;
+everything else (degradation, "still ongoing", "restored", maintenance notices) waits for the
+end of quiet hours. Tickets and NOC e-mail are for staff and always go at once.
+
+Keys make every notice idempotent. A customer notice is keyed by incident, recipient and phase,
+so the same subscriber hears "outage" once per incident however often it grows or is promoted.
+What must be sent again carries the instant of the change that causes it (persisted with the
+incident, so a replayed change yields the same key): a reopen re-announces the outage, and each
+"restored" belongs to the resolution (or the shrink) that made it true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Callable, Iterable, Literal, Sequence
+from zoneinfo import ZoneInfo
+
+from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from notifiers.templates import KIND_NAMES, format_duration, format_time, render, short, subscriber_list
+from rules.engine import IncidentChange
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettings:
+    timezone: str = "Europe/Istanbul"
+    quiet_hours: tuple[time, time] | None = None  # local times; may wrap midnight, e.g. 22:00-08:00
+    update_after: float = 7200.0
+    notify_degradation: bool = False
+    noc_emails: tuple[str, ...] = ()
+    opted_out: frozenset[str] = frozenset()
+    language: Language = "tr"  # tickets and NOC e-mail
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+Planned = tuple[Notification, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a node is, in the words of a helpdesk agent (label) and of a customer (area)."""
+
+    label: str
+    region: str
+    exchange: str
+    area: str
+
+
+def place(topology: Topology, node: NodeRef) -> Place:
+    """Names for `node`; a node gone from the inventory is named by its reference."""
+    try:
+        chain = (node, *topology.ancestors(node))
+        region = next(topology.regions[n.id].name for n in chain if n.level == "region")
+    except (KeyError, StopIteration):
+        return Place(str(node), "-", "-", str(node))
+    exchange = next((topology.exchanges[n.id].name for n in chain if n.level == "exchange"), "-")
+    if node.level == "region":
+        label = region
+    elif node.level == "exchange":
+        label = exchange
+    elif node.level == "device":
+        label = f"{node.id} ({topology.devices[node.id].kind})"
+    elif node.level == "line":
+        label = f"{topology.lines[node.id].name} ({node.id})"
+    else:
+        label = str(node)
+    return Place(label, region, exchange, region if node.level == "region" else exchange)
+
+
+def quiet_until(at: float, settings: PlanSettings) -> float | None:
+    """The end of the quiet hours `at` falls in, or None when it is not quiet then."""
+    if settings.quiet_hours is None:
+        return None
+    begin, end = settings.quiet_hours
+    local = datetime.fromtimestamp(at, settings.tz)
+    now = local.time()
+    if begin == end:
+        return None
+    if begin < end:
+        inside, day = begin <= now < end, local.date()
+    else:
+        inside = now >= begin or now < end
+        day = local.date() + timedelta(days=1) if now >= begin else local.date()
+    return datetime.combine(day, end, tzinfo=settings.tz).timestamp() if inside else None
+
+
+def quiet_began(at: float, settings: PlanSettings) -> float | None:
+    """The start of the quiet hours `at` falls in, or None when it is not quiet then."""
+    if quiet_until(at, settings) is None or settings.quiet_hours is None:
+        return None
+    begin = settings.quiet_hours[0]
+    local = datetime.fromtimestamp(at, settings.tz)
+    day = local.date() if local.time() >= begin else local.date() - timedelta(days=1)
+    return datetime.combine(day, begin, tzinfo=settings.tz).timestamp()
+
+
+def customer_notice(
+    line: Line, *, template: str, phase: str, values: dict[str, Any], key: str, suffix: str = "",
+    not_before: float | None, settings: PlanSettings, incident: str | None,
+) -> Planned | None:
+    """An SMS to the line's phone, or an e-mail when it has none; nothing if opted out or unreachable.
+
+    The item's key is `<key>/<channel>/<recipient>/<phase><suffix>`; `key` names the incident or window.
+    """
+    if line.id in settings.opted_out:
+        return None
+    fields = {**values, "name": line.name}
+    channel: Literal["sms", "email"]
+    if line.phone:
+        channel, recipient = "sms", line.phone
+        text = render(f"sms.{template}", line.language, {**fields, "area": short(values["area"])})
+    elif line.email:
+        channel, recipient = "email", line.email
+        text = render(f"email.{template}", line.language, fields)
+    else:
+        return None
+    item = Notification(f"{key}/{channel}/{recipient}/{phase}{suffix}", channel, recipient, phase, text.subject, text.body, incident)
+    return item, not_before
+
+
+def _ms(at: float) -> int:
+    return round(at * 1000)
+
+
+class _Planner:
+    """The values and builders shared by one change's notices."""
+
+    def __init__(self, incident: Incident, topology: Topology, settings: PlanSettings, now: float) -> None:
+        self.incident, self.topology, self.settings, self.now = incident, topology, settings, now
+        self.where = place(topology, incident.root)
+        lang = settings.language
+        end = incident.resolved_at or incident.updated_at
+        self.values: dict[str, Any] = {
+            "tracking": incident.tracking,
+            "kind": KIND_NAMES[lang][incident.kind.value],
+            "root": str(incident.root),
+            "place": self.where.label,
+            "region": self.where.region,
+            "exchange": self.where.exchange,
+            "area": self.where.area,
+            "start": format_time(incident.opened_at, settings.tz, lang),
+            "end": format_time(end, settings.tz, lang),
+            "at": format_time(incident.updated_at, settings.tz, lang),
+            "duration": format_duration(end - incident.opened_at, lang),
+            "count": len(incident.affected),
+            "evidence": "\n".join(f"- {e}" for e in incident.evidence) or "-",
+            "subscribers": self.subscribers(incident.affected),
+        }
+        self.customer_values: dict[Language, dict[str, Any]] = {
+            language: {"tracking": incident.tracking, "area": self.where.area,
+                       "start": format_time(incident.opened_at, settings.tz, language)}
+            for language in ("tr", "en")
+        }
+
+    def subscribers(self, ids: Iterable[str]) -> str:
+        lines = self.topology.lines
+        entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in ids]
+        return subscriber_list(entries, self.settings.language)
+
+    def ticket(
+        self, action: str, template: str, key: str, extra: dict[str, Any] | None = None, *, tracking: str | None = None,
+    ) -> Planned:
+        values = {**self.values, **(extra or {})}
+        subject = render("ticket.create", self.settings.language, values).subject
+        body = render(f"ticket.{template}", self.settings.language, values).body
+        target = tracking or self.incident.tracking
+        return Notification(key, "ticket", target, action, subject, body, target), None
+
+    def noc(self, event: str, suffix: str = "") -> list[Planned]:
+        text = render(f"noc.{event}", self.settings.language, self.values)
+        return [
+            (Notification(f"{self.incident.tracking}/email/{to}/noc-{event}{suffix}", "email", to, f"noc-{event}",
+                          text.subject, text.body, self.incident.tracking), None)
+            for to in self.settings.noc_emails
+        ]
+
+    def customers(self, ids: Iterable[str], phase: str | None = None, suffix: str = "") -> list[Planned]:
+        """Notices to subscribers `ids`, in the incident's opening phase unless `phase` is given.
+
+        None for incidents whose customers are not told (degradation, unless enabled): those
+        get no "restored" or "update" either.
+        """
+        if self.opening is None:
+            return []
+        phase = phase or self.opening
+        urgent = phase in ("outage", "overrun")
+        not_before = None if urgent else quiet_until(self.now, self.settings)
+        lines = self.topology.lines
+        tracking = self.incident.tracking
+        planned = (
+            customer_notice(lines[i], template=phase, phase=phase, values=self.customer_values[lines[i].language],
+                            key=tracking, suffix=suffix, not_before=not_before, settings=self.settings, incident=tracking)
+            for i in sorted(ids) if i in lines
+        )
+        return [p for p in planned if p is not None]
+
+    @property
+    def opening(self) -> str | None:
+        """The customer notice an incident of this kind opens with, or None if customers are not told."""
+        kind = self.incident.kind
+        if kind is IncidentKind.DEGRADATION:
+            return "degradation" if self.settings.notify_degradation else None
+        return "overrun" if kind is IncidentKind.OVERRUN else "outage"
+
+
+def plan_step(
+    changes: Sequence[IncidentChange], topology: Topology, settings: PlanSettings, now: float, lookup: Callable[[str], Incident | None],
+) -> list[Planned]:
+    """All notifications of one engine step (see plan).
+
+    A line that leaves one incident and joins another of the same kind in the same step is
+    moving (the fault was re-rooted higher up), not recovering nor newly hit: it gets neither
+    "restored" nor a second opening notice.
+    """
+    left = {(c.incident.kind, line) for c in changes for line in c.removed}
+    joined = {(c.incident.kind, line) for c in changes for line in c.added}
+    moving = left & joined
+    return [
+        item for c in changes
+        for item in plan(c, topology, settings, now, lookup, frozenset(line for kind, line in moving if kind is c.incident.kind))
+    ]
+
+
+def plan(
+    change: IncidentChange, topology: Topology, settings: PlanSettings, now: float, lookup: Callable[[str], Incident | None],
+    moving: frozenset[str] = frozenset(),
+) -> list[Planned]:
+    """The notifications one incident change causes.
+
+    `lookup` returns an incident as last committed (the store, before this step's commit): it
+    tells who a promotion's merged incidents already told (the engine forgets merged incidents),
+    and whether a reopened incident had been resolved (customers were told "restored", so they
+    hear of the outage again) or was only recovering (they were never told otherwise: no SMS).
+    """
+    incident = change.incident
+    p = _Planner(incident, topology, settings, now)
+    tracking, stamp = incident.tracking, _ms(incident.updated_at)
+    out: list[Planned] = []
+    match change.change:
+        case "opened":
+            out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
+            out += p.customers(incident.affected - moving)
+            out += p.noc("opened")
+        case "grew":
+            out.append(p.ticket("comment", "grew", f"{tracking}/ticket/grew/{stamp}",
+                                {"added_count": len(change.added), "subscribers": p.subscribers(change.added)}))
+            out += p.customers(change.added - moving)
+        case "shrank":
+            out.append(p.ticket("comment", "shrank", f"{tracking}/ticket/shrank/{stamp}",
+                                {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)}))
+            out += p.customers(change.removed - moving, "restored", f"/{stamp}")
+        case "promoted":
+            out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
+            out.append(p.ticket("comment", "promoted", f"{tracking}/ticket/promoted/{stamp}",
+                                {"replaces": ", ".join(change.replaces), "subscribers": p.subscribers(change.added)}))
+            out += [p.ticket("resolve", "merged", f"{old}/ticket/merged/{tracking}", {"into": tracking}, tracking=old)
+                    for old in change.replaces]
+            out += p.customers(change.added - moving - _told(change.replaces, incident.kind, lookup))
+            out += p.noc("opened")
+        case "recovering":
+            out.append(p.ticket("comment", "recovering", f"{tracking}/ticket/recovering/{stamp}"))
+        case "resolved":
+            resolved = f"/{_ms(incident.resolved_at or incident.updated_at)}"
+            out.append(p.ticket("resolve", "resolved", f"{tracking}/ticket/resolve{resolved}"))
+            out += p.customers(incident.affected, "restored", resolved)
+            out += p.noc("resolved", resolved)
+        case "reopened":
+            out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
+            before = lookup(tracking)
+            if before is None or before.phase is Phase.RESOLVED:
+                out += p.customers(incident.affected, suffix=f"/reopen-{stamp}")
+            out += p.noc("reopened", f"/{stamp}")
+        case "closed_removed":
+            out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
+    return out
+
+
+def due_updates(incidents: Iterable[Incident], topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
+    """"Still ongoing" notices for outages open longer than `update_after`; call it every tick.
+
+    One per subscriber per incident (the key has no time in it), so repeated calls queue nothing
+    new once the store has the items.
+    """
+    out: list[Planned] = []
+    for incident in incidents:
+        ongoing = incident.phase in (Phase.OPEN, Phase.UPDATED) and incident.kind is not IncidentKind.DEGRADATION
+        if ongoing and now - incident.opened_at >= settings.update_after:
+            out += _Planner(incident, topology, settings, now).customers(incident.affected, "update")
+    return out
+
+
+def _told(trackings: Iterable[str], kind: IncidentKind, lookup: Callable[[str], Incident | None]) -> frozenset[str]:
+    """Subscribers already given this kind's opening notice by the replaced incidents (unknown ones: nobody)."""
+    found = (lookup(t) for t in trackings)
+    return frozenset().union(*(i.affected for i in found if i is not None and i.kind is kind))

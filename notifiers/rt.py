@@ -1,0 +1,251 @@
+"""Helpdesk tickets in Request Tracker 5 through its REST 2.0 API.
+
+One ticket per incident, tagged with the custom field "Tracking Number" and found again by it,
+so every action is safe to repeat: a retry after a crash or a restart opens no second ticket, and
+a comment carries a marker line `[monitord:<notification key>]` that is looked for first.
+
+RT's quirks stay in this module: a failed update still answers 200 and bad custom-field input is
+dropped without a word (so what matters is read back), and an unknown queue answers 403.
+
+A comment, resolve or reopen for a tracking number with no ticket yet fails as retryable: its
+create may still be queued behind it. The outbox's attempt and age limits end that wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Awaitable, Callable, Mapping
+
+import aiohttp
+
+from monitord.model import Notification, Secret
+from notifiers.base import DeliveryError
+
+TRACKING_FIELD = "Tracking Number"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    id: str
+    status: str
+
+
+def tracking_query(tracking: str) -> str:
+    """TicketSQL for the ticket of one incident."""
+    quoted = tracking.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'CF.{{{TRACKING_FIELD}}}'='{quoted}'"
+
+
+def marker(key: str) -> str:
+    """The line that makes a comment findable again: one per notification key."""
+    return f"[monitord:{key}]"
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def http_error(status: int, message: str, wait: float | None = None) -> DeliveryError:
+    """5xx and 429 are worth retrying; any other refusal needs a person to fix the config."""
+    if status == 429 or status >= 500:
+        return DeliveryError(f"RT HTTP {status}: {message}", retryable=True, retry_after=wait)
+    if status == 401:
+        return DeliveryError("RT HTTP 401: the token or password was not accepted", retryable=False)
+    if status == 403:
+        return DeliveryError(
+            f"RT HTTP 403: {message} (unknown queue, or the user lacks rights on it)", retryable=False
+        )
+    return DeliveryError(f"RT HTTP {status}: {message}", retryable=False)
+
+
+def _message(status: int, payload: Any, text: str) -> str:
+    if status == 401:
+        return ""
+    if isinstance(payload, Mapping) and "message" in payload:
+        return str(payload["message"])
+    return text[:200] or "(empty answer)"
+
+
+class RequestTracker:
+    """The "ticket" channel. Returns the RT ticket id as the peer reference.
+
+    Authenticates with an RT auth token (`Authorization: token ...`) or, failing that, basic auth.
+    """
+
+    channel = "ticket"
+
+    def __init__(
+        self,
+        url: str,
+        queue: str,
+        token: Secret | None = None,
+        username: str | None = None,
+        password: Secret | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if token is not None:
+            self._authorization = Secret(f"token {token.reveal()}", token.source)
+        elif username is not None and password is not None:
+            basic = base64.b64encode(f"{username}:{password.reveal()}".encode()).decode()
+            self._authorization = Secret(f"Basic {basic}", password.source)
+        else:
+            raise ValueError("RequestTracker needs a token, or a username and a password")
+        self.api = url.rstrip("/") + "/REST/2.0/"
+        self.queue = queue
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._actions: Mapping[str, Callable[[Notification], Awaitable[str]]] = {
+            "create": self._create,
+            "comment": self._comment,
+            "resolve": self._resolve,
+            "reopen": self._reopen,
+        }
+
+    async def send(self, item: Notification) -> str:
+        action = self._actions.get(item.action)
+        if action is None:
+            raise DeliveryError(f"RT: unknown ticket action {item.action!r}", retryable=False)
+        return await action(item)
+
+    async def find(self, tracking: str) -> Ticket | None:
+        """The oldest ticket tagged with `tracking`, resolved or not."""
+        page = await self._call(
+            "GET", "tickets",
+            params={"query": tracking_query(tracking), "fields": "Status",
+                    "orderby": "id", "order": "ASC", "per_page": "1"},
+        )
+        items = page.get("items") or []
+        return Ticket(str(items[0]["id"]), str(items[0]["Status"])) if items else None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    async def _create(self, item: Notification) -> str:
+        existing = await self.find(item.recipient)
+        if existing is not None:
+            return existing.id
+        created = await self._call("POST", "ticket", {
+            "Queue": self.queue,
+            "Subject": item.subject,
+            "Content": item.body,
+            "ContentType": "text/plain",
+            "CustomFields": {TRACKING_FIELD: item.recipient},
+        })
+        ticket_id = str(created["id"])
+        if await self.find(item.recipient) is None:
+            raise DeliveryError(
+                f"RT ticket {ticket_id} was created without custom field {TRACKING_FIELD!r}: "
+                f"apply the field to queue {self.queue!r} and let the user set it",
+                retryable=False,
+            )
+        return ticket_id
+
+    async def _comment(self, item: Notification) -> str:
+        ticket = await self._existing(item.recipient)
+        await self._add_comment(ticket.id, item)
+        return ticket.id
+
+    async def _resolve(self, item: Notification) -> str:
+        """Comment first: a comment, unlike a reply, does not reopen the resolved ticket."""
+        ticket = await self._existing(item.recipient)
+        await self._add_comment(ticket.id, item)
+        if ticket.status != "resolved":
+            await self._set_status(ticket.id, "resolved")
+        return ticket.id
+
+    async def _reopen(self, item: Notification) -> str:
+        ticket = await self._existing(item.recipient)
+        if ticket.status != "open":
+            await self._set_status(ticket.id, "open")
+        await self._add_comment(ticket.id, item)
+        return ticket.id
+
+    async def _existing(self, tracking: str) -> Ticket:
+        ticket = await self.find(tracking)
+        if ticket is None:
+            raise DeliveryError(f"RT has no ticket for {tracking} yet", retryable=True)
+        return ticket
+
+    async def _add_comment(self, ticket_id: str, item: Notification) -> None:
+        """Post `item` as a comment unless a comment with its marker is already there.
+
+        RT filters on content with LIKE (where `_` and `%` are wildcards); the exact check is here.
+        """
+        tag = marker(item.key)
+        found = await self._call(
+            "POST", f"ticket/{ticket_id}/attachments",
+            [{"field": "Content", "operator": "LIKE", "value": tag}],
+            params={"fields": "Content", "per_page": "100"},
+        )
+        if any(tag in str(a.get("Content") or "") for a in found.get("items") or []):
+            return
+        await self._call("POST", f"ticket/{ticket_id}/comment", {
+            "Subject": item.subject,
+            "Content": f"{item.body}\n\n{tag}",
+            "ContentType": "text/plain",
+        })
+
+    async def _set_status(self, ticket_id: str, status: str) -> None:
+        """RT answers 200 even when it refused the change, so read the status back."""
+        messages = await self._call("PUT", f"ticket/{ticket_id}", {"Status": status})
+        stored = await self._call("GET", f"ticket/{ticket_id}")
+        if stored.get("Status") != status:
+            said = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+            raise DeliveryError(
+                f"RT did not set ticket {ticket_id} to {status!r}: {said}", retryable=False
+            )
+
+    def _http(self) -> aiohttp.ClientSession:
+        """Built lazily: an aiohttp session must be created inside the running loop."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": self._authorization.reveal()}
+            )
+        return self._session
+
+    async def _call(
+        self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None
+    ) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self._http().request(
+                    method, self.api + path, json=body, params=params
+                ) as response:
+                    status, text = response.status, await response.text()
+                    wait = retry_after(response.headers.get("Retry-After"))
+        except TimeoutError:
+            raise DeliveryError(f"RT: no answer within {self.timeout:g}s", retryable=True) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(
+                f"RT unreachable at {self.api}: {type(exc).__name__}", retryable=True
+            ) from None
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = None
+        if status >= 400:
+            raise http_error(status, _message(status, payload, text), wait)
+        if payload is None:
+            raise DeliveryError(
+                f"RT {method} {path}: HTTP {status} without a JSON answer; is {self.api} RT?",
+                retryable=False,
+            )
+        return payload

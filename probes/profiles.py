@@ -1,0 +1,610 @@
+"""Line profiles as data: which table columns to walk and how to turn their cells into metrics.
+
+A profile (config/profiles/<name>.yaml) names numeric OIDs, how each row index is parsed, how a
+row maps to an inventory line, and how raw values become natural units. A vendor table needs a
+YAML file, not code. Decoding is pure; `poll_device` is the only function here that does I/O.
+
+    raw varbinds --decode()--> cells --RateTracker--> values --combine()--> rows per line key
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+import yaml
+
+from monitord.model import Device, Line, NodeRef, Outcome, Sample
+from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid, parse_oid
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "config" / "profiles"
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+
+Kind = Literal["gauge", "counter"]
+Combine = Literal["min", "max", "sum"]
+Match = Literal["port", "mac", "device"]
+
+INTEGER_TAGS = frozenset({2, 65, 66, 67, 70})
+COUNTER_BITS = {65: 32, 70: 64}
+COMBINE = {"min": min, "max": max, "sum": sum}
+CONVERT = {"mw_to_dbm": lambda mw: 10 * math.log10(mw) if mw > 0 else None}
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPart:
+    """One piece of a row index: `port` (1 sub-id, the line key), `mac` (6 sub-ids, the line key),
+    `row` (1 sub-id, not a key) or a label (1 sub-id named through `labels`, e.g. band)."""
+
+    kind: Literal["port", "mac", "row", "label"]
+    name: str = ""
+    labels: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return 6 if self.kind == "mac" else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # metric name, may hold {label} placeholders
+    oid: Oid
+    kind: Kind = "gauge"
+    scale: float = 1.0
+    unavailable: frozenset[int] = frozenset()
+    map: Mapping[int, float] | None = None
+    convert: str | None = None
+    combine: Combine | None = None  # when several rows fold into one line; default min / sum
+    interval: str = "line"
+
+    @property
+    def folding(self) -> Combine:
+        return self.combine or ("sum" if self.kind == "counter" else "min")
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    index: tuple[IndexPart, ...]
+    columns: tuple[Column, ...]
+    key_oid: Oid | None = None  # a MAC column giving the line key of rows indexed by `row`
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """`name` = worst (`fn`) of the metrics in `of` that the row has, e.g. the worst band."""
+
+    name: str
+    fn: Literal["min", "max"]
+    of: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    match: Match
+    tables: tuple[Table, ...]
+    aggregates: tuple[Aggregate, ...] = ()
+    max_repetitions: int = 25
+
+    def columns(self, intervals: Iterable[str] | None = None) -> tuple[Column, ...]:
+        wanted = None if intervals is None else set(intervals)
+        return tuple(
+            column
+            for table in self.tables
+            for column in table.columns
+            if wanted is None or column.interval in wanted
+        )
+
+    def walk_oids(self, intervals: Iterable[str] | None = None) -> tuple[Oid, ...]:
+        columns = self.columns(intervals)
+        keys = tuple(t.key_oid for t in self.tables if t.key_oid and set(t.columns) & set(columns))
+        return tuple(dict.fromkeys(keys + tuple(column.oid for column in columns)))
+
+    @property
+    def intervals(self) -> frozenset[str]:
+        return frozenset(column.interval for column in self.columns())
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One decoded table cell in natural units (counters still raw, with their width in bits)."""
+
+    key: str
+    name: str
+    value: float
+    column: Column
+    ident: str  # the cell's OID, to follow a counter from poll to poll
+    bits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    cells: tuple[Cell, ...]
+    keys: frozenset[str]  # every line key with at least one row, even if all its values were unusable
+    skipped: int  # cells of the wrong type, unparsable indexes, unmapped enum values
+
+
+# --- decoding (pure) -------------------------------------------------------------------------
+
+
+def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
+    """Raw varbinds of a walk -> cells keyed by line. Bad cells are counted, never raised."""
+    by_oid = {column.oid: (table, column) for table in profile.tables for column in table.columns}
+    key_tables = {table.key_oid: table for table in profile.tables if table.key_oid}
+    lengths = sorted({len(oid) for oid in (*by_oid, *key_tables)}, reverse=True)
+    row_keys: dict[tuple[Oid, Oid], str] = {}
+    pending: list[tuple[Table, Column, Oid, Varbind]] = []
+    skipped = 0
+    for varbind in varbinds:
+        for length in lengths:
+            prefix = varbind.oid[:length]
+            if prefix in key_tables:
+                mac = _mac(varbind.value)
+                if mac is None:
+                    skipped += 1
+                else:
+                    row_keys[(prefix, varbind.oid[length:])] = mac
+                break
+            if prefix in by_oid:
+                table, column = by_oid[prefix]
+                pending.append((table, column, varbind.oid[length:], varbind))
+                break
+    cells: list[Cell] = []
+    keys: set[str] = set()
+    for table, column, index, varbind in pending:
+        parsed = parse_index(table.index, index)
+        if parsed is None:
+            skipped += 1
+            continue
+        key, labels = parsed
+        if table.key_oid is not None:
+            found = row_keys.get((table.key_oid, index))
+            if found is None:
+                skipped += 1
+                continue
+            key = found
+        keys.add(key)
+        if varbind.tag not in INTEGER_TAGS or not isinstance(varbind.value, int):
+            skipped += 1
+            continue
+        if column.kind == "counter" and varbind.tag not in COUNTER_BITS:
+            skipped += 1
+            continue
+        if varbind.value in column.unavailable:
+            continue
+        value = natural(column, varbind.value)
+        if value is None:
+            if column.map is not None:
+                skipped += 1
+            continue
+        try:
+            name = column.name.format_map(labels)
+        except KeyError:
+            skipped += 1
+            continue
+        ident = format_oid(varbind.oid)
+        cells.append(Cell(key, name, value, column, ident, COUNTER_BITS.get(varbind.tag, 0)))
+    return Decoded(tuple(cells), frozenset(keys), skipped)
+
+
+def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:
+    """Row index sub-ids -> (line key, labels), or None if they do not fit the parts."""
+    if len(index) != sum(part.width for part in parts):
+        return None
+    key = ""
+    labels: dict[str, str] = {}
+    position = 0
+    for part in parts:
+        ids = index[position : position + part.width]
+        position += part.width
+        if part.kind == "port":
+            key = str(ids[0])
+        elif part.kind == "mac":
+            if any(i > 255 for i in ids):
+                return None
+            key = ":".join(f"{i:02x}" for i in ids)
+        elif part.kind == "label":
+            label = part.labels.get(ids[0])
+            if label is None:
+                return None
+            labels[part.name] = label
+    return key, labels
+
+
+def natural(column: Column, raw: int) -> float | None:
+    """A raw integer in the column's natural unit; None if it stands for "no value"."""
+    if column.map is not None:
+        return column.map.get(raw)
+    if column.kind == "counter":
+        return float(raw)
+    value = raw * column.scale
+    if column.convert:
+        return CONVERT[column.convert](value)
+    return value
+
+
+def combine(profile: Profile, cells: Iterable[tuple[Cell, float]]) -> dict[str, dict[str, float]]:
+    """(cell, final value) pairs -> metric values per line key, folded and aggregated."""
+    gathered: dict[str, dict[str, tuple[Combine, list[float]]]] = {}
+    for cell, value in cells:
+        row = gathered.setdefault(cell.key, {})
+        row.setdefault(cell.name, (cell.column.folding, []))[1].append(value)
+    rows: dict[str, dict[str, float]] = {}
+    for key, metrics in gathered.items():
+        row = {name: float(COMBINE[how](values)) for name, (how, values) in metrics.items()}
+        for aggregate in profile.aggregates:
+            present = [row[name] for name in aggregate.of if name in row]
+            if present:
+                row[aggregate.name] = COMBINE[aggregate.fn](present)
+        rows[key] = row
+    return rows
+
+
+def _mac(value: Any) -> str | None:
+    if isinstance(value, bytes) and len(value) == 6:
+        return ":".join(f"{b:02x}" for b in value)
+    return None
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+
+class RateTracker:
+    """Counters -> per-second rates, remembering the last reading of each cell per device.
+
+    No clock inside: `now` comes from the caller. A counter that went down is a wrap if it is a
+    Counter32 that fell by more than half its range, and a reset (no rate this time) otherwise.
+    sysUpTime going backwards means the device restarted: all its counters start over.
+    """
+
+    def __init__(self) -> None:
+        self._counters: dict[str, dict[str, tuple[int, float]]] = {}
+        self._uptimes: dict[str, float] = {}
+
+    def uptime(self, device: str, uptime_s: float) -> bool:
+        """Record sysUpTime; True if it went backwards (a reboot), forgetting the device's counters."""
+        previous = self._uptimes.get(device)
+        self._uptimes[device] = uptime_s
+        if previous is not None and uptime_s < previous:
+            self._counters.pop(device, None)
+            return True
+        return False
+
+    def rate(self, device: str, cell: str, value: int, bits: int, now: float) -> float | None:
+        counters = self._counters.setdefault(device, {})
+        previous = counters.get(cell)
+        counters[cell] = (value, now)
+        if previous is None or now <= previous[1]:
+            return None
+        last, then = previous
+        delta = value - last
+        if delta < 0:
+            if bits != 32 or last - value <= 2**31:
+                return None
+            delta += 2**32
+        return delta / (now - then)
+
+    def forget(self, device: str) -> None:
+        self._counters.pop(device, None)
+        self._uptimes.pop(device, None)
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+def line_key(profile: Profile, line: Line) -> str | None:
+    """The key under which `profile` finds `line`'s row, or None if the line cannot match."""
+    if profile.match == "port":
+        return None if line.port is None else str(line.port)
+    if profile.match == "mac":
+        return line.mac.lower() if line.mac else None
+    return ""
+
+
+async def poll_device(
+    client: SnmpClient,
+    device: Device,
+    profile: Profile,
+    lines_by_key: Mapping[str, str],
+    now: float,
+    *,
+    rates: RateTracker,
+    intervals: Iterable[str] | None = None,
+) -> list[Sample]:
+    """One device sample (outcome, uptime_s) plus one sample per inventory line in `lines_by_key`.
+
+    A device that does not answer yields only its own sample; its lines are judged through the
+    topology. `intervals` limits the walk to some interval classes (e.g. {"optical"}).
+    """
+    probe = f"snmp:{profile.name}"
+    node = NodeRef("device", device.id)
+    target = Target.of(device)
+    answer = await client.get(target, [SYS_UPTIME])
+    if answer.outcome is not Outcome.OK:
+        return [Sample(node, probe, now, answer.outcome, detail=answer.detail)]
+    notes = []
+    values: dict[str, float] = {}
+    for varbind in answer.varbinds:
+        if varbind.tag == 67 and isinstance(varbind.value, int):
+            values["uptime_s"] = varbind.value / 100
+            if rates.uptime(device.id, values["uptime_s"]):
+                notes.append("uptime went backwards: counters restarted")
+    walk = await client.walk(target, profile.walk_oids(intervals), profile.max_repetitions)
+    if walk.outcome is not Outcome.OK:
+        return [Sample(node, probe, now, walk.outcome, values, walk.detail)]
+    decoded = decode(profile, walk.varbinds)
+    final: list[tuple[Cell, float]] = []
+    for cell in decoded.cells:
+        if cell.column.kind == "counter":
+            rate = rates.rate(device.id, cell.ident, int(cell.value), cell.bits, now)
+            if rate is not None:
+                final.append((cell, rate * cell.column.scale))
+        else:
+            final.append((cell, cell.value))
+    rows = combine(profile, final)
+    if decoded.skipped:
+        notes.append(f"{decoded.skipped} cells skipped (wrong type or index)")
+    if walk.detail:
+        notes.append(walk.detail)
+    samples = [Sample(node, probe, now, Outcome.OK, values, "; ".join(notes))]
+    for key, line in lines_by_key.items():
+        target_node = NodeRef("line", line)
+        if key in decoded.keys:
+            samples.append(Sample(target_node, probe, now, Outcome.OK, rows.get(key, {})))
+        else:
+            samples.append(Sample(target_node, probe, now, Outcome.NOT_FOUND, detail=f"no row {key!r}"))
+    return samples
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Profile]:
+    """Every *.yaml in `dirs`; a later directory's profile replaces an earlier one of the same name.
+
+    `extends: <name>` starts from an already loaded profile and `override:` changes columns by
+    metric name (e.g. a vendor that reports SNR margin in whole dB: `{snr_margin_down_db: {scale: 1}}`).
+    """
+    raw: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.yaml")):
+            document = _read(path)
+            name = _require(path, document, "name", str)
+            raw[name] = (path, document)
+    profiles: dict[str, Profile] = {}
+    resolving: set[str] = set()
+
+    def build(name: str) -> Profile:
+        if name in profiles:
+            return profiles[name]
+        path, document = raw[name]
+        if name in resolving:
+            raise ProfileError(f"{path}: extends: circular reference through {name!r}")
+        resolving.add(name)
+        base_name = document.get("extends")
+        if base_name is not None:
+            if base_name not in raw:
+                raise ProfileError(f"{path}: extends: unknown profile {base_name!r}")
+            profiles[name] = _extend(path, document, build(base_name))
+        else:
+            profiles[name] = _profile(path, document)
+        return profiles[name]
+
+    for name in raw:
+        build(name)
+    return profiles
+
+
+PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates"}
+EXTEND_KEYS = {"name", "description", "extends", "override"}
+TABLE_KEYS = {"index", "key", "columns"}
+COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval"}
+
+
+def _profile(path: Path, document: dict[str, Any]) -> Profile:
+    _known(path, "", document, PROFILE_KEYS)
+    match = _choice(path, "match", document.get("match", "port"), ("port", "mac", "device"))
+    interval = _require(path, document, "interval", str) if "interval" in document else "line"
+    tables = document.get("tables")
+    if not isinstance(tables, list) or not tables:
+        raise ProfileError(f"{path}: tables: expected a non-empty list")
+    built = tuple(_table(path, f"tables[{i}]", table, interval) for i, table in enumerate(tables))
+    aggregates = tuple(
+        _aggregate(path, f"aggregates[{i}]", item) for i, item in enumerate(document.get("aggregates") or [])
+    )
+    repetitions = document.get("max_repetitions", 25)
+    if not isinstance(repetitions, int) or repetitions < 1:
+        raise ProfileError(f"{path}: max_repetitions: expected a positive integer")
+    if match == "mac" and not any(t.key_oid or any(p.kind == "mac" for p in t.index) for t in built):
+        raise ProfileError(f"{path}: match: 'mac' needs a table with a mac index or key column")
+    return Profile(
+        name=document["name"],
+        description=str(document.get("description", "")),
+        match=match,
+        tables=built,
+        aggregates=aggregates,
+        max_repetitions=repetitions,
+    )
+
+
+def _table(path: Path, where: str, table: Any, interval: str) -> Table:
+    if not isinstance(table, dict):
+        raise ProfileError(f"{path}: {where}: expected a mapping")
+    _known(path, where, table, TABLE_KEYS)
+    spec = table.get("index", "port")
+    parts = tuple(_index_part(path, f"{where}.index", item) for item in (spec if isinstance(spec, list) else [spec]))
+    if sum(part.kind in ("port", "mac") for part in parts) > 1:
+        raise ProfileError(f"{path}: {where}.index: at most one of port/mac")
+    key_oid = None
+    if "key" in table:
+        key = table["key"]
+        if not isinstance(key, dict) or set(key) != {"oid", "type"} or key["type"] != "mac":
+            raise ProfileError(f"{path}: {where}.key: expected {{oid: <numeric OID>, type: mac}}")
+        key_oid = _oid(path, f"{where}.key.oid", key["oid"])
+    columns = table.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise ProfileError(f"{path}: {where}.columns: expected a non-empty list")
+    labels = {part.name for part in parts if part.kind == "label"}
+    built = tuple(_column(path, f"{where}.columns[{i}]", c, interval, labels) for i, c in enumerate(columns))
+    return Table(parts, built, key_oid)
+
+
+def _index_part(path: Path, where: str, item: Any) -> IndexPart:
+    if item in ("port", "mac", "row"):
+        return IndexPart(item)
+    if isinstance(item, dict) and set(item) == {"label", "values"} and isinstance(item["values"], dict):
+        try:
+            labels = {int(k): str(v) for k, v in item["values"].items()}
+        except (TypeError, ValueError):
+            raise ProfileError(f"{path}: {where}.values: keys must be integers") from None
+        return IndexPart("label", str(item["label"]), labels)
+    raise ProfileError(f"{path}: {where}: expected port, mac, row or {{label: <name>, values: {{<int>: <text>}}}}")
+
+
+def _column(path: Path, where: str, column: Any, interval: str, labels: set[str]) -> Column:
+    if not isinstance(column, dict):
+        raise ProfileError(f"{path}: {where}: expected a mapping")
+    _known(path, where, column, COLUMN_KEYS)
+    name = _require(path, column, "name", str, where)
+    placeholders = {part.split("}")[0] for part in name.split("{")[1:]}
+    if not placeholders <= labels:
+        raise ProfileError(f"{path}: {where}.name: {name!r} uses a label the index does not define")
+    built = Column(
+        name=name,
+        oid=_oid(path, f"{where}.oid", column.get("oid")),
+        kind=_choice(path, f"{where}.type", column.get("type", "gauge"), ("gauge", "counter")),
+        interval=str(column.get("interval", interval)),
+    )
+    return _apply(path, where, built, {k: v for k, v in column.items() if k not in ("name", "oid", "type", "interval")})
+
+
+def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> Column:
+    """Column fields that an `override` may change as well."""
+    fields: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "scale":
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ProfileError(f"{path}: {where}.scale: expected a number")
+            fields["scale"] = float(value)
+        elif key == "unavailable":
+            if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+                raise ProfileError(f"{path}: {where}.unavailable: expected a list of integers")
+            fields["unavailable"] = frozenset(value)
+        elif key == "map":
+            if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
+                raise ProfileError(f"{path}: {where}.map: expected {{<int>: <number>}}")
+            try:
+                fields["map"] = {int(k): float(v) for k, v in value.items()}
+            except (TypeError, ValueError):
+                raise ProfileError(f"{path}: {where}.map: keys must be integers") from None
+        elif key == "convert":
+            fields["convert"] = _choice(path, f"{where}.convert", value, tuple(CONVERT))
+        elif key == "combine":
+            fields["combine"] = _choice(path, f"{where}.combine", value, tuple(COMBINE))
+        else:
+            raise ProfileError(f"{path}: {where}.{key}: not allowed here")
+    return replace(column, **fields)
+
+
+def _aggregate(path: Path, where: str, item: Any) -> Aggregate:
+    if not isinstance(item, dict) or set(item) != {"name", "worst", "of"}:
+        raise ProfileError(f"{path}: {where}: expected {{name, worst: min|max, of: [metrics]}}")
+    fn = _choice(path, f"{where}.worst", item["worst"], ("min", "max"))
+    if not isinstance(item["of"], list) or not item["of"]:
+        raise ProfileError(f"{path}: {where}.of: expected a list of metric names")
+    return Aggregate(str(item["name"]), fn, tuple(str(name) for name in item["of"]))
+
+
+def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
+    _known(path, "", document, EXTEND_KEYS)
+    override = document.get("override") or {}
+    if not isinstance(override, dict):
+        raise ProfileError(f"{path}: override: expected {{<metric name>: {{<field>: <value>}}}}")
+    known = {column.name for column in base.columns()}
+    for metric, changes in override.items():
+        if metric not in known:
+            raise ProfileError(f"{path}: override.{metric}: no such metric in {base.name!r}")
+        if not isinstance(changes, dict):
+            raise ProfileError(f"{path}: override.{metric}: expected a mapping")
+    tables = tuple(
+        replace(
+            table,
+            columns=tuple(
+                _apply(path, f"override.{c.name}", c, override[c.name]) if c.name in override else c
+                for c in table.columns
+            ),
+        )
+        for table in base.tables
+    )
+    return replace(
+        base,
+        name=document["name"],
+        description=str(document.get("description", base.description)),
+        tables=tables,
+    )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise ProfileError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except ProfileError as error:
+        raise ProfileError(f"{path}: {error}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ProfileError(f"{path}: {error}") from None
+    if not isinstance(document, dict):
+        raise ProfileError(f"{path}: expected a mapping at the top level")
+    return document
+
+
+def _known(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(map(str, mapping)) - allowed)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ProfileError(f"{path}: {prefix}{unknown[0]}: unknown key")
+
+
+def _require(path: Path, mapping: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
+    value = mapping.get(key)
+    if not isinstance(value, kind) or value == "":
+        prefix = f"{where}." if where else ""
+        raise ProfileError(f"{path}: {prefix}{key}: expected a {kind.__name__}")
+    return value
+
+
+def _choice(path: Path, where: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ProfileError(f"{path}: {where}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _oid(path: Path, where: str, value: Any) -> Oid:
+    try:
+        oid = parse_oid(value) if isinstance(value, str) else ()
+    except ValueError:
+        oid = ()
+    if len(oid) < 2:
+        raise ProfileError(f"{path}: {where}: {value!r} is not a numeric OID")
+    return oid

@@ -1,0 +1,248 @@
+"""Real SNMP peers on loopback for the probe tests: snmpsim serving recordings, net-snmp's snmpd,
+and a tiny hostile agent that answers what a test tells it to.
+
+Expected values come from reading the .snmprec files here, independently of probes/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from pyasn1.codec.ber import decoder, encoder
+from pysnmp.proto import api
+from pysnmp.proto.api import verdec
+
+RECORDINGS = Path("/work/shared/snmprec")
+SERVED = ("draytek_vdsl", "teldat_teldatvdsl2", "motorola-cm", "axos_e7-2", "zxdsl")
+VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def read_snmprec(path: Path) -> dict[tuple[int, ...], tuple[str, str]]:
+    """OID -> (tag, value text) exactly as written in the file."""
+    table = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.count("|") < 2:
+            continue
+        oid, tag, value = line.split("|", 2)
+        table[tuple(int(x) for x in oid.strip(".").split("."))] = (tag, value)
+    return table
+
+
+def column(records: dict[tuple[int, ...], tuple[str, str]], prefix: str) -> dict[tuple[int, ...], int]:
+    """Integer cells of one column, by index."""
+    base = tuple(int(x) for x in prefix.split("."))
+    return {
+        oid[len(base) :]: int(value)
+        for oid, (tag, value) in records.items()
+        if oid[: len(base)] == base and tag in ("2", "65", "66", "67", "70")
+    }
+
+
+def synthetic_cmts() -> tuple[str, list[tuple[str, int, int, int]]]:
+    """A docsIfCmtsCmStatusTable with 40 modems: (mac, rx power tenths, status, snr tenths)."""
+    base = "1.3.6.1.2.1.10.127.1.3.3.1"
+    modems = [(f"00:1d:cf:{i // 256:02x}:{i % 256:02x}:{(7 * i) % 256:02x}", -50 + 3 * i, 6 if i % 9 else 2, 250 + i)
+              for i in range(1, 41)]
+    lines = []
+    for column_id in (1, 2, 6, 9, 13):
+        for row, (mac, power, status, snr) in enumerate(modems, start=1):
+            value = {
+                1: f"2|{row}",
+                2: "4x|" + mac.replace(":", ""),
+                6: f"2|{power}",
+                9: f"2|{status}",
+                13: f"2|{snr}",
+            }[column_id]
+            lines.append(f"{base}.{column_id}.{row}|{value}")
+    return "1.3.6.1.2.1.1.3.0|67|4242\n" + "\n".join(lines) + "\n", modems
+
+
+def synthetic_vdsl2_bands() -> str:
+    """Two VDSL2 lines (ifIndex 3 and 7) with per-band rows; band us0 of line 3 unavailable."""
+    base = "1.3.6.1.2.1.10.251.1.1.2.1"
+    bands = {  # band -> (attenuation tenths, snr tenths) for line 3; line 7 adds 10 to both
+        1: (120, 61), 2: (221, 72), 3: (2147483646, 2147483646), 4: (98, 95), 5: (170, 64),
+        6: (251, 58), 7: (302, 77), 8: (420, 81),
+    }
+    lines = ["1.3.6.1.2.1.1.3.0|67|100"]
+    for column_id in (2, 4):
+        for port, extra in ((3, 0), (7, 10)):
+            for band, values in bands.items():
+                raw = values[0 if column_id == 2 else 1]
+                raw = raw if raw == 2147483646 else raw + extra
+                tag = "66" if column_id == 2 else "2"
+                lines.append(f"{base}.{column_id}.{port}.{band}|{tag}|{raw}")
+    for port in (3, 7):
+        for unit, rate in ((1, 98_000_000 + port), (2, 31_000_000 + port)):
+            lines.append(f"1.3.6.1.2.1.10.251.1.2.2.1.2.{port}.{unit}|66|{rate}")
+    for port in (3, 7):
+        lines.append(f"1.3.6.1.2.1.10.251.1.1.1.1.20.{port}|66|{100_000_000 + port}")
+        lines.append(f"1.3.6.1.2.1.10.251.1.1.1.1.21.{port}|66|{35_000_000 + port}")
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
+@dataclass(frozen=True)
+class Snmpsim:
+    port: int
+    data: Path
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
+    """One snmpsim for every recording test: community = file name."""
+    root = tmp_path_factory.mktemp("snmpsim")
+    data = root / "data"
+    data.mkdir()
+    for name in SERVED:
+        shutil.copy(RECORDINGS / f"{name}.snmprec", data / f"{name}.snmprec")
+    (data / "cmts-synthetic.snmprec").write_text(synthetic_cmts()[0])
+    (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
+    port = free_udp_port()
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "snmpsim-command-responder"),
+            f"--data-dir={data}",
+            f"--cache-dir={root / 'cache'}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+            "--logging-method=null",
+        ],
+        env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_agent(port, "zxdsl", process)
+        yield Snmpsim(port, data)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Snmpd:
+    port: int
+
+
+SNMPD_USERS = {  # user -> (auth protocol, priv protocol) as monitord names them
+    "monitor": ("sha", "aes"),
+    "mon256": ("sha256", "aes256"),
+    "monmd5": ("md5", "des"),
+}
+SNMPD_AUTH_KEY = "authpass123"
+SNMPD_PRIV_KEY = "privpass123"
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
+    """net-snmp's agent with v2c community `public` and SNMPv3 authPriv users."""
+    if shutil.which("snmpd") is None:
+        pytest.fail("snmpd is not installed (apt-get install snmpd)")
+    root = tmp_path_factory.mktemp("snmpd")
+    port = free_udp_port()
+    names = {"sha": "SHA", "sha256": "SHA-256", "md5": "MD5", "aes": "AES", "aes256": "AES-256", "des": "DES"}
+    users = "\n".join(
+        f'createUser {user} {names[a]} "{SNMPD_AUTH_KEY}" {names[p]} "{SNMPD_PRIV_KEY}"\nrouser {user} priv'
+        for user, (a, p) in SNMPD_USERS.items()
+    )
+    (root / "snmpd.conf").write_text(
+        f"agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\n{users}\nsysName lab-dslam-1\n"
+    )
+    process = subprocess.Popen(
+        ["snmpd", "-f", "-C", "-c", str(root / "snmpd.conf"), "-Lf", str(root / "snmpd.log")],
+        env={**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(root / "persist")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_agent(port, "public", process)
+        yield Snmpd(port)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_for_agent(port: int, community: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"agent on port {port} exited with {process.returncode}")
+        done = subprocess.run(
+            ["snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0", "-On", f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"],
+            capture_output=True,
+        )
+        if done.returncode == 0:
+            return
+    raise RuntimeError(f"agent on port {port} did not answer within 60 s")
+
+
+# --- a hostile agent ------------------------------------------------------------------------
+
+Reply = tuple[int, int, list[tuple[Any, Any]]] | bytes | None
+"""(error status, error index, varbinds), raw bytes to send as they are, or None for silence."""
+
+
+@dataclass
+class Request:
+    kind: str  # "get", "next" or "bulk"
+    oids: list[tuple[int, ...]]
+    max_repetitions: int = 0
+
+
+@dataclass
+class BadAgent(asyncio.DatagramProtocol):
+    """A v1/v2c agent whose answers come from `behave(request)`; it keeps every request it saw."""
+
+    behave: Callable[[Request], Reply]
+    seen: list[Request] = field(default_factory=list)
+    transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        version = int(verdec.decode_message_version(data))
+        module = api.PROTOCOL_MODULES[version]
+        message, _ = decoder.decode(data, asn1Spec=module.Message())
+        pdu = module.apiMessage.get_pdu(message)
+        kind = {
+            module.GetRequestPDU.tagSet: "get",
+            module.GetNextRequestPDU.tagSet: "next",
+        }.get(pdu.tagSet, "bulk")
+        oids = [tuple(oid) for oid, _ in module.apiPDU.get_varbinds(pdu)]
+        repetitions = int(api.v2c.apiBulkPDU.get_max_repetitions(pdu)) if kind == "bulk" else 0
+        request = Request(kind, oids, repetitions)
+        self.seen.append(request)
+        reply = self.behave(request)
+        if reply is None:
+            return
+        if isinstance(reply, bytes):
+            self.transport.sendto(reply, addr)
+            return
+        status, index, varbinds = reply
+        response = module.apiMessage.get_response(message)
+        answer = module.apiMessage.get_pdu(response)
+        module.apiPDU.set_error_status(answer, status)
+        module.apiPDU.set_error_index(answer, index)
+        module.apiPDU.set_varbinds(answer, varbinds)
+        self.transport.sendto(encoder.encode(response), addr)
+
+
+async def start_bad_agent(behave: Callable[[Request], Reply]) -> tuple[BadAgent, int]:
+    loop = asyncio.get_running_loop()
+    transport, agent = await loop.create_datagram_endpoint(lambda: BadAgent(behave), local_addr=("127.0.0.1", 0))
+    return agent, transport.get_extra_info("sockname")[1]

@@ -1,0 +1,318 @@
+"""Line profiles: loading, pure decoding, counter rates, and polling real recordings with snmpsim.
+
+Expected values are read from the .snmprec files by the tests themselves, not by probes/.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitord.model import Device, Line, NodeRef, Outcome, Sample, Secret, SnmpAuth
+from probes.profiles import (
+    BUILTIN_DIR,
+    ProfileError,
+    RateTracker,
+    decode,
+    line_key,
+    load_profiles,
+    poll_device,
+)
+from probes.snmp import SnmpClient, Varbind, parse_oid
+from tests.snmp_fixtures import RECORDINGS, Snmpsim, column, read_snmprec, snmpsim, synthetic_cmts
+
+__all__ = ["snmpsim"]
+
+PROFILES = load_profiles()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[SnmpClient]:
+    snmp = SnmpClient(timeout=0.5, retries=0)
+    yield snmp
+    snmp.close()
+
+
+def device(sim: Snmpsim, community: str, kind: str = "dslam") -> Device:
+    auth = SnmpAuth(community, "2c", community=Secret(community, "test"))
+    return Device(community, kind, "lab", "127.0.0.1", auth, port=sim.port)  # type: ignore[arg-type]
+
+
+def by_target(samples: list[Sample]) -> dict[NodeRef, Sample]:
+    return {sample.target: sample for sample in samples}
+
+
+def raw(name: str, prefix: str, index: str) -> int:
+    return column(read_snmprec(RECORDINGS / f"{name}.snmprec"), prefix)[parse_oid(index)]
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def test_builtin_profiles_load() -> None:
+    assert {"adsl", "adsl-wholedb", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos"} <= set(PROFILES)
+    assert PROFILES["gpon-axos"].intervals == {"optical"}
+    assert PROFILES["docsis-cmts"].match == "mac"
+    assert all(len(column.oid) > 8 for profile in PROFILES.values() for column in profile.columns())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\ntables: [{index: port, columns: [{name: a, oid: '1.3.6', colour: red}]}]\n", "tables[0].columns[0].colour: unknown key"),
+        ("name: x\ntables: [{index: port, columns: [{name: a, oid: 'ifInErrors'}]}]\n", "tables[0].columns[0].oid"),
+        ("name: x\nname: y\ntables: []\n", "duplicate key 'name'"),
+        ("name: x\nextends: nothere\n", "extends: unknown profile 'nothere'"),
+        ("name: x\ntables: [{index: port, columns: [{name: 'snr_{band}_db', oid: '1.3.6'}]}]\n", "tables[0].columns[0].name"),
+        ("name: x\ntables: [{index: [port, mac], columns: [{name: a, oid: '1.3.6'}]}]\n", "tables[0].index: at most one"),
+        ("name: x\nmatch: serial\ntables: [{columns: [{name: a, oid: '1.3.6'}]}]\n", "match: 'serial'"),
+        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, scale: fast}]}]\n", "tables[0].columns[0].scale"),
+        ("name: x\nextends: adsl\noverride: {snr_db: {scale: 1}}\n", "override.snr_db: no such metric"),
+        ("- just\n- a list\n", "expected a mapping at the top level"),
+    ],
+)
+def test_bad_profiles_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "broken.yaml").write_text(text)
+    with pytest.raises(ProfileError) as error:
+        load_profiles([BUILTIN_DIR, tmp_path])
+    assert "broken.yaml" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_a_later_directory_replaces_a_profile(tmp_path: Path) -> None:
+    (tmp_path / "if.yaml").write_text(
+        "name: if-mib\ndescription: only oper status\ntables:\n"
+        "  - {index: port, columns: [{name: oper_up, oid: '1.3.6.1.2.1.2.2.1.8', map: {1: 1, 2: 0}}]}\n"
+    )
+    profiles = load_profiles([BUILTIN_DIR, tmp_path])
+    assert [c.name for c in profiles["if-mib"].columns()] == ["oper_up"]
+
+
+def test_line_keys() -> None:
+    line = Line("s1", "Ayşe", "dev", port=17, mac="00:1D:CF:00:01:07")
+    assert line_key(PROFILES["adsl"], line) == "17"
+    assert line_key(PROFILES["docsis-cmts"], line) == "00:1d:cf:00:01:07"
+    assert line_key(PROFILES["docsis-cm"], line) == ""
+    assert line_key(PROFILES["adsl"], Line("s2", "Ali", "dev")) is None
+
+
+# --- decoding (pure) ------------------------------------------------------------------------------
+
+SNR_DOWN = parse_oid("1.3.6.1.2.1.10.94.1.1.3.1.4")
+OPER = parse_oid("1.3.6.1.2.1.2.2.1.8")
+IN_ERRORS = parse_oid("1.3.6.1.2.1.2.2.1.14")
+
+
+def test_wrong_types_and_bad_indexes_are_skipped_and_counted() -> None:
+    decoded = decode(
+        PROFILES["if-mib"],
+        [
+            Varbind(OPER + (1,), 2, 1),
+            Varbind(OPER + (2,), 4, b"up"),  # a string where an enum belongs
+            Varbind(OPER + (3,), 2, 99),  # not in the map
+            Varbind(OPER + (4, 1), 2, 1),  # index too long for `port`
+            Varbind(IN_ERRORS + (1,), 66, 5),  # a gauge where a counter belongs
+            Varbind(IN_ERRORS + (5,), 65, 5),
+        ],
+    )
+    assert [(c.key, c.name, c.value) for c in decoded.cells] == [("1", "oper_up", 1.0), ("5", "in_errors_per_s", 5.0)]
+    assert decoded.skipped == 4
+    assert decoded.keys == {"1", "2", "3", "5"}
+
+
+def test_unavailable_sentinels_give_no_value() -> None:
+    band_snr = parse_oid("1.3.6.1.2.1.10.251.1.1.2.1.4")
+    decoded = decode(PROFILES["vdsl2"], [Varbind(band_snr + (3, 4), 2, 2147483646), Varbind(band_snr + (3, 6), 2, -12)])
+    assert [(c.name, c.value) for c in decoded.cells] == [("snr_margin_ds2_db", pytest.approx(-1.2))]
+    assert decoded.skipped == 0
+
+
+ANY_VALUE = st.one_of(
+    st.integers(-(2**63), 2**64 - 1),
+    st.binary(max_size=12),
+    st.lists(st.integers(0, 2**32 - 1), max_size=6).map(tuple),
+)
+
+
+@given(
+    profile=st.sampled_from(sorted(PROFILES)),
+    cells=st.lists(
+        st.tuples(st.integers(0, 40), st.lists(st.integers(0, 2**32 - 1), max_size=8), st.sampled_from([2, 4, 6, 64, 65, 66, 67, 68, 70]), ANY_VALUE),
+        max_size=60,
+    ),
+)
+def test_decode_never_raises_on_hostile_varbinds(profile: str, cells: list[tuple[int, list[int], int, object]]) -> None:
+    chosen = PROFILES[profile]
+    oids = list(chosen.walk_oids())
+    varbinds = [Varbind(oids[i % len(oids)] + tuple(index), tag, value) for i, index, tag, value in cells]  # type: ignore[arg-type]
+    decoded = decode(chosen, varbinds)
+    assert len(decoded.cells) + decoded.skipped <= len(varbinds)
+    assert all(math.isfinite(cell.value) for cell in decoded.cells)
+
+
+# --- counters -------------------------------------------------------------------------------------
+
+
+def test_rates_wrap_and_reset() -> None:
+    rates = RateTracker()
+    assert rates.rate("d", "c", 1_000, 32, now=100.0) is None
+    assert rates.rate("d", "c", 7_000, 32, now=160.0) == 100.0
+    assert rates.rate("d", "c", 400, 32, now=220.0) is None  # fell by little: a reset, not a wrap
+    assert rates.rate("d", "c", 700, 32, now=220.0) is None  # no time passed
+    assert rates.rate("d", "w", 2**32 - 600, 32, now=100.0) is None
+    assert rates.rate("d", "w", 600, 32, now=160.0) == 20.0  # Counter32 wrapped
+    assert rates.rate("d", "h", 2**63, 64, now=100.0) is None
+    assert rates.rate("d", "h", 5, 64, now=160.0) is None  # Counter64 never wraps in practice
+    assert rates.rate("d", "h", 605, 64, now=220.0) == 10.0
+
+
+def test_reboot_forgets_counters() -> None:
+    rates = RateTracker()
+    assert rates.uptime("d", 500.0) is False
+    rates.rate("d", "c", 1_000, 32, now=100.0)
+    assert rates.uptime("d", 560.0) is False
+    assert rates.uptime("d", 3.0) is True
+    assert rates.rate("d", "c", 50, 32, now=160.0) is None
+    assert rates.rate("d", "c", 110, 32, now=220.0) == 1.0
+
+
+# --- recordings through snmpsim -------------------------------------------------------------------
+
+
+async def test_adsl_on_draytek_vdsl(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    dev = device(snmpsim, "draytek_vdsl")
+    adsl = "1.3.6.1.2.1.10.94.1.1"
+    lines = {"4": "vigor", "9": "nowhere"}
+    samples = by_target(await poll_device(client, dev, PROFILES["adsl"], lines, 1000.0, rates=RateTracker()))
+    device_sample = samples[NodeRef("device", dev.id)]
+    assert device_sample.outcome is Outcome.OK
+    assert device_sample.values["uptime_s"] == raw("draytek_vdsl", "1.3.6.1.2.1.1.3", "0") / 100
+    line = samples[NodeRef("line", "vigor")]
+    assert line.outcome is Outcome.OK
+    assert line.values["snr_margin_down_db"] == pytest.approx(raw("draytek_vdsl", f"{adsl}.3.1.4", "4") / 10)
+    assert line.values["attenuation_up_db"] == pytest.approx(raw("draytek_vdsl", f"{adsl}.2.1.5", "4") / 10)
+    assert line.values["attainable_rate_down_bps"] == raw("draytek_vdsl", f"{adsl}.2.1.8", "4")
+    assert line.values["attainable_rate_up_bps"] == raw("draytek_vdsl", f"{adsl}.3.1.8", "4")
+    assert line.values["rate_down_bps"] == 0  # this firmware leaves ChanCurrTxRate at 0
+    assert samples[NodeRef("line", "nowhere")].outcome is Outcome.NOT_FOUND
+
+    # The firmware reports whole dB: margin 5 and attenuation 13/16 on a 110 Mbit/s line.
+    whole = by_target(await poll_device(client, dev, PROFILES["adsl-wholedb"], {"4": "vigor"}, 1000.0, rates=RateTracker()))
+    fixed = whole[NodeRef("line", "vigor")].values
+    assert fixed["snr_margin_down_db"] == raw("draytek_vdsl", f"{adsl}.3.1.4", "4")
+    assert (fixed["attenuation_up_db"], fixed["attenuation_down_db"]) == (13, 16)
+
+
+async def test_vdsl2_channel_rates_on_draytek(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    dev = device(snmpsim, "draytek_vdsl")
+    samples = by_target(await poll_device(client, dev, PROFILES["vdsl2"], {"4": "vigor"}, 1.0, rates=RateTracker()))
+    values = samples[NodeRef("line", "vigor")].values
+    assert values["rate_down_bps"] == raw("draytek_vdsl", "1.3.6.1.2.1.10.251.1.2.2.1.2", "4.1") == 110_162_000
+    assert values["rate_up_bps"] == raw("draytek_vdsl", "1.3.6.1.2.1.10.251.1.2.2.1.2", "4.2")
+    assert "snr_margin_down_db" not in values  # no band table in this recording
+
+
+async def test_adsl_line_down_on_teldat_with_rates(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    dev = device(snmpsim, "teldat_teldatvdsl2")
+    rates = RateTracker()
+    lines = {"17": "teldat-line", "19": "interleaved-channel"}
+    first = by_target(await poll_device(client, dev, PROFILES["adsl"], lines, 1000.0, rates=rates))
+    line = first[NodeRef("line", "teldat-line")].values
+    assert line["snr_margin_down_db"] == line["snr_margin_up_db"] == 0
+    assert line["attainable_rate_down_bps"] == 0
+    assert "resyncs_per_s" not in line  # a rate needs two readings
+    channel = first[NodeRef("line", "interleaved-channel")].values
+    assert channel["rate_down_bps"] == raw("teldat_teldatvdsl2", "1.3.6.1.2.1.10.94.1.1.4.1.2", "19")
+    second = by_target(await poll_device(client, dev, PROFILES["adsl"], lines, 1060.0, rates=rates))
+    assert second[NodeRef("line", "teldat-line")].values["resyncs_per_s"] == 0.0
+    assert second[NodeRef("line", "teldat-line")].values["errored_seconds_per_s"] == 0.0
+    assert second[NodeRef("line", "interleaved-channel")].values["corrected_blocks_per_s"] == 0.0
+
+
+async def test_docsis_cm_on_motorola(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    dev = device(snmpsim, "motorola-cm")
+    rates = RateTracker()
+    await poll_device(client, dev, PROFILES["docsis-cm"], {"": "cable-1"}, 0.0, rates=rates)
+    samples = by_target(await poll_device(client, dev, PROFILES["docsis-cm"], {"": "cable-1"}, 300.0, rates=rates))
+    values = samples[NodeRef("line", "cable-1")].values
+    assert values["ds_power_dbmv"] == pytest.approx(raw("motorola-cm", "1.3.6.1.2.1.10.127.1.1.1.1.6", "3") / 10) == -7.3
+    assert values["ds_snr_db"] == pytest.approx(raw("motorola-cm", "1.3.6.1.2.1.10.127.1.1.4.1.5", "3") / 10)
+    assert values["us_tx_power_dbmv"] == pytest.approx(raw("motorola-cm", "1.3.6.1.2.1.10.127.1.2.2.1.3", "2") / 10)
+    assert values["corrected_codewords_per_s"] == 0.0
+
+
+async def test_gpon_axos_all_onts(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    records = read_snmprec(RECORDINGS / "axos_e7-2.snmprec")
+    base = "1.3.6.1.4.1.6321.1.2.4.2.6.1.1"
+    rx, tx, olt = (column(records, f"{base}.{c}") for c in (6, 7, 8))
+    assert len(rx) == 206
+    lines = {str(index[0]): f"ont-{index[0]}" for index in rx} | {"1999999": "unprovisioned"}
+    samples = by_target(await poll_device(client, device(snmpsim, "axos_e7-2", "olt"), PROFILES["gpon-axos"], lines, 5.0, rates=RateTracker()))
+    assert samples[NodeRef("line", "unprovisioned")].outcome is Outcome.NOT_FOUND
+    for index, level in rx.items():
+        values = samples[NodeRef("line", f"ont-{index[0]}")].values
+        expected = {
+            "onu_rx_power_dbm": level,
+            "onu_tx_power_dbm": tx[index],
+            "olt_rx_power_dbm": olt[index],
+        }
+        for name, value in expected.items():
+            if value > 0:
+                assert values[name] == pytest.approx(10 * math.log10(value / 10000)), (index, name)
+            else:
+                assert name not in values
+    assert samples[NodeRef("line", "ont-2000001")].values["onu_rx_power_dbm"] == pytest.approx(-15.2, abs=0.05)
+
+
+async def test_if_mib_on_zxdsl_256_ports(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    records = read_snmprec(RECORDINGS / "zxdsl.snmprec")
+    oper = column(records, "1.3.6.1.2.1.2.2.1.8")
+    assert len(oper) == 258
+    lines = {str(index[0]): f"port-{index[0]}" for index in oper}
+    rates = RateTracker()
+    dev = device(snmpsim, "zxdsl")
+    await poll_device(client, dev, PROFILES["if-mib"], lines, 0.0, rates=rates)
+    samples = by_target(await poll_device(client, dev, PROFILES["if-mib"], lines, 60.0, rates=rates))
+    for index, status in oper.items():
+        values = samples[NodeRef("line", f"port-{index[0]}")].values
+        assert values["oper_up"] == (1.0 if status == 1 else 0.0)
+        assert values["in_octets_per_s"] == 0.0
+    assert sum(s.values.get("oper_up", 0) for s in samples.values()) == sum(1 for v in oper.values() if v == 1)
+
+
+async def test_docsis_cmts_matches_modems_by_mac(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    _, modems = synthetic_cmts()
+    lines = {mac: f"cm-{n}" for n, (mac, *_rest) in enumerate(modems)} | {"00:00:5e:00:53:01": "gone"}
+    samples = by_target(await poll_device(client, device(snmpsim, "cmts-synthetic", "cmts"), PROFILES["docsis-cmts"], lines, 1.0, rates=RateTracker()))
+    for n, (mac, power, status, snr) in enumerate(modems):
+        assert samples[NodeRef("line", f"cm-{n}")].values == {
+            "us_rx_power_dbmv": pytest.approx(power / 10),
+            "cm_status": status,
+            "us_snr_db": pytest.approx(snr / 10),
+        }
+    assert samples[NodeRef("line", "gone")].outcome is Outcome.NOT_FOUND
+
+
+async def test_vdsl2_bands_and_worst_band(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    samples = by_target(await poll_device(client, device(snmpsim, "vdsl2-bands"), PROFILES["vdsl2"], {"3": "a", "7": "b"}, 1.0, rates=RateTracker()))
+    a = samples[NodeRef("line", "a")].values
+    assert a["snr_margin_ds1_db"] == pytest.approx(9.5)
+    assert a["attenuation_ds3_db"] == pytest.approx(42.0)
+    assert "snr_margin_us0_db" not in a  # 2147483646: not available
+    assert a["snr_margin_down_db"] == pytest.approx(5.8)  # worst of down 7.2, ds1 9.5, ds2 5.8, ds3 8.1
+    assert a["snr_margin_up_db"] == pytest.approx(6.1)  # worst of up 6.1, us1 6.4, us2 7.7
+    assert a["attenuation_down_db"] == pytest.approx(42.0)
+    assert a["rate_down_bps"] == 98_000_003 and a["attainable_rate_up_bps"] == 35_000_003
+    b = samples[NodeRef("line", "b")].values
+    assert b["snr_margin_down_db"] == pytest.approx(6.8)
+
+
+async def test_silent_device_yields_only_its_own_sample(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    dev = device(snmpsim, "no-such-community")
+    samples = await poll_device(client, dev, PROFILES["adsl"], {"4": "vigor"}, 1.0, rates=RateTracker())
+    assert [(s.target, s.outcome, s.probe) for s in samples] == [(NodeRef("device", dev.id), Outcome.TIMEOUT, "snmp:adsl")]

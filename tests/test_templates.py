@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import pytest
+
+from monitord.model import Language
+
+from notifiers.sms import sms_segments
+from notifiers.templates import (
+    SMS_NAME_MAX,
+    TEMPLATES,
+    TRACKING_MAX,
+    TemplateError,
+    format_duration,
+    format_time,
+    format_window,
+    mask_phone,
+    render,
+    short,
+    subscriber_list,
+)
+from plan_fixtures import IST, at
+
+TURKISH_LETTERS = set("çğıöşüÇĞİÖŞÜ")
+LONGEST_TRACKING = "ARIZAKAYIT-2026-999999"[:TRACKING_MAX].ljust(TRACKING_MAX, "9")
+LONG_NAME = "BüyükçekmeceGüzelyurtŞubesi" * 3  # far over SMS_NAME_MAX, no space to trim
+
+WORST = {
+    "tracking": LONGEST_TRACKING,
+    "area": LONG_NAME,
+    "name": "Şükrü Çağlayan Öğütçü",
+    "window": format_window(at("2026-12-01 23:00"), at("2026-12-02 04:00"), IST, "tr"),
+    "start": "01.12.2026 13:00",
+    "end": "01.12.2026 15:05",
+    "at": "01.12.2026 14:00",
+    "duration": "2 sa 5 dk",
+    "reason": "Santral yazılım güncellemesi",
+    "kind": "Kesinti",
+    "root": "device:sisli-dslam-01",
+    "place": "sisli-dslam-01 (dslam)",
+    "region": "İstanbul Avrupa",
+    "exchange": "Şişli Santrali",
+    "count": 4,
+    "added_count": 1,
+    "removed_count": 1,
+    "evidence": "- sisli-dslam-01 icmp timeout",
+    "subscribers": "- s1 Ayşe Yılmaz +90532***1111",
+    "replaces": "ARZ-2026-000120, ARZ-2026-000121",
+    "into": "ARZ-2026-000130",
+}
+
+SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
+WITH_TRACKING = {"sms.outage", "sms.update", "sms.restored", "sms.degradation", "sms.overrun",
+                 "email.outage", "email.update", "email.restored", "email.degradation", "email.overrun",
+                 "noc.opened", "noc.reopened", "noc.resolved", "ticket.create"}
+
+
+@pytest.mark.parametrize("name", SMS)
+@pytest.mark.parametrize("language", ["tr", "en"])
+def test_every_sms_fits_two_segments_with_worst_case_values(name: str, language: Language) -> None:
+    window = format_window(at("2026-12-01 23:00"), at("2026-12-02 04:00"), IST, language)
+    values = {**WORST, "area": short(LONG_NAME), "window": window}
+    text = render(name, language, values).body
+    assert sms_segments(text) <= 2, (name, language, len(text), text)
+    assert short(LONG_NAME) in text
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_turkish_texts_carry_turkish_letters_and_both_languages_exist(name: str) -> None:
+    tr, en = render(name, "tr", WORST), render(name, "en", WORST)
+    assert TURKISH_LETTERS & set(TEMPLATES[name]["tr"].subject + TEMPLATES[name]["tr"].body), name
+    assert tr != en
+
+
+@pytest.mark.parametrize("name", sorted(WITH_TRACKING))
+@pytest.mark.parametrize("language", ["tr", "en"])
+def test_incident_texts_quote_the_tracking_number(name: str, language: Language) -> None:
+    text = render(name, language, WORST)
+    assert LONGEST_TRACKING in text.subject + text.body
+
+
+def test_a_missing_value_names_the_template() -> None:
+    values = {k: v for k, v in WORST.items() if k != "tracking"}
+    with pytest.raises(TemplateError) as e:
+        render("sms.outage", "tr", values)
+    assert e.value.name == "sms.outage"
+    assert "{tracking}" in str(e.value)
+
+
+def test_an_unknown_template_names_itself() -> None:
+    with pytest.raises(TemplateError, match="sms.nonesuch"):
+        render("sms.nonesuch", "tr", WORST)
+
+
+def test_rendered_outage_reads_as_expected() -> None:
+    text = render("sms.outage", "tr", {"area": "Şişli Santrali", "tracking": "ARZ-2026-000123"}).body
+    assert text == "Bölgenizde (Şişli Santrali) internet arızası var, ekiplerimiz çalışıyor. Takip no: ARZ-2026-000123"
+    assert sms_segments(text) == 2  # UCS-2: 100 characters > 70
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "language", "expected"),
+    [
+        ("2026-12-01 01:00", "2026-12-01 04:00", "tr", "01.12.2026 01:00-04:00"),
+        ("2026-11-30 23:00", "2026-12-01 02:30", "tr", "30.11.2026 23:00 - 01.12.2026 02:30"),
+        ("2026-12-01 01:00", "2026-12-01 04:00", "en", "1 Dec 2026 01:00-04:00"),
+    ],
+)
+def test_maintenance_window_in_local_time(start: str, end: str, language: Language, expected: str) -> None:
+    assert format_window(at(start), at(end), IST, language) == expected
+
+
+def test_times_are_shown_in_istanbul_time() -> None:
+    assert format_time(at("2026-03-05 09:07"), IST, "tr") == "05.03.2026 09:07"
+    assert format_duration(2 * 3600 + 5 * 60, "tr") == "2 sa 5 dk"
+    assert format_duration(59 * 60, "en") == "59 min"
+
+
+def test_short_cuts_long_names_only() -> None:
+    assert short("Şişli Santrali") == "Şişli Santrali"
+    assert len(short(LONG_NAME)) == SMS_NAME_MAX and short(LONG_NAME).endswith("…")
+
+
+def test_phone_masked_in_ticket_lists() -> None:
+    assert mask_phone("+905321234567") == "+90532***4567"
+    assert mask_phone(None) == "-"
+    entries = [(f"s{i:04d}", "Ad", "+905321234567") for i in range(205)]
+    listed = subscriber_list(entries, "tr")
+    assert listed.count("\n") == 200 and listed.endswith("... ve 5 abone daha")
+    assert "1234567" not in listed
