@@ -1,0 +1,121 @@
+"""YAML that remembers where each value came from and refuses to hide duplicate keys.
+
+PyYAML keeps the last of two equal keys without a word, and its plain data forgets line
+numbers. Here the node tree is walked by hand: the result is plain Python data plus the line of
+every key and list item, so a config error can say "config.yaml:42".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+
+KeyPath = tuple[str | int, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's when present): only plain data, never Python objects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    path: KeyPath
+    line: int
+    first_line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    data: Any
+    lines: Mapping[KeyPath, int]
+    duplicates: tuple[Duplicate, ...]
+
+    def line(self, path: KeyPath) -> int | None:
+        """The line of `path`, or of its nearest ancestor that exists (for a missing key)."""
+        for end in range(len(path), -1, -1):
+            found = self.lines.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+class YamlSyntaxError(ValueError):
+    """The text is not YAML (or not one plain-data document); `line` is 1-based when known."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def load_yaml(text: str) -> Document:
+    """Parse one YAML document; raise YamlSyntaxError if it cannot be read at all."""
+    loader = _Loader(text)
+    walker = _Walker(loader)
+    try:
+        root = loader.get_single_node()
+        data = None if root is None else walker.item(root, ())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        context = error.context or ""
+        if error.context_mark is not None and mark is not None and error.context_mark.line != mark.line:
+            context += f" (from line {error.context_mark.line + 1})"
+        message = ": ".join(part for part in (context, error.problem) if part)
+        raise YamlSyntaxError(message, None if mark is None else mark.line + 1) from None
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(str(error), None) from None
+    finally:
+        loader.dispose()
+    return Document(data, walker.lines, tuple(walker.duplicates))
+
+
+class _Walker:
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.lines: dict[KeyPath, int] = {}
+        self.duplicates: list[Duplicate] = []
+        self.active: set[int] = set()
+
+    def walk(self, node: yaml.Node, path: KeyPath) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        if id(node) in self.active:
+            raise YamlSyntaxError("an alias refers to itself", node.start_mark.line + 1)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.item(child, path + (index,)) for index, child in enumerate(node.value)]
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def item(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        return self.walk(node, path)
+
+    def mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
+        """Explicit keys override merged ones (`<<: *base`); two explicit equal keys are an error."""
+        merged: dict[Any, Any] = {}
+        explicit: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in reversed(sources):
+                    if not isinstance(source, yaml.MappingNode):
+                        raise YamlSyntaxError("<< must merge a mapping", source.start_mark.line + 1)
+                    merged.update(self.mapping(source, path))
+                continue
+            key = self.walk(key_node, path)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (dict, list)):
+                raise YamlSyntaxError("a key must be a plain value, not a mapping or list", line)
+            key_path = path + (key,)
+            if key in explicit:
+                self.duplicates.append(Duplicate(key_path, line, self.lines[key_path]))
+            self.lines[key_path] = line
+            explicit[key] = self.walk(value_node, key_path)
+        return merged | explicit
