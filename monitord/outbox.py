@@ -1,0 +1,238 @@
+"""The delivery worker: drains the store's outbox through the notifiers, one pump per channel.
+
+Retries live here and only here. Per channel: at most `concurrency` sends in flight, at most
+`rate` sends per second (a token bucket), exponential backoff with full jitter (or the peer's
+Retry-After), dead letters for permanent errors and for items older than `max_age`.
+
+Delivery guarantee (see docs/delivery.md):
+
+* An item is marked `sending` in a committed transaction before its first byte goes out, and
+  `sent` (with the peer's reference) after the peer accepted it. Nothing queued is ever lost:
+  the item sits in the same transaction as the incident change that caused it.
+* An attempt whose outcome is unknown (the process died while it was `sending`, or the call
+  failed in a way that may have reached the peer) is never blindly repeated when the notifier
+  can `lookup` (Twilio SMS): before any re-attempt the worker asks the peer for messages with
+  the same recipient and text created since the item's first attempt, and credits the first
+  one no other item holds (`Store.adopt`). Re-attempts wait at least `settle` seconds so that
+  an accepted message has time to show up in the peer's list. This gives exactly-once delivery
+  except when the peer accepted a message but does not list it `settle` seconds later.
+* For notifiers without `lookup` the guarantee is at-least-once: after a crash at most
+  `concurrency` items per channel (those in flight) may be sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+from monitord.model import Notification
+from monitord.store import OutboxItem, Store
+from notifiers.base import DeliveryError, Notifier
+from notifiers.sms import sms_segments
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPolicy:
+    """How one channel is paced and retried."""
+
+    concurrency: int = 4
+    rate: float = 10.0  # sends per second
+    catch_up: float = 0.1  # seconds of sending lost to a stall (GC, busy loop) made up at once
+    max_age: float = 6 * 3600.0  # counted from creation or the end of quiet hours
+    base_backoff: float = 5.0
+    max_backoff: float = 600.0
+    settle: float = 5.0  # the earliest re-attempt after an attempt that may have arrived
+
+
+@dataclass(slots=True)
+class DeliveryCounts:
+    """Running totals since start, for metrics."""
+
+    sent: int = 0
+    failed: int = 0  # attempts that will be retried
+    dead: int = 0
+    adopted: int = 0  # sent, found at the peer after a lost answer
+    segments: int = 0  # SMS segments of sent messages
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A notifier that can tell whether the peer already holds a message for `item`."""
+
+    async def lookup(self, item: Notification, since: float) -> Sequence[str]: ...
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]."""
+    return rng.uniform(0.0, min(cap, base * 2.0 ** min(max(attempts - 1, 0), 64)))
+
+
+class TokenBucket:
+    """Paces sends to `rate` per second; up to `burst` tokens saved up while idle or stalled."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = now
+
+    def reserve(self, now: float) -> float:
+        """Take one token; return how many seconds to wait before using it."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate) - 1.0
+        self._at = now
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+def age_start(item: OutboxItem) -> float:
+    return max(item.created_at, item.not_before or item.created_at)
+
+
+class Outbox:
+    """Run with `await outbox.run()` inside the daemon's TaskGroup; `wake()` after queuing.
+
+    The outbox owns the notifiers it is given: `run()` closes them when it ends.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        policies: Mapping[str, ChannelPolicy],
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._notifiers = dict(notifiers)
+        self._policies = {c: policies.get(c, ChannelPolicy()) for c in notifiers}
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.counts = {c: DeliveryCounts() for c in notifiers}
+        self._wake = {c: asyncio.Event() for c in notifiers}
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """New items were queued: look at the outbox now instead of at the next due time."""
+        for event in self._wake.values():
+            event.set()
+
+    async def run(self) -> None:
+        for channel, policy in self._policies.items():
+            self._store.requeue_sending(channel, self._clock() + policy.settle)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for channel in self._notifiers:
+                    group.create_task(self._pump(channel, group))
+        finally:
+            for notifier in self._notifiers.values():
+                await notifier.close()
+
+    async def stop(self, timeout: float) -> None:
+        """Stop taking items; give in-flight sends `timeout` seconds, then cancel them.
+
+        A cancelled send stays `sending` and is reconciled at the next start.
+        """
+        self._stopping.set()
+        self.wake()
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in late:
+                task.cancel()
+
+    async def _pause(self, seconds: float | None, event: asyncio.Event) -> None:
+        if seconds == 0.0:
+            return
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _pump(self, channel: str, group: asyncio.TaskGroup) -> None:
+        policy = self._policies[channel]
+        slots = asyncio.Semaphore(policy.concurrency)
+        loop = asyncio.get_running_loop()
+        bucket = TokenBucket(policy.rate, max(1.0, policy.rate * policy.catch_up), loop.time())
+        wake = self._wake[channel]
+        while not self._stopping.is_set():
+            wake.clear()
+            items = self._store.due(channel, self._clock(), limit=max(32, 2 * policy.concurrency))
+            if not items:
+                next_at = self._store.next_due(channel)
+                await self._pause(None if next_at is None else max(0.0, next_at - self._clock()), wake)
+                continue
+            for item in items:
+                await slots.acquire()
+                await self._pause(bucket.reserve(loop.time()), self._stopping)
+                if self._stopping.is_set():
+                    slots.release()
+                    return
+                now = self._clock()
+                if now - age_start(item) > policy.max_age:
+                    slots.release()
+                    self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
+                    continue
+                self._store.claim(item.id, now)
+                task = group.create_task(self._deliver(item, policy, slots))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+    async def _deliver(self, item: OutboxItem, policy: ChannelPolicy, slots: asyncio.Semaphore) -> None:
+        notifier = self._notifiers[item.notification.channel]
+        try:
+            ref, adopted = await self._attempt(notifier, item)
+        except DeliveryError as error:
+            self._failed(item, error, policy, isinstance(notifier, Reconciling))
+        except Exception as error:  # a notifier bug must not stop the channel
+            reason = f"unexpected {type(error).__name__} in the {item.notification.channel} notifier"
+            self._failed(item, DeliveryError(reason, retryable=True), policy, isinstance(notifier, Reconciling))
+        else:
+            self._sent(item, ref, adopted)
+        finally:
+            slots.release()
+            self._wake[item.notification.channel].set()
+
+    async def _attempt(self, notifier: Notifier, item: OutboxItem) -> tuple[str, bool]:
+        """Send, unless an earlier attempt whose answer was lost did reach the peer."""
+        if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
+            found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW)
+            ref = self._store.adopt(item.id, found, self._clock())
+            if ref is not None:
+                return ref, True
+        return await notifier.send(item.notification), False
+
+    def _sent(self, item: OutboxItem, ref: str, adopted: bool) -> None:
+        if not adopted:
+            self._store.mark_sent(item.id, ref, self._clock())
+        counts = self.counts[item.notification.channel]
+        counts.sent += 1
+        counts.adopted += adopted
+        if item.notification.channel == "sms":
+            counts.segments += sms_segments(item.notification.body)
+
+    def _failed(self, item: OutboxItem, error: DeliveryError, policy: ChannelPolicy, reconciling: bool) -> None:
+        attempts = item.attempts + 1
+        if not error.retryable:
+            self._dead(item, attempts, error.reason)
+            return
+        if error.retry_after is not None:
+            delay = error.retry_after
+        else:
+            delay = backoff(attempts, policy.base_backoff, policy.max_backoff, self._rng)
+        if reconciling:
+            delay = max(delay, policy.settle)
+        self._store.mark_retry(item.id, error.reason, self._clock() + delay)
+        self.counts[item.notification.channel].failed += 1
+
+    def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:
+        self._store.mark_dead(item.id, reason)
+        self.counts[item.notification.channel].dead += 1
+        n = item.notification
+        log.warning("dead letter: %s %s to %s after %d attempts: %s", n.channel, n.key, n.recipient, attempts, reason)

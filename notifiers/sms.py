@@ -1,0 +1,157 @@
+"""SMS through Twilio's Messages API, with the real `twilio` client on the daemon's own loop.
+
+The adapter keeps Twilio's quirks here: its exceptions carry no headers, so a small http client
+subclass records the last response's headers per task (a ContextVar) to read `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from monitord.model import Notification, Secret
+from notifiers.base import DeliveryError
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments `text` costs: GSM-7 160/153 septets, else UCS-2 70/67 code units.
+
+    A character never straddles two segments (an escaped GSM-7 character or a surrogate pair
+    moves whole to the next one), as handsets and Twilio split them.
+    """
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+        costs = [2 if c in GSM7_EXTENSION else 1 for c in text]
+        single, multi = 160, 153
+    else:
+        costs = [2 if ord(c) > 0xFFFF else 1 for c in text]
+        single, multi = 70, 67
+    if sum(costs) <= single:
+        return 1
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > multi:
+            segments, used = segments + 1, 0
+        used += cost
+    return segments
+
+
+_last_headers: ContextVar[Mapping[str, str]] = ContextVar("twilio_last_headers", default={})
+
+
+class _HeaderKeepingClient(AsyncTwilioHttpClient):
+    """Remembers the headers of the last response seen by the current task."""
+
+    async def request(self, *args: Any, **kwargs: Any) -> Response:
+        response = await super().request(*args, **kwargs)
+        _last_headers.set(response.headers or {})
+        return response
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _rest_error(exc: TwilioRestException) -> DeliveryError:
+    reason = f"twilio HTTP {exc.status} code {exc.code}: {exc.msg}"
+    if exc.status == 429 or exc.status >= 500:
+        return DeliveryError(reason, retryable=True, retry_after=_retry_after(_last_headers.get()))
+    return DeliveryError(reason, retryable=False)
+
+
+class TwilioSms:
+    """The "sms" channel. Returns Twilio's message SID as the peer reference."""
+
+    channel = "sms"
+
+    def __init__(
+        self, account_sid: str, auth_token: Secret, from_: str, base_url: str, timeout: float = 10.0
+    ) -> None:
+        self.account_sid = account_sid
+        self.from_ = from_
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._token = auth_token
+        self._http: _HeaderKeepingClient | None = None
+        self._client: Client | None = None
+
+    def _twilio(self) -> Client:
+        """Built lazily: the aiohttp session must be created inside the running loop.
+
+        TWILIO_EDGE / TWILIO_REGION from the environment are ignored: they would rewrite
+        `base_url`'s host name.
+        """
+        if self._client is None:
+            self._http = _HeaderKeepingClient(timeout=self.timeout)
+            self._client = Client(
+                self.account_sid, self._token.reveal(), http_client=self._http,
+                environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+            )
+            self._client.api.base_url = self.base_url
+        return self._client
+
+    async def send(self, item: Notification) -> str:
+        message = await self._call(
+            self._twilio().messages.create_async(to=item.recipient, from_=self.from_, body=item.body)
+        )
+        return str(message.sid)
+
+    async def lookup(self, item: Notification, since: float) -> tuple[str, ...]:
+        """SIDs of messages Twilio already holds with this text to this number, created since `since`.
+
+        Twilio lists newest first, so the walk stops at the first older message.
+        """
+        cutoff = datetime.fromtimestamp(math.floor(since), timezone.utc)
+
+        async def walk() -> tuple[str, ...]:
+            found: list[str] = []
+            stream = await self._twilio().messages.stream_async(
+                to=item.recipient, from_=self.from_, page_size=200
+            )
+            async for message in stream:
+                if message.date_created is not None and message.date_created < cutoff:
+                    break
+                if message.body == item.body:
+                    found.append(str(message.sid))
+            return tuple(reversed(found))
+
+        return await self._call(walk())
+
+    async def _call(self, operation: Any) -> Any:
+        _last_headers.set({})
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await operation
+        except TwilioRestException as exc:
+            raise _rest_error(exc) from None
+        except TimeoutError:
+            raise DeliveryError(f"twilio: no answer within {self.timeout:g}s", retryable=True) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"twilio: {type(exc).__name__}: {exc}", retryable=True) from None
+        except TwilioException as exc:
+            raise DeliveryError(f"twilio: {type(exc).__name__}", retryable=True) from None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._http = self._client = None

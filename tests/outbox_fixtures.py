@@ -1,0 +1,61 @@
+"""Shared pieces for the store, outbox and SMS tests: a local Twilio and quick builders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from lab.twilio import TwilioLab
+from monitord.model import Notification, Secret
+from monitord.outbox import ChannelPolicy, Outbox
+from monitord.store import Store
+from notifiers.sms import TwilioSms
+
+FROM = "+908501234567"
+FAST = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.05, max_backoff=0.2, settle=0.05)
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioLab]:
+    async with TwilioLab() as lab:
+        yield lab
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def sms_for(lab: TwilioLab, timeout: float = 2.0, token: str | None = None) -> TwilioSms:
+    secret = Secret(token or lab.auth_token, "env:TWILIO_AUTH_TOKEN")
+    return TwilioSms(lab.account_sid, secret, FROM, lab.base_url, timeout=timeout)
+
+
+def sms(i: int, to: str | None = None, incident: str = "ARZ-2026-000001") -> Notification:
+    to = to or f"+90532{i:07d}"
+    return Notification(
+        key=f"{incident}/sms/{to}/outage/{i}", channel="sms", recipient=to, action="outage",
+        subject="", body=f"Bölgenizde arıza var, takip no {incident} ({i}).", incident=incident,
+    )
+
+
+def queue(store: Store, items: list[Notification], not_before: float | None = None, now: float | None = None) -> int:
+    return store.commit_step({"step": 1}, [], [], [(n, not_before) for n in items], now or time.time())
+
+
+async def drain(outbox: Outbox, store: Store, timeout: float, done: Callable[[], bool] | None = None) -> None:
+    """Run the outbox until nothing is left to deliver (or `done()`), then stop it."""
+    runner = asyncio.create_task(outbox.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not (done() if done else store.depth() == 0):
+                await asyncio.sleep(0.02)
+    finally:
+        await outbox.stop(timeout=2.0)
+        await runner

@@ -1,0 +1,190 @@
+"""The delivery worker against the local Twilio: faults, pacing, quiet hours, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, strategies as st
+
+from lab.twilio import TwilioLab
+from monitord.outbox import ChannelPolicy, Outbox, TokenBucket, backoff
+from monitord.store import Store
+from notifiers.sms import sms_segments
+from tests.outbox_fixtures import FAST, drain, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
+
+
+@given(st.integers(1, 100_000), st.floats(0.01, 10), st.floats(0.01, 1000), st.integers(0, 2**32))
+def test_backoff_is_full_jitter_under_the_cap(attempts: int, base: float, cap: float, seed: int) -> None:
+    delay = backoff(attempts, base, cap, random.Random(seed))
+    assert 0.0 <= delay <= cap
+    assert attempts > 60 or delay <= base * 2 ** (attempts - 1)
+
+
+def test_backoff_spreads_over_the_whole_range() -> None:
+    rng = random.Random(1)
+    delays = [backoff(4, 1.0, 60.0, rng) for _ in range(2000)]
+    assert max(delays) > 7.5 and min(delays) < 0.5
+
+
+@given(st.floats(0.5, 1000), st.floats(1, 20), st.integers(1, 500))
+def test_token_bucket_paces_to_the_rate(rate: float, burst: float, n: int) -> None:
+    bucket = TokenBucket(rate, burst, now=0.0)
+    last = max(bucket.reserve(0.0) for _ in range(n))
+    assert last == pytest.approx(max(0.0, (n - burst) / rate))
+
+
+def outbox(store: Store, lab: TwilioLab, policy: ChannelPolicy = FAST, timeout: float = 2.0) -> Outbox:
+    return Outbox(store, {"sms": sms_for(lab, timeout=timeout)}, {"sms": policy}, rng=random.Random(7))
+
+
+def delivered(lab: TwilioLab) -> Counter[str]:
+    return Counter(m.body for m in lab.messages)
+
+
+async def test_delivers_every_item_once_and_counts_segments(store: Store, twilio: TwilioLab) -> None:
+    items = [sms(i) for i in range(20)]
+    queue(store, items)
+    box = outbox(store, twilio)
+    await drain(box, store, timeout=10)
+    assert delivered(twilio) == Counter(n.body for n in items)
+    assert store.counts() == {("sms", "sent"): 20}
+    assert {i.peer_ref for i in store.items()} == {m.sid for m in twilio.messages}
+    counts = box.counts["sms"]
+    assert (counts.sent, counts.failed, counts.dead) == (20, 0, 0)
+    assert counts.segments == sum(sms_segments(n.body) for n in items) == 20
+
+
+async def test_invalid_number_is_dead_lettered_while_others_go_out(
+    store: Store, twilio: TwilioLab, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = [sms(1), sms(2, to="+15005550001"), sms(3)]
+    queue(store, items)
+    box = outbox(store, twilio)
+    with caplog.at_level(logging.WARNING, logger="monitord.outbox"):
+        await drain(box, store, timeout=10)
+    assert delivered(twilio) == Counter([sms(1).body, sms(3).body])
+    [dead] = store.items(status="dead")
+    assert dead.notification == items[1] and dead.attempts == 1 and "code 21211" in dead.last_error
+    assert box.counts["sms"].dead == 1
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "dead letter" in line and items[1].key in line and "21211" in line
+    assert twilio.auth_token not in line
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(500, None), (429, 0.3)])
+async def test_server_errors_and_throttling_deliver_exactly_once(
+    store: Store, twilio: TwilioLab, status: int, retry_after: float | None
+) -> None:
+    items = [sms(i) for i in range(30)]
+    queue(store, items)
+    twilio.fail_next(25, status=status, retry_after=retry_after)
+    box = outbox(store, twilio)
+    started = time.monotonic()
+    await drain(box, store, timeout=20)
+    assert delivered(twilio) == Counter(n.body for n in items)  # each body exactly once
+    assert store.counts() == {("sms", "sent"): 30}
+    assert box.counts["sms"].failed == 25  # a failed look-up before a re-send counts too
+    if retry_after:
+        retried = [i for i in store.items() if i.attempts > 1]
+        assert retried and time.monotonic() - started >= retry_after
+
+
+async def test_endpoint_down_for_a_while_then_everything_once(store: Store, twilio: TwilioLab) -> None:
+    items = [sms(i) for i in range(40)]
+    await twilio.down()
+    queue(store, items)
+    box = outbox(store, twilio)
+    runner = asyncio.create_task(box.run())
+    await asyncio.sleep(0.5)
+    assert twilio.messages == [] and box.counts["sms"].failed >= 4
+    await twilio.up()
+    async with asyncio.timeout(15):
+        while store.depth():
+            await asyncio.sleep(0.02)
+    await box.stop(timeout=2)
+    await runner
+    assert delivered(twilio) == Counter(n.body for n in items)
+    assert store.counts() == {("sms", "sent"): 40}
+
+
+async def test_lost_answers_are_reconciled_not_resent(store: Store, twilio: TwilioLab) -> None:
+    """Twilio accepts the message but answers after our timeout: the retry finds it instead."""
+    items = [sms(i) for i in range(6)]
+    queue(store, items)
+    twilio.delay = 0.5
+    box = outbox(store, twilio, timeout=0.2, policy=ChannelPolicy(concurrency=6, rate=1000, base_backoff=0.05, settle=0.6))
+    await drain(box, store, timeout=15)
+    assert delivered(twilio) == Counter(n.body for n in items)
+    assert box.counts["sms"].adopted == 6 and twilio.requests["POST"] == 6
+    assert {i.peer_ref for i in store.items()} == {m.sid for m in twilio.messages}
+
+
+async def test_items_older_than_max_age_are_dead_lettered(store: Store, twilio: TwilioLab) -> None:
+    now = time.time()
+    queue(store, [sms(1)], now=now - 120)
+    queue(store, [sms(2)], now=now - 120, not_before=now - 10)  # quiet hours ended 10 s ago
+    queue(store, [sms(3)], now=now)
+    box = outbox(store, twilio, policy=ChannelPolicy(rate=1000, max_age=60))
+    await drain(box, store, timeout=10)
+    assert delivered(twilio) == Counter([sms(2).body, sms(3).body])
+    [dead] = store.items(status="dead")
+    assert dead.notification == sms(1) and "older than max age 60s" in dead.last_error
+    assert dead.attempts == 0 and box.counts["sms"].dead == 1
+
+
+async def test_rate_limit_is_respected(store: Store, twilio: TwilioLab) -> None:
+    items = [sms(i) for i in range(41)]
+    queue(store, items)
+    box = outbox(store, twilio, policy=ChannelPolicy(concurrency=8, rate=40, catch_up=0.0))
+    await drain(box, store, timeout=10)
+    times = sorted(m.at for m in twilio.messages)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert len(times) == 41 and rate == pytest.approx(40, rel=0.1)
+
+
+async def test_quiet_hours_hold_items_until_not_before(store: Store, twilio: TwilioLab) -> None:
+    now = time.time()
+    queue(store, [sms(1)], not_before=now + 0.6, now=now)
+    queue(store, [sms(2)], now=now)
+    box = outbox(store, twilio)
+    await drain(box, store, timeout=10)
+    at = {m.body: m.at for m in twilio.messages}
+    assert at[sms(2).body] < now + 0.3 and at[sms(1).body] >= now + 0.6
+
+
+async def test_wake_delivers_items_queued_while_running(store: Store, twilio: TwilioLab) -> None:
+    box = outbox(store, twilio)
+    runner = asyncio.create_task(box.run())
+    await asyncio.sleep(0.1)
+    queue(store, [sms(1)])
+    box.wake()
+    async with asyncio.timeout(1):
+        while not twilio.messages:
+            await asyncio.sleep(0.01)
+    await box.stop(timeout=1)
+    await runner
+    assert store.counts() == {("sms", "sent"): 1}
+
+
+async def test_stop_leaves_unfinished_sends_for_the_next_start(store: Store, twilio: TwilioLab) -> None:
+    queue(store, [sms(1), sms(2)])
+    twilio.delay = 5.0
+    box = outbox(store, twilio, timeout=10, policy=ChannelPolicy(concurrency=2, rate=1000, settle=0.05))
+    runner = asyncio.create_task(box.run())
+    async with asyncio.timeout(2):
+        while len(twilio.messages) < 2:
+            await asyncio.sleep(0.01)
+    await box.stop(timeout=0.1)
+    await runner
+    assert store.counts() == {("sms", "sending"): 2}
+
+    twilio.delay = 0.0
+    again = outbox(store, twilio)
+    await drain(again, store, timeout=5)
+    assert again.counts["sms"].adopted == 2 and len(twilio.messages) == 2
+    assert store.counts() == {("sms", "sent"): 2}

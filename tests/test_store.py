@@ -1,0 +1,139 @@
+"""The state file: migrations, the one-transaction engine step, the outbox life cycle."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from monitord.model import (
+    Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Notification, Phase, Status,
+)
+from monitord.store import MIGRATIONS, Store, StoreError, migrate
+from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)
+
+NOW = 1_780_000_000.0
+
+
+def incident(phase: Phase = Phase.OPEN, resolved_at: float | None = None) -> Incident:
+    return Incident(
+        tracking="ARZ-2026-000123", kind=IncidentKind.OUTAGE, root=NodeRef("exchange", "sisli"),
+        phase=phase, opened_at=NOW, updated_at=NOW + 5, affected=frozenset({"s1", "s2"}),
+        evidence=("sisli-dslam-01 timeout",), resolved_at=resolved_at,
+    )
+
+
+def test_old_schema_is_migrated_forward_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=1)
+    db.execute(
+        "INSERT INTO outbox (key, channel, recipient, action, subject, body, created_at, next_attempt_at) "
+        "VALUES ('k', 'sms', '+905321112233', 'outage', '', 'hello', 1, 1)"
+    )
+    db.close()
+
+    s = Store.open(path)
+    [item] = s.items()
+    assert (item.notification.key, item.notification.body, item.first_attempt_at) == ("k", "hello", None)
+    assert s.claim(item.id, NOW) and s.item(item.id).first_attempt_at == NOW  # the v2 column works
+    s.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+
+
+def test_state_file_from_a_newer_monitord_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    Store.open(path).close()
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match=r"schema version 3 is newer than this monitord supports \(2\)"):
+        Store.open(path)
+
+
+def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = Store.open(path)
+    state = LineState(NodeRef("line", "s1"), Status.DOWN, NOW, ("device sisli-dslam-01 down",))
+    assert s.commit_step({"incidents": 1, "seq": 7}, [state], [incident()], [(sms(1), None)], NOW) == 1
+    s.close()
+
+    s = Store.open(path)
+    assert s.load_snapshot() == {"incidents": 1, "seq": 7}
+    assert s.line_states() == [state]
+    assert s.incidents() == [incident()] and s.incident("ARZ-2026-000123") == incident()
+    assert [i.notification for i in s.items()] == [sms(1)]
+    s.close()
+
+
+def test_resolved_incidents_are_not_open(store: Store) -> None:
+    store.commit_step({}, [], [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
+    assert store.incidents() == []
+    assert store.incidents(open_only=False) == [incident(Phase.RESOLVED, NOW + 60)]
+
+
+def test_a_failing_step_leaves_nothing_behind(store: Store) -> None:
+    broken = Notification("k-broken", "sms", None, "outage", "", "x")  # type: ignore[arg-type]
+    state = LineState(NodeRef("line", "s1"), Status.DOWN, NOW)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_step({"seq": 1}, [state], [incident()], [(sms(1), None), (broken, None)], NOW)
+    assert (store.load_snapshot(), store.line_states(), store.incidents(), store.items()) == (None, [], [], [])
+    assert store.commit_step({"seq": 2}, [state], [], [(sms(1), None)], NOW) == 1
+
+
+def test_keys_are_queued_once(store: Store) -> None:
+    assert queue(store, [sms(1), sms(2)], now=NOW) == 2
+    assert queue(store, [sms(2), sms(3)], now=NOW) == 1
+    assert [i.notification.key for i in store.items()] == [sms(n).key for n in (1, 2, 3)]
+
+
+def test_quiet_hours_delay_the_first_attempt(store: Store) -> None:
+    queue(store, [sms(1)], not_before=NOW + 3600, now=NOW)
+    assert store.due("sms", NOW + 3599, 10) == [] and store.next_due("sms") == NOW + 3600
+    assert [i.notification for i in store.due("sms", NOW + 3600, 10)] == [sms(1)]
+
+
+def test_outbox_life_cycle_and_figures(store: Store) -> None:
+    queue(store, [sms(1), sms(2), sms(3)], now=NOW)
+    one, two, three = (i.id for i in store.due("sms", NOW, 10))
+    assert store.claim(one, NOW + 1) and not store.claim(one, NOW + 1)
+    assert store.due("sms", NOW + 1, 10)[0].id == two
+    store.mark_sent(one, "SM1", NOW + 2)
+    store.claim(two, NOW + 1)
+    store.mark_retry(two, "twilio HTTP 500", NOW + 30)
+    store.mark_dead(three, "twilio HTTP 400 code 21211")
+    assert store.counts() == {("sms", "sent"): 1, ("sms", "pending"): 1, ("sms", "dead"): 1}
+    assert store.depth() == store.depth("sms") == 1 and store.depth("email") == 0
+    assert store.oldest_age(NOW + 40) == 40.0 and store.oldest_age(NOW, "email") == 0.0
+    retried = store.item(two)
+    assert (retried.attempts, retried.last_error, retried.first_attempt_at) == (1, "twilio HTTP 500", NOW + 1)
+    assert store.item(one).peer_ref == "SM1" and store.item(three).status == "dead"
+
+
+def test_interrupted_sends_are_requeued_for_reconciliation(store: Store) -> None:
+    queue(store, [sms(1), sms(2)], now=NOW)
+    store.claim(1, NOW)
+    assert store.requeue_sending("email", NOW + 5) == 0
+    assert store.requeue_sending("sms", NOW + 5) == 1
+    item = store.item(1)
+    assert (item.status, item.next_attempt_at, item.first_attempt_at) == ("pending", NOW + 5, NOW)
+
+
+def test_a_peer_message_is_credited_to_one_item_only(store: Store) -> None:
+    queue(store, [sms(1), sms(2)], now=NOW)
+    assert store.adopt(1, ["SMa", "SMb"], NOW) == "SMa"
+    assert store.adopt(2, ["SMa"], NOW) is None and store.item(2).status == "pending"
+    assert store.adopt(2, ["SMa", "SMb"], NOW) == "SMb"
+    assert [(i.status, i.peer_ref) for i in store.items()] == [("sent", "SMa"), ("sent", "SMb")]
+
+
+def test_maintenance_windows(store: Store) -> None:
+    config = MaintenanceWindow("mw-1", (NodeRef("exchange", "sisli"),), NOW, NOW + 3600, "Santral güncellemesi")
+    api = MaintenanceWindow("mw-api", (NodeRef("line", "s1"),), NOW, NOW + 60, grace=0.0)
+    store.replace_config_maintenance([config])
+    store.put_maintenance(api, "api")
+    assert [(w.window, w.source) for w in store.maintenance()] == [(config, "config"), (api, "api")]
+    assert store.cancel_maintenance("mw-api") and not store.cancel_maintenance("mw-api")
+    assert [w.window.id for w in store.maintenance()] == ["mw-1"]
+    assert [w.cancelled for w in store.maintenance(include_cancelled=True)] == [False, True]
+    store.replace_config_maintenance([])
+    assert [w.window.id for w in store.maintenance(include_cancelled=True)] == ["mw-api"]
