@@ -18,6 +18,8 @@ Delivery guarantee (see docs/delivery.md):
   except when the peer accepted a message but does not list it `settle` seconds later.
 * For notifiers without `lookup` the guarantee is at-least-once: after a crash at most
   `concurrency` items per channel (those in flight) may be sent twice.
+* On ordered channels (tickets by default) one incident's items go out one at a time, in the
+  order they were queued: a comment never overtakes its create, whatever the retries did.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from notifiers.sms import sms_segments
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
+ORDERED_CHANNELS = frozenset({"ticket"})  # each item acts on what the incident's earlier ones made
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class ChannelPolicy:
     base_backoff: float = 5.0
     max_backoff: float = 600.0
     settle: float = 5.0  # the earliest re-attempt after an attempt that may have arrived
+    ordered: bool | None = None  # per-incident queue order; None: only for ORDERED_CHANNELS
 
 
 @dataclass(slots=True)
@@ -161,11 +165,12 @@ class Outbox:
         loop = asyncio.get_running_loop()
         bucket = TokenBucket(policy.rate, max(1.0, policy.rate * policy.catch_up), loop.time())
         wake = self._wake[channel]
+        ordered = channel in ORDERED_CHANNELS if policy.ordered is None else policy.ordered
         while not self._stopping.is_set():
             wake.clear()
-            items = self._store.due(channel, self._clock(), limit=max(32, 2 * policy.concurrency))
+            items = self._store.due(channel, self._clock(), max(32, 2 * policy.concurrency), ordered)
             if not items:
-                next_at = self._store.next_due(channel)
+                next_at = self._store.next_due(channel, ordered)
                 await self._pause(None if next_at is None else max(0.0, next_at - self._clock()), wake)
                 continue
             for item in items:

@@ -58,7 +58,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN first_attempt_at REAL;
     CREATE INDEX outbox_peer_ref ON outbox (channel, peer_ref) WHERE peer_ref IS NOT NULL;
     """,
+    # Per-incident order on ordered channels: finding an older undelivered item of the same
+    # incident is one look-up in an index that holds only undelivered items.
+    """
+    CREATE INDEX outbox_undelivered ON outbox (channel, incident, id) WHERE status IN ('pending', 'sending');
+    """,
 )
+
+# An item of an ordered channel waits while an older item of its incident is undelivered.
+# Dead items are final and do not hold anything back.
+_NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
+    AND older.incident = outbox.incident AND older.id < outbox.id AND older.status IN ('pending', 'sending'))"""
 
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
 Source = Literal["config", "api"]
@@ -280,18 +290,25 @@ class Store:
         )
         return [_item(r) for r in rows]
 
-    def due(self, channel: str, now: float, limit: int) -> list[OutboxItem]:
-        """Pending items whose next attempt (and quiet hours) have come, oldest first."""
+    def due(self, channel: str, now: float, limit: int, ordered: bool = False) -> list[OutboxItem]:
+        """Pending items whose next attempt (and quiet hours) have come, oldest first.
+
+        `ordered`: one incident's items go out in the order they were queued, so an item is not
+        due while an older one of its incident is pending or sending.
+        """
         rows = self._db.execute(
-            """SELECT * FROM outbox WHERE channel = ? AND status = 'pending' AND next_attempt_at <= ?
-               ORDER BY next_attempt_at, id LIMIT ?""",
+            f"""SELECT * FROM outbox WHERE channel = ? AND status = 'pending' AND next_attempt_at <= ?
+                {_NOT_BLOCKED if ordered else ""} ORDER BY next_attempt_at, id LIMIT ?""",
             (channel, now, limit),
         )
         return [_item(r) for r in rows]
 
-    def next_due(self, channel: str) -> float | None:
+    def next_due(self, channel: str, ordered: bool = False) -> float | None:
+        """When `due` will next return something, unless an item is queued or finishes first."""
         row = self._db.execute(
-            "SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND status = 'pending'", (channel,)
+            f"""SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND status = 'pending'
+                {_NOT_BLOCKED if ordered else ""}""",
+            (channel,),
         ).fetchone()
         return row[0]
 

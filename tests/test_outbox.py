@@ -11,10 +11,13 @@ from collections import Counter
 import pytest
 from hypothesis import given, strategies as st
 
+from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
+from monitord.model import Notification
 from monitord.outbox import ChannelPolicy, Outbox, TokenBucket, backoff
 from monitord.store import Store
 from notifiers.sms import sms_segments
+from notifiers.webhook import WebhookTickets
 from tests.outbox_fixtures import FAST, drain, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
 
 
@@ -188,3 +191,54 @@ async def test_stop_leaves_unfinished_sends_for_the_next_start(store: Store, twi
     await drain(again, store, timeout=5)
     assert again.counts["sms"].adopted == 2 and len(twilio.messages) == 2
     assert store.counts() == {("sms", "sent"): 2}
+
+
+def ticket(tracking: str, action: str, n: int = 0) -> Notification:
+    return Notification(
+        key=f"{tracking}/ticket/{action}/{n}", channel="ticket", recipient=tracking, action=action,
+        subject=f"{tracking} Şişli santrali kesinti", body=f"{action} {n}", incident=tracking,
+    )
+
+
+async def test_tickets_keep_queue_order_across_a_helpdesk_outage(store: Store) -> None:
+    """Jittered retries would let a comment or resolve overtake its create; per incident they wait."""
+    trackings = [f"ARZ-2026-{n:06d}" for n in range(1, 6)]
+    steps = [[ticket(t, "create") for t in trackings]]
+    steps += [[ticket(t, "comment", n) for t in trackings] for n in (1, 2, 3)]
+    steps += [[ticket(t, "resolve") for t in trackings]]
+    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.02, max_backoff=0.3, settle=0.01)
+    async with TicketDesk() as desk:
+        await desk.down()
+        box = Outbox(store, {"ticket": WebhookTickets(desk.url, timeout=2)}, {"ticket": policy}, rng=random.Random(5))
+        runner = asyncio.create_task(box.run())
+        for step in steps:  # one engine step after another, while the helpdesk is away
+            queue(store, step)
+            box.wake()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+        assert box.counts["ticket"].failed >= 10 and store.depth() == 25
+        assert {i.notification.action for i in store.items() if i.attempts} == {"create"}
+        await desk.up()
+        desk.fail_next(503, count=6)
+        async with asyncio.timeout(15):
+            while store.depth():
+                await asyncio.sleep(0.02)
+        await box.stop(timeout=2)
+        await runner
+
+    assert sorted(desk.tickets) == trackings
+    for tracking, t in desk.tickets.items():
+        assert [e.key for e in t.history] == [n.key for step in steps for n in step if n.incident == tracking]
+        assert t.status == "resolved"
+        assert {i.peer_ref for i in store.items() if i.notification.incident == tracking} == {t.id}
+    assert len(desk.requests) == 25 + 6  # every item accepted at its first try after the faults
+    assert store.counts() == {("ticket", "sent"): 25} and box.counts["ticket"].sent == 25
+
+
+async def test_unordered_channels_do_not_wait_for_older_items(store: Store, twilio: TwilioLab) -> None:
+    first, second = sms(1), sms(2)
+    queue(store, [first, second])
+    twilio.fail_next(1, status=500)
+    box = outbox(store, twilio, policy=ChannelPolicy(concurrency=1, rate=1000, base_backoff=0.5, settle=0.5))
+    await drain(box, store, timeout=10)
+    assert [m.body for m in twilio.messages] == [second.body, first.body]

@@ -39,14 +39,14 @@ def test_old_schema_is_migrated_forward_keeping_rows(tmp_path: Path) -> None:
     assert (item.notification.key, item.notification.body, item.first_attempt_at) == ("k", "hello", None)
     assert s.claim(item.id, NOW) and s.item(item.id).first_attempt_at == NOW  # the v2 column works
     s.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
 
 
 def test_state_file_from_a_newer_monitord_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     Store.open(path).close()
     sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(StoreError, match=r"schema version 3 is newer than this monitord supports \(2\)"):
+    with pytest.raises(StoreError, match=r"schema version 4 is newer than this monitord supports \(3\)"):
         Store.open(path)
 
 
@@ -107,6 +107,36 @@ def test_outbox_life_cycle_and_figures(store: Store) -> None:
     retried = store.item(two)
     assert (retried.attempts, retried.last_error, retried.first_attempt_at) == (1, "twilio HTTP 500", NOW + 1)
     assert store.item(one).peer_ref == "SM1" and store.item(three).status == "dead"
+
+
+def ticket(tracking: str, n: int) -> Notification:
+    return Notification(f"{tracking}/ticket/{n}", "ticket", tracking, "comment", tracking, f"#{n}", tracking)
+
+
+def test_one_incident_goes_out_in_queue_order_on_ordered_channels(store: Store) -> None:
+    a1, b1, a2, a3 = ticket("A", 1), ticket("B", 1), ticket("A", 2), ticket("A", 3)
+    loose = Notification("no-incident", "ticket", "C", "create", "", "x")
+    queue(store, [sms(1, incident="A"), a1, b1, a2, loose, a3], now=NOW)  # other channels do not count
+    id_of = {i.notification: i.id for i in store.items()}
+
+    def due(at: float = NOW) -> list[Notification]:
+        return [i.notification for i in store.due("ticket", at, 10, ordered=True)]
+
+    assert due() == [a1, b1, loose]
+    assert [i.notification for i in store.due("ticket", NOW, 10)] == [a1, b1, a2, loose, a3]
+    store.claim(id_of[a1], NOW)
+    assert due() == [b1, loose] and store.next_due("ticket", ordered=True) == NOW
+    store.mark_retry(id_of[a1], "HTTP 503", NOW + 30)
+    store.mark_sent(id_of[b1], "T2", NOW)
+    store.mark_sent(id_of[loose], "T3", NOW)
+    assert due() == [] and store.next_due("ticket", ordered=True) == NOW + 30
+    assert store.next_due("ticket") == NOW and due(NOW + 30) == [a1]
+    store.mark_dead(id_of[a1], "older than max age")  # final: no longer holds the others back
+    assert due() == [a2]
+    store.claim(id_of[a2], NOW)
+    assert due() == [] and store.next_due("ticket", ordered=True) is None
+    store.mark_sent(id_of[a2], "T1", NOW)
+    assert due() == [a3]
 
 
 def test_interrupted_sends_are_requeued_for_reconciliation(store: Store) -> None:
