@@ -192,6 +192,7 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None)
         try:
             db.row_factory = sqlite3.Row

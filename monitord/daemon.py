@@ -1,0 +1,346 @@
+"""The daemon: config, probes, rules, store, outbox and HTTP wired under one TaskGroup.
+
+One writer per piece of state: only `Daemon._commit` feeds the rules engine and writes its
+step to the store, on the event loop thread, so the engine, the store and the outbox never race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from monitord import sdnotify
+from monitord.config import Config, ConfigError, Problem, load_config
+from monitord.model import Device, Incident, NodeRef, Sample
+from monitord.outbox import ChannelPolicy, Outbox
+from monitord.store import Store
+from notifiers.base import Notifier
+from notifiers.maintenance import due_maintenance_notices
+from notifiers.plan import PlanSettings, Planned, due_updates, plan_step
+from probes.icmp import Pinger, to_sample
+from probes.profiles import BUILTIN_DIR, SYS_UPTIME, Profile, RateTracker, line_key, load_profiles, poll_device
+from probes.scheduler import Job, Poll, Scheduler
+from probes.snmp import SnmpClient, Target
+from rules.config import RulesConfig, parse_rules
+from rules.engine import Engine, Step
+
+log = logging.getLogger("monitord")
+
+TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
+SNAPSHOT_EVERY = 30.0  # the engine's snapshot is also saved with every incident change
+
+
+def load_checked(path: str | Path) -> Config:
+    """Load a config and check what only the daemon knows (line profiles), raising every problem."""
+    config = load_config(path)
+    try:
+        load_profiles(_profile_dirs(config))
+    except ValueError as error:
+        raise ConfigError([Problem(str(config.source), None, "profiles_dir", str(error))]) from None
+    return config
+
+
+def _profile_dirs(config: Config) -> list[Path]:
+    return [BUILTIN_DIR] + ([config.profiles_dir] if config.profiles_dir else [])
+
+
+def build_notifiers(config: Config) -> dict[str, Notifier]:
+    """An explicit registry: channel -> notifier, from the config's notifiers section."""
+    from notifiers.email import SmtpEmail
+    from notifiers.rt import RequestTracker
+    from notifiers.sms import TwilioSms
+    from notifiers.webhook import WebhookTickets
+
+    n = config.notifiers
+    built: dict[str, Notifier] = {}
+    if n.sms:
+        built["sms"] = TwilioSms(n.sms.account_sid, n.sms.auth_token, n.sms.from_, n.sms.base_url)
+    if n.email:
+        e = n.email
+        built["email"] = SmtpEmail(
+            e.host, e.port, from_=e.from_, starttls=e.starttls, tls=e.tls, username=e.username, password=e.password
+        )
+    if n.tickets:
+        t = n.tickets
+        if t.kind == "rt":
+            built["ticket"] = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
+        else:
+            built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
+    return built
+
+
+def plan_settings(config: Config) -> PlanSettings:
+    sms, email = config.notifiers.sms, config.notifiers.email
+    return PlanSettings(
+        timezone=config.timezone,
+        quiet_hours=sms.quiet_hours if sms else None,
+        update_after=sms.update_after if sms else 7200.0,
+        notify_degradation=sms.notify_degradation if sms else False,
+        noc_emails=email.noc if email else (),
+    )
+
+
+@dataclass(slots=True)
+class ProbeStats:
+    """Per device and probe: how polls ended and how long they took, for metrics."""
+
+    outcomes: Counter[tuple[str, str, str]]
+    seconds: Counter[tuple[str, str]]
+    polls: Counter[tuple[str, str]]
+
+
+class Daemon:
+    def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.clock = clock
+        self.registry = registry or CollectorRegistry()
+        self.rules: RulesConfig = parse_rules(config.rules)
+        self.profiles: dict[str, Profile] = load_profiles(_profile_dirs(config))
+        self.store = Store.open(config.state_file)
+        snapshot = self.store.load_snapshot()
+        if snapshot:
+            self.engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot)
+            log.info("resumed from %s: %d open incidents", config.state_file, len(self.engine.incidents()))
+        else:
+            self.engine = Engine(config.topology, self.rules, config.tracking_prefix)
+        self.settings = plan_settings(config)
+        self.rates = RateTracker()
+        self.stats = ProbeStats(Counter(), Counter(), Counter())
+        self.started = clock()
+        self.ready = asyncio.Event()
+        self._last_snapshot = 0.0
+        self.snmp: SnmpClient | None = None
+        self.pinger: Pinger | None = None
+        self.scheduler: Scheduler | None = None
+        self.outbox: Outbox | None = None
+        self.http_port: int | None = None
+        self.job_classes: dict[str, str] = {}
+
+    # --- the one writer ------------------------------------------------------------------------
+
+    def ingest(self, samples: list[Sample]) -> Step:
+        """Feed one poll's samples to the rules and persist what they decided."""
+        now = self.clock()
+        step = self.engine.observe(samples, now)
+        self._commit(step, now)
+        return step
+
+    def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
+        planned = plan_step(step.incidents, self.config.topology, self.settings, now, self.store.incident)
+        planned += list(extra)
+        incidents = [change.incident for change in step.incidents]
+        if not (planned or incidents or step.states or now - self._last_snapshot >= SNAPSHOT_EVERY):
+            return
+        queued = self.store.commit_step(self.engine.snapshot(), step.states, incidents, planned, now)
+        self._last_snapshot = now
+        for state in step.states:
+            log.info("%s is %s%s", state.node, state.status.value, f" ({'; '.join(state.reasons)})" if state.reasons else "")
+        for change in step.incidents:
+            inc = change.incident
+            log.info("incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected))
+        if queued and self.outbox:
+            self.outbox.wake()
+        if step.recheck and self.scheduler:
+            for device in step.recheck:
+                self.scheduler.poll_now(device)
+
+    def tick(self) -> None:
+        now = self.clock()
+        step = self.engine.tick(now)
+        open_incidents = self.engine.incidents()
+        overrun = frozenset(line for i in open_incidents if i.kind.value == "overrun" for line in i.affected)
+        extra = due_updates(open_incidents, self.config.topology, self.settings, now)
+        extra += due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
+        self._commit(step, now, extra)
+
+    def _windows(self):
+        return [w.window for w in self.store.maintenance()]
+
+    # --- probes ------------------------------------------------------------------------------
+
+    def jobs(self) -> list[Job]:
+        polling = self.config.polling
+        topology = self.config.topology
+        lines_of: dict[str, list[str]] = {}
+        for line in topology.lines.values():
+            lines_of.setdefault(line.device, []).append(line.id)
+        jobs: list[Job] = []
+        for device in topology.devices.values():
+            jobs.append(Job(f"icmp:{device.id}", device.id, "icmp", polling.icmp_interval, self._icmp_job(device, lines_of.get(device.id, []))))
+            if device.snmp is None:
+                continue
+            for name in device.profiles:
+                profile = self.profiles[name]
+                keys = {}
+                for line_id in lines_of.get(device.id, []):
+                    key = line_key(profile, topology.lines[line_id])
+                    if key is not None:
+                        keys[key] = line_id
+                for interval in profile.intervals:
+                    seconds = polling.optical_interval if interval == "optical" else polling.line_interval
+                    poll, check = self._snmp_job(device, profile, keys, interval)
+                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check))
+        self.job_classes = {job.key: job.probe_class for job in jobs}
+        return jobs
+
+    def _snmp_job(self, device: Device, profile: Profile, keys: dict[str, str], interval: str) -> tuple[Poll, Poll]:
+        """The full table walk, and the one-GET liveness check the scheduler uses while it is silent."""
+        probe = f"snmp:{profile.name}"
+        target = Target.of(device)
+
+        async def run() -> list[Sample]:
+            assert self.snmp is not None
+            started = time.perf_counter()
+            samples = await poll_device(self.snmp, device, profile, keys, self.clock(), rates=self.rates, intervals={interval})
+            self._count(device.id, probe, samples, time.perf_counter() - started)
+            return samples
+
+        async def check() -> list[Sample]:
+            assert self.snmp is not None
+            answer = await self.snmp.get(target, [SYS_UPTIME])
+            return [Sample(NodeRef("device", device.id), probe, self.clock(), answer.outcome, detail=answer.detail)]
+
+        return run, check
+
+    def _icmp_job(self, device: Device, line_ids: list[str]):
+        lines = self.config.topology.lines
+        targets = {device.address: NodeRef("device", device.id)}
+        targets.update({lines[i].modem: NodeRef("line", i) for i in line_ids if lines[i].modem})
+
+        async def run() -> list[Sample]:
+            assert self.pinger is not None
+            polling = self.config.polling
+            started = time.perf_counter()
+            results = await self.pinger.sweep(list(targets), count=polling.icmp_count, timeout=polling.icmp_timeout)
+            now = self.clock()
+            samples = [to_sample(results[address], node, now) for address, node in targets.items()]
+            self._count(device.id, "icmp", samples[:1], time.perf_counter() - started)
+            return samples
+
+        return run
+
+    def _count(self, device: str, probe: str, samples: list[Sample], seconds: float) -> None:
+        for sample in samples:
+            if sample.target.level == "device":
+                self.stats.outcomes[(device, probe, sample.outcome.value)] += 1
+        self.stats.seconds[(device, probe)] += seconds
+        self.stats.polls[(device, probe)] += 1
+
+    async def _sink(self, samples: list[Sample]) -> None:
+        self.ingest(samples)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from monitord.http import make_app
+        from monitord.metrics import register
+
+        config = self.config
+        self.store.replace_config_maintenance(config.maintenance)
+        self.engine.set_maintenance(self._windows(), self.clock())
+        self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+        self.pinger = await Pinger.open()
+        self.outbox = Outbox(self.store, build_notifiers(config), self._policies())
+        polling = config.polling
+        self.scheduler = Scheduler(
+            self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
+            per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
+        )
+        register(self.registry, self)
+        runner = web.AppRunner(make_app(self), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.http.host, config.http.port)
+        await site.start()
+        self.http_port = runner.addresses[0][1]
+        log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.scheduler.run_forever())
+                outbox_task = tasks.create_task(self.outbox.run())
+                ticker = tasks.create_task(self._ticker())
+                self.ready.set()
+                devices = len(config.topology.devices)
+                sdnotify.notify("READY=1", f"STATUS=polling {devices} devices, {len(config.topology.lines)} lines")
+                await stop.wait()
+                sdnotify.notify("STOPPING=1")
+                log.info("stopping: polling ends, deliveries in flight finish or stay queued")
+                self.scheduler.stop()
+                ticker.cancel()
+                await self.outbox.stop(timeout=10.0)
+                await outbox_task
+        finally:
+            await runner.cleanup()
+            await self.pinger.close()
+            self.snmp.close()
+            self.store.close()
+
+    async def _ticker(self) -> None:
+        watchdog = sdnotify.watchdog_interval()
+        last_ping = 0.0
+        while True:
+            self.tick()
+            if watchdog and time.monotonic() - last_ping >= watchdog:
+                sdnotify.notify("WATCHDOG=1")
+                last_ping = time.monotonic()
+            await asyncio.sleep(TICK)
+
+    def _policies(self) -> dict[str, ChannelPolicy]:
+        sms = self.config.notifiers.sms
+        return {"sms": ChannelPolicy(rate=sms.rate)} if sms else {}
+
+    def reload(self, path: str | Path) -> bool:
+        """SIGHUP: load the new config; an invalid one is logged and the old one kept."""
+        sdnotify.reloading()
+        try:
+            config = load_checked(path)
+        except ConfigError as error:
+            log.error("reload rejected, keeping the running config:\n%s", error)
+            sdnotify.notify("READY=1")
+            return False
+        now = self.clock()
+        self.config = config
+        self.settings = plan_settings(config)
+        self.store.replace_config_maintenance(config.maintenance)
+        self._commit(self.engine.set_topology(config.topology, now), now)
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        if self.scheduler:
+            self.scheduler.replace_jobs(self.jobs())
+        log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
+        sdnotify.notify("READY=1")
+        return True
+
+    # --- read-only views for HTTP and metrics -------------------------------------------------
+
+    def open_incidents(self) -> list[Incident]:
+        return self.engine.incidents()
+
+    def status_counts(self) -> Counter[tuple[str, str, str, str]]:
+        """(region, exchange, device, status) -> number of lines."""
+        topology = self.config.topology
+        counts: Counter[tuple[str, str, str, str]] = Counter()
+        for line in topology.lines.values():
+            device = topology.devices[line.device]
+            region = topology.exchanges[device.exchange].region
+            counts[(region, device.exchange, device.id, self.engine.line_state(line.id).status.value)] += 1
+        return counts
+
+
+async def run_daemon(path: str, config: Config) -> int:
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload, path)
+    await daemon.run(stop)
+    return 0
+

@@ -1,0 +1,977 @@
+"""The rules engine: samples in, line states and incidents out. Pure: no I/O, no clock.
+
+The daemon feeds it `observe(samples, now)` after each poll and `tick(now)` as time passes; both
+return a `Step`: the line and device states that changed, the incident changes, and the devices
+worth polling right away. Everything it knows fits in `snapshot()`, and `restore()` resumes
+exactly where it stopped (same numbers, nothing announced twice).
+
+Targets
+    Lines and devices are *targets*. Each keeps the latest verdict per probe and the state of
+    each check (rules/checks.py), and has a base status (rules/verdict.py): OK, DEGRADED, DOWN,
+    UNREACHABLE (its device is down: the device is the outage, not its lines) or UNKNOWN. Inside
+    a maintenance window (plus grace) the status shown is MAINTENANCE and no incident forms.
+    A sample's probe names the rule set that judges it: "snmp:adsl" -> `technologies.adsl`,
+    "icmp" -> `technologies.icmp`, so a device's profiles choose its lines' rules.
+
+Faults
+    A target's fault is the incident kind its status calls for: OUTAGE (DOWN, UNREACHABLE),
+    DEGRADATION (DEGRADED) or OVERRUN (still down when a maintenance window closed). A fault
+    must *settle* (`settle`) before it is assigned to an incident; meanwhile the step asks for
+    the line's device to be polled again (`Step.recheck`), so a dead DSLAM is seen as one dead
+    DSLAM whatever order the probes answered in.
+
+Correlation (as data)
+    Every line counts towards each node above it (device, cabinet, exchange, region) for each
+    fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
+    its count and fraction reach `min_count` and `min_fraction`, or, while an incident is already
+    rooted there, `close_count` and `close_fraction` (hysteresis). A device whose own probes say
+    it is down qualifies by itself. A settled fault goes to the farthest qualifying node above
+    it, narrowed to the nearest qualifying node that holds the same failing lines and devices
+    (a dead DSLAM alone in its exchange is a DSLAM incident), or else to its own line. So one
+    incident per (kind, root): lines behind a regional fault attach to it, and when a parent
+    starts to qualify its children's incidents are merged into one at the parent ("promoted",
+    `replaces` lists the merged numbers). Recently failed lines keep counting for `window`, so
+    when a parent recovers the lines still resyncing stay with its incident instead of
+    flooding out as single-line incidents.
+
+Lifecycle
+    opened -> (grew | shrank | promoted)* -> recovering -> resolved, with reopened from
+    recovering or from resolved within `reopen_window`. An incident is active while a member
+    still has its fault. A member that recovered stays (so it is told when the whole incident
+    is resolved) until it has been good for `stable`; then it leaves an active incident
+    ("shrank"), or, when no member fails any more and all are verified, the incident resolves.
+    Tracking numbers are `<PREFIX>-<YEAR>-<6 digits>`, numbered per UTC year.
+
+Maintenance
+    `set_maintenance(windows, now)` replaces the planned windows. Targets inside a window's
+    scope show MAINTENANCE from start to end + grace; at that edge, those still down get the
+    OVERRUN fault and correlate like outages, into OVERRUN incidents.
+
+Determinism
+    Samples within one call are applied per target (the latest `at` wins, ties broken by
+    content), statuses are judged after all samples are in, and groups are numbered in sorted
+    order, so the order of samples inside a call never changes the result.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from monitord.model import (
+    Incident,
+    IncidentKind,
+    LineState,
+    MaintenanceWindow,
+    NodeRef,
+    Phase,
+    Sample,
+    Status,
+    Topology,
+)
+from rules.checks import Check
+from rules.config import RulesConfig
+from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
+
+Change = Literal["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed"]
+SNAPSHOT_VERSION = 1
+
+_OUTAGE, _DEGRADATION, _OVERRUN = (k.value for k in IncidentKind)
+_KINDS = (_OUTAGE, _DEGRADATION, _OVERRUN)
+_FAULT_CLASS = {Status.DOWN: _OUTAGE, Status.UNREACHABLE: _OUTAGE, Status.DEGRADED: _DEGRADATION}
+_UP = (Status.OK, Status.DEGRADED)
+_ACTIVE = (Phase.OPEN, Phase.UPDATED)
+_ALONE: dict[str | None, frozenset[str]] = {None: frozenset(), **{kind: frozenset((kind,)) for kind in _KINDS}}
+_WORDS = {_OUTAGE: "down", _DEGRADATION: "degraded", _OVERRUN: "still down after maintenance"}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChange:
+    incident: Incident
+    change: Change
+    added: frozenset[str] = frozenset()  # line ids
+    removed: frozenset[str] = frozenset()
+    replaces: tuple[str, ...] = ()  # tracking numbers merged into this incident
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    states: tuple[LineState, ...] = ()  # changed line and device states
+    incidents: tuple[IncidentChange, ...] = ()
+    recheck: tuple[str, ...] = ()  # device ids worth polling now
+
+
+# Inside the engine a node is its string "level:id": hashing strings is what keeps a cycle with
+# 50,000 failing lines well under a second.
+Key = str
+
+
+def _key(node: NodeRef) -> Key:
+    return f"{node.level}:{node.id}"
+
+
+def _node(key: Key) -> NodeRef:
+    level, _, ident = key.partition(":")
+    return NodeRef(level, ident)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class _Target:
+    """A line or device: what its probes said, its checks, and where that leaves it."""
+
+    key: Key
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    checks: dict[str, list[float | None]] = field(default_factory=dict)
+    firing: tuple[str, ...] = ()  # reasons of the checks that fire
+    check_due: float | None = None  # when a check could next fire or clear without a sample
+    base: Status = Status.UNKNOWN
+    status: Status = Status.UNKNOWN
+    reasons: tuple[str, ...] = ("no data",)
+    since: float = 0.0
+    fault: str | None = None
+    fault_since: float = 0.0
+    overrun: bool = False
+    last_fault: dict[str, float] = field(default_factory=dict)  # kind -> when it last ended
+    counted: frozenset[str] = frozenset()
+    incident: str | None = None
+    up_since: float | None = None  # OK or DEGRADED since
+    ok_since: float | None = None
+
+
+@dataclass(slots=True)
+class _Incident:
+    tracking: str
+    kind: str
+    root: Key
+    phase: Phase
+    opened_at: float
+    updated_at: float
+    members: set[Key]
+    evidence: tuple[str, ...] = ()
+    resolved_at: float | None = None
+    failing: set[Key] = field(default_factory=set)  # members with the incident's fault
+    waiting: set[Key] = field(default_factory=set)  # members not yet verified good for `stable`
+
+
+@dataclass(slots=True)
+class _Acc:
+    """What happened to one incident during one step."""
+
+    before: Phase | None
+    added: set[Key] = field(default_factory=set)
+    removed: set[Key] = field(default_factory=set)
+    replaces: list[str] = field(default_factory=list)
+    removed_from_topology: bool = False
+
+
+class Engine:
+    def __init__(self, topology: Topology, rules: RulesConfig, tracking_prefix: str) -> None:
+        self._rules = rules
+        self._prefix = tracking_prefix
+        self._feeds: dict[str, tuple[tuple[str, Check], ...]] = {
+            tech: tuple((f"{tech}/{check.name}", check) for check in rs.checks)
+            for tech, rs in rules.technologies.items()
+        }
+        self._checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
+        self._targets: dict[Key, _Target] = {}
+        self._incidents: dict[str, _Incident] = {}
+        self._open: dict[tuple[str, Key], str] = {}  # unresolved incidents by (kind, root)
+        self._closed: dict[tuple[str, Key], str] = {}  # resolved, still reopenable
+        self._year, self._seq = 0, 0
+        self._windows: dict[str, MaintenanceWindow] = {}
+        self._scopes: dict[str, frozenset[Key]] = {}
+        self._expired: set[str] = set()
+        self._heap: list[tuple[float, int, str, str]] = []  # (when, order, "t"|"m"|"i", key)
+        self._planned: dict[Key, float] = {}
+        self._pushed = 0
+        self._index(topology)
+        self._count_all()
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def observe(self, samples: Iterable[Sample], now: float) -> Step:
+        """Ingest one batch (e.g. one device poll)."""
+        latest: dict[tuple[Key, str], Sample] = {}
+        for sample in samples:
+            key = (_key(sample.target), sample.probe)
+            if sample.target.level not in ("line", "device") or key[0] not in self._chain:
+                continue
+            other = latest.get(key)
+            if other is None or _order(sample) > _order(other):
+                latest[key] = sample
+        judge, wake = self._due(now)
+        judge.update(key for (key, probe), sample in latest.items() if self._apply(key, sample, probe, now))
+        return self._step(now, judge, wake)
+
+    def tick(self, now: float) -> Step:
+        """Let time pass: `for` holds, settle, stable and correlation windows, maintenance edges."""
+        return self._step(now, *self._due(now))
+
+    def set_maintenance(self, windows: Sequence[MaintenanceWindow], now: float) -> Step:
+        """Replace the planned windows; the targets of windows that changed are judged again."""
+        touched, wake = self._due(now)
+        new = {w.id: w for w in windows}
+        changed = {i for i in {*self._windows, *new} if self._windows.get(i) != new.get(i)}
+        touched |= {k for i in changed if i in self._windows for k in self._targets if self._in_scope(k, i)}
+        self._windows = new
+        self._scopes = {w.id: frozenset(_key(n) for n in w.scope) for w in new.values()}
+        self._expired &= set(new)
+        for window in sorted((new[i] for i in changed if i in new), key=lambda w: w.id):
+            if window.end + window.grace <= now:
+                self._expired.add(window.id)  # never seen open: nothing to suppress or overrun
+            else:
+                self._expired.discard(window.id)
+                self._schedule(window.start, "m", window.id)
+                self._schedule(window.end + window.grace, "m", window.id)
+        touched |= {k for i in changed if i in new for k in self._targets if self._in_scope(k, i)}
+        return self._step(now, touched, wake)
+
+    def set_topology(self, topology: Topology, now: float) -> Step:
+        """Reload: removed lines leave their incidents; incidents left empty or rootless close."""
+        _, wake = self._due(now)
+        self._index(topology)
+        accs: dict[str, _Acc] = {}
+        for key in [k for k in self._targets if k not in self._chain]:
+            target = self._targets.pop(key)
+            if target.incident is not None:
+                inc = self._incidents[target.incident]
+                self._acc(accs, inc.tracking).removed.add(key)
+                inc.members.discard(key)
+                inc.failing.discard(key)
+                inc.waiting.discard(key)
+        for inc in [i for i in self._incidents.values() if i.phase is not Phase.RESOLVED]:
+            if inc.root not in self._chain or not inc.members:
+                acc = self._acc(accs, inc.tracking)
+                acc.removed_from_topology = True
+                acc.removed |= inc.members
+                for key in inc.members:
+                    self._targets[key].incident = None
+                self._resolve(inc, now)
+        self._count_all()
+        return self._step(now, set(self._targets), wake, accs)
+
+    def line_state(self, line_id: str) -> LineState:
+        return self.node_state(NodeRef("line", line_id))
+
+    def node_state(self, node: NodeRef) -> LineState:
+        """Lines and devices as judged; cabinets, exchanges and regions from their incidents."""
+        target = self._targets.get(_key(node))
+        if target is not None:
+            return LineState(node, target.status, target.since, target.reasons)
+        if node.level in ("line", "device"):
+            return LineState(node, Status.UNKNOWN, 0.0, ("no data",))
+        rooted = [self._incidents[t] for (_, root), t in sorted(self._open.items()) if root == _key(node)]
+        active = sorted((i for i in rooted if i.phase in _ACTIVE), key=lambda i: (i.kind == _DEGRADATION, i.opened_at))
+        if not active:
+            return LineState(node, Status.OK, 0.0)
+        status = Status.DEGRADED if active[0].kind == _DEGRADATION else Status.DOWN
+        return LineState(node, status, active[0].opened_at, active[0].evidence)
+
+    def incidents(self) -> list[Incident]:
+        """Unresolved incidents, in order of their tracking numbers."""
+        return [self._public(self._incidents[t]) for t in sorted(self._open.values())]
+
+    def incident(self, tracking: str) -> Incident | None:
+        """Any incident still remembered: unresolved, or resolved within the reopen window."""
+        inc = self._incidents.get(tracking)
+        return None if inc is None else self._public(inc)
+
+    def snapshot(self) -> dict[str, Any]:
+        """All state, JSON-safe; the counts and qualifications follow from it and are rebuilt."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "year": self._year,
+            "seq": self._seq,
+            "expired": sorted(self._expired),
+            "windows": [
+                {
+                    "id": w.id,
+                    "scope": [_key(n) for n in w.scope],
+                    "start": w.start,
+                    "end": w.end,
+                    "reason": w.reason,
+                    "grace": w.grace,
+                }
+                for w in sorted(self._windows.values(), key=lambda w: w.id)
+            ],
+            "targets": [_dump_target(t) for t in self._targets.values()],
+            "incidents": [_dump_incident(i) for i in self._incidents.values()],
+            "timers": [[when, kind, key] for when, _, kind, key in sorted(self._heap)],
+        }
+
+    @classmethod
+    def restore(
+        cls, topology: Topology, rules: RulesConfig, tracking_prefix: str, snapshot: Mapping[str, Any]
+    ) -> Engine:
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported rules snapshot version {snapshot.get('version')!r}")
+        engine = cls(topology, rules, tracking_prefix)
+        engine._year, engine._seq = int(snapshot["year"]), int(snapshot["seq"])
+        engine._expired = set(snapshot["expired"])
+        windows = [
+            MaintenanceWindow(
+                w["id"], tuple(_node(n) for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
+            )
+            for w in snapshot["windows"]
+        ]
+        engine._windows = {w.id: w for w in windows}
+        engine._scopes = {w.id: frozenset(_key(n) for n in w.scope) for w in windows}
+        for raw in snapshot["targets"]:
+            target = _load_target(raw)
+            if target.key in engine._chain:
+                target.checks = {k: v for k, v in target.checks.items() if k in engine._checks}
+                engine._refresh(target)
+                engine._targets[target.key] = target
+        for raw in snapshot["incidents"]:
+            inc = _load_incident(raw)
+            engine._incidents[inc.tracking] = inc
+            index = engine._closed if inc.phase is Phase.RESOLVED else engine._open
+            index[(inc.kind, inc.root)] = inc.tracking
+        for when, kind, key in snapshot["timers"]:
+            if kind == "t":
+                engine._planned[key] = min(when, engine._planned.get(key, math.inf))
+            engine._schedule(when, kind, key)
+        engine._count_all()
+        return engine
+
+    # --- inventory indexes ---------------------------------------------------------------------
+
+    def _index(self, topology: Topology) -> None:
+        self._chain: dict[Key, tuple[Key, ...]] = {}  # ancestors, farthest first
+        self._lines_of: dict[Key, list[Key]] = {}
+        self._devices_under: dict[Key, list[Key]] = {}
+        self._total: dict[Key, int] = {}  # lines behind each node
+        for device_id in sorted(topology.devices):
+            node = NodeRef("device", device_id)
+            device = _key(node)
+            chain = tuple(_key(n) for n in reversed(topology.ancestors(node)))
+            for i, above in enumerate((*chain, device)):
+                self._chain[above] = chain[:i]
+                self._devices_under.setdefault(above, []).append(device)
+                self._total.setdefault(above, 0)
+            self._lines_of[device] = []
+        for line in topology.lines.values():
+            device = f"device:{line.device}"
+            if device not in self._lines_of:
+                continue
+            key = f"line:{line.id}"
+            self._chain[key] = chain = (*self._chain[device], device)
+            self._lines_of[device].append(key)
+            for above in chain:
+                self._total[above] += 1
+
+    def _count_all(self) -> None:
+        """Rebuild the counts and qualifications, which follow from the targets and incidents."""
+        self._count: dict[str, dict[Key, set[Key]]] = {kind: {} for kind in _KINDS}
+        self._devices_failing: dict[str, dict[Key, set[Key]]] = {kind: {} for kind in _KINDS}
+        self._qualified: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
+        changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
+        for target in self._targets.values():
+            target.counted = frozenset()
+            self._recount(target, changed)
+        self._requalify({kind: set(self._total) for kind in _KINDS})
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _due(self, now: float) -> tuple[set[Key], set[Key]]:
+        """Pop the timers that are due. Returns the targets to judge again (a check is due, a
+        maintenance edge) and those only to wake (settle, stable, correlation window)."""
+        judge: set[Key] = set()
+        wake: set[Key] = set()
+        while self._heap and self._heap[0][0] <= now:
+            when, _, kind, key = heapq.heappop(self._heap)
+            if kind == "t":
+                if self._planned.get(key) == when:
+                    del self._planned[key]
+                target = self._targets.get(key)
+                if target is not None:
+                    due = target.check_due is not None and target.check_due <= now
+                    (judge if due else wake).add(key)
+            elif kind == "m" and key in self._windows:
+                judge |= self._edge(self._windows[key], now)
+            elif kind == "i":
+                self._forget(key, now)
+        return judge, wake
+
+    def _apply(self, key: Key, sample: Sample, probe: str, now: float) -> bool:
+        """Take one sample in; True when the target must be judged again."""
+        target = self._target(key)
+        tech = technology(probe)
+        judged = verdict(sample, self._rules.ruleset(tech))
+        changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
+        target.verdicts[probe] = judged
+        feeds = self._feeds.get(tech)
+        if feeds:
+            values = feed_values(sample, judged)
+            checks = target.checks
+            fed = False
+            for name, check in feeds:
+                value = values.get(check.metric)
+                if value is not None:
+                    state = checks.get(name)
+                    new = check.feed(check.initial() if state is None else state, value, now)
+                    if new is not state:
+                        checks[name], fed = new, True
+            if fed:
+                firing, due = target.firing, target.check_due
+                self._refresh(target)
+                changed = changed or firing != target.firing or due != target.check_due
+        return changed
+
+    def _refresh(self, target: _Target) -> None:
+        """Cache what the checks say, so judging a target does not have to ask them."""
+        firing, due = [], []
+        for name, state in target.checks.items():
+            check = self._checks[name]
+            reason = check.firing(state)
+            if reason:
+                firing.append(reason)
+            when = check.due(state)
+            if when is not None:
+                due.append(when)
+        target.firing = tuple(sorted(firing))
+        target.check_due = min(due, default=None)
+
+    def _step(self, now: float, judge: set[Key], wake: set[Key], accs: dict[str, _Acc] | None = None) -> Step:
+        """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
+        accs = {} if accs is None else accs
+        states: list[LineState] = []
+        recheck: set[str] = set()
+        for key in sorted(k for k in judge if k.startswith("device:")):
+            was_down = self._target(key).base is Status.DOWN
+            if self._judge(key, now, states):
+                if was_down:
+                    recheck.add(key[7:])
+                for line in self._lines_of[key]:
+                    self._target(line)
+                    judge.add(line)
+        touched = judge | wake
+        changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
+        window = self._rules.correlation.window
+        for key in touched:
+            target = self._targets[key]
+            if key in judge and key.startswith("line:"):
+                was = target.base
+                self._judge(key, now, states)
+                if target.base is Status.DOWN and was is not Status.DOWN:
+                    recheck.add(self._chain[key][-1][7:])
+            if target.last_fault:
+                target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now}
+            self._recount(target, changed)
+            if target.incident is not None:
+                self._classify(self._incidents[target.incident], key, target, now)
+                self._acc(accs, target.incident)
+        reassess = set(touched)
+        while reassess or any(changed.values()):
+            touched |= self._correlate(now, reassess, changed, accs)
+            changed = self._advance_all(now, accs)
+            reassess = set()
+        for key in touched:
+            self._plan(self._targets[key], now)
+        states.sort(key=lambda s: (s.node.level, s.node.id))
+        return Step(tuple(states), self._emit(now, accs), tuple(sorted(recheck)))
+
+    def _judge(self, key: Key, now: float, states: list[LineState]) -> bool:
+        """Judge a target again; True when its down-ness changed (a device's lines follow)."""
+        target = self._targets[key]
+        if target.check_due is not None and target.check_due <= now:
+            for name, state in target.checks.items():
+                target.checks[name] = self._checks[name].elapse(state, now)
+            self._refresh(target)
+        if key.startswith("line:"):
+            device = self._targets.get(self._chain[key][-1])
+            down = device.key[7:] if device is not None and device.base is Status.DOWN else None
+            base, reasons = line_status(target.verdicts, target.firing, down)
+        else:
+            base, reasons = device_status(target.verdicts, target.firing)
+        was_down = target.base is Status.DOWN
+        old_class = _FAULT_CLASS.get(target.base)
+        fault_class = _FAULT_CLASS.get(base)
+        target.base = base
+        if fault_class is not None and fault_class != old_class:
+            target.fault_since = now
+        if fault_class != _OUTAGE:
+            target.overrun = False
+        window = self._maintenance_of(key, now) if self._windows else None
+        status = base
+        if window is not None:
+            status, reasons = Status.MAINTENANCE, (f"maintenance {window}", *reasons)
+        old_fault = target.fault
+        if window is not None or fault_class is None:
+            target.fault = None
+        else:
+            target.fault = _OVERRUN if fault_class == _OUTAGE and target.overrun else fault_class
+        if old_fault is not None and old_fault != target.fault:
+            target.last_fault[old_fault] = now
+        if status in _UP:
+            target.up_since = now if target.up_since is None else target.up_since
+        else:
+            target.up_since = None
+        if status is Status.OK:
+            target.ok_since = now if target.ok_since is None else target.ok_since
+        else:
+            target.ok_since = None
+        if status is not target.status or reasons != target.reasons:
+            if status is not target.status:
+                target.since = now
+            target.status, target.reasons = status, reasons
+            states.append(LineState(_node(key), status, target.since, reasons))
+        return was_down != (base is Status.DOWN)
+
+    # --- correlation ---------------------------------------------------------------------------
+
+    def _recount(self, target: _Target, changed: dict[str, set[Key]]) -> None:
+        """Keep `_count[kind][node]` = the lines behind node with that fault now or within the
+        correlation window. A device is not counted: its own fault qualifies it by itself."""
+        before = target.counted
+        fault = target.fault
+        if target.key.startswith("device:"):
+            target.counted = _ALONE[fault]
+            for kind in before ^ target.counted:
+                changed[kind].add(target.key)
+                for node in (*self._chain[target.key], target.key):
+                    self._devices_failing[kind].setdefault(node, set()).symmetric_difference_update((target.key,))
+            return
+        if target.last_fault:
+            counted = frozenset(target.last_fault)
+            if fault is not None and fault not in counted:
+                counted = counted | {fault}
+        else:
+            counted = _ALONE[fault]
+        if counted == before:
+            return
+        chain = self._chain[target.key]
+        for kind in before - counted:
+            counts = self._count[kind]
+            for node in chain:
+                counts[node].discard(target.key)
+            changed[kind].update(chain)
+        for kind in counted - before:
+            counts = self._count[kind]
+            for node in chain:
+                members = counts.get(node)
+                if members is None:
+                    members = counts[node] = set()
+                members.add(target.key)
+            changed[kind].update(chain)
+        target.counted = counted
+
+    def _qualifies(self, node: Key, kind: str) -> bool:
+        if node.startswith("device:"):
+            device = self._targets.get(node)
+            if device is not None and device.fault == kind:
+                return True
+        total = self._total.get(node, 0)
+        count = len(self._count[kind].get(node, ()))
+        c = self._rules.correlation
+        if (kind, node) in self._open:
+            return total > 0 and count >= c.close_count and count >= c.close_fraction * total
+        return total > 0 and count >= c.min_count and count >= c.min_fraction * total
+
+    def _requalify(self, nodes: dict[str, set[Key]]) -> list[tuple[Key, str]]:
+        flipped = []
+        for kind, keys in nodes.items():
+            qualified = self._qualified[kind]
+            for node in keys:
+                if self._qualifies(node, kind) != (node in qualified):
+                    qualified ^= {node}
+                    flipped.append((node, kind))
+        return flipped
+
+    def _root(self, target: _Target, now: float) -> Key | None:
+        """Where a settled fault belongs: the farthest qualifying node above it, narrowed to the
+        nearest qualifying node that still holds all the same failing lines and devices (one
+        dead DSLAM is a DSLAM incident even when it is half its exchange), or else the target
+        itself. Only a new fault waits for `settle`: a member failing again, or a device whose
+        own node already roots an incident of its kind, is placed at once."""
+        kind = target.fault
+        if kind is None:
+            return None
+        if now - target.fault_since < self._rules.settle and (kind, target.key) not in self._open:
+            current = self._incidents[target.incident] if target.incident else None
+            if current is None or current.kind != kind:
+                return None
+        qualified = self._qualified[kind]
+        chain = self._chain[target.key]
+        if target.key.startswith("device:"):
+            chain = (*chain, target.key)
+        for i, node in enumerate(chain):
+            if node in qualified:
+                held = self._held(node, kind)
+                for nearer in chain[i + 1 :]:
+                    if nearer in qualified and self._held(nearer, kind) == held:
+                        node = nearer
+                return node
+        return target.key
+
+    def _held(self, node: Key, kind: str) -> tuple[int, int]:
+        return len(self._count[kind].get(node, ())), len(self._devices_failing[kind].get(node, ()))
+
+    def _correlate(
+        self, now: float, reassess: set[Key], changed: dict[str, set[Key]], accs: dict[str, _Acc]
+    ) -> set[Key]:
+        """Requalify the nodes whose inputs changed and move settled faults to their roots, until
+        nothing flips any more. Returns the targets that moved."""
+        moved: set[Key] = set()
+        while reassess or any(changed.values()):
+            for node, kind in self._requalify(changed):
+                reassess.update(k for k in self._count[kind].get(node, ()) if self._targets[k].fault == kind)
+                reassess.update(
+                    d
+                    for d in self._devices_under.get(node, ())
+                    if d in self._targets and self._targets[d].fault == kind
+                )
+            groups: dict[tuple[str, Key], list[Key]] = {}
+            for key in reassess:
+                target = self._targets[key]
+                root = self._root(target, now)
+                if root is None:
+                    continue
+                group = (target.fault, root)
+                current = self._incidents[target.incident] if target.incident else None
+                if current is None or (current.kind, current.root) != group:
+                    groups.setdefault(group, []).append(key)  # type: ignore[arg-type]
+            changed, merged = self._move(groups, now, accs)
+            moved.update(k for keys in groups.values() for k in keys)
+            moved |= merged
+            reassess = {root for _, root in groups if root.startswith("device:") and root in self._targets} - moved
+        return moved
+
+    def _move(
+        self, groups: dict[tuple[str, Key], list[Key]], now: float, accs: dict[str, _Acc]
+    ) -> tuple[dict[str, set[Key]], set[Key]]:
+        """Put each group into its incident (found, reopened or new), then merge the incidents
+        whose faults all went to one incident at or above their root ("promoted")."""
+        requalify: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
+        merged: set[Key] = set()
+        sources: dict[str, set[str]] = {}
+        for group in sorted(groups):
+            inc = self._incident_for(group, now, accs)
+            requalify[group[0]].add(group[1])
+            acc = self._acc(accs, inc.tracking)
+            for key in groups[group]:
+                target = self._targets[key]
+                if target.incident is not None:
+                    old = self._incidents[target.incident]
+                    old.members.discard(key)
+                    old.failing.discard(key)
+                    old.waiting.discard(key)
+                    self._acc(accs, old.tracking).removed.add(key)
+                    sources.setdefault(old.tracking, set()).add(inc.tracking)
+                inc.members.add(key)
+                acc.added.add(key)
+                target.incident = inc.tracking
+                self._classify(inc, key, target, now)
+        for tracking in sorted(sources):
+            old = self._incidents[tracking]
+            if old.failing:
+                continue
+            heirs = sources[tracking]
+            heir = self._incidents[min(heirs)] if len(heirs) == 1 else None
+            if heir is not None and (heir.root == old.root or heir.root in self._chain[old.root]):
+                merged |= old.members
+                for key in old.members:
+                    target = self._targets[key]
+                    heir.members.add(key)
+                    target.incident = heir.tracking
+                    self._classify(heir, key, target, now)
+                heir_acc = self._acc(accs, heir.tracking)
+                heir_acc.added |= old.members
+                heir_acc.replaces.append(old.tracking)
+                del accs[old.tracking], self._open[(old.kind, old.root)], self._incidents[old.tracking]
+                requalify[old.kind].add(old.root)
+            elif not old.members:
+                self._resolve(old, now)
+                requalify[old.kind].add(old.root)
+        for keys in requalify.values():
+            keys -= {k for k in keys if k.startswith("line:")}
+        return requalify, merged
+
+    def _incident_for(self, group: tuple[str, Key], now: float, accs: dict[str, _Acc]) -> _Incident:
+        """The unresolved incident of this (kind, root), the resolved one reopened, or a new one."""
+        tracking = self._open.get(group)
+        if tracking is not None:
+            return self._incidents[tracking]
+        tracking = self._closed.pop(group, None)
+        if tracking is not None:
+            self._acc(accs, tracking)
+            inc = self._incidents[tracking]
+            inc.phase, inc.resolved_at, inc.members = Phase.UPDATED, None, set()
+        else:
+            tracking = self._number(now)
+            inc = self._incidents[tracking] = _Incident(tracking, group[0], group[1], Phase.OPEN, now, now, set())
+            accs[tracking] = _Acc(before=None)
+        self._open[group] = tracking
+        return inc
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _classify(self, inc: _Incident, key: Key, target: _Target, now: float) -> None:
+        """A member is failing (it has the incident's fault), waiting, or verified good."""
+        inc.failing.discard(key)
+        inc.waiting.discard(key)
+        if target.fault == inc.kind:
+            inc.failing.add(key)
+            return
+        since = target.ok_since if inc.kind == _DEGRADATION else target.up_since
+        if since is None or now - since < self._rules.stable:
+            inc.waiting.add(key)
+
+    def _advance_all(self, now: float, accs: dict[str, _Acc]) -> dict[str, set[Key]]:
+        """Move each touched incident along its lifecycle; returns the roots that resolved."""
+        resolved: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
+        for tracking in sorted(accs):
+            inc = self._incidents[tracking]
+            if inc.phase is not Phase.RESOLVED and self._advance(inc, accs[tracking], now):
+                if not inc.root.startswith("line:"):
+                    resolved[inc.kind].add(inc.root)
+        return resolved
+
+    def _advance(self, inc: _Incident, acc: _Acc, now: float) -> bool:
+        """One lifecycle step for an unresolved incident; True when it resolved."""
+        if inc.failing:
+            verified = inc.members - inc.failing - inc.waiting
+            for key in verified:
+                self._targets[key].incident = None
+            inc.members -= verified
+            acc.removed |= verified
+            if inc.phase is Phase.RECOVERING or (acc.before is not None and (acc.added or acc.removed or acc.replaces)):
+                inc.phase = Phase.UPDATED
+        elif inc.phase in _ACTIVE:
+            inc.phase = Phase.RECOVERING
+        if inc.phase is not Phase.RECOVERING or inc.waiting:
+            return False
+        for key in inc.members:
+            self._targets[key].incident = None
+        self._resolve(inc, now)
+        return True
+
+    def _resolve(self, inc: _Incident, now: float) -> None:
+        inc.phase, inc.resolved_at = Phase.RESOLVED, now
+        inc.failing, inc.waiting = set(), set()
+        self._open.pop((inc.kind, inc.root), None)
+        self._closed[(inc.kind, inc.root)] = inc.tracking
+        self._schedule(now + self._rules.reopen_window, "i", inc.tracking)
+
+    def _forget(self, tracking: str, now: float) -> None:
+        inc = self._incidents.get(tracking)
+        if (
+            inc is not None
+            and inc.phase is Phase.RESOLVED
+            and (inc.resolved_at or 0.0) + self._rules.reopen_window <= now
+        ):
+            del self._incidents[tracking]
+            if self._closed.get((inc.kind, inc.root)) == tracking:
+                del self._closed[(inc.kind, inc.root)]
+
+    def _emit(self, now: float, accs: dict[str, _Acc]) -> tuple[IncidentChange, ...]:
+        changes = []
+        for tracking in sorted(accs):
+            acc, inc = accs[tracking], self._incidents[tracking]
+            change = _change_of(acc, inc.phase)
+            if change is None:
+                continue
+            inc.updated_at = now
+            inc.evidence = self._evidence(inc)
+            added, removed = acc.added - acc.removed, acc.removed - acc.added
+            changes.append(
+                IncidentChange(self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces))
+            )
+        return tuple(changes)
+
+    def _evidence(self, inc: _Incident) -> tuple[str, ...]:
+        """Why the incident exists now: the root's own reasons, then what fails behind it."""
+        evidence = []
+        root = self._targets.get(inc.root)
+        if root is not None and root.fault == inc.kind:
+            evidence.append(f"{inc.root}: {'; '.join(root.reasons)}")
+        if not inc.root.startswith("line:"):
+            lines = sum(1 for k in inc.failing if k.startswith("line:"))
+            devices = sorted(k[7:] for k in inc.failing if k.startswith("device:") and k != inc.root)
+            evidence.append(f"{lines}/{self._total.get(inc.root, 0)} lines {_WORDS[inc.kind]} behind {inc.root}")
+            if devices:
+                more = f" and {len(devices) - 5} more" if len(devices) > 5 else ""
+                evidence.append(f"devices {_WORDS[inc.kind]}: {', '.join(devices[:5])}{more}")
+        return tuple(evidence)
+
+    def _number(self, now: float) -> str:
+        year = datetime.fromtimestamp(now, UTC).year
+        if year != self._year:
+            self._year, self._seq = year, 0
+        self._seq += 1
+        return f"{self._prefix}-{year}-{self._seq:06d}"
+
+    def _public(self, inc: _Incident) -> Incident:
+        return Incident(
+            tracking=inc.tracking,
+            kind=IncidentKind(inc.kind),
+            root=_node(inc.root),
+            phase=inc.phase,
+            opened_at=inc.opened_at,
+            updated_at=inc.updated_at,
+            affected=_line_ids(inc.members),
+            evidence=inc.evidence,
+            resolved_at=inc.resolved_at,
+        )
+
+    # --- maintenance ---------------------------------------------------------------------------
+
+    def _in_scope(self, key: Key, window_id: str) -> bool:
+        scope = self._scopes[window_id]
+        return key in scope or any(above in scope for above in self._chain.get(key, ()))
+
+    def _maintenance_of(self, key: Key, now: float) -> str | None:
+        for window in sorted(self._windows.values(), key=lambda w: w.id):
+            if window.start <= now < window.end + window.grace and self._in_scope(key, window.id):
+                return window.id
+        return None
+
+    def _edge(self, window: MaintenanceWindow, now: float) -> set[Key]:
+        """A window starts or ends: judge its scope again; at the end, mark what is still down."""
+        if window.id in self._expired or now < window.start:
+            return set()
+        scope = {key for key in self._targets if self._in_scope(key, window.id)}
+        if now >= window.end + window.grace:
+            self._expired.add(window.id)
+            for key in scope:
+                target = self._targets[key]
+                target.overrun = _FAULT_CLASS.get(target.base) == _OUTAGE
+        return scope
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _target(self, key: Key) -> _Target:
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _Target(key)
+        return target
+
+    def _acc(self, accs: dict[str, _Acc], tracking: str) -> _Acc:
+        acc = accs.get(tracking)
+        if acc is None:
+            acc = accs[tracking] = _Acc(before=self._incidents[tracking].phase)
+        return acc
+
+    def _plan(self, target: _Target, now: float) -> None:
+        """Wake this target at the next time it could change without a new sample."""
+        times = [] if target.check_due is None else [target.check_due]
+        if target.fault is not None:
+            times.append(target.fault_since + self._rules.settle)
+        if target.last_fault:
+            window = self._rules.correlation.window
+            times.extend(ended + window for ended in target.last_fault.values())
+        if target.incident is not None:
+            times.extend(t + self._rules.stable for t in (target.ok_since, target.up_since) if t is not None)
+        when = min((t for t in times if t > now), default=None)
+        if when is not None and when < self._planned.get(target.key, math.inf):
+            self._planned[target.key] = when
+            self._schedule(when, "t", target.key)
+
+    def _schedule(self, when: float, kind: str, key: str) -> None:
+        self._pushed += 1
+        heapq.heappush(self._heap, (when, self._pushed, kind, key))
+
+
+def _change_of(acc: _Acc, phase: Phase) -> Change | None:
+    """The one change a step reports for an incident, from the phase it started in and the
+    phase it ends in (h11-style: the whole table in one place)."""
+    if acc.removed_from_topology:
+        return "closed_removed"
+    if acc.before is None:
+        return "promoted" if acc.replaces else "opened"
+    if phase is Phase.RESOLVED:
+        return None if acc.before is Phase.RESOLVED else "resolved"
+    if acc.before in (Phase.RECOVERING, Phase.RESOLVED) and phase in _ACTIVE:
+        return "reopened"
+    if phase is Phase.RECOVERING and acc.before is not Phase.RECOVERING:
+        return "recovering"
+    if acc.replaces:
+        return "promoted"
+    if acc.added - acc.removed:
+        return "grew"
+    if acc.removed - acc.added:
+        return "shrank"
+    return None
+
+
+def _line_ids(keys: Iterable[Key]) -> frozenset[str]:
+    return frozenset(k[5:] for k in keys if k.startswith("line:"))
+
+
+def _order(sample: Sample) -> tuple[Any, ...]:
+    """Latest first; ties broken by content, so the order within a batch does not matter."""
+    return (sample.at, sample.outcome.value, sorted(sample.values.items()), sample.detail)
+
+
+def _dump_target(t: _Target) -> dict[str, Any]:
+    return {
+        "key": t.key,
+        "verdicts": {probe: list(v) for probe, v in sorted(t.verdicts.items())},
+        "checks": dict(sorted(t.checks.items())),
+        "base": t.base.value,
+        "status": t.status.value,
+        "reasons": list(t.reasons),
+        "since": t.since,
+        "fault": t.fault,
+        "fault_since": t.fault_since,
+        "overrun": t.overrun,
+        "last_fault": dict(sorted(t.last_fault.items())),
+        "incident": t.incident,
+        "up_since": t.up_since,
+        "ok_since": t.ok_since,
+    }
+
+
+def _load_target(raw: Mapping[str, Any]) -> _Target:
+    return _Target(
+        key=raw["key"],
+        verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
+        checks={name: list(state) for name, state in raw["checks"].items()},
+        base=Status(raw["base"]),
+        status=Status(raw["status"]),
+        reasons=tuple(raw["reasons"]),
+        since=raw["since"],
+        fault=raw["fault"],
+        fault_since=raw["fault_since"],
+        overrun=raw["overrun"],
+        last_fault=dict(raw["last_fault"]),
+        incident=raw["incident"],
+        up_since=raw["up_since"],
+        ok_since=raw["ok_since"],
+    )
+
+
+def _dump_incident(i: _Incident) -> dict[str, Any]:
+    return {
+        "tracking": i.tracking,
+        "kind": i.kind,
+        "root": i.root,
+        "phase": i.phase.value,
+        "opened_at": i.opened_at,
+        "updated_at": i.updated_at,
+        "members": sorted(i.members),
+        "evidence": list(i.evidence),
+        "resolved_at": i.resolved_at,
+        "failing": sorted(i.failing),
+        "waiting": sorted(i.waiting),
+    }
+
+
+def _load_incident(raw: Mapping[str, Any]) -> _Incident:
+    return _Incident(
+        tracking=raw["tracking"],
+        kind=raw["kind"],
+        root=raw["root"],
+        phase=Phase(raw["phase"]),
+        opened_at=raw["opened_at"],
+        updated_at=raw["updated_at"],
+        members=set(raw["members"]),
+        evidence=tuple(raw["evidence"]),
+        resolved_at=raw["resolved_at"],
+        failing=set(raw["failing"]),
+        waiting=set(raw["waiting"]),
+    )

@@ -1,0 +1,131 @@
+"""The whole daemon against the simulated ISP: real SNMP and ICMP traffic on loopback, real peers.
+
+A DSLAM and its modems go silent -> exactly one incident, one ticket, one SMS per affected
+subscriber, one NOC e-mail; one line's SNR margin drops -> one line incident. Then the repair is
+verified, everyone affected hears so once, and a restart announces nothing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from lab.world import NOC_EMAIL, start_world, stop_world
+from monitord.config import load_config
+from monitord.daemon import Daemon
+from monitord.demo import find_incident, until
+from monitord.model import IncidentKind, NodeRef, Phase, Status
+
+
+
+async def started(config_path: Path) -> tuple[Daemon, asyncio.Event, asyncio.Task]:
+    daemon = Daemon(load_config(config_path))
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
+    if task.done():
+        task.result()
+    return daemon, stop, task
+
+
+def line_count(daemon: Daemon, status: Status) -> int:
+    return sum(n for (_, _, _, s), n in daemon.status_counts().items() if s == status.value)
+
+
+async def scrape(daemon: Daemon) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{daemon.http_port}/metrics") as response:
+            assert response.status == 200
+            return await response.text()
+
+
+async def test_outage_and_degradation_end_to_end(tmp_path):
+    world = await start_world(tmp_path)
+    try:
+        topo = load_config(world.config).topology
+        daemon, stop, task = await started(world.config)
+        await until(lambda: line_count(daemon, Status.OK) == len(topo.lines), 60, "all lines ok")
+
+        dslam = min((d for d in topo.devices.values() if d.kind == "dslam"), key=lambda d: d.id)
+        behind = {i for i, line in topo.lines.items() if line.device == dslam.id}
+        world.tickets.fail_next(500, 3)  # the helpdesk refuses at first: retried, not lost
+        world.faults.silence(*world.isp.addresses_under("device", dslam.id))
+
+        root = NodeRef("device", dslam.id)
+        outage = await until(lambda: find_incident(daemon, root, IncidentKind.OUTAGE), 60, "the outage")
+        assert outage.affected == behind
+        phones = {topo.lines[i].phone for i in behind if topo.lines[i].phone}
+        await until(lambda: len({m.to for m in world.twilio.messages}) >= len(phones), 30, "outage SMS")
+        await until(lambda: outage.tracking in world.tickets.tickets, 60, "the ticket after refusals")
+        await until(lambda: any(NOC_EMAIL in m.rcpt_tos for m in world.smtp.messages), 30, "NOC e-mail")
+        await asyncio.sleep(3)  # anything more would be a storm
+
+        assert [i.tracking for i in daemon.open_incidents()] == [outage.tracking]
+        assert list(world.tickets.tickets) == [outage.tracking]
+        outage_sms = Counter(m.to for m in world.twilio.messages)
+        assert set(outage_sms) == phones and set(outage_sms.values()) == {1}
+        assert all(outage.tracking in m.body for m in world.twilio.messages)
+        assert sum(NOC_EMAIL in m.rcpt_tos for m in world.smtp.messages) == 1
+        assert daemon.engine.node_state(root).status is Status.DOWN
+        assert {daemon.engine.line_state(i).status for i in behind} == {Status.UNREACHABLE}
+
+        metrics = await scrape(daemon)
+        assert 'monitord_incidents_open{kind="outage"} 1.0' in metrics
+        unreachable = f'monitord_lines{{device="{dslam.id}",exchange="{dslam.exchange}",region="{topo.exchanges[dslam.exchange].region}",state="unreachable"}} {float(len(behind))}'
+        assert unreachable in metrics
+
+        line = min(i for i, l in topo.lines.items() if l.device != dslam.id and l.port is not None)
+        world.snmp.set_line_metric(line, "snr_margin_down_db", 4.5)
+        degraded = await until(lambda: find_incident(daemon, NodeRef("line", line), IncidentKind.DEGRADATION), 60, "degradation")
+        assert degraded.affected == {line}
+        assert any("snr_margin_down_db" in e for e in degraded.evidence)
+        await until(lambda: degraded.tracking in world.tickets.tickets, 30, "the degradation ticket")
+        assert len(daemon.open_incidents()) == 2
+
+        sent_before = len(world.twilio.messages)
+        world.faults.restore_all()
+        world.snmp.set_line_metric(line, "snr_margin_down_db", 12.0)
+        for tracking in (outage.tracking, degraded.tracking):
+            await until(lambda: (i := daemon.store.incident(tracking)) and i.phase is Phase.RESOLVED, 90, f"{tracking} resolved")
+        await until(lambda: len(world.twilio.messages) - sent_before >= len(phones), 30, "restoration SMS")
+        restored = Counter(m.to for m in world.twilio.messages[sent_before:] if m.to in phones)
+        assert set(restored) == phones and set(restored.values()) == {1}
+        assert world.tickets.tickets[outage.tracking].status == "resolved"
+
+        stop.set()
+        await task
+        sent = len(world.twilio.messages)
+        tickets = {t: len(v.history) for t, v in world.tickets.tickets.items()}
+        daemon, stop, task = await started(world.config)
+        await asyncio.sleep(5)
+        assert len(world.twilio.messages) == sent, "a restart must not announce anything again"
+        assert {t: len(v.history) for t, v in world.tickets.tickets.items()} == tickets
+        assert daemon.open_incidents() == []
+        stop.set()
+        await task
+    finally:
+        await stop_world(world)
+
+
+def test_check_command(tmp_path):
+    """`monitord check` exits 0 on a good config and 1 with file:line on a bad one."""
+    from lab.isp import build_sample_isp
+
+    isp = build_sample_isp(tmp_path)
+    good = subprocess.run([sys.executable, "-m", "monitord.cli", "check", str(isp.config)], capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert "100 subscriber lines" in good.stdout
+    text = isp.config.read_text()
+    isp.config.write_text(text.replace("kind: dslam", "kind: dslamm", 1))
+    bad = subprocess.run([sys.executable, "-m", "monitord.cli", "check", str(isp.config)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    lineno = text.splitlines().index(next(l for l in text.splitlines() if "kind: dslam" in l)) + 1
+    assert f"config.yaml:{lineno}:" in bad.stderr and "dslamm" in bad.stderr
+    run = subprocess.run([sys.executable, "-m", "monitord.cli", "run", str(isp.config)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "dslamm" in run.stderr

@@ -1,0 +1,253 @@
+"""The ICMP probe against the real kernel: loopback answers, nftables makes targets silent or
+refuses sends, and a network namespace lets the unprivileged ping-socket path run too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord.model import NodeRef, Outcome
+from probes.icmp import PingResult, Pinger, checksum_ok, parse_reply, to_sample
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = NodeRef("device", "sisli-dslam-01")
+TOKEN = b"monitord"
+
+
+@pytest.fixture
+async def pinger() -> Pinger:
+    async with await Pinger.open() as opened:
+        yield opened
+
+
+@pytest.fixture
+def nft() -> Iterator[Callable[[str, str], None]]:
+    """Rules in a table of our own (deleted afterwards): nft("input", "ip daddr X ... drop")."""
+    table = f"monitord_test_{os.getpid()}"
+    chains = "".join(
+        f"add chain inet {table} {hook} {{ type filter hook {hook} priority 0; policy accept; }}\n"
+        for hook in ("input", "output")
+    )
+    subprocess.run(["nft", "-f", "-"], input=f"add table inet {table}\n{chains}", text=True, check=True)
+
+    def add(chain: str, rule: str) -> None:
+        subprocess.run(["nft", f"add rule inet {table} {chain} {rule}"], check=True)
+
+    try:
+        yield add
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], check=True)
+
+
+def echo_reply(ident: int, seq: int, token: bytes = TOKEN, kind: int = 0) -> bytes:
+    header = bytes([kind, 0, 0, 0]) + ident.to_bytes(2, "big") + seq.to_bytes(2, "big") + token
+    checksum = 0xFFFF - int.from_bytes(header, "big") % 0xFFFF
+    return header[:2] + checksum.to_bytes(2, "big") + header[4:]
+
+
+def ipv4(payload: bytes, src: str = "127.0.0.1", dst: str = "127.0.0.1") -> bytes:
+    return (
+        bytes([0x45, 0, 0, 20 + len(payload), 0, 0, 0, 0, 64, 1, 0, 0])
+        + socket.inet_aton(src)
+        + socket.inet_aton(dst)
+        + payload
+    )
+
+
+# --- parsing (pure) ----------------------------------------------------------------------------
+
+
+def test_parse_accepts_our_reply_and_ignores_others() -> None:
+    ours = ipv4(echo_reply(4242, 7))
+    assert checksum_ok(echo_reply(4242, 7))
+    assert parse_reply(ours, socket.AF_INET, True, 4242, TOKEN) == (7, None, None)
+    assert parse_reply(ours, socket.AF_INET, True, 4243, TOKEN) is None
+    assert parse_reply(ipv4(echo_reply(4242, 7, b"someone")), socket.AF_INET, True, 4242, TOKEN) is None
+    assert parse_reply(ipv4(echo_reply(4242, 7, kind=8)), socket.AF_INET, True, 4242, TOKEN) is None
+    corrupted = bytearray(ours)
+    corrupted[-1] ^= 0x01
+    assert parse_reply(bytes(corrupted), socket.AF_INET, True, 4242, TOKEN) is None
+    assert parse_reply(ours[:30], socket.AF_INET, True, 4242, TOKEN) is None
+
+
+def test_parse_datagram_reply_matches_on_sequence_only() -> None:
+    rewritten = echo_reply(ident=999, seq=3)
+    assert parse_reply(rewritten, socket.AF_INET, False, 4242, TOKEN) == (3, None, None)
+    assert parse_reply(echo_reply(999, 3, kind=129), socket.AF_INET6, False, 4242, TOKEN) == (3, None, None)
+
+
+def test_parse_icmp_error_names_the_original_destination() -> None:
+    original = ipv4(echo_reply(4242, 11, kind=8), src="127.0.0.1", dst="127.77.1.1")
+    unreachable = bytes([3, 1, 0, 0, 0, 0, 0, 0]) + original
+    checksum = 0xFFFF - int.from_bytes(unreachable, "big") % 0xFFFF
+    unreachable = unreachable[:2] + checksum.to_bytes(2, "big") + unreachable[4:]
+    parsed = parse_reply(ipv4(unreachable), socket.AF_INET, True, 4242, TOKEN)
+    assert parsed == (11, "127.77.1.1", "destination unreachable (code 1)")
+    assert parse_reply(ipv4(unreachable), socket.AF_INET, True, 1, TOKEN) is None
+
+
+def test_to_sample() -> None:
+    ok = to_sample(PingResult("127.0.0.1", 4, 3, (1.0, 5.0, 2.0)), NODE, 100.0)
+    assert (ok.outcome, ok.values, ok.probe, ok.at) == (Outcome.OK, {"rtt_ms": 2.0, "loss": 0.25}, "icmp", 100.0)
+    silent = to_sample(PingResult("127.0.0.1", 3, 0, ()), NODE, 100.0)
+    assert (silent.outcome, silent.values["loss"]) == (Outcome.TIMEOUT, 1.0)
+    refused = to_sample(PingResult("127.0.0.1", 0, 0, (), "EPERM: Operation not permitted"), NODE, 1.0)
+    assert (refused.outcome, refused.detail) == (Outcome.UNREACHABLE, "EPERM: Operation not permitted")
+
+
+# --- the real kernel ---------------------------------------------------------------------------
+
+
+async def test_ping_loopback_ipv4_and_ipv6(pinger: Pinger) -> None:
+    assert pinger.modes == {"IPv4": "raw", "IPv6": "raw"}
+    for address in ("127.0.0.1", "::1", "0:0::1"):
+        result = await pinger.ping(address, count=3, interval=0.01, timeout=1.0)
+        assert (result.address, result.sent, result.received, result.error) == (address, 3, 3, None)
+        assert all(0 < rtt < 1000 for rtt in result.rtt_ms)
+        assert to_sample(result, NODE, 0.0).outcome is Outcome.OK
+
+
+async def test_sweep_of_thousands_all_answer(pinger: Pinger) -> None:
+    hosts = [f"127.2.{i // 250}.{i % 250 + 1}" for i in range(5000)] + ["::1"]
+    started = time.monotonic()
+    results = await pinger.sweep(hosts, count=2, timeout=2.0, interval=0.0)
+    assert time.monotonic() - started < 2.0
+    assert set(results) == set(hosts)
+    assert all(r.sent == 2 and r.received == 2 and r.error is None for r in results.values())
+
+
+async def test_silent_target_times_out_while_neighbours_answer(pinger: Pinger, nft) -> None:
+    nft("input", "ip daddr 127.77.0.9 icmp type echo-request drop")
+    results = await pinger.sweep(["127.77.0.9", "127.77.0.10"], count=2, timeout=0.3, interval=0.05)
+    silent, alive = results["127.77.0.9"], results["127.77.0.10"]
+    assert (silent.sent, silent.received, silent.error, silent.loss) == (2, 0, None, 1.0)
+    assert (alive.sent, alive.received) == (2, 2)
+    sample = to_sample(silent, NODE, 5.0)
+    assert (sample.outcome, sample.values) == (Outcome.TIMEOUT, {"loss": 1.0})
+
+
+async def test_output_drop_is_unreachable_at_once(pinger: Pinger, nft) -> None:
+    nft("output", "ip daddr 127.77.0.20 icmp type echo-request drop")
+    started = time.monotonic()
+    result = await pinger.ping("127.77.0.20", count=3, interval=0.2, timeout=2.0)
+    assert time.monotonic() - started < 0.5
+    assert (result.sent, result.received) == (0, 0)
+    assert result.error is not None and result.error.startswith("EPERM")
+    assert to_sample(result, NODE, 0.0).outcome is Outcome.UNREACHABLE
+
+
+async def test_icmp_unreachable_from_the_network(pinger: Pinger, nft) -> None:
+    nft("input", "ip daddr 127.77.0.30 icmp type echo-request reject with icmp type host-unreachable")
+    result = await pinger.ping("127.77.0.30", count=1, timeout=2.0)
+    assert (result.sent, result.received) == (1, 0)
+    assert result.error == "destination unreachable (code 1)"
+    assert to_sample(result, NODE, 0.0).outcome is Outcome.UNREACHABLE
+
+
+async def test_window_limits_echoes_in_flight(nft) -> None:
+    nft("input", "ip daddr 127.77.1.0/24 icmp type echo-request drop")
+    silent = [f"127.77.1.{i}" for i in range(1, 21)]
+    async with await Pinger.open(max_in_flight=10) as narrow:
+        started = time.monotonic()
+        results = await narrow.sweep(silent, count=1, timeout=0.2)
+        elapsed = time.monotonic() - started
+    assert all(r.sent == 1 and r.received == 0 for r in results.values())
+    assert 0.4 <= elapsed < 0.6
+
+
+async def test_two_pingers_each_count_only_their_own_replies() -> None:
+    hosts = [f"127.3.0.{i}" for i in range(1, 201)]
+    async with await Pinger.open() as first, await Pinger.open() as second:
+        a, b = await asyncio.gather(first.sweep(hosts, 3, 1.0, 0.0), second.sweep(hosts, 3, 1.0, 0.0))
+    assert all(r.sent == 3 and r.received == 3 for r in [*a.values(), *b.values()])
+
+
+async def test_bad_input_and_close_are_results_not_exceptions(nft) -> None:
+    nft("input", "ip daddr 127.77.0.40 icmp type echo-request drop")
+    pinger = await Pinger.open()
+    assert (await pinger.ping("not-an-address")).error == "invalid address"
+    waiting = asyncio.create_task(pinger.ping("127.77.0.40", count=3, interval=0.1, timeout=5.0))
+    await asyncio.sleep(0.05)
+    await pinger.close()
+    result = await asyncio.wait_for(waiting, 1.0)
+    assert (result.received, result.error) == (0, "pinger closed")
+    assert (await pinger.ping("127.0.0.1")).error == "pinger closed"
+
+
+async def test_cancelled_sweep_leaves_the_pinger_usable(pinger: Pinger, nft) -> None:
+    nft("input", "ip daddr 127.77.0.50 icmp type echo-request drop")
+    task = asyncio.create_task(pinger.sweep([f"127.77.0.50"] * 1 + ["127.0.0.1"], 3, 5.0, 1.0))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await pinger.ping("127.0.0.1", count=2, interval=0.0)).received == 2
+
+
+# --- the unprivileged ping socket, inside a namespace of our own ---------------------------------
+
+IN_NAMESPACE = """
+import asyncio, json
+from probes.icmp import Pinger
+
+async def main():
+    async with await Pinger.open(prefer_raw=False) as pinger:
+        hosts = ["127.0.0.1", "::1", "127.77.0.9", "127.77.0.20"]
+        hosts += [f"127.4.0.{i}" for i in range(1, 101)]
+        results = await pinger.sweep(hosts, count=2, timeout=0.3, interval=0.05)
+        print(json.dumps({"modes": pinger.modes,
+                          "results": {a: [r.sent, r.received, r.error] for a, r in results.items()}}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    name = f"monitord_icmp_{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        subprocess.run(
+            [*inside, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"], check=True
+        )
+        rules = (
+            "add table inet t\n"
+            "add chain inet t in { type filter hook input priority 0; }\n"
+            "add chain inet t out { type filter hook output priority 0; }\n"
+            "add rule inet t in ip daddr 127.77.0.9 icmp type echo-request drop\n"
+            "add rule inet t out ip daddr 127.77.0.20 icmp type echo-request drop\n"
+        )
+        subprocess.run([*inside, "nft", "-f", "-"], input=rules, text=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def test_datagram_ping_socket_without_raw(namespace: str) -> None:
+    done = subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", IN_NAMESPACE],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert report["modes"] == {"IPv4": "datagram", "IPv6": "datagram"}
+    results = report["results"]
+    assert results.pop("127.77.0.9") == [2, 0, None]
+    sent, received, error = results.pop("127.77.0.20")
+    assert (sent, received) == (0, 0) and error.startswith("EPERM")
+    assert all(r == [2, 2, None] for r in results.values()), results

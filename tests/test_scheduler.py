@@ -1,0 +1,216 @@
+"""The scheduler in real time with short intervals (tens of milliseconds)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitord.model import NodeRef, Outcome, Sample
+from probes.scheduler import Job, Scheduler
+
+
+@dataclass
+class Probe:
+    """A fake device poll that records when it ran and how many ran at once."""
+
+    device: str
+    duration: float = 0.0
+    outcome: Outcome = Outcome.OK
+    starts: list[float] = field(default_factory=list)
+    running: int = 0
+    most: int = 0
+
+    async def __call__(self) -> list[Sample]:
+        self.starts.append(time.monotonic())
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.duration)
+        finally:
+            self.running -= 1
+        return [Sample(NodeRef("device", self.device), "test", time.time(), self.outcome)]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+
+    async def __call__(self, samples: list[Sample]) -> None:
+        self.samples.extend(samples)
+
+
+async def run_for(scheduler: Scheduler, seconds: float) -> None:
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(scheduler.run_forever())
+        await asyncio.sleep(seconds)
+        scheduler.stop()
+
+
+def gaps(starts: Iterable[float]) -> list[float]:
+    starts = list(starts)
+    return [b - a for a, b in zip(starts, starts[1:])]
+
+
+async def test_each_probe_class_keeps_its_interval() -> None:
+    fast, slow = Probe("a"), Probe("b")
+    jobs = [Job("a/icmp", "a", "icmp", 0.05, fast), Job("b/line", "b", "line", 0.12, slow)]
+    sink = Sink()
+    scheduler = Scheduler(jobs, sink, jitter=0.0)
+    await run_for(scheduler, 0.62)
+    assert 11 <= len(fast.starts) <= 13
+    assert 5 <= len(slow.starts) <= 6
+    assert all(0.03 <= g <= 0.07 for g in gaps(fast.starts)), gaps(fast.starts)
+    assert all(0.1 <= g <= 0.14 for g in gaps(slow.starts)), gaps(slow.starts)
+    assert len(sink.samples) == len(fast.starts) + len(slow.starts)
+    stats = scheduler.stats["a/icmp"]
+    assert stats.last_started is not None and abs(stats.last_started - fast.starts[-1]) < 0.01
+    assert stats.lag is not None and 0 <= stats.lag < 0.05
+    assert stats.backoff == 1
+
+
+async def test_first_runs_are_spread_over_the_interval() -> None:
+    probes = [Probe(f"d{i}") for i in range(400)]
+    jobs = [Job(f"d{i}", f"d{i}", "icmp", 0.6, p) for i, p in enumerate(probes)]
+    started = time.monotonic()
+    await run_for(Scheduler(jobs, Sink(), rng=random.Random(7)), 0.65)
+    firsts = [p.starts[0] - started for p in probes if p.starts]
+    assert len(firsts) >= 0.98 * len(probes)
+    assert max(firsts) - min(firsts) > 0.5
+    per_tenth = Counter(min(int(t / 0.06), 9) for t in firsts)
+    assert all(15 <= per_tenth[b] <= 65 for b in range(10)), per_tenth
+
+
+async def test_limits_hold_globally_and_per_device() -> None:
+    probes = [Probe(f"dev{i % 4}", duration=0.03) for i in range(24)]
+    jobs = [Job(f"job{i}", p.device, "line", 0.05, p) for i, p in enumerate(probes)]
+    seen = {"global": 0, "most": 0}
+    per_device: dict[str, int] = defaultdict(int)
+    most_per_device: dict[str, int] = defaultdict(int)
+
+    def counted(probe: Probe):
+        async def run() -> list[Sample]:
+            seen["global"] += 1
+            per_device[probe.device] += 1
+            seen["most"] = max(seen["most"], seen["global"])
+            most_per_device[probe.device] = max(most_per_device[probe.device], per_device[probe.device])
+            try:
+                return await probe()
+            finally:
+                seen["global"] -= 1
+                per_device[probe.device] -= 1
+
+        return run
+
+    jobs = [Job(j.key, j.device, j.probe_class, j.interval, counted(p)) for j, p in zip(jobs, probes)]
+    scheduler = Scheduler(jobs, Sink(), max_in_flight=3, per_device_in_flight=1)
+    await run_for(scheduler, 0.5)
+    assert seen["most"] == 3
+    assert set(most_per_device.values()) == {1}
+    assert sum(len(p.starts) for p in probes) >= 0.5 / 0.03 * 3 * 0.7
+    assert max(s.lag for s in scheduler.stats.values() if s.lag is not None) > 0.02
+    assert scheduler.skipped["line"] > 0
+
+
+async def test_overrunning_job_is_skipped_and_counted() -> None:
+    slow = Probe("dslam", duration=0.17)
+    scheduler = Scheduler([Job("dslam/line", "dslam", "line", 0.05, slow)], Sink(), jitter=0.0)
+    await run_for(scheduler, 0.5)
+    assert slow.most == 1
+    assert 2 <= len(slow.starts) <= 3
+    assert scheduler.skipped["line"] >= 6
+    assert scheduler.skipped["icmp"] == 0
+    assert 0.16 <= scheduler.stats["dslam/line"].last_duration <= 0.2
+
+
+async def test_silent_device_is_checked_each_interval_and_fully_polled_rarely() -> None:
+    full = Probe("olt", outcome=Outcome.TIMEOUT)
+    check = Probe("olt", outcome=Outcome.TIMEOUT)
+    job = Job("olt/line", "olt", "line", 0.04, full, check)
+    sink = Sink()
+    scheduler = Scheduler([job], sink, jitter=0.0, max_backoff=4)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(scheduler.run_forever())
+        await asyncio.sleep(0.8)
+        polls = len(full.starts) + len(check.starts)
+        assert 18 <= polls <= 21
+        assert len(full.starts) <= 7
+        assert all(g <= 0.05 for g in gaps(sorted(full.starts + check.starts)))
+        assert scheduler.stats["olt/line"].backoff == 4
+
+        full.outcome = check.outcome = Outcome.OK
+        revived = time.monotonic()
+        await asyncio.sleep(0.2)
+        scheduler.stop()
+    first_ok_poll = min(t for t in full.starts if t >= revived)
+    assert first_ok_poll - revived <= 0.05
+    assert scheduler.stats["olt/line"].backoff == 1
+    assert len([t for t in full.starts if t >= revived]) >= 4
+    assert sink.samples[-1].outcome is Outcome.OK
+
+
+async def test_job_without_check_is_never_backed_off() -> None:
+    dead = Probe("router", outcome=Outcome.UNREACHABLE)
+    scheduler = Scheduler([Job("router/icmp", "router", "icmp", 0.04, dead)], Sink(), jitter=0.0)
+    await run_for(scheduler, 0.42)
+    assert len(dead.starts) >= 10
+    assert scheduler.stats["router/icmp"].backoff == 1
+
+
+async def test_exceptions_are_logged_once_and_never_stop_the_scheduler(caplog) -> None:
+    calls = Counter()
+
+    async def broken() -> list[Sample]:
+        calls["broken"] += 1
+        raise RuntimeError("agent sent garbage")
+
+    async def flaky_sink(samples: list[Sample]) -> None:
+        calls["sink"] += 1
+        raise OSError("disk full")
+
+    healthy = Probe("b")
+    jobs = [Job("a", "a", "line", 0.03, broken), Job("b", "b", "icmp", 0.03, healthy)]
+    scheduler = Scheduler(jobs, flaky_sink, jitter=0.0)
+    with caplog.at_level(logging.INFO, logger="monitord.scheduler"):
+        await run_for(scheduler, 0.3)
+    assert calls["broken"] >= 8 and len(healthy.starts) >= 8
+    assert len(healthy.starts) - 1 <= calls["sink"] <= len(healthy.starts)  # stop() may cut the last
+    assert scheduler.errors == Counter({"line": calls["broken"]})
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("job a failed: RuntimeError: agent sent garbage") == 1
+    assert messages.count("sink failed: OSError: disk full") == 1
+
+
+async def test_replace_jobs_keeps_the_timing_of_unchanged_jobs() -> None:
+    kept, dropped, added = Probe("a"), Probe("b"), Probe("c")
+    kept_again = Probe("a")
+    scheduler = Scheduler(
+        [Job("a", "a", "line", 0.1, kept), Job("b", "b", "line", 0.1, dropped)], Sink(), jitter=0.0
+    )
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(scheduler.run_forever())
+        await asyncio.sleep(0.35)
+        before = scheduler.stats["a"]
+        scheduler.replace_jobs([Job("a", "a", "line", 0.1, kept_again), Job("c", "c", "icmp", 0.1, added)])
+        assert scheduler.stats["a"] == before
+        dropped_runs = len(dropped.starts)
+        await asyncio.sleep(0.3)
+        scheduler.stop()
+    assert len(dropped.starts) == dropped_runs
+    assert 3 <= len(kept_again.starts) <= 4 and len(added.starts) >= 2
+    phase = kept.starts[0]
+    assert all(abs((t - phase) / 0.1 - round((t - phase) / 0.1)) < 0.15 for t in kept_again.starts)
+    assert set(scheduler.stats) == {"a", "c"}
+
+
+async def test_stop_cancels_runs_in_flight() -> None:
+    hung = Probe("x", duration=30.0)
+    scheduler = Scheduler([Job("x", "x", "line", 0.01, hung)], Sink())
+    started = time.monotonic()
+    await run_for(scheduler, 0.1)
+    assert time.monotonic() - started < 0.5
+    assert hung.starts and hung.running == 0
