@@ -21,7 +21,7 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 from pysnmp.proto.api import verdec
 
-RECORDINGS = Path("/work/shared/snmprec")
+RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "snmprec"  # ../shared beside the checkout
 SERVED = ("draytek_vdsl", "teldat_teldatvdsl2", "motorola-cm", "axos_e7-2", "zxdsl")
 VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 
