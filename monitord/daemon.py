@@ -7,11 +7,12 @@ step to the store, on the event loop thread, so the engine, the store and the ou
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -20,7 +21,8 @@ from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
-from monitord.model import Device, Incident, NodeRef, Sample
+from monitord.metrics import duration_bucket
+from monitord.model import Device, Incident, IncidentKind, NodeRef, Sample
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
 from notifiers.base import Notifier
@@ -37,6 +39,7 @@ log = logging.getLogger("monitord")
 
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
 SNAPSHOT_EVERY = 30.0  # the engine's snapshot is also saved with every incident change
+NOTICES = 30.0  # how often update and maintenance notices are looked for
 
 
 def load_checked(path: str | Path) -> Config:
@@ -96,6 +99,7 @@ class ProbeStats:
     outcomes: Counter[tuple[str, str, str]]
     seconds: Counter[tuple[str, str]]
     polls: Counter[tuple[str, str]]
+    durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
 
 
 class Daemon:
@@ -124,6 +128,9 @@ class Daemon:
         self.outbox: Outbox | None = None
         self.http_port: int | None = None
         self.job_classes: dict[str, str] = {}
+        self.class_intervals: dict[str, float] = {}
+        self._next_notices = 0.0
+        self._updates_queued: set[str] = set()
 
     # --- the one writer ------------------------------------------------------------------------
 
@@ -154,13 +161,27 @@ class Daemon:
                 self.scheduler.poll_now(device)
 
     def tick(self) -> None:
+        """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
         now = self.clock()
         step = self.engine.tick(now)
-        open_incidents = self.engine.incidents()
-        overrun = frozenset(line for i in open_incidents if i.kind.value == "overrun" for line in i.affected)
-        extra = due_updates(open_incidents, self.config.topology, self.settings, now)
-        extra += due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
+        extra: list[Planned] = []
+        if now >= self._next_notices:
+            self._next_notices = now + NOTICES
+            extra = self._due_notices(now)
         self._commit(step, now, extra)
+
+    def _due_notices(self, now: float) -> list[Planned]:
+        """"Still ongoing" updates and planned-maintenance notices that have come due.
+
+        Their keys make them idempotent in the store; `_updates_queued` only spares the store
+        from seeing the same thousands of update notices of a large outage every minute.
+        """
+        open_incidents = self.engine.incidents()
+        waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
+        due = due_updates(waiting, self.config.topology, self.settings, now)
+        self._updates_queued.update(item.incident for item, _ in due if item.incident)
+        overrun = frozenset(line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected)
+        return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
     def _windows(self):
         return [w.window for w in self.store.maintenance()]
@@ -190,6 +211,7 @@ class Daemon:
                     poll, check = self._snmp_job(device, profile, keys, interval)
                     jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check))
         self.job_classes = {job.key: job.probe_class for job in jobs}
+        self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
 
     def _snmp_job(self, device: Device, profile: Profile, keys: dict[str, str], interval: str) -> tuple[Poll, Poll]:
@@ -234,6 +256,7 @@ class Daemon:
                 self.stats.outcomes[(device, probe, sample.outcome.value)] += 1
         self.stats.seconds[(device, probe)] += seconds
         self.stats.polls[(device, probe)] += 1
+        self.stats.durations[(probe, duration_bucket(seconds))] += 1
 
     async def _sink(self, samples: list[Sample]) -> None:
         self.ingest(samples)
@@ -246,7 +269,9 @@ class Daemon:
 
         config = self.config
         self.store.replace_config_maintenance(config.maintenance)
-        self.engine.set_maintenance(self._windows(), self.clock())
+        now = self.clock()
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
         self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
         self.pinger = await Pinger.open()
         self.outbox = Outbox(self.store, build_notifiers(config), self._policies())
