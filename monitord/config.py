@@ -43,7 +43,9 @@ T = TypeVar("T")
 
 BUILTIN_PROFILES: tuple[str, ...] = ("adsl", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos")
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "config" / "profiles"  # where probes/ finds them
-LINE_FIELDS: tuple[str, ...] = ("id", "name", "phone", "email", "language", "device", "port", "mac", "modem")
+LINE_FIELDS: tuple[str, ...] = (
+    "id", "name", "phone", "email", "language", "device", "port", "mac", "modem", "sms_opt_out", "prefer_email",
+)
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 NODE_LEVELS: tuple[str, ...] = ("region", "exchange", "cabinet", "device", "line")
 SECRET_HINT = "use {env: NAME} or {file: path}"
@@ -51,9 +53,10 @@ SECRET_HINT = "use {env: NAME} or {file: path}"
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "": (
         "state_file", "tracking_prefix", "timezone", "profiles_dir", "http", "snmp", "polling",
-        "topology", "subscribers", "rules", "notifiers", "maintenance",
+        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics",
     ),
     "http": ("listen", "token"),
+    "metrics": ("per_line", "per_line_limit"),
     "snmp": ("timeout", "retries", "auths"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
@@ -105,6 +108,14 @@ class PollingConfig:
     per_device_in_flight: int = 2
     icmp_timeout: float = 1.0
     icmp_count: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Per-line series multiply the scrape by the inventory: off by default, capped when on."""
+
+    per_line: bool = False
+    per_line_limit: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,7 @@ class Config:
     notifiers: NotifiersConfig
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
+    metrics: MetricsConfig = MetricsConfig()
 
     def secrets(self) -> tuple[Secret, ...]:
         """Every credential in the configuration, for log redaction."""
@@ -317,6 +329,24 @@ def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _wrong_type("true or false", value)
     return value
+
+
+_FLAG_WORDS: Mapping[str, bool] = {
+    "yes": True, "true": True, "1": True, "evet": True,
+    "no": False, "false": False, "0": False, "hayır": False, "hayir": False, "": False,
+}
+
+
+def flag(value: Any) -> bool:
+    """A yes/no cell as people and spreadsheets write it, in English or Turkish; empty is no."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if not isinstance(value, str) or value.strip().casefold() not in _FLAG_WORDS:
+        raise Invalid(f"{_shown(value)} is not yes or no",
+                      "write yes/no, true/false, 1/0 or evet/hayır; empty means no")
+    return _FLAG_WORDS[value.strip().casefold()]
 
 
 def choice(options: Sequence[str]) -> Callable[[Any], str]:
@@ -493,6 +523,8 @@ _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
     "port": _optional(_port_index),
     "mac": _optional(mac_address),
     "modem": _optional(ip_address),
+    "sms_opt_out": flag,
+    "prefer_email": flag,
 }
 
 
@@ -691,6 +723,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     http = _http(d, root)
     snmp, auth_names = _snmp(d, root)
     polling = _polling(d, root)
+    metrics = _metrics(d, root)
     inventory = _Inventory()
     _topology(d, root, snmp, auth_names, profiles_dir, inventory)
     _subscribers(d, root, inventory)
@@ -706,11 +739,11 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     notifiers = _notifiers(d, root)
     zone = ZoneInfo(zone_name) if zone_name else timezone.utc
     maintenance = _maintenance(d, root, zone, inventory, _default_grace(rules))
-    if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, notifiers):
+    if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, metrics, notifiers):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir)
+                  maintenance, profiles_dir, metrics)
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -809,6 +842,17 @@ def _polling(d: _Decoder, root: dict[Any, Any]) -> PollingConfig | None:
     }
     values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
     return PollingConfig(**values) if len(d.problems) == before else None
+
+
+def _metrics(d: _Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
+    path = ("metrics",)
+    section = d.section(root, (), "metrics", "metrics")
+    if section is None:
+        return None
+    before = len(d.problems)
+    per_line = d.get(section, path, "per_line", boolean, _default(MetricsConfig, "per_line"))
+    limit = d.get(section, path, "per_line_limit", integer(1, 1_000_000), _default(MetricsConfig, "per_line_limit"))
+    return MetricsConfig(per_line, limit) if len(d.problems) == before else None
 
 
 def _topology(d: _Decoder, root: dict[Any, Any], snmp: SnmpSettings | None, auth_names: set[str] | None,

@@ -96,6 +96,8 @@ class Line:
     port: int | None = None  # index in the device's line tables (ifIndex for DSL)
     mac: str | None = None  # cable modems: docsIfCmtsCmStatusMacAddress, lower-case, colon-separated
     modem: str | None = None  # address answering ICMP, if the modem is reachable
+    sms_opt_out: bool = False  # the subscriber asked not to be texted
+    prefer_email: bool = False  # tell by e-mail rather than SMS when both are known
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +240,4 @@ class Notification:
     subject: str
     body: str
     incident: str | None = None  # tracking number
+    error: str | None = None  # why this item's text could not be built: it is dead on arrival, never sent

@@ -17,7 +17,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from monitord.model import (
     Incident,
@@ -69,6 +69,17 @@ MIGRATIONS: tuple[str, ...] = (
 # Dead items are final and do not hold anything back.
 _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
     AND older.incident = outbox.incident AND older.id < outbox.id AND older.status IN ('pending', 'sending'))"""
+
+_QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
+    not_before, next_attempt_at, status, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO NOTHING"""
+
+
+def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any, ...]:
+    """An outbox row; an item that could not be built (n.error) is dead on arrival."""
+    return (n.key, n.channel, n.recipient, n.action, n.subject, n.body, n.incident, now, not_before,
+            max(now, not_before or now), "pending" if n.error is None else "dead", n.error)
+
 
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
 Source = Literal["config", "api"]
@@ -217,12 +228,16 @@ class Store:
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
+        on_dead: Callable[[Notification], None] | None = None,
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
 
         `states` and `incidents` are upserts (pass what changed). A notification whose key is
-        already queued is ignored (only a key conflict: any other bad row fails the step); returns how many were newly queued. `not_before` (quiet
-        hours) delays the first attempt.
+        already queued is ignored (only a key conflict: any other bad row fails the step).
+        `not_before` (quiet hours) delays the first attempt. A notification with an `error` is
+        filed dead at once, the error as its last_error, and `on_dead` is called with it after
+        the commit (once: not when its key was already there). Returns how many sendable items
+        were newly queued.
         """
         with transaction(self._db):
             self._db.execute(
@@ -244,20 +259,16 @@ class Store:
                     for i in incidents
                 ),
             )
+            planned = list(notifications)
             before = self._db.total_changes
-            self._db.executemany(
-                """INSERT INTO outbox (key, channel, recipient, action, subject, body,
-                   incident, created_at, not_before, next_attempt_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING""",
-                (
-                    (
-                        n.key, n.channel, n.recipient, n.action, n.subject, n.body, n.incident,
-                        now, not_before, max(now, not_before or now),
-                    )
-                    for n, not_before in notifications
-                ),
-            )
-            return self._db.total_changes - before
+            self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
+            queued = self._db.total_changes - before
+            dead = [n for n, nb in planned
+                    if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
+        if on_dead is not None:
+            for n in dead:
+                on_dead(n)
+        return queued
 
     def load_snapshot(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()

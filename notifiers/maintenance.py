@@ -11,6 +11,9 @@ Timing:
 - completion once the window and its grace are over (by then the rules engine has opened an
   OVERRUN incident for lines still down; those subscribers hear the apology from plan() instead),
   for up to `max_age` after that; it waits for the end of quiet hours.
+
+Who hears by SMS and who by e-mail (opt-outs, preferences), and what a template error does, is
+decided per subscriber by notifiers.plan.customer_notice, as for incident notices.
 """
 
 from __future__ import annotations

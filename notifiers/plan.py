@@ -10,17 +10,29 @@ so the same subscriber hears "outage" once per incident however often it grows o
 What must be sent again carries the instant of the change that causes it (persisted with the
 incident, so a replayed change yields the same key): a reopen re-announces the outage, and each
 "restored" belongs to the resolution (or the shrink) that made it true.
+
+A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
+opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
+of SMS is not opting out of being told: it closes one channel, so a subscriber with an address
+still gets e-mail; one without an address hears nothing.
+
+An item whose text cannot be rendered (TemplateError) is still planned, with its usual key,
+channel and recipient, empty text and `error` saying why: the store files it as a dead letter,
+visible and never sent, and every other item of the step goes out as usual.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
 
 from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
-from notifiers.templates import KIND_NAMES, format_duration, format_time, render, short, subscriber_list
+from notifiers.templates import (
+    KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates,
+    format_duration, format_time, render, short, subscriber_list,
+)
 from rules.engine import IncidentChange
 
 
@@ -31,8 +43,8 @@ class PlanSettings:
     update_after: float = 7200.0
     notify_degradation: bool = False
     noc_emails: tuple[str, ...] = ()
-    opted_out: frozenset[str] = frozenset()
     language: Language = "tr"  # tickets and NOC e-mail
+    templates: Templates = field(default_factory=lambda: TEMPLATES, repr=False, hash=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -100,27 +112,38 @@ def quiet_began(at: float, settings: PlanSettings) -> float | None:
     return datetime.combine(day, begin, tzinfo=settings.tz).timestamp()
 
 
+def notification(
+    key: str, channel: Literal["sms", "email", "ticket"], recipient: str, action: str, incident: str | None,
+    text: Callable[[], Rendered],
+) -> Notification:
+    """The outbox item with its rendered text, or, when the text cannot be rendered, the same item
+    carrying the reason, so that one item is dead-lettered and not the whole step."""
+    try:
+        rendered = text()
+    except TemplateError as error:
+        return Notification(key, channel, recipient, action, "", "", incident, error=str(error))
+    return Notification(key, channel, recipient, action, rendered.subject, rendered.body, incident)
+
+
 def customer_notice(
     line: Line, *, template: str, phase: str, values: dict[str, Any], key: str, suffix: str = "",
     not_before: float | None, settings: PlanSettings, incident: str | None,
 ) -> Planned | None:
-    """An SMS to the line's phone, or an e-mail when it has none; nothing if opted out or unreachable.
+    """An SMS or an e-mail to the line's subscriber (which one: see the module docstring), or
+    None when they cannot be reached.
 
     The item's key is `<key>/<channel>/<recipient>/<phase><suffix>`; `key` names the incident or window.
     """
-    if line.id in settings.opted_out:
-        return None
     fields = {**values, "name": line.name}
     channel: Literal["sms", "email"]
-    if line.phone:
-        channel, recipient = "sms", line.phone
-        text = render(f"sms.{template}", line.language, {**fields, "area": short(values["area"])})
+    if line.phone and not line.sms_opt_out and not (line.prefer_email and line.email):
+        channel, recipient, fields = "sms", line.phone, {**fields, "area": short(values["area"])}
     elif line.email:
         channel, recipient = "email", line.email
-        text = render(f"email.{template}", line.language, fields)
     else:
         return None
-    item = Notification(f"{key}/{channel}/{recipient}/{phase}{suffix}", channel, recipient, phase, text.subject, text.body, incident)
+    item = notification(f"{key}/{channel}/{recipient}/{phase}{suffix}", channel, recipient, phase, incident,
+                        lambda: render(f"{channel}.{template}", line.language, fields, settings.templates))
     return item, not_before
 
 
@@ -163,20 +186,22 @@ class _Planner:
         entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in ids]
         return subscriber_list(entries, self.settings.language)
 
+    def render(self, name: str, values: dict[str, Any]) -> Rendered:
+        return render(name, self.settings.language, values, self.settings.templates)
+
     def ticket(
         self, action: str, template: str, key: str, extra: dict[str, Any] | None = None, *, tracking: str | None = None,
     ) -> Planned:
         values = {**self.values, **(extra or {})}
-        subject = render("ticket.create", self.settings.language, values).subject
-        body = render(f"ticket.{template}", self.settings.language, values).body
         target = tracking or self.incident.tracking
-        return Notification(key, "ticket", target, action, subject, body, target), None
+        return notification(key, "ticket", target, action, target, lambda: Rendered(
+            self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body)), None
 
     def noc(self, event: str, suffix: str = "") -> list[Planned]:
-        text = render(f"noc.{event}", self.settings.language, self.values)
+        tracking = self.incident.tracking
         return [
-            (Notification(f"{self.incident.tracking}/email/{to}/noc-{event}{suffix}", "email", to, f"noc-{event}",
-                          text.subject, text.body, self.incident.tracking), None)
+            (notification(f"{tracking}/email/{to}/noc-{event}{suffix}", "email", to, f"noc-{event}", tracking,
+                          lambda: self.render(f"noc.{event}", self.values)), None)
             for to in self.settings.noc_emails
         ]
 

@@ -1,7 +1,8 @@
 """What customers, the NOC and the helpdesk read, in Turkish (the default) and English.
 
 Pure: a template is text with `{name}` fields; rendering a template whose field has no value
-raises TemplateError naming the template, so the outbox can dead-letter that one item.
+raises TemplateError naming the template; the planner turns it into that one item's error, so
+the item is dead-lettered and the rest go out.
 
 Every SMS must fit in two segments. Turkish letters (ş ğ ı İ ç) force UCS-2 (67 characters a
 part), and a Turkish place name does the same to an English text, so SMS texts are kept short
@@ -47,7 +48,9 @@ def _sms(tr: str, en: str) -> dict[Language, Template]:
     return {"tr": Template("", tr), "en": Template("", en)}
 
 
-TEMPLATES: Mapping[str, Mapping[Language, Template]] = {
+Templates = Mapping[str, Mapping[Language, Template]]
+
+TEMPLATES: Templates = {
     "sms.outage": _sms(
         "Bölgenizde ({area}) internet arızası var, ekiplerimiz çalışıyor. Takip no: {tracking}",
         "There is an internet outage in your area ({area}); our teams are on it. Ref: {tracking}",
@@ -256,10 +259,10 @@ KIND_NAMES: Mapping[Language, Mapping[str, str]] = {
 }
 
 
-def render(name: str, language: Language, values: Mapping[str, Any]) -> Rendered:
+def render(name: str, language: Language, values: Mapping[str, Any], templates: Templates = TEMPLATES) -> Rendered:
     """Fill template `name` in `language`; raise TemplateError if it is unknown or a field is missing."""
     try:
-        template = TEMPLATES[name][language]
+        template = templates[name][language]
     except KeyError:
         raise TemplateError(name, f"no such template in language {language!r}") from None
     try:

@@ -449,6 +449,34 @@ def test_csv_from_a_spreadsheet(tmp_path: Path) -> None:
     assert load_config(path, ENV).topology.lines["100002"].name == "Smith, John\nJr."
 
 
+FLAGGED_CSV = """\
+id,name,phone,email,language,device,port,mac,modem,sms_opt_out,prefer_email
+100001,Ayşe Yılmaz,0532 123 45 67,ayse@example.com,tr,dslam-1,1,,,EVET,
+100002,John Smith,+44 20 7946 0958,john@example.com,en,olt-1,7,,,no,Yes
+100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1,HAYIR,1
+"""
+
+
+def test_opt_out_and_email_preference_columns_are_optional(tmp_path: Path) -> None:
+    inline = BASE.replace("      email: eczane@example.com\n",
+                          "      email: eczane@example.com\n      sms_opt_out: true\n      prefer_email: hayır\n")
+    lines = load_config(write(tmp_path, inline, FLAGGED_CSV), ENV).topology.lines
+    assert {i: (line.sms_opt_out, line.prefer_email) for i, line in lines.items()} == {
+        "100001": (True, False), "100002": (False, True), "100003": (False, True), "900001": (True, False)}
+    plain = load_config(write(tmp_path), ENV).topology.lines
+    assert not any(line.sms_opt_out or line.prefer_email for line in plain.values())
+
+
+def test_a_bad_yes_no_value_is_named_with_its_place(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE.replace("      device: rtr-1\n", "      device: rtr-1\n      prefer_email: sometimes\n"),
+                 FLAGGED_CSV.replace(",no,Yes", ",maybe,Yes"))
+    hint = "(hint: write yes/no, true/false, 1/0 or evet/hayır; empty means no)"
+    assert [str(p) for p in problems_of(path)] == [
+        f"{path}:{line_of(BASE, 'device: rtr-1') + 1}: subscribers.lines[0].prefer_email: 'sometimes' is not yes or no {hint}",
+        f"{tmp_path / 'subs.csv'}:3: sms_opt_out: 'maybe' is not yes or no {hint}",
+    ]
+
+
 def test_csv_that_is_not_text_or_not_csv(tmp_path: Path) -> None:
     path = write(tmp_path)
     (tmp_path / "subs.csv").write_bytes(CSV.encode() + "100004,Şule,,,tr,rtr-1,,,\n".encode("iso-8859-9"))

@@ -200,10 +200,22 @@ def test_outage_at_night_is_urgent() -> None:
     assert all(nb is None for _, nb in run(Change(incident(), "opened"), NIGHT))
 
 
-def test_opted_out_subscribers_hear_nothing() -> None:
-    settings = replace(SETTINGS, opted_out=frozenset({"s1", "s3"}))
-    customers = [n.recipient for n, _ in run(Change(incident(), "opened"), DAY, settings) if n.action == "outage"]
-    assert customers == [P2]
+def test_sms_opt_out_and_email_preference_choose_the_channel() -> None:
+    lines = TOPOLOGY.lines
+    topology = replace(TOPOLOGY, lines={
+        **lines,
+        "s1": replace(lines["s1"], sms_opt_out=True),  # phone only: nobody to tell
+        "s2": replace(lines["s2"], sms_opt_out=True, email="john@example.com"),  # still told, by e-mail
+        "s3": replace(lines["s3"], sms_opt_out=True),  # e-mail only: unchanged
+        "s4": replace(lines["s4"], phone="+905324444444", email="nobody@example.com", prefer_email=True),
+        "s5": replace(lines["s5"], prefer_email=True),  # prefers e-mail but has no address: SMS
+    })
+    affected = frozenset({"s1", "s2", "s3", "s4", "s5"})
+    planned = plan(Change(incident(affected=affected), "opened"), topology, SETTINGS, DAY, {}.get)
+    assert sorted((n.channel, n.recipient) for n, _ in planned if n.action == "outage") == [
+        ("email", P3), ("email", "john@example.com"), ("email", "nobody@example.com"), ("sms", P5)]
+    english = next(n for n, _ in planned if n.recipient == "john@example.com")
+    assert english.subject == f"Internet outage - ref {T}" and "Dear John Smith" in english.body
 
 
 @pytest.mark.parametrize(

@@ -86,9 +86,13 @@ def test_texts_carry_the_local_window_in_each_language() -> None:
     assert {n.action for n in items.values()} == {"maintenance-2h"} and all(n.incident is None for n in items.values())
 
 
-def test_opted_out_subscribers_get_no_notice() -> None:
-    planned = due_maintenance_notices([NIGHT_WORK], TOPOLOGY, at("2026-11-30 21:59"), replace(SETTINGS, opted_out=frozenset({"s2"})))
-    assert P2 not in {n.recipient for n, _ in planned} and P1 in {n.recipient for n, _ in planned}
+def test_sms_opt_out_and_email_preference_apply_to_maintenance_notices() -> None:
+    lines = TOPOLOGY.lines
+    topology = replace(TOPOLOGY, lines={**lines, "s1": replace(lines["s1"], email="ayse@example.com", prefer_email=True),
+                                        "s2": replace(lines["s2"], sms_opt_out=True)})
+    planned = due_maintenance_notices([NIGHT_WORK], topology, at("2026-11-30 21:59"), SETTINGS)
+    assert sorted((n.channel, n.recipient) for n, _ in planned) == [
+        ("email", "ayse@example.com"), ("email", P3), ("sms", P5)]
 
 
 def test_custom_lead_times() -> None:
