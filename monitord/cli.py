@@ -1,12 +1,30 @@
-"""`monitord check|run|demo`: the command line."""
+"""`monitord check|run|demo|diagnose|incidents|maintenance`: the command line.
+
+diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
+readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
+unreachable or refusing), 2 usage.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from monitord.config import ConfigError, format_problems
+import yaml
+
+from monitord.config import ConfigError, Invalid, format_problems, listen
+
+DEFAULT_URL = "http://127.0.0.1:9177"
+TIMEOUT = 15.0  # a diagnosis takes up to 5 s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +43,40 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--keep-running", action="store_true", help="keep the lab and the daemon running afterwards")
     demo.add_argument("--dir", help="where to put the lab's files (default: a temporary directory)")
 
+    diagnose = commands.add_parser("diagnose", help="diagnose one subscriber's line now (modem, line, head-end, outages)")
+    diagnose.add_argument("subscriber")
+    incidents = commands.add_parser("incidents", help="list the open incidents")
+    incidents.add_argument("--all", action="store_true", help="include resolved incidents")
+    maintenance = commands.add_parser("maintenance", help="list, add or cancel maintenance windows")
+    actions = maintenance.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="plan a window: alerts inside its scope are held back")
+    add.add_argument("--scope", action="append", required=True, metavar="LEVEL:ID",
+                     help="a node (region, exchange, cabinet, device) or line:<subscriber>; repeatable")
+    add.add_argument("--start", required=True, help="ISO 8601, e.g. 2026-12-01T01:00:00+03:00")
+    add.add_argument("--end", required=True, help="ISO 8601")
+    add.add_argument("--reason", default="")
+    add.add_argument("--grace", help="after the end, e.g. 15m (default: rules.maintenance_grace)")
+    add.add_argument("--id", help="window id (default: generated)")
+    actions.add_parser("list", help="the windows, planned and in force")
+    cancel = actions.add_parser("cancel", help="cancel a window added through the API")
+    cancel.add_argument("id")
+    for sub in (diagnose, incidents, *actions.choices.values()):
+        sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
+        sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
+        sub.add_argument("--token-file", help="a file holding the API token (needed for changes)")
+        sub.add_argument("--json", action="store_true", help="print the API's JSON")
+
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config)
     if args.command == "run":
         return _run(args.config, json_logs=args.log_json, level=args.log_level)
+    if args.command in ("diagnose", "incidents", "maintenance"):
+        try:
+            return _client(args)
+        except CliError as error:
+            print(f"monitord: {error}", file=sys.stderr)
+            return 1
     from monitord.demo import run_demo
 
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
@@ -66,6 +113,157 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
         return 1
     logs.setup(json_format=json_logs, level=level.upper(), secrets=config.secrets())
     return asyncio.run(run_daemon(path, config))
+
+
+# --- talking to the daemon ---------------------------------------------------------------------
+
+
+class CliError(Exception):
+    """Printed as one line on stderr; the exit code is 1."""
+
+
+def _client(args: argparse.Namespace) -> int:
+    url, token = _endpoint(args)
+    if args.command == "diagnose":
+        body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose")
+        show = _show_diagnosis
+    elif args.command == "incidents":
+        body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))
+        show = _show_incidents
+    elif args.action == "list":
+        body = _call(url, "GET", "/api/maintenance")
+        show = _show_windows
+    elif args.action == "add":
+        window = {"scope": args.scope, "start": args.start, "end": args.end, "reason": args.reason}
+        window.update({k: v for k, v in (("id", args.id), ("grace", args.grace)) if v is not None})
+        body = _call(url, "POST", "/api/maintenance", token, window)
+        show = _show_added
+    else:
+        body = _call(url, "DELETE", f"/api/maintenance/{_quote(args.id)}", token)
+        show = _show_cancelled
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        show(body)
+    return 0
+
+
+def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The API's base URL and token: explicit options first, then the daemon's config file."""
+    url, token = args.url, None
+    if args.config:
+        config_url, token = _from_config(Path(args.config))
+        url = url or config_url
+    if args.token_file:
+        token = _read_token(Path(args.token_file))
+    return (url or DEFAULT_URL).rstrip("/"), token
+
+
+def _from_config(path: Path) -> tuple[str | None, str | None]:
+    """Only the http section is read: the rest may hold secrets this shell cannot see."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise CliError(f"cannot read {path}: {error}") from None
+    http = data.get("http") if isinstance(data, dict) else None
+    if not isinstance(http, dict):
+        http = {}
+    url = None
+    if "listen" in http:
+        try:
+            host, port = listen(http["listen"])
+        except Invalid as problem:
+            raise CliError(f"{path}: http.listen: {problem.message}") from None
+        if port == 0:
+            raise CliError(f"{path}: http.listen has port 0 (chosen at start): pass --url")
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    ref = http.get("token")
+    if isinstance(ref, dict) and isinstance(ref.get("file"), str):
+        return url, _read_token(path.parent / ref["file"])
+    if isinstance(ref, dict) and isinstance(ref.get("env"), str):
+        return url, os.environ.get(ref["env"]) or None
+    return url, None
+
+
+def _read_token(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise CliError(f"cannot read the token file {path}: {error.strerror}") from None
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def _call(url: str, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url + path, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        try:
+            message = json.load(error).get("error", error.reason)
+        except (ValueError, AttributeError):
+            message = error.reason
+        raise CliError(f"{method} {path}: {error.code} {message}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise CliError(f"cannot reach the daemon at {url}: {reason} (is it running? see --url, --config)") from None
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in [headers, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M")
+
+
+def _show_incidents(incidents: list[dict[str, Any]]) -> None:
+    if not incidents:
+        print("no incidents")
+        return
+    rows = [[i["tracking"], i["kind"], i["root"], i["phase"], _when(i["opened_at"]), str(len(i["affected"]))] for i in incidents]
+    _table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "LINES"], rows)
+
+
+def _show_windows(windows: list[dict[str, Any]]) -> None:
+    if not windows:
+        print("no maintenance windows")
+        return
+    rows = [
+        [w["id"], ",".join(w["scope"]), w["start"], w["end"], w["source"], "yes" if w["active"] else "no", w["reason"]]
+        for w in windows
+    ]
+    _table(["ID", "SCOPE", "START", "END", "SOURCE", "ACTIVE", "REASON"], rows)
+
+
+def _show_added(w: dict[str, Any]) -> None:
+    print(f"added {w['id']}: {', '.join(w['scope'])} from {w['start']} to {w['end']}")
+
+
+def _show_cancelled(c: dict[str, Any]) -> None:
+    print(f"cancelled {c['id']}")
+
+
+def _show_diagnosis(d: dict[str, Any]) -> None:
+    tracking = f"  (incident {d['tracking']})" if d["tracking"] else ""
+    print(f"{d['subscriber']}: {d['cause'].upper()}{tracking}")
+    print(d["summary"])
+    print("evidence:")
+    for line in d["evidence"]:
+        print(f"  - {line}")
+    print(f"looked in {d['timings_ms']['total'] / 1000:.2f} s")
 
 
 if __name__ == "__main__":
