@@ -1,17 +1,33 @@
 """Prometheus metrics read from live state at scrape time (client_python's custom Collector).
 
 Cardinality is bounded by the inventory's devices, not its lines: line counts are per region,
-exchange and device. The registry is injected; the global one is never used.
+exchange, device and state, probe series per device and probe. One series per subscriber line
+(`monitord_line_state`) is exported only with `metrics: {per_line: true}`, for at most
+`per_line_limit` lines (default 10,000) in id order; the lines left out are counted in
+`monitord_line_series_dropped`, so a cut-off view is never mistaken for a whole one.
+A scrape of 100,000 lines on 1,000 devices takes about 0.25 s on a busy 2-CPU machine (0.45 s
+with 10,000 per-line series), on the event loop: one engine look-up per line.
+
+The registry is injected; the global one is never used.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from monitord.model import IncidentKind, Status
@@ -20,104 +36,187 @@ if TYPE_CHECKING:
     from monitord.daemon import Daemon
 
 PREFIX = "monitord"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, math.inf)
+"""Poll durations from one ICMP echo on a LAN to a walk of a 1,000-port DSLAM."""
+
+
+def duration_bucket(seconds: float) -> float:
+    """The histogram bucket (upper bound) a poll of `seconds` falls in."""
+    return DURATION_BUCKETS[bisect_left(DURATION_BUCKETS, seconds)]
+
+
+def cumulative(counts: Counter[float]) -> list[tuple[str, float]]:
+    """Per-bucket counts -> Prometheus's cumulative `le` buckets."""
+    total = 0.0
+    buckets = []
+    for bound in DURATION_BUCKETS:
+        total += counts[bound]
+        buckets.append(("+Inf" if bound == math.inf else repr(bound), total))
+    return buckets
+
+
+@dataclass(slots=True)
+class ClassHealth:
+    """The worst of one probe class's jobs, as the scheduler last saw them."""
+
+    lag: float = 0.0
+    oldest_age: float = 0.0
+    backed_off: int = 0
+    jobs: int = 0
+
+
+def class_health(d: Daemon, now: float, registered: float) -> dict[str, ClassHealth]:
+    """Per probe class; a job that never started counts its age from `registered`."""
+    assert d.scheduler is not None
+    health = {probe_class: ClassHealth() for probe_class in d.class_intervals}
+    for key, job in d.scheduler.stats.items():
+        h = health.setdefault(d.job_classes.get(key, "unknown"), ClassHealth())
+        h.lag = max(h.lag, job.lag or 0.0)
+        h.oldest_age = max(h.oldest_age, now - (registered if job.last_started is None else job.last_started))
+        h.backed_off += job.backoff > 1
+        h.jobs += 1
+    return health
 
 
 class DaemonCollector(Collector):
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self.registered = time.monotonic()
 
     def collect(self) -> Iterator[Metric]:
         d = self.daemon
-        yield from self._lines(d.status_counts())
-
-        incidents = GaugeMetricFamily(f"{PREFIX}_incidents_open", "Open incidents by kind.", labels=["kind"])
-        by_kind = Counter(i.kind.value for i in d.open_incidents())
-        for kind in IncidentKind:
-            incidents.add_metric([kind.value], by_kind[kind.value])
-        yield incidents
-
-        outcomes = CounterMetricFamily(f"{PREFIX}_probe_results", "Device polls by probe and outcome.", labels=["device", "probe", "outcome"])
-        for (device, probe, outcome), n in sorted(d.stats.outcomes.items()):
-            outcomes.add_metric([device, probe, outcome], n)
-        yield outcomes
-        seconds = CounterMetricFamily(f"{PREFIX}_probe_seconds", "Time spent polling, by device and probe.", labels=["device", "probe"])
-        polls = CounterMetricFamily(f"{PREFIX}_probe_polls", "Polls run, by device and probe.", labels=["device", "probe"])
-        for key in sorted(d.stats.polls):
-            seconds.add_metric(list(key), d.stats.seconds[key])
-            polls.add_metric(list(key), d.stats.polls[key])
-        yield seconds
-        yield polls
-
+        yield from self._lines(d)
+        yield from self._incidents(d)
+        yield from self._probes(d)
         if d.scheduler is not None:
-            yield from self._scheduler(d)
+            yield from self._scheduler(d, self.registered)
         yield from self._outbox(d)
-
-        up = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
-        up.add_metric([], d.started)
-        yield up
+        start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
+        start.add_metric([], d.started)
+        yield start
 
     @staticmethod
-    def _lines(counts: Counter[tuple[str, str, str, str]]) -> Iterator[Metric]:
+    def _lines(d: Daemon) -> Iterator[Metric]:
+        counts = d.status_counts()
         lines = GaugeMetricFamily(
             f"{PREFIX}_lines", "Subscriber lines by state, per region, exchange and device.",
             labels=["region", "exchange", "device", "state"],
         )
-        devices = sorted({key[:3] for key in counts})
-        for place in devices:
+        for place in sorted({key[:3] for key in counts}):
             for status in Status:
                 lines.add_metric([*place, status.value], counts.get((*place, status.value), 0))
         yield lines
 
+        settings = d.config.metrics
+        if not settings.per_line:
+            return
+        topology = d.config.topology
+        ids = sorted(topology.lines)
+        kept = ids[: settings.per_line_limit]
+        per_line = GaugeMetricFamily(
+            f"{PREFIX}_line_state", "1 for each subscriber line's current state (metrics.per_line).",
+            labels=["line", "device", "state"],
+        )
+        for line_id in kept:
+            per_line.add_metric([line_id, topology.lines[line_id].device, d.engine.line_state(line_id).status.value], 1)
+        yield per_line
+        dropped = GaugeMetricFamily(
+            f"{PREFIX}_line_series_dropped", "Lines without a monitord_line_state series (over metrics.per_line_limit).",
+        )
+        dropped.add_metric([], len(ids) - len(kept))
+        yield dropped
+
     @staticmethod
-    def _scheduler(d: Daemon) -> Iterator[Metric]:
+    def _incidents(d: Daemon) -> Iterator[Metric]:
+        incidents = GaugeMetricFamily(f"{PREFIX}_incidents_open", "Unresolved incidents by kind.", labels=["kind"])
+        affected = GaugeMetricFamily(f"{PREFIX}_incident_lines", "Subscriber lines affected by unresolved incidents, by kind.", labels=["kind"])
+        open_incidents = d.open_incidents()
+        for kind in IncidentKind:
+            of_kind = [i for i in open_incidents if i.kind is kind]
+            incidents.add_metric([kind.value], len(of_kind))
+            affected.add_metric([kind.value], sum(len(i.affected) for i in of_kind))
+        yield incidents
+        yield affected
+
+    @staticmethod
+    def _probes(d: Daemon) -> Iterator[Metric]:
+        stats = d.stats
+        polls = CounterMetricFamily(
+            f"{PREFIX}_device_polls", "Polls of a device, by probe and how the device answered.",
+            labels=["device", "probe", "outcome"],
+        )
+        for (device, probe, outcome), n in sorted(stats.outcomes.items()):
+            polls.add_metric([device, probe, outcome], n)
+        yield polls
+        per_device = SummaryMetricFamily(
+            f"{PREFIX}_device_poll_duration_seconds", "Time spent polling a device, by probe.", labels=["device", "probe"],
+        )
+        seconds_by_probe: Counter[str] = Counter()
+        for (device, probe), n in sorted(stats.polls.items()):
+            per_device.add_metric([device, probe], n, stats.seconds[(device, probe)])
+            seconds_by_probe[probe] += stats.seconds[(device, probe)]
+        yield per_device
+        histogram = HistogramMetricFamily(
+            f"{PREFIX}_poll_duration_seconds", "How long polls took, by probe.", labels=["probe"],
+        )
+        by_probe: defaultdict[str, Counter[float]] = defaultdict(Counter)
+        for (probe, bound), n in stats.durations.items():
+            by_probe[probe][bound] += n
+        for probe in sorted(by_probe):
+            histogram.add_metric([probe], cumulative(by_probe[probe]), seconds_by_probe[probe])
+        yield histogram
+
+    @staticmethod
+    def _scheduler(d: Daemon, registered: float) -> Iterator[Metric]:
         s = d.scheduler
-        skipped = CounterMetricFamily(f"{PREFIX}_polls_skipped", "Polls skipped because the previous one was still running.", labels=["probe_class"])
-        for probe_class, n in sorted(s.skipped.items()):
-            skipped.add_metric([probe_class], n)
+        assert s is not None
+        skipped = CounterMetricFamily(
+            f"{PREFIX}_polls_skipped", "Polls skipped because the job's previous run was still going.", labels=["probe_class"],
+        )
+        errors = CounterMetricFamily(
+            f"{PREFIX}_poll_errors", "Poll runs that raised (a bug, not a silent device).", labels=["probe_class"],
+        )
+        for probe_class in sorted(set(d.class_intervals) | set(s.skipped) | set(s.errors)):
+            skipped.add_metric([probe_class], s.skipped[probe_class])
+            errors.add_metric([probe_class], s.errors[probe_class])
         yield skipped
-        lag = GaugeMetricFamily(f"{PREFIX}_poll_lag_seconds", "Worst lag of a poll's start behind its schedule, by probe class.", labels=["probe_class"])
-        duration = GaugeMetricFamily(f"{PREFIX}_poll_duration_seconds", "Longest last poll duration, by probe class.", labels=["probe_class"])
-        backoff = GaugeMetricFamily(f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often, by probe class.", labels=["probe_class"])
-        worst: dict[str, list[float]] = {}
-        for key, stats in s.stats.items():
-            entry = worst.setdefault(d.job_classes.get(key, "unknown"), [0.0, 0.0, 0])
-            entry[0] = max(entry[0], stats.lag or 0.0)
-            entry[1] = max(entry[1], stats.last_duration or 0.0)
-            entry[2] += stats.backoff > 1
-        for probe_class, (worst_lag, worst_duration, backed_off) in sorted(worst.items()):
-            lag.add_metric([probe_class], worst_lag)
-            duration.add_metric([probe_class], worst_duration)
-            backoff.add_metric([probe_class], backed_off)
-        yield lag
-        yield duration
-        yield backoff
+        yield errors
+
+        health = class_health(d, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
+        families = {
+            "lag": GaugeMetricFamily(f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot.", labels=["probe_class"]),
+            "oldest_age": GaugeMetricFamily(f"{PREFIX}_poll_oldest_age_seconds", "Longest time since a job last started polling.", labels=["probe_class"]),
+            "backed_off": GaugeMetricFamily(f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often.", labels=["probe_class"]),
+            "jobs": GaugeMetricFamily(f"{PREFIX}_poll_jobs", "Polling jobs scheduled.", labels=["probe_class"]),
+        }
+        interval = GaugeMetricFamily(f"{PREFIX}_poll_interval_seconds", "Configured interval between polls.", labels=["probe_class"])
+        for probe_class, h in sorted(health.items()):
+            for name, family in families.items():
+                family.add_metric([probe_class], getattr(h, name))
+            if probe_class in d.class_intervals:
+                interval.add_metric([probe_class], d.class_intervals[probe_class])
+        yield from families.values()
+        yield interval
 
     @staticmethod
     def _outbox(d: Daemon) -> Iterator[Metric]:
-        now = time.time()
+        now = d.clock()
         depth = GaugeMetricFamily(f"{PREFIX}_outbox_depth", "Notifications waiting to be delivered, by channel.", labels=["channel"])
         age = GaugeMetricFamily(f"{PREFIX}_outbox_oldest_age_seconds", "Age of the oldest waiting notification, by channel.", labels=["channel"])
-        channels = sorted(d.outbox.counts) if d.outbox else []
-        for channel in channels:
-            depth.add_metric([channel], d.store.depth(channel))
-            age.add_metric([channel], d.store.oldest_age(now, channel))
-        yield depth
-        yield age
         sent = CounterMetricFamily(f"{PREFIX}_notifications_sent", "Notifications delivered, by channel.", labels=["channel"])
         failed = CounterMetricFamily(f"{PREFIX}_notifications_failed", "Delivery attempts that failed and will be retried.", labels=["channel"])
         dead = CounterMetricFamily(f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"])
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
-        for channel in channels:
-            c = d.outbox.counts[channel]
+        counts = d.outbox.counts if d.outbox else {}
+        for channel in sorted(counts):
+            c = counts[channel]
+            depth.add_metric([channel], d.store.depth(channel))
+            age.add_metric([channel], d.store.oldest_age(now, channel))
             sent.add_metric([channel], c.sent)
             failed.add_metric([channel], c.failed)
             dead.add_metric([channel], c.dead)
-            if channel == "sms":
-                segments.add_metric([], c.segments)
-        yield sent
-        yield failed
-        yield dead
-        yield segments
+        segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
+        yield from (depth, age, sent, failed, dead, segments)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:
