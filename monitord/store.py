@@ -391,9 +391,13 @@ class Store:
         return row[0]
 
     def oldest_age(self, now: float, channel: str | None = None) -> float:
-        """Seconds the oldest undelivered item has waited (0 when none)."""
+        """Seconds the oldest undelivered item has waited since it could be sent (0 when none).
+
+        Counted from the end of its quiet hours, so notices held back overnight are no backlog.
+        """
         row = self._db.execute(
-            "SELECT min(created_at) FROM outbox WHERE status IN ('pending', 'sending') AND coalesce(channel = ?, 1)",
+            """SELECT min(max(created_at, coalesce(not_before, created_at))) FROM outbox
+               WHERE status IN ('pending', 'sending') AND coalesce(channel = ?, 1)""",
             (channel,),
         ).fetchone()
         return 0.0 if row[0] is None else max(0.0, now - row[0])

@@ -90,6 +90,8 @@ def test_quiet_hours_delay_the_first_attempt(store: Store) -> None:
     queue(store, [sms(1)], not_before=NOW + 3600, now=NOW)
     assert store.due("sms", NOW + 3599, 10) == [] and store.next_due("sms") == NOW + 3600
     assert [i.notification for i in store.due("sms", NOW + 3600, 10)] == [sms(1)]
+    assert store.oldest_age(NOW + 600) == 0.0, "waiting for morning is not a backlog"
+    assert store.oldest_age(NOW + 3700) == 100.0
 
 
 def test_outbox_life_cycle_and_figures(store: Store) -> None:
