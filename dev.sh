@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8)
+DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux)
 
 apt_install() {
     local missing=()

@@ -12,17 +12,17 @@ import logging
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitord import sdnotify
+from monitord import logs, sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import duration_bucket
-from monitord.model import Device, Incident, IncidentKind, NodeRef, Sample
+from monitord.model import Device, Incident, IncidentKind, MaintenanceWindow, NodeRef, Notification, Sample
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
 from notifiers.base import Notifier
@@ -92,6 +92,10 @@ def plan_settings(config: Config) -> PlanSettings:
     )
 
 
+def _log_dead(item: Notification) -> None:
+    log.warning("dead letter on arrival: %s %s: %s", item.channel, item.key, item.error)
+
+
 @dataclass(slots=True)
 class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
@@ -147,7 +151,7 @@ class Daemon:
         incidents = [change.incident for change in step.incidents]
         if not (planned or incidents or step.states or now - self._last_snapshot >= SNAPSHOT_EVERY):
             return
-        queued = self.store.commit_step(self.engine.snapshot(), step.states, incidents, planned, now)
+        queued = self.store.commit_step(self.engine.snapshot(), step.states, incidents, planned, now, _log_dead)
         self._last_snapshot = now
         for state in step.states:
             log.info("%s is %s%s", state.node, state.status.value, f" ({'; '.join(state.reasons)})" if state.reasons else "")
@@ -185,6 +189,20 @@ class Daemon:
 
     def _windows(self):
         return [w.window for w in self.store.maintenance()]
+
+    def add_maintenance(self, window: MaintenanceWindow) -> None:
+        """A window from the API: stored (it outlives restarts and reloads) and in force at once."""
+        now = self.clock()
+        self.store.put_maintenance(window, "api")
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+
+    def cancel_maintenance(self, window_id: str) -> bool:
+        """False if no such window is in force or planned."""
+        now = self.clock()
+        if not self.store.cancel_maintenance(window_id):
+            return False
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        return True
 
     # --- probes ------------------------------------------------------------------------------
 
@@ -296,12 +314,16 @@ class Daemon:
                 devices = len(config.topology.devices)
                 sdnotify.notify("READY=1", f"STATUS=polling {devices} devices, {len(config.topology.lines)} lines")
                 await stop.wait()
-                sdnotify.notify("STOPPING=1")
+                sdnotify.notify("STOPPING=1", "STATUS=stopping")
                 log.info("stopping: polling ends, deliveries in flight finish or stay queued")
                 self.scheduler.stop()
                 ticker.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
+                now = self.clock()
+                self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
+                self._commit(self.engine.tick(now), now)
+            log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
         finally:
             await runner.cleanup()
             await self.pinger.close()
@@ -310,38 +332,64 @@ class Daemon:
 
     async def _ticker(self) -> None:
         watchdog = sdnotify.watchdog_interval()
-        last_ping = 0.0
+        last_ping, last_status = 0.0, ""
         while True:
             self.tick()
+            fields = []
             if watchdog and time.monotonic() - last_ping >= watchdog:
-                sdnotify.notify("WATCHDOG=1")
+                fields.append("WATCHDOG=1")
                 last_ping = time.monotonic()
+            if (status := self._status()) != last_status:
+                fields.append(status)
+                last_status = status
+            if fields:
+                sdnotify.notify(*fields)
             await asyncio.sleep(TICK)
+
+    def _status(self) -> str:
+        """The one line `systemctl status` shows."""
+        topology = self.config.topology
+        incidents = len(self.engine.incidents())
+        return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:
         sms = self.config.notifiers.sms
         return {"sms": ChannelPolicy(rate=sms.rate)} if sms else {}
 
     def reload(self, path: str | Path) -> bool:
-        """SIGHUP: load the new config; an invalid one is logged and the old one kept."""
+        """SIGHUP: a new config and inventory; incidents, line states and queued messages are kept.
+
+        An invalid config is logged problem by problem and the running one stays in force. Lines
+        gone from the inventory leave their incidents, which close ("closed_removed") if emptied.
+        """
         sdnotify.reloading()
         try:
-            config = load_checked(path)
-        except ConfigError as error:
-            log.error("reload rejected, keeping the running config:\n%s", error)
-            sdnotify.notify("READY=1")
-            return False
-        now = self.clock()
-        self.config = config
-        self.settings = plan_settings(config)
-        self.store.replace_config_maintenance(config.maintenance)
-        self._commit(self.engine.set_topology(config.topology, now), now)
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
-        if self.scheduler:
-            self.scheduler.replace_jobs(self.jobs())
-        log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
-        sdnotify.notify("READY=1")
-        return True
+            try:
+                config = load_checked(path)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("reload rejected: %s", problem)
+                log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+                return False
+            logs.remember(config.secrets())
+            old, now = self.config, self.clock()
+            if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
+                self.rules = parse_rules(config.rules)
+                self.engine = Engine.restore(old.topology, self.rules, config.tracking_prefix, self.engine.snapshot())
+            self.config = config
+            self.profiles = load_profiles(_profile_dirs(config))
+            self.settings = plan_settings(config)
+            self.store.replace_config_maintenance(config.maintenance)
+            self._commit(self.engine.set_topology(config.topology, now), now)
+            self._commit(self.engine.set_maintenance(self._windows(), now), now)
+            if self.scheduler:
+                self.scheduler.replace_jobs(self.jobs())
+            if later := needs_restart(old, config):
+                log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
+            log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
+            return True
+        finally:
+            sdnotify.notify("READY=1", self._status())
 
     # --- read-only views for HTTP and metrics -------------------------------------------------
 
@@ -359,13 +407,35 @@ class Daemon:
         return counts
 
 
+def needs_restart(old: Config, new: Config) -> list[str]:
+    """What a reload cannot apply: the settings the running sockets, clients and store were built from."""
+
+    def connections(c: Config) -> tuple[object, ...]:
+        n = c.notifiers
+        sms = n.sms and (n.sms.account_sid, n.sms.auth_token, n.sms.from_, n.sms.base_url, n.sms.rate)
+        return sms, n.email and replace(n.email, noc=()), n.tickets
+
+    parts: dict[str, Callable[[Config], object]] = {
+        "state_file": lambda c: c.state_file,
+        "http": lambda c: c.http,
+        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
+        "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
+        "notifier addresses and credentials": connections,
+    }
+    return [name for name, part in parts.items() if part(old) != part(new)]
+
+
 async def run_daemon(path: str, config: Config) -> int:
+    """`monitord run`: SIGTERM/SIGINT stop, SIGHUP reloads (ignored once stopping)."""
     daemon = Daemon(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload, path)
-    await daemon.run(stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: stop.is_set() or daemon.reload(path))
+    try:
+        await daemon.run(stop)
+    except OSError as error:  # before polling starts: no ICMP socket, the HTTP port taken, ...
+        log.error("cannot start: %s", error)
+        return 1
     return 0
-

@@ -1,4 +1,8 @@
-"""systemd's notify protocol (READY, STATUS, WATCHDOG, RELOADING, STOPPING) without a dependency."""
+"""systemd's notify protocol (READY, STATUS, WATCHDOG, RELOADING, STOPPING) without a dependency.
+
+Like sd_notify(3), a failure to notify is reported (False), never raised: systemd notices a
+missing READY or WATCHDOG by itself.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ def notify(*fields: str) -> bool:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall("\n".join(fields).encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(fields).encode())
+    except OSError:
+        return False
     return True
 
 
 def reloading() -> bool:
-    """RELOADING=1 must carry MONOTONIC_USEC so systemd can tell reloads apart."""
+    """RELOADING=1 carries MONOTONIC_USEC so that systemd (253+) can tell reloads apart."""
     return notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
 
 

@@ -175,7 +175,7 @@ def test_example_loads_with_the_documented_environment() -> None:
     assert config.snmp.auths["olt-v3"].priv_key == Secret("privpass123", "env:MONITORD_OLT_PRIV_KEY")
     assert config.notifiers.sms is not None and config.notifiers.sms.from_ == "+908501234567"
     assert config.maintenance[0].end - config.maintenance[0].start == 3 * 3600
-    assert config.state_file == EXAMPLE.parent / "state" / "monitord.db"
+    assert config.state_file == Path("/var/lib/monitord/monitord.db")
 
 
 def test_example_names_every_environment_variable_it_needs() -> None:
