@@ -104,7 +104,7 @@ async def test_outage_and_degradation_end_to_end(tmp_path):
         tickets = {t: len(v.history) for t, v in world.tickets.tickets.items()}
         daemon, stop, task = await started(world.config)
         await asyncio.sleep(5)
-        assert len(world.twilio.messages) == sent, "a restart must not announce anything again"
+        assert len(world.twilio.messages) == sent, f"a restart must not announce anything again: {[(m.to, m.body) for m in world.twilio.messages[sent:]]}"
         assert {t: len(v.history) for t, v in world.tickets.tickets.items()} == tickets
         assert daemon.open_incidents() == []
         stop.set()
