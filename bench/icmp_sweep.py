@@ -5,8 +5,8 @@
 Every address in 127.1.0.0/16 answers on `lo`, so the sweep measures the prober, not a network.
 Rounds alternate between the two and the median is reported. fping runs as
 `fping -q -c1 -t 500 -r0 -i 0 -f <file>`: its wall time includes starting the process (a few
-ms), monitord's includes opening its sockets and building the results. monitord uses its daemon defaults (raw socket,
-200 echoes in flight, timeout 1 s). CPU is user + system time of the prober.
+ms), monitord's includes opening its sockets and building the results. monitord uses its daemon
+defaults (raw socket, 200 echoes in flight, timeout 1 s). CPU is user + system time of the prober.
 
 `--scapy` also times building one echo request with scapy and with `struct`, the measurement
 behind probes/icmp.py's choice of `struct`.

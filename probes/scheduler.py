@@ -107,6 +107,7 @@ class Scheduler:
         self._clock = clock
         self._rng = rng or random.Random()
         self._states: dict[str, _State] = {}
+        self._by_device: dict[str, list[_State]] = {}
         self._heap: list[tuple[float, int, _State]] = []
         self._order = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -139,12 +140,24 @@ class Scheduler:
             self._states[job.key] = state
         for state in old.values():
             state.gone = True
-        devices = {s.job.device for s in self._states.values()}
+        self._by_device = {}
+        for state in self._states.values():
+            self._by_device.setdefault(state.job.device, []).append(state)
         self._device_slots = {
             device: self._device_slots.get(device) or asyncio.Semaphore(self._per_device)
-            for device in devices
+            for device in self._by_device
         }
         self._poke()
+
+    def poll_now(self, device: str) -> None:
+        """Run the device's idle jobs at once, outside their slots: the rules want fresh evidence.
+
+        A job backing off runs its cheap check, and its full poll only if the check answers.
+        """
+        now = self._clock()
+        for state in self._by_device.get(device, ()):
+            if not state.running:
+                self._start(state, now)
 
     async def run_forever(self) -> None:
         """Fire jobs until `stop()`; runs in flight are cancelled then."""
