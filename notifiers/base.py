@@ -6,6 +6,8 @@ Retries live in one place (the outbox worker); a notifier only says what happene
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from monitord.model import Notification
@@ -32,3 +34,17 @@ class Notifier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from an HTTP Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - (time.time() if now is None else now))
+    except (TypeError, ValueError):
+        return None

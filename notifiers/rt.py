@@ -17,14 +17,12 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import DeliveryError, retry_after
 
 TRACKING_FIELD = "Tracking Number"
 
@@ -44,21 +42,6 @@ def tracking_query(tracking: str) -> str:
 def marker(key: str) -> str:
     """The line that makes a comment findable again: one per notification key."""
     return f"[monitord:{key}]"
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def http_error(status: int, message: str, wait: float | None = None) -> DeliveryError:

@@ -19,7 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import DeliveryError, retry_after
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -62,20 +62,10 @@ class _HeaderKeepingClient(AsyncTwilioHttpClient):
         return response
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
 def _rest_error(exc: TwilioRestException) -> DeliveryError:
     reason = f"twilio HTTP {exc.status} code {exc.code}: {exc.msg}"
     if exc.status == 429 or exc.status >= 500:
-        return DeliveryError(reason, retryable=True, retry_after=_retry_after(_last_headers.get()))
+        return DeliveryError(reason, retryable=True, retry_after=retry_after(_last_headers.get().get("Retry-After")))
     return DeliveryError(reason, retryable=False)
 
 

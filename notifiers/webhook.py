@@ -15,29 +15,14 @@ import asyncio
 import json
 import string
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import DeliveryError, retry_after
 
 FIELDS = ("action", "tracking", "subject", "body", "key")
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 class WebhookTickets:

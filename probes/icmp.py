@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
 import logging
 import os
 import socket

@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from lab.world import NOC_EMAIL, start_world, stop_world
 from monitord.config import load_config

@@ -13,7 +13,8 @@ from rt_fixtures import ticket_item
 from lab.rt import free_port
 from monitord.model import Secret
 from notifiers.base import DeliveryError
-from notifiers.rt import RequestTracker, retry_after, tracking_query
+from notifiers.base import retry_after
+from notifiers.rt import RequestTracker, tracking_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = Secret("1-14-0123456789abcdef0123456789abcdef", "env:RT_TOKEN")
@@ -116,7 +117,7 @@ async def _fail(url: str, action: str, timeout: float = 5.0) -> DeliveryError:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc).timestamp()
     assert retry_after("120", now) == 120.0
     assert retry_after("Wed, 25 Nov 2026 12:00:30 GMT", now) == 30.0
     assert retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now) == 0.0

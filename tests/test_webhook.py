@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from email.utils import formatdate
 
 import pytest
 
@@ -9,7 +8,7 @@ from lab.tickets import TicketDesk
 from monitord.model import Notification, Secret
 from notifiers.base import DeliveryError
 from notifiers.plan import PlanSettings, plan
-from notifiers.webhook import WebhookTickets, retry_after
+from notifiers.webhook import WebhookTickets
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
 TOKEN = "webhook-token-0123456789"
@@ -122,13 +121,6 @@ async def test_a_body_template_shapes_the_json(desk: TicketDesk) -> None:
 def test_a_bad_body_template_fails_when_built(template: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WebhookTickets("http://127.0.0.1:9/", None, body_template=template)
-
-
-def test_retry_after_reads_seconds_and_dates() -> None:
-    now = at("2026-12-01 14:00")
-    assert retry_after("120", now) == 120.0
-    assert retry_after(formatdate(now + 90, usegmt=True), now) == 90.0
-    assert retry_after("soon", now) is None and retry_after(None, now) is None
 
 
 async def test_planned_tickets_reach_the_helpdesk(desk: TicketDesk, hook: WebhookTickets) -> None:
