@@ -47,6 +47,12 @@ Maintenance
     scope show MAINTENANCE from start to end + grace; at that edge, those still down get the
     OVERRUN fault and correlate like outages, into OVERRUN incidents.
 
+Cost
+    A step works on the targets that changed, never on every line: timers are kept per time
+    (faults that settle together wake together), line counts are carried up the topology once
+    per device, and the regional root is found once per (kind, device) per round. So a cycle
+    with 50,000 failing lines stays well under a second (bench/correlate.py).
+
 Determinism
     Samples within one call are applied per target (the latest `at` wins, ties broken by
     content), statuses are judged after all samples are in, and groups are numbered in sorted
@@ -73,7 +79,7 @@ from monitord.model import (
     Status,
     Topology,
 )
-from rules.checks import Check
+from rules.checks import Check, RuleSet
 from rules.config import RulesConfig
 from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
 
@@ -105,8 +111,7 @@ class Step:
     recheck: tuple[str, ...] = ()  # device ids worth polling now
 
 
-# Inside the engine a node is its string "level:id": hashing strings is what keeps a cycle with
-# 50,000 failing lines well under a second.
+# Inside the engine a node is its string "level:id", and a line or device is its `_Target`.
 Key = str
 
 
@@ -119,11 +124,13 @@ def _node(key: Key) -> NodeRef:
     return NodeRef(level, ident)  # type: ignore[arg-type]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Target:
-    """A line or device: what its probes said, its checks, and where that leaves it."""
+    """A line or device: what its probes said, its checks, and where that leaves it. Compared
+    and hashed as itself, so a step passes targets around rather than looking keys up."""
 
     key: Key
+    chain: tuple[Key, ...]  # the nodes above it, farthest first (`Engine._chain`)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     checks: dict[str, list[float | None]] = field(default_factory=dict)
     firing: tuple[str, ...] = ()  # reasons of the checks that fire
@@ -177,6 +184,7 @@ class Engine:
             for tech, rs in rules.technologies.items()
         }
         self._checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
+        self._probes: dict[str, tuple[RuleSet, tuple[tuple[str, Check], ...]]] = {}
         self._targets: dict[Key, _Target] = {}
         self._incidents: dict[str, _Incident] = {}
         self._open: dict[tuple[str, Key], str] = {}  # unresolved incidents by (kind, root)
@@ -185,9 +193,9 @@ class Engine:
         self._windows: dict[str, MaintenanceWindow] = {}
         self._scopes: dict[str, frozenset[Key]] = {}
         self._expired: set[str] = set()
-        self._heap: list[tuple[float, int, str, str]] = []  # (when, order, "t"|"m"|"i", key)
+        self._heap: list[float] = []  # the times timers are due at, each once
+        self._timers: dict[float, list[tuple[str, str]]] = {}  # when -> ("t"|"m"|"i", key), in order set
         self._planned: dict[Key, float] = {}
-        self._pushed = 0
         self._index(topology)
         self._count_all()
 
@@ -195,16 +203,16 @@ class Engine:
 
     def observe(self, samples: Iterable[Sample], now: float) -> Step:
         """Ingest one batch (e.g. one device poll)."""
-        latest: dict[tuple[Key, str], Sample] = {}
+        latest: dict[tuple[_Target, str], Sample] = {}
         for sample in samples:
-            key = (_key(sample.target), sample.probe)
-            if sample.target.level not in ("line", "device") or key[0] not in self._chain:
+            target = self._known(sample.target)
+            if target is None:
                 continue
-            other = latest.get(key)
+            other = latest.get((target, sample.probe))
             if other is None or _order(sample) > _order(other):
-                latest[key] = sample
+                latest[target, sample.probe] = sample
         judge, wake = self._due(now)
-        judge.update(key for (key, probe), sample in latest.items() if self._apply(key, sample, probe, now))
+        judge.update(target for (target, probe), sample in latest.items() if self._apply(target, sample, probe, now))
         return self._step(now, judge, wake)
 
     def tick(self, now: float) -> Step:
@@ -216,7 +224,7 @@ class Engine:
         touched, wake = self._due(now)
         new = {w.id: w for w in windows}
         changed = {i for i in {*self._windows, *new} if self._windows.get(i) != new.get(i)}
-        touched |= {k for i in changed if i in self._windows for k in self._targets if self._in_scope(k, i)}
+        touched |= {t for i in changed if i in self._windows for t in self._targets.values() if self._in_scope(t, i)}
         self._windows = new
         self._scopes = {w.id: frozenset(_key(n) for n in w.scope) for w in new.values()}
         self._expired &= set(new)
@@ -227,7 +235,7 @@ class Engine:
                 self._expired.discard(window.id)
                 self._schedule(window.start, "m", window.id)
                 self._schedule(window.end + window.grace, "m", window.id)
-        touched |= {k for i in changed if i in new for k in self._targets if self._in_scope(k, i)}
+        touched |= {t for i in changed if i in new for t in self._targets.values() if self._in_scope(t, i)}
         return self._step(now, touched, wake)
 
     def set_topology(self, topology: Topology, now: float) -> Step:
@@ -243,6 +251,8 @@ class Engine:
                 inc.members.discard(key)
                 inc.failing.discard(key)
                 inc.waiting.discard(key)
+        for target in self._targets.values():
+            target.chain = self._chain[target.key]
         for inc in [i for i in self._incidents.values() if i.phase is not Phase.RESOLVED]:
             if inc.root not in self._chain or not inc.members:
                 acc = self._acc(accs, inc.tracking)
@@ -252,7 +262,8 @@ class Engine:
                     self._targets[key].incident = None
                 self._resolve(inc, now)
         self._count_all()
-        return self._step(now, set(self._targets), wake, accs)
+        targets = set(self._targets.values())
+        return self._step(now, targets, wake & targets, accs)
 
     def line_state(self, line_id: str) -> LineState:
         return self.node_state(NodeRef("line", line_id))
@@ -300,7 +311,7 @@ class Engine:
             ],
             "targets": [_dump_target(t) for t in self._targets.values()],
             "incidents": [_dump_incident(i) for i in self._incidents.values()],
-            "timers": [[when, kind, key] for when, _, kind, key in sorted(self._heap)],
+            "timers": [[when, kind, key] for when in sorted(self._timers) for kind, key in self._timers[when]],
         }
 
     @classmethod
@@ -321,8 +332,9 @@ class Engine:
         engine._windows = {w.id: w for w in windows}
         engine._scopes = {w.id: frozenset(_key(n) for n in w.scope) for w in windows}
         for raw in snapshot["targets"]:
-            target = _load_target(raw)
-            if target.key in engine._chain:
+            chain = engine._chain.get(raw["key"])
+            if chain is not None:
+                target = _load_target(raw, chain)
                 target.checks = {k: v for k, v in target.checks.items() if k in engine._checks}
                 engine._refresh(target)
                 engine._targets[target.key] = target
@@ -366,7 +378,8 @@ class Engine:
 
     def _count_all(self) -> None:
         """Rebuild the counts and qualifications, which follow from the targets and incidents."""
-        self._count: dict[str, dict[Key, set[Key]]] = {kind: {} for kind in _KINDS}
+        self._behind: dict[str, dict[Key, set[_Target]]] = {kind: {} for kind in _KINDS}  # at each device
+        self._count: dict[str, dict[Key, int]] = {kind: {} for kind in _KINDS}  # at each node
         self._devices_failing: dict[str, dict[Key, set[Key]]] = {kind: {} for kind in _KINDS}
         self._qualified: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
@@ -377,46 +390,48 @@ class Engine:
 
     # --- one step ------------------------------------------------------------------------------
 
-    def _due(self, now: float) -> tuple[set[Key], set[Key]]:
+    def _due(self, now: float) -> tuple[set[_Target], set[_Target]]:
         """Pop the timers that are due. Returns the targets to judge again (a check is due, a
         maintenance edge) and those only to wake (settle, stable, correlation window)."""
-        judge: set[Key] = set()
-        wake: set[Key] = set()
-        while self._heap and self._heap[0][0] <= now:
-            when, _, kind, key = heapq.heappop(self._heap)
-            if kind == "t":
-                if self._planned.get(key) == when:
-                    del self._planned[key]
-                target = self._targets.get(key)
-                if target is not None:
-                    due = target.check_due is not None and target.check_due <= now
-                    (judge if due else wake).add(key)
-            elif kind == "m" and key in self._windows:
-                judge |= self._edge(self._windows[key], now)
-            elif kind == "i":
-                self._forget(key, now)
+        judge: set[_Target] = set()
+        wake: set[_Target] = set()
+        while self._heap and self._heap[0] <= now:
+            when = heapq.heappop(self._heap)
+            for kind, key in self._timers.pop(when):
+                if kind == "t":
+                    if self._planned.get(key) == when:
+                        del self._planned[key]
+                    target = self._targets.get(key)
+                    if target is not None:
+                        due = target.check_due is not None and target.check_due <= now
+                        (judge if due else wake).add(target)
+                elif kind == "m" and key in self._windows:
+                    judge |= self._edge(self._windows[key], now)
+                elif kind == "i":
+                    self._forget(key, now)
         return judge, wake
 
-    def _apply(self, key: Key, sample: Sample, probe: str, now: float) -> bool:
-        """Take one sample in; True when the target must be judged again."""
-        target = self._target(key)
-        tech = technology(probe)
-        judged = verdict(sample, self._rules.ruleset(tech))
+    def _apply(self, target: _Target, sample: Sample, probe: str, now: float) -> bool:
+        """Take one sample in; True when the target must be judged again. The cached answers of
+        the checks are refreshed only when a check's own answer moved."""
+        ruleset, feeds = self._probe(probe)
+        judged = verdict(sample, ruleset)
         changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
         target.verdicts[probe] = judged
-        feeds = self._feeds.get(tech)
         if feeds:
             values = feed_values(sample, judged)
             checks = target.checks
-            fed = False
+            stale = False
             for name, check in feeds:
                 value = values.get(check.metric)
                 if value is not None:
                     state = checks.get(name)
-                    new = check.feed(check.initial() if state is None else state, value, now)
+                    old = check.initial() if state is None else state
+                    new = check.feed(old, value, now)
                     if new is not state:
-                        checks[name], fed = new, True
-            if fed:
+                        checks[name] = new
+                        stale = stale or check.firing(new) != check.firing(old) or check.due(new) != check.due(old)
+            if stale:
                 firing, due = target.firing, target.check_due
                 self._refresh(target)
                 changed = changed or firing != target.firing or due != target.check_due
@@ -436,54 +451,53 @@ class Engine:
         target.firing = tuple(sorted(firing))
         target.check_due = min(due, default=None)
 
-    def _step(self, now: float, judge: set[Key], wake: set[Key], accs: dict[str, _Acc] | None = None) -> Step:
+    def _step(
+        self, now: float, judge: set[_Target], wake: set[_Target], accs: dict[str, _Acc] | None = None
+    ) -> Step:
         """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
         accs = {} if accs is None else accs
-        states: list[LineState] = []
+        states: dict[Key, LineState] = {}
         recheck: set[str] = set()
-        for key in sorted(k for k in judge if k.startswith("device:")):
-            was_down = self._target(key).base is Status.DOWN
-            if self._judge(key, now, states):
+        for device in sorted((t for t in judge if t.key.startswith("device:")), key=_by_key):
+            was_down = device.base is Status.DOWN
+            if self._judge(device, now, states):
                 if was_down:
-                    recheck.add(key[7:])
-                for line in self._lines_of[key]:
-                    self._target(line)
-                    judge.add(line)
+                    recheck.add(device.key[7:])
+                judge.update(self._target(line) for line in self._lines_of[device.key])
         touched = judge | wake
         changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         window = self._rules.correlation.window
-        for key in touched:
-            target = self._targets[key]
-            if key in judge and key.startswith("line:"):
+        for target in touched:
+            if target in judge and target.key.startswith("line:"):
                 was = target.base
-                self._judge(key, now, states)
+                self._judge(target, now, states)
                 if target.base is Status.DOWN and was is not Status.DOWN:
-                    recheck.add(self._chain[key][-1][7:])
+                    recheck.add(target.chain[-1][7:])
             if target.last_fault:
                 target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now}
             self._recount(target, changed)
             if target.incident is not None:
-                self._classify(self._incidents[target.incident], key, target, now)
+                self._classify(self._incidents[target.incident], target, now)
                 self._acc(accs, target.incident)
         reassess = set(touched)
         while reassess or any(changed.values()):
             touched |= self._correlate(now, reassess, changed, accs)
             changed = self._advance_all(now, accs)
             reassess = set()
-        for key in touched:
-            self._plan(self._targets[key], now)
-        states.sort(key=lambda s: (s.node.level, s.node.id))
-        return Step(tuple(states), self._emit(now, accs), tuple(sorted(recheck)))
+        for target in touched:
+            self._plan(target, now)
+        changes = tuple(states[key] for key in sorted(states))  # "device:..." < "line:...", then by id
+        return Step(changes, self._emit(now, accs), tuple(sorted(recheck)))
 
-    def _judge(self, key: Key, now: float, states: list[LineState]) -> bool:
+    def _judge(self, target: _Target, now: float, states: dict[Key, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""
-        target = self._targets[key]
+        key = target.key
         if target.check_due is not None and target.check_due <= now:
             for name, state in target.checks.items():
                 target.checks[name] = self._checks[name].elapse(state, now)
             self._refresh(target)
         if key.startswith("line:"):
-            device = self._targets.get(self._chain[key][-1])
+            device = self._targets.get(target.chain[-1])
             down = device.key[7:] if device is not None and device.base is Status.DOWN else None
             base, reasons = line_status(target.verdicts, target.firing, down)
         else:
@@ -496,7 +510,7 @@ class Engine:
             target.fault_since = now
         if fault_class != _OUTAGE:
             target.overrun = False
-        window = self._maintenance_of(key, now) if self._windows else None
+        window = self._maintenance_of(target, now) if self._windows else None
         status = base
         if window is not None:
             status, reasons = Status.MAINTENANCE, (f"maintenance {window}", *reasons)
@@ -519,21 +533,22 @@ class Engine:
             if status is not target.status:
                 target.since = now
             target.status, target.reasons = status, reasons
-            states.append(LineState(_node(key), status, target.since, reasons))
+            states[key] = LineState(_node(key), status, target.since, reasons)
         return was_down != (base is Status.DOWN)
 
     # --- correlation ---------------------------------------------------------------------------
 
     def _recount(self, target: _Target, changed: dict[str, set[Key]]) -> None:
-        """Keep `_count[kind][node]` = the lines behind node with that fault now or within the
-        correlation window. A device is not counted: its own fault qualifies it by itself."""
+        """Keep `_behind[kind][device]` = the device's lines with that fault now or within the
+        correlation window (`_requalify` carries the counts up). A device is not counted: its own
+        fault qualifies it by itself."""
         before = target.counted
         fault = target.fault
         if target.key.startswith("device:"):
             target.counted = _ALONE[fault]
             for kind in before ^ target.counted:
                 changed[kind].add(target.key)
-                for node in (*self._chain[target.key], target.key):
+                for node in (*target.chain, target.key):
                     self._devices_failing[kind].setdefault(node, set()).symmetric_difference_update((target.key,))
             return
         if target.last_fault:
@@ -544,20 +559,13 @@ class Engine:
             counted = _ALONE[fault]
         if counted == before:
             return
-        chain = self._chain[target.key]
+        device = target.chain[-1]
         for kind in before - counted:
-            counts = self._count[kind]
-            for node in chain:
-                counts[node].discard(target.key)
-            changed[kind].update(chain)
+            self._behind[kind][device].discard(target)
+            changed[kind].add(device)
         for kind in counted - before:
-            counts = self._count[kind]
-            for node in chain:
-                members = counts.get(node)
-                if members is None:
-                    members = counts[node] = set()
-                members.add(target.key)
-            changed[kind].update(chain)
+            self._behind[kind].setdefault(device, set()).add(target)
+            changed[kind].add(device)
         target.counted = counted
 
     def _qualifies(self, node: Key, kind: str) -> bool:
@@ -566,28 +574,44 @@ class Engine:
             if device is not None and device.fault == kind:
                 return True
         total = self._total.get(node, 0)
-        count = len(self._count[kind].get(node, ()))
+        count = self._count[kind].get(node, 0)
         c = self._rules.correlation
         if (kind, node) in self._open:
             return total > 0 and count >= c.close_count and count >= c.close_fraction * total
         return total > 0 and count >= c.min_count and count >= c.min_fraction * total
 
-    def _requalify(self, nodes: dict[str, set[Key]]) -> list[tuple[Key, str]]:
-        flipped = []
+    def _requalify(self, nodes: dict[str, set[Key]]) -> dict[str, list[Key]]:
+        """Qualify these nodes again, and the nodes above a device whose count moved; returns
+        those that flipped, per kind."""
+        flipped: dict[str, list[Key]] = {}
         for kind, keys in nodes.items():
             qualified = self._qualified[kind]
-            for node in keys:
+            for node in self._carry(kind, keys):
                 if self._qualifies(node, kind) != (node in qualified):
                     qualified ^= {node}
-                    flipped.append((node, kind))
+                    flipped.setdefault(kind, []).append(node)
         return flipped
 
-    def _root(self, target: _Target, now: float) -> Key | None:
-        """Where a settled fault belongs: the farthest qualifying node above it, narrowed to the
-        nearest qualifying node that still holds all the same failing lines and devices (one
-        dead DSLAM is a DSLAM incident even when it is half its exchange), or else the target
-        itself. Only a new fault waits for `settle`: a member failing again, or a device whose
-        own node already roots an incident of its kind, is placed at once."""
+    def _carry(self, kind: str, nodes: set[Key]) -> set[Key]:
+        """Carry the changed devices' line counts up their chains (once per device, not once per
+        line); returns `nodes` and the nodes above a count that moved."""
+        counts, behind = self._count[kind], self._behind[kind]
+        above: set[Key] = set()
+        for device in nodes:
+            if device.startswith("device:"):
+                moved = len(behind.get(device, ())) - counts.get(device, 0)
+                if moved:
+                    for node in (*self._chain[device], device):
+                        counts[node] = counts.get(node, 0) + moved
+                    above.update(self._chain[device])
+        return nodes | above
+
+    def _root(self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None]) -> Key | None:
+        """Where a settled fault belongs: the regional root of its device (`_regional`), or else
+        the target itself. Only a new fault waits for `settle`: a member failing again, or a
+        device whose own node already roots an incident of its kind, is placed at once. A line
+        walks the same nodes as its device, so `roots` keeps each (kind, device) walk for the
+        round."""
         kind = target.fault
         if kind is None:
             return None
@@ -595,10 +619,16 @@ class Engine:
             current = self._incidents[target.incident] if target.incident else None
             if current is None or current.kind != kind:
                 return None
+        device = target.key if target.key.startswith("device:") else target.chain[-1]
+        if (kind, device) not in roots:
+            roots[kind, device] = self._regional(kind, (*self._chain[device], device))
+        return roots[kind, device] or target.key
+
+    def _regional(self, kind: str, chain: tuple[Key, ...]) -> Key | None:
+        """The farthest qualifying node of `chain`, narrowed to the nearest qualifying node that
+        still holds all the same failing lines and devices (one dead DSLAM is a DSLAM incident
+        even when it is half its exchange)."""
         qualified = self._qualified[kind]
-        chain = self._chain[target.key]
-        if target.key.startswith("device:"):
-            chain = (*chain, target.key)
         for i, node in enumerate(chain):
             if node in qualified:
                 held = self._held(node, kind)
@@ -606,55 +636,53 @@ class Engine:
                     if nearer in qualified and self._held(nearer, kind) == held:
                         node = nearer
                 return node
-        return target.key
+        return None
 
     def _held(self, node: Key, kind: str) -> tuple[int, int]:
-        return len(self._count[kind].get(node, ())), len(self._devices_failing[kind].get(node, ()))
+        return self._count[kind].get(node, 0), len(self._devices_failing[kind].get(node, ()))
 
     def _correlate(
-        self, now: float, reassess: set[Key], changed: dict[str, set[Key]], accs: dict[str, _Acc]
-    ) -> set[Key]:
+        self, now: float, reassess: set[_Target], changed: dict[str, set[Key]], accs: dict[str, _Acc]
+    ) -> set[_Target]:
         """Requalify the nodes whose inputs changed and move settled faults to their roots, until
         nothing flips any more. Returns the targets that moved."""
-        moved: set[Key] = set()
+        moved: set[_Target] = set()
         while reassess or any(changed.values()):
-            for node, kind in self._requalify(changed):
-                reassess.update(k for k in self._count[kind].get(node, ()) if self._targets[k].fault == kind)
-                reassess.update(
-                    d
-                    for d in self._devices_under.get(node, ())
-                    if d in self._targets and self._targets[d].fault == kind
-                )
-            groups: dict[tuple[str, Key], list[Key]] = {}
-            for key in reassess:
-                target = self._targets[key]
-                root = self._root(target, now)
+            for kind, nodes in self._requalify(changed).items():
+                devices = {d for node in nodes for d in self._devices_under.get(node, ())}
+                behind = set().union(*(self._behind[kind].get(d, ()) for d in devices))
+                behind.update(t for t in map(self._targets.get, devices) if t is not None)
+                reassess.update(t for t in behind if t.fault == kind)
+            groups: dict[tuple[str, Key], list[_Target]] = {}
+            roots: dict[tuple[str, Key], Key | None] = {}
+            for target in reassess:
+                root = self._root(target, now, roots)
                 if root is None:
                     continue
                 group = (target.fault, root)
                 current = self._incidents[target.incident] if target.incident else None
                 if current is None or (current.kind, current.root) != group:
-                    groups.setdefault(group, []).append(key)  # type: ignore[arg-type]
+                    groups.setdefault(group, []).append(target)  # type: ignore[arg-type]
             changed, merged = self._move(groups, now, accs)
-            moved.update(k for keys in groups.values() for k in keys)
+            moved.update(t for targets in groups.values() for t in targets)
             moved |= merged
-            reassess = {root for _, root in groups if root.startswith("device:") and root in self._targets} - moved
+            reassess = {self._targets[r] for _, r in groups if r.startswith("device:") and r in self._targets} - moved
         return moved
 
     def _move(
-        self, groups: dict[tuple[str, Key], list[Key]], now: float, accs: dict[str, _Acc]
-    ) -> tuple[dict[str, set[Key]], set[Key]]:
+        self, groups: dict[tuple[str, Key], list[_Target]], now: float, accs: dict[str, _Acc]
+    ) -> tuple[dict[str, set[Key]], set[_Target]]:
         """Put each group into its incident (found, reopened or new), then merge the incidents
         whose faults all went to one incident at or above their root ("promoted")."""
         requalify: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
-        merged: set[Key] = set()
+        merged: set[_Target] = set()
         sources: dict[str, set[str]] = {}
         for group in sorted(groups):
             inc = self._incident_for(group, now, accs)
             requalify[group[0]].add(group[1])
             acc = self._acc(accs, inc.tracking)
-            for key in groups[group]:
-                target = self._targets[key]
+            for target in groups[group]:
+                key = target.key
                 if target.incident is not None:
                     old = self._incidents[target.incident]
                     old.members.discard(key)
@@ -665,7 +693,7 @@ class Engine:
                 inc.members.add(key)
                 acc.added.add(key)
                 target.incident = inc.tracking
-                self._classify(inc, key, target, now)
+                self._classify(inc, target, now)
         for tracking in sorted(sources):
             old = self._incidents[tracking]
             if old.failing:
@@ -673,12 +701,12 @@ class Engine:
             heirs = sources[tracking]
             heir = self._incidents[min(heirs)] if len(heirs) == 1 else None
             if heir is not None and (heir.root == old.root or heir.root in self._chain[old.root]):
-                merged |= old.members
                 for key in old.members:
                     target = self._targets[key]
+                    merged.add(target)
                     heir.members.add(key)
                     target.incident = heir.tracking
-                    self._classify(heir, key, target, now)
+                    self._classify(heir, target, now)
                 heir_acc = self._acc(accs, heir.tracking)
                 heir_acc.added |= old.members
                 heir_acc.replaces.append(old.tracking)
@@ -710,8 +738,9 @@ class Engine:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def _classify(self, inc: _Incident, key: Key, target: _Target, now: float) -> None:
+    def _classify(self, inc: _Incident, target: _Target, now: float) -> None:
         """A member is failing (it has the incident's fault), waiting, or verified good."""
+        key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
         if target.fault == inc.kind:
@@ -820,25 +849,24 @@ class Engine:
 
     # --- maintenance ---------------------------------------------------------------------------
 
-    def _in_scope(self, key: Key, window_id: str) -> bool:
+    def _in_scope(self, target: _Target, window_id: str) -> bool:
         scope = self._scopes[window_id]
-        return key in scope or any(above in scope for above in self._chain.get(key, ()))
+        return target.key in scope or any(above in scope for above in target.chain)
 
-    def _maintenance_of(self, key: Key, now: float) -> str | None:
+    def _maintenance_of(self, target: _Target, now: float) -> str | None:
         for window in sorted(self._windows.values(), key=lambda w: w.id):
-            if window.start <= now < window.end + window.grace and self._in_scope(key, window.id):
+            if window.start <= now < window.end + window.grace and self._in_scope(target, window.id):
                 return window.id
         return None
 
-    def _edge(self, window: MaintenanceWindow, now: float) -> set[Key]:
+    def _edge(self, window: MaintenanceWindow, now: float) -> set[_Target]:
         """A window starts or ends: judge its scope again; at the end, mark what is still down."""
         if window.id in self._expired or now < window.start:
             return set()
-        scope = {key for key in self._targets if self._in_scope(key, window.id)}
+        scope = {target for target in self._targets.values() if self._in_scope(target, window.id)}
         if now >= window.end + window.grace:
             self._expired.add(window.id)
-            for key in scope:
-                target = self._targets[key]
+            for target in scope:
                 target.overrun = _FAULT_CLASS.get(target.base) == _OUTAGE
         return scope
 
@@ -847,7 +875,23 @@ class Engine:
     def _target(self, key: Key) -> _Target:
         target = self._targets.get(key)
         if target is None:
-            target = self._targets[key] = _Target(key)
+            target = self._targets[key] = _Target(key, self._chain[key])
+        return target
+
+    def _probe(self, probe: str) -> tuple[RuleSet, tuple[tuple[str, Check], ...]]:
+        """The rule set that judges a probe's samples and the checks they feed (kept per probe)."""
+        found = self._probes.get(probe)
+        if found is None:
+            tech = technology(probe)
+            found = self._probes[probe] = (self._rules.ruleset(tech), self._feeds.get(tech, ()))
+        return found
+
+    def _known(self, node: NodeRef) -> _Target | None:
+        """The target a sample is about, if it is a line or device of the topology."""
+        key = _key(node)
+        target = self._targets.get(key)
+        if target is None and node.level in ("line", "device") and key in self._chain:
+            target = self._target(key)
         return target
 
     def _acc(self, accs: dict[str, _Acc], tracking: str) -> _Acc:
@@ -866,14 +910,18 @@ class Engine:
             times.extend(ended + window for ended in target.last_fault.values())
         if target.incident is not None:
             times.extend(t + self._rules.stable for t in (target.ok_since, target.up_since) if t is not None)
-        when = min((t for t in times if t > now), default=None)
-        if when is not None and when < self._planned.get(target.key, math.inf):
+        when = _earliest_after(times, now)
+        if when < self._planned.get(target.key, math.inf):
             self._planned[target.key] = when
             self._schedule(when, "t", target.key)
 
     def _schedule(self, when: float, kind: str, key: str) -> None:
-        self._pushed += 1
-        heapq.heappush(self._heap, (when, self._pushed, kind, key))
+        """Timers are kept per time: a batch of faults that settle together costs one heap entry."""
+        timers = self._timers.get(when)
+        if timers is None:
+            timers = self._timers[when] = []
+            heapq.heappush(self._heap, when)
+        timers.append((kind, key))
 
 
 def _change_of(acc: _Acc, phase: Phase) -> Change | None:
@@ -896,6 +944,19 @@ def _change_of(acc: _Acc, phase: Phase) -> Change | None:
     if acc.removed - acc.added:
         return "shrank"
     return None
+
+
+def _earliest_after(times: Iterable[float], now: float) -> float:
+    """The earliest of `times` later than `now`, or infinity."""
+    earliest = math.inf
+    for when in times:
+        if now < when < earliest:
+            earliest = when
+    return earliest
+
+
+def _by_key(target: _Target) -> Key:
+    return target.key
 
 
 def _line_ids(keys: Iterable[Key]) -> frozenset[str]:
@@ -926,9 +987,10 @@ def _dump_target(t: _Target) -> dict[str, Any]:
     }
 
 
-def _load_target(raw: Mapping[str, Any]) -> _Target:
+def _load_target(raw: Mapping[str, Any], chain: tuple[Key, ...]) -> _Target:
     return _Target(
         key=raw["key"],
+        chain=chain,
         verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
         checks={name: list(state) for name, state in raw["checks"].items()},
         base=Status(raw["base"]),

@@ -192,6 +192,15 @@ def test_topology_reload_closes_incidents_of_removed_lines() -> None:
     assert e.incidents() == []
 
 
+def test_topology_reload_forgets_a_removed_line_whose_timer_is_due() -> None:
+    e = engine(TWO_DSLAMS)
+    e.observe([line("d1-0", Outcome.NOT_FOUND, T0 + 60)], T0 + 60)  # its fault settles at T0 + 120
+    smaller = topology({"x": {"d1": list(range(1, 10)), "d2": list(range(10))}, "y": {"d3": list(range(10))}})
+    step = e.set_topology(smaller, T0 + 120)
+    assert step.incidents == () and e.incidents() == []
+    assert status(e, "line:d1-0") is Status.UNKNOWN
+
+
 def test_tracking_numbers_restart_each_year() -> None:
     e = engine(TWO_DSLAMS)
     new_year = 1798761600.0  # 2027-01-01T00:00:00Z
