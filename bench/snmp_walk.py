@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.snmp import start_snmpsim as lab_snmpsim  # noqa: E402
+from lab.snmp import stop_process  # noqa: E402
 from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profiles import RateTracker, load_profiles, poll_device  # noqa: E402
 from probes.snmp import Oid, Result, SnmpClient, Target, format_oid  # noqa: E402
@@ -104,35 +104,12 @@ def snmprec(ports: int, seed: int) -> str:
 
 
 def start_snmpsim(root: Path, devices: int, ports: int) -> tuple[subprocess.Popen[bytes], int]:
+    """`devices` DSLAMs of `ports` lines each in one snmpsim on 127.0.0.1 (community dslam-NNN)."""
     data = root / "data"
     data.mkdir()
     for n in range(devices):
         (data / f"dslam-{n:03d}.snmprec").write_text(snmprec(ports, n))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "snmpsim-command-responder"),
-            f"--data-dir={data}",
-            f"--cache-dir={root / 'cache'}",
-            f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-            "--logging-method=null",
-        ],
-        env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready = subprocess.run(
-            ["snmpget", "-v2c", "-c", "dslam-000", "-t", "1", "-r", "0", "-On", f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"],
-            capture_output=True,
-        )
-        if ready.returncode == 0:
-            return process, port
-    process.terminate()
-    raise SystemExit("snmpsim did not start")
+    return lab_snmpsim(data, root / "cache", "dslam-000", ready_timeout=120)
 
 
 async def monitord_round(devices: list[Device], ports: int, in_flight: int) -> Run:
@@ -207,8 +184,7 @@ def main() -> None:
             ours = asyncio.run(monitord_round(devices, args.ports, args.in_flight))
             theirs = netsnmp_round(port, args.devices, args.workers)
         finally:
-            agent.terminate()
-            agent.wait(timeout=10)
+            stop_process(agent)
     lines = args.devices * args.ports
     print(f"{'client':<34} {'wall s':>8} {'values':>8} {'values/s':>9} {'CPU s/1000 lines':>17} {'failed':>6}")
     for name, run in (("monitord (asyncio, one engine)", ours), (f"net-snmp snmpbulkwalk x{args.workers}", theirs)):

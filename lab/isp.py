@@ -87,7 +87,6 @@ class LabISP:
     config: Path
     subscribers: Path
     data_dir: Path  # SNMP data, one folder per agent address
-    snmp_port: int
     devices: Mapping[str, LabDevice]
     lines: Mapping[str, LabLine]
 
@@ -225,7 +224,7 @@ def build_sample_isp(
     writer.writeheader()
     writer.writerows(rows)
     (root / "subscribers.csv").write_text(out.getvalue(), encoding="utf-8")
-    return LabISP(root, root / "config.yaml", root / "subscribers.csv", data_dir, snmp_port, devices, lines)
+    return LabISP(root, root / "config.yaml", root / "subscribers.csv", data_dir, devices, lines)
 
 
 def write_config(root: Path, notifiers: Mapping[str, Any] | None = None, **overrides: Any) -> Path:

@@ -1,4 +1,5 @@
-"""Simulated SNMP agents for the lab ISP: .snmprec data, live edits, and one snmpsim process.
+"""Simulated SNMP agents for the lab ISP: .snmprec data, live edits, and one snmpsim process;
+plus the snmpsim start-up (`start_snmpsim`, `wait_for_agents`) that tests and benchmarks share.
 
 Every value that the lab may change later is written FIXED-WIDTH, so an edit rewrites bytes in
 place and no record moves; snmpsim notices the edit by the file's mtime (integer seconds, so the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -412,14 +414,97 @@ def responder_executable() -> str:
     return found
 
 
+def _no_mibs() -> dict[str, str]:
+    """The environment for net-snmp and snmpsim: numeric OIDs only, no MIB loaded."""
+    return {**os.environ, "MIBS": ""}
+
+
+def free_udp_port(address: str = "127.0.0.1") -> int:
+    """A UDP port the OS says is free on `address` (for agents that cannot report their own)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
 def snmpget(device: LabDevice, oid: str, timeout: float = 1.0) -> str | None:
     """One GET with net-snmp's CLI, as an outside observer; the value text, or None on silence."""
     done = subprocess.run(
         ["snmpget", "-v2c", "-c", device.community or "", "-t", str(timeout), "-r", "0", "-On", "-Oqvt",
          f"{device.address}:{device.port}", oid],
-        capture_output=True, text=True, env={**os.environ, "MIBS": ""}, check=False,
+        capture_output=True, text=True, env=_no_mibs(), check=False,
     )
     return done.stdout.strip() if done.returncode == 0 else None
+
+
+def wait_for_agents(
+    process: subprocess.Popen[bytes], agents: Mapping[str, tuple[str, int, str]], timeout: float, see: str = ""
+) -> None:
+    """Return once every agent (name -> address, port, v2c community) answers a GET of sysUpTime.
+
+    Raises LabError when `process` (the agents' server) exits or `timeout` passes first; `see`
+    names where to look then (a log file).
+    """
+    deadline = time.monotonic() + timeout
+    hint = f"; see {see}" if see else ""
+    waiting = dict(agents)
+    while waiting:
+        if process.poll() is not None:
+            raise LabError(f"agent process exited with {process.returncode}{hint}")
+        if time.monotonic() > deadline:
+            raise LabError(f"agents not answering after {timeout:g} s: {', '.join(sorted(waiting))}{hint}")
+        probes = {
+            name: subprocess.Popen(
+                ["snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0", "-On", f"{address}:{port}", SYS_UPTIME],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_no_mibs(),
+            )
+            for name, (address, port, community) in waiting.items()
+        }
+        for name, probe in probes.items():
+            if probe.wait() == 0:
+                del waiting[name]
+        if waiting:
+            time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _spawn_responder(options: list[str], out: Path | None = None) -> subprocess.Popen[bytes]:
+    """snmpsim's responder with `options`; its output goes to `out`, or nowhere."""
+    with open(out or os.devnull, "wb") as sink:
+        return subprocess.Popen(
+            [responder_executable(), *options],
+            env={**_no_mibs(), "SNMPSIM_ALLOW_ROOT": "true"},
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+        )
+
+
+def start_snmpsim(
+    data_dir: Path, cache_dir: Path, community: str, *, address: str = "127.0.0.1", ready_timeout: float = 60.0
+) -> tuple[subprocess.Popen[bytes], int]:
+    """One snmpsim serving every `<community>.snmprec` of `data_dir` on a free UDP port of
+    `address`, the community choosing the file; returns (process, port) once `community` answers.
+
+    For recordings and benchmarks; the lab ISP (`SnmpLab`) runs one engine per device address.
+    """
+    port = free_udp_port(address)
+    process = _spawn_responder([
+        f"--data-dir={data_dir}", f"--cache-dir={cache_dir}", f"--agent-udpv4-endpoint={address}:{port}",
+        "--logging-method=null",
+    ])
+    try:
+        wait_for_agents(process, {community: (address, port, community)}, ready_timeout)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, port
 
 
 class SnmpLab:
@@ -450,60 +535,33 @@ class SnmpLab:
         modules = self.work_dir / "variation"
         modules.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RAMP_SOURCE, modules / "ramp.py")
+        devices = {i: self.isp.devices[i] for i in self._files}
         args = self.work_dir / "engines.args"
         args.write_text("".join(
-            f"--v3-engine-id=auto --data-dir={data.path.parent} "
-            f"--agent-udpv4-endpoint={self.isp.devices[i].address}:{self.isp.devices[i].port}\n"
-            for i, data in self._files.items()
+            f"--v3-engine-id=auto --data-dir={self._files[i].path.parent} "
+            f"--agent-udpv4-endpoint={d.address}:{d.port}\n"
+            for i, d in devices.items()
         ))
         began = time.monotonic()
-        with open(self.work_dir / "snmpsim.out", "wb") as out:
-            self._process = subprocess.Popen(
-                [responder_executable(), f"--args-from-file={args}",
-                 f"--cache-dir={self.work_dir / 'cache'}", f"--variation-modules-dir={modules}",
-                 f"--logging-method=file:{self.log_file}", "--log-level=error"],
-                env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true", "MIBS": ""},
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            )
+        self._process = _spawn_responder(
+            [f"--args-from-file={args}", f"--cache-dir={self.work_dir / 'cache'}",
+             f"--variation-modules-dir={modules}", f"--logging-method=file:{self.log_file}", "--log-level=error"],
+            self.work_dir / "snmpsim.out",
+        )
         try:
-            self._wait_ready(began + self.ready_timeout)
+            wait_for_agents(
+                self._process, {i: (d.address, d.port, d.community or "") for i, d in devices.items()},
+                self.ready_timeout, see=str(self.work_dir / "snmpsim.out"),
+            )
         except BaseException:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
 
-    def _wait_ready(self, deadline: float) -> None:
-        waiting = {i: self.isp.devices[i] for i in self._files}
-        while waiting:
-            if self._process is None or self._process.poll() is not None:
-                raise LabError(f"snmpsim exited early; see {self.work_dir / 'snmpsim.out'}")
-            if time.monotonic() > deadline:
-                raise LabError(f"snmpsim agents not answering: {', '.join(sorted(waiting))}; see {self.work_dir}")
-            probes = {
-                i: subprocess.Popen(
-                    ["snmpget", "-v2c", "-c", d.community or "", "-t", "0.5", "-r", "0", "-On",
-                     f"{d.address}:{d.port}", SYS_UPTIME],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    env={**os.environ, "MIBS": ""},
-                )
-                for i, d in waiting.items()
-            }
-            for i, probe in probes.items():
-                if probe.wait() == 0:
-                    del waiting[i]
-            if waiting:
-                time.sleep(0.2)
-
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process)
 
     @property
     def running(self) -> bool:

@@ -261,7 +261,7 @@ class Pinger:
         await self.close()
 
     async def ping(
-        self, address: str, count: int = 3, interval: float = 0.1, timeout: float = 1.0
+        self, address: str, count: int = 3, timeout: float = 1.0, interval: float = 0.1
     ) -> PingResult:
         """Send `count` echoes `interval` seconds apart; wait `timeout` for each reply."""
         return (await self.sweep([address], count, timeout, interval))[address]

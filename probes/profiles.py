@@ -102,9 +102,10 @@ class Profile:
         )
 
     def walk_oids(self, intervals: Iterable[str] | None = None) -> tuple[Oid, ...]:
-        columns = self.columns(intervals)
-        keys = tuple(t.key_oid for t in self.tables if t.key_oid and set(t.columns) & set(columns))
-        return tuple(dict.fromkeys(keys + tuple(column.oid for column in columns)))
+        """The columns to walk, led by the MAC key column of each table that has one walked."""
+        oids = tuple(column.oid for column in self.columns(intervals))
+        keys = tuple(t.key_oid for t in self.tables if t.key_oid and any(c.oid in oids for c in t.columns))
+        return tuple(dict.fromkeys(keys + oids))
 
     @property
     def intervals(self) -> frozenset[str]:
@@ -570,9 +571,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _n
 def _read(path: Path) -> dict[str, Any]:
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except ProfileError as error:
-        raise ProfileError(f"{path}: {error}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except (ProfileError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ProfileError(f"{path}: {error}") from None
     if not isinstance(document, dict):
         raise ProfileError(f"{path}: expected a mapping at the top level")

@@ -210,7 +210,8 @@ class Scheduler:
 
     def _start(self, state: _State, due: float) -> None:
         state.running = True
-        task = asyncio.get_running_loop().create_task(self._run(state, state.slot, due))
+        device_slot = self._device_slots[state.job.device]  # taken now: a reload may drop the device
+        task = asyncio.get_running_loop().create_task(self._run(state, device_slot, state.slot, due))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -219,9 +220,9 @@ class Scheduler:
             return 1
         return min(2**state.streak, self._max_backoff)
 
-    async def _run(self, state: _State, slot: int, due: float) -> None:
+    async def _run(self, state: _State, device_slot: asyncio.Semaphore, slot: int, due: float) -> None:
         try:
-            async with self._slots, self._device_slots[state.job.device]:
+            async with self._slots, device_slot:
                 started = self._clock()
                 state.last_started, state.lag = started, started - due
                 samples = await self._poll(state, slot)

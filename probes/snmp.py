@@ -162,23 +162,29 @@ def describe_error(status: int, index: int, requested: Sequence[Oid]) -> str:
 
 
 class SnmpClient:
-    """One pysnmp engine (one UDP socket) shared by every poll of the daemon.
+    """One pysnmp engine (one UDP socket) shared by every poll of the daemon (more only for
+    clashing SNMPv3 users, see below).
 
     `timeout` and `retries` are fixed per client: pysnmp keys its per-target configuration on
     them, so varying them per poll would register each target again (about 7.5 ms of CPU each).
     Create it inside the running event loop; call `close()` when done.
+
+    An engine holds one set of keys per SNMPv3 user name: configuring the same user with other
+    keys replaces them for every agent already using it. So v3 auths that reuse a user name with
+    different protocols or keys each get an engine of their own.
     """
 
     def __init__(self, *, timeout: float = 2.0, retries: int = 1, max_varbinds: int = 200_000) -> None:
         self.timeout = timeout
         self.retries = retries
         self.max_varbinds = max_varbinds
-        self._engine = SnmpEngine()
+        self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
         self._transports: dict[tuple[str, int], Any] = {}
-        self._addresses: dict[tuple[str, str, int], str] = {}
+        self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
 
     def close(self) -> None:
-        self._engine.close_dispatcher()
+        for engine, _users in self._engines:
+            engine.close_dispatcher()
 
     async def get(self, target: Target, oids: Iterable[Oid]) -> Result:
         """Scalars in one GET. Missing objects are simply absent from `varbinds`."""
@@ -252,7 +258,7 @@ class SnmpClient:
     async def _send(self, target: Target, oids: Sequence[Oid], repetitions: int | None) -> _Reply:
         """GET (repetitions None), GETNEXT (0) or GETBULK (max-repetitions > 0)."""
         try:
-            address = await self._address(target)
+            engine, address = await self._address(target)
         except Exception as error:  # pysnmp raises PySnmpError and OSError for bad addresses
             return _Reply(Outcome.UNREACHABLE, detail=f"{target.address}:{target.port}: {error}")
         future: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
@@ -265,23 +271,27 @@ class SnmpClient:
         request = [(rfc1902.ObjectName(oid), rfc1902.Null("")) for oid in oids]
         try:
             if repetitions is None:
-                cmdgen.GetCommandGenerator().send_varbinds(self._engine, address, None, b"", request, done)
+                cmdgen.GetCommandGenerator().send_varbinds(engine, address, None, b"", request, done)
             elif repetitions == 0:
                 cmdgen.NextCommandGeneratorSingleRun().send_varbinds(
-                    self._engine, address, None, b"", request, done
+                    engine, address, None, b"", request, done
                 )
             else:
                 cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
-                    self._engine, address, None, b"", 0, repetitions, request, done
+                    engine, address, None, b"", 0, repetitions, request, done
                 )
         except Exception as error:  # pysnmp raises StatusInformation from its send path
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
         return await future
 
-    async def _address(self, target: Target) -> str:
-        key = (target.auth.name, target.address, target.port)
-        name = self._addresses.get(key)
-        if name is None:
+    async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
+        """The engine to send with and its name for (auth, address, port), configured once.
+
+        Keyed by the credentials themselves, so a reload that changes an auth's keys uses them.
+        """
+        key = (target.auth, target.address, target.port)
+        found = self._addresses.get(key)
+        if found is None:
             transport = self._transports.get((target.address, target.port))
             if transport is None:
                 kind = Udp6TransportTarget if ":" in target.address else UdpTransportTarget
@@ -289,9 +299,23 @@ class SnmpClient:
                     (target.address, target.port), timeout=self.timeout, retries=self.retries
                 )
                 self._transports[(target.address, target.port)] = transport
-            name, _params = LCD.configure(self._engine, _credentials(target.auth), transport, b"")
-            self._addresses[key] = name
-        return name
+            engine = self._engine_for(target.auth)
+            name, _params = LCD.configure(engine, _credentials(target.auth), transport, b"")
+            found = self._addresses[key] = (engine, name)
+        return found
+
+    def _engine_for(self, auth: SnmpAuth) -> SnmpEngine:
+        """The first engine where `auth`'s v3 user is unknown or has the same keys."""
+        if auth.version != "3":
+            return self._engines[0][0]
+        user = auth.user or ""
+        keys = (auth.auth_protocol, auth.auth_key, auth.priv_protocol, auth.priv_key)  # Secrets compare by value
+        for engine, users in self._engines:
+            if users.setdefault(user, keys) == keys:
+                return engine
+        engine = SnmpEngine()
+        self._engines.append((engine, {user: keys}))
+        return engine
 
 
 def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:

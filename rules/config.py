@@ -121,7 +121,8 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-_TOP = ("settle", "stable", "reopen_window", "maintenance_grace", "correlation", "technologies")
+_DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace")
+_TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")
 _RULE_KEYS = {
     "threshold": {"kind", "metric", "clear", "for", "per", *OPS},
@@ -175,9 +176,7 @@ class _Parser:
 
     def config(self, base: Mapping[str, Any], user: Mapping[str, Any]) -> RulesConfig | None:
         self.mapping(user, (), _TOP)
-        merged = {
-            key: user.get(key, base.get(key)) for key in ("settle", "stable", "reopen_window", "maintenance_grace")
-        }
+        merged = {key: user.get(key, base.get(key)) for key in _DURATIONS}
         for key, value in merged.items():
             if value is None:
                 self.fail((key,), "missing")
@@ -216,7 +215,7 @@ class _Parser:
     def technologies(self, base: Mapping[str, Any], user: Any) -> dict[str, RuleSet]:
         given = self.mapping(user, ("technologies",), None)
         result: dict[str, RuleSet] = {}
-        for tech in sorted({*base, *given}):
+        for tech in sorted({*base, *given}, key=str):
             path: KeyPath = ("technologies", tech)
             if not isinstance(tech, str):
                 self.fail(path, "technology names are strings")
@@ -240,7 +239,7 @@ class _Parser:
 
     def rule(self, name: str, raw: Any, path: KeyPath) -> Check | DownUnless | None:
         kind = raw.get("kind", "threshold") if isinstance(raw, Mapping) else "threshold"
-        if kind not in _RULE_KEYS:
+        if not isinstance(kind, str) or kind not in _RULE_KEYS:
             self.fail((*path, "kind"), f"unknown rule kind {kind!r} (expected one of: {', '.join(_RULE_KEYS)})")
             return None
         spec = self.mapping(raw, path, _RULE_KEYS[kind])

@@ -16,19 +16,20 @@ Targets
 Faults
     A target's fault is the incident kind its status calls for: OUTAGE (DOWN, UNREACHABLE),
     DEGRADATION (DEGRADED) or OVERRUN (still down when a maintenance window closed). A fault
-    must *settle* (`settle`) before it is assigned to an incident; meanwhile the step asks for
-    the line's device to be polled again (`Step.recheck`), so a dead DSLAM is seen as one dead
-    DSLAM whatever order the probes answered in.
+    must *settle* (`settle`) before it is assigned to an incident. Meanwhile, when a line goes
+    down, the step asks for its device to be polled again (`Step.recheck`; so does a device that
+    stops being down, for its lines), so a dead DSLAM is seen as one dead DSLAM whatever order
+    the probes answered in.
 
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
     fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
     its count and fraction reach `min_count` and `min_fraction`, or, while an incident is already
-    rooted there, `close_count` and `close_fraction` (hysteresis). A device whose own probes say
-    it is down qualifies by itself. A settled fault goes to the farthest qualifying node above
-    it, narrowed to the nearest qualifying node that holds the same failing lines and devices
-    (a dead DSLAM alone in its exchange is a DSLAM incident), or else to its own line. So one
-    incident per (kind, root): lines behind a regional fault attach to it, and when a parent
+    rooted there, `close_count` and `close_fraction` (hysteresis). A device with a fault of its
+    own qualifies by itself for that kind. A settled fault goes to the farthest qualifying node
+    above it, narrowed to the nearest qualifying node that holds the same failing lines and
+    devices (a dead DSLAM alone in its exchange is a DSLAM incident), or else to its own line.
+    So one incident per (kind, root): lines behind a regional fault attach to it, and when a parent
     starts to qualify its children's incidents are merged into one at the parent ("promoted",
     `replaces` lists the merged numbers). Recently failed lines keep counting for `window`, so
     when a parent recovers the lines still resyncing stay with its incident instead of
@@ -48,10 +49,10 @@ Maintenance
     OVERRUN fault and correlate like outages, into OVERRUN incidents.
 
 Cost
-    A step works on the targets that changed, never on every line: timers are kept per time
-    (faults that settle together wake together), line counts are carried up the topology once
-    per device, and the regional root is found once per (kind, device) per round. So a cycle
-    with 50,000 failing lines stays well under a second (bench/correlate.py).
+    A step works on the targets that changed, never on every line (a reload excepted): timers
+    are kept per time (faults that settle together wake together), line counts are carried up
+    the topology once per device, and the regional root is found once per (kind, device) per
+    round. So a cycle with 50,000 failing lines stays well under a second (bench/correlate.py).
 
 Determinism
     Samples within one call are applied per target (the latest `at` wins, ties broken by

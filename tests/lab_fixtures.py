@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -16,15 +15,9 @@ import pytest
 
 from lab.faults import Faults
 from lab.isp import LabDevice, build_sample_isp
-from lab.snmp import SnmpLab
+from lab.snmp import SnmpLab, free_udp_port
 
 NET_SNMP_ENV = {**os.environ, "MIBS": ""}
-
-
-def free_udp_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((address, 0))
-        return int(probe.getsockname()[1])
 
 
 def session_base() -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,15 +19,10 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 from pysnmp.proto.api import verdec
 
+from lab.snmp import free_udp_port, start_snmpsim, stop_process, wait_for_agents
+
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "snmprec"  # ../shared beside the checkout
 SERVED = ("draytek_vdsl", "teldat_teldatvdsl2", "motorola-cm", "axos_e7-2", "zxdsl")
-VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def read_snmprec(path: Path) -> dict[tuple[int, ...], tuple[str, str]]:
@@ -112,25 +105,11 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
         shutil.copy(RECORDINGS / f"{name}.snmprec", data / f"{name}.snmprec")
     (data / "cmts-synthetic.snmprec").write_text(synthetic_cmts()[0])
     (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
-    port = free_udp_port()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "snmpsim-command-responder"),
-            f"--data-dir={data}",
-            f"--cache-dir={root / 'cache'}",
-            f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-            "--logging-method=null",
-        ],
-        env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process, port = start_snmpsim(data, root / "cache", "zxdsl")
     try:
-        _wait_for_agent(port, "zxdsl", process)
         yield Snmpsim(port, data)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 @dataclass(frozen=True)
@@ -169,25 +148,10 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_agent(port, "public", process)
+        wait_for_agents(process, {"snmpd": ("127.0.0.1", port, "public")}, 60, see=str(root / "snmpd.log"))
         yield Snmpd(port)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_for_agent(port: int, community: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"agent on port {port} exited with {process.returncode}")
-        done = subprocess.run(
-            ["snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0", "-On", f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"],
-            capture_output=True,
-        )
-        if done.returncode == 0:
-            return
-    raise RuntimeError(f"agent on port {port} did not answer within 60 s")
+        stop_process(process)
 
 
 # --- a hostile agent ------------------------------------------------------------------------

@@ -93,6 +93,17 @@ def test_a_later_directory_replaces_a_profile(tmp_path: Path) -> None:
     assert [c.name for c in profiles["if-mib"].columns()] == ["oper_up"]
 
 
+def test_keyed_table_with_a_mapped_column_walks_its_key(tmp_path: Path) -> None:
+    """A `map` makes a column unhashable; choosing the key columns must not depend on hashing."""
+    (tmp_path / "cmts.yaml").write_text(
+        "name: cmts-online\nmatch: mac\ntables:\n"
+        "  - index: row\n    key: {oid: '1.3.6.1.2.1.10.127.1.3.3.1.2', type: mac}\n"
+        "    columns: [{name: online, oid: '1.3.6.1.2.1.10.127.1.3.3.1.9', map: {6: 1, 1: 0}}]\n"
+    )
+    profile = load_profiles([tmp_path])["cmts-online"]
+    assert profile.walk_oids() == (parse_oid("1.3.6.1.2.1.10.127.1.3.3.1.2"), parse_oid("1.3.6.1.2.1.10.127.1.3.3.1.9"))
+
+
 def test_line_keys() -> None:
     line = Line("s1", "Ayşe", "dev", port=17, mac="00:1D:CF:00:01:07")
     assert line_key(PROFILES["adsl"], line) == "17"

@@ -147,6 +147,8 @@ def test_overrides_replace_rules_by_name_and_null_drops() -> None:
             "list",
         ),
         ({"technologies": {"adsl": ["x"]}}, ("technologies", "adsl"), "mapping"),
+        ({"technologies": {5: {}}}, ("technologies", 5), "strings"),
+        ({"technologies": {"adsl": {"x": {"kind": ["flap"]}}}}, ("technologies", "adsl", "x", "kind"), "unknown rule kind"),
         (["settle"], (), "mapping"),
     ],
 )

@@ -251,3 +251,20 @@ async def test_poll_now_runs_the_devices_jobs_at_once() -> None:
         scheduler.stop()
     assert len(asked.starts) == 1 and asked.starts[0] - asked_at < 0.02
     assert other.starts == []
+
+
+async def test_a_run_waiting_for_a_slot_survives_its_device_leaving() -> None:
+    busy, waiting = Probe("a", duration=0.05), Probe("b")
+    jobs = [Job("icmp:a", "a", "icmp", 60.0, busy), Job("icmp:b", "b", "icmp", 60.0, waiting)]
+    sink = Sink()
+    scheduler = Scheduler(jobs, sink, max_in_flight=1, rng=random.Random(3))
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(scheduler.run_forever())
+        await asyncio.sleep(0.01)
+        scheduler.poll_now("a")
+        scheduler.poll_now("b")  # waits for the one global slot
+        scheduler.replace_jobs(jobs[:1])
+        await asyncio.sleep(0.15)
+        scheduler.stop()
+    assert len(waiting.starts) == 1 and scheduler.errors["icmp"] == 0
+    assert {s.target.id for s in sink.samples} == {"a"}  # a dropped job's samples are not delivered

@@ -124,6 +124,24 @@ async def test_snmpd_wrong_credentials(snmpd: Snmpd, client: SnmpClient) -> None
     assert time.monotonic() - started < 1.0
 
 
+async def test_v3_user_name_reused_with_other_keys_keeps_both_working(snmpd: Snmpd, client: SnmpClient) -> None:
+    """Two auths with user `monitor` (say, two vendors' devices): the second's keys must not
+    replace the first's inside pysnmp."""
+    right = Target("127.0.0.1", snmpd.port, v3("monitor"))
+    other = Target("127.0.0.1", snmpd.port, v3("monitor", "otherkey123", "otherpriv123"))
+    assert (await client.get(right, [SYS_NAME])).outcome is Outcome.OK
+    assert (await client.get(other, [SYS_NAME])).outcome is Outcome.AUTH_FAILURE
+    assert (await client.get(right, [SYS_NAME])).outcome is Outcome.OK
+
+
+async def test_changed_credentials_under_the_same_auth_name_are_used(snmpd: Snmpd, client: SnmpClient) -> None:
+    """A reload may rotate a community under the same auth name; the client must not keep the old one."""
+    target = Target("127.0.0.1", snmpd.port, v2c("private", "dslam-v2"))
+    assert (await client.get(target, [SYS_NAME])).outcome is Outcome.TIMEOUT
+    rotated = Target("127.0.0.1", snmpd.port, v2c("public", "dslam-v2"))
+    assert (await client.get(rotated, [SYS_NAME])).outcome is Outcome.OK
+
+
 async def test_silent_port_times_out_quickly(client: SnmpClient) -> None:
     agent, port = await start_bad_agent(lambda request: None)
     started = time.monotonic()
