@@ -16,8 +16,8 @@ Delivery guarantee (see docs/delivery.md):
   one no other item holds (`Store.adopt`). Re-attempts wait at least `settle` seconds so that
   an accepted message has time to show up in the peer's list. This gives exactly-once delivery
   except when the peer accepted a message but does not list it `settle` seconds later.
-* For notifiers without `lookup` the guarantee is at-least-once: after a crash at most
-  `concurrency` items per channel (those in flight) may be sent twice.
+* For notifiers without `lookup` the guarantee is at-least-once: an attempt whose outcome is
+  unknown is repeated (after a crash, at most the `concurrency` items in flight per channel).
 * On ordered channels (tickets by default) one incident's items go out one at a time, in the
   order they were queued: a comment never overtakes its create, whatever the retries did.
 """
@@ -35,6 +35,7 @@ from monitord.model import Notification
 from monitord.store import OutboxItem, Store
 from notifiers.base import DeliveryError, Notifier
 from notifiers.sms import sms_segments
+from notifiers.templates import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,9 @@ class Outbox:
                     slots.release()
                     self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
                     continue
-                self._store.claim(item.id, now)
+                if not self._store.claim(item.id, now):  # no longer pending: nothing to send
+                    slots.release()
+                    continue
                 task = group.create_task(self._deliver(item, policy, slots))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
@@ -240,4 +243,18 @@ class Outbox:
         self._store.mark_dead(item.id, reason)
         self.counts[item.notification.channel].dead += 1
         n = item.notification
-        log.warning("dead letter: %s %s to %s after %d attempts: %s", n.channel, n.key, n.recipient, attempts, reason)
+        log.warning(
+            "dead letter: %s item %d %s after %d attempts: %s",
+            n.channel, item.id, masked(n.key, n), attempts, masked(reason, n),
+        )
+
+
+def masked(text: str, item: Notification) -> str:
+    """`text` with the item's customer address masked: logs are kept longer and read more widely
+    than the state file, and a gateway's error often quotes the number (Twilio 21211)."""
+    if not item.recipient or item.channel not in ("sms", "email"):
+        return text
+    if item.channel == "sms":
+        return text.replace(item.recipient, mask_phone(item.recipient))
+    local, at, domain = item.recipient.rpartition("@")
+    return text.replace(item.recipient, f"{local[:1]}***@{domain}" if at else "***")

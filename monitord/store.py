@@ -63,6 +63,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_undelivered ON outbox (channel, incident, id) WHERE status IN ('pending', 'sending');
     """,
+    # Superseding: the waiting notices of one incident to one recipient, in one look-up.
+    """
+    CREATE INDEX outbox_waiting ON outbox (incident, recipient, channel) WHERE status = 'pending';
+    """,
 )
 
 # An item of an ordered channel waits while an older item of its incident is undelivered.
@@ -73,6 +77,21 @@ _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.cha
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (key) DO NOTHING"""
+
+
+# What a customer hears about an incident (notifiers/plan.py phases). Only the latest news counts:
+# a notice still waiting (held by quiet hours, or retrying) when a newer one about the same
+# incident is queued for the same recipient is dropped, so "still ongoing" never follows
+# "restored" at 08:00, and a "restored" held overnight never arrives after the fault came back.
+# CROSS JOIN keeps SQLite from scanning every waiting item: it walks this step's new rows only.
+CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun")
+_ACTIONS = ", ".join(f"'{a}'" for a in CUSTOMER_ACTIONS)
+_SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
+    WHERE action IN ({_ACTIONS}) AND id IN (
+        SELECT older.id FROM outbox AS newer CROSS JOIN outbox AS older INDEXED BY outbox_waiting
+        WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
+            AND older.incident = newer.incident AND older.recipient = newer.recipient
+            AND older.channel = newer.channel AND older.status = 'pending' AND older.id <= ?)"""
 
 
 def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any, ...]:
@@ -223,7 +242,7 @@ class Store:
 
     def commit_step(
         self,
-        snapshot: dict[str, Any],
+        snapshot: dict[str, Any] | None,
         states: Iterable[LineState],
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
@@ -232,18 +251,22 @@ class Store:
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
 
-        `states` and `incidents` are upserts (pass what changed). A notification whose key is
-        already queued is ignored (only a key conflict: any other bad row fails the step).
-        `not_before` (quiet hours) delays the first attempt. A notification with an `error` is
-        filed dead at once, the error as its last_error, and `on_dead` is called with it after
-        the commit (once: not when its key was already there). Returns how many sendable items
-        were newly queued.
+        `snapshot` None keeps the saved one. `states` and `incidents` are upserts (pass what
+        changed). A notification whose key is already queued is ignored (only a key conflict:
+        any other bad row fails the step). `not_before` (quiet hours) delays the first attempt.
+        A notification with an `error` is filed dead at once, the error as its last_error, and
+        `on_dead` is called with it after the commit (once: not when its key was already
+        there). A newly queued customer notice supersedes those of its incident queued by earlier
+        steps and still waiting for the same recipient (see CUSTOMER_ACTIONS): they are filed
+        dead, never sent. Returns
+        how many sendable items were newly queued.
         """
         with transaction(self._db):
-            self._db.execute(
-                "INSERT OR REPLACE INTO engine_state (id, snapshot, saved_at) VALUES (1, ?, ?)",
-                (json.dumps(snapshot), now),
-            )
+            if snapshot is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO engine_state (id, snapshot, saved_at) VALUES (1, ?, ?)",
+                    (json.dumps(snapshot), now),
+                )
             self._db.executemany(
                 "INSERT OR REPLACE INTO line_states VALUES (?, ?, ?, ?)",
                 ((str(s.node), s.status.value, s.since, json.dumps(s.reasons)) for s in states),
@@ -260,9 +283,12 @@ class Store:
                 ),
             )
             planned = list(notifications)
+            last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
             before = self._db.total_changes
             self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
             queued = self._db.total_changes - before
+            if queued:
+                self._db.execute(_SUPERSEDE, (last_id, last_id))
             dead = [n for n, nb in planned
                     if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
         if on_dead is not None:

@@ -2,8 +2,9 @@
 
 SMTP says itself what is worth retrying: 4xx replies are temporary, 5xx permanent. A refused
 connection, a dropped one or a timeout is temporary too; a certificate that does not verify or
-a server lacking what is configured (STARTTLS, AUTH) is a configuration error and permanent. The Message-ID is derived from the notification key, so a copy sent again
-after a crash is recognisable as the same message.
+a server lacking what is configured (STARTTLS, AUTH) is a configuration error and permanent.
+The Message-ID is derived from the notification key, so a copy sent again after a crash is
+recognisable as the same message.
 """
 
 from __future__ import annotations

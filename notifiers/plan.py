@@ -6,10 +6,12 @@ everything else (degradation, "still ongoing", "restored", maintenance notices) 
 end of quiet hours. Tickets and NOC e-mail are for staff and always go at once.
 
 Keys make every notice idempotent. A customer notice is keyed by incident, recipient and phase,
-so the same subscriber hears "outage" once per incident however often it grows or is promoted.
-What must be sent again carries the instant of the change that causes it (persisted with the
-incident, so a replayed change yields the same key): a reopen re-announces the outage, and each
-"restored" belongs to the resolution (or the shrink) that made it true.
+so the same subscriber hears "outage" once per incident however often it is promoted, and lines
+that move between incidents of one kind in one step (`plan_step`) hear nothing new. What must be
+sent again carries the instant of the change that causes it (persisted with the incident, so a
+replayed change yields the same key): a reopen re-announces the outage, a line that joins later
+("grew") is told under that instant (it may have left with a "restored" and be hit again), and
+each "restored" belongs to the resolution (or the shrink) that made it true.
 
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
 opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
@@ -275,7 +277,7 @@ def plan(
         case "grew":
             out.append(p.ticket("comment", "grew", f"{tracking}/ticket/grew/{stamp}",
                                 {"added_count": len(change.added), "subscribers": p.subscribers(change.added)}))
-            out += p.customers(change.added - moving)
+            out += p.customers(change.added - moving, suffix=f"/{stamp}")
         case "shrank":
             out.append(p.ticket("comment", "shrank", f"{tracking}/ticket/shrank/{stamp}",
                                 {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)}))

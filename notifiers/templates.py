@@ -95,7 +95,7 @@ TEMPLATES: Templates = {
     "email.update": {
         "tr": Template(
             "Arıza sürüyor - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesinde {start} itibarıyla süren arıza devam ediyor. "
+            "Sayın {name},\n\n{area} bölgesinde {start} itibarıyla yaşanan arıza devam ediyor. "
             "Ekiplerimiz çalışmaya devam ediyor; yaşattığımız sorun için özür dileriz.\n\n"
             "Takip numaranız: {tracking}\n",
         ),
@@ -168,7 +168,7 @@ TEMPLATES: Templates = {
     "noc.opened": {
         "tr": Template(
             "[{tracking}] AÇILDI {kind}: {place} ({count} abone)",
-            "{kind} açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
+            "{kind} kaydı açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
             "Başlangıç: {start}\nEtkilenen abone: {count}\n\nBulgular:\n{evidence}\n",
         ),
         "en": Template(
@@ -180,7 +180,7 @@ TEMPLATES: Templates = {
     "noc.reopened": {
         "tr": Template(
             "[{tracking}] YENİDEN AÇILDI {kind}: {place} ({count} abone)",
-            "{kind} yeniden açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
+            "{kind} kaydı yeniden açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
             "İlk başlangıç: {start}\nEtkilenen abone: {count}\n\nBulgular:\n{evidence}\n",
         ),
         "en": Template(
@@ -192,7 +192,7 @@ TEMPLATES: Templates = {
     "noc.resolved": {
         "tr": Template(
             "[{tracking}] ÇÖZÜLDÜ {kind}: {place}",
-            "{kind} çözüldü: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
+            "{kind} kaydı kapandı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
             "Başlangıç: {start}\nBitiş: {end} ({duration})\nEtkilenen abone: {count}\n",
         ),
         "en": Template(
@@ -226,12 +226,12 @@ TEMPLATES: Templates = {
                            "{count} still affected.\n{subscribers}\n"),
     },
     "ticket.merged": {
-        "tr": Template("", "Bu kayıt {into} numaralı daha geniş arızaya katıldı; takip o kayıt üzerinden yapılacak.\n"),
+        "tr": Template("", "Bu kayıt, daha geniş kapsamlı {into} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"),
         "en": Template("", "Merged into the wider incident {into}; follow that ticket from now on.\n"),
     },
     "ticket.promoted": {
         "tr": Template("", "Bu arıza şu kayıtları kapsıyor: {replaces}. Etkilenen abone: {count}.\n"
-                           "Bu kayıtla eklenen aboneler:\n{subscribers}\n"),
+                           "Bu kayıtlarla eklenen aboneler:\n{subscribers}\n"),
         "en": Template("", "This incident takes over: {replaces}. Affected subscribers: {count}.\n"
                            "Subscribers added with them:\n{subscribers}\n"),
     },

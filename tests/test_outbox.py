@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from monitord.model import Notification
-from monitord.outbox import ChannelPolicy, Outbox, TokenBucket, backoff
+from monitord.outbox import ChannelPolicy, Outbox, TokenBucket, backoff, masked
 from monitord.store import Store
 from notifiers.sms import sms_segments
 from notifiers.webhook import WebhookTickets
@@ -75,8 +75,16 @@ async def test_invalid_number_is_dead_lettered_while_others_go_out(
     assert dead.notification == items[1] and dead.attempts == 1 and "code 21211" in dead.last_error
     assert box.counts["sms"].dead == 1
     [line] = [r.getMessage() for r in caplog.records]
-    assert "dead letter" in line and items[1].key in line and "21211" in line
-    assert twilio.auth_token not in line
+    assert line.startswith("dead letter: sms ") and "21211" in line and twilio.auth_token not in line
+    assert items[1].key.replace("+15005550001", "+1500***0001") in line
+    assert "+15005550001" not in line  # the number is personal data; Twilio's message quotes it
+
+
+def test_dead_letter_logs_mask_customer_addresses() -> None:
+    mail = Notification("T/email/ayse.yilmaz@example.com/outage", "email", "ayse.yilmaz@example.com", "outage", "", "")
+    assert masked(f"550 {mail.recipient} unknown ({mail.key})", mail) == "550 a***@example.com unknown (T/email/a***@example.com/outage)"
+    ticket = Notification("T/ticket/create", "ticket", "ARZ-2026-000001", "create", "", "")
+    assert masked("RT has no ticket for ARZ-2026-000001 yet", ticket) == "RT has no ticket for ARZ-2026-000001 yet"
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [(500, None), (429, 0.3)])

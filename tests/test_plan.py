@@ -57,7 +57,7 @@ def test_grew_comments_and_tells_only_the_new_subscribers() -> None:
     grown = incident(affected=frozenset({"s1", "s2", "s3", "s4", "s5"}), updated=DAY)
     planned = run(Change(grown, "grew", added=frozenset({"s5"})))
     assert summary(planned) == [
-        ("sms", P5, "outage", f"{T}/sms/{P5}/outage", None),
+        ("sms", P5, "outage", f"{T}/sms/{P5}/outage/{ms(DAY)}", None),
         ("ticket", T, "comment", f"{T}/ticket/grew/{ms(DAY)}", None),
     ]
     comment = next(n for n, _ in planned if n.channel == "ticket")
@@ -71,6 +71,18 @@ def test_shrank_comments_and_tells_the_recovered_subscribers_outside_quiet_hours
         ("sms", P2, "restored", f"{T}/sms/{P2}/restored/{ms(now)}", not_before),
         ("ticket", T, "comment", f"{T}/ticket/shrank/{ms(now)}", None),
     ]
+
+
+def test_a_line_that_left_with_restored_and_is_hit_again_hears_of_the_outage_again() -> None:
+    """s2 shrank out of T (told "restored"), then failed again and rejoined T."""
+    opened = {n.key for n, _ in run(Change(incident(), "opened")) if n.recipient == P2}
+    shrunk = incident(affected=frozenset({"s1", "s3", "s4"}), updated=DAY)
+    restored = {n.key for n, _ in run(Change(shrunk, "shrank", removed=frozenset({"s2"}))) if n.recipient == P2}
+    later = at("2026-12-01 15:00")
+    rejoined = run(Change(incident(updated=later), "grew", added=frozenset({"s2"})), later)
+    again = [(n.key, n.action) for n, _ in rejoined if n.recipient == P2]
+    assert again == [(f"{T}/sms/{P2}/outage/{ms(later)}", "outage")]
+    assert len(opened | restored | {k for k, _ in again}) == 3
 
 
 def test_promotion_opens_the_wider_ticket_closes_the_replaced_and_tells_nobody_twice() -> None:

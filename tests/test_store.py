@@ -39,14 +39,14 @@ def test_old_schema_is_migrated_forward_keeping_rows(tmp_path: Path) -> None:
     assert (item.notification.key, item.notification.body, item.first_attempt_at) == ("k", "hello", None)
     assert s.claim(item.id, NOW) and s.item(item.id).first_attempt_at == NOW  # the v2 column works
     s.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
 
 
 def test_state_file_from_a_newer_monitord_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     Store.open(path).close()
     sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(StoreError, match=r"schema version 4 is newer than this monitord supports \(3\)"):
+    with pytest.raises(StoreError, match=r"schema version 5 is newer than this monitord supports \(4\)"):
         Store.open(path)
 
 
@@ -169,3 +169,32 @@ def test_maintenance_windows(store: Store) -> None:
     assert [w.cancelled for w in store.maintenance(include_cancelled=True)] == [False, True]
     store.replace_config_maintenance([])
     assert [w.window.id for w in store.maintenance(include_cancelled=True)] == ["mw-api"]
+
+
+def customer(action: str, at: int, to: str = "+905321112233", incident: str = "ARZ-2026-000123") -> Notification:
+    return Notification(f"{incident}/sms/{to}/{action}/{at}", "sms", to, action, "", f"{action} {at}", incident)
+
+
+def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(store: Store) -> None:
+    """At night "still ongoing" and "restored" both wait for 08:00: only "restored" may go."""
+    morning = NOW + 3600
+    update, other_line, other_incident = customer("update", 1), customer("update", 1, to="+905329998877"), \
+        customer("outage", 1, incident="ARZ-2026-000124")
+    noc = Notification("ARZ-2026-000123/email/noc@isp.example/noc-opened", "email", "noc@isp.example", "noc-opened",
+                       "", "", "ARZ-2026-000123")
+    store.commit_step(None, [], [], [(update, morning), (other_line, morning), (other_incident, None), (noc, None)], NOW)
+    restored = customer("restored", 2)
+    assert store.commit_step(None, [], [], [(restored, morning)], NOW + 60) == 1
+    status = {i.notification.key: (i.status, i.last_error) for i in store.items()}
+    assert status[update.key] == ("dead", "superseded by a newer notice of its incident")
+    assert {status[n.key][0] for n in (restored, other_line, other_incident, noc)} == {"pending"}
+
+    [sent] = [i for i in store.items() if i.notification == other_line]
+    store.claim(sent.id, NOW + 120)
+    store.mark_sent(sent.id, "SM1", NOW + 120)
+    store.commit_step(None, [], [], [(customer("restored", 2, to="+905329998877"), None)], NOW + 180)
+    assert store.item(sent.id).status == "sent"  # what went out stays as it was
+
+    together = [customer("outage", 3, incident="ARZ-2026-000125"), customer("update", 3, incident="ARZ-2026-000125")]
+    store.commit_step(None, [], [], [(n, None) for n in together], NOW + 240)
+    assert {i.status for i in store.items() if i.notification in together} == {"pending"}  # one step: both
