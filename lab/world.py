@@ -8,6 +8,7 @@ becomes an incident, and a repair a verified restoration, within seconds.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,35 +57,40 @@ class World:
 
 
 async def start_world(root: Path, **isp_options: Any) -> World:
-    """Build the sample ISP under `root`, start every peer, and point its config at them."""
+    """Build the sample ISP under `root`, start every peer, and point its config at them.
+
+    If a peer cannot start, those already started are stopped again before the error propagates.
+    """
     isp = build_sample_isp(root, **isp_options)
     twilio, smtp, tickets = TwilioLab(), SmtpSink(), TicketDesk(token="lab-helpdesk-token")
-    await twilio.start()
-    await smtp.start()
-    await tickets.start()
-    notifiers = {
-        "sms": {
-            "kind": "twilio",
-            "account_sid": twilio.account_sid,
-            "auth_token": write_secret(root, "twilio.token", twilio.auth_token),
-            "from": "+908502200000",
-            "base_url": twilio.base_url,
-            "rate": 50,
-            "notify_degradation": True,
-        },
-        "email": {"host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "monitord@isp.example", "noc": [NOC_EMAIL]},
-        "tickets": {"kind": "webhook", "url": tickets.url, "token": write_secret(root, "helpdesk.token", "lab-helpdesk-token")},
-    }
-    write_config(
-        root,
-        notifiers,
-        state_file="state/monitord.db",
-        snmp={"timeout": "500ms", "retries": 1},
-        polling=FAST_POLLING,
-        rules=FAST_RULES,
-    )
-    snmp = SnmpLab(isp)
-    snmp.start()
+    async with contextlib.AsyncExitStack() as started:
+        for peer in (twilio, smtp, tickets):
+            await peer.start()
+            started.push_async_callback(peer.stop)
+        notifiers = {
+            "sms": {
+                "kind": "twilio",
+                "account_sid": twilio.account_sid,
+                "auth_token": write_secret(root, "twilio.token", twilio.auth_token),
+                "from": "+908502200000",
+                "base_url": twilio.base_url,
+                "rate": 50,
+                "notify_degradation": True,
+            },
+            "email": {"host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "monitord@isp.example", "noc": [NOC_EMAIL]},
+            "tickets": {"kind": "webhook", "url": tickets.url, "token": write_secret(root, "helpdesk.token", "lab-helpdesk-token")},
+        }
+        write_config(
+            root,
+            notifiers,
+            state_file="state/monitord.db",
+            snmp={"timeout": "500ms", "retries": 1},
+            polling=FAST_POLLING,
+            rules=FAST_RULES,
+        )
+        snmp = SnmpLab(isp)
+        snmp.start()
+        started.pop_all()
     return World(isp, snmp, Faults(), twilio, smtp, tickets)
 
 

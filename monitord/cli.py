@@ -17,11 +17,14 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from monitord.config import ConfigError, Invalid, format_problems, listen
+
+if TYPE_CHECKING:
+    from monitord.config import Config
 
 DEFAULT_URL = "http://127.0.0.1:9177"
 TIMEOUT = 15.0  # a diagnosis takes up to 5 s
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("config")
     run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     demo = commands.add_parser("demo", help="run the daemon against a simulated ISP on loopback, with a fault")
     demo.add_argument("--keep-running", action="store_true", help="keep the lab and the daemon running afterwards")
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
 
 
-def _load(path: str):  # -> Config, or exits
+def _load(path: str) -> Config | None:
+    """The checked config, or None once its problems are printed."""
     from monitord.daemon import load_checked
 
     try:
@@ -111,7 +115,7 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
     config = _load(path)
     if config is None:
         return 1
-    logs.setup(json_format=json_logs, level=level.upper(), secrets=config.secrets())
+    logs.setup(json_format=json_logs, level=level, secrets=config.secrets())
     return asyncio.run(run_daemon(path, config))
 
 
@@ -208,6 +212,8 @@ def _call(url: str, method: str, path: str, token: str | None = None, body: Any 
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return json.load(response)
+    except ValueError:
+        raise CliError(f"{method} {path}: the answer from {url} is not JSON (is --url a monitord API?)") from None
     except urllib.error.HTTPError as error:
         try:
             message = json.load(error).get("error", error.reason)

@@ -7,6 +7,7 @@ step to the store, on the event loop thread, so the engine, the store and the ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from monitord import logs, sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import duration_bucket
-from monitord.model import Device, Incident, IncidentKind, MaintenanceWindow, NodeRef, Notification, Sample
+from monitord.model import Device, Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Notification, Sample
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
 from notifiers.base import Notifier
@@ -38,7 +39,8 @@ from rules.engine import Engine, Step
 log = logging.getLogger("monitord")
 
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
-SNAPSHOT_EVERY = 30.0  # the engine's snapshot is also saved with every incident change
+SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
+LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
 
 
@@ -92,6 +94,25 @@ def plan_settings(config: Config) -> PlanSettings:
     )
 
 
+def _log_states(states: Iterable[LineState]) -> None:
+    """Each device's new state, the first LOGGED_LINES lines' one by one, the rest counted in
+    one summary: a regional outage changes tens of thousands of lines in one step, and a journal
+    flooded with them would rate-limit away the lines that matter."""
+    skipped: Counter[str] = Counter()
+    lines = 0
+    for state in states:
+        if state.node.level == "line":
+            lines += 1
+            if lines > LOGGED_LINES:
+                skipped[state.status.value] += 1
+                continue
+        reasons = f" ({'; '.join(state.reasons)})" if state.reasons else ""
+        log.info("%s is %s%s", state.node, state.status.value, reasons)
+    if skipped:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
+        log.info("and %d more lines changed state: %s", sum(skipped.values()), counts)
+
+
 def _log_dead(item: Notification) -> None:
     log.warning("dead letter on arrival: %s %s: %s", item.channel, item.key, item.error)
 
@@ -100,9 +121,9 @@ def _log_dead(item: Notification) -> None:
 class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
 
-    outcomes: Counter[tuple[str, str, str]]
-    seconds: Counter[tuple[str, str]]
-    polls: Counter[tuple[str, str]]
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (device, probe, outcome) -> polls
+    seconds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> seconds spent
+    polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
 
 
@@ -122,10 +143,10 @@ class Daemon:
             self.engine = Engine(config.topology, self.rules, config.tracking_prefix)
         self.settings = plan_settings(config)
         self.rates = RateTracker()
-        self.stats = ProbeStats(Counter(), Counter(), Counter())
+        self.stats = ProbeStats()
         self.started = clock()
         self.ready = asyncio.Event()
-        self._last_snapshot = 0.0
+        self._last_snapshot = float("-inf")  # the first commit saves one
         self.snmp: SnmpClient | None = None
         self.pinger: Pinger | None = None
         self.scheduler: Scheduler | None = None
@@ -146,15 +167,29 @@ class Daemon:
         return step
 
     def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
+        """Write one engine step to the store, queue what it decided to say, and log the changes.
+
+        The engine's snapshot (all its state: for 100,000 lines about 50 MiB of JSON, 1.3 s of
+        CPU and 2 s on the loop) is saved with every incident change and every queued notice,
+        and otherwise at most every SNAPSHOT_EVERY seconds; changed line states alone are cheap
+        upserts (a 50-line device poll commits in about 10 ms, the fsync included). That is
+        safe because the saved snapshot is never older than the incidents and the outbox: a
+        restart resumes at the last incident change, so it never forgets an incident it has
+        announced nor issues its tracking number again. What it may lose is the line-level
+        progress since (states, `for` holds, settle and stable timers); the first polls after
+        the restart observe the lines again, at worst delaying an incident or a resolution.
+        """
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, self.store.incident)
         planned += list(extra)
         incidents = [change.incident for change in step.incidents]
-        if not (planned or incidents or step.states or now - self._last_snapshot >= SNAPSHOT_EVERY):
+        save_snapshot = bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
+        if not (save_snapshot or step.states):
             return
-        queued = self.store.commit_step(self.engine.snapshot(), step.states, incidents, planned, now, _log_dead)
-        self._last_snapshot = now
-        for state in step.states:
-            log.info("%s is %s%s", state.node, state.status.value, f" ({'; '.join(state.reasons)})" if state.reasons else "")
+        snapshot = self.engine.snapshot() if save_snapshot else None
+        queued = self.store.commit_step(snapshot, step.states, incidents, planned, now, _log_dead)
+        if save_snapshot:
+            self._last_snapshot = now
+        _log_states(step.states)
         for change in step.incidents:
             inc = change.incident
             log.info("incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected))
@@ -181,13 +216,14 @@ class Daemon:
         from seeing the same thousands of update notices of a large outage every minute.
         """
         open_incidents = self.engine.incidents()
+        self._updates_queued &= {i.tracking for i in open_incidents}
         waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
         due = due_updates(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
         overrun = frozenset(line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected)
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
-    def _windows(self):
+    def _windows(self) -> list[MaintenanceWindow]:
         return [w.window for w in self.store.maintenance()]
 
     def add_maintenance(self, window: MaintenanceWindow) -> None:
@@ -251,7 +287,7 @@ class Daemon:
 
         return run, check
 
-    def _icmp_job(self, device: Device, line_ids: list[str]):
+    def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
         lines = self.config.topology.lines
         targets = {device.address: NodeRef("device", device.id)}
         targets.update({lines[i].modem: NodeRef("line", i) for i in line_ids if lines[i].modem})
@@ -282,37 +318,45 @@ class Daemon:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Poll, judge, notify and serve until `stop` is set; the store is closed on return.
+
+        A start that fails (no ICMP socket, the HTTP port taken) raises OSError, after closing
+        what it had opened.
+        """
         from monitord.http import make_app
         from monitord.metrics import register
 
         config = self.config
-        self.store.replace_config_maintenance(config.maintenance)
-        now = self.clock()
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
-        gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
-        self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
-        self.pinger = await Pinger.open()
-        self.outbox = Outbox(self.store, build_notifiers(config), self._policies())
-        polling = config.polling
-        self.scheduler = Scheduler(
-            self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
-            per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
-        )
-        register(self.registry, self)
-        runner = web.AppRunner(make_app(self), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, config.http.host, config.http.port)
-        await site.start()
-        self.http_port = runner.addresses[0][1]
-        log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
-        try:
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(self.store.close)
+            self.store.replace_config_maintenance(config.maintenance)
+            now = self.clock()
+            self._commit(self.engine.set_maintenance(self._windows(), now), now)
+            gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
+            self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+            opened.callback(self.snmp.close)
+            self.pinger = await Pinger.open()
+            opened.push_async_callback(self.pinger.close)
+            self.outbox = Outbox(self.store, build_notifiers(config), self._policies())
+            polling = config.polling
+            self.scheduler = Scheduler(
+                self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
+                per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
+            )
+            register(self.registry, self)
+            runner = web.AppRunner(make_app(self), access_log=None)
+            await runner.setup()
+            opened.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, config.http.host, config.http.port)
+            await site.start()
+            self.http_port = runner.addresses[0][1]
+            log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
                 outbox_task = tasks.create_task(self.outbox.run())
                 ticker = tasks.create_task(self._ticker())
                 self.ready.set()
-                devices = len(config.topology.devices)
-                sdnotify.notify("READY=1", f"STATUS=polling {devices} devices, {len(config.topology.lines)} lines")
+                sdnotify.notify("READY=1", self._status())
                 await stop.wait()
                 sdnotify.notify("STOPPING=1", "STATUS=stopping")
                 log.info("stopping: polling ends, deliveries in flight finish or stay queued")
@@ -324,11 +368,6 @@ class Daemon:
                 self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
                 self._commit(self.engine.tick(now), now)
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
-        finally:
-            await runner.cleanup()
-            await self.pinger.close()
-            self.snmp.close()
-            self.store.close()
 
     async def _ticker(self) -> None:
         watchdog = sdnotify.watchdog_interval()

@@ -92,8 +92,8 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
         with_phone = [topo.lines[i] for i in outage.affected if topo.lines[i].phone]
         sms = await until(lambda: _sms_to(world, with_phone) if len(_sms_to(world, with_phone)) >= len(with_phone) else None, 30, "the outage SMS")
         t.say(f"SMS sent to {len(sms)} customers, e.g. to {sms[0].to}: \"{sms[0].body}\"")
-        await until(lambda: any(noc_email in m.rcpt_tos for m in world.smtp.messages), 30, "the NOC e-mail")
-        t.say(f"NOC e-mail sent to {noc_email}: \"{world.smtp.messages[-1].message['Subject']}\"")
+        noc = await until(lambda: next((m for m in world.smtp.messages if noc_email in m.rcpt_tos), None), 30, "the NOC e-mail")
+        t.say(f"NOC e-mail sent to {noc_email}: \"{noc.message['Subject']}\"")
         others = sorted(i for i in topo.lines if topo.lines[i].device != dslam.id and topo.lines[i].port is not None)
         if others:
             line = others[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,6 +26,8 @@ from monitord.store import StoredWindow
 
 if TYPE_CHECKING:
     from monitord.daemon import Daemon
+
+log = logging.getLogger("monitord.http")
 
 DAEMON = web.AppKey("daemon", object)
 WINDOW_FIELDS = ("id", "scope", "start", "end", "reason", "grace")
@@ -217,6 +220,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         kept = {k: v for k, v in error.headers.items() if k == "Allow"}
         return web.json_response({"error": error.reason.lower()}, status=error.status, headers=kept)
+    except Exception:  # a bug: logged with its traceback (redacted), never shown to the caller
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error; see the daemon's log"}, status=500)
 
 
 async def health(request: web.Request) -> web.Response:

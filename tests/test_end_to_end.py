@@ -8,6 +8,7 @@ verified, everyone affected hears so once, and a restart announces nothing again
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -45,7 +46,7 @@ async def scrape(daemon: Daemon) -> str:
 
 
 async def test_outage_and_degradation_end_to_end(tmp_path):
-    world = await start_world(tmp_path)
+    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.60")  # no other test run uses it
     try:
         topo = load_config(world.config).topology
         daemon, stop, task = await started(world.config)

@@ -4,6 +4,7 @@ document checked against both the served routes and the responses."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -391,3 +392,23 @@ async def test_changes_refused_without_a_configured_token(api: Api, tmp_path: Pa
     finally:
         await runner.cleanup()
         bare.store.close()
+
+
+@on_daemon_loop
+async def test_a_bug_is_a_json_500_and_a_log_line(api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that fails (here: diagnose on a daemon whose probes never started) answers JSON."""
+    config = load_config(api.world.config)
+    idle = Daemon(replace(config, state_file=tmp_path / "idle.db"))
+    runner = web.AppRunner(make_app(idle))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        line = min(config.topology.lines)
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/subscribers/{line}/diagnose"
+        with caplog.at_level(logging.ERROR, logger="monitord.http"):
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                assert (response.status, await response.json()) == (500, {"error": "internal error; see the daemon's log"})
+        assert [r.getMessage() for r in caplog.records] == [f"GET /api/subscribers/{line}/diagnose failed"]
+    finally:
+        await runner.cleanup()
+        idle.store.close()

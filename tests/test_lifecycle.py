@@ -7,6 +7,7 @@ through the notify socket, its HTTP API, the helpdesk and the SMS endpoint.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 from collections import Counter
@@ -20,11 +21,16 @@ from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND, daemons, device_ok, first_dslam, open_outage, remove_device, short_dir, wait_async, worlds,
 )
 
+def own_base(block: int) -> str:
+    """A loopback block of this process's own: a concurrent test run silences none of its addresses."""
+    return f"127.{50 + os.getpid() % 150}.{block}"
+
+
 async def test_notify_reload_and_stop(worlds, daemons):
     """READY+STATUS, WATCHDOG; SIGHUP applies a smaller inventory and new rules, keeps line states,
     and closes the removed device's incident and ticket; an invalid config is rejected with
     file:line and the daemon keeps its config; SIGTERM sends STOPPING and exits 0 in time."""
-    world = await worlds("127.3.10")
+    world = await worlds(own_base(90))
     dslam, behind = first_dslam(world)
     kept = next(i for i, line in world.isp.lines.items() if line.device != dslam)
     daemon = await daemons(world.config, watchdog_usec=1_000_000)
@@ -88,7 +94,7 @@ async def test_notify_reload_and_stop(worlds, daemons):
 async def test_sigterm_during_deliveries_then_restart_sends_each_sms_once(worlds, daemons):
     """SIGTERM while a slow SMS endpoint is announcing an outage: the daemon exits within the
     bound, leaving what it did not send in the outbox; the restart sends the rest, none twice."""
-    world = await worlds("127.5.10")
+    world = await worlds(own_base(110))
     dslam, behind = first_dslam(world)
     topo = load_config(world.config).topology
     phones = {topo.lines[i].phone for i in behind if topo.lines[i].phone}
@@ -123,3 +129,40 @@ def test_needs_restart_names_what_a_reload_cannot_apply(tmp_path):
     assert needs_restart(config, moved) == ["http"]
     throttled = replace(config, polling=replace(config.polling, max_in_flight=8))
     assert needs_restart(config, throttled) == ["polling limits and jitter"]
+
+
+def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
+    """Line states alone do not save the engine's whole snapshot; an incident change does, so a
+    restart (even after a crash) knows every incident the store and the outbox know."""
+    from lab.isp import build_sample_isp
+    from monitord.daemon import SNAPSHOT_EVERY, Daemon
+    from monitord.model import NodeRef, Outcome, Sample
+
+    config = replace(load_config(build_sample_isp(tmp_path, base="127.6.20").config), rules={"settle": "5s"})
+    topology = config.topology
+    dslam = min(d for d, device in topology.devices.items() if device.kind == "dslam")
+    now = [1_780_000_000.0]
+    daemon = Daemon(config, clock=lambda: now[0])
+    try:
+        daemon.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines])
+        healthy = daemon.store.load_snapshot()
+        assert healthy == daemon.engine.snapshot()
+
+        now[0] += 1
+        silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
+        assert daemon.ingest(silent).states
+        assert daemon.store.load_snapshot() == healthy, "a state change alone waits for SNAPSHOT_EVERY"
+        assert any(s.status.value == "unreachable" for s in daemon.store.line_states())
+
+        now[0] += 6
+        assert 6 < SNAPSHOT_EVERY
+        daemon.tick()
+        (outage,) = daemon.open_incidents()
+        assert daemon.store.load_snapshot() == daemon.engine.snapshot()
+    finally:
+        daemon.store.close()
+    again = Daemon(config, clock=lambda: now[0])
+    try:
+        assert again.open_incidents() == [outage]
+    finally:
+        again.store.close()
