@@ -23,14 +23,32 @@ from prometheus_client import CollectorRegistry
 from monitord import logs, sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import duration_bucket
-from monitord.model import Device, Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Notification, Sample
-from monitord.outbox import ChannelPolicy, Outbox
+from monitord.model import (
+    Device,
+    Incident,
+    IncidentKind,
+    LineState,
+    MaintenanceWindow,
+    NodeRef,
+    Notification,
+    Phase,
+    Sample,
+)
+from monitord.outbox import ChannelPolicy, Outbox, masked
 from monitord.store import Store
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
-from notifiers.plan import PlanSettings, Planned, due_updates, plan_step
+from notifiers.plan import Planned, PlanSettings, due_updates, plan_step
 from probes.icmp import Pinger, to_sample
-from probes.profiles import BUILTIN_DIR, SYS_UPTIME, Profile, RateTracker, line_key, load_profiles, poll_device
+from probes.profiles import (
+    BUILTIN_DIR,
+    SYS_UPTIME,
+    Profile,
+    RateTracker,
+    line_key,
+    load_profiles,
+    poll_device,
+)
 from probes.scheduler import Job, Poll, Scheduler
 from probes.snmp import SnmpClient, Target
 from rules.config import RulesConfig, parse_rules
@@ -114,7 +132,7 @@ def _log_states(states: Iterable[LineState]) -> None:
 
 
 def _log_dead(item: Notification) -> None:
-    log.warning("dead letter on arrival: %s %s: %s", item.channel, item.key, item.error)
+    log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
 
 
 @dataclass(slots=True)
@@ -181,7 +199,7 @@ class Daemon:
         """
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, self.store.incident)
         planned += list(extra)
-        incidents = [change.incident for change in step.incidents]
+        incidents = [change.incident for change in step.incidents] + self._merged(step, now)
         save_snapshot = bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
         if not (save_snapshot or step.states):
             return
@@ -198,6 +216,17 @@ class Daemon:
         if step.recheck and self.scheduler:
             for device in step.recheck:
                 self.scheduler.poll_now(device)
+
+    def _merged(self, step: Step, now: float) -> list[Incident]:
+        """Incidents promoted into a wider one end here; the engine forgets them, the store must not."""
+        ended = []
+        for change in step.incidents:
+            for tracking in change.replaces:
+                old = self.store.incident(tracking)
+                if old is not None and old.phase is not Phase.RESOLVED:
+                    note = f"merged into {change.incident.tracking}"
+                    ended.append(replace(old, phase=Phase.RESOLVED, updated_at=now, resolved_at=now, evidence=(*old.evidence, note)))
+        return ended
 
     def tick(self) -> None:
         """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
@@ -421,6 +450,8 @@ class Daemon:
             self.store.replace_config_maintenance(config.maintenance)
             self._commit(self.engine.set_topology(config.topology, now), now)
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
+            for gone in old.topology.devices.keys() - config.topology.devices.keys():
+                self.rates.forget(gone)
             if self.scheduler:
                 self.scheduler.replace_jobs(self.jobs())
             if later := needs_restart(old, config):

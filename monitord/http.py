@@ -19,10 +19,25 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitord.config import Invalid, identifier, node_ref, parse_duration, text, timestamp
+from monitord.config import (
+    Invalid,
+    identifier,
+    node_ref,
+    parse_duration,
+    text,
+    timestamp,
+)
 from monitord.diagnose import Diagnosis, Ping, Row, covering, diagnose
-from monitord.model import Incident, Line, LineState, MaintenanceWindow, NodeRef, Topology
+from monitord.model import (
+    Incident,
+    Line,
+    LineState,
+    MaintenanceWindow,
+    NodeRef,
+    Topology,
+)
 from monitord.store import StoredWindow
+from notifiers.templates import mask_phone
 
 if TYPE_CHECKING:
     from monitord.daemon import Daemon
@@ -64,15 +79,9 @@ def state_json(state: LineState) -> dict[str, Any]:
     return {"node": str(state.node), "status": state.status.value, "since": state.since, "reasons": list(state.reasons)}
 
 
-def mask_phone(phone: str | None) -> str | None:
-    """Enough for the helpdesk to confirm a caller ("+90******4567"), not enough to call them."""
-    if not phone:
-        return None
-    return phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:]
-
-
 def line_json(line_id: str, line: Line | None) -> dict[str, Any]:
-    return {"id": line_id, "name": line.name if line else None, "phone": mask_phone(line.phone if line else None)}
+    phone = line.phone if line else None
+    return {"id": line_id, "name": line.name if line else None, "phone": mask_phone(phone) if phone else None}
 
 
 def window_json(stored: StoredWindow, zone: str, now: float) -> dict[str, Any]:

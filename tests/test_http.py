@@ -19,7 +19,8 @@ from aiohttp import web
 from monitord.config import HttpConfig, load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
-from monitord.http import make_app, mask_phone
+from monitord.http import make_app
+from notifiers.templates import mask_phone
 from monitord.diagnose import diagnose, read_row
 from monitord.model import IncidentKind, NodeRef, Outcome, Status
 
