@@ -140,7 +140,7 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
             now[0] += NOTICES + 1
             daemon.tick()
         assert [r.getMessage() for r in caplog.records] == [
-            "dead letter on arrival: sms mw-1/sms/+905320000001/maintenance-2h: "
+            "dead letter on arrival: sms mw-1/sms/+90532***0001/maintenance-2h: "  # the number masked
             "template sms.maintenance: no value for {saat}"]
         items = {i.notification.recipient: i.status for i in daemon.store.items()}
         assert items == {"+905320000001": "dead", "+905320000002": "pending", "zeynep@example.com": "pending"}
