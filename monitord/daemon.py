@@ -131,10 +131,6 @@ def _log_states(states: Iterable[LineState]) -> None:
         log.info("and %d more lines changed state: %s", sum(skipped.values()), counts)
 
 
-def _log_dead(item: Notification) -> None:
-    log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
-
-
 @dataclass(slots=True)
 class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
@@ -204,7 +200,7 @@ class Daemon:
         if not (save_snapshot or step.states):
             return
         snapshot = self.engine.snapshot() if save_snapshot else None
-        queued = self.store.commit_step(snapshot, step.states, incidents, planned, now, _log_dead)
+        queued = self.store.commit_step(snapshot, step.states, incidents, planned, now, self._dead_on_arrival)
         if save_snapshot:
             self._last_snapshot = now
         _log_states(step.states)
@@ -216,6 +212,12 @@ class Daemon:
         if step.recheck and self.scheduler:
             for device in step.recheck:
                 self.scheduler.poll_now(device)
+
+    def _dead_on_arrival(self, item: Notification) -> None:
+        """A notice that could not even be built (a template error): logged and counted, never sent."""
+        log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
+        if self.outbox and item.channel in self.outbox.counts:
+            self.outbox.counts[item.channel].dead += 1
 
     def _merged(self, step: Step, now: float) -> list[Incident]:
         """Incidents promoted into a wider one end here; the engine forgets them, the store must not."""

@@ -17,10 +17,11 @@ import pytest
 from lab.twilio import TwilioLab
 from monitord.config import load_config
 from monitord.daemon import NOTICES, Daemon
-from monitord.model import Line, MaintenanceWindow, NodeRef, Notification
+from monitord.model import Line, MaintenanceWindow, NodeRef, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.store import Store
 from notifiers.plan import PlanSettings, Planned, plan
+from notifiers.sms import TwilioSms
 from notifiers.templates import TEMPLATES, Template
 from plan_fixtures import TOPOLOGY, Change, at, incident
 from tests.outbox_fixtures import FAST, drain, sms_for, store, twilio  # noqa: F401  (fixtures)
@@ -133,6 +134,8 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
     daemon = Daemon(load_config(tmp_path / "config.yaml"), clock=lambda: now[0])
     try:
         daemon.settings = broken("sms.maintenance", "tr", "{area} bakım {saat}")
+        idle = TwilioSms("AC" + "0" * 32, Secret("unused", "test"), "+908502200000", "http://127.0.0.1:9")
+        daemon.outbox = Outbox(daemon.store, {"sms": idle}, {})  # built, never run: it only counts
         window = MaintenanceWindow("mw-1", (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 02:00"))
         daemon.store.put_maintenance(window, "api")
         with caplog.at_level(logging.WARNING, logger="monitord"):
@@ -142,6 +145,7 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
         assert [r.getMessage() for r in caplog.records] == [
             "dead letter on arrival: sms mw-1/sms/+90532***0001/maintenance-2h: "  # the number masked
             "template sms.maintenance: no value for {saat}"]
+        assert daemon.outbox.counts["sms"].dead == 1, "a dead letter on arrival is counted for metrics"
         items = {i.notification.recipient: i.status for i in daemon.store.items()}
         assert items == {"+905320000001": "dead", "+905320000002": "pending", "zeynep@example.com": "pending"}
     finally:
