@@ -101,6 +101,12 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
     return built
 
 
+def configured_channels(config: Config) -> frozenset[str]:
+    """Notices are queued only for channels that have a notifier: nothing would ever send the rest."""
+    n = config.notifiers
+    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets)) if on)
+
+
 def plan_settings(config: Config) -> PlanSettings:
     sms, email = config.notifiers.sms, config.notifiers.email
     return PlanSettings(
@@ -156,6 +162,7 @@ class Daemon:
         else:
             self.engine = Engine(config.topology, self.rules, config.tracking_prefix)
         self.settings = plan_settings(config)
+        self.channels = configured_channels(config)
         self.rates = RateTracker()
         self.stats = ProbeStats()
         self.started = clock()
@@ -194,7 +201,7 @@ class Daemon:
         the restart observe the lines again, at worst delaying an incident or a resolution.
         """
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, self.store.incident)
-        planned += list(extra)
+        planned = [p for p in (*planned, *extra) if p[0].channel in self.channels]
         incidents = [change.incident for change in step.incidents] + self._merged(step, now)
         save_snapshot = bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
         if not (save_snapshot or step.states):
@@ -449,6 +456,7 @@ class Daemon:
             self.config = config
             self.profiles = load_profiles(_profile_dirs(config))
             self.settings = plan_settings(config)
+            self.channels = configured_channels(config)
             self.store.replace_config_maintenance(config.maintenance)
             self._commit(self.engine.set_topology(config.topology, now), now)
             self._commit(self.engine.set_maintenance(self._windows(), now), now)

@@ -151,3 +151,20 @@ def test_incidents_merged_by_promotion_end_in_the_store(tmp_path):
     assert merged.evidence[-1] == "merged into ARZ-2026-000002"
     assert [i.tracking for i in daemon.store.incidents(open_only=True)] == ["ARZ-2026-000002"]
     daemon.store.close()
+
+
+def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
+    """Only tickets configured: customer SMS and e-mail would wait forever, so none are queued."""
+    from lab.isp import build_sample_isp, write_config
+    from monitord.model import Incident
+    from rules.engine import IncidentChange, Step
+
+    isp = build_sample_isp(tmp_path)
+    write_config(tmp_path, {"tickets": {"kind": "webhook", "url": "http://127.0.0.1:9/tickets"}})
+    daemon = Daemon(load_config(isp.config))
+    line = min(daemon.config.topology.lines)
+    outage = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", line), Phase.OPEN, 100.0, 100.0,
+                      frozenset([line]), ("modem silent",))
+    daemon._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
+    assert {item.notification.channel for item in daemon.store.items()} == {"ticket"}
+    daemon.store.close()

@@ -118,6 +118,9 @@ topology:
               address: 127.0.0.1
 subscribers:
   csv: subs.csv
+notifiers:
+  sms: {kind: twilio, account_sid: AC00000000000000000000000000000000, auth_token: {file: token}, from: "+908502200000", base_url: "http://127.0.0.1:9"}
+  email: {host: 127.0.0.1, port: 9, starttls: false, from: monitord@isp.example}
 """
 SUBSCRIBERS = """\
 id,name,phone,email,language,device,port,mac,modem,sms_opt_out,prefer_email
@@ -130,6 +133,7 @@ id,name,phone,email,language,device,port,mac,modem,sms_opt_out,prefer_email
 def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     (tmp_path / "subs.csv").write_text(SUBSCRIBERS, encoding="utf-8")
+    (tmp_path / "token").write_text("unused", encoding="utf-8")
     now = [at("2026-12-01 00:00")]
     daemon = Daemon(load_config(tmp_path / "config.yaml"), clock=lambda: now[0])
     try:
