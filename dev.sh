@@ -21,7 +21,7 @@ python_env() {
     local py
     py=$(command -v python3.11 || command -v python3)
     if [ ! -x .venv/bin/python ]; then
-        "$py" -m venv .venv 2>/dev/null || { apt_install python3-venv; "$py" -m venv .venv; }
+        "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
     if ! .venv/bin/python -c 'import monitord, pytest, snmpsim' 2>/dev/null \
         || [ pyproject.toml -nt .venv/.installed ]; then
