@@ -1,8 +1,11 @@
-"""SNMP v1/v2c/v3 GET and multi-column table walks over one shared pysnmp engine.
+"""SNMP v1/v2c/v3 GET and multi-column table walks: v1/v2c on one UDP socket per address family
+with the BER codec of probes/ber.py, v3 over pysnmp.
 
-Built on pysnmp's command generators (not `bulk_walk_cmd`) so that the walk loop is ours: several
-columns per GETBULK, trimming at the end of each column, halving max-repetitions on tooBig, a row
-cap and a stop on non-increasing OIDs. OIDs are numeric only; no MIB is ever loaded.
+pyasn1's decoder took about 75% of a poll's CPU, so v1/v2c messages are encoded and decoded by
+probes/ber.py; v3 (USM keys, engine discovery, reports) stays with pysnmp's command generators (not
+`bulk_walk_cmd`). The walk loop is ours for both: several columns per GETBULK, trimming at the end
+of each column, halving max-repetitions on tooBig, a row cap and a stop on non-increasing OIDs.
+OIDs are numeric only; no MIB is ever loaded.
 
 Every failure comes back as an `Outcome` on the `Result`, never as an exception. A wrong v1/v2c
 community cannot be told from a dead agent: agents drop such requests silently (RFC 3584 §4.1.2
@@ -14,10 +17,11 @@ cannot decrypt without a report).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import random
+import socket
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from pyasn1.type import univ
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -34,9 +38,10 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACSHAAuthProtocol,
 )
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
-from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto import errind, rfc1902
 
 from monitord.model import Device, Outcome, SnmpAuth
+from probes import ber
 
 Oid = tuple[int, ...]
 Value = int | bytes | Oid
@@ -55,10 +60,7 @@ TAGS: dict[Any, int] = {
 """BER tags as numbered in .snmprec files: 2 Integer32, 4 OCTET STRING, 6 OID, 64 IpAddress,
 65 Counter32, 66 Gauge32/Unsigned32, 67 TimeTicks, 68 Opaque, 70 Counter64."""
 
-NO_VALUE = frozenset(
-    {rfc1905.NoSuchObject.tagSet, rfc1905.NoSuchInstance.tagSet, univ.Null.tagSet}
-)
-END_OF_MIB = rfc1905.EndOfMibView.tagSet
+KNOWN = frozenset(TAGS.values())
 
 ERROR_STATUS = (
     "noError tooBig noSuchName badValue readOnly genErr noAccess wrongType wrongLength "
@@ -128,8 +130,31 @@ class _Reply:
     outcome: Outcome
     error_status: int = 0
     error_index: int = 0
-    varbinds: Sequence[tuple[Any, Any]] = ()
+    varbinds: Sequence[ber.RawVarbind] = ()
     detail: str = ""
+
+
+@dataclass(eq=False)
+class _Datagrams(asyncio.DatagramProtocol):
+    """One UDP socket for the v1/v2c requests of an address family. A reply is matched by
+    request-id and must carry the request's version and community; anything else is dropped, as
+    pysnmp drops it."""
+
+    transport: asyncio.DatagramTransport | None = None
+    waiting: dict[int, tuple[int, bytes, asyncio.Future[ber.Response]]] = field(default_factory=dict)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            response = ber.decode_response(data)
+        except ber.BerError:
+            return
+        waiting = self.waiting.get(response.request_id)
+        if waiting is None or waiting[:2] != (response.version, response.community) or waiting[2].done():
+            return
+        waiting[2].set_result(response)
 
 
 def parse_oid(text: str) -> Oid:
@@ -162,8 +187,8 @@ def describe_error(status: int, index: int, requested: Sequence[Oid]) -> str:
 
 
 class SnmpClient:
-    """One pysnmp engine (one UDP socket) shared by every poll of the daemon (more only for
-    clashing SNMPv3 users, see below).
+    """Shared by every poll of the daemon: v1/v2c requests go out on one UDP socket per address
+    family, v3 requests through one pysnmp engine (more only for clashing SNMPv3 users, see below).
 
     `timeout` and `retries` are fixed per client: pysnmp keys its per-target configuration on
     them, so varying them per poll would register each target again (about 7.5 ms of CPU each).
@@ -181,10 +206,17 @@ class SnmpClient:
         self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
         self._transports: dict[tuple[str, int], Any] = {}
         self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
+        self._sockets: dict[int, asyncio.Future[tuple[asyncio.DatagramTransport, _Datagrams]]] = {}
+        self._sockaddrs: dict[tuple[str, int], tuple[int, Any]] = {}
+        self._request_id = random.randrange(2**31)
 
     def close(self) -> None:
         for engine, _users in self._engines:
             engine.close_dispatcher()
+        for opening in self._sockets.values():
+            if opening.done() and not opening.cancelled() and opening.exception() is None:
+                opening.result()[0].close()
+            opening.cancel()
 
     async def get(self, target: Target, oids: Iterable[Oid]) -> Result:
         """Scalars in one GET. Missing objects are simply absent from `varbinds`."""
@@ -230,25 +262,23 @@ class SnmpClient:
             if not reply.varbinds:
                 return Result(Outcome.AGENT_ERROR, tuple(found), "empty response", requests)
             done: set[Oid] = set()
-            for position, (name, value) in enumerate(reply.varbinds):
+            for position, (oid, tag, value) in enumerate(reply.varbinds):
                 prefix = active[position % len(active)]
                 if prefix in done:
                     continue
-                oid = tuple(name)
-                if value.tagSet == END_OF_MIB or oid[: len(prefix)] != prefix:
+                if tag == ber.END_OF_MIB_VIEW or oid[: len(prefix)] != prefix:
                     done.add(prefix)
                     continue
                 if oid <= last[prefix]:
                     detail = f"OID not increasing: {format_oid(oid)} after {format_oid(last[prefix])}"
                     return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
                 last[prefix] = oid
-                if value.tagSet in NO_VALUE:
+                if tag in ber.EMPTY:
                     continue
-                varbind = convert(oid, value)
-                if varbind is None:
+                if tag not in KNOWN:
                     skipped += 1
                     continue
-                found.append(varbind)
+                found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
             if len(found) > self.max_varbinds:
                 detail = f"too many rows: more than {self.max_varbinds} values"
                 return Result(Outcome.AGENT_ERROR, tuple(found[: self.max_varbinds]), detail, requests)
@@ -257,6 +287,8 @@ class SnmpClient:
 
     async def _send(self, target: Target, oids: Sequence[Oid], repetitions: int | None) -> _Reply:
         """GET (repetitions None), GETNEXT (0) or GETBULK (max-repetitions > 0)."""
+        if target.auth.version in ("1", "2c"):
+            return await self._exchange(target, oids, repetitions)
         try:
             engine, address = await self._address(target)
         except Exception as error:  # pysnmp raises PySnmpError and OSError for bad addresses
@@ -283,6 +315,55 @@ class SnmpClient:
         except Exception as error:  # pysnmp raises StatusInformation from its send path
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
         return await future
+
+    async def _exchange(self, target: Target, oids: Sequence[Oid], repetitions: int | None) -> _Reply:
+        """A v1/v2c request on the shared socket, sent again with the same request-id after each
+        timeout; a reply to any of the sends answers it."""
+        try:
+            family, sockaddr = await self._sockaddr(target)
+            transport, datagrams = await self._socket(family)
+        except OSError as error:
+            return _Reply(Outcome.UNREACHABLE, detail=f"{target.address}:{target.port}: {error}")
+        version = 0 if target.auth.version == "1" else 1
+        community = target.auth.community.reveal().encode() if target.auth.community else b"public"
+        kind = ber.GET if repetitions is None else ber.GET_BULK if repetitions else ber.GET_NEXT
+        self._request_id = request_id = (self._request_id + 1) % 2**31
+        try:
+            message = ber.encode_request(version, community, request_id, kind, oids, 0, repetitions or 0)
+        except ber.BerError as error:
+            return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
+        future: asyncio.Future[ber.Response] = asyncio.get_running_loop().create_future()
+        datagrams.waiting[request_id] = (version, community, future)
+        try:
+            for _attempt in range(self.retries + 1):
+                transport.sendto(message, sockaddr)
+                if (await asyncio.wait((future,), timeout=self.timeout))[0]:
+                    response = future.result()
+                    return _Reply(Outcome.OK, response.error_status, response.error_index, response.varbinds)
+        finally:
+            del datagrams.waiting[request_id]
+        return _Reply(Outcome.TIMEOUT, detail="no response")
+
+    async def _sockaddr(self, target: Target) -> tuple[int, Any]:
+        """Address family and socket address of `target`, resolved once (IPv6 if it has a colon)."""
+        found = self._sockaddrs.get((target.address, target.port))
+        if found is None:
+            family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
+            resolved = await asyncio.get_running_loop().getaddrinfo(
+                target.address, target.port, family=family, type=socket.SOCK_DGRAM
+            )
+            found = self._sockaddrs[(target.address, target.port)] = (family, resolved[0][4])
+        return found
+
+    async def _socket(self, family: int) -> tuple[asyncio.DatagramTransport, _Datagrams]:
+        """The family's socket, opened on first use (concurrent first uses share one opening)."""
+        opening = self._sockets.get(family)
+        if opening is None:
+            loop = asyncio.get_running_loop()
+            opening = self._sockets[family] = asyncio.ensure_future(
+                loop.create_datagram_endpoint(_Datagrams, family=family)
+            )
+        return await asyncio.shield(opening)
 
     async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
         """The engine to send with and its name for (auth, address, port), configured once.
@@ -334,7 +415,8 @@ def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:
 
 def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
     if indication is None:
-        return _Reply(Outcome.OK, int(status or 0), int(index or 0), varbinds or ())
+        plain = [_raw(name, value) for name, value in varbinds or ()]
+        return _Reply(Outcome.OK, int(status or 0), int(index or 0), plain)
     if isinstance(indication, errind.RequestTimedOut):
         return _Reply(Outcome.TIMEOUT, detail="no response")
     if isinstance(indication, AUTH_ERRORS):
@@ -342,17 +424,25 @@ def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
     return _Reply(Outcome.AGENT_ERROR, detail=str(indication))
 
 
-def _plain(varbinds: Iterable[tuple[Any, Any]]) -> tuple[list[Varbind], int]:
+def _raw(name: Any, value: Any) -> ber.RawVarbind:
+    """A pysnmp varbind as probes/ber.py decodes one."""
+    varbind = convert(name, value)
+    if varbind is not None:
+        return varbind.oid, varbind.tag, varbind.value
+    tag = value.tagSet[-1]
+    return tuple(name), tag.tagClass | tag.tagFormat | tag.tagId, None
+
+
+def _plain(varbinds: Iterable[ber.RawVarbind]) -> tuple[list[Varbind], int]:
     plain: list[Varbind] = []
     skipped = 0
-    for name, value in varbinds:
-        if value.tagSet in NO_VALUE or value.tagSet == END_OF_MIB:
+    for oid, tag, value in varbinds:
+        if tag in ber.EMPTY:
             continue
-        varbind = convert(name, value)
-        if varbind is None:
-            skipped += 1
+        if tag in KNOWN:
+            plain.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
         else:
-            plain.append(varbind)
+            skipped += 1
     return plain, skipped
 
 

@@ -1,0 +1,212 @@
+"""The BER subset that SNMP v1/v2c polling needs: encode Get/GetNext/GetBulk requests, decode Responses.
+
+pyasn1's general decoder spends about 75% of a poll's CPU; a response is a fixed shape (message,
+PDU, varbind list, varbinds of OID and one primitive value), so it is decoded here with a flat
+loop. Nothing recurses, every length is checked against the bytes that enclose it, and every
+malformed datagram raises `BerError`.
+
+Value tags are the BER identifier octets, as in .snmprec files and `probes.snmp.Varbind`: 2
+INTEGER, 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32, 67 TimeTicks,
+68 Opaque, 70 Counter64, and the v2c exceptions 128 noSuchObject, 129 noSuchInstance, 130
+endOfMibView. NULL and the exceptions decode to None; any other tag keeps its raw contents.
+Values outside their type's range are rejected, as pyasn1 rejects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+Oid = tuple[int, ...]
+Value = int | bytes | Oid | None
+RawVarbind = tuple[Oid, int, Value]
+
+INTEGER, OCTET_STRING, NULL, OID, SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
+IP_ADDRESS, COUNTER32, GAUGE32, TIMETICKS, OPAQUE, COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
+NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW = 0x80, 0x81, 0x82
+GET, GET_NEXT, RESPONSE, GET_BULK = 0xA0, 0xA1, 0xA2, 0xA5
+
+EMPTY = frozenset({NULL, NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW})
+RANGES = {
+    INTEGER: (-(2**31), 2**31 - 1),
+    COUNTER32: (0, 2**32 - 1),
+    GAUGE32: (0, 2**32 - 1),
+    TIMETICKS: (0, 2**32 - 1),
+    COUNTER64: (0, 2**64 - 1),
+}
+
+
+class BerError(ValueError):
+    """A datagram that is not a well-formed SNMP v1/v2c Response, or an OID that cannot be encoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    version: int
+    community: bytes
+    request_id: int
+    error_status: int
+    error_index: int
+    varbinds: tuple[RawVarbind, ...]
+
+
+def encode_request(
+    version: int,
+    community: bytes,
+    request_id: int,
+    pdu: int,
+    oids: Iterable[Oid],
+    non_repeaters: int = 0,
+    max_repetitions: int = 0,
+) -> bytes:
+    """A GET, GETNEXT or GETBULK message (`pdu`) asking for `oids` with NULL values.
+
+    `version` is the wire number: 0 for v1, 1 for v2c. The last two fields are error status and
+    error index (zero) except in GETBULK, where they are non-repeaters and max-repetitions.
+    """
+    if pdu not in (GET, GET_NEXT, GET_BULK):
+        raise BerError(f"not a request PDU: 0x{pdu:02x}")
+    varbinds = b"".join(_tlv(SEQUENCE, _tlv(OID, encode_oid(oid)) + b"\x05\x00") for oid in oids)
+    body = _integer(request_id) + _integer(non_repeaters) + _integer(max_repetitions) + _tlv(SEQUENCE, varbinds)
+    return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + _tlv(pdu, body))
+
+
+def encode_oid(oid: Sequence[int]) -> bytes:
+    """The contents octets of an OBJECT IDENTIFIER."""
+    if len(oid) < 2 or not 0 <= oid[0] <= 2 or oid[1] < 0 or (oid[0] < 2 and oid[1] >= 40):
+        raise BerError(f"cannot encode OID {'.'.join(map(str, oid))}")
+    out = bytearray()
+    for arc in (oid[0] * 40 + oid[1], *oid[2:]):
+        if arc < 0x80:
+            if arc < 0:
+                raise BerError(f"negative sub-identifier in {'.'.join(map(str, oid))}")
+            out.append(arc)
+            continue
+        septets = []
+        while arc:
+            septets.append(arc & 0x7F | 0x80)
+            arc >>= 7
+        septets[0] &= 0x7F
+        out.extend(reversed(septets))
+    return bytes(out)
+
+
+def decode_response(data: bytes) -> Response:
+    """The Response PDU in one datagram; anything else raises `BerError`."""
+    end = len(data)
+    tag, pos, stop = _header(data, 0, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("not one SEQUENCE")
+    version, pos = _int_at(data, pos, end)
+    tag, start, pos = _header(data, pos, end)
+    if tag != OCTET_STRING:
+        raise BerError("no community")
+    community = data[start:pos]
+    tag, pos, stop = _header(data, pos, end)
+    if tag != RESPONSE or stop != end:
+        raise BerError(f"not a Response PDU: 0x{tag:02x}")
+    request_id, pos = _int_at(data, pos, end)
+    error_status, pos = _int_at(data, pos, end)
+    error_index, pos = _int_at(data, pos, end)
+    tag, pos, stop = _header(data, pos, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("no varbind list")
+    varbinds = []
+    while pos < end:
+        tag, pos, varbind_end = _header(data, pos, end)
+        if tag != SEQUENCE:
+            raise BerError("varbind is not a SEQUENCE")
+        tag, start, pos = _header(data, pos, varbind_end)
+        if tag != OID:
+            raise BerError("varbind name is not an OID")
+        name = decode_oid(data[start:pos])
+        tag, start, pos = _header(data, pos, varbind_end)
+        if pos != varbind_end:
+            raise BerError("varbind has more than a name and a value")
+        varbinds.append((name, tag, _value(tag, data[start:pos])))
+    return Response(version, community, request_id, error_status, error_index, tuple(varbinds))
+
+
+def decode_oid(contents: bytes) -> Oid:
+    """An OBJECT IDENTIFIER from its contents octets."""
+    if not contents:
+        raise BerError("empty OID")
+    if contents.isascii():  # every sub-identifier fits in one octet, the common case
+        arcs: list[int] | bytes = contents
+    else:
+        if contents[-1] & 0x80:
+            raise BerError("OID ends inside a sub-identifier")
+        arcs = []
+        arc = 0
+        fresh = True
+        for octet in contents:
+            if fresh and octet == 0x80:
+                raise BerError("OID sub-identifier with a leading zero septet")
+            arc = arc << 7 | octet & 0x7F
+            fresh = not octet & 0x80
+            if fresh:
+                arcs.append(arc)
+                arc = 0
+    first = arcs[0]
+    head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    return head + tuple(arcs[1:])
+
+
+def _value(tag: int, contents: bytes) -> Value:
+    bounds = RANGES.get(tag)
+    if bounds is not None:
+        if not contents:
+            raise BerError("empty integer")
+        number = int.from_bytes(contents, "big", signed=True)
+        if not bounds[0] <= number <= bounds[1]:
+            raise BerError(f"value {number} out of range for tag {tag}")
+        return number
+    if tag == OID:
+        return decode_oid(contents)
+    if tag in EMPTY:
+        if contents:
+            raise BerError(f"tag {tag} with contents")
+        return None
+    if tag == IP_ADDRESS and len(contents) != 4:
+        raise BerError("IpAddress is not 4 octets")
+    return contents
+
+
+def _int_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    tag, start, stop = _header(data, pos, end)
+    if tag != INTEGER or start == stop:
+        raise BerError("expected an INTEGER")
+    return int.from_bytes(data[start:stop], "big", signed=True), stop
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, start, end) of the contents of the element at `pos`, which must lie within `end`."""
+    if pos + 2 > end:
+        raise BerError("truncated")
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise BerError("multi-octet tag")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        octets = length & 0x7F
+        if not 1 <= octets <= 4 or pos + octets > end:
+            raise BerError("bad or indefinite length")
+        length = int.from_bytes(data[pos : pos + octets], "big")
+        pos += octets
+    if pos + length > end:
+        raise BerError("length beyond the enclosing element")
+    return tag, pos, pos + length
+
+
+def _integer(number: int) -> bytes:
+    bits = number.bit_length() if number >= 0 else (~number).bit_length()
+    return _tlv(INTEGER, number.to_bytes(bits // 8 + 1, "big", signed=True))
+
+
+def _tlv(tag: int, contents: bytes) -> bytes:
+    size = len(contents)
+    if size < 0x80:
+        return bytes((tag, size)) + contents
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + contents
