@@ -187,7 +187,7 @@ def main() -> None:
             stop_process(agent)
     lines = args.devices * args.ports
     print(f"{'client':<34} {'wall s':>8} {'values':>8} {'values/s':>9} {'CPU s/1000 lines':>17} {'failed':>6}")
-    for name, run in (("monitord (asyncio, one engine)", ours), (f"net-snmp snmpbulkwalk x{args.workers}", theirs)):
+    for name, run in (("monitord (asyncio, one socket)", ours), (f"net-snmp snmpbulkwalk x{args.workers}", theirs)):
         print(f"{name:<34} {run.wall:8.2f} {run.varbinds:8d} {run.varbinds / run.wall:9.0f} "
               f"{run.cpu / lines * 1000:17.3f} {run.failures:6d}")
     print(f"ratio net-snmp/monitord: wall {theirs.wall / ours.wall:.2f}x, client CPU {theirs.cpu / ours.cpu:.2f}x")
