@@ -90,7 +90,8 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
         ticket = await until(lambda: world.tickets.tickets.get(outage.tracking), 30, "the helpdesk ticket")
         t.say(f"helpdesk ticket #{ticket.id} opened for {outage.tracking}")
         with_phone = [topo.lines[i] for i in outage.affected if topo.lines[i].phone]
-        sms = await until(lambda: _sms_to(world, with_phone) if len(_sms_to(world, with_phone)) >= len(with_phone) else None, 30, "the outage SMS")
+        phones = {line.phone for line in with_phone}
+        sms = await until(lambda: _sms_to(world, phones, 0), 30, "the outage SMS")
         t.say(f"SMS sent to {len(sms)} customers, e.g. to {sms[0].to}: \"{sms[0].body}\"")
         noc = await until(lambda: next((m for m in world.smtp.messages if noc_email in m.rcpt_tos), None), 30, "the NOC e-mail")
         t.say(f"NOC e-mail sent to {noc_email}: \"{noc.message['Subject']}\"")
@@ -109,7 +110,7 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
         sms_before = len(world.twilio.messages)
         resolved = await until(lambda: _resolved(daemon, outage.tracking), 90, "verified restoration")
         t.say(f"incident {resolved.tracking} resolved after the lines were verified good")
-        restored = await until(lambda: world.twilio.messages[sms_before:] if len(world.twilio.messages) - sms_before >= len(with_phone) else None, 30, "the restoration SMS")
+        restored = await until(lambda: _sms_to(world, phones, sms_before), 30, "the restoration SMS")
         t.say(f"restoration SMS sent to {len(restored)} customers, e.g. \"{restored[0].body}\"")
         if keep_running:
             t.say(f"keeping the daemon running; metrics at http://127.0.0.1:{daemon.http_port}/metrics (Ctrl-C ends)")
@@ -124,9 +125,10 @@ def _count(daemon: Daemon, status: Status) -> int:
     return sum(n for (_, _, _, s), n in daemon.status_counts().items() if s == status.value)
 
 
-def _sms_to(world, lines) -> list:
-    phones = {line.phone for line in lines}
-    return [m for m in world.twilio.messages if m.to in phones]
+def _sms_to(world, phones: set[str], start: int) -> list | None:
+    """The SMS sent to `phones` since message number `start`, once every one of them has one."""
+    sent = [m for m in world.twilio.messages[start:] if m.to in phones]
+    return sent if {m.to for m in sent} >= phones else None
 
 
 def _resolved(daemon: Daemon, tracking: str) -> Incident | None:
