@@ -213,7 +213,14 @@ async def test_lines_in_sync_stay_up(snmpsim: Snmpsim, client: SnmpClient) -> No
         polled = by_target(await poll_device(client, dev, PROFILES[name], {"4": "vigor"}, T0, rates=RateTracker()))
         line = polled[NodeRef("line", "vigor")]
         assert line.values["oper_up"] == 1.0 and line.values.get("in_sync", 1.0) == 1.0
-        assert verdict(line, RULES.ruleset("adsl" if name.startswith("adsl") else name)) == ("up", "")
+        assert verdict(line, RULES.ruleset(name)) == ("up", "")
+
+
+def test_every_builtin_profile_has_rules_that_judge_no_sync() -> None:
+    """adsl-wholedb only rescales adsl: its lines are judged by the same rules, not by none."""
+    assert RULES.ruleset("adsl-wholedb") == RULES.ruleset("adsl")
+    for name in ("adsl", "adsl-wholedb", "vdsl2"):
+        assert {rule.metric for rule in RULES.ruleset(name).downs} == {"oper_up", "in_sync"}
 
 
 def _send_datagrams(count: int, size: int) -> int:
