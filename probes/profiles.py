@@ -355,21 +355,24 @@ async def poll_device(
     if walk.outcome is not Outcome.OK:
         return [Sample(node, probe, now, walk.outcome, values, walk.detail)]
     varbinds = walk.varbinds
-    wanting = [c for c in profile.columns(intervals) if c.fallback and (v1 or not _served(varbinds, c.oid))]
-    if wanting and not v1:
-        extra = await client.walk(target, [c.fallback for c in wanting if c.fallback], profile.max_repetitions)
-        if extra.outcome is not Outcome.OK:
-            return [Sample(node, probe, now, extra.outcome, values, extra.detail)]
-        varbinds += extra.varbinds
+    fallen = [c for c in profile.columns(intervals) if c.fallback and (v1 or not _served(varbinds, c.oid))]
+    names = ", ".join(sorted({c.name for c in fallen}))
+    if fallen and not v1:
+        extra = await client.walk(target, [c.fallback for c in fallen if c.fallback], profile.max_repetitions)
+        if extra.outcome is Outcome.OK:
+            varbinds += extra.varbinds
+        else:
+            notes.append(f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip())
+            fallen = []
     decoded = decode(profile, varbinds)
     if not decoded.served:
         detail = absent(profile, intervals)
         samples = [Sample(node, probe, now, Outcome.NO_TABLE, values, "; ".join([*notes, detail]))]
         samples += [Sample(NodeRef("line", line), probe, now, Outcome.NO_TABLE, detail=detail) for line in lines_by_key.values()]
         return samples
-    if wanting:
+    if fallen:
         why = "SNMPv1 carries no 64-bit counters" if v1 else "no 64-bit counters on this agent"
-        notes.append(f"{', '.join(sorted({c.name for c in wanting}))} from 32-bit counters ({why})")
+        notes.append(f"{names} from 32-bit counters ({why})")
     final: list[tuple[Cell, float]] = []
     for cell in decoded.cells:
         if cell.column.kind == "counter":

@@ -17,6 +17,7 @@ import time
 from typing import AsyncIterator
 
 import pytest
+from pysnmp.proto import rfc1902, rfc1905
 
 from monitord.diagnose import Row, judge_row, read_row
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Secret, SnmpAuth, Status, Topology
@@ -25,7 +26,7 @@ from probes.snmp import SnmpClient, Target, Varbind, parse_oid
 from rules.config import parse_rules
 from rules.engine import Engine
 from rules.verdict import verdict
-from tests.snmp_fixtures import RECORDINGS, Snmpd, Snmpsim, read_snmprec, snmpd, snmpsim
+from tests.snmp_fixtures import RECORDINGS, Reply, Request, Snmpd, Snmpsim, read_snmprec, snmpd, snmpsim, start_bad_agent
 
 __all__ = ["snmpd", "snmpsim"]
 
@@ -147,6 +148,36 @@ async def test_an_agent_without_64_bit_counters_falls_back_over_v2c(snmpsim: Snm
     values = samples[NodeRef("line", "atm")].values
     assert values["in_octets_per_s"] == values["out_octets_per_s"] == 0.0  # a recording does not move
     assert "from 32-bit counters (no 64-bit counters on this agent)" in samples[NodeRef("device", dev.id)].detail
+
+
+async def test_a_failing_fallback_walk_keeps_the_rest_of_the_poll(client: SnmpClient) -> None:
+    """A hostile agent: ifTable rows but no 64-bit octets, and an error for the 32-bit ones."""
+    if_oper, in_octets = parse_oid(IF_OPER), parse_oid("1.3.6.1.2.1.2.2.1.10")
+    beyond = parse_oid("1.3.6.1.2.1.31.1.1.1.14.1")  # ifLinkUpDownTrapEnable: past both 64-bit columns
+    hc = {parse_oid("1.3.6.1.2.1.31.1.1.1.6"), parse_oid("1.3.6.1.2.1.31.1.1.1.10")}
+
+    def behave(request: Request) -> Reply:
+        if request.kind == "get":
+            return 0, 0, [(rfc1902.ObjectName(o), rfc1902.TimeTicks(4242)) for o in request.oids]
+        if request.oids[0][: len(in_octets)] == in_octets:
+            return 5, 1, [(rfc1902.ObjectName(o), rfc1902.Null("")) for o in request.oids]
+        if request.oids[0] == if_oper:  # the first request: one row of each column
+            return 0, 0, [
+                (rfc1902.ObjectName(beyond), rfc1902.Integer32(2)) if o in hc
+                else (rfc1902.ObjectName(o + (1,)), rfc1902.Integer32(1) if o == if_oper else rfc1902.Counter32(5))
+                for o in request.oids
+            ]
+        return 0, 0, [(rfc1902.ObjectName(o), rfc1905.endOfMibView) for o in request.oids]
+
+    agent, port = await start_bad_agent(behave)
+    try:
+        samples = by_target(await poll_device(client, device(port, "public"), PROFILES["if-mib"], {"1": "p1"}, T0, rates=RateTracker()))
+    finally:
+        agent.transport.close()
+    own = samples[NodeRef("device", "public")]
+    assert own.outcome is Outcome.OK and own.values == {"uptime_s": 42.42}
+    assert own.detail.startswith("no 64-bit counters for in_octets_per_s, out_octets_per_s, and their 32-bit ones failed: agent_error")
+    assert samples[NodeRef("line", "p1")].values == {"oper_up": 1.0}
 
 
 def test_fallback_counters_are_32_bit_and_wrap() -> None:
