@@ -269,6 +269,11 @@ def _show_diagnosis(d: dict[str, Any]) -> None:
     print("evidence:")
     for line in d["evidence"]:
         print(f"  - {line}")
+    problems = d.get("problems") or []
+    if problems:
+        print("problems:")
+        for line in problems:
+            print(f"  {line}")
     print(f"looked in {d['timings_ms']['total'] / 1000:.2f} s")
 
 

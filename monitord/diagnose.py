@@ -10,6 +10,8 @@ and human-readable evidence; it is pure, so its policy is tested as a table.
     outage       an open outage incident is rooted above the head-end (cabinet, exchange, region)
     device       the head-end itself does not answer
     line         the head-end has no row for the line, or the row says out of sync or degraded
+    config       the head-end has none of a profile's tables (a wrong profile for the device), so
+                 it cannot tell whether the line is in sync; `problems` says what to fix
     modem        the head-end sees the line in sync but the modem is silent (CPE side)
     unknown      the facts do not tell the line from the modem apart
 """
@@ -26,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from monitord.model import Device, Incident, IncidentKind, Line, LineState, MaintenanceWindow, NodeRef, Outcome, Status
 from probes.icmp import PingResult
-from probes.profiles import SYS_UPTIME, Profile, combine, decode, line_key
+from probes.profiles import SYS_UPTIME, Profile, absent, combine, decode, line_key
 from probes.snmp import Oid, SnmpClient, Target
 from rules.checks import RuleSet, Threshold
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from monitord.daemon import Daemon
 
 T = TypeVar("T")
-Cause = Literal["ok", "maintenance", "outage", "device", "line", "modem", "unknown"]
+Cause = Literal["ok", "maintenance", "outage", "device", "line", "config", "modem", "unknown"]
 
 DEADLINE = 4.0  # seconds for all fresh looks together: the answer must come within 5 s
 PING_COUNT = 3
@@ -58,7 +60,7 @@ class Row:
     """The line's row in one line profile on the head-end, read just now (gauges only)."""
 
     profile: str
-    outcome: Outcome  # OK, NOT_FOUND (the agent answered without the row) or why the read failed
+    outcome: Outcome  # OK, NOT_FOUND (no row), NO_TABLE (no such table on the agent) or why the read failed
     values: Mapping[str, float] = field(default_factory=dict)
     down: tuple[str, ...] = ()  # the row itself says out of sync (oper_up 0, cm_status ...)
     degraded: tuple[str, ...] = ()  # thresholds crossed by these very values
@@ -89,6 +91,7 @@ class Verdict:
     summary: str
     evidence: tuple[str, ...]
     tracking: str | None = None  # the incident the helpdesk should quote
+    problems: tuple[str, ...] = ()  # configuration to fix, in the style of `monitord check`
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ def verdict(f: Facts) -> Verdict:
     at_device = next((i for i in f.incidents if i.root == device_ref and i.kind in _OUTAGES), None)
     in_sync = any(r.outcome is Outcome.OK and not r.down for r in f.rows)
     faulty = [r for r in f.rows if r.outcome is Outcome.NOT_FOUND or r.down or r.degraded]
+    misfit = [r for r in f.rows if r.outcome is Outcome.NO_TABLE]
+    problems = tuple(_problem(f.device.id, r) for r in misfit)
     modem_silent = f.modem is not None and f.modem.outcome is not Outcome.OK
     if f.rows:
         head_end_silent = all(r.outcome in _SILENT for r in f.rows)
@@ -122,36 +127,47 @@ def verdict(f: Facts) -> Verdict:
         w = f.windows[0]
         why = f" ({w.reason})" if w.reason else ""
         summary = f"Planned maintenance {w.id} covers this line until {_time(w.end, f.timezone)}{why}."
-        return Verdict("maintenance", summary, evidence, own.tracking if own else None)
+        return Verdict("maintenance", summary, evidence, own.tracking if own else None, problems)
     if outage_above is not None:
         summary = f"An outage at {outage_above.root} affects this line; quote {outage_above.tracking}."
-        return Verdict("outage", summary, evidence, outage_above.tracking)
+        return Verdict("outage", summary, evidence, outage_above.tracking, problems)
     if head_end_silent:
         cited = at_device or own
         summary = f"The head-end {f.device.id} does not answer: the fault is at the exchange side, not the subscriber."
-        return Verdict("device", summary, evidence, cited.tracking if cited else None)
+        return Verdict("device", summary, evidence, cited.tracking if cited else None, problems)
     if faulty:
         summary = "The line itself is faulty at the head-end: " + _line_trouble(faulty[0]) + "."
-        return Verdict("line", summary, evidence, own.tracking if own else None)
+        return Verdict("line", summary, evidence, own.tracking if own else None, problems)
+    if misfit and not in_sync:
+        profiles = ", ".join(r.profile for r in misfit)
+        modem = "" if f.modem is None else " The modem does not answer." if modem_silent else " The modem answers."
+        summary = (
+            f"The head-end {f.device.id} has no {profiles} table, so it cannot tell whether the line is in sync: "
+            f"the device's line profile looks wrong (see problems).{modem}"
+        )
+        return Verdict("config", summary, evidence, own.tracking if own else None, problems)
     if modem_silent and in_sync:
         summary = "The line is in sync at the head-end but the modem does not answer: a CPE-side problem (modem, power, cabling at home)."
-        return Verdict("modem", summary, evidence, own.tracking if own else None)
+        return Verdict("modem", summary, evidence, own.tracking if own else None, problems)
     if modem_silent:
         summary = "The modem does not answer and no head-end row shows whether the line is in sync: line or modem cannot be told apart."
-        return Verdict("unknown", summary, evidence, own.tracking if own else None)
+        return Verdict("unknown", summary, evidence, own.tracking if own else None, problems)
     if f.line_state.status is Status.DEGRADED:
         summary = "The line answers now but monitoring sees it degraded: " + "; ".join(f.line_state.reasons) + "."
-        return Verdict("line", summary, evidence, own.tracking if own else None)
+        return Verdict("line", summary, evidence, own.tracking if own else None, problems)
     if not in_sync and f.modem is None:
         summary = "Neither a modem address nor a readable head-end row: nothing fresh to judge the line by."
-        return Verdict("unknown", summary, evidence, own.tracking if own else None)
-    return Verdict("ok", "No fault found: the line is in sync and the modem answers.", evidence, own.tracking if own else None)
+        return Verdict("unknown", summary, evidence, own.tracking if own else None, problems)
+    return Verdict("ok", "No fault found: the line is in sync and the modem answers.", evidence, own.tracking if own else None, problems)
 
 
 def judge_row(values: Mapping[str, float], rules: RuleSet, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(down reasons, degraded reasons) of one fresh row: the `down` rules, and the thresholds as
-    if their `for` hold had passed. Rates, flaps and drifts need history, so only monitoring sees them."""
+    if their `for` hold had passed. Rates, flaps and drifts need history, so only monitoring sees
+    them. A row that is down is not degraded as well: out of sync, DSL reads 0 dB everywhere."""
     down = tuple(r for rule in rules.downs if rule.metric in values and (r := rule.down(values[rule.metric])))
+    if down:
+        return down, ()
     degraded = []
     for check in rules.checks:
         if isinstance(check, Threshold) and check.metric in values:
@@ -206,6 +222,8 @@ def _row_text(row: Row, device: str) -> str:
     where = f"{row.profile} on {device}"
     if row.outcome is Outcome.NOT_FOUND:
         return f"{where}: no row for this line"
+    if row.outcome is Outcome.NO_TABLE:
+        return f"{where}: {row.detail}: the line cannot be judged by this profile"
     if row.outcome is not Outcome.OK:
         return f"{where}: could not read the row ({row.outcome.value}{': ' + row.detail if row.detail else ''})"
     if row.down or row.degraded:
@@ -218,6 +236,14 @@ def _line_trouble(row: Row) -> str:
     if row.outcome is Outcome.NOT_FOUND:
         return f"{row.profile}: no row for this line"
     return f"{row.profile}: " + "; ".join(("out of sync: " + r for r in row.down) if row.down else row.degraded)
+
+
+def _problem(device: str, row: Row) -> str:
+    what = row.detail.removeprefix(f"profile {row.profile}: ")
+    return (
+        f"device {device}: profiles: {row.profile}: {what} "
+        f"(hint: give {device} the profile its agent serves, or remove {row.profile}; then `monitord check` and reload)"
+    )
 
 
 def _state_text(who: str, state: LineState, zone: str) -> str:
@@ -292,10 +318,12 @@ async def diagnose(daemon: Daemon, line_id: str, deadline: float = DEADLINE) -> 
 
 async def read_row(client: SnmpClient, device: Device, profile: Profile, key: str) -> Row:
     """The row's gauges: one GET by instance OID when the table is indexed by port alone, else a
-    walk of the gauge columns. Counters are left out: one reading gives no rate."""
+    walk of the gauge columns. Counters are left out: one reading gives no rate. A row missing
+    from the GET costs a walk as well, to tell a missing row from a table the agent lacks."""
     gauges = [c for c in profile.columns() if c.kind == "gauge"]
     target = Target.of(device)
-    if _by_port(profile) and key.isdigit():
+    by_get = _by_port(profile) and key.isdigit()
+    if by_get:
         oids: list[Oid] = [SYS_UPTIME, *(c.oid + (int(key),) for c in gauges)]
         result = await client.get(target, oids)
     else:
@@ -304,6 +332,13 @@ async def read_row(client: SnmpClient, device: Device, profile: Profile, key: st
     if result.outcome is not Outcome.OK:
         return Row(profile.name, result.outcome, detail=result.detail)
     decoded = decode(profile, result.varbinds)
+    if key not in decoded.keys and by_get:
+        result = await client.walk(target, [c.oid for c in gauges], profile.max_repetitions)
+        if result.outcome is not Outcome.OK:
+            return Row(profile.name, result.outcome, detail=result.detail)
+        decoded = decode(profile, result.varbinds)
+    if not decoded.served:
+        return Row(profile.name, Outcome.NO_TABLE, detail=absent(profile))
     if key not in decoded.keys:
         return Row(profile.name, Outcome.NOT_FOUND, detail=f"no row {key!r}")
     values = combine(profile, [(cell, cell.value) for cell in decoded.cells if cell.key == key]).get(key, {})

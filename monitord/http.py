@@ -122,6 +122,7 @@ def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
         "summary": v.summary,
         "tracking": v.tracking,
         "evidence": list(v.evidence),
+        "problems": list(v.problems),
         "at": f.at,
         "timings_ms": dict(diagnosis.timings_ms),
         "modem": ping_json(f.modem),

@@ -165,6 +165,7 @@ class Outcome(enum.Enum):
     AUTH_FAILURE = "auth_failure"  # wrong community / v3 credentials: the device is alive
     AGENT_ERROR = "agent_error"  # error-status in the PDU, malformed or looping replies
     NOT_FOUND = "not_found"  # the agent answered but has no row for this line
+    NO_TABLE = "no_table"  # the agent answered but has none of the profile's tables (wrong profile?)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ Match = Literal["port", "mac", "device"]
 INTEGER_TAGS = frozenset({2, 65, 66, 67, 70})
 COUNTER_BITS = {65: 32, 70: 64}
 COMBINE = {"min": min, "max": max, "sum": sum}
+AGGREGATE = {"min": min, "max": max, "any_nonzero": lambda values: float(any(values))}
 CONVERT = {"mw_to_dbm": lambda mw: 10 * math.log10(mw) if mw > 0 else None}
 
 
@@ -61,6 +62,7 @@ class Column:
     convert: str | None = None
     combine: Combine | None = None  # when several rows fold into one line; default min / sum
     interval: str = "line"
+    fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
 
     @property
     def folding(self) -> Combine:
@@ -72,14 +74,17 @@ class Table:
     index: tuple[IndexPart, ...]
     columns: tuple[Column, ...]
     key_oid: Oid | None = None  # a MAC column giving the line key of rows indexed by `row`
+    join: bool = False  # only adds values to lines found in the other tables (e.g. ifOperStatus)
 
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
-    """`name` = worst (`fn`) of the metrics in `of` that the row has, e.g. the worst band."""
+    """`name` = worst (`fn`) of the metrics in `of` that the row has, e.g. the worst band; or,
+    with `any_nonzero`, 1 if any of them is not 0 and 0 if all are (DSL equipment out of sync
+    reports 0 for margin, attenuation and rates rather than "no value")."""
 
     name: str
-    fn: Literal["min", "max"]
+    fn: Literal["min", "max", "any_nonzero"]
     of: tuple[str, ...]
 
 
@@ -101,10 +106,12 @@ class Profile:
             if wanted is None or column.interval in wanted
         )
 
-    def walk_oids(self, intervals: Iterable[str] | None = None) -> tuple[Oid, ...]:
-        """The columns to walk, led by the MAC key column of each table that has one walked."""
-        oids = tuple(column.oid for column in self.columns(intervals))
-        keys = tuple(t.key_oid for t in self.tables if t.key_oid and any(c.oid in oids for c in t.columns))
+    def walk_oids(self, intervals: Iterable[str] | None = None, *, fallbacks: bool = False) -> tuple[Oid, ...]:
+        """The columns to walk, led by the MAC key column of each table that has one walked;
+        with `fallbacks`, a column's fallback instead of the column where it has one."""
+        walked = self.columns(intervals)
+        oids = tuple((fallbacks and column.fallback) or column.oid for column in walked)
+        keys = tuple(t.key_oid for t in self.tables if t.key_oid and any(c in walked for c in t.columns))
         return tuple(dict.fromkeys(keys + oids))
 
     @property
@@ -129,6 +136,7 @@ class Decoded:
     cells: tuple[Cell, ...]
     keys: frozenset[str]  # every line key with at least one row, even if all its values were unusable
     skipped: int  # cells of the wrong type, unparsable indexes, unmapped enum values
+    served: bool  # the agent served some value of the profile's tables (joins aside)
 
 
 # --- decoding (pure) -------------------------------------------------------------------------
@@ -137,6 +145,7 @@ class Decoded:
 def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
     """Raw varbinds of a walk -> cells keyed by line. Bad cells are counted, never raised."""
     by_oid = {column.oid: (table, column) for table in profile.tables for column in table.columns}
+    by_oid.update({c.fallback: (t, c) for t in profile.tables for c in t.columns if c.fallback is not None})
     key_tables = {table.key_oid: table for table in profile.tables if table.key_oid}
     lengths = sorted({len(oid) for oid in (*by_oid, *key_tables)}, reverse=True)
     row_keys: dict[tuple[Oid, Oid], str] = {}
@@ -170,7 +179,8 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
                 skipped += 1
                 continue
             key = found
-        keys.add(key)
+        if not table.join:
+            keys.add(key)
         if varbind.tag not in INTEGER_TAGS or not isinstance(varbind.value, int):
             skipped += 1
             continue
@@ -191,7 +201,8 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
             continue
         ident = format_oid(varbind.oid)
         cells.append(Cell(key, name, value, column, ident, COUNTER_BITS.get(varbind.tag, 0)))
-    return Decoded(tuple(cells), frozenset(keys), skipped)
+    served = bool(row_keys) or any(not table.join for table, *_ in pending)
+    return Decoded(tuple(cells), frozenset(keys), skipped, served)
 
 
 def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:
@@ -242,7 +253,7 @@ def combine(profile: Profile, cells: Iterable[tuple[Cell, float]]) -> dict[str, 
         for aggregate in profile.aggregates:
             present = [row[name] for name in aggregate.of if name in row]
             if present:
-                row[aggregate.name] = COMBINE[aggregate.fn](present)
+                row[aggregate.name] = AGGREGATE[aggregate.fn](present)
         rows[key] = row
     return rows
 
@@ -321,7 +332,10 @@ async def poll_device(
     """One device sample (outcome, uptime_s) plus one sample per inventory line in `lines_by_key`.
 
     A device that does not answer yields only its own sample; its lines are judged through the
-    topology. `intervals` limits the walk to some interval classes (e.g. {"optical"}).
+    topology. `intervals` limits the walk to some interval classes (e.g. {"optical"}). An agent
+    that serves none of the walked columns has no such table (a wrong profile, not N missing
+    rows): the device and every line get NO_TABLE with that reason. A column with a `fallback`
+    is read through it over SNMPv1 (no Counter64) and wherever the agent serves none of it.
     """
     probe = f"snmp:{profile.name}"
     node = NodeRef("device", device.id)
@@ -336,10 +350,29 @@ async def poll_device(
             values["uptime_s"] = varbind.value / 100
             if rates.uptime(device.id, values["uptime_s"]):
                 notes.append("uptime went backwards: counters restarted")
-    walk = await client.walk(target, profile.walk_oids(intervals), profile.max_repetitions)
+    v1 = target.auth.version == "1"
+    walk = await client.walk(target, profile.walk_oids(intervals, fallbacks=v1), profile.max_repetitions)
     if walk.outcome is not Outcome.OK:
         return [Sample(node, probe, now, walk.outcome, values, walk.detail)]
-    decoded = decode(profile, walk.varbinds)
+    varbinds = walk.varbinds
+    fallen = [c for c in profile.columns(intervals) if c.fallback and (v1 or not _served(varbinds, c.oid))]
+    names = ", ".join(sorted({c.name for c in fallen}))
+    if fallen and not v1:
+        extra = await client.walk(target, [c.fallback for c in fallen if c.fallback], profile.max_repetitions)
+        if extra.outcome is Outcome.OK:
+            varbinds += extra.varbinds
+        else:
+            notes.append(f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip())
+            fallen = []
+    decoded = decode(profile, varbinds)
+    if not decoded.served:
+        detail = absent(profile, intervals)
+        samples = [Sample(node, probe, now, Outcome.NO_TABLE, values, "; ".join([*notes, detail]))]
+        samples += [Sample(NodeRef("line", line), probe, now, Outcome.NO_TABLE, detail=detail) for line in lines_by_key.values()]
+        return samples
+    if fallen:
+        why = "SNMPv1 carries no 64-bit counters" if v1 else "no 64-bit counters on this agent"
+        notes.append(f"{names} from 32-bit counters ({why})")
     final: list[tuple[Cell, float]] = []
     for cell in decoded.cells:
         if cell.column.kind == "counter":
@@ -361,6 +394,22 @@ async def poll_device(
         else:
             samples.append(Sample(target_node, probe, now, Outcome.NOT_FOUND, detail=f"no row {key!r}"))
     return samples
+
+
+def absent(profile: Profile, intervals: Iterable[str] | None = None) -> str:
+    """Why an agent that served none of the profile's columns is not N lines without a row."""
+    wanted = profile.intervals if intervals is None else set(intervals)
+    walked = (c.oid[:-1] for t in profile.tables if not t.join for c in t.columns if c.interval in wanted)
+    tables = list(dict.fromkeys(map(format_oid, walked)))
+    shown = ", ".join(tables[:2]) + (f" and {len(tables) - 2} more" if len(tables) > 2 else "")
+    return f"profile {profile.name}: table{'s' if len(tables) > 1 else ''} {shown} absent on this agent (wrong profile?)"
+
+
+def _served(varbinds: Iterable[Varbind], column: Oid) -> bool:
+    """Whether any value lies under `column`; walks answer row by row, so a served column shows
+    within the first few values and this stops there."""
+    width = len(column)
+    return any(varbind.oid[:width] == column for varbind in varbinds)
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -404,8 +453,8 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
 
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates"}
 EXTEND_KEYS = {"name", "description", "extends", "override"}
-TABLE_KEYS = {"index", "key", "columns"}
-COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval"}
+TABLE_KEYS = {"index", "key", "columns", "join"}
+COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback"}
 
 
 def _profile(path: Path, document: dict[str, Any]) -> Profile:
@@ -453,7 +502,10 @@ def _table(path: Path, where: str, table: Any, interval: str) -> Table:
         raise ProfileError(f"{path}: {where}.columns: expected a non-empty list")
     labels = {part.name for part in parts if part.kind == "label"}
     built = tuple(_column(path, f"{where}.columns[{i}]", c, interval, labels) for i, c in enumerate(columns))
-    return Table(parts, built, key_oid)
+    join = table.get("join", False)
+    if not isinstance(join, bool):
+        raise ProfileError(f"{path}: {where}.join: expected true or false")
+    return Table(parts, built, key_oid, join)
 
 
 def _index_part(path: Path, where: str, item: Any) -> IndexPart:
@@ -508,18 +560,25 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["convert"] = _choice(path, f"{where}.convert", value, tuple(CONVERT))
         elif key == "combine":
             fields["combine"] = _choice(path, f"{where}.combine", value, tuple(COMBINE))
+        elif key == "fallback":
+            if column.kind != "counter":
+                raise ProfileError(f"{path}: {where}.fallback: only a counter column may fall back (to a 32-bit counter)")
+            fields["fallback"] = _oid(path, f"{where}.fallback", value)
         else:
             raise ProfileError(f"{path}: {where}.{key}: not allowed here")
     return replace(column, **fields)
 
 
 def _aggregate(path: Path, where: str, item: Any) -> Aggregate:
-    if not isinstance(item, dict) or set(item) != {"name", "worst", "of"}:
-        raise ProfileError(f"{path}: {where}: expected {{name, worst: min|max, of: [metrics]}}")
-    fn = _choice(path, f"{where}.worst", item["worst"], ("min", "max"))
-    if not isinstance(item["of"], list) or not item["of"]:
-        raise ProfileError(f"{path}: {where}.of: expected a list of metric names")
-    return Aggregate(str(item["name"]), fn, tuple(str(name) for name in item["of"]))
+    if isinstance(item, dict) and set(item) == {"name", "any_nonzero"}:
+        fn, of, key = "any_nonzero", item["any_nonzero"], "any_nonzero"
+    elif isinstance(item, dict) and set(item) == {"name", "worst", "of"}:
+        fn, of, key = _choice(path, f"{where}.worst", item["worst"], ("min", "max")), item["of"], "of"
+    else:
+        raise ProfileError(f"{path}: {where}: expected {{name, worst: min|max, of: [metrics]}} or {{name, any_nonzero: [metrics]}}")
+    if not isinstance(of, list) or not of:
+        raise ProfileError(f"{path}: {where}.{key}: expected a list of metric names")
+    return Aggregate(str(item["name"]), fn, tuple(str(name) for name in of))
 
 
 def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:

@@ -195,15 +195,19 @@ Check: TypeAlias = Threshold | Flap | Drift
 
 @dataclass(frozen=True, slots=True)
 class DownUnless:
-    """The row itself says the line is down unless `metric` is one of `values`."""
+    """The row itself says the line is down unless `metric` is one of `values`; `reason` says
+    what that means to a person (e.g. "not in sync")."""
 
     name: str
     metric: str
     values: frozenset[float]
+    reason: str = ""
 
     def down(self, value: float) -> str | None:
         if value in self.values:
             return None
+        if self.reason:
+            return f"{self.reason} ({self.metric} {_g(value)})"
         return f"{self.metric} {_g(value)} not in {{{', '.join(_g(v) for v in sorted(self.values))}}}"
 
 

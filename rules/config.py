@@ -25,7 +25,8 @@ Rule kinds (`kind:` defaults to threshold):
 - flap: `window`, `above`, `clear` (> 0), optional `metric` (default `up`, the probe verdict).
 - drift: `metric`, `drop` or `rise` (distance from the baseline), optional `clear` (default half),
   `baseline` (time constant of the line's own average), optional `per`.
-- down: `metric`, `unless` (the values that mean up), e.g. `oper_up` unless [1].
+- down: `metric`, `unless` (the values that mean up), e.g. `oper_up` unless [1]; optional `reason`
+  (what down means, shown with the value: "not in sync (oper_up 0)").
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ _RULE_KEYS = {
     "threshold": {"kind", "metric", "clear", "for", "per", *OPS},
     "flap": {"kind", "metric", "window", "above", "clear"},
     "drift": {"kind", "metric", "drop", "rise", "clear", "baseline", "per"},
-    "down": {"kind", "metric", "unless"},
+    "down": {"kind", "metric", "unless", "reason"},
 }
 
 
@@ -316,4 +317,10 @@ class _Parser:
         if not isinstance(values, list) or not values:
             self.fail((*path, "unless"), "expected a list of the values that mean up")
             return None
-        return DownUnless(name, metric, frozenset(self.number(v, (*path, "unless", i)) for i, v in enumerate(values)))
+        reason = spec.get("reason", "")
+        if not isinstance(reason, str):
+            self.fail((*path, "reason"), "expected text")
+            reason = ""
+        return DownUnless(
+            name, metric, frozenset(self.number(v, (*path, "unless", i)) for i, v in enumerate(values)), reason
+        )

@@ -34,7 +34,8 @@ def verdict(sample: Sample, rules: RuleSet) -> Verdict:
 
     A line is down when its modem does not answer ICMP, when its row is missing on a device that
     answered (NOT_FOUND), or when a `down` rule says so (oper_up 0, cm_status not registered).
-    An SNMP timeout reported for a line row tells nothing about the line itself.
+    An SNMP timeout reported for a line row tells nothing about the line itself, nor does a
+    device without the profile's table (NO_TABLE): that is a wrong profile, said on the device.
     """
     outcome, probe = sample.outcome, sample.probe
     if outcome is Outcome.OK:
@@ -49,6 +50,8 @@ def verdict(sample: Sample, rules: RuleSet) -> Verdict:
         return "down", f"{probe}: no row on the device"
     if outcome in _PROBE_DOWN and (not is_line or probe == "icmp"):
         return "down", f"{probe}: {outcome.value}"
+    if outcome is Outcome.NO_TABLE:
+        return "error", f"{probe}: {sample.detail or outcome.value}"
     return "error", f"{probe}: {outcome.value}"
 
 

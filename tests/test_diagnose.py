@@ -6,7 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from monitord.diagnose import Facts, Ping, Row, covering, judge_row, verdict
+from monitord.cli import _show_diagnosis
+from monitord.diagnose import Diagnosis, Facts, Ping, Row, covering, judge_row, verdict
+from monitord.http import diagnosis_json
 from monitord.model import (
     Device,
     Incident,
@@ -37,6 +39,8 @@ TIMED_OUT = (Row("adsl", Outcome.TIMEOUT), Row("if-mib", Outcome.TIMEOUT))
 LOW_SNR = (Row("adsl", Outcome.OK, {"snr_margin_down_db": 3.0}, degraded=("snr_margin_down_db 3 <= 6",)), IN_SYNC[1])
 OUT_OF_SYNC = (IN_SYNC[0], Row("if-mib", Outcome.OK, {"oper_up": 0.0}, down=("oper_up 0 not in {1}",)))
 AUTH = (Row("adsl", Outcome.AUTH_FAILURE), Row("if-mib", Outcome.AUTH_FAILURE))
+ABSENT = "profile adsl: tables 1.3.6.1.2.1.10.94.1.1.2.1, 1.3.6.1.2.1.10.94.1.1.3.1 and 6 more absent on this agent (wrong profile?)"
+MISFIT = Row("adsl", Outcome.NO_TABLE, detail=ABSENT)
 
 
 def incident(tracking: str, root: str, kind: IncidentKind = IncidentKind.OUTAGE, affected: frozenset[str] = frozenset({"S1"})) -> Incident:
@@ -94,6 +98,10 @@ CASES = [
     ("a line incident is quoted", facts(rows=LOW_SNR, incidents=(incident("ARZ-6", "line:S1", IncidentKind.DEGRADATION),)), "line", "ARZ-6"),
     ("no modem address, row in sync", facts(line=replace(LINE, modem=None), modem=None), "ok", None),
     ("no modem address, ICMP-only head-end", facts(line=replace(LINE, modem=None), modem=None, device=ICMP_ONLY, rows=()), "unknown", None),
+    ("no such table: a wrong profile, modem answers", facts(rows=(MISFIT,)), "config", None),
+    ("no such table: a wrong profile, modem silent", facts(modem=SILENT, rows=(MISFIT,)), "config", None),
+    ("no such table, another profile in sync", facts(rows=(MISFIT, IN_SYNC[1])), "ok", None),
+    ("no such table, another profile out of sync", facts(rows=(MISFIT, OUT_OF_SYNC[1])), "line", None),
 ]
 
 
@@ -123,6 +131,10 @@ def test_judge_row_with_the_default_rules() -> None:
     )
     assert judge_row({"snr_margin_down_db": 12.0}, rules.ruleset("adsl"), NOW) == ((), ())
     assert judge_row({"oper_up": 0.0}, rules.ruleset("if-mib"), NOW) == (("oper_up 0 not in {1}",), ())
+    out_of_sync = {"oper_up": 0.0, "in_sync": 0.0, "snr_margin_down_db": 0.0, "attenuation_down_db": 0.0}
+    assert judge_row(out_of_sync, rules.ruleset("adsl"), NOW) == (
+        ("not in sync (interface down) (oper_up 0)", "not in sync (margin, attenuation and rates all 0) (in_sync 0)"), ()
+    )
     assert judge_row({"cm_status": 6.0, "us_snr_db": 20.0}, rules.ruleset("docsis-cmts"), NOW) == ((), ("us_snr_db 20 < 25",))
 
 
@@ -134,3 +146,19 @@ def test_covering_windows() -> None:
     over = replace(WINDOW, id="mw-over", start=NOW - 7200, end=NOW - 1000, grace=900)
     found = covering([WINDOW, line_window, other, later, in_grace, over], "S1", CHAIN, NOW)
     assert [w.id for w in found] == ["mw-1", "mw-line", "mw-grace"]
+
+
+def test_a_wrong_profile_names_device_profile_and_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    found = verdict(facts(rows=(MISFIT, IN_SYNC[1])))
+    hint = "(hint: give dslam-1 the profile its agent serves, or remove adsl; then `monitord check` and reload)"
+    problem = f"device dslam-1: profiles: adsl: {ABSENT.removeprefix('profile adsl: ')} {hint}"
+    assert found.problems == (problem,)
+    assert f"adsl on dslam-1: {ABSENT}: the line cannot be judged by this profile" in found.evidence
+    assert verdict(facts()).problems == ()
+    config = verdict(facts(rows=(MISFIT,)))
+    assert config.summary.startswith("The head-end dslam-1 has no adsl table, so it cannot tell whether the line is in sync")
+
+    _show_diagnosis(diagnosis_json(Diagnosis(facts(rows=(MISFIT,)), config, {"total": 120.0})))
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == "S1: CONFIG"
+    assert shown[shown.index("problems:") + 1] == f"  {problem}"

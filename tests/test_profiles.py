@@ -74,6 +74,10 @@ def test_builtin_profiles_load() -> None:
         ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, scale: fast}]}]\n", "tables[0].columns[0].scale"),
         ("name: x\nextends: adsl\noverride: {snr_db: {scale: 1}}\n", "override.snr_db: no such metric"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
+        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', fallback: '1.3.7'}]}]\n", "tables[0].columns[0].fallback: only a counter"),
+        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n", "tables[0].columns[0].fallback"),
+        ("name: x\ntables: [{join: yes please, columns: [{name: a, oid: '1.3.6'}]}]\n", "tables[0].join: expected true or false"),
+        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6'}]}]\naggregates: [{name: s, any_nonzero: a}]\n", "aggregates[0].any_nonzero"),
     ],
 )
 def test_bad_profiles_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
