@@ -377,7 +377,7 @@ class Daemon:
             opened.push_async_callback(self.pinger.close)
             self.outbox = Outbox(
                 self.store, build_notifiers(config), self._policies(), clock=self.clock,
-                on_hold=lambda hold: hold_notices(hold, self.settings, ChannelPolicy().probe_every),
+                on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
             )
             polling = config.polling
             self.scheduler = Scheduler(
@@ -433,8 +433,11 @@ class Daemon:
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:
-        sms = self.config.notifiers.sms
-        return {"sms": ChannelPolicy(rate=sms.rate)} if sms else {}
+        n = self.config.notifiers
+        policies = {channel: ChannelPolicy(probe_every=n.hold_probe) for channel in self.channels}
+        if n.sms:
+            policies["sms"] = ChannelPolicy(rate=n.sms.rate, probe_every=n.hold_probe)
+        return policies
 
     def reload(self, path: str | Path) -> bool:
         """SIGHUP: a new config and inventory; incidents, line states and queued messages are kept.
@@ -497,14 +500,14 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate
+        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate, c.notifiers.hold_probe
 
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
         "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
-        "notifier channels and SMS rate": channels,
+        "notifier channels, SMS rate and hold_probe": channels,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]
 

@@ -7,11 +7,22 @@ import asyncio
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 
 from lab.isp import write_secret
 from monitord.config import load_config
 from monitord.demo import until
 from tests.ops_fixtures import daemons, device_ok, first_dslam, open_outage, short_dir, wait_async, worlds  # noqa: F401
+from tests.test_config import BASE, ENV, line_of, problems_of, write
+
+
+def test_hold_probe_is_a_duration_with_a_default(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path), ENV).notifiers.hold_probe == 60.0
+    held = BASE.replace("notifiers:\n", "notifiers:\n  hold_probe: 2m\n")
+    assert load_config(write(tmp_path, held), ENV).notifiers.hold_probe == 120.0
+    never = BASE.replace("notifiers:\n", "notifiers:\n  hold_probe: 0s\n")
+    [problem] = problems_of(write(tmp_path, never))
+    assert (problem.key, problem.line) == ("notifiers.hold_probe", line_of(never, "hold_probe"))
 
 
 async def test_a_rotated_twilio_token_holds_the_outage_sms_until_a_reload_sends_each_once(worlds, daemons):
