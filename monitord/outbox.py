@@ -172,6 +172,7 @@ class Outbox:
         self._age_floor: dict[str, float] = {}  # wall: held time does not count toward max_age
         self._watch = ClockWatch(clock, monotonic)
         self._last_id = store.last_id()
+        self._clock_steps = 0
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -206,7 +207,7 @@ class Outbox:
 
     async def run(self) -> None:
         for channel, policy in self._policies.items():
-            self._store.requeue_sending(channel, self._clock() + policy.settle)
+            self._store.requeue_sending(channel, self._now() + policy.settle)
         try:
             async with asyncio.TaskGroup() as group:
                 for channel in self._notifiers:
@@ -237,16 +238,20 @@ class Outbox:
         except TimeoutError:
             pass
 
-    def _follow_clock(self) -> bool:
-        """Move the queued items' timers with a step of the wall clock; True if it stepped."""
+    def _now(self) -> float:
+        """The wall clock, once the queued items' timers have moved with any step it made.
+
+        Every time the outbox writes goes through here, so a step is followed before the first
+        time of the new era is written, and `_clock_steps` tells a pump its batch is stale.
+        """
         step, expected, wall = self._watch.step()
         last_id, self._last_id = self._last_id, self._store.last_id()
-        if abs(step) < CLOCK_STEP:
-            return False
-        moved = self._store.shift_timers(step, last_id, expected, wall)
-        self._age_floor = {c: at + step for c, at in self._age_floor.items()}
-        log.warning("the wall clock stepped %+.0f s: the age and retry timers of %d queued notices moved with it", step, moved)
-        return True
+        if abs(step) >= CLOCK_STEP:
+            moved = self._store.shift_timers(step, last_id, expected, wall)
+            self._age_floor = {c: at + step for c, at in self._age_floor.items()}
+            self._clock_steps += 1
+            log.warning("the wall clock stepped %+.0f s: the age and retry timers of %d queued notices moved with it", step, moved)
+        return wall
 
     async def _pump(self, channel: str, group: asyncio.TaskGroup) -> None:
         policy = self._policies[channel]
@@ -257,17 +262,18 @@ class Outbox:
         ordered = channel in ORDERED_CHANNELS if policy.ordered is None else policy.ordered
         while not self._stopping.is_set():
             wake.clear()
-            self._follow_clock()
+            now = self._now()
             probing = channel in self._holds
             if probing and (wait := self._probe_at[channel] - loop.time()) > 0:
                 await self._pause(min(wait, CLOCK_CHECK), wake)
                 continue
             limit = 1 if probing else max(32, 2 * policy.concurrency)
-            items = self._store.due(channel, self._clock(), limit, ordered)
+            items = self._store.due(channel, now, limit, ordered)
             if not items:
                 next_at = self._store.next_due(channel, ordered)
-                await self._pause(CLOCK_CHECK if next_at is None else min(CLOCK_CHECK, max(0.0, next_at - self._clock())), wake)
+                await self._pause(CLOCK_CHECK if next_at is None else min(CLOCK_CHECK, max(0.0, next_at - now)), wake)
                 continue
+            era = self._clock_steps
             if probing:
                 self._probe_at[channel] = loop.time() + policy.probe_every
             for item in items:
@@ -276,10 +282,10 @@ class Outbox:
                 if self._stopping.is_set():
                     slots.release()
                     return
-                if self._follow_clock() or (channel in self._holds and not probing):
-                    slots.release()  # the item's times are from before the step, or the channel is held now
+                now = self._now()
+                if self._clock_steps != era or (channel in self._holds and not probing):
+                    slots.release()  # the item's times are from before a clock step, or the channel is held now
                     break
-                now = self._clock()
                 started = max(age_start(item), self._age_floor.get(channel, item.created_at))
                 if not probing and now - started > policy.max_age:
                     slots.release()
@@ -300,15 +306,15 @@ class Outbox:
         except ChannelError as error:
             self._hold(item, error)
         except DeliveryError as error:
+            self._failed(item, error, policy, isinstance(notifier, Reconciling))
             if not error.retryable:
                 self._release(channel)  # refused for itself: the channel's credentials were accepted
-            self._failed(item, error, policy, isinstance(notifier, Reconciling))
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
             self._failed(item, DeliveryError(reason, retryable=True), policy, isinstance(notifier, Reconciling))
         else:
-            self._release(channel)
             self._sent(item, ref, adopted)
+            self._release(channel)
         finally:
             slots.release()
             self._wake[item.notification.channel].set()
@@ -317,14 +323,14 @@ class Outbox:
         """Send, unless an earlier attempt whose answer was lost did reach the peer."""
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW)
-            ref = self._store.adopt(item.id, found, self._clock())
+            ref = self._store.adopt(item.id, found, self._now())
             if ref is not None:
                 return ref, True
         return await notifier.send(item.notification), False
 
     def _sent(self, item: OutboxItem, ref: str, adopted: bool) -> None:
         if not adopted:
-            self._store.mark_sent(item.id, ref, self._clock())
+            self._store.mark_sent(item.id, ref, self._now())
         counts = self.counts[item.notification.channel]
         counts.sent += 1
         counts.adopted += adopted
@@ -342,18 +348,18 @@ class Outbox:
             delay = backoff(attempts, policy.base_backoff, policy.max_backoff, self._rng)
         if reconciling:
             delay = max(delay, policy.settle)
-        self._store.mark_retry(item.id, error.reason, self._clock() + delay)
+        self._store.mark_retry(item.id, error.reason, self._now() + delay)
         self.counts[item.notification.channel].failed += 1
 
     def _hold(self, item: OutboxItem, error: ChannelError) -> None:
         """Put the item back, due at once for when the channel is released; hold the channel."""
         n = item.notification
         reason = masked(error.reason, n)
-        self._store.mark_retry(item.id, reason, self._clock())
+        self._store.mark_retry(item.id, reason, self._now())
         self.counts[n.channel].held += 1
         if n.channel in self._holds:
             return
-        hold = Hold(error.cause, reason, self._clock(), self._monotonic(), self.counts[n.channel].held - 1)
+        hold = Hold(error.cause, reason, self._now(), self._monotonic(), self.counts[n.channel].held - 1)
         self._holds[n.channel] = hold
         policy = self._policies[n.channel]
         self._probe_at[n.channel] = asyncio.get_running_loop().time() + policy.probe_every
@@ -370,7 +376,7 @@ class Outbox:
         if hold is None:
             return
         self._probe_at.pop(channel, None)
-        self._age_floor[channel] = self._clock()
+        self._age_floor[channel] = self._now()
         waiting = self._store.depth(channel)
         log.warning(
             "channel %s released after %.0fs held: %d attempts were refused, %d notices go out now",
@@ -384,7 +390,7 @@ class Outbox:
             return
         change = ChannelHold(channel, hold.cause, hold.reason, hold.since, released, waiting)
         planned = [(n, nb) for n, nb in self._on_hold(change) if n.channel != channel and n.channel in self._notifiers]
-        if planned and self._store.commit_step(None, [], [], planned, self._clock()):
+        if planned and self._store.commit_step(None, [], [], planned, self._now()):
             self.wake()
 
     def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:
