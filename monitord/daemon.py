@@ -466,6 +466,8 @@ class Daemon:
             self.store.replace_config_maintenance(config.maintenance)
             if self.outbox and config.notifiers != old.notifiers:
                 self.outbox.replace_notifiers(build_notifiers(config))
+            elif self.outbox:
+                self.outbox.probe_held()  # the fix may be at the peer's end
             self._commit(self.engine.set_topology(config.topology, now), now)
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
             for gone in old.topology.devices.keys() - config.topology.devices.keys():

@@ -190,8 +190,12 @@ class Outbox:
             task = asyncio.get_running_loop().create_task(self._retire(old))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
-            if channel in self._holds:
-                self._probe_at[channel] = 0.0
+        self.probe_held()
+
+    def probe_held(self) -> None:
+        """Try a held channel now instead of at its next probe (a reload: the fix may be in)."""
+        for channel in self._holds:
+            self._probe_at[channel] = 0.0
             self._wake[channel].set()
 
     async def _retire(self, notifier: Notifier) -> None:

@@ -185,3 +185,17 @@ def test_a_clock_step_moves_ages_and_retries_but_not_quiet_hours_nor_later_items
     assert (got[sms(1)].created_at, got[sms(1)].next_attempt_at) == (t + step, t + 10 + step)
     assert (got[sms(2)].created_at, got[sms(2)].next_attempt_at) == (t + step, max(t + step, t + 3600))
     assert (got[sms(3)].created_at, got[sms(3)].next_attempt_at) == (t + 5 + step, t + 5 + step)
+
+
+async def test_a_reload_probes_a_held_channel_at_once_even_when_the_fix_was_at_the_peer(store: Store, twilio: TwilioLab) -> None:
+    items = [sms(i) for i in range(3)]
+    queue(store, items)
+    token, twilio.auth_token = twilio.auth_token, "being-rotated"
+    box = Outbox(store, {"sms": sms_for(twilio, token=token)}, {"sms": replace(FAST, probe_every=600.0)}, rng=random.Random(6))
+    runner = asyncio.create_task(box.run())
+    await until(lambda: box.holds, 5, "the hold")
+    twilio.auth_token = token  # the rotation was undone at Twilio
+    box.probe_held()
+    await until(lambda: store.depth() == 0, 5, "the held SMS, long before the next probe")
+    await stop(box, runner)
+    assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in items) and not box.holds
