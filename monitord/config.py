@@ -69,7 +69,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "topology.regions[].exchanges[].devices[]": ("id", "kind", "address", "port", "snmp", "profiles", "cabinet"),
     "subscribers": ("csv", "lines"),
     "subscribers.lines[]": LINE_FIELDS,
-    "notifiers": ("sms", "email", "tickets"),
+    "notifiers": ("sms", "email", "tickets", "hold_probe"),
     "notifiers.sms": (
         "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
         "notify_degradation",
@@ -158,6 +158,7 @@ class NotifiersConfig:
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
     tickets: TicketConfig | None = None
+    hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -1071,7 +1072,8 @@ def _notifiers(d: _Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
     sms = _sms(d, section) if section.get("sms") is not None else None
     mail = _email(d, section) if section.get("email") is not None else None
     tickets = _tickets(d, section) if section.get("tickets") is not None else None
-    return NotifiersConfig(sms, mail, tickets) if len(d.problems) == before else None
+    hold_probe = d.get(section, ("notifiers",), "hold_probe", positive_duration, _default(NotifiersConfig, "hold_probe"))
+    return NotifiersConfig(sms, mail, tickets, hold_probe) if len(d.problems) == before else None
 
 
 def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:

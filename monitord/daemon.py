@@ -38,7 +38,7 @@ from monitord.outbox import ChannelPolicy, Outbox, masked
 from monitord.store import Store
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
-from notifiers.plan import Planned, PlanSettings, due_updates, plan_step
+from notifiers.plan import Planned, PlanSettings, due_updates, hold_notices, plan_step
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
     BUILTIN_DIR,
@@ -375,7 +375,10 @@ class Daemon:
             opened.callback(self.snmp.close)
             self.pinger = await Pinger.open()
             opened.push_async_callback(self.pinger.close)
-            self.outbox = Outbox(self.store, build_notifiers(config), self._policies())
+            self.outbox = Outbox(
+                self.store, build_notifiers(config), self._policies(), clock=self.clock,
+                on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
+            )
             polling = config.polling
             self.scheduler = Scheduler(
                 self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
@@ -430,8 +433,11 @@ class Daemon:
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:
-        sms = self.config.notifiers.sms
-        return {"sms": ChannelPolicy(rate=sms.rate)} if sms else {}
+        n = self.config.notifiers
+        policies = {channel: ChannelPolicy(probe_every=n.hold_probe) for channel in self.channels}
+        if n.sms:
+            policies["sms"] = ChannelPolicy(rate=n.sms.rate, probe_every=n.hold_probe)
+        return policies
 
     def reload(self, path: str | Path) -> bool:
         """SIGHUP: a new config and inventory; incidents, line states and queued messages are kept.
@@ -458,6 +464,10 @@ class Daemon:
             self.settings = plan_settings(config)
             self.channels = configured_channels(config)
             self.store.replace_config_maintenance(config.maintenance)
+            if self.outbox and config.notifiers != old.notifiers:
+                self.outbox.replace_notifiers(build_notifiers(config))
+            elif self.outbox:
+                self.outbox.probe_held()  # the fix may be at the peer's end
             self._commit(self.engine.set_topology(config.topology, now), now)
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
             for gone in old.topology.devices.keys() - config.topology.devices.keys():
@@ -490,17 +500,16 @@ class Daemon:
 def needs_restart(old: Config, new: Config) -> list[str]:
     """What a reload cannot apply: the settings the running sockets, clients and store were built from."""
 
-    def connections(c: Config) -> tuple[object, ...]:
-        n = c.notifiers
-        sms = n.sms and (n.sms.account_sid, n.sms.auth_token, n.sms.from_, n.sms.base_url, n.sms.rate)
-        return sms, n.email and replace(n.email, noc=()), n.tickets
+    def channels(c: Config) -> tuple[object, ...]:
+        """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
+        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate, c.notifiers.hold_probe
 
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
         "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
-        "notifier addresses and credentials": connections,
+        "notifier channels, SMS rate and hold_probe": channels,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]
 

@@ -207,6 +207,11 @@ class DaemonCollector(Collector):
         failed = CounterMetricFamily(f"{PREFIX}_notifications_failed", "Delivery attempts that failed and will be retried.", labels=["channel"])
         dead = CounterMetricFamily(f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"])
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
+        held = GaugeMetricFamily(
+            f"{PREFIX}_channel_held", "1 while the peer refuses the channel's credentials or settings (reason: credentials, "
+            "forbidden, config); nothing but a slow probe is sent until it is fixed.", labels=["channel", "reason"],
+        )
+        holds = d.outbox.holds if d.outbox else {}
         counts = d.outbox.counts if d.outbox else {}
         for channel in sorted(counts):
             c = counts[channel]
@@ -215,8 +220,10 @@ class DaemonCollector(Collector):
             sent.add_metric([channel], c.sent)
             failed.add_metric([channel], c.failed)
             dead.add_metric([channel], c.dead)
+            hold = holds.get(channel)
+            held.add_metric([channel, hold.cause if hold else ""], 1 if hold else 0)
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
-        yield from (depth, age, sent, failed, dead, segments)
+        yield from (depth, age, sent, failed, dead, segments, held)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:

@@ -20,6 +20,14 @@ Delivery guarantee (see docs/delivery.md):
   unknown is repeated (after a crash, at most the `concurrency` items in flight per channel).
 * On ordered channels (tickets by default) one incident's items go out one at a time, in the
   order they were queued: a comment never overtakes its create, whatever the retries did.
+* A `ChannelError` (401/403, SMTP AUTH) holds the channel: nothing is sent on it but one item
+  every `probe_every` seconds, nothing on it is dead-lettered or aged out, and the NOC is told
+  once through the other channels (`on_hold`). The first item that goes through (or is refused
+  for itself, which proves the credentials work) releases it; `replace_notifiers` (a reload)
+  probes at once.
+* Timers follow the monotonic clock: the store keeps wall times, and a step of the wall clock
+  (NTP, an operator) moves the queued items' age and retry timers with it (`Store.shift_timers`),
+  so a step forward dead-letters nothing as too old and a step back stalls no retry.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from monitord.model import Notification
 from monitord.store import OutboxItem, Store
-from notifiers.base import DeliveryError, Notifier
+from notifiers.base import ChannelError, ChannelHold, DeliveryError, HoldCause, Notifier
 from notifiers.sms import sms_segments
 from notifiers.templates import mask_phone
 
@@ -41,6 +49,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
 ORDERED_CHANNELS = frozenset({"ticket"})  # each item acts on what the incident's earlier ones made
+CLOCK_STEP = 2.0  # seconds the wall clock may move against the monotonic one before it counts as a step
+CLOCK_CHECK = 30.0  # the longest a pump sleeps without looking at the clock and the store again
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ class ChannelPolicy:
     max_backoff: float = 600.0
     settle: float = 5.0  # the earliest re-attempt after an attempt that may have arrived
     ordered: bool | None = None  # per-incident queue order; None: only for ORDERED_CHANNELS
+    probe_every: float = 60.0  # while the channel is held: one item tried this often
 
 
 @dataclass(slots=True)
@@ -66,6 +77,18 @@ class DeliveryCounts:
     dead: int = 0
     adopted: int = 0  # sent, found at the peer after a lost answer
     segments: int = 0  # SMS segments of sent messages
+    held: int = 0  # attempts refused by a ChannelError
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a channel is held, since when (wall clock for people, monotonic for timers)."""
+
+    cause: HoldCause
+    reason: str
+    since: float
+    started: float
+    refused_before: int  # the channel's DeliveryCounts.held when the hold began
 
 
 @runtime_checkable
@@ -100,6 +123,21 @@ def age_start(item: OutboxItem) -> float:
     return max(item.created_at, item.not_before or item.created_at)
 
 
+class ClockWatch:
+    """Tells a step of the wall clock from its passing, by the monotonic clock."""
+
+    def __init__(self, wall: Callable[[], float], monotonic: Callable[[], float]) -> None:
+        self._wall, self._monotonic = wall, monotonic
+        self._at, self._mono_at = wall(), monotonic()
+
+    def step(self) -> tuple[float, float, float]:
+        """(step, what the wall clock should say, what it says), and start over from now."""
+        wall, mono = self._wall(), self._monotonic()
+        expected = self._at + (mono - self._mono_at)
+        self._at, self._mono_at = wall, mono
+        return wall - expected, expected, wall
+
+
 class Outbox:
     """Run with `await outbox.run()` inside the daemon's TaskGroup; `wake()` after queuing.
 
@@ -113,16 +151,58 @@ class Outbox:
         policies: Mapping[str, ChannelPolicy],
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_hold: Callable[[ChannelHold], Sequence[tuple[Notification, float | None]]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`on_hold` says what to queue when a channel is held or released (the NOC's alerts);
+        items for the channel concerned are dropped, the others are queued at once."""
         self._store = store
         self._notifiers = dict(notifiers)
         self._policies = {c: policies.get(c, ChannelPolicy()) for c in notifiers}
         self._clock = clock
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
+        self._on_hold = on_hold
         self.counts = {c: DeliveryCounts() for c in notifiers}
         self._wake = {c: asyncio.Event() for c in notifiers}
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._holds: dict[str, Hold] = {}
+        self._probe_at: dict[str, float] = {}  # monotonic: the held channel's next probe
+        self._age_floor: dict[str, float] = {}  # wall: held time does not count toward max_age
+        self._watch = ClockWatch(clock, monotonic)
+        self._last_id = store.last_id()
+        self._clock_steps = 0
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def holds(self) -> Mapping[str, Hold]:
+        """Held channels, for metrics and the API."""
+        return dict(self._holds)
+
+    def replace_notifiers(self, notifiers: Mapping[str, Notifier]) -> None:
+        """A reload with new addresses or credentials: later sends use `notifiers`, and a held
+        channel is probed at once. Channels that were not running are left for the next start."""
+        for channel, notifier in notifiers.items():
+            if channel not in self._notifiers:
+                continue
+            old, self._notifiers[channel] = self._notifiers[channel], notifier
+            task = asyncio.get_running_loop().create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        self.probe_held()
+
+    def probe_held(self) -> None:
+        """Try a held channel now instead of at its next probe (a reload: the fix may be in)."""
+        for channel in self._holds:
+            self._probe_at[channel] = 0.0
+            self._wake[channel].set()
+
+    async def _retire(self, notifier: Notifier) -> None:
+        """Close a replaced notifier once the sends that may still use it are over."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight))
+        await notifier.close()
 
     def wake(self) -> None:
         """New items were queued: look at the outbox now instead of at the next due time."""
@@ -131,12 +211,14 @@ class Outbox:
 
     async def run(self) -> None:
         for channel, policy in self._policies.items():
-            self._store.requeue_sending(channel, self._clock() + policy.settle)
+            self._store.requeue_sending(channel, self._now() + policy.settle)
         try:
             async with asyncio.TaskGroup() as group:
                 for channel in self._notifiers:
                     group.create_task(self._pump(channel, group))
         finally:
+            if self._retiring:
+                await asyncio.wait(set(self._retiring))
             for notifier in self._notifiers.values():
                 await notifier.close()
 
@@ -160,6 +242,21 @@ class Outbox:
         except TimeoutError:
             pass
 
+    def _now(self) -> float:
+        """The wall clock, once the queued items' timers have moved with any step it made.
+
+        Every time the outbox writes goes through here, so a step is followed before the first
+        time of the new era is written, and `_clock_steps` tells a pump its batch is stale.
+        """
+        step, expected, wall = self._watch.step()
+        last_id, self._last_id = self._last_id, self._store.last_id()
+        if abs(step) >= CLOCK_STEP:
+            moved = self._store.shift_timers(step, last_id, expected, wall)
+            self._age_floor = {c: at + step for c, at in self._age_floor.items()}
+            self._clock_steps += 1
+            log.warning("the wall clock stepped %+.0f s: the age and retry timers of %d queued notices moved with it", step, moved)
+        return wall
+
     async def _pump(self, channel: str, group: asyncio.TaskGroup) -> None:
         policy = self._policies[channel]
         slots = asyncio.Semaphore(policy.concurrency)
@@ -169,19 +266,32 @@ class Outbox:
         ordered = channel in ORDERED_CHANNELS if policy.ordered is None else policy.ordered
         while not self._stopping.is_set():
             wake.clear()
-            items = self._store.due(channel, self._clock(), max(32, 2 * policy.concurrency), ordered)
+            now = self._now()
+            probing = channel in self._holds
+            if probing and (wait := self._probe_at[channel] - loop.time()) > 0:
+                await self._pause(min(wait, CLOCK_CHECK), wake)
+                continue
+            limit = 1 if probing else max(32, 2 * policy.concurrency)
+            items = self._store.due(channel, now, limit, ordered)
             if not items:
                 next_at = self._store.next_due(channel, ordered)
-                await self._pause(None if next_at is None else max(0.0, next_at - self._clock()), wake)
+                await self._pause(CLOCK_CHECK if next_at is None else min(CLOCK_CHECK, max(0.0, next_at - now)), wake)
                 continue
+            era = self._clock_steps
+            if probing:
+                self._probe_at[channel] = loop.time() + policy.probe_every
             for item in items:
                 await slots.acquire()
                 await self._pause(bucket.reserve(loop.time()), self._stopping)
                 if self._stopping.is_set():
                     slots.release()
                     return
-                now = self._clock()
-                if now - age_start(item) > policy.max_age:
+                now = self._now()
+                if self._clock_steps != era or (channel in self._holds and not probing):
+                    slots.release()  # the item's times are from before a clock step, or the channel is held now
+                    break
+                started = max(age_start(item), self._age_floor.get(channel, item.created_at))
+                if not probing and now - started > policy.max_age:
                     slots.release()
                     self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
                     continue
@@ -193,16 +303,22 @@ class Outbox:
                 task.add_done_callback(self._inflight.discard)
 
     async def _deliver(self, item: OutboxItem, policy: ChannelPolicy, slots: asyncio.Semaphore) -> None:
-        notifier = self._notifiers[item.notification.channel]
+        channel = item.notification.channel
+        notifier = self._notifiers[channel]
         try:
             ref, adopted = await self._attempt(notifier, item)
+        except ChannelError as error:
+            self._hold(item, error)
         except DeliveryError as error:
             self._failed(item, error, policy, isinstance(notifier, Reconciling))
+            if not error.retryable:
+                self._release(channel)  # refused for itself: the channel's credentials were accepted
         except Exception as error:  # a notifier bug must not stop the channel
-            reason = f"unexpected {type(error).__name__} in the {item.notification.channel} notifier"
+            reason = f"unexpected {type(error).__name__} in the {channel} notifier"
             self._failed(item, DeliveryError(reason, retryable=True), policy, isinstance(notifier, Reconciling))
         else:
             self._sent(item, ref, adopted)
+            self._release(channel)
         finally:
             slots.release()
             self._wake[item.notification.channel].set()
@@ -211,14 +327,14 @@ class Outbox:
         """Send, unless an earlier attempt whose answer was lost did reach the peer."""
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW)
-            ref = self._store.adopt(item.id, found, self._clock())
+            ref = self._store.adopt(item.id, found, self._now())
             if ref is not None:
                 return ref, True
         return await notifier.send(item.notification), False
 
     def _sent(self, item: OutboxItem, ref: str, adopted: bool) -> None:
         if not adopted:
-            self._store.mark_sent(item.id, ref, self._clock())
+            self._store.mark_sent(item.id, ref, self._now())
         counts = self.counts[item.notification.channel]
         counts.sent += 1
         counts.adopted += adopted
@@ -236,8 +352,50 @@ class Outbox:
             delay = backoff(attempts, policy.base_backoff, policy.max_backoff, self._rng)
         if reconciling:
             delay = max(delay, policy.settle)
-        self._store.mark_retry(item.id, error.reason, self._clock() + delay)
+        self._store.mark_retry(item.id, error.reason, self._now() + delay)
         self.counts[item.notification.channel].failed += 1
+
+    def _hold(self, item: OutboxItem, error: ChannelError) -> None:
+        """Put the item back, due at once for when the channel is released; hold the channel."""
+        n = item.notification
+        reason = masked(error.reason, n)
+        self._store.mark_retry(item.id, reason, self._now())
+        self.counts[n.channel].held += 1
+        if n.channel in self._holds:
+            return
+        hold = Hold(error.cause, reason, self._now(), self._monotonic(), self.counts[n.channel].held - 1)
+        self._holds[n.channel] = hold
+        policy = self._policies[n.channel]
+        self._probe_at[n.channel] = asyncio.get_running_loop().time() + policy.probe_every
+        waiting = self._store.depth(n.channel)
+        log.error(
+            "channel %s held: its %s %s refused (%s); %d notices wait, one is tried every %gs until it goes through or a reload",
+            n.channel, n.channel, "credentials were" if error.cause == "credentials" else "settings were", reason,
+            waiting, policy.probe_every,
+        )
+        self._announce(n.channel, hold, released=False, waiting=waiting)
+
+    def _release(self, channel: str) -> None:
+        hold = self._holds.pop(channel, None)
+        if hold is None:
+            return
+        self._probe_at.pop(channel, None)
+        self._age_floor[channel] = self._now()
+        waiting = self._store.depth(channel)
+        log.warning(
+            "channel %s released after %.0fs held: %d attempts were refused, %d notices go out now",
+            channel, self._monotonic() - hold.started, self.counts[channel].held - hold.refused_before, waiting,
+        )
+        self._announce(channel, hold, released=True, waiting=waiting)
+
+    def _announce(self, channel: str, hold: Hold, *, released: bool, waiting: int) -> None:
+        """Queue the NOC's alert on the other channels: once per hold and once per release."""
+        if self._on_hold is None:
+            return
+        change = ChannelHold(channel, hold.cause, hold.reason, hold.since, released, waiting)
+        planned = [(n, nb) for n, nb in self._on_hold(change) if n.channel != channel and n.channel in self._notifiers]
+        if planned and self._store.commit_step(None, [], [], planned, self._now()):
+            self.wake()
 
     def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:
         self._store.mark_dead(item.id, reason)

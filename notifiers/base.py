@@ -1,14 +1,21 @@
 """The one interface every channel implements, and the errors that say whether to retry.
 
 Retries live in one place (the outbox worker); a notifier only says what happened
-(Alertmanager's `Notify(ctx, alerts) (retryable bool, err)`).
+(Alertmanager's `Notify(ctx, alerts) (retryable bool, err)`), in one of three classes:
+
+* the item may succeed later (429, 5xx, timeouts): `DeliveryError(retryable=True)`;
+* the item itself is refused (an invalid number, 550 for a mailbox): `DeliveryError(retryable=False)`;
+* the channel itself is refused (401/403, SMTP AUTH, a TLS setting): `ChannelError`. Every item
+  would fail alike until the operator fixes the config, so the outbox holds the whole channel
+  instead of dead-lettering a live outage's notices one by one.
 """
 
 from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from monitord.model import Notification
 
@@ -21,6 +28,47 @@ class DeliveryError(Exception):
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after  # seconds, from a Retry-After header or an SMTP 4xx hint
+
+
+HoldCause = Literal["credentials", "forbidden", "config"]
+
+
+class ChannelError(DeliveryError):
+    """The peer refuses the channel, not the item: `cause` says what the operator must fix.
+
+    Retryable, since the same item goes through once the config is right.
+    """
+
+    def __init__(self, reason: str, *, cause: HoldCause) -> None:
+        super().__init__(reason, retryable=True)
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHold:
+    """A channel held by the outbox, or just released, as the NOC is told about it."""
+
+    channel: str
+    cause: HoldCause
+    reason: str  # the peer's words, secrets and customer addresses removed
+    since: float  # wall clock, when the hold began
+    released: bool
+    waiting: int  # items queued on the channel
+
+
+def http_failure(status: int, reason: str, wait: float | None = None) -> DeliveryError:
+    """What an HTTP refusal means, the same for every HTTP adapter (Alertmanager's `notify/util.go`).
+
+    429 and 5xx are worth retrying (after `wait`, from Retry-After); 401, 403 and 407 refuse the
+    channel's credentials or rights; any other status refuses this item.
+    """
+    if status == 429 or status >= 500:
+        return DeliveryError(reason, retryable=True, retry_after=wait)
+    if status in (401, 407):
+        return ChannelError(reason, cause="credentials")
+    if status == 403:
+        return ChannelError(reason, cause="forbidden")
+    return DeliveryError(reason, retryable=False)
 
 
 class Notifier(Protocol):

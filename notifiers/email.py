@@ -1,8 +1,10 @@
 """E-mail over SMTP (aiosmtplib): plain, STARTTLS or implicit TLS, with optional AUTH.
 
 SMTP says itself what is worth retrying: 4xx replies are temporary, 5xx permanent. A refused
-connection, a dropped one or a timeout is temporary too; a certificate that does not verify or
-a server lacking what is configured (STARTTLS, AUTH) is a configuration error and permanent.
+connection, a dropped one or a timeout is temporary too. A refused login (530, 534, 535, 538),
+a certificate that does not verify or a server lacking what is configured (STARTTLS, AUTH) is
+the channel's configuration, not the message's fault: a `ChannelError`, and the outbox holds
+the channel until a reload fixes it.
 The Message-ID is derived from the notification key, so a copy sent again after a crash is
 recognisable as the same message.
 """
@@ -17,7 +19,10 @@ from email.utils import formatdate
 import aiosmtplib
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import ChannelError, DeliveryError
+
+
+AUTH_REFUSED = frozenset({530, 534, 535, 538})  # RFC 4954: auth required, too weak, bad credentials, needs TLS
 
 
 def _temporary(code: int) -> bool:
@@ -81,20 +86,27 @@ class SmtpEmail:
             refused = e.recipients[0]
             raise self._error(f"recipient refused: {refused.code} {refused.message}", _temporary(refused.code)) from None
         except aiosmtplib.SMTPResponseException as e:
+            if e.code in AUTH_REFUSED:
+                raise ChannelError(self._redacted(f"SMTP {e.code} {e.message} (check the username and password)"),
+                                   cause="credentials") from None
             raise self._error(f"SMTP {e.code} {e.message}", _temporary(e.code)) from None
         except ssl.SSLCertVerificationError as e:
-            raise self._error(f"TLS certificate of {self.host} does not verify: {e.verify_message}", False) from None
+            raise ChannelError(f"TLS certificate of {self.host} does not verify: {e.verify_message}", cause="config") from None
         except OSError as e:
             raise self._error(f"cannot reach {self.host}:{self.port}: {type(e).__name__}: {e}", True) from None
         except aiosmtplib.SMTPException as e:
-            raise self._error(f"SMTP session failed (check the TLS and AUTH settings): {e}", False) from None
+            raise ChannelError(self._redacted(f"SMTP session failed (check the TLS and AUTH settings): {e}"),
+                               cause="config") from None
         return response or msg["Message-ID"]
 
     def _error(self, reason: str, retryable: bool) -> DeliveryError:
+        return DeliveryError(self._redacted(reason), retryable=retryable)
+
+    def _redacted(self, reason: str) -> str:
         """The server's words may echo what it was sent: the password never leaves in a reason."""
         if self.password and self.password.reveal():
             reason = reason.replace(self.password.reveal(), "<redacted>")
-        return DeliveryError(reason, retryable=retryable)
+        return reason
 
     async def close(self) -> None:
         """Nothing to release: each send uses its own connection."""

@@ -31,8 +31,9 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
 
 from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from notifiers.base import ChannelHold
 from notifiers.templates import (
-    KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates,
+    HOLD_CAUSES, KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates,
     format_duration, format_time, render, short, subscriber_list,
 )
 from rules.engine import IncidentChange
@@ -326,3 +327,26 @@ def _told(trackings: Iterable[str], kind: IncidentKind, lookup: Callable[[str], 
     """Subscribers already given this kind's opening notice by the replaced incidents (unknown ones: nobody)."""
     found = (lookup(t) for t in trackings)
     return frozenset().union(*(i.affected for i in found if i is not None and i.kind is kind))
+
+
+def hold_notices(hold: ChannelHold, settings: PlanSettings, probe_every: float) -> list[Planned]:
+    """The NOC's alert that a channel is held (a NOC e-mail and a ticket), or released (the same
+    e-mail, the ticket resolved). Keyed by the hold's start: once per hold, whatever the retries.
+    The outbox drops the items meant for the held channel itself."""
+    lang = settings.language
+    hold_id = f"hold-{hold.channel}-{_ms(hold.since)}"
+    event = "released" if hold.released else "held"
+    values = {
+        "channel": hold.channel, "cause": HOLD_CAUSES[lang][hold.cause], "reason": hold.reason,
+        "since": format_time(hold.since, settings.tz, lang), "waiting": hold.waiting,
+        "probe": format_duration(probe_every, lang),
+    }
+
+    def text() -> Rendered:
+        return render(f"noc.channel_{event}", lang, values, settings.templates)
+
+    action = "resolve" if hold.released else "create"
+    out: list[Planned] = [(notification(f"{hold_id}/ticket/{action}", "ticket", hold_id, action, hold_id, text), None)]
+    out += [(notification(f"{hold_id}/email/{to}/noc-channel-{event}", "email", to, f"noc-channel-{event}", hold_id, text), None)
+            for to in settings.noc_emails]
+    return out

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, retry_after
+from notifiers.base import DeliveryError, http_failure, retry_after
 
 TRACKING_FIELD = "Tracking Number"
 
@@ -45,16 +45,12 @@ def marker(key: str) -> str:
 
 
 def http_error(status: int, message: str, wait: float | None = None) -> DeliveryError:
-    """5xx and 429 are worth retrying; any other refusal needs a person to fix the config."""
-    if status == 429 or status >= 500:
-        return DeliveryError(f"RT HTTP {status}: {message}", retryable=True, retry_after=wait)
+    """RT's words for the statuses `http_failure` classifies; 401 says nothing worth quoting."""
     if status == 401:
-        return DeliveryError("RT HTTP 401: the token or password was not accepted", retryable=False)
+        return http_failure(status, "RT HTTP 401: the token or password was not accepted")
     if status == 403:
-        return DeliveryError(
-            f"RT HTTP 403: {message} (unknown queue, or the user lacks rights on it)", retryable=False
-        )
-    return DeliveryError(f"RT HTTP {status}: {message}", retryable=False)
+        return http_failure(status, f"RT HTTP 403: {message} (unknown queue, or the user lacks rights on it)")
+    return http_failure(status, f"RT HTTP {status}: {message}", wait)
 
 
 def _message(status: int, payload: Any, text: str) -> str:

@@ -19,7 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, retry_after
+from notifiers.base import DeliveryError, http_failure, retry_after
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -64,9 +64,9 @@ class _HeaderKeepingClient(AsyncTwilioHttpClient):
 
 def _rest_error(exc: TwilioRestException) -> DeliveryError:
     reason = f"twilio HTTP {exc.status} code {exc.code}: {exc.msg}"
-    if exc.status == 429 or exc.status >= 500:
-        return DeliveryError(reason, retryable=True, retry_after=retry_after(_last_headers.get().get("Retry-After")))
-    return DeliveryError(reason, retryable=False)
+    if exc.status in (401, 403):
+        reason += " (check the account SID and auth token)"
+    return http_failure(exc.status, reason, retry_after(_last_headers.get().get("Retry-After")))
 
 
 class TwilioSms:

@@ -251,6 +251,35 @@ TEMPLATES: Templates = {
         "tr": Template("", "Kayıt kapatıldı: ilgili hatlar artık envanterde yok. ({at})\n"),
         "en": Template("", "Closed: the lines involved are no longer in the inventory. ({at})\n"),
     },
+    "noc.channel_held": {
+        "tr": Template(
+            "[monitord] {channel} kanalı durduruldu: {cause}",
+            "{channel} kanalı {since} itibarıyla durduruldu: karşı taraf kimlik bilgilerini ya da ayarları reddediyor.\n"
+            "Yanıt: {reason}\nBekleyen bildirim: {waiting}\n\nBildirimler silinmiyor; her {probe} bir tanesi "
+            "deneniyor. Ayarı düzeltip `systemctl reload monitord` ile yükleyin, bekleyenler hemen gönderilir.\n",
+        ),
+        "en": Template(
+            "[monitord] {channel} channel held: {cause}",
+            "The {channel} channel is held since {since}: the peer refuses its credentials or settings.\n"
+            "Answer: {reason}\nNotices waiting: {waiting}\n\nNothing is dropped; one notice is tried every "
+            "{probe}. Fix the setting and run `systemctl reload monitord`: the waiting notices go out at once.\n",
+        ),
+    },
+    "noc.channel_released": {
+        "tr": Template(
+            "[monitord] {channel} kanalı yeniden çalışıyor",
+            "{channel} kanalı yeniden çalışıyor ({since} itibarıyla durdurulmuştu). Gönderilecek bildirim: {waiting}\n",
+        ),
+        "en": Template(
+            "[monitord] {channel} channel works again",
+            "The {channel} channel works again (held since {since}). Notices to send: {waiting}\n",
+        ),
+    },
+}
+
+HOLD_CAUSES: Mapping[Language, Mapping[str, str]] = {
+    "tr": {"credentials": "kimlik bilgileri reddedildi", "forbidden": "yetki yok", "config": "ayar hatası"},
+    "en": {"credentials": "credentials refused", "forbidden": "access forbidden", "config": "settings refused"},
 }
 
 KIND_NAMES: Mapping[Language, Mapping[str, str]] = {

@@ -5,8 +5,9 @@ The default body is `{"action", "tracking", "subject", "body", "key"}`. A config
 is replaced by the JSON-encoded value, so the result is valid JSON whatever the text contains.
 It is checked when the notifier is built, so a bad template fails at start, not at 3 a.m.
 
-HTTP 5xx and 429 are retryable (honouring Retry-After); other 4xx are permanent, except 404 on
-comment/resolve/reopen: the ticket may not exist yet because its create is still queued.
+HTTP statuses are read by `notifiers.base.http_failure` (5xx and 429 retryable, honouring
+Retry-After; 401/403 hold the channel; other 4xx permanent), except 404 on comment/resolve/reopen:
+the ticket may not exist yet because its create is still queued.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, retry_after
+from notifiers.base import DeliveryError, http_failure, retry_after
 
 FIELDS = ("action", "tracking", "subject", "body", "key")
 
@@ -69,13 +70,11 @@ class WebhookTickets:
         if self.token is not None and self.token.reveal():
             text = text.replace(self.token.reveal(), "<redacted>")
         reason = f"helpdesk answered HTTP {status}: {text[:200]!r}"
-        if status == 429 or status >= 500:
-            return DeliveryError(reason, retryable=True, retry_after=retry_after(after, time.time()))
         if status == 404 and item.action != "create":
             return DeliveryError(f"ticket {item.recipient} not found (yet): {reason}", retryable=True)
         if status in (401, 403):
             reason += " (check the webhook token)"
-        return DeliveryError(reason, retryable=False)
+        return http_failure(status, reason, retry_after(after, time.time()))
 
     async def close(self) -> None:
         if self._session is not None:

@@ -7,7 +7,7 @@ import pytest
 
 from lab.smtp import SmtpSink
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import ChannelError, DeliveryError
 from notifiers.email import SmtpEmail, message_id
 
 PASSWORD = "s3cret-smtp-pass"
@@ -85,19 +85,19 @@ async def test_smtp_replies_decide_whether_to_retry(code: int, stage: Literal["r
         assert len(sink.messages) == 1
 
 
-async def test_wrong_password_is_permanent_and_never_shows_the_password() -> None:
+async def test_wrong_password_holds_the_channel_and_never_shows_the_password() -> None:
     async with SmtpSink(starttls=True, username="noc", password="right-one") as sink:
         error = await failure(client(sink, starttls=True, username="noc", password=Secret(PASSWORD, "file:/x"),
                                      tls_context=sink.client_tls_context()))
         assert sink.auth_failures >= 1 and sink.messages == []
-    assert not error.retryable and "535" in error.reason
+    assert isinstance(error, ChannelError) and error.cause == "credentials" and "535" in error.reason
     assert all(PASSWORD not in text for text in (error.reason, str(error), repr(error), repr(error.args)))
 
 
-async def test_an_untrusted_certificate_is_permanent() -> None:
+async def test_an_untrusted_certificate_holds_the_channel() -> None:
     async with SmtpSink(starttls=True) as sink:
         error = await failure(client(sink, starttls=True))
-    assert not error.retryable and "certificate" in error.reason
+    assert isinstance(error, ChannelError) and error.cause == "config" and "certificate" in error.reason
 
 
 async def test_connection_refused_is_retryable() -> None:
@@ -109,7 +109,7 @@ async def test_connection_refused_is_retryable() -> None:
     assert error.retryable and PASSWORD not in error.reason
 
 
-async def test_auth_without_tls_is_refused_permanently() -> None:
+async def test_auth_without_tls_holds_the_channel() -> None:
     async with SmtpSink(starttls=True, username="noc", password=PASSWORD) as sink:
         error = await failure(client(sink, username="noc", password=Secret(PASSWORD, "env:SMTP")))
-    assert not error.retryable and "AUTH" in error.reason and PASSWORD not in error.reason
+    assert isinstance(error, ChannelError) and "AUTH" in error.reason and PASSWORD not in error.reason

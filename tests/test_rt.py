@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import replace
@@ -11,10 +12,11 @@ from outbox_fixtures import drain, queue, store  # noqa: F401  (fixtures)
 from rt_fixtures import comments, new_tracking, rt, rt_server, ticket_item, tickets_tagged  # noqa: F401
 
 from lab.rt import RtServer
+from monitord.demo import until
 from monitord.model import Notification, Secret
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
-from notifiers.base import DeliveryError
+from notifiers.base import ChannelError, DeliveryError
 from notifiers.rt import RequestTracker, marker
 
 
@@ -103,19 +105,19 @@ async def test_basic_auth_works_too(rt_server: RtServer) -> None:
     assert [str(t["id"]) for t in tickets_tagged(rt_server, tracking)] == [ticket_id]
 
 
-async def test_unknown_queue_is_a_permanent_error(rt_server: RtServer) -> None:
+async def test_unknown_queue_holds_the_channel(rt_server: RtServer) -> None:
     notifier = RequestTracker(rt_server.url, "No Such Queue", token=rt_server.token)
     try:
         with pytest.raises(DeliveryError) as caught:
             await notifier.send(ticket_item(new_tracking(), "create"))
     finally:
         await notifier.close()
-    assert not caught.value.retryable
+    assert isinstance(caught.value, ChannelError) and caught.value.cause == "forbidden"
     assert "403" in caught.value.reason and "No Such Queue" in caught.value.reason
 
 
 @pytest.mark.parametrize("credentials", ["token", "password"])
-async def test_wrong_credentials_are_permanent_and_never_shown(
+async def test_wrong_credentials_hold_the_channel_and_are_never_shown(
     rt_server: RtServer, credentials: str
 ) -> None:
     real = rt_server.token.reveal()
@@ -130,7 +132,7 @@ async def test_wrong_credentials_are_permanent_and_never_shown(
             await notifier.send(ticket_item(new_tracking(), "create"))
     finally:
         await notifier.close()
-    assert not caught.value.retryable
+    assert isinstance(caught.value, ChannelError) and caught.value.cause == "credentials"
     assert "401" in caught.value.reason
     assert wrong.reveal() not in str(caught.value) and real not in str(caught.value)
 
@@ -241,3 +243,33 @@ async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(
             str(ticket["id"])
         }
         assert len(comments(rt_server, str(ticket["id"]))) == 1
+
+
+async def test_a_wrong_token_holds_the_ticket_channel_until_a_reload_then_each_ticket_once(
+    rt_server: RtServer, store: Store
+) -> None:
+    """Nothing is dead-lettered while RT refuses the token; the reload's token delivers every
+    create and comment once, in order."""
+    trackings = [new_tracking() for _ in range(3)]
+    queue(store, [ticket_item(t, action, 1) for t in trackings for action in ("create", "comment")])
+    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.1, max_backoff=0.3, settle=0.05, probe_every=0.3)
+    real = rt_server.token.reveal()
+    wrong = RequestTracker(rt_server.url, rt_server.queue, token=Secret(real[:-4] + "0000", "env:RT"), timeout=5)
+    box = Outbox(store, {"ticket": wrong}, {"ticket": policy}, rng=random.Random(4))
+    runner = asyncio.create_task(box.run())
+    try:
+        await until(lambda: "ticket" in box.holds, 10, "the hold")
+        await asyncio.sleep(1.0)
+        assert box.holds["ticket"].cause == "credentials"
+        assert {i.status for i in store.items()} == {"pending"}
+        assert all(tickets_tagged(rt_server, t) == [] for t in trackings)
+        box.replace_notifiers({"ticket": RequestTracker(rt_server.url, rt_server.queue, token=rt_server.token, timeout=5)})
+        await until(lambda: store.depth() == 0, 20, "the held tickets")
+    finally:
+        await box.stop(timeout=2)
+        await runner
+
+    assert store.counts() == {("ticket", "sent"): 6} and box.counts["ticket"].dead == 0 and not box.holds
+    for tracking in trackings:
+        [ticket] = tickets_tagged(rt_server, tracking)
+        assert [c.splitlines()[0] for c in comments(rt_server, str(ticket["id"]))] == [f"comment 1 for {tracking}"]

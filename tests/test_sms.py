@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from lab.twilio import TwilioLab
-from notifiers.base import DeliveryError
+from notifiers.base import ChannelError, DeliveryError
 from notifiers.sms import GSM7_BASIC, sms_segments
 from tests.outbox_fixtures import FROM, sms, sms_for, twilio  # noqa: F401  (fixture)
 
@@ -79,12 +79,12 @@ async def test_invalid_number_is_permanent_with_twilio_code(twilio: TwilioLab) -
     assert "code 21211" in caught.value.reason and "+15005550001 is not a valid phone number" in caught.value.reason
 
 
-async def test_wrong_token_is_permanent_and_never_shown(twilio: TwilioLab) -> None:
+async def test_wrong_token_holds_the_channel_and_is_never_shown(twilio: TwilioLab) -> None:
     notifier = sms_for(twilio, token="wrong-secret-token")
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ChannelError) as caught:
         await notifier.send(sms(1))
     await notifier.close()
-    assert not caught.value.retryable and "HTTP 401 code 20003" in caught.value.reason
+    assert caught.value.cause == "credentials" and "HTTP 401 code 20003" in caught.value.reason
     assert "wrong-secret-token" not in caught.value.reason and twilio.messages == []
 
 

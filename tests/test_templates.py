@@ -46,6 +46,11 @@ WORST = {
     "subscribers": "- s1 Ayşe Yılmaz +90532***1111",
     "replaces": "ARZ-2026-000120, ARZ-2026-000121",
     "into": "ARZ-2026-000130",
+    "channel": "sms",
+    "cause": "kimlik bilgileri reddedildi",
+    "waiting": 20,
+    "probe": "1 dk",
+    "since": "01.12.2026 13:00",
 }
 
 SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))

@@ -6,7 +6,7 @@ import pytest
 
 from lab.tickets import TicketDesk
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import ChannelError, DeliveryError
 from notifiers.plan import PlanSettings, plan
 from notifiers.webhook import WebhookTickets
 from plan_fixtures import TOPOLOGY, Change, at, incident
@@ -74,12 +74,13 @@ async def test_status_codes_decide_whether_to_retry(desk: TicketDesk, hook: Webh
     assert await hook.send(ticket("create")) == "T1"
 
 
-async def test_a_wrong_token_is_permanent_and_not_shown(desk: TicketDesk) -> None:
+async def test_a_wrong_token_holds_the_channel_and_is_not_shown(desk: TicketDesk) -> None:
     wrong = "wrong-token-987654321"
     notifier = WebhookTickets(desk.url, Secret(wrong, "env:HOOK"), timeout=5)
     error = await failure(notifier, ticket("create"))
     await notifier.close()
-    assert not error.retryable and "401" in error.reason and "token" in error.reason
+    assert isinstance(error, ChannelError) and error.cause == "credentials"
+    assert "401" in error.reason and "token" in error.reason
     assert all(s not in text for s in (wrong, TOKEN) for text in (error.reason, str(error), repr(error)))
 
 
