@@ -7,6 +7,7 @@ Twilio endpoint and helpdesk webhook on loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -35,6 +36,7 @@ from rules.config import parse_rules
 from rules.engine import Engine
 from tests.outbox_fixtures import FAST, drain
 from tests.rules_fixtures import dead, healthy, line, topology
+from tests.test_http import documented
 
 START = 1_780_000_000.0  # 2026-05-28
 IST = ZoneInfo("Europe/Istanbul")
@@ -372,9 +374,11 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         assert daemon.store.incident(outage.tracking) is None and daemon.store.items() == []
         assert daemon.unwritten is not None and "full" in daemon.unwritten.error
         assert set(daemon.unwritten.incidents) == {outage.tracking}
-        status, body = await get(url + "/health")
-        assert status == 503 and "database or disk is full" in body
-        assert (await get(url + "/ready"))[0] == 503
+        for path in ("/health", "/ready"):
+            status, body = await get(url + path)
+            assert status == 503 and json.loads(body)["store"]["error"] == "database or disk is full"
+            assert json.loads(body)["store"]["incidents"] == 1
+            documented(path, "get", 503, json.loads(body))
         metrics = (await get(url + "/metrics"))[1]
         assert 'monitord_store_unwritten{kind="incidents"} 1.0' in metrics
         failures = re.search(r"^monitord_store_write_failures_total (\S+)$", metrics, re.M)
@@ -399,4 +403,24 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         assert [e.action for e in peers.desk.tickets[outage.tracking].history] == ["create"]
     finally:
         await runner.cleanup()
+        daemon.store.close()
+
+
+def test_the_daemon_clock_does_not_follow_a_wall_clock_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wall clock jumps 5 hours ahead (and then 2 back) while the daemon runs: its clock, which
+    the rules and the outbox share, moves only by the time that passed, so no notice ages by 5
+    hours and no timer fires early. (time.time is patched: the test cannot step the host's clock.)"""
+    import time
+
+    from monitord.clock import AnchoredClock
+
+    daemon = Daemon(lab_config(tmp_path, None))
+    try:
+        assert isinstance(daemon.clock, AnchoredClock)
+        before, wall = daemon.clock(), time.time()
+        monkeypatch.setattr(time, "time", lambda: wall + 5 * 3600)
+        assert 0 <= daemon.clock() - before < 1 and daemon.clock.drift() > 5 * 3600 - 1
+        monkeypatch.setattr(time, "time", lambda: wall - 2 * 3600)
+        assert 0 <= daemon.clock() - before < 1
+    finally:
         daemon.store.close()
