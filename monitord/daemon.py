@@ -6,8 +6,8 @@ step to the store, on the event loop thread, so the engine, the store and the ou
 A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
 monitoring: the engine has moved on, so what the step decided (line states, incidents, notices)
 is kept in memory, in order, as `Unwritten`, and written before anything newer in one
-transaction, with a fresh snapshot, at the first commit that succeeds (tried every
-WRITE_RETRY seconds meanwhile). The store is then exactly where it would have been had every
+transaction, with a fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY
+seconds, then less often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is then exactly where it would have been had every
 step been written; until then /health and /ready say why, and so do the metrics.
 """
 
@@ -68,7 +68,8 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
-WRITE_RETRY = 5.0  # while the store refuses writes, how often a step tries again
+WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again;
+WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
 
 
 def load_checked(path: str | Path) -> Config:
@@ -262,14 +263,15 @@ class Daemon:
             queued = self.store.commit_step(snapshot, states, incidents, planned, now, self._dead_on_arrival)
         except (sqlite3.Error, StoreError) as error:
             self.write_failures += 1
-            self._next_write = now + WRITE_RETRY
+            failures = 1 if self.unwritten is None else self.unwritten.failures + 1
+            self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
             if self.unwritten is None:
                 self.unwritten = Unwritten(str(error), now)
                 self.unwritten.add(states, incidents, planned)
                 log.error("cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
                           "in memory and written once the store takes it", self.config.state_file, error)
             else:
-                self.unwritten.error, self.unwritten.failures = str(error), self.unwritten.failures + 1
+                self.unwritten.error, self.unwritten.failures = str(error), failures
             return
         if self.unwritten is not None:
             log.warning("state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",

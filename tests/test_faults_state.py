@@ -28,7 +28,7 @@ from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
 from monitord.config import Config, load_config
-from monitord.daemon import WRITE_RETRY, Daemon, build_notifiers
+from monitord.daemon import WRITE_RETRY_MAX, Daemon, build_notifiers
 from monitord.http import make_app
 from monitord.model import NodeRef, Outcome, Phase, Sample
 from monitord.outbox import Outbox
@@ -387,7 +387,7 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         clock.now += 1
         daemon.ingest(device_down(dslam, clock.now))  # polling goes on while the disk is full
         filler.unlink()
-        clock.now += WRITE_RETRY
+        clock.now += WRITE_RETRY_MAX
         daemon.tick()
         assert daemon.unwritten is None
         assert daemon.store.incident(outage.tracking) == daemon.engine.incident(outage.tracking)
@@ -424,3 +424,31 @@ def test_the_daemon_clock_does_not_follow_a_wall_clock_step(tmp_path: Path, monk
         assert 0 <= daemon.clock() - before < 1
     finally:
         daemon.store.close()
+
+
+def test_the_issued_numbers_are_seeded_from_an_older_state_file_and_its_snapshot(tmp_path: Path) -> None:
+    """A state file from before the tracking_numbers table: the migration takes the highest
+    number of each year from its incidents, and an engine snapshot of the old form (one year, one
+    counter) is read too."""
+    from monitord.store import MIGRATIONS, Store, migrate
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=next(n for n, step in enumerate(MIGRATIONS) if "CREATE TABLE tracking_numbers" in step))
+    for tracking in ("ARZ-2026-000007", "ARZ-2026-000012", "ARZ-2027-000001", "TST-2026-000003"):
+        db.execute("INSERT INTO incidents VALUES (?, 'outage', 'line:s1', 'resolved', 1, 1, 1, '[]', '[]')", (tracking,))
+    db.close()
+    store = Store.open(path)
+    try:
+        assert store.issued("ARZ") == {2026: 12, 2027: 1} and store.issued("TST") == {2026: 3}
+    finally:
+        store.close()
+
+    topo = topology({"x": {"d0": [0]}})
+    old = Engine(topo, parse_rules(None), "ARZ").snapshot()
+    del old["issued"]
+    e = Engine.restore(topo, parse_rules({"settle": "1m"}), "ARZ", {**old, "year": 2026, "seq": 41})
+    t = utc("2026-06-01 12:00:00")
+    e.observe(dead("d0", t), t)
+    (opened,) = e.tick(t + 120).incidents
+    assert opened.incident.tracking == "ARZ-2026-000042"
