@@ -312,7 +312,8 @@ def plan(
             into = change.merged_into or "-"
             out.append(p.ticket("resolve", "merged", f"{tracking}/ticket/merged/{into}", {"into": into}))
             before = lookup(tracking)
-            out += p.customers(before.affected if before else (), "merged", f"/{into}", {"into": into})
+            told = before.affected & incident.affected if before else frozenset()
+            out += p.customers(told, "merged", f"/{into}", {"into": into})
         case "recovering":
             out.append(p.ticket("comment", "recovering", f"{tracking}/ticket/recovering/{stamp}"))
         case "resolved":

@@ -32,20 +32,20 @@ Correlation (as data)
     So one incident per (kind, root): lines behind a regional fault attach to it, and when a parent
     starts to qualify its children's incidents are merged into one at the parent ("promoted",
     `replaces` lists the merged numbers). Each absorbed incident ends in the same step with its
-    own change, "merged" (`merged_into` names the parent): the engine is the only one that says
-    an incident ended, and then it forgets it (a merged incident is never reopened). Recently failed lines keep counting for `window`, so
-    when a parent recovers the lines still resyncing stay with its incident instead of
-    flooding out as single-line incidents.
+    own change, "merged" (`merged_into` names the parent, `affected` its lines that went there):
+    the engine alone says an incident ended, then forgets it (a merged incident never reopens).
+    Recently failed lines keep counting for `window`, so when a parent recovers the lines still
+    resyncing stay with its incident instead of flooding out as single-line incidents.
 
 Lifecycle
     opened -> (grew | shrank | promoted)* -> recovering -> resolved, with reopened from
     recovering or from resolved within `reopen_window`, or -> merged (absorbed by a parent).
     An incident that absorbs others in a step reports "promoted" even when it also reopened:
     the planner needs the merged numbers (`replaces`), and tells a reopen from the incident as
-    last committed. An incident is active while a member
-    still has its fault. A member that recovered stays (so it is told when the whole incident
-    is resolved) until it has been good for `stable`; then it leaves an active incident
-    ("shrank"), or, when no member fails any more and all are verified, the incident resolves.
+    last committed. An incident is active while a member still has its fault. A member that
+    recovered stays (so it is told when the whole incident is resolved) until it has been good
+    for `stable`; then it leaves an active incident ("shrank"), or, when no member fails any
+    more and all are verified, the incident resolves.
     Tracking numbers are `<PREFIX>-<YEAR>-<6 digits>`, numbered per year of the configured time
     zone, with one counter per year: a clock stepped back across new year goes on with that
     year's sequence instead of starting it again. `reserve` raises a counter to what the store
@@ -737,7 +737,8 @@ class Engine:
                 if old_acc.before is None:  # opened in this step: never announced, nothing to end
                     del accs[old.tracking], self._incidents[old.tracking]
                 else:
-                    old.members |= old_acc.removed
+                    in_heir = old.members | old_acc.removed
+                    old.members = {k for k in in_heir if self._targets[k].incident == heir.tracking}
                     old_acc.added, old_acc.removed = set(), set()
                     old_acc.merged_into = heir.tracking
                     old.phase, old.resolved_at = Phase.RESOLVED, now
