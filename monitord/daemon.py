@@ -451,7 +451,7 @@ class Daemon:
             log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
-                outbox_task = tasks.create_task(self.outbox.run())
+                outbox_task = tasks.create_task(self._deliver(stop))
                 ticker = tasks.create_task(self._ticker())
                 self.ready.set()
                 sdnotify.notify("READY=1", self._status())
@@ -470,6 +470,27 @@ class Daemon:
                               "%d notices decided since %.0f s ago are lost", self.unwritten.error,
                               len(self.unwritten.incidents), len(self.unwritten.planned), now - self.unwritten.since)
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
+
+    async def _deliver(self, stop: asyncio.Event) -> None:
+        """Run the outbox; when the state file refuses one of its writes (a full disk), start it
+        again after a pause instead of letting the error stop the daemon. An item whose `sent`
+        mark was refused stays `sending` and is reconciled with the peer, as after a crash."""
+        assert self.outbox is not None
+        pause = WRITE_RETRY
+        while True:
+            refused = None
+            try:
+                await self.outbox.run()
+            except* sqlite3.Error as errors:
+                refused = errors.exceptions[0]
+            if refused is None or stop.is_set():
+                return
+            log.error("delivery paused: the state file refused a write (%s); trying again in %.0f s", refused, pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            if stop.is_set():
+                return
+            pause = min(WRITE_RETRY_MAX, pause * 2)
 
     async def _ticker(self) -> None:
         watchdog = sdnotify.watchdog_interval()

@@ -452,3 +452,49 @@ def test_the_issued_numbers_are_seeded_from_an_older_state_file_and_its_snapshot
     e.observe(dead("d0", t), t)
     (opened,) = e.tick(t + 120).incidents
     assert opened.incident.tracking == "ARZ-2026-000042"
+
+
+async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplicates(
+    tmp_path: Path, small_disk: Path, peers: Peers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Notices are queued, then the disk fills: the outbox cannot mark an item `sending`, which
+    used to end the daemon's task group. Delivery pauses instead; once space returns every
+    subscriber gets the outage SMS once."""
+    import asyncio
+
+    import monitord.daemon
+
+    monkeypatch.setattr(monitord.daemon, "WRITE_RETRY", 0.2)
+    config = lab_config(tmp_path, peers, state_file=small_disk / "state.db")
+    dslam, lines = dslam_with_sms_lines(config)
+    clock = Clock()
+    daemon = Daemon(config, clock=clock)
+    stop = asyncio.Event()
+    try:
+        daemon.ingest(device_down(dslam, clock.now))
+        clock.now += 10
+        daemon.tick()
+        (outage,) = daemon.open_incidents()
+        assert daemon.store.depth() == len(lines) + 1
+        daemon.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        filler = fill(small_disk)
+
+        daemon.outbox = Outbox(daemon.store, build_notifiers(config), {c: FAST for c in daemon.channels}, clock=clock)
+        delivering = asyncio.create_task(daemon._deliver(stop))
+        await asyncio.sleep(1.0)
+        assert not delivering.done(), "a refused write ended delivery"
+        assert peers.twilio.messages == [] and "delivery paused: the state file refused a write" in caplog.text
+
+        filler.unlink()
+        async with asyncio.timeout(20):
+            while daemon.store.depth():
+                await asyncio.sleep(0.05)
+        stop.set()
+        await daemon.outbox.stop(timeout=2.0)
+        await delivering
+        phones = sorted(config.topology.lines[i].phone for i in lines)
+        assert sorted(m.to for m in peers.twilio.messages) == phones
+        assert [e.action for e in peers.desk.tickets[outage.tracking].history] == ["create"]
+    finally:
+        stop.set()
+        daemon.store.close()
