@@ -498,3 +498,26 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
     finally:
         stop.set()
         daemon.store.close()
+
+
+def test_the_store_never_lets_another_incident_take_a_stored_number(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from monitord.model import Incident, IncidentKind
+    from monitord.store import Store, StoreError
+
+    store = Store.open(tmp_path / "state.db")
+    try:
+        first = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("device", "d1"), Phase.OPEN, 100.0, 100.0,
+                         frozenset({"s1"}), ("d1 down",))
+        store.commit_step(None, [], [first], [], 100.0)
+        later = replace(first, phase=Phase.RESOLVED, updated_at=200.0, resolved_at=200.0)
+        store.commit_step(None, [], [later], [], 200.0)
+        assert store.incident(first.tracking) == later
+        other = replace(first, root=NodeRef("device", "d2"), opened_at=300.0, updated_at=300.0)
+        with pytest.raises(StoreError, match="ARZ-2026-000001 already belongs to another incident"):
+            store.commit_step(None, [], [other], [], 300.0)
+        assert store.incident(first.tracking) == later
+        assert store.issued("ARZ") == {2026: 1}
+    finally:
+        store.close()
