@@ -15,9 +15,9 @@ each "restored" belongs to the resolution (or the shrink) that made it true.
 
 Merged incidents: a subscriber only ever hears of a number they were given. When the engine
 merges an incident into a wider one ("merged"), its ticket gets a "merged into X" comment and is
-resolved, and the subscribers it had told are told at once (urgent: it must arrive before any
-"restored") that their fault is now followed under the wider number, which is the number their
-"restored" will carry.
+resolved, and the subscribers it had told are told that their fault is now followed under the
+wider number, which is the number their "restored" will carry: at once, day or night, when it
+opened with an urgent notice (outage, overrun); else after quiet hours, like its opening notice.
 
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
 opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
@@ -224,7 +224,7 @@ class _Planner:
         if self.opening is None:
             return []
         phase = phase or self.opening
-        urgent = phase in ("outage", "overrun", "merged")
+        urgent = phase in ("outage", "overrun") or (phase == "merged" and self.opening in ("outage", "overrun"))
         not_before = None if urgent else quiet_until(self.now, self.settings)
         lines = self.topology.lines
         tracking = self.incident.tracking

@@ -65,7 +65,7 @@ TEMPLATES: Templates = {
     ),
     "sms.merged": _sms(
         "Arıza kaydınız {tracking}, {area} genel arızasına bağlandı. Yeni takip no: {into}",
-        "Your fault {tracking} is now part of a wider outage in {area}. New ref: {into}",
+        "Your fault {tracking} is now part of a wider incident in {area}. New ref: {into}",
     ),
     "sms.degradation": _sms(
         "Bölgenizde ({area}) bağlantı kalitesi düştü, ekiplerimiz çalışıyor. Takip no: {tracking}",

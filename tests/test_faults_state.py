@@ -190,7 +190,7 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
         return (f"The outage in your area ({area}) is fixed and your service is back. Ref: {t}" if i in english
                 else f"Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {t}")
 
-    merged = (f"Your fault {old} is now part of a wider outage in {area}. New ref: {new}" if alone in english
+    merged = (f"Your fault {old} is now part of a wider incident in {area}. New ref: {new}" if alone in english
               else f"Arıza kaydınız {old}, {area} genel arızasına bağlandı. Yeni takip no: {new}")
     expected = {phone[alone]: [outage(old, alone), merged, restored(new, alone)]}
     expected.update({phone[i]: [outage(new, i), restored(new, i)] for i in lines[1:]})

@@ -117,9 +117,17 @@ def test_a_merged_incident_resolves_its_ticket_and_tells_its_subscribers_the_new
     assert by_key[f"{T}/sms/{P1}/merged/{NEW}"].body == (
         f"Arıza kaydınız {T}, Şişli Santrali genel arızasına bağlandı. Yeni takip no: {NEW}")
     assert by_key[f"{T}/sms/{P2}/merged/{NEW}"].body == (
-        f"Your fault {T} is now part of a wider outage in Şişli Santrali. New ref: {NEW}")
+        f"Your fault {T} is now part of a wider incident in Şişli Santrali. New ref: {NEW}")
     ticket = by_key[f"{T}/ticket/merged/{NEW}"]
     assert NEW in ticket.body and ticket.incident == T
+
+
+def test_a_merged_degradation_tells_its_subscribers_after_quiet_hours_like_its_opening() -> None:
+    told = incident(kind=IncidentKind.DEGRADATION, affected=frozenset({"s1"}))
+    absorbed = replace(told, phase=Phase.RESOLVED, updated_at=NIGHT, resolved_at=NIGHT)
+    settings = replace(SETTINGS, notify_degradation=True)
+    planned = run(Change(absorbed, "merged", merged_into=NEW), NIGHT, settings, known={T: told})
+    assert [(n.recipient, nb) for n, nb in planned if n.channel == "sms"] == [(P1, MORNING)]
 
 
 def test_a_promotion_that_reopens_a_resolved_incident_reopens_its_ticket_and_skips_those_told_elsewhere() -> None:
