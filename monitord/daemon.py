@@ -7,8 +7,9 @@ A step the store cannot take (a full disk, an I/O error) is not lost and does no
 monitoring: the engine has moved on, so what the step decided (line states, incidents, notices)
 is kept in memory, in order, as `Unwritten`, and written before anything newer in one
 transaction, with a fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY
-seconds, then less often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is then exactly where it would have been had every
-step been written; until then /health and /ready say why, and so do the metrics.
+seconds, then less often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is
+then exactly where it would have been had every step been written; until then /health and
+/ready say why, and so do the metrics.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
-WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again;
+WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
 
 

@@ -219,7 +219,6 @@ class DaemonCollector(Collector):
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
         yield from (depth, age, sent, failed, dead, segments)
 
-
     @staticmethod
     def _store(d: Daemon) -> Iterator[Metric]:
         failures = CounterMetricFamily(f"{PREFIX}_store_write_failures", "Engine steps the state file refused to take (e.g. disk full).")

@@ -278,8 +278,9 @@ class Store:
 
         `snapshot` None keeps the saved one. `states` and `incidents` are upserts (pass what
         changed); an incident row is only ever updated by its own incident (StoreError if
-        another one arrives with its number), and each number is recorded as issued. A notification whose key is already queued is ignored (only a key conflict:
-        any other bad row fails the step). `not_before` (quiet hours) delays the first attempt.
+        another one arrives with its number), and each number is recorded as issued. A
+        notification whose key is already queued is ignored (only a key conflict: any other
+        bad row fails the step). `not_before` (quiet hours) delays the first attempt.
         A notification with an `error` is filed dead at once, the error as its last_error, and
         `on_dead` is called with it after the commit (once: not when its key was already
         there). A newly queued customer notice supersedes those of its incident queued by earlier
