@@ -7,14 +7,16 @@ Twilio endpoint and helpdesk webhook on loopback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,11 +29,15 @@ from lab.isp import build_sample_isp, write_config, write_secret
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
+import monitord.daemon
+from monitord.clock import AnchoredClock
 from monitord.config import Config, load_config
 from monitord.daemon import WRITE_RETRY_MAX, Daemon, build_notifiers
 from monitord.http import make_app
-from monitord.model import NodeRef, Outcome, Phase, Sample
+from monitord.metrics import register
+from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Phase, Sample
 from monitord.outbox import Outbox
+from monitord.store import MIGRATIONS, Store, StoreError, migrate
 from rules.config import parse_rules
 from rules.engine import Engine
 from tests.outbox_fixtures import FAST, drain
@@ -331,8 +337,6 @@ def fill(disk: Path) -> Path:
 
 
 async def serve(daemon: Daemon) -> tuple[web.AppRunner, str]:
-    from monitord.metrics import register
-
     register(daemon.registry, daemon)
     runner = web.AppRunner(make_app(daemon), access_log=None)
     await runner.setup()
@@ -410,10 +414,6 @@ def test_the_daemon_clock_does_not_follow_a_wall_clock_step(tmp_path: Path, monk
     """The wall clock jumps 5 hours ahead (and then 2 back) while the daemon runs: its clock, which
     the rules and the outbox share, moves only by the time that passed, so no notice ages by 5
     hours and no timer fires early. (time.time is patched: the test cannot step the host's clock.)"""
-    import time
-
-    from monitord.clock import AnchoredClock
-
     daemon = Daemon(lab_config(tmp_path, None))
     try:
         assert isinstance(daemon.clock, AnchoredClock)
@@ -430,8 +430,6 @@ def test_the_issued_numbers_are_seeded_from_an_older_state_file_and_its_snapshot
     """A state file from before the tracking_numbers table: the migration takes the highest
     number of each year from its incidents, and an engine snapshot of the old form (one year, one
     counter) is read too."""
-    from monitord.store import MIGRATIONS, Store, migrate
-
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
     migrate(db, target=next(n for n, step in enumerate(MIGRATIONS) if "CREATE TABLE tracking_numbers" in step))
@@ -460,10 +458,6 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
     """Notices are queued, then the disk fills: the outbox cannot mark an item `sending`, which
     used to end the daemon's task group. Delivery pauses instead; once space returns every
     subscriber gets the outage SMS once."""
-    import asyncio
-
-    import monitord.daemon
-
     monkeypatch.setattr(monitord.daemon, "WRITE_RETRY", 0.2)
     config = lab_config(tmp_path, peers, state_file=small_disk / "state.db")
     dslam, lines = dslam_with_sms_lines(config)
@@ -501,11 +495,6 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
 
 
 def test_the_store_never_lets_another_incident_take_a_stored_number(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from monitord.model import Incident, IncidentKind
-    from monitord.store import Store, StoreError
-
     store = Store.open(tmp_path / "state.db")
     try:
         first = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("device", "d1"), Phase.OPEN, 100.0, 100.0,
