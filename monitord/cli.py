@@ -1,4 +1,4 @@
-"""`monitord check|run|demo|diagnose|incidents|maintenance`: the command line.
+"""`monitord check|run|demo|diagnose|incidents|maintenance|reserve-tracking`: the command line.
 
 diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     run.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
+    reserve = commands.add_parser(
+        "reserve-tracking", help="after the state file was lost: never issue numbers up to one the helpdesk has seen"
+    )
+    reserve.add_argument("config")
+    reserve.add_argument("tracking", help="the highest number the helpdesk knows, e.g. ARZ-2026-000417")
+
     demo = commands.add_parser("demo", help="run the daemon against a simulated ISP on loopback, with a fault")
     demo.add_argument("--keep-running", action="store_true", help="keep the lab and the daemon running afterwards")
     demo.add_argument("--dir", help="where to put the lab's files (default: a temporary directory)")
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.config)
     if args.command == "run":
         return _run(args.config, json_logs=args.log_json, level=args.log_level)
+    if args.command == "reserve-tracking":
+        return _reserve_tracking(args.config, args.tracking)
     if args.command in ("diagnose", "incidents", "maintenance"):
         try:
             return _client(args)
@@ -117,6 +125,29 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
         return 1
     logs.setup(json_format=json_logs, level=level, secrets=config.secrets())
     return asyncio.run(run_daemon(path, config))
+
+
+def _reserve_tracking(path: str, tracking: str) -> int:
+    """Record `tracking` as issued in the config's state file (run it with the daemon stopped:
+    the daemon reads the issued numbers when it starts)."""
+    from monitord.store import TRACKING, Store
+
+    config = _load(path)
+    if config is None:
+        return 1
+    found = TRACKING.fullmatch(tracking)
+    if found is None or found["prefix"] != config.tracking_prefix:
+        print(f"monitord: {tracking!r} is not a tracking number like {config.tracking_prefix}-2026-000123", file=sys.stderr)
+        return 2
+    store = Store.open(config.state_file)
+    try:
+        store.reserve_tracking(tracking)
+        issued = store.issued(config.tracking_prefix)
+    finally:
+        store.close()
+    year = int(found["year"])
+    print(f"{config.state_file}: the next {year} number is {config.tracking_prefix}-{year}-{issued[year] + 1:06d}")
+    return 0
 
 
 # --- talking to the daemon ---------------------------------------------------------------------

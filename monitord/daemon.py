@@ -2,6 +2,14 @@
 
 One writer per piece of state: only `Daemon._commit` feeds the rules engine and writes its
 step to the store, on the event loop thread, so the engine, the store and the outbox never race.
+
+A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
+monitoring: the engine has moved on, so what the step decided (line states, incidents, notices)
+is kept in memory, in order, as `Unwritten`, and written before anything newer in one
+transaction, with a fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY
+seconds, then less often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is
+then exactly where it would have been had every step been written; until then /health and
+/ready say why, and so do the metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -21,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitord import logs, sdnotify
+from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import duration_bucket
 from monitord.model import (
@@ -31,11 +41,10 @@ from monitord.model import (
     MaintenanceWindow,
     NodeRef,
     Notification,
-    Phase,
     Sample,
 )
 from monitord.outbox import ChannelPolicy, Outbox, masked
-from monitord.store import Store
+from monitord.store import Store, StoreError
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
 from notifiers.plan import Planned, PlanSettings, due_updates, hold_notices, plan_step
@@ -60,6 +69,8 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
+WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
+WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
 
 
 def load_checked(path: str | Path) -> Config:
@@ -138,6 +149,25 @@ def _log_states(states: Iterable[LineState]) -> None:
 
 
 @dataclass(slots=True)
+class Unwritten:
+    """What steps decided while the store refused to write, merged in order: the latest state per
+    node and per incident, and every notice once (by key), in the order they were planned."""
+
+    error: str
+    since: float
+    failures: int = 1
+    states: dict[NodeRef, LineState] = field(default_factory=dict)
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    planned: dict[str, Planned] = field(default_factory=dict)
+
+    def add(self, states: Iterable[LineState], incidents: Iterable[Incident], planned: Iterable[Planned]) -> None:
+        self.states.update((s.node, s) for s in states)
+        self.incidents.update((i.tracking, i) for i in incidents)
+        for item in planned:
+            self.planned.setdefault(item[0].key, item)
+
+
+@dataclass(slots=True)
 class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
 
@@ -148,24 +178,25 @@ class ProbeStats:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] | None = None):
         self.config = config
-        self.clock = clock
+        self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
         self.rules: RulesConfig = parse_rules(config.rules)
         self.profiles: dict[str, Profile] = load_profiles(_profile_dirs(config))
         self.store = Store.open(config.state_file)
         snapshot = self.store.load_snapshot()
         if snapshot:
-            self.engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot)
+            self.engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot, config.timezone)
             log.info("resumed from %s: %d open incidents", config.state_file, len(self.engine.incidents()))
         else:
-            self.engine = Engine(config.topology, self.rules, config.tracking_prefix)
+            self.engine = Engine(config.topology, self.rules, config.tracking_prefix, config.timezone)
+        self._reserve_numbers()
         self.settings = plan_settings(config)
         self.channels = configured_channels(config)
         self.rates = RateTracker()
         self.stats = ProbeStats()
-        self.started = clock()
+        self.started = self.clock()
         self.ready = asyncio.Event()
         self._last_snapshot = float("-inf")  # the first commit saves one
         self.snmp: SnmpClient | None = None
@@ -177,6 +208,9 @@ class Daemon:
         self.class_intervals: dict[str, float] = {}
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
+        self.write_failures = 0
+        self._next_write = 0.0
 
     # --- the one writer ------------------------------------------------------------------------
 
@@ -200,42 +234,69 @@ class Daemon:
         progress since (states, `for` holds, settle and stable timers); the first polls after
         the restart observe the lines again, at worst delaying an incident or a resolution.
         """
-        planned = plan_step(step.incidents, self.config.topology, self.settings, now, self.store.incident)
+        pending = self.unwritten
+        lookup = self.store.incident if pending is None else self._last_incident
+        planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
         planned = [p for p in (*planned, *extra) if p[0].channel in self.channels]
-        incidents = [change.incident for change in step.incidents] + self._merged(step, now)
-        save_snapshot = bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
-        if not (save_snapshot or step.states):
-            return
-        snapshot = self.engine.snapshot() if save_snapshot else None
-        queued = self.store.commit_step(snapshot, step.states, incidents, planned, now, self._dead_on_arrival)
-        if save_snapshot:
-            self._last_snapshot = now
+        incidents = [change.incident for change in step.incidents]
+        states: Iterable[LineState] = step.states
+        if pending is not None:
+            pending.add(states, incidents, planned)
+            states, incidents, planned = list(pending.states.values()), list(pending.incidents.values()), list(pending.planned.values())
+        save_snapshot = pending is not None or bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
+        if (save_snapshot or states) and (pending is None or now >= self._next_write):
+            self._write(save_snapshot, states, incidents, planned, now)
         _log_states(step.states)
         for change in step.incidents:
             inc = change.incident
             log.info("incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected))
-        if queued and self.outbox:
-            self.outbox.wake()
         if step.recheck and self.scheduler:
             for device in step.recheck:
                 self.scheduler.poll_now(device)
+
+    def _write(
+        self, save_snapshot: bool, states: Iterable[LineState], incidents: list[Incident], planned: list[Planned], now: float,
+    ) -> None:
+        """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
+        states = list(states)
+        snapshot = self.engine.snapshot() if save_snapshot else None
+        try:
+            queued = self.store.commit_step(snapshot, states, incidents, planned, now, self._dead_on_arrival)
+        except (sqlite3.Error, StoreError) as error:
+            self.write_failures += 1
+            failures = 1 if self.unwritten is None else self.unwritten.failures + 1
+            self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
+            if self.unwritten is None:
+                self.unwritten = Unwritten(str(error), now)
+                self.unwritten.add(states, incidents, planned)
+                log.error("cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
+                          "in memory and written once the store takes it", self.config.state_file, error)
+            else:
+                self.unwritten.error, self.unwritten.failures = str(error), failures
+            return
+        if self.unwritten is not None:
+            log.warning("state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",
+                        now - self.unwritten.since, len(self.unwritten.incidents), len(self.unwritten.planned))
+            self.unwritten = None
+        if save_snapshot:
+            self._last_snapshot = now
+        if queued and self.outbox:
+            self.outbox.wake()
+
+    def _last_incident(self, tracking: str) -> Incident | None:
+        """An incident as last decided: unwritten steps first, then the store."""
+        assert self.unwritten is not None
+        return self.unwritten.incidents.get(tracking) or self.store.incident(tracking)
+
+    def _reserve_numbers(self) -> None:
+        for year, last in self.store.issued(self.config.tracking_prefix).items():
+            self.engine.reserve(year, last)
 
     def _dead_on_arrival(self, item: Notification) -> None:
         """A notice that could not even be built (a template error): logged and counted, never sent."""
         log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
         if self.outbox and item.channel in self.outbox.counts:
             self.outbox.counts[item.channel].dead += 1
-
-    def _merged(self, step: Step, now: float) -> list[Incident]:
-        """Incidents promoted into a wider one end here; the engine forgets them, the store must not."""
-        ended = []
-        for change in step.incidents:
-            for tracking in change.replaces:
-                old = self.store.incident(tracking)
-                if old is not None and old.phase is not Phase.RESOLVED:
-                    note = f"merged into {change.incident.tracking}"
-                    ended.append(replace(old, phase=Phase.RESOLVED, updated_at=now, resolved_at=now, evidence=(*old.evidence, note)))
-        return ended
 
     def tick(self) -> None:
         """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
@@ -394,7 +455,7 @@ class Daemon:
             log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
-                outbox_task = tasks.create_task(self.outbox.run())
+                outbox_task = tasks.create_task(self._deliver(stop))
                 ticker = tasks.create_task(self._ticker())
                 self.ready.set()
                 sdnotify.notify("READY=1", self._status())
@@ -408,7 +469,32 @@ class Daemon:
                 now = self.clock()
                 self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
                 self._commit(self.engine.tick(now), now)
+                if self.unwritten is not None:
+                    log.error("stopping with the state file still refusing writes (%s): %d incident changes and "
+                              "%d notices decided since %.0f s ago are lost", self.unwritten.error,
+                              len(self.unwritten.incidents), len(self.unwritten.planned), now - self.unwritten.since)
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
+
+    async def _deliver(self, stop: asyncio.Event) -> None:
+        """Run the outbox; when the state file refuses one of its writes (a full disk), start it
+        again after a pause instead of letting the error stop the daemon. An item whose `sent`
+        mark was refused stays `sending` and is reconciled with the peer, as after a crash."""
+        assert self.outbox is not None
+        pause = WRITE_RETRY
+        while True:
+            refused = None
+            try:
+                await self.outbox.run()
+            except* sqlite3.Error as errors:
+                refused = errors.exceptions[0]
+            if refused is None or stop.is_set():
+                return
+            log.error("delivery paused: the state file refused a write (%s); trying again in %.0f s", refused, pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            if stop.is_set():
+                return
+            pause = min(WRITE_RETRY_MAX, pause * 2)
 
     async def _ticker(self) -> None:
         watchdog = sdnotify.watchdog_interval()
@@ -458,7 +544,8 @@ class Daemon:
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
                 self.rules = parse_rules(config.rules)
-                self.engine = Engine.restore(old.topology, self.rules, config.tracking_prefix, self.engine.snapshot())
+                self.engine = Engine.restore(old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone)
+                self._reserve_numbers()
             self.config = config
             self.profiles = load_profiles(_profile_dirs(config))
             self.settings = plan_settings(config)

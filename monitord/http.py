@@ -235,13 +235,30 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.json_response({"error": "internal error; see the daemon's log"}, status=500)
 
 
+def _store_fault(daemon: Daemon) -> dict[str, Any] | None:
+    """Why the state file is not taking the daemon's decisions, if it is not."""
+    unwritten = daemon.unwritten
+    if unwritten is None:
+        return None
+    return {"error": unwritten.error, "since": unwritten.since, "incidents": len(unwritten.incidents),
+            "notices": len(unwritten.planned)}
+
+
 async def health(request: web.Request) -> web.Response:
+    """503 while the store refuses writes: polling goes on, but nothing decided is durable or sent."""
+    fault = _store_fault(_daemon(request))
+    if fault is not None:
+        return web.json_response({"status": "failing", "store": fault}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
-    is_ready = _daemon(request).ready.is_set()
-    return web.json_response({"ready": is_ready}, status=200 if is_ready else 503)
+    daemon = _daemon(request)
+    is_ready = daemon.ready.is_set() and daemon.unwritten is None
+    body: dict[str, Any] = {"ready": is_ready}
+    if (fault := _store_fault(daemon)) is not None:
+        body["store"] = fault
+    return web.json_response(body, status=200 if is_ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -91,6 +91,7 @@ class DaemonCollector(Collector):
         if d.scheduler is not None:
             yield from self._scheduler(d, self.registered)
         yield from self._outbox(d)
+        yield from self._store(d)
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
         start.add_metric([], d.started)
         yield start
@@ -224,6 +225,18 @@ class DaemonCollector(Collector):
             held.add_metric([channel, hold.cause if hold else ""], 1 if hold else 0)
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
         yield from (depth, age, sent, failed, dead, segments, held)
+
+    @staticmethod
+    def _store(d: Daemon) -> Iterator[Metric]:
+        failures = CounterMetricFamily(f"{PREFIX}_store_write_failures", "Engine steps the state file refused to take (e.g. disk full).")
+        failures.add_metric([], d.write_failures)
+        unwritten = GaugeMetricFamily(
+            f"{PREFIX}_store_unwritten", "Decisions kept in memory until the state file takes them, by kind.", labels=["kind"]
+        )
+        pending = d.unwritten
+        unwritten.add_metric(["incidents"], len(pending.incidents) if pending else 0)
+        unwritten.add_metric(["notices"], len(pending.planned) if pending else 0)
+        yield from (failures, unwritten)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:

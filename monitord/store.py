@@ -13,6 +13,7 @@ one fsync per commit (about 0.2 ms here), far below the SMS rate limits.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,12 +68,36 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_waiting ON outbox (incident, recipient, channel) WHERE status = 'pending';
     """,
+    # The highest tracking number issued per prefix and year, written with the incident that
+    # took it: a snapshot lost or older than the incidents, or resolved incidents pruned, never
+    # let a number be issued twice. Seeded from the incidents already there.
+    """
+    CREATE TABLE tracking_numbers (
+        prefix TEXT NOT NULL, year INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (prefix, year));
+    INSERT INTO tracking_numbers
+        SELECT substr(tracking, 1, length(tracking) - 12), CAST(substr(tracking, -11, 4) AS INTEGER),
+               max(CAST(substr(tracking, -6) AS INTEGER))
+        FROM incidents WHERE tracking GLOB '*?-[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9][0-9][0-9]' GROUP BY 1, 2;
+    """,
 )
 
 # An item of an ordered channel waits while an older item of its incident is undelivered.
 # Dead items are final and do not hold anything back.
 _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
     AND older.incident = outbox.incident AND older.id < outbox.id AND older.status IN ('pending', 'sending'))"""
+
+# An incident row is updated only by the incident that owns its number (same kind, root and
+# opening): another incident arriving with a taken number is an error, never a replacement.
+_UPSERT_INCIDENT = """INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (tracking) DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at,
+        resolved_at = excluded.resolved_at, affected = excluded.affected, evidence = excluded.evidence
+    WHERE incidents.kind = excluded.kind AND incidents.root = excluded.root
+        AND incidents.opened_at = excluded.opened_at"""
+
+_ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
+    ON CONFLICT (prefix, year) DO UPDATE SET last = max(last, excluded.last)"""
+
+TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -252,8 +277,10 @@ class Store:
         """Save one engine step and queue what it decided to say, atomically.
 
         `snapshot` None keeps the saved one. `states` and `incidents` are upserts (pass what
-        changed). A notification whose key is already queued is ignored (only a key conflict:
-        any other bad row fails the step). `not_before` (quiet hours) delays the first attempt.
+        changed); an incident row is only ever updated by its own incident (StoreError if
+        another one arrives with its number), and each number is recorded as issued. A
+        notification whose key is already queued is ignored (only a key conflict: any other
+        bad row fails the step). `not_before` (quiet hours) delays the first attempt.
         A notification with an `error` is filed dead at once, the error as its last_error, and
         `on_dead` is called with it after the commit (once: not when its key was already
         there). A newly queued customer notice supersedes those of its incident queued by earlier
@@ -271,17 +298,14 @@ class Store:
                 "INSERT OR REPLACE INTO line_states VALUES (?, ?, ?, ?)",
                 ((str(s.node), s.status.value, s.since, json.dumps(s.reasons)) for s in states),
             )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        i.tracking, i.kind.value, str(i.root), i.phase.value, i.opened_at,
-                        i.updated_at, i.resolved_at, json.dumps(sorted(i.affected)),
-                        json.dumps(i.evidence),
-                    )
-                    for i in incidents
-                ),
-            )
+            for i in incidents:
+                row = (
+                    i.tracking, i.kind.value, str(i.root), i.phase.value, i.opened_at, i.updated_at,
+                    i.resolved_at, json.dumps(sorted(i.affected)), json.dumps(i.evidence),
+                )
+                if self._db.execute(_UPSERT_INCIDENT, row).rowcount != 1:
+                    raise StoreError(f"tracking number {i.tracking} already belongs to another incident")
+                self._issue(i.tracking)
             planned = list(notifications)
             last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
             before = self._db.total_changes
@@ -295,6 +319,23 @@ class Store:
             for n in dead:
                 on_dead(n)
         return queued
+
+    def _issue(self, tracking: str) -> None:
+        found = TRACKING.fullmatch(tracking)
+        if found:
+            self._db.execute(_ISSUED, (found["prefix"], int(found["year"]), int(found["seq"])))
+
+    def issued(self, prefix: str) -> dict[int, int]:
+        """year -> the highest sequence number issued under `prefix`."""
+        rows = self._db.execute("SELECT year, last FROM tracking_numbers WHERE prefix = ?", (prefix,))
+        return {r[0]: r[1] for r in rows}
+
+    def reserve_tracking(self, tracking: str) -> None:
+        """Numbers up to `tracking` are taken (e.g. known to the helpdesk after the state file was lost)."""
+        if not TRACKING.fullmatch(tracking):
+            raise ValueError(f"{tracking!r} is not a tracking number like ARZ-2026-000123")
+        with transaction(self._db):
+            self._issue(tracking)
 
     def load_snapshot(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()

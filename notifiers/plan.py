@@ -13,6 +13,12 @@ replayed change yields the same key): a reopen re-announces the outage, a line t
 ("grew") is told under that instant (it may have left with a "restored" and be hit again), and
 each "restored" belongs to the resolution (or the shrink) that made it true.
 
+Merged incidents: a subscriber only ever hears of a number they were given. When the engine
+merges an incident into a wider one ("merged"), its ticket gets a "merged into X" comment and is
+resolved, and the subscribers it had told are told that their fault is now followed under the
+wider number, which is the number their "restored" will carry: at once, day or night, when it
+opened with an urgent notice (outage, overrun); else after quiet hours, like its opening notice.
+
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
 opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
 of SMS is not opting out of being told: it closes one channel, so a subscriber with an address
@@ -208,7 +214,9 @@ class _Planner:
             for to in self.settings.noc_emails
         ]
 
-    def customers(self, ids: Iterable[str], phase: str | None = None, suffix: str = "") -> list[Planned]:
+    def customers(
+        self, ids: Iterable[str], phase: str | None = None, suffix: str = "", extra: dict[str, Any] | None = None,
+    ) -> list[Planned]:
         """Notices to subscribers `ids`, in the incident's opening phase unless `phase` is given.
 
         None for incidents whose customers are not told (degradation, unless enabled): those
@@ -217,12 +225,12 @@ class _Planner:
         if self.opening is None:
             return []
         phase = phase or self.opening
-        urgent = phase in ("outage", "overrun")
+        urgent = phase in ("outage", "overrun") or (phase == "merged" and self.opening in ("outage", "overrun"))
         not_before = None if urgent else quiet_until(self.now, self.settings)
         lines = self.topology.lines
         tracking = self.incident.tracking
         planned = (
-            customer_notice(lines[i], template=phase, phase=phase, values=self.customer_values[lines[i].language],
+            customer_notice(lines[i], template=phase, phase=phase, values={**self.customer_values[lines[i].language], **(extra or {})},
                             key=tracking, suffix=suffix, not_before=not_before, settings=self.settings, incident=tracking)
             for i in sorted(ids) if i in lines
         )
@@ -262,9 +270,9 @@ def plan(
     """The notifications one incident change causes.
 
     `lookup` returns an incident as last committed (the store, before this step's commit): it
-    tells who a promotion's merged incidents already told (the engine forgets merged incidents),
-    and whether a reopened incident had been resolved (customers were told "restored", so they
-    hear of the outage again) or was only recovering (they were never told otherwise: no SMS).
+    tells who a promotion's and a merge's incidents already told, and whether a reopened (or a
+    promoted existing) incident had been resolved (customers were told "restored", so they hear
+    of the outage again) or was only recovering (they were never told otherwise: no SMS).
     """
     incident = change.incident
     p = _Planner(incident, topology, settings, now)
@@ -284,13 +292,29 @@ def plan(
                                 {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)}))
             out += p.customers(change.removed - moving, "restored", f"/{stamp}")
         case "promoted":
-            out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
+            before = lookup(tracking)
+            told = _told(change.replaces, incident.kind, lookup)
+            if before is not None and before.phase in (Phase.RECOVERING, Phase.RESOLVED):
+                out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
+            else:
+                out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
             out.append(p.ticket("comment", "promoted", f"{tracking}/ticket/promoted/{stamp}",
                                 {"replaces": ", ".join(change.replaces), "subscribers": p.subscribers(change.added)}))
-            out += [p.ticket("resolve", "merged", f"{old}/ticket/merged/{tracking}", {"into": tracking}, tracking=old)
-                    for old in change.replaces]
-            out += p.customers(change.added - moving - _told(change.replaces, incident.kind, lookup))
-            out += p.noc("opened")
+            if before is not None and before.phase is Phase.RESOLVED:
+                out += p.customers(incident.affected - moving - told, suffix=f"/reopen-{stamp}")
+                out += p.noc("reopened", f"/{stamp}")
+            elif before is not None and before.phase is Phase.RECOVERING:
+                out += p.customers(change.added - moving - told - before.affected, suffix=f"/{stamp}")
+                out += p.noc("reopened", f"/{stamp}")
+            else:
+                out += p.customers(change.added - moving - told)
+                out += p.noc("opened")
+        case "merged":
+            into = change.merged_into or "-"
+            out.append(p.ticket("resolve", "merged", f"{tracking}/ticket/merged/{into}", {"into": into}))
+            before = lookup(tracking)
+            told = before.affected & incident.affected if before else frozenset()
+            out += p.customers(told, "merged", f"/{into}", {"into": into})
         case "recovering":
             out.append(p.ticket("comment", "recovering", f"{tracking}/ticket/recovering/{stamp}"))
         case "resolved":

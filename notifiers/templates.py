@@ -63,6 +63,10 @@ TEMPLATES: Templates = {
         "Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {tracking}",
         "The outage in your area ({area}) is fixed and your service is back. Ref: {tracking}",
     ),
+    "sms.merged": _sms(
+        "Arıza kaydınız {tracking}, {area} genel arızasına bağlandı. Yeni takip no: {into}",
+        "Your fault {tracking} is now part of a wider incident in {area}. New ref: {into}",
+    ),
     "sms.degradation": _sms(
         "Bölgenizde ({area}) bağlantı kalitesi düştü, ekiplerimiz çalışıyor. Takip no: {tracking}",
         "Connection quality in your area ({area}) is reduced; our teams are on it. Ref: {tracking}",
@@ -115,6 +119,19 @@ TEMPLATES: Templates = {
             "Service restored - ref {tracking}",
             "Dear {name},\n\nThe outage in {area} is fixed and your service is back. If you still "
             "have trouble, please contact us quoting this reference.\n\nReference: {tracking}\n",
+        ),
+    },
+    "email.merged": {
+        "tr": Template(
+            "Arıza kaydınız birleştirildi - yeni takip no {into}",
+            "Sayın {name},\n\n{tracking} numaralı arıza kaydınız, {area} bölgesindeki daha geniş bir arızanın "
+            "parçası olarak {into} numarasıyla izleniyor. Arıza giderildiğinde bu numarayla bilgilendirileceksiniz."
+            "\n\nYeni takip numaranız: {into}\n",
+        ),
+        "en": Template(
+            "Your fault report was merged - new ref {into}",
+            "Dear {name},\n\nYour fault report {tracking} is now followed as part of a wider outage in {area} "
+            "under {into}. We will tell you under that reference when it is fixed.\n\nNew reference: {into}\n",
         ),
     },
     "email.degradation": {

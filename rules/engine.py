@@ -31,17 +31,25 @@ Correlation (as data)
     devices (a dead DSLAM alone in its exchange is a DSLAM incident), or else to its own line.
     So one incident per (kind, root): lines behind a regional fault attach to it, and when a parent
     starts to qualify its children's incidents are merged into one at the parent ("promoted",
-    `replaces` lists the merged numbers). Recently failed lines keep counting for `window`, so
-    when a parent recovers the lines still resyncing stay with its incident instead of
-    flooding out as single-line incidents.
+    `replaces` lists the merged numbers). Each absorbed incident ends in the same step with its
+    own change, "merged" (`merged_into` names the parent, `affected` its lines that went there):
+    the engine alone says an incident ended, then forgets it (a merged incident never reopens).
+    Recently failed lines keep counting for `window`, so when a parent recovers the lines still
+    resyncing stay with its incident instead of flooding out as single-line incidents.
 
 Lifecycle
     opened -> (grew | shrank | promoted)* -> recovering -> resolved, with reopened from
-    recovering or from resolved within `reopen_window`. An incident is active while a member
-    still has its fault. A member that recovered stays (so it is told when the whole incident
-    is resolved) until it has been good for `stable`; then it leaves an active incident
-    ("shrank"), or, when no member fails any more and all are verified, the incident resolves.
-    Tracking numbers are `<PREFIX>-<YEAR>-<6 digits>`, numbered per UTC year.
+    recovering or from resolved within `reopen_window`, or -> merged (absorbed by a parent).
+    An incident that absorbs others in a step reports "promoted" even when it also reopened:
+    the planner needs the merged numbers (`replaces`), and tells a reopen from the incident as
+    last committed. An incident is active while a member still has its fault. A member that
+    recovered stays (so it is told when the whole incident is resolved) until it has been good
+    for `stable`; then it leaves an active incident ("shrank"), or, when no member fails any
+    more and all are verified, the incident resolves.
+    Tracking numbers are `<PREFIX>-<YEAR>-<6 digits>`, numbered per year of the configured time
+    zone, with one counter per year: a clock stepped back across new year goes on with that
+    year's sequence instead of starting it again. `reserve` raises a counter to what the store
+    has already issued, so a lost or older snapshot never issues a number twice.
 
 Maintenance
     `set_maintenance(windows, now)` replaces the planned windows. Targets inside a window's
@@ -66,8 +74,9 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from monitord.model import (
     Incident,
@@ -84,7 +93,9 @@ from rules.checks import Check, RuleSet
 from rules.config import RulesConfig
 from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
 
-Change = Literal["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed"]
+Change = Literal[
+    "opened", "grew", "shrank", "promoted", "merged", "recovering", "resolved", "reopened", "closed_removed"
+]
 SNAPSHOT_VERSION = 1
 
 _OUTAGE, _DEGRADATION, _OVERRUN = (k.value for k in IncidentKind)
@@ -103,6 +114,7 @@ class IncidentChange:
     added: frozenset[str] = frozenset()  # line ids
     removed: frozenset[str] = frozenset()
     replaces: tuple[str, ...] = ()  # tracking numbers merged into this incident
+    merged_into: str | None = None  # "merged": the incident that absorbed this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +186,14 @@ class _Acc:
     removed: set[Key] = field(default_factory=set)
     replaces: list[str] = field(default_factory=list)
     removed_from_topology: bool = False
+    merged_into: str | None = None
 
 
 class Engine:
-    def __init__(self, topology: Topology, rules: RulesConfig, tracking_prefix: str) -> None:
+    def __init__(self, topology: Topology, rules: RulesConfig, tracking_prefix: str, timezone: str = "UTC") -> None:
         self._rules = rules
         self._prefix = tracking_prefix
+        self._tz = ZoneInfo(timezone)
         self._feeds: dict[str, tuple[tuple[str, Check], ...]] = {
             tech: tuple((f"{tech}/{check.name}", check) for check in rs.checks)
             for tech, rs in rules.technologies.items()
@@ -190,7 +204,7 @@ class Engine:
         self._incidents: dict[str, _Incident] = {}
         self._open: dict[tuple[str, Key], str] = {}  # unresolved incidents by (kind, root)
         self._closed: dict[tuple[str, Key], str] = {}  # resolved, still reopenable
-        self._year, self._seq = 0, 0
+        self._issued: dict[int, int] = {}  # year -> last sequence number issued
         self._windows: dict[str, MaintenanceWindow] = {}
         self._scopes: dict[str, frozenset[Key]] = {}
         self._expired: set[str] = set()
@@ -266,6 +280,10 @@ class Engine:
         targets = set(self._targets.values())
         return self._step(now, targets, wake & targets, accs)
 
+    def reserve(self, year: int, last: int) -> None:
+        """Numbers up to `last` of `year` are taken (the store's record): never issue them."""
+        self._issued[year] = max(self._issued.get(year, 0), last)
+
     def line_state(self, line_id: str) -> LineState:
         return self.node_state(NodeRef("line", line_id))
 
@@ -296,8 +314,7 @@ class Engine:
         """All state, JSON-safe; the counts and qualifications follow from it and are rebuilt."""
         return {
             "version": SNAPSHOT_VERSION,
-            "year": self._year,
-            "seq": self._seq,
+            "issued": {str(year): seq for year, seq in sorted(self._issued.items())},
             "expired": sorted(self._expired),
             "windows": [
                 {
@@ -317,12 +334,16 @@ class Engine:
 
     @classmethod
     def restore(
-        cls, topology: Topology, rules: RulesConfig, tracking_prefix: str, snapshot: Mapping[str, Any]
+        cls, topology: Topology, rules: RulesConfig, tracking_prefix: str, snapshot: Mapping[str, Any],
+        timezone: str = "UTC",
     ) -> Engine:
         if snapshot.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported rules snapshot version {snapshot.get('version')!r}")
-        engine = cls(topology, rules, tracking_prefix)
-        engine._year, engine._seq = int(snapshot["year"]), int(snapshot["seq"])
+        engine = cls(topology, rules, tracking_prefix, timezone)
+        if "issued" in snapshot:
+            engine._issued = {int(year): int(seq) for year, seq in snapshot["issued"].items()}
+        elif snapshot.get("year"):  # written before per-year counters
+            engine._issued = {int(snapshot["year"]): int(snapshot["seq"])}
         engine._expired = set(snapshot["expired"])
         windows = [
             MaintenanceWindow(
@@ -711,7 +732,17 @@ class Engine:
                 heir_acc = self._acc(accs, heir.tracking)
                 heir_acc.added |= old.members
                 heir_acc.replaces.append(old.tracking)
-                del accs[old.tracking], self._open[(old.kind, old.root)], self._incidents[old.tracking]
+                del self._open[(old.kind, old.root)]
+                old_acc = accs[old.tracking]
+                if old_acc.before is None:  # opened in this step: never announced, nothing to end
+                    del accs[old.tracking], self._incidents[old.tracking]
+                else:
+                    in_heir = old.members | old_acc.removed
+                    old.members = {k for k in in_heir if self._targets[k].incident == heir.tracking}
+                    old_acc.added, old_acc.removed = set(), set()
+                    old_acc.merged_into = heir.tracking
+                    old.phase, old.resolved_at = Phase.RESOLVED, now
+                    old.failing, old.waiting = set(), set()
                 requalify[old.kind].add(old.root)
             elif not old.members:
                 self._resolve(old, now)
@@ -806,11 +837,15 @@ class Engine:
             if change is None:
                 continue
             inc.updated_at = now
-            inc.evidence = self._evidence(inc)
+            if acc.merged_into is not None:
+                inc.evidence = (*inc.evidence, f"merged into {acc.merged_into}")
+                del self._incidents[tracking]
+            else:
+                inc.evidence = self._evidence(inc)
             added, removed = acc.added - acc.removed, acc.removed - acc.added
-            changes.append(
-                IncidentChange(self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces))
-            )
+            changes.append(IncidentChange(
+                self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces), acc.merged_into
+            ))
         return tuple(changes)
 
     def _evidence(self, inc: _Incident) -> tuple[str, ...]:
@@ -829,11 +864,9 @@ class Engine:
         return tuple(evidence)
 
     def _number(self, now: float) -> str:
-        year = datetime.fromtimestamp(now, UTC).year
-        if year != self._year:
-            self._year, self._seq = year, 0
-        self._seq += 1
-        return f"{self._prefix}-{year}-{self._seq:06d}"
+        year = datetime.fromtimestamp(now, self._tz).year
+        seq = self._issued[year] = self._issued.get(year, 0) + 1
+        return f"{self._prefix}-{year}-{seq:06d}"
 
     def _public(self, inc: _Incident) -> Incident:
         return Incident(
@@ -930,16 +963,18 @@ def _change_of(acc: _Acc, phase: Phase) -> Change | None:
     phase it ends in (h11-style: the whole table in one place)."""
     if acc.removed_from_topology:
         return "closed_removed"
+    if acc.merged_into is not None:
+        return "merged"
     if acc.before is None:
         return "promoted" if acc.replaces else "opened"
     if phase is Phase.RESOLVED:
         return None if acc.before is Phase.RESOLVED else "resolved"
+    if acc.replaces:
+        return "promoted"
     if acc.before in (Phase.RECOVERING, Phase.RESOLVED) and phase in _ACTIVE:
         return "reopened"
     if phase is Phase.RECOVERING and acc.before is not Phase.RECOVERING:
         return "recovering"
-    if acc.replaces:
-        return "promoted"
     if acc.added - acc.removed:
         return "grew"
     if acc.removed - acc.added:

@@ -131,28 +131,6 @@ def test_check_command(tmp_path):
     assert run.returncode == 1 and "dslamm" in run.stderr
 
 
-def test_incidents_merged_by_promotion_end_in_the_store(tmp_path):
-    """The engine forgets incidents merged into a wider one; the store must close them too."""
-    from lab.isp import build_sample_isp
-    from monitord.model import Incident
-    from rules.engine import IncidentChange, Step
-
-    daemon = Daemon(load_config(build_sample_isp(tmp_path).config))
-    lines = sorted(daemon.config.topology.lines)
-    dslam = daemon.config.topology.lines[lines[0]].device
-    old = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", lines[0]), Phase.OPEN, 100.0, 100.0,
-                   frozenset(lines[:1]), ("line down",))
-    daemon.store.commit_step(None, [], [old], [], 100.0)
-    wider = Incident("ARZ-2026-000002", IncidentKind.OUTAGE, NodeRef("device", dslam), Phase.OPEN, 200.0, 200.0,
-                     frozenset(lines[:3]), ("device down",))
-    daemon._commit(Step(incidents=(IncidentChange(wider, "promoted", frozenset(lines[:3]), replaces=(old.tracking,)),)), 200.0)
-    merged = daemon.store.incident(old.tracking)
-    assert merged.phase is Phase.RESOLVED and merged.resolved_at == 200.0
-    assert merged.evidence[-1] == "merged into ARZ-2026-000002"
-    assert [i.tracking for i in daemon.store.incidents(open_only=True)] == ["ARZ-2026-000002"]
-    daemon.store.close()
-
-
 def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
     """Only tickets configured: customer SMS and e-mail would wait forever, so none are queued."""
     from lab.isp import build_sample_isp, write_config

@@ -93,15 +93,53 @@ def test_promotion_opens_the_wider_ticket_closes_the_replaced_and_tells_nobody_t
     assert summary(planned) == [
         ("email", "noc@isp.example", "noc-opened", f"{NEW}/email/noc@isp.example/noc-opened", None),
         ("sms", P5, "outage", f"{NEW}/sms/{P5}/outage", None),
-        ("ticket", T, "resolve", f"{T}/ticket/merged/{NEW}", None),
         ("ticket", NEW, "comment", f"{NEW}/ticket/promoted/{ms(DAY)}", None),
         ("ticket", NEW, "create", f"{NEW}/ticket/create", None),
     ]
     by_key = {n.key: n for n, _ in planned}
     assert "Şişli Santrali" in by_key[f"{NEW}/ticket/create"].subject
     assert T in by_key[f"{NEW}/ticket/promoted/{ms(DAY)}"].body
-    merged = by_key[f"{T}/ticket/merged/{NEW}"]
-    assert NEW in merged.body and merged.incident == T
+
+
+def test_a_merged_incident_resolves_its_ticket_and_tells_its_subscribers_the_new_number() -> None:
+    """Told under T, they learn at once (even at night) that T is followed as NEW: the "restored"
+    they will get carries a number they were given."""
+    told = incident(affected=frozenset({"s1", "s2", "s3"}))
+    absorbed = replace(told, phase=Phase.RESOLVED, updated_at=NIGHT, resolved_at=NIGHT, evidence=(f"merged into {NEW}",))
+    planned = run(Change(absorbed, "merged", merged_into=NEW), NIGHT, known={T: told})
+    assert summary(planned) == [
+        ("email", P3, "merged", f"{T}/email/{P3}/merged/{NEW}", None),
+        ("sms", P1, "merged", f"{T}/sms/{P1}/merged/{NEW}", None),
+        ("sms", P2, "merged", f"{T}/sms/{P2}/merged/{NEW}", None),
+        ("ticket", T, "resolve", f"{T}/ticket/merged/{NEW}", None),
+    ]
+    by_key = {n.key: n for n, _ in planned}
+    assert by_key[f"{T}/sms/{P1}/merged/{NEW}"].body == (
+        f"Arıza kaydınız {T}, Şişli Santrali genel arızasına bağlandı. Yeni takip no: {NEW}")
+    assert by_key[f"{T}/sms/{P2}/merged/{NEW}"].body == (
+        f"Your fault {T} is now part of a wider incident in Şişli Santrali. New ref: {NEW}")
+    ticket = by_key[f"{T}/ticket/merged/{NEW}"]
+    assert NEW in ticket.body and ticket.incident == T
+
+
+def test_a_merged_degradation_tells_its_subscribers_after_quiet_hours_like_its_opening() -> None:
+    told = incident(kind=IncidentKind.DEGRADATION, affected=frozenset({"s1"}))
+    absorbed = replace(told, phase=Phase.RESOLVED, updated_at=NIGHT, resolved_at=NIGHT)
+    settings = replace(SETTINGS, notify_degradation=True)
+    planned = run(Change(absorbed, "merged", merged_into=NEW), NIGHT, settings, known={T: told})
+    assert [(n.recipient, nb) for n, nb in planned if n.channel == "sms"] == [(P1, MORNING)]
+
+
+def test_a_promotion_that_reopens_a_resolved_incident_reopens_its_ticket_and_skips_those_told_elsewhere() -> None:
+    resolved = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), phase=Phase.RESOLVED,
+                        resolved=DAY - 600)
+    child = incident(affected=frozenset({"s1"}))
+    back = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), updated=DAY)
+    planned = run(Change(back, "promoted", added=frozenset({"s1"}), replaces=(T,)), known={NEW: resolved, T: child})
+    assert [(n.channel, n.recipient, n.action) for n, _ in planned if n.channel != "email"] == [
+        ("ticket", NEW, "reopen"), ("ticket", NEW, "comment"), ("sms", P5, "outage"),
+    ]
+    assert f"{NEW}/sms/{P5}/outage/reopen-{ms(DAY)}" in {n.key for n, _ in planned}
 
 
 def test_promotion_into_an_existing_incident_repeats_its_create_and_tells_only_the_merged_in() -> None:

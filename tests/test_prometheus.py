@@ -89,7 +89,7 @@ def test_promtool_accepts_the_rules_their_unit_tests_and_the_example_config() ->
                  ("check", "config", "prometheus/prometheus.yml")):
         done = promtool(*args)
         assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}{done.stderr}"
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", str(ALERTS)).stdout
+    assert "SUCCESS: 9 rules found" in promtool("check", "rules", str(ALERTS)).stdout
 
 
 def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:

@@ -97,9 +97,13 @@ def test_regional_incident_promotes_line_incidents_without_duplicates() -> None:
 
     fresh = [line("d2-0", Outcome.NOT_FOUND, T0 + 130), line("d3-1", Outcome.NOT_FOUND, T0 + 130)]
     promoted = e.observe(fresh, T0 + 130)  # 4 of the cabinet's 8 lines count now: it qualifies at once
-    assert [(c.change, str(c.incident.root), c.replaces) for c in promoted.incidents] == [
-        ("promoted", "cabinet:k1", tuple(replaced))
+    (wider,) = [c.incident.tracking for c in promoted.incidents if c.change == "promoted"]
+    assert [(c.change, str(c.incident.root), c.replaces, c.merged_into) for c in promoted.incidents] == [
+        ("merged", "line:d0-0", (), wider), ("merged", "line:d1-0", (), wider),
+        ("promoted", "cabinet:k1", tuple(replaced), None),
     ]
+    merged = [c.incident for c in promoted.incidents if c.change == "merged"]
+    assert [(i.phase, i.resolved_at, i.evidence[-1]) for i in merged] == [(Phase.RESOLVED, T0 + 130, f"merged into {wider}")] * 2
     assert e.tick(T0 + 190).incidents[0].added == frozenset({"d2-0", "d3-1"})  # joined when settled
     (incident,) = e.incidents()
     assert incident.affected == frozenset({"d0-0", "d1-0", "d2-0", "d3-1"})

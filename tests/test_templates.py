@@ -45,7 +45,7 @@ WORST = {
     "evidence": "- sisli-dslam-01 icmp timeout",
     "subscribers": "- s1 Ayşe Yılmaz +90532***1111",
     "replaces": "ARZ-2026-000120, ARZ-2026-000121",
-    "into": "ARZ-2026-000130",
+    "into": LONGEST_TRACKING,
     "channel": "sms",
     "cause": "kimlik bilgileri reddedildi",
     "waiting": 20,
@@ -54,8 +54,8 @@ WORST = {
 }
 
 SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
-WITH_TRACKING = {"sms.outage", "sms.update", "sms.restored", "sms.degradation", "sms.overrun",
-                 "email.outage", "email.update", "email.restored", "email.degradation", "email.overrun",
+WITH_TRACKING = {"sms.outage", "sms.update", "sms.restored", "sms.degradation", "sms.overrun", "sms.merged",
+                 "email.outage", "email.update", "email.restored", "email.degradation", "email.overrun", "email.merged",
                  "noc.opened", "noc.reopened", "noc.resolved", "ticket.create"}
 
 
