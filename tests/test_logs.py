@@ -42,12 +42,12 @@ async def test_json_logs_hold_no_secret_and_do_not_grow_with_timeouts(worlds, da
     world.faults.silence(*world.isp.addresses_under("device", dslam))
     await wait_async(lambda: open_outage(daemon, dslam), 30, "the outage")
 
-    def dead_letters(channel: str) -> list[dict]:
-        return [e for e in json_lines(daemon.log()) if e["msg"].startswith(f"dead letter: {channel} ")]
+    def held(channel: str) -> list[dict]:
+        return [e for e in json_lines(daemon.log()) if e["msg"].startswith(f"channel {channel} held: ")]
 
-    await until(lambda: dead_letters("sms") and dead_letters("ticket"), 30, "refused SMS and ticket")
-    assert all(e["level"] == "warning" for e in dead_letters("sms") + dead_letters("ticket"))
-    assert any("401" in e["msg"] or "Authenticate" in e["msg"] for e in dead_letters("sms")), dead_letters("sms")
+    await until(lambda: held("sms") and held("ticket"), 30, "refused SMS and ticket")
+    assert all(e["level"] == "error" for e in held("sms") + held("ticket"))
+    assert any("401" in e["msg"] or "Authenticate" in e["msg"] for e in held("sms")), held("sms")
 
     await asyncio.sleep(2)
     settled = json_lines(daemon.log())
