@@ -371,7 +371,10 @@ class Daemon:
             now = self.clock()
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
             gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
-            self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+            self.snmp = SnmpClient(
+                timeout=config.snmp.timeout, retries=config.snmp.retries,
+                walk_max_requests=config.snmp.walk_max_requests, walk_timeout=config.snmp.walk_timeout,
+            )
             opened.callback(self.snmp.close)
             self.pinger = await Pinger.open()
             opened.push_async_callback(self.pinger.close)
@@ -380,6 +383,7 @@ class Daemon:
             self.scheduler = Scheduler(
                 self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
                 per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
+                job_timeout=config.job_timeout,
             )
             register(self.registry, self)
             runner = web.AppRunner(make_app(self), access_log=None)
