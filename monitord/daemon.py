@@ -502,8 +502,10 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
-        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
-        "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
+        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),
+        "polling limits and jitter": lambda c: (
+            c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,
+        ),
         "notifier addresses and credentials": connections,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]

@@ -13,6 +13,10 @@ community cannot be told from a dead agent: agents drop such requests silently (
 asks them to), so it shows up as TIMEOUT. SNMPv3 wrong auth keys and unknown users arrive as
 Report PDUs and map to AUTH_FAILURE; a wrong privacy key also times out (net-snmp drops what it
 cannot decrypt without a report).
+
+A v1/v2c reply counts only if it comes from the address and port the request went to. pysnmp
+matches v3 replies by msgID and security parameters, not by address (RFC 3412 §7.2.12): with
+authNoPriv or authPriv a forged reply fails its HMAC, with noAuthNoPriv it would be accepted.
 """
 
 from __future__ import annotations

@@ -129,6 +129,10 @@ def test_needs_restart_names_what_a_reload_cannot_apply(tmp_path):
     assert needs_restart(config, moved) == ["http"]
     throttled = replace(config, polling=replace(config.polling, max_in_flight=8))
     assert needs_restart(config, throttled) == ["polling limits and jitter"]
+    budgeted = replace(config, snmp=replace(config.snmp, walk_timeout=5.0))
+    assert needs_restart(config, budgeted) == ["snmp timeout/retries"]
+    timed = replace(config, polling=replace(config.polling, job_timeout=20.0))
+    assert needs_restart(config, timed) == ["polling limits and jitter"]
 
 
 def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
