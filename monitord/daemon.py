@@ -31,6 +31,7 @@ from monitord.model import (
     MaintenanceWindow,
     NodeRef,
     Notification,
+    Outcome,
     Phase,
     Sample,
 )
@@ -301,7 +302,8 @@ class Daemon:
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
                     poll, check = self._snmp_job(device, profile, keys, interval)
-                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check))
+                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check,
+                                    self._snmp_timed_out(device, profile)))
         self.job_classes = {job.key: job.probe_class for job in jobs}
         self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
@@ -324,6 +326,16 @@ class Daemon:
             return [Sample(NodeRef("device", device.id), probe, self.clock(), answer.outcome, detail=answer.detail)]
 
         return run, check
+
+    def _snmp_timed_out(self, device: Device, profile: Profile) -> Callable[[float], list[Sample]]:
+        """The device sample for a walk the scheduler cancelled at polling.job_timeout."""
+        node, probe = NodeRef("device", device.id), f"snmp:{profile.name}"
+
+        def samples(seconds: float) -> list[Sample]:
+            detail = f"poll still running after {seconds:g} s (polling.job_timeout), cancelled"
+            return [Sample(node, probe, self.clock(), Outcome.TIMEOUT, detail=detail)]
+
+        return samples
 
     def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
         lines = self.config.topology.lines

@@ -9,7 +9,8 @@ passed before `run_forever` started are dropped, not fired in a burst.
 Safety. A run holds one of `max_in_flight` global slots and one of `per_device_in_flight` slots
 of its device for as long as it runs; `lag` is how late it started against its slot. A run still
 going after `job_timeout` is cancelled and counted in `timeouts`: a stuck poll frees its slots
-instead of holding them for good.
+instead of holding them for good, and the job's `on_timeout` samples (say, its device's sample
+with outcome TIMEOUT) are delivered in place of the poll's.
 
 Silent devices. A job whose device sample says TIMEOUT or UNREACHABLE backs off: its full poll
 runs only every 2, 4, 8... intervals (up to `max_backoff`). In the slots between, the job's cheap
@@ -48,6 +49,7 @@ class Job:
     interval: float
     run: Poll
     check: Poll | None = None  # cheap liveness poll used while the device is silent
+    on_timeout: Callable[[float], list[Sample]] | None = None  # samples saying the run took over n seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +236,8 @@ class Scheduler:
                     async with asyncio.timeout(self._job_timeout):
                         samples = await self._poll(state, slot)
                 except TimeoutError:
-                    samples = self._timed_out(state)
+                    assert self._job_timeout is not None
+                    samples = self._timed_out(state, self._job_timeout)
                 state.last_duration = self._clock() - started
         finally:
             state.running = False
@@ -257,13 +260,13 @@ class Scheduler:
             state.streak = 0
         return samples
 
-    def _timed_out(self, state: _State) -> list[Sample]:
+    def _timed_out(self, state: _State, seconds: float) -> list[Sample]:
         self.timeouts[state.job.probe_class] += 1
-        error = f"still running after {self._job_timeout:g} s, cancelled"
+        error = f"still running after {seconds:g} s, cancelled"
         if error != state.error:
             log.warning("job %s %s", state.job.key, error)
             state.error = error
-        return []
+        return state.job.on_timeout(seconds) if state.job.on_timeout else []
 
     async def _call(self, state: _State, poll: Poll) -> list[Sample]:
         """Run a poll; an exception becomes no samples, logged when it first appears or changes."""

@@ -273,7 +273,8 @@ async def test_a_run_waiting_for_a_slot_survives_its_device_leaving() -> None:
 async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_slot(caplog) -> None:
     """A real agent on loopback answers the first two requests of each walk, then never again,
     and the client would wait 30 s for it: the job is cancelled at job_timeout, counted, logged
-    once, and the device's only slot goes to its other job and to the next walk."""
+    once, its TIMEOUT sample is delivered, and the device's only slot goes to its other job and
+    to the next walk."""
     from pysnmp.proto import rfc1902
 
     from monitord.model import Secret, SnmpAuth
@@ -299,9 +300,13 @@ async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_
         result = await client.walk(target, [column], max_repetitions=1)
         return [Sample(NodeRef("device", "dslam"), "snmp:test", time.time(), result.outcome)]
 
+    def timed_out(seconds: float) -> list[Sample]:
+        return [Sample(NodeRef("device", "dslam"), "snmp:test", time.time(), Outcome.TIMEOUT, detail=f"over {seconds} s")]
+
     other = Probe("dslam")
-    jobs = [Job("walk", "dslam", "line", 0.1, walk), Job("ping", "dslam", "icmp", 0.1, other)]
-    scheduler = Scheduler(jobs, Sink(), per_device_in_flight=1, jitter=0.0, job_timeout=0.15)
+    jobs = [Job("walk", "dslam", "line", 0.1, walk, on_timeout=timed_out), Job("ping", "dslam", "icmp", 0.1, other)]
+    sink = Sink()
+    scheduler = Scheduler(jobs, sink, per_device_in_flight=1, jitter=0.0, job_timeout=0.15)
     try:
         with caplog.at_level(logging.INFO, logger="monitord.scheduler"):
             await run_for(scheduler, 1.2)
@@ -309,6 +314,8 @@ async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_
         client.close()
     assert len(walks) >= 4 and len(agent.seen) >= 3 * len(walks) - 3
     assert scheduler.timeouts["line"] >= len(walks) - 1
+    walked = [(s.outcome, s.detail) for s in sink.samples if s.probe == "snmp:test"]
+    assert walked == [(Outcome.TIMEOUT, "over 0.15 s")] * scheduler.timeouts["line"]
     assert len(other.starts) >= 2
     assert scheduler.stats["walk"].last_duration < 0.2
     messages = [r.getMessage() for r in caplog.records]
