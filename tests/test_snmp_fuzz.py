@@ -140,7 +140,7 @@ class Mutator:
 async def test_mutated_replies_through_datagram_received_never_raise_and_cost_little_cpu() -> None:
     loop = asyncio.get_running_loop()
     datagrams = _Datagrams()
-    agent = ("127.0.0.1", 161)
+    agent, elsewhere = ("127.0.0.1", 161), ("127.0.0.1", 1161)
     mutator = Mutator(random.Random(SEED))
     outcomes: Counter[str] = Counter()
     slowest = 0.0
@@ -149,17 +149,19 @@ async def test_mutated_replies_through_datagram_received_never_raise_and_cost_li
         request_id = n % 2**31
         datagrams.waiting = {request_id: (1, b"public", agent, future)}
         data = mutator.reply(request_id)
+        sender = elsewhere if n % 10 == 0 else agent
         started = time.thread_time()
-        datagrams.datagram_received(data, agent)
+        datagrams.datagram_received(data, sender)
         slowest = max(slowest, time.thread_time() - started)
         if future.done():
-            outcomes["matched"] += 1
+            outcomes["matched" if sender == agent else "matched from elsewhere"] += 1
             future = loop.create_future()
         else:
             outcomes["dropped"] += 1
     print(f"in process: {COUNT} mutated replies, {dict(outcomes)}, slowest {slowest * 1e3:.2f} ms of CPU")
     assert slowest < CPU_PER_DATAGRAM, f"one datagram cost {slowest * 1e3:.1f} ms of CPU"
     assert outcomes["matched"] > COUNT // 20 and outcomes["dropped"] > COUNT // 2, outcomes
+    assert outcomes["matched from elsewhere"] == 0
 
 
 def good_reply(message: Any) -> bytes:
