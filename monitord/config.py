@@ -57,11 +57,11 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     ),
     "http": ("listen", "token"),
     "metrics": ("per_line", "per_line_limit"),
-    "snmp": ("timeout", "retries", "auths"),
+    "snmp": ("timeout", "retries", "auths", "walk_timeout", "walk_max_requests"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
         "icmp_interval", "line_interval", "optical_interval", "jitter", "max_in_flight",
-        "per_device_in_flight", "icmp_timeout", "icmp_count",
+        "per_device_in_flight", "icmp_timeout", "icmp_count", "job_timeout",
     ),
     "topology": ("regions",),
     "topology.regions[]": ("id", "name", "exchanges"),
@@ -96,6 +96,8 @@ class SnmpSettings:
     timeout: float = 2.0
     retries: int = 1
     auths: Mapping[str, SnmpAuth] = field(default_factory=dict)
+    walk_timeout: float = 30.0  # a walk still going after this ends with AGENT_ERROR
+    walk_max_requests: int = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class PollingConfig:
     per_device_in_flight: int = 2
     icmp_timeout: float = 1.0
     icmp_count: int = 3
+    job_timeout: float | None = None  # None: Config.job_timeout derives it from the SNMP budgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,15 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
+
+    @property
+    def job_timeout(self) -> float:
+        """How long a polling job may run before the scheduler cancels it: as configured, or a
+        walk's whole time budget plus three requests with their retries (the liveness check,
+        the sysUpTime GET and a walk request sent just before the walk's deadline)."""
+        if self.polling.job_timeout is not None:
+            return self.polling.job_timeout
+        return self.snmp.walk_timeout + 3 * self.snmp.timeout * (self.snmp.retries + 1)
 
     def secrets(self) -> tuple[Secret, ...]:
         """Every credential in the configuration, for log redaction."""
@@ -767,6 +779,9 @@ def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[s
     before = len(d.problems)
     timeout = d.get(section, path, "timeout", positive_duration, _default(SnmpSettings, "timeout"))
     retries = d.get(section, path, "retries", integer(0, 10), _default(SnmpSettings, "retries"))
+    walk_timeout = d.get(section, path, "walk_timeout", positive_duration, _default(SnmpSettings, "walk_timeout"))
+    walk_max_requests = d.get(section, path, "walk_max_requests", integer(1, 1_000_000),
+                              _default(SnmpSettings, "walk_max_requests"))
     auths_path = path + ("auths",)
     raw_auths = {} if section.get("auths") is None else section["auths"]
     if not isinstance(raw_auths, dict):
@@ -779,7 +794,7 @@ def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[s
             auths[name] = auth
     if len(d.problems) > before:
         return None, set(raw_auths)
-    return SnmpSettings(timeout, retries, auths), set(raw_auths)
+    return SnmpSettings(timeout, retries, auths, walk_timeout, walk_max_requests), set(raw_auths)
 
 
 def _snmp_auth(d: _Decoder, path: KeyPath, name: Any, raw: Any) -> SnmpAuth | None:
@@ -840,6 +855,7 @@ def _polling(d: _Decoder, root: dict[Any, Any]) -> PollingConfig | None:
         "icmp_interval": positive_duration, "line_interval": positive_duration,
         "optical_interval": positive_duration, "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
         "per_device_in_flight": integer(1, 64), "icmp_timeout": positive_duration, "icmp_count": integer(1, 20),
+        "job_timeout": positive_duration,
     }
     values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
     return PollingConfig(**values) if len(d.problems) == before else None

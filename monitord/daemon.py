@@ -41,6 +41,7 @@ from monitord.model import (
     MaintenanceWindow,
     NodeRef,
     Notification,
+    Outcome,
     Sample,
 )
 from monitord.outbox import ChannelPolicy, Outbox, masked
@@ -362,7 +363,8 @@ class Daemon:
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
                     poll, check = self._snmp_job(device, profile, keys, interval)
-                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check))
+                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check,
+                                    self._snmp_timed_out(device, profile)))
         self.job_classes = {job.key: job.probe_class for job in jobs}
         self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
@@ -385,6 +387,16 @@ class Daemon:
             return [Sample(NodeRef("device", device.id), probe, self.clock(), answer.outcome, detail=answer.detail)]
 
         return run, check
+
+    def _snmp_timed_out(self, device: Device, profile: Profile) -> Callable[[float], list[Sample]]:
+        """The device sample for a walk the scheduler cancelled at polling.job_timeout."""
+        node, probe = NodeRef("device", device.id), f"snmp:{profile.name}"
+
+        def samples(seconds: float) -> list[Sample]:
+            detail = f"poll still running after {seconds:g} s (polling.job_timeout), cancelled"
+            return [Sample(node, probe, self.clock(), Outcome.TIMEOUT, detail=detail)]
+
+        return samples
 
     def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
         lines = self.config.topology.lines
@@ -432,7 +444,10 @@ class Daemon:
             now = self.clock()
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
             gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
-            self.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+            self.snmp = SnmpClient(
+                timeout=config.snmp.timeout, retries=config.snmp.retries,
+                walk_max_requests=config.snmp.walk_max_requests, walk_timeout=config.snmp.walk_timeout,
+            )
             opened.callback(self.snmp.close)
             self.pinger = await Pinger.open()
             opened.push_async_callback(self.pinger.close)
@@ -444,6 +459,7 @@ class Daemon:
             self.scheduler = Scheduler(
                 self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
                 per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
+                job_timeout=config.job_timeout,
             )
             register(self.registry, self)
             runner = web.AppRunner(make_app(self), access_log=None)
@@ -594,8 +610,10 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
-        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
-        "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
+        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),
+        "polling limits and jitter": lambda c: (
+            c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,
+        ),
         "notifier channels, SMS rate and hold_probe": channels,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]

@@ -177,11 +177,16 @@ class DaemonCollector(Collector):
         errors = CounterMetricFamily(
             f"{PREFIX}_poll_errors", "Poll runs that raised (a bug, not a silent device).", labels=["probe_class"],
         )
-        for probe_class in sorted(set(d.class_intervals) | set(s.skipped) | set(s.errors)):
+        timeouts = CounterMetricFamily(
+            f"{PREFIX}_poll_timeouts", "Poll runs cancelled after polling.job_timeout.", labels=["probe_class"],
+        )
+        for probe_class in sorted(set(d.class_intervals) | set(s.skipped) | set(s.errors) | set(s.timeouts)):
             skipped.add_metric([probe_class], s.skipped[probe_class])
             errors.add_metric([probe_class], s.errors[probe_class])
+            timeouts.add_metric([probe_class], s.timeouts[probe_class])
         yield skipped
         yield errors
+        yield timeouts
 
         health = class_health(d, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
         families = {

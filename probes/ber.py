@@ -3,13 +3,16 @@
 pyasn1's general decoder spends about 75% of a poll's CPU; a response is a fixed shape (message,
 PDU, varbind list, varbinds of OID and one primitive value), so it is decoded here with a flat
 loop. Nothing recurses, every length is checked against the bytes that enclose it, and every
-malformed datagram raises `BerError`.
+malformed datagram raises `BerError`, and nothing else: sizes are bounded before any number is
+built (sub-identifiers at most 2**32-1, INTEGERs at most 9 octets), so no datagram costs more than
+a linear pass over its octets and no number is too long to print.
 
 Value tags are the BER identifier octets, as in .snmprec files and `probes.snmp.Varbind`: 2
 INTEGER, 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32, 67 TimeTicks,
 68 Opaque, 70 Counter64, and the v2c exceptions 128 noSuchObject, 129 noSuchInstance, 130
 endOfMibView. NULL and the exceptions decode to None; any other tag keeps its raw contents.
-Values outside their type's range are rejected, as pyasn1 rejects them.
+Values outside their type's range are rejected, as pyasn1 rejects them; so are request-ids, error
+statuses and indexes outside Integer32, and OIDs of more than 128 sub-identifiers (RFC 2578 §3.5).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ RANGES = {
     TIMETICKS: (0, 2**32 - 1),
     COUNTER64: (0, 2**64 - 1),
 }
+INTEGER32 = RANGES[INTEGER]
+MAX_INTEGER_OCTETS = 9  # a Counter64 and its sign octet; longer is padding no agent needs
+MAX_SUB_IDENTIFIER = 2**32 - 1
+MAX_OID_LENGTH = 128
 
 
 class BerError(ValueError):
@@ -73,15 +80,17 @@ def encode_request(
 
 def encode_oid(oid: Sequence[int]) -> bytes:
     """The contents octets of an OBJECT IDENTIFIER."""
-    if len(oid) < 2 or not 0 <= oid[0] <= 2 or oid[1] < 0 or (oid[0] < 2 and oid[1] >= 40):
-        raise BerError(f"cannot encode OID {'.'.join(map(str, oid))}")
+    if not 2 <= len(oid) <= MAX_OID_LENGTH or not 0 <= oid[0] <= 2 or oid[1] < 0 or (oid[0] < 2 and oid[1] >= 40):
+        raise BerError(f"cannot encode OID {format_oid(oid)}")
     out = bytearray()
     for arc in (oid[0] * 40 + oid[1], *oid[2:]):
         if arc < 0x80:
             if arc < 0:
-                raise BerError(f"negative sub-identifier in {'.'.join(map(str, oid))}")
+                raise BerError(f"negative sub-identifier in {format_oid(oid)}")
             out.append(arc)
             continue
+        if arc > MAX_SUB_IDENTIFIER:
+            raise BerError(f"sub-identifier above 2**32-1 in {format_oid(oid)}")
         septets = []
         while arc:
             septets.append(arc & 0x7F | 0x80)
@@ -89,6 +98,14 @@ def encode_oid(oid: Sequence[int]) -> bytes:
         septets[0] &= 0x7F
         out.extend(reversed(septets))
     return bytes(out)
+
+
+def format_oid(oid: Sequence[int]) -> str:
+    """Dotted text; a sub-identifier too long for `str` (the int digit limit) shows its size instead."""
+    try:
+        return ".".join(map(str, oid))
+    except ValueError:
+        return ".".join(str(arc) if arc.bit_length() <= 64 else f"<{arc.bit_length()}-bit number>" for arc in oid)
 
 
 def decode_response(data: bytes) -> Response:
@@ -128,25 +145,35 @@ def decode_response(data: bytes) -> Response:
 
 
 def decode_oid(contents: bytes) -> Oid:
-    """An OBJECT IDENTIFIER from its contents octets."""
+    """An OBJECT IDENTIFIER from its contents octets.
+
+    A sub-identifier is refused as soon as its fourth continuation octet would take it past
+    2**32-1 (more than 5 octets, or a 5-octet one led by more than 0x8f): big numbers are never
+    built, which kept a 65,000-octet sub-identifier at 0.37 s of CPU, quadratic in its length.
+    """
     if not contents:
         raise BerError("empty OID")
     if contents.isascii():  # every sub-identifier fits in one octet, the common case
+        if len(contents) >= MAX_OID_LENGTH:
+            raise BerError(f"OID longer than {MAX_OID_LENGTH} sub-identifiers")
         arcs: list[int] | bytes = contents
     else:
         if contents[-1] & 0x80:
             raise BerError("OID ends inside a sub-identifier")
         arcs = []
         arc = 0
-        fresh = True
         for octet in contents:
-            if fresh and octet == 0x80:
-                raise BerError("OID sub-identifier with a leading zero septet")
-            arc = arc << 7 | octet & 0x7F
-            fresh = not octet & 0x80
-            if fresh:
-                arcs.append(arc)
+            if octet < 0x80:
+                arcs.append(arc << 7 | octet)
                 arc = 0
+            elif arc >> 18:
+                raise BerError("OID sub-identifier above 2**32-1")
+            elif octet == 0x80 and not arc:
+                raise BerError("OID sub-identifier with a leading zero septet")
+            else:
+                arc = arc << 7 | octet & 0x7F
+        if len(arcs) >= MAX_OID_LENGTH:
+            raise BerError(f"OID longer than {MAX_OID_LENGTH} sub-identifiers")
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
     return head + tuple(arcs[1:])
@@ -155,8 +182,8 @@ def decode_oid(contents: bytes) -> Oid:
 def _value(tag: int, contents: bytes) -> Value:
     bounds = RANGES.get(tag)
     if bounds is not None:
-        if not contents:
-            raise BerError("empty integer")
+        if not 0 < len(contents) <= MAX_INTEGER_OCTETS:
+            raise BerError(f"integer of {len(contents)} octets for tag {tag}")
         number = int.from_bytes(contents, "big", signed=True)
         if not bounds[0] <= number <= bounds[1]:
             raise BerError(f"value {number} out of range for tag {tag}")
@@ -173,10 +200,14 @@ def _value(tag: int, contents: bytes) -> Value:
 
 
 def _int_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """An Integer32 header field (version, request-id, error status and index)."""
     tag, start, stop = _header(data, pos, end)
-    if tag != INTEGER or start == stop:
+    if tag != INTEGER or not 0 < stop - start <= MAX_INTEGER_OCTETS:
         raise BerError("expected an INTEGER")
-    return int.from_bytes(data[start:stop], "big", signed=True), stop
+    number = int.from_bytes(data[start:stop], "big", signed=True)
+    if not INTEGER32[0] <= number <= INTEGER32[1]:
+        raise BerError(f"header INTEGER {number} out of range")
+    return number, stop
 
 
 def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:

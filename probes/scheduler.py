@@ -7,7 +7,10 @@ the job's previous run (or its wait for a slot) is still going is skipped and co
 passed before `run_forever` started are dropped, not fired in a burst.
 
 Safety. A run holds one of `max_in_flight` global slots and one of `per_device_in_flight` slots
-of its device for as long as it runs; `lag` is how late it started against its slot.
+of its device for as long as it runs; `lag` is how late it started against its slot. A run still
+going after `job_timeout` is cancelled and counted in `timeouts`: a stuck poll frees its slots
+instead of holding them for good, and the job's `on_timeout` samples (say, its device's sample
+with outcome TIMEOUT) are delivered in place of the poll's.
 
 Silent devices. A job whose device sample says TIMEOUT or UNREACHABLE backs off: its full poll
 runs only every 2, 4, 8... intervals (up to `max_backoff`). In the slots between, the job's cheap
@@ -46,6 +49,7 @@ class Job:
     interval: float
     run: Poll
     check: Poll | None = None  # cheap liveness poll used while the device is silent
+    on_timeout: Callable[[float], list[Sample]] | None = None  # samples saying the run took over n seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class Scheduler:
         per_device_in_flight: int = 2,
         jitter: float = 0.1,
         max_backoff: int = 8,
+        job_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -104,6 +109,7 @@ class Scheduler:
         self._device_slots: dict[str, asyncio.Semaphore] = {}
         self._jitter = jitter
         self._max_backoff = max_backoff
+        self._job_timeout = job_timeout
         self._clock = clock
         self._rng = rng or random.Random()
         self._states: dict[str, _State] = {}
@@ -116,6 +122,7 @@ class Scheduler:
         self._sink_error: str | None = None
         self.skipped: Counter[str] = Counter()  # per probe class
         self.errors: Counter[str] = Counter()  # per probe class: runs that raised
+        self.timeouts: Counter[str] = Counter()  # per probe class: runs cancelled after job_timeout
         self.replace_jobs(jobs)
 
     @property
@@ -225,7 +232,12 @@ class Scheduler:
             async with self._slots, device_slot:
                 started = self._clock()
                 state.last_started, state.lag = started, started - due
-                samples = await self._poll(state, slot)
+                try:
+                    async with asyncio.timeout(self._job_timeout):
+                        samples = await self._poll(state, slot)
+                except TimeoutError:
+                    assert self._job_timeout is not None
+                    samples = self._timed_out(state, self._job_timeout)
                 state.last_duration = self._clock() - started
         finally:
             state.running = False
@@ -247,6 +259,14 @@ class Scheduler:
         else:
             state.streak = 0
         return samples
+
+    def _timed_out(self, state: _State, seconds: float) -> list[Sample]:
+        self.timeouts[state.job.probe_class] += 1
+        error = f"still running after {seconds:g} s, cancelled"
+        if error != state.error:
+            log.warning("job %s %s", state.job.key, error)
+            state.error = error
+        return state.job.on_timeout(seconds) if state.job.on_timeout else []
 
     async def _call(self, state: _State, poll: Poll) -> list[Sample]:
         """Run a poll; an exception becomes no samples, logged when it first appears or changes."""

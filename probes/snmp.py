@@ -4,14 +4,19 @@ with the BER codec of probes/ber.py, v3 over pysnmp.
 pyasn1's decoder took about 75% of a poll's CPU, so v1/v2c messages are encoded and decoded by
 probes/ber.py; v3 (USM keys, engine discovery, reports) stays with pysnmp's command generators (not
 `bulk_walk_cmd`). The walk loop is ours for both: several columns per GETBULK, trimming at the end
-of each column, halving max-repetitions on tooBig, a row cap and a stop on non-increasing OIDs.
-OIDs are numeric only; no MIB is ever loaded.
+of each column, halving max-repetitions on tooBig, a stop on non-increasing OIDs, and budgets so
+that no agent can keep a walk going: a cap on values received (empty ones too), on requests and
+on time. OIDs are numeric only; no MIB is ever loaded.
 
 Every failure comes back as an `Outcome` on the `Result`, never as an exception. A wrong v1/v2c
 community cannot be told from a dead agent: agents drop such requests silently (RFC 3584 §4.1.2
 asks them to), so it shows up as TIMEOUT. SNMPv3 wrong auth keys and unknown users arrive as
 Report PDUs and map to AUTH_FAILURE; a wrong privacy key also times out (net-snmp drops what it
 cannot decrypt without a report).
+
+A v1/v2c reply counts only if it comes from the address and port the request went to. pysnmp
+matches v3 replies by msgID and security parameters, not by address (RFC 3412 §7.2.12): with
+authNoPriv or authPriv a forged reply fails its HMAC, with noAuthNoPriv it would be accepted.
 """
 
 from __future__ import annotations
@@ -137,11 +142,11 @@ class _Reply:
 @dataclass(eq=False)
 class _Datagrams(asyncio.DatagramProtocol):
     """One UDP socket for the v1/v2c requests of an address family. A reply is matched by
-    request-id and must carry the request's version and community; anything else is dropped, as
-    pysnmp drops it."""
+    request-id and must come from the address and port the request went to and carry its version
+    and community; anything else is dropped (pysnmp checks all but the address)."""
 
     transport: asyncio.DatagramTransport | None = None
-    waiting: dict[int, tuple[int, bytes, asyncio.Future[ber.Response]]] = field(default_factory=dict)
+    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response]]] = field(default_factory=dict)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -152,17 +157,16 @@ class _Datagrams(asyncio.DatagramProtocol):
         except ber.BerError:
             return
         waiting = self.waiting.get(response.request_id)
-        if waiting is None or waiting[:2] != (response.version, response.community) or waiting[2].done():
+        if waiting is None or waiting[:3] != (response.version, response.community, addr[:2]) or waiting[3].done():
             return
-        waiting[2].set_result(response)
+        waiting[3].set_result(response)
 
 
 def parse_oid(text: str) -> Oid:
     return tuple(int(part) for part in text.strip(".").split("."))
 
 
-def format_oid(oid: Oid) -> str:
-    return ".".join(map(str, oid))
+format_oid = ber.format_oid
 
 
 def convert(oid: Any, value: Any) -> Varbind | None:
@@ -192,6 +196,8 @@ class SnmpClient:
 
     `timeout` and `retries` are fixed per client: pysnmp keys its per-target configuration on
     them, so varying them per poll would register each target again (about 7.5 ms of CPU each).
+    A walk ends with AGENT_ERROR once it has received more than `max_varbinds` values, sent
+    `walk_max_requests` requests or run for `walk_timeout` seconds (checked before each request).
     Create it inside the running event loop; call `close()` when done.
 
     An engine holds one set of keys per SNMPv3 user name: configuring the same user with other
@@ -199,10 +205,20 @@ class SnmpClient:
     different protocols or keys each get an engine of their own.
     """
 
-    def __init__(self, *, timeout: float = 2.0, retries: int = 1, max_varbinds: int = 200_000) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 2.0,
+        retries: int = 1,
+        max_varbinds: int = 200_000,
+        walk_max_requests: int = 5_000,
+        walk_timeout: float = 30.0,
+    ) -> None:
         self.timeout = timeout
         self.retries = retries
         self.max_varbinds = max_varbinds
+        self.walk_max_requests = walk_max_requests
+        self.walk_timeout = walk_timeout
         self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
         self._transports: dict[tuple[str, int], Any] = {}
         self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
@@ -234,17 +250,27 @@ class SnmpClient:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
         The result holds every cell found, column by column in agent order, or an outcome that says
-        why the walk stopped: tooBig at one repetition, OID not increasing, too many rows.
+        why the walk stopped: tooBig at one repetition, OID not increasing, too many rows, too many
+        requests, out of time.
         """
         prefixes = list(dict.fromkeys(columns))
         last = {prefix: prefix for prefix in prefixes}
         found: list[Varbind] = []
         skipped = 0
         requests = 0
+        received = 0
         repetitions = max(1, max_repetitions)
         v1 = target.auth.version == "1"
         active = list(prefixes)
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + self.walk_timeout
         while active:
+            if requests >= self.walk_max_requests:
+                detail = f"walk unfinished after {requests} requests (walk_max_requests)"
+                return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
+            if clock() >= deadline:
+                detail = f"walk unfinished after {self.walk_timeout:g} s and {requests} requests (walk_timeout)"
+                return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
             requested = [last[prefix] for prefix in active]
             reply = await self._send(target, requested, 0 if v1 else repetitions)
             requests += 1
@@ -261,6 +287,7 @@ class SnmpClient:
                 return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
             if not reply.varbinds:
                 return Result(Outcome.AGENT_ERROR, tuple(found), "empty response", requests)
+            received += len(reply.varbinds)
             done: set[Oid] = set()
             for position, (oid, tag, value) in enumerate(reply.varbinds):
                 prefix = active[position % len(active)]
@@ -279,8 +306,8 @@ class SnmpClient:
                     skipped += 1
                     continue
                 found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
-            if len(found) > self.max_varbinds:
-                detail = f"too many rows: more than {self.max_varbinds} values"
+            if received > self.max_varbinds:
+                detail = f"too many rows: more than {self.max_varbinds} values received"
                 return Result(Outcome.AGENT_ERROR, tuple(found[: self.max_varbinds]), detail, requests)
             active = [prefix for prefix in active if prefix not in done]
         return Result(Outcome.OK, tuple(found), _skipped(skipped), requests)
@@ -333,7 +360,7 @@ class SnmpClient:
         except ber.BerError as error:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         future: asyncio.Future[ber.Response] = asyncio.get_running_loop().create_future()
-        datagrams.waiting[request_id] = (version, community, future)
+        datagrams.waiting[request_id] = (version, community, sockaddr[:2], future)
         try:
             for _attempt in range(self.retries + 1):
                 transport.sendto(message, sockaddr)
@@ -416,6 +443,8 @@ def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:
 def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
     if indication is None:
         plain = [_raw(name, value) for name, value in varbinds or ()]
+        if any(arc > ber.MAX_SUB_IDENTIFIER for oid, _, _ in plain for arc in oid):
+            return _Reply(Outcome.AGENT_ERROR, detail="OID sub-identifier above 2**32-1")
         return _Reply(Outcome.OK, int(status or 0), int(index or 0), plain)
     if isinstance(indication, errind.RequestTimedOut):
         return _Reply(Outcome.TIMEOUT, detail="no response")

@@ -165,6 +165,7 @@ class Request:
     kind: str  # "get", "next" or "bulk"
     oids: list[tuple[int, ...]]
     max_repetitions: int = 0
+    request_id: int = 0
 
 
 @dataclass
@@ -189,7 +190,7 @@ class BadAgent(asyncio.DatagramProtocol):
         }.get(pdu.tagSet, "bulk")
         oids = [tuple(oid) for oid, _ in module.apiPDU.get_varbinds(pdu)]
         repetitions = int(api.v2c.apiBulkPDU.get_max_repetitions(pdu)) if kind == "bulk" else 0
-        request = Request(kind, oids, repetitions)
+        request = Request(kind, oids, repetitions, int(module.apiPDU.get_request_id(pdu)))
         self.seen.append(request)
         reply = self.behave(request)
         if reply is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -22,7 +23,9 @@ from probes.ber import (
     BerError,
     Response,
     decode_response,
+    encode_oid,
     encode_request,
+    format_oid,
 )
 from probes.snmp import convert
 from tests.snmp_fixtures import RECORDINGS, SERVED, Snmpsim, read_snmprec, snmpsim
@@ -33,9 +36,9 @@ INT32 = st.integers(-(2**31), 2**31 - 1)
 UINT32 = st.integers(0, 2**32 - 1)
 OIDS = st.one_of(
     st.tuples(st.integers(0, 1), st.integers(0, 39)),
-    st.tuples(st.just(2), st.integers(0, 2**40)),
+    st.tuples(st.just(2), st.integers(0, 2**32 - 1 - 80)),
 ).flatmap(
-    lambda head: st.lists(st.one_of(st.integers(0, 127), st.integers(0, 2**64)), max_size=30).map(
+    lambda head: st.lists(st.one_of(st.integers(0, 127), UINT32), max_size=30).map(
         lambda tail: head + tuple(tail)
     )
 )
@@ -243,6 +246,98 @@ def replace(old: str, new: str) -> bytes:
 def test_malformed_responses_raise_ber_error(data: bytes, reason: str) -> None:
     with pytest.raises(BerError, match=reason):
         decode_response(data)
+
+
+def tlv(tag: int, contents: bytes) -> bytes:
+    """A definite-length BER element, written out by hand (independently of probes/ber.py)."""
+    size = len(contents)
+    length = bytes((size,)) if size < 0x80 else bytes((0x82,)) + size.to_bytes(2, "big")
+    return bytes((tag,)) + length + contents
+
+
+def hand_response(oid: bytes, value: bytes = b"\x05\x00", status: bytes = b"\x00", request_id: bytes = b"\x07") -> bytes:
+    """A v2c Response with one varbind: OID contents `oid`, value element `value`, header
+    INTEGER contents `status` (error-status) and `request_id`."""
+    varbind = tlv(0x30, tlv(0x06, oid) + value)
+    pdu = tlv(0xA2, tlv(0x02, request_id) + tlv(0x02, status) + b"\x02\x01\x00" + tlv(0x30, varbind))
+    return tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + pdu)
+
+
+SYS_UPTIME_OID = bytes.fromhex("2b06010201010300")
+HUGE_SUB_IDENTIFIER = b"\x2b\x06\x01" + b"\x81" * 64_999 + b"\x01"
+
+
+@pytest.mark.parametrize(
+    ("sub_identifier", "value"),
+    [
+        ("8fffffff7f", 2**32 - 1),  # the largest: 5 octets, led by 0x8f
+        ("8880808000", 2**31),
+        ("ffffff7f", 2**28 - 1),  # 4 octets may use all 28 bits
+    ],
+)
+def test_sub_identifiers_up_to_2_to_the_32_are_accepted(sub_identifier: str, value: int) -> None:
+    decoded = decode_response(hand_response(bytes.fromhex("2b06") + bytes.fromhex(sub_identifier) + b"\x00"))
+    assert decoded.varbinds[0][0] == (1, 3, 6, value, 0)
+
+
+@pytest.mark.parametrize(
+    "sub_identifier",
+    ["9080808000", "ffffffff7f", "818080808000", "81" * 64_999 + "01"],  # 2**32, 2**35-1, 2**35, 65,000 octets
+)
+def test_sub_identifiers_above_2_to_the_32_are_refused(sub_identifier: str) -> None:
+    with pytest.raises(BerError, match="above 2\\*\\*32-1"):
+        decode_response(hand_response(bytes.fromhex("2b06") + bytes.fromhex(sub_identifier)))
+    with pytest.raises(BerError, match="above 2\\*\\*32-1"):  # the same inside an OID value
+        decode_response(hand_response(SYS_UPTIME_OID, tlv(0x06, bytes.fromhex("2b06") + bytes.fromhex(sub_identifier))))
+
+
+def test_a_65000_octet_sub_identifier_costs_microseconds() -> None:
+    """It cost 0.37 s of CPU (quadratic) before the request-id was even looked at."""
+    data = hand_response(HUGE_SUB_IDENTIFIER)
+    started = time.process_time()
+    for _ in range(100):
+        with pytest.raises(BerError):
+            decode_response(data)
+    assert (time.process_time() - started) / 100 < 0.002
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # an error-status of 2**15000: too long to print, which made describe_error raise ValueError
+        (hand_response(SYS_UPTIME_OID, status=b"\x01" + b"\x00" * 1875), "expected an INTEGER"),
+        (hand_response(SYS_UPTIME_OID, request_id=b"\x00\x80\x00\x00\x00"), "header INTEGER 2147483648 out of range"),
+        (hand_response(SYS_UPTIME_OID, status=b"\xff\x7f\xff\xff\xff"), "header INTEGER -2147483649 out of range"),
+        (hand_response(SYS_UPTIME_OID, tlv(0x02, b"\x01" + b"\x00" * 1875)), "integer of 1876 octets for tag 2"),
+        (hand_response(SYS_UPTIME_OID, tlv(0x46, b"\x01" + b"\x00" * 9)), "integer of 10 octets for tag 70"),
+        (hand_response(SYS_UPTIME_OID, tlv(0x46, b"\x01" + b"\x00" * 8)), "value 18446744073709551616 out of range"),
+        (hand_response(b"\x2b" + b"\x01" * 127), "OID longer than 128 sub-identifiers"),
+        (hand_response(b"\x2b" + b"\x01" * 126 + b"\x81\x00"), "OID longer than 128 sub-identifiers"),
+    ],
+    ids=["status-2**15000", "request-id-2**31", "status-below-int32", "integer32-1876-octets", "counter64-10-octets",
+         "counter64-2**64", "oid-129-arcs", "oid-129-arcs-multi-octet"],
+)
+def test_long_integers_and_oids_raise_ber_error(data: bytes, reason: str) -> None:
+    with pytest.raises(BerError, match=reason):
+        decode_response(data)
+
+
+def test_longest_fields_that_are_still_valid_decode() -> None:
+    assert decode_response(hand_response(b"\x2b" + b"\x01" * 126)).varbinds[0][0] == (1, 3) + (1,) * 126
+    padded = hand_response(SYS_UPTIME_OID, tlv(0x46, b"\x00" + b"\xff" * 8), request_id=b"\x00" * 8 + b"\x07")
+    decoded = decode_response(padded)
+    assert (decoded.request_id, decoded.varbinds[0][2]) == (7, 2**64 - 1)
+
+
+def test_oids_that_cannot_be_sent_raise_ber_error_and_still_print() -> None:
+    with pytest.raises(BerError, match="above 2\\*\\*32-1"):
+        encode_oid((1, 3, 2**32))
+    with pytest.raises(BerError, match="cannot encode"):
+        encode_oid((1, 3) + (1,) * 127)
+    huge = (1, 3, 2**20_000)
+    with pytest.raises(BerError, match="20001-bit number"):
+        encode_oid(huge)
+    assert format_oid(huge) == "1.3.<20001-bit number>"
 
 
 def test_every_truncation_raises_ber_error() -> None:

@@ -508,6 +508,17 @@ def test_secrets_lists_every_credential_for_log_redaction(tmp_path: Path) -> Non
                        "env:TWILIO_TOKEN", "smtp.password"]
 
 
+def test_walk_and_job_budgets_default_and_can_be_set(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path), ENV)
+    assert (config.snmp.walk_timeout, config.snmp.walk_max_requests, config.polling.job_timeout) == (30, 5000, None)
+    assert config.job_timeout == 30 + 3 * 2 * (1 + 1)
+    edited = BASE.replace("  retries: 1\n", "  retries: 1\n  walk_timeout: 10s\n  walk_max_requests: 800\n")
+    config = load_config(write(tmp_path, edited.replace("  jitter: 0.1\n", "  jitter: 0.1\n  job_timeout: 1m\n")), ENV)
+    assert (config.snmp.walk_timeout, config.snmp.walk_max_requests, config.job_timeout) == (10, 800, 60)
+    [problem] = problems_of(write(tmp_path, edited.replace("walk_max_requests: 800", "walk_max_requests: 0")))
+    assert problem.key == "snmp.walk_max_requests" and "0 is out of range" in str(problem)
+
+
 def test_problems_found_in_order_of_checking_sections(tmp_path: Path) -> None:
     path = write(tmp_path, "- just\n- a list\n")
     assert [str(p) for p in problems_of(path)] == [f"{path}:1: expected a mapping, got a list"]

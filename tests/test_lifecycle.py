@@ -129,6 +129,26 @@ def test_needs_restart_names_what_a_reload_cannot_apply(tmp_path):
     assert needs_restart(config, moved) == ["http"]
     throttled = replace(config, polling=replace(config.polling, max_in_flight=8))
     assert needs_restart(config, throttled) == ["polling limits and jitter"]
+    budgeted = replace(config, snmp=replace(config.snmp, walk_timeout=5.0))
+    assert needs_restart(config, budgeted) == ["snmp timeout/retries"]
+    timed = replace(config, polling=replace(config.polling, job_timeout=20.0))
+    assert needs_restart(config, timed) == ["polling limits and jitter"]
+
+
+def test_a_cancelled_walk_is_a_timeout_sample_of_its_device(tmp_path):
+    from lab.isp import build_sample_isp
+    from monitord.daemon import Daemon
+    from monitord.model import NodeRef, Outcome
+
+    daemon = Daemon(load_config(build_sample_isp(tmp_path, base="127.6.30").config), clock=lambda: 1_780_000_000.0)
+    try:
+        job = next(job for job in daemon.jobs() if job.key.startswith("snmp:"))
+    finally:
+        daemon.store.close()
+    assert job.on_timeout is not None
+    [sample] = job.on_timeout(42.0)
+    assert (sample.target, sample.probe.startswith("snmp:"), sample.at) == (NodeRef("device", job.device), True, 1_780_000_000.0)
+    assert (sample.outcome, sample.detail) == (Outcome.TIMEOUT, "poll still running after 42 s (polling.job_timeout), cancelled")
 
 
 def test_a_restart_resumes_at_the_last_incident_change(tmp_path):

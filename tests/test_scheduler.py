@@ -268,3 +268,55 @@ async def test_a_run_waiting_for_a_slot_survives_its_device_leaving() -> None:
         scheduler.stop()
     assert len(waiting.starts) == 1 and scheduler.errors["icmp"] == 0
     assert {s.target.id for s in sink.samples} == {"a"}  # a dropped job's samples are not delivered
+
+
+async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_slot(caplog) -> None:
+    """A real agent on loopback answers the first two requests of each walk, then never again,
+    and the client would wait 30 s for it: the job is cancelled at job_timeout, counted, logged
+    once, its TIMEOUT sample is delivered, and the device's only slot goes to its other job and
+    to the next walk."""
+    from pysnmp.proto import rfc1902
+
+    from monitord.model import Secret, SnmpAuth
+    from probes.snmp import SnmpClient, Target, parse_oid
+    from tests.snmp_fixtures import start_bad_agent
+
+    column = parse_oid("1.3.6.1.2.1.2.2.1.8")
+
+    def behave(request):
+        row = request.oids[0][len(column):]
+        if row and row[0] >= 2:
+            return None
+        index = (row[0] if row else 0) + 1
+        return (0, 0, [(rfc1902.ObjectName(column + (index,)), rfc1902.Integer32(1))])
+
+    agent, port = await start_bad_agent(behave)
+    client = SnmpClient(timeout=30.0, retries=0)
+    target = Target("127.0.0.1", port, SnmpAuth("v2", "2c", community=Secret("public", "test")))
+    walks: list[float] = []
+
+    async def walk() -> list[Sample]:
+        walks.append(time.monotonic())
+        result = await client.walk(target, [column], max_repetitions=1)
+        return [Sample(NodeRef("device", "dslam"), "snmp:test", time.time(), result.outcome)]
+
+    def timed_out(seconds: float) -> list[Sample]:
+        return [Sample(NodeRef("device", "dslam"), "snmp:test", time.time(), Outcome.TIMEOUT, detail=f"over {seconds} s")]
+
+    other = Probe("dslam")
+    jobs = [Job("walk", "dslam", "line", 0.1, walk, on_timeout=timed_out), Job("ping", "dslam", "icmp", 0.1, other)]
+    sink = Sink()
+    scheduler = Scheduler(jobs, sink, per_device_in_flight=1, jitter=0.0, job_timeout=0.15)
+    try:
+        with caplog.at_level(logging.INFO, logger="monitord.scheduler"):
+            await run_for(scheduler, 1.2)
+    finally:
+        client.close()
+    assert len(walks) >= 4 and len(agent.seen) >= 3 * len(walks) - 3
+    assert scheduler.timeouts["line"] >= len(walks) - 1
+    walked = [(s.outcome, s.detail) for s in sink.samples if s.probe == "snmp:test"]
+    assert walked == [(Outcome.TIMEOUT, "over 0.15 s")] * scheduler.timeouts["line"]
+    assert len(other.starts) >= 2
+    assert scheduler.stats["walk"].last_duration < 0.2
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("job walk still running after 0.15 s, cancelled") == 1

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pysnmp.proto import rfc1902, rfc1905
+from pyasn1.codec.ber import encoder
+from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
 from probes.snmp import SnmpClient, Target, Varbind, convert, parse_oid
@@ -272,3 +274,82 @@ def test_convert_any_pyasn1_value(value: object, oid: list[int]) -> None:
     if varbind is not None:
         assert varbind.oid == (1, 3, *oid)
         assert isinstance(varbind.value, (int, bytes, tuple))
+
+
+# --- walk budgets ---------------------------------------------------------------------------------
+
+UNKNOWN_TAG = rfc1902.Opaque(b"\x9f")  # sent with tag 0x49, which no SNMP type uses
+
+
+def rising(value: object, per_reply: int | None = None):
+    """An agent that answers every walk request with the next `per_reply` (default: max-repetitions)
+    OIDs of the column, each holding `value`, for ever."""
+
+    def behave(request: Request) -> tuple[int, int, list[tuple[object, object]]] | bytes:
+        last = request.oids[0][len(COLUMN) :]
+        start = (last[0] if last else 0) + 1
+        count = per_reply or request.max_repetitions
+        varbinds = [(rfc1902.ObjectName(COLUMN + (i,)), value) for i in range(start, start + count)]
+        if value is not UNKNOWN_TAG:
+            return (0, 0, varbinds)
+        pdu = api.v2c.ResponsePDU()
+        api.v2c.apiPDU.set_defaults(pdu)
+        api.v2c.apiPDU.set_request_id(pdu, request.request_id)
+        api.v2c.apiPDU.set_varbinds(pdu, varbinds)
+        message = api.v2c.Message()
+        api.v2c.apiMessage.set_defaults(message)
+        api.v2c.apiMessage.set_community(message, b"public")
+        api.v2c.apiMessage.set_pdu(message, pdu)
+        return encoder.encode(message).replace(b"\x44\x01\x9f", b"\x49\x01\x9f")
+
+    return behave
+
+
+@pytest.mark.parametrize("value", [rfc1905.noSuchInstance, rfc1905.noSuchObject, UNKNOWN_TAG], ids=["noSuchInstance", "noSuchObject", "unknown-tag"])
+async def test_empty_values_on_rising_oids_count_toward_the_row_cap(value: object) -> None:
+    """Such a walk never ended: only real values counted toward the cap."""
+    capped = SnmpClient(timeout=0.3, retries=0, max_varbinds=500)
+    agent, port = await start_bad_agent(rising(value))
+    try:
+        result = await asyncio.wait_for(capped.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN]), 10)
+    finally:
+        capped.close()
+    assert (result.outcome, result.detail) == (Outcome.AGENT_ERROR, "too many rows: more than 500 values received")
+    assert result.varbinds == () and result.requests == len(agent.seen) == 21
+
+
+async def test_one_new_row_per_reply_ends_at_the_request_budget() -> None:
+    """It went on for 200,000 requests, the row cap."""
+    budgeted = SnmpClient(timeout=0.3, retries=0, walk_max_requests=300)
+    agent, port = await start_bad_agent(rising(rfc1902.Integer32(1), per_reply=1))
+    try:
+        result = await budgeted.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
+    finally:
+        budgeted.close()
+    assert (result.outcome, result.detail) == (Outcome.AGENT_ERROR, "walk unfinished after 300 requests (walk_max_requests)")
+    assert len(result.varbinds) == len(agent.seen) == 300
+
+
+async def test_a_slow_endless_walk_ends_at_the_time_budget() -> None:
+    budgeted = SnmpClient(timeout=0.3, retries=0, walk_timeout=0.4)
+    agent, port = await start_bad_agent(rising(rfc1902.Integer32(1), per_reply=1))
+    started = time.monotonic()
+    try:
+        result = await budgeted.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
+    finally:
+        budgeted.close()
+    assert result.outcome is Outcome.AGENT_ERROR
+    assert result.detail == f"walk unfinished after 0.4 s and {result.requests} requests (walk_timeout)"
+    assert 0.4 <= time.monotonic() - started < 0.6
+    assert len(result.varbinds) == len(agent.seen) == result.requests > 10
+
+
+def test_a_v3_reply_with_a_sub_identifier_above_2_to_the_32_is_an_agent_error() -> None:
+    """pyasn1 decodes any sub-identifier; the v1/v2c codec refuses them, so the v3 path does too
+    (no agent here: net-snmp cannot be made to send one, so pysnmp's decoded varbinds go in)."""
+    from probes.snmp import _reply
+
+    huge = rfc1902.ObjectName((1, 3, 6, 1, 2**15_000))
+    reply = _reply(None, 0, 0, [(huge, rfc1902.Integer32(1))])
+    assert (reply.outcome, reply.detail) == (Outcome.AGENT_ERROR, "OID sub-identifier above 2**32-1")
+    assert _reply(None, 0, 0, [(rfc1902.ObjectName((1, 3, 2**32 - 1)), rfc1902.Integer32(1))]).outcome is Outcome.OK

@@ -134,3 +134,75 @@ async def test_many_agents_at_once_share_one_socket(client: SnmpClient) -> None:
     assert [[vb.value for vb in result.varbinds] for result in results] == [[value] for _, value in targets * 40]
     assert len({address for agent, _ in agents for _, address in agent.seen}) == 1
     assert len({request_id for agent, _ in agents for request_id, _ in agent.seen}) == 200
+
+
+def tlv(tag: int, contents: bytes) -> bytes:
+    size = len(contents)
+    length = bytes((size,)) if size < 0x80 else bytes((0x82,)) + size.to_bytes(2, "big")
+    return bytes((tag,)) + length + contents
+
+
+def raw_response(request: Any, oid: bytes, status: bytes = b"\x00") -> bytes:
+    """A Response to `request` written by hand, so it can carry what pyasn1 will not encode: an
+    OID's contents octets `oid` (NULL value) and the error-status contents `status`."""
+    request_id = int(api.v2c.apiPDU.get_request_id(api.v2c.apiMessage.get_pdu(request)))
+    varbind = tlv(0x30, tlv(0x06, oid) + b"\x05\x00")
+    pdu = tlv(0xA2, tlv(0x02, request_id.to_bytes(4, "big", signed=True)) + tlv(0x02, status) + b"\x02\x01\x01" + tlv(0x30, varbind))
+    return tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + pdu)
+
+
+@pytest.fixture
+async def loop_errors() -> list[dict[str, Any]]:
+    """What reaches the event loop's exception handler (an exception escaping a protocol callback)."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+    return errors
+
+
+async def test_a_reply_too_long_to_print_is_dropped_not_raised(client: SnmpClient, loop_errors: list[Any]) -> None:
+    """An error-status of 2**15000 made describe_error raise ValueError out of get/walk."""
+    huge_status = b"\x01" + b"\x00" * 1875
+    agent, port = await start_agent(lambda n, request: [raw_response(request, bytes.fromhex("2b06010201010300"), huge_status)])
+    target = Target("127.0.0.1", port, v2c())
+    assert (await client.get(target, [SYS_UPTIME])).outcome is Outcome.TIMEOUT
+    assert (await client.walk(target, [SYS_UPTIME[:-1]])).outcome is Outcome.TIMEOUT
+    assert len(agent.seen) == 4 and loop_errors == []
+
+
+async def test_huge_sub_identifiers_in_every_reply_cost_no_cpu(client: SnmpClient, loop_errors: list[Any]) -> None:
+    """Each such datagram cost 0.37 s of CPU before its request-id was even read."""
+    huge = b"\x2b\x06\x01" + b"\x81" * 64_999 + b"\x01"
+    agent, port = await start_agent(lambda n, request: [raw_response(request, huge)] * 3)
+    started = time.process_time()
+    result = await client.walk(Target("127.0.0.1", port, v2c()), [SYS_UPTIME[:-1]])
+    assert result.outcome is Outcome.TIMEOUT
+    assert len(agent.seen) == 2  # 6 datagrams of 65 kB answered them
+    assert time.process_time() - started < 0.15
+    assert loop_errors == []
+
+
+async def test_a_forged_reply_from_another_address_or_port_is_ignored(client: SnmpClient) -> None:
+    """An attacker who knows the request-id (and community) answers first, from 127.0.0.1 on
+    another port and from 127.0.0.2; only the agent's own reply, 50 ms later, counts."""
+    loop = asyncio.get_running_loop()
+    forgers = [
+        (await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(host, 0)))[0]
+        for host in ("127.0.0.1", "127.0.0.2")
+    ]
+    seen: list[tuple[int, Any]] = []
+
+    def answer(n: int, request: Any) -> list[bytes]:
+        for forger in forgers:
+            forger.sendto(response(request, 666), seen[n][1])
+        return [response(request, 42)]
+
+    agent, port = await start_agent(answer)
+    agent.seen = seen
+    agent.delays = {0: 0.05, 1: 0.05}
+    try:
+        result = await client.get(Target("127.0.0.1", port, v2c()), [SYS_UPTIME])
+    finally:
+        for forger in forgers:
+            forger.close()
+    assert [vb.value for vb in result.varbinds] == [42]
+    assert len(seen) == 1
