@@ -208,10 +208,12 @@ class DaemonCollector(Collector):
         dead = CounterMetricFamily(f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"])
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
         counts = d.outbox.counts if d.outbox else {}
+        backlog = d.store.backlog()
         for channel in sorted(counts):
             c = counts[channel]
-            depth.add_metric([channel], d.store.depth(channel))
-            age.add_metric([channel], d.store.oldest_age(now, channel))
+            waiting, since = backlog.get(channel, (0, now))
+            depth.add_metric([channel], waiting)
+            age.add_metric([channel], max(0.0, now - since))
             sent.add_metric([channel], c.sent)
             failed.add_metric([channel], c.failed)
             dead.add_metric([channel], c.dead)
