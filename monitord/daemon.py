@@ -11,18 +11,19 @@ import contextlib
 import gc
 import logging
 import signal
+import sqlite3
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitord import logs, sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
-from monitord.metrics import duration_bucket
+from monitord.metrics import Exposition, duration_bucket
 from monitord.model import (
     Device,
     Incident,
@@ -60,6 +61,9 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
+PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
+PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
+SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
 
 
 def load_checked(path: str | Path) -> Config:
@@ -173,6 +177,9 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.outbox: Outbox | None = None
         self.http_port: int | None = None
+        self.metrics_port: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
+        self.exposition = Exposition(self.registry)
         self.job_classes: dict[str, str] = {}
         self.class_intervals: dict[str, float] = {}
         self._next_notices = 0.0
@@ -361,7 +368,7 @@ class Daemon:
         A start that fails (no ICMP socket, the HTTP port taken) raises OSError, after closing
         what it had opened.
         """
-        from monitord.http import make_app
+        from monitord.http import HttpServer, make_app, make_metrics_app
         from monitord.metrics import register
 
         config = self.config
@@ -382,17 +389,25 @@ class Daemon:
                 per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
             )
             register(self.registry, self)
-            runner = web.AppRunner(make_app(self), access_log=None)
-            await runner.setup()
-            opened.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, config.http.host, config.http.port)
-            await site.start()
-            self.http_port = runner.addresses[0][1]
+            self.loop = asyncio.get_running_loop()
+            listeners = [(make_app(self), config.http.host, config.http.port)]
+            if config.metrics.listen:
+                listeners.append((make_metrics_app(self), *config.metrics.listen))
+            opened.callback(sys.setswitchinterval, sys.getswitchinterval())
+            sys.setswitchinterval(SWITCH_INTERVAL)
+            server = HttpServer(listeners)
+            ports = await server.start()
+            opened.push_async_callback(server.stop)
+            self.http_port = ports[0]
             log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
+            if config.metrics.listen:
+                self.metrics_port = ports[1]
+                log.info("metrics also on http://%s:%d/metrics", config.metrics.listen[0], self.metrics_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
                 outbox_task = tasks.create_task(self.outbox.run())
                 ticker = tasks.create_task(self._ticker())
+                pruner = tasks.create_task(self._pruner())
                 self.ready.set()
                 sdnotify.notify("READY=1", self._status())
                 await stop.wait()
@@ -400,6 +415,7 @@ class Daemon:
                 log.info("stopping: polling ends, deliveries in flight finish or stay queued")
                 self.scheduler.stop()
                 ticker.cancel()
+                pruner.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
                 now = self.clock()
@@ -422,6 +438,23 @@ class Daemon:
             if fields:
                 sdnotify.notify(*fields)
             await asyncio.sleep(TICK)
+
+    async def _pruner(self) -> None:
+        """History older than `retention`, a small batch at a time, off the polling path."""
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            retention, now = self.config.retention, self.clock()
+            cutoffs = (now - retention.sent, now - retention.dead, now - retention.resolved_incidents)
+            removed = 0
+            try:
+                while (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH)) == PRUNE_BATCH:
+                    removed += batch
+                    await asyncio.sleep(0.05)
+                removed += batch
+            except sqlite3.Error as error:
+                log.warning("pruning old history failed, tried again in %.0f s: %s", PRUNE_EVERY, error)
+            if removed:
+                log.info("pruned %d rows of history older than the retention", removed)
 
     def _status(self) -> str:
         """The one line `systemctl status` shows."""
