@@ -766,8 +766,9 @@ def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
         return None
     host, port = d.get(section, path, "listen", listen, None) or (
         _default(HttpConfig, "host"), _default(HttpConfig, "port"))
+    before = len(d.problems)
     token = d.secret(section, path, "token")
-    if token is None and "token" not in section and not ipaddress.ip_address(host).is_loopback:
+    if token is None and len(d.problems) == before and not ipaddress.ip_address(host).is_loopback:
         d.report(path + ("listen",), f"{host} is not a loopback address and no http.token is set: "
                  "subscriber data and diagnosis would be open to the network",
                  "set http.token, or listen on 127.0.0.1 and put /metrics on metrics.listen")

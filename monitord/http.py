@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import secrets
 import sys
 import threading
@@ -70,7 +71,7 @@ MAX_AHEAD = 366 * 86400.0  # how far ahead a window may start
 MAX_GRACE = 86400.0
 MAX_REASON = 500  # characters
 
-MAX_BODY = 64 * 1024  # bytes of a request body (client_max_size)
+MAX_BODY = 256 * 1024  # bytes of a request body (client_max_size): a 400 names a too-long scope before that
 MAX_LINE = 4096  # bytes of the request line and of one header (max_line_size, max_field_size)
 MAX_HEADERS = 64
 KEEPALIVE = 15.0  # seconds an idle connection is kept open
@@ -79,6 +80,9 @@ DAEMON_LOOP_WAIT = 5.0  # seconds a request waits for a slot before a 503
 DIAGNOSE_AT_ONCE = 4  # live diagnoses in flight; more get a 429
 DIAGNOSE_RATE = 2.0  # diagnoses per second, sustained
 DIAGNOSE_BURST = 20
+HTTP_CPU_SHARE = 0.25  # of one CPU, for the HTTP thread's parsing, handlers and writing together
+HTTP_CPU_CREDIT = 0.05  # CPU seconds an idle API may spend at once before pacing starts
+HTTP_NICE = 10  # the HTTP thread's priority below the polling thread's, when the machine is busy
 
 STRICT_JSON = functools.partial(json.dumps, allow_nan=False)
 
@@ -272,6 +276,39 @@ class Limits:
 LIMITS = web.AppKey("limits", Limits)
 
 
+class CpuShare:
+    """A leaky bucket of CPU time: how long to wait so that what was used stays within `share`.
+
+    `delay(wall, cpu)` takes the wall clock and the serving thread's CPU clock; while the debt is
+    positive, requests wait it out (one at a time), and clients that wait for answers send
+    nothing new, so the thread idles and the polling loop has the interpreter to itself.
+    """
+
+    def __init__(self, share: float = HTTP_CPU_SHARE, credit: float = HTTP_CPU_CREDIT) -> None:
+        self.share = share
+        self.credit = credit
+        self.debt = 0.0
+        self._last: tuple[float, float] | None = None
+
+    def delay(self, wall: float, cpu: float) -> float:
+        if self._last is not None:
+            last_wall, last_cpu = self._last
+            self.debt = max(-self.credit, self.debt + (cpu - last_cpu) - self.share * (wall - last_wall))
+        self._last = (wall, cpu)
+        return self.debt / self.share if self.debt > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Pacing:
+    """The HTTP thread's CPU budget, shared by its listeners."""
+
+    budget: CpuShare = field(default_factory=CpuShare)
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+PACING = web.AppKey("pacing", Pacing)
+
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -336,6 +373,16 @@ def _line(request: web.Request) -> Line:
     if line is None:
         raise ApiError(404, f"no subscriber {request.match_info['id']!r}")
     return line
+
+
+@web.middleware
+async def _paced(request: web.Request, handler: Any) -> web.StreamResponse:
+    pacing = request.app.get(PACING)
+    if pacing is not None:
+        async with pacing.turn:
+            while (wait := pacing.budget.delay(time.monotonic(), time.thread_time())) > 0:
+                await asyncio.sleep(wait)
+    return await handler(request)
 
 
 @web.middleware
@@ -477,7 +524,7 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
 
 
 def _app(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
     app.on_startup.append(_limits)
     return app
@@ -527,8 +574,9 @@ SERVER_OPTIONS: Mapping[str, Any] = {
 class HttpServer:
     """The daemon's listeners, served by aiohttp on a thread and event loop of their own.
 
-    While that thread works flat out, the polling loop still gets the interpreter every
-    `sys.getswitchinterval()` (the daemon sets 1 ms): a storm of clients slows the API, not polling.
+    The thread paces itself to HTTP_CPU_SHARE of one CPU (`CpuShare`, `_paced`), and while it
+    works the polling loop still gets the interpreter every `sys.getswitchinterval()` (the daemon
+    sets 1 ms): a storm of clients slows the API down, not polling.
     """
 
     def __init__(self, listeners: Sequence[tuple[web.Application, str, int]]) -> None:
@@ -553,6 +601,7 @@ class HttpServer:
             await asyncio.to_thread(self._thread.join)
 
     def _serve(self, bound: concurrent.futures.Future[list[int]]) -> None:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HTTP_NICE)
         loop = asyncio.new_event_loop()
         runners: list[web.AppRunner] = []
         try:
@@ -571,7 +620,9 @@ class HttpServer:
 
     async def _open(self, runners: list[web.AppRunner]) -> list[int]:
         ports = []
+        pacing = Pacing()
         for app, host, port in self._listeners:
+            app[PACING] = pacing
             runner = web.AppRunner(app, **SERVER_OPTIONS)
             await runner.setup()
             runners.append(runner)
