@@ -440,21 +440,25 @@ class Daemon:
             await asyncio.sleep(TICK)
 
     async def _pruner(self) -> None:
-        """History older than `retention`, a small batch at a time, off the polling path."""
         while True:
             await asyncio.sleep(PRUNE_EVERY)
-            retention, now = self.config.retention, self.clock()
-            cutoffs = (now - retention.sent, now - retention.dead, now - retention.resolved_incidents)
-            removed = 0
             try:
-                while (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH)) == PRUNE_BATCH:
-                    removed += batch
-                    await asyncio.sleep(0.05)
-                removed += batch
+                await self.prune_history()
             except sqlite3.Error as error:
                 log.warning("pruning old history failed, tried again in %.0f s: %s", PRUNE_EVERY, error)
-            if removed:
-                log.info("pruned %d rows of history older than the retention", removed)
+
+    async def prune_history(self) -> int:
+        """History older than `retention`, PRUNE_BATCH rows per transaction with polls in between."""
+        retention, now = self.config.retention, self.clock()
+        cutoffs = (now - retention.sent, now - retention.dead, now - retention.resolved_incidents)
+        removed = 0
+        while (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH)) == PRUNE_BATCH:
+            removed += batch
+            await asyncio.sleep(0.05)
+        removed += batch
+        if removed:
+            log.info("pruned %d rows of history older than the retention", removed)
+        return removed
 
     def _status(self) -> str:
         """The one line `systemctl status` shows."""
@@ -531,6 +535,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
+        "metrics.listen": lambda c: c.metrics.listen,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
         "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
         "notifier addresses and credentials": connections,

@@ -568,6 +568,7 @@ class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 SERVER_OPTIONS: Mapping[str, Any] = {
     "access_log": None, "max_line_size": MAX_LINE, "max_field_size": MAX_LINE, "max_headers": MAX_HEADERS,
     "keepalive_timeout": KEEPALIVE, "logger": _ProtocolLog(logging.getLogger("monitord.http.protocol")),
+    "shutdown_timeout": 2.0,  # requests still running at stop get this long, well inside systemd's stop timeout
 }
 
 

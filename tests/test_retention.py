@@ -8,6 +8,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from lab.isp import build_sample_isp
+from monitord.config import load_config
+from monitord.daemon import Daemon
 from monitord.model import Incident, IncidentKind, NodeRef, Phase
 from monitord.store import Store
 from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)
@@ -82,3 +85,19 @@ def test_pruning_removes_old_finished_rows_and_keeps_what_matters(store: Store) 
     assert store.incident("ARZ-2025-000001") is None
     assert store.incident("ARZ-2025-000002") is not None and store.incident("ARZ-2025-000003") is not None
     assert store.prune(*cutoffs) == 0
+
+
+async def test_the_daemon_prunes_by_its_configured_retention(tmp_path: Path) -> None:
+    """A daemon that is not running, its clock at NOW: what `retention:` says goes, the rest stays."""
+    build_sample_isp(tmp_path, base="127.0.78", extra={"retention": {"sent": "10d", "dead": "10d", "resolved_incidents": "10d"}})
+    daemon = Daemon(load_config(tmp_path / "config.yaml"), clock=lambda: NOW)
+    try:
+        for n, age in enumerate((20 * DAY, 5 * DAY) * 300):  # 300 rows past 10 days, 300 within
+            queue(daemon.store, [sms(n, incident="ARZ-2025-000009")], now=NOW - age)
+        for item in daemon.store.items():
+            daemon.store.claim(item.id, item.created_at)
+            daemon.store.mark_sent(item.id, f"SM{item.id}", item.created_at)
+        assert await daemon.prune_history() == 300
+        assert {NOW - i.sent_at for i in daemon.store.items()} == {5 * DAY}
+    finally:
+        daemon.store.close()
