@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import hmac
 import json
@@ -575,7 +576,8 @@ SERVER_OPTIONS: Mapping[str, Any] = {
 class HttpServer:
     """The daemon's listeners, served by aiohttp on a thread and event loop of their own.
 
-    The thread paces itself to HTTP_CPU_SHARE of one CPU (`CpuShare`, `_paced`), and while it
+    The thread runs at HTTP_NICE below the polling thread (where the system lets it) and paces
+    itself to HTTP_CPU_SHARE of one CPU (`CpuShare`, `_paced`), and while it
     works the polling loop still gets the interpreter every `sys.getswitchinterval()` (the daemon
     sets 1 ms): a storm of clients slows the API down, not polling.
     """
@@ -602,7 +604,8 @@ class HttpServer:
             await asyncio.to_thread(self._thread.join)
 
     def _serve(self, bound: concurrent.futures.Future[list[int]]) -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HTTP_NICE)
+        with contextlib.suppress(OSError):  # refused where a SystemCallFilter denies @resources
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HTTP_NICE)
         loop = asyncio.new_event_loop()
         runners: list[web.AppRunner] = []
         try:
