@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (diagnose, incidents, *actions.choices.values()):
         sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
         sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
-        sub.add_argument("--token-file", help="a file holding the API token (needed for changes)")
+        sub.add_argument("--token-file", help="a file holding the API token (needed for changes and diagnose)")
         sub.add_argument("--json", action="store_true", help="print the API's JSON")
 
     args = parser.parse_args(argv)
@@ -160,7 +160,7 @@ class CliError(Exception):
 def _client(args: argparse.Namespace) -> int:
     url, token = _endpoint(args)
     if args.command == "diagnose":
-        body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose")
+        body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose", token)
         show = _show_diagnosis
     elif args.command == "incidents":
         body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))

@@ -53,10 +53,11 @@ SECRET_HINT = "use {env: NAME} or {file: path}"
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "": (
         "state_file", "tracking_prefix", "timezone", "profiles_dir", "http", "snmp", "polling",
-        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics",
+        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics", "retention",
     ),
     "http": ("listen", "token"),
-    "metrics": ("per_line", "per_line_limit"),
+    "metrics": ("per_line", "per_line_limit", "listen"),
+    "retention": ("sent", "dead", "resolved_incidents"),
     "snmp": ("timeout", "retries", "auths", "walk_timeout", "walk_max_requests"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
@@ -119,6 +120,16 @@ class MetricsConfig:
 
     per_line: bool = False
     per_line_limit: int = 10_000
+    listen: tuple[str, int] | None = None  # a listener of its own for /metrics; None: on http.listen only
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long finished history is kept before it is pruned (seconds)."""
+
+    sent: float = 30 * 86400.0  # delivered notifications, from when they were sent
+    dead: float = 90 * 86400.0  # dead letters, from when they were queued
+    resolved_incidents: float = 90 * 86400.0  # from when they were resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +190,7 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @property
     def job_timeout(self) -> float:
@@ -737,6 +749,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     snmp, auth_names = _snmp(d, root)
     polling = _polling(d, root)
     metrics = _metrics(d, root)
+    retention = _retention(d, root)
     inventory = _Inventory()
     _topology(d, root, snmp, auth_names, profiles_dir, inventory)
     _subscribers(d, root, inventory)
@@ -752,11 +765,11 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     notifiers = _notifiers(d, root)
     zone = ZoneInfo(zone_name) if zone_name else timezone.utc
     maintenance = _maintenance(d, root, zone, inventory, _default_grace(rules))
-    if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, metrics, notifiers):
+    if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, metrics, retention, notifiers):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics)
+                  maintenance, profiles_dir, metrics, retention)
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -766,7 +779,13 @@ def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
         return None
     host, port = d.get(section, path, "listen", listen, None) or (
         _default(HttpConfig, "host"), _default(HttpConfig, "port"))
-    return HttpConfig(host, port, d.secret(section, path, "token"))
+    before = len(d.problems)
+    token = d.secret(section, path, "token")
+    if token is None and len(d.problems) == before and not ipaddress.ip_address(host).is_loopback:
+        d.report(path + ("listen",), f"{host} is not a loopback address and no http.token is set: "
+                 "subscriber data and diagnosis would be open to the network",
+                 "set http.token, or listen on 127.0.0.1 and put /metrics on metrics.listen")
+    return HttpConfig(host, port, token)
 
 
 def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[str] | None]:
@@ -869,7 +888,31 @@ def _metrics(d: _Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
     before = len(d.problems)
     per_line = d.get(section, path, "per_line", boolean, _default(MetricsConfig, "per_line"))
     limit = d.get(section, path, "per_line_limit", integer(1, 1_000_000), _default(MetricsConfig, "per_line_limit"))
-    return MetricsConfig(per_line, limit) if len(d.problems) == before else None
+    where = d.get(section, path, "listen", listen, None)
+    return MetricsConfig(per_line, limit, where) if len(d.problems) == before else None
+
+
+RETENTION_MINIMUM = 7 * 86400.0
+"""Below a week a pruned notice's key could be planned again (maintenance notices go out up to 48 h ahead)."""
+
+
+def retention_period(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not RETENTION_MINIMUM <= seconds <= 100 * 365 * 86400.0:
+        raise Invalid(f"{_shown(value)} is out of range", "keep history from 7d to 36500d")
+    return seconds
+
+
+def _retention(d: _Decoder, root: dict[Any, Any]) -> RetentionConfig | None:
+    path = ("retention",)
+    section = d.section(root, (), "retention", "retention")
+    if section is None:
+        return None
+    before = len(d.problems)
+    defaults = RetentionConfig()
+    values = {key: d.get(section, path, key, retention_period, getattr(defaults, key))
+              for key in SECTION_KEYS["retention"]}
+    return RetentionConfig(**values) if len(d.problems) == before else None
 
 
 def _topology(d: _Decoder, root: dict[Any, Any], snmp: SnmpSettings | None, auth_names: set[str] | None,

@@ -20,19 +20,19 @@ import gc
 import logging
 import signal
 import sqlite3
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitord import logs, sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, Problem, load_config
-from monitord.metrics import duration_bucket
+from monitord.metrics import Exposition, duration_bucket
 from monitord.model import (
     Device,
     Incident,
@@ -72,6 +72,9 @@ LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as 
 NOTICES = 30.0  # how often update and maintenance notices are looked for
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
+PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
+PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
+SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
 
 
 def load_checked(path: str | Path) -> Config:
@@ -205,6 +208,9 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.outbox: Outbox | None = None
         self.http_port: int | None = None
+        self.metrics_port: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
+        self.exposition = Exposition(self.registry)
         self.job_classes: dict[str, str] = {}
         self.class_intervals: dict[str, float] = {}
         self._next_notices = 0.0
@@ -434,7 +440,7 @@ class Daemon:
         A start that fails (no ICMP socket, the HTTP port taken) raises OSError, after closing
         what it had opened.
         """
-        from monitord.http import make_app
+        from monitord.http import HttpServer, make_app, make_metrics_app
         from monitord.metrics import register
 
         config = self.config
@@ -462,17 +468,25 @@ class Daemon:
                 job_timeout=config.job_timeout,
             )
             register(self.registry, self)
-            runner = web.AppRunner(make_app(self), access_log=None)
-            await runner.setup()
-            opened.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, config.http.host, config.http.port)
-            await site.start()
-            self.http_port = runner.addresses[0][1]
+            self.loop = asyncio.get_running_loop()
+            listeners = [(make_app(self), config.http.host, config.http.port)]
+            if config.metrics.listen:
+                listeners.append((make_metrics_app(self), *config.metrics.listen))
+            opened.callback(sys.setswitchinterval, sys.getswitchinterval())
+            sys.setswitchinterval(SWITCH_INTERVAL)
+            server = HttpServer(listeners)
+            ports = await server.start()
+            opened.push_async_callback(server.stop)
+            self.http_port = ports[0]
             log.info("listening on http://%s:%d (metrics at /metrics)", config.http.host, self.http_port)
+            if config.metrics.listen:
+                self.metrics_port = ports[1]
+                log.info("metrics also on http://%s:%d/metrics", config.metrics.listen[0], self.metrics_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
                 outbox_task = tasks.create_task(self._deliver(stop))
                 ticker = tasks.create_task(self._ticker())
+                pruner = tasks.create_task(self._pruner())
                 self.ready.set()
                 sdnotify.notify("READY=1", self._status())
                 await stop.wait()
@@ -480,6 +494,7 @@ class Daemon:
                 log.info("stopping: polling ends, deliveries in flight finish or stay queued")
                 self.scheduler.stop()
                 ticker.cancel()
+                pruner.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
                 now = self.clock()
@@ -527,6 +542,27 @@ class Daemon:
             if fields:
                 sdnotify.notify(*fields)
             await asyncio.sleep(TICK)
+
+    async def _pruner(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            try:
+                await self.prune_history()
+            except sqlite3.Error as error:
+                log.warning("pruning old history failed, tried again in %.0f s: %s", PRUNE_EVERY, error)
+
+    async def prune_history(self) -> int:
+        """History older than `retention`, PRUNE_BATCH rows per transaction with polls in between."""
+        retention, now = self.config.retention, self.clock()
+        cutoffs = (now - retention.sent, now - retention.dead, now - retention.resolved_incidents)
+        removed = 0
+        while (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH)) == PRUNE_BATCH:
+            removed += batch
+            await asyncio.sleep(0.05)
+        removed += batch
+        if removed:
+            log.info("pruned %d rows of history older than the retention", removed)
+        return removed
 
     def _status(self) -> str:
         """The one line `systemctl status` shows."""
@@ -610,6 +646,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
         "http": lambda c: c.http,
+        "metrics.listen": lambda c: c.metrics.listen,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),
         "polling limits and jitter": lambda c: (
             c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,

@@ -1,23 +1,41 @@
-"""The HTTP API on the daemon's loop, for the helpdesk and for scripts (docs/openapi.yaml).
+"""The HTTP API, for the helpdesk and for scripts (docs/openapi.yaml).
 
-Reading is open; changing state (maintenance windows) needs `Authorization: Bearer <token>`
-matching `http.token`, and without a configured token changes are refused: never open by default.
-Every error is JSON, `{"error": "..."}`; bad input names the field at fault.
+Reading status is open; names and phone numbers are shown only to a caller with
+`Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows)
+or a live diagnosis needs it: without a configured token they are refused, never open by default.
+Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
+JSON (no NaN or Infinity).
+
+The API cannot hurt monitoring: `HttpServer` runs aiohttp on a thread and event loop of its own,
+so parsing, connections and writing cost the polling loop nothing; a handler that reads the
+daemon's state hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics is
+served from bytes rendered at most once per `metrics.Exposition` age, `diagnose` (live SNMP and
+ICMP) is rate limited and bounded in concurrency, and requests are bounded in size.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
 import hmac
 import json
 import logging
+import math
+import os
 import secrets
-from collections.abc import Mapping
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitord.config import (
     Invalid,
@@ -43,9 +61,31 @@ if TYPE_CHECKING:
     from monitord.daemon import Daemon
 
 log = logging.getLogger("monitord.http")
+T = TypeVar("T")
 
 DAEMON = web.AppKey("daemon", object)
 WINDOW_FIELDS = ("id", "scope", "start", "end", "reason", "grace")
+
+MAX_SCOPE = 200  # nodes in one window's scope (after removing repeats)
+MAX_WINDOW = 31 * 86400.0  # from start to end: longer work is planned as several windows
+MAX_AHEAD = 366 * 86400.0  # how far ahead a window may start
+MAX_GRACE = 86400.0
+MAX_REASON = 500  # characters
+
+MAX_BODY = 256 * 1024  # bytes of a request body (client_max_size): a 400 names a too-long scope before that
+MAX_LINE = 4096  # bytes of the request line and of one header (max_line_size, max_field_size)
+MAX_HEADERS = 64
+KEEPALIVE = 15.0  # seconds an idle connection is kept open
+DAEMON_LOOP_SLOTS = 8  # handlers running on the daemon's loop at once; the rest wait
+DAEMON_LOOP_WAIT = 5.0  # seconds a request waits for a slot before a 503
+DIAGNOSE_AT_ONCE = 4  # live diagnoses in flight; more get a 429
+DIAGNOSE_RATE = 2.0  # diagnoses per second, sustained
+DIAGNOSE_BURST = 20
+HTTP_CPU_SHARE = 0.25  # of one CPU, for the HTTP thread's parsing, handlers and writing together
+HTTP_CPU_CREDIT = 0.05  # CPU seconds an idle API may spend at once before pacing starts
+HTTP_NICE = 10  # the HTTP thread's priority below the polling thread's, when the machine is busy
+
+STRICT_JSON = functools.partial(json.dumps, allow_nan=False)
 
 
 class ApiError(Exception):
@@ -79,9 +119,11 @@ def state_json(state: LineState) -> dict[str, Any]:
     return {"node": str(state.node), "status": state.status.value, "since": state.since, "reasons": list(state.reasons)}
 
 
-def line_json(line_id: str, line: Line | None) -> dict[str, Any]:
-    phone = line.phone if line else None
-    return {"id": line_id, "name": line.name if line else None, "phone": mask_phone(phone) if phone else None}
+def line_json(line_id: str, line: Line | None, personal: bool) -> dict[str, Any]:
+    """`personal` False (no valid token): the subscriber's name and phone are left out (null)."""
+    shown = line if personal else None
+    phone = shown.phone if shown else None
+    return {"id": line_id, "name": shown.name if shown else None, "phone": mask_phone(phone) if phone else None}
 
 
 def window_json(stored: StoredWindow, zone: str, now: float) -> dict[str, Any]:
@@ -153,15 +195,26 @@ def parse_window(body: Any, topology: Topology, zone: str, default_grace: float,
             raise ApiError(400, f"{name}: required")
     if not isinstance(body["scope"], list):
         raise ApiError(400, "scope: expected a list like [\"exchange:sisli\"]")
-    scope = tuple(_field(f"scope[{n}]", lambda v: _known(node_ref(v), topology), v) for n, v in enumerate(body["scope"]))
+    if len(body["scope"]) > MAX_SCOPE:
+        raise ApiError(400, f"scope: at most {MAX_SCOPE} nodes; cover a wider node (exchange, region) instead")
+    nodes = (_field(f"scope[{n}]", lambda v: _known(node_ref(v), topology), v) for n, v in enumerate(body["scope"]))
+    scope = tuple(dict.fromkeys(nodes))
     start = _field("start", timestamp(ZoneInfo(zone)), body["start"])
     end = _field("end", timestamp(ZoneInfo(zone)), body["end"])
     if end <= start:
         raise ApiError(400, "end: the window ends before it starts")
     if end <= now:
         raise ApiError(400, "end: already past")
+    if end - start > MAX_WINDOW:
+        raise ApiError(400, f"end: a window lasts at most {MAX_WINDOW / 86400:g} days; plan longer work as several windows")
+    if start - now > MAX_AHEAD:
+        raise ApiError(400, f"start: at most {MAX_AHEAD / 86400:g} days ahead")
     reason = _field("reason", text, body["reason"]) if body.get("reason") else ""
+    if len(reason) > MAX_REASON:
+        raise ApiError(400, f"reason: at most {MAX_REASON} characters")
     grace = _field("grace", parse_duration, body["grace"]) if body.get("grace") is not None else default_grace
+    if not (math.isfinite(grace) and grace <= MAX_GRACE):
+        raise ApiError(400, f"grace: {body.get('grace')!r} is not a duration of at most {MAX_GRACE / 3600:g}h")
     if body.get("id") is not None:
         window_id = _field("id", identifier, body["id"])
     else:
@@ -189,6 +242,75 @@ def _known(node: NodeRef, topology: Topology) -> NodeRef:
     return node
 
 
+# --- limits (pure) -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RateLimit:
+    """A token bucket: `rate` calls per second sustained, `burst` at once."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    at: float = 0.0
+
+    def allow(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.at = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass(slots=True)
+class Limits:
+    """One app's gates, made on the loop that serves it (asyncio primitives belong to one loop)."""
+
+    daemon_loop: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DAEMON_LOOP_SLOTS))
+    render: asyncio.Lock = field(default_factory=asyncio.Lock)
+    diagnoses: int = 0
+    diagnose_rate: RateLimit = field(default_factory=lambda: RateLimit(DIAGNOSE_RATE, DIAGNOSE_BURST))
+
+
+LIMITS = web.AppKey("limits", Limits)
+
+
+class CpuShare:
+    """A leaky bucket of CPU time: how long to wait so that what was used stays within `share`.
+
+    `delay(wall, cpu)` takes the wall clock and the serving thread's CPU clock; while the debt is
+    positive, requests wait it out (one at a time), and clients that wait for answers send
+    nothing new, so the thread idles and the polling loop has the interpreter to itself.
+    """
+
+    def __init__(self, share: float = HTTP_CPU_SHARE, credit: float = HTTP_CPU_CREDIT) -> None:
+        self.share = share
+        self.credit = credit
+        self.debt = 0.0
+        self._last: tuple[float, float] | None = None
+
+    def delay(self, wall: float, cpu: float) -> float:
+        if self._last is not None:
+            last_wall, last_cpu = self._last
+            self.debt = max(-self.credit, self.debt + (cpu - last_cpu) - self.share * (wall - last_wall))
+        self._last = (wall, cpu)
+        return self.debt / self.share if self.debt > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Pacing:
+    """The HTTP thread's CPU budget, shared by its listeners."""
+
+    budget: CpuShare = field(default_factory=CpuShare)
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+PACING = web.AppKey("pacing", Pacing)
+
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -196,12 +318,48 @@ def _daemon(request: web.Request) -> Daemon:
     return request.app[DAEMON]  # type: ignore[return-value]
 
 
-def _authorize(request: web.Request) -> None:
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=STRICT_JSON)
+
+
+async def _on_daemon_loop(request: web.Request, call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call` where the daemon's state lives, waiting for one of the app's slots there."""
+    loop = _daemon(request).loop
+    if loop is None or loop is asyncio.get_running_loop():
+        return await call()
+    try:
+        async with asyncio.timeout(DAEMON_LOOP_WAIT):
+            await request.app[LIMITS].daemon_loop.acquire()
+    except TimeoutError:
+        raise ApiError(503, "busy: too many requests at once; retry shortly", {"Retry-After": "1"}) from None
+    try:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), loop))  # type: ignore[arg-type]
+    finally:
+        request.app[LIMITS].daemon_loop.release()
+
+
+def on_daemon_loop(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler that reads the daemon's state: its body is read here, the rest runs over there."""
+
+    @functools.wraps(handler)
+    async def hop(request: web.Request) -> web.StreamResponse:
+        if request.can_read_body:
+            await request.read()
+        return await _on_daemon_loop(request, lambda: handler(request))
+
+    return hop
+
+
+def _authorized(request: web.Request) -> bool:
     token = _daemon(request).config.http.token
-    if token is None:
-        raise ApiError(403, "changes through the API are disabled: no http.token is configured")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.reveal().encode()):
+    return token is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.reveal().encode())
+
+
+def _authorize(request: web.Request, what: str = "changes through the API are") -> None:
+    if _daemon(request).config.http.token is None:
+        raise ApiError(403, f"{what} disabled: no http.token is configured")
+    if not _authorized(request):
         raise ApiError(401, "a valid bearer token is required", {"WWW-Authenticate": 'Bearer realm="monitord"'})
 
 
@@ -220,19 +378,33 @@ def _line(request: web.Request) -> Line:
 
 
 @web.middleware
+async def _paced(request: web.Request, handler: Any) -> web.StreamResponse:
+    pacing = request.app.get(PACING)
+    if pacing is not None:
+        async with pacing.turn:
+            while (wait := pacing.budget.delay(time.monotonic(), time.thread_time())) > 0:
+                await asyncio.sleep(wait)
+    return await handler(request)
+
+
+@web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as error:
-        return web.json_response({"error": error.message}, status=error.status, headers=error.headers)
+        return _json({"error": error.message}, status=error.status, headers=error.headers)
     except web.HTTPException as error:
         if error.status < 400:
             raise
         kept = {k: v for k, v in error.headers.items() if k == "Allow"}
-        return web.json_response({"error": error.reason.lower()}, status=error.status, headers=kept)
+        return _json({"error": error.reason.lower()}, status=error.status, headers=kept)
     except Exception:  # a bug: logged with its traceback (redacted), never shown to the caller
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"error": "internal error; see the daemon's log"}, status=500)
+        return _json({"error": "internal error; see the daemon's log"}, status=500)
+
+
+async def _limits(app: web.Application) -> None:
+    app[LIMITS] = Limits()
 
 
 def _store_fault(daemon: Daemon) -> dict[str, Any] | None:
@@ -244,44 +416,54 @@ def _store_fault(daemon: Daemon) -> dict[str, Any] | None:
             "notices": len(unwritten.planned)}
 
 
+@on_daemon_loop
 async def health(request: web.Request) -> web.Response:
     """503 while the store refuses writes: polling goes on, but nothing decided is durable or sent."""
     fault = _store_fault(_daemon(request))
     if fault is not None:
-        return web.json_response({"status": "failing", "store": fault}, status=503)
-    return web.json_response({"status": "ok"})
+        return _json({"status": "failing", "store": fault}, status=503)
+    return _json({"status": "ok"})
 
 
+@on_daemon_loop
 async def ready(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     is_ready = daemon.ready.is_set() and daemon.unwritten is None
     body: dict[str, Any] = {"ready": is_ready}
     if (fault := _store_fault(daemon)) is not None:
         body["store"] = fault
-    return web.json_response(body, status=200 if is_ready else 503)
+    return _json(body, status=200 if is_ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(_daemon(request).registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """Served from the last rendering; only a stale one goes to the daemon's loop, one at a time."""
+    exposition = _daemon(request).exposition
+    if exposition.stale():
+        async with request.app[LIMITS].render:
+            if exposition.stale():
+                await _on_daemon_loop(request, exposition.refresh)
+    return web.Response(body=exposition.body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+@on_daemon_loop
 async def incidents(request: web.Request) -> web.Response:
     d = _daemon(request)
     found = d.store.incidents(open_only=False) if _flag(request, "all") else d.open_incidents()
-    return web.json_response([incident_json(i) for i in found])
+    return _json([incident_json(i) for i in found])
 
 
+@on_daemon_loop
 async def incident(request: web.Request) -> web.Response:
     d = _daemon(request)
     tracking = request.match_info["tracking"]
     found = d.store.incident(tracking)
     if found is None:
         raise ApiError(404, f"no incident {tracking!r}")
-    lines = d.config.topology.lines
-    return web.json_response({**incident_json(found), "lines": [line_json(i, lines.get(i)) for i in sorted(found.affected)]})
+    lines, personal = d.config.topology.lines, _authorized(request)
+    return _json({**incident_json(found), "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)]})
 
 
+@on_daemon_loop
 async def subscriber(request: web.Request) -> web.Response:
     d = _daemon(request)
     line = _line(request)
@@ -289,9 +471,9 @@ async def subscriber(request: web.Request) -> web.Response:
     open_for_line = [i for i in d.open_incidents() if line.id in i.affected]
     now = d.clock()
     windows = covering([w.window for w in d.store.maintenance()], line.id, chain, now)
-    return web.json_response(
+    return _json(
         {
-            **line_json(line.id, line),
+            **line_json(line.id, line, _authorized(request)),
             "device": line.device,
             "chain": [str(node) for node in chain],
             "state": state_json(d.engine.line_state(line.id)),
@@ -304,20 +486,37 @@ async def subscriber(request: web.Request) -> web.Response:
 
 
 async def diagnose_subscriber(request: web.Request) -> web.Response:
-    return web.json_response(diagnosis_json(await diagnose(_daemon(request), _line(request).id)))
+    """Live SNMP and ICMP from the daemon's own sockets: behind the token, rate limited, few at once."""
+    _authorize(request, "live diagnoses are")
+    limits = request.app[LIMITS]
+    if limits.diagnoses >= DIAGNOSE_AT_ONCE:
+        raise ApiError(429, f"at most {DIAGNOSE_AT_ONCE} diagnoses at once; retry shortly", {"Retry-After": "1"})
+    if not limits.diagnose_rate.allow(time.monotonic()):
+        raise ApiError(429, f"at most {DIAGNOSE_RATE:g} diagnoses per second; retry shortly", {"Retry-After": "1"})
+    limits.diagnoses += 1
+    try:
+        return await on_daemon_loop(_diagnosis)(request)
+    finally:
+        limits.diagnoses -= 1
 
 
+async def _diagnosis(request: web.Request) -> web.Response:
+    return _json(diagnosis_json(await diagnose(_daemon(request), _line(request).id)))
+
+
+@on_daemon_loop
 async def maintenance_list(request: web.Request) -> web.Response:
     d = _daemon(request)
     now = d.clock()
-    return web.json_response([window_json(w, d.config.timezone, now) for w in d.store.maintenance()])
+    return _json([window_json(w, d.config.timezone, now) for w in d.store.maintenance()])
 
 
+@on_daemon_loop
 async def maintenance_add(request: web.Request) -> web.Response:
     _authorize(request)
     d = _daemon(request)
     try:
-        body = await request.json()
+        body = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "body: not valid JSON") from None
     now = d.clock()
@@ -326,9 +525,10 @@ async def maintenance_add(request: web.Request) -> web.Response:
         raise ApiError(409, f"id: a maintenance window {window.id!r} already exists")
     d.add_maintenance(window)
     shown = window_json(StoredWindow(window, "api", False), d.config.timezone, now)
-    return web.json_response(shown, status=201, headers={"Location": f"/api/maintenance/{window.id}"})
+    return _json(shown, status=201, headers={"Location": f"/api/maintenance/{window.id}"})
 
 
+@on_daemon_loop
 async def maintenance_cancel(request: web.Request) -> web.Response:
     _authorize(request)
     d = _daemon(request)
@@ -339,12 +539,18 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
     if stored.source == "config":
         raise ApiError(409, f"maintenance window {window_id!r} comes from the config file: remove it there and reload")
     d.cancel_maintenance(window_id)
-    return web.json_response({"id": window_id, "cancelled": True})
+    return _json({"id": window_id, "cancelled": True})
+
+
+def _app(daemon: Daemon) -> web.Application:
+    app = web.Application(middlewares=[_paced, _errors], client_max_size=MAX_BODY)
+    app[DAEMON] = daemon
+    app.on_startup.append(_limits)
+    return app
 
 
 def make_app(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_errors])
-    app[DAEMON] = daemon
+    app = _app(daemon)
     get = app.router.add_get
     get("/health", health, allow_head=False)
     get("/ready", ready, allow_head=False)
@@ -357,3 +563,91 @@ def make_app(daemon: Daemon) -> web.Application:
     app.router.add_post("/api/maintenance", maintenance_add)
     app.router.add_delete("/api/maintenance/{id}", maintenance_cancel)
     return app
+
+
+def make_metrics_app(daemon: Daemon) -> web.Application:
+    """`metrics.listen`: /metrics alone, so the API's listener can stay private."""
+    app = _app(daemon)
+    app.router.add_get("/metrics", metrics, allow_head=False)
+    return app
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's log of requests it cannot parse (a 9 kB URL, a bad header, a port scan): the
+    client is answered 400; here it is one debug line, never a traceback per request."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        self.debug(f"{msg}: %s", *args, repr(error)[:200])
+
+
+SERVER_OPTIONS: Mapping[str, Any] = {
+    "access_log": None, "max_line_size": MAX_LINE, "max_field_size": MAX_LINE, "max_headers": MAX_HEADERS,
+    "keepalive_timeout": KEEPALIVE, "logger": _ProtocolLog(logging.getLogger("monitord.http.protocol")),
+    "shutdown_timeout": 2.0,  # requests still running at stop get this long, well inside systemd's stop timeout
+}
+
+
+class HttpServer:
+    """The daemon's listeners, served by aiohttp on a thread and event loop of their own.
+
+    The thread runs at HTTP_NICE below the polling thread (where the system lets it) and paces
+    itself to HTTP_CPU_SHARE of one CPU (`CpuShare`, `_paced`), and while it
+    works the polling loop still gets the interpreter every `sys.getswitchinterval()` (the daemon
+    sets 1 ms): a storm of clients slows the API down, not polling.
+    """
+
+    def __init__(self, listeners: Sequence[tuple[web.Application, str, int]]) -> None:
+        self._listeners = listeners
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> list[int]:
+        """The ports bound, in listener order; OSError when one cannot be bound (nothing stays open)."""
+        bound: concurrent.futures.Future[list[int]] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._serve, args=(bound,), name="monitord-http", daemon=True)
+        self._thread.start()
+        try:
+            return await asyncio.wrap_future(bound)
+        except BaseException:
+            await asyncio.to_thread(self._thread.join)
+            raise
+
+    async def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join)
+
+    def _serve(self, bound: concurrent.futures.Future[list[int]]) -> None:
+        with contextlib.suppress(OSError):  # refused where a SystemCallFilter denies @resources
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HTTP_NICE)
+        loop = asyncio.new_event_loop()
+        runners: list[web.AppRunner] = []
+        try:
+            try:
+                ports = loop.run_until_complete(self._open(runners))
+            except BaseException as error:
+                bound.set_exception(error)
+                return
+            self._loop = loop
+            bound.set_result(ports)
+            loop.run_forever()
+        finally:
+            for runner in runners:
+                loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    async def _open(self, runners: list[web.AppRunner]) -> list[int]:
+        ports = []
+        pacing = Pacing()
+        for app, host, port in self._listeners:
+            app[PACING] = pacing
+            runner = web.AppRunner(app, **SERVER_OPTIONS)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+            ports.append(runner.addresses[0][1])
+        return ports

@@ -79,6 +79,14 @@ MIGRATIONS: tuple[str, ...] = (
                max(CAST(substr(tracking, -6) AS INTEGER))
         FROM incidents WHERE tracking GLOB '*?-[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9][0-9][0-9]' GROUP BY 1, 2;
     """,
+    # Retention: finished items and resolved incidents are found by age without a scan, and the
+    # outbox figures for /metrics read only undelivered items.
+    """
+    CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE status = 'sent';
+    CREATE INDEX outbox_dead_at ON outbox (created_at) WHERE status = 'dead';
+    CREATE INDEX outbox_backlog ON outbox (channel, created_at, not_before) WHERE status IN ('pending', 'sending');
+    CREATE INDEX incidents_resolved_at ON incidents (resolved_at) WHERE phase = 'resolved';
+    """,
 )
 
 # An item of an ordered channel waits while an older item of its incident is undelivered.
@@ -471,24 +479,56 @@ class Store:
         return cursor.rowcount
 
     def depth(self, channel: str | None = None) -> int:
-        """Items still to deliver (pending or sending)."""
-        row = self._db.execute(
-            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending') AND coalesce(channel = ?, 1)",
-            (channel,),
-        ).fetchone()
-        return row[0]
+        """Items still to deliver (pending or sending); reads the backlog index only."""
+        return sum(depth for c, (depth, _) in self.backlog().items() if channel in (None, c))
 
     def oldest_age(self, now: float, channel: str | None = None) -> float:
         """Seconds the oldest undelivered item has waited since it could be sent (0 when none).
 
         Counted from the end of its quiet hours, so notices held back overnight are no backlog.
         """
-        row = self._db.execute(
-            """SELECT min(max(created_at, coalesce(not_before, created_at))) FROM outbox
-               WHERE status IN ('pending', 'sending') AND coalesce(channel = ?, 1)""",
-            (channel,),
-        ).fetchone()
-        return 0.0 if row[0] is None else max(0.0, now - row[0])
+        ready = [since for c, (_, since) in self.backlog().items() if channel in (None, c)]
+        return max(0.0, now - min(ready)) if ready else 0.0
+
+    def backlog(self) -> dict[str, tuple[int, float]]:
+        """channel -> (undelivered items, when the oldest of them could first be sent).
+
+        Costs one pass over the undelivered items in the `outbox_backlog` index, however many
+        delivered and dead ones the history holds.
+        """
+        rows = self._db.execute(
+            """SELECT channel, count(*), min(max(created_at, coalesce(not_before, created_at)))
+               FROM outbox INDEXED BY outbox_backlog WHERE status IN ('pending', 'sending') GROUP BY channel"""
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def prune(self, sent_before: float, dead_before: float, resolved_before: float, batch: int = 500) -> int:
+        """Delete at most `batch` finished rows older than the cut-offs, in one short transaction.
+
+        Sent items by when they were sent, dead ones by when they were queued, resolved
+        incidents by when they were resolved. An item of an incident that is open, or resolved
+        after its cut-off, stays: its key is what keeps the incident's notices from going out
+        twice. Pending and sending items are never touched. Returns how many rows went; call
+        again until it returns less than `batch`.
+        """
+        kept = """NOT EXISTS (SELECT 1 FROM incidents WHERE incidents.tracking = outbox.incident
+                  AND (incidents.phase != 'resolved' OR incidents.resolved_at >= ?))"""
+        with transaction(self._db):
+            removed = 0
+            for where, cutoff in (
+                ("status = 'sent' AND sent_at < ?", sent_before),
+                ("status = 'dead' AND created_at < ?", dead_before),
+            ):
+                removed += self._db.execute(
+                    f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {where} AND {kept} LIMIT ?)",
+                    (cutoff, cutoff, batch - removed),
+                ).rowcount
+            removed += self._db.execute(
+                """DELETE FROM incidents WHERE tracking IN (SELECT tracking FROM incidents
+                   WHERE phase = 'resolved' AND resolved_at < ? LIMIT ?)""",
+                (resolved_before, batch - removed),
+            ).rowcount
+        return removed
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Number of items by (channel, status)."""

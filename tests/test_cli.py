@@ -50,14 +50,17 @@ def token_file(api: Api) -> str:
 @on_daemon_loop
 async def test_diagnose(api: Api) -> None:
     line = sorted(api.topology.lines)[0]
-    ran = await monitord("diagnose", line, "--url", api.url, "--json")
+    denied = await monitord("diagnose", line, "--url", api.url)
+    assert denied.code == 1 and "401 a valid bearer token is required" in denied.err
+    token = ("--token-file", token_file(api))
+    ran = await monitord("diagnose", line, "--url", api.url, "--json", *token)
     assert ran.code == 0, ran.err
     body = ran.json()
     assert (body["subscriber"], body["cause"]) == (line, "ok")
-    table = await monitord("diagnose", line, "--url", api.url)
+    table = await monitord("diagnose", line, "--url", api.url, *token)
     assert table.code == 0
     assert table.out.startswith(f"{line}: OK\nNo fault found") and "\n  - modem " in table.out
-    missing = await monitord("diagnose", "S-nobody", "--url", api.url)
+    missing = await monitord("diagnose", "S-nobody", "--url", api.url, *token)
     assert (missing.code, missing.out) == (1, "")
     assert "404 no subscriber 'S-nobody'" in missing.err
 

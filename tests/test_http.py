@@ -4,6 +4,7 @@ document checked against both the served routes and the responses."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -115,7 +116,7 @@ async def test_subscriber_status(api: Api) -> None:
     dslam = sorted(d for d in api.topology.devices if "dslam" in d)[1]
     line_id = api.lines_of(dslam)[0]
     line = api.topology.lines[line_id]
-    status, body = await api.call("GET", f"/api/subscribers/{line_id}")
+    status, body = await api.call("GET", f"/api/subscribers/{line_id}", token=api.token)
     documented("/api/subscribers/{id}", "get", status, body)
     assert status == 200
     assert body["state"]["status"] == "ok" and body["device_state"]["node"] == f"device:{dslam}"
@@ -145,7 +146,7 @@ async def test_errors_are_json(api: Api) -> None:
 
 async def diagnosed(api: Api, line: str) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
-    status, body = await api.call("GET", f"/api/subscribers/{line}/diagnose")
+    status, body = await api.call("GET", f"/api/subscribers/{line}/diagnose", token=api.token)
     took = time.perf_counter() - started
     documented("/api/subscribers/{id}/diagnose", "get", status, body)
     assert status == 200, body
@@ -220,6 +221,7 @@ async def until_cause(api: Api, line: str, cause: str) -> dict[str, Any]:
     while time.monotonic() < deadline:
         if found := await ask():
             return found
+        await asyncio.sleep(0.5)  # within the API's diagnose rate
     raise AssertionError(f"never {cause}: {seen[-1]}")
 
 
@@ -248,7 +250,7 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         status, listed = await api.call("GET", "/api/incidents")
         documented("/api/incidents", "get", status, listed)
         assert outage.tracking in [i["tracking"] for i in listed]
-        status, detail = await api.call("GET", f"/api/incidents/{outage.tracking}")
+        status, detail = await api.call("GET", f"/api/incidents/{outage.tracking}", token=api.token)
         documented("/api/incidents/{tracking}", "get", status, detail)
         lines = api.topology.lines
         assert detail["lines"] == [
@@ -407,7 +409,8 @@ async def test_a_bug_is_a_json_500_and_a_log_line(api: Api, tmp_path: Path, capl
         line = min(config.topology.lines)
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/subscribers/{line}/diagnose"
         with caplog.at_level(logging.ERROR, logger="monitord.http"):
-            async with aiohttp.ClientSession() as session, session.get(url) as response:
+            bearer = {"Authorization": f"Bearer {api.token}"}
+            async with aiohttp.ClientSession() as session, session.get(url, headers=bearer) as response:
                 assert (response.status, await response.json()) == (500, {"error": "internal error; see the daemon's log"})
         assert [r.getMessage() for r in caplog.records] == [f"GET /api/subscribers/{line}/diagnose failed"]
     finally:

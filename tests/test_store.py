@@ -39,14 +39,15 @@ def test_old_schema_is_migrated_forward_keeping_rows(tmp_path: Path) -> None:
     assert (item.notification.key, item.notification.body, item.first_attempt_at) == ("k", "hello", None)
     assert s.claim(item.id, NOW) and s.item(item.id).first_attempt_at == NOW  # the v2 column works
     s.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_state_file_from_a_newer_monitord_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     Store.open(path).close()
     sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(StoreError, match=r"schema version 6 is newer than this monitord supports \(5\)"):
+    newer = rf"schema version {len(MIGRATIONS) + 1} is newer than this monitord supports \({len(MIGRATIONS)}\)"
+    with pytest.raises(StoreError, match=newer):
         Store.open(path)
 
 
