@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from monitord import duration as durations
 from monitord.model import (
     DEVICE_KINDS,
     Device,
@@ -252,9 +253,6 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
                dict: "a mapping", datetime: "a date and time", date: "a date", type(None): "nothing"}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|d|h|m|s))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _MAC_HEX = re.compile(r"[0-9a-f]{12}")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -360,23 +358,25 @@ def choice(options: Sequence[str]) -> Callable[[Any], str]:
 
 
 def parse_duration(value: Any) -> float:
-    """"30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
-        seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value))
-    else:
-        raise Invalid(f"{_shown(value)} is not a duration", "write 30s, 5m, 2h, 1d or 1h30m")
-    if seconds < 0:
-        raise Invalid(f"{_shown(value)} is negative", "durations are 0 or more")
-    return seconds
+    """"30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds (monitord/duration.py)."""
+    return duration(durations.ANY)(value)
+
+
+def duration(bounds: durations.Bounds) -> Callable[[Any], float]:
+    """A duration within `bounds` (durations.INTERVAL, TIMEOUT, ...)."""
+
+    def check(value: Any) -> float:
+        try:
+            return durations.parse_duration(value, bounds)
+        except durations.DurationError as error:
+            raise Invalid(error.message, error.hint) from None
+
+    return check
 
 
 def positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds == 0:
-        raise Invalid("must be longer than 0")
-    return seconds
+    """A duration for a key without bounds of its own: 10ms to 1d."""
+    return duration(durations.POSITIVE)(value)
 
 
 def ip_address(value: Any) -> str:
@@ -764,7 +764,7 @@ def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[s
     if section is None:
         return None, None
     before = len(d.problems)
-    timeout = d.get(section, path, "timeout", positive_duration, _default(SnmpSettings, "timeout"))
+    timeout = d.get(section, path, "timeout", duration(durations.TIMEOUT), _default(SnmpSettings, "timeout"))
     retries = d.get(section, path, "retries", integer(0, 10), _default(SnmpSettings, "retries"))
     auths_path = path + ("auths",)
     raw_auths = {} if section.get("auths") is None else section["auths"]
@@ -836,9 +836,9 @@ def _polling(d: _Decoder, root: dict[Any, Any]) -> PollingConfig | None:
     before = len(d.problems)
     defaults = PollingConfig()
     checks: dict[str, Callable[[Any], Any]] = {
-        "icmp_interval": positive_duration, "line_interval": positive_duration,
-        "optical_interval": positive_duration, "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
-        "per_device_in_flight": integer(1, 64), "icmp_timeout": positive_duration, "icmp_count": integer(1, 20),
+        "icmp_interval": duration(durations.INTERVAL), "line_interval": duration(durations.INTERVAL),
+        "optical_interval": duration(durations.INTERVAL), "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
+        "per_device_in_flight": integer(1, 64), "icmp_timeout": duration(durations.TIMEOUT), "icmp_count": integer(1, 20),
     }
     values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
     return PollingConfig(**values) if len(d.problems) == before else None
@@ -1088,7 +1088,7 @@ def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
         base_url=d.get(sms, path, "base_url", url, _default(SmsConfig, "base_url")),
         rate=d.get(sms, path, "rate", number(0.01, 1000.0), _default(SmsConfig, "rate")),
         quiet_hours=d.get(sms, path, "quiet_hours", quiet_hours, None),
-        update_after=d.get(sms, path, "update_after", positive_duration, _default(SmsConfig, "update_after")),
+        update_after=d.get(sms, path, "update_after", duration(durations.REMINDER), _default(SmsConfig, "update_after")),
         notify_degradation=d.get(sms, path, "notify_degradation", boolean, False),
     )
     return SmsConfig(**values) if len(d.problems) == before else None
@@ -1185,7 +1185,7 @@ def _maintenance(d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventor
         if start is not None and end is not None and end <= start:
             d.report(path + ("end",), "the window ends before it starts")
         reason = d.get(item, path, "reason", text, "")
-        grace = d.get(item, path, "grace", parse_duration, default_grace)
+        grace = d.get(item, path, "grace", duration(durations.HOLD), default_grace)
         if len(d.problems) == before:
             windows.append(MaintenanceWindow(window_id, scope, start, end, reason, grace))
     return tuple(windows)
