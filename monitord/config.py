@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from monitord import duration as durations
+from monitord.files import CONFIG_LIMIT, INVENTORY_LIMIT, SECRET_LIMIT, read_regular_file, read_regular_text
 from monitord.model import (
     DEVICE_KINDS,
     Device,
@@ -643,7 +644,7 @@ class _Decoder:
             return None
         secret_file = self.base / value["file"].strip()
         try:
-            content = secret_file.read_text(encoding="utf-8").strip()
+            content = read_regular_text(secret_file, SECRET_LIMIT).strip()
         except OSError as error:
             self.report(here + ("file",), f"cannot read secret file {secret_file}: {error.strerror}")
             return None
@@ -689,7 +690,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     source = Path(path)
     file = str(source)
     try:
-        doc = load_yaml(source.read_text(encoding="utf-8"))
+        doc = load_yaml(read_regular_text(source, CONFIG_LIMIT))
     except OSError as error:
         raise ConfigError([Problem(file, None, "", f"cannot read the file: {error.strerror}")]) from None
     except UnicodeDecodeError:
@@ -1010,7 +1011,7 @@ def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
 
     inv.all_lines_read = False
     try:
-        data = csv_file.read_bytes()
+        data = read_regular_file(csv_file, INVENTORY_LIMIT)
     except OSError as error:
         d.report(("subscribers", "csv"), f"cannot read {where}: {error.strerror}")
         return

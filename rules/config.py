@@ -37,10 +37,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from monitord.duration import ANY, HOLD, INTERVAL, WINDOW, Bounds
 from monitord.duration import parse_duration as parse_any_duration
+from monitord.yamlload import load_yaml
 from rules.checks import OPS, Check, DownUnless, Drift, Flap, RuleSet, Threshold
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "config" / "rules" / "default.yaml"
@@ -88,7 +87,7 @@ def load_default_rules_text() -> str:
 
 @cache
 def _defaults() -> Mapping[str, Any]:
-    data = yaml.safe_load(load_default_rules_text())
+    data = load_yaml(load_default_rules_text()).data
     assert isinstance(data, dict), "config/rules/default.yaml must be a mapping"
     return data
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +86,62 @@ def test_check_refuses_what_run_cannot_run(tmp_path: Path) -> None:
         assert f"{path}:{line_of(BASE, 'timeout: 2s')}: snmp.timeout: nan is not a duration" in done.stderr
         assert "polling.icmp_interval: 1e-09 is shorter than allowed" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+# --- 11. secret files and YAML alias bombs -----------------------------------------------------
+
+TOKEN = "file: secrets/api.token"
+BOMB = "".join(f"x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 10) if n else ', '.join(['lol'] * 10)}]\n" for n in range(10))
+
+
+@pytest.mark.parametrize("target, fragment", [
+    ("/dev/zero", "not a regular file (a device, FIFO or socket)"),
+    ("fifo", "not a regular file (a device, FIFO or socket)"),
+    ("big", "larger than 64 KiB"),
+])
+def test_secret_files_are_regular_and_small(tmp_path: Path, target: str, fragment: str) -> None:
+    """/dev/zero was read until the kernel killed `check` (93 s); a FIFO hung it for ever."""
+    os_fifo = tmp_path / "secrets" / "fifo"
+    path = write(tmp_path, BASE.replace(TOKEN, f"file: {target if target.startswith('/') else 'secrets/' + target}"))
+    os.mkfifo(os_fifo)
+    (tmp_path / "secrets" / "big").write_text("x" * (64 * 1024 + 1))
+    done = _cli("check", str(path), timeout=20)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "http.token.file" in line]
+    assert line.startswith(f"{path}:{line_of(BASE, TOKEN)}: http.token.file: cannot read secret file") and fragment in line
+
+
+def test_inventory_and_config_that_are_not_files_fail_fast(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "subs.fifo")
+    path = write(tmp_path, BASE.replace("csv: subs.csv", "csv: subs.fifo"))
+    [problem] = problems_of(path)
+    assert problem.key == "subscribers.csv" and "not a regular file" in problem.message
+    os.mkfifo(tmp_path / "config.fifo")
+    done = _cli("check", str(tmp_path / "config.fifo"), timeout=20)
+    assert done.returncode == 1 and "cannot read the file: not a regular file" in done.stderr
+
+
+def test_alias_bomb_in_the_config_is_refused_at_once(tmp_path: Path) -> None:
+    """A billion laughs took 33 s and 2.5 GB before it was refused."""
+    edited = BASE + BOMB.replace("\nx", "\n  x").replace("x0:", "bomb:\n  x0:", 1)
+    path = write(tmp_path, edited)
+    done = _cli("check", str(path), timeout=20)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    found = re.search(r"config\.yaml:(\d+): YAML syntax error: aliases expand to more than 100,000 values", done.stderr)
+    assert found and line_of(edited, "  x1:") <= int(found.group(1)) <= line_of(edited, "  x9:"), done.stderr
+
+
+def test_alias_bomb_in_a_line_profile_is_refused(tmp_path: Path) -> None:
+    from probes.profiles import ProfileError, load_profiles
+
+    (tmp_path / "bomb.yaml").write_text("name: bomb\n" + BOMB)
+    with pytest.raises(ProfileError, match=r"bomb.yaml:6: aliases expand to more than 100,000 values"):
+        load_profiles([tmp_path])
+
+
+def test_yaml_nested_too_deep_or_a_huge_number_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    for extra, fragment in (("deep: " + "[" * 200 + "]" * 200 + "\n", "nested more than 64 levels deep"),
+                            ("huge: " + "9" * 5000 + "\n", "4300 digits")):
+        [problem] = problems_of(write(tmp_path, BASE + extra))
+        assert fragment in problem.message
+
