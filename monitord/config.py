@@ -254,6 +254,8 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
                dict: "a mapping", datetime: "a date and time", date: "a date", type(None): "nothing"}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_PORT_INDEX = 2**32 - 1  # a row index is one SNMP sub-identifier
 _MAC_HEX = re.compile(r"[0-9a-f]{12}")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -288,6 +290,9 @@ def text(value: Any) -> str:
         raise _wrong_type("a string", value)
     if not value.strip():
         raise Invalid("must not be empty")
+    if (control := _CONTROL.search(value)) is not None:
+        raise Invalid(f"contains the control character U+{ord(control.group()):04X}",
+                      "a NUL or other invisible character, often pasted by mistake")
     return value.strip()
 
 
@@ -386,6 +391,23 @@ def ip_address(value: Any) -> str:
         return str(ipaddress.ip_address(address))
     except ValueError:
         raise Invalid(f"{address!r} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
+
+
+def host_address(value: Any) -> str:
+    """An address monitord can reach and tell apart: one spelling per host, no zone."""
+    shown = text(value)
+    address = ip_address(shown)
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
+        raise Invalid(f"{shown!r} has a zone (%{parsed.scope_id})",
+                      "use a routed address: a link-local one depends on the interface it is read on")
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        raise Invalid(f"{shown!r} is an IPv4-mapped IPv6 address", f"write it as {parsed.ipv4_mapped}")
+    if parsed.is_link_local and parsed.version == 6:
+        raise Invalid(f"{shown!r} is link-local", "use a routed address")
+    if parsed.is_unspecified or parsed.is_multicast:
+        raise Invalid(f"{shown!r} is not the address of one host", "use the device's management address")
+    return address
 
 
 def listen(value: Any) -> tuple[str, int]:
@@ -509,9 +531,13 @@ _non_negative = integer(0)
 
 
 def _port_index(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    return _non_negative(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"
+        value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
+    return _port_range(value)
+
+
+_port_range = integer(0, _MAX_PORT_INDEX)
 
 
 _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
@@ -523,7 +549,7 @@ _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
     "language": _optional(choice(("tr", "en"))),
     "port": _optional(_port_index),
     "mac": _optional(mac_address),
-    "modem": _optional(ip_address),
+    "modem": _optional(host_address),
     "sms_opt_out": flag,
     "prefer_email": flag,
 }
@@ -670,6 +696,7 @@ class _Inventory:
         self.declared: dict[str, dict[str, str]] = {level: {} for level in NODE_LEVELS}
         self.device_kinds: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
+        self.modems: dict[str, tuple[str, str]] = {}  # address -> (line id, file:line)
         self.line_slots: dict[tuple[str, str, object], str] = {}
         self.all_lines_read = True
 
@@ -908,7 +935,7 @@ def _device(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any, exchange_id: 
     kind = d.get(device, path, "kind", choice(DEVICE_KINDS))
     if device_id and kind:
         inv.device_kinds[device_id] = kind
-    address = d.get(device, path, "address", ip_address)
+    address = d.get(device, path, "address", host_address)
     if address is not None:
         other = inv.addresses.setdefault(address, device_id or "?")
         if other != (device_id or "?"):
@@ -992,6 +1019,8 @@ def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
         faults.append(("port", f"a line on {kind} {line.device!r} needs its port", None))
     if kind == "cmts" and line.mac is None:
         faults.append(("mac", f"a line on cmts {line.device!r} needs its modem's MAC address", None))
+    if line.modem is not None:
+        faults += _modem_taken(inv, line, where)
     for column, slot in (("port", line.port), ("mac", line.mac)):
         if slot is not None:
             taken = inv.line_slots.setdefault((line.device, column, slot), line.id)
@@ -1000,6 +1029,20 @@ def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
     if not faults:
         inv.lines[line.id] = line
     return faults
+
+
+def _modem_taken(inv: _Inventory, line: Line, where: str) -> list[tuple[str, str, str | None]]:
+    """A modem's address is pinged in its device's ICMP sweep, keyed by address: shared with the
+    head-end it would replace the device's own target, shared with another line one is never pinged."""
+    device = inv.addresses.get(line.modem or "")
+    if device is not None:
+        return [("modem", f"modem {line.modem} is the address of device {device!r}",
+                 "a modem and a head-end never share an address")]
+    first = inv.modems.setdefault(line.modem or "", (line.id, where))
+    if first[0] != line.id:
+        return [("modem", f"modem {line.modem} is already the modem of subscriber {first[0]!r}",
+                 f"first given at {first[1]}")]
+    return []
 
 
 def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:

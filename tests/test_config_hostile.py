@@ -13,7 +13,7 @@ import pytest
 from monitord.config import load_config
 from monitord.duration import DurationError, parse_duration
 from rules.config import RulesConfigError, parse_rules
-from tests.test_config import BASE, ENV, line_of, problems_of, write
+from tests.test_config import BASE, CSV, ENV, line_of, problems_of, write
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -145,3 +145,42 @@ def test_yaml_nested_too_deep_or_a_huge_number_is_a_problem_not_a_crash(tmp_path
         [problem] = problems_of(write(tmp_path, BASE + extra))
         assert fragment in problem.message
 
+
+
+# --- 9. inventory cross-references -------------------------------------------------------------
+
+CMTS_ROW = "100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1"
+
+
+@pytest.mark.parametrize("file, old, new, key, at, fragment", [
+    ("subs.csv", "127.0.11.1", "127.0.10.4", "modem", "100003",
+     "modem 127.0.10.4 is the address of device 'rtr-1' (hint: a modem and a head-end never share an address)"),
+    ("subs.csv", CMTS_ROW, CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,127.0.11.1", "modem", "100004",
+     "modem 127.0.11.1 is already the modem of subscriber '100003' (hint: first given at {dir}/subs.csv:4)"),
+    ("subs.csv", CMTS_ROW, CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,::ffff:127.0.11.1", "modem", "100004",
+     "'::ffff:127.0.11.1' is an IPv4-mapped IPv6 address (hint: write it as 127.0.11.1)"),
+    ("subs.csv", "127.0.11.1", "fe80::1%eth0", "modem", "100003", "'fe80::1%eth0' has a zone (%eth0)"),
+    ("subs.csv", "Ali Çelik", "Ali\x00Çelik", "name", "100003", "contains the control character U+0000"),
+    ("subs.csv", "en,olt-1,7", "en,olt-1,99999999999999999999", "port", "100002", "out of range"),
+    ("subs.csv", "en,olt-1,7", "en,olt-1," + "9" * 5000, "port", "100002", "out of range"),
+    ("subs.csv", "en,olt-1,7", "en,olt-1,²", "port", "100002", "expected an integer, got '²'"),
+    ("config.yaml", "address: 127.0.10.4", "address: ::ffff:127.0.10.1", f"topology.regions[0].exchanges[1].devices[1].address",
+     "::ffff:127.0.10.1", "IPv4-mapped IPv6 address (hint: write it as 127.0.10.1)"),
+    ("config.yaml", "address: 127.0.10.4", "address: fe80::1%eth0", "topology.regions[0].exchanges[1].devices[1].address",
+     "fe80::1%eth0", "has a zone (%eth0)"),
+    ("config.yaml", "address: 127.0.10.4", "address: 0.0.0.0", "topology.regions[0].exchanges[1].devices[1].address",
+     "0.0.0.0", "is not the address of one host"),
+    ("config.yaml", "      name: Eczane\n", '      name: "Eczane\\0"\n', "subscribers.lines[0].name", "Eczane",
+     "contains the control character U+0000"),
+    ("config.yaml", "      email: eczane@example.com\n", "      email: eczane@example.com\n      modem: 127.0.10.1\n",
+     "subscribers.lines[0].modem", "modem: 127.0.10.1", "modem 127.0.10.1 is the address of device 'dslam-1'"),
+])
+def test_inventory_cross_references(tmp_path: Path, file: str, old: str, new: str, key: str, at: str, fragment: str) -> None:
+    original = CSV if file == "subs.csv" else BASE
+    assert original.count(old) == 1
+    edited = original.replace(old, new)
+    path = write(tmp_path, edited if file == "config.yaml" else BASE, edited if file == "subs.csv" else CSV)
+    [problem] = problems_of(path)
+    assert (problem.file, problem.key) == (str(tmp_path / file), key)
+    assert problem.line == line_of(edited, at)
+    assert fragment.format(dir=tmp_path) in str(problem)
