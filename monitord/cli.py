@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import urllib.error
@@ -100,6 +101,8 @@ def _check(path: str) -> int:
     config = _load(path)
     if config is None:
         return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     topology = config.topology
     print(
         f"{path}: OK: {len(topology.regions)} regions, {len(topology.exchanges)} exchanges, "
@@ -116,6 +119,8 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
     if config is None:
         return 1
     logs.setup(json_format=json_logs, level=level, secrets=config.secrets())
+    for warning in config.warnings:
+        logging.getLogger("monitord").warning("%s", warning)
     return asyncio.run(run_daemon(path, config))
 
 

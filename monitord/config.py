@@ -37,7 +37,7 @@ from monitord.model import (
     SnmpAuth,
     Topology,
 )
-from monitord.phone import normalize_email, normalize_phone
+from monitord.phone import known_region, normalize_email, normalize_phone, sms_unreachable
 from monitord.yamlload import Document, KeyPath, YamlSyntaxError, load_yaml
 from rules.config import RulesConfigError, parse_rules
 
@@ -69,12 +69,12 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "topology.regions[]": ("id", "name", "exchanges"),
     "topology.regions[].exchanges[]": ("id", "name", "devices"),
     "topology.regions[].exchanges[].devices[]": ("id", "kind", "address", "port", "snmp", "profiles", "cabinet"),
-    "subscribers": ("csv", "lines"),
+    "subscribers": ("csv", "lines", "phone_region"),
     "subscribers.lines[]": LINE_FIELDS,
     "notifiers": ("sms", "email", "tickets"),
     "notifiers.sms": (
         "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
-        "notify_degradation",
+        "notify_degradation", "non_mobile",
     ),
     "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc"),
     "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template"),
@@ -130,6 +130,7 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
     notify_degradation: bool = False
+    non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,7 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
+    warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
 
     def secrets(self) -> tuple[Secret, ...]:
         """Every credential in the configuration, for log redaction."""
@@ -428,15 +430,47 @@ def url(value: Any) -> str:
     return address.rstrip("/")
 
 
-def phone(value: Any) -> str:
+def phone(value: Any, region: str = "TR") -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     number_text = text(value)
     try:
-        return normalize_phone(number_text)
+        return normalize_phone(number_text, region)
     except ValueError as error:
         raise Invalid(f"{number_text!r} is not a phone number: {error}",
                       "write 0532 123 45 67, +90 532 123 45 67 or +<country><number>") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PhonePolicy:
+    """How subscriber numbers are read: `region` for numbers without +, and whether a number no
+    SMS can reach (landline, premium rate, not in use) refuses the config or only loses its SMS."""
+
+    region: str = "TR"
+    skip_non_mobile: bool = False
+
+
+def subscriber_phone(value: Any, policy: PhonePolicy) -> tuple[str | None, Invalid | None]:
+    """The E.164 number to text, and a warning when `policy` lets a non-mobile number through
+    without its SMS; Invalid when the number is refused."""
+    if value is None or value == "":
+        return None, None
+    number = phone(value, policy.region)
+    reason = sms_unreachable(number)
+    if reason is None:
+        return number, None
+    shown = repr(text(str(value)))
+    if policy.skip_non_mobile:
+        return None, Invalid(f"{shown} is {reason}: this line gets no SMS")
+    raise Invalid(f"{shown} is {reason}: no SMS can reach it",
+                  "give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip")
+
+
+def phone_region(value: Any) -> str:
+    code = text(value).upper()
+    if not known_region(code):
+        raise Invalid(f"{value!r} is not a country code with a numbering plan", "an ISO 3166 code, e.g. TR, DE, GB")
+    return code
 
 
 def email(value: Any) -> str:
@@ -544,7 +578,6 @@ _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
     "id": identifier,
     "name": text,
     "device": identifier,
-    "phone": _optional(phone),
     "email": _optional(email),
     "language": _optional(choice(("tr", "en"))),
     "port": _optional(_port_index),
@@ -555,11 +588,19 @@ _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
 }
 
 
-def check_line(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Invalid]]]:
+def check_line(raw: Mapping[str, Any], phones: PhonePolicy = PhonePolicy()
+               ) -> tuple[dict[str, Any], list[tuple[str, Invalid]], list[tuple[str, Invalid]]]:
     """One subscriber row (CSV cells or an inline mapping) -> the Line's fields that are fine,
-    and the columns at fault."""
+    the columns at fault, and warnings about columns let through."""
     values: dict[str, Any] = {}
     faults: list[tuple[str, Invalid]] = []
+    warnings: list[tuple[str, Invalid]] = []
+    try:
+        values["phone"], warning = subscriber_phone(raw.get("phone"), phones)
+        if warning is not None:
+            warnings.append(("phone", warning))
+    except Invalid as invalid:
+        faults.append(("phone", invalid))
     for column, check in _LINE_CHECKS.items():
         value = raw.get(column)
         if (value is None or value == "") and column in REQUIRED_LINE_FIELDS:
@@ -571,7 +612,7 @@ def check_line(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
             faults.append((column, invalid))
     if "language" in values:
         values["language"] = values["language"] or "tr"
-    return values, faults
+    return values, faults, warnings
 
 
 # --- decoding with locations -----------------------------------------------------------------
@@ -588,9 +629,13 @@ class _Decoder:
         self.base = base
         self.environ = environ
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def report(self, path: KeyPath, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(self.file, self.doc.line(path), dotted(path), message, hint))
+
+    def warn(self, path: KeyPath, message: str) -> None:
+        self.warnings.append(Problem(self.file, self.doc.line(path), dotted(path), message))
 
     def mapping(self, value: Any, path: KeyPath, section: str) -> dict[Any, Any] | None:
         """Strict decoding: a mapping whose keys are all known to `section`."""
@@ -771,7 +816,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics)
+                  maintenance, profiles_dir, metrics, tuple(d.warnings))
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -982,11 +1027,14 @@ def _subscribers(d: _Decoder, root: dict[Any, Any], inv: _Inventory) -> None:
     section = d.section(root, (), "subscribers", "subscribers")
     if section is None:
         return
+    phones = PhonePolicy(d.get(section, path, "phone_region", phone_region, "TR") or "TR", _skips_non_mobile(root))
     for line_path, raw in d.items(section, path, "lines"):
         row = d.mapping(raw, line_path, "subscribers.lines[]")
         if row is None:
             continue
-        values, faults = check_line(row)
+        values, faults, warnings = check_line(row, phones)
+        for column, invalid in warnings:
+            d.warn(line_path + (column,), invalid.message)
         for column, invalid in faults:
             missing = isinstance(invalid, _Missing)
             d.report(line_path + (column,), "missing required key" if missing else invalid.message, invalid.hint)
@@ -994,7 +1042,14 @@ def _subscribers(d: _Decoder, root: dict[Any, Any], inv: _Inventory) -> None:
             d.report(line_path + (column,), message, hint)
     csv_file = d.path(section, path, "csv", None)
     if csv_file is not None:
-        _read_csv(d, csv_file, inv)
+        _read_csv(d, csv_file, inv, phones)
+
+
+def _skips_non_mobile(root: dict[Any, Any]) -> bool:
+    """notifiers.sms.non_mobile, read ahead of its section (which reports it if it is bad)."""
+    notifiers = root.get("notifiers")
+    sms = notifiers.get("sms") if isinstance(notifiers, dict) else None
+    return isinstance(sms, dict) and sms.get("non_mobile") == "skip"
 
 
 def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
@@ -1045,7 +1100,7 @@ def _modem_taken(inv: _Inventory, line: Line, where: str) -> list[tuple[str, str
     return []
 
 
-def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
+def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory, phones: PhonePolicy) -> None:
     """Check the subscriber CSV; line numbers in problems are the CSV file's own lines."""
     where = str(csv_file)
 
@@ -1077,7 +1132,9 @@ def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
             if len(row) != width:
                 report(line, "", f"row has {len(row)} fields, the header has {width}")
                 continue
-            values, faults = check_line(dict(zip(header, row)))
+            values, faults, warnings = check_line(dict(zip(header, row)), phones)
+            for column, invalid in warnings:
+                d.warnings.append(Problem(where, line, column, invalid.message))
             for column, invalid in faults:
                 report(line, column, invalid.message, invalid.hint)
             for column, message, hint in _place_line(inv, values, not faults, f"{where}:{line}"):
@@ -1134,6 +1191,7 @@ def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
         quiet_hours=d.get(sms, path, "quiet_hours", quiet_hours, None),
         update_after=d.get(sms, path, "update_after", duration(durations.REMINDER), _default(SmsConfig, "update_after")),
         notify_degradation=d.get(sms, path, "notify_degradation", boolean, False),
+        non_mobile=d.get(sms, path, "non_mobile", choice(("error", "skip")), "error"),
     )
     return SmsConfig(**values) if len(d.problems) == before else None
 

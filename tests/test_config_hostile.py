@@ -184,3 +184,47 @@ def test_inventory_cross_references(tmp_path: Path, file: str, old: str, new: st
     assert (problem.file, problem.key) == (str(tmp_path / file), key)
     assert problem.line == line_of(edited, at)
     assert fragment.format(dir=tmp_path) in str(problem)
+
+
+# --- 10. phone numbers an SMS can reach ---------------------------------------------------------
+
+JOHN = "100002,John Smith,+44 7911 123456"
+
+
+@pytest.mark.parametrize("written, reason", [
+    ("0212 555 12 34", "is a landline"),
+    ("0 850 123 45 67", "is a VoIP number"),
+    ("+44 909 879 0000", "is a premium-rate number"),
+    ("0511 123 45 67", "is not in use in its country's numbering plan"),
+])
+def test_a_number_no_sms_can_reach_is_a_problem_at_its_csv_line(tmp_path: Path, written: str, reason: str) -> None:
+    """`0212...` and `0850...` became SMS recipients, dead letters in the middle of an outage."""
+    subscribers = CSV.replace(JOHN, f"100002,John Smith,{written}")
+    [problem] = problems_of(write(tmp_path, BASE, subscribers))
+    assert (problem.file, problem.line, problem.key) == (str(tmp_path / "subs.csv"), 3, "phone")
+    assert str(problem).endswith(f"'{written}' {reason}: no SMS can reach it "
+                                 "(hint: give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip)")
+
+
+def test_skip_makes_it_a_warning_and_the_line_gets_no_sms(tmp_path: Path) -> None:
+    config_text = BASE.replace('    quiet_hours: "22:00-08:00"\n', '    quiet_hours: "22:00-08:00"\n    non_mobile: skip\n')
+    path = write(tmp_path, config_text, CSV.replace(JOHN, "100002,John Smith,0212 555 12 34"))
+    config = load_config(path, ENV)
+    assert config.topology.lines["100002"].phone is None
+    assert config.topology.lines["100001"].phone == "+905321234567"
+    [warning] = config.warnings
+    assert str(warning) == f"{tmp_path / 'subs.csv'}:3: phone: '0212 555 12 34' is a landline: this line gets no SMS"
+    done = _cli("check", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"warning: {warning}\n" and done.stdout.endswith("4 subscriber lines\n")
+
+
+def test_numbers_without_a_country_code_are_read_in_the_configured_region(tmp_path: Path) -> None:
+    config_text = BASE.replace("  csv: subs.csv\n", "  csv: subs.csv\n  phone_region: DE\n")
+    subscribers = CSV.replace("0532 123 45 67", "0151 23456789").replace("5441234567", "+90 544 123 45 67")
+    config = load_config(write(tmp_path, config_text.replace("0532 555 12 34", "0176 12345678"), subscribers), ENV)
+    lines = config.topology.lines
+    assert (lines["100001"].phone, lines["100003"].phone, lines["900001"].phone) == (
+        "+4915123456789", "+905441234567", "+4917612345678")
+    [problem] = problems_of(write(tmp_path, config_text.replace("phone_region: DE", "phone_region: XX")))
+    assert problem.key == "subscribers.phone_region" and "'XX' is not a country code" in problem.message
