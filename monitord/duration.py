@@ -46,7 +46,7 @@ class Bounds:
         return f"{format_duration(self.low)} to {format_duration(self.high)}"
 
 
-INTERVAL = Bounds(1.0, 86_400.0)  # how often something is polled
+INTERVAL = Bounds(0.1, 86_400.0)  # how often something is polled (tests poll every 0.5 s)
 TIMEOUT = Bounds(0.01, 600.0)  # how long one request may take
 HOLD = Bounds(0.0, 86_400.0)  # waits that may be zero: settle, stable, `for`, grace
 WINDOW = Bounds(1.0, 30 * 86_400.0)  # spans a rule looks back over

@@ -31,7 +31,7 @@ def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     ("timeout: 2s", "timeout: .inf", "snmp.timeout", "inf is longer than allowed (hint: use 10ms to 10m)"),
     ("timeout: 2s", "timeout: 0.0001", "snmp.timeout", "0.0001 is shorter than allowed (hint: use 10ms to 10m)"),
     ("timeout: 2s", "timeout: 0", "snmp.timeout", "0 is shorter than allowed"),
-    ("icmp_interval: 30s", "icmp_interval: 1.0e-9", "polling.icmp_interval", "1e-09 is shorter than allowed (hint: use 1s to 1d)"),
+    ("icmp_interval: 30s", "icmp_interval: 1.0e-9", "polling.icmp_interval", "1e-09 is shorter than allowed (hint: use 100ms to 1d)"),
     ("icmp_interval: 30s", "icmp_interval: 99999999999999d", "polling.icmp_interval", "'99999999999999d' is longer than allowed"),
     ("icmp_interval: 30s", "icmp_interval: 1" + "0" * 400, "polling.icmp_interval", "more than 20 digits is longer than allowed"),
     ("icmp_interval: 30s", "icmp_interval: -.inf", "polling.icmp_interval", "-inf is not a duration: it is negative"),
