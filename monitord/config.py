@@ -561,7 +561,7 @@ def _optional(check: Callable[[Any], T]) -> Callable[[Any], T | None]:
     return read
 
 
-_non_negative = integer(0)
+_port_range = integer(0, _MAX_PORT_INDEX)
 
 
 def _port_index(value: Any) -> int:
@@ -569,9 +569,6 @@ def _port_index(value: Any) -> int:
         digits = value.strip().lstrip("0") or "0"
         value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
     return _port_range(value)
-
-
-_port_range = integer(0, _MAX_PORT_INDEX)
 
 
 _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
