@@ -113,7 +113,7 @@ def parse_duration(value: Any, bounds: Bounds = ANY) -> float:
 
 
 _DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace")
-_BOUNDS = {"reopen_window": WINDOW}
+_BOUNDS = {"reopen_window": Bounds(0.0, WINDOW.high)}  # 0: a recurrence is always a new incident
 _TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")
 _RULE_KEYS = {
