@@ -710,7 +710,10 @@ class _Decoder:
         if not isinstance(value["file"], str) or not value["file"].strip():
             self.report(here + ("file",), "expected a file path")
             return None
-        secret_file = self.base / value["file"].strip()
+        file_name = self.check(value["file"], here + ("file",), text)
+        if file_name is None:
+            return None
+        secret_file = self.base / file_name
         try:
             content = read_regular_text(secret_file, SECRET_LIMIT).strip()
         except OSError as error:

@@ -172,6 +172,8 @@ CMTS_ROW = "100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.
      "0.0.0.0", "is not the address of one host"),
     ("config.yaml", "      name: Eczane\n", '      name: "Eczane\\0"\n', "subscribers.lines[0].name", "Eczane",
      "contains the control character U+0000"),
+    ("config.yaml", "file: secrets/api.token", 'file: "secrets/api\\0.token"', "http.token.file", "api\\0.token",
+     "contains the control character U+0000"),
     ("config.yaml", "      email: eczane@example.com\n", "      email: eczane@example.com\n      modem: 127.0.10.1\n",
      "subscribers.lines[0].modem", "modem: 127.0.10.1", "modem 127.0.10.1 is the address of device 'dslam-1'"),
 ])
