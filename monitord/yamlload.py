@@ -75,10 +75,6 @@ def load_yaml(text: str) -> Document:
         raise YamlSyntaxError(message, None if mark is None else mark.line + 1) from None
     except yaml.YAMLError as error:
         raise YamlSyntaxError(str(error), None) from None
-    except YamlSyntaxError:
-        raise
-    except ValueError as error:  # an integer of more than 4300 digits
-        raise YamlSyntaxError(str(error).split(";")[0], None) from None
     finally:
         loader.dispose()
     return Document(data, walker.lines, tuple(walker.duplicates))
@@ -147,7 +143,12 @@ class _Walker:
 
     def walk(self, node: yaml.Node, path: KeyPath) -> Any:
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            try:
+                return self.loader.construct_object(node)
+            except ValueError as error:  # a date like 2026-13-45, an integer of 5000 digits
+                shown = node.value if len(node.value) <= 20 else node.value[:17] + "..."
+                raise YamlSyntaxError(f"cannot read {shown!r}: {str(error).split(';')[0]}",
+                                      node.start_mark.line + 1) from None
         if id(node) in self.active:
             raise YamlSyntaxError("an alias refers to itself", node.start_mark.line + 1)
         self.active.add(id(node))

@@ -230,3 +230,36 @@ def test_numbers_without_a_country_code_are_read_in_the_configured_region(tmp_pa
         "+4915123456789", "+905441234567", "+4917612345678")
     [problem] = problems_of(write(tmp_path, config_text.replace("phone_region: DE", "phone_region: XX")))
     assert problem.key == "subscribers.phone_region" and "'XX' is not a country code" in problem.message
+
+
+# --- any key, any hostile value: a problem, never an exception ---------------------------------
+
+HOSTILE_YAML = (".nan", "9" * 30, "2026-13-45", '"\\0"', "{a: 1}", '"fe80::1%eth0"')
+HOSTILE_CELLS = ("\0", "9" * 5000, "²", "nan", "fe80::1%eth0", "\u202e")
+
+
+def test_hostile_values_anywhere_are_problems_not_exceptions(tmp_path: Path) -> None:
+    """Every `key: value` line of the test config and every CSV cell, in turn, gets each hostile
+    value; load_config must answer with ConfigError (or a config) every time. Before, a date like
+    2026-13-45 anywhere, or a 5000-digit or '²' port cell, escaped as ValueError."""
+    from monitord.config import ConfigError
+
+    edits: list[tuple[str, str]] = []
+    lines = BASE.splitlines()
+    for index, line in enumerate(lines):
+        if (found := re.match(r"^(\s*(?:- )?[a-z_]+: )(.+)$", line)) is not None:
+            edits += [("\n".join(lines[:index] + [found.group(1) + value] + lines[index + 1:]) + "\n", CSV)
+                      for value in HOSTILE_YAML]
+    rows = CSV.splitlines()
+    for index in range(1, len(rows)):
+        cells = rows[index].split(",")
+        for column in range(len(cells)):
+            for value in HOSTILE_CELLS:
+                edited = ",".join(cells[:column] + [value] + cells[column + 1:])
+                edits.append((BASE, "\n".join(rows[:index] + [edited] + rows[index + 1:]) + "\n"))
+    assert len(edits) > 400
+    for config_text, subscribers in edits:
+        try:
+            load_config(write(tmp_path, config_text, subscribers), ENV)
+        except ConfigError:
+            pass
