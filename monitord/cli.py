@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import urllib.error
@@ -19,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from monitord.config import ConfigError, Invalid, format_problems, listen
+from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
+from monitord.yamlload import YamlSyntaxError, load_yaml
 
 if TYPE_CHECKING:
     from monitord.config import Config
@@ -108,6 +109,8 @@ def _check(path: str) -> int:
     config = _load(path)
     if config is None:
         return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     topology = config.topology
     print(
         f"{path}: OK: {len(topology.regions)} regions, {len(topology.exchanges)} exchanges, "
@@ -124,6 +127,8 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
     if config is None:
         return 1
     logs.setup(json_format=json_logs, level=level, secrets=config.secrets())
+    for warning in config.warnings:
+        logging.getLogger("monitord").warning("%s", warning)
     return asyncio.run(run_daemon(path, config))
 
 
@@ -197,9 +202,11 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
 def _from_config(path: Path) -> tuple[str | None, str | None]:
     """Only the http section is read: the rest may hold secrets this shell cannot see."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise CliError(f"cannot read {path}: {error}") from None
+        data = load_yaml(read_regular_text(path, CONFIG_LIMIT)).data
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+    except YamlSyntaxError as error:
+        raise CliError(f"{path}:{error.line}: {error.message}") from None
     http = data.get("http") if isinstance(data, dict) else None
     if not isinstance(http, dict):
         http = {}
@@ -222,7 +229,9 @@ def _from_config(path: Path) -> tuple[str | None, str | None]:
 
 def _read_token(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return read_regular_text(path, SECRET_LIMIT).strip()
+    except UnicodeDecodeError:
+        raise CliError(f"the token file {path} is not UTF-8 text") from None
     except OSError as error:
         raise CliError(f"cannot read the token file {path}: {error.strerror}") from None
 

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from monitord import duration as durations
+from monitord.files import CONFIG_LIMIT, INVENTORY_LIMIT, SECRET_LIMIT, read_regular_file, read_regular_text
 from monitord.model import (
     DEVICE_KINDS,
     Device,
@@ -35,7 +37,7 @@ from monitord.model import (
     SnmpAuth,
     Topology,
 )
-from monitord.phone import normalize_email, normalize_phone
+from monitord.phone import known_region, normalize_email, normalize_phone, sms_unreachable
 from monitord.yamlload import Document, KeyPath, YamlSyntaxError, load_yaml
 from rules.config import RulesConfigError, parse_rules
 
@@ -68,12 +70,12 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "topology.regions[]": ("id", "name", "exchanges"),
     "topology.regions[].exchanges[]": ("id", "name", "devices"),
     "topology.regions[].exchanges[].devices[]": ("id", "kind", "address", "port", "snmp", "profiles", "cabinet"),
-    "subscribers": ("csv", "lines"),
+    "subscribers": ("csv", "lines", "phone_region"),
     "subscribers.lines[]": LINE_FIELDS,
     "notifiers": ("sms", "email", "tickets", "hold_probe"),
     "notifiers.sms": (
         "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
-        "notify_degradation",
+        "notify_degradation", "non_mobile",
     ),
     "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc"),
     "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template"),
@@ -142,6 +144,7 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
     notify_degradation: bool = False
+    non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,7 @@ class Config:
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
+    warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
 
     @property
     def job_timeout(self) -> float:
@@ -277,9 +281,8 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
                dict: "a mapping", datetime: "a date and time", date: "a date", type(None): "nothing"}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|d|h|m|s))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_PORT_INDEX = 2**32 - 1  # a row index is one SNMP sub-identifier
 _MAC_HEX = re.compile(r"[0-9a-f]{12}")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -314,6 +317,9 @@ def text(value: Any) -> str:
         raise _wrong_type("a string", value)
     if not value.strip():
         raise Invalid("must not be empty")
+    if (control := _CONTROL.search(value)) is not None:
+        raise Invalid(f"contains the control character U+{ord(control.group()):04X}",
+                      "a NUL or other invisible character, often pasted by mistake")
     return value.strip()
 
 
@@ -385,23 +391,25 @@ def choice(options: Sequence[str]) -> Callable[[Any], str]:
 
 
 def parse_duration(value: Any) -> float:
-    """"30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
-        seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value))
-    else:
-        raise Invalid(f"{_shown(value)} is not a duration", "write 30s, 5m, 2h, 1d or 1h30m")
-    if seconds < 0:
-        raise Invalid(f"{_shown(value)} is negative", "durations are 0 or more")
-    return seconds
+    """"30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds (monitord/duration.py)."""
+    return duration(durations.ANY)(value)
+
+
+def duration(bounds: durations.Bounds) -> Callable[[Any], float]:
+    """A duration within `bounds` (durations.INTERVAL, TIMEOUT, ...)."""
+
+    def check(value: Any) -> float:
+        try:
+            return durations.parse_duration(value, bounds)
+        except durations.DurationError as error:
+            raise Invalid(error.message, error.hint) from None
+
+    return check
 
 
 def positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds == 0:
-        raise Invalid("must be longer than 0")
-    return seconds
+    """A duration for a key without bounds of its own: 10ms to 1d."""
+    return duration(durations.POSITIVE)(value)
 
 
 def ip_address(value: Any) -> str:
@@ -410,6 +418,23 @@ def ip_address(value: Any) -> str:
         return str(ipaddress.ip_address(address))
     except ValueError:
         raise Invalid(f"{address!r} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
+
+
+def host_address(value: Any) -> str:
+    """An address monitord can reach and tell apart: one spelling per host, no zone."""
+    shown = text(value)
+    address = ip_address(shown)
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
+        raise Invalid(f"{shown!r} has a zone (%{parsed.scope_id})",
+                      "use a routed address: a link-local one depends on the interface it is read on")
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        raise Invalid(f"{shown!r} is an IPv4-mapped IPv6 address", f"write it as {parsed.ipv4_mapped}")
+    if parsed.is_link_local and parsed.version == 6:
+        raise Invalid(f"{shown!r} is link-local", "use a routed address")
+    if parsed.is_unspecified or parsed.is_multicast:
+        raise Invalid(f"{shown!r} is not the address of one host", "use the device's management address")
+    return address
 
 
 def listen(value: Any) -> tuple[str, int]:
@@ -430,15 +455,47 @@ def url(value: Any) -> str:
     return address.rstrip("/")
 
 
-def phone(value: Any) -> str:
+def phone(value: Any, region: str = "TR") -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     number_text = text(value)
     try:
-        return normalize_phone(number_text)
+        return normalize_phone(number_text, region)
     except ValueError as error:
         raise Invalid(f"{number_text!r} is not a phone number: {error}",
                       "write 0532 123 45 67, +90 532 123 45 67 or +<country><number>") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PhonePolicy:
+    """How subscriber numbers are read: `region` for numbers without +, and whether a number no
+    SMS can reach (landline, premium rate, not in use) refuses the config or only loses its SMS."""
+
+    region: str = "TR"
+    skip_non_mobile: bool = False
+
+
+def subscriber_phone(value: Any, policy: PhonePolicy) -> tuple[str | None, Invalid | None]:
+    """The E.164 number to text, and a warning when `policy` lets a non-mobile number through
+    without its SMS; Invalid when the number is refused."""
+    if value is None or value == "":
+        return None, None
+    number = phone(value, policy.region)
+    reason = sms_unreachable(number)
+    if reason is None:
+        return number, None
+    shown = repr(text(str(value)))
+    if policy.skip_non_mobile:
+        return None, Invalid(f"{shown} is {reason}: this line gets no SMS")
+    raise Invalid(f"{shown} is {reason}: no SMS can reach it",
+                  "give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip")
+
+
+def phone_region(value: Any) -> str:
+    code = text(value).upper()
+    if not known_region(code):
+        raise Invalid(f"{value!r} is not a country code with a numbering plan", "an ISO 3166 code, e.g. TR, DE, GB")
+    return code
 
 
 def email(value: Any) -> str:
@@ -529,35 +586,43 @@ def _optional(check: Callable[[Any], T]) -> Callable[[Any], T | None]:
     return read
 
 
-_non_negative = integer(0)
+_port_range = integer(0, _MAX_PORT_INDEX)
 
 
 def _port_index(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    return _non_negative(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"
+        value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
+    return _port_range(value)
 
 
 _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
     "id": identifier,
     "name": text,
     "device": identifier,
-    "phone": _optional(phone),
     "email": _optional(email),
     "language": _optional(choice(("tr", "en"))),
     "port": _optional(_port_index),
     "mac": _optional(mac_address),
-    "modem": _optional(ip_address),
+    "modem": _optional(host_address),
     "sms_opt_out": flag,
     "prefer_email": flag,
 }
 
 
-def check_line(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Invalid]]]:
+def check_line(raw: Mapping[str, Any], phones: PhonePolicy = PhonePolicy()
+               ) -> tuple[dict[str, Any], list[tuple[str, Invalid]], list[tuple[str, Invalid]]]:
     """One subscriber row (CSV cells or an inline mapping) -> the Line's fields that are fine,
-    and the columns at fault."""
+    the columns at fault, and warnings about columns let through."""
     values: dict[str, Any] = {}
     faults: list[tuple[str, Invalid]] = []
+    warnings: list[tuple[str, Invalid]] = []
+    try:
+        values["phone"], warning = subscriber_phone(raw.get("phone"), phones)
+        if warning is not None:
+            warnings.append(("phone", warning))
+    except Invalid as invalid:
+        faults.append(("phone", invalid))
     for column, check in _LINE_CHECKS.items():
         value = raw.get(column)
         if (value is None or value == "") and column in REQUIRED_LINE_FIELDS:
@@ -569,7 +634,7 @@ def check_line(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
             faults.append((column, invalid))
     if "language" in values:
         values["language"] = values["language"] or "tr"
-    return values, faults
+    return values, faults, warnings
 
 
 # --- decoding with locations -----------------------------------------------------------------
@@ -586,9 +651,13 @@ class _Decoder:
         self.base = base
         self.environ = environ
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def report(self, path: KeyPath, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(self.file, self.doc.line(path), dotted(path), message, hint))
+
+    def warn(self, path: KeyPath, message: str) -> None:
+        self.warnings.append(Problem(self.file, self.doc.line(path), dotted(path), message))
 
     def mapping(self, value: Any, path: KeyPath, section: str) -> dict[Any, Any] | None:
         """Strict decoding: a mapping whose keys are all known to `section`."""
@@ -666,9 +735,12 @@ class _Decoder:
         if not isinstance(value["file"], str) or not value["file"].strip():
             self.report(here + ("file",), "expected a file path")
             return None
-        secret_file = self.base / value["file"].strip()
+        file_name = self.check(value["file"], here + ("file",), text)
+        if file_name is None:
+            return None
+        secret_file = self.base / file_name
         try:
-            content = secret_file.read_text(encoding="utf-8").strip()
+            content = read_regular_text(secret_file, SECRET_LIMIT).strip()
         except OSError as error:
             self.report(here + ("file",), f"cannot read secret file {secret_file}: {error.strerror}")
             return None
@@ -694,6 +766,7 @@ class _Inventory:
         self.declared: dict[str, dict[str, str]] = {level: {} for level in NODE_LEVELS}
         self.device_kinds: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
+        self.modems: dict[str, tuple[str, str]] = {}  # address -> (line id, file:line)
         self.line_slots: dict[tuple[str, str, object], str] = {}
         self.all_lines_read = True
 
@@ -714,7 +787,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     source = Path(path)
     file = str(source)
     try:
-        doc = load_yaml(source.read_text(encoding="utf-8"))
+        doc = load_yaml(read_regular_text(source, CONFIG_LIMIT))
     except OSError as error:
         raise ConfigError([Problem(file, None, "", f"cannot read the file: {error.strerror}")]) from None
     except UnicodeDecodeError:
@@ -769,7 +842,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics, retention)
+                  maintenance, profiles_dir, metrics, retention, tuple(d.warnings))
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -796,7 +869,7 @@ def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[s
     if section is None:
         return None, None
     before = len(d.problems)
-    timeout = d.get(section, path, "timeout", positive_duration, _default(SnmpSettings, "timeout"))
+    timeout = d.get(section, path, "timeout", duration(durations.TIMEOUT), _default(SnmpSettings, "timeout"))
     retries = d.get(section, path, "retries", integer(0, 10), _default(SnmpSettings, "retries"))
     walk_timeout = d.get(section, path, "walk_timeout", positive_duration, _default(SnmpSettings, "walk_timeout"))
     walk_max_requests = d.get(section, path, "walk_max_requests", integer(1, 1_000_000),
@@ -871,10 +944,10 @@ def _polling(d: _Decoder, root: dict[Any, Any]) -> PollingConfig | None:
     before = len(d.problems)
     defaults = PollingConfig()
     checks: dict[str, Callable[[Any], Any]] = {
-        "icmp_interval": positive_duration, "line_interval": positive_duration,
-        "optical_interval": positive_duration, "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
-        "per_device_in_flight": integer(1, 64), "icmp_timeout": positive_duration, "icmp_count": integer(1, 20),
-        "job_timeout": positive_duration,
+        "icmp_interval": duration(durations.INTERVAL), "line_interval": duration(durations.INTERVAL),
+        "optical_interval": duration(durations.INTERVAL), "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
+        "per_device_in_flight": integer(1, 64), "icmp_timeout": duration(durations.TIMEOUT), "icmp_count": integer(1, 20),
+        "job_timeout": duration(durations.TIMEOUT),
     }
     values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
     return PollingConfig(**values) if len(d.problems) == before else None
@@ -967,7 +1040,7 @@ def _device(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any, exchange_id: 
     kind = d.get(device, path, "kind", choice(DEVICE_KINDS))
     if device_id and kind:
         inv.device_kinds[device_id] = kind
-    address = d.get(device, path, "address", ip_address)
+    address = d.get(device, path, "address", host_address)
     if address is not None:
         other = inv.addresses.setdefault(address, device_id or "?")
         if other != (device_id or "?"):
@@ -1014,11 +1087,14 @@ def _subscribers(d: _Decoder, root: dict[Any, Any], inv: _Inventory) -> None:
     section = d.section(root, (), "subscribers", "subscribers")
     if section is None:
         return
+    phones = PhonePolicy(d.get(section, path, "phone_region", phone_region, "TR") or "TR", _skips_non_mobile(root))
     for line_path, raw in d.items(section, path, "lines"):
         row = d.mapping(raw, line_path, "subscribers.lines[]")
         if row is None:
             continue
-        values, faults = check_line(row)
+        values, faults, warnings = check_line(row, phones)
+        for column, invalid in warnings:
+            d.warn(line_path + (column,), invalid.message)
         for column, invalid in faults:
             missing = isinstance(invalid, _Missing)
             d.report(line_path + (column,), "missing required key" if missing else invalid.message, invalid.hint)
@@ -1026,7 +1102,14 @@ def _subscribers(d: _Decoder, root: dict[Any, Any], inv: _Inventory) -> None:
             d.report(line_path + (column,), message, hint)
     csv_file = d.path(section, path, "csv", None)
     if csv_file is not None:
-        _read_csv(d, csv_file, inv)
+        _read_csv(d, csv_file, inv, phones)
+
+
+def _skips_non_mobile(root: dict[Any, Any]) -> bool:
+    """notifiers.sms.non_mobile, read ahead of its section (which reports it if it is bad)."""
+    notifiers = root.get("notifiers")
+    sms = notifiers.get("sms") if isinstance(notifiers, dict) else None
+    return isinstance(sms, dict) and sms.get("non_mobile") == "skip"
 
 
 def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
@@ -1051,6 +1134,8 @@ def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
         faults.append(("port", f"a line on {kind} {line.device!r} needs its port", None))
     if kind == "cmts" and line.mac is None:
         faults.append(("mac", f"a line on cmts {line.device!r} needs its modem's MAC address", None))
+    if line.modem is not None:
+        faults += _modem_taken(inv, line, where)
     for column, slot in (("port", line.port), ("mac", line.mac)):
         if slot is not None:
             taken = inv.line_slots.setdefault((line.device, column, slot), line.id)
@@ -1061,7 +1146,21 @@ def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
     return faults
 
 
-def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
+def _modem_taken(inv: _Inventory, line: Line, where: str) -> list[tuple[str, str, str | None]]:
+    """A modem's address is pinged in its device's ICMP sweep, keyed by address: shared with the
+    head-end it would replace the device's own target, shared with another line one is never pinged."""
+    device = inv.addresses.get(line.modem or "")
+    if device is not None:
+        return [("modem", f"modem {line.modem} is the address of device {device!r}",
+                 "a modem and a head-end never share an address")]
+    first = inv.modems.setdefault(line.modem or "", (line.id, where))
+    if first[0] != line.id:
+        return [("modem", f"modem {line.modem} is already the modem of subscriber {first[0]!r}",
+                 f"first given at {first[1]}")]
+    return []
+
+
+def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory, phones: PhonePolicy) -> None:
     """Check the subscriber CSV; line numbers in problems are the CSV file's own lines."""
     where = str(csv_file)
 
@@ -1070,7 +1169,7 @@ def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
 
     inv.all_lines_read = False
     try:
-        data = csv_file.read_bytes()
+        data = read_regular_file(csv_file, INVENTORY_LIMIT)
     except OSError as error:
         d.report(("subscribers", "csv"), f"cannot read {where}: {error.strerror}")
         return
@@ -1093,7 +1192,9 @@ def _read_csv(d: _Decoder, csv_file: Path, inv: _Inventory) -> None:
             if len(row) != width:
                 report(line, "", f"row has {len(row)} fields, the header has {width}")
                 continue
-            values, faults = check_line(dict(zip(header, row)))
+            values, faults, warnings = check_line(dict(zip(header, row)), phones)
+            for column, invalid in warnings:
+                d.warnings.append(Problem(where, line, column, invalid.message))
             for column, invalid in faults:
                 report(line, column, invalid.message, invalid.hint)
             for column, message, hint in _place_line(inv, values, not faults, f"{where}:{line}"):
@@ -1149,8 +1250,9 @@ def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
         base_url=d.get(sms, path, "base_url", url, _default(SmsConfig, "base_url")),
         rate=d.get(sms, path, "rate", number(0.01, 1000.0), _default(SmsConfig, "rate")),
         quiet_hours=d.get(sms, path, "quiet_hours", quiet_hours, None),
-        update_after=d.get(sms, path, "update_after", positive_duration, _default(SmsConfig, "update_after")),
+        update_after=d.get(sms, path, "update_after", duration(durations.REMINDER), _default(SmsConfig, "update_after")),
         notify_degradation=d.get(sms, path, "notify_degradation", boolean, False),
+        non_mobile=d.get(sms, path, "non_mobile", choice(("error", "skip")), "error"),
     )
     return SmsConfig(**values) if len(d.problems) == before else None
 
@@ -1246,7 +1348,7 @@ def _maintenance(d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventor
         if start is not None and end is not None and end <= start:
             d.report(path + ("end",), "the window ends before it starts")
         reason = d.get(item, path, "reason", text, "")
-        grace = d.get(item, path, "grace", parse_duration, default_grace)
+        grace = d.get(item, path, "grace", duration(durations.HOLD), default_grace)
         if len(d.problems) == before:
             windows.append(MaintenanceWindow(window_id, scope, start, end, reason, grace))
     return tuple(windows)

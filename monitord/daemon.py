@@ -45,7 +45,7 @@ from monitord.model import (
     Sample,
 )
 from monitord.outbox import ChannelPolicy, Outbox, masked
-from monitord.store import Store, StoreError
+from monitord.store import START_AFRESH, Store, StoreError
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
 from notifiers.plan import Planned, PlanSettings, due_updates, hold_notices, plan_step
@@ -189,12 +189,7 @@ class Daemon:
         self.rules: RulesConfig = parse_rules(config.rules)
         self.profiles: dict[str, Profile] = load_profiles(_profile_dirs(config))
         self.store = Store.open(config.state_file)
-        snapshot = self.store.load_snapshot()
-        if snapshot:
-            self.engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot, config.timezone)
-            log.info("resumed from %s: %d open incidents", config.state_file, len(self.engine.incidents()))
-        else:
-            self.engine = Engine(config.topology, self.rules, config.tracking_prefix, config.timezone)
+        self.engine = self._resume()
         self._reserve_numbers()
         self.settings = plan_settings(config)
         self.channels = configured_channels(config)
@@ -218,6 +213,25 @@ class Daemon:
         self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
         self.write_failures = 0
         self._next_write = 0.0
+
+    def _resume(self) -> Engine:
+        """The engine as last saved, or a fresh one; StoreError (naming only the error's kind, never
+        the snapshot's content) when the saved state cannot be read."""
+        config = self.config
+        try:
+            snapshot = self.store.load_snapshot()
+            if not snapshot:
+                return Engine(config.topology, self.rules, config.tracking_prefix, config.timezone)
+            engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot, config.timezone)
+        except sqlite3.Error as error:
+            self.store.close()
+            raise StoreError.of(config.state_file, error) from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+            self.store.close()
+            raise StoreError(f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); "
+                             f"{START_AFRESH}") from None
+        log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
+        return engine
 
     # --- the one writer ------------------------------------------------------------------------
 
@@ -446,9 +460,12 @@ class Daemon:
         config = self.config
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
-            self.store.replace_config_maintenance(config.maintenance)
-            now = self.clock()
-            self._commit(self.engine.set_maintenance(self._windows(), now), now)
+            try:
+                self.store.replace_config_maintenance(config.maintenance)
+                now = self.clock()
+                self._commit(self.engine.set_maintenance(self._windows(), now), now)
+            except sqlite3.Error as error:
+                raise StoreError.of(config.state_file, error) from None
             gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             self.snmp = SnmpClient(
                 timeout=config.snmp.timeout, retries=config.snmp.retries,
@@ -658,7 +675,11 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
 async def run_daemon(path: str, config: Config) -> int:
     """`monitord run`: SIGTERM/SIGINT stop, SIGHUP reloads (ignored once stopping)."""
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except StoreError as error:
+        log.error("cannot start: %s", error)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -666,7 +687,7 @@ async def run_daemon(path: str, config: Config) -> int:
     loop.add_signal_handler(signal.SIGHUP, lambda: stop.is_set() or daemon.reload(path))
     try:
         await daemon.run(stop)
-    except OSError as error:  # before polling starts: no ICMP socket, the HTTP port taken, ...
+    except (OSError, StoreError) as error:  # before polling starts: no ICMP socket, the HTTP port taken, ...
         log.error("cannot start: %s", error)
         return 1
     return 0

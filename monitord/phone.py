@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
 _SEPARATORS = str.maketrans("", "", " -.()/\t")
 _TURKISH_PREFIXES = "23458"  # geographic 2xx-4xx, mobile 5xx, non-geographic 8xx (444 is 4xx)
 _EMAIL = re.compile(
@@ -15,12 +18,15 @@ _EMAIL = re.compile(
 )
 
 
-def normalize_phone(text: str) -> str:
+def normalize_phone(text: str, region: str = "TR") -> str:
     """Return `text` as E.164 ("+905321234567").
 
     Turkish numbers may be written the usual ways (0532 123 45 67, 5321234567, 90532...,
-    +90 (532) 123-45-67, 0090...); other countries need a leading + or 00.
+    +90 (532) 123-45-67, 0090...); other countries need a leading + or 00, unless `region` (an
+    ISO 3166 code) is theirs: then their national forms are read by libphonenumber.
     """
+    if region != "TR" and not text.strip().startswith(("+", "00")):
+        return _national(text, region)
     digits = text.strip().translate(_SEPARATORS)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
@@ -44,6 +50,46 @@ def normalize_phone(text: str) -> str:
             raise ValueError(f"a Turkish number starting with 0 has 11 digits, not {len(digits)}")
         digits = digits[1:]
     return "+90" + _turkish_national(digits)
+
+
+def _national(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(str(error).split(") ", 1)[-1]) from None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_NOT_MOBILE = {
+    PhoneNumberType.FIXED_LINE: "a landline",
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    PhoneNumberType.TOLL_FREE: "a toll-free number",
+    PhoneNumberType.SHARED_COST: "a shared-cost number",
+    PhoneNumberType.VOIP: "a VoIP number",
+    PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number",
+    PhoneNumberType.PAGER: "a pager",
+    PhoneNumberType.UAN: "a company number (UAN)",
+    PhoneNumberType.VOICEMAIL: "a voicemail number",
+}
+
+
+def sms_unreachable(e164: str) -> str | None:
+    """Why an SMS to `e164` cannot arrive (e.g. "a landline"), or None for a mobile number.
+
+    libphonenumber's numbering plans decide; where a plan cannot tell fixed from mobile (US, CA)
+    the number counts as mobile."""
+    number = phonenumbers.parse(e164)
+    kind = phonenumbers.number_type(number)
+    if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        return None
+    if kind == PhoneNumberType.UNKNOWN or not phonenumbers.is_valid_number(number):
+        return "not in use in its country's numbering plan"
+    return _NOT_MOBILE.get(kind, "not a mobile number")
+
+
+def known_region(code: str) -> bool:
+    """Whether libphonenumber has a numbering plan for the ISO 3166 code `code`."""
+    return code in phonenumbers.SUPPORTED_REGIONS
 
 
 def _turkish_national(digits: str) -> str:

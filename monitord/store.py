@@ -138,7 +138,30 @@ Source = Literal["config", "api"]
 
 
 class StoreError(Exception):
-    """The state file cannot be used (e.g. written by a newer monitord)."""
+    """The state file cannot be used (e.g. written by a newer monitord); the message names the
+    file and what to do, in one line."""
+
+    @classmethod
+    def of(cls, path: str | Path, error: sqlite3.Error) -> StoreError:
+        """What an SQLite error at start-up means for the operator (never the data it was reading)."""
+        code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+        what = _SQLITE_FAULTS.get(code)
+        if what is None:
+            return cls(f"{path}: {error}")
+        return cls(f"{path}: {what.format(folder=Path(path).parent)}")
+
+
+START_AFRESH = "restore it from a backup, or move it aside to start with no saved state (open incidents and queued messages are then lost)"
+_SQLITE_FAULTS = {
+    26: f"is not a SQLite database; {START_AFRESH}",  # SQLITE_NOTADB
+    11: f"is damaged (corrupted pages); {START_AFRESH}",  # SQLITE_CORRUPT
+    13: "the disk is full; free space on the file system holding {folder}",  # SQLITE_FULL
+    10: "disk I/O error (full or failing disk?); free space on or repair the file system holding {folder}",  # SQLITE_IOERR
+    14: "cannot be opened; {folder} must be a folder monitord can write in (systemd: StateDirectory=)",  # SQLITE_CANTOPEN
+    8: "is read-only; monitord must be able to write it and {folder} (for its -wal and -shm files)",  # SQLITE_READONLY
+    3: "permission denied; monitord must be able to write it and {folder}",  # SQLITE_PERM
+    5: "is locked by another process; is another monitord running with this state_file?",  # SQLITE_BUSY
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +203,7 @@ def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise StoreError(
-            f"state file schema version {version} is newer than this monitord supports "
+            f"schema version {version} is newer than this monitord supports "
             f"({len(MIGRATIONS)}); upgrade monitord or restore a matching backup"
         )
     for step in range(version, target):
@@ -255,14 +278,38 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None)
+        """Open (or create) the state file and bring its schema up to date; StoreError says in one
+        line why it cannot be used. A quick_check reads every page once, so a damaged file is
+        refused at start rather than failing in the middle of an outage."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            why = "it is not a folder" if path.parent.exists() else error.strerror
+            raise StoreError(f"{path}: cannot create its folder {path.parent}: {why}; "
+                             "create it, writable by monitord (systemd: StateDirectory=)") from None
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder; state_file names the SQLite file, e.g. {path / 'monitord.db'}")
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError.of(path, error) from None
         try:
             db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 5000")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA busy_timeout = 5000")
-            migrate(db)
+            if db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+                raise StoreError(f"{path}: {_SQLITE_FAULTS[11]}")
+            try:
+                migrate(db)
+            except StoreError as error:
+                raise StoreError(f"{path}: {error}") from None
+            with transaction(db):  # a first write: a read-only file or a full disk shows now
+                db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        except sqlite3.DatabaseError as error:
+            db.close()
+            raise StoreError.of(path, error) from None
         except BaseException:
             db.close()
             raise

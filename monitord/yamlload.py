@@ -15,6 +15,11 @@ import yaml
 KeyPath = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_ALIAS_NODES = 100_000
+"""How many values aliases may add in all: anchors for shared settings stay far below, while a
+"billion laughs" document (aliases of aliases, each level ten times the last) is refused
+before anything is built from it."""
+MAX_DEPTH = 64
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -58,6 +63,8 @@ def load_yaml(text: str) -> Document:
     walker = _Walker(loader)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            check_node_graph(root)
         data = None if root is None else walker.item(root, ())
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -73,6 +80,60 @@ def load_yaml(text: str) -> Document:
     return Document(data, walker.lines, tuple(walker.duplicates))
 
 
+def check_node_graph(root: yaml.Node) -> None:
+    """Refuse a composed document whose aliases expand past MAX_ALIAS_NODES values, or that is
+    nested deeper than MAX_DEPTH; raise YamlSyntaxError at the line where it happens.
+
+    Every YAML reader calls this between composing and constructing: the node graph is as large
+    as the text, only its expansion is not. Linear in the graph, never recursive."""
+    sizes = _expanded_sizes(root)
+    seen: set[int] = set()
+    added = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise YamlSyntaxError(f"nested more than {MAX_DEPTH} levels deep", node.start_mark.line + 1)
+        seen.add(id(node))
+        for child in reversed(_children(node)):
+            if id(child) in seen:
+                added += sizes.get(id(child), 1)
+                if added > MAX_ALIAS_NODES:
+                    raise YamlSyntaxError(
+                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values (an alias bomb?)",
+                        node.start_mark.line + 1)
+            else:
+                stack.append((child, depth + 1))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
+    """id(node) -> how many nodes it stands for once every alias in it is expanded (an alias
+    to a node still open, i.e. a cycle, counts 1: the walker refuses cycles)."""
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = _children(node)
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            continue
+        if id(node) in opened:
+            continue
+        opened.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes
+
+
 class _Walker:
     def __init__(self, loader: Any) -> None:
         self.loader = loader
@@ -82,7 +143,12 @@ class _Walker:
 
     def walk(self, node: yaml.Node, path: KeyPath) -> Any:
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            try:
+                return self.loader.construct_object(node)
+            except ValueError as error:  # a date like 2026-13-45, an integer of 5000 digits
+                shown = node.value if len(node.value) <= 20 else node.value[:17] + "..."
+                raise YamlSyntaxError(f"cannot read {shown!r}: {str(error).split(';')[0]}",
+                                      node.start_mark.line + 1) from None
         if id(node) in self.active:
             raise YamlSyntaxError("an alias refers to itself", node.start_mark.line + 1)
         self.active.add(id(node))

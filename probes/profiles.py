@@ -16,7 +16,9 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 
+from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
+from monitord.yamlload import YamlSyntaxError, check_node_graph
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid, parse_oid
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "config" / "profiles"
@@ -629,7 +631,16 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _n
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        loader = _StrictLoader(read_regular_text(path, CONFIG_LIMIT))
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                check_node_graph(node)
+            document = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except YamlSyntaxError as error:
+        raise ProfileError(f"{path}:{error.line}: {error.message}") from None
     except (ProfileError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ProfileError(f"{path}: {error}") from None
     if not isinstance(document, dict):

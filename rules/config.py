@@ -32,22 +32,20 @@ Rule kinds (`kind:` defaults to threshold):
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from monitord.duration import ANY, HOLD, INTERVAL, WINDOW, Bounds
+from monitord.duration import parse_duration as parse_any_duration
+from monitord.yamlload import load_yaml
 from rules.checks import OPS, Check, DownUnless, Drift, Flap, RuleSet, Threshold
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "config" / "rules" / "default.yaml"
 
 KeyPath = tuple[str | int, ...]
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 
 
 class RulesConfigError(Exception):
@@ -90,7 +88,7 @@ def load_default_rules_text() -> str:
 
 @cache
 def _defaults() -> Mapping[str, Any]:
-    data = yaml.safe_load(load_default_rules_text())
+    data = load_yaml(load_default_rules_text()).data
     assert isinstance(data, dict), "config/rules/default.yaml must be a mapping"
     return data
 
@@ -110,19 +108,13 @@ def parse_rules(data: Mapping[str, Any] | None, defaults: Mapping[str, Any] | No
     return config
 
 
-def parse_duration(value: Any) -> float:
-    """`30s`, `5m`, `2h`, `1d`, `250ms` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s, 5m, 2h, 1d")
-    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"expected a duration like 30s, 5m, 2h, 1d, not {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+def parse_duration(value: Any, bounds: Bounds = ANY) -> float:
+    """`30s`, `5m`, `2h`, `1d`, `1h30m`, `250ms` or a number of seconds: the grammar of the whole config."""
+    return parse_any_duration(value, bounds)
 
 
 _DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace")
+_BOUNDS = {"reopen_window": Bounds(0.0, WINDOW.high)}  # 0: a recurrence is always a new incident
 _TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")
 _RULE_KEYS = {
@@ -154,9 +146,9 @@ class _Parser:
                 self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
         return value
 
-    def duration(self, value: Any, path: KeyPath) -> float:
+    def duration(self, value: Any, path: KeyPath, bounds: Bounds = HOLD) -> float:
         try:
-            return parse_duration(value)
+            return parse_duration(value, bounds)
         except (ValueError, TypeError) as error:
             self.fail(path, str(error))
             return 0.0
@@ -181,7 +173,8 @@ class _Parser:
         for key, value in merged.items():
             if value is None:
                 self.fail((key,), "missing")
-        durations = {key: self.duration(value, (key,)) for key, value in merged.items() if value is not None}
+        durations = {key: self.duration(value, (key,), _BOUNDS.get(key, HOLD))
+                     for key, value in merged.items() if value is not None}
         correlation = self.correlation(base.get("correlation") or {}, user.get("correlation"))
         technologies = self.technologies(base.get("technologies") or {}, user.get("technologies"))
         if self.problems or correlation is None:
@@ -201,7 +194,7 @@ class _Parser:
             return ("correlation", key)
 
         result = Correlation(
-            window=self.duration(merged["window"], path("window")),
+            window=self.duration(merged["window"], path("window"), WINDOW),
             min_count=self.count(merged["min_count"], path("min_count")),
             min_fraction=self.number(merged["min_fraction"], path("min_fraction"), low=0, high=1),
             close_count=self.count(merged["close_count"], path("close_count")),
@@ -269,7 +262,7 @@ class _Parser:
             level=level,
             clear=clear,
             hold=self.duration(spec.get("for", 0), (*path, "for")),
-            per=self.duration(per, (*path, "per")) if per is not None else 1.0,
+            per=self.duration(per, (*path, "per"), INTERVAL) if per is not None else 1.0,
             per_label=str(per) if per is not None else "",
         )
 
@@ -283,9 +276,7 @@ class _Parser:
         clear = self.number(spec["clear"], (*path, "clear"), low=0)
         if not 0 < clear < above:
             self.fail((*path, "clear"), "must be above 0 and below `above`")
-        window = self.duration(spec["window"], (*path, "window"))
-        if window <= 0:
-            self.fail((*path, "window"), "must be positive")
+        window = self.duration(spec["window"], (*path, "window"), WINDOW)
         return Flap(name=name, window=window, above=above, clear=clear, metric=metric)
 
     def drift(self, name: str, metric: str, spec: Mapping[str, Any], path: KeyPath) -> Drift | None:
@@ -298,9 +289,7 @@ class _Parser:
         clear = self.number(spec.get("clear", delta / 2), (*path, "clear"), low=0)
         if clear > delta:
             self.fail((*path, "clear"), f"must not exceed {direction}")
-        baseline = self.duration(spec["baseline"], (*path, "baseline"))
-        if baseline <= 0:
-            self.fail((*path, "baseline"), "must be positive")
+        baseline = self.duration(spec["baseline"], (*path, "baseline"), WINDOW)
         per = spec.get("per")
         return Drift(
             name=name,
@@ -309,7 +298,7 @@ class _Parser:
             delta=delta,
             clear=clear,
             baseline=baseline,
-            per=self.duration(per, (*path, "per")) if per is not None else 1.0,
+            per=self.duration(per, (*path, "per"), INTERVAL) if per is not None else 1.0,
         )
 
     def down(self, name: str, metric: str, spec: Mapping[str, Any], path: KeyPath) -> DownUnless | None:

@@ -96,7 +96,7 @@ subscribers:
     - id: "900001"
       name: Eczane
       device: rtr-1
-      phone: 0212 555 12 34
+      phone: 0532 555 12 34
       email: eczane@example.com
 rules:
   settle: 60s
@@ -128,7 +128,7 @@ maintenance:
 CSV = """\
 id,name,phone,email,language,device,port,mac,modem
 100001,Ayşe Yılmaz,0532 123 45 67,ayse@example.com,tr,dslam-1,1,,
-100002,John Smith,+44 20 7946 0958,,en,olt-1,7,,
+100002,John Smith,+44 7911 123456,,en,olt-1,7,,
 100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1
 """
 
@@ -196,9 +196,9 @@ def test_base_loads_and_decodes_every_section(tmp_path: Path) -> None:
     assert config.topology.devices["rtr-1"].snmp is None
     lines = config.topology.lines
     assert lines["100001"].phone == "+905321234567"
-    assert lines["100002"].phone == "+442079460958" and lines["100002"].language == "en"
+    assert lines["100002"].phone == "+447911123456" and lines["100002"].language == "en"
     assert lines["100003"].mac == "00:1a:2b:3c:4d:5e" and lines["100003"].port is None
-    assert lines["900001"].phone == "+902125551234"
+    assert lines["900001"].phone == "+905325551234"
     assert config.rules == {"settle": "60s"}
     sms = config.notifiers.sms
     assert sms is not None and sms.quiet_hours is not None and str(sms.quiet_hours[0]) == "22:00:00"
@@ -279,8 +279,8 @@ CASES = [
          "'localhost' is not an IP address"),
     Case("unknown device kind", "kind: router", "kind: ruter", f"{RTR}.kind", "ruter",
          "'ruter' is not one of dslam, olt, cmts, router, switch (hint: did you mean 'router'?)"),
-    Case("bad phone", "phone: 0212 555 12 34", "phone: 0212 555 12", "subscribers.lines[0].phone", "0212 555 12",
-         "'0212 555 12' is not a phone number: a Turkish number starting with 0 has 11 digits, not 9"),
+    Case("bad phone", "phone: 0532 555 12 34", "phone: 0532 555 12", "subscribers.lines[0].phone", "0532 555 12",
+         "'0532 555 12' is not a phone number: a Turkish number starting with 0 has 11 digits, not 9"),
     Case("bad e-mail", "eczane@example.com", "eczane@example", "subscribers.lines[0].email", "eczane@example",
          "'eczane@example' is not an e-mail address"),
     Case("bad language", LINE0, LINE0 + "      language: de\n", "subscribers.lines[0].language", "language: de",
@@ -349,7 +349,7 @@ CASES = [
          "missing column 'device'", file="subs.csv"),
     Case("CSV header with an unknown column", "phone,email", "phnoe,email", "header", "id,name",
          "unknown column 'phnoe' (hint: did you mean 'phone'?)", file="subs.csv"),
-    Case("CSV bad phone", "+44 20 7946 0958", "+44 20", "phone", "100002",
+    Case("CSV bad phone", "+44 7911 123456", "+44 20", "phone", "100002",
          "'+44 20' is not a phone number: an international number has 8 to 15 digits, not 4", file="subs.csv"),
     Case("CSV row with too many fields", "127.0.11.1", "127.0.11.1,extra", "", "100003",
          "row has 10 fields, the header has 9", file="subs.csv"),
@@ -441,18 +441,18 @@ def test_secret_values_never_appear_in_problems(tmp_path: Path) -> None:
 
 def test_csv_from_a_spreadsheet(tmp_path: Path) -> None:
     """A byte order mark, quoted commas and a cell spanning two lines keep line numbers right."""
-    rows = CSV.replace("100002,John Smith,+44 20 7946 0958", '100002,"Smith, John\nJr.",+44').replace("5441234567", "544")
+    rows = CSV.replace("100002,John Smith,+44 7911 123456", '100002,"Smith, John\nJr.",+44').replace("5441234567", "544")
     path = write(tmp_path, BASE, "\ufeff" + rows)
     assert [(p.line, p.key) for p in problems_of(path)] == [
         (line_of(rows, "100002"), "phone"), (line_of(rows, "100003"), "phone")]
-    path = write(tmp_path, BASE, "\ufeff" + rows.replace(",544,", ",5441234567,").replace(",+44,", ",+44 20 7946 0958,"))
+    path = write(tmp_path, BASE, "\ufeff" + rows.replace(",544,", ",5441234567,").replace(",+44,", ",+44 7911 123456,"))
     assert load_config(path, ENV).topology.lines["100002"].name == "Smith, John\nJr."
 
 
 FLAGGED_CSV = """\
 id,name,phone,email,language,device,port,mac,modem,sms_opt_out,prefer_email
 100001,Ayşe Yılmaz,0532 123 45 67,ayse@example.com,tr,dslam-1,1,,,EVET,
-100002,John Smith,+44 20 7946 0958,john@example.com,en,olt-1,7,,,no,Yes
+100002,John Smith,+44 7911 123456,john@example.com,en,olt-1,7,,,no,Yes
 100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1,HAYIR,1
 """
 
