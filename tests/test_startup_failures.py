@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from monitord.store import Store
+from monitord.store import MIGRATIONS, Store
 from tests.test_config import BASE, ENV, write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ CASES: list[tuple[Callable[[Path, list[list[str]]], None], str, str]] = [
     (garbage, "state/state.db", f"{{state}}: is not a SQLite database; {AFRESH}"),
     (damaged_pages, "state/state.db", f"{{state}}: is damaged (corrupted pages); {AFRESH}"),
     (newer_schema, "state/state.db",
-     "{state}: schema version 99 is newer than this monitord supports (4); upgrade monitord or restore a matching backup"),
+     f"{{state}}: schema version 99 is newer than this monitord supports ({len(MIGRATIONS)}); upgrade monitord or restore a matching backup"),
     (read_only_folder, "state/state.db", "{state}: cannot be opened; {folder} must be a folder monitord can write in"),
     (missing_folder_that_cannot_be_made, "var/state/state.db",
      "{state}: cannot create its folder {folder}: Operation not permitted; create it, writable by monitord"),
