@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitord import logs, sdnotify
+from monitord import sdnotify
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import duration_bucket
 from monitord.model import (
@@ -448,7 +448,6 @@ class Daemon:
                     log.error("reload rejected: %s", problem)
                 log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
                 return False
-            logs.remember(config.secrets())
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
                 self.rules = parse_rules(config.rules)

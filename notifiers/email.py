@@ -17,7 +17,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError
+from notifiers.base import DeliveryError, hide
 
 
 def _temporary(code: int) -> bool:
@@ -92,9 +92,7 @@ class SmtpEmail:
 
     def _error(self, reason: str, retryable: bool) -> DeliveryError:
         """The server's words may echo what it was sent: the password never leaves in a reason."""
-        if self.password and self.password.reveal():
-            reason = reason.replace(self.password.reveal(), "<redacted>")
-        return DeliveryError(reason, retryable=retryable)
+        return DeliveryError(hide(reason, self.password), retryable=retryable)
 
     async def close(self) -> None:
         """Nothing to release: each send uses its own connection."""
