@@ -53,10 +53,11 @@ SECRET_HINT = "use {env: NAME} or {file: path}"
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "": (
         "state_file", "tracking_prefix", "timezone", "profiles_dir", "http", "snmp", "polling",
-        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics",
+        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics", "traps",
     ),
     "http": ("listen", "token"),
     "metrics": ("per_line", "per_line_limit"),
+    "traps": ("listen", "sender_rate", "sender_burst", "rate", "burst"),
     "snmp": ("timeout", "retries", "auths"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
@@ -119,6 +120,19 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrapsConfig:
+    """SNMP traps and informs, only ever a reason to recheck their device at once. The rates bound
+    the datagrams examined (per sending device and from all together), so a flood costs little."""
+
+    host: str
+    port: int
+    sender_rate: float = 0.2  # per second from one device: a burst, then one every 5 s
+    sender_burst: int = 5
+    rate: float = 100.0  # per second from all devices together
+    burst: int = 500
+
+
+@dataclass(frozen=True, slots=True)
 class SmsConfig:
     account_sid: str
     auth_token: Secret
@@ -175,6 +189,7 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
+    traps: TrapsConfig | None = None  # None: no trap receiver
 
     def secrets(self) -> tuple[Secret, ...]:
         """Every credential in the configuration, for log redaction."""
@@ -724,6 +739,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     snmp, auth_names = _snmp(d, root)
     polling = _polling(d, root)
     metrics = _metrics(d, root)
+    traps = _traps(d, root)
     inventory = _Inventory()
     _topology(d, root, snmp, auth_names, profiles_dir, inventory)
     _subscribers(d, root, inventory)
@@ -743,7 +759,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics)
+                  maintenance, profiles_dir, metrics, traps)
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -853,6 +869,25 @@ def _metrics(d: _Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
     per_line = d.get(section, path, "per_line", boolean, _default(MetricsConfig, "per_line"))
     limit = d.get(section, path, "per_line_limit", integer(1, 1_000_000), _default(MetricsConfig, "per_line_limit"))
     return MetricsConfig(per_line, limit) if len(d.problems) == before else None
+
+
+def _traps(d: _Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
+    if root.get("traps") is None:
+        return None
+    path = ("traps",)
+    section = d.section(root, (), "traps", "traps")
+    if section is None:
+        return None
+    before = len(d.problems)
+    address = d.get(section, path, "listen", listen)
+    checks: dict[str, Callable[[Any], Any]] = {
+        "sender_rate": number(0.001, 10_000.0), "sender_burst": integer(1, 100_000),
+        "rate": number(0.001, 1_000_000.0), "burst": integer(1, 1_000_000),
+    }
+    values = {key: d.get(section, path, key, check, _default(TrapsConfig, key)) for key, check in checks.items()}
+    if len(d.problems) > before or address is None:
+        return None
+    return TrapsConfig(*address, **values)
 
 
 def _topology(d: _Decoder, root: dict[Any, Any], snmp: SnmpSettings | None, auth_names: set[str] | None,

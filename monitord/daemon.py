@@ -51,6 +51,7 @@ from probes.profiles import (
 )
 from probes.scheduler import Job, Poll, Scheduler
 from probes.snmp import SnmpClient, Target
+from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig, parse_rules
 from rules.engine import Engine, Step
 
@@ -171,6 +172,8 @@ class Daemon:
         self.snmp: SnmpClient | None = None
         self.pinger: Pinger | None = None
         self.scheduler: Scheduler | None = None
+        self.traps: TrapReceiver | None = None
+        self.traps_port: int | None = None
         self.outbox: Outbox | None = None
         self.http_port: int | None = None
         self.job_classes: dict[str, str] = {}
@@ -381,6 +384,13 @@ class Daemon:
                 self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
                 per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
             )
+            if config.traps is not None:
+                t = config.traps
+                self.traps = TrapReceiver(senders(config.topology, self.profiles),
+                                          Limits(t.sender_rate, t.sender_burst, t.rate, t.burst), self.scheduler.poll_now)
+                opened.callback(self.traps.close)
+                self.traps_port = await self.traps.open(t.host, t.port)
+                log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
             register(self.registry, self)
             runner = web.AppRunner(make_app(self), access_log=None)
             await runner.setup()
@@ -463,6 +473,8 @@ class Daemon:
                 self.rates.forget(gone)
             if self.scheduler:
                 self.scheduler.replace_jobs(self.jobs())
+            if self.traps:
+                self.traps.replace_senders(senders(config.topology, self.profiles))
             if later := needs_restart(old, config):
                 log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
             log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
@@ -499,6 +511,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         "http": lambda c: c.http,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries),
         "polling limits and jitter": lambda c: (c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter),
+        "traps": lambda c: c.traps,
         "notifier addresses and credentials": connections,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]

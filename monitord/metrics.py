@@ -91,6 +91,8 @@ class DaemonCollector(Collector):
         if d.scheduler is not None:
             yield from self._scheduler(d, self.registered)
         yield from self._outbox(d)
+        if d.traps is not None:
+            yield from self._traps(d.traps.received, d.traps.dropped)
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
         start.add_metric([], d.started)
         yield start
@@ -217,6 +219,19 @@ class DaemonCollector(Collector):
             dead.add_metric([channel], c.dead)
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
         yield from (depth, age, sent, failed, dead, segments)
+
+
+    @staticmethod
+    def _traps(received: Counter[str], dropped: Counter[str]) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"])
+        refused = CounterMetricFamily(
+            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"])
+        for name in sorted(received):
+            accepted.add_metric([name], received[name])
+        for reason in sorted(dropped):
+            refused.add_metric([reason], dropped[reason])
+        yield from (accepted, refused)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:

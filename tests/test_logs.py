@@ -15,7 +15,6 @@ import pytest
 from lab.isp import write_secret
 from monitord import logs
 from monitord.demo import until
-from monitord.model import Secret
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND, daemons, device_ok, first_dslam, json_lines, open_outage, short_dir, wait_async, worlds,
 )
