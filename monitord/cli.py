@@ -126,7 +126,7 @@ def _run(path: str, *, json_logs: bool, level: str) -> int:
     config = _load(path)
     if config is None:
         return 1
-    logs.setup(json_format=json_logs, level=level, secrets=config.secrets())
+    logs.setup(json_format=json_logs, level=level)
     for warning in config.warnings:
         logging.getLogger("monitord").warning("%s", warning)
     return asyncio.run(run_daemon(path, config))

@@ -55,11 +55,12 @@ SECRET_HINT = "use {env: NAME} or {file: path}"
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "": (
         "state_file", "tracking_prefix", "timezone", "profiles_dir", "http", "snmp", "polling",
-        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics", "retention",
+        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics", "retention", "traps",
     ),
     "http": ("listen", "token"),
     "metrics": ("per_line", "per_line_limit", "listen"),
     "retention": ("sent", "dead", "resolved_incidents"),
+    "traps": ("listen", "sender_rate", "sender_burst", "rate", "burst"),
     "snmp": ("timeout", "retries", "auths", "walk_timeout", "walk_max_requests"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
@@ -135,6 +136,19 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrapsConfig:
+    """SNMP traps and informs, only ever a reason to recheck their device at once. The rates bound
+    the datagrams examined (per sending device and from all together), so a flood costs little."""
+
+    host: str
+    port: int
+    sender_rate: float = 0.2  # per second from one device: a burst, then one every 5 s
+    sender_burst: int = 5
+    rate: float = 100.0  # per second from all devices together
+    burst: int = 500
+
+
+@dataclass(frozen=True, slots=True)
 class SmsConfig:
     account_sid: str
     auth_token: Secret
@@ -194,6 +208,7 @@ class Config:
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
+    traps: TrapsConfig | None = None  # None: no trap receiver
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
 
     @property
@@ -204,18 +219,6 @@ class Config:
         if self.polling.job_timeout is not None:
             return self.polling.job_timeout
         return self.snmp.walk_timeout + 3 * self.snmp.timeout * (self.snmp.retries + 1)
-
-    def secrets(self) -> tuple[Secret, ...]:
-        """Every credential in the configuration, for log redaction."""
-        auths = self.snmp.auths.values()
-        found = [self.http.token, *(s for a in auths for s in (a.community, a.auth_key, a.priv_key))]
-        if self.notifiers.sms is not None:
-            found.append(self.notifiers.sms.auth_token)
-        if self.notifiers.email is not None:
-            found.append(self.notifiers.email.password)
-        if self.notifiers.tickets is not None:
-            found += (self.notifiers.tickets.token, self.notifiers.tickets.password)
-        return tuple(secret for secret in found if secret is not None)
 
 
 # --- problems --------------------------------------------------------------------------------
@@ -823,6 +826,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     polling = _polling(d, root)
     metrics = _metrics(d, root)
     retention = _retention(d, root)
+    traps = _traps(d, root)
     inventory = _Inventory()
     _topology(d, root, snmp, auth_names, profiles_dir, inventory)
     _subscribers(d, root, inventory)
@@ -842,7 +846,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics, retention, tuple(d.warnings))
+                  maintenance, profiles_dir, metrics, retention, traps, tuple(d.warnings))
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -986,6 +990,25 @@ def _retention(d: _Decoder, root: dict[Any, Any]) -> RetentionConfig | None:
     values = {key: d.get(section, path, key, retention_period, getattr(defaults, key))
               for key in SECTION_KEYS["retention"]}
     return RetentionConfig(**values) if len(d.problems) == before else None
+
+
+def _traps(d: _Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
+    if root.get("traps") is None:
+        return None
+    path = ("traps",)
+    section = d.section(root, (), "traps", "traps")
+    if section is None:
+        return None
+    before = len(d.problems)
+    address = d.get(section, path, "listen", listen)
+    checks: dict[str, Callable[[Any], Any]] = {
+        "sender_rate": number(0.001, 10_000.0), "sender_burst": integer(1, 100_000),
+        "rate": number(0.001, 1_000_000.0), "burst": integer(1, 1_000_000),
+    }
+    values = {key: d.get(section, path, key, check, _default(TrapsConfig, key)) for key, check in checks.items()}
+    if len(d.problems) > before or address is None:
+        return None
+    return TrapsConfig(*address, **values)
 
 
 def _topology(d: _Decoder, root: dict[Any, Any], snmp: SnmpSettings | None, auth_names: set[str] | None,

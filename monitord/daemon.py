@@ -23,13 +23,13 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 
-from monitord import logs, sdnotify
+from monitord import sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, Problem, load_config
 from monitord.metrics import Exposition, duration_bucket
@@ -61,6 +61,7 @@ from probes.profiles import (
 )
 from probes.scheduler import Job, Poll, Scheduler
 from probes.snmp import SnmpClient, Target
+from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig, parse_rules
 from rules.engine import Engine, Step
 
@@ -201,6 +202,8 @@ class Daemon:
         self.snmp: SnmpClient | None = None
         self.pinger: Pinger | None = None
         self.scheduler: Scheduler | None = None
+        self.traps: TrapReceiver | None = None
+        self.traps_port: int | None = None
         self.outbox: Outbox | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
@@ -484,6 +487,13 @@ class Daemon:
                 per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
                 job_timeout=config.job_timeout,
             )
+            if config.traps is not None:
+                t = config.traps
+                self.traps = TrapReceiver(senders(config.topology, self.profiles),
+                                          Limits(t.sender_rate, t.sender_burst, t.rate, t.burst), self.scheduler.poll_now)
+                opened.callback(self.traps.close)
+                self.traps_port = await self.traps.open(t.host, t.port)
+                log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
             register(self.registry, self)
             self.loop = asyncio.get_running_loop()
             listeners = [(make_app(self), config.http.host, config.http.port)]
@@ -609,7 +619,6 @@ class Daemon:
                     log.error("reload rejected: %s", problem)
                 log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
                 return False
-            logs.remember(config.secrets())
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
                 self.rules = parse_rules(config.rules)
@@ -630,6 +639,8 @@ class Daemon:
                 self.rates.forget(gone)
             if self.scheduler:
                 self.scheduler.replace_jobs(self.jobs())
+            if self.traps:
+                self.traps.replace_senders(senders(config.topology, self.profiles))
             if later := needs_restart(old, config):
                 log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
             log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
@@ -669,6 +680,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
             c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,
         ),
         "notifier channels, SMS rate and hold_probe": channels,
+        "traps": lambda c: c.traps,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]
 

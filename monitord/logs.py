@@ -1,41 +1,53 @@
 """Logging: one line per meaningful event, plain or JSON, and never a secret.
 
-Secrets are kept out of messages by construction (model.Secret's repr is redacted); the last step
-of every formatted line is the second line of defence: it masks any known secret value that still
-slips in, e.g. inside a library's exception text. A reload adds the new config's secrets.
+Secrets are kept out of messages by construction (model.Secret's repr is redacted, and each
+adapter masks its own credential in what its peer answers). The last step of every formatted
+line masks credentials where they are used, whatever their value: the password of a URL's
+userinfo, secret-bearing query parameters and key-values (`token=`, `"password": ...`,
+`community=`, `authKey=`), and Authorization header values (Bearer, Basic, token). It never
+masks a value wherever its text appears: a community string equal to a device name or a common
+word must leave `device:besiktas-dslam-01 is down` readable.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
-from typing import Iterable
-
-from monitord.model import Secret
 
 REDACTED = "<redacted>"
-MIN_SECRET = 4  # shorter values would mask ordinary words; config rejects such secrets anyway
+
+SECRET_KEYS = (
+    "password", "passwd", "pwd", "passphrase", "secret", "client_secret", "token", "access_token",
+    "auth_token", "refresh_token", "api_key", "apikey", "x-api-key", "community", "community_name",
+    "communityname", "auth_key", "authkey", "priv_key", "privkey", "sig", "signature",
+)
+_QUOTE = r"""(?:\\?["'])?"""
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@:]*)(:[^\s/?#@]*)?@")
+_AUTHORIZATION = re.compile(
+    rf"(?i)(\b(?:proxy-)?authorization{_QUOTE}\s*[:=]\s*{_QUOTE}(?:(?:bearer|basic|token|digest)\s+)?)"
+    r"""((?:[^\s"'\\,}]|\\[^"'])+)"""
+)
+_SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_KEY_VALUE = re.compile(
+    rf"(?i)((?<![\w-])(?:{'|'.join(re.escape(k) for k in SECRET_KEYS)}){_QUOTE}\s*[:=]\s*)"
+    r"""(?P<quote>\\?["'])?(?(quote)(?:(?!(?P=quote)).)+|(?!<redacted>)[^\s"'\\&,;)}\]]+)"""
+)
 
 
-class Redactor:
-    """Known secret values, masked as they appear in plain text and inside JSON strings."""
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, user, password = match.groups()
+    return f"{scheme}{user}:{REDACTED}@" if password is not None else f"{scheme}{REDACTED}@"
 
-    def __init__(self, secrets: Iterable[Secret] = ()) -> None:
-        self._raw: set[str] = set()
-        self._forms: tuple[str, ...] = ()
-        self.remember(secrets)
 
-    def remember(self, secrets: Iterable[Secret]) -> None:
-        self._raw |= {s.reveal() for s in secrets if len(s.reveal()) >= MIN_SECRET}
-        forms = self._raw | {json.dumps(v, ensure_ascii=False)[1:-1] for v in self._raw}
-        self._forms = tuple(sorted(forms, key=len, reverse=True))
-
-    def __call__(self, text: str) -> str:
-        for value in self._forms:
-            text = text.replace(value, REDACTED)
-        return text
+def mask_credentials(text: str) -> str:
+    """`text` with every credential masked where it is used; nothing else changes."""
+    text = _URL_USERINFO.sub(_userinfo, text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _KEY_VALUE.sub(lambda m: m.group(1) + (m.group("quote") or "") + REDACTED, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,31 +69,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Wraps a formatter so that nothing it writes (message, fields, traceback) holds a secret."""
+    """Wraps a formatter so that nothing it writes (message, fields, traceback) holds a credential."""
 
-    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+    def __init__(self, inner: logging.Formatter) -> None:
         super().__init__()
         self.inner = inner
-        self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.redactor(self.inner.format(record))
+        return mask_credentials(self.inner.format(record))
 
 
-def setup(*, json_format: bool = False, level: str = "INFO", secrets: Iterable[Secret] = ()) -> None:
+def setup(*, json_format: bool = False, level: str = "INFO") -> None:
     inner = JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(inner, Redactor(secrets)))
+    handler.setFormatter(RedactingFormatter(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)
     for noisy in ("pysnmp", "asyncio", "aiohttp.access", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def remember(secrets: Iterable[Secret]) -> None:
-    """After a reload: mask the new config's secrets too (the old ones stay masked)."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, RedactingFormatter):
-            handler.formatter.redactor.remember(secrets)

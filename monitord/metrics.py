@@ -96,6 +96,8 @@ class DaemonCollector(Collector):
             yield from self._scheduler(d, self.registered)
         yield from self._outbox(d)
         yield from self._store(d)
+        if d.traps is not None:
+            yield from self._traps(d.traps.received, d.traps.dropped)
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
         start.add_metric([], d.started)
         yield start
@@ -267,6 +269,19 @@ class Exposition:
         self.body = generate_latest(self._registry)
         ended = self._clock()
         self._expires = ended + max(FRESH_FOR, RENDER_SHARE * (ended - started))
+
+
+    @staticmethod
+    def _traps(received: Counter[str], dropped: Counter[str]) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"])
+        refused = CounterMetricFamily(
+            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"])
+        for name in sorted(received):
+            accepted.add_metric([name], received[name])
+        for reason in sorted(dropped):
+            refused.add_metric([reason], dropped[reason])
+        yield from (accepted, refused)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from monitord.model import Notification
+from monitord.model import Notification, Secret
 
 
 class DeliveryError(Exception):
@@ -82,6 +82,14 @@ class Notifier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def hide(text: str, *secrets: Secret | None) -> str:
+    """A peer's words with this adapter's own credentials masked: a peer may echo what it was sent."""
+    for secret in secrets:
+        if secret is not None and secret.reveal():
+            text = text.replace(secret.reveal(), "<redacted>")
+    return text
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -19,7 +19,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from monitord.model import Notification, Secret
-from notifiers.base import ChannelError, DeliveryError
+from notifiers.base import ChannelError, DeliveryError, hide
 
 
 AUTH_REFUSED = frozenset({530, 534, 535, 538})  # RFC 4954: auth required, too weak, bad credentials, needs TLS
@@ -104,9 +104,7 @@ class SmtpEmail:
 
     def _redacted(self, reason: str) -> str:
         """The server's words may echo what it was sent: the password never leaves in a reason."""
-        if self.password and self.password.reveal():
-            reason = reason.replace(self.password.reveal(), "<redacted>")
-        return reason
+        return hide(reason, self.password)
 
     async def close(self) -> None:
         """Nothing to release: each send uses its own connection."""

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, http_failure, retry_after
+from notifiers.base import DeliveryError, hide, http_failure, retry_after
 
 TRACKING_FIELD = "Tracking Number"
 
@@ -85,6 +85,7 @@ class RequestTracker:
             self._authorization = Secret(f"Basic {basic}", password.source)
         else:
             raise ValueError("RequestTracker needs a token, or a username and a password")
+        self._credentials = (self._authorization, token, password)
         self.api = url.rstrip("/") + "/REST/2.0/"
         self.queue = queue
         self.timeout = timeout
@@ -187,7 +188,7 @@ class RequestTracker:
         messages = await self._call("PUT", f"ticket/{ticket_id}", {"Status": status})
         stored = await self._call("GET", f"ticket/{ticket_id}")
         if stored.get("Status") != status:
-            said = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+            said = hide("; ".join(map(str, messages)) if isinstance(messages, list) else str(messages), *self._credentials)
             raise DeliveryError(
                 f"RT did not set ticket {ticket_id} to {status!r}: {said}", retryable=False
             )
@@ -221,7 +222,7 @@ class RequestTracker:
         except ValueError:
             payload = None
         if status >= 400:
-            raise http_error(status, _message(status, payload, text), wait)
+            raise http_error(status, hide(_message(status, payload, text), *self._credentials), wait)
         if payload is None:
             raise DeliveryError(
                 f"RT {method} {path}: HTTP {status} without a JSON answer; is {self.api} RT?",

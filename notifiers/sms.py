@@ -19,7 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, http_failure, retry_after
+from notifiers.base import DeliveryError, hide, http_failure, retry_after
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -62,8 +62,8 @@ class _HeaderKeepingClient(AsyncTwilioHttpClient):
         return response
 
 
-def _rest_error(exc: TwilioRestException) -> DeliveryError:
-    reason = f"twilio HTTP {exc.status} code {exc.code}: {exc.msg}"
+def _rest_error(exc: TwilioRestException, token: Secret) -> DeliveryError:
+    reason = hide(f"twilio HTTP {exc.status} code {exc.code}: {exc.msg}", token)
     if exc.status in (401, 403):
         reason += " (check the account SID and auth token)"
     return http_failure(exc.status, reason, retry_after(_last_headers.get().get("Retry-After")))
@@ -133,11 +133,11 @@ class TwilioSms:
             async with asyncio.timeout(self.timeout):
                 return await operation
         except TwilioRestException as exc:
-            raise _rest_error(exc) from None
+            raise _rest_error(exc, self._token) from None
         except TimeoutError:
             raise DeliveryError(f"twilio: no answer within {self.timeout:g}s", retryable=True) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(f"twilio: {type(exc).__name__}: {exc}", retryable=True) from None
+            raise DeliveryError(hide(f"twilio: {type(exc).__name__}: {exc}", self._token), retryable=True) from None
         except TwilioException as exc:
             raise DeliveryError(f"twilio: {type(exc).__name__}", retryable=True) from None
 

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, http_failure, retry_after
+from notifiers.base import DeliveryError, hide, http_failure, retry_after
 
 FIELDS = ("action", "tracking", "subject", "body", "key")
 
@@ -61,15 +61,13 @@ class WebhookTickets:
                 try:
                     ticket = json.loads(text)["id"]
                 except (ValueError, KeyError, TypeError):
-                    raise DeliveryError(f"helpdesk answered {resp.status} without a ticket id: {text[:200]!r}", retryable=False) from None
+                    raise DeliveryError(f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}", retryable=False) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise DeliveryError(f"cannot reach the helpdesk webhook: {type(e).__name__}: {e}", retryable=True) from None
         return str(ticket)
 
     def _status_error(self, item: Notification, status: int, after: str | None, text: str) -> DeliveryError:
-        if self.token is not None and self.token.reveal():
-            text = text.replace(self.token.reveal(), "<redacted>")
-        reason = f"helpdesk answered HTTP {status}: {text[:200]!r}"
+        reason = f"helpdesk answered HTTP {status}: {hide(text, self.token)[:200]!r}"
         if status == 404 and item.action != "create":
             return DeliveryError(f"ticket {item.recipient} not found (yet): {reason}", retryable=True)
         if status in (401, 403):

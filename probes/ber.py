@@ -241,3 +241,93 @@ def _tlv(tag: int, contents: bytes) -> bytes:
         return bytes((tag, size)) + contents
     length = size.to_bytes((size.bit_length() + 7) // 8, "big")
     return bytes((tag, 0x80 | len(length))) + length + contents
+
+
+INFORM, TRAP_V2 = 0xA6, 0xA7
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A v2c SNMPv2-Trap or InformRequest; `pdu_at` is where its PDU tag sits in the datagram."""
+
+    community: bytes
+    pdu: int
+    request_id: int
+    varbinds: tuple[RawVarbind, ...]
+    pdu_at: int
+
+
+def decode_notify(data: bytes) -> Notify:
+    """The v2c trap or inform in one datagram; anything else (v1 traps included) raises `BerError`."""
+    end = len(data)
+    tag, pos, stop = _header(data, 0, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("not one SEQUENCE")
+    version, pos = _int_at(data, pos, end)
+    if version != 1:
+        raise BerError(f"not SNMPv2c: version {version}")
+    tag, start, pos = _header(data, pos, end)
+    if tag != OCTET_STRING:
+        raise BerError("no community")
+    community, pdu_at = data[start:pos], pos
+    tag, pos, stop = _header(data, pos, end)
+    if tag not in (TRAP_V2, INFORM) or stop != end:
+        raise BerError(f"not a trap or inform PDU: 0x{tag:02x}")
+    request_id, pos = _int_at(data, pos, end)
+    for _ in range(2):
+        _, pos = _int_at(data, pos, end)
+    kind, pos, stop = _header(data, pos, end)
+    if kind != SEQUENCE or stop != end:
+        raise BerError("no varbind list")
+    varbinds = []
+    while pos < end:
+        kind, pos, varbind_end = _header(data, pos, end)
+        if kind != SEQUENCE:
+            raise BerError("varbind is not a SEQUENCE")
+        kind, start, pos = _header(data, pos, varbind_end)
+        if kind != OID:
+            raise BerError("varbind name is not an OID")
+        name = decode_oid(data[start:pos])
+        kind, start, pos = _header(data, pos, varbind_end)
+        if pos != varbind_end:
+            raise BerError("varbind has more than a name and a value")
+        varbinds.append((name, kind, _value(kind, data[start:pos])))
+    return Notify(community, tag, request_id, tuple(varbinds), pdu_at)
+
+
+def inform_response(data: bytes, inform: Notify) -> bytes:
+    """The Response that acknowledges an inform: the same message with the PDU tag changed
+    (RFC 3416 §4.2.7: same request-id and varbinds, error-status and error-index zero)."""
+    body = bytearray(data)
+    body[inform.pdu_at] = RESPONSE
+    return bytes(body)
+
+
+def v3_engine_and_user(data: bytes) -> tuple[bytes, bytes]:
+    """(msgAuthoritativeEngineID, msgUserName) of an SNMPv3 USM message, read without decrypting it."""
+    end = len(data)
+    tag, pos, stop = _header(data, 0, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("not one SEQUENCE")
+    version, pos = _int_at(data, pos, end)
+    if version != 3:
+        raise BerError(f"not SNMPv3: version {version}")
+    tag, _, pos = _header(data, pos, end)
+    if tag != SEQUENCE:
+        raise BerError("no header data")
+    tag, pos, stop = _header(data, pos, end)
+    if tag != OCTET_STRING:
+        raise BerError("no security parameters")
+    tag, pos, stop = _header(data, pos, stop)
+    if tag != SEQUENCE:
+        raise BerError("security parameters are not a SEQUENCE")
+    tag, start, pos = _header(data, pos, stop)
+    if tag != OCTET_STRING:
+        raise BerError("no engine ID")
+    engine_id = data[start:pos]
+    for _ in range(2):
+        _, pos = _int_at(data, pos, stop)
+    tag, start, pos = _header(data, pos, stop)
+    if tag != OCTET_STRING:
+        raise BerError("no user name")
+    return engine_id, data[start:pos]

@@ -98,6 +98,7 @@ class Profile:
     tables: tuple[Table, ...]
     aggregates: tuple[Aggregate, ...] = ()
     max_repetitions: int = 25
+    traps: Mapping[Oid, str] = field(default_factory=dict)  # vendor notification OID -> what it means
 
     def columns(self, intervals: Iterable[str] | None = None) -> tuple[Column, ...]:
         wanted = None if intervals is None else set(intervals)
@@ -453,8 +454,8 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
     return profiles
 
 
-PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates"}
-EXTEND_KEYS = {"name", "description", "extends", "override"}
+PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
+EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
 TABLE_KEYS = {"index", "key", "columns", "join"}
 COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback"}
 
@@ -482,7 +483,25 @@ def _profile(path: Path, document: dict[str, Any]) -> Profile:
         tables=built,
         aggregates=aggregates,
         max_repetitions=repetitions,
+        traps=_traps(path, document.get("traps")),
     )
+
+
+def _traps(path: Path, items: Any) -> dict[Oid, str]:
+    """`traps: [{oid: <numeric OID>, meaning: <text>}]`: the vendor alarms that make monitord recheck."""
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise ProfileError(f"{path}: traps: expected a list of {{oid, meaning}}")
+    traps: dict[Oid, str] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"oid", "meaning"} or not isinstance(item["meaning"], str):
+            raise ProfileError(f"{path}: traps[{i}]: expected {{oid: <numeric OID>, meaning: <text>}}")
+        oid = _oid(path, f"traps[{i}].oid", item["oid"])
+        if oid in traps:
+            raise ProfileError(f"{path}: traps[{i}].oid: {item['oid']} is declared twice")
+        traps[oid] = item["meaning"]
+    return traps
 
 
 def _table(path: Path, where: str, table: Any, interval: str) -> Table:
@@ -609,6 +628,7 @@ def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
         name=document["name"],
         description=str(document.get("description", base.description)),
         tables=tables,
+        traps={**base.traps, **_traps(path, document.get("traps"))},
     )
 
 

@@ -501,13 +501,6 @@ def test_maintenance_grace_defaults_from_the_rules(tmp_path: Path) -> None:
     assert second.start == first.start + 86400  # no offset: read in the configured time zone (+03:00)
 
 
-def test_secrets_lists_every_credential_for_log_redaction(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path), ENV)
-    sources = sorted(secret.source.rsplit("/", 1)[-1] for secret in config.secrets())
-    assert sources == ["api.token", "auth.key", "env:COMMUNITY", "env:PRIV_KEY", "env:RT_TOKEN",
-                       "env:TWILIO_TOKEN", "smtp.password"]
-
-
 def test_walk_and_job_budgets_default_and_can_be_set(tmp_path: Path) -> None:
     config = load_config(write(tmp_path), ENV)
     assert (config.snmp.walk_timeout, config.snmp.walk_max_requests, config.polling.job_timeout) == (30, 5000, None)
