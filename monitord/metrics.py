@@ -251,6 +251,18 @@ class DaemonCollector(Collector):
         unwritten.add_metric(["notices"], len(pending.planned) if pending else 0)
         yield from (failures, unwritten)
 
+    @staticmethod
+    def _traps(received: Counter[str], dropped: Counter[str]) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"])
+        refused = CounterMetricFamily(
+            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"])
+        for name in sorted(received):
+            accepted.add_metric([name], received[name])
+        for reason in sorted(dropped):
+            refused.add_metric([reason], dropped[reason])
+        yield from (accepted, refused)
+
 
 class Exposition:
     """The text exposition of a registry, rendered on the daemon's loop and served many times."""
@@ -269,19 +281,6 @@ class Exposition:
         self.body = generate_latest(self._registry)
         ended = self._clock()
         self._expires = ended + max(FRESH_FOR, RENDER_SHARE * (ended - started))
-
-
-    @staticmethod
-    def _traps(received: Counter[str], dropped: Counter[str]) -> Iterator[Metric]:
-        accepted = CounterMetricFamily(
-            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"])
-        refused = CounterMetricFamily(
-            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"])
-        for name in sorted(received):
-            accepted.add_metric([name], received[name])
-        for reason in sorted(dropped):
-            refused.add_metric([reason], dropped[reason])
-        yield from (accepted, refused)
 
 
 def register(registry: CollectorRegistry, daemon: Daemon) -> None:
