@@ -26,7 +26,7 @@ def test_hold_probe_is_a_duration_with_a_default(tmp_path: Path) -> None:
 
 
 async def test_a_rotated_twilio_token_holds_the_outage_sms_until_a_reload_sends_each_once(worlds, daemons):
-    world = await worlds(f"127.{50 + os.getpid() % 150}.130")
+    world = await worlds(f"127.{50 + os.getpid() % 150}.150")  # its own block: http_fixtures holds .130
     dslam, behind = first_dslam(world)
     topology = load_config(world.config).topology
     phones = {topology.lines[i].phone for i in behind if topology.lines[i].phone}
