@@ -368,7 +368,9 @@ class Outbox:
         channel = item.notification.channel
         counts = self.counts[channel]
         counts.failed += 1
-        streak = self._streaks.setdefault(channel, Streak(self._now(), self._monotonic(), counts.failed - 1))
+        if channel not in self._streaks:
+            self._streaks[channel] = Streak(self._now(), self._monotonic(), counts.failed - 1)
+        streak = self._streaks[channel]
         if channel not in self._holds and counts.failed - streak.failed_before >= policy.down_after:
             self._down(channel, masked(error.reason, item.notification), streak)
         if channel in self._holds:
