@@ -2,9 +2,9 @@
 
 It speaks enough of `/2010-04-01/Accounts/{sid}/Messages.json` for the real `twilio` client:
 create (form-encoded, Basic auth, 201 with a Message resource), list by To/From newest first
-with paging, and Twilio's error shape. Faults: `fail_next` (5xx/429 with Retry-After), a reply
-`delay` applied after the message is accepted, and `down()`/`up()` closing the listener so that
-connections are refused. Listens on 127.0.0.1 with an OS-picked port.
+with paging, and Twilio's error shape. Faults: `fail_next` (5xx/429 with Retry-After), `fail_for`
+(an outage: every request answered with a 5xx for a while), a reply `delay` applied after the
+message is accepted, and `down()`/`up()` closing the listener so that connections are refused. Listens on 127.0.0.1 with an OS-picked port.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class TwilioLab:
         self.requests = {"POST": 0, "GET": 0}
         self.delay = 0.0
         self._failures: list[tuple[int, float | None]] = []
+        self._outage: tuple[int, float] | None = None  # status, and the wall clock time it ends
         self._port = 0
         self._runner: web.AppRunner | None = None
         app = web.Application()
@@ -126,6 +127,12 @@ class TwilioLab:
         """Answer the next `n` requests with `status` (429 or 5xx) instead of serving them."""
         self._failures.extend([(status, retry_after)] * n)
 
+    def fail_for(self, seconds: float, status: int = 500) -> float:
+        """Answer every request with `status` for `seconds`; returns when it recovers (wall clock)."""
+        until = time.time() + seconds
+        self._outage = (status, until)
+        return until
+
     def _check(self, request: web.Request) -> web.Response | None:
         auth = request.headers.get("Authorization", "")
         try:
@@ -138,6 +145,8 @@ class TwilioLab:
             or request.match_info["sid"] != self.account_sid
         ):
             return _error(401, 20003, "Authenticate")
+        if self._outage is not None and time.time() < self._outage[1]:
+            return _error(self._outage[0], 20500, "Internal Server Error")
         if self._failures:
             status, retry_after = self._failures.pop(0)
             headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None

@@ -76,10 +76,11 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "notifiers": ("sms", "email", "tickets", "hold_probe"),
     "notifiers.sms": (
         "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
-        "notify_degradation", "non_mobile",
+        "notify_degradation", "non_mobile", "retry",
     ),
-    "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc"),
-    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template"),
+    "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc", "retry"),
+    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "retry"),
+    **{f"notifiers.{channel}.retry": ("max_backoff", "probe_every") for channel in ("sms", "email", "tickets")},
     "maintenance[]": ("id", "scope", "start", "end", "reason", "grace"),
 }
 """The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""
@@ -149,6 +150,15 @@ class TrapsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How a channel retries (`notifiers.<channel>.retry`): a notice that fails alone backs off
+    up to `max_backoff`; a peer that keeps failing is probed with one notice every `probe_every`."""
+
+    max_backoff: float = 60.0
+    probe_every: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class SmsConfig:
     account_sid: str
     auth_token: Secret
@@ -159,6 +169,7 @@ class SmsConfig:
     update_after: float = 7200.0
     notify_degradation: bool = False
     non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
+    retry: RetryConfig = RetryConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,7 @@ class EmailConfig:
     username: str | None = None
     password: Secret | None = None
     noc: tuple[str, ...] = ()
+    retry: RetryConfig = RetryConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +194,7 @@ class TicketConfig:
     username: str | None = None  # basic auth, instead of a token
     password: Secret | None = None
     body_template: str | None = None  # webhook only
+    retry: RetryConfig = RetryConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1276,6 +1289,7 @@ def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
         update_after=d.get(sms, path, "update_after", duration(durations.REMINDER), _default(SmsConfig, "update_after")),
         notify_degradation=d.get(sms, path, "notify_degradation", boolean, False),
         non_mobile=d.get(sms, path, "non_mobile", choice(("error", "skip")), "error"),
+        retry=_retry(d, sms, path),
     )
     return SmsConfig(**values) if len(d.problems) == before else None
 
@@ -1302,7 +1316,7 @@ def _email(d: _Decoder, parent: dict[Any, Any]) -> EmailConfig | None:
         host=d.get(mail, path, "host", text),
         from_=d.get(mail, path, "from", email),
         port=d.get(mail, path, "port", integer(1, 65535), 465 if tls else 587),
-        starttls=starttls, tls=tls, username=username, password=password, noc=noc,
+        starttls=starttls, tls=tls, username=username, password=password, noc=noc, retry=_retry(d, mail, path),
     )
     return EmailConfig(**values) if len(d.problems) == before else None
 
@@ -1335,8 +1349,18 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
     values = dict(
         kind=kind, url=d.get(tickets, path, "url", url), queue=queue, token=token, username=username,
         password=password, body_template=d.get(tickets, path, "body_template", text, None),
+        retry=_retry(d, tickets, path),
     )
     return TicketConfig(**values) if len(d.problems) == before else None
+
+
+def _retry(d: _Decoder, parent: dict[Any, Any], path: KeyPath) -> RetryConfig:
+    retry = d.section(parent, path, "retry", ".".join(path) + ".retry") or {}
+    here = path + ("retry",)
+    return RetryConfig(
+        max_backoff=d.get(retry, here, "max_backoff", positive_duration, _default(RetryConfig, "max_backoff")),
+        probe_every=d.get(retry, here, "probe_every", positive_duration, _default(RetryConfig, "probe_every")),
+    )
 
 
 def _default_grace(rules: Any) -> float:

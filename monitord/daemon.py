@@ -599,9 +599,13 @@ class Daemon:
 
     def _policies(self) -> dict[str, ChannelPolicy]:
         n = self.config.notifiers
-        policies = {channel: ChannelPolicy(probe_every=n.hold_probe) for channel in self.channels}
+        sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
+        policies = {
+            channel: ChannelPolicy(probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every)
+            for channel, section in sections.items() if section is not None
+        }
         if n.sms:
-            policies["sms"] = ChannelPolicy(rate=n.sms.rate, probe_every=n.hold_probe)
+            policies["sms"] = replace(policies["sms"], rate=n.sms.rate)
         return policies
 
     def reload(self, path: str | Path) -> bool:
@@ -669,7 +673,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate, c.notifiers.hold_probe
+        retries = tuple(s and s.retry for s in (c.notifiers.sms, c.notifiers.email, c.notifiers.tickets))
+        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate, c.notifiers.hold_probe, retries
 
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,
@@ -679,7 +684,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         "polling limits and jitter": lambda c: (
             c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,
         ),
-        "notifier channels, SMS rate and hold_probe": channels,
+        "notifier channels, SMS rate, hold_probe and retry": channels,
         "traps": lambda c: c.traps,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]

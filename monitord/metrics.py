@@ -221,7 +221,8 @@ class DaemonCollector(Collector):
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
         held = GaugeMetricFamily(
             f"{PREFIX}_channel_held", "1 while the peer refuses the channel's credentials or settings (reason: credentials, "
-            "forbidden, config); nothing but a slow probe is sent until it is fixed.", labels=["channel", "reason"],
+            "forbidden, config) or keeps failing (reason: unavailable: 5xx, 429, refused); nothing but a probe is sent "
+            "until it works again.", labels=["channel", "reason"],
         )
         holds = d.outbox.holds if d.outbox else {}
         counts = d.outbox.counts if d.outbox else {}

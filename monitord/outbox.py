@@ -1,8 +1,9 @@
 """The delivery worker: drains the store's outbox through the notifiers, one pump per channel.
 
 Retries live here and only here. Per channel: at most `concurrency` sends in flight, at most
-`rate` sends per second (a token bucket), exponential backoff with full jitter (or the peer's
-Retry-After), dead letters for permanent errors and for items older than `max_age`.
+`rate` sends per second (a token bucket), exponential backoff with full jitter up to
+`max_backoff` (or the peer's Retry-After) for an item that fails alone, dead letters for
+permanent errors and for items older than `max_age`.
 
 Delivery guarantee (see docs/delivery.md):
 
@@ -25,6 +26,10 @@ Delivery guarantee (see docs/delivery.md):
   once through the other channels (`on_hold`). The first item that goes through (or is refused
   for itself, which proves the credentials work) releases it; `replace_notifiers` (a reload)
   probes at once.
+* A peer that fails `down_after` attempts in a row (5xx, 429, refused, timeouts) holds the
+  channel the same way, as `unavailable`: one item every `outage_probe` seconds (or the peer's
+  Retry-After), no backoff clock per item, one log line when it starts and one when it ends.
+  When the probe goes through, every waiting item is due within `settle` and goes out at `rate`.
 * Timers follow the monotonic clock: the store keeps wall times, and a step of the wall clock
   (NTP, an operator) moves the queued items' age and retry timers with it (`Store.shift_timers`),
   so a step forward dead-letters nothing as too old and a step back stalls no retry.
@@ -62,10 +67,12 @@ class ChannelPolicy:
     catch_up: float = 0.1  # seconds of sending lost to a stall (GC, busy loop) made up at once
     max_age: float = 6 * 3600.0  # counted from creation or the end of quiet hours
     base_backoff: float = 5.0
-    max_backoff: float = 600.0
+    max_backoff: float = 60.0  # the longest an item that fails alone waits for its next attempt
     settle: float = 5.0  # the earliest re-attempt after an attempt that may have arrived
     ordered: bool | None = None  # per-incident queue order; None: only for ORDERED_CHANNELS
-    probe_every: float = 60.0  # while the channel is held: one item tried this often
+    probe_every: float = 60.0  # while the channel's credentials are refused: one item tried this often
+    outage_probe: float = 5.0  # while the peer fails (5xx, 429, refused): one item tried this often
+    down_after: int = 3  # failed attempts in a row that make the channel unavailable
 
 
 @dataclass(slots=True)
@@ -88,7 +95,16 @@ class Hold:
     reason: str
     since: float
     started: float
-    refused_before: int  # the channel's DeliveryCounts.held when the hold began
+    counted_before: int  # the channel's DeliveryCounts.failed (unavailable) or .held (refused) when it began
+
+
+@dataclass(frozen=True, slots=True)
+class Streak:
+    """A channel's attempts failing in a row since `since` (wall) / `started` (monotonic)."""
+
+    since: float
+    started: float
+    failed_before: int  # the channel's DeliveryCounts.failed before the first of them
 
 
 @runtime_checkable
@@ -168,6 +184,7 @@ class Outbox:
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._holds: dict[str, Hold] = {}
+        self._streaks: dict[str, Streak] = {}
         self._probe_at: dict[str, float] = {}  # monotonic: the held channel's next probe
         self._age_floor: dict[str, float] = {}  # wall: held time does not count toward max_age
         self._watch = ClockWatch(clock, monotonic)
@@ -279,7 +296,7 @@ class Outbox:
                 continue
             era = self._clock_steps
             if probing:
-                self._probe_at[channel] = loop.time() + policy.probe_every
+                self._probe_at[channel] = loop.time() + self._probe_every(channel)
             for item in items:
                 await slots.acquire()
                 await self._pause(bucket.reserve(loop.time()), self._stopping)
@@ -312,7 +329,7 @@ class Outbox:
         except DeliveryError as error:
             self._failed(item, error, policy, isinstance(notifier, Reconciling))
             if not error.retryable:
-                self._release(channel)  # refused for itself: the channel's credentials were accepted
+                self._release(channel)  # refused for itself: the peer is up and took the credentials
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
             self._failed(item, DeliveryError(reason, retryable=True), policy, isinstance(notifier, Reconciling))
@@ -342,18 +359,47 @@ class Outbox:
             counts.segments += sms_segments(item.notification.body)
 
     def _failed(self, item: OutboxItem, error: DeliveryError, policy: ChannelPolicy, reconciling: bool) -> None:
+        """A retryable failure gives the item a backoff clock of its own while its channel works;
+        on a channel that fails `down_after` in a row, the channel's probe decides instead."""
         attempts = item.attempts + 1
         if not error.retryable:
             self._dead(item, attempts, error.reason)
             return
-        if error.retry_after is not None:
+        channel = item.notification.channel
+        counts = self.counts[channel]
+        counts.failed += 1
+        if channel not in self._streaks:
+            self._streaks[channel] = Streak(self._now(), self._monotonic(), counts.failed - 1)
+        streak = self._streaks[channel]
+        if channel not in self._holds and counts.failed - streak.failed_before >= policy.down_after:
+            self._down(channel, masked(error.reason, item.notification), streak)
+        if channel in self._holds:
+            delay = 0.0
+            if error.retry_after is not None:
+                wait = asyncio.get_running_loop().time() + min(error.retry_after, policy.max_backoff)
+                self._probe_at[channel] = max(self._probe_at[channel], wait)
+        elif error.retry_after is not None:
             delay = error.retry_after
         else:
             delay = backoff(attempts, policy.base_backoff, policy.max_backoff, self._rng)
         if reconciling:
             delay = max(delay, policy.settle)
         self._store.mark_retry(item.id, error.reason, self._now() + delay)
-        self.counts[item.notification.channel].failed += 1
+
+    def _probe_every(self, channel: str) -> float:
+        policy = self._policies[channel]
+        return policy.outage_probe if self._holds[channel].cause == "unavailable" else policy.probe_every
+
+    def _down(self, channel: str, reason: str, streak: Streak) -> None:
+        """Hold a channel whose peer keeps failing: one probe at a time instead of a clock per item."""
+        policy = self._policies[channel]
+        self._holds[channel] = Hold("unavailable", reason, streak.since, streak.started, streak.failed_before)
+        self._probe_at[channel] = asyncio.get_running_loop().time() + policy.outage_probe
+        failed = self.counts[channel].failed - streak.failed_before
+        log.error(
+            "channel %s down: %d attempts in a row failed (the last: %s); %d notices wait, one is tried every %gs until one goes through",
+            channel, failed, reason, self._store.depth(channel), policy.outage_probe,
+        )
 
     def _hold(self, item: OutboxItem, error: ChannelError) -> None:
         """Put the item back, due at once for when the channel is released; hold the channel."""
@@ -361,7 +407,7 @@ class Outbox:
         reason = masked(error.reason, n)
         self._store.mark_retry(item.id, reason, self._now())
         self.counts[n.channel].held += 1
-        if n.channel in self._holds:
+        if n.channel in self._holds and self._holds[n.channel].cause != "unavailable":
             return
         hold = Hold(error.cause, reason, self._now(), self._monotonic(), self.counts[n.channel].held - 1)
         self._holds[n.channel] = hold
@@ -376,15 +422,28 @@ class Outbox:
         self._announce(n.channel, hold, released=False, waiting=waiting)
 
     def _release(self, channel: str) -> None:
+        """The peer took an item: the channel works. What waited for it is due now, or after
+        `settle` for an item whose earlier answer may have been lost."""
+        self._streaks.pop(channel, None)
         hold = self._holds.pop(channel, None)
         if hold is None:
             return
         self._probe_at.pop(channel, None)
-        self._age_floor[channel] = self._now()
+        now = self._now()
+        self._age_floor[channel] = now
+        policy = self._policies[channel]
+        self._store.retry_by(channel, now + (policy.settle if isinstance(self._notifiers[channel], Reconciling) else 0.0))
         waiting = self._store.depth(channel)
+        if hold.cause == "unavailable":
+            log.warning(
+                "channel %s works again after %.0fs down: %d attempts failed, %d notices go out now at %g/s",
+                channel, self._monotonic() - hold.started, self.counts[channel].failed - hold.counted_before,
+                waiting, policy.rate,
+            )
+            return
         log.warning(
             "channel %s released after %.0fs held: %d attempts were refused, %d notices go out now",
-            channel, self._monotonic() - hold.started, self.counts[channel].held - hold.refused_before, waiting,
+            channel, self._monotonic() - hold.started, self.counts[channel].held - hold.counted_before, waiting,
         )
         self._announce(channel, hold, released=True, waiting=waiting)
 

@@ -486,6 +486,17 @@ class Store:
                 (error, next_at, item_id),
             )
 
+    def retry_by(self, channel: str, at: float) -> int:
+        """The channel works again: its items waiting for a later retry are due at `at`.
+        Quiet hours (`not_before`) stay. Returns how many items moved."""
+        with transaction(self._db):
+            cursor = self._db.execute(
+                """UPDATE outbox SET next_attempt_at = max(:at, coalesce(not_before, :at))
+                   WHERE channel = :channel AND status = 'pending' AND attempts > 0 AND next_attempt_at > :at""",
+                {"at": at, "channel": channel},
+            )
+        return cursor.rowcount
+
     def mark_dead(self, item_id: int, reason: str) -> None:
         with transaction(self._db):
             self._db.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", (reason, item_id))

@@ -30,7 +30,7 @@ class DeliveryError(Exception):
         self.retry_after = retry_after  # seconds, from a Retry-After header or an SMTP 4xx hint
 
 
-HoldCause = Literal["credentials", "forbidden", "config"]
+HoldCause = Literal["credentials", "forbidden", "config", "unavailable"]  # unavailable: the peer keeps failing (5xx, 429, refused)
 
 
 class ChannelError(DeliveryError):

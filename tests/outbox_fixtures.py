@@ -16,7 +16,7 @@ from monitord.store import Store
 from notifiers.sms import TwilioSms
 
 FROM = "+908501234567"
-FAST = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.05, max_backoff=0.2, settle=0.05)
+FAST = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.05, max_backoff=0.2, settle=0.05, outage_probe=0.1)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, strategies as st
@@ -94,7 +95,7 @@ async def test_server_errors_and_throttling_deliver_exactly_once(
     items = [sms(i) for i in range(30)]
     queue(store, items)
     twilio.fail_next(25, status=status, retry_after=retry_after)
-    box = outbox(store, twilio)
+    box = outbox(store, twilio, policy=replace(FAST, outage_probe=0.02))  # the channel is down after 3: probed
     started = time.monotonic()
     await drain(box, store, timeout=20)
     assert delivered(twilio) == Counter(n.body for n in items)  # each body exactly once
@@ -128,7 +129,7 @@ async def test_lost_answers_are_reconciled_not_resent(store: Store, twilio: Twil
     items = [sms(i) for i in range(6)]
     queue(store, items)
     twilio.delay = 0.5
-    box = outbox(store, twilio, timeout=0.2, policy=ChannelPolicy(concurrency=6, rate=1000, base_backoff=0.05, settle=0.6))
+    box = outbox(store, twilio, timeout=0.2, policy=ChannelPolicy(concurrency=6, rate=1000, base_backoff=0.05, settle=0.6, outage_probe=0.1))
     await drain(box, store, timeout=15)
     assert delivered(twilio) == Counter(n.body for n in items)
     assert box.counts["sms"].adopted == 6 and twilio.requests["POST"] == 6
@@ -214,7 +215,7 @@ async def test_tickets_keep_queue_order_across_a_helpdesk_outage(store: Store) -
     steps = [[ticket(t, "create") for t in trackings]]
     steps += [[ticket(t, "comment", n) for t in trackings] for n in (1, 2, 3)]
     steps += [[ticket(t, "resolve") for t in trackings]]
-    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.02, max_backoff=0.3, settle=0.01)
+    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.02, max_backoff=0.3, settle=0.01, outage_probe=0.05)
     async with TicketDesk() as desk:
         await desk.down()
         box = Outbox(store, {"ticket": WebhookTickets(desk.url, timeout=2)}, {"ticket": policy}, rng=random.Random(5))

@@ -210,7 +210,7 @@ async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(
 ) -> None:
     """Each incident's comment waits for its create, so retries cannot reorder them."""
     trackings = [new_tracking() for _ in range(4)]
-    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.1, max_backoff=0.3, settle=0.05)
+    policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.1, max_backoff=0.3, settle=0.05, outage_probe=0.1)
 
     def outbox(notifier: RequestTracker) -> Outbox:
         return Outbox(store, {"ticket": notifier}, {"ticket": policy}, rng=random.Random(3))
