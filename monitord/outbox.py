@@ -30,9 +30,11 @@ Delivery guarantee (see docs/delivery.md):
   channel the same way, as `unavailable`: one item every `outage_probe` seconds (or the peer's
   Retry-After), no backoff clock per item, one log line when it starts and one when it ends.
   When the probe goes through, every waiting item is due within `settle` and goes out at `rate`.
-* Timers follow the monotonic clock: the store keeps wall times, and a step of the wall clock
-  (NTP, an operator) moves the queued items' age and retry timers with it (`Store.shift_timers`),
-  so a step forward dead-letters nothing as too old and a step back stalls no retry.
+* Age and retry timers are differences of `clock` readings. The daemon hands the outbox its
+  anchored clock (monitord/clock.py: wall time read once, then carried by the monotonic clock),
+  so a step of the wall clock while it runs never reaches the outbox: a step forward
+  dead-letters nothing as too old and a step back stalls no retry. Timers saved before a step
+  made while the daemon was stopped come out that much shorter or longer, once.
 """
 
 from __future__ import annotations
@@ -54,8 +56,6 @@ log = logging.getLogger(__name__)
 
 CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
 ORDERED_CHANNELS = frozenset({"ticket"})  # each item acts on what the incident's earlier ones made
-CLOCK_STEP = 2.0  # seconds the wall clock may move against the monotonic one before it counts as a step
-CLOCK_CHECK = 30.0  # the longest a pump sleeps without looking at the clock and the store again
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,21 +139,6 @@ def age_start(item: OutboxItem) -> float:
     return max(item.created_at, item.not_before or item.created_at)
 
 
-class ClockWatch:
-    """Tells a step of the wall clock from its passing, by the monotonic clock."""
-
-    def __init__(self, wall: Callable[[], float], monotonic: Callable[[], float]) -> None:
-        self._wall, self._monotonic = wall, monotonic
-        self._at, self._mono_at = wall(), monotonic()
-
-    def step(self) -> tuple[float, float, float]:
-        """(step, what the wall clock should say, what it says), and start over from now."""
-        wall, mono = self._wall(), self._monotonic()
-        expected = self._at + (mono - self._mono_at)
-        self._at, self._mono_at = wall, mono
-        return wall - expected, expected, wall
-
-
 class Outbox:
     """Run with `await outbox.run()` inside the daemon's TaskGroup; `wake()` after queuing.
 
@@ -168,7 +153,6 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_hold: Callable[[ChannelHold], Sequence[tuple[Notification, float | None]]] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """`on_hold` says what to queue when a channel is held or released (the NOC's alerts);
         items for the channel concerned are dropped, the others are queued at once."""
@@ -176,7 +160,6 @@ class Outbox:
         self._notifiers = dict(notifiers)
         self._policies = {c: policies.get(c, ChannelPolicy()) for c in notifiers}
         self._clock = clock
-        self._monotonic = monotonic
         self._rng = rng or random.Random()
         self._on_hold = on_hold
         self.counts = {c: DeliveryCounts() for c in notifiers}
@@ -187,9 +170,6 @@ class Outbox:
         self._streaks: dict[str, Streak] = {}
         self._probe_at: dict[str, float] = {}  # monotonic: the held channel's next probe
         self._age_floor: dict[str, float] = {}  # wall: held time does not count toward max_age
-        self._watch = ClockWatch(clock, monotonic)
-        self._last_id = store.last_id()
-        self._clock_steps = 0
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -228,7 +208,7 @@ class Outbox:
 
     async def run(self) -> None:
         for channel, policy in self._policies.items():
-            self._store.requeue_sending(channel, self._now() + policy.settle)
+            self._store.requeue_sending(channel, self._clock() + policy.settle)
         try:
             async with asyncio.TaskGroup() as group:
                 for channel in self._notifiers:
@@ -259,21 +239,6 @@ class Outbox:
         except TimeoutError:
             pass
 
-    def _now(self) -> float:
-        """The wall clock, once the queued items' timers have moved with any step it made.
-
-        Every time the outbox writes goes through here, so a step is followed before the first
-        time of the new era is written, and `_clock_steps` tells a pump its batch is stale.
-        """
-        step, expected, wall = self._watch.step()
-        last_id, self._last_id = self._last_id, self._store.last_id()
-        if abs(step) >= CLOCK_STEP:
-            moved = self._store.shift_timers(step, last_id, expected, wall)
-            self._age_floor = {c: at + step for c, at in self._age_floor.items()}
-            self._clock_steps += 1
-            log.warning("the wall clock stepped %+.0f s: the age and retry timers of %d queued notices moved with it", step, moved)
-        return wall
-
     async def _pump(self, channel: str, group: asyncio.TaskGroup) -> None:
         policy = self._policies[channel]
         slots = asyncio.Semaphore(policy.concurrency)
@@ -283,18 +248,17 @@ class Outbox:
         ordered = channel in ORDERED_CHANNELS if policy.ordered is None else policy.ordered
         while not self._stopping.is_set():
             wake.clear()
-            now = self._now()
+            now = self._clock()
             probing = channel in self._holds
             if probing and (wait := self._probe_at[channel] - loop.time()) > 0:
-                await self._pause(min(wait, CLOCK_CHECK), wake)
+                await self._pause(wait, wake)
                 continue
             limit = 1 if probing else max(32, 2 * policy.concurrency)
             items = self._store.due(channel, now, limit, ordered)
             if not items:
                 next_at = self._store.next_due(channel, ordered)
-                await self._pause(CLOCK_CHECK if next_at is None else min(CLOCK_CHECK, max(0.0, next_at - now)), wake)
+                await self._pause(None if next_at is None else max(0.0, next_at - now), wake)
                 continue
-            era = self._clock_steps
             if probing:
                 self._probe_at[channel] = loop.time() + self._probe_every(channel)
             for item in items:
@@ -303,9 +267,9 @@ class Outbox:
                 if self._stopping.is_set():
                     slots.release()
                     return
-                now = self._now()
-                if self._clock_steps != era or (channel in self._holds and not probing):
-                    slots.release()  # the item's times are from before a clock step, or the channel is held now
+                now = self._clock()
+                if channel in self._holds and not probing:
+                    slots.release()  # held since the batch was read: wait for the probe
                     break
                 started = max(age_start(item), self._age_floor.get(channel, item.created_at))
                 if not probing and now - started > policy.max_age:
@@ -344,14 +308,14 @@ class Outbox:
         """Send, unless an earlier attempt whose answer was lost did reach the peer."""
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW)
-            ref = self._store.adopt(item.id, found, self._now())
+            ref = self._store.adopt(item.id, found, self._clock())
             if ref is not None:
                 return ref, True
         return await notifier.send(item.notification), False
 
     def _sent(self, item: OutboxItem, ref: str, adopted: bool) -> None:
         if not adopted:
-            self._store.mark_sent(item.id, ref, self._now())
+            self._store.mark_sent(item.id, ref, self._clock())
         counts = self.counts[item.notification.channel]
         counts.sent += 1
         counts.adopted += adopted
@@ -369,7 +333,7 @@ class Outbox:
         counts = self.counts[channel]
         counts.failed += 1
         if channel not in self._streaks:
-            self._streaks[channel] = Streak(self._now(), self._monotonic(), counts.failed - 1)
+            self._streaks[channel] = Streak(self._clock(), time.monotonic(), counts.failed - 1)
         streak = self._streaks[channel]
         if channel not in self._holds and counts.failed - streak.failed_before >= policy.down_after:
             self._down(channel, masked(error.reason, item.notification), streak)
@@ -384,7 +348,7 @@ class Outbox:
             delay = backoff(attempts, policy.base_backoff, policy.max_backoff, self._rng)
         if reconciling:
             delay = max(delay, policy.settle)
-        self._store.mark_retry(item.id, error.reason, self._now() + delay)
+        self._store.mark_retry(item.id, error.reason, self._clock() + delay)
 
     def _probe_every(self, channel: str) -> float:
         policy = self._policies[channel]
@@ -405,11 +369,11 @@ class Outbox:
         """Put the item back, due at once for when the channel is released; hold the channel."""
         n = item.notification
         reason = masked(error.reason, n)
-        self._store.mark_retry(item.id, reason, self._now())
+        self._store.mark_retry(item.id, reason, self._clock())
         self.counts[n.channel].held += 1
         if n.channel in self._holds and self._holds[n.channel].cause != "unavailable":
             return
-        hold = Hold(error.cause, reason, self._now(), self._monotonic(), self.counts[n.channel].held - 1)
+        hold = Hold(error.cause, reason, self._clock(), time.monotonic(), self.counts[n.channel].held - 1)
         self._holds[n.channel] = hold
         policy = self._policies[n.channel]
         self._probe_at[n.channel] = asyncio.get_running_loop().time() + policy.probe_every
@@ -429,7 +393,7 @@ class Outbox:
         if hold is None:
             return
         self._probe_at.pop(channel, None)
-        now = self._now()
+        now = self._clock()
         self._age_floor[channel] = now
         policy = self._policies[channel]
         self._store.retry_by(channel, now + (policy.settle if isinstance(self._notifiers[channel], Reconciling) else 0.0))
@@ -437,13 +401,13 @@ class Outbox:
         if hold.cause == "unavailable":
             log.warning(
                 "channel %s works again after %.0fs down: %d attempts failed, %d notices go out now at %g/s",
-                channel, self._monotonic() - hold.started, self.counts[channel].failed - hold.counted_before,
+                channel, time.monotonic() - hold.started, self.counts[channel].failed - hold.counted_before,
                 waiting, policy.rate,
             )
             return
         log.warning(
             "channel %s released after %.0fs held: %d attempts were refused, %d notices go out now",
-            channel, self._monotonic() - hold.started, self.counts[channel].held - hold.counted_before, waiting,
+            channel, time.monotonic() - hold.started, self.counts[channel].held - hold.counted_before, waiting,
         )
         self._announce(channel, hold, released=True, waiting=waiting)
 
@@ -453,7 +417,7 @@ class Outbox:
             return
         change = ChannelHold(channel, hold.cause, hold.reason, hold.since, released, waiting)
         planned = [(n, nb) for n, nb in self._on_hold(change) if n.channel != channel and n.channel in self._notifiers]
-        if planned and self._store.commit_step(None, [], [], planned, self._now()):
+        if planned and self._store.commit_step(None, [], [], planned, self._clock()):
             self.wake()
 
     def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:

@@ -515,27 +515,6 @@ class Store:
             )
         return cursor.rowcount
 
-    def last_id(self) -> int:
-        """The newest outbox item's id (0 when empty): items above it were queued later."""
-        return self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-
-    def shift_timers(self, step: float, last_id: int, old_now: float, new_now: float) -> int:
-        """The wall clock stepped by `step` seconds: move the undelivered items' creation and
-        retry times with it, so their age and backoff stay what they were. Quiet hours
-        (`not_before`) are wall-clock times and stay. An item is from before the step when its id
-        is at most `last_id` or, queued since, its creation time is nearer `old_now` (what the
-        clock should say) than `new_now` (what it says). Returns how many items moved."""
-        with transaction(self._db):
-            cursor = self._db.execute(
-                """UPDATE outbox SET created_at = created_at + :step,
-                       next_attempt_at = CASE WHEN attempts > 0 THEN next_attempt_at + :step
-                           ELSE max(created_at + :step, coalesce(not_before, created_at + :step)) END
-                   WHERE status IN ('pending', 'sending')
-                       AND (id <= :last OR abs(created_at - :old) < abs(created_at - :new))""",
-                {"step": step, "last": last_id, "old": old_now, "new": new_now},
-            )
-        return cursor.rowcount
-
     def depth(self, channel: str | None = None) -> int:
         """Items still to deliver (pending or sending); reads the backlog index only."""
         return sum(depth for c, (depth, _) in self.backlog().items() if channel in (None, c))

@@ -1,6 +1,6 @@
 """Faults of the channel, not of the message: refused credentials hold a channel until a reload
-fixes them, and steps of the wall clock move no notice's age or retry timer. Real peers: the local
-Twilio, aiosmtpd and the webhook helpdesk."""
+fixes them, and steps of the wall clock move no notice's age or retry timer (the outbox runs on
+the daemon's anchored clock). Real peers: the local Twilio, aiosmtpd and the webhook helpdesk."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from lab.smtp import SmtpSink
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
+from monitord.clock import AnchoredClock
 from monitord.demo import until
 from monitord.metrics import DaemonCollector
 from monitord.model import Notification, Secret
@@ -32,14 +33,19 @@ NOC = "noc@isp.example"
 HELD = replace(FAST, probe_every=0.3)
 
 
-class SteppingClock:
-    """The wall clock as NTP or an operator may set it: real time plus a step."""
+class SteppedWall:
+    """The host's wall clock as NTP or an operator may step it: `time.time` is patched to real
+    time plus `step`, since a test cannot step the host's clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.step = 0.0
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + self.step)
 
-    def __call__(self) -> float:
-        return time.time() + self.step
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> SteppedWall:
+    return SteppedWall(monkeypatch)
 
 
 def alerts(seen: list[ChannelHold]):  # type: ignore[no-untyped-def]
@@ -137,17 +143,20 @@ async def test_an_smtp_auth_failure_holds_email_and_opens_a_ticket_until_the_pas
     assert store.counts() == {("email", "sent"): 5, ("ticket", "sent"): 2}
 
 
-async def test_a_forward_clock_step_of_six_hours_dead_letters_nothing(store: Store, twilio: TwilioLab) -> None:
-    """Notices waiting for a retry, and one queued after the step, all go out once the endpoint
-    is back; none is filed as older than max_age."""
-    clock = SteppingClock()
+async def test_a_forward_wall_clock_step_of_six_hours_dead_letters_nothing(
+    store: Store, twilio: TwilioLab, wall: SteppedWall,
+) -> None:
+    """Notices waiting for a retry when the wall clock jumps 6 h ahead, and one queued after the
+    jump, all go out once the endpoint is back; none is filed as older than max_age (1 h)."""
+    clock = AnchoredClock()
     waiting = [sms(i) for i in range(10)]
     await twilio.down()
     queue(store, waiting, now=clock())
-    box = Outbox(store, {"sms": sms_for(twilio)}, {"sms": replace(FAST, max_age=3600.0)}, clock=clock, rng=random.Random(1))
+    policy = replace(FAST, max_age=3600.0, down_after=1_000)  # per-item retries, no outage hold
+    box = Outbox(store, {"sms": sms_for(twilio)}, {"sms": policy}, clock=clock, rng=random.Random(1))
     runner = asyncio.create_task(box.run())
     await until(lambda: box.counts["sms"].failed >= 10, 5, "every notice to fail once")
-    clock.step = 6 * 3600.0
+    wall.step = 6 * 3600.0
     later = sms(99)
     queue(store, [later], now=clock())
     await twilio.up()
@@ -157,35 +166,22 @@ async def test_a_forward_clock_step_of_six_hours_dead_letters_nothing(store: Sto
     assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in [*waiting, later])
 
 
-async def test_a_backward_clock_step_stalls_no_retry(store: Store, twilio: TwilioLab) -> None:
-    clock = SteppingClock()
+async def test_a_backward_wall_clock_step_of_three_hours_stalls_no_retry(
+    store: Store, twilio: TwilioLab, wall: SteppedWall,
+) -> None:
+    """Retries due within a second when the wall clock jumps 3 h back go out within seconds."""
+    clock = AnchoredClock()
     items = [sms(i) for i in range(5)]
     queue(store, items, now=clock())
     twilio.fail_next(5, status=503)
-    policy = replace(FAST, base_backoff=1.0, max_backoff=1.0)
+    policy = replace(FAST, base_backoff=1.0, max_backoff=1.0, down_after=1_000)
     box = Outbox(store, {"sms": sms_for(twilio)}, {"sms": policy}, clock=clock, rng=random.Random(2))
     runner = asyncio.create_task(box.run())
     await until(lambda: box.counts["sms"].failed >= 5, 5, "every notice to fail once")
-    clock.step = -3 * 3600.0
+    wall.step = -3 * 3600.0
     await until(lambda: store.depth() == 0, 5, "the retries, due within a second")
     await stop(box, runner)
     assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in items)
-
-
-@pytest.mark.parametrize("step", [6 * 3600.0, -3 * 3600.0])
-def test_a_clock_step_moves_ages_and_retries_but_not_quiet_hours_nor_later_items(store: Store, step: float) -> None:
-    t = 1_780_000_000.0
-    queue(store, [sms(1)], now=t)
-    queue(store, [sms(2)], now=t, not_before=t + 3600)  # held by quiet hours: a wall-clock time
-    [retrying, quiet] = store.items()
-    store.claim(retrying.id, t)
-    store.mark_retry(retrying.id, "HTTP 503", t + 10)
-    queue(store, [sms(3)], now=t + 5 + step)  # queued after the step, before the outbox noticed it
-    assert store.shift_timers(step, quiet.id, t + 5, t + 5 + step) == 2
-    got = {i.notification: i for i in store.items()}
-    assert (got[sms(1)].created_at, got[sms(1)].next_attempt_at) == (t + step, t + 10 + step)
-    assert (got[sms(2)].created_at, got[sms(2)].next_attempt_at) == (t + step, max(t + step, t + 3600))
-    assert (got[sms(3)].created_at, got[sms(3)].next_attempt_at) == (t + 5 + step, t + 5 + step)
 
 
 async def test_a_reload_probes_a_held_channel_at_once_even_when_the_fix_was_at_the_peer(store: Store, twilio: TwilioLab) -> None:
