@@ -18,6 +18,7 @@ from notifiers.plan import Planned, PlanSettings, due_cpe_notices, plan_step
 from plan_fixtures import at
 from rules.config import parse_rules
 from rules.engine import Engine, IncidentChange
+from rules.verdict import Verdict, line_status
 
 DAY, NIGHT = at("2026-12-01 14:00"), at("2026-12-01 23:30")
 ROUND = 30.0
@@ -150,6 +151,28 @@ def opened(told: Told) -> list[Incident]:
 
 def status(engine: Engine, line: str) -> Status:
     return engine.line_state(line).status
+
+
+# --- the line's status (rules/verdict.py) ---------------------------------------------------------
+
+UP, SILENT, SYNC, NO_SYNC, ERROR = ("up", ""), ("down", "icmp: timeout"), ("up", ""), ("down", "snmp:adsl: not in sync"), ("error", "snmp:adsl: timeout")
+
+
+@pytest.mark.parametrize(("line", "head_end", "expected"), [
+    ({"icmp": UP, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.OK),
+    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.CPE),
+    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"snmp:adsl": UP}, Status.CPE),  # a head-end nobody pings
+    ({"icmp": SILENT, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
+    ({"icmp": UP, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
+    ({"icmp": SILENT}, {"icmp": UP}, Status.DOWN),  # no row source
+    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": ("down", "snmp:adsl: timeout")}, Status.DOWN),  # stale row
+    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": ("down", "icmp: timeout"), "snmp:adsl": UP}, Status.DOWN),  # head-end silent on ping
+    ({"icmp": SILENT, "snmp:adsl": ERROR}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),  # the row could not be read
+    ({"icmp": SILENT, "snmp:adsl": SYNC, "snmp:if-mib": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP, "snmp:if-mib": UP}, Status.DOWN),
+])
+def test_line_status_table(line: dict[str, Verdict], head_end: dict[str, Verdict], expected: Status) -> None:
+    assert line_status(line, (), None, head_end)[0] is expected
+    assert line_status(line, (), "dslam-1", head_end)[0] is Status.UNREACHABLE
 
 
 # --- the rows ------------------------------------------------------------------------------------
