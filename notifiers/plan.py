@@ -372,6 +372,8 @@ def _told_about_cpe(item: Notification, settings: PlanSettings) -> bool:
 def due_cpe_notices(incidents: Iterable[Incident], topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
     """The modem notice of `cpe` incidents that opened during quiet hours, once they are over and
     while the modem is still silent; call it every tick (same keys as at opening: sent once)."""
+    if quiet_until(now, settings) is not None:
+        return []
     out: list[Planned] = []
     for incident in incidents:
         if incident.kind is IncidentKind.CPE and incident.phase in (Phase.OPEN, Phase.UPDATED):
