@@ -15,11 +15,11 @@ Targets
 
 Faults
     A target's fault is the incident kind its status calls for: OUTAGE (DOWN, UNREACHABLE),
-    DEGRADATION (DEGRADED) or OVERRUN (still down when a maintenance window closed). A fault
+    DEGRADATION (DEGRADED), CPE (CPE) or OVERRUN (still down when a maintenance window closed). A fault
     must *settle* (`settle`) before it is assigned to an incident. Meanwhile, when a line goes
-    down (or its modem silent), the step asks for its device to be polled again (`Step.recheck`; so does a device that
-    stops being down, for its lines), so a dead DSLAM is seen as one dead DSLAM whatever order
-    the probes answered in.
+    down or its modem silent, the step asks for its device to be polled again (`Step.recheck`;
+    so does a device that stops being down, for its lines), so a dead DSLAM is seen as one dead
+    DSLAM whatever order the probes answered in.
 
 Customer premises
     A line whose modem is silent while its head-end, answering, shows its row in sync is CPE
@@ -29,7 +29,8 @@ Customer premises
     behind one device or cabinet are that node's outage after `settle`, as any outage; and a
     cpe member fails for the outage incident it is in (the customer still has no service): a
     line's own outage stays open until the modem answers; a wider one keeps it while its node
-    qualifies, then the line moves to a `cpe` incident of its own at once. The full decision table is in docs/decisions.md.
+    qualifies, then the line moves to a `cpe` incident of its own at once. The whole decision
+    table is in docs/decisions.md.
 
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
@@ -674,7 +675,7 @@ class Engine:
             return kind, root or target.key
         if root is not None:
             return _OUTAGE, root
-        if current is not None and current.root == target.key:
+        if current is not None and current.root == target.key and _fails(kind, current.kind):
             return current.kind, current.root
         if (current is not None and current.kind == _OUTAGE) or now - target.fault_since >= self._rules.cpe_hold:
             return _CPE, target.key
