@@ -219,9 +219,11 @@ async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
         await asyncio.sleep(2)
         assert sms_to(world, phone)[1] == f"Hattınızdaki arıza ({exchange}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {fault.tracking}"
         assert list(world.tickets.tickets) == [fault.tracking]
-        assert [e.action for e in world.tickets.tickets[fault.tracking].history][0] == "create"
+        assert [e.action for e in world.tickets.tickets[fault.tracking].history] == ["create", "comment", "resolve"]
         assert world.tickets.tickets[fault.tracking].status == "resolved"
-        assert sum(NOC_EMAIL in m.rcpt_tos for m in world.smtp.messages) == 2  # opened, resolved
+        noc = [m.message["Subject"] for m in world.smtp.messages if NOC_EMAIL in m.rcpt_tos]
+        assert [subject.split(":")[0] for subject in noc] == [f"[{fault.tracking}] AÇILDI Kesinti", f"[{fault.tracking}] ÇÖZÜLDÜ Kesinti"]
+        assert len(world.smtp.messages) == 2
         assert len(world.twilio.messages) == len(silent) + 2
         stop.set()
         await task
