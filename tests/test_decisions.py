@@ -14,7 +14,7 @@ import pytest
 from monitord.model import (
     Device, Exchange, Incident, IncidentKind, Line, NodeRef, Outcome, Phase, Region, Sample, Status, Topology,
 )
-from notifiers.plan import Planned, PlanSettings, due_cpe_notices, plan_step
+from notifiers.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from plan_fixtures import at
 from rules.config import parse_rules
 from rules.engine import Engine, IncidentChange
@@ -131,7 +131,7 @@ class Told:
 def run(world: World, *, start: float = DAY, minutes: float = 20, settings: PlanSettings = SETTINGS,
         then: World | None = None, then_minutes: float = 0) -> tuple[Engine, Told]:
     """Healthy for two rounds, then `world` for `minutes`, then `then` for `then_minutes`;
-    `due_cpe_notices` looked at every round, as the daemon's tick does."""
+    the due notices ("still ongoing", modem) looked at every round, as the daemon's tick does."""
     engine = Engine(TOPOLOGY, RULES, "ARZ", "Europe/Istanbul")
     told = Told(settings)
     now = start
@@ -140,6 +140,7 @@ def run(world: World, *, start: float = DAY, minutes: float = 20, settings: Plan
         end = now + length
         while now < end:
             told.commit(engine.observe(current.samples(now), now).incidents, now)
+            told.add(due_updates(engine.incidents(), TOPOLOGY, settings, now))
             told.add(due_cpe_notices(engine.incidents(), TOPOLOGY, settings, now))
             now += ROUND
     return engine, told
@@ -263,6 +264,21 @@ def test_row_3_4_line_out_of_sync_is_a_line_fault_told_as_the_line_not_the_area(
     assert bodies[EN_PHONE, "outage"] == line_fault_en(b)
     assert bodies[TR_PHONE, "restored"] == f"Hattınızdaki arıza (Karşıyaka Santrali) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {a}"
     assert bodies[EN_PHONE, "restored"] == f"The fault on your line (Karşıyaka Santrali) is fixed and your service is back. Ref: {b}"
+
+
+def test_row_3_a_long_line_fault_is_still_the_line_in_the_still_ongoing_notice() -> None:
+    _, told = run(World(out_of_sync=frozenset({"s1"})), minutes=SETTINGS.update_after / 60 + 5)
+    (incident,) = opened(told)
+    t = incident.tracking
+    assert [n[2:] for n in told.notices if n[1] == TR_PHONE] == [
+        ("outage", line_fault_tr(t)),
+        ("update", f"Hattınızdaki arıza (Karşıyaka Santrali) sürüyor, ekiplerimiz çalışıyor. Özür dileriz. Takip no: {t}"),
+    ]
+
+
+def test_row_2_a_long_silent_modem_hears_nothing_more() -> None:
+    _, told = run(World(silent_modems=frozenset({"s1"})), minutes=SETTINGS.update_after / 60 + 20)
+    assert told.notices == [("sms", TR_PHONE, "modem", MODEM_TR)]
 
 
 def test_row_5_no_row_source_icmp_only_keeps_todays_outage_told_as_the_line() -> None:
