@@ -27,6 +27,7 @@ FAST_RULES: dict[str, Any] = {
     "settle": "3s",
     "stable": "6s",
     "reopen_window": "1m",
+    "cpe_hold": "12s",
     "correlation": {"window": "10s", "min_count": 3, "min_fraction": 0.5, "close_count": 1, "close_fraction": 0.05},
     "technologies": {
         "adsl": {"snr_margin_down": {"metric": "snr_margin_down_db", "at_most": 6, "clear": 8, "for": "3s"}},

@@ -73,7 +73,8 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "topology.regions[].exchanges[].devices[]": ("id", "kind", "address", "port", "snmp", "profiles", "cabinet"),
     "subscribers": ("csv", "lines", "phone_region"),
     "subscribers.lines[]": LINE_FIELDS,
-    "notifiers": ("sms", "email", "tickets", "hold_probe"),
+    "notifiers": ("sms", "email", "tickets", "hold_probe", "cpe"),
+    "notifiers.cpe": ("customers", "ticket", "noc"),
     "notifiers.sms": (
         "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
         "notify_degradation", "non_mobile", "retry",
@@ -198,11 +199,21 @@ class TicketConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CpeNotices:
+    """Who hears of a silent modem on a line in sync (the customer's side, docs/decisions.md)."""
+
+    customers: bool = True  # one notice about the modem, outside quiet hours
+    ticket: bool = False
+    noc: bool = False  # NOC e-mail
+
+
+@dataclass(frozen=True, slots=True)
 class NotifiersConfig:
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
     tickets: TicketConfig | None = None
     hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
+    cpe: CpeNotices = CpeNotices()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1269,7 +1280,14 @@ def _notifiers(d: _Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
     mail = _email(d, section) if section.get("email") is not None else None
     tickets = _tickets(d, section) if section.get("tickets") is not None else None
     hold_probe = d.get(section, ("notifiers",), "hold_probe", positive_duration, _default(NotifiersConfig, "hold_probe"))
-    return NotifiersConfig(sms, mail, tickets, hold_probe) if len(d.problems) == before else None
+    cpe = _cpe_notices(d, section)
+    return NotifiersConfig(sms, mail, tickets, hold_probe, cpe) if len(d.problems) == before else None
+
+
+def _cpe_notices(d: _Decoder, parent: dict[Any, Any]) -> CpeNotices:
+    path = ("notifiers", "cpe")
+    cpe = d.section(parent, path[:1], "cpe", "notifiers.cpe") or {}
+    return CpeNotices(**{key: d.get(cpe, path, key, boolean, _default(CpeNotices, key)) for key in ("customers", "ticket", "noc")})
 
 
 def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:

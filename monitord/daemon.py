@@ -48,7 +48,7 @@ from monitord.outbox import ChannelPolicy, Outbox, masked
 from monitord.store import START_AFRESH, Store, StoreError
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
-from notifiers.plan import Planned, PlanSettings, due_updates, hold_notices, plan_step
+from notifiers.plan import Planned, PlanSettings, due_cpe_notices, due_updates, hold_notices, plan_step
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
     BUILTIN_DIR,
@@ -131,6 +131,9 @@ def plan_settings(config: Config) -> PlanSettings:
         update_after=sms.update_after if sms else 7200.0,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
+        cpe_customers=config.notifiers.cpe.customers,
+        cpe_ticket=config.notifiers.cpe.ticket,
+        cpe_noc=config.notifiers.cpe.noc,
     )
 
 
@@ -333,7 +336,8 @@ class Daemon:
         self._commit(step, now, extra)
 
     def _due_notices(self, now: float) -> list[Planned]:
-        """"Still ongoing" updates and planned-maintenance notices that have come due.
+        """"Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
+        notices that have come due.
 
         Their keys make them idempotent in the store; `_updates_queued` only spares the store
         from seeing the same thousands of update notices of a large outage every minute.
@@ -342,6 +346,7 @@ class Daemon:
         self._updates_queued &= {i.tracking for i in open_incidents}
         waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
         due = due_updates(waiting, self.config.topology, self.settings, now)
+        due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
         overrun = frozenset(line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected)
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)

@@ -192,6 +192,7 @@ class Status(enum.Enum):
     DEGRADED = "degraded"
     DOWN = "down"
     UNREACHABLE = "unreachable"  # a parent is down
+    CPE = "cpe"  # the modem is silent while the head-end sees the line in sync: customer premises
     UNKNOWN = "unknown"
     MAINTENANCE = "maintenance"
 
@@ -208,6 +209,7 @@ class IncidentKind(enum.Enum):
     OUTAGE = "outage"
     DEGRADATION = "degradation"
     OVERRUN = "overrun"  # still down after a maintenance window closed
+    CPE = "cpe"  # a silent modem on a line in sync: the customer's side, not the network's
 
 
 class Phase(enum.Enum):

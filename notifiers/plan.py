@@ -13,6 +13,14 @@ replayed change yields the same key): a reopen re-announces the outage, a line t
 ("grew") is told under that instant (it may have left with a "restored" and be hit again), and
 each "restored" belongs to the resolution (or the shrink) that made it true.
 
+One line's own fault (an outage rooted at the line) is told as a fault on the customer's line
+("line_outage", "line_update", "line_restored"), never as an outage in their area. A silent
+modem on a line in sync (a `cpe` incident, docs/decisions.md) is the customer's side: by default
+no ticket and no NOC e-mail (`cpe_ticket`, `cpe_noc`), and one notice about the modem
+(`cpe_customers`), never during quiet hours: it is planned when the incident opens outside them,
+else by `due_cpe_notices` once they end, if the modem is still silent then. It is told nothing
+else: no "restored" when the modem answers again (the customer switched it back on).
+
 Merged incidents: a subscriber only ever hears of a number they were given. When the engine
 merges an incident into a wider one ("merged"), its ticket gets a "merged into X" comment and is
 resolved, and the subscribers it had told are told that their fault is now followed under the
@@ -53,6 +61,9 @@ class PlanSettings:
     notify_degradation: bool = False
     noc_emails: tuple[str, ...] = ()
     language: Language = "tr"  # tickets and NOC e-mail
+    cpe_customers: bool = True  # a silent modem on a line in sync: tell the customer about the modem
+    cpe_ticket: bool = False  # ... open a ticket for it
+    cpe_noc: bool = False  # ... e-mail the NOC about it
     templates: Templates = field(default_factory=lambda: TEMPLATES, repr=False, hash=False)
 
     @property
@@ -156,6 +167,9 @@ def customer_notice(
     return item, not_before
 
 
+_LINE_PHASES = ("outage", "update", "restored")  # told as the customer's line, not their area
+
+
 def _ms(at: float) -> int:
     return round(at * 1000)
 
@@ -227,10 +241,17 @@ class _Planner:
         phase = phase or self.opening
         urgent = phase in ("outage", "overrun") or (phase == "merged" and self.opening in ("outage", "overrun"))
         not_before = None if urgent else quiet_until(self.now, self.settings)
+        if self.incident.kind is IncidentKind.CPE:
+            if phase != "modem" or not_before is not None:
+                return []
+            suffix = ""  # one notice about the modem per incident, a reopen included
+        template = phase
+        if self.incident.kind is IncidentKind.OUTAGE and self.incident.root.level == "line" and phase in _LINE_PHASES:
+            template = f"line_{phase}"
         lines = self.topology.lines
         tracking = self.incident.tracking
         planned = (
-            customer_notice(lines[i], template=phase, phase=phase, values={**self.customer_values[lines[i].language], **(extra or {})},
+            customer_notice(lines[i], template=template, phase=phase, values={**self.customer_values[lines[i].language], **(extra or {})},
                             key=tracking, suffix=suffix, not_before=not_before, settings=self.settings, incident=tracking)
             for i in sorted(ids) if i in lines
         )
@@ -242,6 +263,8 @@ class _Planner:
         kind = self.incident.kind
         if kind is IncidentKind.DEGRADATION:
             return "degradation" if self.settings.notify_degradation else None
+        if kind is IncidentKind.CPE:
+            return "modem" if self.settings.cpe_customers else None
         return "overrun" if kind is IncidentKind.OVERRUN else "outage"
 
 
@@ -252,10 +275,12 @@ def plan_step(
 
     A line that leaves one incident and joins another of the same kind in the same step is
     moving (the fault was re-rooted higher up), not recovering nor newly hit: it gets neither
-    "restored" nor a second opening notice.
+    "restored" nor a second opening notice. So is a line that leaves an outage for a `cpe`
+    incident (its area is back, its modem is not): no "restored", the modem notice instead.
     """
     left = {(c.incident.kind, line) for c in changes for line in c.removed}
     joined = {(c.incident.kind, line) for c in changes for line in c.added}
+    joined |= {(IncidentKind.OUTAGE, line) for kind, line in joined if kind is IncidentKind.CPE}
     moving = left & joined
     return [
         item for c in changes
@@ -330,6 +355,29 @@ def plan(
             out += p.noc("reopened", f"/{stamp}")
         case "closed_removed":
             out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
+    if incident.kind is IncidentKind.CPE:
+        out = [(n, at) for n, at in out if _told_about_cpe(n, settings)]
+    return out
+
+
+def _told_about_cpe(item: Notification, settings: PlanSettings) -> bool:
+    """Which notices of a `cpe` incident go out: the customer's, and staff's only if configured."""
+    if item.channel == "ticket":
+        return settings.cpe_ticket
+    if item.action.startswith("noc-"):
+        return settings.cpe_noc
+    return True
+
+
+def due_cpe_notices(incidents: Iterable[Incident], topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
+    """The modem notice of `cpe` incidents that opened during quiet hours, once they are over and
+    while the modem is still silent; call it every tick (same keys as at opening: sent once)."""
+    if quiet_until(now, settings) is not None:
+        return []
+    out: list[Planned] = []
+    for incident in incidents:
+        if incident.kind is IncidentKind.CPE and incident.phase in (Phase.OPEN, Phase.UPDATED):
+            out += _Planner(incident, topology, settings, now).customers(incident.affected)
     return out
 
 

@@ -182,6 +182,76 @@ TEMPLATES: Templates = {
             "service is not back yet. We apologise; our teams are on it.\n\nReference: {tracking}\n",
         ),
     },
+    # One line's own fault (its incident is rooted at the line): no "in your area".
+    "sms.line_outage": _sms(
+        "Hattınızda arıza var ({area}), ekiplerimiz çalışıyor. Takip no: {tracking}",
+        "There is a fault on your line ({area}); our teams are on it. Ref: {tracking}",
+    ),
+    "sms.line_update": _sms(
+        "Hattınızdaki arıza ({area}) sürüyor, ekiplerimiz çalışıyor. Özür dileriz. Takip no: {tracking}",
+        "The fault on your line ({area}) is still ongoing; our teams are working on it. Sorry. Ref: {tracking}",
+    ),
+    "sms.line_restored": _sms(
+        "Hattınızdaki arıza ({area}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {tracking}",
+        "The fault on your line ({area}) is fixed and your service is back. Ref: {tracking}",
+    ),
+    # The line is in sync at the head-end but the modem is silent: the customer's side (cpe).
+    "sms.modem": _sms(
+        "Modeminizden sinyal alamıyoruz, {area} hattınız çalışıyor. Modemin açık, kablolarının takılı olduğunu kontrol edin.",
+        "We get no signal from your modem (your {area} line works). Please check it is on and its cables are plugged in.",
+    ),
+    "email.line_outage": {
+        "tr": Template(
+            "Hattınızda arıza - takip no {tracking}",
+            "Sayın {name},\n\n{start} itibarıyla hattınızda ({area}) bir arıza var. Ekiplerimiz sorunu "
+            "gidermek için çalışıyor; hizmetiniz döndüğünde size haber vereceğiz.\n\nTakip numaranız: {tracking}\n",
+        ),
+        "en": Template(
+            "Fault on your line - ref {tracking}",
+            "Dear {name},\n\nThere has been a fault on your line ({area}) since {start}. Our teams are "
+            "working on it and we will tell you when your service is back.\n\nReference: {tracking}\n",
+        ),
+    },
+    "email.line_update": {
+        "tr": Template(
+            "Hattınızdaki arıza sürüyor - takip no {tracking}",
+            "Sayın {name},\n\n{start} itibarıyla hattınızda ({area}) yaşanan arıza devam ediyor. Ekiplerimiz "
+            "çalışmaya devam ediyor; yaşattığımız sorun için özür dileriz.\n\nTakip numaranız: {tracking}\n",
+        ),
+        "en": Template(
+            "Fault on your line still ongoing - ref {tracking}",
+            "Dear {name},\n\nThe fault on your line ({area}) that began at {start} is still ongoing. Our teams "
+            "are still working on it; we apologise for the trouble.\n\nReference: {tracking}\n",
+        ),
+    },
+    "email.line_restored": {
+        "tr": Template(
+            "Hattınızdaki arıza giderildi - takip no {tracking}",
+            "Sayın {name},\n\nHattınızdaki ({area}) arıza giderildi ve hizmetiniz yeniden çalışıyor. "
+            "Sorun devam ederse lütfen bu takip numarasıyla bize ulaşın.\n\nTakip numaranız: {tracking}\n",
+        ),
+        "en": Template(
+            "Fault on your line fixed - ref {tracking}",
+            "Dear {name},\n\nThe fault on your line ({area}) is fixed and your service is back. If you still "
+            "have trouble, please contact us quoting this reference.\n\nReference: {tracking}\n",
+        ),
+    },
+    "email.modem": {
+        "tr": Template(
+            "Modeminizden sinyal alamıyoruz",
+            "Sayın {name},\n\n{start} itibarıyla modeminizden sinyal alamıyoruz; hattınız ({area}) ise "
+            "çalışıyor. Lütfen modeminizin açık olduğunu, elektrik ve telefon kablolarının takılı olduğunu "
+            "kontrol edin; gerekirse modemi kapatıp 30 saniye sonra yeniden açın.\n\n"
+            "Sorun devam ederse bu numarayla bize ulaşın: {tracking}\n",
+        ),
+        "en": Template(
+            "We get no signal from your modem",
+            "Dear {name},\n\nWe have had no signal from your modem since {start}, while your line ({area}) "
+            "works. Please check that the modem is switched on and its power and phone cables are plugged in; "
+            "if need be, switch it off and on again after 30 seconds.\n\n"
+            "If the trouble goes on, contact us quoting: {tracking}\n",
+        ),
+    },
     "noc.opened": {
         "tr": Template(
             "[{tracking}] AÇILDI {kind}: {place} ({count} abone)",
@@ -300,8 +370,8 @@ HOLD_CAUSES: Mapping[Language, Mapping[str, str]] = {
 }
 
 KIND_NAMES: Mapping[Language, Mapping[str, str]] = {
-    "tr": {"outage": "Kesinti", "degradation": "Kalite düşüşü", "overrun": "Bakım uzaması"},
-    "en": {"outage": "Outage", "degradation": "Degradation", "overrun": "Maintenance overrun"},
+    "tr": {"outage": "Kesinti", "degradation": "Kalite düşüşü", "overrun": "Bakım uzaması", "cpe": "Modem yanıt vermiyor"},
+    "en": {"outage": "Outage", "degradation": "Degradation", "overrun": "Maintenance overrun", "cpe": "Silent modem"},
 }
 
 

@@ -6,6 +6,7 @@ rules:
   stable: 10m            # a line must be verified good this long before it counts as restored
   reopen_window: 1h      # a recurrence within this time reopens the resolved incident
   maintenance_grace: 15m # default grace after a maintenance window (for the config loader)
+  cpe_hold: 15m          # a silent modem on a line in sync waits this long before its incident
   correlation:           # regional incidents (see rules/engine.py)
     window: 5m           # a line counts as failing at a node for this long after it recovers
     min_count: 5         # open when at least this many lines
@@ -73,6 +74,7 @@ class RulesConfig:
     maintenance_grace: float
     correlation: Correlation
     technologies: Mapping[str, RuleSet]
+    cpe_hold: float = 900.0  # the customer switched the modem off: no incident for this long
 
     def ruleset(self, technology: str) -> RuleSet:
         return self.technologies.get(technology, _EMPTY)
@@ -113,7 +115,7 @@ def parse_duration(value: Any, bounds: Bounds = ANY) -> float:
     return parse_any_duration(value, bounds)
 
 
-_DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace")
+_DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace", "cpe_hold")
 _BOUNDS = {"reopen_window": Bounds(0.0, WINDOW.high)}  # 0: a recurrence is always a new incident
 _TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")

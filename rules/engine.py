@@ -15,11 +15,22 @@ Targets
 
 Faults
     A target's fault is the incident kind its status calls for: OUTAGE (DOWN, UNREACHABLE),
-    DEGRADATION (DEGRADED) or OVERRUN (still down when a maintenance window closed). A fault
+    DEGRADATION (DEGRADED), CPE (CPE) or OVERRUN (still down when a maintenance window closed). A fault
     must *settle* (`settle`) before it is assigned to an incident. Meanwhile, when a line goes
-    down, the step asks for its device to be polled again (`Step.recheck`; so does a device that
-    stops being down, for its lines), so a dead DSLAM is seen as one dead DSLAM whatever order
-    the probes answered in.
+    down or its modem silent, the step asks for its device to be polled again (`Step.recheck`;
+    so does a device that stops being down, for its lines), so a dead DSLAM is seen as one dead
+    DSLAM whatever order the probes answered in.
+
+Customer premises
+    A line whose modem is silent while its head-end, answering, shows its row in sync is CPE
+    (rules/verdict.py): the customer switched the modem off or unplugged it. Its fault, `cpe`,
+    waits `cpe_hold` (not `settle`) and then opens a `cpe` incident at the line, never above it.
+    A silent modem still counts as an outage at every node above it, so many silent modems
+    behind one device or cabinet are that node's outage after `settle`, as any outage; and a
+    cpe member fails for the outage incident it is in (the customer still has no service): a
+    line's own outage stays open until the modem answers; a wider one keeps it while its node
+    qualifies, then the line moves to a `cpe` incident of its own at once. The whole decision
+    table is in docs/decisions.md.
 
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
@@ -98,13 +109,18 @@ Change = Literal[
 ]
 SNAPSHOT_VERSION = 1
 
-_OUTAGE, _DEGRADATION, _OVERRUN = (k.value for k in IncidentKind)
-_KINDS = (_OUTAGE, _DEGRADATION, _OVERRUN)
-_FAULT_CLASS = {Status.DOWN: _OUTAGE, Status.UNREACHABLE: _OUTAGE, Status.DEGRADED: _DEGRADATION}
+_OUTAGE, _DEGRADATION, _OVERRUN, _CPE = (k.value for k in IncidentKind)
+_KINDS = (_OUTAGE, _DEGRADATION, _OVERRUN, _CPE)
+_FAULT_CLASS = {
+    Status.DOWN: _OUTAGE, Status.UNREACHABLE: _OUTAGE, Status.DEGRADED: _DEGRADATION, Status.CPE: _CPE,
+}
 _UP = (Status.OK, Status.DEGRADED)
+_SILENT = (Status.DOWN, Status.CPE)  # a line gone quiet: is its head-end still there?
 _ACTIVE = (Phase.OPEN, Phase.UPDATED)
-_ALONE: dict[str | None, frozenset[str]] = {None: frozenset(), **{kind: frozenset((kind,)) for kind in _KINDS}}
-_WORDS = {_OUTAGE: "down", _DEGRADATION: "degraded", _OVERRUN: "still down after maintenance"}
+_ALONE: dict[str | None, frozenset[str]] = {
+    None: frozenset(), **{kind: frozenset((kind,)) for kind in _KINDS}, _CPE: frozenset((_CPE, _OUTAGE)),
+}
+_WORDS = {_OUTAGE: "down", _DEGRADATION: "degraded", _OVERRUN: "still down after maintenance", _CPE: "modem silent"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +509,7 @@ class Engine:
             if target in judge and target.key.startswith("line:"):
                 was = target.base
                 self._judge(target, now, states)
-                if target.base is Status.DOWN and was is not Status.DOWN:
+                if target.base in _SILENT and was not in _SILENT:
                     recheck.add(target.chain[-1][7:])
             if target.last_fault:
                 target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now}
@@ -521,7 +537,7 @@ class Engine:
         if key.startswith("line:"):
             device = self._targets.get(target.chain[-1])
             down = device.key[7:] if device is not None and device.base is Status.DOWN else None
-            base, reasons = line_status(target.verdicts, target.firing, down)
+            base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
         else:
             base, reasons = device_status(target.verdicts, target.firing)
         was_down = target.base is Status.DOWN
@@ -577,6 +593,8 @@ class Engine:
             counted = frozenset(target.last_fault)
             if fault is not None and fault not in counted:
                 counted = counted | {fault}
+            if _CPE in counted:
+                counted = counted | {_OUTAGE}
         else:
             counted = _ALONE[fault]
         if counted == before:
@@ -591,6 +609,8 @@ class Engine:
         target.counted = counted
 
     def _qualifies(self, node: Key, kind: str) -> bool:
+        if kind == _CPE:
+            return False  # many silent modems are an outage, never a wider "cpe"
         if node.startswith("device:"):
             device = self._targets.get(node)
             if device is not None and device.fault == kind:
@@ -628,23 +648,38 @@ class Engine:
                     above.update(self._chain[device])
         return nodes | above
 
-    def _root(self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None]) -> Key | None:
-        """Where a settled fault belongs: the regional root of its device (`_regional`), or else
-        the target itself. Only a new fault waits for `settle`: a member failing again, or a
-        device whose own node already roots an incident of its kind, is placed at once. A line
-        walks the same nodes as its device, so `roots` keeps each (kind, device) walk for the
-        round."""
+    def _root(
+        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None]
+    ) -> tuple[str, Key] | None:
+        """The (kind, root) a settled fault belongs to: the regional root of its device
+        (`_regional`), or else the target itself. Only a new fault waits for `settle`: a member
+        failing again, or a device whose own node already roots an incident of its kind, is
+        placed at once. A line walks the same nodes as its device, so `roots` keeps each
+        (kind, device) walk for the round. A silent modem (`cpe`) joins an outage above it while
+        that qualifies and stays in its own line's incident; else it becomes a `cpe` incident of
+        its own after `cpe_hold`, or at once when it leaves an outage above it (the area is back,
+        this modem is not: it may need switching off and on)."""
         kind = target.fault
         if kind is None:
             return None
+        current = self._incidents[target.incident] if target.incident else None
         if now - target.fault_since < self._rules.settle and (kind, target.key) not in self._open:
-            current = self._incidents[target.incident] if target.incident else None
-            if current is None or current.kind != kind:
+            if current is None or not _fails(kind, current.kind):
                 return None
         device = target.key if target.key.startswith("device:") else target.chain[-1]
-        if (kind, device) not in roots:
-            roots[kind, device] = self._regional(kind, (*self._chain[device], device))
-        return roots[kind, device] or target.key
+        area = _OUTAGE if kind == _CPE else kind
+        if (area, device) not in roots:
+            roots[area, device] = self._regional(area, (*self._chain[device], device))
+        root = roots[area, device]
+        if kind != _CPE:
+            return kind, root or target.key
+        if root is not None:
+            return _OUTAGE, root
+        if current is not None and current.root == target.key and _fails(kind, current.kind):
+            return current.kind, current.root
+        if (current is not None and current.kind == _OUTAGE) or now - target.fault_since >= self._rules.cpe_hold:
+            return _CPE, target.key
+        return None
 
     def _regional(self, kind: str, chain: tuple[Key, ...]) -> Key | None:
         """The farthest qualifying node of `chain`, narrowed to the nearest qualifying node that
@@ -674,17 +709,16 @@ class Engine:
                 devices = {d for node in nodes for d in self._devices_under.get(node, ())}
                 behind = set().union(*(self._behind[kind].get(d, ()) for d in devices))
                 behind.update(t for t in map(self._targets.get, devices) if t is not None)
-                reassess.update(t for t in behind if t.fault == kind)
+                reassess.update(t for t in behind if _fails(t.fault, kind))
             groups: dict[tuple[str, Key], list[_Target]] = {}
             roots: dict[tuple[str, Key], Key | None] = {}
             for target in reassess:
-                root = self._root(target, now, roots)
-                if root is None:
+                group = self._root(target, now, roots)
+                if group is None:
                     continue
-                group = (target.fault, root)
                 current = self._incidents[target.incident] if target.incident else None
                 if current is None or (current.kind, current.root) != group:
-                    groups.setdefault(group, []).append(target)  # type: ignore[arg-type]
+                    groups.setdefault(group, []).append(target)
             changed, merged = self._move(groups, now, accs)
             moved.update(t for targets in groups.values() for t in targets)
             moved |= merged
@@ -775,7 +809,7 @@ class Engine:
         key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
-        if target.fault == inc.kind:
+        if _fails(target.fault, inc.kind):
             inc.failing.add(key)
             return
         since = target.ok_since if inc.kind == _DEGRADATION else target.up_since
@@ -852,7 +886,7 @@ class Engine:
         """Why the incident exists now: the root's own reasons, then what fails behind it."""
         evidence = []
         root = self._targets.get(inc.root)
-        if root is not None and root.fault == inc.kind:
+        if root is not None and _fails(root.fault, inc.kind):
             evidence.append(f"{inc.root}: {'; '.join(root.reasons)}")
         if not inc.root.startswith("line:"):
             lines = sum(1 for k in inc.failing if k.startswith("line:"))
@@ -939,6 +973,8 @@ class Engine:
         times = [] if target.check_due is None else [target.check_due]
         if target.fault is not None:
             times.append(target.fault_since + self._rules.settle)
+        if target.fault == _CPE:
+            times.append(target.fault_since + self._rules.cpe_hold)
         if target.last_fault:
             window = self._rules.correlation.window
             times.extend(ended + window for ended in target.last_fault.values())
@@ -980,6 +1016,12 @@ def _change_of(acc: _Acc, phase: Phase) -> Change | None:
     if acc.removed - acc.added:
         return "shrank"
     return None
+
+
+def _fails(fault: str | None, kind: str) -> bool:
+    """Whether a target with `fault` fails for an incident of `kind`: a silent modem leaves its
+    customer without service, so it fails for an outage as well."""
+    return fault == kind or (fault == _CPE and kind == _OUTAGE)
 
 
 def _earliest_after(times: Iterable[float], now: float) -> float:

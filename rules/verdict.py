@@ -4,8 +4,10 @@ A sample gives a verdict for its probe: "up", "down" or "error" (the probe could
 line's status is then read from the verdicts of all its probes and its firing checks; a device's
 from its own verdicts. The tables in the functions below are the whole policy:
 
-line:   parent device down -> UNREACHABLE; any probe down -> DOWN; no probe up -> UNKNOWN;
-        a check fires -> DEGRADED; else OK.
+line:   parent device down -> UNREACHABLE; only the modem's ICMP down while a head-end row of
+        the line is up (in sync) on a head-end that answers (that probe, and ping) -> CPE
+        (customer premises: the modem is off or unplugged, the network is fine); any probe down
+        -> DOWN; no probe up -> UNKNOWN; a check fires -> DEGRADED; else OK.
 device: every probe down -> DOWN; some down or erroring while another answers -> UNKNOWN (alive,
         but we cannot see it properly: AUTH_FAILURE is a misconfiguration, not an outage);
         no data -> UNKNOWN; a check fires (ICMP loss, latency) -> DEGRADED; else OK.
@@ -65,12 +67,24 @@ def feed_values(sample: Sample, judged: Verdict) -> Mapping[str, float]:
 
 
 def line_status(
-    verdicts: Mapping[str, Verdict], firing: tuple[str, ...], device_down: str | None
+    verdicts: Mapping[str, Verdict], firing: tuple[str, ...], device_down: str | None,
+    head_end: Mapping[str, Verdict] | None = None,
 ) -> tuple[Status, tuple[str, ...]]:
+    """`head_end`: the device's own verdicts, which say whether a line row is fresh (the device
+    answered that probe, and its ping if it is pinged) rather than the last one read before the
+    head-end went quiet."""
     if device_down is not None:
         return Status.UNREACHABLE, (f"device {device_down} down",)
     downs = sorted(reason for kind, reason in verdicts.values() if kind == "down")
     if downs:
+        answered = head_end or {}
+        if len(downs) == 1 and verdicts.get("icmp", ("up", ""))[0] == "down" and answered.get("icmp", ("up", ""))[0] != "down":
+            synced = sorted(
+                probe for probe, (kind, _) in verdicts.items()
+                if probe != "icmp" and kind == "up" and answered.get(probe, ("error", ""))[0] == "up"
+            )
+            if synced:
+                return Status.CPE, (downs[0], f"{synced[0]}: line in sync on the head-end")
         return Status.DOWN, tuple(downs)
     if not any(kind == "up" for kind, _ in verdicts.values()):
         return Status.UNKNOWN, tuple(sorted(r for _, r in verdicts.values())) or ("no data",)

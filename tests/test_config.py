@@ -16,6 +16,7 @@ from monitord.config import (
     LINE_FIELDS,
     SECTION_KEYS,
     ConfigError,
+    CpeNotices,
     Problem,
     format_problems,
     load_config,
@@ -744,3 +745,13 @@ def test_rules_section_problems_carry_file_and_line(tmp_path):
     [problem] = [p for p in raised.value.problems if p.key.startswith("rules")]
     assert problem.key == "rules.settle"
     assert problem.line == bad.splitlines().index("  settle: soon") + 1
+
+
+def test_who_hears_of_a_silent_modem_is_configured_and_checked(tmp_path: Path) -> None:
+    """notifiers.cpe: defaults (customer told, no ticket, no NOC e-mail), overrides, and a bad value at its line."""
+    assert load_config(write(tmp_path), ENV).notifiers.cpe == CpeNotices(customers=True, ticket=False, noc=False)
+    text = BASE.replace("  tickets:\n", "  cpe:\n    customers: false\n    noc: true\n  tickets:\n")
+    assert load_config(write(tmp_path, text), ENV).notifiers.cpe == CpeNotices(customers=False, ticket=False, noc=True)
+    bad = BASE.replace("  tickets:\n", "  cpe:\n    ticket: maybe\n    nock: true\n  tickets:\n")
+    found = {(p.line, p.key) for p in problems_of(write(tmp_path, bad))}
+    assert found == {(line_of(bad, "ticket: maybe"), "notifiers.cpe.ticket"), (line_of(bad, "nock"), "notifiers.cpe.nock")}

@@ -12,11 +12,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from lab.world import NOC_EMAIL, start_world, stop_world
+from lab.isp import write_config
+from lab.world import NOC_EMAIL, World, start_world, stop_world
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
@@ -146,3 +149,83 @@ def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
     daemon._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
     assert {item.notification.channel for item in daemon.store.items()} == {"ticket"}
     daemon.store.close()
+
+
+def sms_to(world: World, phone: str) -> list[str]:
+    return [m.body for m in world.twilio.messages if m.to == phone]
+
+
+async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
+    """docs/decisions.md rows 2 and 3 on the lab's ISP. Two modems stop answering while their
+    DSLAM keeps them in sync: nothing for `cpe_hold`, then one SMS about the modem each, in the
+    subscriber's language; no ticket, no NOC e-mail, nothing when they answer again. Then a line
+    drops out of sync: a ticket, a NOC e-mail and an SMS about the customer's line, not the area."""
+    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.80")  # apart from the test above
+    try:
+        local = datetime.now(ZoneInfo("Europe/Istanbul"))
+        quiet = f"{(local + timedelta(hours=2)):%H:00}-{(local + timedelta(hours=3)):%H:00}"  # not now
+        write_config(tmp_path, {"sms": {"quiet_hours": quiet}})  # lab rules: cpe_hold 12s
+        topo = load_config(world.config).topology
+        daemon, stop, task = await started(world.config)
+        await until(lambda: line_count(daemon, Status.OK) == len(topo.lines), 60, "all lines ok")
+
+        dslam = min((d for d in topo.devices.values() if d.kind == "dslam"), key=lambda d: d.id)
+        exchange = topo.exchanges[dslam.exchange].name
+        on_dslam = sorted(i for i, line in topo.lines.items() if line.device == dslam.id and line.phone)
+        silent = [next(i for i in on_dslam if topo.lines[i].language == language) for language in ("tr", "en")]
+        world.faults.silence(*(world.isp.lines[i].modem for i in silent))
+        t0 = asyncio.get_running_loop().time()
+
+        await until(lambda: all(daemon.engine.line_state(i).status is Status.CPE for i in silent), 30, "status cpe")
+        assert daemon.open_incidents() == []
+        for i in silent:
+            incident = await until(lambda: find_incident(daemon, NodeRef("line", i), IncidentKind.CPE), 60, "the cpe incident")
+            assert incident.affected == {i}
+        assert asyncio.get_running_loop().time() - t0 >= 12 - 2  # the hold, less the first round's delay
+        phones = {i: topo.lines[i].phone for i in silent}
+        await until(lambda: all(sms_to(world, p) for p in phones.values()), 30, "the modem SMS")
+        await asyncio.sleep(3)  # anything more would be wrong
+
+        modem = {
+            "tr": f"Modeminizden sinyal alamıyoruz, {exchange} hattınız çalışıyor. Modemin açık, kablolarının takılı olduğunu kontrol edin.",
+            "en": f"We get no signal from your modem (your {exchange} line works). Please check it is on and its cables are plugged in.",
+        }
+        assert len(world.twilio.messages) == len(silent)
+        for i in silent:
+            assert sms_to(world, phones[i]) == [modem[topo.lines[i].language]]
+        assert world.tickets.tickets == {}
+        assert world.smtp.messages == []
+        assert {i.kind for i in daemon.open_incidents()} == {IncidentKind.CPE}
+
+        world.faults.restore_all()
+        for i in silent:
+            await until(lambda: daemon.engine.line_state(i).status is Status.OK, 30, "the modem answers")
+        await until(lambda: daemon.open_incidents() == [], 60, "the cpe incidents resolved")
+        await asyncio.sleep(2)
+        assert len(world.twilio.messages) == len(silent) and world.tickets.tickets == {} and world.smtp.messages == []
+
+        other = next(i for i in on_dslam if i not in silent and topo.lines[i].language == "tr")
+        world.snmp.set_oper_status(other, False)
+        fault = await until(lambda: find_incident(daemon, NodeRef("line", other), IncidentKind.OUTAGE), 60, "the line fault")
+        phone = topo.lines[other].phone
+        await until(lambda: sms_to(world, phone), 30, "the line fault SMS")
+        await until(lambda: fault.tracking in world.tickets.tickets, 30, "the ticket")
+        await until(lambda: any(NOC_EMAIL in m.rcpt_tos for m in world.smtp.messages), 30, "the NOC e-mail")
+        assert sms_to(world, phone) == [f"Hattınızda arıza var ({exchange}), ekiplerimiz çalışıyor. Takip no: {fault.tracking}"]
+
+        world.snmp.set_oper_status(other, True)
+        await until(lambda: (i := daemon.store.incident(fault.tracking)) and i.phase is Phase.RESOLVED, 60, "the line fixed")
+        await until(lambda: len(sms_to(world, phone)) == 2, 30, "the restored SMS")
+        await asyncio.sleep(2)
+        assert sms_to(world, phone)[1] == f"Hattınızdaki arıza ({exchange}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {fault.tracking}"
+        assert list(world.tickets.tickets) == [fault.tracking]
+        assert [e.action for e in world.tickets.tickets[fault.tracking].history] == ["create", "comment", "resolve"]
+        assert world.tickets.tickets[fault.tracking].status == "resolved"
+        noc = [m.message["Subject"] for m in world.smtp.messages if NOC_EMAIL in m.rcpt_tos]
+        assert [subject.split(":")[0] for subject in noc] == [f"[{fault.tracking}] AÇILDI Kesinti", f"[{fault.tracking}] ÇÖZÜLDÜ Kesinti"]
+        assert len(world.smtp.messages) == 2
+        assert len(world.twilio.messages) == len(silent) + 2
+        stop.set()
+        await task
+    finally:
+        await stop_world(world)

@@ -196,9 +196,11 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
         return (f"The outage in your area ({area}) is fixed and your service is back. Ref: {t}" if i in english
                 else f"Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {t}")
 
+    line_fault = (f"There is a fault on your line ({area}); our teams are on it. Ref: {old}" if alone in english
+                  else f"Hattınızda arıza var ({area}), ekiplerimiz çalışıyor. Takip no: {old}")  # one line: not the area
     merged = (f"Your fault {old} is now part of a wider incident in {area}. New ref: {new}" if alone in english
               else f"Arıza kaydınız {old}, {area} genel arızasına bağlandı. Yeni takip no: {new}")
-    expected = {phone[alone]: [outage(old, alone), merged, restored(new, alone)]}
+    expected = {phone[alone]: [line_fault, merged, restored(new, alone)]}
     expected.update({phone[i]: [outage(new, i), restored(new, i)] for i in lines[1:]})
     assert heard == expected
 

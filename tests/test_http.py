@@ -81,7 +81,7 @@ def test_checker_catches_mismatches() -> None:
     state = {"$ref": "#/components/schemas/State"}
     assert problems(state, {"node": "line:S1", "status": "ok", "since": 0, "reasons": []}) == []
     assert problems(state, {"node": "line:S1", "status": "fine", "since": "x", "reasons": [1], "extra": 1}) == [
-        "$.status: 'fine' not in ['ok', 'degraded', 'down', 'unreachable', 'unknown', 'maintenance']",
+        "$.status: 'fine' not in ['ok', 'degraded', 'down', 'unreachable', 'cpe', 'unknown', 'maintenance']",
         "$.since: 'x' is not number",
         "$.reasons[0]: 1 is not string",
         "$: unexpected extra",

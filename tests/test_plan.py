@@ -222,7 +222,7 @@ def test_closed_removed_only_closes_the_ticket() -> None:
 def test_every_change_of_every_kind_plans_and_replays_identically(change: ChangeKind, kind: IncidentKind) -> None:
     c = Change(incident(kind=kind, updated=DAY, resolved=DAY), change, added=frozenset({"s1", "s3"}),
                removed=frozenset({"s2"}), replaces=(NEW,))
-    settings = replace(SETTINGS, notify_degradation=True)
+    settings = replace(SETTINGS, notify_degradation=True, cpe_ticket=True)
     first = run(c, NIGHT, settings)
     assert first == run(c, NIGHT, settings)
     assert len({n.key for n, _ in first}) == len(first) and any(n.channel == "ticket" for n, _ in first)

@@ -20,7 +20,8 @@ RULES = replace(
         parse_rules(None).correlation, window=120, min_count=2, min_fraction=0.5, close_count=1, close_fraction=0.25
     ),
 )
-FAILING = {"outage": (Status.DOWN, Status.UNREACHABLE), "degradation": (Status.DEGRADED,)}
+# A silent modem on a line in sync (CPE) is its own kind and counts as an outage above it.
+FAILING = {"outage": (Status.DOWN, Status.UNREACHABLE, Status.CPE), "degradation": (Status.DEGRADED,), "cpe": (Status.CPE,)}
 OUTCOMES = [Outcome.OK] * 4 + [Outcome.TIMEOUT, Outcome.NOT_FOUND, Outcome.AUTH_FAILURE, Outcome.UNREACHABLE]
 
 
@@ -78,17 +79,17 @@ class Invariants:
         chain = self.topo.ancestors(NodeRef("line", line))
         return root in chain
 
-    def kind(self, line: str) -> str | None:
+    def kinds(self, line: str) -> set[str]:
         status = self.status.get(line)
-        return next((k for k, statuses in FAILING.items() if status in statuses), None)
+        return {k for k, statuses in FAILING.items() if status in statuses}
 
     def __call__(self, engine: Engine, step: Step, now: float) -> None:
         for state in step.states:
             if state.node.level == "line":
-                before = self.kind(state.node.id)
+                before = self.kinds(state.node.id)
                 self.status[state.node.id] = state.status
-                if before is not None and before != self.kind(state.node.id):
-                    self.ended[(state.node.id, before)] = now
+                for ended in before - self.kinds(state.node.id):
+                    self.ended[(state.node.id, ended)] = now
         incidents = engine.incidents()
         seen: set[str] = set()
         c = RULES.correlation
@@ -96,7 +97,7 @@ class Invariants:
             assert not incident.affected & seen, "a line in two open incidents"
             seen |= incident.affected
             kind = incident.kind.value
-            failing = [i for i in incident.affected if self.kind(i) == kind]
+            failing = [i for i in incident.affected if kind in self.kinds(i)]
             devices = [
                 d
                 for d in self.topo.devices
@@ -109,7 +110,7 @@ class Invariants:
                 if incident.root.level != "line" and not root_down:
                     lines = [i for i in self.topo.lines if self.under(i, incident.root)]
                     count = sum(
-                        1 for i in lines if self.kind(i) == kind or self.ended.get((i, kind), -1e18) + c.window > now
+                        1 for i in lines if kind in self.kinds(i) or self.ended.get((i, kind), -1e18) + c.window > now
                     )
                     assert count >= c.close_count and count >= c.close_fraction * len(lines), (
                         f"{incident.tracking} at {incident.root} below its thresholds: {count}/{len(lines)}"

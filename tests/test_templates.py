@@ -56,7 +56,19 @@ WORST = {
 SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
 WITH_TRACKING = {"sms.outage", "sms.update", "sms.restored", "sms.degradation", "sms.overrun", "sms.merged",
                  "email.outage", "email.update", "email.restored", "email.degradation", "email.overrun", "email.merged",
-                 "noc.opened", "noc.reopened", "noc.resolved", "ticket.create"}
+                 "noc.opened", "noc.reopened", "noc.resolved", "ticket.create",
+                 "sms.line_outage", "sms.line_update", "sms.line_restored",
+                 "email.line_outage", "email.line_update", "email.line_restored", "email.modem"}
+
+
+@pytest.mark.parametrize("language", ["tr", "en"])
+def test_no_text_about_one_line_or_one_modem_speaks_of_an_area(language: Language) -> None:
+    """A single line's fault and a silent modem are not an outage in the customer's area."""
+    area = {"tr": ("Bölgeniz", "bölgesinde", "genel"), "en": ("your area", "outage in")}[language]
+    for name in ("line_outage", "line_update", "line_restored", "modem"):
+        for channel in ("sms", "email"):
+            text = render(f"{channel}.{name}", language, WORST)
+            assert not any(word in text.subject + text.body for word in area), (channel, name)
 
 
 @pytest.mark.parametrize("name", SMS)
