@@ -31,7 +31,7 @@ visible and never sent, and every other item of the step goes out as usual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
@@ -323,11 +323,21 @@ def plan(
             out += p.customers(incident.affected, "restored", resolved)
             out += p.noc("resolved", resolved)
         case "reopened":
-            out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
             before = lookup(tracking)
+            action = "comment" if before is not None and before.phase is Phase.RECOVERING else "reopen"  # never closed
+            out.append(p.ticket(action, "reopened", f"{tracking}/ticket/reopen/{stamp}"))
             if before is None or before.phase is Phase.RESOLVED:
                 out += p.customers(incident.affected, suffix=f"/reopen-{stamp}")
             out += p.noc("reopened", f"/{stamp}")
+        case "severity":
+            was = change.was or incident.kind
+            out.append(p.ticket("comment", "severity", f"{tracking}/ticket/severity/{stamp}",
+                                {"was": KIND_NAMES[settings.language][was.value]}))
+            if incident.kind is IncidentKind.OUTAGE:
+                out += p.customers(incident.affected, suffix=f"/{stamp}")
+            elif p.opening is None:  # not told of degradations: for them the outage is over
+                out += _Planner(replace(incident, kind=was), topology, settings, now).customers(
+                    incident.affected, "restored", f"/{stamp}")
         case "closed_removed":
             out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
     return out

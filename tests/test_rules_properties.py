@@ -96,7 +96,8 @@ class Invariants:
             assert not incident.affected & seen, "a line in two open incidents"
             seen |= incident.affected
             kind = incident.kind.value
-            failing = [i for i in incident.affected if self.kind(i) == kind]
+            own = {"outage", "degradation"} if incident.root.level == "line" and kind != "overrun" else {kind}
+            failing = [i for i in incident.affected if self.kind(i) in own]  # a line's own incident: down or degraded
             devices = [
                 d
                 for d in self.topo.devices
