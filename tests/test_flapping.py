@@ -1,0 +1,143 @@
+"""A line whose interface toggles every poll: one incident, one number, its severity moving.
+
+The rules engine and the planner first (ifOperStatus down, then up but flapping, every 30 s for
+5 minutes at the default rules), then the whole daemon against the lab with the local peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import replace
+
+from lab.isp import write_config
+from lab.world import start_world, stop_world
+from monitord.config import load_config
+from monitord.demo import until
+from monitord.model import Incident, IncidentKind, Line, Phase
+from notifiers.plan import PlanSettings, plan_step
+from rules.engine import Engine, Step
+from tests.rules_fixtures import T0, changes, engine, line, topology
+from tests.test_end_to_end import started
+
+PHONE = "+905321111111"
+
+
+def flap(e: Engine, line_id: str, commit=lambda step, now: None) -> list[Step]:
+    """Down, up, down... every 30 s for 5 minutes, then up for three hours."""
+    steps = []
+    for i in range(1, 11):
+        now = T0 + 30 * i
+        steps.append(e.observe([line(line_id, at=now, oper_up=float(i % 2 == 0))], now))
+        commit(steps[-1], now)
+    for i in range(11, 360):
+        now = T0 + 30 * i
+        steps.append(e.observe([line(line_id, at=now, oper_up=1.0)], now))
+        commit(steps[-1], now)
+    return steps
+
+
+def test_a_flapping_line_keeps_one_number_and_changes_severity() -> None:
+    e = engine(topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}}))
+    incident_changes = [c for step in flap(e, "d1-1") for c in step.incidents]
+    number = "ARZ-2026-000001"
+    assert [change[:2] for step in [Step(incidents=tuple(incident_changes))] for change in changes(step)] == [
+        ("opened", number), ("severity", number), ("recovering", number), ("resolved", number),
+    ]
+    opened, severity, _, resolved = incident_changes
+    assert opened.incident.kind is IncidentKind.OUTAGE and opened.incident.opened_at == T0 + 150
+    assert severity.incident.kind is IncidentKind.DEGRADATION and severity.was is IncidentKind.OUTAGE
+    assert severity.incident.updated_at == T0 + 300 + 600, "degradation only once up (flapping) for `stable`"
+    assert resolved.incident.affected == {"d1-1"}
+
+
+def test_a_degraded_line_that_goes_down_escalates_its_incident_at_once() -> None:
+    e = engine(topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}}))
+    e.observe([line("d1-1", at=T0 + 10, snr_margin_down_db=3.0)], T0 + 10)
+    e.tick(T0 + 130)  # below 6 dB for 2 minutes
+    e.tick(T0 + 200)  # settled
+    (degraded,) = e.incidents()
+    assert degraded.kind is IncidentKind.DEGRADATION
+    step = e.observe([line("d1-1", at=T0 + 230, oper_up=0.0)], T0 + 230)
+    assert [(c.change, c.incident.tracking, c.incident.kind, c.was) for c in step.incidents] == [
+        ("severity", degraded.tracking, IncidentKind.OUTAGE, IncidentKind.DEGRADATION)
+    ]
+
+
+def planned_for_flapping(notify_degradation: bool) -> list[tuple[str, str, str]]:
+    """(channel, recipient, action) of every item the planner queues for a flapping line, in order,
+    once per key as the store keeps them."""
+    topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
+    topo = replace(topo, lines={**topo.lines, "d1-1": Line("d1-1", "Ayşe Yılmaz", "d1", phone=PHONE)})
+    e = engine(topo)
+    settings = PlanSettings(timezone="UTC", notify_degradation=notify_degradation)
+    committed: dict[str, Incident] = {}
+    queued: dict[str, tuple[str, str, str]] = {}
+
+    def commit(step: Step, now: float) -> None:
+        for item, _ in plan_step(step.incidents, topo, settings, now, committed.get):
+            queued.setdefault(item.key, (item.channel, item.recipient, item.action))
+        committed.update((c.incident.tracking, c.incident) for c in step.incidents)
+
+    flap(e, "d1-1", commit)
+    return list(queued.values())
+
+
+def test_the_helpdesk_and_the_customer_hear_of_a_flapping_line_once() -> None:
+    number = "ARZ-2026-000001"
+    assert planned_for_flapping(notify_degradation=False) == [
+        ("ticket", number, "create"), ("sms", PHONE, "outage"),
+        ("ticket", number, "comment"), ("sms", PHONE, "restored"),  # severity: for them the outage is over
+        ("ticket", number, "comment"),  # recovering
+        ("ticket", number, "resolve"),
+    ]
+    assert planned_for_flapping(notify_degradation=True) == [
+        ("ticket", number, "create"), ("sms", PHONE, "outage"),
+        ("ticket", number, "comment"),  # severity
+        ("ticket", number, "comment"),  # recovering
+        ("ticket", number, "resolve"), ("sms", PHONE, "restored"),
+    ]
+
+
+FLAP_FAST = {"kind": "flap", "window": "10s", "above": 1.5, "clear": 1}
+
+
+async def test_a_flapping_line_end_to_end(tmp_path):
+    """ifOperStatus toggled every poll: one tracking number, the helpdesk's ticket created,
+    commented on when the severity drops and when the line recovers, resolved once stable; the
+    customer gets one outage SMS and one restoration SMS, and nobody else hears anything."""
+    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.70")
+    try:
+        write_config(world.isp.root, rules={"technologies": {"adsl": {"flapping": FLAP_FAST}, "if-mib": {"flapping": FLAP_FAST}}})
+        topo = load_config(world.config).topology
+        line_id = min(i for i, l in topo.lines.items() if l.port is not None and l.phone and topo.devices[l.device].kind == "dslam")
+        phone = topo.lines[line_id].phone
+        daemon, stop, task = await started(world.config)
+        await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
+
+        for toggle in range(8):  # every poll (line_interval 2 s) for 16 s
+            world.snmp.set_oper_status(line_id, up=toggle % 2 == 1)
+            await asyncio.sleep(2)
+        world.snmp.set_oper_status(line_id, up=True)
+
+        def resolved() -> Incident | None:
+            found = [i for i in daemon.store.incidents(open_only=False) if str(i.root) == f"line:{line_id}"]
+            return found[0] if found and found[0].phase is Phase.RESOLVED else None
+
+        incident = await until(resolved, 90, "the flapping line's incident resolved")
+        await until(lambda: len(world.twilio.messages) >= 2, 30, "the restoration SMS")
+        await asyncio.sleep(3)  # anything more would be noise
+
+        assert [i.tracking for i in daemon.store.incidents(open_only=False)] == [incident.tracking]
+        assert list(world.tickets.tickets) == [incident.tracking]
+        history = world.tickets.tickets[incident.tracking].history
+        assert [entry.action for entry in history] == ["create", "comment", "comment", "resolve"], history
+        assert "Kesinti -> Kalite düşüşü" in history[1].body or "Outage -> Degradation" in history[1].body
+        sms = [(m.to, m.body) for m in world.twilio.messages]
+        assert [to for to, _ in sms] == [phone, phone] and all(incident.tracking in body for _, body in sms), sms
+        outage, restored = (body for _, body in sms)
+        assert outage != restored
+        stop.set()
+        await task
+    finally:
+        await stop_world(world)
