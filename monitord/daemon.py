@@ -319,7 +319,7 @@ class Daemon:
         waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
         due = due_updates(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
-        overrun = frozenset(line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected)
+        overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
     def _windows(self) -> list[MaintenanceWindow]:
