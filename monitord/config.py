@@ -75,7 +75,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
         "notify_degradation",
     ),
     "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc"),
-    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template"),
+    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "comment_every"),
     "maintenance[]": ("id", "scope", "start", "end", "reason", "grace"),
 }
 """The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""
@@ -151,6 +151,7 @@ class TicketConfig:
     username: str | None = None  # basic auth, instead of a token
     password: Secret | None = None
     body_template: str | None = None  # webhook only
+    comment_every: float = 600.0  # at most one comment per incident this often (0: no limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1151,6 +1152,7 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
     values = dict(
         kind=kind, url=d.get(tickets, path, "url", url), queue=queue, token=token, username=username,
         password=password, body_template=d.get(tickets, path, "body_template", text, None),
+        comment_every=d.get(tickets, path, "comment_every", parse_duration, _default(TicketConfig, "comment_every")),
     )
     return TicketConfig(**values) if len(d.problems) == before else None
 

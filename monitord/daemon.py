@@ -48,6 +48,7 @@ from monitord.store import Store, StoreError
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
 from notifiers.plan import Planned, PlanSettings, due_updates, hold_notices, plan_step
+from notifiers.throttle import CommentThrottle
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
     BUILTIN_DIR,
@@ -194,6 +195,7 @@ class Daemon:
         self._reserve_numbers()
         self.settings = plan_settings(config)
         self.channels = configured_channels(config)
+        self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
         self.rates = RateTracker()
         self.stats = ProbeStats()
         self.started = self.clock()
@@ -237,7 +239,7 @@ class Daemon:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
-        planned = [p for p in (*planned, *extra) if p[0].channel in self.channels]
+        planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
         incidents = [change.incident for change in step.incidents]
         states: Iterable[LineState] = step.states
         if pending is not None:
@@ -550,6 +552,7 @@ class Daemon:
             self.profiles = load_profiles(_profile_dirs(config))
             self.settings = plan_settings(config)
             self.channels = configured_channels(config)
+            self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
             self.store.replace_config_maintenance(config.maintenance)
             if self.outbox and config.notifiers != old.notifiers:
                 self.outbox.replace_notifiers(build_notifiers(config))

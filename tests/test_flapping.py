@@ -14,8 +14,10 @@ from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.demo import until
-from monitord.model import Incident, IncidentKind, Line, Phase
+from monitord.model import Incident, IncidentKind, Line, Notification, Phase
 from notifiers.plan import PlanSettings, plan_step
+from notifiers.throttle import CommentThrottle
+from rules.config import parse_rules
 from rules.engine import Engine, Step
 from tests.rules_fixtures import T0, changes, engine, line, topology
 from tests.test_end_to_end import started
@@ -141,3 +143,65 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         await task
     finally:
         await stop_world(world)
+
+
+def test_ticket_comments_are_rate_limited_per_incident_and_coalesced() -> None:
+    """Without a flap rule the line alternates recovering / reopened every poll: the helpdesk gets
+    the first comment at once, the rest in one comment 10 minutes later, before the resolution."""
+    topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
+    e = engine(topo, replace(parse_rules({"technologies": {"adsl": {"flapping": None}}}), settle=20.0))
+    settings = PlanSettings(timezone="UTC")
+    throttle = CommentThrottle(600.0)
+    committed: dict[str, Incident] = {}
+    calls: list[tuple[float, str, str]] = []
+    changed: list[str] = []
+
+    def commit(step: Step, now: float) -> None:
+        changed.extend(c.change for c in step.incidents)
+        planned = plan_step(step.incidents, topo, settings, now, committed.get)
+        calls.extend((now - T0, n.action, n.body) for n, _ in throttle.admit(planned, now) if n.channel == "ticket")
+        committed.update((c.incident.tracking, c.incident) for c in step.incidents)
+
+    for i in range(1, 60):
+        now = T0 + 30 * i
+        commit(e.observe([line("d1-1", at=now, oper_up=float(i % 2 == 0 or i > 10))], now), now)
+        commit(e.tick(now + 25), now + 25)
+    assert changed.count("recovering") == 5 and changed.count("reopened") == 4
+    assert [(at, action) for at, action, _ in calls] == [
+        (55.0, "create"), (60.0, "comment"), (660.0, "comment"), (900.0, "resolve"),
+    ]
+    merged = calls[2][2]
+    assert merged.count("Arıza yeniden başladı") == 4 and merged.count("Hatlar düzeliyor") == 4
+
+
+def test_a_held_comment_goes_before_the_ticket_is_resolved() -> None:
+    def comment(key: str, body: str) -> Notification:
+        return Notification(key, "ticket", "ARZ-1", "comment", "", body, "ARZ-1")
+
+    throttle = CommentThrottle(600.0)
+    assert [n.key for n, _ in throttle.admit([(comment("a", "one"), None)], 0.0)] == ["a"]
+    assert throttle.admit([(comment("b", "two"), None), (comment("c", "three"), None)], 10.0) == []
+    resolve = Notification("r", "ticket", "ARZ-1", "resolve", "", "done", "ARZ-1")
+    out = throttle.admit([(resolve, None)], 20.0)
+    assert [(n.key, n.action, n.body) for n, _ in out] == [("b/+1", "comment", "two\n\nthree\n"), ("r", "resolve", "done")]
+    assert throttle.admit([(comment("d", "four"), None)], 30.0) == [], "ten minutes after the last comment"
+    assert [n.key for n, _ in throttle.admit([], 620.0)] == ["d"]
+
+
+def test_comment_every_is_configured_per_helpdesk(tmp_path) -> None:
+    from lab.isp import build_sample_isp
+    from monitord.config import ConfigError
+
+    isp = build_sample_isp(tmp_path)
+    tickets = {"kind": "webhook", "url": "http://127.0.0.1:9/tickets"}
+    write_config(tmp_path, {"tickets": tickets})
+    assert load_config(isp.config).notifiers.tickets.comment_every == 600.0
+    write_config(tmp_path, {"tickets": {**tickets, "comment_every": "30s"}})
+    assert load_config(isp.config).notifiers.tickets.comment_every == 30.0
+    write_config(tmp_path, {"tickets": {**tickets, "comment_every": "often"}})
+    try:
+        load_config(isp.config)
+    except ConfigError as error:
+        assert "notifiers.tickets.comment_every" in str(error) and "config.yaml:" in str(error)
+    else:
+        raise AssertionError("a bad comment_every was accepted")
