@@ -470,6 +470,7 @@ class Daemon:
                 await outbox_task
                 now = self.clock()
                 self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
+                self.comments.every = 0.0  # queue the held helpdesk comments: they live in memory only
                 self._commit(self.engine.tick(now), now)
                 if self.unwritten is not None:
                     log.error("stopping with the state file still refusing writes (%s): %d incident changes and "

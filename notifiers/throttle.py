@@ -6,8 +6,9 @@ out as one comment (their texts in order) once `every` has passed since the last
 before the incident's next create, reopen or resolve, so the ticket never closes on an untold
 change. Only comments wait: creating, reopening and resolving a ticket are never delayed.
 
-What is held lives in memory: a restart forgets it (the next comment or the resolution still
-tells the ticket where the incident stands), and starts counting `every` afresh.
+What is held lives in memory: a stop queues it (the daemon sets `every` to 0 for its last
+step), a crash forgets it (the next comment or the resolution still tells the ticket where the
+incident stands).
 """
 
 from __future__ import annotations

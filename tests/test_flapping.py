@@ -205,3 +205,14 @@ def test_comment_every_is_configured_per_helpdesk(tmp_path) -> None:
         assert "notifiers.tickets.comment_every" in str(error) and "config.yaml:" in str(error)
     else:
         raise AssertionError("a bad comment_every was accepted")
+
+
+def test_a_stop_releases_every_held_comment() -> None:
+    """The daemon's last step before it stops runs with `every` 0: nothing stays in memory."""
+    throttle = CommentThrottle(600.0)
+    first = Notification("a", "ticket", "ARZ-1", "comment", "", "one", "ARZ-1")
+    held = Notification("b", "ticket", "ARZ-1", "comment", "", "two", "ARZ-1")
+    throttle.admit([(first, None)], 0.0)
+    assert throttle.admit([(held, None)], 5.0) == []
+    throttle.every = 0.0
+    assert [n.key for n, _ in throttle.admit([], 6.0)] == ["b"] and throttle.held == {}
