@@ -18,7 +18,7 @@ from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.demo import until
-from monitord.model import Incident, IncidentKind, Line, MaintenanceWindow, NodeRef, Phase
+from monitord.model import Incident, IncidentKind, MaintenanceWindow, NodeRef, Phase
 from notifiers.maintenance import due_maintenance_notices
 from notifiers.plan import PlanSettings, plan_step
 from tests.rules_fixtures import T0, dead, device, engine, line, topology
