@@ -137,8 +137,10 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         assert "Kesinti -> Kalite düşüşü" in history[1].body or "Outage -> Degradation" in history[1].body
         sms = [(m.to, m.body) for m in world.twilio.messages]
         assert [to for to, _ in sms] == [phone, phone] and all(incident.tracking in body for _, body in sms), sms
-        outage, restored = (body for _, body in sms)
-        assert outage != restored
+        sent = sorted((i for i in daemon.store.items(channel="sms") if i.status == "sent"), key=lambda i: i.sent_at or 0)
+        assert [(i.notification.action, i.notification.body) for i in sent] == [
+            ("outage", sms[0][1]), ("restored", sms[1][1])
+        ]
         stop.set()
         await task
     finally:
