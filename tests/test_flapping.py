@@ -241,3 +241,25 @@ def test_the_store_follows_an_incidents_severity_but_refuses_another_incident_wi
             raise AssertionError("another incident took a number already issued")
     finally:
         store.close()
+
+
+def test_a_recovering_degradation_that_comes_back_as_an_outage_tells_the_customer() -> None:
+    topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
+    topo = replace(topo, lines={**topo.lines, "d1-1": Line("d1-1", "Ayşe Yılmaz", "d1", phone=PHONE)})
+    e = engine(topo)
+    settings = PlanSettings(timezone="UTC")
+    committed: dict[str, Incident] = {}
+    heard: list[tuple[str, str]] = []
+
+    def commit(step: Step, now: float) -> None:
+        heard.extend((c.change, n.action) for c in step.incidents
+                     for n, _ in plan_step((c,), topo, settings, now, committed.get) if n.channel == "sms")
+        committed.update((c.incident.tracking, c.incident) for c in step.incidents)
+
+    commit(e.observe([line("d1-1", at=T0 + 10, snr_margin_down_db=3.0)], T0 + 10), T0 + 10)
+    commit(e.tick(T0 + 130), T0 + 130)
+    commit(e.tick(T0 + 200), T0 + 200)  # a degradation: customers are not told
+    commit(e.observe([line("d1-1", at=T0 + 230)], T0 + 230), T0 + 230)  # good again: recovering
+    commit(e.observe([line("d1-1", at=T0 + 260, oper_up=0.0)], T0 + 260), T0 + 260)
+    assert [i.kind for i in e.incidents()] == [IncidentKind.OUTAGE]
+    assert heard == [("reopened", "outage")]
