@@ -326,7 +326,7 @@ def plan(
             before = lookup(tracking)
             action = "comment" if before is not None and before.phase is Phase.RECOVERING else "reopen"  # never closed
             out.append(p.ticket(action, "reopened", f"{tracking}/ticket/reopen/{stamp}"))
-            if before is None or before.phase is Phase.RESOLVED or change.was is not None:  # told, or now worse
+            if before is None or before.phase is Phase.RESOLVED or change.was is not None:  # told it was over, or news of another kind
                 out += p.customers(incident.affected, suffix=f"/reopen-{stamp}")
             out += p.noc("reopened", f"/{stamp}")
         case "severity":
