@@ -19,6 +19,11 @@ resolved, and the subscribers it had told are told that their fault is now follo
 wider number, which is the number their "restored" will carry: at once, day or night, when it
 opened with an urgent notice (outage, overrun); else after quiet hours, like its opening notice.
 
+Severity: a line's own incident moves between outage and degradation under one number (the
+rules engine's "severity"). The ticket gets one comment per change; an escalation to outage
+tells the customers of the outage, and a de-escalation tells those who are not told of
+degradations that the outage is over (so they still hear "restored" once).
+
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
 opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
 of SMS is not opting out of being told: it closes one channel, so a subscriber with an address
