@@ -80,7 +80,7 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
         "notify_degradation", "non_mobile", "retry",
     ),
     "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc", "retry"),
-    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "retry"),
+    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "retry", "comment_every"),
     **{f"notifiers.{channel}.retry": ("max_backoff", "probe_every") for channel in ("sms", "email", "tickets")},
     "maintenance[]": ("id", "scope", "start", "end", "reason", "grace"),
 }
@@ -196,6 +196,7 @@ class TicketConfig:
     password: Secret | None = None
     body_template: str | None = None  # webhook only
     retry: RetryConfig = RetryConfig()
+    comment_every: float = 600.0  # at most one comment per incident this often (0: no limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1368,6 +1369,7 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
         kind=kind, url=d.get(tickets, path, "url", url), queue=queue, token=token, username=username,
         password=password, body_template=d.get(tickets, path, "body_template", text, None),
         retry=_retry(d, tickets, path),
+        comment_every=d.get(tickets, path, "comment_every", parse_duration, _default(TicketConfig, "comment_every")),
     )
     return TicketConfig(**values) if len(d.problems) == before else None
 

@@ -49,6 +49,7 @@ from monitord.store import START_AFRESH, Store, StoreError
 from notifiers.base import Notifier
 from notifiers.maintenance import due_maintenance_notices
 from notifiers.plan import Planned, PlanSettings, due_cpe_notices, due_updates, hold_notices, plan_step
+from notifiers.throttle import CommentThrottle
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
     BUILTIN_DIR,
@@ -197,6 +198,7 @@ class Daemon:
         self._reserve_numbers()
         self.settings = plan_settings(config)
         self.channels = configured_channels(config)
+        self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
         self.rates = RateTracker()
         self.stats = ProbeStats()
         self.started = self.clock()
@@ -264,7 +266,7 @@ class Daemon:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
-        planned = [p for p in (*planned, *extra) if p[0].channel in self.channels]
+        planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
         incidents = [change.incident for change in step.incidents]
         states: Iterable[LineState] = step.states
         if pending is not None:
@@ -348,7 +350,7 @@ class Daemon:
         due = due_updates(waiting, self.config.topology, self.settings, now)
         due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
-        overrun = frozenset(line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected)
+        overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
     def _windows(self) -> list[MaintenanceWindow]:
@@ -531,6 +533,7 @@ class Daemon:
                 await outbox_task
                 now = self.clock()
                 self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
+                self.comments.every = 0.0  # queue the held helpdesk comments: they live in memory only
                 self._commit(self.engine.tick(now), now)
                 if self.unwritten is not None:
                     log.error("stopping with the state file still refusing writes (%s): %d incident changes and "
@@ -637,6 +640,7 @@ class Daemon:
             self.profiles = load_profiles(_profile_dirs(config))
             self.settings = plan_settings(config)
             self.channels = configured_channels(config)
+            self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
             self.store.replace_config_maintenance(config.maintenance)
             if self.outbox and config.notifiers != old.notifiers:
                 self.outbox.replace_notifiers(build_notifiers(config))

@@ -94,13 +94,13 @@ MIGRATIONS: tuple[str, ...] = (
 _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
     AND older.incident = outbox.incident AND older.id < outbox.id AND older.status IN ('pending', 'sending'))"""
 
-# An incident row is updated only by the incident that owns its number (same kind, root and
-# opening): another incident arriving with a taken number is an error, never a replacement.
+# An incident row is updated only by the incident that owns its number (same root and opening;
+# its kind is its severity, which may change): another incident arriving with a taken number is
+# an error, never a replacement.
 _UPSERT_INCIDENT = """INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (tracking) DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at,
+    ON CONFLICT (tracking) DO UPDATE SET kind = excluded.kind, phase = excluded.phase, updated_at = excluded.updated_at,
         resolved_at = excluded.resolved_at, affected = excluded.affected, evidence = excluded.evidence
-    WHERE incidents.kind = excluded.kind AND incidents.root = excluded.root
-        AND incidents.opened_at = excluded.opened_at"""
+    WHERE incidents.root = excluded.root AND incidents.opened_at = excluded.opened_at"""
 
 _ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
     ON CONFLICT (prefix, year) DO UPDATE SET last = max(last, excluded.last)"""

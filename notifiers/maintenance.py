@@ -8,9 +8,10 @@ Timing:
   quiet hours is pulled back to the minute before they begin (a 2 h notice for a 01:00 window
   goes out at 21:59, not at 08:00 after the work). Only the latest due lead is sent, so a daemon
   started an hour before a window sends one notice, not two.
-- completion once the window and its grace are over (by then the rules engine has opened an
-  OVERRUN incident for lines still down; those subscribers hear the apology from plan() instead),
-  for up to `max_age` after that; it waits for the end of quiet hours.
+- completion once the window and its grace are over, for up to `max_age` after that; it waits
+  for the end of quiet hours. It goes only to those whose service came back by then: the lines
+  still down at that edge (the rules engine's `overran`) hear the apology and then the
+  restoration from plan(), and never that the work was completed, not even after the fix.
 
 Who hears by SMS and who by e-mail (opt-outs, preferences), and what a template error does, is
 decided per subscriber by notifiers.plan.customer_notice, as for incident notices.
@@ -52,7 +53,8 @@ def due_maintenance_notices(
     overrun_lines: frozenset[str] = frozenset(),
     max_age: float = 86400.0,
 ) -> list[Planned]:
-    """Advance and completion notices due at `now`. `overrun_lines`: lines in open OVERRUN incidents."""
+    """Advance and completion notices due at `now`. `overrun_lines`: lines still down when their
+    window closed (they get no completion notice)."""
     leads = sorted(lead_times)
     out: list[Planned] = []
     for window in windows:

@@ -27,6 +27,11 @@ resolved, and the subscribers it had told are told that their fault is now follo
 wider number, which is the number their "restored" will carry: at once, day or night, when it
 opened with an urgent notice (outage, overrun); else after quiet hours, like its opening notice.
 
+Severity: a line's own incident moves between outage and degradation under one number (the
+rules engine's "severity"). The ticket gets one comment per change; an escalation to outage
+tells the customers of the outage, and a de-escalation tells those who are not told of
+degradations that the outage is over (so they still hear "restored" once).
+
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
 opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
 of SMS is not opting out of being told: it closes one channel, so a subscriber with an address
@@ -39,7 +44,7 @@ visible and never sent, and every other item of the step goes out as usual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
@@ -348,11 +353,21 @@ def plan(
             out += p.customers(incident.affected, "restored", resolved)
             out += p.noc("resolved", resolved)
         case "reopened":
-            out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
             before = lookup(tracking)
-            if before is None or before.phase is Phase.RESOLVED:
+            action = "comment" if before is not None and before.phase is Phase.RECOVERING else "reopen"  # never closed
+            out.append(p.ticket(action, "reopened", f"{tracking}/ticket/reopen/{stamp}"))
+            if before is None or before.phase is Phase.RESOLVED or change.was is not None:  # told it was over, or news of another kind
                 out += p.customers(incident.affected, suffix=f"/reopen-{stamp}")
             out += p.noc("reopened", f"/{stamp}")
+        case "severity":
+            was = change.was or incident.kind
+            out.append(p.ticket("comment", "severity", f"{tracking}/ticket/severity/{stamp}",
+                                {"was": KIND_NAMES[settings.language][was.value]}))
+            if incident.kind is IncidentKind.OUTAGE:
+                out += p.customers(incident.affected, suffix=f"/{stamp}")
+            elif p.opening is None:  # not told of degradations: for them the outage is over
+                out += _Planner(replace(incident, kind=was), topology, settings, now).customers(
+                    incident.affected, "restored", f"/{stamp}")
         case "closed_removed":
             out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
     if incident.kind is IncidentKind.CPE:

@@ -334,6 +334,10 @@ TEMPLATES: Templates = {
         "tr": Template("", "Arıza yeniden başladı: {at}. Etkilenen abone: {count}.\n\nBulgular:\n{evidence}\n"),
         "en": Template("", "The fault came back: {at}. Affected subscribers: {count}.\n\nEvidence:\n{evidence}\n"),
     },
+    "ticket.severity": {
+        "tr": Template("", "Arızanın türü değişti: {was} -> {kind} ({at}). Etkilenen abone: {count}.\n\nBulgular:\n{evidence}\n"),
+        "en": Template("", "Severity changed: {was} -> {kind} ({at}). Affected subscribers: {count}.\n\nEvidence:\n{evidence}\n"),
+    },
     "ticket.closed_removed": {
         "tr": Template("", "Kayıt kapatıldı: ilgili hatlar artık envanterde yok. ({at})\n"),
         "en": Template("", "Closed: the lines involved are no longer in the inventory. ({at})\n"),

@@ -48,8 +48,16 @@ Correlation (as data)
     Recently failed lines keep counting for `window`, so when a parent recovers the lines still
     resyncing stay with its incident instead of flooding out as single-line incidents.
 
+Severity
+    A line's own incident is one incident whether the line is down or degraded: a flapping line
+    (down, up but flapping, down again) keeps one tracking number. Its kind is its severity: it
+    becomes OUTAGE as soon as the line is down, and DEGRADATION only once the line has been up
+    (degraded) for `stable`, so a flapping line stays an outage until it settles ("severity",
+    `was` names the kind before). A fault that moves between down and degraded is one fault: it
+    settles from when it began, and an incident whose line was down meanwhile opens as OUTAGE.
+
 Lifecycle
-    opened -> (grew | shrank | promoted)* -> recovering -> resolved, with reopened from
+    opened -> (grew | shrank | promoted | severity)* -> recovering -> resolved, with reopened from
     recovering or from resolved within `reopen_window`, or -> merged (absorbed by a parent).
     An incident that absorbs others in a step reports "promoted" even when it also reopened:
     the planner needs the merged numbers (`replaces`), and tells a reopen from the incident as
@@ -65,7 +73,9 @@ Lifecycle
 Maintenance
     `set_maintenance(windows, now)` replaces the planned windows. Targets inside a window's
     scope show MAINTENANCE from start to end + grace; at that edge, those still down get the
-    OVERRUN fault and correlate like outages, into OVERRUN incidents.
+    OVERRUN fault and correlate like outages, into OVERRUN incidents. The lines still down at the
+    edge are remembered per window (`overran`) for as long as the window is: they are told of the
+    overrun and then of the restoration, never that the work was completed.
 
 Cost
     A step works on the targets that changed, never on every line (a reload excepted): timers
@@ -105,7 +115,7 @@ from rules.config import RulesConfig
 from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
 
 Change = Literal[
-    "opened", "grew", "shrank", "promoted", "merged", "recovering", "resolved", "reopened", "closed_removed"
+    "opened", "grew", "shrank", "promoted", "merged", "recovering", "resolved", "reopened", "closed_removed", "severity"
 ]
 SNAPSHOT_VERSION = 1
 
@@ -114,6 +124,7 @@ _KINDS = (_OUTAGE, _DEGRADATION, _OVERRUN, _CPE)
 _FAULT_CLASS = {
     Status.DOWN: _OUTAGE, Status.UNREACHABLE: _OUTAGE, Status.DEGRADED: _DEGRADATION, Status.CPE: _CPE,
 }
+_SEVERITIES = {_OUTAGE: _DEGRADATION, _DEGRADATION: _OUTAGE}  # a line's own incident moves between these
 _UP = (Status.OK, Status.DEGRADED)
 _SILENT = (Status.DOWN, Status.CPE)  # a line gone quiet: is its head-end still there?
 _ACTIVE = (Phase.OPEN, Phase.UPDATED)
@@ -131,6 +142,7 @@ class IncidentChange:
     removed: frozenset[str] = frozenset()
     replaces: tuple[str, ...] = ()  # tracking numbers merged into this incident
     merged_into: str | None = None  # "merged": the incident that absorbed this one
+    was: IncidentKind | None = None  # "severity": the kind before
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +215,7 @@ class _Acc:
     replaces: list[str] = field(default_factory=list)
     removed_from_topology: bool = False
     merged_into: str | None = None
+    was: str | None = None  # the kind before a severity change in this step
 
 
 class Engine:
@@ -224,6 +237,7 @@ class Engine:
         self._windows: dict[str, MaintenanceWindow] = {}
         self._scopes: dict[str, frozenset[Key]] = {}
         self._expired: set[str] = set()
+        self._overran: dict[str, frozenset[str]] = {}  # window id -> lines still down at its edge
         self._heap: list[float] = []  # the times timers are due at, each once
         self._timers: dict[float, list[tuple[str, str]]] = {}  # when -> ("t"|"m"|"i", key), in order set
         self._planned: dict[Key, float] = {}
@@ -259,6 +273,7 @@ class Engine:
         self._windows = new
         self._scopes = {w.id: frozenset(_key(n) for n in w.scope) for w in new.values()}
         self._expired &= set(new)
+        self._overran = {i: lines for i, lines in self._overran.items() if i in new}
         for window in sorted((new[i] for i in changed if i in new), key=lambda w: w.id):
             if window.end + window.grace <= now:
                 self._expired.add(window.id)  # never seen open: nothing to suppress or overrun
@@ -296,6 +311,10 @@ class Engine:
         targets = set(self._targets.values())
         return self._step(now, targets, wake & targets, accs)
 
+    def overran(self) -> frozenset[str]:
+        """Lines still down when a maintenance window in force closed."""
+        return frozenset().union(*self._overran.values())
+
     def reserve(self, year: int, last: int) -> None:
         """Numbers up to `last` of `year` are taken (the store's record): never issue them."""
         self._issued[year] = max(self._issued.get(year, 0), last)
@@ -332,6 +351,7 @@ class Engine:
             "version": SNAPSHOT_VERSION,
             "issued": {str(year): seq for year, seq in sorted(self._issued.items())},
             "expired": sorted(self._expired),
+            "overran": {i: sorted(lines) for i, lines in sorted(self._overran.items())},
             "windows": [
                 {
                     "id": w.id,
@@ -361,6 +381,7 @@ class Engine:
         elif snapshot.get("year"):  # written before per-year counters
             engine._issued = {int(snapshot["year"]): int(snapshot["seq"])}
         engine._expired = set(snapshot["expired"])
+        engine._overran = {i: frozenset(lines) for i, lines in snapshot.get("overran", {}).items()}
         windows = [
             MaintenanceWindow(
                 w["id"], tuple(_node(n) for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
@@ -515,7 +536,10 @@ class Engine:
                 target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now}
             self._recount(target, changed)
             if target.incident is not None:
-                self._classify(self._incidents[target.incident], target, now)
+                inc = self._incidents[target.incident]
+                if inc.root == target.key and inc.root.startswith("line:"):
+                    self._follow(inc, target, now, accs)
+                self._classify(inc, target, now)
                 self._acc(accs, target.incident)
         reassess = set(touched)
         while reassess or any(changed.values()):
@@ -543,8 +567,9 @@ class Engine:
         was_down = target.base is Status.DOWN
         old_class = _FAULT_CLASS.get(target.base)
         fault_class = _FAULT_CLASS.get(base)
+        same_fault = _same_fault(target, target.base, base)
         target.base = base
-        if fault_class is not None and fault_class != old_class:
+        if fault_class is not None and fault_class != old_class and not same_fault:
             target.fault_since = now
         if fault_class != _OUTAGE:
             target.overrun = False
@@ -716,7 +741,13 @@ class Engine:
                 group = self._root(target, now, roots)
                 if group is None:
                     continue
+                kind, root = group
+                if kind == _DEGRADATION:
+                    group = (self._severity(target, root), root)
                 current = self._incidents[target.incident] if target.incident else None
+                own = current is not None and current.root == root == target.key and root.startswith("line:")
+                if own and current.kind in _SEVERITIES:
+                    continue  # its own incident: `_follow` keeps the severity
                 if current is None or (current.kind, current.root) != group:
                     groups.setdefault(group, []).append(target)
             changed, merged = self._move(groups, now, accs)
@@ -787,6 +818,12 @@ class Engine:
 
     def _incident_for(self, group: tuple[str, Key], now: float, accs: dict[str, _Acc]) -> _Incident:
         """The unresolved incident of this (kind, root), the resolved one reopened, or a new one."""
+        kind, root = group
+        if root.startswith("line:") and kind in _SEVERITIES and group not in self._open and group not in self._closed:
+            other = (_SEVERITIES[kind], root)
+            sibling = self._open.get(other) or self._closed.get(other)
+            if sibling is not None:
+                self._rekey(self._incidents[sibling], kind, accs)
         tracking = self._open.get(group)
         if tracking is not None:
             return self._incidents[tracking]
@@ -804,12 +841,43 @@ class Engine:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def _severity(self, target: _Target, root: Key) -> str:
+        """The kind a settled fault opens at `root`: a line's own incident opens as an outage when
+        the line was down during this fault (it flaps), whatever it is at this instant."""
+        if root == target.key and root.startswith("line:") and target.fault == _DEGRADATION and _OUTAGE in target.last_fault:
+            return _OUTAGE
+        return target.fault  # type: ignore[return-value]
+
+    def _follow(self, inc: _Incident, target: _Target, now: float, accs: dict[str, _Acc]) -> None:
+        """A line's own incident takes the line's severity: outage at once, degradation only once
+        the line has been up for `stable` (a flapping line stays one outage)."""
+        if inc.kind == _DEGRADATION and target.fault == _OUTAGE:
+            self._rekey(inc, _OUTAGE, accs)
+        elif (
+            inc.kind == _OUTAGE and target.fault == _DEGRADATION
+            and target.up_since is not None and now - target.up_since >= self._rules.stable
+        ):
+            self._rekey(inc, _DEGRADATION, accs)
+
+    def _rekey(self, inc: _Incident, kind: str, accs: dict[str, _Acc]) -> None:
+        """Change an incident's severity in place: same number, indexed under its new kind."""
+        index = self._closed if inc.phase is Phase.RESOLVED else self._open
+        if (kind, inc.root) in index:
+            return
+        acc = self._acc(accs, inc.tracking)
+        acc.was = inc.kind if acc.was is None else acc.was
+        del index[(inc.kind, inc.root)]
+        inc.kind = kind
+        index[(kind, inc.root)] = inc.tracking
+
     def _classify(self, inc: _Incident, target: _Target, now: float) -> None:
-        """A member is failing (it has the incident's fault), waiting, or verified good."""
+        """A member is failing (it has the incident's fault, or is its line, down or degraded),
+        waiting, or verified good."""
         key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
-        if _fails(target.fault, inc.kind):
+        own = key == inc.root and key.startswith("line:") and _SEVERITIES.get(inc.kind) == target.fault
+        if _fails(target.fault, inc.kind) or own:
             inc.failing.add(key)
             return
         since = target.ok_since if inc.kind == _DEGRADATION else target.up_since
@@ -867,7 +935,7 @@ class Engine:
         changes = []
         for tracking in sorted(accs):
             acc, inc = accs[tracking], self._incidents[tracking]
-            change = _change_of(acc, inc.phase)
+            change = _change_of(acc, inc.phase, inc.kind)
             if change is None:
                 continue
             inc.updated_at = now
@@ -877,8 +945,9 @@ class Engine:
             else:
                 inc.evidence = self._evidence(inc)
             added, removed = acc.added - acc.removed, acc.removed - acc.added
+            was = IncidentKind(acc.was) if acc.was is not None and acc.was != inc.kind else None
             changes.append(IncidentChange(
-                self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces), acc.merged_into
+                self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces), acc.merged_into, was
             ))
         return tuple(changes)
 
@@ -936,6 +1005,7 @@ class Engine:
             self._expired.add(window.id)
             for target in scope:
                 target.overrun = _FAULT_CLASS.get(target.base) == _OUTAGE
+            self._overran[window.id] = _line_ids(t.key for t in scope if t.overrun)
         return scope
 
     # --- helpers -------------------------------------------------------------------------------
@@ -994,7 +1064,7 @@ class Engine:
         timers.append((kind, key))
 
 
-def _change_of(acc: _Acc, phase: Phase) -> Change | None:
+def _change_of(acc: _Acc, phase: Phase, kind: str) -> Change | None:
     """The one change a step reports for an incident, from the phase it started in and the
     phase it ends in (h11-style: the whole table in one place)."""
     if acc.removed_from_topology:
@@ -1011,6 +1081,8 @@ def _change_of(acc: _Acc, phase: Phase) -> Change | None:
         return "reopened"
     if phase is Phase.RECOVERING and acc.before is not Phase.RECOVERING:
         return "recovering"
+    if acc.was is not None and acc.was != kind:
+        return "severity"
     if acc.added - acc.removed:
         return "grew"
     if acc.removed - acc.added:
@@ -1022,6 +1094,17 @@ def _fails(fault: str | None, kind: str) -> bool:
     """Whether a target with `fault` fails for an incident of `kind`: a silent modem leaves its
     customer without service, so it fails for an outage as well."""
     return fault == kind or (fault == _CPE and kind == _OUTAGE)
+
+
+def _same_fault(target: _Target, old: Status, new: Status) -> bool:
+    """A line of its own moving between down and degraded has one fault, not a new one: coming
+    back degraded, or going down again after an outage that just ended (a flapping line). A line
+    behind a dead device (UNREACHABLE) is not one of these."""
+    if not target.key.startswith("line:"):
+        return False
+    if old is Status.DOWN:
+        return new is Status.DEGRADED
+    return old is Status.DEGRADED and new is Status.DOWN and _OUTAGE in target.last_fault
 
 
 def _earliest_after(times: Iterable[float], now: float) -> float:

@@ -205,9 +205,10 @@ def test_reopen_after_resolution_tells_everyone_again_under_new_keys_and_a_secon
 
 
 def test_reopen_while_recovering_tells_the_helpdesk_but_not_customers_again() -> None:
+    """The ticket was never resolved, so it gets a comment, not a reopen."""
     recovering = incident(phase=Phase.RECOVERING)
     planned = run(Change(incident(updated=DAY, phase=Phase.UPDATED), "reopened"), known={T: recovering})
-    assert sorted(n.action for n, _ in planned) == ["noc-reopened", "reopen"]
+    assert sorted(n.action for n, _ in planned) == ["comment", "noc-reopened"]
 
 
 def test_closed_removed_only_closes_the_ticket() -> None:
@@ -218,7 +219,7 @@ def test_closed_removed_only_closes_the_ticket() -> None:
 
 
 @pytest.mark.parametrize("kind", list(IncidentKind))
-@pytest.mark.parametrize("change", ["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed"])
+@pytest.mark.parametrize("change", ["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed", "severity"])
 def test_every_change_of_every_kind_plans_and_replays_identically(change: ChangeKind, kind: IncidentKind) -> None:
     c = Change(incident(kind=kind, updated=DAY, resolved=DAY), change, added=frozenset({"s1", "s3"}),
                removed=frozenset({"s2"}), replaces=(NEW,))

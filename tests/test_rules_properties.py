@@ -97,7 +97,8 @@ class Invariants:
             assert not incident.affected & seen, "a line in two open incidents"
             seen |= incident.affected
             kind = incident.kind.value
-            failing = [i for i in incident.affected if kind in self.kinds(i)]
+            own = {"outage", "degradation"} if incident.root.level == "line" and kind != "overrun" else {kind}
+            failing = [i for i in incident.affected if self.kinds(i) & own]  # a line's own incident: down or degraded
             devices = [
                 d
                 for d in self.topo.devices

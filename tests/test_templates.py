@@ -46,6 +46,7 @@ WORST = {
     "subscribers": "- s1 Ayşe Yılmaz +90532***1111",
     "replaces": "ARZ-2026-000120, ARZ-2026-000121",
     "into": LONGEST_TRACKING,
+    "was": "Kalite düşüşü",
     "channel": "sms",
     "cause": "kimlik bilgileri reddedildi",
     "waiting": 20,
