@@ -876,7 +876,7 @@ class Engine:
         key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
-        own = key == inc.root and key.startswith("line:") and _SEVERITIES.get(inc.kind) == target.fault
+        own = key == inc.root and key.startswith("line:") and target.fault in _SEVERITIES and _SEVERITIES.get(inc.kind) == target.fault
         if _fails(target.fault, inc.kind) or own:
             inc.failing.add(key)
             return

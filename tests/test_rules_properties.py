@@ -22,6 +22,9 @@ RULES = replace(
 )
 # A silent modem on a line in sync (CPE) is its own kind and counts as an outage above it.
 FAILING = {"outage": (Status.DOWN, Status.UNREACHABLE, Status.CPE), "degradation": (Status.DEGRADED,), "cpe": (Status.CPE,)}
+# A line's own incident changes severity instead of ending (a flapping line is one incident):
+# an outage holds while the line is down, silent or degraded, a degradation while degraded or down.
+OWN = {"outage": FAILING["outage"] + FAILING["degradation"], "degradation": (Status.DOWN, Status.DEGRADED)}
 OUTCOMES = [Outcome.OK] * 4 + [Outcome.TIMEOUT, Outcome.NOT_FOUND, Outcome.AUTH_FAILURE, Outcome.UNREACHABLE]
 
 
@@ -97,8 +100,10 @@ class Invariants:
             assert not incident.affected & seen, "a line in two open incidents"
             seen |= incident.affected
             kind = incident.kind.value
-            own = {"outage", "degradation"} if incident.root.level == "line" and kind != "overrun" else {kind}
-            failing = [i for i in incident.affected if self.kinds(i) & own]  # a line's own incident: down or degraded
+            if incident.root.level == "line" and kind in OWN:
+                failing = [i for i in incident.affected if self.status.get(i) in OWN[kind]]
+            else:
+                failing = [i for i in incident.affected if kind in self.kinds(i)]
             devices = [
                 d
                 for d in self.topo.devices
