@@ -164,7 +164,7 @@ CMTS_ROW = "100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.
     ("subs.csv", "en,olt-1,7", "en,olt-1,99999999999999999999", "port", "100002", "out of range"),
     ("subs.csv", "en,olt-1,7", "en,olt-1," + "9" * 5000, "port", "100002", "out of range"),
     ("subs.csv", "en,olt-1,7", "en,olt-1,²", "port", "100002", "expected an integer, got '²'"),
-    ("config.yaml", "address: 127.0.10.4", "address: ::ffff:127.0.10.1", f"topology.regions[0].exchanges[1].devices[1].address",
+    ("config.yaml", "address: 127.0.10.4", "address: ::ffff:127.0.10.1", "topology.regions[0].exchanges[1].devices[1].address",
      "::ffff:127.0.10.1", "IPv4-mapped IPv6 address (hint: write it as 127.0.10.1)"),
     ("config.yaml", "address: 127.0.10.4", "address: fe80::1%eth0", "topology.regions[0].exchanges[1].devices[1].address",
      "fe80::1%eth0", "has a zone (%eth0)"),

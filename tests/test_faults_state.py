@@ -131,7 +131,6 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
     changes: list[tuple[str, str, str | None, tuple[str, ...]]] = []
 
     def at(offset: float, samples: list[Sample] | None = None) -> None:
-        nonlocal daemon
         clock.now = START + offset
         step = daemon.ingest(samples) if samples is not None else daemon.engine.tick(clock.now)
         if samples is None:

@@ -21,7 +21,7 @@ from monitord.clock import AnchoredClock
 from monitord.demo import until
 from monitord.metrics import DaemonCollector
 from monitord.model import Notification, Secret
-from monitord.outbox import ChannelPolicy, Outbox
+from monitord.outbox import Outbox
 from monitord.store import Store
 from notifiers.base import ChannelHold
 from notifiers.email import SmtpEmail
