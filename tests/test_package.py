@@ -1,5 +1,5 @@
 """monitord as an installed package: a wheel carries its built-in profiles and rules, `--version`,
-and `check --json`."""
+`check --json`, and the API description is a valid OpenAPI document."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
+from openapi_spec_validator import validate
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ENV = {
@@ -106,3 +108,7 @@ def test_check_json_names_file_line_and_key(tmp_path: Path) -> None:
     [problem] = report["problems"]
     assert (problem["file"], problem["line"], problem["key"]) == (str(bad), line, "rules.settle")
     assert "soon" in problem["message"] and set(problem) == {"file", "line", "key", "message", "hint"}
+
+
+def test_the_openapi_document_is_valid() -> None:
+    validate(yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8")))
