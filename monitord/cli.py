@@ -16,11 +16,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import asdict
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord.config import ConfigError, Invalid, format_problems, listen
+from monitord.config import ConfigError, Invalid, Problem, format_problems, listen
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
 
@@ -33,10 +35,12 @@ TIMEOUT = 15.0  # a diagnosis takes up to 5 s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitord", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="validate a config and its inventory; print every problem")
     check.add_argument("config")
+    check.add_argument("--json", action="store_true", help="print the problems and warnings as JSON")
 
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("config")
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "check":
-        return _check(args.config)
+        return _check_json(args.config) if args.json else _check(args.config)
     if args.command == "run":
         return _run(args.config, json_logs=args.log_json, level=args.log_level)
     if args.command == "reserve-tracking":
@@ -117,6 +121,28 @@ def _check(path: str) -> int:
         f"{len(topology.devices)} devices, {len(topology.lines)} subscriber lines"
     )
     return 0
+
+
+def _check_json(path: str) -> int:
+    """`check --json`: every problem and warning with file, line, key, message and hint, for tools."""
+    from monitord.daemon import load_checked
+
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    try:
+        warnings = load_checked(path).warnings
+    except ConfigError as error:
+        problems = error.problems
+    report = {"ok": not problems, "problems": [asdict(p) for p in problems], "warnings": [asdict(w) for w in warnings]}
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 1 if problems else 0
+
+
+def _version() -> str:
+    try:
+        return version("monitord")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _run(path: str, *, json_logs: bool, level: str) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from monitord import duration as durations
+from monitord.builtin import PROFILES_DIR
 from monitord.files import CONFIG_LIMIT, INVENTORY_LIMIT, SECRET_LIMIT, read_regular_file, read_regular_text
 from monitord.model import (
     DEVICE_KINDS,
@@ -44,7 +45,6 @@ from rules.config import RulesConfigError, parse_rules
 T = TypeVar("T")
 
 BUILTIN_PROFILES: tuple[str, ...] = ("adsl", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos")
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "config" / "profiles"  # where probes/ finds them
 LINE_FIELDS: tuple[str, ...] = (
     "id", "name", "phone", "email", "language", "device", "port", "mac", "modem", "sms_opt_out", "prefer_email",
 )
@@ -1118,7 +1118,7 @@ def _profiles(d: _Decoder, device: dict[Any, Any], path: KeyPath, profiles_dir: 
         name = d.check(raw, item_path, identifier)
         if name is None:
             continue
-        folders = (PROFILE_DIR,) if profiles_dir is None else (PROFILE_DIR, profiles_dir)
+        folders = (PROFILES_DIR,) if profiles_dir is None else (PROFILES_DIR, profiles_dir)
         if name in BUILTIN_PROFILES or any((folder / f"{name}.yaml").is_file() for folder in folders):
             yield name
             continue

@@ -78,7 +78,7 @@ class Device:
     exchange: str
     address: str
     snmp: SnmpAuth | None  # None: reachability by ICMP only (e.g. a router without SNMP access)
-    profiles: tuple[str, ...] = ()  # line profiles to walk, by name (config/profiles/*.yaml)
+    profiles: tuple[str, ...] = ()  # line profiles to walk, by name (monitord/builtin/profiles/*.yaml)
     port: int = 161
     cabinet: str | None = None
 

@@ -1,6 +1,6 @@
 """Line profiles as data: which table columns to walk and how to turn their cells into metrics.
 
-A profile (config/profiles/<name>.yaml) names numeric OIDs, how each row index is parsed, how a
+A profile (monitord/builtin/profiles/<name>.yaml) names numeric OIDs, how each row index is parsed, how a
 row maps to an inventory line, and how raw values become natural units. A vendor table needs a
 YAML file, not code. Decoding is pure; `poll_device` is the only function here that does I/O.
 
@@ -16,12 +16,12 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 
+from monitord.builtin import PROFILES_DIR as BUILTIN_DIR
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
 from monitord.yamlload import YamlSyntaxError, check_node_graph
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid, parse_oid
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "config" / "profiles"
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 Kind = Literal["gauge", "counter"]

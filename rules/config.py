@@ -1,4 +1,4 @@
-"""The `rules:` section: defaults from config/rules/default.yaml, then the operator's overrides.
+"""The `rules:` section: defaults from monitord/builtin/rules/default.yaml, then the operator's overrides.
 
 ```yaml
 rules:
@@ -36,15 +36,13 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from monitord.builtin import DEFAULT_RULES
 from monitord.duration import ANY, HOLD, INTERVAL, WINDOW, Bounds
 from monitord.duration import parse_duration as parse_any_duration
 from monitord.yamlload import load_yaml
 from rules.checks import OPS, Check, DownUnless, Drift, Flap, RuleSet, Threshold
-
-DEFAULT_RULES = Path(__file__).resolve().parents[1] / "config" / "rules" / "default.yaml"
 
 KeyPath = tuple[str | int, ...]
 
@@ -91,7 +89,7 @@ def load_default_rules_text() -> str:
 @cache
 def _defaults() -> Mapping[str, Any]:
     data = load_yaml(load_default_rules_text()).data
-    assert isinstance(data, dict), "config/rules/default.yaml must be a mapping"
+    assert isinstance(data, dict), "monitord/builtin/rules/default.yaml must be a mapping"
     return data
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from monitord.builtin import PROFILES_DIR
 from monitord.config import (
     LINE_FIELDS,
     SECTION_KEYS,
@@ -537,8 +538,8 @@ def test_profiles_dir_adds_profiles(tmp_path: Path) -> None:
     assert loaded.profiles_dir == tmp_path / "profiles"
 
 
-def test_every_profile_shipped_in_config_profiles_is_accepted(tmp_path: Path) -> None:
-    shipped = sorted(path.stem for path in (REPO / "config" / "profiles").glob("*.yaml"))
+def test_every_profile_shipped_in_the_package_is_accepted(tmp_path: Path) -> None:
+    shipped = sorted(path.stem for path in PROFILES_DIR.glob("*.yaml"))
     names = shipped or ["adsl"]
     loaded = load_config(write(tmp_path, BASE.replace("[adsl, if-mib]", f"[{', '.join(names)}]")), ENV)
     assert loaded.topology.devices["dslam-1"].profiles == tuple(names)
