@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.sms_outbox import outage_sms
+from sms_outbox import outage_sms  # bench/ is on sys.path when this script runs
 from lab.twilio import TwilioLab
 from monitord.model import Secret
 from monitord.outbox import ChannelPolicy, Outbox
