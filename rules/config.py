@@ -3,6 +3,7 @@
 ```yaml
 rules:
   settle: 60s            # a new fault waits this long before it may become an incident
+  gather: 10s            # a settled device fault waits at most this long for suspected devices near it
   stable: 10m            # a line must be verified good this long before it counts as restored
   reopen_window: 1h      # a recurrence within this time reopens the resolved incident
   maintenance_grace: 15m # default grace after a maintenance window (for the config loader)
@@ -70,6 +71,7 @@ class Correlation:
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
     settle: float
+    gather: float
     stable: float
     reopen_window: float
     maintenance_grace: float
@@ -122,7 +124,7 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-_DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace")
+_DURATIONS = ("settle", "gather", "stable", "reopen_window", "maintenance_grace")
 _TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")
 _RULE_KEYS = {

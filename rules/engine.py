@@ -21,6 +21,18 @@ Faults
     stops being down, for its lines), so a dead DSLAM is seen as one dead DSLAM whatever order
     the probes answered in.
 
+Confirming a device outage
+    Waiting out `settle` makes a dark exchange a minute late. So when a device's first probe
+    says down, the step asks for it and every device of its exchange to be polled at once; a
+    device that goes down is rechecked again. Its outage is *confirmed* when all its probes say
+    down and one of them has said so twice since the device last answered anything: it then
+    settles at once, and so do the lines it made unreachable. A settled device fault (or a line
+    behind one) still waits, at most `gather` longer, while a device of its exchange is
+    suspected (a probe says down) or down but not yet settled: those rechecks answer within a
+    few seconds, and the incident then opens with the whole outage instead of growing after its
+    ticket. When an incident opens, every fault of its exchange that is ready is placed with it
+    in the same step.
+
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
     fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
@@ -160,6 +172,8 @@ class _Target:
     incident: str | None = None
     up_since: float | None = None  # OK or DEGRADED since
     ok_since: float | None = None
+    downs: int = 0  # a device's down samples since any of its probes last said up
+    confirmed: float | None = None  # when a device's outage was confirmed by a second look
 
 
 @dataclass(slots=True)
@@ -211,6 +225,7 @@ class Engine:
         self._heap: list[float] = []  # the times timers are due at, each once
         self._timers: dict[float, list[tuple[str, str]]] = {}  # when -> ("t"|"m"|"i", key), in order set
         self._planned: dict[Key, float] = {}
+        self._suspected: set[_Target] = set()  # devices whose first probe said down in this call
         self._index(topology)
         self._count_all()
 
@@ -439,7 +454,12 @@ class Engine:
         ruleset, feeds = self._probe(probe)
         judged = verdict(sample, ruleset)
         changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
+        if target.key.startswith("device:") and judged[0] == "down" and not _suspect(target):
+            self._suspected.add(target)
         target.verdicts[probe] = judged
+        if target.key.startswith("device:"):
+            target.downs = target.downs + 1 if judged[0] == "down" else 0 if judged[0] == "up" else target.downs
+            changed = changed or (judged[0] == "down" and target.base is Status.DOWN and target.confirmed is None)
         if feeds:
             values = feed_values(sample, judged)
             checks = target.checks
@@ -483,9 +503,12 @@ class Engine:
         for device in sorted((t for t in judge if t.key.startswith("device:")), key=_by_key):
             was_down = device.base is Status.DOWN
             if self._judge(device, now, states):
-                if was_down:
+                if was_down or device.confirmed is None:
                     recheck.add(device.key[7:])
                 judge.update(self._target(line) for line in self._lines_of[device.key])
+        for device in self._suspected:
+            recheck.update(key[7:] for key in self._devices_under[self._area(device.key)])
+        self._suspected.clear()
         touched = judge | wake
         changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         window = self._rules.correlation.window
@@ -524,6 +547,8 @@ class Engine:
             base, reasons = line_status(target.verdicts, target.firing, down)
         else:
             base, reasons = device_status(target.verdicts, target.firing)
+            confirmed = base is Status.DOWN and target.downs > len(target.verdicts)
+            target.confirmed = (target.confirmed or now) if confirmed else None
         was_down = target.base is Status.DOWN
         old_class = _FAULT_CLASS.get(target.base)
         fault_class = _FAULT_CLASS.get(base)
@@ -628,23 +653,69 @@ class Engine:
                     above.update(self._chain[device])
         return nodes | above
 
-    def _root(self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None]) -> Key | None:
+    def _root(
+        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None], near: dict[Key, bool]
+    ) -> Key | None:
         """Where a settled fault belongs: the regional root of its device (`_regional`), or else
-        the target itself. Only a new fault waits for `settle`: a member failing again, or a
-        device whose own node already roots an incident of its kind, is placed at once. A line
-        walks the same nodes as its device, so `roots` keeps each (kind, device) walk for the
-        round."""
+        the target itself. Only a new fault waits for `settle` (or its confirmation) and for the
+        suspects near it: a member failing again, or a device whose own node already roots an
+        incident of its kind, is placed at once. A line walks the same nodes as its device, so
+        `roots` keeps each (kind, device) walk for the round, and `near` each device's suspects."""
         kind = target.fault
         if kind is None:
             return None
-        if now - target.fault_since < self._rules.settle and (kind, target.key) not in self._open:
-            current = self._incidents[target.incident] if target.incident else None
-            if current is None or current.kind != kind:
-                return None
+        current = self._incidents[target.incident] if target.incident else None
+        placed = (kind, target.key) in self._open or (current is not None and current.kind == kind)
         device = target.key if target.key.startswith("device:") else target.chain[-1]
+        if not placed:
+            settles = self._settles_at(target)
+            if now < settles:
+                return None
+            if now < settles + self._rules.gather:
+                if device not in near:
+                    near[device] = self._suspects_near(device, now)
+                if near[device]:
+                    return None
         if (kind, device) not in roots:
             roots[kind, device] = self._regional(kind, (*self._chain[device], device))
         return roots[kind, device] or target.key
+
+    def _settles_at(self, target: _Target) -> float:
+        """When a fault may join an incident: after `settle`, or once a recheck confirmed the
+        outage of its device (the target itself, or the device that made a line unreachable)."""
+        at = target.fault_since + self._rules.settle
+        if target.fault != _OUTAGE:
+            return at
+        is_device = target.key.startswith("device:")
+        device = target if is_device else self._targets.get(target.chain[-1])
+        if device is not None and device.confirmed is not None and (is_device or target.base is Status.UNREACHABLE):
+            return min(at, max(device.confirmed, target.fault_since))
+        return at
+
+    def _suspects_near(self, device: Key, now: float) -> bool:
+        """True while another device of this one's exchange is suspected, or down and not yet
+        settled: its recheck is about to answer, so a settled fault here waits (`gather`)."""
+        for key in self._devices_under[self._area(device)]:
+            other = self._targets.get(key)
+            if key != device and other is not None and _suspect(other) and other.incident is None:
+                if other.fault is None or now < self._settles_at(other):
+                    return True
+        return False
+
+    def _area(self, key: Key) -> Key:
+        """The exchange a node is in (itself for an exchange or a region): where siblings are rechecked."""
+        if key.startswith(("exchange:", "region:")):
+            return key
+        chain = self._chain[key]
+        return next((k for k in reversed(chain) if k.startswith("exchange:")), chain[-1] if chain else key)
+
+    def _ready_around(self, kind: str, root: Key, tracking: str) -> set[_Target]:
+        """The faults of this kind in the root's exchange not in its incident: a new incident takes
+        those that are ready in the same step, so its first notice counts them."""
+        devices = self._devices_under.get(self._area(root), ())
+        found = set().union(*(self._behind[kind].get(d, ()) for d in devices))
+        found.update(t for t in map(self._targets.get, devices) if t is not None)
+        return {t for t in found if t.fault == kind and t.incident != tracking}
 
     def _regional(self, kind: str, chain: tuple[Key, ...]) -> Key | None:
         """The farthest qualifying node of `chain`, narrowed to the nearest qualifying node that
@@ -677,8 +748,9 @@ class Engine:
                 reassess.update(t for t in behind if t.fault == kind)
             groups: dict[tuple[str, Key], list[_Target]] = {}
             roots: dict[tuple[str, Key], Key | None] = {}
+            near: dict[Key, bool] = {}
             for target in reassess:
-                root = self._root(target, now, roots)
+                root = self._root(target, now, roots, near)
                 if root is None:
                     continue
                 group = (target.fault, root)
@@ -689,6 +761,10 @@ class Engine:
             moved.update(t for targets in groups.values() for t in targets)
             moved |= merged
             reassess = {self._targets[r] for _, r in groups if r.startswith("device:") and r in self._targets} - moved
+            for kind, root in groups:
+                tracking = self._open.get((kind, root))
+                if tracking is not None and tracking in accs and accs[tracking].before is None:
+                    reassess |= self._ready_around(kind, root, tracking)
         return moved
 
     def _move(
@@ -938,7 +1014,8 @@ class Engine:
         """Wake this target at the next time it could change without a new sample."""
         times = [] if target.check_due is None else [target.check_due]
         if target.fault is not None:
-            times.append(target.fault_since + self._rules.settle)
+            settles = self._settles_at(target)
+            times += (target.fault_since + self._rules.settle, settles, settles + self._rules.gather)
         if target.last_fault:
             window = self._rules.correlation.window
             times.extend(ended + window for ended in target.last_fault.values())
@@ -991,6 +1068,11 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
+def _suspect(device: _Target) -> bool:
+    """A device one of whose probes says down: it and its exchange are worth a second look."""
+    return any(kind == "down" for kind, _ in device.verdicts.values())
+
+
 def _by_key(target: _Target) -> Key:
     return target.key
 
@@ -1020,6 +1102,8 @@ def _dump_target(t: _Target) -> dict[str, Any]:
         "incident": t.incident,
         "up_since": t.up_since,
         "ok_since": t.ok_since,
+        "downs": t.downs,
+        "confirmed": t.confirmed,
     }
 
 
@@ -1040,6 +1124,8 @@ def _load_target(raw: Mapping[str, Any], chain: tuple[Key, ...]) -> _Target:
         incident=raw["incident"],
         up_since=raw["up_since"],
         ok_since=raw["ok_since"],
+        downs=raw.get("downs", 0),
+        confirmed=raw.get("confirmed"),
     )
 
 
