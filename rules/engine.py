@@ -242,7 +242,14 @@ class Engine:
             if other is None or _order(sample) > _order(other):
                 latest[target, sample.probe] = sample
         judge, wake = self._due(now)
+        said: dict[_Target, list[str]] = {target: [] for target, _ in latest if target.key.startswith("device:")}
+        suspect = {device: _suspect(device) for device in said}
         judge.update(target for (target, probe), sample in latest.items() if self._apply(target, sample, probe, now))
+        for target, probe in latest:
+            if target in said:
+                said[target].append(target.verdicts[probe][0])
+        for device, verdicts in said.items():
+            self._count_downs(device, verdicts, suspect[device], judge)
         return self._step(now, judge, wake)
 
     def tick(self, now: float) -> Step:
@@ -454,12 +461,7 @@ class Engine:
         ruleset, feeds = self._probe(probe)
         judged = verdict(sample, ruleset)
         changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
-        if target.key.startswith("device:") and judged[0] == "down" and not _suspect(target):
-            self._suspected.add(target)
         target.verdicts[probe] = judged
-        if target.key.startswith("device:"):
-            target.downs = target.downs + 1 if judged[0] == "down" else 0 if judged[0] == "up" else target.downs
-            changed = changed or (judged[0] == "down" and target.base is Status.DOWN and target.confirmed is None)
         if feeds:
             values = feed_values(sample, judged)
             checks = target.checks
@@ -478,6 +480,15 @@ class Engine:
                 self._refresh(target)
                 changed = changed or firing != target.firing or due != target.check_due
         return changed
+
+    def _count_downs(self, device: _Target, verdicts: list[str], was_suspect: bool, judge: set[_Target]) -> None:
+        """Keep a device's down samples since it last answered, whatever the order of one batch;
+        a device newly suspected is rechecked with its exchange, one down and unconfirmed is judged."""
+        device.downs = (0 if "up" in verdicts else device.downs) + verdicts.count("down")
+        if _suspect(device) and not was_suspect:
+            self._suspected.add(device)
+        if "down" in verdicts and device.base is Status.DOWN and device.confirmed is None:
+            judge.add(device)
 
     def _refresh(self, target: _Target) -> None:
         """Cache what the checks say, so judging a target does not have to ask them."""
