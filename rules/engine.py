@@ -26,12 +26,12 @@ Confirming a device outage
     says down, the step asks for it and every device of its exchange to be polled at once; a
     device that goes down is rechecked again. Its outage is *confirmed* when all its probes say
     down and one of them has said so twice since the device last answered anything: it then
-    settles at once, and so do the lines it made unreachable. A settled device fault (or a line
-    behind one) still waits, at most `gather` longer, while a device of its exchange is
-    suspected (a probe says down) or down but not yet settled: those rechecks answer within a
-    few seconds, and the incident then opens with the whole outage instead of growing after its
-    ticket. When an incident opens, every fault of its exchange that is ready is placed with it
-    in the same step.
+    settles at once, and so do the lines it made unreachable. A settled fault that would open
+    an incident, or move to a new wider one, still waits while a device of its exchange,
+    suspected (a probe says down) less than `gather` ago, has not settled: those rechecks
+    answer within a few seconds, and the incident then opens with the whole outage instead of
+    growing after its ticket. When an incident opens, every fault of its exchange that is ready
+    is placed with it in the same step.
 
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
@@ -173,6 +173,7 @@ class _Target:
     up_since: float | None = None  # OK or DEGRADED since
     ok_since: float | None = None
     downs: int = 0  # a device's down samples since any of its probes last said up
+    suspected: float | None = None  # since when one of a device's probes says down
     confirmed: float | None = None  # when a device's outage was confirmed by a second look
 
 
@@ -249,7 +250,7 @@ class Engine:
             if target in said:
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
-            self._count_downs(device, verdicts, suspect[device], judge)
+            self._count_downs(device, verdicts, suspect[device], judge, now)
         return self._step(now, judge, wake)
 
     def tick(self, now: float) -> Step:
@@ -481,11 +482,14 @@ class Engine:
                 changed = changed or firing != target.firing or due != target.check_due
         return changed
 
-    def _count_downs(self, device: _Target, verdicts: list[str], was_suspect: bool, judge: set[_Target]) -> None:
+    def _count_downs(self, device: _Target, verdicts: list[str], was_suspect: bool, judge: set[_Target], now: float) -> None:
         """Keep a device's down samples since it last answered, whatever the order of one batch;
         a device newly suspected is rechecked with its exchange, one down and unconfirmed is judged."""
         device.downs = (0 if "up" in verdicts else device.downs) + verdicts.count("down")
-        if _suspect(device) and not was_suspect:
+        if not _suspect(device):
+            device.suspected = None
+        elif not was_suspect:
+            device.suspected = now
             self._suspected.add(device)
         if "down" in verdicts and device.base is Status.DOWN and device.confirmed is None:
             judge.add(device)
@@ -665,31 +669,36 @@ class Engine:
         return nodes | above
 
     def _root(
-        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None], near: dict[Key, bool]
+        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None], near: dict[Key, float | None]
     ) -> Key | None:
         """Where a settled fault belongs: the regional root of its device (`_regional`), or else
-        the target itself. Only a new fault waits for `settle` (or its confirmation) and for the
-        suspects near it: a member failing again, or a device whose own node already roots an
-        incident of its kind, is placed at once. A line walks the same nodes as its device, so
-        `roots` keeps each (kind, device) walk for the round, and `near` each device's suspects."""
+        the target itself. Only a new fault waits for `settle` (or its confirmation): a member
+        failing again, or a device whose own node already roots an incident of its kind, is
+        placed at once. A fault that would open a new incident (or move to one) waits while a
+        device of its exchange was just suspected (`_suspects_near`). A line walks the same nodes
+        as its device, so `roots` keeps each (kind, device) walk for the round, and `near` each
+        device's suspects."""
         kind = target.fault
         if kind is None:
             return None
         current = self._incidents[target.incident] if target.incident else None
         placed = (kind, target.key) in self._open or (current is not None and current.kind == kind)
         device = target.key if target.key.startswith("device:") else target.chain[-1]
-        if not placed:
-            settles = self._settles_at(target)
-            if now < settles:
-                return None
-            if now < settles + self._rules.gather:
-                if device not in near:
-                    near[device] = self._suspects_near(device, now)
-                if near[device]:
-                    return None
+        if not placed and now < self._settles_at(target):
+            return None
         if (kind, device) not in roots:
             roots[kind, device] = self._regional(kind, (*self._chain[device], device))
-        return roots[kind, device] or target.key
+        root = roots[kind, device] or target.key
+        moving = not placed or (current is not None and current.root != root and (kind, root) not in self._open)
+        if not moving:
+            return root
+        if device not in near:
+            near[device] = self._suspects_near(device, now)
+        until = near[device]
+        if until is None:
+            return root
+        self._wake(target, until)
+        return None
 
     def _settles_at(self, target: _Target) -> float:
         """When a fault may join an incident: after `settle`, or once a recheck confirmed the
@@ -703,15 +712,20 @@ class Engine:
             return min(at, max(device.confirmed, target.fault_since))
         return at
 
-    def _suspects_near(self, device: Key, now: float) -> bool:
-        """True while another device of this one's exchange is suspected, or down and not yet
-        settled: its recheck is about to answer, so a settled fault here waits (`gather`)."""
+    def _suspects_near(self, device: Key, now: float) -> float | None:
+        """Until when a new incident here waits: while another device of this one's exchange,
+        suspected less than `gather` ago, is not yet settled (its recheck is about to answer)."""
+        until = None
         for key in self._devices_under[self._area(device)]:
             other = self._targets.get(key)
-            if key != device and other is not None and _suspect(other) and other.incident is None:
-                if other.fault is None or now < self._settles_at(other):
-                    return True
-        return False
+            if key == device or other is None or other.suspected is None or other.incident is not None:
+                continue
+            ends = other.suspected + self._rules.gather
+            if other.fault is not None:
+                ends = min(ends, self._settles_at(other))
+            if now < ends:
+                until = ends if until is None else max(until, ends)
+        return until
 
     def _area(self, key: Key) -> Key:
         """The exchange a node is in (itself for an exchange or a region): where siblings are rechecked."""
@@ -759,7 +773,7 @@ class Engine:
                 reassess.update(t for t in behind if t.fault == kind)
             groups: dict[tuple[str, Key], list[_Target]] = {}
             roots: dict[tuple[str, Key], Key | None] = {}
-            near: dict[Key, bool] = {}
+            near: dict[Key, float | None] = {}
             for target in reassess:
                 root = self._root(target, now, roots, near)
                 if root is None:
@@ -1025,14 +1039,15 @@ class Engine:
         """Wake this target at the next time it could change without a new sample."""
         times = [] if target.check_due is None else [target.check_due]
         if target.fault is not None:
-            settles = self._settles_at(target)
-            times += (target.fault_since + self._rules.settle, settles, settles + self._rules.gather)
+            times += (target.fault_since + self._rules.settle, self._settles_at(target))
         if target.last_fault:
             window = self._rules.correlation.window
             times.extend(ended + window for ended in target.last_fault.values())
         if target.incident is not None:
             times.extend(t + self._rules.stable for t in (target.ok_since, target.up_since) if t is not None)
-        when = _earliest_after(times, now)
+        self._wake(target, _earliest_after(times, now))
+
+    def _wake(self, target: _Target, when: float) -> None:
         if when < self._planned.get(target.key, math.inf):
             self._planned[target.key] = when
             self._schedule(when, "t", target.key)
@@ -1114,6 +1129,7 @@ def _dump_target(t: _Target) -> dict[str, Any]:
         "up_since": t.up_since,
         "ok_since": t.ok_since,
         "downs": t.downs,
+        "suspected": t.suspected,
         "confirmed": t.confirmed,
     }
 
@@ -1136,6 +1152,7 @@ def _load_target(raw: Mapping[str, Any], chain: tuple[Key, ...]) -> _Target:
         up_since=raw["up_since"],
         ok_since=raw["ok_since"],
         downs=raw.get("downs", 0),
+        suspected=raw.get("suspected"),
         confirmed=raw.get("confirmed"),
     )
 
