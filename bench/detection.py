@@ -9,7 +9,7 @@ polling cycle, and times the ticket and the first SMS. Goal: both under 45 s.
 `--healthy SECONDS` first watches the healthy lab that long and reports any incident, ticket or
 SMS (the goal is none: run it with 3600 for the healthy hour).
 
-    .venv/bin/python bench/detection.py --runs 5 [--healthy 3600]
+    .venv/bin/python bench/detection.py --runs 5 [--healthy 3600] [--block 100]
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from lab.world import start_world, stop_world  # noqa: E402
 GOAL = 45.0
 
 
-async def one(run: int, healthy: float) -> tuple[float, float, int]:
+async def one(run: int, healthy: float, block: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory(prefix="monitord-detection-") as folder:
-        world = await start_world(Path(folder), base=f"127.{50 + os.getpid() % 150}.{100 + 10 * (run % 2)}", seed=run)
+        world = await start_world(Path(folder), base=f"127.{50 + os.getpid() % 150}.{block + 10 * (run % 2)}", seed=run)
         shipped_defaults(world.config)
         try:
             detection = await Detection.start(world)
@@ -57,8 +57,9 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--healthy", type=float, default=0.0, help="seconds of healthy lab watched before the first fault")
+    parser.add_argument("--block", type=int, default=100, help="third octet of the lab's addresses (two runs side by side need two)")
     args = parser.parse_args()
-    results = [await one(run, args.healthy if run == 0 else 0.0) for run in range(args.runs)]
+    results = [await one(run, args.healthy if run == 0 else 0.0, args.block) for run in range(args.runs)]
     tickets, sms = [r[0] for r in results], [r[1] for r in results]
     print(f"fault to ticket:    median {statistics.median(tickets):.1f} s, max {max(tickets):.1f} s")
     print(f"fault to first SMS: median {statistics.median(sms):.1f} s, max {max(sms):.1f} s")
