@@ -243,11 +243,15 @@ class Engine:
             if other is None or _order(sample) > _order(other):
                 latest[target, sample.probe] = sample
         judge, wake = self._due(now)
-        said: dict[_Target, list[str]] = {target: [] for target, _ in latest if target.key.startswith("device:")}
-        suspect = {device: _suspect(device) for device in said}
-        judge.update(target for (target, probe), sample in latest.items() if self._apply(target, sample, probe, now))
-        for target, probe in latest:
-            if target in said:
+        said: dict[_Target, list[str]] = {}  # what each device's probes said in this batch
+        suspect: dict[_Target, bool] = {}  # and whether it was suspected before
+        for (target, probe), sample in latest.items():
+            is_device = target.key.startswith("device:")
+            if is_device and target not in said:
+                said[target], suspect[target] = [], _suspect(target)
+            if self._apply(target, sample, probe, now):
+                judge.add(target)
+            if is_device:
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
             self._count_downs(device, verdicts, suspect[device], judge, now)
