@@ -2,7 +2,8 @@
 
 `POST /tickets` takes `{"action", "tracking", "subject", "body", "key"}` as sent by
 notifiers.webhook: `create` opens a ticket (or returns the one the tracking number already has),
-`comment`/`resolve`/`reopen` act on the ticket of that tracking number (404 if there is none).
+`comment`/`resolve`/`reopen` act on the ticket of that tracking number (404 if there is none);
+each sets the ticket's subject to the one it carries (monitord's says the current count).
 A repeated `key` (or Idempotency-Key header) is answered with the same id and changes nothing.
 Every ticket keeps its ordered history. Faults: `fail_next(status, count, retry_after)`, and
 `down()`/`up()` to stop and resume listening on the same port.
@@ -116,6 +117,7 @@ class TicketDesk:
         elif ticket is None:
             return web.json_response({"error": f"no ticket for {data['tracking']}"}, status=404)
         ticket.status = {"resolve": "resolved", "reopen": "open"}.get(action, ticket.status)
+        ticket.subject = str(data.get("subject") or ticket.subject)
         ticket.history.append(Entry(action, str(data.get("subject", "")), str(data.get("body", "")), key))
         self._keys[key] = ticket.id
         return web.json_response({"id": ticket.id}, status=201 if action == "create" else 200)

@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
 from notifiers.base import ChannelHold
 from notifiers.templates import (
-    HOLD_CAUSES, KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates,
+    HOLD_CAUSES, KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates, evidence_lines,
     format_duration, format_time, render, short, subscriber_list,
 )
 from rules.engine import IncidentChange
@@ -200,7 +200,7 @@ class _Planner:
             "at": format_time(incident.updated_at, settings.tz, lang),
             "duration": format_duration(end - incident.opened_at, lang),
             "count": len(incident.affected),
-            "evidence": "\n".join(f"- {e}" for e in incident.evidence) or "-",
+            "evidence": evidence_lines(incident.evidence, lang),
             "subscribers": self.subscribers(incident.affected),
         }
         self.customer_values: dict[Language, dict[str, Any]] = {
@@ -303,6 +303,8 @@ def plan(
     tells who a promotion's and a merge's incidents already told, and whether a reopened (or a
     promoted existing) incident had been resolved (customers were told "restored", so they hear
     of the outage again) or was only recovering (they were never told otherwise: no SMS).
+    A growth or shrink of devices alone (no subscriber line joined or left) says nothing.
+    Every ticket item carries the subject with the current count, which the ticket takes.
     """
     incident = change.incident
     p = _Planner(incident, topology, settings, now)
@@ -313,11 +315,11 @@ def plan(
             out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
             out += p.customers(incident.affected - moving)
             out += p.noc("opened")
-        case "grew":
+        case "grew" if change.added:
             out.append(p.ticket("comment", "grew", f"{tracking}/ticket/grew/{stamp}",
                                 {"added_count": len(change.added), "subscribers": p.subscribers(change.added)}))
             out += p.customers(change.added - moving, suffix=f"/{stamp}")
-        case "shrank":
+        case "shrank" if change.removed:
             out.append(p.ticket("comment", "shrank", f"{tracking}/ticket/shrank/{stamp}",
                                 {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)}))
             out += p.customers(change.removed - moving, "restored", f"/{stamp}")

@@ -31,6 +31,7 @@ TRACKING_FIELD = "Tracking Number"
 class Ticket:
     id: str
     status: str
+    subject: str = ""
 
 
 def tracking_query(tracking: str) -> str:
@@ -107,11 +108,11 @@ class RequestTracker:
         """The oldest ticket tagged with `tracking`, resolved or not."""
         page = await self._call(
             "GET", "tickets",
-            params={"query": tracking_query(tracking), "fields": "Status",
+            params={"query": tracking_query(tracking), "fields": "Status,Subject",
                     "orderby": "id", "order": "ASC", "per_page": "1"},
         )
         items = page.get("items") or []
-        return Ticket(str(items[0]["id"]), str(items[0]["Status"])) if items else None
+        return Ticket(str(items[0]["id"]), str(items[0]["Status"]), str(items[0].get("Subject") or "")) if items else None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -139,8 +140,11 @@ class RequestTracker:
         return ticket_id
 
     async def _comment(self, item: Notification) -> str:
+        """The comment, then the ticket's subject: it carries the incident's current count."""
         ticket = await self._existing(item.recipient)
         await self._add_comment(ticket.id, item)
+        if item.subject and item.subject != ticket.subject:
+            await self._call("PUT", f"ticket/{ticket.id}", {"Subject": item.subject})
         return ticket.id
 
     async def _resolve(self, item: Notification) -> str:

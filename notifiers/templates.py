@@ -12,9 +12,10 @@ and place names in them are cut to SMS_NAME_MAX characters; tracking numbers are
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from monitord.model import Language
@@ -434,3 +435,24 @@ def subscriber_list(entries: Sequence[tuple[str, str, str | None]], language: La
         more = len(entries) - LIST_MAX
         rows.append(f"... ve {more} abone daha" if language == "tr" else f"... and {more} more")
     return "\n".join(rows) if rows else "-"
+
+
+_LEVELS_TR = {"region": "bölge", "exchange": "santral", "cabinet": "kabin", "device": "cihaz", "line": "hat"}
+_FAULT_WORDS_TR = {"down": "kesik", "degraded": "kalitesi düşük", "still down after maintenance": "bakımdan sonra hâlâ kesik"}
+_NODE = r"(region|exchange|cabinet|device|line):(\S+)"
+_EVIDENCE_TR: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(rf"^(\d+)/(\d+) lines (.+) behind {_NODE}$"),
+     lambda m: f"{_LEVELS_TR[m[4]]} {m[5]} arkasında {_FAULT_WORDS_TR.get(m[3], m[3])} hat: {m[1]}/{m[2]}"),
+    (re.compile(r"^devices (.+?): (.+?)(?: and (\d+) more)?$"),
+     lambda m: f"{_FAULT_WORDS_TR.get(m[1], m[1])} cihazlar: {m[2]}" + (f" ve {m[3]} tane daha" if m[3] else "")),
+    (re.compile(r"^merged into (\S+)$"), lambda m: f"{m[1]} kaydına birleştirildi"),
+    (re.compile(rf"^{_NODE}: (.*)$"), lambda m: f"{_LEVELS_TR[m[1]]} {m[2]}: {m[3]}"),
+)
+
+
+def evidence_lines(evidence: Sequence[str], language: Language) -> str:
+    """The engine's evidence as a ticket's list, in the ticket's language (the engine writes the
+    English forms of rules/engine.py `_evidence`; probe answers inside them stay as read)."""
+    if language == "tr":
+        evidence = [next((say(m) for pattern, say in _EVIDENCE_TR if (m := pattern.match(e))), e) for e in evidence]
+    return "\n".join(f"- {e}" for e in evidence) or "-"

@@ -1,6 +1,8 @@
 """Tickets through a generic JSON webhook: one POST per ticket action, the ticket id comes back.
 
-The default body is `{"action", "tracking", "subject", "body", "key"}`. A configured
+The default body is `{"action", "tracking", "subject", "body", "key"}`; every action's
+`subject` is the ticket's subject with the incident's current subscriber count, for the helpdesk
+to keep. A configured
 `body_template` is JSON with `$name` placeholders (action, tracking, subject, body, key); each
 is replaced by the JSON-encoded value, so the result is valid JSON whatever the text contains.
 It is checked when the notifier is built, so a bad template fails at start, not at 3 a.m.

@@ -3,6 +3,7 @@
 ```yaml
 rules:
   settle: 60s            # a new fault waits this long before it may become an incident
+  gather: 10s            # a settled device fault waits at most this long for suspected devices near it
   stable: 10m            # a line must be verified good this long before it counts as restored
   reopen_window: 1h      # a recurrence within this time reopens the resolved incident
   maintenance_grace: 15m # default grace after a maintenance window (for the config loader)
@@ -67,6 +68,7 @@ class Correlation:
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
     settle: float
+    gather: float
     stable: float
     reopen_window: float
     maintenance_grace: float
@@ -113,7 +115,7 @@ def parse_duration(value: Any, bounds: Bounds = ANY) -> float:
     return parse_any_duration(value, bounds)
 
 
-_DURATIONS = ("settle", "stable", "reopen_window", "maintenance_grace", "cpe_hold")
+_DURATIONS = ("settle", "gather", "stable", "reopen_window", "maintenance_grace", "cpe_hold")
 _BOUNDS = {"reopen_window": Bounds(0.0, WINDOW.high)}  # 0: a recurrence is always a new incident
 _TOP = (*_DURATIONS, "correlation", "technologies")
 _CORRELATION = ("window", "min_count", "min_fraction", "close_count", "close_fraction")

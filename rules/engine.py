@@ -32,6 +32,18 @@ Customer premises
     qualifies, then the line moves to a `cpe` incident of its own at once. The whole decision
     table is in docs/decisions.md.
 
+Confirming a device outage
+    Waiting out `settle` makes a dark exchange a minute late. So when a device's first probe
+    says down, the step asks for it and every device of its exchange to be polled at once; a
+    device that goes down is rechecked again. Its outage is *confirmed* when all its probes say
+    down and one of them has said so twice since the device last answered anything: it then
+    settles at once, and so do the lines it made unreachable. A settled fault that would open
+    an incident, or move to a new wider one, still waits while a device of its exchange,
+    suspected (a probe says down) less than `gather` ago, has not settled: those rechecks
+    answer within a few seconds, and the incident then opens with the whole outage instead of
+    growing after its ticket. When an incident opens, every fault of its exchange that is ready
+    is placed with it in the same step.
+
 Correlation (as data)
     Every line counts towards each node above it (device, cabinet, exchange, region) for each
     fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
@@ -188,6 +200,9 @@ class _Target:
     incident: str | None = None
     up_since: float | None = None  # OK or DEGRADED since
     ok_since: float | None = None
+    downs: int = 0  # a device's down samples since any of its probes last said up
+    suspected: float | None = None  # since when one of a device's probes says down
+    confirmed: float | None = None  # when a device's outage was confirmed by a second look
 
 
 @dataclass(slots=True)
@@ -241,6 +256,7 @@ class Engine:
         self._heap: list[float] = []  # the times timers are due at, each once
         self._timers: dict[float, list[tuple[str, str]]] = {}  # when -> ("t"|"m"|"i", key), in order set
         self._planned: dict[Key, float] = {}
+        self._suspected: set[_Target] = set()  # devices whose first probe said down in this call
         self._index(topology)
         self._count_all()
 
@@ -257,7 +273,18 @@ class Engine:
             if other is None or _order(sample) > _order(other):
                 latest[target, sample.probe] = sample
         judge, wake = self._due(now)
-        judge.update(target for (target, probe), sample in latest.items() if self._apply(target, sample, probe, now))
+        said: dict[_Target, list[str]] = {}  # what each device's probes said in this batch
+        suspect: dict[_Target, bool] = {}  # and whether it was suspected before
+        for (target, probe), sample in latest.items():
+            is_device = target.key.startswith("device:")
+            if is_device and target not in said:
+                said[target], suspect[target] = [], _suspect(target)
+            if self._apply(target, sample, probe, now):
+                judge.add(target)
+            if is_device:
+                said[target].append(target.verdicts[probe][0])
+        for device, verdicts in said.items():
+            self._count_downs(device, verdicts, suspect[device], judge, now)
         return self._step(now, judge, wake)
 
     def tick(self, now: float) -> Step:
@@ -496,6 +523,18 @@ class Engine:
                 changed = changed or firing != target.firing or due != target.check_due
         return changed
 
+    def _count_downs(self, device: _Target, verdicts: list[str], was_suspect: bool, judge: set[_Target], now: float) -> None:
+        """Keep a device's down samples since it last answered, whatever the order of one batch;
+        a device newly suspected is rechecked with its exchange, one down and unconfirmed is judged."""
+        device.downs = (0 if "up" in verdicts else device.downs) + verdicts.count("down")
+        if not _suspect(device):
+            device.suspected = None
+        elif not was_suspect:
+            device.suspected = now
+            self._suspected.add(device)
+        if "down" in verdicts and device.base is Status.DOWN and device.confirmed is None:
+            judge.add(device)
+
     def _refresh(self, target: _Target) -> None:
         """Cache what the checks say, so judging a target does not have to ask them."""
         firing, due = [], []
@@ -520,9 +559,12 @@ class Engine:
         for device in sorted((t for t in judge if t.key.startswith("device:")), key=_by_key):
             was_down = device.base is Status.DOWN
             if self._judge(device, now, states):
-                if was_down:
+                if was_down or device.confirmed is None:
                     recheck.add(device.key[7:])
                 judge.update(self._target(line) for line in self._lines_of[device.key])
+        for device in self._suspected:
+            recheck.update(key[7:] for key in self._devices_under[self._area(device.key)])
+        self._suspected.clear()
         touched = judge | wake
         changed: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         window = self._rules.correlation.window
@@ -564,6 +606,8 @@ class Engine:
             base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
         else:
             base, reasons = device_status(target.verdicts, target.firing)
+            confirmed = base is Status.DOWN and target.downs > len(target.verdicts)
+            target.confirmed = (target.confirmed or now) if confirmed else None
         was_down = target.base is Status.DOWN
         old_class = _FAULT_CLASS.get(target.base)
         fault_class = _FAULT_CLASS.get(base)
@@ -674,37 +718,93 @@ class Engine:
         return nodes | above
 
     def _root(
-        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None]
+        self, target: _Target, now: float, roots: dict[tuple[str, Key], Key | None], near: dict[Key, float | None]
     ) -> tuple[str, Key] | None:
         """The (kind, root) a settled fault belongs to: the regional root of its device
-        (`_regional`), or else the target itself. Only a new fault waits for `settle`: a member
-        failing again, or a device whose own node already roots an incident of its kind, is
-        placed at once. A line walks the same nodes as its device, so `roots` keeps each
-        (kind, device) walk for the round. A silent modem (`cpe`) joins an outage above it while
-        that qualifies and stays in its own line's incident; else it becomes a `cpe` incident of
-        its own after `cpe_hold`, or at once when it leaves an outage above it (the area is back,
-        this modem is not: it may need switching off and on)."""
+        (`_regional`), or else the target itself. Only a new fault waits for `settle` (or its
+        confirmation): a member failing again, or a device whose own node already roots an
+        incident of its kind, is placed at once. A fault that would open a new incident (or move
+        to one) waits while a device of its exchange was just suspected (`_suspects_near`). A
+        line walks the same nodes as its device, so `roots` keeps each (kind, device) walk for
+        the round, and `near` each device's suspects. A silent modem (`cpe`) joins an outage
+        above it while that qualifies and stays in its own line's incident; else it becomes a
+        `cpe` incident of its own after `cpe_hold`, or at once when it leaves an outage above it
+        (the area is back, this modem is not: it may need switching off and on)."""
         kind = target.fault
         if kind is None:
             return None
         current = self._incidents[target.incident] if target.incident else None
-        if now - target.fault_since < self._rules.settle and (kind, target.key) not in self._open:
-            if current is None or not _fails(kind, current.kind):
-                return None
+        placed = (kind, target.key) in self._open or (current is not None and _fails(kind, current.kind))
+        if not placed and now < self._settles_at(target):
+            return None
         device = target.key if target.key.startswith("device:") else target.chain[-1]
         area = _OUTAGE if kind == _CPE else kind
         if (area, device) not in roots:
             roots[area, device] = self._regional(area, (*self._chain[device], device))
-        root = roots[area, device]
+        regional = roots[area, device]
         if kind != _CPE:
-            return kind, root or target.key
-        if root is not None:
-            return _OUTAGE, root
-        if current is not None and current.root == target.key and _fails(kind, current.kind):
+            group = (kind, regional or target.key)
+        elif regional is not None:
+            group = (_OUTAGE, regional)
+        elif current is not None and current.root == target.key and _fails(kind, current.kind):
             return current.kind, current.root
-        if (current is not None and current.kind == _OUTAGE) or now - target.fault_since >= self._rules.cpe_hold:
-            return _CPE, target.key
+        elif (current is not None and current.kind == _OUTAGE) or now - target.fault_since >= self._rules.cpe_hold:
+            group = (_CPE, target.key)
+        else:
+            return None
+        root = group[1]
+        moving = not placed or (current is not None and current.root != root and group not in self._open)
+        if not moving:
+            return group
+        if device not in near:
+            near[device] = self._suspects_near(device, now)
+        until = near[device]
+        if until is None:
+            return group
+        self._wake(target, until)
         return None
+
+    def _settles_at(self, target: _Target) -> float:
+        """When a fault may join an incident: after `settle`, or once a recheck confirmed the
+        outage of its device (the target itself, or the device that made a line unreachable)."""
+        at = target.fault_since + self._rules.settle
+        if target.fault != _OUTAGE:
+            return at
+        is_device = target.key.startswith("device:")
+        device = target if is_device else self._targets.get(target.chain[-1])
+        if device is not None and device.confirmed is not None and (is_device or target.base is Status.UNREACHABLE):
+            return min(at, max(device.confirmed, target.fault_since))
+        return at
+
+    def _suspects_near(self, device: Key, now: float) -> float | None:
+        """Until when a new incident here waits: while another device of this one's exchange,
+        suspected less than `gather` ago, is not yet settled (its recheck is about to answer)."""
+        until = None
+        for key in self._devices_under[self._area(device)]:
+            other = self._targets.get(key)
+            if key == device or other is None or other.suspected is None or other.incident is not None:
+                continue
+            ends = other.suspected + self._rules.gather
+            if other.fault is not None:
+                ends = min(ends, self._settles_at(other))
+            if now < ends:
+                until = ends if until is None else max(until, ends)
+        return until
+
+    def _area(self, key: Key) -> Key:
+        """The exchange a node is in (itself for an exchange or a region): where siblings are rechecked."""
+        if key.startswith(("exchange:", "region:")):
+            return key
+        chain = self._chain[key]
+        return next((k for k in reversed(chain) if k.startswith("exchange:")), chain[-1] if chain else key)
+
+    def _ready_around(self, kind: str, root: Key, tracking: str) -> set[_Target]:
+        """The faults of this kind in the root's exchange not in its incident: a new incident takes
+        those that are ready in the same step, so its first notice counts them."""
+        devices = self._devices_under.get(self._area(root), ())
+        found = set().union(*(self._behind[kind].get(d, ()) for d in devices))
+        found.update(t for t in map(self._targets.get, devices) if t is not None)
+        return {t for t in found if t.fault == kind and t.incident != tracking}
 
     def _regional(self, kind: str, chain: tuple[Key, ...]) -> Key | None:
         """The farthest qualifying node of `chain`, narrowed to the nearest qualifying node that
@@ -737,8 +837,9 @@ class Engine:
                 reassess.update(t for t in behind if _fails(t.fault, kind))
             groups: dict[tuple[str, Key], list[_Target]] = {}
             roots: dict[tuple[str, Key], Key | None] = {}
+            near: dict[Key, float | None] = {}
             for target in reassess:
-                group = self._root(target, now, roots)
+                group = self._root(target, now, roots, near)
                 if group is None:
                     continue
                 kind, root = group
@@ -754,6 +855,10 @@ class Engine:
             moved.update(t for targets in groups.values() for t in targets)
             moved |= merged
             reassess = {self._targets[r] for _, r in groups if r.startswith("device:") and r in self._targets} - moved
+            for kind, root in groups:
+                tracking = self._open.get((kind, root))
+                if tracking is not None and tracking in accs and accs[tracking].before is None:
+                    reassess |= self._ready_around(kind, root, tracking)
         return moved
 
     def _move(
@@ -1042,7 +1147,7 @@ class Engine:
         """Wake this target at the next time it could change without a new sample."""
         times = [] if target.check_due is None else [target.check_due]
         if target.fault is not None:
-            times.append(target.fault_since + self._rules.settle)
+            times += (target.fault_since + self._rules.settle, self._settles_at(target))
         if target.fault == _CPE:
             times.append(target.fault_since + self._rules.cpe_hold)
         if target.last_fault:
@@ -1050,7 +1155,9 @@ class Engine:
             times.extend(ended + window for ended in target.last_fault.values())
         if target.incident is not None:
             times.extend(t + self._rules.stable for t in (target.ok_since, target.up_since) if t is not None)
-        when = _earliest_after(times, now)
+        self._wake(target, _earliest_after(times, now))
+
+    def _wake(self, target: _Target, when: float) -> None:
         if when < self._planned.get(target.key, math.inf):
             self._planned[target.key] = when
             self._schedule(when, "t", target.key)
@@ -1116,6 +1223,11 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
+def _suspect(device: _Target) -> bool:
+    """A device one of whose probes says down: it and its exchange are worth a second look."""
+    return any(kind == "down" for kind, _ in device.verdicts.values())
+
+
 def _by_key(target: _Target) -> Key:
     return target.key
 
@@ -1145,6 +1257,9 @@ def _dump_target(t: _Target) -> dict[str, Any]:
         "incident": t.incident,
         "up_since": t.up_since,
         "ok_since": t.ok_since,
+        "downs": t.downs,
+        "suspected": t.suspected,
+        "confirmed": t.confirmed,
     }
 
 
@@ -1165,6 +1280,9 @@ def _load_target(raw: Mapping[str, Any], chain: tuple[Key, ...]) -> _Target:
         incident=raw["incident"],
         up_since=raw["up_since"],
         ok_since=raw["ok_since"],
+        downs=raw.get("downs", 0),
+        suspected=raw.get("suspected"),
+        confirmed=raw.get("confirmed"),
     )
 
 

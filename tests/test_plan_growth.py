@@ -1,0 +1,58 @@
+"""Growth the helpdesk can read: no empty comments, the count in the subject, evidence in Turkish."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from monitord.model import NodeRef
+from notifiers.plan import PlanSettings, plan
+from notifiers.templates import evidence_lines
+from plan_fixtures import TOPOLOGY, Change, at, incident
+
+T = "ARZ-2026-000123"
+DAY = at("2026-12-01 14:00")
+ENGINE_EVIDENCE = (
+    "exchange:sisli: icmp: timeout",
+    "5/5 lines down behind exchange:sisli",
+    "devices down: sisli-dslam-01, sisli-dslam-02",
+)
+
+
+def exchange_outage(affected: frozenset[str]):
+    return replace(incident(root=NodeRef("exchange", "sisli"), affected=affected, updated=DAY), evidence=ENGINE_EVIDENCE)
+
+
+def test_a_growth_or_shrink_of_devices_alone_sends_nothing() -> None:
+    same = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
+    for change in ("grew", "shrank"):
+        assert plan(Change(same, change), TOPOLOGY, PlanSettings(), DAY, {}.get) == []
+
+
+def test_every_ticket_item_carries_the_current_count_in_its_subject() -> None:
+    grown = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
+    (comment, _), *_ = plan(Change(grown, "grew", added=frozenset({"s5"})), TOPOLOGY, PlanSettings(), DAY, {}.get)
+    assert (comment.action, comment.subject) == ("comment", f"[{T}] Kesinti: Şişli Santrali - 5 abone")
+    assert comment.body.startswith("Arıza büyüdü: 1 abone eklendi, toplam 5.")
+
+
+def test_ticket_evidence_is_in_the_tickets_language() -> None:
+    opened = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
+    (create, _), *_ = plan(Change(opened, "opened"), TOPOLOGY, PlanSettings(), DAY, {}.get)
+    assert (
+        "Bulgular:\n- santral sisli: icmp: timeout\n- santral sisli arkasında kesik hat: 5/5\n"
+        "- kesik cihazlar: sisli-dslam-01, sisli-dslam-02\n"
+    ) in create.body
+    (english, _), *_ = plan(Change(opened, "opened"), TOPOLOGY, PlanSettings(language="en"), DAY, {}.get)
+    assert "Evidence:\n- exchange:sisli: icmp: timeout\n- 5/5 lines down behind exchange:sisli\n" in english.body
+
+
+def test_evidence_forms_in_turkish() -> None:
+    assert evidence_lines([
+        "2/10 lines degraded behind device:d1", "3/4 lines still down after maintenance behind cabinet:k1",
+        "devices down: a, b, c, d, e and 2 more", "merged into ARZ-2026-000001", "line:S1: snmp:adsl: no row on the device",
+    ], "tr").splitlines() == [
+        "- cihaz d1 arkasında kalitesi düşük hat: 2/10", "- kabin k1 arkasında bakımdan sonra hâlâ kesik hat: 3/4",
+        "- kesik cihazlar: a, b, c, d, e ve 2 tane daha", "- ARZ-2026-000001 kaydına birleştirildi",
+        "- hat S1: snmp:adsl: no row on the device",
+    ]
+    assert evidence_lines([], "tr") == "-"
