@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef
@@ -18,6 +19,7 @@ async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
     world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.170", regions=1, exchanges_per_region=1,
                               dslams_per_exchange=3, with_cmts=False)
     try:
+        write_config(world.isp.root, {"tickets": {"comment_every": "0s"}})  # every comment at once: test_flapping covers the rate limit
         daemon, stop, task = await started(world.config)
         topology = daemon.config.topology
         d1, d2, d3 = sorted(d for d in topology.devices if topology.devices[d].kind == "dslam")
