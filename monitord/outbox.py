@@ -307,7 +307,8 @@ class Outbox:
     async def _attempt(self, notifier: Notifier, item: OutboxItem) -> tuple[str, bool]:
         """Send, unless an earlier attempt whose answer was lost did reach the peer."""
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
-            found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW)
+            ahead = max(0.0, self._clock() - time.time())  # the wall stepped back since start: the peer's times are earlier
+            found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW - ahead)
             ref = self._store.adopt(item.id, found, self._clock())
             if ref is not None:
                 return ref, True

@@ -184,6 +184,25 @@ async def test_a_backward_wall_clock_step_of_three_hours_stalls_no_retry(
     assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in items)
 
 
+async def test_after_a_backward_wall_step_a_lost_answer_is_still_found_not_resent(
+    store: Store, twilio: TwilioLab, wall: SteppedWall,
+) -> None:
+    """Our anchored clock runs 3 h ahead of the wall after the step, so Twilio dates the messages
+    3 h earlier than our first attempts: the look-up before a re-send must reach back that far."""
+    clock = AnchoredClock()
+    wall.step = -3 * 3600.0
+    items = [sms(i) for i in range(4)]
+    queue(store, items, now=clock())
+    twilio.delay = 0.5  # accepted, but the answer comes after our timeout
+    policy = replace(FAST, concurrency=4, rate=1000, base_backoff=0.05, settle=0.6, outage_probe=0.1, down_after=1_000)
+    box = Outbox(store, {"sms": sms_for(twilio, timeout=0.2)}, {"sms": policy}, clock=clock, rng=random.Random(3))
+    runner = asyncio.create_task(box.run())
+    await until(lambda: store.depth() == 0, 10, "every SMS settled")
+    await stop(box, runner)
+    assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in items)  # none sent twice
+    assert box.counts["sms"].adopted == 4
+
+
 async def test_a_reload_probes_a_held_channel_at_once_even_when_the_fix_was_at_the_peer(store: Store, twilio: TwilioLab) -> None:
     items = [sms(i) for i in range(3)]
     queue(store, items)
