@@ -46,10 +46,10 @@ from monitord.model import (
 )
 from monitord.outbox import ChannelPolicy, Outbox, masked
 from monitord.store import START_AFRESH, Store, StoreError
+from notices.maintenance import due_maintenance_notices
+from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, hold_notices, plan_step
+from notices.throttle import CommentThrottle
 from notifiers.base import Notifier
-from notifiers.maintenance import due_maintenance_notices
-from notifiers.plan import Planned, PlanSettings, due_cpe_notices, due_updates, hold_notices, plan_step
-from notifiers.throttle import CommentThrottle
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
     BUILTIN_DIR,

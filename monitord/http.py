@@ -55,7 +55,7 @@ from monitord.model import (
     Topology,
 )
 from monitord.store import StoredWindow
-from notifiers.templates import mask_phone
+from notices.templates import mask_phone
 
 if TYPE_CHECKING:
     from monitord.daemon import Daemon

@@ -2,7 +2,7 @@
 
     inventory (Topology) + probes -> Sample -> rules -> LineState / Incident -> Notification
 
-Everything here is small, frozen and free of I/O so that `rules/` and `notifiers/` templates can
+Everything here is small, frozen and free of I/O so that `rules/` and `notices/` can
 import it without pulling in sockets or asyncio.
 """
 
@@ -244,3 +244,18 @@ class Notification:
     body: str
     incident: str | None = None  # tracking number
     error: str | None = None  # why this item's text could not be built: it is dead on arrival, never sent
+
+
+HoldCause = Literal["credentials", "forbidden", "config", "unavailable"]  # unavailable: the peer keeps failing (5xx, 429, refused)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHold:
+    """A channel held by the outbox, or just released, as the NOC is told about it."""
+
+    channel: str
+    cause: HoldCause
+    reason: str  # the peer's words, secrets and customer addresses removed
+    since: float  # wall clock, when the hold began
+    released: bool
+    waiting: int  # items queued on the channel

@@ -46,11 +46,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from monitord.model import Notification
+from monitord.model import ChannelHold, HoldCause, Notification
 from monitord.store import OutboxItem, Store
-from notifiers.base import ChannelError, ChannelHold, DeliveryError, HoldCause, Notifier
+from notices.templates import mask_phone
+from notifiers.base import ChannelError, DeliveryError, Notifier
 from notifiers.sms import sms_segments
-from notifiers.templates import mask_phone
 
 log = logging.getLogger(__name__)
 

@@ -112,7 +112,7 @@ _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, 
     ON CONFLICT (key) DO NOTHING"""
 
 
-# What a customer hears about an incident (notifiers/plan.py phases). Only the latest news counts:
+# What a customer hears about an incident (notices/plan.py phases). Only the latest news counts:
 # a notice still waiting (held by quiet hours, or retrying) when a newer one about the same
 # incident is queued for the same recipient is dropped, so "still ongoing" never follows
 # "restored" at 08:00, and a "restored" held overnight never arrives after the fault came back.

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from monitord.model import Notification, Secret
+from monitord.model import HoldCause, Notification, Secret
 
 
 class DeliveryError(Exception):
@@ -30,9 +29,6 @@ class DeliveryError(Exception):
         self.retry_after = retry_after  # seconds, from a Retry-After header or an SMTP 4xx hint
 
 
-HoldCause = Literal["credentials", "forbidden", "config", "unavailable"]  # unavailable: the peer keeps failing (5xx, 429, refused)
-
-
 class ChannelError(DeliveryError):
     """The peer refuses the channel, not the item: `cause` says what the operator must fix.
 
@@ -42,18 +38,6 @@ class ChannelError(DeliveryError):
     def __init__(self, reason: str, *, cause: HoldCause) -> None:
         super().__init__(reason, retryable=True)
         self.cause = cause
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelHold:
-    """A channel held by the outbox, or just released, as the NOC is told about it."""
-
-    channel: str
-    cause: HoldCause
-    reason: str  # the peer's words, secrets and customer addresses removed
-    since: float  # wall clock, when the hold began
-    released: bool
-    waiting: int  # items queued on the channel
 
 
 def http_failure(status: int, reason: str, wait: float | None = None) -> DeliveryError:

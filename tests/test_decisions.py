@@ -14,7 +14,7 @@ import pytest
 from monitord.model import (
     Device, Exchange, Incident, IncidentKind, Line, NodeRef, Outcome, Phase, Region, Sample, Status, Topology,
 )
-from notifiers.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
+from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from plan_fixtures import at
 from rules.config import parse_rules
 from rules.engine import Engine, IncidentChange

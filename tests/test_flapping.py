@@ -15,8 +15,8 @@ from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, Line, Notification, Phase
-from notifiers.plan import PlanSettings, plan_step
-from notifiers.throttle import CommentThrottle
+from notices.plan import PlanSettings, plan_step
+from notices.throttle import CommentThrottle
 from rules.config import parse_rules
 from rules.engine import Engine, Step
 from tests.rules_fixtures import T0, changes, engine, line, topology

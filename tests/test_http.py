@@ -21,7 +21,7 @@ from monitord.config import HttpConfig, load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
 from monitord.http import make_app
-from notifiers.templates import mask_phone
+from notices.templates import mask_phone
 from monitord.diagnose import diagnose, read_row
 from monitord.model import IncidentKind, NodeRef, Outcome, Status
 

@@ -17,8 +17,8 @@ from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, MaintenanceWindow, NodeRef, Phase
-from notifiers.maintenance import due_maintenance_notices
-from notifiers.plan import PlanSettings, plan_step
+from notices.maintenance import due_maintenance_notices
+from notices.plan import PlanSettings, plan_step
 from tests.rules_fixtures import T0, dead, device, engine, line, topology
 from tests.test_end_to_end import started
 

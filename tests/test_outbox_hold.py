@@ -20,12 +20,11 @@ from lab.twilio import TwilioLab
 from monitord.clock import AnchoredClock
 from monitord.demo import until
 from monitord.metrics import DaemonCollector
-from monitord.model import Notification, Secret
+from monitord.model import ChannelHold, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.store import Store
-from notifiers.base import ChannelHold
+from notices.plan import PlanSettings, hold_notices
 from notifiers.email import SmtpEmail
-from notifiers.plan import PlanSettings, hold_notices
 from notifiers.webhook import WebhookTickets
 from tests.outbox_fixtures import FAST, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
 

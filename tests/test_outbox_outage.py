@@ -20,8 +20,8 @@ from monitord.config import load_config
 from monitord.daemon import Daemon, needs_restart
 from monitord.demo import until
 from monitord.outbox import ChannelPolicy, Outbox
+from monitord.model import ChannelHold
 from monitord.store import Store
-from notifiers.base import ChannelHold
 from tests.outbox_fixtures import FAST, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
 from tests.test_config import BASE, ENV, line_of, problems_of, write
 from tests.test_outbox_hold import held_metric, stop

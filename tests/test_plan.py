@@ -6,7 +6,7 @@ from datetime import time
 import pytest
 
 from monitord.model import Incident, IncidentKind, NodeRef, Phase
-from notifiers.plan import PlanSettings, Planned, due_updates, place, plan, plan_step, quiet_began, quiet_until
+from notices.plan import PlanSettings, Planned, due_updates, place, plan, plan_step, quiet_began, quiet_until
 from plan_fixtures import TOPOLOGY, Change, at, incident
 from rules.engine import Change as ChangeKind
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitord.model import Incident, NodeRef, Outcome, Sample
-from notifiers.plan import PlanSettings, plan_step
+from notices.plan import PlanSettings, plan_step
 from plan_fixtures import TOPOLOGY, at
 from rules.config import parse_rules
 from rules.engine import Engine, Step

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from monitord.model import NodeRef
-from notifiers.plan import PlanSettings, plan
-from notifiers.templates import evidence_lines
+from notices.plan import PlanSettings, plan
+from notices.templates import evidence_lines
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
 T = "ARZ-2026-000123"

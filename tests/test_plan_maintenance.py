@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from monitord.model import MaintenanceWindow, NodeRef
-from notifiers.maintenance import due_maintenance_notices, lead_due, lines_behind
-from notifiers.plan import PlanSettings, Planned
+from notices.maintenance import due_maintenance_notices, lead_due, lines_behind
+from notices.plan import PlanSettings, Planned
 from notifiers.sms import sms_segments
 from plan_fixtures import TOPOLOGY, at
 

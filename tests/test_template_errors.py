@@ -20,9 +20,9 @@ from monitord.daemon import NOTICES, Daemon
 from monitord.model import Line, MaintenanceWindow, NodeRef, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.store import Store
-from notifiers.plan import PlanSettings, Planned, plan
+from notices.plan import PlanSettings, Planned, plan
+from notices.templates import TEMPLATES, Template
 from notifiers.sms import TwilioSms
-from notifiers.templates import TEMPLATES, Template
 from plan_fixtures import TOPOLOGY, Change, at, incident
 from tests.outbox_fixtures import FAST, drain, sms_for, store, twilio  # noqa: F401  (fixtures)
 

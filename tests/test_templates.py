@@ -4,8 +4,7 @@ import pytest
 
 from monitord.model import Language
 
-from notifiers.sms import sms_segments
-from notifiers.templates import (
+from notices.templates import (
     SMS_NAME_MAX,
     TEMPLATES,
     TRACKING_MAX,
@@ -18,6 +17,7 @@ from notifiers.templates import (
     short,
     subscriber_list,
 )
+from notifiers.sms import sms_segments
 from plan_fixtures import IST, at
 
 TURKISH_LETTERS = set("çğıöşüÇĞİÖŞÜ")

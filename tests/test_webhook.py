@@ -6,8 +6,8 @@ import pytest
 
 from lab.tickets import TicketDesk
 from monitord.model import Notification, Secret
+from notices.plan import PlanSettings, plan
 from notifiers.base import ChannelError, DeliveryError
-from notifiers.plan import PlanSettings, plan
 from notifiers.webhook import WebhookTickets
 from plan_fixtures import TOPOLOGY, Change, at, incident
 

@@ -49,9 +49,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
 
-from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
-from notifiers.base import ChannelHold
-from notifiers.templates import (
+from monitord.model import ChannelHold, Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from notices.templates import (
     HOLD_CAUSES, KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates, evidence_lines,
     format_duration, format_time, render, short, subscriber_list,
 )

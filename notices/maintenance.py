@@ -14,7 +14,7 @@ Timing:
   restoration from plan(), and never that the work was completed, not even after the fix.
 
 Who hears by SMS and who by e-mail (opt-outs, preferences), and what a template error does, is
-decided per subscriber by notifiers.plan.customer_notice, as for incident notices.
+decided per subscriber by notices.plan.customer_notice, as for incident notices.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from monitord.model import MaintenanceWindow, NodeRef, Topology
-from notifiers.plan import PlanSettings, Planned, customer_notice, quiet_began, quiet_until
-from notifiers.templates import format_window
+from notices.plan import PlanSettings, Planned, customer_notice, quiet_began, quiet_until
+from notices.templates import format_window
 
 LEAD_TIMES: tuple[float, ...] = (48 * 3600.0, 2 * 3600.0)
 

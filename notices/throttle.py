@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from monitord.model import Notification
-from notifiers.plan import Planned
+from notices.plan import Planned
 
 
 @dataclass(slots=True)
