@@ -125,6 +125,11 @@ def decode_response(data: bytes) -> Response:
     request_id, pos = _int_at(data, pos, end)
     error_status, pos = _int_at(data, pos, end)
     error_index, pos = _int_at(data, pos, end)
+    return Response(version, community, request_id, error_status, error_index, _varbinds(data, pos, end))
+
+
+def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
+    """The VarBindList that ends a PDU: (name, tag, value) per varbind."""
     tag, pos, stop = _header(data, pos, end)
     if tag != SEQUENCE or stop != end:
         raise BerError("no varbind list")
@@ -141,7 +146,7 @@ def decode_response(data: bytes) -> Response:
         if pos != varbind_end:
             raise BerError("varbind has more than a name and a value")
         varbinds.append((name, tag, _value(tag, data[start:pos])))
-    return Response(version, community, request_id, error_status, error_index, tuple(varbinds))
+    return tuple(varbinds)
 
 
 def decode_oid(contents: bytes) -> Oid:
@@ -276,23 +281,7 @@ def decode_notify(data: bytes) -> Notify:
     request_id, pos = _int_at(data, pos, end)
     for _ in range(2):
         _, pos = _int_at(data, pos, end)
-    kind, pos, stop = _header(data, pos, end)
-    if kind != SEQUENCE or stop != end:
-        raise BerError("no varbind list")
-    varbinds = []
-    while pos < end:
-        kind, pos, varbind_end = _header(data, pos, end)
-        if kind != SEQUENCE:
-            raise BerError("varbind is not a SEQUENCE")
-        kind, start, pos = _header(data, pos, varbind_end)
-        if kind != OID:
-            raise BerError("varbind name is not an OID")
-        name = decode_oid(data[start:pos])
-        kind, start, pos = _header(data, pos, varbind_end)
-        if pos != varbind_end:
-            raise BerError("varbind has more than a name and a value")
-        varbinds.append((name, kind, _value(kind, data[start:pos])))
-    return Notify(community, tag, request_id, tuple(varbinds), pdu_at)
+    return Notify(community, tag, request_id, _varbinds(data, pos, end), pdu_at)
 
 
 def inform_response(data: bytes, inform: Notify) -> bytes:
