@@ -111,10 +111,7 @@ def format_oid(oid: Sequence[int]) -> str:
 def decode_response(data: bytes) -> Response:
     """The Response PDU in one datagram; anything else raises `BerError`."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     tag, start, pos = _header(data, pos, end)
     if tag != OCTET_STRING:
         raise BerError("no community")
@@ -126,6 +123,15 @@ def decode_response(data: bytes) -> Response:
     error_status, pos = _int_at(data, pos, end)
     error_index, pos = _int_at(data, pos, end)
     return Response(version, community, request_id, error_status, error_index, _varbinds(data, pos, end))
+
+
+def _message(data: bytes) -> tuple[int, int]:
+    """(version, where the rest starts) of an SNMP message that fills the datagram."""
+    end = len(data)
+    tag, pos, stop = _header(data, 0, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("not one SEQUENCE")
+    return _int_at(data, pos, end)
 
 
 def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
@@ -265,10 +271,7 @@ class Notify:
 def decode_notify(data: bytes) -> Notify:
     """The v2c trap or inform in one datagram; anything else (v1 traps included) raises `BerError`."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     if version != 1:
         raise BerError(f"not SNMPv2c: version {version}")
     tag, start, pos = _header(data, pos, end)
@@ -295,10 +298,7 @@ def inform_response(data: bytes, inform: Notify) -> bytes:
 def v3_engine_and_user(data: bytes) -> tuple[bytes, bytes]:
     """(msgAuthoritativeEngineID, msgUserName) of an SNMPv3 USM message, read without decrypting it."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     if version != 3:
         raise BerError(f"not SNMPv3: version {version}")
     tag, _, pos = _header(data, pos, end)
