@@ -54,6 +54,7 @@ from monitord.model import (
     NodeRef,
     Topology,
 )
+from monitord.ratelimit import TokenBucket
 from monitord.store import StoredWindow
 from notices.templates import mask_phone
 
@@ -246,33 +247,13 @@ def _known(node: NodeRef, topology: Topology) -> NodeRef:
 
 
 @dataclass(slots=True)
-class RateLimit:
-    """A token bucket: `rate` calls per second sustained, `burst` at once."""
-
-    rate: float
-    burst: float
-    tokens: float = -1.0
-    at: float = 0.0
-
-    def allow(self, now: float) -> bool:
-        if self.tokens < 0:
-            self.tokens, self.at = self.burst, now
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-@dataclass(slots=True)
 class Limits:
     """One app's gates, made on the loop that serves it (asyncio primitives belong to one loop)."""
 
     daemon_loop: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DAEMON_LOOP_SLOTS))
     render: asyncio.Lock = field(default_factory=asyncio.Lock)
     diagnoses: int = 0
-    diagnose_rate: RateLimit = field(default_factory=lambda: RateLimit(DIAGNOSE_RATE, DIAGNOSE_BURST))
+    diagnose_rate: TokenBucket = field(default_factory=lambda: TokenBucket(DIAGNOSE_RATE, DIAGNOSE_BURST, time.monotonic()))
 
 
 LIMITS = web.AppKey("limits", Limits)
@@ -491,7 +472,7 @@ async def diagnose_subscriber(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
     if limits.diagnoses >= DIAGNOSE_AT_ONCE:
         raise ApiError(429, f"at most {DIAGNOSE_AT_ONCE} diagnoses at once; retry shortly", {"Retry-After": "1"})
-    if not limits.diagnose_rate.allow(time.monotonic()):
+    if not limits.diagnose_rate.take(time.monotonic()):
         raise ApiError(429, f"at most {DIAGNOSE_RATE:g} diagnoses per second; retry shortly", {"Retry-After": "1"})
     limits.diagnoses += 1
     try:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from monitord.model import ChannelHold, HoldCause, Notification
+from monitord.ratelimit import TokenBucket
 from monitord.store import OutboxItem, Store
 from notices.templates import mask_phone
 from notifiers.base import ChannelError, DeliveryError, Notifier
@@ -117,22 +118,6 @@ class Reconciling(Protocol):
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]."""
     return rng.uniform(0.0, min(cap, base * 2.0 ** min(max(attempts - 1, 0), 64)))
-
-
-class TokenBucket:
-    """Paces sends to `rate` per second; up to `burst` tokens saved up while idle or stalled."""
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._at = now
-
-    def reserve(self, now: float) -> float:
-        """Take one token; return how many seconds to wait before using it."""
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate) - 1.0
-        self._at = now
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 def age_start(item: OutboxItem) -> float:

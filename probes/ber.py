@@ -111,10 +111,7 @@ def format_oid(oid: Sequence[int]) -> str:
 def decode_response(data: bytes) -> Response:
     """The Response PDU in one datagram; anything else raises `BerError`."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     tag, start, pos = _header(data, pos, end)
     if tag != OCTET_STRING:
         raise BerError("no community")
@@ -125,6 +122,20 @@ def decode_response(data: bytes) -> Response:
     request_id, pos = _int_at(data, pos, end)
     error_status, pos = _int_at(data, pos, end)
     error_index, pos = _int_at(data, pos, end)
+    return Response(version, community, request_id, error_status, error_index, _varbinds(data, pos, end))
+
+
+def _message(data: bytes) -> tuple[int, int]:
+    """(version, where the rest starts) of an SNMP message that fills the datagram."""
+    end = len(data)
+    tag, pos, stop = _header(data, 0, end)
+    if tag != SEQUENCE or stop != end:
+        raise BerError("not one SEQUENCE")
+    return _int_at(data, pos, end)
+
+
+def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
+    """The VarBindList that ends a PDU: (name, tag, value) per varbind."""
     tag, pos, stop = _header(data, pos, end)
     if tag != SEQUENCE or stop != end:
         raise BerError("no varbind list")
@@ -141,7 +152,7 @@ def decode_response(data: bytes) -> Response:
         if pos != varbind_end:
             raise BerError("varbind has more than a name and a value")
         varbinds.append((name, tag, _value(tag, data[start:pos])))
-    return Response(version, community, request_id, error_status, error_index, tuple(varbinds))
+    return tuple(varbinds)
 
 
 def decode_oid(contents: bytes) -> Oid:
@@ -260,10 +271,7 @@ class Notify:
 def decode_notify(data: bytes) -> Notify:
     """The v2c trap or inform in one datagram; anything else (v1 traps included) raises `BerError`."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     if version != 1:
         raise BerError(f"not SNMPv2c: version {version}")
     tag, start, pos = _header(data, pos, end)
@@ -276,23 +284,7 @@ def decode_notify(data: bytes) -> Notify:
     request_id, pos = _int_at(data, pos, end)
     for _ in range(2):
         _, pos = _int_at(data, pos, end)
-    kind, pos, stop = _header(data, pos, end)
-    if kind != SEQUENCE or stop != end:
-        raise BerError("no varbind list")
-    varbinds = []
-    while pos < end:
-        kind, pos, varbind_end = _header(data, pos, end)
-        if kind != SEQUENCE:
-            raise BerError("varbind is not a SEQUENCE")
-        kind, start, pos = _header(data, pos, varbind_end)
-        if kind != OID:
-            raise BerError("varbind name is not an OID")
-        name = decode_oid(data[start:pos])
-        kind, start, pos = _header(data, pos, varbind_end)
-        if pos != varbind_end:
-            raise BerError("varbind has more than a name and a value")
-        varbinds.append((name, kind, _value(kind, data[start:pos])))
-    return Notify(community, tag, request_id, tuple(varbinds), pdu_at)
+    return Notify(community, tag, request_id, _varbinds(data, pos, end), pdu_at)
 
 
 def inform_response(data: bytes, inform: Notify) -> bytes:
@@ -306,10 +298,7 @@ def inform_response(data: bytes, inform: Notify) -> bytes:
 def v3_engine_and_user(data: bytes) -> tuple[bytes, bytes]:
     """(msgAuthoritativeEngineID, msgUserName) of an SNMPv3 USM message, read without decrypting it."""
     end = len(data)
-    tag, pos, stop = _header(data, 0, end)
-    if tag != SEQUENCE or stop != end:
-        raise BerError("not one SEQUENCE")
-    version, pos = _int_at(data, pos, end)
+    version, pos = _message(data)
     if version != 3:
         raise BerError(f"not SNMPv3: version {version}")
     tag, _, pos = _header(data, pos, end)

@@ -39,6 +39,7 @@ from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.api import v2c
 
 from monitord.model import SnmpAuth, Topology
+from monitord.ratelimit import TokenBucket
 from probes import ber
 from probes.ber import Oid
 from probes.profiles import Profile
@@ -55,24 +56,6 @@ STANDARD_TRAPS: Mapping[Oid, str] = {
 SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 MAX_ENGINE_IDS = 4
 LEARN_RATE = 1.0
-
-
-class TokenBucket:
-    """`rate` tokens a second, holding at most `burst`; `take` spends one if there is one."""
-
-    __slots__ = ("rate", "burst", "tokens", "at")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = float(burst), now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
 
 
 @dataclass(frozen=True, slots=True)

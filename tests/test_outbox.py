@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from monitord.model import Notification
-from monitord.outbox import ChannelPolicy, Outbox, TokenBucket, backoff, masked
+from monitord.outbox import ChannelPolicy, Outbox, backoff, masked
+from monitord.ratelimit import TokenBucket
 from monitord.store import Store
 from notifiers.sms import sms_segments
 from notifiers.webhook import WebhookTickets
