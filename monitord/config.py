@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -865,7 +865,7 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
             for key_path, message in error.problems:
                 d.report(("rules", *key_path), message)
     notifiers = _notifiers(d, root)
-    zone = ZoneInfo(zone_name) if zone_name else timezone.utc
+    zone = ZoneInfo(zone_name) if zone_name else UTC
     maintenance = _maintenance(d, root, zone, inventory, _default_grace(rules))
     if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, metrics, retention, notifiers):
         return None

@@ -23,9 +23,9 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 

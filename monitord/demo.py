@@ -12,8 +12,9 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from monitord.config import load_config
 from monitord.daemon import Daemon

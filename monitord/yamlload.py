@@ -7,8 +7,9 @@ every key and list item, so a config error can say "config.yaml:42".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

@@ -27,9 +27,9 @@ import socket
 import statistics
 import struct
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from time import monotonic
-from typing import Iterable
 
 from monitord.model import NodeRef, Outcome, Sample
 
@@ -137,7 +137,7 @@ def _normalize(address: str) -> tuple[int, str]:
 class _Tally:
     """What one target of one sweep has seen so far."""
 
-    __slots__ = ("dst", "sock", "v4", "sent", "rtts", "error")
+    __slots__ = ("dst", "error", "rtts", "sent", "sock", "v4")
 
     def __init__(self, dst: str, sock: socket.socket, v4: bool) -> None:
         self.dst = dst
@@ -151,7 +151,7 @@ class _Tally:
 class _Batch:
     """The echoes of one sweep; its future completes when each one is answered or timed out."""
 
-    __slots__ = ("left", "done")
+    __slots__ = ("done", "left")
 
     def __init__(self, left: int, done: asyncio.Future[None]) -> None:
         self.left = left

@@ -994,9 +994,8 @@ class Engine:
         resolved: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         for tracking in sorted(accs):
             inc = self._incidents[tracking]
-            if inc.phase is not Phase.RESOLVED and self._advance(inc, accs[tracking], now):
-                if not inc.root.startswith("line:"):
-                    resolved[inc.kind].add(inc.root)
+            if inc.phase is not Phase.RESOLVED and self._advance(inc, accs[tracking], now) and not inc.root.startswith("line:"):
+                resolved[inc.kind].add(inc.root)
         return resolved
 
     def _advance(self, inc: _Incident, acc: _Acc, now: float) -> bool:
