@@ -159,7 +159,7 @@ class DaemonCollector(Collector):
         per_device = SummaryMetricFamily(
             f"{PREFIX}_device_poll_duration_seconds", "Time spent polling a device, by probe.", labels=["device", "probe"],
         )
-        seconds_by_probe: Counter[str] = Counter()
+        seconds_by_probe: defaultdict[str, float] = defaultdict(float)
         for (device, probe), n in sorted(stats.polls.items()):
             per_device.add_metric([device, probe], n, stats.seconds[(device, probe)])
             seconds_by_probe[probe] += stats.seconds[(device, probe)]

@@ -156,6 +156,7 @@ class _Walker:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.item(child, path + (index,)) for index, child in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes only scalars, sequences and mappings
             return self.mapping(node, path)
         finally:
             self.active.discard(id(node))

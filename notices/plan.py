@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from monitord.model import ChannelHold, Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
@@ -216,7 +216,7 @@ class _Planner:
         self.customer_values: dict[Language, dict[str, Any]] = {
             language: {"tracking": incident.tracking, "area": self.where.area,
                        "start": format_time(incident.opened_at, settings.tz, language)}
-            for language in ("tr", "en")
+            for language in get_args(Language)
         }
 
     def subscribers(self, ids: Iterable[str]) -> str:

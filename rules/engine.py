@@ -847,7 +847,7 @@ class Engine:
                     group = (self._severity(target, root), root)
                 current = self._incidents[target.incident] if target.incident else None
                 own = current is not None and current.root == root == target.key and root.startswith("line:")
-                if own and current.kind in _SEVERITIES:
+                if current is not None and own and current.kind in _SEVERITIES:
                     continue  # its own incident: `_follow` keeps the severity
                 if current is None or (current.kind, current.root) != group:
                     groups.setdefault(group, []).append(target)
