@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine with Python 3.11, run as root:
 #   ./dev.sh demo   - install what is missing, then run the demo against a simulated ISP on loopback
-#   ./dev.sh test   - install what is missing (Request Tracker too), then run the whole test suite
+#   ./dev.sh test   - install what is missing (Request Tracker too), then lint (ruff), type-check (mypy)
+#                     and run the whole test suite
 # Installing is idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,6 +45,8 @@ case "${1:-}" in
         scripts/install-rt.sh
         python_env
         shift
+        .venv/bin/ruff check .
+        .venv/bin/mypy
         exec .venv/bin/python -m pytest -q "$@"
         ;;
     *)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyasn1.codec.ber import decoder, encoder  # noqa: E402
-from pysnmp.proto import api, rfc1902  # noqa: E402
+from pyasn1.codec.ber import decoder, encoder
+from pysnmp.proto import api, rfc1902
 
-from probes.ber import BerError, _tlv, decode_response  # noqa: E402
+from probes.ber import BerError, _tlv, decode_response
 
 ADSL = (1, 3, 6, 1, 2, 1, 10, 94, 1, 1)
 COLUMNS = [

@@ -53,15 +53,15 @@ from prometheus_client import generate_latest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.snmp_walk import start_snmpsim
-from lab.isp import ASCII, FIRST_NAMES, MOBILE_PREFIXES, SURNAMES
-from monitord.config import Config, PollingConfig, load_config
-from monitord.daemon import Daemon
-from monitord.metrics import register
-from monitord.model import NodeRef, Outcome, Sample, Secret, SnmpAuth
-from probes.icmp import Pinger
-from probes.scheduler import Job
-from probes.snmp import SnmpClient
+from bench.snmp_walk import start_snmpsim  # noqa: E402
+from lab.isp import ASCII, FIRST_NAMES, MOBILE_PREFIXES, SURNAMES  # noqa: E402
+from monitord.config import Config, PollingConfig, load_config  # noqa: E402
+from monitord.daemon import Daemon  # noqa: E402
+from monitord.metrics import register  # noqa: E402
+from monitord.model import NodeRef, Outcome, Sample, Secret, SnmpAuth  # noqa: E402
+from probes.icmp import Pinger  # noqa: E402
+from probes.scheduler import Job  # noqa: E402
+from probes.snmp import SnmpClient  # noqa: E402
 
 REGIONS, EXCHANGES = 8, 16  # per region
 SCALE = 100_000  # the goal's line count

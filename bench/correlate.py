@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Topology  # noqa: E402
-from rules.config import parse_rules  # noqa: E402
-from rules.engine import Engine, Step  # noqa: E402
+from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Topology
+from rules.config import parse_rules
+from rules.engine import Engine, Step
 
 REGIONS, EXCHANGES, CABINETS, DSLAMS, PORTS = 4, 20, 10, 10, 50
 T0 = 1_800_000_000.0

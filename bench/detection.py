@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.detection import Detection, shipped_defaults  # noqa: E402
-from lab.world import start_world, stop_world  # noqa: E402
+from lab.detection import Detection, shipped_defaults
+from lab.world import start_world, stop_world
 
 GOAL = 45.0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.icmp import Pinger  # noqa: E402
+from probes.icmp import Pinger
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from sms_outbox import outage_sms  # bench/ is on sys.path when this script runs
+
 from lab.twilio import TwilioLab
 from monitord.model import Secret
 from monitord.outbox import ChannelPolicy, Outbox

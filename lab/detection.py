@@ -74,7 +74,7 @@ class Detection:
             if ticket_at is None and found is not None and found.tracking in world.tickets.tickets:
                 ticket_at = time.time()
             texts = [m for m in world.twilio.messages[sms:] if found is not None and found.tracking in m.body]
-            if ticket_at is not None and texts:
+            if ticket_at is not None and texts and found is not None:
                 return Timing(ticket_at - fault, min(m.at for m in texts) - fault, found)
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{level}:{node_id}: no ticket and SMS within {timeout:.0f} s "

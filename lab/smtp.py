@@ -46,7 +46,7 @@ def self_signed(host: str = "127.0.0.1") -> tuple[bytes, bytes]:
     """A one-day certificate and key (PEM) for `host`, made fresh for each sink."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitord lab")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

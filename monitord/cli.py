@@ -16,6 +16,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -190,6 +191,7 @@ class CliError(Exception):
 
 def _client(args: argparse.Namespace) -> int:
     url, token = _endpoint(args)
+    show: Callable[[Any], None]
     if args.command == "diagnose":
         body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose", token)
         show = _show_diagnosis

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -329,7 +329,7 @@ def _wrong_type(expected: str, value: Any) -> Invalid:
     return Invalid(f"expected {expected}, got {_shown(value)}", hint)
 
 
-def _default(cls: type, name: str) -> Any:
+def _default(cls: Any, name: str) -> Any:
     """A dataclass field's default (slots=True dataclasses do not keep it as a class attribute)."""
     return cls.__dataclass_fields__[name].default
 
@@ -865,9 +865,10 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
             for key_path, message in error.problems:
                 d.report(("rules", *key_path), message)
     notifiers = _notifiers(d, root)
-    zone = ZoneInfo(zone_name) if zone_name else timezone.utc
+    zone = ZoneInfo(zone_name) if zone_name else UTC
     maintenance = _maintenance(d, root, zone, inventory, _default_grace(rules))
-    if d.problems or None in (state_file, prefix, zone_name, http, snmp, polling, metrics, retention, notifiers):
+    if (d.problems or state_file is None or prefix is None or zone_name is None or http is None or snmp is None
+            or polling is None or metrics is None or retention is None or notifiers is None):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
@@ -1375,7 +1376,7 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
 
 
 def _retry(d: _Decoder, parent: dict[Any, Any], path: KeyPath) -> RetryConfig:
-    retry = d.section(parent, path, "retry", ".".join(path) + ".retry") or {}
+    retry = d.section(parent, path, "retry", ".".join(map(str, path)) + ".retry") or {}
     here = path + ("retry",)
     return RetryConfig(
         max_backoff=d.get(retry, here, "max_backoff", positive_duration, _default(RetryConfig, "max_backoff")),
@@ -1417,7 +1418,8 @@ def _maintenance(d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventor
         reason = d.get(item, path, "reason", text, "")
         grace = d.get(item, path, "grace", duration(durations.HOLD), default_grace)
         if len(d.problems) == before:
-            windows.append(MaintenanceWindow(window_id, scope, start, end, reason, grace))
+            known = tuple(ref for ref in scope if ref is not None)
+            windows.append(MaintenanceWindow(window_id, known, start, end, reason, grace))
     return tuple(windows)
 
 

@@ -22,10 +22,10 @@ import signal
 import sqlite3
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 
@@ -181,7 +181,7 @@ class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
 
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (device, probe, outcome) -> polls
-    seconds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> seconds spent
+    seconds: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))  # (device, probe) -> seconds spent
     polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
 
@@ -431,7 +431,7 @@ class Daemon:
     def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
         lines = self.config.topology.lines
         targets = {device.address: NodeRef("device", device.id)}
-        targets.update({lines[i].modem: NodeRef("line", i) for i in line_ids if lines[i].modem})
+        targets.update({modem: NodeRef("line", i) for i in line_ids if (modem := lines[i].modem)})
 
         async def run() -> list[Sample]:
             assert self.pinger is not None

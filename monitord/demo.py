@@ -12,8 +12,9 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from monitord.config import load_config
 from monitord.daemon import Daemon
@@ -30,7 +31,7 @@ class Timeline:
         print(f"[{time.monotonic() - self.start:6.1f}s] {text}", flush=True)
 
 
-async def until(check: Callable[[], T], timeout: float, what: str) -> T:
+async def until(check: Callable[[], T | None], timeout: float, what: str) -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -89,8 +90,7 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
         t.say(f"incident {outage.tracking} opened: outage at {root}, {len(outage.affected)} subscribers affected")
         ticket = await until(lambda: world.tickets.tickets.get(outage.tracking), 30, "the helpdesk ticket")
         t.say(f"helpdesk ticket #{ticket.id} opened for {outage.tracking}")
-        with_phone = [topo.lines[i] for i in outage.affected if topo.lines[i].phone]
-        phones = {line.phone for line in with_phone}
+        phones = {phone for i in outage.affected if (phone := topo.lines[i].phone)}
         sms = await until(lambda: _sms_to(world, phones, 0), 30, "the outage SMS")
         t.say(f"SMS sent to {len(sms)} customers, e.g. to {sms[0].to}: \"{sms[0].body}\"")
         noc = await until(lambda: next((m for m in world.smtp.messages if noc_email in m.rcpt_tos), None), 30, "the NOC e-mail")

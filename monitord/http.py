@@ -466,7 +466,7 @@ async def subscriber(request: web.Request) -> web.Response:
     )
 
 
-async def diagnose_subscriber(request: web.Request) -> web.Response:
+async def diagnose_subscriber(request: web.Request) -> web.StreamResponse:
     """Live SNMP and ICMP from the daemon's own sockets: behind the token, rate limited, few at once."""
     _authorize(request, "live diagnoses are")
     limits = request.app[LIMITS]
@@ -556,7 +556,7 @@ def make_metrics_app(daemon: Daemon) -> web.Application:
 # --- serving -----------------------------------------------------------------------------------
 
 
-class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _ProtocolLog(logging.LoggerAdapter[logging.Logger]):
     """aiohttp's log of requests it cannot parse (a 9 kB URL, a bad header, a port scan): the
     client is answered 400; here it is one debug line, never a traceback per request."""
 

@@ -19,8 +19,9 @@ import math
 import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -158,7 +159,7 @@ class DaemonCollector(Collector):
         per_device = SummaryMetricFamily(
             f"{PREFIX}_device_poll_duration_seconds", "Time spent polling a device, by probe.", labels=["device", "probe"],
         )
-        seconds_by_probe: Counter[str] = Counter()
+        seconds_by_probe: defaultdict[str, float] = defaultdict(float)
         for (device, probe), n in sorted(stats.polls.items()):
             per_device.add_metric([device, probe], n, stats.seconds[(device, probe)])
             seconds_by_probe[probe] += stats.seconds[(device, probe)]

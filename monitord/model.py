@@ -9,8 +9,9 @@ import it without pulling in sockets or asyncio.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 Language = Literal["tr", "en"]
 DeviceKind = Literal["dslam", "olt", "cmts", "router", "switch"]

@@ -43,8 +43,9 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from monitord.model import ChannelHold, HoldCause, Notification
 from monitord.ratelimit import TokenBucket

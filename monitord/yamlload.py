@@ -7,8 +7,9 @@ every key and list item, so a config error can say "config.yaml:42".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -155,6 +156,7 @@ class _Walker:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.item(child, path + (index,)) for index, child in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes only scalars, sequences and mappings
             return self.mapping(node, path)
         finally:
             self.active.discard(id(node))

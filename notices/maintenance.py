@@ -19,10 +19,10 @@ decided per subscriber by notices.plan.customer_notice, as for incident notices.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from monitord.model import MaintenanceWindow, NodeRef, Topology
-from notices.plan import PlanSettings, Planned, customer_notice, quiet_began, quiet_until
+from notices.plan import Planned, PlanSettings, customer_notice, quiet_began, quiet_until
 from notices.templates import format_window
 
 LEAD_TIMES: tuple[float, ...] = (48 * 3600.0, 2 * 3600.0)

@@ -44,15 +44,26 @@ visible and never sent, and every other item of the step goes out as usual.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from monitord.model import ChannelHold, Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
 from notices.templates import (
-    HOLD_CAUSES, KIND_NAMES, TEMPLATES, Rendered, TemplateError, Templates, evidence_lines,
-    format_duration, format_time, render, short, subscriber_list,
+    HOLD_CAUSES,
+    KIND_NAMES,
+    TEMPLATES,
+    Rendered,
+    TemplateError,
+    Templates,
+    evidence_lines,
+    format_duration,
+    format_time,
+    render,
+    short,
+    subscriber_list,
 )
 from rules.engine import IncidentChange
 
@@ -205,7 +216,7 @@ class _Planner:
         self.customer_values: dict[Language, dict[str, Any]] = {
             language: {"tracking": incident.tracking, "area": self.where.area,
                        "start": format_time(incident.opened_at, settings.tz, language)}
-            for language in ("tr", "en")
+            for language in get_args(Language)
         }
 
     def subscribers(self, ids: Iterable[str]) -> str:

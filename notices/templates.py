@@ -13,9 +13,10 @@ and place names in them are cut to SMS_NAME_MAX characters; tracking numbers are
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitord.model import Language

@@ -13,8 +13,8 @@ incident stands).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from monitord.model import Notification
 from notices.plan import Planned

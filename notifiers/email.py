@@ -21,7 +21,6 @@ import aiosmtplib
 from monitord.model import Notification, Secret
 from notifiers.base import ChannelError, DeliveryError, hide
 
-
 AUTH_REFUSED = frozenset({530, 534, 535, 538})  # RFC 4954: auth required, too weak, bad credentials, needs TLS
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from contextvars import ContextVar
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -50,7 +52,7 @@ def sms_segments(text: str) -> int:
     return segments
 
 
-_last_headers: ContextVar[Mapping[str, str]] = ContextVar("twilio_last_headers", default={})
+_last_headers: ContextVar[Mapping[str, str]] = ContextVar("twilio_last_headers", default=MappingProxyType({}))
 
 
 class _HeaderKeepingClient(AsyncTwilioHttpClient):
@@ -111,7 +113,7 @@ class TwilioSms:
 
         Twilio lists newest first, so the walk stops at the first older message.
         """
-        cutoff = datetime.fromtimestamp(math.floor(since), timezone.utc)
+        cutoff = datetime.fromtimestamp(math.floor(since), UTC)
 
         async def walk() -> tuple[str, ...]:
             found: list[str] = []

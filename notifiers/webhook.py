@@ -14,7 +14,6 @@ the ticket may not exist yet because its create is still queued.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import string
 import time
@@ -64,7 +63,7 @@ class WebhookTickets:
                     ticket = json.loads(text)["id"]
                 except (ValueError, KeyError, TypeError):
                     raise DeliveryError(f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}", retryable=False) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             raise DeliveryError(f"cannot reach the helpdesk webhook: {type(e).__name__}: {e}", retryable=True) from None
         return str(ticket)
 

@@ -27,9 +27,9 @@ import socket
 import statistics
 import struct
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from time import monotonic
-from typing import Iterable
 
 from monitord.model import NodeRef, Outcome, Sample
 
@@ -90,7 +90,7 @@ def checksum_ok(data: bytes) -> bool:
 
 
 def parse_reply(
-    data: bytes, family: int, raw: bool, ident: int, token: bytes
+    data: bytes, family: socket.AddressFamily, raw: bool, ident: int, token: bytes
 ) -> tuple[int, str | None, str | None] | None:
     """(sequence, original destination if an ICMP error, error) for a packet of ours, else None.
 
@@ -129,7 +129,7 @@ def _describe(exc: OSError) -> str:
     return f"{name}: {exc.strerror}"
 
 
-def _normalize(address: str) -> tuple[int, str]:
+def _normalize(address: str) -> tuple[socket.AddressFamily, str]:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     return family, socket.inet_ntop(family, socket.inet_pton(family, address))
 
@@ -137,7 +137,7 @@ def _normalize(address: str) -> tuple[int, str]:
 class _Tally:
     """What one target of one sweep has seen so far."""
 
-    __slots__ = ("dst", "sock", "v4", "sent", "rtts", "error")
+    __slots__ = ("dst", "error", "rtts", "sent", "sock", "v4")
 
     def __init__(self, dst: str, sock: socket.socket, v4: bool) -> None:
         self.dst = dst
@@ -151,7 +151,7 @@ class _Tally:
 class _Batch:
     """The echoes of one sweep; its future completes when each one is answered or timed out."""
 
-    __slots__ = ("left", "done")
+    __slots__ = ("done", "left")
 
     def __init__(self, left: int, done: asyncio.Future[None]) -> None:
         self.left = left
@@ -176,7 +176,7 @@ class _Socket:
     raw: bool
 
 
-def _open_socket(family: int, raw: bool) -> socket.socket:
+def _open_socket(family: socket.AddressFamily, raw: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, _PROTO[family])
     sock.setblocking(False)
     try:
@@ -197,7 +197,7 @@ def _open_socket(family: int, raw: bool) -> socket.socket:
 class Pinger:
     """One per daemon: the sockets, the echoes in flight and the queue of echoes to send."""
 
-    def __init__(self, sockets: dict[int, _Socket], ident: int, max_in_flight: int) -> None:
+    def __init__(self, sockets: dict[socket.AddressFamily, _Socket], ident: int, max_in_flight: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._sockets = sockets
         self._ident = ident
@@ -223,7 +223,7 @@ class Pinger:
 
         Raises PermissionError when neither kind can be opened for any family.
         """
-        sockets: dict[int, _Socket] = {}
+        sockets: dict[socket.AddressFamily, _Socket] = {}
         for family in _FAMILIES:
             for raw in (True, False) if prefer_raw else (False,):
                 try:
@@ -367,7 +367,7 @@ class Pinger:
                 del self._deadlines[timeout]
         self._pump()
 
-    def _on_readable(self, family: int) -> None:
+    def _on_readable(self, family: socket.AddressFamily) -> None:
         entry, pending = self._sockets[family], self._pending
         ident, token = self._ident, self._token
         for _ in range(_RECV_BATCH):

@@ -10,9 +10,10 @@ YAML file, not code. Decoding is pure; `poll_device` is the only function here t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 
@@ -30,8 +31,8 @@ Match = Literal["port", "mac", "device"]
 
 INTEGER_TAGS = frozenset({2, 65, 66, 67, 70})
 COUNTER_BITS = {65: 32, 70: 64}
-COMBINE = {"min": min, "max": max, "sum": sum}
-AGGREGATE = {"min": min, "max": max, "any_nonzero": lambda values: float(any(values))}
+COMBINE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "sum": sum}
+AGGREGATE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "any_nonzero": lambda values: float(any(values))}
 CONVERT = {"mw_to_dbm": lambda mw: 10 * math.log10(mw) if mw > 0 else None}
 
 
@@ -252,12 +253,12 @@ def combine(profile: Profile, cells: Iterable[tuple[Cell, float]]) -> dict[str, 
         row.setdefault(cell.name, (cell.column.folding, []))[1].append(value)
     rows: dict[str, dict[str, float]] = {}
     for key, metrics in gathered.items():
-        row = {name: float(COMBINE[how](values)) for name, (how, values) in metrics.items()}
+        combined = {name: float(COMBINE[how](values)) for name, (how, values) in metrics.items()}
         for aggregate in profile.aggregates:
-            present = [row[name] for name in aggregate.of if name in row]
+            present = [combined[name] for name in aggregate.of if name in combined]
             if present:
-                row[aggregate.name] = AGGREGATE[aggregate.fn](present)
-        rows[key] = row
+                combined[aggregate.name] = AGGREGATE[aggregate.fn](present)
+        rows[key] = combined
     return rows
 
 
@@ -591,6 +592,7 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
 
 
 def _aggregate(path: Path, where: str, item: Any) -> Aggregate:
+    fn: Literal["min", "max", "any_nonzero"]
     if isinstance(item, dict) and set(item) == {"name", "any_nonzero"}:
         fn, of, key = "any_nonzero", item["any_nonzero"], "any_nonzero"
     elif isinstance(item, dict) and set(item) == {"name", "worst", "of"}:

@@ -68,8 +68,19 @@ def device_silent(samples: Iterable[Sample], device: str) -> bool:
 class _State:
     """The timing and health of one job; kept across `replace_jobs` while the job is unchanged."""
 
-    __slots__ = ("job", "phase", "slot", "running", "gone", "streak", "full_slot", "error",
-                 "last_started", "last_duration", "lag")
+    __slots__ = (
+        "error",
+        "full_slot",
+        "gone",
+        "job",
+        "lag",
+        "last_duration",
+        "last_started",
+        "phase",
+        "running",
+        "slot",
+        "streak",
+    )
 
     def __init__(self, job: Job, phase: float) -> None:
         self.job = job
@@ -272,7 +283,7 @@ class Scheduler:
         """Run a poll; an exception becomes no samples, logged when it first appears or changes."""
         try:
             samples = await poll()
-        except Exception as exc:  # noqa: BLE001 - a job's bug must not stop the others
+        except Exception as exc:  # a job's bug must not stop the others
             self.errors[state.job.probe_class] += 1
             error = f"{type(exc).__name__}: {exc}"
             if error != state.error:
@@ -287,7 +298,7 @@ class Scheduler:
     async def _deliver(self, samples: list[Sample]) -> None:
         try:
             await self._sink(samples)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if error != self._sink_error:
                 log.error("sink failed: %s", error, exc_info=exc)

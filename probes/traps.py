@@ -225,7 +225,7 @@ class TrapReceiver(udp.UdpAsyncioTransport):
         """Hand a v3 message to pysnmp's engine, which answers informs and discovery itself."""
         try:
             self._callback_function(self, address, datagram)
-        except Exception:  # noqa: BLE001 - pyasn1 raises more than its own errors on a mangled message
+        except Exception:  # pyasn1 raises more than its own errors on a mangled message
             self.dropped["malformed"] += 1
             return False
         return True

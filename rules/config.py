@@ -164,10 +164,10 @@ class _Parser:
         return float(value)
 
     def count(self, value: Any, path: KeyPath) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            self.fail(path, f"expected a whole number >= 1, not {value!r}")
-            return 1
-        return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        self.fail(path, f"expected a whole number >= 1, not {value!r}")
+        return 1
 
     def config(self, base: Mapping[str, Any], user: Mapping[str, Any]) -> RulesConfig | None:
         self.mapping(user, (), _TOP)

@@ -847,7 +847,7 @@ class Engine:
                     group = (self._severity(target, root), root)
                 current = self._incidents[target.incident] if target.incident else None
                 own = current is not None and current.root == root == target.key and root.startswith("line:")
-                if own and current.kind in _SEVERITIES:
+                if current is not None and own and current.kind in _SEVERITIES:
                     continue  # its own incident: `_follow` keeps the severity
                 if current is None or (current.kind, current.root) != group:
                     groups.setdefault(group, []).append(target)
@@ -994,9 +994,8 @@ class Engine:
         resolved: dict[str, set[Key]] = {kind: set() for kind in _KINDS}
         for tracking in sorted(accs):
             inc = self._incidents[tracking]
-            if inc.phase is not Phase.RESOLVED and self._advance(inc, accs[tracking], now):
-                if not inc.root.startswith("line:"):
-                    resolved[inc.kind].add(inc.root)
+            if inc.phase is not Phase.RESOLVED and self._advance(inc, accs[tracking], now) and not inc.root.startswith("line:"):
+                resolved[inc.kind].add(inc.root)
         return resolved
 
     def _advance(self, inc: _Incident, acc: _Acc, now: float) -> bool:

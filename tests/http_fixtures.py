@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     try:
         (root / "secrets" / "api.token").write_text(TOKEN + "\n", encoding="utf-8")
         region = next(iter(load_config(world.config).topology.regions))
-        start = datetime.now(timezone.utc) + timedelta(days=30)
+        start = datetime.now(UTC) + timedelta(days=30)
         planned = {"id": "mw-config-planned", "scope": [f"region:{region}"], "start": start.isoformat(),
                    "end": (start + timedelta(hours=3)).isoformat(), "reason": "Planned in the config file"}
         write_config(root, None, maintenance=[planned])

@@ -14,10 +14,11 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -45,7 +46,7 @@ LOAD_CLIENTS = int(os.environ.get("MONITORD_API_LOAD_CLIENTS", "100"))  # bench/
 
 
 def iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).isoformat(timespec="seconds")
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
 
 
 def strict(text: str) -> Any:

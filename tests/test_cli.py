@@ -7,7 +7,7 @@ import json
 import socket
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,7 @@ async def test_incidents(api: Api) -> None:
 @on_daemon_loop
 async def test_maintenance_add_list_cancel(api: Api) -> None:
     exchange = sorted(api.topology.exchanges)[1]
-    start = datetime.now(timezone.utc) + timedelta(days=2)
+    start = datetime.now(UTC) + timedelta(days=2)
     window = ["--scope", f"exchange:{exchange}", "--start", start.isoformat(), "--end", (start + timedelta(hours=2)).isoformat()]
     refused = await monitord("maintenance", "add", *window, "--url", api.url)
     assert refused.code == 1 and "401 a valid bearer token is required" in refused.err
@@ -112,7 +112,7 @@ async def test_url_and_token_from_the_config(api: Api, tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({"http": {"listen": f"127.0.0.1:{port}", "token": {"file": "api.token"}},
                                       "notifiers": {"sms": {"auth_token": {"env": "NOT_SET_IN_THIS_SHELL"}}}}))
     (tmp_path / "api.token").write_text(api.token + "\n")
-    start = datetime.now(timezone.utc) + timedelta(days=3)
+    start = datetime.now(UTC) + timedelta(days=3)
     added = await monitord("maintenance", "add", "--scope", f"line:{sorted(api.topology.lines)[0]}", "--start", start.isoformat(),
                            "--end", (start + timedelta(hours=1)).isoformat(), "--config", str(config), "--json")
     assert added.code == 0, added.err

@@ -40,7 +40,8 @@ def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     ("settle: 60s", "settle: 5 m", "rules.settle", "no spaces inside a duration"),
     ("settle: 60s", "settle: 2d", "rules.settle", "'2d' is longer than allowed (hint: use 0s to 1d)"),
     ('    reason: Yazılım güncellemesi\n', '    reason: Yazılım güncellemesi\n    grace: .nan\n', "maintenance[0].grace", "nan is not a duration"),
-    ('    quiet_hours: "22:00-08:00"\n', '    quiet_hours: "22:00-08:00"\n    update_after: 1ms\n', "notifiers.sms.update_after", "'1ms' is shorter than allowed (hint: use 1m to 30d)"),
+    ('    quiet_hours: "22:00-08:00"\n', '    quiet_hours: "22:00-08:00"\n    update_after: 1ms\n',
+     "notifiers.sms.update_after", "'1ms' is shorter than allowed (hint: use 1m to 30d)"),
 ])
 def test_absurd_durations_are_refused_at_their_line(tmp_path: Path, old: str, new: str, key: str, fragment: str) -> None:
     assert BASE.count(old) == 1

@@ -10,12 +10,23 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 
 import pytest
+from plan_fixtures import at
 
 from monitord.model import (
-    Device, Exchange, Incident, IncidentKind, Line, NodeRef, Outcome, Phase, Region, Sample, Status, Topology,
+    Device,
+    Exchange,
+    Incident,
+    IncidentKind,
+    Line,
+    NodeRef,
+    Outcome,
+    Phase,
+    Region,
+    Sample,
+    Status,
+    Topology,
 )
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
-from plan_fixtures import at
 from rules.config import parse_rules
 from rules.engine import Engine, IncidentChange
 from rules.verdict import Verdict, line_status

@@ -26,7 +26,6 @@ from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef, Phase, Status
 
 
-
 async def started(config_path: Path) -> tuple[Daemon, asyncio.Event, asyncio.Task]:
     daemon = Daemon(load_config(config_path))
     stop = asyncio.Event()
@@ -80,7 +79,8 @@ async def test_outage_and_degradation_end_to_end(tmp_path):
 
         metrics = await scrape(daemon)
         assert 'monitord_incidents_open{kind="outage"} 1.0' in metrics
-        unreachable = f'monitord_lines{{device="{dslam.id}",exchange="{dslam.exchange}",region="{topo.exchanges[dslam.exchange].region}",state="unreachable"}} {float(len(behind))}'
+        region = topo.exchanges[dslam.exchange].region
+        unreachable = f'monitord_lines{{device="{dslam.id}",exchange="{dslam.exchange}",region="{region}",state="unreachable"}} {float(len(behind))}'
         assert unreachable in metrics
 
         line = min(i for i, l in topo.lines.items() if l.device != dslam.id and l.port is not None)

@@ -25,11 +25,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+import monitord.daemon
 from lab.isp import build_sample_isp, write_config, write_secret
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
-import monitord.daemon
 from monitord.clock import AnchoredClock
 from monitord.config import Config, load_config
 from monitord.daemon import WRITE_RETRY_MAX, Daemon, build_notifiers

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 
+from test_end_to_end import started
+
 from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef
-from test_end_to_end import started
 
 
 async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
@@ -44,7 +45,8 @@ async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
         wide_history = [(e.action, e.subject, e.body.splitlines()[0]) for e in world.tickets.tickets[wide.tracking].history]
         assert wide_history == [
             ("create", f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone", f"Takip no: {wide.tracking}"),
-            ("comment", f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone", f"Bu arıza şu kayıtları kapsıyor: {first.tracking}. Etkilenen abone: {len(behind[d1] | behind[d2])}."),
+            ("comment", f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone",
+             f"Bu arıza şu kayıtları kapsıyor: {first.tracking}. Etkilenen abone: {len(behind[d1] | behind[d2])}."),
             ("comment", f"[{wide.tracking}] Kesinti: {name} - {total} abone", f"Arıza büyüdü: {len(behind[d3])} abone eklendi, toplam {total}."),
         ]
         assert world.tickets.tickets[wide.tracking].subject == f"[{wide.tracking}] Kesinti: {name} - {total} abone"

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,10 @@ from aiohttp import web
 from monitord.config import HttpConfig, load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
-from monitord.http import make_app
-from notices.templates import mask_phone
 from monitord.diagnose import diagnose, read_row
+from monitord.http import make_app
 from monitord.model import IncidentKind, NodeRef, Outcome, Status
+from notices.templates import mask_phone
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -268,7 +268,7 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
 
 
 def iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).isoformat(timespec="seconds")
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
 
 
 @on_daemon_loop

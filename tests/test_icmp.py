@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitord.model import NodeRef, Outcome
-from probes.icmp import PingResult, Pinger, checksum_ok, parse_reply, to_sample
+from probes.icmp import Pinger, PingResult, checksum_ok, parse_reply, to_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = NodeRef("device", "sisli-dslam-01")

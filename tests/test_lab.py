@@ -20,7 +20,7 @@ import yaml
 from lab_fixtures import free_udp_port, lab, lab_faults, lab_isp, ping, snmpwalk, spare_base  # noqa: F401  (fixtures)
 
 from lab.faults import Faults
-from lab.isp import build_sample_isp, write_config
+from lab.isp import LabDevice, build_sample_isp, write_config
 from lab.snmp import LabError, SnmpLab, snmpget
 from monitord.config import load_config
 
@@ -225,7 +225,9 @@ def test_live_changes_are_seen_within_two_seconds(lab: SnmpLab) -> None:
     line = next(line for line in lab.isp.lines.values() if line.port)
     device = lab.isp.devices[line.device]
     snr = f"{ATUR_SNR}.{line.row}"
-    read = lambda oid: snmpget(device, oid)
+    def read(oid: str) -> str | None:
+        return snmpget(device, oid)
+
     lab.set_line_metric(line.id, "snr_margin_down_db", 4.5)
     assert wait_for(lambda: read(snr), "45") == "45"
     lab.set_oper_status(line.id, False)
@@ -249,7 +251,9 @@ def test_live_changes_are_seen_within_two_seconds(lab: SnmpLab) -> None:
 def test_cable_modem_goes_offline_and_its_snr_drops(lab: SnmpLab) -> None:
     line = next(line for line in lab.isp.lines.values() if line.mac)
     device = lab.isp.devices[line.device]
-    read = lambda oid: snmpget(device, oid)
+    def read(oid: str) -> str | None:
+        return snmpget(device, oid)
+
     lab.set_line_metric(line.id, "us_snr_db", 21.3)
     assert wait_for(lambda: read(f"{CM_SNR}.{line.row}"), "213") == "213"
     lab.set_oper_status(line.id, False)
@@ -260,7 +264,9 @@ def test_silence_makes_snmp_and_ping_fail_until_restored(lab_isp: SnmpLab, lab_f
     device = lab_isp.isp.devices["kecioren-dslam-01"]
     other = lab_isp.isp.devices["cankaya-dslam-01"]
     modem = next(line.modem for line in lab_isp.isp.lines.values() if line.device == device.id)
-    get = lambda d: snmpget(d, UPTIME, timeout=0.5)
+    def get(d: LabDevice) -> str | None:
+        return snmpget(d, UPTIME, timeout=0.5)
+
     assert get(device) and ping(device.address) and ping(modem)
 
     lab_faults.silence(device.address, modem)

@@ -18,8 +18,17 @@ from monitord.config import load_config
 from monitord.daemon import needs_restart
 from monitord.demo import until
 from tests.ops_fixtures import (  # noqa: F401
-    STOP_BOUND, daemons, device_ok, first_dslam, open_outage, remove_device, short_dir, wait_async, worlds,
+    STOP_BOUND,
+    daemons,
+    device_ok,
+    first_dslam,
+    open_outage,
+    remove_device,
+    short_dir,
+    wait_async,
+    worlds,
 )
+
 
 def own_base(block: int) -> str:
     """A loopback block of this process's own: a concurrent test run silences none of its addresses."""
@@ -175,7 +184,7 @@ def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
         assert any(s.status.value == "unreachable" for s in daemon.store.line_states())
 
         now[0] += 6
-        assert 6 < SNAPSHOT_EVERY
+        assert SNAPSHOT_EVERY > 6
         daemon.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.load_snapshot() == daemon.engine.snapshot()

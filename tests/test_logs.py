@@ -16,7 +16,15 @@ from lab.isp import write_secret
 from monitord import logs
 from monitord.demo import until
 from tests.ops_fixtures import (  # noqa: F401
-    STOP_BOUND, daemons, device_ok, first_dslam, json_lines, open_outage, short_dir, wait_async, worlds,
+    STOP_BOUND,
+    daemons,
+    device_ok,
+    first_dslam,
+    json_lines,
+    open_outage,
+    short_dir,
+    wait_async,
+    worlds,
 )
 
 TWILIO_TOKEN = "twilio-S3CRET-4f0c9a7e21"

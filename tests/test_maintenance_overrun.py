@@ -54,7 +54,7 @@ def test_only_those_back_at_the_end_of_the_window_hear_it_is_complete() -> None:
         d2_down = T0 + 200 <= now < T0 + 1600
         samples = [*(dead("d1", now) if d1_down else alive("d1", now)),
                    *(dead("d2", now) if d2_down else alive("d2", now)),
-                   *(line(i, at=now) for i in topo.lines if not (i.startswith("d1") and d1_down or i.startswith("d2") and d2_down))]
+                   *(line(i, at=now) for i in topo.lines if not ((i.startswith("d1") and d1_down) or (i.startswith("d2") and d2_down)))]
         commit(e.observe(samples, now), now)
         commit(e.tick(now + 1), now + 1)
 

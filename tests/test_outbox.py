@@ -10,7 +10,8 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab

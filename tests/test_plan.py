@@ -4,10 +4,10 @@ from dataclasses import replace
 from datetime import time
 
 import pytest
+from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from monitord.model import Incident, IncidentKind, NodeRef, Phase
-from notices.plan import PlanSettings, Planned, due_updates, place, plan, plan_step, quiet_began, quiet_until
-from plan_fixtures import TOPOLOGY, Change, at, incident
+from notices.plan import Planned, PlanSettings, due_updates, place, plan, plan_step, quiet_began, quiet_until
 from rules.engine import Change as ChangeKind
 
 T = "ARZ-2026-000123"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from plan_fixtures import TOPOLOGY, at
+
 from monitord.model import Incident, NodeRef, Outcome, Sample
 from notices.plan import PlanSettings, plan_step
-from plan_fixtures import TOPOLOGY, at
 from rules.config import parse_rules
 from rules.engine import Engine, Step
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from plan_fixtures import TOPOLOGY, Change, at, incident
+
 from monitord.model import NodeRef
 from notices.plan import PlanSettings, plan
 from notices.templates import evidence_lines
-from plan_fixtures import TOPOLOGY, Change, at, incident
 
 T = "ARZ-2026-000123"
 DAY = at("2026-12-01 14:00")

@@ -5,12 +5,12 @@ from datetime import time
 from typing import Any
 
 import pytest
+from plan_fixtures import TOPOLOGY, at
 
 from monitord.model import MaintenanceWindow, NodeRef
 from notices.maintenance import due_maintenance_notices, lead_due, lines_behind
-from notices.plan import PlanSettings, Planned
+from notices.plan import Planned, PlanSettings
 from notifiers.sms import sms_segments
-from plan_fixtures import TOPOLOGY, at
 
 SETTINGS = PlanSettings(quiet_hours=(time(22, 0), time(8, 0)))
 W = "mw-2026-12-01-sisli"

@@ -6,8 +6,8 @@ Expected values are read from the .snmprec files by the tests themselves, not by
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from hypothesis import given
@@ -304,7 +304,7 @@ async def test_docsis_cmts_matches_modems_by_mac(snmpsim: Snmpsim, client: SnmpC
     _, modems = synthetic_cmts()
     lines = {mac: f"cm-{n}" for n, (mac, *_rest) in enumerate(modems)} | {"00:00:5e:00:53:01": "gone"}
     samples = by_target(await poll_device(client, device(snmpsim, "cmts-synthetic", "cmts"), PROFILES["docsis-cmts"], lines, 1.0, rates=RateTracker()))
-    for n, (mac, power, status, snr) in enumerate(modems):
+    for n, (_mac, power, status, snr) in enumerate(modems):
         assert samples[NodeRef("line", f"cm-{n}")].values == {
             "us_rx_power_dbmv": pytest.approx(power / 10),
             "cm_status": status,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pysnmp.proto import rfc1902, rfc1905

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
@@ -12,8 +12,7 @@ from rt_fixtures import ticket_item
 
 from lab.rt import free_port
 from monitord.model import Secret
-from notifiers.base import DeliveryError
-from notifiers.base import retry_after
+from notifiers.base import DeliveryError, retry_after
 from notifiers.rt import RequestTracker, tracking_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,7 +116,7 @@ async def _fail(url: str, action: str, timeout: float = 5.0) -> DeliveryError:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+    now = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC).timestamp()
     assert retry_after("120", now) == 120.0
     assert retry_after("Wed, 25 Nov 2026 12:00:30 GMT", now) == 30.0
     assert retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now) == 0.0

@@ -10,6 +10,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from monitord.model import NodeRef, Outcome, Sample
 from probes.scheduler import Job, Scheduler
@@ -60,7 +61,7 @@ async def run_for(scheduler: Scheduler, seconds: float) -> None:
 
 def gaps(starts: Iterable[float]) -> list[float]:
     starts = list(starts)
-    return [b - a for a, b in zip(starts, starts[1:])]
+    return [b - a for a, b in pairwise(starts)]
 
 
 async def test_each_probe_class_keeps_its_interval() -> None:

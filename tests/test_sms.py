@@ -6,7 +6,8 @@ import math
 import time
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.twilio import TwilioLab
 from notifiers.base import ChannelError, DeliveryError

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from monitord.model import (
-    Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Notification, Phase, Status,
+    Incident,
+    IncidentKind,
+    LineState,
+    MaintenanceWindow,
+    NodeRef,
+    Notification,
+    Phase,
+    Status,
 )
 from monitord.store import MIGRATIONS, Store, StoreError, migrate
 from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)

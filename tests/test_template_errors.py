@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from lab.twilio import TwilioLab
 from monitord.config import load_config
@@ -20,10 +21,9 @@ from monitord.daemon import NOTICES, Daemon
 from monitord.model import Line, MaintenanceWindow, NodeRef, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.store import Store
-from notices.plan import PlanSettings, Planned, plan
+from notices.plan import Planned, PlanSettings, plan
 from notices.templates import TEMPLATES, Template
 from notifiers.sms import TwilioSms
-from plan_fixtures import TOPOLOGY, Change, at, incident
 from tests.outbox_fixtures import FAST, drain, sms_for, store, twilio  # noqa: F401  (fixtures)
 
 T = "ARZ-2026-000123"

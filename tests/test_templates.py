@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from plan_fixtures import IST, at
 
 from monitord.model import Language
-
 from notices.templates import (
     SMS_NAME_MAX,
     TEMPLATES,
@@ -18,7 +18,6 @@ from notices.templates import (
     subscriber_list,
 )
 from notifiers.sms import sms_segments
-from plan_fixtures import IST, at
 
 TURKISH_LETTERS = set("çğıöşüÇĞİÖŞÜ")
 LONGEST_TRACKING = "ARIZAKAYIT-2026-999999"[:TRACKING_MAX].ljust(TRACKING_MAX, "9")

@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.isp import write_config
 from monitord.config import ConfigError, load_config
 from monitord.demo import until
-from monitord.model import Device, Outcome, Sample, NodeRef, Secret, SnmpAuth, Topology
+from monitord.model import Device, NodeRef, Outcome, Sample, Secret, SnmpAuth, Topology
 from probes import ber
 from probes.profiles import BUILTIN_DIR, ProfileError, load_profiles
 from probes.scheduler import Job, Scheduler
@@ -207,7 +208,9 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
 
     counted = sum(receiver.received.values()) + sum(receiver.dropped.values())
     print(f"flood: {count} sent in {elapsed:.2f} s, counted {counted}, {dict(receiver.dropped)}, {dict(receiver.received)}, "
-          f"polls per device {min(during.values())}..{max(during.values())} (expected {elapsed / interval:.1f}), loop lag ms p50 {sorted(lags)[len(lags) // 2] * 1000:.1f} p99 {sorted(lags)[len(lags) * 99 // 100] * 1000:.1f} max {max(lags) * 1000:.1f}")
+          f"polls per device {min(during.values())}..{max(during.values())} (expected {elapsed / interval:.1f}), "
+          f"loop lag ms p50 {sorted(lags)[len(lags) // 2] * 1000:.1f} p99 {sorted(lags)[len(lags) * 99 // 100] * 1000:.1f} "
+          f"max {max(lags) * 1000:.1f}")
     assert 0.8 * count <= counted <= count  # the kernel may drop some when the socket buffer is full
     assert receiver.dropped["unknown_sender"] > 3000
     assert receiver.dropped["rate_sender"] > 10_000  # the known senders' floods stop at their buckets, before decoding

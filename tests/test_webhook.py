@@ -3,13 +3,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from lab.tickets import TicketDesk
 from monitord.model import Notification, Secret
 from notices.plan import PlanSettings, plan
 from notifiers.base import ChannelError, DeliveryError
 from notifiers.webhook import WebhookTickets
-from plan_fixtures import TOPOLOGY, Change, at, incident
 
 TOKEN = "webhook-token-0123456789"
 T = "ARZ-2026-000123"
