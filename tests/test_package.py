@@ -16,15 +16,9 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from tests.test_config import EXAMPLE_ENV
+
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_ENV = {
-    "MONITORD_SNMP_COMMUNITY": "public",
-    "MONITORD_OLT_AUTH_KEY": "authpass123",
-    "MONITORD_OLT_PRIV_KEY": "privpass123",
-    "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
-    "MONITORD_SMTP_PASSWORD": "smtp-pass",
-    "MONITORD_RT_TOKEN": "rt-token",
-}
 BUILT_IN = {"adsl", "adsl-wholedb", "docsis-cm", "docsis-cmts", "gpon-axos", "if-mib", "vdsl2"}
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis")
 
