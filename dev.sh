@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine with Python 3.11, run as root:
 #   ./dev.sh demo   - install what is missing, then run the demo against a simulated ISP on loopback
-#   ./dev.sh test   - install what is missing (Request Tracker too), then lint (ruff), type-check (mypy)
+#   ./dev.sh test   - install what is missing (Request Tracker too), then lint and format-check (ruff), type-check (mypy)
 #                     and run the whole test suite
 # Installing is idempotent: a second run only checks.
 set -euo pipefail
@@ -46,6 +46,7 @@ case "${1:-}" in
         python_env
         shift
         .venv/bin/ruff check .
+        .venv/bin/ruff format --check .
         .venv/bin/mypy
         exec .venv/bin/python -m pytest -q "$@"
         ;;

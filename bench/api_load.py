@@ -46,7 +46,9 @@ async def run(clients: int, seconds: float, mix: str, base: str, nice: int) -> i
                 if task.done():
                     task.result()
                 topology = daemon.config.topology
-                await until(lambda: all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines), 60, "every line ok")
+                await until(
+                    lambda: all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines), 60, "every line ok"
+                )
                 await asyncio.sleep(5)  # a few rounds of polls in steady state
                 token = daemon.config.http.token.reveal() if daemon.config.http.token else None
                 url = f"http://127.0.0.1:{daemon.http_port}"
@@ -60,9 +62,7 @@ async def run(clients: int, seconds: float, mix: str, base: str, nice: int) -> i
     return 0
 
 
-async def measure(
-    daemon: Daemon, world, url: str, token: str | None, clients: int, seconds: float, mix: str, nice: int
-) -> str:
+async def measure(daemon: Daemon, world, url: str, token: str | None, clients: int, seconds: float, mix: str, nice: int) -> str:
     assert daemon.scheduler is not None
     topology = daemon.config.topology
     skipped_before = sum(daemon.scheduler.skipped.values())
@@ -91,19 +91,24 @@ async def measure(
         await lag.stop()
     cpu = time.process_time() - cpu
     skipped = sum(daemon.scheduler.skipped.values()) - skipped_before
-    opened = [f"{i.kind.value} at {i.root}" for i in daemon.store.incidents(open_only=False) if i.tracking not in incidents_before]
+    opened = [
+        f"{i.kind.value} at {i.root}" for i in daemon.store.incidents(open_only=False) if i.tracking not in incidents_before
+    ]
     sms = len(world.twilio.messages) - sms_before
     statuses = ", ".join(f"{status}: {n}" for status, n in sorted(result.statuses.items()))
     served = ", ".join(f"{path} {n / result.seconds:.0f}/s" for path, n in sorted(result.by_path.items()))
-    return "\n".join([
-        f"{clients} clients (nice {nice}), mix {mix}, {result.seconds:.1f} s, {len(topology.devices)} devices / {len(topology.lines)} lines polled every 2 s",
-        f"requests: {result.requests} ({statuses}); served {result.served_per_second:.0f}/s",
-        f"served by route: {served}",
-        f"polls skipped during the load: {skipped}; worst poll lag seen: {worst_poll_lag * 1000:.0f} ms",
-        f"daemon loop: worst lag {lag.worst * 1000:.1f} ms; daemon process CPU {cpu:.1f} s",
-        f"incidents opened: {len(opened)} {opened or ''}; SMS sent: {sms}; nodes that left ok: {len(not_ok)}",
-        f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-    ])
+    return "\n".join(
+        [
+            f"{clients} clients (nice {nice}), mix {mix}, {result.seconds:.1f} s, "
+            f"{len(topology.devices)} devices / {len(topology.lines)} lines polled every 2 s",
+            f"requests: {result.requests} ({statuses}); served {result.served_per_second:.0f}/s",
+            f"served by route: {served}",
+            f"polls skipped during the load: {skipped}; worst poll lag seen: {worst_poll_lag * 1000:.0f} ms",
+            f"daemon loop: worst lag {lag.worst * 1000:.1f} ms; daemon process CPU {cpu:.1f} s",
+            f"incidents opened: {len(opened)} {opened or ''}; SMS sent: {sms}; nodes that left ok: {len(not_ok)}",
+            f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        ]
+    )
 
 
 def main() -> int:

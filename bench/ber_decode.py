@@ -100,7 +100,9 @@ def main() -> None:
     print(f"{'probes.ber.decode_response':<40} {fast:12.1f} {fast / count:11.2f}")
     print(f"ratio pyasn1/ours: {slow / fast:.1f}x")
     bad = hostile()
-    print(f"refusing a {len(bad)}-octet datagram with a 65,000-octet sub-identifier: {per_call(lambda: refuse(bad), args.rounds):.1f} µs")
+    print(
+        f"refusing a {len(bad)}-octet datagram with a 65,000-octet sub-identifier: {per_call(lambda: refuse(bad), args.rounds):.1f} µs"
+    )
 
 
 if __name__ == "__main__":

@@ -94,18 +94,27 @@ def write_inventory(root: Path, devices: int, ports: int) -> Path:
     for n in range(devices):
         exchange = regions[n % REGIONS]["exchanges"][n // REGIONS % EXCHANGES]
         device_id = f"{exchange['id']}-dslam-{len(exchange['devices']) + 1:02d}"
-        exchange["devices"].append({
-            "id": device_id, "kind": "dslam", "address": device_address(n), "snmp": "dslam-v2",
-            "profiles": ["adsl", "if-mib"], "cabinet": f"{device_id}-k",
-        })
+        exchange["devices"].append(
+            {
+                "id": device_id,
+                "kind": "dslam",
+                "address": device_address(n),
+                "snmp": "dslam-v2",
+                "profiles": ["adsl", "if-mib"],
+                "cabinet": f"{device_id}-k",
+            }
+        )
         ids.append(device_id)
     config = {
         "state_file": "state/monitord.db",
         "tracking_prefix": "ARZ",
         "timezone": "Europe/Istanbul",
         "http": {"listen": "127.0.0.1:0"},
-        "snmp": {"timeout": "2s", "retries": 1,
-                 "auths": {"dslam-v2": {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}}}},
+        "snmp": {
+            "timeout": "2s",
+            "retries": 1,
+            "auths": {"dslam-v2": {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}}},
+        },
         "topology": {"regions": regions},
         "subscribers": {"csv": "subscribers.csv"},
     }
@@ -119,8 +128,9 @@ def write_inventory(root: Path, devices: int, ports: int) -> Path:
                 first, last = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
                 phone = f"0{rng.choice(MOBILE_PREFIXES)} {rng.randrange(10**7):07d}"
                 email = f"{first.translate(ASCII).lower()}.{line}@example.com.tr" if rng.random() < 0.35 else ""
-                writer.writerow((f"S{100000 + line}", f"{first} {last}", phone, email, "tr", device_id, port, "",
-                                 modem_address(line)))
+                writer.writerow(
+                    (f"S{100000 + line}", f"{first} {last}", phone, email, "tr", device_id, port, "", modem_address(line))
+                )
                 line += 1
     return root / "config.yaml"
 
@@ -154,15 +164,25 @@ def healthy_values(rng: random.Random, probe: str) -> dict[str, float]:
     rate = rng.choice((8_192_000, 16_384_000))
     return {
         "snmp:adsl": lambda: {
-            "snr_margin_up_db": round(rng.uniform(9, 18), 1), "attenuation_up_db": round(attenuation * 0.55, 1),
-            "attainable_rate_down_bps": rate * 1.2, "snr_margin_down_db": round(rng.uniform(8.5, 15), 1),
-            "attenuation_down_db": round(attenuation, 1), "attainable_rate_up_bps": 1_150_000.0,
-            "rate_down_bps": rate, "rate_up_bps": 1_024_000.0, "errored_seconds_per_s": 0.0,
-            "resyncs_per_s": 0.0, "corrected_blocks_per_s": rng.uniform(0, 3), "uncorrectable_blocks_per_s": 0.0,
+            "snr_margin_up_db": round(rng.uniform(9, 18), 1),
+            "attenuation_up_db": round(attenuation * 0.55, 1),
+            "attainable_rate_down_bps": rate * 1.2,
+            "snr_margin_down_db": round(rng.uniform(8.5, 15), 1),
+            "attenuation_down_db": round(attenuation, 1),
+            "attainable_rate_up_bps": 1_150_000.0,
+            "rate_down_bps": rate,
+            "rate_up_bps": 1_024_000.0,
+            "errored_seconds_per_s": 0.0,
+            "resyncs_per_s": 0.0,
+            "corrected_blocks_per_s": rng.uniform(0, 3),
+            "uncorrectable_blocks_per_s": 0.0,
         },
         "snmp:if-mib": lambda: {
-            "oper_up": 1.0, "in_errors_per_s": 0.0, "out_errors_per_s": 0.0,
-            "in_octets_per_s": 128_000 * busy, "out_octets_per_s": rate / 8 * busy,
+            "oper_up": 1.0,
+            "in_errors_per_s": 0.0,
+            "out_errors_per_s": 0.0,
+            "in_octets_per_s": 128_000 * busy,
+            "out_octets_per_s": rate / 8 * busy,
         },
         "icmp": lambda: {"rtt_ms": rng.uniform(4, 25), "loss": 0.0},
     }[probe]()
@@ -171,13 +191,13 @@ def healthy_values(rng: random.Random, probe: str) -> dict[str, float]:
 PROBES = ("snmp:adsl", "snmp:if-mib", "icmp")
 
 
-def device_batch(probe: str, device: str, lines: Iterable[str], now: float, rng: random.Random,
-                 **override: float) -> list[Sample]:
+def device_batch(
+    probe: str, device: str, lines: Iterable[str], now: float, rng: random.Random, **override: float
+) -> list[Sample]:
     """What one poll of one device hands to the rules: the device's sample, then its lines'."""
     own = {"uptime_s": 8_000_000.0 + now % 1e6} if probe != "icmp" else {"rtt_ms": 1.0, "loss": 0.0}
     batch = [Sample(NodeRef("device", device), probe, now, Outcome.OK, own)]
-    batch += [Sample(NodeRef("line", line), probe, now, Outcome.OK, {**healthy_values(rng, probe), **override})
-              for line in lines]
+    batch += [Sample(NodeRef("line", line), probe, now, Outcome.OK, {**healthy_values(rng, probe), **override}) for line in lines]
     return batch
 
 
@@ -189,8 +209,9 @@ def ingest(daemon: Daemon, batch: list[Sample]) -> tuple[float, bool]:
     return time.process_time() - began, daemon._last_snapshot != before
 
 
-def first_samples(daemon: Daemon, clock: Clock, plan: list[tuple[str, list[str]]], rng: random.Random,
-                  ends: int) -> tuple[float, float]:
+def first_samples(
+    daemon: Daemon, clock: Clock, plan: list[tuple[str, list[str]]], rng: random.Random, ends: int
+) -> tuple[float, float]:
     """Every line's first samples, as at a first start with an empty state file.
 
     The daemon receives them device by device; each device's first poll turns its lines from
@@ -198,6 +219,7 @@ def first_samples(daemon: Daemon, clock: Clock, plan: list[tuple[str, list[str]]
     (median CPU-s per device), to show whether the cost grows with the number of lines known;
     the devices between go in one batch. Returns (first, last).
     """
+
     def one_by_one(part: list[tuple[str, list[str]]]) -> float:
         spent = []
         for device, lines in part:
@@ -227,8 +249,14 @@ def state_change(daemon: Daemon, clock: Clock, device: str, lines: list[str], rn
     return timed
 
 
-def simulate_minute(daemon: Daemon, clock: Clock, plan: list[tuple[str, list[str]]], rng: random.Random,
-                    line_interval: float, icmp_interval: float) -> Counter[str]:
+def simulate_minute(
+    daemon: Daemon,
+    clock: Clock,
+    plan: list[tuple[str, list[str]]],
+    rng: random.Random,
+    line_interval: float,
+    icmp_interval: float,
+) -> Counter[str]:
     """60 s of the rules side: every device's polls land in their slots, a tick every second.
 
     CPU by kind: snmp / icmp (ingest), tick, and snapshot (a call whose commit saved the whole
@@ -287,8 +315,12 @@ async def run_round(jobs: list[Job], max_in_flight: int, per_device: int) -> Rou
     batches = await asyncio.gather(*(one(job) for job in jobs))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     samples = [s for batch in batches for s in batch]
-    return Round(wall, cpu, sum(s.outcome is not Outcome.OK for s in samples if s.target.level == "device"),
-                 sum(s.outcome is Outcome.OK for s in samples if s.target.level == "line"))
+    return Round(
+        wall,
+        cpu,
+        sum(s.outcome is not Outcome.OK for s in samples if s.target.level == "device"),
+        sum(s.outcome is Outcome.OK for s in samples if s.target.level == "line"),
+    )
 
 
 def lab_jobs(daemon: Daemon, config: Config, count: int, port: int) -> list[Job]:
@@ -334,7 +366,9 @@ def print_profile(profiler: cProfile.Profile) -> None:
     own: defaultdict[str, float] = defaultdict(float)
     for (filename, _, _), row in entries.items():
         own[package(filename)] += row[2]
-    print("  own time by package: " + ", ".join(f"{name} {t / total:.0%}" for name, t in sorted(own.items(), key=lambda i: -i[1])))
+    print(
+        "  own time by package: " + ", ".join(f"{name} {t / total:.0%}" for name, t in sorted(own.items(), key=lambda i: -i[1]))
+    )
     print(f"  {'own %':>6} {'cum %':>6}  function (package)")
     top = sorted(entries.items(), key=lambda item: -item[1][2])[:10]
     for (filename, line, function), row in top:
@@ -393,8 +427,9 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
     plan = [(device, lines_of[device]) for device in config.topology.devices]
     first_start = first_samples(daemon, clock, plan, rng, 3)
     clock.now += 60
-    minutes = [simulate_minute(daemon, clock, plan, rng, polling.line_interval, polling.icmp_interval)
-               for _ in range(args.minutes)]
+    minutes = [
+        simulate_minute(daemon, clock, plan, rng, polling.line_interval, polling.icmp_interval) for _ in range(args.minutes)
+    ]
     changes = [state_change(daemon, clock, *plan[k], rng) for k in range(3)]
     change = statistics.median(cpu for cpu, _ in changes), sum(saved for _, saved in changes)
     gc.collect()
@@ -424,40 +459,66 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
 
     daemon.pinger = await Pinger.open()
     try:
-        icmp = await run_round([job for job in jobs if job.probe_class == "icmp"], polling.max_in_flight,
-                               polling.per_device_in_flight)
+        icmp = await run_round(
+            [job for job in jobs if job.probe_class == "icmp"], polling.max_in_flight, polling.per_device_in_flight
+        )
     finally:
         await daemon.pinger.close()
     stages.append(("after the ICMP sweep", rss_mb(), peak_mb()))
     daemon.store.close()
-    return Measured(len(config.topology.lines), len(plan), polling, stages, rules, change, first_start, scrape,
-                    snmp, args.lab_devices * args.ports, icmp, profile, len(profiled_jobs))
+    return Measured(
+        len(config.topology.lines),
+        len(plan),
+        polling,
+        stages,
+        rules,
+        change,
+        first_start,
+        scrape,
+        snmp,
+        args.lab_devices * args.ports,
+        icmp,
+        profile,
+        len(profiled_jobs),
+    )
 
 
 def report(m: Measured, args: argparse.Namespace) -> None:
     polling, lines, rules = m.polling, m.lines, m.rules
-    print(f"inventory: {m.devices:,} DSLAMs x {args.ports} ports = {lines:,} lines; polling line {polling.line_interval:.0f} s, "
-          f"icmp {polling.icmp_interval:.0f} s x{polling.icmp_count}, in flight {polling.max_in_flight}/"
-          f"{polling.per_device_in_flight} per device")
+    print(
+        f"inventory: {m.devices:,} DSLAMs x {args.ports} ports = {lines:,} lines; polling line {polling.line_interval:.0f} s, "
+        f"icmp {polling.icmp_interval:.0f} s x{polling.icmp_count}, in flight {polling.max_in_flight}/"
+        f"{polling.per_device_in_flight} per device"
+    )
     snmp_k, icmp_k = per_k(m.snmp.cpu, m.snmp_lines), per_k(m.icmp.cpu, lines)
     print()
     print("Measured costs, CPU-s per 1,000 lines per cycle")
-    print(f"  SNMP walk+decode, adsl + if-mib   {snmp_k:7.3f}   {m.snmp_lines:,} lab lines, wall {m.snmp.wall:.1f} s, "
-          f"{m.snmp.cpu:.1f} CPU-s, {m.snmp.failed_devices} failed device polls, {args.snmp_in_flight} devices in flight")
-    print(f"  ICMP sweep, {polling.icmp_count} echoes per address    {icmp_k:7.3f}   {lines:,} modems + {m.devices:,} "
-          f"devices, wall {m.icmp.wall:.1f} s, {m.icmp.cpu:.1f} CPU-s, {m.icmp.answered_lines:,} lines answered")
-    print(f"  rules+store ingest, SNMP batches  {per_k(rules['snmp'], lines) * polling.line_interval / 60:7.3f}   "
-          f"both profiles, mean of {args.minutes} simulated minutes")
+    print(
+        f"  SNMP walk+decode, adsl + if-mib   {snmp_k:7.3f}   {m.snmp_lines:,} lab lines, wall {m.snmp.wall:.1f} s, "
+        f"{m.snmp.cpu:.1f} CPU-s, {m.snmp.failed_devices} failed device polls, {args.snmp_in_flight} devices in flight"
+    )
+    print(
+        f"  ICMP sweep, {polling.icmp_count} echoes per address    {icmp_k:7.3f}   {lines:,} modems + {m.devices:,} "
+        f"devices, wall {m.icmp.wall:.1f} s, {m.icmp.cpu:.1f} CPU-s, {m.icmp.answered_lines:,} lines answered"
+    )
+    print(
+        f"  rules+store ingest, SNMP batches  {per_k(rules['snmp'], lines) * polling.line_interval / 60:7.3f}   "
+        f"both profiles, mean of {args.minutes} simulated minutes"
+    )
     print(f"  rules+store ingest, ICMP batch    {per_k(rules['icmp'], lines) * polling.icmp_interval / 60:7.3f}")
     print(f"  rules ticks                       {rules['tick']:7.3f} CPU-s per minute (60 ticks, {lines:,} lines)")
     print(f"  engine snapshot saved every 30 s  {rules['snapshot'] / 2:7.3f} CPU-s each ({lines:,} lines)")
     print(f"  /metrics scrape                   {m.scrape:7.3f} CPU-s per scrape, {SCRAPES_PER_MINUTE} per minute")
-    print(f"  a device poll that changes states {m.change[0]:7.3f} CPU-s (48 lines down; {m.change[1]} of 3 such commits "
-          f"saved the whole snapshot)")
+    print(
+        f"  a device poll that changes states {m.change[0]:7.3f} CPU-s (48 lines down; {m.change[1]} of 3 such commits "
+        f"saved the whole snapshot)"
+    )
     first, last = m.first_start
-    print(f"  first start, empty state: a device's first poll {first:.3f} CPU-s for the first device, {last:.3f} for the last "
-          f"(UNKNOWN -> OK); {m.devices:,} devices ~ "
-          f"{m.devices * (first + last) / 2:,.0f} CPU-s before the steady state (estimate; the bench fed the middle in bulk)")
+    print(
+        f"  first start, empty state: a device's first poll {first:.3f} CPU-s for the first device, {last:.3f} for the last "
+        f"(UNKNOWN -> OK); {m.devices:,} devices ~ "
+        f"{m.devices * (first + last) / 2:,.0f} CPU-s before the steady state (estimate; the bench fed the middle in bulk)"
+    )
 
     scale = SCALE / lines
     intervals = (polling.line_interval, 300.0)

@@ -57,7 +57,9 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--healthy", type=float, default=0.0, help="seconds of healthy lab watched before the first fault")
-    parser.add_argument("--block", type=int, default=100, help="third octet of the lab's addresses (two runs side by side need two)")
+    parser.add_argument(
+        "--block", type=int, default=100, help="third octet of the lab's addresses (two runs side by side need two)"
+    )
     args = parser.parse_args()
     results = [await one(run, args.healthy if run == 0 else 0.0, args.block) for run in range(args.runs)]
     tickets, sms = [r[0] for r in results], [r[1] for r in results]

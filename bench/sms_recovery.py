@@ -34,8 +34,12 @@ from notifiers.sms import TwilioSms
 async def run(args: argparse.Namespace, state_file: Path) -> None:
     store = Store.open(state_file)
     policy = ChannelPolicy(
-        concurrency=args.concurrency, rate=args.rate, max_backoff=args.max_backoff, settle=args.settle,
-        outage_probe=args.probe_every, down_after=args.down_after,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        max_backoff=args.max_backoff,
+        settle=args.settle,
+        outage_probe=args.probe_every,
+        down_after=args.down_after,
     )
     async with TwilioLab() as lab:
         notifier = TwilioSms(lab.account_sid, Secret(lab.auth_token, "bench"), "+908501234567", lab.base_url)

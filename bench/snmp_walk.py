@@ -144,8 +144,7 @@ def netsnmp_round(port: int, devices: int, workers: int) -> Run:
         count = failures = 0
         commands = [["snmpget", "-v2c", "-c", community, "-On", "-t", "5", "-r", "1", address, "1.3.6.1.2.1.1.3.0"]]
         commands += [
-            ["snmpbulkwalk", "-v2c", "-c", community, "-On", "-Cr25", "-t", "5", "-r", "1", address, table]
-            for table in TABLES
+            ["snmpbulkwalk", "-v2c", "-c", community, "-On", "-Cr25", "-t", "5", "-r", "1", address, table] for table in TABLES
         ]
         for command in commands:
             done = subprocess.run(command, capture_output=True, text=True)
@@ -175,12 +174,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="snmp-bench-") as folder:
         started = time.perf_counter()
         agent, port = start_snmpsim(Path(folder), args.devices, args.ports)
-        print(f"snmpsim: {args.devices} DSLAMs x {args.ports} ports on 127.0.0.1:{port} (community per device), "
-              f"ready in {time.perf_counter() - started:.1f} s")
+        print(
+            f"snmpsim: {args.devices} DSLAMs x {args.ports} ports on 127.0.0.1:{port} (community per device), "
+            f"ready in {time.perf_counter() - started:.1f} s"
+        )
         try:
             auth = lambda n: SnmpAuth(f"dslam-{n:03d}", "2c", community=Secret(f"dslam-{n:03d}", "bench"))  # noqa: E731
-            devices = [Device(f"dslam-{n:03d}", "dslam", "bench", "127.0.0.1", auth(n), ("adsl", "if-mib"), port)
-                       for n in range(args.devices)]
+            devices = [
+                Device(f"dslam-{n:03d}", "dslam", "bench", "127.0.0.1", auth(n), ("adsl", "if-mib"), port)
+                for n in range(args.devices)
+            ]
             ours = asyncio.run(monitord_round(devices, args.ports, args.in_flight))
             theirs = netsnmp_round(port, args.devices, args.workers)
         finally:
@@ -188,8 +191,10 @@ def main() -> None:
     lines = args.devices * args.ports
     print(f"{'client':<34} {'wall s':>8} {'values':>8} {'values/s':>9} {'CPU s/1000 lines':>17} {'failed':>6}")
     for name, run in (("monitord (asyncio, one socket)", ours), (f"net-snmp snmpbulkwalk x{args.workers}", theirs)):
-        print(f"{name:<34} {run.wall:8.2f} {run.varbinds:8d} {run.varbinds / run.wall:9.0f} "
-              f"{run.cpu / lines * 1000:17.3f} {run.failures:6d}")
+        print(
+            f"{name:<34} {run.wall:8.2f} {run.varbinds:8d} {run.varbinds / run.wall:9.0f} "
+            f"{run.cpu / lines * 1000:17.3f} {run.failures:6d}"
+        )
     print(f"ratio net-snmp/monitord: wall {theirs.wall / ours.wall:.2f}x, client CPU {theirs.cpu / ours.cpu:.2f}x")
 
 

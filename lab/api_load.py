@@ -24,8 +24,14 @@ MIXES: dict[str, tuple[str, ...]] = {
     "metrics": ("/metrics",),
     "api": ("/api/incidents", "/api/subscribers/{line}", "/api/incidents?all=1", "/api/maintenance"),
     "mixed": (
-        "/metrics", "/api/incidents", "/api/subscribers/{line}", "/metrics", "/api/subscribers/{line}/diagnose",
-        "/api/incidents?all=1", "/health", "/api/maintenance",
+        "/metrics",
+        "/api/incidents",
+        "/api/subscribers/{line}",
+        "/metrics",
+        "/api/subscribers/{line}/diagnose",
+        "/api/incidents?all=1",
+        "/health",
+        "/api/maintenance",
     ),
 }
 
@@ -89,10 +95,26 @@ async def swarm_process(
     url: str, clients: int, seconds: float, mix: str, lines: list[str], token: str | None, nice: int = 0
 ) -> SwarmResult:
     """The swarm in a child process; its counts come back as one JSON line."""
-    command = [sys.executable, "-m", "lab.api_load", url, "--clients", str(clients), "--seconds", str(seconds),
-               "--mix", mix, "--lines", ",".join(lines), "--nice", str(nice)]
+    command = [
+        sys.executable,
+        "-m",
+        "lab.api_load",
+        url,
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        "--mix",
+        mix,
+        "--lines",
+        ",".join(lines),
+        "--nice",
+        str(nice),
+    ]
     proc = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE,
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate((token or "").encode())
     if proc.returncode != 0:

@@ -77,8 +77,10 @@ class Detection:
             if ticket_at is not None and texts and found is not None:
                 return Timing(ticket_at - fault, min(m.at for m in texts) - fault, found)
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"{level}:{node_id}: no ticket and SMS within {timeout:.0f} s "
-                           f"({len(world.tickets.tickets) - tickets} new tickets, incident {found})")
+        raise TimeoutError(
+            f"{level}:{node_id}: no ticket and SMS within {timeout:.0f} s "
+            f"({len(world.tickets.tickets) - tickets} new tickets, incident {found})"
+        )
 
     async def close(self) -> None:
         self.stop.set()

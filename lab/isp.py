@@ -26,32 +26,157 @@ import yaml
 from lab.snmp import AgentInfo, CableModem, DslPort, cmts_records, dslam_records, render
 
 REGIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("ist-avrupa", "İstanbul Avrupa", (("sisli", "Şişli"), ("besiktas", "Beşiktaş"),
-                                       ("bakirkoy", "Bakırköy"), ("kagithane", "Kağıthane"))),
-    ("ankara", "Ankara", (("cankaya", "Çankaya"), ("kecioren", "Keçiören"),
-                          ("yenimahalle", "Yenimahalle"), ("etimesgut", "Etimesgut"))),
-    ("izmir", "İzmir", (("konak", "Konak"), ("karsiyaka", "Karşıyaka"),
-                        ("bornova", "Bornova"), ("buca", "Buca"))),
-    ("ist-anadolu", "İstanbul Anadolu", (("kadikoy", "Kadıköy"), ("uskudar", "Üsküdar"),
-                                         ("atasehir", "Ataşehir"), ("umraniye", "Ümraniye"))),
+    (
+        "ist-avrupa",
+        "İstanbul Avrupa",
+        (("sisli", "Şişli"), ("besiktas", "Beşiktaş"), ("bakirkoy", "Bakırköy"), ("kagithane", "Kağıthane")),
+    ),
+    (
+        "ankara",
+        "Ankara",
+        (("cankaya", "Çankaya"), ("kecioren", "Keçiören"), ("yenimahalle", "Yenimahalle"), ("etimesgut", "Etimesgut")),
+    ),
+    ("izmir", "İzmir", (("konak", "Konak"), ("karsiyaka", "Karşıyaka"), ("bornova", "Bornova"), ("buca", "Buca"))),
+    (
+        "ist-anadolu",
+        "İstanbul Anadolu",
+        (("kadikoy", "Kadıköy"), ("uskudar", "Üsküdar"), ("atasehir", "Ataşehir"), ("umraniye", "Ümraniye")),
+    ),
 )
 FIRST_NAMES = (
-    "Mehmet", "Ayşe", "Fatma", "Mustafa", "Emine", "Ahmet", "Hatice", "Ali", "Zeynep", "Hüseyin",
-    "Elif", "Hasan", "İbrahim", "Merve", "İsmail", "Şükrü", "Gülşen", "Özlem", "Çağrı", "Ümit",
-    "Büşra", "Yusuf", "Ömer", "Esra", "Murat", "Derya", "Kübra", "Burak", "Seda", "Tuğba",
-    "Onur", "Gökhan", "Serkan", "Sibel", "Deniz", "Cem", "Ebru", "Oğuz", "Nilüfer", "Barış",
+    "Mehmet",
+    "Ayşe",
+    "Fatma",
+    "Mustafa",
+    "Emine",
+    "Ahmet",
+    "Hatice",
+    "Ali",
+    "Zeynep",
+    "Hüseyin",
+    "Elif",
+    "Hasan",
+    "İbrahim",
+    "Merve",
+    "İsmail",
+    "Şükrü",
+    "Gülşen",
+    "Özlem",
+    "Çağrı",
+    "Ümit",
+    "Büşra",
+    "Yusuf",
+    "Ömer",
+    "Esra",
+    "Murat",
+    "Derya",
+    "Kübra",
+    "Burak",
+    "Seda",
+    "Tuğba",
+    "Onur",
+    "Gökhan",
+    "Serkan",
+    "Sibel",
+    "Deniz",
+    "Cem",
+    "Ebru",
+    "Oğuz",
+    "Nilüfer",
+    "Barış",
 )
 SURNAMES = (
-    "Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Yıldız", "Yıldırım", "Öztürk", "Aydın",
-    "Özdemir", "Arslan", "Doğan", "Kılıç", "Aslan", "Çetin", "Kara", "Koç", "Kurt", "Özkan",
-    "Şimşek", "Polat", "Güneş", "Aktaş", "Korkmaz", "Uçar", "Bulut", "Tekin", "Ünal", "Karaca",
+    "Yılmaz",
+    "Kaya",
+    "Demir",
+    "Şahin",
+    "Çelik",
+    "Yıldız",
+    "Yıldırım",
+    "Öztürk",
+    "Aydın",
+    "Özdemir",
+    "Arslan",
+    "Doğan",
+    "Kılıç",
+    "Aslan",
+    "Çetin",
+    "Kara",
+    "Koç",
+    "Kurt",
+    "Özkan",
+    "Şimşek",
+    "Polat",
+    "Güneş",
+    "Aktaş",
+    "Korkmaz",
+    "Uçar",
+    "Bulut",
+    "Tekin",
+    "Ünal",
+    "Karaca",
 )
-ENGLISH_FIRST = ("James", "Oliver", "Emily", "Sarah", "Daniel", "Grace", "Thomas", "Charlotte",
-                 "Michael", "Sophie", "David", "Hannah", "Lucas", "Anna")
-ENGLISH_SURNAMES = ("Smith", "Walker", "Thompson", "Wright", "Evans", "Hughes", "Green", "Baker",
-                    "Clarke", "Turner", "Morgan", "Fischer")
-MOBILE_PREFIXES = (501, 505, 506, 507, 530, 531, 532, 533, 534, 535, 536, 537, 538, 539,
-                   541, 542, 543, 544, 545, 546, 547, 548, 549, 551, 552, 553, 554, 555, 559)
+ENGLISH_FIRST = (
+    "James",
+    "Oliver",
+    "Emily",
+    "Sarah",
+    "Daniel",
+    "Grace",
+    "Thomas",
+    "Charlotte",
+    "Michael",
+    "Sophie",
+    "David",
+    "Hannah",
+    "Lucas",
+    "Anna",
+)
+ENGLISH_SURNAMES = (
+    "Smith",
+    "Walker",
+    "Thompson",
+    "Wright",
+    "Evans",
+    "Hughes",
+    "Green",
+    "Baker",
+    "Clarke",
+    "Turner",
+    "Morgan",
+    "Fischer",
+)
+MOBILE_PREFIXES = (
+    501,
+    505,
+    506,
+    507,
+    530,
+    531,
+    532,
+    533,
+    534,
+    535,
+    536,
+    537,
+    538,
+    539,
+    541,
+    542,
+    543,
+    544,
+    545,
+    546,
+    547,
+    548,
+    549,
+    551,
+    552,
+    553,
+    554,
+    555,
+    559,
+)
 SPEED_PROFILES = (8_192_000, 16_384_000, 24_576_000)
 ASCII = str.maketrans("çğıİöşüÇĞÖŞÜ", "cgiiosuCGOSU")
 CSV_HEADER = ("id", "name", "phone", "email", "language", "device", "port", "mac", "modem")
@@ -104,9 +229,7 @@ class LabISP:
         if not devices:
             raise KeyError(f"{level}:{node_id}")
         ids = {d.id for d in devices}
-        return tuple(d.address for d in devices) + tuple(
-            line.modem for line in self.lines.values() if line.device in ids
-        )
+        return tuple(d.address for d in devices) + tuple(line.modem for line in self.lines.values() if line.device in ids)
 
 
 def build_sample_isp(
@@ -171,29 +294,65 @@ def build_sample_isp(
             for k in range(1, dslams_per_exchange + 1):
                 block = modem_block()
                 device = LabDevice(
-                    f"{exchange_id}-dslam-{k:02d}", "dslam", region_id, exchange_id, address(),
-                    snmp_port, communities["dslam"], None, ("adsl", "if-mib"), f"{exchange_id}-k{k:02d}",
+                    f"{exchange_id}-dslam-{k:02d}",
+                    "dslam",
+                    region_id,
+                    exchange_id,
+                    address(),
+                    snmp_port,
+                    communities["dslam"],
+                    None,
+                    ("adsl", "if-mib"),
+                    f"{exchange_id}-k{k:02d}",
                 )
                 ports = _dsl_ports(rng, ports_per_dslam, people, device, block, lines, rows)
-                device = _write_agent(data_dir, device, dslam_records(
-                    AgentInfo(device.id, "IES-5005 ADSL2+ DSLAM (monitord lab)", "1.3.6.1.4.1.890.1.5.13.7",
-                              f"{place} Santrali, saha dolabı {k}", now - rng.uniform(3, 200) * 86400),
-                    ports, now,
-                ))
+                device = _write_agent(
+                    data_dir,
+                    device,
+                    dslam_records(
+                        AgentInfo(
+                            device.id,
+                            "IES-5005 ADSL2+ DSLAM (monitord lab)",
+                            "1.3.6.1.4.1.890.1.5.13.7",
+                            f"{place} Santrali, saha dolabı {k}",
+                            now - rng.uniform(3, 200) * 86400,
+                        ),
+                        ports,
+                        now,
+                    ),
+                )
                 devices[device.id] = device
                 entries.append(_device_entry(device, "dslam-v2"))
             if with_cmts and (r, e) == cmts_exchange:
                 block = modem_block()
                 device = LabDevice(
-                    f"{exchange_id}-cmts-01", "cmts", region_id, exchange_id, address(),
-                    snmp_port, communities["cmts"], None, ("docsis-cmts",),
+                    f"{exchange_id}-cmts-01",
+                    "cmts",
+                    region_id,
+                    exchange_id,
+                    address(),
+                    snmp_port,
+                    communities["cmts"],
+                    None,
+                    ("docsis-cmts",),
                 )
                 modems = _modems(rng, modems_per_cmts, people, device, block, lines, rows)
-                device = _write_agent(data_dir, device, cmts_records(
-                    AgentInfo(device.id, "CMTS_V08.02 DOCSIS 3.0 CMTS (monitord lab)", "1.3.6.1.4.1.4998.2.2",
-                              f"{place} Santrali", now - rng.uniform(3, 200) * 86400),
-                    4, modems, now,
-                ))
+                device = _write_agent(
+                    data_dir,
+                    device,
+                    cmts_records(
+                        AgentInfo(
+                            device.id,
+                            "CMTS_V08.02 DOCSIS 3.0 CMTS (monitord lab)",
+                            "1.3.6.1.4.1.4998.2.2",
+                            f"{place} Santrali",
+                            now - rng.uniform(3, 200) * 86400,
+                        ),
+                        4,
+                        modems,
+                        now,
+                    ),
+                )
                 devices[device.id] = device
                 entries.append(_device_entry(device, "cmts-v2"))
             exchanges.append({"id": exchange_id, "name": f"{place} Santrali", "devices": entries})
@@ -205,16 +364,25 @@ def build_sample_isp(
         devices[device.id] = device
         entries.append({"id": device.id, "kind": "router", "address": device.address})
 
-    auths = {f"{kind}-v2": {"version": "2c", "community": write_secret(root, f"{kind}.community", community)}
-             for kind, community in communities.items() if any(d.kind == kind for d in devices.values())}
+    auths = {
+        f"{kind}-v2": {"version": "2c", "community": write_secret(root, f"{kind}.community", community)}
+        for kind, community in communities.items()
+        if any(d.kind == kind for d in devices.values())
+    }
     config = {
         "state_file": "state/monitord.db",
         "tracking_prefix": "ARZ",
         "timezone": "Europe/Istanbul",
         "http": {"listen": "127.0.0.1:0", "token": write_secret(root, "api.token", f"{rng.getrandbits(128):032x}")},
         "snmp": {"timeout": "1s", "retries": 1, "auths": auths},
-        "polling": {"icmp_interval": "10s", "line_interval": "15s", "optical_interval": "1h",
-                    "jitter": 0.1, "max_in_flight": 64, "per_device_in_flight": 2},
+        "polling": {
+            "icmp_interval": "10s",
+            "line_interval": "15s",
+            "optical_interval": "1h",
+            "jitter": 0.1,
+            "max_in_flight": 64,
+            "per_device_in_flight": 2,
+        },
         "topology": {"regions": topology},
         "subscribers": {"csv": "subscribers.csv"},
     }
@@ -271,23 +439,41 @@ class _People:
             email = f"{handle}{rng.randrange(100) if rng.random() < 0.4 else ''}@{rng.choice(('example.com', 'example.net', 'example.org'))}"
         phone = _mobile(rng) if not email or rng.random() < 0.93 else ""
         return {
-            "id": f"S{100000 + self.count}", "name": f"{first} {last}", "phone": phone, "email": email,
-            "language": "en" if english else "tr", "device": device, "port": port, "mac": mac, "modem": modem,
+            "id": f"S{100000 + self.count}",
+            "name": f"{first} {last}",
+            "phone": phone,
+            "email": email,
+            "language": "en" if english else "tr",
+            "device": device,
+            "port": port,
+            "mac": mac,
+            "modem": modem,
         }
 
 
 def _mobile(rng: random.Random) -> str:
     prefix, number = rng.choice(MOBILE_PREFIXES), f"{rng.randrange(10**7):07d}"
     a, b, c = number[:3], number[3:5], number[5:]
-    return rng.choice((
-        f"0{prefix} {a} {b} {c}", f"{prefix}{number}", f"+90 {prefix} {a} {b} {c}",
-        f"+90{prefix}{number}", f"0 ({prefix}) {a} {b} {c}", f"0{prefix}{number}",
-    ))
+    return rng.choice(
+        (
+            f"0{prefix} {a} {b} {c}",
+            f"{prefix}{number}",
+            f"+90 {prefix} {a} {b} {c}",
+            f"+90{prefix}{number}",
+            f"0 ({prefix}) {a} {b} {c}",
+            f"0{prefix}{number}",
+        )
+    )
 
 
 def _dsl_ports(
-    rng: random.Random, count: int, people: _People, device: LabDevice, block: str,
-    lines: dict[str, LabLine], rows: list[dict[str, str]],
+    rng: random.Random,
+    count: int,
+    people: _People,
+    device: LabDevice,
+    block: str,
+    lines: dict[str, LabLine],
+    rows: list[dict[str, str]],
 ) -> list[DslPort]:
     sold = set(rng.sample(range(1, count + 1), round(count * 0.85)))
     ports = []
@@ -302,34 +488,49 @@ def _dsl_ports(
         attainable = int(max(3e6, 26e6 - attenuation * 4.2e5) * rng.uniform(0.93, 1.05)) // 1000 * 1000
         rate = min(rng.choice(SPEED_PROFILES), attainable * 9 // 10 // 32000 * 32000)
         busy = rng.uniform(0.01, 0.3)
-        ports.append(DslPort(
-            index, row["id"], up=True,
-            snr_margin_down_db=round(rng.uniform(8.5, 15.0), 1),
-            snr_margin_up_db=round(rng.uniform(9.0, 18.0), 1),
-            attenuation_down_db=round(attenuation, 1),
-            attenuation_up_db=round(attenuation * 0.55, 1),
-            attainable_rate_down_bps=attainable,
-            attainable_rate_up_bps=rng.randrange(1_000_000, 1_300_000, 4000),
-            rate_down_bps=rate,
-            rate_up_bps=1_024_000,
-            in_octets_per_s=round(1_024_000 / 8 * busy, 1),
-            out_octets_per_s=round(rate / 8 * busy, 1),
-            resyncs=rng.randrange(1, 6),
-            errored_seconds=rng.randrange(0, 40),
-        ))
+        ports.append(
+            DslPort(
+                index,
+                row["id"],
+                up=True,
+                snr_margin_down_db=round(rng.uniform(8.5, 15.0), 1),
+                snr_margin_up_db=round(rng.uniform(9.0, 18.0), 1),
+                attenuation_down_db=round(attenuation, 1),
+                attenuation_up_db=round(attenuation * 0.55, 1),
+                attainable_rate_down_bps=attainable,
+                attainable_rate_up_bps=rng.randrange(1_000_000, 1_300_000, 4000),
+                rate_down_bps=rate,
+                rate_up_bps=1_024_000,
+                in_octets_per_s=round(1_024_000 / 8 * busy, 1),
+                out_octets_per_s=round(rate / 8 * busy, 1),
+                resyncs=rng.randrange(1, 6),
+                errored_seconds=rng.randrange(0, 40),
+            )
+        )
     return ports
 
 
 def _modems(
-    rng: random.Random, count: int, people: _People, device: LabDevice, block: str,
-    lines: dict[str, LabLine], rows: list[dict[str, str]],
+    rng: random.Random,
+    count: int,
+    people: _People,
+    device: LabDevice,
+    block: str,
+    lines: dict[str, LabLine],
+    rows: list[dict[str, str]],
 ) -> list[CableModem]:
     """`count` provisioned modems plus two the CMTS sees that are not in the inventory."""
     modems = []
     for index in range(1, count + 3):
         mac = "02:4c:41:{:02x}:{:02x}:{:02x}".format(*rng.randbytes(2), index)
-        modem = CableModem(index, mac, f"{block}.{index}", 3 + index % 4,
-                           us_rx_power_dbmv=round(rng.uniform(-3, 3), 1), us_snr_db=round(rng.uniform(33, 39), 1))
+        modem = CableModem(
+            index,
+            mac,
+            f"{block}.{index}",
+            3 + index % 4,
+            us_rx_power_dbmv=round(rng.uniform(-3, 3), 1),
+            us_snr_db=round(rng.uniform(33, 39), 1),
+        )
         modems.append(modem)
         if index <= count:
             row = people.next(device.id, "", mac, modem.address)
@@ -347,8 +548,14 @@ def _write_agent(data_dir: Path, device: LabDevice, records: Mapping[str, tuple[
 
 
 def _device_entry(device: LabDevice, auth: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": device.id, "kind": device.kind, "address": device.address,
-                             "port": device.port, "snmp": auth, "profiles": list(device.profiles)}
+    entry: dict[str, Any] = {
+        "id": device.id,
+        "kind": device.kind,
+        "address": device.address,
+        "port": device.port,
+        "snmp": auth,
+        "profiles": list(device.profiles),
+    }
     if device.cabinet:
         entry["cabinet"] = device.cabinet
     return entry

@@ -98,10 +98,13 @@ class RtServer:
             return
         with open(self.state_dir / "server.log", "ab") as out:
             self._process = subprocess.Popen(
-                [str(RT_SERVER), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--max-workers", str(self.workers)],
-                cwd=self.state_dir, env=self._env(), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [str(RT_SERVER), "--host", "127.0.0.1", "--port", str(self.port), "--max-workers", str(self.workers)],
+                cwd=self.state_dir,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while not self._answers():
@@ -135,9 +138,7 @@ class RtServer:
 
     def get(self, path: str) -> object:
         """GET a REST 2.0 resource as the API user: for tests that read back what was sent."""
-        request = urllib.request.Request(
-            f"{self.url}/REST/2.0/{path}", headers={"Authorization": f"token {self.token.reveal()}"}
-        )
+        request = urllib.request.Request(f"{self.url}/REST/2.0/{path}", headers={"Authorization": f"token {self.token.reveal()}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
@@ -150,13 +151,18 @@ class RtServer:
     def _setup(self, env: dict[str, str], *args: str) -> None:
         """Run rt-setup-database; it exits 0 even when initial data rows fail, so read the log."""
         done = subprocess.run(
-            [str(RT_SETUP_DATABASE), *args], cwd=self.state_dir, env=env,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            [str(RT_SETUP_DATABASE), *args],
+            cwd=self.state_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
         )
-        failures = [
-            line for line in self.log.read_text(errors="replace").splitlines()
-            if any(level in line for level in _LOG_FAILURES)
-        ] if self.log.exists() else []
+        failures = (
+            [line for line in self.log.read_text(errors="replace").splitlines() if any(level in line for level in _LOG_FAILURES)]
+            if self.log.exists()
+            else []
+        )
         if done.returncode or failures:
             detail = "\n".join(failures) or (done.stdout + done.stderr)[-2000:]
             raise RtError(f"rt-setup-database {' '.join(args)} failed:\n{detail}")

@@ -55,7 +55,9 @@ def self_signed(host: str = "127.0.0.1") -> tuple[bytes, bytes]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
@@ -79,7 +81,12 @@ class SmtpSink:
     """Records every accepted message in `messages`; `fail_next` makes it refuse the next ones."""
 
     def __init__(
-        self, *, starttls: bool = False, tls: bool = False, username: str | None = None, password: str | None = None,
+        self,
+        *,
+        starttls: bool = False,
+        tls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.host, self.port = host, 0
@@ -97,9 +104,7 @@ class SmtpSink:
             self.cert_pem, key_pem = self_signed(self.host)
             self._context = _server_context(self.cert_pem, key_pem)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, self.host, self.port, ssl=self._context if self.tls else None
-        )
+        self._server = await loop.create_server(self._protocol, self.host, self.port, ssl=self._context if self.tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -136,11 +141,7 @@ class SmtpSink:
         )
 
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        ok = (
-            isinstance(data, LoginPassword)
-            and data.login.decode() == self.username
-            and data.password.decode() == self.password
-        )
+        ok = isinstance(data, LoginPassword) and data.login.decode() == self.username and data.password.decode() == self.password
         if not ok:
             self.auth_failures += 1
         return AuthResult(success=ok, handled=False, auth_data=data.login.decode() if ok else None)
@@ -171,9 +172,13 @@ class _Handler:
             return fault
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=email.policy.default)
-        self.sink.messages.append(Received(
-            envelope.mail_from or "", tuple(envelope.rcpt_tos), message,
-            session.auth_data if isinstance(session.auth_data, str) else None,
-            server.transport is not None and server.transport.get_extra_info("ssl_object") is not None,
-        ))
+        self.sink.messages.append(
+            Received(
+                envelope.mail_from or "",
+                tuple(envelope.rcpt_tos),
+                message,
+                session.auth_data if isinstance(session.auth_data, str) else None,
+                server.transport is not None and server.transport.get_extra_info("ssl_object") is not None,
+            )
+        )
         return f"250 OK queued as lab-{len(self.sink.messages)}"

@@ -169,8 +169,15 @@ def _system(agent: AgentInfo, interfaces: int) -> dict[str, Value]:
 
 
 def _interface(
-    index: int, descr: str, if_type: int, up: bool, speed: int, in_rate: float, out_rate: float,
-    since: float, alias: str = "",
+    index: int,
+    descr: str,
+    if_type: int,
+    up: bool,
+    speed: int,
+    in_rate: float,
+    out_rate: float,
+    since: float,
+    alias: str = "",
 ) -> dict[str, Value]:
     i = str(index)
     return {
@@ -201,8 +208,15 @@ def dslam_records(agent: AgentInfo, ports: list[DslPort], since: float) -> dict[
     for p in ports:
         i = str(p.ifindex)
         records |= _interface(
-            p.ifindex, f"adsl-1/1/{p.ifindex}", 94, p.up, p.rate_down_bps,
-            p.in_octets_per_s, p.out_octets_per_s, since, p.alias,
+            p.ifindex,
+            f"adsl-1/1/{p.ifindex}",
+            94,
+            p.up,
+            p.rate_down_bps,
+            p.in_octets_per_s,
+            p.out_octets_per_s,
+            since,
+            p.alias,
         )
         status = ADSL_NO_DEFECT if p.up else ADSL_LOSS_OF_SIGNAL
         records |= {
@@ -243,9 +257,7 @@ def dslam_records(agent: AgentInfo, ports: list[DslPort], since: float) -> dict[
     return records
 
 
-def cmts_records(
-    agent: AgentInfo, upstreams: int, modems: list[CableModem], since: float
-) -> dict[str, Value]:
+def cmts_records(agent: AgentInfo, upstreams: int, modems: list[CableModem], since: float) -> dict[str, Value]:
     """SNMPv2-MIB system, IF-MIB for the RF interfaces and docsIfCmtsCmStatusTable."""
     records = _system(agent, 2 + upstreams)
     records |= _interface(1, "cable-mac 1", 127, True, 0, 2e7, 8e7, since)
@@ -429,9 +441,24 @@ def free_udp_port(address: str = "127.0.0.1") -> int:
 def snmpget(device: LabDevice, oid: str, timeout: float = 1.0) -> str | None:
     """One GET with net-snmp's CLI, as an outside observer; the value text, or None on silence."""
     done = subprocess.run(
-        ["snmpget", "-v2c", "-c", device.community or "", "-t", str(timeout), "-r", "0", "-On", "-Oqvt",
-         f"{device.address}:{device.port}", oid],
-        capture_output=True, text=True, env=_no_mibs(), check=False,
+        [
+            "snmpget",
+            "-v2c",
+            "-c",
+            device.community or "",
+            "-t",
+            str(timeout),
+            "-r",
+            "0",
+            "-On",
+            "-Oqvt",
+            f"{device.address}:{device.port}",
+            oid,
+        ],
+        capture_output=True,
+        text=True,
+        env=_no_mibs(),
+        check=False,
     )
     return done.stdout.strip() if done.returncode == 0 else None
 
@@ -455,7 +482,9 @@ def wait_for_agents(
         probes = {
             name: subprocess.Popen(
                 ["snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0", "-On", f"{address}:{port}", SYS_UPTIME],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_no_mibs(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=_no_mibs(),
             )
             for name, (address, port, community) in waiting.items()
         }
@@ -482,7 +511,9 @@ def _spawn_responder(options: list[str], out: Path | None = None) -> subprocess.
         return subprocess.Popen(
             [responder_executable(), *options],
             env={**_no_mibs(), "SNMPSIM_ALLOW_ROOT": "true"},
-            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -495,10 +526,14 @@ def start_snmpsim(
     For recordings and benchmarks; the lab ISP (`SnmpLab`) runs one engine per device address.
     """
     port = free_udp_port(address)
-    process = _spawn_responder([
-        f"--data-dir={data_dir}", f"--cache-dir={cache_dir}", f"--agent-udpv4-endpoint={address}:{port}",
-        "--logging-method=null",
-    ])
+    process = _spawn_responder(
+        [
+            f"--data-dir={data_dir}",
+            f"--cache-dir={cache_dir}",
+            f"--agent-udpv4-endpoint={address}:{port}",
+            "--logging-method=null",
+        ]
+    )
     try:
         wait_for_agents(process, {community: (address, port, community)}, ready_timeout)
     except BaseException:
@@ -537,21 +572,29 @@ class SnmpLab:
         shutil.copyfile(RAMP_SOURCE, modules / "ramp.py")
         devices = {i: self.isp.devices[i] for i in self._files}
         args = self.work_dir / "engines.args"
-        args.write_text("".join(
-            f"--v3-engine-id=auto --data-dir={self._files[i].path.parent} "
-            f"--agent-udpv4-endpoint={d.address}:{d.port}\n"
-            for i, d in devices.items()
-        ))
+        args.write_text(
+            "".join(
+                f"--v3-engine-id=auto --data-dir={self._files[i].path.parent} " f"--agent-udpv4-endpoint={d.address}:{d.port}\n"
+                for i, d in devices.items()
+            )
+        )
         began = time.monotonic()
         self._process = _spawn_responder(
-            [f"--args-from-file={args}", f"--cache-dir={self.work_dir / 'cache'}",
-             f"--variation-modules-dir={modules}", f"--logging-method=file:{self.log_file}", "--log-level=error"],
+            [
+                f"--args-from-file={args}",
+                f"--cache-dir={self.work_dir / 'cache'}",
+                f"--variation-modules-dir={modules}",
+                f"--logging-method=file:{self.log_file}",
+                "--log-level=error",
+            ],
             self.work_dir / "snmpsim.out",
         )
         try:
             wait_for_agents(
-                self._process, {i: (d.address, d.port, d.community or "") for i, d in devices.items()},
-                self.ready_timeout, see=str(self.work_dir / "snmpsim.out"),
+                self._process,
+                {i: (d.address, d.port, d.community or "") for i, d in devices.items()},
+                self.ready_timeout,
+                see=str(self.work_dir / "snmpsim.out"),
             )
         except BaseException:
             self.stop()
@@ -609,12 +652,14 @@ class SnmpLab:
         _, uptime = data.read(SYS_UPTIME)
         _, _, boot = uptime.split(",")
         defects = ADSL_NO_DEFECT if up else ADSL_LOSS_OF_SIGNAL
-        data.write({
-            f"{IF_OPER_STATUS}.{row}": integer(1 if up else 2)[1],
-            f"{IF_LAST_CHANGE}.{row}": ticks(int((time.time() - float(boot)) * 100) % 2**32)[1],
-            f"{ATUC_PHYS}.6.{row}": defects,
-            f"{ATUR_PHYS}.6.{row}": defects,
-        })
+        data.write(
+            {
+                f"{IF_OPER_STATUS}.{row}": integer(1 if up else 2)[1],
+                f"{IF_LAST_CHANGE}.{row}": ticks(int((time.time() - float(boot)) * 100) % 2**32)[1],
+                f"{ATUC_PHYS}.6.{row}": defects,
+                f"{ATUR_PHYS}.6.{row}": defects,
+            }
+        )
 
     def reboot(self, device_id: str) -> None:
         """sysUpTime and every counter of the device start again from zero, keeping their rates."""

@@ -180,11 +180,7 @@ class TwilioLab:
         if refused is not None:
             return refused
         query = request.query
-        found = [
-            m
-            for m in reversed(self.messages)
-            if query.get("To", m.to) == m.to and query.get("From", m.from_) == m.from_
-        ]
+        found = [m for m in reversed(self.messages) if query.get("To", m.to) == m.to and query.get("From", m.from_) == m.from_]
         size = min(int(query.get("PageSize", "50")), 1000)
         page = int(query.get("Page", "0"))
         chunk = found[page * size : (page + 1) * size]

@@ -78,8 +78,18 @@ async def start_world(root: Path, **isp_options: Any) -> World:
                 "rate": 50,
                 "notify_degradation": True,
             },
-            "email": {"host": "127.0.0.1", "port": smtp.port, "starttls": False, "from": "monitord@isp.example", "noc": [NOC_EMAIL]},
-            "tickets": {"kind": "webhook", "url": tickets.url, "token": write_secret(root, "helpdesk.token", "lab-helpdesk-token")},
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "starttls": False,
+                "from": "monitord@isp.example",
+                "noc": [NOC_EMAIL],
+            },
+            "tickets": {
+                "kind": "webhook",
+                "url": tickets.url,
+                "token": write_secret(root, "helpdesk.token", "lab-helpdesk-token"),
+            },
         }
         write_config(
             root,

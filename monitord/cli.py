@@ -65,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     maintenance = commands.add_parser("maintenance", help="list, add or cancel maintenance windows")
     actions = maintenance.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="plan a window: alerts inside its scope are held back")
-    add.add_argument("--scope", action="append", required=True, metavar="LEVEL:ID",
-                     help="a node (region, exchange, cabinet, device) or line:<subscriber>; repeatable")
+    add.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="LEVEL:ID",
+        help="a node (region, exchange, cabinet, device) or line:<subscriber>; repeatable",
+    )
     add.add_argument("--start", required=True, help="ISO 8601, e.g. 2026-12-01T01:00:00+03:00")
     add.add_argument("--end", required=True, help="ISO 8601")
     add.add_argument("--reason", default="")

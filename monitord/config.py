@@ -46,7 +46,17 @@ T = TypeVar("T")
 
 BUILTIN_PROFILES: tuple[str, ...] = ("adsl", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos")
 LINE_FIELDS: tuple[str, ...] = (
-    "id", "name", "phone", "email", "language", "device", "port", "mac", "modem", "sms_opt_out", "prefer_email",
+    "id",
+    "name",
+    "phone",
+    "email",
+    "language",
+    "device",
+    "port",
+    "mac",
+    "modem",
+    "sms_opt_out",
+    "prefer_email",
 )
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 NODE_LEVELS: tuple[str, ...] = ("region", "exchange", "cabinet", "device", "line")
@@ -54,8 +64,21 @@ SECRET_HINT = "use {env: NAME} or {file: path}"
 
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "": (
-        "state_file", "tracking_prefix", "timezone", "profiles_dir", "http", "snmp", "polling",
-        "topology", "subscribers", "rules", "notifiers", "maintenance", "metrics", "retention", "traps",
+        "state_file",
+        "tracking_prefix",
+        "timezone",
+        "profiles_dir",
+        "http",
+        "snmp",
+        "polling",
+        "topology",
+        "subscribers",
+        "rules",
+        "notifiers",
+        "maintenance",
+        "metrics",
+        "retention",
+        "traps",
     ),
     "http": ("listen", "token"),
     "metrics": ("per_line", "per_line_limit", "listen"),
@@ -64,8 +87,15 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "snmp": ("timeout", "retries", "auths", "walk_timeout", "walk_max_requests"),
     "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
     "polling": (
-        "icmp_interval", "line_interval", "optical_interval", "jitter", "max_in_flight",
-        "per_device_in_flight", "icmp_timeout", "icmp_count", "job_timeout",
+        "icmp_interval",
+        "line_interval",
+        "optical_interval",
+        "jitter",
+        "max_in_flight",
+        "per_device_in_flight",
+        "icmp_timeout",
+        "icmp_count",
+        "job_timeout",
     ),
     "topology": ("regions",),
     "topology.regions[]": ("id", "name", "exchanges"),
@@ -76,8 +106,17 @@ SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
     "notifiers": ("sms", "email", "tickets", "hold_probe", "cpe"),
     "notifiers.cpe": ("customers", "ticket", "noc"),
     "notifiers.sms": (
-        "kind", "account_sid", "auth_token", "from", "base_url", "rate", "quiet_hours", "update_after",
-        "notify_degradation", "non_mobile", "retry",
+        "kind",
+        "account_sid",
+        "auth_token",
+        "from",
+        "base_url",
+        "rate",
+        "quiet_hours",
+        "update_after",
+        "notify_degradation",
+        "non_mobile",
+        "retry",
     ),
     "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc", "retry"),
     "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "retry", "comment_every"),
@@ -305,8 +344,17 @@ class _Missing(Invalid):
         super().__init__("missing required value")
 
 
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-               dict: "a mapping", datetime: "a date and time", date: "a date", type(None): "nothing"}
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    datetime: "a date and time",
+    date: "a date",
+    type(None): "nothing",
+}
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -346,8 +394,10 @@ def text(value: Any) -> str:
     if not value.strip():
         raise Invalid("must not be empty")
     if (control := _CONTROL.search(value)) is not None:
-        raise Invalid(f"contains the control character U+{ord(control.group()):04X}",
-                      "a NUL or other invisible character, often pasted by mistake")
+        raise Invalid(
+            f"contains the control character U+{ord(control.group()):04X}",
+            "a NUL or other invisible character, often pasted by mistake",
+        )
     return value.strip()
 
 
@@ -391,8 +441,16 @@ def boolean(value: Any) -> bool:
 
 
 _FLAG_WORDS: Mapping[str, bool] = {
-    "yes": True, "true": True, "1": True, "evet": True,
-    "no": False, "false": False, "0": False, "hayır": False, "hayir": False, "": False,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "evet": True,
+    "no": False,
+    "false": False,
+    "0": False,
+    "hayır": False,
+    "hayir": False,
+    "": False,
 }
 
 
@@ -403,8 +461,7 @@ def flag(value: Any) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if not isinstance(value, str) or value.strip().casefold() not in _FLAG_WORDS:
-        raise Invalid(f"{_shown(value)} is not yes or no",
-                      "write yes/no, true/false, 1/0 or evet/hayır; empty means no")
+        raise Invalid(f"{_shown(value)} is not yes or no", "write yes/no, true/false, 1/0 or evet/hayır; empty means no")
     return _FLAG_WORDS[value.strip().casefold()]
 
 
@@ -419,7 +476,7 @@ def choice(options: Sequence[str]) -> Callable[[Any], str]:
 
 
 def parse_duration(value: Any) -> float:
-    """"30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds (monitord/duration.py)."""
+    """ "30s", "5m", "2h", "1d", "1h30m", "250ms" or a number of seconds -> seconds (monitord/duration.py)."""
     return duration(durations.ANY)(value)
 
 
@@ -454,8 +511,10 @@ def host_address(value: Any) -> str:
     address = ip_address(shown)
     parsed = ipaddress.ip_address(address)
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
-        raise Invalid(f"{shown!r} has a zone (%{parsed.scope_id})",
-                      "use a routed address: a link-local one depends on the interface it is read on")
+        raise Invalid(
+            f"{shown!r} has a zone (%{parsed.scope_id})",
+            "use a routed address: a link-local one depends on the interface it is read on",
+        )
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
         raise Invalid(f"{shown!r} is an IPv4-mapped IPv6 address", f"write it as {parsed.ipv4_mapped}")
     if parsed.is_link_local and parsed.version == 6:
@@ -466,7 +525,7 @@ def host_address(value: Any) -> str:
 
 
 def listen(value: Any) -> tuple[str, int]:
-    """"127.0.0.1:9177" or "[::1]:9177"; port 0 lets the OS choose (tests)."""
+    """ "127.0.0.1:9177" or "[::1]:9177"; port 0 lets the OS choose (tests)."""
     where = text(value)
     host, sep, port = where.rpartition(":")
     if not sep or not port.isdigit():
@@ -490,8 +549,9 @@ def phone(value: Any, region: str = "TR") -> str:
     try:
         return normalize_phone(number_text, region)
     except ValueError as error:
-        raise Invalid(f"{number_text!r} is not a phone number: {error}",
-                      "write 0532 123 45 67, +90 532 123 45 67 or +<country><number>") from None
+        raise Invalid(
+            f"{number_text!r} is not a phone number: {error}", "write 0532 123 45 67, +90 532 123 45 67 or +<country><number>"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,8 +575,9 @@ def subscriber_phone(value: Any, policy: PhonePolicy) -> tuple[str | None, Inval
     shown = repr(text(str(value)))
     if policy.skip_non_mobile:
         return None, Invalid(f"{shown} is {reason}: this line gets no SMS")
-    raise Invalid(f"{shown} is {reason}: no SMS can reach it",
-                  "give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip")
+    raise Invalid(
+        f"{shown} is {reason}: no SMS can reach it", "give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip"
+    )
 
 
 def phone_region(value: Any) -> str:
@@ -548,8 +609,9 @@ def time_zone(value: Any) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"{name!r} is not a time zone", _suggest(name, sorted(available_timezones()),
-                                                               "use an IANA name like")) from None
+        raise Invalid(
+            f"{name!r} is not a time zone", _suggest(name, sorted(available_timezones()), "use an IANA name like")
+        ) from None
     return name
 
 
@@ -638,8 +700,9 @@ _LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
 }
 
 
-def check_line(raw: Mapping[str, Any], phones: PhonePolicy = PhonePolicy()
-               ) -> tuple[dict[str, Any], list[tuple[str, Invalid]], list[tuple[str, Invalid]]]:
+def check_line(
+    raw: Mapping[str, Any], phones: PhonePolicy = PhonePolicy()
+) -> tuple[dict[str, Any], list[tuple[str, Invalid]], list[tuple[str, Invalid]]]:
     """One subscriber row (CSV cells or an inline mapping) -> the Line's fields that are fine,
     the columns at fault, and warnings about columns let through."""
     values: dict[str, Any] = {}
@@ -719,8 +782,7 @@ class _Decoder:
             self.report(path, invalid.message, invalid.hint)
             return None
 
-    def get(self, parent: dict[Any, Any], path: KeyPath, key: str, check: Callable[[Any], T],
-            default: Any = _REQUIRED) -> Any:
+    def get(self, parent: dict[Any, Any], path: KeyPath, key: str, check: Callable[[Any], T], default: Any = _REQUIRED) -> Any:
         """The checked value of `key`, `default` when it is absent, None when it is at fault."""
         value = parent.get(key)
         if value is None:
@@ -776,8 +838,11 @@ class _Decoder:
             self.report(here + ("file",), f"secret file {secret_file} is not UTF-8 text")
             return None
         if not content or "\n" in content:
-            self.report(here + ("file",), f"secret file {secret_file} is {'empty' if not content else 'not one line'}",
-                        "put only the secret in it")
+            self.report(
+                here + ("file",),
+                f"secret file {secret_file} is {'empty' if not content else 'not one line'}",
+                "put only the secret in it",
+            )
             return None
         return Secret(content, f"file:{secret_file}")
 
@@ -824,8 +889,11 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raise ConfigError([Problem(file, error.line, "", f"YAML syntax error: {error.message}")]) from None
     decoder = _Decoder(doc, file, source.parent, os.environ if environ is None else environ)
     for duplicate in doc.duplicates:
-        decoder.report(duplicate.path, f"duplicate key {duplicate.path[-1]!r}",
-                       f"first given on line {duplicate.first_line}; YAML would silently keep only the last")
+        decoder.report(
+            duplicate.path,
+            f"duplicate key {duplicate.path[-1]!r}",
+            f"first given on line {duplicate.first_line}; YAML would silently keep only the last",
+        )
     config = _decode(decoder, source)
     if config is None:
         raise ConfigError(decoder.problems)
@@ -867,12 +935,38 @@ def _decode(d: _Decoder, source: Path) -> Config | None:
     notifiers = _notifiers(d, root)
     zone = ZoneInfo(zone_name) if zone_name else UTC
     maintenance = _maintenance(d, root, zone, inventory, _default_grace(rules))
-    if (d.problems or state_file is None or prefix is None or zone_name is None or http is None or snmp is None
-            or polling is None or metrics is None or retention is None or notifiers is None):
+    if (
+        d.problems
+        or state_file is None
+        or prefix is None
+        or zone_name is None
+        or http is None
+        or snmp is None
+        or polling is None
+        or metrics is None
+        or retention is None
+        or notifiers is None
+    ):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
-    return Config(source, state_file, prefix, zone_name, http, snmp, polling, topology, rules, notifiers,
-                  maintenance, profiles_dir, metrics, retention, traps, tuple(d.warnings))
+    return Config(
+        source,
+        state_file,
+        prefix,
+        zone_name,
+        http,
+        snmp,
+        polling,
+        topology,
+        rules,
+        notifiers,
+        maintenance,
+        profiles_dir,
+        metrics,
+        retention,
+        traps,
+        tuple(d.warnings),
+    )
 
 
 def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -880,14 +974,16 @@ def _http(d: _Decoder, root: dict[Any, Any]) -> HttpConfig | None:
     section = d.section(root, (), "http", "http")
     if section is None:
         return None
-    host, port = d.get(section, path, "listen", listen, None) or (
-        _default(HttpConfig, "host"), _default(HttpConfig, "port"))
+    host, port = d.get(section, path, "listen", listen, None) or (_default(HttpConfig, "host"), _default(HttpConfig, "port"))
     before = len(d.problems)
     token = d.secret(section, path, "token")
     if token is None and len(d.problems) == before and not ipaddress.ip_address(host).is_loopback:
-        d.report(path + ("listen",), f"{host} is not a loopback address and no http.token is set: "
-                 "subscriber data and diagnosis would be open to the network",
-                 "set http.token, or listen on 127.0.0.1 and put /metrics on metrics.listen")
+        d.report(
+            path + ("listen",),
+            f"{host} is not a loopback address and no http.token is set: "
+            "subscriber data and diagnosis would be open to the network",
+            "set http.token, or listen on 127.0.0.1 and put /metrics on metrics.listen",
+        )
     return HttpConfig(host, port, token)
 
 
@@ -902,8 +998,9 @@ def _snmp(d: _Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, set[s
     timeout = d.get(section, path, "timeout", duration(durations.TIMEOUT), _default(SnmpSettings, "timeout"))
     retries = d.get(section, path, "retries", integer(0, 10), _default(SnmpSettings, "retries"))
     walk_timeout = d.get(section, path, "walk_timeout", positive_duration, _default(SnmpSettings, "walk_timeout"))
-    walk_max_requests = d.get(section, path, "walk_max_requests", integer(1, 1_000_000),
-                              _default(SnmpSettings, "walk_max_requests"))
+    walk_max_requests = d.get(
+        section, path, "walk_max_requests", integer(1, 1_000_000), _default(SnmpSettings, "walk_max_requests")
+    )
     auths_path = path + ("auths",)
     raw_auths = {} if section.get("auths") is None else section["auths"]
     if not isinstance(raw_auths, dict):
@@ -945,8 +1042,9 @@ def _snmp_auth(d: _Decoder, path: KeyPath, name: Any, raw: Any) -> SnmpAuth | No
         d.report(path + ("auth_protocol",), "privacy needs authentication", "add auth_protocol and auth_key")
     if len(d.problems) > before:
         return None
-    return SnmpAuth(name, "3", user=user, auth_protocol=auth_protocol, auth_key=auth_key,
-                    priv_protocol=priv_protocol, priv_key=priv_key)
+    return SnmpAuth(
+        name, "3", user=user, auth_protocol=auth_protocol, auth_key=auth_key, priv_protocol=priv_protocol, priv_key=priv_key
+    )
 
 
 def _lower(check: Callable[[Any], str]) -> Callable[[Any], str]:
@@ -974,9 +1072,14 @@ def _polling(d: _Decoder, root: dict[Any, Any]) -> PollingConfig | None:
     before = len(d.problems)
     defaults = PollingConfig()
     checks: dict[str, Callable[[Any], Any]] = {
-        "icmp_interval": duration(durations.INTERVAL), "line_interval": duration(durations.INTERVAL),
-        "optical_interval": duration(durations.INTERVAL), "jitter": number(0.0, 1.0), "max_in_flight": integer(1, 100_000),
-        "per_device_in_flight": integer(1, 64), "icmp_timeout": duration(durations.TIMEOUT), "icmp_count": integer(1, 20),
+        "icmp_interval": duration(durations.INTERVAL),
+        "line_interval": duration(durations.INTERVAL),
+        "optical_interval": duration(durations.INTERVAL),
+        "jitter": number(0.0, 1.0),
+        "max_in_flight": integer(1, 100_000),
+        "per_device_in_flight": integer(1, 64),
+        "icmp_timeout": duration(durations.TIMEOUT),
+        "icmp_count": integer(1, 20),
         "job_timeout": duration(durations.TIMEOUT),
     }
     values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
@@ -1013,8 +1116,7 @@ def _retention(d: _Decoder, root: dict[Any, Any]) -> RetentionConfig | None:
         return None
     before = len(d.problems)
     defaults = RetentionConfig()
-    values = {key: d.get(section, path, key, retention_period, getattr(defaults, key))
-              for key in SECTION_KEYS["retention"]}
+    values = {key: d.get(section, path, key, retention_period, getattr(defaults, key)) for key in SECTION_KEYS["retention"]}
     return RetentionConfig(**values) if len(d.problems) == before else None
 
 
@@ -1028,8 +1130,10 @@ def _traps(d: _Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
     before = len(d.problems)
     address = d.get(section, path, "listen", listen)
     checks: dict[str, Callable[[Any], Any]] = {
-        "sender_rate": number(0.001, 10_000.0), "sender_burst": integer(1, 100_000),
-        "rate": number(0.001, 1_000_000.0), "burst": integer(1, 1_000_000),
+        "sender_rate": number(0.001, 10_000.0),
+        "sender_burst": integer(1, 100_000),
+        "rate": number(0.001, 1_000_000.0),
+        "burst": integer(1, 1_000_000),
     }
     values = {key: d.get(section, path, key, check, _default(TrapsConfig, key)) for key, check in checks.items()}
     if len(d.problems) > before or address is None:
@@ -1037,8 +1141,14 @@ def _traps(d: _Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
     return TrapsConfig(*address, **values)
 
 
-def _topology(d: _Decoder, root: dict[Any, Any], snmp: SnmpSettings | None, auth_names: set[str] | None,
-              profiles_dir: Path | None, inv: _Inventory) -> None:
+def _topology(
+    d: _Decoder,
+    root: dict[Any, Any],
+    snmp: SnmpSettings | None,
+    auth_names: set[str] | None,
+    profiles_dir: Path | None,
+    inv: _Inventory,
+) -> None:
     section = d.section(root, (), "topology", "topology")
     if section is None:
         return
@@ -1079,8 +1189,16 @@ def _declare(d: _Decoder, inv: _Inventory, level: str, item: dict[Any, Any], pat
     return node
 
 
-def _device(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any, exchange_id: str | None,
-            snmp: SnmpSettings | None, auth_names: set[str] | None, profiles_dir: Path | None) -> None:
+def _device(
+    d: _Decoder,
+    inv: _Inventory,
+    path: KeyPath,
+    raw: Any,
+    exchange_id: str | None,
+    snmp: SnmpSettings | None,
+    auth_names: set[str] | None,
+    profiles_dir: Path | None,
+) -> None:
     device = d.mapping(raw, path, "topology.regions[].exchanges[].devices[]")
     if device is None:
         return
@@ -1097,8 +1215,11 @@ def _device(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any, exchange_id: 
     port = d.get(device, path, "port", integer(1, 65535), 161)
     auth_name = d.get(device, path, "snmp", identifier, None)
     if auth_name is not None and auth_names is not None and auth_name not in auth_names:
-        d.report(path + ("snmp",), f"unknown snmp auth {auth_name!r}",
-                 _suggest(auth_name, sorted(auth_names), "define it under snmp.auths; known:"))
+        d.report(
+            path + ("snmp",),
+            f"unknown snmp auth {auth_name!r}",
+            _suggest(auth_name, sorted(auth_names), "define it under snmp.auths; known:"),
+        )
     profiles = tuple(_profiles(d, device, path, profiles_dir))
     if profiles and "snmp" not in device:
         d.report(path + ("profiles",), "line profiles are walked over SNMP", "add snmp: <auth name>")
@@ -1106,8 +1227,11 @@ def _device(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any, exchange_id: 
     if cabinet is not None and exchange_id is not None:
         home = inv.declared["cabinet"].setdefault(cabinet, exchange_id)
         if home != exchange_id:
-            d.report(path + ("cabinet",), f"cabinet {cabinet!r} is already in exchange {home!r}",
-                     "a street cabinet hangs off one exchange")
+            d.report(
+                path + ("cabinet",),
+                f"cabinet {cabinet!r} is already in exchange {home!r}",
+                "a street cabinet hangs off one exchange",
+            )
     if len(d.problems) > before or not (device_id and exchange_id and snmp):
         return
     auth = snmp.auths.get(auth_name) if auth_name else None
@@ -1161,8 +1285,7 @@ def _skips_non_mobile(root: dict[Any, Any]) -> bool:
     return isinstance(sms, dict) and sms.get("non_mobile") == "skip"
 
 
-def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool,
-                where: str) -> list[tuple[str, str, str | None]]:
+def _place_line(inv: _Inventory, values: dict[str, Any], complete: bool, where: str) -> list[tuple[str, str, str | None]]:
     """Cross-references of one line: unique id, known device, and a free port or MAC on it.
 
     A row with faulty fields still declares its id, so a maintenance scope naming it is not
@@ -1200,12 +1323,12 @@ def _modem_taken(inv: _Inventory, line: Line, where: str) -> list[tuple[str, str
     head-end it would replace the device's own target, shared with another line one is never pinged."""
     device = inv.addresses.get(line.modem or "")
     if device is not None:
-        return [("modem", f"modem {line.modem} is the address of device {device!r}",
-                 "a modem and a head-end never share an address")]
+        return [
+            ("modem", f"modem {line.modem} is the address of device {device!r}", "a modem and a head-end never share an address")
+        ]
     first = inv.modems.setdefault(line.modem or "", (line.id, where))
     if first[0] != line.id:
-        return [("modem", f"modem {line.modem} is already the modem of subscriber {first[0]!r}",
-                 f"first given at {first[1]}")]
+        return [("modem", f"modem {line.modem} is already the modem of subscriber {first[0]!r}", f"first given at {first[1]}")]
     return []
 
 
@@ -1289,7 +1412,9 @@ def _notifiers(d: _Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
 def _cpe_notices(d: _Decoder, parent: dict[Any, Any]) -> CpeNotices:
     path = ("notifiers", "cpe")
     cpe = d.section(parent, path[:1], "cpe", "notifiers.cpe") or {}
-    return CpeNotices(**{key: d.get(cpe, path, key, boolean, _default(CpeNotices, key)) for key in ("customers", "ticket", "noc")})
+    return CpeNotices(
+        **{key: d.get(cpe, path, key, boolean, _default(CpeNotices, key)) for key in ("customers", "ticket", "noc")}
+    )
 
 
 def _sms(d: _Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
@@ -1323,20 +1448,32 @@ def _email(d: _Decoder, parent: dict[Any, Any]) -> EmailConfig | None:
     tls = d.get(mail, path, "tls", boolean, False)
     starttls = d.get(mail, path, "starttls", boolean, not tls)
     if tls and starttls:
-        d.report(path + ("starttls",), "starttls and tls cannot both be true",
-                 "tls: true is implicit TLS (port 465); starttls upgrades a plain connection (587)")
+        d.report(
+            path + ("starttls",),
+            "starttls and tls cannot both be true",
+            "tls: true is implicit TLS (port 465); starttls upgrades a plain connection (587)",
+        )
     username = d.get(mail, path, "username", text, None)
     password = d.secret(mail, path, "password")
     if ("username" in mail) != ("password" in mail):
-        d.report(path + ("password" if "username" in mail else "username",), "missing required key",
-                 "username and password go together")
-    noc = tuple(address for item_path, raw in d.items(mail, path, "noc")
-                if (address := d.check(raw, item_path, email)) is not None)
+        d.report(
+            path + ("password" if "username" in mail else "username",),
+            "missing required key",
+            "username and password go together",
+        )
+    noc = tuple(
+        address for item_path, raw in d.items(mail, path, "noc") if (address := d.check(raw, item_path, email)) is not None
+    )
     values = dict(
         host=d.get(mail, path, "host", text),
         from_=d.get(mail, path, "from", email),
         port=d.get(mail, path, "port", integer(1, 65535), 465 if tls else 587),
-        starttls=starttls, tls=tls, username=username, password=password, noc=noc, retry=_retry(d, mail, path),
+        starttls=starttls,
+        tls=tls,
+        username=username,
+        password=password,
+        noc=noc,
+        retry=_retry(d, mail, path),
     )
     return EmailConfig(**values) if len(d.problems) == before else None
 
@@ -1352,8 +1489,11 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
     username = d.get(tickets, path, "username", text, None)
     password = d.secret(tickets, path, "password")
     if ("username" in tickets) != ("password" in tickets):
-        d.report(path + ("password" if "username" in tickets else "username",), "missing required key",
-                 "username and password go together")
+        d.report(
+            path + ("password" if "username" in tickets else "username",),
+            "missing required key",
+            "username and password go together",
+        )
     if "token" in tickets and "username" in tickets:
         d.report(path + ("username",), "give either token or username and password, not both")
     queue = d.get(tickets, path, "queue", text, None)
@@ -1367,8 +1507,13 @@ def _tickets(d: _Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
     if kind == "webhook" and "queue" in tickets:
         d.report(path + ("queue",), "queue is for kind rt")
     values = dict(
-        kind=kind, url=d.get(tickets, path, "url", url), queue=queue, token=token, username=username,
-        password=password, body_template=d.get(tickets, path, "body_template", text, None),
+        kind=kind,
+        url=d.get(tickets, path, "url", url),
+        queue=queue,
+        token=token,
+        username=username,
+        password=password,
+        body_template=d.get(tickets, path, "body_template", text, None),
         retry=_retry(d, tickets, path),
         comment_every=d.get(tickets, path, "comment_every", parse_duration, _default(TicketConfig, "comment_every")),
     )
@@ -1392,8 +1537,9 @@ def _default_grace(rules: Any) -> float:
         return _default(MaintenanceWindow, "grace")
 
 
-def _maintenance(d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventory,
-                 default_grace: float) -> tuple[MaintenanceWindow, ...]:
+def _maintenance(
+    d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventory, default_grace: float
+) -> tuple[MaintenanceWindow, ...]:
     windows = []
     seen: dict[str, int | None] = {}
     for path, raw in d.items(root, (), "maintenance"):
@@ -1403,13 +1549,15 @@ def _maintenance(d: _Decoder, root: dict[Any, Any], zone: tzinfo, inv: _Inventor
         before = len(d.problems)
         window_id = d.get(item, path, "id", identifier)
         if window_id in seen:
-            d.report(path + ("id",), f"duplicate maintenance window id {window_id!r}",
-                     f"first defined on line {seen[window_id]}")
+            d.report(path + ("id",), f"duplicate maintenance window id {window_id!r}", f"first defined on line {seen[window_id]}")
         elif window_id is not None:
             seen[window_id] = d.doc.line(path + ("id",))
         if item.get("scope") in (None, []):
-            d.report(path + ("scope",), "must name at least one node" if "scope" in item else "missing required key",
-                     "e.g. [exchange:sisli]")
+            d.report(
+                path + ("scope",),
+                "must name at least one node" if "scope" in item else "missing required key",
+                "e.g. [exchange:sisli]",
+            )
         scope = tuple(_scope_node(d, inv, scope_path, raw_ref) for scope_path, raw_ref in d.items(item, path, "scope"))
         start = d.get(item, path, "start", timestamp(zone))
         end = d.get(item, path, "end", timestamp(zone))
@@ -1431,6 +1579,7 @@ def _scope_node(d: _Decoder, inv: _Inventory, path: KeyPath, raw: Any) -> NodeRe
         if inv.all_lines_read:
             d.report(path, f"unknown subscriber line {ref.id!r}")
     else:
-        d.report(path, f"unknown {ref.level} {ref.id!r}",
-                 _suggest(ref.id, sorted(inv.declared[ref.level]), f"known {ref.level}s:"))
+        d.report(
+            path, f"unknown {ref.level} {ref.id!r}", _suggest(ref.id, sorted(inv.declared[ref.level]), f"known {ref.level}s:")
+        )
     return None

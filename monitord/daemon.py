@@ -181,7 +181,9 @@ class ProbeStats:
     """Per device and probe: how polls ended and how long they took, for metrics."""
 
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (device, probe, outcome) -> polls
-    seconds: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))  # (device, probe) -> seconds spent
+    seconds: defaultdict[tuple[str, str], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )  # (device, probe) -> seconds spent
     polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
 
@@ -236,8 +238,9 @@ class Daemon:
             raise StoreError.of(config.state_file, error) from None
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
             self.store.close()
-            raise StoreError(f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); "
-                             f"{START_AFRESH}") from None
+            raise StoreError(
+                f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); " f"{START_AFRESH}"
+            ) from None
         log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
         return engine
 
@@ -271,20 +274,31 @@ class Daemon:
         states: Iterable[LineState] = step.states
         if pending is not None:
             pending.add(states, incidents, planned)
-            states, incidents, planned = list(pending.states.values()), list(pending.incidents.values()), list(pending.planned.values())
+            states, incidents, planned = (
+                list(pending.states.values()),
+                list(pending.incidents.values()),
+                list(pending.planned.values()),
+            )
         save_snapshot = pending is not None or bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
         if (save_snapshot or states) and (pending is None or now >= self._next_write):
             self._write(save_snapshot, states, incidents, planned, now)
         _log_states(step.states)
         for change in step.incidents:
             inc = change.incident
-            log.info("incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected))
+            log.info(
+                "incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected)
+            )
         if step.recheck and self.scheduler:
             for device in step.recheck:
                 self.scheduler.poll_now(device)
 
     def _write(
-        self, save_snapshot: bool, states: Iterable[LineState], incidents: list[Incident], planned: list[Planned], now: float,
+        self,
+        save_snapshot: bool,
+        states: Iterable[LineState],
+        incidents: list[Incident],
+        planned: list[Planned],
+        now: float,
     ) -> None:
         """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
         states = list(states)
@@ -298,14 +312,22 @@ class Daemon:
             if self.unwritten is None:
                 self.unwritten = Unwritten(str(error), now)
                 self.unwritten.add(states, incidents, planned)
-                log.error("cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
-                          "in memory and written once the store takes it", self.config.state_file, error)
+                log.error(
+                    "cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
+                    "in memory and written once the store takes it",
+                    self.config.state_file,
+                    error,
+                )
             else:
                 self.unwritten.error, self.unwritten.failures = str(error), failures
             return
         if self.unwritten is not None:
-            log.warning("state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",
-                        now - self.unwritten.since, len(self.unwritten.incidents), len(self.unwritten.planned))
+            log.warning(
+                "state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",
+                now - self.unwritten.since,
+                len(self.unwritten.incidents),
+                len(self.unwritten.planned),
+            )
             self.unwritten = None
         if save_snapshot:
             self._last_snapshot = now
@@ -338,7 +360,7 @@ class Daemon:
         self._commit(step, now, extra)
 
     def _due_notices(self, now: float) -> list[Planned]:
-        """"Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
+        """ "Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
         notices that have come due.
 
         Their keys make them idempotent in the store; `_updates_queued` only spares the store
@@ -380,7 +402,15 @@ class Daemon:
             lines_of.setdefault(line.device, []).append(line.id)
         jobs: list[Job] = []
         for device in topology.devices.values():
-            jobs.append(Job(f"icmp:{device.id}", device.id, "icmp", polling.icmp_interval, self._icmp_job(device, lines_of.get(device.id, []))))
+            jobs.append(
+                Job(
+                    f"icmp:{device.id}",
+                    device.id,
+                    "icmp",
+                    polling.icmp_interval,
+                    self._icmp_job(device, lines_of.get(device.id, [])),
+                )
+            )
             if device.snmp is None:
                 continue
             for name in device.profiles:
@@ -393,8 +423,17 @@ class Daemon:
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
                     poll, check = self._snmp_job(device, profile, keys, interval)
-                    jobs.append(Job(f"snmp:{device.id}:{name}:{interval}", device.id, interval, seconds, poll, check,
-                                    self._snmp_timed_out(device, profile)))
+                    jobs.append(
+                        Job(
+                            f"snmp:{device.id}:{name}:{interval}",
+                            device.id,
+                            interval,
+                            seconds,
+                            poll,
+                            check,
+                            self._snmp_timed_out(device, profile),
+                        )
+                    )
         self.job_classes = {job.key: job.probe_class for job in jobs}
         self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
@@ -478,26 +517,37 @@ class Daemon:
                 raise StoreError.of(config.state_file, error) from None
             gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             self.snmp = SnmpClient(
-                timeout=config.snmp.timeout, retries=config.snmp.retries,
-                walk_max_requests=config.snmp.walk_max_requests, walk_timeout=config.snmp.walk_timeout,
+                timeout=config.snmp.timeout,
+                retries=config.snmp.retries,
+                walk_max_requests=config.snmp.walk_max_requests,
+                walk_timeout=config.snmp.walk_timeout,
             )
             opened.callback(self.snmp.close)
             self.pinger = await Pinger.open()
             opened.push_async_callback(self.pinger.close)
             self.outbox = Outbox(
-                self.store, build_notifiers(config), self._policies(), clock=self.clock,
+                self.store,
+                build_notifiers(config),
+                self._policies(),
+                clock=self.clock,
                 on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
             )
             polling = config.polling
             self.scheduler = Scheduler(
-                self.jobs(), self._sink, max_in_flight=polling.max_in_flight,
-                per_device_in_flight=polling.per_device_in_flight, jitter=polling.jitter,
+                self.jobs(),
+                self._sink,
+                max_in_flight=polling.max_in_flight,
+                per_device_in_flight=polling.per_device_in_flight,
+                jitter=polling.jitter,
                 job_timeout=config.job_timeout,
             )
             if config.traps is not None:
                 t = config.traps
-                self.traps = TrapReceiver(senders(config.topology, self.profiles),
-                                          Limits(t.sender_rate, t.sender_burst, t.rate, t.burst), self.scheduler.poll_now)
+                self.traps = TrapReceiver(
+                    senders(config.topology, self.profiles),
+                    Limits(t.sender_rate, t.sender_burst, t.rate, t.burst),
+                    self.scheduler.poll_now,
+                )
                 opened.callback(self.traps.close)
                 self.traps_port = await self.traps.open(t.host, t.port)
                 log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
@@ -536,9 +586,14 @@ class Daemon:
                 self.comments.every = 0.0  # queue the held helpdesk comments: they live in memory only
                 self._commit(self.engine.tick(now), now)
                 if self.unwritten is not None:
-                    log.error("stopping with the state file still refusing writes (%s): %d incident changes and "
-                              "%d notices decided since %.0f s ago are lost", self.unwritten.error,
-                              len(self.unwritten.incidents), len(self.unwritten.planned), now - self.unwritten.since)
+                    log.error(
+                        "stopping with the state file still refusing writes (%s): %d incident changes and "
+                        "%d notices decided since %.0f s ago are lost",
+                        self.unwritten.error,
+                        len(self.unwritten.incidents),
+                        len(self.unwritten.planned),
+                        now - self.unwritten.since,
+                    )
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
 
     async def _deliver(self, stop: asyncio.Event) -> None:
@@ -609,8 +664,11 @@ class Daemon:
         n = self.config.notifiers
         sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
         policies = {
-            channel: ChannelPolicy(probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every)
-            for channel, section in sections.items() if section is not None
+            channel: ChannelPolicy(
+                probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
+            )
+            for channel, section in sections.items()
+            if section is not None
         }
         if n.sms:
             policies["sms"] = replace(policies["sms"], rate=n.sms.rate)
@@ -634,7 +692,9 @@ class Daemon:
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
                 self.rules = parse_rules(config.rules)
-                self.engine = Engine.restore(old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone)
+                self.engine = Engine.restore(
+                    old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone
+                )
                 self._reserve_numbers()
             self.config = config
             self.profiles = load_profiles(_profile_dirs(config))
@@ -691,7 +751,10 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         "metrics.listen": lambda c: c.metrics.listen,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),
         "polling limits and jitter": lambda c: (
-            c.polling.max_in_flight, c.polling.per_device_in_flight, c.polling.jitter, c.polling.job_timeout,
+            c.polling.max_in_flight,
+            c.polling.per_device_in_flight,
+            c.polling.jitter,
+            c.polling.job_timeout,
         ),
         "notifier channels, SMS rate, hold_probe and retry": channels,
         "traps": lambda c: c.traps,

@@ -100,7 +100,9 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
             line = others[0]
             world.snmp.set_line_metric(line, "snr_margin_down_db", 4.5)
             t.say(f"FAULT: subscriber {line}'s downstream SNR margin drops to 4.5 dB")
-            degraded = await until(lambda: find_incident(daemon, NodeRef("line", line), IncidentKind.DEGRADATION), 60, "the degradation incident")
+            degraded = await until(
+                lambda: find_incident(daemon, NodeRef("line", line), IncidentKind.DEGRADATION), 60, "the degradation incident"
+            )
             t.say(f"incident {degraded.tracking} opened: degradation on line {line} ({'; '.join(degraded.evidence)[:100]})")
 
         world.faults.restore(*silenced)

@@ -150,7 +150,9 @@ def verdict(f: Facts) -> Verdict:
         summary = "The line is in sync at the head-end but the modem does not answer: a CPE-side problem (modem, power, cabling at home)."
         return Verdict("modem", summary, evidence, own.tracking if own else None, problems)
     if modem_silent:
-        summary = "The modem does not answer and no head-end row shows whether the line is in sync: line or modem cannot be told apart."
+        summary = (
+            "The modem does not answer and no head-end row shows whether the line is in sync: line or modem cannot be told apart."
+        )
         return Verdict("unknown", summary, evidence, own.tracking if own else None, problems)
     if f.line_state.status is Status.DEGRADED:
         summary = "The line answers now but monitoring sees it degraded: " + "; ".join(f.line_state.reasons) + "."
@@ -158,7 +160,9 @@ def verdict(f: Facts) -> Verdict:
     if not in_sync and f.modem is None:
         summary = "Neither a modem address nor a readable head-end row: nothing fresh to judge the line by."
         return Verdict("unknown", summary, evidence, own.tracking if own else None, problems)
-    return Verdict("ok", "No fault found: the line is in sync and the modem answers.", evidence, own.tracking if own else None, problems)
+    return Verdict(
+        "ok", "No fault found: the line is in sync and the modem answers.", evidence, own.tracking if own else None, problems
+    )
 
 
 def judge_row(values: Mapping[str, float], rules: RuleSet, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -178,7 +182,9 @@ def judge_row(values: Mapping[str, float], rules: RuleSet, now: float) -> tuple[
     return down, tuple(degraded)
 
 
-def covering(windows: list[MaintenanceWindow], line: str, chain: tuple[NodeRef, ...], now: float) -> tuple[MaintenanceWindow, ...]:
+def covering(
+    windows: list[MaintenanceWindow], line: str, chain: tuple[NodeRef, ...], now: float
+) -> tuple[MaintenanceWindow, ...]:
     """The windows in force now (start to end + grace) whose scope holds the line or a node above it."""
     nodes = {NodeRef("line", line), *chain}
     return tuple(w for w in windows if w.start <= now < w.end + w.grace and nodes & set(w.scope))

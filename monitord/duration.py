@@ -64,8 +64,9 @@ def parse_duration(value: Any, bounds: Bounds = ANY) -> float:
         written = value.strip()
         if _GRAMMAR.fullmatch(written) is None:
             if _GRAMMAR.fullmatch("".join(written.split())):
-                raise DurationError(f"{shown} is not a duration: no spaces inside a duration",
-                                    f"write {''.join(written.split())}")
+                raise DurationError(
+                    f"{shown} is not a duration: no spaces inside a duration", f"write {''.join(written.split())}"
+                )
             raise DurationError(f"{shown} is not a duration")
         seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(written))
     else:

@@ -145,15 +145,23 @@ def ping_json(ping: Ping | None) -> dict[str, Any] | None:
     if ping is None:
         return None
     return {
-        "address": ping.address, "outcome": ping.outcome.value, "sent": ping.sent, "received": ping.received,
-        "rtt_ms": ping.rtt_ms, "detail": ping.detail,
+        "address": ping.address,
+        "outcome": ping.outcome.value,
+        "sent": ping.sent,
+        "received": ping.received,
+        "rtt_ms": ping.rtt_ms,
+        "detail": ping.detail,
     }
 
 
 def row_json(row: Row) -> dict[str, Any]:
     return {
-        "profile": row.profile, "outcome": row.outcome.value, "values": {k: round(v, 4) for k, v in row.values.items()},
-        "down": list(row.down), "degraded": list(row.degraded), "detail": row.detail,
+        "profile": row.profile,
+        "outcome": row.outcome.value,
+        "values": {k: round(v, 4) for k, v in row.values.items()},
+        "down": list(row.down),
+        "degraded": list(row.degraded),
+        "detail": row.detail,
     }
 
 
@@ -319,7 +327,9 @@ async def _on_daemon_loop(request: web.Request, call: Callable[[], Awaitable[T]]
         request.app[LIMITS].daemon_loop.release()
 
 
-def on_daemon_loop(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def on_daemon_loop(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A handler that reads the daemon's state: its body is read here, the rest runs over there."""
 
     @functools.wraps(handler)
@@ -334,7 +344,9 @@ def on_daemon_loop(handler: Callable[[web.Request], Awaitable[web.StreamResponse
 def _authorized(request: web.Request) -> bool:
     token = _daemon(request).config.http.token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return token is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.reveal().encode())
+    return (
+        token is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.reveal().encode())
+    )
 
 
 def _authorize(request: web.Request, what: str = "changes through the API are") -> None:
@@ -393,8 +405,12 @@ def _store_fault(daemon: Daemon) -> dict[str, Any] | None:
     unwritten = daemon.unwritten
     if unwritten is None:
         return None
-    return {"error": unwritten.error, "since": unwritten.since, "incidents": len(unwritten.incidents),
-            "notices": len(unwritten.planned)}
+    return {
+        "error": unwritten.error,
+        "since": unwritten.since,
+        "incidents": len(unwritten.incidents),
+        "notices": len(unwritten.planned),
+    }
 
 
 @on_daemon_loop
@@ -566,8 +582,12 @@ class _ProtocolLog(logging.LoggerAdapter[logging.Logger]):
 
 
 SERVER_OPTIONS: Mapping[str, Any] = {
-    "access_log": None, "max_line_size": MAX_LINE, "max_field_size": MAX_LINE, "max_headers": MAX_HEADERS,
-    "keepalive_timeout": KEEPALIVE, "logger": _ProtocolLog(logging.getLogger("monitord.http.protocol")),
+    "access_log": None,
+    "max_line_size": MAX_LINE,
+    "max_field_size": MAX_LINE,
+    "max_headers": MAX_HEADERS,
+    "keepalive_timeout": KEEPALIVE,
+    "logger": _ProtocolLog(logging.getLogger("monitord.http.protocol")),
     "shutdown_timeout": 2.0,  # requests still running at stop get this long, well inside systemd's stop timeout
 }
 

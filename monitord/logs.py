@@ -20,9 +20,28 @@ import time
 REDACTED = "<redacted>"
 
 SECRET_KEYS = (
-    "password", "passwd", "pwd", "passphrase", "secret", "client_secret", "token", "access_token",
-    "auth_token", "refresh_token", "api_key", "apikey", "x-api-key", "community", "community_name",
-    "communityname", "auth_key", "authkey", "priv_key", "privkey", "sig", "signature",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "auth_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "x-api-key",
+    "community",
+    "community_name",
+    "communityname",
+    "auth_key",
+    "authkey",
+    "priv_key",
+    "privkey",
+    "sig",
+    "signature",
 )
 _QUOTE = r"""(?:\\?["'])?"""
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@:]*)(:[^\s/?#@]*)?@")

@@ -107,7 +107,8 @@ class DaemonCollector(Collector):
     def _lines(d: Daemon) -> Iterator[Metric]:
         counts = d.status_counts()
         lines = GaugeMetricFamily(
-            f"{PREFIX}_lines", "Subscriber lines by state, per region, exchange and device.",
+            f"{PREFIX}_lines",
+            "Subscriber lines by state, per region, exchange and device.",
             labels=["region", "exchange", "device", "state"],
         )
         for place in sorted({key[:3] for key in counts}):
@@ -122,14 +123,16 @@ class DaemonCollector(Collector):
         ids = sorted(topology.lines)
         kept = ids[: settings.per_line_limit]
         per_line = GaugeMetricFamily(
-            f"{PREFIX}_line_state", "1 for each subscriber line's current state (metrics.per_line).",
+            f"{PREFIX}_line_state",
+            "1 for each subscriber line's current state (metrics.per_line).",
             labels=["line", "device", "state"],
         )
         for line_id in kept:
             per_line.add_metric([line_id, topology.lines[line_id].device, d.engine.line_state(line_id).status.value], 1)
         yield per_line
         dropped = GaugeMetricFamily(
-            f"{PREFIX}_line_series_dropped", "Lines without a monitord_line_state series (over metrics.per_line_limit).",
+            f"{PREFIX}_line_series_dropped",
+            "Lines without a monitord_line_state series (over metrics.per_line_limit).",
         )
         dropped.add_metric([], len(ids) - len(kept))
         yield dropped
@@ -137,7 +140,9 @@ class DaemonCollector(Collector):
     @staticmethod
     def _incidents(d: Daemon) -> Iterator[Metric]:
         incidents = GaugeMetricFamily(f"{PREFIX}_incidents_open", "Unresolved incidents by kind.", labels=["kind"])
-        affected = GaugeMetricFamily(f"{PREFIX}_incident_lines", "Subscriber lines affected by unresolved incidents, by kind.", labels=["kind"])
+        affected = GaugeMetricFamily(
+            f"{PREFIX}_incident_lines", "Subscriber lines affected by unresolved incidents, by kind.", labels=["kind"]
+        )
         open_incidents = d.open_incidents()
         for kind in IncidentKind:
             of_kind = [i for i in open_incidents if i.kind is kind]
@@ -150,14 +155,17 @@ class DaemonCollector(Collector):
     def _probes(d: Daemon) -> Iterator[Metric]:
         stats = d.stats
         polls = CounterMetricFamily(
-            f"{PREFIX}_device_polls", "Polls of a device, by probe and how the device answered.",
+            f"{PREFIX}_device_polls",
+            "Polls of a device, by probe and how the device answered.",
             labels=["device", "probe", "outcome"],
         )
         for (device, probe, outcome), n in sorted(stats.outcomes.items()):
             polls.add_metric([device, probe, outcome], n)
         yield polls
         per_device = SummaryMetricFamily(
-            f"{PREFIX}_device_poll_duration_seconds", "Time spent polling a device, by probe.", labels=["device", "probe"],
+            f"{PREFIX}_device_poll_duration_seconds",
+            "Time spent polling a device, by probe.",
+            labels=["device", "probe"],
         )
         seconds_by_probe: defaultdict[str, float] = defaultdict(float)
         for (device, probe), n in sorted(stats.polls.items()):
@@ -165,7 +173,9 @@ class DaemonCollector(Collector):
             seconds_by_probe[probe] += stats.seconds[(device, probe)]
         yield per_device
         histogram = HistogramMetricFamily(
-            f"{PREFIX}_poll_duration_seconds", "How long polls took, by probe.", labels=["probe"],
+            f"{PREFIX}_poll_duration_seconds",
+            "How long polls took, by probe.",
+            labels=["probe"],
         )
         by_probe: defaultdict[str, Counter[float]] = defaultdict(Counter)
         for (probe, bound), n in stats.durations.items():
@@ -179,13 +189,19 @@ class DaemonCollector(Collector):
         s = d.scheduler
         assert s is not None
         skipped = CounterMetricFamily(
-            f"{PREFIX}_polls_skipped", "Polls skipped because the job's previous run was still going.", labels=["probe_class"],
+            f"{PREFIX}_polls_skipped",
+            "Polls skipped because the job's previous run was still going.",
+            labels=["probe_class"],
         )
         errors = CounterMetricFamily(
-            f"{PREFIX}_poll_errors", "Poll runs that raised (a bug, not a silent device).", labels=["probe_class"],
+            f"{PREFIX}_poll_errors",
+            "Poll runs that raised (a bug, not a silent device).",
+            labels=["probe_class"],
         )
         timeouts = CounterMetricFamily(
-            f"{PREFIX}_poll_timeouts", "Poll runs cancelled after polling.job_timeout.", labels=["probe_class"],
+            f"{PREFIX}_poll_timeouts",
+            "Poll runs cancelled after polling.job_timeout.",
+            labels=["probe_class"],
         )
         for probe_class in sorted(set(d.class_intervals) | set(s.skipped) | set(s.errors) | set(s.timeouts)):
             skipped.add_metric([probe_class], s.skipped[probe_class])
@@ -197,12 +213,20 @@ class DaemonCollector(Collector):
 
         health = class_health(d, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
         families = {
-            "lag": GaugeMetricFamily(f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot.", labels=["probe_class"]),
-            "oldest_age": GaugeMetricFamily(f"{PREFIX}_poll_oldest_age_seconds", "Longest time since a job last started polling.", labels=["probe_class"]),
-            "backed_off": GaugeMetricFamily(f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often.", labels=["probe_class"]),
+            "lag": GaugeMetricFamily(
+                f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot.", labels=["probe_class"]
+            ),
+            "oldest_age": GaugeMetricFamily(
+                f"{PREFIX}_poll_oldest_age_seconds", "Longest time since a job last started polling.", labels=["probe_class"]
+            ),
+            "backed_off": GaugeMetricFamily(
+                f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often.", labels=["probe_class"]
+            ),
             "jobs": GaugeMetricFamily(f"{PREFIX}_poll_jobs", "Polling jobs scheduled.", labels=["probe_class"]),
         }
-        interval = GaugeMetricFamily(f"{PREFIX}_poll_interval_seconds", "Configured interval between polls.", labels=["probe_class"])
+        interval = GaugeMetricFamily(
+            f"{PREFIX}_poll_interval_seconds", "Configured interval between polls.", labels=["probe_class"]
+        )
         for probe_class, h in sorted(health.items()):
             for name, family in families.items():
                 family.add_metric([probe_class], getattr(h, name))
@@ -214,16 +238,26 @@ class DaemonCollector(Collector):
     @staticmethod
     def _outbox(d: Daemon) -> Iterator[Metric]:
         now = d.clock()
-        depth = GaugeMetricFamily(f"{PREFIX}_outbox_depth", "Notifications waiting to be delivered, by channel.", labels=["channel"])
-        age = GaugeMetricFamily(f"{PREFIX}_outbox_oldest_age_seconds", "Age of the oldest waiting notification, by channel.", labels=["channel"])
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_outbox_depth", "Notifications waiting to be delivered, by channel.", labels=["channel"]
+        )
+        age = GaugeMetricFamily(
+            f"{PREFIX}_outbox_oldest_age_seconds", "Age of the oldest waiting notification, by channel.", labels=["channel"]
+        )
         sent = CounterMetricFamily(f"{PREFIX}_notifications_sent", "Notifications delivered, by channel.", labels=["channel"])
-        failed = CounterMetricFamily(f"{PREFIX}_notifications_failed", "Delivery attempts that failed and will be retried.", labels=["channel"])
-        dead = CounterMetricFamily(f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"])
+        failed = CounterMetricFamily(
+            f"{PREFIX}_notifications_failed", "Delivery attempts that failed and will be retried.", labels=["channel"]
+        )
+        dead = CounterMetricFamily(
+            f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"]
+        )
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
         held = GaugeMetricFamily(
-            f"{PREFIX}_channel_held", "1 while the peer refuses the channel's credentials or settings (reason: credentials, "
+            f"{PREFIX}_channel_held",
+            "1 while the peer refuses the channel's credentials or settings (reason: credentials, "
             "forbidden, config) or keeps failing (reason: unavailable: 5xx, 429, refused); nothing but a probe is sent "
-            "until it works again.", labels=["channel", "reason"],
+            "until it works again.",
+            labels=["channel", "reason"],
         )
         holds = d.outbox.holds if d.outbox else {}
         counts = d.outbox.counts if d.outbox else {}
@@ -243,7 +277,9 @@ class DaemonCollector(Collector):
 
     @staticmethod
     def _store(d: Daemon) -> Iterator[Metric]:
-        failures = CounterMetricFamily(f"{PREFIX}_store_write_failures", "Engine steps the state file refused to take (e.g. disk full).")
+        failures = CounterMetricFamily(
+            f"{PREFIX}_store_write_failures", "Engine steps the state file refused to take (e.g. disk full)."
+        )
         failures.add_metric([], d.write_failures)
         unwritten = GaugeMetricFamily(
             f"{PREFIX}_store_unwritten", "Decisions kept in memory until the state file takes them, by kind.", labels=["kind"]
@@ -256,9 +292,11 @@ class DaemonCollector(Collector):
     @staticmethod
     def _traps(received: Counter[str], dropped: Counter[str]) -> Iterator[Metric]:
         accepted = CounterMetricFamily(
-            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"])
+            f"{PREFIX}_traps_received", "SNMP notifications accepted (each rechecks its device), by name.", labels=["trap"]
+        )
         refused = CounterMetricFamily(
-            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"])
+            f"{PREFIX}_traps_dropped", "SNMP notification datagrams dropped, by reason.", labels=["reason"]
+        )
         for name in sorted(received):
             accepted.add_metric([name], received[name])
         for reason in sorted(dropped):

@@ -247,7 +247,9 @@ class Notification:
     error: str | None = None  # why this item's text could not be built: it is dead on arrival, never sent
 
 
-HoldCause = Literal["credentials", "forbidden", "config", "unavailable"]  # unavailable: the peer keeps failing (5xx, 429, refused)
+HoldCause = Literal[
+    "credentials", "forbidden", "config", "unavailable"
+]  # unavailable: the peer keeps failing (5xx, 429, refused)
 
 
 @dataclass(frozen=True, slots=True)

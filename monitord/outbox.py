@@ -349,7 +349,11 @@ class Outbox:
         failed = self.counts[channel].failed - streak.failed_before
         log.error(
             "channel %s down: %d attempts in a row failed (the last: %s); %d notices wait, one is tried every %gs until one goes through",
-            channel, failed, reason, self._store.depth(channel), policy.outage_probe,
+            channel,
+            failed,
+            reason,
+            self._store.depth(channel),
+            policy.outage_probe,
         )
 
     def _hold(self, item: OutboxItem, error: ChannelError) -> None:
@@ -367,8 +371,12 @@ class Outbox:
         waiting = self._store.depth(n.channel)
         log.error(
             "channel %s held: its %s %s refused (%s); %d notices wait, one is tried every %gs until it goes through or a reload",
-            n.channel, n.channel, "credentials were" if error.cause == "credentials" else "settings were", reason,
-            waiting, policy.probe_every,
+            n.channel,
+            n.channel,
+            "credentials were" if error.cause == "credentials" else "settings were",
+            reason,
+            waiting,
+            policy.probe_every,
         )
         self._announce(n.channel, hold, released=False, waiting=waiting)
 
@@ -388,13 +396,19 @@ class Outbox:
         if hold.cause == "unavailable":
             log.warning(
                 "channel %s works again after %.0fs down: %d attempts failed, %d notices go out now at %g/s",
-                channel, time.monotonic() - hold.started, self.counts[channel].failed - hold.counted_before,
-                waiting, policy.rate,
+                channel,
+                time.monotonic() - hold.started,
+                self.counts[channel].failed - hold.counted_before,
+                waiting,
+                policy.rate,
             )
             return
         log.warning(
             "channel %s released after %.0fs held: %d attempts were refused, %d notices go out now",
-            channel, time.monotonic() - hold.started, self.counts[channel].held - hold.counted_before, waiting,
+            channel,
+            time.monotonic() - hold.started,
+            self.counts[channel].held - hold.counted_before,
+            waiting,
         )
         self._announce(channel, hold, released=True, waiting=waiting)
 
@@ -413,7 +427,11 @@ class Outbox:
         n = item.notification
         log.warning(
             "dead letter: %s item %d %s after %d attempts: %s",
-            n.channel, item.id, masked(n.key, n), attempts, masked(reason, n),
+            n.channel,
+            item.id,
+            masked(n.key, n),
+            attempts,
+            masked(reason, n),
         )
 
 

@@ -130,8 +130,20 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
 
 def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any, ...]:
     """An outbox row; an item that could not be built (n.error) is dead on arrival."""
-    return (n.key, n.channel, n.recipient, n.action, n.subject, n.body, n.incident, now, not_before,
-            max(now, not_before or now), "pending" if n.error is None else "dead", n.error)
+    return (
+        n.key,
+        n.channel,
+        n.recipient,
+        n.action,
+        n.subject,
+        n.body,
+        n.incident,
+        now,
+        not_before,
+        max(now, not_before or now),
+        "pending" if n.error is None else "dead",
+        n.error,
+    )
 
 
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
@@ -152,7 +164,9 @@ class StoreError(Exception):
         return cls(f"{path}: {what.format(folder=Path(path).parent)}")
 
 
-START_AFRESH = "restore it from a backup, or move it aside to start with no saved state (open incidents and queued messages are then lost)"
+START_AFRESH = (
+    "restore it from a backup, or move it aside to start with no saved state (open incidents and queued messages are then lost)"
+)
 _SQLITE_FAULTS = {
     26: f"is not a SQLite database; {START_AFRESH}",  # SQLITE_NOTADB
     11: f"is damaged (corrupted pages); {START_AFRESH}",  # SQLITE_CORRUPT
@@ -287,8 +301,10 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             why = "it is not a folder" if path.parent.exists() else error.strerror
-            raise StoreError(f"{path}: cannot create its folder {path.parent}: {why}; "
-                             "create it, writable by monitord (systemd: StateDirectory=)") from None
+            raise StoreError(
+                f"{path}: cannot create its folder {path.parent}: {why}; "
+                "create it, writable by monitord (systemd: StateDirectory=)"
+            ) from None
         if path.is_dir():
             raise StoreError(f"{path} is a folder; state_file names the SQLite file, e.g. {path / 'monitord.db'}")
         try:
@@ -356,8 +372,15 @@ class Store:
             )
             for i in incidents:
                 row = (
-                    i.tracking, i.kind.value, str(i.root), i.phase.value, i.opened_at, i.updated_at,
-                    i.resolved_at, json.dumps(sorted(i.affected)), json.dumps(i.evidence),
+                    i.tracking,
+                    i.kind.value,
+                    str(i.root),
+                    i.phase.value,
+                    i.opened_at,
+                    i.updated_at,
+                    i.resolved_at,
+                    json.dumps(sorted(i.affected)),
+                    json.dumps(i.evidence),
                 )
                 if self._db.execute(_UPSERT_INCIDENT, row).rowcount != 1:
                     raise StoreError(f"tracking number {i.tracking} already belongs to another incident")
@@ -369,8 +392,7 @@ class Store:
             queued = self._db.total_changes - before
             if queued:
                 self._db.execute(_SUPERSEDE, (last_id, last_id))
-            dead = [n for n, nb in planned
-                    if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
+            dead = [n for n, nb in planned if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
         if on_dead is not None:
             for n in dead:
                 on_dead(n)
@@ -399,10 +421,7 @@ class Store:
 
     def line_states(self) -> list[LineState]:
         rows = self._db.execute("SELECT * FROM line_states ORDER BY node")
-        return [
-            LineState(_node(r["node"]), Status(r["status"]), r["since"], tuple(json.loads(r["reasons"])))
-            for r in rows
-        ]
+        return [LineState(_node(r["node"]), Status(r["status"]), r["since"], tuple(json.loads(r["reasons"]))) for r in rows]
 
     def incidents(self, open_only: bool = True) -> list[Incident]:
         where = "WHERE phase != 'resolved'" if open_only else ""
@@ -472,9 +491,7 @@ class Store:
         """
         channel = self._db.execute("SELECT channel FROM outbox WHERE id = ?", (item_id,)).fetchone()[0]
         for ref in candidates:
-            taken = self._db.execute(
-                "SELECT 1 FROM outbox WHERE channel = ? AND peer_ref = ?", (channel, ref)
-            ).fetchone()
+            taken = self._db.execute("SELECT 1 FROM outbox WHERE channel = ? AND peer_ref = ?", (channel, ref)).fetchone()
             if taken is None:
                 self.mark_sent(item_id, ref, now)
                 return ref
@@ -581,8 +598,13 @@ class Store:
             self._db.execute(
                 "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 (
-                    window.id, json.dumps([str(n) for n in window.scope]), window.start, window.end,
-                    window.reason, window.grace, source,
+                    window.id,
+                    json.dumps([str(n) for n in window.scope]),
+                    window.start,
+                    window.end,
+                    window.reason,
+                    window.grace,
+                    source,
                 ),
             )
 
@@ -593,10 +615,7 @@ class Store:
             self._db.execute("DELETE FROM maintenance WHERE source = 'config'")
             self._db.executemany(
                 "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, 'config', 0)",
-                (
-                    (w.id, json.dumps([str(n) for n in w.scope]), w.start, w.end, w.reason, w.grace)
-                    for w in windows
-                ),
+                ((w.id, json.dumps([str(n) for n in w.scope]), w.start, w.end, w.reason, w.grace) for w in windows),
             )
 
     def maintenance(self, include_cancelled: bool = False) -> list[StoredWindow]:
@@ -605,7 +624,5 @@ class Store:
 
     def cancel_maintenance(self, window_id: str) -> bool:
         with transaction(self._db):
-            cursor = self._db.execute(
-                "UPDATE maintenance SET cancelled = 1 WHERE id = ? AND NOT cancelled", (window_id,)
-            )
+            cursor = self._db.execute("UPDATE maintenance SET cancelled = 1 WHERE id = ? AND NOT cancelled", (window_id,))
         return cursor.rowcount == 1

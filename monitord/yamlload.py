@@ -101,8 +101,8 @@ def check_node_graph(root: yaml.Node) -> None:
                 added += sizes.get(id(child), 1)
                 if added > MAX_ALIAS_NODES:
                     raise YamlSyntaxError(
-                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values (an alias bomb?)",
-                        node.start_mark.line + 1)
+                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values (an alias bomb?)", node.start_mark.line + 1
+                    )
             else:
                 stack.append((child, depth + 1))
 
@@ -148,8 +148,7 @@ class _Walker:
                 return self.loader.construct_object(node)
             except ValueError as error:  # a date like 2026-13-45, an integer of 5000 digits
                 shown = node.value if len(node.value) <= 20 else node.value[:17] + "..."
-                raise YamlSyntaxError(f"cannot read {shown!r}: {str(error).split(';')[0]}",
-                                      node.start_mark.line + 1) from None
+                raise YamlSyntaxError(f"cannot read {shown!r}: {str(error).split(';')[0]}", node.start_mark.line + 1) from None
         if id(node) in self.active:
             raise YamlSyntaxError("an alias refers to itself", node.start_mark.line + 1)
         self.active.add(id(node))

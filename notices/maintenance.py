@@ -32,7 +32,8 @@ def lines_behind(topology: Topology, scope: Iterable[NodeRef]) -> list[str]:
     """Subscriber ids inside any node of `scope` (a node, anything below it, or a line itself)."""
     nodes = set(scope)
     return sorted(
-        line for line in topology.lines
+        line
+        for line in topology.lines
         if NodeRef("line", line) in nodes or nodes.intersection(topology.ancestors(NodeRef("line", line)))
     )
 
@@ -65,14 +66,20 @@ def due_maintenance_notices(
                 not_before = late if late is not None and late < window.start else None
                 out += _notices(window, topology, settings, "maintenance", f"maintenance-{due[0] / 3600:g}h", not_before)
         elif window.end + window.grace <= now < window.end + window.grace + max_age:
-            out += _notices(window, topology, settings, "maintenance_done", "maintenance-done",
-                            quiet_until(now, settings), skip=overrun_lines)
+            out += _notices(
+                window, topology, settings, "maintenance_done", "maintenance-done", quiet_until(now, settings), skip=overrun_lines
+            )
     return out
 
 
 def _notices(
-    window: MaintenanceWindow, topology: Topology, settings: PlanSettings, template: str, phase: str,
-    not_before: float | None, skip: frozenset[str] = frozenset(),
+    window: MaintenanceWindow,
+    topology: Topology,
+    settings: PlanSettings,
+    template: str,
+    phase: str,
+    not_before: float | None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Planned]:
     out: list[Planned] = []
     for line_id in lines_behind(topology, window.scope):
@@ -85,8 +92,16 @@ def _notices(
             "window": format_window(window.start, window.end, settings.tz, line.language),
             "reason": window.reason or "-",
         }
-        notice = customer_notice(line, template=template, phase=phase, values=values, key=window.id,
-                                 not_before=not_before, settings=settings, incident=None)
+        notice = customer_notice(
+            line,
+            template=template,
+            phase=phase,
+            values=values,
+            key=window.id,
+            not_before=not_before,
+            settings=settings,
+            incident=None,
+        )
         if notice is not None:
             out.append(notice)
     return out

@@ -148,7 +148,11 @@ def quiet_began(at: float, settings: PlanSettings) -> float | None:
 
 
 def notification(
-    key: str, channel: Literal["sms", "email", "ticket"], recipient: str, action: str, incident: str | None,
+    key: str,
+    channel: Literal["sms", "email", "ticket"],
+    recipient: str,
+    action: str,
+    incident: str | None,
     text: Callable[[], Rendered],
 ) -> Notification:
     """The outbox item with its rendered text, or, when the text cannot be rendered, the same item
@@ -161,8 +165,16 @@ def notification(
 
 
 def customer_notice(
-    line: Line, *, template: str, phase: str, values: dict[str, Any], key: str, suffix: str = "",
-    not_before: float | None, settings: PlanSettings, incident: str | None,
+    line: Line,
+    *,
+    template: str,
+    phase: str,
+    values: dict[str, Any],
+    key: str,
+    suffix: str = "",
+    not_before: float | None,
+    settings: PlanSettings,
+    incident: str | None,
 ) -> Planned | None:
     """An SMS or an e-mail to the line's subscriber (which one: see the module docstring), or
     None when they cannot be reached.
@@ -177,8 +189,14 @@ def customer_notice(
         channel, recipient = "email", line.email
     else:
         return None
-    item = notification(f"{key}/{channel}/{recipient}/{phase}{suffix}", channel, recipient, phase, incident,
-                        lambda: render(f"{channel}.{template}", line.language, fields, settings.templates))
+    item = notification(
+        f"{key}/{channel}/{recipient}/{phase}{suffix}",
+        channel,
+        recipient,
+        phase,
+        incident,
+        lambda: render(f"{channel}.{template}", line.language, fields, settings.templates),
+    )
     return item, not_before
 
 
@@ -214,8 +232,11 @@ class _Planner:
             "subscribers": self.subscribers(incident.affected),
         }
         self.customer_values: dict[Language, dict[str, Any]] = {
-            language: {"tracking": incident.tracking, "area": self.where.area,
-                       "start": format_time(incident.opened_at, settings.tz, language)}
+            language: {
+                "tracking": incident.tracking,
+                "area": self.where.area,
+                "start": format_time(incident.opened_at, settings.tz, language),
+            }
             for language in get_args(Language)
         }
 
@@ -228,23 +249,48 @@ class _Planner:
         return render(name, self.settings.language, values, self.settings.templates)
 
     def ticket(
-        self, action: str, template: str, key: str, extra: dict[str, Any] | None = None, *, tracking: str | None = None,
+        self,
+        action: str,
+        template: str,
+        key: str,
+        extra: dict[str, Any] | None = None,
+        *,
+        tracking: str | None = None,
     ) -> Planned:
         values = {**self.values, **(extra or {})}
         target = tracking or self.incident.tracking
-        return notification(key, "ticket", target, action, target, lambda: Rendered(
-            self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body)), None
+        return notification(
+            key,
+            "ticket",
+            target,
+            action,
+            target,
+            lambda: Rendered(self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body),
+        ), None
 
     def noc(self, event: str, suffix: str = "") -> list[Planned]:
         tracking = self.incident.tracking
         return [
-            (notification(f"{tracking}/email/{to}/noc-{event}{suffix}", "email", to, f"noc-{event}", tracking,
-                          lambda: self.render(f"noc.{event}", self.values)), None)
+            (
+                notification(
+                    f"{tracking}/email/{to}/noc-{event}{suffix}",
+                    "email",
+                    to,
+                    f"noc-{event}",
+                    tracking,
+                    lambda: self.render(f"noc.{event}", self.values),
+                ),
+                None,
+            )
             for to in self.settings.noc_emails
         ]
 
     def customers(
-        self, ids: Iterable[str], phase: str | None = None, suffix: str = "", extra: dict[str, Any] | None = None,
+        self,
+        ids: Iterable[str],
+        phase: str | None = None,
+        suffix: str = "",
+        extra: dict[str, Any] | None = None,
     ) -> list[Planned]:
         """Notices to subscribers `ids`, in the incident's opening phase unless `phase` is given.
 
@@ -266,9 +312,19 @@ class _Planner:
         lines = self.topology.lines
         tracking = self.incident.tracking
         planned = (
-            customer_notice(lines[i], template=template, phase=phase, values={**self.customer_values[lines[i].language], **(extra or {})},
-                            key=tracking, suffix=suffix, not_before=not_before, settings=self.settings, incident=tracking)
-            for i in sorted(ids) if i in lines
+            customer_notice(
+                lines[i],
+                template=template,
+                phase=phase,
+                values={**self.customer_values[lines[i].language], **(extra or {})},
+                key=tracking,
+                suffix=suffix,
+                not_before=not_before,
+                settings=self.settings,
+                incident=tracking,
+            )
+            for i in sorted(ids)
+            if i in lines
         )
         return [p for p in planned if p is not None]
 
@@ -284,7 +340,11 @@ class _Planner:
 
 
 def plan_step(
-    changes: Sequence[IncidentChange], topology: Topology, settings: PlanSettings, now: float, lookup: Callable[[str], Incident | None],
+    changes: Sequence[IncidentChange],
+    topology: Topology,
+    settings: PlanSettings,
+    now: float,
+    lookup: Callable[[str], Incident | None],
 ) -> list[Planned]:
     """All notifications of one engine step (see plan).
 
@@ -298,13 +358,18 @@ def plan_step(
     joined |= {(IncidentKind.OUTAGE, line) for kind, line in joined if kind is IncidentKind.CPE}
     moving = left & joined
     return [
-        item for c in changes
+        item
+        for c in changes
         for item in plan(c, topology, settings, now, lookup, frozenset(line for kind, line in moving if kind is c.incident.kind))
     ]
 
 
 def plan(
-    change: IncidentChange, topology: Topology, settings: PlanSettings, now: float, lookup: Callable[[str], Incident | None],
+    change: IncidentChange,
+    topology: Topology,
+    settings: PlanSettings,
+    now: float,
+    lookup: Callable[[str], Incident | None],
     moving: frozenset[str] = frozenset(),
 ) -> list[Planned]:
     """The notifications one incident change causes.
@@ -326,12 +391,24 @@ def plan(
             out += p.customers(incident.affected - moving)
             out += p.noc("opened")
         case "grew" if change.added:
-            out.append(p.ticket("comment", "grew", f"{tracking}/ticket/grew/{stamp}",
-                                {"added_count": len(change.added), "subscribers": p.subscribers(change.added)}))
+            out.append(
+                p.ticket(
+                    "comment",
+                    "grew",
+                    f"{tracking}/ticket/grew/{stamp}",
+                    {"added_count": len(change.added), "subscribers": p.subscribers(change.added)},
+                )
+            )
             out += p.customers(change.added - moving, suffix=f"/{stamp}")
         case "shrank" if change.removed:
-            out.append(p.ticket("comment", "shrank", f"{tracking}/ticket/shrank/{stamp}",
-                                {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)}))
+            out.append(
+                p.ticket(
+                    "comment",
+                    "shrank",
+                    f"{tracking}/ticket/shrank/{stamp}",
+                    {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)},
+                )
+            )
             out += p.customers(change.removed - moving, "restored", f"/{stamp}")
         case "promoted":
             before = lookup(tracking)
@@ -340,8 +417,14 @@ def plan(
                 out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
             else:
                 out.append(p.ticket("create", "create", f"{tracking}/ticket/create"))
-            out.append(p.ticket("comment", "promoted", f"{tracking}/ticket/promoted/{stamp}",
-                                {"replaces": ", ".join(change.replaces), "subscribers": p.subscribers(change.added)}))
+            out.append(
+                p.ticket(
+                    "comment",
+                    "promoted",
+                    f"{tracking}/ticket/promoted/{stamp}",
+                    {"replaces": ", ".join(change.replaces), "subscribers": p.subscribers(change.added)},
+                )
+            )
             if before is not None and before.phase is Phase.RESOLVED:
                 out += p.customers(incident.affected - moving - told, suffix=f"/reopen-{stamp}")
                 out += p.noc("reopened", f"/{stamp}")
@@ -368,18 +451,27 @@ def plan(
             before = lookup(tracking)
             action = "comment" if before is not None and before.phase is Phase.RECOVERING else "reopen"  # never closed
             out.append(p.ticket(action, "reopened", f"{tracking}/ticket/reopen/{stamp}"))
-            if before is None or before.phase is Phase.RESOLVED or change.was is not None:  # told it was over, or news of another kind
+            if (
+                before is None or before.phase is Phase.RESOLVED or change.was is not None
+            ):  # told it was over, or news of another kind
                 out += p.customers(incident.affected, suffix=f"/reopen-{stamp}")
             out += p.noc("reopened", f"/{stamp}")
         case "severity":
             was = change.was or incident.kind
-            out.append(p.ticket("comment", "severity", f"{tracking}/ticket/severity/{stamp}",
-                                {"was": KIND_NAMES[settings.language][was.value]}))
+            out.append(
+                p.ticket(
+                    "comment",
+                    "severity",
+                    f"{tracking}/ticket/severity/{stamp}",
+                    {"was": KIND_NAMES[settings.language][was.value]},
+                )
+            )
             if incident.kind is IncidentKind.OUTAGE:
                 out += p.customers(incident.affected, suffix=f"/{stamp}")
             elif p.opening is None:  # not told of degradations: for them the outage is over
                 out += _Planner(replace(incident, kind=was), topology, settings, now).customers(
-                    incident.affected, "restored", f"/{stamp}")
+                    incident.affected, "restored", f"/{stamp}"
+                )
         case "closed_removed":
             out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
     if incident.kind is IncidentKind.CPE:
@@ -409,7 +501,7 @@ def due_cpe_notices(incidents: Iterable[Incident], topology: Topology, settings:
 
 
 def due_updates(incidents: Iterable[Incident], topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
-    """"Still ongoing" notices for outages open longer than `update_after`; call it every tick.
+    """ "Still ongoing" notices for outages open longer than `update_after`; call it every tick.
 
     One per subscriber per incident (the key has no time in it), so repeated calls queue nothing
     new once the store has the items.
@@ -436,8 +528,11 @@ def hold_notices(hold: ChannelHold, settings: PlanSettings, probe_every: float) 
     hold_id = f"hold-{hold.channel}-{_ms(hold.since)}"
     event = "released" if hold.released else "held"
     values = {
-        "channel": hold.channel, "cause": HOLD_CAUSES[lang][hold.cause], "reason": hold.reason,
-        "since": format_time(hold.since, settings.tz, lang), "waiting": hold.waiting,
+        "channel": hold.channel,
+        "cause": HOLD_CAUSES[lang][hold.cause],
+        "reason": hold.reason,
+        "since": format_time(hold.since, settings.tz, lang),
+        "waiting": hold.waiting,
         "probe": format_duration(probe_every, lang),
     }
 
@@ -446,6 +541,8 @@ def hold_notices(hold: ChannelHold, settings: PlanSettings, probe_every: float) 
 
     action = "resolve" if hold.released else "create"
     out: list[Planned] = [(notification(f"{hold_id}/ticket/{action}", "ticket", hold_id, action, hold_id, text), None)]
-    out += [(notification(f"{hold_id}/email/{to}/noc-channel-{event}", "email", to, f"noc-channel-{event}", hold_id, text), None)
-            for to in settings.noc_emails]
+    out += [
+        (notification(f"{hold_id}/email/{to}/noc-channel-{event}", "email", to, f"noc-channel-{event}", hold_id, text), None)
+        for to in settings.noc_emails
+    ]
     return out

@@ -164,8 +164,7 @@ TEMPLATES: Templates = {
     "email.maintenance_done": {
         "tr": Template(
             "Planlı bakım tamamlandı",
-            "Sayın {name},\n\n{area} bölgesindeki planlı bakım çalışması tamamlandı. "
-            "Anlayışınız için teşekkür ederiz.\n",
+            "Sayın {name},\n\n{area} bölgesindeki planlı bakım çalışması tamamlandı. " "Anlayışınız için teşekkür ederiz.\n",
         ),
         "en": Template(
             "Planned maintenance complete",
@@ -309,20 +308,34 @@ TEMPLATES: Templates = {
         "en": Template("", "Incident grew: {added_count} subscribers added, {count} in all.\n{subscribers}\n"),
     },
     "ticket.shrank": {
-        "tr": Template("", "{removed_count} abone bu kayıttan çıktı (hattı düzeldi ya da daha geniş bir arızaya "
-                           "taşındı); etkilenen {count} abone kaldı.\n{subscribers}\n"),
-        "en": Template("", "{removed_count} subscribers left this incident (recovered, or moved to a wider one); "
-                           "{count} still affected.\n{subscribers}\n"),
+        "tr": Template(
+            "",
+            "{removed_count} abone bu kayıttan çıktı (hattı düzeldi ya da daha geniş bir arızaya "
+            "taşındı); etkilenen {count} abone kaldı.\n{subscribers}\n",
+        ),
+        "en": Template(
+            "",
+            "{removed_count} subscribers left this incident (recovered, or moved to a wider one); "
+            "{count} still affected.\n{subscribers}\n",
+        ),
     },
     "ticket.merged": {
-        "tr": Template("", "Bu kayıt, daha geniş kapsamlı {into} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"),
+        "tr": Template(
+            "", "Bu kayıt, daha geniş kapsamlı {into} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"
+        ),
         "en": Template("", "Merged into the wider incident {into}; follow that ticket from now on.\n"),
     },
     "ticket.promoted": {
-        "tr": Template("", "Bu arıza şu kayıtları kapsıyor: {replaces}. Etkilenen abone: {count}.\n"
-                           "Bu kayıtlarla eklenen aboneler:\n{subscribers}\n"),
-        "en": Template("", "This incident takes over: {replaces}. Affected subscribers: {count}.\n"
-                           "Subscribers added with them:\n{subscribers}\n"),
+        "tr": Template(
+            "",
+            "Bu arıza şu kayıtları kapsıyor: {replaces}. Etkilenen abone: {count}.\n"
+            "Bu kayıtlarla eklenen aboneler:\n{subscribers}\n",
+        ),
+        "en": Template(
+            "",
+            "This incident takes over: {replaces}. Affected subscribers: {count}.\n"
+            "Subscribers added with them:\n{subscribers}\n",
+        ),
     },
     "ticket.recovering": {
         "tr": Template("", "Hatlar düzeliyor; kalıcı olduğu doğrulanınca kayıt kapanacak. ({at})\n"),
@@ -442,10 +455,14 @@ _LEVELS_TR = {"region": "bölge", "exchange": "santral", "cabinet": "kabin", "de
 _FAULT_WORDS_TR = {"down": "kesik", "degraded": "kalitesi düşük", "still down after maintenance": "bakımdan sonra hâlâ kesik"}
 _NODE = r"(region|exchange|cabinet|device|line):(\S+)"
 _EVIDENCE_TR: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (re.compile(rf"^(\d+)/(\d+) lines (.+) behind {_NODE}$"),
-     lambda m: f"{_LEVELS_TR[m[4]]} {m[5]} arkasında {_FAULT_WORDS_TR.get(m[3], m[3])} hat: {m[1]}/{m[2]}"),
-    (re.compile(r"^devices (.+?): (.+?)(?: and (\d+) more)?$"),
-     lambda m: f"{_FAULT_WORDS_TR.get(m[1], m[1])} cihazlar: {m[2]}" + (f" ve {m[3]} tane daha" if m[3] else "")),
+    (
+        re.compile(rf"^(\d+)/(\d+) lines (.+) behind {_NODE}$"),
+        lambda m: f"{_LEVELS_TR[m[4]]} {m[5]} arkasında {_FAULT_WORDS_TR.get(m[3], m[3])} hat: {m[1]}/{m[2]}",
+    ),
+    (
+        re.compile(r"^devices (.+?): (.+?)(?: and (\d+) more)?$"),
+        lambda m: f"{_FAULT_WORDS_TR.get(m[1], m[1])} cihazlar: {m[2]}" + (f" ve {m[3]} tane daha" if m[3] else ""),
+    ),
     (re.compile(r"^merged into (\S+)$"), lambda m: f"{m[1]} kaydına birleştirildi"),
     (re.compile(rf"^{_NODE}: (.*)$"), lambda m: f"{_LEVELS_TR[m[1]]} {m[2]}: {m[3]}"),
 )

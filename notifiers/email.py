@@ -86,16 +86,18 @@ class SmtpEmail:
             raise self._error(f"recipient refused: {refused.code} {refused.message}", _temporary(refused.code)) from None
         except aiosmtplib.SMTPResponseException as e:
             if e.code in AUTH_REFUSED:
-                raise ChannelError(self._redacted(f"SMTP {e.code} {e.message} (check the username and password)"),
-                                   cause="credentials") from None
+                raise ChannelError(
+                    self._redacted(f"SMTP {e.code} {e.message} (check the username and password)"), cause="credentials"
+                ) from None
             raise self._error(f"SMTP {e.code} {e.message}", _temporary(e.code)) from None
         except ssl.SSLCertVerificationError as e:
             raise ChannelError(f"TLS certificate of {self.host} does not verify: {e.verify_message}", cause="config") from None
         except OSError as e:
             raise self._error(f"cannot reach {self.host}:{self.port}: {type(e).__name__}: {e}", True) from None
         except aiosmtplib.SMTPException as e:
-            raise ChannelError(self._redacted(f"SMTP session failed (check the TLS and AUTH settings): {e}"),
-                               cause="config") from None
+            raise ChannelError(
+                self._redacted(f"SMTP session failed (check the TLS and AUTH settings): {e}"), cause="config"
+            ) from None
         return response or msg["Message-ID"]
 
     def _error(self, reason: str, retryable: bool) -> DeliveryError:

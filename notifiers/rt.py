@@ -108,9 +108,15 @@ class RequestTracker:
     async def find(self, tracking: str) -> Ticket | None:
         """The oldest ticket tagged with `tracking`, resolved or not."""
         page = await self._call(
-            "GET", "tickets",
-            params={"query": tracking_query(tracking), "fields": "Status,Subject",
-                    "orderby": "id", "order": "ASC", "per_page": "1"},
+            "GET",
+            "tickets",
+            params={
+                "query": tracking_query(tracking),
+                "fields": "Status,Subject",
+                "orderby": "id",
+                "order": "ASC",
+                "per_page": "1",
+            },
         )
         items = page.get("items") or []
         return Ticket(str(items[0]["id"]), str(items[0]["Status"]), str(items[0].get("Subject") or "")) if items else None
@@ -124,13 +130,17 @@ class RequestTracker:
         existing = await self.find(item.recipient)
         if existing is not None:
             return existing.id
-        created = await self._call("POST", "ticket", {
-            "Queue": self.queue,
-            "Subject": item.subject,
-            "Content": item.body,
-            "ContentType": "text/plain",
-            "CustomFields": {TRACKING_FIELD: item.recipient},
-        })
+        created = await self._call(
+            "POST",
+            "ticket",
+            {
+                "Queue": self.queue,
+                "Subject": item.subject,
+                "Content": item.body,
+                "ContentType": "text/plain",
+                "CustomFields": {TRACKING_FIELD: item.recipient},
+            },
+        )
         ticket_id = str(created["id"])
         if await self.find(item.recipient) is None:
             raise DeliveryError(
@@ -176,17 +186,22 @@ class RequestTracker:
         """
         tag = marker(item.key)
         found = await self._call(
-            "POST", f"ticket/{ticket_id}/attachments",
+            "POST",
+            f"ticket/{ticket_id}/attachments",
             [{"field": "Content", "operator": "LIKE", "value": tag}],
             params={"fields": "Content", "per_page": "100"},
         )
         if any(tag in str(a.get("Content") or "") for a in found.get("items") or []):
             return
-        await self._call("POST", f"ticket/{ticket_id}/comment", {
-            "Subject": item.subject,
-            "Content": f"{item.body}\n\n{tag}",
-            "ContentType": "text/plain",
-        })
+        await self._call(
+            "POST",
+            f"ticket/{ticket_id}/comment",
+            {
+                "Subject": item.subject,
+                "Content": f"{item.body}\n\n{tag}",
+                "ContentType": "text/plain",
+            },
+        )
 
     async def _set_status(self, ticket_id: str, status: str) -> None:
         """RT answers 200 even when it refused the change, so read the status back."""
@@ -194,34 +209,24 @@ class RequestTracker:
         stored = await self._call("GET", f"ticket/{ticket_id}")
         if stored.get("Status") != status:
             said = hide("; ".join(map(str, messages)) if isinstance(messages, list) else str(messages), *self._credentials)
-            raise DeliveryError(
-                f"RT did not set ticket {ticket_id} to {status!r}: {said}", retryable=False
-            )
+            raise DeliveryError(f"RT did not set ticket {ticket_id} to {status!r}: {said}", retryable=False)
 
     def _http(self) -> aiohttp.ClientSession:
         """Built lazily: an aiohttp session must be created inside the running loop."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": self._authorization.reveal()}
-            )
+            self._session = aiohttp.ClientSession(headers={"Authorization": self._authorization.reveal()})
         return self._session
 
-    async def _call(
-        self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None
-    ) -> Any:
+    async def _call(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._http().request(
-                    method, self.api + path, json=body, params=params
-                ) as response:
+                async with self._http().request(method, self.api + path, json=body, params=params) as response:
                     status, text = response.status, await response.text()
                     wait = retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
             raise DeliveryError(f"RT: no answer within {self.timeout:g}s", retryable=True) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(
-                f"RT unreachable at {self.api}: {type(exc).__name__}", retryable=True
-            ) from None
+            raise DeliveryError(f"RT unreachable at {self.api}: {type(exc).__name__}", retryable=True) from None
         try:
             payload = json.loads(text) if text else None
         except ValueError:

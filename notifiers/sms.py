@@ -76,9 +76,7 @@ class TwilioSms:
 
     channel = "sms"
 
-    def __init__(
-        self, account_sid: str, auth_token: Secret, from_: str, base_url: str, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, account_sid: str, auth_token: Secret, from_: str, base_url: str, timeout: float = 10.0) -> None:
         self.account_sid = account_sid
         self.from_ = from_
         self.base_url = base_url.rstrip("/")
@@ -96,16 +94,16 @@ class TwilioSms:
         if self._client is None:
             self._http = _HeaderKeepingClient(timeout=self.timeout)
             self._client = Client(
-                self.account_sid, self._token.reveal(), http_client=self._http,
+                self.account_sid,
+                self._token.reveal(),
+                http_client=self._http,
                 environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
             )
             self._client.api.base_url = self.base_url
         return self._client
 
     async def send(self, item: Notification) -> str:
-        message = await self._call(
-            self._twilio().messages.create_async(to=item.recipient, from_=self.from_, body=item.body)
-        )
+        message = await self._call(self._twilio().messages.create_async(to=item.recipient, from_=self.from_, body=item.body))
         return str(message.sid)
 
     async def lookup(self, item: Notification, since: float) -> tuple[str, ...]:
@@ -117,9 +115,7 @@ class TwilioSms:
 
         async def walk() -> tuple[str, ...]:
             found: list[str] = []
-            stream = await self._twilio().messages.stream_async(
-                to=item.recipient, from_=self.from_, page_size=200
-            )
+            stream = await self._twilio().messages.stream_async(to=item.recipient, from_=self.from_, page_size=200)
             async for message in stream:
                 if message.date_created is not None and message.date_created < cutoff:
                     break

@@ -62,7 +62,9 @@ class WebhookTickets:
                 try:
                     ticket = json.loads(text)["id"]
                 except (ValueError, KeyError, TypeError):
-                    raise DeliveryError(f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}", retryable=False) from None
+                    raise DeliveryError(
+                        f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}", retryable=False
+                    ) from None
         except (TimeoutError, aiohttp.ClientError) as e:
             raise DeliveryError(f"cannot reach the helpdesk webhook: {type(e).__name__}: {e}", retryable=True) from None
         return str(ticket)

@@ -232,10 +232,7 @@ class Pinger:
                 except OSError:
                     continue
         if not sockets:
-            raise PermissionError(
-                "cannot open an ICMP socket: needs CAP_NET_RAW, or a gid inside "
-                "net.ipv4.ping_group_range"
-            )
+            raise PermissionError("cannot open an ICMP socket: needs CAP_NET_RAW, or a gid inside " "net.ipv4.ping_group_range")
         pinger = cls(sockets, int.from_bytes(os.urandom(2), "big"), max_in_flight)
         log.info("ICMP echo over %s", ", ".join(f"{k} {v}" for k, v in pinger.modes.items()))
         return pinger
@@ -260,9 +257,7 @@ class Pinger:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def ping(
-        self, address: str, count: int = 3, timeout: float = 1.0, interval: float = 0.1
-    ) -> PingResult:
+    async def ping(self, address: str, count: int = 3, timeout: float = 1.0, interval: float = 0.1) -> PingResult:
         """Send `count` echoes `interval` seconds apart; wait `timeout` for each reply."""
         return (await self.sweep([address], count, timeout, interval))[address]
 

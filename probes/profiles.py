@@ -103,12 +103,7 @@ class Profile:
 
     def columns(self, intervals: Iterable[str] | None = None) -> tuple[Column, ...]:
         wanted = None if intervals is None else set(intervals)
-        return tuple(
-            column
-            for table in self.tables
-            for column in table.columns
-            if wanted is None or column.interval in wanted
-        )
+        return tuple(column for table in self.tables for column in table.columns if wanted is None or column.interval in wanted)
 
     def walk_oids(self, intervals: Iterable[str] | None = None, *, fallbacks: bool = False) -> tuple[Oid, ...]:
         """The columns to walk, led by the MAC key column of each table that has one walked;
@@ -366,7 +361,9 @@ async def poll_device(
         if extra.outcome is Outcome.OK:
             varbinds += extra.varbinds
         else:
-            notes.append(f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip())
+            notes.append(
+                f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip()
+            )
             fallen = []
     decoded = decode(profile, varbinds)
     if not decoded.served:
@@ -469,9 +466,7 @@ def _profile(path: Path, document: dict[str, Any]) -> Profile:
     if not isinstance(tables, list) or not tables:
         raise ProfileError(f"{path}: tables: expected a non-empty list")
     built = tuple(_table(path, f"tables[{i}]", table, interval) for i, table in enumerate(tables))
-    aggregates = tuple(
-        _aggregate(path, f"aggregates[{i}]", item) for i, item in enumerate(document.get("aggregates") or [])
-    )
+    aggregates = tuple(_aggregate(path, f"aggregates[{i}]", item) for i, item in enumerate(document.get("aggregates") or []))
     repetitions = document.get("max_repetitions", 25)
     if not isinstance(repetitions, int) or repetitions < 1:
         raise ProfileError(f"{path}: max_repetitions: expected a positive integer")
@@ -598,7 +593,9 @@ def _aggregate(path: Path, where: str, item: Any) -> Aggregate:
     elif isinstance(item, dict) and set(item) == {"name", "worst", "of"}:
         fn, of, key = _choice(path, f"{where}.worst", item["worst"], ("min", "max")), item["of"], "of"
     else:
-        raise ProfileError(f"{path}: {where}: expected {{name, worst: min|max, of: [metrics]}} or {{name, any_nonzero: [metrics]}}")
+        raise ProfileError(
+            f"{path}: {where}: expected {{name, worst: min|max, of: [metrics]}} or {{name, any_nonzero: [metrics]}}"
+        )
     if not isinstance(of, list) or not of:
         raise ProfileError(f"{path}: {where}.{key}: expected a list of metric names")
     return Aggregate(str(item["name"]), fn, tuple(str(name) for name in of))
@@ -619,8 +616,7 @@ def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
         replace(
             table,
             columns=tuple(
-                _apply(path, f"override.{c.name}", c, override[c.name]) if c.name in override else c
-                for c in table.columns
+                _apply(path, f"override.{c.name}", c, override[c.name]) if c.name in override else c for c in table.columns
             ),
         )
         for table in base.tables

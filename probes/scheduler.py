@@ -138,10 +138,7 @@ class Scheduler:
 
     @property
     def stats(self) -> dict[str, JobStats]:
-        return {
-            key: JobStats(s.last_started, s.last_duration, s.lag, self._backoff(s))
-            for key, s in self._states.items()
-        }
+        return {key: JobStats(s.last_started, s.last_duration, s.lag, self._backoff(s)) for key, s in self._states.items()}
 
     def replace_jobs(self, jobs: Iterable[Job]) -> None:
         """Swap in a new job list (config reload); unchanged jobs keep their slots and health."""
@@ -162,8 +159,7 @@ class Scheduler:
         for state in self._states.values():
             self._by_device.setdefault(state.job.device, []).append(state)
         self._device_slots = {
-            device: self._device_slots.get(device) or asyncio.Semaphore(self._per_device)
-            for device in self._by_device
+            device: self._device_slots.get(device) or asyncio.Semaphore(self._per_device) for device in self._by_device
         }
         self._poke()
 

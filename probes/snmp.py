@@ -333,13 +333,9 @@ class SnmpClient:
             if repetitions is None:
                 cmdgen.GetCommandGenerator().send_varbinds(engine, address, None, b"", request, done)
             elif repetitions == 0:
-                cmdgen.NextCommandGeneratorSingleRun().send_varbinds(
-                    engine, address, None, b"", request, done
-                )
+                cmdgen.NextCommandGeneratorSingleRun().send_varbinds(engine, address, None, b"", request, done)
             else:
-                cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
-                    engine, address, None, b"", 0, repetitions, request, done
-                )
+                cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(engine, address, None, b"", 0, repetitions, request, done)
         except Exception as error:  # pysnmp raises StatusInformation from its send path
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
         return await future
@@ -388,9 +384,7 @@ class SnmpClient:
         opening = self._sockets.get(family)
         if opening is None:
             loop = asyncio.get_running_loop()
-            opening = self._sockets[family] = asyncio.ensure_future(
-                loop.create_datagram_endpoint(_Datagrams, family=family)
-            )
+            opening = self._sockets[family] = asyncio.ensure_future(loop.create_datagram_endpoint(_Datagrams, family=family))
         return await asyncio.shield(opening)
 
     async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
@@ -404,9 +398,7 @@ class SnmpClient:
             transport = self._transports.get((target.address, target.port))
             if transport is None:
                 kind = Udp6TransportTarget if ":" in target.address else UdpTransportTarget
-                transport = await kind.create(
-                    (target.address, target.port), timeout=self.timeout, retries=self.retries
-                )
+                transport = await kind.create((target.address, target.port), timeout=self.timeout, retries=self.retries)
                 self._transports[(target.address, target.port)] = transport
             engine = self._engine_for(target.auth)
             name, _params = LCD.configure(engine, _credentials(target.auth), transport, b"")

@@ -187,8 +187,11 @@ class TrapReceiver(udp.UdpAsyncioTransport):
         except ber.BerError:
             self.dropped["malformed"] += 1
             return
-        authentic = [s for s in group if s.auth.version == "2c" and s.auth.community is not None
-                     and s.auth.community.reveal().encode() == message.community]
+        authentic = [
+            s
+            for s in group
+            if s.auth.version == "2c" and s.auth.community is not None and s.auth.community.reveal().encode() == message.community
+        ]
         if not authentic:
             self.dropped["community"] += 1
             return
@@ -235,8 +238,9 @@ class TrapReceiver(udp.UdpAsyncioTransport):
         if not engine_id or engine_id == bytes(self._engine.snmpEngineID):
             return True
         unknown = [s for s in mine if engine_id not in self._engine_ids.setdefault(s.device, set())]
-        if unknown and (any(len(self._engine_ids[s.device]) >= MAX_ENGINE_IDS for s in unknown)
-                        or not self._learning.take(self.clock())):
+        if unknown and (
+            any(len(self._engine_ids[s.device]) >= MAX_ENGINE_IDS for s in unknown) or not self._learning.take(self.clock())
+        ):
             return False
         for sender in unknown:
             self._engine_ids[sender.device].add(engine_id)
@@ -254,7 +258,8 @@ class TrapReceiver(udp.UdpAsyncioTransport):
             return
         self._users[(engine_id, user)] = keys
         pysnmp_config.add_v3_user(
-            self._engine, user,
+            self._engine,
+            user,
             AUTH_PROTOCOLS[auth.auth_protocol] if auth.auth_protocol else pysnmp_config.USM_AUTH_NONE,
             auth.auth_key.reveal() if auth.auth_key else None,
             PRIV_PROTOCOLS[auth.priv_protocol] if auth.priv_protocol else pysnmp_config.USM_PRIV_NONE,

@@ -175,8 +175,9 @@ class _Parser:
         for key, value in merged.items():
             if value is None:
                 self.fail((key,), "missing")
-        durations = {key: self.duration(value, (key,), _BOUNDS.get(key, HOLD))
-                     for key, value in merged.items() if value is not None}
+        durations = {
+            key: self.duration(value, (key,), _BOUNDS.get(key, HOLD)) for key, value in merged.items() if value is not None
+        }
         correlation = self.correlation(base.get("correlation") or {}, user.get("correlation"))
         technologies = self.technologies(base.get("technologies") or {}, user.get("technologies"))
         if self.problems or correlation is None:
@@ -312,6 +313,4 @@ class _Parser:
         if not isinstance(reason, str):
             self.fail((*path, "reason"), "expected text")
             reason = ""
-        return DownUnless(
-            name, metric, frozenset(self.number(v, (*path, "unless", i)) for i, v in enumerate(values)), reason
-        )
+        return DownUnless(name, metric, frozenset(self.number(v, (*path, "unless", i)) for i, v in enumerate(values)), reason)

@@ -134,14 +134,19 @@ SNAPSHOT_VERSION = 1
 _OUTAGE, _DEGRADATION, _OVERRUN, _CPE = (k.value for k in IncidentKind)
 _KINDS = (_OUTAGE, _DEGRADATION, _OVERRUN, _CPE)
 _FAULT_CLASS = {
-    Status.DOWN: _OUTAGE, Status.UNREACHABLE: _OUTAGE, Status.DEGRADED: _DEGRADATION, Status.CPE: _CPE,
+    Status.DOWN: _OUTAGE,
+    Status.UNREACHABLE: _OUTAGE,
+    Status.DEGRADED: _DEGRADATION,
+    Status.CPE: _CPE,
 }
 _SEVERITIES = {_OUTAGE: _DEGRADATION, _DEGRADATION: _OUTAGE}  # a line's own incident moves between these
 _UP = (Status.OK, Status.DEGRADED)
 _SILENT = (Status.DOWN, Status.CPE)  # a line gone quiet: is its head-end still there?
 _ACTIVE = (Phase.OPEN, Phase.UPDATED)
 _ALONE: dict[str | None, frozenset[str]] = {
-    None: frozenset(), **{kind: frozenset((kind,)) for kind in _KINDS}, _CPE: frozenset((_CPE, _OUTAGE)),
+    None: frozenset(),
+    **{kind: frozenset((kind,)) for kind in _KINDS},
+    _CPE: frozenset((_CPE, _OUTAGE)),
 }
 _WORDS = {_OUTAGE: "down", _DEGRADATION: "degraded", _OVERRUN: "still down after maintenance", _CPE: "modem silent"}
 
@@ -239,8 +244,7 @@ class Engine:
         self._prefix = tracking_prefix
         self._tz = ZoneInfo(timezone)
         self._feeds: dict[str, tuple[tuple[str, Check], ...]] = {
-            tech: tuple((f"{tech}/{check.name}", check) for check in rs.checks)
-            for tech, rs in rules.technologies.items()
+            tech: tuple((f"{tech}/{check.name}", check) for check in rs.checks) for tech, rs in rules.technologies.items()
         }
         self._checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
         self._probes: dict[str, tuple[RuleSet, tuple[tuple[str, Check], ...]]] = {}
@@ -397,7 +401,11 @@ class Engine:
 
     @classmethod
     def restore(
-        cls, topology: Topology, rules: RulesConfig, tracking_prefix: str, snapshot: Mapping[str, Any],
+        cls,
+        topology: Topology,
+        rules: RulesConfig,
+        tracking_prefix: str,
+        snapshot: Mapping[str, Any],
         timezone: str = "UTC",
     ) -> Engine:
         if snapshot.get("version") != SNAPSHOT_VERSION:
@@ -410,9 +418,7 @@ class Engine:
         engine._expired = set(snapshot["expired"])
         engine._overran = {i: frozenset(lines) for i, lines in snapshot.get("overran", {}).items()}
         windows = [
-            MaintenanceWindow(
-                w["id"], tuple(_node(n) for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
-            )
+            MaintenanceWindow(w["id"], tuple(_node(n) for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"])
             for w in snapshot["windows"]
         ]
         engine._windows = {w.id: w for w in windows}
@@ -549,9 +555,7 @@ class Engine:
         target.firing = tuple(sorted(firing))
         target.check_due = min(due, default=None)
 
-    def _step(
-        self, now: float, judge: set[_Target], wake: set[_Target], accs: dict[str, _Acc] | None = None
-    ) -> Step:
+    def _step(self, now: float, judge: set[_Target], wake: set[_Target], accs: dict[str, _Acc] | None = None) -> Step:
         """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
         accs = {} if accs is None else accs
         states: dict[Key, LineState] = {}
@@ -823,9 +827,7 @@ class Engine:
     def _held(self, node: Key, kind: str) -> tuple[int, int]:
         return self._count[kind].get(node, 0), len(self._devices_failing[kind].get(node, ()))
 
-    def _correlate(
-        self, now: float, reassess: set[_Target], changed: dict[str, set[Key]], accs: dict[str, _Acc]
-    ) -> set[_Target]:
+    def _correlate(self, now: float, reassess: set[_Target], changed: dict[str, set[Key]], accs: dict[str, _Acc]) -> set[_Target]:
         """Requalify the nodes whose inputs changed and move settled faults to their roots, until
         nothing flips any more. Returns the targets that moved."""
         moved: set[_Target] = set()
@@ -959,8 +961,10 @@ class Engine:
         if inc.kind == _DEGRADATION and target.fault == _OUTAGE:
             self._rekey(inc, _OUTAGE, accs)
         elif (
-            inc.kind == _OUTAGE and target.fault == _DEGRADATION
-            and target.up_since is not None and now - target.up_since >= self._rules.stable
+            inc.kind == _OUTAGE
+            and target.fault == _DEGRADATION
+            and target.up_since is not None
+            and now - target.up_since >= self._rules.stable
         ):
             self._rekey(inc, _DEGRADATION, accs)
 
@@ -981,7 +985,12 @@ class Engine:
         key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
-        own = key == inc.root and key.startswith("line:") and target.fault in _SEVERITIES and _SEVERITIES.get(inc.kind) == target.fault
+        own = (
+            key == inc.root
+            and key.startswith("line:")
+            and target.fault in _SEVERITIES
+            and _SEVERITIES.get(inc.kind) == target.fault
+        )
         if _fails(target.fault, inc.kind) or own:
             inc.failing.add(key)
             return
@@ -1026,11 +1035,7 @@ class Engine:
 
     def _forget(self, tracking: str, now: float) -> None:
         inc = self._incidents.get(tracking)
-        if (
-            inc is not None
-            and inc.phase is Phase.RESOLVED
-            and (inc.resolved_at or 0.0) + self._rules.reopen_window <= now
-        ):
+        if inc is not None and inc.phase is Phase.RESOLVED and (inc.resolved_at or 0.0) + self._rules.reopen_window <= now:
             del self._incidents[tracking]
             if self._closed.get((inc.kind, inc.root)) == tracking:
                 del self._closed[(inc.kind, inc.root)]
@@ -1050,9 +1055,11 @@ class Engine:
                 inc.evidence = self._evidence(inc)
             added, removed = acc.added - acc.removed, acc.removed - acc.added
             was = IncidentKind(acc.was) if acc.was is not None and acc.was != inc.kind else None
-            changes.append(IncidentChange(
-                self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces), acc.merged_into, was
-            ))
+            changes.append(
+                IncidentChange(
+                    self._public(inc), change, _line_ids(added), _line_ids(removed), tuple(acc.replaces), acc.merged_into, was
+                )
+            )
         return tuple(changes)
 
     def _evidence(self, inc: _Incident) -> tuple[str, ...]:

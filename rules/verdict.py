@@ -67,7 +67,9 @@ def feed_values(sample: Sample, judged: Verdict) -> Mapping[str, float]:
 
 
 def line_status(
-    verdicts: Mapping[str, Verdict], firing: tuple[str, ...], device_down: str | None,
+    verdicts: Mapping[str, Verdict],
+    firing: tuple[str, ...],
+    device_down: str | None,
     head_end: Mapping[str, Verdict] | None = None,
 ) -> tuple[Status, tuple[str, ...]]:
     """`head_end`: the device's own verdicts, which say whether a line row is fresh (the device
@@ -80,7 +82,8 @@ def line_status(
         answered = head_end or {}
         if len(downs) == 1 and verdicts.get("icmp", ("up", ""))[0] == "down" and answered.get("icmp", ("up", ""))[0] != "down":
             synced = sorted(
-                probe for probe, (kind, _) in verdicts.items()
+                probe
+                for probe, (kind, _) in verdicts.items()
                 if probe != "icmp" and kind == "up" and answered.get(probe, ("error", ""))[0] == "up"
             )
             if synced:

@@ -67,8 +67,13 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         (root / "secrets" / "api.token").write_text(TOKEN + "\n", encoding="utf-8")
         region = next(iter(load_config(world.config).topology.regions))
         start = datetime.now(UTC) + timedelta(days=30)
-        planned = {"id": "mw-config-planned", "scope": [f"region:{region}"], "start": start.isoformat(),
-                   "end": (start + timedelta(hours=3)).isoformat(), "reason": "Planned in the config file"}
+        planned = {
+            "id": "mw-config-planned",
+            "scope": [f"region:{region}"],
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=3)).isoformat(),
+            "reason": "Planned in the config file",
+        }
         write_config(root, None, maintenance=[planned])
         daemon = Daemon(load_config(world.config))
         task = asyncio.create_task(daemon.run(stop))

@@ -33,9 +33,24 @@ def spare_base() -> str:
 def snmpwalk(device: LabDevice, oid: str, timeout: float = 1.0) -> dict[str, str]:
     """OID -> value text (after the type) of a bulk walk under `oid`; {} if the agent is silent."""
     done = subprocess.run(
-        ["snmpbulkwalk", "-v2c", "-c", device.community or "", "-t", str(timeout), "-r", "0", "-On", "-Ot",
-         f"{device.address}:{device.port}", oid],
-        capture_output=True, text=True, env=NET_SNMP_ENV, check=False,
+        [
+            "snmpbulkwalk",
+            "-v2c",
+            "-c",
+            device.community or "",
+            "-t",
+            str(timeout),
+            "-r",
+            "0",
+            "-On",
+            "-Ot",
+            f"{device.address}:{device.port}",
+            oid,
+        ],
+        capture_output=True,
+        text=True,
+        env=NET_SNMP_ENV,
+        check=False,
     )
     rows = {}
     for line in done.stdout.splitlines():

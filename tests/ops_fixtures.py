@@ -121,7 +121,10 @@ async def daemons(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
         with stderr.open("wb") as sink:
             proc = subprocess.Popen(
                 [*prefix, sys.executable, "-m", "monitord.cli", "run", str(config), *options],
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                env=env,
             )
         daemon = DaemonProcess(proc, stderr, notify)
         started.append(daemon)

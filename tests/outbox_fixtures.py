@@ -40,8 +40,13 @@ def sms_for(lab: TwilioLab, timeout: float = 2.0, token: str | None = None) -> T
 def sms(i: int, to: str | None = None, incident: str = "ARZ-2026-000001") -> Notification:
     to = to or f"+90532{i:07d}"
     return Notification(
-        key=f"{incident}/sms/{to}/outage/{i}", channel="sms", recipient=to, action="outage",
-        subject="", body=f"Bölgenizde arıza var, takip no {incident} ({i}).", incident=incident,
+        key=f"{incident}/sms/{to}/outage/{i}",
+        channel="sms",
+        recipient=to,
+        action="outage",
+        subject="",
+        body=f"Bölgenizde arıza var, takip no {incident} ({i}).",
+        incident=incident,
     )
 
 

@@ -50,8 +50,16 @@ def incident(
     resolved: float | None = None,
 ) -> Incident:
     return Incident(
-        tracking, kind, root, phase, opened, updated if updated is not None else opened, affected,
-        ("sisli-dslam-01 icmp timeout", "4 of 4 lines down"), resolved,
+        tracking,
+        kind,
+        root,
+        phase,
+        opened,
+        updated if updated is not None else opened,
+        affected,
+        ("sisli-dslam-01 icmp timeout", "4 of 4 lines down"),
+        resolved,
     )
+
 
 __all__ = ["IST", "TOPOLOGY", "Change", "at", "incident"]

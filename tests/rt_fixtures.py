@@ -54,14 +54,11 @@ def comments(server: RtServer, ticket_id: str) -> list[str]:
     comment_ids = {str(t["id"]) for t in history["items"] if t["Type"] == "Comment"}
     attachments = server.get(f"ticket/{ticket_id}/attachments?fields=Content,TransactionId&per_page=100")
     return [
-        a["Content"] for a in sorted(attachments["items"], key=lambda a: int(a["id"]))
-        if str(a["TransactionId"]) in comment_ids
+        a["Content"] for a in sorted(attachments["items"], key=lambda a: int(a["id"])) if str(a["TransactionId"]) in comment_ids
     ]
 
 
 def tickets_tagged(server: RtServer, tracking: str) -> list[dict]:
     query = f"'CF.{{Tracking Number}}'='{tracking}'"
-    page = server.get(
-        "tickets?" + urlencode({"query": query, "fields": "Status,Subject,Queue,CustomFields"})
-    )
+    page = server.get("tickets?" + urlencode({"query": query, "fields": "Status,Subject,Queue,CustomFields"}))
     return page["items"]

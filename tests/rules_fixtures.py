@@ -35,9 +35,7 @@ def rules(**correlation: Any) -> RulesConfig:
     return replace(base, correlation=replace(base.correlation, **correlation)) if correlation else base
 
 
-def line(
-    line_id: str, outcome: Outcome = Outcome.OK, at: float = T0, probe: str = "snmp:adsl", **values: float
-) -> Sample:
+def line(line_id: str, outcome: Outcome = Outcome.OK, at: float = T0, probe: str = "snmp:adsl", **values: float) -> Sample:
     if outcome is Outcome.OK and not values:
         values = {"snr_margin_down_db": 12.0}
     return Sample(NodeRef("line", line_id), probe, at, outcome, values)

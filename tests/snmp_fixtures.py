@@ -50,8 +50,10 @@ def column(records: dict[tuple[int, ...], tuple[str, str]], prefix: str) -> dict
 def synthetic_cmts() -> tuple[str, list[tuple[str, int, int, int]]]:
     """A docsIfCmtsCmStatusTable with 40 modems: (mac, rx power tenths, status, snr tenths)."""
     base = "1.3.6.1.2.1.10.127.1.3.3.1"
-    modems = [(f"00:1d:cf:{i // 256:02x}:{i % 256:02x}:{(7 * i) % 256:02x}", -50 + 3 * i, 6 if i % 9 else 2, 250 + i)
-              for i in range(1, 41)]
+    modems = [
+        (f"00:1d:cf:{i // 256:02x}:{i % 256:02x}:{(7 * i) % 256:02x}", -50 + 3 * i, 6 if i % 9 else 2, 250 + i)
+        for i in range(1, 41)
+    ]
     lines = []
     for column_id in (1, 2, 6, 9, 13):
         for row, (mac, power, status, snr) in enumerate(modems, start=1):
@@ -70,8 +72,14 @@ def synthetic_vdsl2_bands() -> str:
     """Two VDSL2 lines (ifIndex 3 and 7) with per-band rows; band us0 of line 3 unavailable."""
     base = "1.3.6.1.2.1.10.251.1.1.2.1"
     bands = {  # band -> (attenuation tenths, snr tenths) for line 3; line 7 adds 10 to both
-        1: (120, 61), 2: (221, 72), 3: (2147483646, 2147483646), 4: (98, 95), 5: (170, 64),
-        6: (251, 58), 7: (302, 77), 8: (420, 81),
+        1: (120, 61),
+        2: (221, 72),
+        3: (2147483646, 2147483646),
+        4: (98, 95),
+        5: (170, 64),
+        6: (251, 58),
+        7: (302, 77),
+        8: (420, 81),
     }
     lines = ["1.3.6.1.2.1.1.3.0|67|100"]
     for column_id in (2, 4):

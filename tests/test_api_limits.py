@@ -184,9 +184,7 @@ async def test_diagnose_is_rate_limited_and_bounded(api: Api) -> None:
 
 
 @on_daemon_loop
-async def test_long_urls_and_big_requests_are_refused_without_tracebacks(
-    api: Api, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_long_urls_and_big_requests_are_refused_without_tracebacks(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         async with aiohttp.ClientSession() as session:
 
@@ -197,8 +195,13 @@ async def test_long_urls_and_big_requests_are_refused_without_tracebacks(
             statuses = await asyncio.gather(*(long_url() for _ in range(200)))
             async with session.get(api.url + "/health", headers={"X-Padding": "p" * 9000}) as response:
                 assert response.status in (400, 431)
-        status, text, _ = await raw_call(api, "POST", "/api/maintenance", data=b"{" + b" " * 300_000 + b"}",
-                                         headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"})
+        status, text, _ = await raw_call(
+            api,
+            "POST",
+            "/api/maintenance",
+            data=b"{" + b" " * 300_000 + b"}",
+            headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+        )
     assert set(statuses) <= {400, 414}, Counter(statuses)
     assert status == 413 and "error" in strict(text)
     logged = [r for r in caplog.records if r.name.startswith(("aiohttp", "monitord"))]
@@ -233,8 +236,14 @@ async def test_diagnose_is_refused_when_no_token_is_configured(api: Api, tmp_pat
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/subscribers/{min(api.topology.lines)}/diagnose"
-        async with aiohttp.ClientSession() as session, session.get(url, headers={"Authorization": f"Bearer {api.token}"}) as response:
-            assert (response.status, await response.json()) == (403, {"error": "live diagnoses are disabled: no http.token is configured"})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers={"Authorization": f"Bearer {api.token}"}) as response,
+        ):
+            assert (response.status, await response.json()) == (
+                403,
+                {"error": "live diagnoses are disabled: no http.token is configured"},
+            )
     finally:
         await runner.cleanup()
         bare.store.close()
@@ -254,7 +263,9 @@ def test_a_non_loopback_api_without_a_token_is_refused(tmp_path: Path) -> None:
 def test_retention_is_configured_within_bounds(tmp_path: Path) -> None:
     build_sample_isp(tmp_path, base="127.0.77")
     assert load_config(tmp_path / "config.yaml").retention.sent == 30 * 86400
-    build_sample_isp(tmp_path, base="127.0.77", extra={"retention": {"sent": "1h", "dead": "10d", "resolved_incidents": math.nan}})
+    build_sample_isp(
+        tmp_path, base="127.0.77", extra={"retention": {"sent": "1h", "dead": "10d", "resolved_incidents": math.nan}}
+    )
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path / "config.yaml")
     assert [p.key for p in raised.value.problems] == ["retention.sent", "retention.resolved_incidents"]
@@ -303,7 +314,9 @@ HOSTILE_WINDOWS = [
 
 
 @on_daemon_loop
-@pytest.mark.parametrize(("body", "message"), HOSTILE_WINDOWS, ids=[f"{m.split(':')[0]}{n}" for n, (_, m) in enumerate(HOSTILE_WINDOWS)])
+@pytest.mark.parametrize(
+    ("body", "message"), HOSTILE_WINDOWS, ids=[f"{m.split(':')[0]}{n}" for n, (_, m) in enumerate(HOSTILE_WINDOWS)]
+)
 async def test_hostile_windows_get_a_400_naming_the_field(api: Api, body: Any, message: str) -> None:
     bearer = {"Authorization": f"Bearer {api.token}"}
     if isinstance(body, bytes):
@@ -320,8 +333,13 @@ async def test_hostile_windows_get_a_400_naming_the_field(api: Api, body: Any, m
 @on_daemon_loop
 async def test_a_repeated_scope_is_stored_once(api: Api) -> None:
     bearer = {"Authorization": f"Bearer {api.token}"}
-    status, text, _ = await raw_call(api, "POST", "/api/maintenance", headers=bearer,
-                                     json=window(id="mw-repeated", scope=["exchange:besiktas"] * 150, grace="1d"))
+    status, text, _ = await raw_call(
+        api,
+        "POST",
+        "/api/maintenance",
+        headers=bearer,
+        json=window(id="mw-repeated", scope=["exchange:besiktas"] * 150, grace="1d"),
+    )
     try:
         assert status == 201, text
         assert (strict(text)["scope"], strict(text)["grace"]) == (["exchange:besiktas"], 86400.0)

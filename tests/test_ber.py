@@ -37,11 +37,7 @@ UINT32 = st.integers(0, 2**32 - 1)
 OIDS = st.one_of(
     st.tuples(st.integers(0, 1), st.integers(0, 39)),
     st.tuples(st.just(2), st.integers(0, 2**32 - 1 - 80)),
-).flatmap(
-    lambda head: st.lists(st.one_of(st.integers(0, 127), UINT32), max_size=30).map(
-        lambda tail: head + tuple(tail)
-    )
-)
+).flatmap(lambda head: st.lists(st.one_of(st.integers(0, 127), UINT32), max_size=30).map(lambda tail: head + tuple(tail)))
 VALUES = st.one_of(
     INT32.map(rfc1902.Integer32),
     st.binary(max_size=300).map(rfc1902.OctetString),
@@ -314,8 +310,16 @@ def test_a_65000_octet_sub_identifier_costs_microseconds() -> None:
         (hand_response(b"\x2b" + b"\x01" * 127), "OID longer than 128 sub-identifiers"),
         (hand_response(b"\x2b" + b"\x01" * 126 + b"\x81\x00"), "OID longer than 128 sub-identifiers"),
     ],
-    ids=["status-2**15000", "request-id-2**31", "status-below-int32", "integer32-1876-octets", "counter64-10-octets",
-         "counter64-2**64", "oid-129-arcs", "oid-129-arcs-multi-octet"],
+    ids=[
+        "status-2**15000",
+        "request-id-2**31",
+        "status-below-int32",
+        "integer32-1876-octets",
+        "counter64-10-octets",
+        "counter64-2**64",
+        "oid-129-arcs",
+        "oid-129-arcs-multi-octet",
+    ],
 )
 def test_long_integers_and_oids_raise_ber_error(data: bytes, reason: str) -> None:
     with pytest.raises(BerError, match=reason):
@@ -378,9 +382,7 @@ def test_random_bytes_raise_ber_error_or_decode(data: bytes) -> None:
         max_size=6,
     ),
 )
-def test_mutated_responses_raise_ber_error_or_decode(
-    varbinds: list[tuple[Any, Any]], edits: list[tuple[int, int, str]]
-) -> None:
+def test_mutated_responses_raise_ber_error_or_decode(varbinds: list[tuple[Any, Any]], edits: list[tuple[int, int, str]]) -> None:
     data = bytearray(pyasn1_response(1, b"public", 3, 0, 0, varbinds))
     for position, octet, edit in edits:
         at = position % (len(data) + 1)
@@ -425,9 +427,7 @@ def test_whole_recordings_walked_through_snmpsim(snmpsim: Snmpsim) -> None:
             walked: dict[tuple[int, ...], tuple[int, object]] = {}
             last: tuple[int, ...] = (1, 3, 6)
             for request_id in range(1, 10_000):
-                sock.sendto(
-                    encode_request(1, name.encode(), request_id, GET_BULK, [last], 0, 40), ("127.0.0.1", snmpsim.port)
-                )
+                sock.sendto(encode_request(1, name.encode(), request_id, GET_BULK, [last], 0, 40), ("127.0.0.1", snmpsim.port))
                 data = sock.recv(65535)
                 response = decode_response(data)
                 assert response == pyasn1_decode(data)

@@ -109,12 +109,29 @@ async def test_url_and_token_from_the_config(api: Api, tmp_path: Path) -> None:
     """Only the config's http section is read: listen gives the URL, token the file."""
     port = int(api.url.rsplit(":", 1)[1])
     config = tmp_path / "monitord.yaml"
-    config.write_text(yaml.safe_dump({"http": {"listen": f"127.0.0.1:{port}", "token": {"file": "api.token"}},
-                                      "notifiers": {"sms": {"auth_token": {"env": "NOT_SET_IN_THIS_SHELL"}}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "http": {"listen": f"127.0.0.1:{port}", "token": {"file": "api.token"}},
+                "notifiers": {"sms": {"auth_token": {"env": "NOT_SET_IN_THIS_SHELL"}}},
+            }
+        )
+    )
     (tmp_path / "api.token").write_text(api.token + "\n")
     start = datetime.now(UTC) + timedelta(days=3)
-    added = await monitord("maintenance", "add", "--scope", f"line:{sorted(api.topology.lines)[0]}", "--start", start.isoformat(),
-                           "--end", (start + timedelta(hours=1)).isoformat(), "--config", str(config), "--json")
+    added = await monitord(
+        "maintenance",
+        "add",
+        "--scope",
+        f"line:{sorted(api.topology.lines)[0]}",
+        "--start",
+        start.isoformat(),
+        "--end",
+        (start + timedelta(hours=1)).isoformat(),
+        "--config",
+        str(config),
+        "--json",
+    )
     assert added.code == 0, added.err
     cancelled = await monitord("maintenance", "cancel", added.json()["id"], "--config", str(config))
     assert cancelled.code == 0, cancelled.err

@@ -134,8 +134,13 @@ id,name,phone,email,language,device,port,mac,modem
 100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1
 """
 
-ENV = {"COMMUNITY": "public", "PRIV_KEY": "privpass123", "TWILIO_TOKEN": "twilio-token", "RT_TOKEN": "rt-token",
-       "SHORT_KEY": "abc"}
+ENV = {
+    "COMMUNITY": "public",
+    "PRIV_KEY": "privpass123",
+    "TWILIO_TOKEN": "twilio-token",
+    "RT_TOKEN": "rt-token",
+    "SHORT_KEY": "abc",
+}
 SECRET_FILES = {"api.token": "api-token\n", "auth.key": "authpass123\n", "smtp.password": "smtp-pass\n", "empty": "\n"}
 
 
@@ -172,8 +177,11 @@ def test_example_loads_with_the_documented_environment() -> None:
     assert all(re.fullmatch(r"\+\d{8,15}", line.phone) for line in topology.lines.values() if line.phone)
     assert {line.language for line in topology.lines.values()} == {"tr", "en"}
     assert topology.ancestors(NodeRef("line", "100001")) == (
-        NodeRef("device", "sisli-dslam-01"), NodeRef("cabinet", "sisli-k12"),
-        NodeRef("exchange", "sisli"), NodeRef("region", "ist-avrupa"))
+        NodeRef("device", "sisli-dslam-01"),
+        NodeRef("cabinet", "sisli-k12"),
+        NodeRef("exchange", "sisli"),
+        NodeRef("region", "ist-avrupa"),
+    )
     assert config.snmp.auths["olt-v3"].priv_key == Secret("privpass123", "env:MONITORD_OLT_PRIV_KEY")
     assert config.notifiers.sms is not None and config.notifiers.sms.from_ == "+908501234567"
     assert config.maintenance[0].end - config.maintenance[0].start == 3 * 3600
@@ -232,141 +240,442 @@ NEW_DEVICE = "              address: 127.0.10.4\n"
 LINE0 = "      email: eczane@example.com\n"
 
 CASES = [
-    Case("unknown top-level key", "timezone: Europe/Istanbul\n", "timezone: Europe/Istanbul\ntimezon: UTC\n",
-         "timezon", "timezon: UTC", "unknown key 'timezon' (hint: did you mean 'timezone'?)"),
-    Case("unknown device key", "              cabinet: k12\n", "              cabinet: k12\n              adress: x\n",
-         f"{DEV0}.adress", "adress: x", "did you mean 'address'?"),
-    Case("duplicate YAML key", "  retries: 1\n", "  retries: 1\n  retries: 2 # again\n",
-         "snmp.retries", "retries: 2 # again", "duplicate key 'retries'"),
-    Case("YAML syntax error", "  retries: 1\n", "  retries: 1\n   timeout: 3s\n",
-         "", "   timeout: 3s", "YAML syntax error: mapping values are not allowed"),
-    Case("missing required top-level key", "tracking_prefix: ARZ\n", "", "tracking_prefix", "state_file:",
-         "missing required key"),
-    Case("missing required device key", "              kind: router\n", "", f"{RTR}.kind", "- id: rtr-1",
-         "missing required key"),
-    Case("wrong type", "  retries: 1", "  retries: one", "snmp.retries", "retries: one",
-         "expected an integer, got 'one'"),
-    Case("section of the wrong type", "http:\n  listen: 127.0.0.1:0\n  token: {file: secrets/api.token}\n",
-         "http: 9177\n", "http", "http: 9177", "expected a mapping, got an integer (9177)"),
-    Case("id that YAML made a number", '    - id: "900001"', "    - id: 900001", "subscribers.lines[0].id",
-         "- id: 900001", "expected a string, got an integer (900001) (hint: put it in quotes)"),
-    Case("line on an unknown device", "      device: rtr-1", "      device: rtr-9", "subscribers.lines[0].device",
-         "device: rtr-9", "unknown device 'rtr-9'"),
-    Case("device with an unknown snmp auth", "              snmp: v3", "              snmp: v4", f"{DEV1}.snmp",
-         "snmp: v4", "unknown snmp auth 'v4'"),
-    Case("unknown line profile", "[gpon-axos]", "[gpon-axis]", f"{DEV1}.profiles[0]", "[gpon-axis]",
-         "unknown line profile 'gpon-axis' (hint: did you mean 'gpon-axos'?"),
-    Case("profiles without snmp", NEW_DEVICE, NEW_DEVICE + "              profiles: [if-mib]\n",
-         f"{RTR}.profiles", "profiles: [if-mib]", "line profiles are walked over SNMP"),
-    Case("duplicate exchange id", "        - id: kadikoy", "        - id: sisli",
-         "topology.regions[0].exchanges[1].id", "- id: sisli\n          name: Kadıköy", "duplicate exchange id 'sisli'"),
-    Case("duplicate device id", NEW_DEVICE,
-         NEW_DEVICE + "            - id: olt-1\n              kind: switch\n              address: 127.0.10.5\n",
-         "topology.regions[0].exchanges[1].devices[2].id", "- id: olt-1\n              kind: switch",
-         "duplicate device id 'olt-1'"),
-    Case("duplicate device address", NEW_DEVICE,
-         NEW_DEVICE + "            - id: sw-1\n              kind: switch\n              address: 127.0.010.4x\n",
-         "topology.regions[0].exchanges[1].devices[2].address", "127.0.010.4x", "is not an IP address"),
-    Case("same address twice", NEW_DEVICE,
-         NEW_DEVICE + "            - id: sw-1\n              kind: switch\n              address: 0:0::1\n",
-         "topology.regions[0].exchanges[1].devices[2].address", "0:0::1",
-         "address ::1 is already used by device 'cmts-1'"),
-    Case("cabinet in two exchanges", '              address: "::1"\n',
-         '              address: "::1"\n              cabinet: k12\n', f"{CMTS}.cabinet", "cabinet: k12\n              snmp",
-         "cabinet 'k12' is already in exchange 'sisli'"),
-    Case("bad IP address", "address: 127.0.10.2", "address: 127.0.10.300", f"{DEV1}.address", "127.0.10.300",
-         "'127.0.10.300' is not an IP address (hint: write an IPv4 or IPv6 literal"),
+    Case(
+        "unknown top-level key",
+        "timezone: Europe/Istanbul\n",
+        "timezone: Europe/Istanbul\ntimezon: UTC\n",
+        "timezon",
+        "timezon: UTC",
+        "unknown key 'timezon' (hint: did you mean 'timezone'?)",
+    ),
+    Case(
+        "unknown device key",
+        "              cabinet: k12\n",
+        "              cabinet: k12\n              adress: x\n",
+        f"{DEV0}.adress",
+        "adress: x",
+        "did you mean 'address'?",
+    ),
+    Case(
+        "duplicate YAML key",
+        "  retries: 1\n",
+        "  retries: 1\n  retries: 2 # again\n",
+        "snmp.retries",
+        "retries: 2 # again",
+        "duplicate key 'retries'",
+    ),
+    Case(
+        "YAML syntax error",
+        "  retries: 1\n",
+        "  retries: 1\n   timeout: 3s\n",
+        "",
+        "   timeout: 3s",
+        "YAML syntax error: mapping values are not allowed",
+    ),
+    Case(
+        "missing required top-level key", "tracking_prefix: ARZ\n", "", "tracking_prefix", "state_file:", "missing required key"
+    ),
+    Case("missing required device key", "              kind: router\n", "", f"{RTR}.kind", "- id: rtr-1", "missing required key"),
+    Case("wrong type", "  retries: 1", "  retries: one", "snmp.retries", "retries: one", "expected an integer, got 'one'"),
+    Case(
+        "section of the wrong type",
+        "http:\n  listen: 127.0.0.1:0\n  token: {file: secrets/api.token}\n",
+        "http: 9177\n",
+        "http",
+        "http: 9177",
+        "expected a mapping, got an integer (9177)",
+    ),
+    Case(
+        "id that YAML made a number",
+        '    - id: "900001"',
+        "    - id: 900001",
+        "subscribers.lines[0].id",
+        "- id: 900001",
+        "expected a string, got an integer (900001) (hint: put it in quotes)",
+    ),
+    Case(
+        "line on an unknown device",
+        "      device: rtr-1",
+        "      device: rtr-9",
+        "subscribers.lines[0].device",
+        "device: rtr-9",
+        "unknown device 'rtr-9'",
+    ),
+    Case(
+        "device with an unknown snmp auth",
+        "              snmp: v3",
+        "              snmp: v4",
+        f"{DEV1}.snmp",
+        "snmp: v4",
+        "unknown snmp auth 'v4'",
+    ),
+    Case(
+        "unknown line profile",
+        "[gpon-axos]",
+        "[gpon-axis]",
+        f"{DEV1}.profiles[0]",
+        "[gpon-axis]",
+        "unknown line profile 'gpon-axis' (hint: did you mean 'gpon-axos'?",
+    ),
+    Case(
+        "profiles without snmp",
+        NEW_DEVICE,
+        NEW_DEVICE + "              profiles: [if-mib]\n",
+        f"{RTR}.profiles",
+        "profiles: [if-mib]",
+        "line profiles are walked over SNMP",
+    ),
+    Case(
+        "duplicate exchange id",
+        "        - id: kadikoy",
+        "        - id: sisli",
+        "topology.regions[0].exchanges[1].id",
+        "- id: sisli\n          name: Kadıköy",
+        "duplicate exchange id 'sisli'",
+    ),
+    Case(
+        "duplicate device id",
+        NEW_DEVICE,
+        NEW_DEVICE + "            - id: olt-1\n              kind: switch\n              address: 127.0.10.5\n",
+        "topology.regions[0].exchanges[1].devices[2].id",
+        "- id: olt-1\n              kind: switch",
+        "duplicate device id 'olt-1'",
+    ),
+    Case(
+        "duplicate device address",
+        NEW_DEVICE,
+        NEW_DEVICE + "            - id: sw-1\n              kind: switch\n              address: 127.0.010.4x\n",
+        "topology.regions[0].exchanges[1].devices[2].address",
+        "127.0.010.4x",
+        "is not an IP address",
+    ),
+    Case(
+        "same address twice",
+        NEW_DEVICE,
+        NEW_DEVICE + "            - id: sw-1\n              kind: switch\n              address: 0:0::1\n",
+        "topology.regions[0].exchanges[1].devices[2].address",
+        "0:0::1",
+        "address ::1 is already used by device 'cmts-1'",
+    ),
+    Case(
+        "cabinet in two exchanges",
+        '              address: "::1"\n',
+        '              address: "::1"\n              cabinet: k12\n',
+        f"{CMTS}.cabinet",
+        "cabinet: k12\n              snmp",
+        "cabinet 'k12' is already in exchange 'sisli'",
+    ),
+    Case(
+        "bad IP address",
+        "address: 127.0.10.2",
+        "address: 127.0.10.300",
+        f"{DEV1}.address",
+        "127.0.10.300",
+        "'127.0.10.300' is not an IP address (hint: write an IPv4 or IPv6 literal",
+    ),
     Case("bad port", "port: 1161", "port: 70000", f"{DEV1}.port", "port: 70000", "70000 is out of range"),
-    Case("bad listen address", "listen: 127.0.0.1:0", "listen: localhost:9177", "http.listen", "localhost",
-         "'localhost' is not an IP address"),
-    Case("unknown device kind", "kind: router", "kind: ruter", f"{RTR}.kind", "ruter",
-         "'ruter' is not one of dslam, olt, cmts, router, switch (hint: did you mean 'router'?)"),
-    Case("bad phone", "phone: 0532 555 12 34", "phone: 0532 555 12", "subscribers.lines[0].phone", "0532 555 12",
-         "'0532 555 12' is not a phone number: a Turkish number starting with 0 has 11 digits, not 9"),
-    Case("bad e-mail", "eczane@example.com", "eczane@example", "subscribers.lines[0].email", "eczane@example",
-         "'eczane@example' is not an e-mail address"),
-    Case("bad language", LINE0, LINE0 + "      language: de\n", "subscribers.lines[0].language", "language: de",
-         "'de' is not one of tr, en"),
-    Case("duplicate subscriber id", LINE0, LINE0 + '    - id: "900001"\n      name: İkinci\n      device: rtr-1\n',
-         "subscribers.lines[1].id", '- id: "900001"\n      name: İkinci', "duplicate subscriber id '900001'"),
-    Case("line on a cmts without mac", LINE0, LINE0 + '    - id: "900002"\n      name: Kablo\n      device: cmts-1\n',
-         "subscribers.lines[1].mac", '- id: "900002"', "needs its modem's MAC address"),
-    Case("bad duration", "timeout: 2s", "timeout: 5 minutes", "snmp.timeout", "5 minutes",
-         "'5 minutes' is not a duration (hint: write 30s, 5m, 2h, 1d or 1h30m)"),
-    Case("negative duration", "icmp_interval: 30s", "icmp_interval: -3s", "polling.icmp_interval", "-3s",
-         "'-3s' is not a duration"),
+    Case(
+        "bad listen address",
+        "listen: 127.0.0.1:0",
+        "listen: localhost:9177",
+        "http.listen",
+        "localhost",
+        "'localhost' is not an IP address",
+    ),
+    Case(
+        "unknown device kind",
+        "kind: router",
+        "kind: ruter",
+        f"{RTR}.kind",
+        "ruter",
+        "'ruter' is not one of dslam, olt, cmts, router, switch (hint: did you mean 'router'?)",
+    ),
+    Case(
+        "bad phone",
+        "phone: 0532 555 12 34",
+        "phone: 0532 555 12",
+        "subscribers.lines[0].phone",
+        "0532 555 12",
+        "'0532 555 12' is not a phone number: a Turkish number starting with 0 has 11 digits, not 9",
+    ),
+    Case(
+        "bad e-mail",
+        "eczane@example.com",
+        "eczane@example",
+        "subscribers.lines[0].email",
+        "eczane@example",
+        "'eczane@example' is not an e-mail address",
+    ),
+    Case(
+        "bad language",
+        LINE0,
+        LINE0 + "      language: de\n",
+        "subscribers.lines[0].language",
+        "language: de",
+        "'de' is not one of tr, en",
+    ),
+    Case(
+        "duplicate subscriber id",
+        LINE0,
+        LINE0 + '    - id: "900001"\n      name: İkinci\n      device: rtr-1\n',
+        "subscribers.lines[1].id",
+        '- id: "900001"\n      name: İkinci',
+        "duplicate subscriber id '900001'",
+    ),
+    Case(
+        "line on a cmts without mac",
+        LINE0,
+        LINE0 + '    - id: "900002"\n      name: Kablo\n      device: cmts-1\n',
+        "subscribers.lines[1].mac",
+        '- id: "900002"',
+        "needs its modem's MAC address",
+    ),
+    Case(
+        "bad duration",
+        "timeout: 2s",
+        "timeout: 5 minutes",
+        "snmp.timeout",
+        "5 minutes",
+        "'5 minutes' is not a duration (hint: write 30s, 5m, 2h, 1d or 1h30m)",
+    ),
+    Case(
+        "negative duration", "icmp_interval: 30s", "icmp_interval: -3s", "polling.icmp_interval", "-3s", "'-3s' is not a duration"
+    ),
     Case("number out of range", "jitter: 0.1", "jitter: 1.5", "polling.jitter", "1.5", "1.5 is out of range"),
-    Case("bad timezone", "Europe/Istanbul", "Europe/Istambul", "timezone", "Istambul",
-         "'Europe/Istambul' is not a time zone (hint: did you mean 'Europe/Istanbul'?)"),
-    Case("bad tracking prefix", "tracking_prefix: ARZ", "tracking_prefix: arz-", "tracking_prefix", "arz-",
-         "'arz-' is not a tracking prefix"),
-    Case("bad quiet hours", '"22:00-08:00"', '"22:00-25:00"', "notifiers.sms.quiet_hours", "25:00",
-         "'22:00-25:00' is not a time range"),
-    Case("inline secret", "auth_token: {env: TWILIO_TOKEN}", "auth_token: abc123", "notifiers.sms.auth_token",
-         "abc123", "secrets must not be written inline (hint: use {env: NAME} or {file: path})"),
-    Case("secret with an extra key", "{env: RT_TOKEN}", "{env: RT_TOKEN, value: x}", "notifiers.tickets.token",
-         "RT_TOKEN, value", "a secret has exactly one key"),
-    Case("secret env var not set", "{env: RT_TOKEN}", "{env: RT_TOKEN_MISSING}", "notifiers.tickets.token.env",
-         "RT_TOKEN_MISSING", "environment variable RT_TOKEN_MISSING is not set"),
-    Case("secret file missing", "secrets/smtp.password", "secrets/nope.password", "notifiers.email.password.file",
-         "nope.password", "secrets/nope.password: No such file or directory"),
-    Case("secret file empty", "file: secrets/api.token", "file: secrets/empty", "http.token.file",
-         "secrets/empty", "secrets/empty is empty"),
-    Case("secret file is a folder", "file: secrets/api.token", "file: secrets", "http.token.file",
-         "file: secrets}", "Is a directory"),
-    Case("v2c auth with a v3 key", "      version: 2c\n", "      version: 2c\n      user: monitor\n",
-         "snmp.auths.v2.user", "user: monitor\n      community", "user is for SNMPv3, this auth is version 2c"),
-    Case("v3 auth missing its privacy key", "      priv_key: {env: PRIV_KEY}\n", "", "snmp.auths.v3.priv_key",
-         "    v3:", "missing required key (priv_key and priv_protocol go together)"),
-    Case("v3 bad protocol", "auth_protocol: sha", "auth_protocol: sha1", "snmp.auths.v3.auth_protocol", "sha1",
-         "'sha1' is not one of md5, sha, sha256, sha512 (hint: did you mean 'sha'?)"),
-    Case("v3 key too short", "{env: PRIV_KEY}", "{env: SHORT_KEY}", "snmp.auths.v3.priv_key", "SHORT_KEY",
-         "env:SHORT_KEY is shorter than 8 characters"),
-    Case("snmp version 2", "version: 2c", "version: 2", "snmp.auths.v2.version", "version: 2",
-         "'2' is not one of 1, 2c, 3 (hint: did you mean '2c'?)"),
+    Case(
+        "bad timezone",
+        "Europe/Istanbul",
+        "Europe/Istambul",
+        "timezone",
+        "Istambul",
+        "'Europe/Istambul' is not a time zone (hint: did you mean 'Europe/Istanbul'?)",
+    ),
+    Case(
+        "bad tracking prefix",
+        "tracking_prefix: ARZ",
+        "tracking_prefix: arz-",
+        "tracking_prefix",
+        "arz-",
+        "'arz-' is not a tracking prefix",
+    ),
+    Case(
+        "bad quiet hours",
+        '"22:00-08:00"',
+        '"22:00-25:00"',
+        "notifiers.sms.quiet_hours",
+        "25:00",
+        "'22:00-25:00' is not a time range",
+    ),
+    Case(
+        "inline secret",
+        "auth_token: {env: TWILIO_TOKEN}",
+        "auth_token: abc123",
+        "notifiers.sms.auth_token",
+        "abc123",
+        "secrets must not be written inline (hint: use {env: NAME} or {file: path})",
+    ),
+    Case(
+        "secret with an extra key",
+        "{env: RT_TOKEN}",
+        "{env: RT_TOKEN, value: x}",
+        "notifiers.tickets.token",
+        "RT_TOKEN, value",
+        "a secret has exactly one key",
+    ),
+    Case(
+        "secret env var not set",
+        "{env: RT_TOKEN}",
+        "{env: RT_TOKEN_MISSING}",
+        "notifiers.tickets.token.env",
+        "RT_TOKEN_MISSING",
+        "environment variable RT_TOKEN_MISSING is not set",
+    ),
+    Case(
+        "secret file missing",
+        "secrets/smtp.password",
+        "secrets/nope.password",
+        "notifiers.email.password.file",
+        "nope.password",
+        "secrets/nope.password: No such file or directory",
+    ),
+    Case(
+        "secret file empty",
+        "file: secrets/api.token",
+        "file: secrets/empty",
+        "http.token.file",
+        "secrets/empty",
+        "secrets/empty is empty",
+    ),
+    Case(
+        "secret file is a folder",
+        "file: secrets/api.token",
+        "file: secrets",
+        "http.token.file",
+        "file: secrets}",
+        "Is a directory",
+    ),
+    Case(
+        "v2c auth with a v3 key",
+        "      version: 2c\n",
+        "      version: 2c\n      user: monitor\n",
+        "snmp.auths.v2.user",
+        "user: monitor\n      community",
+        "user is for SNMPv3, this auth is version 2c",
+    ),
+    Case(
+        "v3 auth missing its privacy key",
+        "      priv_key: {env: PRIV_KEY}\n",
+        "",
+        "snmp.auths.v3.priv_key",
+        "    v3:",
+        "missing required key (priv_key and priv_protocol go together)",
+    ),
+    Case(
+        "v3 bad protocol",
+        "auth_protocol: sha",
+        "auth_protocol: sha1",
+        "snmp.auths.v3.auth_protocol",
+        "sha1",
+        "'sha1' is not one of md5, sha, sha256, sha512 (hint: did you mean 'sha'?)",
+    ),
+    Case(
+        "v3 key too short",
+        "{env: PRIV_KEY}",
+        "{env: SHORT_KEY}",
+        "snmp.auths.v3.priv_key",
+        "SHORT_KEY",
+        "env:SHORT_KEY is shorter than 8 characters",
+    ),
+    Case(
+        "snmp version 2",
+        "version: 2c",
+        "version: 2",
+        "snmp.auths.v2.version",
+        "version: 2",
+        "'2' is not one of 1, 2c, 3 (hint: did you mean '2c'?)",
+    ),
     Case("bad sender number", '"+908501234567"', '"12345"', "notifiers.sms.from", '"12345"', "is not a phone number"),
-    Case("bad account sid", "AC0123456789abcdef0123456789abcdef", "AC123", "notifiers.sms.account_sid", "AC123",
-         "'AC123' is not a Twilio account SID"),
-    Case("starttls and tls", "    host: 127.0.0.1\n", "    host: 127.0.0.1\n    tls: true\n    starttls: true\n",
-         "notifiers.email.starttls", "starttls: true", "starttls and tls cannot both be true"),
-    Case("rt without queue", "    queue: Network Outages\n", "", "notifiers.tickets.queue", "  tickets:",
-         "missing required key"),
-    Case("bad url", "url: http://127.0.0.1:8080", "url: 127.0.0.1:8080", "notifiers.tickets.url", "url: 127",
-         "'127.0.0.1:8080' is not an http(s) URL"),
-    Case("rules not a mapping", "rules:\n  settle: 60s\n", "rules: [settle]\n", "rules", "rules:",
-         "expected a mapping, got a list"),
-    Case("maintenance ends before it starts", "end: 2026-12-01T04:00:00+03:00", "end: 2026-12-01T00:30:00+03:00",
-         "maintenance[0].end", "end: 2026", "the window ends before it starts"),
-    Case("maintenance scope names an unknown node", "exchange:sisli", "exchange:sisly", "maintenance[0].scope[0]",
-         "scope:", "unknown exchange 'sisly' (hint: did you mean 'sisli'?)"),
-    Case("maintenance scope with a bad level", "line:100001", "street:100001", "maintenance[0].scope[1]",
-         "scope:", "'street' is not a topology level"),
-    Case("duplicate maintenance window", "    reason: Yazılım güncellemesi\n",
-         "    reason: Yazılım güncellemesi\n  - id: mw-1\n    scope: [device:olt-1]\n"
-         "    start: 2026-12-02T01:00:00+03:00\n    end: 2026-12-02T02:00:00+03:00\n",
-         "maintenance[1].id", "- id: mw-1\n    scope: [device", "duplicate maintenance window id 'mw-1'"),
-    Case("missing subscriber CSV", "csv: subs.csv", "csv: nope.csv", "subscribers.csv", "nope.csv",
-         "nope.csv: No such file or directory"),
-    Case("CSV header missing a column", "language,device,port", "language,port", "header", "id,name",
-         "missing column 'device'", file="subs.csv"),
-    Case("CSV header with an unknown column", "phone,email", "phnoe,email", "header", "id,name",
-         "unknown column 'phnoe' (hint: did you mean 'phone'?)", file="subs.csv"),
-    Case("CSV bad phone", "+44 7911 123456", "+44 20", "phone", "100002",
-         "'+44 20' is not a phone number: an international number has 8 to 15 digits, not 4", file="subs.csv"),
-    Case("CSV row with too many fields", "127.0.11.1", "127.0.11.1,extra", "", "100003",
-         "row has 10 fields, the header has 9", file="subs.csv"),
-    Case("CSV duplicate id", "100002,John", "100001,John", "id", "100001,John",
-         "duplicate subscriber id '100001'", file="subs.csv"),
-    Case("CSV two lines on one port", "en,olt-1,7", "en,dslam-1,1", "port", "100002",
-         "port 1 on 'dslam-1' is taken by subscriber '100001'", file="subs.csv"),
-    Case("CSV bad MAC", "00:1A:2B:3C:4D:5E", "00:1A:2B:3C:4D", "mac", "100003", "is not a MAC address",
-         file="subs.csv"),
-    Case("CSV unknown device", "tr,cmts-1", "tr,cmts-9", "device", "100003", "unknown device 'cmts-9'",
-         file="subs.csv"),
-    Case("CSV missing name", "100002,John Smith", "100002,", "name", "100002", "missing required value",
-         file="subs.csv"),
-    Case("CSV line on a dslam without port", "dslam-1,1,,", "dslam-1,,,", "port", "100001", "needs its port",
-         file="subs.csv"),
+    Case(
+        "bad account sid",
+        "AC0123456789abcdef0123456789abcdef",
+        "AC123",
+        "notifiers.sms.account_sid",
+        "AC123",
+        "'AC123' is not a Twilio account SID",
+    ),
+    Case(
+        "starttls and tls",
+        "    host: 127.0.0.1\n",
+        "    host: 127.0.0.1\n    tls: true\n    starttls: true\n",
+        "notifiers.email.starttls",
+        "starttls: true",
+        "starttls and tls cannot both be true",
+    ),
+    Case("rt without queue", "    queue: Network Outages\n", "", "notifiers.tickets.queue", "  tickets:", "missing required key"),
+    Case(
+        "bad url",
+        "url: http://127.0.0.1:8080",
+        "url: 127.0.0.1:8080",
+        "notifiers.tickets.url",
+        "url: 127",
+        "'127.0.0.1:8080' is not an http(s) URL",
+    ),
+    Case(
+        "rules not a mapping", "rules:\n  settle: 60s\n", "rules: [settle]\n", "rules", "rules:", "expected a mapping, got a list"
+    ),
+    Case(
+        "maintenance ends before it starts",
+        "end: 2026-12-01T04:00:00+03:00",
+        "end: 2026-12-01T00:30:00+03:00",
+        "maintenance[0].end",
+        "end: 2026",
+        "the window ends before it starts",
+    ),
+    Case(
+        "maintenance scope names an unknown node",
+        "exchange:sisli",
+        "exchange:sisly",
+        "maintenance[0].scope[0]",
+        "scope:",
+        "unknown exchange 'sisly' (hint: did you mean 'sisli'?)",
+    ),
+    Case(
+        "maintenance scope with a bad level",
+        "line:100001",
+        "street:100001",
+        "maintenance[0].scope[1]",
+        "scope:",
+        "'street' is not a topology level",
+    ),
+    Case(
+        "duplicate maintenance window",
+        "    reason: Yazılım güncellemesi\n",
+        "    reason: Yazılım güncellemesi\n  - id: mw-1\n    scope: [device:olt-1]\n"
+        "    start: 2026-12-02T01:00:00+03:00\n    end: 2026-12-02T02:00:00+03:00\n",
+        "maintenance[1].id",
+        "- id: mw-1\n    scope: [device",
+        "duplicate maintenance window id 'mw-1'",
+    ),
+    Case(
+        "missing subscriber CSV",
+        "csv: subs.csv",
+        "csv: nope.csv",
+        "subscribers.csv",
+        "nope.csv",
+        "nope.csv: No such file or directory",
+    ),
+    Case(
+        "CSV header missing a column",
+        "language,device,port",
+        "language,port",
+        "header",
+        "id,name",
+        "missing column 'device'",
+        file="subs.csv",
+    ),
+    Case(
+        "CSV header with an unknown column",
+        "phone,email",
+        "phnoe,email",
+        "header",
+        "id,name",
+        "unknown column 'phnoe' (hint: did you mean 'phone'?)",
+        file="subs.csv",
+    ),
+    Case(
+        "CSV bad phone",
+        "+44 7911 123456",
+        "+44 20",
+        "phone",
+        "100002",
+        "'+44 20' is not a phone number: an international number has 8 to 15 digits, not 4",
+        file="subs.csv",
+    ),
+    Case(
+        "CSV row with too many fields",
+        "127.0.11.1",
+        "127.0.11.1,extra",
+        "",
+        "100003",
+        "row has 10 fields, the header has 9",
+        file="subs.csv",
+    ),
+    Case(
+        "CSV duplicate id", "100002,John", "100001,John", "id", "100001,John", "duplicate subscriber id '100001'", file="subs.csv"
+    ),
+    Case(
+        "CSV two lines on one port",
+        "en,olt-1,7",
+        "en,dslam-1,1",
+        "port",
+        "100002",
+        "port 1 on 'dslam-1' is taken by subscriber '100001'",
+        file="subs.csv",
+    ),
+    Case("CSV bad MAC", "00:1A:2B:3C:4D:5E", "00:1A:2B:3C:4D", "mac", "100003", "is not a MAC address", file="subs.csv"),
+    Case("CSV unknown device", "tr,cmts-1", "tr,cmts-9", "device", "100003", "unknown device 'cmts-9'", file="subs.csv"),
+    Case("CSV missing name", "100002,John Smith", "100002,", "name", "100002", "missing required value", file="subs.csv"),
+    Case("CSV line on a dslam without port", "dslam-1,1,,", "dslam-1,,,", "port", "100001", "needs its port", file="subs.csv"),
 ]
 
 
@@ -396,11 +705,13 @@ def test_problem_reads_like_a_compiler_error() -> None:
 
 
 def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
-    config = (BASE.replace("timezone: Europe/Istanbul", "timezone: Mars/Olympus")
-              .replace("address: 127.0.10.2", "address: 10.0.0.300")
-              .replace("      device: rtr-1", "      device: rtr-9")
-              .replace("{env: RT_TOKEN}", "hunter2")
-              .replace("exchange:sisli", "exchange:nowhere"))
+    config = (
+        BASE.replace("timezone: Europe/Istanbul", "timezone: Mars/Olympus")
+        .replace("address: 127.0.10.2", "address: 10.0.0.300")
+        .replace("      device: rtr-1", "      device: rtr-9")
+        .replace("{env: RT_TOKEN}", "hunter2")
+        .replace("exchange:sisli", "exchange:nowhere")
+    )
     subscribers = CSV.replace("0532 123 45 67", "call me").replace("dslam-1,1", "dslam-1,x")
     path = write(tmp_path, config, subscribers)
     problems = problems_of(path)
@@ -422,19 +733,28 @@ def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
 
 def test_secret_values_never_appear_in_problems(tmp_path: Path) -> None:
     secret = "Zebra-7731-gizli"
-    path = write(tmp_path, BASE.replace("auth_protocol: sha", "auth_protocol: sha1")  # beside the file secret
-                 .replace("version: 2c", "version: 2")                              # beside the env secret
-                 .replace("file: secrets/api.token", "file: secrets/short.token")
-                 .replace("{env: TWILIO_TOKEN}", secret)                            # inline
-                 .replace("{env: RT_TOKEN}", f"{{env: {secret}}}")                  # the value as a name
-                 .replace("{env: PRIV_KEY}", f"{{env: PRIV_KEY, value: {secret}}}")
-                 .replace("{file: secrets/smtp.password}", f"{{file: secrets/smtp.password, {secret}: 1}}"))
+    path = write(
+        tmp_path,
+        BASE.replace("auth_protocol: sha", "auth_protocol: sha1")  # beside the file secret
+        .replace("version: 2c", "version: 2")  # beside the env secret
+        .replace("file: secrets/api.token", "file: secrets/short.token")
+        .replace("{env: TWILIO_TOKEN}", secret)  # inline
+        .replace("{env: RT_TOKEN}", f"{{env: {secret}}}")  # the value as a name
+        .replace("{env: PRIV_KEY}", f"{{env: PRIV_KEY, value: {secret}}}")
+        .replace("{file: secrets/smtp.password}", f"{{file: secrets/smtp.password, {secret}: 1}}"),
+    )
     (tmp_path / "secrets" / "auth.key").write_text(secret + "\n")
     (tmp_path / "secrets" / "short.token").write_text(f"\n{secret}\n{secret}\n")
     problems = problems_of(path, ENV | {"COMMUNITY": secret})
     assert [p.key for p in problems] == [
-        "http.token.file", "snmp.auths.v2.version", "snmp.auths.v3.auth_protocol", "snmp.auths.v3.priv_key",
-        "notifiers.sms.auth_token", "notifiers.email.password", "notifiers.tickets.token.env"]
+        "http.token.file",
+        "snmp.auths.v2.version",
+        "snmp.auths.v3.auth_protocol",
+        "snmp.auths.v3.priv_key",
+        "notifiers.sms.auth_token",
+        "notifiers.email.password",
+        "notifiers.tickets.token.env",
+    ]
     with pytest.raises(ConfigError) as caught:
         load_config(path, ENV | {"COMMUNITY": secret})
     assert secret not in format_problems(caught.value)
@@ -446,7 +766,9 @@ def test_csv_from_a_spreadsheet(tmp_path: Path) -> None:
     rows = CSV.replace("100002,John Smith,+44 7911 123456", '100002,"Smith, John\nJr.",+44').replace("5441234567", "544")
     path = write(tmp_path, BASE, "\ufeff" + rows)
     assert [(p.line, p.key) for p in problems_of(path)] == [
-        (line_of(rows, "100002"), "phone"), (line_of(rows, "100003"), "phone")]
+        (line_of(rows, "100002"), "phone"),
+        (line_of(rows, "100003"), "phone"),
+    ]
     path = write(tmp_path, BASE, "\ufeff" + rows.replace(",544,", ",5441234567,").replace(",+44,", ",+44 7911 123456,"))
     assert load_config(path, ENV).topology.lines["100002"].name == "Smith, John\nJr."
 
@@ -460,18 +782,27 @@ id,name,phone,email,language,device,port,mac,modem,sms_opt_out,prefer_email
 
 
 def test_opt_out_and_email_preference_columns_are_optional(tmp_path: Path) -> None:
-    inline = BASE.replace("      email: eczane@example.com\n",
-                          "      email: eczane@example.com\n      sms_opt_out: true\n      prefer_email: hayır\n")
+    inline = BASE.replace(
+        "      email: eczane@example.com\n",
+        "      email: eczane@example.com\n      sms_opt_out: true\n      prefer_email: hayır\n",
+    )
     lines = load_config(write(tmp_path, inline, FLAGGED_CSV), ENV).topology.lines
     assert {i: (line.sms_opt_out, line.prefer_email) for i, line in lines.items()} == {
-        "100001": (True, False), "100002": (False, True), "100003": (False, True), "900001": (True, False)}
+        "100001": (True, False),
+        "100002": (False, True),
+        "100003": (False, True),
+        "900001": (True, False),
+    }
     plain = load_config(write(tmp_path), ENV).topology.lines
     assert not any(line.sms_opt_out or line.prefer_email for line in plain.values())
 
 
 def test_a_bad_yes_no_value_is_named_with_its_place(tmp_path: Path) -> None:
-    path = write(tmp_path, BASE.replace("      device: rtr-1\n", "      device: rtr-1\n      prefer_email: sometimes\n"),
-                 FLAGGED_CSV.replace(",no,Yes", ",maybe,Yes"))
+    path = write(
+        tmp_path,
+        BASE.replace("      device: rtr-1\n", "      device: rtr-1\n      prefer_email: sometimes\n"),
+        FLAGGED_CSV.replace(",no,Yes", ",maybe,Yes"),
+    )
     hint = "(hint: write yes/no, true/false, 1/0 or evet/hayır; empty means no)"
     assert [str(p) for p in problems_of(path)] == [
         f"{path}:{line_of(BASE, 'device: rtr-1') + 1}: subscribers.lines[0].prefer_email: 'sometimes' is not yes or no {hint}",
@@ -482,8 +813,7 @@ def test_a_bad_yes_no_value_is_named_with_its_place(tmp_path: Path) -> None:
 def test_csv_that_is_not_text_or_not_csv(tmp_path: Path) -> None:
     path = write(tmp_path)
     (tmp_path / "subs.csv").write_bytes(CSV.encode() + "100004,Şule,,,tr,rtr-1,,,\n".encode("iso-8859-9"))
-    assert [str(p) for p in problems_of(path)] == [
-        f"{tmp_path / 'subs.csv'}:5: is not UTF-8 text (hint: save it as CSV UTF-8)"]
+    assert [str(p) for p in problems_of(path)] == [f"{tmp_path / 'subs.csv'}:5: is not UTF-8 text (hint: save it as CSV UTF-8)"]
     (tmp_path / "subs.csv").write_text(CSV + '100004,"' + "x" * 200_000 + '",,,tr,rtr-1,,,\n')
     [problem] = problems_of(path)
     assert (problem.line, problem.message) == (5, "CSV syntax error: field larger than field limit (131072)")
@@ -496,8 +826,10 @@ def test_maintenance_of_an_unknown_subscriber_line(tmp_path: Path) -> None:
 
 def test_maintenance_grace_defaults_from_the_rules(tmp_path: Path) -> None:
     config = BASE.replace("  settle: 60s\n", "  settle: 60s\n  maintenance_grace: 30m\n").replace(
-        "    reason: Yazılım güncellemesi\n", "    reason: Yazılım güncellemesi\n  - id: mw-2\n    scope: [device:olt-1]\n"
-        "    start: 2026-12-02T01:00:00\n    end: 2026-12-02T02:00:00\n    grace: 0s\n")
+        "    reason: Yazılım güncellemesi\n",
+        "    reason: Yazılım güncellemesi\n  - id: mw-2\n    scope: [device:olt-1]\n"
+        "    start: 2026-12-02T01:00:00\n    end: 2026-12-02T02:00:00\n    grace: 0s\n",
+    )
     first, second = load_config(write(tmp_path, config), ENV).maintenance
     assert (first.grace, second.grace) == (1800, 0)
     assert second.start == first.start + 86400  # no offset: read in the configured time zone (+03:00)
@@ -546,9 +878,10 @@ def test_every_profile_shipped_in_the_package_is_accepted(tmp_path: Path) -> Non
 
 
 def test_yaml_anchors_merge_without_false_duplicates(tmp_path: Path) -> None:
-    config = BASE.replace("            - id: olt-1\n              kind: olt\n",
-                          "            - &olt\n              id: olt-1\n              kind: olt\n").replace(
-        NEW_DEVICE, NEW_DEVICE + "            - <<: *olt\n              id: olt-2\n              address: 127.0.10.9\n")
+    config = BASE.replace(
+        "            - id: olt-1\n              kind: olt\n",
+        "            - &olt\n              id: olt-1\n              kind: olt\n",
+    ).replace(NEW_DEVICE, NEW_DEVICE + "            - <<: *olt\n              id: olt-2\n              address: 127.0.10.9\n")
     loaded = load_config(write(tmp_path, config), ENV)
     assert loaded.topology.devices["olt-2"].profiles == ("gpon-axos",)
     assert loaded.topology.devices["olt-2"].exchange == "kadikoy"
@@ -589,8 +922,9 @@ def test_100000_subscribers_load_quickly(tmp_path: Path) -> None:
         a, b, c = f"{n // 10000:03d}", f"{n // 100 % 100:02d}", f"{n % 100:02d}"
         number_text = rng.choice(formats).format(a=a, b=b, c=c)
         device, port = ("dslam-1", n + 1) if n % 2 else ("olt-1", n + 1)
-        rows.append(f"{100_001 + n},Abone {n},{number_text},abone{n}@example.com.tr,{rng.choice('tr en'.split())},"
-                    f"{device},{port},,")
+        rows.append(
+            f"{100_001 + n},Abone {n},{number_text},abone{n}@example.com.tr,{rng.choice('tr en'.split())}," f"{device},{port},,"
+        )
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
     path = write(tmp_path, BASE.replace("csv: subs.csv", "csv: big.csv"))
     started = time.perf_counter()
@@ -604,53 +938,62 @@ def test_100000_subscribers_load_quickly(tmp_path: Path) -> None:
 # --- pure checks -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("written, e164", [
-    ("0532 123 45 67", "+905321234567"),
-    ("5321234567", "+905321234567"),
-    ("+90 (532) 123-45-67", "+905321234567"),
-    ("905321234567", "+905321234567"),
-    ("0090 532 123 45 67", "+905321234567"),
-    ("(0532) 123 45 67", "+905321234567"),
-    ("0212 555 12 34", "+902125551234"),
-    ("+90 312 444 55 66", "+903124445566"),
-    ("0850 123 45 67", "+908501234567"),
-    ("+44 20 7946 0958", "+442079460958"),
-    ("+1 (415) 555-0100", "+14155550100"),
-    ("  +49.151.23456789 ", "+4915123456789"),
-])
+@pytest.mark.parametrize(
+    "written, e164",
+    [
+        ("0532 123 45 67", "+905321234567"),
+        ("5321234567", "+905321234567"),
+        ("+90 (532) 123-45-67", "+905321234567"),
+        ("905321234567", "+905321234567"),
+        ("0090 532 123 45 67", "+905321234567"),
+        ("(0532) 123 45 67", "+905321234567"),
+        ("0212 555 12 34", "+902125551234"),
+        ("+90 312 444 55 66", "+903124445566"),
+        ("0850 123 45 67", "+908501234567"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+1 (415) 555-0100", "+14155550100"),
+        ("  +49.151.23456789 ", "+4915123456789"),
+    ],
+)
 def test_phone_numbers_normalised(written: str, e164: str) -> None:
     assert normalize_phone(written) == e164
 
 
-@pytest.mark.parametrize("written, reason", [
-    ("", "is empty"),
-    ("call me", "only digits"),
-    ("0532 123 45", "11 digits, not 9"),
-    ("532 123 45 6", "10 digits after 0 or +90, not 9"),
-    ("+90 532 123 45 678", "10 digits after 0 or +90, not 11"),
-    ("0632 123 45 67", "no Turkish area or mobile code starts with 6"),
-    ("+1234567", "8 to 15 digits, not 7"),
-    ("+1234567890123456", "8 to 15 digits, not 16"),
-    ("+0532 123 45 67", "never starts with 0"),
-    ("٠٥٣٢١٢٣٤٥٦٧", "only digits"),
-    ("+90 532 123 45 67 ext 2", "only digits"),
-])
+@pytest.mark.parametrize(
+    "written, reason",
+    [
+        ("", "is empty"),
+        ("call me", "only digits"),
+        ("0532 123 45", "11 digits, not 9"),
+        ("532 123 45 6", "10 digits after 0 or +90, not 9"),
+        ("+90 532 123 45 678", "10 digits after 0 or +90, not 11"),
+        ("0632 123 45 67", "no Turkish area or mobile code starts with 6"),
+        ("+1234567", "8 to 15 digits, not 7"),
+        ("+1234567890123456", "8 to 15 digits, not 16"),
+        ("+0532 123 45 67", "never starts with 0"),
+        ("٠٥٣٢١٢٣٤٥٦٧", "only digits"),
+        ("+90 532 123 45 67 ext 2", "only digits"),
+    ],
+)
 def test_bad_phone_numbers_say_why(written: str, reason: str) -> None:
     with pytest.raises(ValueError, match=re.escape(reason)):
         normalize_phone(written)
 
 
-@pytest.mark.parametrize("written, expected", [
-    ("ayse@example.com.tr", "ayse@example.com.tr"),
-    (" Ayse.Yilmaz+noc@Example.COM ", "Ayse.Yilmaz+noc@example.com"),
-    ("no-at-sign.example.com", None),
-    ("two@@example.com", None),
-    ("a b@example.com", None),
-    ("ayse@localhost", None),
-    ("ayse@-example.com", None),
-    ("ayse.@example.com", None),
-    ("ayse@example.c", None),
-])
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("ayse@example.com.tr", "ayse@example.com.tr"),
+        (" Ayse.Yilmaz+noc@Example.COM ", "Ayse.Yilmaz+noc@example.com"),
+        ("no-at-sign.example.com", None),
+        ("two@@example.com", None),
+        ("a b@example.com", None),
+        ("ayse@localhost", None),
+        ("ayse@-example.com", None),
+        ("ayse.@example.com", None),
+        ("ayse@example.c", None),
+    ],
+)
 def test_email_check(written: str, expected: str | None) -> None:
     if expected is None:
         with pytest.raises(ValueError):
@@ -659,9 +1002,19 @@ def test_email_check(written: str, expected: str | None) -> None:
         assert normalize_email(written) == expected
 
 
-@pytest.mark.parametrize("written, seconds", [
-    ("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("250ms", 0.25), (90, 90), (1.5, 1.5),
-])
+@pytest.mark.parametrize(
+    "written, seconds",
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        (90, 90),
+        (1.5, 1.5),
+    ],
+)
 def test_durations(written: Any, seconds: float) -> None:
     assert parse_duration(written) == seconds
 

@@ -19,30 +19,68 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitord.cli", *args], capture_output=True, text=True,
-                           timeout=timeout, cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **ENV})
+    return subprocess.run(
+        [sys.executable, "-m", "monitord.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **ENV},
+    )
 
 
 # --- 8. durations ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("old, new, key, fragment", [
-    ("timeout: 2s", "timeout: .nan", "snmp.timeout", "nan is not a duration"),
-    ("timeout: 2s", "timeout: .inf", "snmp.timeout", "inf is longer than allowed (hint: use 10ms to 10m)"),
-    ("timeout: 2s", "timeout: 0.0001", "snmp.timeout", "0.0001 is shorter than allowed (hint: use 10ms to 10m)"),
-    ("timeout: 2s", "timeout: 0", "snmp.timeout", "0 is shorter than allowed"),
-    ("icmp_interval: 30s", "icmp_interval: 1.0e-9", "polling.icmp_interval", "1e-09 is shorter than allowed (hint: use 100ms to 1d)"),
-    ("icmp_interval: 30s", "icmp_interval: 99999999999999d", "polling.icmp_interval", "'99999999999999d' is longer than allowed"),
-    ("icmp_interval: 30s", "icmp_interval: 1" + "0" * 400, "polling.icmp_interval", "more than 20 digits is longer than allowed"),
-    ("icmp_interval: 30s", "icmp_interval: -.inf", "polling.icmp_interval", "-inf is not a duration: it is negative"),
-    ("icmp_interval: 30s", "icmp_interval: 5 m", "polling.icmp_interval", "'5 m' is not a duration: no spaces inside a duration (hint: write 5m)"),
-    ("settle: 60s", "settle: .nan", "rules.settle", "nan is not a duration"),
-    ("settle: 60s", "settle: 5 m", "rules.settle", "no spaces inside a duration"),
-    ("settle: 60s", "settle: 2d", "rules.settle", "'2d' is longer than allowed (hint: use 0s to 1d)"),
-    ('    reason: Yazılım güncellemesi\n', '    reason: Yazılım güncellemesi\n    grace: .nan\n', "maintenance[0].grace", "nan is not a duration"),
-    ('    quiet_hours: "22:00-08:00"\n', '    quiet_hours: "22:00-08:00"\n    update_after: 1ms\n',
-     "notifiers.sms.update_after", "'1ms' is shorter than allowed (hint: use 1m to 30d)"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, fragment",
+    [
+        ("timeout: 2s", "timeout: .nan", "snmp.timeout", "nan is not a duration"),
+        ("timeout: 2s", "timeout: .inf", "snmp.timeout", "inf is longer than allowed (hint: use 10ms to 10m)"),
+        ("timeout: 2s", "timeout: 0.0001", "snmp.timeout", "0.0001 is shorter than allowed (hint: use 10ms to 10m)"),
+        ("timeout: 2s", "timeout: 0", "snmp.timeout", "0 is shorter than allowed"),
+        (
+            "icmp_interval: 30s",
+            "icmp_interval: 1.0e-9",
+            "polling.icmp_interval",
+            "1e-09 is shorter than allowed (hint: use 100ms to 1d)",
+        ),
+        (
+            "icmp_interval: 30s",
+            "icmp_interval: 99999999999999d",
+            "polling.icmp_interval",
+            "'99999999999999d' is longer than allowed",
+        ),
+        (
+            "icmp_interval: 30s",
+            "icmp_interval: 1" + "0" * 400,
+            "polling.icmp_interval",
+            "more than 20 digits is longer than allowed",
+        ),
+        ("icmp_interval: 30s", "icmp_interval: -.inf", "polling.icmp_interval", "-inf is not a duration: it is negative"),
+        (
+            "icmp_interval: 30s",
+            "icmp_interval: 5 m",
+            "polling.icmp_interval",
+            "'5 m' is not a duration: no spaces inside a duration (hint: write 5m)",
+        ),
+        ("settle: 60s", "settle: .nan", "rules.settle", "nan is not a duration"),
+        ("settle: 60s", "settle: 5 m", "rules.settle", "no spaces inside a duration"),
+        ("settle: 60s", "settle: 2d", "rules.settle", "'2d' is longer than allowed (hint: use 0s to 1d)"),
+        (
+            '    reason: Yazılım güncellemesi\n',
+            '    reason: Yazılım güncellemesi\n    grace: .nan\n',
+            "maintenance[0].grace",
+            "nan is not a duration",
+        ),
+        (
+            '    quiet_hours: "22:00-08:00"\n',
+            '    quiet_hours: "22:00-08:00"\n    update_after: 1ms\n',
+            "notifiers.sms.update_after",
+            "'1ms' is shorter than allowed (hint: use 1m to 30d)",
+        ),
+    ],
+)
 def test_absurd_durations_are_refused_at_their_line(tmp_path: Path, old: str, new: str, key: str, fragment: str) -> None:
     assert BASE.count(old) == 1
     edited = BASE.replace(old, new)
@@ -66,13 +104,16 @@ def test_spaces_inside_are_refused_everywhere_saying_so(value: str) -> None:
         parse_rules({"stable": value})
 
 
-@pytest.mark.parametrize("rule, fragment", [
-    ({"kind": "flap", "window": "0s", "above": 3, "clear": 1}, "shorter than allowed"),
-    ({"kind": "flap", "window": float("nan"), "above": 3, "clear": 1}, "not a duration"),
-    ({"metric": "m", "above": 3, "for": float("inf")}, "longer than allowed"),
-    ({"metric": "m", "above": 3, "per": 1e-9}, "shorter than allowed"),
-    ({"kind": "drift", "metric": "m", "drop": 3, "baseline": "1000d"}, "longer than allowed"),
-])
+@pytest.mark.parametrize(
+    "rule, fragment",
+    [
+        ({"kind": "flap", "window": "0s", "above": 3, "clear": 1}, "shorter than allowed"),
+        ({"kind": "flap", "window": float("nan"), "above": 3, "clear": 1}, "not a duration"),
+        ({"metric": "m", "above": 3, "for": float("inf")}, "longer than allowed"),
+        ({"metric": "m", "above": 3, "per": 1e-9}, "shorter than allowed"),
+        ({"kind": "drift", "metric": "m", "drop": 3, "baseline": "1000d"}, "longer than allowed"),
+    ],
+)
 def test_rule_durations_have_bounds(rule: dict[str, object], fragment: str) -> None:
     with pytest.raises(RulesConfigError, match=fragment):
         parse_rules({"technologies": {"adsl": {"x": rule}}})
@@ -95,11 +136,14 @@ TOKEN = "file: secrets/api.token"
 BOMB = "".join(f"x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 10) if n else ', '.join(['lol'] * 10)}]\n" for n in range(10))
 
 
-@pytest.mark.parametrize("target, fragment", [
-    ("/dev/zero", "not a regular file (a device, FIFO or socket)"),
-    ("fifo", "not a regular file (a device, FIFO or socket)"),
-    ("big", "larger than 64 KiB"),
-])
+@pytest.mark.parametrize(
+    "target, fragment",
+    [
+        ("/dev/zero", "not a regular file (a device, FIFO or socket)"),
+        ("fifo", "not a regular file (a device, FIFO or socket)"),
+        ("big", "larger than 64 KiB"),
+    ],
+)
 def test_secret_files_are_regular_and_small(tmp_path: Path, target: str, fragment: str) -> None:
     """/dev/zero was read until the kernel killed `check` (93 s); a FIFO hung it for ever."""
     os_fifo = tmp_path / "secrets" / "fifo"
@@ -141,11 +185,12 @@ def test_alias_bomb_in_a_line_profile_is_refused(tmp_path: Path) -> None:
 
 
 def test_yaml_nested_too_deep_or_a_huge_number_is_a_problem_not_a_crash(tmp_path: Path) -> None:
-    for extra, fragment in (("deep: " + "[" * 200 + "]" * 200 + "\n", "nested more than 64 levels deep"),
-                            ("huge: " + "9" * 5000 + "\n", "4300 digits")):
+    for extra, fragment in (
+        ("deep: " + "[" * 200 + "]" * 200 + "\n", "nested more than 64 levels deep"),
+        ("huge: " + "9" * 5000 + "\n", "4300 digits"),
+    ):
         [problem] = problems_of(write(tmp_path, BASE + extra))
         assert fragment in problem.message
-
 
 
 # --- 9. inventory cross-references -------------------------------------------------------------
@@ -153,31 +198,88 @@ def test_yaml_nested_too_deep_or_a_huge_number_is_a_problem_not_a_crash(tmp_path
 CMTS_ROW = "100003,Ali Çelik,5441234567,,tr,cmts-1,,00:1A:2B:3C:4D:5E,127.0.11.1"
 
 
-@pytest.mark.parametrize("file, old, new, key, at, fragment", [
-    ("subs.csv", "127.0.11.1", "127.0.10.4", "modem", "100003",
-     "modem 127.0.10.4 is the address of device 'rtr-1' (hint: a modem and a head-end never share an address)"),
-    ("subs.csv", CMTS_ROW, CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,127.0.11.1", "modem", "100004",
-     "modem 127.0.11.1 is already the modem of subscriber '100003' (hint: first given at {dir}/subs.csv:4)"),
-    ("subs.csv", CMTS_ROW, CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,::ffff:127.0.11.1", "modem", "100004",
-     "'::ffff:127.0.11.1' is an IPv4-mapped IPv6 address (hint: write it as 127.0.11.1)"),
-    ("subs.csv", "127.0.11.1", "fe80::1%eth0", "modem", "100003", "'fe80::1%eth0' has a zone (%eth0)"),
-    ("subs.csv", "Ali Çelik", "Ali\x00Çelik", "name", "100003", "contains the control character U+0000"),
-    ("subs.csv", "en,olt-1,7", "en,olt-1,99999999999999999999", "port", "100002", "out of range"),
-    ("subs.csv", "en,olt-1,7", "en,olt-1," + "9" * 5000, "port", "100002", "out of range"),
-    ("subs.csv", "en,olt-1,7", "en,olt-1,²", "port", "100002", "expected an integer, got '²'"),
-    ("config.yaml", "address: 127.0.10.4", "address: ::ffff:127.0.10.1", "topology.regions[0].exchanges[1].devices[1].address",
-     "::ffff:127.0.10.1", "IPv4-mapped IPv6 address (hint: write it as 127.0.10.1)"),
-    ("config.yaml", "address: 127.0.10.4", "address: fe80::1%eth0", "topology.regions[0].exchanges[1].devices[1].address",
-     "fe80::1%eth0", "has a zone (%eth0)"),
-    ("config.yaml", "address: 127.0.10.4", "address: 0.0.0.0", "topology.regions[0].exchanges[1].devices[1].address",
-     "0.0.0.0", "is not the address of one host"),
-    ("config.yaml", "      name: Eczane\n", '      name: "Eczane\\0"\n', "subscribers.lines[0].name", "Eczane",
-     "contains the control character U+0000"),
-    ("config.yaml", "file: secrets/api.token", 'file: "secrets/api\\0.token"', "http.token.file", "api\\0.token",
-     "contains the control character U+0000"),
-    ("config.yaml", "      email: eczane@example.com\n", "      email: eczane@example.com\n      modem: 127.0.10.1\n",
-     "subscribers.lines[0].modem", "modem: 127.0.10.1", "modem 127.0.10.1 is the address of device 'dslam-1'"),
-])
+@pytest.mark.parametrize(
+    "file, old, new, key, at, fragment",
+    [
+        (
+            "subs.csv",
+            "127.0.11.1",
+            "127.0.10.4",
+            "modem",
+            "100003",
+            "modem 127.0.10.4 is the address of device 'rtr-1' (hint: a modem and a head-end never share an address)",
+        ),
+        (
+            "subs.csv",
+            CMTS_ROW,
+            CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,127.0.11.1",
+            "modem",
+            "100004",
+            "modem 127.0.11.1 is already the modem of subscriber '100003' (hint: first given at {dir}/subs.csv:4)",
+        ),
+        (
+            "subs.csv",
+            CMTS_ROW,
+            CMTS_ROW + "\n100004,Veli Can,,,tr,rtr-1,,,::ffff:127.0.11.1",
+            "modem",
+            "100004",
+            "'::ffff:127.0.11.1' is an IPv4-mapped IPv6 address (hint: write it as 127.0.11.1)",
+        ),
+        ("subs.csv", "127.0.11.1", "fe80::1%eth0", "modem", "100003", "'fe80::1%eth0' has a zone (%eth0)"),
+        ("subs.csv", "Ali Çelik", "Ali\x00Çelik", "name", "100003", "contains the control character U+0000"),
+        ("subs.csv", "en,olt-1,7", "en,olt-1,99999999999999999999", "port", "100002", "out of range"),
+        ("subs.csv", "en,olt-1,7", "en,olt-1," + "9" * 5000, "port", "100002", "out of range"),
+        ("subs.csv", "en,olt-1,7", "en,olt-1,²", "port", "100002", "expected an integer, got '²'"),
+        (
+            "config.yaml",
+            "address: 127.0.10.4",
+            "address: ::ffff:127.0.10.1",
+            "topology.regions[0].exchanges[1].devices[1].address",
+            "::ffff:127.0.10.1",
+            "IPv4-mapped IPv6 address (hint: write it as 127.0.10.1)",
+        ),
+        (
+            "config.yaml",
+            "address: 127.0.10.4",
+            "address: fe80::1%eth0",
+            "topology.regions[0].exchanges[1].devices[1].address",
+            "fe80::1%eth0",
+            "has a zone (%eth0)",
+        ),
+        (
+            "config.yaml",
+            "address: 127.0.10.4",
+            "address: 0.0.0.0",
+            "topology.regions[0].exchanges[1].devices[1].address",
+            "0.0.0.0",
+            "is not the address of one host",
+        ),
+        (
+            "config.yaml",
+            "      name: Eczane\n",
+            '      name: "Eczane\\0"\n',
+            "subscribers.lines[0].name",
+            "Eczane",
+            "contains the control character U+0000",
+        ),
+        (
+            "config.yaml",
+            "file: secrets/api.token",
+            'file: "secrets/api\\0.token"',
+            "http.token.file",
+            "api\\0.token",
+            "contains the control character U+0000",
+        ),
+        (
+            "config.yaml",
+            "      email: eczane@example.com\n",
+            "      email: eczane@example.com\n      modem: 127.0.10.1\n",
+            "subscribers.lines[0].modem",
+            "modem: 127.0.10.1",
+            "modem 127.0.10.1 is the address of device 'dslam-1'",
+        ),
+    ],
+)
 def test_inventory_cross_references(tmp_path: Path, file: str, old: str, new: str, key: str, at: str, fragment: str) -> None:
     original = CSV if file == "subs.csv" else BASE
     assert original.count(old) == 1
@@ -194,19 +296,24 @@ def test_inventory_cross_references(tmp_path: Path, file: str, old: str, new: st
 JOHN = "100002,John Smith,+44 7911 123456"
 
 
-@pytest.mark.parametrize("written, reason", [
-    ("0212 555 12 34", "is a landline"),
-    ("0 850 123 45 67", "is a VoIP number"),
-    ("+44 909 879 0000", "is a premium-rate number"),
-    ("0511 123 45 67", "is not in use in its country's numbering plan"),
-])
+@pytest.mark.parametrize(
+    "written, reason",
+    [
+        ("0212 555 12 34", "is a landline"),
+        ("0 850 123 45 67", "is a VoIP number"),
+        ("+44 909 879 0000", "is a premium-rate number"),
+        ("0511 123 45 67", "is not in use in its country's numbering plan"),
+    ],
+)
 def test_a_number_no_sms_can_reach_is_a_problem_at_its_csv_line(tmp_path: Path, written: str, reason: str) -> None:
     """`0212...` and `0850...` became SMS recipients, dead letters in the middle of an outage."""
     subscribers = CSV.replace(JOHN, f"100002,John Smith,{written}")
     [problem] = problems_of(write(tmp_path, BASE, subscribers))
     assert (problem.file, problem.line, problem.key) == (str(tmp_path / "subs.csv"), 3, "phone")
-    assert str(problem).endswith(f"'{written}' {reason}: no SMS can reach it "
-                                 "(hint: give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip)")
+    assert str(problem).endswith(
+        f"'{written}' {reason}: no SMS can reach it "
+        "(hint: give a mobile number, leave it empty, or set notifiers.sms.non_mobile: skip)"
+    )
 
 
 def test_skip_makes_it_a_warning_and_the_line_gets_no_sms(tmp_path: Path) -> None:
@@ -228,7 +335,10 @@ def test_numbers_without_a_country_code_are_read_in_the_configured_region(tmp_pa
     config = load_config(write(tmp_path, config_text.replace("0532 555 12 34", "0176 12345678"), subscribers), ENV)
     lines = config.topology.lines
     assert (lines["100001"].phone, lines["100003"].phone, lines["900001"].phone) == (
-        "+4915123456789", "+905441234567", "+4917612345678")
+        "+4915123456789",
+        "+905441234567",
+        "+4917612345678",
+    )
     [problem] = problems_of(write(tmp_path, config_text.replace("phone_region: DE", "phone_region: XX")))
     assert problem.key == "subscribers.phone_region" and "'XX' is not a country code" in problem.message
 
@@ -249,15 +359,16 @@ def test_hostile_values_anywhere_are_problems_not_exceptions(tmp_path: Path) -> 
     lines = BASE.splitlines()
     for index, line in enumerate(lines):
         if (found := re.match(r"^(\s*(?:- )?[a-z_]+: )(.+)$", line)) is not None:
-            edits += [("\n".join(lines[:index] + [found.group(1) + value] + lines[index + 1:]) + "\n", CSV)
-                      for value in HOSTILE_YAML]
+            edits += [
+                ("\n".join(lines[:index] + [found.group(1) + value] + lines[index + 1 :]) + "\n", CSV) for value in HOSTILE_YAML
+            ]
     rows = CSV.splitlines()
     for index in range(1, len(rows)):
         cells = rows[index].split(",")
         for column in range(len(cells)):
             for value in HOSTILE_CELLS:
-                edited = ",".join(cells[:column] + [value] + cells[column + 1:])
-                edits.append((BASE, "\n".join(rows[:index] + [edited] + rows[index + 1:]) + "\n"))
+                edited = ",".join(cells[:column] + [value] + cells[column + 1 :])
+                edits.append((BASE, "\n".join(rows[:index] + [edited] + rows[index + 1 :]) + "\n"))
     assert len(edits) > 400
     for config_text, subscribers in edits:
         try:

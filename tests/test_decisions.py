@@ -61,10 +61,14 @@ HEAD_ENDS = ("dslam-1", "dslam-2", "dslam-3")
 IN_SYNC = {"oper_up": 1.0, "in_sync": 1.0, "snr_margin_down_db": 12.0, "snr_margin_up_db": 12.0}
 OUT_OF_SYNC = {"oper_up": 0.0}
 
-MODEM_TR = ("Modeminizden sinyal alamıyoruz, Karşıyaka Santrali hattınız çalışıyor. "
-            "Modemin açık, kablolarının takılı olduğunu kontrol edin.")
-MODEM_EN = ("We get no signal from your modem (your Karşıyaka Santrali line works). "
-            "Please check it is on and its cables are plugged in.")
+MODEM_TR = (
+    "Modeminizden sinyal alamıyoruz, Karşıyaka Santrali hattınız çalışıyor. "
+    "Modemin açık, kablolarının takılı olduğunu kontrol edin."
+)
+MODEM_EN = (
+    "We get no signal from your modem (your Karşıyaka Santrali line works). "
+    "Please check it is on and its cables are plugged in."
+)
 
 
 def line_fault_tr(tracking: str) -> str:
@@ -99,19 +103,27 @@ class World:
         for device in TOPOLOGY.devices.values():
             node = NodeRef("device", device.id)
             dead = device.id in self.dead
-            out.append(Sample(node, "icmp", now, Outcome.TIMEOUT if dead else Outcome.OK, {} if dead else {"loss": 0.0, "rtt_ms": 1.0}))
+            out.append(
+                Sample(node, "icmp", now, Outcome.TIMEOUT if dead else Outcome.OK, {} if dead else {"loss": 0.0, "rtt_ms": 1.0})
+            )
             if device.id in HEAD_ENDS:
                 silent = dead or device.id in self.snmp_silent
                 out.append(Sample(node, "snmp:adsl", now, Outcome.TIMEOUT if silent else Outcome.OK))
         for line in TOPOLOGY.lines.values():
             node = NodeRef("line", line.id)
             silent = line.id in self.silent_modems or line.device in self.dead
-            out.append(Sample(node, "icmp", now, Outcome.TIMEOUT if silent else Outcome.OK, {} if silent else {"loss": 0.0, "rtt_ms": 5.0}))
+            out.append(
+                Sample(
+                    node, "icmp", now, Outcome.TIMEOUT if silent else Outcome.OK, {} if silent else {"loss": 0.0, "rtt_ms": 5.0}
+                )
+            )
             if line.device in HEAD_ENDS and line.device not in self.dead | self.snmp_silent:
                 if line.id in self.no_row:
                     out.append(Sample(node, "snmp:adsl", now, Outcome.NOT_FOUND))
                 else:
-                    out.append(Sample(node, "snmp:adsl", now, Outcome.OK, OUT_OF_SYNC if line.id in self.out_of_sync else IN_SYNC))
+                    out.append(
+                        Sample(node, "snmp:adsl", now, Outcome.OK, OUT_OF_SYNC if line.id in self.out_of_sync else IN_SYNC)
+                    )
         return out
 
 
@@ -139,8 +151,15 @@ class Told:
                 self.notices.append((item.channel, item.recipient, item.action, item.body))
 
 
-def run(world: World, *, start: float = DAY, minutes: float = 20, settings: PlanSettings = SETTINGS,
-        then: World | None = None, then_minutes: float = 0) -> tuple[Engine, Told]:
+def run(
+    world: World,
+    *,
+    start: float = DAY,
+    minutes: float = 20,
+    settings: PlanSettings = SETTINGS,
+    then: World | None = None,
+    then_minutes: float = 0,
+) -> tuple[Engine, Told]:
     """Healthy for two rounds, then `world` for `minutes`, then `then` for `then_minutes`;
     the due notices ("still ongoing", modem) looked at every round, as the daemon's tick does."""
     engine = Engine(TOPOLOGY, RULES, "ARZ", "Europe/Istanbul")
@@ -167,21 +186,42 @@ def status(engine: Engine, line: str) -> Status:
 
 # --- the line's status (rules/verdict.py) ---------------------------------------------------------
 
-UP, SILENT, SYNC, NO_SYNC, ERROR = ("up", ""), ("down", "icmp: timeout"), ("up", ""), ("down", "snmp:adsl: not in sync"), ("error", "snmp:adsl: timeout")
+UP, SILENT, SYNC, NO_SYNC, ERROR = (
+    ("up", ""),
+    ("down", "icmp: timeout"),
+    ("up", ""),
+    ("down", "snmp:adsl: not in sync"),
+    ("error", "snmp:adsl: timeout"),
+)
 
 
-@pytest.mark.parametrize(("line", "head_end", "expected"), [
-    ({"icmp": UP, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.OK),
-    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.CPE),
-    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"snmp:adsl": UP}, Status.CPE),  # a head-end nobody pings
-    ({"icmp": SILENT, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
-    ({"icmp": UP, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
-    ({"icmp": SILENT}, {"icmp": UP}, Status.DOWN),  # no row source
-    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": ("down", "snmp:adsl: timeout")}, Status.DOWN),  # stale row
-    ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": ("down", "icmp: timeout"), "snmp:adsl": UP}, Status.DOWN),  # head-end silent on ping
-    ({"icmp": SILENT, "snmp:adsl": ERROR}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),  # the row could not be read
-    ({"icmp": SILENT, "snmp:adsl": SYNC, "snmp:if-mib": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP, "snmp:if-mib": UP}, Status.DOWN),
-])
+@pytest.mark.parametrize(
+    ("line", "head_end", "expected"),
+    [
+        ({"icmp": UP, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.OK),
+        ({"icmp": SILENT, "snmp:adsl": SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.CPE),
+        ({"icmp": SILENT, "snmp:adsl": SYNC}, {"snmp:adsl": UP}, Status.CPE),  # a head-end nobody pings
+        ({"icmp": SILENT, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
+        ({"icmp": UP, "snmp:adsl": NO_SYNC}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),
+        ({"icmp": SILENT}, {"icmp": UP}, Status.DOWN),  # no row source
+        (
+            {"icmp": SILENT, "snmp:adsl": SYNC},
+            {"icmp": UP, "snmp:adsl": ("down", "snmp:adsl: timeout")},
+            Status.DOWN,
+        ),  # stale row
+        (
+            {"icmp": SILENT, "snmp:adsl": SYNC},
+            {"icmp": ("down", "icmp: timeout"), "snmp:adsl": UP},
+            Status.DOWN,
+        ),  # head-end silent on ping
+        ({"icmp": SILENT, "snmp:adsl": ERROR}, {"icmp": UP, "snmp:adsl": UP}, Status.DOWN),  # the row could not be read
+        (
+            {"icmp": SILENT, "snmp:adsl": SYNC, "snmp:if-mib": NO_SYNC},
+            {"icmp": UP, "snmp:adsl": UP, "snmp:if-mib": UP},
+            Status.DOWN,
+        ),
+    ],
+)
 def test_line_status_table(line: dict[str, Verdict], head_end: dict[str, Verdict], expected: Status) -> None:
     assert line_status(line, (), None, head_end)[0] is expected
     assert line_status(line, (), "dslam-1", head_end)[0] is Status.UNREACHABLE
@@ -250,31 +290,51 @@ def test_row_2_who_is_told_is_configurable(ticket: bool, noc: bool, customers: b
     assert [n[:3] for n in told.notices] == expected
 
 
-@pytest.mark.parametrize("fault", [
-    World(silent_modems=frozenset({"s1", "s2"}), out_of_sync=frozenset({"s1", "s2"})),  # 3: row out of sync
-    World(silent_modems=frozenset({"s1", "s2"}), no_row=frozenset({"s1", "s2"})),  # 4: no row on the head-end
-    World(out_of_sync=frozenset({"s1", "s2"})),  # 3: out of sync, the modem still answers (e.g. IP over another path)
-], ids=["out-of-sync", "no-row", "out-of-sync-modem-answers"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        World(silent_modems=frozenset({"s1", "s2"}), out_of_sync=frozenset({"s1", "s2"})),  # 3: row out of sync
+        World(silent_modems=frozenset({"s1", "s2"}), no_row=frozenset({"s1", "s2"})),  # 4: no row on the head-end
+        World(out_of_sync=frozenset({"s1", "s2"})),  # 3: out of sync, the modem still answers (e.g. IP over another path)
+    ],
+    ids=["out-of-sync", "no-row", "out-of-sync-modem-answers"],
+)
 def test_row_3_4_line_out_of_sync_is_a_line_fault_told_as_the_line_not_the_area(fault: World) -> None:
     engine, told = run(fault, minutes=3, then=World(), then_minutes=12)
     assert status(engine, "s1") is Status.OK
     incidents = opened(told)
-    assert [(i.kind, i.root) for i in incidents] == [(IncidentKind.OUTAGE, NodeRef("line", "s1")),
-                                                   (IncidentKind.OUTAGE, NodeRef("line", "s2"))]
+    assert [(i.kind, i.root) for i in incidents] == [
+        (IncidentKind.OUTAGE, NodeRef("line", "s1")),
+        (IncidentKind.OUTAGE, NodeRef("line", "s2")),
+    ]
     a, b = (i.tracking for i in incidents)
     assert all(60 <= i.opened_at - (DAY + 2 * ROUND) <= 60 + ROUND for i in incidents)
     assert [n[:3] for n in told.notices] == [
-        ("ticket", a, "create"), ("sms", TR_PHONE, "outage"), ("email", NOC, "noc-opened"),
-        ("ticket", b, "create"), ("sms", EN_PHONE, "outage"), ("email", NOC, "noc-opened"),
-        ("ticket", a, "comment"), ("ticket", b, "comment"),  # recovering
-        ("ticket", a, "resolve"), ("sms", TR_PHONE, "restored"), ("email", NOC, "noc-resolved"),
-        ("ticket", b, "resolve"), ("sms", EN_PHONE, "restored"), ("email", NOC, "noc-resolved"),
+        ("ticket", a, "create"),
+        ("sms", TR_PHONE, "outage"),
+        ("email", NOC, "noc-opened"),
+        ("ticket", b, "create"),
+        ("sms", EN_PHONE, "outage"),
+        ("email", NOC, "noc-opened"),
+        ("ticket", a, "comment"),
+        ("ticket", b, "comment"),  # recovering
+        ("ticket", a, "resolve"),
+        ("sms", TR_PHONE, "restored"),
+        ("email", NOC, "noc-resolved"),
+        ("ticket", b, "resolve"),
+        ("sms", EN_PHONE, "restored"),
+        ("email", NOC, "noc-resolved"),
     ]
     bodies = {(n[1], n[2]): n[3] for n in told.notices}
     assert bodies[TR_PHONE, "outage"] == line_fault_tr(a)
     assert bodies[EN_PHONE, "outage"] == line_fault_en(b)
-    assert bodies[TR_PHONE, "restored"] == f"Hattınızdaki arıza (Karşıyaka Santrali) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {a}"
-    assert bodies[EN_PHONE, "restored"] == f"The fault on your line (Karşıyaka Santrali) is fixed and your service is back. Ref: {b}"
+    assert (
+        bodies[TR_PHONE, "restored"]
+        == f"Hattınızdaki arıza (Karşıyaka Santrali) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {a}"
+    )
+    assert (
+        bodies[EN_PHONE, "restored"] == f"The fault on your line (Karşıyaka Santrali) is fixed and your service is back. Ref: {b}"
+    )
 
 
 def test_row_3_a_long_line_fault_is_still_the_line_in_the_still_ongoing_notice() -> None:
@@ -311,8 +371,11 @@ def test_row_6_a_row_last_read_before_the_agent_went_quiet_does_not_count_as_in_
     assert status(engine, "s1") is Status.DOWN
     (incident,) = opened(told)
     assert (incident.kind, incident.root) == (IncidentKind.OUTAGE, NodeRef("line", "s1"))
-    assert [n[:3] for n in told.notices] == [("ticket", incident.tracking, "create"), ("sms", TR_PHONE, "outage"),
-                                             ("email", NOC, "noc-opened")]
+    assert [n[:3] for n in told.notices] == [
+        ("ticket", incident.tracking, "create"),
+        ("sms", TR_PHONE, "outage"),
+        ("email", NOC, "noc-opened"),
+    ]
 
 
 def test_row_7_head_end_down_is_the_devices_outage_told_as_the_area() -> None:
@@ -321,16 +384,25 @@ def test_row_7_head_end_down_is_the_devices_outage_told_as_the_area() -> None:
     (incident,) = opened(told)
     assert (incident.kind, incident.root) == (IncidentKind.OUTAGE, NodeRef("device", "dslam-1"))
     t = incident.tracking
-    assert [n[:3] for n in told.notices] == [("ticket", t, "create"), ("sms", TR_PHONE, "outage"), ("sms", EN_PHONE, "outage"),
-                                             ("email", MAIL, "outage"), ("email", NOC, "noc-opened")]
+    assert [n[:3] for n in told.notices] == [
+        ("ticket", t, "create"),
+        ("sms", TR_PHONE, "outage"),
+        ("sms", EN_PHONE, "outage"),
+        ("email", MAIL, "outage"),
+        ("email", NOC, "noc-opened"),
+    ]
     bodies = {(n[1], n[2]): n[3] for n in told.notices}
     assert bodies[TR_PHONE, "outage"] == area_tr(t) and bodies[EN_PHONE, "outage"] == area_en(t)
 
 
-@pytest.mark.parametrize(("silent", "root"), [
-    ({f"s{n}" for n in range(1, 9)}, NodeRef("device", "dslam-1")),
-    ({f"s{n}" for n in range(1, 9)} | {f"t{n}" for n in range(1, 5)}, NodeRef("cabinet", "k1")),
-], ids=["device", "cabinet"])
+@pytest.mark.parametrize(
+    ("silent", "root"),
+    [
+        ({f"s{n}" for n in range(1, 9)}, NodeRef("device", "dslam-1")),
+        ({f"s{n}" for n in range(1, 9)} | {f"t{n}" for n in range(1, 5)}, NodeRef("cabinet", "k1")),
+    ],
+    ids=["device", "cabinet"],
+)
 @pytest.mark.parametrize("in_sync", [True, False], ids=["in-sync", "out-of-sync"])
 def test_row_8_9_many_lines_of_one_device_or_cabinet_are_its_outage(silent: set[str], root: NodeRef, in_sync: bool) -> None:
     """Silent modems on lines in sync behind one node are not each customer's modem (a BRAS or
@@ -342,8 +414,13 @@ def test_row_8_9_many_lines_of_one_device_or_cabinet_are_its_outage(silent: set[
     assert (incident.kind, incident.root, incident.affected) == (IncidentKind.OUTAGE, root, frozenset(silent))
     assert incident.opened_at - (DAY + 2 * ROUND) <= 60 + ROUND
     t = incident.tracking
-    assert [n[:3] for n in told.notices] == [("ticket", t, "create"), ("sms", TR_PHONE, "outage"), ("sms", EN_PHONE, "outage"),
-                                             ("email", MAIL, "outage"), ("email", NOC, "noc-opened")]
+    assert [n[:3] for n in told.notices] == [
+        ("ticket", t, "create"),
+        ("sms", TR_PHONE, "outage"),
+        ("sms", EN_PHONE, "outage"),
+        ("email", MAIL, "outage"),
+        ("email", NOC, "noc-opened"),
+    ]
     bodies = {(n[1], n[2]): n[3] for n in told.notices}
     assert bodies[TR_PHONE, "outage"] == area_tr(t) and bodies[EN_PHONE, "outage"] == area_en(t)
 
@@ -351,8 +428,9 @@ def test_row_8_9_many_lines_of_one_device_or_cabinet_are_its_outage(silent: set[
 def test_row_10_after_an_area_outage_a_modem_that_stays_silent_is_told_about_the_modem_not_restored() -> None:
     """The head-end comes back, every line syncs, one modem does not answer: the others hear
     "restored"; that customer, once the area no longer counts, hears about the modem instead."""
-    engine, told = run(World(dead=frozenset({"dslam-1"})), minutes=3,
-                       then=World(silent_modems=frozenset({"s1"})), then_minutes=25)
+    engine, told = run(
+        World(dead=frozenset({"dslam-1"})), minutes=3, then=World(silent_modems=frozenset({"s1"})), then_minutes=25
+    )
     assert status(engine, "s1") is Status.CPE
     area, modem = opened(told)
     assert (area.root, modem.kind, modem.root) == (NodeRef("device", "dslam-1"), IncidentKind.CPE, NodeRef("line", "s1"))
@@ -363,14 +441,22 @@ def test_row_10_after_an_area_outage_a_modem_that_stays_silent_is_told_about_the
 
 
 def test_row_11_a_silent_modem_whose_line_then_drops_out_of_sync_becomes_a_line_fault() -> None:
-    _, told = run(World(silent_modems=frozenset({"s1"})), minutes=20,
-                  then=World(silent_modems=frozenset({"s1"}), out_of_sync=frozenset({"s1"})), then_minutes=3)
+    _, told = run(
+        World(silent_modems=frozenset({"s1"})),
+        minutes=20,
+        then=World(silent_modems=frozenset({"s1"}), out_of_sync=frozenset({"s1"})),
+        then_minutes=3,
+    )
     cpe = opened(told)[0]
     fault = next(c.incident for c in told.changes if c.incident.kind is IncidentKind.OUTAGE)
     assert (cpe.kind, fault.root) == (IncidentKind.CPE, NodeRef("line", "s1"))
-    assert [n[:3] for n in told.notices] == [("sms", TR_PHONE, "modem"), ("ticket", fault.tracking, "create"),
-                                             ("ticket", fault.tracking, "comment"), ("sms", TR_PHONE, "outage"),
-                                             ("email", NOC, "noc-opened")]
+    assert [n[:3] for n in told.notices] == [
+        ("sms", TR_PHONE, "modem"),
+        ("ticket", fault.tracking, "create"),
+        ("ticket", fault.tracking, "comment"),
+        ("sms", TR_PHONE, "outage"),
+        ("email", NOC, "noc-opened"),
+    ]
     assert told.notices[3][3] == line_fault_tr(fault.tracking)
 
 

@@ -15,8 +15,9 @@ from monitord.model import NodeRef
 
 
 async def test_a_dark_exchange_at_default_settings_is_one_full_ticket_within_45_s(tmp_path):
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.140", regions=1,
-                              exchanges_per_region=2, dslams_per_exchange=3)
+    world = await start_world(
+        tmp_path, base=f"127.{50 + os.getpid() % 150}.140", regions=1, exchanges_per_region=2, dslams_per_exchange=3
+    )
     shipped_defaults(world.config)
     try:
         run = await Detection.start(world)

@@ -39,11 +39,15 @@ TIMED_OUT = (Row("adsl", Outcome.TIMEOUT), Row("if-mib", Outcome.TIMEOUT))
 LOW_SNR = (Row("adsl", Outcome.OK, {"snr_margin_down_db": 3.0}, degraded=("snr_margin_down_db 3 <= 6",)), IN_SYNC[1])
 OUT_OF_SYNC = (IN_SYNC[0], Row("if-mib", Outcome.OK, {"oper_up": 0.0}, down=("oper_up 0 not in {1}",)))
 AUTH = (Row("adsl", Outcome.AUTH_FAILURE), Row("if-mib", Outcome.AUTH_FAILURE))
-ABSENT = "profile adsl: tables 1.3.6.1.2.1.10.94.1.1.2.1, 1.3.6.1.2.1.10.94.1.1.3.1 and 6 more absent on this agent (wrong profile?)"
+ABSENT = (
+    "profile adsl: tables 1.3.6.1.2.1.10.94.1.1.2.1, 1.3.6.1.2.1.10.94.1.1.3.1 and 6 more absent on this agent (wrong profile?)"
+)
 MISFIT = Row("adsl", Outcome.NO_TABLE, detail=ABSENT)
 
 
-def incident(tracking: str, root: str, kind: IncidentKind = IncidentKind.OUTAGE, affected: frozenset[str] = frozenset({"S1"})) -> Incident:
+def incident(
+    tracking: str, root: str, kind: IncidentKind = IncidentKind.OUTAGE, affected: frozenset[str] = frozenset({"S1"})
+) -> Incident:
     level, _, ident = root.partition(":")
     return Incident(tracking, kind, NodeRef(level, ident), Phase.OPEN, NOW - 600, NOW - 60, affected, ("evidence",))  # type: ignore[arg-type]
 
@@ -81,23 +85,49 @@ CASES = [
     ("low SNR margin", facts(rows=LOW_SNR), "line", None),
     ("row says out of sync", facts(modem=SILENT, rows=OUT_OF_SYNC), "line", None),
     ("head-end silent", facts(modem=SILENT, head_end=HEAD_SILENT, rows=TIMED_OUT), "device", None),
-    ("head-end silent, its incident cited",
-     facts(modem=SILENT, rows=TIMED_OUT, incidents=(incident("ARZ-1", "device:dslam-1"),)), "device", "ARZ-1"),
+    (
+        "head-end silent, its incident cited",
+        facts(modem=SILENT, rows=TIMED_OUT, incidents=(incident("ARZ-1", "device:dslam-1"),)),
+        "device",
+        "ARZ-1",
+    ),
     ("ICMP-only head-end silent", facts(device=ICMP_ONLY, rows=(), modem=SILENT, head_end=HEAD_SILENT), "device", None),
-    ("outage at the exchange explains a silent head-end",
-     facts(modem=SILENT, rows=TIMED_OUT, incidents=(incident("ARZ-2", "exchange:sisli"),)), "outage", "ARZ-2"),
+    (
+        "outage at the exchange explains a silent head-end",
+        facts(modem=SILENT, rows=TIMED_OUT, incidents=(incident("ARZ-2", "exchange:sisli"),)),
+        "outage",
+        "ARZ-2",
+    ),
     ("outage at the cabinet", facts(modem=SILENT, incidents=(incident("ARZ-3", "cabinet:k12"),)), "outage", "ARZ-3"),
-    ("a degradation above is not an outage",
-     facts(incidents=(incident("ARZ-4", "region:ist", IncidentKind.DEGRADATION, frozenset()),)), "ok", None),
-    ("maintenance comes first",
-     facts(modem=SILENT, rows=TIMED_OUT, windows=(WINDOW,), incidents=(incident("ARZ-5", "exchange:sisli"),)), "maintenance", "ARZ-5"),
+    (
+        "a degradation above is not an outage",
+        facts(incidents=(incident("ARZ-4", "region:ist", IncidentKind.DEGRADATION, frozenset()),)),
+        "ok",
+        None,
+    ),
+    (
+        "maintenance comes first",
+        facts(modem=SILENT, rows=TIMED_OUT, windows=(WINDOW,), incidents=(incident("ARZ-5", "exchange:sisli"),)),
+        "maintenance",
+        "ARZ-5",
+    ),
     ("modem silent, row unreadable", facts(modem=SILENT, rows=AUTH), "unknown", None),
     ("modem answers, row unreadable", facts(rows=AUTH), "ok", None),
     ("one profile silent, another answers", facts(rows=(TIMED_OUT[0], IN_SYNC[1])), "ok", None),
     ("fresh looks fine, monitoring sees degradation", facts(line_state=DEGRADED_STATE), "line", None),
-    ("a line incident is quoted", facts(rows=LOW_SNR, incidents=(incident("ARZ-6", "line:S1", IncidentKind.DEGRADATION),)), "line", "ARZ-6"),
+    (
+        "a line incident is quoted",
+        facts(rows=LOW_SNR, incidents=(incident("ARZ-6", "line:S1", IncidentKind.DEGRADATION),)),
+        "line",
+        "ARZ-6",
+    ),
     ("no modem address, row in sync", facts(line=replace(LINE, modem=None), modem=None), "ok", None),
-    ("no modem address, ICMP-only head-end", facts(line=replace(LINE, modem=None), modem=None, device=ICMP_ONLY, rows=()), "unknown", None),
+    (
+        "no modem address, ICMP-only head-end",
+        facts(line=replace(LINE, modem=None), modem=None, device=ICMP_ONLY, rows=()),
+        "unknown",
+        None,
+    ),
     ("no such table: a wrong profile, modem answers", facts(rows=(MISFIT,)), "config", None),
     ("no such table: a wrong profile, modem silent", facts(modem=SILENT, rows=(MISFIT,)), "config", None),
     ("no such table, another profile in sync", facts(rows=(MISFIT, IN_SYNC[1])), "ok", None),
@@ -113,7 +143,9 @@ def test_verdict_table(name: str, given: Facts, cause: str, tracking: str | None
 
 
 def test_evidence_names_what_was_seen() -> None:
-    text = "\n".join(verdict(facts(modem=SILENT, rows=LOW_SNR, windows=(WINDOW,), incidents=(incident("ARZ-9", "exchange:sisli"),))).evidence)
+    text = "\n".join(
+        verdict(facts(modem=SILENT, rows=LOW_SNR, windows=(WINDOW,), incidents=(incident("ARZ-9", "exchange:sisli"),))).evidence
+    )
     assert "modem 127.0.20.3 did not answer 3 pings" in text
     assert "adsl on dslam-1: adsl: snr_margin_down_db 3 <= 6" in text
     assert "maintenance mw-1 on exchange:sisli until" in text and "Santral yazılım güncellemesi" in text
@@ -127,13 +159,15 @@ def test_evidence_names_what_was_seen() -> None:
 def test_judge_row_with_the_default_rules() -> None:
     rules = parse_rules(None)
     assert judge_row({"snr_margin_down_db": 3.0, "attenuation_down_db": 30.0}, rules.ruleset("adsl"), NOW) == (
-        (), ("snr_margin_down_db 3 <= 6",)
+        (),
+        ("snr_margin_down_db 3 <= 6",),
     )
     assert judge_row({"snr_margin_down_db": 12.0}, rules.ruleset("adsl"), NOW) == ((), ())
     assert judge_row({"oper_up": 0.0}, rules.ruleset("if-mib"), NOW) == (("oper_up 0 not in {1}",), ())
     out_of_sync = {"oper_up": 0.0, "in_sync": 0.0, "snr_margin_down_db": 0.0, "attenuation_down_db": 0.0}
     assert judge_row(out_of_sync, rules.ruleset("adsl"), NOW) == (
-        ("not in sync (interface down) (oper_up 0)", "not in sync (margin, attenuation and rates all 0) (in_sync 0)"), ()
+        ("not in sync (interface down) (oper_up 0)", "not in sync (margin, attenuation and rates all 0) (in_sync 0)"),
+        (),
     )
     assert judge_row({"cm_status": 6.0, "us_snr_db": 20.0}, rules.ruleset("docsis-cmts"), NOW) == ((), ("us_snr_db 20 < 25",))
 

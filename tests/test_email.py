@@ -12,8 +12,13 @@ from notifiers.email import SmtpEmail, message_id
 
 PASSWORD = "s3cret-smtp-pass"
 ITEM = Notification(
-    "ARZ-2026-000123/email/cagri@example.com/outage", "email", "cagri@example.com", "outage",
-    "İnternet arızası - takip no ARZ-2026-000123", "Sayın Çağrı Öztürk,\n\nŞişli bölgesinde arıza var.\n", "ARZ-2026-000123",
+    "ARZ-2026-000123/email/cagri@example.com/outage",
+    "email",
+    "cagri@example.com",
+    "outage",
+    "İnternet arızası - takip no ARZ-2026-000123",
+    "Sayın Çağrı Öztürk,\n\nŞişli bölgesinde arıza var.\n",
+    "ARZ-2026-000123",
 )
 
 
@@ -59,8 +64,9 @@ async def test_the_same_notification_gets_the_same_message_id() -> None:
 
 async def test_starttls_and_auth() -> None:
     async with SmtpSink(starttls=True, username="noc", password=PASSWORD) as sink:
-        await client(sink, starttls=True, username="noc", password=Secret(PASSWORD, "env:SMTP"),
-                     tls_context=sink.client_tls_context()).send(ITEM)
+        await client(
+            sink, starttls=True, username="noc", password=Secret(PASSWORD, "env:SMTP"), tls_context=sink.client_tls_context()
+        ).send(ITEM)
         [got] = sink.messages
     assert got.tls and got.user == "noc"
 
@@ -87,8 +93,11 @@ async def test_smtp_replies_decide_whether_to_retry(code: int, stage: Literal["r
 
 async def test_wrong_password_holds_the_channel_and_never_shows_the_password() -> None:
     async with SmtpSink(starttls=True, username="noc", password="right-one") as sink:
-        error = await failure(client(sink, starttls=True, username="noc", password=Secret(PASSWORD, "file:/x"),
-                                     tls_context=sink.client_tls_context()))
+        error = await failure(
+            client(
+                sink, starttls=True, username="noc", password=Secret(PASSWORD, "file:/x"), tls_context=sink.client_tls_context()
+            )
+        )
         assert sink.auth_failures >= 1 and sink.messages == []
     assert isinstance(error, ChannelError) and error.cause == "credentials" and "535" in error.reason
     assert all(PASSWORD not in text for text in (error.reason, str(error), repr(error), repr(error.args)))
@@ -104,8 +113,11 @@ async def test_connection_refused_is_retryable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    error = await failure(SmtpEmail("127.0.0.1", port, from_="monitord@isp.example", timeout=2,
-                                    username="noc", password=Secret(PASSWORD, "env:SMTP")))
+    error = await failure(
+        SmtpEmail(
+            "127.0.0.1", port, from_="monitord@isp.example", timeout=2, username="noc", password=Secret(PASSWORD, "env:SMTP")
+        )
+    )
     assert error.retryable and PASSWORD not in error.reason
 
 

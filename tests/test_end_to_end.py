@@ -107,7 +107,9 @@ async def test_outage_and_degradation_end_to_end(tmp_path):
         tickets = {t: len(v.history) for t, v in world.tickets.tickets.items()}
         daemon, stop, task = await started(world.config)
         await asyncio.sleep(5)
-        assert len(world.twilio.messages) == sent, f"a restart must not announce anything again: {[(m.to, m.body) for m in world.twilio.messages[sent:]]}"
+        assert (
+            len(world.twilio.messages) == sent
+        ), f"a restart must not announce anything again: {[(m.to, m.body) for m in world.twilio.messages[sent:]]}"
         assert {t: len(v.history) for t, v in world.tickets.tickets.items()} == tickets
         assert daemon.open_incidents() == []
         stop.set()
@@ -130,7 +132,9 @@ def test_check_command(tmp_path):
     assert bad.returncode == 1
     lineno = text.splitlines().index(next(l for l in text.splitlines() if "kind: dslam" in l)) + 1
     assert f"config.yaml:{lineno}:" in bad.stderr and "dslamm" in bad.stderr
-    run = subprocess.run([sys.executable, "-m", "monitord.cli", "run", str(isp.config)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "monitord.cli", "run", str(isp.config)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 1 and "dslamm" in run.stderr
 
 
@@ -144,8 +148,16 @@ def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
     write_config(tmp_path, {"tickets": {"kind": "webhook", "url": "http://127.0.0.1:9/tickets"}})
     daemon = Daemon(load_config(isp.config))
     line = min(daemon.config.topology.lines)
-    outage = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", line), Phase.OPEN, 100.0, 100.0,
-                      frozenset([line]), ("modem silent",))
+    outage = Incident(
+        "ARZ-2026-000001",
+        IncidentKind.OUTAGE,
+        NodeRef("line", line),
+        Phase.OPEN,
+        100.0,
+        100.0,
+        frozenset([line]),
+        ("modem silent",),
+    )
     daemon._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
     assert {item.notification.channel for item in daemon.store.items()} == {"ticket"}
     daemon.store.close()
@@ -217,12 +229,18 @@ async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
         await until(lambda: (i := daemon.store.incident(fault.tracking)) and i.phase is Phase.RESOLVED, 60, "the line fixed")
         await until(lambda: len(sms_to(world, phone)) == 2, 30, "the restored SMS")
         await asyncio.sleep(2)
-        assert sms_to(world, phone)[1] == f"Hattınızdaki arıza ({exchange}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {fault.tracking}"
+        assert (
+            sms_to(world, phone)[1]
+            == f"Hattınızdaki arıza ({exchange}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {fault.tracking}"
+        )
         assert list(world.tickets.tickets) == [fault.tracking]
         assert [e.action for e in world.tickets.tickets[fault.tracking].history] == ["create", "comment", "resolve"]
         assert world.tickets.tickets[fault.tracking].status == "resolved"
         noc = [m.message["Subject"] for m in world.smtp.messages if NOC_EMAIL in m.rcpt_tos]
-        assert [subject.split(":")[0] for subject in noc] == [f"[{fault.tracking}] AÇILDI Kesinti", f"[{fault.tracking}] ÇÖZÜLDÜ Kesinti"]
+        assert [subject.split(":")[0] for subject in noc] == [
+            f"[{fault.tracking}] AÇILDI Kesinti",
+            f"[{fault.tracking}] ÇÖZÜLDÜ Kesinti",
+        ]
         assert len(world.smtp.messages) == 2
         assert len(world.twilio.messages) == len(silent) + 2
         stop.set()

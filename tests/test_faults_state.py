@@ -73,14 +73,24 @@ def lab_config(root: Path, peers: Peers | None, state_file: Path | None = None, 
     isp = build_sample_isp(root, base="127.6.40")
     twilio_url, desk_url = (peers.twilio.base_url, peers.desk.url) if peers else ("http://127.0.0.1:9", "http://127.0.0.1:9/t")
     notifiers = {
-        "sms": {"kind": "twilio", "account_sid": peers.twilio.account_sid if peers else "AC" + "0" * 32,
-                "auth_token": write_secret(root, "twilio.token", peers.twilio.auth_token if peers else "x" * 32),
-                "from": "+908502200000", "base_url": twilio_url, "rate": 50},
+        "sms": {
+            "kind": "twilio",
+            "account_sid": peers.twilio.account_sid if peers else "AC" + "0" * 32,
+            "auth_token": write_secret(root, "twilio.token", peers.twilio.auth_token if peers else "x" * 32),
+            "from": "+908502200000",
+            "base_url": twilio_url,
+            "rate": 50,
+        },
         "tickets": {"kind": "webhook", "url": desk_url, "token": write_secret(root, "desk.token", "lab-helpdesk-token")},
     }
     if peers is None:
-        notifiers["email"] = {"host": "127.0.0.1", "port": 9, "starttls": False, "from": "monitord@isp.example",
-                              "noc": ["noc@isp.example"]}
+        notifiers["email"] = {
+            "host": "127.0.0.1",
+            "port": 9,
+            "starttls": False,
+            "from": "monitord@isp.example",
+            "noc": ["noc@isp.example"],
+        }
     write_config(root, notifiers, rules=FAST_RULES, state_file=str(state_file or root / "state.db"), **overrides)
     return load_config(isp.config)
 
@@ -90,14 +100,19 @@ def dslam_with_sms_lines(config: Config, skip: int = 0) -> tuple[str, list[str]]
     topo = config.topology
     dslam = sorted(d for d, device in topo.devices.items() if device.kind == "dslam")[skip]
     lines = sorted(i for i, line in topo.lines.items() if line.device == dslam)
-    return dslam, [i for i in lines if topo.lines[i].phone and not topo.lines[i].sms_opt_out
-                   and not (topo.lines[i].prefer_email and topo.lines[i].email)]
+    return dslam, [
+        i
+        for i in lines
+        if topo.lines[i].phone and not topo.lines[i].sms_opt_out and not (topo.lines[i].prefer_email and topo.lines[i].email)
+    ]
 
 
 def device_up(dslam: str, lines: list[str], at: float) -> list[Sample]:
-    return [Sample(NodeRef("device", dslam), "icmp", at, Outcome.OK, {"rtt_ms": 1.0, "loss": 0.0}),
-            Sample(NodeRef("device", dslam), "snmp:adsl", at, Outcome.OK),
-            *(Sample(NodeRef("line", i), "snmp:adsl", at, Outcome.OK) for i in lines)]
+    return [
+        Sample(NodeRef("device", dslam), "icmp", at, Outcome.OK, {"rtt_ms": 1.0, "loss": 0.0}),
+        Sample(NodeRef("device", dslam), "snmp:adsl", at, Outcome.OK),
+        *(Sample(NodeRef("line", i), "snmp:adsl", at, Outcome.OK) for i in lines),
+    ]
 
 
 def device_down(dslam: str, at: float) -> list[Sample]:
@@ -176,7 +191,10 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
     tickets = peers.desk.tickets
     assert [e.action for e in tickets[old].history] == ["create", "resolve"]
     assert tickets[old].status == "resolved"
-    assert tickets[old].history[-1].body == f"Bu kayıt, daha geniş kapsamlı {new} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"
+    assert (
+        tickets[old].history[-1].body
+        == f"Bu kayıt, daha geniş kapsamlı {new} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"
+    )
     # promoted at once; grew and recovering within comment_every: one comment before the resolve
     assert [e.action for e in tickets[new].history] == ["create", "comment", "comment", "resolve"]
     assert tickets[new].status == "resolved"
@@ -189,17 +207,29 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
     english = {i for i in lines if topo.lines[i].language == "en"}
 
     def outage(t: str, i: str) -> str:
-        return (f"There is an internet outage in your area ({area}); our teams are on it. Ref: {t}" if i in english
-                else f"Bölgenizde ({area}) internet arızası var, ekiplerimiz çalışıyor. Takip no: {t}")
+        return (
+            f"There is an internet outage in your area ({area}); our teams are on it. Ref: {t}"
+            if i in english
+            else f"Bölgenizde ({area}) internet arızası var, ekiplerimiz çalışıyor. Takip no: {t}"
+        )
 
     def restored(t: str, i: str) -> str:
-        return (f"The outage in your area ({area}) is fixed and your service is back. Ref: {t}" if i in english
-                else f"Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {t}")
+        return (
+            f"The outage in your area ({area}) is fixed and your service is back. Ref: {t}"
+            if i in english
+            else f"Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {t}"
+        )
 
-    line_fault = (f"There is a fault on your line ({area}); our teams are on it. Ref: {old}" if alone in english
-                  else f"Hattınızda arıza var ({area}), ekiplerimiz çalışıyor. Takip no: {old}")  # one line: not the area
-    merged = (f"Your fault {old} is now part of a wider incident in {area}. New ref: {new}" if alone in english
-              else f"Arıza kaydınız {old}, {area} genel arızasına bağlandı. Yeni takip no: {new}")
+    line_fault = (
+        f"There is a fault on your line ({area}); our teams are on it. Ref: {old}"
+        if alone in english
+        else f"Hattınızda arıza var ({area}), ekiplerimiz çalışıyor. Takip no: {old}"
+    )  # one line: not the area
+    merged = (
+        f"Your fault {old} is now part of a wider incident in {area}. New ref: {new}"
+        if alone in english
+        else f"Arıza kaydınız {old}, {area} genel arızasına bağlandı. Yeni takip no: {new}"
+    )
     expected = {phone[alone]: [line_fault, merged, restored(new, alone)]}
     expected.update({phone[i]: [outage(new, i), restored(new, i)] for i in lines[1:]})
     assert heard == expected
@@ -220,7 +250,8 @@ def test_the_engine_reports_a_merge_even_when_the_parent_reopens() -> None:
     parent, old = opened.incident.tracking, child.incident.tracking
     step = e.observe(dead("d0", START + 700), START + 700)
     assert [(c.change, c.incident.tracking, c.merged_into, c.replaces) for c in step.incidents] == [
-        ("promoted", parent, None, (old,)), ("merged", old, parent, ()),
+        ("promoted", parent, None, (old,)),
+        ("merged", old, parent, ()),
     ]
     assert e.incident(old) is None and e.incident(parent).phase is Phase.UPDATED
 
@@ -293,7 +324,10 @@ def test_numbers_the_helpdesk_knows_are_reserved_after_the_state_file_was_lost(t
     config = lab_config(tmp_path, None)
     done = subprocess.run(
         [sys.executable, "-m", "monitord.cli", "reserve-tracking", str(config.source), "ARZ-2026-000417"],
-        capture_output=True, text=True, env={**os.environ}, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     clock = Clock(utc("2026-06-01 12:00:00"))
@@ -499,8 +533,16 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
 def test_the_store_never_lets_another_incident_take_a_stored_number(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state.db")
     try:
-        first = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("device", "d1"), Phase.OPEN, 100.0, 100.0,
-                         frozenset({"s1"}), ("d1 down",))
+        first = Incident(
+            "ARZ-2026-000001",
+            IncidentKind.OUTAGE,
+            NodeRef("device", "d1"),
+            Phase.OPEN,
+            100.0,
+            100.0,
+            frozenset({"s1"}),
+            ("d1 down",),
+        )
         store.commit_step(None, [], [first], [], 100.0)
         later = replace(first, phase=Phase.RESOLVED, updated_at=200.0, resolved_at=200.0)
         store.commit_step(None, [], [later], [], 200.0)

@@ -44,7 +44,10 @@ def test_a_flapping_line_keeps_one_number_and_changes_severity() -> None:
     incident_changes = [c for step in flap(e, "d1-1") for c in step.incidents]
     number = "ARZ-2026-000001"
     assert [change[:2] for step in [Step(incidents=tuple(incident_changes))] for change in changes(step)] == [
-        ("opened", number), ("severity", number), ("recovering", number), ("resolved", number),
+        ("opened", number),
+        ("severity", number),
+        ("recovering", number),
+        ("resolved", number),
     ]
     opened, severity, _, resolved = incident_changes
     assert opened.incident.kind is IncidentKind.OUTAGE and opened.incident.opened_at == T0 + 150
@@ -88,16 +91,20 @@ def planned_for_flapping(notify_degradation: bool) -> list[tuple[str, str, str]]
 def test_the_helpdesk_and_the_customer_hear_of_a_flapping_line_once() -> None:
     number = "ARZ-2026-000001"
     assert planned_for_flapping(notify_degradation=False) == [
-        ("ticket", number, "create"), ("sms", PHONE, "outage"),
-        ("ticket", number, "comment"), ("sms", PHONE, "restored"),  # severity: for them the outage is over
+        ("ticket", number, "create"),
+        ("sms", PHONE, "outage"),
+        ("ticket", number, "comment"),
+        ("sms", PHONE, "restored"),  # severity: for them the outage is over
         ("ticket", number, "comment"),  # recovering
         ("ticket", number, "resolve"),
     ]
     assert planned_for_flapping(notify_degradation=True) == [
-        ("ticket", number, "create"), ("sms", PHONE, "outage"),
+        ("ticket", number, "create"),
+        ("sms", PHONE, "outage"),
         ("ticket", number, "comment"),  # severity
         ("ticket", number, "comment"),  # recovering
-        ("ticket", number, "resolve"), ("sms", PHONE, "restored"),
+        ("ticket", number, "resolve"),
+        ("sms", PHONE, "restored"),
     ]
 
 
@@ -112,7 +119,9 @@ async def test_a_flapping_line_end_to_end(tmp_path):
     try:
         write_config(world.isp.root, rules={"technologies": {"adsl": {"flapping": FLAP_FAST}, "if-mib": {"flapping": FLAP_FAST}}})
         topo = load_config(world.config).topology
-        line_id = min(i for i, l in topo.lines.items() if l.port is not None and l.phone and topo.devices[l.device].kind == "dslam")
+        line_id = min(
+            i for i, l in topo.lines.items() if l.port is not None and l.phone and topo.devices[l.device].kind == "dslam"
+        )
         phone = topo.lines[line_id].phone
         daemon, stop, task = await started(world.config)
         await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
@@ -138,9 +147,7 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         sms = [(m.to, m.body) for m in world.twilio.messages]
         assert [to for to, _ in sms] == [phone, phone] and all(incident.tracking in body for _, body in sms), sms
         sent = sorted((i for i in daemon.store.items(channel="sms") if i.status == "sent"), key=lambda i: i.sent_at or 0)
-        assert [(i.notification.action, i.notification.body) for i in sent] == [
-            ("outage", sms[0][1]), ("restored", sms[1][1])
-        ]
+        assert [(i.notification.action, i.notification.body) for i in sent] == [("outage", sms[0][1]), ("restored", sms[1][1])]
         stop.set()
         await task
     finally:
@@ -170,7 +177,10 @@ def test_ticket_comments_are_rate_limited_per_incident_and_coalesced() -> None:
         commit(e.tick(now + 25), now + 25)
     assert changed.count("recovering") == 5 and changed.count("reopened") == 4
     assert [(at, action) for at, action, _ in calls] == [
-        (55.0, "create"), (60.0, "comment"), (660.0, "comment"), (900.0, "resolve"),
+        (55.0, "create"),
+        (60.0, "comment"),
+        (660.0, "comment"),
+        (900.0, "resolve"),
     ]
     merged = calls[2][2]
     assert merged.count("Arıza yeniden başladı") == 4 and merged.count("Hatlar düzeliyor") == 4
@@ -226,8 +236,9 @@ def test_the_store_follows_an_incidents_severity_but_refuses_another_incident_wi
 
     store = Store.open(tmp_path / "state.db")
     try:
-        outage = Incident("ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", "s1"), Phase.OPEN, T0, T0,
-                          frozenset({"s1"}), ())
+        outage = Incident(
+            "ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", "s1"), Phase.OPEN, T0, T0, frozenset({"s1"}), ()
+        )
         store.commit_step({}, [], [outage], [], T0)
         degraded = replace(outage, kind=IncidentKind.DEGRADATION, phase=Phase.UPDATED, updated_at=T0 + 600)
         store.commit_step({}, [], [degraded], [], T0 + 600)
@@ -252,8 +263,12 @@ def test_a_recovering_degradation_that_comes_back_as_an_outage_tells_the_custome
     heard: list[tuple[str, str]] = []
 
     def commit(step: Step, now: float) -> None:
-        heard.extend((c.change, n.action) for c in step.incidents
-                     for n, _ in plan_step((c,), topo, settings, now, committed.get) if n.channel == "sms")
+        heard.extend(
+            (c.change, n.action)
+            for c in step.incidents
+            for n, _ in plan_step((c,), topo, settings, now, committed.get)
+            if n.channel == "sms"
+        )
         committed.update((c.incident.tracking, c.incident) for c in step.incidents)
 
     commit(e.observe([line("d1-1", at=T0 + 10, snr_margin_down_db=3.0)], T0 + 10), T0 + 10)

@@ -17,10 +17,18 @@ from monitord.model import IncidentKind, NodeRef
 
 
 async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.170", regions=1, exchanges_per_region=1,
-                              dslams_per_exchange=3, with_cmts=False)
+    world = await start_world(
+        tmp_path,
+        base=f"127.{50 + os.getpid() % 150}.170",
+        regions=1,
+        exchanges_per_region=1,
+        dslams_per_exchange=3,
+        with_cmts=False,
+    )
     try:
-        write_config(world.isp.root, {"tickets": {"comment_every": "0s"}})  # every comment at once: test_flapping covers the rate limit
+        write_config(
+            world.isp.root, {"tickets": {"comment_every": "0s"}}
+        )  # every comment at once: test_flapping covers the rate limit
         daemon, stop, task = await started(world.config)
         topology = daemon.config.topology
         d1, d2, d3 = sorted(d for d in topology.devices if topology.devices[d].kind == "dslam")
@@ -31,7 +39,9 @@ async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
 
         world.faults.silence(*world.isp.addresses_under("device", d1))
         first = await until(lambda: find_incident(daemon, NodeRef("device", d1), IncidentKind.OUTAGE), 60, "the DSLAM outage")
-        await until(lambda: first.tracking in world.tickets.tickets and len(world.twilio.messages) >= len(phones[d1]), 30, "its notices")
+        await until(
+            lambda: first.tracking in world.tickets.tickets and len(world.twilio.messages) >= len(phones[d1]), 30, "its notices"
+        )
         world.faults.silence(*world.isp.addresses_under("device", d2))
         root = NodeRef("exchange", exchange)
         wide = await until(lambda: find_incident(daemon, root, IncidentKind.OUTAGE), 60, "the exchange outage")
@@ -45,9 +55,16 @@ async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
         wide_history = [(e.action, e.subject, e.body.splitlines()[0]) for e in world.tickets.tickets[wide.tracking].history]
         assert wide_history == [
             ("create", f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone", f"Takip no: {wide.tracking}"),
-            ("comment", f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone",
-             f"Bu arıza şu kayıtları kapsıyor: {first.tracking}. Etkilenen abone: {len(behind[d1] | behind[d2])}."),
-            ("comment", f"[{wide.tracking}] Kesinti: {name} - {total} abone", f"Arıza büyüdü: {len(behind[d3])} abone eklendi, toplam {total}."),
+            (
+                "comment",
+                f"[{wide.tracking}] Kesinti: {name} - {len(behind[d1] | behind[d2])} abone",
+                f"Bu arıza şu kayıtları kapsıyor: {first.tracking}. Etkilenen abone: {len(behind[d1] | behind[d2])}.",
+            ),
+            (
+                "comment",
+                f"[{wide.tracking}] Kesinti: {name} - {total} abone",
+                f"Arıza büyüdü: {len(behind[d3])} abone eklendi, toplam {total}.",
+            ),
         ]
         assert world.tickets.tickets[wide.tracking].subject == f"[{wide.tracking}] Kesinti: {name} - {total} abone"
         assert [e.action for e in world.tickets.tickets[first.tracking].history] == ["create", "resolve"]

@@ -293,16 +293,26 @@ async def test_maintenance_lifecycle(api: Api) -> None:
     exchange = api.topology.devices[dslam].exchange
     line = api.lines_of(dslam)[3]
     window = {
-        "id": "mw-test-1", "scope": [f"exchange:{exchange}"], "start": iso(timedelta(minutes=-1)),
-        "end": iso(timedelta(hours=2)), "reason": "Kart değişimi", "grace": "5m",
+        "id": "mw-test-1",
+        "scope": [f"exchange:{exchange}"],
+        "start": iso(timedelta(minutes=-1)),
+        "end": iso(timedelta(hours=2)),
+        "reason": "Kart değişimi",
+        "grace": "5m",
     }
     status, created = await api.call("POST", "/api/maintenance", json=window, token=api.token)
     documented("/api/maintenance", "post", status, created)
     try:
         assert status == 201, created
         assert created | {"start": None, "end": None} == {
-            "id": "mw-test-1", "scope": [f"exchange:{exchange}"], "start": None, "end": None,
-            "reason": "Kart değişimi", "grace": 300.0, "source": "api", "active": True,
+            "id": "mw-test-1",
+            "scope": [f"exchange:{exchange}"],
+            "start": None,
+            "end": None,
+            "reason": "Kart değişimi",
+            "grace": 300.0,
+            "source": "api",
+            "active": True,
         }
         assert datetime.fromisoformat(created["end"]) == datetime.fromisoformat(window["end"])
         assert api.daemon.engine.line_state(line).status is Status.MAINTENANCE
@@ -338,9 +348,17 @@ async def test_windows_from_the_config_stay(api: Api) -> None:
     status, body = await api.call("DELETE", "/api/maintenance/mw-config-planned", token=api.token)
     documented("/api/maintenance/{id}", "delete", status, body)
     assert status == 409 and "config file" in body["error"]
-    status, body = await api.call("POST", "/api/maintenance", token=api.token, json={
-        "id": "mw-config-planned", "scope": planned["scope"], "start": iso(timedelta(0)), "end": iso(timedelta(hours=1)),
-    })
+    status, body = await api.call(
+        "POST",
+        "/api/maintenance",
+        token=api.token,
+        json={
+            "id": "mw-config-planned",
+            "scope": planned["scope"],
+            "start": iso(timedelta(0)),
+            "end": iso(timedelta(hours=1)),
+        },
+    )
     assert status == 409
 
 
@@ -389,7 +407,10 @@ async def test_changes_refused_without_a_configured_token(api: Api, tmp_path: Pa
                 async with session.post(url, json=exchange_window(), headers={"Authorization": f"Bearer {token}"}) as response:
                     body = await response.json()
                     documented("/api/maintenance", "post", response.status, body)
-                    assert (response.status, body["error"]) == (403, "changes through the API are disabled: no http.token is configured")
+                    assert (response.status, body["error"]) == (
+                        403,
+                        "changes through the API are disabled: no http.token is configured",
+                    )
             async with session.get(url) as response:
                 assert response.status == 200
     finally:

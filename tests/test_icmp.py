@@ -56,10 +56,7 @@ def echo_reply(ident: int, seq: int, token: bytes = TOKEN, kind: int = 0) -> byt
 
 def ipv4(payload: bytes, src: str = "127.0.0.1", dst: str = "127.0.0.1") -> bytes:
     return (
-        bytes([0x45, 0, 0, 20 + len(payload), 0, 0, 0, 0, 64, 1, 0, 0])
-        + socket.inet_aton(src)
-        + socket.inet_aton(dst)
-        + payload
+        bytes([0x45, 0, 0, 20 + len(payload), 0, 0, 0, 0, 64, 1, 0, 0]) + socket.inet_aton(src) + socket.inet_aton(dst) + payload
     )
 
 
@@ -220,9 +217,7 @@ def namespace() -> Iterator[str]:
     try:
         inside = ["ip", "netns", "exec", name]
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        subprocess.run(
-            [*inside, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"], check=True
-        )
+        subprocess.run([*inside, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"], check=True)
         rules = (
             "add table inet t\n"
             "add chain inet t in { type filter hook input priority 0; }\n"

@@ -96,10 +96,7 @@ def test_subscribers_csv_reads_like_a_real_export(sample) -> None:
 def test_config_points_at_the_agents_and_keeps_secrets_in_files(sample) -> None:
     config = yaml.safe_load(sample.config.read_text(encoding="utf-8"))
     listed = {
-        d["id"]: d
-        for region in config["topology"]["regions"]
-        for exchange in region["exchanges"]
-        for d in exchange["devices"]
+        d["id"]: d for region in config["topology"]["regions"] for exchange in region["exchanges"] for d in exchange["devices"]
     }
     assert set(listed) == set(sample.devices)
     for device in sample.devices.values():
@@ -225,6 +222,7 @@ def test_live_changes_are_seen_within_two_seconds(lab: SnmpLab) -> None:
     line = next(line for line in lab.isp.lines.values() if line.port)
     device = lab.isp.devices[line.device]
     snr = f"{ATUR_SNR}.{line.row}"
+
     def read(oid: str) -> str | None:
         return snmpget(device, oid)
 
@@ -251,6 +249,7 @@ def test_live_changes_are_seen_within_two_seconds(lab: SnmpLab) -> None:
 def test_cable_modem_goes_offline_and_its_snr_drops(lab: SnmpLab) -> None:
     line = next(line for line in lab.isp.lines.values() if line.mac)
     device = lab.isp.devices[line.device]
+
     def read(oid: str) -> str | None:
         return snmpget(device, oid)
 
@@ -264,6 +263,7 @@ def test_silence_makes_snmp_and_ping_fail_until_restored(lab_isp: SnmpLab, lab_f
     device = lab_isp.isp.devices["kecioren-dslam-01"]
     other = lab_isp.isp.devices["cankaya-dslam-01"]
     modem = next(line.modem for line in lab_isp.isp.lines.values() if line.device == device.id)
+
     def get(d: LabDevice) -> str | None:
         return snmpget(d, UPTIME, timeout=0.5)
 
@@ -295,8 +295,16 @@ def test_faults_refuse_real_addresses_and_leave_no_table() -> None:
 
 def test_two_labs_run_side_by_side(lab_isp: SnmpLab, tmp_path: Path) -> None:
     first = lab_isp.isp.devices["sisli-dslam-01"]
-    small = build_sample_isp(tmp_path, regions=1, exchanges_per_region=1, with_cmts=False,
-                             with_routers=False, base=spare_base(), snmp_port=first.port, seed=3)
+    small = build_sample_isp(
+        tmp_path,
+        regions=1,
+        exchanges_per_region=1,
+        with_cmts=False,
+        with_routers=False,
+        base=spare_base(),
+        snmp_port=first.port,
+        seed=3,
+    )
     second = small.devices["sisli-dslam-01"]
     assert second.address != first.address and second.community != first.community
     line = next(iter(small.lines.values()))
@@ -318,8 +326,15 @@ def test_two_labs_run_side_by_side(lab_isp: SnmpLab, tmp_path: Path) -> None:
 
 
 def test_start_fails_clearly_when_an_agent_cannot_bind(tmp_path: Path) -> None:
-    isp = build_sample_isp(tmp_path, regions=1, exchanges_per_region=1, with_cmts=False,
-                           with_routers=False, base="127.251.10", snmp_port=free_udp_port("127.251.10.1"))
+    isp = build_sample_isp(
+        tmp_path,
+        regions=1,
+        exchanges_per_region=1,
+        with_cmts=False,
+        with_routers=False,
+        base="127.251.10",
+        snmp_port=free_udp_port("127.251.10.1"),
+    )
     device = next(iter(isp.devices.values()))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind((device.address, device.port))
@@ -334,12 +349,14 @@ def test_default_lab_starts_in_seconds(lab_isp: SnmpLab) -> None:
     assert lab_isp.startup_seconds is not None and lab_isp.startup_seconds < 15
 
 
-
 def test_faults_say_clearly_that_they_need_root() -> None:
     script = "from lab.faults import Faults\nFaults().silence('127.0.0.9')\n"
     done = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
     )
     assert done.returncode != 0
     assert "FaultError: fault injection needs root" in done.stderr

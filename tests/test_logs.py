@@ -98,7 +98,8 @@ def test_credentials_are_masked_where_they_are_used_in_messages_and_tracebacks(r
         raise ValueError('cannot reach https://monitord:pa"ss@rt.example/REST/2.0/?token=tok-1&page=2')
     except ValueError:
         log.exception(
-            "refused: {'Authorization': 'Bearer abc.def-123456'} %s", "community=cm-9 authKey=ak-12345678",
+            "refused: {'Authorization': 'Bearer abc.def-123456'} %s",
+            "community=cm-9 authKey=ak-12345678",
             extra={"fields": {"peer": 'said {"password": "pw 1", "device": "besiktas-dslam-01"}'}},
         )
     [line] = root_logging.getvalue().splitlines()

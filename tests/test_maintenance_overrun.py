@@ -29,7 +29,9 @@ def alive(device_id: str, at: float) -> list:
 
 def test_only_those_back_at_the_end_of_the_window_hear_it_is_complete() -> None:
     topo = topology({"x": {"d1": [0, 1], "d2": [0, 1]}})
-    topo = replace(topo, lines={i: replace(l, phone=f"+9053200000{n:02d}") for n, (i, l) in enumerate(sorted(topo.lines.items()))})
+    topo = replace(
+        topo, lines={i: replace(l, phone=f"+9053200000{n:02d}") for n, (i, l) in enumerate(sorted(topo.lines.items()))}
+    )
     e = engine(topo)
     settings = PlanSettings(timezone="UTC")
     window = MaintenanceWindow("mw-1", (NodeRef("device", "d1"), NodeRef("device", "d2")), T0 + 100, T0 + 1000, "upgrade", 300)
@@ -45,16 +47,20 @@ def test_only_those_back_at_the_end_of_the_window_hear_it_is_complete() -> None:
         for item, _ in planned:
             if item.channel == "sms" and item.key not in keys:
                 keys.add(item.key)
-                heard.setdefault(topo.lines[next(i for i, l in topo.lines.items() if l.phone == item.recipient)].id, []).append(item.action)
+                heard.setdefault(topo.lines[next(i for i, l in topo.lines.items() if l.phone == item.recipient)].id, []).append(
+                    item.action
+                )
         committed.update((c.incident.tracking, c.incident) for c in step.incidents)
 
     commit(e.set_maintenance([window], T0 + 50), T0 + 50)
     for now in range(int(T0) + 60, int(T0) + 4000, 30):
         d1_down = T0 + 200 <= now < T0 + 900
         d2_down = T0 + 200 <= now < T0 + 1600
-        samples = [*(dead("d1", now) if d1_down else alive("d1", now)),
-                   *(dead("d2", now) if d2_down else alive("d2", now)),
-                   *(line(i, at=now) for i in topo.lines if not ((i.startswith("d1") and d1_down) or (i.startswith("d2") and d2_down)))]
+        samples = [
+            *(dead("d1", now) if d1_down else alive("d1", now)),
+            *(dead("d2", now) if d2_down else alive("d2", now)),
+            *(line(i, at=now) for i in topo.lines if not ((i.startswith("d1") and d1_down) or (i.startswith("d2") and d2_down))),
+        ]
         commit(e.observe(samples, now), now)
         commit(e.tick(now + 1), now + 1)
 
@@ -94,8 +100,11 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
         await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
         start = time.time() + 6
         end = start + 12
-        daemon.add_maintenance(MaintenanceWindow("mw-e2e", (NodeRef("device", back), NodeRef("device", late)), start, end,
-                                                 "Yazılım güncellemesi", grace=2.0))
+        daemon.add_maintenance(
+            MaintenanceWindow(
+                "mw-e2e", (NodeRef("device", back), NodeRef("device", late)), start, end, "Yazılım güncellemesi", grace=2.0
+            )
+        )
         await until(lambda: {m.to for m in world.twilio.messages} >= phones[back] | phones[late], 5, "the advance notices")
 
         await asyncio.sleep(start + 1 - time.time())
@@ -103,11 +112,16 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
         await asyncio.sleep(end - 5 - time.time())
         world.faults.restore(*world.isp.addresses_under("device", back))
 
-        overrun = await until(lambda: next((i for i in daemon.open_incidents() if i.kind is IncidentKind.OVERRUN), None),
-                              40, "the overrun incident")
-        await until(lambda: {m.to for m in world.twilio.messages if overrun.tracking in m.body} >= phones[late], 20, "overrun SMS")
+        overrun = await until(
+            lambda: next((i for i in daemon.open_incidents() if i.kind is IncidentKind.OVERRUN), None), 40, "the overrun incident"
+        )
+        await until(
+            lambda: {m.to for m in world.twilio.messages if overrun.tracking in m.body} >= phones[late], 20, "overrun SMS"
+        )
         world.faults.restore(*world.isp.addresses_under("device", late))
-        await until(lambda: (i := daemon.store.incident(overrun.tracking)) and i.phase is Phase.RESOLVED, 60, "the overrun resolved")
+        await until(
+            lambda: (i := daemon.store.incident(overrun.tracking)) and i.phase is Phase.RESOLVED, 60, "the overrun resolved"
+        )
         await asyncio.sleep(4)  # time for a completion notice to (wrongly) follow the fix
 
         sent = [item for item in daemon.store.items(channel="sms") if item.status == "sent"]

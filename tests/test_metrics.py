@@ -79,7 +79,14 @@ def test_buckets_are_cumulative_with_inclusive_bounds() -> None:
     for seconds in (0.003, 0.1, 0.2, 7.0, 500.0):
         counts[duration_bucket(seconds)] += 1
     buckets = dict(cumulative(counts))  # type: ignore[arg-type]
-    assert (buckets["0.005"], buckets["0.1"], buckets["0.25"], buckets["5.0"], buckets["10.0"], buckets["+Inf"]) == (1, 2, 3, 3, 4, 5)
+    assert (buckets["0.005"], buckets["0.1"], buckets["0.25"], buckets["5.0"], buckets["10.0"], buckets["+Inf"]) == (
+        1,
+        2,
+        3,
+        3,
+        4,
+        5,
+    )
 
 
 def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
@@ -138,9 +145,7 @@ def test_a_scrape_of_100000_lines_stays_fast(tmp_path: Path) -> None:
     base = sample_config(tmp_path)
     regions = {f"r{r}": Region(f"r{r}", f"Region {r}") for r in range(10)}
     exchanges = {f"x{n}": Exchange(f"x{n}", f"Exchange {n}", f"r{n % 10}") for n in range(100)}
-    devices = {
-        f"d{n}": Device(f"d{n}", "dslam", f"x{n % 100}", f"127.1.{n // 250}.{n % 250 + 1}", None) for n in range(1000)
-    }
+    devices = {f"d{n}": Device(f"d{n}", "dslam", f"x{n % 100}", f"127.1.{n // 250}.{n % 250 + 1}", None) for n in range(1000)}
     lines = {f"s{n:06d}": Line(f"s{n:06d}", "Abone", f"d{n // 100}", port=n % 100) for n in range(100_000)}
     config = dataclasses.replace(base, topology=Topology(regions, exchanges, devices, lines), maintenance=())
     daemon, registry, _ = offline(config)
@@ -149,7 +154,10 @@ def test_a_scrape_of_100000_lines_stays_fast(tmp_path: Path) -> None:
         text = generate_latest(registry)
         seconds = time.perf_counter() - started
         assert text.count(b"monitord_lines{") == len(devices) * len(Status)
-        assert registry.get_sample_value("monitord_lines", {"region": "r3", "exchange": "x3", "device": "d3", "state": "unknown"}) == 100
+        assert (
+            registry.get_sample_value("monitord_lines", {"region": "r3", "exchange": "x3", "device": "d3", "state": "unknown"})
+            == 100
+        )
         assert seconds < 2.0, f"a scrape of 100,000 lines took {seconds:.2f} s"
 
         daemon.config = dataclasses.replace(config, metrics=MetricsConfig(per_line=True))
@@ -184,7 +192,8 @@ async def test_probe_and_scheduler_metrics_of_a_daemon_whose_agents_are_silent(t
             lambda: all(value("monitord_device_polls_total", device=d, probe=p, outcome="timeout") for d, p in walks)
             and all(value("monitord_device_polls_total", device=d, probe="icmp", outcome="ok") for d in topology.devices)
             and value("monitord_polls_skipped_total", probe_class="line") > 0,
-            20, "every device polled, walks timing out and skipping slots",
+            20,
+            "every device polled, walks timing out and skipping slots",
         )
         for device, probe in walks:
             assert value("monitord_device_polls_total", device=device, probe=probe, outcome="ok") == 0
@@ -196,7 +205,11 @@ async def test_probe_and_scheduler_metrics_of_a_daemon_whose_agents_are_silent(t
 
         adsl = {"probe": "snmp:adsl"}
         total = registry.get_sample_value("monitord_poll_duration_seconds_count", adsl)
-        assert total == sum(s.value for s in samples_of(registry, "monitord_device_poll_duration_seconds_count") if s.labels["probe"] == "snmp:adsl")
+        assert total == sum(
+            s.value
+            for s in samples_of(registry, "monitord_device_poll_duration_seconds_count")
+            if s.labels["probe"] == "snmp:adsl"
+        )
         assert registry.get_sample_value("monitord_poll_duration_seconds_bucket", {**adsl, "le": "0.5"}) == 0
         assert registry.get_sample_value("monitord_poll_duration_seconds_bucket", {**adsl, "le": "+Inf"}) == total
 
@@ -206,7 +219,11 @@ async def test_probe_and_scheduler_metrics_of_a_daemon_whose_agents_are_silent(t
         assert value("monitord_poll_interval_seconds", probe_class="icmp") == 1.0
         assert value("monitord_poll_interval_seconds", probe_class="line") == 0.5
         assert value("monitord_poll_errors_total", probe_class="line") == 0
-        await until(lambda: value("monitord_polls_backed_off", probe_class="line") == jobs_per_class["line"], 10, "silent walks backing off")
+        await until(
+            lambda: value("monitord_polls_backed_off", probe_class="line") == jobs_per_class["line"],
+            10,
+            "silent walks backing off",
+        )
         assert value("monitord_polls_backed_off", probe_class="icmp") == 0
         assert 0 < value("monitord_poll_oldest_age_seconds", probe_class="icmp") < 10
     finally:

@@ -85,7 +85,10 @@ async def test_invalid_number_is_dead_lettered_while_others_go_out(
 
 def test_dead_letter_logs_mask_customer_addresses() -> None:
     mail = Notification("T/email/ayse.yilmaz@example.com/outage", "email", "ayse.yilmaz@example.com", "outage", "", "")
-    assert masked(f"550 {mail.recipient} unknown ({mail.key})", mail) == "550 a***@example.com unknown (T/email/a***@example.com/outage)"
+    assert (
+        masked(f"550 {mail.recipient} unknown ({mail.key})", mail)
+        == "550 a***@example.com unknown (T/email/a***@example.com/outage)"
+    )
     ticket = Notification("T/ticket/create", "ticket", "ARZ-2026-000001", "create", "", "")
     assert masked("RT has no ticket for ARZ-2026-000001 yet", ticket) == "RT has no ticket for ARZ-2026-000001 yet"
 
@@ -131,7 +134,12 @@ async def test_lost_answers_are_reconciled_not_resent(store: Store, twilio: Twil
     items = [sms(i) for i in range(6)]
     queue(store, items)
     twilio.delay = 0.5
-    box = outbox(store, twilio, timeout=0.2, policy=ChannelPolicy(concurrency=6, rate=1000, base_backoff=0.05, settle=0.6, outage_probe=0.1))
+    box = outbox(
+        store,
+        twilio,
+        timeout=0.2,
+        policy=ChannelPolicy(concurrency=6, rate=1000, base_backoff=0.05, settle=0.6, outage_probe=0.1),
+    )
     await drain(box, store, timeout=15)
     assert delivered(twilio) == Counter(n.body for n in items)
     assert box.counts["sms"].adopted == 6 and twilio.requests["POST"] == 6
@@ -206,8 +214,13 @@ async def test_stop_leaves_unfinished_sends_for_the_next_start(store: Store, twi
 
 def ticket(tracking: str, action: str, n: int = 0) -> Notification:
     return Notification(
-        key=f"{tracking}/ticket/{action}/{n}", channel="ticket", recipient=tracking, action=action,
-        subject=f"{tracking} Şişli santrali kesinti", body=f"{action} {n}", incident=tracking,
+        key=f"{tracking}/ticket/{action}/{n}",
+        channel="ticket",
+        recipient=tracking,
+        action=action,
+        subject=f"{tracking} Şişli santrali kesinti",
+        body=f"{action} {n}",
+        incident=tracking,
     )
 
 

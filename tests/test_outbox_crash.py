@@ -24,15 +24,23 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
     assert queue(store, items) == 1000
     store.close()
     twilio.delay = 0.02  # accepted first, answered later: a kill often lands in between
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": twilio.auth_token,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     rng = random.Random(20260101)
     kills = interrupted = 0
     async with asyncio.timeout(100):
         while True:
             child = await asyncio.create_subprocess_exec(
-                sys.executable, str(CHILD), str(state_file), twilio.base_url, twilio.account_sid,
-                stdout=asyncio.subprocess.PIPE, env=env,
+                sys.executable,
+                str(CHILD),
+                str(state_file),
+                twilio.base_url,
+                twilio.account_sid,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
             )
             ready = (await child.stdout.readline()).split()
             interrupted += int(ready[1])

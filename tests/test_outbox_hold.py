@@ -83,8 +83,13 @@ async def test_a_rejected_twilio_token_holds_sms_until_a_reload_then_each_goes_o
     seen: list[ChannelHold] = []
     async with SmtpSink() as smtp:
         noc_mail = SmtpEmail(smtp.host, smtp.port, from_="monitord@isp.example", starttls=False, timeout=5)
-        box = Outbox(store, {"sms": sms_for(twilio, token="rotated-away"), "email": noc_mail},
-                     {"sms": policy, "email": FAST}, rng=random.Random(3), on_hold=alerts(seen))
+        box = Outbox(
+            store,
+            {"sms": sms_for(twilio, token="rotated-away"), "email": noc_mail},
+            {"sms": policy, "email": FAST},
+            rng=random.Random(3),
+            on_hold=alerts(seen),
+        )
         with caplog.at_level(logging.INFO, logger="monitord.outbox"):
             started = time.monotonic()
             runner = asyncio.create_task(box.run())
@@ -117,12 +122,26 @@ async def test_an_smtp_auth_failure_holds_email_and_opens_a_ticket_until_the_pas
     items = [mail(i) for i in range(5)]
     queue(store, items)
     async with SmtpSink(starttls=True, username="noc", password="right-password") as smtp, TicketDesk() as desk:
-        def client(password: str) -> SmtpEmail:
-            return SmtpEmail(smtp.host, smtp.port, from_="monitord@isp.example", starttls=True, username="noc",
-                             password=Secret(password, "env:SMTP"), tls_context=smtp.client_tls_context(), timeout=5)
 
-        box = Outbox(store, {"email": client("expired-password"), "ticket": WebhookTickets(desk.url, timeout=5)},
-                     {"email": HELD, "ticket": FAST}, rng=random.Random(5), on_hold=alerts([]))
+        def client(password: str) -> SmtpEmail:
+            return SmtpEmail(
+                smtp.host,
+                smtp.port,
+                from_="monitord@isp.example",
+                starttls=True,
+                username="noc",
+                password=Secret(password, "env:SMTP"),
+                tls_context=smtp.client_tls_context(),
+                timeout=5,
+            )
+
+        box = Outbox(
+            store,
+            {"email": client("expired-password"), "ticket": WebhookTickets(desk.url, timeout=5)},
+            {"email": HELD, "ticket": FAST},
+            rng=random.Random(5),
+            on_hold=alerts([]),
+        )
         started = time.monotonic()
         runner = asyncio.create_task(box.run())
         await until(lambda: desk.tickets, 5, "the NOC's ticket")
@@ -143,7 +162,9 @@ async def test_an_smtp_auth_failure_holds_email_and_opens_a_ticket_until_the_pas
 
 
 async def test_a_forward_wall_clock_step_of_six_hours_dead_letters_nothing(
-    store: Store, twilio: TwilioLab, wall: SteppedWall,
+    store: Store,
+    twilio: TwilioLab,
+    wall: SteppedWall,
 ) -> None:
     """Notices waiting for a retry when the wall clock jumps 6 h ahead, and one queued after the
     jump, all go out once the endpoint is back; none is filed as older than max_age (1 h)."""
@@ -166,7 +187,9 @@ async def test_a_forward_wall_clock_step_of_six_hours_dead_letters_nothing(
 
 
 async def test_a_backward_wall_clock_step_of_three_hours_stalls_no_retry(
-    store: Store, twilio: TwilioLab, wall: SteppedWall,
+    store: Store,
+    twilio: TwilioLab,
+    wall: SteppedWall,
 ) -> None:
     """Retries due within a second when the wall clock jumps 3 h back go out within seconds."""
     clock = AnchoredClock()
@@ -184,7 +207,9 @@ async def test_a_backward_wall_clock_step_of_three_hours_stalls_no_retry(
 
 
 async def test_after_a_backward_wall_step_a_lost_answer_is_still_found_not_resent(
-    store: Store, twilio: TwilioLab, wall: SteppedWall,
+    store: Store,
+    twilio: TwilioLab,
+    wall: SteppedWall,
 ) -> None:
     """Our anchored clock runs 3 h ahead of the wall after the step, so Twilio dates the messages
     3 h earlier than our first attempts: the look-up before a re-send must reach back that far."""

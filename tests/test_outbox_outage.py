@@ -130,10 +130,13 @@ def test_retry_settings_per_channel_reach_the_outbox_and_need_a_restart(tmp_path
     assert needs_restart(load_config(write(tmp_path), ENV), config) == ["notifier channels, SMS rate, hold_probe and retry"]
 
 
-@pytest.mark.parametrize(("retry", "key"), [
-    ("{probe_every: 0s}", "notifiers.sms.retry.probe_every"),
-    ("{max_backof: 30s}", "notifiers.sms.retry.max_backof"),
-])
+@pytest.mark.parametrize(
+    ("retry", "key"),
+    [
+        ("{probe_every: 0s}", "notifiers.sms.retry.probe_every"),
+        ("{max_backof: 30s}", "notifiers.sms.retry.max_backof"),
+    ],
+)
 def test_a_bad_retry_setting_is_named_with_its_place(tmp_path: Path, retry: str, key: str) -> None:
     bad = BASE.replace('    quiet_hours: "22:00-08:00"\n', f'    quiet_hours: "22:00-08:00"\n    retry: {retry}\n')
     [problem] = problems_of(write(tmp_path, bad))
@@ -147,8 +150,13 @@ async def test_a_token_refused_while_the_gateway_was_down_turns_into_a_credentia
     queue(store, [sms(i) for i in range(5)])
     twilio.fail_for(0.5, status=502)
     seen: list[ChannelHold] = []
-    box = Outbox(store, {"sms": sms_for(twilio)}, {"sms": replace(FAST, outage_probe=0.2, probe_every=0.2)},
-                 rng=random.Random(9), on_hold=lambda hold: seen.append(hold) or [])
+    box = Outbox(
+        store,
+        {"sms": sms_for(twilio)},
+        {"sms": replace(FAST, outage_probe=0.2, probe_every=0.2)},
+        rng=random.Random(9),
+        on_hold=lambda hold: seen.append(hold) or [],
+    )
     runner = asyncio.create_task(box.run())
     await until(lambda: box.holds, 5, "the channel down")
     assert box.holds["sms"].cause == "unavailable" and seen == []

@@ -35,15 +35,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = root / "source"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                "-w", root / "wheels", source, cwd=root, env=env)
+    built = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-w",
+        root / "wheels",
+        source,
+        cwd=root,
+        env=env,
+    )
     assert built.returncode == 0, built.stderr
     [wheel] = (root / "wheels").glob("monitord-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
-    done = run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel,
-               cwd=root, env=env)
+    done = run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel, cwd=root, env=env)
     assert done.returncode == 0, done.stderr
     site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=root, env=env)
     Path(site.stdout.strip(), "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -69,10 +80,16 @@ def test_a_wheel_ships_the_built_in_profiles_and_rules(installed: Path, tmp_path
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith(f"{etc / 'example.yaml'}: OK:")
 
-    found = run(installed / "bin" / "python", "-c", (
-        "import json, monitord, rules.config as r; from probes.profiles import load_profiles;"
-        "print(json.dumps([monitord.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
-    ), cwd=tmp_path, env=env)
+    found = run(
+        installed / "bin" / "python",
+        "-c",
+        (
+            "import json, monitord, rules.config as r; from probes.profiles import load_profiles;"
+            "print(json.dumps([monitord.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
+        ),
+        cwd=tmp_path,
+        env=env,
+    )
     assert found.returncode == 0, found.stderr
     module, profiles, default_rules = json.loads(found.stdout)
     assert Path(module).is_relative_to(installed)

@@ -25,7 +25,9 @@ def summary(planned: list[Planned]) -> list[tuple[str, str, str, str, float | No
     return sorted((n.channel, n.recipient, n.action, n.key, nb) for n, nb in planned)
 
 
-def run(change: Change, now: float = DAY, settings: PlanSettings = SETTINGS, known: dict[str, Incident] | None = None) -> list[Planned]:
+def run(
+    change: Change, now: float = DAY, settings: PlanSettings = SETTINGS, known: dict[str, Incident] | None = None
+) -> list[Planned]:
     return plan(change, TOPOLOGY, settings, now, (known or {}).get)
 
 
@@ -47,8 +49,15 @@ def test_opened_texts_are_in_each_subscribers_language_and_the_ticket_is_complet
     assert "Sayın Çağrı Öztürk" in items[f"{P3}/outage"].body
     ticket = items[f"{T}/create"]
     assert ticket.subject == f"[{T}] Kesinti: sisli-dslam-01 (dslam) - 4 abone"
-    for part in ("İstanbul Avrupa", "Şişli Santrali", "device:sisli-dslam-01", "01.12.2026 13:00",
-                 "- sisli-dslam-01 icmp timeout", "- s1 Ayşe Yılmaz +90532***1111", "- s4 Nobody Reachable -"):
+    for part in (
+        "İstanbul Avrupa",
+        "Şişli Santrali",
+        "device:sisli-dslam-01",
+        "01.12.2026 13:00",
+        "- sisli-dslam-01 icmp timeout",
+        "- s1 Ayşe Yılmaz +90532***1111",
+        "- s4 Nobody Reachable -",
+    ):
         assert part in ticket.body
     assert ticket.incident == T
 
@@ -87,8 +96,9 @@ def test_a_line_that_left_with_restored_and_is_hit_again_hears_of_the_outage_aga
 
 def test_promotion_opens_the_wider_ticket_closes_the_replaced_and_tells_nobody_twice() -> None:
     old = incident(affected=frozenset({"s1", "s2", "s3", "s4"}))
-    wider = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s2", "s3", "s4", "s5"}),
-                     opened=DAY, updated=DAY)
+    wider = incident(
+        NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s2", "s3", "s4", "s5"}), opened=DAY, updated=DAY
+    )
     planned = run(Change(wider, "promoted", added=wider.affected, replaces=(T,)), known={T: old})
     assert summary(planned) == [
         ("email", "noc@isp.example", "noc-opened", f"{NEW}/email/noc@isp.example/noc-opened", None),
@@ -115,9 +125,11 @@ def test_a_merged_incident_resolves_its_ticket_and_tells_its_subscribers_the_new
     ]
     by_key = {n.key: n for n, _ in planned}
     assert by_key[f"{T}/sms/{P1}/merged/{NEW}"].body == (
-        f"Arıza kaydınız {T}, Şişli Santrali genel arızasına bağlandı. Yeni takip no: {NEW}")
+        f"Arıza kaydınız {T}, Şişli Santrali genel arızasına bağlandı. Yeni takip no: {NEW}"
+    )
     assert by_key[f"{T}/sms/{P2}/merged/{NEW}"].body == (
-        f"Your fault {T} is now part of a wider incident in Şişli Santrali. New ref: {NEW}")
+        f"Your fault {T} is now part of a wider incident in Şişli Santrali. New ref: {NEW}"
+    )
     ticket = by_key[f"{T}/ticket/merged/{NEW}"]
     assert NEW in ticket.body and ticket.incident == T
 
@@ -131,13 +143,16 @@ def test_a_merged_degradation_tells_its_subscribers_after_quiet_hours_like_its_o
 
 
 def test_a_promotion_that_reopens_a_resolved_incident_reopens_its_ticket_and_skips_those_told_elsewhere() -> None:
-    resolved = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), phase=Phase.RESOLVED,
-                        resolved=DAY - 600)
+    resolved = incident(
+        NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), phase=Phase.RESOLVED, resolved=DAY - 600
+    )
     child = incident(affected=frozenset({"s1"}))
     back = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), updated=DAY)
     planned = run(Change(back, "promoted", added=frozenset({"s1"}), replaces=(T,)), known={NEW: resolved, T: child})
     assert [(n.channel, n.recipient, n.action) for n, _ in planned if n.channel != "email"] == [
-        ("ticket", NEW, "reopen"), ("ticket", NEW, "comment"), ("sms", P5, "outage"),
+        ("ticket", NEW, "reopen"),
+        ("ticket", NEW, "comment"),
+        ("sms", P5, "outage"),
     ]
     assert f"{NEW}/sms/{P5}/outage/reopen-{ms(DAY)}" in {n.key for n, _ in planned}
 
@@ -154,8 +169,11 @@ def test_promotion_into_an_existing_incident_repeats_its_create_and_tells_only_t
 @pytest.mark.parametrize("known", [{}, {T: incident(kind=IncidentKind.DEGRADATION, affected=frozenset({"s1"}))}])
 def test_promotion_over_an_unknown_or_other_kind_incident_tells_everyone(known: dict[str, Incident]) -> None:
     wider = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}))
-    sms = [n.recipient for n, _ in run(Change(wider, "promoted", added=wider.affected, replaces=(T,)), known=known)
-           if n.channel == "sms"]
+    sms = [
+        n.recipient
+        for n, _ in run(Change(wider, "promoted", added=wider.affected, replaces=(T,)), known=known)
+        if n.channel == "sms"
+    ]
     assert sorted(sms) == [P1, P5]
 
 
@@ -163,9 +181,13 @@ def test_lines_moving_to_a_wider_incident_in_one_step_are_neither_restored_nor_t
     device = incident(affected=frozenset({"s2", "s3", "s4"}), updated=DAY)
     exchange = incident(NEW, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s5"}), opened=DAY)
     step = [Change(device, "shrank", removed=frozenset({"s1"})), Change(exchange, "opened", added=exchange.affected)]
-    customers = [(n.recipient, n.action) for n, _ in plan_step(step, TOPOLOGY, SETTINGS, DAY, lambda _: None) if n.channel == "sms"]
+    customers = [
+        (n.recipient, n.action) for n, _ in plan_step(step, TOPOLOGY, SETTINGS, DAY, lambda _: None) if n.channel == "sms"
+    ]
     assert customers == [(P5, "outage")]
-    alone = [(n.recipient, n.action) for n, _ in plan_step(step[:1], TOPOLOGY, SETTINGS, DAY, lambda _: None) if n.channel == "sms"]
+    alone = [
+        (n.recipient, n.action) for n, _ in plan_step(step[:1], TOPOLOGY, SETTINGS, DAY, lambda _: None) if n.channel == "sms"
+    ]
     assert alone == [(P1, "restored")]
 
 
@@ -219,10 +241,17 @@ def test_closed_removed_only_closes_the_ticket() -> None:
 
 
 @pytest.mark.parametrize("kind", list(IncidentKind))
-@pytest.mark.parametrize("change", ["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed", "severity"])
+@pytest.mark.parametrize(
+    "change", ["opened", "grew", "shrank", "promoted", "recovering", "resolved", "reopened", "closed_removed", "severity"]
+)
 def test_every_change_of_every_kind_plans_and_replays_identically(change: ChangeKind, kind: IncidentKind) -> None:
-    c = Change(incident(kind=kind, updated=DAY, resolved=DAY), change, added=frozenset({"s1", "s3"}),
-               removed=frozenset({"s2"}), replaces=(NEW,))
+    c = Change(
+        incident(kind=kind, updated=DAY, resolved=DAY),
+        change,
+        added=frozenset({"s1", "s3"}),
+        removed=frozenset({"s2"}),
+        replaces=(NEW,),
+    )
     settings = replace(SETTINGS, notify_degradation=True, cpe_ticket=True)
     first = run(c, NIGHT, settings)
     assert first == run(c, NIGHT, settings)
@@ -242,7 +271,9 @@ def test_degradation_tickets_always_but_customers_only_when_enabled_and_not_at_n
 
 def test_overrun_apology_goes_out_at_once_even_at_night() -> None:
     overrun = incident(kind=IncidentKind.OVERRUN, root=NodeRef("exchange", "sisli"), affected=frozenset({"s1", "s3"}))
-    planned = sorted(((n, nb) for n, nb in run(Change(overrun, "opened"), NIGHT) if n.action == "overrun"), key=lambda p: p[0].key)
+    planned = sorted(
+        ((n, nb) for n, nb in run(Change(overrun, "opened"), NIGHT) if n.action == "overrun"), key=lambda p: p[0].key
+    )
     assert [(n.key, nb) for n, nb in planned] == [(f"{T}/email/{P3}/overrun", None), (f"{T}/sms/{P1}/overrun", None)]
     assert "bakım uzadı" in planned[1][0].body and "Bakım çalışması uzadı" in planned[0][0].subject
 
@@ -253,26 +284,38 @@ def test_outage_at_night_is_urgent() -> None:
 
 def test_sms_opt_out_and_email_preference_choose_the_channel() -> None:
     lines = TOPOLOGY.lines
-    topology = replace(TOPOLOGY, lines={
-        **lines,
-        "s1": replace(lines["s1"], sms_opt_out=True),  # phone only: nobody to tell
-        "s2": replace(lines["s2"], sms_opt_out=True, email="john@example.com"),  # still told, by e-mail
-        "s3": replace(lines["s3"], sms_opt_out=True),  # e-mail only: unchanged
-        "s4": replace(lines["s4"], phone="+905324444444", email="nobody@example.com", prefer_email=True),
-        "s5": replace(lines["s5"], prefer_email=True),  # prefers e-mail but has no address: SMS
-    })
+    topology = replace(
+        TOPOLOGY,
+        lines={
+            **lines,
+            "s1": replace(lines["s1"], sms_opt_out=True),  # phone only: nobody to tell
+            "s2": replace(lines["s2"], sms_opt_out=True, email="john@example.com"),  # still told, by e-mail
+            "s3": replace(lines["s3"], sms_opt_out=True),  # e-mail only: unchanged
+            "s4": replace(lines["s4"], phone="+905324444444", email="nobody@example.com", prefer_email=True),
+            "s5": replace(lines["s5"], prefer_email=True),  # prefers e-mail but has no address: SMS
+        },
+    )
     affected = frozenset({"s1", "s2", "s3", "s4", "s5"})
     planned = plan(Change(incident(affected=affected), "opened"), topology, SETTINGS, DAY, {}.get)
     assert sorted((n.channel, n.recipient) for n, _ in planned if n.action == "outage") == [
-        ("email", P3), ("email", "john@example.com"), ("email", "nobody@example.com"), ("sms", P5)]
+        ("email", P3),
+        ("email", "john@example.com"),
+        ("email", "nobody@example.com"),
+        ("sms", P5),
+    ]
     english = next(n for n, _ in planned if n.recipient == "john@example.com")
     assert english.subject == f"Internet outage - ref {T}" and "Dear John Smith" in english.body
 
 
 @pytest.mark.parametrize(
     ("local", "until"),
-    [("2026-12-01 23:30", "2026-12-02 08:00"), ("2026-12-01 03:00", "2026-12-01 08:00"),
-     ("2026-12-01 22:00", "2026-12-02 08:00"), ("2026-12-01 08:00", None), ("2026-12-01 14:00", None)],
+    [
+        ("2026-12-01 23:30", "2026-12-02 08:00"),
+        ("2026-12-01 03:00", "2026-12-01 08:00"),
+        ("2026-12-01 22:00", "2026-12-02 08:00"),
+        ("2026-12-01 08:00", None),
+        ("2026-12-01 14:00", None),
+    ],
 )
 def test_quiet_hours_across_midnight(local: str, until: str | None) -> None:
     assert quiet_until(at(local), SETTINGS) == (at(until) if until else None)
@@ -311,6 +354,10 @@ def test_place_names_each_root_level() -> None:
     assert place(TOPOLOGY, NodeRef("region", "ist-avrupa")).area == "İstanbul Avrupa"
     cabinet = place(TOPOLOGY, NodeRef("cabinet", "sisli-k12"))
     assert (cabinet.label, cabinet.region, cabinet.exchange, cabinet.area) == (
-        "cabinet:sisli-k12", "İstanbul Avrupa", "Şişli Santrali", "Şişli Santrali")
+        "cabinet:sisli-k12",
+        "İstanbul Avrupa",
+        "Şişli Santrali",
+        "Şişli Santrali",
+    )
     assert place(TOPOLOGY, NodeRef("line", "s6")).label == "Zeynep Kaya (s6)"
     assert place(TOPOLOGY, NodeRef("line", "gone")).label == "line:gone"

@@ -14,8 +14,13 @@ LINES = ("s1", "s2", "s3", "s4")
 
 
 def samples(t: float, down: bool) -> list[Sample]:
-    device = Sample(NodeRef("device", "sisli-dslam-01"), "icmp", t, Outcome.TIMEOUT if down else Outcome.OK,
-                    {} if down else {"rtt_ms": 1.0, "loss": 0.0})
+    device = Sample(
+        NodeRef("device", "sisli-dslam-01"),
+        "icmp",
+        t,
+        Outcome.TIMEOUT if down else Outcome.OK,
+        {} if down else {"rtt_ms": 1.0, "loss": 0.0},
+    )
     lines = [Sample(NodeRef("line", line), "snmp:if-mib", t, Outcome.OK, {"oper_up": 1.0}) for line in LINES]
     return [device] if down else [device, *lines]
 
@@ -36,9 +41,18 @@ def test_an_outage_from_the_engine_is_announced_once_and_restored_once() -> None
         commit(engine.observe(samples(now, down=i < 400), now), now)
         commit(engine.tick(now + 1), now + 1)
 
-    assert sorted(queued.values()) == sorted([
-        "ticket:ARZ-2026-000001:create", "ticket:ARZ-2026-000001:comment", "ticket:ARZ-2026-000001:resolve",
-        "email:noc@isp.example:noc-opened", "email:noc@isp.example:noc-resolved",
-        "sms:+905321111111:outage", "sms:+905322222222:outage", "email:cagri@example.com:outage",
-        "sms:+905321111111:restored", "sms:+905322222222:restored", "email:cagri@example.com:restored",
-    ])
+    assert sorted(queued.values()) == sorted(
+        [
+            "ticket:ARZ-2026-000001:create",
+            "ticket:ARZ-2026-000001:comment",
+            "ticket:ARZ-2026-000001:resolve",
+            "email:noc@isp.example:noc-opened",
+            "email:noc@isp.example:noc-resolved",
+            "sms:+905321111111:outage",
+            "sms:+905322222222:outage",
+            "email:cagri@example.com:outage",
+            "sms:+905321111111:restored",
+            "sms:+905322222222:restored",
+            "email:cagri@example.com:restored",
+        ]
+    )

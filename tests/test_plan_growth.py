@@ -48,12 +48,20 @@ def test_ticket_evidence_is_in_the_tickets_language() -> None:
 
 
 def test_evidence_forms_in_turkish() -> None:
-    assert evidence_lines([
-        "2/10 lines degraded behind device:d1", "3/4 lines still down after maintenance behind cabinet:k1",
-        "devices down: a, b, c, d, e and 2 more", "merged into ARZ-2026-000001", "line:S1: snmp:adsl: no row on the device",
-    ], "tr").splitlines() == [
-        "- cihaz d1 arkasında kalitesi düşük hat: 2/10", "- kabin k1 arkasında bakımdan sonra hâlâ kesik hat: 3/4",
-        "- kesik cihazlar: a, b, c, d, e ve 2 tane daha", "- ARZ-2026-000001 kaydına birleştirildi",
+    assert evidence_lines(
+        [
+            "2/10 lines degraded behind device:d1",
+            "3/4 lines still down after maintenance behind cabinet:k1",
+            "devices down: a, b, c, d, e and 2 more",
+            "merged into ARZ-2026-000001",
+            "line:S1: snmp:adsl: no row on the device",
+        ],
+        "tr",
+    ).splitlines() == [
+        "- cihaz d1 arkasında kalitesi düşük hat: 2/10",
+        "- kabin k1 arkasında bakımdan sonra hâlâ kesik hat: 3/4",
+        "- kesik cihazlar: a, b, c, d, e ve 2 tane daha",
+        "- ARZ-2026-000001 kaydına birleştirildi",
         "- hat S1: snmp:adsl: no row on the device",
     ]
     assert evidence_lines([], "tr") == "-"

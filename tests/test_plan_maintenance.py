@@ -14,8 +14,9 @@ from notifiers.sms import sms_segments
 
 SETTINGS = PlanSettings(quiet_hours=(time(22, 0), time(8, 0)))
 W = "mw-2026-12-01-sisli"
-NIGHT_WORK = MaintenanceWindow(W, (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 04:00"),
-                               "Santral yazılım güncellemesi")
+NIGHT_WORK = MaintenanceWindow(
+    W, (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 04:00"), "Santral yazılım güncellemesi"
+)
 P1, P2, P3, P5 = "+905321111111", "+905322222222", "cagri@example.com", "+905325555555"
 
 
@@ -28,8 +29,7 @@ def notices(now: float, windows: tuple[MaintenanceWindow, ...] = (NIGHT_WORK,), 
 
 
 def expected(suffix: str, not_before: float | None = None) -> list[tuple[str, float | None]]:
-    return sorted((f"{W}/{ch}/{to}/{suffix}", not_before) for ch, to in
-                  [("sms", P1), ("sms", P2), ("email", P3), ("sms", P5)])
+    return sorted((f"{W}/{ch}/{to}/{suffix}", not_before) for ch, to in [("sms", P1), ("sms", P2), ("email", P3), ("sms", P5)])
 
 
 def test_scope_covers_lines_below_the_node_and_single_lines() -> None:
@@ -79,7 +79,9 @@ def test_completion_after_the_grace_waits_for_morning_and_skips_overrun_lines() 
 
 def test_texts_carry_the_local_window_in_each_language() -> None:
     items = {n.recipient: n for n, _ in notices(at("2026-11-30 21:59"))}
-    assert items[P1].body == "Şişli Santrali bölgesinde 01.12.2026 01:00-04:00 arasında planlı bakım var, internetiniz kesilebilir."
+    assert (
+        items[P1].body == "Şişli Santrali bölgesinde 01.12.2026 01:00-04:00 arasında planlı bakım var, internetiniz kesilebilir."
+    )
     assert "1 Dec 2026 01:00-04:00" in items[P2].body
     assert items[P3].subject == "Planlı bakım: 01.12.2026 01:00-04:00" and "Santral yazılım güncellemesi" in items[P3].body
     assert all(sms_segments(n.body) <= 2 for n in items.values() if n.channel == "sms")
@@ -88,11 +90,16 @@ def test_texts_carry_the_local_window_in_each_language() -> None:
 
 def test_sms_opt_out_and_email_preference_apply_to_maintenance_notices() -> None:
     lines = TOPOLOGY.lines
-    topology = replace(TOPOLOGY, lines={**lines, "s1": replace(lines["s1"], email="ayse@example.com", prefer_email=True),
-                                        "s2": replace(lines["s2"], sms_opt_out=True)})
+    topology = replace(
+        TOPOLOGY,
+        lines={
+            **lines,
+            "s1": replace(lines["s1"], email="ayse@example.com", prefer_email=True),
+            "s2": replace(lines["s2"], sms_opt_out=True),
+        },
+    )
     planned = due_maintenance_notices([NIGHT_WORK], topology, at("2026-11-30 21:59"), SETTINGS)
-    assert sorted((n.channel, n.recipient) for n, _ in planned) == [
-        ("email", "ayse@example.com"), ("email", P3), ("sms", P5)]
+    assert sorted((n.channel, n.recipient) for n, _ in planned) == [("email", "ayse@example.com"), ("email", P3), ("sms", P5)]
 
 
 def test_custom_lead_times() -> None:

@@ -64,7 +64,10 @@ def test_builtin_profiles_load() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\ntables: [{index: port, columns: [{name: a, oid: '1.3.6', colour: red}]}]\n", "tables[0].columns[0].colour: unknown key"),
+        (
+            "name: x\ntables: [{index: port, columns: [{name: a, oid: '1.3.6', colour: red}]}]\n",
+            "tables[0].columns[0].colour: unknown key",
+        ),
         ("name: x\ntables: [{index: port, columns: [{name: a, oid: 'ifInErrors'}]}]\n", "tables[0].columns[0].oid"),
         ("name: x\nname: y\ntables: []\n", "duplicate key 'name'"),
         ("name: x\nextends: nothere\n", "extends: unknown profile 'nothere'"),
@@ -74,10 +77,19 @@ def test_builtin_profiles_load() -> None:
         ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, scale: fast}]}]\n", "tables[0].columns[0].scale"),
         ("name: x\nextends: adsl\noverride: {snr_db: {scale: 1}}\n", "override.snr_db: no such metric"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
-        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', fallback: '1.3.7'}]}]\n", "tables[0].columns[0].fallback: only a counter"),
-        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n", "tables[0].columns[0].fallback"),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', fallback: '1.3.7'}]}]\n",
+            "tables[0].columns[0].fallback: only a counter",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n",
+            "tables[0].columns[0].fallback",
+        ),
         ("name: x\ntables: [{join: yes please, columns: [{name: a, oid: '1.3.6'}]}]\n", "tables[0].join: expected true or false"),
-        ("name: x\ntables: [{columns: [{name: a, oid: '1.3.6'}]}]\naggregates: [{name: s, any_nonzero: a}]\n", "aggregates[0].any_nonzero"),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6'}]}]\naggregates: [{name: s, any_nonzero: a}]\n",
+            "aggregates[0].any_nonzero",
+        ),
     ],
 )
 def test_bad_profiles_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -157,7 +169,12 @@ ANY_VALUE = st.one_of(
 @given(
     profile=st.sampled_from(sorted(PROFILES)),
     cells=st.lists(
-        st.tuples(st.integers(0, 40), st.lists(st.integers(0, 2**32 - 1), max_size=8), st.sampled_from([2, 4, 6, 64, 65, 66, 67, 68, 70]), ANY_VALUE),
+        st.tuples(
+            st.integers(0, 40),
+            st.lists(st.integers(0, 2**32 - 1), max_size=8),
+            st.sampled_from([2, 4, 6, 64, 65, 66, 67, 68, 70]),
+            ANY_VALUE,
+        ),
         max_size=60,
     ),
 )
@@ -267,7 +284,9 @@ async def test_gpon_axos_all_onts(snmpsim: Snmpsim, client: SnmpClient) -> None:
     rx, tx, olt = (column(records, f"{base}.{c}") for c in (6, 7, 8))
     assert len(rx) == 206
     lines = {str(index[0]): f"ont-{index[0]}" for index in rx} | {"1999999": "unprovisioned"}
-    samples = by_target(await poll_device(client, device(snmpsim, "axos_e7-2", "olt"), PROFILES["gpon-axos"], lines, 5.0, rates=RateTracker()))
+    samples = by_target(
+        await poll_device(client, device(snmpsim, "axos_e7-2", "olt"), PROFILES["gpon-axos"], lines, 5.0, rates=RateTracker())
+    )
     assert samples[NodeRef("line", "unprovisioned")].outcome is Outcome.NOT_FOUND
     for index, level in rx.items():
         values = samples[NodeRef("line", f"ont-{index[0]}")].values
@@ -303,7 +322,11 @@ async def test_if_mib_on_zxdsl_256_ports(snmpsim: Snmpsim, client: SnmpClient) -
 async def test_docsis_cmts_matches_modems_by_mac(snmpsim: Snmpsim, client: SnmpClient) -> None:
     _, modems = synthetic_cmts()
     lines = {mac: f"cm-{n}" for n, (mac, *_rest) in enumerate(modems)} | {"00:00:5e:00:53:01": "gone"}
-    samples = by_target(await poll_device(client, device(snmpsim, "cmts-synthetic", "cmts"), PROFILES["docsis-cmts"], lines, 1.0, rates=RateTracker()))
+    samples = by_target(
+        await poll_device(
+            client, device(snmpsim, "cmts-synthetic", "cmts"), PROFILES["docsis-cmts"], lines, 1.0, rates=RateTracker()
+        )
+    )
     for n, (_mac, power, status, snr) in enumerate(modems):
         assert samples[NodeRef("line", f"cm-{n}")].values == {
             "us_rx_power_dbmv": pytest.approx(power / 10),
@@ -314,7 +337,11 @@ async def test_docsis_cmts_matches_modems_by_mac(snmpsim: Snmpsim, client: SnmpC
 
 
 async def test_vdsl2_bands_and_worst_band(snmpsim: Snmpsim, client: SnmpClient) -> None:
-    samples = by_target(await poll_device(client, device(snmpsim, "vdsl2-bands"), PROFILES["vdsl2"], {"3": "a", "7": "b"}, 1.0, rates=RateTracker()))
+    samples = by_target(
+        await poll_device(
+            client, device(snmpsim, "vdsl2-bands"), PROFILES["vdsl2"], {"3": "a", "7": "b"}, 1.0, rates=RateTracker()
+        )
+    )
     a = samples[NodeRef("line", "a")].values
     assert a["snr_margin_ds1_db"] == pytest.approx(9.5)
     assert a["attenuation_ds3_db"] == pytest.approx(42.0)

@@ -162,21 +162,30 @@ async def test_a_failing_fallback_walk_keeps_the_rest_of_the_poll(client: SnmpCl
         if request.oids[0][: len(in_octets)] == in_octets:
             return 5, 1, [(rfc1902.ObjectName(o), rfc1902.Null("")) for o in request.oids]
         if request.oids[0] == if_oper:  # the first request: one row of each column
-            return 0, 0, [
-                (rfc1902.ObjectName(beyond), rfc1902.Integer32(2)) if o in hc
-                else (rfc1902.ObjectName(o + (1,)), rfc1902.Integer32(1) if o == if_oper else rfc1902.Counter32(5))
-                for o in request.oids
-            ]
+            return (
+                0,
+                0,
+                [
+                    (rfc1902.ObjectName(beyond), rfc1902.Integer32(2))
+                    if o in hc
+                    else (rfc1902.ObjectName(o + (1,)), rfc1902.Integer32(1) if o == if_oper else rfc1902.Counter32(5))
+                    for o in request.oids
+                ],
+            )
         return 0, 0, [(rfc1902.ObjectName(o), rfc1905.endOfMibView) for o in request.oids]
 
     agent, port = await start_bad_agent(behave)
     try:
-        samples = by_target(await poll_device(client, device(port, "public"), PROFILES["if-mib"], {"1": "p1"}, T0, rates=RateTracker()))
+        samples = by_target(
+            await poll_device(client, device(port, "public"), PROFILES["if-mib"], {"1": "p1"}, T0, rates=RateTracker())
+        )
     finally:
         agent.transport.close()
     own = samples[NodeRef("device", "public")]
     assert own.outcome is Outcome.OK and own.values == {"uptime_s": 42.42}
-    assert own.detail.startswith("no 64-bit counters for in_octets_per_s, out_octets_per_s, and their 32-bit ones failed: agent_error")
+    assert own.detail.startswith(
+        "no 64-bit counters for in_octets_per_s, out_octets_per_s, and their 32-bit ones failed: agent_error"
+    )
     assert samples[NodeRef("line", "p1")].values == {"oper_up": 1.0}
 
 
@@ -232,9 +241,13 @@ def test_all_zero_row_without_an_if_table_row_is_down() -> None:
     assert "oper_up" not in values and values["in_sync"] == 0.0
     sample = Sample(NodeRef("line", "teldat"), "snmp:adsl", T0, Outcome.OK, values)
     assert verdict(sample, RULES.ruleset("adsl")) == (
-        "down", "snmp:adsl: not in sync (margin, attenuation and rates all 0) (in_sync 0)"
+        "down",
+        "snmp:adsl: not in sync (margin, attenuation and rates all 0) (in_sync 0)",
     )
-    assert judge_row(values, RULES.ruleset("adsl"), T0) == (("not in sync (margin, attenuation and rates all 0) (in_sync 0)",), ())
+    assert judge_row(values, RULES.ruleset("adsl"), T0) == (
+        ("not in sync (margin, attenuation and rates all 0) (in_sync 0)",),
+        (),
+    )
 
 
 async def test_lines_in_sync_stay_up(snmpsim: Snmpsim, client: SnmpClient) -> None:

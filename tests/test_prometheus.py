@@ -46,7 +46,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     names = set()
     for match in re.finditer(r"(?<![\w.$])[A-Za-z_:][\w:]*", expr):
-        if match.group() not in PROMQL_WORDS and not expr[match.end():].lstrip().startswith("("):
+        if match.group() not in PROMQL_WORDS and not expr[match.end() :].lstrip().startswith("("):
             names.add(match.group())
     return names
 
@@ -79,14 +79,19 @@ def free_port() -> int:
 
 
 def test_metric_names_are_read_from_promql() -> None:
-    expr = ('histogram_quantile(0.95, sum by (probe, le) (rate(a_bucket{instance=~"$x", s="b c"}[$__rate_interval])))'
-            ' / on (instance) group_left (exchange) b > bool 1e3 unless c offset 5m')
+    expr = (
+        'histogram_quantile(0.95, sum by (probe, le) (rate(a_bucket{instance=~"$x", s="b c"}[$__rate_interval])))'
+        ' / on (instance) group_left (exchange) b > bool 1e3 unless c offset 5m'
+    )
     assert metric_names(expr) == {"a_bucket", "b", "c"}
 
 
 def test_promtool_accepts_the_rules_their_unit_tests_and_the_example_config() -> None:
-    for args in (("check", "rules", str(ALERTS)), ("test", "rules", "prometheus/alerts_test.yml"),
-                 ("check", "config", "prometheus/prometheus.yml")):
+    for args in (
+        ("check", "rules", str(ALERTS)),
+        ("test", "rules", "prometheus/alerts_test.yml"),
+        ("check", "config", "prometheus/prometheus.yml"),
+    ):
         done = promtool(*args)
         assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}{done.stderr}"
     assert "SUCCESS: 9 rules found" in promtool("check", "rules", str(ALERTS)).stdout
@@ -98,9 +103,17 @@ def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     used = set().union(*map(metric_names, dashboard_exprs()))
-    for needed in ("monitord_lines", "monitord_incidents_open", "monitord_device_polls_total", "monitord_poll_lag_seconds",
-                   "monitord_polls_skipped_total", "monitord_outbox_depth", "monitord_outbox_oldest_age_seconds",
-                   "monitord_notifications_dead_total", "monitord_sms_segments_total"):
+    for needed in (
+        "monitord_lines",
+        "monitord_incidents_open",
+        "monitord_device_polls_total",
+        "monitord_poll_lag_seconds",
+        "monitord_polls_skipped_total",
+        "monitord_outbox_depth",
+        "monitord_outbox_oldest_age_seconds",
+        "monitord_notifications_dead_total",
+        "monitord_sms_segments_total",
+    ):
         assert needed in used
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
@@ -125,9 +138,15 @@ class Prometheus:
         self.log = root / "prometheus.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                ["prometheus", f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-                 f"--web.listen-address={self.url.removeprefix('http://')}"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    "prometheus",
+                    f"--config.file={root / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={root / 'data'}",
+                    f"--web.listen-address={self.url.removeprefix('http://')}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.session = aiohttp.ClientSession()
 
@@ -231,7 +250,9 @@ async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon
     await prometheus.until('monitord_incidents_open{kind="outage"}', 1, 60)
     await prometheus.until('monitord_incident_lines{kind="outage"}', len(behind))
     await prometheus.until(f'monitord_lines{{device="{dslam}", state="unreachable"}}', len(behind))
-    await prometheus.until(f'monitord_lines{{device="{dslam}", state="unreachable"}}', lambda: status_count(daemon, dslam, Status.UNREACHABLE))
+    await prometheus.until(
+        f'monitord_lines{{device="{dslam}", state="unreachable"}}', lambda: status_count(daemon, dslam, Status.UNREACHABLE)
+    )
     phones = {topology.lines[i].phone for i in behind if topology.lines[i].phone}
     await until(lambda: len(world.twilio.messages) >= len(phones), 30, "the outage SMS")
     await prometheus.until('monitord_notifications_sent_total{channel="sms"}', lambda: len(world.twilio.messages))
@@ -243,8 +264,10 @@ async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon
 
     async def dead_letter_alert() -> bool:
         data = await prometheus.api("alerts")
-        return any(a["labels"]["alertname"] == "MonitordDeadLetters" and a["labels"]["channel"] == "ticket"
-                   and a["state"] == "firing" for a in (data or {"alerts": []})["alerts"])
+        return any(
+            a["labels"]["alertname"] == "MonitordDeadLetters" and a["labels"]["channel"] == "ticket" and a["state"] == "firing"
+            for a in (data or {"alerts": []})["alerts"]
+        )
 
     await until_async(dead_letter_alert, 20, "MonitordDeadLetters to fire")
     firing = {a["labels"]["alertname"] for a in (await prometheus.api("alerts"))["alerts"]}

@@ -38,9 +38,7 @@ def test_a_pure_module_imports_no_io(module: Path) -> None:
     assert not imported & FORBIDDEN
     if module != REPO / "rules" / "config.py":  # it reads the one bundled defaults file
         assert not imported & {"pathlib", "os", "io", "yaml"}
-        assert "open" not in {
-            n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-        }
+        assert "open" not in {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def test_importing_the_pure_packages_loads_no_io_module() -> None:

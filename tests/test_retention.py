@@ -21,8 +21,17 @@ HISTORY = int(os.environ.get("MONITORD_OUTBOX_HISTORY", "200000"))  # 1000000 re
 
 
 def incident(tracking: str, phase: Phase, resolved_at: float | None) -> Incident:
-    return Incident(tracking, IncidentKind.OUTAGE, NodeRef("exchange", "sisli"), phase, NOW - 200 * DAY,
-                    resolved_at or NOW, frozenset({"s1"}), (), resolved_at)
+    return Incident(
+        tracking,
+        IncidentKind.OUTAGE,
+        NodeRef("exchange", "sisli"),
+        phase,
+        NOW - 200 * DAY,
+        resolved_at or NOW,
+        frozenset({"s1"}),
+        (),
+        resolved_at,
+    )
 
 
 def bulk_history(path: Path, rows: int) -> None:
@@ -31,8 +40,18 @@ def bulk_history(path: Path, rows: int) -> None:
     db.executemany(
         "INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,"
         " next_attempt_at, status, sent_at) VALUES (?, ?, ?, 'outage', '', 'x', 'ARZ-2025-000001', ?, ?, ?, ?)",
-        ((f"k{n}", "sms" if n % 2 else "email", f"+90532{n:07d}", NOW - 100 * DAY, NOW - 100 * DAY,
-          "sent" if n >= 10 else "pending", NOW - 100 * DAY if n >= 10 else None) for n in range(rows)),
+        (
+            (
+                f"k{n}",
+                "sms" if n % 2 else "email",
+                f"+90532{n:07d}",
+                NOW - 100 * DAY,
+                NOW - 100 * DAY,
+                "sent" if n >= 10 else "pending",
+                NOW - 100 * DAY if n >= 10 else None,
+            )
+            for n in range(rows)
+        ),
     )
     db.commit()
     db.close()
@@ -55,15 +74,24 @@ def test_outbox_figures_cost_the_backlog_not_the_history(tmp_path: Path) -> None
 
 def test_pruning_removes_old_finished_rows_and_keeps_what_matters(store: Store) -> None:  # noqa: F811
     old, recent = NOW - 40 * DAY, NOW - DAY
-    store.commit_step(None, [], [
-        incident("ARZ-2025-000001", Phase.RESOLVED, NOW - 100 * DAY),  # resolved long ago: pruned
-        incident("ARZ-2025-000002", Phase.RESOLVED, NOW - 10 * DAY),  # resolved lately: kept, with its notices
-        incident("ARZ-2025-000003", Phase.OPEN, None),  # open: its old notices keep their keys
-    ], [], NOW)
+    store.commit_step(
+        None,
+        [],
+        [
+            incident("ARZ-2025-000001", Phase.RESOLVED, NOW - 100 * DAY),  # resolved long ago: pruned
+            incident("ARZ-2025-000002", Phase.RESOLVED, NOW - 10 * DAY),  # resolved lately: kept, with its notices
+            incident("ARZ-2025-000003", Phase.OPEN, None),  # open: its old notices keep their keys
+        ],
+        [],
+        NOW,
+    )
     rows = {
-        "sent-old": sms(1, incident="ARZ-2025-000001"), "sent-recent": sms(2, incident="ARZ-2025-000001"),
-        "dead-old": sms(3, incident="ARZ-2025-000001"), "pending-old": sms(4, incident="ARZ-2025-000001"),
-        "sent-old-of-recent": sms(5, incident="ARZ-2025-000002"), "sent-old-of-open": sms(6, incident="ARZ-2025-000003"),
+        "sent-old": sms(1, incident="ARZ-2025-000001"),
+        "sent-recent": sms(2, incident="ARZ-2025-000001"),
+        "dead-old": sms(3, incident="ARZ-2025-000001"),
+        "pending-old": sms(4, incident="ARZ-2025-000001"),
+        "sent-old-of-recent": sms(5, incident="ARZ-2025-000002"),
+        "sent-old-of-open": sms(6, incident="ARZ-2025-000003"),
     }
     ids = {}
     for name, item in rows.items():

@@ -20,9 +20,7 @@ from notifiers.base import ChannelError, DeliveryError
 from notifiers.rt import RequestTracker, marker
 
 
-async def test_create_opens_a_ticket_tagged_with_the_tracking_number(
-    rt: RequestTracker, rt_server: RtServer
-) -> None:
+async def test_create_opens_a_ticket_tagged_with_the_tracking_number(rt: RequestTracker, rt_server: RtServer) -> None:
     tracking = new_tracking()
     ticket_id = await rt.send(ticket_item(tracking, "create", body="Şişli santralinde 120 hat düştü"))
 
@@ -58,9 +56,7 @@ async def test_comments_arrive_in_order_and_only_once(rt: RequestTracker, rt_ser
     assert stored[0].endswith(marker(f"{tracking}/ticket/comment/1"))
 
 
-async def test_a_key_that_only_matches_as_a_like_pattern_is_still_posted(
-    rt: RequestTracker, rt_server: RtServer
-) -> None:
+async def test_a_key_that_only_matches_as_a_like_pattern_is_still_posted(rt: RequestTracker, rt_server: RtServer) -> None:
     tracking = new_tracking()
     ticket_id = await rt.send(ticket_item(tracking, "create"))
     posted = ticket_item(tracking, "comment", body="first")
@@ -87,16 +83,12 @@ async def test_resolve_then_reopen(rt: RequestTracker, rt_server: RtServer) -> N
 
     assert await rt.send(ticket_item(tracking, "reopen", body="down again")) == ticket_id
     assert rt_server.get(f"ticket/{ticket_id}")["Status"] == "open"
-    assert [c.splitlines()[0] for c in comments(rt_server, ticket_id)] == [
-        "service restored at 14:05", "down again"
-    ]
+    assert [c.splitlines()[0] for c in comments(rt_server, ticket_id)] == ["service restored at 14:05", "down again"]
     assert (await rt.find(tracking)).status == "open"  # type: ignore[union-attr]
 
 
 async def test_basic_auth_works_too(rt_server: RtServer) -> None:
-    notifier = RequestTracker(
-        rt_server.url, rt_server.queue, username=rt_server.username, password=rt_server.password
-    )
+    notifier = RequestTracker(rt_server.url, rt_server.queue, username=rt_server.username, password=rt_server.password)
     try:
         tracking = new_tracking()
         ticket_id = await notifier.send(ticket_item(tracking, "create"))
@@ -117,9 +109,7 @@ async def test_unknown_queue_holds_the_channel(rt_server: RtServer) -> None:
 
 
 @pytest.mark.parametrize("credentials", ["token", "password"])
-async def test_wrong_credentials_hold_the_channel_and_are_never_shown(
-    rt_server: RtServer, credentials: str
-) -> None:
+async def test_wrong_credentials_hold_the_channel_and_are_never_shown(rt_server: RtServer, credentials: str) -> None:
     real = rt_server.token.reveal()
     wrong = Secret(real[:-4] + "0000" if credentials == "token" else "not-the-password", "env:RT")
     notifier = (
@@ -178,9 +168,7 @@ async def send_in_order(notifier: RequestTracker, items: list[Notification], tim
         assert time.monotonic() < deadline, f"still pending: {[i.key for i in pending]}"
 
 
-async def test_helpdesk_outage_delays_tickets_but_never_duplicates_them(
-    rt: RequestTracker, rt_server: RtServer
-) -> None:
+async def test_helpdesk_outage_delays_tickets_but_never_duplicates_them(rt: RequestTracker, rt_server: RtServer) -> None:
     trackings = [new_tracking() for _ in range(3)]
     items = [i for n, t in enumerate(trackings) for i in incident_items(t, resolved=n == 0)]
     rt_server.stop()
@@ -205,9 +193,7 @@ async def test_helpdesk_outage_delays_tickets_but_never_duplicates_them(
         assert ticket["Status"] == ("open" if n == 0 else "new")
 
 
-async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(
-    rt_server: RtServer, store: Store
-) -> None:
+async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(rt_server: RtServer, store: Store) -> None:
     """Each incident's comment waits for its create, so retries cannot reorder them."""
     trackings = [new_tracking() for _ in range(4)]
     policy = ChannelPolicy(concurrency=4, rate=1000.0, base_backoff=0.1, max_backoff=0.3, settle=0.05, outage_probe=0.1)
@@ -225,8 +211,12 @@ async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(
 
         rt_server.stop()
         try:
-            await drain(outbox(notifier), store, timeout=10,
-                        done=lambda: all(i.attempts >= 2 for i in store.items() if i.notification.action == "create"))
+            await drain(
+                outbox(notifier),
+                store,
+                timeout=10,
+                done=lambda: all(i.attempts >= 2 for i in store.items() if i.notification.action == "create"),
+            )
             assert {i.status for i in store.items()} == {"pending"}
             assert {i.notification.action for i in store.items() if i.attempts} == {"create"}
             assert all("unreachable" in (i.last_error or "") for i in store.items() if i.attempts)
@@ -239,9 +229,7 @@ async def test_outbox_delivers_each_ticket_once_across_an_outage_and_a_crash(
     assert {i.status for i in store.items()} == {"sent"}
     for tracking in trackings:
         [ticket] = tickets_tagged(rt_server, tracking)
-        assert {i.peer_ref for i in store.items() if i.notification.recipient == tracking} == {
-            str(ticket["id"])
-        }
+        assert {i.peer_ref for i in store.items() if i.notification.recipient == tracking} == {str(ticket["id"])}
         assert len(comments(rt_server, str(ticket["id"]))) == 1
 
 

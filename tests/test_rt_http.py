@@ -51,9 +51,7 @@ async def test_server_errors_and_throttling_are_retryable(
     assert error.retryable and error.retry_after == wait and str(status) in error.reason
 
 
-async def test_a_custom_field_rt_dropped_is_a_permanent_error(
-    peer: Callable[[Handler], Awaitable[str]]
-) -> None:
+async def test_a_custom_field_rt_dropped_is_a_permanent_error(peer: Callable[[Handler], Awaitable[str]]) -> None:
     created: list[dict] = []
 
     async def forgetful(request: web.Request) -> web.Response:
@@ -67,9 +65,7 @@ async def test_a_custom_field_rt_dropped_is_a_permanent_error(
     assert created[0]["CustomFields"] == {"Tracking Number": "ARZ-2026-999999"}
 
 
-async def test_an_update_rt_refused_with_200_is_a_permanent_error(
-    peer: Callable[[Handler], Awaitable[str]]
-) -> None:
+async def test_an_update_rt_refused_with_200_is_a_permanent_error(peer: Callable[[Handler], Awaitable[str]]) -> None:
     async def stubborn(request: web.Request) -> web.Response:
         if request.path == "/REST/2.0/tickets":
             return web.json_response({"items": [{"id": 5, "Status": "open"}], "count": 1})
@@ -91,9 +87,7 @@ async def test_an_answer_that_is_not_rt_is_permanent(peer: Callable[[Handler], A
     assert not error.retryable and "JSON" in error.reason
 
 
-async def test_refused_connection_and_timeout_are_retryable(
-    peer: Callable[[Handler], Awaitable[str]]
-) -> None:
+async def test_refused_connection_and_timeout_are_retryable(peer: Callable[[Handler], Awaitable[str]]) -> None:
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
         return web.json_response({})

@@ -12,9 +12,13 @@ from notifiers.rt import RequestTracker
 
 async def test_a_comment_with_a_new_count_updates_the_ticket_subject(rt: RequestTracker, rt_server: RtServer) -> None:
     tracking = new_tracking()
-    ticket_id = await rt.send(replace(ticket_item(tracking, "create"), subject=f"[{tracking}] Kesinti: Karşıyaka Santrali - 87 abone"))
-    grew = replace(ticket_item(tracking, "comment", 1, "Arıza büyüdü: 161 abone eklendi, toplam 248."),
-                   subject=f"[{tracking}] Kesinti: Karşıyaka Santrali - 248 abone")
+    ticket_id = await rt.send(
+        replace(ticket_item(tracking, "create"), subject=f"[{tracking}] Kesinti: Karşıyaka Santrali - 87 abone")
+    )
+    grew = replace(
+        ticket_item(tracking, "comment", 1, "Arıza büyüdü: 161 abone eklendi, toplam 248."),
+        subject=f"[{tracking}] Kesinti: Karşıyaka Santrali - 248 abone",
+    )
     assert await rt.send(grew) == ticket_id
     assert await rt.send(grew) == ticket_id  # a retry changes nothing more
 

@@ -99,7 +99,8 @@ def test_regional_incident_promotes_line_incidents_without_duplicates() -> None:
     promoted = e.observe(fresh, T0 + 130)  # 4 of the cabinet's 8 lines count now: it qualifies at once
     (wider,) = [c.incident.tracking for c in promoted.incidents if c.change == "promoted"]
     assert [(c.change, str(c.incident.root), c.replaces, c.merged_into) for c in promoted.incidents] == [
-        ("merged", "line:d0-0", (), wider), ("merged", "line:d1-0", (), wider),
+        ("merged", "line:d0-0", (), wider),
+        ("merged", "line:d1-0", (), wider),
         ("promoted", "cabinet:k1", tuple(replaced), None),
     ]
     merged = [c.incident for c in promoted.incidents if c.change == "merged"]
@@ -123,9 +124,7 @@ def test_regional_incident_grows_shrinks_and_keeps_its_number() -> None:
     assert [(c.change, c.added) for c in grew.incidents] == [("grew", frozenset({"d0-5"}))]
     e.observe([line("d0-0", at=T0 + 200)], T0 + 200)
     shrank = e.tick(T0 + 800)
-    assert [(c.change, c.incident.tracking, c.removed) for c in shrank.incidents] == [
-        ("shrank", tracking, frozenset({"d0-0"}))
-    ]
+    assert [(c.change, c.incident.tracking, c.removed) for c in shrank.incidents] == [("shrank", tracking, frozenset({"d0-0"}))]
 
 
 def test_degradation_incident_from_thresholds() -> None:

@@ -115,12 +115,10 @@ class Invariants:
                 assert failing or device_down, f"{incident.tracking} is open without current evidence"
                 if incident.root.level != "line" and not root_down:
                     lines = [i for i in self.topo.lines if self.under(i, incident.root)]
-                    count = sum(
-                        1 for i in lines if kind in self.kinds(i) or self.ended.get((i, kind), -1e18) + c.window > now
-                    )
-                    assert count >= c.close_count and count >= c.close_fraction * len(lines), (
-                        f"{incident.tracking} at {incident.root} below its thresholds: {count}/{len(lines)}"
-                    )
+                    count = sum(1 for i in lines if kind in self.kinds(i) or self.ended.get((i, kind), -1e18) + c.window > now)
+                    assert count >= c.close_count and count >= c.close_fraction * len(
+                        lines
+                    ), f"{incident.tracking} at {incident.root} below its thresholds: {count}/{len(lines)}"
             else:
                 assert incident.phase is Phase.RECOVERING and not failing and not root_down
 

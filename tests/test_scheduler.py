@@ -203,17 +203,13 @@ async def test_exceptions_are_logged_once_and_never_stop_the_scheduler(caplog) -
 async def test_replace_jobs_keeps_the_timing_of_unchanged_jobs() -> None:
     kept, dropped, added = Probe("a"), Probe("b"), Probe("c")
     kept_again = Probe("a")
-    scheduler = Scheduler(
-        [Job("a", "a", "line", 0.1, kept), Job("b", "b", "optical", 0.1, dropped)], Sink(), jitter=0.0
-    )
+    scheduler = Scheduler([Job("a", "a", "line", 0.1, kept), Job("b", "b", "optical", 0.1, dropped)], Sink(), jitter=0.0)
     kept.watch = kept_again.watch = (scheduler, "a")
     async with asyncio.TaskGroup() as tg:
         tg.create_task(scheduler.run_forever())
         await asyncio.sleep(0.35)
         before = scheduler.stats["a"]
-        scheduler.replace_jobs(
-            [Job("a", "a", "line", 0.1, kept_again), Job("c", "c", "icmp", 0.1, added)]
-        )
+        scheduler.replace_jobs([Job("a", "a", "line", 0.1, kept_again), Job("c", "c", "icmp", 0.1, added)])
         assert scheduler.stats["a"] == before
         dropped_runs = len(dropped.starts)
         await asyncio.sleep(0.3)
@@ -285,7 +281,7 @@ async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_
     column = parse_oid("1.3.6.1.2.1.2.2.1.8")
 
     def behave(request):
-        row = request.oids[0][len(column):]
+        row = request.oids[0][len(column) :]
         if row and row[0] >= 2:
             return None
         index = (row[0] if row else 0) + 1

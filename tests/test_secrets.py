@@ -25,10 +25,24 @@ from tests.outbox_fixtures import FROM, sms
 
 TOKEN = "tok-S3CRET-9c1e77a0b4"
 PASSWORD = "pw-S3CRET-31d8e2"
-TICKET = Notification("ARZ-2026-000123/ticket/create/0", "ticket", "ARZ-2026-000123", "create",
-                      "[ARZ-2026-000123] Kesinti", "Şişli Santrali", "ARZ-2026-000123")
-MAIL = Notification("ARZ-2026-000123/email/noc@isp.example/outage", "email", "noc@isp.example", "outage",
-                    "Kesinti", "Şişli Santrali", "ARZ-2026-000123")
+TICKET = Notification(
+    "ARZ-2026-000123/ticket/create/0",
+    "ticket",
+    "ARZ-2026-000123",
+    "create",
+    "[ARZ-2026-000123] Kesinti",
+    "Şişli Santrali",
+    "ARZ-2026-000123",
+)
+MAIL = Notification(
+    "ARZ-2026-000123/email/noc@isp.example/outage",
+    "email",
+    "noc@isp.example",
+    "outage",
+    "Kesinti",
+    "Şişli Santrali",
+    "ARZ-2026-000123",
+)
 
 
 class EchoPeer:
@@ -73,8 +87,15 @@ def shown(error: DeliveryError) -> str:
     plain, traceback included) as the daemon formats them."""
     out = [error.reason, str(error), repr(error)]
     for inner in (logs.JsonFormatter(), logging.Formatter("%(message)s")):
-        record = logging.LogRecord("monitord.outbox", logging.WARNING, __file__, 1, "delivery failed: %s", (error.reason,),
-                                   (type(error), error, error.__traceback__))
+        record = logging.LogRecord(
+            "monitord.outbox",
+            logging.WARNING,
+            __file__,
+            1,
+            "delivery failed: %s",
+            (error.reason,),
+            (type(error), error, error.__traceback__),
+        )
         out.append(logs.RedactingFormatter(inner).format(record))
     return "\n".join(out)
 
@@ -107,28 +128,45 @@ async def echo() -> AsyncIterator[EchoPeer]:
 
 async def test_sms_failures_never_show_the_auth_token(echo: EchoPeer) -> None:
     async with TwilioLab(auth_token="the-lab-expects-another") as lab:
-        texts = await failures(TwilioSms(lab.account_sid, Secret(TOKEN, "env:T"), FROM, lab.base_url, timeout=2), sms(1), [
-            lambda: None,  # 401: the lab expects another token
-            lambda: setattr(lab, "auth_token", TOKEN) or lab.fail_next(1, 500),
-            lab.down,
-        ])
+        texts = await failures(
+            TwilioSms(lab.account_sid, Secret(TOKEN, "env:T"), FROM, lab.base_url, timeout=2),
+            sms(1),
+            [
+                lambda: None,  # 401: the lab expects another token
+                lambda: setattr(lab, "auth_token", TOKEN) or lab.fail_next(1, 500),
+                lab.down,
+            ],
+        )
     assert ["401" in t for t in texts] == [True, False, False] and "500" in texts[1]
     echoed = TwilioSms("AC" + "0" * 32, Secret(TOKEN, "env:T"), FROM, echo.url, timeout=2)
-    texts += await failures(echoed, sms(1), [lambda: None, lambda: setattr(echo, "status", 500),
-                                             lambda: setattr(echo, "close", True)])
+    texts += await failures(
+        echoed, sms(1), [lambda: None, lambda: setattr(echo, "status", 500), lambda: setattr(echo, "close", True)]
+    )
     assert "you sent" in texts[3] and "<redacted>" in texts[3]
     assert_no_secret(texts, TOKEN)
 
 
 async def test_webhook_failures_never_show_the_token(echo: EchoPeer) -> None:
     async with TicketDesk(token="the-desk-expects-another") as desk:
-        texts = await failures(WebhookTickets(desk.url, Secret(TOKEN, "env:T"), timeout=2), TICKET, [
-            lambda: None, lambda: desk.fail_next(500), desk.stop,
-        ])
+        texts = await failures(
+            WebhookTickets(desk.url, Secret(TOKEN, "env:T"), timeout=2),
+            TICKET,
+            [
+                lambda: None,
+                lambda: desk.fail_next(500),
+                desk.stop,
+            ],
+        )
     assert "401" in texts[0] and "500" in texts[1] and "cannot reach" in texts[2]
-    texts += await failures(WebhookTickets(echo.url, Secret(TOKEN, "env:T"), timeout=2), TICKET, [
-        lambda: None, lambda: setattr(echo, "status", 500), lambda: setattr(echo, "close", True),
-    ])
+    texts += await failures(
+        WebhookTickets(echo.url, Secret(TOKEN, "env:T"), timeout=2),
+        TICKET,
+        [
+            lambda: None,
+            lambda: setattr(echo, "status", 500),
+            lambda: setattr(echo, "close", True),
+        ],
+    )
     assert "you sent Bearer <redacted>" in texts[3]
     assert_no_secret(texts, TOKEN)
 
@@ -140,24 +178,34 @@ async def test_rt_failures_never_show_the_token_or_password(echo: EchoPeer, cred
             return RequestTracker(echo.url, "General", token=Secret(TOKEN, "env:T"), timeout=2)
         return RequestTracker(echo.url, "General", username="monitord", password=Secret(PASSWORD, "env:P"), timeout=2)
 
-    texts = await failures(notifier(), TICKET, [
-        lambda: setattr(echo, "status", 500), lambda: setattr(echo, "status", 403), lambda: setattr(echo, "close", True),
-    ])
+    texts = await failures(
+        notifier(),
+        TICKET,
+        [
+            lambda: setattr(echo, "status", 500),
+            lambda: setattr(echo, "status", 403),
+            lambda: setattr(echo, "close", True),
+        ],
+    )
     assert "you sent" in texts[0] and "you sent" in texts[1] and "unreachable" in texts[2]
     assert_no_secret(texts, TOKEN, PASSWORD, f"monitord:{PASSWORD}")
 
 
 async def test_email_failures_never_show_the_password() -> None:
     sink = await SmtpSink(username="monitord", password="the-sink-expects-another").start()
-    notifier = SmtpEmail(sink.host, sink.port, from_="monitord@isp.example", username="monitord",
-                         password=Secret(PASSWORD, "env:P"), timeout=2)
-    texts = await failures(notifier, MAIL, [
-        lambda: None,  # 535: authentication refused
-        lambda: setattr(sink, "password", PASSWORD) or sink.fail_next(421),
-        lambda: sink.fail_next(554),
-        sink.stop,
-    ])
+    notifier = SmtpEmail(
+        sink.host, sink.port, from_="monitord@isp.example", username="monitord", password=Secret(PASSWORD, "env:P"), timeout=2
+    )
+    texts = await failures(
+        notifier,
+        MAIL,
+        [
+            lambda: None,  # 535: authentication refused
+            lambda: setattr(sink, "password", PASSWORD) or sink.fail_next(421),
+            lambda: sink.fail_next(554),
+            sink.stop,
+        ],
+    )
     assert "535" in texts[0] and "421" in texts[1] and "554" in texts[2] and "cannot reach" in texts[3]
     assert sink.auth_failures >= 1
     assert_no_secret(texts, PASSWORD, f"\0monitord\0{PASSWORD}")
-

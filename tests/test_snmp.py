@@ -97,9 +97,7 @@ async def test_get_leaves_missing_objects_out(snmpsim: Snmpsim, client: SnmpClie
     target = Target("127.0.0.1", snmpsim.port, v2c("motorola-cm"))
     result = await client.get(target, [SYS_UPTIME, parse_oid("1.3.6.1.2.1.1.99.0")])
     assert result.outcome is Outcome.OK
-    assert [(vb.oid, vb.tag, vb.value) for vb in result.varbinds] == [
-        (SYS_UPTIME, 67, int(records[SYS_UPTIME][1]))
-    ]
+    assert [(vb.oid, vb.tag, vb.value) for vb in result.varbinds] == [(SYS_UPTIME, 67, int(records[SYS_UPTIME][1]))]
 
 
 # --- net-snmp: credentials and outcomes ------------------------------------------------------
@@ -232,7 +230,14 @@ async def test_end_of_mib_and_no_such_instance_are_no_values(client: SnmpClient)
     def behave(request: Request) -> tuple[int, int, list[tuple[object, object]]]:
         if request.kind == "get":
             return (0, 0, [(rfc1902.ObjectName(request.oids[0]), rfc1905.noSuchInstance)])
-        return (0, 0, [(rfc1902.ObjectName(COLUMN + (1,)), rfc1902.Integer32(7)), (rfc1902.ObjectName(COLUMN + (2,)), rfc1905.endOfMibView)])
+        return (
+            0,
+            0,
+            [
+                (rfc1902.ObjectName(COLUMN + (1,)), rfc1902.Integer32(7)),
+                (rfc1902.ObjectName(COLUMN + (2,)), rfc1905.endOfMibView),
+            ],
+        )
 
     _, port = await start_bad_agent(behave)
     target = Target("127.0.0.1", port, v2c("public"))
@@ -305,7 +310,9 @@ def rising(value: object, per_reply: int | None = None):
     return behave
 
 
-@pytest.mark.parametrize("value", [rfc1905.noSuchInstance, rfc1905.noSuchObject, UNKNOWN_TAG], ids=["noSuchInstance", "noSuchObject", "unknown-tag"])
+@pytest.mark.parametrize(
+    "value", [rfc1905.noSuchInstance, rfc1905.noSuchObject, UNKNOWN_TAG], ids=["noSuchInstance", "noSuchObject", "unknown-tag"]
+)
 async def test_empty_values_on_rising_oids_count_toward_the_row_cap(value: object) -> None:
     """Such a walk never ended: only real values counted toward the cap."""
     capped = SnmpClient(timeout=0.3, retries=0, max_varbinds=500)

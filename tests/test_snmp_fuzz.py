@@ -244,8 +244,10 @@ async def test_mutated_replies_over_udp_end_every_request_with_an_outcome() -> N
         beating.cancel()
         client.close()
         transport.close()
-    print(f"over UDP: {agent.sent} mutated replies, {len(agent.answered)} requests, {dict(results)}, "
-          f"worst loop stall {max(gaps) * 1e3:.0f} ms")
+    print(
+        f"over UDP: {agent.sent} mutated replies, {len(agent.answered)} requests, {dict(results)}, "
+        f"worst loop stall {max(gaps) * 1e3:.0f} ms"
+    )
     assert escaped == []
     assert agent.sent == COUNT
     assert set(results) <= {Outcome.OK, Outcome.AGENT_ERROR} and results[Outcome.OK] > 0, results

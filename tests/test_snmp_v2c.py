@@ -67,9 +67,7 @@ class Agent(asyncio.DatagramProtocol):
 
 
 async def start_agent(answer: Callable[[int, Any], list[bytes]], host: str = "127.0.0.1") -> tuple[Agent, int]:
-    transport, agent = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: Agent(answer), local_addr=(host, 0)
-    )
+    transport, agent = await asyncio.get_running_loop().create_datagram_endpoint(lambda: Agent(answer), local_addr=(host, 0))
     return agent, transport.get_extra_info("sockname")[1]
 
 
@@ -147,7 +145,9 @@ def raw_response(request: Any, oid: bytes, status: bytes = b"\x00") -> bytes:
     OID's contents octets `oid` (NULL value) and the error-status contents `status`."""
     request_id = int(api.v2c.apiPDU.get_request_id(api.v2c.apiMessage.get_pdu(request)))
     varbind = tlv(0x30, tlv(0x06, oid) + b"\x05\x00")
-    pdu = tlv(0xA2, tlv(0x02, request_id.to_bytes(4, "big", signed=True)) + tlv(0x02, status) + b"\x02\x01\x01" + tlv(0x30, varbind))
+    pdu = tlv(
+        0xA2, tlv(0x02, request_id.to_bytes(4, "big", signed=True)) + tlv(0x02, status) + b"\x02\x01\x01" + tlv(0x30, varbind)
+    )
     return tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + pdu)
 
 

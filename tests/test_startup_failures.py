@@ -34,8 +34,14 @@ def undo() -> Iterator[list[list[str]]]:
 
 
 def _run(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitord.cli", "run", str(config)], capture_output=True, text=True,
-                          timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **ENV})
+    return subprocess.run(
+        [sys.executable, "-m", "monitord.cli", "run", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **ENV},
+    )
 
 
 def _immutable(path: Path, undo: list[list[str]]) -> None:
@@ -129,17 +135,26 @@ def snapshot_not_json(state: Path, undo: list[list[str]]) -> None:
 CASES: list[tuple[Callable[[Path, list[list[str]]], None], str, str]] = [
     (garbage, "state/state.db", f"{{state}}: is not a SQLite database; {AFRESH}"),
     (damaged_pages, "state/state.db", f"{{state}}: is damaged (corrupted pages); {AFRESH}"),
-    (newer_schema, "state/state.db",
-     f"{{state}}: schema version 99 is newer than this monitord supports ({len(MIGRATIONS)}); upgrade monitord or restore a matching backup"),
+    (
+        newer_schema,
+        "state/state.db",
+        f"{{state}}: schema version 99 is newer than this monitord supports ({len(MIGRATIONS)}); upgrade monitord or restore a matching backup",
+    ),
     (read_only_folder, "state/state.db", "{state}: cannot be opened; {folder} must be a folder monitord can write in"),
-    (missing_folder_that_cannot_be_made, "var/state/state.db",
-     "{state}: cannot create its folder {folder}: Operation not permitted; create it, writable by monitord"),
+    (
+        missing_folder_that_cannot_be_made,
+        "var/state/state.db",
+        "{state}: cannot create its folder {folder}: Operation not permitted; create it, writable by monitord",
+    ),
     (folder_is_a_file, "state/state.db", "{state}: cannot create its folder {folder}: it is not a folder"),
     (state_is_a_folder, "state/state.db", "{state} is a folder; state_file names the SQLite file"),
     (read_only_file, "state/state.db", "{state}: is read-only; monitord must be able to write it and {folder}"),
     (full_disk_new_file, "state/state.db", "{state}: the disk is full; free space on the file system holding {folder}"),
-    (full_disk_existing_file, "state/state.db",
-     "{state}: disk I/O error (full or failing disk?); free space on or repair the file system holding {folder}"),
+    (
+        full_disk_existing_file,
+        "state/state.db",
+        "{state}: disk I/O error (full or failing disk?); free space on or repair the file system holding {folder}",
+    ),
     (unreadable_snapshot, "state/state.db", f"{{state}}: the saved engine state cannot be read (ValueError); {AFRESH}"),
     (snapshot_not_json, "state/state.db", f"{{state}}: the saved engine state cannot be read (JSONDecodeError); {AFRESH}"),
 ]
@@ -147,8 +162,8 @@ CASES: list[tuple[Callable[[Path, list[list[str]]], None], str, str]] = [
 
 @pytest.mark.parametrize("prepare, state_file, expected", CASES, ids=[case[0].__name__ for case in CASES])
 def test_a_state_file_that_cannot_be_used_is_one_clear_line(
-        tmp_path: Path, undo: list[list[str]], prepare: Callable[[Path, list[list[str]]], None],
-        state_file: str, expected: str) -> None:
+    tmp_path: Path, undo: list[list[str]], prepare: Callable[[Path, list[list[str]]], None], state_file: str, expected: str
+) -> None:
     config = write(tmp_path, BASE.replace("state_file: state.db", f"state_file: {state_file}"))
     state = tmp_path / state_file
     prepare(state, undo)

@@ -25,9 +25,15 @@ NOW = 1_780_000_000.0
 
 def incident(phase: Phase = Phase.OPEN, resolved_at: float | None = None) -> Incident:
     return Incident(
-        tracking="ARZ-2026-000123", kind=IncidentKind.OUTAGE, root=NodeRef("exchange", "sisli"),
-        phase=phase, opened_at=NOW, updated_at=NOW + 5, affected=frozenset({"s1", "s2"}),
-        evidence=("sisli-dslam-01 timeout",), resolved_at=resolved_at,
+        tracking="ARZ-2026-000123",
+        kind=IncidentKind.OUTAGE,
+        root=NodeRef("exchange", "sisli"),
+        phase=phase,
+        opened_at=NOW,
+        updated_at=NOW + 5,
+        affected=frozenset({"s1", "s2"}),
+        evidence=("sisli-dslam-01 timeout",),
+        resolved_at=resolved_at,
     )
 
 
@@ -186,10 +192,14 @@ def customer(action: str, at: int, to: str = "+905321112233", incident: str = "A
 def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(store: Store) -> None:
     """At night "still ongoing" and "restored" both wait for 08:00: only "restored" may go."""
     morning = NOW + 3600
-    update, other_line, other_incident = customer("update", 1), customer("update", 1, to="+905329998877"), \
-        customer("outage", 1, incident="ARZ-2026-000124")
-    noc = Notification("ARZ-2026-000123/email/noc@isp.example/noc-opened", "email", "noc@isp.example", "noc-opened",
-                       "", "", "ARZ-2026-000123")
+    update, other_line, other_incident = (
+        customer("update", 1),
+        customer("update", 1, to="+905329998877"),
+        customer("outage", 1, incident="ARZ-2026-000124"),
+    )
+    noc = Notification(
+        "ARZ-2026-000123/email/noc@isp.example/noc-opened", "email", "noc@isp.example", "noc-opened", "", "", "ARZ-2026-000123"
+    )
     store.commit_step(None, [], [], [(update, morning), (other_line, morning), (other_incident, None), (noc, None)], NOW)
     restored = customer("restored", 2)
     assert store.commit_step(None, [], [], [(restored, morning)], NOW + 60) == 1

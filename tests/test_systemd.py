@@ -74,8 +74,13 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening():
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["User"] == ["monitord"] and unit["StateDirectory"] == ["monitord"]
     assert unit["AmbientCapabilities"] == unit["CapabilityBoundingSet"] == ["CAP_NET_RAW"]
-    for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"),
-                       ("ProtectHome", "yes"), ("MemoryDenyWriteExecute", "yes")]:
+    for key, value in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("PrivateTmp", "yes"),
+        ("ProtectHome", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+    ]:
         assert unit[key] == [value], key
     assert set(unit["RestrictAddressFamilies"][0].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
 
@@ -89,7 +94,9 @@ def test_security_exposure_is_low(tmp_path):
 
 def test_sysusers_creates_the_system_user(tmp_path):
     (tmp_path / "etc").mkdir()
-    done = subprocess.run([tool("systemd-sysusers"), f"--root={tmp_path}", str(SYSUSERS)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [tool("systemd-sysusers"), f"--root={tmp_path}", str(SYSUSERS)], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     user = next(line.split(":") for line in (tmp_path / "etc/passwd").read_text().splitlines() if line.startswith("monitord:"))
     assert int(user[2]) < 1000, "a system user"
@@ -151,15 +158,24 @@ def test_watchdog_interval_is_half_of_watchdog_usec_and_only_for_our_pid(monkeyp
 def as_nobody(*caps: str) -> list[str]:
     """setpriv: the user `nobody`, no_new_privs, and only `caps` (e.g. "net_raw") left anywhere."""
     keep = "-all" + "".join(f",+{c}" for c in caps)
-    return [tool("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--no-new-privs",
-            f"--inh-caps={keep}", f"--ambient-caps={keep}", f"--bounding-set={keep}"]
+    return [
+        tool("setpriv"),
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--no-new-privs",
+        f"--inh-caps={keep}",
+        f"--ambient-caps={keep}",
+        f"--bounding-set={keep}",
+    ]
 
 
 @pytest.fixture
 def nobody_isp(short_dir):
     """A small ISP config the user nobody can read and keep its state under."""
-    isp = build_sample_isp(short_dir / "isp", base="127.7.10", regions=1, exchanges_per_region=1,
-                           ports_per_dslam=2, with_cmts=False)
+    isp = build_sample_isp(
+        short_dir / "isp", base="127.7.10", regions=1, exchanges_per_region=1, ports_per_dslam=2, with_cmts=False
+    )
     subprocess.run(["chown", "-R", "nobody:nogroup", str(isp.root)], check=True)
     return isp
 
@@ -188,8 +204,12 @@ async def test_without_any_capability_it_needs_ping_group_range(nobody_isp, daem
         assert "ICMP echo over IPv4 datagram" in daemon.log()
         assert await daemon.stop() == 0
         return
-    done = subprocess.run([*as_nobody(), sys.executable, "-m", "monitord.cli", "run", str(nobody_isp.config)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*as_nobody(), sys.executable, "-m", "monitord.cli", "run", str(nobody_isp.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "cannot start: cannot open an ICMP socket: needs CAP_NET_RAW" in done.stderr
     assert "Traceback" not in done.stderr

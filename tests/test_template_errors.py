@@ -69,7 +69,8 @@ def test_a_broken_staff_template_only_kills_the_staff_item(name: str) -> None:
     planned = plan(OUTAGE, FIVE, broken(name, "tr", "{nonesuch}"), DAY, {}.get)
     failed = [n for n, _ in planned if n.error]
     assert [(n.channel, n.error) for n in failed] == [
-        ("ticket" if name.startswith("ticket") else "email", f"template {name}: no value for {{nonesuch}}")]
+        ("ticket" if name.startswith("ticket") else "email", f"template {name}: no value for {{nonesuch}}")
+    ]
     assert len(customer_sms(planned)) == 5 and all(n.body for n in customer_sms(planned).values())
 
 
@@ -80,8 +81,10 @@ def test_dead_items_are_filed_dead_once_and_not_counted_as_queued(store: Store) 
     assert sorted(n.recipient for n in dead) == ["+905320000001", "+905320000003", "+905320000005"]
     items = {i.notification.recipient: i for i in store.items(channel="sms")}
     assert {r: (i.status, i.last_error, i.attempts) for r, i in items.items()} == {
-        "+905320000001": ("dead", REASON, 0), "+905320000002": ("pending", None, 0),
-        "+905320000003": ("dead", REASON, 0), "+905320000004": ("pending", None, 0),
+        "+905320000001": ("dead", REASON, 0),
+        "+905320000002": ("pending", None, 0),
+        "+905320000003": ("dead", REASON, 0),
+        "+905320000004": ("pending", None, 0),
         "+905320000005": ("dead", REASON, 0),
     }
     assert store.counts()[("sms", "dead")] == 3 and store.depth("sms") == 2
@@ -97,8 +100,12 @@ async def test_only_the_good_sms_reach_the_gateway(store: Store, twilio: TwilioL
     assert sorted((m.to, m.body) for m in twilio.messages) == sorted((n.recipient, n.body) for n in good)
     assert len(twilio.messages) == 2
     assert {i.notification.recipient: i.status for i in store.items(channel="sms")} == {
-        "+905320000001": "dead", "+905320000002": "sent", "+905320000003": "dead",
-        "+905320000004": "sent", "+905320000005": "dead"}
+        "+905320000001": "dead",
+        "+905320000002": "sent",
+        "+905320000003": "dead",
+        "+905320000004": "sent",
+        "+905320000005": "dead",
+    }
 
 
 CONFIG = """\
@@ -146,9 +153,13 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
             daemon.tick()
             now[0] += NOTICES + 1
             daemon.tick()
-        assert [r.getMessage() for r in caplog.records] == [
-            "dead letter on arrival: sms mw-1/sms/+90532***0001/maintenance-2h: "  # the number masked
-            "template sms.maintenance: no value for {saat}"]
+        assert (
+            [r.getMessage() for r in caplog.records]
+            == [
+                "dead letter on arrival: sms mw-1/sms/+90532***0001/maintenance-2h: "  # the number masked
+                "template sms.maintenance: no value for {saat}"
+            ]
+        )
         assert daemon.outbox.counts["sms"].dead == 1, "a dead letter on arrival is counted for metrics"
         items = {i.notification.recipient: i.status for i in daemon.store.items()}
         assert items == {"+905320000001": "dead", "+905320000002": "pending", "zeynep@example.com": "pending"}

@@ -54,11 +54,31 @@ WORST = {
 }
 
 SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
-WITH_TRACKING = {"sms.outage", "sms.update", "sms.restored", "sms.degradation", "sms.overrun", "sms.merged",
-                 "email.outage", "email.update", "email.restored", "email.degradation", "email.overrun", "email.merged",
-                 "noc.opened", "noc.reopened", "noc.resolved", "ticket.create",
-                 "sms.line_outage", "sms.line_update", "sms.line_restored",
-                 "email.line_outage", "email.line_update", "email.line_restored", "email.modem"}
+WITH_TRACKING = {
+    "sms.outage",
+    "sms.update",
+    "sms.restored",
+    "sms.degradation",
+    "sms.overrun",
+    "sms.merged",
+    "email.outage",
+    "email.update",
+    "email.restored",
+    "email.degradation",
+    "email.overrun",
+    "email.merged",
+    "noc.opened",
+    "noc.reopened",
+    "noc.resolved",
+    "ticket.create",
+    "sms.line_outage",
+    "sms.line_update",
+    "sms.line_restored",
+    "email.line_outage",
+    "email.line_update",
+    "email.line_restored",
+    "email.modem",
+}
 
 
 @pytest.mark.parametrize("language", ["tr", "en"])

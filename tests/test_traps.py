@@ -40,11 +40,19 @@ def inventory(tmp_path: Path) -> tuple[Topology, dict]:
     folder = tmp_path / "profiles"
     folder.mkdir()
     (folder / "vendor-dslam.yaml").write_text(
-        f"name: vendor-dslam\nextends: adsl\ntraps:\n  - oid: {CARD_FAILED}\n    meaning: line card failed\n")
+        f"name: vendor-dslam\nextends: adsl\ntraps:\n  - oid: {CARD_FAILED}\n    meaning: line card failed\n"
+    )
     profiles = load_profiles([BUILTIN_DIR, folder])
     v2 = SnmpAuth("dslam-v2", "2c", community=Secret(COMMUNITY, "env:C"))
-    v3 = SnmpAuth("olt-v3", "3", user="noc-traps", auth_protocol="sha", auth_key=Secret("authpass123", "env:A"),
-                  priv_protocol="aes", priv_key=Secret("privpass123", "env:P"))
+    v3 = SnmpAuth(
+        "olt-v3",
+        "3",
+        user="noc-traps",
+        auth_protocol="sha",
+        auth_key=Secret("authpass123", "env:A"),
+        priv_protocol="aes",
+        priv_key=Secret("privpass123", "env:P"),
+    )
     devices = {
         DSLAM: Device(DSLAM, "dslam", "besiktas", "127.0.0.1", v2, ("vendor-dslam",)),
         OLT: Device(OLT, "olt", "besiktas", "127.0.0.2", v3, ()),
@@ -56,7 +64,9 @@ def inventory(tmp_path: Path) -> tuple[Topology, dict]:
 async def receiving(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[tuple[TrapReceiver, int, list[str]]]]]:
     opened: list[TrapReceiver] = []
 
-    async def start(limits: Limits = GENEROUS, recheck: Callable[[str], None] | None = None) -> tuple[TrapReceiver, int, list[str]]:
+    async def start(
+        limits: Limits = GENEROUS, recheck: Callable[[str], None] | None = None
+    ) -> tuple[TrapReceiver, int, list[str]]:
         topology, profiles = inventory(tmp_path)
         rechecked: list[str] = []
         receiver = TrapReceiver(senders(topology, profiles), limits, recheck or rechecked.append)
@@ -98,10 +108,30 @@ async def test_net_snmp_traps_and_informs_recheck_the_sending_device(receiving) 
     wrong_key = ("-u", "noc-traps", "-l", "authPriv", "-a", "SHA", "-A", "not-the-key", "-x", "AES", "-X", "privpass123")
     assert await run("snmptrap", "-v", "2c", "-c", "public", to, "", LINK_DOWN) == 0  # wrong community
     assert await run("snmptrap", "-v", "2c", "-c", COMMUNITY, to, "", "1.3.6.1.4.1.99999.2.1.8") == 0  # undeclared
-    assert await run("snmptrap", "-v", "2c", "-c", COMMUNITY, "--clientaddr=127.0.0.3", to, "", LINK_DOWN) == 0  # not in the inventory
-    assert await run("snmptrap", "-v", "3", "--clientaddr=127.0.0.2", "-e", "0x80001f8880aabbccdd", *wrong_key, to, "", LINK_DOWN) == 0
-    assert await run("snmptrap", "-v", "3", "--clientaddr=127.0.0.2", "-e", "0x80001f8880aabbccdd", *V3[:1], "intruder",
-                     *V3[2:], to, "", LINK_DOWN) == 0
+    assert (
+        await run("snmptrap", "-v", "2c", "-c", COMMUNITY, "--clientaddr=127.0.0.3", to, "", LINK_DOWN) == 0
+    )  # not in the inventory
+    assert (
+        await run("snmptrap", "-v", "3", "--clientaddr=127.0.0.2", "-e", "0x80001f8880aabbccdd", *wrong_key, to, "", LINK_DOWN)
+        == 0
+    )
+    assert (
+        await run(
+            "snmptrap",
+            "-v",
+            "3",
+            "--clientaddr=127.0.0.2",
+            "-e",
+            "0x80001f8880aabbccdd",
+            *V3[:1],
+            "intruder",
+            *V3[2:],
+            to,
+            "",
+            LINK_DOWN,
+        )
+        == 0
+    )
     assert await run("snmpinform", "-v", "2c", "-c", "public", "-t", "0.5", "-r", "0", to, "", LINK_UP) != 0  # never answered
     await settled(receiver, 11)
     assert receiver.dropped == {"community": 2, "undeclared": 1, "unknown_sender": 1, "usm": 1, "user": 1}
@@ -173,6 +203,7 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
         async def poll() -> list[Sample]:
             polls[device] = polls.get(device, 0) + 1
             return [Sample(NodeRef("device", device), "icmp", time.time(), Outcome.OK)]
+
         return Job(f"icmp:{device}", device, "icmp", interval, poll)
 
     async def sink(samples: list[Sample]) -> None:
@@ -207,10 +238,12 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
     await runner
 
     counted = sum(receiver.received.values()) + sum(receiver.dropped.values())
-    print(f"flood: {count} sent in {elapsed:.2f} s, counted {counted}, {dict(receiver.dropped)}, {dict(receiver.received)}, "
-          f"polls per device {min(during.values())}..{max(during.values())} (expected {elapsed / interval:.1f}), "
-          f"loop lag ms p50 {sorted(lags)[len(lags) // 2] * 1000:.1f} p99 {sorted(lags)[len(lags) * 99 // 100] * 1000:.1f} "
-          f"max {max(lags) * 1000:.1f}")
+    print(
+        f"flood: {count} sent in {elapsed:.2f} s, counted {counted}, {dict(receiver.dropped)}, {dict(receiver.received)}, "
+        f"polls per device {min(during.values())}..{max(during.values())} (expected {elapsed / interval:.1f}), "
+        f"loop lag ms p50 {sorted(lags)[len(lags) // 2] * 1000:.1f} p99 {sorted(lags)[len(lags) * 99 // 100] * 1000:.1f} "
+        f"max {max(lags) * 1000:.1f}"
+    )
     assert 0.8 * count <= counted <= count  # the kernel may drop some when the socket buffer is full
     assert receiver.dropped["unknown_sender"] > 3000
     assert receiver.dropped["rate_sender"] > 10_000  # the known senders' floods stop at their buckets, before decoding
@@ -238,8 +271,9 @@ async def test_mangled_notifications_are_dropped_by_reason_and_never_raise(recei
             mangled = bytearray(original)
             for _ in range(rng.randint(1, 4)):
                 mangled[rng.randrange(len(mangled))] = rng.randrange(256)
-            receiver.datagram_received(bytes(mangled[: rng.randint(0, len(mangled))] if rng.random() < 0.2 else mangled),
-                                       (sender, 40000))
+            receiver.datagram_received(
+                bytes(mangled[: rng.randint(0, len(mangled))] if rng.random() < 0.2 else mangled), (sender, 40000)
+            )
     assert sum(receiver.received.values()) + sum(receiver.dropped.values()) >= 4000
     assert receiver.dropped["malformed"] > 1000 and receiver.dropped["usm"] > 200 and receiver.dropped["community"] > 100
     assert len(rechecked) == sum(receiver.received.values()) < 2000
@@ -256,20 +290,31 @@ def test_decoding_any_bytes_as_a_notification_fails_only_with_ber_error(data: by
 
 def test_traps_config_defaults_and_mistakes(tmp_path: Path) -> None:
     base = (Path(__file__).parent.parent / "config" / "example.yaml").read_text()
-    env = {"MONITORD_SNMP_COMMUNITY": "public", "MONITORD_OLT_AUTH_KEY": "authpass123", "MONITORD_OLT_PRIV_KEY": "privpass123",
-           "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef", "MONITORD_SMTP_PASSWORD": "smtp-pass",
-           "MONITORD_RT_TOKEN": "rt-token"}
+    env = {
+        "MONITORD_SNMP_COMMUNITY": "public",
+        "MONITORD_OLT_AUTH_KEY": "authpass123",
+        "MONITORD_OLT_PRIV_KEY": "privpass123",
+        "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
+        "MONITORD_SMTP_PASSWORD": "smtp-pass",
+        "MONITORD_RT_TOKEN": "rt-token",
+    }
     for name in ("example-subscribers.csv",):
         (tmp_path / name).write_text((Path(__file__).parent.parent / "config" / name).read_text())
     (tmp_path / "profiles").mkdir()
     path = tmp_path / "config.yaml"
     start = base.index("\ntraps:")
-    base = base[:start] + base[base.index("\n\n", start):]
+    base = base[:start] + base[base.index("\n\n", start) :]
     path.write_text(base)
     assert load_config(path, env).traps is None
     path.write_text(base + "\ntraps:\n  listen: 127.0.0.1:9162\n  rate: 50\n")
     traps = load_config(path, env).traps
-    assert traps is not None and (traps.host, traps.port, traps.rate, traps.sender_rate, traps.burst) == ("127.0.0.1", 9162, 50.0, 0.2, 500)
+    assert traps is not None and (traps.host, traps.port, traps.rate, traps.sender_rate, traps.burst) == (
+        "127.0.0.1",
+        9162,
+        50.0,
+        0.2,
+        500,
+    )
     lines = base.count("\n")
     path.write_text(base + "\ntraps:\n  listen: 127.0.0.1:9162\n  sender_burst: 0\n  flood: yes\n")
     with pytest.raises(ConfigError) as caught:
@@ -286,8 +331,11 @@ def test_profile_traps_are_checked(tmp_path: Path) -> None:
 
 async def test_the_daemon_rechecks_a_device_at_once_on_its_trap_and_changes_nothing_by_it(worlds, daemons) -> None:
     world = await worlds("127.4.11")
-    write_config(world.isp.root, traps={"listen": "127.0.0.1:0"},
-                 polling={"icmp_interval": "1h", "line_interval": "1h", "optical_interval": "1h"})
+    write_config(
+        world.isp.root,
+        traps={"listen": "127.0.0.1:0"},
+        polling={"icmp_interval": "1h", "line_interval": "1h", "optical_interval": "1h"},
+    )
     dslam = min(d.id for d in world.isp.devices.values() if d.kind == "dslam")
     device = world.isp.devices[dslam]
     daemon = await daemons(world.config)
@@ -302,7 +350,9 @@ async def test_the_daemon_rechecks_a_device_at_once_on_its_trap_and_changes_noth
 
     for trap in (LINK_DOWN, COLD_START, LINK_UP):
         seen = await polls()
-        assert await run("snmptrap", "-v", "2c", "-c", device.community or "", f"--clientaddr={device.address}", to, "", trap) == 0
+        assert (
+            await run("snmptrap", "-v", "2c", "-c", device.community or "", f"--clientaddr={device.address}", to, "", trap) == 0
+        )
         await wait_async(lambda: polls_above(polls, seen), 5, f"an ICMP poll of {dslam} after {trap}")
     assert await run("snmptrap", "-v", "2c", "-c", "public", f"--clientaddr={device.address}", to, "", LINK_DOWN) == 0
     _, text = await daemon.get("/metrics")

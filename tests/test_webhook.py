@@ -16,8 +16,15 @@ T = "ARZ-2026-000123"
 
 
 def ticket(action: str, n: int = 0, tracking: str = T) -> Notification:
-    return Notification(f"{tracking}/ticket/{action}/{n}", "ticket", tracking, action, f"[{tracking}] Kesinti",
-                        f"{action} {n}: Şişli Santrali", tracking)
+    return Notification(
+        f"{tracking}/ticket/{action}/{n}",
+        "ticket",
+        tracking,
+        action,
+        f"[{tracking}] Kesinti",
+        f"{action} {n}: Şişli Santrali",
+        tracking,
+    )
 
 
 @pytest.fixture
@@ -40,17 +47,27 @@ async def failure(notifier: WebhookTickets, item: Notification) -> DeliveryError
 
 
 async def test_ticket_lifecycle_keeps_ordered_history(desk: TicketDesk, hook: WebhookTickets) -> None:
-    ids = [await hook.send(item) for item in
-           (ticket("create"), ticket("comment", 1), ticket("comment", 2), ticket("resolve"), ticket("reopen"))]
+    ids = [
+        await hook.send(item)
+        for item in (ticket("create"), ticket("comment", 1), ticket("comment", 2), ticket("resolve"), ticket("reopen"))
+    ]
     assert ids == ["T1"] * 5
     t = desk.tickets[T]
     assert [(e.action, e.body) for e in t.history] == [
-        ("create", "create 0: Şişli Santrali"), ("comment", "comment 1: Şişli Santrali"),
-        ("comment", "comment 2: Şişli Santrali"), ("resolve", "resolve 0: Şişli Santrali"), ("reopen", "reopen 0: Şişli Santrali"),
+        ("create", "create 0: Şişli Santrali"),
+        ("comment", "comment 1: Şişli Santrali"),
+        ("comment", "comment 2: Şişli Santrali"),
+        ("resolve", "resolve 0: Şişli Santrali"),
+        ("reopen", "reopen 0: Şişli Santrali"),
     ]
     assert t.status == "open" and t.subject == f"[{T}] Kesinti"
-    assert desk.requests[0]["body"] == {"action": "create", "tracking": T, "subject": f"[{T}] Kesinti",
-                                        "body": "create 0: Şişli Santrali", "key": f"{T}/ticket/create/0"}
+    assert desk.requests[0]["body"] == {
+        "action": "create",
+        "tracking": T,
+        "subject": f"[{T}] Kesinti",
+        "body": "create 0: Şişli Santrali",
+        "key": f"{T}/ticket/create/0",
+    }
     assert desk.requests[0]["authorization"] == f"Bearer {TOKEN}"
 
 
@@ -62,11 +79,19 @@ async def test_a_resent_item_changes_nothing(desk: TicketDesk, hook: WebhookTick
     assert [e.action for e in desk.tickets[T].history] == ["create", "comment"]
 
 
-@pytest.mark.parametrize(("status", "after", "retryable", "wait"), [
-    (500, None, True, None), (503, "7", True, 7.0), (429, "30", True, 30.0), (400, None, False, None), (409, None, False, None),
-])
-async def test_status_codes_decide_whether_to_retry(desk: TicketDesk, hook: WebhookTickets, status: int, after: str | None,
-                                                    retryable: bool, wait: float | None) -> None:
+@pytest.mark.parametrize(
+    ("status", "after", "retryable", "wait"),
+    [
+        (500, None, True, None),
+        (503, "7", True, 7.0),
+        (429, "30", True, 30.0),
+        (400, None, False, None),
+        (409, None, False, None),
+    ],
+)
+async def test_status_codes_decide_whether_to_retry(
+    desk: TicketDesk, hook: WebhookTickets, status: int, after: str | None, retryable: bool, wait: float | None
+) -> None:
     desk.fail_next(status, retry_after=after)
     error = await failure(hook, ticket("create"))
     assert (error.retryable, error.retry_after) == (retryable, wait)
@@ -89,7 +114,9 @@ async def test_comment_before_the_ticket_exists_is_retried_but_an_unknown_action
     assert not (await failure(hook, ticket("escalate"))).retryable
 
 
-async def test_a_helpdesk_that_is_down_is_retried_and_tickets_arrive_once_it_is_back(desk: TicketDesk, hook: WebhookTickets) -> None:
+async def test_a_helpdesk_that_is_down_is_retried_and_tickets_arrive_once_it_is_back(
+    desk: TicketDesk, hook: WebhookTickets
+) -> None:
     items = [ticket("create"), ticket("comment", 1), ticket("resolve")]
     await desk.down()
     errors = [await failure(hook, item) for item in items]
@@ -111,14 +138,23 @@ async def test_a_body_template_shapes_the_json(desk: TicketDesk) -> None:
     item = Notification("k1", "ticket", T, "create", 'Quote " and \\ and\nnewline', "Şişli", T)
     assert await notifier.send(item) == "T1"
     await notifier.close()
-    assert desk.requests[0]["body"] == {"action": "create", "tracking": T, "key": "k1", "title": item.subject,
-                                        "text": "Şişli", "queue": "noc"}
+    assert desk.requests[0]["body"] == {
+        "action": "create",
+        "tracking": T,
+        "key": "k1",
+        "title": item.subject,
+        "text": "Şişli",
+        "queue": "noc",
+    }
 
 
-@pytest.mark.parametrize(("template", "message"), [
-    ('{"title": $subjet}', r"unknown placeholder \$subjet"),
-    ('{"title": $subject', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ('{"title": $subjet}', r"unknown placeholder \$subjet"),
+        ('{"title": $subject', "not valid JSON"),
+    ],
+)
 def test_a_bad_body_template_fails_when_built(template: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WebhookTickets("http://127.0.0.1:9/", None, body_template=template)
