@@ -61,7 +61,7 @@ def mail(i: int) -> Notification:
 
 
 def held_metric(box: Outbox, store: Store) -> dict[tuple[str, str], float]:
-    view = SimpleNamespace(clock=time.time, outbox=box, store=store)
+    view = SimpleNamespace(clock=time.time, delivery=box.delivery)
     [family] = [m for m in DaemonCollector._outbox(view) if m.name == "monitord_channel_held"]  # type: ignore[arg-type]
     return {(s.labels["channel"], s.labels["reason"]): s.value for s in family.samples}
 
