@@ -180,7 +180,9 @@ def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
 
         now[0] += 1
         silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
+        writes = daemon.store._db.total_changes
         assert daemon.ingest(silent).states
+        assert daemon.store._db.total_changes == writes, "line states alone are not written: the engine holds them"
         assert daemon.store.load_snapshot() == healthy, "a state change alone waits for SNAPSHOT_EVERY"
         assert any(daemon.engine.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
 
