@@ -1,15 +1,9 @@
 """The daemon: config, probes, rules, store, outbox and HTTP wired under one TaskGroup.
 
-One writer per piece of state: only `Daemon._commit` feeds the rules engine and writes its
-step to the store, on the event loop thread, so the engine, the store and the outbox never race.
-
-A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
-monitoring: the engine has moved on, so what the step decided (line states, incidents, notices)
-is kept in memory, in order, as `Unwritten`, and written before anything newer in one
-transaction, with a fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY
-seconds, then less often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is
-then exactly where it would have been had every step been written; until then /health and
-/ready say why, and so do the metrics.
+`Daemon` starts, stops and reloads; its other methods live with their concern: the one writer
+(each engine step to the store and the outbox) in monitord/pipeline.py, the polling jobs in
+monitord/polling.py. HTTP, metrics and the live diagnosis read it through `View`
+(monitord/view.py), which it implements, and never import it.
 """
 
 from __future__ import annotations
@@ -22,9 +16,9 @@ import signal
 import sqlite3
 import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -32,48 +26,28 @@ from prometheus_client import CollectorRegistry
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, Problem, load_config
-from monitord.metrics import Exposition, duration_bucket
-from monitord.model import (
-    Device,
-    Incident,
-    IncidentKind,
-    LineState,
-    MaintenanceWindow,
-    NodeRef,
-    Notification,
-    Outcome,
-    Sample,
-)
-from monitord.outbox import ChannelPolicy, Outbox, masked
-from monitord.store import START_AFRESH, Store, StoreError
-from notices.maintenance import due_maintenance_notices
-from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, hold_notices, plan_step
+from monitord.diagnose import Clients
+from monitord.exposition import Exposition
+from monitord.model import Incident, LineState, NodeRef, Sample
+from monitord.outbox import ChannelPolicy, Delivery, Outbox
+from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten
+from monitord.polling import PollingJobs
+from monitord.store import START_AFRESH, Store, StoredWindow, StoreError
+from monitord.view import PollFigures, ProbeStats
+from notices.plan import PlanSettings, hold_notices
 from notices.throttle import CommentThrottle
 from notifiers.base import Notifier
-from probes.icmp import Pinger, to_sample
-from probes.profiles import (
-    BUILTIN_DIR,
-    SYS_UPTIME,
-    Profile,
-    RateTracker,
-    line_key,
-    load_profiles,
-    poll_device,
-)
-from probes.scheduler import Job, Poll, Scheduler
-from probes.snmp import SnmpClient, Target
+from probes.icmp import Pinger
+from probes.profiles import BUILTIN_DIR, Profile, RateTracker, load_profiles
+from probes.scheduler import Scheduler
+from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig, parse_rules
-from rules.engine import Engine, Step
+from rules.engine import Engine
 
 log = logging.getLogger("monitord")
 
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
-SNAPSHOT_EVERY = 30.0  # at most this often when only line states changed; see `Daemon._commit`
-LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
-NOTICES = 30.0  # how often update and maintenance notices are looked for
-WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
-WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
@@ -138,57 +112,7 @@ def plan_settings(config: Config) -> PlanSettings:
     )
 
 
-def _log_states(states: Iterable[LineState]) -> None:
-    """Each device's new state, the first LOGGED_LINES lines' one by one, the rest counted in
-    one summary: a regional outage changes tens of thousands of lines in one step, and a journal
-    flooded with them would rate-limit away the lines that matter."""
-    skipped: Counter[str] = Counter()
-    lines = 0
-    for state in states:
-        if state.node.level == "line":
-            lines += 1
-            if lines > LOGGED_LINES:
-                skipped[state.status.value] += 1
-                continue
-        reasons = f" ({'; '.join(state.reasons)})" if state.reasons else ""
-        log.info("%s is %s%s", state.node, state.status.value, reasons)
-    if skipped:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
-        log.info("and %d more lines changed state: %s", sum(skipped.values()), counts)
-
-
-@dataclass(slots=True)
-class Unwritten:
-    """What steps decided while the store refused to write, merged in order: the latest state per
-    node and per incident, and every notice once (by key), in the order they were planned."""
-
-    error: str
-    since: float
-    failures: int = 1
-    states: dict[NodeRef, LineState] = field(default_factory=dict)
-    incidents: dict[str, Incident] = field(default_factory=dict)
-    planned: dict[str, Planned] = field(default_factory=dict)
-
-    def add(self, states: Iterable[LineState], incidents: Iterable[Incident], planned: Iterable[Planned]) -> None:
-        self.states.update((s.node, s) for s in states)
-        self.incidents.update((i.tracking, i) for i in incidents)
-        for item in planned:
-            self.planned.setdefault(item[0].key, item)
-
-
-@dataclass(slots=True)
-class ProbeStats:
-    """Per device and probe: how polls ended and how long they took, for metrics."""
-
-    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (device, probe, outcome) -> polls
-    seconds: defaultdict[tuple[str, str], float] = field(
-        default_factory=lambda: defaultdict(float)
-    )  # (device, probe) -> seconds spent
-    polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
-    durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
-
-
-class Daemon:
+class Daemon(Pipeline, PollingJobs):
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] | None = None):
         self.config = config
         self.clock = clock or AnchoredClock()
@@ -211,7 +135,6 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.traps: TrapReceiver | None = None
         self.traps_port: int | None = None
-        self.outbox: Outbox | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
@@ -223,6 +146,13 @@ class Daemon:
         self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
         self.write_failures = 0
         self._next_write = 0.0
+        self.outbox = Outbox(
+            self.store,
+            build_notifiers(config),
+            self._policies(),
+            clock=self.clock,
+            on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
+        )
 
     def _resume(self) -> Engine:
         """The engine as last saved, or a fresh one; StoreError (naming only the error's kind, never
@@ -244,257 +174,6 @@ class Daemon:
         log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
         return engine
 
-    # --- the one writer ------------------------------------------------------------------------
-
-    def ingest(self, samples: list[Sample]) -> Step:
-        """Feed one poll's samples to the rules and persist what they decided."""
-        now = self.clock()
-        step = self.engine.observe(samples, now)
-        self._commit(step, now)
-        return step
-
-    def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
-        """Write one engine step to the store, queue what it decided to say, and log the changes.
-
-        The engine's snapshot (all its state: for 100,000 lines about 50 MiB of JSON, 1.3 s of
-        CPU and 2 s on the loop) is saved with every incident change and every queued notice,
-        and otherwise at most every SNAPSHOT_EVERY seconds; changed line states alone are cheap
-        upserts (a 50-line device poll commits in about 10 ms, the fsync included). That is
-        safe because the saved snapshot is never older than the incidents and the outbox: a
-        restart resumes at the last incident change, so it never forgets an incident it has
-        announced nor issues its tracking number again. What it may lose is the line-level
-        progress since (states, `for` holds, settle and stable timers); the first polls after
-        the restart observe the lines again, at worst delaying an incident or a resolution.
-        """
-        pending = self.unwritten
-        lookup = self.store.incident if pending is None else self._last_incident
-        planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
-        planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
-        incidents = [change.incident for change in step.incidents]
-        states: Iterable[LineState] = step.states
-        if pending is not None:
-            pending.add(states, incidents, planned)
-            states, incidents, planned = (
-                list(pending.states.values()),
-                list(pending.incidents.values()),
-                list(pending.planned.values()),
-            )
-        save_snapshot = pending is not None or bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
-        if (save_snapshot or states) and (pending is None or now >= self._next_write):
-            self._write(save_snapshot, states, incidents, planned, now)
-        _log_states(step.states)
-        for change in step.incidents:
-            inc = change.incident
-            log.info(
-                "incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected)
-            )
-        if step.recheck and self.scheduler:
-            for device in step.recheck:
-                self.scheduler.poll_now(device)
-
-    def _write(
-        self,
-        save_snapshot: bool,
-        states: Iterable[LineState],
-        incidents: list[Incident],
-        planned: list[Planned],
-        now: float,
-    ) -> None:
-        """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
-        states = list(states)
-        snapshot = self.engine.snapshot() if save_snapshot else None
-        try:
-            queued = self.store.commit_step(snapshot, states, incidents, planned, now, self._dead_on_arrival)
-        except (sqlite3.Error, StoreError) as error:
-            self.write_failures += 1
-            failures = 1 if self.unwritten is None else self.unwritten.failures + 1
-            self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
-            if self.unwritten is None:
-                self.unwritten = Unwritten(str(error), now)
-                self.unwritten.add(states, incidents, planned)
-                log.error(
-                    "cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
-                    "in memory and written once the store takes it",
-                    self.config.state_file,
-                    error,
-                )
-            else:
-                self.unwritten.error, self.unwritten.failures = str(error), failures
-            return
-        if self.unwritten is not None:
-            log.warning(
-                "state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",
-                now - self.unwritten.since,
-                len(self.unwritten.incidents),
-                len(self.unwritten.planned),
-            )
-            self.unwritten = None
-        if save_snapshot:
-            self._last_snapshot = now
-        if queued and self.outbox:
-            self.outbox.wake()
-
-    def _last_incident(self, tracking: str) -> Incident | None:
-        """An incident as last decided: unwritten steps first, then the store."""
-        assert self.unwritten is not None
-        return self.unwritten.incidents.get(tracking) or self.store.incident(tracking)
-
-    def _reserve_numbers(self) -> None:
-        for year, last in self.store.issued(self.config.tracking_prefix).items():
-            self.engine.reserve(year, last)
-
-    def _dead_on_arrival(self, item: Notification) -> None:
-        """A notice that could not even be built (a template error): logged and counted, never sent."""
-        log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
-        if self.outbox and item.channel in self.outbox.counts:
-            self.outbox.counts[item.channel].dead += 1
-
-    def tick(self) -> None:
-        """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
-        now = self.clock()
-        step = self.engine.tick(now)
-        extra: list[Planned] = []
-        if now >= self._next_notices:
-            self._next_notices = now + NOTICES
-            extra = self._due_notices(now)
-        self._commit(step, now, extra)
-
-    def _due_notices(self, now: float) -> list[Planned]:
-        """ "Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
-        notices that have come due.
-
-        Their keys make them idempotent in the store; `_updates_queued` only spares the store
-        from seeing the same thousands of update notices of a large outage every minute.
-        """
-        open_incidents = self.engine.incidents()
-        self._updates_queued &= {i.tracking for i in open_incidents}
-        waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
-        due = due_updates(waiting, self.config.topology, self.settings, now)
-        due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
-        self._updates_queued.update(item.incident for item, _ in due if item.incident)
-        overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
-        return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
-
-    def _windows(self) -> list[MaintenanceWindow]:
-        return [w.window for w in self.store.maintenance()]
-
-    def add_maintenance(self, window: MaintenanceWindow) -> None:
-        """A window from the API: stored (it outlives restarts and reloads) and in force at once."""
-        now = self.clock()
-        self.store.put_maintenance(window, "api")
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
-
-    def cancel_maintenance(self, window_id: str) -> bool:
-        """False if no such window is in force or planned."""
-        now = self.clock()
-        if not self.store.cancel_maintenance(window_id):
-            return False
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
-        return True
-
-    # --- probes ------------------------------------------------------------------------------
-
-    def jobs(self) -> list[Job]:
-        polling = self.config.polling
-        topology = self.config.topology
-        lines_of: dict[str, list[str]] = {}
-        for line in topology.lines.values():
-            lines_of.setdefault(line.device, []).append(line.id)
-        jobs: list[Job] = []
-        for device in topology.devices.values():
-            jobs.append(
-                Job(
-                    f"icmp:{device.id}",
-                    device.id,
-                    "icmp",
-                    polling.icmp_interval,
-                    self._icmp_job(device, lines_of.get(device.id, [])),
-                )
-            )
-            if device.snmp is None:
-                continue
-            for name in device.profiles:
-                profile = self.profiles[name]
-                keys = {}
-                for line_id in lines_of.get(device.id, []):
-                    key = line_key(profile, topology.lines[line_id])
-                    if key is not None:
-                        keys[key] = line_id
-                for interval in profile.intervals:
-                    seconds = polling.optical_interval if interval == "optical" else polling.line_interval
-                    poll, check = self._snmp_job(device, profile, keys, interval)
-                    jobs.append(
-                        Job(
-                            f"snmp:{device.id}:{name}:{interval}",
-                            device.id,
-                            interval,
-                            seconds,
-                            poll,
-                            check,
-                            self._snmp_timed_out(device, profile),
-                        )
-                    )
-        self.job_classes = {job.key: job.probe_class for job in jobs}
-        self.class_intervals = {job.probe_class: job.interval for job in jobs}
-        return jobs
-
-    def _snmp_job(self, device: Device, profile: Profile, keys: dict[str, str], interval: str) -> tuple[Poll, Poll]:
-        """The full table walk, and the one-GET liveness check the scheduler uses while it is silent."""
-        probe = f"snmp:{profile.name}"
-        target = Target.of(device)
-
-        async def run() -> list[Sample]:
-            assert self.snmp is not None
-            started = time.perf_counter()
-            samples = await poll_device(self.snmp, device, profile, keys, self.clock(), rates=self.rates, intervals={interval})
-            self._count(device.id, probe, samples, time.perf_counter() - started)
-            return samples
-
-        async def check() -> list[Sample]:
-            assert self.snmp is not None
-            answer = await self.snmp.get(target, [SYS_UPTIME])
-            return [Sample(NodeRef("device", device.id), probe, self.clock(), answer.outcome, detail=answer.detail)]
-
-        return run, check
-
-    def _snmp_timed_out(self, device: Device, profile: Profile) -> Callable[[float], list[Sample]]:
-        """The device sample for a walk the scheduler cancelled at polling.job_timeout."""
-        node, probe = NodeRef("device", device.id), f"snmp:{profile.name}"
-
-        def samples(seconds: float) -> list[Sample]:
-            detail = f"poll still running after {seconds:g} s (polling.job_timeout), cancelled"
-            return [Sample(node, probe, self.clock(), Outcome.TIMEOUT, detail=detail)]
-
-        return samples
-
-    def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
-        lines = self.config.topology.lines
-        targets = {device.address: NodeRef("device", device.id)}
-        targets.update({modem: NodeRef("line", i) for i in line_ids if (modem := lines[i].modem)})
-
-        async def run() -> list[Sample]:
-            assert self.pinger is not None
-            polling = self.config.polling
-            started = time.perf_counter()
-            results = await self.pinger.sweep(list(targets), count=polling.icmp_count, timeout=polling.icmp_timeout)
-            now = self.clock()
-            samples = [to_sample(results[address], node, now) for address, node in targets.items()]
-            self._count(device.id, "icmp", samples[:1], time.perf_counter() - started)
-            return samples
-
-        return run
-
-    def _count(self, device: str, probe: str, samples: list[Sample], seconds: float) -> None:
-        for sample in samples:
-            if sample.target.level == "device":
-                self.stats.outcomes[(device, probe, sample.outcome.value)] += 1
-        self.stats.seconds[(device, probe)] += seconds
-        self.stats.polls[(device, probe)] += 1
-        self.stats.durations[(probe, duration_bucket(seconds))] += 1
-
-    async def _sink(self, samples: list[Sample]) -> None:
-        self.ingest(samples)
-
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -503,7 +182,8 @@ class Daemon:
         A start that fails (no ICMP socket, the HTTP port taken) raises OSError, after closing
         what it had opened.
         """
-        from monitord.http import HttpServer, make_app, make_metrics_app
+        from monitord.http import make_app, make_metrics_app
+        from monitord.http_server import HttpServer
         from monitord.metrics import register
 
         config = self.config
@@ -525,13 +205,6 @@ class Daemon:
             opened.callback(self.snmp.close)
             self.pinger = await Pinger.open()
             opened.push_async_callback(self.pinger.close)
-            self.outbox = Outbox(
-                self.store,
-                build_notifiers(config),
-                self._policies(),
-                clock=self.clock,
-                on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
-            )
             polling = config.polling
             self.scheduler = Scheduler(
                 self.jobs(),
@@ -553,7 +226,7 @@ class Daemon:
                 log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
             register(self.registry, self)
             self.loop = asyncio.get_running_loop()
-            listeners = [(make_app(self), config.http.host, config.http.port)]
+            listeners = [(make_app(self, Clients(self.snmp, self.pinger)), config.http.host, config.http.port)]
             if config.metrics.listen:
                 listeners.append((make_metrics_app(self), *config.metrics.listen))
             opened.callback(sys.setswitchinterval, sys.getswitchinterval())
@@ -600,7 +273,6 @@ class Daemon:
         """Run the outbox; when the state file refuses one of its writes (a full disk), start it
         again after a pause instead of letting the error stop the daemon. An item whose `sent`
         mark was refused stays `sending` and is reconciled with the peer, as after a crash."""
-        assert self.outbox is not None
         pause = WRITE_RETRY
         while True:
             refused = None
@@ -702,9 +374,9 @@ class Daemon:
             self.channels = configured_channels(config)
             self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
             self.store.replace_config_maintenance(config.maintenance)
-            if self.outbox and config.notifiers != old.notifiers:
+            if config.notifiers != old.notifiers:
                 self.outbox.replace_notifiers(build_notifiers(config))
-            elif self.outbox:
+            else:
                 self.outbox.probe_held()  # the fix may be at the peer's end
             self._commit(self.engine.set_topology(config.topology, now), now)
             self._commit(self.engine.set_maintenance(self._windows(), now), now)
@@ -721,10 +393,34 @@ class Daemon:
         finally:
             sdnotify.notify("READY=1", self._status())
 
-    # --- read-only views for HTTP and metrics -------------------------------------------------
+    async def _sink(self, samples: list[Sample]) -> None:
+        self.ingest(samples)
+
+    # --- the View (monitord/view.py) for HTTP, metrics and diagnose --------------------------
 
     def open_incidents(self) -> list[Incident]:
         return self.engine.incidents()
+
+    def incident(self, tracking: str) -> Incident | None:
+        return self.store.incident(tracking)
+
+    def incident_history(self) -> list[Incident]:
+        return self.store.incidents(open_only=False)
+
+    def line_state(self, line_id: str) -> LineState:
+        return self.engine.line_state(line_id)
+
+    def node_state(self, node: NodeRef) -> LineState:
+        return self.engine.node_state(node)
+
+    def maintenance(self) -> list[StoredWindow]:
+        return self.store.maintenance()
+
+    def polling(self) -> PollFigures:
+        return PollFigures(self.stats, self.job_classes, self.class_intervals, self.scheduler, self.traps)
+
+    def delivery(self) -> Delivery:
+        return self.outbox.delivery()
 
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines."""

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from monitord.model import Device, Incident, IncidentKind, Line, LineState, MaintenanceWindow, NodeRef, Outcome, Status
-from probes.icmp import PingResult
+from probes.icmp import Pinger, PingResult
 from probes.profiles import SYS_UPTIME, Profile, absent, combine, decode, line_key
 from probes.snmp import Oid, SnmpClient, Target
 from rules.checks import RuleSet, Threshold
 
 if TYPE_CHECKING:
-    from monitord.daemon import Daemon
+    from monitord.view import View
 
 T = TypeVar("T")
 Cause = Literal["ok", "maintenance", "outage", "device", "line", "config", "modem", "unknown"]
@@ -43,6 +43,14 @@ PING_COUNT = 3
 PING_TIMEOUT = 1.0
 _SILENT = (Outcome.TIMEOUT, Outcome.UNREACHABLE)
 _OUTAGES = (IncidentKind.OUTAGE, IncidentKind.OVERRUN)
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The daemon's own SNMP and ICMP clients: a diagnosis looks through them, sharing their limits."""
+
+    snmp: SnmpClient
+    pinger: Pinger
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +274,10 @@ def _time(at: float, zone: str) -> str:
 # --- the fresh looks (I/O) ---------------------------------------------------------------------
 
 
-async def diagnose(daemon: Daemon, line_id: str, deadline: float = DEADLINE) -> Diagnosis:
-    """Look at one subscriber now; every look gives up at `deadline` seconds, so a silent modem
-    or head-end costs at most that."""
-    assert daemon.pinger is not None and daemon.snmp is not None, "the daemon is not running"
-    topology = daemon.config.topology
+async def diagnose(view: View, clients: Clients, line_id: str, deadline: float = DEADLINE) -> Diagnosis:
+    """Look at one subscriber now through `clients`, and at what the daemon knows of it; every look
+    gives up at `deadline` seconds, so a silent modem or head-end costs at most that."""
+    topology = view.config.topology
     line = topology.lines[line_id]
     device = topology.devices[line.device]
     timings: dict[str, float] = {}
@@ -287,22 +294,22 @@ async def diagnose(daemon: Daemon, line_id: str, deadline: float = DEADLINE) -> 
 
     addresses = [a for a in (line.modem, device.address) if a]
     late = {a: PingResult(a, PING_COUNT, 0, ()) for a in addresses}
-    profiles = [daemon.profiles[name] for name in device.profiles] if device.snmp else []
+    profiles = [view.profiles[name] for name in device.profiles] if device.snmp else []
     silent = f"no answer within {deadline:g} s"
     rows = [
-        within(f"snmp:{p.name}", read_row(daemon.snmp, device, p, key), Row(p.name, Outcome.TIMEOUT, detail=silent))
+        within(f"snmp:{p.name}", read_row(clients.snmp, device, p, key), Row(p.name, Outcome.TIMEOUT, detail=silent))
         for p in profiles
         if (key := line_key(p, line)) is not None
     ]
     pings, read = await asyncio.gather(
-        within("icmp", daemon.pinger.sweep(addresses, PING_COUNT, PING_TIMEOUT), late), asyncio.gather(*rows)
+        within("icmp", clients.pinger.sweep(addresses, PING_COUNT, PING_TIMEOUT), late), asyncio.gather(*rows)
     )
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
 
-    now = daemon.clock()
+    now = view.clock()
     judged = []
     for row in read:
-        down, degraded = judge_row(row.values, daemon.rules.ruleset(row.profile), now)
+        down, degraded = judge_row(row.values, view.rules.ruleset(row.profile), now)
         judged.append(replace(row, down=down, degraded=degraded))
     chain = topology.ancestors(NodeRef("line", line.id))
     facts = Facts(
@@ -312,12 +319,12 @@ async def diagnose(daemon: Daemon, line_id: str, deadline: float = DEADLINE) -> 
         modem=_ping(pings[line.modem]) if line.modem else None,
         head_end=_ping(pings[device.address]),
         rows=tuple(judged),
-        line_state=daemon.engine.line_state(line.id),
-        device_state=daemon.engine.node_state(chain[0]),
-        incidents=tuple(i for i in daemon.open_incidents() if line.id in i.affected or i.root in chain),
-        windows=covering([w.window for w in daemon.store.maintenance()], line.id, chain, now),
+        line_state=view.line_state(line.id),
+        device_state=view.node_state(chain[0]),
+        incidents=tuple(i for i in view.open_incidents() if line.id in i.affected or i.root in chain),
+        windows=covering([w.window for w in view.maintenance()], line.id, chain, now),
         at=now,
-        timezone=daemon.config.timezone,
+        timezone=view.config.timezone,
     )
     return Diagnosis(facts, verdict(facts), timings)
 

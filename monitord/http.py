@@ -6,29 +6,24 @@ or a live diagnosis needs it: without a configured token they are refused, never
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
-The API cannot hurt monitoring: `HttpServer` runs aiohttp on a thread and event loop of its own,
-so parsing, connections and writing cost the polling loop nothing; a handler that reads the
-daemon's state hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics is
-served from bytes rendered at most once per `metrics.Exposition` age, `diagnose` (live SNMP and
-ICMP) is rate limited and bounded in concurrency, and requests are bounded in size.
+The API cannot hurt monitoring: it is served on a thread and event loop of its own
+(monitord/http_server.py); a handler that reads the daemon's state, through its `View`
+(monitord/view.py), hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics
+is served from bytes rendered at most once per `exposition.Exposition` age, and `diagnose`
+(live SNMP and ICMP) is rate limited and bounded in concurrency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import functools
 import hmac
 import json
 import logging
 import math
-import os
 import secrets
-import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,7 +40,8 @@ from monitord.config import (
     text,
     timestamp,
 )
-from monitord.diagnose import Diagnosis, Ping, Row, covering, diagnose
+from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
+from monitord.http_server import paced
 from monitord.model import (
     Incident,
     Line,
@@ -59,12 +55,13 @@ from monitord.store import StoredWindow
 from notices.templates import mask_phone
 
 if TYPE_CHECKING:
-    from monitord.daemon import Daemon
+    from monitord.view import Controls
 
 log = logging.getLogger("monitord.http")
 T = TypeVar("T")
 
 DAEMON = web.AppKey("daemon", object)
+CLIENTS = web.AppKey("clients", object)
 WINDOW_FIELDS = ("id", "scope", "start", "end", "reason", "grace")
 
 MAX_SCOPE = 200  # nodes in one window's scope (after removing repeats)
@@ -74,17 +71,11 @@ MAX_GRACE = 86400.0
 MAX_REASON = 500  # characters
 
 MAX_BODY = 256 * 1024  # bytes of a request body (client_max_size): a 400 names a too-long scope before that
-MAX_LINE = 4096  # bytes of the request line and of one header (max_line_size, max_field_size)
-MAX_HEADERS = 64
-KEEPALIVE = 15.0  # seconds an idle connection is kept open
 DAEMON_LOOP_SLOTS = 8  # handlers running on the daemon's loop at once; the rest wait
 DAEMON_LOOP_WAIT = 5.0  # seconds a request waits for a slot before a 503
 DIAGNOSE_AT_ONCE = 4  # live diagnoses in flight; more get a 429
 DIAGNOSE_RATE = 2.0  # diagnoses per second, sustained
 DIAGNOSE_BURST = 20
-HTTP_CPU_SHARE = 0.25  # of one CPU, for the HTTP thread's parsing, handlers and writing together
-HTTP_CPU_CREDIT = 0.05  # CPU seconds an idle API may spend at once before pacing starts
-HTTP_NICE = 10  # the HTTP thread's priority below the polling thread's, when the machine is busy
 
 STRICT_JSON = functools.partial(json.dumps, allow_nan=False)
 
@@ -267,43 +258,10 @@ class Limits:
 LIMITS = web.AppKey("limits", Limits)
 
 
-class CpuShare:
-    """A leaky bucket of CPU time: how long to wait so that what was used stays within `share`.
-
-    `delay(wall, cpu)` takes the wall clock and the serving thread's CPU clock; while the debt is
-    positive, requests wait it out (one at a time), and clients that wait for answers send
-    nothing new, so the thread idles and the polling loop has the interpreter to itself.
-    """
-
-    def __init__(self, share: float = HTTP_CPU_SHARE, credit: float = HTTP_CPU_CREDIT) -> None:
-        self.share = share
-        self.credit = credit
-        self.debt = 0.0
-        self._last: tuple[float, float] | None = None
-
-    def delay(self, wall: float, cpu: float) -> float:
-        if self._last is not None:
-            last_wall, last_cpu = self._last
-            self.debt = max(-self.credit, self.debt + (cpu - last_cpu) - self.share * (wall - last_wall))
-        self._last = (wall, cpu)
-        return self.debt / self.share if self.debt > 0 else 0.0
-
-
-@dataclass(slots=True)
-class Pacing:
-    """The HTTP thread's CPU budget, shared by its listeners."""
-
-    budget: CpuShare = field(default_factory=CpuShare)
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-PACING = web.AppKey("pacing", Pacing)
-
-
 # --- handlers ----------------------------------------------------------------------------------
 
 
-def _daemon(request: web.Request) -> Daemon:
+def _daemon(request: web.Request) -> Controls:
     return request.app[DAEMON]  # type: ignore[return-value]
 
 
@@ -371,16 +329,6 @@ def _line(request: web.Request) -> Line:
 
 
 @web.middleware
-async def _paced(request: web.Request, handler: Any) -> web.StreamResponse:
-    pacing = request.app.get(PACING)
-    if pacing is not None:
-        async with pacing.turn:
-            while (wait := pacing.budget.delay(time.monotonic(), time.thread_time())) > 0:
-                await asyncio.sleep(wait)
-    return await handler(request)
-
-
-@web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -400,7 +348,7 @@ async def _limits(app: web.Application) -> None:
     app[LIMITS] = Limits()
 
 
-def _store_fault(daemon: Daemon) -> dict[str, Any] | None:
+def _store_fault(daemon: Controls) -> dict[str, Any] | None:
     """Why the state file is not taking the daemon's decisions, if it is not."""
     unwritten = daemon.unwritten
     if unwritten is None:
@@ -445,7 +393,7 @@ async def metrics(request: web.Request) -> web.Response:
 @on_daemon_loop
 async def incidents(request: web.Request) -> web.Response:
     d = _daemon(request)
-    found = d.store.incidents(open_only=False) if _flag(request, "all") else d.open_incidents()
+    found = d.incident_history() if _flag(request, "all") else d.open_incidents()
     return _json([incident_json(i) for i in found])
 
 
@@ -453,7 +401,7 @@ async def incidents(request: web.Request) -> web.Response:
 async def incident(request: web.Request) -> web.Response:
     d = _daemon(request)
     tracking = request.match_info["tracking"]
-    found = d.store.incident(tracking)
+    found = d.incident(tracking)
     if found is None:
         raise ApiError(404, f"no incident {tracking!r}")
     lines, personal = d.config.topology.lines, _authorized(request)
@@ -467,14 +415,14 @@ async def subscriber(request: web.Request) -> web.Response:
     chain = d.config.topology.ancestors(NodeRef("line", line.id))
     open_for_line = [i for i in d.open_incidents() if line.id in i.affected]
     now = d.clock()
-    windows = covering([w.window for w in d.store.maintenance()], line.id, chain, now)
+    windows = covering([w.window for w in d.maintenance()], line.id, chain, now)
     return _json(
         {
             **line_json(line.id, line, _authorized(request)),
             "device": line.device,
             "chain": [str(node) for node in chain],
-            "state": state_json(d.engine.line_state(line.id)),
-            "device_state": state_json(d.engine.node_state(chain[0])),
+            "state": state_json(d.line_state(line.id)),
+            "device_state": state_json(d.node_state(chain[0])),
             "tracking": open_for_line[0].tracking if open_for_line else None,
             "incidents": [incident_json(i) for i in open_for_line],
             "maintenance": [w.id for w in windows],
@@ -498,14 +446,16 @@ async def diagnose_subscriber(request: web.Request) -> web.StreamResponse:
 
 
 async def _diagnosis(request: web.Request) -> web.Response:
-    return _json(diagnosis_json(await diagnose(_daemon(request), _line(request).id)))
+    clients = request.app[CLIENTS]
+    assert isinstance(clients, Clients), "the daemon's probes are not running"
+    return _json(diagnosis_json(await diagnose(_daemon(request), clients, _line(request).id)))
 
 
 @on_daemon_loop
 async def maintenance_list(request: web.Request) -> web.Response:
     d = _daemon(request)
     now = d.clock()
-    return _json([window_json(w, d.config.timezone, now) for w in d.store.maintenance()])
+    return _json([window_json(w, d.config.timezone, now) for w in d.maintenance()])
 
 
 @on_daemon_loop
@@ -518,7 +468,7 @@ async def maintenance_add(request: web.Request) -> web.Response:
         raise ApiError(400, "body: not valid JSON") from None
     now = d.clock()
     window = parse_window(body, d.config.topology, d.config.timezone, d.rules.maintenance_grace, now)
-    if any(w.window.id == window.id for w in d.store.maintenance()):
+    if any(w.window.id == window.id for w in d.maintenance()):
         raise ApiError(409, f"id: a maintenance window {window.id!r} already exists")
     d.add_maintenance(window)
     shown = window_json(StoredWindow(window, "api", False), d.config.timezone, now)
@@ -530,7 +480,7 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
     _authorize(request)
     d = _daemon(request)
     window_id = request.match_info["id"]
-    stored = next((w for w in d.store.maintenance() if w.window.id == window_id), None)
+    stored = next((w for w in d.maintenance() if w.window.id == window_id), None)
     if stored is None:
         raise ApiError(404, f"no maintenance window {window_id!r}")
     if stored.source == "config":
@@ -539,15 +489,17 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
     return _json({"id": window_id, "cancelled": True})
 
 
-def _app(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_paced, _errors], client_max_size=MAX_BODY)
+def _app(daemon: Controls, clients: Clients | None = None) -> web.Application:
+    app = web.Application(middlewares=[paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
+    app[CLIENTS] = clients
     app.on_startup.append(_limits)
     return app
 
 
-def make_app(daemon: Daemon) -> web.Application:
-    app = _app(daemon)
+def make_app(daemon: Controls, clients: Clients | None = None) -> web.Application:
+    """The API; live diagnoses look through `clients`, the running daemon's own."""
+    app = _app(daemon, clients)
     get = app.router.add_get
     get("/health", health, allow_head=False)
     get("/ready", ready, allow_head=False)
@@ -562,93 +514,8 @@ def make_app(daemon: Daemon) -> web.Application:
     return app
 
 
-def make_metrics_app(daemon: Daemon) -> web.Application:
+def make_metrics_app(daemon: Controls) -> web.Application:
     """`metrics.listen`: /metrics alone, so the API's listener can stay private."""
     app = _app(daemon)
     app.router.add_get("/metrics", metrics, allow_head=False)
     return app
-
-
-# --- serving -----------------------------------------------------------------------------------
-
-
-class _ProtocolLog(logging.LoggerAdapter[logging.Logger]):
-    """aiohttp's log of requests it cannot parse (a 9 kB URL, a bad header, a port scan): the
-    client is answered 400; here it is one debug line, never a traceback per request."""
-
-    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
-        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
-        self.debug(f"{msg}: %s", *args, repr(error)[:200])
-
-
-SERVER_OPTIONS: Mapping[str, Any] = {
-    "access_log": None,
-    "max_line_size": MAX_LINE,
-    "max_field_size": MAX_LINE,
-    "max_headers": MAX_HEADERS,
-    "keepalive_timeout": KEEPALIVE,
-    "logger": _ProtocolLog(logging.getLogger("monitord.http.protocol")),
-    "shutdown_timeout": 2.0,  # requests still running at stop get this long, well inside systemd's stop timeout
-}
-
-
-class HttpServer:
-    """The daemon's listeners, served by aiohttp on a thread and event loop of their own.
-
-    The thread runs at HTTP_NICE below the polling thread (where the system lets it) and paces
-    itself to HTTP_CPU_SHARE of one CPU (`CpuShare`, `_paced`), and while it
-    works the polling loop still gets the interpreter every `sys.getswitchinterval()` (the daemon
-    sets 1 ms): a storm of clients slows the API down, not polling.
-    """
-
-    def __init__(self, listeners: Sequence[tuple[web.Application, str, int]]) -> None:
-        self._listeners = listeners
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    async def start(self) -> list[int]:
-        """The ports bound, in listener order; OSError when one cannot be bound (nothing stays open)."""
-        bound: concurrent.futures.Future[list[int]] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._serve, args=(bound,), name="monitord-http", daemon=True)
-        self._thread.start()
-        try:
-            return await asyncio.wrap_future(bound)
-        except BaseException:
-            await asyncio.to_thread(self._thread.join)
-            raise
-
-    async def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            await asyncio.to_thread(self._thread.join)
-
-    def _serve(self, bound: concurrent.futures.Future[list[int]]) -> None:
-        with contextlib.suppress(OSError):  # refused where a SystemCallFilter denies @resources
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HTTP_NICE)
-        loop = asyncio.new_event_loop()
-        runners: list[web.AppRunner] = []
-        try:
-            try:
-                ports = loop.run_until_complete(self._open(runners))
-            except BaseException as error:
-                bound.set_exception(error)
-                return
-            self._loop = loop
-            bound.set_result(ports)
-            loop.run_forever()
-        finally:
-            for runner in runners:
-                loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    async def _open(self, runners: list[web.AppRunner]) -> list[int]:
-        ports = []
-        pacing = Pacing()
-        for app, host, port in self._listeners:
-            app[PACING] = pacing
-            runner = web.AppRunner(app, **SERVER_OPTIONS)
-            await runner.setup()
-            runners.append(runner)
-            await web.TCPSite(runner, host, port).start()
-            ports.append(runner.addresses[0][1])
-        return ports

@@ -7,8 +7,7 @@ exchange, device and state, probe series per device and probe. One series per su
 `monitord_line_series_dropped`, so a cut-off view is never mistaken for a whole one.
 A rendering of 100,000 lines on 1,000 devices takes about 0.25 s on a busy 2-CPU machine (0.45 s
 with 10,000 per-line series), on the event loop: one engine look-up per line. So scrapes are
-served from the last rendering (`Exposition`), and a new one is made at most every
-`max(FRESH_FOR, RENDER_SHARE x its last cost)` seconds, however many clients ask.
+served from the last rendering (monitord/exposition.py).
 
 The registry is injected; the global one is never used.
 """
@@ -19,11 +18,11 @@ import math
 import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -36,11 +35,9 @@ from prometheus_client.registry import Collector
 from monitord.model import IncidentKind, Status
 
 if TYPE_CHECKING:
-    from monitord.daemon import Daemon
+    from monitord.view import PollFigures, ProbeStats, View
 
 PREFIX = "monitord"
-FRESH_FOR = 2.0  # seconds a rendering is served before the next scrape renders again
-RENDER_SHARE = 20  # ...and at least this many times its own cost: rendering takes at most 5% of the loop
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, math.inf)
 """Poll durations from one ICMP echo on a LAN to a walk of a 1,000-port DSLAM."""
 
@@ -70,12 +67,12 @@ class ClassHealth:
     jobs: int = 0
 
 
-def class_health(d: Daemon, now: float, registered: float) -> dict[str, ClassHealth]:
+def class_health(p: PollFigures, now: float, registered: float) -> dict[str, ClassHealth]:
     """Per probe class; a job that never started counts its age from `registered`."""
-    assert d.scheduler is not None
-    health = {probe_class: ClassHealth() for probe_class in d.class_intervals}
-    for key, job in d.scheduler.stats.items():
-        h = health.setdefault(d.job_classes.get(key, "unknown"), ClassHealth())
+    assert p.scheduler is not None
+    health = {probe_class: ClassHealth() for probe_class in p.class_intervals}
+    for key, job in p.scheduler.stats.items():
+        h = health.setdefault(p.job_classes.get(key, "unknown"), ClassHealth())
         h.lag = max(h.lag, job.lag or 0.0)
         h.oldest_age = max(h.oldest_age, now - (registered if job.last_started is None else job.last_started))
         h.backed_off += job.backoff > 1
@@ -84,27 +81,28 @@ def class_health(d: Daemon, now: float, registered: float) -> dict[str, ClassHea
 
 
 class DaemonCollector(Collector):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: View) -> None:
         self.daemon = daemon
         self.registered = time.monotonic()
 
     def collect(self) -> Iterator[Metric]:
         d = self.daemon
+        polling = d.polling()
         yield from self._lines(d)
         yield from self._incidents(d)
-        yield from self._probes(d)
-        if d.scheduler is not None:
-            yield from self._scheduler(d, self.registered)
+        yield from self._probes(polling.probes)
+        if polling.scheduler is not None:
+            yield from self._scheduler(polling, self.registered)
         yield from self._outbox(d)
         yield from self._store(d)
-        if d.traps is not None:
-            yield from self._traps(d.traps.received, d.traps.dropped)
+        if polling.traps is not None:
+            yield from self._traps(polling.traps.received, polling.traps.dropped)
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
         start.add_metric([], d.started)
         yield start
 
     @staticmethod
-    def _lines(d: Daemon) -> Iterator[Metric]:
+    def _lines(d: View) -> Iterator[Metric]:
         counts = d.status_counts()
         lines = GaugeMetricFamily(
             f"{PREFIX}_lines",
@@ -128,7 +126,7 @@ class DaemonCollector(Collector):
             labels=["line", "device", "state"],
         )
         for line_id in kept:
-            per_line.add_metric([line_id, topology.lines[line_id].device, d.engine.line_state(line_id).status.value], 1)
+            per_line.add_metric([line_id, topology.lines[line_id].device, d.line_state(line_id).status.value], 1)
         yield per_line
         dropped = GaugeMetricFamily(
             f"{PREFIX}_line_series_dropped",
@@ -138,7 +136,7 @@ class DaemonCollector(Collector):
         yield dropped
 
     @staticmethod
-    def _incidents(d: Daemon) -> Iterator[Metric]:
+    def _incidents(d: View) -> Iterator[Metric]:
         incidents = GaugeMetricFamily(f"{PREFIX}_incidents_open", "Unresolved incidents by kind.", labels=["kind"])
         affected = GaugeMetricFamily(
             f"{PREFIX}_incident_lines", "Subscriber lines affected by unresolved incidents, by kind.", labels=["kind"]
@@ -152,8 +150,7 @@ class DaemonCollector(Collector):
         yield affected
 
     @staticmethod
-    def _probes(d: Daemon) -> Iterator[Metric]:
-        stats = d.stats
+    def _probes(stats: ProbeStats) -> Iterator[Metric]:
         polls = CounterMetricFamily(
             f"{PREFIX}_device_polls",
             "Polls of a device, by probe and how the device answered.",
@@ -185,8 +182,8 @@ class DaemonCollector(Collector):
         yield histogram
 
     @staticmethod
-    def _scheduler(d: Daemon, registered: float) -> Iterator[Metric]:
-        s = d.scheduler
+    def _scheduler(p: PollFigures, registered: float) -> Iterator[Metric]:
+        s = p.scheduler
         assert s is not None
         skipped = CounterMetricFamily(
             f"{PREFIX}_polls_skipped",
@@ -203,7 +200,7 @@ class DaemonCollector(Collector):
             "Poll runs cancelled after polling.job_timeout.",
             labels=["probe_class"],
         )
-        for probe_class in sorted(set(d.class_intervals) | set(s.skipped) | set(s.errors) | set(s.timeouts)):
+        for probe_class in sorted(set(p.class_intervals) | set(s.skipped) | set(s.errors) | set(s.timeouts)):
             skipped.add_metric([probe_class], s.skipped[probe_class])
             errors.add_metric([probe_class], s.errors[probe_class])
             timeouts.add_metric([probe_class], s.timeouts[probe_class])
@@ -211,7 +208,7 @@ class DaemonCollector(Collector):
         yield errors
         yield timeouts
 
-        health = class_health(d, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
+        health = class_health(p, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
         families = {
             "lag": GaugeMetricFamily(
                 f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot.", labels=["probe_class"]
@@ -230,13 +227,13 @@ class DaemonCollector(Collector):
         for probe_class, h in sorted(health.items()):
             for name, family in families.items():
                 family.add_metric([probe_class], getattr(h, name))
-            if probe_class in d.class_intervals:
-                interval.add_metric([probe_class], d.class_intervals[probe_class])
+            if probe_class in p.class_intervals:
+                interval.add_metric([probe_class], p.class_intervals[probe_class])
         yield from families.values()
         yield interval
 
     @staticmethod
-    def _outbox(d: Daemon) -> Iterator[Metric]:
+    def _outbox(d: View) -> Iterator[Metric]:
         now = d.clock()
         depth = GaugeMetricFamily(
             f"{PREFIX}_outbox_depth", "Notifications waiting to be delivered, by channel.", labels=["channel"]
@@ -259,9 +256,8 @@ class DaemonCollector(Collector):
             "until it works again.",
             labels=["channel", "reason"],
         )
-        holds = d.outbox.holds if d.outbox else {}
-        counts = d.outbox.counts if d.outbox else {}
-        backlog = d.store.backlog()
+        delivery = d.delivery()
+        holds, counts, backlog = delivery.holds, delivery.counts, delivery.backlog
         for channel in sorted(counts):
             c = counts[channel]
             waiting, since = backlog.get(channel, (0, now))
@@ -276,7 +272,7 @@ class DaemonCollector(Collector):
         yield from (depth, age, sent, failed, dead, segments, held)
 
     @staticmethod
-    def _store(d: Daemon) -> Iterator[Metric]:
+    def _store(d: View) -> Iterator[Metric]:
         failures = CounterMetricFamily(
             f"{PREFIX}_store_write_failures", "Engine steps the state file refused to take (e.g. disk full)."
         )
@@ -304,24 +300,5 @@ class DaemonCollector(Collector):
         yield from (accepted, refused)
 
 
-class Exposition:
-    """The text exposition of a registry, rendered on the daemon's loop and served many times."""
-
-    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic) -> None:
-        self._registry = registry
-        self._clock = clock
-        self.body = b""
-        self._expires = float("-inf")
-
-    def stale(self) -> bool:
-        return self._clock() >= self._expires
-
-    async def refresh(self) -> None:
-        started = self._clock()
-        self.body = generate_latest(self._registry)
-        ended = self._clock()
-        self._expires = ended + max(FRESH_FOR, RENDER_SHARE * (ended - started))
-
-
-def register(registry: CollectorRegistry, daemon: Daemon) -> None:
+def register(registry: CollectorRegistry, daemon: View) -> None:
     registry.register(DaemonCollector(daemon))

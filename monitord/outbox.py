@@ -101,6 +101,15 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """How delivery goes per channel, for metrics: running totals, holds, and what waits."""
+
+    counts: Mapping[str, DeliveryCounts]
+    holds: Mapping[str, Hold]
+    backlog: Mapping[str, tuple[int, float]]  # channel -> (undelivered items, when the oldest could first go)
+
+
+@dataclass(frozen=True, slots=True)
 class Streak:
     """A channel's attempts failing in a row since `since` (wall) / `started` (monotonic)."""
 
@@ -162,6 +171,16 @@ class Outbox:
     def holds(self) -> Mapping[str, Hold]:
         """Held channels, for metrics and the API."""
         return dict(self._holds)
+
+    def delivery(self) -> Delivery:
+        return Delivery(self.counts, self.holds, self._store.backlog())
+
+    def dead_on_arrival(self, item: Notification) -> None:
+        """A notice that could not even be built (a template error), filed dead by
+        `Store.commit_step`: logged and counted, never sent."""
+        log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
+        if item.channel in self.counts:
+            self.counts[item.channel].dead += 1
 
     def replace_notifiers(self, notifiers: Mapping[str, Notifier]) -> None:
         """A reload with new addresses or credentials: later sends use `notifiers`, and a held
@@ -418,7 +437,7 @@ class Outbox:
             return
         change = ChannelHold(channel, hold.cause, hold.reason, hold.since, released, waiting)
         planned = [(n, nb) for n, nb in self._on_hold(change) if n.channel != channel and n.channel in self._notifiers]
-        if planned and self._store.commit_step(None, [], [], planned, self._clock()):
+        if planned and self._store.commit_step(None, [], planned, self._clock(), self.dead_on_arrival):
             self.wake()
 
     def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:

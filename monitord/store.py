@@ -1,5 +1,5 @@
-"""The daemon's durable state in one SQLite file: engine snapshot, line states, incidents,
-maintenance windows and the transactional outbox.
+"""The daemon's durable state in one SQLite file: engine snapshot, incidents, maintenance
+windows and the transactional outbox.
 
 One writer, on the event loop thread, on purpose: every call is a short local transaction
 (well under a millisecond, fsync included), so a worker thread would add locking and hand-offs
@@ -8,6 +8,10 @@ for nothing. WAL lets read-only tools (sqlite3 CLI, backups) look in while the d
 `synchronous=FULL`: in WAL mode NORMAL survives a process crash but may lose the last commits
 on power loss, and a lost "sending" or "sent" mark would let a message go out twice. FULL costs
 one fsync per commit (about 0.2 ms here), far below the SMS rate limits.
+
+Longer than the other modules on purpose: every SQL statement against the state file is here,
+beside the migrations and partial indexes it relies on (`INDEXED BY`), so a schema change and
+the queries it touches are read and reviewed together.
 """
 
 from __future__ import annotations
@@ -24,12 +28,10 @@ from typing import Any, Literal
 from monitord.model import (
     Incident,
     IncidentKind,
-    LineState,
     MaintenanceWindow,
     NodeRef,
     Notification,
     Phase,
-    Status,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -87,6 +89,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_dead_at ON outbox (created_at) WHERE status = 'dead';
     CREATE INDEX outbox_backlog ON outbox (channel, created_at, not_before) WHERE status IN ('pending', 'sending');
     CREATE INDEX incidents_resolved_at ON incidents (resolved_at) WHERE phase = 'resolved';
+    """,
+    # Line states live in the engine (and its snapshot); the table that copied them on every
+    # step had no reader.
+    """
+    DROP TABLE line_states;
     """,
 )
 
@@ -340,7 +347,6 @@ class Store:
     def commit_step(
         self,
         snapshot: dict[str, Any] | None,
-        states: Iterable[LineState],
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
@@ -348,8 +354,8 @@ class Store:
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
 
-        `snapshot` None keeps the saved one. `states` and `incidents` are upserts (pass what
-        changed); an incident row is only ever updated by its own incident (StoreError if
+        `snapshot` None keeps the saved one. `incidents` are upserts (pass what changed); an
+        incident row is only ever updated by its own incident (StoreError if
         another one arrives with its number), and each number is recorded as issued. A
         notification whose key is already queued is ignored (only a key conflict: any other
         bad row fails the step). `not_before` (quiet hours) delays the first attempt.
@@ -366,10 +372,6 @@ class Store:
                     "INSERT OR REPLACE INTO engine_state (id, snapshot, saved_at) VALUES (1, ?, ?)",
                     (json.dumps(snapshot), now),
                 )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO line_states VALUES (?, ?, ?, ?)",
-                ((str(s.node), s.status.value, s.since, json.dumps(s.reasons)) for s in states),
-            )
             for i in incidents:
                 row = (
                     i.tracking,
@@ -418,10 +420,6 @@ class Store:
     def load_snapshot(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()
         return None if row is None else json.loads(row["snapshot"])
-
-    def line_states(self) -> list[LineState]:
-        rows = self._db.execute("SELECT * FROM line_states ORDER BY node")
-        return [LineState(_node(r["node"]), Status(r["status"]), r["since"], tuple(json.loads(r["reasons"]))) for r in rows]
 
     def incidents(self, open_only: bool = True) -> list[Incident]:
         where = "WHERE phase != 'resolved'" if open_only else ""

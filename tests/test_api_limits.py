@@ -32,8 +32,10 @@ from lab.isp import build_sample_isp
 from monitord.config import ConfigError, HttpConfig, load_config
 from monitord.daemon import Daemon
 from monitord.demo import until
-from monitord.http import DIAGNOSE_AT_ONCE, DIAGNOSE_BURST, DIAGNOSE_RATE, STRICT_JSON, CpuShare, make_app
-from monitord.metrics import FRESH_FOR, RENDER_SHARE, Exposition
+from monitord.diagnose import Clients
+from monitord.exposition import FRESH_FOR, RENDER_SHARE, Exposition
+from monitord.http import DIAGNOSE_AT_ONCE, DIAGNOSE_BURST, DIAGNOSE_RATE, STRICT_JSON, make_app
+from monitord.http_server import CpuShare
 from monitord.model import Status
 
 if TYPE_CHECKING:
@@ -157,7 +159,8 @@ def test_cpu_share_paces_what_is_used_beyond_the_share() -> None:
 @on_daemon_loop
 async def test_diagnose_is_rate_limited_and_bounded(api: Api) -> None:
     """On an app of its own (its own limits), so the other tests' diagnoses are not counted."""
-    runner = web.AppRunner(make_app(api.daemon))
+    assert api.daemon.snmp is not None and api.daemon.pinger is not None
+    runner = web.AppRunner(make_app(api.daemon, Clients(api.daemon.snmp, api.daemon.pinger)))
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -32,11 +32,12 @@ from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
 from monitord.clock import AnchoredClock
 from monitord.config import Config, load_config
-from monitord.daemon import WRITE_RETRY_MAX, Daemon, build_notifiers
+from monitord.daemon import Daemon, build_notifiers
 from monitord.http import make_app
 from monitord.metrics import register
 from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Phase, Sample
 from monitord.outbox import Outbox
+from monitord.pipeline import WRITE_RETRY_MAX
 from monitord.store import MIGRATIONS, Store, StoreError, migrate
 from rules.config import parse_rules
 from rules.engine import Engine
@@ -543,13 +544,13 @@ def test_the_store_never_lets_another_incident_take_a_stored_number(tmp_path: Pa
             frozenset({"s1"}),
             ("d1 down",),
         )
-        store.commit_step(None, [], [first], [], 100.0)
+        store.commit_step(None, [first], [], 100.0)
         later = replace(first, phase=Phase.RESOLVED, updated_at=200.0, resolved_at=200.0)
-        store.commit_step(None, [], [later], [], 200.0)
+        store.commit_step(None, [later], [], 200.0)
         assert store.incident(first.tracking) == later
         other = replace(first, root=NodeRef("device", "d2"), opened_at=300.0, updated_at=300.0)
         with pytest.raises(StoreError, match="ARZ-2026-000001 already belongs to another incident"):
-            store.commit_step(None, [], [other], [], 300.0)
+            store.commit_step(None, [other], [], 300.0)
         assert store.incident(first.tracking) == later
         assert store.issued("ARZ") == {2026: 1}
     finally:

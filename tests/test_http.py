@@ -20,7 +20,7 @@ from aiohttp import web
 from monitord.config import HttpConfig, load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
-from monitord.diagnose import diagnose, read_row
+from monitord.diagnose import Clients, diagnose, read_row
 from monitord.http import make_app
 from monitord.model import IncidentKind, NodeRef, Outcome, Status
 from notices.templates import mask_phone
@@ -236,7 +236,8 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         assert {row["outcome"] for row in body["head_end"]["rows"]} == {"timeout"}
         assert body["head_end"]["ping"]["outcome"] == "timeout"
         started = time.perf_counter()
-        cut = await diagnose(api.daemon, line, deadline=0.3)
+        assert api.daemon.snmp is not None and api.daemon.pinger is not None
+        cut = await diagnose(api.daemon, Clients(api.daemon.snmp, api.daemon.pinger), line, deadline=0.3)
         assert time.perf_counter() - started < 0.6 and cut.verdict.cause == "device"
         assert {(r.outcome, r.detail) for r in cut.facts.rows} == {(Outcome.TIMEOUT, "no answer within 0.3 s")}
 

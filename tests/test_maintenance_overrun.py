@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import replace
 
-import monitord.daemon
+import monitord.pipeline
 from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.demo import until
@@ -90,7 +90,7 @@ def test_who_overran_survives_a_restart() -> None:
 async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
     """Two DSLAMs in one window; one is back before the end, the other only after it. Exact SMS per
     customer, in order, as the store queued them and as the Twilio endpoint received them."""
-    monkeypatch.setattr(monitord.daemon, "NOTICES", 1.0)  # look for due notices every second, not every 30
+    monkeypatch.setattr(monitord.pipeline, "NOTICES", 1.0)  # look for due notices every second, not every 30
     world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.80")
     try:
         topo = load_config(world.config).topology

@@ -61,7 +61,7 @@ def mail(i: int) -> Notification:
 
 
 def held_metric(box: Outbox, store: Store) -> dict[tuple[str, str], float]:
-    view = SimpleNamespace(clock=time.time, outbox=box, store=store)
+    view = SimpleNamespace(clock=time.time, delivery=box.delivery)
     [family] = [m for m in DaemonCollector._outbox(view) if m.name == "monitord_channel_held"]  # type: ignore[arg-type]
     return {(s.labels["channel"], s.labels["reason"]): s.value for s in family.samples}
 
@@ -116,6 +116,32 @@ async def test_a_rejected_twilio_token_holds_sms_until_a_reload_then_each_goes_o
     assert "19 notices go out now" in done  # the 20th was the probe that went through
     assert not any("dead letter" in line for line in lines)
     assert all("rotated-away" not in line and twilio.auth_token not in line for line in lines)
+
+
+async def test_a_hold_alert_that_cannot_be_built_is_dead_on_arrival_and_counted_by_the_outbox(
+    store: Store,  # noqa: F811
+    twilio: TwilioLab,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The outbox queues the NOC's hold alerts itself: one whose template failed is filed dead,
+    logged once and counted by the outbox, the one writer of the delivery counters."""
+    queue(store, [sms(1)])
+    broken = "template email.channel_held: no value for {kanal}"
+
+    def on_hold(hold: ChannelHold) -> list[tuple[Notification, float | None]]:
+        return [(replace(n, error=broken), nb) for n, nb in alerts([])(hold)]
+
+    async with SmtpSink() as smtp:
+        noc_mail = SmtpEmail(smtp.host, smtp.port, from_="monitord@isp.example", starttls=False, timeout=5)
+        box = Outbox(store, {"sms": sms_for(twilio, token="rotated-away"), "email": noc_mail}, {"sms": HELD}, on_hold=on_hold)
+        with caplog.at_level(logging.WARNING, logger="monitord.outbox"):
+            runner = asyncio.create_task(box.run())
+            await until(lambda: "sms" in box.holds and box.counts["email"].dead, 5, "the held channel's broken alert")
+            await asyncio.sleep(0.2)
+            await stop(box, runner)
+    assert smtp.messages == [] and store.counts()[("email", "dead")] == 1 and box.counts["email"].dead == 1
+    [dead] = [r.getMessage() for r in caplog.records if "on arrival" in r.getMessage()]
+    assert dead.startswith("dead letter on arrival: email ") and dead.endswith(f": {broken}")
 
 
 async def test_an_smtp_auth_failure_holds_email_and_opens_a_ticket_until_the_password_is_fixed(store: Store) -> None:

@@ -76,7 +76,6 @@ def test_pruning_removes_old_finished_rows_and_keeps_what_matters(store: Store) 
     old, recent = NOW - 40 * DAY, NOW - DAY
     store.commit_step(
         None,
-        [],
         [
             incident("ARZ-2025-000001", Phase.RESOLVED, NOW - 100 * DAY),  # resolved long ago: pruned
             incident("ARZ-2025-000002", Phase.RESOLVED, NOW - 10 * DAY),  # resolved lately: kept, with its notices

@@ -121,7 +121,7 @@ def full_disk_existing_file(state: Path, undo: list[list[str]]) -> None:
 def unreadable_snapshot(state: Path, undo: list[list[str]]) -> None:
     state.parent.mkdir()
     store = Store.open(state)
-    store.commit_step({"customer": "Ayşe Yılmaz +905321234567"}, [], [], [], 0.0)
+    store.commit_step({"customer": "Ayşe Yılmaz +905321234567"}, [], [], 0.0)
     store.close()
 
 

@@ -10,12 +10,10 @@ import pytest
 from monitord.model import (
     Incident,
     IncidentKind,
-    LineState,
     MaintenanceWindow,
     NodeRef,
     Notification,
     Phase,
-    Status,
 )
 from monitord.store import MIGRATIONS, Store, StoreError, migrate
 from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)
@@ -64,34 +62,47 @@ def test_state_file_from_a_newer_monitord_is_refused(tmp_path: Path) -> None:
         Store.open(path)
 
 
+def test_the_unread_line_states_table_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    """Version 7 drops `line_states` (a copy of the engine's line states nothing read)."""
+    path = tmp_path / "v6.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=6)
+    db.execute("INSERT INTO line_states VALUES ('line:s1', 'down', 1, '[]')")
+    db.execute("INSERT INTO engine_state VALUES (1, '{\"seq\": 3}', 1)")
+    db.close()
+
+    s = Store.open(path)
+    assert s.load_snapshot() == {"seq": 3}
+    s.close()
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "line_states" not in tables and {"engine_state", "incidents", "outbox", "maintenance"} <= tables
+
+
 def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     s = Store.open(path)
-    state = LineState(NodeRef("line", "s1"), Status.DOWN, NOW, ("device sisli-dslam-01 down",))
-    assert s.commit_step({"incidents": 1, "seq": 7}, [state], [incident()], [(sms(1), None)], NOW) == 1
+    assert s.commit_step({"incidents": 1, "seq": 7}, [incident()], [(sms(1), None)], NOW) == 1
     s.close()
 
     s = Store.open(path)
     assert s.load_snapshot() == {"incidents": 1, "seq": 7}
-    assert s.line_states() == [state]
     assert s.incidents() == [incident()] and s.incident("ARZ-2026-000123") == incident()
     assert [i.notification for i in s.items()] == [sms(1)]
     s.close()
 
 
 def test_resolved_incidents_are_not_open(store: Store) -> None:
-    store.commit_step({}, [], [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
+    store.commit_step({}, [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
     assert store.incidents() == []
     assert store.incidents(open_only=False) == [incident(Phase.RESOLVED, NOW + 60)]
 
 
 def test_a_failing_step_leaves_nothing_behind(store: Store) -> None:
     broken = Notification("k-broken", "sms", None, "outage", "", "x")  # type: ignore[arg-type]
-    state = LineState(NodeRef("line", "s1"), Status.DOWN, NOW)
     with pytest.raises(sqlite3.IntegrityError):
-        store.commit_step({"seq": 1}, [state], [incident()], [(sms(1), None), (broken, None)], NOW)
-    assert (store.load_snapshot(), store.line_states(), store.incidents(), store.items()) == (None, [], [], [])
-    assert store.commit_step({"seq": 2}, [state], [], [(sms(1), None)], NOW) == 1
+        store.commit_step({"seq": 1}, [incident()], [(sms(1), None), (broken, None)], NOW)
+    assert (store.load_snapshot(), store.incidents(), store.items()) == (None, [], [])
+    assert store.commit_step({"seq": 2}, [], [(sms(1), None)], NOW) == 1
 
 
 def test_keys_are_queued_once(store: Store) -> None:
@@ -200,9 +211,9 @@ def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(sto
     noc = Notification(
         "ARZ-2026-000123/email/noc@isp.example/noc-opened", "email", "noc@isp.example", "noc-opened", "", "", "ARZ-2026-000123"
     )
-    store.commit_step(None, [], [], [(update, morning), (other_line, morning), (other_incident, None), (noc, None)], NOW)
+    store.commit_step(None, [], [(update, morning), (other_line, morning), (other_incident, None), (noc, None)], NOW)
     restored = customer("restored", 2)
-    assert store.commit_step(None, [], [], [(restored, morning)], NOW + 60) == 1
+    assert store.commit_step(None, [], [(restored, morning)], NOW + 60) == 1
     status = {i.notification.key: (i.status, i.last_error) for i in store.items()}
     assert status[update.key] == ("dead", "superseded by a newer notice of its incident")
     assert {status[n.key][0] for n in (restored, other_line, other_incident, noc)} == {"pending"}
@@ -210,9 +221,9 @@ def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(sto
     [sent] = [i for i in store.items() if i.notification == other_line]
     store.claim(sent.id, NOW + 120)
     store.mark_sent(sent.id, "SM1", NOW + 120)
-    store.commit_step(None, [], [], [(customer("restored", 2, to="+905329998877"), None)], NOW + 180)
+    store.commit_step(None, [], [(customer("restored", 2, to="+905329998877"), None)], NOW + 180)
     assert store.item(sent.id).status == "sent"  # what went out stays as it was
 
     together = [customer("outage", 3, incident="ARZ-2026-000125"), customer("update", 3, incident="ARZ-2026-000125")]
-    store.commit_step(None, [], [], [(n, None) for n in together], NOW + 240)
+    store.commit_step(None, [], [(n, None) for n in together], NOW + 240)
     assert {i.status for i in store.items() if i.notification in together} == {"pending"}  # one step: both

@@ -1,0 +1,221 @@
+"""The per-step pipeline: each engine step written to the store, with the notices it decided.
+
+One writer per piece of state: only `Pipeline._commit` feeds the rules engine's steps to the
+store and the outbox, on the event loop thread, so the engine, the store and the outbox never
+race. `Daemon` (monitord/daemon.py) is a `Pipeline`: these are its methods, kept here by concern.
+
+A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
+monitoring: the engine has moved on, so what the step decided (incidents, notices) is kept in
+memory, in order, as `Unwritten`, and written before anything newer in one transaction, with a
+fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY seconds, then less
+often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is then exactly where it
+would have been had every step been written; until then /health and /ready say why, and so do
+the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from monitord.config import Config
+from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
+from monitord.outbox import Outbox
+from monitord.store import Store, StoreError
+from notices.maintenance import due_maintenance_notices
+from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
+from notices.throttle import CommentThrottle
+from probes.scheduler import Scheduler
+from rules.engine import Engine, Step
+
+log = logging.getLogger("monitord")
+
+SNAPSHOT_EVERY = 30.0  # at most this often when no incident changed; see `Pipeline._commit`
+LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
+NOTICES = 30.0  # how often update and maintenance notices are looked for
+WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
+WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
+
+
+def _log_states(states: Iterable[LineState]) -> None:
+    """Each device's new state, the first LOGGED_LINES lines' one by one, the rest counted in
+    one summary: a regional outage changes tens of thousands of lines in one step, and a journal
+    flooded with them would rate-limit away the lines that matter."""
+    skipped: Counter[str] = Counter()
+    lines = 0
+    for state in states:
+        if state.node.level == "line":
+            lines += 1
+            if lines > LOGGED_LINES:
+                skipped[state.status.value] += 1
+                continue
+        reasons = f" ({'; '.join(state.reasons)})" if state.reasons else ""
+        log.info("%s is %s%s", state.node, state.status.value, reasons)
+    if skipped:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(skipped.items()))
+        log.info("and %d more lines changed state: %s", sum(skipped.values()), counts)
+
+
+@dataclass(slots=True)
+class Unwritten:
+    """What steps decided while the store refused to write, merged in order: the latest state of
+    each incident, and every notice once (by key), in the order they were planned."""
+
+    error: str
+    since: float
+    failures: int = 1
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    planned: dict[str, Planned] = field(default_factory=dict)
+
+    def add(self, incidents: Iterable[Incident], planned: Iterable[Planned]) -> None:
+        self.incidents.update((i.tracking, i) for i in incidents)
+        for item in planned:
+            self.planned.setdefault(item[0].key, item)
+
+
+class Pipeline:
+    """The one writer's methods of `Daemon`, over the daemon's state declared here."""
+
+    config: Config
+    clock: Callable[[], float]
+    store: Store
+    engine: Engine
+    settings: PlanSettings
+    channels: frozenset[str]
+    comments: CommentThrottle
+    outbox: Outbox
+    scheduler: Scheduler | None
+    unwritten: Unwritten | None
+    write_failures: int
+    _last_snapshot: float
+    _next_write: float
+    _next_notices: float
+    _updates_queued: set[str]
+
+    def ingest(self, samples: list[Sample]) -> Step:
+        """Feed one poll's samples to the rules and persist what they decided."""
+        now = self.clock()
+        step = self.engine.observe(samples, now)
+        self._commit(step, now)
+        return step
+
+    def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
+        """Write one engine step to the store, queue what it decided to say, and log the changes.
+
+        The engine's snapshot (all its state: for 100,000 lines about 50 MiB of JSON, 1.3 s of
+        CPU and 2 s on the loop) is saved with every incident change and every queued notice,
+        and otherwise at most every SNAPSHOT_EVERY seconds; a step that changed line states
+        alone writes nothing (the engine holds them). That is safe because the saved snapshot is never older than the incidents and the outbox: a
+        restart resumes at the last incident change, so it never forgets an incident it has
+        announced nor issues its tracking number again. What it may lose is the line-level
+        progress since (states, `for` holds, settle and stable timers); the first polls after
+        the restart observe the lines again, at worst delaying an incident or a resolution.
+        """
+        pending = self.unwritten
+        lookup = self.store.incident if pending is None else self._last_incident
+        planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
+        incidents = [change.incident for change in step.incidents]
+        if pending is not None:
+            pending.add(incidents, planned)
+            incidents, planned = list(pending.incidents.values()), list(pending.planned.values())
+        save_snapshot = pending is not None or bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
+        if save_snapshot and (pending is None or now >= self._next_write):
+            self._write(incidents, planned, now)
+        _log_states(step.states)
+        for change in step.incidents:
+            inc = change.incident
+            log.info(
+                "incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected)
+            )
+        if step.recheck and self.scheduler:
+            for device in step.recheck:
+                self.scheduler.poll_now(device)
+
+    def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
+        """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
+        snapshot = self.engine.snapshot()
+        try:
+            queued = self.store.commit_step(snapshot, incidents, planned, now, self.outbox.dead_on_arrival)
+        except (sqlite3.Error, StoreError) as error:
+            self.write_failures += 1
+            failures = 1 if self.unwritten is None else self.unwritten.failures + 1
+            self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
+            if self.unwritten is None:
+                self.unwritten = Unwritten(str(error), now)
+                self.unwritten.add(incidents, planned)
+                log.error(
+                    "cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
+                    "in memory and written once the store takes it",
+                    self.config.state_file,
+                    error,
+                )
+            else:
+                self.unwritten.error, self.unwritten.failures = str(error), failures
+            return
+        if self.unwritten is not None:
+            log.warning(
+                "state file writable again after %.0f s: wrote %d incident changes and %d notices kept meanwhile",
+                now - self.unwritten.since,
+                len(self.unwritten.incidents),
+                len(self.unwritten.planned),
+            )
+            self.unwritten = None
+        self._last_snapshot = now
+        if queued:
+            self.outbox.wake()
+
+    def _last_incident(self, tracking: str) -> Incident | None:
+        """An incident as last decided: unwritten steps first, then the store."""
+        assert self.unwritten is not None
+        return self.unwritten.incidents.get(tracking) or self.store.incident(tracking)
+
+    def _reserve_numbers(self) -> None:
+        for year, last in self.store.issued(self.config.tracking_prefix).items():
+            self.engine.reserve(year, last)
+
+    def tick(self) -> None:
+        """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
+        now = self.clock()
+        step = self.engine.tick(now)
+        extra: list[Planned] = []
+        if now >= self._next_notices:
+            self._next_notices = now + NOTICES
+            extra = self._due_notices(now)
+        self._commit(step, now, extra)
+
+    def _due_notices(self, now: float) -> list[Planned]:
+        """ "Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
+        notices that have come due.
+
+        Their keys make them idempotent in the store; `_updates_queued` only spares the store
+        from seeing the same thousands of update notices of a large outage every minute.
+        """
+        open_incidents = self.engine.incidents()
+        self._updates_queued &= {i.tracking for i in open_incidents}
+        waiting = [i for i in open_incidents if i.tracking not in self._updates_queued]
+        due = due_updates(waiting, self.config.topology, self.settings, now)
+        due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
+        self._updates_queued.update(item.incident for item, _ in due if item.incident)
+        overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
+        return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
+
+    def _windows(self) -> list[MaintenanceWindow]:
+        return [w.window for w in self.store.maintenance()]
+
+    def add_maintenance(self, window: MaintenanceWindow) -> None:
+        """A window from the API: stored (it outlives restarts and reloads) and in force at once."""
+        now = self.clock()
+        self.store.put_maintenance(window, "api")
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+
+    def cancel_maintenance(self, window_id: str) -> bool:
+        """False if no such window is in force or planned."""
+        now = self.clock()
+        if not self.store.cancel_maintenance(window_id):
+            return False
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        return True

@@ -1,0 +1,100 @@
+"""What the HTTP API, the metrics and the live diagnosis see of the daemon: a read-only view.
+
+They read through `View`, never the daemon's attributes, so none of them imports the daemon
+(no import cycle) and every piece of state keeps its one writer. `Daemon` implements it, and
+every call runs on the daemon's event loop (HTTP handlers hop there first). `Controls` adds the
+two changes the API may ask for, which go through the daemon's one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from monitord.config import Config
+    from monitord.exposition import Exposition
+    from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
+    from monitord.outbox import Delivery
+    from monitord.pipeline import Unwritten
+    from monitord.store import StoredWindow
+    from probes.profiles import Profile
+    from probes.scheduler import Scheduler
+    from probes.traps import TrapReceiver
+    from rules.config import RulesConfig
+
+
+@dataclass(slots=True)
+class ProbeStats:
+    """Per device and probe: how polls ended and how long they took, for metrics."""
+
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (device, probe, outcome) -> polls
+    seconds: defaultdict[tuple[str, str], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )  # (device, probe) -> seconds spent
+    polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
+    durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
+
+
+@dataclass(frozen=True, slots=True)
+class PollFigures:
+    """How polling goes: per device and probe, per probe class, and (while polling runs) the
+    scheduler's and the trap receiver's own counters."""
+
+    probes: ProbeStats
+    job_classes: Mapping[str, str]  # job key -> probe class
+    class_intervals: Mapping[str, float]  # probe class -> configured interval
+    scheduler: Scheduler | None
+    traps: TrapReceiver | None
+
+
+class View(Protocol):
+    @property
+    def config(self) -> Config: ...
+    @property
+    def rules(self) -> RulesConfig: ...
+    @property
+    def profiles(self) -> Mapping[str, Profile]: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def ready(self) -> asyncio.Event: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """Where the state lives, once the daemon runs."""
+
+    @property
+    def exposition(self) -> Exposition: ...
+    @property
+    def unwritten(self) -> Unwritten | None:
+        """What the store refused to take, while it refuses."""
+
+    @property
+    def write_failures(self) -> int: ...
+    def open_incidents(self) -> list[Incident]: ...
+    def incident(self, tracking: str) -> Incident | None:
+        """Open or resolved, as last written."""
+
+    def incident_history(self) -> list[Incident]:
+        """Every incident written, open and resolved (until pruned)."""
+
+    def line_state(self, line_id: str) -> LineState: ...
+    def node_state(self, node: NodeRef) -> LineState: ...
+    def status_counts(self) -> Counter[tuple[str, str, str, str]]:
+        """(region, exchange, device, status) -> number of lines."""
+
+    def maintenance(self) -> list[StoredWindow]:
+        """Windows in force or planned, not cancelled."""
+
+    def polling(self) -> PollFigures: ...
+    def delivery(self) -> Delivery: ...
+
+
+class Controls(View, Protocol):
+    def add_maintenance(self, window: MaintenanceWindow) -> None: ...
+    def cancel_maintenance(self, window_id: str) -> bool: ...
