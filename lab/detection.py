@@ -1,7 +1,7 @@
 """Fault-to-ticket and fault-to-first-SMS on the simulated ISP at the shipped settings.
 
 `shipped_defaults` takes a world's config back to the defaults an operator starts with (polling,
-SNMP timeouts and rules, as monitord/config.py and config/rules/default.yaml ship them); the
+SNMP timeouts and rules, as monitord/config/ and config/rules/default.yaml ship them); the
 peers stay the lab's. `Detection.measure` silences a node, then waits for its ticket and the
 first SMS that names it. Used by tests/test_detection.py and bench/detection.py.
 """

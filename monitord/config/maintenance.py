@@ -1,0 +1,70 @@
+"""Maintenance windows, whose scopes name nodes of the topology and inventory."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from typing import Any
+
+from monitord import duration as durations
+from monitord.config.decoder import Decoder
+from monitord.config.inventory import Inventory
+from monitord.config.problems import Invalid
+from monitord.config.values import default_of, duration, identifier, node_ref, parse_duration, suggest, text, timestamp
+from monitord.model import MaintenanceWindow, NodeRef
+from monitord.yamlload import KeyPath
+
+
+def default_grace(rules: Any) -> float:
+    """`rules.maintenance_grace` when the operator set one; rules/ reports it if it is bad."""
+    try:
+        return parse_duration(rules["maintenance_grace"])
+    except (TypeError, KeyError, Invalid):
+        return default_of(MaintenanceWindow, "grace")
+
+
+def read_maintenance(
+    d: Decoder, root: dict[Any, Any], zone: tzinfo, inv: Inventory, default_grace: float
+) -> tuple[MaintenanceWindow, ...]:
+    windows = []
+    seen: dict[str, int | None] = {}
+    for path, raw in d.items(root, (), "maintenance"):
+        item = d.mapping(raw, path, "maintenance[]")
+        if item is None:
+            continue
+        before = len(d.problems)
+        window_id = d.get(item, path, "id", identifier)
+        if window_id in seen:
+            d.report(path + ("id",), f"duplicate maintenance window id {window_id!r}", f"first defined on line {seen[window_id]}")
+        elif window_id is not None:
+            seen[window_id] = d.doc.line(path + ("id",))
+        if item.get("scope") in (None, []):
+            d.report(
+                path + ("scope",),
+                "must name at least one node" if "scope" in item else "missing required key",
+                "e.g. [exchange:sisli]",
+            )
+        scope = tuple(_scope_node(d, inv, scope_path, raw_ref) for scope_path, raw_ref in d.items(item, path, "scope"))
+        start = d.get(item, path, "start", timestamp(zone))
+        end = d.get(item, path, "end", timestamp(zone))
+        if start is not None and end is not None and end <= start:
+            d.report(path + ("end",), "the window ends before it starts")
+        reason = d.get(item, path, "reason", text, "")
+        grace = d.get(item, path, "grace", duration(durations.HOLD), default_grace)
+        if len(d.problems) == before:
+            known = tuple(ref for ref in scope if ref is not None)
+            windows.append(MaintenanceWindow(window_id, known, start, end, reason, grace))
+    return tuple(windows)
+
+
+def _scope_node(d: Decoder, inv: Inventory, path: KeyPath, raw: Any) -> NodeRef | None:
+    ref = d.check(raw, path, node_ref)
+    if ref is None or ref.id in inv.declared[ref.level]:
+        return ref
+    if ref.level == "line":
+        if inv.all_lines_read:
+            d.report(path, f"unknown subscriber line {ref.id!r}")
+    else:
+        d.report(
+            path, f"unknown {ref.level} {ref.id!r}", suggest(ref.id, sorted(inv.declared[ref.level]), f"known {ref.level}s:")
+        )
+    return None
