@@ -20,11 +20,12 @@ from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import Incident, NodeRef, Status
+from monitord.yamlload import load_yaml
 
 
 def shipped_defaults(config: Path) -> None:
     """Drop the lab's shortened polling, SNMP timeouts and rules from the config."""
-    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw = load_yaml(config.read_text(encoding="utf-8")).data
     for key in ("polling", "rules"):
         raw.pop(key, None)
     raw["snmp"] = {k: v for k, v in raw["snmp"].items() if k not in ("timeout", "retries")}

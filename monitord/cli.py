@@ -235,11 +235,15 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
 def _from_config(path: Path) -> tuple[str | None, str | None]:
     """Only the http section is read: the rest may hold secrets this shell cannot see."""
     try:
-        data = load_yaml(read_regular_text(path, CONFIG_LIMIT)).data
+        document = load_yaml(read_regular_text(path, CONFIG_LIMIT))
     except (OSError, UnicodeDecodeError) as error:
         raise CliError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
     except YamlSyntaxError as error:
         raise CliError(f"{path}:{error.line}: {error.message}") from None
+    if document.duplicates:
+        duplicate = document.duplicates[0]
+        raise CliError(f"{path}:{duplicate.line}: {duplicate}")
+    data = document.data
     http = data.get("http") if isinstance(data, dict) else None
     if not isinstance(http, dict):
         http = {}
