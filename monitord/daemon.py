@@ -23,7 +23,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, Problem, load_config
+from monitord.config import Config, ConfigError, load_config
 from monitord.metrics import Exposition, duration_bucket
 from monitord.model import (
     Device,
@@ -52,18 +52,16 @@ from notices.throttle import CommentThrottle
 from notifiers.base import Notifier
 from probes.icmp import Pinger, to_sample
 from probes.profiles import (
-    BUILTIN_DIR,
     SYS_UPTIME,
     Profile,
     RateTracker,
     line_key,
-    load_profiles,
     poll_device,
 )
 from probes.scheduler import Job, Poll, Scheduler
 from probes.snmp import SnmpClient, Target
 from probes.traps import Limits, TrapReceiver, senders
-from rules.config import RulesConfig, parse_rules
+from rules.config import RulesConfig
 from rules.engine import Engine, Step
 
 log = logging.getLogger("monitord")
@@ -77,20 +75,6 @@ WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the who
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
-
-
-def load_checked(path: str | Path) -> Config:
-    """Load a config and check what only the daemon knows (line profiles), raising every problem."""
-    config = load_config(path)
-    try:
-        load_profiles(_profile_dirs(config))
-    except ValueError as error:
-        raise ConfigError([Problem(str(config.source), None, "profiles_dir", str(error))]) from None
-    return config
-
-
-def _profile_dirs(config: Config) -> list[Path]:
-    return [BUILTIN_DIR] + ([config.profiles_dir] if config.profiles_dir else [])
 
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:
@@ -193,8 +177,8 @@ class Daemon:
         self.config = config
         self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
-        self.rules: RulesConfig = parse_rules(config.rules)
-        self.profiles: dict[str, Profile] = load_profiles(_profile_dirs(config))
+        self.rules: RulesConfig = config.rules
+        self.profiles: Mapping[str, Profile] = config.profiles
         self.store = Store.open(config.state_file)
         self.engine = self._resume()
         self._reserve_numbers()
@@ -683,7 +667,7 @@ class Daemon:
         sdnotify.reloading()
         try:
             try:
-                config = load_checked(path)
+                config = load_config(path)
             except ConfigError as error:
                 for problem in error.problems:
                     log.error("reload rejected: %s", problem)
@@ -691,13 +675,13 @@ class Daemon:
                 return False
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
-                self.rules = parse_rules(config.rules)
+                self.rules = config.rules
                 self.engine = Engine.restore(
                     old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone
                 )
                 self._reserve_numbers()
             self.config = config
-            self.profiles = load_profiles(_profile_dirs(config))
+            self.profiles = config.profiles
             self.settings = plan_settings(config)
             self.channels = configured_channels(config)
             self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0

@@ -26,6 +26,7 @@ from monitord.config import (
 from monitord.model import NodeRef, Secret
 from monitord.phone import normalize_email, normalize_phone
 from monitord.yamlload import YamlSyntaxError, load_yaml
+from rules.config import parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "example.yaml"
@@ -209,7 +210,7 @@ def test_base_loads_and_decodes_every_section(tmp_path: Path) -> None:
     assert lines["100002"].phone == "+447911123456" and lines["100002"].language == "en"
     assert lines["100003"].mac == "00:1a:2b:3c:4d:5e" and lines["100003"].port is None
     assert lines["900001"].phone == "+905325551234"
-    assert config.rules == {"settle": "60s"}
+    assert config.rules.settle == 60.0 and config.rules == parse_rules({"settle": "60s"})
     sms = config.notifiers.sms
     assert sms is not None and sms.quiet_hours is not None and str(sms.quiet_hours[0]) == "22:00:00"
     assert config.notifiers.email is not None and config.notifiers.email.port == 587
@@ -862,12 +863,22 @@ def test_unreadable_config(tmp_path: Path) -> None:
 
 def test_profiles_dir_adds_profiles(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("{}\n")
+    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("name: zyxel-ies\nextends: adsl\n")
     config = BASE.replace("[gpon-axos]", "[gpon-axos, zyxel-ies]")
     assert problems_of(write(tmp_path, config))[0].message == "unknown line profile 'zyxel-ies'"
     loaded = load_config(write(tmp_path, "profiles_dir: profiles\n" + config), ENV)
     assert loaded.topology.devices["olt-1"].profiles == ("gpon-axos", "zyxel-ies")
     assert loaded.profiles_dir == tmp_path / "profiles"
+    assert loaded.profiles["zyxel-ies"].columns() == loaded.profiles["adsl"].columns()
+
+
+def test_a_broken_profile_is_a_problem_of_the_config(tmp_path: Path) -> None:
+    """Profiles are read once, by load_config: `check` shows their problems, the daemon uses the result."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("name: zyxel-ies\nextends: adsl\nextends: vdsl2\n")
+    [problem] = problems_of(write(tmp_path, "profiles_dir: profiles\n" + BASE))
+    assert (problem.key, problem.line) == ("profiles_dir", 1)
+    assert f"{tmp_path / 'profiles' / 'zyxel-ies.yaml'}:3: duplicate key 'extends' (first given on line 2)" in problem.message
 
 
 def test_every_profile_shipped_in_the_package_is_accepted(tmp_path: Path) -> None:

@@ -3,16 +3,17 @@ subscribers and maintenance sections cross-reference."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitord.builtin import PROFILES_DIR
 from monitord.config.decoder import Decoder
-from monitord.config.model import BUILTIN_PROFILES, SnmpSettings
+from monitord.config.model import SnmpSettings
 from monitord.config.values import NODE_LEVELS, choice, host_address, identifier, integer, suggest, text
 from monitord.model import DEVICE_KINDS, Device, Exchange, Line, Region
 from monitord.yamlload import KeyPath
+from probes.profiles import Profile
 
 
 class Inventory:
@@ -40,14 +41,18 @@ class Inventory:
         return None
 
 
-def read_topology(
-    d: Decoder,
-    root: dict[Any, Any],
-    snmp: SnmpSettings | None,
-    auth_names: set[str] | None,
-    profiles_dir: Path | None,
-    inv: Inventory,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What devices may name, from the sections read before the topology; None where that
+    section is at fault, so a device naming something in it is not reported a second time."""
+
+    snmp: SnmpSettings | None
+    auth_names: set[str] | None
+    profiles: Mapping[str, Profile] | None
+    profiles_dir: Path | None
+
+
+def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory) -> None:
     section = d.section(root, (), "topology", "topology")
     if section is None:
         return
@@ -74,7 +79,7 @@ def read_topology(
             if exchange_id and name and region_id:
                 inv.exchanges[exchange_id] = Exchange(exchange_id, name, region_id)
             for device_path, raw_device in d.items(exchange, exchange_path, "devices"):
-                _device(d, inv, device_path, raw_device, exchange_id, snmp, auth_names, profiles_dir)
+                _device(d, inv, device_path, raw_device, exchange_id, known)
 
 
 def _declare(d: Decoder, inv: Inventory, level: str, item: dict[Any, Any], path: KeyPath) -> str | None:
@@ -88,16 +93,7 @@ def _declare(d: Decoder, inv: Inventory, level: str, item: dict[Any, Any], path:
     return node
 
 
-def _device(
-    d: Decoder,
-    inv: Inventory,
-    path: KeyPath,
-    raw: Any,
-    exchange_id: str | None,
-    snmp: SnmpSettings | None,
-    auth_names: set[str] | None,
-    profiles_dir: Path | None,
-) -> None:
+def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: str | None, known: Known) -> None:
     device = d.mapping(raw, path, "topology.regions[].exchanges[].devices[]")
     if device is None:
         return
@@ -113,13 +109,13 @@ def _device(
             d.report(path + ("address",), f"address {address} is already used by device {other!r}")
     port = d.get(device, path, "port", integer(1, 65535), 161)
     auth_name = d.get(device, path, "snmp", identifier, None)
-    if auth_name is not None and auth_names is not None and auth_name not in auth_names:
+    if auth_name is not None and known.auth_names is not None and auth_name not in known.auth_names:
         d.report(
             path + ("snmp",),
             f"unknown snmp auth {auth_name!r}",
-            suggest(auth_name, sorted(auth_names), "define it under snmp.auths; known:"),
+            suggest(auth_name, sorted(known.auth_names), "define it under snmp.auths; known:"),
         )
-    profiles = tuple(_profiles(d, device, path, profiles_dir))
+    profiles = tuple(_profiles(d, device, path, known))
     if profiles and "snmp" not in device:
         d.report(path + ("profiles",), "line profiles are walked over SNMP", "add snmp: <auth name>")
     cabinet = d.get(device, path, "cabinet", identifier, None)
@@ -131,24 +127,23 @@ def _device(
                 f"cabinet {cabinet!r} is already in exchange {home!r}",
                 "a street cabinet hangs off one exchange",
             )
-    if len(d.problems) > before or not (device_id and exchange_id and snmp):
+    if len(d.problems) > before or not (device_id and exchange_id and known.snmp):
         return
-    auth = snmp.auths.get(auth_name) if auth_name else None
+    auth = known.snmp.auths.get(auth_name) if auth_name else None
     inv.devices[device_id] = Device(device_id, kind, exchange_id, address, auth, profiles, port, cabinet)
 
 
-def _profiles(d: Decoder, device: dict[Any, Any], path: KeyPath, profiles_dir: Path | None) -> Iterable[str]:
+def _profiles(d: Decoder, device: dict[Any, Any], path: KeyPath, known: Known) -> Iterable[str]:
     for item_path, raw in d.items(device, path, "profiles"):
         name = d.check(raw, item_path, identifier)
         if name is None:
             continue
-        folders = (PROFILES_DIR,) if profiles_dir is None else (PROFILES_DIR, profiles_dir)
-        if name in BUILTIN_PROFILES or any((folder / f"{name}.yaml").is_file() for folder in folders):
+        if known.profiles is None or name in known.profiles:
             yield name
             continue
-        hint = suggest(name, BUILTIN_PROFILES, "built-in:")
-        if profiles_dir is None:
+        hint = suggest(name, sorted(known.profiles), "known:")
+        if known.profiles_dir is None:
             hint += "; for your own, set profiles_dir"
         else:
-            hint += f"; or add {profiles_dir / (name + '.yaml')}"
+            hint += f"; or add {known.profiles_dir / (name + '.yaml')}"
         d.report(item_path, f"unknown line profile {name!r}", hint)

@@ -6,21 +6,24 @@ import os
 from collections.abc import Mapping
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitord.builtin import PROFILES_DIR
 from monitord.config.decoder import Decoder
-from monitord.config.inventory import Inventory, read_topology
-from monitord.config.maintenance import default_grace, read_maintenance
+from monitord.config.inventory import Inventory, Known, read_topology
+from monitord.config.maintenance import read_maintenance
 from monitord.config.model import Config
 from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
-from monitord.config.values import time_zone, tracking_prefix, wrong_type
+from monitord.config.values import default_of, time_zone, tracking_prefix, wrong_type
 from monitord.files import CONFIG_LIMIT, read_regular_text
-from monitord.model import Topology
+from monitord.model import MaintenanceWindow, Topology
 from monitord.yamlload import YamlSyntaxError, load_yaml
-from rules.config import RulesConfigError, parse_rules
+from probes.profiles import Profile, ProfileError, load_profiles
+from rules.config import RulesConfig, RulesConfigError, parse_rules
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -71,23 +74,19 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     metrics = read_metrics(d, root)
     retention = read_retention(d, root)
     traps = read_traps(d, root)
+    profiles = _profiles(d, profiles_dir)
     inventory = Inventory()
-    read_topology(d, root, snmp, auth_names, profiles_dir, inventory)
+    read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
     read_subscribers(d, root, inventory)
-    rules = {} if root.get("rules") is None else root["rules"]
-    if not isinstance(rules, dict):
-        d.report(("rules",), wrong_type("a mapping", rules).message)
-    else:
-        try:
-            parse_rules(rules)
-        except RulesConfigError as error:
-            for key_path, message in error.problems:
-                d.report(("rules", *key_path), message)
+    rules = _rules(d, root.get("rules"))
     notifiers = read_notifiers(d, root)
     zone = ZoneInfo(zone_name) if zone_name else UTC
-    maintenance = read_maintenance(d, root, zone, inventory, default_grace(rules))
+    grace = rules.maintenance_grace if rules else default_of(MaintenanceWindow, "grace")
+    maintenance = read_maintenance(d, root, zone, inventory, grace)
     if (
         d.problems
+        or rules is None
+        or profiles is None
         or state_file is None
         or prefix is None
         or zone_name is None
@@ -101,20 +100,43 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     return Config(
-        source,
-        state_file,
-        prefix,
-        zone_name,
-        http,
-        snmp,
-        polling,
-        topology,
-        rules,
-        notifiers,
-        maintenance,
-        profiles_dir,
-        metrics,
-        retention,
-        traps,
-        tuple(d.warnings),
+        source=source,
+        state_file=state_file,
+        tracking_prefix=prefix,
+        timezone=zone_name,
+        http=http,
+        snmp=snmp,
+        polling=polling,
+        topology=topology,
+        rules=rules,
+        profiles=profiles,
+        notifiers=notifiers,
+        maintenance=maintenance,
+        profiles_dir=profiles_dir,
+        metrics=metrics,
+        retention=retention,
+        traps=traps,
+        warnings=tuple(d.warnings),
     )
+
+
+def _profiles(d: Decoder, profiles_dir: Path | None) -> Mapping[str, Profile] | None:
+    """The built-in line profiles and the operator's, read once here for the daemon to use."""
+    try:
+        return load_profiles([PROFILES_DIR] + ([profiles_dir] if profiles_dir else []))
+    except ProfileError as error:
+        d.report(("profiles_dir",), str(error))
+        return None
+
+
+def _rules(d: Decoder, raw: Any) -> RulesConfig | None:
+    """`rules:` parsed once, here; rules/ owns its format and reports key paths inside it."""
+    if raw is not None and not isinstance(raw, dict):
+        d.report(("rules",), wrong_type("a mapping", raw).message)
+        return None
+    try:
+        return parse_rules(raw)
+    except RulesConfigError as error:
+        for key_path, message in error.problems:
+            d.report(("rules", *key_path), message)
+        return None

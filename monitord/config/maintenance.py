@@ -8,18 +8,9 @@ from typing import Any
 from monitord import duration as durations
 from monitord.config.decoder import Decoder
 from monitord.config.inventory import Inventory
-from monitord.config.problems import Invalid
-from monitord.config.values import default_of, duration, identifier, node_ref, parse_duration, suggest, text, timestamp
+from monitord.config.values import duration, identifier, node_ref, suggest, text, timestamp
 from monitord.model import MaintenanceWindow, NodeRef
 from monitord.yamlload import KeyPath
-
-
-def default_grace(rules: Any) -> float:
-    """`rules.maintenance_grace` when the operator set one; rules/ reports it if it is bad."""
-    try:
-        return parse_duration(rules["maintenance_grace"])
-    except (TypeError, KeyError, Invalid):
-        return default_of(MaintenanceWindow, "grace")
 
 
 def read_maintenance(

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
 
 from monitord.config.problems import Problem
 from monitord.model import MaintenanceWindow, Secret, SnmpAuth, Topology
+from probes.profiles import Profile
+from rules.config import RulesConfig
 
-BUILTIN_PROFILES: tuple[str, ...] = ("adsl", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos")
 LINE_FIELDS: tuple[str, ...] = (
     "id",
     "name",
@@ -229,7 +229,8 @@ class Config:
     snmp: SnmpSettings
     polling: PollingConfig
     topology: Topology
-    rules: Mapping[str, Any]  # raw `rules:` mapping; rules/ owns its format
+    rules: RulesConfig
+    profiles: Mapping[str, Profile]  # the built-in line profiles and those in profiles_dir, by name
     notifiers: NotifiersConfig
     maintenance: tuple[MaintenanceWindow, ...]
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
