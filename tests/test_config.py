@@ -23,6 +23,7 @@ from monitord.config import (
     load_config,
     parse_duration,
 )
+from monitord.config.schema import render as render_schema
 from monitord.model import NodeRef, Secret
 from monitord.phone import normalize_email, normalize_phone
 from monitord.yamlload import YamlSyntaxError, load_yaml
@@ -1071,6 +1072,11 @@ def test_schema_documents_exactly_the_keys_the_loader_accepts() -> None:
     assert documented == accepted
     assert set(schema["$defs"]["secret"]["properties"]) == {"env", "file"}
     assert set(SECTION_KEYS["subscribers.lines[]"]) == set(LINE_FIELDS)
+
+
+def test_the_committed_schema_is_the_one_the_section_models_generate() -> None:
+    """Regenerate with `python -m monitord.config.schema > config/schema.json`."""
+    assert (REPO / "config" / "schema.json").read_text(encoding="utf-8") == render_schema()
 
 
 def test_example_uses_only_keys_the_schema_documents() -> None:

@@ -10,10 +10,10 @@ Modules: `values` (the value parsers every reader shares), `model` (the checked 
 `decoder` (YAML data with line marks -> problems), one module per group of sections, and `load`.
 """
 
+from monitord.config.layout import SECTION_KEYS
 from monitord.config.load import load_config
 from monitord.config.model import (
     LINE_FIELDS,
-    SECTION_KEYS,
     Config,
     CpeNotices,
     EmailConfig,

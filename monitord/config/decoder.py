@@ -7,7 +7,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitord.config.model import SECRET_HINT, SECTION_KEYS
+from pydantic import ValidationError
+
+from monitord.config.layout import SECTION_KEYS, Section, keys_of
+from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
 from monitord.config.values import ENV_NAME, suggest, text, wrong_type
 from monitord.files import SECRET_LIMIT, read_regular_text
@@ -15,6 +18,7 @@ from monitord.model import Secret
 from monitord.yamlload import Document, KeyPath
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Section)
 
 _REQUIRED: Any = object()
 
@@ -48,6 +52,27 @@ class Decoder:
             if key not in allowed:
                 self.report(path + (key,), f"unknown key {key!r}", suggest(key, allowed, "known keys:"))
         return value
+
+    def validated(self, model: type[M], raw: Any, path: KeyPath) -> M | None:
+        """`raw` (None: every default) checked by its pydantic `model`, each error reported at
+        its file:line with the message of the value parser that refused it."""
+        try:
+            return model.model_validate({} if raw is None else raw)
+        except ValidationError as error:
+            for detail in error.errors(include_url=False):
+                where = path + tuple(detail["loc"])
+                cause = detail.get("ctx", {}).get("error")
+                if isinstance(cause, Invalid):
+                    self.report(where, cause.message, cause.hint)
+                elif detail["type"] == "missing":
+                    self.report(where, "missing required key")
+                elif detail["type"] == "extra_forbidden":
+                    self.report(where, f"unknown key {where[-1]!r}", suggest(where[-1], keys_of(model), "known keys:"))
+                elif detail["type"] == "model_type":
+                    self.report(where, wrong_type("a mapping", detail["input"]).message)
+                else:
+                    self.report(where, detail["msg"])
+            return None
 
     def section(self, parent: dict[Any, Any], path: KeyPath, key: str, section: str) -> dict[Any, Any] | None:
         return self.mapping(parent.get(key), path + (key,), section)

@@ -28,69 +28,6 @@ LINE_FIELDS: tuple[str, ...] = (
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 SECRET_HINT = "use {env: NAME} or {file: path}"
 
-SECTION_KEYS: Mapping[str, tuple[str, ...]] = {
-    "": (
-        "state_file",
-        "tracking_prefix",
-        "timezone",
-        "profiles_dir",
-        "http",
-        "snmp",
-        "polling",
-        "topology",
-        "subscribers",
-        "rules",
-        "notifiers",
-        "maintenance",
-        "metrics",
-        "retention",
-        "traps",
-    ),
-    "http": ("listen", "token"),
-    "metrics": ("per_line", "per_line_limit", "listen"),
-    "retention": ("sent", "dead", "resolved_incidents"),
-    "traps": ("listen", "sender_rate", "sender_burst", "rate", "burst"),
-    "snmp": ("timeout", "retries", "auths", "walk_timeout", "walk_max_requests"),
-    "snmp.auths.*": ("version", "community", "user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"),
-    "polling": (
-        "icmp_interval",
-        "line_interval",
-        "optical_interval",
-        "jitter",
-        "max_in_flight",
-        "per_device_in_flight",
-        "icmp_timeout",
-        "icmp_count",
-        "job_timeout",
-    ),
-    "topology": ("regions",),
-    "topology.regions[]": ("id", "name", "exchanges"),
-    "topology.regions[].exchanges[]": ("id", "name", "devices"),
-    "topology.regions[].exchanges[].devices[]": ("id", "kind", "address", "port", "snmp", "profiles", "cabinet"),
-    "subscribers": ("csv", "lines", "phone_region"),
-    "subscribers.lines[]": LINE_FIELDS,
-    "notifiers": ("sms", "email", "tickets", "hold_probe", "cpe"),
-    "notifiers.cpe": ("customers", "ticket", "noc"),
-    "notifiers.sms": (
-        "kind",
-        "account_sid",
-        "auth_token",
-        "from",
-        "base_url",
-        "rate",
-        "quiet_hours",
-        "update_after",
-        "notify_degradation",
-        "non_mobile",
-        "retry",
-    ),
-    "notifiers.email": ("host", "port", "starttls", "tls", "username", "password", "from", "noc", "retry"),
-    "notifiers.tickets": ("kind", "url", "queue", "token", "username", "password", "body_template", "retry", "comment_every"),
-    **{f"notifiers.{channel}.retry": ("max_backoff", "probe_every") for channel in ("sms", "email", "tickets")},
-    "maintenance[]": ("id", "scope", "start", "end", "reason", "grace"),
-}
-"""The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""
-
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:

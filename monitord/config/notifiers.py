@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitord import duration as durations
+from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, TicketConfig
 from monitord.config.values import (
@@ -40,11 +41,9 @@ def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
 
 
 def _cpe_notices(d: Decoder, parent: dict[Any, Any]) -> CpeNotices:
-    path = ("notifiers", "cpe")
-    cpe = d.section(parent, path[:1], "cpe", "notifiers.cpe") or {}
-    return CpeNotices(
-        **{key: d.get(cpe, path, key, boolean, default_of(CpeNotices, key)) for key in ("customers", "ticket", "noc")}
-    )
+    """The defaults when the section is at fault: the problem is reported, the notifiers refused."""
+    cpe = d.validated(layout.Cpe, parent.get("cpe"), ("notifiers", "cpe"))
+    return CpeNotices() if cpe is None else CpeNotices(**cpe.model_dump())
 
 
 def _sms(d: Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
@@ -151,9 +150,6 @@ def _tickets(d: Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
 
 
 def _retry(d: Decoder, parent: dict[Any, Any], path: KeyPath) -> RetryConfig:
-    retry = d.section(parent, path, "retry", ".".join(map(str, path)) + ".retry") or {}
-    here = path + ("retry",)
-    return RetryConfig(
-        max_backoff=d.get(retry, here, "max_backoff", positive_duration, default_of(RetryConfig, "max_backoff")),
-        probe_every=d.get(retry, here, "probe_every", positive_duration, default_of(RetryConfig, "probe_every")),
-    )
+    """The defaults when the section is at fault: the problem is reported, the channel refused."""
+    retry = d.validated(layout.Retry, parent.get("retry"), path + ("retry",))
+    return RetryConfig() if retry is None else RetryConfig(**retry.model_dump())

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from monitord import duration as durations
+from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.model import (
-    SECTION_KEYS,
     HttpConfig,
     MetricsConfig,
     PollingConfig,
@@ -18,16 +18,13 @@ from monitord.config.model import (
     TrapsConfig,
 )
 from monitord.config.values import (
-    boolean,
     choice,
     default_of,
     duration,
     identifier,
     integer,
     listen,
-    number,
     positive_duration,
-    retention_period,
     text,
     wrong_type,
 )
@@ -131,66 +128,26 @@ def _v3_key(d: Decoder, auth: dict[Any, Any], path: KeyPath, key: str, protocol:
 
 
 def read_polling(d: Decoder, root: dict[Any, Any]) -> PollingConfig | None:
-    path = ("polling",)
-    section = d.section(root, (), "polling", "polling")
-    if section is None:
-        return None
-    before = len(d.problems)
-    defaults = PollingConfig()
-    checks: dict[str, Callable[[Any], Any]] = {
-        "icmp_interval": duration(durations.INTERVAL),
-        "line_interval": duration(durations.INTERVAL),
-        "optical_interval": duration(durations.INTERVAL),
-        "jitter": number(0.0, 1.0),
-        "max_in_flight": integer(1, 100_000),
-        "per_device_in_flight": integer(1, 64),
-        "icmp_timeout": duration(durations.TIMEOUT),
-        "icmp_count": integer(1, 20),
-        "job_timeout": duration(durations.TIMEOUT),
-    }
-    values = {key: d.get(section, path, key, check, getattr(defaults, key)) for key, check in checks.items()}
-    return PollingConfig(**values) if len(d.problems) == before else None
+    polling = d.validated(layout.Polling, root.get("polling"), ("polling",))
+    return None if polling is None else PollingConfig(**polling.model_dump())
 
 
 def read_metrics(d: Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
-    path = ("metrics",)
-    section = d.section(root, (), "metrics", "metrics")
-    if section is None:
-        return None
-    before = len(d.problems)
-    per_line = d.get(section, path, "per_line", boolean, default_of(MetricsConfig, "per_line"))
-    limit = d.get(section, path, "per_line_limit", integer(1, 1_000_000), default_of(MetricsConfig, "per_line_limit"))
-    where = d.get(section, path, "listen", listen, None)
-    return MetricsConfig(per_line, limit, where) if len(d.problems) == before else None
+    metrics = d.validated(layout.Metrics, root.get("metrics"), ("metrics",))
+    return None if metrics is None else MetricsConfig(**metrics.model_dump())
 
 
 def read_retention(d: Decoder, root: dict[Any, Any]) -> RetentionConfig | None:
-    path = ("retention",)
-    section = d.section(root, (), "retention", "retention")
-    if section is None:
-        return None
-    before = len(d.problems)
-    defaults = RetentionConfig()
-    values = {key: d.get(section, path, key, retention_period, getattr(defaults, key)) for key in SECTION_KEYS["retention"]}
-    return RetentionConfig(**values) if len(d.problems) == before else None
+    retention = d.validated(layout.Retention, root.get("retention"), ("retention",))
+    return None if retention is None else RetentionConfig(**retention.model_dump())
 
 
 def read_traps(d: Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
+    """None (no receiver) when the section is absent or at fault."""
     if root.get("traps") is None:
         return None
-    path = ("traps",)
-    section = d.section(root, (), "traps", "traps")
-    if section is None:
+    traps = d.validated(layout.Traps, root["traps"], ("traps",))
+    if traps is None:
         return None
-    before = len(d.problems)
-    address = d.get(section, path, "listen", listen)
-    checks: dict[str, Callable[[Any], Any]] = {
-        "sender_rate": number(0.001, 10_000.0),
-        "sender_burst": integer(1, 100_000),
-        "rate": number(0.001, 1_000_000.0),
-        "burst": integer(1, 1_000_000),
-    }
-    values = {key: d.get(section, path, key, check, default_of(TrapsConfig, key)) for key, check in checks.items()}
-    if len(d.problems) > before or address is None:
-        return None
-    return TrapsConfig(*address, **values)
+    host, port = traps.listen
+    return TrapsConfig(host, port, **traps.model_dump(exclude={"listen"}))

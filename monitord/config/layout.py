@@ -1,0 +1,467 @@
+"""The configuration file's layout, written once: one pydantic model per section.
+
+The models say which keys each section accepts (unknown keys are errors), what each key holds,
+and document it; config/schema.json is generated from them (`python -m monitord.config.schema`)
+and `SECTION_KEYS` is read off them. The flat sections are validated by their model with the
+parsers of values.py, so the messages are the ones every other reader gives; `validate` maps
+pydantic's error locations back to file:line. The sections whose checks cross-reference others
+(snmp auths, topology, subscribers, notifiers, maintenance) are walked by their own modules,
+against the keys these models declare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from monitord import duration as durations
+from monitord.config.model import (
+    LINE_FIELDS,
+    CpeNotices,
+    MetricsConfig,
+    PollingConfig,
+    RetentionConfig,
+    RetryConfig,
+    TrapsConfig,
+)
+from monitord.config.problems import Invalid
+from monitord.config.values import (
+    boolean,
+    default_of,
+    duration,
+    integer,
+    listen,
+    number,
+    positive_duration,
+    retention_period,
+)
+
+
+def _shared(name: str) -> dict[str, str]:
+    """A reference to one of schema.py's shared definitions (duration, secret, id, ...)."""
+    return {"x-shared": name}
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
+class Parsed:
+    """Field metadata: the value is read by `check` (one of values.py's parsers, whose messages
+    `check` shows) and documented by `schema`; no check: documented here, checked by the module
+    that walks the section."""
+
+    schema: Mapping[str, Any]
+    check: Callable[[Any], Any] | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        check = self.check
+        if check is None:
+            return core_schema.any_schema()
+
+        def read(value: Any) -> Any:
+            if value is None:
+                raise Invalid("needs a value")
+            return check(value)
+
+        return core_schema.no_info_plain_validator_function(read)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return dict(self.schema)
+
+
+_STRING = {"type": "string"}
+_BOOLEAN = {"type": "boolean"}
+_DURATION = _shared("duration")
+_SECRET = _shared("secret")
+_ID = _shared("id")
+
+Interval = Annotated[float, Parsed(_DURATION, duration(durations.INTERVAL))]
+Timeout = Annotated[float, Parsed(_DURATION, duration(durations.TIMEOUT))]
+Positive = Annotated[float, Parsed(_DURATION, positive_duration)]
+Kept = Annotated[float, Parsed(_DURATION, retention_period)]
+Flag = Annotated[bool, Parsed(_BOOLEAN, boolean)]
+Listen = Annotated[tuple[str, int], Parsed(_STRING, listen)]
+Text = Annotated[Any, Parsed(_STRING)]
+Secret = Annotated[Any, Parsed(_SECRET)]
+Id = Annotated[Any, Parsed(_ID)]
+Duration = Annotated[Any, Parsed(_DURATION)]
+
+
+def _int(low: int, high: int, *, checked: bool = True) -> Parsed:
+    return Parsed({"type": "integer", "minimum": low, "maximum": high}, integer(low, high) if checked else None)
+
+
+def _rate(low: float, high: float) -> Parsed:
+    return Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": high}, number(low, high))
+
+
+def _enum(*options: str | int) -> Parsed:
+    return Parsed({"enum": list(options)})
+
+
+class Section(BaseModel):
+    """Unknown keys are errors; a key written without a value (`key:`) takes its default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keys = {field.alias or name: field for name, field in cls.model_fields.items()}
+        return {key: value for key, value in data.items() if value is not None or key not in keys or keys[key].is_required()}
+
+
+def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(field.alias or name for name, field in model.model_fields.items())
+
+
+# --- the sections ----------------------------------------------------------------------------
+
+
+class Http(Section):
+    """HTTP API and /metrics"""
+
+    listen: Text = Field(
+        default=None,
+        description="host:port, e.g. 127.0.0.1:9177 or [::1]:9177 (port 0: any free port); a non-loopback address needs http.token",
+    )
+    token: Secret = Field(default=None, description="Bearer token for state-changing calls")
+
+
+class SnmpAuth(Section):
+    """One set of SNMP credentials"""
+
+    version: Annotated[Any, _enum("1", "2c", "3", 1, 3)]
+    community: Secret = Field(default=None, description="v1/v2c community")
+    user: Text = Field(default=None, description="v3 user name")
+    auth_protocol: Annotated[Any, _enum("md5", "sha", "sha256", "sha512")] = None
+    auth_key: Secret = Field(default=None, description="v3 authentication passphrase, at least 8 characters")
+    priv_protocol: Annotated[Any, _enum("des", "aes", "aes256")] = None
+    priv_key: Secret = Field(default=None, description="v3 privacy passphrase, at least 8 characters")
+
+
+class Snmp(Section):
+    """SNMP settings and credentials"""
+
+    timeout: Duration = Field(default=None, description="Per request")
+    retries: Annotated[Any, _int(0, 10, checked=False)] = Field(default=None, description="Retries after a timeout")
+    auths: dict[str, SnmpAuth] = Field(
+        default={}, description="How to talk to agents, by name", json_schema_extra={"propertyNames": {"x-shared": "id"}}
+    )
+    walk_timeout: Duration = Field(
+        default=None, description="A table walk still going after this ends with agent_error (default 30s)"
+    )
+    walk_max_requests: Annotated[Any, _int(1, 1_000_000, checked=False)] = Field(
+        default=None, description="A table walk that needs more requests ends with agent_error (default 5000)"
+    )
+
+
+class Polling(Section):
+    """How often and how hard to poll"""
+
+    icmp_interval: Interval = Field(
+        default=default_of(PollingConfig, "icmp_interval"), description="Ping every device and reachable modem"
+    )
+    line_interval: Interval = Field(default=default_of(PollingConfig, "line_interval"), description="Walk the line tables")
+    optical_interval: Interval = Field(default=default_of(PollingConfig, "optical_interval"), description="GPON optical levels")
+    jitter: Annotated[float, Parsed({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, number(0.0, 1.0))] = Field(
+        default=default_of(PollingConfig, "jitter"), description="Fraction of the interval"
+    )
+    max_in_flight: Annotated[int, _int(1, 100_000)] = Field(
+        default=default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
+    )
+    per_device_in_flight: Annotated[int, _int(1, 64)] = Field(
+        default=default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
+    )
+    icmp_timeout: Timeout = Field(default=default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
+    icmp_count: Annotated[int, _int(1, 20)] = Field(
+        default=default_of(PollingConfig, "icmp_count"), description="Echo requests per round"
+    )
+    job_timeout: Annotated[float | None, Parsed(_DURATION, duration(durations.TIMEOUT))] = Field(
+        default=None,
+        description="Cancel a poll still running after this; it counts as a timeout "
+        "(default: snmp.walk_timeout plus 3 SNMP requests with their retries)",
+    )
+
+
+class Metrics(Section):
+    """Prometheus /metrics: line counts are per region, exchange and device; per-line series are optional"""
+
+    per_line: Flag = Field(
+        default=default_of(MetricsConfig, "per_line"),
+        description="Also export monitord_line_state, one series per subscriber line (default false)",
+    )
+    per_line_limit: Annotated[int, _int(1, 1_000_000)] = Field(
+        default=default_of(MetricsConfig, "per_line_limit"),
+        description="Export at most this many lines, in id order (default 10000); "
+        "the rest are counted in monitord_line_series_dropped",
+    )
+    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, listen)] = Field(
+        default=None,
+        description="host:port of a listener serving only /metrics (e.g. 0.0.0.0:9178), "
+        "so the API on http.listen can stay private; /metrics stays on http.listen too",
+    )
+
+
+class Retention(Section):
+    """How long finished history is kept; older rows are pruned in small batches (each 7d to 36500d)"""
+
+    sent: Kept = Field(
+        default=default_of(RetentionConfig, "sent"), description="Delivered notifications, from when they were sent (default 30d)"
+    )
+    dead: Kept = Field(
+        default=default_of(RetentionConfig, "dead"), description="Dead letters, from when they were queued (default 90d)"
+    )
+    resolved_incidents: Kept = Field(
+        default=default_of(RetentionConfig, "resolved_incidents"),
+        description="Resolved incidents, from when they were resolved (default 90d)",
+    )
+
+
+class Traps(Section):
+    """SNMP traps and informs (v2c, v3) from inventory devices, each only a reason to recheck its device at once; off when absent"""
+
+    listen: Listen = Field(description="host:port to receive on, e.g. 0.0.0.0:162 or 127.0.0.1:9162 (port 0: any free port)")
+    sender_rate: Annotated[float, _rate(0.001, 10_000.0)] = Field(
+        default=default_of(TrapsConfig, "sender_rate"),
+        description="Datagrams a second examined from one device after its burst (default 0.2)",
+    )
+    sender_burst: Annotated[int, _int(1, 100_000)] = Field(
+        default=default_of(TrapsConfig, "sender_burst"), description="Datagrams one device may send at once (default 5)"
+    )
+    rate: Annotated[float, _rate(0.001, 1_000_000.0)] = Field(
+        default=default_of(TrapsConfig, "rate"),
+        description="Datagrams a second examined from all devices together after the burst (default 100)",
+    )
+    burst: Annotated[int, _int(1, 1_000_000)] = Field(
+        default=default_of(TrapsConfig, "burst"), description="Datagrams all devices together may send at once (default 500)"
+    )
+
+
+class Device(Section):
+    """A head-end device"""
+
+    id: Id
+    kind: Annotated[Any, _enum("dslam", "olt", "cmts", "router", "switch")]
+    address: Annotated[Any, Parsed(_shared("ip"))] = Field(description="Management address")
+    port: Annotated[Any, Parsed(_shared("port"))] = Field(default=None, description="SNMP port, default 161")
+    snmp: Id = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
+    profiles: list[Id] = Field(
+        default=[],
+        description="Line profiles: adsl vdsl2 docsis-cm docsis-cmts if-mib gpon-axos, or profiles_dir/<name>.yaml",
+    )
+    cabinet: Id = Field(default=None, description="Street cabinet (optional)")
+
+
+class Exchange(Section):
+    """An exchange (central office)"""
+
+    id: Id
+    name: Text = Field(description="Shown in messages")
+    devices: list[Device] = []
+
+
+class Region(Section):
+    """A region"""
+
+    id: Id
+    name: Text = Field(description="Shown in messages")
+    exchanges: list[Exchange] = []
+
+
+class Topology(Section):
+    """Regions, exchanges and devices"""
+
+    regions: list[Region] = Field(min_length=1)
+
+
+_FLAG = Parsed({"type": ["boolean", "integer", "string"]})
+
+
+class SubscriberLine(Section):
+    """A subscriber line"""
+
+    id: Id
+    name: Text = Field(description="Subscriber name")
+    phone: Annotated[Any, Parsed(_shared("phone"))] = None
+    email: Annotated[Any, Parsed(_shared("email"))] = None
+    language: Annotated[Any, _enum("tr", "en")] = None
+    device: Id
+    port: Annotated[Any, Parsed({"type": ["integer", "string"]})] = Field(
+        default=None, description="Index in the device's line tables"
+    )
+    mac: Text = Field(default=None, description="Cable modem MAC address")
+    modem: Annotated[Any, Parsed(_shared("ip"))] = Field(default=None, description="Modem address answering ICMP")
+    sms_opt_out: Annotated[Any, _FLAG] = Field(
+        default=None, description="The subscriber asked not to be texted (yes/no, true/false, 1/0, evet/hayır; default no)"
+    )
+    prefer_email: Annotated[Any, _FLAG] = Field(
+        default=None, description="Tell this subscriber by e-mail rather than SMS when both are known (default no)"
+    )
+
+
+class Subscribers(Section):
+    """Subscriber lines: a CSV file and/or inline"""
+
+    csv: Text = Field(
+        default=None,
+        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last two optional)",
+    )
+    lines: list[SubscriberLine] = []
+    phone_region: Annotated[Any, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"})] = Field(
+        default=None, description="ISO 3166 country of numbers written without + or 00 (default TR)"
+    )
+
+
+class Retry(Section):
+    """How this channel retries"""
+
+    max_backoff: Positive = Field(
+        default=default_of(RetryConfig, "max_backoff"),
+        description="The longest a notice that fails alone waits before its next attempt (default 60s)",
+    )
+    probe_every: Positive = Field(
+        default=default_of(RetryConfig, "probe_every"),
+        description="While the peer keeps failing (5xx, 429, refused), one notice is tried this often; the rest wait (default 5s)",
+    )
+
+
+class Sms(Section):
+    """SMS through Twilio"""
+
+    kind: Annotated[Any, _enum("twilio")] = None
+    account_sid: Annotated[Any, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"})] = Field(
+        description="AC followed by 32 hex digits"
+    )
+    auth_token: Secret
+    from_: Annotated[Any, Parsed(_shared("phone"))] = Field(alias="from")
+    base_url: Annotated[Any, Parsed(_shared("url"))] = None
+    rate: Annotated[Any, Parsed({"type": "number", "exclusiveMinimum": 0})] = Field(
+        default=None, description="Messages per second"
+    )
+    quiet_hours: Annotated[Any, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"})] = Field(
+        default=None, description='Local time range, e.g. "22:00-08:00"'
+    )
+    update_after: Duration = Field(default=None, description="Remind subscribers of a long outage (default 2h)")
+    notify_degradation: Annotated[Any, Parsed(_BOOLEAN)] = Field(
+        default=None, description="SMS for degraded lines too (default false)"
+    )
+    non_mobile: Annotated[Any, _enum("error", "skip")] = Field(
+        default=None,
+        description="A subscriber number no SMS can reach (landline, premium rate, not in use): "
+        "error (default) refuses the config, skip warns and sends that line no SMS",
+    )
+    retry: Retry = Retry()
+
+
+class Email(Section):
+    """E-mail through an SMTP relay"""
+
+    host: Text = Field(description="SMTP server")
+    port: Annotated[Any, Parsed(_shared("port"))] = None
+    starttls: Annotated[Any, Parsed(_BOOLEAN)] = Field(default=None, description="Upgrade with STARTTLS (default true)")
+    tls: Annotated[Any, Parsed(_BOOLEAN)] = Field(default=None, description="Implicit TLS (port 465)")
+    username: Text = Field(default=None, description="SMTP user")
+    password: Secret = None
+    from_: Annotated[Any, Parsed(_shared("email"))] = Field(alias="from")
+    noc: list[Annotated[Any, Parsed(_shared("email"))]] = Field(default=[], description="Gets every incident")
+    retry: Retry = Retry()
+
+
+class Tickets(Section):
+    """Helpdesk tickets"""
+
+    kind: Annotated[Any, _enum("rt", "webhook")]
+    url: Annotated[Any, Parsed(_shared("url"))]
+    queue: Text = Field(default=None, description="RT queue")
+    token: Secret = None
+    username: Text = Field(default=None, description="Basic auth user, instead of a token")
+    password: Secret = None
+    body_template: Text = Field(default=None, description="Webhook body template")
+    retry: Retry = Retry()
+    comment_every: Duration = Field(
+        default=None,
+        description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
+    )
+
+
+class Cpe(Section):
+    """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
+
+    customers: Flag = Field(
+        default=default_of(CpeNotices, "customers"),
+        description="One notice about the modem to the customer, outside quiet hours (default true)",
+    )
+    ticket: Flag = Field(default=default_of(CpeNotices, "ticket"), description="Open a ticket for it (default false)")
+    noc: Flag = Field(default=default_of(CpeNotices, "noc"), description="E-mail the NOC about it (default false)")
+
+
+class Notifiers(Section):
+    """Who gets told, and how"""
+
+    sms: Sms | None = None
+    email: Email | None = None
+    tickets: Tickets | None = None
+    hold_probe: Duration = Field(
+        default=None, description="While a channel's credentials are refused, one notice is tried this often (default 60s)"
+    )
+    cpe: Cpe = Cpe()
+
+
+class MaintenanceWindow(Section):
+    """A planned maintenance window"""
+
+    id: Id
+    scope: list[Annotated[Any, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|line):.+$"})]] = Field(
+        min_length=1
+    )
+    start: Text = Field(description="ISO 8601 date and time, e.g. 2026-12-01T01:00:00+03:00")
+    end: Text = Field(description="ISO 8601 date and time")
+    reason: Text = Field(default=None, description="Shown in messages")
+    grace: Duration = Field(default=None, description="Alerts stay quiet this long after the end (default 15m)")
+
+
+class ConfigFile(Section):
+    """monitord configuration"""
+
+    state_file: Text = Field(description="SQLite file for line states, incidents and the outbox")
+    tracking_prefix: Annotated[Any, Parsed({"type": "string", "pattern": "^[A-Z][A-Z0-9]{1,9}$"})] = Field(
+        description="Prefix of tracking numbers (ARZ -> ARZ-2026-000123)"
+    )
+    timezone: Text = Field(description="IANA time zone for quiet hours and message times, e.g. Europe/Istanbul")
+    profiles_dir: Text = Field(default=None, description="Folder with extra line profiles <name>.yaml")
+    http: Http = Http()
+    snmp: Snmp = Snmp()
+    polling: Polling = Polling()
+    topology: Topology
+    subscribers: Subscribers = Subscribers()
+    rules: dict[str, Any] = Field(default={}, description="Read by rules/ (see rules/config.py)")
+    notifiers: Notifiers = Notifiers()
+    maintenance: list[MaintenanceWindow] = []
+    metrics: Metrics = Metrics()
+    retention: Retention = Retention()
+    traps: Traps | None = None
+
+
+def section_keys(model: type[BaseModel] = ConfigFile, path: str = "") -> dict[str, tuple[str, ...]]:
+    """The keys each section accepts, keyed by its path (`[]`: every list item, `*`: every mapping value)."""
+    found = {path: keys_of(model)}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        inner, suffix = field.annotation, ""
+        while get_origin(inner) in (list, dict) or (get_origin(inner) is not None and type(None) in get_args(inner)):
+            args = [arg for arg in get_args(inner) if arg is not type(None)]
+            suffix += "[]" if get_origin(inner) is list else ".*" if get_origin(inner) is dict else ""
+            inner = args[-1]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            found |= section_keys(inner, f"{path}.{key}{suffix}" if path else f"{key}{suffix}")
+    return found
+
+
+SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys()
+"""The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""
