@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from monitord.config.layout import SECTION_KEYS, Section, keys_of
+from monitord.config.layout import SECTION_KEYS, Section, keys_of, missing_hint, model_at
 from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
 from monitord.config.values import ENV_NAME, suggest, text, wrong_type
@@ -65,11 +65,16 @@ class Decoder:
                 if isinstance(cause, Invalid):
                     self.report(where, cause.message, cause.hint)
                 elif detail["type"] == "missing":
-                    self.report(where, "missing required key")
+                    self.report(where, "missing required key", missing_hint(model, detail["loc"]))
                 elif detail["type"] == "extra_forbidden":
-                    self.report(where, f"unknown key {where[-1]!r}", suggest(where[-1], keys_of(model), "known keys:"))
+                    holder = model_at(model, detail["loc"])
+                    self.report(
+                        where, f"unknown key {where[-1]!r}", suggest(where[-1], keys_of(holder) if holder else (), "known keys:")
+                    )
                 elif detail["type"] == "model_type":
                     self.report(where, wrong_type("a mapping", detail["input"]).message)
+                elif detail["type"] == "list_type":
+                    self.report(where, wrong_type("a list", detail["input"]).message, "write one item per '- ' line")
                 else:
                     self.report(where, detail["msg"])
             return None

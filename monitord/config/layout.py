@@ -13,37 +13,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args, get_origin
+from datetime import time
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from monitord import duration as durations
+from monitord.config import values
 from monitord.config.model import (
     LINE_FIELDS,
+    SECRET_HINT,
     CpeNotices,
+    EmailConfig,
     MetricsConfig,
+    NotifiersConfig,
     PollingConfig,
     RetentionConfig,
     RetryConfig,
+    SmsConfig,
+    TicketConfig,
     TrapsConfig,
 )
 from monitord.config.problems import Invalid
-from monitord.config.values import (
-    boolean,
-    default_of,
-    duration,
-    integer,
-    listen,
-    number,
-    positive_duration,
-    retention_period,
-)
 
 
 def _shared(name: str) -> dict[str, str]:
-    """A reference to one of schema.py's shared definitions (duration, secret, id, ...)."""
+    """A reference to one of schema.py's shared definitions (values.duration, secret, id, ...)."""
     return {"x-shared": name}
 
 
@@ -55,16 +54,17 @@ class Parsed:
 
     schema: Mapping[str, Any]
     check: Callable[[Any], Any] | None = None
+    hint: str | None = None  # for a required key that is missing or has no value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        check = self.check
-        if check is None:
+        check, hint = self.check, self.hint
+        if check is None and hint is None:
             return core_schema.any_schema()
 
         def read(value: Any) -> Any:
             if value is None:
-                raise Invalid("needs a value")
-            return check(value)
+                raise Invalid("needs a value", hint)
+            return value if check is None else check(value)
 
         return core_schema.no_info_plain_validator_function(read)
 
@@ -78,12 +78,12 @@ _DURATION = _shared("duration")
 _SECRET = _shared("secret")
 _ID = _shared("id")
 
-Interval = Annotated[float, Parsed(_DURATION, duration(durations.INTERVAL))]
-Timeout = Annotated[float, Parsed(_DURATION, duration(durations.TIMEOUT))]
-Positive = Annotated[float, Parsed(_DURATION, positive_duration)]
-Kept = Annotated[float, Parsed(_DURATION, retention_period)]
-Flag = Annotated[bool, Parsed(_BOOLEAN, boolean)]
-Listen = Annotated[tuple[str, int], Parsed(_STRING, listen)]
+Interval = Annotated[float, Parsed(_DURATION, values.duration(durations.INTERVAL))]
+Timeout = Annotated[float, Parsed(_DURATION, values.duration(durations.TIMEOUT))]
+Positive = Annotated[float, Parsed(_DURATION, values.positive_duration)]
+Kept = Annotated[float, Parsed(_DURATION, values.retention_period)]
+Flag = Annotated[bool, Parsed(_BOOLEAN, values.boolean)]
+Listen = Annotated[tuple[str, int], Parsed(_STRING, values.listen)]
 Text = Annotated[Any, Parsed(_STRING)]
 Secret = Annotated[Any, Parsed(_SECRET)]
 Id = Annotated[Any, Parsed(_ID)]
@@ -91,15 +91,19 @@ Duration = Annotated[Any, Parsed(_DURATION)]
 
 
 def _int(low: int, high: int, *, checked: bool = True) -> Parsed:
-    return Parsed({"type": "integer", "minimum": low, "maximum": high}, integer(low, high) if checked else None)
+    return Parsed({"type": "integer", "minimum": low, "maximum": high}, values.integer(low, high) if checked else None)
 
 
 def _rate(low: float, high: float) -> Parsed:
-    return Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": high}, number(low, high))
+    return Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": high}, values.number(low, high))
 
 
 def _enum(*options: str | int) -> Parsed:
     return Parsed({"enum": list(options)})
+
+
+def _choice(*options: str) -> Parsed:
+    return Parsed({"enum": list(options)}, values.choice(options))
 
 
 class Section(BaseModel):
@@ -120,13 +124,50 @@ def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(field.alias or name for name, field in model.model_fields.items())
 
 
+def _fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` -> X."""
+    args = get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType) and type(None) in args:
+        return next(arg for arg in args if arg is not type(None))
+    return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The section model that holds the key at `loc` (a pydantic error location), if any."""
+    current: Any = model
+    for part in loc[:-1]:
+        if _is_model(current):
+            field = _fields(current).get(str(part))
+            current = None if field is None else field.annotation
+        elif get_origin(current) in (list, dict):
+            current = get_args(current)[-1]
+        current = _unwrap(current)
+    return current if _is_model(current) else None
+
+
+def missing_hint(model: type[BaseModel], loc: tuple[str | int, ...]) -> str | None:
+    """The hint a missing key's field gives (a secret says how to write one)."""
+    holder = model_at(model, loc)
+    field = None if holder is None else _fields(holder).get(str(loc[-1]))
+    parsed = [] if field is None else [item for item in field.metadata if isinstance(item, Parsed)]
+    return parsed[0].hint if parsed else None
+
+
 # --- the sections ----------------------------------------------------------------------------
 
 
 class Http(Section):
     """HTTP API and /metrics"""
 
-    listen: Text = Field(
+    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, values.listen)] = Field(
         default=None,
         description="host:port, e.g. 127.0.0.1:9177 or [::1]:9177 (port 0: any free port); a non-loopback address needs http.token",
     )
@@ -165,24 +206,26 @@ class Polling(Section):
     """How often and how hard to poll"""
 
     icmp_interval: Interval = Field(
-        default=default_of(PollingConfig, "icmp_interval"), description="Ping every device and reachable modem"
+        default=values.default_of(PollingConfig, "icmp_interval"), description="Ping every device and reachable modem"
     )
-    line_interval: Interval = Field(default=default_of(PollingConfig, "line_interval"), description="Walk the line tables")
-    optical_interval: Interval = Field(default=default_of(PollingConfig, "optical_interval"), description="GPON optical levels")
-    jitter: Annotated[float, Parsed({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, number(0.0, 1.0))] = Field(
-        default=default_of(PollingConfig, "jitter"), description="Fraction of the interval"
+    line_interval: Interval = Field(default=values.default_of(PollingConfig, "line_interval"), description="Walk the line tables")
+    optical_interval: Interval = Field(
+        default=values.default_of(PollingConfig, "optical_interval"), description="GPON optical levels"
+    )
+    jitter: Annotated[float, Parsed({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, values.number(0.0, 1.0))] = Field(
+        default=values.default_of(PollingConfig, "jitter"), description="Fraction of the interval"
     )
     max_in_flight: Annotated[int, _int(1, 100_000)] = Field(
-        default=default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
+        default=values.default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
     )
     per_device_in_flight: Annotated[int, _int(1, 64)] = Field(
-        default=default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
+        default=values.default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
     )
-    icmp_timeout: Timeout = Field(default=default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
+    icmp_timeout: Timeout = Field(default=values.default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
     icmp_count: Annotated[int, _int(1, 20)] = Field(
-        default=default_of(PollingConfig, "icmp_count"), description="Echo requests per round"
+        default=values.default_of(PollingConfig, "icmp_count"), description="Echo requests per round"
     )
-    job_timeout: Annotated[float | None, Parsed(_DURATION, duration(durations.TIMEOUT))] = Field(
+    job_timeout: Annotated[float | None, Parsed(_DURATION, values.duration(durations.TIMEOUT))] = Field(
         default=None,
         description="Cancel a poll still running after this; it counts as a timeout "
         "(default: snmp.walk_timeout plus 3 SNMP requests with their retries)",
@@ -193,15 +236,15 @@ class Metrics(Section):
     """Prometheus /metrics: line counts are per region, exchange and device; per-line series are optional"""
 
     per_line: Flag = Field(
-        default=default_of(MetricsConfig, "per_line"),
+        default=values.default_of(MetricsConfig, "per_line"),
         description="Also export monitord_line_state, one series per subscriber line (default false)",
     )
     per_line_limit: Annotated[int, _int(1, 1_000_000)] = Field(
-        default=default_of(MetricsConfig, "per_line_limit"),
+        default=values.default_of(MetricsConfig, "per_line_limit"),
         description="Export at most this many lines, in id order (default 10000); "
         "the rest are counted in monitord_line_series_dropped",
     )
-    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, listen)] = Field(
+    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, values.listen)] = Field(
         default=None,
         description="host:port of a listener serving only /metrics (e.g. 0.0.0.0:9178), "
         "so the API on http.listen can stay private; /metrics stays on http.listen too",
@@ -212,13 +255,14 @@ class Retention(Section):
     """How long finished history is kept; older rows are pruned in small batches (each 7d to 36500d)"""
 
     sent: Kept = Field(
-        default=default_of(RetentionConfig, "sent"), description="Delivered notifications, from when they were sent (default 30d)"
+        default=values.default_of(RetentionConfig, "sent"),
+        description="Delivered notifications, from when they were sent (default 30d)",
     )
     dead: Kept = Field(
-        default=default_of(RetentionConfig, "dead"), description="Dead letters, from when they were queued (default 90d)"
+        default=values.default_of(RetentionConfig, "dead"), description="Dead letters, from when they were queued (default 90d)"
     )
     resolved_incidents: Kept = Field(
-        default=default_of(RetentionConfig, "resolved_incidents"),
+        default=values.default_of(RetentionConfig, "resolved_incidents"),
         description="Resolved incidents, from when they were resolved (default 90d)",
     )
 
@@ -228,18 +272,19 @@ class Traps(Section):
 
     listen: Listen = Field(description="host:port to receive on, e.g. 0.0.0.0:162 or 127.0.0.1:9162 (port 0: any free port)")
     sender_rate: Annotated[float, _rate(0.001, 10_000.0)] = Field(
-        default=default_of(TrapsConfig, "sender_rate"),
+        default=values.default_of(TrapsConfig, "sender_rate"),
         description="Datagrams a second examined from one device after its burst (default 0.2)",
     )
     sender_burst: Annotated[int, _int(1, 100_000)] = Field(
-        default=default_of(TrapsConfig, "sender_burst"), description="Datagrams one device may send at once (default 5)"
+        default=values.default_of(TrapsConfig, "sender_burst"), description="Datagrams one device may send at once (default 5)"
     )
     rate: Annotated[float, _rate(0.001, 1_000_000.0)] = Field(
-        default=default_of(TrapsConfig, "rate"),
+        default=values.default_of(TrapsConfig, "rate"),
         description="Datagrams a second examined from all devices together after the burst (default 100)",
     )
     burst: Annotated[int, _int(1, 1_000_000)] = Field(
-        default=default_of(TrapsConfig, "burst"), description="Datagrams all devices together may send at once (default 500)"
+        default=values.default_of(TrapsConfig, "burst"),
+        description="Datagrams all devices together may send at once (default 500)",
     )
 
 
@@ -322,11 +367,11 @@ class Retry(Section):
     """How this channel retries"""
 
     max_backoff: Positive = Field(
-        default=default_of(RetryConfig, "max_backoff"),
+        default=values.default_of(RetryConfig, "max_backoff"),
         description="The longest a notice that fails alone waits before its next attempt (default 60s)",
     )
     probe_every: Positive = Field(
-        default=default_of(RetryConfig, "probe_every"),
+        default=values.default_of(RetryConfig, "probe_every"),
         description="While the peer keeps failing (5xx, 429, refused), one notice is tried this often; the rest wait (default 5s)",
     )
 
@@ -334,25 +379,27 @@ class Retry(Section):
 class Sms(Section):
     """SMS through Twilio"""
 
-    kind: Annotated[Any, _enum("twilio")] = None
-    account_sid: Annotated[Any, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"})] = Field(
+    kind: Annotated[str, _choice("twilio")] = "twilio"
+    account_sid: Annotated[str, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"}, values.account_sid)] = Field(
         description="AC followed by 32 hex digits"
     )
-    auth_token: Secret
-    from_: Annotated[Any, Parsed(_shared("phone"))] = Field(alias="from")
-    base_url: Annotated[Any, Parsed(_shared("url"))] = None
-    rate: Annotated[Any, Parsed({"type": "number", "exclusiveMinimum": 0})] = Field(
-        default=None, description="Messages per second"
+    auth_token: Annotated[Any, Parsed(_SECRET, hint=SECRET_HINT)]
+    from_: Annotated[str, Parsed(_shared("phone"), values.phone)] = Field(alias="from")
+    base_url: Annotated[str, Parsed(_shared("url"), values.url)] = values.default_of(SmsConfig, "base_url")
+    rate: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": 1000}, values.number(0.01, 1000.0))] = (
+        Field(default=values.default_of(SmsConfig, "rate"), description="Messages per second")
     )
-    quiet_hours: Annotated[Any, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"})] = Field(
-        default=None, description='Local time range, e.g. "22:00-08:00"'
+    quiet_hours: Annotated[
+        tuple[time, time] | None, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}, values.quiet_hours)
+    ] = Field(default=None, description='Local time range, e.g. "22:00-08:00"')
+    update_after: Annotated[float, Parsed(_DURATION, values.duration(durations.REMINDER))] = Field(
+        default=values.default_of(SmsConfig, "update_after"), description="Remind subscribers of a long outage (default 2h)"
     )
-    update_after: Duration = Field(default=None, description="Remind subscribers of a long outage (default 2h)")
-    notify_degradation: Annotated[Any, Parsed(_BOOLEAN)] = Field(
-        default=None, description="SMS for degraded lines too (default false)"
+    notify_degradation: Flag = Field(
+        default=values.default_of(SmsConfig, "notify_degradation"), description="SMS for degraded lines too (default false)"
     )
-    non_mobile: Annotated[Any, _enum("error", "skip")] = Field(
-        default=None,
+    non_mobile: Annotated[str, _choice("error", "skip")] = Field(
+        default=values.default_of(SmsConfig, "non_mobile"),
         description="A subscriber number no SMS can reach (landline, premium rate, not in use): "
         "error (default) refuses the config, skip warns and sends that line no SMS",
     )
@@ -362,30 +409,36 @@ class Sms(Section):
 class Email(Section):
     """E-mail through an SMTP relay"""
 
-    host: Text = Field(description="SMTP server")
-    port: Annotated[Any, Parsed(_shared("port"))] = None
-    starttls: Annotated[Any, Parsed(_BOOLEAN)] = Field(default=None, description="Upgrade with STARTTLS (default true)")
-    tls: Annotated[Any, Parsed(_BOOLEAN)] = Field(default=None, description="Implicit TLS (port 465)")
-    username: Text = Field(default=None, description="SMTP user")
+    host: Annotated[str, Parsed(_STRING, values.text)] = Field(description="SMTP server")
+    port: Annotated[int | None, Parsed(_shared("port"), values.integer(1, 65535))] = Field(
+        default=None, description="Default 587, or 465 with tls"
+    )
+    starttls: Annotated[bool | None, Parsed(_BOOLEAN, values.boolean)] = Field(
+        default=None, description="Upgrade with STARTTLS (default true, unless tls)"
+    )
+    tls: Flag = Field(default=values.default_of(EmailConfig, "tls"), description="Implicit TLS (port 465)")
+    username: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="SMTP user")
     password: Secret = None
-    from_: Annotated[Any, Parsed(_shared("email"))] = Field(alias="from")
-    noc: list[Annotated[Any, Parsed(_shared("email"))]] = Field(default=[], description="Gets every incident")
+    from_: Annotated[str, Parsed(_shared("email"), values.email)] = Field(alias="from")
+    noc: list[Annotated[str, Parsed(_shared("email"), values.email)]] = Field(default=[], description="Gets every incident")
     retry: Retry = Retry()
 
 
 class Tickets(Section):
     """Helpdesk tickets"""
 
-    kind: Annotated[Any, _enum("rt", "webhook")]
-    url: Annotated[Any, Parsed(_shared("url"))]
-    queue: Text = Field(default=None, description="RT queue")
+    kind: Annotated[str, _choice("rt", "webhook")]
+    url: Annotated[str, Parsed(_shared("url"), values.url)]
+    queue: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="RT queue")
     token: Secret = None
-    username: Text = Field(default=None, description="Basic auth user, instead of a token")
+    username: Annotated[str | None, Parsed(_STRING, values.text)] = Field(
+        default=None, description="Basic auth user, instead of a token"
+    )
     password: Secret = None
-    body_template: Text = Field(default=None, description="Webhook body template")
+    body_template: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="Webhook body template")
     retry: Retry = Retry()
-    comment_every: Duration = Field(
-        default=None,
+    comment_every: Annotated[float, Parsed(_DURATION, values.parse_duration)] = Field(
+        default=values.default_of(TicketConfig, "comment_every"),
         description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
     )
 
@@ -394,11 +447,11 @@ class Cpe(Section):
     """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
 
     customers: Flag = Field(
-        default=default_of(CpeNotices, "customers"),
+        default=values.default_of(CpeNotices, "customers"),
         description="One notice about the modem to the customer, outside quiet hours (default true)",
     )
-    ticket: Flag = Field(default=default_of(CpeNotices, "ticket"), description="Open a ticket for it (default false)")
-    noc: Flag = Field(default=default_of(CpeNotices, "noc"), description="E-mail the NOC about it (default false)")
+    ticket: Flag = Field(default=values.default_of(CpeNotices, "ticket"), description="Open a ticket for it (default false)")
+    noc: Flag = Field(default=values.default_of(CpeNotices, "noc"), description="E-mail the NOC about it (default false)")
 
 
 class Notifiers(Section):
@@ -407,8 +460,9 @@ class Notifiers(Section):
     sms: Sms | None = None
     email: Email | None = None
     tickets: Tickets | None = None
-    hold_probe: Duration = Field(
-        default=None, description="While a channel's credentials are refused, one notice is tried this often (default 60s)"
+    hold_probe: Positive = Field(
+        default=values.default_of(NotifiersConfig, "hold_probe"),
+        description="While a channel's credentials are refused, one notice is tried this often (default 60s)",
     )
     cpe: Cpe = Cpe()
 
@@ -451,14 +505,12 @@ class ConfigFile(Section):
 def section_keys(model: type[BaseModel] = ConfigFile, path: str = "") -> dict[str, tuple[str, ...]]:
     """The keys each section accepts, keyed by its path (`[]`: every list item, `*`: every mapping value)."""
     found = {path: keys_of(model)}
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        inner, suffix = field.annotation, ""
-        while get_origin(inner) in (list, dict) or (get_origin(inner) is not None and type(None) in get_args(inner)):
-            args = [arg for arg in get_args(inner) if arg is not type(None)]
-            suffix += "[]" if get_origin(inner) is list else ".*" if get_origin(inner) is dict else ""
-            inner = args[-1]
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
+    for key, field in _fields(model).items():
+        inner, suffix = _unwrap(field.annotation), ""
+        while get_origin(inner) in (list, dict):
+            suffix += "[]" if get_origin(inner) is list else ".*"
+            inner = _unwrap(get_args(inner)[-1])
+        if _is_model(inner):
             found |= section_keys(inner, f"{path}.{key}{suffix}" if path else f"{key}{suffix}")
     return found
 

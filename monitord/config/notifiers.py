@@ -4,130 +4,90 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitord import duration as durations
 from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, TicketConfig
-from monitord.config.values import (
-    account_sid,
-    boolean,
-    choice,
-    default_of,
-    duration,
-    email,
-    integer,
-    number,
-    parse_duration,
-    phone,
-    positive_duration,
-    quiet_hours,
-    text,
-    url,
-)
+from monitord.model import Secret
 from monitord.yamlload import KeyPath
 
 
 def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
-    section = d.section(root, (), "notifiers", "notifiers")
-    if section is None:
-        return None
+    """Every key and value checked by the model; the rules between keys and the secrets are
+    checked on what was written, so they are reported together with any value at fault."""
+    path = ("notifiers",)
+    raw = root.get("notifiers")
+    notifiers = d.validated(layout.Notifiers, raw, path)
     before = len(d.problems)
-    sms = _sms(d, section) if section.get("sms") is not None else None
-    mail = _email(d, section) if section.get("email") is not None else None
-    tickets = _tickets(d, section) if section.get("tickets") is not None else None
-    hold_probe = d.get(section, ("notifiers",), "hold_probe", positive_duration, default_of(NotifiersConfig, "hold_probe"))
-    cpe = _cpe_notices(d, section)
-    return NotifiersConfig(sms, mail, tickets, hold_probe, cpe) if len(d.problems) == before else None
-
-
-def _cpe_notices(d: Decoder, parent: dict[Any, Any]) -> CpeNotices:
-    """The defaults when the section is at fault: the problem is reported, the notifiers refused."""
-    cpe = d.validated(layout.Cpe, parent.get("cpe"), ("notifiers", "cpe"))
-    return CpeNotices() if cpe is None else CpeNotices(**cpe.model_dump())
-
-
-def _sms(d: Decoder, parent: dict[Any, Any]) -> SmsConfig | None:
-    path = ("notifiers", "sms")
-    sms = d.section(parent, path[:1], "sms", "notifiers.sms")
-    if sms is None:
+    section = raw if isinstance(raw, dict) else {}
+    sms, mail, tickets = (_written(section, key) for key in ("sms", "email", "tickets"))
+    auth_token = d.secret(sms, path + ("sms",), "auth_token") if sms is not None else None
+    mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
+    ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
+    if notifiers is None or len(d.problems) > before:
         return None
-    before = len(d.problems)
-    d.get(sms, path, "kind", choice(("twilio",)), "twilio")
-    values = dict(
-        account_sid=d.get(sms, path, "account_sid", account_sid),
-        auth_token=d.secret(sms, path, "auth_token", required=True),
-        from_=d.get(sms, path, "from", phone),
-        base_url=d.get(sms, path, "base_url", url, default_of(SmsConfig, "base_url")),
-        rate=d.get(sms, path, "rate", number(0.01, 1000.0), default_of(SmsConfig, "rate")),
-        quiet_hours=d.get(sms, path, "quiet_hours", quiet_hours, None),
-        update_after=d.get(sms, path, "update_after", duration(durations.REMINDER), default_of(SmsConfig, "update_after")),
-        notify_degradation=d.get(sms, path, "notify_degradation", boolean, False),
-        non_mobile=d.get(sms, path, "non_mobile", choice(("error", "skip")), "error"),
-        retry=_retry(d, sms, path),
+    return NotifiersConfig(
+        sms=None if notifiers.sms is None or auth_token is None else _sms(notifiers.sms, auth_token),
+        email=None if notifiers.email is None else _email(notifiers.email, mail_password),
+        tickets=None if notifiers.tickets is None or ticket_secrets is None else _tickets(notifiers.tickets, *ticket_secrets),
+        hold_probe=notifiers.hold_probe,
+        cpe=CpeNotices(**notifiers.cpe.model_dump()),
     )
-    return SmsConfig(**values) if len(d.problems) == before else None
 
 
-def _email(d: Decoder, parent: dict[Any, Any]) -> EmailConfig | None:
-    path = ("notifiers", "email")
-    mail = d.section(parent, path[:1], "email", "notifiers.email")
-    if mail is None:
-        return None
-    before = len(d.problems)
-    tls = d.get(mail, path, "tls", boolean, False)
-    starttls = d.get(mail, path, "starttls", boolean, not tls)
-    if tls and starttls:
+def _written(section: dict[Any, Any], key: str) -> dict[Any, Any] | None:
+    """A channel's mapping as written; None when absent, or not a mapping (the model reports that)."""
+    value = section.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _retry(retry: layout.Retry) -> RetryConfig:
+    return RetryConfig(**retry.model_dump())
+
+
+def _sms(sms: layout.Sms, auth_token: Secret) -> SmsConfig:
+    values = sms.model_dump(exclude={"kind", "auth_token", "retry"})
+    return SmsConfig(**values, auth_token=auth_token, retry=_retry(sms.retry))
+
+
+def _email_rules(d: Decoder, mail: dict[Any, Any], path: KeyPath) -> Secret | None:
+    """The password; tls and starttls exclude each other, username and password go together."""
+    if mail.get("tls") is True and mail.get("starttls") is True:
         d.report(
             path + ("starttls",),
             "starttls and tls cannot both be true",
             "tls: true is implicit TLS (port 465); starttls upgrades a plain connection (587)",
         )
-    username = d.get(mail, path, "username", text, None)
     password = d.secret(mail, path, "password")
-    if ("username" in mail) != ("password" in mail):
-        d.report(
-            path + ("password" if "username" in mail else "username",),
-            "missing required key",
-            "username and password go together",
-        )
-    noc = tuple(
-        address for item_path, raw in d.items(mail, path, "noc") if (address := d.check(raw, item_path, email)) is not None
-    )
-    values = dict(
-        host=d.get(mail, path, "host", text),
-        from_=d.get(mail, path, "from", email),
-        port=d.get(mail, path, "port", integer(1, 65535), 465 if tls else 587),
-        starttls=starttls,
-        tls=tls,
-        username=username,
+    _together(d, mail, path)
+    return password
+
+
+def _email(mail: layout.Email, password: Secret | None) -> EmailConfig:
+    return EmailConfig(
+        host=mail.host,
+        from_=mail.from_,
+        port=mail.port or (465 if mail.tls else 587),
+        starttls=not mail.tls if mail.starttls is None else mail.starttls,
+        tls=mail.tls,
+        username=mail.username,
         password=password,
-        noc=noc,
-        retry=_retry(d, mail, path),
+        noc=tuple(mail.noc),
+        retry=_retry(mail.retry),
     )
-    return EmailConfig(**values) if len(d.problems) == before else None
 
 
-def _tickets(d: Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
-    path = ("notifiers", "tickets")
-    tickets = d.section(parent, path[:1], "tickets", "notifiers.tickets")
-    if tickets is None:
-        return None
+def _ticket_rules(d: Decoder, tickets: dict[Any, Any], path: KeyPath) -> tuple[Secret | None, Secret | None] | None:
+    """The token and password, or None when they cannot be read; which keys each kind takes."""
     before = len(d.problems)
-    kind = d.get(tickets, path, "kind", choice(("rt", "webhook")))
     token = d.secret(tickets, path, "token")
-    username = d.get(tickets, path, "username", text, None)
     password = d.secret(tickets, path, "password")
-    if ("username" in tickets) != ("password" in tickets):
-        d.report(
-            path + ("password" if "username" in tickets else "username",),
-            "missing required key",
-            "username and password go together",
-        )
+    _together(d, tickets, path)
     if "token" in tickets and "username" in tickets:
         d.report(path + ("username",), "give either token or username and password, not both")
-    queue = d.get(tickets, path, "queue", text, None)
+    kind = tickets.get("kind")
+    kind = kind.strip() if isinstance(kind, str) else None
     if kind == "rt":
-        if queue is None and "queue" not in tickets:
+        if tickets.get("queue") is None:
             d.report(path + ("queue",), "missing required key", "the RT queue new tickets go to")
         if "token" not in tickets and "username" not in tickets:
             d.report(path + ("token",), "missing required key", "RT needs token, or username and password")
@@ -135,21 +95,18 @@ def _tickets(d: Decoder, parent: dict[Any, Any]) -> TicketConfig | None:
             d.report(path + ("body_template",), "body_template is for kind webhook")
     if kind == "webhook" and "queue" in tickets:
         d.report(path + ("queue",), "queue is for kind rt")
-    values = dict(
-        kind=kind,
-        url=d.get(tickets, path, "url", url),
-        queue=queue,
-        token=token,
-        username=username,
-        password=password,
-        body_template=d.get(tickets, path, "body_template", text, None),
-        retry=_retry(d, tickets, path),
-        comment_every=d.get(tickets, path, "comment_every", parse_duration, default_of(TicketConfig, "comment_every")),
-    )
-    return TicketConfig(**values) if len(d.problems) == before else None
+    return (token, password) if len(d.problems) == before else None
 
 
-def _retry(d: Decoder, parent: dict[Any, Any], path: KeyPath) -> RetryConfig:
-    """The defaults when the section is at fault: the problem is reported, the channel refused."""
-    retry = d.validated(layout.Retry, parent.get("retry"), path + ("retry",))
-    return RetryConfig() if retry is None else RetryConfig(**retry.model_dump())
+def _together(d: Decoder, written: dict[Any, Any], path: KeyPath) -> None:
+    if ("username" in written) != ("password" in written):
+        d.report(
+            path + ("password" if "username" in written else "username",),
+            "missing required key",
+            "username and password go together",
+        )
+
+
+def _tickets(tickets: layout.Tickets, token: Secret | None, password: Secret | None) -> TicketConfig:
+    values = tickets.model_dump(exclude={"token", "password", "retry"})
+    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry))

@@ -23,7 +23,6 @@ from monitord.config.values import (
     duration,
     identifier,
     integer,
-    listen,
     positive_duration,
     text,
     wrong_type,
@@ -34,13 +33,14 @@ from monitord.yamlload import KeyPath
 
 def read_http(d: Decoder, root: dict[Any, Any]) -> HttpConfig | None:
     path = ("http",)
-    section = d.section(root, (), "http", "http")
-    if section is None:
-        return None
-    host, port = d.get(section, path, "listen", listen, None) or (default_of(HttpConfig, "host"), default_of(HttpConfig, "port"))
+    raw = root.get("http")
+    http = d.validated(layout.Http, raw, path)
     before = len(d.problems)
-    token = d.secret(section, path, "token")
-    if token is None and len(d.problems) == before and not ipaddress.ip_address(host).is_loopback:
+    token = d.secret(raw, path, "token") if isinstance(raw, dict) else None
+    if http is None or len(d.problems) > before:
+        return None
+    host, port = http.listen or (default_of(HttpConfig, "host"), default_of(HttpConfig, "port"))
+    if token is None and not ipaddress.ip_address(host).is_loopback:
         d.report(
             path + ("listen",),
             f"{host} is not a loopback address and no http.token is set: "
