@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
 from pydantic.fields import FieldInfo
@@ -35,6 +35,7 @@ from monitord.config.model import (
     RetentionConfig,
     RetryConfig,
     SmsConfig,
+    SnmpSettings,
     TicketConfig,
     TrapsConfig,
 )
@@ -90,8 +91,8 @@ Id = Annotated[Any, Parsed(_ID)]
 Duration = Annotated[Any, Parsed(_DURATION)]
 
 
-def _int(low: int, high: int, *, checked: bool = True) -> Parsed:
-    return Parsed({"type": "integer", "minimum": low, "maximum": high}, values.integer(low, high) if checked else None)
+def _int(low: int, high: int) -> Parsed:
+    return Parsed({"type": "integer", "minimum": low, "maximum": high}, values.integer(low, high))
 
 
 def _rate(low: float, high: float) -> Parsed:
@@ -100,6 +101,10 @@ def _rate(low: float, high: float) -> Parsed:
 
 def _enum(*options: str | int) -> Parsed:
     return Parsed({"enum": list(options)})
+
+
+def _lowered(*options: str) -> Parsed:
+    return Parsed({"enum": list(options)}, values.lowered(values.choice(options)))
 
 
 def _choice(*options: str) -> Parsed:
@@ -177,28 +182,32 @@ class Http(Section):
 class SnmpAuth(Section):
     """One set of SNMP credentials"""
 
-    version: Annotated[Any, _enum("1", "2c", "3", 1, 3)]
+    version: Annotated[Literal["1", "2c", "3"], Parsed({"enum": ["1", "2c", "3", 1, 3]}, values.snmp_version)]
     community: Secret = Field(default=None, description="v1/v2c community")
-    user: Text = Field(default=None, description="v3 user name")
-    auth_protocol: Annotated[Any, _enum("md5", "sha", "sha256", "sha512")] = None
+    user: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="v3 user name")
+    auth_protocol: Annotated[Literal["md5", "sha", "sha256", "sha512"] | None, _lowered("md5", "sha", "sha256", "sha512")] = None
     auth_key: Secret = Field(default=None, description="v3 authentication passphrase, at least 8 characters")
-    priv_protocol: Annotated[Any, _enum("des", "aes", "aes256")] = None
+    priv_protocol: Annotated[Literal["des", "aes", "aes256"] | None, _lowered("des", "aes", "aes256")] = None
     priv_key: Secret = Field(default=None, description="v3 privacy passphrase, at least 8 characters")
 
 
 class Snmp(Section):
     """SNMP settings and credentials"""
 
-    timeout: Duration = Field(default=None, description="Per request")
-    retries: Annotated[Any, _int(0, 10, checked=False)] = Field(default=None, description="Retries after a timeout")
-    auths: dict[str, SnmpAuth] = Field(
+    timeout: Timeout = Field(default=values.default_of(SnmpSettings, "timeout"), description="Per request")
+    retries: Annotated[int, _int(0, 10)] = Field(
+        default=values.default_of(SnmpSettings, "retries"), description="Retries after a timeout"
+    )
+    auths: dict[Annotated[Any, Parsed(_ID)], SnmpAuth] = Field(
         default={}, description="How to talk to agents, by name", json_schema_extra={"propertyNames": {"x-shared": "id"}}
     )
-    walk_timeout: Duration = Field(
-        default=None, description="A table walk still going after this ends with agent_error (default 30s)"
+    walk_timeout: Positive = Field(
+        default=values.default_of(SnmpSettings, "walk_timeout"),
+        description="A table walk still going after this ends with agent_error (default 30s)",
     )
-    walk_max_requests: Annotated[Any, _int(1, 1_000_000, checked=False)] = Field(
-        default=None, description="A table walk that needs more requests ends with agent_error (default 5000)"
+    walk_max_requests: Annotated[int, _int(1, 1_000_000)] = Field(
+        default=values.default_of(SnmpSettings, "walk_max_requests"),
+        description="A table walk that needs more requests ends with agent_error (default 5000)",
     )
 
 

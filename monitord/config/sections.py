@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from typing import Any
 
-from monitord import duration as durations
 from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.model import (
@@ -17,15 +15,11 @@ from monitord.config.model import (
     SnmpSettings,
     TrapsConfig,
 )
+from monitord.config.problems import Invalid
 from monitord.config.values import (
-    choice,
     default_of,
-    duration,
     identifier,
-    integer,
-    positive_duration,
-    text,
-    wrong_type,
+    snmp_version,
 )
 from monitord.model import Secret, SnmpAuth
 from monitord.yamlload import KeyPath
@@ -54,64 +48,63 @@ def read_snmp(d: Decoder, root: dict[Any, Any]) -> tuple[SnmpSettings | None, se
     """The settings, and the auth names declared (None if unknowable, so devices do not
     report a second problem for naming one)."""
     path = ("snmp",)
-    section = d.section(root, (), "snmp", "snmp")
-    if section is None:
-        return None, None
+    raw = root.get("snmp")
+    snmp = d.validated(layout.Snmp, raw, path)
+    written = raw.get("auths") if isinstance(raw, dict) else None
+    if not isinstance(written, dict):
+        return (None if snmp is None else _settings(snmp, {})), (None if written is not None else set())
     before = len(d.problems)
-    timeout = d.get(section, path, "timeout", duration(durations.TIMEOUT), default_of(SnmpSettings, "timeout"))
-    retries = d.get(section, path, "retries", integer(0, 10), default_of(SnmpSettings, "retries"))
-    walk_timeout = d.get(section, path, "walk_timeout", positive_duration, default_of(SnmpSettings, "walk_timeout"))
-    walk_max_requests = d.get(
-        section, path, "walk_max_requests", integer(1, 1_000_000), default_of(SnmpSettings, "walk_max_requests")
-    )
-    auths_path = path + ("auths",)
-    raw_auths = {} if section.get("auths") is None else section["auths"]
-    if not isinstance(raw_auths, dict):
-        d.report(auths_path, wrong_type("a mapping of auth names", raw_auths).message)
-        return None, None
-    auths = {}
-    for name, raw in raw_auths.items():
-        auth = _snmp_auth(d, auths_path + (name,), name, raw)
-        if auth is not None:
-            auths[name] = auth
-    if len(d.problems) > before:
-        return None, set(raw_auths)
-    return SnmpSettings(timeout, retries, auths, walk_timeout, walk_max_requests), set(raw_auths)
+    secrets = {name: _auth_rules(d, path + ("auths", name), name, auth) for name, auth in written.items()}
+    names = set(map(str, written))  # a name YAML read as a number is reported, and still declared
+    if snmp is None or len(d.problems) > before:
+        return None, names
+    auths = {name: _auth(name, auth, *secrets[name]) for name, auth in snmp.auths.items()}
+    return _settings(snmp, auths), names
 
 
-def _snmp_auth(d: Decoder, path: KeyPath, name: Any, raw: Any) -> SnmpAuth | None:
-    before = len(d.problems)
+def _settings(snmp: layout.Snmp, auths: dict[str, SnmpAuth]) -> SnmpSettings:
+    return SnmpSettings(snmp.timeout, snmp.retries, auths, snmp.walk_timeout, snmp.walk_max_requests)
+
+
+def _auth_rules(d: Decoder, path: KeyPath, name: Any, auth: Any) -> tuple[Secret | None, Secret | None, Secret | None]:
+    """The community or the v3 keys; which keys each version takes, and what goes together."""
     d.check(name, path, identifier)
-    auth = d.mapping(raw, path, "snmp.auths.*")
-    if auth is None:
-        return None
-    version = d.get(auth, path, "version", lambda v: choice(("1", "2c", "3"))(str(v) if isinstance(v, int) else v))
+    if not isinstance(auth, dict):
+        return None, None, None
+    try:
+        version = snmp_version(auth.get("version"))
+    except Invalid:
+        return None, None, None
     if version in ("1", "2c"):
         for key in ("user", "auth_protocol", "auth_key", "priv_protocol", "priv_key"):
             if key in auth:
                 d.report(path + (key,), f"{key} is for SNMPv3, this auth is version {version}")
-        community = d.secret(auth, path, "community", required=True)
-        return SnmpAuth(name, version, community=community) if len(d.problems) == before else None
-    if version is None:
-        return None
+        return d.secret(auth, path, "community", required=True), None, None
     if "community" in auth:
         d.report(path + ("community",), "community is for SNMP versions 1 and 2c", "v3 uses user, auth_key, priv_key")
-    user = d.get(auth, path, "user", text)
-    auth_protocol = d.get(auth, path, "auth_protocol", _lower(choice(("md5", "sha", "sha256", "sha512"))), None)
-    priv_protocol = d.get(auth, path, "priv_protocol", _lower(choice(("des", "aes", "aes256"))), None)
+    if auth.get("user") is None:
+        d.report(path + ("user",), "missing required key" if "user" not in auth else "needs a value")
     auth_key = _v3_key(d, auth, path, "auth_key", "auth_protocol")
     priv_key = _v3_key(d, auth, path, "priv_key", "priv_protocol")
     if ("priv_protocol" in auth or "priv_key" in auth) and "auth_protocol" not in auth:
         d.report(path + ("auth_protocol",), "privacy needs authentication", "add auth_protocol and auth_key")
-    if len(d.problems) > before:
-        return None
+    return None, auth_key, priv_key
+
+
+def _auth(
+    name: str, auth: layout.SnmpAuth, community: Secret | None, auth_key: Secret | None, priv_key: Secret | None
+) -> SnmpAuth:
+    if auth.version in ("1", "2c"):
+        return SnmpAuth(name, auth.version, community=community)
     return SnmpAuth(
-        name, "3", user=user, auth_protocol=auth_protocol, auth_key=auth_key, priv_protocol=priv_protocol, priv_key=priv_key
+        name,
+        "3",
+        user=auth.user,
+        auth_protocol=auth.auth_protocol,
+        auth_key=auth_key,
+        priv_protocol=auth.priv_protocol,
+        priv_key=priv_key,
     )
-
-
-def _lower(check: Callable[[Any], str]) -> Callable[[Any], str]:
-    return lambda value: check(value.lower() if isinstance(value, str) else value)
 
 
 def _v3_key(d: Decoder, auth: dict[Any, Any], path: KeyPath, key: str, protocol: str) -> Secret | None:

@@ -324,3 +324,13 @@ def retention_period(value: Any) -> float:
     if not RETENTION_MINIMUM <= seconds <= 100 * 365 * 86400.0:
         raise Invalid(f"{shown(value)} is out of range", "keep history from 7d to 36500d")
     return seconds
+
+
+def snmp_version(value: Any) -> str:
+    """ "1", "2c" or "3"; YAML reads a bare 1 or 3 as a number."""
+    return choice(("1", "2c", "3"))(str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
+
+
+def lowered(check: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`check` of the value in lower case: protocol names are written SHA or sha."""
+    return lambda value: check(value.lower() if isinstance(value, str) else value)
