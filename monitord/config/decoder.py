@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from monitord.config.layout import SECTION_KEYS, Section, keys_of, missing_hint, model_at
+from monitord.config.fields import Section, keys_of, missing_hint, model_at
+from monitord.config.layout import SECTION_KEYS
 from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
 from monitord.config.values import ENV_NAME, suggest, text, wrong_type

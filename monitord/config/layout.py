@@ -1,29 +1,55 @@
 """The configuration file's layout, written once: one pydantic model per section.
 
-The models say which keys each section accepts (unknown keys are errors), what each key holds,
-and document it; config/schema.json is generated from them (`python -m monitord.config.schema`)
-and `SECTION_KEYS` is read off them. The flat sections are validated by their model with the
-parsers of values.py, so the messages are the ones every other reader gives; `validate` maps
-pydantic's error locations back to file:line. The sections whose checks cross-reference others
-(snmp auths, topology, subscribers, notifiers, maintenance) are walked by their own modules,
-against the keys these models declare.
+The models say which keys each section accepts (unknown keys are errors), what each key holds
+and its default, and document it: config/schema.json is generated from them
+(`python -m monitord.config.schema`) and `SECTION_KEYS` is read off them.
+
+Values are read by the parsers of values.py (a `Parsed` field), so every reader gives the same
+messages; `Decoder.validated` maps pydantic's error locations back to file:line. Sections whose
+values stand alone are validated by their model: http, snmp, polling, metrics, retention, traps
+and notifiers. The topology, subscriber lines and maintenance windows are walked item by item
+by their own modules (against the keys declared here) because their cross-references need the
+parts of an item that are right even when another part is not: a device with a bad address
+still declares its id, so the lines on it are not reported a second time. Subscriber lines also
+come from the CSV file, whose rows go through the same `check_line`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import time
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
-from pydantic.fields import FieldInfo
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic import Field
 
 from monitord import duration as durations
 from monitord.config import values
+from monitord.config.fields import (
+    BOOLEAN,
+    DURATION,
+    ID,
+    SECRET,
+    STRING,
+    Duration,
+    Flag,
+    Id,
+    Interval,
+    Kept,
+    Listen,
+    Parsed,
+    Positive,
+    Secret,
+    Section,
+    Text,
+    Timeout,
+    choice_of,
+    enum,
+    int_range,
+    lowered_choice,
+    rate_range,
+    section_keys,
+    shared,
+)
 from monitord.config.model import (
     LINE_FIELDS,
     SECRET_HINT,
@@ -39,140 +65,12 @@ from monitord.config.model import (
     TicketConfig,
     TrapsConfig,
 )
-from monitord.config.problems import Invalid
-
-
-def _shared(name: str) -> dict[str, str]:
-    """A reference to one of schema.py's shared definitions (values.duration, secret, id, ...)."""
-    return {"x-shared": name}
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
-class Parsed:
-    """Field metadata: the value is read by `check` (one of values.py's parsers, whose messages
-    `check` shows) and documented by `schema`; no check: documented here, checked by the module
-    that walks the section."""
-
-    schema: Mapping[str, Any]
-    check: Callable[[Any], Any] | None = None
-    hint: str | None = None  # for a required key that is missing or has no value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        check, hint = self.check, self.hint
-        if check is None and hint is None:
-            return core_schema.any_schema()
-
-        def read(value: Any) -> Any:
-            if value is None:
-                raise Invalid("needs a value", hint)
-            return value if check is None else check(value)
-
-        return core_schema.no_info_plain_validator_function(read)
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return dict(self.schema)
-
-
-_STRING = {"type": "string"}
-_BOOLEAN = {"type": "boolean"}
-_DURATION = _shared("duration")
-_SECRET = _shared("secret")
-_ID = _shared("id")
-
-Interval = Annotated[float, Parsed(_DURATION, values.duration(durations.INTERVAL))]
-Timeout = Annotated[float, Parsed(_DURATION, values.duration(durations.TIMEOUT))]
-Positive = Annotated[float, Parsed(_DURATION, values.positive_duration)]
-Kept = Annotated[float, Parsed(_DURATION, values.retention_period)]
-Flag = Annotated[bool, Parsed(_BOOLEAN, values.boolean)]
-Listen = Annotated[tuple[str, int], Parsed(_STRING, values.listen)]
-Text = Annotated[Any, Parsed(_STRING)]
-Secret = Annotated[Any, Parsed(_SECRET)]
-Id = Annotated[Any, Parsed(_ID)]
-Duration = Annotated[Any, Parsed(_DURATION)]
-
-
-def _int(low: int, high: int) -> Parsed:
-    return Parsed({"type": "integer", "minimum": low, "maximum": high}, values.integer(low, high))
-
-
-def _rate(low: float, high: float) -> Parsed:
-    return Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": high}, values.number(low, high))
-
-
-def _enum(*options: str | int) -> Parsed:
-    return Parsed({"enum": list(options)})
-
-
-def _lowered(*options: str) -> Parsed:
-    return Parsed({"enum": list(options)}, values.lowered(values.choice(options)))
-
-
-def _choice(*options: str) -> Parsed:
-    return Parsed({"enum": list(options)}, values.choice(options))
-
-
-class Section(BaseModel):
-    """Unknown keys are errors; a key written without a value (`key:`) takes its default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_is_default(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        keys = {field.alias or name: field for name, field in cls.model_fields.items()}
-        return {key: value for key, value in data.items() if value is not None or key not in keys or keys[key].is_required()}
-
-
-def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple(field.alias or name for name, field in model.model_fields.items())
-
-
-def _fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
-    return {field.alias or name: field for name, field in model.model_fields.items()}
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`X | None` -> X."""
-    args = get_args(annotation)
-    if get_origin(annotation) in (Union, UnionType) and type(None) in args:
-        return next(arg for arg in args if arg is not type(None))
-    return annotation
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
-def model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The section model that holds the key at `loc` (a pydantic error location), if any."""
-    current: Any = model
-    for part in loc[:-1]:
-        if _is_model(current):
-            field = _fields(current).get(str(part))
-            current = None if field is None else field.annotation
-        elif get_origin(current) in (list, dict):
-            current = get_args(current)[-1]
-        current = _unwrap(current)
-    return current if _is_model(current) else None
-
-
-def missing_hint(model: type[BaseModel], loc: tuple[str | int, ...]) -> str | None:
-    """The hint a missing key's field gives (a secret says how to write one)."""
-    holder = model_at(model, loc)
-    field = None if holder is None else _fields(holder).get(str(loc[-1]))
-    parsed = [] if field is None else [item for item in field.metadata if isinstance(item, Parsed)]
-    return parsed[0].hint if parsed else None
-
-
-# --- the sections ----------------------------------------------------------------------------
 
 
 class Http(Section):
     """HTTP API and /metrics"""
 
-    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, values.listen)] = Field(
+    listen: Annotated[tuple[str, int] | None, Parsed(STRING, values.listen)] = Field(
         default=None,
         description="host:port, e.g. 127.0.0.1:9177 or [::1]:9177 (port 0: any free port); a non-loopback address needs http.token",
     )
@@ -184,10 +82,12 @@ class SnmpAuth(Section):
 
     version: Annotated[Literal["1", "2c", "3"], Parsed({"enum": ["1", "2c", "3", 1, 3]}, values.snmp_version)]
     community: Secret = Field(default=None, description="v1/v2c community")
-    user: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="v3 user name")
-    auth_protocol: Annotated[Literal["md5", "sha", "sha256", "sha512"] | None, _lowered("md5", "sha", "sha256", "sha512")] = None
+    user: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="v3 user name")
+    auth_protocol: Annotated[
+        Literal["md5", "sha", "sha256", "sha512"] | None, lowered_choice("md5", "sha", "sha256", "sha512")
+    ] = None
     auth_key: Secret = Field(default=None, description="v3 authentication passphrase, at least 8 characters")
-    priv_protocol: Annotated[Literal["des", "aes", "aes256"] | None, _lowered("des", "aes", "aes256")] = None
+    priv_protocol: Annotated[Literal["des", "aes", "aes256"] | None, lowered_choice("des", "aes", "aes256")] = None
     priv_key: Secret = Field(default=None, description="v3 privacy passphrase, at least 8 characters")
 
 
@@ -195,17 +95,17 @@ class Snmp(Section):
     """SNMP settings and credentials"""
 
     timeout: Timeout = Field(default=values.default_of(SnmpSettings, "timeout"), description="Per request")
-    retries: Annotated[int, _int(0, 10)] = Field(
+    retries: Annotated[int, int_range(0, 10)] = Field(
         default=values.default_of(SnmpSettings, "retries"), description="Retries after a timeout"
     )
-    auths: dict[Annotated[Any, Parsed(_ID)], SnmpAuth] = Field(
+    auths: dict[Annotated[Any, Parsed(ID)], SnmpAuth] = Field(
         default={}, description="How to talk to agents, by name", json_schema_extra={"propertyNames": {"x-shared": "id"}}
     )
     walk_timeout: Positive = Field(
         default=values.default_of(SnmpSettings, "walk_timeout"),
         description="A table walk still going after this ends with agent_error (default 30s)",
     )
-    walk_max_requests: Annotated[int, _int(1, 1_000_000)] = Field(
+    walk_max_requests: Annotated[int, int_range(1, 1_000_000)] = Field(
         default=values.default_of(SnmpSettings, "walk_max_requests"),
         description="A table walk that needs more requests ends with agent_error (default 5000)",
     )
@@ -224,17 +124,17 @@ class Polling(Section):
     jitter: Annotated[float, Parsed({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, values.number(0.0, 1.0))] = Field(
         default=values.default_of(PollingConfig, "jitter"), description="Fraction of the interval"
     )
-    max_in_flight: Annotated[int, _int(1, 100_000)] = Field(
+    max_in_flight: Annotated[int, int_range(1, 100_000)] = Field(
         default=values.default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
     )
-    per_device_in_flight: Annotated[int, _int(1, 64)] = Field(
+    per_device_in_flight: Annotated[int, int_range(1, 64)] = Field(
         default=values.default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
     )
     icmp_timeout: Timeout = Field(default=values.default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
-    icmp_count: Annotated[int, _int(1, 20)] = Field(
+    icmp_count: Annotated[int, int_range(1, 20)] = Field(
         default=values.default_of(PollingConfig, "icmp_count"), description="Echo requests per round"
     )
-    job_timeout: Annotated[float | None, Parsed(_DURATION, values.duration(durations.TIMEOUT))] = Field(
+    job_timeout: Annotated[float | None, Parsed(DURATION, values.duration(durations.TIMEOUT))] = Field(
         default=None,
         description="Cancel a poll still running after this; it counts as a timeout "
         "(default: snmp.walk_timeout plus 3 SNMP requests with their retries)",
@@ -248,12 +148,12 @@ class Metrics(Section):
         default=values.default_of(MetricsConfig, "per_line"),
         description="Also export monitord_line_state, one series per subscriber line (default false)",
     )
-    per_line_limit: Annotated[int, _int(1, 1_000_000)] = Field(
+    per_line_limit: Annotated[int, int_range(1, 1_000_000)] = Field(
         default=values.default_of(MetricsConfig, "per_line_limit"),
         description="Export at most this many lines, in id order (default 10000); "
         "the rest are counted in monitord_line_series_dropped",
     )
-    listen: Annotated[tuple[str, int] | None, Parsed(_STRING, values.listen)] = Field(
+    listen: Annotated[tuple[str, int] | None, Parsed(STRING, values.listen)] = Field(
         default=None,
         description="host:port of a listener serving only /metrics (e.g. 0.0.0.0:9178), "
         "so the API on http.listen can stay private; /metrics stays on http.listen too",
@@ -280,18 +180,18 @@ class Traps(Section):
     """SNMP traps and informs (v2c, v3) from inventory devices, each only a reason to recheck its device at once; off when absent"""
 
     listen: Listen = Field(description="host:port to receive on, e.g. 0.0.0.0:162 or 127.0.0.1:9162 (port 0: any free port)")
-    sender_rate: Annotated[float, _rate(0.001, 10_000.0)] = Field(
+    sender_rate: Annotated[float, rate_range(0.001, 10_000.0)] = Field(
         default=values.default_of(TrapsConfig, "sender_rate"),
         description="Datagrams a second examined from one device after its burst (default 0.2)",
     )
-    sender_burst: Annotated[int, _int(1, 100_000)] = Field(
+    sender_burst: Annotated[int, int_range(1, 100_000)] = Field(
         default=values.default_of(TrapsConfig, "sender_burst"), description="Datagrams one device may send at once (default 5)"
     )
-    rate: Annotated[float, _rate(0.001, 1_000_000.0)] = Field(
+    rate: Annotated[float, rate_range(0.001, 1_000_000.0)] = Field(
         default=values.default_of(TrapsConfig, "rate"),
         description="Datagrams a second examined from all devices together after the burst (default 100)",
     )
-    burst: Annotated[int, _int(1, 1_000_000)] = Field(
+    burst: Annotated[int, int_range(1, 1_000_000)] = Field(
         default=values.default_of(TrapsConfig, "burst"),
         description="Datagrams all devices together may send at once (default 500)",
     )
@@ -301,9 +201,9 @@ class Device(Section):
     """A head-end device"""
 
     id: Id
-    kind: Annotated[Any, _enum("dslam", "olt", "cmts", "router", "switch")]
-    address: Annotated[Any, Parsed(_shared("ip"))] = Field(description="Management address")
-    port: Annotated[Any, Parsed(_shared("port"))] = Field(default=None, description="SNMP port, default 161")
+    kind: Annotated[Any, enum("dslam", "olt", "cmts", "router", "switch")]
+    address: Annotated[Any, Parsed(shared("ip"))] = Field(description="Management address")
+    port: Annotated[Any, Parsed(shared("port"))] = Field(default=None, description="SNMP port, default 161")
     snmp: Id = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
     profiles: list[Id] = Field(
         default=[],
@@ -317,7 +217,7 @@ class Exchange(Section):
 
     id: Id
     name: Text = Field(description="Shown in messages")
-    devices: list[Device] = []
+    devices: list[Device] = Field(default=[])
 
 
 class Region(Section):
@@ -325,7 +225,7 @@ class Region(Section):
 
     id: Id
     name: Text = Field(description="Shown in messages")
-    exchanges: list[Exchange] = []
+    exchanges: list[Exchange] = Field(default=[])
 
 
 class Topology(Section):
@@ -342,15 +242,15 @@ class SubscriberLine(Section):
 
     id: Id
     name: Text = Field(description="Subscriber name")
-    phone: Annotated[Any, Parsed(_shared("phone"))] = None
-    email: Annotated[Any, Parsed(_shared("email"))] = None
-    language: Annotated[Any, _enum("tr", "en")] = None
+    phone: Annotated[Any, Parsed(shared("phone"))] = None
+    email: Annotated[Any, Parsed(shared("email"))] = None
+    language: Annotated[Any, enum("tr", "en")] = None
     device: Id
     port: Annotated[Any, Parsed({"type": ["integer", "string"]})] = Field(
         default=None, description="Index in the device's line tables"
     )
     mac: Text = Field(default=None, description="Cable modem MAC address")
-    modem: Annotated[Any, Parsed(_shared("ip"))] = Field(default=None, description="Modem address answering ICMP")
+    modem: Annotated[Any, Parsed(shared("ip"))] = Field(default=None, description="Modem address answering ICMP")
     sms_opt_out: Annotated[Any, _FLAG] = Field(
         default=None, description="The subscriber asked not to be texted (yes/no, true/false, 1/0, evet/hayır; default no)"
     )
@@ -366,7 +266,7 @@ class Subscribers(Section):
         default=None,
         description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last two optional)",
     )
-    lines: list[SubscriberLine] = []
+    lines: list[SubscriberLine] = Field(default=[])
     phone_region: Annotated[Any, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"})] = Field(
         default=None, description="ISO 3166 country of numbers written without + or 00 (default TR)"
     )
@@ -388,26 +288,26 @@ class Retry(Section):
 class Sms(Section):
     """SMS through Twilio"""
 
-    kind: Annotated[str, _choice("twilio")] = "twilio"
+    kind: Annotated[str, choice_of("twilio")] = "twilio"
     account_sid: Annotated[str, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"}, values.account_sid)] = Field(
         description="AC followed by 32 hex digits"
     )
-    auth_token: Annotated[Any, Parsed(_SECRET, hint=SECRET_HINT)]
-    from_: Annotated[str, Parsed(_shared("phone"), values.phone)] = Field(alias="from")
-    base_url: Annotated[str, Parsed(_shared("url"), values.url)] = values.default_of(SmsConfig, "base_url")
+    auth_token: Annotated[Any, Parsed(SECRET, hint=SECRET_HINT)]
+    from_: Annotated[str, Parsed(shared("phone"), values.phone)] = Field(alias="from")
+    base_url: Annotated[str, Parsed(shared("url"), values.url)] = values.default_of(SmsConfig, "base_url")
     rate: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": 1000}, values.number(0.01, 1000.0))] = (
         Field(default=values.default_of(SmsConfig, "rate"), description="Messages per second")
     )
     quiet_hours: Annotated[
         tuple[time, time] | None, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}, values.quiet_hours)
     ] = Field(default=None, description='Local time range, e.g. "22:00-08:00"')
-    update_after: Annotated[float, Parsed(_DURATION, values.duration(durations.REMINDER))] = Field(
+    update_after: Annotated[float, Parsed(DURATION, values.duration(durations.REMINDER))] = Field(
         default=values.default_of(SmsConfig, "update_after"), description="Remind subscribers of a long outage (default 2h)"
     )
     notify_degradation: Flag = Field(
         default=values.default_of(SmsConfig, "notify_degradation"), description="SMS for degraded lines too (default false)"
     )
-    non_mobile: Annotated[str, _choice("error", "skip")] = Field(
+    non_mobile: Annotated[str, choice_of("error", "skip")] = Field(
         default=values.default_of(SmsConfig, "non_mobile"),
         description="A subscriber number no SMS can reach (landline, premium rate, not in use): "
         "error (default) refuses the config, skip warns and sends that line no SMS",
@@ -418,35 +318,35 @@ class Sms(Section):
 class Email(Section):
     """E-mail through an SMTP relay"""
 
-    host: Annotated[str, Parsed(_STRING, values.text)] = Field(description="SMTP server")
-    port: Annotated[int | None, Parsed(_shared("port"), values.integer(1, 65535))] = Field(
+    host: Annotated[str, Parsed(STRING, values.text)] = Field(description="SMTP server")
+    port: Annotated[int | None, Parsed(shared("port"), values.integer(1, 65535))] = Field(
         default=None, description="Default 587, or 465 with tls"
     )
-    starttls: Annotated[bool | None, Parsed(_BOOLEAN, values.boolean)] = Field(
+    starttls: Annotated[bool | None, Parsed(BOOLEAN, values.boolean)] = Field(
         default=None, description="Upgrade with STARTTLS (default true, unless tls)"
     )
     tls: Flag = Field(default=values.default_of(EmailConfig, "tls"), description="Implicit TLS (port 465)")
-    username: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="SMTP user")
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="SMTP user")
     password: Secret = None
-    from_: Annotated[str, Parsed(_shared("email"), values.email)] = Field(alias="from")
-    noc: list[Annotated[str, Parsed(_shared("email"), values.email)]] = Field(default=[], description="Gets every incident")
+    from_: Annotated[str, Parsed(shared("email"), values.email)] = Field(alias="from")
+    noc: list[Annotated[str, Parsed(shared("email"), values.email)]] = Field(default=[], description="Gets every incident")
     retry: Retry = Retry()
 
 
 class Tickets(Section):
     """Helpdesk tickets"""
 
-    kind: Annotated[str, _choice("rt", "webhook")]
-    url: Annotated[str, Parsed(_shared("url"), values.url)]
-    queue: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="RT queue")
+    kind: Annotated[str, choice_of("rt", "webhook")]
+    url: Annotated[str, Parsed(shared("url"), values.url)]
+    queue: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="RT queue")
     token: Secret = None
-    username: Annotated[str | None, Parsed(_STRING, values.text)] = Field(
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(
         default=None, description="Basic auth user, instead of a token"
     )
     password: Secret = None
-    body_template: Annotated[str | None, Parsed(_STRING, values.text)] = Field(default=None, description="Webhook body template")
+    body_template: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="Webhook body template")
     retry: Retry = Retry()
-    comment_every: Annotated[float, Parsed(_DURATION, values.parse_duration)] = Field(
+    comment_every: Annotated[float, Parsed(DURATION, values.parse_duration)] = Field(
         default=values.default_of(TicketConfig, "comment_every"),
         description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
     )
@@ -505,24 +405,11 @@ class ConfigFile(Section):
     subscribers: Subscribers = Subscribers()
     rules: dict[str, Any] = Field(default={}, description="Read by rules/ (see rules/config.py)")
     notifiers: Notifiers = Notifiers()
-    maintenance: list[MaintenanceWindow] = []
+    maintenance: list[MaintenanceWindow] = Field(default=[])
     metrics: Metrics = Metrics()
     retention: Retention = Retention()
     traps: Traps | None = None
 
 
-def section_keys(model: type[BaseModel] = ConfigFile, path: str = "") -> dict[str, tuple[str, ...]]:
-    """The keys each section accepts, keyed by its path (`[]`: every list item, `*`: every mapping value)."""
-    found = {path: keys_of(model)}
-    for key, field in _fields(model).items():
-        inner, suffix = _unwrap(field.annotation), ""
-        while get_origin(inner) in (list, dict):
-            suffix += "[]" if get_origin(inner) is list else ".*"
-            inner = _unwrap(get_args(inner)[-1])
-        if _is_model(inner):
-            found |= section_keys(inner, f"{path}.{key}{suffix}" if path else f"{key}{suffix}")
-    return found
-
-
-SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys()
+SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)
 """The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""
