@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from monitord.config.fields import Section, keys_of, missing_hint, model_at
+from monitord.config.fields import REQUIRED, Section, check_of, default_in, keys_of, missing_hint, model_at
 from monitord.config.layout import SECTION_KEYS
 from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
@@ -20,8 +20,6 @@ from monitord.yamlload import Document, KeyPath
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Section)
-
-_REQUIRED: Any = object()
 
 
 class Decoder:
@@ -99,17 +97,22 @@ class Decoder:
             self.report(path, invalid.message, invalid.hint)
             return None
 
-    def get(self, parent: dict[Any, Any], path: KeyPath, key: str, check: Callable[[Any], T], default: Any = _REQUIRED) -> Any:
+    def get(self, parent: dict[Any, Any], path: KeyPath, key: str, check: Callable[[Any], T], default: Any = REQUIRED) -> Any:
         """The checked value of `key`, `default` when it is absent, None when it is at fault."""
         value = parent.get(key)
         if value is None:
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 self.report(path + (key,), "missing required key" if key not in parent else "needs a value")
                 return None
             return default
         return self.check(value, path + (key,), check)
 
-    def path(self, parent: dict[Any, Any], path: KeyPath, key: str, default: Any = _REQUIRED) -> Path | None:
+    def field(self, model: type[Section], parent: dict[Any, Any], path: KeyPath, key: str, default: Any = None) -> Any:
+        """`key` of a section walked by hand, read by the parser its `model` declares; absent:
+        `default` if given, else the model's default ("missing required key" when it has none)."""
+        return self.get(parent, path, key, check_of(model, key), default_in(model, key) if default is None else default)
+
+    def path(self, parent: dict[Any, Any], path: KeyPath, key: str, default: Any = REQUIRED) -> Path | None:
         value = self.get(parent, path, key, text, default)
         return None if value is None else self.base / value
 

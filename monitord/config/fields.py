@@ -62,9 +62,11 @@ Positive = Annotated[float, Parsed(DURATION, values.positive_duration)]
 Kept = Annotated[float, Parsed(DURATION, values.retention_period)]
 Flag = Annotated[bool, Parsed(BOOLEAN, values.boolean)]
 Listen = Annotated[tuple[str, int], Parsed(STRING, values.listen)]
-Text = Annotated[Any, Parsed(STRING)]
+Text = Annotated[str, Parsed(STRING, values.text)]
 Secret = Annotated[Any, Parsed(SECRET)]
-Id = Annotated[Any, Parsed(ID)]
+Id = Annotated[str, Parsed(ID, values.identifier)]
+MaybeId = Annotated[str | None, Parsed(ID, values.identifier)]
+MaybeText = Annotated[str | None, Parsed(STRING, values.text)]
 Duration = Annotated[Any, Parsed(DURATION)]
 
 
@@ -135,12 +137,41 @@ def model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseMod
     return current if _is_model(current) else None
 
 
+def parsed_of(model: type[BaseModel], key: str) -> Parsed | None:
+    """The `Parsed` metadata of the field `key` (as written in the file) of `model`, or of its
+    items when it is a list."""
+    field = _fields(model).get(key)
+    if field is None:
+        return None
+    metadata = list(field.metadata)
+    if get_origin(field.annotation) is list:
+        metadata += getattr(get_args(field.annotation)[0], "__metadata__", ())
+    parsed = [item for item in metadata if isinstance(item, Parsed)]
+    return parsed[0] if parsed else None
+
+
+def check_of(model: type[BaseModel], key: str) -> Callable[[Any], Any]:
+    """The parser the field `key` of `model` (or each of its items) is read with."""
+    parsed = parsed_of(model, key)
+    if parsed is None or parsed.check is None:
+        raise LookupError(f"{model.__name__}.{key} names no parser")
+    return parsed.check
+
+
+def default_in(model: type[BaseModel], key: str) -> Any:
+    """The default of the field `key`; REQUIRED when it has none."""
+    field = _fields(model)[key]
+    return REQUIRED if field.is_required() else field.get_default(call_default_factory=True)
+
+
+REQUIRED: Any = object()
+
+
 def missing_hint(model: type[BaseModel], loc: tuple[str | int, ...]) -> str | None:
     """The hint a missing key's field gives (a secret says how to write one)."""
     holder = model_at(model, loc)
-    field = None if holder is None else _fields(holder).get(str(loc[-1]))
-    parsed = [] if field is None else [item for item in field.metadata if isinstance(item, Parsed)]
-    return parsed[0].hint if parsed else None
+    parsed = None if holder is None else parsed_of(holder, str(loc[-1]))
+    return None if parsed is None else parsed.hint
 
 
 def section_keys(model: type[BaseModel], path: str = "") -> dict[str, tuple[str, ...]]:

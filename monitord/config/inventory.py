@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitord.config import layout
 from monitord.config.decoder import Decoder
+from monitord.config.fields import Section, check_of
 from monitord.config.model import SnmpSettings
-from monitord.config.values import NODE_LEVELS, choice, host_address, identifier, integer, suggest, text
-from monitord.model import DEVICE_KINDS, Device, Exchange, Line, Region
+from monitord.config.values import NODE_LEVELS, suggest
+from monitord.model import Device, Exchange, Line, Region
 from monitord.yamlload import KeyPath
 from probes.profiles import Profile
 
@@ -66,24 +68,24 @@ def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory
         region = d.mapping(raw_region, region_path, "topology.regions[]")
         if region is None:
             continue
-        region_id = _declare(d, inv, "region", region, region_path)
-        name = d.get(region, region_path, "name", text)
+        region_id = _declare(d, inv, "region", layout.Region, region, region_path)
+        name = d.field(layout.Region, region, region_path, "name")
         if region_id and name:
             inv.regions[region_id] = Region(region_id, name)
         for exchange_path, raw_exchange in d.items(region, region_path, "exchanges"):
             exchange = d.mapping(raw_exchange, exchange_path, "topology.regions[].exchanges[]")
             if exchange is None:
                 continue
-            exchange_id = _declare(d, inv, "exchange", exchange, exchange_path)
-            name = d.get(exchange, exchange_path, "name", text)
+            exchange_id = _declare(d, inv, "exchange", layout.Exchange, exchange, exchange_path)
+            name = d.field(layout.Exchange, exchange, exchange_path, "name")
             if exchange_id and name and region_id:
                 inv.exchanges[exchange_id] = Exchange(exchange_id, name, region_id)
             for device_path, raw_device in d.items(exchange, exchange_path, "devices"):
                 _device(d, inv, device_path, raw_device, exchange_id, known)
 
 
-def _declare(d: Decoder, inv: Inventory, level: str, item: dict[Any, Any], path: KeyPath) -> str | None:
-    node = d.get(item, path, "id", identifier)
+def _declare(d: Decoder, inv: Inventory, level: str, model: type[Section], item: dict[Any, Any], path: KeyPath) -> str | None:
+    node = d.field(model, item, path, "id")
     if node is None:
         return None
     first = inv.declare(level, node, f"line {d.doc.line(path + ('id',))}")
@@ -98,17 +100,17 @@ def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: st
     if device is None:
         return
     before = len(d.problems)
-    device_id = _declare(d, inv, "device", device, path)
-    kind = d.get(device, path, "kind", choice(DEVICE_KINDS))
+    device_id = _declare(d, inv, "device", layout.Device, device, path)
+    kind = d.field(layout.Device, device, path, "kind")
     if device_id and kind:
         inv.device_kinds[device_id] = kind
-    address = d.get(device, path, "address", host_address)
+    address = d.field(layout.Device, device, path, "address")
     if address is not None:
         other = inv.addresses.setdefault(address, device_id or "?")
         if other != (device_id or "?"):
             d.report(path + ("address",), f"address {address} is already used by device {other!r}")
-    port = d.get(device, path, "port", integer(1, 65535), 161)
-    auth_name = d.get(device, path, "snmp", identifier, None)
+    port = d.field(layout.Device, device, path, "port")
+    auth_name = d.field(layout.Device, device, path, "snmp")
     if auth_name is not None and known.auth_names is not None and auth_name not in known.auth_names:
         d.report(
             path + ("snmp",),
@@ -118,7 +120,7 @@ def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: st
     profiles = tuple(_profiles(d, device, path, known))
     if profiles and "snmp" not in device:
         d.report(path + ("profiles",), "line profiles are walked over SNMP", "add snmp: <auth name>")
-    cabinet = d.get(device, path, "cabinet", identifier, None)
+    cabinet = d.field(layout.Device, device, path, "cabinet")
     if cabinet is not None and exchange_id is not None:
         home = inv.declared["cabinet"].setdefault(cabinet, exchange_id)
         if home != exchange_id:
@@ -135,7 +137,7 @@ def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: st
 
 def _profiles(d: Decoder, device: dict[Any, Any], path: KeyPath, known: Known) -> Iterable[str]:
     for item_path, raw in d.items(device, path, "profiles"):
-        name = d.check(raw, item_path, identifier)
+        name = d.check(raw, item_path, check_of(layout.Device, "profiles"))
         if name is None:
             continue
         if known.profiles is None or name in known.profiles:

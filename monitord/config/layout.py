@@ -30,12 +30,13 @@ from monitord.config.fields import (
     ID,
     SECRET,
     STRING,
-    Duration,
     Flag,
     Id,
     Interval,
     Kept,
     Listen,
+    MaybeId,
+    MaybeText,
     Parsed,
     Positive,
     Secret,
@@ -43,7 +44,6 @@ from monitord.config.fields import (
     Text,
     Timeout,
     choice_of,
-    enum,
     int_range,
     lowered_choice,
     rate_range,
@@ -65,6 +65,7 @@ from monitord.config.model import (
     TicketConfig,
     TrapsConfig,
 )
+from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
 
 class Http(Section):
@@ -201,15 +202,17 @@ class Device(Section):
     """A head-end device"""
 
     id: Id
-    kind: Annotated[Any, enum("dslam", "olt", "cmts", "router", "switch")]
-    address: Annotated[Any, Parsed(shared("ip"))] = Field(description="Management address")
-    port: Annotated[Any, Parsed(shared("port"))] = Field(default=None, description="SNMP port, default 161")
-    snmp: Id = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
+    kind: Annotated[DeviceKind, choice_of(*DEVICE_KINDS)]
+    address: Annotated[str, Parsed(shared("ip"), values.host_address)] = Field(description="Management address")
+    port: Annotated[int, Parsed(shared("port"), values.integer(1, 65535))] = Field(
+        default=161, description="SNMP port, default 161"
+    )
+    snmp: MaybeId = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
     profiles: list[Id] = Field(
         default=[],
         description="Line profiles: adsl vdsl2 docsis-cm docsis-cmts if-mib gpon-axos, or profiles_dir/<name>.yaml",
     )
-    cabinet: Id = Field(default=None, description="Street cabinet (optional)")
+    cabinet: MaybeId = Field(default=None, description="Street cabinet (optional)")
 
 
 class Exchange(Section):
@@ -234,41 +237,45 @@ class Topology(Section):
     regions: list[Region] = Field(min_length=1)
 
 
-_FLAG = Parsed({"type": ["boolean", "integer", "string"]})
+_FLAG = Parsed({"type": ["boolean", "integer", "string"]}, values.flag)
 
 
 class SubscriberLine(Section):
-    """A subscriber line"""
+    """A subscriber line (a row of the CSV file has the same columns, and is read the same way)"""
 
     id: Id
     name: Text = Field(description="Subscriber name")
-    phone: Annotated[Any, Parsed(shared("phone"))] = None
-    email: Annotated[Any, Parsed(shared("email"))] = None
-    language: Annotated[Any, enum("tr", "en")] = None
     device: Id
-    port: Annotated[Any, Parsed({"type": ["integer", "string"]})] = Field(
+    phone: Annotated[Any, Parsed(shared("phone"))] = None  # read with the subscribers' PhonePolicy
+    email: Annotated[str | None, Parsed(shared("email"), values.optional(values.email))] = None
+    language: Annotated[Language | None, Parsed({"enum": ["tr", "en"]}, values.optional(values.choice(("tr", "en"))))] = None
+    port: Annotated[int | None, Parsed({"type": ["integer", "string"]}, values.optional(values.port_index))] = Field(
         default=None, description="Index in the device's line tables"
     )
-    mac: Text = Field(default=None, description="Cable modem MAC address")
-    modem: Annotated[Any, Parsed(shared("ip"))] = Field(default=None, description="Modem address answering ICMP")
-    sms_opt_out: Annotated[Any, _FLAG] = Field(
-        default=None, description="The subscriber asked not to be texted (yes/no, true/false, 1/0, evet/hayır; default no)"
+    mac: Annotated[str | None, Parsed(STRING, values.optional(values.mac_address))] = Field(
+        default=None, description="Cable modem MAC address"
     )
-    prefer_email: Annotated[Any, _FLAG] = Field(
-        default=None, description="Tell this subscriber by e-mail rather than SMS when both are known (default no)"
+    modem: Annotated[str | None, Parsed(shared("ip"), values.optional(values.host_address))] = Field(
+        default=None, description="Modem address answering ICMP"
+    )
+    sms_opt_out: Annotated[bool, _FLAG] = Field(
+        default=False, description="The subscriber asked not to be texted (yes/no, true/false, 1/0, evet/hayır; default no)"
+    )
+    prefer_email: Annotated[bool, _FLAG] = Field(
+        default=False, description="Tell this subscriber by e-mail rather than SMS when both are known (default no)"
     )
 
 
 class Subscribers(Section):
     """Subscriber lines: a CSV file and/or inline"""
 
-    csv: Text = Field(
+    csv: MaybeText = Field(
         default=None,
         description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last two optional)",
     )
     lines: list[SubscriberLine] = Field(default=[])
-    phone_region: Annotated[Any, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"})] = Field(
-        default=None, description="ISO 3166 country of numbers written without + or 00 (default TR)"
+    phone_region: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"}, values.phone_region)] = Field(
+        default="TR", description="ISO 3166 country of numbers written without + or 00 (default TR)"
     )
 
 
@@ -380,24 +387,30 @@ class MaintenanceWindow(Section):
     """A planned maintenance window"""
 
     id: Id
-    scope: list[Annotated[Any, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|line):.+$"})]] = Field(
-        min_length=1
-    )
-    start: Text = Field(description="ISO 8601 date and time, e.g. 2026-12-01T01:00:00+03:00")
-    end: Text = Field(description="ISO 8601 date and time")
-    reason: Text = Field(default=None, description="Shown in messages")
-    grace: Duration = Field(default=None, description="Alerts stay quiet this long after the end (default 15m)")
+    scope: list[
+        Annotated[NodeRef, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|line):.+$"}, values.node_ref)]
+    ] = Field(min_length=1)
+    start: Annotated[Any, Parsed(STRING)] = Field(
+        description="ISO 8601 date and time, e.g. 2026-12-01T01:00:00+03:00"
+    )  # read in the configured time zone
+    end: Annotated[Any, Parsed(STRING)] = Field(description="ISO 8601 date and time")
+    reason: Text = Field(default="", description="Shown in messages")
+    grace: Annotated[float | None, Parsed(DURATION, values.duration(durations.HOLD))] = Field(
+        default=None, description="Alerts stay quiet this long after the end (default 15m)"
+    )  # None: the rules' maintenance_grace
 
 
 class ConfigFile(Section):
     """monitord configuration"""
 
     state_file: Text = Field(description="SQLite file for line states, incidents and the outbox")
-    tracking_prefix: Annotated[Any, Parsed({"type": "string", "pattern": "^[A-Z][A-Z0-9]{1,9}$"})] = Field(
-        description="Prefix of tracking numbers (ARZ -> ARZ-2026-000123)"
+    tracking_prefix: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Z][A-Z0-9]{1,9}$"}, values.tracking_prefix)] = (
+        Field(description="Prefix of tracking numbers (ARZ -> ARZ-2026-000123)")
     )
-    timezone: Text = Field(description="IANA time zone for quiet hours and message times, e.g. Europe/Istanbul")
-    profiles_dir: Text = Field(default=None, description="Folder with extra line profiles <name>.yaml")
+    timezone: Annotated[str, Parsed(STRING, values.time_zone)] = Field(
+        description="IANA time zone for quiet hours and message times, e.g. Europe/Istanbul"
+    )
+    profiles_dir: MaybeText = Field(default=None, description="Folder with extra line profiles <name>.yaml")
     http: Http = Http()
     snmp: Snmp = Snmp()
     polling: Polling = Polling()

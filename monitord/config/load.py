@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitord.builtin import PROFILES_DIR
+from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.inventory import Inventory, Known, read_topology
 from monitord.config.maintenance import read_maintenance
@@ -18,7 +19,7 @@ from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
-from monitord.config.values import default_of, time_zone, tracking_prefix, wrong_type
+from monitord.config.values import default_of, wrong_type
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, Topology
 from monitord.yamlload import YamlSyntaxError, load_yaml
@@ -62,8 +63,8 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         d.report((), "the file is empty", "start from config/example.yaml")
         return None
     state_file = d.path(root, (), "state_file")
-    prefix = d.get(root, (), "tracking_prefix", tracking_prefix)
-    zone_name = d.get(root, (), "timezone", time_zone)
+    prefix = d.field(layout.ConfigFile, root, (), "tracking_prefix")
+    zone_name = d.field(layout.ConfigFile, root, (), "timezone")
     profiles_dir = d.path(root, (), "profiles_dir", None)
     if profiles_dir is not None and not profiles_dir.is_dir():
         d.report(("profiles_dir",), f"{profiles_dir} is not a directory")

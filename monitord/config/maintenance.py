@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import Any
 
-from monitord import duration as durations
+from monitord.config import layout
 from monitord.config.decoder import Decoder
+from monitord.config.fields import check_of
 from monitord.config.inventory import Inventory
-from monitord.config.values import duration, identifier, node_ref, suggest, text, timestamp
+from monitord.config.values import suggest, timestamp
 from monitord.model import MaintenanceWindow, NodeRef
 from monitord.yamlload import KeyPath
 
@@ -23,7 +24,7 @@ def read_maintenance(
         if item is None:
             continue
         before = len(d.problems)
-        window_id = d.get(item, path, "id", identifier)
+        window_id = d.field(layout.MaintenanceWindow, item, path, "id")
         if window_id in seen:
             d.report(path + ("id",), f"duplicate maintenance window id {window_id!r}", f"first defined on line {seen[window_id]}")
         elif window_id is not None:
@@ -39,8 +40,8 @@ def read_maintenance(
         end = d.get(item, path, "end", timestamp(zone))
         if start is not None and end is not None and end <= start:
             d.report(path + ("end",), "the window ends before it starts")
-        reason = d.get(item, path, "reason", text, "")
-        grace = d.get(item, path, "grace", duration(durations.HOLD), default_grace)
+        reason = d.field(layout.MaintenanceWindow, item, path, "reason")
+        grace = d.field(layout.MaintenanceWindow, item, path, "grace", default_grace)
         if len(d.problems) == before:
             known = tuple(ref for ref in scope if ref is not None)
             windows.append(MaintenanceWindow(window_id, known, start, end, reason, grace))
@@ -48,7 +49,7 @@ def read_maintenance(
 
 
 def _scope_node(d: Decoder, inv: Inventory, path: KeyPath, raw: Any) -> NodeRef | None:
-    ref = d.check(raw, path, node_ref)
+    ref = d.check(raw, path, check_of(layout.MaintenanceWindow, "scope"))
     if ref is None or ref.id in inv.declared[ref.level]:
         return ref
     if ref.level == "line":

@@ -9,20 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitord.config import layout
 from monitord.config.decoder import Decoder
+from monitord.config.fields import keys_of, parsed_of
 from monitord.config.inventory import Inventory
 from monitord.config.model import LINE_FIELDS, REQUIRED_LINE_FIELDS
 from monitord.config.problems import Invalid, Missing, Problem
 from monitord.config.values import (
-    choice,
-    email,
-    flag,
-    host_address,
-    identifier,
-    integer,
-    mac_address,
     phone,
-    phone_region,
     suggest,
     text,
 )
@@ -59,38 +53,14 @@ def subscriber_phone(value: Any, policy: PhonePolicy) -> tuple[str | None, Inval
     )
 
 
-def _optional(check: Callable[[Any], T]) -> Callable[[Any], T | None]:
-    """For CSV cells: an empty cell means "not given"."""
-
-    def read(value: Any) -> T | None:
-        return None if value is None or value == "" else check(value)
-
-    return read
+def _line_checks() -> dict[str, Callable[[Any], Any]]:
+    """Each column's parser, as the line model declares it; the phone number is read apart,
+    with the subscribers' PhonePolicy."""
+    parsers = {key: parsed_of(layout.SubscriberLine, key) for key in keys_of(layout.SubscriberLine) if key != "phone"}
+    return {key: parsed.check for key, parsed in parsers.items() if parsed is not None and parsed.check is not None}
 
 
-_MAX_PORT_INDEX = 2**32 - 1  # a row index is one SNMP sub-identifier
-_port_range = integer(0, _MAX_PORT_INDEX)
-
-
-def _port_index(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        digits = value.strip().lstrip("0") or "0"
-        value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
-    return _port_range(value)
-
-
-_LINE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
-    "id": identifier,
-    "name": text,
-    "device": identifier,
-    "email": _optional(email),
-    "language": _optional(choice(("tr", "en"))),
-    "port": _optional(_port_index),
-    "mac": _optional(mac_address),
-    "modem": _optional(host_address),
-    "sms_opt_out": flag,
-    "prefer_email": flag,
-}
+_LINE_CHECKS = _line_checks()
 
 
 def check_line(
@@ -126,7 +96,7 @@ def read_subscribers(d: Decoder, root: dict[Any, Any], inv: Inventory) -> None:
     section = d.section(root, (), "subscribers", "subscribers")
     if section is None:
         return
-    phones = PhonePolicy(d.get(section, path, "phone_region", phone_region, "TR") or "TR", _skips_non_mobile(root))
+    phones = PhonePolicy(d.field(layout.Subscribers, section, path, "phone_region") or "TR", _skips_non_mobile(root))
     for line_path, raw in d.items(section, path, "lines"):
         row = d.mapping(raw, line_path, "subscribers.lines[]")
         if row is None:

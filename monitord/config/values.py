@@ -8,7 +8,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -16,6 +16,8 @@ from monitord import duration as durations
 from monitord.config.problems import Invalid
 from monitord.model import NodeRef
 from monitord.phone import known_region, normalize_email, normalize_phone
+
+T = TypeVar("T")
 
 NODE_LEVELS: tuple[str, ...] = ("region", "exchange", "cabinet", "device", "line")
 
@@ -334,3 +336,24 @@ def snmp_version(value: Any) -> str:
 def lowered(check: Callable[[Any], str]) -> Callable[[Any], str]:
     """`check` of the value in lower case: protocol names are written SHA or sha."""
     return lambda value: check(value.lower() if isinstance(value, str) else value)
+
+
+def optional(check: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    """For a subscriber line's optional cells: empty means "not given", as in the CSV file."""
+
+    def read(value: Any) -> T | None:
+        return None if value is None or value == "" else check(value)
+
+    return read
+
+
+_MAX_PORT_INDEX = 2**32 - 1  # a row index is one SNMP sub-identifier
+_port_range = integer(0, _MAX_PORT_INDEX)
+
+
+def port_index(value: Any) -> int:
+    """A row index in a device's line tables, as a number or digits (a CSV cell)."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"
+        value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
+    return _port_range(value)
