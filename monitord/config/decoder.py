@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from monitord.config.fields import REQUIRED, Section, check_of, default_in, keys_of, missing_hint, model_at
-from monitord.config.layout import SECTION_KEYS
 from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
 from monitord.config.values import ENV_NAME, suggest, text, wrong_type
@@ -39,14 +38,14 @@ class Decoder:
     def warn(self, path: KeyPath, message: str) -> None:
         self.warnings.append(Problem(self.file, self.doc.line(path), dotted(path), message))
 
-    def mapping(self, value: Any, path: KeyPath, section: str) -> dict[Any, Any] | None:
-        """Strict decoding: a mapping whose keys are all known to `section`."""
+    def mapping(self, value: Any, path: KeyPath, model: type[Section]) -> dict[Any, Any] | None:
+        """Strict decoding of a section walked by hand: a mapping whose keys `model` all declares."""
         if value is None:
             return {}
         if not isinstance(value, dict):
             self.report(path, wrong_type("a mapping", value).message)
             return None
-        allowed = SECTION_KEYS[section]
+        allowed = keys_of(model)
         for key in value:
             if key not in allowed:
                 self.report(path + (key,), f"unknown key {key!r}", suggest(key, allowed, "known keys:"))
@@ -78,8 +77,8 @@ class Decoder:
                     self.report(where, detail["msg"])
             return None
 
-    def section(self, parent: dict[Any, Any], path: KeyPath, key: str, section: str) -> dict[Any, Any] | None:
-        return self.mapping(parent.get(key), path + (key,), section)
+    def section(self, parent: dict[Any, Any], path: KeyPath, key: str, model: type[Section]) -> dict[Any, Any] | None:
+        return self.mapping(parent.get(key), path + (key,), model)
 
     def items(self, parent: dict[Any, Any], path: KeyPath, key: str) -> list[tuple[KeyPath, Any]]:
         value = parent.get(key)

@@ -55,7 +55,7 @@ class Known:
 
 
 def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory) -> None:
-    section = d.section(root, (), "topology", "topology")
+    section = d.section(root, (), "topology", layout.Topology)
     if section is None:
         return
     if "topology" not in root:
@@ -65,7 +65,7 @@ def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory
     if raw_regions is None or raw_regions == []:
         d.report(("topology", "regions"), "missing required key" if raw_regions is None else "must list a region")
     for region_path, raw_region in d.items(section, ("topology",), "regions"):
-        region = d.mapping(raw_region, region_path, "topology.regions[]")
+        region = d.mapping(raw_region, region_path, layout.Region)
         if region is None:
             continue
         region_id = _declare(d, inv, "region", layout.Region, region, region_path)
@@ -73,7 +73,7 @@ def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory
         if region_id and name:
             inv.regions[region_id] = Region(region_id, name)
         for exchange_path, raw_exchange in d.items(region, region_path, "exchanges"):
-            exchange = d.mapping(raw_exchange, exchange_path, "topology.regions[].exchanges[]")
+            exchange = d.mapping(raw_exchange, exchange_path, layout.Exchange)
             if exchange is None:
                 continue
             exchange_id = _declare(d, inv, "exchange", layout.Exchange, exchange, exchange_path)
@@ -96,7 +96,7 @@ def _declare(d: Decoder, inv: Inventory, level: str, model: type[Section], item:
 
 
 def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: str | None, known: Known) -> None:
-    device = d.mapping(raw, path, "topology.regions[].exchanges[].devices[]")
+    device = d.mapping(raw, path, layout.Device)
     if device is None:
         return
     before = len(d.problems)

@@ -56,7 +56,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 
 
 def _decode(d: Decoder, source: Path) -> Config | None:
-    root = d.mapping(d.doc.data, (), "")
+    root = d.mapping(d.doc.data, (), layout.ConfigFile)
     if root is None:
         return None
     if not root:

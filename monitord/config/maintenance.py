@@ -20,7 +20,7 @@ def read_maintenance(
     windows = []
     seen: dict[str, int | None] = {}
     for path, raw in d.items(root, (), "maintenance"):
-        item = d.mapping(raw, path, "maintenance[]")
+        item = d.mapping(raw, path, layout.MaintenanceWindow)
         if item is None:
             continue
         before = len(d.problems)

@@ -93,12 +93,12 @@ def check_line(
 
 def read_subscribers(d: Decoder, root: dict[Any, Any], inv: Inventory) -> None:
     path = ("subscribers",)
-    section = d.section(root, (), "subscribers", "subscribers")
+    section = d.section(root, (), "subscribers", layout.Subscribers)
     if section is None:
         return
     phones = PhonePolicy(d.field(layout.Subscribers, section, path, "phone_region") or "TR", _skips_non_mobile(root))
     for line_path, raw in d.items(section, path, "lines"):
-        row = d.mapping(raw, line_path, "subscribers.lines[]")
+        row = d.mapping(raw, line_path, layout.SubscriberLine)
         if row is None:
             continue
         values, faults, warnings = check_line(row, phones)
