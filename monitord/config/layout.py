@@ -1,17 +1,16 @@
 """The configuration file's layout, written once: one pydantic model per section.
 
-The models say which keys each section accepts (unknown keys are errors), what each key holds
-and its default, and document it: config/schema.json is generated from them
-(`python -m monitord.config.schema`) and `SECTION_KEYS` is read off them.
+Each field names its key, the parser of values.py that reads it (so every reader gives the same
+messages), its default and its description. config/schema.json is generated from the models
+(`python -m monitord.config.schema`), and unknown keys are refused against them.
 
-Values are read by the parsers of values.py (a `Parsed` field), so every reader gives the same
-messages; `Decoder.validated` maps pydantic's error locations back to file:line. Sections whose
-values stand alone are validated by their model: http, snmp, polling, metrics, retention, traps
-and notifiers. The topology, subscriber lines and maintenance windows are walked item by item
-by their own modules (against the keys declared here) because their cross-references need the
-parts of an item that are right even when another part is not: a device with a bad address
-still declares its id, so the lines on it are not reported a second time. Subscriber lines also
-come from the CSV file, whose rows go through the same `check_line`.
+Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers)
+are validated by their model; `Decoder.validated` maps pydantic's error locations back to
+file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
+walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declared here),
+because their cross-references need the parts of an item that are right when another part is
+not: a device with a bad address still declares its id, so the lines on it are not reported a
+second time. A subscriber line and a row of the CSV file are read by the same `check_line`.
 """
 
 from __future__ import annotations
