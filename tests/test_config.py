@@ -732,6 +732,15 @@ def test_there_are_at_least_30_distinct_mistakes() -> None:
     assert len({(case.key, case.fragment) for case in CASES}) == len(CASES) >= 30
 
 
+def test_keys_and_sections_of_the_wrong_kind_in_model_checked_sections(tmp_path: Path) -> None:
+    edited = BASE.replace("  jitter: 0.1\n", "  jitter: 0.1\n  5: fast\n").replace("  auths:\n", "  auths: [v2]\n  auths_:\n")
+    problems = [str(p) for p in problems_of(write(tmp_path, edited))]
+    config = tmp_path / "config.yaml"
+    keys = ", ".join(field for field in SECTION_KEYS["polling"])
+    assert f"{config}:{line_of(edited, '5: fast')}: polling[5]: unknown key 5 (hint: known keys: {keys})" in problems
+    assert f"{config}:{line_of(edited, 'auths: [v2]')}: snmp.auths: expected a mapping, got a list" in problems
+
+
 def test_problem_reads_like_a_compiler_error() -> None:
     problem = Problem("config.yaml", 42, "topology.regions[0].address", "'10.0.0.300' is not an IP address", "fix it")
     assert str(problem) == "config.yaml:42: topology.regions[0].address: '10.0.0.300' is not an IP address (hint: fix it)"

@@ -64,12 +64,12 @@ class Decoder:
                     self.report(where, cause.message, cause.hint)
                 elif detail["type"] == "missing":
                     self.report(where, "missing required key", missing_hint(model, detail["loc"]))
-                elif detail["type"] == "extra_forbidden":
+                elif detail["type"] in ("extra_forbidden", "invalid_key"):  # invalid: a key YAML read as a number
                     holder = model_at(model, detail["loc"])
                     self.report(
                         where, f"unknown key {where[-1]!r}", suggest(where[-1], keys_of(holder) if holder else (), "known keys:")
                     )
-                elif detail["type"] == "model_type":
+                elif detail["type"] in ("model_type", "dict_type"):
                     self.report(where, wrong_type("a mapping", detail["input"]).message)
                 elif detail["type"] == "list_type":
                     self.report(where, wrong_type("a list", detail["input"]).message, "write one item per '- ' line")
