@@ -67,7 +67,6 @@ Secret = Annotated[Any, Parsed(SECRET)]
 Id = Annotated[str, Parsed(ID, values.identifier)]
 MaybeId = Annotated[str | None, Parsed(ID, values.identifier)]
 MaybeText = Annotated[str | None, Parsed(STRING, values.text)]
-Duration = Annotated[Any, Parsed(DURATION)]
 
 
 def int_range(low: int, high: int) -> Parsed:
@@ -76,10 +75,6 @@ def int_range(low: int, high: int) -> Parsed:
 
 def rate_range(low: float, high: float) -> Parsed:
     return Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": high}, values.number(low, high))
-
-
-def enum(*options: str | int) -> Parsed:
-    return Parsed({"enum": list(options)})
 
 
 def lowered_choice(*options: str) -> Parsed:
@@ -100,12 +95,13 @@ class Section(BaseModel):
     def _empty_is_default(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        keys = {field.alias or name: field for name, field in cls.model_fields.items()}
-        return {key: value for key, value in data.items() if value is not None or key not in keys or keys[key].is_required()}
+        fields = _fields(cls)
+        return {key: value for key, value in data.items() if value is not None or key not in fields or fields[key].is_required()}
 
 
 def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple(field.alias or name for name, field in model.model_fields.items())
+    """The keys `model` accepts, as written in the file (`from`, not `from_`)."""
+    return tuple(_fields(model))
 
 
 def _fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
