@@ -1,7 +1,7 @@
 """Fault-to-ticket and fault-to-first-SMS on the simulated ISP at the shipped settings.
 
 `shipped_defaults` takes a world's config back to the defaults an operator starts with (polling,
-SNMP timeouts and rules, as monitord/config.py and config/rules/default.yaml ship them); the
+SNMP timeouts and rules, as monitord/config/ and config/rules/default.yaml ship them); the
 peers stay the lab's. `Detection.measure` silences a node, then waits for its ticket and the
 first SMS that names it. Used by tests/test_detection.py and bench/detection.py.
 """
@@ -20,11 +20,12 @@ from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import Incident, NodeRef, Status
+from monitord.yamlload import load_yaml
 
 
 def shipped_defaults(config: Path) -> None:
     """Drop the lab's shortened polling, SNMP timeouts and rules from the config."""
-    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw = load_yaml(config.read_text(encoding="utf-8")).data
     for key in ("polling", "rules"):
         raw.pop(key, None)
     raw["snmp"] = {k: v for k, v in raw["snmp"].items() if k not in ("timeout", "retries")}

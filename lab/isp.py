@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from lab.snmp import AgentInfo, CableModem, DslPort, cmts_records, dslam_records, render
+from monitord.yamlload import load_yaml
 
 REGIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -399,7 +400,7 @@ def write_config(root: Path, notifiers: Mapping[str, Any] | None = None, **overr
     """Add the notifiers section (pointing at the local peers) and any top-level overrides
     to an existing lab config.yaml; nested dicts merge, other values replace."""
     path = root / "config.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = load_yaml(path.read_text(encoding="utf-8")).data
     changes: dict[str, Any] = dict(overrides)
     if notifiers is not None:
         changes["notifiers"] = notifiers

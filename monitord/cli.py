@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord.config import ConfigError, Invalid, Problem, format_problems, listen
+from monitord.config import ConfigError, Invalid, Problem, format_problems, listen, load_config
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
 
@@ -106,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load(path: str) -> Config | None:
     """The checked config, or None once its problems are printed."""
-    from monitord.daemon import load_checked
-
     try:
-        return load_checked(path)
+        return load_config(path)
     except ConfigError as error:
         print(format_problems(error), file=sys.stderr)
         return None
@@ -131,12 +129,10 @@ def _check(path: str) -> int:
 
 def _check_json(path: str) -> int:
     """`check --json`: every problem and warning with file, line, key, message and hint, for tools."""
-    from monitord.daemon import load_checked
-
     problems: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     try:
-        warnings = load_checked(path).warnings
+        warnings = load_config(path).warnings
     except ConfigError as error:
         problems = error.problems
     report = {"ok": not problems, "problems": [asdict(p) for p in problems], "warnings": [asdict(w) for w in warnings]}
@@ -235,11 +231,15 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
 def _from_config(path: Path) -> tuple[str | None, str | None]:
     """Only the http section is read: the rest may hold secrets this shell cannot see."""
     try:
-        data = load_yaml(read_regular_text(path, CONFIG_LIMIT)).data
+        document = load_yaml(read_regular_text(path, CONFIG_LIMIT))
     except (OSError, UnicodeDecodeError) as error:
         raise CliError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
     except YamlSyntaxError as error:
         raise CliError(f"{path}:{error.line}: {error.message}") from None
+    if document.duplicates:
+        duplicate = document.duplicates[0]
+        raise CliError(f"{path}:{duplicate.line}: {duplicate}")
+    data = document.data
     http = data.get("http") if isinstance(data, dict) else None
     if not isinstance(http, dict):
         http = {}

@@ -17,7 +17,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, Problem, load_config
+from monitord.config import Config, ConfigError, load_config
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.model import Incident, LineState, NodeRef, Sample
@@ -38,11 +38,11 @@ from notices.plan import PlanSettings, hold_notices
 from notices.throttle import CommentThrottle
 from notifiers.base import Notifier
 from probes.icmp import Pinger
-from probes.profiles import BUILTIN_DIR, Profile, RateTracker, load_profiles
+from probes.profiles import Profile, RateTracker
 from probes.scheduler import Scheduler
 from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
-from rules.config import RulesConfig, parse_rules
+from rules.config import RulesConfig
 from rules.engine import Engine
 
 log = logging.getLogger("monitord")
@@ -51,20 +51,6 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
-
-
-def load_checked(path: str | Path) -> Config:
-    """Load a config and check what only the daemon knows (line profiles), raising every problem."""
-    config = load_config(path)
-    try:
-        load_profiles(_profile_dirs(config))
-    except ValueError as error:
-        raise ConfigError([Problem(str(config.source), None, "profiles_dir", str(error))]) from None
-    return config
-
-
-def _profile_dirs(config: Config) -> list[Path]:
-    return [BUILTIN_DIR] + ([config.profiles_dir] if config.profiles_dir else [])
 
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:
@@ -117,8 +103,8 @@ class Daemon(Pipeline, PollingJobs):
         self.config = config
         self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
-        self.rules: RulesConfig = parse_rules(config.rules)
-        self.profiles: dict[str, Profile] = load_profiles(_profile_dirs(config))
+        self.rules: RulesConfig = config.rules
+        self.profiles: Mapping[str, Profile] = config.profiles
         self.store = Store.open(config.state_file)
         self.engine = self._resume()
         self._reserve_numbers()
@@ -355,7 +341,7 @@ class Daemon(Pipeline, PollingJobs):
         sdnotify.reloading()
         try:
             try:
-                config = load_checked(path)
+                config = load_config(path)
             except ConfigError as error:
                 for problem in error.problems:
                     log.error("reload rejected: %s", problem)
@@ -363,13 +349,13 @@ class Daemon(Pipeline, PollingJobs):
                 return False
             old, now = self.config, self.clock()
             if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
-                self.rules = parse_rules(config.rules)
+                self.rules = config.rules
                 self.engine = Engine.restore(
                     old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone
                 )
                 self._reserve_numbers()
             self.config = config
-            self.profiles = load_profiles(_profile_dirs(config))
+            self.profiles = config.profiles
             self.settings = plan_settings(config)
             self.channels = configured_channels(config)
             self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0

@@ -8,7 +8,7 @@ counted in `ProbeStats` for the metrics.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from monitord.config import Config
 from monitord.metrics import duration_bucket
@@ -25,7 +25,7 @@ class PollingJobs:
 
     config: Config
     clock: Callable[[], float]
-    profiles: dict[str, Profile]
+    profiles: Mapping[str, Profile]
     snmp: SnmpClient | None
     pinger: Pinger | None
     rates: RateTracker

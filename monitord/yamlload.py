@@ -33,6 +33,10 @@ class Duplicate:
     line: int
     first_line: int
 
+    def __str__(self) -> str:
+        """What every reader reports after `file:line: `."""
+        return f"duplicate key {self.path[-1]!r} (first given on line {self.first_line})"
+
 
 @dataclass(frozen=True, slots=True)
 class Document:

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from monitord.builtin import PROFILES_DIR as BUILTIN_DIR
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
-from monitord.yamlload import YamlSyntaxError, check_node_graph
+from monitord.yamlload import YamlSyntaxError, load_yaml
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid, parse_oid
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -630,40 +628,19 @@ def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
     )
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise ProfileError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
 def _read(path: Path) -> dict[str, Any]:
     try:
-        loader = _StrictLoader(read_regular_text(path, CONFIG_LIMIT))
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                check_node_graph(node)
-            document = None if node is None else loader.construct_document(node)
-        finally:
-            loader.dispose()
+        document = load_yaml(read_regular_text(path, CONFIG_LIMIT))
     except YamlSyntaxError as error:
         raise ProfileError(f"{path}:{error.line}: {error.message}") from None
-    except (ProfileError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise ProfileError(f"{path}: {error}") from None
-    if not isinstance(document, dict):
+    if document.duplicates:
+        duplicate = document.duplicates[0]
+        raise ProfileError(f"{path}:{duplicate.line}: {duplicate}")
+    if not isinstance(document.data, dict):
         raise ProfileError(f"{path}: expected a mapping at the top level")
-    return document
+    return document.data
 
 
 def _known(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:

@@ -90,9 +90,10 @@ def load_default_rules_text() -> str:
 
 @cache
 def _defaults() -> Mapping[str, Any]:
-    data = load_yaml(load_default_rules_text()).data
-    assert isinstance(data, dict), "monitord/builtin/rules/default.yaml must be a mapping"
-    return data
+    document = load_yaml(load_default_rules_text())
+    assert not document.duplicates, f"monitord/builtin/rules/default.yaml: duplicate keys {document.duplicates}"
+    assert isinstance(document.data, dict), "monitord/builtin/rules/default.yaml must be a mapping"
+    return document.data
 
 
 def parse_rules(data: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None) -> RulesConfig:

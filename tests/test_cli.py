@@ -139,6 +139,10 @@ async def test_url_and_token_from_the_config(api: Api, tmp_path: Path) -> None:
     lab = await monitord("incidents", "--config", str(api.world.config))
     assert lab.code == 1 and "http.listen has port 0" in lab.err and "--url" in lab.err
 
+    config.write_text(f"http:\n  listen: 127.0.0.1:{port}\n  listen: 127.0.0.1:1\n")
+    twice = await monitord("incidents", "--config", str(config))
+    assert twice.code == 1 and f"{config}:3: duplicate key 'listen' (first given on line 2)" in twice.err
+
 
 @on_daemon_loop
 async def test_daemon_unreachable_and_usage(api: Api) -> None:

@@ -23,9 +23,11 @@ from monitord.config import (
     load_config,
     parse_duration,
 )
+from monitord.config.schema import render as render_schema
 from monitord.model import NodeRef, Secret
 from monitord.phone import normalize_email, normalize_phone
 from monitord.yamlload import YamlSyntaxError, load_yaml
+from rules.config import parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "example.yaml"
@@ -209,7 +211,7 @@ def test_base_loads_and_decodes_every_section(tmp_path: Path) -> None:
     assert lines["100002"].phone == "+447911123456" and lines["100002"].language == "en"
     assert lines["100003"].mac == "00:1a:2b:3c:4d:5e" and lines["100003"].port is None
     assert lines["900001"].phone == "+905325551234"
-    assert config.rules == {"settle": "60s"}
+    assert config.rules.settle == 60.0 and config.rules == parse_rules({"settle": "60s"})
     sms = config.notifiers.sms
     assert sms is not None and sms.quiet_hours is not None and str(sms.quiet_hours[0]) == "22:00:00"
     assert config.notifiers.email is not None and config.notifiers.email.port == 587
@@ -573,6 +575,38 @@ CASES = [
     ),
     Case("rt without queue", "    queue: Network Outages\n", "", "notifiers.tickets.queue", "  tickets:", "missing required key"),
     Case(
+        "unknown key in a nested section",
+        '    quiet_hours: "22:00-08:00"\n',
+        '    quiet_hours: "22:00-08:00"\n    retry:\n      max_backof: 2m\n',
+        "notifiers.sms.retry.max_backof",
+        "max_backof: 2m",
+        "unknown key 'max_backof' (hint: did you mean 'max_backoff'?)",
+    ),
+    Case(
+        "unknown key in an snmp auth",
+        "      version: 2c\n",
+        "      version: 2c\n      comunity: public\n",
+        "snmp.auths.v2.comunity",
+        "comunity: public",
+        "unknown key 'comunity' (hint: did you mean 'community'?)",
+    ),
+    Case(
+        "missing required secret",
+        "    auth_token: {env: TWILIO_TOKEN}\n",
+        "",
+        "notifiers.sms.auth_token",
+        "  sms:",
+        "missing required key (hint: use {env: NAME} or {file: path})",
+    ),
+    Case(
+        "a list that is not one",
+        "    noc: [noc@isp.example]\n",
+        "    noc: noc@isp.example\n",
+        "notifiers.email.noc",
+        "noc: noc@isp.example",
+        "expected a list, got 'noc@isp.example' (hint: write one item per '- ' line)",
+    ),
+    Case(
         "bad url",
         "url: http://127.0.0.1:8080",
         "url: 127.0.0.1:8080",
@@ -696,6 +730,15 @@ def test_one_mistake_gives_one_problem_at_its_place(tmp_path: Path, case: Case) 
 
 def test_there_are_at_least_30_distinct_mistakes() -> None:
     assert len({(case.key, case.fragment) for case in CASES}) == len(CASES) >= 30
+
+
+def test_keys_and_sections_of_the_wrong_kind_in_model_checked_sections(tmp_path: Path) -> None:
+    edited = BASE.replace("  jitter: 0.1\n", "  jitter: 0.1\n  5: fast\n").replace("  auths:\n", "  auths: [v2]\n  auths_:\n")
+    problems = [str(p) for p in problems_of(write(tmp_path, edited))]
+    config = tmp_path / "config.yaml"
+    keys = ", ".join(field for field in SECTION_KEYS["polling"])
+    assert f"{config}:{line_of(edited, '5: fast')}: polling[5]: unknown key 5 (hint: known keys: {keys})" in problems
+    assert f"{config}:{line_of(edited, 'auths: [v2]')}: snmp.auths: expected a mapping, got a list" in problems
 
 
 def test_problem_reads_like_a_compiler_error() -> None:
@@ -862,12 +905,22 @@ def test_unreadable_config(tmp_path: Path) -> None:
 
 def test_profiles_dir_adds_profiles(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("{}\n")
+    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("name: zyxel-ies\nextends: adsl\n")
     config = BASE.replace("[gpon-axos]", "[gpon-axos, zyxel-ies]")
     assert problems_of(write(tmp_path, config))[0].message == "unknown line profile 'zyxel-ies'"
     loaded = load_config(write(tmp_path, "profiles_dir: profiles\n" + config), ENV)
     assert loaded.topology.devices["olt-1"].profiles == ("gpon-axos", "zyxel-ies")
     assert loaded.profiles_dir == tmp_path / "profiles"
+    assert loaded.profiles["zyxel-ies"].columns() == loaded.profiles["adsl"].columns()
+
+
+def test_a_broken_profile_is_a_problem_of_the_config(tmp_path: Path) -> None:
+    """Profiles are read once, by load_config: `check` shows their problems, the daemon uses the result."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "zyxel-ies.yaml").write_text("name: zyxel-ies\nextends: adsl\nextends: vdsl2\n")
+    [problem] = problems_of(write(tmp_path, "profiles_dir: profiles\n" + BASE))
+    assert (problem.key, problem.line) == ("profiles_dir", 1)
+    assert f"{tmp_path / 'profiles' / 'zyxel-ies.yaml'}:3: duplicate key 'extends' (first given on line 2)" in problem.message
 
 
 def test_every_profile_shipped_in_the_package_is_accepted(tmp_path: Path) -> None:
@@ -1060,6 +1113,11 @@ def test_schema_documents_exactly_the_keys_the_loader_accepts() -> None:
     assert documented == accepted
     assert set(schema["$defs"]["secret"]["properties"]) == {"env", "file"}
     assert set(SECTION_KEYS["subscribers.lines[]"]) == set(LINE_FIELDS)
+
+
+def test_the_committed_schema_is_the_one_the_section_models_generate() -> None:
+    """Regenerate with `python -m monitord.config.schema > config/schema.json`."""
+    assert (REPO / "config" / "schema.json").read_text(encoding="utf-8") == render_schema()
 
 
 def test_example_uses_only_keys_the_schema_documents() -> None:

@@ -17,6 +17,7 @@ from lab.isp import write_config
 from monitord.config import load_config
 from monitord.daemon import needs_restart
 from monitord.demo import until
+from rules.config import parse_rules
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,
@@ -168,7 +169,7 @@ def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
     from monitord.model import NodeRef, Outcome, Sample, Status
     from monitord.pipeline import SNAPSHOT_EVERY
 
-    config = replace(load_config(build_sample_isp(tmp_path, base="127.6.20").config), rules={"settle": "5s"})
+    config = replace(load_config(build_sample_isp(tmp_path, base="127.6.20").config), rules=parse_rules({"settle": "5s"}))
     topology = config.topology
     dslam = min(d for d, device in topology.devices.items() if device.kind == "dslam")
     now = [1_780_000_000.0]

@@ -100,6 +100,12 @@ def test_bad_profiles_name_file_and_key(tmp_path: Path, text: str, message: str)
     assert message in str(error.value)
 
 
+def test_a_duplicate_key_names_both_lines(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("name: x\ntables: []\nname: y\n")
+    with pytest.raises(ProfileError, match=r"broken\.yaml:3: duplicate key 'name' \(first given on line 1\)"):
+        load_profiles([BUILTIN_DIR, tmp_path])
+
+
 def test_a_later_directory_replaces_a_profile(tmp_path: Path) -> None:
     (tmp_path / "if.yaml").write_text(
         "name: if-mib\ndescription: only oper status\ntables:\n"

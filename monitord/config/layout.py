@@ -1,0 +1,427 @@
+"""The configuration file's layout, written once: one pydantic model per section.
+
+Each field names its key, the parser of values.py that reads it (so every reader gives the same
+messages), its default and its description. config/schema.json is generated from the models
+(`python -m monitord.config.schema`), and unknown keys are refused against them.
+
+Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers)
+are validated by their model; `Decoder.validated` maps pydantic's error locations back to
+file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
+walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declared here),
+because their cross-references need the parts of an item that are right when another part is
+not: a device with a bad address still declares its id, so the lines on it are not reported a
+second time. A subscriber line and a row of the CSV file are read by the same `check_line`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from monitord import duration as durations
+from monitord.config import values
+from monitord.config.fields import (
+    BOOLEAN,
+    DURATION,
+    ID,
+    SECRET,
+    STRING,
+    Flag,
+    Id,
+    Interval,
+    Kept,
+    Listen,
+    MaybeId,
+    MaybeText,
+    Parsed,
+    Positive,
+    Secret,
+    Section,
+    Text,
+    Timeout,
+    choice_of,
+    int_range,
+    lowered_choice,
+    rate_range,
+    section_keys,
+    shared,
+)
+from monitord.config.model import (
+    LINE_FIELDS,
+    SECRET_HINT,
+    CpeNotices,
+    EmailConfig,
+    MetricsConfig,
+    NotifiersConfig,
+    PollingConfig,
+    RetentionConfig,
+    RetryConfig,
+    SmsConfig,
+    SnmpSettings,
+    TicketConfig,
+    TrapsConfig,
+)
+from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
+
+
+class Http(Section):
+    """HTTP API and /metrics"""
+
+    listen: Annotated[tuple[str, int] | None, Parsed(STRING, values.listen)] = Field(
+        default=None,
+        description="host:port, e.g. 127.0.0.1:9177 or [::1]:9177 (port 0: any free port); a non-loopback address needs http.token",
+    )
+    token: Secret = Field(default=None, description="Bearer token for state-changing calls")
+
+
+class SnmpAuth(Section):
+    """One set of SNMP credentials"""
+
+    version: Annotated[Literal["1", "2c", "3"], Parsed({"enum": ["1", "2c", "3", 1, 3]}, values.snmp_version)]
+    community: Secret = Field(default=None, description="v1/v2c community")
+    user: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="v3 user name")
+    auth_protocol: Annotated[
+        Literal["md5", "sha", "sha256", "sha512"] | None, lowered_choice("md5", "sha", "sha256", "sha512")
+    ] = None
+    auth_key: Secret = Field(default=None, description="v3 authentication passphrase, at least 8 characters")
+    priv_protocol: Annotated[Literal["des", "aes", "aes256"] | None, lowered_choice("des", "aes", "aes256")] = None
+    priv_key: Secret = Field(default=None, description="v3 privacy passphrase, at least 8 characters")
+
+
+class Snmp(Section):
+    """SNMP settings and credentials"""
+
+    timeout: Timeout = Field(default=values.default_of(SnmpSettings, "timeout"), description="Per request")
+    retries: Annotated[int, int_range(0, 10)] = Field(
+        default=values.default_of(SnmpSettings, "retries"), description="Retries after a timeout"
+    )
+    auths: dict[Annotated[Any, Parsed(ID)], SnmpAuth] = Field(
+        default={}, description="How to talk to agents, by name", json_schema_extra={"propertyNames": {"x-shared": "id"}}
+    )
+    walk_timeout: Positive = Field(
+        default=values.default_of(SnmpSettings, "walk_timeout"),
+        description="A table walk still going after this ends with agent_error (default 30s)",
+    )
+    walk_max_requests: Annotated[int, int_range(1, 1_000_000)] = Field(
+        default=values.default_of(SnmpSettings, "walk_max_requests"),
+        description="A table walk that needs more requests ends with agent_error (default 5000)",
+    )
+
+
+class Polling(Section):
+    """How often and how hard to poll"""
+
+    icmp_interval: Interval = Field(
+        default=values.default_of(PollingConfig, "icmp_interval"), description="Ping every device and reachable modem"
+    )
+    line_interval: Interval = Field(default=values.default_of(PollingConfig, "line_interval"), description="Walk the line tables")
+    optical_interval: Interval = Field(
+        default=values.default_of(PollingConfig, "optical_interval"), description="GPON optical levels"
+    )
+    jitter: Annotated[float, Parsed({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, values.number(0.0, 1.0))] = Field(
+        default=values.default_of(PollingConfig, "jitter"), description="Fraction of the interval"
+    )
+    max_in_flight: Annotated[int, int_range(1, 100_000)] = Field(
+        default=values.default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
+    )
+    per_device_in_flight: Annotated[int, int_range(1, 64)] = Field(
+        default=values.default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
+    )
+    icmp_timeout: Timeout = Field(default=values.default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
+    icmp_count: Annotated[int, int_range(1, 20)] = Field(
+        default=values.default_of(PollingConfig, "icmp_count"), description="Echo requests per round"
+    )
+    job_timeout: Annotated[float | None, Parsed(DURATION, values.duration(durations.TIMEOUT))] = Field(
+        default=None,
+        description="Cancel a poll still running after this; it counts as a timeout "
+        "(default: snmp.walk_timeout plus 3 SNMP requests with their retries)",
+    )
+
+
+class Metrics(Section):
+    """Prometheus /metrics: line counts are per region, exchange and device; per-line series are optional"""
+
+    per_line: Flag = Field(
+        default=values.default_of(MetricsConfig, "per_line"),
+        description="Also export monitord_line_state, one series per subscriber line (default false)",
+    )
+    per_line_limit: Annotated[int, int_range(1, 1_000_000)] = Field(
+        default=values.default_of(MetricsConfig, "per_line_limit"),
+        description="Export at most this many lines, in id order (default 10000); "
+        "the rest are counted in monitord_line_series_dropped",
+    )
+    listen: Annotated[tuple[str, int] | None, Parsed(STRING, values.listen)] = Field(
+        default=None,
+        description="host:port of a listener serving only /metrics (e.g. 0.0.0.0:9178), "
+        "so the API on http.listen can stay private; /metrics stays on http.listen too",
+    )
+
+
+class Retention(Section):
+    """How long finished history is kept; older rows are pruned in small batches (each 7d to 36500d)"""
+
+    sent: Kept = Field(
+        default=values.default_of(RetentionConfig, "sent"),
+        description="Delivered notifications, from when they were sent (default 30d)",
+    )
+    dead: Kept = Field(
+        default=values.default_of(RetentionConfig, "dead"), description="Dead letters, from when they were queued (default 90d)"
+    )
+    resolved_incidents: Kept = Field(
+        default=values.default_of(RetentionConfig, "resolved_incidents"),
+        description="Resolved incidents, from when they were resolved (default 90d)",
+    )
+
+
+class Traps(Section):
+    """SNMP traps and informs (v2c, v3) from inventory devices, each only a reason to recheck its device at once; off when absent"""
+
+    listen: Listen = Field(description="host:port to receive on, e.g. 0.0.0.0:162 or 127.0.0.1:9162 (port 0: any free port)")
+    sender_rate: Annotated[float, rate_range(0.001, 10_000.0)] = Field(
+        default=values.default_of(TrapsConfig, "sender_rate"),
+        description="Datagrams a second examined from one device after its burst (default 0.2)",
+    )
+    sender_burst: Annotated[int, int_range(1, 100_000)] = Field(
+        default=values.default_of(TrapsConfig, "sender_burst"), description="Datagrams one device may send at once (default 5)"
+    )
+    rate: Annotated[float, rate_range(0.001, 1_000_000.0)] = Field(
+        default=values.default_of(TrapsConfig, "rate"),
+        description="Datagrams a second examined from all devices together after the burst (default 100)",
+    )
+    burst: Annotated[int, int_range(1, 1_000_000)] = Field(
+        default=values.default_of(TrapsConfig, "burst"),
+        description="Datagrams all devices together may send at once (default 500)",
+    )
+
+
+class Device(Section):
+    """A head-end device"""
+
+    id: Id
+    kind: Annotated[DeviceKind, choice_of(*DEVICE_KINDS)]
+    address: Annotated[str, Parsed(shared("ip"), values.host_address)] = Field(description="Management address")
+    port: Annotated[int, Parsed(shared("port"), values.integer(1, 65535))] = Field(
+        default=161, description="SNMP port, default 161"
+    )
+    snmp: MaybeId = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
+    profiles: list[Id] = Field(
+        default=[],
+        description="Line profiles: adsl vdsl2 docsis-cm docsis-cmts if-mib gpon-axos, or profiles_dir/<name>.yaml",
+    )
+    cabinet: MaybeId = Field(default=None, description="Street cabinet (optional)")
+
+
+class Exchange(Section):
+    """An exchange (central office)"""
+
+    id: Id
+    name: Text = Field(description="Shown in messages")
+    devices: list[Device] = Field(default=[])
+
+
+class Region(Section):
+    """A region"""
+
+    id: Id
+    name: Text = Field(description="Shown in messages")
+    exchanges: list[Exchange] = Field(default=[])
+
+
+class Topology(Section):
+    """Regions, exchanges and devices"""
+
+    regions: list[Region] = Field(min_length=1)
+
+
+_FLAG = Parsed({"type": ["boolean", "integer", "string"]}, values.flag)
+
+
+class SubscriberLine(Section):
+    """A subscriber line (a row of the CSV file has the same columns, and is read the same way)"""
+
+    id: Id
+    name: Text = Field(description="Subscriber name")
+    device: Id
+    phone: Annotated[Any, Parsed(shared("phone"))] = None  # read with the subscribers' PhonePolicy
+    email: Annotated[str | None, Parsed(shared("email"), values.optional(values.email))] = None
+    language: Annotated[Language | None, Parsed({"enum": ["tr", "en"]}, values.optional(values.choice(("tr", "en"))))] = None
+    port: Annotated[int | None, Parsed({"type": ["integer", "string"]}, values.optional(values.port_index))] = Field(
+        default=None, description="Index in the device's line tables"
+    )
+    mac: Annotated[str | None, Parsed(STRING, values.optional(values.mac_address))] = Field(
+        default=None, description="Cable modem MAC address"
+    )
+    modem: Annotated[str | None, Parsed(shared("ip"), values.optional(values.host_address))] = Field(
+        default=None, description="Modem address answering ICMP"
+    )
+    sms_opt_out: Annotated[bool, _FLAG] = Field(
+        default=False, description="The subscriber asked not to be texted (yes/no, true/false, 1/0, evet/hayır; default no)"
+    )
+    prefer_email: Annotated[bool, _FLAG] = Field(
+        default=False, description="Tell this subscriber by e-mail rather than SMS when both are known (default no)"
+    )
+
+
+class Subscribers(Section):
+    """Subscriber lines: a CSV file and/or inline"""
+
+    csv: MaybeText = Field(
+        default=None,
+        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last two optional)",
+    )
+    lines: list[SubscriberLine] = Field(default=[])
+    phone_region: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"}, values.phone_region)] = Field(
+        default="TR", description="ISO 3166 country of numbers written without + or 00 (default TR)"
+    )
+
+
+class Retry(Section):
+    """How this channel retries"""
+
+    max_backoff: Positive = Field(
+        default=values.default_of(RetryConfig, "max_backoff"),
+        description="The longest a notice that fails alone waits before its next attempt (default 60s)",
+    )
+    probe_every: Positive = Field(
+        default=values.default_of(RetryConfig, "probe_every"),
+        description="While the peer keeps failing (5xx, 429, refused), one notice is tried this often; the rest wait (default 5s)",
+    )
+
+
+class Sms(Section):
+    """SMS through Twilio"""
+
+    kind: Annotated[str, choice_of("twilio")] = "twilio"
+    account_sid: Annotated[str, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"}, values.account_sid)] = Field(
+        description="AC followed by 32 hex digits"
+    )
+    auth_token: Annotated[Any, Parsed(SECRET, hint=SECRET_HINT)]
+    from_: Annotated[str, Parsed(shared("phone"), values.phone)] = Field(alias="from")
+    base_url: Annotated[str, Parsed(shared("url"), values.url)] = values.default_of(SmsConfig, "base_url")
+    rate: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": 1000}, values.number(0.01, 1000.0))] = (
+        Field(default=values.default_of(SmsConfig, "rate"), description="Messages per second")
+    )
+    quiet_hours: Annotated[
+        tuple[time, time] | None, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}, values.quiet_hours)
+    ] = Field(default=None, description='Local time range, e.g. "22:00-08:00"')
+    update_after: Annotated[float, Parsed(DURATION, values.duration(durations.REMINDER))] = Field(
+        default=values.default_of(SmsConfig, "update_after"), description="Remind subscribers of a long outage (default 2h)"
+    )
+    notify_degradation: Flag = Field(
+        default=values.default_of(SmsConfig, "notify_degradation"), description="SMS for degraded lines too (default false)"
+    )
+    non_mobile: Annotated[str, choice_of("error", "skip")] = Field(
+        default=values.default_of(SmsConfig, "non_mobile"),
+        description="A subscriber number no SMS can reach (landline, premium rate, not in use): "
+        "error (default) refuses the config, skip warns and sends that line no SMS",
+    )
+    retry: Retry = Retry()
+
+
+class Email(Section):
+    """E-mail through an SMTP relay"""
+
+    host: Annotated[str, Parsed(STRING, values.text)] = Field(description="SMTP server")
+    port: Annotated[int | None, Parsed(shared("port"), values.integer(1, 65535))] = Field(
+        default=None, description="Default 587, or 465 with tls"
+    )
+    starttls: Annotated[bool | None, Parsed(BOOLEAN, values.boolean)] = Field(
+        default=None, description="Upgrade with STARTTLS (default true, unless tls)"
+    )
+    tls: Flag = Field(default=values.default_of(EmailConfig, "tls"), description="Implicit TLS (port 465)")
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="SMTP user")
+    password: Secret = None
+    from_: Annotated[str, Parsed(shared("email"), values.email)] = Field(alias="from")
+    noc: list[Annotated[str, Parsed(shared("email"), values.email)]] = Field(default=[], description="Gets every incident")
+    retry: Retry = Retry()
+
+
+class Tickets(Section):
+    """Helpdesk tickets"""
+
+    kind: Annotated[str, choice_of("rt", "webhook")]
+    url: Annotated[str, Parsed(shared("url"), values.url)]
+    queue: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="RT queue")
+    token: Secret = None
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="Basic auth user, instead of a token"
+    )
+    password: Secret = None
+    body_template: Annotated[str | None, Parsed(STRING, values.text)] = Field(default=None, description="Webhook body template")
+    retry: Retry = Retry()
+    comment_every: Annotated[float, Parsed(DURATION, values.parse_duration)] = Field(
+        default=values.default_of(TicketConfig, "comment_every"),
+        description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
+    )
+
+
+class Cpe(Section):
+    """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
+
+    customers: Flag = Field(
+        default=values.default_of(CpeNotices, "customers"),
+        description="One notice about the modem to the customer, outside quiet hours (default true)",
+    )
+    ticket: Flag = Field(default=values.default_of(CpeNotices, "ticket"), description="Open a ticket for it (default false)")
+    noc: Flag = Field(default=values.default_of(CpeNotices, "noc"), description="E-mail the NOC about it (default false)")
+
+
+class Notifiers(Section):
+    """Who gets told, and how"""
+
+    sms: Sms | None = None
+    email: Email | None = None
+    tickets: Tickets | None = None
+    hold_probe: Positive = Field(
+        default=values.default_of(NotifiersConfig, "hold_probe"),
+        description="While a channel's credentials are refused, one notice is tried this often (default 60s)",
+    )
+    cpe: Cpe = Cpe()
+
+
+class MaintenanceWindow(Section):
+    """A planned maintenance window"""
+
+    id: Id
+    scope: list[
+        Annotated[NodeRef, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|line):.+$"}, values.node_ref)]
+    ] = Field(min_length=1)
+    start: Annotated[Any, Parsed(STRING)] = Field(
+        description="ISO 8601 date and time, e.g. 2026-12-01T01:00:00+03:00"
+    )  # read in the configured time zone
+    end: Annotated[Any, Parsed(STRING)] = Field(description="ISO 8601 date and time")
+    reason: Text = Field(default="", description="Shown in messages")
+    grace: Annotated[float | None, Parsed(DURATION, values.duration(durations.HOLD))] = Field(
+        default=None, description="Alerts stay quiet this long after the end (default 15m)"
+    )  # None: the rules' maintenance_grace
+
+
+class ConfigFile(Section):
+    """monitord configuration"""
+
+    state_file: Text = Field(description="SQLite file for line states, incidents and the outbox")
+    tracking_prefix: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Z][A-Z0-9]{1,9}$"}, values.tracking_prefix)] = (
+        Field(description="Prefix of tracking numbers (ARZ -> ARZ-2026-000123)")
+    )
+    timezone: Annotated[str, Parsed(STRING, values.time_zone)] = Field(
+        description="IANA time zone for quiet hours and message times, e.g. Europe/Istanbul"
+    )
+    profiles_dir: MaybeText = Field(default=None, description="Folder with extra line profiles <name>.yaml")
+    http: Http = Http()
+    snmp: Snmp = Snmp()
+    polling: Polling = Polling()
+    topology: Topology
+    subscribers: Subscribers = Subscribers()
+    rules: dict[str, Any] = Field(default={}, description="Read by rules/ (see rules/config.py)")
+    notifiers: Notifiers = Notifiers()
+    maintenance: list[MaintenanceWindow] = Field(default=[])
+    metrics: Metrics = Metrics()
+    retention: Retention = Retention()
+    traps: Traps | None = None
+
+
+SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)
+"""The keys each section accepts (`[]`: every list item, `*`: every mapping value)."""

@@ -1,0 +1,143 @@
+"""`load_config`: read the file, decode every section, cross-reference, and raise every problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitord.builtin import PROFILES_DIR
+from monitord.config import layout
+from monitord.config.decoder import Decoder
+from monitord.config.inventory import Inventory, Known, read_topology
+from monitord.config.maintenance import read_maintenance
+from monitord.config.model import Config
+from monitord.config.notifiers import read_notifiers
+from monitord.config.problems import ConfigError, Problem
+from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
+from monitord.config.subscribers import read_subscribers
+from monitord.config.values import default_of, wrong_type
+from monitord.files import CONFIG_LIMIT, read_regular_text
+from monitord.model import MaintenanceWindow, Topology
+from monitord.yamlload import YamlSyntaxError, load_yaml
+from probes.profiles import Profile, ProfileError, load_profiles
+from rules.config import RulesConfig, RulesConfigError, parse_rules
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Load and check `path`; raise ConfigError listing every problem found.
+
+    `environ` (default: the process environment) is where `{env: NAME}` secrets are read.
+    """
+    source = Path(path)
+    file = str(source)
+    try:
+        doc = load_yaml(read_regular_text(source, CONFIG_LIMIT))
+    except OSError as error:
+        raise ConfigError([Problem(file, None, "", f"cannot read the file: {error.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(file, None, "", "is not UTF-8 text")]) from None
+    except YamlSyntaxError as error:
+        raise ConfigError([Problem(file, error.line, "", f"YAML syntax error: {error.message}")]) from None
+    decoder = Decoder(doc, file, source.parent, os.environ if environ is None else environ)
+    for duplicate in doc.duplicates:
+        decoder.report(
+            duplicate.path,
+            f"duplicate key {duplicate.path[-1]!r}",
+            f"first given on line {duplicate.first_line}; YAML would silently keep only the last",
+        )
+    config = _decode(decoder, source)
+    if config is None:
+        raise ConfigError(decoder.problems)
+    return config
+
+
+def _decode(d: Decoder, source: Path) -> Config | None:
+    root = d.mapping(d.doc.data, (), layout.ConfigFile)
+    if root is None:
+        return None
+    if not root:
+        d.report((), "the file is empty", "start from config/example.yaml")
+        return None
+    state_file = d.path(root, (), "state_file")
+    prefix = d.field(layout.ConfigFile, root, (), "tracking_prefix")
+    zone_name = d.field(layout.ConfigFile, root, (), "timezone")
+    profiles_dir = d.path(root, (), "profiles_dir", None)
+    if profiles_dir is not None and not profiles_dir.is_dir():
+        d.report(("profiles_dir",), f"{profiles_dir} is not a directory")
+        profiles_dir = None
+    http = read_http(d, root)
+    snmp, auth_names = read_snmp(d, root)
+    polling = read_polling(d, root)
+    metrics = read_metrics(d, root)
+    retention = read_retention(d, root)
+    traps = read_traps(d, root)
+    profiles = _profiles(d, profiles_dir)
+    inventory = Inventory()
+    read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
+    read_subscribers(d, root, inventory)
+    rules = _rules(d, root.get("rules"))
+    notifiers = read_notifiers(d, root)
+    zone = ZoneInfo(zone_name) if zone_name else UTC
+    grace = rules.maintenance_grace if rules else default_of(MaintenanceWindow, "grace")
+    maintenance = read_maintenance(d, root, zone, inventory, grace)
+    if (
+        d.problems
+        or rules is None
+        or profiles is None
+        or state_file is None
+        or prefix is None
+        or zone_name is None
+        or http is None
+        or snmp is None
+        or polling is None
+        or metrics is None
+        or retention is None
+        or notifiers is None
+    ):
+        return None
+    topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
+    return Config(
+        source=source,
+        state_file=state_file,
+        tracking_prefix=prefix,
+        timezone=zone_name,
+        http=http,
+        snmp=snmp,
+        polling=polling,
+        topology=topology,
+        rules=rules,
+        profiles=profiles,
+        notifiers=notifiers,
+        maintenance=maintenance,
+        profiles_dir=profiles_dir,
+        metrics=metrics,
+        retention=retention,
+        traps=traps,
+        warnings=tuple(d.warnings),
+    )
+
+
+def _profiles(d: Decoder, profiles_dir: Path | None) -> Mapping[str, Profile] | None:
+    """The built-in line profiles and the operator's, read once here for the daemon to use."""
+    try:
+        return load_profiles([PROFILES_DIR] + ([profiles_dir] if profiles_dir else []))
+    except ProfileError as error:
+        d.report(("profiles_dir",), str(error))
+        return None
+
+
+def _rules(d: Decoder, raw: Any) -> RulesConfig | None:
+    """`rules:` parsed once, here; rules/ owns its format and reports key paths inside it."""
+    if raw is not None and not isinstance(raw, dict):
+        d.report(("rules",), wrong_type("a mapping", raw).message)
+        return None
+    try:
+        return parse_rules(raw)
+    except RulesConfigError as error:
+        for key_path, message in error.problems:
+            d.report(("rules", *key_path), message)
+        return None

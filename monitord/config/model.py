@@ -1,0 +1,186 @@
+"""The checked configuration: small frozen dataclasses whose field defaults are the defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+from monitord.config.problems import Problem
+from monitord.model import MaintenanceWindow, Secret, SnmpAuth, Topology
+from probes.profiles import Profile
+from rules.config import RulesConfig
+
+LINE_FIELDS: tuple[str, ...] = (
+    "id",
+    "name",
+    "phone",
+    "email",
+    "language",
+    "device",
+    "port",
+    "mac",
+    "modem",
+    "sms_opt_out",
+    "prefer_email",
+)
+REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
+SECRET_HINT = "use {env: NAME} or {file: path}"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 9177
+    token: Secret | None = None  # bearer token for state-changing calls
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpSettings:
+    timeout: float = 2.0
+    retries: int = 1
+    auths: Mapping[str, SnmpAuth] = field(default_factory=dict)
+    walk_timeout: float = 30.0  # a walk still going after this ends with AGENT_ERROR
+    walk_max_requests: int = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class PollingConfig:
+    icmp_interval: float = 30.0
+    line_interval: float = 60.0
+    optical_interval: float = 3600.0
+    jitter: float = 0.1  # fraction of the interval
+    max_in_flight: int = 256
+    per_device_in_flight: int = 2
+    icmp_timeout: float = 1.0
+    icmp_count: int = 3
+    job_timeout: float | None = None  # None: Config.job_timeout derives it from the SNMP budgets
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Per-line series multiply the scrape by the inventory: off by default, capped when on."""
+
+    per_line: bool = False
+    per_line_limit: int = 10_000
+    listen: tuple[str, int] | None = None  # a listener of its own for /metrics; None: on http.listen only
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long finished history is kept before it is pruned (seconds)."""
+
+    sent: float = 30 * 86400.0  # delivered notifications, from when they were sent
+    dead: float = 90 * 86400.0  # dead letters, from when they were queued
+    resolved_incidents: float = 90 * 86400.0  # from when they were resolved
+
+
+@dataclass(frozen=True, slots=True)
+class TrapsConfig:
+    """SNMP traps and informs, only ever a reason to recheck their device at once. The rates bound
+    the datagrams examined (per sending device and from all together), so a flood costs little."""
+
+    host: str
+    port: int
+    sender_rate: float = 0.2  # per second from one device: a burst, then one every 5 s
+    sender_burst: int = 5
+    rate: float = 100.0  # per second from all devices together
+    burst: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How a channel retries (`notifiers.<channel>.retry`): a notice that fails alone backs off
+    up to `max_backoff`; a peer that keeps failing is probed with one notice every `probe_every`."""
+
+    max_backoff: float = 60.0
+    probe_every: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmsConfig:
+    account_sid: str
+    auth_token: Secret
+    from_: str  # E.164
+    base_url: str = "https://api.twilio.com"
+    rate: float = 1.0  # messages per second
+    quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
+    update_after: float = 7200.0
+    notify_degradation: bool = False
+    non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
+    retry: RetryConfig = RetryConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    host: str
+    from_: str
+    port: int = 587
+    starttls: bool = True
+    tls: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    noc: tuple[str, ...] = ()
+    retry: RetryConfig = RetryConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketConfig:
+    kind: str  # "rt" or "webhook"
+    url: str
+    queue: str | None = None  # rt only
+    token: Secret | None = None
+    username: str | None = None  # basic auth, instead of a token
+    password: Secret | None = None
+    body_template: str | None = None  # webhook only
+    retry: RetryConfig = RetryConfig()
+    comment_every: float = 600.0  # at most one comment per incident this often (0: no limit)
+
+
+@dataclass(frozen=True, slots=True)
+class CpeNotices:
+    """Who hears of a silent modem on a line in sync (the customer's side, docs/decisions.md)."""
+
+    customers: bool = True  # one notice about the modem, outside quiet hours
+    ticket: bool = False
+    noc: bool = False  # NOC e-mail
+
+
+@dataclass(frozen=True, slots=True)
+class NotifiersConfig:
+    sms: SmsConfig | None = None
+    email: EmailConfig | None = None
+    tickets: TicketConfig | None = None
+    hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
+    cpe: CpeNotices = CpeNotices()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    state_file: Path
+    tracking_prefix: str
+    timezone: str
+    http: HttpConfig
+    snmp: SnmpSettings
+    polling: PollingConfig
+    topology: Topology
+    rules: RulesConfig
+    profiles: Mapping[str, Profile]  # the built-in line profiles and those in profiles_dir, by name
+    notifiers: NotifiersConfig
+    maintenance: tuple[MaintenanceWindow, ...]
+    profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
+    metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    traps: TrapsConfig | None = None  # None: no trap receiver
+    warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
+
+    @property
+    def job_timeout(self) -> float:
+        """How long a polling job may run before the scheduler cancels it: as configured, or a
+        walk's whole time budget plus three requests with their retries (the liveness check,
+        the sysUpTime GET and a walk request sent just before the walk's deadline)."""
+        if self.polling.job_timeout is not None:
+            return self.polling.job_timeout
+        return self.snmp.walk_timeout + 3 * self.snmp.timeout * (self.snmp.retries + 1)

@@ -1,0 +1,112 @@
+"""The notifiers section: SMS, e-mail, tickets, and who hears of a silent modem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitord.config import layout
+from monitord.config.decoder import Decoder
+from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, TicketConfig
+from monitord.model import Secret
+from monitord.yamlload import KeyPath
+
+
+def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
+    """Every key and value checked by the model; the rules between keys and the secrets are
+    checked on what was written, so they are reported together with any value at fault."""
+    path = ("notifiers",)
+    raw = root.get("notifiers")
+    notifiers = d.validated(layout.Notifiers, raw, path)
+    before = len(d.problems)
+    section = raw if isinstance(raw, dict) else {}
+    sms, mail, tickets = (_written(section, key) for key in ("sms", "email", "tickets"))
+    auth_token = d.secret(sms, path + ("sms",), "auth_token") if sms is not None else None
+    mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
+    ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
+    if notifiers is None or len(d.problems) > before:
+        return None
+    return NotifiersConfig(
+        sms=None if notifiers.sms is None or auth_token is None else _sms(notifiers.sms, auth_token),
+        email=None if notifiers.email is None else _email(notifiers.email, mail_password),
+        tickets=None if notifiers.tickets is None or ticket_secrets is None else _tickets(notifiers.tickets, *ticket_secrets),
+        hold_probe=notifiers.hold_probe,
+        cpe=CpeNotices(**notifiers.cpe.model_dump()),
+    )
+
+
+def _written(section: dict[Any, Any], key: str) -> dict[Any, Any] | None:
+    """A channel's mapping as written; None when absent, or not a mapping (the model reports that)."""
+    value = section.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _retry(retry: layout.Retry) -> RetryConfig:
+    return RetryConfig(**retry.model_dump())
+
+
+def _sms(sms: layout.Sms, auth_token: Secret) -> SmsConfig:
+    values = sms.model_dump(exclude={"kind", "auth_token", "retry"})
+    return SmsConfig(**values, auth_token=auth_token, retry=_retry(sms.retry))
+
+
+def _email_rules(d: Decoder, mail: dict[Any, Any], path: KeyPath) -> Secret | None:
+    """The password; tls and starttls exclude each other, username and password go together."""
+    if mail.get("tls") is True and mail.get("starttls") is True:
+        d.report(
+            path + ("starttls",),
+            "starttls and tls cannot both be true",
+            "tls: true is implicit TLS (port 465); starttls upgrades a plain connection (587)",
+        )
+    password = d.secret(mail, path, "password")
+    _together(d, mail, path)
+    return password
+
+
+def _email(mail: layout.Email, password: Secret | None) -> EmailConfig:
+    return EmailConfig(
+        host=mail.host,
+        from_=mail.from_,
+        port=mail.port or (465 if mail.tls else 587),
+        starttls=not mail.tls if mail.starttls is None else mail.starttls,
+        tls=mail.tls,
+        username=mail.username,
+        password=password,
+        noc=tuple(mail.noc),
+        retry=_retry(mail.retry),
+    )
+
+
+def _ticket_rules(d: Decoder, tickets: dict[Any, Any], path: KeyPath) -> tuple[Secret | None, Secret | None] | None:
+    """The token and password, or None when they cannot be read; which keys each kind takes."""
+    before = len(d.problems)
+    token = d.secret(tickets, path, "token")
+    password = d.secret(tickets, path, "password")
+    _together(d, tickets, path)
+    if "token" in tickets and "username" in tickets:
+        d.report(path + ("username",), "give either token or username and password, not both")
+    kind = tickets.get("kind")
+    kind = kind.strip() if isinstance(kind, str) else None
+    if kind == "rt":
+        if tickets.get("queue") is None:
+            d.report(path + ("queue",), "missing required key", "the RT queue new tickets go to")
+        if "token" not in tickets and "username" not in tickets:
+            d.report(path + ("token",), "missing required key", "RT needs token, or username and password")
+        if "body_template" in tickets:
+            d.report(path + ("body_template",), "body_template is for kind webhook")
+    if kind == "webhook" and "queue" in tickets:
+        d.report(path + ("queue",), "queue is for kind rt")
+    return (token, password) if len(d.problems) == before else None
+
+
+def _together(d: Decoder, written: dict[Any, Any], path: KeyPath) -> None:
+    if ("username" in written) != ("password" in written):
+        d.report(
+            path + ("password" if "username" in written else "username",),
+            "missing required key",
+            "username and password go together",
+        )
+
+
+def _tickets(tickets: layout.Tickets, token: Secret | None, password: Secret | None) -> TicketConfig:
+    values = tickets.model_dump(exclude={"token", "password", "retry"})
+    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry))
