@@ -21,7 +21,8 @@ from pysnmp.proto import rfc1902, rfc1905
 
 from monitord.diagnose import Row, judge_row, read_row
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Secret, SnmpAuth, Status, Topology
-from probes.profiles import RateTracker, combine, decode, load_profiles, poll_device
+from probes.profile_files import load_profiles
+from probes.profiles import RateTracker, combine, decode, poll_device
 from probes.snmp import SnmpClient, Target, Varbind, parse_oid
 from rules.config import parse_rules
 from rules.engine import Engine

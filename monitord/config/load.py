@@ -23,7 +23,8 @@ from monitord.config.values import default_of, wrong_type
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, Topology
 from monitord.yamlload import YamlSyntaxError, load_yaml
-from probes.profiles import Profile, ProfileError, load_profiles
+from probes.profile_files import ProfileError, load_profiles
+from probes.profiles import Profile
 from rules.config import RulesConfig, RulesConfigError, parse_rules
 
 
