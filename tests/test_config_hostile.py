@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitord.config import load_config
+from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.duration import DurationError, parse_duration
-from rules.config import RulesConfigError, parse_rules
 from tests.test_config import BASE, CSV, ENV, line_of, problems_of, write
 
 REPO = Path(__file__).resolve().parent.parent

@@ -64,6 +64,7 @@ from monitord.config.model import (
     TicketConfig,
     TrapsConfig,
 )
+from monitord.config.rules import RulesSection
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
 
@@ -415,7 +416,7 @@ class ConfigFile(Section):
     polling: Polling = Polling()
     topology: Topology
     subscribers: Subscribers = Subscribers()
-    rules: dict[str, Any] = Field(default={}, description="Read by rules/ (see rules/config.py)")
+    rules: RulesSection = RulesSection()
     notifiers: Notifiers = Notifiers()
     maintenance: list[MaintenanceWindow] = Field(default=[])
     metrics: Metrics = Metrics()
