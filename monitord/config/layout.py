@@ -4,9 +4,9 @@ Each field names its key, the parser of values.py that reads it (so every reader
 messages), its default and its description. config/schema.json is generated from the models
 (`python -m monitord.config.schema`), and unknown keys are refused against them.
 
-Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers)
-are validated by their model; `Decoder.validated` maps pydantic's error locations back to
-file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
+Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers,
+and rules, whose models are in rules.py) are validated by their model, and `explain` maps
+pydantic's error locations back to file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
 walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declared here),
 because their cross-references need the parts of an item that are right when another part is
 not: a device with a bad address still declares its id, so the lines on it are not reported a
