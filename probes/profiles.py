@@ -2,7 +2,8 @@
 
 A profile (monitord/builtin/profiles/<name>.yaml, read by probes/profile_files.py) names numeric
 OIDs, how each row index is parsed, how a row maps to an inventory line, and how raw values become
-natural units. A vendor table needs a YAML file, not code. Decoding is pure; `poll_device` is the only function here that does I/O.
+natural units. A vendor table needs a YAML file, not code. Decoding is pure; `poll_device` is the
+only function here that does I/O.
 
     raw varbinds --decode()--> cells --RateTracker--> values --combine()--> rows per line key
 """
