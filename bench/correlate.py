@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitord.config.rules import parse_rules
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Topology
-from rules.config import parse_rules
 from rules.engine import Engine, Step
 
 REGIONS, EXCHANGES, CABINETS, DSLAMS, PORTS = 4, 20, 10, 10, 50

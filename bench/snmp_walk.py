@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from lab.snmp import start_snmpsim as lab_snmpsim  # noqa: E402
 from lab.snmp import stop_process  # noqa: E402
 from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
-from probes.profiles import RateTracker, load_profiles, poll_device  # noqa: E402
+from probes.profile_files import load_profiles  # noqa: E402
+from probes.profiles import RateTracker, poll_device  # noqa: E402
 from probes.snmp import Oid, Result, SnmpClient, Target, format_oid  # noqa: E402
 
 ADSL = "1.3.6.1.2.1.10.94.1.1"

@@ -1,6 +1,6 @@
 """The pure core: samples and a clock value in, line states and incidents out (no I/O).
 
-`rules.config.parse_rules` reads the `rules:` section; `rules.engine.Engine` holds the state and
-explains the model in its module docstring; `rules.checks` and `rules.verdict` are the rule
-kinds and the status tables.
+`rules.config.RulesConfig` is the checked `rules:` section (monitord/config/rules.py reads it);
+`rules.engine.Engine` holds the state and explains the model in its module docstring;
+`rules.checks` and `rules.verdict` are the rule kinds and the status tables.
 """

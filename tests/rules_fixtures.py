@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from monitord.config.rules import parse_rules
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Topology
-from rules.config import RulesConfig, parse_rules
+from rules.config import RulesConfig
 from rules.engine import Engine, Step
 
 T0 = 1_790_000_000.0  # 2026-09-21, UTC

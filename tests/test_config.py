@@ -23,11 +23,11 @@ from monitord.config import (
     load_config,
     parse_duration,
 )
+from monitord.config.rules import parse_rules
 from monitord.config.schema import render as render_schema
 from monitord.model import NodeRef, Secret
 from monitord.phone import normalize_email, normalize_phone
 from monitord.yamlload import YamlSyntaxError, load_yaml
-from rules.config import parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "example.yaml"
@@ -1143,7 +1143,7 @@ def test_example_uses_only_keys_the_schema_documents() -> None:
 
 
 def test_rules_section_problems_carry_file_and_line(tmp_path):
-    """rules/ owns the format of `rules:`; its problems still come out with the config's line."""
+    """`rules:` is merged over the bundled defaults; its problems still come out with the config's line."""
     source = Path(__file__).resolve().parents[1] / "config" / "example.yaml"
     text = source.read_text(encoding="utf-8")
     assert "\n  settle: 60s\n" in text

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitord.config import load_config
+from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.duration import DurationError, parse_duration
-from rules.config import RulesConfigError, parse_rules
 from tests.test_config import BASE, CSV, ENV, line_of, problems_of, write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_alias_bomb_in_the_config_is_refused_at_once(tmp_path: Path) -> None:
 
 
 def test_alias_bomb_in_a_line_profile_is_refused(tmp_path: Path) -> None:
-    from probes.profiles import ProfileError, load_profiles
+    from probes.profile_files import ProfileError, load_profiles
 
     (tmp_path / "bomb.yaml").write_text("name: bomb\n" + BOMB)
     with pytest.raises(ProfileError, match=r"bomb.yaml:6: aliases expand to more than 100,000 values"):

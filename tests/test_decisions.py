@@ -12,6 +12,7 @@ from datetime import time
 import pytest
 from plan_fixtures import at
 
+from monitord.config.rules import parse_rules
 from monitord.model import (
     Device,
     Exchange,
@@ -27,7 +28,6 @@ from monitord.model import (
     Topology,
 )
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
-from rules.config import parse_rules
 from rules.engine import Engine, IncidentChange
 from rules.verdict import Verdict, line_status
 

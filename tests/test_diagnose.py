@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from monitord.cli import _show_diagnosis
+from monitord.config.rules import parse_rules
 from monitord.diagnose import Diagnosis, Facts, Ping, Row, covering, judge_row, verdict
 from monitord.http import diagnosis_json
 from monitord.model import (
@@ -22,7 +23,6 @@ from monitord.model import (
     SnmpAuth,
     Status,
 )
-from rules.config import parse_rules
 
 NOW = 1_800_000_000.0
 LINE = Line("S1", "Ayşe Yılmaz", "dslam-1", phone="+905321234567", port=3, modem="127.0.20.3")

@@ -32,6 +32,7 @@ from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
 from monitord.clock import AnchoredClock
 from monitord.config import Config, load_config
+from monitord.config.rules import parse_rules
 from monitord.daemon import Daemon, build_notifiers
 from monitord.http import make_app
 from monitord.metrics import register
@@ -39,7 +40,6 @@ from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Phase, Samp
 from monitord.outbox import Outbox
 from monitord.pipeline import WRITE_RETRY_MAX
 from monitord.store import MIGRATIONS, Store, StoreError, migrate
-from rules.config import parse_rules
 from rules.engine import Engine
 from tests.outbox_fixtures import FAST, drain
 from tests.rules_fixtures import dead, healthy, line, topology

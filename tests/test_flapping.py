@@ -13,11 +13,11 @@ from dataclasses import replace
 from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.config import load_config
+from monitord.config.rules import parse_rules
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, Line, Notification, Phase
 from notices.plan import PlanSettings, plan_step
 from notices.throttle import CommentThrottle
-from rules.config import parse_rules
 from rules.engine import Engine, Step
 from tests.rules_fixtures import T0, changes, engine, line, topology
 from tests.test_end_to_end import started

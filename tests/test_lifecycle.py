@@ -15,9 +15,9 @@ from dataclasses import replace
 
 from lab.isp import write_config
 from monitord.config import load_config
+from monitord.config.rules import parse_rules
 from monitord.daemon import needs_restart
 from monitord.demo import until
-from rules.config import parse_rules
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,

@@ -84,7 +84,7 @@ def test_a_wheel_ships_the_built_in_profiles_and_rules(installed: Path, tmp_path
         installed / "bin" / "python",
         "-c",
         (
-            "import json, monitord, rules.config as r; from probes.profiles import load_profiles;"
+            "import json, monitord, monitord.config.rules as r; from probes.profile_files import load_profiles;"
             "print(json.dumps([monitord.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
         ),
         cwd=tmp_path,

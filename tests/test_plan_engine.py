@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from plan_fixtures import TOPOLOGY, at
 
+from monitord.config.rules import parse_rules
 from monitord.model import Incident, NodeRef, Outcome, Sample
 from notices.plan import PlanSettings, plan_step
-from rules.config import parse_rules
 from rules.engine import Engine, Step
 
 START = at("2026-12-01 14:00")

@@ -14,15 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample, Secret, SnmpAuth
-from probes.profiles import (
-    BUILTIN_DIR,
-    ProfileError,
-    RateTracker,
-    decode,
-    line_key,
-    load_profiles,
-    poll_device,
-)
+from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
+from probes.profiles import RateTracker, decode, line_key, poll_device
 from probes.snmp import SnmpClient, Varbind, parse_oid
 from tests.snmp_fixtures import RECORDINGS, Snmpsim, column, read_snmprec, snmpsim, synthetic_cmts
 

@@ -19,11 +19,12 @@ from collections.abc import AsyncIterator
 import pytest
 from pysnmp.proto import rfc1902, rfc1905
 
+from monitord.config.rules import parse_rules
 from monitord.diagnose import Row, judge_row, read_row
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Secret, SnmpAuth, Status, Topology
-from probes.profiles import RateTracker, combine, decode, load_profiles, poll_device
+from probes.profile_files import load_profiles
+from probes.profiles import RateTracker, combine, decode, poll_device
 from probes.snmp import SnmpClient, Target, Varbind, parse_oid
-from rules.config import parse_rules
 from rules.engine import Engine
 from rules.verdict import verdict
 from tests.snmp_fixtures import RECORDINGS, Reply, Request, Snmpd, Snmpsim, read_snmprec, snmpd, snmpsim, start_bad_agent

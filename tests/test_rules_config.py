@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 
+from monitord.builtin import DEFAULT_RULES
+from monitord.config.rules import RulesConfigError, load_default_rules_text, parse_rules
+from monitord.duration import parse_duration
 from rules.checks import DownUnless, Drift, Flap, Threshold
-from rules.config import DEFAULT_RULES, RulesConfigError, load_default_rules_text, parse_duration, parse_rules
+from tests.test_config import BASE, ENV, line_of, problems_of, write
 
 
 def rule(config, tech: str, name: str):
@@ -152,13 +158,13 @@ def test_overrides_replace_rules_by_name_and_null_drops() -> None:
 def test_errors_name_the_key_path(data, path: tuple, words: str) -> None:
     with pytest.raises(RulesConfigError) as caught:
         parse_rules(data)
-    assert any(p == path and words in message for p, message in caught.value.problems), caught.value.problems
+    assert any(p == path and words in message for p, message, _hint in caught.value.problems), caught.value.problems
 
 
 def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(RulesConfigError) as caught:
         parse_rules({"settle": "x", "stable": "y", "technologies": {"icmp": {"loss": {"metric": "loss"}}}})
-    paths = [p for p, _ in caught.value.problems]
+    paths = [p for p, _message, _hint in caught.value.problems]
     assert ("settle",) in paths and ("stable",) in paths and ("technologies", "icmp", "loss") in paths
     assert "rules.settle" in str(caught.value)
 
@@ -175,3 +181,52 @@ def test_durations(text, seconds: float) -> None:
 def test_bad_durations(text) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_key_without_a_value_takes_the_default() -> None:
+    """As in every other section: `settle:` written empty means the bundled 60s."""
+    config = parse_rules({"settle": None, "correlation": {"min_count": None}})
+    assert (config.settle, config.correlation.min_count) == (60.0, 5)
+
+
+@pytest.mark.parametrize(
+    ("rule", "key", "message"),
+    [
+        ("x: {metric: m, below: 5, clear: 4}", "rules.technologies.adsl.x.clear", "must be on the good side of below 5"),
+        ("x: {metric: m, below: 5, colour: 1}", "rules.technologies.adsl.x.colour", "unknown key 'colour'"),
+        ("x: {kind: magic, metric: m}", "rules.technologies.adsl.x.kind", "unknown rule kind 'magic'"),
+        ("o: {kind: down, metric: m, unless: [1, a]}", "rules.technologies.adsl.o.unless[1]", "expected a number, got 'a'"),
+        ("f: {kind: flap, window: 5m, above: 3}", "rules.technologies.adsl.f.clear", "missing required key"),
+    ],
+)
+def test_a_rule_problem_names_its_line_and_key(tmp_path: Path, rule: str, key: str, message: str) -> None:
+    written = f"  technologies:\n    adsl:\n      {rule}\n"
+    text = BASE.replace("  settle: 60s\n", "  settle: 60s\n" + written, 1)
+    [problem] = problems_of(write(tmp_path, text), ENV)
+    assert (problem.key, problem.line, problem.message) == (key, line_of(text, rule), message)
+
+
+def test_the_schema_documents_every_rule_kind() -> None:
+    """config/schema.json lists the keys of `rules:`, its correlation and each kind of rule."""
+    schema = json.loads((Path(__file__).resolve().parents[1] / "config" / "schema.json").read_text(encoding="utf-8"))
+    defs = schema["$defs"]
+    section = defs[schema["properties"]["rules"]["$ref"].rsplit("/", 1)[1]]
+    timers = {"settle", "gather", "stable", "reopen_window", "maintenance_grace", "cpe_hold"}
+    assert set(section["properties"]) == timers | {"correlation", "technologies"}
+    correlation = defs[section["properties"]["correlation"]["$ref"].rsplit("/", 1)[1]]
+    assert set(correlation["properties"]) == {"window", "min_count", "min_fraction", "close_count", "close_fraction"}
+    kinds = section["properties"]["technologies"]["additionalProperties"]["additionalProperties"]["oneOf"]
+    keys = {
+        defs[kind["$ref"].rsplit("/", 1)[1]]["properties"]["kind"]["const"]: set(
+            defs[kind["$ref"].rsplit("/", 1)[1]]["properties"]
+        )
+        for kind in kinds
+        if "$ref" in kind
+    }
+    assert keys == {
+        "threshold": {"kind", "metric", "below", "at_most", "above", "at_least", "clear", "for", "per"},
+        "flap": {"kind", "metric", "window", "above", "clear"},
+        "drift": {"kind", "metric", "drop", "rise", "clear", "baseline", "per"},
+        "down": {"kind", "metric", "unless", "reason"},
+    }
+    assert {"type": "null", "description": "Drops the default rule of this name"} in kinds

@@ -9,8 +9,8 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitord.config.rules import parse_rules
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Phase, Region, Sample, Status, Topology
-from rules.config import parse_rules
 from rules.engine import Engine, Step
 
 T0 = 1_790_000_000.0

@@ -22,7 +22,7 @@ from monitord.config import ConfigError, load_config
 from monitord.demo import until
 from monitord.model import Device, NodeRef, Outcome, Sample, Secret, SnmpAuth, Topology
 from probes import ber
-from probes.profiles import BUILTIN_DIR, ProfileError, load_profiles
+from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
 from probes.scheduler import Job, Scheduler
 from probes.traps import Limits, TrapReceiver, senders
 from tests.ops_fixtures import daemons, short_dir, wait_async, worlds  # noqa: F401

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from monitord.config.fields import REQUIRED, Section, check_of, default_in, keys_of, missing_hint, model_at
+from monitord.config.fields import REQUIRED, Section, check_of, default_in, file_path, keys_of, missing_hint, model_at
 from monitord.config.model import SECRET_HINT
 from monitord.config.problems import Invalid, Problem, dotted
 from monitord.config.values import ENV_NAME, suggest, text, wrong_type
@@ -57,24 +57,8 @@ class Decoder:
         try:
             return model.model_validate({} if raw is None else raw)
         except ValidationError as error:
-            for detail in error.errors(include_url=False):
-                where = path + tuple(detail["loc"])
-                cause = detail.get("ctx", {}).get("error")
-                if isinstance(cause, Invalid):
-                    self.report(where, cause.message, cause.hint)
-                elif detail["type"] == "missing":
-                    self.report(where, "missing required key", missing_hint(model, detail["loc"]))
-                elif detail["type"] in ("extra_forbidden", "invalid_key"):  # invalid: a key YAML read as a number
-                    holder = model_at(model, detail["loc"])
-                    self.report(
-                        where, f"unknown key {where[-1]!r}", suggest(where[-1], keys_of(holder) if holder else (), "known keys:")
-                    )
-                elif detail["type"] in ("model_type", "dict_type"):
-                    self.report(where, wrong_type("a mapping", detail["input"]).message)
-                elif detail["type"] == "list_type":
-                    self.report(where, wrong_type("a list", detail["input"]).message, "write one item per '- ' line")
-                else:
-                    self.report(where, detail["msg"])
+            for where, message, hint in explain(model, error):
+                self.report(path + where, message, hint)
             return None
 
     def section(self, parent: dict[Any, Any], path: KeyPath, key: str, model: type[Section]) -> dict[Any, Any] | None:
@@ -164,3 +148,30 @@ class Decoder:
             )
             return None
         return Secret(content, f"file:{secret_file}")
+
+
+def explain(model: type[Section], error: ValidationError) -> list[tuple[KeyPath, str, str | None]]:
+    """pydantic's errors as (key path inside the section, message, hint), in the words of the
+    value parser that refused each value."""
+    explained: list[tuple[KeyPath, str, str | None]] = []
+    for detail in error.errors(include_url=False):
+        where = file_path(model, tuple(detail["loc"]))
+        cause = detail.get("ctx", {}).get("error")
+        if isinstance(cause, Invalid):
+            explained.append((where + cause.at, cause.message, cause.hint))
+        elif detail["type"] == "missing":
+            explained.append((where, "missing required key", missing_hint(model, detail["loc"])))
+        elif detail["type"] in ("extra_forbidden", "invalid_key"):  # invalid: a key YAML read as a number
+            holder = model_at(model, detail["loc"])
+            known = suggest(where[-1], keys_of(holder) if holder else (), "known keys:")
+            explained.append((where, f"unknown key {where[-1]!r}", known))
+        elif detail["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            explained.append((where, wrong_type("a mapping", detail["input"]).message, None))
+        elif detail["type"] == "list_type":
+            explained.append((where, wrong_type("a list", detail["input"]).message, "write one item per '- ' line"))
+        elif detail["type"] == "union_tag_invalid":
+            tags = detail["ctx"]["expected_tags"].replace("'", "")
+            explained.append((where + ("kind",), f"unknown rule kind {detail['ctx']['tag']!r}", f"one of: {tags}"))
+        else:
+            explained.append((where, detail["msg"], None))
+    return explained

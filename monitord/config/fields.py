@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, Tag, model_validator
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
@@ -122,15 +122,49 @@ def _is_model(annotation: Any) -> bool:
 
 def model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """The section model that holds the key at `loc` (a pydantic error location), if any."""
+    current = _walk(model, loc[:-1])[1]
+    return current if _is_model(current) else None
+
+
+def file_path(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A pydantic error location as a key path in the file: without the tags pydantic adds for
+    the member of a tagged union it tried, and without its `[key]` marker for a mapping key."""
+    return _walk(model, loc)[0]
+
+
+def _walk(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Any]:
+    """The key path of `loc` in the file, and the annotation of what it leads to."""
     current: Any = model
-    for part in loc[:-1]:
+    kept: list[str | int] = []
+    for part in loc:
+        current = _unwrap(current)
+        members = _tagged(current)
+        if members:
+            current = members.get(str(part))
+            continue
+        if part == "[key]":
+            continue
+        kept.append(part)
         if _is_model(current):
             field = _fields(current).get(str(part))
             current = None if field is None else field.annotation
         elif get_origin(current) in (list, dict):
             current = get_args(current)[-1]
-        current = _unwrap(current)
-    return current if _is_model(current) else None
+        else:
+            current = None
+    return tuple(kept), _unwrap(current)
+
+
+def _tagged(annotation: Any) -> dict[str, Any]:
+    """Tag -> model of a tagged union (`Annotated[Annotated[A, Tag("a")] | ..., Discriminator(...)]`)."""
+    if get_origin(annotation) is not Annotated:
+        return {}
+    members: dict[str, Any] = {}
+    for member in get_args(get_args(annotation)[0]):
+        tags = [item.tag for item in getattr(member, "__metadata__", ()) if isinstance(item, Tag)]
+        if tags:
+            members[tags[0]] = get_args(member)[0]
+    return members
 
 
 def parsed_of(model: type[BaseModel], key: str) -> Parsed | None:

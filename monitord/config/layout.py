@@ -4,9 +4,9 @@ Each field names its key, the parser of values.py that reads it (so every reader
 messages), its default and its description. config/schema.json is generated from the models
 (`python -m monitord.config.schema`), and unknown keys are refused against them.
 
-Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers)
-are validated by their model; `Decoder.validated` maps pydantic's error locations back to
-file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
+Sections whose values stand alone (http, snmp, polling, metrics, retention, traps, notifiers,
+and rules, whose models are in rules.py) are validated by their model, and `explain` maps
+pydantic's error locations back to file:line. The topology, subscriber lines, maintenance windows and the top-level keys are
 walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declared here),
 because their cross-references need the parts of an item that are right when another part is
 not: a device with a bad address still declares its id, so the lines on it are not reported a
@@ -64,6 +64,7 @@ from monitord.config.model import (
     TicketConfig,
     TrapsConfig,
 )
+from monitord.config.rules import RulesSection
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
 
@@ -415,7 +416,7 @@ class ConfigFile(Section):
     polling: Polling = Polling()
     topology: Topology
     subscribers: Subscribers = Subscribers()
-    rules: dict[str, Any] = Field(default={}, description="Read by rules/ (see rules/config.py)")
+    rules: RulesSection = RulesSection()
     notifiers: Notifiers = Notifiers()
     maintenance: list[MaintenanceWindow] = Field(default=[])
     metrics: Metrics = Metrics()

@@ -17,14 +17,16 @@ from monitord.config.maintenance import read_maintenance
 from monitord.config.model import Config
 from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem
+from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
-from monitord.config.values import default_of, wrong_type
+from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, Topology
 from monitord.yamlload import YamlSyntaxError, load_yaml
-from probes.profiles import Profile, ProfileError, load_profiles
-from rules.config import RulesConfig, RulesConfigError, parse_rules
+from probes.profile_files import ProfileError, load_profiles
+from probes.profiles import Profile
+from rules.config import RulesConfig
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -131,13 +133,10 @@ def _profiles(d: Decoder, profiles_dir: Path | None) -> Mapping[str, Profile] | 
 
 
 def _rules(d: Decoder, raw: Any) -> RulesConfig | None:
-    """`rules:` parsed once, here; rules/ owns its format and reports key paths inside it."""
-    if raw is not None and not isinstance(raw, dict):
-        d.report(("rules",), wrong_type("a mapping", raw).message)
-        return None
+    """`rules:` over the bundled defaults (monitord/config/rules.py), each problem at its line."""
     try:
         return parse_rules(raw)
     except RulesConfigError as error:
-        for key_path, message in error.problems:
-            d.report(("rules", *key_path), message)
+        for key_path, message, hint in error.problems:
+            d.report(("rules", *key_path), message, hint)
         return None

@@ -48,12 +48,14 @@ def dotted(path: KeyPath) -> str:
 
 
 class Invalid(ValueError):
-    """A value that cannot be used; `message` never contains a secret."""
+    """A value that cannot be used; `message` never contains a secret. `at`: the key, inside the
+    value checked, that is at fault (a check of a whole rule blames its `clear`)."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, at: KeyPath = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.at = at
 
 
 class Missing(Invalid):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, tzinfo
@@ -108,6 +109,26 @@ def number(low: float, high: float | None = None) -> Callable[[Any], float]:
         return float(value)
 
     return check
+
+
+def finite(low: float = -math.inf, high: float = math.inf) -> Callable[[Any], float]:
+    """A finite number in [low, high] (a rule's level, a fraction of lines)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise wrong_type("a finite number" if isinstance(value, float) else "a number", value)
+        if not low <= value <= high:
+            raise Invalid(f"{value:g} is not between {low:g} and {high:g}" if high < math.inf else f"{value:g} is below {low:g}")
+        return float(value)
+
+    return check
+
+
+def count(value: Any) -> int:
+    """A whole number of lines, 1 or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid(f"expected a whole number of 1 or more, got {shown(value)}")
+    return value
 
 
 def boolean(value: Any) -> bool:
