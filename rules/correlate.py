@@ -18,23 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from monitord.model import IncidentKind, NodeRef
 from rules.config import Correlation
-from rules.judge import CPE, OUTAGE, Target
-from rules.nodes import Inventory
+from rules.judge import CPE, OUTAGE, Fault, Target
+from rules.nodes import DEVICE, Inventory, NodeKey
 
-KINDS = tuple(IncidentKind)
-_ALONE: dict[IncidentKind | None, frozenset[IncidentKind]] = {
+KINDS = tuple(Fault)
+_ALONE: dict[Fault | None, frozenset[Fault]] = {
     None: frozenset(),
     **{kind: frozenset((kind,)) for kind in KINDS},
     CPE: frozenset((CPE, OUTAGE)),
 }
 
 
-def counted_kinds(target: Target) -> frozenset[IncidentKind]:
+def counted_kinds(target: Target) -> frozenset[Fault]:
     """The kinds a target counts for: its fault, those it had within the window, and an outage
     for a silent modem (its customer has no service)."""
-    if target.key.level == "device" or not target.last_fault:
+    if target.key.level is DEVICE or not target.last_fault:
         return _ALONE[target.fault]
     counted = frozenset(target.last_fault)
     if target.fault is not None and target.fault not in counted:
@@ -60,18 +59,18 @@ class Counts:
 
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory
-        self._behind: dict[IncidentKind, dict[NodeRef, set[Target]]] = {kind: {} for kind in KINDS}  # at each device
-        self._count: dict[IncidentKind, dict[NodeRef, int]] = {kind: {} for kind in KINDS}  # at each node
-        self._devices_failing: dict[IncidentKind, dict[NodeRef, set[NodeRef]]] = {kind: {} for kind in KINDS}
-        self.qualified: dict[IncidentKind, set[NodeRef]] = {kind: set() for kind in KINDS}
+        self._behind: dict[Fault, dict[NodeKey, set[Target]]] = {kind: {} for kind in KINDS}  # at each device
+        self._count: dict[Fault, dict[NodeKey, int]] = {kind: {} for kind in KINDS}  # at each node
+        self._devices_failing: dict[Fault, dict[NodeKey, set[NodeKey]]] = {kind: {} for kind in KINDS}
+        self.qualified: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
 
-    def recount(self, target: Target, changed: dict[IncidentKind, set[NodeRef]]) -> None:
+    def recount(self, target: Target, changed: dict[Fault, set[NodeKey]]) -> None:
         """Keep the device's lines with each fault now or within the correlation window
         (`requalify` carries the counts up); `changed` collects the devices whose count moved.
         A device is not counted: its own fault qualifies it by itself."""
         before = target.counted
         counted = counted_kinds(target)
-        if target.key.level == "device":
+        if target.key.level is DEVICE:
             target.counted = counted
             for kind in before ^ counted:
                 changed[kind].add(target.key)
@@ -89,20 +88,20 @@ class Counts:
             changed[kind].add(device)
         target.counted = counted
 
-    def count(self, kind: IncidentKind, node: NodeRef) -> int:
+    def count(self, kind: Fault, node: NodeKey) -> int:
         return self._count[kind].get(node, 0)
 
-    def behind(self, kind: IncidentKind, devices: Iterable[NodeRef]) -> set[Target]:
+    def behind(self, kind: Fault, devices: Iterable[NodeKey]) -> set[Target]:
         """The lines counted for `kind` at these devices."""
         behind = self._behind[kind]
         return set().union(*(behind.get(d, ()) for d in devices))
 
     def requalify(
-        self, nodes: dict[IncidentKind, set[NodeRef]], qualifies: Callable[[NodeRef, IncidentKind], bool]
-    ) -> dict[IncidentKind, list[NodeRef]]:
+        self, nodes: dict[Fault, set[NodeKey]], qualifies: Callable[[NodeKey, Fault], bool]
+    ) -> dict[Fault, list[NodeKey]]:
         """Qualify these nodes again, and the nodes above a device whose count moved; returns
         those that flipped, per kind."""
-        flipped: dict[IncidentKind, list[NodeRef]] = {}
+        flipped: dict[Fault, list[NodeKey]] = {}
         for kind, keys in nodes.items():
             qualified = self.qualified[kind]
             for node in self._carry(kind, keys):
@@ -111,7 +110,7 @@ class Counts:
                     flipped.setdefault(kind, []).append(node)
         return flipped
 
-    def regional(self, kind: IncidentKind, chain: tuple[NodeRef, ...]) -> NodeRef | None:
+    def regional(self, kind: Fault, chain: tuple[NodeKey, ...]) -> NodeKey | None:
         """The farthest qualifying node of `chain`, narrowed to the nearest qualifying node that
         still holds all the same failing lines and devices (one dead DSLAM is a DSLAM incident
         even when it is half its exchange)."""
@@ -125,13 +124,13 @@ class Counts:
                 return node
         return None
 
-    def _carry(self, kind: IncidentKind, nodes: set[NodeRef]) -> set[NodeRef]:
+    def _carry(self, kind: Fault, nodes: set[NodeKey]) -> set[NodeKey]:
         """Carry the changed devices' line counts up their chains (once per device, not once per
         line); returns `nodes` and the nodes above a count that moved."""
         counts, behind, chains = self._count[kind], self._behind[kind], self._inventory.chain
-        above: set[NodeRef] = set()
+        above: set[NodeKey] = set()
         for device in nodes:
-            if device.level == "device":
+            if device.level is DEVICE:
                 moved = len(behind.get(device, ())) - counts.get(device, 0)
                 if moved:
                     for node in (*chains[device], device):
@@ -139,5 +138,5 @@ class Counts:
                     above.update(chains[device])
         return nodes | above
 
-    def _held(self, node: NodeRef, kind: IncidentKind) -> tuple[int, int]:
+    def _held(self, node: NodeKey, kind: Fault) -> tuple[int, int]:
         return self._count[kind].get(node, 0), len(self._devices_failing[kind].get(node, ()))

@@ -41,13 +41,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
+from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
 from rules import snapshot as snapshots
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
-from rules.judge import CPE, DEGRADATION, Judge, Target, count_downs, sample_order, suspect
+from rules.judge import CPE, DEGRADATION, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
-from rules.nodes import Inventory, node_order
+from rules.nodes import DEVICE, LINE, Inventory, NodeKey
 from rules.placement import correlate, node_qualifies, settles_at
 from rules.state import State
 from rules.timers import Timers
@@ -95,7 +95,7 @@ class Engine:
         said: dict[Target, list[str]] = {}  # what each device's probes said in this batch
         suspect_before: dict[Target, bool] = {}  # and whether it was suspected before
         for (target, probe), sample in latest.items():
-            is_device = target.key.level == "device"
+            is_device = target.key.level is DEVICE
             if is_device and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
             if s.judge.apply(target, sample, probe, now):
@@ -163,13 +163,13 @@ class Engine:
 
     def node_state(self, node: NodeRef) -> LineState:
         """Lines and devices as judged; cabinets, exchanges and regions from their incidents."""
-        book = self._s.book
-        target = self._s.targets.get(node)
+        book, key = self._s.book, NodeKey.of(node)
+        target = self._s.targets.get(key)
         if target is not None:
             return LineState(node, target.status, target.since, target.reasons)
         if node.level in ("line", "device"):
             return LineState(node, Status.UNKNOWN, 0.0, ("no data",))
-        rooted = [book.incidents[t] for (kind, root), t in sorted(book.open.items(), key=_index_order) if root == node]
+        rooted = [book.incidents[t] for (_, root), t in sorted(book.open.items(), key=_index_order) if root == key]
         active = sorted((i for i in rooted if i.phase in ACTIVE), key=lambda i: (i.kind is DEGRADATION, i.opened_at))
         if not active:
             return LineState(node, Status.OK, 0.0)
@@ -210,7 +210,7 @@ class Engine:
         """Rebuild the counts and qualifications, which follow from the targets and incidents."""
         s = self._s
         s.counts = Counts(s.inventory)
-        changed: dict[IncidentKind, set[NodeRef]] = {kind: set() for kind in KINDS}
+        changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
         for target in s.targets.values():
             target.counted = frozenset()
             s.counts.recount(target, changed)
@@ -237,9 +237,9 @@ class Engine:
         """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
         s, book = self._s, self._s.book
         records = {} if records is None else records
-        states: dict[NodeRef, LineState] = {}
+        states: dict[NodeKey, LineState] = {}
         recheck: set[str] = set()
-        for device in sorted((t for t in judge if t.key.level == "device"), key=_by_key):
+        for device in sorted((t for t in judge if t.key.level is DEVICE), key=_by_key):
             was_down = device.base is Status.DOWN
             if self._judge(device, now, states):
                 if was_down or device.confirmed is None:
@@ -249,10 +249,10 @@ class Engine:
             recheck.update(key.id for key in s.inventory.devices_under[s.inventory.area(device.key)])
         self._suspected.clear()
         touched = judge | wake
-        changed: dict[IncidentKind, set[NodeRef]] = {kind: set() for kind in KINDS}
+        changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
         window = s.rules.correlation.window
         for target in touched:
-            if target in judge and target.key.level == "line":
+            if target in judge and target.key.level is LINE:
                 was = target.base
                 self._judge(target, now, states)
                 if target.base in _SILENT and was not in _SILENT:
@@ -262,7 +262,7 @@ class Engine:
             s.counts.recount(target, changed)
             if target.incident is not None:
                 inc = book.incidents[target.incident]
-                if inc.root == target.key and inc.root.level == "line":
+                if inc.root == target.key and inc.root.level is LINE:
                     book.follow(inc, target, now, records)
                 book.classify(inc, target, now)
                 book.record(records, target.incident)
@@ -273,13 +273,13 @@ class Engine:
             reassess = set()
         for target in touched:
             self._plan(target, now)
-        changes = tuple(states[key] for key in sorted(states, key=node_order))
+        changes = tuple(states[key] for key in sorted(states))
         return Step(changes, book.emit(now, records, s.targets, s.inventory.total), tuple(sorted(recheck)))
 
-    def _judge(self, target: Target, now: float, states: dict[NodeRef, LineState]) -> bool:
+    def _judge(self, target: Target, now: float, states: dict[NodeKey, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""
         s = self._s
-        device = s.targets.get(target.chain[-1]) if target.key.level == "line" else None
+        device = s.targets.get(target.chain[-1]) if target.key.level is LINE else None
         flipped, state = s.judge.judge(target, device, s.maintenance.window_of(target, now), now)
         if state is not None:
             states[target.key] = state
@@ -303,9 +303,10 @@ class Engine:
     def _known(self, node: NodeRef) -> Target | None:
         """The target a sample is about, if it is a line or device of the topology."""
         s = self._s
-        target = s.targets.get(node)
-        if target is None and node.level in ("line", "device") and node in s.inventory.chain:
-            target = s.target(node)
+        key = NodeKey.of(node)
+        target = s.targets.get(key)
+        if target is None and key.level in (LINE, DEVICE) and key in s.inventory.chain:
+            target = s.target(key)
         return target
 
 
@@ -318,10 +319,10 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
-def _by_key(target: Target) -> tuple[str, str]:
-    return node_order(target.key)
+def _by_key(target: Target) -> NodeKey:
+    return target.key
 
 
-def _index_order(item: tuple[tuple[IncidentKind, NodeRef], str]) -> tuple[str, str, str]:
+def _index_order(item: tuple[tuple[Fault, NodeKey], str]) -> tuple[str, NodeKey]:
     (kind, root), _ = item
-    return kind.value, root.level, root.id
+    return kind.value, root

@@ -17,15 +17,33 @@ Faults
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.model import IncidentKind, LineState, NodeRef, Sample, Status
 from rules.checks import Check, RuleSet
 from rules.config import RulesConfig
+from rules.nodes import LINE, NodeKey
 from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
 
-OUTAGE, DEGRADATION, OVERRUN, CPE = IncidentKind.OUTAGE, IncidentKind.DEGRADATION, IncidentKind.OVERRUN, IncidentKind.CPE
+
+class Fault(enum.StrEnum):
+    """A target's fault, and the kind of incident it makes: `IncidentKind` inside the engine.
+    A str enum hashes in C; a step over 50,000 faults looks kinds up a few hundred thousand
+    times, and a plain enum's hash would cost a quarter of it."""
+
+    OUTAGE = "outage"
+    DEGRADATION = "degradation"
+    OVERRUN = "overrun"
+    CPE = "cpe"
+
+    def kind(self) -> IncidentKind:
+        return _KINDS[self]
+
+
+_KINDS = {fault: IncidentKind(fault.value) for fault in Fault}  # tests/test_rules_engine.py checks the other way
+OUTAGE, DEGRADATION, OVERRUN, CPE = Fault.OUTAGE, Fault.DEGRADATION, Fault.OVERRUN, Fault.CPE
 FAULT_CLASS = {
     Status.DOWN: OUTAGE,
     Status.UNREACHABLE: OUTAGE,
@@ -40,8 +58,8 @@ class Target:
     """A line or device: what its probes said, its checks, and where that leaves it. Compared
     and hashed as itself, so a step passes targets around rather than looking nodes up."""
 
-    key: NodeRef
-    chain: tuple[NodeRef, ...]  # the nodes above it, farthest first (`Inventory.chain`)
+    key: NodeKey
+    chain: tuple[NodeKey, ...]  # the nodes above it, farthest first (`Inventory.chain`)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     checks: dict[str, list[float | None]] = field(default_factory=dict)
     firing: tuple[str, ...] = ()  # reasons of the checks that fire
@@ -50,17 +68,21 @@ class Target:
     status: Status = Status.UNKNOWN
     reasons: tuple[str, ...] = ("no data",)
     since: float = 0.0
-    fault: IncidentKind | None = None
+    fault: Fault | None = None
     fault_since: float = 0.0
     overrun: bool = False
-    last_fault: dict[IncidentKind, float] = field(default_factory=dict)  # kind -> when it last ended
-    counted: frozenset[IncidentKind] = frozenset()
+    last_fault: dict[Fault, float] = field(default_factory=dict)  # kind -> when it last ended
+    counted: frozenset[Fault] = frozenset()
     incident: str | None = None
     up_since: float | None = None  # OK or DEGRADED since
     ok_since: float | None = None
     downs: int = 0  # a device's down samples since any of its probes last said up
     suspected: float | None = None  # since when one of a device's probes says down
     confirmed: float | None = None  # when a device's outage was confirmed by a second look
+    ref: NodeRef = field(init=False)  # its key as the engine tells it
+
+    def __post_init__(self) -> None:
+        self.ref = self.key.ref()
 
 
 class Judge:
@@ -121,7 +143,7 @@ class Judge:
             for name, state in target.checks.items():
                 target.checks[name] = self.checks[name].elapse(state, now)
             self.refresh(target)
-        if target.key.level == "line":
+        if target.key.level is LINE:
             down = device.key.id if device is not None and device.base is Status.DOWN else None
             base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
         else:
@@ -160,7 +182,7 @@ class Judge:
             if status is not target.status:
                 target.since = now
             target.status, target.reasons = status, reasons
-            told = LineState(target.key, status, target.since, reasons)
+            told = LineState(target.ref, status, target.since, reasons)
         return was_down != (base is Status.DOWN), told
 
     def _probe(self, probe: str) -> tuple[RuleSet, tuple[tuple[str, Check], ...]]:
@@ -172,7 +194,7 @@ class Judge:
         return found
 
 
-def fails(fault: IncidentKind | None, kind: IncidentKind) -> bool:
+def fails(fault: Fault | None, kind: Fault) -> bool:
     """Whether a target with `fault` fails for an incident of `kind`: a silent modem leaves its
     customer without service, so it fails for an outage as well."""
     return fault is kind or (fault is CPE and kind is OUTAGE)
@@ -182,7 +204,7 @@ def same_fault(target: Target, old: Status, new: Status) -> bool:
     """A line of its own moving between down and degraded has one fault, not a new one: coming
     back degraded, or going down again after an outage that just ended (a flapping line). A line
     behind a dead device (UNREACHABLE) is not one of these."""
-    if target.key.level != "line":
+    if target.key.level is not LINE:
         return False
     if old is Status.DOWN:
         return new is Status.DEGRADED

@@ -38,15 +38,15 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from monitord.model import Incident, IncidentKind, NodeRef, Phase
-from rules.judge import CPE, DEGRADATION, OUTAGE, OVERRUN, Target, fails
-from rules.nodes import line_ids
+from monitord.model import Incident, IncidentKind, Phase
+from rules.judge import CPE, DEGRADATION, OUTAGE, OVERRUN, Fault, Target, fails
+from rules.nodes import DEVICE, LINE, NodeKey, line_ids
 from rules.timers import Timers
 
 Change = Literal[
     "opened", "grew", "shrank", "promoted", "merged", "recovering", "resolved", "reopened", "closed_removed", "severity"
 ]
-Group = tuple[IncidentKind, NodeRef]  # an incident's (kind, root): one unresolved incident each
+Group = tuple[Fault, NodeKey]  # an incident's (kind, root): one unresolved incident each
 
 ACTIVE = (Phase.OPEN, Phase.UPDATED)
 SEVERITIES = {OUTAGE: DEGRADATION, DEGRADATION: OUTAGE}  # a line's own incident moves between these
@@ -78,16 +78,16 @@ class Tracked:
     """An incident as the engine keeps it (`Incident` is what it tells)."""
 
     tracking: str
-    kind: IncidentKind
-    root: NodeRef
+    kind: Fault
+    root: NodeKey
     phase: Phase
     opened_at: float
     updated_at: float
-    members: set[NodeRef]
+    members: set[NodeKey]
     evidence: tuple[str, ...] = ()
     resolved_at: float | None = None
-    failing: set[NodeRef] = field(default_factory=set)  # members with the incident's fault
-    waiting: set[NodeRef] = field(default_factory=set)  # members not yet verified good for `stable`
+    failing: set[NodeKey] = field(default_factory=set)  # members with the incident's fault
+    waiting: set[NodeKey] = field(default_factory=set)  # members not yet verified good for `stable`
 
 
 def transition(inc: Tracked, event: Event, now: float) -> None:
@@ -106,15 +106,15 @@ class Record:
     """What happened to one incident during one step."""
 
     before: Phase | None  # None: opened in this step
-    added: set[NodeRef] = field(default_factory=set)
-    removed: set[NodeRef] = field(default_factory=set)
+    added: set[NodeKey] = field(default_factory=set)
+    removed: set[NodeKey] = field(default_factory=set)
     replaces: list[str] = field(default_factory=list)
     removed_from_topology: bool = False
     merged_into: str | None = None
-    was: IncidentKind | None = None  # the kind before a severity change in this step
+    was: Fault | None = None  # the kind before a severity change in this step
 
 
-def change_of(record: Record, phase: Phase, kind: IncidentKind) -> Change | None:
+def change_of(record: Record, phase: Phase, kind: Fault) -> Change | None:
     """The one change a step reports for an incident, from the phase it started in and the
     phase it ends in, first match wins."""
     if record.removed_from_topology:
@@ -185,7 +185,7 @@ class Book:
     def incident_for(self, group: Group, now: float, records: Records) -> Tracked:
         """The unresolved incident of this (kind, root), the resolved one reopened, or a new one."""
         kind, root = group
-        if root.level == "line" and kind in SEVERITIES and group not in self.open and group not in self.closed:
+        if root.level is LINE and kind in SEVERITIES and group not in self.open and group not in self.closed:
             other = (SEVERITIES[kind], root)
             sibling = self.open.get(other) or self.closed.get(other)
             if sibling is not None:
@@ -219,7 +219,7 @@ class Book:
         ):
             self.rekey(inc, DEGRADATION, records)
 
-    def rekey(self, inc: Tracked, kind: IncidentKind, records: Records) -> None:
+    def rekey(self, inc: Tracked, kind: Fault, records: Records) -> None:
         """Change an incident's severity in place: same number, indexed under its new kind."""
         index = self.closed if inc.phase is Phase.RESOLVED else self.open
         if (kind, inc.root) in index:
@@ -236,7 +236,7 @@ class Book:
         key = target.key
         inc.failing.discard(key)
         inc.waiting.discard(key)
-        own = key == inc.root and key.level == "line" and target.fault in SEVERITIES and SEVERITIES.get(inc.kind) == target.fault
+        own = key == inc.root and key.level is LINE and target.fault in SEVERITIES and SEVERITIES.get(inc.kind) == target.fault
         if fails(target.fault, inc.kind) or own:
             inc.failing.add(key)
             return
@@ -244,12 +244,12 @@ class Book:
         if since is None or now - since < self._stable:
             inc.waiting.add(key)
 
-    def leave(self, inc: Tracked, key: NodeRef) -> None:
+    def leave(self, inc: Tracked, key: NodeKey) -> None:
         inc.members.discard(key)
         inc.failing.discard(key)
         inc.waiting.discard(key)
 
-    def merge(self, old: Tracked, heir: Tracked, records: Records, targets: Mapping[NodeRef, Target], now: float) -> set[Target]:
+    def merge(self, old: Tracked, heir: Tracked, records: Records, targets: Mapping[NodeKey, Target], now: float) -> set[Target]:
         """`heir`, at or above `old`'s root, takes all of `old`'s members, which it returns; `old`
         ends "merged" (or is dropped if it opened in this step and was never announced)."""
         moved: set[Target] = set()
@@ -274,17 +274,17 @@ class Book:
         transition(old, Event.MERGED, now)
         return moved
 
-    def advance_all(self, now: float, records: Records, targets: Mapping[NodeRef, Target]) -> dict[IncidentKind, set[NodeRef]]:
+    def advance_all(self, now: float, records: Records, targets: Mapping[NodeKey, Target]) -> dict[Fault, set[NodeKey]]:
         """Move each touched incident along its lifecycle; returns the roots that resolved."""
-        resolved: dict[IncidentKind, set[NodeRef]] = {kind: set() for kind in IncidentKind}
+        resolved: dict[Fault, set[NodeKey]] = {kind: set() for kind in Fault}
         for tracking in sorted(records):
             inc = self.incidents[tracking]
             resolves = inc.phase is not Phase.RESOLVED and self._advance(inc, records[tracking], targets, now)
-            if resolves and inc.root.level != "line":
+            if resolves and inc.root.level is not LINE:
                 resolved[inc.kind].add(inc.root)
         return resolved
 
-    def _advance(self, inc: Tracked, record: Record, targets: Mapping[NodeRef, Target], now: float) -> bool:
+    def _advance(self, inc: Tracked, record: Record, targets: Mapping[NodeKey, Target], now: float) -> bool:
         """One lifecycle step for an unresolved incident; True when it resolved."""
         if inc.failing:
             verified = inc.members - inc.failing - inc.waiting
@@ -320,7 +320,7 @@ class Book:
                 del self.closed[(inc.kind, inc.root)]
 
     def emit(
-        self, now: float, records: Records, targets: Mapping[NodeRef, Target], total: Mapping[NodeRef, int]
+        self, now: float, records: Records, targets: Mapping[NodeKey, Target], total: Mapping[NodeKey, int]
     ) -> tuple[IncidentChange, ...]:
         changes = []
         for tracking in sorted(records):
@@ -335,7 +335,7 @@ class Book:
             else:
                 inc.evidence = _evidence(inc, targets.get(inc.root), total.get(inc.root, 0))
             added, removed = record.added - record.removed, record.removed - record.added
-            was = record.was if record.was is not None and record.was != inc.kind else None
+            was = record.was.kind() if record.was is not None and record.was != inc.kind else None
             changes.append(
                 IncidentChange(
                     public(inc), change, line_ids(added), line_ids(removed), tuple(record.replaces), record.merged_into, was
@@ -353,7 +353,7 @@ def severity(target: Target, group: Group) -> Group:
     """The kind a settled fault opens at its root: a line's own incident opens as an outage when
     the line was down during this fault (it flaps), whatever it is at this instant."""
     kind, root = group
-    if kind is DEGRADATION and root == target.key and root.level == "line" and OUTAGE in target.last_fault:
+    if kind is DEGRADATION and root == target.key and root.level is LINE and OUTAGE in target.last_fault:
         return OUTAGE, root
     return group
 
@@ -361,8 +361,8 @@ def severity(target: Target, group: Group) -> Group:
 def public(inc: Tracked) -> Incident:
     return Incident(
         tracking=inc.tracking,
-        kind=inc.kind,
-        root=inc.root,
+        kind=inc.kind.kind(),
+        root=inc.root.ref(),
         phase=inc.phase,
         opened_at=inc.opened_at,
         updated_at=inc.updated_at,
@@ -377,9 +377,9 @@ def _evidence(inc: Tracked, root: Target | None, total: int) -> tuple[str, ...]:
     evidence = []
     if root is not None and fails(root.fault, inc.kind):
         evidence.append(f"{inc.root}: {'; '.join(root.reasons)}")
-    if inc.root.level != "line":
-        lines = sum(1 for k in inc.failing if k.level == "line")
-        devices = sorted(k.id for k in inc.failing if k.level == "device" and k != inc.root)
+    if inc.root.level is not LINE:
+        lines = sum(1 for k in inc.failing if k.level is LINE)
+        devices = sorted(k.id for k in inc.failing if k.level is DEVICE and k != inc.root)
         evidence.append(f"{lines}/{total} lines {_WORDS[inc.kind]} behind {inc.root}")
         if devices:
             more = f" and {len(devices) - 5} more" if len(devices) > 5 else ""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from monitord.model import MaintenanceWindow, NodeRef
+from monitord.model import MaintenanceWindow
 from rules.judge import FAULT_CLASS, OUTAGE, Target
-from rules.nodes import line_ids
+from rules.nodes import NodeKey, line_ids
 
 
 @dataclass(slots=True)
@@ -22,7 +22,7 @@ class Maintenance:
     windows: dict[str, MaintenanceWindow] = field(default_factory=dict)
     expired: set[str] = field(default_factory=set)  # windows whose end (plus grace) was seen
     overran: dict[str, frozenset[str]] = field(default_factory=dict)  # window id -> lines still down at its edge
-    _scopes: dict[str, frozenset[NodeRef]] = field(default_factory=dict)
+    _scopes: dict[str, frozenset[NodeKey]] = field(default_factory=dict)
 
     def replace(
         self, windows: Sequence[MaintenanceWindow], targets: Collection[Target], now: float
@@ -47,7 +47,7 @@ class Maintenance:
 
     def put(self, windows: Iterable[MaintenanceWindow]) -> None:
         self.windows = {w.id: w for w in windows}
-        self._scopes = {w.id: frozenset(w.scope) for w in self.windows.values()}
+        self._scopes = {w.id: frozenset(NodeKey.of(n) for n in w.scope) for w in self.windows.values()}
 
     def in_scope(self, target: Target, window_id: str) -> bool:
         scope = self._scopes[window_id]

@@ -26,16 +26,15 @@ Promotion
 
 from __future__ import annotations
 
-from monitord.model import IncidentKind, NodeRef, Status
+from monitord.model import Status
 from rules.correlate import KINDS, qualifies
-from rules.judge import CPE, OUTAGE, Target, fails
+from rules.judge import CPE, OUTAGE, Fault, Target, fails
 from rules.lifecycle import SEVERITIES, Event, Group, Records, severity
+from rules.nodes import DEVICE, LINE, NodeKey
 from rules.state import State
 
 
-def correlate(
-    s: State, now: float, reassess: set[Target], changed: dict[IncidentKind, set[NodeRef]], records: Records
-) -> set[Target]:
+def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, set[NodeKey]], records: Records) -> set[Target]:
     """Requalify the nodes whose inputs changed and move settled faults to their roots, until
     nothing flips any more. Returns the targets that moved."""
     moved: set[Target] = set()
@@ -46,8 +45,8 @@ def correlate(
             behind.update(t for t in map(s.targets.get, devices) if t is not None)
             reassess.update(t for t in behind if fails(t.fault, kind))
         groups: dict[Group, list[Target]] = {}
-        roots: dict[Group, NodeRef | None] = {}
-        near: dict[NodeRef, float | None] = {}
+        roots: dict[Group, NodeKey | None] = {}
+        near: dict[NodeKey, float | None] = {}
         for target in reassess:
             group = _root(s, target, now, roots, near)
             if group is None:
@@ -55,7 +54,7 @@ def correlate(
             group = severity(target, group)
             root = group[1]
             current = s.book.incidents[target.incident] if target.incident else None
-            own = current is not None and current.root == root == target.key and root.level == "line"
+            own = current is not None and current.root == root == target.key and root.level is LINE
             if current is not None and own and current.kind in SEVERITIES:
                 continue  # its own incident: `Book.follow` keeps the severity
             if current is None or (current.kind, current.root) != group:
@@ -63,7 +62,7 @@ def correlate(
         changed, merged = _move(s, groups, now, records)
         moved.update(t for targets in groups.values() for t in targets)
         moved |= merged
-        reassess = {s.targets[r] for _, r in groups if r.level == "device" and r in s.targets} - moved
+        reassess = {s.targets[r] for _, r in groups if r.level is DEVICE and r in s.targets} - moved
         for kind, root in groups:
             tracking = s.book.open.get((kind, root))
             if tracking is not None and tracking in records and records[tracking].before is None:
@@ -77,17 +76,17 @@ def settles_at(s: State, target: Target) -> float:
     at = target.fault_since + s.rules.settle
     if target.fault is not OUTAGE:
         return at
-    is_device = target.key.level == "device"
+    is_device = target.key.level is DEVICE
     device = target if is_device else s.targets.get(target.chain[-1])
     if device is not None and device.confirmed is not None and (is_device or target.base is Status.UNREACHABLE):
         return min(at, max(device.confirmed, target.fault_since))
     return at
 
 
-def node_qualifies(s: State, node: NodeRef, kind: IncidentKind) -> bool:
+def node_qualifies(s: State, node: NodeKey, kind: Fault) -> bool:
     if kind is CPE:
         return False  # many silent modems are an outage, never a wider "cpe"
-    if node.level == "device":
+    if node.level is DEVICE:
         device = s.targets.get(node)
         if device is not None and device.fault is kind:
             return True
@@ -96,7 +95,7 @@ def node_qualifies(s: State, node: NodeRef, kind: IncidentKind) -> bool:
 
 
 def _root(
-    s: State, target: Target, now: float, roots: dict[Group, NodeRef | None], near: dict[NodeRef, float | None]
+    s: State, target: Target, now: float, roots: dict[Group, NodeKey | None], near: dict[NodeKey, float | None]
 ) -> Group | None:
     """The (kind, root) a settled fault belongs to: the regional root of its device
     (`Counts.regional`), or else the target itself. Only a new fault waits for `settle` (or its
@@ -111,15 +110,17 @@ def _root(
     kind = target.fault
     if kind is None:
         return None
-    current = s.book.incidents[target.incident] if target.incident else None
-    placed = (kind, target.key) in s.book.open or (current is not None and fails(kind, current.kind))
+    key, book = target.key, s.book
+    current = book.incidents[target.incident] if target.incident else None
+    placed = (kind, key) in book.open or (current is not None and fails(kind, current.kind))
     if not placed and now < settles_at(s, target):
         return None
-    device = target.key if target.key.level == "device" else target.chain[-1]
-    area = OUTAGE if kind is CPE else kind
-    if (area, device) not in roots:
-        roots[area, device] = s.counts.regional(area, (*s.inventory.chain[device], device))
-    regional = roots[area, device]
+    device = key if key.level is DEVICE else target.chain[-1]
+    walk = (OUTAGE if kind is CPE else kind, device)
+    if walk in roots:
+        regional = roots[walk]
+    else:
+        regional = roots[walk] = s.counts.regional(walk[0], (*s.inventory.chain[device], device))
     group: Group
     if kind is not CPE:
         group = (kind, regional or target.key)
@@ -132,7 +133,7 @@ def _root(
     else:
         return None
     root = group[1]
-    moving = not placed or (current is not None and current.root != root and group not in s.book.open)
+    moving = not placed or (current is not None and current.root != root and group not in book.open)
     if not moving:
         return group
     if device not in near:
@@ -144,7 +145,7 @@ def _root(
     return None
 
 
-def _suspects_near(s: State, device: NodeRef, now: float) -> float | None:
+def _suspects_near(s: State, device: NodeKey, now: float) -> float | None:
     """Until when a new incident here waits: while another device of this one's exchange,
     suspected less than `gather` ago, is not yet settled (its recheck is about to answer)."""
     until = None
@@ -160,7 +161,7 @@ def _suspects_near(s: State, device: NodeRef, now: float) -> float | None:
     return until
 
 
-def _ready_around(s: State, kind: IncidentKind, root: NodeRef, tracking: str) -> set[Target]:
+def _ready_around(s: State, kind: Fault, root: NodeKey, tracking: str) -> set[Target]:
     """The faults of this kind in the root's exchange not in its incident: a new incident takes
     those that are ready in the same step, so its first notice counts them."""
     devices = s.inventory.devices_under.get(s.inventory.area(root), ())
@@ -171,11 +172,11 @@ def _ready_around(s: State, kind: IncidentKind, root: NodeRef, tracking: str) ->
 
 def _move(
     s: State, groups: dict[Group, list[Target]], now: float, records: Records
-) -> tuple[dict[IncidentKind, set[NodeRef]], set[Target]]:
+) -> tuple[dict[Fault, set[NodeKey]], set[Target]]:
     """Put each group into its incident (found, reopened or new), then merge the incidents
     whose faults all went to one incident at or above their root ("promoted")."""
     book = s.book
-    requalify: dict[IncidentKind, set[NodeRef]] = {kind: set() for kind in KINDS}
+    requalify: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
     merged: set[Target] = set()
     sources: dict[str, set[str]] = {}
     for group in sorted(groups, key=_group_order):
@@ -205,11 +206,10 @@ def _move(
             book.resolve(old, Event.EMPTIED, now)
             requalify[old.kind].add(old.root)
     for keys in requalify.values():
-        keys -= {k for k in keys if k.level == "line"}
+        keys -= {k for k in keys if k.level is LINE}
     return requalify, merged
 
 
-def _group_order(group: Group) -> tuple[str, str, str]:
-    """Groups in the order their "kind", "level:id" spellings sort: numbers are issued in it."""
-    kind, root = group
-    return kind.value, root.level, root.id
+def _group_order(group: Group) -> tuple[str, NodeKey]:
+    """Groups in the order of their kind's name, then root: numbers are issued in it."""
+    return group[0].value, group[1]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from monitord.model import IncidentKind, MaintenanceWindow, NodeRef, Phase, Status
-from rules.judge import Target
+from monitord.model import MaintenanceWindow, Phase, Status
+from rules.judge import Fault, Target
 from rules.lifecycle import Tracked
-from rules.nodes import parse_node
+from rules.nodes import NodeKey
 from rules.state import State
 from rules.timers import TimerKind
 
@@ -54,13 +54,15 @@ def load(s: State, snapshot: Mapping[str, Any]) -> None:
     elif snapshot.get("year"):  # written before per-year counters
         s.book.issued = {int(snapshot["year"]): int(snapshot["seq"])}
     s.maintenance.put(
-        MaintenanceWindow(w["id"], tuple(parse_node(n) for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"])
+        MaintenanceWindow(
+            w["id"], tuple(NodeKey.parse(n).ref() for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
+        )
         for w in snapshot["windows"]
     )
     s.maintenance.expired = set(snapshot["expired"])
     s.maintenance.overran = {i: frozenset(lines) for i, lines in snapshot.get("overran", {}).items()}
     for raw in snapshot["targets"]:
-        key = parse_node(raw["key"])
+        key = NodeKey.parse(raw["key"])
         chain = s.inventory.chain.get(key)
         if chain is not None:
             target = _load_target(raw, chain)
@@ -95,9 +97,9 @@ def _dump_target(t: Target) -> dict[str, Any]:
     }
 
 
-def _load_target(raw: Mapping[str, Any], chain: tuple[NodeRef, ...]) -> Target:
+def _load_target(raw: Mapping[str, Any], chain: tuple[NodeKey, ...]) -> Target:
     return Target(
-        key=parse_node(raw["key"]),
+        key=NodeKey.parse(raw["key"]),
         chain=chain,
         verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
         checks={name: list(state) for name, state in raw["checks"].items()},
@@ -105,10 +107,10 @@ def _load_target(raw: Mapping[str, Any], chain: tuple[NodeRef, ...]) -> Target:
         status=Status(raw["status"]),
         reasons=tuple(raw["reasons"]),
         since=raw["since"],
-        fault=None if raw["fault"] is None else IncidentKind(raw["fault"]),
+        fault=None if raw["fault"] is None else Fault(raw["fault"]),
         fault_since=raw["fault_since"],
         overrun=raw["overrun"],
-        last_fault={IncidentKind(kind): at for kind, at in raw["last_fault"].items()},
+        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()},
         incident=raw["incident"],
         up_since=raw["up_since"],
         ok_since=raw["ok_since"],
@@ -137,14 +139,14 @@ def _dump_incident(i: Tracked) -> dict[str, Any]:
 def _load_incident(raw: Mapping[str, Any]) -> Tracked:
     return Tracked(
         tracking=raw["tracking"],
-        kind=IncidentKind(raw["kind"]),
-        root=parse_node(raw["root"]),
+        kind=Fault(raw["kind"]),
+        root=NodeKey.parse(raw["root"]),
         phase=Phase(raw["phase"]),
         opened_at=raw["opened_at"],
         updated_at=raw["updated_at"],
-        members={parse_node(k) for k in raw["members"]},
+        members={NodeKey.parse(k) for k in raw["members"]},
         evidence=tuple(raw["evidence"]),
         resolved_at=raw["resolved_at"],
-        failing={parse_node(k) for k in raw["failing"]},
-        waiting={parse_node(k) for k in raw["waiting"]},
+        failing={NodeKey.parse(k) for k in raw["failing"]},
+        waiting={NodeKey.parse(k) for k in raw["waiting"]},
     )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitord.model import NodeRef
 from rules.config import RulesConfig
 from rules.correlate import Counts
 from rules.judge import Judge, Target
 from rules.lifecycle import Book
 from rules.maintenance import Maintenance
-from rules.nodes import Inventory
+from rules.nodes import Inventory, NodeKey
 from rules.timers import Timers
 
 
@@ -23,9 +22,9 @@ class State:
     book: Book
     timers: Timers
     maintenance: Maintenance = field(default_factory=Maintenance)
-    targets: dict[NodeRef, Target] = field(default_factory=dict)
+    targets: dict[NodeKey, Target] = field(default_factory=dict)
 
-    def target(self, key: NodeRef) -> Target:
+    def target(self, key: NodeKey) -> Target:
         """The target of a line or device of the topology, created on first use."""
         target = self.targets.get(key)
         if target is None:

@@ -13,8 +13,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from monitord.model import NodeRef
-from rules.nodes import parse_node
+from rules.nodes import NodeKey
 
 
 class TimerKind(enum.Enum):
@@ -29,7 +28,7 @@ class TimerKind(enum.Enum):
 class Due:
     """What came due, by kind, in the order it was set."""
 
-    targets: list[NodeRef] = field(default_factory=list)
+    targets: list[NodeKey] = field(default_factory=list)
     windows: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)
 
@@ -38,9 +37,9 @@ class Due:
 class Timers:
     _heap: list[float] = field(default_factory=list)  # the times timers are due at, each once
     _at: dict[float, Due] = field(default_factory=dict)
-    _planned: dict[NodeRef, float] = field(default_factory=dict)  # a target's earliest wake-up
+    _planned: dict[NodeKey, float] = field(default_factory=dict)  # a target's earliest wake-up
 
-    def wake(self, target: NodeRef, when: float) -> None:
+    def wake(self, target: NodeKey, when: float) -> None:
         """Wake `target` at `when`, unless it is already woken earlier."""
         if when < self._planned.get(target, math.inf):
             self._planned[target] = when
@@ -70,7 +69,7 @@ class Timers:
         """One timer from a snapshot, kept as it was set."""
         batch = self._batch(when)
         if kind is TimerKind.TARGET:
-            node = parse_node(key)
+            node = NodeKey.parse(key)
             self._planned[node] = min(when, self._planned.get(node, math.inf))
             batch.targets.append(node)
         elif kind is TimerKind.WINDOW:
