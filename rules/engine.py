@@ -14,6 +14,7 @@ The parts, each with its own account of the model:
     rules/timers.py       when to look again without a sample
     rules/snapshot.py     the state as JSON-safe data
     rules/nodes.py        typed node keys and the topology's indexes
+    rules/state.py        all of the above that one engine holds, shared by its parts
 
 A fault must *settle* (`settle`) before it is assigned to an incident. Meanwhile, when a line
 goes down or its modem silent, the step asks for its device to be polled again (`Step.recheck`;
