@@ -267,8 +267,8 @@ class Book:
         if old_record.before is None:
             del records[old.tracking], self.incidents[old.tracking]
             return moved
-        in_heir = old.members | old_record.removed
-        old.members = {k for k in in_heir if targets[k].incident == heir.tracking}
+        in_heir = old.members | old_record.removed  # those a reload removed are gone from `targets`
+        old.members = {k for k in in_heir if k in targets and targets[k].incident == heir.tracking}
         old_record.added, old_record.removed = set(), set()
         old_record.merged_into = heir.tracking
         transition(old, Event.MERGED, now)
