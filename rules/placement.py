@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from monitord.model import Status
 from rules.correlate import KINDS, qualifies
-from rules.judge import CPE, OUTAGE, Fault, Target, fails
+from rules.judge import CPE, DEGRADATION, OUTAGE, Fault, Target, fails
 from rules.lifecycle import SEVERITIES, Event, Group, Records, severity
 from rules.nodes import DEVICE, LINE, NodeKey
 from rules.state import State
@@ -51,7 +51,8 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
             group = _root(s, target, now, roots, near)
             if group is None:
                 continue
-            group = severity(target, group)
+            if group[0] is DEGRADATION:
+                group = severity(target, group)
             root = group[1]
             current = s.book.incidents[target.incident] if target.incident else None
             own = current is not None and current.root == root == target.key and root.level is LINE
