@@ -32,7 +32,7 @@ class Maintenance:
         new = {w.id: w for w in windows}
         changed = {i for i in {*self.windows, *new} if self.windows.get(i) != new.get(i)}
         touched = {t for i in changed if i in self.windows for t in targets if self.in_scope(t, i)}
-        self.put(new.values())
+        self.set_windows(new.values())
         self.expired &= set(new)
         self.overran = {i: lines for i, lines in self.overran.items() if i in new}
         pending = []
@@ -45,7 +45,7 @@ class Maintenance:
         touched |= {t for i in changed if i in new for t in targets if self.in_scope(t, i)}
         return touched, pending
 
-    def put(self, windows: Iterable[MaintenanceWindow]) -> None:
+    def set_windows(self, windows: Iterable[MaintenanceWindow]) -> None:
         self.windows = {w.id: w for w in windows}
         self._scopes = {w.id: frozenset(NodeKey.of(n) for n in w.scope) for w in self.windows.values()}
 

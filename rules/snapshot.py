@@ -53,7 +53,7 @@ def load(s: State, snapshot: Mapping[str, Any]) -> None:
         s.book.issued = {int(year): int(seq) for year, seq in snapshot["issued"].items()}
     elif snapshot.get("year"):  # written before per-year counters
         s.book.issued = {int(snapshot["year"]): int(snapshot["seq"])}
-    s.maintenance.put(
+    s.maintenance.set_windows(
         MaintenanceWindow(
             w["id"], tuple(NodeKey.parse(n).ref() for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
         )
