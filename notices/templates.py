@@ -470,7 +470,7 @@ _EVIDENCE_TR: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...]
 
 def evidence_lines(evidence: Sequence[str], language: Language) -> str:
     """The engine's evidence as a ticket's list, in the ticket's language (the engine writes the
-    English forms of rules/engine.py `_evidence`; probe answers inside them stay as read)."""
+    English forms of rules/lifecycle.py `_evidence`; probe answers inside them stay as read)."""
     if language == "tr":
         evidence = [next((say(m) for pattern, say in _EVIDENCE_TR if (m := pattern.match(e))), e) for e in evidence]
     return "\n".join(f"- {e}" for e in evidence) or "-"

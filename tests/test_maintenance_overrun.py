@@ -19,7 +19,7 @@ from monitord.demo import until
 from monitord.model import Incident, IncidentKind, MaintenanceWindow, NodeRef, Phase
 from notices.maintenance import due_maintenance_notices
 from notices.plan import PlanSettings, plan_step
-from tests.rules_fixtures import T0, dead, device, engine, line, topology
+from tests.rules_fixtures import T0, dead, device, engine, line, rules, topology
 from tests.test_end_to_end import started
 
 
@@ -81,7 +81,7 @@ def test_who_overran_survives_a_restart() -> None:
     e.observe(dead("d2", T0 + 150), T0 + 150)
     e.tick(T0 + 260)
     assert e.overran() == {"d2-0", "d2-1"}
-    again = type(e).restore(topo, e._rules, "ARZ", e.snapshot())
+    again = type(e).restore(topo, rules(), "ARZ", e.snapshot())
     assert again.overran() == {"d2-0", "d2-1"}
     again.set_maintenance([], T0 + 300)
     assert again.overran() == frozenset(), "forgotten with its window"

@@ -204,6 +204,27 @@ def test_topology_reload_forgets_a_removed_line_whose_timer_is_due() -> None:
     assert status(e, "line:d1-0") is Status.UNKNOWN
 
 
+def test_a_reload_that_removes_a_line_of_an_incident_merged_in_the_same_step() -> None:
+    """A device outage recovers under maintenance; the reload that removes one of its lines
+    also sees the window closed with the device still down: its overrun incident absorbs the
+    outage without the removed line (this raised KeyError before)."""
+    e = engine(topology({"x": {"d1": [0, 1], "d2": [0, 1]}}))
+    e.observe(dead("d1", T0 + 10), T0 + 10)
+    assert changes(e.tick(T0 + 400)) == [("opened", "ARZ-2026-000001", "device:d1")]
+    window = MaintenanceWindow("mw", (NodeRef("device", "d1"),), T0 + 685, T0 + 985, "upgrade", 60)
+    assert changes(e.set_maintenance([window], T0 + 785)) == [("recovering", "ARZ-2026-000001", "device:d1")]
+    step = e.set_topology(topology({"x": {"d1": [0], "d2": [0, 1]}}), T0 + 1185)
+    merged, promoted = step.incidents
+    assert (merged.change, merged.incident.tracking, merged.merged_into, merged.incident.affected) == (
+        "merged",
+        "ARZ-2026-000001",
+        "ARZ-2026-000002",
+        {"d1-0"},
+    )
+    assert (promoted.change, promoted.replaces, promoted.incident.affected) == ("promoted", ("ARZ-2026-000001",), {"d1-0"})
+    assert [(i.tracking, i.kind) for i in e.incidents()] == [("ARZ-2026-000002", IncidentKind.OVERRUN)]
+
+
 def test_tracking_numbers_restart_each_year() -> None:
     e = engine(TWO_DSLAMS)
     new_year = 1798761600.0  # 2027-01-01T00:00:00Z

@@ -1,0 +1,235 @@
+"""Per-target judging: what a line's or device's probes and checks say, and the fault it has.
+
+Targets
+    Lines and devices are *targets*. Each keeps the latest verdict per probe and the state of
+    each check (rules/checks.py), and has a base status (rules/verdict.py): OK, DEGRADED, DOWN,
+    UNREACHABLE (its device is down: the device is the outage, not its lines) or UNKNOWN. Inside
+    a maintenance window (plus grace) the status shown is MAINTENANCE and no incident forms.
+    A sample's probe names the rule set that judges it: "snmp:adsl" -> `technologies.adsl`,
+    "icmp" -> `technologies.icmp`, so a device's profiles choose its lines' rules.
+
+Faults
+    A target's fault is the incident kind its status calls for: OUTAGE (DOWN, UNREACHABLE),
+    DEGRADATION (DEGRADED), CPE (CPE) or OVERRUN (still down when a maintenance window closed).
+    A fault that moves between down and degraded on a line of its own is one fault: it settles
+    from when it began (`same_fault`).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitord.model import IncidentKind, LineState, NodeRef, Sample, Status
+from rules.checks import Check, RuleSet
+from rules.config import RulesConfig
+from rules.nodes import LINE, NodeKey
+from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
+
+
+class Fault(enum.StrEnum):
+    """A target's fault, and the kind of incident it makes: `IncidentKind` inside the engine.
+    A str enum hashes in C, a plain one by a Python call; a step over 50,000 faults hashes kinds
+    a few hundred thousand times."""
+
+    OUTAGE = "outage"
+    DEGRADATION = "degradation"
+    OVERRUN = "overrun"
+    CPE = "cpe"
+
+    def kind(self) -> IncidentKind:
+        return _KINDS[self]
+
+
+_KINDS = {fault: IncidentKind(fault.value) for fault in Fault}  # tests/test_rules_engine.py checks the other way
+OUTAGE, DEGRADATION, OVERRUN, CPE = Fault.OUTAGE, Fault.DEGRADATION, Fault.OVERRUN, Fault.CPE
+FAULT_CLASS = {
+    Status.DOWN: OUTAGE,
+    Status.UNREACHABLE: OUTAGE,
+    Status.DEGRADED: DEGRADATION,
+    Status.CPE: CPE,
+}
+_UP = (Status.OK, Status.DEGRADED)
+
+
+@dataclass(slots=True, eq=False)
+class Target:
+    """A line or device: what its probes said, its checks, and where that leaves it. Compared
+    and hashed as itself, so a step passes targets around rather than looking nodes up."""
+
+    key: NodeKey
+    chain: tuple[NodeKey, ...]  # the nodes above it, farthest first (`Inventory.chain`)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    checks: dict[str, list[float | None]] = field(default_factory=dict)
+    firing: tuple[str, ...] = ()  # reasons of the checks that fire
+    check_due: float | None = None  # when a check could next fire or clear without a sample
+    base: Status = Status.UNKNOWN
+    status: Status = Status.UNKNOWN
+    reasons: tuple[str, ...] = ("no data",)
+    since: float = 0.0
+    fault: Fault | None = None
+    fault_since: float = 0.0
+    overrun: bool = False
+    last_fault: dict[Fault, float] = field(default_factory=dict)  # kind -> when it last ended
+    counted: frozenset[Fault] = frozenset()
+    incident: str | None = None
+    up_since: float | None = None  # OK or DEGRADED since
+    ok_since: float | None = None
+    downs: int = 0  # a device's down samples since any of its probes last said up
+    suspected: float | None = None  # since when one of a device's probes says down
+    confirmed: float | None = None  # when a device's outage was confirmed by a second look
+    ref: NodeRef = field(init=False)  # its key as the engine tells it
+
+    def __post_init__(self) -> None:
+        self.ref = self.key.ref()
+
+
+class Judge:
+    """The rule sets and checks, indexed for judging one target at a time."""
+
+    def __init__(self, rules: RulesConfig) -> None:
+        self._rules = rules
+        self._feeds: dict[str, tuple[tuple[str, Check], ...]] = {
+            tech: tuple((f"{tech}/{check.name}", check) for check in rs.checks) for tech, rs in rules.technologies.items()
+        }
+        self.checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
+        self._probes: dict[str, tuple[RuleSet, tuple[tuple[str, Check], ...]]] = {}
+
+    def apply(self, target: Target, sample: Sample, probe: str, now: float) -> bool:
+        """Take one sample in; True when the target must be judged again. The cached answers of
+        the checks are refreshed only when a check's own answer moved."""
+        ruleset, feeds = self._probe(probe)
+        judged = verdict(sample, ruleset)
+        changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
+        target.verdicts[probe] = judged
+        if feeds:
+            values = feed_values(sample, judged)
+            checks = target.checks
+            stale = False
+            for name, check in feeds:
+                value = values.get(check.metric)
+                if value is not None:
+                    state = checks.get(name)
+                    old = check.initial() if state is None else state
+                    new = check.feed(old, value, now)
+                    if new is not state:
+                        checks[name] = new
+                        stale = stale or check.firing(new) != check.firing(old) or check.due(new) != check.due(old)
+            if stale:
+                firing, due = target.firing, target.check_due
+                self.refresh(target)
+                changed = changed or firing != target.firing or due != target.check_due
+        return changed
+
+    def refresh(self, target: Target) -> None:
+        """Cache what the checks say, so judging a target does not have to ask them."""
+        firing, due = [], []
+        for name, state in target.checks.items():
+            check = self.checks[name]
+            reason = check.firing(state)
+            if reason:
+                firing.append(reason)
+            when = check.due(state)
+            if when is not None:
+                due.append(when)
+        target.firing = tuple(sorted(firing))
+        target.check_due = min(due, default=None)
+
+    def judge(self, target: Target, device: Target | None, window: str | None, now: float) -> tuple[bool, LineState | None]:
+        """Judge a target again, a line with its `device`, inside maintenance `window` or none.
+        Returns whether its down-ness changed (a device's lines follow) and its new state, if any."""
+        if target.check_due is not None and target.check_due <= now:
+            for name, state in target.checks.items():
+                target.checks[name] = self.checks[name].elapse(state, now)
+            self.refresh(target)
+        if target.key.level is LINE:
+            down = device.key.id if device is not None and device.base is Status.DOWN else None
+            base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
+        else:
+            base, reasons = device_status(target.verdicts, target.firing)
+            confirmed = base is Status.DOWN and target.downs > len(target.verdicts)
+            target.confirmed = (target.confirmed or now) if confirmed else None
+        was_down = target.base is Status.DOWN
+        old_class = FAULT_CLASS.get(target.base)
+        fault_class = FAULT_CLASS.get(base)
+        same = same_fault(target, target.base, base)
+        target.base = base
+        if fault_class is not None and fault_class != old_class and not same:
+            target.fault_since = now
+        if fault_class is not OUTAGE:
+            target.overrun = False
+        status = base
+        if window is not None:
+            status, reasons = Status.MAINTENANCE, (f"maintenance {window}", *reasons)
+        old_fault = target.fault
+        if window is not None or fault_class is None:
+            target.fault = None
+        else:
+            target.fault = OVERRUN if fault_class is OUTAGE and target.overrun else fault_class
+        if old_fault is not None and old_fault != target.fault:
+            target.last_fault[old_fault] = now
+        if status in _UP:
+            target.up_since = now if target.up_since is None else target.up_since
+        else:
+            target.up_since = None
+        if status is Status.OK:
+            target.ok_since = now if target.ok_since is None else target.ok_since
+        else:
+            target.ok_since = None
+        told = None
+        if status is not target.status or reasons != target.reasons:
+            if status is not target.status:
+                target.since = now
+            target.status, target.reasons = status, reasons
+            told = LineState(target.ref, status, target.since, reasons)
+        return was_down != (base is Status.DOWN), told
+
+    def _probe(self, probe: str) -> tuple[RuleSet, tuple[tuple[str, Check], ...]]:
+        """The rule set that judges a probe's samples and the checks they feed (kept per probe)."""
+        found = self._probes.get(probe)
+        if found is None:
+            tech = technology(probe)
+            found = self._probes[probe] = (self._rules.ruleset(tech), self._feeds.get(tech, ()))
+        return found
+
+
+def fails(fault: Fault | None, kind: Fault) -> bool:
+    """Whether a target with `fault` fails for an incident of `kind`: a silent modem leaves its
+    customer without service, so it fails for an outage as well."""
+    return fault is kind or (fault is CPE and kind is OUTAGE)
+
+
+def same_fault(target: Target, old: Status, new: Status) -> bool:
+    """A line of its own moving between down and degraded has one fault, not a new one: coming
+    back degraded, or going down again after an outage that just ended (a flapping line). A line
+    behind a dead device (UNREACHABLE) is not one of these."""
+    if target.key.level is not LINE:
+        return False
+    if old is Status.DOWN:
+        return new is Status.DEGRADED
+    return old is Status.DEGRADED and new is Status.DOWN and OUTAGE in target.last_fault
+
+
+def suspect(device: Target) -> bool:
+    """A device one of whose probes says down: it and its exchange are worth a second look."""
+    return any(kind == "down" for kind, _ in device.verdicts.values())
+
+
+def count_downs(device: Target, verdicts: list[str], was_suspect: bool, now: float) -> tuple[bool, bool]:
+    """Keep a device's down samples since it last answered, whatever the order of one batch.
+    Returns whether it is newly suspected (recheck it with its exchange) and whether it is down
+    and unconfirmed (judge it again)."""
+    device.downs = (0 if "up" in verdicts else device.downs) + verdicts.count("down")
+    newly = False
+    if not suspect(device):
+        device.suspected = None
+    elif not was_suspect:
+        device.suspected = now
+        newly = True
+    return newly, "down" in verdicts and device.base is Status.DOWN and device.confirmed is None
+
+
+def sample_order(sample: Sample) -> tuple[Any, ...]:
+    """Latest first; ties broken by content, so the order within a batch does not matter."""
+    return (sample.at, sample.outcome.value, sorted(sample.values.items()), sample.detail)

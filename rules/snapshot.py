@@ -1,0 +1,152 @@
+"""The engine's state as JSON-safe data, and back (format version 1).
+
+Nodes are spelled "level:id", kinds and phases by their values, timers as [when, kind, key]
+with `TimerKind` values; counts and qualifications are not saved, they follow from the rest.
+Keys a snapshot may lack were added after version 1 shipped: `issued` (per-year counters; the
+older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from monitord.model import MaintenanceWindow, Phase, Status
+from rules.judge import Fault, Target
+from rules.lifecycle import Tracked
+from rules.nodes import NodeKey
+from rules.state import State
+from rules.timers import TimerKind
+
+SNAPSHOT_VERSION = 1
+
+
+def dump(s: State) -> dict[str, Any]:
+    return {
+        "version": SNAPSHOT_VERSION,
+        "issued": {str(year): seq for year, seq in sorted(s.book.issued.items())},
+        "expired": sorted(s.maintenance.expired),
+        "overran": {i: sorted(lines) for i, lines in sorted(s.maintenance.overran.items())},
+        "windows": [
+            {
+                "id": w.id,
+                "scope": [str(n) for n in w.scope],
+                "start": w.start,
+                "end": w.end,
+                "reason": w.reason,
+                "grace": w.grace,
+            }
+            for w in sorted(s.maintenance.windows.values(), key=lambda w: w.id)
+        ],
+        "targets": [_dump_target(t) for t in s.targets.values()],
+        "incidents": [_dump_incident(i) for i in s.book.incidents.values()],
+        "timers": [[when, kind.value, key] for when, kind, key in s.timers.dump()],
+    }
+
+
+def load(s: State, snapshot: Mapping[str, Any]) -> None:
+    """Fill a new engine's state from a snapshot; targets no longer in the topology are dropped.
+    The caller rebuilds the counts."""
+    if snapshot.get("version") != SNAPSHOT_VERSION:
+        raise ValueError(f"unsupported rules snapshot version {snapshot.get('version')!r}")
+    if "issued" in snapshot:
+        s.book.issued = {int(year): int(seq) for year, seq in snapshot["issued"].items()}
+    elif snapshot.get("year"):  # written before per-year counters
+        s.book.issued = {int(snapshot["year"]): int(snapshot["seq"])}
+    s.maintenance.set_windows(
+        MaintenanceWindow(
+            w["id"], tuple(NodeKey.parse(n).ref() for n in w["scope"]), w["start"], w["end"], w["reason"], w["grace"]
+        )
+        for w in snapshot["windows"]
+    )
+    s.maintenance.expired = set(snapshot["expired"])
+    s.maintenance.overran = {i: frozenset(lines) for i, lines in snapshot.get("overran", {}).items()}
+    for raw in snapshot["targets"]:
+        key = NodeKey.parse(raw["key"])
+        chain = s.inventory.chain.get(key)
+        if chain is not None:
+            target = _load_target(raw, chain)
+            target.checks = {k: v for k, v in target.checks.items() if k in s.judge.checks}
+            s.judge.refresh(target)
+            s.targets[key] = target
+    for raw in snapshot["incidents"]:
+        s.book.add(_load_incident(raw))
+    for when, kind, key in snapshot["timers"]:
+        s.timers.load(when, TimerKind(kind), key)
+
+
+def _dump_target(t: Target) -> dict[str, Any]:
+    return {
+        "key": str(t.key),
+        "verdicts": {probe: list(v) for probe, v in sorted(t.verdicts.items())},
+        "checks": dict(sorted(t.checks.items())),
+        "base": t.base.value,
+        "status": t.status.value,
+        "reasons": list(t.reasons),
+        "since": t.since,
+        "fault": None if t.fault is None else t.fault.value,
+        "fault_since": t.fault_since,
+        "overrun": t.overrun,
+        "last_fault": dict(sorted((kind.value, at) for kind, at in t.last_fault.items())),
+        "incident": t.incident,
+        "up_since": t.up_since,
+        "ok_since": t.ok_since,
+        "downs": t.downs,
+        "suspected": t.suspected,
+        "confirmed": t.confirmed,
+    }
+
+
+def _load_target(raw: Mapping[str, Any], chain: tuple[NodeKey, ...]) -> Target:
+    return Target(
+        key=NodeKey.parse(raw["key"]),
+        chain=chain,
+        verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
+        checks={name: list(state) for name, state in raw["checks"].items()},
+        base=Status(raw["base"]),
+        status=Status(raw["status"]),
+        reasons=tuple(raw["reasons"]),
+        since=raw["since"],
+        fault=None if raw["fault"] is None else Fault(raw["fault"]),
+        fault_since=raw["fault_since"],
+        overrun=raw["overrun"],
+        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()},
+        incident=raw["incident"],
+        up_since=raw["up_since"],
+        ok_since=raw["ok_since"],
+        downs=raw.get("downs", 0),
+        suspected=raw.get("suspected"),
+        confirmed=raw.get("confirmed"),
+    )
+
+
+def _dump_incident(i: Tracked) -> dict[str, Any]:
+    return {
+        "tracking": i.tracking,
+        "kind": i.kind.value,
+        "root": str(i.root),
+        "phase": i.phase.value,
+        "opened_at": i.opened_at,
+        "updated_at": i.updated_at,
+        "members": sorted(str(k) for k in i.members),
+        "evidence": list(i.evidence),
+        "resolved_at": i.resolved_at,
+        "failing": sorted(str(k) for k in i.failing),
+        "waiting": sorted(str(k) for k in i.waiting),
+    }
+
+
+def _load_incident(raw: Mapping[str, Any]) -> Tracked:
+    return Tracked(
+        tracking=raw["tracking"],
+        kind=Fault(raw["kind"]),
+        root=NodeKey.parse(raw["root"]),
+        phase=Phase(raw["phase"]),
+        opened_at=raw["opened_at"],
+        updated_at=raw["updated_at"],
+        members={NodeKey.parse(k) for k in raw["members"]},
+        evidence=tuple(raw["evidence"]),
+        resolved_at=raw["resolved_at"],
+        failing={NodeKey.parse(k) for k in raw["failing"]},
+        waiting={NodeKey.parse(k) for k in raw["waiting"]},
+    )

@@ -1,0 +1,32 @@
+"""Everything the engine knows, in one place its parts share (`rules.engine` owns it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rules.config import RulesConfig
+from rules.correlate import Counts
+from rules.judge import Judge, Target
+from rules.lifecycle import Book
+from rules.maintenance import Maintenance
+from rules.nodes import Inventory, NodeKey
+from rules.timers import Timers
+
+
+@dataclass(slots=True)
+class State:
+    rules: RulesConfig
+    judge: Judge
+    inventory: Inventory
+    counts: Counts  # follow from the targets and incidents: rebuilt, never saved
+    book: Book
+    timers: Timers
+    maintenance: Maintenance = field(default_factory=Maintenance)
+    targets: dict[NodeKey, Target] = field(default_factory=dict)
+
+    def target(self, key: NodeKey) -> Target:
+        """The target of a line or device of the topology, created on first use."""
+        target = self.targets.get(key)
+        if target is None:
+            target = self.targets[key] = Target(key, self.inventory.chain[key])
+        return target

@@ -1,0 +1,95 @@
+"""When the engine must look again without a new sample.
+
+Three kinds of timer: a target to wake (a check's `for`, settle, stable, the correlation
+window), a maintenance window's edge, and a resolved incident to forget once its reopen window
+has passed. Timers are kept per time: a batch of faults that settle together costs one heap
+entry, and a target is woken at most once for each earliest time planned.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from dataclasses import dataclass, field
+
+from rules.nodes import NodeKey
+
+
+class TimerKind(enum.Enum):
+    """The values are how a snapshot spells each kind."""
+
+    TARGET = "t"  # a line or device that may change (key: its node)
+    WINDOW = "m"  # a maintenance window starts or ends (key: the window id)
+    FORGET = "i"  # a resolved incident leaves the reopen window (key: its tracking number)
+
+
+@dataclass(slots=True)
+class Due:
+    """What came due, by kind, in the order it was set."""
+
+    targets: list[NodeKey] = field(default_factory=list)
+    windows: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Timers:
+    _heap: list[float] = field(default_factory=list)  # the times timers are due at, each once
+    _at: dict[float, Due] = field(default_factory=dict)
+    _planned: dict[NodeKey, float] = field(default_factory=dict)  # a target's earliest wake-up
+
+    def wake(self, target: NodeKey, when: float) -> None:
+        """Wake `target` at `when`, unless it is already woken earlier."""
+        if when < self._planned.get(target, math.inf):
+            self._planned[target] = when
+            self._batch(when).targets.append(target)
+
+    def window(self, when: float, window_id: str) -> None:
+        self._batch(when).windows.append(window_id)
+
+    def forget(self, when: float, tracking: str) -> None:
+        self._batch(when).incidents.append(tracking)
+
+    def pop_due(self, now: float) -> Due:
+        """Everything due at or before `now`, taken off the timers."""
+        due = Due()
+        while self._heap and self._heap[0] <= now:
+            when = heapq.heappop(self._heap)
+            batch = self._at.pop(when)
+            for target in batch.targets:
+                if self._planned.get(target) == when:
+                    del self._planned[target]
+            due.targets += batch.targets
+            due.windows += batch.windows
+            due.incidents += batch.incidents
+        return due
+
+    def load(self, when: float, kind: TimerKind, key: str) -> None:
+        """One timer from a snapshot, kept as it was set."""
+        batch = self._batch(when)
+        if kind is TimerKind.TARGET:
+            node = NodeKey.parse(key)
+            self._planned[node] = min(when, self._planned.get(node, math.inf))
+            batch.targets.append(node)
+        elif kind is TimerKind.WINDOW:
+            batch.windows.append(key)
+        else:
+            batch.incidents.append(key)
+
+    def dump(self) -> list[tuple[float, TimerKind, str]]:
+        """Every timer in time order, keys spelled as in a snapshot."""
+        out: list[tuple[float, TimerKind, str]] = []
+        for when in sorted(self._at):
+            batch = self._at[when]
+            out += [(when, TimerKind.TARGET, str(node)) for node in batch.targets]
+            out += [(when, TimerKind.WINDOW, window_id) for window_id in batch.windows]
+            out += [(when, TimerKind.FORGET, tracking) for tracking in batch.incidents]
+        return out
+
+    def _batch(self, when: float) -> Due:
+        batch = self._at.get(when)
+        if batch is None:
+            batch = self._at[when] = Due()
+            heapq.heappush(self._heap, when)
+        return batch
