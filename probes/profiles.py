@@ -166,8 +166,10 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
                 break
     cells: list[Cell] = []
     keys: set[str] = set()
+    rows: dict[tuple[int, Oid], tuple[str, dict[str, str]] | None] = {}  # each row's index parsed once
     for table, column, index, varbind in pending:
-        parsed = parse_index(table.index, index)
+        row = (id(table), index)
+        parsed = rows[row] if row in rows else rows.setdefault(row, parse_index(table.index, index))
         if parsed is None:
             skipped += 1
             continue
