@@ -39,6 +39,19 @@ async def test_a_burst_beyond_the_receive_buffer_loses_no_reply(snmpd: Snmpd) ->
     assert all(result.varbinds[0].oid == SYS_UPTIME for result in results)
 
 
+async def test_a_hundred_walks_at_once_through_a_small_buffer_lose_no_reply(snmpd: Snmpd) -> None:
+    # Each GETBULK reply of 25 rows x 3 columns needs more than the whole 8 KiB: one at a time.
+    client = SnmpClient(timeout=1.0, retries=0, receive_buffer=4096)
+    columns = [parse_oid(f"1.3.6.1.2.1.2.2.1.{column}") for column in (1, 2, 8)]  # ifIndex, ifDescr, ifOperStatus
+    try:
+        target = Target("127.0.0.1", snmpd.port, PUBLIC)
+        results = await asyncio.gather(*(client.walk(target, columns, 25) for _ in range(100)))
+    finally:
+        client.close()
+    assert [result.outcome for result in results] == [Outcome.OK] * 100
+    assert all(len(result.varbinds) >= 3 and len(result.varbinds) % 3 == 0 for result in results)  # every column whole
+
+
 async def test_the_granted_receive_buffer_is_read_back(snmpd: Snmpd, caplog: pytest.LogCaptureFixture) -> None:
     target = Target("127.0.0.1", snmpd.port, PUBLIC)
     client = SnmpClient(timeout=1.0, retries=0, receive_buffer=65536)
