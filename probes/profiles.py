@@ -143,12 +143,14 @@ class Decoded:
 
 def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
     """Raw varbinds of a walk -> cells keyed by line. Bad cells are counted, never raised."""
-    by_oid = {column.oid: (table, column) for table in profile.tables for column in table.columns}
-    by_oid.update({c.fallback: (t, c) for t in profile.tables for c in t.columns if c.fallback is not None})
+    by_oid = {column.oid: (table, column, format_oid(column.oid)) for table in profile.tables for column in table.columns}
+    by_oid.update(
+        {c.fallback: (t, c, format_oid(c.fallback)) for t in profile.tables for c in t.columns if c.fallback is not None}
+    )
     key_tables = {table.key_oid: table for table in profile.tables if table.key_oid}
     lengths = sorted({len(oid) for oid in (*by_oid, *key_tables)}, reverse=True)
     row_keys: dict[tuple[Oid, Oid], str] = {}
-    pending: list[tuple[Table, Column, Oid, Varbind]] = []
+    pending: list[tuple[Table, Column, str, Oid, Varbind]] = []  # the column's OID as text, formatted once
     skipped = 0
     for varbind in varbinds:
         for length in lengths:
@@ -161,13 +163,13 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
                     row_keys[(prefix, varbind.oid[length:])] = mac
                 break
             if prefix in by_oid:
-                table, column = by_oid[prefix]
-                pending.append((table, column, varbind.oid[length:], varbind))
+                table, column, text = by_oid[prefix]
+                pending.append((table, column, text, varbind.oid[length:], varbind))
                 break
     cells: list[Cell] = []
     keys: set[str] = set()
     rows: dict[tuple[int, Oid], tuple[str, dict[str, str]] | None] = {}  # each row's index parsed once
-    for table, column, index, varbind in pending:
+    for table, column, text, index, varbind in pending:
         row = (id(table), index)
         parsed = rows[row] if row in rows else rows.setdefault(row, parse_index(table.index, index))
         if parsed is None:
@@ -200,7 +202,7 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
         except KeyError:
             skipped += 1
             continue
-        ident = format_oid(varbind.oid)
+        ident = f"{text}.{format_oid(index)}" if index else text
         cells.append(Cell(key, name, value, column, ident, COUNTER_BITS.get(varbind.tag, 0)))
     served = bool(row_keys) or any(not table.join for table, *_ in pending)
     return Decoded(tuple(cells), frozenset(keys), skipped, served)
