@@ -246,13 +246,22 @@ def natural(column: Column, raw: int) -> float | None:
 
 def combine(profile: Profile, cells: Iterable[tuple[Cell, float]]) -> dict[str, dict[str, float]]:
     """(cell, final value) pairs -> metric values per line key, folded and aggregated."""
-    gathered: dict[str, dict[str, tuple[Combine, list[float]]]] = {}
+    gathered: dict[str, dict[str, tuple[Column, list[float]]]] = {}  # the first cell's column folds
     for cell, value in cells:
-        row = gathered.setdefault(cell.key, {})
-        row.setdefault(cell.name, (cell.column.folding, []))[1].append(value)
+        row = gathered.get(cell.key)
+        if row is None:
+            row = gathered[cell.key] = {}
+        found = row.get(cell.name)
+        if found is None:
+            row[cell.name] = (cell.column, [value])
+        else:
+            found[1].append(value)
     rows: dict[str, dict[str, float]] = {}
     for key, metrics in gathered.items():
-        combined = {name: float(COMBINE[how](values)) for name, (how, values) in metrics.items()}
+        combined = {
+            name: float(values[0] if len(values) == 1 else COMBINE[column.folding](values))
+            for name, (column, values) in metrics.items()
+        }
         for aggregate in profile.aggregates:
             present = [combined[name] for name in aggregate.of if name in combined]
             if present:
