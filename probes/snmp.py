@@ -345,7 +345,7 @@ class SnmpClient:
     async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Result:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
-        The result holds every cell found, column by column in agent order, or an outcome that says
+        The result holds every cell found (each reply's column by column, in agent order), or an outcome that says
         why the walk stopped: tooBig at one repetition, OID not increasing, too many rows, too many
         requests, out of time.
         """
@@ -385,23 +385,24 @@ class SnmpClient:
                 return Result(Outcome.AGENT_ERROR, tuple(found), "empty response", requests)
             received += len(reply.varbinds)
             done: set[Oid] = set()
-            for position, (oid, tag, value) in enumerate(reply.varbinds):
-                prefix = active[position % len(active)]
-                if prefix in done:
-                    continue
-                if tag == ber.END_OF_MIB_VIEW or oid[: len(prefix)] != prefix:
-                    done.add(prefix)
-                    continue
-                if oid <= last[prefix]:
-                    detail = f"OID not increasing: {format_oid(oid)} after {format_oid(last[prefix])}"
-                    return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
-                last[prefix] = oid
-                if tag in ber.EMPTY:
-                    continue
-                if tag not in KNOWN:
-                    skipped += 1
-                    continue
-                found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
+            for column, prefix in enumerate(active):  # a column's values are every len(active)-th
+                width = len(prefix)
+                previous = last[prefix]
+                for oid, tag, value in reply.varbinds[column :: len(active)]:
+                    if tag == ber.END_OF_MIB_VIEW or oid[:width] != prefix:
+                        done.add(prefix)
+                        break
+                    if oid <= previous:
+                        detail = f"OID not increasing: {format_oid(oid)} after {format_oid(previous)}"
+                        return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
+                    previous = oid
+                    if tag in ber.EMPTY:
+                        continue
+                    if tag not in KNOWN:
+                        skipped += 1
+                        continue
+                    found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
+                last[prefix] = previous
             if received > self.max_varbinds:
                 detail = f"too many rows: more than {self.max_varbinds} values received"
                 return Result(Outcome.AGENT_ERROR, tuple(found[: self.max_varbinds]), detail, requests)
