@@ -151,8 +151,20 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
     lengths = sorted({len(oid) for oid in (*by_oid, *key_tables)}, reverse=True)
     row_keys: dict[tuple[Oid, Oid], str] = {}
     pending: list[tuple[Table, Column, str, Oid, Varbind]] = []  # the column's OID as text, formatted once
+    registered = [*by_oid, *key_tables]
+    final = {  # column prefixes that no longer one extends: a match on them needs no other look-up
+        prefix
+        for prefix in by_oid
+        if prefix not in key_tables and not any(len(o) > len(prefix) and o[: len(prefix)] == prefix for o in registered)
+    }
     skipped = 0
+    same: Oid = ()  # the final prefix the previous varbind matched: walks answer a column in runs
+    same_column: tuple[Table, Column, str] | None = None
     for varbind in varbinds:
+        if same_column and varbind.oid[: len(same)] == same:
+            pending.append((*same_column, varbind.oid[len(same) :], varbind))
+            continue
+        same_column = None
         for length in lengths:
             prefix = varbind.oid[:length]
             if prefix in key_tables:
@@ -165,6 +177,8 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
             if prefix in by_oid:
                 table, column, text = by_oid[prefix]
                 pending.append((table, column, text, varbind.oid[length:], varbind))
+                if prefix in final:
+                    same, same_column = prefix, by_oid[prefix]
                 break
     cells: list[Cell] = []
     keys: set[str] = set()
