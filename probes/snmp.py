@@ -290,7 +290,8 @@ class SnmpClient:
     A walk ends with AGENT_ERROR once it has received more than `max_varbinds` values, sent
     `walk_max_requests` requests or run for `walk_timeout` seconds (checked before each request).
     `receive_buffer` is asked for each v1/v2c socket; `receive_buffers` holds what the kernel
-    granted per address family once the socket is open.
+    granted per address family. The IPv4 socket is made here, so that a capped buffer is logged
+    as the daemon starts; IPv6's on first use.
     Create it inside the running event loop; call `close()` when done.
 
     An engine holds one set of keys per SNMPv3 user name: configuring the same user with other
@@ -315,6 +316,11 @@ class SnmpClient:
         self.walk_timeout = walk_timeout
         self.receive_buffer = receive_buffer
         self.receive_buffers: dict[int, int] = {}
+        self._unopened: dict[int, socket.socket] = {}
+        try:
+            self._unopened[socket.AF_INET] = self._sized_socket(socket.AF_INET)
+        except OSError:
+            pass  # no IPv4 here: its first use reports UNREACHABLE, as for any family
         self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
         self._transports: dict[tuple[str, int], Any] = {}
         self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
@@ -323,6 +329,9 @@ class SnmpClient:
         self._request_id = random.randrange(2**31)
 
     def close(self) -> None:
+        for sock in self._unopened.values():
+            sock.close()
+        self._unopened.clear()
         for engine, _users in self._engines:
             engine.close_dispatcher()
         for opening in self._sockets.values():
@@ -484,17 +493,23 @@ class SnmpClient:
             opening = self._sockets[family] = asyncio.ensure_future(self._open(family))
         return await asyncio.shield(opening)
 
-    async def _open(self, family: int) -> tuple[asyncio.DatagramTransport, _Datagrams]:
+    def _sized_socket(self, family: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            granted = size_receive_buffer(sock, self.receive_buffer)
-            budget = ReplyBudget(granted)
-            opened = await asyncio.get_running_loop().create_datagram_endpoint(lambda: _Datagrams(budget), sock=sock)
+            self.receive_buffers[family] = size_receive_buffer(sock, self.receive_buffer)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _open(self, family: int) -> tuple[asyncio.DatagramTransport, _Datagrams]:
+        sock = self._unopened.pop(family, None) or self._sized_socket(family)
+        budget = ReplyBudget(self.receive_buffers[family])
+        try:
+            return await asyncio.get_running_loop().create_datagram_endpoint(lambda: _Datagrams(budget), sock=sock)
         except BaseException:
             sock.close()
             raise
-        self.receive_buffers[family] = granted
-        return opened
 
     async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
         """The engine to send with and its name for (auth, address, port), configured once.

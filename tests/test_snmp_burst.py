@@ -54,27 +54,27 @@ async def test_a_hundred_walks_at_once_through_a_small_buffer_lose_no_reply(snmp
 
 async def test_the_granted_receive_buffer_is_read_back(snmpd: Snmpd, caplog: pytest.LogCaptureFixture) -> None:
     target = Target("127.0.0.1", snmpd.port, PUBLIC)
-    client = SnmpClient(timeout=1.0, retries=0, receive_buffer=65536)
+    with caplog.at_level(logging.WARNING, logger="monitord.snmp"):
+        client = SnmpClient(timeout=1.0, retries=0, receive_buffer=65536)
     try:
-        with caplog.at_level(logging.WARNING, logger="monitord.snmp"):
-            assert (await client.get(target, [SYS_UPTIME])).outcome is Outcome.OK
-        assert client.receive_buffers == {socket.AF_INET: 131072}  # Linux doubles what it grants
+        assert client.receive_buffers == {socket.AF_INET: 131072}  # at start; Linux doubles what it grants
         assert not caplog.records
+        assert (await client.get(target, [SYS_UPTIME])).outcome is Outcome.OK
+        assert client.receive_buffers == {socket.AF_INET: 131072}
     finally:
         client.close()
 
 
 @pytest.mark.skipif(RMEM_MAX >= 2**29, reason="net.core.rmem_max too large to exceed")
 async def test_a_capped_receive_buffer_is_logged_with_the_sysctl_to_raise(snmpd: Snmpd, caplog: pytest.LogCaptureFixture) -> None:
-    target = Target("127.0.0.1", snmpd.port, PUBLIC)
-    client = SnmpClient(timeout=1.0, retries=0, receive_buffer=4 * RMEM_MAX)
+    with caplog.at_level(logging.WARNING, logger="monitord.snmp"):
+        client = SnmpClient(timeout=1.0, retries=0, receive_buffer=4 * RMEM_MAX)
     try:
-        with caplog.at_level(logging.WARNING, logger="monitord.snmp"):
-            assert (await client.get(target, [SYS_UPTIME])).outcome is Outcome.OK
+        [warning] = caplog.records  # at start, before any request
         assert client.receive_buffers == {socket.AF_INET: 2 * RMEM_MAX}
+        assert (await client.get(Target("127.0.0.1", snmpd.port, PUBLIC), [SYS_UPTIME])).outcome is Outcome.OK
     finally:
         client.close()
-    [warning] = caplog.records
     assert warning.levelno == logging.WARNING
     assert "net.core.rmem_max" in warning.getMessage()
     assert f"granted {2 * RMEM_MAX}" in warning.getMessage()
