@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 
@@ -118,9 +118,11 @@ class Profile:
         return frozenset(column.interval for column in self.columns())
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One decoded table cell in natural units (counters still raw, with their width in bits)."""
+class Cell(NamedTuple):
+    """One decoded table cell in natural units (counters still raw, with their width in bits).
+
+    A NamedTuple, not a frozen dataclass: one is built per value polled, and a frozen dataclass
+    costs 0.67 µs to build where this costs about a third of that."""
 
     key: str
     name: str
