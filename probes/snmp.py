@@ -33,7 +33,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
@@ -119,8 +119,10 @@ PRIV_PROTOCOLS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Varbind:
+class Varbind(NamedTuple):
+    """One value received. A NamedTuple, not a frozen dataclass: one is built per value polled,
+    at half the cost."""
+
     oid: Oid
     tag: int
     value: Value
