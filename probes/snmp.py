@@ -78,9 +78,10 @@ TAGS: dict[Any, int] = {
 KNOWN = frozenset(TAGS.values())
 
 RECEIVE_BUFFER = 4 * 2**20
-"""Bytes asked for the v1/v2c socket's receive buffer (SO_RCVBUF): about 4,000 GET replies or
-300 GETBULK replies of 125 values in the kernel's accounting. Debian's default net.core.rmem_max
-(212,992) caps it at a tenth of that; the client then keeps fewer requests in flight."""
+"""Bytes asked for the v1/v2c socket's receive buffer (SO_RCVBUF). Linux grants twice that, room
+for about 7,000 GET replies or 650 five-column GETBULK replies at `reply_cost`'s worst case.
+Debian's default net.core.rmem_max (212,992) caps the grant at a twentieth of that; the client
+then keeps fewer requests in flight."""
 
 DATAGRAM_OVERHEAD = 1024
 """Bytes the kernel charges a received datagram beyond twice its payload, at most (its buffer
@@ -356,9 +357,9 @@ class SnmpClient:
     async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Result:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
-        The result holds every cell found (each reply's column by column, in agent order), or an outcome that says
-        why the walk stopped: tooBig at one repetition, OID not increasing, too many rows, too many
-        requests, out of time.
+        The result holds every cell found (each reply's column by column, in agent order), or an
+        outcome that says why the walk stopped: tooBig at one repetition, OID not increasing, too
+        many rows, too many requests, out of time.
         """
         prefixes = list(dict.fromkeys(columns))
         last = {prefix: prefix for prefix in prefixes}
