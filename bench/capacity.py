@@ -15,7 +15,7 @@ One run, one process, the daemon's own code paths:
    fake clock. A healthy network, every value good: the steady state. Then one device poll whose
    48 lines change state is timed: the commit path of every fault.
 3. Polls. The daemon's SNMP jobs (`Daemon.jobs()`, adsl + if-mib, sysUpTime GET + bulk walk)
-   run against `--lab-devices` DSLAMs served by one snmpsim process (bench/snmp_walk.py's data,
+   run against `--lab-devices` DSLAMs served by one snmpsim process (bench/snmpsim_dslams.py,
    one community per device) after a warm-up round, so counters turn into rates as in steady
    state. snmpsim is a single responder sharing the machine, so at most `--snmp-in-flight`
    devices are polled at once (real DSLAMs answer in parallel; the client's CPU per line is what
@@ -53,7 +53,7 @@ from prometheus_client import generate_latest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.snmp_walk import start_snmpsim  # noqa: E402
+from bench.snmpsim_dslams import start_snmpsim  # noqa: E402
 from lab.isp import ASCII, FIRST_NAMES, MOBILE_PREFIXES, SURNAMES  # noqa: E402
 from monitord.config import Config, PollingConfig, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
@@ -326,7 +326,7 @@ async def run_round(jobs: list[Job], max_in_flight: int, per_device: int) -> Rou
 def lab_jobs(daemon: Daemon, config: Config, count: int, port: int) -> list[Job]:
     """The daemon's own SNMP jobs for the first `count` DSLAMs, pointed at the snmpsim endpoint.
 
-    snmpsim selects a device by community (bench/snmp_walk.py), so the lab view moves those
+    snmpsim selects a device by community (bench/snmpsim_dslams.py), so the lab view moves those
     devices to 127.0.0.1:port with their own community; everything else is the daemon's code.
     """
     devices = dict(config.topology.devices)

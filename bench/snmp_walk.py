@@ -1,202 +1,281 @@
-"""Walk the line tables of many simulated DSLAMs with monitord and with net-snmp, in one run.
+"""SNMP polling CPU and bursts, as ratios against a C client on net-snmp's async API in the same run.
 
-    .venv/bin/python bench/snmp_walk.py [--devices 100] [--ports 48] [--workers 8]
+    .venv/bin/python bench/snmp_walk.py [--agents 4] [--pairs 250] [--devices 40] [--rounds 5]
 
-snmpsim serves every DSLAM from one endpoint, one community per device (`dslam-000`...): 100
-devices start in seconds, where one engine per loopback address takes about 25 s. Each DSLAM has
-`--ports` lines with the columns of the `adsl` and `if-mib` profiles (20 per line).
+Runs in a network namespace of its own (re-executed under `unshare --net`, so as root): veth
+pairs there give each of `--agents` net-snmp snmpd instances on 127.0.0.1 an ifTable and
+ifXTable of 2 x `--pairs` + 1 rows (lab/fast_snmpd.py). The C client (bench/snmp_anchor.c, built
+here by gcc against Debian's libsnmp-dev; this script installs both with apt-get if missing) and
+monitord read the same agents and the same OIDs (the five columns of the if-mib profile) with the
+same GETBULK walk, max-repetitions 25. Device n is the agent n % `--agents`.
 
-monitord polls every device with both profiles (one GET of sysUpTime + one multi-column GETBULK
-walk per profile, max-repetitions 25, up to 32 devices in flight). net-snmp polls the way LibreNMS
-does: one `snmpbulkwalk -Cr25` process per device and table (ifTable, ifXTable, eight ADSL tables)
-plus an `snmpget` of sysUpTime, with `--workers` devices polled in parallel. Both run after a
-warm-up round, against the same warm agent. The agent is a single Python process and shares the
-machine, so wall time is bounded by it; CPU-seconds per 1,000 lines compares the clients.
+1. CPU per 1,000 values on whole tables: `--devices` walks per round, 10 at once, the clients
+   taking turns round by round: the C client; `SnmpClient.walk`; `poll_device` with the if-mib
+   profile (a GET of sysUpTime, the walk, profile decoding, rates). Ratios are per round.
+2. Bursts, without retries so that a lost reply is a timeout: 5,000 GETs of sysUpTime with 1,000
+   in flight, and 100 devices walked at once. Timeouts, `RcvbufErrors` of the namespace's
+   /proc/net/snmp before and after, wall time against the C client's. monitord runs twice: with
+   its default receive buffer and with the kernel's default (212,992 bytes, what it had before).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
-import resource
+import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.snmp import start_snmpsim as lab_snmpsim  # noqa: E402
+from lab.fast_snmpd import Agent, add_interfaces, enter_own_netns, start_snmpd  # noqa: E402
 from lab.snmp import stop_process  # noqa: E402
 from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
 from probes.profiles import RateTracker, poll_device  # noqa: E402
-from probes.snmp import Oid, Result, SnmpClient, Target, format_oid  # noqa: E402
+from probes.snmp import RECEIVE_BUFFER, Oid, Result, SnmpClient, Target, format_oid, parse_oid  # noqa: E402
 
-ADSL = "1.3.6.1.2.1.10.94.1.1"
-TABLES = [
-    "1.3.6.1.2.1.2.2.1",  # ifTable
-    "1.3.6.1.2.1.31.1.1.1",  # ifXTable
-    *(f"{ADSL}.{table}.1" for table in (2, 3, 4, 5, 6, 7, 10, 11)),
-]
+SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
+PUBLIC = SnmpAuth("bench", "2c", community=Secret("public", "bench"))
+REPETITIONS = 25
+AT_ONCE = 10  # devices walked at once in the CPU rounds
+KERNEL_DEFAULT = 212_992  # net.core.rmem_default: the socket's buffer before it was sized
 
 
 @dataclass(frozen=True)
 class Run:
+    values: int
+    requests: int
+    timeouts: int
+    errors: int
     wall: float
     cpu: float
-    varbinds: int
-    failures: int
+    dropped: int = 0  # RcvbufErrors during the run
+
+    @property
+    def cpu_per_1000(self) -> float:
+        """CPU milliseconds per 1,000 values."""
+        return self.cpu / self.values * 1e6 if self.values else float("nan")
 
 
 class CountingClient(SnmpClient):
-    """Counts the values the agent sent, for values/s."""
+    """Counts the values and requests of every GET and walk, for poll_device."""
 
-    varbinds = 0
+    values = requests = timeouts = errors = 0
+
+    def _count(self, result: Result) -> Result:
+        self.values += len(result.varbinds)
+        self.requests += result.requests
+        self.timeouts += result.outcome is Outcome.TIMEOUT
+        self.errors += result.outcome not in (Outcome.OK, Outcome.TIMEOUT)
+        return result
 
     async def get(self, target: Target, oids: list[Oid]) -> Result:  # type: ignore[override]
-        result = await super().get(target, oids)
-        self.varbinds += len(result.varbinds)
-        return result
+        return self._count(await super().get(target, oids))
 
     async def walk(self, target: Target, columns: list[Oid], max_repetitions: int = 25) -> Result:  # type: ignore[override]
-        result = await super().walk(target, columns, max_repetitions)
-        self.varbinds += len(result.varbinds)
-        return result
+        return self._count(await super().walk(target, columns, max_repetitions))
 
 
-def snmprec(ports: int, seed: int) -> str:
-    """One DSLAM with the columns of the adsl and if-mib profiles, sorted by OID."""
-    rng = random.Random(seed)
-    cells: list[tuple[tuple[int, ...], str]] = [((1, 3, 6, 1, 2, 1, 1, 3, 0), f"67|{rng.randrange(10**6, 10**9)}")]
-    columns = {
-        "1.3.6.1.2.1.2.2.1.8": lambda: f"2|{rng.choice([1, 1, 1, 2])}",
-        "1.3.6.1.2.1.2.2.1.14": lambda: f"65|{rng.randrange(10**4)}",
-        "1.3.6.1.2.1.2.2.1.20": lambda: f"65|{rng.randrange(10**4)}",
-        "1.3.6.1.2.1.31.1.1.1.6": lambda: f"70|{rng.randrange(10**12)}",
-        "1.3.6.1.2.1.31.1.1.1.10": lambda: f"70|{rng.randrange(10**12)}",
-        f"{ADSL}.2.1.4": lambda: f"2|{rng.randrange(20, 200)}",
-        f"{ADSL}.2.1.5": lambda: f"66|{rng.randrange(50, 600)}",
-        f"{ADSL}.2.1.8": lambda: f"66|{rng.randrange(10**6, 2 * 10**7)}",
-        f"{ADSL}.3.1.4": lambda: f"2|{rng.randrange(20, 200)}",
-        f"{ADSL}.3.1.5": lambda: f"66|{rng.randrange(50, 600)}",
-        f"{ADSL}.3.1.8": lambda: f"66|{rng.randrange(10**5, 10**6)}",
-        f"{ADSL}.4.1.2": lambda: f"66|{rng.randrange(10**6, 2 * 10**7)}",
-        f"{ADSL}.5.1.2": lambda: f"66|{rng.randrange(10**5, 10**6)}",
-        f"{ADSL}.6.1.5": lambda: f"65|{rng.randrange(10**3)}",
-        f"{ADSL}.6.1.6": lambda: f"65|{rng.randrange(50)}",
-        f"{ADSL}.7.1.4": lambda: f"65|{rng.randrange(10**3)}",
-        f"{ADSL}.10.1.3": lambda: f"65|{rng.randrange(10**6)}",
-        f"{ADSL}.10.1.4": lambda: f"65|{rng.randrange(10**4)}",
-        f"{ADSL}.11.1.3": lambda: f"65|{rng.randrange(10**6)}",
-        f"{ADSL}.11.1.4": lambda: f"65|{rng.randrange(10**4)}",
-    }
-    for prefix, value in columns.items():
-        base = tuple(int(x) for x in prefix.split("."))
-        cells.extend((base + (port,), value()) for port in range(1, ports + 1))
-    cells.sort()
-    return "".join(f"{format_oid(oid)}|{value}\n" for oid, value in cells)
+def rcvbuf_errors() -> int:
+    """UDP RcvbufErrors of this network namespace: datagrams dropped on a full receive buffer."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
-def start_snmpsim(root: Path, devices: int, ports: int) -> tuple[subprocess.Popen[bytes], int]:
-    """`devices` DSLAMs of `ports` lines each in one snmpsim on 127.0.0.1 (community dslam-NNN)."""
-    data = root / "data"
-    data.mkdir()
-    for n in range(devices):
-        (data / f"dslam-{n:03d}.snmprec").write_text(snmprec(ports, n))
-    return lab_snmpsim(data, root / "cache", "dslam-000", ready_timeout=120)
+def build_anchor(folder: Path) -> Path:
+    """bench/snmp_anchor.c compiled against net-snmp (gcc and libsnmp-dev installed if missing)."""
+    missing = [package for tool, package in (("gcc", "gcc"), ("net-snmp-config", "libsnmp-dev")) if shutil.which(tool) is None]
+    if missing:
+        print(f"installing {' '.join(missing)} for the C anchor (apt-get)", flush=True)
+        apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=apt)
+    libs = subprocess.run(["net-snmp-config", "--libs"], check=True, capture_output=True, text=True).stdout.split()
+    binary = folder / "snmp_anchor"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(ROOT / "bench" / "snmp_anchor.c"), *libs], check=True)
+    return binary
 
 
-async def monitord_round(devices: list[Device], ports: int, in_flight: int) -> Run:
-    profiles = load_profiles()
-    chosen = [profiles["adsl"], profiles["if-mib"]]
-    client = CountingClient(timeout=5.0, retries=1)
-    rates = RateTracker()
-    gate = asyncio.Semaphore(in_flight)
-    failures = 0
+@dataclass(frozen=True)
+class Anchor:
+    binary: Path
+    env: dict[str, str]
+    peers: str
 
-    async def one(device: Device) -> None:
-        nonlocal failures
-        lines = {str(port): f"{device.id}/{port}" for port in range(1, ports + 1)}
+    def run(self, *args: str) -> Run:
+        done = subprocess.run([str(self.binary), *args], check=True, capture_output=True, text=True, env=self.env)
+        fields = dict(part.split("=") for part in done.stdout.split())
+        return Run(
+            int(fields["values"]),
+            int(fields["requests"]),
+            int(fields["timeouts"]),
+            int(fields["errors"]),
+            float(fields["wall"]),
+            float(fields["cpu"]),
+        )
+
+    def walk(self, devices: int, at_once: int, columns: list[Oid]) -> Run:
+        return self.run("walk", str(devices), str(at_once), str(REPETITIONS), "0", self.peers, *map(format_oid, columns))
+
+    def get(self, requests: int, in_flight: int) -> Run:
+        return self.run("get", str(requests), str(in_flight), "0", self.peers, format_oid(SYS_UPTIME))
+
+
+async def measured(client: CountingClient, work: Callable[[], Awaitable[object]]) -> Run:
+    client.values = client.requests = client.timeouts = client.errors = 0
+    dropped, started, cpu = rcvbuf_errors(), time.perf_counter(), time.process_time()
+    await work()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Run(client.values, client.requests, client.timeouts, client.errors, wall, cpu, rcvbuf_errors() - dropped)
+
+
+async def gather_limited(limit: int, jobs: Iterable[Awaitable[object]]) -> None:
+    """Await every job, at most `limit` at once."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Awaitable[object]) -> None:
         async with gate:
-            for profile in chosen:
-                samples = await poll_device(client, device, profile, lines, time.time(), rates=rates)
-                failures += samples[0].outcome is not Outcome.OK
+            await job
 
-    await asyncio.gather(*(one(device) for device in devices))  # warm-up: targets, agent indexes
-    client.varbinds = failures = 0
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(device) for device in devices))
-    run = Run(time.perf_counter() - started, time.process_time() - cpu, client.varbinds, failures)
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def cpu_rounds(anchor: Anchor, agents: list[Agent], index: list[int], devices: int, rounds: int) -> dict[str, list[Run]]:
+    profile = load_profiles()["if-mib"]
+    columns = [column.oid for table in profile.tables for column in table.columns]
+    client = CountingClient(timeout=2.0, retries=0)
+    rates = RateTracker()
+    inventory = [
+        Device(f"dev-{n:03d}", "dslam", "bench", "127.0.0.1", PUBLIC, ("if-mib",), agents[n % len(agents)].port)
+        for n in range(devices)
+    ]
+
+    lines = {device.id: {str(i): f"{device.id}/{i}" for i in index} for device in inventory}
+
+    def walks() -> Awaitable[None]:
+        return gather_limited(AT_ONCE, (client.walk(Target.of(device), columns, REPETITIONS) for device in inventory))
+
+    def polls() -> Awaitable[None]:
+        now = time.time()
+        jobs = (poll_device(client, device, profile, lines[device.id], now, rates=rates) for device in inventory)
+        return gather_limited(AT_ONCE, jobs)
+
+    await walks()  # warm-up: sockets, addresses, agents' caches, rate state for the first poll
+    await polls()
+    runs: dict[str, list[Run]] = {"C async client": [], "SnmpClient.walk": [], "poll_device": []}
+    for n in range(rounds):
+        order = ["C async client", "SnmpClient.walk", "poll_device"]
+        for name in order[n % 3 :] + order[: n % 3]:
+            if name == "C async client":
+                runs[name].append(anchor.walk(devices, AT_ONCE, columns))
+            else:
+                runs[name].append(await measured(client, walks if name == "SnmpClient.walk" else polls))
     client.close()
-    return run
+    return runs
 
 
-def netsnmp_round(port: int, devices: int, workers: int) -> Run:
-    def poll(n: int) -> tuple[int, int]:
-        address = f"127.0.0.1:{port}"
-        community = f"dslam-{n:03d}"
-        count = failures = 0
-        commands = [["snmpget", "-v2c", "-c", community, "-On", "-t", "5", "-r", "1", address, "1.3.6.1.2.1.1.3.0"]]
-        commands += [
-            ["snmpbulkwalk", "-v2c", "-c", community, "-On", "-Cr25", "-t", "5", "-r", "1", address, table] for table in TABLES
-        ]
-        for command in commands:
-            done = subprocess.run(command, capture_output=True, text=True)
-            failures += done.returncode != 0
-            count += sum(line.startswith(".") for line in done.stdout.splitlines())
-        return count, failures
+async def bursts(anchor: Anchor, agents: list[Agent], gets: int, in_flight: int, walked: int) -> dict[str, dict[str, Run]]:
+    columns = [column.oid for table in load_profiles()["if-mib"].tables for column in table.columns]
+    targets = [Target("127.0.0.1", agent.port, PUBLIC) for agent in agents]
+    found: dict[str, dict[str, Run]] = {"get": {}, "walk": {}}
+    dropped = rcvbuf_errors()
+    found["get"]["C async client"] = anchor.get(gets, in_flight)
+    found["get"]["C async client"] = _with_dropped(found["get"]["C async client"], rcvbuf_errors() - dropped)
+    dropped = rcvbuf_errors()
+    found["walk"]["C async client"] = _with_dropped(anchor.walk(walked, walked, columns), rcvbuf_errors() - dropped)
+    for name, asked in (
+        (f"SnmpClient ({RECEIVE_BUFFER:,} B asked)", RECEIVE_BUFFER),
+        (f"SnmpClient ({KERNEL_DEFAULT:,} B, as before)", KERNEL_DEFAULT // 2),
+    ):
+        found["get"][name], found["walk"][name] = await monitord_bursts(asked, targets, columns, gets, in_flight, walked)
+    return found
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(poll, range(devices)))
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(wall, cpu, sum(r[0] for r in results), sum(r[1] for r in results))
+
+async def monitord_bursts(
+    asked: int, targets: list[Target], columns: list[Oid], gets: int, in_flight: int, walked: int
+) -> tuple[Run, Run]:
+    """The GET burst and the walk burst on a fresh client asking for an `asked`-byte buffer."""
+    client = CountingClient(timeout=2.0, retries=0, receive_buffer=asked)
+    await asyncio.gather(*(client.get(target, [SYS_UPTIME]) for target in targets))  # opens the socket
+    get_jobs = (client.get(targets[n % len(targets)], [SYS_UPTIME]) for n in range(gets))
+    walk_jobs = (client.walk(targets[n % len(targets)], columns, REPETITIONS) for n in range(walked))
+    get_run = await measured(client, lambda: gather_limited(in_flight, get_jobs))
+    walk_run = await measured(client, lambda: gather_limited(walked, walk_jobs))
+    print(f"asked for {asked:,} B: the kernel granted {client.receive_buffers[socket.AF_INET]:,} B", flush=True)
+    client.close()
+    return get_run, walk_run
+
+
+def _with_dropped(run: Run, dropped: int) -> Run:
+    return Run(run.values, run.requests, run.timeouts, run.errors, run.wall, run.cpu, dropped)
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=100)
-    parser.add_argument("--ports", type=int, default=48)
-    parser.add_argument("--workers", type=int, default=8, help="net-snmp devices polled in parallel")
-    parser.add_argument("--in-flight", type=int, default=32, help="monitord devices polled at once")
+    parser.add_argument("--agents", type=int, default=4, help="snmpd instances")
+    parser.add_argument("--pairs", type=int, default=250, help="veth pairs: 2 x pairs + 1 rows per table")
+    parser.add_argument("--devices", type=int, default=40, help="device walks per CPU round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--gets", type=int, default=5000)
+    parser.add_argument("--in-flight", type=int, default=1000)
+    parser.add_argument("--walked", type=int, default=100, help="devices walked at once in the burst")
     args = parser.parse_args()
-    if shutil.which("snmpbulkwalk") is None:
-        raise SystemExit("net-snmp tools missing: apt-get install snmp")
-    with tempfile.TemporaryDirectory(prefix="snmp-bench-") as folder:
-        started = time.perf_counter()
-        agent, port = start_snmpsim(Path(folder), args.devices, args.ports)
-        print(
-            f"snmpsim: {args.devices} DSLAMs x {args.ports} ports on 127.0.0.1:{port} (community per device), "
-            f"ready in {time.perf_counter() - started:.1f} s"
-        )
+    enter_own_netns()
+    print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="snmp-bench-") as name:
+        folder = Path(name)
+        anchor_binary = build_anchor(folder)
+        (folder / "snmp.conf").write_text(f"clientRecvBuf {RECEIVE_BUFFER}\n")  # the C client's buffer as monitord's
+        index = add_interfaces(args.pairs)
+        agents = start_snmpd(folder, args.agents, RECEIVE_BUFFER)
         try:
-            auth = lambda n: SnmpAuth(f"dslam-{n:03d}", "2c", community=Secret(f"dslam-{n:03d}", "bench"))  # noqa: E731
-            devices = [
-                Device(f"dslam-{n:03d}", "dslam", "bench", "127.0.0.1", auth(n), ("adsl", "if-mib"), port)
-                for n in range(args.devices)
-            ]
-            ours = asyncio.run(monitord_round(devices, args.ports, args.in_flight))
-            theirs = netsnmp_round(port, args.devices, args.workers)
+            peers = ",".join(f"udp:127.0.0.1:{agent.port}" for agent in agents)
+            env = {**os.environ, "MIBS": "", "SNMPCONFPATH": str(folder), "SNMP_PERSISTENT_DIR": str(folder / "persist")}
+            anchor = Anchor(anchor_binary, env, peers)
+            print(f"{args.agents} snmpd x {len(index)} interfaces in a private network namespace", flush=True)
+            runs = asyncio.run(cpu_rounds(anchor, agents, index, args.devices, args.rounds))
+            burst = asyncio.run(bursts(anchor, agents, args.gets, args.in_flight, args.walked))
         finally:
-            stop_process(agent)
-    lines = args.devices * args.ports
-    print(f"{'client':<34} {'wall s':>8} {'values':>8} {'values/s':>9} {'CPU s/1000 lines':>17} {'failed':>6}")
-    for name, run in (("monitord (asyncio, one socket)", ours), (f"net-snmp snmpbulkwalk x{args.workers}", theirs)):
-        print(
-            f"{name:<34} {run.wall:8.2f} {run.varbinds:8d} {run.varbinds / run.wall:9.0f} "
-            f"{run.cpu / lines * 1000:17.3f} {run.failures:6d}"
-        )
-    print(f"ratio net-snmp/monitord: wall {theirs.wall / ours.wall:.2f}x, client CPU {theirs.cpu / ours.cpu:.2f}x")
+            for agent in agents:
+                stop_process(agent.process)
+    print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+
+    anchor_runs = runs["C async client"]
+    print(f"\nCPU per 1,000 values, {args.devices} devices x {len(index)} rows x 5 columns per round, {args.rounds} rounds")
+    print("| client | values per round | CPU ms per 1,000 values, median (range) | x the C client, same round |")
+    print("|---|---:|---:|---:|")
+    for name, rounds in runs.items():
+        ratios = [run.cpu_per_1000 / base.cpu_per_1000 for run, base in zip(rounds, anchor_runs, strict=True)]
+        failed = sum(run.timeouts + run.errors for run in rounds)
+        note = f" ({failed} failed)" if failed else ""
+        print(f"| {name} | {rounds[0].values:,}{note} | {spread([r.cpu_per_1000 for r in rounds])} | {spread(ratios)} |")
+    for kind, title in (
+        ("get", f"{args.gets:,} GETs, {args.in_flight:,} in flight"),
+        ("walk", f"{args.walked} devices walked at once"),
+    ):
+        base = burst[kind]["C async client"]
+        print(f"\n{title}, no retries")
+        print("| client | values | timeouts | RcvbufErrors | wall s | x C wall | CPU ms per 1,000 values | x C CPU |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, run in burst[kind].items():
+            print(
+                f"| {name} | {run.values:,} | {run.timeouts} | {run.dropped} | {run.wall:.3f} | {run.wall / base.wall:.1f} "
+                f"| {run.cpu_per_1000:.2f} | {run.cpu_per_1000 / base.cpu_per_1000:.1f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -141,14 +141,28 @@ def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
         raise BerError("no varbind list")
     varbinds = []
     while pos < end:
-        tag, pos, varbind_end = _header(data, pos, end)
-        if tag != SEQUENCE:
-            raise BerError("varbind is not a SEQUENCE")
-        tag, start, pos = _header(data, pos, varbind_end)
-        if tag != OID:
-            raise BerError("varbind name is not an OID")
+        # A varbind, its name and its value usually have one-octet tags and lengths under 128:
+        # read those in line, the same checks as `_header`; anything else goes through it.
+        if pos + 4 <= end and data[pos] == SEQUENCE and data[pos + 1] < 0x80 and data[pos + 2] == OID and data[pos + 3] < 0x80:
+            varbind_end = pos + 2 + data[pos + 1]
+            start = pos + 4
+            pos = start + data[pos + 3]
+            if varbind_end > end or pos > varbind_end:
+                raise BerError("length beyond the enclosing element")
+        else:
+            tag, pos, varbind_end = _header(data, pos, end)
+            if tag != SEQUENCE:
+                raise BerError("varbind is not a SEQUENCE")
+            tag, start, pos = _header(data, pos, varbind_end)
+            if tag != OID:
+                raise BerError("varbind name is not an OID")
         name = decode_oid(data[start:pos])
-        tag, start, pos = _header(data, pos, varbind_end)
+        if pos + 2 <= varbind_end and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
+            tag = data[pos]
+            start = pos + 2
+            pos = start + data[pos + 1]
+        else:
+            tag, start, pos = _header(data, pos, varbind_end)
         if pos != varbind_end:
             raise BerError("varbind has more than a name and a value")
         varbinds.append((name, tag, _value(tag, data[start:pos])))

@@ -17,16 +17,23 @@ cannot decrypt without a report).
 A v1/v2c reply counts only if it comes from the address and port the request went to. pysnmp
 matches v3 replies by msgID and security parameters, not by address (RFC 3412 §7.2.12): with
 authNoPriv or authPriv a forged reply fails its HMAC, with noAuthNoPriv it would be accepted.
+
+A burst of requests must not lose its own replies: the kernel drops a datagram that arrives when
+the socket's receive buffer is full (`RcvbufErrors` in /proc/net/snmp), and a lost reply costs a
+whole timeout. So the v1/v2c socket asks for a large buffer, reads back what the kernel granted
+(net.core.rmem_max caps it) and keeps the replies in flight within what that buffer can hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
@@ -49,6 +56,8 @@ from pysnmp.proto import errind, rfc1902
 from monitord.model import Device, Outcome, SnmpAuth
 from probes import ber
 
+log = logging.getLogger("monitord.snmp")
+
 Oid = tuple[int, ...]
 Value = int | bytes | Oid
 
@@ -67,6 +76,16 @@ TAGS: dict[Any, int] = {
 65 Counter32, 66 Gauge32/Unsigned32, 67 TimeTicks, 68 Opaque, 70 Counter64."""
 
 KNOWN = frozenset(TAGS.values())
+
+RECEIVE_BUFFER = 4 * 2**20
+"""Bytes asked for the v1/v2c socket's receive buffer (SO_RCVBUF). Linux grants twice that, room
+for about 7,000 GET replies or 650 five-column GETBULK replies at `reply_cost`'s worst case.
+Debian's default net.core.rmem_max (212,992) caps the grant at a twentieth of that; the client
+then keeps fewer requests in flight."""
+
+DATAGRAM_OVERHEAD = 1024
+"""Bytes the kernel charges a received datagram beyond twice its payload, at most (its buffer
+and bookkeeping: 832 bytes for a 60-byte datagram, 16,644 for 8,000 on loopback, Linux 6)."""
 
 ERROR_STATUS = (
     "noError tooBig noSuchName badValue readOnly genErr noAccess wrongType wrongLength "
@@ -101,8 +120,10 @@ PRIV_PROTOCOLS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Varbind:
+class Varbind(NamedTuple):
+    """One value received. A NamedTuple, not a frozen dataclass: one is built per value polled,
+    at half the cost."""
+
     oid: Oid
     tag: int
     value: Value
@@ -146,6 +167,7 @@ class _Datagrams(asyncio.DatagramProtocol):
     request-id and must come from the address and port the request went to and carry its version
     and community; anything else is dropped (pysnmp checks all but the address)."""
 
+    budget: ReplyBudget
     transport: asyncio.DatagramTransport | None = None
     waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response]]] = field(default_factory=dict)
 
@@ -161,6 +183,77 @@ class _Datagrams(asyncio.DatagramProtocol):
         if waiting is None or waiting[:3] != (response.version, response.community, addr[:2]) or waiting[3].done():
             return
         waiting[3].set_result(response)
+
+
+class ReplyBudget:
+    """The receive buffer's bytes, promised to replies not yet read: a request waits (first come,
+    first served) until its reply's worst-case size fits, so a burst queues instead of overflowing
+    the socket. A request larger than the whole buffer goes out alone."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.free = capacity
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, cost: int) -> int:
+        """Wait until `cost` bytes (at most the whole buffer) are free and hold them; the bytes held."""
+        cost = min(cost, self.capacity)
+        if not self._waiting and cost <= self.free:
+            self.free -= cost
+            return cost
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((cost, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give(cost)  # granted just as the caller was cancelled
+            else:
+                self._wake()  # a smaller request behind this one may fit now
+            raise
+        return cost
+
+    def give(self, cost: int) -> None:
+        self.free += cost
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting:
+            cost, turn = self._waiting[0]
+            if not turn.cancelled():
+                if cost > self.free:
+                    return
+                self.free -= cost
+                turn.set_result(None)
+            self._waiting.popleft()
+
+
+def reply_cost(message: bytes, oids: int, repetitions: int | None) -> int:
+    """Receive-buffer bytes the reply to `message` may take: a GET reply is the request with up
+    to 40 bytes of value per OID; a GETBULK reply repeats the request's OIDs `repetitions` times,
+    each one a sub-identifier longer and with a value (24 bytes allowed per varbind)."""
+    if repetitions:
+        payload = len(message) * repetitions + oids * repetitions * 24
+    else:
+        payload = len(message) + oids * 40
+    return DATAGRAM_OVERHEAD + 2 * payload
+
+
+def size_receive_buffer(sock: Any, wanted: int) -> int:
+    """Ask for a `wanted`-byte receive buffer and return what the kernel granted, in its own
+    accounting (Linux doubles the value asked for, see socket(7), and caps it at twice
+    net.core.rmem_max). A capped buffer is logged: replies then wait in fewer numbers."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
+    granted = int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    if granted < 2 * wanted:
+        log.warning(
+            "SNMP socket: asked for a %d-byte receive buffer, the kernel granted %d (capped by "
+            "net.core.rmem_max); fewer requests wait in flight. Raise it: sysctl -w net.core.rmem_max=%d",
+            wanted,
+            granted,
+            wanted,
+        )
+    return granted
 
 
 def parse_oid(text: str) -> Oid:
@@ -199,6 +292,9 @@ class SnmpClient:
     them, so varying them per poll would register each target again (about 7.5 ms of CPU each).
     A walk ends with AGENT_ERROR once it has received more than `max_varbinds` values, sent
     `walk_max_requests` requests or run for `walk_timeout` seconds (checked before each request).
+    `receive_buffer` is asked for each v1/v2c socket; `receive_buffers` holds what the kernel
+    granted per address family. The IPv4 socket is made here, so that a capped buffer is logged
+    as the daemon starts; IPv6's on first use.
     Create it inside the running event loop; call `close()` when done.
 
     An engine holds one set of keys per SNMPv3 user name: configuring the same user with other
@@ -214,12 +310,20 @@ class SnmpClient:
         max_varbinds: int = 200_000,
         walk_max_requests: int = 5_000,
         walk_timeout: float = 30.0,
+        receive_buffer: int = RECEIVE_BUFFER,
     ) -> None:
         self.timeout = timeout
         self.retries = retries
         self.max_varbinds = max_varbinds
         self.walk_max_requests = walk_max_requests
         self.walk_timeout = walk_timeout
+        self.receive_buffer = receive_buffer
+        self.receive_buffers: dict[int, int] = {}
+        self._unopened: dict[int, socket.socket] = {}
+        try:
+            self._unopened[socket.AF_INET] = self._sized_socket(socket.AF_INET)
+        except OSError:
+            pass  # no IPv4 here: its first use reports UNREACHABLE, as for any family
         self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
         self._transports: dict[tuple[str, int], Any] = {}
         self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
@@ -228,6 +332,9 @@ class SnmpClient:
         self._request_id = random.randrange(2**31)
 
     def close(self) -> None:
+        for sock in self._unopened.values():
+            sock.close()
+        self._unopened.clear()
         for engine, _users in self._engines:
             engine.close_dispatcher()
         for opening in self._sockets.values():
@@ -250,9 +357,9 @@ class SnmpClient:
     async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Result:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
-        The result holds every cell found, column by column in agent order, or an outcome that says
-        why the walk stopped: tooBig at one repetition, OID not increasing, too many rows, too many
-        requests, out of time.
+        The result holds every cell found (each reply's column by column, in agent order), or an
+        outcome that says why the walk stopped: tooBig at one repetition, OID not increasing, too
+        many rows, too many requests, out of time.
         """
         prefixes = list(dict.fromkeys(columns))
         last = {prefix: prefix for prefix in prefixes}
@@ -290,23 +397,24 @@ class SnmpClient:
                 return Result(Outcome.AGENT_ERROR, tuple(found), "empty response", requests)
             received += len(reply.varbinds)
             done: set[Oid] = set()
-            for position, (oid, tag, value) in enumerate(reply.varbinds):
-                prefix = active[position % len(active)]
-                if prefix in done:
-                    continue
-                if tag == ber.END_OF_MIB_VIEW or oid[: len(prefix)] != prefix:
-                    done.add(prefix)
-                    continue
-                if oid <= last[prefix]:
-                    detail = f"OID not increasing: {format_oid(oid)} after {format_oid(last[prefix])}"
-                    return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
-                last[prefix] = oid
-                if tag in ber.EMPTY:
-                    continue
-                if tag not in KNOWN:
-                    skipped += 1
-                    continue
-                found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
+            for column, prefix in enumerate(active):  # a column's values are every len(active)-th
+                width = len(prefix)
+                previous = last[prefix]
+                for oid, tag, value in reply.varbinds[column :: len(active)]:
+                    if tag == ber.END_OF_MIB_VIEW or oid[:width] != prefix:
+                        done.add(prefix)
+                        break
+                    if oid <= previous:
+                        detail = f"OID not increasing: {format_oid(oid)} after {format_oid(previous)}"
+                        return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
+                    previous = oid
+                    if tag in ber.EMPTY:
+                        continue
+                    if tag not in KNOWN:
+                        skipped += 1
+                        continue
+                    found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
+                last[prefix] = previous
             if received > self.max_varbinds:
                 detail = f"too many rows: more than {self.max_varbinds} values received"
                 return Result(Outcome.AGENT_ERROR, tuple(found[: self.max_varbinds]), detail, requests)
@@ -356,6 +464,7 @@ class SnmpClient:
             message = ber.encode_request(version, community, request_id, kind, oids, 0, repetitions or 0)
         except ber.BerError as error:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
+        held = await datagrams.budget.take(reply_cost(message, len(oids), repetitions))
         future: asyncio.Future[ber.Response] = asyncio.get_running_loop().create_future()
         datagrams.waiting[request_id] = (version, community, sockaddr[:2], future)
         try:
@@ -366,6 +475,7 @@ class SnmpClient:
                     return _Reply(Outcome.OK, response.error_status, response.error_index, response.varbinds)
         finally:
             del datagrams.waiting[request_id]
+            datagrams.budget.give(held)
         return _Reply(Outcome.TIMEOUT, detail="no response")
 
     async def _sockaddr(self, target: Target) -> tuple[int, Any]:
@@ -383,9 +493,26 @@ class SnmpClient:
         """The family's socket, opened on first use (concurrent first uses share one opening)."""
         opening = self._sockets.get(family)
         if opening is None:
-            loop = asyncio.get_running_loop()
-            opening = self._sockets[family] = asyncio.ensure_future(loop.create_datagram_endpoint(_Datagrams, family=family))
+            opening = self._sockets[family] = asyncio.ensure_future(self._open(family))
         return await asyncio.shield(opening)
+
+    def _sized_socket(self, family: int) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.receive_buffers[family] = size_receive_buffer(sock, self.receive_buffer)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _open(self, family: int) -> tuple[asyncio.DatagramTransport, _Datagrams]:
+        sock = self._unopened.pop(family, None) or self._sized_socket(family)
+        budget = ReplyBudget(self.receive_buffers[family])
+        try:
+            return await asyncio.get_running_loop().create_datagram_endpoint(lambda: _Datagrams(budget), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
         """The engine to send with and its name for (auth, address, port), configured once.

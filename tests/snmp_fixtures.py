@@ -137,7 +137,8 @@ SNMPD_PRIV_KEY = "privpass123"
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
-    """net-snmp's agent with v2c community `public` and SNMPv3 authPriv users."""
+    """net-snmp's agent with v2c community `public` and SNMPv3 authPriv users, and a receive buffer
+    as large as net.core.rmem_max allows (up to 4 MiB)."""
     if shutil.which("snmpd") is None:
         pytest.fail("snmpd is not installed (apt-get install snmpd)")
     root = tmp_path_factory.mktemp("snmpd")
@@ -149,6 +150,7 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
     )
     (root / "snmpd.conf").write_text(
         f"agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\n{users}\nsysName lab-dslam-1\n"
+        "[snmp] serverRecvBuf 4194304\n"  # bursts of requests wait in its buffer, not dropped
     )
     process = subprocess.Popen(
         ["snmpd", "-f", "-C", "-c", str(root / "snmpd.conf"), "-Lf", str(root / "snmpd.log")],
