@@ -79,8 +79,9 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
 
 class Daemon:
     """Builds the parts and runs them: it alone opens and closes the store, the clients and the
-    listeners, and sets which config is in force (handing it to the parts on reload). What the
-    rules decide is the pipeline's to write, what polling costs the polling jobs' to count."""
+    listeners, sets which config is in force (handing it to the parts on reload) and prunes the
+    store's old history. What the rules decide is the pipeline's to write (`daemon.pipeline`),
+    what polling costs the polling jobs' to count (`daemon.probes`); the outbox delivers."""
 
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] | None = None):
         self.config = config
@@ -250,7 +251,7 @@ class Daemon:
     def _status(self) -> str:
         """The one line `systemctl status` shows."""
         topology = self.config.topology
-        incidents = len(self.pipeline.engine.incidents())
+        incidents = len(self.open_incidents())
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:
