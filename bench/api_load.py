@@ -46,9 +46,7 @@ async def run(clients: int, seconds: float, mix: str, base: str, nice: int) -> i
                 if task.done():
                     task.result()
                 topology = daemon.config.topology
-                await until(
-                    lambda: all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines), 60, "every line ok"
-                )
+                await until(lambda: all(daemon.line_state(i).status is Status.OK for i in topology.lines), 60, "every line ok")
                 await asyncio.sleep(5)  # a few rounds of polls in steady state
                 token = daemon.config.http.token.reveal() if daemon.config.http.token else None
                 url = f"http://127.0.0.1:{daemon.http_port}"
@@ -76,7 +74,7 @@ async def measure(daemon: Daemon, world, url: str, token: str | None, clients: i
         while True:
             await asyncio.sleep(0.5)
             nodes = [NodeRef("line", i) for i in topology.lines] + [NodeRef("device", d) for d in topology.devices]
-            not_ok.update(str(n) for n in nodes if daemon.engine.node_state(n).status is not Status.OK)
+            not_ok.update(str(n) for n in nodes if daemon.node_state(n).status is not Status.OK)
             worst_poll_lag = max([worst_poll_lag, *(s.lag or 0.0 for s in daemon.scheduler.stats.values())])
 
     lag = LoopLag()

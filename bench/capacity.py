@@ -7,14 +7,14 @@ One run, one process, the daemon's own code paths:
 1. Memory. A 100,032-line inventory (2,084 DSLAMs x 48 ports, 8 regions, 128 exchanges, a
    cabinet per DSLAM, a modem address per line) is written as config.yaml + subscribers.csv and
    loaded with `load_config`; `Daemon(config)` builds the rules engine, store and profiles and
-   `daemon.jobs()` the probe jobs. RSS is read after each stage, and after the rules have run.
+   `daemon.probes.jobs(config)` the probe jobs. RSS is read after each stage, and after the rules have run.
 2. Rules. After every line's first samples (`first_samples`: the first and last few devices
-   one by one and timed, the rest in bulk), simulated minutes of the whole inventory go through `daemon.ingest` (one batch per device
+   one by one and timed, the rest in bulk), simulated minutes of the whole inventory go through `daemon.pipeline.ingest` (one batch per device
    poll: adsl and if-mib every `line_interval`, ICMP every `icmp_interval`, the devices' slots
-   spread over the interval as the scheduler spreads them) and `daemon.tick` once a second, on a
+   spread over the interval as the scheduler spreads them) and `daemon.pipeline.tick` once a second, on a
    fake clock. A healthy network, every value good: the steady state. Then one device poll whose
    48 lines change state is timed: the commit path of every fault.
-3. Polls. The daemon's SNMP jobs (`Daemon.jobs()`, adsl + if-mib, sysUpTime GET + bulk walk)
+3. Polls. The daemon's SNMP jobs (`PollingJobs.jobs()`, adsl + if-mib, sysUpTime GET + bulk walk)
    run against `--lab-devices` DSLAMs served by one snmpsim process (bench/snmpsim_dslams.py,
    one community per device) after a warm-up round, so counters turn into rates as in steady
    state. snmpsim is a single responder sharing the machine, so at most `--snmp-in-flight`
@@ -202,11 +202,11 @@ def device_batch(
 
 
 def ingest(daemon: Daemon, batch: list[Sample]) -> tuple[float, bool]:
-    """CPU of one `Daemon.ingest`, and whether its commit wrote the engine's whole snapshot."""
-    before = daemon._last_snapshot
+    """CPU of one `Pipeline.ingest`, and whether its commit wrote the engine's whole snapshot."""
+    before = daemon.pipeline._last_snapshot
     began = time.process_time()
-    daemon.ingest(batch)
-    return time.process_time() - began, daemon._last_snapshot != before
+    daemon.pipeline.ingest(batch)
+    return time.process_time() - began, daemon.pipeline._last_snapshot != before
 
 
 def first_samples(
@@ -229,7 +229,7 @@ def first_samples(
 
     def bulk(probe: str, part: list[tuple[str, list[str]]]) -> None:
         clock.now += 1
-        daemon.ingest([s for device, lines in part for s in device_batch(probe, device, lines, clock.now, rng)])
+        daemon.pipeline.ingest([s for device, lines in part for s in device_batch(probe, device, lines, clock.now, rng)])
 
     first = one_by_one(plan[:ends])
     bulk("snmp:adsl", plan[ends:-ends])
@@ -273,10 +273,10 @@ def simulate_minute(
     for offset, kind, k in events:
         clock.now = start + offset
         if kind == "tick":
-            before = daemon._last_snapshot
+            before = daemon.pipeline._last_snapshot
             began = time.process_time()
-            daemon.tick()
-            cpu["snapshot" if daemon._last_snapshot != before else "tick"] += time.process_time() - began
+            daemon.pipeline.tick()
+            cpu["snapshot" if daemon.pipeline._last_snapshot != before else "tick"] += time.process_time() - began
             continue
         device, lines = plan[k]
         spent, saved = ingest(daemon, device_batch(kind, device, lines, clock.now, rng))
@@ -334,11 +334,7 @@ def lab_jobs(daemon: Daemon, config: Config, count: int, port: int) -> list[Job]
     for n, device_id in enumerate(moved):
         auth = SnmpAuth(f"dslam-{n:03d}", "2c", community=Secret(f"dslam-{n:03d}", "bench"))
         devices[device_id] = replace(devices[device_id], address="127.0.0.1", port=port, snmp=auth)
-    daemon.config = replace(config, topology=replace(config.topology, devices=devices))
-    try:
-        jobs = daemon.jobs()
-    finally:
-        daemon.config = config
+    jobs = daemon.probes.jobs(replace(config, topology=replace(config.topology, devices=devices)))
     wanted = set(moved)
     return [job for job in jobs if job.device in wanted and job.key.startswith("snmp:")]
 
@@ -415,7 +411,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
     stages.append(("load_config", rss_mb(), peak_mb()))
     clock = Clock(time.time())
     daemon = Daemon(config, clock=clock)
-    jobs = daemon.jobs()
+    jobs = daemon.probes.jobs(config)
     gc.freeze()  # as Daemon.run does once the inventory is built
     stages.append(("Daemon(config) + jobs()", rss_mb(), peak_mb()))
     polling = config.polling
@@ -440,7 +436,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
 
     (folder / "snmpsim").mkdir()
     agent, port = start_snmpsim(folder / "snmpsim", args.lab_devices, args.ports)
-    daemon.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+    daemon.probes.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
     try:
         snmp_jobs = lab_jobs(daemon, config, args.lab_devices, port)
         await run_round(snmp_jobs, args.snmp_in_flight, polling.per_device_in_flight)  # warm-up: rates, agent caches
@@ -454,16 +450,16 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
     finally:
         agent.terminate()
         agent.wait(timeout=10)
-        daemon.snmp.close()
+        daemon.probes.snmp.close()
     stages.append(("after the SNMP rounds", rss_mb(), peak_mb()))
 
-    daemon.pinger = await Pinger.open()
+    daemon.probes.pinger = await Pinger.open()
     try:
         icmp = await run_round(
             [job for job in jobs if job.probe_class == "icmp"], polling.max_in_flight, polling.per_device_in_flight
         )
     finally:
-        await daemon.pinger.close()
+        await daemon.probes.pinger.close()
     stages.append(("after the ICMP sweep", rss_mb(), peak_mb()))
     daemon.store.close()
     return Measured(

@@ -1,9 +1,10 @@
 """The daemon: config, probes, rules, store, outbox and HTTP wired under one TaskGroup.
 
-`Daemon` starts, stops and reloads; its other methods live with their concern: the one writer
-(each engine step to the store and the outbox) in monitord/pipeline.py, the polling jobs in
-monitord/polling.py. HTTP, metrics and the live diagnosis read it through `View`
-(monitord/view.py), which it implements, and never import it.
+`Daemon` builds the parts, starts, stops and reloads them and runs their tasks; the work is
+theirs: `Pipeline` (monitord/pipeline.py) is the one writer of each engine step to the store
+and the outbox, `PollingJobs` (monitord/polling.py) builds the polling jobs and counts what they
+cost. HTTP, metrics and the live diagnosis read it through `View` (monitord/view.py), which it
+implements, and never import it.
 """
 
 from __future__ import annotations
@@ -28,22 +29,20 @@ from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
-from monitord.model import Incident, LineState, NodeRef, Sample
+from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample
 from monitord.outbox import ChannelPolicy, Delivery, Outbox
-from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten
+from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten, configured_channels, resume
 from monitord.polling import PollingJobs
-from monitord.store import START_AFRESH, Store, StoredWindow, StoreError
-from monitord.view import PollFigures, ProbeStats
-from notices.plan import PlanSettings, hold_notices
-from notices.throttle import CommentThrottle
+from monitord.store import Store, StoredWindow, StoreError
+from monitord.view import PollFigures
+from notices.plan import hold_notices
 from notifiers.base import Notifier
 from probes.icmp import Pinger
-from probes.profiles import Profile, RateTracker
+from probes.profiles import Profile
 from probes.scheduler import Scheduler
 from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig
-from rules.engine import Engine
 
 log = logging.getLogger("monitord")
 
@@ -78,46 +77,34 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
     return built
 
 
-def configured_channels(config: Config) -> frozenset[str]:
-    """Notices are queued only for channels that have a notifier: nothing would ever send the rest."""
-    n = config.notifiers
-    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets)) if on)
+class Daemon:
+    """Builds the parts and runs them: it alone opens and closes the store, the clients and the
+    listeners, sets which config is in force (handing it to the parts on reload) and prunes the
+    store's old history. What the rules decide is the pipeline's to write (`daemon.pipeline`),
+    what polling costs the polling jobs' to count (`daemon.probes`); the outbox delivers."""
 
-
-def plan_settings(config: Config) -> PlanSettings:
-    sms, email = config.notifiers.sms, config.notifiers.email
-    return PlanSettings(
-        timezone=config.timezone,
-        quiet_hours=sms.quiet_hours if sms else None,
-        update_after=sms.update_after if sms else 7200.0,
-        notify_degradation=sms.notify_degradation if sms else False,
-        noc_emails=email.noc if email else (),
-        cpe_customers=config.notifiers.cpe.customers,
-        cpe_ticket=config.notifiers.cpe.ticket,
-        cpe_noc=config.notifiers.cpe.noc,
-    )
-
-
-class Daemon(Pipeline, PollingJobs):
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] | None = None):
         self.config = config
         self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
-        self.rules: RulesConfig = config.rules
-        self.profiles: Mapping[str, Profile] = config.profiles
         self.store = Store.open(config.state_file)
-        self.engine = self._resume()
-        self._reserve_numbers()
-        self.settings = plan_settings(config)
-        self.channels = configured_channels(config)
-        self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
-        self.rates = RateTracker()
-        self.stats = ProbeStats()
+        try:
+            engine = resume(config, self.store)
+        except StoreError:
+            self.store.close()
+            raise
+        hold_probe = config.notifiers.hold_probe
+        self.outbox = Outbox(
+            self.store,
+            build_notifiers(config),
+            self._policies(),
+            clock=self.clock,
+            on_hold=lambda hold: hold_notices(hold, self.pipeline.settings, hold_probe),
+        )
+        self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
+        self.probes = PollingJobs(self.clock)
         self.started = self.clock()
         self.ready = asyncio.Event()
-        self._last_snapshot = float("-inf")  # the first commit saves one
-        self.snmp: SnmpClient | None = None
-        self.pinger: Pinger | None = None
         self.scheduler: Scheduler | None = None
         self.traps: TrapReceiver | None = None
         self.traps_port: int | None = None
@@ -125,40 +112,6 @@ class Daemon(Pipeline, PollingJobs):
         self.metrics_port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
         self.exposition = Exposition(self.registry)
-        self.job_classes: dict[str, str] = {}
-        self.class_intervals: dict[str, float] = {}
-        self._next_notices = 0.0
-        self._updates_queued: set[str] = set()
-        self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
-        self.write_failures = 0
-        self._next_write = 0.0
-        self.outbox = Outbox(
-            self.store,
-            build_notifiers(config),
-            self._policies(),
-            clock=self.clock,
-            on_hold=lambda hold: hold_notices(hold, self.settings, config.notifiers.hold_probe),
-        )
-
-    def _resume(self) -> Engine:
-        """The engine as last saved, or a fresh one; StoreError (naming only the error's kind, never
-        the snapshot's content) when the saved state cannot be read."""
-        config = self.config
-        try:
-            snapshot = self.store.load_snapshot()
-            if not snapshot:
-                return Engine(config.topology, self.rules, config.tracking_prefix, config.timezone)
-            engine = Engine.restore(config.topology, self.rules, config.tracking_prefix, snapshot, config.timezone)
-        except sqlite3.Error as error:
-            self.store.close()
-            raise StoreError.of(config.state_file, error) from None
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-            self.store.close()
-            raise StoreError(
-                f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); " f"{START_AFRESH}"
-            ) from None
-        log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
-        return engine
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -175,25 +128,20 @@ class Daemon(Pipeline, PollingJobs):
         config = self.config
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
-            try:
-                self.store.replace_config_maintenance(config.maintenance)
-                now = self.clock()
-                self._commit(self.engine.set_maintenance(self._windows(), now), now)
-            except sqlite3.Error as error:
-                raise StoreError.of(config.state_file, error) from None
+            self.pipeline.start()
             gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
-            self.snmp = SnmpClient(
+            snmp = self.probes.snmp = SnmpClient(
                 timeout=config.snmp.timeout,
                 retries=config.snmp.retries,
                 walk_max_requests=config.snmp.walk_max_requests,
                 walk_timeout=config.snmp.walk_timeout,
             )
-            opened.callback(self.snmp.close)
-            self.pinger = await Pinger.open()
-            opened.push_async_callback(self.pinger.close)
+            opened.callback(snmp.close)
+            pinger = self.probes.pinger = await Pinger.open()
+            opened.push_async_callback(pinger.close)
             polling = config.polling
             self.scheduler = Scheduler(
-                self.jobs(),
+                self.probes.jobs(config),
                 self._sink,
                 max_in_flight=polling.max_in_flight,
                 per_device_in_flight=polling.per_device_in_flight,
@@ -203,7 +151,7 @@ class Daemon(Pipeline, PollingJobs):
             if config.traps is not None:
                 t = config.traps
                 self.traps = TrapReceiver(
-                    senders(config.topology, self.profiles),
+                    senders(config.topology, config.profiles),
                     Limits(t.sender_rate, t.sender_burst, t.rate, t.burst),
                     self.scheduler.poll_now,
                 )
@@ -212,7 +160,7 @@ class Daemon(Pipeline, PollingJobs):
                 log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
             register(self.registry, self)
             self.loop = asyncio.get_running_loop()
-            listeners = [(make_app(self, Clients(self.snmp, self.pinger)), config.http.host, config.http.port)]
+            listeners = [(make_app(self, Clients(snmp, pinger)), config.http.host, config.http.port)]
             if config.metrics.listen:
                 listeners.append((make_metrics_app(self), *config.metrics.listen))
             opened.callback(sys.setswitchinterval, sys.getswitchinterval())
@@ -240,19 +188,7 @@ class Daemon(Pipeline, PollingJobs):
                 pruner.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
-                now = self.clock()
-                self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
-                self.comments.every = 0.0  # queue the held helpdesk comments: they live in memory only
-                self._commit(self.engine.tick(now), now)
-                if self.unwritten is not None:
-                    log.error(
-                        "stopping with the state file still refusing writes (%s): %d incident changes and "
-                        "%d notices decided since %.0f s ago are lost",
-                        self.unwritten.error,
-                        len(self.unwritten.incidents),
-                        len(self.unwritten.planned),
-                        now - self.unwritten.since,
-                    )
+                self.pipeline.stop()
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
 
     async def _deliver(self, stop: asyncio.Event) -> None:
@@ -279,7 +215,7 @@ class Daemon(Pipeline, PollingJobs):
         watchdog = sdnotify.watchdog_interval()
         last_ping, last_status = 0.0, ""
         while True:
-            self.tick()
+            self.pipeline.tick()
             fields = []
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 fields.append("WATCHDOG=1")
@@ -315,7 +251,7 @@ class Daemon(Pipeline, PollingJobs):
     def _status(self) -> str:
         """The one line `systemctl status` shows."""
         topology = self.config.topology
-        incidents = len(self.engine.incidents())
+        incidents = len(self.open_incidents())
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:
@@ -347,31 +283,18 @@ class Daemon(Pipeline, PollingJobs):
                     log.error("reload rejected: %s", problem)
                 log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
                 return False
-            old, now = self.config, self.clock()
-            if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
-                self.rules = config.rules
-                self.engine = Engine.restore(
-                    old.topology, self.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone
-                )
-                self._reserve_numbers()
+            old = self.config
             self.config = config
-            self.profiles = config.profiles
-            self.settings = plan_settings(config)
-            self.channels = configured_channels(config)
-            self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
-            self.store.replace_config_maintenance(config.maintenance)
             if config.notifiers != old.notifiers:
                 self.outbox.replace_notifiers(build_notifiers(config))
             else:
                 self.outbox.probe_held()  # the fix may be at the peer's end
-            self._commit(self.engine.set_topology(config.topology, now), now)
-            self._commit(self.engine.set_maintenance(self._windows(), now), now)
-            for gone in old.topology.devices.keys() - config.topology.devices.keys():
-                self.rates.forget(gone)
+            self.pipeline.reload(config)
+            self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             if self.scheduler:
-                self.scheduler.replace_jobs(self.jobs())
+                self.scheduler.replace_jobs(self.probes.jobs(config))
             if self.traps:
-                self.traps.replace_senders(senders(config.topology, self.profiles))
+                self.traps.replace_senders(senders(config.topology, config.profiles))
             if later := needs_restart(old, config):
                 log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
             log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
@@ -380,12 +303,33 @@ class Daemon(Pipeline, PollingJobs):
             sdnotify.notify("READY=1", self._status())
 
     async def _sink(self, samples: list[Sample]) -> None:
-        self.ingest(samples)
+        self.pipeline.ingest(samples)
+
+    def _recheck(self, device: str) -> None:
+        """A step wants a second look at a device: polled now, while polling runs."""
+        if self.scheduler:
+            self.scheduler.poll_now(device)
 
     # --- the View (monitord/view.py) for HTTP, metrics and diagnose --------------------------
 
+    @property
+    def rules(self) -> RulesConfig:
+        return self.config.rules
+
+    @property
+    def profiles(self) -> Mapping[str, Profile]:
+        return self.config.profiles
+
+    @property
+    def unwritten(self) -> Unwritten | None:
+        return self.pipeline.unwritten
+
+    @property
+    def write_failures(self) -> int:
+        return self.pipeline.write_failures
+
     def open_incidents(self) -> list[Incident]:
-        return self.engine.incidents()
+        return self.pipeline.engine.incidents()
 
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
@@ -394,19 +338,28 @@ class Daemon(Pipeline, PollingJobs):
         return self.store.incidents(open_only=False)
 
     def line_state(self, line_id: str) -> LineState:
-        return self.engine.line_state(line_id)
+        return self.pipeline.engine.line_state(line_id)
 
     def node_state(self, node: NodeRef) -> LineState:
-        return self.engine.node_state(node)
+        return self.pipeline.engine.node_state(node)
 
     def maintenance(self) -> list[StoredWindow]:
         return self.store.maintenance()
 
     def polling(self) -> PollFigures:
-        return PollFigures(self.stats, self.job_classes, self.class_intervals, self.scheduler, self.traps)
+        probes = self.probes
+        return PollFigures(probes.stats, probes.job_classes, probes.class_intervals, self.scheduler, self.traps)
 
     def delivery(self) -> Delivery:
         return self.outbox.delivery()
+
+    # Controls: the API's two changes, made by the pipeline, their one writer
+
+    def add_maintenance(self, window: MaintenanceWindow) -> None:
+        self.pipeline.add_maintenance(window)
+
+    def cancel_maintenance(self, window_id: str) -> bool:
+        return self.pipeline.cancel_maintenance(window_id)
 
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines."""
@@ -415,7 +368,7 @@ class Daemon(Pipeline, PollingJobs):
         for line in topology.lines.values():
             device = topology.devices[line.device]
             region = topology.exchanges[device.exchange].region
-            counts[(region, device.exchange, device.id, self.engine.line_state(line.id).status.value)] += 1
+            counts[(region, device.exchange, device.id, self.pipeline.engine.line_state(line.id).status.value)] += 1
         return counts
 
 

@@ -1,8 +1,8 @@
 """The per-step pipeline: each engine step written to the store, with the notices it decided.
 
-One writer per piece of state: only `Pipeline._commit` feeds the rules engine's steps to the
-store and the outbox, on the event loop thread, so the engine, the store and the outbox never
-race. `Daemon` (monitord/daemon.py) is a `Pipeline`: these are its methods, kept here by concern.
+One writer per piece of state: only `Pipeline` steps the rules engine and writes what each step
+decided to the store and the outbox, on the event loop thread, so the engine, the store and the
+outbox never race. `Daemon` (monitord/daemon.py) builds it and hands it the config on reload.
 
 A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
 monitoring: the engine has moved on, so what the step decided (incidents, notices) is kept in
@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
 from monitord.outbox import Outbox
-from monitord.store import Store, StoreError
+from monitord.store import START_AFRESH, Store, StoreError
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
-from probes.scheduler import Scheduler
 from rules.engine import Engine, Step
 
 log = logging.getLogger("monitord")
@@ -76,24 +75,80 @@ class Unwritten:
             self.planned.setdefault(item[0].key, item)
 
 
-class Pipeline:
-    """The one writer's methods of `Daemon`, over the daemon's state declared here."""
+def configured_channels(config: Config) -> frozenset[str]:
+    """Notices are queued only for channels that have a notifier: nothing would ever send the rest."""
+    n = config.notifiers
+    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets)) if on)
 
-    config: Config
-    clock: Callable[[], float]
-    store: Store
-    engine: Engine
-    settings: PlanSettings
-    channels: frozenset[str]
-    comments: CommentThrottle
-    outbox: Outbox
-    scheduler: Scheduler | None
-    unwritten: Unwritten | None
-    write_failures: int
-    _last_snapshot: float
-    _next_write: float
-    _next_notices: float
-    _updates_queued: set[str]
+
+def plan_settings(config: Config) -> PlanSettings:
+    sms, email = config.notifiers.sms, config.notifiers.email
+    return PlanSettings(
+        timezone=config.timezone,
+        quiet_hours=sms.quiet_hours if sms else None,
+        update_after=sms.update_after if sms else 7200.0,
+        notify_degradation=sms.notify_degradation if sms else False,
+        noc_emails=email.noc if email else (),
+        cpe_customers=config.notifiers.cpe.customers,
+        cpe_ticket=config.notifiers.cpe.ticket,
+        cpe_noc=config.notifiers.cpe.noc,
+    )
+
+
+def resume(config: Config, store: Store) -> Engine:
+    """The engine as last saved, or a fresh one; StoreError (naming only the error's kind, never
+    the snapshot's content) when the saved state cannot be read."""
+    try:
+        snapshot = store.load_snapshot()
+        if not snapshot:
+            return Engine(config.topology, config.rules, config.tracking_prefix, config.timezone)
+        engine = Engine.restore(config.topology, config.rules, config.tracking_prefix, snapshot, config.timezone)
+    except sqlite3.Error as error:
+        raise StoreError.of(config.state_file, error) from None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        raise StoreError(
+            f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); " f"{START_AFRESH}"
+        ) from None
+    log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
+    return engine
+
+
+class Pipeline:
+    """The one writer of what the rules decide: engine steps -> store -> outbox.
+
+    It alone writes the rules engine (steps it, and swaps it when a reload changes the rules),
+    the store's incidents, engine snapshots, maintenance windows and queued notices (the outbox
+    only marks their delivery), the steps the store refused (`unwritten`, `write_failures`), the
+    helpdesk comment throttle and the plan settings. `recheck` asks for a device to be polled
+    again now, when a step wants a second look.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        store: Store,
+        outbox: Outbox,
+        *,
+        clock: Callable[[], float],
+        recheck: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.store = store
+        self.outbox = outbox
+        self.clock = clock
+        self.recheck = recheck
+        self.settings = plan_settings(config)
+        self.channels = configured_channels(config)
+        self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
+        self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
+        self.write_failures = 0
+        self._last_snapshot = float("-inf")  # the first commit saves one
+        self._next_write = 0.0
+        self._next_notices = 0.0
+        self._updates_queued: set[str] = set()
+        self._reserve_numbers()
 
     def ingest(self, samples: list[Sample]) -> Step:
         """Feed one poll's samples to the rules and persist what they decided."""
@@ -131,9 +186,8 @@ class Pipeline:
             log.info(
                 "incident %s %s: %s at %s, %d lines", inc.tracking, change.change, inc.kind.value, inc.root, len(inc.affected)
             )
-        if step.recheck and self.scheduler:
-            for device in step.recheck:
-                self.scheduler.poll_now(device)
+        for device in step.recheck:
+            self.recheck(device)
 
     def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
         """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
@@ -206,16 +260,61 @@ class Pipeline:
     def _windows(self) -> list[MaintenanceWindow]:
         return [w.window for w in self.store.maintenance()]
 
+    def _apply_maintenance(self, now: float) -> None:
+        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+
+    def start(self) -> None:
+        """The config's maintenance windows stored and, with the API's, in force."""
+        try:
+            self.store.replace_config_maintenance(self.config.maintenance)
+            self._apply_maintenance(self.clock())
+        except sqlite3.Error as error:
+            raise StoreError.of(self.config.state_file, error) from None
+
+    def reload(self, config: Config) -> None:
+        """A new config: rules, notice settings, inventory and maintenance windows; incidents and
+        line states are kept (the engine is rebuilt from its snapshot if the rules changed)."""
+        old, now = self.config, self.clock()
+        if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
+            self.engine = Engine.restore(
+                old.topology, config.rules, config.tracking_prefix, self.engine.snapshot(), config.timezone
+            )
+            self._reserve_numbers()
+        self.config = config
+        self.settings = plan_settings(config)
+        self.channels = configured_channels(config)
+        self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
+        self.store.replace_config_maintenance(config.maintenance)
+        self._commit(self.engine.set_topology(config.topology, now), now)
+        self._apply_maintenance(now)
+
+    def stop(self) -> None:
+        """The last step before the store closes: the engine's snapshot and the held helpdesk
+        comments (they live in memory only) are written whatever their timers say."""
+        now = self.clock()
+        self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
+        self.comments.every = 0.0  # queue the held helpdesk comments
+        self._commit(self.engine.tick(now), now)
+        if self.unwritten is not None:
+            log.error(
+                "stopping with the state file still refusing writes (%s): %d incident changes and "
+                "%d notices decided since %.0f s ago are lost",
+                self.unwritten.error,
+                len(self.unwritten.incidents),
+                len(self.unwritten.planned),
+                now - self.unwritten.since,
+            )
+
     def add_maintenance(self, window: MaintenanceWindow) -> None:
         """A window from the API: stored (it outlives restarts and reloads) and in force at once."""
         now = self.clock()
         self.store.put_maintenance(window, "api")
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        self._apply_maintenance(now)
 
     def cancel_maintenance(self, window_id: str) -> bool:
         """False if no such window is in force or planned."""
         now = self.clock()
         if not self.store.cancel_maintenance(window_id):
             return False
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+        self._apply_maintenance(now)
         return True

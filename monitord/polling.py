@@ -1,14 +1,16 @@
 """The polling jobs: what the scheduler runs per device and probe, and what each poll costs.
 
-`Daemon` (monitord/daemon.py) is a `PollingJobs`: these are its methods, kept here by concern.
-A job's samples go to the daemon's one writer (`Pipeline.ingest`); its outcome and duration are
-counted in `ProbeStats` for the metrics.
+`PollingJobs` is its own object, built by `Daemon` (monitord/daemon.py) and given the config
+per call, so a reload hands it the new inventory. A job's samples go back to the scheduler's
+sink (the daemon's `Pipeline.ingest`); its outcome and duration are counted in `ProbeStats` for
+the metrics.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from monitord.config import Config
 from monitord.metrics import duration_bucket
@@ -20,22 +22,27 @@ from probes.scheduler import Job, Poll
 from probes.snmp import SnmpClient, Target
 
 
+@dataclass(slots=True)
 class PollingJobs:
-    """The polling methods of `Daemon`, over the daemon's state declared here."""
+    """Builds the scheduler's jobs, and is the one writer of what polling learns.
 
-    config: Config
+    It alone writes `stats` (what each poll cost and how it ended), `rates` (counters between
+    walks, through `poll_device`) and `job_classes`/`class_intervals` (each time it builds the
+    jobs). `snmp` and `pinger` are the clients its jobs poll through: whoever opened them (the
+    daemon's `run`) sets them and closes them; the jobs run only in between.
+    """
+
     clock: Callable[[], float]
-    profiles: Mapping[str, Profile]
-    snmp: SnmpClient | None
-    pinger: Pinger | None
-    rates: RateTracker
-    stats: ProbeStats
-    job_classes: dict[str, str]
-    class_intervals: dict[str, float]
+    snmp: SnmpClient | None = None
+    pinger: Pinger | None = None
+    rates: RateTracker = field(default_factory=RateTracker)
+    stats: ProbeStats = field(default_factory=ProbeStats)
+    job_classes: dict[str, str] = field(default_factory=dict)  # job key -> probe class
+    class_intervals: dict[str, float] = field(default_factory=dict)  # probe class -> configured interval
 
-    def jobs(self) -> list[Job]:
-        polling = self.config.polling
-        topology = self.config.topology
+    def jobs(self, config: Config) -> list[Job]:
+        polling = config.polling
+        topology = config.topology
         lines_of: dict[str, list[str]] = {}
         for line in topology.lines.values():
             lines_of.setdefault(line.device, []).append(line.id)
@@ -47,13 +54,13 @@ class PollingJobs:
                     device.id,
                     "icmp",
                     polling.icmp_interval,
-                    self._icmp_job(device, lines_of.get(device.id, [])),
+                    self._icmp_job(config, device, lines_of.get(device.id, [])),
                 )
             )
             if device.snmp is None:
                 continue
             for name in device.profiles:
-                profile = self.profiles[name]
+                profile = config.profiles[name]
                 keys = {}
                 for line_id in lines_of.get(device.id, []):
                     key = line_key(profile, topology.lines[line_id])
@@ -106,14 +113,13 @@ class PollingJobs:
 
         return samples
 
-    def _icmp_job(self, device: Device, line_ids: list[str]) -> Poll:
-        lines = self.config.topology.lines
+    def _icmp_job(self, config: Config, device: Device, line_ids: list[str]) -> Poll:
+        polling, lines = config.polling, config.topology.lines
         targets = {device.address: NodeRef("device", device.id)}
         targets.update({modem: NodeRef("line", i) for i in line_ids if (modem := lines[i].modem)})
 
         async def run() -> list[Sample]:
             assert self.pinger is not None
-            polling = self.config.polling
             started = time.perf_counter()
             results = await self.pinger.sweep(list(targets), count=polling.icmp_count, timeout=polling.icmp_timeout)
             now = self.clock()
@@ -122,6 +128,11 @@ class PollingJobs:
             return samples
 
         return run
+
+    def forget(self, devices: Iterable[str]) -> None:
+        """Devices gone from the inventory (a reload): their counters' last readings are dropped."""
+        for device in devices:
+            self.rates.forget(device)
 
     def _count(self, device: str, probe: str, samples: list[Sample], seconds: float) -> None:
         for sample in samples:

@@ -3,7 +3,7 @@
 They read through `View`, never the daemon's attributes, so none of them imports the daemon
 (no import cycle) and every piece of state keeps its one writer. `Daemon` implements it, and
 every call runs on the daemon's event loop (HTTP handlers hop there first). `Controls` adds the
-two changes the API may ask for, which go through the daemon's one writer.
+two changes the API may ask for, which go through their one writer, the daemon's `Pipeline`.
 """
 
 from __future__ import annotations

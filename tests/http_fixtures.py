@@ -81,7 +81,7 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         if task.done():
             task.result()
         topology = daemon.config.topology
-        ok = lambda: all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines)  # noqa: E731
+        ok = lambda: all(daemon.line_state(i).status is Status.OK for i in topology.lines)  # noqa: E731
         await until(ok, 30, "every line ok")
         yield Api(world, daemon, root, f"http://127.0.0.1:{daemon.http_port}", topology)
     finally:

@@ -73,7 +73,7 @@ async def test_polling_keeps_its_schedule_while_clients_hammer_the_api(api: Api)
     daemon, scheduler = api.daemon, api.daemon.scheduler
     assert scheduler is not None
     topology = api.topology
-    await until(lambda: all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines), 30, "every line ok")
+    await until(lambda: all(daemon.line_state(i).status is Status.OK for i in topology.lines), 30, "every line ok")
     skipped = sum(scheduler.skipped.values())
     incidents = {i.tracking for i in daemon.store.incidents(open_only=False)}
     sms = len(api.world.twilio.messages)
@@ -89,7 +89,7 @@ async def test_polling_keeps_its_schedule_while_clients_hammer_the_api(api: Api)
     assert sum(scheduler.skipped.values()) == skipped
     assert {i.tracking for i in daemon.store.incidents(open_only=False)} == incidents
     assert len(api.world.twilio.messages) == sms
-    assert all(daemon.engine.line_state(i).status is Status.OK for i in topology.lines)
+    assert all(daemon.line_state(i).status is Status.OK for i in topology.lines)
     assert lag.worst < 0.5, f"the daemon's loop stalled {lag.worst * 1000:.0f} ms"
 
 
@@ -159,8 +159,8 @@ def test_cpu_share_paces_what_is_used_beyond_the_share() -> None:
 @on_daemon_loop
 async def test_diagnose_is_rate_limited_and_bounded(api: Api) -> None:
     """On an app of its own (its own limits), so the other tests' diagnoses are not counted."""
-    assert api.daemon.snmp is not None and api.daemon.pinger is not None
-    runner = web.AppRunner(make_app(api.daemon, Clients(api.daemon.snmp, api.daemon.pinger)))
+    assert api.daemon.probes.snmp is not None and api.daemon.probes.pinger is not None
+    runner = web.AppRunner(make_app(api.daemon, Clients(api.daemon.probes.snmp, api.daemon.probes.pinger)))
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

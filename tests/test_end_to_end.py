@@ -74,8 +74,8 @@ async def test_outage_and_degradation_end_to_end(tmp_path):
         assert set(outage_sms) == phones and set(outage_sms.values()) == {1}
         assert all(outage.tracking in m.body for m in world.twilio.messages)
         assert sum(NOC_EMAIL in m.rcpt_tos for m in world.smtp.messages) == 1
-        assert daemon.engine.node_state(root).status is Status.DOWN
-        assert {daemon.engine.line_state(i).status for i in behind} == {Status.UNREACHABLE}
+        assert daemon.node_state(root).status is Status.DOWN
+        assert {daemon.line_state(i).status for i in behind} == {Status.UNREACHABLE}
 
         metrics = await scrape(daemon)
         assert 'monitord_incidents_open{kind="outage"} 1.0' in metrics
@@ -158,7 +158,7 @@ def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
         frozenset([line]),
         ("modem silent",),
     )
-    daemon._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
+    daemon.pipeline._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
     assert {item.notification.channel for item in daemon.store.items()} == {"ticket"}
     daemon.store.close()
 
@@ -188,7 +188,7 @@ async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
         world.faults.silence(*(world.isp.lines[i].modem for i in silent))
         t0 = asyncio.get_running_loop().time()
 
-        await until(lambda: all(daemon.engine.line_state(i).status is Status.CPE for i in silent), 30, "status cpe")
+        await until(lambda: all(daemon.line_state(i).status is Status.CPE for i in silent), 30, "status cpe")
         assert daemon.open_incidents() == []
         for i in silent:
             incident = await until(lambda: find_incident(daemon, NodeRef("line", i), IncidentKind.CPE), 60, "the cpe incident")
@@ -211,7 +211,7 @@ async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
 
         world.faults.restore_all()
         for i in silent:
-            await until(lambda: daemon.engine.line_state(i).status is Status.OK, 30, "the modem answers")
+            await until(lambda: daemon.line_state(i).status is Status.OK, 30, "the modem answers")
         await until(lambda: daemon.open_incidents() == [], 60, "the cpe incidents resolved")
         await asyncio.sleep(2)
         assert len(world.twilio.messages) == len(silent) and world.tickets.tickets == {} and world.smtp.messages == []

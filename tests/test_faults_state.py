@@ -122,7 +122,7 @@ def device_down(dslam: str, at: float) -> list[Sample]:
 
 async def deliver(daemon: Daemon, clock: Clock) -> None:
     """Everything queued so far goes out through the real notifiers, as the running daemon would."""
-    outbox = Outbox(daemon.store, build_notifiers(daemon.config), {c: FAST for c in daemon.channels}, clock=clock)
+    outbox = Outbox(daemon.store, build_notifiers(daemon.config), {c: FAST for c in daemon.pipeline.channels}, clock=clock)
     await drain(outbox, daemon.store, 20.0)
 
 
@@ -148,9 +148,9 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
 
     def at(offset: float, samples: list[Sample] | None = None) -> None:
         clock.now = START + offset
-        step = daemon.ingest(samples) if samples is not None else daemon.engine.tick(clock.now)
+        step = daemon.pipeline.ingest(samples) if samples is not None else daemon.pipeline.engine.tick(clock.now)
         if samples is None:
-            daemon._commit(step, clock.now)
+            daemon.pipeline._commit(step, clock.now)
         changes.extend((c.change, c.incident.tracking, c.merged_into, c.replaces) for c in step.incidents)
 
     def maybe_restart() -> None:
@@ -277,9 +277,9 @@ def test_a_clock_stepped_back_across_new_year_never_issues_a_number_twice(tmp_pa
 
     def outage(line: str, when: str) -> str:
         clock.now = utc(when)
-        daemon.ingest([Sample(NodeRef("line", line), "snmp:adsl", clock.now, Outcome.NOT_FOUND)])
+        daemon.pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", clock.now, Outcome.NOT_FOUND)])
         clock.now += 4
-        daemon.tick()
+        daemon.pipeline.tick()
         (found,) = [i for i in daemon.open_incidents() if i.root == NodeRef("line", line)]
         return found.tracking
 
@@ -334,9 +334,9 @@ def test_numbers_the_helpdesk_knows_are_reserved_after_the_state_file_was_lost(t
     clock = Clock(utc("2026-06-01 12:00:00"))
     daemon = Daemon(config, clock=clock)
     try:
-        daemon.ingest(device_down(dslam_with_sms_lines(config)[0], clock.now))
+        daemon.pipeline.ingest(device_down(dslam_with_sms_lines(config)[0], clock.now))
         clock.now += 4
-        daemon.tick()
+        daemon.pipeline.tick()
         assert [i.tracking for i in daemon.open_incidents()] == ["ARZ-2026-000418"]
     finally:
         daemon.store.close()
@@ -402,15 +402,15 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
     daemon.ready.set()
     runner, url = await serve(daemon)
     try:
-        daemon.ingest(device_up(dslam, all_lines, clock.now))
+        daemon.pipeline.ingest(device_up(dslam, all_lines, clock.now))
         daemon.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
 
         clock.now += 10
-        daemon.ingest(device_down(dslam, clock.now))
+        daemon.pipeline.ingest(device_down(dslam, clock.now))
         for _ in range(6):
             clock.now += 1
-            daemon.tick()
+            daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.incident(outage.tracking) is None and daemon.store.items() == []
         assert daemon.unwritten is not None and "full" in daemon.unwritten.error
@@ -426,13 +426,13 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         assert failures and float(failures[1]) == daemon.write_failures >= 1
 
         clock.now += 1
-        daemon.ingest(device_down(dslam, clock.now))  # polling goes on while the disk is full
+        daemon.pipeline.ingest(device_down(dslam, clock.now))  # polling goes on while the disk is full
         filler.unlink()
         clock.now += WRITE_RETRY_MAX
-        daemon.tick()
+        daemon.pipeline.tick()
         assert daemon.unwritten is None
-        assert daemon.store.incident(outage.tracking) == daemon.engine.incident(outage.tracking)
-        assert daemon.store.load_snapshot() == daemon.engine.snapshot()
+        assert daemon.store.incident(outage.tracking) == daemon.pipeline.engine.incident(outage.tracking)
+        assert daemon.store.load_snapshot() == daemon.pipeline.engine.snapshot()
         assert (await get(url + "/health"))[0] == 200 and (await get(url + "/ready"))[0] == 200
         queued = sorted((i.notification.channel, i.notification.recipient) for i in daemon.store.items())
         phones = sorted(config.topology.lines[i].phone for i in lines)
@@ -502,15 +502,15 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
     daemon = Daemon(config, clock=clock)
     stop = asyncio.Event()
     try:
-        daemon.ingest(device_down(dslam, clock.now))
+        daemon.pipeline.ingest(device_down(dslam, clock.now))
         clock.now += 10
-        daemon.tick()
+        daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.depth() == len(lines) + 1
         daemon.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
 
-        daemon.outbox = Outbox(daemon.store, build_notifiers(config), {c: FAST for c in daemon.channels}, clock=clock)
+        daemon.outbox = Outbox(daemon.store, build_notifiers(config), {c: FAST for c in daemon.pipeline.channels}, clock=clock)
         delivering = asyncio.create_task(daemon._deliver(stop))
         await asyncio.sleep(1.0)
         assert not delivering.done(), "a refused write ended delivery"

@@ -124,7 +124,7 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         )
         phone = topo.lines[line_id].phone
         daemon, stop, task = await started(world.config)
-        await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
+        await until(lambda: all(daemon.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
 
         for toggle in range(8):  # every poll (line_interval 2 s) for 16 s
             world.snmp.set_oper_status(line_id, up=toggle % 2 == 1)

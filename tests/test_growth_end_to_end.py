@@ -35,7 +35,7 @@ async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
         exchange = topology.devices[d1].exchange
         behind = {d: {i for i, line in topology.lines.items() if line.device == d} for d in (d1, d2, d3)}
         phones = {d: {topology.lines[i].phone for i in ids if topology.lines[i].phone} for d, ids in behind.items()}
-        await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topology.lines), 60, "all lines ok")
+        await until(lambda: all(daemon.line_state(i).status.value == "ok" for i in topology.lines), 60, "all lines ok")
 
         world.faults.silence(*world.isp.addresses_under("device", d1))
         first = await until(lambda: find_incident(daemon, NodeRef("device", d1), IncidentKind.OUTAGE), 60, "the DSLAM outage")

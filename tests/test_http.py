@@ -165,7 +165,7 @@ async def test_diagnose_healthy_subscribers(api: Api) -> None:
 @on_daemon_loop
 async def test_read_row_by_get_and_by_walk(api: Api) -> None:
     """A port-indexed row is read with one GET; a MAC-keyed one by walking; a missing row is NOT_FOUND."""
-    devices, profiles, snmp = api.topology.devices, api.daemon.profiles, api.daemon.snmp
+    devices, profiles, snmp = api.topology.devices, api.daemon.profiles, api.daemon.probes.snmp
     assert snmp is not None
     dslam, cmts = (devices[min(d for d in devices if kind in d)] for kind in ("dslam", "cmts"))
     dsl_line, cable_line = (api.topology.lines[api.lines_of(d.id)[0]] for d in (dslam, cmts))
@@ -236,8 +236,8 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         assert {row["outcome"] for row in body["head_end"]["rows"]} == {"timeout"}
         assert body["head_end"]["ping"]["outcome"] == "timeout"
         started = time.perf_counter()
-        assert api.daemon.snmp is not None and api.daemon.pinger is not None
-        cut = await diagnose(api.daemon, Clients(api.daemon.snmp, api.daemon.pinger), line, deadline=0.3)
+        assert api.daemon.probes.snmp is not None and api.daemon.probes.pinger is not None
+        cut = await diagnose(api.daemon, Clients(api.daemon.probes.snmp, api.daemon.probes.pinger), line, deadline=0.3)
         assert time.perf_counter() - started < 0.6 and cut.verdict.cause == "device"
         assert {(r.outcome, r.detail) for r in cut.facts.rows} == {(Outcome.TIMEOUT, "no answer within 0.3 s")}
 
@@ -316,7 +316,7 @@ async def test_maintenance_lifecycle(api: Api) -> None:
             "active": True,
         }
         assert datetime.fromisoformat(created["end"]) == datetime.fromisoformat(window["end"])
-        assert api.daemon.engine.line_state(line).status is Status.MAINTENANCE
+        assert api.daemon.line_state(line).status is Status.MAINTENANCE
 
         status, listed = await api.call("GET", "/api/maintenance")
         documented("/api/maintenance", "get", status, listed)
@@ -334,7 +334,7 @@ async def test_maintenance_lifecycle(api: Api) -> None:
     documented("/api/maintenance/{id}", "delete", status, cancelled)
     assert (status, cancelled) == (200, {"id": "mw-test-1", "cancelled": True})
     assert "mw-test-1" not in [w["id"] for w in (await api.call("GET", "/api/maintenance"))[1]]
-    assert api.daemon.engine.line_state(line).status is not Status.MAINTENANCE
+    assert api.daemon.line_state(line).status is not Status.MAINTENANCE
     assert (await diagnosed(api, line))[0]["cause"] == "ok"
     status, body = await api.call("DELETE", "/api/maintenance/mw-test-1", token=api.token)
     documented("/api/maintenance/{id}", "delete", status, body)

@@ -152,7 +152,7 @@ def test_a_cancelled_walk_is_a_timeout_sample_of_its_device(tmp_path):
 
     daemon = Daemon(load_config(build_sample_isp(tmp_path, base="127.6.30").config), clock=lambda: 1_780_000_000.0)
     try:
-        job = next(job for job in daemon.jobs() if job.key.startswith("snmp:"))
+        job = next(job for job in daemon.probes.jobs(daemon.config) if job.key.startswith("snmp:"))
     finally:
         daemon.store.close()
     assert job.on_timeout is not None
@@ -175,23 +175,23 @@ def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
     now = [1_780_000_000.0]
     daemon = Daemon(config, clock=lambda: now[0])
     try:
-        daemon.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines])
+        daemon.pipeline.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines])
         healthy = daemon.store.load_snapshot()
-        assert healthy == daemon.engine.snapshot()
+        assert healthy == daemon.pipeline.engine.snapshot()
 
         now[0] += 1
         silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
         writes = daemon.store._db.total_changes
-        assert daemon.ingest(silent).states
+        assert daemon.pipeline.ingest(silent).states
         assert daemon.store._db.total_changes == writes, "line states alone are not written: the engine holds them"
         assert daemon.store.load_snapshot() == healthy, "a state change alone waits for SNAPSHOT_EVERY"
-        assert any(daemon.engine.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
+        assert any(daemon.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
 
         now[0] += 6
         assert SNAPSHOT_EVERY > 6
-        daemon.tick()
+        daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
-        assert daemon.store.load_snapshot() == daemon.engine.snapshot()
+        assert daemon.store.load_snapshot() == daemon.pipeline.engine.snapshot()
     finally:
         daemon.store.close()
     again = Daemon(config, clock=lambda: now[0])

@@ -97,7 +97,7 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
         back, late = sorted(d for d, dev in topo.devices.items() if dev.kind == "dslam")[:2]
         phones = {dslam: {l.phone for l in topo.lines.values() if l.device == dslam and l.phone} for dslam in (back, late)}
         daemon, stop, task = await started(world.config)
-        await until(lambda: all(daemon.engine.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
+        await until(lambda: all(daemon.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
         start = time.time() + 6
         end = start + 12
         daemon.add_maintenance(

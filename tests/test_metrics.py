@@ -93,7 +93,7 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
     daemon, registry, clock = offline(sample_config(tmp_path))
     try:
         topology = daemon.config.topology
-        daemon.ingest(healthy(topology, T0))
+        daemon.pipeline.ingest(healthy(topology, T0))
         per_device = {d: sum(line.device == d for line in topology.lines.values()) for d in topology.devices}
         for device, count in per_device.items():
             if count:
@@ -102,14 +102,14 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
 
         dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
         clock.now = T0 + 30
-        daemon.ingest(dead(dslam, clock.now))
+        daemon.pipeline.ingest(dead(dslam, clock.now))
         where = place(topology, dslam)
         assert registry.get_sample_value("monitord_lines", {**where, "state": "unreachable"}) == per_device[dslam]
         assert registry.get_sample_value("monitord_lines", {**where, "state": "ok"}) == 0
         assert registry.get_sample_value("monitord_incidents_open", {"kind": "outage"}) == 0
 
         clock.now = T0 + 600
-        daemon.tick()
+        daemon.pipeline.tick()
         (incident,) = daemon.open_incidents()
         assert incident.root == NodeRef("device", dslam)
         assert registry.get_sample_value("monitord_incidents_open", {"kind": "outage"}) == 1
@@ -126,7 +126,7 @@ def test_per_line_series_stop_at_the_limit_and_count_the_rest(tmp_path: Path) ->
     try:
         topology = daemon.config.topology
         dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
-        daemon.ingest(healthy(topology, T0) + dead(dslam, T0))
+        daemon.pipeline.ingest(healthy(topology, T0) + dead(dslam, T0))
         kept = sorted(topology.lines)[:30]
         series = {s.labels["line"]: s for s in samples_of(registry, "monitord_line_state")}
         assert sorted(series) == kept

@@ -145,15 +145,15 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
     now = [at("2026-12-01 00:00")]
     daemon = Daemon(load_config(tmp_path / "config.yaml"), clock=lambda: now[0])
     try:
-        daemon.settings = broken("sms.maintenance", "tr", "{area} bakım {saat}")
+        daemon.pipeline.settings = broken("sms.maintenance", "tr", "{area} bakım {saat}")
         idle = TwilioSms("AC" + "0" * 32, Secret("unused", "test"), "+908502200000", "http://127.0.0.1:9")
-        daemon.outbox = Outbox(daemon.store, {"sms": idle}, {})  # built, never run: it only counts
+        daemon.pipeline.outbox = Outbox(daemon.store, {"sms": idle}, {})  # built, never run: it only counts
         window = MaintenanceWindow("mw-1", (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 02:00"))
         daemon.store.put_maintenance(window, "api")
         with caplog.at_level(logging.WARNING, logger="monitord"):
-            daemon.tick()
+            daemon.pipeline.tick()
             now[0] += NOTICES + 1
-            daemon.tick()
+            daemon.pipeline.tick()
         assert (
             [r.getMessage() for r in caplog.records]
             == [
@@ -161,7 +161,7 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
                 "template sms.maintenance: no value for {saat}"
             ]
         )
-        assert daemon.outbox.counts["sms"].dead == 1, "a dead letter on arrival is counted for metrics"
+        assert daemon.pipeline.outbox.counts["sms"].dead == 1, "a dead letter on arrival is counted for metrics"
         items = {i.notification.recipient: i.status for i in daemon.store.items()}
         assert items == {"+905320000001": "dead", "+905320000002": "pending", "zeynep@example.com": "pending"}
     finally:
