@@ -35,7 +35,7 @@ from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten,
 from monitord.polling import PollingJobs
 from monitord.store import Store, StoredWindow, StoreError
 from monitord.view import PollFigures
-from notices.plan import hold_notices
+from notices.holds import hold_notices
 from notifiers.base import Notifier
 from probes.icmp import Pinger
 from probes.profiles import Profile

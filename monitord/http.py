@@ -11,6 +11,10 @@ The API cannot hurt monitoring: it is served on a thread and event loop of its o
 (monitord/view.py), hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics
 is served from bytes rendered at most once per `exposition.Exposition` age, and `diagnose`
 (live SNMP and ICMP) is rate limited and bounded in concurrency.
+
+Longer than the other modules on purpose: every route's handler, its input checks and what it
+masks of personal data sit together here, in the order of docs/openapi.yaml, so the API's
+contract is reviewed in one place (the server, pacing and /metrics cache are apart).
 """
 
 from __future__ import annotations

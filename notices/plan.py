@@ -40,6 +40,11 @@ still gets e-mail; one without an address hears nothing.
 An item whose text cannot be rendered (TemplateError) is still planned, with its usual key,
 channel and recipient, empty text and `error` saying why: the store files it as a dead letter,
 visible and never sent, and every other item of the step goes out as usual.
+
+Longer than the other modules: the policy above is one set of decisions (who hears what, when,
+under which key) and `_Planner` applies it in one place; split, the keys that make notices
+idempotent would be spread over files. The NOC's alerts about held channels are apart
+(notices/holds.py): they follow a channel, not an incident.
 """
 
 from __future__ import annotations
@@ -50,9 +55,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from monitord.model import ChannelHold, Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
 from notices.templates import (
-    HOLD_CAUSES,
     KIND_NAMES,
     TEMPLATES,
     Rendered,
@@ -203,7 +207,8 @@ def customer_notice(
 _LINE_PHASES = ("outage", "update", "restored")  # told as the customer's line, not their area
 
 
-def _ms(at: float) -> int:
+def key_millis(at: float) -> int:
+    """An instant as whole milliseconds, the form it takes in notification keys."""
     return round(at * 1000)
 
 
@@ -383,7 +388,7 @@ def plan(
     """
     incident = change.incident
     p = _Planner(incident, topology, settings, now)
-    tracking, stamp = incident.tracking, _ms(incident.updated_at)
+    tracking, stamp = incident.tracking, key_millis(incident.updated_at)
     out: list[Planned] = []
     match change.change:
         case "opened":
@@ -443,7 +448,7 @@ def plan(
         case "recovering":
             out.append(p.ticket("comment", "recovering", f"{tracking}/ticket/recovering/{stamp}"))
         case "resolved":
-            resolved = f"/{_ms(incident.resolved_at or incident.updated_at)}"
+            resolved = f"/{key_millis(incident.resolved_at or incident.updated_at)}"
             out.append(p.ticket("resolve", "resolved", f"{tracking}/ticket/resolve{resolved}"))
             out += p.customers(incident.affected, "restored", resolved)
             out += p.noc("resolved", resolved)
@@ -518,31 +523,3 @@ def _told(trackings: Iterable[str], kind: IncidentKind, lookup: Callable[[str], 
     """Subscribers already given this kind's opening notice by the replaced incidents (unknown ones: nobody)."""
     found = (lookup(t) for t in trackings)
     return frozenset().union(*(i.affected for i in found if i is not None and i.kind is kind))
-
-
-def hold_notices(hold: ChannelHold, settings: PlanSettings, probe_every: float) -> list[Planned]:
-    """The NOC's alert that a channel is held (a NOC e-mail and a ticket), or released (the same
-    e-mail, the ticket resolved). Keyed by the hold's start: once per hold, whatever the retries.
-    The outbox drops the items meant for the held channel itself."""
-    lang = settings.language
-    hold_id = f"hold-{hold.channel}-{_ms(hold.since)}"
-    event = "released" if hold.released else "held"
-    values = {
-        "channel": hold.channel,
-        "cause": HOLD_CAUSES[lang][hold.cause],
-        "reason": hold.reason,
-        "since": format_time(hold.since, settings.tz, lang),
-        "waiting": hold.waiting,
-        "probe": format_duration(probe_every, lang),
-    }
-
-    def text() -> Rendered:
-        return render(f"noc.channel_{event}", lang, values, settings.templates)
-
-    action = "resolve" if hold.released else "create"
-    out: list[Planned] = [(notification(f"{hold_id}/ticket/{action}", "ticket", hold_id, action, hold_id, text), None)]
-    out += [
-        (notification(f"{hold_id}/email/{to}/noc-channel-{event}", "email", to, f"noc-channel-{event}", hold_id, text), None)
-        for to in settings.noc_emails
-    ]
-    return out

@@ -23,7 +23,8 @@ from monitord.metrics import DaemonCollector
 from monitord.model import ChannelHold, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.store import Store
-from notices.plan import PlanSettings, hold_notices
+from notices.holds import hold_notices
+from notices.plan import PlanSettings
 from notifiers.email import SmtpEmail
 from notifiers.webhook import WebhookTickets
 from tests.outbox_fixtures import FAST, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
