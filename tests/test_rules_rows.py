@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from rules_fixtures import T0, dead, healthy, line, rules, topology
-from test_rules_properties import RULES, scenarios
 
 from monitord.model import Outcome
 from rules.engine import Engine
 from rules.snapshot import assemble
+from tests.rules_fixtures import T0, canonical, dead, healthy, line, rules, topology
+from tests.test_rules_properties import RULES, scenarios
 
 
 class Table:
@@ -38,24 +38,9 @@ class Table:
         return assemble(self.head, self.targets.values(), self.incidents.values())
 
 
-def canonical(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot with its lists in a fixed order: rows come back in key order, not in the
-    order the engine met its targets (the order of timers due at one time does not matter)."""
-    return {
-        **snapshot,
-        "targets": sorted(snapshot["targets"], key=lambda t: t["key"]),
-        "incidents": sorted(snapshot["incidents"], key=lambda i: i["tracking"]),
-        "timers": sorted(snapshot["timers"]),
-    }
-
-
-def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return canonical(json.loads(json.dumps(a))) == canonical(json.loads(json.dumps(b)))
-
-
 def differences(saved: dict[str, Any], live: dict[str, Any]) -> list[str]:
     """Where the rows and the engine disagree, for the failure message."""
-    saved, live = canonical(json.loads(json.dumps(saved))), canonical(json.loads(json.dumps(live)))
+    saved, live = canonical(saved), canonical(live)
     found = [
         f"{part}: {saved[part]} != {live[part]}"
         for part in live
@@ -79,7 +64,7 @@ def test_the_rows_written_after_each_step_add_up_to_the_snapshot(scenario) -> No
             assert not differences(table.snapshot(), engine.snapshot()), f"after step {i}"
     table.take(engine)
     resumed = Engine.restore(topo, RULES, "ARZ", table.snapshot(), stored=True)
-    assert same(resumed.snapshot(), engine.snapshot())
+    assert canonical(resumed.snapshot()) == canonical(engine.snapshot())
     assert resumed.changes().targets == {} and resumed.changes().incidents == {}, "rows just read are clean"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from monitord.store import MIGRATIONS, Store
+from rules.snapshot import Rows
 from tests.test_config import BASE, ENV, write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,7 +122,7 @@ def full_disk_existing_file(state: Path, undo: list[list[str]]) -> None:
 def unreadable_snapshot(state: Path, undo: list[list[str]]) -> None:
     state.parent.mkdir()
     store = Store.open(state)
-    store.commit_step({"customer": "Ayşe Yılmaz +905321234567"}, [], [], 0.0)
+    store.commit_step(Rows({"customer": "Ayşe Yılmaz +905321234567", "timers": []}, {}, {}), [], [], 0.0)
     store.close()
 
 
