@@ -101,10 +101,10 @@ class Engine:
             is_device = target.key.level is DEVICE
             if is_device and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
-            verdict, checks = target.verdicts.get(probe), list(target.checks.values())
+            verdict, checks = target.verdicts.get(probe), _checks(target)
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
-            elif verdict != target.verdicts[probe] or _replaced(checks, target.checks.values()):
+            if verdict != target.verdicts[probe] or checks != _checks(target):  # before `_step` looks
                 s.dirty.add(target.key)
             if is_device:
                 said[target].append(target.verdicts[probe][0])
@@ -257,7 +257,9 @@ class Engine:
             if target is not None:
                 (judge if target.check_due is not None and target.check_due <= now else wake).add(target)
         for window_id in due.windows:
-            judge |= s.maintenance.edge(window_id, s.targets.values(), now)
+            edged = s.maintenance.edge(window_id, s.targets.values(), now)
+            s.dirty.update(t.key for t in edged)  # their `overrun` marks
+            judge |= edged
         for tracking in due.incidents:
             s.book.forget(tracking, now)
         s.dirty_incidents.update(due.incidents)
@@ -267,6 +269,7 @@ class Engine:
         """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
         s, book = self._s, self._s.book
         records = {} if records is None else records
+        before = {t: snapshots.fingerprint(t) for t in judge | wake}
         states: dict[NodeKey, LineState] = {}
         recheck: set[str] = set()
         for device in sorted((t for t in judge if t.key.level is DEVICE), key=_by_key):
@@ -305,14 +308,15 @@ class Engine:
             self._plan(target, now)
         changes = tuple(states[key] for key in sorted(states))
         incidents = book.emit(now, records, s.targets, s.inventory.total)
-        self._mark(touched, records)
+        self._mark(touched, before, records)
         return Step(changes, incidents, tuple(sorted(recheck)))
 
-    def _mark(self, touched: set[Target], records: Records) -> None:
-        """Dirty: the targets a step touched, and the incidents it changed with the targets
-        that joined, left, or were released when one resolved."""
+    def _mark(self, touched: set[Target], before: dict[Target, tuple[Any, ...]], records: Records) -> None:
+        """Dirty: the targets a step changed (`before`: as they were when it began), and the
+        incidents it changed with the targets that joined, left, or were released when one
+        resolved."""
         s = self._s
-        s.dirty.update(t.key for t in touched)
+        s.dirty.update(t.key for t in touched if before.get(t) != snapshots.fingerprint(t))
         s.dirty_incidents.update(records)
         for tracking, record in records.items():
             s.dirty |= record.added
@@ -364,10 +368,9 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
-def _replaced(before: list[list[float | None]], after: Iterable[list[float | None]]) -> bool:
-    """Whether a check's state was replaced (`Judge.apply` swaps in a new list when it changes)."""
-    after = list(after)
-    return len(before) != len(after) or any(a is not b for a, b in zip(before, after, strict=True))
+def _checks(target: Target) -> list[tuple[float | None, ...]]:
+    """A target's check states by value (a check may update its state in place)."""
+    return [tuple(state) for state in target.checks.values()]
 
 
 def _by_key(target: Target) -> NodeKey:

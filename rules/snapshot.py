@@ -126,6 +126,29 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
     return dropped
 
 
+def fingerprint(t: Target) -> tuple[Any, ...]:
+    """What `_dump_target` saves of a target, cheap to compare: a step that leaves it unchanged
+    writes no row (a reload judges every target again and changes few)."""
+    return (
+        tuple(t.verdicts.items()),
+        tuple(tuple(state) for state in t.checks.values()),
+        t.base,
+        t.status,
+        t.reasons,
+        t.since,
+        t.fault,
+        t.fault_since,
+        t.overrun,
+        tuple(t.last_fault.items()),
+        t.incident,
+        t.up_since,
+        t.ok_since,
+        t.downs,
+        t.suspected,
+        t.confirmed,
+    )
+
+
 def _dump_target(t: Target) -> dict[str, Any]:
     return {
         "key": str(t.key),
