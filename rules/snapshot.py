@@ -131,7 +131,7 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
     writes no row (a reload judges every target again and changes few)."""
     return (
         tuple(t.verdicts.items()),
-        tuple(tuple(state) for state in t.checks.values()),
+        tuple(map(tuple, t.checks.values())),  # by value: a check may update its state in place
         t.base,
         t.status,
         t.reasons,
