@@ -201,12 +201,14 @@ def device_batch(
     return batch
 
 
-def ingest(daemon: Daemon, batch: list[Sample]) -> tuple[float, bool]:
-    """CPU of one `Pipeline.ingest`, and whether its commit wrote the engine's whole snapshot."""
-    before = daemon.pipeline._last_snapshot
-    began = time.process_time()
+LAG_LIMIT = 0.1  # seconds one rules call may hold the event loop (issue 11 item 4)
+
+
+def ingest(daemon: Daemon, batch: list[Sample]) -> tuple[float, float]:
+    """CPU of one `Pipeline.ingest` (step and commit), and its wall time: how long it holds the loop."""
+    began, wall = time.process_time(), time.perf_counter()
     daemon.pipeline.ingest(batch)
-    return time.process_time() - began, daemon.pipeline._last_snapshot != before
+    return time.process_time() - began, time.perf_counter() - wall
 
 
 def first_samples(
@@ -239,9 +241,9 @@ def first_samples(
     return first, last
 
 
-def state_change(daemon: Daemon, clock: Clock, device: str, lines: list[str], rng: random.Random) -> tuple[float, bool]:
-    """CPU of one device poll whose lines changed state (all ports oper down), e.g. a DSLAM's
-    line card failing, and whether it saved the snapshot; the lines come back in the next poll."""
+def state_change(daemon: Daemon, clock: Clock, device: str, lines: list[str], rng: random.Random) -> tuple[float, float]:
+    """CPU and wall time of one device poll whose lines changed state (all ports oper down), e.g.
+    a DSLAM's line card failing; the lines come back in the next poll."""
     clock.now += 1
     timed = ingest(daemon, device_batch("snmp:if-mib", device, lines, clock.now, rng, oper_up=0.0))
     clock.now += 1
@@ -259,8 +261,8 @@ def simulate_minute(
 ) -> Counter[str]:
     """60 s of the rules side: every device's polls land in their slots, a tick every second.
 
-    CPU by kind: snmp / icmp (ingest), tick, and snapshot (a call whose commit saved the whole
-    engine state, every 30 s without state changes).
+    CPU by kind: snmp / icmp (ingest), tick; and `loop`, the longest wall time of one call (how
+    long it would hold the event loop).
     """
     start, count = clock.now, len(plan)
     events: list[tuple[float, str, int]] = []
@@ -273,14 +275,15 @@ def simulate_minute(
     for offset, kind, k in events:
         clock.now = start + offset
         if kind == "tick":
-            before = daemon.pipeline._last_snapshot
-            began = time.process_time()
+            began, wall = time.process_time(), time.perf_counter()
             daemon.pipeline.tick()
-            cpu["snapshot" if daemon.pipeline._last_snapshot != before else "tick"] += time.process_time() - began
+            cpu["tick"] += time.process_time() - began
+            cpu["loop"] = max(cpu["loop"], time.perf_counter() - wall)
             continue
         device, lines = plan[k]
-        spent, saved = ingest(daemon, device_batch(kind, device, lines, clock.now, rng))
-        cpu["snapshot" if saved else "icmp" if kind == "icmp" else "snmp"] += spent
+        spent, held = ingest(daemon, device_batch(kind, device, lines, clock.now, rng))
+        cpu["icmp" if kind == "icmp" else "snmp"] += spent
+        cpu["loop"] = max(cpu["loop"], held)
     clock.now = start + 60
     return cpu
 
@@ -391,8 +394,8 @@ class Measured:
     devices: int
     polling: PollingConfig
     stages: list[tuple[str, float, float]]  # (after what, VmRSS MB, peak MB so far)
-    rules: dict[str, float]  # CPU-s per simulated minute: snmp, icmp (ingest), tick, snapshot
-    change: tuple[float, int]  # median CPU-s of 3 device polls that change states, how many saved the snapshot
+    rules: dict[str, float]  # CPU-s per simulated minute: snmp, icmp (ingest), tick; loop: the longest call's wall time
+    change: tuple[float, float]  # median CPU-s of 3 device polls that change states, the longest one's wall time
     first_start: tuple[float, float]  # CPU-s of the first and the last device's first poll
     scrape: float  # CPU-s per /metrics scrape
     snmp: Round
@@ -427,10 +430,11 @@ async def measure(args: argparse.Namespace, folder: Path) -> Measured:
         simulate_minute(daemon, clock, plan, rng, polling.line_interval, polling.icmp_interval) for _ in range(args.minutes)
     ]
     changes = [state_change(daemon, clock, *plan[k], rng) for k in range(3)]
-    change = statistics.median(cpu for cpu, _ in changes), sum(saved for _, saved in changes)
+    change = statistics.median(cpu for cpu, _ in changes), max(held for _, held in changes)
     gc.collect()
     stages.append((f"after {args.minutes} simulated minutes of rules", rss_mb(), peak_mb()))
-    rules = {kind: statistics.mean(m[kind] for m in minutes) for kind in ("snmp", "icmp", "tick", "snapshot")}
+    rules = {kind: statistics.mean(m[kind] for m in minutes) for kind in ("snmp", "icmp", "tick")}
+    rules["loop"] = max(m["loop"] for m in minutes)
     register(daemon.registry, daemon)
     scrape = statistics.median(timed(lambda: generate_latest(daemon.registry)) for _ in range(3))
 
@@ -503,11 +507,11 @@ def report(m: Measured, args: argparse.Namespace) -> None:
     )
     print(f"  rules+store ingest, ICMP batch    {per_k(rules['icmp'], lines) * polling.icmp_interval / 60:7.3f}")
     print(f"  rules ticks                       {rules['tick']:7.3f} CPU-s per minute (60 ticks, {lines:,} lines)")
-    print(f"  engine snapshot saved every 30 s  {rules['snapshot'] / 2:7.3f} CPU-s each ({lines:,} lines)")
+    print(f"  longest rules call on the loop    {rules['loop']:7.3f} s wall (limit {LAG_LIMIT} s; {lines:,} lines)")
     print(f"  /metrics scrape                   {m.scrape:7.3f} CPU-s per scrape, {SCRAPES_PER_MINUTE} per minute")
     print(
-        f"  a device poll that changes states {m.change[0]:7.3f} CPU-s (48 lines down; {m.change[1]} of 3 such commits "
-        f"saved the whole snapshot)"
+        f"  a device poll that changes states {m.change[0]:7.3f} CPU-s (48 lines down; the longest of 3 held the loop "
+        f"{m.change[1]:.3f} s)"
     )
     first, last = m.first_start
     print(
@@ -525,7 +529,6 @@ def report(m: Measured, args: argparse.Namespace) -> None:
         rows["ICMP sweep"].append(icmp_k * SCALE / 1000 * 60 / polling.icmp_interval)
         rows["rules ingest, ICMP"].append(rules["icmp"] * scale)
         rows["rules ticks"].append(rules["tick"] * scale)
-        rows["engine snapshots (2 per minute)"].append(rules["snapshot"] * scale)
         rows["/metrics scrapes"].append(m.scrape * SCRAPES_PER_MINUTE * scale)
     totals = [sum(costs[i] for costs in rows.values()) for i in range(len(intervals))]
     fits = [SCALE * BUDGET / total for total in totals]
@@ -569,8 +572,12 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="capacity-") as folder:
-        report(asyncio.run(measure(args, Path(folder))), args)
+        measured = asyncio.run(measure(args, Path(folder)))
+        report(measured, args)
     print(f"\nrun took {time.perf_counter() - started:.0f} s")
+    held = max(measured.rules["loop"], measured.change[1])
+    if held > LAG_LIMIT:
+        raise SystemExit(f"a rules call held the event loop {held:.3f} s (limit {LAG_LIMIT} s)")
 
 
 if __name__ == "__main__":

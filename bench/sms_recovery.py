@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace, state_file: Path) -> None:
         notifier = TwilioSms(lab.account_sid, Secret(lab.auth_token, "bench"), "+908501234567", lab.base_url)
         outbox = Outbox(store, {"sms": notifier}, {"sms": policy})
         recovered = lab.fail_for(args.outage)
-        store.commit_step({"bench": True}, [], outage_sms(args.count), time.time())
+        store.commit_step(None, [], outage_sms(args.count), time.time())
         runner = asyncio.create_task(outbox.run())
         await asyncio.sleep(recovered - time.time())
         during = dict(lab.requests)

@@ -29,6 +29,7 @@ from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
+from monitord.looplag import LoopLag
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample
 from monitord.outbox import ChannelPolicy, Delivery, Outbox
 from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten, configured_channels, resume
@@ -112,6 +113,8 @@ class Daemon:
         self.metrics_port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
         self.exposition = Exposition(self.registry)
+        self.lag = LoopLag()
+        self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -178,6 +181,7 @@ class Daemon:
                 outbox_task = tasks.create_task(self._deliver(stop))
                 ticker = tasks.create_task(self._ticker())
                 pruner = tasks.create_task(self._pruner())
+                lag = tasks.create_task(self.lag.run())
                 self.ready.set()
                 sdnotify.notify("READY=1", self._status())
                 await stop.wait()
@@ -186,6 +190,7 @@ class Daemon:
                 self.scheduler.stop()
                 ticker.cancel()
                 pruner.cancel()
+                lag.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
                 self.pipeline.stop()
@@ -268,16 +273,23 @@ class Daemon:
             policies["sms"] = replace(policies["sms"], rate=n.sms.rate)
         return policies
 
-    def reload(self, path: str | Path) -> bool:
+    async def reload(self, path: str | Path) -> bool:
         """SIGHUP: a new config and inventory; incidents, line states and queued messages are kept.
 
-        An invalid config is logged problem by problem and the running one stays in force. Lines
-        gone from the inventory leave their incidents, which close ("closed_removed") if emptied.
+        The files are read, parsed and checked in a worker thread (a 100,000-line inventory
+        takes seconds), so the loop goes on polling meanwhile; the new config is swapped in on
+        the loop. An invalid config is logged problem by problem and the running one stays in
+        force. Lines gone from the inventory leave their incidents, which close
+        ("closed_removed") if emptied.
         """
+        async with self._reloading:
+            return await self._reload(path)
+
+    async def _reload(self, path: str | Path) -> bool:
         sdnotify.reloading()
         try:
             try:
-                config = load_config(path)
+                config = await asyncio.to_thread(load_config, path)
             except ConfigError as error:
                 for problem in error.problems:
                     log.error("reload rejected: %s", problem)
@@ -408,7 +420,15 @@ async def run_daemon(path: str, config: Config) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: stop.is_set() or daemon.reload(path))
+    reloads: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
+
+    def hangup() -> None:
+        if not stop.is_set():
+            task = loop.create_task(daemon.reload(path))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     try:
         await daemon.run(stop)
     except (OSError, StoreError) as error:  # before polling starts: no ICMP socket, the HTTP port taken, ...

@@ -95,6 +95,12 @@ class DaemonCollector(Collector):
             yield from self._scheduler(polling, self.registered)
         yield from self._outbox(d)
         yield from self._store(d)
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "The worst delay of the event loop in the last one to two minutes (a stall holds every poll and answer).",
+        )
+        lag.add_metric([], d.lag.worst())
+        yield lag
         if polling.traps is not None:
             yield from self._traps(polling.traps.received, polling.traps.dropped)
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")

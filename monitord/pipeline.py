@@ -6,11 +6,11 @@ outbox never race. `Daemon` (monitord/daemon.py) builds it and hands it the conf
 
 A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
 monitoring: the engine has moved on, so what the step decided (incidents, notices) is kept in
-memory, in order, as `Unwritten`, and written before anything newer in one transaction, with a
-fresh snapshot, at the first commit that succeeds (tried after WRITE_RETRY seconds, then less
-often up to WRITE_RETRY_MAX, since each try costs a snapshot). The store is then exactly where it
-would have been had every step been written; until then /health and /ready say why, and so do
-the metrics.
+memory, in order, as `Unwritten`, and written before anything newer in one transaction, with
+the engine's rows changed since the last commit that succeeded (the engine keeps them marked
+until `written()`), at the first commit that succeeds (tried after WRITE_RETRY seconds, then less
+often up to WRITE_RETRY_MAX). The store is then exactly where it would have been had every step
+been written; until then /health and /ready say why, and so do the metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
@@ -32,11 +33,10 @@ from rules.engine import Engine, Step
 
 log = logging.getLogger("monitord")
 
-SNAPSHOT_EVERY = 30.0  # at most this often when no incident changed; see `Pipeline._commit`
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
-WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try saves the whole snapshot
+WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
 
 
 def _log_states(states: Iterable[LineState]) -> None:
@@ -99,10 +99,12 @@ def resume(config: Config, store: Store) -> Engine:
     """The engine as last saved, or a fresh one; StoreError (naming only the error's kind, never
     the snapshot's content) when the saved state cannot be read."""
     try:
-        snapshot = store.load_snapshot()
-        if not snapshot:
+        saved = store.load_engine()
+        if saved is None:
             return Engine(config.topology, config.rules, config.tracking_prefix, config.timezone)
-        engine = Engine.restore(config.topology, config.rules, config.tracking_prefix, snapshot, config.timezone)
+        engine = Engine.restore(
+            config.topology, config.rules, config.tracking_prefix, saved.snapshot, config.timezone, stored=saved.rows
+        )
     except sqlite3.Error as error:
         raise StoreError.of(config.state_file, error) from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
@@ -117,7 +119,7 @@ class Pipeline:
     """The one writer of what the rules decide: engine steps -> store -> outbox.
 
     It alone writes the rules engine (steps it, and swaps it when a reload changes the rules),
-    the store's incidents, engine snapshots, maintenance windows and queued notices (the outbox
+    the store's incidents, the engine's saved rows, maintenance windows and queued notices (the outbox
     only marks their delivery), the steps the store refused (`unwritten`, `write_failures`), the
     helpdesk comment throttle and the plan settings. `recheck` asks for a device to be polled
     again now, when a step wants a second look.
@@ -144,7 +146,7 @@ class Pipeline:
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
         self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
         self.write_failures = 0
-        self._last_snapshot = float("-inf")  # the first commit saves one
+        self._saved_head: dict[str, Any] | None = None  # the engine's head as last written
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
@@ -160,14 +162,10 @@ class Pipeline:
     def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
         """Write one engine step to the store, queue what it decided to say, and log the changes.
 
-        The engine's snapshot (all its state: for 100,000 lines about 50 MiB of JSON, 1.3 s of
-        CPU and 2 s on the loop) is saved with every incident change and every queued notice,
-        and otherwise at most every SNAPSHOT_EVERY seconds; a step that changed line states
-        alone writes nothing (the engine holds them). That is safe because the saved snapshot is never older than the incidents and the outbox: a
-        restart resumes at the last incident change, so it never forgets an incident it has
-        announced nor issues its tracking number again. What it may lose is the line-level
-        progress since (states, `for` holds, settle and stable timers); the first polls after
-        the restart observe the lines again, at worst delaying an incident or a resolution.
+        The rows of the engine's state the step changed (its targets, incidents, and the small
+        head) go in the same transaction as its incidents and notices, so the saved state is
+        never older nor newer than the incidents and the outbox: a restart resumes exactly at
+        the last step written. A step that changed nothing writes nothing.
         """
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
@@ -177,8 +175,7 @@ class Pipeline:
         if pending is not None:
             pending.add(incidents, planned)
             incidents, planned = list(pending.incidents.values()), list(pending.planned.values())
-        save_snapshot = pending is not None or bool(planned or incidents) or now - self._last_snapshot >= SNAPSHOT_EVERY
-        if save_snapshot and (pending is None or now >= self._next_write):
+        if pending is None or now >= self._next_write:
             self._write(incidents, planned, now)
         _log_states(step.states)
         for change in step.incidents:
@@ -191,9 +188,11 @@ class Pipeline:
 
     def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
         """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
-        snapshot = self.engine.snapshot()
+        rows = self.engine.changes()
+        if not (rows.targets or rows.incidents or incidents or planned or rows.head != self._saved_head):
+            return
         try:
-            queued = self.store.commit_step(snapshot, incidents, planned, now, self.outbox.dead_on_arrival)
+            queued = self.store.commit_step(rows, incidents, planned, now, self.outbox.dead_on_arrival)
         except (sqlite3.Error, StoreError) as error:
             self.write_failures += 1
             failures = 1 if self.unwritten is None else self.unwritten.failures + 1
@@ -218,7 +217,8 @@ class Pipeline:
                 len(self.unwritten.planned),
             )
             self.unwritten = None
-        self._last_snapshot = now
+        self.engine.written()
+        self._saved_head = rows.head
         if queued:
             self.outbox.wake()
 
@@ -289,10 +289,9 @@ class Pipeline:
         self._apply_maintenance(now)
 
     def stop(self) -> None:
-        """The last step before the store closes: the engine's snapshot and the held helpdesk
-        comments (they live in memory only) are written whatever their timers say."""
+        """The last step before the store closes: the held helpdesk comments (they live in
+        memory only) are written whatever their timers say."""
         now = self.clock()
-        self._last_snapshot = float("-inf")  # save what the engine learned since the last snapshot
         self.comments.every = 0.0  # queue the held helpdesk comments
         self._commit(self.engine.tick(now), now)
         if self.unwritten is not None:

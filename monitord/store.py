@@ -1,5 +1,9 @@
-"""The daemon's durable state in one SQLite file: engine snapshot, incidents, maintenance
-windows and the transactional outbox.
+"""The daemon's durable state in one SQLite file: the rules engine's state, incidents,
+maintenance windows and the transactional outbox.
+
+The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or device, one per
+incident it remembers, and a small head; each step writes the rows it changed in the same
+transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
 One writer, on the event loop thread, on purpose: every call is a short local transaction
 (well under a millisecond, fsync included), so a worker thread would add locking and hand-offs
@@ -33,6 +37,7 @@ from monitord.model import (
     Notification,
     Phase,
 )
+from rules.snapshot import Rows, assemble
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -94,6 +99,13 @@ MIGRATIONS: tuple[str, ...] = (
     # step had no reader.
     """
     DROP TABLE line_states;
+    """,
+    # The engine's state in rows, written per step. A whole-engine document an older monitord
+    # left in engine_state is restored once; the first commit writes the rows and deletes it.
+    """
+    CREATE TABLE engine_head (id INTEGER PRIMARY KEY CHECK (id = 1), head TEXT NOT NULL, saved_at REAL NOT NULL);
+    CREATE TABLE engine_targets (key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE engine_incidents (tracking TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
     """,
 )
 
@@ -202,6 +214,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedEngine:
+    """The engine's state as saved: `snapshot` (rules/snapshot.py's document), assembled from
+    its rows (`rows`), or the one document an older monitord saved, whose rows are all still to
+    write."""
+
+    snapshot: dict[str, Any]
+    rows: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredWindow:
     window: MaintenanceWindow
     source: Source
@@ -235,6 +257,10 @@ def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {step + 1}")
     return version
+
+
+def _compact(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"))
 
 
 def _node(text: str) -> NodeRef:
@@ -346,7 +372,7 @@ class Store:
 
     def commit_step(
         self,
-        snapshot: dict[str, Any] | None,
+        engine: Rows | None,
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
@@ -354,7 +380,7 @@ class Store:
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
 
-        `snapshot` None keeps the saved one. `incidents` are upserts (pass what changed); an
+        `engine`: the rows of the engine's state the step changed (None: none). `incidents` are upserts (pass what changed); an
         incident row is only ever updated by its own incident (StoreError if
         another one arrives with its number), and each number is recorded as issued. A
         notification whose key is already queued is ignored (only a key conflict: any other
@@ -367,11 +393,8 @@ class Store:
         how many sendable items were newly queued.
         """
         with transaction(self._db):
-            if snapshot is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO engine_state (id, snapshot, saved_at) VALUES (1, ?, ?)",
-                    (json.dumps(snapshot), now),
-                )
+            if engine is not None:
+                self._save_engine(engine, now)
             for i in incidents:
                 row = (
                     i.tracking,
@@ -400,6 +423,17 @@ class Store:
                 on_dead(n)
         return queued
 
+    def _save_engine(self, rows: Rows, now: float) -> None:
+        db = self._db
+        db.execute("INSERT OR REPLACE INTO engine_head VALUES (1, ?, ?)", (_compact(rows.head), now))
+        db.execute("DELETE FROM engine_state")  # an older monitord's document: the rows now stand for it
+        for table, key, changed in (("engine_targets", "key", rows.targets), ("engine_incidents", "tracking", rows.incidents)):
+            db.executemany(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",
+                ((k, _compact(record)) for k, record in changed.items() if record is not None),
+            )
+            db.executemany(f"DELETE FROM {table} WHERE {key} = ?", ((k,) for k, record in changed.items() if record is None))
+
     def _issue(self, tracking: str) -> None:
         found = TRACKING.fullmatch(tracking)
         if found:
@@ -417,9 +451,15 @@ class Store:
         with transaction(self._db):
             self._issue(tracking)
 
-    def load_snapshot(self) -> dict[str, Any] | None:
+    def load_engine(self) -> SavedEngine | None:
+        """The engine's state as last written, or None when there is none."""
+        head = self._db.execute("SELECT head FROM engine_head").fetchone()
+        if head is not None:
+            targets = (json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets"))
+            incidents = [json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents")]
+            return SavedEngine(assemble(json.loads(head[0]), targets, incidents), rows=True)
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()
-        return None if row is None else json.loads(row["snapshot"])
+        return None if row is None else SavedEngine(json.loads(row["snapshot"]), rows=False)
 
     def incidents(self, open_only: bool = True) -> list[Incident]:
         where = "WHERE phase != 'resolved'" if open_only else ""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from monitord.config import Config
     from monitord.exposition import Exposition
+    from monitord.looplag import LoopLag
     from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
@@ -70,6 +71,10 @@ class View(Protocol):
 
     @property
     def exposition(self) -> Exposition: ...
+    @property
+    def lag(self) -> LoopLag:
+        """How late the event loop has run what was due."""
+
     @property
     def unwritten(self) -> Unwritten | None:
         """What the store refused to take, while it refuses."""

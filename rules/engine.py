@@ -3,7 +3,9 @@
 The daemon feeds it `observe(samples, now)` after each poll and `tick(now)` as time passes; both
 return a `Step`: the line and device states that changed, the incident changes, and the devices
 worth polling right away. Everything it knows fits in `snapshot()`, and `restore()` resumes
-exactly where it stopped (same numbers, nothing announced twice).
+exactly where it stopped (same numbers, nothing announced twice). The same state in rows:
+`changes()` gives the records of the targets and incidents changed since the store last took
+them (`written()`), so a step saves what it changed, never the whole engine.
 
 The parts, each with its own account of the model:
     rules/judge.py        a line's or device's status and fault, from its probes and checks
@@ -99,12 +101,18 @@ class Engine:
             is_device = target.key.level is DEVICE
             if is_device and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
+            verdict, checks = target.verdicts.get(probe), _checks(target)
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
+            if verdict != target.verdicts[probe] or checks != _checks(target):  # before `_step` looks
+                s.dirty.add(target.key)
             if is_device:
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
+            counted = device.downs, device.suspected
             newly, rejudge = count_downs(device, verdicts, suspect_before[device], now)
+            if (device.downs, device.suspected) != counted:
+                s.dirty.add(device.key)
             if newly:
                 self._suspected.add(device)
             if rejudge:
@@ -133,6 +141,7 @@ class Engine:
         records: Records = {}
         for key in [k for k in s.targets if k not in s.inventory.chain]:
             target = s.targets.pop(key)
+            s.dirty.add(key)
             if target.incident is not None:
                 inc = book.incidents[target.incident]
                 book.record(records, inc.tracking).removed.add(key)
@@ -191,6 +200,16 @@ class Engine:
         """All state, JSON-safe; the counts and qualifications follow from it and are rebuilt."""
         return snapshots.dump(self._s)
 
+    def changes(self) -> snapshots.Rows:
+        """The rows changed since `written()`: the same state as `snapshot()`, in parts."""
+        return snapshots.rows(self._s)
+
+    def written(self) -> None:
+        """The store took the rows of the last `changes()` (no step in between)."""
+        self._s.dirty.clear()
+        self._s.dirty_incidents.clear()
+        self._s.timers.changed.clear()
+
     @classmethod
     def restore(
         cls,
@@ -199,9 +218,18 @@ class Engine:
         tracking_prefix: str,
         snapshot: Mapping[str, Any],
         timezone: str = "UTC",
+        *,
+        stored: bool = False,
     ) -> Engine:
+        """`stored`: the snapshot was assembled from the store's rows, so only the rows of
+        targets gone from the topology are to write (delete); otherwise all of them are."""
         engine = cls(topology, rules, tracking_prefix, timezone)
-        snapshots.load(engine._s, snapshot)
+        s = engine._s
+        s.dirty = snapshots.load(s, snapshot)
+        s.timers.changed.clear()  # as loaded
+        if not stored:
+            s.dirty.update(s.targets)
+            s.dirty_incidents.update(s.book.incidents)
         engine._count_all()
         return engine
 
@@ -229,15 +257,19 @@ class Engine:
             if target is not None:
                 (judge if target.check_due is not None and target.check_due <= now else wake).add(target)
         for window_id in due.windows:
-            judge |= s.maintenance.edge(window_id, s.targets.values(), now)
+            edged = s.maintenance.edge(window_id, s.targets.values(), now)
+            s.dirty.update(t.key for t in edged)  # their `overrun` marks
+            judge |= edged
         for tracking in due.incidents:
             s.book.forget(tracking, now)
+        s.dirty_incidents.update(due.incidents)
         return judge, wake
 
     def _step(self, now: float, judge: set[Target], wake: set[Target], records: Records | None = None) -> Step:
         """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
         s, book = self._s, self._s.book
         records = {} if records is None else records
+        before = {t: snapshots.fingerprint(t) for t in judge | wake}
         states: dict[NodeKey, LineState] = {}
         recheck: set[str] = set()
         for device in sorted((t for t in judge if t.key.level is DEVICE), key=_by_key):
@@ -275,7 +307,23 @@ class Engine:
         for target in touched:
             self._plan(target, now)
         changes = tuple(states[key] for key in sorted(states))
-        return Step(changes, book.emit(now, records, s.targets, s.inventory.total), tuple(sorted(recheck)))
+        incidents = book.emit(now, records, s.targets, s.inventory.total)
+        self._mark(touched, before, records)
+        return Step(changes, incidents, tuple(sorted(recheck)))
+
+    def _mark(self, touched: set[Target], before: dict[Target, tuple[Any, ...]], records: Records) -> None:
+        """Dirty: the targets a step changed (`before`: as they were when it began), and the
+        incidents it changed with the targets that joined, left, or were released when one
+        resolved."""
+        s = self._s
+        s.dirty.update(t.key for t in touched if before.get(t) != snapshots.fingerprint(t))
+        s.dirty_incidents.update(records)
+        for tracking, record in records.items():
+            s.dirty |= record.added
+            s.dirty |= record.removed
+            inc = s.book.incidents.get(tracking)
+            if inc is not None and inc.phase is Phase.RESOLVED:
+                s.dirty |= inc.members
 
     def _judge(self, target: Target, now: float, states: dict[NodeKey, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""
@@ -318,6 +366,11 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
         if now < when < earliest:
             earliest = when
     return earliest
+
+
+def _checks(target: Target) -> list[tuple[float | None, ...]]:
+    """A target's check states by value (a check may update its state in place)."""
+    return [tuple(state) for state in target.checks.values()]
 
 
 def _by_key(target: Target) -> NodeKey:

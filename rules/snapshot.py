@@ -4,11 +4,17 @@ Nodes are spelled "level:id", kinds and phases by their values, timers as [when,
 with `TimerKind` values; counts and qualifications are not saved, they follow from the rest.
 Keys a snapshot may lack were added after version 1 shipped: `issued` (per-year counters; the
 older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`.
+
+Saved as rows (`Rows`), the same document comes in parts, so a step writes only what it changed:
+one record per target (with its own wake-up times, `wake`), one per incident, and the `head`
+(numbering, maintenance, the other timers), small whatever the inventory. `assemble` puts the
+parts back into the document `load` reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from monitord.model import MaintenanceWindow, Phase, Status
@@ -19,9 +25,52 @@ from rules.state import State
 from rules.timers import TimerKind
 
 SNAPSHOT_VERSION = 1
+_KIND_ORDER = {TimerKind.TARGET.value: 0, TimerKind.WINDOW.value: 1, TimerKind.FORGET.value: 2}  # as `Timers.dump`
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """What changed since the rows were last written: the head (always whole), and records by
+    target key and tracking number; None deletes the row."""
+
+    head: dict[str, Any]
+    targets: dict[str, dict[str, Any] | None]
+    incidents: dict[str, dict[str, Any] | None]
 
 
 def dump(s: State) -> dict[str, Any]:
+    return {
+        **_head(s, s.timers.dump()),
+        "targets": [_dump_target(t) for t in s.targets.values()],
+        "incidents": [_dump_incident(i) for i in s.book.incidents.values()],
+    }
+
+
+def rows(s: State) -> Rows:
+    """The head and the records of the dirty targets and incidents."""
+    targets: dict[str, dict[str, Any] | None] = {}
+    for key in s.dirty | s.timers.changed:
+        target = s.targets.get(key)
+        targets[str(key)] = None if target is None else {**_dump_target(target), "wake": s.timers.of(key)}
+    incidents = {t: None if (i := s.book.incidents.get(t)) is None else _dump_incident(i) for t in s.dirty_incidents}
+    return Rows(_head(s, s.timers.dump(targets=False)), targets, incidents)
+
+
+def assemble(
+    head: Mapping[str, Any], targets: Iterable[Mapping[str, Any]], incidents: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The document `load` reads, from saved rows: each target's wake-up times join the head's timers."""
+    saved: list[dict[str, Any]] = []
+    timers = list(head["timers"])
+    for record in targets:
+        target = dict(record)
+        timers += [[when, TimerKind.TARGET.value, target["key"]] for when in target.pop("wake")]
+        saved.append(target)
+    timers.sort(key=lambda timer: (timer[0], _KIND_ORDER[timer[1]]))
+    return {**head, "timers": timers, "targets": saved, "incidents": list(incidents)}
+
+
+def _head(s: State, timers: list[tuple[float, TimerKind, str]]) -> dict[str, Any]:
     return {
         "version": SNAPSHOT_VERSION,
         "issued": {str(year): seq for year, seq in sorted(s.book.issued.items())},
@@ -38,15 +87,13 @@ def dump(s: State) -> dict[str, Any]:
             }
             for w in sorted(s.maintenance.windows.values(), key=lambda w: w.id)
         ],
-        "targets": [_dump_target(t) for t in s.targets.values()],
-        "incidents": [_dump_incident(i) for i in s.book.incidents.values()],
-        "timers": [[when, kind.value, key] for when, kind, key in s.timers.dump()],
+        "timers": [[when, kind.value, key] for when, kind, key in timers],
     }
 
 
-def load(s: State, snapshot: Mapping[str, Any]) -> None:
-    """Fill a new engine's state from a snapshot; targets no longer in the topology are dropped.
-    The caller rebuilds the counts."""
+def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
+    """Fill a new engine's state from a snapshot; targets no longer in the topology are dropped
+    (returned). The caller rebuilds the counts."""
     if snapshot.get("version") != SNAPSHOT_VERSION:
         raise ValueError(f"unsupported rules snapshot version {snapshot.get('version')!r}")
     if "issued" in snapshot:
@@ -61,18 +108,45 @@ def load(s: State, snapshot: Mapping[str, Any]) -> None:
     )
     s.maintenance.expired = set(snapshot["expired"])
     s.maintenance.overran = {i: frozenset(lines) for i, lines in snapshot.get("overran", {}).items()}
+    dropped: set[NodeKey] = set()
     for raw in snapshot["targets"]:
         key = NodeKey.parse(raw["key"])
         chain = s.inventory.chain.get(key)
-        if chain is not None:
-            target = _load_target(raw, chain)
-            target.checks = {k: v for k, v in target.checks.items() if k in s.judge.checks}
-            s.judge.refresh(target)
-            s.targets[key] = target
+        if chain is None:
+            dropped.add(key)
+            continue
+        target = _load_target(raw, chain)
+        target.checks = {k: v for k, v in target.checks.items() if k in s.judge.checks}
+        s.judge.refresh(target)
+        s.targets[key] = target
     for raw in snapshot["incidents"]:
         s.book.add(_load_incident(raw))
     for when, kind, key in snapshot["timers"]:
         s.timers.load(when, TimerKind(kind), key)
+    return dropped
+
+
+def fingerprint(t: Target) -> tuple[Any, ...]:
+    """What `_dump_target` saves of a target, cheap to compare: a step that leaves it unchanged
+    writes no row (a reload judges every target again and changes few)."""
+    return (
+        tuple(t.verdicts.items()),
+        tuple(map(tuple, t.checks.values())),  # by value: a check may update its state in place
+        t.base,
+        t.status,
+        t.reasons,
+        t.since,
+        t.fault,
+        t.fault_since,
+        t.overrun,
+        tuple(t.last_fault.items()),
+        t.incident,
+        t.up_since,
+        t.ok_since,
+        t.downs,
+        t.suspected,
+        t.confirmed,
+    )
 
 
 def _dump_target(t: Target) -> dict[str, Any]:

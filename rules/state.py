@@ -23,6 +23,10 @@ class State:
     timers: Timers
     maintenance: Maintenance = field(default_factory=Maintenance)
     targets: dict[NodeKey, Target] = field(default_factory=dict)
+    # What changed since the store last took the engine's rows (`Engine.changes`, `written`):
+    # targets and incidents by key; one gone from the engine is a row to delete.
+    dirty: set[NodeKey] = field(default_factory=set)
+    dirty_incidents: set[str] = field(default_factory=set)
 
     def target(self, key: NodeKey) -> Target:
         """The target of a line or device of the topology, created on first use."""

@@ -38,12 +38,20 @@ class Timers:
     _heap: list[float] = field(default_factory=list)  # the times timers are due at, each once
     _at: dict[float, Due] = field(default_factory=dict)
     _planned: dict[NodeKey, float] = field(default_factory=dict)  # a target's earliest wake-up
+    _whens: dict[NodeKey, list[float]] = field(default_factory=dict)  # every time a target is woken at
+    changed: set[NodeKey] = field(default_factory=set)  # targets whose times changed, until the engine's rows are written
+
+    def of(self, target: NodeKey) -> list[float]:
+        """Every time `target` is due to wake, as a target's saved record keeps them."""
+        return sorted(self._whens.get(target, ()))
 
     def wake(self, target: NodeKey, when: float) -> None:
         """Wake `target` at `when`, unless it is already woken earlier."""
         if when < self._planned.get(target, math.inf):
             self._planned[target] = when
             self._batch(when).targets.append(target)
+            self._whens.setdefault(target, []).append(when)
+            self.changed.add(target)
 
     def window(self, when: float, window_id: str) -> None:
         self._batch(when).windows.append(window_id)
@@ -60,6 +68,11 @@ class Timers:
             for target in batch.targets:
                 if self._planned.get(target) == when:
                     del self._planned[target]
+                self.changed.add(target)
+                whens = self._whens[target]
+                whens.remove(when)
+                if not whens:
+                    del self._whens[target]
             due.targets += batch.targets
             due.windows += batch.windows
             due.incidents += batch.incidents
@@ -72,17 +85,20 @@ class Timers:
             node = NodeKey.parse(key)
             self._planned[node] = min(when, self._planned.get(node, math.inf))
             batch.targets.append(node)
+            self._whens.setdefault(node, []).append(when)
         elif kind is TimerKind.WINDOW:
             batch.windows.append(key)
         else:
             batch.incidents.append(key)
 
-    def dump(self) -> list[tuple[float, TimerKind, str]]:
-        """Every timer in time order, keys spelled as in a snapshot."""
+    def dump(self, targets: bool = True) -> list[tuple[float, TimerKind, str]]:
+        """Every timer in time order, keys spelled as in a snapshot; without the targets' own
+        (`of`) when `targets` is False."""
         out: list[tuple[float, TimerKind, str]] = []
         for when in sorted(self._at):
             batch = self._at[when]
-            out += [(when, TimerKind.TARGET, str(node)) for node in batch.targets]
+            if targets:
+                out += [(when, TimerKind.TARGET, str(node)) for node in batch.targets]
             out += [(when, TimerKind.WINDOW, window_id) for window_id in batch.windows]
             out += [(when, TimerKind.FORGET, tracking) for tracking in batch.incidents]
         return out

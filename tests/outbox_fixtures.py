@@ -51,7 +51,7 @@ def sms(i: int, to: str | None = None, incident: str = "ARZ-2026-000001") -> Not
 
 
 def queue(store: Store, items: list[Notification], not_before: float | None = None, now: float | None = None) -> int:
-    return store.commit_step({"step": 1}, [], [(n, not_before) for n in items], now or time.time())
+    return store.commit_step(None, [], [(n, not_before) for n in items], now or time.time())
 
 
 async def drain(outbox: Outbox, store: Store, timeout: float, done: Callable[[], bool] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -65,3 +66,16 @@ def engine(topo: Topology, config: RulesConfig | None = None) -> Engine:
     e = Engine(topo, config or rules(), "ARZ")
     e.observe(healthy(topo), T0)
     return e
+
+
+def canonical(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """An engine snapshot with its lists in a fixed order: restored from the store's rows, an
+    engine meets its targets in key order, not in the order it first saw them (and the order of
+    timers due at the same time does not matter)."""
+    snapshot = json.loads(json.dumps(snapshot))
+    return {
+        **snapshot,
+        "targets": sorted(snapshot["targets"], key=lambda t: t["key"]),
+        "incidents": sorted(snapshot["incidents"], key=lambda i: i["tracking"]),
+        "timers": sorted(snapshot["timers"]),
+    }

@@ -42,7 +42,7 @@ from monitord.pipeline import WRITE_RETRY_MAX
 from monitord.store import MIGRATIONS, Store, StoreError, migrate
 from rules.engine import Engine
 from tests.outbox_fixtures import FAST, drain
-from tests.rules_fixtures import dead, healthy, line, topology
+from tests.rules_fixtures import canonical, dead, healthy, line, topology
 from tests.test_http import documented
 
 START = 1_780_000_000.0  # 2026-05-28
@@ -291,7 +291,8 @@ def test_a_clock_stepped_back_across_new_year_never_issues_a_number_twice(tmp_pa
             daemon.store.close()
             if between == "snapshot lost":
                 with sqlite3.connect(config.state_file) as db:
-                    db.execute("DELETE FROM engine_state")
+                    for table in ("engine_head", "engine_targets", "engine_incidents"):
+                        db.execute(f"DELETE FROM {table}")
             daemon = Daemon(config, clock=clock)
         third = outage(lines[2], "2026-12-31 19:00:00")
 
@@ -432,7 +433,8 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         daemon.pipeline.tick()
         assert daemon.unwritten is None
         assert daemon.store.incident(outage.tracking) == daemon.pipeline.engine.incident(outage.tracking)
-        assert daemon.store.load_snapshot() == daemon.pipeline.engine.snapshot()
+        saved = daemon.store.load_engine()
+        assert saved is not None and canonical(saved.snapshot) == canonical(daemon.pipeline.engine.snapshot())
         assert (await get(url + "/health"))[0] == 200 and (await get(url + "/ready"))[0] == 200
         queued = sorted((i.notification.channel, i.notification.recipient) for i in daemon.store.items())
         phones = sorted(config.topology.lines[i].phone for i in lines)

@@ -239,13 +239,13 @@ def test_the_store_follows_an_incidents_severity_but_refuses_another_incident_wi
         outage = Incident(
             "ARZ-2026-000001", IncidentKind.OUTAGE, NodeRef("line", "s1"), Phase.OPEN, T0, T0, frozenset({"s1"}), ()
         )
-        store.commit_step({}, [outage], [], T0)
+        store.commit_step(None, [outage], [], T0)
         degraded = replace(outage, kind=IncidentKind.DEGRADATION, phase=Phase.UPDATED, updated_at=T0 + 600)
-        store.commit_step({}, [degraded], [], T0 + 600)
+        store.commit_step(None, [degraded], [], T0 + 600)
         assert store.incident(outage.tracking) == degraded
         other = replace(outage, root=NodeRef("line", "s2"), opened_at=T0 + 700)
         try:
-            store.commit_step({}, [other], [], T0 + 700)
+            store.commit_step(None, [other], [], T0 + 700)
         except StoreError as error:
             assert "already belongs to another incident" in str(error)
         else:

@@ -29,6 +29,7 @@ from tests.ops_fixtures import (  # noqa: F401
     wait_async,
     worlds,
 )
+from tests.rules_fixtures import canonical
 
 
 def own_base(block: int) -> str:
@@ -161,41 +162,48 @@ def test_a_cancelled_walk_is_a_timeout_sample_of_its_device(tmp_path):
     assert (sample.outcome, sample.detail) == (Outcome.TIMEOUT, "poll still running after 42 s (polling.job_timeout), cancelled")
 
 
-def test_a_restart_resumes_at_the_last_incident_change(tmp_path):
-    """Line states alone do not save the engine's whole snapshot; an incident change does, so a
-    restart (even after a crash) knows every incident the store and the outbox know."""
+def test_a_restart_resumes_at_the_last_step(tmp_path):
+    """Each step writes the rows of the engine's state it changed, with its incidents, so the
+    state file always holds what the engine knows and a restart (even after a crash) resumes
+    exactly there: every incident the store and the outbox know, and every line's state."""
     from lab.isp import build_sample_isp
     from monitord.daemon import Daemon
     from monitord.model import NodeRef, Outcome, Sample, Status
-    from monitord.pipeline import SNAPSHOT_EVERY
 
     config = replace(load_config(build_sample_isp(tmp_path, base="127.6.20").config), rules=parse_rules({"settle": "5s"}))
     topology = config.topology
     dslam = min(d for d, device in topology.devices.items() if device.kind == "dslam")
     now = [1_780_000_000.0]
     daemon = Daemon(config, clock=lambda: now[0])
+
+    def saved() -> dict:
+        engine = daemon.store.load_engine()
+        assert engine is not None and engine.rows
+        return canonical(engine.snapshot)
+
     try:
         daemon.pipeline.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines])
-        healthy = daemon.store.load_snapshot()
-        assert healthy == daemon.pipeline.engine.snapshot()
+        assert saved() == canonical(daemon.pipeline.engine.snapshot())
 
         now[0] += 1
         silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
         writes = daemon.store._db.total_changes
         assert daemon.pipeline.ingest(silent).states
-        assert daemon.store._db.total_changes == writes, "line states alone are not written: the engine holds them"
-        assert daemon.store.load_snapshot() == healthy, "a state change alone waits for SNAPSHOT_EVERY"
+        dslam_lines = sum(1 for line in topology.lines.values() if line.device == dslam)
+        assert 0 < daemon.store._db.total_changes - writes <= 2 + dslam_lines, "the head, the DSLAM and its lines only"
+        assert saved() == canonical(daemon.pipeline.engine.snapshot()), "a state change is written with its step"
         assert any(daemon.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
 
         now[0] += 6
-        assert SNAPSHOT_EVERY > 6
         daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
-        assert daemon.store.load_snapshot() == daemon.pipeline.engine.snapshot()
+        assert saved() == canonical(daemon.pipeline.engine.snapshot())
+        states = {i: daemon.line_state(i) for i in topology.lines}
     finally:
         daemon.store.close()
     again = Daemon(config, clock=lambda: now[0])
     try:
         assert again.open_incidents() == [outage]
+        assert {i: again.line_state(i) for i in topology.lines} == states
     finally:
         again.store.close()

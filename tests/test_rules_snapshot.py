@@ -10,17 +10,19 @@ window that overruns: a timer of every kind).
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitord.model import IncidentKind, MaintenanceWindow, NodeRef, Outcome, Phase
+from monitord.store import Store, migrate
 from rules.engine import Engine
 from rules.judge import Fault
 from rules.lifecycle import TRANSITIONS, Event, Tracked, transition
 from rules.nodes import Level, NodeKey
-from tests.rules_fixtures import T0, changes, dead, device, engine, line, rules, topology
+from tests.rules_fixtures import T0, canonical, changes, dead, device, engine, line, rules, topology
 
 FIXTURE = Path(__file__).with_name("rules_snapshot_v1.json")
 TOPO = topology({"x": {"d1": [0, 1, 2], "d2": [0, 1]}, "y": {"d3": [0, 1]}})
@@ -67,6 +69,31 @@ def test_an_old_snapshot_restores_the_same_state() -> None:
 def test_an_old_snapshot_goes_on_as_the_old_engine_did() -> None:
     restored = Engine.restore(TOPO, rules(), "ARZ", saved()["snapshot"])
     assert after(restored) == saved()["after"]
+
+
+def test_a_state_file_holding_the_old_document_is_restored_once_then_kept_in_rows(tmp_path: Path) -> None:
+    """Schema 7 kept the engine as one document (engine_state): it is restored from it once; the
+    first commit writes every row and drops the document, and the rows restore the same engine."""
+    path = tmp_path / "v7.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=7)
+    db.execute("INSERT INTO engine_state VALUES (1, ?, ?)", (json.dumps(saved()["snapshot"]), T0))
+    db.close()
+    store = Store.open(path)
+    try:
+        old = store.load_engine()
+        assert old is not None and not old.rows
+        engine = Engine.restore(TOPO, rules(), "ARZ", old.snapshot, stored=old.rows)
+        rows = engine.changes()
+        assert len(rows.targets) == len(old.snapshot["targets"]) and len(rows.incidents) == len(old.snapshot["incidents"])
+        store.commit_step(rows, [], [], T0 + 1600)
+        engine.written()
+        assert store._db.execute("SELECT count(*) FROM engine_state").fetchone()[0] == 0
+        now = store.load_engine()
+        assert now is not None and now.rows and canonical(now.snapshot) == canonical(saved()["snapshot"])
+    finally:
+        store.close()
+    assert after(Engine.restore(TOPO, rules(), "ARZ", now.snapshot, stored=True)) == saved()["after"]
 
 
 def test_the_scenario_still_leads_to_that_snapshot() -> None:

@@ -15,7 +15,8 @@ from monitord.model import (
     Notification,
     Phase,
 )
-from monitord.store import MIGRATIONS, Store, StoreError, migrate
+from monitord.store import MIGRATIONS, SavedEngine, Store, StoreError, migrate
+from rules.snapshot import Rows
 from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)
 
 NOW = 1_780_000_000.0
@@ -72,27 +73,34 @@ def test_the_unread_line_states_table_is_dropped_and_the_rest_kept(tmp_path: Pat
     db.close()
 
     s = Store.open(path)
-    assert s.load_snapshot() == {"seq": 3}
+    assert s.load_engine() == SavedEngine({"seq": 3}, rows=False)
     s.close()
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "line_states" not in tables and {"engine_state", "incidents", "outbox", "maintenance"} <= tables
 
 
+HEAD = {"version": 1, "issued": {"2026": 123}, "timers": [[NOW + 90, "i", "ARZ-2026-000100"]]}
+LINE = {"key": "line:s1", "status": "down"}
+TRACKED = {"tracking": "ARZ-2026-000123", "members": ["line:s1"]}
+
+
 def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     s = Store.open(path)
-    assert s.commit_step({"incidents": 1, "seq": 7}, [incident()], [(sms(1), None)], NOW) == 1
+    rows = Rows(HEAD, {"line:s1": {**LINE, "wake": [NOW + 60, NOW + 120]}}, {"ARZ-2026-000123": TRACKED})
+    assert s.commit_step(rows, [incident()], [(sms(1), None)], NOW) == 1
     s.close()
 
     s = Store.open(path)
-    assert s.load_snapshot() == {"incidents": 1, "seq": 7}
+    timers = [[NOW + 60, "t", "line:s1"], [NOW + 90, "i", "ARZ-2026-000100"], [NOW + 120, "t", "line:s1"]]
+    assert s.load_engine() == SavedEngine({**HEAD, "timers": timers, "targets": [LINE], "incidents": [TRACKED]}, rows=True)
     assert s.incidents() == [incident()] and s.incident("ARZ-2026-000123") == incident()
     assert [i.notification for i in s.items()] == [sms(1)]
     s.close()
 
 
 def test_resolved_incidents_are_not_open(store: Store) -> None:
-    store.commit_step({}, [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
+    store.commit_step(None, [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
     assert store.incidents() == []
     assert store.incidents(open_only=False) == [incident(Phase.RESOLVED, NOW + 60)]
 
@@ -100,9 +108,20 @@ def test_resolved_incidents_are_not_open(store: Store) -> None:
 def test_a_failing_step_leaves_nothing_behind(store: Store) -> None:
     broken = Notification("k-broken", "sms", None, "outage", "", "x")  # type: ignore[arg-type]
     with pytest.raises(sqlite3.IntegrityError):
-        store.commit_step({"seq": 1}, [incident()], [(sms(1), None), (broken, None)], NOW)
-    assert (store.load_snapshot(), store.incidents(), store.items()) == (None, [], [])
-    assert store.commit_step({"seq": 2}, [], [(sms(1), None)], NOW) == 1
+        store.commit_step(Rows(HEAD, {}, {}), [incident()], [(sms(1), None), (broken, None)], NOW)
+    assert (store.load_engine(), store.incidents(), store.items()) == (None, [], [])
+    assert store.commit_step(Rows(HEAD, {}, {}), [], [(sms(1), None)], NOW) == 1
+
+
+def test_a_step_writes_and_deletes_only_the_rows_it_names(store: Store) -> None:
+    other = {"key": "line:s2", "status": "ok"}
+    store.commit_step(Rows(HEAD, {"line:s1": {**LINE, "wake": []}, "line:s2": {**other, "wake": []}}, {}), [], [], NOW)
+    store.commit_step(Rows(HEAD, {"line:s1": None}, {"ARZ-2026-000123": TRACKED}), [], [], NOW + 1)
+    saved = store.load_engine()
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [TRACKED])
+    store.commit_step(Rows(HEAD, {}, {"ARZ-2026-000123": None}), [], [], NOW + 2)
+    saved = store.load_engine()
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [])
 
 
 def test_keys_are_queued_once(store: Store) -> None:

@@ -78,7 +78,7 @@ def test_a_broken_staff_template_only_kills_the_staff_item(name: str) -> None:
 def test_dead_items_are_filed_dead_once_and_not_counted_as_queued(store: Store) -> None:
     planned = plan(OUTAGE, FIVE, BROKEN, DAY, {}.get)
     dead: list[Notification] = []
-    assert store.commit_step({}, [], planned, DAY, dead.append) == len(planned) - 3
+    assert store.commit_step(None, [], planned, DAY, dead.append) == len(planned) - 3
     assert sorted(n.recipient for n in dead) == ["+905320000001", "+905320000003", "+905320000005"]
     items = {i.notification.recipient: i for i in store.items(channel="sms")}
     assert {r: (i.status, i.last_error, i.attempts) for r, i in items.items()} == {
@@ -89,12 +89,12 @@ def test_dead_items_are_filed_dead_once_and_not_counted_as_queued(store: Store) 
         "+905320000005": ("dead", REASON, 0),
     }
     assert store.counts()[("sms", "dead")] == 3 and store.depth("sms") == 2
-    assert store.commit_step({}, [], planned, DAY + 60, dead.append) == 0 and len(dead) == 3
+    assert store.commit_step(None, [], planned, DAY + 60, dead.append) == 0 and len(dead) == 3
 
 
 async def test_only_the_good_sms_reach_the_gateway(store: Store, twilio: TwilioLab) -> None:
     planned = plan(OUTAGE, FIVE, BROKEN, DAY, {}.get)
-    store.commit_step({}, [], planned, time.time())
+    store.commit_step(None, [], planned, time.time())
     box = Outbox(store, {"sms": sms_for(twilio)}, {"sms": FAST}, rng=random.Random(7))
     await drain(box, store, timeout=10, done=lambda: store.depth("sms") == 0)
     good = [n for n in customer_sms(planned).values() if n.error is None]

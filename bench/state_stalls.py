@@ -1,0 +1,130 @@
+"""How long the rules' commits and a reload hold the event loop at 100,000 lines.
+
+    PYTHONPATH=. .venv/bin/python bench/state_stalls.py [--devices 2084] [--ports 48]
+
+The 100,032-line inventory of bench/capacity.py, every line's first samples, then, each call
+timed in wall seconds (what it holds the loop for): a typical device poll (48 healthy lines), a
+device poll whose 48 lines go down, a tick 31 s after the last one (the old periodic snapshot),
+a regional fault (every DSLAM of one region silent, then ticks until its incidents settle), and
+a reload of the unchanged files under asyncio with a task noting every 10 ms how late it woke.
+Runs on the code found on PYTHONPATH, so the same script measures the tree before and after a
+change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.capacity import Clock, device_batch, write_inventory
+from monitord.config import load_config
+from monitord.daemon import Daemon
+from monitord.model import NodeRef, Outcome, Sample
+
+ENV = {"BENCH_COMMUNITY": "never-sent"}
+
+
+def wall(call: Callable[..., object], *args: object) -> float:
+    began = time.perf_counter()
+    call(*args)
+    return time.perf_counter() - began
+
+
+async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float]:
+    """Wall time of a reload and the loop's worst lag meanwhile (monitord.looplag's way, inline
+    so that the script runs on trees without it)."""
+    loop, worst = asyncio.get_running_loop(), [0.0]
+
+    async def sample() -> None:
+        while True:
+            asked = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            worst[0] = max(worst[0], loop.time() - asked)
+
+    task = asyncio.create_task(sample())
+    await asyncio.sleep(0.05)
+    began = time.perf_counter()
+    done = daemon.reload(path)
+    if inspect.isawaitable(done):  # a reload off the loop
+        await done
+    took = time.perf_counter() - began
+    await asyncio.sleep(0.05)
+    task.cancel()
+    return took, worst[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=2084)
+    parser.add_argument("--ports", type=int, default=48)
+    args = parser.parse_args()
+    rng = random.Random(11)
+    os.environ.update(ENV)  # a reload reads the environment
+    with tempfile.TemporaryDirectory(prefix="stalls-") as folder:
+        path = write_inventory(Path(folder), args.devices, args.ports)
+        began = time.perf_counter()
+        config = load_config(path, environ=ENV)
+        print(f"load_config                        {time.perf_counter() - began:7.3f} s")
+        clock = Clock(time.time())
+        daemon = Daemon(config, clock=clock)
+        lines_of: dict[str, list[str]] = defaultdict(list)
+        for line in config.topology.lines.values():
+            lines_of[line.device].append(line.id)
+        plan = [(d, lines_of[d]) for d in config.topology.devices]
+        for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
+            clock.now += 1
+            daemon.pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
+        clock.now += 31
+        print(f"first tick after the first samples {wall(daemon.pipeline.tick):7.3f} s")
+
+        typical = []
+        for d, lines in plan[:20]:
+            clock.now += 0.5
+            typical.append(wall(daemon.pipeline.ingest, device_batch("snmp:adsl", d, lines, clock.now, rng)))
+        print(f"typical device poll (48 lines)     {statistics.median(typical):7.4f} s median, {max(typical):.4f} max of 20")
+        d, lines = plan[20]
+        clock.now += 1
+        down = wall(daemon.pipeline.ingest, device_batch("snmp:if-mib", d, lines, clock.now, rng, oper_up=0.0))
+        print(f"device poll, 48 lines go down      {down:7.4f} s")
+        clock.now += 31
+        print(f"tick 31 s later                    {wall(daemon.pipeline.tick):7.4f} s")
+
+        region = config.topology.exchanges[config.topology.devices[plan[0][0]].exchange].region
+        dark = [d for d, _ in plan if config.topology.exchanges[config.topology.devices[d].exchange].region == region]
+        polls = []
+        for d in dark:
+            clock.now += 0.01
+            silent = [Sample(NodeRef("device", d), p, clock.now, Outcome.TIMEOUT) for p in ("icmp", "snmp:adsl")]
+            polls.append(wall(daemon.pipeline.ingest, silent))
+        ticks = []
+        for _ in range(200):
+            clock.now += 1
+            ticks.append(wall(daemon.pipeline.tick))
+        dark_lines = sum(len(lines_of[d]) for d in dark)
+        print(
+            f"regional fault: {len(dark)} DSLAMs, {dark_lines:,} lines; polls {max(polls):.3f} s max, "
+            f"{sum(polls):.2f} s in all; ticks {max(ticks):.3f} s max; open incidents {len(daemon.open_incidents())}"
+        )
+        took, worst = asyncio.run(reload_lag(daemon, path))
+        print(f"reload (same files)                {took:7.3f} s, loop's worst lag {worst:.3f} s")
+        daemon.pipeline.stop()
+        daemon.store.close()
+        began = time.perf_counter()
+        again = Daemon(config, clock=clock)
+        print(
+            f"restart: Daemon(config) resumes    {time.perf_counter() - began:7.3f} s, {len(again.open_incidents())} open incidents"
+        )
+        again.store.close()
+
+
+if __name__ == "__main__":
+    main()

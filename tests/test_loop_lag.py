@@ -1,0 +1,84 @@
+"""The event loop is never held for long: a reload reads its files in a worker thread, and the
+loop's lag is measured and exported (`monitord_event_loop_lag_seconds`)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+import monitord.daemon
+from monitord.config import Config
+from monitord.daemon import Daemon
+from monitord.demo import until
+from monitord.looplag import LoopLag
+from tests.test_metrics import sample_config
+
+
+async def test_a_stall_is_noted_and_forgotten_two_windows_later() -> None:
+    lag = LoopLag(every=0.01, window=0.3)
+    task = asyncio.create_task(lag.run())
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.2)  # the loop held
+        await asyncio.sleep(0.05)
+        assert 0.15 < lag.worst() < 0.5
+        await asyncio.sleep(0.7)
+        assert lag.worst() < 0.1, "a stall more than two windows ago is no longer reported"
+    finally:
+        task.cancel()
+
+
+def busy_load(real, seconds: float):
+    """load_config after `seconds` of pure-Python CPU work, holding the GIL as parsing does."""
+
+    def load(path: str | Path) -> Config:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return real(path)
+
+    return load
+
+
+async def test_a_reload_reads_its_files_off_the_loop_and_the_lag_is_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = sample_config(tmp_path)
+    registry = CollectorRegistry()
+    daemon = Daemon(config, registry=registry)
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    try:
+        await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
+        monkeypatch.setattr(monitord.daemon, "load_config", busy_load(monitord.daemon.load_config, 1.0))
+        ticks = 0
+
+        async def count() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        counter = asyncio.create_task(count())
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        assert await daemon.reload(tmp_path / "config.yaml")
+        took = loop.time() - began
+        counter.cancel()
+        assert took >= 1.0 and ticks >= 20, f"the loop ran {ticks} times in a {took:.1f} s reload"
+        assert daemon.config.topology.lines.keys() == config.topology.lines.keys()
+        await asyncio.sleep(0.2)
+        exported = re.search(r"^monitord_event_loop_lag_seconds (\S+)$", generate_latest(registry).decode(), re.M)
+        assert exported and float(exported[1]) == daemon.lag.worst() < 0.5
+
+        time.sleep(0.6)  # a stall on the loop
+        await asyncio.sleep(0.2)
+        assert registry.get_sample_value("monitord_event_loop_lag_seconds") >= 0.5
+    finally:
+        stop.set()
+        await task
