@@ -93,6 +93,9 @@ def encode_oid(oid: Sequence[int]) -> bytes:
     """The contents octets of an OBJECT IDENTIFIER."""
     if not 2 <= len(oid) <= MAX_OID_LENGTH or not 0 <= oid[0] <= 2 or oid[1] < 0 or (oid[0] < 2 and oid[1] >= 40):
         raise BerError(f"cannot encode OID {format_oid(oid)}")
+    tail = oid[2:]
+    if oid[0] < 2 and (not tail or (min(tail) >= 0 and max(tail) < 0x80)):
+        return bytes((oid[0] * 40 + oid[1], *tail))  # one octet per sub-identifier, the common case
     out = bytearray()
     for arc in (oid[0] * 40 + oid[1], *oid[2:]):
         if arc < 0x80:

@@ -161,7 +161,7 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     budget: ReplyBudget
     transport: asyncio.DatagramTransport | None = None
-    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response]]] = field(default_factory=dict)
+    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response | None]]] = field(default_factory=dict)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -456,13 +456,20 @@ class SnmpClient:
         except ber.BerError as error:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         held = await datagrams.budget.take(reply_cost(message, len(oids), repetitions))
-        future: asyncio.Future[ber.Response] = asyncio.get_running_loop().create_future()
-        datagrams.waiting[request_id] = (version, community, sockaddr[:2], future)
+        loop = asyncio.get_running_loop()
         try:
             for _attempt in range(self.retries + 1):
+                # A future per send, resolved by the reply or by its timer with None: a fraction
+                # of what asyncio.wait costs per request. A late reply answers the next send.
+                answer: asyncio.Future[ber.Response | None] = loop.create_future()
+                datagrams.waiting[request_id] = (version, community, sockaddr[:2], answer)
                 transport.sendto(message, sockaddr)
-                if (await asyncio.wait((future,), timeout=self.timeout))[0]:
-                    response = future.result()
+                timer = loop.call_later(self.timeout, _expire, answer)
+                try:
+                    response = await answer
+                finally:
+                    timer.cancel()
+                if response is not None:
                     return _Reply(Outcome.OK, response.error_status, response.error_index, response.varbinds)
         finally:
             del datagrams.waiting[request_id]
@@ -535,6 +542,11 @@ class SnmpClient:
         engine = SnmpEngine()
         self._engines.append((engine, {user: keys}))
         return engine
+
+
+def _expire(answer: asyncio.Future[ber.Response | None]) -> None:
+    if not answer.done():
+        answer.set_result(None)
 
 
 def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:
