@@ -173,20 +173,23 @@ def _varbinds(data: bytes, pos: int, end: int) -> tuple[Varbind, ...]:
             tag, start, pos = _header(data, pos, varbind_end)
             if tag != OID:
                 raise BerError("varbind name is not an OID")
-        # A name is mostly its column's OID, decoded once (`_head`), and a last sub-identifier of
-        # one or two octets; the same checks as `decode_oid` (which takes any other name).
+        # A name is mostly its column's OID, decoded once and remembered (`_head`), and a last
+        # sub-identifier of up to 5 octets read here, with decode_oid's checks; it takes the rest.
         name = None
-        if pos - start > 3:
-            last = data[pos - 1]
-            before = data[pos - 2]
-            if before < 0x80 and last < 0x80:
-                head = heads.get(data[start : pos - 1]) or _head(data[start : pos - 1])
+        cut = pos - 2  # where the head ends: the octet before the last sub-identifier
+        if cut > start and data[pos - 1] < 0x80:
+            floor = max(start, pos - 7)
+            while cut > floor and data[cut] > 0x7F:
+                cut -= 1
+            lead, octets = data[cut + 1], pos - 1 - cut
+            if data[cut] < 0x80 and (octets == 1 or (lead != 0x80 and (octets < 5 or (octets == 5 and lead <= 0x8F)))):
+                contents = data[start : cut + 1]
+                head = heads.get(contents) or _head(contents)
                 if head:
-                    name = head + (last,)
-            elif before > 0x80 and data[pos - 3] < 0x80 and last < 0x80:
-                head = heads.get(data[start : pos - 2]) or _head(data[start : pos - 2])
-                if head:
-                    name = head + ((before & 0x7F) << 7 | last,)
+                    arc = 0
+                    for octet in data[cut + 1 : pos]:
+                        arc = arc << 7 | octet & 0x7F
+                    name = head + (arc,)
         if name is None:
             name = decode_oid(data[start:pos])
         if pos + 2 <= varbind_end and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:

@@ -409,6 +409,10 @@ NAME_OCTETS = st.lists(
 @settings(max_examples=2000)
 @given(heads=st.lists(NAME_OCTETS, min_size=1, max_size=3), tails=st.lists(NAME_OCTETS, min_size=1, max_size=4))
 @example(heads=[b"\x2b" + b"\x01" * n for n in (124, 125, 126)], tails=[b"\x05", b"\x81\x05"])  # around 128 sub-ids
+@example(
+    heads=[b"\x2b\x06\x01\x02\x01\x02\x02\x01\x0e", b"\x2b\x06\x81"],
+    tails=[b"\x8f\xff\xff\xff\x7f", b"\x90\x80\x80\x80\x00", b"\x81\x80\x80\x80\x80\x00", b"\x80\x05", b"\x83\xff\x7f"],
+)  # 2**32-1, 2**32, six octets, a leading zero septet, three octets
 def test_names_decode_as_decode_oid_decodes_them(heads: list[bytes], tails: list[bytes]) -> None:
     """Names share heads (as a column's rows do), so the decoder's remembered heads are used:
     every name decodes as `decode_oid` decodes its octets alone, or both refuse it."""
