@@ -177,19 +177,26 @@ def _varbinds(data: bytes, pos: int, end: int) -> tuple[Varbind, ...]:
         # sub-identifier of up to 5 octets read here, with decode_oid's checks; it takes the rest.
         name = None
         cut = pos - 2  # where the head ends: the octet before the last sub-identifier
-        if cut > start and data[pos - 1] < 0x80:
-            floor = max(start, pos - 7)
-            while cut > floor and data[cut] > 0x7F:
-                cut -= 1
-            lead, octets = data[cut + 1], pos - 1 - cut
-            if data[cut] < 0x80 and (octets == 1 or (lead != 0x80 and (octets < 5 or (octets == 5 and lead <= 0x8F)))):
-                contents = data[start : cut + 1]
+        last = data[pos - 1]
+        if cut > start and last < 0x80:
+            if data[cut] < 0x80:  # a last sub-identifier of one octet
+                contents = data[start : pos - 1]
                 head = heads.get(contents) or _head(contents)
                 if head:
-                    arc = 0
-                    for octet in data[cut + 1 : pos]:
-                        arc = arc << 7 | octet & 0x7F
-                    name = head + (arc,)
+                    name = head + (last,)
+            else:
+                floor = pos - 7 if pos - 7 > start else start
+                while cut > floor and data[cut] > 0x7F:
+                    cut -= 1
+                lead, octets = data[cut + 1], pos - 1 - cut
+                if data[cut] < 0x80 and lead != 0x80 and (octets < 5 or (octets == 5 and lead <= 0x8F)):
+                    contents = data[start : cut + 1]
+                    head = heads.get(contents) or _head(contents)
+                    if head:
+                        arc = 0
+                        for octet in data[cut + 1 : pos]:
+                            arc = arc << 7 | octet & 0x7F
+                        name = head + (arc,)
         if name is None:
             name = decode_oid(data[start:pos])
         if pos + 2 <= varbind_end and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
