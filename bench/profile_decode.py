@@ -5,7 +5,7 @@
 
 A walk's varbinds for `--rows` rows of every column of the profile (counters and gauges of the
 column's type, in walk order: each reply's 25 rows column by column) go through
-`profiles.decode`, `RateTracker.rate` for the counter cells and `profiles.combine`, as
+`profiles.decode`, `RateTracker.rates` for the counter columns and `profiles.combine`, as
 `poll_device` does. Best of 15 x 20 calls, in µs per value, to set beside bench/snmp_walk.py's
 CPU per 1,000 values for the whole poll.
 

@@ -7,7 +7,7 @@ malformed datagram raises `BerError`, and nothing else: sizes are bounded before
 built (sub-identifiers at most 2**32-1, INTEGERs at most 9 octets), so no datagram costs more than
 a linear pass over its octets and no number is too long to print.
 
-Value tags are the BER identifier octets, as in .snmprec files and `probes.snmp.Varbind`: 2
+Value tags are the BER identifier octets, as in .snmprec files and `Varbind`: 2
 INTEGER, 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32, 67 TimeTicks,
 68 Opaque, 70 Counter64, and the v2c exceptions 128 noSuchObject, 129 noSuchInstance, 130
 endOfMibView. NULL and the exceptions decode to None; any other tag keeps its raw contents.

@@ -5,7 +5,10 @@ OIDs, how each row index is parsed, how a row maps to an inventory line, and how
 natural units. A vendor table needs a YAML file, not code. Decoding is pure; `poll_device` is the
 only function here that does I/O.
 
-    raw varbinds --decode()--> cells --RateTracker--> values --combine()--> rows per line key
+    raw varbinds --decode()--> a Run per column --RateTracker--> rates --combine()--> rows per line key
+
+No object is built per value between the walk and the per-line Sample: a Run holds a column's
+cells as parallel lists, and the rate state is arrays per device and column (issue 11 items 2, 5).
 """
 
 from __future__ import annotations
