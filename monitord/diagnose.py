@@ -354,7 +354,7 @@ async def read_row(client: SnmpClient, device: Device, profile: Profile, key: st
         return Row(profile.name, Outcome.NO_TABLE, detail=absent(profile))
     if key not in decoded.keys:
         return Row(profile.name, Outcome.NOT_FOUND, detail=f"no row {key!r}")
-    values = combine(profile, [(cell, cell.value) for cell in decoded.cells if cell.key == key]).get(key, {})
+    values = combine(profile, decoded.runs).get(key, {})
     return Row(profile.name, Outcome.OK, values)
 
 

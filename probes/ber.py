@@ -7,7 +7,7 @@ malformed datagram raises `BerError`, and nothing else: sizes are bounded before
 built (sub-identifiers at most 2**32-1, INTEGERs at most 9 octets), so no datagram costs more than
 a linear pass over its octets and no number is too long to print.
 
-Value tags are the BER identifier octets, as in .snmprec files and `probes.snmp.Varbind`: 2
+Value tags are the BER identifier octets, as in .snmprec files and `Varbind`: 2
 INTEGER, 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32, 67 TimeTicks,
 68 Opaque, 70 Counter64, and the v2c exceptions 128 noSuchObject, 129 noSuchInstance, 130
 endOfMibView. NULL and the exceptions decode to None; any other tag keeps its raw contents.
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 Oid = tuple[int, ...]
 Value = int | bytes | Oid | None
-RawVarbind = tuple[Oid, int, Value]
 
 INTEGER, OCTET_STRING, NULL, OID, SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
 IP_ADDRESS, COUNTER32, GAUGE32, TIMETICKS, OPAQUE, COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
@@ -43,6 +43,17 @@ MAX_SUB_IDENTIFIER = 2**32 - 1
 MAX_OID_LENGTH = 128
 
 
+class Varbind(NamedTuple):
+    """One varbind as received: its name, tag and value (None for NULL and the exceptions).
+
+    A NamedTuple, not a frozen dataclass: one is built per value polled, and the walk passes
+    on the decoder's own rather than building another."""
+
+    oid: Oid
+    tag: int
+    value: Value
+
+
 class BerError(ValueError):
     """A datagram that is not a well-formed SNMP v1/v2c Response, or an OID that cannot be encoded."""
 
@@ -54,7 +65,7 @@ class Response:
     request_id: int
     error_status: int
     error_index: int
-    varbinds: tuple[RawVarbind, ...]
+    varbinds: tuple[Varbind, ...]
 
 
 def encode_request(
@@ -82,6 +93,9 @@ def encode_oid(oid: Sequence[int]) -> bytes:
     """The contents octets of an OBJECT IDENTIFIER."""
     if not 2 <= len(oid) <= MAX_OID_LENGTH or not 0 <= oid[0] <= 2 or oid[1] < 0 or (oid[0] < 2 and oid[1] >= 40):
         raise BerError(f"cannot encode OID {format_oid(oid)}")
+    tail = oid[2:]
+    if oid[0] < 2 and (not tail or (min(tail) >= 0 and max(tail) < 0x80)):
+        return bytes((oid[0] * 40 + oid[1], *tail))  # one octet per sub-identifier, the common case
     out = bytearray()
     for arc in (oid[0] * 40 + oid[1], *oid[2:]):
         if arc < 0x80:
@@ -134,12 +148,15 @@ def _message(data: bytes) -> tuple[int, int]:
     return _int_at(data, pos, end)
 
 
-def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
+def _varbinds(data: bytes, pos: int, end: int) -> tuple[Varbind, ...]:
     """The VarBindList that ends a PDU: (name, tag, value) per varbind."""
     tag, pos, stop = _header(data, pos, end)
     if tag != SEQUENCE or stop != end:
         raise BerError("no varbind list")
     varbinds = []
+    heads = _HEADS
+    ranges = RANGES
+    new = tuple.__new__
     while pos < end:
         # A varbind, its name and its value usually have one-octet tags and lengths under 128:
         # read those in line, the same checks as `_header`; anything else goes through it.
@@ -156,7 +173,32 @@ def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
             tag, start, pos = _header(data, pos, varbind_end)
             if tag != OID:
                 raise BerError("varbind name is not an OID")
-        name = decode_oid(data[start:pos])
+        # A name is mostly its column's OID, decoded once and remembered (`_head`), and a last
+        # sub-identifier of up to 5 octets read here, with decode_oid's checks; it takes the rest.
+        name = None
+        cut = pos - 2  # where the head ends: the octet before the last sub-identifier
+        last = data[pos - 1]
+        if cut > start and last < 0x80:
+            if data[cut] < 0x80:  # a last sub-identifier of one octet
+                contents = data[start : pos - 1]
+                head = heads.get(contents) or _head(contents)
+                if head:
+                    name = head + (last,)
+            else:
+                floor = pos - 7 if pos - 7 > start else start
+                while cut > floor and data[cut] > 0x7F:
+                    cut -= 1
+                lead, octets = data[cut + 1], pos - 1 - cut
+                if data[cut] < 0x80 and lead != 0x80 and (octets < 5 or (octets == 5 and lead <= 0x8F)):
+                    contents = data[start : cut + 1]
+                    head = heads.get(contents) or _head(contents)
+                    if head:
+                        arc = 0
+                        for octet in data[cut + 1 : pos]:
+                            arc = arc << 7 | octet & 0x7F
+                        name = head + (arc,)
+        if name is None:
+            name = decode_oid(data[start:pos])
         if pos + 2 <= varbind_end and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
             tag = data[pos]
             start = pos + 2
@@ -165,8 +207,37 @@ def _varbinds(data: bytes, pos: int, end: int) -> tuple[RawVarbind, ...]:
             tag, start, pos = _header(data, pos, varbind_end)
         if pos != varbind_end:
             raise BerError("varbind has more than a name and a value")
-        varbinds.append((name, tag, _value(tag, data[start:pos])))
+        bounds = ranges.get(tag)
+        value: Value
+        if bounds is not None and 0 < pos - start <= MAX_INTEGER_OCTETS:
+            value = number = int.from_bytes(data[start:pos], "big", signed=True)
+            if not bounds[0] <= number <= bounds[1]:
+                raise BerError(f"value {number} out of range for tag {tag}")
+        else:
+            value = _value(tag, data[start:pos])
+        varbinds.append(new(Varbind, (name, tag, value)))
     return tuple(varbinds)
+
+
+_HEADS: dict[bytes, Oid] = {}
+"""Decoded OIDs by their contents octets, for the heads of names (a name less its last
+sub-identifier: a table column, mostly). A cache of a pure function, bounded by `_head`."""
+MAX_HEADS = 4096
+
+
+def _head(contents: bytes) -> Oid | None:
+    """The OID of a name's head, remembered; None if it is not a valid one or leaves no room
+    under MAX_OID_LENGTH for one more sub-identifier (`decode_oid` then decides)."""
+    try:
+        head = decode_oid(contents)
+    except BerError:
+        return None
+    if len(head) >= MAX_OID_LENGTH:
+        return None
+    if len(_HEADS) >= MAX_HEADS:
+        _HEADS.clear()  # MAC-indexed rows give a head per row; a walk's columns come back at once
+    _HEADS[contents] = head
+    return head
 
 
 def decode_oid(contents: bytes) -> Oid:
@@ -278,7 +349,7 @@ class Notify:
     community: bytes
     pdu: int
     request_id: int
-    varbinds: tuple[RawVarbind, ...]
+    varbinds: tuple[Varbind, ...]
     pdu_at: int
 
 

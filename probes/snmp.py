@@ -33,7 +33,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
@@ -55,6 +55,7 @@ from pysnmp.proto import errind, rfc1902
 
 from monitord.model import Device, Outcome, SnmpAuth
 from probes import ber
+from probes.ber import Varbind
 
 log = logging.getLogger("monitord.snmp")
 
@@ -120,15 +121,6 @@ PRIV_PROTOCOLS = {
 }
 
 
-class Varbind(NamedTuple):
-    """One value received. A NamedTuple, not a frozen dataclass: one is built per value polled,
-    at half the cost."""
-
-    oid: Oid
-    tag: int
-    value: Value
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     """What one operation saw. `varbinds` holds only real values (no noSuch*/endOfMibView)."""
@@ -157,7 +149,7 @@ class _Reply:
     outcome: Outcome
     error_status: int = 0
     error_index: int = 0
-    varbinds: Sequence[ber.RawVarbind] = ()
+    varbinds: Sequence[Varbind] = ()
     detail: str = ""
 
 
@@ -169,7 +161,7 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     budget: ReplyBudget
     transport: asyncio.DatagramTransport | None = None
-    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response]]] = field(default_factory=dict)
+    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response | None]]] = field(default_factory=dict)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -400,7 +392,8 @@ class SnmpClient:
             for column, prefix in enumerate(active):  # a column's values are every len(active)-th
                 width = len(prefix)
                 previous = last[prefix]
-                for oid, tag, value in reply.varbinds[column :: len(active)]:
+                for varbind in reply.varbinds[column :: len(active)]:
+                    oid, tag, _ = varbind
                     if tag == ber.END_OF_MIB_VIEW or oid[:width] != prefix:
                         done.add(prefix)
                         break
@@ -408,12 +401,10 @@ class SnmpClient:
                         detail = f"OID not increasing: {format_oid(oid)} after {format_oid(previous)}"
                         return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
                     previous = oid
-                    if tag in ber.EMPTY:
-                        continue
-                    if tag not in KNOWN:
+                    if tag in KNOWN:
+                        found.append(varbind)  # the decoder's own: no object built per value here
+                    elif tag not in ber.EMPTY:
                         skipped += 1
-                        continue
-                    found.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
                 last[prefix] = previous
             if received > self.max_varbinds:
                 detail = f"too many rows: more than {self.max_varbinds} values received"
@@ -465,13 +456,20 @@ class SnmpClient:
         except ber.BerError as error:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         held = await datagrams.budget.take(reply_cost(message, len(oids), repetitions))
-        future: asyncio.Future[ber.Response] = asyncio.get_running_loop().create_future()
-        datagrams.waiting[request_id] = (version, community, sockaddr[:2], future)
+        loop = asyncio.get_running_loop()
         try:
             for _attempt in range(self.retries + 1):
+                # A future per send, resolved by the reply or by its timer with None: a fraction
+                # of what asyncio.wait costs per request. A late reply answers the next send.
+                answer: asyncio.Future[ber.Response | None] = loop.create_future()
+                datagrams.waiting[request_id] = (version, community, sockaddr[:2], answer)
                 transport.sendto(message, sockaddr)
-                if (await asyncio.wait((future,), timeout=self.timeout))[0]:
-                    response = future.result()
+                timer = loop.call_later(self.timeout, _expire, answer)
+                try:
+                    response = await answer
+                finally:
+                    timer.cancel()
+                if response is not None:
                     return _Reply(Outcome.OK, response.error_status, response.error_index, response.varbinds)
         finally:
             del datagrams.waiting[request_id]
@@ -546,6 +544,11 @@ class SnmpClient:
         return engine
 
 
+def _expire(answer: asyncio.Future[ber.Response | None]) -> None:
+    if not answer.done():
+        answer.set_result(None)
+
+
 def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:
     """pysnmp's view of `auth`; the only place secrets are revealed."""
     if auth.version in ("1", "2c"):
@@ -573,24 +576,22 @@ def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
     return _Reply(Outcome.AGENT_ERROR, detail=str(indication))
 
 
-def _raw(name: Any, value: Any) -> ber.RawVarbind:
+def _raw(name: Any, value: Any) -> Varbind:
     """A pysnmp varbind as probes/ber.py decodes one."""
     varbind = convert(name, value)
     if varbind is not None:
-        return varbind.oid, varbind.tag, varbind.value
+        return varbind
     tag = value.tagSet[-1]
-    return tuple(name), tag.tagClass | tag.tagFormat | tag.tagId, None
+    return Varbind(tuple(name), tag.tagClass | tag.tagFormat | tag.tagId, None)
 
 
-def _plain(varbinds: Iterable[ber.RawVarbind]) -> tuple[list[Varbind], int]:
+def _plain(varbinds: Iterable[Varbind]) -> tuple[list[Varbind], int]:
     plain: list[Varbind] = []
     skipped = 0
-    for oid, tag, value in varbinds:
-        if tag in ber.EMPTY:
-            continue
-        if tag in KNOWN:
-            plain.append(Varbind(oid, tag, value))  # type: ignore[arg-type]
-        else:
+    for varbind in varbinds:
+        if varbind.tag in KNOWN:
+            plain.append(varbind)
+        elif varbind.tag not in ber.EMPTY:
             skipped += 1
     return plain, skipped
 

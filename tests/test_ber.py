@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902, rfc1905
@@ -22,6 +22,7 @@ from probes.ber import (
     GET_NEXT,
     BerError,
     Response,
+    decode_oid,
     decode_response,
     encode_oid,
     encode_request,
@@ -397,6 +398,42 @@ def test_mutated_responses_raise_ber_error_or_decode(varbinds: list[tuple[Any, A
         assert well_formed(decode_response(bytes(data)))
     except BerError:
         pass
+
+
+NAME_OCTETS = st.lists(
+    st.one_of(st.integers(0, 0x7F), st.integers(0x80, 0xFF), st.sampled_from([0x2B, 0x06, 0x01, 0x80, 0x81, 0x8F, 0x90, 0x7F])),
+    max_size=140,
+).map(bytes)
+
+
+@settings(max_examples=2000)
+@given(heads=st.lists(NAME_OCTETS, min_size=1, max_size=3), tails=st.lists(NAME_OCTETS, min_size=1, max_size=4))
+@example(heads=[b"\x2b" + b"\x01" * n for n in (124, 125, 126)], tails=[b"\x05", b"\x81\x05"])  # around 128 sub-ids
+@example(
+    heads=[b"\x2b\x06\x01\x02\x01\x02\x02\x01\x0e", b"\x2b\x06\x81"],
+    tails=[b"\x8f\xff\xff\xff\x7f", b"\x90\x80\x80\x80\x00", b"\x81\x80\x80\x80\x80\x00", b"\x80\x05", b"\x83\xff\x7f"],
+)  # 2**32-1, 2**32, six octets, a leading zero septet, three octets
+def test_names_decode_as_decode_oid_decodes_them(heads: list[bytes], tails: list[bytes]) -> None:
+    """Names share heads (as a column's rows do), so the decoder's remembered heads are used:
+    every name decodes as `decode_oid` decodes its octets alone, or both refuse it."""
+    for contents in (head + tail for head in heads for tail in tails):
+        try:
+            wanted: object = decode_oid(contents)
+        except BerError:
+            wanted = BerError
+        try:
+            got: object = decode_response(hand_response(contents)).varbinds[0].oid
+        except BerError:
+            got = BerError
+        assert got == wanted, contents.hex()
+
+
+def test_rows_of_many_heads_decode_past_the_cache_bound() -> None:
+    """MAC-indexed rows give a head per row; more than the decoder remembers still decode right."""
+    column = (1, 3, 6, 1, 2, 1, 10, 127, 1, 3, 3, 1, 2)
+    for row in range(5000):
+        mac = (0, 29, 207, row >> 8, row & 0xFF, 1 + row % 200)
+        assert decode_response(hand_response(encode_oid(column + mac))).varbinds[0].oid == column + mac
 
 
 # --- real responses from snmpsim ------------------------------------------------------------------

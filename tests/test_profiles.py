@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample, Secret, SnmpAuth
 from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
-from probes.profiles import RateTracker, decode, line_key, poll_device
+from probes.profiles import Decoded, RateTracker, decode, line_key, poll_device
 from probes.snmp import SnmpClient, Varbind, parse_oid
 from tests.snmp_fixtures import RECORDINGS, Snmpsim, column, read_snmprec, snmpsim, synthetic_cmts
 
@@ -134,6 +134,11 @@ OPER = parse_oid("1.3.6.1.2.1.2.2.1.8")
 IN_ERRORS = parse_oid("1.3.6.1.2.1.2.2.1.14")
 
 
+def cells_of(decoded: Decoded) -> list[tuple[str, str, float | None]]:
+    """(line key, metric name, value) of every decoded cell, column by column."""
+    return [cell for run in decoded.runs for cell in zip(run.keys, run.names, run.values, strict=True)]
+
+
 def test_wrong_types_and_bad_indexes_are_skipped_and_counted() -> None:
     decoded = decode(
         PROFILES["if-mib"],
@@ -146,7 +151,7 @@ def test_wrong_types_and_bad_indexes_are_skipped_and_counted() -> None:
             Varbind(IN_ERRORS + (5,), 65, 5),
         ],
     )
-    assert [(c.key, c.name, c.value) for c in decoded.cells] == [("1", "oper_up", 1.0), ("5", "in_errors_per_s", 5.0)]
+    assert cells_of(decoded) == [("1", "oper_up", 1.0), ("5", "in_errors_per_s", 5)]
     assert decoded.skipped == 4
     assert decoded.keys == {"1", "2", "3", "5"}
 
@@ -154,7 +159,7 @@ def test_wrong_types_and_bad_indexes_are_skipped_and_counted() -> None:
 def test_unavailable_sentinels_give_no_value() -> None:
     band_snr = parse_oid("1.3.6.1.2.1.10.251.1.1.2.1.4")
     decoded = decode(PROFILES["vdsl2"], [Varbind(band_snr + (3, 4), 2, 2147483646), Varbind(band_snr + (3, 6), 2, -12)])
-    assert [(c.name, c.value) for c in decoded.cells] == [("snr_margin_ds2_db", pytest.approx(-1.2))]
+    assert [(name, value) for _, name, value in cells_of(decoded)] == [("snr_margin_ds2_db", pytest.approx(-1.2))]
     assert decoded.skipped == 0
 
 
@@ -182,34 +187,41 @@ def test_decode_never_raises_on_hostile_varbinds(profile: str, cells: list[tuple
     oids = list(chosen.walk_oids())
     varbinds = [Varbind(oids[i % len(oids)] + tuple(index), tag, value) for i, index, tag, value in cells]  # type: ignore[arg-type]
     decoded = decode(chosen, varbinds)
-    assert len(decoded.cells) + decoded.skipped <= len(varbinds)
-    assert all(math.isfinite(cell.value) for cell in decoded.cells)
+    assert len(cells_of(decoded)) + decoded.skipped <= len(varbinds)
+    assert all(value is not None and math.isfinite(value) for _, _, value in cells_of(decoded))
 
 
 # --- counters -------------------------------------------------------------------------------------
 
 
+def rate(rates: RateTracker, cell: str, value: int, bits: int, now: float) -> float | None:
+    """The rate of one cell: row 1 of a column named by `cell`."""
+    (found,) = rates.rates("d", (1, 3, ord(cell)), [(1,)], [value], [bits], now)
+    return found
+
+
 def test_rates_wrap_and_reset() -> None:
     rates = RateTracker()
-    assert rates.rate("d", "c", 1_000, 32, now=100.0) is None
-    assert rates.rate("d", "c", 7_000, 32, now=160.0) == 100.0
-    assert rates.rate("d", "c", 400, 32, now=220.0) is None  # fell by little: a reset, not a wrap
-    assert rates.rate("d", "c", 700, 32, now=220.0) is None  # no time passed
-    assert rates.rate("d", "w", 2**32 - 600, 32, now=100.0) is None
-    assert rates.rate("d", "w", 600, 32, now=160.0) == 20.0  # Counter32 wrapped
-    assert rates.rate("d", "h", 2**63, 64, now=100.0) is None
-    assert rates.rate("d", "h", 5, 64, now=160.0) is None  # Counter64 never wraps in practice
-    assert rates.rate("d", "h", 605, 64, now=220.0) == 10.0
+    assert rate(rates, "c", 1_000, 32, now=100.0) is None
+    assert rate(rates, "c", 7_000, 32, now=160.0) == 100.0
+    assert rate(rates, "c", 400, 32, now=220.0) is None  # fell by little: a reset, not a wrap
+    assert rate(rates, "c", 700, 32, now=220.0) is None  # no time passed
+    assert rate(rates, "w", 2**32 - 600, 32, now=100.0) is None
+    assert rate(rates, "w", 600, 32, now=160.0) == 20.0  # Counter32 wrapped
+    assert rate(rates, "h", 2**63, 64, now=100.0) is None
+    assert rate(rates, "h", 5, 64, now=160.0) is None  # Counter64 never wraps in practice
+    assert rate(rates, "h", 605, 64, now=220.0) == 10.0
+    assert rate(rates, "h", 2**64 - 1, 64, now=230.0) == pytest.approx((2**64 - 606) / 10)  # exact, no float rounding
 
 
 def test_reboot_forgets_counters() -> None:
     rates = RateTracker()
     assert rates.uptime("d", 500.0) is False
-    rates.rate("d", "c", 1_000, 32, now=100.0)
+    rate(rates, "c", 1_000, 32, now=100.0)
     assert rates.uptime("d", 560.0) is False
     assert rates.uptime("d", 3.0) is True
-    assert rates.rate("d", "c", 50, 32, now=160.0) is None
-    assert rates.rate("d", "c", 110, 32, now=220.0) == 1.0
+    assert rate(rates, "c", 50, 32, now=160.0) is None
+    assert rate(rates, "c", 110, 32, now=220.0) == 1.0
 
 
 # --- recordings through snmpsim -------------------------------------------------------------------

@@ -196,9 +196,9 @@ def test_fallback_counters_are_32_bit_and_wrap() -> None:
     rates = RateTracker()
     found = []
     for at, raw in ((T0, 2**32 - 1_000), (T0 + 10, 1_000)):
-        (cell,) = decode(profile, [Varbind(in_octets + (7,), 65, raw)]).cells
-        assert (cell.name, cell.bits) == ("in_octets_per_s", 32)
-        found.append(rates.rate("d", cell.ident, int(cell.value), cell.bits, at))
+        (run,) = decode(profile, [Varbind(in_octets + (7,), 65, raw)]).runs
+        assert (run.names, run.bits, run.prefix) == (["in_octets_per_s"], [32], in_octets)
+        found += rates.rates("d", run.prefix, run.indexes, run.values, run.bits, at)
     assert found == [None, 200.0]
 
 
@@ -238,7 +238,7 @@ def test_all_zero_row_without_an_if_table_row_is_down() -> None:
         if tag in ("2", "65", "66", "67", "70") and oid[-1] == 17 and oid[:-1] in columns
     ]
     decoded = decode(profile, varbinds)
-    values = combine(profile, [(c, c.value) for c in decoded.cells if c.column.kind == "gauge"])["17"]
+    values = combine(profile, [run for run in decoded.runs if run.column.kind == "gauge"])["17"]
     assert "oper_up" not in values and values["in_sync"] == 0.0
     sample = Sample(NodeRef("line", "teldat"), "snmp:adsl", T0, Outcome.OK, values)
     assert verdict(sample, RULES.ruleset("adsl")) == (

@@ -1,0 +1,212 @@
+"""The lean poll path (column runs, rate state as arrays) against plain reference logic.
+
+The reference below is the straightforward reading of a profile: one varbind at a time, the
+longest registered prefix, a dict per cell for counters, a list per metric for folding. Random
+walks over every built-in profile, polled several times with rows coming and going, must give
+the same line keys, skip counts and metric values per line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from probes.profile_files import load_profiles
+from probes.profiles import AGGREGATE, COMBINE, CONVERT, Column, Profile, RateTracker, decode, measure
+from probes.snmp import Oid, Varbind
+
+PROFILES = load_profiles()
+RANGES = {2: (-(2**31), 2**31 - 1), 65: (0, 2**32 - 1), 66: (0, 2**32 - 1), 67: (0, 2**32 - 1), 70: (0, 2**64 - 1)}
+
+
+class Reference:
+    """Decode, rates and combine of one profile, one value at a time."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.counters: dict[tuple[Oid, Oid], tuple[int, float]] = {}
+
+    def poll(self, varbinds: list[Varbind], now: float) -> tuple[set[str], int, bool, dict[str, dict[str, float]]]:
+        profile = self.profile
+        columns: dict[Oid, tuple[Any, Column]] = {}
+        for table in profile.tables:
+            for column in table.columns:
+                columns[column.oid] = (table, column)
+                if column.fallback is not None:
+                    columns[column.fallback] = (table, column)
+        key_columns = {table.key_oid for table in profile.tables if table.key_oid}
+        macs: dict[tuple[Oid, Oid], str] = {}
+        matched = []
+        skipped = 0
+        for oid, tag, value in varbinds:
+            for length in range(len(oid), -1, -1):
+                prefix = oid[:length]
+                if prefix in key_columns:
+                    if isinstance(value, bytes) and len(value) == 6:
+                        macs[(prefix, oid[length:])] = ":".join(f"{b:02x}" for b in value)
+                    else:
+                        skipped += 1
+                    break
+                if prefix in columns:
+                    matched.append((prefix, oid[length:], tag, value))
+                    break
+        keys: set[str] = set()
+        values: dict[str, dict[str, tuple[Column, list[float]]]] = {}
+        for prefix, index, tag, value in matched:
+            table, column = columns[prefix]
+            row = parse(table.index, index)
+            if row is None:
+                skipped += 1
+                continue
+            key, labels = row
+            if table.key_oid is not None:
+                if (table.key_oid, index) not in macs:
+                    skipped += 1
+                    continue
+                key = macs[(table.key_oid, index)]
+            if not table.join:
+                keys.add(key)
+            counter = column.kind == "counter"
+            if tag not in RANGES or not isinstance(value, int) or (counter and tag not in (65, 70)):
+                skipped += 1
+                continue
+            if value in column.unavailable:
+                continue
+            if column.map is not None:
+                final = column.map.get(value)
+                if final is None:
+                    skipped += 1
+                    continue
+            elif counter:
+                final = self.rate(prefix + index, prefix, value, 32 if tag == 65 else 64, now)
+            else:
+                final = value * column.scale
+                if column.convert:
+                    final = CONVERT[column.convert](final)
+            try:
+                name = column.name.format(**labels)
+            except KeyError:
+                skipped += 1
+                continue
+            if final is None:
+                continue
+            if counter:
+                final *= column.scale
+            values.setdefault(key, {}).setdefault(name, (column, []))[1].append(final)
+        rows = {}
+        for key, metrics in values.items():
+            row = {name: float(COMBINE[column.folding](found)) for name, (column, found) in metrics.items()}
+            for aggregate in profile.aggregates:
+                present = [row[name] for name in aggregate.of if name in row]
+                if present:
+                    row[aggregate.name] = AGGREGATE[aggregate.fn](present)
+            rows[key] = row
+        served = bool(macs) or any(not columns[prefix][0].join for prefix, *_ in matched)
+        return keys, skipped, served, rows
+
+    def rate(self, oid: Oid, prefix: Oid, value: int, bits: int, now: float) -> float | None:
+        previous = self.counters.get((prefix, oid))
+        self.counters[(prefix, oid)] = (value, now)
+        if previous is None or previous[1] >= now:
+            return None
+        delta = value - previous[0]
+        if delta < 0:
+            if bits == 32 and previous[0] - value > 2**31:
+                delta += 2**32
+            else:
+                return None
+        return delta / (now - previous[1])
+
+
+def parse(parts: Any, index: Oid) -> tuple[str, Mapping[str, str]] | None:
+    if len(index) != sum(6 if part.kind == "mac" else 1 for part in parts):
+        return None
+    key, labels, ids = "", {}, list(index)
+    for part in parts:
+        if part.kind == "mac":
+            mac, ids = ids[:6], ids[6:]
+            if max(mac) > 255:
+                return None
+            key = ":".join(f"{i:02x}" for i in mac)
+            continue
+        first = ids.pop(0)
+        if part.kind == "port":
+            key = str(first)
+        elif part.kind == "label":
+            if first not in part.labels:
+                return None
+            labels[part.name] = part.labels[first]
+    return key, labels
+
+
+def walk_of(profile: Profile, draw: Any) -> list[Varbind]:
+    """A walk's varbinds: any registered column (fallbacks and MAC keys too), rows from a small
+    set so that they repeat from poll to poll, values mostly of the column's own type."""
+    oids = [*profile.walk_oids(), *profile.walk_oids(fallbacks=True)]
+    kinds = {c.oid: c for c in profile.columns()} | {c.fallback: c for c in profile.columns() if c.fallback}
+    label_ids = sorted({i for t in profile.tables for p in t.index for i in p.labels}) or [1]
+    row = st.one_of(
+        st.tuples(st.integers(1, 6)),
+        st.tuples(st.integers(1, 6), st.sampled_from(label_ids)),
+        st.tuples(*[st.integers(0, 3)] * 5, st.integers(1, 3)),
+        st.lists(st.integers(0, 300), max_size=3).map(tuple),
+    )
+    varbinds = []
+    for prefix in draw(st.lists(st.sampled_from(oids), max_size=12)):
+        column = kinds.get(prefix)
+        for index in draw(st.lists(row, max_size=6)):
+            if column is None:  # a MAC key column
+                value: Any = draw(st.one_of(st.binary(min_size=6, max_size=6), st.binary(max_size=8)))
+                varbinds.append(Varbind(prefix + index, 4, value))
+                continue
+            tag = draw(st.sampled_from([65, 70, 2] if column.kind == "counter" else [2, 66, 4]))
+            low, high = RANGES.get(tag, (0, 9))
+            special = [v for v in (*column.unavailable, *(column.map or {}), 0, 1, 2**31 - 1, 2**32 - 1) if low <= v <= high]
+            value = draw(st.one_of(st.integers(low, high), st.sampled_from(special)))
+            varbinds.append(Varbind(prefix + index, tag, b"x" if tag == 4 else value))
+    return varbinds
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    profile=st.sampled_from(sorted(PROFILES)),
+    data=st.data(),
+    steps=st.lists(st.sampled_from([0.0, 7.5, 60.0]), min_size=2, max_size=4),
+)
+def test_lean_path_equals_reference_logic(profile: str, data: st.DataObject, steps: list[float]) -> None:
+    chosen = PROFILES[profile]
+    reference = Reference(chosen)
+    rates = RateTracker()
+    now = 1000.0
+    for step in steps:
+        now += step
+        varbinds = walk_of(chosen, data.draw)
+        keys, skipped, served, rows = reference.poll(varbinds, now)
+        decoded = decode(chosen, varbinds)
+        assert (decoded.keys, decoded.skipped, decoded.served) == (keys, skipped, served)
+        got = measure(chosen, decoded, "d", rates, now)
+        assert got.keys() == rows.keys()
+        for key, row in rows.items():
+            assert got[key].keys() == row.keys(), key
+            for name, value in row.items():
+                assert got[key][name] == pytest.approx(value, rel=1e-12, nan_ok=True) or (
+                    math.isinf(value) and got[key][name] == value
+                ), (key, name)
+
+
+def test_rows_that_come_and_go_keep_their_readings() -> None:
+    """The array state's slow path: a row missing from one walk rates against its last reading
+    when it comes back; new rows and rows in another order are matched by index."""
+    column = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+    rates = RateTracker()
+    assert rates.rates("d", column, [(1,), (2,), (3,)], [10, 20, 30], [32] * 3, 0.0) == [None] * 3
+    assert rates.rates("d", column, [(1,), (3,)], [20, 90], [32] * 2, 10.0) == [1.0, 6.0]
+    assert rates.rates("d", column, [(2,), (1,), (4,)], [220, 40, 5], [32] * 3, 20.0) == [10.0, 2.0, None]
+    assert rates.rates("d", column, [(2,), (1,), (4,)], [320, 40, 5], [32] * 3, 30.0) == [10.0, 0.0, 0.0]
+    assert rates.rates("d", column, [(3,)], [190], [32], 40.0) == [pytest.approx(100 / 30)]
+    assert rates.rates("d", column, [(1,), (1,)], [50, 60], [32] * 2, 50.0) == [0.5, None]  # the second reads the first
