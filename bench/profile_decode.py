@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from probes.profile_files import load_profiles  # noqa: E402
-from probes.profiles import RateTracker, Run, combine, decode  # noqa: E402
+from probes.profiles import Run, combine, decode  # noqa: E402
+from probes.rates import RateTracker  # noqa: E402
 from probes.snmp import Varbind  # noqa: E402
 
 REPETITIONS = 25

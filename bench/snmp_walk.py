@@ -41,8 +41,10 @@ from lab.fast_snmpd import Agent, add_interfaces, enter_own_netns, start_snmpd  
 from lab.snmp import stop_process  # noqa: E402
 from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
-from probes.profiles import RateTracker, poll_device  # noqa: E402
-from probes.snmp import RECEIVE_BUFFER, Oid, Result, SnmpClient, Target, format_oid, parse_oid  # noqa: E402
+from probes.profiles import poll_device  # noqa: E402
+from probes.rates import RateTracker  # noqa: E402
+from probes.snmp import Oid, Result, SnmpClient, Target, format_oid, parse_oid  # noqa: E402
+from probes.udp import RECEIVE_BUFFER  # noqa: E402
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
 PUBLIC = SnmpAuth("bench", "2c", community=Secret("public", "bench"))

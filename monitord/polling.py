@@ -17,7 +17,8 @@ from monitord.metrics import duration_bucket
 from monitord.model import Device, NodeRef, Outcome, Sample
 from monitord.view import ProbeStats
 from probes.icmp import Pinger, to_sample
-from probes.profiles import SYS_UPTIME, Profile, RateTracker, line_key, poll_device
+from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
+from probes.rates import RateTracker
 from probes.scheduler import Job, Poll
 from probes.snmp import SnmpClient, Target
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample, Secret, SnmpAuth
 from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
-from probes.profiles import Decoded, RateTracker, decode, line_key, poll_device
+from probes.profiles import Decoded, decode, line_key, poll_device
+from probes.rates import RateTracker
 from probes.snmp import SnmpClient, Varbind, parse_oid
 from tests.snmp_fixtures import RECORDINGS, Snmpsim, column, read_snmprec, snmpsim, synthetic_cmts
 

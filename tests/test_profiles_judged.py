@@ -23,7 +23,8 @@ from monitord.config.rules import parse_rules
 from monitord.diagnose import Row, judge_row, read_row
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Secret, SnmpAuth, Status, Topology
 from probes.profile_files import load_profiles
-from probes.profiles import RateTracker, combine, decode, poll_device
+from probes.profiles import combine, decode, poll_device
+from probes.rates import RateTracker
 from probes.snmp import SnmpClient, Target, Varbind, parse_oid
 from rules.engine import Engine
 from rules.verdict import verdict

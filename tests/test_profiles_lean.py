@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probes.profile_files import load_profiles
-from probes.profiles import AGGREGATE, COMBINE, CONVERT, Column, Profile, RateTracker, decode, measure
+from probes.profiles import AGGREGATE, COMBINE, CONVERT, Column, Profile, decode, measure
+from probes.rates import RateTracker
 from probes.snmp import Oid, Varbind
 
 PROFILES = load_profiles()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import ReplyBudget, SnmpClient, Target, parse_oid, reply_cost
+from probes.snmp import SnmpClient, Target, parse_oid
+from probes.udp import ReplyBudget, reply_cost
 from tests.snmp_fixtures import Snmpd, snmpd
 
 __all__ = ["snmpd"]

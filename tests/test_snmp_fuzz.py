@@ -19,7 +19,8 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import ReplyBudget, SnmpClient, Target, _Datagrams, parse_oid
+from probes.snmp import SnmpClient, Target, parse_oid
+from probes.udp import Datagrams, ReplyBudget
 
 COUNT = int(os.environ.get("MONITORD_FUZZ_COUNT", "3000"))
 SEED = int(os.environ.get("MONITORD_FUZZ_SEED", "9"))
@@ -139,7 +140,7 @@ class Mutator:
 
 async def test_mutated_replies_through_datagram_received_never_raise_and_cost_little_cpu() -> None:
     loop = asyncio.get_running_loop()
-    datagrams = _Datagrams(ReplyBudget(2**20))
+    datagrams = Datagrams(ReplyBudget(2**20))
     agent, elsewhere = ("127.0.0.1", 161), ("127.0.0.1", 1161)
     mutator = Mutator(random.Random(SEED))
     outcomes: Counter[str] = Counter()
