@@ -81,8 +81,13 @@ def modem_address(n: int) -> str:
     return f"127.{64 + n // 62_500}.{n // 250 % 250}.{n % 250 + 1}"
 
 
-def write_inventory(root: Path, devices: int, ports: int) -> Path:
-    """config.yaml + subscribers.csv, written as an operator would, rows streamed to disk."""
+def write_inventory(
+    root: Path, devices: int, ports: int, agent_port: int | None = None, polling: dict[str, str] | None = None
+) -> Path:
+    """config.yaml + subscribers.csv, written as an operator would, rows streamed to disk.
+
+    `agent_port`: the UDP port the DSLAMs' agents answer on (lab/table_agent.py), else 161.
+    `polling`: the config's polling section (intervals), else the defaults."""
     rng = random.Random(7)
     regions = []
     ids: list[str] = []
@@ -102,6 +107,7 @@ def write_inventory(root: Path, devices: int, ports: int) -> Path:
                 "snmp": "dslam-v2",
                 "profiles": ["adsl", "if-mib"],
                 "cabinet": f"{device_id}-k",
+                **({"port": agent_port} if agent_port else {}),
             }
         )
         ids.append(device_id)
@@ -115,6 +121,7 @@ def write_inventory(root: Path, devices: int, ports: int) -> Path:
             "retries": 1,
             "auths": {"dslam-v2": {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}}},
         },
+        **({"polling": polling} if polling else {}),
         "topology": {"regions": regions},
         "subscribers": {"csv": "subscribers.csv"},
     }
