@@ -73,21 +73,27 @@ SCRAPES_PER_MINUTE = 4
 # --- inventory ---------------------------------------------------------------------------------
 
 
-def device_address(n: int) -> str:
-    return f"127.20.{n // 250}.{n % 250 + 1}"
+def device_address(n: int, block: int = 20) -> str:
+    return f"127.{block}.{n // 250}.{n % 250 + 1}"
 
 
-def modem_address(n: int) -> str:
-    return f"127.{64 + n // 62_500}.{n // 250 % 250}.{n % 250 + 1}"
+def modem_address(n: int, block: int = 64) -> str:
+    return f"127.{block + n // 62_500}.{n // 250 % 250}.{n % 250 + 1}"
 
 
 def write_inventory(
-    root: Path, devices: int, ports: int, agent_port: int | None = None, polling: dict[str, str] | None = None
+    root: Path,
+    devices: int,
+    ports: int,
+    agent_port: int | None = None,
+    polling: dict[str, str] | None = None,
+    blocks: tuple[int, int] = (20, 64),
 ) -> Path:
     """config.yaml + subscribers.csv, written as an operator would, rows streamed to disk.
 
     `agent_port`: the UDP port the DSLAMs' agents answer on (lab/table_agent.py), else 161.
-    `polling`: the config's polling section (intervals), else the defaults."""
+    `polling`: the config's polling section (intervals), else the defaults. `blocks`: the second
+    octets of the DSLAMs' and the modems' loopback addresses, so that runs side by side differ."""
     rng = random.Random(7)
     regions = []
     ids: list[str] = []
@@ -103,7 +109,7 @@ def write_inventory(
             {
                 "id": device_id,
                 "kind": "dslam",
-                "address": device_address(n),
+                "address": device_address(n, blocks[0]),
                 "snmp": "dslam-v2",
                 "profiles": ["adsl", "if-mib"],
                 "cabinet": f"{device_id}-k",
@@ -136,7 +142,17 @@ def write_inventory(
                 phone = f"0{rng.choice(MOBILE_PREFIXES)} {rng.randrange(10**7):07d}"
                 email = f"{first.translate(ASCII).lower()}.{line}@example.com.tr" if rng.random() < 0.35 else ""
                 writer.writerow(
-                    (f"S{100000 + line}", f"{first} {last}", phone, email, "tr", device_id, port, "", modem_address(line))
+                    (
+                        f"S{100000 + line}",
+                        f"{first} {last}",
+                        phone,
+                        email,
+                        "tr",
+                        device_id,
+                        port,
+                        "",
+                        modem_address(line, blocks[1]),
+                    )
                 )
                 line += 1
     return root / "config.yaml"
