@@ -18,7 +18,9 @@ the first open incident rooted in that region and its root, restore to the regio
 incident closing, this process's CPU share of two cores and RSS (steady = median, peak), the
 responders' CPU apart, loop lag (this bench's probe, and the daemon's own
 `monitord_event_loop_lag_seconds` where it exports one), and polls skipped or lagging by class
-from the daemon's /metrics.
+from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
+local Twilio endpoint (lab/twilio.py, in this process, `--sms-rate`), so the region's outage
+SMS go through the daemon's own outbox while polling runs: the rate they achieved is reported.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capacity import device_address, write_inventory  # noqa: E402
 from lab.faults import Faults  # noqa: E402
+from lab.isp import write_secret  # noqa: E402
 from lab.table_agent import start_table_agents  # noqa: E402
+from lab.twilio import TwilioLab  # noqa: E402
 from monitord.config import Config, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
 from monitord.demo import until  # noqa: E402
@@ -88,6 +92,10 @@ class Report:
     skipped: dict[str, float]  # monitord_polls_skipped_total by probe class, during the window
     poll_lag: dict[str, float]  # monitord_poll_lag_seconds by probe class
     scrape_s: float  # median wall time of a /metrics scrape
+    sms_rate: float  # notifiers.sms.rate configured
+    sms_sent: int  # SMS the Twilio endpoint accepted between the fault and the restore
+    sms_achieved: float  # per second, first to last accepted
+    sms_recipients: int  # distinct numbers among them
     load: str  # /proc/loadavg before and after
 
 
@@ -164,18 +172,33 @@ async def run(
     region: str = "region-0",
     warmup_timeout: float = 600.0,
     blocks: tuple[int, int] = (254, 252),
+    sms_rate: float = 500.0,
 ) -> Report:
     """`blocks`: second octets of the DSLAMs' and modems' addresses (bench/capacity.py's `write_inventory`),
     by default apart from capacity.py's (20, 64) and the lab's 127.50-251.10.x, since a fault here silences them."""
     devices = -(-lines // ports)
     load_before = Path("/proc/loadavg").read_text().split()[0]
-    agents = start_table_agents(folder, [device_address(n, blocks[0]) for n in range(devices)], ports, agent_processes)
+    twilio = TwilioLab()
+    await twilio.start()
+    try:
+        agents = start_table_agents(folder, [device_address(n, blocks[0]) for n in range(devices)], ports, agent_processes)
+    except BaseException:
+        await twilio.stop()
+        raise
     faults = Faults()
     try:
         path = write_inventory(folder, devices, ports, agents.port, polling, blocks)
-        if rules:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            path.write_text(yaml.safe_dump({**raw, "rules": rules}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        sms = {
+            "kind": "twilio",
+            "account_sid": twilio.account_sid,
+            "auth_token": write_secret(folder, "twilio.token", twilio.auth_token),
+            "from": "+908502200000",
+            "base_url": twilio.base_url,
+            "rate": sms_rate,
+        }
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = {**raw, "notifiers": {"sms": sms}, **({"rules": rules} if rules else {})}
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
         config = load_config(path, environ={"BENCH_COMMUNITY": "public"})
         nodes, addresses = region_nodes(config, region)
         daemon = Daemon(config)
@@ -189,6 +212,7 @@ async def run(
         await all_ok(daemon, warmup_timeout)
         warmup = time.monotonic() - began
 
+        texted, fault_wall, restore_wall = len(twilio.messages), 0.0, 0.0
         lag = Lag()
         prober = asyncio.create_task(lag.watch())
         window = minutes * 60
@@ -202,10 +226,10 @@ async def run(
         while (now := time.monotonic()) < start + window:
             if fault_at is None and now >= start + window / 3:
                 faults.silence(*addresses)
-                fault_at = time.monotonic()
+                fault_at, fault_wall = time.monotonic(), time.time()
             if restore_at is None and now >= start + 2 * window / 3:
                 faults.restore_all()
-                restore_at = time.monotonic()
+                restore_at, restore_wall = time.monotonic(), time.time()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
                 ours = [i for i in daemon.open_incidents() if i.root in nodes]
                 if detected is None and ours:
@@ -228,9 +252,12 @@ async def run(
         text = await asyncio.to_thread(scrape, daemon.http_port)
         stop.set()
         await task
+        texts = [m for m in twilio.messages[texted:] if fault_wall <= m.at < restore_wall]
+        sent = sorted(m.at for m in texts)
     finally:
         faults.close()
         agents.stop()
+        await twilio.stop()
     lag_metric = by_class(text, "monitord_event_loop_lag_seconds")
     skipped = by_class(text, "monitord_polls_skipped_total")
     seen = sorted(lag.seen) or [0.0]
@@ -255,6 +282,10 @@ async def run(
         skipped={c: n - by_class(first, "monitord_polls_skipped_total").get(c, 0) for c, n in skipped.items()},
         poll_lag=by_class(text, "monitord_poll_lag_seconds"),
         scrape_s=statistics.median(scrapes),
+        sms_rate=sms_rate,
+        sms_sent=len(sent),
+        sms_recipients=len({m.to for m in texts}),
+        sms_achieved=(len(sent) - 1) / (sent[-1] - sent[0]) if len(sent) > 1 and sent[-1] > sent[0] else 0.0,
         load=f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
     )
 
@@ -277,6 +308,9 @@ def show(report: Report) -> str:
             f"{report.lag_over_100ms} stalls over 100 ms; monitord_event_loop_lag_seconds {lag_metric}",
             f"polls: {polls}",
             f"/metrics scrape: median {report.scrape_s * 1000:.0f} ms wall",
+            f"outage SMS through the daemon's outbox to a local Twilio endpoint (same process): {report.sms_sent:,} sent "
+            f"to {report.sms_recipients:,} numbers between fault and restore, "
+            f"{report.sms_achieved:.0f}/s achieved of {report.sms_rate:g}/s configured",
         ]
     )
 
@@ -290,11 +324,21 @@ def main() -> None:
     parser.add_argument("--line-interval", help="polling.line_interval (default: the shipped one)")
     parser.add_argument("--icmp-interval", help="polling.icmp_interval (default: the shipped one)")
     parser.add_argument("--region", default="region-0")
+    parser.add_argument("--sms-rate", type=float, default=500.0, help="notifiers.sms.rate, SMS/s")
     args = parser.parse_args()
     polling = {k: v for k, v in (("line_interval", args.line_interval), ("icmp_interval", args.icmp_interval)) if v}
     with tempfile.TemporaryDirectory(prefix="endurance-") as folder:
         report = asyncio.run(
-            run(Path(folder), args.lines, args.ports, args.minutes, args.agent_processes, polling or None, region=args.region)
+            run(
+                Path(folder),
+                args.lines,
+                args.ports,
+                args.minutes,
+                args.agent_processes,
+                polling or None,
+                region=args.region,
+                sms_rate=args.sms_rate,
+            )
         )
     print(show(report))
 

@@ -40,3 +40,4 @@ async def test_a_short_endurance_run_detects_the_regional_fault_and_reports_ever
     assert report.lag_max_s >= report.lag_p99_s >= 0
     assert set(report.poll_lag) == {"icmp", "line"}  # the daemon's /metrics was read, per probe class
     assert set(report.skipped) <= {"icmp", "line"} and all(n >= 0 for n in report.skipped.values())
+    assert report.sms_recipients == 16 and report.sms_achieved > 0  # every subscriber of the region texted
