@@ -31,7 +31,7 @@ async def test_a_short_endurance_run_detects_the_regional_fault_and_reports_ever
         blocks=(250, 251),
     )
     print(show(report))
-    assert (report.devices, report.lines, report.region_lines) == (16, 128, 16)
+    assert (report.devices, report.lines, report.region_lines, report.not_ok) == (16, 128, 16, 0)
     assert report.detected_s is not None and report.detected_s < 10, report
     assert report.detected_root is not None and report.detected_root.split(":")[0] in ("region", "exchange", "device")
     assert report.cleared_s is not None, report  # the restore closes the region's incidents within the window
