@@ -14,8 +14,8 @@ After a warm-up (every device and line OK), a window of `--minutes`: Prometheus-
 /metrics every 15 s over HTTP, a probe task measuring the event loop's lag (sleeps of 100 ms,
 overshoot recorded), CPU and RSS every 5 s. A third of the way in, nftables (lab/faults.py) drops
 everything to one region's DSLAMs and modems; two thirds in, it is restored. Reported: fault to
-the first open incident rooted in that region and its root, restore to the region's last
-incident closing, this process's CPU share of two cores and RSS (steady = median, peak), the
+the first incident rooted in that region opened after the fault, and its root; restore to the
+last of those closing; this process's CPU share of two cores and RSS (steady = median, peak), the
 responders' CPU apart, loop lag (this bench's probe, and the daemon's own
 `monitord_event_loop_lag_seconds` where it exports one), and polls skipped or lagging by class
 from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
@@ -80,9 +80,9 @@ class Report:
     warmup_s: float
     not_ok: int  # devices and lines not OK when the window began (warm-up timed out)
     window_s: float
-    detected_s: float | None  # fault -> first open incident rooted in the region
+    detected_s: float | None  # fault -> first incident rooted in the region opened after the fault
     detected_root: str | None
-    cleared_s: float | None  # restore -> no open incident rooted in the region
+    cleared_s: float | None  # restore -> none of those incidents open any more
     cpu_share: float  # this process (the daemon) over the window, of two cores
     agents_cpu_share: float  # the responders' processes, of two cores
     rss_steady_mb: float
@@ -231,7 +231,7 @@ async def run(
                 faults.restore_all()
                 restore_at, restore_wall = time.monotonic(), time.time()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
-                ours = [i for i in daemon.open_incidents() if i.root in nodes]
+                ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
                 if detected is None and ours:
                     detected, root = time.monotonic() - fault_at, f"{ours[0].root.level}:{ours[0].root.id}"
                 if restore_at is not None and detected is not None and not ours:
