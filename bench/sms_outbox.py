@@ -1,25 +1,91 @@
 """How fast the outbox drains one regional outage's SMS into a local Twilio, against its rate limit.
 
     .venv/bin/python bench/sms_outbox.py [--count 10000] [--rates 200 500] [--concurrency 16]
+        [--polling-lines 100032 [--polling-warmup 90]]
 
 Queues `count` outage SMS in one engine step (one incident, distinct numbers), then lets the
 outbox deliver them through the real twilio client to lab/twilio.py on 127.0.0.1. The achieved
 rate is taken from the times the endpoint accepted the first and the last message.
+
+With `--polling-lines`, the daemon's polling runs in the same process and loop all along: the
+capacity inventory (bench/capacity.py, DSLAMs served by lab/table_agent.py, modems on loopback),
+the daemon's own jobs under its `Scheduler` at the shipped intervals, every sample ingested by
+its `Pipeline`. The outbox starts after `--polling-warmup` s, so its SMS compete with steady
+polling; polls skipped while it drained are reported with the rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.capacity import device_address, write_inventory
+from lab.table_agent import start_table_agents
 from lab.twilio import TwilioLab
-from monitord.model import Notification, Secret
+from monitord.config import load_config
+from monitord.daemon import Daemon
+from monitord.model import Notification, Sample, Secret
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
 from notifiers.sms import TwilioSms
+from probes.icmp import Pinger
+from probes.scheduler import Scheduler
+from probes.snmp import SnmpClient
+
+
+@contextlib.asynccontextmanager
+async def polling_load(folder: Path, lines: int, warmup: float) -> AsyncIterator[Scheduler | None]:
+    """The daemon's polling of `lines` lines running in this loop (None: no polling)."""
+    if not lines:
+        yield None
+        return
+    ports = 48
+    devices = -(-lines // ports)
+    agents = start_table_agents(folder, [device_address(n, 30) for n in range(devices)], ports, 2)
+    try:
+        config = load_config(
+            write_inventory(folder, devices, ports, agents.port, blocks=(30, 104)), environ={"BENCH_COMMUNITY": "public"}
+        )
+        daemon = Daemon(config)
+        daemon.pipeline.start()
+        daemon.probes.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
+        daemon.probes.pinger = await Pinger.open()
+
+        async def sink(samples: list[Sample]) -> None:
+            daemon.pipeline.ingest(samples)
+
+        polling = config.polling
+        scheduler = Scheduler(
+            daemon.probes.jobs(config),
+            sink,
+            max_in_flight=polling.max_in_flight,
+            per_device_in_flight=polling.per_device_in_flight,
+            jitter=polling.jitter,
+            job_timeout=config.job_timeout,
+        )
+        runner = asyncio.create_task(scheduler.run_forever())
+        print(f"polling {len(config.topology.lines):,} lines in this process; {warmup:g} s of warm-up", flush=True)
+        await asyncio.sleep(warmup)
+        try:
+            yield scheduler
+        finally:
+            scheduler.stop()
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await daemon.probes.pinger.close()
+            daemon.probes.snmp.close()
+            daemon.store.close()
+    finally:
+        agents.stop()
 
 
 def outage_sms(count: int) -> list[tuple[Notification, None]]:
@@ -31,12 +97,15 @@ def outage_sms(count: int) -> list[tuple[Notification, None]]:
     ]
 
 
-async def run(count: int, rate: float, concurrency: int, state_file: Path) -> None:
+async def run(count: int, rate: float, concurrency: int, state_file: Path, lines: int, warmup: float) -> None:
     store = Store.open(state_file)
     started = time.perf_counter()
     queued = store.commit_step(None, [], outage_sms(count), time.time())
     queue_s = time.perf_counter() - started
-    async with TwilioLab() as lab:
+    polled = state_file.parent / f"polling-{state_file.stem}"
+    polled.mkdir()
+    async with TwilioLab() as lab, polling_load(polled, lines, warmup) as scheduler:
+        skipped = sum(scheduler.skipped.values()) if scheduler else 0
         notifier = TwilioSms(lab.account_sid, Secret(lab.auth_token, "bench"), "+908501234567", lab.base_url)
         outbox = Outbox(store, {"sms": notifier}, {"sms": ChannelPolicy(concurrency=concurrency, rate=rate)})
         started, cpu = time.perf_counter(), time.process_time()
@@ -47,13 +116,15 @@ async def run(count: int, rate: float, concurrency: int, state_file: Path) -> No
         await outbox.stop(timeout=5)
         await runner
         times = sorted(m.at for m in lab.messages)
+        skipped = sum(scheduler.skipped.values()) - skipped if scheduler else 0
     achieved = (len(times) - 1) / (times[-1] - times[0])
     counts = outbox.counts["sms"]
     print(
         f"rate {rate:g}/s: {queued} queued in {queue_s * 1000:.0f} ms (one transaction); "
         f"{len(times)} accepted, sent={counts.sent} dead={counts.dead} segments={counts.segments}; "
         f"achieved {achieved:.1f}/s ({achieved / rate:.1%} of configured), drained in {drain_s:.1f} s, "
-        f"CPU {cpu / len(times) * 1000:.2f} ms per SMS (outbox and endpoint in this one process)"
+        f"CPU {cpu / len(times) * 1000:.2f} ms per SMS (outbox and endpoint in this one process"
+        + (f", with the polling of {lines:,} lines: {skipped} polls skipped meanwhile)" if lines else ")")
     )
     store.close()
 
@@ -63,10 +134,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 500.0])
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--polling-lines", type=int, default=0, help="poll this many lines in the same process meanwhile")
+    parser.add_argument("--polling-warmup", type=float, default=90.0, help="seconds of polling before the outbox starts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for n, rate in enumerate(args.rates):
-            asyncio.run(run(args.count, rate, args.concurrency, Path(folder) / f"bench-{n}.db"))
+            asyncio.run(
+                run(args.count, rate, args.concurrency, Path(folder) / f"bench-{n}.db", args.polling_lines, args.polling_warmup)
+            )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,353 @@
+"""The whole daemon for minutes at scale, with a regional fault: detection, CPU, RSS, loop lag, skipped polls.
+
+    .venv/bin/python bench/endurance.py [--lines 100032] [--minutes 10] [--agent-processes 2]
+        [--line-interval 60s] [--icmp-interval 30s]
+
+The real `Daemon.run` (scheduler, SNMP and ICMP clients, pipeline, store, outbox, HTTP) in this
+process, against DSLAMs served by lab/table_agent.py (one loopback address per DSLAM, adsl and
+IF-MIB tables of `--ports` ports, in `--agent-processes` processes of their own) and modems
+answering ICMP on loopback addresses (the kernel answers all of 127.0.0.0/8). The inventory is
+bench/capacity.py's (8 regions, 16 exchanges each, a cabinet per DSLAM); polling and rules are
+the shipped defaults unless given.
+
+After a warm-up (every device and line OK), a window of `--minutes`: Prometheus-like scrapes of
+/metrics every 15 s over HTTP, a probe task measuring the event loop's lag (sleeps of 100 ms,
+overshoot recorded), CPU and RSS every 5 s. A third of the way in, nftables (lab/faults.py) drops
+everything to one region's DSLAMs and modems; two thirds in, it is restored. Reported: fault to
+the first incident rooted in that region opened after the fault, and its root; restore to the
+last of those closing; this process's CPU share of two cores and RSS (steady = median, peak), the
+responders' CPU apart, loop lag (this bench's probe, and the daemon's own
+`monitord_event_loop_lag_seconds` where it exports one), and polls skipped or lagging by class
+from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
+local Twilio endpoint (lab/twilio.py, in this process, `--sms-rate`), so the region's outage
+SMS go through the daemon's own outbox while polling runs: the rate they achieved is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.capacity import device_address, write_inventory  # noqa: E402
+from lab.faults import Faults  # noqa: E402
+from lab.isp import write_secret  # noqa: E402
+from lab.table_agent import start_table_agents  # noqa: E402
+from lab.twilio import TwilioLab  # noqa: E402
+from monitord.config import Config, load_config  # noqa: E402
+from monitord.daemon import Daemon  # noqa: E402
+from monitord.demo import until  # noqa: E402
+from monitord.model import NodeRef, Status  # noqa: E402
+
+LAG_PROBE = 0.1  # seconds the lag probe sleeps
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(slots=True)
+class Lag:
+    """Overshoots of a 100 ms sleep on the daemon's loop: how long the loop could not run a ready task."""
+
+    seen: list[float] = field(default_factory=list)
+
+    async def watch(self) -> None:
+        while True:
+            began = time.perf_counter()
+            await asyncio.sleep(LAG_PROBE)
+            self.seen.append(max(0.0, time.perf_counter() - began - LAG_PROBE))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    lines: int
+    devices: int
+    region: str
+    region_lines: int
+    warmup_s: float
+    not_ok: int  # devices and lines not OK when the window began (warm-up timed out)
+    window_s: float
+    detected_s: float | None  # fault -> first incident rooted in the region opened after the fault
+    detected_root: str | None
+    cleared_s: float | None  # restore -> none of those incidents open any more
+    cpu_share: float  # this process (the daemon) over the window, of two cores
+    agents_cpu_share: float  # the responders' processes, of two cores
+    rss_steady_mb: float
+    rss_peak_mb: float
+    lag_max_s: float
+    lag_p99_s: float
+    lag_over_100ms: int  # probe overshoots above 100 ms
+    lag_metric: float | None  # monitord_event_loop_lag_seconds, if the daemon exports it
+    skipped: dict[str, float]  # monitord_polls_skipped_total by probe class, during the window
+    poll_lag: dict[str, float]  # monitord_poll_lag_seconds by probe class
+    scrape_s: float  # median wall time of a /metrics scrape
+    sms_rate: float  # notifiers.sms.rate configured
+    sms_sent: int  # SMS the Twilio endpoint accepted between the fault and the restore
+    sms_achieved: float  # per second, first to last accepted
+    sms_recipients: int  # distinct numbers among them
+    sms_peak: float  # per second, the busiest 10 s
+    load: str  # /proc/loadavg before and after
+
+
+def rss_mb() -> float:
+    for row in Path("/proc/self/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU-seconds (user + system) of other processes, from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def region_nodes(config: Config, region: str) -> tuple[set[NodeRef], list[str]]:
+    """Every node at or under `region` (region, exchanges, cabinets, devices, lines) and the addresses to silence."""
+    topology = config.topology
+    exchanges = {e.id for e in topology.exchanges.values() if e.region == region}
+    devices = {d.id: d for d in topology.devices.values() if d.exchange in exchanges}
+    nodes = {NodeRef("region", region)} | {NodeRef("exchange", e) for e in exchanges}
+    nodes |= {NodeRef("device", d) for d in devices} | {NodeRef("cabinet", d.cabinet) for d in devices.values() if d.cabinet}
+    addresses = [d.address for d in devices.values()]
+    for line in topology.lines.values():
+        if line.device in devices:
+            nodes.add(NodeRef("line", line.id))
+            if line.modem:
+                addresses.append(line.modem)
+    return nodes, addresses
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        return str(answer.read().decode())
+
+
+def by_class(text: str, name: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[sample.labels.get("probe_class", "")] = sample.value
+    return found
+
+
+async def warm_up(daemon: Daemon, timeout: float) -> int:
+    """Wait until every device and line is OK (checked every 5 s: 100,000 node states are not
+    free) or `timeout` passes; how many nodes are not OK then."""
+    topology = daemon.config.topology
+    nodes = [NodeRef("device", d) for d in topology.devices] + [NodeRef("line", i) for i in topology.lines]
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = sum(daemon.node_state(n).status is not Status.OK for n in nodes)
+        if not bad or time.monotonic() > deadline:
+            return bad
+        await asyncio.sleep(5)
+
+
+async def run(
+    folder: Path,
+    lines: int,
+    ports: int = 48,
+    minutes: float = 10.0,
+    agent_processes: int = 2,
+    polling: dict[str, Any] | None = None,
+    rules: dict[str, Any] | None = None,
+    region: str = "region-0",
+    warmup_timeout: float = 600.0,
+    blocks: tuple[int, int] = (254, 252),
+    sms_rate: float = 500.0,
+) -> Report:
+    """`blocks`: second octets of the DSLAMs' and modems' addresses (bench/capacity.py's `write_inventory`),
+    by default apart from capacity.py's (20, 64) and the lab's 127.50-251.10.x, since a fault here silences them."""
+    devices = -(-lines // ports)
+    load_before = Path("/proc/loadavg").read_text().split()[0]
+    twilio = TwilioLab()
+    await twilio.start()
+    try:
+        agents = start_table_agents(folder, [device_address(n, blocks[0]) for n in range(devices)], ports, agent_processes)
+    except BaseException:
+        await twilio.stop()
+        raise
+    faults = Faults()
+    try:
+        path = write_inventory(folder, devices, ports, agents.port, polling, blocks)
+        sms = {
+            "kind": "twilio",
+            "account_sid": twilio.account_sid,
+            "auth_token": write_secret(folder, "twilio.token", twilio.auth_token),
+            "from": "+908502200000",
+            "base_url": twilio.base_url,
+            "rate": sms_rate,
+        }
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = {**raw, "notifiers": {"sms": sms}, **({"rules": rules} if rules else {})}
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        config = load_config(path, environ={"BENCH_COMMUNITY": "public"})
+        nodes, addresses = region_nodes(config, region)
+        daemon = Daemon(config)
+        stop = asyncio.Event()
+        began = time.monotonic()
+        task = asyncio.create_task(daemon.run(stop))
+        await until(lambda: daemon.ready.is_set() or task.done(), 300, "the daemon to start")
+        if task.done():
+            task.result()
+        assert daemon.http_port is not None
+        not_ok = await warm_up(daemon, warmup_timeout)
+        warmup = time.monotonic() - began
+
+        texted, fault_wall, restore_wall = len(twilio.messages), 0.0, 0.0
+        lag = Lag()
+        prober = asyncio.create_task(lag.watch())
+        window = minutes * 60
+        start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
+        rss: list[float] = []
+        scrapes: list[float] = []
+        text = first = ""
+        fault_at = restore_at = detected = cleared = None
+        root = None
+        next_sample = next_scrape = start
+        while (now := time.monotonic()) < start + window:
+            if fault_at is None and now >= start + window / 3:
+                faults.silence(*addresses)
+                fault_at, fault_wall = time.monotonic(), time.time()
+            if restore_at is None and now >= start + 2 * window / 3:
+                faults.restore_all()
+                restore_at, restore_wall = time.monotonic(), time.time()
+            if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
+                ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
+                if detected is None and ours:
+                    detected, root = time.monotonic() - fault_at, f"{ours[0].root.level}:{ours[0].root.id}"
+                if restore_at is not None and detected is not None and not ours:
+                    cleared = time.monotonic() - restore_at
+            if now >= next_sample:
+                rss.append(rss_mb())
+                next_sample += 5
+            if now >= next_scrape:
+                t = time.perf_counter()
+                text = await asyncio.to_thread(scrape, daemon.http_port)
+                scrapes.append(time.perf_counter() - t)
+                first = first or text
+                next_scrape += 15
+            await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - start
+        cpu, agents_cpu = time.process_time() - cpu0, process_cpu(agents.pids()) - agents0
+        prober.cancel()
+        text = await asyncio.to_thread(scrape, daemon.http_port)
+        stop.set()
+        await task
+        texts = [m for m in twilio.messages[texted:] if fault_wall <= m.at < restore_wall]
+        sent = sorted(m.at for m in texts)
+    finally:
+        faults.close()
+        agents.stop()
+        await twilio.stop()
+    lag_metric = by_class(text, "monitord_event_loop_lag_seconds")
+    skipped = by_class(text, "monitord_polls_skipped_total")
+    seen = sorted(lag.seen) or [0.0]
+    return Report(
+        lines=len(config.topology.lines),
+        devices=devices,
+        region=region,
+        region_lines=sum(n.level == "line" for n in nodes),
+        warmup_s=warmup,
+        not_ok=not_ok,
+        window_s=elapsed,
+        detected_s=detected,
+        detected_root=root,
+        cleared_s=cleared,
+        cpu_share=cpu / elapsed / 2,
+        agents_cpu_share=agents_cpu / elapsed / 2,
+        rss_steady_mb=statistics.median(rss),
+        rss_peak_mb=max(rss),
+        lag_max_s=seen[-1],
+        lag_p99_s=seen[int(len(seen) * 0.99)],
+        lag_over_100ms=sum(x > 0.1 for x in seen),
+        lag_metric=max(lag_metric.values()) if lag_metric else None,
+        skipped={c: n - by_class(first, "monitord_polls_skipped_total").get(c, 0) for c, n in skipped.items()},
+        poll_lag=by_class(text, "monitord_poll_lag_seconds"),
+        scrape_s=statistics.median(scrapes),
+        sms_rate=sms_rate,
+        sms_sent=len(sent),
+        sms_recipients=len({m.to for m in texts}),
+        sms_peak=max((bisect.bisect_left(sent, t + 10) - n for n, t in enumerate(sent)), default=0) / 10,
+        sms_achieved=(len(sent) - 1) / (sent[-1] - sent[0]) if len(sent) > 1 and sent[-1] > sent[0] else 0.0,
+        load=f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
+    )
+
+
+def show(report: Report) -> str:
+    detected = "not detected" if report.detected_s is None else f"{report.detected_s:.1f} s (root {report.detected_root})"
+    cleared = "not within the window" if report.cleared_s is None else f"{report.cleared_s:.1f} s"
+    lag_metric = "not exported" if report.lag_metric is None else f"{report.lag_metric * 1000:.0f} ms"
+    classes = sorted(set(report.skipped) | set(report.poll_lag))
+    polls = ", ".join(f"{c}: {report.skipped.get(c, 0):.0f} skipped, lag {report.poll_lag.get(c, 0):.1f} s" for c in classes)
+    return "\n".join(
+        [
+            f"{report.devices:,} DSLAMs, {report.lines:,} lines; warm-up {report.warmup_s:.0f} s, "
+            f"{report.not_ok:,} nodes not OK after it; "
+            f"window {report.window_s / 60:.1f} min; load (1 min) {report.load}",
+            f"regional fault {report.region} ({report.region_lines:,} lines): detected {detected}; "
+            f"after the restore, closed {cleared}",
+            f"CPU: daemon {report.cpu_share:.1%} of two cores; responders {report.agents_cpu_share:.1%}",
+            f"RSS: steady {report.rss_steady_mb:.0f} MB, peak {report.rss_peak_mb:.0f} MB (5 s samples)",
+            f"loop lag (bench probe): max {report.lag_max_s * 1000:.0f} ms, p99 {report.lag_p99_s * 1000:.0f} ms, "
+            f"{report.lag_over_100ms} stalls over 100 ms; monitord_event_loop_lag_seconds {lag_metric}",
+            f"polls: {polls}",
+            f"/metrics scrape: median {report.scrape_s * 1000:.0f} ms wall",
+            f"outage SMS through the daemon's outbox to a local Twilio endpoint (same process): {report.sms_sent:,} sent "
+            f"to {report.sms_recipients:,} numbers between fault and restore, "
+            f"{report.sms_achieved:.0f}/s first to last, {report.sms_peak:.0f}/s in the busiest 10 s, "
+            f"{report.sms_rate:g}/s configured",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_032)
+    parser.add_argument("--ports", type=int, default=48)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--agent-processes", type=int, default=2)
+    parser.add_argument("--line-interval", help="polling.line_interval (default: the shipped one)")
+    parser.add_argument("--icmp-interval", help="polling.icmp_interval (default: the shipped one)")
+    parser.add_argument("--region", default="region-0")
+    parser.add_argument("--warmup", type=float, default=600.0, help="at most this many seconds until all is OK")
+    parser.add_argument("--sms-rate", type=float, default=500.0, help="notifiers.sms.rate, SMS/s")
+    args = parser.parse_args()
+    polling = {k: v for k, v in (("line_interval", args.line_interval), ("icmp_interval", args.icmp_interval)) if v}
+    with tempfile.TemporaryDirectory(prefix="endurance-") as folder:
+        report = asyncio.run(
+            run(
+                Path(folder),
+                args.lines,
+                args.ports,
+                args.minutes,
+                args.agent_processes,
+                polling or None,
+                region=args.region,
+                sms_rate=args.sms_rate,
+                warmup_timeout=args.warmup,
+            )
+        )
+    print(show(report))
+
+
+if __name__ == "__main__":
+    main()
