@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902
 
-from probes.ber import BerError, _tlv, decode_response
+from probes.ber import BerError, decode_response, tlv
 
 ADSL = (1, 3, 6, 1, 2, 1, 10, 94, 1, 1)
 COLUMNS = [
@@ -60,9 +60,9 @@ def response(repetitions: int, columns: int, seed: int = 1) -> bytes:
 
 def hostile() -> bytes:
     oid = b"\x2b\x06\x01" + b"\x81" * 64_999 + b"\x01"
-    varbinds = _tlv(0x30, _tlv(0x30, _tlv(0x06, oid) + b"\x05\x00"))
-    pdu = _tlv(0xA2, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + varbinds)
-    return _tlv(0x30, b"\x02\x01\x01" + _tlv(0x04, b"public") + pdu)
+    varbinds = tlv(0x30, tlv(0x30, tlv(0x06, oid) + b"\x05\x00"))
+    pdu = tlv(0xA2, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + varbinds)
+    return tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + pdu)
 
 
 def refuse(data: bytes) -> None:

@@ -36,7 +36,7 @@ MAX_REPLY = 60_000  # octets: a GETBULK stops at the repetition that would pass 
 
 def unsigned(tag: int, number: int) -> bytes:
     """An application-class unsigned integer (Counter32/64, Gauge32, TimeTicks) as a TLV."""
-    return ber._tlv(tag, number.to_bytes(number.bit_length() // 8 + 1, "big"))
+    return ber.tlv(tag, number.to_bytes(number.bit_length() // 8 + 1, "big"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +57,13 @@ def encode_value(tag: str, text: str) -> bytes | Ramp:
         start, rate, since = text.split(",")
         return Ramp(int(tag.split(":")[0]), int(start), float(rate), float(since))
     if tag == "2":
-        return ber._integer(int(text))
+        return ber.integer(int(text))
     if tag == "4":
-        return ber._tlv(ber.OCTET_STRING, text.encode())
+        return ber.tlv(ber.OCTET_STRING, text.encode())
     if tag == "4x":
-        return ber._tlv(ber.OCTET_STRING, bytes.fromhex(text))
+        return ber.tlv(ber.OCTET_STRING, bytes.fromhex(text))
     if tag == "6":
-        return ber._tlv(ber.OID, ber.encode_oid(tuple(map(int, text.split(".")))))
+        return ber.tlv(ber.OID, ber.encode_oid(tuple(map(int, text.split(".")))))
     if tag in ("65", "66", "67", "70"):
         return unsigned(int(tag), int(text))
     raise ValueError(f"tag {tag} not served")
@@ -75,14 +75,14 @@ class Table:
     def __init__(self, records: dict[str, tuple[str, str]]) -> None:
         rows = sorted((tuple(map(int, oid.split("."))), value) for oid, value in records.items())
         self.oids = [oid for oid, _ in rows]
-        self.names = [ber._tlv(ber.OID, ber.encode_oid(oid)) for oid in self.oids]
+        self.names = [ber.tlv(ber.OID, ber.encode_oid(oid)) for oid in self.oids]
         self.values = [encode_value(*value) for _, value in rows]
         self.index = {oid: n for n, oid in enumerate(self.oids)}
 
     def varbind(self, n: int, now: float) -> bytes:
         value = self.values[n]
         encoded = value.encode(now) if isinstance(value, Ramp) else value
-        return ber._tlv(ber.SEQUENCE, self.names[n] + encoded)
+        return ber.tlv(ber.SEQUENCE, self.names[n] + encoded)
 
     def after(self, oid: ber.Oid) -> int:
         """Position of the first OID after `oid` (len(oids) past the end)."""
@@ -90,7 +90,7 @@ class Table:
 
 
 def exception(oid: ber.Oid, tag: int) -> bytes:
-    return ber._tlv(ber.SEQUENCE, ber._tlv(ber.OID, ber.encode_oid(oid)) + bytes((tag, 0)))
+    return ber.tlv(ber.SEQUENCE, ber.tlv(ber.OID, ber.encode_oid(oid)) + bytes((tag, 0)))
 
 
 def answer(table: Table, pdu: int, oids: list[ber.Oid], non_repeaters: int, repetitions: int, now: float) -> list[bytes]:
@@ -125,24 +125,15 @@ def answer(table: Table, pdu: int, oids: list[ber.Oid], non_repeaters: int, repe
 
 def reply(table: Table, community: bytes, data: bytes, now: float) -> bytes | None:
     """The Response datagram to one request, or None for anything not a v2c request with our community."""
-    end = len(data)
     try:
-        version, pos = ber._message(data)
-        tag, start, pos = ber._header(data, pos, end)
-        if version != 1 or tag != ber.OCTET_STRING or data[start:pos] != community:
-            return None
-        pdu, pos, stop = ber._header(data, pos, end)
-        if pdu not in (ber.GET, ber.GET_NEXT, ber.GET_BULK) or stop != end:
-            return None
-        request_id, pos = ber._int_at(data, pos, end)
-        non_repeaters, pos = ber._int_at(data, pos, end)
-        repetitions, pos = ber._int_at(data, pos, end)
-        oids = [oid for oid, _, _ in ber._varbinds(data, pos, end)]
+        request = ber.decode_request(data)
     except ber.BerError:
         return None
-    varbinds = answer(table, pdu, oids, max(non_repeaters, 0), max(repetitions, 0), now)
-    body = ber._integer(request_id) + ber._integer(0) + ber._integer(0) + ber._tlv(ber.SEQUENCE, b"".join(varbinds))
-    return ber._tlv(ber.SEQUENCE, ber._integer(1) + ber._tlv(ber.OCTET_STRING, community) + ber._tlv(ber.RESPONSE, body))
+    if request.version != 1 or request.community != community:
+        return None
+    varbinds = answer(table, request.pdu, list(request.oids), max(request.non_repeaters, 0), max(request.max_repetitions, 0), now)
+    body = ber.integer(request.request_id) + ber.integer(0) + ber.integer(0) + ber.tlv(ber.SEQUENCE, b"".join(varbinds))
+    return ber.tlv(ber.SEQUENCE, ber.integer(1) + ber.tlv(ber.OCTET_STRING, community) + ber.tlv(ber.RESPONSE, body))
 
 
 class _Agent(asyncio.DatagramProtocol):

@@ -68,6 +68,17 @@ class Response:
     varbinds: tuple[Varbind, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    version: int
+    community: bytes
+    pdu: int
+    request_id: int
+    non_repeaters: int  # error status, except in GETBULK
+    max_repetitions: int  # error index, except in GETBULK
+    oids: tuple[Oid, ...]
+
+
 def encode_request(
     version: int,
     community: bytes,
@@ -84,9 +95,9 @@ def encode_request(
     """
     if pdu not in (GET, GET_NEXT, GET_BULK):
         raise BerError(f"not a request PDU: 0x{pdu:02x}")
-    varbinds = b"".join(_tlv(SEQUENCE, _tlv(OID, encode_oid(oid)) + b"\x05\x00") for oid in oids)
-    body = _integer(request_id) + _integer(non_repeaters) + _integer(max_repetitions) + _tlv(SEQUENCE, varbinds)
-    return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + _tlv(pdu, body))
+    varbinds = b"".join(tlv(SEQUENCE, tlv(OID, encode_oid(oid)) + b"\x05\x00") for oid in oids)
+    body = integer(request_id) + integer(non_repeaters) + integer(max_repetitions) + tlv(SEQUENCE, varbinds)
+    return tlv(SEQUENCE, integer(version) + tlv(OCTET_STRING, community) + tlv(pdu, body))
 
 
 def encode_oid(oid: Sequence[int]) -> bytes:
@@ -137,6 +148,25 @@ def decode_response(data: bytes) -> Response:
     error_status, pos = _int_at(data, pos, end)
     error_index, pos = _int_at(data, pos, end)
     return Response(version, community, request_id, error_status, error_index, _varbinds(data, pos, end))
+
+
+def decode_request(data: bytes) -> Request:
+    """A GET, GETNEXT or GETBULK message in one datagram, as an agent reads it (the lab's
+    responders); anything else raises `BerError`."""
+    end = len(data)
+    version, pos = _message(data)
+    tag, start, pos = _header(data, pos, end)
+    if tag != OCTET_STRING:
+        raise BerError("no community")
+    community = data[start:pos]
+    pdu, pos, stop = _header(data, pos, end)
+    if pdu not in (GET, GET_NEXT, GET_BULK) or stop != end:
+        raise BerError(f"not a request PDU: 0x{pdu:02x}")
+    request_id, pos = _int_at(data, pos, end)
+    non_repeaters, pos = _int_at(data, pos, end)
+    max_repetitions, pos = _int_at(data, pos, end)
+    oids = tuple(oid for oid, _, _ in _varbinds(data, pos, end))
+    return Request(version, community, pdu, request_id, non_repeaters, max_repetitions, oids)
 
 
 def _message(data: bytes) -> tuple[int, int]:
@@ -326,12 +356,12 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def _integer(number: int) -> bytes:
+def integer(number: int) -> bytes:
     bits = number.bit_length() if number >= 0 else (~number).bit_length()
-    return _tlv(INTEGER, number.to_bytes(bits // 8 + 1, "big", signed=True))
+    return tlv(INTEGER, number.to_bytes(bits // 8 + 1, "big", signed=True))
 
 
-def _tlv(tag: int, contents: bytes) -> bytes:
+def tlv(tag: int, contents: bytes) -> bytes:
     size = len(contents)
     if size < 0x80:
         return bytes((tag, size)) + contents
