@@ -166,7 +166,8 @@ async def test_rate_limit_is_respected(store: Store, twilio: TwilioLab) -> None:
     await drain(box, store, timeout=10)
     times = sorted(m.at for m in twilio.messages)
     rate = (len(times) - 1) / (times[-1] - times[0])
-    assert len(times) == 41 and rate == pytest.approx(40, rel=0.1)
+    # The limit is a ceiling (10% for arrival jitter): a loaded machine may send slower.
+    assert len(times) == 41 and 20 < rate <= 40 * 1.1
 
 
 async def test_quiet_hours_hold_items_until_not_before(store: Store, twilio: TwilioLab) -> None:
