@@ -44,6 +44,29 @@ REGIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
         (("kadikoy", "Kadıköy"), ("uskudar", "Üsküdar"), ("atasehir", "Ataşehir"), ("umraniye", "Ümraniye")),
     ),
 )
+
+
+def exchange_name(place: str) -> str:
+    return f"{place} Santrali"
+
+
+def area_names() -> list[str]:
+    """Every region and exchange name the lab's inventory can hold: what customer texts call the area."""
+    return [region for _, region, _ in REGIONS] + [exchange_name(place) for _, _, places in REGIONS for _, place in places]
+
+
+def inventory_names(repo: Path = Path(__file__).resolve().parent.parent) -> tuple[list[str], list[str]]:
+    """(areas, subscriber names): the lab's, and those of config/example.yaml and its CSV, for
+    the SMS segment tests and bench/sms_segments.py."""
+    example = yaml.safe_load((repo / "config" / "example.yaml").read_text(encoding="utf-8"))
+    regions = example["topology"]["regions"]
+    areas = area_names() + [r["name"] for r in regions] + [e["name"] for r in regions for e in r["exchanges"]]
+    rows = csv.DictReader((repo / "config" / "example-subscribers.csv").read_text(encoding="utf-8").splitlines())
+    names = [row["name"] for row in rows] + [line["name"] for line in example["subscribers"]["lines"]]
+    names.append(max(FIRST_NAMES, key=len) + " " + max(SURNAMES, key=len))
+    return areas, names
+
+
 FIRST_NAMES = (
     "Mehmet",
     "Ayşe",
@@ -356,7 +379,7 @@ def build_sample_isp(
                 )
                 devices[device.id] = device
                 entries.append(_device_entry(device, "cmts-v2"))
-            exchanges.append({"id": exchange_id, "name": f"{place} Santrali", "devices": entries})
+            exchanges.append({"id": exchange_id, "name": exchange_name(place), "devices": entries})
             if with_routers:
                 routers.append((entries, region_id, exchange_id))
         topology.append({"id": region_id, "name": region_name, "exchanges": exchanges})

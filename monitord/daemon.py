@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
+from monitord.config.model import SmsConfig
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.looplag import LoopLag
@@ -57,13 +58,12 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
     """An explicit registry: channel -> notifier, from the config's notifiers section."""
     from notifiers.email import SmtpEmail
     from notifiers.rt import RequestTracker
-    from notifiers.sms import TwilioSms
     from notifiers.webhook import WebhookTickets
 
     n = config.notifiers
     built: dict[str, Notifier] = {}
     if n.sms:
-        built["sms"] = TwilioSms(n.sms.account_sid, n.sms.auth_token, n.sms.from_, n.sms.base_url)
+        built["sms"] = _sms(n.sms)
     if n.email:
         e = n.email
         built["email"] = SmtpEmail(
@@ -76,6 +76,20 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
         else:
             built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
     return built
+
+
+def _sms(sms: SmsConfig) -> Notifier:
+    from notifiers.sms import TwilioSms
+    from notifiers.sms_http import Gateway, GatewayAuth, HttpSms
+
+    if sms.kind == "twilio":
+        assert sms.account_sid and sms.auth_token and sms.from_  # load_config requires them for twilio
+        return TwilioSms(sms.account_sid, sms.auth_token, sms.from_, sms.base_url)
+    assert sms.url and sms.sender  # load_config requires them for http
+    secret = sms.token if sms.auth == "bearer" else sms.password
+    auth = GatewayAuth(sms.auth, sms.username, secret)  # type: ignore[arg-type]  # choice_of checked it
+    gateway = Gateway(sms.url, sms.sender, sms.encoding, sms.body, sms.fields, sms.params, sms.reference, auth)  # type: ignore[arg-type]
+    return HttpSms(gateway)
 
 
 class Daemon:

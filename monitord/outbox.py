@@ -50,9 +50,9 @@ from typing import Protocol, runtime_checkable
 from monitord.model import ChannelHold, HoldCause, Notification
 from monitord.ratelimit import TokenBucket
 from monitord.store import OutboxItem, Store
+from notices.segments import Encoding, segments
 from notices.templates import mask_phone
 from notifiers.base import ChannelError, DeliveryError, Notifier
-from notifiers.sms import sms_segments
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,8 @@ class Outbox:
         counts.sent += 1
         counts.adopted += adopted
         if item.notification.channel == "sms":
-            counts.segments += sms_segments(item.notification.body)
+            encoding: Encoding = getattr(self._notifiers.get("sms"), "encoding", "gsm7")  # what its gateway bills
+            counts.segments += segments(item.notification.body, encoding)
 
     def _failed(self, item: OutboxItem, error: DeliveryError, policy: ChannelPolicy, reconciling: bool) -> None:
         """A retryable failure gives the item a backoff clock of its own while its channel works;

@@ -92,6 +92,8 @@ def plan_settings(config: Config) -> PlanSettings:
         cpe_customers=config.notifiers.cpe.customers,
         cpe_ticket=config.notifiers.cpe.ticket,
         cpe_noc=config.notifiers.cpe.noc,
+        sms_transliterate=sms.transliterate if sms else False,
+        templates=config.templates,
     )
 
 

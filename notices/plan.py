@@ -56,9 +56,9 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from notices.sms_text import sms_body, sms_fields
 from notices.templates import (
     KIND_NAMES,
-    TEMPLATES,
     Rendered,
     TemplateError,
     Templates,
@@ -66,7 +66,6 @@ from notices.templates import (
     format_duration,
     format_time,
     render,
-    short,
     subscriber_list,
 )
 from rules.engine import IncidentChange
@@ -83,7 +82,8 @@ class PlanSettings:
     cpe_customers: bool = True  # a silent modem on a line in sync: tell the customer about the modem
     cpe_ticket: bool = False  # ... open a ticket for it
     cpe_noc: bool = False  # ... e-mail the NOC about it
-    templates: Templates = field(default_factory=lambda: TEMPLATES, repr=False, hash=False)
+    sms_transliterate: bool = False  # Turkish letters in plain Latin, for a gateway without the Turkish tables
+    templates: Templates = field(kw_only=True, repr=False, hash=False)  # monitord/config/templates.py reads them
 
     @property
     def tz(self) -> ZoneInfo:
@@ -188,7 +188,7 @@ def customer_notice(
     fields = {**values, "name": line.name}
     channel: Literal["sms", "email"]
     if line.phone and not line.sms_opt_out and not (line.prefer_email and line.email):
-        channel, recipient, fields = "sms", line.phone, {**fields, "area": short(values["area"])}
+        channel, recipient, fields = "sms", line.phone, sms_fields(fields)
     elif line.email:
         channel, recipient = "email", line.email
     else:
@@ -199,9 +199,16 @@ def customer_notice(
         recipient,
         phase,
         incident,
-        lambda: render(f"{channel}.{template}", line.language, fields, settings.templates),
+        lambda: _customer_text(f"{channel}.{template}", line.language, fields, settings),
     )
     return item, not_before
+
+
+def _customer_text(name: str, language: Language, fields: dict[str, Any], settings: PlanSettings) -> Rendered:
+    rendered = render(name, language, fields, settings.templates)
+    if name.startswith("sms."):
+        return Rendered(rendered.subject, sms_body(rendered.body, settings.sms_transliterate))
+    return rendered
 
 
 _LINE_PHASES = ("outage", "update", "restored")  # told as the customer's line, not their area

@@ -1,13 +1,16 @@
-"""What customers, the NOC and the helpdesk read, in Turkish (the default) and English.
+"""How what customers, the NOC and the helpdesk read is rendered, in Turkish (the default) and English.
 
-Pure: a template is text with `{name}` fields; rendering a template whose field has no value
-raises TemplateError naming the template; the planner turns it into that one item's error, so
-the item is dead-lettered and the rest go out.
+The texts are data (monitord/builtin/templates/<language>.yaml, overridable by the operator:
+monitord/config/templates.py reads them). Pure: a template is text with `{name}` placeholders,
+the one syntax of every text and of the ticket webhook's body; FIELDS says which names each
+template gets values for, so `monitord check` can refuse the others. Rendering a template whose
+field has no value raises TemplateError naming the template; the planner turns it into that one
+item's error, so the item is dead-lettered and the rest go out.
 
-Every SMS must fit in two segments. Turkish letters (ş ğ ı İ ç) force UCS-2 (67 characters a
-part), and a Turkish place name does the same to an English text, so SMS texts are kept short
-and place names in them are cut to SMS_NAME_MAX characters; tracking numbers are never cut
-(a test renders every SMS with TRACKING_MAX characters).
+Names in an SMS are cut to SMS_NAME_MAX characters at a word boundary (`short`), so that every
+built-in SMS is one segment with the Turkish shift tables or transliterated (notices/sms_text.py,
+notices/segments.py); tracking numbers are never cut (tests render every SMS with TRACKING_MAX
+characters).
 """
 
 from __future__ import annotations
@@ -46,342 +49,57 @@ class Rendered:
     body: str
 
 
-def _sms(tr: str, en: str) -> dict[Language, Template]:
-    return {"tr": Template("", tr), "en": Template("", en)}
-
-
 Templates = Mapping[str, Mapping[Language, Template]]
 
-TEMPLATES: Templates = {
-    "sms.outage": _sms(
-        "Bölgenizde ({area}) internet arızası var, ekiplerimiz çalışıyor. Takip no: {tracking}",
-        "There is an internet outage in your area ({area}); our teams are on it. Ref: {tracking}",
-    ),
-    "sms.update": _sms(
-        "{area} arızası sürüyor, ekiplerimiz çalışmaya devam ediyor. Özür dileriz. Takip no: {tracking}",
-        "The outage in {area} is still ongoing; our teams are working on it. Sorry. Ref: {tracking}",
-    ),
-    "sms.restored": _sms(
-        "Bölgenizdeki ({area}) arıza giderildi, hizmetiniz yeniden çalışıyor. Takip no: {tracking}",
-        "The outage in your area ({area}) is fixed and your service is back. Ref: {tracking}",
-    ),
-    "sms.merged": _sms(
-        "Arıza kaydınız {tracking}, {area} genel arızasına bağlandı. Yeni takip no: {into}",
-        "Your fault {tracking} is now part of a wider incident in {area}. New ref: {into}",
-    ),
-    "sms.degradation": _sms(
-        "Bölgenizde ({area}) bağlantı kalitesi düştü, ekiplerimiz çalışıyor. Takip no: {tracking}",
-        "Connection quality in your area ({area}) is reduced; our teams are on it. Ref: {tracking}",
-    ),
-    "sms.maintenance": _sms(
-        "{area} bölgesinde {window} arasında planlı bakım var, internetiniz kesilebilir.",
-        "Planned maintenance in {area} on {window}; your internet may be interrupted.",
-    ),
-    "sms.maintenance_done": _sms(
-        "{area} bölgesindeki planlı bakım tamamlandı. Anlayışınız için teşekkür ederiz.",
-        "The planned maintenance in {area} is complete. Thank you for your patience.",
-    ),
-    "sms.overrun": _sms(
-        "{area} bölgesindeki bakım uzadı, özür dileriz. Ekiplerimiz çalışıyor. Takip no: {tracking}",
-        "The maintenance in {area} is taking longer than planned. Sorry. Ref: {tracking}",
-    ),
-    "email.outage": {
-        "tr": Template(
-            "İnternet arızası - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesinde {start} itibarıyla bir internet arızası var. "
-            "Ekiplerimiz sorunu gidermek için çalışıyor; hizmetiniz döndüğünde size haber vereceğiz.\n\n"
-            "Takip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Internet outage - ref {tracking}",
-            "Dear {name},\n\nThere has been an internet outage in {area} since {start}. Our teams are "
-            "working on it and we will tell you when your service is back.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.update": {
-        "tr": Template(
-            "Arıza sürüyor - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesinde {start} itibarıyla yaşanan arıza devam ediyor. "
-            "Ekiplerimiz çalışmaya devam ediyor; yaşattığımız sorun için özür dileriz.\n\n"
-            "Takip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Outage still ongoing - ref {tracking}",
-            "Dear {name},\n\nThe outage in {area} that began at {start} is still ongoing. Our teams "
-            "are still working on it; we apologise for the trouble.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.restored": {
-        "tr": Template(
-            "Arıza giderildi - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesindeki arıza giderildi ve hizmetiniz yeniden çalışıyor. "
-            "Sorun devam ederse lütfen bu takip numarasıyla bize ulaşın.\n\nTakip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Service restored - ref {tracking}",
-            "Dear {name},\n\nThe outage in {area} is fixed and your service is back. If you still "
-            "have trouble, please contact us quoting this reference.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.merged": {
-        "tr": Template(
-            "Arıza kaydınız birleştirildi - yeni takip no {into}",
-            "Sayın {name},\n\n{tracking} numaralı arıza kaydınız, {area} bölgesindeki daha geniş bir arızanın "
-            "parçası olarak {into} numarasıyla izleniyor. Arıza giderildiğinde bu numarayla bilgilendirileceksiniz."
-            "\n\nYeni takip numaranız: {into}\n",
-        ),
-        "en": Template(
-            "Your fault report was merged - new ref {into}",
-            "Dear {name},\n\nYour fault report {tracking} is now followed as part of a wider outage in {area} "
-            "under {into}. We will tell you under that reference when it is fixed.\n\nNew reference: {into}\n",
-        ),
-    },
-    "email.degradation": {
-        "tr": Template(
-            "Bağlantı kalitesinde düşüş - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesinde {start} itibarıyla bağlantı kalitesinde düşüş var; "
-            "internetiniz yavaş ya da kesintili olabilir. Ekiplerimiz çalışıyor.\n\n"
-            "Takip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Reduced connection quality - ref {tracking}",
-            "Dear {name},\n\nConnection quality in {area} has been reduced since {start}; your "
-            "internet may be slow or drop out. Our teams are working on it.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.maintenance": {
-        "tr": Template(
-            "Planlı bakım: {window}",
-            "Sayın {name},\n\n{area} bölgesinde {window} arasında planlı bakım çalışması yapılacak; "
-            "bu sürede internetiniz kesilebilir.\n\nÇalışmanın nedeni: {reason}\n",
-        ),
-        "en": Template(
-            "Planned maintenance: {window}",
-            "Dear {name},\n\nWe will carry out planned maintenance in {area} on {window}; your "
-            "internet may be interrupted during that time.\n\nReason: {reason}\n",
-        ),
-    },
-    "email.maintenance_done": {
-        "tr": Template(
-            "Planlı bakım tamamlandı",
-            "Sayın {name},\n\n{area} bölgesindeki planlı bakım çalışması tamamlandı. " "Anlayışınız için teşekkür ederiz.\n",
-        ),
-        "en": Template(
-            "Planned maintenance complete",
-            "Dear {name},\n\nThe planned maintenance in {area} is complete. Thank you for your patience.\n",
-        ),
-    },
-    "email.overrun": {
-        "tr": Template(
-            "Bakım çalışması uzadı - takip no {tracking}",
-            "Sayın {name},\n\n{area} bölgesindeki bakım çalışması planlanandan uzun sürüyor ve "
-            "hizmetiniz henüz dönmedi. Özür dileriz; ekiplerimiz çalışıyor.\n\nTakip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Maintenance overrun - ref {tracking}",
-            "Dear {name},\n\nThe maintenance in {area} is taking longer than planned and your "
-            "service is not back yet. We apologise; our teams are on it.\n\nReference: {tracking}\n",
-        ),
-    },
-    # One line's own fault (its incident is rooted at the line): no "in your area".
-    "sms.line_outage": _sms(
-        "Hattınızda arıza var ({area}), ekiplerimiz çalışıyor. Takip no: {tracking}",
-        "There is a fault on your line ({area}); our teams are on it. Ref: {tracking}",
-    ),
-    "sms.line_update": _sms(
-        "Hattınızdaki arıza ({area}) sürüyor, ekiplerimiz çalışıyor. Özür dileriz. Takip no: {tracking}",
-        "The fault on your line ({area}) is still ongoing; our teams are working on it. Sorry. Ref: {tracking}",
-    ),
-    "sms.line_restored": _sms(
-        "Hattınızdaki arıza ({area}) giderildi, hizmetiniz yeniden çalışıyor. Takip no: {tracking}",
-        "The fault on your line ({area}) is fixed and your service is back. Ref: {tracking}",
-    ),
-    # The line is in sync at the head-end but the modem is silent: the customer's side (cpe).
-    "sms.modem": _sms(
-        "Modeminizden sinyal alamıyoruz, {area} hattınız çalışıyor. Modemin açık, kablolarının takılı olduğunu kontrol edin.",
-        "We get no signal from your modem (your {area} line works). Please check it is on and its cables are plugged in.",
-    ),
-    "email.line_outage": {
-        "tr": Template(
-            "Hattınızda arıza - takip no {tracking}",
-            "Sayın {name},\n\n{start} itibarıyla hattınızda ({area}) bir arıza var. Ekiplerimiz sorunu "
-            "gidermek için çalışıyor; hizmetiniz döndüğünde size haber vereceğiz.\n\nTakip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Fault on your line - ref {tracking}",
-            "Dear {name},\n\nThere has been a fault on your line ({area}) since {start}. Our teams are "
-            "working on it and we will tell you when your service is back.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.line_update": {
-        "tr": Template(
-            "Hattınızdaki arıza sürüyor - takip no {tracking}",
-            "Sayın {name},\n\n{start} itibarıyla hattınızda ({area}) yaşanan arıza devam ediyor. Ekiplerimiz "
-            "çalışmaya devam ediyor; yaşattığımız sorun için özür dileriz.\n\nTakip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Fault on your line still ongoing - ref {tracking}",
-            "Dear {name},\n\nThe fault on your line ({area}) that began at {start} is still ongoing. Our teams "
-            "are still working on it; we apologise for the trouble.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.line_restored": {
-        "tr": Template(
-            "Hattınızdaki arıza giderildi - takip no {tracking}",
-            "Sayın {name},\n\nHattınızdaki ({area}) arıza giderildi ve hizmetiniz yeniden çalışıyor. "
-            "Sorun devam ederse lütfen bu takip numarasıyla bize ulaşın.\n\nTakip numaranız: {tracking}\n",
-        ),
-        "en": Template(
-            "Fault on your line fixed - ref {tracking}",
-            "Dear {name},\n\nThe fault on your line ({area}) is fixed and your service is back. If you still "
-            "have trouble, please contact us quoting this reference.\n\nReference: {tracking}\n",
-        ),
-    },
-    "email.modem": {
-        "tr": Template(
-            "Modeminizden sinyal alamıyoruz",
-            "Sayın {name},\n\n{start} itibarıyla modeminizden sinyal alamıyoruz; hattınız ({area}) ise "
-            "çalışıyor. Lütfen modeminizin açık olduğunu, elektrik ve telefon kablolarının takılı olduğunu "
-            "kontrol edin; gerekirse modemi kapatıp 30 saniye sonra yeniden açın.\n\n"
-            "Sorun devam ederse bu numarayla bize ulaşın: {tracking}\n",
-        ),
-        "en": Template(
-            "We get no signal from your modem",
-            "Dear {name},\n\nWe have had no signal from your modem since {start}, while your line ({area}) "
-            "works. Please check that the modem is switched on and its power and phone cables are plugged in; "
-            "if need be, switch it off and on again after 30 seconds.\n\n"
-            "If the trouble goes on, contact us quoting: {tracking}\n",
-        ),
-    },
-    "noc.opened": {
-        "tr": Template(
-            "[{tracking}] AÇILDI {kind}: {place} ({count} abone)",
-            "{kind} kaydı açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
-            "Başlangıç: {start}\nEtkilenen abone: {count}\n\nBulgular:\n{evidence}\n",
-        ),
-        "en": Template(
-            "[{tracking}] OPENED {kind}: {place} ({count} subscribers)",
-            "{kind} opened: {tracking}\nPlace: {place}\nRegion: {region} / Exchange: {exchange}\n"
-            "Started: {start}\nAffected subscribers: {count}\n\nEvidence:\n{evidence}\n",
-        ),
-    },
-    "noc.reopened": {
-        "tr": Template(
-            "[{tracking}] YENİDEN AÇILDI {kind}: {place} ({count} abone)",
-            "{kind} kaydı yeniden açıldı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
-            "İlk başlangıç: {start}\nEtkilenen abone: {count}\n\nBulgular:\n{evidence}\n",
-        ),
-        "en": Template(
-            "[{tracking}] REOPENED {kind}: {place} ({count} subscribers)",
-            "{kind} reopened: {tracking}\nPlace: {place}\nRegion: {region} / Exchange: {exchange}\n"
-            "First started: {start}\nAffected subscribers: {count}\n\nEvidence:\n{evidence}\n",
-        ),
-    },
-    "noc.resolved": {
-        "tr": Template(
-            "[{tracking}] ÇÖZÜLDÜ {kind}: {place}",
-            "{kind} kaydı kapandı: {tracking}\nYer: {place}\nBölge: {region} / Santral: {exchange}\n"
-            "Başlangıç: {start}\nBitiş: {end} ({duration})\nEtkilenen abone: {count}\n",
-        ),
-        "en": Template(
-            "[{tracking}] RESOLVED {kind}: {place}",
-            "{kind} resolved: {tracking}\nPlace: {place}\nRegion: {region} / Exchange: {exchange}\n"
-            "Started: {start}\nEnded: {end} ({duration})\nAffected subscribers: {count}\n",
-        ),
-    },
-    "ticket.create": {
-        "tr": Template(
-            "[{tracking}] {kind}: {place} - {count} abone",
-            "Takip no: {tracking}\nTür: {kind}\nKök düğüm: {root} ({place})\nBölge: {region}\n"
-            "Santral: {exchange}\nBaşlangıç: {start}\n\nBulgular:\n{evidence}\n\n"
-            "Etkilenen aboneler ({count}):\n{subscribers}\n",
-        ),
-        "en": Template(
-            "[{tracking}] {kind}: {place} - {count} subscribers",
-            "Tracking number: {tracking}\nKind: {kind}\nRoot node: {root} ({place})\nRegion: {region}\n"
-            "Exchange: {exchange}\nStarted: {start}\n\nEvidence:\n{evidence}\n\n"
-            "Affected subscribers ({count}):\n{subscribers}\n",
-        ),
-    },
-    "ticket.grew": {
-        "tr": Template("", "Arıza büyüdü: {added_count} abone eklendi, toplam {count}.\n{subscribers}\n"),
-        "en": Template("", "Incident grew: {added_count} subscribers added, {count} in all.\n{subscribers}\n"),
-    },
-    "ticket.shrank": {
-        "tr": Template(
-            "",
-            "{removed_count} abone bu kayıttan çıktı (hattı düzeldi ya da daha geniş bir arızaya "
-            "taşındı); etkilenen {count} abone kaldı.\n{subscribers}\n",
-        ),
-        "en": Template(
-            "",
-            "{removed_count} subscribers left this incident (recovered, or moved to a wider one); "
-            "{count} still affected.\n{subscribers}\n",
-        ),
-    },
-    "ticket.merged": {
-        "tr": Template(
-            "", "Bu kayıt, daha geniş kapsamlı {into} numaralı arıza kaydıyla birleştirildi; takip o kayıt üzerinden yapılacak.\n"
-        ),
-        "en": Template("", "Merged into the wider incident {into}; follow that ticket from now on.\n"),
-    },
-    "ticket.promoted": {
-        "tr": Template(
-            "",
-            "Bu arıza şu kayıtları kapsıyor: {replaces}. Etkilenen abone: {count}.\n"
-            "Bu kayıtlarla eklenen aboneler:\n{subscribers}\n",
-        ),
-        "en": Template(
-            "",
-            "This incident takes over: {replaces}. Affected subscribers: {count}.\n"
-            "Subscribers added with them:\n{subscribers}\n",
-        ),
-    },
-    "ticket.recovering": {
-        "tr": Template("", "Hatlar düzeliyor; kalıcı olduğu doğrulanınca kayıt kapanacak. ({at})\n"),
-        "en": Template("", "Lines are recovering; the ticket closes once that holds. ({at})\n"),
-    },
-    "ticket.resolved": {
-        "tr": Template("", "Hizmet geri geldi ve doğrulandı: {end} (süre {duration}). Etkilenen abone: {count}.\n"),
-        "en": Template("", "Service restored and verified: {end} (lasted {duration}). Affected subscribers: {count}.\n"),
-    },
-    "ticket.reopened": {
-        "tr": Template("", "Arıza yeniden başladı: {at}. Etkilenen abone: {count}.\n\nBulgular:\n{evidence}\n"),
-        "en": Template("", "The fault came back: {at}. Affected subscribers: {count}.\n\nEvidence:\n{evidence}\n"),
-    },
-    "ticket.severity": {
-        "tr": Template("", "Arızanın türü değişti: {was} -> {kind} ({at}). Etkilenen abone: {count}.\n\nBulgular:\n{evidence}\n"),
-        "en": Template("", "Severity changed: {was} -> {kind} ({at}). Affected subscribers: {count}.\n\nEvidence:\n{evidence}\n"),
-    },
-    "ticket.closed_removed": {
-        "tr": Template("", "Kayıt kapatıldı: ilgili hatlar artık envanterde yok. ({at})\n"),
-        "en": Template("", "Closed: the lines involved are no longer in the inventory. ({at})\n"),
-    },
-    "noc.channel_held": {
-        "tr": Template(
-            "[monitord] {channel} kanalı durduruldu: {cause}",
-            "{channel} kanalı {since} itibarıyla durduruldu: karşı taraf kimlik bilgilerini ya da ayarları reddediyor.\n"
-            "Yanıt: {reason}\nBekleyen bildirim: {waiting}\n\nBildirimler silinmiyor; her {probe} bir tanesi "
-            "deneniyor. Ayarı düzeltip `systemctl reload monitord` ile yükleyin, bekleyenler hemen gönderilir.\n",
-        ),
-        "en": Template(
-            "[monitord] {channel} channel held: {cause}",
-            "The {channel} channel is held since {since}: the peer refuses its credentials or settings.\n"
-            "Answer: {reason}\nNotices waiting: {waiting}\n\nNothing is dropped; one notice is tried every "
-            "{probe}. Fix the setting and run `systemctl reload monitord`: the waiting notices go out at once.\n",
-        ),
-    },
-    "noc.channel_released": {
-        "tr": Template(
-            "[monitord] {channel} kanalı yeniden çalışıyor",
-            "{channel} kanalı yeniden çalışıyor ({since} itibarıyla durdurulmuştu). Gönderilecek bildirim: {waiting}\n",
-        ),
-        "en": Template(
-            "[monitord] {channel} channel works again",
-            "The {channel} channel works again (held since {since}). Notices to send: {waiting}\n",
-        ),
-    },
-}
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""`{name}`; any other brace (JSON's, a lone `{`) is text."""
+
+_CUSTOMER = frozenset({"tracking", "area", "start", "name"})
+_MAINTENANCE = frozenset({"area", "window", "reason", "name"})
+_STAFF = frozenset(
+    {"tracking", "kind", "root", "place", "region", "exchange", "area", "start", "end", "at", "duration", "count"}
+    | {"evidence", "subscribers"}
+)
+_HOLD = frozenset({"channel", "cause", "reason", "since", "waiting", "probe"})
+_EXTRA = {"merged": {"into"}, "grew": {"added_count"}, "shrank": {"removed_count"}, "promoted": {"replaces"}, "severity": {"was"}}
+_CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun")
+_LINE_PHASES = ("line_outage", "line_update", "line_restored", "modem")
+_STAFF_EVENTS = ("create", "grew", "shrank", "merged", "promoted", "recovering", "resolved", "reopened", "severity")
+
+
+def _fields() -> dict[str, frozenset[str]]:
+    fields: dict[str, frozenset[str]] = {}
+    for channel in ("sms", "email"):
+        for phase in _CUSTOMER_PHASES + _LINE_PHASES:
+            fields[f"{channel}.{phase}"] = _CUSTOMER | _EXTRA.get(phase, set())
+        for phase in ("maintenance", "maintenance_done"):
+            fields[f"{channel}.{phase}"] = _MAINTENANCE - ({"reason"} if channel == "sms" else set())
+    for event in ("opened", "reopened", "resolved"):
+        fields[f"noc.{event}"] = _STAFF
+    for event in _STAFF_EVENTS + ("closed_removed",):
+        fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
+    for event in ("held", "released"):
+        fields[f"noc.channel_{event}"] = _HOLD
+    return fields
+
+
+FIELDS: Mapping[str, frozenset[str]] = _fields()
+"""Every template monitord renders and the placeholders the planner gives it values for (the
+subject of `ticket.create` is every ticket's subject, so it gets only the common ones)."""
+SUBJECT_ONLY_COMMON = "ticket.create"
+
+
+def placeholders(text: str) -> list[str]:
+    return PLACEHOLDER.findall(text)
+
+
+def unknown_placeholders(name: str, template: Template) -> list[str]:
+    """Placeholders in `template` that `name` never gets a value for (what `monitord check` refuses)."""
+    known = FIELDS.get(name, frozenset())
+    found = [p for p in placeholders(template.body) if p not in known]
+    subject_known = _STAFF if name == SUBJECT_ONLY_COMMON else known
+    return found + [p for p in placeholders(template.subject) if p not in subject_known]
+
 
 HOLD_CAUSES: Mapping[Language, Mapping[str, str]] = {
     "tr": {"credentials": "kimlik bilgileri reddedildi", "forbidden": "yetki yok", "config": "ayar hatası"},
@@ -394,23 +112,35 @@ KIND_NAMES: Mapping[Language, Mapping[str, str]] = {
 }
 
 
-def render(name: str, language: Language, values: Mapping[str, Any], templates: Templates = TEMPLATES) -> Rendered:
+def render(name: str, language: Language, values: Mapping[str, Any], templates: Templates) -> Rendered:
     """Fill template `name` in `language`; raise TemplateError if it is unknown or a field is missing."""
     try:
         template = templates[name][language]
     except KeyError:
         raise TemplateError(name, f"no such template in language {language!r}") from None
-    try:
-        return Rendered(template.subject.format_map(values), template.body.format_map(values))
-    except KeyError as e:
-        raise TemplateError(name, f"no value for {{{e.args[0]}}}") from None
-    except (ValueError, IndexError, AttributeError) as e:
-        raise TemplateError(name, str(e)) from None
+    return Rendered(fill(name, template.subject, values), fill(name, template.body, values))
+
+
+def fill(name: str, text: str, values: Mapping[str, Any], quote: Callable[[Any], str] = str) -> str:
+    """`text` with each `{field}` replaced by `quote(value)` (the webhook quotes as JSON)."""
+
+    def value(match: re.Match[str]) -> str:
+        try:
+            return quote(values[match[1]])
+        except KeyError:
+            raise TemplateError(name, f"no value for {{{match[1]}}}") from None
+
+    return PLACEHOLDER.sub(value, text)
 
 
 def short(text: str, limit: int = SMS_NAME_MAX) -> str:
-    """Cut `text` to `limit` characters, marking the cut, so that an SMS keeps its size."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` cut to at most `limit` characters at a word boundary, without a mark: an ellipsis
+    is not GSM-7 and would turn the whole SMS into UCS-2. A first word longer than `limit` is cut
+    inside it."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
+    return cut[:limit].rstrip(" -,;:/(")
 
 
 def mask_phone(phone: str | None) -> str:

@@ -21,35 +21,16 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from monitord.model import Notification, Secret
+from notices.segments import DEFAULT_ALPHABET, Encoding, segments
 from notifiers.base import DeliveryError, hide, http_failure, retry_after
 
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+GSM7_BASIC = DEFAULT_ALPHABET
 
 
 def sms_segments(text: str) -> int:
-    """How many SMS segments `text` costs: GSM-7 160/153 septets, else UCS-2 70/67 code units.
-
-    A character never straddles two segments (an escaped GSM-7 character or a surrogate pair
-    moves whole to the next one), as handsets and Twilio split them.
-    """
-    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
-        costs = [2 if c in GSM7_EXTENSION else 1 for c in text]
-        single, multi = 160, 153
-    else:
-        costs = [2 if ord(c) > 0xFFFF else 1 for c in text]
-        single, multi = 70, 67
-    if sum(costs) <= single:
-        return 1
-    segments, used = 1, 0
-    for cost in costs:
-        if used + cost > multi:
-            segments, used = segments + 1, 0
-        used += cost
-    return segments
+    """How many segments Twilio bills for `text`: GSM-7 160/153 septets, else UCS-2 70/67 units
+    (Twilio has no Turkish shift tables; notices/segments.py counts the others)."""
+    return segments(text, "gsm7")
 
 
 _last_headers: ContextVar[Mapping[str, str]] = ContextVar("twilio_last_headers", default=MappingProxyType({}))
@@ -75,6 +56,7 @@ class TwilioSms:
     """The "sms" channel. Returns Twilio's message SID as the peer reference."""
 
     channel = "sms"
+    encoding: Encoding = "gsm7"  # Twilio has no Turkish shift tables: a Turkish letter means UCS-2
 
     def __init__(self, account_sid: str, auth_token: Secret, from_: str, base_url: str, timeout: float = 10.0) -> None:
         self.account_sid = account_sid

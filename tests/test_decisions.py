@@ -13,6 +13,7 @@ import pytest
 from plan_fixtures import at
 
 from monitord.config.rules import parse_rules
+from monitord.config.templates import builtin_templates
 from monitord.model import (
     Device,
     Exchange,
@@ -34,7 +35,7 @@ from rules.verdict import Verdict, line_status
 DAY, NIGHT = at("2026-12-01 14:00"), at("2026-12-01 23:30")
 ROUND = 30.0
 NOC = "noc@isp.example"
-SETTINGS = PlanSettings(quiet_hours=(time(22, 0), time(8, 0)), noc_emails=(NOC,))
+SETTINGS = PlanSettings(templates=builtin_templates(), quiet_hours=(time(22, 0), time(8, 0)), noc_emails=(NOC,))
 RULES = parse_rules(None)  # shipped defaults: settle 60s, cpe_hold 15m, stable 10m
 
 TR_PHONE, EN_PHONE, MAIL = "+905321111111", "+905322222222", "cagri@example.com"

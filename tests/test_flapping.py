@@ -14,6 +14,7 @@ from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.config import load_config
 from monitord.config.rules import parse_rules
+from monitord.config.templates import builtin_templates
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, Line, Notification, Phase
 from notices.plan import PlanSettings, plan_step
@@ -75,7 +76,7 @@ def planned_for_flapping(notify_degradation: bool) -> list[tuple[str, str, str]]
     topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
     topo = replace(topo, lines={**topo.lines, "d1-1": Line("d1-1", "Ayşe Yılmaz", "d1", phone=PHONE)})
     e = engine(topo)
-    settings = PlanSettings(timezone="UTC", notify_degradation=notify_degradation)
+    settings = PlanSettings(templates=builtin_templates(), timezone="UTC", notify_degradation=notify_degradation)
     committed: dict[str, Incident] = {}
     queued: dict[str, tuple[str, str, str]] = {}
 
@@ -159,7 +160,7 @@ def test_ticket_comments_are_rate_limited_per_incident_and_coalesced() -> None:
     the first comment at once, the rest in one comment 10 minutes later, before the resolution."""
     topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
     e = engine(topo, replace(parse_rules({"technologies": {"adsl": {"flapping": None}}}), settle=20.0))
-    settings = PlanSettings(timezone="UTC")
+    settings = PlanSettings(templates=builtin_templates(), timezone="UTC")
     throttle = CommentThrottle(600.0)
     committed: dict[str, Incident] = {}
     calls: list[tuple[float, str, str]] = []
@@ -258,7 +259,7 @@ def test_a_recovering_degradation_that_comes_back_as_an_outage_tells_the_custome
     topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
     topo = replace(topo, lines={**topo.lines, "d1-1": Line("d1-1", "Ayşe Yılmaz", "d1", phone=PHONE)})
     e = engine(topo)
-    settings = PlanSettings(timezone="UTC")
+    settings = PlanSettings(templates=builtin_templates(), timezone="UTC")
     committed: dict[str, Incident] = {}
     heard: list[tuple[str, str]] = []
 

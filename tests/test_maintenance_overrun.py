@@ -15,6 +15,7 @@ from dataclasses import replace
 import monitord.pipeline
 from lab.world import start_world, stop_world
 from monitord.config import load_config
+from monitord.config.templates import builtin_templates
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, MaintenanceWindow, NodeRef, Phase
 from notices.maintenance import due_maintenance_notices
@@ -33,7 +34,7 @@ def test_only_those_back_at_the_end_of_the_window_hear_it_is_complete() -> None:
         topo, lines={i: replace(l, phone=f"+9053200000{n:02d}") for n, (i, l) in enumerate(sorted(topo.lines.items()))}
     )
     e = engine(topo)
-    settings = PlanSettings(timezone="UTC")
+    settings = PlanSettings(templates=builtin_templates(), timezone="UTC")
     window = MaintenanceWindow("mw-1", (NodeRef("device", "d1"), NodeRef("device", "d2")), T0 + 100, T0 + 1000, "upgrade", 300)
     committed: dict[str, Incident] = {}
     heard: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ from lab.smtp import SmtpSink
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from monitord.clock import AnchoredClock
+from monitord.config.templates import builtin_templates
 from monitord.demo import until
 from monitord.metrics import DaemonCollector
 from monitord.model import ChannelHold, Notification, Secret
@@ -51,7 +52,7 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> SteppedWall:
 def alerts(seen: list[ChannelHold]):  # type: ignore[no-untyped-def]
     def on_hold(hold: ChannelHold) -> list[tuple[Notification, float | None]]:
         seen.append(hold)
-        return hold_notices(hold, PlanSettings(noc_emails=(NOC,), language="en"), HELD.probe_every)
+        return hold_notices(hold, PlanSettings(templates=builtin_templates(), noc_emails=(NOC,), language="en"), HELD.probe_every)
 
     return on_hold
 

@@ -6,6 +6,7 @@ from datetime import time
 import pytest
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
+from monitord.config.templates import builtin_templates
 from monitord.model import Incident, IncidentKind, NodeRef, Phase
 from notices.plan import Planned, PlanSettings, due_updates, place, plan, plan_step, quiet_began, quiet_until
 from rules.engine import Change as ChangeKind
@@ -13,7 +14,7 @@ from rules.engine import Change as ChangeKind
 T = "ARZ-2026-000123"
 NEW = "ARZ-2026-000130"
 DAY, NIGHT, MORNING = at("2026-12-01 14:00"), at("2026-12-01 23:30"), at("2026-12-02 08:00")
-SETTINGS = PlanSettings(quiet_hours=(time(22, 0), time(8, 0)), noc_emails=("noc@isp.example",))
+SETTINGS = PlanSettings(templates=builtin_templates(), quiet_hours=(time(22, 0), time(8, 0)), noc_emails=("noc@isp.example",))
 P1, P2, P3, P5 = "+905321111111", "+905322222222", "cagri@example.com", "+905325555555"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from plan_fixtures import TOPOLOGY, at
 
 from monitord.config.rules import parse_rules
+from monitord.config.templates import builtin_templates
 from monitord.model import Incident, NodeRef, Outcome, Sample
 from notices.plan import PlanSettings, plan_step
 from rules.engine import Engine, Step
@@ -29,7 +30,7 @@ def test_an_outage_from_the_engine_is_announced_once_and_restored_once() -> None
     engine = Engine(TOPOLOGY, parse_rules({}), "ARZ")
     committed: dict[str, Incident] = {}
     queued: dict[str, str] = {}  # key -> action, as the store's unique key keeps them
-    settings = PlanSettings(noc_emails=("noc@isp.example",))
+    settings = PlanSettings(templates=builtin_templates(), noc_emails=("noc@isp.example",))
 
     def commit(step: Step, now: float) -> None:
         for item, _ in plan_step(step.incidents, TOPOLOGY, settings, now, committed.get):

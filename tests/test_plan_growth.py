@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
+from monitord.config.templates import builtin_templates
 from monitord.model import NodeRef
 from notices.plan import PlanSettings, plan
 from notices.templates import evidence_lines
@@ -26,24 +27,28 @@ def exchange_outage(affected: frozenset[str]):
 def test_a_growth_or_shrink_of_devices_alone_sends_nothing() -> None:
     same = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
     for change in ("grew", "shrank"):
-        assert plan(Change(same, change), TOPOLOGY, PlanSettings(), DAY, {}.get) == []
+        assert plan(Change(same, change), TOPOLOGY, PlanSettings(templates=builtin_templates()), DAY, {}.get) == []
 
 
 def test_every_ticket_item_carries_the_current_count_in_its_subject() -> None:
     grown = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
-    (comment, _), *_ = plan(Change(grown, "grew", added=frozenset({"s5"})), TOPOLOGY, PlanSettings(), DAY, {}.get)
+    (comment, _), *_ = plan(
+        Change(grown, "grew", added=frozenset({"s5"})), TOPOLOGY, PlanSettings(templates=builtin_templates()), DAY, {}.get
+    )
     assert (comment.action, comment.subject) == ("comment", f"[{T}] Kesinti: Şişli Santrali - 5 abone")
     assert comment.body.startswith("Arıza büyüdü: 1 abone eklendi, toplam 5.")
 
 
 def test_ticket_evidence_is_in_the_tickets_language() -> None:
     opened = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
-    (create, _), *_ = plan(Change(opened, "opened"), TOPOLOGY, PlanSettings(), DAY, {}.get)
+    (create, _), *_ = plan(Change(opened, "opened"), TOPOLOGY, PlanSettings(templates=builtin_templates()), DAY, {}.get)
     assert (
         "Bulgular:\n- santral sisli: icmp: timeout\n- santral sisli arkasında kesik hat: 5/5\n"
         "- kesik cihazlar: sisli-dslam-01, sisli-dslam-02\n"
     ) in create.body
-    (english, _), *_ = plan(Change(opened, "opened"), TOPOLOGY, PlanSettings(language="en"), DAY, {}.get)
+    (english, _), *_ = plan(
+        Change(opened, "opened"), TOPOLOGY, PlanSettings(templates=builtin_templates(), language="en"), DAY, {}.get
+    )
     assert "Evidence:\n- exchange:sisli: icmp: timeout\n- 5/5 lines down behind exchange:sisli\n" in english.body
 
 

@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from plan_fixtures import TOPOLOGY, at
 
+from monitord.config.templates import builtin_templates
 from monitord.model import MaintenanceWindow, NodeRef
 from notices.maintenance import due_maintenance_notices, lead_due, lines_behind
 from notices.plan import Planned, PlanSettings
 from notifiers.sms import sms_segments
 
-SETTINGS = PlanSettings(quiet_hours=(time(22, 0), time(8, 0)))
+SETTINGS = PlanSettings(templates=builtin_templates(), quiet_hours=(time(22, 0), time(8, 0)))
 W = "mw-2026-12-01-sisli"
 NIGHT_WORK = MaintenanceWindow(
     W, (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 04:00"), "Santral yazılım güncellemesi"

@@ -17,13 +17,14 @@ from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from lab.twilio import TwilioLab
 from monitord.config import load_config
+from monitord.config.templates import builtin_templates
 from monitord.daemon import Daemon
 from monitord.model import Line, MaintenanceWindow, NodeRef, Notification, Secret
 from monitord.outbox import Outbox
 from monitord.pipeline import NOTICES
 from monitord.store import Store
 from notices.plan import Planned, PlanSettings, plan
-from notices.templates import TEMPLATES, Template
+from notices.templates import Template
 from notifiers.sms import TwilioSms
 from tests.outbox_fixtures import FAST, drain, sms_for, store, twilio  # noqa: F401  (fixtures)
 
@@ -36,10 +37,11 @@ LINES = {
 }
 FIVE = replace(TOPOLOGY, lines=LINES)
 OUTAGE = Change(incident(affected=frozenset(LINES)), "opened")
-SETTINGS = PlanSettings(noc_emails=("noc@isp.example",))
+SETTINGS = PlanSettings(templates=builtin_templates(), noc_emails=("noc@isp.example",))
 
 
 def broken(name: str, language: str, text: str) -> PlanSettings:
+    TEMPLATES = builtin_templates()
     table = {**TEMPLATES, name: {**TEMPLATES[name], language: Template(TEMPLATES[name][language].subject, text)}}
     return replace(SETTINGS, templates=table)
 

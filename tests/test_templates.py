@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 from plan_fixtures import IST, at
 
+from monitord.config.templates import builtin_templates
 from monitord.model import Language
+from notices.segments import Cost, cost, segments, transliterate
 from notices.templates import (
     SMS_NAME_MAX,
-    TEMPLATES,
     TRACKING_MAX,
     TemplateError,
     format_duration,
@@ -18,6 +19,8 @@ from notices.templates import (
     subscriber_list,
 )
 from notifiers.sms import sms_segments
+
+TEMPLATES = builtin_templates()
 
 TURKISH_LETTERS = set("çğıöşüÇĞİÖŞÜ")
 LONGEST_TRACKING = "ARIZAKAYIT-2026-999999"[:TRACKING_MAX].ljust(TRACKING_MAX, "9")
@@ -87,23 +90,27 @@ def test_no_text_about_one_line_or_one_modem_speaks_of_an_area(language: Languag
     area = {"tr": ("Bölgeniz", "bölgesinde", "genel"), "en": ("your area", "outage in")}[language]
     for name in ("line_outage", "line_update", "line_restored", "modem"):
         for channel in ("sms", "email"):
-            text = render(f"{channel}.{name}", language, WORST)
+            text = render(f"{channel}.{name}", language, WORST, TEMPLATES)
             assert not any(word in text.subject + text.body for word in area), (channel, name)
 
 
 @pytest.mark.parametrize("name", SMS)
 @pytest.mark.parametrize("language", ["tr", "en"])
-def test_every_sms_fits_two_segments_with_worst_case_values(name: str, language: Language) -> None:
+def test_every_sms_fits_one_segment_with_worst_case_values(name: str, language: Language) -> None:
+    """Was: two segments at most (UCS-2). With the Turkish shift tables, or transliterated for
+    Twilio, one (tests/test_sms_budget.py counts them exactly with the inventory's names)."""
     window = format_window(at("2026-12-01 23:00"), at("2026-12-02 04:00"), IST, language)
     values = {**WORST, "area": short(LONG_NAME), "window": window}
-    text = render(name, language, values).body
-    assert sms_segments(text) <= 2, (name, language, len(text), text)
+    text = render(name, language, values, TEMPLATES).body
+    assert segments(text, "gsm7-turkish") == 1, (name, language, len(text), text)
+    assert segments(transliterate(text), "gsm7") == 1, (name, language, len(text), text)
+    assert sms_segments(text) == 2, "Twilio without transliteration: UCS-2, two segments"
     assert short(LONG_NAME) in text
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_turkish_texts_carry_turkish_letters_and_both_languages_exist(name: str) -> None:
-    tr, en = render(name, "tr", WORST), render(name, "en", WORST)
+    tr, en = render(name, "tr", WORST, TEMPLATES), render(name, "en", WORST, TEMPLATES)
     assert TURKISH_LETTERS & set(TEMPLATES[name]["tr"].subject + TEMPLATES[name]["tr"].body), name
     assert tr != en
 
@@ -111,27 +118,33 @@ def test_turkish_texts_carry_turkish_letters_and_both_languages_exist(name: str)
 @pytest.mark.parametrize("name", sorted(WITH_TRACKING))
 @pytest.mark.parametrize("language", ["tr", "en"])
 def test_incident_texts_quote_the_tracking_number(name: str, language: Language) -> None:
-    text = render(name, language, WORST)
+    text = render(name, language, WORST, TEMPLATES)
     assert LONGEST_TRACKING in text.subject + text.body
 
 
 def test_a_missing_value_names_the_template() -> None:
     values = {k: v for k, v in WORST.items() if k != "tracking"}
     with pytest.raises(TemplateError) as e:
-        render("sms.outage", "tr", values)
+        render("sms.outage", "tr", values, TEMPLATES)
     assert e.value.name == "sms.outage"
     assert "{tracking}" in str(e.value)
 
 
 def test_an_unknown_template_names_itself() -> None:
     with pytest.raises(TemplateError, match="sms.nonesuch"):
-        render("sms.nonesuch", "tr", WORST)
+        render("sms.nonesuch", "tr", WORST, TEMPLATES)
 
 
 def test_rendered_outage_reads_as_expected() -> None:
-    text = render("sms.outage", "tr", {"area": "Şişli Santrali", "tracking": "ARZ-2026-000123"}).body
+    text = render("sms.outage", "tr", {"area": "Şişli Santrali", "tracking": "ARZ-2026-000123"}, TEMPLATES).body
     assert text == "Bölgenizde (Şişli Santrali) internet arızası var, ekiplerimiz çalışıyor. Takip no: ARZ-2026-000123"
-    assert sms_segments(text) == 2  # UCS-2: 100 characters > 70
+    assert len(text) == 98 and sms_segments(text) == 2  # Twilio: UCS-2, 98 characters > 70
+    assert cost(text, "gsm7-turkish") == Cost(1, 98, "gsm7+turkish-locking-shift", 155)  # every letter one septet
+    assert (
+        transliterate(text)
+        == "Bölgenizde (Sisli Santrali) internet arizasi var, ekiplerimiz calisiyor. Takip no: ARZ-2026-000123"
+    )
+    assert cost(transliterate(text), "gsm7") == Cost(1, 98, "gsm7", 160)
 
 
 @pytest.mark.parametrize(
@@ -152,9 +165,14 @@ def test_times_are_shown_in_istanbul_time() -> None:
     assert format_duration(59 * 60, "en") == "59 min"
 
 
-def test_short_cuts_long_names_only() -> None:
+def test_short_cuts_long_names_at_a_word_and_without_a_mark() -> None:
+    """Was: cut mid-word and marked with "…", which is not GSM-7 and made every SMS UCS-2."""
     assert short("Şişli Santrali") == "Şişli Santrali"
-    assert len(short(LONG_NAME)) == SMS_NAME_MAX and short(LONG_NAME).endswith("…")
+    assert short("Kurumsal Hat - Nişantaşı Eczanesi") == "Kurumsal Hat - Nişantaşı"
+    assert short("İstanbul Anadolu Yakası Bölge Müdürlüğü") == "İstanbul Anadolu Yakası"
+    assert short("Büyükçekmece Güzelyurt - Şubesi") == "Büyükçekmece Güzelyurt"  # no dangling dash
+    assert short(LONG_NAME) == LONG_NAME[:SMS_NAME_MAX]  # one word longer than the limit: cut inside it
+    assert all(len(short(n)) <= SMS_NAME_MAX for n in (LONG_NAME, "a " * 40, "x" * 25 + " y"))
 
 
 def test_phone_masked_in_ticket_lists() -> None:

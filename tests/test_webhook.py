@@ -6,6 +6,7 @@ import pytest
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from lab.tickets import TicketDesk
+from monitord.config.templates import builtin_templates
 from monitord.model import Notification, Secret
 from notices.plan import PlanSettings, plan
 from notifiers.base import ChannelError, DeliveryError
@@ -133,7 +134,7 @@ async def test_an_answer_without_an_id_is_permanent(desk: TicketDesk, hook: Webh
 
 
 async def test_a_body_template_shapes_the_json(desk: TicketDesk) -> None:
-    template = '{"action": $action, "tracking": $tracking, "key": $key, "title": $subject, "text": $body, "queue": "noc"}'
+    template = '{"action": {action}, "tracking": {tracking}, "key": {key}, "title": {subject}, "text": {body}, "queue": "noc"}'
     notifier = WebhookTickets(desk.url, Secret(TOKEN, "env:HOOK"), body_template=template, timeout=5)
     item = Notification("k1", "ticket", T, "create", 'Quote " and \\ and\nnewline', "Şişli", T)
     assert await notifier.send(item) == "T1"
@@ -151,8 +152,9 @@ async def test_a_body_template_shapes_the_json(desk: TicketDesk) -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ('{"title": $subjet}', r"unknown placeholder \$subjet"),
-        ('{"title": $subject', "not valid JSON"),
+        ('{"title": {subjet}}', r"unknown placeholder \{subjet\}"),
+        ('{"title": {subject}', "not valid JSON"),
+        ('{"title": $subject}', r"write \{subject\} instead of \$subject"),
     ],
 )
 def test_a_bad_body_template_fails_when_built(template: str, message: str) -> None:
@@ -161,7 +163,7 @@ def test_a_bad_body_template_fails_when_built(template: str, message: str) -> No
 
 
 async def test_planned_tickets_reach_the_helpdesk(desk: TicketDesk, hook: WebhookTickets) -> None:
-    settings, now = PlanSettings(), at("2026-12-01 14:00")
+    settings, now = PlanSettings(templates=builtin_templates()), at("2026-12-01 14:00")
     opened = plan(Change(incident(), "opened"), TOPOLOGY, settings, now, lambda _: None)
     resolved = plan(Change(incident(resolved=now, updated=now), "resolved"), TOPOLOGY, settings, now, lambda _: None)
     for item, _ in opened + resolved:

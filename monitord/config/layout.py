@@ -27,7 +27,6 @@ from monitord.config.fields import (
     BOOLEAN,
     DURATION,
     ID,
-    SECRET,
     STRING,
     Flag,
     Id,
@@ -51,7 +50,6 @@ from monitord.config.fields import (
 )
 from monitord.config.model import (
     LINE_FIELDS,
-    SECRET_HINT,
     CpeNotices,
     EmailConfig,
     MetricsConfig,
@@ -292,16 +290,54 @@ class Retry(Section):
     )
 
 
-class Sms(Section):
-    """SMS through Twilio"""
+GATEWAY_FIELDS = ("to", "from", "text", "username", "password")
 
-    kind: Annotated[str, choice_of("twilio")] = "twilio"
-    account_sid: Annotated[str, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"}, values.account_sid)] = Field(
-        description="AC followed by 32 hex digits"
+
+class Sms(Section):
+    """SMS through Twilio, or a generic HTTP gateway (kind http)"""
+
+    kind: Annotated[str, choice_of("twilio", "http")] = "twilio"
+    account_sid: Annotated[str | None, Parsed({"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"}, values.account_sid)] = Field(
+        default=None, description="Twilio: AC followed by 32 hex digits"
     )
-    auth_token: Annotated[Any, Parsed(SECRET, hint=SECRET_HINT)]
-    from_: Annotated[str, Parsed(shared("phone"), values.phone)] = Field(alias="from")
+    auth_token: Secret = Field(default=None, description="Twilio auth token")
+    from_: Annotated[str | None, Parsed(shared("phone"), values.phone)] = Field(
+        default=None, alias="from", description="Twilio: the sending number"
+    )
     base_url: Annotated[str, Parsed(shared("url"), values.url)] = values.default_of(SmsConfig, "base_url")
+    url: Annotated[str | None, Parsed(shared("url"), values.url)] = Field(default=None, description="http: where to POST")
+    sender: MaybeText = Field(default=None, description="http: the sender name or number the gateway shows")
+    body: Annotated[str, choice_of("form", "json")] = Field(
+        default=values.default_of(SmsConfig, "body"), description="http: form-encoded (default) or JSON"
+    )
+    fields: dict[Annotated[str, choice_of(*GATEWAY_FIELDS)], Annotated[str, Parsed(STRING, values.text)]] = Field(
+        default={}, description="http: the gateway's names for to, from, text (and username, password with auth: fields)"
+    )
+    params: dict[Annotated[str, Parsed(STRING, values.text)], Annotated[str, Parsed(STRING, values.text)]] = Field(
+        default={}, description="http: constant fields the gateway wants, e.g. encoding: TR"
+    )
+    reference: MaybeText = Field(
+        default=values.default_of(SmsConfig, "reference"), description="http: the answer's JSON key with the message id"
+    )
+    auth: Annotated[str, choice_of("none", "basic", "bearer", "fields")] = Field(
+        default=values.default_of(SmsConfig, "auth"),
+        description="http: basic (username, password), bearer (token) or fields (username, password in the body)",
+    )
+    username: MaybeText = Field(default=None, description="http: with auth basic or fields")
+    password: Secret = Field(default=None, description="http: with auth basic or fields")
+    token: Secret = Field(default=None, description="http: with auth bearer")
+    encoding: Annotated[str | None, choice_of("gsm7", "gsm7-turkish", "ucs2")] = Field(
+        default=None,
+        description="How the gateway encodes texts (notices/segments.py): twilio gsm7; http gsm7-turkish (default), gsm7 or ucs2",
+    )
+    transliterate: Flag = Field(
+        default=values.default_of(SmsConfig, "transliterate"),
+        description="Write ş ğ ı İ Ş Ğ ç as s g i I S G c, so texts stay GSM-7 on a gateway without the Turkish tables",
+    )
+    segments: Annotated[int | None, int_range(1, 10)] = Field(
+        default=None,
+        description="Refuse SMS texts that cost more segments at their longest (default 1 if Turkish letters stay GSM-7, else 2)",
+    )
     rate: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": 1000}, values.number(0.01, 1000.0))] = (
         Field(default=values.default_of(SmsConfig, "rate"), description="Messages per second")
     )
@@ -411,6 +447,10 @@ class ConfigFile(Section):
         description="IANA time zone for quiet hours and message times, e.g. Europe/Istanbul"
     )
     profiles_dir: MaybeText = Field(default=None, description="Folder with extra line profiles <name>.yaml")
+    templates_dir: MaybeText = Field(
+        default=None,
+        description="Folder with tr.yaml / en.yaml: message texts over the built-in ones (monitord/builtin/templates)",
+    )
     http: Http = Http()
     snmp: Snmp = Snmp()
     polling: Polling = Polling()

@@ -20,6 +20,7 @@ from monitord.config.problems import ConfigError, Problem
 from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
+from monitord.config.templates import SmsBudget, read_templates, sms_budget
 from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, Topology
@@ -71,6 +72,12 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     if profiles_dir is not None and not profiles_dir.is_dir():
         d.report(("profiles_dir",), f"{profiles_dir} is not a directory")
         profiles_dir = None
+    templates_dir = d.path(root, (), "templates_dir", None)
+    if templates_dir is not None and not templates_dir.is_dir():
+        d.report(("templates_dir",), f"{templates_dir} is not a directory")
+        templates_dir = None
+    texts, text_problems = read_templates(templates_dir)
+    d.problems += text_problems
     http = read_http(d, root)
     snmp, auth_names = read_snmp(d, root)
     polling = read_polling(d, root)
@@ -102,6 +109,12 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     ):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
+    if notifiers.sms is not None:
+        sms = notifiers.sms
+        budget = SmsBudget(sms.encoding, sms.transliterate, sms.segments)
+        d.problems += sms_budget(texts, topology, prefix, ZoneInfo(zone_name), budget)
+        if d.problems:
+            return None
     return Config(
         source=source,
         state_file=state_file,
@@ -120,6 +133,8 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         retention=retention,
         traps=traps,
         warnings=tuple(d.warnings),
+        templates=texts.templates,
+        templates_dir=templates_dir,
     )
 
 

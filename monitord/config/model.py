@@ -9,6 +9,8 @@ from pathlib import Path
 
 from monitord.config.problems import Problem
 from monitord.model import MaintenanceWindow, Secret, SnmpAuth, Topology
+from notices.segments import Encoding
+from notices.templates import Templates
 from probes.profiles import Profile
 from rules.config import RulesConfig
 
@@ -100,10 +102,24 @@ class RetryConfig:
 
 @dataclass(frozen=True, slots=True)
 class SmsConfig:
-    account_sid: str
-    auth_token: Secret
-    from_: str  # E.164
+    kind: str = "twilio"  # or "http"
+    account_sid: str | None = None  # twilio
+    auth_token: Secret | None = None  # twilio
+    from_: str | None = None  # twilio, E.164
     base_url: str = "https://api.twilio.com"
+    url: str | None = None  # http: where to POST
+    sender: str | None = None  # http
+    body: str = "form"  # http: or "json"
+    fields: Mapping[str, str] = field(default_factory=dict)  # http: our name -> the gateway's
+    params: Mapping[str, str] = field(default_factory=dict)  # http: constant fields
+    reference: str | None = "id"  # http: the answer's key with the message id
+    auth: str = "none"  # http: basic, bearer or fields
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    encoding: Encoding = "gsm7"
+    transliterate: bool = False
+    segments: int | None = None  # budget `check` enforces; None: warn above 1
     rate: float = 1.0  # messages per second
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
@@ -175,6 +191,8 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     traps: TrapsConfig | None = None  # None: no trap receiver
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
+    templates: Templates = field(default_factory=dict, repr=False)  # built in, with templates_dir's over them
+    templates_dir: Path | None = None
 
     @property
     def job_timeout(self) -> float:

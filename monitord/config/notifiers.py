@@ -9,6 +9,7 @@ from monitord.config.decoder import Decoder
 from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, TicketConfig
 from monitord.model import Secret
 from monitord.yamlload import KeyPath
+from notifiers.webhook import body_template_problem
 
 
 def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
@@ -20,13 +21,13 @@ def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
     before = len(d.problems)
     section = raw if isinstance(raw, dict) else {}
     sms, mail, tickets = (_written(section, key) for key in ("sms", "email", "tickets"))
-    auth_token = d.secret(sms, path + ("sms",), "auth_token") if sms is not None else None
+    sms_secrets = _sms_rules(d, sms, path + ("sms",)) if sms is not None else None
     mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
     ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
     if notifiers is None or len(d.problems) > before:
         return None
     return NotifiersConfig(
-        sms=None if notifiers.sms is None or auth_token is None else _sms(notifiers.sms, auth_token),
+        sms=None if notifiers.sms is None or sms_secrets is None else _sms(notifiers.sms, *sms_secrets),
         email=None if notifiers.email is None else _email(notifiers.email, mail_password),
         tickets=None if notifiers.tickets is None or ticket_secrets is None else _tickets(notifiers.tickets, *ticket_secrets),
         hold_probe=notifiers.hold_probe,
@@ -44,9 +45,62 @@ def _retry(retry: layout.Retry) -> RetryConfig:
     return RetryConfig(**retry.model_dump())
 
 
-def _sms(sms: layout.Sms, auth_token: Secret) -> SmsConfig:
-    values = sms.model_dump(exclude={"kind", "auth_token", "retry"})
-    return SmsConfig(**values, auth_token=auth_token, retry=_retry(sms.retry))
+_TWILIO_ONLY = ("account_sid", "auth_token", "from", "base_url")
+_HTTP_ONLY = ("url", "sender", "body", "fields", "params", "reference", "auth", "username", "password", "token")
+_SMS_SECRETS = {"basic": "password", "fields": "password", "bearer": "token"}
+
+
+def _sms_rules(d: Decoder, sms: dict[Any, Any], path: KeyPath) -> tuple[Secret | None, ...] | None:
+    """(auth_token, password, token); which keys each kind takes, and the secret its auth needs."""
+    before = len(d.problems)
+    kind = sms.get("kind", "twilio")
+    kind = kind.strip() if isinstance(kind, str) else None
+    if kind == "twilio":
+        for key in ("account_sid", "from"):
+            if key not in sms:
+                d.report(path + (key,), "missing required key", "Twilio needs account_sid, auth_token and from")
+        _only(d, sms, path, _HTTP_ONLY, "http")
+        if sms.get("encoding") not in (None, "gsm7"):
+            d.report(path + ("encoding",), "Twilio encodes gsm7 (GSM-7, else UCS-2)", "set transliterate: true for one segment")
+        auth_token = d.secret(sms, path, "auth_token", required=True)
+        return (auth_token, None, None) if len(d.problems) == before else None
+    if kind == "http":
+        if sms.get("url") is None:
+            d.report(path + ("url",), "missing required key", "where the gateway takes messages")
+        if sms.get("sender") is None:
+            d.report(path + ("sender",), "missing required key", "the sender name or number the gateway shows")
+        _only(d, sms, path, _TWILIO_ONLY, "twilio")
+        auth = sms.get("auth", "none")
+        needed = _SMS_SECRETS.get(auth) if isinstance(auth, str) else None
+        for key in ("password", "token"):
+            if key in sms and key != needed:
+                d.report(path + (key,), f"{key} is not used with auth: {auth}")
+        if needed is not None and sms.get(needed) is None:
+            d.report(path + (needed,), "missing required key", f"auth: {auth} needs {needed}")
+        if needed == "password" and sms.get("username") is None:
+            d.report(path + ("username",), "missing required key", f"auth: {auth} needs username and password")
+        password, token = d.secret(sms, path, "password"), d.secret(sms, path, "token")
+        return (None, password, token) if len(d.problems) == before else None
+    return None  # the model reports the kind
+
+
+def _only(d: Decoder, written: dict[Any, Any], path: KeyPath, keys: tuple[str, ...], kind: str) -> None:
+    for key in keys:
+        if key in written:
+            d.report(path + (key,), f"{key} is for kind {kind}")
+
+
+def _sms(sms: layout.Sms, auth_token: Secret | None, password: Secret | None, token: Secret | None) -> SmsConfig:
+    values = sms.model_dump(exclude={"auth_token", "password", "token", "retry", "encoding"})
+    encoding = sms.encoding or ("gsm7-turkish" if sms.kind == "http" else "gsm7")
+    return SmsConfig(
+        **values,
+        encoding=encoding,  # type: ignore[arg-type]  # choice_of checked it
+        auth_token=auth_token,
+        password=password,
+        token=token,
+        retry=_retry(sms.retry),
+    )
 
 
 def _email_rules(d: Decoder, mail: dict[Any, Any], path: KeyPath) -> Secret | None:
@@ -95,6 +149,9 @@ def _ticket_rules(d: Decoder, tickets: dict[Any, Any], path: KeyPath) -> tuple[S
             d.report(path + ("body_template",), "body_template is for kind webhook")
     if kind == "webhook" and "queue" in tickets:
         d.report(path + ("queue",), "queue is for kind rt")
+    template = tickets.get("body_template")
+    if kind == "webhook" and isinstance(template, str) and (problem := body_template_problem(template)) is not None:
+        d.report(path + ("body_template",), problem.removeprefix("webhook body_template: "))
     return (token, password) if len(d.problems) == before else None
 
 
