@@ -212,7 +212,9 @@ async def v3_rounds(
     """Walks, polls and GETs, v2c and v3, by the C client and monitord, taking turns each round."""
     profile = load_profiles()["if-mib"]
     columns = [column.oid for table in profile.tables for column in table.columns]
-    client = CountingClient(timeout=2.0, retries=0)
+    # pysnmp's v3 walks take 40 ms of CPU a request: on a loaded box 2 s timed requests out and
+    # the 30 s walk budget ended walks; this measures CPU, so neither may cut a walk short.
+    client = CountingClient(timeout=10.0, retries=0, walk_timeout=600.0)
     anchor_v3 = Anchor(anchor.binary, anchor.env, anchor.peers, ("-3", V3_USER, V3_AUTH_KEY, V3_PRIV_KEY))
     targets = {"v2c": [Target("127.0.0.1", agent.port, PUBLIC) for agent in agents]}
     targets["v3"] = [Target("127.0.0.1", agent.port, V3_AUTH) for agent in agents]
