@@ -12,8 +12,8 @@ needs 0.6-0.9 ms to build one echo request, `struct` 0.15 µs, so a 10,000-host 
 6-9 s in scapy alone (monitord sweeps it in about 0.13 s); we decided against it on the hot path.
 
 Sending is paced by a window: at most as many echoes wait for an answer as the receive buffer
-holds replies, since a reply that arrives to a full buffer is lost (measured with the kernel's
-default 212,992 bytes: 256 of 1,000). An echo to a silent address holds its place in the window
+holds replies, since a reply that arrives to a full buffer is lost (the kernel's default 212,992
+bytes hold 256 echo replies, 832 bytes each in its accounting). An echo to a silent address holds its place in the window
 until its timeout, so the window's size is what a silent region costs: with the 200 echoes it
 had before, 12,789 silent addresses x 3 echoes x 1 s took 192 s of window every 30 s, and ICMP
 jobs of every region queued behind them past `polling.job_timeout`. The window is therefore sized
