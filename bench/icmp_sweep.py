@@ -1,12 +1,16 @@
 """Sweep thousands of loopback addresses with monitord and with Debian's fping, in one run.
 
-    .venv/bin/python bench/icmp_sweep.py [--hosts 10000] [--rounds 5] [--scapy]
+    .venv/bin/python bench/icmp_sweep.py [--hosts 10000] [--silent 0] [--rounds 5] [--scapy]
 
-Every address in 127.1.0.0/16 answers on `lo`, so the sweep measures the prober, not a network.
-Rounds alternate between the two and the median is reported. fping runs as
-`fping -q -c1 -t 500 -r0 -i 0 -f <file>`: its wall time includes starting the process (a few
-ms), monitord's includes opening its sockets and building the results. monitord uses its daemon
-defaults (raw socket, 200 echoes in flight, timeout 1 s). CPU is user + system time of the prober.
+Runs in a network namespace of its own (re-executed under `unshare --net`, so as root): no
+other program's pings reach its raw sockets, and `--silent` addresses (127.78.0.0/16) are
+dropped by an nftables rule there, as a dead region's modems would be. Every other address in
+127.1.0.0/16 answers on `lo`, so the sweep measures the prober, not a network. Rounds alternate
+between the two and the median is reported. fping runs as `fping -q -c1 -t 500 -r0 -i 0 -f
+<file>`: its wall time includes starting the process (a few ms), monitord's includes opening its
+sockets and building the results. monitord uses its daemon defaults (raw socket, as many echoes
+in flight as its receive buffer holds) and fping's timeout, 500 ms. CPU is user + system time
+of the prober.
 
 `--scapy` also times building one echo request with scapy and with `struct`, the measurement
 behind probes/icmp.py's choice of `struct`.
@@ -29,7 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lab.fast_snmpd import enter_own_netns
 from probes.icmp import Pinger
+
+SILENT = "127.78.0.0/16"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +46,19 @@ class Run:
     answered: int
 
 
-def addresses(count: int) -> list[str]:
-    return [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(count)]
+def addresses(count: int, prefix: str = "127.1") -> list[str]:
+    return [f"{prefix}.{i // 250}.{i % 250 + 1}" for i in range(count)]
+
+
+def silence(network: str) -> None:
+    """Loopback up, and echo requests to `network` dropped, in this process's own namespace."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    rules = (
+        "add table inet bench\n"
+        "add chain inet bench input { type filter hook input priority 0; policy accept; }\n"
+        f"add rule inet bench input ip daddr {network} icmp type echo-request drop\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
 def cpu(who: int) -> float:
@@ -64,18 +82,18 @@ async def monitord(hosts: list[str]) -> Run:
     """Opens its own sockets: an open raw socket receives (and slows) fping's replies too."""
     before, start = cpu(resource.RUSAGE_SELF), time.perf_counter()
     async with await Pinger.open() as pinger:
-        results = await pinger.sweep(hosts, count=1, timeout=1.0)
+        results = await pinger.sweep(hosts, count=1, timeout=0.5)
     wall = time.perf_counter() - start
     return Run(wall, cpu(resource.RUSAGE_SELF) - before, sum(r.received for r in results.values()))
 
 
-def report(name: str, runs: list[Run], hosts: int) -> float:
+def report(name: str, runs: list[Run], hosts: int, answering: int) -> float:
     wall = statistics.median(r.wall for r in runs)
     rate = hosts / wall
     print(
         f"{name:9} {rate:9,.0f} hosts/s  wall {wall * 1000:6.1f} ms  "
         f"cpu {statistics.median(r.cpu for r in runs) * 1000:6.1f} ms  "
-        f"answered {min(r.answered for r in runs)}/{hosts}"
+        f"answered {min(r.answered for r in runs)}/{answering}"
     )
     return rate
 
@@ -99,11 +117,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--silent", type=int, default=0, help="addresses that never answer, swept with the others")
     parser.add_argument("--scapy", action="store_true", help="also time packet building")
     args = parser.parse_args()
+    enter_own_netns()
+    silence(SILENT)
+    print("load before:", Path("/proc/loadavg").read_text().strip(), flush=True)
     if args.scapy:
         scapy_build_cost(200)
-    hosts = addresses(args.hosts)
+    hosts = addresses(args.hosts) + addresses(args.silent, "127.78")
+    total = len(hosts)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
         listing.write("\n".join(hosts) + "\n")
         listing.flush()
@@ -112,9 +135,10 @@ async def main() -> None:
         for _ in range(args.rounds):
             theirs.append(fping(listing.name))
             ours.append(await monitord(hosts))
-    print(f"{args.hosts} loopback hosts, {args.rounds} rounds, median; pid {os.getpid()}")
-    ratio = report("monitord", ours, args.hosts) / report("fping", theirs, args.hosts)
-    print(f"monitord / fping: {ratio:.2f}")
+    print("load after:", Path("/proc/loadavg").read_text().strip())
+    print(f"{args.hosts} loopback hosts and {args.silent} silent ones, {args.rounds} rounds, median; pid {os.getpid()}")
+    ratio = report("monitord", ours, total, args.hosts) / report("fping", theirs, total, args.hosts)
+    print(f"monitord / fping: {ratio:.2f} (hosts/s)")
 
 
 if __name__ == "__main__":

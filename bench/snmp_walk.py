@@ -16,6 +16,13 @@ same GETBULK walk, max-repetitions 25. Device n is the agent n % `--agents`.
    in flight, and 100 devices walked at once. Timeouts, `RcvbufErrors` of the namespace's
    /proc/net/snmp before and after, wall time against the C client's. monitord runs twice: with
    its default receive buffer and with the kernel's default (212,992 bytes, what it had before).
+
+`--v3` measures SNMPv3 instead of the bursts: the agents also serve an authPriv user (SHA-1,
+AES-128; lab/fast_snmpd.py's `V3_USER`), and each round has every client twice, v2c and v3: the
+C client (the same async API, `-3`), `SnmpClient.walk` (v2c through probes/ber.py, v3 through
+pysnmp) and `poll_device`, then `--gets` GETs of sysUpTime, 100 in flight, by the C client and
+`SnmpClient.get`. Ratios are to the C client's v2c and v3 in the same round. pysnmp's v3 walks
+are slow: use fewer devices (`--devices 8`).
 """
 
 from __future__ import annotations
@@ -32,12 +39,22 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.fast_snmpd import Agent, add_interfaces, enter_own_netns, start_snmpd  # noqa: E402
+from lab.fast_snmpd import (  # noqa: E402
+    V3_AUTH,
+    V3_AUTH_KEY,
+    V3_PRIV_KEY,
+    V3_USER,
+    Agent,
+    add_interfaces,
+    enter_own_netns,
+    start_snmpd,
+)
 from lab.snmp import stop_process  # noqa: E402
 from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
@@ -48,6 +65,7 @@ from probes.udp import RECEIVE_BUFFER  # noqa: E402
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
 PUBLIC = SnmpAuth("bench", "2c", community=Secret("public", "bench"))
+V3_GETS_IN_FLIGHT = 100
 REPETITIONS = 25
 AT_ONCE = 10  # devices walked at once in the CPU rounds
 KERNEL_DEFAULT = 212_992  # net.core.rmem_default: the socket's buffer before it was sized
@@ -113,9 +131,11 @@ class Anchor:
     binary: Path
     env: dict[str, str]
     peers: str
+    security: tuple[str, ...] = ()  # ("-3", user, auth passphrase, priv passphrase) for SNMPv3
 
     def run(self, *args: str) -> Run:
-        done = subprocess.run([str(self.binary), *args], check=True, capture_output=True, text=True, env=self.env)
+        command = [str(self.binary), *self.security, *args]
+        done = subprocess.run(command, check=True, capture_output=True, text=True, env=self.env)
         fields = dict(part.split("=") for part in done.stdout.split())
         return Run(
             int(fields["values"]),
@@ -186,6 +206,93 @@ async def cpu_rounds(anchor: Anchor, agents: list[Agent], index: list[int], devi
     return runs
 
 
+async def v3_rounds(
+    anchor: Anchor, agents: list[Agent], index: list[int], devices: int, gets: int, rounds: int
+) -> dict[str, list[Run]]:
+    """Walks, polls and GETs, v2c and v3, by the C client and monitord, taking turns each round."""
+    profile = load_profiles()["if-mib"]
+    columns = [column.oid for table in profile.tables for column in table.columns]
+    # pysnmp's v3 walks take 40 ms of CPU a request: on a loaded box 2 s timed requests out and
+    # the 30 s walk budget ended walks; this measures CPU, so neither may cut a walk short.
+    client = CountingClient(timeout=10.0, retries=0, walk_timeout=600.0)
+    anchor_v3 = Anchor(anchor.binary, anchor.env, anchor.peers, ("-3", V3_USER, V3_AUTH_KEY, V3_PRIV_KEY))
+    targets = {"v2c": [Target("127.0.0.1", agent.port, PUBLIC) for agent in agents]}
+    targets["v3"] = [Target("127.0.0.1", agent.port, V3_AUTH) for agent in agents]
+    inventory = {
+        version: [
+            Device(f"dev-{n:03d}", "dslam", "bench", "127.0.0.1", auth, ("if-mib",), agents[n % len(agents)].port)
+            for n in range(devices)
+        ]
+        for version, auth in (("v2c", PUBLIC), ("v3", V3_AUTH))
+    }
+    lines = {device.id: {str(i): f"{device.id}/{i}" for i in index} for device in inventory["v2c"]}
+    rates = {"v2c": RateTracker(), "v3": RateTracker()}
+
+    def walks(version: str) -> Callable[[], Awaitable[None]]:
+        chosen = targets[version]
+        jobs = (client.walk(chosen[n % len(chosen)], columns, REPETITIONS) for n in range(devices))
+        return lambda: gather_limited(AT_ONCE, jobs)
+
+    def polls(version: str) -> Callable[[], Awaitable[None]]:
+        def run() -> Awaitable[None]:
+            now = time.time()
+            jobs = (poll_device(client, d, profile, lines[d.id], now, rates=rates[version]) for d in inventory[version])
+            return gather_limited(AT_ONCE, jobs)
+
+        return run
+
+    def get_burst(version: str) -> Callable[[], Awaitable[None]]:
+        chosen = targets[version]
+        jobs = (client.get(chosen[n % len(chosen)], [SYS_UPTIME]) for n in range(gets))
+        return lambda: gather_limited(V3_GETS_IN_FLIGHT, jobs)
+
+    async def ours(make: Callable[[], Callable[[], Awaitable[None]]]) -> Run:
+        return await measured(client, make())
+
+    async def theirs(run: Callable[[], Run]) -> Run:
+        return run()
+
+    work: dict[str, Callable[[], Awaitable[Run]]] = {}
+    for version, c_client in (("v2c", anchor), ("v3", anchor_v3)):
+        work[f"walk {version}: C async client"] = partial(theirs, partial(c_client.walk, devices, AT_ONCE, columns))
+        work[f"walk {version}: SnmpClient.walk"] = partial(ours, partial(walks, version))
+        work[f"walk {version}: poll_device"] = partial(ours, partial(polls, version))
+        work[f"GET {version}: C async client"] = partial(theirs, partial(c_client.get, gets, V3_GETS_IN_FLIGHT))
+        work[f"GET {version}: SnmpClient.get"] = partial(ours, partial(get_burst, version))
+    for version in ("v2c", "v3"):  # warm-up: sockets, engine discovery, rate state for the first poll
+        await walks(version)()
+        await polls(version)()
+    runs: dict[str, list[Run]] = {name: [] for name in work}
+    order = list(work)
+    for n in range(rounds):
+        for name in order[n % len(order) :] + order[: n % len(order)]:
+            runs[name].append(await work[name]())
+    client.close()
+    return runs
+
+
+def print_v3(runs: dict[str, list[Run]]) -> None:
+    """Per value and per request, against the C client's v2c and v3 of the same kind in the same round."""
+    print("| client | values per round | CPU ms per 1,000 values | CPU µs per request | x C v2c | x C v3 | x monitord v2c |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, rounds in runs.items():
+        kind, client = name.split(": ")
+        what = kind.split()[0]
+        c_v2c, c_v3 = runs[f"{what} v2c: C async client"], runs[f"{what} v3: C async client"]
+        own_v2c = runs[f"{what} v2c: {client}"]
+        failed = sum(run.timeouts + run.errors for run in rounds)
+        note = f" ({failed} failed)" if failed else ""
+
+        def ratios(base: list[Run], rounds: list[Run] = rounds) -> str:
+            return spread([run.cpu_per_1000 / other.cpu_per_1000 for run, other in zip(rounds, base, strict=True)])
+
+        per_request = spread([run.cpu / run.requests * 1e6 for run in rounds])
+        print(
+            f"| {name} | {rounds[0].values:,}{note} | {spread([r.cpu_per_1000 for r in rounds])} | {per_request} "
+            f"| {ratios(c_v2c)} | {ratios(c_v3)} | {ratios(own_v2c)} |"
+        )
+
+
 async def bursts(anchor: Anchor, agents: list[Agent], gets: int, in_flight: int, walked: int) -> dict[str, dict[str, Run]]:
     columns = [column.oid for table in load_profiles()["if-mib"].tables for column in table.columns]
     targets = [Target("127.0.0.1", agent.port, PUBLIC) for agent in agents]
@@ -235,6 +342,7 @@ def main() -> None:
     parser.add_argument("--gets", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=1000)
     parser.add_argument("--walked", type=int, default=100, help="devices walked at once in the burst")
+    parser.add_argument("--v3", action="store_true", help="SNMPv3 against v2c instead of the bursts (see above)")
     args = parser.parse_args()
     enter_own_netns()
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
@@ -249,6 +357,14 @@ def main() -> None:
             env = {**os.environ, "MIBS": "", "SNMPCONFPATH": str(folder), "SNMP_PERSISTENT_DIR": str(folder / "persist")}
             anchor = Anchor(anchor_binary, env, peers)
             print(f"{args.agents} snmpd x {len(index)} interfaces in a private network namespace", flush=True)
+            if args.v3:
+                v3 = asyncio.run(v3_rounds(anchor, agents, index, args.devices, args.gets, args.rounds))
+                print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+                print(
+                    f"\n{args.devices} devices x {len(index)} rows x 5 columns, {args.gets:,} GETs; {args.rounds} rounds, median (range)"
+                )
+                print_v3(v3)
+                return
             runs = asyncio.run(cpu_rounds(anchor, agents, index, args.devices, args.rounds))
             burst = asyncio.run(bursts(anchor, agents, args.gets, args.in_flight, args.walked))
         finally:

@@ -18,8 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.snmp import LabError, free_udp_port, stop_process, wait_for_agents
+from monitord.model import Secret, SnmpAuth
 
 NETNS_MARK = "MONITORD_OWN_NETNS"
+V3_USER, V3_AUTH_KEY, V3_PRIV_KEY = "bench", "bench-auth-key", "bench-priv-key"
+V3_AUTH = SnmpAuth(
+    "bench-v3",
+    "3",
+    user=V3_USER,
+    auth_protocol="sha",
+    auth_key=Secret(V3_AUTH_KEY, "bench"),
+    priv_protocol="aes",
+    priv_key=Secret(V3_PRIV_KEY, "bench"),
+)
+"""The agents' SNMPv3 authPriv user: SHA-1 and AES-128, as most access equipment ships it."""
 
 
 def enter_own_netns() -> None:
@@ -49,8 +61,9 @@ class Agent:
 
 
 def start_snmpd(root: Path, instances: int, receive_buffer: int) -> list[Agent]:
-    """`instances` snmpd on 127.0.0.1, community `public`, GETBULK answers of up to 1,000 values
-    and a `receive_buffer`-byte socket buffer, so that a burst of requests is not lost there."""
+    """`instances` snmpd on 127.0.0.1, community `public` and the SNMPv3 user `V3_USER`, GETBULK
+    answers of up to 1,000 values and a `receive_buffer`-byte socket buffer, so that a burst of
+    requests is not lost there."""
     if shutil.which("snmpd") is None:
         raise LabError("snmpd not found (apt-get install snmpd)")
     agents: list[Agent] = []
@@ -60,6 +73,7 @@ def start_snmpd(root: Path, instances: int, receive_buffer: int) -> list[Agent]:
             conf = root / f"snmpd-{n}.conf"
             conf.write_text(
                 f"agentAddress udp:127.0.0.1:{port}\nrocommunity public 127.0.0.1\n"
+                f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"\nrouser {V3_USER} priv\n'
                 f"dontLogTCPWrappersConnects yes\nmaxGetbulkResponses 1000\n[snmp] serverRecvBuf {receive_buffer}\n"
             )
             process = subprocess.Popen(
