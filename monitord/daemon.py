@@ -289,9 +289,16 @@ class Daemon:
     def _prepare(self, path: str | Path) -> tuple[Config, Reshape]:
         """In the worker thread: the new config, and what its inventory changes for the rules
         engine (the indexes of 100,000 lines and their comparison take seconds), so that the
-        swap on the loop handles only what changed."""
-        config = load_config(path)
-        return config, self.pipeline.engine.reshape(config.topology)
+        swap on the loop handles only what changed. No garbage collection meanwhile: a full
+        pass over a half-built 100,000-line config holds the GIL, and so the loop, for seconds;
+        the new config is then frozen (as at `start`), so that later passes skip it too."""
+        gc.disable()
+        try:
+            config = load_config(path)
+            return config, self.pipeline.engine.reshape(config.topology)
+        finally:
+            gc.freeze()
+            gc.enable()
 
     async def _reload(self, path: str | Path) -> bool:
         sdnotify.reloading()

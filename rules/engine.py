@@ -144,9 +144,9 @@ class Engine:
         """Reload: removed lines leave their incidents; incidents left empty or rootless close.
 
         Only what changed is looked at again: the lines and devices that moved are judged
-        again, those gone leave, the nodes whose counts or totals changed qualify again (and
-        the faults behind a node that flips are placed again, as in any step), and the
-        members of the incidents that close are placed again. The rest keep their state."""
+        again, those gone leave, the nodes whose counts or totals changed qualify again, and
+        the faults of the regions where counts moved and the members of the incidents that
+        close are placed again. The rest keep their state."""
         s, book = self._s, self._s.book
         change = self.reshape(topology) if isinstance(topology, Topology) else topology
         if change.before is not s.inventory:  # worked out against another topology
@@ -178,7 +178,7 @@ class Engine:
                     s.targets[key].incident = None
                     released.add(s.targets[key])
                 book.resolve(inc, Event.REMOVED, now)
-        return self._step(now, judge | moved | released, wake, records, changed)
+        return self._step(now, judge | moved | released, wake | self._faults_under(change.areas), records, changed)
 
     def overran(self) -> frozenset[str]:
         """Lines still down when a maintenance window in force closed."""
@@ -264,6 +264,16 @@ class Engine:
             target.counted = frozenset()
             s.counts.recount(target, changed)
         s.counts.requalify({kind: set(s.inventory.total) for kind in KINDS}, lambda node, kind: node_qualifies(s, node, kind))
+
+    def _faults_under(self, areas: Iterable[NodeKey]) -> set[Target]:
+        """The targets counted for a fault under these nodes: where a reload moved counts, the
+        root a fault belongs to may move although no node flipped (`Counts.regional` narrows
+        by the failing lines each node holds), so they are placed again."""
+        s = self._s
+        devices = {device for area in areas for device in s.inventory.devices_under.get(area, ())}
+        found = set().union(*(s.counts.behind(kind, devices) for kind in KINDS))
+        found.update(t for t in map(s.targets.get, devices) if t is not None and t.fault is not None)
+        return found
 
     def _due(self, now: float) -> tuple[set[Target], set[Target]]:
         """Pop the timers that are due. Returns the targets to judge again (a check is due, a

@@ -122,6 +122,7 @@ class Reshape:
     gone: frozenset[NodeKey]  # nodes of `before` not in `after`
     moved: frozenset[NodeKey]  # nodes in both whose ancestors changed
     resized: frozenset[NodeKey]  # nodes whose count of lines behind them changed (or that came or went)
+    areas: frozenset[NodeKey]  # the farthest ancestors of all these, as they were and are
 
     @classmethod
     def between(cls, before: Inventory, after: Inventory) -> Reshape:
@@ -131,4 +132,10 @@ class Reshape:
         resized = frozenset(
             node for node in before.total.keys() | after.total.keys() if before.total.get(node) != after.total.get(node)
         )
-        return cls(before, after, gone, moved, resized)
+        areas = frozenset(
+            inventory.chain[key][0] if inventory.chain[key] else key
+            for key in gone | moved | resized
+            for inventory in (before, after)
+            if key in inventory.chain
+        )
+        return cls(before, after, gone, moved, resized, areas)
