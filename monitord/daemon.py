@@ -292,13 +292,15 @@ class Daemon:
         swap on the loop handles only what changed. No garbage collection meanwhile: a full
         pass over a half-built 100,000-line config holds the GIL, and so the loop, for seconds;
         the new config is then frozen (as at `start`), so that later passes skip it too."""
+        collecting = gc.isenabled()
         gc.disable()
         try:
             config = load_config(path)
             return config, self.pipeline.engine.reshape(config.topology)
         finally:
             gc.freeze()
-            gc.enable()
+            if collecting:
+                gc.enable()
 
     async def _reload(self, path: str | Path) -> bool:
         sdnotify.reloading()
