@@ -6,7 +6,9 @@ The 100,032-line inventory of bench/capacity.py, every line's first samples, the
 timed in wall seconds (what it holds the loop for): a typical device poll (48 healthy lines), a
 device poll whose 48 lines go down, a tick 31 s after the last one (the old periodic snapshot),
 a regional fault (every DSLAM of one region silent, then ticks until its incidents settle), and
-a reload of the unchanged files under asyncio with a task noting every 10 ms how late it woke.
+a reload of the unchanged files under asyncio with a task noting every 10 ms how late it woke
+(and the loop thread's CPU time in the swap, `Pipeline.reload`, and the longest garbage
+collection pass meanwhile: a full one holds the GIL, so the loop, whichever thread runs it).
 Runs on the code found on PYTHONPATH, so the same script measures the tree before and after a
 change.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import inspect
 import os
 import random
@@ -39,10 +42,30 @@ def wall(call: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - began
 
 
-async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float]:
-    """Wall time of a reload and the loop's worst lag meanwhile (monitord.looplag's way, inline
-    so that the script runs on trees without it)."""
-    loop, worst = asyncio.get_running_loop(), [0.0]
+async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float, float, float]:
+    """Wall time of a reload, the loop's worst lag meanwhile (monitord.looplag's way, inline
+    so that the script runs on trees without it), and the CPU time of the swap on the loop
+    (`Pipeline.reload`, timed by the loop thread's clock: what the loop does itself, whatever
+    the machine's load and the worker thread), and the longest garbage collection meanwhile."""
+    loop, worst, swap = asyncio.get_running_loop(), [0.0], [0.0]
+    reload = daemon.pipeline.reload
+
+    def timed(*args: object) -> None:
+        began = time.thread_time()
+        reload(*args)  # type: ignore[arg-type]
+        swap[0] = time.thread_time() - began
+
+    daemon.pipeline.reload = timed  # type: ignore[assignment]
+    collecting, collections = [0.0], [0.0]
+
+    def noted(phase: str, info: dict[str, int]) -> None:
+        """The garbage collector's passes: a full one holds the GIL, whichever thread runs it."""
+        if phase == "start":
+            collecting[0] = time.perf_counter()
+        else:
+            collections.append(time.perf_counter() - collecting[0])
+
+    gc.callbacks.append(noted)
 
     async def sample() -> None:
         while True:
@@ -59,7 +82,8 @@ async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float]:
     took = time.perf_counter() - began
     await asyncio.sleep(0.05)
     task.cancel()
-    return took, worst[0]
+    gc.callbacks.remove(noted)
+    return took, worst[0], swap[0], max(collections)
 
 
 def main() -> None:
@@ -114,8 +138,11 @@ def main() -> None:
             f"regional fault: {len(dark)} DSLAMs, {dark_lines:,} lines; polls {max(polls):.3f} s max, "
             f"{sum(polls):.2f} s in all; ticks {max(ticks):.3f} s max; open incidents {len(daemon.open_incidents())}"
         )
-        took, worst = asyncio.run(reload_lag(daemon, path))
-        print(f"reload (same files)                {took:7.3f} s, loop's worst lag {worst:.3f} s")
+        took, worst, swap, collected = asyncio.run(reload_lag(daemon, path))
+        print(
+            f"reload (same files)                {took:7.3f} s, loop's worst lag {worst:.3f} s, "
+            f"swap {swap:.3f} s CPU, longest GC pass {collected:.3f} s"
+        )
         daemon.pipeline.stop()
         daemon.store.close()
         began = time.perf_counter()

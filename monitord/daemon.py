@@ -45,6 +45,7 @@ from probes.scheduler import Scheduler
 from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig
+from rules.nodes import Reshape
 
 log = logging.getLogger("monitord")
 
@@ -299,11 +300,27 @@ class Daemon:
         async with self._reloading:
             return await self._reload(path)
 
+    def _prepare(self, path: str | Path) -> tuple[Config, Reshape]:
+        """In the worker thread: the new config, and what its inventory changes for the rules
+        engine (the indexes of 100,000 lines and their comparison take seconds), so that the
+        swap on the loop handles only what changed. No garbage collection meanwhile: a full
+        pass over a half-built 100,000-line config holds the GIL, and so the loop, for seconds;
+        the new config is then frozen (as at `start`), so that later passes skip it too."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            config = load_config(path)
+            return config, self.pipeline.engine.reshape(config.topology)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+
     async def _reload(self, path: str | Path) -> bool:
         sdnotify.reloading()
         try:
             try:
-                config = await asyncio.to_thread(load_config, path)
+                config, reshape = await asyncio.to_thread(self._prepare, path)
             except ConfigError as error:
                 for problem in error.problems:
                     log.error("reload rejected: %s", problem)
@@ -315,7 +332,7 @@ class Daemon:
                 self.outbox.replace_notifiers(build_notifiers(config))
             else:
                 self.outbox.probe_held()  # the fix may be at the peer's end
-            self.pipeline.reload(config)
+            self.pipeline.reload(config, reshape)
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             if self.scheduler:
                 self.scheduler.replace_jobs(self.probes.jobs(config))

@@ -30,6 +30,7 @@ from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
+from rules.nodes import Reshape
 
 log = logging.getLogger("monitord")
 
@@ -273,9 +274,10 @@ class Pipeline:
         except sqlite3.Error as error:
             raise StoreError.of(self.config.state_file, error) from None
 
-    def reload(self, config: Config) -> None:
+    def reload(self, config: Config, reshape: Reshape | None = None) -> None:
         """A new config: rules, notice settings, inventory and maintenance windows; incidents and
-        line states are kept (the engine is rebuilt from its snapshot if the rules changed)."""
+        line states are kept (the engine is rebuilt from its snapshot if the rules changed).
+        `reshape`: what the new inventory changes, worked out off the loop (`Engine.reshape`)."""
         old, now = self.config, self.clock()
         if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
             self.engine = Engine.restore(
@@ -287,7 +289,7 @@ class Pipeline:
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
         self.store.replace_config_maintenance(config.maintenance)
-        self._commit(self.engine.set_topology(config.topology, now), now)
+        self._commit(self.engine.set_topology(reshape or config.topology, now), now)
         self._apply_maintenance(now)
 
     def stop(self) -> None:

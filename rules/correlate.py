@@ -88,6 +88,32 @@ class Counts:
             changed[kind].add(device)
         target.counted = counted
 
+    def rehome(
+        self, leaving: Iterable[Target], gone: Iterable[NodeKey], inventory: Inventory, changed: dict[Fault, set[NodeKey]]
+    ) -> None:
+        """A reload: the `leaving` targets (moved, or gone from the topology) stop counting where
+        they were, those counts are carried up the old ancestors, the `gone` nodes are forgotten,
+        and `inventory` is in force. `changed` collects the nodes whose count moved; `recount` the
+        targets that stay to count them at their new places."""
+        left: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
+        for target in leaving:
+            device = target.key if target.key.level is DEVICE else target.chain[-1]
+            for kind in target.counted:
+                left[kind].add(target.key if target.key.level is DEVICE else device)
+                if target.key.level is DEVICE:
+                    for node in (*target.chain, target.key):
+                        self._devices_failing[kind][node].discard(target.key)
+                else:
+                    self._behind[kind][device].discard(target)
+            target.counted = frozenset()
+        for kind, devices in left.items():
+            changed[kind] |= self._carry(kind, devices)
+        for kind in KINDS:
+            for node in gone:
+                for index in (self._count[kind], self._behind[kind], self._devices_failing[kind]):
+                    index.pop(node, None)
+        self._inventory = inventory
+
     def count(self, kind: Fault, node: NodeKey) -> int:
         return self._count[kind].get(node, 0)
 

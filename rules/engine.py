@@ -26,7 +26,7 @@ late, so when a device's first probe says down, the step asks for it and every d
 exchange to be polled at once; a device that goes down is rechecked again.
 
 Cost
-    A step works on the targets that changed, never on every line (a reload excepted): timers
+    A step works on the targets that changed, never on every line (a reload's too): timers
     are kept per time (faults that settle together wake together), line counts are carried up
     the topology once per device, and the regional root is found once per (kind, device) per
     round. So a cycle with 50,000 failing lines stays well under a second (bench/correlate.py).
@@ -50,7 +50,7 @@ from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
-from rules.nodes import DEVICE, LINE, Inventory, NodeKey
+from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
 from rules.state import State
 from rules.timers import Timers
@@ -133,21 +133,42 @@ class Engine:
             s.timers.window(window.end + window.grace, window.id)
         return self._step(now, touched | changed, wake)
 
-    def set_topology(self, topology: Topology, now: float) -> Step:
-        """Reload: removed lines leave their incidents; incidents left empty or rootless close."""
+    def reshape(self, topology: Topology) -> Reshape:
+        """What `topology` would change, for `set_topology`. Reads only the engine's inventory,
+        which a reload replaces and never mutates: a caller may run it off the event loop, as
+        long as no other reload swaps the topology meanwhile (`set_topology` then works it out
+        again)."""
+        return Reshape.between(self._s.inventory, Inventory.of(topology))
+
+    def set_topology(self, topology: Topology | Reshape, now: float) -> Step:
+        """Reload: removed lines leave their incidents; incidents left empty or rootless close.
+
+        Only what changed is looked at again: the lines and devices that moved are judged
+        again, those gone leave, the nodes whose counts or totals changed qualify again, and
+        the faults of the regions where counts moved and the members of the incidents that
+        close are placed again. The rest keep their state."""
         s, book = self._s, self._s.book
-        _, wake = self._due(now)
-        s.inventory = Inventory.of(topology)
+        change = self.reshape(topology) if isinstance(topology, Topology) else topology
+        if change.before is not s.inventory:  # worked out against another topology
+            change = Reshape.between(s.inventory, change.after)
+        judge, wake = self._due(now)
         records: Records = {}
-        for key in [k for k in s.targets if k not in s.inventory.chain]:
-            target = s.targets.pop(key)
-            s.dirty.add(key)
+        moved = {s.targets[key] for key in change.moved if key in s.targets}
+        gone = [s.targets.pop(key) for key in change.gone if key in s.targets]
+        changed: dict[Fault, set[NodeKey]] = {kind: set(change.resized) for kind in KINDS}
+        s.counts.rehome([*moved, *gone], change.gone, change.after, changed)
+        s.inventory = change.after
+        for target in gone:
+            s.dirty.add(target.key)
+            judge.discard(target)
+            wake.discard(target)
             if target.incident is not None:
                 inc = book.incidents[target.incident]
-                book.record(records, inc.tracking).removed.add(key)
-                book.leave(inc, key)
-        for target in s.targets.values():
-            target.chain = s.inventory.chain[target.key]
+                book.record(records, inc.tracking).removed.add(target.key)
+                book.leave(inc, target.key)
+        for target in moved:
+            target.chain = change.after.chain[target.key]
+        released: set[Target] = set()
         for inc in [i for i in book.incidents.values() if i.phase is not Phase.RESOLVED]:
             if inc.root not in s.inventory.chain or not inc.members:
                 record = book.record(records, inc.tracking)
@@ -155,10 +176,9 @@ class Engine:
                 record.removed |= inc.members
                 for key in inc.members:
                     s.targets[key].incident = None
+                    released.add(s.targets[key])
                 book.resolve(inc, Event.REMOVED, now)
-        self._count_all()
-        targets = set(s.targets.values())
-        return self._step(now, targets, wake & targets, records)
+        return self._step(now, judge | moved | released, wake | self._faults_under(change.areas), records, changed)
 
     def overran(self) -> frozenset[str]:
         """Lines still down when a maintenance window in force closed."""
@@ -245,6 +265,16 @@ class Engine:
             s.counts.recount(target, changed)
         s.counts.requalify({kind: set(s.inventory.total) for kind in KINDS}, lambda node, kind: node_qualifies(s, node, kind))
 
+    def _faults_under(self, areas: Iterable[NodeKey]) -> set[Target]:
+        """The targets counted for a fault under these nodes: where a reload moved counts, the
+        root a fault belongs to may move although no node flipped (`Counts.regional` narrows
+        by the failing lines each node holds), so they are placed again."""
+        s = self._s
+        devices = {device for area in areas for device in s.inventory.devices_under.get(area, ())}
+        found = set().union(*(s.counts.behind(kind, devices) for kind in KINDS))
+        found.update(t for t in map(s.targets.get, devices) if t is not None and t.fault is not None)
+        return found
+
     def _due(self, now: float) -> tuple[set[Target], set[Target]]:
         """Pop the timers that are due. Returns the targets to judge again (a check is due, a
         maintenance edge) and those only to wake (settle, stable, correlation window)."""
@@ -265,10 +295,19 @@ class Engine:
         s.dirty_incidents.update(due.incidents)
         return judge, wake
 
-    def _step(self, now: float, judge: set[Target], wake: set[Target], records: Records | None = None) -> Step:
-        """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups."""
+    def _step(
+        self,
+        now: float,
+        judge: set[Target],
+        wake: set[Target],
+        records: Records | None = None,
+        changed: dict[Fault, set[NodeKey]] | None = None,
+    ) -> Step:
+        """Judge what changed, recount, correlate, advance the incidents, plan the next wake-ups.
+        `changed`: nodes to qualify again whatever the targets do (a reload's)."""
         s, book = self._s, self._s.book
         records = {} if records is None else records
+        changed = {kind: set() for kind in KINDS} if changed is None else changed
         before = {t: snapshots.fingerprint(t) for t in judge | wake}
         states: dict[NodeKey, LineState] = {}
         recheck: set[str] = set()
@@ -282,7 +321,6 @@ class Engine:
             recheck.update(key.id for key in s.inventory.devices_under[s.inventory.area(device.key)])
         self._suspected.clear()
         touched = judge | wake
-        changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
         window = s.rules.correlation.window
         for target in touched:
             if target in judge and target.key.level is LINE:

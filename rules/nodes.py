@@ -109,3 +109,33 @@ class Inventory:
             return node
         chain = self.chain[node]
         return next((k for k in reversed(chain) if k.level is EXCHANGE), chain[-1] if chain else node)
+
+
+@dataclass(frozen=True, slots=True)
+class Reshape:
+    """What a reload changes in the topology, as the engine needs it to touch only that: worked
+    out from two inventories, which nothing mutates once built, so a 100,000-line reload can
+    build and compare them off the event loop and leave the engine only what changed."""
+
+    before: Inventory
+    after: Inventory
+    gone: frozenset[NodeKey]  # nodes of `before` not in `after`
+    moved: frozenset[NodeKey]  # nodes in both whose ancestors changed
+    resized: frozenset[NodeKey]  # nodes whose count of lines behind them changed (or that came or went)
+    areas: frozenset[NodeKey]  # the farthest ancestors of all these, as they were and are
+
+    @classmethod
+    def between(cls, before: Inventory, after: Inventory) -> Reshape:
+        old, new = before.chain, after.chain
+        gone = frozenset(key for key in old if key not in new)
+        moved = frozenset(key for key, chain in new.items() if old.get(key, chain) != chain)
+        resized = frozenset(
+            node for node in before.total.keys() | after.total.keys() if before.total.get(node) != after.total.get(node)
+        )
+        areas = frozenset(
+            inventory.chain[key][0] if inventory.chain[key] else key
+            for key in gone | moved | resized
+            for inventory in (before, after)
+            if key in inventory.chain
+        )
+        return cls(before, after, gone, moved, resized, areas)
