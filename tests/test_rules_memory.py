@@ -11,7 +11,7 @@ from pathlib import Path
 
 from monitord.model import NodeRef, Outcome, Sample, Topology
 from monitord.store import Store
-from rules.checks import Flap
+from rules.checks import Flap, Threshold
 from rules.engine import Engine
 from rules.snapshot import Rows
 from tests.rules_fixtures import T0, rules, topology
@@ -71,10 +71,15 @@ def test_a_healthy_lines_state_stays_small() -> None:
     engine, kept, _ = traced(run)
     per_line = kept / len(topo.lines)
     assert per_line < PER_LINE, f"{per_line:.0f} bytes of engine state per healthy line"
-    targets = engine._s.targets.values()
-    assert not any(hasattr(t, "__dict__") for t in targets), "targets are slotted"
-    flaps = {id(state) for t in targets for name, state in t.checks.items() if isinstance(engine._s.judge.checks[name], Flap)}
-    assert len(flaps) == 1, "every line that never flapped shares one flap state"
+    assert not any(hasattr(t, "__dict__") for t in engine._s.targets.values()), "targets are slotted"
+    restored = Engine.restore(topo, config, "ARZ", engine.snapshot())
+    for kept in (engine, restored):
+        states = {
+            (type(kept._s.judge.checks[name]), id(state)) for t in kept._s.targets.values() for name, state in t.checks.items()
+        }
+        assert len({i for kind, i in states if kind is Flap}) == 1, "every line that never flapped shares one flap state"
+        assert len({i for kind, i in states if kind is Threshold}) == 1, "and one clear threshold state"
+    assert restored.snapshot() == engine.snapshot()
 
 
 def test_a_step_that_changed_every_line_is_written_one_record_at_a_time(tmp_path: Path) -> None:
