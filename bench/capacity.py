@@ -229,6 +229,7 @@ def device_batch(
 
 
 LAG_LIMIT = 0.1  # seconds one rules call may hold the event loop (issue 11 item 4)
+BULK = 64  # devices per call when first samples are fed in bulk
 
 
 def ingest(daemon: Daemon, batch: list[Sample]) -> tuple[float, float]:
@@ -246,7 +247,7 @@ def first_samples(
     The daemon receives them device by device; each device's first poll turns its lines from
     UNKNOWN to OK. Only the first and the last `ends` devices are fed one by one and timed
     (median CPU-s per device), to show whether the cost grows with the number of lines known;
-    the devices between go in one batch. Returns (first, last).
+    the devices between go in batches of `BULK` devices. Returns (first, last).
     """
 
     def one_by_one(part: list[tuple[str, list[str]]]) -> float:
@@ -257,8 +258,14 @@ def first_samples(
         return statistics.median(spent)
 
     def bulk(probe: str, part: list[tuple[str, list[str]]]) -> None:
+        """Many devices' polls at once, `BULK` devices a call: the daemon never gets more than
+        one device's poll in a call, and one list of every line's samples would weigh more than
+        the state they leave."""
         clock.now += 1
-        daemon.pipeline.ingest([s for device, lines in part for s in device_batch(probe, device, lines, clock.now, rng)])
+        for k in range(0, len(part), BULK):
+            daemon.pipeline.ingest(
+                [s for device, lines in part[k : k + BULK] for s in device_batch(probe, device, lines, clock.now, rng)]
+            )
 
     first = one_by_one(plan[:ends])
     bulk("snmp:adsl", plan[ends:-ends])
@@ -333,24 +340,23 @@ class Round:
 
 
 async def run_round(jobs: list[Job], max_in_flight: int, per_device: int) -> Round:
-    """Every job once, holding a global and a per-device slot as the scheduler does."""
+    """Every job once, holding a global and a per-device slot as the scheduler does. Each job's
+    samples are counted and let go as it ends, as the scheduler hands them on: a round's samples
+    all kept (a Sample and its values per line and profile) would weigh more than the daemon."""
     gate = asyncio.Semaphore(max_in_flight)
     device_gates = {job.device: asyncio.Semaphore(per_device) for job in jobs}
+    failed = answered = 0
 
-    async def one(job: Job) -> list[Sample]:
+    async def one(job: Job) -> None:
+        nonlocal failed, answered
         async with gate, device_gates[job.device]:
-            return await job.run()
+            samples = await job.run()
+        failed += sum(s.outcome is not Outcome.OK for s in samples if s.target.level == "device")
+        answered += sum(s.outcome is Outcome.OK for s in samples if s.target.level == "line")
 
     started, cpu = time.perf_counter(), time.process_time()
-    batches = await asyncio.gather(*(one(job) for job in jobs))
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    samples = [s for batch in batches for s in batch]
-    return Round(
-        wall,
-        cpu,
-        sum(s.outcome is not Outcome.OK for s in samples if s.target.level == "device"),
-        sum(s.outcome is Outcome.OK for s in samples if s.target.level == "line"),
-    )
+    await asyncio.gather(*(one(job) for job in jobs))
+    return Round(time.perf_counter() - started, time.process_time() - cpu, failed, answered)
 
 
 # --- profile -----------------------------------------------------------------------------------

@@ -116,15 +116,19 @@ class PollingJobs:
 
     def _icmp_job(self, config: Config, device: Device, line_ids: list[str]) -> Poll:
         polling, lines = config.polling, config.topology.lines
-        targets = {device.address: NodeRef("device", device.id)}
-        targets.update({modem: NodeRef("line", i) for i in line_ids if (modem := lines[i].modem)})
+        node = NodeRef("device", device.id)
+        # A modem's address never is its device's nor another line's (the config refuses both).
+        # Its line's NodeRef is made per sweep, not kept: 100,000 of them would stay for nothing.
+        modems = {modem: i for i in line_ids if (modem := lines[i].modem)}
 
         async def run() -> list[Sample]:
             assert self.pinger is not None
             started = time.perf_counter()
-            results = await self.pinger.sweep(list(targets), count=polling.icmp_count, timeout=polling.icmp_timeout)
+            addresses = [device.address, *modems]
+            results = await self.pinger.sweep(addresses, count=polling.icmp_count, timeout=polling.icmp_timeout)
             now = self.clock()
-            samples = [to_sample(results[address], node, now) for address, node in targets.items()]
+            samples = [to_sample(results[device.address], node, now)]
+            samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in modems.items()]
             self._count(device.id, "icmp", samples[:1], time.perf_counter() - started)
             return samples
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +263,16 @@ def _compact(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
+def _upserts(changed: Mapping[str, dict[str, Any] | None], gone: list[tuple[str]]) -> Iterator[tuple[str, str]]:
+    """The rows to write, one at a time (each record is made as it is read, and let go once
+    written: rules/snapshot.py `TargetRecords`); the keys of the rows to delete go to `gone`."""
+    for k, record in changed.items():
+        if record is None:
+            gone.append((k,))
+        else:
+            yield k, _compact(record)
+
+
 def _node(text: str) -> NodeRef:
     level, _, ident = text.partition(":")
     return NodeRef(level, ident)  # type: ignore[arg-type]
@@ -428,11 +438,9 @@ class Store:
         db.execute("INSERT OR REPLACE INTO engine_head VALUES (1, ?, ?)", (_compact(rows.head), now))
         db.execute("DELETE FROM engine_state")  # an older monitord's document: the rows now stand for it
         for table, key, changed in (("engine_targets", "key", rows.targets), ("engine_incidents", "tracking", rows.incidents)):
-            db.executemany(
-                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",
-                ((k, _compact(record)) for k, record in changed.items() if record is not None),
-            )
-            db.executemany(f"DELETE FROM {table} WHERE {key} = ?", ((k,) for k, record in changed.items() if record is None))
+            gone: list[tuple[str]] = []
+            db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", _upserts(changed, gone))
+            db.executemany(f"DELETE FROM {table} WHERE {key} = ?", gone)
 
     def _issue(self, tracking: str) -> None:
         found = TRACKING.fullmatch(tracking)

@@ -14,6 +14,7 @@ cells as parallel lists, and the rate state is arrays per device and column (iss
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -346,7 +347,7 @@ def _mac(value: Any) -> str | None:
 def line_key(profile: Profile, line: Line) -> str | None:
     """The key under which `profile` finds `line`'s row, or None if the line cannot match."""
     if profile.match == "port":
-        return None if line.port is None else str(line.port)
+        return None if line.port is None else sys.intern(str(line.port))  # "1".."48" on every DSLAM: one string each
     if profile.match == "mac":
         return line.mac.lower() if line.mac else None
     return ""

@@ -48,7 +48,7 @@ from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phas
 from rules import snapshot as snapshots
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
-from rules.judge import CPE, DEGRADATION, Fault, Judge, Target, count_downs, sample_order, suspect
+from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
@@ -329,7 +329,7 @@ class Engine:
                 if target.base in _SILENT and was not in _SILENT:
                     recheck.add(target.chain[-1].id)
             if target.last_fault:
-                target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now}
+                target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now} or NEVER_FAILED
             s.counts.recount(target, changed)
             if target.incident is not None:
                 inc = book.incidents[target.incident]

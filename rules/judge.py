@@ -18,10 +18,12 @@ Faults
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from monitord.model import IncidentKind, LineState, NodeRef, Sample, Status
+from monitord.model import IncidentKind, LineState, Sample, Status
 from rules.checks import Check, RuleSet
 from rules.config import RulesConfig
 from rules.nodes import LINE, NodeKey
@@ -51,6 +53,7 @@ FAULT_CLASS = {
     Status.CPE: CPE,
 }
 _UP = (Status.OK, Status.DEGRADED)
+NEVER_FAILED: Mapping[Fault, float] = MappingProxyType({})  # one empty `last_fault` for every target that never failed
 
 
 @dataclass(slots=True, eq=False)
@@ -71,7 +74,8 @@ class Target:
     fault: Fault | None = None
     fault_since: float = 0.0
     overrun: bool = False
-    last_fault: dict[Fault, float] = field(default_factory=dict)  # kind -> when it last ended
+    # kind -> when it last ended; replaced, never changed in place (most targets share NEVER_FAILED)
+    last_fault: Mapping[Fault, float] = field(default_factory=lambda: NEVER_FAILED)
     counted: frozenset[Fault] = frozenset()
     incident: str | None = None
     up_since: float | None = None  # OK or DEGRADED since
@@ -79,10 +83,6 @@ class Target:
     downs: int = 0  # a device's down samples since any of its probes last said up
     suspected: float | None = None  # since when one of a device's probes says down
     confirmed: float | None = None  # when a device's outage was confirmed by a second look
-    ref: NodeRef = field(init=False)  # its key as the engine tells it
-
-    def __post_init__(self) -> None:
-        self.ref = self.key.ref()
 
 
 class Judge:
@@ -168,7 +168,7 @@ class Judge:
         else:
             target.fault = OVERRUN if fault_class is OUTAGE and target.overrun else fault_class
         if old_fault is not None and old_fault != target.fault:
-            target.last_fault[old_fault] = now
+            target.last_fault = {**target.last_fault, old_fault: now}
         if status in _UP:
             target.up_since = now if target.up_since is None else target.up_since
         else:
@@ -182,7 +182,7 @@ class Judge:
             if status is not target.status:
                 target.since = now
             target.status, target.reasons = status, reasons
-            told = LineState(target.ref, status, target.since, reasons)
+            told = LineState(target.key.ref(), status, target.since, reasons)
         return was_down != (base is Status.DOWN), told
 
     def _probe(self, probe: str) -> tuple[RuleSet, tuple[tuple[str, Check], ...]]:

@@ -91,13 +91,13 @@ class Inventory:
                 devices_under.setdefault(above, []).append(device)
                 total.setdefault(above, 0)
             lines_of[device] = []
-        devices = {device.id: device for device in lines_of}
+        above_lines = {device.id: (device, (*chains[device], device)) for device in lines_of}  # one tuple per device
         for line in topology.lines.values():
-            if line.device not in devices:
+            if line.device not in above_lines:
                 continue
-            device = devices[line.device]
+            device, chain = above_lines[line.device]
             key = NodeKey(Level.LINE, line.id)
-            chains[key] = chain = (*chains[device], device)
+            chains[key] = chain
             lines_of[device].append(key)
             for above in chain:
                 total[above] += 1

@@ -13,12 +13,13 @@ parts back into the document `load` reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from monitord.model import MaintenanceWindow, Phase, Status
-from rules.judge import Fault, Target
+from rules.checks import shared
+from rules.judge import NEVER_FAILED, Fault, Target
 from rules.lifecycle import Tracked
 from rules.nodes import NodeKey
 from rules.state import State
@@ -31,11 +32,35 @@ _KIND_ORDER = {TimerKind.TARGET.value: 0, TimerKind.WINDOW.value: 1, TimerKind.F
 @dataclass(frozen=True, slots=True)
 class Rows:
     """What changed since the rows were last written: the head (always whole), and records by
-    target key and tracking number; None deletes the row."""
+    target key and tracking number; None deletes the row. A target's record is made when it is
+    read (`TargetRecords`), so take the rows before the engine steps again."""
 
     head: dict[str, Any]
-    targets: dict[str, dict[str, Any] | None]
+    targets: Mapping[str, dict[str, Any] | None]
     incidents: dict[str, dict[str, Any] | None]
+
+
+class TargetRecords(Mapping[str, dict[str, Any] | None]):
+    """The records of the changed targets by key, each made as it is read and then let go: a
+    step that changed every line (a reload of the rules, the first polls after a start) would
+    otherwise hold 100,000 records, about 2 KB each, at once while the store writes them."""
+
+    __slots__ = ("_keys", "_s")
+
+    def __init__(self, s: State, keys: Iterable[NodeKey]) -> None:
+        self._s = s
+        self._keys = {str(key): key for key in keys}
+
+    def __getitem__(self, name: str) -> dict[str, Any] | None:
+        key = self._keys[name]
+        target = self._s.targets.get(key)
+        return None if target is None else {**_dump_target(target), "wake": self._s.timers.of(key)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def dump(s: State) -> dict[str, Any]:
@@ -48,12 +73,8 @@ def dump(s: State) -> dict[str, Any]:
 
 def rows(s: State) -> Rows:
     """The head and the records of the dirty targets and incidents."""
-    targets: dict[str, dict[str, Any] | None] = {}
-    for key in s.dirty | s.timers.changed:
-        target = s.targets.get(key)
-        targets[str(key)] = None if target is None else {**_dump_target(target), "wake": s.timers.of(key)}
     incidents = {t: None if (i := s.book.incidents.get(t)) is None else _dump_incident(i) for t in s.dirty_incidents}
-    return Rows(_head(s, s.timers.dump(targets=False)), targets, incidents)
+    return Rows(_head(s, s.timers.dump(targets=False)), TargetRecords(s, s.dirty | s.timers.changed), incidents)
 
 
 def assemble(
@@ -116,7 +137,7 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
             dropped.add(key)
             continue
         target = _load_target(raw, chain)
-        target.checks = {k: v for k, v in target.checks.items() if k in s.judge.checks}
+        target.checks = {k: shared(v) for k, v in target.checks.items() if k in s.judge.checks}
         s.judge.refresh(target)
         s.targets[key] = target
     for raw in snapshot["incidents"]:
@@ -184,7 +205,7 @@ def _load_target(raw: Mapping[str, Any], chain: tuple[NodeKey, ...]) -> Target:
         fault=None if raw["fault"] is None else Fault(raw["fault"]),
         fault_since=raw["fault_since"],
         overrun=raw["overrun"],
-        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()},
+        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()} or NEVER_FAILED,
         incident=raw["incident"],
         up_since=raw["up_since"],
         ok_since=raw["ok_since"],

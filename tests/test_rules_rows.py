@@ -24,7 +24,7 @@ class Table:
         self.incidents: dict[str, Any] = {}
 
     def take(self, engine: Engine) -> None:
-        rows = json.loads(json.dumps([(c := engine.changes()).head, c.targets, c.incidents]))
+        rows = json.loads(json.dumps([(c := engine.changes()).head, dict(c.targets), c.incidents]))
         engine.written()
         self.head = rows[0]
         for table, changed in ((self.targets, rows[1]), (self.incidents, rows[2])):

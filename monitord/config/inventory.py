@@ -3,6 +3,7 @@ subscribers and maintenance sections cross-reference."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,7 @@ def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: st
     if len(d.problems) > before or not (device_id and exchange_id and known.snmp):
         return
     auth = known.snmp.auths.get(auth_name) if auth_name else None
-    inv.devices[device_id] = Device(device_id, kind, exchange_id, address, auth, profiles, port, cabinet)
+    inv.devices[device_id] = Device(sys.intern(device_id), kind, exchange_id, address, auth, profiles, port, cabinet)
 
 
 def _profiles(d: Decoder, device: dict[Any, Any], path: KeyPath, known: Known) -> Iterable[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +134,9 @@ def _place_line(inv: Inventory, values: dict[str, Any], complete: bool, where: s
         return [("id", f"duplicate subscriber id {values['id']!r}", f"first defined at {first}")]
     if not complete:
         return []
-    line = Line(**values)
+    # Every line of a device shares its device's id and the language's one string object (each
+    # CSV cell is a new string): 100,000 lines keep about 10 MB fewer.
+    line = Line(**{**values, "device": sys.intern(values["device"]), "language": sys.intern(values["language"])})
     kind = inv.device_kinds.get(line.device)
     if line.device not in inv.declared["device"]:
         return [("device", f"unknown device {line.device!r}", None)]
