@@ -1,9 +1,10 @@
 """Sweep thousands of loopback addresses with monitord and with Debian's fping, in one run.
 
     .venv/bin/python bench/icmp_sweep.py [--hosts 10000] [--silent 0] [--rounds 5] [--scapy]
+    .venv/bin/python bench/icmp_sweep.py --daemon-lines 1000032 [--ports 48]
 
 Runs in a network namespace of its own (re-executed under `unshare --net`, so as root): no
-other program's pings reach its raw sockets, and `--silent` addresses (127.78.0.0/16) are
+other program's pings reach its raw sockets, and `--silent` addresses (127.200.0.0/16) are
 dropped by an nftables rule there, as a dead region's modems would be. Every other address in
 127.1.0.0/16 answers on `lo`, so the sweep measures the prober, not a network. Rounds alternate
 between the two and the median is reported. fping runs as `fping -q -c1 -t 500 -r0 -i 0 -f
@@ -14,12 +15,19 @@ of the prober.
 
 `--scapy` also times building one echo request with scapy and with `struct`, the measurement
 behind probes/icmp.py's choice of `struct`.
+
+`--daemon-lines N` instead runs the daemon's own ICMP jobs (monitord/polling.py: a sweep per
+DSLAM of its address and its modems', `polling.icmp_count` echoes, samples built) once over an
+inventory of N modems on DSLAMs of `--ports` ports, through bench/capacity.py's `run_round` (at
+most `polling.max_in_flight` jobs at once), as capacity.py's ICMP stage does without its hour of
+loading and walking; it prints the CPU-seconds (user and system) and the RSS before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -28,15 +36,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.capacity import device_address, modem_address, rss_mb, run_round, write_inventory
 from lab.fast_snmpd import enter_own_netns
+from monitord.config import load_config
+from monitord.model import Device, Line, Topology
+from monitord.polling import PollingJobs
 from probes.icmp import Pinger
 
-SILENT = "127.78.0.0/16"
+SILENT = "127.200.0.0/16"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,40 @@ async def monitord(hosts: list[str]) -> Run:
     return Run(wall, cpu(resource.RUSAGE_SELF) - before, sum(r.received for r in results.values()))
 
 
+async def daemon_round(lines: int, ports: int) -> None:
+    """One ICMP round of the daemon's jobs over `lines` modems, every one answering on loopback."""
+    with tempfile.TemporaryDirectory() as root:
+        config = load_config(write_inventory(Path(root), 1, 1), environ={"BENCH_COMMUNITY": "public"})
+    devices = {f"dslam-{n}": Device(f"dslam-{n}", "dslam", "ex", device_address(n), None) for n in range(-(-lines // ports))}
+    ids = list(devices)
+    topology = Topology(
+        {}, {}, devices, {f"S{n}": Line(f"S{n}", "", ids[n // ports], modem=modem_address(n)) for n in range(lines)}
+    )
+    config = replace(config, topology=topology)
+    jobs = PollingJobs(time.time)
+    round_jobs = jobs.jobs(config)
+    polling = config.polling
+    addresses = len(devices) + lines
+    print(f"{len(devices):,} DSLAMs x {ports} ports: {addresses:,} addresses x {polling.icmp_count} echoes", flush=True)
+    jobs.pinger = await Pinger.open()
+    try:
+        await run_round(round_jobs[:100], polling.max_in_flight, polling.per_device_in_flight)  # warm-up
+        gc.collect()
+        rss, before = rss_mb(), resource.getrusage(resource.RUSAGE_SELF)
+        done = await run_round(round_jobs, polling.max_in_flight, polling.per_device_in_flight)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        await jobs.pinger.close()
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    print(
+        f"monitord ICMP round: {done.cpu:.1f} CPU-s (user {user:.1f}, system {system:.1f}), wall {done.wall:.1f} s, "
+        f"{done.cpu / (addresses * polling.icmp_count) * 1e6:.1f} µs per echo; "
+        f"{done.answered_lines:,} lines answered, {done.failed_devices} DSLAMs not OK"
+    )
+    gc.collect()
+    print(f"RSS before the round {rss:.0f} MB, after it (gc) {rss_mb():.0f} MB")
+
+
 def report(name: str, runs: list[Run], hosts: int, answering: int) -> float:
     wall = statistics.median(r.wall for r in runs)
     rate = hosts / wall
@@ -119,13 +165,19 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--silent", type=int, default=0, help="addresses that never answer, swept with the others")
     parser.add_argument("--scapy", action="store_true", help="also time packet building")
+    parser.add_argument("--daemon-lines", type=int, default=0, help="instead: the daemon's ICMP jobs over this many modems")
+    parser.add_argument("--ports", type=int, default=48, help="with --daemon-lines: modems per DSLAM")
     args = parser.parse_args()
     enter_own_netns()
     silence(SILENT)
     print("load before:", Path("/proc/loadavg").read_text().strip(), flush=True)
+    if args.daemon_lines:
+        await daemon_round(args.daemon_lines, args.ports)
+        print("load after:", Path("/proc/loadavg").read_text().strip())
+        return
     if args.scapy:
         scapy_build_cost(200)
-    hosts = addresses(args.hosts) + addresses(args.silent, "127.78")
+    hosts = addresses(args.hosts) + addresses(args.silent, "127.200")
     total = len(hosts)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
         listing.write("\n".join(hosts) + "\n")
