@@ -20,7 +20,8 @@ behind probes/icmp.py's choice of `struct`.
 DSLAM of its address and its modems', `polling.icmp_count` echoes, samples built) once over an
 inventory of N modems on DSLAMs of `--ports` ports, through bench/capacity.py's `run_round` (at
 most `polling.max_in_flight` jobs at once), as capacity.py's ICMP stage does without its hour of
-loading and walking; it prints the CPU-seconds (user and system) and the RSS before and after.
+loading and walking, `--rounds` times; it prints each round's CPU-seconds (user and system) and
+the RSS before and after each.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ async def monitord(hosts: list[str]) -> Run:
     return Run(wall, cpu(resource.RUSAGE_SELF) - before, sum(r.received for r in results.values()))
 
 
-async def daemon_round(lines: int, ports: int) -> None:
-    """One ICMP round of the daemon's jobs over `lines` modems, every one answering on loopback."""
+async def daemon_round(lines: int, ports: int, rounds: int) -> None:
+    """`rounds` ICMP rounds of the daemon's jobs over `lines` modems, every one answering on loopback."""
     with tempfile.TemporaryDirectory() as root:
         config = load_config(write_inventory(Path(root), 1, 1), environ={"BENCH_COMMUNITY": "public"})
     devices = {f"dslam-{n}": Device(f"dslam-{n}", "dslam", "ex", device_address(n), None) for n in range(-(-lines // ports))}
@@ -118,19 +119,20 @@ async def daemon_round(lines: int, ports: int) -> None:
     try:
         await run_round(round_jobs[:100], polling.max_in_flight, polling.per_device_in_flight)  # warm-up
         gc.collect()
-        rss, before = rss_mb(), resource.getrusage(resource.RUSAGE_SELF)
-        done = await run_round(round_jobs, polling.max_in_flight, polling.per_device_in_flight)
-        after = resource.getrusage(resource.RUSAGE_SELF)
+        print(f"RSS before the first round {rss_mb():.0f} MB")
+        for n in range(1, rounds + 1):
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            done = await run_round(round_jobs, polling.max_in_flight, polling.per_device_in_flight)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+            gc.collect()
+            print(
+                f"round {n}: {done.cpu:.1f} CPU-s (user {user:.1f}, system {system:.1f}), wall {done.wall:.1f} s, "
+                f"{done.cpu / (addresses * polling.icmp_count) * 1e6:.1f} µs per echo; "
+                f"{done.answered_lines:,} lines answered, {done.failed_devices} DSLAMs not OK; RSS after it (gc) {rss_mb():.0f} MB"
+            )
     finally:
         await jobs.pinger.close()
-    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
-    print(
-        f"monitord ICMP round: {done.cpu:.1f} CPU-s (user {user:.1f}, system {system:.1f}), wall {done.wall:.1f} s, "
-        f"{done.cpu / (addresses * polling.icmp_count) * 1e6:.1f} µs per echo; "
-        f"{done.answered_lines:,} lines answered, {done.failed_devices} DSLAMs not OK"
-    )
-    gc.collect()
-    print(f"RSS before the round {rss:.0f} MB, after it (gc) {rss_mb():.0f} MB")
 
 
 def report(name: str, runs: list[Run], hosts: int, answering: int) -> float:
@@ -162,7 +164,7 @@ def scapy_build_cost(packets: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="sweeps of each prober (with --daemon-lines: ICMP rounds)")
     parser.add_argument("--silent", type=int, default=0, help="addresses that never answer, swept with the others")
     parser.add_argument("--scapy", action="store_true", help="also time packet building")
     parser.add_argument("--daemon-lines", type=int, default=0, help="instead: the daemon's ICMP jobs over this many modems")
@@ -172,7 +174,7 @@ async def main() -> None:
     silence(SILENT)
     print("load before:", Path("/proc/loadavg").read_text().strip(), flush=True)
     if args.daemon_lines:
-        await daemon_round(args.daemon_lines, args.ports)
+        await daemon_round(args.daemon_lines, args.ports, args.rounds)
         print("load after:", Path("/proc/loadavg").read_text().strip())
         return
     if args.scapy:
@@ -191,6 +193,8 @@ async def main() -> None:
     print(f"{args.hosts} loopback hosts and {args.silent} silent ones, {args.rounds} rounds, median; pid {os.getpid()}")
     ratio = report("monitord", ours, total, args.hosts) / report("fping", theirs, total, args.hosts)
     print(f"monitord / fping: {ratio:.2f} (hosts/s)")
+    cpu_ratio = statistics.median(r.cpu for r in ours) / statistics.median(r.cpu for r in theirs)
+    print(f"monitord / fping: {cpu_ratio:.2f} (CPU per sweep, lower is better)")
 
 
 if __name__ == "__main__":

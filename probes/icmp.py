@@ -29,9 +29,9 @@ targets and replies live in flat arrays, an echo in flight is a slot per sequenc
 go out round by round from a cursor and replies on the raw IPv4 socket are read into one buffer
 and parsed in place. Before (a `_Tally` per target, a tuple per echo queued and in flight, a dict
 keyed by (address, sequence), a `bytes` and an address tuple per reply) the daemon's ICMP round
-over 102,116 addresses x 3 echoes took 3.1-4.0 s of user CPU and left 77 MB more RSS after it;
-now 1.8-2.4 s and 27 MB (`bench/icmp_sweep.py --daemon-lines`, docs/benchmarks.md). The
-kernel's share (sendto and the loopback's answer, 2.7-3.4 s) is the same either way.
+over 1,020,866 addresses x 3 echoes took 44.7 s of user CPU and left 771 MB more RSS after it;
+now 22.7 s and 263 MB (`bench/icmp_sweep.py --daemon-lines`, docs/benchmarks.md). The kernel's
+share (sendto, and on loopback the answer too: 29-33 s) is the same either way.
 """
 
 from __future__ import annotations
