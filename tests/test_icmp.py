@@ -193,9 +193,28 @@ async def test_a_full_window_goes_out_a_batch_per_turn_of_the_loop(pinger: Pinge
     hosts = [f"127.79.{i // 250}.{i % 250 + 1}" for i in range(2000)]
     sweep = asyncio.create_task(pinger.sweep(hosts, count=1, timeout=0.3))
     await asyncio.sleep(0)  # the sweep's first step runs, then this one
-    assert len(pinger._pending) == 512
+    assert pinger.in_flight == 512
     results = await sweep
     assert all((r.sent, r.received) == (1, 0) for r in results.values())
+
+
+async def test_forged_and_garbled_replies_to_an_echo_in_flight_are_ignored(pinger: Pinger, nft) -> None:
+    """A reply with the right sequence, identifier and token counts only from the echo's target and
+    with a valid checksum: IP_HDRINCL lets the test forge the source address."""
+    nft("input", "ip daddr 127.77.0.60 icmp type echo-request drop")
+    sweep = asyncio.create_task(pinger.sweep(["127.77.0.60"], count=1, timeout=2.0))
+    await asyncio.sleep(0.05)
+    assert pinger.in_flight == 1
+    reply = echo_reply(pinger._ident, pinger._seq, pinger._token)
+    garbled = reply[:2] + bytes([reply[2] ^ 0x01]) + reply[3:]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as forger:
+        forger.sendto(ipv4(reply, src="127.77.0.61"), ("127.0.0.1", 0))
+        forger.sendto(ipv4(garbled, src="127.77.0.60"), ("127.0.0.1", 0))
+        await asyncio.sleep(0.1)
+        assert pinger.in_flight == 1 and not sweep.done()
+        forger.sendto(ipv4(reply, src="127.77.0.60"), ("127.0.0.1", 0))
+        result = (await asyncio.wait_for(sweep, 1.0))["127.77.0.60"]
+    assert (result.sent, result.received, result.error) == (1, 1, None)
 
 
 def test_window_is_what_the_receive_buffer_holds() -> None:
