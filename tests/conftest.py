@@ -2,7 +2,10 @@
 
 from hypothesis import settings
 
+from tests.depth import examples
+
 # Speed is measured in bench/, not by timing examples on a shared 2-core machine: a deadline there
 # fails the property tests whenever the machine is busy, and tells nothing about the code.
-settings.register_profile("monitord", deadline=None)
+# The default budget of 100 examples is scaled like the explicit ones (tests/depth.py).
+settings.register_profile("monitord", deadline=None, max_examples=examples(100))
 settings.load_profile("monitord")

@@ -29,6 +29,7 @@ from probes.ber import (
     format_oid,
 )
 from probes.snmp import convert
+from tests.depth import examples
 from tests.snmp_fixtures import RECORDINGS, SERVED, Snmpsim, read_snmprec, snmpsim
 
 __all__ = ["snmpsim"]
@@ -108,7 +109,7 @@ def pyasn1_decode(data: bytes) -> Response:
 # --- against pyasn1 -------------------------------------------------------------------------------
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     version=st.sampled_from([0, 1]),
     community=st.binary(max_size=200),
@@ -160,7 +161,7 @@ def test_requests_are_byte_identical_to_pysnmp(
     assert [tuple(name) for name, _ in module.apiPDU.get_varbinds(module.apiMessage.get_pdu(decoded))] == oids
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     version=st.sampled_from([0, 1]),
     community=st.binary(max_size=200),
@@ -365,7 +366,7 @@ def well_formed(response: Response) -> bool:
     )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(data=st.binary(max_size=400))
 def test_random_bytes_raise_ber_error_or_decode(data: bytes) -> None:
     try:
@@ -374,7 +375,7 @@ def test_random_bytes_raise_ber_error_or_decode(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(
     varbinds=VARBINDS,
     edits=st.lists(
@@ -406,7 +407,7 @@ NAME_OCTETS = st.lists(
 ).map(bytes)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(heads=st.lists(NAME_OCTETS, min_size=1, max_size=3), tails=st.lists(NAME_OCTETS, min_size=1, max_size=4))
 @example(heads=[b"\x2b" + b"\x01" * n for n in (124, 125, 126)], tails=[b"\x05", b"\x81\x05"])  # around 128 sub-ids
 @example(

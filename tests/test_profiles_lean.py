@@ -20,6 +20,7 @@ from probes.profile_files import load_profiles
 from probes.profiles import AGGREGATE, COMBINE, CONVERT, Column, Profile, decode, measure
 from probes.rates import RateTracker
 from probes.snmp import Oid, Varbind
+from tests.depth import examples
 
 PROFILES = load_profiles()
 RANGES = {2: (-(2**31), 2**31 - 1), 65: (0, 2**32 - 1), 66: (0, 2**32 - 1), 67: (0, 2**32 - 1), 70: (0, 2**64 - 1)}
@@ -173,7 +174,7 @@ def walk_of(profile: Profile, draw: Any) -> list[Varbind]:
     return varbinds
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     profile=st.sampled_from(sorted(PROFILES)),
     data=st.data(),

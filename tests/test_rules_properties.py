@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from monitord.config.rules import parse_rules
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Phase, Region, Sample, Status, Topology
 from rules.engine import Engine, Step
+from tests.depth import examples
 
 T0 = 1_790_000_000.0
 RULES = replace(
@@ -123,7 +124,7 @@ class Invariants:
                 assert incident.phase is Phase.RECOVERING and not failing and not root_down
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_order_replay_and_restart(scenario) -> None:
     topo, events, cut, seed = scenario
@@ -139,7 +140,7 @@ def test_invariants_order_replay_and_restart(scenario) -> None:
     assert before + run(resumed, events[cut:]) == straight, "a restart changed the output"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(scenarios())
 def test_quiet_afterwards_everything_resolves(scenario) -> None:
     """Once every probe says all is well and time passes, no incident is left open."""

@@ -21,6 +21,7 @@ from monitord.model import Device, Line, NodeRef, Outcome, Sample, Status, Topol
 from rules.engine import Engine, Step
 from rules.lifecycle import Event, Records
 from rules.nodes import Inventory
+from tests.depth import examples
 from tests.rules_fixtures import T0, canonical, changes, dead, engine, line, rules, topology
 from tests.test_rules_properties import OUTCOMES, RULES, run, topologies
 
@@ -107,7 +108,7 @@ def reloads(draw: st.DrawFn) -> tuple[Topology, Topology, list, float, list]:
     return before, after, history, at, batches(draw, [after], at, draw(st.integers(0, 10)))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reloads())
 def test_incremental_reload_matches_judging_every_target_again(scenario) -> None:
     before, after, history, at, later = scenario

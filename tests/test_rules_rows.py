@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from monitord.model import Outcome
 from rules.engine import Engine
 from rules.snapshot import assemble
+from tests.depth import examples
 from tests.rules_fixtures import T0, canonical, dead, healthy, line, rules, topology
 from tests.test_rules_properties import RULES, scenarios
 
@@ -52,7 +53,7 @@ def differences(saved: dict[str, Any], live: dict[str, Any]) -> list[str]:
     return found
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_the_rows_written_after_each_step_add_up_to_the_snapshot(scenario) -> None:
     topo, events, cut, _ = scenario
