@@ -4,16 +4,21 @@ It speaks enough of `/2010-04-01/Accounts/{sid}/Messages.json` for the real `twi
 create (form-encoded, Basic auth, 201 with a Message resource), list by To/From newest first
 with paging, and Twilio's error shape. Faults: `fail_next` (5xx/429 with Retry-After), `fail_for`
 (an outage: every request answered with a 5xx for a while), a reply `delay` applied after the
-message is accepted, and `down()`/`up()` closing the listener so that connections are refused. Listens on 127.0.0.1 with an OS-picked port.
+message is accepted, and `down()`/`up()` closing the listener so that connections are refused.
+Listens on 127.0.0.1 with an OS-picked port; `TwilioLabProcess` runs it in a process of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -204,3 +209,67 @@ class TwilioLab:
                 "previous_page_uri": page_uri(page - 1) if page else None,
             }
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LabReport:
+    """What a lab in its own process accepted, and the CPU it spent doing so."""
+
+    times: list[float]  # wall clock of each accepted message
+    cpu: float  # the lab process's CPU seconds
+
+
+class TwilioLabProcess:
+    """The lab in a process of its own (`python -m lab.twilio`), as Twilio is remote in production:
+    a benchmark then charges the daemon's process with the daemon's work only.
+
+    `async with TwilioLabProcess() as lab:` ... `report = await lab.finish()`.
+    """
+
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "lab-auth-token") -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.base_url = ""
+        self._child: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> TwilioLabProcess:
+        self._child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "lab.twilio",
+            self.account_sid,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "TWILIO_LAB_TOKEN": self.auth_token},
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert self._child.stdout is not None
+        self.base_url = (await self._child.stdout.readline()).decode().strip()
+        return self
+
+    async def finish(self) -> LabReport:
+        """Stop the lab; what it accepted."""
+        assert self._child is not None and self._child.stdin is not None
+        self._child.stdin.close()
+        out, _ = await self._child.communicate()
+        self._child = None
+        report = json.loads(out)
+        return LabReport(report["times"], report["cpu"])
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._child is not None:
+            self._child.kill()
+            await self._child.wait()
+
+
+async def _serve(account_sid: str, auth_token: str) -> None:
+    """Serve until stdin closes, then print what was accepted as JSON."""
+    async with TwilioLab(account_sid, auth_token) as lab:
+        print(lab.base_url, flush=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+        print(json.dumps({"times": [m.at for m in lab.messages], "cpu": time.process_time()}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(sys.argv[1], os.environ["TWILIO_LAB_TOKEN"]))

@@ -1,15 +1,19 @@
 """The delivery worker: drains the store's outbox through the notifiers, one pump per channel.
 
 Retries live here and only here. Per channel: at most `concurrency` sends in flight, at most
-`rate` sends per second (a token bucket), exponential backoff with full jitter up to
-`max_backoff` (or the peer's Retry-After) for an item that fails alone, dead letters for
-permanent errors and for items older than `max_age`.
+`rate` sends per second (a token bucket read in waves, monitord/pacing.py), exponential backoff
+with full jitter up to `max_backoff` (or the peer's Retry-After) for an item that fails alone,
+dead letters for permanent errors and for items older than `max_age`.
 
 Delivery guarantee (see docs/delivery.md):
 
 * An item is marked `sending` in a committed transaction before its first byte goes out, and
   `sent` (with the peer's reference) after the peer accepted it. Nothing queued is ever lost:
-  the item sits in the same transaction as the incident change that caused it.
+  the item sits in the same transaction as the incident change that caused it. Items are
+  claimed a wave at a time (one transaction for all the sends a wave starts); on a channel
+  that can `lookup`, the `sent` marks of a wave's answers are written together at the next wave
+  or before the channel idles: a crash in between leaves them `sending`, which the lookup below
+  credits without a resend. Other channels mark each item `sent` as its answer comes.
 * An attempt whose outcome is unknown (the process died while it was `sending`, or the call
   failed in a way that may have reached the peer) is never blindly repeated when the notifier
   can `lookup` (Twilio SMS): before any re-attempt the worker asks the peer for messages with
@@ -40,6 +44,7 @@ Delivery guarantee (see docs/delivery.md):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -48,7 +53,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from monitord.model import ChannelHold, HoldCause, Notification
-from monitord.ratelimit import TokenBucket
+from monitord.pacing import Waves, backoff
 from monitord.store import OutboxItem, Store
 from notices.segments import Encoding, segments
 from notices.templates import mask_phone
@@ -125,9 +130,16 @@ class Reconciling(Protocol):
     async def lookup(self, item: Notification, since: float) -> Sequence[str]: ...
 
 
-def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]."""
-    return rng.uniform(0.0, min(cap, base * 2.0 ** min(max(attempts - 1, 0), 64)))
+@functools.cache
+def reconciles(kind: type) -> bool:
+    """Whether a notifier class can `lookup`: checked once a class, a Protocol check is slow."""
+    return issubclass(kind, Reconciling)
+
+
+@functools.lru_cache(maxsize=256)
+def billed_segments(body: str, encoding: Encoding) -> int:
+    """One outage's SMS share a few texts: count each text's segments once."""
+    return segments(body, encoding)
 
 
 def age_start(item: OutboxItem) -> float:
@@ -161,6 +173,8 @@ class Outbox:
         self._wake = {c: asyncio.Event() for c in notifiers}
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._busy = dict.fromkeys(notifiers, 0)  # sends in flight per channel
+        self._answered: dict[str, list[tuple[int, str, float]]] = {c: [] for c in notifiers}  # sent, not yet marked
         self._holds: dict[str, Hold] = {}
         self._streaks: dict[str, Streak] = {}
         self._probe_at: dict[str, float] = {}  # monotonic: the held channel's next probe
@@ -219,6 +233,8 @@ class Outbox:
                 for channel in self._notifiers:
                     group.create_task(self._pump(channel, group))
         finally:
+            for channel in self._notifiers:
+                self._mark_answered(channel)
             if self._retiring:
                 await asyncio.wait(set(self._retiring))
             for notifier in self._notifiers.values():
@@ -246,49 +262,57 @@ class Outbox:
 
     async def _pump(self, channel: str, group: asyncio.TaskGroup) -> None:
         policy = self._policies[channel]
-        slots = asyncio.Semaphore(policy.concurrency)
         loop = asyncio.get_running_loop()
-        bucket = TokenBucket(policy.rate, max(1.0, policy.rate * policy.catch_up), loop.time())
+        waves = Waves.start(policy.rate, policy.catch_up, loop.time())
         wake = self._wake[channel]
         ordered = channel in ORDERED_CHANNELS if policy.ordered is None else policy.ordered
         while not self._stopping.is_set():
             wake.clear()
-            now = self._clock()
             probing = channel in self._holds
             if probing and (wait := self._probe_at[channel] - loop.time()) > 0:
+                self._mark_answered(channel)
                 await self._pause(wait, wake)
                 continue
-            limit = 1 if probing else max(32, 2 * policy.concurrency)
-            items = self._store.due(channel, now, limit, ordered)
+            free = policy.concurrency - self._busy[channel]
+            if free <= 0:
+                await self._pause(None, wake)  # a send ending sets it
+                continue
+            if (wait := waves.wait(loop.time())) > 0:
+                await self._pause(wait, self._stopping)
+                continue
+            now = self._clock()
+            items = self._store.due(channel, now, 1 if probing else waves.allowance(loop.time(), free), ordered)
             if not items:
+                self._mark_answered(channel)
                 next_at = self._store.next_due(channel, ordered)
                 await self._pause(None if next_at is None else max(0.0, next_at - now), wake)
                 continue
             if probing:
                 self._probe_at[channel] = loop.time() + self._probe_every(channel)
+            wave = []
             for item in items:
-                await slots.acquire()
-                await self._pause(bucket.reserve(loop.time()), self._stopping)
-                if self._stopping.is_set():
-                    slots.release()
-                    return
-                now = self._clock()
-                if channel in self._holds and not probing:
-                    slots.release()  # held since the batch was read: wait for the probe
-                    break
                 started = max(age_start(item), self._age_floor.get(channel, item.created_at))
                 if not probing and now - started > policy.max_age:
-                    slots.release()
                     self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
-                    continue
-                if not self._store.claim(item.id, now):  # no longer pending: nothing to send
-                    slots.release()
-                    continue
-                task = group.create_task(self._deliver(item, policy, slots))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                else:
+                    wave.append(item)
+            answered, self._answered[channel] = self._answered[channel], []
+            claimed = self._store.claim_wave([i.id for i in wave], now, answered)  # one fsync a wave
+            waves.take(len(claimed), loop.time())
+            for item in wave:
+                if item.id in claimed:  # else no longer pending: nothing to send
+                    self._busy[channel] += 1
+                    task = group.create_task(self._deliver(item, policy))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
 
-    async def _deliver(self, item: OutboxItem, policy: ChannelPolicy, slots: asyncio.Semaphore) -> None:
+    def _mark_answered(self, channel: str) -> None:
+        """Write the `sent` marks kept back since the last wave, in one transaction."""
+        if answered := self._answered[channel]:
+            self._answered[channel] = []
+            self._store.mark_sent_wave(answered)
+
+    async def _deliver(self, item: OutboxItem, policy: ChannelPolicy) -> None:
         channel = item.notification.channel
         notifier = self._notifiers[channel]
         try:
@@ -296,38 +320,43 @@ class Outbox:
         except ChannelError as error:
             self._hold(item, error)
         except DeliveryError as error:
-            self._failed(item, error, policy, isinstance(notifier, Reconciling))
+            self._failed(item, error, policy, reconciles(type(notifier)))
             if not error.retryable:
                 self._release(channel)  # refused for itself: the peer is up and took the credentials
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
-            self._failed(item, DeliveryError(reason, retryable=True), policy, isinstance(notifier, Reconciling))
+            self._failed(item, DeliveryError(reason, retryable=True), policy, reconciles(type(notifier)))
         else:
-            self._sent(item, ref, adopted)
+            self._sent(item, ref, adopted, defer=reconciles(type(notifier)))
             self._release(channel)
         finally:
-            slots.release()
-            self._wake[item.notification.channel].set()
+            self._busy[channel] -= 1
+            self._wake[channel].set()
 
     async def _attempt(self, notifier: Notifier, item: OutboxItem) -> tuple[str, bool]:
         """Send, unless an earlier attempt whose answer was lost did reach the peer."""
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             ahead = max(0.0, self._clock() - time.time())  # the wall stepped back since start: the peer's times are earlier
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW - ahead)
+            self._mark_answered(item.notification.channel)  # a reference kept back is no longer free to adopt
             ref = self._store.adopt(item.id, found, self._clock())
             if ref is not None:
                 return ref, True
         return await notifier.send(item.notification), False
 
-    def _sent(self, item: OutboxItem, ref: str, adopted: bool) -> None:
-        if not adopted:
+    def _sent(self, item: OutboxItem, ref: str, adopted: bool, defer: bool) -> None:
+        """`defer`: the mark goes with the next wave's (a crash before it is reconciled by lookup)."""
+        channel = item.notification.channel
+        if defer and not adopted:
+            self._answered[channel].append((item.id, ref, self._clock()))
+        elif not adopted:
             self._store.mark_sent(item.id, ref, self._clock())
-        counts = self.counts[item.notification.channel]
+        counts = self.counts[channel]
         counts.sent += 1
         counts.adopted += adopted
-        if item.notification.channel == "sms":
+        if channel == "sms":
             encoding: Encoding = getattr(self._notifiers.get("sms"), "encoding", "gsm7")  # what its gateway bills
-            counts.segments += segments(item.notification.body, encoding)
+            counts.segments += billed_segments(item.notification.body, encoding)
 
     def _failed(self, item: OutboxItem, error: DeliveryError, policy: ChannelPolicy, reconciling: bool) -> None:
         """A retryable failure gives the item a backoff clock of its own while its channel works;
@@ -407,11 +436,12 @@ class Outbox:
         hold = self._holds.pop(channel, None)
         if hold is None:
             return
+        self._mark_answered(channel)  # the probe that went through is no longer waiting
         self._probe_at.pop(channel, None)
         now = self._clock()
         self._age_floor[channel] = now
         policy = self._policies[channel]
-        self._store.retry_by(channel, now + (policy.settle if isinstance(self._notifiers[channel], Reconciling) else 0.0))
+        self._store.retry_by(channel, now + (policy.settle if reconciles(type(self._notifiers[channel])) else 0.0))
         waiting = self._store.depth(channel)
         if hold.cause == "unavailable":
             log.warning(

@@ -529,6 +529,34 @@ class Store:
                 (peer_ref, now, item_id),
             )
 
+    def claim_wave(self, item_ids: Sequence[int], now: float, answered: Sequence[tuple[int, str, float]] = ()) -> set[int]:
+        """`claim` for a wave of items in one transaction (one fsync); returns those claimed.
+
+        `answered`: `mark_sent_wave` for the earlier wave's answers, in the same transaction."""
+        claimed = set()
+        with transaction(self._db):
+            self._mark_sent(answered)
+            for item_id in item_ids:
+                cursor = self._db.execute(
+                    """UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+                       first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND status = 'pending'""",
+                    (now, item_id),
+                )
+                if cursor.rowcount == 1:
+                    claimed.add(item_id)
+        return claimed
+
+    def mark_sent_wave(self, sent: Sequence[tuple[int, str, float]]) -> None:
+        """`mark_sent` for (item id, peer reference, when) of several items in one transaction."""
+        with transaction(self._db):
+            self._mark_sent(sent)
+
+    def _mark_sent(self, sent: Sequence[tuple[int, str, float]]) -> None:
+        self._db.executemany(
+            "UPDATE outbox SET status = 'sent', peer_ref = ?, sent_at = ?, last_error = NULL WHERE id = ?",
+            [(ref, at, item_id) for item_id, ref, at in sent],
+        )
+
     def adopt(self, item_id: int, candidates: Sequence[str], now: float) -> str | None:
         """Mark the item sent with the first candidate peer reference no other item holds yet.
 

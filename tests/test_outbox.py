@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from monitord.model import Notification
-from monitord.outbox import ChannelPolicy, Outbox, backoff, masked
+from monitord.outbox import ChannelPolicy, Outbox, masked
+from monitord.pacing import backoff
 from monitord.ratelimit import TokenBucket
 from monitord.store import Store
 from notifiers.sms import sms_segments
@@ -267,3 +268,32 @@ async def test_unordered_channels_do_not_wait_for_older_items(store: Store, twil
     box = outbox(store, twilio, policy=ChannelPolicy(concurrency=1, rate=1000, base_backoff=0.5, settle=0.5))
     await drain(box, store, timeout=10)
     assert [m.body for m in twilio.messages] == [second.body, first.body]
+
+
+def test_a_wave_claims_only_pending_items_and_writes_the_last_waves_answers_with_them(store: Store) -> None:
+    queue(store, [sms(i) for i in range(4)])
+    first, second, third, fourth = (i.id for i in store.items())
+    store.mark_dead(fourth, "refused")
+    assert store.claim_wave([first, second], now=100.0) == {first, second}
+    claimed = store.claim_wave([second, third, fourth], now=101.0, answered=[(first, "SM1", 101.5)])
+    assert claimed == {third}  # the second is sending already, the fourth is dead
+    items = {i.id: i for i in store.items()}
+    assert (items[first].status, items[first].peer_ref, items[first].sent_at) == ("sent", "SM1", 101.5)
+    assert [items[i].status for i in (second, third, fourth)] == ["sending", "sending", "dead"]
+    assert (items[second].attempts, items[third].first_attempt_at) == (1, 101.0)
+
+
+async def test_answers_kept_back_for_the_next_wave_are_not_free_for_a_lookup_to_adopt(store: Store, twilio: TwilioLab) -> None:
+    """Two items with the same number and text: one goes out now, the other's earlier attempt
+    was lost. Its lookup finds one message, the first's, whose `sent` mark was kept back: that
+    mark must be written before the adoption, so the second sends its own instead of taking
+    the first's SID."""
+    same = sms(1)
+    queue(store, [same, replace(same, key=same.key + "/again")])
+    first, second = store.items()
+    store.claim(second.id, time.time() - 1)  # attempted before, outcome unknown
+    store.requeue_sending("sms", time.time() + 0.3)
+    box = outbox(store, twilio, policy=replace(FAST, settle=0.3))
+    await drain(box, store, timeout=10)
+    assert len(twilio.messages) == 2 and store.counts() == {("sms", "sent"): 2}
+    assert sorted(i.peer_ref or "" for i in store.items()) == sorted(m.sid for m in twilio.messages)
