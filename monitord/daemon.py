@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import signal
 import sqlite3
 import sys
@@ -285,7 +286,8 @@ class Daemon:
             if section is not None
         }
         if n.sms:
-            policies["sms"] = replace(policies["sms"], rate=n.sms.rate)
+            in_flight = n.sms.in_flight or max(4, math.ceil(n.sms.rate * 0.25))
+            policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=in_flight)
         return policies
 
     async def reload(self, path: str | Path) -> bool:
@@ -421,7 +423,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
         retries = tuple(s and s.retry for s in (c.notifiers.sms, c.notifiers.email, c.notifiers.tickets))
-        return configured_channels(c), c.notifiers.sms and c.notifiers.sms.rate, c.notifiers.hold_probe, retries
+        pacing = c.notifiers.sms and (c.notifiers.sms.rate, c.notifiers.sms.in_flight)
+        return configured_channels(c), pacing, c.notifiers.hold_probe, retries
 
     parts: dict[str, Callable[[Config], object]] = {
         "state_file": lambda c: c.state_file,

@@ -130,6 +130,22 @@ def test_retry_settings_per_channel_reach_the_outbox_and_need_a_restart(tmp_path
     assert needs_restart(load_config(write(tmp_path), ENV), config) == ["notifier channels, SMS rate, hold_probe and retry"]
 
 
+def test_sms_in_flight_follows_the_rate_unless_set(tmp_path: Path) -> None:
+    """500 SMS/s through a gateway that answers in 150 ms needs 75 in flight; 4 would cap it at 27/s."""
+
+    def sms_policy(settings: str) -> ChannelPolicy:
+        text = BASE.replace('    quiet_hours: "22:00-08:00"\n', f'    quiet_hours: "22:00-08:00"\n{settings}')
+        daemon = Daemon(load_config(write(tmp_path, text), ENV))
+        try:
+            return daemon._policies()["sms"]
+        finally:
+            daemon.store.close()
+
+    assert sms_policy("").concurrency == 4  # the default rate, 1/s
+    assert sms_policy("    rate: 500\n").concurrency == 125
+    assert sms_policy("    rate: 500\n    in_flight: 40\n").concurrency == 40
+
+
 @pytest.mark.parametrize(
     ("retry", "key"),
     [

@@ -341,6 +341,10 @@ class Sms(Section):
     rate: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0, "maximum": 1000}, values.number(0.01, 1000.0))] = (
         Field(default=values.default_of(SmsConfig, "rate"), description="Messages per second")
     )
+    in_flight: Annotated[int | None, int_range(1, 1000)] = Field(
+        default=None,
+        description="Messages awaiting the gateway's answer at once (default: a quarter second of the rate, at least 4)",
+    )
     quiet_hours: Annotated[
         tuple[time, time] | None, Parsed({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}, values.quiet_hours)
     ] = Field(default=None, description='Local time range, e.g. "22:00-08:00"')

@@ -121,6 +121,7 @@ class SmsConfig:
     transliterate: bool = False
     segments: int | None = None  # budget `check` enforces; None: warn above 1
     rate: float = 1.0  # messages per second
+    in_flight: int | None = None  # None: rate x 0.25 s, at least 4 (a gateway answering in 250 ms keeps the rate)
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
     notify_degradation: bool = False
