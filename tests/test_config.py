@@ -980,12 +980,12 @@ def test_100000_subscribers_load_quickly(tmp_path: Path) -> None:
         )
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
     path = write(tmp_path, BASE.replace("csv: subs.csv", "csv: big.csv"))
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall: other work on the machine does not count
     config = load_config(path, ENV)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(config.topology.lines) == 100_001
     assert config.topology.lines["200000"].port == 100_000
-    assert elapsed < 10, f"{elapsed:.1f} s"
+    assert elapsed < 10, f"{elapsed:.1f} CPU-s"
 
 
 # --- pure checks -----------------------------------------------------------------------------
