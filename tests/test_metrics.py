@@ -150,15 +150,15 @@ def test_a_scrape_of_100000_lines_stays_fast(tmp_path: Path) -> None:
     config = dataclasses.replace(base, topology=Topology(regions, exchanges, devices, lines), maintenance=())
     daemon, registry, _ = offline(config)
     try:
-        started = time.perf_counter()
+        started = time.process_time()  # CPU, not wall: other work on the machine does not count
         text = generate_latest(registry)
-        seconds = time.perf_counter() - started
+        seconds = time.process_time() - started
         assert text.count(b"monitord_lines{") == len(devices) * len(Status)
         assert (
             registry.get_sample_value("monitord_lines", {"region": "r3", "exchange": "x3", "device": "d3", "state": "unknown"})
             == 100
         )
-        assert seconds < 2.0, f"a scrape of 100,000 lines took {seconds:.2f} s"
+        assert seconds < 2.0, f"a scrape of 100,000 lines took {seconds:.2f} CPU-s"
 
         daemon.config = dataclasses.replace(config, metrics=MetricsConfig(per_line=True))
         text = generate_latest(registry)
