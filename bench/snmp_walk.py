@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,7 +61,7 @@ from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
 from probes.profiles import poll_device  # noqa: E402
 from probes.rates import RateTracker  # noqa: E402
-from probes.snmp import Oid, Result, SnmpClient, Target, format_oid, parse_oid  # noqa: E402
+from probes.snmp import Oid, Result, SnmpClient, Target, Walked, format_oid, parse_oid  # noqa: E402
 from probes.udp import RECEIVE_BUFFER  # noqa: E402
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
@@ -87,13 +88,16 @@ class Run:
         return self.cpu / self.values * 1e6 if self.values else float("nan")
 
 
+R = TypeVar("R", Result, Walked)
+
+
 class CountingClient(SnmpClient):
     """Counts the values and requests of every GET and walk, for poll_device."""
 
     values = requests = timeouts = errors = 0
 
-    def _count(self, result: Result) -> Result:
-        self.values += len(result.varbinds)
+    def _count(self, result: R) -> R:
+        self.values += result.count
         self.requests += result.requests
         self.timeouts += result.outcome is Outcome.TIMEOUT
         self.errors += result.outcome not in (Outcome.OK, Outcome.TIMEOUT)
@@ -102,7 +106,7 @@ class CountingClient(SnmpClient):
     async def get(self, target: Target, oids: list[Oid]) -> Result:  # type: ignore[override]
         return self._count(await super().get(target, oids))
 
-    async def walk(self, target: Target, columns: list[Oid], max_repetitions: int = 25) -> Result:  # type: ignore[override]
+    async def walk(self, target: Target, columns: list[Oid], max_repetitions: int = 25) -> Walked:  # type: ignore[override]
         return self._count(await super().walk(target, columns, max_repetitions))
 
 
