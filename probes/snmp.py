@@ -417,6 +417,8 @@ class SnmpClient:
         opening = self._sockets.get(family)
         if opening is None:
             opening = self._sockets[family] = asyncio.ensure_future(self._open(family))
+        elif opening.done() and not opening.cancelled() and opening.exception() is None:
+            return opening.result()  # open: no shield (a future and its callbacks) per request
         return await asyncio.shield(opening)
 
     def _sized_socket(self, family: int) -> socket.socket:
