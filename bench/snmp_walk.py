@@ -116,14 +116,19 @@ def rcvbuf_errors() -> int:
     return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
-def build_anchor(folder: Path) -> Path:
-    """bench/snmp_anchor.c compiled against net-snmp (gcc and libsnmp-dev installed if missing)."""
+def install_anchor_tools() -> None:
+    """gcc and libsnmp-dev for the C anchor, installed if missing: before the script enters its
+    own network namespace, which has no route to the mirrors."""
     missing = [package for tool, package in (("gcc", "gcc"), ("net-snmp-config", "libsnmp-dev")) if shutil.which(tool) is None]
     if missing:
         print(f"installing {' '.join(missing)} for the C anchor (apt-get)", flush=True)
         apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=apt)
+
+
+def build_anchor(folder: Path) -> Path:
+    """bench/snmp_anchor.c compiled against net-snmp."""
     libs = subprocess.run(["net-snmp-config", "--libs"], check=True, capture_output=True, text=True).stdout.split()
     binary = folder / "snmp_anchor"
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(ROOT / "bench" / "snmp_anchor.c"), *libs], check=True)
@@ -348,6 +353,7 @@ def main() -> None:
     parser.add_argument("--walked", type=int, default=100, help="devices walked at once in the burst")
     parser.add_argument("--v3", action="store_true", help="SNMPv3 against v2c instead of the bursts (see above)")
     args = parser.parse_args()
+    install_anchor_tools()
     enter_own_netns()
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     with tempfile.TemporaryDirectory(prefix="snmp-bench-") as name:
