@@ -3,10 +3,10 @@
     .venv/bin/python bench/profile_decode.py [--rows 501] [--profile if-mib]
     .venv/bin/python bench/profile_decode.py --memory 100000 [--ports 48]
 
-A walk's varbinds for `--rows` rows of every column of the profile (counters and gauges of the
-column's type, in walk order: each reply's 25 rows column by column) go through
-`profiles.decode`, `RateTracker.rates` for the counter columns and `profiles.combine`, as
-`poll_device` does. Best of 15 x 20 calls, in µs per value, to set beside bench/snmp_walk.py's
+A walk's cells for `--rows` rows of every column of the profile (counters and gauges of the
+column's type; one index tuple per row shared by the columns, as `ber.Walk` gives them) go
+through `profiles.decode_cells`, `RateTracker.rates` for the counter columns and
+`profiles.combine`, as `poll_device` does. Best of 15 x 20 calls, in µs per value, to set beside bench/snmp_walk.py's
 CPU per 1,000 values for the whole poll.
 
 With `--memory LINES`, the rate state of a whole inventory instead: LINES lines on DSLAMs of
@@ -28,12 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from probes.ber import Cells  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
-from probes.profiles import Run, combine, decode  # noqa: E402
+from probes.profiles import Run, combine, decode_cells  # noqa: E402
 from probes.rates import RateTracker  # noqa: E402
-from probes.snmp import Varbind  # noqa: E402
-
-REPETITIONS = 25
 
 
 def best(work: Callable[[], object], calls: int = 20, repeats: int = 15) -> float:
@@ -59,13 +57,18 @@ def main() -> None:
         return
     profile = load_profiles()[args.profile]
     columns = [column for table in profile.tables for column in table.columns]
-    varbinds = [
-        Varbind(column.oid + (row,), 70 if column.kind == "counter" else 2, 1 if column.map else row * 1000)
-        for first in range(1, args.rows + 1, REPETITIONS)
+    rows = [(row,) for row in range(1, args.rows + 1)]
+    walked = [
+        Cells(
+            column.oid,
+            list(rows),
+            bytes([70 if column.kind == "counter" else 2]) * len(rows),
+            [1 if column.map else row * 1000 for (row,) in rows],
+        )
         for column in columns
-        for row in range(first, min(first + REPETITIONS, args.rows + 1))
     ]
-    decoded = decode(profile, varbinds)
+    values = len(rows) * len(columns)
+    decoded = decode_cells(profile, walked)
     rates = RateTracker()
 
     def rate_all(now: float) -> list[Run]:
@@ -80,16 +83,16 @@ def main() -> None:
     rate_all(0.0)
     final = rate_all(1.0)
     timings = {
-        "decode": best(lambda: decode(profile, varbinds)),
+        "decode": best(lambda: decode_cells(profile, walked)),
         "rates": best(lambda: rate_all(float(next(clock)))),
         "combine": best(lambda: combine(profile, final)),
     }
     cells = sum(len(run.values) for run in decoded.runs)
-    print(f"profile {args.profile}: {len(varbinds):,} values, {cells:,} cells, {len(decoded.keys)} lines")
+    print(f"profile {args.profile}: {values:,} values, {cells:,} cells, {len(decoded.keys)} lines")
     for name, seconds in timings.items():
-        print(f"{name:<8} {seconds * 1e3:7.2f} ms per walk, {seconds / len(varbinds) * 1e6:5.2f} µs per value")
+        print(f"{name:<8} {seconds * 1e3:7.2f} ms per walk, {seconds / values * 1e6:5.2f} µs per value")
     total = sum(timings.values())
-    print(f"{'total':<8} {total * 1e3:7.2f} ms per walk, {total / len(varbinds) * 1e6:5.2f} µs per value")
+    print(f"{'total':<8} {total * 1e3:7.2f} ms per walk, {total / values * 1e6:5.2f} µs per value")
 
 
 def rss() -> int:

@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,7 +61,7 @@ from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
 from probes.profiles import poll_device  # noqa: E402
 from probes.rates import RateTracker  # noqa: E402
-from probes.snmp import Oid, Result, SnmpClient, Target, format_oid, parse_oid  # noqa: E402
+from probes.snmp import Oid, Result, SnmpClient, Target, Walked, format_oid, parse_oid  # noqa: E402
 from probes.udp import RECEIVE_BUFFER  # noqa: E402
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
@@ -87,13 +88,16 @@ class Run:
         return self.cpu / self.values * 1e6 if self.values else float("nan")
 
 
+R = TypeVar("R", Result, Walked)
+
+
 class CountingClient(SnmpClient):
     """Counts the values and requests of every GET and walk, for poll_device."""
 
     values = requests = timeouts = errors = 0
 
-    def _count(self, result: Result) -> Result:
-        self.values += len(result.varbinds)
+    def _count(self, result: R) -> R:
+        self.values += result.count
         self.requests += result.requests
         self.timeouts += result.outcome is Outcome.TIMEOUT
         self.errors += result.outcome not in (Outcome.OK, Outcome.TIMEOUT)
@@ -102,7 +106,7 @@ class CountingClient(SnmpClient):
     async def get(self, target: Target, oids: list[Oid]) -> Result:  # type: ignore[override]
         return self._count(await super().get(target, oids))
 
-    async def walk(self, target: Target, columns: list[Oid], max_repetitions: int = 25) -> Result:  # type: ignore[override]
+    async def walk(self, target: Target, columns: list[Oid], max_repetitions: int = 25) -> Walked:  # type: ignore[override]
         return self._count(await super().walk(target, columns, max_repetitions))
 
 
@@ -112,14 +116,19 @@ def rcvbuf_errors() -> int:
     return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
-def build_anchor(folder: Path) -> Path:
-    """bench/snmp_anchor.c compiled against net-snmp (gcc and libsnmp-dev installed if missing)."""
+def install_anchor_tools() -> None:
+    """gcc and libsnmp-dev for the C anchor, installed if missing: before the script enters its
+    own network namespace, which has no route to the mirrors."""
     missing = [package for tool, package in (("gcc", "gcc"), ("net-snmp-config", "libsnmp-dev")) if shutil.which(tool) is None]
     if missing:
         print(f"installing {' '.join(missing)} for the C anchor (apt-get)", flush=True)
         apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=apt)
+
+
+def build_anchor(folder: Path) -> Path:
+    """bench/snmp_anchor.c compiled against net-snmp."""
     libs = subprocess.run(["net-snmp-config", "--libs"], check=True, capture_output=True, text=True).stdout.split()
     binary = folder / "snmp_anchor"
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(ROOT / "bench" / "snmp_anchor.c"), *libs], check=True)
@@ -344,6 +353,7 @@ def main() -> None:
     parser.add_argument("--walked", type=int, default=100, help="devices walked at once in the burst")
     parser.add_argument("--v3", action="store_true", help="SNMPv3 against v2c instead of the bursts (see above)")
     args = parser.parse_args()
+    install_anchor_tools()
     enter_own_netns()
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     with tempfile.TemporaryDirectory(prefix="snmp-bench-") as name:

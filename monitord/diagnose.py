@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from monitord.model import Device, Incident, IncidentKind, Line, LineState, MaintenanceWindow, NodeRef, Outcome, Status
 from probes.icmp import Pinger, PingResult
-from probes.profiles import SYS_UPTIME, Profile, absent, combine, decode, line_key
+from probes.profiles import SYS_UPTIME, Profile, absent, combine, decode, decode_cells, line_key
 from probes.snmp import Oid, SnmpClient, Target
 from rules.checks import RuleSet, Threshold
 
@@ -339,17 +339,15 @@ async def read_row(client: SnmpClient, device: Device, profile: Profile, key: st
     if by_get:
         oids: list[Oid] = [SYS_UPTIME, *(c.oid + (int(key),) for c in gauges)]
         result = await client.get(target, oids)
-    else:
-        keys = [t.key_oid for t in profile.tables if t.key_oid]
-        result = await client.walk(target, list(dict.fromkeys([*keys, *(c.oid for c in gauges)])), profile.max_repetitions)
-    if result.outcome is not Outcome.OK:
-        return Row(profile.name, result.outcome, detail=result.detail)
-    decoded = decode(profile, result.varbinds)
-    if key not in decoded.keys and by_get:
-        result = await client.walk(target, [c.oid for c in gauges], profile.max_repetitions)
         if result.outcome is not Outcome.OK:
             return Row(profile.name, result.outcome, detail=result.detail)
         decoded = decode(profile, result.varbinds)
+    if not by_get or key not in decoded.keys:
+        keys = [t.key_oid for t in profile.tables if t.key_oid]
+        walked = await client.walk(target, list(dict.fromkeys([*keys, *(c.oid for c in gauges)])), profile.max_repetitions)
+        if walked.outcome is not Outcome.OK:
+            return Row(profile.name, walked.outcome, detail=walked.detail)
+        decoded = decode_cells(profile, walked.cells)
     if not decoded.served:
         return Row(profile.name, Outcome.NO_TABLE, detail=absent(profile))
     if key not in decoded.keys:

@@ -13,13 +13,25 @@ INTEGER, 4 OCTET STRING, 5 NULL, 6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32, 
 endOfMibView. NULL and the exceptions decode to None; any other tag keeps its raw contents.
 Values outside their type's range are rejected, as pyasn1 rejects them; so are request-ids, error
 statuses and indexes outside Integer32, and OIDs of more than 128 sub-identifiers (RFC 2578 §3.5).
+
+The poll path's per-value work is in C (probes/_ber.c, built with the package): `read_response`
+checks a whole reply with the same rules without building anything per value, and a `Walk`
+decodes GETBULK replies straight into per-column `Cells`. The Python decoder here is the
+reference the C code is tested against (tests/test_ber_walk.py), and decodes GETs, traps and
+the lab's requests.
+
+Longer than 500 lines because it is the one v1/v2c codec: requests, responses, traps and
+informs, the SNMPv3 header peek and the typed face of its C part share their checks here.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from probes import _ber
 
 Oid = tuple[int, ...]
 Value = int | bytes | Oid | None
@@ -58,6 +70,49 @@ class BerError(ValueError):
     """A datagram that is not a well-formed SNMP v1/v2c Response, or an OID that cannot be encoded."""
 
 
+_ber.BerError = BerError  # what the C code raises
+
+
+class Header(NamedTuple):
+    """A Response's fields but its varbinds, which start at `varbinds_at` (their list's header)."""
+
+    version: int
+    community: bytes
+    request_id: int
+    error_status: int
+    error_index: int
+    varbinds_at: int
+
+
+def read_response(data: bytes) -> Header:
+    """The header of a Response datagram whose varbinds are all well-formed: `decode_response`'s
+    checks, in C, without building a value; anything else raises `BerError`."""
+    return Header._make(_ber.read_response(data))
+
+
+def decode_varbinds(data: bytes, at: int) -> tuple[Varbind, ...]:
+    """The varbinds of a datagram `read_response` accepted, from its `varbinds_at`."""
+    return _varbinds(data, at, len(data))
+
+
+class Cells(NamedTuple):
+    """The values a walk found under one column, as parallel lists (no object per cell): each
+    cell's row index (the name less `prefix`; one tuple per row, shared by the walk's columns),
+    its tag and its value (as in `Varbind`; NULL and the exceptions are left out)."""
+
+    prefix: Oid
+    indexes: list[Oid]
+    tags: bytes
+    values: list[Value]
+
+    def varbinds(self) -> list[Varbind]:
+        return [Varbind(self.prefix + index, tag, value) for index, tag, value in zip(self.indexes, self.tags, self.values)]
+
+
+Walk = _ber.Walk
+"""A walk of several columns, decoded in C as the replies come (see probes/_ber.pyi)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     version: int
@@ -93,11 +148,50 @@ def encode_request(
     `version` is the wire number: 0 for v1, 1 for v2c. The last two fields are error status and
     error index (zero) except in GETBULK, where they are non-repeaters and max-repetitions.
     """
+    return encode_names(version, community, request_id, pdu, map(encode_oid, oids), non_repeaters, max_repetitions)
+
+
+def encode_names(
+    version: int,
+    community: bytes,
+    request_id: int,
+    pdu: int,
+    names: Iterable[bytes],
+    non_repeaters: int = 0,
+    max_repetitions: int = 0,
+) -> bytes:
+    """`encode_request` for OIDs already encoded (`encode_oid`), as a walk keeps them."""
     if pdu not in (GET, GET_NEXT, GET_BULK):
         raise BerError(f"not a request PDU: 0x{pdu:02x}")
-    varbinds = b"".join(tlv(SEQUENCE, tlv(OID, encode_oid(oid)) + b"\x05\x00") for oid in oids)
-    body = integer(request_id) + integer(non_repeaters) + integer(max_repetitions) + tlv(SEQUENCE, varbinds)
-    return tlv(SEQUENCE, integer(version) + tlv(OCTET_STRING, community) + tlv(pdu, body))
+    varbinds = b"".join(
+        [b"0%c\x06%c%s\x05\x00" % (len(name) + 4, len(name), name) if len(name) < 124 else _null_varbind(name) for name in names]
+    )
+    head, fields = _envelope(version, community, non_repeaters, max_repetitions)
+    return tlv(SEQUENCE, head + tlv(pdu, integer(request_id) + fields + tlv(SEQUENCE, varbinds)))
+
+
+@functools.lru_cache(maxsize=256)
+def _envelope(version: int, community: bytes, non_repeaters: int, max_repetitions: int) -> tuple[bytes, bytes]:
+    """The parts of a request that stay the same from one request to the next of a walk."""
+    return integer(version) + tlv(OCTET_STRING, community), integer(non_repeaters) + integer(max_repetitions)
+
+
+def _null_varbind(name: bytes) -> bytes:
+    return tlv(SEQUENCE, tlv(OID, name) + b"\x05\x00")
+
+
+def encode_varbinds(varbinds: Iterable[Varbind]) -> bytes:
+    """A VarBindList of values as decoded (an SNMPv3 reply, to be read as a v2c one is)."""
+    encoded = []
+    for oid, tag, value in varbinds:
+        if isinstance(value, int):
+            contents = integer_contents(value)
+        elif isinstance(value, tuple):
+            contents = encode_oid(value)
+        else:
+            contents = value or b""
+        encoded.append(tlv(SEQUENCE, tlv(OID, encode_oid(oid)) + tlv(tag, contents)))
+    return tlv(SEQUENCE, b"".join(encoded))
 
 
 def encode_oid(oid: Sequence[int]) -> bytes:
@@ -357,8 +451,12 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def integer(number: int) -> bytes:
+    return tlv(INTEGER, integer_contents(number))
+
+
+def integer_contents(number: int) -> bytes:
     bits = number.bit_length() if number >= 0 else (~number).bit_length()
-    return tlv(INTEGER, number.to_bytes(bits // 8 + 1, "big", signed=True))
+    return number.to_bytes(bits // 8 + 1, "big", signed=True)
 
 
 def tlv(tag: int, contents: bytes) -> bytes:

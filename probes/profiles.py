@@ -5,10 +5,15 @@ OIDs, how each row index is parsed, how a row maps to an inventory line, and how
 natural units. A vendor table needs a YAML file, not code. Decoding is pure; `poll_device` is the
 only function here that does I/O.
 
-    raw varbinds --decode()--> a Run per column --RateTracker--> rates --combine()--> rows per line key
+    a walk's Cells --decode_cells()--> a Run per column --RateTracker--> rates --combine()--> rows per line key
 
-No object is built per value between the walk and the per-line Sample: a Run holds a column's
-cells as parallel lists, and the rate state is arrays per device and column (issue 11 items 2, 5).
+No object is built per value between the walk and the per-line Sample but the values: the walk
+decodes in C into a column's cells as parallel lists, a Run holds them so, a column whose cells
+all fit is taken whole, and the rate state is arrays per device and column, its arithmetic in C
+(issue 11 items 2, 5).
+
+Longer than 500 lines because decoding's fast paths rely on the profile model's invariants and
+`poll_device` is their one caller: the model, the decoding and the poll read best together.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Literal, NamedTuple
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
+from probes.ber import RANGES, Cells, Value
 from probes.rates import RateTracker
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid
 
@@ -117,7 +124,7 @@ class Profile:
 
 class Run(NamedTuple):
     """The usable cells of one walked column, in walk order, as parallel lists: no object per
-    value. `values` are natural units (counters raw and exact, with their width in `bits`); after
+    value. `values` are natural units (counters raw and exact, each `bits` wide: 32 or 64); after
     rates, `poll_device` replaces them with per-second rates, None where there is none yet.
 
     A NamedTuple: built once per column and poll, read field by field in the hot loops."""
@@ -128,7 +135,7 @@ class Run(NamedTuple):
     names: list[str]
     indexes: list[Oid]  # one tuple per row, shared by every column of the row
     values: Sequence[float | None]
-    bits: list[int]
+    bits: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,120 +150,177 @@ class Decoded:
 
 
 def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
-    """Raw varbinds of a walk -> cells keyed by line, column by column. Bad cells are counted, never raised.
+    """Varbinds one by one (a GET's) -> `decode_cells` of them, grouped under the profile's
+    column (or key column) OIDs, the longest that names each."""
+    registered = {c.oid for t in profile.tables for c in t.columns}
+    registered |= {c.fallback for t in profile.tables for c in t.columns if c.fallback is not None}
+    registered |= {t.key_oid for t in profile.tables if t.key_oid}
+    lengths = sorted({len(oid) for oid in registered}, reverse=True)
+    grouped: dict[Oid, tuple[list[Oid], bytearray, list[Value]]] = {}
+    for oid, tag, value in varbinds:
+        prefix = next((oid[:length] for length in lengths if oid[:length] in registered), None)
+        if prefix is not None:
+            bounds = RANGES.get(tag)
+            if bounds is not None and not (isinstance(value, int) and bounds[0] <= value <= bounds[1]):
+                tag = 0  # not a value of its type: a cell of no usable type, as `Cells` promises
+            indexes, tags, values = grouped.get(prefix) or grouped.setdefault(prefix, ([], bytearray(), []))
+            indexes.append(oid[len(prefix) :])
+            tags.append(tag)
+            values.append(value)
+    return decode_cells(
+        profile, [Cells(prefix, indexes, bytes(tags), values) for prefix, (indexes, tags, values) in grouped.items()]
+    )
 
-    Prefixes are matched once per run of one column's values (walks answer a column in runs),
-    each row's index is parsed once per table, and a column's checks and conversion are chosen
-    once: the loop per value does only what that value needs.
+
+def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
+    """A walk's cells -> usable cells keyed by line, column by column. Bad cells are counted, never raised.
+
+    Each row's index is parsed once per table, and a column whose cells all fit (the usual case)
+    is taken whole: the rows of the column before (the walk shares one index tuple per row), a
+    check of its tags over their bytes, its values as they came (converted, for gauges). The
+    others go cell by cell.
     """
     by_oid = {column.oid: (table, column) for table in profile.tables for column in table.columns}
     by_oid.update({c.fallback: (t, c) for t in profile.tables for c in t.columns if c.fallback is not None})
     key_tables = {table.key_oid: table for table in profile.tables if table.key_oid}
-    lengths = sorted({len(oid) for oid in (*by_oid, *key_tables)}, reverse=True)
     row_keys: dict[tuple[Oid, Oid], str] = {}
-    registered = [*by_oid, *key_tables]
-    final = {  # column prefixes that no longer one extends: a match on them needs no other look-up
-        prefix
-        for prefix in by_oid
-        if prefix not in key_tables and not any(len(o) > len(prefix) and o[: len(prefix)] == prefix for o in registered)
-    }
     skipped = 0
-    columns: dict[Oid, list[Varbind]] = {}  # each column's varbinds, columns in order of first appearance
-    same: Oid = ()  # the final prefix the previous varbind matched
-    run: list[Varbind] = []
-    width = 0
-    for varbind in varbinds:
-        oid = varbind[0]
-        if width and oid[:width] == same:
-            run.append(varbind)
-            continue
-        width = 0
-        for length in lengths:
-            prefix = oid[:length]
-            if prefix in key_tables:
-                mac = _mac(varbind[2])
+    columns = []
+    for cells in walked:
+        if cells.prefix in key_tables:
+            for index, value in zip(cells.indexes, cells.values):
+                mac = _mac(value)
                 if mac is None:
                     skipped += 1
                 else:
-                    row_keys[(prefix, oid[length:])] = mac
-                break
-            if prefix in by_oid:
-                run = columns.get(prefix) or columns.setdefault(prefix, [])
-                run.append(varbind)
-                if prefix in final:
-                    same, width = prefix, length
-                break
+                    row_keys[(cells.prefix, index)] = mac
+        elif cells.prefix in by_oid:
+            columns.append(cells)
     keys: set[str] = set()
-    rows_by_table: dict[int, dict[Oid, tuple[str, dict[str, str], Oid] | None]] = {}
+    tables: dict[int, _TableRows] = {}
     runs: list[Run] = []
-    for prefix, found in columns.items():
-        table, column = by_oid[prefix]
-        rows = rows_by_table.setdefault(id(table), {})
+    for cells in columns:
+        table, column = by_oid[cells.prefix]
+        rows = tables.get(id(table)) or tables.setdefault(id(table), _TableRows(table, row_keys, keys))
+        found = rows.of(cells.indexes)
         counter = column.kind == "counter"
-        tags = COUNTER_BITS if counter else INTEGER_TAGS
-        convert = _converter(column)
-        labelled = "{" in column.name
-        width = len(prefix)
-        run_keys: list[str] = []
-        names: list[str] = []
-        indexes: list[Oid] = []
-        values: list[float | None] = []
-        bits: list[int] = []
-        for oid, tag, raw in found:
-            index = oid[width:]
-            row = rows.get(index, MISSING)
-            if row is MISSING:
-                row = rows[index] = _row(table, index, row_keys)
-                if row is not None and not table.join:
-                    keys.add(row[0])
-            if row is None:
-                skipped += 1
+        accepted = COUNTER_TAGS if counter else INTEGER_TAG_OCTETS
+        values: list[Any] = cells.values
+        if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
+            if not counter:
+                values = list(map(_converter(column), values))
+            if None not in values:
+                bits = cells.tags.translate(BITS) if counter else b""
+                runs.append(Run(column, cells.prefix, found.keys, [column.name] * len(values), cells.indexes, values, bits))
                 continue
-            if tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
-                skipped += 1
-                continue
-            if raw in column.unavailable:
-                continue
-            value = convert(raw)
-            if value is None:
-                if column.map is not None:
-                    skipped += 1
-                continue
-            if labelled:
-                try:
-                    name = column.name.format_map(row[1])
-                except KeyError:
-                    skipped += 1
-                    continue
-            else:
-                name = column.name
-            run_keys.append(row[0])
-            names.append(name)
-            indexes.append(row[2])
-            values.append(value)
-            if counter:
-                bits.append(COUNTER_BITS[tag])
-        if run_keys:
-            runs.append(Run(column, prefix, run_keys, names, indexes, values, bits))
-    served = bool(row_keys) or any(not by_oid[prefix][0].join for prefix in columns)
+        run, unusable = _cell_by_cell(column, cells, found.rows)
+        skipped += unusable
+        if run.keys:
+            runs.append(run)
+    served = bool(row_keys) or any(not by_oid[cells.prefix][0].join for cells in columns)
     return Decoded(tuple(runs), frozenset(keys), skipped, served)
 
 
+COUNTER_TAGS = bytes(COUNTER_BITS)
+INTEGER_TAG_OCTETS = bytes(sorted(INTEGER_TAGS))
+BITS = bytes(COUNTER_BITS.get(tag, 0) for tag in range(256))  # a counter's tag -> its width, for bytes.translate
+
+
+class _Found(NamedTuple):
+    rows: list[tuple[str, dict[str, str]] | None]  # per cell: (line key, labels), None if unusable
+    keys: list[str]  # per cell, where `complete`
+    complete: bool
+
+
+class _TableRows:
+    """The rows of one table in one decode: each index parsed once (`_parsed` keeps them across
+    decodes); the cells of a column with the same index list as the column before (a walk's
+    columns, mostly) take its rows whole."""
+
+    def __init__(self, table: Table, row_keys: Mapping[tuple[Oid, Oid], str], keys: set[str]) -> None:
+        self.table = table
+        self.row_keys = row_keys
+        self.keys = keys
+        self.parsed = _parsed(table.index)
+        self.last: tuple[list[Oid], _Found] | None = None
+
+    def of(self, indexes: list[Oid]) -> _Found:
+        if self.last is not None and self.last[0] == indexes:  # the same tuples: compared by identity
+            return self.last[1]
+        parsed, parts = self.parsed, self.table.index
+        found = [parsed.get(index, MISSING) for index in indexes]
+        if MISSING in found:
+            for at, index in enumerate(indexes):
+                if found[at] is MISSING:
+                    found[at] = parsed[index] = parse_index(parts, index)
+        key_oid = self.table.key_oid
+        if key_oid is not None:  # the line key is a MAC from the key column, by the same index
+            keyed = ((row, self.row_keys.get((key_oid, index))) for row, index in zip(found, indexes))
+            found = [None if row is None or key is None else (key, row[1]) for row, key in keyed]
+        complete = None not in found
+        keys = [row[0] for row in found if row is not None]
+        if not self.table.join:
+            self.keys.update(keys)
+        result = _Found(found, keys if complete else [], complete)
+        self.last = (indexes, result)
+        return result
+
+
 MISSING: Any = object()
+MAX_PARSED = 2**16
+_PARSED: dict[tuple[tuple[str, str, tuple[tuple[int, str], ...]], ...], dict[Oid, tuple[str, dict[str, str]] | None]] = {}
+"""Parsed row indexes per index layout, across decodes: DSLAMs share their port numbers, so
+this stays small; MAC-indexed rows are per device, so each layout's entries are bounded."""
 
 
-def _row(table: Table, index: Oid, row_keys: Mapping[tuple[Oid, Oid], str]) -> tuple[str, dict[str, str], Oid] | None:
-    """(line key, labels, the index) of a row, or None if its index does not fit or no key column names it."""
-    parsed = parse_index(table.index, index)
-    if parsed is None:
-        return None
-    key, labels = parsed
-    if table.key_oid is not None:
-        found = row_keys.get((table.key_oid, index))
-        if found is None:
-            return None
-        key = found
-    return key, labels, index
+def _parsed(parts: tuple[IndexPart, ...]) -> dict[Oid, tuple[str, dict[str, str]] | None]:
+    layout = tuple((part.kind, part.name, tuple(part.labels.items())) for part in parts)
+    found = _PARSED.get(layout)
+    if found is None or len(found) > MAX_PARSED:
+        found = _PARSED[layout] = {}
+    return found
+
+
+def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, str]] | None]) -> tuple[Run, int]:
+    """A column's usable cells, one by one, and how many were unusable: the cells of a row that
+    does not fit, of a wrong type, unmapped or unlabelled."""
+    counter = column.kind == "counter"
+    tags = COUNTER_BITS if counter else INTEGER_TAGS
+    convert = _converter(column)
+    labelled = "{" in column.name
+    skipped = 0
+    run = Run(column, cells.prefix, [], [], [], [], b"")
+    values: list[float | None] = []
+    bits = bytearray()
+    for row, index, tag, raw in zip(rows, cells.indexes, cells.tags, cells.values):
+        if row is None:
+            skipped += 1
+            continue
+        if tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
+            skipped += 1
+            continue
+        if raw in column.unavailable:
+            continue
+        value = convert(raw)
+        if value is None:
+            if column.map is not None:
+                skipped += 1
+            continue
+        if labelled:
+            try:
+                name = column.name.format_map(row[1])
+            except KeyError:
+                skipped += 1
+                continue
+        else:
+            name = column.name
+        run.keys.append(row[0])
+        run.names.append(name)
+        run.indexes.append(index)
+        values.append(value)
+        if counter:
+            bits.append(COUNTER_BITS[tag])
+    return run._replace(values=values, bits=bytes(bits)), skipped
 
 
 def _converter(column: Column) -> Callable[[int], float | None]:
@@ -302,36 +366,57 @@ def combine(profile: Profile, runs: Iterable[Run]) -> dict[str, dict[str, float]
     """Runs of final values (None: no value) -> metric values per line key, folded and aggregated.
 
     Several values of one metric in one line (rows folded into a line, or columns sharing a
-    name) fold with the first column that gave the metric its name."""
-    rows: dict[str, dict[str, float]] = {}
+    name) fold with the first column that gave the metric its name. A run of one metric, one
+    value per line and no gap (the usual column) is taken whole, into a dict per metric."""
+    metrics: dict[str, dict[str, float]] = {}  # metric -> line key -> value
     folds: dict[str, Combine] = {}
     several: dict[tuple[str, str], list[float]] = {}
     for run in runs:
-        for name in dict.fromkeys(run.names):
+        names = run.names
+        if not names:
+            continue
+        name = names[0]
+        if (
+            name not in metrics
+            and names.count(name) == len(names)
+            and None not in run.values
+            and len(set(run.keys)) == len(names)
+        ):
             folds.setdefault(name, run.column.folding)
-        for key, name, value in zip(run.keys, run.names, run.values):
+            metrics[name] = dict(zip(run.keys, map(float, run.values)))  # type: ignore[arg-type]
+            continue
+        for name in dict.fromkeys(names):
+            folds.setdefault(name, run.column.folding)
+        for key, name, value in zip(run.keys, names, run.values):
             if value is None:
                 continue
-            row = rows.get(key)
-            if row is None:
-                rows[key] = {name: value}
-            elif name not in row:
-                row[name] = value
+            values = metrics.get(name) or metrics.setdefault(name, {})
+            if key not in values:
+                values[key] = float(value)
             else:
                 found = several.get((key, name))
                 if found is None:
-                    several[(key, name)] = [row[name], value]
+                    several[(key, name)] = [values[key], float(value)]
                 else:
-                    found.append(value)
-    for (key, name), values in several.items():
-        rows[key][name] = COMBINE[folds[name]](values)
-    for combined in rows.values():
-        for name, value in combined.items():
-            combined[name] = float(value)
-        for aggregate in profile.aggregates:
-            present = [combined[name] for name in aggregate.of if name in combined]
-            if present:
-                combined[aggregate.name] = AGGREGATE[aggregate.fn](present)
+                    found.append(float(value))
+    for (key, name), folded in several.items():
+        metrics[name][key] = float(COMBINE[folds[name]](folded))
+    metric_names = list(metrics)
+    columns = list(metrics.values())
+    keys = list(columns[0]) if columns else []
+    if all(list(values) == keys for values in columns):  # every metric in every line, in one order: the usual table
+        rows = {key: dict(zip(metric_names, found)) for key, found in zip(keys, zip(*(values.values() for values in columns)))}
+    else:
+        rows = {
+            key: {name: values[key] for name, values in zip(metric_names, columns) if key in values}
+            for key in dict.fromkeys(chain.from_iterable(columns))
+        }
+    if profile.aggregates:
+        for combined in rows.values():
+            for aggregate in profile.aggregates:
+                present = [combined[name] for name in aggregate.of if name in combined]
+                if present:
+                    combined[aggregate.name] = AGGREGATE[aggregate.fn](present)
     return rows
 
 
@@ -388,19 +473,19 @@ async def poll_device(
     walk = await client.walk(target, profile.walk_oids(intervals, fallbacks=v1), profile.max_repetitions)
     if walk.outcome is not Outcome.OK:
         return [Sample(node, probe, now, walk.outcome, values, walk.detail)]
-    varbinds = walk.varbinds
-    fallen = [c for c in profile.columns(intervals) if c.fallback and (v1 or not _served(varbinds, c.oid))]
+    cells = walk.cells
+    fallen = [c for c in profile.columns(intervals) if c.fallback and (v1 or not _served(cells, c.oid))]
     names = ", ".join(sorted({c.name for c in fallen}))
     if fallen and not v1:
         extra = await client.walk(target, [c.fallback for c in fallen if c.fallback], profile.max_repetitions)
         if extra.outcome is Outcome.OK:
-            varbinds += extra.varbinds
+            cells += extra.cells
         else:
             notes.append(
                 f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip()
             )
             fallen = []
-    decoded = decode(profile, varbinds)
+    decoded = decode_cells(profile, cells)
     if not decoded.served:
         detail = absent(profile, intervals)
         samples = [Sample(node, probe, now, Outcome.NO_TABLE, values, "; ".join([*notes, detail]))]
@@ -415,12 +500,13 @@ async def poll_device(
     if walk.detail:
         notes.append(walk.detail)
     samples = [Sample(node, probe, now, Outcome.OK, values, "; ".join(notes))]
-    for key, line in lines_by_key.items():
-        target_node = NodeRef("line", line)
-        if key in decoded.keys:
-            samples.append(Sample(target_node, probe, now, Outcome.OK, rows.get(key, {})))
-        else:
-            samples.append(Sample(target_node, probe, now, Outcome.NOT_FOUND, detail=f"no row {key!r}"))
+    found = decoded.keys
+    samples += [
+        Sample(NodeRef("line", line), probe, now, Outcome.OK, rows.get(key, {}))
+        if key in found
+        else Sample(NodeRef("line", line), probe, now, Outcome.NOT_FOUND, detail=f"no row {key!r}")
+        for key, line in lines_by_key.items()
+    ]
     return samples
 
 
@@ -429,9 +515,7 @@ def measure(profile: Profile, decoded: Decoded, device: str, rates: RateTracker,
     final = []
     for run in decoded.runs:
         if run.column.kind == "counter":
-            scale = run.column.scale
-            found = rates.rates(device, run.prefix, run.indexes, run.values, run.bits, now)
-            run = run._replace(values=[None if rate is None else rate * scale for rate in found])
+            run = run._replace(values=rates.rates(device, run.prefix, run.indexes, run.values, run.bits, now, run.column.scale))
         final.append(run)
     return combine(profile, final)
 
@@ -445,8 +529,6 @@ def absent(profile: Profile, intervals: Iterable[str] | None = None) -> str:
     return f"profile {profile.name}: table{'s' if len(tables) > 1 else ''} {shown} absent on this agent (wrong profile?)"
 
 
-def _served(varbinds: Iterable[Varbind], column: Oid) -> bool:
-    """Whether any value lies under `column`; walks answer row by row, so a served column shows
-    within the first few values and this stops there."""
-    width = len(column)
-    return any(varbind.oid[:width] == column for varbind in varbinds)
+def _served(cells: Iterable[Cells], column: Oid) -> bool:
+    """Whether the walk found any value under `column`."""
+    return any(found.prefix == column for found in cells)

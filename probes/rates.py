@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from probes import _ber
 from probes.snmp import Oid
 
 
@@ -43,19 +44,27 @@ class RateTracker:
         return False
 
     def rates(
-        self, device: str, column: Oid, indexes: Sequence[Oid], values: Sequence[float | None], bits: Sequence[int], now: float
+        self,
+        device: str,
+        column: Oid,
+        indexes: Sequence[Oid],
+        values: Sequence[float | None],
+        bits: Sequence[int],
+        now: float,
+        scale: float = 1.0,
     ) -> list[float | None]:
-        """Per-second rates of one column's counters (`values`, exact integers, `bits` wide) in
-        the rows `indexes` (a list, as `Run` has it) of the OID `column`; None where a cell has no earlier reading, no time
-        passed or the counter was reset."""
+        """Per-second rates, times `scale`, of one column's counters (`values`, exact integers,
+        each `bits` wide: 32 or 64) in the rows `indexes` (a list, as `Run` has it) of the OID
+        `column`; None where a cell has no earlier reading, no time passed or the counter was
+        reset. The arithmetic per cell is in C (probes/_ber.c)."""
         columns = self._counters.get(device)
         if columns is None:
             columns = self._counters[device] = {}
         readings = columns.get(column)
         count = len(indexes)
         counts = cast(Sequence[int], values)  # decode keeps a counter column's values exact integers
-        previous: Sequence[int]
-        times: Sequence[float]
+        previous: array[int]
+        times: array[float]
         if readings is None or readings.indexes[:count] != indexes:
             readings, previous, times = _merge(readings, indexes, counts, now)
             # Columns of one table have the same rows: one list of them per device, not per column.
@@ -65,19 +74,7 @@ class RateTracker:
             previous, times = readings.values, readings.times
             readings.values = array("Q", counts) + readings.values[count:]
             readings.times = array("d", (now,)) * count + readings.times[count:]
-        rates: list[float | None] = []
-        for value, last, then, width in zip(counts, previous, times, bits):
-            if then >= now or then != then:
-                rates.append(None)
-                continue
-            delta = value - last
-            if delta < 0:
-                if width != 32 or -delta <= 2**31:
-                    rates.append(None)
-                    continue
-                delta += 2**32
-            rates.append(delta / (now - then))
-        return rates
+        return _ber.rates(counts, bytes(bits), previous, times, now, scale)
 
     def forget(self, device: str) -> None:
         self._counters.pop(device, None)
@@ -95,7 +92,7 @@ class _Readings:
 
 def _merge(
     old: _Readings | None, indexes: Sequence[Oid], values: Sequence[int], now: float
-) -> tuple[_Readings, list[int], list[float]]:
+) -> tuple[_Readings, array[int], array[float]]:
     """New readings for rows that differ from the last walk's (this walk's rows first, in its
     order, then rows seen before but not now), and each new cell's earlier reading and its time
     (NaN if none); a row found twice in one walk reads the first as its earlier one."""
@@ -117,4 +114,4 @@ def _merge(
         array("Q", [*latest.values(), *(earlier[index][0] for index in kept)]),
         array("d", [now] * len(latest) + [earlier[index][1] for index in kept]),
     )
-    return readings, previous, times
+    return readings, array("Q", previous), array("d", times)

@@ -19,7 +19,11 @@ matches v3 replies by msgID and security parameters, not by address (RFC 3412 §
 authNoPriv or authPriv a forged reply fails its HMAC, with noAuthNoPriv it would be accepted.
 
 The v1/v2c socket, and how a burst of requests is kept from losing its own replies, are in
-probes/udp.py.
+probes/udp.py. A walk's replies, v3's re-encoded, are decoded in C into per-column cells
+(`ber.Walk`): no Python object per value but the values themselves and one index per row.
+
+Longer than 500 lines because v1/v2c and v3 share the walk loop, the result types and the
+error mapping; only the socket is apart.
 """
 
 from __future__ import annotations
@@ -111,12 +115,36 @@ PRIV_PROTOCOLS = {
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What one operation saw. `varbinds` holds only real values (no noSuch*/endOfMibView)."""
+    """What one GET saw. `varbinds` holds only real values (no noSuch*/endOfMibView)."""
 
     outcome: Outcome
     varbinds: tuple[Varbind, ...] = ()
     detail: str = ""
     requests: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.varbinds)
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """What one walk saw: the real values of each column that had some, in the order asked."""
+
+    outcome: Outcome
+    cells: tuple[ber.Cells, ...] = ()
+    detail: str = ""
+    requests: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(len(cells.tags) for cells in self.cells)
+
+    @property
+    def varbinds(self) -> tuple[Varbind, ...]:
+        """Every value as a Varbind, column by column: an object per value, for the few callers
+        that want them one by one."""
+        return tuple(varbind for cells in self.cells for varbind in cells.varbinds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +162,13 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class _Reply:
+    """A reply's status and its varbinds, still encoded: a VarBindList at `at` in `data`."""
+
     outcome: Outcome
     error_status: int = 0
     error_index: int = 0
-    varbinds: Sequence[Varbind] = ()
+    data: bytes = b"\x30\x00"
+    at: int = 0
     detail: str = ""
 
 
@@ -230,45 +261,54 @@ class SnmpClient:
     async def get(self, target: Target, oids: Iterable[Oid]) -> Result:
         """Scalars in one GET. Missing objects are simply absent from `varbinds`."""
         requested = list(oids)
-        reply = await self._send(target, requested, None)
+        try:
+            names = [ber.encode_oid(oid) for oid in requested]
+        except ber.BerError as error:
+            return Result(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
+        reply = await self._send(target, names, None)
         if reply.outcome is not Outcome.OK:
             return Result(reply.outcome, detail=reply.detail, requests=1)
         if reply.error_status:
             detail = describe_error(reply.error_status, reply.error_index, requested)
             return Result(Outcome.AGENT_ERROR, detail=detail, requests=1)
-        varbinds, skipped = _plain(reply.varbinds)
+        varbinds, skipped = _plain(ber.decode_varbinds(reply.data, reply.at))
         return Result(Outcome.OK, tuple(varbinds), _skipped(skipped), requests=1)
 
-    async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Result:
+    async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Walked:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
-        The result holds every cell found (each reply's column by column, in agent order), or an
-        outcome that says why the walk stopped: tooBig at one repetition, OID not increasing, too
-        many rows, too many requests, out of time.
+        The result holds every cell found, column by column, or an outcome that says why the walk
+        stopped: tooBig at one repetition, OID not increasing, too many rows, too many requests,
+        out of time. Per reply, Python does only the bookkeeping; the values go into `ber.Walk`.
         """
         prefixes = list(dict.fromkeys(columns))
-        last = {prefix: prefix for prefix in prefixes}
-        found: list[Varbind] = []
+        try:
+            walk = ber.Walk([ber.encode_oid(prefix) for prefix in prefixes])
+        except ber.BerError as error:
+            return Walked(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         skipped = 0
         requests = 0
         received = 0
         repetitions = max(1, max_repetitions)
         v1 = target.auth.version == "1"
-        active = list(prefixes)
+        active = list(range(len(prefixes)))
         clock = asyncio.get_running_loop().time
         deadline = clock() + self.walk_timeout
+
+        def ended(outcome: Outcome, detail: str) -> Walked:
+            return Walked(outcome, _cells(walk, prefixes), detail, requests)
+
         while active:
             if requests >= self.walk_max_requests:
-                detail = f"walk unfinished after {requests} requests (walk_max_requests)"
-                return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
+                return ended(Outcome.AGENT_ERROR, f"walk unfinished after {requests} requests (walk_max_requests)")
             if clock() >= deadline:
                 detail = f"walk unfinished after {self.walk_timeout:g} s and {requests} requests (walk_timeout)"
-                return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
-            requested = [last[prefix] for prefix in active]
+                return ended(Outcome.AGENT_ERROR, detail)
+            requested = [walk.last(column) for column in active]
             reply = await self._send(target, requested, 0 if v1 else repetitions)
             requests += 1
             if reply.outcome is not Outcome.OK:
-                return Result(reply.outcome, tuple(found), reply.detail, requests)
+                return ended(reply.outcome, reply.detail)
             if reply.error_status == TOO_BIG and repetitions > 1:
                 repetitions //= 2
                 continue
@@ -276,39 +316,30 @@ class SnmpClient:
                 del active[reply.error_index - 1]
                 continue
             if reply.error_status:
-                detail = describe_error(reply.error_status, reply.error_index, requested)
-                return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
-            if not reply.varbinds:
-                return Result(Outcome.AGENT_ERROR, tuple(found), "empty response", requests)
-            received += len(reply.varbinds)
-            done: set[Oid] = set()
-            for column, prefix in enumerate(active):  # a column's values are every len(active)-th
-                width = len(prefix)
-                previous = last[prefix]
-                for varbind in reply.varbinds[column :: len(active)]:
-                    oid, tag, _ = varbind
-                    if tag == ber.END_OF_MIB_VIEW or oid[:width] != prefix:
-                        done.add(prefix)
-                        break
-                    if oid <= previous:
-                        detail = f"OID not increasing: {format_oid(oid)} after {format_oid(previous)}"
-                        return Result(Outcome.AGENT_ERROR, tuple(found), detail, requests)
-                    previous = oid
-                    if tag in KNOWN:
-                        found.append(varbind)  # the decoder's own: no object built per value here
-                    elif tag not in ber.EMPTY:
-                        skipped += 1
-                last[prefix] = previous
+                detail = describe_error(reply.error_status, reply.error_index, [ber.decode_oid(name) for name in requested])
+                return ended(Outcome.AGENT_ERROR, detail)
+            try:
+                count, unknown, done, unordered = walk.feed(reply.data, reply.at, active)
+            except ber.BerError as error:  # a v3 reply that probes/ber.py cannot read back
+                return ended(Outcome.AGENT_ERROR, f"undecodable response: {error}")
+            if not count:
+                return ended(Outcome.AGENT_ERROR, "empty response")
+            if unordered is not None:
+                name, previous = map(ber.decode_oid, unordered)
+                return ended(Outcome.AGENT_ERROR, f"OID not increasing: {format_oid(name)} after {format_oid(previous)}")
+            received += count
+            skipped += unknown
             if received > self.max_varbinds:
                 detail = f"too many rows: more than {self.max_varbinds} values received"
-                return Result(Outcome.AGENT_ERROR, tuple(found[: self.max_varbinds]), detail, requests)
-            active = [prefix for prefix in active if prefix not in done]
-        return Result(Outcome.OK, tuple(found), _skipped(skipped), requests)
+                return Walked(Outcome.AGENT_ERROR, _cut(_cells(walk, prefixes), self.max_varbinds), detail, requests)
+            if done:
+                active = [column for column in active if column not in done]
+        return Walked(Outcome.OK, _cells(walk, prefixes), _skipped(skipped), requests)
 
-    async def _send(self, target: Target, oids: Sequence[Oid], repetitions: int | None) -> _Reply:
-        """GET (repetitions None), GETNEXT (0) or GETBULK (max-repetitions > 0)."""
+    async def _send(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> _Reply:
+        """GET (repetitions None), GETNEXT (0) or GETBULK (max-repetitions > 0) of OIDs encoded."""
         if target.auth.version in ("1", "2c"):
-            return await self._exchange(target, oids, repetitions)
+            return await self._exchange(target, names, repetitions)
         try:
             engine, address = await self._address(target)
         except Exception as error:  # pysnmp raises PySnmpError and OSError for bad addresses
@@ -320,7 +351,7 @@ class SnmpClient:
                 future.set_result(_reply(indication, status, index, varbinds))
             return False
 
-        request = [(rfc1902.ObjectName(oid), rfc1902.Null("")) for oid in oids]
+        request = [(rfc1902.ObjectName(ber.decode_oid(name)), rfc1902.Null("")) for name in names]
         try:
             if repetitions is None:
                 cmdgen.GetCommandGenerator().send_varbinds(engine, address, None, b"", request, done)
@@ -332,7 +363,7 @@ class SnmpClient:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
         return await future
 
-    async def _exchange(self, target: Target, oids: Sequence[Oid], repetitions: int | None) -> _Reply:
+    async def _exchange(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> _Reply:
         """A v1/v2c request on the shared socket, sent again with the same request-id after each
         timeout; a reply to any of the sends answers it."""
         try:
@@ -345,16 +376,16 @@ class SnmpClient:
         kind = ber.GET if repetitions is None else ber.GET_BULK if repetitions else ber.GET_NEXT
         self._request_id = request_id = (self._request_id + 1) % 2**31
         try:
-            message = ber.encode_request(version, community, request_id, kind, oids, 0, repetitions or 0)
+            message = ber.encode_names(version, community, request_id, kind, names, 0, repetitions or 0)
         except ber.BerError as error:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
-        held = await datagrams.budget.take(reply_cost(message, len(oids), repetitions))
+        held = await datagrams.budget.take(reply_cost(message, len(names), repetitions))
         loop = asyncio.get_running_loop()
         try:
             for _attempt in range(self.retries + 1):
                 # A future per send, resolved by the reply or by its timer with None: a fraction
                 # of what asyncio.wait costs per request. A late reply answers the next send.
-                answer: asyncio.Future[ber.Response | None] = loop.create_future()
+                answer: asyncio.Future[tuple[ber.Header, bytes] | None] = loop.create_future()
                 datagrams.waiting[request_id] = (version, community, sockaddr[:2], answer)
                 transport.sendto(message, sockaddr)
                 timer = loop.call_later(self.timeout, _expire, answer)
@@ -363,7 +394,8 @@ class SnmpClient:
                 finally:
                     timer.cancel()
                 if response is not None:
-                    return _Reply(Outcome.OK, response.error_status, response.error_index, response.varbinds)
+                    header, data = response
+                    return _Reply(Outcome.OK, header.error_status, header.error_index, data, header.varbinds_at)
         finally:
             del datagrams.waiting[request_id]
             datagrams.budget.give(held)
@@ -385,6 +417,8 @@ class SnmpClient:
         opening = self._sockets.get(family)
         if opening is None:
             opening = self._sockets[family] = asyncio.ensure_future(self._open(family))
+        elif opening.done() and not opening.cancelled() and opening.exception() is None:
+            return opening.result()  # open: no shield (a future and its callbacks) per request
         return await asyncio.shield(opening)
 
     def _sized_socket(self, family: int) -> socket.socket:
@@ -437,7 +471,7 @@ class SnmpClient:
         return engine
 
 
-def _expire(answer: asyncio.Future[ber.Response | None]) -> None:
+def _expire(answer: asyncio.Future[tuple[ber.Header, bytes] | None]) -> None:
     if not answer.done():
         answer.set_result(None)
 
@@ -461,7 +495,11 @@ def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
         plain = [_raw(name, value) for name, value in varbinds or ()]
         if any(arc > ber.MAX_SUB_IDENTIFIER for oid, _, _ in plain for arc in oid):
             return _Reply(Outcome.AGENT_ERROR, detail="OID sub-identifier above 2**32-1")
-        return _Reply(Outcome.OK, int(status or 0), int(index or 0), plain)
+        try:
+            encoded = ber.encode_varbinds(plain)
+        except ValueError as error:  # BerError, or a tag beyond one octet
+            return _Reply(Outcome.AGENT_ERROR, detail=f"undecodable response: {error}")
+        return _Reply(Outcome.OK, int(status or 0), int(index or 0), encoded)
     if isinstance(indication, errind.RequestTimedOut):
         return _Reply(Outcome.TIMEOUT, detail="no response")
     if isinstance(indication, AUTH_ERRORS):
@@ -487,6 +525,23 @@ def _plain(varbinds: Iterable[Varbind]) -> tuple[list[Varbind], int]:
         elif varbind.tag not in ber.EMPTY:
             skipped += 1
     return plain, skipped
+
+
+def _cells(walk: ber.Walk, prefixes: Sequence[Oid]) -> tuple[ber.Cells, ...]:
+    """The walk's cells, column by column, leaving out columns without any."""
+    found = (ber.Cells(prefix, *walk.cells(column)) for column, prefix in enumerate(prefixes))
+    return tuple(cells for cells in found if cells.tags)
+
+
+def _cut(found: tuple[ber.Cells, ...], limit: int) -> tuple[ber.Cells, ...]:
+    """The first `limit` cells, column by column."""
+    kept = []
+    for cells in found:
+        if limit <= 0:
+            break
+        kept.append(ber.Cells(cells.prefix, cells.indexes[:limit], cells.tags[:limit], cells.values[:limit]))
+        limit -= len(cells.tags)
+    return tuple(kept)
 
 
 def _skipped(count: int) -> str:

@@ -39,20 +39,20 @@ class Datagrams(asyncio.DatagramProtocol):
 
     budget: ReplyBudget
     transport: asyncio.DatagramTransport | None = None
-    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[ber.Response | None]]] = field(default_factory=dict)
+    waiting: dict[int, tuple[int, bytes, Any, asyncio.Future[tuple[ber.Header, bytes] | None]]] = field(default_factory=dict)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
-            response = ber.decode_response(data)
+            header = ber.read_response(data)
         except ber.BerError:
             return
-        waiting = self.waiting.get(response.request_id)
-        if waiting is None or waiting[:3] != (response.version, response.community, addr[:2]) or waiting[3].done():
+        waiting = self.waiting.get(header.request_id)
+        if waiting is None or waiting[:3] != (header.version, header.community, addr[:2]) or waiting[3].done():
             return
-        waiting[3].set_result(response)
+        waiting[3].set_result((header, data))
 
 
 class ReplyBudget:

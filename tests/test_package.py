@@ -1,4 +1,5 @@
-"""monitord as an installed package: a wheel carries its built-in profiles and rules, `--version`,
+"""monitord as an installed package: a wheel carries its built-in profiles and rules and its C
+extension (compiled from source as the wheel is built), `--version`,
 `check --json`, and the API description is a valid OpenAPI document."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.test_config import EXAMPLE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 BUILT_IN = {"adsl", "adsl-wholedb", "docsis-cm", "docsis-cmts", "gpon-axos", "if-mib", "vdsl2"}
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis")
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "*.so")
 
 
 def run(*command: str | Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -84,15 +85,16 @@ def test_a_wheel_ships_the_built_in_profiles_and_rules(installed: Path, tmp_path
         installed / "bin" / "python",
         "-c",
         (
-            "import json, monitord, monitord.config.rules as r; from probes.profile_files import load_profiles;"
-            "print(json.dumps([monitord.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
+            "import json, monitord, monitord.config.rules as r, probes._ber as c; from probes.profile_files import load_profiles;"
+            "print(json.dumps([monitord.__file__, c.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
         ),
         cwd=tmp_path,
         env=env,
     )
     assert found.returncode == 0, found.stderr
-    module, profiles, default_rules = json.loads(found.stdout)
+    module, compiled, profiles, default_rules = json.loads(found.stdout)
     assert Path(module).is_relative_to(installed)
+    assert Path(compiled).is_relative_to(installed)  # the C part of probes/ber.py, compiled as the wheel was built
     assert set(profiles) == BUILT_IN
     assert default_rules == (REPO / "monitord" / "builtin" / "rules" / "default.yaml").read_text(encoding="utf-8")
 

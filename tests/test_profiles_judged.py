@@ -198,7 +198,7 @@ def test_fallback_counters_are_32_bit_and_wrap() -> None:
     found = []
     for at, raw in ((T0, 2**32 - 1_000), (T0 + 10, 1_000)):
         (run,) = decode(profile, [Varbind(in_octets + (7,), 65, raw)]).runs
-        assert (run.names, run.bits, run.prefix) == (["in_octets_per_s"], [32], in_octets)
+        assert (run.names, list(run.bits), run.prefix) == (["in_octets_per_s"], [32], in_octets)
         found += rates.rates("d", run.prefix, run.indexes, run.values, run.bits, at)
     assert found == [None, 200.0]
 
