@@ -29,6 +29,7 @@ from probes.ber import (
     tlv,
 )
 from probes.snmp import KNOWN
+from tests.depth import examples
 
 COLUMNS: tuple[Oid, ...] = ((1, 3, 6, 1, 2, 1, 2, 2, 1, 8), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6), (1, 3, 6, 1, 2, 1, 2, 2, 1, 10))
 TAGS = [0x02, 0x04, 0x05, 0x06, 0x40, 0x41, 0x42, 0x43, 0x44, 0x46, 0x80, 0x81, 0x82, 0x30, 0x1F, 0xA2, 0x47]
@@ -144,7 +145,7 @@ def fed(walk: Walk, data: bytes, active: list[int], before: dict[int, int]) -> t
     return (count, skipped, done, cells)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600))
 @given(replies())
 def test_read_response_accepts_what_decode_response_accepts(data: bytes) -> None:
     try:
@@ -161,7 +162,7 @@ def test_read_response_accepts_what_decode_response_accepts(data: bytes) -> None
     assert decode_varbinds(data, header.varbinds_at) == expected.varbinds
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(st.data(), st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True))
 def test_walk_keeps_the_cells_the_walk_loop_kept(data: st.DataObject, active: list[int]) -> None:
     datagrams = data.draw(st.lists(replies(tuple(active)), min_size=1, max_size=4))
@@ -188,7 +189,7 @@ def test_walk_keeps_the_cells_the_walk_loop_kept(data: st.DataObject, active: li
             return
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000))
 @given(st.binary(max_size=80), st.integers(0, 90))
 def test_walk_feed_refuses_what_decode_varbinds_refuses(data: bytes, at: int) -> None:
     """Any octets from any position: `BerError` exactly where the reference raises it, or no error."""
@@ -262,7 +263,7 @@ READINGS = st.tuples(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500))
 @given(st.lists(READINGS, max_size=20), st.floats(0, 2e9), st.sampled_from([1.0, 8.0, 0.001]))
 def test_rates_in_c_follow_the_formula(cells: list[tuple[int, int, float, int]], now: float, scale: float) -> None:
     values = [value for value, _, _, _ in cells]
