@@ -46,6 +46,7 @@ from typing import Any
 
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
 from rules import snapshot as snapshots
+from rules.checks import State as CheckState
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Fault, Judge, Target, count_downs, sample_order, suspect
@@ -101,11 +102,11 @@ class Engine:
             is_device = target.key.level is DEVICE
             if is_device and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
-            verdict, checks = target.verdicts.get(probe), _checks(target)
+            held, checks = target.verdicts, target.checks  # replaced when they change, never changed in place
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
-            if verdict != target.verdicts[probe] or checks != _checks(target):  # before `_step` looks
-                s.dirty.add(target.key)
+            if held is not target.verdicts or (checks is not target.checks and _checks(checks) != _checks(target.checks)):
+                s.dirty.add(target.key)  # before `_step` looks
             if is_device:
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
@@ -406,9 +407,9 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
-def _checks(target: Target) -> list[tuple[float | None, ...]]:
-    """A target's check states by value (a check may update its state in place)."""
-    return [tuple(state) for state in target.checks.values()]
+def _checks(checks: Mapping[str, CheckState]) -> list[tuple[float | None, ...]]:
+    """Check states by value: a check may return a new state equal to the old one."""
+    return [tuple(state) for state in checks.values()]
 
 
 def _by_key(target: Target) -> NodeKey:

@@ -136,8 +136,9 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
         if chain is None:
             dropped.add(key)
             continue
-        target = _load_target(raw, chain)
-        target.checks = {k: shared(v) for k, v in target.checks.items() if k in s.judge.checks}
+        target = _load_target(raw, s.inventory.own(key), chain)
+        target.verdicts = s.judge.share_verdicts({probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()})
+        target.checks = s.judge.share_checks({k: shared(list(v)) for k, v in raw["checks"].items() if k in s.judge.checks})
         s.judge.refresh(target)
         s.targets[key] = target
     for raw in snapshot["incidents"]:
@@ -152,7 +153,7 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
     writes no row (a reload judges every target again and changes few)."""
     return (
         tuple(t.verdicts.items()),
-        tuple(map(tuple, t.checks.values())),  # by value: a check may update its state in place
+        tuple(map(tuple, t.checks.values())),  # by value: a check may return a new state equal to the old one
         t.base,
         t.status,
         t.reasons,
@@ -192,12 +193,11 @@ def _dump_target(t: Target) -> dict[str, Any]:
     }
 
 
-def _load_target(raw: Mapping[str, Any], chain: tuple[NodeKey, ...]) -> Target:
+def _load_target(raw: Mapping[str, Any], key: NodeKey, chain: tuple[NodeKey, ...]) -> Target:
+    """All but the verdicts and checks, which the judge shares (`load`)."""
     return Target(
-        key=NodeKey.parse(raw["key"]),
+        key=key,
         chain=chain,
-        verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
-        checks={name: list(state) for name, state in raw["checks"].items()},
         base=Status(raw["base"]),
         status=Status(raw["status"]),
         reasons=tuple(raw["reasons"]),

@@ -32,5 +32,6 @@ class State:
         """The target of a line or device of the topology, created on first use."""
         target = self.targets.get(key)
         if target is None:
+            key = self.inventory.own(key)
             target = self.targets[key] = Target(key, self.inventory.chain[key])
         return target
