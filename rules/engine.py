@@ -49,7 +49,7 @@ from rules import snapshot as snapshots
 from rules.checks import State as CheckState
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
-from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Fault, Judge, Target, count_downs, sample_order, suspect
+from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
@@ -96,18 +96,17 @@ class Engine:
             if other is None or sample_order(sample) > sample_order(other):
                 latest[target, sample.probe] = sample
         judge, wake = self._due(now)
-        said: dict[Target, list[str]] = {}  # what each device's probes said in this batch
-        suspect_before: dict[Target, bool] = {}  # and whether it was suspected before
+        said: dict[Device, list[str]] = {}  # what each device's probes said in this batch
+        suspect_before: dict[Device, bool] = {}  # and whether it was suspected before
         for (target, probe), sample in latest.items():
-            is_device = target.key.level is DEVICE
-            if is_device and target not in said:
+            if isinstance(target, Device) and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
             held, checks = target.verdicts, target.checks  # replaced when they change, never changed in place
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
             if held is not target.verdicts or (checks is not target.checks and _checks(checks) != _checks(target.checks)):
                 s.dirty.add(target.key)  # before `_step` looks
-            if is_device:
+            if isinstance(target, Device):
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
             counted = device.downs, device.suspected

@@ -19,9 +19,9 @@ from typing import Any
 
 from monitord.model import MaintenanceWindow, Phase, Status
 from rules.checks import shared
-from rules.judge import NEVER_FAILED, Fault, Target
+from rules.judge import NEVER_FAILED, Device, Fault, Target
 from rules.lifecycle import Tracked
-from rules.nodes import NodeKey
+from rules.nodes import DEVICE, NodeKey
 from rules.state import State
 from rules.timers import TimerKind
 
@@ -195,24 +195,23 @@ def _dump_target(t: Target) -> dict[str, Any]:
 
 def _load_target(raw: Mapping[str, Any], key: NodeKey, chain: tuple[NodeKey, ...]) -> Target:
     """All but the verdicts and checks, which the judge shares (`load`)."""
-    return Target(
-        key=key,
-        chain=chain,
-        base=Status(raw["base"]),
-        status=Status(raw["status"]),
-        reasons=tuple(raw["reasons"]),
-        since=raw["since"],
-        fault=None if raw["fault"] is None else Fault(raw["fault"]),
-        fault_since=raw["fault_since"],
-        overrun=raw["overrun"],
-        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()} or NEVER_FAILED,
-        incident=raw["incident"],
-        up_since=raw["up_since"],
-        ok_since=raw["ok_since"],
-        downs=raw.get("downs", 0),
-        suspected=raw.get("suspected"),
-        confirmed=raw.get("confirmed"),
-    )
+    target = Device(key, chain) if key.level is DEVICE else Target(key, chain)
+    target.base = Status(raw["base"])
+    target.status = Status(raw["status"])
+    target.reasons = tuple(raw["reasons"])
+    target.since = raw["since"]
+    target.fault = None if raw["fault"] is None else Fault(raw["fault"])
+    target.fault_since = raw["fault_since"]
+    target.overrun = raw["overrun"]
+    target.last_fault = {Fault(kind): at for kind, at in raw["last_fault"].items()} or NEVER_FAILED
+    target.incident = raw["incident"]
+    target.up_since = raw["up_since"]
+    target.ok_since = raw["ok_since"]
+    if isinstance(target, Device):
+        target.downs = raw.get("downs", 0)
+        target.suspected = raw.get("suspected")
+        target.confirmed = raw.get("confirmed")
+    return target
 
 
 def _dump_incident(i: Tracked) -> dict[str, Any]:

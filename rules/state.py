@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from rules.config import RulesConfig
 from rules.correlate import Counts
-from rules.judge import Judge, Target
+from rules.judge import Device, Judge, Target
 from rules.lifecycle import Book
 from rules.maintenance import Maintenance
-from rules.nodes import Inventory, NodeKey
+from rules.nodes import DEVICE, Inventory, NodeKey
 from rules.timers import Timers
 
 
@@ -33,5 +33,6 @@ class State:
         target = self.targets.get(key)
         if target is None:
             key = self.inventory.own(key)
-            target = self.targets[key] = Target(key, self.inventory.chain[key])
+            chain = self.inventory.chain[key]
+            target = self.targets[key] = Device(key, chain) if key.level is DEVICE else Target(key, chain)
         return target
