@@ -18,7 +18,7 @@ from tests.rules_fixtures import T0, rules, topology
 
 DEVICES, PORTS = 40, 48  # 1,920 lines
 PER_LINE = (
-    450  # bytes of engine state per healthy line fed by adsl, if-mib and ICMP (375 now; 901 with two dicts a line, 1,355 before)
+    420  # bytes of engine state a healthy line fed by adsl, if-mib and ICMP (351 now; 901 with two dicts a line, 1,355 before)
 )
 WRITE_PEAK = 400  # bytes per row at the peak of writing every target's row (122 now; 1,494 with every record held)
 
