@@ -60,6 +60,7 @@ class PollingJobs:
             )
             if device.snmp is None:
                 continue
+            made: list[dict[str, str]] = []  # a device's profiles matching by port find its lines by the same keys
             for name in device.profiles:
                 profile = config.profiles[name]
                 keys = {}
@@ -67,6 +68,8 @@ class PollingJobs:
                     key = line_key(profile, topology.lines[line_id])
                     if key is not None:
                         keys[key] = line_id
+                keys = next((same for same in made if same == keys), keys)
+                made.append(keys)
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
                     poll, check = self._snmp_job(device, profile, keys, interval)
@@ -118,17 +121,18 @@ class PollingJobs:
         polling, lines = config.polling, config.topology.lines
         node = NodeRef("device", device.id)
         # A modem's address never is its device's nor another line's (the config refuses both).
-        # Its line's NodeRef is made per sweep, not kept: 100,000 of them would stay for nothing.
-        modems = {modem: i for i in line_ids if (modem := lines[i].modem)}
+        # Its line's NodeRef is made per sweep, not kept: 100,000 of them would stay for nothing;
+        # nor a dict of them (two tuples weigh half as much).
+        pinged = tuple(i for i in line_ids if lines[i].modem)
+        addresses = (device.address, *(lines[i].modem or "" for i in pinged))
 
         async def run() -> list[Sample]:
             assert self.pinger is not None
             started = time.perf_counter()
-            addresses = [device.address, *modems]
             results = await self.pinger.sweep(addresses, count=polling.icmp_count, timeout=polling.icmp_timeout)
             now = self.clock()
             samples = [to_sample(results[device.address], node, now)]
-            samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in modems.items()]
+            samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in zip(addresses[1:], pinged)]
             self._count(device.id, "icmp", samples[:1], time.perf_counter() - started)
             return samples
 

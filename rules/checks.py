@@ -205,6 +205,11 @@ def shared(state: State) -> State:
     return next((common for common in _SHARED if common == state), state)
 
 
+def is_shared(state: State) -> bool:
+    """Whether `state` is one of the shared lists (a state no other target could tell apart)."""
+    return any(state is common for common in _SHARED)
+
+
 Check: TypeAlias = Threshold | Flap | Drift
 
 

@@ -46,9 +46,10 @@ from typing import Any
 
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
 from rules import snapshot as snapshots
+from rules.checks import State as CheckState
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
-from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Fault, Judge, Target, count_downs, sample_order, suspect
+from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
@@ -95,18 +96,17 @@ class Engine:
             if other is None or sample_order(sample) > sample_order(other):
                 latest[target, sample.probe] = sample
         judge, wake = self._due(now)
-        said: dict[Target, list[str]] = {}  # what each device's probes said in this batch
-        suspect_before: dict[Target, bool] = {}  # and whether it was suspected before
+        said: dict[Device, list[str]] = {}  # what each device's probes said in this batch
+        suspect_before: dict[Device, bool] = {}  # and whether it was suspected before
         for (target, probe), sample in latest.items():
-            is_device = target.key.level is DEVICE
-            if is_device and target not in said:
+            if isinstance(target, Device) and target not in said:
                 said[target], suspect_before[target] = [], suspect(target)
-            verdict, checks = target.verdicts.get(probe), _checks(target)
+            held, checks = target.verdicts, target.checks  # replaced when they change, never changed in place
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
-            if verdict != target.verdicts[probe] or checks != _checks(target):  # before `_step` looks
-                s.dirty.add(target.key)
-            if is_device:
+            if held is not target.verdicts or (checks is not target.checks and _checks(checks) != _checks(target.checks)):
+                s.dirty.add(target.key)  # before `_step` looks
+            if isinstance(target, Device):
                 said[target].append(target.verdicts[probe][0])
         for device, verdicts in said.items():
             counted = device.downs, device.suspected
@@ -406,9 +406,9 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
-def _checks(target: Target) -> list[tuple[float | None, ...]]:
-    """A target's check states by value (a check may update its state in place)."""
-    return [tuple(state) for state in target.checks.values()]
+def _checks(checks: Mapping[str, CheckState]) -> list[tuple[float | None, ...]]:
+    """Check states by value: a check may return a new state equal to the old one."""
+    return [tuple(state) for state in checks.values()]
 
 
 def _by_key(target: Target) -> NodeKey:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from monitord.model import IncidentKind, LineState, Sample, Status
-from rules.checks import Check, RuleSet
+from rules.checks import Check, RuleSet, State, is_shared
 from rules.config import RulesConfig
 from rules.nodes import LINE, NodeKey
 from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
@@ -54,6 +54,11 @@ FAULT_CLASS = {
 }
 _UP = (Status.OK, Status.DEGRADED)
 NEVER_FAILED: Mapping[Fault, float] = MappingProxyType({})  # one empty `last_fault` for every target that never failed
+NO_VERDICTS: Mapping[str, Verdict] = MappingProxyType({})
+NO_CHECKS: Mapping[str, State] = MappingProxyType({})
+# Distinct sets of verdicts kept for sharing at most: they are few (the probes of a technology
+# times the reasons they give), and the bound keeps odd reasons from piling up.
+_VERDICT_SETS = 4096
 
 
 @dataclass(slots=True, eq=False)
@@ -63,8 +68,10 @@ class Target:
 
     key: NodeKey
     chain: tuple[NodeKey, ...]  # the nodes above it, farthest first (`Inventory.chain`)
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
-    checks: dict[str, list[float | None]] = field(default_factory=dict)
+    # probe -> verdict and check name -> state: replaced, never changed in place, so targets
+    # with equal ones share one mapping (`Judge.share_verdicts`, `Judge.share_checks`)
+    verdicts: Mapping[str, Verdict] = field(default_factory=lambda: NO_VERDICTS)
+    checks: Mapping[str, State] = field(default_factory=lambda: NO_CHECKS)
     firing: tuple[str, ...] = ()  # reasons of the checks that fire
     check_due: float | None = None  # when a check could next fire or clear without a sample
     base: Status = Status.UNKNOWN
@@ -80,13 +87,36 @@ class Target:
     incident: str | None = None
     up_since: float | None = None  # OK or DEGRADED since
     ok_since: float | None = None
-    downs: int = 0  # a device's down samples since any of its probes last said up
-    suspected: float | None = None  # since when one of a device's probes says down
-    confirmed: float | None = None  # when a device's outage was confirmed by a second look
+
+    # What only a device keeps (`Device`): a line reads these, and saves 32 bytes without them.
+    @property
+    def downs(self) -> int:
+        return 0
+
+    @property
+    def suspected(self) -> float | None:
+        return None
+
+    @property
+    def confirmed(self) -> float | None:
+        return None
+
+
+@dataclass(slots=True, eq=False)
+class Device(Target):
+    """A device's target: it also counts its down samples, for a confirmed outage."""
+
+    downs: int = 0  # down samples since any of its probes last said up
+    suspected: float | None = None  # since when one of its probes says down
+    confirmed: float | None = None  # when its outage was confirmed by a second look
 
 
 class Judge:
-    """The rule sets and checks, indexed for judging one target at a time."""
+    """The rule sets and checks, indexed for judging one target at a time.
+
+    It also keeps one mapping per distinct set of verdicts, and per set of check states that
+    are all shared lists: 100,000 healthy lines then hold one of each between them rather
+    than two dicts a line (about 500 bytes)."""
 
     def __init__(self, rules: RulesConfig) -> None:
         self._rules = rules
@@ -95,17 +125,38 @@ class Judge:
         }
         self.checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
         self._probes: dict[str, tuple[RuleSet, tuple[tuple[str, Check], ...]]] = {}
+        self._verdict_sets: dict[tuple[tuple[str, Verdict], ...], Mapping[str, Verdict]] = {}
+        # keyed by the states' identities: only the shared lists, which live as long as the module
+        self._check_sets: dict[tuple[tuple[str, int], ...], Mapping[str, State]] = {}
+
+    def share_verdicts(self, verdicts: dict[str, Verdict]) -> Mapping[str, Verdict]:
+        """The one mapping kept for these verdicts (in this order), or `verdicts` itself."""
+        key = tuple(verdicts.items())
+        found = self._verdict_sets.get(key)
+        if found is None and len(self._verdict_sets) < _VERDICT_SETS:
+            found = self._verdict_sets[key] = verdicts
+        return verdicts if found is None else found
+
+    def share_checks(self, checks: dict[str, State]) -> Mapping[str, State]:
+        """The one mapping kept for these states (in this order) when every one is a shared
+        list, or `checks` itself."""
+        if not all(map(is_shared, checks.values())):
+            return checks
+        return self._check_sets.setdefault(tuple((name, id(state)) for name, state in checks.items()), checks)
 
     def apply(self, target: Target, sample: Sample, probe: str, now: float) -> bool:
         """Take one sample in; True when the target must be judged again. The cached answers of
         the checks are refreshed only when a check's own answer moved."""
         ruleset, feeds = self._probe(probe)
         judged = verdict(sample, ruleset)
-        changed = target.verdicts.get(probe) != judged or target.status is Status.UNKNOWN
-        target.verdicts[probe] = judged
+        changed = target.verdicts.get(probe) != judged
+        if changed:
+            target.verdicts = self.share_verdicts({**target.verdicts, probe: judged})
+        changed = changed or target.status is Status.UNKNOWN
         if feeds:
             values = feed_values(sample, judged)
             checks = target.checks
+            fed: dict[str, State] | None = None  # the new states, once one differs
             stale = False
             for name, check in feeds:
                 value = values.get(check.metric)
@@ -114,8 +165,12 @@ class Judge:
                     old = check.initial() if state is None else state
                     new = check.feed(old, value, now)
                     if new is not state:
-                        checks[name] = new
+                        if fed is None:
+                            fed = dict(checks)
+                        fed[name] = new
                         stale = stale or check.firing(new) != check.firing(old) or check.due(new) != check.due(old)
+            if fed is not None:
+                target.checks = self.share_checks(fed)
             if stale:
                 firing, due = target.firing, target.check_due
                 self.refresh(target)
@@ -140,16 +195,17 @@ class Judge:
         """Judge a target again, a line with its `device`, inside maintenance `window` or none.
         Returns whether its down-ness changed (a device's lines follow) and its new state, if any."""
         if target.check_due is not None and target.check_due <= now:
-            for name, state in target.checks.items():
-                target.checks[name] = self.checks[name].elapse(state, now)
+            elapsed = {name: self.checks[name].elapse(state, now) for name, state in target.checks.items()}
+            if any(elapsed[name] is not state for name, state in target.checks.items()):
+                target.checks = self.share_checks(elapsed)
             self.refresh(target)
-        if target.key.level is LINE:
-            down = device.key.id if device is not None and device.base is Status.DOWN else None
-            base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
-        else:
+        if isinstance(target, Device):
             base, reasons = device_status(target.verdicts, target.firing)
             confirmed = base is Status.DOWN and target.downs > len(target.verdicts)
             target.confirmed = (target.confirmed or now) if confirmed else None
+        else:
+            down = device.key.id if device is not None and device.base is Status.DOWN else None
+            base, reasons = line_status(target.verdicts, target.firing, down, device.verdicts if device else None)
         was_down = target.base is Status.DOWN
         old_class = FAULT_CLASS.get(target.base)
         fault_class = FAULT_CLASS.get(base)
@@ -216,7 +272,7 @@ def suspect(device: Target) -> bool:
     return any(kind == "down" for kind, _ in device.verdicts.values())
 
 
-def count_downs(device: Target, verdicts: list[str], was_suspect: bool, now: float) -> tuple[bool, bool]:
+def count_downs(device: Device, verdicts: list[str], was_suspect: bool, now: float) -> tuple[bool, bool]:
     """Keep a device's down samples since it last answered, whatever the order of one batch.
     Returns whether it is newly suspected (recheck it with its exchange) and whether it is down
     and unconfirmed (judge it again)."""

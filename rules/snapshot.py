@@ -19,9 +19,9 @@ from typing import Any
 
 from monitord.model import MaintenanceWindow, Phase, Status
 from rules.checks import shared
-from rules.judge import NEVER_FAILED, Fault, Target
+from rules.judge import NEVER_FAILED, Device, Fault, Target
 from rules.lifecycle import Tracked
-from rules.nodes import NodeKey
+from rules.nodes import DEVICE, NodeKey
 from rules.state import State
 from rules.timers import TimerKind
 
@@ -136,8 +136,9 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
         if chain is None:
             dropped.add(key)
             continue
-        target = _load_target(raw, chain)
-        target.checks = {k: shared(v) for k, v in target.checks.items() if k in s.judge.checks}
+        target = _load_target(raw, s.inventory.own(key), chain)
+        target.verdicts = s.judge.share_verdicts({probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()})
+        target.checks = s.judge.share_checks({k: shared(list(v)) for k, v in raw["checks"].items() if k in s.judge.checks})
         s.judge.refresh(target)
         s.targets[key] = target
     for raw in snapshot["incidents"]:
@@ -152,7 +153,7 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
     writes no row (a reload judges every target again and changes few)."""
     return (
         tuple(t.verdicts.items()),
-        tuple(map(tuple, t.checks.values())),  # by value: a check may update its state in place
+        tuple(map(tuple, t.checks.values())),  # by value: a check may return a new state equal to the old one
         t.base,
         t.status,
         t.reasons,
@@ -192,27 +193,25 @@ def _dump_target(t: Target) -> dict[str, Any]:
     }
 
 
-def _load_target(raw: Mapping[str, Any], chain: tuple[NodeKey, ...]) -> Target:
-    return Target(
-        key=NodeKey.parse(raw["key"]),
-        chain=chain,
-        verdicts={probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()},
-        checks={name: list(state) for name, state in raw["checks"].items()},
-        base=Status(raw["base"]),
-        status=Status(raw["status"]),
-        reasons=tuple(raw["reasons"]),
-        since=raw["since"],
-        fault=None if raw["fault"] is None else Fault(raw["fault"]),
-        fault_since=raw["fault_since"],
-        overrun=raw["overrun"],
-        last_fault={Fault(kind): at for kind, at in raw["last_fault"].items()} or NEVER_FAILED,
-        incident=raw["incident"],
-        up_since=raw["up_since"],
-        ok_since=raw["ok_since"],
-        downs=raw.get("downs", 0),
-        suspected=raw.get("suspected"),
-        confirmed=raw.get("confirmed"),
-    )
+def _load_target(raw: Mapping[str, Any], key: NodeKey, chain: tuple[NodeKey, ...]) -> Target:
+    """All but the verdicts and checks, which the judge shares (`load`)."""
+    target = Device(key, chain) if key.level is DEVICE else Target(key, chain)
+    target.base = Status(raw["base"])
+    target.status = Status(raw["status"])
+    target.reasons = tuple(raw["reasons"])
+    target.since = raw["since"]
+    target.fault = None if raw["fault"] is None else Fault(raw["fault"])
+    target.fault_since = raw["fault_since"]
+    target.overrun = raw["overrun"]
+    target.last_fault = {Fault(kind): at for kind, at in raw["last_fault"].items()} or NEVER_FAILED
+    target.incident = raw["incident"]
+    target.up_since = raw["up_since"]
+    target.ok_since = raw["ok_since"]
+    if isinstance(target, Device):
+        target.downs = raw.get("downs", 0)
+        target.suspected = raw.get("suspected")
+        target.confirmed = raw.get("confirmed")
+    return target
 
 
 def _dump_incident(i: Tracked) -> dict[str, Any]:

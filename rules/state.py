@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from rules.config import RulesConfig
 from rules.correlate import Counts
-from rules.judge import Judge, Target
+from rules.judge import Device, Judge, Target
 from rules.lifecycle import Book
 from rules.maintenance import Maintenance
-from rules.nodes import Inventory, NodeKey
+from rules.nodes import DEVICE, Inventory, NodeKey
 from rules.timers import Timers
 
 
@@ -32,5 +32,7 @@ class State:
         """The target of a line or device of the topology, created on first use."""
         target = self.targets.get(key)
         if target is None:
-            target = self.targets[key] = Target(key, self.inventory.chain[key])
+            key = self.inventory.own(key)
+            chain = self.inventory.chain[key]
+            target = self.targets[key] = Device(key, chain) if key.level is DEVICE else Target(key, chain)
         return target

@@ -17,7 +17,9 @@ from rules.snapshot import Rows
 from tests.rules_fixtures import T0, rules, topology
 
 DEVICES, PORTS = 40, 48  # 1,920 lines
-PER_LINE = 1_100  # bytes of engine state per healthy line fed by adsl, if-mib and ICMP (901 now, 1,355 before)
+PER_LINE = (
+    420  # bytes of engine state a healthy line fed by adsl, if-mib and ICMP (351 now; 901 with two dicts a line, 1,355 before)
+)
 WRITE_PEAK = 400  # bytes per row at the peak of writing every target's row (122 now; 1,494 with every record held)
 
 
@@ -74,11 +76,17 @@ def test_a_healthy_lines_state_stays_small() -> None:
     assert not any(hasattr(t, "__dict__") for t in engine._s.targets.values()), "targets are slotted"
     restored = Engine.restore(topo, config, "ARZ", engine.snapshot())
     for kept in (engine, restored):
-        states = {
-            (type(kept._s.judge.checks[name]), id(state)) for t in kept._s.targets.values() for name, state in t.checks.items()
-        }
+        targets = kept._s.targets.values()
+        states = {(type(kept._s.judge.checks[name]), id(state)) for t in targets for name, state in t.checks.items()}
         assert len({i for kind, i in states if kind is Flap}) == 1, "every line that never flapped shares one flap state"
         assert len({i for kind, i in states if kind is Threshold}) == 1, "and one clear threshold state"
+        lines = [t for t in targets if t.key.level == "line"]
+        assert len({id(t.checks) for t in lines}) == 1, "healthy lines share one mapping of check states"
+        assert len({id(t.verdicts) for t in lines}) == 1, "and one of verdicts"
+        inventory = kept._s.inventory
+        assert all(
+            kept._s.targets[key].key is key for keys in inventory.lines_of.values() for key in keys
+        ), "a target is keyed by the inventory's own key"
     assert restored.snapshot() == engine.snapshot()
 
 
