@@ -459,7 +459,10 @@ class Pinger:
 
     def _arm(self) -> None:
         earliest = min((times[0] + timeout for timeout, (_, times) in self._deadlines.items() if times), default=None)
-        if earliest is not None and (self._reaper is None or earliest < self._reaper_at):
+        # Re-armed only for a deadline earlier than the armed one's slack: re-arming for the same
+        # time at every send postponed the reaper for as long as replies kept coming, so timed-out
+        # echoes held their slots and their memory.
+        if earliest is not None and (self._reaper is None or earliest + _REAP_SLACK < self._reaper_at):
             if self._reaper:
                 self._reaper.cancel()
             self._reaper_at = earliest + _REAP_SLACK

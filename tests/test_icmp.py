@@ -187,6 +187,29 @@ async def test_a_silent_region_ends_at_its_timeout_and_holds_up_no_answered_swee
     assert max(seconds for seconds, _ in quiet) < 5.0  # 1.4 s alone
 
 
+async def test_a_silent_target_times_out_on_time_while_replies_keep_coming(pinger: Pinger, nft) -> None:
+    """The reaper was re-armed for the same deadline at every send, so while other sweeps kept
+    replies coming (a whole inventory's sweep: minutes) no echo ever timed out: the silent
+    address's sweep ended only when the traffic did (3 s here) and every timed-out echo stayed in
+    memory (67 MB at 100,000 lines)."""
+    nft("input", "ip daddr 127.77.0.70 icmp type echo-request drop")
+    busy_until = time.monotonic() + 3.0
+    answering = [f"127.6.{i // 250}.{i % 250 + 1}" for i in range(500)]
+
+    async def traffic() -> None:
+        while time.monotonic() < busy_until:
+            await pinger.sweep(answering, count=1, timeout=1.0, interval=0.0)
+
+    busy = asyncio.create_task(traffic())
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    result = await pinger.ping("127.77.0.70", count=1, timeout=0.3)
+    took = time.monotonic() - started
+    await busy
+    assert (result.sent, result.received) == (1, 0)
+    assert took < 2.0, f"a 0.3 s timeout took {took:.2f} s"  # 0.3 s alone
+
+
 async def test_a_full_window_goes_out_a_batch_per_turn_of_the_loop(pinger: Pinger, nft) -> None:
     """Thousands of sends in one callback would hold the loop: the sweep's first turn sends 512."""
     nft("input", "ip daddr 127.79.0.0/16 icmp type echo-request drop")
