@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import os
 import statistics
 import sys
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import device_address, write_inventory  # noqa: E402
+from bench.stall_trace import StallTrace  # noqa: E402
 from lab.faults import Faults  # noqa: E402
 from lab.isp import write_secret  # noqa: E402
 from lab.table_agent import start_table_agents  # noqa: E402
@@ -173,6 +175,7 @@ async def run(
     warmup_timeout: float = 600.0,
     blocks: tuple[int, int] = (254, 252),
     sms_rate: float = 500.0,
+    trace: StallTrace | None = None,
 ) -> Report:
     """`blocks`: second octets of the DSLAMs' and modems' addresses (bench/capacity.py's `write_inventory`),
     by default apart from capacity.py's (20, 64) and the lab's 127.50-251.10.x, since a fault here silences them."""
@@ -215,6 +218,8 @@ async def run(
         texted, fault_wall, restore_wall = len(twilio.messages), 0.0, 0.0
         lag = Lag()
         prober = asyncio.create_task(lag.watch())
+        tracing = contextlib.nullcontext() if trace is None else trace
+        tracing.__enter__()
         window = minutes * 60
         start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
         rss: list[float] = []
@@ -249,6 +254,7 @@ async def run(
         elapsed = time.monotonic() - start
         cpu, agents_cpu = time.process_time() - cpu0, process_cpu(agents.pids()) - agents0
         prober.cancel()
+        tracing.__exit__(None, None, None)
         text = await asyncio.to_thread(scrape, daemon.http_port)
         stop.set()
         await task
@@ -330,7 +336,11 @@ def main() -> None:
     parser.add_argument("--region", default="region-0")
     parser.add_argument("--warmup", type=float, default=600.0, help="at most this many seconds until all is OK")
     parser.add_argument("--sms-rate", type=float, default=500.0, help="notifiers.sms.rate, SMS/s")
+    parser.add_argument(
+        "--trace-stalls", action="store_true", help="sample the loop's stack during stalls (bench/stall_trace.py)"
+    )
     args = parser.parse_args()
+    trace = StallTrace() if args.trace_stalls else None
     polling = {k: v for k, v in (("line_interval", args.line_interval), ("icmp_interval", args.icmp_interval)) if v}
     with tempfile.TemporaryDirectory(prefix="endurance-") as folder:
         report = asyncio.run(
@@ -344,9 +354,12 @@ def main() -> None:
                 region=args.region,
                 sms_rate=args.sms_rate,
                 warmup_timeout=args.warmup,
+                trace=trace,
             )
         )
     print(show(report))
+    if trace is not None:
+        print(trace.report())
 
 
 if __name__ == "__main__":

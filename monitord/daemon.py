@@ -407,13 +407,14 @@ class Daemon:
         return self.pipeline.cancel_maintenance(window_id)
 
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
-        """(region, exchange, device, status) -> number of lines."""
+        """(region, exchange, device, status) -> number of lines; per device, not per line."""
         topology = self.config.topology
         counts: Counter[tuple[str, str, str, str]] = Counter()
-        for line in topology.lines.values():
-            device = topology.devices[line.device]
+        for device_id, by_status in self.pipeline.engine.line_counts().items():
+            device = topology.devices[device_id]
             region = topology.exchanges[device.exchange].region
-            counts[(region, device.exchange, device.id, self.pipeline.engine.line_state(line.id).status.value)] += 1
+            for status, n in by_status.items():
+                counts[(region, device.exchange, device_id, status.value)] += n
         return counts
 
 

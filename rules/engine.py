@@ -40,6 +40,7 @@ Determinism
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +206,15 @@ class Engine:
             return LineState(node, Status.OK, 0.0)
         status = Status.DEGRADED if active[0].kind is DEGRADATION else Status.DOWN
         return LineState(node, status, active[0].opened_at, active[0].evidence)
+
+    def line_counts(self) -> dict[str, Counter[Status]]:
+        """Each device's lines by status (a line with no data yet is unknown), in one pass over
+        the inventory with no per-line object: the metrics count 100,000 lines on the loop."""
+        targets, unknown = self._s.targets, Status.UNKNOWN
+        counts: dict[str, Counter[Status]] = {}
+        for device, lines in self._s.inventory.lines_of.items():
+            counts[device.id] = Counter(unknown if (t := targets.get(key)) is None else t.status for key in lines)
+        return counts
 
     def incidents(self) -> list[Incident]:
         """Unresolved incidents, in order of their tracking numbers."""
