@@ -167,7 +167,11 @@ class Scheduler:
         """Run the device's idle jobs at once, outside their slots: the rules want fresh evidence.
 
         A job backing off runs its cheap check, and its full poll only if the check answers.
+        Once stopping, nothing more is started (the last steps' rechecks would poll through
+        closed clients and hand samples to a closed store).
         """
+        if self._stopping:
+            return
         now = self._clock()
         for state in self._by_device.get(device, ()):
             if not state.running:
