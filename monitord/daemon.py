@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import signal
 import sqlite3
 import sys
@@ -286,8 +285,7 @@ class Daemon:
             if section is not None
         }
         if n.sms:
-            in_flight = n.sms.in_flight or max(4, math.ceil(n.sms.rate * 0.25))
-            policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=in_flight)
+            policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
         return policies
 
     async def reload(self, path: str | Path) -> bool:

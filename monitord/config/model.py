@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -127,6 +128,11 @@ class SmsConfig:
     notify_degradation: bool = False
     non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
     retry: RetryConfig = RetryConfig()
+
+    @property
+    def sends_in_flight(self) -> int:
+        """`in_flight`, else a quarter second of the rate (at least 4)."""
+        return self.in_flight or max(4, math.ceil(self.rate * 0.25))
 
 
 @dataclass(frozen=True, slots=True)
