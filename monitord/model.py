@@ -179,7 +179,7 @@ class Sample(NamedTuple):
     `values` are in natural units (dB, dBm, dBmV, bit/s, ms) named as in the line profiles
     (e.g. "snr_margin_down_db"); counters arrive already turned into rates per second.
     A named tuple, not a frozen dataclass: a million lines make a million of these a round,
-    and a tuple is built in a third of the time.
+    and a tuple is built in less than half the time (0.7 µs, not 1.7).
     """
 
     target: NodeRef
