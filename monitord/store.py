@@ -514,23 +514,13 @@ class Store:
 
     def claim(self, item_id: int, now: float) -> bool:
         """Mark a pending item `sending` (committed before any byte goes out)."""
-        with transaction(self._db):
-            cursor = self._db.execute(
-                """UPDATE outbox SET status = 'sending', attempts = attempts + 1,
-                   first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND status = 'pending'""",
-                (now, item_id),
-            )
-        return cursor.rowcount == 1
+        return item_id in self.claim_wave([item_id], now)
 
     def mark_sent(self, item_id: int, peer_ref: str, now: float) -> None:
-        with transaction(self._db):
-            self._db.execute(
-                "UPDATE outbox SET status = 'sent', peer_ref = ?, sent_at = ?, last_error = NULL WHERE id = ?",
-                (peer_ref, now, item_id),
-            )
+        self.mark_sent_wave([(item_id, peer_ref, now)])
 
     def claim_wave(self, item_ids: Sequence[int], now: float, answered: Sequence[tuple[int, str, float]] = ()) -> set[int]:
-        """`claim` for a wave of items in one transaction (one fsync); returns those claimed.
+        """Mark pending items `sending` in one transaction (one fsync a wave); returns those claimed.
 
         `answered`: `mark_sent_wave` for the earlier wave's answers, in the same transaction."""
         claimed = set()
@@ -547,7 +537,7 @@ class Store:
         return claimed
 
     def mark_sent_wave(self, sent: Sequence[tuple[int, str, float]]) -> None:
-        """`mark_sent` for (item id, peer reference, when) of several items in one transaction."""
+        """Mark (item id, peer reference, when) of several items `sent` in one transaction."""
         with transaction(self._db):
             self._mark_sent(sent)
 
