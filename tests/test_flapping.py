@@ -16,7 +16,7 @@ from monitord.config import load_config
 from monitord.config.rules import parse_rules
 from monitord.config.templates import builtin_templates
 from monitord.demo import until
-from monitord.model import Incident, IncidentKind, Line, Notification, Phase
+from monitord.model import Incident, IncidentKind, Line, Notification, Phase, Status
 from notices.plan import PlanSettings, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
@@ -127,9 +127,10 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         daemon, stop, task = await started(world.config)
         await until(lambda: all(daemon.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
 
-        for toggle in range(8):  # every poll (line_interval 2 s) for 16 s
-            world.snmp.set_oper_status(line_id, up=toggle % 2 == 1)
-            await asyncio.sleep(2)
+        for toggle in range(8):  # each toggle held until a poll has seen it (line_interval 2 s), however slow the machine
+            up = toggle % 2 == 1
+            world.snmp.set_oper_status(line_id, up=up)
+            await until(lambda: (daemon.line_state(line_id).status is Status.DOWN) is not up, 30, f"toggle {toggle} seen")
         world.snmp.set_oper_status(line_id, up=True)
 
         def resolved() -> Incident | None:
@@ -140,7 +141,8 @@ async def test_a_flapping_line_end_to_end(tmp_path):
         await until(lambda: len(world.twilio.messages) >= 2, 30, "the restoration SMS")
         await asyncio.sleep(3)  # anything more would be noise
 
-        assert [i.tracking for i in daemon.store.incidents(open_only=False)] == [incident.tracking]
+        incidents = daemon.store.incidents(open_only=False)
+        assert [i.tracking for i in incidents] == [incident.tracking], [(i.tracking, str(i.root), i.kind) for i in incidents]
         assert list(world.tickets.tickets) == [incident.tracking]
         history = world.tickets.tickets[incident.tracking].history
         assert [entry.action for entry in history] == ["create", "comment", "comment", "resolve"], history
