@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# gcc, libc6-dev and python3-dev compile probes/_ber.c, the C part of the SNMP decoder, as pip installs the package
+# gcc, libc6-dev and python3-dev compile probes/_ber.c and probes/_icmp.c, the C parts of the SNMP decoder and the ICMP
+# prober, as pip installs the package
 DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux gcc libc6-dev python3-dev)
 
 apt_install() {
@@ -25,8 +26,9 @@ python_env() {
     if [ ! -x .venv/bin/python ]; then
         "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
-    if ! .venv/bin/python -c 'import monitord, probes._ber, pytest, snmpsim' 2>/dev/null \
-        || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ]; then
+    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, pytest, snmpsim' 2>/dev/null \
+        || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ] \
+        || [ probes/_icmp.c -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
         echo "dev.sh: installing Python packages into .venv"
         .venv/bin/pip install -q --disable-pip-version-check -U pip
         .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -51,6 +51,7 @@ from time import monotonic
 from typing import NamedTuple
 
 from monitord.model import NodeRef, Outcome, Sample
+from probes import _icmp
 from probes.udp import DATAGRAM_OVERHEAD
 
 log = logging.getLogger("monitord.icmp")
@@ -137,11 +138,14 @@ def parse_reply(
     if error is None or not raw:
         return None
     inner = data[8:]
+    offset = (inner[0] & 0x0F) * 4 if family == socket.AF_INET else 40
+    if offset < 20 or len(inner) < offset + 8:  # the original header and its ICMP header
+        return None
     if family == socket.AF_INET:
-        offset, proto, dst = (inner[0] & 0x0F) * 4, inner[9], inner[16:20]
+        proto, dst = inner[9], inner[16:20]
     else:
-        offset, proto, dst = 40, inner[6], inner[24:40]
-    if proto != _PROTO[family] or len(inner) < offset + 8:
+        proto, dst = inner[6], inner[24:40]
+    if proto != _PROTO[family]:
         return None
     okind, _, _, oid, oseq = _HEADER.unpack_from(inner, offset)
     if okind != _REQUEST[family] or oid != ident:
@@ -169,19 +173,24 @@ def _median(values: tuple[float, ...]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-_Target = tuple[str, socket.socket, bool, bytes | str]
-"""(destination, its family's socket, IPv4?, what a reply's source must equal: the packed address
-on the raw IPv4 socket, which reads it from the IP header, else the canonical text)."""
+_Target = tuple[str, socket.socket, bool]
+"""(destination as canonical text, its family's socket, IPv4?)."""
 
 
 class _Sweep:
     """One sweep's targets and what they have seen, in flat arrays (echo = target x count +
-    round): nothing is allocated per echo, and per target only its entry in `targets`."""
+    round): nothing is allocated per echo, and per target only its entry in `targets`. `packed`
+    (4 octets per target) and `state` are what probes/_icmp.c reads: a raw IPv4 target's address,
+    and whether a target has an error (`_icmp.FAILED`) or is Python's to send (`_icmp.PYTHON`)."""
 
-    __slots__ = ("count", "done", "errors", "left", "rtts", "sent", "targets", "timeout")
+    __slots__ = ("count", "done", "errors", "left", "packed", "rtts", "sent", "state", "targets", "timeout")
 
-    def __init__(self, targets: list[_Target], count: int, timeout: float, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, targets: list[_Target], packed: bytes, state: bytearray, count: int, timeout: float, done: asyncio.Future[None]
+    ) -> None:
         self.targets = targets
+        self.packed = packed
+        self.state = state
         self.count = count
         self.timeout = timeout
         self.sent = array("I", bytes(4 * len(targets)))  # echoes sent, per target
@@ -191,6 +200,11 @@ class _Sweep:
         self.done = done
         if self.left <= 0:
             done.set_result(None)
+
+    def fail(self, target: int, error: str) -> None:
+        """The target is unreachable (send refused, ICMP error): nothing more is sent to it."""
+        self.errors.setdefault(target, error)
+        self.state[target] |= _icmp.FAILED
 
     def finish(self, echoes: int = 1) -> None:
         self.left -= echoes
@@ -207,10 +221,8 @@ class _Sweep:
 
 
 _PACKET = struct.Struct("!BBHHH8s")
-_V4_REPLY = struct.Struct("!B11x4s4xBxxxHH8s")  # version+IHL, source; ICMP type, identifier, sequence, token
-_V4_REPLY_SIZE = 20 + 16  # an IP header without options and our echo, as every answer to us comes
 _SEQUENCES = 1 << 16
-_NO_SWEEP: list[_Sweep | None] = [None]
+_NO_ADDRESS = bytes(4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +258,10 @@ def _open_socket(family: socket.AddressFamily, raw: bool) -> socket.socket:
 class Pinger:
     """One per daemon: the sockets, the echoes in flight and the rounds of echoes to send.
 
-    An echo in flight is a slot per sequence number in flat arrays (its sweep, which echo of the
-    sweep, when it went out): a reply finds its echo by sequence, and is taken only if it comes
-    from that echo's target, carries our identifier (raw sockets) and our token."""
+    An echo in flight is a slot per sequence number (`_icmp.Flight`: its sweep, which echo of the
+    sweep, when it went out, its deadline): a reply finds its echo by sequence, and is taken only
+    if it comes from that echo's target, carries our identifier (raw sockets) and our token. The
+    raw IPv4 socket's echoes are sent, read and matched in C; IPv6 and the ping socket's here."""
 
     def __init__(self, sockets: dict[socket.AddressFamily, _Socket], ident: int, window: int) -> None:
         self._loop = asyncio.get_running_loop()
@@ -258,21 +271,15 @@ class Pinger:
         request = _HEADER.pack(_REQUEST[socket.AF_INET], 0, 0, ident, 0) + self._token
         self._base = int.from_bytes(request, "big") % 0xFFFF  # IPv4 checksum sum, sequence 0
         self.window = min(window, _SEQUENCES - 1)  # echoes waiting for a reply at most
-        self._slot_sweep = _NO_SWEEP * _SEQUENCES  # None: the sequence is free
-        self._slot_echo = array("I", bytes(4 * _SEQUENCES))
-        self._slot_sent = array("d", bytes(8 * _SEQUENCES))
-        self._in_flight = 0
+        self._flight = _icmp.Flight(ident, self._token)
+        raw4 = sockets.get(socket.AF_INET)
+        self._raw4 = raw4.sock.fileno() if raw4 is not None and raw4.raw else -1
         self._rounds: deque[tuple[_Sweep, int]] = deque()  # (sweep, round) waiting to go out
         self._round: tuple[_Sweep, int] | None = None  # the round going out, from target `_cursor` on
         self._cursor = 0
-        # One FIFO per timeout value (sequences, send times): sends are in time order, so each
-        # FIFO is in deadline order.
-        self._deadlines: dict[float, tuple[deque[int], deque[float]]] = {}
         self._reaper: asyncio.TimerHandle | None = None
         self._reaper_at = 0.0
-        self._seq = 0
         self._paused = False
-        self._buffer = bytearray(2048)
         self.modes = {_FAMILIES[f]: "raw" if s.raw else "datagram" for f, s in sockets.items()}
         for family, entry in sockets.items():
             self._loop.add_reader(entry.sock.fileno(), self._on_readable, family)
@@ -304,7 +311,7 @@ class Pinger:
     @property
     def in_flight(self) -> int:
         """Echoes sent and waiting for their reply or timeout."""
-        return self._in_flight
+        return int(self._flight.in_flight)
 
     async def close(self) -> None:
         for entry in self._sockets.values():
@@ -312,15 +319,13 @@ class Pinger:
             self._loop.remove_writer(entry.sock.fileno())
             entry.sock.close()
         self._sockets = {}
+        self._raw4 = -1
         if self._reaper:
             self._reaper.cancel()
-        for seq, sweep in enumerate(self._slot_sweep):
-            if sweep is not None:
-                sweep.errors.setdefault(self._slot_echo[seq] // sweep.count, "pinger closed")
-                sweep.finish()
-        self._slot_sweep = _NO_SWEEP * _SEQUENCES
-        self._in_flight = 0
-        self._deadlines.clear()
+            self._reaper = None
+        for sweep, echo in self._flight.clear():
+            sweep.fail(echo // sweep.count, "pinger closed")
+            sweep.finish()
         self._abandon_rounds()
 
     def _abandon_rounds(self) -> None:
@@ -331,7 +336,7 @@ class Pinger:
         self._rounds.clear()
         for sweep, _, first in rounds:
             for target in range(first, len(sweep.targets)):
-                sweep.errors.setdefault(target, "pinger closed")
+                sweep.fail(target, "pinger closed")
             sweep.finish(len(sweep.targets) - first)
 
     async def __aenter__(self) -> Pinger:
@@ -350,6 +355,8 @@ class Pinger:
         """Ping many targets at once: `count` rounds, a round's echoes queued `interval` apart."""
         kept: list[str] = []
         targets: list[_Target] = []
+        packed_addresses: list[bytes] = []
+        state = bytearray()
         results: dict[str, PingResult] = {}
         for address in dict.fromkeys(addresses):
             try:
@@ -364,8 +371,11 @@ class Pinger:
                 continue
             v4 = family == socket.AF_INET
             kept.append(address)
-            targets.append((dst, entry.sock, v4, packed if v4 and entry.raw else dst))
-        sweep = _Sweep(targets, count, timeout, self._loop.create_future())
+            targets.append((dst, entry.sock, v4))
+            in_c = v4 and entry.raw
+            packed_addresses.append(packed if in_c else _NO_ADDRESS)
+            state.append(0 if in_c else _icmp.PYTHON)
+        sweep = _Sweep(targets, b"".join(packed_addresses), state, count, timeout, self._loop.create_future())
         try:
             for round_ in range(count):
                 if round_:
@@ -380,74 +390,78 @@ class Pinger:
         return results
 
     def _pump(self) -> None:
-        """Send queued echoes while the window has room (the hot path: locals on purpose)."""
+        """Send queued echoes while the window has room, at most `_SEND_BATCH` per turn of the
+        loop: runs of raw IPv4 targets in C (`Flight.send_v4`), the others one by one here."""
         if not self._sockets:
             self._abandon_rounds()
             return
-        slot_sweep, slot_echo, slot_sent, deadlines = self._slot_sweep, self._slot_echo, self._slot_sent, self._deadlines
-        ident, token, base, seq, window = self._ident, self._token, self._base, self._seq, self.window
-        in_flight, sends, cursor = self._in_flight, _SEND_BATCH, self._cursor
+        flight, window, sends, cursor = self._flight, self.window, _SEND_BATCH, self._cursor
         # The round going out and its sweep's fields; a sweep is cancelled only between callbacks.
         current, end = self._round, 0
         if current is not None:
             sweep, first_echo = current
-            targets, errors, sent, count, timeout = sweep.targets, sweep.errors, sweep.sent, sweep.count, sweep.timeout
-            end = cursor if sweep.done.done() else len(targets)
-        while in_flight < window and not self._paused:
+            end = cursor if sweep.done.done() else len(sweep.targets)
+        while flight.in_flight < window and not self._paused:
             if cursor >= end:
-                if current is not None and cursor < len(targets):
-                    sweep.finish(len(targets) - cursor)  # a cancelled sweep's unsent echoes
+                if current is not None and cursor < len(sweep.targets):
+                    sweep.finish(len(sweep.targets) - cursor)  # a cancelled sweep's unsent echoes
                 if not self._rounds:
                     current = None
                     break
                 current, cursor = self._rounds.popleft(), 0
                 sweep, first_echo = current
-                targets, errors, sent, count, timeout = sweep.targets, sweep.errors, sweep.sent, sweep.count, sweep.timeout
-                end = 0 if sweep.done.done() else len(targets)
+                end = 0 if sweep.done.done() else len(sweep.targets)
                 continue
             if not sends:
                 self._paused = True
                 self._loop.call_soon(self._resume)
                 break
-            target = cursor
-            dst, sock, v4, _ = targets[target]
-            if errors and target in errors:
-                cursor += 1
-                sweep.finish()
+            if sweep.state[cursor] != _icmp.PYTHON:
+                cursor, sent, ended, status, refused = flight.send_v4(self._raw4, sweep, cursor, end, first_echo, sends, window)
+                sends -= sent
+                for target, code in refused:
+                    sweep.fail(target, _describe(OSError(code, os.strerror(code))))
+                if ended:
+                    sweep.finish(ended)
+                if sent:
+                    self._arm(monotonic() + sweep.timeout)
+                if status == _icmp.BLOCKED:
+                    self._wait_writable(self._raw4)
+                    break
                 continue
-            seq = (seq + 1) & 0xFFFF
-            while slot_sweep[seq] is not None:
-                seq = (seq + 1) & 0xFFFF
-            if v4:
-                packet = _PACKET.pack(8, 0, 0xFFFF - (base + seq) % 0xFFFF, ident, seq, token)
-            else:
-                packet = _PACKET.pack(128, 0, 0, ident, seq, token)
-            sent_at = monotonic()
-            try:
-                sock.sendto(packet, (dst, 0))
-            except BlockingIOError:
-                self._paused = True
-                self._loop.add_writer(sock.fileno(), self._on_writable, sock.fileno())
+            if not self._send_one(sweep, cursor, first_echo):
                 break
-            except OSError as exc:
-                cursor += 1
-                errors[target] = _describe(exc)
-                sweep.finish()
-                continue
             cursor += 1
             sends -= 1
-            in_flight += 1
-            sent[target] += 1
-            slot_sweep[seq] = sweep
-            slot_echo[seq] = target * count + first_echo
-            slot_sent[seq] = sent_at
-            fifo = deadlines.get(timeout)
-            if fifo is None:
-                fifo = deadlines[timeout] = (deque(), deque())
-            fifo[0].append(seq)
-            fifo[1].append(sent_at)
-        self._round, self._cursor, self._seq, self._in_flight = current, cursor, seq, in_flight
-        self._arm()
+        self._round, self._cursor = current, cursor
+        self._arm(math.inf)
+
+    def _send_one(self, sweep: _Sweep, target: int, first_echo: int) -> bool:
+        """An echo to an IPv6 target or over the ping socket; False if the socket is full."""
+        dst, sock, v4 = sweep.targets[target]
+        seq = self._flight.claim()
+        if v4:
+            packet = _PACKET.pack(8, 0, 0xFFFF - (self._base + seq) % 0xFFFF, self._ident, seq, self._token)
+        else:
+            packet = _PACKET.pack(128, 0, 0, self._ident, seq, self._token)
+        sent_at = monotonic()
+        try:
+            sock.sendto(packet, (dst, 0))
+        except BlockingIOError:
+            self._wait_writable(sock.fileno())
+            return False
+        except OSError as exc:
+            sweep.fail(target, _describe(exc))
+            sweep.finish()
+            return True
+        sweep.sent[target] += 1
+        self._flight.take(seq, sweep, target * sweep.count + first_echo, sent_at, sent_at + sweep.timeout)
+        self._arm(sent_at + sweep.timeout)
+        return True
+
+    def _wait_writable(self, fd: int) -> None:
+        self._paused = True
+        self._loop.add_writer(fd, self._on_writable, fd)
 
     def _on_writable(self, fd: int) -> None:
         self._loop.remove_writer(fd)
@@ -457,48 +471,38 @@ class Pinger:
         self._paused = False
         self._pump()
 
-    def _arm(self) -> None:
-        earliest = min((times[0] + timeout for timeout, (_, times) in self._deadlines.items() if times), default=None)
-        # Re-armed only for a deadline earlier than the armed one's slack: re-arming for the same
-        # time at every send postponed the reaper for as long as replies kept coming, so timed-out
-        # echoes held their slots and their memory.
-        if earliest is not None and (self._reaper is None or earliest + _REAP_SLACK < self._reaper_at):
+    def _arm(self, deadline: float) -> None:
+        """Time echoes out at `deadline` (a new echo's, or the earliest left after a reap).
+
+        Re-armed only for a deadline earlier than the armed one's slack: re-arming for the same
+        time at every send postponed the reaper for as long as replies kept coming, so timed-out
+        echoes held their slots and their memory."""
+        if deadline < math.inf and (self._reaper is None or deadline + _REAP_SLACK < self._reaper_at):
             if self._reaper:
                 self._reaper.cancel()
-            self._reaper_at = earliest + _REAP_SLACK
+            self._reaper_at = deadline + _REAP_SLACK
             self._reaper = self._loop.call_at(self._reaper_at, self._reap)
 
     def _reap(self) -> None:
         self._reaper = None
-        now, slot_sweep, slot_sent = monotonic(), self._slot_sweep, self._slot_sent
-        for timeout, (seqs, times) in list(self._deadlines.items()):
-            while times and times[0] + timeout <= now:
-                seq, sent_at = seqs.popleft(), times.popleft()
-                sweep = slot_sweep[seq]
-                if sweep is not None and slot_sent[seq] == sent_at:
-                    slot_sweep[seq] = None
-                    self._in_flight -= 1
-                    sweep.finish()
-            if not times:
-                del self._deadlines[timeout]
+        self._arm(self._flight.reap(monotonic()))
         self._pump()
 
-    def _settle(self, seq: int, peer: bytes | str, now: float, error: str | None) -> None:
+    def _settle(self, seq: int, peer: str, now: float, error: str | None) -> None:
         """A reply (or an ICMP error about the echo, naming its destination) for sequence `seq`,
         from `peer`: it ends the echo in flight there if that echo's target is `peer`."""
-        sweep = self._slot_sweep[seq]
-        if sweep is None:
+        held = self._flight.peek(seq)
+        if held is None:
             return
-        echo = self._slot_echo[seq]
+        sweep, echo, sent_at = held
         target = echo // sweep.count
-        if sweep.targets[target][0 if error else 3] != peer:
+        if sweep.targets[target][0] != peer:
             return
-        self._slot_sweep[seq] = None
-        self._in_flight -= 1
+        self._flight.release(seq)
         if error:
-            sweep.errors.setdefault(target, error)
+            sweep.fail(target, error)
         else:
-            sweep.rtts[echo] = (now - self._slot_sent[seq]) * 1000.0
+            sweep.rtts[echo] = (now - sent_at) * 1000.0
         sweep.finish()
 
     def _on_readable(self, family: socket.AddressFamily) -> None:
@@ -506,36 +510,12 @@ class Pinger:
         if entry is None:
             return
         if entry.raw and family == socket.AF_INET:
-            self._read_raw_ipv4(entry.sock)
+            errors = _ERRORS[family]
+            for seq, destination, kind, code, now in self._flight.read_v4(self._raw4, _RECV_BATCH):
+                self._settle(seq, socket.inet_ntop(family, destination), now, f"{errors[kind]} (code {code})")
         else:
             self._read(entry, family)
         self._pump()
-
-    def _read_raw_ipv4(self, sock: socket.socket) -> None:
-        """recv_into one buffer, the source read from the IP header: no objects per datagram but
-        the parsed fields. An echo reply of ours without IP options is parsed in place; anything
-        else (ICMP errors, options, odd sizes) goes through `parse_reply`."""
-        buffer, ident, token, settle = self._buffer, self._ident, self._token, self._settle
-        for _ in range(_RECV_BATCH):
-            try:
-                size = sock.recv_into(buffer)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue
-            now = monotonic()
-            if size == _V4_REPLY_SIZE and buffer[0] == 0x45:
-                _, source, kind, rid, seq, payload = _V4_REPLY.unpack_from(buffer)
-                if kind == 0:
-                    if rid == ident and payload == token and int.from_bytes(buffer[20:size], "big") % 0xFFFF == 0:
-                        settle(seq, source, now, None)
-                    continue
-            if size < 20:
-                continue
-            parsed = parse_reply(bytes(buffer[:size]), socket.AF_INET, True, ident, token)
-            if parsed is not None:
-                seq, destination, error = parsed
-                settle(seq, destination or bytes(buffer[12:16]), now, error)
 
     def _read(self, entry: _Socket, family: socket.AddressFamily) -> None:
         ident, token, settle = self._ident, self._token, self._settle

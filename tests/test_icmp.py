@@ -228,7 +228,7 @@ async def test_forged_and_garbled_replies_to_an_echo_in_flight_are_ignored(pinge
     sweep = asyncio.create_task(pinger.sweep(["127.77.0.60"], count=1, timeout=2.0))
     await asyncio.sleep(0.05)
     assert pinger.in_flight == 1
-    reply = echo_reply(pinger._ident, pinger._seq, pinger._token)
+    reply = echo_reply(pinger._ident, pinger._flight.seq, pinger._token)
     garbled = reply[:2] + bytes([reply[2] ^ 0x01]) + reply[3:]
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as forger:
         forger.sendto(ipv4(reply, src="127.77.0.61"), ("127.0.0.1", 0))
