@@ -11,7 +11,8 @@ between the two and the median is reported. fping runs as `fping -q -c1 -t 500 -
 <file>`: its wall time includes starting the process (a few ms), monitord's includes opening its
 sockets and building the results. monitord uses its daemon defaults (raw socket, as many echoes
 in flight as its receive buffer holds) and fping's timeout, 500 ms. CPU is user + system time
-of the prober.
+of the prober, also printed apart (the system share includes, on loopback, the kernel answering
+the echoes in the prober's own context).
 
 `--scapy` also times building one echo request with scapy and with `struct`, the measurement
 behind probes/icmp.py's choice of `struct`.
@@ -55,8 +56,13 @@ SILENT = "127.200.0.0/16"
 @dataclass(frozen=True, slots=True)
 class Run:
     wall: float
-    cpu: float
+    user: float
+    system: float
     answered: int
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
 
 
 def addresses(count: int, prefix: str = "127.1") -> list[str]:
@@ -74,9 +80,9 @@ def silence(network: str) -> None:
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def cpu(who: int) -> float:
+def cpu(who: int) -> tuple[float, float]:
     usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
 
 
 def fping(path: str) -> Run:
@@ -88,7 +94,8 @@ def fping(path: str) -> Run:
     )
     wall = time.perf_counter() - start
     answered = done.stderr.count("xmt/rcv/%loss = 1/1/0%")
-    return Run(wall, cpu(resource.RUSAGE_CHILDREN) - before, answered)
+    after = cpu(resource.RUSAGE_CHILDREN)
+    return Run(wall, after[0] - before[0], after[1] - before[1], answered)
 
 
 async def monitord(hosts: list[str]) -> Run:
@@ -97,7 +104,8 @@ async def monitord(hosts: list[str]) -> Run:
     async with await Pinger.open() as pinger:
         results = await pinger.sweep(hosts, count=1, timeout=0.5)
     wall = time.perf_counter() - start
-    return Run(wall, cpu(resource.RUSAGE_SELF) - before, sum(r.received for r in results.values()))
+    after = cpu(resource.RUSAGE_SELF)
+    return Run(wall, after[0] - before[0], after[1] - before[1], sum(r.received for r in results.values()))
 
 
 async def daemon_round(lines: int, ports: int, rounds: int) -> None:
@@ -140,7 +148,9 @@ def report(name: str, runs: list[Run], hosts: int, answering: int) -> float:
     rate = hosts / wall
     print(
         f"{name:9} {rate:9,.0f} hosts/s  wall {wall * 1000:6.1f} ms  "
-        f"cpu {statistics.median(r.cpu for r in runs) * 1000:6.1f} ms  "
+        f"cpu {statistics.median(r.cpu for r in runs) * 1000:6.1f} ms (user {statistics.median(r.user for r in runs) * 1000:5.1f}, "
+        f"system {statistics.median(r.system for r in runs) * 1000:5.1f}; {statistics.median(r.cpu for r in runs) / hosts * 1e6:4.1f} µs "
+        f"per echo, spread {min(r.cpu for r in runs) * 1000:.0f}-{max(r.cpu for r in runs) * 1000:.0f} ms)  "
         f"answered {min(r.answered for r in runs)}/{answering}"
     )
     return rate

@@ -8,9 +8,13 @@ the ICMP errors routers send back (destination unreachable, time exceeded). With
 capability the unprivileged ping socket (SOCK_DGRAM, `net.ipv4.ping_group_range`) is used; the
 kernel then rewrites the identifier and filters replies for us.
 
-Packets are built and parsed with `struct`. Measured with `bench/icmp_sweep.py --scapy`: scapy
-needs 0.6-0.9 ms to build one echo request, `struct` 0.15 µs, so a 10,000-host sweep would spend
-6-9 s in scapy alone (monitord sweeps it in about 0.13 s); we decided against it on the hot path.
+On the raw IPv4 socket, the daemon's case, the per-echo work is in C (probes/_icmp.c): a run of
+a round's IPv4 targets goes out by `sendmmsg` (16 echoes a call, the packet, checksum and slot
+filled in C), replies are read by `recvmmsg` and parsed, checked and settled in place, and the
+echoes in flight are C slots timed out by one scan. ICMP errors come back to Python to settle;
+IPv6 and the ping socket stay here, built and parsed with `struct` (scapy: 0.6-0.9 ms to build
+one echo request, `struct` 0.15 µs, `bench/icmp_sweep.py --scapy`). `parse_reply` is the
+reference the C parser is tested against (tests/test_icmp_c.py).
 
 Sending is paced by a window: at most as many echoes wait for an answer as the receive buffer
 holds replies, since a reply that arrives to a full buffer is lost (the kernel's default 212,992
@@ -22,16 +26,18 @@ from the buffer the kernel granted (`window_for`), about 3,800 echoes with 8 MiB
 `max_in_flight` only lowers it. A send that the network refuses (EPERM from a firewall,
 ENOBUFS, EHOSTUNREACH) marks that target unreachable; it never raises out of `ping()` or `sweep()`.
 At most `_SEND_BATCH` echoes go out per turn of the event loop, so filling a large window does not
-hold the loop (about 10 µs a send).
+hold the loop (a send is about 8 µs of kernel time on loopback, where the kernel answers it in
+the same call).
 
 Longer than 500 lines because the hot path is written out flat, for its cost per echo: a sweep's
-targets and replies live in flat arrays, an echo in flight is a slot per sequence number, echoes
-go out round by round from a cursor and replies on the raw IPv4 socket are read into one buffer
-and parsed in place. Before (a `_Tally` per target, a tuple per echo queued and in flight, a dict
-keyed by (address, sequence), a `bytes` and an address tuple per reply) the daemon's ICMP round
-over 1,020,866 addresses x 3 echoes took 44.7 s of user CPU and left 771 MB more RSS after it;
-now 22.7 s and 263 MB (`bench/icmp_sweep.py --daemon-lines`, docs/benchmarks.md). The kernel's
-share (sendto, and on loopback the answer too: 29-33 s) is the same either way.
+targets and replies live in flat arrays that probes/_icmp.c reads and writes, and the Python
+path (IPv6, ping socket) and the C path share one pump and one set of slots. Before (a `_Tally`
+per target, a dict of echoes in flight) the daemon's ICMP round over 1,020,866 addresses x 3
+echoes took 44.7 s of user CPU, flat Python 22.7 s. Over 204,167 addresses x 3 echoes the C
+path takes 1.1-2.0 s of user CPU where flat Python took 3.5-5.0 s, and 4.3-5.6 s of system CPU
+where it took 5.3-6.4 (`bench/icmp_sweep.py --daemon-lines`, docs/benchmarks.md). The user time
+left is mostly per address (sweep set-up, results, the daemon's samples), the rest the kernel's
+(sending, and on loopback answering).
 """
 
 from __future__ import annotations
@@ -434,7 +440,6 @@ class Pinger:
             cursor += 1
             sends -= 1
         self._round, self._cursor = current, cursor
-        self._arm(math.inf)
 
     def _send_one(self, sweep: _Sweep, target: int, first_echo: int) -> bool:
         """An echo to an IPv6 target or over the ping socket; False if the socket is full."""

@@ -1,5 +1,5 @@
 """monitord as an installed package: a wheel carries its built-in profiles and rules and its C
-extension (compiled from source as the wheel is built), `--version`,
+extensions (compiled from source as the wheel is built), `--version`,
 `check --json`, and the API description is a valid OpenAPI document."""
 
 from __future__ import annotations
@@ -85,8 +85,9 @@ def test_a_wheel_ships_the_built_in_profiles_and_rules(installed: Path, tmp_path
         installed / "bin" / "python",
         "-c",
         (
-            "import json, monitord, monitord.config.rules as r, probes._ber as c; from probes.profile_files import load_profiles;"
-            "print(json.dumps([monitord.__file__, c.__file__, sorted(load_profiles()), r.load_default_rules_text()]))"
+            "import json, monitord, monitord.config.rules as r, probes._ber as c, probes._icmp as i;"
+            "from probes.profile_files import load_profiles;"
+            "print(json.dumps([monitord.__file__, [c.__file__, i.__file__], sorted(load_profiles()), r.load_default_rules_text()]))"
         ),
         cwd=tmp_path,
         env=env,
@@ -94,7 +95,8 @@ def test_a_wheel_ships_the_built_in_profiles_and_rules(installed: Path, tmp_path
     assert found.returncode == 0, found.stderr
     module, compiled, profiles, default_rules = json.loads(found.stdout)
     assert Path(module).is_relative_to(installed)
-    assert Path(compiled).is_relative_to(installed)  # the C part of probes/ber.py, compiled as the wheel was built
+    # the C parts of probes/ber.py and probes/icmp.py, compiled as the wheel was built
+    assert all(Path(path).is_relative_to(installed) and path.endswith(".so") for path in compiled)
     assert set(profiles) == BUILT_IN
     assert default_rules == (REPO / "monitord" / "builtin" / "rules" / "default.yaml").read_text(encoding="utf-8")
 
