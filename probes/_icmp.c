@@ -7,7 +7,9 @@
  * result (tests/test_icmp_c.py checks it, hypothesis against the reference). A reply settles its
  * echo only if it comes from that echo's target; ICMP errors go back to Python, which settles
  * them. IPv6 and the ping socket stay in Python and share the slots through `claim`, `take`,
- * `peek` and `release`. Every read is bounded by the datagram's length.
+ * `peek` and `release`. Every read is bounded by the datagram's length. The GIL stays held
+ * through sendmmsg and recvmmsg: the socket never blocks, and handing the GIL to a worker thread
+ * at each call could keep the event loop waiting for a switch interval (5 ms) to get it back.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -284,8 +286,11 @@ static PyObject *flight_send_v4(Flight *self, PyObject *args)
     SweepView v;
     if (view_open(&v, sweep) < 0)
         return NULL;
-    if (end > v.targets || cursor < 0)
-        end = cursor < 0 ? 0 : (end > v.targets ? v.targets : end);
+    if (cursor < 0 || end > v.targets) {
+        view_release(&v);
+        PyErr_SetString(PyExc_IndexError, "targets beyond the sweep's");
+        return NULL;
+    }
     if (window > SEQUENCES - 1)
         window = SEQUENCES - 1;
     const uint8_t *packed = v.packed.buf, *state = v.state.buf;
