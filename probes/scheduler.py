@@ -29,7 +29,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from monitord.model import NodeRef, Outcome, Sample
@@ -139,6 +139,12 @@ class Scheduler:
     @property
     def stats(self) -> dict[str, JobStats]:
         return {key: JobStats(s.last_started, s.last_duration, s.lag, self._backoff(s)) for key, s in self._states.items()}
+
+    def stats_later(self) -> Callable[[], Iterator[tuple[str, JobStats]]]:
+        """`stats` to read later, e.g. in a worker thread: the jobs are taken now, each job's
+        figures when read (each one a value it had meanwhile)."""
+        states = list(self._states.items())
+        return lambda: ((key, JobStats(s.last_started, s.last_duration, s.lag, self._backoff(s))) for key, s in states)
 
     def replace_jobs(self, jobs: Iterable[Job]) -> None:
         """Swap in a new job list (config reload); unchanged jobs keep their slots and health."""
