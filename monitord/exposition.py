@@ -58,30 +58,29 @@ def _escape(value: str) -> str:
 
 class SeriesText(Generic[K, V]):
     """One family's text, kept between renderings: per key (e.g. a device), its figures and its
-    formatted lines; only the keys whose figures changed are formatted again, and the order is
-    sorted again only when the keys changed. `samples` turns a key's figures into samples."""
+    formatted lines. The keys whose figures changed are found by comparing the two mappings'
+    items as sets (in C, a few ms for 60,000 keys) and only they are formatted again; the order
+    is sorted again only when the keys changed. `samples` turns a key's figures into samples.
+    Figures must be hashable."""
 
     def __init__(self, samples: Callable[[K, V], list[Sample]]) -> None:
         self.samples = samples
-        self._lines: dict[K, tuple[V, bytes]] = {}
+        self._figures: dict[K, V] = {}  # as last formatted
+        self._lines: dict[K, bytes] = {}
         self._order: list[K] = []
         self._lock = threading.Lock()  # two listeners' renderings may overlap
 
     def text(self, figures: Mapping[K, V]) -> bytes:
         with self._lock:
-            lines = self._lines
-            if figures.keys() != lines.keys():
+            kept, lines = self._figures, self._lines
+            if figures.keys() != kept.keys():
                 self._order = sorted(figures)
-                for gone in lines.keys() - figures.keys():
-                    del lines[gone]
-            out = []
-            for key in self._order:
-                value = figures[key]
-                kept = lines.get(key)
-                if kept is None or (kept[0] is not value and kept[0] != value):
-                    kept = lines[key] = (value, "".join(map(sample_line, self.samples(key, value))).encode())
-                out.append(kept[1])
-            return b"".join(out)
+                for gone in kept.keys() - figures.keys():
+                    del kept[gone], lines[gone]
+            for key, value in figures.items() - kept.items():
+                lines[key] = "".join(map(sample_line, self.samples(key, value))).encode()
+                kept[key] = value
+            return b"".join(map(lines.__getitem__, self._order))
 
 
 class CachedFamily(Metric, Generic[K, V]):

@@ -42,7 +42,7 @@ from rules.tally import STATUSES, LineCounts
 
 if TYPE_CHECKING:
     from monitord.view import PollFigures, ProbeStats, View
-    from probes.scheduler import JobStats
+    from probes.scheduler import JobHealth
 
 PREFIX = "monitord"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, math.inf)
@@ -75,7 +75,7 @@ class ClassHealth:
 
 
 def class_health(
-    stats: Iterable[tuple[str, JobStats]],
+    jobs: Iterable[JobHealth],
     job_classes: Mapping[str, str],
     classes: Iterable[str],
     now: float,
@@ -83,11 +83,11 @@ def class_health(
 ) -> dict[str, ClassHealth]:
     """Per probe class (at least `classes`); a job that never started counts its age from `registered`."""
     health = {probe_class: ClassHealth() for probe_class in classes}
-    for key, job in stats:
+    for key, last_started, lag, backoff in jobs:
         h = health.setdefault(job_classes.get(key, "unknown"), ClassHealth())
-        h.lag = max(h.lag, job.lag or 0.0)
-        h.oldest_age = max(h.oldest_age, now - (registered if job.last_started is None else job.last_started))
-        h.backed_off += job.backoff > 1
+        h.lag = max(h.lag, lag or 0.0)
+        h.oldest_age = max(h.oldest_age, now - (registered if last_started is None else last_started))
+        h.backed_off += backoff > 1
         h.jobs += 1
     return health
 
@@ -262,7 +262,7 @@ class DaemonCollector(Collector):
 
         # Every job's figures are read in the worker thread (60,000 jobs at a million lines, 0.2 CPU-s):
         # the job list is taken here, on the loop, and the families are worked out once.
-        later, now = s.stats_later(), time.monotonic()  # the scheduler's clock, as the daemon builds it
+        later, now = s.health_later(), time.monotonic()  # the scheduler's clock, as the daemon builds it
         classes = list(p.class_intervals)
         health = cache(lambda: class_health(later(), p.job_classes, classes, now, registered))
         for field_name, (name, documentation) in HEALTH.items():
