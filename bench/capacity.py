@@ -27,7 +27,9 @@ One run, one process, the daemon's own code paths:
    steady state), at most `--snmp-in-flight` devices at once; every device's ICMP job (3 echoes
    to the device and each of its modems, all on loopback) then runs once, under the daemon's
    in-flight limits.
-5. Prometheus scrapes of /metrics (median of 3; prometheus/prometheus.yml scrapes every 15 s).
+5. Prometheus scrapes of /metrics, every 15 s of the simulated minutes (prometheus/prometheus.yml
+   scrapes every 15 s), each poll counted for the metrics as `PollingJobs` counts it: collecting
+   and formatting as the daemon does (`render(registry.collect())`), after one first scrape.
 6. cProfile of an SNMP round over `--profile-devices` devices, own time grouped by package.
 
 CPU is `time.process_time()` of this process (the responders' CPU is not counted). The report
@@ -55,7 +57,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from prometheus_client import generate_latest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,6 +65,7 @@ from lab.isp import ASCII, FIRST_NAMES, MOBILE_PREFIXES, SURNAMES  # noqa: E402
 from lab.table_agent import TableAgents, start_table_agents  # noqa: E402
 from monitord.config import PollingConfig, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
+from monitord.exposition import render  # noqa: E402
 from monitord.metrics import register  # noqa: E402
 from monitord.model import NodeRef, Outcome, Sample  # noqa: E402
 from probes.icmp import Pinger  # noqa: E402
@@ -295,8 +297,9 @@ def simulate_minute(
 ) -> Counter[str]:
     """60 s of the rules side: every device's polls land in their slots, a tick every second.
 
-    CPU by kind: snmp / icmp (ingest), tick; and `loop`, the longest wall time of one call (how
-    long it would hold the event loop).
+    CPU by kind: snmp / icmp (ingest), tick, scrape (/metrics, every poll counted as the jobs
+    count it); and `loop`, the longest wall time of one rules call (how long it would hold the
+    event loop).
     """
     start, count = clock.now, len(plan)
     events: list[tuple[float, str, int]] = []
@@ -304,10 +307,14 @@ def simulate_minute(
         events += [(t, probe, k) for probe in PROBES[:2] for t in _slots(k, count, line_interval)]
         events += [(t, "icmp", k) for t in _slots(k, count, icmp_interval)]
     events += [(float(second), "tick", -1) for second in range(1, 61)]
+    events += [(float(second), "scrape", -1) for second in range(60 // SCRAPES_PER_MINUTE, 61, 60 // SCRAPES_PER_MINUTE)]
     events.sort()
     cpu: Counter[str] = Counter()
     for offset, kind, k in events:
         clock.now = start + offset
+        if kind == "scrape":
+            cpu["scrape"] += timed(lambda: render(daemon.registry.collect()))
+            continue
         if kind == "tick":
             began, wall = time.process_time(), time.perf_counter()
             daemon.pipeline.tick()
@@ -315,7 +322,9 @@ def simulate_minute(
             cpu["loop"] = max(cpu["loop"], time.perf_counter() - wall)
             continue
         device, lines = plan[k]
-        spent, held = ingest(daemon, device_batch(kind, device, lines, clock.now, rng))
+        batch = device_batch(kind, device, lines, clock.now, rng)
+        spent, held = ingest(daemon, batch)
+        daemon.probes._count(device, kind, batch[:1], 0.05)
         cpu["icmp" if kind == "icmp" else "snmp"] += spent
         cpu["loop"] = max(cpu["loop"], held)
     clock.now = start + 60
@@ -415,7 +424,7 @@ class Measured:
     rules: dict[str, float]  # CPU-s per simulated minute: snmp, icmp (ingest), tick; loop: the longest call's wall time
     change: tuple[float, float]  # median CPU-s of 3 device polls that change states, the longest one's wall time
     first_start: tuple[float, float]  # CPU-s of the first and the last device's first poll
-    scrape: float  # CPU-s per /metrics scrape
+    scrape: float  # CPU-s per /metrics scrape (mean)
     first_walk: Round  # every device's first walk: fills the full inventory's rate state
     snmp: Round  # a steady round over --lab-devices, counters turned into rates
     snmp_lines: int
@@ -468,6 +477,8 @@ async def _measure(
         plan = [(device, lines_of[device]) for device in config.topology.devices]
         first_start = first_samples(daemon, clock, plan, rng, 3)
         clock.now += 60
+        register(daemon.registry, daemon)
+        render(daemon.registry.collect())  # the first scrape: every line of text formatted
         minutes = [
             simulate_minute(daemon, clock, plan, rng, polling.line_interval, polling.icmp_interval) for _ in range(args.minutes)
         ]
@@ -477,8 +488,7 @@ async def _measure(
         stages.append((f"after {args.minutes} simulated minutes of rules", rss_mb(), peak_mb()))
         rules = {kind: statistics.mean(m[kind] for m in minutes) for kind in ("snmp", "icmp", "tick")}
         rules["loop"] = max(m["loop"] for m in minutes)
-        register(daemon.registry, daemon)
-        scrape = statistics.median(timed(lambda: generate_latest(daemon.registry)) for _ in range(3))
+        scrape = sum(m["scrape"] for m in minutes) / (SCRAPES_PER_MINUTE * len(minutes))
 
         clock.now = time.time()  # the walks' counters are real time
         lab = set(list(config.topology.devices)[: args.lab_devices])

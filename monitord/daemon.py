@@ -46,6 +46,7 @@ from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig
 from rules.nodes import Reshape
+from rules.tally import STATUSES, LineCounts
 
 log = logging.getLogger("monitord")
 
@@ -404,15 +405,19 @@ class Daemon:
     def cancel_maintenance(self, window_id: str) -> bool:
         return self.pipeline.cancel_maintenance(window_id)
 
+    def line_counts(self) -> dict[str, LineCounts]:
+        return self.pipeline.engine.line_counts()
+
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines; per device, not per line."""
         topology = self.config.topology
         counts: Counter[tuple[str, str, str, str]] = Counter()
-        for device_id, by_status in self.pipeline.engine.line_counts().items():
+        for device_id, by_status in self.line_counts().items():
             device = topology.devices[device_id]
             region = topology.exchanges[device.exchange].region
-            for status, n in by_status.items():
-                counts[(region, device.exchange, device_id, status.value)] += n
+            for status, n in zip(STATUSES, by_status, strict=True):
+                if n:
+                    counts[(region, device.exchange, device_id, status.value)] += n
         return counts
 
 

@@ -5,10 +5,12 @@ exchange, device and state, probe series per device and probe. One series per su
 (`monitord_line_state`) is exported only with `metrics: {per_line: true}`, for at most
 `per_line_limit` lines (default 10,000) in id order; the lines left out are counted in
 `monitord_line_series_dropped`, so a cut-off view is never mistaken for a whole one.
-Collecting reads live state on the event loop: the line counts come per device from the engine
-(`Engine.line_counts`, about 0.1 s CPU at 100,000 lines on a loaded machine, against 0.45 s one
-look-up per line), the text is formatted in a worker thread and scrapes are served from the last
-rendering (monitord/exposition.py).
+Collecting reads live state on the event loop, so the per-device families only copy their
+figures there: the line counts the engine keeps as statuses change (`Engine.line_counts`, one
+entry per device) and the probes' counters. Their text is formatted in a worker thread and kept
+between scrapes, a device's lines formatted again only when its figures changed (`CachedFamily`,
+monitord/exposition.py): at a million lines a scrape holds the loop a few ms and costs about
+what changed since the last one (docs/benchmarks.md, "/metrics at a million lines").
 
 The registry is injected; the global one is never used.
 """
@@ -19,8 +21,9 @@ import math
 import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -29,14 +32,17 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
-from monitord.model import IncidentKind, Status
+from monitord.exposition import CachedFamily, SeriesText
+from monitord.model import IncidentKind
+from rules.tally import STATUSES, LineCounts
 
 if TYPE_CHECKING:
     from monitord.view import PollFigures, ProbeStats, View
+    from probes.scheduler import JobHealth
 
 PREFIX = "monitord"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, math.inf)
@@ -68,23 +74,65 @@ class ClassHealth:
     jobs: int = 0
 
 
-def class_health(p: PollFigures, now: float, registered: float) -> dict[str, ClassHealth]:
-    """Per probe class; a job that never started counts its age from `registered`."""
-    assert p.scheduler is not None
-    health = {probe_class: ClassHealth() for probe_class in p.class_intervals}
-    for key, job in p.scheduler.stats.items():
-        h = health.setdefault(p.job_classes.get(key, "unknown"), ClassHealth())
-        h.lag = max(h.lag, job.lag or 0.0)
-        h.oldest_age = max(h.oldest_age, now - (registered if job.last_started is None else job.last_started))
-        h.backed_off += job.backoff > 1
+def class_health(
+    jobs: Iterable[JobHealth],
+    job_classes: Mapping[str, str],
+    classes: Iterable[str],
+    now: float,
+    registered: float,
+) -> dict[str, ClassHealth]:
+    """Per probe class (at least `classes`); a job that never started counts its age from `registered`."""
+    health = {probe_class: ClassHealth() for probe_class in classes}
+    for key, last_started, lag, backoff in jobs:
+        h = health.setdefault(job_classes.get(key, "unknown"), ClassHealth())
+        h.lag = max(h.lag, lag or 0.0)
+        h.oldest_age = max(h.oldest_age, now - (registered if last_started is None else last_started))
+        h.backed_off += backoff > 1
         h.jobs += 1
     return health
+
+
+HEALTH = {  # ClassHealth's fields: the family and its help
+    "lag": (f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot."),
+    "oldest_age": (f"{PREFIX}_poll_oldest_age_seconds", "Longest time since a job last started polling."),
+    "backed_off": (f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often."),
+    "jobs": (f"{PREFIX}_poll_jobs", "Polling jobs scheduled."),
+}
+
+
+def _line_samples(place: tuple[str, str, str], counts: LineCounts) -> list[Sample]:
+    region, exchange, device = place
+    name = f"{PREFIX}_lines"
+    return [
+        Sample(name, {"region": region, "exchange": exchange, "device": device, "state": status.value}, n)
+        for status, n in zip(STATUSES, counts, strict=True)
+    ]
+
+
+def _poll_samples(key: tuple[str, str, str], n: int) -> list[Sample]:
+    device, probe, outcome = key
+    return [Sample(f"{PREFIX}_device_polls_total", {"device": device, "probe": probe, "outcome": outcome}, n)]
+
+
+def _duration_samples(key: tuple[str, str], figures: tuple[int, float]) -> list[Sample]:
+    labels = {"device": key[0], "probe": key[1]}
+    name = f"{PREFIX}_device_poll_duration_seconds"
+    return [Sample(f"{name}_count", labels, figures[0]), Sample(f"{name}_sum", labels, figures[1])]
+
+
+def _class_sample(name: str, key: tuple[str], value: float) -> list[Sample]:
+    return [Sample(name, {"probe_class": key[0]}, value)]
 
 
 class DaemonCollector(Collector):
     def __init__(self, daemon: View) -> None:
         self.daemon = daemon
         self.registered = time.monotonic()
+        # the per-device families' text, kept between scrapes (monitord/exposition.py)
+        self._line_text = SeriesText(_line_samples)
+        self._poll_text = SeriesText(_poll_samples)
+        self._duration_text = SeriesText(_duration_samples)
+        self._health_text = {field: SeriesText(partial(_class_sample, name)) for field, (name, _) in HEALTH.items()}
 
     def collect(self) -> Iterator[Metric]:
         d = self.daemon
@@ -108,23 +156,25 @@ class DaemonCollector(Collector):
         start.add_metric([], d.started)
         yield start
 
-    @staticmethod
-    def _lines(d: View) -> Iterator[Metric]:
-        counts = d.status_counts()
-        lines = GaugeMetricFamily(
-            f"{PREFIX}_lines",
-            "Subscriber lines by state, per region, exchange and device.",
-            labels=["region", "exchange", "device", "state"],
+    def _lines(self, d: View) -> Iterator[Metric]:
+        # one entry per device, copied; the config is replaced on a reload, never changed
+        counts, topology = d.line_counts(), d.config.topology
+
+        def by_place() -> dict[tuple[str, str, str], LineCounts]:
+            places = {}
+            for device_id, by_status in counts.items():
+                if any(by_status):  # a device without lines has no series
+                    exchange = topology.devices[device_id].exchange
+                    places[(topology.exchanges[exchange].region, exchange, device_id)] = by_status
+            return places
+
+        yield CachedFamily(
+            f"{PREFIX}_lines", "Subscriber lines by state, per region, exchange and device.", "gauge", self._line_text, by_place
         )
-        for place in sorted({key[:3] for key in counts}):
-            for status in Status:
-                lines.add_metric([*place, status.value], counts.get((*place, status.value), 0))
-        yield lines
 
         settings = d.config.metrics
         if not settings.per_line:
             return
-        topology = d.config.topology
         ids = sorted(topology.lines)
         kept = ids[: settings.per_line_limit]
         per_line = GaugeMetricFamily(
@@ -156,26 +206,22 @@ class DaemonCollector(Collector):
         yield incidents
         yield affected
 
-    @staticmethod
-    def _probes(stats: ProbeStats) -> Iterator[Metric]:
-        polls = CounterMetricFamily(
+    def _probes(self, stats: ProbeStats) -> Iterator[Metric]:
+        outcomes, polls, seconds = dict(stats.outcomes), dict(stats.polls), dict(stats.seconds)  # copies, a few ms at 1M lines
+        yield CachedFamily(
             f"{PREFIX}_device_polls",
             "Polls of a device, by probe and how the device answered.",
-            labels=["device", "probe", "outcome"],
+            "counter",
+            self._poll_text,
+            lambda: outcomes,
         )
-        for (device, probe, outcome), n in sorted(stats.outcomes.items()):
-            polls.add_metric([device, probe, outcome], n)
-        yield polls
-        per_device = SummaryMetricFamily(
+        yield CachedFamily(
             f"{PREFIX}_device_poll_duration_seconds",
             "Time spent polling a device, by probe.",
-            labels=["device", "probe"],
+            "summary",
+            self._duration_text,
+            lambda: {key: (n, seconds[key]) for key, n in polls.items()},
         )
-        seconds_by_probe: defaultdict[str, float] = defaultdict(float)
-        for (device, probe), n in sorted(stats.polls.items()):
-            per_device.add_metric([device, probe], n, stats.seconds[(device, probe)])
-            seconds_by_probe[probe] += stats.seconds[(device, probe)]
-        yield per_device
         histogram = HistogramMetricFamily(
             f"{PREFIX}_poll_duration_seconds",
             "How long polls took, by probe.",
@@ -185,11 +231,10 @@ class DaemonCollector(Collector):
         for (probe, bound), n in stats.durations.items():
             by_probe[probe][bound] += n
         for probe in sorted(by_probe):
-            histogram.add_metric([probe], cumulative(by_probe[probe]), seconds_by_probe[probe])
+            histogram.add_metric([probe], cumulative(by_probe[probe]), stats.probe_seconds[probe])
         yield histogram
 
-    @staticmethod
-    def _scheduler(p: PollFigures, registered: float) -> Iterator[Metric]:
+    def _scheduler(self, p: PollFigures, registered: float) -> Iterator[Metric]:
         s = p.scheduler
         assert s is not None
         skipped = CounterMetricFamily(
@@ -215,28 +260,24 @@ class DaemonCollector(Collector):
         yield errors
         yield timeouts
 
-        health = class_health(p, time.monotonic(), registered)  # the scheduler's clock, as the daemon builds it
-        families = {
-            "lag": GaugeMetricFamily(
-                f"{PREFIX}_poll_lag_seconds", "Worst lag of a job's last start behind its slot.", labels=["probe_class"]
-            ),
-            "oldest_age": GaugeMetricFamily(
-                f"{PREFIX}_poll_oldest_age_seconds", "Longest time since a job last started polling.", labels=["probe_class"]
-            ),
-            "backed_off": GaugeMetricFamily(
-                f"{PREFIX}_polls_backed_off", "Jobs polling a silent device less often.", labels=["probe_class"]
-            ),
-            "jobs": GaugeMetricFamily(f"{PREFIX}_poll_jobs", "Polling jobs scheduled.", labels=["probe_class"]),
-        }
+        # Every job's figures are read in the worker thread (60,000 jobs at a million lines, 0.2 CPU-s):
+        # the job list is taken here, on the loop, and the families are worked out once.
+        later, now = s.health_later(), time.monotonic()  # the scheduler's clock, as the daemon builds it
+        classes = list(p.class_intervals)
+        health = cache(lambda: class_health(later(), p.job_classes, classes, now, registered))
+        for field_name, (name, documentation) in HEALTH.items():
+            yield CachedFamily(
+                name,
+                documentation,
+                "gauge",
+                self._health_text[field_name],
+                lambda field_name=field_name: {(c,): getattr(h, field_name) for c, h in health().items()},  # type: ignore[misc]
+            )
         interval = GaugeMetricFamily(
             f"{PREFIX}_poll_interval_seconds", "Configured interval between polls.", labels=["probe_class"]
         )
-        for probe_class, h in sorted(health.items()):
-            for name, family in families.items():
-                family.add_metric([probe_class], getattr(h, name))
-            if probe_class in p.class_intervals:
-                interval.add_metric([probe_class], p.class_intervals[probe_class])
-        yield from families.values()
+        for probe_class in sorted(p.class_intervals):
+            interval.add_metric([probe_class], p.class_intervals[probe_class])
         yield interval
 
     @staticmethod

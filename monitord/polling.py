@@ -150,3 +150,4 @@ class PollingJobs:
         self.stats.seconds[(device, probe)] += seconds
         self.stats.polls[(device, probe)] += 1
         self.stats.durations[(probe, duration_bucket(seconds))] += 1
+        self.stats.probe_seconds[probe] += seconds

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from probes.scheduler import Scheduler
     from probes.traps import TrapReceiver
     from rules.config import RulesConfig
+    from rules.tally import LineCounts
 
 
 @dataclass(slots=True)
@@ -38,6 +39,7 @@ class ProbeStats:
     )  # (device, probe) -> seconds spent
     polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
+    probe_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # probe -> seconds spent
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,10 @@ class View(Protocol):
     def node_state(self, node: NodeRef) -> LineState: ...
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines."""
+
+    def line_counts(self) -> dict[str, LineCounts]:
+        """Device id -> its lines per status (`rules.tally.STATUSES` order): a copy, one entry
+        per device."""
 
     def maintenance(self) -> list[StoredWindow]:
         """Windows in force or planned, not cancelled."""

@@ -40,7 +40,6 @@ Determinism
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +54,7 @@ from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
 from rules.state import State
+from rules.tally import LineCounts
 from rules.timers import Timers
 
 __all__ = ["Change", "Engine", "IncidentChange", "Step"]
@@ -82,6 +82,7 @@ class Engine:
             timers=timers,
         )
         self._suspected: set[Target] = set()  # devices whose first probe said down in this call
+        self._s.tally.recount(inventory, self._s.targets, inventory.lines_of)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Engine:
                 book.leave(inc, target.key)
         for target in moved:
             target.chain = change.after.chain[target.key]
+        s.tally.recount(s.inventory, s.targets, _recounted(change))
         released: set[Target] = set()
         for inc in [i for i in book.incidents.values() if i.phase is not Phase.RESOLVED]:
             if inc.root not in s.inventory.chain or not inc.members:
@@ -207,14 +209,10 @@ class Engine:
         status = Status.DEGRADED if active[0].kind is DEGRADATION else Status.DOWN
         return LineState(node, status, active[0].opened_at, active[0].evidence)
 
-    def line_counts(self) -> dict[str, Counter[Status]]:
-        """Each device's lines by status (a line with no data yet is unknown), in one pass over
-        the inventory with no per-line object: the metrics count 100,000 lines on the loop."""
-        targets, unknown = self._s.targets, Status.UNKNOWN
-        counts: dict[str, Counter[Status]] = {}
-        for device, lines in self._s.inventory.lines_of.items():
-            counts[device.id] = Counter(unknown if (t := targets.get(key)) is None else t.status for key in lines)
-        return counts
+    def line_counts(self) -> dict[str, LineCounts]:
+        """Each device's lines by status, in `rules.tally.STATUSES` order (a line with no data
+        yet is unknown): a copy of the counts kept as statuses change, one entry per device."""
+        return dict(self._s.tally.by_device)
 
     def incidents(self) -> list[Incident]:
         """Unresolved incidents, in order of their tracking numbers."""
@@ -273,6 +271,7 @@ class Engine:
         for target in s.targets.values():
             target.counted = frozenset()
             s.counts.recount(target, changed)
+        s.tally.recount(s.inventory, s.targets, s.inventory.lines_of)
         s.counts.requalify({kind: set(s.inventory.total) for kind in KINDS}, lambda node, kind: node_qualifies(s, node, kind))
 
     def _faults_under(self, areas: Iterable[NodeKey]) -> set[Target]:
@@ -376,10 +375,14 @@ class Engine:
     def _judge(self, target: Target, now: float, states: dict[NodeKey, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""
         s = self._s
-        device = s.targets.get(target.chain[-1]) if target.key.level is LINE else None
+        line = target.key.level is LINE
+        device = s.targets.get(target.chain[-1]) if line else None
+        was = target.status
         flipped, state = s.judge.judge(target, device, s.maintenance.window_of(target, now), now)
         if state is not None:
             states[target.key] = state
+            if line and target.status is not was:
+                s.tally.move(target.chain[-1], was, target.status)
         return flipped
 
     def _plan(self, target: Target, now: float) -> None:
@@ -405,6 +408,16 @@ class Engine:
         if target is None and key.level in (LINE, DEVICE) and key in s.inventory.chain:
             target = s.target(key)
         return target
+
+
+def _recounted(change: Reshape) -> set[NodeKey]:
+    """The devices whose lines a reload changed: those that came, went or changed size, and
+    those a line moved from or to (a swap keeps both sizes)."""
+    devices = {node for node in change.resized if node.level is DEVICE}
+    for key in change.moved | change.gone:
+        if key.level is LINE:
+            devices.update(inv.chain[key][-1] for inv in (change.before, change.after) if key in inv.chain)
+    return devices
 
 
 def _earliest_after(times: Iterable[float], now: float) -> float:

@@ -10,6 +10,7 @@ from rules.judge import Device, Judge, Target
 from rules.lifecycle import Book
 from rules.maintenance import Maintenance
 from rules.nodes import DEVICE, Inventory, NodeKey
+from rules.tally import LineTally
 from rules.timers import Timers
 
 
@@ -23,6 +24,7 @@ class State:
     timers: Timers
     maintenance: Maintenance = field(default_factory=Maintenance)
     targets: dict[NodeKey, Target] = field(default_factory=dict)
+    tally: LineTally = field(default_factory=LineTally)  # each device's lines by status, kept as they change
     # What changed since the store last took the engine's rows (`Engine.changes`, `written`):
     # targets and incidents by key; one gone from the engine is a row to delete.
     dirty: set[NodeKey] = field(default_factory=set)

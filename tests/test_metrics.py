@@ -121,6 +121,37 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
         daemon.store.close()
 
 
+async def test_the_served_text_is_prometheus_clients_and_follows_every_change(tmp_path: Path) -> None:
+    """The exposition keeps the per-device lines between scrapes (monitord/exposition.py): after
+    each change, what it serves is byte for byte `generate_latest` over the same registry."""
+    daemon, registry, clock = offline(sample_config(tmp_path))
+    try:
+        topology = daemon.config.topology
+        dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
+        ok = [Sample(NodeRef("device", dslam), "icmp", T0, Outcome.OK)]
+        late = [Sample(NodeRef("device", dslam), "snmp:adsl", T0, Outcome.TIMEOUT)]
+        changes = [
+            lambda: None,
+            lambda: daemon.pipeline.ingest(healthy(topology, T0)),
+            lambda: daemon.probes._count(dslam, "icmp", ok, 0.004),
+            lambda: daemon.probes._count(dslam, "snmp:adsl", late, 2.0),
+            lambda: daemon.pipeline.ingest(dead(dslam, T0 + 30)),
+            lambda: daemon.probes._count(dslam, "icmp", ok, 0.1),
+        ]
+        for change in changes:
+            change()
+            await daemon.exposition.refresh()
+            assert daemon.exposition.body == generate_latest(registry)
+        body = daemon.exposition.body.decode()
+        assert f'monitord_device_polls_total{{device="{dslam}",outcome="timeout",probe="snmp:adsl"}} 1.0' in body
+        assert f'monitord_device_poll_duration_seconds_count{{device="{dslam}",probe="icmp"}} 2.0' in body
+        where = place(topology, dslam)
+        unreachable = registry.get_sample_value("monitord_lines", {**where, "state": "unreachable"})
+        assert unreachable == sum(line.device == dslam for line in topology.lines.values()) > 0
+    finally:
+        daemon.store.close()
+
+
 def test_per_line_series_stop_at_the_limit_and_count_the_rest(tmp_path: Path) -> None:
     daemon, registry, clock = offline(sample_config(tmp_path, metrics={"per_line": True, "per_line_limit": 30}))
     try:
