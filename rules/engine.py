@@ -216,6 +216,10 @@ class Engine:
             counts[device.id] = Counter(unknown if (t := targets.get(key)) is None else t.status for key in lines)
         return counts
 
+    def targets_known(self) -> int:
+        """The lines and devices the engine keeps a state for (made with their first sample)."""
+        return len(self._s.targets)
+
     def incidents(self) -> list[Incident]:
         """Unresolved incidents, in order of their tracking numbers."""
         book = self._s.book
@@ -236,6 +240,13 @@ class Engine:
 
     def written(self) -> None:
         """The store took the rows of the last `changes()` (no step in between)."""
+        s = self._s
+        for tracking in s.dirty_incidents:
+            inc = s.book.incidents.get(tracking)
+            if inc is None:
+                s.saved_members.pop(tracking, None)
+            else:
+                s.saved_members[tracking] = snapshots.saved_members(inc)
         self._s.dirty.clear()
         self._s.dirty_incidents.clear()
         self._s.timers.changed.clear()
@@ -257,7 +268,9 @@ class Engine:
         s = engine._s
         s.dirty = snapshots.load(s, snapshot)
         s.timers.changed.clear()  # as loaded
-        if not stored:
+        if stored:
+            s.saved_members = {t: snapshots.saved_members(inc) for t, inc in s.book.incidents.items()}
+        else:
             s.dirty.update(s.targets)
             s.dirty_incidents.update(s.book.incidents)
         engine._count_all()

@@ -6,15 +6,18 @@ Keys a snapshot may lack were added after version 1 shipped: `issued` (per-year 
 older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`.
 
 Saved as rows (`Rows`), the same document comes in parts, so a step writes only what it changed:
-one record per target (with its own wake-up times, `wake`), one per incident, and the `head`
-(numbering, maintenance, the other timers), small whatever the inventory. `assemble` puts the
+one record per target (with its own wake-up times, `wake`), one per incident without its
+members, one per incident member (`MemberRows`: whether it fails or waits, as bits), and the
+`head` (numbering, maintenance, the other timers), small whatever the inventory. A step that
+adds 48 lines to a 12,528-line incident writes 48 member rows, not the 12,528 again: the
+members as last written (`State.saved_members`) are compared as sets, in C. `assemble` puts the
 parts back into the document `load` reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.model import MaintenanceWindow, Phase, Status
@@ -26,6 +29,7 @@ from rules.state import State
 from rules.timers import TimerKind
 
 SNAPSHOT_VERSION = 1
+MEMBER, FAILING, WAITING = 1, 2, 4  # a member row's bits: in `members`, `failing`, `waiting`
 _KIND_ORDER = {TimerKind.TARGET.value: 0, TimerKind.WINDOW.value: 1, TimerKind.FORGET.value: 2}  # as `Timers.dump`
 
 
@@ -37,7 +41,17 @@ class Rows:
 
     head: dict[str, Any]
     targets: Mapping[str, dict[str, Any] | None]
-    incidents: dict[str, dict[str, Any] | None]
+    incidents: dict[str, dict[str, Any] | None]  # a deleted incident's member rows go with it
+    members: dict[str, MemberRows] = field(default_factory=dict)  # by tracking number
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRows:
+    """An incident's member rows to write: by node key, its bits (0 deletes the row); `whole`:
+    these are all its rows, any other row it has is to delete (its rows as written are not known)."""
+
+    whole: bool
+    changed: dict[str, int]
 
 
 class TargetRecords(Mapping[str, dict[str, Any] | None]):
@@ -72,15 +86,59 @@ def dump(s: State) -> dict[str, Any]:
 
 
 def rows(s: State) -> Rows:
-    """The head and the records of the dirty targets and incidents."""
-    incidents = {t: None if (i := s.book.incidents.get(t)) is None else _dump_incident(i) for t in s.dirty_incidents}
-    return Rows(_head(s, s.timers.dump(targets=False)), TargetRecords(s, s.dirty | s.timers.changed), incidents)
+    """The head and the records of the dirty targets and incidents, and the member rows of the
+    dirty incidents that differ from those last written."""
+    incidents: dict[str, dict[str, Any] | None] = {}
+    members: dict[str, MemberRows] = {}
+    for tracking in s.dirty_incidents:
+        inc = s.book.incidents.get(tracking)
+        if inc is None:
+            incidents[tracking] = None
+            continue
+        incidents[tracking] = _dump_incident(inc, with_members=False)
+        saved = s.saved_members.get(tracking)
+        if saved is None:
+            members[tracking] = MemberRows(True, _bits(inc, inc.members | inc.failing | inc.waiting))
+            continue
+        was_members, was_failing, was_waiting = saved
+        changed = (inc.members ^ was_members) | (inc.failing ^ was_failing) | (inc.waiting ^ was_waiting)
+        if changed:
+            members[tracking] = MemberRows(False, _bits(inc, changed))
+    return Rows(_head(s, s.timers.dump(targets=False)), TargetRecords(s, s.dirty | s.timers.changed), incidents, members)
+
+
+def saved_members(inc: Tracked) -> tuple[frozenset[NodeKey], frozenset[NodeKey], frozenset[NodeKey]]:
+    """An incident's member sets as the store now holds them (`State.saved_members`)."""
+    return frozenset(inc.members), frozenset(inc.failing), frozenset(inc.waiting)
+
+
+def _bits(inc: Tracked, keys: Iterable[NodeKey]) -> dict[str, int]:
+    members, failing, waiting = inc.members, inc.failing, inc.waiting
+    return {str(key): (key in members) * MEMBER | (key in failing) * FAILING | (key in waiting) * WAITING for key in keys}
 
 
 def assemble(
-    head: Mapping[str, Any], targets: Iterable[Mapping[str, Any]], incidents: Iterable[Mapping[str, Any]]
+    head: Mapping[str, Any],
+    targets: Iterable[Mapping[str, Any]],
+    incidents: Iterable[Mapping[str, Any]],
+    members: Mapping[str, Iterable[tuple[str, int]]] | None = None,
 ) -> dict[str, Any]:
-    """The document `load` reads, from saved rows: each target's wake-up times join the head's timers."""
+    """The document `load` reads, from saved rows: each target's wake-up times join the head's
+    timers, and each incident record without members takes its member rows (node key, bits) by
+    tracking number."""
+    members = members or {}
+    records: list[Mapping[str, Any]] = []
+    for record in incidents:
+        if "members" not in record:
+            rows = list(members.get(record["tracking"], ()))
+            record = {
+                **record,
+                **{
+                    name: sorted(key for key, bits in rows if bits & bit)
+                    for name, bit in (("members", MEMBER), ("failing", FAILING), ("waiting", WAITING))
+                },
+            }
+        records.append(record)
     saved: list[dict[str, Any]] = []
     timers = list(head["timers"])
     for record in targets:
@@ -88,7 +146,7 @@ def assemble(
         timers += [[when, TimerKind.TARGET.value, target["key"]] for when in target.pop("wake")]
         saved.append(target)
     timers.sort(key=lambda timer: (timer[0], _KIND_ORDER[timer[1]]))
-    return {**head, "timers": timers, "targets": saved, "incidents": list(incidents)}
+    return {**head, "timers": timers, "targets": saved, "incidents": records}
 
 
 def _head(s: State, timers: list[tuple[float, TimerKind, str]]) -> dict[str, Any]:
@@ -214,20 +272,22 @@ def _load_target(raw: Mapping[str, Any], key: NodeKey, chain: tuple[NodeKey, ...
     return target
 
 
-def _dump_incident(i: Tracked) -> dict[str, Any]:
-    return {
+def _dump_incident(i: Tracked, with_members: bool = True) -> dict[str, Any]:
+    record = {
         "tracking": i.tracking,
         "kind": i.kind.value,
         "root": str(i.root),
         "phase": i.phase.value,
         "opened_at": i.opened_at,
         "updated_at": i.updated_at,
-        "members": sorted(str(k) for k in i.members),
         "evidence": list(i.evidence),
         "resolved_at": i.resolved_at,
-        "failing": sorted(str(k) for k in i.failing),
-        "waiting": sorted(str(k) for k in i.waiting),
     }
+    if with_members:
+        record["members"] = sorted(str(k) for k in i.members)
+        record["failing"] = sorted(str(k) for k in i.failing)
+        record["waiting"] = sorted(str(k) for k in i.waiting)
+    return record
 
 
 def _load_incident(raw: Mapping[str, Any]) -> Tracked:

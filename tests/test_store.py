@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -246,3 +247,21 @@ def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(sto
     together = [customer("outage", 3, incident="ARZ-2026-000125"), customer("update", 3, incident="ARZ-2026-000125")]
     store.commit_step(None, [], [(n, None) for n in together], NOW + 240)
     assert {i.status for i in store.items() if i.notification in together} == {"pending"}  # one step: both
+
+
+def test_incident_members_written_in_the_record_move_to_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    migrate(db, len(MIGRATIONS) - 1)  # before member rows: an incident's record held its members
+    members = {"members": ["device:d1", "line:s1", "line:s2"], "failing": ["line:s1"], "waiting": ["line:s2"]}
+    legacy = {"tracking": "ARZ-2026-000123", "phase": "open", **members}
+    db.execute("INSERT INTO engine_head VALUES (1, ?, ?)", (json.dumps(HEAD), NOW))
+    db.execute("INSERT INTO engine_incidents VALUES (?, ?)", ("ARZ-2026-000123", json.dumps(legacy)))
+    db.commit()
+    db.close()
+    s = Store.open(path)
+    assert s.load_engine() == SavedEngine({**HEAD, "targets": [], "incidents": [legacy]}, rows=True)
+    rows = s._db.execute("SELECT key, bits FROM engine_members ORDER BY key").fetchall()
+    assert [tuple(r) for r in rows] == [("device:d1", 1), ("line:s1", 3), ("line:s2", 5)]
+    assert "members" not in json.loads(s._db.execute("SELECT record FROM engine_incidents").fetchone()[0])
+    s.close()
