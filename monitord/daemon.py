@@ -281,9 +281,9 @@ class Daemon:
         return removed
 
     def _status(self) -> str:
-        """The one line `systemctl status` shows."""
+        """The one line `systemctl status` shows (every tick: a count, not the incidents' lines)."""
         topology = self.config.topology
-        incidents = len(self.open_incidents())
+        incidents = self.pipeline.engine.open_count()
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:

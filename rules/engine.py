@@ -220,6 +220,10 @@ class Engine:
         """The lines and devices the engine keeps a state for (made with their first sample)."""
         return len(self._s.targets)
 
+    def open_count(self) -> int:
+        """How many incidents are unresolved."""
+        return len(self._s.book.open)
+
     def incidents(self) -> list[Incident]:
         """Unresolved incidents, in order of their tracking numbers."""
         book = self._s.book
@@ -374,17 +378,11 @@ class Engine:
 
     def _mark(self, touched: set[Target], before: dict[Target, tuple[Any, ...]], records: Records) -> None:
         """Dirty: the targets a step changed (`before`: as they were when it began), and the
-        incidents it changed with the targets that joined, left, or were released when one
-        resolved."""
+        incidents it changed; a target that only joined, left, or was released from an
+        incident is written as the incident's member rows, not as its own row."""
         s = self._s
         s.dirty.update(t.key for t in touched if before.get(t) != snapshots.fingerprint(t))
         s.dirty_incidents.update(records)
-        for tracking, record in records.items():
-            s.dirty |= record.added
-            s.dirty |= record.removed
-            inc = s.book.incidents.get(tracking)
-            if inc is not None and inc.phase is Phase.RESOLVED:
-                s.dirty |= inc.members
 
     def _judge(self, target: Target, now: float, states: dict[NodeKey, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""

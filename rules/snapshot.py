@@ -68,7 +68,7 @@ class TargetRecords(Mapping[str, dict[str, Any] | None]):
     def __getitem__(self, name: str) -> dict[str, Any] | None:
         key = self._keys[name]
         target = self._s.targets.get(key)
-        return None if target is None else {**_dump_target(target), "wake": self._s.timers.of(key)}
+        return None if target is None else {**_dump_target(target, with_incident=False), "wake": self._s.timers.of(key)}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -124,10 +124,13 @@ def assemble(
     members: Mapping[str, Iterable[tuple[str, int]]] | None = None,
 ) -> dict[str, Any]:
     """The document `load` reads, from saved rows: each target's wake-up times join the head's
-    timers, and each incident record without members takes its member rows (node key, bits) by
-    tracking number."""
+    timers, each incident record without members takes its member rows (node key, bits) by
+    tracking number, and each target's incident is the unresolved incident it is a member of
+    (a target row does not hold it: 2,600 lines moving to a wider incident in one step write
+    their member rows, not their records)."""
     members = members or {}
     records: list[Mapping[str, Any]] = []
+    owner: dict[str, str] = {}
     for record in incidents:
         if "members" not in record:
             rows = list(members.get(record["tracking"], ()))
@@ -139,10 +142,13 @@ def assemble(
                 },
             }
         records.append(record)
+        if record.get("phase") != Phase.RESOLVED.value:
+            owner.update(dict.fromkeys(record.get("members", ()), record["tracking"]))
     saved: list[dict[str, Any]] = []
     timers = list(head["timers"])
     for record in targets:
         target = dict(record)
+        target["incident"] = owner.get(target["key"])
         timers += [[when, TimerKind.TARGET.value, target["key"]] for when in target.pop("wake")]
         saved.append(target)
     timers.sort(key=lambda timer: (timer[0], _KIND_ORDER[timer[1]]))
@@ -207,8 +213,9 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
 
 
 def fingerprint(t: Target) -> tuple[Any, ...]:
-    """What `_dump_target` saves of a target, cheap to compare: a step that leaves it unchanged
-    writes no row (a reload judges every target again and changes few)."""
+    """What a target's row saves of it, cheap to compare: a step that leaves it unchanged
+    writes no row (a reload judges every target again and changes few). Its incident is not
+    in it: the incident's member rows hold it (`assemble`)."""
     return (
         tuple(t.verdicts.items()),
         tuple(map(tuple, t.checks.values())),  # by value: a check may return a new state equal to the old one
@@ -220,7 +227,6 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
         t.fault_since,
         t.overrun,
         tuple(t.last_fault.items()),
-        t.incident,
         t.up_since,
         t.ok_since,
         t.downs,
@@ -229,8 +235,8 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
     )
 
 
-def _dump_target(t: Target) -> dict[str, Any]:
-    return {
+def _dump_target(t: Target, with_incident: bool = True) -> dict[str, Any]:
+    record = {
         "key": str(t.key),
         "verdicts": {probe: list(v) for probe, v in sorted(t.verdicts.items())},
         "checks": dict(sorted(t.checks.items())),
@@ -242,13 +248,15 @@ def _dump_target(t: Target) -> dict[str, Any]:
         "fault_since": t.fault_since,
         "overrun": t.overrun,
         "last_fault": dict(sorted((kind.value, at) for kind, at in t.last_fault.items())),
-        "incident": t.incident,
         "up_since": t.up_since,
         "ok_since": t.ok_since,
         "downs": t.downs,
         "suspected": t.suspected,
         "confirmed": t.confirmed,
     }
+    if with_incident:
+        record["incident"] = t.incident
+    return record
 
 
 def _load_target(raw: Mapping[str, Any], key: NodeKey, chain: tuple[NodeKey, ...]) -> Target:

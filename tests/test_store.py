@@ -94,7 +94,8 @@ def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
 
     s = Store.open(path)
     timers = [[NOW + 60, "t", "line:s1"], [NOW + 90, "i", "ARZ-2026-000100"], [NOW + 120, "t", "line:s1"]]
-    assert s.load_engine() == SavedEngine({**HEAD, "timers": timers, "targets": [LINE], "incidents": [TRACKED]}, rows=True)
+    line = {**LINE, "incident": "ARZ-2026-000123"}  # the unresolved incident it is a member of
+    assert s.load_engine() == SavedEngine({**HEAD, "timers": timers, "targets": [line], "incidents": [TRACKED]}, rows=True)
     assert s.incidents() == [incident()] and s.incident("ARZ-2026-000123") == incident()
     assert [i.notification for i in s.items()] == [sms(1)]
     s.close()
@@ -119,10 +120,13 @@ def test_a_step_writes_and_deletes_only_the_rows_it_names(store: Store) -> None:
     store.commit_step(Rows(HEAD, {"line:s1": {**LINE, "wake": []}, "line:s2": {**other, "wake": []}}, {}), [], [], NOW)
     store.commit_step(Rows(HEAD, {"line:s1": None}, {"ARZ-2026-000123": TRACKED}), [], [], NOW + 1)
     saved = store.load_engine()
-    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [TRACKED])
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == (
+        [{**other, "incident": None}],
+        [TRACKED],
+    )
     store.commit_step(Rows(HEAD, {}, {"ARZ-2026-000123": None}), [], [], NOW + 2)
     saved = store.load_engine()
-    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [])
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([{**other, "incident": None}], [])
 
 
 def test_keys_are_queued_once(store: Store) -> None:
