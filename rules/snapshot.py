@@ -6,7 +6,8 @@ Keys a snapshot may lack were added after version 1 shipped: `issued` (per-year 
 older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`.
 
 Saved as rows (`Rows`), the same document comes in parts, so a step writes only what it changed:
-one record per target (with its own wake-up times, `wake`), one per incident without its
+one record per target (with its own wake-up times, `wake`, without its incident, which its
+membership says), one per incident without its
 members, one per incident member (`MemberRows`: whether it fails or waits, as bits), and the
 `head` (numbering, maintenance, the other timers), small whatever the inventory. A step that
 adds 48 lines to a 12,528-line incident writes 48 member rows, not the 12,528 again: the
