@@ -53,6 +53,7 @@ log = logging.getLogger("monitord")
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
+FREEZE_GROWTH, FREEZE_MIN = 1.05, 1000  # freeze again once the engine knows 5% and 1,000 more targets
 SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
 
 
@@ -119,6 +120,7 @@ class Daemon:
             on_hold=lambda hold: hold_notices(hold, self.pipeline.settings, hold_probe),
         )
         self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
+        self._frozen_targets = 0  # targets the engine knew at the last `gc.freeze`
         self.probes = PollingJobs(self.clock)
         self.started = self.clock()
         self.ready = asyncio.Event()
@@ -148,7 +150,7 @@ class Daemon:
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
             self.pipeline.start()
-            gc.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
+            self._freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             snmp = self.probes.snmp = SnmpClient(
                 timeout=config.snmp.timeout,
                 retries=config.snmp.retries,
@@ -237,6 +239,8 @@ class Daemon:
         last_ping, last_status = 0.0, ""
         while True:
             self.pipeline.tick()
+            if self.pipeline.engine.targets_known() >= self._frozen_targets * FREEZE_GROWTH + FREEZE_MIN:
+                self._freeze()
             fields = []
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 fields.append("WATCHDOG=1")
@@ -247,6 +251,14 @@ class Daemon:
             if fields:
                 sdnotify.notify(*fields)
             await asyncio.sleep(TICK)
+
+    def _freeze(self) -> None:
+        """Move everything alive now out of the GC's reach (`gc.freeze`), the engine's state
+        included. A first start (or new lines) makes a target per line with its first samples,
+        after `run` froze the rest: left to the GC, every full pass walks those 100,000
+        targets again, a quarter of a second and more on the loop (bench/regional_steps.py)."""
+        gc.freeze()
+        self._frozen_targets = self.pipeline.engine.targets_known()
 
     async def _pruner(self) -> None:
         while True:
@@ -270,9 +282,9 @@ class Daemon:
         return removed
 
     def _status(self) -> str:
-        """The one line `systemctl status` shows."""
+        """The one line `systemctl status` shows (every tick: a count, not the incidents' lines)."""
         topology = self.config.topology
-        incidents = len(self.open_incidents())
+        incidents = self.pipeline.engine.open_count()
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     def _policies(self) -> dict[str, ChannelPolicy]:

@@ -2,7 +2,7 @@
 maintenance windows and the transactional outbox.
 
 The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or device, one per
-incident it remembers, and a small head; each step writes the rows it changed in the same
+incident it remembers and one per member of it, and a small head; each step writes the rows it changed in the same
 transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
 One writer, on the event loop thread, on purpose: every call is a short local transaction
@@ -106,6 +106,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE engine_head (id INTEGER PRIMARY KEY CHECK (id = 1), head TEXT NOT NULL, saved_at REAL NOT NULL);
     CREATE TABLE engine_targets (key TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE engine_incidents (tracking TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+    """,
+    # An incident's members in rows of their own (rules/snapshot.py `MemberRows`), so a step that
+    # grows a 12,528-line incident writes the lines that joined, not the whole list again. The
+    # records written before move their members here.
+    """
+    CREATE TABLE engine_members (
+        tracking TEXT NOT NULL, key TEXT NOT NULL, bits INTEGER NOT NULL, PRIMARY KEY (tracking, key)) WITHOUT ROWID;
+    INSERT INTO engine_members SELECT tracking, value, 1 FROM engine_incidents, json_each(record, '$.members');
+    INSERT INTO engine_members SELECT tracking, value, 2 FROM engine_incidents, json_each(record, '$.failing') WHERE 1
+        ON CONFLICT (tracking, key) DO UPDATE SET bits = bits | 2;
+    INSERT INTO engine_members SELECT tracking, value, 4 FROM engine_incidents, json_each(record, '$.waiting') WHERE 1
+        ON CONFLICT (tracking, key) DO UPDATE SET bits = bits | 4;
+    UPDATE engine_incidents SET record = json_remove(record, '$.members', '$.failing', '$.waiting');
     """,
 )
 
@@ -441,6 +454,18 @@ class Store:
             gone: list[tuple[str]] = []
             db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", _upserts(changed, gone))
             db.executemany(f"DELETE FROM {table} WHERE {key} = ?", gone)
+        db.executemany("DELETE FROM engine_members WHERE tracking = ?", ((t,) for t, r in rows.incidents.items() if r is None))
+        for tracking, members in rows.members.items():
+            if members.whole:
+                db.execute("DELETE FROM engine_members WHERE tracking = ?", (tracking,))
+            db.executemany(
+                "INSERT OR REPLACE INTO engine_members VALUES (?, ?, ?)",
+                ((tracking, key, bits) for key, bits in members.changed.items() if bits),
+            )
+            db.executemany(
+                "DELETE FROM engine_members WHERE tracking = ? AND key = ?",
+                ((tracking, key) for key, bits in members.changed.items() if not bits),
+            )
 
     def _issue(self, tracking: str) -> None:
         found = TRACKING.fullmatch(tracking)
@@ -465,7 +490,10 @@ class Store:
         if head is not None:
             targets = (json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets"))
             incidents = [json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents")]
-            return SavedEngine(assemble(json.loads(head[0]), targets, incidents), rows=True)
+            members: dict[str, list[tuple[str, int]]] = {}
+            for tracking, key, bits in self._db.execute("SELECT tracking, key, bits FROM engine_members"):
+                members.setdefault(tracking, []).append((key, bits))
+            return SavedEngine(assemble(json.loads(head[0]), targets, incidents, members), rows=True)
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()
         return None if row is None else SavedEngine(json.loads(row["snapshot"]), rows=False)
 

@@ -49,7 +49,8 @@ idempotent would be spread over files. The NOC's alerts about held channels are 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import heapq
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, get_args
@@ -59,6 +60,7 @@ from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Noti
 from notices.sms_text import sms_body, sms_fields
 from notices.templates import (
     KIND_NAMES,
+    LIST_MAX,
     Rendered,
     TemplateError,
     Templates,
@@ -241,7 +243,6 @@ class _Planner:
             "duration": format_duration(end - incident.opened_at, lang),
             "count": len(incident.affected),
             "evidence": evidence_lines(incident.evidence, lang),
-            "subscribers": self.subscribers(incident.affected),
         }
         self.customer_values: dict[Language, dict[str, Any]] = {
             language: {
@@ -252,10 +253,20 @@ class _Planner:
             for language in get_args(Language)
         }
 
-    def subscribers(self, ids: Iterable[str]) -> str:
+    def subscribers(self, ids: Collection[str]) -> str:
+        """The first LIST_MAX of `ids` by name and masked phone: a region's incident has 12,528."""
         lines = self.topology.lines
-        entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in ids]
-        return subscriber_list(entries, self.settings.language)
+        first = heapq.nsmallest(LIST_MAX, ids)
+        entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in first]
+        return subscriber_list(entries, self.settings.language, len(ids))
+
+    def with_values(self, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """The values of a ticket or NOC text; all the incident's subscribers unless `extra`
+        names some (listed only when a text is rendered)."""
+        values = {**self.values, **(extra or {})}
+        if "subscribers" not in values:
+            values["subscribers"] = self.subscribers(self.incident.affected)
+        return values
 
     def render(self, name: str, values: dict[str, Any]) -> Rendered:
         return render(name, self.settings.language, values, self.settings.templates)
@@ -269,16 +280,13 @@ class _Planner:
         *,
         tracking: str | None = None,
     ) -> Planned:
-        values = {**self.values, **(extra or {})}
         target = tracking or self.incident.tracking
-        return notification(
-            key,
-            "ticket",
-            target,
-            action,
-            target,
-            lambda: Rendered(self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body),
-        ), None
+
+        def text() -> Rendered:
+            values = self.with_values(extra)
+            return Rendered(self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body)
+
+        return notification(key, "ticket", target, action, target, text), None
 
     def noc(self, event: str, suffix: str = "") -> list[Planned]:
         tracking = self.incident.tracking
@@ -290,7 +298,7 @@ class _Planner:
                     to,
                     f"noc-{event}",
                     tracking,
-                    lambda: self.render(f"noc.{event}", self.values),
+                    lambda: self.render(f"noc.{event}", self.with_values(None)),
                 ),
                 None,
             )

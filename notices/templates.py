@@ -172,11 +172,13 @@ def format_duration(seconds: float, language: Language) -> str:
     return f"{hours} {h} {minutes} {m}" if hours else f"{minutes} {m}"
 
 
-def subscriber_list(entries: Sequence[tuple[str, str, str | None]], language: Language) -> str:
-    """One line per subscriber (id, name, masked phone), at most LIST_MAX, sorted by id."""
+def subscriber_list(entries: Sequence[tuple[str, str, str | None]], language: Language, total: int | None = None) -> str:
+    """One line per subscriber (id, name, masked phone), at most LIST_MAX, sorted by id; `total`:
+    how many there are when `entries` holds only the first LIST_MAX."""
     rows = [f"- {sid} {name} {mask_phone(phone)}" for sid, name, phone in sorted(entries)[:LIST_MAX]]
-    if len(entries) > LIST_MAX:
-        more = len(entries) - LIST_MAX
+    total = len(entries) if total is None else total
+    if total > LIST_MAX:
+        more = total - LIST_MAX
         rows.append(f"... ve {more} abone daha" if language == "tr" else f"... and {more} more")
     return "\n".join(rows) if rows else "-"
 

@@ -214,6 +214,14 @@ class Engine:
         yet is unknown): a copy of the counts kept as statuses change, one entry per device."""
         return dict(self._s.tally.by_device)
 
+    def targets_known(self) -> int:
+        """The lines and devices the engine keeps a state for (made with their first sample)."""
+        return len(self._s.targets)
+
+    def open_count(self) -> int:
+        """How many incidents are unresolved."""
+        return len(self._s.book.open)
+
     def incidents(self) -> list[Incident]:
         """Unresolved incidents, in order of their tracking numbers."""
         book = self._s.book
@@ -234,6 +242,13 @@ class Engine:
 
     def written(self) -> None:
         """The store took the rows of the last `changes()` (no step in between)."""
+        s = self._s
+        for tracking in s.dirty_incidents:
+            inc = s.book.incidents.get(tracking)
+            if inc is None:
+                s.saved_members.pop(tracking, None)
+            else:
+                s.saved_members[tracking] = snapshots.saved_members(inc)
         self._s.dirty.clear()
         self._s.dirty_incidents.clear()
         self._s.timers.changed.clear()
@@ -255,7 +270,9 @@ class Engine:
         s = engine._s
         s.dirty = snapshots.load(s, snapshot)
         s.timers.changed.clear()  # as loaded
-        if not stored:
+        if stored:
+            s.saved_members = {t: snapshots.saved_members(inc) for t, inc in s.book.incidents.items()}
+        else:
             s.dirty.update(s.targets)
             s.dirty_incidents.update(s.book.incidents)
         engine._count_all()
@@ -360,17 +377,11 @@ class Engine:
 
     def _mark(self, touched: set[Target], before: dict[Target, tuple[Any, ...]], records: Records) -> None:
         """Dirty: the targets a step changed (`before`: as they were when it began), and the
-        incidents it changed with the targets that joined, left, or were released when one
-        resolved."""
+        incidents it changed; a target that only joined, left, or was released from an
+        incident is written as the incident's member rows, not as its own row."""
         s = self._s
         s.dirty.update(t.key for t in touched if before.get(t) != snapshots.fingerprint(t))
         s.dirty_incidents.update(records)
-        for tracking, record in records.items():
-            s.dirty |= record.added
-            s.dirty |= record.removed
-            inc = s.book.incidents.get(tracking)
-            if inc is not None and inc.phase is Phase.RESOLVED:
-                s.dirty |= inc.members
 
     def _judge(self, target: Target, now: float, states: dict[NodeKey, LineState]) -> bool:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""

@@ -29,6 +29,9 @@ class State:
     # targets and incidents by key; one gone from the engine is a row to delete.
     dirty: set[NodeKey] = field(default_factory=set)
     dirty_incidents: set[str] = field(default_factory=set)
+    # Each incident's (members, failing, waiting) as its member rows were last written; an
+    # incident without an entry has all its rows written again (`rules.snapshot.rows`).
+    saved_members: dict[str, tuple[frozenset[NodeKey], frozenset[NodeKey], frozenset[NodeKey]]] = field(default_factory=dict)
 
     def target(self, key: NodeKey) -> Target:
         """The target of a line or device of the topology, created on first use."""

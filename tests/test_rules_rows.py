@@ -23,9 +23,12 @@ class Table:
         self.head: dict[str, Any] = {}
         self.targets: dict[str, Any] = {}
         self.incidents: dict[str, Any] = {}
+        self.members: dict[str, dict[str, int]] = {}  # by tracking number: node key -> bits
 
     def take(self, engine: Engine) -> None:
-        rows = json.loads(json.dumps([(c := engine.changes()).head, dict(c.targets), c.incidents]))
+        c = engine.changes()
+        members = {t: (m.whole, m.changed) for t, m in c.members.items()}
+        rows = json.loads(json.dumps([c.head, dict(c.targets), c.incidents, members]))
         engine.written()
         self.head = rows[0]
         for table, changed in ((self.targets, rows[1]), (self.incidents, rows[2])):
@@ -34,9 +37,17 @@ class Table:
                     table.pop(key, None)
                 else:
                     table[key] = record
+        for tracking, record in rows[2].items():
+            if record is None:
+                self.members.pop(tracking, None)
+        for tracking, (whole, changed) in rows[3].items():
+            kept = {} if whole else self.members.get(tracking, {})
+            kept.update(changed)
+            self.members[tracking] = {key: bits for key, bits in kept.items() if bits}
 
     def snapshot(self) -> dict[str, Any]:
-        return assemble(self.head, self.targets.values(), self.incidents.values())
+        members = {t: list(rows.items()) for t, rows in self.members.items()}
+        return assemble(self.head, self.targets.values(), self.incidents.values(), members)
 
 
 def differences(saved: dict[str, Any], live: dict[str, Any]) -> list[str]:
@@ -97,3 +108,24 @@ def test_targets_gone_from_the_topology_are_rows_to_delete() -> None:
     engine.set_topology(topology({"x1": {"d1": [0, 1]}}), T0 + 60)
     rows = engine.changes()
     assert {k for k, v in rows.targets.items() if v is None} == {"device:d2", "line:d2-0", "line:d2-1"}
+
+
+def test_an_incident_hands_over_only_the_member_rows_that_changed() -> None:
+    topo = topology({"x1": {"d1": list(range(10)), "d2": list(range(10))}})
+    engine = Engine(topo, rules(), "ARZ")
+    engine.observe(healthy(topo), T0)
+    engine.observe(dead("d2", T0 + 60), T0 + 60)
+    engine.tick(T0 + 600)
+    rows = engine.changes()
+    ((tracking, members),) = rows.members.items()
+    assert members.whole and len(members.changed) == 11, "a new incident: its device and its 10 lines"
+    assert "members" not in rows.incidents[tracking], "the record leaves its members to their rows"
+    engine.written()
+    engine.observe([*dead("d2", T0 + 660), line("d2-3", Outcome.TIMEOUT, T0 + 660, probe="icmp")], T0 + 660)
+    rows = engine.changes()
+    assert tracking in rows.incidents and rows.members == {}, "touched, the same members failing: no member row"
+    engine.written()
+    engine.observe(healthy(topo, T0 + 720), T0 + 720)
+    rows = engine.changes()
+    assert tracking in rows.incidents and not rows.members[tracking].whole
+    assert set(rows.members[tracking].changed) <= {"device:d2"} | {f"line:d2-{n}" for n in range(10)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
 
     s = Store.open(path)
     timers = [[NOW + 60, "t", "line:s1"], [NOW + 90, "i", "ARZ-2026-000100"], [NOW + 120, "t", "line:s1"]]
-    assert s.load_engine() == SavedEngine({**HEAD, "timers": timers, "targets": [LINE], "incidents": [TRACKED]}, rows=True)
+    line = {**LINE, "incident": "ARZ-2026-000123"}  # the unresolved incident it is a member of
+    assert s.load_engine() == SavedEngine({**HEAD, "timers": timers, "targets": [line], "incidents": [TRACKED]}, rows=True)
     assert s.incidents() == [incident()] and s.incident("ARZ-2026-000123") == incident()
     assert [i.notification for i in s.items()] == [sms(1)]
     s.close()
@@ -118,10 +120,13 @@ def test_a_step_writes_and_deletes_only_the_rows_it_names(store: Store) -> None:
     store.commit_step(Rows(HEAD, {"line:s1": {**LINE, "wake": []}, "line:s2": {**other, "wake": []}}, {}), [], [], NOW)
     store.commit_step(Rows(HEAD, {"line:s1": None}, {"ARZ-2026-000123": TRACKED}), [], [], NOW + 1)
     saved = store.load_engine()
-    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [TRACKED])
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == (
+        [{**other, "incident": None}],
+        [TRACKED],
+    )
     store.commit_step(Rows(HEAD, {}, {"ARZ-2026-000123": None}), [], [], NOW + 2)
     saved = store.load_engine()
-    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([other], [])
+    assert saved is not None and (saved.snapshot["targets"], saved.snapshot["incidents"]) == ([{**other, "incident": None}], [])
 
 
 def test_keys_are_queued_once(store: Store) -> None:
@@ -246,3 +251,21 @@ def test_a_newer_customer_notice_supersedes_the_waiting_ones_of_its_incident(sto
     together = [customer("outage", 3, incident="ARZ-2026-000125"), customer("update", 3, incident="ARZ-2026-000125")]
     store.commit_step(None, [], [(n, None) for n in together], NOW + 240)
     assert {i.status for i in store.items() if i.notification in together} == {"pending"}  # one step: both
+
+
+def test_incident_members_written_in_the_record_move_to_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    migrate(db, len(MIGRATIONS) - 1)  # before member rows: an incident's record held its members
+    members = {"members": ["device:d1", "line:s1", "line:s2"], "failing": ["line:s1"], "waiting": ["line:s2"]}
+    legacy = {"tracking": "ARZ-2026-000123", "phase": "open", **members}
+    db.execute("INSERT INTO engine_head VALUES (1, ?, ?)", (json.dumps(HEAD), NOW))
+    db.execute("INSERT INTO engine_incidents VALUES (?, ?)", ("ARZ-2026-000123", json.dumps(legacy)))
+    db.commit()
+    db.close()
+    s = Store.open(path)
+    assert s.load_engine() == SavedEngine({**HEAD, "targets": [], "incidents": [legacy]}, rows=True)
+    rows = s._db.execute("SELECT key, bits FROM engine_members ORDER BY key").fetchall()
+    assert [tuple(r) for r in rows] == [("device:d1", 1), ("line:s1", 3), ("line:s2", 5)]
+    assert "members" not in json.loads(s._db.execute("SELECT record FROM engine_incidents").fetchone()[0])
+    s.close()

@@ -1,0 +1,162 @@
+"""CPU of each pipeline call (engine step, notice planning, commit) while a region goes dark at 100,000 lines.
+
+    PYTHONPATH=. .venv/bin/python bench/regional_steps.py [--devices 2084] [--ports 48] [--seconds 300] [--profile]
+
+The 100,032-line inventory of bench/capacity.py with `notifiers.sms` configured (every
+subscriber has a phone, as in bench/endurance.py), every line's first samples, then region-0's
+261 DSLAMs and 12,528 modems silent on a simulated clock, polled as the daemon's shipped
+defaults would: ICMP every 30 s (the DSLAM and its 48 modems time out), the two SNMP line tables
+every 60 s (the DSLAM times out), each device at its own phase, the rechecks a step asks for 4 s
+later (2 s timeout, 1 retry), and a tick every second. Each `Pipeline.ingest` and
+`Pipeline.tick` is timed in CPU seconds of this process (`time.process_time`), which is what it
+holds the event loop for on an idle core whatever else the machine runs; the outbox is not
+started (sending is not measured here). Runs on the code found on PYTHONPATH, so the same script
+measures the tree before and after a change. `--profile`: cProfile of the slowest call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import heapq
+import pstats
+import random
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from bench.capacity import Clock, device_batch, write_inventory
+from lab.isp import write_secret
+from monitord.config import load_config
+from monitord.daemon import Daemon
+from monitord.model import NodeRef, Outcome, Sample
+
+ENV = {"BENCH_COMMUNITY": "never-sent"}
+ICMP_EVERY, LINES_EVERY, RECHECK_AFTER = 30.0, 60.0, 4.0
+
+
+def silent_icmp(device: str, lines: list[str], now: float) -> list[Sample]:
+    detail = "no reply"
+    batch = [Sample(NodeRef("device", device), "icmp", now, Outcome.TIMEOUT, {"loss": 1.0}, detail)]
+    return batch + [Sample(NodeRef("line", line), "icmp", now, Outcome.TIMEOUT, {"loss": 1.0}, detail) for line in lines]
+
+
+def silent_snmp(device: str, now: float) -> list[Sample]:
+    node = NodeRef("device", device)
+    return [Sample(node, probe, now, Outcome.TIMEOUT, detail="no response") for probe in ("snmp:adsl", "snmp:if-mib")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=2084)
+    parser.add_argument("--ports", type=int, default=48)
+    parser.add_argument("--seconds", type=float, default=300.0, help="simulated seconds of the fault")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    rng = random.Random(11)
+    with tempfile.TemporaryDirectory(prefix="regional-") as name:
+        folder = Path(name)
+        path = write_inventory(folder, args.devices, args.ports)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["notifiers"] = {
+            "sms": {
+                "kind": "twilio",
+                "account_sid": "AC" + "0" * 32,
+                "auth_token": write_secret(folder, "twilio.token", "never-sent"),
+                "from": "+908502200000",
+                "base_url": "http://127.0.0.1:9",
+            }
+        }
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        config = load_config(path, environ=ENV)
+        clock = Clock(time.time())
+        daemon = Daemon(config, clock=clock)
+        pipeline = daemon.pipeline
+        lines_of: dict[str, list[str]] = defaultdict(list)
+        for line in config.topology.lines.values():
+            lines_of[line.device].append(line.id)
+        plan = [(d, lines_of[d]) for d in config.topology.devices]
+        for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
+            clock.now += 1
+            pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
+        clock.now += 31
+        pipeline.tick()
+
+        dark = [
+            d
+            for d in config.topology.devices
+            if config.topology.exchanges[config.topology.devices[d].exchange].region == "region-0"
+        ]
+        start = clock.now
+        events: list[tuple[float, int, str, str]] = []  # (when, order, what, device)
+        for n, d in enumerate(dark):
+            heapq.heappush(events, (start + rng.uniform(0, ICMP_EVERY), n, "icmp", d))
+            heapq.heappush(events, (start + rng.uniform(0, LINES_EVERY), n, "snmp", d))
+        for second in range(1, int(args.seconds) + 1):
+            heapq.heappush(events, (start + second, -1, "tick", ""))
+        timed: list[tuple[float, str]] = []
+        collections: list[float] = []  # wall seconds of each full (oldest generation) collection
+
+        def noted(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] == 2:
+                collections.append(time.perf_counter() if phase == "start" else time.perf_counter() - collections.pop())
+
+        gc.callbacks.append(noted)
+        slowest: tuple[float, cProfile.Profile | None] = (0.0, None)
+        recheck_at: dict[str, float] = {}
+        end = start + args.seconds
+        while events and events[0][0] <= end:
+            when, order, what, device = heapq.heappop(events)
+            clock.now = when
+            profile = cProfile.Profile() if args.profile else None
+            if profile is not None:
+                profile.enable()
+            began = time.process_time()
+            if what == "tick":
+                pipeline.tick()
+                recheck: tuple[str, ...] = ()
+            else:
+                batch = silent_icmp(device, lines_of[device], when) if what == "icmp" else silent_snmp(device, when)
+                recheck = pipeline.ingest(batch).recheck
+            took = time.process_time() - began
+            if profile is not None:
+                profile.disable()
+                slowest = max(slowest, (took, profile), key=lambda pair: pair[0])
+            timed.append((took, f"{what} {device}".strip()))
+            if what == "icmp":
+                heapq.heappush(events, (when + ICMP_EVERY, order, what, device))
+            elif what == "snmp" and device not in recheck_at:
+                heapq.heappush(events, (when + LINES_EVERY, order, what, device))
+            if what == "recheck":
+                del recheck_at[device]
+            for other in recheck:
+                if other in lines_of and other not in recheck_at and other in dark:
+                    recheck_at[other] = when + RECHECK_AFTER
+                    heapq.heappush(events, (when + RECHECK_AFTER, len(dark), "recheck", other))
+        times = sorted(t for t, _ in timed)
+        over = [t for t in times if t > 0.1]
+        print(
+            f"regional fault, {len(dark)} DSLAMs, {sum(len(lines_of[d]) for d in dark):,} lines, {args.seconds:g} simulated s: "
+            f"{len(timed)} calls, CPU {sum(times):.2f} s in all, max {times[-1] * 1000:.0f} ms, "
+            f"p99 {times[int(len(times) * 0.99)] * 1000:.1f} ms, median {statistics.median(times) * 1000:.2f} ms, "
+            f"{sum(t > 0.05 for t in times)} over 50 ms, {len(over)} over 100 ms ({sum(over):.2f} s)"
+        )
+        gc.callbacks.remove(noted)
+        print(
+            f"open incidents {len(daemon.open_incidents())}; outbox depth {daemon.store.depth()}; "
+            f"{len(collections)} full GC passes, longest {max(collections, default=0.0) * 1000:.0f} ms wall"
+        )
+        for took, what in sorted(timed, reverse=True)[:8]:
+            print(f"  {took * 1000:7.1f} ms  {what}")
+        if slowest[1] is not None:
+            pstats.Stats(slowest[1]).sort_stats("cumulative").print_stats(40)
+        daemon.store.close()
+
+
+if __name__ == "__main__":
+    main()
