@@ -82,7 +82,7 @@ class Engine:
             timers=timers,
         )
         self._suspected: set[Target] = set()  # devices whose first probe said down in this call
-        self._restored = False  # the next step reconciles the restored state with the topology
+        self._restored = False  # restored onto a topology that lacks nodes it names: the next step reconciles
         self._s.tally.recount(inventory, self._s.targets, inventory.lines_of)
 
     # --- public API ---------------------------------------------------------------------------
@@ -240,18 +240,23 @@ class Engine:
         """`stored`: the snapshot was assembled from the store's rows, so only the rows of
         targets gone from the topology are to write (delete); otherwise all of them are.
 
-        The topology may have changed while the daemon was down (targets and incidents may name
-        nodes it lacks; the saved state does not say where a line was): the first step settles
-        that as a reload would (`_step`)."""
+        The topology may have changed while the daemon was down: when the saved state names
+        nodes it lacks, the first step settles that as a reload would (`_step`; the saved state
+        does not say where a line was, so it judges nothing again)."""
         engine = cls(topology, rules, tracking_prefix, timezone)
         s = engine._s
-        s.dirty = snapshots.load(s, snapshot)
+        dropped = snapshots.load(s, snapshot)
+        s.dirty = set(dropped)
         s.timers.changed.clear()  # as loaded
         if not stored:
             s.dirty.update(s.targets)
             s.dirty_incidents.update(s.book.incidents)
         engine._count_all()
-        engine._restored = True
+        engine._restored = bool(dropped) or any(
+            not {inc.root, *inc.members} <= s.inventory.chain.keys()
+            for inc in s.book.incidents.values()
+            if inc.phase is not Phase.RESOLVED
+        )
         return engine
 
     # --- one step ------------------------------------------------------------------------------
@@ -330,7 +335,7 @@ class Engine:
         s, book = self._s, self._s.book
         records = {} if records is None else records
         changed = {kind: set() for kind in KINDS} if changed is None else changed
-        if self._restored:  # as a reload from the saved topology, which it cannot tell: everything may have moved
+        if self._restored:  # as a reload from the saved topology, which it cannot tell: any count may have moved
             self._restored = False
             judge |= self._depart(now, records)
             wake |= self._faults_under(node for node in s.inventory.total if not s.inventory.chain[node])

@@ -80,18 +80,19 @@ def consistent(e: Engine) -> None:
 @given(reloads(), st.booleans())
 def test_rows_restored_onto_an_edited_inventory_then_reloaded_or_stepped(scenario, reload: bool) -> None:
     """Whatever the edit, the restored engine stays consistent and its rows add up. When nothing
-    moved (lines and devices only came or went), the first step leaves it as the reload from the
-    old inventory would: the rows do not say where a line was, so a moved line is judged again
-    only at its next sample, and the `Invariants` (which read the lines' places in the new
-    inventory) hold only then, for the reload too."""
+    moved and the rows name nodes gone (what tells the engine the inventory changed), the first
+    step leaves it as the reload from the old inventory would: the rows do not say where a line
+    was, so a moved line is judged again only at its next sample, and the `Invariants` (which
+    read the lines' places in the new inventory) hold only then, for the reload too."""
     before, after, history, at, later = scenario
     e, table, seen = Engine(before, RULES, "ARZ"), Table(), Invariants(before)
     run(e, history, seen)
     table.take(e)
     restored = Engine.restore(after, RULES, "ARZ", table.snapshot(), stored=True)
+    told = restored._restored
     step = restored.set_topology(after, at) if reload else restored.tick(at)
     consistent(restored)
-    if not Reshape.between(Inventory.of(before), Inventory.of(after)).moved:
+    if told and not Reshape.between(Inventory.of(before), Inventory.of(after)).moved:
         reference = Engine.restore(before, RULES, "ARZ", table.snapshot(), stored=True)
         assert changes(step) == changes(reference.set_topology(after, at))
         assert restored.incidents() == reference.incidents()
