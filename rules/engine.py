@@ -82,6 +82,7 @@ class Engine:
             timers=timers,
         )
         self._suspected: set[Target] = set()  # devices whose first probe said down in this call
+        self._restored = False  # restored onto a topology that lacks nodes it names: the next step reconciles
         self._s.tally.recount(inventory, self._s.targets, inventory.lines_of)
 
     # --- public API ---------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class Engine:
         again, those gone leave, the nodes whose counts or totals changed qualify again, and
         the faults of the regions where counts moved and the members of the incidents that
         close are placed again. The rest keep their state."""
-        s, book = self._s, self._s.book
+        s = self._s
         change = self.reshape(topology) if isinstance(topology, Topology) else topology
         if change.before is not s.inventory:  # worked out against another topology
             change = Reshape.between(s.inventory, change.after)
@@ -164,23 +165,10 @@ class Engine:
             s.dirty.add(target.key)
             judge.discard(target)
             wake.discard(target)
-            if target.incident is not None:
-                inc = book.incidents[target.incident]
-                book.record(records, inc.tracking).removed.add(target.key)
-                book.leave(inc, target.key)
         for target in moved:
             target.chain = change.after.chain[target.key]
         s.tally.recount(s.inventory, s.targets, _recounted(change))
-        released: set[Target] = set()
-        for inc in [i for i in book.incidents.values() if i.phase is not Phase.RESOLVED]:
-            if inc.root not in s.inventory.chain or not inc.members:
-                record = book.record(records, inc.tracking)
-                record.removed_from_topology = True
-                record.removed |= inc.members
-                for key in inc.members:
-                    s.targets[key].incident = None
-                    released.add(s.targets[key])
-                book.resolve(inc, Event.REMOVED, now)
+        released = self._depart(now, records)
         return self._step(now, judge | moved | released, wake | self._faults_under(change.areas), records, changed)
 
     def overran(self) -> frozenset[str]:
@@ -265,10 +253,15 @@ class Engine:
         stored: bool = False,
     ) -> Engine:
         """`stored`: the snapshot was assembled from the store's rows, so only the rows of
-        targets gone from the topology are to write (delete); otherwise all of them are."""
+        targets gone from the topology are to write (delete); otherwise all of them are.
+
+        The topology may have changed while the daemon was down: when the saved state names
+        nodes it lacks, the first step settles that as a reload would (`_step`; the saved state
+        does not say where a line was, so it judges nothing again)."""
         engine = cls(topology, rules, tracking_prefix, timezone)
         s = engine._s
-        s.dirty = snapshots.load(s, snapshot)
+        dropped = snapshots.load(s, snapshot)
+        s.dirty = set(dropped)
         s.timers.changed.clear()  # as loaded
         if stored:
             s.saved_members = {t: snapshots.saved_members(inc) for t, inc in s.book.incidents.items()}
@@ -276,6 +269,11 @@ class Engine:
             s.dirty.update(s.targets)
             s.dirty_incidents.update(s.book.incidents)
         engine._count_all()
+        engine._restored = bool(dropped) or any(
+            not {inc.root, *inc.members} <= s.inventory.chain.keys()
+            for inc in s.book.incidents.values()
+            if inc.phase is not Phase.RESOLVED
+        )
         return engine
 
     # --- one step ------------------------------------------------------------------------------
@@ -290,6 +288,26 @@ class Engine:
             s.counts.recount(target, changed)
         s.tally.recount(s.inventory, s.targets, s.inventory.lines_of)
         s.counts.requalify({kind: set(s.inventory.total) for kind in KINDS}, lambda node, kind: node_qualifies(s, node, kind))
+
+    def _depart(self, now: float, records: Records) -> set[Target]:
+        """Members gone from the topology (their targets are) leave their incidents; incidents
+        left empty or rootless close ("removed"). Returns the members they release. A reload
+        calls it, and the first step after a restore."""
+        s, book = self._s, self._s.book
+        released: set[Target] = set()
+        for inc in [i for i in book.incidents.values() if i.phase is not Phase.RESOLVED]:
+            for key in [k for k in inc.members if k not in s.targets]:
+                book.record(records, inc.tracking).removed.add(key)
+                book.leave(inc, key)
+            if inc.root not in s.inventory.chain or not inc.members:
+                record = book.record(records, inc.tracking)
+                record.removed_from_topology = True
+                record.removed |= inc.members
+                for key in inc.members:
+                    s.targets[key].incident = None
+                    released.add(s.targets[key])
+                book.resolve(inc, Event.REMOVED, now)
+        return released
 
     def _faults_under(self, areas: Iterable[NodeKey]) -> set[Target]:
         """The targets counted for a fault under these nodes: where a reload moved counts, the
@@ -334,6 +352,12 @@ class Engine:
         s, book = self._s, self._s.book
         records = {} if records is None else records
         changed = {kind: set() for kind in KINDS} if changed is None else changed
+        if self._restored:  # as a reload from the saved topology, which it cannot tell: any count may have moved
+            self._restored = False
+            judge |= self._depart(now, records)
+            wake |= self._faults_under(node for node in s.inventory.total if not s.inventory.chain[node])
+            for kind in KINDS:
+                changed[kind].update(s.inventory.total)
         before = {t: snapshots.fingerprint(t) for t in judge | wake}
         states: dict[NodeKey, LineState] = {}
         recheck: set[str] = set()

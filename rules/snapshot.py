@@ -209,7 +209,8 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
     for raw in snapshot["incidents"]:
         s.book.add(_load_incident(raw))
     for when, kind, key in snapshot["timers"]:
-        s.timers.load(when, TimerKind(kind), key)
+        if kind != TimerKind.TARGET.value or NodeKey.parse(key) not in dropped:  # a dropped target's row is deleted
+            s.timers.load(when, TimerKind(kind), key)
     return dropped
 
 
