@@ -1,7 +1,7 @@
 """The whole daemon for minutes at scale, with a regional fault: detection, CPU, RSS, loop lag, skipped polls.
 
     .venv/bin/python bench/endurance.py [--lines 100032] [--minutes 10] [--agent-processes 2]
-        [--line-interval 60s] [--icmp-interval 30s]
+        [--line-interval 60s] [--icmp-interval 30s] [--after-restore SECONDS] [--stable 60s]
 
 The real `Daemon.run` (scheduler, SNMP and ICMP clients, pipeline, store, outbox, HTTP) in this
 process, against DSLAMs served by lab/table_agent.py (one loopback address per DSLAM, adsl and
@@ -21,6 +21,14 @@ responders' CPU apart, loop lag (this bench's probe, and the daemon's own
 from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
 local Twilio endpoint (lab/twilio.py, in this process, `--sms-rate`), so the region's outage
 SMS go through the daemon's own outbox while polling runs: the rate they achieved is reported.
+
+Each SMS the endpoint accepted is named by the outbox item its message id was stored with (the
+notice: outage, merged, restored, ... and its incident's root), and every number of the region
+is counted by the notices it got, in order, so a second SMS is told apart from a duplicate. The
+restore is reported step by step: every line OK again, every incident of the region recovering,
+the restoration SMS, every incident resolved. The shipped `stable` (10m) keeps a restored line
+waiting ten minutes before it counts as restored: `--after-restore` runs the window long enough
+after the restore to see it; `--stable` overrides the setting (then not the shipped behaviour).
 """
 
 from __future__ import annotations
