@@ -113,7 +113,7 @@ class Report:
     load: str  # /proc/loadavg before and after
     stable: str  # rules.stable in force ("shipped" unless --stable overrode it)
     restore: Restore  # restore -> lines OK -> incidents recovering -> restoration SMS -> resolved
-    sequences: dict[tuple[str, ...], int]  # region numbers by the notices texted to them after the fault, in order
+    sequences: dict[tuple[str, ...], int]  # region numbers by the notices texted to them in the window, in order
     shared_numbers: int  # region numbers also another line's, left out of `sequences`
     elsewhere: dict[str, int]  # SMS after the fault to the other numbers (outside the region, or shared), by notice
     doubles: list[str]  # a few numbers with more than one SMS before the restore, each SMS's notice and time
@@ -157,12 +157,13 @@ def texted(daemon: Daemon, messages: list[LabSms], since: float) -> list[Texted]
     return found
 
 
-def sequences(texts: list[Texted], numbers: set[str]) -> dict[tuple[str, ...], int]:
-    """How many of `numbers` got each sequence of notices (`action@root level`), in the order sent."""
+def sequences(texts: list[Texted], numbers: set[str], fault: float) -> dict[tuple[str, ...], int]:
+    """How many of `numbers` got each sequence of notices from the fault on (`action@root level`),
+    in the order sent, after those of the window before the fault (marked "before:")."""
     per: dict[str, list[str]] = {n: [] for n in numbers}
     for t in sorted(texts, key=lambda t: t.at):
         if t.to in per:
-            per[t.to].append(f"{t.action}@{t.root}")
+            per[t.to].append(f"{'before:' if t.at < fault else ''}{t.action}@{t.root}")
     return dict(Counter(tuple(s) for s in per.values()).most_common())
 
 
@@ -297,6 +298,7 @@ async def run(
         fault_after, restore_after = window / 3, 2 * window / 3
         window = restore_after + (window / 3 if after_restore is None else after_restore)
         start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
+        start_wall = time.time()
         rss: list[float] = []
         scrapes: list[float] = []
         text = first = ""
@@ -339,7 +341,8 @@ async def run(
         prober.cancel()
         tracing.__exit__(None, None, None)
         text = await asyncio.to_thread(scrape, daemon.http_port)
-        after = texted(daemon, twilio.messages, fault_wall)
+        window_texts = texted(daemon, twilio.messages, start_wall)
+        after = [m for m in window_texts if m.at >= fault_wall]
         stop.set()
         await task
         texts = [m for m in after if m.at < restore_wall]
@@ -399,7 +402,7 @@ async def run(
         load=f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
         stable=f"{config.rules.stable:g} s",
         restore=restore,
-        sequences=sequences(after, numbers),
+        sequences=sequences(window_texts, numbers, fault_wall),
         shared_numbers=shared,
         elsewhere=dict(elsewhere.most_common()),
         doubles=doubles,
@@ -430,8 +433,8 @@ def show(report: Report) -> str:
             f"to {report.sms_recipients:,} numbers between fault and restore, "
             f"{report.sms_achieved:.0f}/s first to last, {report.sms_peak:.0f}/s in the busiest 10 s, "
             f"{report.sms_rate:g}/s configured",
-            "region's numbers by the notices texted to them from the fault to the window's end "
-            "(action@level of the incident's root, in order):",
+            "region's numbers by the notices texted to them in the window "
+            "(action@level of the incident's root, in order; before: sent before the fault):",
             *(f"  {n:,}: [{', '.join(seq)}]" for seq, n in report.sequences.items()),
             *(f"  e.g. {d}" for d in report.doubles),
             f"  ({report.shared_numbers} numbers shared with another line left out); SMS to the other numbers: "
