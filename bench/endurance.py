@@ -1,7 +1,7 @@
 """The whole daemon for minutes at scale, with a regional fault: detection, CPU, RSS, loop lag, skipped polls.
 
     .venv/bin/python bench/endurance.py [--lines 100032] [--minutes 10] [--agent-processes 2]
-        [--line-interval 60s] [--icmp-interval 30s]
+        [--line-interval 60s] [--icmp-interval 30s] [--after-restore SECONDS] [--stable 60s]
 
 The real `Daemon.run` (scheduler, SNMP and ICMP clients, pipeline, store, outbox, HTTP) in this
 process, against DSLAMs served by lab/table_agent.py (one loopback address per DSLAM, adsl and
@@ -21,6 +21,14 @@ responders' CPU apart, loop lag (this bench's probe, and the daemon's own
 from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
 local Twilio endpoint (lab/twilio.py, in this process, `--sms-rate`), so the region's outage
 SMS go through the daemon's own outbox while polling runs: the rate they achieved is reported.
+
+Each SMS the endpoint accepted is named by the outbox item its message id was stored with (the
+notice: outage, merged, restored, ... and its incident's root), and every number of the region
+is counted by the notices it got, in order, so a second SMS is told apart from a duplicate. The
+restore is reported step by step: every line OK again, every incident of the region recovering,
+the restoration SMS, every incident resolved. The shipped `stable` (10m) keeps a restored line
+waiting ten minutes before it counts as restored: `--after-restore` runs the window long enough
+after the restore to see it; `--stable` overrides the setting (then not the shipped behaviour).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +59,11 @@ from bench.stall_trace import StallTrace  # noqa: E402
 from lab.faults import Faults  # noqa: E402
 from lab.isp import write_secret  # noqa: E402
 from lab.table_agent import start_table_agents  # noqa: E402
-from lab.twilio import TwilioLab  # noqa: E402
+from lab.twilio import LabSms, TwilioLab  # noqa: E402
 from monitord.config import Config, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
 from monitord.demo import until  # noqa: E402
-from monitord.model import NodeRef, Status  # noqa: E402
+from monitord.model import NodeRef, Phase, Status  # noqa: E402
 
 LAG_PROBE = 0.1  # seconds the lag probe sleeps
 TICK = os.sysconf("SC_CLK_TCK")
@@ -102,6 +111,68 @@ class Report:
     sms_recipients: int  # distinct numbers among them
     sms_peak: float  # per second, the busiest 10 s
     load: str  # /proc/loadavg before and after
+    stable: str  # rules.stable in force ("shipped" unless --stable overrode it)
+    restore: Restore  # restore -> lines OK -> incidents recovering -> restoration SMS -> resolved
+    sequences: dict[tuple[str, ...], int]  # region numbers by the notices texted to them in the window, in order
+    shared_numbers: int  # region numbers also another line's, left out of `sequences`
+    elsewhere: dict[str, int]  # SMS after the fault to the other numbers (outside the region, or shared), by notice
+    doubles: list[str]  # a few numbers with more than one SMS before the restore, each SMS's notice and time
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Seconds from the restore to each step of the region coming back (None: not within the window)."""
+
+    after_s: float  # how long the window ran after the restore
+    lines_ok_s: float | None  # every line of the region OK again
+    recovering_s: float | None  # every incident of the region recovering (verified good, waiting `stable`)
+    first_restored_sms_s: float | None
+    last_restored_sms_s: float | None
+    restored_sms: int  # "restored" SMS the endpoint accepted after the restore
+    resolved_s: float | None  # none of the region's incidents open any more
+    lines_not_ok: int  # lines of the region not OK when the window ended
+
+
+@dataclass(frozen=True, slots=True)
+class Texted:
+    """One SMS the endpoint accepted, with the outbox item it came from."""
+
+    to: str
+    at: float  # wall clock
+    action: str  # the notice: outage, merged, restored, ...
+    incident: str  # its tracking number
+    root: str  # the level of that incident's root (region, exchange, device, line)
+
+
+def texted(daemon: Daemon, messages: list[LabSms], since: float) -> list[Texted]:
+    """The endpoint's messages from `since` on, each named by the outbox item its sid was stored with."""
+    items = {i.peer_ref: i.notification for i in daemon.store.items("sms") if i.peer_ref}
+    roots = {i.tracking: i.root.level for i in daemon.incident_history()}
+    found = []
+    for m in messages:
+        if m.at >= since:
+            n = items.get(m.sid)
+            action, incident = (n.action, n.incident or "-") if n else ("unknown", "-")
+            found.append(Texted(m.to, m.at, action, incident, roots.get(incident, "-")))
+    return found
+
+
+def sequences(texts: list[Texted], numbers: set[str], fault: float) -> dict[tuple[str, ...], int]:
+    """How many of `numbers` got each sequence of notices from the fault on (`action@root level`),
+    in the order sent, after those of the window before the fault (marked "before:")."""
+    per: dict[str, list[str]] = {n: [] for n in numbers}
+    for t in sorted(texts, key=lambda t: t.at):
+        if t.to in per:
+            per[t.to].append(f"{'before:' if t.at < fault else ''}{t.action}@{t.root}")
+    return dict(Counter(tuple(s) for s in per.values()).most_common())
+
+
+def region_numbers(config: Config, lines: set[str]) -> tuple[set[str], int]:
+    """The phone numbers of `lines` that no other line of the inventory has (the bench's numbers are
+    random), and how many of theirs were left out for being shared."""
+    owners = Counter(line.phone for line in config.topology.lines.values() if line.phone)
+    ours = {config.topology.lines[i].phone for i in lines} - {None}
+    return {n for n in ours if n is not None and owners[n] == 1}, sum(owners[n] > 1 for n in ours if n is not None)
 
 
 def rss_mb() -> float:
@@ -176,9 +247,12 @@ async def run(
     blocks: tuple[int, int] = (254, 252),
     sms_rate: float = 500.0,
     trace: StallTrace | None = None,
+    after_restore: float | None = None,
 ) -> Report:
     """`blocks`: second octets of the DSLAMs' and modems' addresses (bench/capacity.py's `write_inventory`),
-    by default apart from capacity.py's (20, 64) and the lab's 127.50-251.10.x, since a fault here silences them."""
+    by default apart from capacity.py's (20, 64) and the lab's 127.50-251.10.x, since a fault here silences them.
+    The fault comes a third of `minutes` in, the restore two thirds; the window ends `after_restore`
+    seconds after the restore (by default, the last third)."""
     devices = -(-lines // ports)
     load_before = Path("/proc/loadavg").read_text().split()[0]
     twilio = TwilioLab()
@@ -215,32 +289,42 @@ async def run(
         not_ok = await warm_up(daemon, warmup_timeout)
         warmup = time.monotonic() - began
 
-        texted, fault_wall, restore_wall = len(twilio.messages), 0.0, 0.0
+        fault_wall, restore_wall = 0.0, 0.0
         lag = Lag()
         prober = asyncio.create_task(lag.watch())
         tracing = contextlib.nullcontext() if trace is None else trace
         tracing.__enter__()
         window = minutes * 60
+        fault_after, restore_after = window / 3, 2 * window / 3
+        window = restore_after + (window / 3 if after_restore is None else after_restore)
         start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
+        start_wall = time.time()
         rss: list[float] = []
         scrapes: list[float] = []
         text = first = ""
-        fault_at = restore_at = detected = cleared = None
+        fault_at = restore_at = detected = cleared = lines_ok = recovering = None
         root = None
+        lines = [n for n in nodes if n.level == "line"]
         next_sample = next_scrape = start
         while (now := time.monotonic()) < start + window:
-            if fault_at is None and now >= start + window / 3:
+            if fault_at is None and now >= start + fault_after:
                 faults.silence(*addresses)
                 fault_at, fault_wall = time.monotonic(), time.time()
-            if restore_at is None and now >= start + 2 * window / 3:
+            if restore_at is None and now >= start + restore_after:
                 faults.restore_all()
                 restore_at, restore_wall = time.monotonic(), time.time()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
                 ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
                 if detected is None and ours:
                     detected, root = time.monotonic() - fault_at, f"{ours[0].root.level}:{ours[0].root.id}"
-                if restore_at is not None and detected is not None and not ours:
-                    cleared = time.monotonic() - restore_at
+                if restore_at is not None and detected is not None:
+                    since = time.monotonic() - restore_at
+                    if lines_ok is None and all(daemon.node_state(n).status is Status.OK for n in lines):
+                        lines_ok = since
+                    if recovering is None and all(i.phase is Phase.RECOVERING for i in ours):
+                        recovering = since
+                    if not ours:
+                        cleared = since
             if now >= next_sample:
                 rss.append(rss_mb())
                 next_sample += 5
@@ -252,14 +336,35 @@ async def run(
                 next_scrape += 15
             await asyncio.sleep(0.5)
         elapsed = time.monotonic() - start
+        not_ok_at_end = sum(daemon.node_state(n).status is not Status.OK for n in lines)
         cpu, agents_cpu = time.process_time() - cpu0, process_cpu(agents.pids()) - agents0
         prober.cancel()
         tracing.__exit__(None, None, None)
         text = await asyncio.to_thread(scrape, daemon.http_port)
+        window_texts = texted(daemon, twilio.messages, start_wall)
+        after = [m for m in window_texts if m.at >= fault_wall]
         stop.set()
         await task
-        texts = [m for m in twilio.messages[texted:] if fault_wall <= m.at < restore_wall]
+        texts = [m for m in after if m.at < restore_wall]
         sent = sorted(m.at for m in texts)
+        restored = sorted(m.at - restore_wall for m in after if m.at >= restore_wall and m.action == "restored")
+        numbers, shared = region_numbers(config, {n.id for n in lines})
+        elsewhere = Counter(f"{m.action}@{m.root}" for m in after if m.to not in numbers)
+        counted = Counter(m.to for m in texts if m.to in numbers)
+        doubles = [
+            f"{to}: " + ", ".join(f"{m.action}@{m.root} {m.incident} +{m.at - fault_wall:.1f} s" for m in texts if m.to == to)
+            for to in sorted(to for to, n in counted.items() if n > 1)[:5]
+        ]
+        restore = Restore(
+            after_s=time.monotonic() - restore_at if restore_at is not None else 0.0,
+            lines_ok_s=lines_ok,
+            recovering_s=recovering,
+            first_restored_sms_s=restored[0] if restored else None,
+            last_restored_sms_s=restored[-1] if restored else None,
+            restored_sms=len(restored),
+            resolved_s=cleared,
+            lines_not_ok=not_ok_at_end,
+        )
     finally:
         faults.close()
         agents.stop()
@@ -295,10 +400,17 @@ async def run(
         sms_peak=max((bisect.bisect_left(sent, t + 10) - n for n, t in enumerate(sent)), default=0) / 10,
         sms_achieved=(len(sent) - 1) / (sent[-1] - sent[0]) if len(sent) > 1 and sent[-1] > sent[0] else 0.0,
         load=f"{load_before} -> {Path('/proc/loadavg').read_text().split()[0]}",
+        stable=f"{config.rules.stable:g} s",
+        restore=restore,
+        sequences=sequences(window_texts, numbers, fault_wall),
+        shared_numbers=shared,
+        elsewhere=dict(elsewhere.most_common()),
+        doubles=doubles,
     )
 
 
 def show(report: Report) -> str:
+    r = report.restore
     detected = "not detected" if report.detected_s is None else f"{report.detected_s:.1f} s (root {report.detected_root})"
     cleared = "not within the window" if report.cleared_s is None else f"{report.cleared_s:.1f} s"
     lag_metric = "not exported" if report.lag_metric is None else f"{report.lag_metric * 1000:.0f} ms"
@@ -321,8 +433,21 @@ def show(report: Report) -> str:
             f"to {report.sms_recipients:,} numbers between fault and restore, "
             f"{report.sms_achieved:.0f}/s first to last, {report.sms_peak:.0f}/s in the busiest 10 s, "
             f"{report.sms_rate:g}/s configured",
+            "region's numbers by the notices texted to them in the window "
+            "(action@level of the incident's root, in order; before: sent before the fault):",
+            *(f"  {n:,}: [{', '.join(seq)}]" for seq, n in report.sequences.items()),
+            *(f"  e.g. {d}" for d in report.doubles),
+            f"  ({report.shared_numbers} numbers shared with another line left out); SMS to the other numbers: "
+            + (", ".join(f"{n:,} {a}" for a, n in report.elsewhere.items()) or "none"),
+            f"restore (rules.stable {report.stable}; window ran {r.after_s:.0f} s after it): lines OK {when(r.lines_ok_s)}, "
+            f"incidents recovering {when(r.recovering_s)}, {r.restored_sms:,} restoration SMS "
+            f"from {when(r.first_restored_sms_s)} to {when(r.last_restored_sms_s)}, resolved {when(r.resolved_s)}; {r.lines_not_ok:,} lines not OK at the end",
         ]
     )
+
+
+def when(seconds: float | None) -> str:
+    return "not within the window" if seconds is None else f"+{seconds:.1f} s"
 
 
 def main() -> None:
@@ -335,6 +460,13 @@ def main() -> None:
     parser.add_argument("--icmp-interval", help="polling.icmp_interval (default: the shipped one)")
     parser.add_argument("--region", default="region-0")
     parser.add_argument("--warmup", type=float, default=600.0, help="at most this many seconds until all is OK")
+    parser.add_argument(
+        "--after-restore", type=float, help="seconds the window runs after the restore (default: a third of --minutes)"
+    )
+    parser.add_argument(
+        "--blocks", type=int, nargs=2, default=(254, 252), help="second octets of the DSLAMs' and modems' addresses"
+    )
+    parser.add_argument("--stable", help="rules.stable, e.g. 60s (NOT the shipped setting, 10m; for a shorter restore)")
     parser.add_argument("--sms-rate", type=float, default=500.0, help="notifiers.sms.rate, SMS/s")
     parser.add_argument(
         "--trace-stalls", action="store_true", help="sample the loop's stack during stalls (bench/stall_trace.py)"
@@ -351,10 +483,13 @@ def main() -> None:
                 args.minutes,
                 args.agent_processes,
                 polling or None,
+                rules={"stable": args.stable} if args.stable else None,
                 region=args.region,
+                blocks=tuple(args.blocks),
                 sms_rate=args.sms_rate,
                 warmup_timeout=args.warmup,
                 trace=trace,
+                after_restore=args.after_restore,
             )
         )
     print(show(report))

@@ -41,3 +41,9 @@ async def test_a_short_endurance_run_detects_the_regional_fault_and_reports_ever
     assert set(report.poll_lag) == {"icmp", "line"}  # the daemon's /metrics was read, per probe class
     assert set(report.skipped) <= {"icmp", "line"} and all(n >= 0 for n in report.skipped.values())
     assert report.sms_recipients == 16 and report.sms_achieved > 0  # every subscriber of the region texted
+    # each SMS named by its outbox item: every number of the region heard of the outage once and of its end once
+    assert sum(report.sequences.values()) == 16 - report.shared_numbers, report.sequences
+    assert all([s.split("@")[0] for s in seq] == ["outage", "restored"] for seq in report.sequences), report.sequences
+    restore = report.restore
+    assert restore.lines_ok_s is not None and restore.recovering_s is not None and restore.resolved_s is not None, restore
+    assert restore.restored_sms == 16 and restore.lines_not_ok == 0, restore
