@@ -417,6 +417,9 @@ class Daemon:
     def cancel_maintenance(self, window_id: str) -> bool:
         return self.pipeline.cancel_maintenance(window_id)
 
+    async def durable(self) -> None:
+        await self.store.durable()
+
     def line_counts(self) -> dict[str, LineCounts]:
         return self.pipeline.engine.line_counts()
 

@@ -475,6 +475,7 @@ async def maintenance_add(request: web.Request) -> web.Response:
     if any(w.window.id == window.id for w in d.maintenance()):
         raise ApiError(409, f"id: a maintenance window {window.id!r} already exists")
     d.add_maintenance(window)
+    await d.durable()  # a 201 promises the window outlives power loss
     shown = window_json(StoredWindow(window, "api", False), d.config.timezone, now)
     return _json(shown, status=201, headers={"Location": f"/api/maintenance/{window.id}"})
 
@@ -490,6 +491,7 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
     if stored.source == "config":
         raise ApiError(409, f"maintenance window {window_id!r} comes from the config file: remove it there and reload")
     d.cancel_maintenance(window_id)
+    await d.durable()
     return _json({"id": window_id, "cancelled": True})
 
 

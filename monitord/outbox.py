@@ -7,7 +7,8 @@ dead letters for permanent errors and for items older than `max_age`.
 
 Delivery guarantee (see docs/delivery.md):
 
-* An item is marked `sending` in a committed transaction before its first byte goes out, and
+* An item is marked `sending` in a committed transaction, durable on disk (`Store.durable`:
+  commits do not wait for the disk, monitord/walsync.py) before its first byte goes out, and
   `sent` (with the peer's reference) after the peer accepted it. Nothing queued is ever lost:
   the item sits in the same transaction as the incident change that caused it. Items are
   claimed a wave at a time (one transaction for all the sends a wave starts); on a channel
@@ -297,8 +298,10 @@ class Outbox:
                 else:
                     wave.append(item)
             answered, self._answered[channel] = self._answered[channel], []
-            claimed = self._store.claim_wave([i.id for i in wave], now, answered)  # one fsync a wave
+            claimed = self._store.claim_wave([i.id for i in wave], now, answered)
             waves.take(len(claimed), loop.time())
+            if claimed:  # one fsync a wave, off the loop: the claims, and the steps that queued them, on disk
+                await self._store.durable()
             for item in wave:
                 if item.id in claimed:  # else no longer pending: nothing to send
                     self._busy[channel] += 1

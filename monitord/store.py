@@ -5,13 +5,13 @@ The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or d
 incident it remembers and one per member of it, and a small head; each step writes the rows it changed in the same
 transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
-One writer, on the event loop thread, on purpose: every call is a short local transaction
-(well under a millisecond, fsync included), so a worker thread would add locking and hand-offs
-for nothing. WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
-
-`synchronous=FULL`: in WAL mode NORMAL survives a process crash but may lose the last commits
-on power loss, and a lost "sending" or "sent" mark would let a message go out twice. FULL costs
-one fsync per commit (about 0.2 ms here), far below the SMS rate limits.
+One writer, on the event loop thread, on purpose: a step is written as it is decided, so no
+sample waits behind a queue of steps. Its commits do not wait on the disk: the loop's connection
+runs `synchronous = OFF` without automatic checkpoints, and `WalSync` (monitord/walsync.py, which
+says why that is safe) fsyncs the WAL and checkpoints it in a thread of its own. What leaves the
+process waits for `await store.durable()` first (the outbox, before each send), so power loss can
+only lose commits nothing outside has seen. WAL lets read-only tools (sqlite3 CLI, backups) look
+in while the daemon writes.
 
 Longer than the other modules on purpose: every SQL statement against the state file is here,
 beside the migrations and partial indexes it relies on (`INDEXED BY`), so a schema change and
@@ -37,6 +37,7 @@ from monitord.model import (
     Notification,
     Phase,
 )
+from monitord.walsync import CHECKPOINT_EVERY, WalSync
 from rules.snapshot import Rows, assemble
 
 MIGRATIONS: tuple[str, ...] = (
@@ -344,14 +345,18 @@ def _window(row: sqlite3.Row) -> StoredWindow:
 class Store:
     """All reads and writes of the state file. Open with `Store.open(path)`."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, sync: WalSync) -> None:
         self._db = db
+        self._sync = sync
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
         """Open (or create) the state file and bring its schema up to date; StoreError says in one
         line why it cannot be used. A quick_check reads every page once, so a damaged file is
-        refused at start rather than failing in the middle of an outage."""
+        refused at start rather than failing in the middle of an outage.
+
+        The start's own writes are synced by SQLite (`synchronous = FULL`, the WAL's directory
+        entry included); only then does the connection stop syncing and `WalSync` take over."""
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -380,16 +385,39 @@ class Store:
                 raise StoreError(f"{path}: {error}") from None
             with transaction(db):  # a first write: a read-only file or a full disk shows now
                 db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # durability rests on syncing the WAL
+                raise StoreError(f"{path}: cannot keep a write-ahead log beside it; keep state_file on a local file system")
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            db.execute("PRAGMA synchronous = OFF")
+            sync = WalSync(path, checkpoint_every)
         except sqlite3.DatabaseError as error:
             db.close()
             raise StoreError.of(path, error) from None
         except BaseException:
             db.close()
             raise
-        return cls(db)
+        return cls(db, sync)
 
     def close(self) -> None:
-        self._db.close()
+        """Sync what is left, close, and leave the file fully checkpointed (waits on the disk:
+        at shutdown only)."""
+        self._sync.close()
+        try:
+            self._db.execute("PRAGMA synchronous = FULL")  # should SQLite checkpoint as it closes: synced
+        finally:
+            self._db.close()
+            self._sync.checkpoint_and_close()
+
+    async def durable(self) -> None:
+        """Return once every commit made so far is on disk (the loop waits, never blocks)."""
+        await self._sync.durable()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A transaction of the loop's connection, handed to `WalSync` once committed."""
+        with transaction(self._db) as db:
+            yield db
+        self._sync.committed()
 
     # --- the rules engine's step -------------------------------------------------------------
 
@@ -415,7 +443,7 @@ class Store:
         dead, never sent. Returns
         how many sendable items were newly queued.
         """
-        with transaction(self._db):
+        with self._writing():
             if engine is not None:
                 self._save_engine(engine, now)
             for i in incidents:
@@ -481,7 +509,7 @@ class Store:
         """Numbers up to `tracking` are taken (e.g. known to the helpdesk after the state file was lost)."""
         if not TRACKING.fullmatch(tracking):
             raise ValueError(f"{tracking!r} is not a tracking number like ARZ-2026-000123")
-        with transaction(self._db):
+        with self._writing():
             self._issue(tracking)
 
     def load_engine(self) -> SavedEngine | None:
@@ -552,7 +580,7 @@ class Store:
 
         `answered`: `mark_sent_wave` for the earlier wave's answers, in the same transaction."""
         claimed = set()
-        with transaction(self._db):
+        with self._writing():
             self._mark_sent(answered)
             for item_id in item_ids:
                 cursor = self._db.execute(
@@ -566,7 +594,7 @@ class Store:
 
     def mark_sent_wave(self, sent: Sequence[tuple[int, str, float]]) -> None:
         """Mark (item id, peer reference, when) of several items `sent` in one transaction."""
-        with transaction(self._db):
+        with self._writing():
             self._mark_sent(sent)
 
     def _mark_sent(self, sent: Sequence[tuple[int, str, float]]) -> None:
@@ -590,7 +618,7 @@ class Store:
         return None
 
     def mark_retry(self, item_id: int, error: str, next_at: float) -> None:
-        with transaction(self._db):
+        with self._writing():
             self._db.execute(
                 "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
                 (error, next_at, item_id),
@@ -599,7 +627,7 @@ class Store:
     def retry_by(self, channel: str, at: float) -> int:
         """The channel works again: its items waiting for a later retry are due at `at`.
         Quiet hours (`not_before`) stay. Returns how many items moved."""
-        with transaction(self._db):
+        with self._writing():
             cursor = self._db.execute(
                 """UPDATE outbox SET next_attempt_at = max(:at, coalesce(not_before, :at))
                    WHERE channel = :channel AND status = 'pending' AND attempts > 0 AND next_attempt_at > :at""",
@@ -608,7 +636,7 @@ class Store:
         return cursor.rowcount
 
     def mark_dead(self, item_id: int, reason: str) -> None:
-        with transaction(self._db):
+        with self._writing():
             self._db.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", (reason, item_id))
 
     def requeue_sending(self, channel: str, next_at: float) -> int:
@@ -617,7 +645,7 @@ class Store:
         They go back to pending no earlier than `next_at`; their `first_attempt_at` tells the
         worker to ask the peer before sending again.
         """
-        with transaction(self._db):
+        with self._writing():
             cursor = self._db.execute(
                 "UPDATE outbox SET status = 'pending', next_attempt_at = max(next_attempt_at, ?), "
                 "last_error = 'interrupted: outcome unknown' WHERE channel = ? AND status = 'sending'",
@@ -660,7 +688,7 @@ class Store:
         """
         kept = """NOT EXISTS (SELECT 1 FROM incidents WHERE incidents.tracking = outbox.incident
                   AND (incidents.phase != 'resolved' OR incidents.resolved_at >= ?))"""
-        with transaction(self._db):
+        with self._writing():
             removed = 0
             for where, cutoff in (
                 ("status = 'sent' AND sent_at < ?", sent_before),
@@ -686,7 +714,7 @@ class Store:
 
     def put_maintenance(self, window: MaintenanceWindow, source: Source) -> None:
         """Insert or replace a window (re-enabling it if it had been cancelled)."""
-        with transaction(self._db):
+        with self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 (
@@ -703,7 +731,7 @@ class Store:
     def replace_config_maintenance(self, windows: Iterable[MaintenanceWindow]) -> None:
         """Make the config-sourced windows exactly `windows` (on start and reload); API ones stay."""
         windows = list(windows)
-        with transaction(self._db):
+        with self._writing():
             self._db.execute("DELETE FROM maintenance WHERE source = 'config'")
             self._db.executemany(
                 "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, 'config', 0)",
@@ -715,6 +743,6 @@ class Store:
         return [_window(r) for r in self._db.execute(f"SELECT * FROM maintenance {where} ORDER BY start, id")]
 
     def cancel_maintenance(self, window_id: str) -> bool:
-        with transaction(self._db):
+        with self._writing():
             cursor = self._db.execute("UPDATE maintenance SET cancelled = 1 WHERE id = ? AND NOT cancelled", (window_id,))
         return cursor.rowcount == 1

@@ -1,0 +1,200 @@
+"""The store's durability, off the event loop: commits are written without waiting for the disk,
+then made durable by a worker thread that fsyncs the WAL and checkpoints it.
+
+What the loop's connection does (monitord/store.py): WAL mode, `synchronous = OFF`,
+`wal_autocheckpoint = 0`. A COMMIT appends the transaction's frames to the -wal file with
+write(2) and returns: it neither fsyncs nor checkpoints, so it never waits on the disk.
+
+Why that is safe (SQLite: wal.html, pragma.html#pragma_synchronous, fileformat2.html#walformat,
+c3ref/wal_checkpoint_v2.html):
+
+* A process crash (kill -9) loses nothing: the written frames are in the kernel's page cache,
+  which outlives the process, and the next open recovers the WAL as always.
+* Each WAL frame carries the WAL's salt and a checksum chained over every frame before it, and
+  recovery keeps the longest run of valid frames up to its last commit frame. Whichever pages
+  reach the disk before an OS crash or power loss, the file reopens as of one commit: never torn.
+* Durability is explicit: after commits, `WalSync` fsyncs the -wal file in its thread, one fsync
+  at a time, each covering every commit written before it began (group commit). os.fsync on a
+  descriptor of the -wal file flushes its data and inode, as SQLite's own sync does; the
+  directory entry of the WAL was synced by SQLite itself when the store opened with
+  `synchronous = FULL` and made its first write. `durable()` returns once every commit made
+  before the call is on disk.
+* Checkpoints run in the same thread from a connection of their own with `synchronous = FULL`:
+  a checkpoint's syncs follow the checkpointing connection's flags, so the WAL is synced before
+  any page is copied into the database file, and the database file is synced before the WAL may
+  be reused. PASSIVE mode copies what no reader still needs and never invokes the busy handler:
+  it never waits on, nor holds up, the loop's reads and writes.
+* At close the loop's connection goes back to `synchronous = FULL` and closes first, then a
+  TRUNCATE checkpoint from the checkpointing connection, the last one open, empties the WAL.
+
+What power loss (or an OS crash) can lose: the commits after the last fsync that completed,
+none of which has had an effect outside the file, because everything that leaves the process
+waits for `durable()` first: the outbox sends an item only once its claim is durable, and the
+claim was committed after the step that queued the item and after the step that issued the
+tracking number it quotes (monitord/outbox.py). After the restart the file is as of an earlier
+commit: a lost claim leaves its item pending (it was never sent: it goes out once, later); a
+lost step is decided again from the next samples, and any tracking number it had issued was
+never quoted in a message, so issuing it again is seen by no customer or helpdesk; a lost
+`sent` mark leaves its item `sending`, reconciled with the peer as after kill -9.
+
+An fsync that fails (EIO) may have dropped the pages it could not write: nothing can be called
+durable after it, so `durable()` raises from then on (an sqlite3.Error, which pauses delivery
+like a refused write) and the daemon must be restarted to recover from the file on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 1.0  # seconds between checkpoints while commits come (SQLite's own waits for 1,000 pages)
+
+
+@dataclass(slots=True)
+class SyncCounts:
+    """What the worker has done (read by tests)."""
+
+    syncs: int = 0
+    checkpoints: int = 0
+
+
+class WalSync:
+    """Made by `Store.open` once the WAL exists; `committed()` after each COMMIT of the loop's
+    connection, `await durable()` before an effect that depends on what was committed."""
+
+    def __init__(self, path: Path, checkpoint_every: float = CHECKPOINT_EVERY) -> None:
+        self._wal = Path(f"{path}-wal")
+        self._fd = os.open(self._wal, os.O_RDONLY)
+        self._checkpointer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._checkpointer.execute("PRAGMA busy_timeout = 5000")  # the TRUNCATE at close only: PASSIVE never waits
+        self._checkpointer.execute("PRAGMA synchronous = FULL")
+        self._checkpoint_every = checkpoint_every
+        self._state = threading.Condition()
+        self._written = 0  # commits made by the loop's connection
+        self._durable = 0  # of those, how many are known to be on disk
+        self._failed: OSError | None = None
+        self._closing = False
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.counts = SyncCounts()
+        self._thread = threading.Thread(target=self._run, name="monitord-walsync", daemon=True)
+        self._thread.start()
+
+    @property
+    def synchronous(self) -> int:
+        """The checkpointing connection's `PRAGMA synchronous` (2: FULL), for tests."""
+        return int(self._checkpointer.execute("PRAGMA synchronous").fetchone()[0])
+
+    def committed(self) -> None:
+        """A COMMIT returned on the loop: have it synced (costs a lock and a notify, no I/O)."""
+        with self._state:
+            self._written += 1
+            self._state.notify()
+
+    async def durable(self) -> None:
+        """Return once every commit made before this call is on disk."""
+        with self._state:
+            if (error := self._error()) is not None:
+                raise error
+            if self._durable >= self._written:
+                return
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((self._written, loop, future))
+        await future
+
+    def close(self) -> None:
+        """Sync what is left and stop the thread (called at shutdown: it waits on the disk)."""
+        with self._state:
+            self._closing = True
+            self._state.notify()
+        self._thread.join()
+        os.close(self._fd)
+
+    def checkpoint_and_close(self) -> None:
+        """The final checkpoint, once the loop's connection is closed: the WAL ends empty. Should
+        it fail (a full disk), the WAL, synced by `close`, keeps it all for the next start."""
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            log.warning("the last checkpoint of the state file failed (%s); its WAL keeps what it holds", error)
+        finally:
+            self._checkpointer.close()
+
+    def _error(self) -> sqlite3.OperationalError | None:
+        """What `durable()` raises once an fsync failed."""
+        if self._failed is None:
+            return None
+        return sqlite3.OperationalError(
+            f"disk I/O error: fsync of {self._wal} failed ({self._failed.strerror}); "
+            "nothing more is sent until monitord restarts"
+        )
+
+    def _run(self) -> None:
+        last_checkpoint = time.monotonic()
+        checkpointed_at = 0  # `_written` when the last checkpoint began
+        while True:
+            with self._state:
+                while self._durable == self._written and not self._closing:
+                    self._state.wait()
+                if self._durable == self._written or self._failed is not None:
+                    return
+                target = self._written
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                log.error("cannot make the state file durable: fsync of %s failed: %s", self._wal, error)
+                self._fail(error)
+                return
+            self._synced(target)
+            if target > checkpointed_at and time.monotonic() - last_checkpoint >= self._checkpoint_every:
+                last_checkpoint, checkpointed_at = time.monotonic(), target
+                self._checkpoint()
+
+    def _synced(self, target: int) -> None:
+        with self._state:
+            self._durable = target
+            self.counts.syncs += 1
+            ready = [w for w in self._waiters if w[0] <= target]
+            self._waiters = [w for w in self._waiters if w[0] > target]
+        _wake(ready, None)
+
+    def _fail(self, error: OSError) -> None:
+        with self._state:
+            self._failed = error
+            waiting, self._waiters = self._waiters, []
+            failure = self._error()
+        _wake(waiting, failure)
+
+    def _checkpoint(self) -> None:
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as error:  # the WAL only grows meanwhile: nothing is lost
+            log.warning("checkpoint of the state file failed: %s", error)
+            return
+        self.counts.checkpoints += 1
+
+
+def _wake(waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]], failure: BaseException | None) -> None:
+    """From the worker: hand each waiter's loop its answer (a closed loop has no one waiting)."""
+    for _, loop, future in waiters:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, future, failure)
+
+
+def _resolve(future: asyncio.Future[None], failure: BaseException | None) -> None:
+    """On the waiter's loop: wake it, unless it stopped waiting (cancelled)."""
+    if future.done():
+        return
+    if failure is None:
+        future.set_result(None)
+    else:
+        future.set_exception(failure)
