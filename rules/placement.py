@@ -15,8 +15,11 @@ Confirming a device outage
     it made unreachable. A settled fault that would open an incident, or move to a new wider
     one, still waits while a device of its exchange, suspected (a probe says down) less than
     `gather` ago, has not settled: those rechecks answer within a few seconds, and the incident
-    then opens with the whole outage instead of growing after its ticket. When an incident
-    opens, every fault of its exchange that is ready is placed with it in the same step.
+    then opens with the whole outage instead of growing after its ticket. A fault moving down
+    to a narrower root never waits: its wider root no longer qualifies for it (or holds nothing
+    more), and kept open meanwhile, an exchange incident would claim the whole exchange on the
+    evidence of one device. When an incident opens, every fault of its exchange that is ready
+    is placed with it in the same step.
 
 Promotion
     One incident per (kind, root): lines behind a regional fault attach to it, and when a parent
@@ -102,12 +105,13 @@ def _root(
     (`Counts.regional`), or else the target itself. Only a new fault waits for `settle` (or its
     confirmation): a member failing again, or a device whose own node already roots an
     incident of its kind, is placed at once. A fault that would open a new incident (or move
-    to one) waits while a device of its exchange was just suspected (`_suspects_near`). A
-    line walks the same nodes as its device, so `roots` keeps each (kind, device) walk for
-    the round, and `near` each device's suspects. A silent modem (`cpe`) joins an outage
-    above it while that qualifies and stays in its own line's incident; else it becomes a
-    `cpe` incident of its own after `cpe_hold`, or at once when it leaves an outage above it
-    (the area is back, this modem is not: it may need switching off and on)."""
+    to a new one not below its own) waits while a device of its exchange was just suspected
+    (`_suspects_near`); one narrowing to a root below its incident's moves at once. A line
+    walks the same nodes as its device, so `roots` keeps each (kind, device) walk for the
+    round, and `near` each device's suspects. A silent modem (`cpe`) joins an outage above it
+    while that qualifies and stays in its own line's incident; else it becomes a `cpe`
+    incident of its own after `cpe_hold`, or at once when it leaves an outage above it (the
+    area is back, this modem is not: it may need switching off and on)."""
     kind = target.fault
     if kind is None:
         return None
@@ -134,7 +138,8 @@ def _root(
     else:
         return None
     root = group[1]
-    moving = not placed or (current is not None and current.root != root and group not in book.open)
+    narrowing = current is not None and current.root in s.inventory.chain.get(root, ())
+    moving = not placed or (current is not None and current.root != root and group not in book.open and not narrowing)
     if not moving:
         return group
     if device not in near:

@@ -86,3 +86,25 @@ def test_confirmation_survives_a_restart() -> None:
     resumed = Engine.restore(EXCHANGE, rules(), "ARZ", e.snapshot())
     assert resumed.tick(T0 + 110).incidents == ()
     assert changes(resumed.tick(T0 + 111)) == [("opened", "ARZ-2026-000001", "device:d1")]
+
+
+def test_an_exchange_incident_narrows_at_once_though_a_sibling_was_just_suspected() -> None:
+    """Gathering holds a fault from opening or widening, never from narrowing: once the exchange
+    no longer qualifies, keeping its incident open while a sibling is rechecked would claim the
+    whole exchange on the evidence of one DSLAM (hypothesis found it in tests/test_rules_properties.py)."""
+    e = started()
+    e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)
+    e.observe(icmp_sweep("d3", T0 + 100.5), T0 + 100.5)
+    e.observe([device("d1", Outcome.TIMEOUT, T0 + 104)], T0 + 104)
+    e.observe([device("d3", Outcome.TIMEOUT, T0 + 104.5)], T0 + 104.5)
+    e.observe(icmp_sweep("d1", T0 + 105), T0 + 105)
+    opened = e.observe(icmp_sweep("d3", T0 + 105.5), T0 + 105.5)
+    assert changes(opened) == [("opened", "ARZ-2026-000001", "exchange:x")]  # 14 of 24 lines
+    e.observe([device("d1", at=T0 + 200), *icmp_sweep("d1", T0 + 200, outcome=Outcome.OK)], T0 + 200)
+    # d1's lines count at the exchange for the correlation window (5 min); d2 misses one ping
+    # just before it ends, which suspects d2 and rechecks the exchange
+    assert e.observe([device("d2", Outcome.TIMEOUT, T0 + 495, "icmp")], T0 + 495).recheck == ("d1", "d2", "d3")
+    narrowed = e.tick(T0 + 500)  # d3's 4 of 24 lines are below close_count and close_fraction
+    assert changes(narrowed) == [("recovering", "ARZ-2026-000001", "exchange:x"), ("opened", "ARZ-2026-000002", "device:d3")]
+    assert narrowed.incidents[1].incident.affected == {f"d3-{n}" for n in range(4)}
+    assert e.node_state(NodeRef("exchange", "x")).status is Status.OK
