@@ -161,6 +161,15 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
             AND older.channel = newer.channel AND older.status = 'pending' AND older.id <= ?)"""
 
 
+# An area's outage notice is held a few seconds (notices/plan.py `merge_hold`) in case a wider
+# incident absorbs the area's: when its incident is merged in this step while the notice still
+# waits, never attempted, and the step planned the recipient another outage notice (the wider
+# incident's number, which they keep), it is dropped: one outage SMS, not two within a second.
+_WITHDRAW = """UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?"""
+_HELD_OUTAGES = """SELECT id, channel, recipient FROM outbox INDEXED BY outbox_waiting
+    WHERE incident = ? AND status = 'pending' AND action = 'outage' AND attempts = 0"""
+
+
 def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any, ...]:
     """An outbox row; an item that could not be built (n.error) is dead on arrival."""
     return (
@@ -440,13 +449,15 @@ class Store:
         `on_dead` is called with it after the commit (once: not when its key was already
         there). A newly queued customer notice supersedes those of its incident queued by earlier
         steps and still waiting for the same recipient (see CUSTOMER_ACTIONS): they are filed
-        dead, never sent. Returns
+        dead, never sent; so is a waiting outage notice of an incident merged in this step when
+        the step planned its recipient another outage notice (see _WITHDRAW). Returns
         how many sendable items were newly queued.
         """
         with self._writing():
             if engine is not None:
                 self._save_engine(engine, now)
-            for i in incidents:
+            written = list(incidents)
+            for i in written:
                 row = (
                     i.tracking,
                     i.kind.value,
@@ -468,11 +479,24 @@ class Store:
             queued = self._db.total_changes - before
             if queued:
                 self._db.execute(_SUPERSEDE, (last_id, last_id))
+            self._withdraw_held_outages(written, planned)
             dead = [n for n, nb in planned if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
         if on_dead is not None:
             for n in dead:
                 on_dead(n)
         return queued
+
+    def _withdraw_held_outages(self, incidents: Sequence[Incident], planned: Sequence[tuple[Notification, float | None]]) -> None:
+        """Drop the waiting outage notices of incidents merged in this step to recipients this
+        step planned another outage notice (see _WITHDRAW)."""
+        told = {(n.channel, n.recipient) for n, _ in planned if n.action == "outage" and n.error is None}
+        merged = (i for i in incidents if i.phase is Phase.RESOLVED and i.evidence and i.evidence[-1].startswith("merged into "))
+        for ended in merged:
+            reason = (
+                f"withdrawn before it went out: {ended.tracking} {ended.evidence[-1]}, whose outage notice was queued instead"
+            )
+            held = self._db.execute(_HELD_OUTAGES, (ended.tracking,)).fetchall()
+            self._db.executemany(_WITHDRAW, ((reason, r["id"]) for r in held if (r["channel"], r["recipient"]) in told))
 
     def _save_engine(self, rows: Rows, now: float) -> None:
         db = self._db

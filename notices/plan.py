@@ -26,6 +26,11 @@ merges an incident into a wider one ("merged"), its ticket gets a "merged into X
 resolved, and the subscribers it had told are told that their fault is now followed under the
 wider number, which is the number their "restored" will carry: at once, day or night, when it
 opened with an urgent notice (outage, overrun); else after quiet hours, like its opening notice.
+A region's incident often absorbs the DSLAM and exchange incidents of the same fault within a
+second, so an area's outage notice (root below the region, above the line) is held until
+`merge_hold` after its incident opened: when the wider incident absorbs it meanwhile, its
+customers get the wider incident's outage notice instead of "merged", and the store drops the
+held one (monitord/store.py), so they get one outage SMS, with the number they keep.
 
 Severity: a line's own incident moves between outage and degradation under one number (the
 rules engine's "severity"). The ticket gets one comment per change; an escalation to outage
@@ -85,6 +90,7 @@ class PlanSettings:
     cpe_ticket: bool = False  # ... open a ticket for it
     cpe_noc: bool = False  # ... e-mail the NOC about it
     sms_transliterate: bool = False  # Turkish letters in plain Latin, for a gateway without the Turkish tables
+    merge_hold: float = 3.0  # an area's outage notice waits this long: a wider incident may absorb it first
     templates: Templates = field(kw_only=True, repr=False, hash=False)  # monitord/config/templates.py reads them
 
     @property
@@ -322,6 +328,8 @@ class _Planner:
         phase = phase or self.opening
         urgent = phase in ("outage", "overrun") or (phase == "merged" and self.opening in ("outage", "overrun"))
         not_before = None if urgent else quiet_until(self.now, self.settings)
+        if phase == "outage" and _held(self.incident, self.now, self.settings):
+            not_before = self.incident.opened_at + self.settings.merge_hold
         if self.incident.kind is IncidentKind.CPE:
             if phase != "modem" or not_before is not None:
                 return []
@@ -432,7 +440,7 @@ def plan(
             out += p.customers(change.removed - moving, "restored", f"/{stamp}")
         case "promoted":
             before = lookup(tracking)
-            told = _told(change.replaces, incident.kind, lookup)
+            told = _told(change.replaces, incident.kind, lookup, now, settings)
             if before is not None and before.phase in (Phase.RECOVERING, Phase.RESOLVED):
                 out.append(p.ticket("reopen", "reopened", f"{tracking}/ticket/reopen/{stamp}"))
             else:
@@ -458,7 +466,7 @@ def plan(
             into = change.merged_into or "-"
             out.append(p.ticket("resolve", "merged", f"{tracking}/ticket/merged/{into}", {"into": into}))
             before = lookup(tracking)
-            told = before.affected & incident.affected if before else frozenset()
+            told = (before.affected - _held(before, now, settings)) & incident.affected if before else frozenset()
             out += p.customers(told, "merged", f"/{into}", {"into": into})
         case "recovering":
             out.append(p.ticket("comment", "recovering", f"{tracking}/ticket/recovering/{stamp}"))
@@ -534,7 +542,20 @@ def due_updates(incidents: Iterable[Incident], topology: Topology, settings: Pla
     return out
 
 
-def _told(trackings: Iterable[str], kind: IncidentKind, lookup: Callable[[str], Incident | None]) -> frozenset[str]:
-    """Subscribers already given this kind's opening notice by the replaced incidents (unknown ones: nobody)."""
+def _told(
+    trackings: Iterable[str], kind: IncidentKind, lookup: Callable[[str], Incident | None], now: float, settings: PlanSettings
+) -> frozenset[str]:
+    """Subscribers already given this kind's opening notice by the replaced incidents (unknown
+    ones: nobody); those whose notice is still held are told by the wider incident instead."""
     found = (lookup(t) for t in trackings)
-    return frozenset().union(*(i.affected for i in found if i is not None and i.kind is kind))
+    return frozenset().union(*(i.affected - _held(i, now, settings) for i in found if i is not None and i.kind is kind))
+
+
+def _held(incident: Incident, now: float, settings: PlanSettings) -> frozenset[str]:
+    """The subscribers whose outage notice of `incident` is held, not yet sent: all of them while
+    an outage of an area below the region (device, cabinet, exchange) is younger than
+    `merge_hold`, since every outage notice planned then waits until `opened_at + merge_hold`."""
+    area = incident.kind is IncidentKind.OUTAGE and incident.root.level not in ("line", "region")
+    if area and now < incident.opened_at + settings.merge_hold:
+        return incident.affected
+    return frozenset()

@@ -509,6 +509,7 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
         daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.depth() == len(lines) + 1
+        clock.now += daemon.pipeline.settings.merge_hold  # the DSLAM's outage SMS are held that long
         daemon.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
 

@@ -103,7 +103,7 @@ def test_promotion_opens_the_wider_ticket_closes_the_replaced_and_tells_nobody_t
     planned = run(Change(wider, "promoted", added=wider.affected, replaces=(T,)), known={T: old})
     assert summary(planned) == [
         ("email", "noc@isp.example", "noc-opened", f"{NEW}/email/noc@isp.example/noc-opened", None),
-        ("sms", P5, "outage", f"{NEW}/sms/{P5}/outage", None),
+        ("sms", P5, "outage", f"{NEW}/sms/{P5}/outage", DAY + SETTINGS.merge_hold),  # an area's: held
         ("ticket", NEW, "comment", f"{NEW}/ticket/promoted/{ms(DAY)}", None),
         ("ticket", NEW, "create", f"{NEW}/ticket/create", None),
     ]
