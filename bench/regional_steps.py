@@ -8,10 +8,12 @@ subscriber has a phone, as in bench/endurance.py), every line's first samples, t
 defaults would: ICMP every 30 s (the DSLAM and its 48 modems time out), the two SNMP line tables
 every 60 s (the DSLAM times out), each device at its own phase, the rechecks a step asks for 4 s
 later (2 s timeout, 1 retry), and a tick every second. Each `Pipeline.ingest` and
-`Pipeline.tick` is timed in CPU seconds of this process (`time.process_time`), which is what it
+`Pipeline.tick` is timed in CPU seconds of the calling thread (`time.thread_time`), which is what it
 holds the event loop for on an idle core whatever else the machine runs; the outbox is not
 started (sending is not measured here). Runs on the code found on PYTHONPATH, so the same script
 measures the tree before and after a change. `--profile`: cProfile of the slowest call.
+`--busy-thread`: a thread runs Python throughout; the wall times then show what the loop thread
+waits to win the GIL back after each call that let go of it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import heapq
 import pstats
 import random
 import statistics
+import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,7 +37,7 @@ import yaml
 from bench.capacity import Clock, device_batch, write_inventory
 from lab.isp import write_secret
 from monitord.config import load_config
-from monitord.daemon import Daemon
+from monitord.daemon import SWITCH_INTERVAL, Daemon
 from monitord.model import NodeRef, Outcome, Sample
 
 ENV = {"BENCH_COMMUNITY": "never-sent"}
@@ -57,6 +61,9 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=48)
     parser.add_argument("--seconds", type=float, default=300.0, help="simulated seconds of the fault")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--busy-thread", action="store_true", help="another thread runs Python meanwhile, as the HTTP and /metrics threads do"
+    )
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory(prefix="regional-") as name:
@@ -100,6 +107,7 @@ def main() -> None:
         for second in range(1, int(args.seconds) + 1):
             heapq.heappush(events, (start + second, -1, "tick", ""))
         timed: list[tuple[float, str]] = []
+        walls: list[float] = []  # the same calls' wall time: CPU plus waits (the disk, the GIL)
         collections: list[float] = []  # wall seconds of each full (oldest generation) collection
 
         def noted(phase: str, info: dict[str, int]) -> None:
@@ -107,6 +115,10 @@ def main() -> None:
                 collections.append(time.perf_counter() if phase == "start" else time.perf_counter() - collections.pop())
 
         gc.callbacks.append(noted)
+        busy = threading.Event()
+        sys.setswitchinterval(SWITCH_INTERVAL)  # as `Daemon.run` sets it
+        if args.busy_thread:
+            threading.Thread(target=spin, args=(busy,), daemon=True).start()
         slowest: tuple[float, cProfile.Profile | None] = (0.0, None)
         recheck_at: dict[str, float] = {}
         end = start + args.seconds
@@ -116,18 +128,19 @@ def main() -> None:
             profile = cProfile.Profile() if args.profile else None
             if profile is not None:
                 profile.enable()
-            began = time.process_time()
+            began, wall_began = time.thread_time(), time.perf_counter()
             if what == "tick":
                 pipeline.tick()
                 recheck: tuple[str, ...] = ()
             else:
                 batch = silent_icmp(device, lines_of[device], when) if what == "icmp" else silent_snmp(device, when)
                 recheck = pipeline.ingest(batch).recheck
-            took = time.process_time() - began
+            took, wall = time.thread_time() - began, time.perf_counter() - wall_began
             if profile is not None:
                 profile.disable()
                 slowest = max(slowest, (took, profile), key=lambda pair: pair[0])
             timed.append((took, f"{what} {device}".strip()))
+            walls.append(wall)
             if what == "icmp":
                 heapq.heappush(events, (when + ICMP_EVERY, order, what, device))
             elif what == "snmp" and device not in recheck_at:
@@ -146,6 +159,12 @@ def main() -> None:
             f"p99 {times[int(len(times) * 0.99)] * 1000:.1f} ms, median {statistics.median(times) * 1000:.2f} ms, "
             f"{sum(t > 0.05 for t in times)} over 50 ms, {len(over)} over 100 ms ({sum(over):.2f} s)"
         )
+        walls.sort()
+        print(
+            f"wall: {sum(walls):.2f} s in all, max {walls[-1] * 1000:.0f} ms, p99 {walls[int(len(walls) * 0.99)] * 1000:.1f} ms, "
+            f"{sum(w > 0.05 for w in walls)} over 50 ms, {sum(w > 0.1 for w in walls)} over 100 ms"
+        )
+        busy.set()
         gc.callbacks.remove(noted)
         print(
             f"open incidents {len(daemon.open_incidents())}; outbox depth {daemon.store.depth()}; "
@@ -156,6 +175,13 @@ def main() -> None:
         if slowest[1] is not None:
             pstats.Stats(slowest[1]).sort_stats("cumulative").print_stats(40)
         daemon.store.close()
+
+
+def spin(done: threading.Event) -> None:
+    """Python that never waits, so every call of the loop thread that lets go of the GIL (SQLite,
+    sockets) has to win it back from this thread."""
+    while not done.is_set():
+        sum(range(1000))
 
 
 if __name__ == "__main__":

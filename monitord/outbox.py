@@ -72,7 +72,7 @@ class ChannelPolicy:
 
     concurrency: int = 4
     rate: float = 10.0  # sends per second
-    catch_up: float = 0.1  # seconds of sending lost to a stall (GC, busy loop) made up at once
+    catch_up: float = 0.3  # seconds of sending lost to a stall (GC, a busy loop) made up at once: at 0.1, polling 100,000 lines held 500 SMS/s to 87-91%
     max_age: float = 6 * 3600.0  # counted from creation or the end of quiet hours
     base_backoff: float = 5.0
     max_backoff: float = 60.0  # the longest an item that fails alone waits for its next attempt
