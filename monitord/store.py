@@ -18,8 +18,10 @@ or power loss can only lose commits nothing outside has seen.
 
 One `Store` and one text per statement for both engines: a statement is written in SQLite's
 words with `?` placeholders, `greatest(a, b)` for the larger of two values and `INDEXED BY`
-where SQLite's planner needs it, and `_Sqlite` or `_Postgres` translates it once (`max(a, b)`;
-`%s` and no `INDEXED BY`: PostgreSQL's planner picks the partial indexes itself). What differs
+where SQLite's planner needs it, and `_Sqlite` or `_Postgres` translates it once: `max(a, b)`;
+`$1, $2, ...` and no `INDEXED BY` (PostgreSQL's planner picks the partial indexes itself, but
+for one statement given to it in other words, `_POSTGRES_TEXTS`). PostgreSQL takes the rows of
+an INSERT in one statement, not one at a time (`_Postgres.executemany` says why). What differs
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS, and a database written by a newer
@@ -223,6 +225,16 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
         WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
             AND older.incident = newer.incident AND older.recipient = newer.recipient
             AND older.channel = newer.channel AND older.status = 'pending' AND older.id <= ?)"""
+# PostgreSQL has no INDEXED BY, and its planner, before its statistics catch up with a growing
+# outbox, walked every waiting item once per new one (44 ms a step of 50 notices over 3,000
+# waiting, bench/pg_store.py). A LATERAL subquery behind OFFSET 0, which it does not flatten into
+# a join it could reorder, looks each new row's older ones up in outbox_waiting, as SQLite does.
+_SUPERSEDE_POSTGRES = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
+    WHERE id IN (
+        SELECT older.id FROM outbox AS newer CROSS JOIN LATERAL (
+            SELECT id FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
+                AND channel = newer.channel AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
+        WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
 
 
 # An area's outage notice is held a few seconds (notices/plan.py `merge_hold`) in case a wider
@@ -384,7 +396,7 @@ def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATION
     one process at a time; return the old version. Writes even when there is nothing to do: a
     role that may not write is refused now, not at the first step."""
     with db.transaction():
-        db.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
+        db.execute("SELECT pg_advisory_xact_lock($1)", (PG_MIGRATION_LOCK,))
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)")
         db.execute("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
         row = db.execute("SELECT version FROM schema_version").fetchone()
@@ -392,7 +404,7 @@ def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATION
         _refuse_newer(version, len(PG_MIGRATIONS))
         for step in range(version, target):
             db.execute(PG_MIGRATIONS[step])
-        db.execute("UPDATE schema_version SET version = %s", (max(version, target),))
+        db.execute("UPDATE schema_version SET version = $1", (max(version, target),))
     return version
 
 
@@ -438,7 +450,25 @@ def _sqlite_sql(sql: str) -> str:
 
 @functools.cache
 def _postgres_sql(sql: str) -> str:
-    return re.sub(r"\s+INDEXED BY \w+", "", sql).replace("%", "%%").replace("?", "%s")
+    """PostgreSQL's own numbered placeholders ($1, $2, ...), sent as they are (psycopg's RawCursor:
+    nothing to parse on each call)."""
+    numbers = itertools.count(1)
+    sql = re.sub(r"\s+INDEXED BY \w+", "", _POSTGRES_TEXTS.get(sql, sql))
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+
+@functools.cache
+def _postgres_insert(sql: str, rows: int) -> str | None:
+    """An INSERT of `rows` rows in one statement, its VALUES row repeated; None: not an INSERT."""
+    values = _VALUES.search(sql) if sql.startswith("INSERT") else None
+    if values is None:
+        return None
+    return _postgres_sql.__wrapped__(f"{sql[: values.start(1)]}{', '.join([values[1]] * rows)}{sql[values.end(1) :]}")
+
+
+_VALUES = re.compile(r"VALUES (\([^)]*\))")  # an INSERT's row of values
+ROWS_PER_INSERT = 500
+_POSTGRES_TEXTS = {_SUPERSEDE: _SUPERSEDE_POSTGRES}  # the statements PostgreSQL takes in other words (both ? the same value)
 
 
 class _Sqlite:
@@ -497,21 +527,33 @@ class _Postgres:
         params: dict[str, Any] = {"application_name": "monitord", "connect_timeout": 10, **conninfo_to_dict(server.url)}
         if server.password is not None:
             params["password"] = server.password.reveal()
-        return psycopg.connect(autocommit=True, row_factory=_pg_rows, **params)
+        return psycopg.connect(autocommit=True, row_factory=_pg_rows, cursor_factory=psycopg.RawCursor, **params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         with _plain_errors():
             return self.connection.execute(_postgres_sql(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        """No rows: no round trip. The rows are read as they are sent, never all held at once."""
+        """An INSERT goes as one statement per ROWS_PER_INSERT rows, its VALUES repeated: psycopg's
+        executemany costs about 25 us of this process's CPU a row, on the loop (bench/pg_store.py).
+        So an INSERT ... ON CONFLICT DO UPDATE must not be handed one key twice (PostgreSQL
+        refuses to update a row twice in one statement): the Store's come from mappings. The
+        rest go through psycopg's executemany; no rows, no round trip. At most ROWS_PER_INSERT
+        rows are held at once (a step that changed every line writes 100,000)."""
         remaining = iter(rows)
-        first = next(remaining, None)
-        if first is None:
-            return 0
-        with _plain_errors(), self.connection.cursor() as cursor:
-            cursor.executemany(_postgres_sql(sql), itertools.chain((first,), remaining))
-            return cursor.rowcount
+        with _plain_errors():
+            if _postgres_insert(sql, 1) is not None:
+                changed = 0
+                while chunk := list(itertools.islice(remaining, ROWS_PER_INSERT)):
+                    batch = _postgres_insert(sql, len(chunk))
+                    changed += self.connection.execute(batch, [p for row in chunk for p in row]).rowcount  # type: ignore[arg-type]
+                return changed
+            first = next(remaining, None)
+            if first is None:
+                return 0
+            with self.connection.cursor() as cursor:
+                cursor.executemany(_postgres_sql(sql), itertools.chain((first,), remaining))
+                return cursor.rowcount
 
     def transaction(self) -> AbstractContextManager[Any]:
         return self.connection.transaction()

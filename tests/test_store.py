@@ -134,7 +134,8 @@ def test_a_step_writes_and_deletes_only_the_rows_it_names(store: Store) -> None:
 def test_keys_are_queued_once(store: Store) -> None:
     assert queue(store, [sms(1), sms(2)], now=NOW) == 2
     assert queue(store, [sms(2), sms(3)], now=NOW) == 1
-    assert [i.notification.key for i in store.items()] == [sms(n).key for n in (1, 2, 3)]
+    assert queue(store, [sms(4), sms(4)], now=NOW) == 1, "twice in one step: once"
+    assert [i.notification.key for i in store.items()] == [sms(n).key for n in (1, 2, 3, 4)]
 
 
 def test_quiet_hours_delay_the_first_attempt(store: Store) -> None:

@@ -16,7 +16,7 @@ from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
-from monitord.store import _SUPERSEDE, DATABASE_ERRORS, PG_MIGRATIONS, Store, StoreError, _postgres_sql
+from monitord.store import _SUPERSEDE, DATABASE_ERRORS, PG_MIGRATIONS, Store, StoreError, _postgres_insert, _postgres_sql
 from tests.outbox_fixtures import queue, sms, twilio  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, _free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
@@ -25,8 +25,15 @@ from tests.test_faults_state import START, Clock, deliver, device_down, device_u
 def test_statements_are_written_once_and_translated_for_postgresql() -> None:
     translated = _postgres_sql(_SUPERSEDE)
     assert "INDEXED BY" in _SUPERSEDE and "INDEXED BY" not in translated
-    assert "?" not in translated and translated.count("%s") == _SUPERSEDE.count("?") == 2
-    assert _postgres_sql("SELECT greatest(?, 1) WHERE x LIKE 'a%'") == "SELECT greatest(%s, 1) WHERE x LIKE 'a%%'"
+    assert "?" not in translated and "$1" in translated and "$2" in translated and _SUPERSEDE.count("?") == 2
+    assert (
+        _postgres_sql("SELECT greatest(?, 1) WHERE x LIKE 'a%' AND y = ?")
+        == "SELECT greatest($1, 1) WHERE x LIKE 'a%' AND y = $2"
+    )
+    assert _postgres_insert("INSERT INTO t VALUES (?, ?, FALSE) ON CONFLICT DO NOTHING", 2) == (
+        "INSERT INTO t VALUES ($1, $2, FALSE), ($3, $4, FALSE) ON CONFLICT DO NOTHING"
+    )
+    assert _postgres_insert("UPDATE t SET a = ?", 2) is None
 
 
 def test_the_sessions_commit_without_waiting_and_the_worker_flushes(pg_database: StateServer) -> None:
