@@ -225,16 +225,18 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
         WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
             AND older.incident = newer.incident AND older.recipient = newer.recipient
             AND older.channel = newer.channel AND older.status = 'pending' AND older.id <= ?)"""
-# PostgreSQL has no INDEXED BY, and its planner, before its statistics catch up with a growing
-# outbox, walked every waiting item once per new one (44 ms a step of 50 notices over 3,000
-# waiting, bench/pg_store.py). A LATERAL subquery behind OFFSET 0, which it does not flatten into
-# a join it could reorder, looks each new row's older ones up in outbox_waiting, as SQLite does.
+# PostgreSQL has no INDEXED BY. Its planner, before or after its statistics catch up with a
+# growing outbox, walked every waiting item of the channel (outbox_backlog) once per new one: 44 ms
+# a step of 50 notices over 3,000 waiting, 9 s a step of 1,000 over 30,000 (bench/pg_store.py). A
+# LATERAL subquery behind OFFSET 0, which it does not flatten into a join it could reorder, looks
+# each new row's older ones up by incident and recipient; the fence also keeps the channel out of
+# that look-up, so that no index led by the channel (backlog, undelivered, due) can be chosen.
 _SUPERSEDE_POSTGRES = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
     WHERE id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN LATERAL (
-            SELECT id FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
-                AND channel = newer.channel AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
-        WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
+            SELECT id, channel FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
+                AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
+        WHERE older.channel = newer.channel AND newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
 
 
 # An area's outage notice is held a few seconds (notices/plan.py `merge_hold`) in case a wider

@@ -36,6 +36,24 @@ def test_statements_are_written_once_and_translated_for_postgresql() -> None:
     assert _postgres_insert("UPDATE t SET a = ?", 2) is None
 
 
+def test_superseding_looks_up_each_new_notice_in_outbox_waiting_whatever_the_statistics(pg_database: StateServer) -> None:
+    """Left to its statistics (none yet, or taken while the outbox was small), PostgreSQL's
+    planner walked the channel's every waiting item per new notice: 9 s a step at 30,000."""
+    store = Store.open(pg_database)
+    try:
+        for step in range(3):
+            queue(store, [sms(i, to=f"+90532{step}{i:06d}") for i in range(2000)], now=1_780_000_000.0 + step)
+        for statistics in ("none", "analyzed"):
+            if statistics == "analyzed":
+                store._db.execute("ANALYZE outbox")
+            plan = "\n".join(r[0] for r in store._db.execute("EXPLAIN " + _postgres_sql(_SUPERSEDE), (4000, 4000)))
+            older = plan[plan.index("Subquery Scan on older") :]
+            assert "Index Scan using outbox_waiting" in older and "Seq Scan" not in plan, plan
+            assert "outbox_backlog" not in plan and "outbox_due" not in plan, plan
+    finally:
+        store.close()
+
+
 def test_the_sessions_commit_without_waiting_and_the_worker_flushes(pg_database: StateServer) -> None:
     store = Store.open(pg_database)
     try:
