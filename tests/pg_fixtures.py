@@ -1,5 +1,5 @@
-"""Throw-away PostgreSQL 15 clusters on loopback for the store's tests (Debian's postgresql-15,
-which ./dev.sh installs).
+"""Throw-away PostgreSQL 15 clusters on loopback for the store's tests (Debian's postgresql,
+which ./dev.sh installs: 15 on Debian 12).
 
 PostgreSQL refuses to run as root: as root, initdb and pg_ctl run as the package's `postgres`
 user, in a folder of /tmp handed to it (pytest's tmp_path is root's alone). The session's
@@ -24,14 +24,16 @@ import pytest
 
 from monitord.model import StateServer
 
-PGBIN = Path("/usr/lib/postgresql/15/bin")
+PGBIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"), key=lambda b: int(b.parent.name), default=Path("/usr/lib/postgresql/15/bin")
+)
 FAST = {"fsync": "off", "full_page_writes": "off", "shared_buffers": "32MB"}
 CRASHABLE = {**FAST, "wal_writer_delay": "10s"}  # a process crash keeps what was written to the kernel: fsync does not matter
 GUARDED_ROLE = "guarded"  # the one role that must give a password (scram-sha-256)
 _databases = itertools.count()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -48,7 +50,7 @@ class PgCluster:
         self.root = Path(tempfile.mkdtemp(prefix="monitord-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        self.data, self.log, self.port = self.root / "data", self.root / "server.log", _free_port()
+        self.data, self.log, self.port = self.root / "data", self.root / "server.log", free_port()
         initdb = [str(PGBIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         subprocess.run(
             _as_postgres(*initdb, "--locale=C.UTF-8", "--no-sync", "--no-instructions"), check=True, capture_output=True
@@ -85,7 +87,7 @@ class PgCluster:
 
     def admin(self, sql: str, database: str = "postgres") -> list[tuple[object, ...]]:
         with psycopg.connect(self.url(database), autocommit=True) as db:
-            cursor = db.execute(sql)  # type: ignore[arg-type]  # test-made DDL
+            cursor = db.execute(sql)
             return cursor.fetchall() if cursor.description else []
 
     def new_database(self) -> StateServer:

@@ -18,7 +18,7 @@ from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
 from monitord.store import _SUPERSEDE, DATABASE_ERRORS, PG_MIGRATIONS, Store, StoreError, _postgres_insert, _postgres_sql
 from tests.outbox_fixtures import queue, sms, twilio  # noqa: F401  (fixture)
-from tests.pg_fixtures import GUARDED_ROLE, PgCluster, _free_port
+from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
 
 
@@ -93,7 +93,7 @@ def test_the_password_opens_the_store_and_is_never_in_an_error_or_a_log(pg: PgCl
     database = pg.new_database().url.rpartition("/")[2]
     pg.admin(f"ALTER DATABASE {database} OWNER TO {GUARDED_ROLE}")
     url = pg.url(database, user=GUARDED_ROLE)
-    closed = f"postgresql://{GUARDED_ROLE}@127.0.0.1:{_free_port()}/{database}"
+    closed = f"postgresql://{GUARDED_ROLE}@127.0.0.1:{free_port()}/{database}"
     errors = []
     with caplog.at_level(logging.DEBUG):
         for where in (StateServer(url, Secret(wrong, "env:PG")), StateServer(closed, Secret(wrong, "env:PG")), StateServer(url)):
