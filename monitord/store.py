@@ -395,7 +395,7 @@ def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
 
 def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATIONS)) -> int:
     """Bring the schema up to `target` in one transaction (PostgreSQL's DDL is transactional),
-    one process at a time; return the old version. Writes even when there is nothing to do: a
+    one process at a time; return the old version. `db`: from `_Postgres.connect` ($n placeholders). Writes even when there is nothing to do: a
     role that may not write is refused now, not at the first step."""
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock($1)", (PG_MIGRATION_LOCK,))
@@ -450,13 +450,16 @@ def _sqlite_sql(sql: str) -> str:
     return sql.replace("greatest(", "max(")
 
 
-@functools.cache
-def _postgres_sql(sql: str) -> str:
+def _numbered(sql: str) -> str:
     """PostgreSQL's own numbered placeholders ($1, $2, ...), sent as they are (psycopg's RawCursor:
     nothing to parse on each call)."""
     numbers = itertools.count(1)
-    sql = re.sub(r"\s+INDEXED BY \w+", "", _POSTGRES_TEXTS.get(sql, sql))
-    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", re.sub(r"\s+INDEXED BY \w+", "", sql))
+
+
+@functools.cache
+def _postgres_sql(sql: str) -> str:
+    return _numbered(_POSTGRES_TEXTS.get(sql, sql))
 
 
 @functools.cache
@@ -465,7 +468,7 @@ def _postgres_insert(sql: str, rows: int) -> str | None:
     values = _VALUES.search(sql) if sql.startswith("INSERT") else None
     if values is None:
         return None
-    return _postgres_sql.__wrapped__(f"{sql[: values.start(1)]}{', '.join([values[1]] * rows)}{sql[values.end(1) :]}")
+    return _numbered(f"{sql[: values.start(1)]}{', '.join([values[1]] * rows)}{sql[values.end(1) :]}")
 
 
 _VALUES = re.compile(r"VALUES (\([^)]*\))")  # an INSERT's row of values
