@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine with Python 3.11, run as root:
 #   ./dev.sh demo   - install what is missing, then run the demo against a simulated ISP on loopback
-#   ./dev.sh test   - install what is missing (Request Tracker too), then lint and format-check (ruff), type-check (mypy)
+#   ./dev.sh test   - install what is missing (Request Tracker and PostgreSQL too), then lint and format-check (ruff), type-check (mypy)
 #                     and run the whole test suite
 # Installing is idempotent: a second run only checks.
 set -euo pipefail
@@ -10,6 +10,8 @@ cd "$(dirname "$0")"
 # gcc, libc6-dev and python3-dev compile probes/_ber.c and probes/_icmp.c, the C parts of the SNMP decoder and the ICMP
 # prober, as pip installs the package
 DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux gcc libc6-dev python3-dev)
+# The tests also run the store against throw-away PostgreSQL 15 clusters (tests/pg_fixtures.py); the demo needs no server
+TEST_PACKAGES=(postgresql)
 
 apt_install() {
     local missing=()
@@ -26,7 +28,7 @@ python_env() {
     if [ ! -x .venv/bin/python ]; then
         "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
-    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, pytest, snmpsim' 2>/dev/null \
+    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pytest, snmpsim' 2>/dev/null \
         || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ] \
         || [ probes/_icmp.c -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
         echo "dev.sh: installing Python packages into .venv"
@@ -44,7 +46,7 @@ case "${1:-}" in
         exec .venv/bin/monitord demo "$@"
         ;;
     test)
-        apt_install "${DEBIAN_PACKAGES[@]}"
+        apt_install "${DEBIAN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
         scripts/install-rt.sh
         python_env
         shift

@@ -172,14 +172,14 @@ def _reserve_tracking(path: str, tracking: str) -> int:
     if found is None or found["prefix"] != config.tracking_prefix:
         print(f"monitord: {tracking!r} is not a tracking number like {config.tracking_prefix}-2026-000123", file=sys.stderr)
         return 2
-    store = Store.open(config.state_file)
+    store = Store.open(config.state)
     try:
         store.reserve_tracking(tracking)
         issued = store.issued(config.tracking_prefix)
     finally:
         store.close()
     year = int(found["year"])
-    print(f"{config.state_file}: the next {year} number is {config.tracking_prefix}-{year}-{issued[year] + 1:06d}")
+    print(f"{config.state}: the next {year} number is {config.tracking_prefix}-{year}-{issued[year] + 1:06d}")
     return 0
 
 

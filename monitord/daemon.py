@@ -14,7 +14,6 @@ import contextlib
 import gc
 import logging
 import signal
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Samp
 from monitord.outbox import ChannelPolicy, Delivery, Outbox
 from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten, configured_channels, resume
 from monitord.polling import PollingJobs
-from monitord.store import Store, StoredWindow, StoreError
+from monitord.store import DATABASE_ERRORS, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
 from notifiers.base import Notifier
@@ -105,7 +104,7 @@ class Daemon:
         self.config = config
         self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
-        self.store = Store.open(config.state_file)
+        self.store = Store.open(config.state)
         try:
             engine = resume(config, self.store)
         except StoreError:
@@ -223,7 +222,7 @@ class Daemon:
             refused = None
             try:
                 await self.outbox.run()
-            except* sqlite3.Error as errors:
+            except* DATABASE_ERRORS as errors:
                 refused = errors.exceptions[0]
             if refused is None or stop.is_set():
                 return
@@ -265,7 +264,7 @@ class Daemon:
             await asyncio.sleep(PRUNE_EVERY)
             try:
                 await self.prune_history()
-            except sqlite3.Error as error:
+            except DATABASE_ERRORS as error:
                 log.warning("pruning old history failed, tried again in %.0f s: %s", PRUNE_EVERY, error)
 
     async def prune_history(self) -> int:
@@ -446,7 +445,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         return configured_channels(c), pacing, c.notifiers.hold_probe, retries
 
     parts: dict[str, Callable[[Config], object]] = {
-        "state_file": lambda c: c.state_file,
+        "state_file / state": lambda c: c.state,
         "http": lambda c: c.http,
         "metrics.listen": lambda c: c.metrics.listen,
         "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),

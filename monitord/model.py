@@ -43,6 +43,20 @@ class Secret:
         return hash(self._value)
 
 
+@dataclass(frozen=True, slots=True)
+class StateServer:
+    """`state: postgresql://...`: the PostgreSQL database that holds the daemon's state instead
+    of a SQLite file. `url` carries no password (the config refuses one there): it is what logs
+    and errors name. The password, if the server asks for one, comes from `password` or from
+    libpq's own PGPASSFILE (~/.pgpass)."""
+
+    url: str
+    password: Secret | None = None
+
+    def __str__(self) -> str:
+        return self.url
+
+
 # --- inventory -------------------------------------------------------------------------------
 
 

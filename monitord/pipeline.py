@@ -16,7 +16,6 @@ been written; until then /health and /ready say why, and so do the metrics.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
 from monitord.outbox import Outbox
-from monitord.store import START_AFRESH, Store, StoreError
+from monitord.store import DATABASE_ERRORS, START_AFRESH, Store, StoreError
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
@@ -38,6 +37,7 @@ LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as 
 NOTICES = 30.0  # how often update and maintenance notices are looked for
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
+REFUSED: tuple[type[Exception], ...] = (*DATABASE_ERRORS, StoreError)  # a step the store did not take
 
 
 def _log_states(states: Iterable[LineState]) -> None:
@@ -108,13 +108,13 @@ def resume(config: Config, store: Store) -> Engine:
         engine = Engine.restore(
             config.topology, config.rules, config.tracking_prefix, saved.snapshot, config.timezone, stored=saved.rows
         )
-    except sqlite3.Error as error:
-        raise StoreError.of(config.state_file, error) from None
+    except DATABASE_ERRORS as error:
+        raise StoreError.of(config.state, error) from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
         raise StoreError(
-            f"{config.state_file}: the saved engine state cannot be read ({type(error).__name__}); " f"{START_AFRESH}"
+            f"{config.state}: the saved engine state cannot be read ({type(error).__name__}); " f"{START_AFRESH}"
         ) from None
-    log.info("resumed from %s: %d open incidents", config.state_file, len(engine.incidents()))
+    log.info("resumed from %s: %d open incidents", config.state, len(engine.incidents()))
     return engine
 
 
@@ -196,7 +196,7 @@ class Pipeline:
             return
         try:
             queued = self.store.commit_step(rows, incidents, planned, now, self.outbox.dead_on_arrival)
-        except (sqlite3.Error, StoreError) as error:
+        except REFUSED as error:
             self.write_failures += 1
             failures = 1 if self.unwritten is None else self.unwritten.failures + 1
             self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
@@ -204,9 +204,9 @@ class Pipeline:
                 self.unwritten = Unwritten(str(error), now)
                 self.unwritten.add(incidents, planned)
                 log.error(
-                    "cannot write the state file %s: %s; monitoring goes on, what it decides is kept "
+                    "cannot write the state to %s: %s; monitoring goes on, what it decides is kept "
                     "in memory and written once the store takes it",
-                    self.config.state_file,
+                    self.config.state,
                     error,
                 )
             else:
@@ -271,8 +271,8 @@ class Pipeline:
         try:
             self.store.replace_config_maintenance(self.config.maintenance)
             self._apply_maintenance(self.clock())
-        except sqlite3.Error as error:
-            raise StoreError.of(self.config.state_file, error) from None
+        except DATABASE_ERRORS as error:
+            raise StoreError.of(self.config.state, error) from None
 
     def reload(self, config: Config, reshape: Reshape | None = None) -> None:
         """A new config: rules, notice settings, inventory and maintenance windows; incidents and

@@ -1,33 +1,52 @@
-"""The daemon's durable state in one SQLite file: the rules engine's state, incidents,
-maintenance windows and the transactional outbox.
+"""The daemon's durable state: the rules engine's state, incidents, maintenance windows and the
+transactional outbox, in one SQLite file (`state_file`, the default: one box, no server) or in a
+PostgreSQL database (`state: postgresql://...`).
 
 The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or device, one per
 incident it remembers and one per member of it, and a small head; each step writes the rows it changed in the same
 transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
 One writer, on the event loop thread, on purpose: a step is written as it is decided, so no
-sample waits behind a queue of steps. Its commits do not wait on the disk: the loop's connection
-runs `synchronous = OFF` without automatic checkpoints, and `WalSync` (monitord/walsync.py, which
-says why that is safe) fsyncs the WAL and checkpoints it in a thread of its own. What leaves the
-process waits for `await store.durable()` first (the outbox, before each send), so power loss can
-only lose commits nothing outside has seen. WAL lets read-only tools (sqlite3 CLI, backups) look
-in while the daemon writes.
+sample waits behind a queue of steps. Its commits do not wait on the disk. SQLite: the loop's
+connection runs `synchronous = OFF` without automatic checkpoints, and `WalSync`
+(monitord/walsync.py, which says why that is safe) fsyncs the WAL and checkpoints it in a thread
+of its own; WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
+PostgreSQL: the loop's session runs `synchronous_commit = off`, and `PgSync`
+(monitord/pgsync.py) makes its commits durable from a thread of its own. Either way, what leaves
+the process waits for `await store.durable()` first (the outbox, before each send), so a crash
+or power loss can only lose commits nothing outside has seen.
 
-Longer than the other modules on purpose: every SQL statement against the state file is here,
-beside the migrations and partial indexes it relies on (`INDEXED BY`), so a schema change and
-the queries it touches are read and reviewed together.
+One `Store` and one text per statement for both engines: a statement is written in SQLite's
+words with `?` placeholders, `greatest(a, b)` for the larger of two values and `INDEXED BY`
+where SQLite's planner needs it, and `_Sqlite` or `_Postgres` translates it once: `max(a, b)`;
+`$1, $2, ...` and no `INDEXED BY` (PostgreSQL's planner picks the partial indexes itself, but
+for one statement given to it in other words, `_POSTGRES_TEXTS`). PostgreSQL takes the rows of
+an INSERT in one statement, not one at a time (`_Postgres.executemany` says why). What differs
+beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
+schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
+appends a migration to both MIGRATIONS and PG_MIGRATIONS, and a database written by a newer
+monitord is refused by either.
+
+Longer than the other modules on purpose: every SQL statement against the state is here,
+beside both engines' migrations and the partial indexes the statements rely on, so a schema
+change and the queries it touches are read and reviewed together.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from monitord.model import (
     Incident,
@@ -36,8 +55,10 @@ from monitord.model import (
     NodeRef,
     Notification,
     Phase,
+    StateServer,
 )
-from monitord.walsync import CHECKPOINT_EVERY, WalSync
+from monitord.pgsync import PgSync
+from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
 
 MIGRATIONS: tuple[str, ...] = (
@@ -123,6 +144,51 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
+# `cancelled` a boolean; keys compared byte by byte as SQLite does, COLLATE "C", so that rows
+# come back in the same order), plus `wal_flushes`, the row monitord/pgsync.py writes to flush
+# the WAL. `engine_state` stays empty here (SQLite keeps an older monitord's document in it):
+# it lets one Store read both engines.
+PG_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE engine_state (id integer PRIMARY KEY CHECK (id = 1), snapshot text NOT NULL, saved_at double precision NOT NULL);
+    CREATE TABLE incidents (
+        tracking text PRIMARY KEY, kind text NOT NULL, root text NOT NULL, phase text NOT NULL,
+        opened_at double precision NOT NULL, updated_at double precision NOT NULL, resolved_at double precision,
+        affected text NOT NULL, evidence text NOT NULL);
+    CREATE INDEX incidents_open ON incidents (phase) WHERE phase != 'resolved';
+    CREATE INDEX incidents_resolved_at ON incidents (resolved_at) WHERE phase = 'resolved';
+    CREATE TABLE outbox (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, channel text NOT NULL,
+        recipient text NOT NULL, action text NOT NULL, subject text NOT NULL, body text NOT NULL,
+        incident text, created_at double precision NOT NULL, not_before double precision,
+        next_attempt_at double precision NOT NULL, attempts integer NOT NULL DEFAULT 0,
+        status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'dead')),
+        last_error text, peer_ref text, sent_at double precision, first_attempt_at double precision);
+    CREATE INDEX outbox_due ON outbox (channel, status, next_attempt_at);
+    CREATE INDEX outbox_peer_ref ON outbox (channel, peer_ref) WHERE peer_ref IS NOT NULL;
+    CREATE INDEX outbox_undelivered ON outbox (channel, incident, id) WHERE status IN ('pending', 'sending');
+    CREATE INDEX outbox_waiting ON outbox (incident, recipient, channel) WHERE status = 'pending';
+    CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE status = 'sent';
+    CREATE INDEX outbox_dead_at ON outbox (created_at) WHERE status = 'dead';
+    CREATE INDEX outbox_backlog ON outbox (channel, created_at, not_before) WHERE status IN ('pending', 'sending');
+    CREATE TABLE maintenance (
+        id text COLLATE "C" PRIMARY KEY, scope text NOT NULL, start double precision NOT NULL,
+        "end" double precision NOT NULL, reason text NOT NULL, grace double precision NOT NULL,
+        source text NOT NULL CHECK (source IN ('config', 'api')), cancelled boolean NOT NULL DEFAULT FALSE);
+    CREATE TABLE tracking_numbers (
+        prefix text NOT NULL, year integer NOT NULL, last integer NOT NULL, PRIMARY KEY (prefix, year));
+    CREATE TABLE engine_head (id integer PRIMARY KEY CHECK (id = 1), head text NOT NULL, saved_at double precision NOT NULL);
+    CREATE TABLE engine_targets (key text COLLATE "C" PRIMARY KEY, record text NOT NULL);
+    CREATE TABLE engine_incidents (tracking text COLLATE "C" PRIMARY KEY, record text NOT NULL);
+    CREATE TABLE engine_members (
+        tracking text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, bits integer NOT NULL, PRIMARY KEY (tracking, key));
+    CREATE TABLE wal_flushes (id integer PRIMARY KEY CHECK (id = 1), flushes bigint NOT NULL);
+    INSERT INTO wal_flushes VALUES (1, 0);
+    """,
+)
+PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
+
 # An item of an ordered channel waits while an older item of its incident is undelivered.
 # Dead items are final and do not hold anything back.
 _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
@@ -137,7 +203,7 @@ _UPSERT_INCIDENT = """INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     WHERE incidents.root = excluded.root AND incidents.opened_at = excluded.opened_at"""
 
 _ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
-    ON CONFLICT (prefix, year) DO UPDATE SET last = max(last, excluded.last)"""
+    ON CONFLICT (prefix, year) DO UPDATE SET last = greatest(tracking_numbers.last, excluded.last)"""
 
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
@@ -159,6 +225,18 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
         WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
             AND older.incident = newer.incident AND older.recipient = newer.recipient
             AND older.channel = newer.channel AND older.status = 'pending' AND older.id <= ?)"""
+# PostgreSQL has no INDEXED BY. Its planner, before or after its statistics catch up with a
+# growing outbox, walked every waiting item of the channel (outbox_backlog) once per new one: 44 ms
+# a step of 50 notices over 3,000 waiting, 9 s a step of 1,000 over 30,000 (bench/pg_store.py). A
+# LATERAL subquery behind OFFSET 0, which it does not flatten into a join it could reorder, looks
+# each new row's older ones up by incident and recipient; the fence also keeps the channel out of
+# that look-up, so that no index led by the channel (backlog, undelivered, due) can be chosen.
+_SUPERSEDE_POSTGRES = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
+    WHERE id IN (
+        SELECT older.id FROM outbox AS newer CROSS JOIN LATERAL (
+            SELECT id, channel FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
+                AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
+        WHERE older.channel = newer.channel AND newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
 
 
 # An area's outage notice is held a few seconds (notices/plan.py `merge_hold`) in case a wider
@@ -168,6 +246,12 @@ _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by 
 _WITHDRAW = """UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?"""
 _HELD_OUTAGES = """SELECT id, channel, recipient FROM outbox INDEXED BY outbox_waiting
     WHERE incident = ? AND status = 'pending' AND action = 'outage' AND attempts = 0"""
+
+
+# A window stored again is in force again (its `cancelled` cleared).
+_PUT_WINDOW = """INSERT INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?, FALSE) ON CONFLICT (id) DO UPDATE SET
+    scope = excluded.scope, start = excluded.start, "end" = excluded."end", reason = excluded.reason,
+    grace = excluded.grace, source = excluded.source, cancelled = FALSE"""
 
 
 def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any, ...]:
@@ -193,18 +277,41 @@ Source = Literal["config", "api"]
 
 
 class StoreError(Exception):
-    """The state file cannot be used (e.g. written by a newer monitord); the message names the
-    file and what to do, in one line."""
+    """The state cannot be used (e.g. written by a newer monitord); the message names the file
+    or the database (never its password) and what to do, in one line."""
 
     @classmethod
-    def of(cls, path: str | Path, error: sqlite3.Error) -> StoreError:
-        """What an SQLite error at start-up means for the operator (never the data it was reading)."""
-        code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
-        what = _SQLITE_FAULTS.get(code)
-        if what is None:
-            return cls(f"{path}: {error}")
-        return cls(f"{path}: {what.format(folder=Path(path).parent)}")
+    def of(cls, where: object, error: Exception) -> StoreError:
+        """What a database error at start-up means for the operator (never the data it was reading)."""
+        if isinstance(error, sqlite3.Error):
+            code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+            what = _SQLITE_FAULTS.get(code)
+            if what is not None:
+                return cls(f"{where}: {what.format(folder=Path(str(where)).parent)}")
+        elif isinstance(error, psycopg.Error) and error.sqlstate in _PG_FAULTS:
+            return cls(f"{where}: {_PG_FAULTS[error.sqlstate]} ({one_line(error)})")
+        return cls(f"{where}: {one_line(error)}")
 
+
+def one_line(error: Exception) -> str:
+    """An error's message on one line, without PostgreSQL's DETAIL, which quotes the row (a
+    customer's phone number in an outbox key): only the primary message, as SQLite gives."""
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    return " ".join((primary or str(error)).split())
+
+
+@contextmanager
+def _plain_errors() -> Iterator[None]:
+    """psycopg's errors as `one_line` says them, same class (and SQLSTATE): what the daemon logs
+    and /health shows of a refused write quotes no row."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise type(error)(one_line(error)) from None
+
+
+# Any error either engine raises: what the daemon catches where a write may be refused.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 START_AFRESH = (
     "restore it from a backup, or move it aside to start with no saved state (open incidents and queued messages are then lost)"
@@ -218,6 +325,14 @@ _SQLITE_FAULTS = {
     8: "is read-only; monitord must be able to write it and {folder} (for its -wal and -shm files)",  # SQLITE_READONLY
     3: "permission denied; monitord must be able to write it and {folder}",  # SQLITE_PERM
     5: "is locked by another process; is another monitord running with this state_file?",  # SQLITE_BUSY
+}
+_PG_FAULTS = {  # by SQLSTATE
+    "3D000": "the database does not exist; create it, owned by monitord's role (createdb -O ROLE NAME)",
+    "28P01": "the server refused the password; check state_password (or PGPASSFILE) and the role",
+    "28000": "the server refused the login; allow monitord's role from this host in pg_hba.conf",
+    "42501": "permission denied; monitord's role must be allowed to create its tables in the database and own them",
+    "53100": "the server's disk is full; free space where PostgreSQL keeps its data",
+    "25006": "the server is read-only (a standby?); point state at the primary",
 }
 
 
@@ -268,11 +383,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
     """Bring the schema up to `target`, one committed step at a time; return the old version."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"schema version {version} is newer than this monitord supports "
-            f"({len(MIGRATIONS)}); upgrade monitord or restore a matching backup"
-        )
+    _refuse_newer(version, len(MIGRATIONS))
     for step in range(version, target):
         with transaction(db):
             for statement in MIGRATIONS[step].split(";"):
@@ -280,6 +391,183 @@ def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {step + 1}")
     return version
+
+
+def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATIONS)) -> int:
+    """Bring the schema up to `target` in one transaction (PostgreSQL's DDL is transactional),
+    one process at a time; return the old version. `db`: from `_Postgres.connect` ($n placeholders). Writes even when there is nothing to do: a
+    role that may not write is refused now, not at the first step."""
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock($1)", (PG_MIGRATION_LOCK,))
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        version = int(row[0]) if row else 0
+        _refuse_newer(version, len(PG_MIGRATIONS))
+        for step in range(version, target):
+            db.execute(PG_MIGRATIONS[step])
+        db.execute("UPDATE schema_version SET version = $1", (max(version, target),))
+    return version
+
+
+def _refuse_newer(version: int, supported: int) -> None:
+    if version > supported:
+        raise StoreError(
+            f"schema version {version} is newer than this monitord supports "
+            f"({supported}); upgrade monitord or restore a matching backup"
+        )
+
+
+class Cursor(Protocol):
+    """What the Store reads from a statement, the same from either engine's cursor."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    """The loop's connection, either engine: statements in the one text the Store writes."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Returns how many rows the statements changed in all."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def close(self) -> None: ...
+
+
+@functools.cache
+def _sqlite_sql(sql: str) -> str:
+    return sql.replace("greatest(", "max(")
+
+
+def _numbered(sql: str) -> str:
+    """PostgreSQL's own numbered placeholders ($1, $2, ...), sent as they are (psycopg's RawCursor:
+    nothing to parse on each call)."""
+    numbers = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", re.sub(r"\s+INDEXED BY \w+", "", sql))
+
+
+@functools.cache
+def _postgres_sql(sql: str) -> str:
+    return _numbered(_POSTGRES_TEXTS.get(sql, sql))
+
+
+@functools.cache
+def _postgres_insert(sql: str, rows: int) -> str | None:
+    """An INSERT of `rows` rows in one statement, its VALUES row repeated; None: not an INSERT."""
+    values = _VALUES.search(sql) if sql.startswith("INSERT") else None
+    if values is None:
+        return None
+    return _numbered(f"{sql[: values.start(1)]}{', '.join([values[1]] * rows)}{sql[values.end(1) :]}")
+
+
+_VALUES = re.compile(r"VALUES (\([^)]*\))")  # an INSERT's row of values
+ROWS_PER_INSERT = 500
+_POSTGRES_TEXTS = {_SUPERSEDE: _SUPERSEDE_POSTGRES}  # the statements PostgreSQL takes in other words (both ? the same value)
+
+
+class _Sqlite:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.connection.execute(_sqlite_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        return self.connection.executemany(_sqlite_sql(sql), rows).rowcount
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return transaction(self.connection)
+
+    def close(self) -> None:
+        try:
+            self.connection.execute("PRAGMA synchronous = FULL")  # should SQLite checkpoint as it closes: synced
+        finally:
+            self.connection.close()
+
+
+class PgRow:
+    """A row read by name (`row["id"]`) or position (`row[0]`), as sqlite3.Row is."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, values: Sequence[Any], names: Mapping[str, int]) -> None:
+        self._values = values
+        self._names = names
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[key if isinstance(key, int) else self._names[key]]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+
+def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+    """psycopg's row factory for PgRow: the column names are looked up once per result."""
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: PgRow(values, names)
+
+
+class _Postgres:
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def connect(server: StateServer) -> psycopg.Connection[Any]:
+        """An autocommitting session (the Store begins its own transactions); the URL's own
+        application_name and connect_timeout win over these."""
+        params: dict[str, Any] = {"application_name": "monitord", "connect_timeout": 10, **conninfo_to_dict(server.url)}
+        if server.password is not None:
+            params["password"] = server.password.reveal()
+        return psycopg.connect(autocommit=True, row_factory=_pg_rows, cursor_factory=psycopg.RawCursor, **params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        with _plain_errors():
+            return self.connection.execute(_postgres_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """An INSERT goes as one statement per ROWS_PER_INSERT rows, its VALUES repeated: psycopg's
+        executemany costs about 25 us of this process's CPU a row, on the loop (bench/pg_store.py).
+        So an INSERT ... ON CONFLICT DO UPDATE must not be handed one key twice (PostgreSQL
+        refuses to update a row twice in one statement): the Store's come from mappings. The
+        rest go through psycopg's executemany; no rows, no round trip. At most ROWS_PER_INSERT
+        rows are held at once (a step that changed every line writes 100,000)."""
+        remaining = iter(rows)
+        with _plain_errors():
+            if _postgres_insert(sql, 1) is not None:
+                changed = 0
+                while chunk := list(itertools.islice(remaining, ROWS_PER_INSERT)):
+                    batch = _postgres_insert(sql, len(chunk))
+                    changed += self.connection.execute(batch, [p for row in chunk for p in row]).rowcount  # type: ignore[arg-type]
+                return changed
+            first = next(remaining, None)
+            if first is None:
+                return 0
+            with self.connection.cursor() as cursor:
+                cursor.executemany(_postgres_sql(sql), itertools.chain((first,), remaining))
+                return cursor.rowcount
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.connection.transaction()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+Row = sqlite3.Row | PgRow
 
 
 def _compact(record: dict[str, Any]) -> str:
@@ -301,7 +589,7 @@ def _node(text: str) -> NodeRef:
     return NodeRef(level, ident)  # type: ignore[arg-type]
 
 
-def _incident(row: sqlite3.Row) -> Incident:
+def _incident(row: Row) -> Incident:
     return Incident(
         tracking=row["tracking"],
         kind=IncidentKind(row["kind"]),
@@ -315,7 +603,7 @@ def _incident(row: sqlite3.Row) -> Incident:
     )
 
 
-def _item(row: sqlite3.Row) -> OutboxItem:
+def _item(row: Row) -> OutboxItem:
     return OutboxItem(
         id=row["id"],
         notification=Notification(
@@ -339,7 +627,12 @@ def _item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-def _window(row: sqlite3.Row) -> StoredWindow:
+def _scrubbed(error: StoreError, server: StateServer) -> StoreError:
+    """The error without the password, should libpq's message ever quote it."""
+    return StoreError(str(error).replace(server.password.reveal(), "***")) if server.password else error
+
+
+def _window(row: Row) -> StoredWindow:
     window = MaintenanceWindow(
         id=row["id"],
         scope=tuple(_node(n) for n in json.loads(row["scope"])),
@@ -352,21 +645,28 @@ def _window(row: sqlite3.Row) -> StoredWindow:
 
 
 class Store:
-    """All reads and writes of the state file. Open with `Store.open(path)`."""
+    """All reads and writes of the state. Open with `Store.open(path or server)`."""
 
-    def __init__(self, db: sqlite3.Connection, sync: WalSync) -> None:
+    def __init__(self, db: Database, sync: GroupSync) -> None:
         self._db = db
         self._sync = sync
 
     @classmethod
-    def open(cls, path: str | Path, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
-        """Open (or create) the state file and bring its schema up to date; StoreError says in one
-        line why it cannot be used. A quick_check reads every page once, so a damaged file is
-        refused at start rather than failing in the middle of an outage.
+    def open(cls, where: str | Path | StateServer, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
+        """Open (or create) the state and bring its schema up to date; StoreError says in one
+        line why it cannot be used. `where`: the SQLite file, or the PostgreSQL database
+        (`checkpoint_every` is SQLite's)."""
+        if isinstance(where, StateServer):
+            return cls._open_postgres(where)
+        return cls._open_sqlite(Path(where), checkpoint_every)
+
+    @classmethod
+    def _open_sqlite(cls, path: Path, checkpoint_every: float) -> Store:
+        """A quick_check reads every page once, so a damaged file is refused at start rather
+        than failing in the middle of an outage.
 
         The start's own writes are synced by SQLite (`synchronous = FULL`, the WAL's directory
         entry included); only then does the connection stop syncing and `WalSync` take over."""
-        path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -405,27 +705,54 @@ class Store:
         except BaseException:
             db.close()
             raise
-        return cls(db, sync)
+        return cls(_Sqlite(db), sync)
+
+    @classmethod
+    def _open_postgres(cls, server: StateServer) -> Store:
+        """Two sessions: the loop's, whose commits do not wait for the WAL flush once the
+        schema is there (`synchronous_commit = off`), and `PgSync`'s. A lock held longer than
+        SQLite's busy_timeout fails the statement rather than holding the loop.
+
+        Errors name the URL, which holds no password; the password is also scrubbed from
+        libpq's message, should one ever quote it."""
+        try:
+            connection = _Postgres.connect(server)
+        except psycopg.Error as error:
+            raise _scrubbed(StoreError.of(f"{server}: cannot connect", error), server) from None
+        try:
+            try:
+                migrate_postgres(connection)
+            except StoreError as error:
+                raise StoreError(f"{server}: {error}") from None
+            connection.execute("SET lock_timeout = '5s'")
+            connection.execute("SET synchronous_commit = off")
+            sync = PgSync(lambda: _Postgres.connect(server), str(server))
+        except psycopg.Error as error:
+            connection.close()
+            raise _scrubbed(StoreError.of(server, error), server) from None
+        except BaseException:
+            connection.close()
+            raise
+        return cls(_Postgres(connection), sync)
 
     def close(self) -> None:
-        """Sync what is left, close, and leave the file fully checkpointed (waits on the disk:
-        at shutdown only)."""
+        """Make what is left durable, then close (waits on the disk: at shutdown only). SQLite
+        leaves the file fully checkpointed."""
         self._sync.close()
         try:
-            self._db.execute("PRAGMA synchronous = FULL")  # should SQLite checkpoint as it closes: synced
-        finally:
             self._db.close()
-            self._sync.checkpoint_and_close()
+        finally:
+            self._sync.finish()
 
     async def durable(self) -> None:
         """Return once every commit made so far is on disk (the loop waits, never blocks)."""
         await self._sync.durable()
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """A transaction of the loop's connection, handed to `WalSync` once committed."""
-        with transaction(self._db) as db:
-            yield db
+    def _writing(self) -> Iterator[None]:
+        """A transaction of the loop's connection, handed to the sync worker once committed."""
+        with self._db.transaction():
+            yield
         self._sync.committed()
 
     # --- the rules engine's step -------------------------------------------------------------
@@ -474,9 +801,7 @@ class Store:
                 self._issue(i.tracking)
             planned = list(notifications)
             last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-            before = self._db.total_changes
-            self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
-            queued = self._db.total_changes - before
+            queued = self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
             if queued:
                 self._db.execute(_SUPERSEDE, (last_id, last_id))
             self._withdraw_held_outages(written, planned)
@@ -500,18 +825,24 @@ class Store:
 
     def _save_engine(self, rows: Rows, now: float) -> None:
         db = self._db
-        db.execute("INSERT OR REPLACE INTO engine_head VALUES (1, ?, ?)", (_compact(rows.head), now))
+        db.execute(
+            "INSERT INTO engine_head VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET head = excluded.head, saved_at = excluded.saved_at",
+            (_compact(rows.head), now),
+        )
         db.execute("DELETE FROM engine_state")  # an older monitord's document: the rows now stand for it
         for table, key, changed in (("engine_targets", "key", rows.targets), ("engine_incidents", "tracking", rows.incidents)):
             gone: list[tuple[str]] = []
-            db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", _upserts(changed, gone))
+            db.executemany(
+                f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT ({key}) DO UPDATE SET record = excluded.record",
+                _upserts(changed, gone),
+            )
             db.executemany(f"DELETE FROM {table} WHERE {key} = ?", gone)
         db.executemany("DELETE FROM engine_members WHERE tracking = ?", ((t,) for t, r in rows.incidents.items() if r is None))
         for tracking, members in rows.members.items():
             if members.whole:
                 db.execute("DELETE FROM engine_members WHERE tracking = ?", (tracking,))
             db.executemany(
-                "INSERT OR REPLACE INTO engine_members VALUES (?, ?, ?)",
+                "INSERT INTO engine_members VALUES (?, ?, ?) ON CONFLICT (tracking, key) DO UPDATE SET bits = excluded.bits",
                 ((tracking, key, bits) for key, bits in members.changed.items() if bits),
             )
             db.executemany(
@@ -540,10 +871,10 @@ class Store:
         """The engine's state as last written, or None when there is none."""
         head = self._db.execute("SELECT head FROM engine_head").fetchone()
         if head is not None:
-            targets = (json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets"))
-            incidents = [json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents")]
+            targets = (json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets ORDER BY key"))
+            incidents = [json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents ORDER BY tracking")]
             members: dict[str, list[tuple[str, int]]] = {}
-            for tracking, key, bits in self._db.execute("SELECT tracking, key, bits FROM engine_members"):
+            for tracking, key, bits in self._db.execute("SELECT tracking, key, bits FROM engine_members ORDER BY tracking, key"):
                 members.setdefault(tracking, []).append((key, bits))
             return SavedEngine(assemble(json.loads(head[0]), targets, incidents, members), rows=True)
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()
@@ -565,7 +896,7 @@ class Store:
 
     def items(self, channel: str | None = None, status: OutboxStatus | None = None) -> list[OutboxItem]:
         rows = self._db.execute(
-            "SELECT * FROM outbox WHERE coalesce(channel = ?, 1) AND coalesce(status = ?, 1) ORDER BY id",
+            "SELECT * FROM outbox WHERE coalesce(channel = ?, TRUE) AND coalesce(status = ?, TRUE) ORDER BY id",
             (channel, status),
         )
         return [_item(r) for r in rows]
@@ -653,9 +984,9 @@ class Store:
         Quiet hours (`not_before`) stay. Returns how many items moved."""
         with self._writing():
             cursor = self._db.execute(
-                """UPDATE outbox SET next_attempt_at = max(:at, coalesce(not_before, :at))
-                   WHERE channel = :channel AND status = 'pending' AND attempts > 0 AND next_attempt_at > :at""",
-                {"at": at, "channel": channel},
+                """UPDATE outbox SET next_attempt_at = greatest(?, coalesce(not_before, ?))
+                   WHERE channel = ? AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?""",
+                (at, at, channel, at),
             )
         return cursor.rowcount
 
@@ -671,7 +1002,7 @@ class Store:
         """
         with self._writing():
             cursor = self._db.execute(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = max(next_attempt_at, ?), "
+                "UPDATE outbox SET status = 'pending', next_attempt_at = greatest(next_attempt_at, ?), "
                 "last_error = 'interrupted: outcome unknown' WHERE channel = ? AND status = 'sending'",
                 (next_at, channel),
             )
@@ -696,7 +1027,7 @@ class Store:
         delivered and dead ones the history holds.
         """
         rows = self._db.execute(
-            """SELECT channel, count(*), min(max(created_at, coalesce(not_before, created_at)))
+            """SELECT channel, count(*), min(greatest(created_at, coalesce(not_before, created_at)))
                FROM outbox INDEXED BY outbox_backlog WHERE status IN ('pending', 'sending') GROUP BY channel"""
         )
         return {r[0]: (r[1], r[2]) for r in rows}
@@ -740,7 +1071,7 @@ class Store:
         """Insert or replace a window (re-enabling it if it had been cancelled)."""
         with self._writing():
             self._db.execute(
-                "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                _PUT_WINDOW,
                 (
                     window.id,
                     json.dumps([str(n) for n in window.scope]),
@@ -758,8 +1089,8 @@ class Store:
         with self._writing():
             self._db.execute("DELETE FROM maintenance WHERE source = 'config'")
             self._db.executemany(
-                "INSERT OR REPLACE INTO maintenance VALUES (?, ?, ?, ?, ?, ?, 'config', 0)",
-                ((w.id, json.dumps([str(n) for n in w.scope]), w.start, w.end, w.reason, w.grace) for w in windows),
+                _PUT_WINDOW,
+                ((w.id, json.dumps([str(n) for n in w.scope]), w.start, w.end, w.reason, w.grace, "config") for w in windows),
             )
 
     def maintenance(self, include_cancelled: bool = False) -> list[StoredWindow]:
@@ -768,5 +1099,5 @@ class Store:
 
     def cancel_maintenance(self, window_id: str) -> bool:
         with self._writing():
-            cursor = self._db.execute("UPDATE maintenance SET cancelled = 1 WHERE id = ? AND NOT cancelled", (window_id,))
+            cursor = self._db.execute("UPDATE maintenance SET cancelled = TRUE WHERE id = ? AND NOT cancelled", (window_id,))
         return cursor.rowcount == 1

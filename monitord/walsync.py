@@ -1,5 +1,6 @@
 """The store's durability, off the event loop: commits are written without waiting for the disk,
-then made durable by a worker thread that fsyncs the WAL and checkpoints it.
+then made durable by a worker thread (`GroupSync`); for SQLite (`WalSync`) it fsyncs the WAL and
+checkpoints it. PostgreSQL's worker is monitord/pgsync.py.
 
 What the loop's connection does (monitord/store.py): WAL mode, `synchronous = OFF`,
 `wal_autocheckpoint = 0`. A COMMIT appends the transaction's frames to the -wal file with
@@ -67,31 +68,23 @@ class SyncCounts:
     checkpoints: int = 0
 
 
-class WalSync:
-    """Made by `Store.open` once the WAL exists; `committed()` after each COMMIT of the loop's
-    connection, `await durable()` before an effect that depends on what was committed."""
+class GroupSync:
+    """Group commit in a thread of its own: `committed()` after each COMMIT of the loop's
+    connection, `await durable()` before an effect that depends on what was committed. One
+    `_flush` at a time makes durable every commit made before it began; what flushing means is
+    the engine's (`WalSync` here, `PgSync` in monitord/pgsync.py). A flush that fails leaves
+    nothing known durable: `durable()` raises `_failure()` from then on."""
 
-    def __init__(self, path: Path, checkpoint_every: float = CHECKPOINT_EVERY) -> None:
-        self._wal = Path(f"{path}-wal")
-        self._fd = os.open(self._wal, os.O_RDONLY)
-        self._checkpointer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._checkpointer.execute("PRAGMA busy_timeout = 5000")  # the TRUNCATE at close only: PASSIVE never waits
-        self._checkpointer.execute("PRAGMA synchronous = FULL")
-        self._checkpoint_every = checkpoint_every
+    def __init__(self, thread_name: str) -> None:
         self._state = threading.Condition()
         self._written = 0  # commits made by the loop's connection
         self._durable = 0  # of those, how many are known to be on disk
-        self._failed: OSError | None = None
+        self._failed: Exception | None = None
         self._closing = False
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.counts = SyncCounts()
-        self._thread = threading.Thread(target=self._run, name="monitord-walsync", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
-
-    @property
-    def synchronous(self) -> int:
-        """The checkpointing connection's `PRAGMA synchronous` (2: FULL), for tests."""
-        return int(self._checkpointer.execute("PRAGMA synchronous").fetchone()[0])
 
     def committed(self) -> None:
         """A COMMIT returned on the loop: have it synced (costs a lock and a notify, no I/O)."""
@@ -102,8 +95,8 @@ class WalSync:
     async def durable(self) -> None:
         """Return once every commit made before this call is on disk."""
         with self._state:
-            if (error := self._error()) is not None:
-                raise error
+            if self._failed is not None:
+                raise self._failure(self._failed)
             if self._durable >= self._written:
                 return
             loop = asyncio.get_running_loop()
@@ -117,30 +110,22 @@ class WalSync:
             self._closing = True
             self._state.notify()
         self._thread.join()
-        os.close(self._fd)
 
-    def checkpoint_and_close(self) -> None:
-        """The final checkpoint, once the loop's connection is closed: the WAL ends empty. Should
-        it fail (a full disk), the WAL, synced by `close`, keeps it all for the next start."""
-        try:
-            self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as error:
-            log.warning("the last checkpoint of the state file failed (%s); its WAL keeps what it holds", error)
-        finally:
-            self._checkpointer.close()
+    def finish(self) -> None:
+        """Once the loop's connection is closed: let go of what the flushes used."""
 
-    def _error(self) -> sqlite3.OperationalError | None:
-        """What `durable()` raises once an fsync failed."""
-        if self._failed is None:
-            return None
-        return sqlite3.OperationalError(
-            f"disk I/O error: fsync of {self._wal} failed ({self._failed.strerror}); "
-            "nothing more is sent until monitord restarts"
-        )
+    def _flush(self) -> None:
+        """Make every commit written so far durable (in the thread); raise if it cannot."""
+        raise NotImplementedError
+
+    def _flushed(self, target: int) -> None:
+        """After a flush that made `target` commits durable (in the thread)."""
+
+    def _failure(self, error: Exception) -> Exception:
+        """What `durable()` raises once a flush failed with `error`."""
+        raise NotImplementedError
 
     def _run(self) -> None:
-        last_checkpoint = time.monotonic()
-        checkpointed_at = 0  # `_written` when the last checkpoint began
         while True:
             with self._state:
                 while self._durable == self._written and not self._closing:
@@ -149,15 +134,13 @@ class WalSync:
                     return
                 target = self._written
             try:
-                os.fsync(self._fd)
-            except OSError as error:
-                log.error("cannot make the state file durable: fsync of %s failed: %s", self._wal, error)
+                self._flush()
+            except Exception as error:  # whatever it was, nothing more is known durable
+                log.error("cannot make the state durable: %s", self._failure(error))
                 self._fail(error)
                 return
             self._synced(target)
-            if target > checkpointed_at and time.monotonic() - last_checkpoint >= self._checkpoint_every:
-                last_checkpoint, checkpointed_at = time.monotonic(), target
-                self._checkpoint()
+            self._flushed(target)
 
     def _synced(self, target: int) -> None:
         with self._state:
@@ -167,12 +150,60 @@ class WalSync:
             self._waiters = [w for w in self._waiters if w[0] > target]
         _wake(ready, None)
 
-    def _fail(self, error: OSError) -> None:
+    def _fail(self, error: Exception) -> None:
         with self._state:
             self._failed = error
             waiting, self._waiters = self._waiters, []
-            failure = self._error()
-        _wake(waiting, failure)
+        _wake(waiting, self._failure(error))
+
+
+class WalSync(GroupSync):
+    """Made by `Store.open` once the WAL exists: a flush fsyncs the -wal file, and checkpoints
+    follow from a connection of its own."""
+
+    def __init__(self, path: Path, checkpoint_every: float = CHECKPOINT_EVERY) -> None:
+        self._wal = Path(f"{path}-wal")
+        self._fd = os.open(self._wal, os.O_RDONLY)
+        self._checkpointer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._checkpointer.execute("PRAGMA busy_timeout = 5000")  # the TRUNCATE at close only: PASSIVE never waits
+        self._checkpointer.execute("PRAGMA synchronous = FULL")
+        self._checkpoint_every = checkpoint_every
+        self._last_checkpoint = time.monotonic()
+        self._checkpointed_at = 0  # commits written when the last checkpoint began
+        super().__init__("monitord-walsync")
+
+    @property
+    def synchronous(self) -> int:
+        """The checkpointing connection's `PRAGMA synchronous` (2: FULL), for tests."""
+        return int(self._checkpointer.execute("PRAGMA synchronous").fetchone()[0])
+
+    def close(self) -> None:
+        super().close()
+        os.close(self._fd)
+
+    def finish(self) -> None:
+        """The final checkpoint, once the loop's connection is closed: the WAL ends empty. Should
+        it fail (a full disk), the WAL, synced by `close`, keeps it all for the next start."""
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            log.warning("the last checkpoint of the state file failed (%s); its WAL keeps what it holds", error)
+        finally:
+            self._checkpointer.close()
+
+    def _flush(self) -> None:
+        os.fsync(self._fd)
+
+    def _failure(self, error: Exception) -> sqlite3.OperationalError:
+        why = error.strerror if isinstance(error, OSError) else str(error)
+        return sqlite3.OperationalError(
+            f"disk I/O error: fsync of {self._wal} failed ({why}); nothing more is sent until monitord restarts"
+        )
+
+    def _flushed(self, target: int) -> None:
+        if target > self._checkpointed_at and time.monotonic() - self._last_checkpoint >= self._checkpoint_every:
+            self._last_checkpoint, self._checkpointed_at = time.monotonic(), target
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
         try:

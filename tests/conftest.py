@@ -3,6 +3,7 @@
 from hypothesis import settings
 
 from tests.depth import examples
+from tests.pg_fixtures import pg, pg_crashable, pg_database  # noqa: F401  (fixtures for every test module)
 
 # Speed is measured in bench/, not by timing examples on a shared 2-core machine: a deadline there
 # fails the property tests whenever the machine is busy, and tells nothing about the code.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab.twilio import TwilioLab
-from monitord.model import Notification, Secret
+from monitord.model import Notification, Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store
 from notifiers.sms import TwilioSms
@@ -25,9 +25,19 @@ async def twilio() -> AsyncIterator[TwilioLab]:
         yield lab
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "state.db")
+ENGINES = ("sqlite", "postgresql")
+
+
+def state_at(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Path | StateServer:
+    """Where a new store of `engine` lives: a SQLite file, or a fresh database of the session's
+    PostgreSQL cluster (tests/pg_fixtures.py)."""
+    return tmp_path / "state.db" if engine == "sqlite" else request.getfixturevalue("pg_database")
+
+
+@pytest.fixture(params=ENGINES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new store; each test that takes it runs against both engines."""
+    s = Store.open(state_at(request.param, request, tmp_path))
     yield s
     s.close()
 

@@ -187,10 +187,10 @@ def test_a_restart_resumes_at_the_last_step(tmp_path):
 
         now[0] += 1
         silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
-        writes = daemon.store._db.total_changes
+        writes = daemon.store._db.connection.total_changes
         assert daemon.pipeline.ingest(silent).states
         dslam_lines = sum(1 for line in topology.lines.values() if line.device == dslam)
-        assert 0 < daemon.store._db.total_changes - writes <= 2 + dslam_lines, "the head, the DSLAM and its lines only"
+        assert 0 < daemon.store._db.connection.total_changes - writes <= 2 + dslam_lines, "the head, the DSLAM and its lines only"
         assert saved() == canonical(daemon.pipeline.engine.snapshot()), "a state change is written with its step"
         assert any(daemon.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
 

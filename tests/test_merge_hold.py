@@ -8,30 +8,21 @@ the hold (the notice went out), they get "merged" as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from monitord.config.templates import builtin_templates
 from monitord.model import Incident, NodeRef, Phase
 from monitord.store import Store
 from notices.plan import PlanSettings, plan_step
+from tests.outbox_fixtures import store  # noqa: F401  (fixture: both engines)
 
 DSLAM, REGION = "ARZ-2026-000003", "ARZ-2026-000004"
 T0 = at("2026-12-01 14:00")
 SETTINGS = PlanSettings(templates=builtin_templates())
 HOLD = SETTINGS.merge_hold
 PHONES = {"+905321111111", "+905322222222"}  # s1, s2 by SMS; s3 by e-mail; s4 unreachable
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "state.db")
-    yield s
-    s.close()
 
 
 def step(store: Store, changes: list[Change], now: float) -> None:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from monitord.model import (
@@ -18,7 +19,7 @@ from monitord.model import (
 )
 from monitord.store import MIGRATIONS, SavedEngine, Store, StoreError, migrate
 from rules.snapshot import Rows
-from tests.outbox_fixtures import queue, sms, store  # noqa: F401  (fixture)
+from tests.outbox_fixtures import ENGINES, queue, sms, state_at, store  # noqa: F401  (fixture)
 
 NOW = 1_780_000_000.0
 
@@ -85,8 +86,9 @@ LINE = {"key": "line:s1", "status": "down"}
 TRACKED = {"tracking": "ARZ-2026-000123", "members": ["line:s1"]}
 
 
-def test_engine_step_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_step_survives_a_restart(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    path = state_at(engine, request, tmp_path)
     s = Store.open(path)
     rows = Rows(HEAD, {"line:s1": {**LINE, "wake": [NOW + 60, NOW + 120]}}, {"ARZ-2026-000123": TRACKED})
     assert s.commit_step(rows, [incident()], [(sms(1), None)], NOW) == 1
@@ -109,7 +111,7 @@ def test_resolved_incidents_are_not_open(store: Store) -> None:
 
 def test_a_failing_step_leaves_nothing_behind(store: Store) -> None:
     broken = Notification("k-broken", "sms", None, "outage", "", "x")  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.commit_step(Rows(HEAD, {}, {}), [incident()], [(sms(1), None), (broken, None)], NOW)
     assert (store.load_engine(), store.incidents(), store.items()) == (None, [], [])
     assert store.commit_step(Rows(HEAD, {}, {}), [], [(sms(1), None)], NOW) == 1
@@ -132,7 +134,8 @@ def test_a_step_writes_and_deletes_only_the_rows_it_names(store: Store) -> None:
 def test_keys_are_queued_once(store: Store) -> None:
     assert queue(store, [sms(1), sms(2)], now=NOW) == 2
     assert queue(store, [sms(2), sms(3)], now=NOW) == 1
-    assert [i.notification.key for i in store.items()] == [sms(n).key for n in (1, 2, 3)]
+    assert queue(store, [sms(4), sms(4)], now=NOW) == 1, "twice in one step: once"
+    assert [i.notification.key for i in store.items()] == [sms(n).key for n in (1, 2, 3, 4)]
 
 
 def test_quiet_hours_delay_the_first_attempt(store: Store) -> None:

@@ -443,7 +443,15 @@ class MaintenanceWindow(Section):
 class ConfigFile(Section):
     """monitord configuration"""
 
-    state_file: Text = Field(description="SQLite file for line states, incidents and the outbox")
+    state_file: MaybeText = Field(
+        default=None, description="SQLite file for the engine's state, incidents and the outbox (or give state)"
+    )
+    state: Annotated[str | None, Parsed(STRING, values.postgres_url)] = Field(
+        default=None, description="A PostgreSQL database instead of state_file: postgresql://USER@HOST:PORT/DATABASE"
+    )
+    state_password: Secret = Field(
+        default=None, description="The password of state's role, if the server asks for one (or PGPASSFILE)"
+    )
     tracking_prefix: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Z][A-Z0-9]{1,9}$"}, values.tracking_prefix)] = (
         Field(description="Prefix of tracking numbers (ARZ -> ARZ-2026-000123)")
     )

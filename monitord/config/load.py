@@ -23,7 +23,7 @@ from monitord.config.subscribers import read_subscribers
 from monitord.config.templates import SmsBudget, read_templates, sms_budget
 from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
-from monitord.model import MaintenanceWindow, Topology
+from monitord.model import MaintenanceWindow, StateServer, Topology
 from monitord.yamlload import YamlSyntaxError, load_yaml
 from probes.profile_files import ProfileError, load_profiles
 from probes.profiles import Profile
@@ -65,7 +65,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     if not root:
         d.report((), "the file is empty", "start from config/example.yaml")
         return None
-    state_file = d.path(root, (), "state_file")
+    state = _state(d, root)
     prefix = d.field(layout.ConfigFile, root, (), "tracking_prefix")
     zone_name = d.field(layout.ConfigFile, root, (), "timezone")
     profiles_dir = d.path(root, (), "profiles_dir", None)
@@ -97,7 +97,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         d.problems
         or rules is None
         or profiles is None
-        or state_file is None
+        or state is None
         or prefix is None
         or zone_name is None
         or http is None
@@ -117,7 +117,8 @@ def _decode(d: Decoder, source: Path) -> Config | None:
             return None
     return Config(
         source=source,
-        state_file=state_file,
+        state_file=state[0],
+        state_server=state[1],
         tracking_prefix=prefix,
         timezone=zone_name,
         http=http,
@@ -136,6 +137,34 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         templates=texts.templates,
         templates_dir=templates_dir,
     )
+
+
+def _state(d: Decoder, root: dict[Any, Any]) -> tuple[Path | None, StateServer | None] | None:
+    """Where the state lives: `state_file` (a SQLite file) or `state` (a PostgreSQL database,
+    its password in `state_password` or PGPASSFILE), exactly one of the two."""
+    given = {key for key in ("state_file", "state") if root.get(key) is not None}
+    if given == {"state_file", "state"}:
+        d.report(
+            ("state",), "state_file and state are both given", "keep one: state_file for a SQLite file, state for PostgreSQL"
+        )
+        return None
+    if given == {"state"}:
+        url = d.field(layout.ConfigFile, root, (), "state")
+        refused = len(d.problems)
+        password = d.secret(root, (), "state_password")
+        return None if url is None or len(d.problems) > refused else (None, StateServer(url, password))
+    if root.get("state_password") is not None:
+        d.report(
+            ("state_password",),
+            "is only read with state (a PostgreSQL database)",
+            "remove it, or give state instead of state_file",
+        )
+    if not given:
+        missing = "missing required key" if "state_file" not in root else "needs a value"
+        d.report(("state_file",), missing, "or state: postgresql://USER@HOST:PORT/DATABASE to keep the state in PostgreSQL")
+        return None
+    path = d.path(root, (), "state_file")
+    return None if path is None else (path, None)
 
 
 def _profiles(d: Decoder, profiles_dir: Path | None) -> Mapping[str, Profile] | None:

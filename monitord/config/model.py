@@ -9,7 +9,7 @@ from datetime import time
 from pathlib import Path
 
 from monitord.config.problems import Problem
-from monitord.model import MaintenanceWindow, Secret, SnmpAuth, Topology
+from monitord.model import MaintenanceWindow, Secret, SnmpAuth, StateServer, Topology
 from notices.segments import Encoding
 from notices.templates import Templates
 from probes.profiles import Profile
@@ -182,7 +182,7 @@ class NotifiersConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     source: Path
-    state_file: Path
+    state_file: Path | None  # the SQLite file, unless `state_server` holds the state
     tracking_prefix: str
     timezone: str
     http: HttpConfig
@@ -200,6 +200,15 @@ class Config:
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
     templates: Templates = field(default_factory=dict, repr=False)  # built in, with templates_dir's over them
     templates_dir: Path | None = None
+    state_server: StateServer | None = None  # `state: postgresql://...`
+
+    @property
+    def state(self) -> Path | StateServer:
+        """Where the state lives (what `Store.open` takes, and what messages name)."""
+        if self.state_server is not None:
+            return self.state_server
+        assert self.state_file is not None  # load_config requires one of the two
+        return self.state_file
 
     @property
     def job_timeout(self) -> float:

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from monitord import duration as durations
 from monitord.config.problems import Invalid
 from monitord.model import NodeRef
@@ -303,6 +306,22 @@ def account_sid(value: Any) -> str:
     if _ACCOUNT_SID.fullmatch(sid) is None:
         raise Invalid(f"{sid!r} is not a Twilio account SID", "AC followed by 32 hexadecimal digits")
     return sid
+
+
+def postgres_url(value: Any) -> str:
+    """`state`: a PostgreSQL URL, without a password (secrets are never written inline). The
+    value is never quoted back: it may hold one."""
+    url = text(value)
+    form = "postgresql://USER@HOST:PORT/DATABASE"
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise Invalid("is not a PostgreSQL URL", f"{form}; for a SQLite file give state_file")
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        raise Invalid("is not a valid PostgreSQL URL", f"{form}, special characters percent-encoded") from None
+    if "password" in params:
+        raise Invalid("must not hold the password", "give it as state_password: {file: path} or {env: NAME}, or in PGPASSFILE")
+    return url
 
 
 def tracking_prefix(value: Any) -> str:
