@@ -98,6 +98,7 @@ class Report:
     agents_cpu_share: float  # the responders' processes, of two cores
     rss_steady_mb: float
     rss_peak_mb: float
+    wal_peak_mb: float  # the state file's WAL at its largest: it grows while checkpoints cannot start it over
     lag_max_s: float
     lag_p99_s: float
     lag_over_100ms: int  # probe overshoots above 100 ms
@@ -299,7 +300,9 @@ async def run(
         window = restore_after + (window / 3 if after_restore is None else after_restore)
         start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
         start_wall = time.time()
+        wal_path = Path(f"{daemon.config.state_file}-wal")
         rss: list[float] = []
+        wal: list[float] = []
         scrapes: list[float] = []
         text = first = ""
         fault_at = restore_at = detected = cleared = lines_ok = recovering = None
@@ -327,6 +330,7 @@ async def run(
                         cleared = since
             if now >= next_sample:
                 rss.append(rss_mb())
+                wal.append(wal_path.stat().st_size / 2**20 if wal_path.exists() else 0.0)
                 next_sample += 5
             if now >= next_scrape:
                 t = time.perf_counter()
@@ -387,6 +391,7 @@ async def run(
         agents_cpu_share=agents_cpu / elapsed / 2,
         rss_steady_mb=statistics.median(rss),
         rss_peak_mb=max(rss),
+        wal_peak_mb=max(wal),
         lag_max_s=seen[-1],
         lag_p99_s=seen[int(len(seen) * 0.99)],
         lag_over_100ms=sum(x > 0.1 for x in seen),
@@ -424,7 +429,8 @@ def show(report: Report) -> str:
             f"regional fault {report.region} ({report.region_lines:,} lines): detected {detected}; "
             f"after the restore, closed {cleared}",
             f"CPU: daemon {report.cpu_share:.1%} of two cores; responders {report.agents_cpu_share:.1%}",
-            f"RSS: steady {report.rss_steady_mb:.0f} MB, peak {report.rss_peak_mb:.0f} MB (5 s samples)",
+            f"RSS: steady {report.rss_steady_mb:.0f} MB, peak {report.rss_peak_mb:.0f} MB (5 s samples); "
+            f"the state file's WAL at most {report.wal_peak_mb:.0f} MB",
             f"loop lag (bench probe): max {report.lag_max_s * 1000:.0f} ms, p99 {report.lag_p99_s * 1000:.0f} ms, "
             f"{report.lag_over_100ms} stalls over 100 ms; monitord_event_loop_lag_seconds {lag_metric}",
             f"polls: {polls}",
