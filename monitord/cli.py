@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from monitord.config import Config
 
 DEFAULT_URL = "http://127.0.0.1:9177"
+ROLES = ("all", "notifier")  # `run --role`: issue 15's poller and correlator are still to come
 TIMEOUT = 15.0  # a diagnosis takes up to 5 s
 
 
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("config")
     run.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     run.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    run.add_argument(
+        "--role",
+        default="all",
+        choices=ROLES,
+        help="all: poll, judge and deliver (the default); notifier: deliver the outbox only, one of several "
+        "workers on a PostgreSQL state (state: postgresql://...). Poller and correlator roles are not there yet",
+    )
 
     reserve = commands.add_parser(
         "reserve-tracking", help="after the state file was lost: never issue numbers up to one the helpdesk has seen"
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check_json(args.config) if args.json else _check(args.config)
     if args.command == "run":
-        return _run(args.config, json_logs=args.log_json, level=args.log_level)
+        return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
     if args.command in ("diagnose", "incidents", "maintenance"):
@@ -147,17 +155,25 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _run(path: str, *, json_logs: bool, level: str) -> int:
+def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     from monitord import logs
     from monitord.daemon import run_daemon
+    from monitord.notifier_role import run_notifier
 
     config = _load(path)
     if config is None:
         return 1
+    if role == "notifier" and config.state_server is None:
+        print(
+            f"monitord: {path}: --role notifier runs beside other monitord processes, which share their state "
+            "only through PostgreSQL: give state: postgresql://... instead of state_file",
+            file=sys.stderr,
+        )
+        return 2
     logs.setup(json_format=json_logs, level=level)
     for warning in config.warnings:
         logging.getLogger("monitord").warning("%s", warning)
-    return asyncio.run(run_daemon(path, config))
+    return asyncio.run(run_notifier(config) if role == "notifier" else run_daemon(path, config))
 
 
 def _reserve_tracking(path: str, tracking: str) -> int:

@@ -30,11 +30,11 @@ from monitord.config.model import SmsConfig
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.looplag import LoopLag
-from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample
-from monitord.outbox import ChannelPolicy, Delivery, Outbox
+from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
+from monitord.outbox import LEASE_TERM, ChannelPolicy, Delivery, Outbox
 from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX, Pipeline, Unwritten, configured_channels, resume
 from monitord.polling import PollingJobs
-from monitord.store import DATABASE_ERRORS, Store, StoredWindow, StoreError
+from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
 from notifiers.base import Notifier
@@ -94,6 +94,45 @@ def _sms(sms: SmsConfig) -> Notifier:
     return HttpSms(gateway)
 
 
+def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
+    n = config.notifiers
+    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
+    policies = {
+        channel: ChannelPolicy(
+            probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
+        )
+        for channel, section in sections.items()
+        if section is not None
+    }
+    if n.sms:
+        policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
+    return policies
+
+
+async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
+    """Run the outbox until `stop`; when the state refuses one of its writes (a full disk), or
+    one of several workers lost its lease (LeaseLost), start it again after a pause instead of
+    letting the error stop the process. An item whose `sent` mark was refused stays `sending`
+    and is reconciled with the peer, as after a crash."""
+    pause = WRITE_RETRY
+    while True:
+        why = None
+        try:
+            await outbox.run()
+        except* DATABASE_ERRORS as errors:
+            why = f"the state file refused a write ({errors.exceptions[0]})"
+        except* LeaseLost as errors:
+            why = str(errors.exceptions[0])
+        if why is None or stop.is_set():
+            return
+        log.error("delivery paused: %s; trying again in %.0f s", why, pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        if stop.is_set():
+            return
+        pause = min(WRITE_RETRY_MAX, pause * 2)
+
+
 class Daemon:
     """Builds the parts and runs them: it alone opens and closes the store, the clients and the
     listeners, sets which config is in force (handing it to the parts on reload) and prunes the
@@ -114,9 +153,10 @@ class Daemon:
         self.outbox = Outbox(
             self.store,
             build_notifiers(config),
-            self._policies(),
+            channel_policies(config),
             clock=self.clock,
             on_hold=lambda hold: hold_notices(hold, self.pipeline.settings, hold_probe),
+            lease_term=LEASE_TERM if isinstance(config.state, StateServer) else None,  # beside `--role notifier` workers
         )
         self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
         self._frozen_targets = 0  # targets the engine knew at the last `gc.freeze`
@@ -214,24 +254,7 @@ class Daemon:
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
 
     async def _deliver(self, stop: asyncio.Event) -> None:
-        """Run the outbox; when the state file refuses one of its writes (a full disk), start it
-        again after a pause instead of letting the error stop the daemon. An item whose `sent`
-        mark was refused stays `sending` and is reconciled with the peer, as after a crash."""
-        pause = WRITE_RETRY
-        while True:
-            refused = None
-            try:
-                await self.outbox.run()
-            except* DATABASE_ERRORS as errors:
-                refused = errors.exceptions[0]
-            if refused is None or stop.is_set():
-                return
-            log.error("delivery paused: the state file refused a write (%s); trying again in %.0f s", refused, pause)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
-            if stop.is_set():
-                return
-            pause = min(WRITE_RETRY_MAX, pause * 2)
+        await deliver(self.outbox, stop)
 
     async def _ticker(self) -> None:
         watchdog = sdnotify.watchdog_interval()
@@ -285,20 +308,6 @@ class Daemon:
         topology = self.config.topology
         incidents = self.pipeline.engine.open_count()
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
-
-    def _policies(self) -> dict[str, ChannelPolicy]:
-        n = self.config.notifiers
-        sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
-        policies = {
-            channel: ChannelPolicy(
-                probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
-            )
-            for channel, section in sections.items()
-            if section is not None
-        }
-        if n.sms:
-            policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
-        return policies
 
     async def reload(self, path: str | Path) -> bool:
         """SIGHUP: a new config and inventory; incidents, line states and queued messages are kept.

@@ -22,6 +22,11 @@ Delivery guarantee (see docs/delivery.md):
   one no other item holds (`Store.adopt`). Re-attempts wait at least `settle` seconds so that
   an accepted message has time to show up in the peer's list. This gives exactly-once delivery
   except when the peer accepted a message but does not list it `settle` seconds later.
+* With the state in PostgreSQL, several outboxes (processes) may run on it (`lease_term`): a
+  wave's claim locks its rows FOR UPDATE SKIP LOCKED, the channel's rate is a bucket row taken
+  in the same transaction, and a live worker reconciles the `sending` items of one whose lease
+  expired, as after a crash; a worker's marks apply only to items it still holds
+  (`Store.claim_due`, `Store.reclaim`, docs/delivery.md "Several workers").
 * For notifiers without `lookup` the guarantee is at-least-once: an attempt whose outcome is
   unknown is repeated (after a crash, at most the `concurrency` items in flight per channel).
 * On ordered channels (tickets by default) one incident's items go out one at a time, in the
@@ -40,6 +45,10 @@ Delivery guarantee (see docs/delivery.md):
   so a step of the wall clock while it runs never reaches the outbox: a step forward
   dead-letters nothing as too old and a step back stalls no retry. Timers saved before a step
   made while the daemon was stopped come out that much shorter or longer, once.
+
+Longer than the other modules on purpose: a channel's pump, its holds and outages, its retries
+and its lease are one state machine, and each of its transitions is what one clause of the
+guarantee above rests on; split, the guarantee would be read across files.
 """
 
 from __future__ import annotations
@@ -55,7 +64,7 @@ from typing import Protocol, runtime_checkable
 
 from monitord.model import ChannelHold, HoldCause, Notification
 from monitord.pacing import Waves, backoff
-from monitord.store import OutboxItem, Store
+from monitord.store import DATABASE_ERRORS, LeaseLost, OutboxItem, Store
 from notices.segments import Encoding, segments
 from notices.templates import mask_phone
 from notifiers.base import ChannelError, DeliveryError, Notifier
@@ -64,6 +73,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
 ORDERED_CHANNELS = frozenset({"ticket"})  # each item acts on what the incident's earlier ones made
+LEASE_TERM = 10.0  # one of several workers: its lease, renewed every quarter of it; a dead one's items wait this long
+IDLE_POLL = 0.5  # one of several workers: items queued by another process are seen this soon (no wake)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +172,15 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_hold: Callable[[ChannelHold], Sequence[tuple[Notification, float | None]]] | None = None,
+        lease_term: float | None = None,
     ) -> None:
         """`on_hold` says what to queue when a channel is held or released (the NOC's alerts);
-        items for the channel concerned are dropped, the others are queued at once."""
+        items for the channel concerned are dropped, the others are queued at once.
+
+        `lease_term`: run as one of several workers on one PostgreSQL store, under a lease of
+        that many seconds (docs/delivery.md, "Several workers"); None: the only one."""
         self._store = store
+        self._lease_term = lease_term
         self._notifiers = dict(notifiers)
         self._policies = {c: policies.get(c, ChannelPolicy()) for c in notifiers}
         self._clock = clock
@@ -227,19 +243,46 @@ class Outbox:
             event.set()
 
     async def run(self) -> None:
-        for channel, policy in self._policies.items():
-            self._store.requeue_sending(channel, self._clock() + policy.settle)
+        """Deliver until `stop`. One of several workers enlists first (LeaseLost ends it when
+        its lease expires; running it again enlists anew)."""
+        if self._lease_term is None:
+            for channel, policy in self._policies.items():
+                self._store.requeue_sending(channel, self._clock() + policy.settle)
+        else:
+            self._store.enlist(self._lease_term)
+            self._store.reclaim(self._clock() + self._settle())
         try:
             async with asyncio.TaskGroup() as group:
+                if self._lease_term is not None:
+                    group.create_task(self._keep_lease(self._lease_term))
                 for channel in self._notifiers:
                     group.create_task(self._pump(channel, group))
         finally:
             for channel in self._notifiers:
                 self._mark_answered(channel)
+            if self._lease_term is not None:
+                try:
+                    self._store.leave(self._clock() + self._settle())
+                except DATABASE_ERRORS as error:  # its lease expires: another worker reconciles its items
+                    log.warning("outbox worker %s could not hand back its items: %s", self._store.worker, error)
             if self._retiring:
                 await asyncio.wait(set(self._retiring))
             for notifier in self._notifiers.values():
                 await notifier.close()
+
+    def _settle(self) -> float:
+        return max((p.settle for p in self._policies.values()), default=0.0)
+
+    async def _keep_lease(self, term: float) -> None:
+        """Renew the lease four times a term, and take over the `sending` items of workers whose
+        lease expired: they are reconciled with the peer like a crashed process's."""
+        while not self._stopping.is_set():
+            await self._pause(term / 4, self._stopping)
+            if self._stopping.is_set():
+                return
+            if taken := self._store.reclaim(self._clock() + self._settle()):
+                log.warning("outbox worker %s took over %d items a stopped worker left sending", self._store.worker, taken)
+                self.wake()
 
     async def stop(self, timeout: float) -> None:
         """Stop taking items; give in-flight sends `timeout` seconds, then cancel them.
@@ -282,11 +325,23 @@ class Outbox:
                 await self._pause(wait, self._stopping)
                 continue
             now = self._clock()
-            items = self._store.due(channel, now, 1 if probing else waves.allowance(loop.time(), free), ordered)
+            want = 1 if probing else waves.allowance(loop.time(), free)
+            short = 0.0  # one of several workers: seconds until the channel's shared bucket holds a token
+            if self._lease_term is None:
+                items = self._store.due(channel, now, want, ordered)
+            else:  # claimed at once, the kept-back marks with them
+                answered, self._answered[channel] = self._answered[channel], []
+                items, short = self._store.claim_due(channel, now, want, waves.rate, waves.burst, ordered, answered)
+            if not items and short:
+                await self._pause(short, self._stopping)
+                continue
             if not items:
                 self._mark_answered(channel)
                 next_at = self._store.next_due(channel, ordered)
-                await self._pause(None if next_at is None else max(0.0, next_at - now), wake)
+                pause = None if next_at is None else max(0.0, next_at - now)
+                if self._lease_term is not None:
+                    pause = min(pause if pause is not None else IDLE_POLL, IDLE_POLL)
+                await self._pause(pause, wake)
                 continue
             if probing:
                 self._probe_at[channel] = loop.time() + self._probe_every(channel)
@@ -297,8 +352,11 @@ class Outbox:
                     self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
                 else:
                     wave.append(item)
-            answered, self._answered[channel] = self._answered[channel], []
-            claimed = self._store.claim_wave([i.id for i in wave], now, answered)
+            if self._lease_term is None:
+                answered, self._answered[channel] = self._answered[channel], []
+                claimed = self._store.claim_wave([i.id for i in wave], now, answered)
+            else:
+                claimed = {i.id for i in wave}
             waves.take(len(claimed), loop.time())
             if claimed:  # one fsync a wave, off the loop: the claims, and the steps that queued them, on disk
                 await self._store.durable()
@@ -320,6 +378,8 @@ class Outbox:
         notifier = self._notifiers[channel]
         try:
             ref, adopted = await self._attempt(notifier, item)
+        except LeaseLost:
+            raise
         except ChannelError as error:
             self._hold(item, error)
         except DeliveryError as error:
@@ -337,7 +397,9 @@ class Outbox:
             self._wake[channel].set()
 
     async def _attempt(self, notifier: Notifier, item: OutboxItem) -> tuple[str, bool]:
-        """Send, unless an earlier attempt whose answer was lost did reach the peer."""
+        """Send, unless an earlier attempt whose answer was lost did reach the peer. One of several
+        workers sends only under its lease: once it may have expired, another may hold the item."""
+        self._check_lease()
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             ahead = max(0.0, self._clock() - time.time())  # the wall stepped back since start: the peer's times are earlier
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW - ahead)
@@ -345,7 +407,14 @@ class Outbox:
             ref = self._store.adopt(item.id, found, self._clock())
             if ref is not None:
                 return ref, True
+            self._check_lease()
         return await notifier.send(item.notification), False
+
+    def _check_lease(self) -> None:
+        if not self._store.lease_holds():
+            raise LeaseLost(
+                f"outbox worker {self._store.worker}: lease not renewed for {self._lease_term:g}s; sending nothing more"
+            )
 
     def _sent(self, item: OutboxItem, ref: str, adopted: bool, defer: bool) -> None:
         """`defer`: the mark goes with the next wave's (a crash before it is reconciled by lookup)."""

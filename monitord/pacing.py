@@ -61,6 +61,25 @@ class Waves:
             self.next_wave = now + self.tick
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a shared bucket (a row the workers of one channel take tokens from) gives a wave."""
+
+    granted: int
+    tokens: float  # left in the bucket
+    wait: float  # when it gave fewer than asked: seconds until it holds a token again (else 0)
+
+
+def grant(tokens: float, at: float, now: float, want: int, rate: float, burst: float) -> Grant:
+    """Take up to `want` whole tokens from a bucket that held `tokens` at `at`, refilled at
+    `rate` up to `burst`. Pure: the same rule as `Waves`, for a bucket kept in the store. A clock
+    that reads earlier than `at` adds nothing: tokens are never lent."""
+    level = min(burst, tokens + max(0.0, now - at) * rate)
+    granted = max(0, min(want, math.floor(level + 1e-9)))
+    left = level - granted
+    return Grant(granted, left, max(0.0, 1.0 - left) / rate if granted < want else 0.0)
+
+
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]."""
     return rng.uniform(0.0, min(cap, base * 2.0 ** min(max(attempts - 1, 0), 64)))

@@ -24,8 +24,9 @@ for one statement given to it in other words, `_POSTGRES_TEXTS`). PostgreSQL tak
 an INSERT in one statement, not one at a time (`_Postgres.executemany` says why). What differs
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
-appends a migration to both MIGRATIONS and PG_MIGRATIONS, and a database written by a newer
-monitord is refused by either.
+appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
+leases, claims and shared rate buckets of several outbox workers, `claim_due`), and a database
+written by a newer monitord is refused by either.
 
 Longer than the other modules on purpose: every SQL statement against the state is here,
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
@@ -37,8 +38,12 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
+import secrets
+import socket
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -57,6 +62,7 @@ from monitord.model import (
     Phase,
     StateServer,
 )
+from monitord.pacing import grant
 from monitord.pgsync import PgSync
 from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
@@ -186,6 +192,17 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE wal_flushes (id integer PRIMARY KEY CHECK (id = 1), flushes bigint NOT NULL);
     INSERT INTO wal_flushes VALUES (1, 0);
     """,
+    # Several outbox workers on one database (`monitord run --role notifier`, issue 15): each
+    # holds a lease it renews (times are the server's clock, the one clock all workers share),
+    # a `sending` item names the worker that claimed it, and each channel's token bucket is a
+    # row, so that the workers together keep the configured rate. SQLite runs one process and
+    # needs none of it.
+    """
+    CREATE TABLE outbox_workers (id text PRIMARY KEY, expires_at double precision NOT NULL);
+    ALTER TABLE outbox ADD COLUMN claimed_by text;
+    CREATE INDEX outbox_claimed ON outbox (claimed_by) WHERE status = 'sending';
+    CREATE TABLE channel_rates (channel text PRIMARY KEY, tokens double precision NOT NULL, at double precision NOT NULL);
+    """,
 )
 PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
 
@@ -248,6 +265,17 @@ _HELD_OUTAGES = """SELECT id, channel, recipient FROM outbox INDEXED BY outbox_w
     WHERE incident = ? AND status = 'pending' AND action = 'outage' AND attempts = 0"""
 
 
+# The server's clock, in the seconds the store's times are kept in: what leases and the channels'
+# shared buckets are timed by (clock_timestamp(), not now(): it moves within a transaction).
+_SERVER_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
+# A channel's shared bucket, made full on first use and locked for the claiming transaction; the
+# clock is read in RETURNING, after the lock is held, so a worker that waited for it reads a time
+# later than the one the worker before it wrote.
+_TAKE_BUCKET = f"""INSERT INTO channel_rates VALUES (?, 0, 0) ON CONFLICT (channel) DO UPDATE SET at = channel_rates.at
+    RETURNING tokens, at, {_SERVER_NOW}"""
+
+
 # A window stored again is in force again (its `cancelled` cleared).
 _PUT_WINDOW = """INSERT INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?, FALSE) ON CONFLICT (id) DO UPDATE SET
     scope = excluded.scope, start = excluded.start, "end" = excluded."end", reason = excluded.reason,
@@ -274,6 +302,12 @@ def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any,
 
 OutboxStatus = Literal["pending", "sending", "sent", "dead"]
 Source = Literal["config", "api"]
+
+
+class LeaseLost(Exception):
+    """This outbox worker's lease expired (a stall longer than its term, or the database was out
+    of reach): another worker may have taken its `sending` items, so it must send nothing more
+    under this lease. The outbox ends; starting it again enlists a new worker."""
 
 
 class StoreError(Exception):
@@ -650,6 +684,9 @@ class Store:
     def __init__(self, db: Database, sync: GroupSync) -> None:
         self._db = db
         self._sync = sync
+        self._worker: str | None = None  # this outbox worker's lease (PostgreSQL; None: the only one)
+        self._term = 0.0  # seconds a renewal extends the lease by
+        self._lease_until = 0.0  # monotonic: before this the server cannot have let the lease expire
 
     @classmethod
     def open(cls, where: str | Path | StateServer, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
@@ -953,6 +990,12 @@ class Store:
             self._mark_sent(sent)
 
     def _mark_sent(self, sent: Sequence[tuple[int, str, float]]) -> None:
+        if self._worker is not None:  # only while still this worker's: one whose lease expired marks nothing
+            self._db.executemany(
+                "UPDATE outbox SET status = 'sent', peer_ref = ?, sent_at = ?, last_error = NULL WHERE id = ? AND claimed_by = ?",
+                [(ref, at, item_id, self._worker) for item_id, ref, at in sent],
+            )
+            return
         self._db.executemany(
             "UPDATE outbox SET status = 'sent', peer_ref = ?, sent_at = ?, last_error = NULL WHERE id = ?",
             [(ref, at, item_id) for item_id, ref, at in sent],
@@ -974,6 +1017,13 @@ class Store:
 
     def mark_retry(self, item_id: int, error: str, next_at: float) -> None:
         with self._writing():
+            if self._worker is not None:
+                self._db.execute(
+                    """UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?, claimed_by = NULL
+                       WHERE id = ? AND claimed_by = ?""",
+                    (error, next_at, item_id, self._worker),
+                )
+                return
             self._db.execute(
                 "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
                 (error, next_at, item_id),
@@ -992,6 +1042,12 @@ class Store:
 
     def mark_dead(self, item_id: int, reason: str) -> None:
         with self._writing():
+            if self._worker is not None:
+                self._db.execute(
+                    "UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ? AND claimed_by = ?",
+                    (reason, item_id, self._worker),
+                )
+                return
             self._db.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", (reason, item_id))
 
     def requeue_sending(self, channel: str, next_at: float) -> int:
@@ -1007,6 +1063,127 @@ class Store:
                 (next_at, channel),
             )
         return cursor.rowcount
+
+    # --- several outbox workers on one PostgreSQL database ---------------------------------------
+    #
+    # A worker's lease and the channels' buckets are timed by the server's clock
+    # (`clock_timestamp()`): the one clock every worker reads alike, so that neither a worker's
+    # skewed clock nor its stall can stretch a lease or refill a bucket early.
+
+    @property
+    def worker(self) -> str | None:
+        """This outbox worker's id while it holds a lease, else None."""
+        return self._worker
+
+    def enlist(self, term: float) -> str:
+        """Become an outbox worker holding a lease of `term` seconds, renewed by each claim and
+        `reclaim`; returns its id, new at each call (a worker that lost its lease is not it again).
+        PostgreSQL only: SQLite's outbox is one process."""
+        if not isinstance(self._db, _Postgres):
+            raise StoreError("several outbox workers need the state in PostgreSQL (state: postgresql://...)")
+        worker = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        started = time.monotonic()
+        with self._writing():
+            self._db.execute(f"INSERT INTO outbox_workers VALUES (?, {_SERVER_NOW} + ?)", (worker, term))
+        self._worker, self._term, self._lease_until = worker, term, started + term
+        return worker
+
+    def lease_holds(self) -> bool:
+        """Whether this process may still send under its lease: True but for a worker whose last
+        renewal is `term` seconds old by this machine's monotonic clock (read before the renewal
+        was asked: never later than the server's expiry)."""
+        return self._worker is None or time.monotonic() < self._lease_until
+
+    def _renew(self) -> float:
+        """In the caller's transaction: extend the lease, or LeaseLost (rolling the transaction
+        back). Returns what `_lease_until` becomes once the transaction commits."""
+        asked = time.monotonic()
+        renewed = self._db.execute(
+            f"UPDATE outbox_workers SET expires_at = {_SERVER_NOW} + ? WHERE id = ? AND expires_at >= {_SERVER_NOW}",
+            (self._term, self._worker),
+        ).rowcount
+        if renewed != 1:
+            self._lease_until = 0.0
+            raise LeaseLost(f"outbox worker {self._worker}: its lease expired; its sending items go to another worker")
+        return asked + self._term
+
+    def reclaim(self, next_at: float) -> int:
+        """Renew this worker's lease, and put back the `sending` items of workers whose lease
+        expired (dead, or stalled past it), and those claimed before there were leases: pending
+        no earlier than `next_at`, to be reconciled with the peer before any re-send, as after a
+        crash (`requeue_sending`). Their leases go in the same transaction, so a late renewal
+        fails and their marks match nothing (`claimed_by` no longer names them). Returns how many."""
+        with self._writing():
+            until = self._renew()
+            gone = [r[0] for r in self._db.execute(f"DELETE FROM outbox_workers WHERE expires_at < {_SERVER_NOW} RETURNING id")]
+            cursor = self._db.execute(
+                """UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = greatest(next_attempt_at, ?),
+                   last_error = 'interrupted: outcome unknown'
+                   WHERE status = 'sending' AND (claimed_by = ANY(?::text[]) OR claimed_by IS NULL)""",
+                (next_at, gone),
+            )
+        self._lease_until = until
+        return cursor.rowcount
+
+    def leave(self, next_at: float) -> None:
+        """A worker that stops: the items it leaves `sending` (sends cancelled, or marks kept
+        back) go back for reconciliation no earlier than `next_at`, and its lease goes. A worker
+        that died leaves them to `reclaim` once its lease expires."""
+        if self._worker is None:
+            return
+        with self._writing():
+            self._db.execute(
+                """UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = greatest(next_attempt_at, ?),
+                   last_error = 'interrupted: outcome unknown' WHERE status = 'sending' AND claimed_by = ?""",
+                (next_at, self._worker),
+            )
+            self._db.execute("DELETE FROM outbox_workers WHERE id = ?", (self._worker,))
+        self._worker = None
+
+    def claim_due(
+        self,
+        channel: str,
+        now: float,
+        want: int,
+        rate: float,
+        burst: float,
+        ordered: bool = False,
+        answered: Sequence[tuple[int, str, float]] = (),
+    ) -> tuple[list[OutboxItem], float]:
+        """`due` and `claim_wave` for one of several workers, in one transaction that also renews
+        its lease (LeaseLost if it had expired: nothing is claimed) and writes `answered`.
+
+        Due rows are locked with FOR UPDATE SKIP LOCKED, so two workers never wait on or claim
+        the same item. The channel's shared bucket is taken in the same transaction (`rate` per
+        second, up to `burst`): its row lock makes the workers take turns, and its clock is the
+        server's, so all of them together start at most `burst + rate * T` sends in any T
+        seconds. Returns the items claimed, as they were before the claim, oldest first, and,
+        when the bucket gave fewer than were due, the seconds until it holds a token again."""
+        claimed: list[Row] = []
+        wait = 0.0
+        with self._writing():
+            until = self._renew()
+            self._mark_sent(answered)
+            rows = self._db.execute(
+                f"""SELECT * FROM outbox WHERE channel = ? AND status = 'pending' AND next_attempt_at <= ?
+                    {_NOT_BLOCKED if ordered else ""} ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED""",
+                (channel, now, want),
+            ).fetchall()
+            if rows:
+                tokens, at, server_now = self._db.execute(_TAKE_BUCKET, (channel,)).fetchone()
+                given = grant(tokens, at, server_now, len(rows), rate, burst)
+                self._db.execute(
+                    "UPDATE channel_rates SET tokens = ?, at = greatest(at, ?) WHERE channel = ?",
+                    (given.tokens, server_now, channel),
+                )
+                claimed, wait = rows[: given.granted], given.wait
+                self._db.execute(
+                    """UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+                       first_attempt_at = coalesce(first_attempt_at, ?), claimed_by = ? WHERE id = ANY(?::bigint[])""",
+                    (now, self._worker, [r["id"] for r in claimed]),
+                )
+        self._lease_until = until
+        return [_item(r) for r in claimed], wait
 
     def depth(self, channel: str | None = None) -> int:
         """Items still to deliver (pending or sending); reads the backlog index only."""

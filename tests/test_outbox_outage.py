@@ -17,7 +17,7 @@ import pytest
 
 from lab.twilio import TwilioLab
 from monitord.config import load_config
-from monitord.daemon import Daemon, needs_restart
+from monitord.daemon import Daemon, channel_policies, needs_restart
 from monitord.demo import until
 from monitord.model import ChannelHold
 from monitord.outbox import ChannelPolicy, Outbox
@@ -121,7 +121,7 @@ def test_retry_settings_per_channel_reach_the_outbox_and_need_a_restart(tmp_path
     assert (config.notifiers.sms.retry.max_backoff, config.notifiers.sms.retry.probe_every) == (30.0, 2.0)
     daemon = Daemon(config)
     try:
-        policies = daemon._policies()
+        policies = channel_policies(daemon.config)
     finally:
         daemon.store.close()
     assert (policies["sms"].max_backoff, policies["sms"].outage_probe) == (30.0, 2.0)
@@ -137,7 +137,7 @@ def test_sms_in_flight_follows_the_rate_unless_set(tmp_path: Path) -> None:
         text = BASE.replace('    quiet_hours: "22:00-08:00"\n', f'    quiet_hours: "22:00-08:00"\n{settings}')
         daemon = Daemon(load_config(write(tmp_path, text), ENV))
         try:
-            return daemon._policies()["sms"]
+            return channel_policies(daemon.config)["sms"]
         finally:
             daemon.store.close()
 
