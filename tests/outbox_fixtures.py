@@ -6,9 +6,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lab.isp import write_secret
 from lab.twilio import TwilioLab
 from monitord.model import Notification, Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
@@ -40,6 +42,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s = Store.open(state_at(request.param, request, tmp_path))
     yield s
     s.close()
+
+
+def twilio_section(folder: Path, lab: TwilioLab, rate: float = 50) -> dict[str, Any]:
+    """A config's `notifiers.sms` that sends through `lab`, its token in a secret file in `folder`."""
+    return {
+        "kind": "twilio",
+        "account_sid": lab.account_sid,
+        "auth_token": write_secret(folder, "twilio.token", lab.auth_token),
+        "from": "+908502200000",
+        "base_url": lab.base_url,
+        "rate": rate,
+    }
 
 
 def sms_for(lab: TwilioLab, timeout: float = 2.0, token: str | None = None) -> TwilioSms:

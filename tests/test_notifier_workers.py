@@ -17,13 +17,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from lab.isp import build_sample_isp, write_config, write_secret
+from lab.isp import build_sample_isp, write_config
 from lab.twilio import TwilioLab
 from monitord.cli import main as cli
 from monitord.model import StateServer
 from monitord.pacing import Grant, Waves, grant
 from monitord.store import LeaseLost, Store, StoreError
-from tests.outbox_fixtures import queue, sms, twilio  # noqa: F401  (fixture)
+from tests.outbox_fixtures import queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).with_name("notifier_worker_child.py")
@@ -188,14 +188,7 @@ async def test_monitord_run_role_notifier_delivers_the_outbox_and_hands_back_its
     tmp_path: Path, pg_database: StateServer, twilio: TwilioLab
 ) -> None:
     isp = build_sample_isp(tmp_path, base="127.6.43")
-    sms_section = {
-        "kind": "twilio",
-        "account_sid": twilio.account_sid,
-        "auth_token": write_secret(tmp_path, "twilio.token", twilio.auth_token),
-        "from": "+908502200000",
-        "base_url": twilio.base_url,
-        "rate": 50,
-    }
+    sms_section = twilio_section(tmp_path, twilio)
     write_config(tmp_path, {"sms": sms_section}, state=pg_database.url, state_file=None)
     store = Store.open(pg_database)
     items = [sms(i) for i in range(20)]

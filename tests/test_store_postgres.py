@@ -10,14 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lab.isp import build_sample_isp, write_config, write_secret
+from lab.isp import build_sample_isp, write_config
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
 from monitord.store import _SUPERSEDE, DATABASE_ERRORS, PG_MIGRATIONS, Store, StoreError, _postgres_insert, _postgres_sql
-from tests.outbox_fixtures import queue, sms, twilio  # noqa: F401  (fixture)
+from tests.outbox_fixtures import queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
 
@@ -151,14 +151,7 @@ async def test_the_daemon_keeps_an_outage_and_its_notices_in_postgresql(
     texts its subscribers through the lab's Twilio; the incident, the engine's rows and the sent
     SMS are in PostgreSQL, and a restart resumes from there."""
     isp = build_sample_isp(tmp_path, base="127.6.41")
-    sms_section = {
-        "kind": "twilio",
-        "account_sid": twilio.account_sid,
-        "auth_token": write_secret(tmp_path, "twilio.token", twilio.auth_token),
-        "from": "+908502200000",
-        "base_url": twilio.base_url,
-        "rate": 50,
-    }
+    sms_section = twilio_section(tmp_path, twilio)
     write_config(tmp_path, {"sms": sms_section}, rules=FAST_RULES, state=pg_database.url, state_file=None)
     config = load_config(isp.config)
     assert config.state == pg_database and config.state_file is None
