@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitord.model import NodeRef, Phase
+from monitord.model import NodeRef, Phase, Topology
 from rules.engine import Engine
 from rules.nodes import Inventory, Reshape
 from tests.depth import examples
@@ -23,15 +23,20 @@ def saved(e: Engine) -> Table:
     return table
 
 
+def rows_of_an_open_device_outage(old: Topology) -> Table:
+    """The store's rows once device d1 of `old` has been dead long enough to open its outage."""
+    e = engine(old)
+    e.observe(dead("d1", T0 + 10), T0 + 10)
+    assert changes(e.tick(T0 + 400)) == [("opened", "ARZ-2026-000001", "device:d1")]
+    return saved(e)
+
+
 def test_restoring_onto_an_inventory_without_an_open_incident_s_device_then_reloading() -> None:
     """A device outage is open; the daemon restarts with the device and its lines removed and
     is then reloaded: the outage closes "removed" once, as it would had the reload removed them."""
     old = topology({"x": {"d1": [0, 1], "d2": [0, 1]}})
     new = topology({"x": {"d2": [0, 1]}})
-    e = engine(old)
-    e.observe(dead("d1", T0 + 10), T0 + 10)
-    assert changes(e.tick(T0 + 400)) == [("opened", "ARZ-2026-000001", "device:d1")]
-    table = saved(e)
+    table = rows_of_an_open_device_outage(old)
 
     reference = Engine.restore(old, rules(), "ARZ", table.snapshot(), stored=True)
     expected = reference.set_topology(new, T0 + 410)
@@ -49,10 +54,7 @@ def test_restoring_onto_an_inventory_without_some_members_then_stepping() -> Non
     them out of it (and their rows), as a reload removing them does; the device's outage stays."""
     old = topology({"x": {"d1": [0, 1, 2, 3], "d2": [0, 1]}})
     new = topology({"x": {"d1": [0, 1], "d2": [0, 1]}})
-    e = engine(old)
-    e.observe(dead("d1", T0 + 10), T0 + 10)
-    assert changes(e.tick(T0 + 400)) == [("opened", "ARZ-2026-000001", "device:d1")]
-    table = saved(e)
+    table = rows_of_an_open_device_outage(old)
 
     reference = Engine.restore(old, rules(), "ARZ", table.snapshot(), stored=True)
     expected = reference.set_topology(new, T0 + 410)
