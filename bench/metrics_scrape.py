@@ -112,7 +112,7 @@ def polled(daemon: Daemon, devices: list[str], probes: tuple[str, ...], rng: ran
             daemon.probes._count(device, probe, [sample], rng.uniform(0.002, 0.05 if probe == "icmp" else 2.5))
 
 
-def first_samples(daemon: Daemon, clock: Clock, lines_of: dict[str, list[str]]) -> None:
+async def first_samples(daemon: Daemon, clock: Clock, lines_of: dict[str, list[str]]) -> None:
     """Every line's first ICMP sample, 64 devices a call."""
     ok = {"rtt_ms": 5.0, "loss": 0.0}
     devices = list(lines_of)
@@ -121,16 +121,16 @@ def first_samples(daemon: Daemon, clock: Clock, lines_of: dict[str, list[str]]) 
         for device in devices[k : k + 64]:
             batch.append(Sample(NodeRef("device", device), "icmp", clock.now, Outcome.OK, ok))
             batch += [Sample(NodeRef("line", line), "icmp", clock.now, Outcome.OK, ok) for line in lines_of[device]]
-        daemon.pipeline.ingest(batch)
+        await daemon.pipeline.ingest(batch)
 
 
-def flip(daemon: Daemon, clock: Clock, device: str, lines: list[str], down: bool) -> None:
+async def flip(daemon: Daemon, clock: Clock, device: str, lines: list[str], down: bool) -> None:
     """A device's lines go down (their modems silent) or come back."""
     values = {"rtt_ms": 5.0, "loss": 1.0 if down else 0.0}
     outcome = Outcome.TIMEOUT if down else Outcome.OK
     batch = [Sample(NodeRef("device", device), "icmp", clock.now, Outcome.OK, {"rtt_ms": 1.0, "loss": 0.0})]
     batch += [Sample(NodeRef("line", line), "icmp", clock.now, outcome, values) for line in lines]
-    daemon.pipeline.ingest(batch)
+    await daemon.pipeline.ingest(batch)
 
 
 def peer_registry(daemon: Daemon) -> CollectorRegistry:
@@ -168,7 +168,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     for line in config.topology.lines.values():
         lines_of[line.device].append(line.id)
     began = time.perf_counter()
-    first_samples(daemon, clock, lines_of)
+    await first_samples(daemon, clock, lines_of)
     rng = random.Random(5)
     device_ids = list(lines_of)
     polled(daemon, device_ids, ("icmp", "snmp:adsl", "snmp:if-mib"), rng)
@@ -189,9 +189,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             polled(daemon, rng.sample(device_ids, round(len(device_ids) * line_share)), ("snmp:adsl", "snmp:if-mib"), rng)
             if flipped is None:
                 flipped = rng.choice(device_ids)
-                flip(daemon, clock, flipped, lines_of[flipped], down=True)
+                await flip(daemon, clock, flipped, lines_of[flipped], down=True)
             else:
-                flip(daemon, clock, flipped, lines_of[flipped], down=False)
+                await flip(daemon, clock, flipped, lines_of[flipped], down=False)
                 flipped = None
         if profile is not None and n == args.scrapes - 1:
             profile.enable()

@@ -8,8 +8,9 @@ subscriber has a phone, as in bench/endurance.py), every line's first samples, t
 defaults would: ICMP every 30 s (the DSLAM and its 48 modems time out), the two SNMP line tables
 every 60 s (the DSLAM times out), each device at its own phase, the rechecks a step asks for 4 s
 later (2 s timeout, 1 retry), and a tick every second. Each `Pipeline.ingest` and
-`Pipeline.tick` is timed in CPU seconds of the calling thread (`time.thread_time`), which is what it
-holds the event loop for on an idle core whatever else the machine runs; the outbox is not
+`Pipeline.tick` is timed in CPU seconds of the loop's thread (`time.thread_time`), which is what it
+holds the event loop for on an idle core whatever else the machine runs (the step's commit is
+made by the store's writer thread meanwhile, monitord/stepwriter.py: its CPU is printed apart); the outbox is not
 started (sending is not measured here). Runs on the code found on PYTHONPATH, so the same script
 measures the tree before and after a change. `--profile`: cProfile of the slowest call.
 `--busy-thread`: a thread runs Python throughout; the wall times then show what the loop thread
@@ -19,6 +20,7 @@ waits to win the GIL back after each call that let go of it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import gc
 import heapq
@@ -88,11 +90,15 @@ def main() -> None:
         for line in config.topology.lines.values():
             lines_of[line.device].append(line.id)
         plan = [(d, lines_of[d]) for d in config.topology.devices]
+        loop = asyncio.new_event_loop()
+        run = loop.run_until_complete
         for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
             clock.now += 1
-            pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
+            run(pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)]))
         clock.now += 31
-        pipeline.tick()
+        run(pipeline.tick())
+        writer = time.pthread_getcpuclockid(next(t.ident for t in threading.enumerate() if t.name.startswith("monitord-steps")))  # type: ignore[arg-type]
+        writer_began = time.clock_gettime(writer)
 
         dark = [
             d
@@ -130,11 +136,11 @@ def main() -> None:
                 profile.enable()
             began, wall_began = time.thread_time(), time.perf_counter()
             if what == "tick":
-                pipeline.tick()
+                run(pipeline.tick())
                 recheck: tuple[str, ...] = ()
             else:
                 batch = silent_icmp(device, lines_of[device], when) if what == "icmp" else silent_snmp(device, when)
-                recheck = pipeline.ingest(batch).recheck
+                recheck = run(pipeline.ingest(batch)).recheck
             took, wall = time.thread_time() - began, time.perf_counter() - wall_began
             if profile is not None:
                 profile.disable()
@@ -164,6 +170,7 @@ def main() -> None:
             f"wall: {sum(walls):.2f} s in all, max {walls[-1] * 1000:.0f} ms, p99 {walls[int(len(walls) * 0.99)] * 1000:.1f} ms, "
             f"{sum(w > 0.05 for w in walls)} over 50 ms, {sum(w > 0.1 for w in walls)} over 100 ms"
         )
+        print(f"the writer thread's CPU (the steps' commits): {time.clock_gettime(writer) - writer_began:.2f} s")
         busy.set()
         gc.callbacks.remove(noted)
         print(

@@ -72,12 +72,12 @@ async def polling_load(folder: Path, lines: int, warmup: float) -> AsyncIterator
             write_inventory(folder, devices, ports, agents.port, blocks=(30, 104)), environ={"BENCH_COMMUNITY": "public"}
         )
         daemon = Daemon(config)
-        daemon.pipeline.start()
+        await daemon.pipeline.start()
         daemon.probes.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
         daemon.probes.pinger = await Pinger.open()
 
         async def sink(samples: list[Sample]) -> None:
-            daemon.pipeline.ingest(samples)
+            await daemon.pipeline.ingest(samples)
 
         polling = config.polling
         scheduler = Scheduler(

@@ -3,7 +3,8 @@
     PYTHONPATH=. .venv/bin/python bench/state_stalls.py [--devices 2084] [--ports 48]
 
 The 100,032-line inventory of bench/capacity.py, every line's first samples, then, each call
-timed in wall seconds (what it holds the loop for): a typical device poll (48 healthy lines), a
+timed in CPU seconds of the loop thread (what it holds the loop for: the commit is made by the
+store's writer thread meanwhile, monitord/stepwriter.py): a typical device poll (48 healthy lines), a
 device poll whose 48 lines go down, a tick 31 s after the last one (the old periodic snapshot),
 a regional fault (every DSLAM of one region silent, then ticks until its incidents settle), and
 a reload of the unchanged files under asyncio with a task noting every 10 ms how late it woke
@@ -25,7 +26,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.capacity import Clock, device_batch, write_inventory
@@ -36,10 +37,14 @@ from monitord.model import NodeRef, Outcome, Sample
 ENV = {"BENCH_COMMUNITY": "never-sent"}
 
 
-def wall(call: Callable[..., object], *args: object) -> float:
-    began = time.perf_counter()
-    call(*args)
-    return time.perf_counter() - began
+LOOP = asyncio.new_event_loop()
+
+
+def wall(call: Callable[..., Awaitable[object]], *args: object) -> float:
+    """The loop thread's CPU seconds in one pipeline call."""
+    began = time.thread_time()
+    LOOP.run_until_complete(call(*args))
+    return time.thread_time() - began
 
 
 async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float, float, float]:
@@ -50,9 +55,9 @@ async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float, float, f
     loop, worst, swap = asyncio.get_running_loop(), [0.0], [0.0]
     reload = daemon.pipeline.reload
 
-    def timed(*args: object) -> None:
+    async def timed(*args: object) -> None:
         began = time.thread_time()
-        reload(*args)  # type: ignore[arg-type]
+        await reload(*args)  # type: ignore[arg-type]
         swap[0] = time.thread_time() - began
 
     daemon.pipeline.reload = timed  # type: ignore[assignment]
@@ -106,7 +111,9 @@ def main() -> None:
         plan = [(d, lines_of[d]) for d in config.topology.devices]
         for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
             clock.now += 1
-            daemon.pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
+            LOOP.run_until_complete(
+                daemon.pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
+            )
         clock.now += 31
         print(f"first tick after the first samples {wall(daemon.pipeline.tick):7.3f} s")
 
@@ -138,12 +145,12 @@ def main() -> None:
             f"regional fault: {len(dark)} DSLAMs, {dark_lines:,} lines; polls {max(polls):.3f} s max, "
             f"{sum(polls):.2f} s in all; ticks {max(ticks):.3f} s max; open incidents {len(daemon.open_incidents())}"
         )
-        took, worst, swap, collected = asyncio.run(reload_lag(daemon, path))
+        took, worst, swap, collected = LOOP.run_until_complete(reload_lag(daemon, path))
         print(
             f"reload (same files)                {took:7.3f} s, loop's worst lag {worst:.3f} s, "
             f"swap {swap:.3f} s CPU, longest GC pass {collected:.3f} s"
         )
-        daemon.pipeline.stop()
+        LOOP.run_until_complete(daemon.pipeline.stop())
         daemon.store.close()
         began = time.perf_counter()
         again = Daemon(config, clock=clock)

@@ -53,7 +53,7 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 FREEZE_GROWTH, FREEZE_MIN = 1.05, 1000  # freeze again once the engine knows 5% and 1,000 more targets
-SWITCH_INTERVAL = 0.001  # the longest the HTTP thread keeps the interpreter from the polling loop
+SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
 
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:
@@ -188,7 +188,7 @@ class Daemon:
         config = self.config
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
-            self.pipeline.start()
+            await self.pipeline.start()
             self._freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             snmp = self.probes.snmp = SnmpClient(
                 timeout=config.snmp.timeout,
@@ -250,7 +250,7 @@ class Daemon:
                 lag.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
-                self.pipeline.stop()
+                await self.pipeline.stop()
             log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
 
     async def _deliver(self, stop: asyncio.Event) -> None:
@@ -260,7 +260,7 @@ class Daemon:
         watchdog = sdnotify.watchdog_interval()
         last_ping, last_status = 0.0, ""
         while True:
-            self.pipeline.tick()
+            await self.pipeline.tick()
             if self.pipeline.engine.targets_known() >= self._frozen_targets * FREEZE_GROWTH + FREEZE_MIN:
                 self._freeze()
             fields = []
@@ -295,10 +295,12 @@ class Daemon:
         retention, now = self.config.retention, self.clock()
         cutoffs = (now - retention.sent, now - retention.dead, now - retention.resolved_incidents)
         removed = 0
-        while (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH)) == PRUNE_BATCH:
-            removed += batch
+        while True:
+            async with self.store.turn:  # see monitord/stepwriter.py
+                removed += (batch := self.store.prune(*cutoffs, batch=PRUNE_BATCH))
+            if batch < PRUNE_BATCH:
+                break
             await asyncio.sleep(0.05)
-        removed += batch
         if removed:
             log.info("pruned %d rows of history older than the retention", removed)
         return removed
@@ -353,7 +355,7 @@ class Daemon:
                 self.outbox.replace_notifiers(build_notifiers(config))
             else:
                 self.outbox.probe_held()  # the fix may be at the peer's end
-            self.pipeline.reload(config, reshape)
+            await self.pipeline.reload(config, reshape)
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             if self.scheduler:
                 self.scheduler.replace_jobs(self.probes.jobs(config))
@@ -367,7 +369,7 @@ class Daemon:
             sdnotify.notify("READY=1", self._status())
 
     async def _sink(self, samples: list[Sample]) -> None:
-        self.pipeline.ingest(samples)
+        await self.pipeline.ingest(samples)
 
     def _recheck(self, device: str) -> None:
         """A step wants a second look at a device: polled now, while polling runs."""
@@ -419,11 +421,11 @@ class Daemon:
 
     # Controls: the API's two changes, made by the pipeline, their one writer
 
-    def add_maintenance(self, window: MaintenanceWindow) -> None:
-        self.pipeline.add_maintenance(window)
+    async def add_maintenance(self, window: MaintenanceWindow) -> None:
+        await self.pipeline.add_maintenance(window)
 
-    def cancel_maintenance(self, window_id: str) -> bool:
-        return self.pipeline.cancel_maintenance(window_id)
+    async def cancel_maintenance(self, window_id: str) -> bool:
+        return await self.pipeline.cancel_maintenance(window_id)
 
     async def durable(self) -> None:
         await self.store.durable()

@@ -474,7 +474,7 @@ async def maintenance_add(request: web.Request) -> web.Response:
     window = parse_window(body, d.config.topology, d.config.timezone, d.rules.maintenance_grace, now)
     if any(w.window.id == window.id for w in d.maintenance()):
         raise ApiError(409, f"id: a maintenance window {window.id!r} already exists")
-    d.add_maintenance(window)
+    await d.add_maintenance(window)
     await d.durable()  # a 201 promises the window outlives power loss
     shown = window_json(StoredWindow(window, "api", False), d.config.timezone, now)
     return _json(shown, status=201, headers={"Location": f"/api/maintenance/{window.id}"})
@@ -490,7 +490,7 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
         raise ApiError(404, f"no maintenance window {window_id!r}")
     if stored.source == "config":
         raise ApiError(409, f"maintenance window {window_id!r} comes from the config file: remove it there and reload")
-    d.cancel_maintenance(window_id)
+    await d.cancel_maintenance(window_id)
     await d.durable()
     return _json({"id": window_id, "cancelled": True})
 

@@ -244,13 +244,15 @@ class Outbox:
 
     async def run(self) -> None:
         """Deliver until `stop`. One of several workers enlists first (LeaseLost ends it when
-        its lease expires; running it again enlists anew)."""
-        if self._lease_term is None:
-            for channel, policy in self._policies.items():
-                self._store.requeue_sending(channel, self._clock() + policy.settle)
-        else:
-            self._store.enlist(self._lease_term)
-            self._store.reclaim(self._clock() + self._settle())
+        its lease expires; running it again enlists anew). Its writes take the store's `turn`
+        (monitord/stepwriter.py), never waiting on the database for a step being written."""
+        async with self._store.turn:
+            if self._lease_term is None:
+                for channel, policy in self._policies.items():
+                    self._store.requeue_sending(channel, self._clock() + policy.settle)
+            else:
+                self._store.enlist(self._lease_term)
+                self._store.reclaim(self._clock() + self._settle())
         try:
             async with asyncio.TaskGroup() as group:
                 if self._lease_term is not None:
@@ -258,13 +260,14 @@ class Outbox:
                 for channel in self._notifiers:
                     group.create_task(self._pump(channel, group))
         finally:
-            for channel in self._notifiers:
-                self._mark_answered(channel)
-            if self._lease_term is not None:
-                try:
-                    self._store.leave(self._clock() + self._settle())
-                except DATABASE_ERRORS as error:  # its lease expires: another worker reconciles its items
-                    log.warning("outbox worker %s could not hand back its items: %s", self._store.worker, error)
+            async with self._store.turn:
+                for channel in self._notifiers:
+                    self._mark_answered(channel)
+                if self._lease_term is not None:
+                    try:
+                        self._store.leave(self._clock() + self._settle())
+                    except DATABASE_ERRORS as error:  # its lease expires: another worker reconciles its items
+                        log.warning("outbox worker %s could not hand back its items: %s", self._store.worker, error)
             if self._retiring:
                 await asyncio.wait(set(self._retiring))
             for notifier in self._notifiers.values():
@@ -280,7 +283,9 @@ class Outbox:
             await self._pause(term / 4, self._stopping)
             if self._stopping.is_set():
                 return
-            if taken := self._store.reclaim(self._clock() + self._settle()):
+            async with self._store.turn:
+                taken = self._store.reclaim(self._clock() + self._settle())
+            if taken:
                 log.warning("outbox worker %s took over %d items a stopped worker left sending", self._store.worker, taken)
                 self.wake()
 
@@ -314,7 +319,8 @@ class Outbox:
             wake.clear()
             probing = channel in self._holds
             if probing and (wait := self._probe_at[channel] - loop.time()) > 0:
-                self._mark_answered(channel)
+                async with self._store.turn:
+                    self._mark_answered(channel)
                 await self._pause(wait, wake)
                 continue
             free = policy.concurrency - self._busy[channel]
@@ -331,12 +337,14 @@ class Outbox:
                 items = self._store.due(channel, now, want, ordered)
             else:  # claimed at once, the kept-back marks with them
                 answered, self._answered[channel] = self._answered[channel], []
-                items, short = self._store.claim_due(channel, now, want, waves.rate, waves.burst, ordered, answered)
+                async with self._store.turn:
+                    items, short = self._store.claim_due(channel, now, want, waves.rate, waves.burst, ordered, answered)
             if not items and short:
                 await self._pause(short, self._stopping)
                 continue
             if not items:
-                self._mark_answered(channel)
+                async with self._store.turn:
+                    self._mark_answered(channel)
                 next_at = self._store.next_due(channel, ordered)
                 pause = None if next_at is None else max(0.0, next_at - now)
                 if self._lease_term is not None:
@@ -345,18 +353,19 @@ class Outbox:
                 continue
             if probing:
                 self._probe_at[channel] = loop.time() + self._probe_every(channel)
-            wave = []
-            for item in items:
-                started = max(age_start(item), self._age_floor.get(channel, item.created_at))
-                if not probing and now - started > policy.max_age:
-                    self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
+            async with self._store.turn:
+                wave = []
+                for item in items:
+                    started = max(age_start(item), self._age_floor.get(channel, item.created_at))
+                    if not probing and now - started > policy.max_age:
+                        self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
+                    else:
+                        wave.append(item)
+                if self._lease_term is None:
+                    answered, self._answered[channel] = self._answered[channel], []
+                    claimed = self._store.claim_wave([i.id for i in wave], now, answered)
                 else:
-                    wave.append(item)
-            if self._lease_term is None:
-                answered, self._answered[channel] = self._answered[channel], []
-                claimed = self._store.claim_wave([i.id for i in wave], now, answered)
-            else:
-                claimed = {i.id for i in wave}
+                    claimed = {i.id for i in wave}
             waves.take(len(claimed), loop.time())
             if claimed:  # one fsync a wave, off the loop: the claims, and the steps that queued them, on disk
                 await self._store.durable()
@@ -381,17 +390,21 @@ class Outbox:
         except LeaseLost:
             raise
         except ChannelError as error:
-            self._hold(item, error)
+            async with self._store.turn:
+                self._hold(item, error)
         except DeliveryError as error:
-            self._failed(item, error, policy, reconciles(type(notifier)))
-            if not error.retryable:
-                self._release(channel)  # refused for itself: the peer is up and took the credentials
+            async with self._store.turn:
+                self._failed(item, error, policy, reconciles(type(notifier)))
+                if not error.retryable:
+                    self._release(channel)  # refused for itself: the peer is up and took the credentials
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
-            self._failed(item, DeliveryError(reason, retryable=True), policy, reconciles(type(notifier)))
+            async with self._store.turn:
+                self._failed(item, DeliveryError(reason, retryable=True), policy, reconciles(type(notifier)))
         else:
-            self._sent(item, ref, adopted, defer=reconciles(type(notifier)))
-            self._release(channel)
+            async with self._store.turn:
+                self._sent(item, ref, adopted, defer=reconciles(type(notifier)))
+                self._release(channel)
         finally:
             self._busy[channel] -= 1
             self._wake[channel].set()
@@ -403,8 +416,9 @@ class Outbox:
         if item.first_attempt_at is not None and isinstance(notifier, Reconciling):
             ahead = max(0.0, self._clock() - time.time())  # the wall stepped back since start: the peer's times are earlier
             found = await notifier.lookup(item.notification, item.first_attempt_at - CLOCK_SKEW - ahead)
-            self._mark_answered(item.notification.channel)  # a reference kept back is no longer free to adopt
-            ref = self._store.adopt(item.id, found, self._clock())
+            async with self._store.turn:
+                self._mark_answered(item.notification.channel)  # a reference kept back is no longer free to adopt
+                ref = self._store.adopt(item.id, found, self._clock())
             if ref is not None:
                 return ref, True
             self._check_lease()

@@ -1,8 +1,10 @@
 """The per-step pipeline: each engine step written to the store, with the notices it decided.
 
-One writer per piece of state: only `Pipeline` steps the rules engine and writes what each step
-decided to the store and the outbox, on the event loop thread, so the engine, the store and the
-outbox never race. `Daemon` (monitord/daemon.py) builds it and hands it the config on reload.
+One writer per piece of state: only `Pipeline` steps the rules engine (on the event loop
+thread) and writes what each step decided to the store and the outbox (from the store's writer
+thread, monitord/stepwriter.py, while the loop polls on), one step at a time, so the engine,
+the store and the outbox never race. `Daemon` (monitord/daemon.py) builds it and hands it the
+config on reload.
 
 A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
 monitoring: the engine has moved on, so what the step decided (incidents, notices) is kept in
@@ -15,6 +17,7 @@ been written; until then /health and /ready say why, and so do the metrics.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -126,6 +129,10 @@ class Pipeline:
     only marks their delivery), the steps the store refused (`unwritten`, `write_failures`), the
     helpdesk comment throttle and the plan settings. `recheck` asks for a device to be polled
     again now, when a step wants a second look.
+
+    Its steps are written by the store's writer thread (monitord/stepwriter.py) while the loop
+    polls on; one step at a time (`_stepping`), so the engine never steps while its rows are
+    being written.
     """
 
     def __init__(
@@ -153,16 +160,19 @@ class Pipeline:
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self._stepping = asyncio.Lock()
+        self._writer = store.writer()
         self._reserve_numbers()
 
-    def ingest(self, samples: list[Sample]) -> Step:
+    async def ingest(self, samples: list[Sample]) -> Step:
         """Feed one poll's samples to the rules and persist what they decided."""
-        now = self.clock()
-        step = self.engine.observe(samples, now)
-        self._commit(step, now)
-        return step
+        async with self._stepping:
+            now = self.clock()
+            step = self.engine.observe(samples, now)
+            await self._commit(step, now)
+            return step
 
-    def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
+    async def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
         """Write one engine step to the store, queue what it decided to say, and log the changes.
 
         The rows of the engine's state the step changed (its targets, incidents, and the small
@@ -179,7 +189,7 @@ class Pipeline:
             pending.add(incidents, planned)
             incidents, planned = list(pending.incidents.values()), list(pending.planned.values())
         if pending is None or now >= self._next_write:
-            self._write(incidents, planned, now)
+            await self._write(incidents, planned, now)
         _log_states(step.states)
         for change in step.incidents:
             inc = change.incident
@@ -189,13 +199,13 @@ class Pipeline:
         for device in step.recheck:
             self.recheck(device)
 
-    def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
+    async def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
         """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
         rows = self.engine.changes()
         if not (rows.targets or rows.incidents or incidents or planned or rows.head != self._saved_head):
             return
         try:
-            queued = self.store.commit_step(rows, incidents, planned, now, self.outbox.dead_on_arrival)
+            queued, dead = await self._writer.commit_step(rows, incidents, planned, now)
         except REFUSED as error:
             self.write_failures += 1
             failures = 1 if self.unwritten is None else self.unwritten.failures + 1
@@ -222,6 +232,8 @@ class Pipeline:
             self.unwritten = None
         self.engine.written()
         self._saved_head = rows.head
+        for notification in dead:
+            self.outbox.dead_on_arrival(notification)
         if queued:
             self.outbox.wake()
 
@@ -234,15 +246,16 @@ class Pipeline:
         for year, last in self.store.issued(self.config.tracking_prefix).items():
             self.engine.reserve(year, last)
 
-    def tick(self) -> None:
+    async def tick(self) -> None:
         """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
-        now = self.clock()
-        step = self.engine.tick(now)
-        extra: list[Planned] = []
-        if now >= self._next_notices:
-            self._next_notices = now + NOTICES
-            extra = self._due_notices(now)
-        self._commit(step, now, extra)
+        async with self._stepping:
+            now = self.clock()
+            step = self.engine.tick(now)
+            extra: list[Planned] = []
+            if now >= self._next_notices:
+                self._next_notices = now + NOTICES
+                extra = self._due_notices(now)
+            await self._commit(step, now, extra)
 
     def _due_notices(self, now: float) -> list[Planned]:
         """ "Still ongoing" updates, modem notices kept from quiet hours, and planned-maintenance
@@ -263,21 +276,30 @@ class Pipeline:
     def _windows(self) -> list[MaintenanceWindow]:
         return [w.window for w in self.store.maintenance()]
 
-    def _apply_maintenance(self, now: float) -> None:
-        self._commit(self.engine.set_maintenance(self._windows(), now), now)
+    async def _apply_maintenance(self, now: float) -> None:
+        await self._commit(self.engine.set_maintenance(self._windows(), now), now)
 
-    def start(self) -> None:
+    async def _replace_config_maintenance(self, windows: Iterable[MaintenanceWindow]) -> None:
+        async with self.store.turn:
+            self.store.replace_config_maintenance(windows)
+
+    async def start(self) -> None:
         """The config's maintenance windows stored and, with the API's, in force."""
-        try:
-            self.store.replace_config_maintenance(self.config.maintenance)
-            self._apply_maintenance(self.clock())
-        except DATABASE_ERRORS as error:
-            raise StoreError.of(self.config.state, error) from None
+        async with self._stepping:
+            try:
+                await self._replace_config_maintenance(self.config.maintenance)
+                await self._apply_maintenance(self.clock())
+            except DATABASE_ERRORS as error:
+                raise StoreError.of(self.config.state, error) from None
 
-    def reload(self, config: Config, reshape: Reshape | None = None) -> None:
+    async def reload(self, config: Config, reshape: Reshape | None = None) -> None:
         """A new config: rules, notice settings, inventory and maintenance windows; incidents and
         line states are kept (the engine is rebuilt from its snapshot if the rules changed).
         `reshape`: what the new inventory changes, worked out off the loop (`Engine.reshape`)."""
+        async with self._stepping:
+            await self._reload(config, reshape)
+
+    async def _reload(self, config: Config, reshape: Reshape | None) -> None:
         old, now = self.config, self.clock()
         if config.rules != old.rules or config.tracking_prefix != old.tracking_prefix:
             self.engine = Engine.restore(
@@ -288,16 +310,17 @@ class Pipeline:
         self.settings = plan_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
-        self.store.replace_config_maintenance(config.maintenance)
-        self._commit(self.engine.set_topology(reshape or config.topology, now), now)
-        self._apply_maintenance(now)
+        await self._replace_config_maintenance(config.maintenance)
+        await self._commit(self.engine.set_topology(reshape or config.topology, now), now)
+        await self._apply_maintenance(now)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """The last step before the store closes: the held helpdesk comments (they live in
         memory only) are written whatever their timers say."""
-        now = self.clock()
-        self.comments.every = 0.0  # queue the held helpdesk comments
-        self._commit(self.engine.tick(now), now)
+        async with self._stepping:
+            now = self.clock()
+            self.comments.every = 0.0  # queue the held helpdesk comments
+            await self._commit(self.engine.tick(now), now)
         if self.unwritten is not None:
             log.error(
                 "stopping with the state file still refusing writes (%s): %d incident changes and "
@@ -308,16 +331,20 @@ class Pipeline:
                 now - self.unwritten.since,
             )
 
-    def add_maintenance(self, window: MaintenanceWindow) -> None:
+    async def add_maintenance(self, window: MaintenanceWindow) -> None:
         """A window from the API: stored (it outlives restarts and reloads) and in force at once."""
-        now = self.clock()
-        self.store.put_maintenance(window, "api")
-        self._apply_maintenance(now)
+        async with self._stepping:
+            now = self.clock()
+            async with self.store.turn:
+                self.store.put_maintenance(window, "api")
+            await self._apply_maintenance(now)
 
-    def cancel_maintenance(self, window_id: str) -> bool:
+    async def cancel_maintenance(self, window_id: str) -> bool:
         """False if no such window is in force or planned."""
-        now = self.clock()
-        if not self.store.cancel_maintenance(window_id):
-            return False
-        self._apply_maintenance(now)
-        return True
+        async with self._stepping:
+            now = self.clock()
+            async with self.store.turn:
+                cancelled = self.store.cancel_maintenance(window_id)
+            if cancelled:
+                await self._apply_maintenance(now)
+            return cancelled

@@ -6,8 +6,9 @@ The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or d
 incident it remembers and one per member of it, and a small head; each step writes the rows it changed in the same
 transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
-One writer, on the event loop thread, on purpose: a step is written as it is decided, so no
-sample waits behind a queue of steps. Its commits do not wait on the disk. SQLite: the loop's
+A step is written as it is decided, from a thread of its own (`writer()`, monitord/stepwriter.py)
+so that a big one never holds the event loop; the other writes (the outbox's marks, pruning,
+maintenance windows) are small and made on the loop, taking the same `turn`. No commit waits on the disk. SQLite: the loop's
 connection runs `synchronous = OFF` without automatic checkpoints, and `WalSync`
 (monitord/walsync.py, which says why that is safe) fsyncs the WAL and checkpoints it in a thread
 of its own; WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
@@ -35,6 +36,7 @@ change and the queries it touches are read and reviewed together.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import json
@@ -64,6 +66,7 @@ from monitord.model import (
 )
 from monitord.pacing import grant
 from monitord.pgsync import PgSync
+from monitord.stepwriter import StepWriter
 from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
 
@@ -476,6 +479,8 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 
+    def reopen(self) -> Database: ...
+
     def close(self) -> None: ...
 
 
@@ -511,8 +516,17 @@ _POSTGRES_TEXTS = {_SUPERSEDE: _SUPERSEDE_POSTGRES}  # the statements PostgreSQL
 
 
 class _Sqlite:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
+        self.path = path
+
+    def reopen(self) -> _Sqlite:
+        """Another connection to the file, set up as the loop's, for another thread."""
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        for pragma in ("busy_timeout = 5000", "wal_autocheckpoint = 0", "synchronous = OFF"):
+            connection.execute(f"PRAGMA {pragma}")
+        return _Sqlite(connection, self.path)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self.connection.execute(_sqlite_sql(sql), params)
@@ -556,8 +570,20 @@ def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
 
 
 class _Postgres:
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+    def __init__(self, connection: psycopg.Connection[Any], server: StateServer) -> None:
         self.connection = connection
+        self.server = server
+
+    def reopen(self) -> _Postgres:
+        """Another session, set up as the loop's, for another thread."""
+        connection = _Postgres.connect(self.server)
+        _Postgres.configure(connection)
+        return _Postgres(connection, self.server)
+
+    @staticmethod
+    def configure(connection: psycopg.Connection[Any]) -> None:
+        connection.execute("SET lock_timeout = '5s'")
+        connection.execute("SET synchronous_commit = off")
 
     @staticmethod
     def connect(server: StateServer) -> psycopg.Connection[Any]:
@@ -684,6 +710,8 @@ class Store:
     def __init__(self, db: Database, sync: GroupSync) -> None:
         self._db = db
         self._sync = sync
+        self.turn = asyncio.Lock()  # held by whoever writes while the loop runs: see monitord/stepwriter.py
+        self._writer: StepWriter | None = None
         self._worker: str | None = None  # this outbox worker's lease (PostgreSQL; None: the only one)
         self._term = 0.0  # seconds a renewal extends the lease by
         self._lease_until = 0.0  # monotonic: before this the server cannot have let the lease expire
@@ -742,7 +770,7 @@ class Store:
         except BaseException:
             db.close()
             raise
-        return cls(_Sqlite(db), sync)
+        return cls(_Sqlite(db, path), sync)
 
     @classmethod
     def _open_postgres(cls, server: StateServer) -> Store:
@@ -761,8 +789,7 @@ class Store:
                 migrate_postgres(connection)
             except StoreError as error:
                 raise StoreError(f"{server}: {error}") from None
-            connection.execute("SET lock_timeout = '5s'")
-            connection.execute("SET synchronous_commit = off")
+            _Postgres.configure(connection)
             sync = PgSync(lambda: _Postgres.connect(server), str(server))
         except psycopg.Error as error:
             connection.close()
@@ -770,11 +797,25 @@ class Store:
         except BaseException:
             connection.close()
             raise
-        return cls(_Postgres(connection), sync)
+        return cls(_Postgres(connection, server), sync)
+
+    def writer(self) -> StepWriter:
+        """The thread that writes the engine's steps, on a connection of its own (made at the
+        first call; closed with the store)."""
+        if self._writer is None:
+            twin = Store(self._db.reopen(), self._sync)
+            self._writer = StepWriter(twin.commit_step, twin.close_connection, self.turn)
+        return self._writer
+
+    def close_connection(self) -> None:
+        """Close this store's connection only: a `writer()`'s store, whose durability is its origin's."""
+        self._db.close()
 
     def close(self) -> None:
         """Make what is left durable, then close (waits on the disk: at shutdown only). SQLite
         leaves the file fully checkpointed."""
+        if self._writer is not None:
+            self._writer.close()
         self._sync.close()
         try:
             self._db.close()

@@ -158,7 +158,7 @@ def test_no_notice_is_queued_for_a_channel_without_a_notifier(tmp_path):
         frozenset([line]),
         ("modem silent",),
     )
-    daemon.pipeline._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0)
+    asyncio.run(daemon.pipeline._commit(Step(incidents=(IncidentChange(outage, "opened", frozenset([line])),)), 100.0))
     assert {item.notification.channel for item in daemon.store.items()} == {"ticket"}
     daemon.store.close()
 

@@ -146,11 +146,11 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
     daemon = Daemon(config, clock=clock)
     changes: list[tuple[str, str, str | None, tuple[str, ...]]] = []
 
-    def at(offset: float, samples: list[Sample] | None = None) -> None:
+    async def at(offset: float, samples: list[Sample] | None = None) -> None:
         clock.now = START + offset
-        step = daemon.pipeline.ingest(samples) if samples is not None else daemon.pipeline.engine.tick(clock.now)
+        step = await daemon.pipeline.ingest(samples) if samples is not None else daemon.pipeline.engine.tick(clock.now)
         if samples is None:
-            daemon.pipeline._commit(step, clock.now)
+            await daemon.pipeline._commit(step, clock.now)
         changes.extend((c.change, c.incident.tracking, c.merged_into, c.replaces) for c in step.incidents)
 
     def maybe_restart() -> None:
@@ -160,19 +160,19 @@ async def test_a_line_incident_absorbed_by_its_dslam_is_merged_and_every_custome
             daemon = Daemon(config, clock=clock)
 
     try:
-        at(0, device_up(dslam, all_lines, START))
-        at(10, [Sample(NodeRef("line", alone), "snmp:adsl", START + 10, Outcome.NOT_FOUND)])
-        at(14)
+        await at(0, device_up(dslam, all_lines, START))
+        await at(10, [Sample(NodeRef("line", alone), "snmp:adsl", START + 10, Outcome.NOT_FOUND)])
+        await at(14)
         await deliver(daemon, clock)
         maybe_restart()
-        at(20, device_down(dslam, START + 20))
+        await at(20, device_down(dslam, START + 20))
         for offset in (21, 22, 23, 24, 25):
-            at(offset)
+            await at(offset)
         await deliver(daemon, clock)
         maybe_restart()
-        at(40, device_up(dslam, all_lines, START + 40))
+        await at(40, device_up(dslam, all_lines, START + 40))
         for offset in range(41, 60):
-            at(offset)
+            await at(offset)
         await deliver(daemon, clock)
         old, new = "ARZ-2026-000001", "ARZ-2026-000002"
         ended = daemon.store.incident(old)
@@ -277,9 +277,9 @@ def test_a_clock_stepped_back_across_new_year_never_issues_a_number_twice(tmp_pa
 
     def outage(line: str, when: str) -> str:
         clock.now = utc(when)
-        daemon.pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", clock.now, Outcome.NOT_FOUND)])
+        asyncio.run(daemon.pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", clock.now, Outcome.NOT_FOUND)]))
         clock.now += 4
-        daemon.pipeline.tick()
+        asyncio.run(daemon.pipeline.tick())
         (found,) = [i for i in daemon.open_incidents() if i.root == NodeRef("line", line)]
         return found.tracking
 
@@ -335,9 +335,9 @@ def test_numbers_the_helpdesk_knows_are_reserved_after_the_state_file_was_lost(t
     clock = Clock(utc("2026-06-01 12:00:00"))
     daemon = Daemon(config, clock=clock)
     try:
-        daemon.pipeline.ingest(device_down(dslam_with_sms_lines(config)[0], clock.now))
+        asyncio.run(daemon.pipeline.ingest(device_down(dslam_with_sms_lines(config)[0], clock.now)))
         clock.now += 4
-        daemon.pipeline.tick()
+        asyncio.run(daemon.pipeline.tick())
         assert [i.tracking for i in daemon.open_incidents()] == ["ARZ-2026-000418"]
     finally:
         daemon.store.close()
@@ -403,15 +403,15 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
     daemon.ready.set()
     runner, url = await serve(daemon)
     try:
-        daemon.pipeline.ingest(device_up(dslam, all_lines, clock.now))
+        await daemon.pipeline.ingest(device_up(dslam, all_lines, clock.now))
         daemon.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
 
         clock.now += 10
-        daemon.pipeline.ingest(device_down(dslam, clock.now))
+        await daemon.pipeline.ingest(device_down(dslam, clock.now))
         for _ in range(6):
             clock.now += 1
-            daemon.pipeline.tick()
+            await daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.incident(outage.tracking) is None and daemon.store.items() == []
         assert daemon.unwritten is not None and "full" in daemon.unwritten.error
@@ -427,10 +427,10 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         assert failures and float(failures[1]) == daemon.write_failures >= 1
 
         clock.now += 1
-        daemon.pipeline.ingest(device_down(dslam, clock.now))  # polling goes on while the disk is full
+        await daemon.pipeline.ingest(device_down(dslam, clock.now))  # polling goes on while the disk is full
         filler.unlink()
         clock.now += WRITE_RETRY_MAX
-        daemon.pipeline.tick()
+        await daemon.pipeline.tick()
         assert daemon.unwritten is None
         assert daemon.store.incident(outage.tracking) == daemon.pipeline.engine.incident(outage.tracking)
         saved = daemon.store.load_engine()
@@ -504,9 +504,9 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
     daemon = Daemon(config, clock=clock)
     stop = asyncio.Event()
     try:
-        daemon.pipeline.ingest(device_down(dslam, clock.now))
+        await daemon.pipeline.ingest(device_down(dslam, clock.now))
         clock.now += 10
-        daemon.pipeline.tick()
+        await daemon.pipeline.tick()
         (outage,) = daemon.open_incidents()
         assert daemon.store.depth() == len(lines) + 1
         clock.now += daemon.pipeline.settings.merge_hold  # the DSLAM's outage SMS are held that long

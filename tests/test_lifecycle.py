@@ -182,20 +182,21 @@ def test_a_restart_resumes_at_the_last_step(tmp_path):
         return canonical(engine.snapshot)
 
     try:
-        daemon.pipeline.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines])
+        asyncio.run(daemon.pipeline.ingest([Sample(NodeRef("line", i), "snmp:adsl", now[0], Outcome.OK) for i in topology.lines]))
         assert saved() == canonical(daemon.pipeline.engine.snapshot())
 
         now[0] += 1
         silent = [Sample(NodeRef("device", dslam), probe, now[0], Outcome.TIMEOUT) for probe in ("icmp", "snmp:adsl")]
-        writes = daemon.store._db.connection.total_changes
-        assert daemon.pipeline.ingest(silent).states
+        writer = daemon.store.writer()._commit_step.__self__._db.connection  # the writer thread's connection
+        writes = writer.total_changes
+        assert asyncio.run(daemon.pipeline.ingest(silent)).states
         dslam_lines = sum(1 for line in topology.lines.values() if line.device == dslam)
-        assert 0 < daemon.store._db.connection.total_changes - writes <= 2 + dslam_lines, "the head, the DSLAM and its lines only"
+        assert 0 < writer.total_changes - writes <= 2 + dslam_lines, "the head, the DSLAM and its lines only"
         assert saved() == canonical(daemon.pipeline.engine.snapshot()), "a state change is written with its step"
         assert any(daemon.line_state(i).status is Status.UNREACHABLE for i in topology.lines)
 
         now[0] += 6
-        daemon.pipeline.tick()
+        asyncio.run(daemon.pipeline.tick())
         (outage,) = daemon.open_incidents()
         assert saved() == canonical(daemon.pipeline.engine.snapshot())
         states = {i: daemon.line_state(i) for i in topology.lines}

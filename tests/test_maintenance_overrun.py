@@ -101,7 +101,7 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
         await until(lambda: all(daemon.line_state(i).status.value == "ok" for i in topo.lines), 60, "all lines ok")
         start = time.time() + 6
         end = start + 12
-        daemon.add_maintenance(
+        await daemon.add_maintenance(
             MaintenanceWindow(
                 "mw-e2e", (NodeRef("device", back), NodeRef("device", late)), start, end, "Yazılım güncellemesi", grace=2.0
             )

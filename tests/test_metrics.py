@@ -93,7 +93,7 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
     daemon, registry, clock = offline(sample_config(tmp_path))
     try:
         topology = daemon.config.topology
-        daemon.pipeline.ingest(healthy(topology, T0))
+        asyncio.run(daemon.pipeline.ingest(healthy(topology, T0)))
         per_device = {d: sum(line.device == d for line in topology.lines.values()) for d in topology.devices}
         for device, count in per_device.items():
             if count:
@@ -102,14 +102,14 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
 
         dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
         clock.now = T0 + 30
-        daemon.pipeline.ingest(dead(dslam, clock.now))
+        asyncio.run(daemon.pipeline.ingest(dead(dslam, clock.now)))
         where = place(topology, dslam)
         assert registry.get_sample_value("monitord_lines", {**where, "state": "unreachable"}) == per_device[dslam]
         assert registry.get_sample_value("monitord_lines", {**where, "state": "ok"}) == 0
         assert registry.get_sample_value("monitord_incidents_open", {"kind": "outage"}) == 0
 
         clock.now = T0 + 600
-        daemon.pipeline.tick()
+        asyncio.run(daemon.pipeline.tick())
         (incident,) = daemon.open_incidents()
         assert incident.root == NodeRef("device", dslam)
         assert registry.get_sample_value("monitord_incidents_open", {"kind": "outage"}) == 1
@@ -139,7 +139,8 @@ async def test_the_served_text_is_prometheus_clients_and_follows_every_change(tm
             lambda: daemon.probes._count(dslam, "icmp", ok, 0.1),
         ]
         for change in changes:
-            change()
+            if asyncio.iscoroutine(done := change()):
+                await done
             await daemon.exposition.refresh()
             assert daemon.exposition.body == generate_latest(registry)
         body = daemon.exposition.body.decode()
@@ -157,7 +158,7 @@ def test_per_line_series_stop_at_the_limit_and_count_the_rest(tmp_path: Path) ->
     try:
         topology = daemon.config.topology
         dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
-        daemon.pipeline.ingest(healthy(topology, T0) + dead(dslam, T0))
+        asyncio.run(daemon.pipeline.ingest(healthy(topology, T0) + dead(dslam, T0)))
         kept = sorted(topology.lines)[:30]
         series = {s.labels["line"]: s for s in samples_of(registry, "monitord_line_state")}
         assert sorted(series) == kept

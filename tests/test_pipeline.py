@@ -3,6 +3,7 @@ asks for the rechecks the step wants, with no daemon around it (monitord/pipelin
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from lab.isp import build_sample_isp
@@ -22,10 +23,48 @@ def test_a_pipeline_built_from_its_parts_writes_steps_and_asks_for_rechecks(tmp_
     asked: list[str] = []
     try:
         pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=asked.append)
-        step = pipeline.ingest([Sample(NodeRef("device", dslam), "icmp", now, Outcome.TIMEOUT)])
+        step = asyncio.run(pipeline.ingest([Sample(NodeRef("device", dslam), "icmp", now, Outcome.TIMEOUT)]))
         assert dslam in step.recheck and asked == list(step.recheck), "a suspected device is polled again at once"
         saved = store.load_engine()
         assert saved is not None and saved.rows, "the first commit saves the engine's rows"
         assert canonical(saved.snapshot) == canonical(pipeline.engine.snapshot())
+    finally:
+        store.close()
+
+
+async def test_the_loop_runs_on_while_a_step_is_written_and_the_outbox_waits_its_turn(tmp_path: Path) -> None:
+    """The step's transaction is the writer thread's (monitord/stepwriter.py): the loop's tasks
+    run meanwhile, the loop's connection writes nothing, and a write on the loop that takes the
+    store's turn comes after the step's COMMIT, never inside it."""
+    config = load_config(build_sample_isp(tmp_path, base="127.6.41").config)
+    now = 1_780_000_000.0
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
+        every_line = [Sample(NodeRef("line", line), "snmp:adsl", now, Outcome.OK) for line in config.topology.lines]
+        turns_while_written, order = 0, []
+
+        async def other_task() -> None:
+            nonlocal turns_while_written
+            while True:
+                turns_while_written += store.turn.locked()
+                await asyncio.sleep(0)
+
+        async def outbox_write() -> None:
+            async with store.turn:
+                order.append(("loop write", store.load_engine() is not None))
+
+        running = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        loop_writes = store._db.connection.total_changes
+        step = asyncio.create_task(pipeline.ingest(every_line))
+        await asyncio.sleep(0)  # the step is decided and handed to the writer thread
+        waiting = asyncio.create_task(outbox_write())
+        await step
+        await waiting
+        running.cancel()
+        assert turns_while_written > 0, "the loop ran other tasks while the step was written"
+        assert store._db.connection.total_changes == loop_writes, "the step was not written on the loop's connection"
+        assert order == [("loop write", True)], "the loop's write waited for the step's commit"
     finally:
         store.close()

@@ -161,12 +161,12 @@ async def test_the_daemon_keeps_an_outage_and_its_notices_in_postgresql(
     clock = Clock()
     daemon = Daemon(config, clock=clock)
     try:
-        daemon.pipeline.ingest(device_up(dslam, all_lines, START))
+        await daemon.pipeline.ingest(device_up(dslam, all_lines, START))
         clock.now = START + 20
-        daemon.pipeline.ingest(device_down(dslam, clock.now))
+        await daemon.pipeline.ingest(device_down(dslam, clock.now))
         for offset in range(21, 28):  # past the 3 s an area's outage SMS is held (notices/plan.py merge_hold)
             clock.now = START + offset
-            daemon.pipeline.tick()
+            await daemon.pipeline.tick()
         [incident] = daemon.open_incidents()
         await deliver(daemon, clock)
     finally:

@@ -6,6 +6,7 @@ tests/test_outbox.py::test_invalid_number_is_dead_lettered_while_others_go_out.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -153,9 +154,9 @@ def test_the_daemon_logs_each_dead_item_once(tmp_path: Path, caplog: pytest.LogC
         window = MaintenanceWindow("mw-1", (NodeRef("exchange", "sisli"),), at("2026-12-01 01:00"), at("2026-12-01 02:00"))
         daemon.store.put_maintenance(window, "api")
         with caplog.at_level(logging.WARNING, logger="monitord"):
-            daemon.pipeline.tick()
+            asyncio.run(daemon.pipeline.tick())
             now[0] += NOTICES + 1
-            daemon.pipeline.tick()
+            asyncio.run(daemon.pipeline.tick())
         assert (
             [r.getMessage() for r in caplog.records]
             == [
