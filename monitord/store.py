@@ -469,7 +469,7 @@ class Cursor(Protocol):
 
 
 class Database(Protocol):
-    """The loop's connection, either engine: statements in the one text the Store writes."""
+    """A connection, either engine (the loop's, or the writer thread's): statements in the one text the Store writes."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
@@ -828,7 +828,7 @@ class Store:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """A transaction of the loop's connection, handed to the sync worker once committed."""
+        """A transaction of this store's connection, handed to the sync worker once committed."""
         with self._db.transaction():
             yield
         self._sync.committed()
