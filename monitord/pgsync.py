@@ -45,9 +45,9 @@ failure) may have been made before the restart: it is fenced off too.
 
 What a crash of the server can still lose while monitord runs on: a step the pipeline committed
 in the last instants before the crash (its notices, the incident rows it changed). The daemon's
-memory is then ahead of the database until the next start, which reloads from it. A clean
-restart of the server loses nothing; set `synchronous_commit = on` for monitord's role to close
-even that window, at the cost of a WAL flush per commit on the loop.
+memory is then ahead of the database until the next start, which reloads from it and decides
+again from the next samples (as after a power loss with SQLite). A clean restart of the server
+loses nothing.
 """
 
 from __future__ import annotations

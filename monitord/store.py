@@ -13,7 +13,8 @@ connection runs `synchronous = OFF` without automatic checkpoints, and `WalSync`
 (monitord/walsync.py, which says why that is safe) fsyncs the WAL and checkpoints it in a thread
 of its own; WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
 PostgreSQL: the loop's session runs `synchronous_commit = off`, and `PgSync`
-(monitord/pgsync.py) makes its commits durable from a thread of its own. Either way, what leaves
+(monitord/pgsync.py) makes its commits durable from a thread of its own; a session that broke
+(the server restarted) is replaced at its next use (`_Postgres`). Either way, what leaves
 the process waits for `await store.durable()` first (the outbox, before each send), so a crash
 or power loss can only lose commits nothing outside has seen.
 

@@ -75,7 +75,7 @@ class GroupSync:
     the engine's (`WalSync` here, `PgSync` in monitord/pgsync.py). A flush that fails leaves
     nothing known durable: `durable()` raises `_failure()` from then on, unless the engine can
     `_resume` (PgSync, on a new session): then only the commits made so far are fenced off
-    (`_fence`: `durable()` raises for them, once each caller), and later ones can be flushed."""
+    (`_fence`: `durable()` raises for them), and later ones can be flushed."""
 
     def __init__(self, thread_name: str) -> None:
         self._state = threading.Condition()
