@@ -6,6 +6,7 @@ catch up with nothing lost and nothing sent twice."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from monitord.daemon import Daemon, build_notifiers, deliver
 from monitord.model import Phase, Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.pipeline import WRITE_RETRY
-from monitord.store import DATABASE_ERRORS, Store
+from monitord.store import DATABASE_ERRORS, LeaseLost, Store
 from notifiers.sms import TwilioSms
 from tests.outbox_fixtures import FAST, queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 from tests.pg_fixtures import PgCluster
@@ -193,3 +194,41 @@ async def test_a_notifier_worker_survives_a_restart_and_sends_nothing_twice(pg_c
     assert Counter(m.body for m in twilio.messages) == Counter(n.body for n in items)  # exactly once each
     workers = rows(server, "SELECT count(DISTINCT claimed_by) FROM outbox")
     assert workers[0][0] >= 2  # the worker enlisted anew after the restart
+
+
+TERM = 4.0
+
+
+async def test_a_lease_renewed_before_a_crash_is_not_sent_under_and_lapses_while_the_server_is_down(
+    pg_crashable: PgCluster,
+) -> None:
+    """A renewal committed but not flushed when the server crashes may be lost: the worker holds
+    its lease no more by its own clock, and once the server is back, past the last renewal that
+    survived, the lease is gone (LeaseLost): the worker enlists anew."""
+    pg = pg_crashable
+    server = pg.new_database()
+    store = Store.open(server)
+    try:
+        store.enlist(term=TERM)
+        await store.durable()
+        holder = psycopg.connect(server.url)
+        holder.execute("SELECT * FROM wal_flushes FOR UPDATE")  # the worker's flush waits
+        renewed = time.monotonic()
+        store.reclaim(START)  # renewed, not flushed
+        assert store.lease_holds()
+        pg.crash()
+        holder.close()
+        async with asyncio.timeout(10):
+            while store.lease_holds():  # the flush fails: the renewal may be lost
+                await asyncio.sleep(0.05)
+        assert time.monotonic() < renewed + TERM  # by its own clock it held: the fence ended it
+        await asyncio.to_thread(pg.start)
+        await asyncio.sleep(TERM + 0.5)  # past the term of the lease as the server kept it
+        with pytest.raises(LeaseLost):  # on a new session (the worker's epoch moved on: the broken one is not used)
+            store.reclaim(START)
+        assert not store.lease_holds()
+        store.enlist(term=TERM)  # a new worker, on the new session
+        store.reclaim(START)
+        assert store.lease_holds()
+    finally:
+        store.close()
