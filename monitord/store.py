@@ -13,7 +13,8 @@ connection runs `synchronous = OFF` without automatic checkpoints, and `WalSync`
 (monitord/walsync.py, which says why that is safe) fsyncs the WAL and checkpoints it in a thread
 of its own; WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
 PostgreSQL: the loop's session runs `synchronous_commit = off`, and `PgSync`
-(monitord/pgsync.py) makes its commits durable from a thread of its own. Either way, what leaves
+(monitord/pgsync.py) makes its commits durable from a thread of its own; a session that broke
+(the server restarted) is replaced at its next use (`_Postgres`). Either way, what leaves
 the process waits for `await store.durable()` first (the outbox, before each send), so a crash
 or power loss can only lose commits nothing outside has seen.
 
@@ -469,7 +470,11 @@ class Cursor(Protocol):
 
 
 class Database(Protocol):
-    """A connection, either engine (the loop's, or the writer thread's): statements in the one text the Store writes."""
+    """A connection, either engine (the loop's, or the writer thread's): statements in the one
+    text the Store writes. `epoch`: PgSync's when the session opened (SQLite's is always 0,
+    monitord/pgsync.py)."""
+
+    epoch: int
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
@@ -516,6 +521,8 @@ _POSTGRES_TEXTS = {_SUPERSEDE: _SUPERSEDE_POSTGRES}  # the statements PostgreSQL
 
 
 class _Sqlite:
+    epoch = 0  # one file, never fenced off
+
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
         self.path = path
@@ -570,15 +577,48 @@ def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
 
 
 class _Postgres:
-    def __init__(self, connection: psycopg.Connection[Any], server: StateServer) -> None:
-        self.connection = connection
+    """A session, replaced by a new one at its first use after it broke (the server restarted,
+    or the link went) or after `PgSync` had to fence commits off (its `epoch` moved on: this
+    session's commits could no longer be vouched for, monitord/pgsync.py). The statement that
+    met the break fails as it did (the pipeline keeps its step, the outbox pauses); the next
+    one runs on the new session, set up as the first was."""
+
+    def __init__(self, connection: psycopg.Connection[Any], server: StateServer, sync: PgSync) -> None:
+        self._connection = connection
         self.server = server
+        self.sync = sync
+        self.epoch = sync.epoch
+        self._in_transaction = False  # never replaced inside one: its statements stay on its session
 
     def reopen(self) -> _Postgres:
         """Another session, set up as the loop's, for another thread."""
-        connection = _Postgres.connect(self.server)
-        _Postgres.configure(connection)
-        return _Postgres(connection, self.server)
+        epoch = self.sync.epoch
+        db = _Postgres(_Postgres.session(self.server), self.server, self.sync)
+        db.epoch = epoch
+        return db
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The session, a new one if the last broke or was fenced off (psycopg.OperationalError
+        while the server cannot be reached: the caller's write is refused as any other)."""
+        stale = self._connection.closed or self._connection.broken or self.epoch != self.sync.epoch
+        if stale and not self._in_transaction:
+            self._connection.close()
+            epoch = self.sync.epoch  # read before connecting: a fence meanwhile makes this session stale
+            with _plain_errors():
+                self._connection = _Postgres.session(self.server)
+            self.epoch = epoch
+        return self._connection
+
+    @staticmethod
+    def session(server: StateServer) -> psycopg.Connection[Any]:
+        connection = _Postgres.connect(server)
+        try:
+            _Postgres.configure(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     @staticmethod
     def configure(connection: psycopg.Connection[Any]) -> None:
@@ -620,11 +660,17 @@ class _Postgres:
                 cursor.executemany(_postgres_sql(sql), itertools.chain((first,), remaining))
                 return cursor.rowcount
 
-    def transaction(self) -> AbstractContextManager[Any]:
-        return self.connection.transaction()
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.connection.transaction():
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
 
     def close(self) -> None:
-        self.connection.close()
+        self._connection.close()
 
 
 Row = sqlite3.Row | PgRow
@@ -715,6 +761,7 @@ class Store:
         self._worker: str | None = None  # this outbox worker's lease (PostgreSQL; None: the only one)
         self._term = 0.0  # seconds a renewal extends the lease by
         self._lease_until = 0.0  # monotonic: before this the server cannot have let the lease expire
+        self._lease_fences = 0  # the sync's fences when the lease was last renewed (a fence since: it may be lost)
 
     @classmethod
     def open(cls, where: str | Path | StateServer, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
@@ -797,7 +844,7 @@ class Store:
         except BaseException:
             connection.close()
             raise
-        return cls(_Postgres(connection, server), sync)
+        return cls(_Postgres(connection, server, sync), sync)
 
     def writer(self) -> StepWriter:
         """The thread that writes the engine's steps, on a connection of its own (made at the
@@ -828,10 +875,12 @@ class Store:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """A transaction of this store's connection, handed to the sync worker once committed."""
+        """A transaction of this store's connection, handed to the sync worker once committed
+        (with the epoch its session opened in: monitord/pgsync.py)."""
         with self._db.transaction():
+            epoch = self._db.epoch
             yield
-        self._sync.committed()
+        self._sync.committed(epoch)
 
     # --- the rules engine's step -------------------------------------------------------------
 
@@ -1123,22 +1172,25 @@ class Store:
         if not isinstance(self._db, _Postgres):
             raise StoreError("several outbox workers need the state in PostgreSQL (state: postgresql://...)")
         worker = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
-        started = time.monotonic()
+        started, fences = time.monotonic(), self._sync.fences
         with self._writing():
             self._db.execute(f"INSERT INTO outbox_workers VALUES (?, {_SERVER_NOW} + ?)", (worker, term))
-        self._worker, self._term, self._lease_until = worker, term, started + term
+        self._worker, self._term, self._lease_until, self._lease_fences = worker, term, started + term, fences
         return worker
 
     def lease_holds(self) -> bool:
         """Whether this process may still send under its lease: True but for a worker whose last
         renewal is `term` seconds old by this machine's monotonic clock (read before the renewal
-        was asked: never later than the server's expiry)."""
-        return self._worker is None or time.monotonic() < self._lease_until
+        was asked: never later than the server's expiry), or was followed by a fence (the
+        server may have restarted without it: monitord/pgsync.py). The session broke meanwhile
+        or not, the lease is the server's row: the next renewal, on whatever session, finds it
+        still held or raises LeaseLost."""
+        return self._worker is None or (time.monotonic() < self._lease_until and self._sync.fences == self._lease_fences)
 
-    def _renew(self) -> float:
+    def _renew(self) -> tuple[float, int]:
         """In the caller's transaction: extend the lease, or LeaseLost (rolling the transaction
-        back). Returns what `_lease_until` becomes once the transaction commits."""
-        asked = time.monotonic()
+        back). Returns what `_lease_until` and `_lease_fences` become once it commits."""
+        asked, fences = time.monotonic(), self._sync.fences
         renewed = self._db.execute(
             f"UPDATE outbox_workers SET expires_at = {_SERVER_NOW} + ? WHERE id = ? AND expires_at >= {_SERVER_NOW}",
             (self._term, self._worker),
@@ -1146,7 +1198,7 @@ class Store:
         if renewed != 1:
             self._lease_until = 0.0
             raise LeaseLost(f"outbox worker {self._worker}: its lease expired; its sending items go to another worker")
-        return asked + self._term
+        return asked + self._term, fences
 
     def reclaim(self, next_at: float) -> int:
         """Renew this worker's lease, and put back the `sending` items of workers whose lease
@@ -1163,7 +1215,7 @@ class Store:
                    WHERE status = 'sending' AND (claimed_by = ANY(?::text[]) OR claimed_by IS NULL)""",
                 (next_at, gone),
             )
-        self._lease_until = until
+        self._lease_until, self._lease_fences = until
         return cursor.rowcount
 
     def leave(self, next_at: float) -> None:
@@ -1223,7 +1275,7 @@ class Store:
                        first_attempt_at = coalesce(first_attempt_at, ?), claimed_by = ? WHERE id = ANY(?::bigint[])""",
                     (now, self._worker, [r["id"] for r in claimed]),
                 )
-        self._lease_until = until
+        self._lease_until, self._lease_fences = until
         return [_item(r) for r in claimed], wait
 
     def depth(self, channel: str | None = None) -> int:

@@ -73,30 +73,43 @@ class GroupSync:
     connection, `await durable()` before an effect that depends on what was committed. One
     `_flush` at a time makes durable every commit made before it began; what flushing means is
     the engine's (`WalSync` here, `PgSync` in monitord/pgsync.py). A flush that fails leaves
-    nothing known durable: `durable()` raises `_failure()` from then on."""
+    nothing known durable: `durable()` raises `_failure()` from then on, unless the engine can
+    `_resume` (PgSync, on a new session): then only the commits made so far are fenced off
+    (`_fence`: `durable()` raises for them), and later ones can be flushed."""
 
     def __init__(self, thread_name: str) -> None:
         self._state = threading.Condition()
         self._written = 0  # commits made by the loop's connection
         self._durable = 0  # of those, how many are known to be on disk
         self._failed: Exception | None = None
+        self._fenced = 0  # commits up to this one may be lost (a fence): never called durable
+        self._fenced_by: Exception | None = None
+        self.fences = 0  # how many fences so far (a lease renewed before one may be lost: monitord/store.py)
+        self.epoch = 0  # sessions opened before the flushing session's epoch cannot be vouched for (PgSync)
         self._closing = False
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.counts = SyncCounts()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
-    def committed(self) -> None:
-        """A COMMIT returned on the loop: have it synced (costs a lock and a notify, no I/O)."""
+    def committed(self, epoch: int = 0) -> None:
+        """A COMMIT returned on the loop: have it synced (costs a lock and a notify, no I/O).
+        `epoch`: `self.epoch` when the committing session opened; an older one's commit may
+        have been made on a server that has since restarted, so it is fenced off at once."""
         with self._state:
             self._written += 1
             self._state.notify()
+            stale = epoch < self.epoch
+        if stale and self._fenced_by is not None:
+            self._fence(self._fenced_by)
 
     async def durable(self) -> None:
         """Return once every commit made before this call is on disk."""
         with self._state:
             if self._failed is not None:
                 raise self._failure(self._failed)
+            if self._fenced_by is not None and self._written <= self._fenced:
+                raise self._failure(self._fenced_by)
             if self._durable >= self._written:
                 return
             loop = asyncio.get_running_loop()
@@ -125,6 +138,11 @@ class GroupSync:
         """What `durable()` raises once a flush failed with `error`."""
         raise NotImplementedError
 
+    def _resume(self, error: Exception) -> bool:
+        """After a flush failed with `error` (in the thread): whether later commits can still be
+        made durable (having fenced off the earlier ones), or nothing can from now on."""
+        return False
+
     def _run(self) -> None:
         while True:
             with self._state:
@@ -135,16 +153,29 @@ class GroupSync:
                 target = self._written
             try:
                 self._flush()
-            except Exception as error:  # whatever it was, nothing more is known durable
+            except Exception as error:  # whatever it was, nothing made so far is known durable
                 log.error("cannot make the state durable: %s", self._failure(error))
+                if self._resume(error):
+                    continue
                 self._fail(error)
                 return
             self._synced(target)
             self._flushed(target)
 
+    def _fence(self, error: Exception) -> None:
+        """The commits made so far may be lost: they are never called durable (nor flushed:
+        a later flush vouches for none of them), and whoever waits for them hears `error`."""
+        with self._state:
+            self._fenced = self._durable = self._written
+            self._fenced_by = error
+            self.fences += 1
+            failing = [w for w in self._waiters if w[0] <= self._fenced]
+            self._waiters = [w for w in self._waiters if w[0] > self._fenced]
+        _wake(failing, self._failure(error))
+
     def _synced(self, target: int) -> None:
         with self._state:
-            self._durable = target
+            self._durable = max(self._durable, target)
             self.counts.syncs += 1
             ready = [w for w in self._waiters if w[0] <= target]
             self._waiters = [w for w in self._waiters if w[0] > target]
