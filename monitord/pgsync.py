@@ -1,10 +1,11 @@
-"""The PostgreSQL store's durability, off the event loop: the loop's commits do not wait for the
+"""The PostgreSQL store's durability, off the event loop: the store's commits do not wait for the
 server's WAL flush, and a worker thread makes them durable with one synchronous commit of its
 own (the same group commit as monitord/walsync.py, the same rule: what leaves the process waits
 for `await store.durable()` first).
 
-What the loop's connection does (monitord/store.py): `synchronous_commit = off`. Its COMMIT
-returns once the commit record is in the server's WAL buffers, before the WAL is flushed.
+What the store's sessions do (the loop's and the step writer's, monitord/store.py):
+`synchronous_commit = off`. A COMMIT returns once the commit record is in the server's WAL
+buffers, before the WAL is flushed.
 
 Why that is safe (PostgreSQL 15 documentation, "Asynchronous Commit", wal-async-commit.html):
 

@@ -6,17 +6,17 @@ The engine's state is kept in rows (rules/snapshot.py `Rows`): one per line or d
 incident it remembers and one per member of it, and a small head; each step writes the rows it changed in the same
 transaction as its incidents and notices, so a step costs what it changed, not the inventory.
 
-A step is written as it is decided, from a thread of its own (`writer()`, monitord/stepwriter.py)
-so that a big one never holds the event loop; the other writes (the outbox's marks, pruning,
-maintenance windows) are small and made on the loop, taking the same `turn`. No commit waits on the disk. SQLite: the loop's
-connection runs `synchronous = OFF` without automatic checkpoints, and `WalSync`
-(monitord/walsync.py, which says why that is safe) fsyncs the WAL and checkpoints it in a thread
-of its own; WAL lets read-only tools (sqlite3 CLI, backups) look in while the daemon writes.
-PostgreSQL: the loop's session runs `synchronous_commit = off`, and `PgSync`
-(monitord/pgsync.py) makes its commits durable from a thread of its own; a session that broke
-(the server restarted) is replaced at its next use (`_Postgres`). Either way, what leaves
-the process waits for `await store.durable()` first (the outbox, before each send), so a crash
-or power loss can only lose commits nothing outside has seen.
+A step is written as it is decided, from a thread of its own (`writer()`,
+monitord/stepwriter.py) so that a big one never holds the event loop; the other writes (the
+outbox's marks, pruning, maintenance windows) are small and made on the loop, taking the same
+`turn`. No commit waits on the disk. SQLite: each connection runs `synchronous = OFF` without
+automatic checkpoints, and `WalSync` (monitord/walsync.py, which says why that is safe) fsyncs
+the WAL and checkpoints it in a thread of its own; WAL lets read-only tools (sqlite3 CLI,
+backups) look in while the daemon writes. PostgreSQL: each session runs `synchronous_commit =
+off`, and `PgSync` (monitord/pgsync.py) makes its commits durable from a thread of its own; a
+session that broke (the server restarted) is replaced at its next use (`_Postgres`). Either way,
+what leaves the process waits for `await store.durable()` first (the outbox, before each send),
+so a crash or power loss can only lose commits nothing outside has seen.
 
 One `Store` and one text per statement for both engines: a statement is written in SQLite's
 words with `?` placeholders, `greatest(a, b)` for the larger of two values and `INDEXED BY`

@@ -2,8 +2,8 @@
 then made durable by a worker thread (`GroupSync`); for SQLite (`WalSync`) it fsyncs the WAL and
 checkpoints it. PostgreSQL's worker is monitord/pgsync.py.
 
-What the loop's connection does (monitord/store.py): WAL mode, `synchronous = OFF`,
-`wal_autocheckpoint = 0`. A COMMIT appends the transaction's frames to the -wal file with
+What the store's connections do (the loop's and the step writer's, monitord/store.py): WAL mode,
+`synchronous = OFF`, `wal_autocheckpoint = 0`. A COMMIT appends the transaction's frames to the -wal file with
 write(2) and returns: it neither fsyncs nor checkpoints, so it never waits on the disk.
 
 Why that is safe (SQLite: wal.html, pragma.html#pragma_synchronous, fileformat2.html#walformat,
@@ -24,8 +24,8 @@ c3ref/wal_checkpoint_v2.html):
   a checkpoint's syncs follow the checkpointing connection's flags, so the WAL is synced before
   any page is copied into the database file, and the database file is synced before the WAL may
   be reused. PASSIVE mode copies what no reader still needs and never invokes the busy handler:
-  it never waits on, nor holds up, the loop's reads and writes.
-* At close the loop's connection goes back to `synchronous = FULL` and closes first, then a
+  it never waits on, nor holds up, the store's reads and writes.
+* At close the store's connections go back to `synchronous = FULL` and close first, then a
   TRUNCATE checkpoint from the checkpointing connection, the last one open, empties the WAL.
 
 What power loss (or an OS crash) can lose: the commits after the last fsync that completed,
@@ -69,8 +69,8 @@ class SyncCounts:
 
 
 class GroupSync:
-    """Group commit in a thread of its own: `committed()` after each COMMIT of the loop's
-    connection, `await durable()` before an effect that depends on what was committed. One
+    """Group commit in a thread of its own: `committed()` after each COMMIT of the store's
+    connections, `await durable()` before an effect that depends on what was committed. One
     `_flush` at a time makes durable every commit made before it began; what flushing means is
     the engine's (`WalSync` here, `PgSync` in monitord/pgsync.py). A flush that fails leaves
     nothing known durable: `durable()` raises `_failure()` from then on, unless the engine can
@@ -79,7 +79,7 @@ class GroupSync:
 
     def __init__(self, thread_name: str) -> None:
         self._state = threading.Condition()
-        self._written = 0  # commits made by the loop's connection
+        self._written = 0  # commits made by the store's connections
         self._durable = 0  # of those, how many are known to be on disk
         self._failed: Exception | None = None
         self._fenced = 0  # commits up to this one may be lost (a fence): never called durable
@@ -125,7 +125,7 @@ class GroupSync:
         self._thread.join()
 
     def finish(self) -> None:
-        """Once the loop's connection is closed: let go of what the flushes used."""
+        """Once the store's connections are closed: let go of what the flushes used."""
 
     def _flush(self) -> None:
         """Make every commit written so far durable (in the thread); raise if it cannot."""
@@ -213,7 +213,7 @@ class WalSync(GroupSync):
         os.close(self._fd)
 
     def finish(self) -> None:
-        """The final checkpoint, once the loop's connection is closed: the WAL ends empty. Should
+        """The final checkpoint, once the store's connections are closed: the WAL ends empty. Should
         it fail (a full disk), the WAL, synced by `close`, keeps it all for the next start."""
         try:
             self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
