@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 import monitord.daemon
@@ -16,6 +17,7 @@ from monitord.config import Config
 from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.looplag import LoopLag
+from rules.engine import Engine
 from tests.test_metrics import sample_config
 
 
@@ -82,3 +84,43 @@ async def test_a_reload_reads_its_files_off_the_loop_and_the_lag_is_exported(
     finally:
         stop.set()
         await task
+
+
+async def test_new_rules_rebuild_the_engine_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload that changes the rules rebuilds the engine from its snapshot in a worker thread
+    (seconds at 100,000 lines) while the pipeline holds its steps; the loop runs meanwhile."""
+    config = sample_config(tmp_path)
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    try:
+        await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
+        path = tmp_path / "config.yaml"
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw.setdefault("rules", {})["settle"] = "7s"
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        restore = Engine.restore
+        monkeypatch.setattr(Engine, "restore", staticmethod(lambda *args, **kwargs: busy(1.0) or restore(*args, **kwargs)))
+        before, ticks = daemon.pipeline.engine, 0
+
+        async def count() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        counter = asyncio.create_task(count())
+        assert await daemon.reload(path)
+        counter.cancel()
+        assert ticks >= 20, f"the loop ran {ticks} times while the engine was rebuilt"
+        assert daemon.pipeline.engine is not before and daemon.config.rules.settle == 7.0
+    finally:
+        stop.set()
+        await task
+
+
+def busy(seconds: float) -> None:
+    """Pure-Python CPU work, holding the GIL as building the engine does."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
