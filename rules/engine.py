@@ -143,6 +143,11 @@ class Engine:
         again)."""
         return Reshape.between(self._s.inventory, Inventory.of(topology))
 
+    def rebased(self, change: Reshape) -> Reshape:
+        """`change` as it applies to this engine's inventory: worked out again if it was worked
+        out against another (an engine rebuilt under new rules has one of its own)."""
+        return change if change.before is self._s.inventory else Reshape.between(self._s.inventory, change.after)
+
     def set_topology(self, topology: Topology | Reshape, now: float) -> Step:
         """Reload: removed lines leave their incidents; incidents left empty or rootless close.
 
@@ -151,9 +156,7 @@ class Engine:
         the faults of the regions where counts moved and the members of the incidents that
         close are placed again. The rest keep their state."""
         s = self._s
-        change = self.reshape(topology) if isinstance(topology, Topology) else topology
-        if change.before is not s.inventory:  # worked out against another topology
-            change = Reshape.between(s.inventory, change.after)
+        change = self.reshape(topology) if isinstance(topology, Topology) else self.rebased(topology)
         judge, wake = self._due(now)
         records: Records = {}
         moved = {s.targets[key] for key in change.moved if key in s.targets}

@@ -58,21 +58,31 @@ class MemberRows:
 class TargetRecords(Mapping[str, dict[str, Any] | None]):
     """The records of the changed targets by key, each made as it is read and then let go: a
     step that changed every line (a reload of the rules, the first polls after a start) would
-    otherwise hold 100,000 records, about 2 KB each, at once while the store writes them."""
+    otherwise hold 100,000 records, about 2 KB each, at once while the store writes them. Nor
+    are the keys spelled out until read: the store's writer thread reads them (a step that
+    changed every line would spend a sixth of a second on the event loop naming them)."""
 
-    __slots__ = ("_keys", "_s")
+    __slots__ = ("_keys", "_named", "_s")
 
-    def __init__(self, s: State, keys: Iterable[NodeKey]) -> None:
+    def __init__(self, s: State, keys: set[NodeKey]) -> None:
         self._s = s
-        self._keys = {str(key): key for key in keys}
+        self._keys = keys
+        self._named: dict[str, NodeKey] | None = None  # made at the first lookup by name
 
-    def __getitem__(self, name: str) -> dict[str, Any] | None:
-        key = self._keys[name]
+    def record(self, key: NodeKey) -> dict[str, Any] | None:
         target = self._s.targets.get(key)
         return None if target is None else {**_dump_target(target, with_incident=False), "wake": self._s.timers.of(key)}
 
+    def __getitem__(self, name: str) -> dict[str, Any] | None:
+        if self._named is None:
+            self._named = {str(key): key for key in self._keys}
+        return self.record(self._named[name])
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any] | None]]:  # type: ignore[override]
+        return ((str(key), self.record(key)) for key in self._keys)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return (str(key) for key in self._keys)
 
     def __len__(self) -> int:
         return len(self._keys)
