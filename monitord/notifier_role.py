@@ -5,8 +5,11 @@ the channels' rates are shared buckets in the database, and a worker that dies l
 `sending` items to the others once its lease expires (docs/delivery.md, "Several workers").
 
 No HTTP API or /metrics of its own: the `--role all` process reports the outbox's backlog
-(read from the database), not this worker's counters. SIGTERM/SIGINT stop it; sends in flight
-get 10 s, and what it leaves `sending` goes back to the others at once.
+(read from the database), not this worker's counters; this worker's own show in its STATUS=
+line (`systemctl status monitord@notifier`). It speaks sd_notify as the daemon does (READY once
+it holds its lease, WATCHDOG from its loop, STOPPING), SIGHUP reloads the notifiers' addresses
+and credentials, SIGTERM/SIGINT stop it: sends in flight get 10 s, and what it leaves `sending`
+goes back to the others at once.
 """
 
 from __future__ import annotations
@@ -14,47 +17,154 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Mapping, Sequence
 
+from monitord import sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config
-from monitord.daemon import build_notifiers, channel_policies, deliver
-from monitord.outbox import LEASE_TERM, Outbox
+from monitord.config import Config, ConfigError, load_config
+from monitord.daemon import build_notifiers, channel_policies, deliver, needs_restart
+from monitord.model import ChannelHold
+from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
 from monitord.pipeline import plan_settings
 from monitord.store import Store, StoreError
 from notices.holds import hold_notices
+from notices.plan import Planned
 
 log = logging.getLogger("monitord")
+
+TICK = 0.5  # how often READY is looked for, STATUS refreshed and WATCHDOG considered
+STOP_GRACE = 10.0  # seconds the sends in flight get after SIGTERM
+# What of `needs_restart` concerns a worker that only delivers: not polling, HTTP or traps.
+RESTART_PARTS = frozenset({"state_file / state", "notifier channels, SMS rate, hold_probe and retry"})
+
+
+def status_line(counts: Mapping[str, DeliveryCounts], held: Sequence[str]) -> str:
+    """The STATUS= systemctl shows: the channels this worker delivers, what it did with them."""
+    if not counts:
+        return "STATUS=delivering nothing: no notifier configured"
+    channels = ", ".join(sorted(counts))
+    sent, failed, dead = (sum(getattr(c, field) for c in counts.values()) for field in ("sent", "failed", "dead"))
+    line = f"STATUS=delivering {channels}: {sent} sent, {failed} failed attempts, {dead} dead letters"
+    return line + (f"; held: {', '.join(sorted(held))}" if held else "")
+
+
+class NotifierWorker:
+    """One outbox worker and what systemd hears of it; `config` is the one in force (SIGHUP)."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._settings = plan_settings(config)  # the NOC's hold notices are built from the config in force
+        hold_probe = config.notifiers.hold_probe  # as in the daemon: a restart applies it
+        self.outbox = Outbox(
+            store,
+            build_notifiers(config),
+            channel_policies(config),
+            clock=AnchoredClock(),
+            on_hold=lambda hold: self._hold_notices(hold, hold_probe),
+            lease_term=LEASE_TERM,
+        )
+        self.ready = False  # READY=1 sent (the outbox held its lease) and not stopping
+        self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
+
+    def _hold_notices(self, hold: ChannelHold, hold_probe: float) -> list[Planned]:
+        return hold_notices(hold, self._settings, hold_probe)
+
+    def status(self) -> str:
+        return status_line(self.outbox.counts, list(self.outbox.holds))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop`, telling systemd how it goes."""
+        log.info("notifier worker delivering %s from %s", ", ".join(sorted(self.outbox.counts)) or "nothing", self.config.state)
+        runner = asyncio.create_task(deliver(self.outbox, stop))
+        reporter = asyncio.create_task(self._report())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        self.ready = False  # a reload finishing meanwhile must not say READY again
+        sdnotify.notify("STOPPING=1", f"STATUS=stopping: sends in flight get {STOP_GRACE:.0f} s")
+        reporter.cancel()
+        await self.outbox.stop(timeout=STOP_GRACE)
+        await runner
+
+    async def _report(self) -> None:
+        """READY=1 once the outbox holds its lease (a database that is down delays it, and
+        systemd's start timeout then restarts the worker), STATUS= when it changes, and
+        WATCHDOG=1 every WatchdogSec/2: from a task of the loop, so a hung loop stops the pings."""
+        watchdog = sdnotify.watchdog_interval()
+        tick = min(TICK, watchdog or TICK)
+        last_ping, last_status = 0.0, ""
+        while True:
+            fields = []
+            if not self.ready and self.store.worker is not None:
+                self.ready = True
+                fields.append("READY=1")
+            if watchdog and time.monotonic() - last_ping >= watchdog:
+                fields.append("WATCHDOG=1")
+                last_ping = time.monotonic()
+            if self.ready and (status := self.status()) != last_status:
+                fields.append(status)
+                last_status = status
+            if fields:
+                sdnotify.notify(*fields)
+            await asyncio.sleep(tick)
+
+    async def reload(self) -> bool:
+        """SIGHUP: the config file again, for new notifier addresses and credentials (read and
+        checked in a worker thread). An invalid one is logged problem by problem and the
+        running one stays in force; the worker never exits on a reload."""
+        async with self._reloading:
+            if self.ready:
+                sdnotify.reloading()
+            try:
+                return await self._reload()
+            finally:
+                if self.ready:
+                    sdnotify.notify("READY=1", self.status())
+
+    async def _reload(self) -> bool:
+        path = self.config.source
+        try:
+            config = await asyncio.to_thread(load_config, path)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("reload rejected: %s", problem)
+            log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+            return False
+        old, self.config = self.config, config
+        self._settings = plan_settings(config)
+        self.outbox.replace_notifiers(build_notifiers(config))  # also probes a held channel: the fix may be in
+        if later := [part for part in needs_restart(old, config) if part in RESTART_PARTS]:
+            log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
+        log.info("reloaded %s: notifier addresses and credentials", path)
+        return True
 
 
 async def run_notifier(config: Config) -> int:
     """Deliver the outbox of `config.state` (PostgreSQL: the command line refuses a state_file)
-    until SIGTERM or SIGINT; 0 once stopped, 1 when it cannot start."""
+    until SIGTERM or SIGINT, reloading on SIGHUP; 0 once stopped, 1 when it cannot start."""
     try:
         store = Store.open(config.state)
     except StoreError as error:
         log.error("cannot start: %s", error)
         return 1
     try:
-        settings, hold_probe = plan_settings(config), config.notifiers.hold_probe
-        outbox = Outbox(
-            store,
-            build_notifiers(config),
-            channel_policies(config),
-            clock=AnchoredClock(),
-            on_hold=lambda hold: hold_notices(hold, settings, hold_probe),
-            lease_term=LEASE_TERM,
-        )
+        worker = NotifierWorker(config, store)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        log.info("notifier worker delivering %s from %s", ", ".join(sorted(channel_policies(config))) or "nothing", config.state)
-        runner = asyncio.create_task(deliver(outbox, stop))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        await outbox.stop(timeout=10.0)
-        await runner
+        reloads: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
+
+        def hangup() -> None:
+            if not stop.is_set():
+                task = loop.create_task(worker.reload())
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+        await worker.run(stop)
     finally:
         store.close()
     log.info("notifier worker stopped")

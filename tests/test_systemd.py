@@ -21,6 +21,16 @@ from tests.ops_fixtures import daemons, short_dir  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "monitord.service"
+TEMPLATE = REPO / "systemd" / "monitord@.service"  # one instance per role: monitord@notifier, monitord@all
+ALL_DROP_IN = REPO / "systemd" / "monitord@all.service.d" / "net-raw.conf"
+PER_ROLE = {
+    "Description",
+    "ExecStart",
+    "SyslogIdentifier",
+    "RestartPreventExitStatus",
+    "AmbientCapabilities",
+    "CapabilityBoundingSet",
+}
 SYSUSERS = REPO / "systemd" / "monitord.sysusers.conf"
 MONITORD = Path(sys.executable).parent / "monitord"
 MAX_EXPOSURE = 2.0  # systemd-analyze security: 0 best, 10 worst; 1.4 measured (docs/operations.md)
@@ -44,15 +54,34 @@ def unit_settings(text: str) -> dict[str, list[str]]:
 
 
 def analyze(tmp: Path, text: str, *command: str) -> subprocess.CompletedProcess[str]:
-    """Run systemd-analyze on a copy of the unit whose commands point at this checkout's monitord.
+    """Run systemd-analyze on a copy of the unit whose commands point at this checkout's monitord."""
+    return analyze_units(tmp, {UNIT.name: text}, str(tmp / UNIT.name), *command)
 
-    Only the copy's folder and the packaged units are searched: units the admin enabled on this
-    machine (with their own warnings) stay out of the verdict.
+
+def analyze_instance(
+    tmp: Path, role: str, *command: str, template: str | None = None, drop_in: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run systemd-analyze on monitord@`role`.service: the template and the `all` instance's
+    drop-in copied (or `template`/`drop_in` instead), the instance found by name."""
+    files = {
+        TEMPLATE.name: TEMPLATE.read_text(encoding="utf-8") if template is None else template,
+        f"{ALL_DROP_IN.parent.name}/{ALL_DROP_IN.name}": ALL_DROP_IN.read_text(encoding="utf-8") if drop_in is None else drop_in,
+    }
+    return analyze_units(tmp, files, f"monitord@{role}.service", *command)
+
+
+def analyze_units(tmp: Path, files: dict[str, str], target: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Write `files` (paths under `tmp`) with their commands pointing at this checkout's monitord,
+    and run systemd-analyze `command` on `target` (a path, or a unit name looked up in `tmp`).
+
+    Only `tmp` and the packaged units are searched: units the admin enabled on this machine
+    (with their own warnings) stay out of the verdict.
     """
-    copy = tmp / UNIT.name
-    copy.write_text(text.replace("/usr/local/bin/monitord", str(MONITORD)), encoding="utf-8")
+    for name, text in files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text.replace("/usr/local/bin/monitord", str(MONITORD)), encoding="utf-8")
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp}:/lib/systemd/system", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0"}
-    return subprocess.run([tool("systemd-analyze"), *command, str(copy)], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([tool("systemd-analyze"), *command, target], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_unit_passes_systemd_analyze_verify_without_a_warning(tmp_path):
@@ -87,9 +116,52 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening():
 
 def test_security_exposure_is_low(tmp_path):
     done = analyze(tmp_path, UNIT.read_text(encoding="utf-8"), "security", "--offline=yes", "--no-pager")
-    found = re.search(r"Overall exposure level for monitord\.service: (\d+\.\d+)", done.stdout)
+    assert exposure(done, "monitord.service") <= MAX_EXPOSURE
+
+
+def exposure(done: subprocess.CompletedProcess[str], unit: str) -> float:
+    found = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", done.stdout)
     assert found, done.stdout + done.stderr
-    assert float(found.group(1)) <= MAX_EXPOSURE
+    return float(found.group(1))
+
+
+# --- the template: one instance per role ------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["notifier", "all"])
+def test_template_instances_pass_systemd_analyze_verify_without_a_warning(tmp_path, role):
+    done = analyze_instance(tmp_path, role, "verify")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_verify_reads_the_all_drop_in_for_that_instance_only(tmp_path):
+    """The drop-in is not dead weight: a typo there is reported for monitord@all, not monitord@notifier."""
+    broken = ALL_DROP_IN.read_text(encoding="utf-8").replace("AmbientCapabilities=", "AmbientCapabilitys=")
+    assert "AmbientCapabilitys" in analyze_instance(tmp_path / "all", "all", "verify", drop_in=broken).stderr
+    assert analyze_instance(tmp_path / "notifier", "notifier", "verify", drop_in=broken).stderr == ""
+
+
+def test_template_runs_the_role_and_differs_from_the_single_box_unit_only_per_role():
+    """monitord.service and the template repeat each other (systemd has no include); this keeps
+    the hardening, watchdog and reload settings from drifting apart."""
+    single, template = unit_settings(UNIT.read_text(encoding="utf-8")), unit_settings(TEMPLATE.read_text(encoding="utf-8"))
+    assert template["ExecStart"] == ["/usr/local/bin/monitord run --role %i /etc/monitord/monitord.yaml"]
+    assert template["SyslogIdentifier"] == ["monitord-%i"] and template["RestartPreventExitStatus"] == ["2"]
+    assert {k: v for k, v in template.items() if k not in PER_ROLE} == {k: v for k, v in single.items() if k not in PER_ROLE}
+    assert "AmbientCapabilities" not in template and template["CapabilityBoundingSet"] == [""]  # none at all
+    drop_in = unit_settings(ALL_DROP_IN.read_text(encoding="utf-8"))
+    assert drop_in["AmbientCapabilities"] == drop_in["CapabilityBoundingSet"] == single["CapabilityBoundingSet"]
+    assert drop_in["Conflicts"] == ["monitord.service"]
+
+
+def test_the_notifier_instance_holds_no_capability_and_the_all_instance_only_cap_net_raw(tmp_path):
+    notifier = analyze_instance(tmp_path / "notifier", "notifier", "security", "--offline=yes", "--no-pager")
+    everything = analyze_instance(tmp_path / "all", "all", "security", "--offline=yes", "--no-pager")
+    assert "Service has no elevated networking privileges" in notifier.stdout
+    assert "Service process does not receive ambient capabilities" in notifier.stdout
+    assert "Service has elevated networking privileges" in everything.stdout  # CAP_NET_RAW, from the drop-in
+    notifier_score, all_score = exposure(notifier, "monitord@notifier.service"), exposure(everything, "monitord@all.service")
+    assert notifier_score < all_score <= MAX_EXPOSURE
 
 
 def test_sysusers_creates_the_system_user(tmp_path):
