@@ -24,17 +24,18 @@ import inspect
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from bench.capacity import Clock, device_batch, write_inventory
 from monitord.config import load_config
-from monitord.daemon import Daemon
+from monitord.daemon import SWITCH_INTERVAL, Daemon
 from monitord.model import NodeRef, Outcome, Sample
 
 ENV = {"BENCH_COMMUNITY": "never-sent"}
@@ -43,10 +44,15 @@ ENV = {"BENCH_COMMUNITY": "never-sent"}
 LOOP = asyncio.new_event_loop()
 
 
-def wall(call: Callable[..., Awaitable[object]], *args: object) -> float:
+def done(result: object) -> object:
+    """A pipeline call's result, run on LOOP where the tree's pipeline is async (older trees' is not)."""
+    return LOOP.run_until_complete(result) if inspect.isawaitable(result) else result
+
+
+def wall(call: Callable[..., object], *args: object) -> float:
     """The loop thread's CPU seconds in one pipeline call."""
     began = time.thread_time()
-    LOOP.run_until_complete(call(*args))
+    done(call(*args))
     return time.thread_time() - began
 
 
@@ -58,12 +64,17 @@ async def reload_lag(daemon: Daemon, path: Path) -> tuple[float, float, float, f
     loop, worst, swap = asyncio.get_running_loop(), [0.0], [0.0]
     reload = daemon.pipeline.reload
 
-    async def timed(*args: object) -> None:
+    def timed(*args: object) -> None:  # an older tree's pipeline reloads without awaiting
         began = time.thread_time()
-        await reload(*args)  # type: ignore[arg-type]
+        reload(*args)  # type: ignore[arg-type]
         swap[0] = time.thread_time() - began
 
-    daemon.pipeline.reload = timed  # type: ignore[assignment]
+    async def timed_async(*args: object) -> None:
+        began = time.thread_time()
+        await reload(*args)  # type: ignore[arg-type,misc]
+        swap[0] = time.thread_time() - began
+
+    daemon.pipeline.reload = timed_async if inspect.iscoroutinefunction(reload) else timed  # type: ignore[assignment]
     collecting, collections = [0.0], [0.0]
 
     def noted(phase: str, info: dict[str, int]) -> None:
@@ -101,6 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(11)
     os.environ.update(ENV)  # a reload reads the environment
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as `Daemon.run` sets it: the worker threads run Python beside the loop
     with tempfile.TemporaryDirectory(prefix="stalls-") as folder:
         path = write_inventory(Path(folder), args.devices, args.ports)
         began = time.perf_counter()
@@ -114,9 +126,7 @@ def main() -> None:
         plan = [(d, lines_of[d]) for d in config.topology.devices]
         for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
             clock.now += 1
-            LOOP.run_until_complete(
-                daemon.pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)])
-            )
+            done(daemon.pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)]))
         clock.now += 31
         print(f"first tick after the first samples {wall(daemon.pipeline.tick):7.3f} s")
 
@@ -161,7 +171,7 @@ def main() -> None:
             f"reload (new rules)                 {took:7.3f} s, loop's worst lag {worst:.3f} s, "
             f"swap {swap:.3f} s CPU, longest GC pass {collected:.3f} s"
         )
-        LOOP.run_until_complete(daemon.pipeline.stop())
+        done(daemon.pipeline.stop())
         daemon.store.close()
         began = time.perf_counter()
         again = Daemon(config, clock=clock)

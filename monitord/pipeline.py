@@ -124,8 +124,19 @@ def _under_new_rules(engine: Engine, old: Config, config: Config, reshape: Resha
     inventory changes for it (in a worker thread: the pipeline steps nothing meanwhile;
     seconds at 100,000 lines)."""
     with building_in_a_thread():
-        rebuilt = Engine.restore(old.topology, config.rules, config.tracking_prefix, engine.snapshot(), config.timezone)
+        snapshot = engine.snapshot()
+        rebuilt = Engine.restore(old.topology, config.rules, config.tracking_prefix, snapshot, config.timezone)
+        _let_go(snapshot)
         return rebuilt, rebuilt.reshape(config.topology) if reshape is None else rebuilt.rebased(reshape)
+
+
+def _let_go(document: dict[str, Any]) -> None:
+    """Free a snapshot's lists an item at a time. Dropped at once, 100,000 target records are
+    freed in one C call that holds the GIL, and so the event loop, for about 0.1 s."""
+    for value in document.values():
+        if isinstance(value, list):
+            while value:
+                value.pop()
 
 
 def resume(config: Config, store: Store) -> Engine:
