@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
@@ -19,6 +21,8 @@ from monitord.demo import until
 from monitord.looplag import LoopLag
 from rules.engine import Engine
 from tests.test_metrics import sample_config
+
+T = TypeVar("T")
 
 
 async def test_a_stall_is_noted_and_forgotten_two_windows_later() -> None:
@@ -39,9 +43,7 @@ def busy_load(real, seconds: float):
     """load_config after `seconds` of pure-Python CPU work, holding the GIL as parsing does."""
 
     def load(path: str | Path) -> Config:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            pass
+        busy(seconds)
         return real(path)
 
     return load
@@ -58,21 +60,11 @@ async def test_a_reload_reads_its_files_off_the_loop_and_the_lag_is_exported(
     try:
         await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
         monkeypatch.setattr(monitord.daemon, "load_config", busy_load(monitord.daemon.load_config, 1.0))
-        ticks = 0
-
-        async def count() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        counter = asyncio.create_task(count())
         loop = asyncio.get_running_loop()
         began = loop.time()
-        assert await daemon.reload(tmp_path / "config.yaml")
+        reloaded, ticks = await ticks_during(daemon.reload(tmp_path / "config.yaml"))
         took = loop.time() - began
-        counter.cancel()
-        assert took >= 1.0 and ticks >= 20, f"the loop ran {ticks} times in a {took:.1f} s reload"
+        assert reloaded and took >= 1.0 and ticks >= 20, f"the loop ran {ticks} times in a {took:.1f} s reload"
         assert daemon.config.topology.lines.keys() == config.topology.lines.keys()
         await asyncio.sleep(0.2)
         exported = re.search(r"^monitord_event_loop_lag_seconds (\S+)$", generate_latest(registry).decode(), re.M)
@@ -101,26 +93,34 @@ async def test_new_rules_rebuild_the_engine_off_the_loop(tmp_path: Path, monkeyp
         path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
         restore = Engine.restore
         monkeypatch.setattr(Engine, "restore", staticmethod(lambda *args, **kwargs: busy(1.0) or restore(*args, **kwargs)))
-        before, ticks = daemon.pipeline.engine, 0
-
-        async def count() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        counter = asyncio.create_task(count())
-        assert await daemon.reload(path)
-        counter.cancel()
-        assert ticks >= 20, f"the loop ran {ticks} times while the engine was rebuilt"
+        before = daemon.pipeline.engine
+        reloaded, ticks = await ticks_during(daemon.reload(path))
+        assert reloaded and ticks >= 20, f"the loop ran {ticks} times while the engine was rebuilt"
         assert daemon.pipeline.engine is not before and daemon.config.rules.settle == 7.0
     finally:
         stop.set()
         await task
 
 
+async def ticks_during(work: Awaitable[T]) -> tuple[T, int]:
+    """What `work` returns, and how many 10 ms sleeps the loop finished meanwhile."""
+    ticks = 0
+
+    async def count() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    counter = asyncio.create_task(count())
+    try:
+        return await work, ticks
+    finally:
+        counter.cancel()
+
+
 def busy(seconds: float) -> None:
-    """Pure-Python CPU work, holding the GIL as building the engine does."""
+    """Pure-Python CPU work, holding the GIL as parsing a config or building the engine does."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass

@@ -22,6 +22,7 @@ from monitord.model import Notification
 from monitord.outbox import Outbox
 from monitord.store import Store
 from tests.outbox_fixtures import FAST, drain, queue, sms, sms_for, twilio  # noqa: F401  (fixtures)
+from tests.test_loop_lag import ticks_during
 
 REAL_FSYNC = os.fsync
 
@@ -119,17 +120,7 @@ async def test_durable_waits_for_the_fsync_and_not_the_loop(synced_store: Store,
     started = time.monotonic()
     queue(synced_store, [sms(1)])
     committed = time.monotonic() - started
-    ticks = 0
-
-    async def ticking() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(ticking())
-    await synced_store.durable()
-    ticker.cancel()
+    _, ticks = await ticks_during(synced_store.durable())
     assert committed < disk.delay  # the commit did not wait for the (0.5 s) fsync
     assert time.monotonic() - started >= disk.delay
     assert ticks >= 3  # the loop ran while the disk worked
