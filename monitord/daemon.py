@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import sys
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ from monitord.pipeline import (
     resume,
 )
 from monitord.polling import PollingJobs
+from monitord.signals import on_signals
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
@@ -473,25 +473,13 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
 
 async def run_daemon(path: str, config: Config) -> int:
-    """`monitord run`: SIGTERM/SIGINT stop, SIGHUP reloads (ignored once stopping)."""
+    """`monitord run`: SIGTERM/SIGINT stop, SIGHUP reloads."""
     try:
         daemon = Daemon(config)
     except StoreError as error:
         log.error("cannot start: %s", error)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    reloads: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
-
-    def hangup() -> None:
-        if not stop.is_set():
-            task = loop.create_task(daemon.reload(path))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, hangup)
+    stop = on_signals(lambda: daemon.reload(path))
     try:
         await daemon.run(stop)
     except (OSError, StoreError) as error:  # before polling starts: no ICMP socket, the HTTP port taken, ...

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections.abc import Mapping, Sequence
 
@@ -27,6 +26,7 @@ from monitord.daemon import build_notifiers, channel_policies, deliver, needs_re
 from monitord.model import ChannelHold
 from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
 from monitord.pipeline import plan_settings
+from monitord.signals import on_signals
 from monitord.store import Store, StoreError
 from notices.holds import hold_notices
 from notices.plan import Planned
@@ -151,20 +151,7 @@ async def run_notifier(config: Config) -> int:
         return 1
     try:
         worker = NotifierWorker(config, store)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        reloads: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
-
-        def hangup() -> None:
-            if not stop.is_set():
-                task = loop.create_task(worker.reload())
-                reloads.add(task)
-                task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, hangup)
-        await worker.run(stop)
+        await worker.run(on_signals(worker.reload))
     finally:
         store.close()
     log.info("notifier worker stopped")
