@@ -76,6 +76,14 @@ async def test_the_notifier_role_speaks_sd_notify_reloads_on_sighup_and_survives
     def sent(n: int) -> bool:
         return len(twilio.messages) >= n and store.depth() == 0
 
+    async def hang_up(what: str) -> None:
+        """SIGHUP, then RELOADING=1 and READY=1 after it."""
+        before = len(messages())
+        worker.send_signal(signal.SIGHUP)
+        await until(
+            lambda: (r := after(messages(), before, "RELOADING")) is not None and after(messages(), r + 1, "READY"), 20, what
+        )
+
     try:
         ready = await until(lambda: after(messages(), 0, "READY") is not None or worker.poll() is not None, 20, "READY=1")
         assert worker.poll() is None, log.read_text()
@@ -95,13 +103,7 @@ async def test_the_notifier_role_speaks_sd_notify_reloads_on_sighup_and_survives
         new_token = "rotated-lab-token-0123456789"
         write_config(tmp_path, {"sms": twilio_section(tmp_path, twilio, rate=25)})
         (tmp_path / "secrets" / "twilio.token").write_text(new_token + "\n", encoding="utf-8")
-        before = len(messages())
-        worker.send_signal(signal.SIGHUP)
-        await until(
-            lambda: (r := after(messages(), before, "RELOADING")) is not None and after(messages(), r + 1, "READY"),
-            20,
-            "RELOADING=1 then READY=1",
-        )
+        await hang_up("RELOADING=1 then READY=1")
         twilio.auth_token = new_token  # the old token is refused from now on
         queue(store, [sms(3)])
         await until(lambda: sent(4), 20, "an SMS under the new token")
@@ -112,13 +114,7 @@ async def test_the_notifier_role_speaks_sd_notify_reloads_on_sighup_and_survives
 
         # A broken config: logged, the running one kept, still alive and delivering.
         isp.config.write_text("notifiers: [\n", encoding="utf-8")
-        before = len(messages())
-        worker.send_signal(signal.SIGHUP)
-        await until(
-            lambda: (r := after(messages(), before, "RELOADING")) is not None and after(messages(), r + 1, "READY"),
-            20,
-            "READY=1 after the rejected reload",
-        )
+        await hang_up("READY=1 after the rejected reload")
         assert worker.poll() is None
         assert "reload rejected" in log.read_text()
         queue(store, [sms(4)])
