@@ -19,7 +19,7 @@ last of those closing; this process's CPU share of two cores and RSS (steady = m
 responders' CPU apart, loop lag (this bench's probe, and the daemon's own
 `monitord_event_loop_lag_seconds` where it exports one), and polls skipped or lagging by class
 from the daemon's /metrics. Every subscriber has a phone number and notifiers.sms points at a
-local Twilio endpoint (lab/twilio.py, in this process, `--sms-rate`), so the region's outage
+local Twilio endpoint (lab/twilio.py, in a process of its own as Twilio is remote, `--sms-rate`), so the region's outage
 SMS go through the daemon's own outbox while polling runs: the rate they achieved is reported.
 
 Each SMS the endpoint accepted is named by the outbox item its message id was stored with (the
@@ -59,7 +59,7 @@ from bench.stall_trace import StallTrace  # noqa: E402
 from lab.faults import Faults  # noqa: E402
 from lab.isp import write_secret  # noqa: E402
 from lab.table_agent import start_table_agents  # noqa: E402
-from lab.twilio import LabSms, TwilioLab  # noqa: E402
+from lab.twilio import LabSms, TwilioLabProcess  # noqa: E402
 from monitord.config import Config, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
 from monitord.demo import until  # noqa: E402
@@ -256,7 +256,7 @@ async def run(
     seconds after the restore (by default, the last third)."""
     devices = -(-lines // ports)
     load_before = Path("/proc/loadavg").read_text().split()[0]
-    twilio = TwilioLab()
+    twilio = TwilioLabProcess()
     await twilio.start()
     try:
         agents = start_table_agents(folder, [device_address(n, blocks[0]) for n in range(devices)], ports, agent_processes)
@@ -311,10 +311,10 @@ async def run(
         next_sample = next_scrape = start
         while (now := time.monotonic()) < start + window:
             if fault_at is None and now >= start + fault_after:
-                faults.silence(*addresses)
+                await asyncio.to_thread(faults.silence, *addresses)  # the bench's work, not on the daemon's loop
                 fault_at, fault_wall = time.monotonic(), time.time()
             if restore_at is None and now >= start + restore_after:
-                faults.restore_all()
+                await asyncio.to_thread(faults.restore_all)
                 restore_at, restore_wall = time.monotonic(), time.time()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
                 ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
@@ -345,7 +345,7 @@ async def run(
         prober.cancel()
         tracing.__exit__(None, None, None)
         text = await asyncio.to_thread(scrape, daemon.http_port)
-        window_texts = texted(daemon, twilio.messages, start_wall)
+        window_texts = texted(daemon, (await twilio.finish()).messages, start_wall)
         after = [m for m in window_texts if m.at >= fault_wall]
         stop.set()
         await task

@@ -215,8 +215,13 @@ class TwilioLab:
 class LabReport:
     """What a lab in its own process accepted, and the CPU it spent doing so."""
 
-    times: list[float]  # wall clock of each accepted message
+    messages: list[LabSms]
     cpu: float  # the lab process's CPU seconds
+
+    @property
+    def times(self) -> list[float]:
+        """The wall clock of each accepted message."""
+        return [m.at for m in self.messages]
 
 
 class TwilioLabProcess:
@@ -233,6 +238,13 @@ class TwilioLabProcess:
         self._child: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> TwilioLabProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
         self._child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -245,7 +257,6 @@ class TwilioLabProcess:
         )
         assert self._child.stdout is not None
         self.base_url = (await self._child.stdout.readline()).decode().strip()
-        return self
 
     async def finish(self) -> LabReport:
         """Stop the lab; what it accepted."""
@@ -254,9 +265,10 @@ class TwilioLabProcess:
         out, _ = await self._child.communicate()
         self._child = None
         report = json.loads(out)
-        return LabReport(report["times"], report["cpu"])
+        return LabReport([LabSms(*fields) for fields in report["messages"]], report["cpu"])
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stop(self) -> None:
+        """Kill the lab, unless `finish` stopped it already."""
         if self._child is not None:
             self._child.kill()
             await self._child.wait()
@@ -268,7 +280,8 @@ async def _serve(account_sid: str, auth_token: str) -> None:
         print(lab.base_url, flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)
-        print(json.dumps({"times": [m.at for m in lab.messages], "cpu": time.process_time()}), flush=True)
+        messages = [[m.sid, m.to, m.from_, m.body, m.at] for m in lab.messages]
+        print(json.dumps({"messages": messages, "cpu": time.process_time()}), flush=True)
 
 
 if __name__ == "__main__":
