@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as 
 NOTICES = 30.0  # how often update and maintenance notices are looked for
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
+MERGED_SAMPLES = 2000  # polls waiting for a step are taken together up to this many samples (see `ingest`)
 REFUSED: tuple[type[Exception], ...] = (*DATABASE_ERRORS, StoreError)  # a step the store did not take
 
 
@@ -159,6 +160,14 @@ def resume(config: Config, store: Store) -> Engine:
     return engine
 
 
+@dataclass(slots=True, eq=False)
+class _Arrival:
+    """One poll's samples, and the step that took them once one has."""
+
+    samples: list[Sample]
+    step: Step | None = None
+
+
 class Pipeline:
     """The one writer of what the rules decide: engine steps -> store -> outbox.
 
@@ -199,16 +208,39 @@ class Pipeline:
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
         self._stepping = asyncio.Lock()
+        self._arrived: deque[_Arrival] = deque()  # polls' samples not yet stepped, in order
         self._writer = store.writer()
         self._reserve_numbers()
 
     async def ingest(self, samples: list[Sample]) -> Step:
-        """Feed one poll's samples to the rules and persist what they decided."""
+        """Feed one poll's samples to the rules and persist what they decided; the step that
+        took them is returned.
+
+        Polls that end while a step is being written wait, and are then taken together, up to
+        MERGED_SAMPLES samples, in one step and one commit. One step and commit per poll could
+        not keep up at 100,000 lines (a round's polls queued behind the writer, and their
+        samples, held for seconds, filled the GC's oldest generation, whose passes then held
+        the loop for up to 300 ms: bench/stall_trace.py)."""
+        arrival = _Arrival(samples)
+        self._arrived.append(arrival)
         async with self._stepping:
-            now = self.clock()
-            step = self.engine.observe(samples, now)
-            await self._commit(step, now)
-            return step
+            while arrival.step is None:
+                batch = self._take_arrived()
+                now = self.clock()
+                step = self.engine.observe([s for taken in batch for s in taken.samples], now)
+                for taken in batch:
+                    taken.step = step
+                await self._commit(step, now)
+        return arrival.step
+
+    def _take_arrived(self) -> list[_Arrival]:
+        """The polls waiting, oldest first, as many as fit in MERGED_SAMPLES (at least one)."""
+        batch = [self._arrived.popleft()]
+        count = len(batch[0].samples)
+        while self._arrived and count + len(self._arrived[0].samples) <= MERGED_SAMPLES:
+            count += len(self._arrived[0].samples)
+            batch.append(self._arrived.popleft())
+        return batch
 
     async def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
         """Write one engine step to the store, queue what it decided to say, and log the changes.

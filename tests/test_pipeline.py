@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from lab.isp import build_sample_isp
+from monitord import pipeline as pipeline_module
 from monitord.config import load_config
 from monitord.model import NodeRef, Outcome, Sample
 from monitord.outbox import Outbox
@@ -66,5 +69,36 @@ async def test_the_loop_runs_on_while_a_step_is_written_and_the_outbox_waits_its
         assert turns_while_written > 0, "the loop ran other tasks while the step was written"
         assert store._db.connection.total_changes == loop_writes, "the step was not written on the loop's connection"
         assert order == [("loop write", True)], "the loop's write waited for the step's commit"
+    finally:
+        store.close()
+
+
+async def test_polls_that_end_while_a_step_is_written_are_stepped_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One step and commit per poll cannot keep up with 100,000 lines: the polls that wait are
+    taken together, in order, up to MERGED_SAMPLES samples, and each is told the step that took it."""
+    monkeypatch.setattr(pipeline_module, "MERGED_SAMPLES", 2)
+    config = load_config(build_sample_isp(tmp_path, base="127.6.42").config)
+    now = 1_780_000_000.0
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
+        lines = sorted(config.topology.lines)
+        first = asyncio.create_task(
+            pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", now, Outcome.OK) for line in lines])
+        )
+        await asyncio.sleep(0)  # the first step is being written: the next polls wait
+        later = [
+            asyncio.create_task(pipeline.ingest([Sample(NodeRef("line", line), "icmp", now, Outcome.TIMEOUT)]))  # modems silent
+            for line in lines[:3]
+        ]
+        steps = [await first] + [await task for task in later]
+        assert steps[0] is not steps[1], "the poll being written is a step of its own"
+        assert steps[1] is steps[2], "the two polls that waited and fit in MERGED_SAMPLES were one step"
+        assert steps[3] is not steps[2], "the third did not fit: a step of its own"
+        assert not pipeline._arrived
+        judged = [pipeline.engine.node_state(NodeRef("line", line)) for line in lines[:3]]
+        assert [state.reasons for state in judged] == [("icmp: timeout",)] * 3, "every waiting poll's sample was observed"
     finally:
         store.close()
