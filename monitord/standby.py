@@ -14,6 +14,7 @@ daemon the same way and stands by again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -39,6 +40,7 @@ from notices.holds import hold_notices
 
 log = logging.getLogger("monitord")
 
+UNREACHABLE_RETRY = 5.0  # seconds between tries to stand by again while the database cannot be reached
 HANDOVER_GRACE = 2.0  # seconds a standby's sends in flight get when it takes the lead (the rest are reconciled)
 
 
@@ -101,21 +103,32 @@ class Member:
         try:
             Store.open(self.config.state).close()  # the schema brought up to date, the leader's row with it
             while not stop.is_set():
-                epoch = await self.leadership.try_once()
-                if epoch is None:
-                    epoch = await self._stand_by(stop)
-                if epoch is None:
-                    return 0
-                why = await self._lead(epoch, stop)
-                self.leadership.step_down()
-                if why is not None:
-                    log.error("no longer the correlator leader: %s; stepping down", why)
+                try:
+                    await self._take_turn(stop)
+                except StoreError as error:  # the database out of reach since the start (restarting?)
+                    self.leadership.step_down()
+                    log.error("%s; standing by again in %.0f s", error, UNREACHABLE_RETRY)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), UNREACHABLE_RETRY)
         except (OSError, StoreError) as error:  # the state refused, the HTTP port taken, no ICMP socket
             log.error("cannot start: %s", error)
             return 1
         finally:
             self.leadership.close()
         return 0
+
+    async def _take_turn(self, stop: asyncio.Event) -> None:
+        """Lead at once if no one does, else stand by until this process leads or stops; then lead
+        until it stops or loses the lead."""
+        epoch = await self.leadership.try_once()
+        if epoch is None:
+            epoch = await self._stand_by(stop)
+        if epoch is None:
+            return
+        why = await self._lead(epoch, stop)
+        self.leadership.step_down()
+        if why is not None:
+            log.error("no longer the correlator leader: %s; stepping down", why)
 
     async def _stand_by(self, stop: asyncio.Event) -> int | None:
         """Deliver and answer as a standby until this process takes the lead (its epoch) or stops (None)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import psycopg
+import pytest
 
 from lab.isp import write_config
 from monitord.config import load_config
@@ -62,10 +63,13 @@ async def region_outages(daemon: DaemonProcess, region_lines: set[str]) -> list[
     return [i for i in incidents if i["kind"] == "outage" and set(i["affected"]) & region_lines]
 
 
+@pytest.mark.parametrize("kill_while", ["deciding", "sending"])
 async def test_kill_9_the_leader_during_a_regional_outage_the_standby_takes_over_and_no_one_is_told_twice(
-    worlds, daemons, pg_database
+    worlds, daemons, pg_database, kill_while
 ):
-    world = await worlds(f"127.{50 + os.getpid() % 150}.170")
+    """`deciding`: killed as the region's devices are first seen down, before (or as) the
+    outage opens; `sending`: killed while its SMS go out (slowly), the incident open."""
+    world = await worlds(f"127.{50 + os.getpid() % 150}.{170 if kill_while == 'deciding' else 175}")
     write_config(world.isp.root, state=pg_database.url, state_file=None)
     topology = load_config(world.config).topology
     region = min(d.region for d in world.isp.devices.values())
@@ -85,12 +89,17 @@ async def test_kill_9_the_leader_during_a_regional_outage_the_standby_takes_over
 
     world.twilio.delay = 0.3  # slow enough that the kill lands while the outage SMS go out
     world.faults.silence(*world.isp.addresses_under("region", region))
-    await until(lambda: world.twilio.messages, 60, "the first outage SMS")
-    before = await region_outages(leader, lines)
-    assert before, "the leader had opened the outage"
+    if kill_while == "sending":
+        await until(lambda: world.twilio.messages, 60, "the first outage SMS")
+        before = await region_outages(leader, lines)
+        assert before, "the leader had opened the outage"
+    else:
+        down = re.compile(rf"device:({'|'.join(d for d, dev in world.isp.devices.items() if dev.region == region)}) is down")
+        await until(lambda: down.search(leader.log()), 60, "the region's devices seen down")
+        before = await region_outages(leader, lines)  # none yet, or one opened in the instant before
     leader.proc.send_signal(signal.SIGKILL)
     killed, told_at_kill = time.monotonic(), len(world.twilio.messages)
-    print(f"killed with {told_at_kill} of {len(phones)} told, open: {[(i['tracking'], i['root']) for i in before]}")
+    print(f"{kill_while}: killed with {told_at_kill} of {len(phones)} told, open: {[(i['tracking'], i['root']) for i in before]}")
     assert leader.proc.wait(timeout=10) == -signal.SIGKILL
 
     await until(lambda: epochs(standby) == [2], TAKEOVER_BOUND, "the standby to take the lead")
@@ -106,8 +115,9 @@ async def test_kill_9_the_leader_during_a_regional_outage_the_standby_takes_over
     assert told_at_kill < len(phones), "the kill was to land while the outage SMS went out"
     await asyncio.sleep(3)  # time for a duplicate to show up
     after = await region_outages(standby, lines)
-    assert [i["tracking"] for i in after] == [i["tracking"] for i in before], "the same incident, not a second one"
-    assert set(after[0]["affected"]) == lines
+    assert len(after) == 1 and set(after[0]["affected"]) == lines, "one incident for the region"
+    if before:
+        assert [i["tracking"] for i in before] == [after[0]["tracking"]], "the same incident, not a second one"
     told = Counter((m.to, m.body) for m in world.twilio.messages)
     assert max(told.values()) == 1, [k for k, n in told.items() if n > 1]
     outages = Counter(m.to for m in world.twilio.messages if after[0]["tracking"] in m.body)
@@ -147,4 +157,25 @@ async def test_a_leader_fenced_off_under_it_stops_leading_and_one_process_leads_
 
     await wait_async(one_leads, 30, "one process to say it leads, the other that it stands by")
     assert sql(pg_database, "SELECT epoch FROM correlator_leader") == [(3,)]
+    assert await first.stop() == 0 and await second.stop() == 0
+
+
+async def test_both_processes_outlive_a_restart_of_postgresql_and_one_leads_after_it(worlds, daemons, pg_crashable):
+    """The leader's lock session ends with the server: it stands down, and once the server is
+    back one process leads again (a restore, as after a takeover); neither exits."""
+    server = pg_crashable.new_database()
+    world = await worlds(f"127.{50 + os.getpid() % 150}.190")
+    write_config(world.isp.root, state=server.url, state_file=None)
+    first = await daemons(world.config)
+    second = await daemons(world.config)
+    assert epochs(first) == [1] and epochs(second) == []
+    await asyncio.to_thread(pg_crashable.ctl, "restart", "-m", "fast")
+    await until(lambda: "no longer the correlator leader" in first.log(), 30, "the leader to see its lock go")
+
+    async def one_leads() -> bool:
+        return sorted([await leading(first), await leading(second)], key=str) == [0, 1]
+
+    await wait_async(one_leads, 60, "one process to lead again, the other to stand by")
+    assert first.proc.poll() is None and second.proc.poll() is None
+    assert sql(server, "SELECT epoch FROM correlator_leader")[0][0] >= 2
     assert await first.stop() == 0 and await second.stop() == 0
