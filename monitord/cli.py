@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from monitord.config import Config
 
 DEFAULT_URL = "http://127.0.0.1:9177"
-ROLES = ("all", "notifier")  # `run --role`: issue 15's poller and correlator are still to come
+ROLES = ("all", "notifier")  # `run --role`: issue 15's separate poller and correlator are still to come
 TIMEOUT = 15.0  # a diagnosis takes up to 5 s
 
 
@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         "--role",
         default="all",
         choices=ROLES,
-        help="all: poll, judge and deliver (the default); notifier: deliver the outbox only, one of several "
-        "workers on a PostgreSQL state (state: postgresql://...). Poller and correlator roles are not there yet",
+        help="all: poll, judge and deliver (the default; on a PostgreSQL state one such process leads and the "
+        "others stand by); notifier: deliver the outbox only, one of several workers on a PostgreSQL state "
+        "(state: postgresql://...). Separate poller and correlator roles are not there yet",
     )
 
     reserve = commands.add_parser(
@@ -159,6 +160,7 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     from monitord import logs
     from monitord.daemon import run_daemon
     from monitord.notifier_role import run_notifier
+    from monitord.standby import run_member
 
     config = _load(path)
     if config is None:
@@ -173,7 +175,11 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     logs.setup(json_format=json_logs, level=level)
     for warning in config.warnings:
         logging.getLogger("monitord").warning("%s", warning)
-    return asyncio.run(run_notifier(config) if role == "notifier" else run_daemon(path, config))
+    if role == "notifier":
+        return asyncio.run(run_notifier(config))
+    if config.state_server is not None:  # one of several: one leads, the others stand by (monitord/standby.py)
+        return asyncio.run(run_member(path, config, config.state_server))
+    return asyncio.run(run_daemon(path, config))
 
 
 def _reserve_tracking(path: str, tracking: str) -> int:

@@ -147,12 +147,23 @@ class Daemon:
     store's old history. What the rules decide is the pipeline's to write (`daemon.pipeline`),
     what polling costs the polling jobs' to count (`daemon.probes`); the outbox delivers."""
 
-    def __init__(self, config: Config, *, registry: CollectorRegistry | None = None, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] | None = None,
+        epoch: int | None = None,
+    ):
+        """`epoch`: the correlator epoch this process took the lead with, among several on one
+        PostgreSQL state (monitord/leader.py); its steps are written only while it holds."""
         self.config = config
         self.clock = clock or AnchoredClock()
         self.registry = registry or CollectorRegistry()
         self.store = Store.open(config.state)
         try:
+            if epoch is not None:
+                self.store.lead(epoch)
             engine = resume(config, self.store)
         except StoreError:
             self.store.close()

@@ -13,6 +13,10 @@ the engine's rows changed since the last commit that succeeded (the engine keeps
 until `written()`), at the first commit that succeeds (tried after WRITE_RETRY seconds, then less
 often up to WRITE_RETRY_MAX). The store is then exactly where it would have been had every step
 been written; until then /health and /ready say why, and so do the metrics.
+
+A step refused because another process took over the correlator's lead (NotLeader,
+monitord/leader.py) is not kept: this process's engine is no longer the one that decides, so
+the pipeline writes nothing more and sets `deposed` for the process to stand down.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
 from monitord.outbox import Outbox
-from monitord.store import DATABASE_ERRORS, START_AFRESH, Store, StoreError
+from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
@@ -203,6 +207,8 @@ class Pipeline:
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
         self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
         self.write_failures = 0
+        self.deposed = asyncio.Event()  # set once a step was refused because another process leads
+        self.deposed_by = ""
         self._saved_head: dict[str, Any] | None = None  # the engine's head as last written
         self._next_write = 0.0
         self._next_notices = 0.0
@@ -250,6 +256,8 @@ class Pipeline:
         never older nor newer than the incidents and the outbox: a restart resumes exactly at
         the last step written. A step that changed nothing writes nothing.
         """
+        if self.deposed.is_set():
+            return
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
@@ -276,6 +284,11 @@ class Pipeline:
             return
         try:
             queued, dead = await self._writer.commit_step(rows, incidents, planned, now)
+        except NotLeader as error:
+            log.error("step not written: %s; this process stops deciding", error)
+            self.deposed_by = str(error)
+            self.deposed.set()
+            return
         except REFUSED as error:
             self.write_failures += 1
             failures = 1 if self.unwritten is None else self.unwritten.failures + 1

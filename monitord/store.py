@@ -27,8 +27,8 @@ an INSERT in one statement, not one at a time (`_Postgres.executemany` says why)
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
-leases, claims and shared rate buckets of several outbox workers, `claim_due`), and a database
-written by a newer monitord is refused by either.
+leases, claims and shared rate buckets of several outbox workers, `claim_due`, and the correlator
+leader's epoch, `lead`), and a database written by a newer monitord is refused by either.
 
 Longer than the other modules on purpose: every SQL statement against the state is here,
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
@@ -207,6 +207,23 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_claimed ON outbox (claimed_by) WHERE status = 'sending';
     CREATE TABLE channel_rates (channel text PRIMARY KEY, tokens double precision NOT NULL, at double precision NOT NULL);
     """,
+    # One correlator leader among several `monitord run` processes (monitord/leader.py): each
+    # takeover raises the epoch, and every step's transaction reads it FOR SHARE and aborts if it
+    # moved on (`lead`), so a leader that lost its lock commits no step after a standby took over.
+    """
+    CREATE TABLE correlator_leader (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, holder text, since double precision);
+    INSERT INTO correlator_leader VALUES (1, 0, NULL, NULL);
+    """,
+)
+# The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
+# went silent has its sessions ended, and their locks let go, within about ten seconds instead
+# of the system's two hours (a takeover of the correlator's lead waits for the old leader's step
+# in flight to end, monitord/leader.py). Ignored on a Unix socket.
+SERVER_KEEPALIVES = (
+    "SET tcp_keepalives_idle = 3",
+    "SET tcp_keepalives_interval = 2",
+    "SET tcp_keepalives_count = 3",
+    "SET tcp_user_timeout = 10000",
 )
 PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
 
@@ -312,6 +329,11 @@ class LeaseLost(Exception):
     """This outbox worker's lease expired (a stall longer than its term, or the database was out
     of reach): another worker may have taken its `sending` items, so it must send nothing more
     under this lease. The outbox ends; starting it again enlists a new worker."""
+
+
+class NotLeader(Exception):
+    """A step refused: the correlator's epoch moved on since this process took the lead (another
+    one took over, monitord/leader.py), so it must commit no step more; nothing of it was written."""
 
 
 class StoreError(Exception):
@@ -624,12 +646,19 @@ class _Postgres:
     def configure(connection: psycopg.Connection[Any]) -> None:
         connection.execute("SET lock_timeout = '5s'")
         connection.execute("SET synchronous_commit = off")
+        for setting in SERVER_KEEPALIVES:
+            connection.execute(setting)
 
     @staticmethod
-    def connect(server: StateServer) -> psycopg.Connection[Any]:
+    def connect(server: StateServer, **options: Any) -> psycopg.Connection[Any]:
         """An autocommitting session (the Store begins its own transactions); the URL's own
-        application_name and connect_timeout win over these."""
-        params: dict[str, Any] = {"application_name": "monitord", "connect_timeout": 10, **conninfo_to_dict(server.url)}
+        application_name and connect_timeout win over these, `options` (libpq's) over the URL."""
+        params: dict[str, Any] = {
+            "application_name": "monitord",
+            "connect_timeout": 10,
+            **conninfo_to_dict(server.url),
+            **options,
+        }
         if server.password is not None:
             params["password"] = server.password.reveal()
         return psycopg.connect(autocommit=True, row_factory=_pg_rows, cursor_factory=psycopg.RawCursor, **params)
@@ -674,6 +703,12 @@ class _Postgres:
 
 
 Row = sqlite3.Row | PgRow
+
+
+def postgres_session(server: StateServer, **options: Any) -> psycopg.Connection[Any]:
+    """A session of its own on the state's server, as the store connects (`$1` placeholders,
+    autocommit); `options`: libpq's connection parameters (keepalives, tcp_user_timeout, ...)."""
+    return _Postgres.connect(server, **options)
 
 
 def _compact(record: dict[str, Any]) -> str:
@@ -758,6 +793,8 @@ class Store:
         self._sync = sync
         self.turn = asyncio.Lock()  # held by whoever writes while the loop runs: see monitord/stepwriter.py
         self._writer: StepWriter | None = None
+        self._steps: Store | None = None  # the writer thread's store, once made
+        self._epoch: int | None = None  # the correlator epoch this process leads under (PostgreSQL; None: no check)
         self._worker: str | None = None  # this outbox worker's lease (PostgreSQL; None: the only one)
         self._term = 0.0  # seconds a renewal extends the lease by
         self._lease_until = 0.0  # monotonic: before this the server cannot have let the lease expire
@@ -850,9 +887,30 @@ class Store:
         """The thread that writes the engine's steps, on a connection of its own (made at the
         first call; closed with the store)."""
         if self._writer is None:
-            twin = Store(self._db.reopen(), self._sync)
+            twin = self._steps = Store(self._db.reopen(), self._sync)
+            twin._epoch = self._epoch
             self._writer = StepWriter(twin.commit_step, twin.close_connection, self.turn)
         return self._writer
+
+    def lead(self, epoch: int) -> None:
+        """Commit steps only while the correlator's epoch is `epoch` (the one this process took the
+        lead with, monitord/leader.py): each step's transaction reads it FOR SHARE, so a takeover
+        (which raises it) waits for a step in flight, and any later step raises NotLeader."""
+        if not isinstance(self._db, _Postgres):
+            raise StoreError("a correlator leader among several processes needs the state in PostgreSQL")
+        self._epoch = epoch
+        if self._steps is not None:
+            self._steps._epoch = epoch
+
+    def _check_lead(self) -> None:
+        """In the step's transaction: NotLeader (rolling it back) once the epoch moved on."""
+        if self._epoch is None:
+            return
+        row = self._db.execute("SELECT epoch FROM correlator_leader FOR SHARE").fetchone()
+        if row is None or row[0] != self._epoch:
+            raise NotLeader(
+                f"the correlator epoch is {row and row[0]}, not {self._epoch} as this leader took it: another process took over"
+            )
 
     def close_connection(self) -> None:
         """Close this store's connection only: a `writer()`'s store, whose durability is its origin's."""
@@ -908,6 +966,7 @@ class Store:
         how many sendable items were newly queued.
         """
         with self._writing():
+            self._check_lead()
             if engine is not None:
                 self._save_engine(engine, now)
             written = list(incidents)
