@@ -63,21 +63,22 @@ class RateTracker:
         readings = columns.get(column)
         count = len(indexes)
         counts = cast(Sequence[int], values)  # decode keeps a counter column's values exact integers
-        previous: array[int]
-        times: array[float]
         if readings is None or readings.indexes[:count] != indexes:
             readings, previous, times = _merge(readings, indexes, counts, now)
             # Columns of one table have the same rows: one list of them per device, not per column.
             readings.indexes = next((o.indexes for o in columns.values() if o.indexes == readings.indexes), readings.indexes)
             columns[column] = readings
+            return _ber.rates(counts, bytes(bits), previous, times, now, scale)
+        previous, times = readings.values, _each(readings.times, len(readings.values))
+        rates = _ber.rates(counts, bytes(bits), previous, times, now, scale)
+        # Overwritten in place: a new array per column and poll would live until the next poll,
+        # long enough to reach the GC's oldest generation, whose full passes hold the loop.
+        readings.values[:count] = array("Q", counts)
+        if count < len(previous):  # rows of earlier walks not seen this time keep their readings
+            readings.times = array("d", (now,)) * count + times[count:]
         else:
-            previous, times = readings.values, _each(readings.times, len(readings.values))
-            if count < len(previous):  # rows of earlier walks not seen this time keep their readings
-                readings.times = array("d", (now,)) * count + times[count:]
-            else:
-                readings.times = now
-            readings.values = array("Q", counts) + readings.values[count:]
-        return _ber.rates(counts, bytes(bits), previous, times, now, scale)
+            readings.times = now
+        return rates
 
     def forget(self, device: str) -> None:
         self._counters.pop(device, None)

@@ -212,3 +212,18 @@ def test_rows_that_come_and_go_keep_their_readings() -> None:
     assert rates.rates("d", column, [(2,), (1,), (4,)], [320, 40, 5], [32] * 3, 30.0) == [10.0, 0.0, 0.0]
     assert rates.rates("d", column, [(3,)], [190], [32], 40.0) == [pytest.approx(100 / 30)]
     assert rates.rates("d", column, [(1,), (1,)], [50, 60], [32] * 2, 50.0) == [0.5, None]  # the second reads the first
+
+
+def test_a_walk_of_the_same_rows_leaves_no_new_object_behind() -> None:
+    """The usual walk (the rows of the last one) overwrites the readings in place: an object made
+    per column and poll would live until the next poll, long enough to reach the GC's oldest
+    generation, whose full passes then hold the event loop (bench/stall_trace.py)."""
+    column = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+    rates = RateTracker()
+    rates.rates("d", column, [(1,), (2,)], [10, 20], [32] * 2, 0.0)
+    kept = rates._counters["d"][column]
+    values, indexes = kept.values, kept.indexes
+    assert rates.rates("d", column, [(1,), (2,)], [40, 20], [32] * 2, 10.0) == [3.0, 0.0]
+    assert rates.rates("d", column, [(1,), (2,)], [70, 120], [32] * 2, 20.0) == [3.0, 10.0]
+    assert rates._counters["d"][column] is kept and kept.values is values and kept.indexes is indexes
+    assert list(kept.values) == [70, 120] and kept.times == 20.0
