@@ -1,6 +1,6 @@
 """The rule kinds, as pure functions of (rule, state, input, now).
 
-A check keeps a small JSON-safe state per target (a list of numbers and None, never mutated) and
+A check keeps a small JSON-safe state per target (a tuple of numbers and None, never mutated) and
 is fed one value at a time. `feed` takes a new value, `elapse` lets time pass without one, `due`
 says when `elapse` could next change the answer, `firing` gives the reason when the rule fires.
 Both return the very same state object when nothing that matters changed, which lets the engine
@@ -27,7 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-State: TypeAlias = list[float | None]
+# A tuple, not a list: the GC stops tracking a tuple of numbers, and then a target's mapping of
+# them, so the states of 100,000 lines (a unique one per line once it failed) cost its full
+# passes nothing; lists would be walked at every pass, holding the event loop.
+State: TypeAlias = tuple[float | None, ...]
 
 _OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "below": ("<", operator.lt),
@@ -46,7 +49,7 @@ def _g(x: float) -> str:
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """Fires when `metric * per` has been on the bad side of `level` for `hold` seconds; clears
-    only once it is back on the good side of `clear`. State: [pending_since, first_bad, fired]."""
+    only once it is back on the good side of `clear`. State: (pending_since, first_bad, fired)."""
 
     name: str
     metric: str
@@ -77,13 +80,13 @@ class Threshold:
         if pending is None:
             pending, first = now, x
         if now - pending >= self.hold:
-            return [pending, first, x]
-        return state if state[0] == pending else [pending, first, None]
+            return (pending, first, x)
+        return state if state[0] == pending else (pending, first, None)
 
     def elapse(self, state: State, now: float) -> State:
         pending, first, fired = state
         if fired is None and pending is not None and now - pending >= self.hold:
-            return [pending, first, first]
+            return (pending, first, first)
         return state
 
     def due(self, state: State) -> float | None:
@@ -101,7 +104,7 @@ class Threshold:
 @dataclass(frozen=True, slots=True)
 class Flap:
     """Fires when the age-weighted count of up/down changes exceeds `above`; clears at or below
-    `clear` (> 0: the score only tends to zero). State: [score, at, last_up, firing(0/1)]."""
+    `clear` (> 0: the score only tends to zero). State: (score, at, last_up, firing(0/1))."""
 
     name: str
     window: float
@@ -110,7 +113,7 @@ class Flap:
     metric: str = "up"
 
     def initial(self) -> State:
-        return [0.0, None, None, 0.0]
+        return (0.0, None, None, 0.0)
 
     def _score(self, state: State, now: float) -> float:
         score, at = state[0] or 0.0, state[1]
@@ -122,16 +125,16 @@ class Flap:
             return self.elapse(state, now)
         if last is None:
             if state == _NEVER_CHANGED and value in _FIRST_SEEN:
-                return _FIRST_SEEN[value]  # what nearly every line holds: one list for all of them
-            return [state[0], state[1], value, state[3]]
+                return _FIRST_SEEN[value]  # what nearly every line holds: one tuple for all of them
+            return (state[0], state[1], value, state[3])
         before = self._score(state, now)
         score = before + 1.0
         firing = score > self.above or (bool(state[3]) and before > self.clear)
-        return [score, now, value, float(firing)]
+        return (score, now, value, float(firing))
 
     def elapse(self, state: State, now: float) -> State:
         if state[3] and self._score(state, now) <= self.clear:
-            return [state[0], state[1], state[2], 0.0]
+            return (state[0], state[1], state[2], 0.0)
         return state
 
     def due(self, state: State) -> float | None:
@@ -148,7 +151,7 @@ class Flap:
 class Drift:
     """Fires when `metric * per` moves more than `delta` away from the target's own baseline in
     `direction`; clears within `clear` of it. The baseline needs one time constant of history
-    before the rule may fire. State: [baseline, since, at, fired]."""
+    before the rule may fire. State: (baseline, since, at, fired)."""
 
     name: str
     metric: str
@@ -159,7 +162,7 @@ class Drift:
     per: float = 1.0
 
     def initial(self) -> State:
-        return [None, None, None, None]
+        return (None, None, None, None)
 
     def _deviation(self, base: float, x: float) -> float:
         return base - x if self.direction == "drop" else x - base
@@ -168,14 +171,14 @@ class Drift:
         base, since, at, fired = state
         x = value * self.per
         if base is None or since is None or at is None:
-            return [x, now, now, None]
+            return (x, now, now, None)
         deviation = self._deviation(base, x)
         if fired is not None:
-            return [base, since, now, None if deviation <= self.clear else x]
+            return (base, since, now, None if deviation <= self.clear else x)
         if now - since >= self.baseline and deviation > self.delta:
-            return [base, since, now, x]
+            return (base, since, now, x)
         alpha = 1.0 - math.exp(-max(now - at, 0.0) / self.baseline)
-        return [base + alpha * (x - base), since, now, None]
+        return (base + alpha * (x - base), since, now, None)
 
     def elapse(self, state: State, now: float) -> State:
         return state
@@ -191,22 +194,22 @@ class Drift:
         return f"{self.metric} {_g(fired)} is {_g(abs(fired - base))} {word} its baseline {_g(base)}"
 
 
-_CLEAR: State = [None, None, None]
+_CLEAR: State = (None, None, None)
 # A flap rule's state once a target's first verdict is in and it never changed since: shared,
 # as states are never mutated (100,000 healthy lines hold three of these each).
-_NEVER_CHANGED: State = [0.0, None, None, 0.0]
-_FIRST_SEEN: dict[float, State] = {up: [0.0, None, up, 0.0] for up in (0.0, 1.0)}
+_NEVER_CHANGED: State = (0.0, None, None, 0.0)
+_FIRST_SEEN: dict[float, State] = {up: (0.0, None, up, 0.0) for up in (0.0, 1.0)}
 _SHARED = (_CLEAR, *_FIRST_SEEN.values())
 
 
 def shared(state: State) -> State:
-    """The shared list equal to `state`, if there is one: a state read back from a snapshot then
+    """The shared tuple equal to `state`, if there is one: a state read back from a snapshot then
     costs no more than one a check returned."""
     return next((common for common in _SHARED if common == state), state)
 
 
 def is_shared(state: State) -> bool:
-    """Whether `state` is one of the shared lists (a state no other target could tell apart)."""
+    """Whether `state` is one of the shared tuples (a state no other target could tell apart)."""
     return any(state is common for common in _SHARED)
 
 

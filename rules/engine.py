@@ -467,9 +467,9 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
     return earliest
 
 
-def _checks(checks: Mapping[str, CheckState]) -> list[tuple[float | None, ...]]:
+def _checks(checks: Mapping[str, CheckState]) -> list[CheckState]:
     """Check states by value: a check may return a new state equal to the old one."""
-    return [tuple(state) for state in checks.values()]
+    return list(checks.values())
 
 
 def _by_key(target: Target) -> NodeKey:

@@ -115,7 +115,7 @@ class Judge:
     """The rule sets and checks, indexed for judging one target at a time.
 
     It also keeps one mapping per distinct set of verdicts, and per set of check states that
-    are all shared lists: 100,000 healthy lines then hold one of each between them rather
+    are all shared tuples: 100,000 healthy lines then hold one of each between them rather
     than two dicts a line (about 500 bytes)."""
 
     def __init__(self, rules: RulesConfig) -> None:
@@ -126,7 +126,7 @@ class Judge:
         self.checks: dict[str, Check] = {name: check for feeds in self._feeds.values() for name, check in feeds}
         self._probes: dict[str, tuple[RuleSet, tuple[tuple[str, Check], ...]]] = {}
         self._verdict_sets: dict[tuple[tuple[str, Verdict], ...], Mapping[str, Verdict]] = {}
-        # keyed by the states' identities: only the shared lists, which live as long as the module
+        # keyed by the states' identities: only the shared tuples, which live as long as the module
         self._check_sets: dict[tuple[tuple[str, int], ...], Mapping[str, State]] = {}
 
     def share_verdicts(self, verdicts: dict[str, Verdict]) -> Mapping[str, Verdict]:
@@ -139,7 +139,7 @@ class Judge:
 
     def share_checks(self, checks: dict[str, State]) -> Mapping[str, State]:
         """The one mapping kept for these states (in this order) when every one is a shared
-        list, or `checks` itself."""
+        tuple, or `checks` itself."""
         if not all(map(is_shared, checks.values())):
             return checks
         return self._check_sets.setdefault(tuple((name, id(state)) for name, state in checks.items()), checks)

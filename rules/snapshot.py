@@ -213,7 +213,7 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
             continue
         target = _load_target(raw, s.inventory.own(key), chain)
         target.verdicts = s.judge.share_verdicts({probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()})
-        target.checks = s.judge.share_checks({k: shared(list(v)) for k, v in raw["checks"].items() if k in s.judge.checks})
+        target.checks = s.judge.share_checks({k: shared(tuple(v)) for k, v in raw["checks"].items() if k in s.judge.checks})
         s.judge.refresh(target)
         s.targets[key] = target
     for raw in snapshot["incidents"]:
@@ -230,7 +230,7 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
     in it: the incident's member rows hold it (`assemble`)."""
     return (
         tuple(t.verdicts.items()),
-        tuple(map(tuple, t.checks.values())),  # by value: a check may return a new state equal to the old one
+        tuple(t.checks.values()),  # by value: a check may return a new state equal to the old one
         t.base,
         t.status,
         t.reasons,
@@ -251,7 +251,7 @@ def _dump_target(t: Target, with_incident: bool = True) -> dict[str, Any]:
     record = {
         "key": str(t.key),
         "verdicts": {probe: list(v) for probe, v in sorted(t.verdicts.items())},
-        "checks": dict(sorted(t.checks.items())),
+        "checks": {name: list(state) for name, state in sorted(t.checks.items())},
         "base": t.base.value,
         "status": t.status.value,
         "reasons": list(t.reasons),

@@ -116,3 +116,21 @@ def test_a_step_that_changed_every_line_is_written_one_record_at_a_time(tmp_path
         assert saved_record == {**{k: v for k, v in record.items() if k != "wake"}, "incident": None}  # in no incident
     finally:
         store.close()
+
+
+def test_the_check_states_of_lines_in_an_outage_cost_the_gc_nothing() -> None:
+    """A line whose modem went silent holds check states of its own (its flap state has the
+    time of the change), so 100,000 of them in an outage cannot be shared. They are tuples of
+    numbers, which the GC stops tracking, and then so does each line's mapping of them: its full
+    passes, which hold the event loop, do not walk them (bench/stall_trace.py)."""
+    topo = layout()
+    engine = Engine(topo, rules(), "ARZ")
+    for batch in polls(topo, T0):
+        engine.observe(batch, T0)
+    silent = [Sample(NodeRef("line", line), "icmp", T0 + 30, Outcome.TIMEOUT, {"loss": 1.0}) for line in topo.lines]
+    engine.observe(silent, T0 + 30)
+    gc.collect()
+    lines = [t for t in engine._s.targets.values() if t.key.level == "line"]
+    assert len({id(t.checks) for t in lines}) == len(lines), "each silent line has check states of its own"
+    assert not any(gc.is_tracked(state) for t in lines for state in t.checks.values())
+    assert not any(gc.is_tracked(t.checks) for t in lines), "nor are their mappings tracked"
