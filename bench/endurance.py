@@ -435,7 +435,7 @@ def show(report: Report) -> str:
             f"{report.lag_over_100ms} stalls over 100 ms; monitord_event_loop_lag_seconds {lag_metric}",
             f"polls: {polls}",
             f"/metrics scrape: median {report.scrape_s * 1000:.0f} ms wall",
-            f"outage SMS through the daemon's outbox to a local Twilio endpoint (same process): {report.sms_sent:,} sent "
+            f"outage SMS through the daemon's outbox to a local Twilio endpoint (a process of its own): {report.sms_sent:,} sent "
             f"to {report.sms_recipients:,} numbers between fault and restore, "
             f"{report.sms_achieved:.0f}/s first to last, {report.sms_peak:.0f}/s in the busiest 10 s, "
             f"{report.sms_rate:g}/s configured",
