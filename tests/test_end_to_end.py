@@ -8,7 +8,6 @@ verified, everyone affected hears so once, and a restart announces nothing again
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef, Phase, Status
+from tests.blocks import own_base
 
 
 async def started(config_path: Path) -> tuple[Daemon, asyncio.Event, asyncio.Task]:
@@ -48,7 +48,7 @@ async def scrape(daemon: Daemon) -> str:
 
 
 async def test_outage_and_degradation_end_to_end(tmp_path):
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.60")  # no other test run uses it
+    world = await start_world(tmp_path, base=own_base(60))  # no other test run uses it
     try:
         topo = load_config(world.config).topology
         daemon, stop, task = await started(world.config)
@@ -172,7 +172,7 @@ async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
     DSLAM keeps them in sync: nothing for `cpe_hold`, then one SMS about the modem each, in the
     subscriber's language; no ticket, no NOC e-mail, nothing when they answer again. Then a line
     drops out of sync: a ticket, a NOC e-mail and an SMS about the customer's line, not the area."""
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.80")  # apart from the test above
+    world = await start_world(tmp_path, base=own_base(80))  # apart from the test above
     try:
         local = datetime.now(ZoneInfo("Europe/Istanbul"))
         quiet = f"{(local + timedelta(hours=2)):%H:00}-{(local + timedelta(hours=3)):%H:00}"  # not now

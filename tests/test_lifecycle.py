@@ -7,7 +7,6 @@ through the notify socket, its HTTP API, the helpdesk and the SMS endpoint.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 from collections import Counter
@@ -18,6 +17,7 @@ from monitord.config import load_config
 from monitord.config.rules import parse_rules
 from monitord.daemon import needs_restart
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,
@@ -30,11 +30,6 @@ from tests.ops_fixtures import (  # noqa: F401
     worlds,
 )
 from tests.rules_fixtures import canonical
-
-
-def own_base(block: int) -> str:
-    """A loopback block of this process's own: a concurrent test run silences none of its addresses."""
-    return f"127.{50 + os.getpid() % 150}.{block}"
 
 
 async def test_notify_reload_and_stop(worlds, daemons):

@@ -15,6 +15,7 @@ import pytest
 from lab.isp import write_secret
 from monitord import logs
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,
@@ -33,7 +34,7 @@ API_TOKEN = "api-S3CRET-77e0a9d4c3b2"
 
 
 async def test_json_logs_hold_no_secret_and_do_not_grow_with_timeouts(worlds, daemons):
-    world = await worlds("127.4.10")
+    world = await worlds(own_base(190))
     secrets_dir = world.isp.root / "secrets"
     write_secret(world.isp.root, "twilio.token", TWILIO_TOKEN)  # the lab expects another: 401
     write_secret(world.isp.root, "helpdesk.token", HELPDESK_TOKEN)  # likewise

@@ -25,6 +25,7 @@ from probes import ber
 from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
 from probes.scheduler import Job, Scheduler
 from probes.traps import Limits, TrapReceiver, senders
+from tests.blocks import own_base
 from tests.ops_fixtures import daemons, short_dir, wait_async, worlds  # noqa: F401
 
 LINK_DOWN, LINK_UP, COLD_START = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.6.3.1.1.5.1"
@@ -330,7 +331,7 @@ def test_profile_traps_are_checked(tmp_path: Path) -> None:
 
 
 async def test_the_daemon_rechecks_a_device_at_once_on_its_trap_and_changes_nothing_by_it(worlds, daemons) -> None:
-    world = await worlds("127.4.11")
+    world = await worlds(own_base(220))
     write_config(
         world.isp.root,
         traps={"listen": "127.0.0.1:0"},
