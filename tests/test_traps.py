@@ -215,7 +215,8 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
     receiver, port, _ = await receiving(limits, scheduler.poll_now)
     count = 20_000
     flood = tmp_path / "flood.txt"
-    flood.write_text("\n".join(f"{address}/{datagram.hex()}" for address, datagram in forgeries(await capture_trap(), count)))
+    datagrams = forgeries(await capture_trap(), count)
+    flood.write_text("\n".join(f"{address}/{datagram.hex()}" for address, datagram in datagrams))
     runner = asyncio.create_task(scheduler.run_forever())
     await asyncio.sleep(1.0)
 
@@ -246,7 +247,8 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
         f"max {max(lags) * 1000:.1f}"
     )
     assert 0.8 * count <= counted <= count  # the kernel may drop some when the socket buffer is full
-    assert receiver.dropped["unknown_sender"] > 3000
+    unknown = sum(address == "127.0.0.3" for address, _ in datagrams)
+    assert receiver.dropped["unknown_sender"] >= 0.8 * unknown  # each one that arrived, less the kernel's drops as above
     assert receiver.dropped["rate_sender"] > 10_000  # the known senders' floods stop at their buckets, before decoding
     assert set(receiver.dropped) <= {"unknown_sender", "rate_sender", "community", "malformed", "user"}
     assert receiver.received["linkDown"] <= limits.sender_burst + limits.sender_rate * elapsed + 1
@@ -330,6 +332,7 @@ def test_profile_traps_are_checked(tmp_path: Path) -> None:
         load_profiles([BUILTIN_DIR, tmp_path])
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_the_daemon_rechecks_a_device_at_once_on_its_trap_and_changes_nothing_by_it(worlds, daemons) -> None:
     world = await worlds(own_base(220))
     write_config(
