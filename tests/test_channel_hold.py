@@ -8,6 +8,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from lab.isp import write_secret
 from monitord.config import load_config
 from monitord.demo import until
@@ -25,6 +27,7 @@ def test_hold_probe_is_a_duration_with_a_default(tmp_path: Path) -> None:
     assert (problem.key, problem.line) == ("notifiers.hold_probe", line_of(never, "hold_probe"))
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_rotated_twilio_token_holds_the_outage_sms_until_a_reload_sends_each_once(worlds, daemons):
     world = await worlds(own_base(150))  # its own block: http_fixtures holds .130
     dslam, behind = first_dslam(world)

@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from lab.isp import write_config
 from lab.world import NOC_EMAIL, World, start_world, stop_world
@@ -47,6 +48,7 @@ async def scrape(daemon: Daemon) -> str:
             return await response.text()
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_outage_and_degradation_end_to_end(tmp_path):
     world = await start_world(tmp_path, base=own_base(60))  # no other test run uses it
     try:
@@ -167,6 +169,7 @@ def sms_to(world: World, phone: str) -> list[str]:
     return [m.body for m in world.twilio.messages if m.to == phone]
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
     """docs/decisions.md rows 2 and 3 on the lab's ISP. Two modems stop answering while their
     DSLAM keeps them in sync: nothing for `cpe_hold`, then one SMS about the modem each, in the

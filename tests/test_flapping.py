@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
+
 from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.config import load_config
@@ -112,6 +114,7 @@ def test_the_helpdesk_and_the_customer_hear_of_a_flapping_line_once() -> None:
 FLAP_FAST = {"kind": "flap", "window": "10s", "above": 1.5, "clear": 1}
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_flapping_line_end_to_end(tmp_path):
     """ifOperStatus toggled every poll: one tracking number, the helpdesk's ticket created,
     commented on when the severity drops and when the line recovers, resolved once stable; the

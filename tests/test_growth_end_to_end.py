@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from test_end_to_end import started
 
 from lab.isp import write_config
@@ -16,6 +17,7 @@ from monitord.model import IncidentKind, NodeRef
 from tests.blocks import own_base
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
     world = await start_world(
         tmp_path,

@@ -11,6 +11,8 @@ import asyncio
 import time
 from dataclasses import replace
 
+import pytest
+
 import monitord.pipeline
 from lab.world import start_world, stop_world
 from monitord.config import load_config
@@ -88,6 +90,7 @@ def test_who_overran_survives_a_restart() -> None:
     assert again.overran() == frozenset(), "forgotten with its window"
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
     """Two DSLAMs in one window; one is back before the end, the other only after it. Exact SMS per
     customer, in order, as the store queued them and as the Twilio endpoint received them."""

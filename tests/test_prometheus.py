@@ -229,6 +229,7 @@ def status_count(daemon: Daemon, device: str | None, status: Status) -> int:
     return sum(n for (_, _, d, s), n in daemon.status_counts().items() if s == status.value and device in (None, d))
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon, prometheus: Prometheus) -> None:
     topology = daemon.config.topology
 
