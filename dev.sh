@@ -53,8 +53,8 @@ case "${1:-}" in
         .venv/bin/ruff check .
         .venv/bin/ruff format --check .
         .venv/bin/mypy
-        # On 4 pytest-xdist workers: the suite mostly waits on its peers and timers, so it takes about a third of the
-        # serial wall time on 2 cores; tests sharing an expensive peer stay on one worker (tests/conftest.py)
+        # On 4 pytest-xdist workers: the suite mostly waits on its peers and timers, so on 2 cores it takes less than half
+        # the serial wall time; tests sharing an expensive peer stay on one worker (tests/conftest.py)
         exec .venv/bin/python -m pytest -q -n 4 --dist loadgroup "$@"
         ;;
     *)
