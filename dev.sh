@@ -28,7 +28,7 @@ python_env() {
     if [ ! -x .venv/bin/python ]; then
         "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
-    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pytest, snmpsim' 2>/dev/null \
+    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pytest, snmpsim, xdist' 2>/dev/null \
         || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ] \
         || [ probes/_icmp.c -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
         echo "dev.sh: installing Python packages into .venv"
@@ -53,7 +53,9 @@ case "${1:-}" in
         .venv/bin/ruff check .
         .venv/bin/ruff format --check .
         .venv/bin/mypy
-        exec .venv/bin/python -m pytest -q "$@"
+        # On 4 pytest-xdist workers: the suite mostly waits on its peers and timers, so on 2 cores it takes less than half
+        # the serial wall time; tests sharing an expensive peer stay on one worker (tests/conftest.py)
+        exec .venv/bin/python -m pytest -q -n 4 --dist loadgroup "$@"
         ;;
     *)
         echo "usage: ./dev.sh demo [--keep-running] | ./dev.sh test [pytest args]" >&2

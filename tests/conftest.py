@@ -1,5 +1,6 @@
 """Settings for the whole suite."""
 
+import pytest
 from hypothesis import settings
 
 from tests.depth import examples
@@ -10,3 +11,27 @@ from tests.pg_fixtures import pg, pg_crashable, pg_database  # noqa: F401  (fixt
 # The default budget of 100 examples is scaled like the explicit ones (tests/depth.py).
 settings.register_profile("monitord", deadline=None, max_examples=examples(100))
 settings.load_profile("monitord")
+
+# Session or module fixtures that start an expensive peer (or build a wheel) -> the pytest-xdist group
+# of the tests using them. `./dev.sh test` runs the suite with `--dist loadgroup`, which keeps a group
+# on one worker: the peer then starts once for the suite instead of once on every worker that draws
+# such a test.
+SHARED_PEERS = {"rt_server": "rt", "snmpsim": "snmp", "snmpd": "snmp", "api": "api", "lab_isp": "lab", "installed": "package"}
+
+# LAB_WORLDS: the tests that run the daemon against a whole simulated ISP (snmpsim agents, loopback
+# modems, the notifiers' peers) for tens of seconds are split by hand into two groups of about equal
+# length, `lab-world-1` and `lab-world-2`: at most two of them run at once, so the agents and the
+# daemons keep answering within the lab's sub-second timeouts while the other workers are busy.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers the marker too; here for runs without it (`-p no:xdist`)
+    config.addinivalue_line("markers", "xdist_group(name): run on the same pytest-xdist worker as the group's other tests")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        groups = sorted({SHARED_PEERS[name] for name in getattr(item, "fixturenames", ()) if name in SHARED_PEERS})
+        if groups:
+            item.add_marker(pytest.mark.xdist_group("_".join(groups)))

@@ -8,7 +8,6 @@ that use it must run on the session loop: `@pytest.mark.asyncio(loop_scope="sess
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import Status, Topology
+from tests.blocks import own_base
 
 TOKEN = "helpdesk-api-token-0123456789abcdef"
 
@@ -52,7 +52,7 @@ class Api:
 
 def lab_base() -> str:
     """A per-process address block of its own, so a silenced address never hides another run's lab."""
-    return f"127.{50 + os.getpid() % 150}.130"
+    return own_base(130)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

@@ -16,18 +16,19 @@ import pytest
 from lab.faults import Faults
 from lab.isp import LabDevice, build_sample_isp
 from lab.snmp import SnmpLab, free_udp_port
+from tests.blocks import own_base
 
 NET_SNMP_ENV = {**os.environ, "MIBS": ""}
 
 
 def session_base() -> str:
     """A per-process address block, so that a lab silenced here never hides another run's lab."""
-    return f"127.{50 + os.getpid() % 150}.10"
+    return own_base(10)
 
 
 def spare_base() -> str:
     """Another per-process block, apart from session_base(), for a second lab in the same run."""
-    return f"127.{200 + os.getpid() % 50}.10"
+    return own_base(200)
 
 
 def snmpwalk(device: LabDevice, oid: str, timeout: float = 1.0) -> dict[str, str]:

@@ -37,6 +37,7 @@ from monitord.exposition import FRESH_FOR, RENDER_SHARE, Exposition
 from monitord.http import DIAGNOSE_AT_ONCE, DIAGNOSE_BURST, DIAGNOSE_RATE, STRICT_JSON, make_app
 from monitord.http_server import CpuShare
 from monitord.model import Status
+from tests.blocks import own_base
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -277,7 +278,7 @@ def test_retention_is_configured_within_bounds(tmp_path: Path) -> None:
 
 async def test_metrics_on_a_listener_of_their_own(tmp_path: Path) -> None:
     """No SNMP agents behind the sample ISP: what matters here is which listener serves what."""
-    build_sample_isp(tmp_path, base=f"127.{50 + os.getpid() % 150}.31", extra={"metrics": {"listen": "127.0.0.1:0"}})
+    build_sample_isp(tmp_path, base=own_base(31), extra={"metrics": {"listen": "127.0.0.1:0"}})
     daemon = Daemon(load_config(tmp_path / "config.yaml"))
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))

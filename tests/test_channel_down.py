@@ -5,17 +5,20 @@ The daemon runs as a subprocess against the lab ISP, with the shipped retry defa
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 
+import pytest
+
 from monitord.config import RetryConfig, load_config
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import daemons, device_ok, first_dslam, open_outage, short_dir, wait_async, worlds  # noqa: F401
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_outage_sms_wait_out_a_twilio_outage_then_go_out_once_each_soon_after_it_ends(worlds, daemons):
-    world = await worlds(f"127.{50 + os.getpid() % 150}.140")
+    world = await worlds(own_base(140))
     dslam, behind = first_dslam(world)
     config = load_config(world.config)
     phones = {config.topology.lines[i].phone for i in behind if config.topology.lines[i].phone}

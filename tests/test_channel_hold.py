@@ -4,14 +4,16 @@ with the right token sends each once. The daemon runs as a subprocess against th
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from lab.isp import write_secret
 from monitord.config import load_config
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import daemons, device_ok, first_dslam, open_outage, short_dir, wait_async, worlds  # noqa: F401
 from tests.test_config import BASE, ENV, line_of, problems_of, write
 
@@ -25,8 +27,9 @@ def test_hold_probe_is_a_duration_with_a_default(tmp_path: Path) -> None:
     assert (problem.key, problem.line) == ("notifiers.hold_probe", line_of(never, "hold_probe"))
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_rotated_twilio_token_holds_the_outage_sms_until_a_reload_sends_each_once(worlds, daemons):
-    world = await worlds(f"127.{50 + os.getpid() % 150}.150")  # its own block: http_fixtures holds .130
+    world = await worlds(own_base(150))  # its own block: http_fixtures holds .130
     dslam, behind = first_dslam(world)
     topology = load_config(world.config).topology
     phones = {topology.lines[i].phone for i in behind if topology.lines[i].phone}

@@ -6,18 +6,19 @@ healthy, then one ticket counting every subscriber of the exchange and the first
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
+
+import pytest
 
 from lab.detection import Detection, shipped_defaults
 from lab.world import NOC_EMAIL, start_world, stop_world
 from monitord.model import NodeRef
+from tests.blocks import own_base
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_dark_exchange_at_default_settings_is_one_full_ticket_within_45_s(tmp_path):
-    world = await start_world(
-        tmp_path, base=f"127.{50 + os.getpid() % 150}.140", regions=1, exchanges_per_region=2, dslams_per_exchange=3
-    )
+    world = await start_world(tmp_path, base=own_base(140), regions=1, exchanges_per_region=2, dslams_per_exchange=3)
     shipped_defaults(world.config)
     try:
         run = await Detection.start(world)

@@ -8,7 +8,6 @@ verified, everyone affected hears so once, and a restart announces nothing again
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -17,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from lab.isp import write_config
 from lab.world import NOC_EMAIL, World, start_world, stop_world
@@ -24,6 +24,7 @@ from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef, Phase, Status
+from tests.blocks import own_base
 
 
 async def started(config_path: Path) -> tuple[Daemon, asyncio.Event, asyncio.Task]:
@@ -47,8 +48,9 @@ async def scrape(daemon: Daemon) -> str:
             return await response.text()
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_outage_and_degradation_end_to_end(tmp_path):
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.60")  # no other test run uses it
+    world = await start_world(tmp_path, base=own_base(60))  # no other test run uses it
     try:
         topo = load_config(world.config).topology
         daemon, stop, task = await started(world.config)
@@ -167,12 +169,13 @@ def sms_to(world: World, phone: str) -> list[str]:
     return [m.body for m in world.twilio.messages if m.to == phone]
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_silent_modem_is_the_customers_side_end_to_end(tmp_path):
     """docs/decisions.md rows 2 and 3 on the lab's ISP. Two modems stop answering while their
     DSLAM keeps them in sync: nothing for `cpe_hold`, then one SMS about the modem each, in the
     subscriber's language; no ticket, no NOC e-mail, nothing when they answer again. Then a line
     drops out of sync: a ticket, a NOC e-mail and an SMS about the customer's line, not the area."""
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.80")  # apart from the test above
+    world = await start_world(tmp_path, base=own_base(80))  # apart from the test above
     try:
         local = datetime.now(ZoneInfo("Europe/Istanbul"))
         quiet = f"{(local + timedelta(hours=2)):%H:00}-{(local + timedelta(hours=3)):%H:00}"  # not now

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_short_endurance_run_detects_the_regional_fault_and_reports_every_figure(tmp_path):
     report = await run(
         tmp_path,

@@ -7,8 +7,9 @@ The rules engine and the planner first (ifOperStatus down, then up but flapping,
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import replace
+
+import pytest
 
 from lab.isp import write_config
 from lab.world import start_world, stop_world
@@ -20,6 +21,7 @@ from monitord.model import Incident, IncidentKind, Line, Notification, Phase, St
 from notices.plan import PlanSettings, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
+from tests.blocks import own_base
 from tests.rules_fixtures import T0, changes, engine, line, topology
 from tests.test_end_to_end import started
 
@@ -112,11 +114,12 @@ def test_the_helpdesk_and_the_customer_hear_of_a_flapping_line_once() -> None:
 FLAP_FAST = {"kind": "flap", "window": "10s", "above": 1.5, "clear": 1}
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_flapping_line_end_to_end(tmp_path):
     """ifOperStatus toggled every poll: one tracking number, the helpdesk's ticket created,
     commented on when the severity drops and when the line recovers, resolved once stable; the
     customer gets one outage SMS and one restoration SMS, and nobody else hears anything."""
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.70")
+    world = await start_world(tmp_path, base=own_base(70))
     try:
         write_config(world.isp.root, rules={"technologies": {"adsl": {"flapping": FLAP_FAST}, "if-mib": {"flapping": FLAP_FAST}}})
         topo = load_config(world.config).topology

@@ -6,20 +6,22 @@ whole count, each subscriber told once (plus the number change of a merged incid
 from __future__ import annotations
 
 import asyncio
-import os
 
+import pytest
 from test_end_to_end import started
 
 from lab.isp import write_config
 from lab.world import start_world, stop_world
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef
+from tests.blocks import own_base
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_growing_exchange_outage_comments_only_what_changed(tmp_path):
     world = await start_world(
         tmp_path,
-        base=f"127.{50 + os.getpid() % 150}.170",
+        base=own_base(170),
         regions=1,
         exchanges_per_region=1,
         dslams_per_exchange=3,

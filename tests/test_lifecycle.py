@@ -7,17 +7,19 @@ through the notify socket, its HTTP API, the helpdesk and the SMS endpoint.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 from collections import Counter
 from dataclasses import replace
+
+import pytest
 
 from lab.isp import write_config
 from monitord.config import load_config
 from monitord.config.rules import parse_rules
 from monitord.daemon import needs_restart
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,
@@ -32,11 +34,7 @@ from tests.ops_fixtures import (  # noqa: F401
 from tests.rules_fixtures import canonical
 
 
-def own_base(block: int) -> str:
-    """A loopback block of this process's own: a concurrent test run silences none of its addresses."""
-    return f"127.{50 + os.getpid() % 150}.{block}"
-
-
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_notify_reload_and_stop(worlds, daemons):
     """READY+STATUS, WATCHDOG; SIGHUP applies a smaller inventory and new rules, keeps line states,
     and closes the removed device's incident and ticket; an invalid config is rejected with
@@ -102,6 +100,7 @@ async def test_notify_reload_and_stop(worlds, daemons):
     assert "Exception in callback" not in daemon.log(), "nothing escaped the signal handlers"
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_sigterm_during_deliveries_then_restart_sends_each_sms_once(worlds, daemons):
     """SIGTERM while a slow SMS endpoint is announcing an outage: the daemon exits within the
     bound, leaving what it did not send in the outbox; the restart sends the rest, none twice."""

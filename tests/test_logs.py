@@ -15,6 +15,7 @@ import pytest
 from lab.isp import write_secret
 from monitord import logs
 from monitord.demo import until
+from tests.blocks import own_base
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,
     daemons,
@@ -32,8 +33,9 @@ HELPDESK_TOKEN = "helpdesk-S3CRET-b81d2c"
 API_TOKEN = "api-S3CRET-77e0a9d4c3b2"
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_json_logs_hold_no_secret_and_do_not_grow_with_timeouts(worlds, daemons):
-    world = await worlds("127.4.10")
+    world = await worlds(own_base(190))
     secrets_dir = world.isp.root / "secrets"
     write_secret(world.isp.root, "twilio.token", TWILIO_TOKEN)  # the lab expects another: 401
     write_secret(world.isp.root, "helpdesk.token", HELPDESK_TOKEN)  # likewise
@@ -56,12 +58,15 @@ async def test_json_logs_hold_no_secret_and_do_not_grow_with_timeouts(worlds, da
     assert all(e["level"] == "error" for e in held("sms") + held("ticket"))
     assert any("401" in e["msg"] or "Authenticate" in e["msg"] for e in held("sms")), held("sms")
 
+    def about_dslam() -> list[dict]:
+        return [e for e in json_lines(daemon.log()) if any(name in e["msg"] for name in names)]
+
     await asyncio.sleep(2)
-    settled = json_lines(daemon.log())
-    about_dslam = [e for e in settled if any(name in e["msg"] for name in names)]
-    assert len(names) <= len(about_dslam) <= 4 * len(names)  # ok, down, unreachable: a few changes each
+    settled = about_dslam()
+    assert len(names) <= len(settled) <= 4 * len(names)  # ok, down, unreachable: a few changes each
     await asyncio.sleep(8)  # four more ICMP and SNMP intervals of a silent device: nothing new to say
-    assert json_lines(daemon.log()) == settled
+    # (about the silent ones: on a busy machine a healthy agent may answer late once, a real change)
+    assert about_dslam() == settled
 
     assert await daemon.stop() == 0
     assert daemon.exited_after < STOP_BOUND

@@ -8,9 +8,10 @@ First the rules engine and the planners (as the daemon calls them), then the dae
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import replace
+
+import pytest
 
 import monitord.pipeline
 from lab.world import start_world, stop_world
@@ -20,6 +21,7 @@ from monitord.demo import until
 from monitord.model import Incident, IncidentKind, MaintenanceWindow, NodeRef, Phase
 from notices.maintenance import due_maintenance_notices
 from notices.plan import PlanSettings, plan_step
+from tests.blocks import own_base
 from tests.rules_fixtures import T0, dead, device, engine, line, rules, topology
 from tests.test_end_to_end import started
 
@@ -88,11 +90,12 @@ def test_who_overran_survives_a_restart() -> None:
     assert again.overran() == frozenset(), "forgotten with its window"
 
 
+@pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
     """Two DSLAMs in one window; one is back before the end, the other only after it. Exact SMS per
     customer, in order, as the store queued them and as the Twilio endpoint received them."""
     monkeypatch.setattr(monitord.pipeline, "NOTICES", 1.0)  # look for due notices every second, not every 30
-    world = await start_world(tmp_path, base=f"127.{50 + os.getpid() % 150}.80")
+    world = await start_world(tmp_path, base=own_base(80))
     try:
         topo = load_config(world.config).topology
         back, late = sorted(d for d, dev in topo.devices.items() if dev.kind == "dslam")[:2]

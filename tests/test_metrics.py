@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.metrics import DURATION_BUCKETS, cumulative, duration_bucket, register
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Status, Topology
+from tests.blocks import own_base
 
 T0 = 1_780_000_000.0
 
@@ -34,13 +34,8 @@ class Clock:
         return self.now
 
 
-def own_base() -> str:
-    """Loopback addresses of this process only: no other test run's faults reach them."""
-    return f"127.{50 + os.getpid() % 150}.30"
-
-
 def sample_config(root: Path, **extra: Any) -> Config:
-    build_sample_isp(root, base=own_base(), extra=extra)
+    build_sample_isp(root, base=own_base(30), extra=extra)
     return load_config(root / "config.yaml")
 
 

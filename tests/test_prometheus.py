@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import Status
 from notifiers.sms import sms_segments
+from tests.blocks import own_base
 
 REPO = Path(__file__).resolve().parent.parent
 ALERTS = REPO / "prometheus" / "alerts.yml"
@@ -196,7 +196,7 @@ class Prometheus:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    world = await start_world(tmp_path / "isp", base=f"127.{50 + os.getpid() % 150}.40")
+    world = await start_world(tmp_path / "isp", base=own_base(40))
     try:
         yield world
     finally:
@@ -229,6 +229,7 @@ def status_count(daemon: Daemon, device: str | None, status: Status) -> int:
     return sum(n for (_, _, d, s), n in daemon.status_counts().items() if s == status.value and device in (None, d))
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon, prometheus: Prometheus) -> None:
     topology = daemon.config.topology
 

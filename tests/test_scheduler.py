@@ -172,7 +172,7 @@ async def test_job_without_check_is_never_backed_off() -> None:
     dead = Probe("router", outcome=Outcome.UNREACHABLE)
     scheduler = Scheduler([Job("router/icmp", "router", "icmp", 0.04, dead)], Sink(), jitter=0.0)
     await run_for(scheduler, 0.42)
-    assert len(dead.starts) >= 10
+    assert len(dead.starts) >= 7  # about 10 at its interval; backed off (every 2, 4, 8 intervals) 3 or 4
     assert scheduler.stats["router/icmp"].backoff == 1
 
 

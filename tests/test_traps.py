@@ -25,6 +25,7 @@ from probes import ber
 from probes.profile_files import BUILTIN_DIR, ProfileError, load_profiles
 from probes.scheduler import Job, Scheduler
 from probes.traps import Limits, TrapReceiver, senders
+from tests.blocks import own_base
 from tests.ops_fixtures import daemons, short_dir, wait_async, worlds  # noqa: F401
 
 LINK_DOWN, LINK_UP, COLD_START = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.6.3.1.1.5.1"
@@ -214,7 +215,8 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
     receiver, port, _ = await receiving(limits, scheduler.poll_now)
     count = 20_000
     flood = tmp_path / "flood.txt"
-    flood.write_text("\n".join(f"{address}/{datagram.hex()}" for address, datagram in forgeries(await capture_trap(), count)))
+    datagrams = forgeries(await capture_trap(), count)
+    flood.write_text("\n".join(f"{address}/{datagram.hex()}" for address, datagram in datagrams))
     runner = asyncio.create_task(scheduler.run_forever())
     await asyncio.sleep(1.0)
 
@@ -244,9 +246,14 @@ async def test_a_flood_of_forged_and_malformed_traps_is_dropped_and_polling_keep
         f"loop lag ms p50 {sorted(lags)[len(lags) // 2] * 1000:.1f} p99 {sorted(lags)[len(lags) * 99 // 100] * 1000:.1f} "
         f"max {max(lags) * 1000:.1f}"
     )
-    assert 0.8 * count <= counted <= count  # the kernel may drop some when the socket buffer is full
-    assert receiver.dropped["unknown_sender"] > 3000
-    assert receiver.dropped["rate_sender"] > 10_000  # the known senders' floods stop at their buckets, before decoding
+    # The kernel drops what the socket buffer cannot hold while a busy machine keeps the receiver off the CPU.
+    # The kinds of datagram take turns in the flood, so those drops take about the same share of each kind.
+    assert 0.5 * count <= counted <= count
+    share = counted / count
+    unknown = sum(address == "127.0.0.3" for address, _ in datagrams)
+    assert receiver.dropped["unknown_sender"] >= 0.9 * share * unknown
+    # the known senders' floods stop at their buckets, before decoding
+    assert receiver.dropped["rate_sender"] >= 0.9 * share * (count - unknown)
     assert set(receiver.dropped) <= {"unknown_sender", "rate_sender", "community", "malformed", "user"}
     assert receiver.received["linkDown"] <= limits.sender_burst + limits.sender_rate * elapsed + 1
     expected = elapsed / interval
@@ -329,8 +336,9 @@ def test_profile_traps_are_checked(tmp_path: Path) -> None:
         load_profiles([BUILTIN_DIR, tmp_path])
 
 
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_the_daemon_rechecks_a_device_at_once_on_its_trap_and_changes_nothing_by_it(worlds, daemons) -> None:
-    world = await worlds("127.4.11")
+    world = await worlds(own_base(220))
     write_config(
         world.isp.root,
         traps={"listen": "127.0.0.1:0"},
