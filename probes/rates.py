@@ -80,6 +80,10 @@ class RateTracker:
             readings.times = now
         return rates
 
+    def columns_known(self) -> int:
+        """How many device columns have readings (each an object and its arrays, kept for the run)."""
+        return sum(map(len, self._counters.values()))
+
     def forget(self, device: str) -> None:
         self._counters.pop(device, None)
         self._uptimes.pop(device, None)

@@ -4,6 +4,7 @@ loop's lag is measured and exported (`monitord_event_loop_lag_seconds`)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 from collections.abc import Awaitable
@@ -124,3 +125,28 @@ def busy(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
+
+
+def in_reach(thing: object) -> bool:
+    """Whether the GC's passes walk `thing` (tracked, and not frozen)."""
+    return any(o is thing for o in gc.get_objects())
+
+
+def test_the_rate_state_of_a_first_round_of_walks_is_frozen_too(tmp_path: Path) -> None:
+    """The first walk of each device makes its rate state, up to a line interval after the start
+    froze the rest: once enough of it is new, it is frozen as the engine's targets are, so the
+    GC's full passes (which hold the loop) stop walking it."""
+    daemon = Daemon(sample_config(tmp_path))
+    try:
+        daemon._freeze()
+        assert not daemon.freeze_if_grown(), "nothing new: no freeze"
+        rates, column = daemon.probes.rates, (1, 3, 6, 1, 2, 1, 10, 94, 1, 1, 3, 1, 1)
+        for device in range(monitord.daemon.FREEZE_MIN + 1):
+            rates.rates(f"d{device}", column, [(1,)], [5], [32], 1_780_000_000.0)
+        kept = rates._counters["d0"][column]
+        assert in_reach(kept), "new rate state is in the GC's reach"
+        assert daemon.freeze_if_grown(), "the rate state grew: frozen again"
+        assert not in_reach(kept)
+    finally:
+        gc.unfreeze()
+        daemon.store.close()
