@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 import time
@@ -28,6 +27,7 @@ from monitord.config import Config, ConfigError, load_config
 from monitord.config.model import SmsConfig
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
+from monitord.gcfreeze import Freezer
 from monitord.looplag import LoopLag
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
 from monitord.outbox import LEASE_TERM, ChannelPolicy, Delivery, Outbox
@@ -60,7 +60,6 @@ log = logging.getLogger("monitord")
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
-FREEZE_GROWTH, FREEZE_MIN = 1.05, 1000  # freeze again once 5% and 1,000 more targets or rate columns are known
 SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
 
 
@@ -178,8 +177,8 @@ class Daemon:
             lease_term=LEASE_TERM if isinstance(config.state, StateServer) else None,  # beside `--role notifier` workers
         )
         self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
-        self._frozen = 0  # engine targets and rate columns known at the last `gc.freeze`
         self.probes = PollingJobs(self.clock)
+        self.freezer = Freezer(lambda: self.pipeline.engine.targets_known() + self.probes.rates.columns_known())
         self.started = self.clock()
         self.ready = asyncio.Event()
         self.scheduler: Scheduler | None = None
@@ -208,7 +207,7 @@ class Daemon:
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
             await self.pipeline.start()
-            self._freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
+            self.freezer.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             snmp = self.probes.snmp = SnmpClient(
                 timeout=config.snmp.timeout,
                 retries=config.snmp.retries,
@@ -280,7 +279,7 @@ class Daemon:
         last_ping, last_status = 0.0, ""
         while True:
             await self.pipeline.tick()
-            self.freeze_if_grown()
+            self.freezer.freeze_if_grown()  # new targets and rate columns, made after the start
             fields = []
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 fields.append("WATCHDOG=1")
@@ -291,27 +290,6 @@ class Daemon:
             if fields:
                 sdnotify.notify(*fields)
             await asyncio.sleep(TICK)
-
-    def _freeze(self) -> None:
-        """Move everything alive now out of the GC's reach (`gc.freeze`), the engine's state
-        included. A first start (or new lines) makes a target per line with its first samples,
-        and the rate state of each device's columns at its first walk (a line interval later),
-        after `run` froze the rest: left to the GC, every full pass walks them again, a quarter
-        of a second and more on the loop for 100,000 targets (bench/regional_steps.py), 40 ms
-        for the rate state of 2,000 DSLAMs (bench/stall_trace.py)."""
-        gc.freeze()
-        self._frozen = self._lasting()
-
-    def freeze_if_grown(self) -> bool:
-        """Freeze again once the state that lives for the whole run has grown (FREEZE_GROWTH)."""
-        if self._lasting() < self._frozen * FREEZE_GROWTH + FREEZE_MIN:
-            return False
-        self._freeze()
-        return True
-
-    def _lasting(self) -> int:
-        """How much state that lives for the whole run is known: engine targets and rate columns."""
-        return self.pipeline.engine.targets_known() + self.probes.rates.columns_known()
 
     async def _pruner(self) -> None:
         while True:

@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 import monitord.daemon
+import monitord.gcfreeze
 from monitord.config import Config
 from monitord.daemon import Daemon
 from monitord.demo import until
@@ -138,14 +139,14 @@ def test_the_rate_state_of_a_first_round_of_walks_is_frozen_too(tmp_path: Path) 
     GC's full passes (which hold the loop) stop walking it."""
     daemon = Daemon(sample_config(tmp_path))
     try:
-        daemon._freeze()
-        assert not daemon.freeze_if_grown(), "nothing new: no freeze"
+        daemon.freezer.freeze()
+        assert not daemon.freezer.freeze_if_grown(), "nothing new: no freeze"
         rates, column = daemon.probes.rates, (1, 3, 6, 1, 2, 1, 10, 94, 1, 1, 3, 1, 1)
-        for device in range(monitord.daemon.FREEZE_MIN + 1):
+        for device in range(monitord.gcfreeze.MINIMUM + 1):
             rates.rates(f"d{device}", column, [(1,)], [5], [32], 1_780_000_000.0)
         kept = rates._counters["d0"][column]
         assert in_reach(kept), "new rate state is in the GC's reach"
-        assert daemon.freeze_if_grown(), "the rate state grew: frozen again"
+        assert daemon.freezer.freeze_if_grown(), "the rate state grew: frozen again"
         assert not in_reach(kept)
     finally:
         gc.unfreeze()
