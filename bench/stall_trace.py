@@ -19,7 +19,7 @@ seconds and again when it ends), samples the other threads' stacks, and times ev
 
 The tracing is not free: its thread wakes every `every` seconds and takes the interpreter from
 the loop, and reads /proc for every thread. A traced run has more and longer stalls than the
-same run untraced (17 over 100 ms against 1 in docs/benchmarks.md): compare traced runs with
+same run untraced (17 over 100 ms against 1 on one tree, docs/benchmarks.md): compare traced runs with
 traced runs only, and take the figures from untraced ones.
 """
 
