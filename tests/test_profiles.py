@@ -49,7 +49,17 @@ def raw(name: str, prefix: str, index: str) -> int:
 
 
 def test_builtin_profiles_load() -> None:
-    assert {"adsl", "adsl-wholedb", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos"} <= set(PROFILES)
+    assert {
+        "adsl",
+        "adsl-wholedb",
+        "vdsl2",
+        "docsis-cm",
+        "docsis-cmts",
+        "if-mib",
+        "gpon-axos",
+        "shdsl",
+        "oneaccess-shdsl",
+    } <= set(PROFILES)
     assert PROFILES["gpon-axos"].intervals == {"optical"}
     assert PROFILES["docsis-cmts"].match == "mac"
     assert all(len(column.oid) > 8 for profile in PROFILES.values() for column in profile.columns())
