@@ -58,7 +58,7 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
 EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
 TABLE_KEYS = {"index", "key", "columns", "join"}
-COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback"}
+COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback", "bits"}
 
 
 def _profile(path: Path, document: dict[str, Any]) -> Profile:
@@ -180,6 +180,12 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["convert"] = _choice(path, f"{where}.convert", value, tuple(CONVERT))
         elif key == "combine":
             fields["combine"] = _choice(path, f"{where}.combine", value, tuple(COMBINE))
+        elif key == "bits":
+            if column.kind != "gauge" or not isinstance(value, list) or not value:
+                raise ProfileError(f"{path}: {where}.bits: a gauge's list of BITS positions (0 = the first octet's high bit)")
+            if not all(isinstance(bit, int) and not isinstance(bit, bool) and 0 <= bit < 2048 for bit in value):
+                raise ProfileError(f"{path}: {where}.bits: positions are integers from 0")
+            fields["bits"] = frozenset(value)
         elif key == "fallback":
             if column.kind != "counter":
                 raise ProfileError(f"{path}: {where}.fallback: only a counter column may fall back (to a 32-bit counter)")

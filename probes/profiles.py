@@ -70,6 +70,7 @@ class Column:
     combine: Combine | None = None  # when several rows fold into one line; default min / sum
     interval: str = "line"
     fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
+    bits: frozenset[int] | None = None  # a BITS cell (OCTET STRING): 1 if any of these bits is set, else 0
 
     @property
     def folding(self) -> Combine:
@@ -204,7 +205,7 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
         rows = tables.get(id(table)) or tables.setdefault(id(table), _TableRows(table, row_keys, keys))
         found = rows.of(cells.indexes)
         counter = column.kind == "counter"
-        accepted = COUNTER_TAGS if counter else INTEGER_TAG_OCTETS
+        accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits else INTEGER_TAG_OCTETS
         values: list[Any] = cells.values
         if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
             if not counter:
@@ -223,6 +224,8 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
 
 COUNTER_TAGS = bytes(COUNTER_BITS)
 INTEGER_TAG_OCTETS = bytes(sorted(INTEGER_TAGS))
+OCTET_STRING = 4
+OCTET_STRING_TAGS = bytes([OCTET_STRING])
 BITS = bytes(COUNTER_BITS.get(tag, 0) for tag in range(256))  # a counter's tag -> its width, for bytes.translate
 
 
@@ -286,6 +289,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     does not fit, of a wrong type, unmapped or unlabelled."""
     counter = column.kind == "counter"
     tags = COUNTER_BITS if counter else INTEGER_TAGS
+    octets = bool(column.bits)
     convert = _converter(column)
     labelled = "{" in column.name
     skipped = 0
@@ -296,7 +300,11 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
         if row is None:
             skipped += 1
             continue
-        if tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
+        if octets:
+            if tag != OCTET_STRING or not isinstance(raw, bytes):
+                skipped += 1
+                continue
+        elif tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
             skipped += 1
             continue
         if raw in column.unavailable:
@@ -323,10 +331,14 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     return run._replace(values=values, bits=bytes(bits)), skipped
 
 
-def _converter(column: Column) -> Callable[[int], float | None]:
+def _converter(column: Column) -> Callable[[Any], float | None]:
     """A raw integer -> the column's natural unit, or None if it stands for "no value"; its
     branches chosen once per column. Counters stay exact integers: a float would round a
-    Counter64 above 2**53, and with it the rate."""
+    Counter64 above 2**53, and with it the rate. A `bits` column takes the octets of a BITS
+    value (bit 0 is the first octet's high bit, RFC 2578 7.1.4; octets left off are bits clear)."""
+    if column.bits:
+        masks = tuple((bit // 8, 0x80 >> (bit % 8)) for bit in sorted(column.bits))
+        return lambda raw: float(any(at < len(raw) and raw[at] & mask for at, mask in masks))
     if column.map is not None:
         return column.map.get
     if column.kind == "counter":

@@ -109,6 +109,7 @@ def synthetic_vdsl2_bands() -> str:
 SHDSL_SPANS = {  # ifIndex -> (ifOperStatus, repeaters found, attainable bit/s, actual bit/s)
     10: (1, 1, 5_696_000, 4_616_000),
     11: (2, 0, 0, 0),
+    12: (1, 0, 2_312_000, 2_312_000),
 }
 SHDSL_ENDPOINTS = {  # (ifIndex, unit, side, wire pair) -> (attenuation dB, SNR margin dB, ES, SES, CRC anomalies, LOSWS)
     (10, 1, 2, 1): (14, 9, 100, 4, 9_000, 1),  # xtuC, customer side
@@ -120,6 +121,12 @@ SHDSL_ENDPOINTS = {  # (ifIndex, unit, side, wire pair) -> (attenuation dB, SNR 
     (10, 2, 1, 1): (21, 6, 30, 1, 3_000, 0),  # xtuR, network side
     (10, 2, 1, 2): (22, 5, 31, 1, 3_100, 0),
     (11, 1, 2, 1): (0, 0, 7, 7, 7, 7),  # not in sync: zeros, as the Westermo recording's down port
+    (12, 1, 2, 1): (20, 6, 0, 0, 0, 0),  # in sync by ifOperStatus and rates, but the far end ...
+    (12, 2, 1, 1): (21, 5, 0, 0, 0, 0),
+}
+SHDSL_STATUS = {  # hdsl2ShdslEndpointCurrStatus (BITS) as hex octets; others read noDefect(0), "80"
+    (11, 1, 2, 1): "0040",  # noNeighborPresent(9)
+    (12, 2, 1, 1): "0200",  # ... reports loswFailureAlarm(6)
 }
 SHDSL_DELTAS = {  # counters' growth over the 60 s between the two synthetic snapshots
     (10, 3, 1, 2): (45, 30, 6_000, 12),
@@ -130,7 +137,8 @@ SHDSL_DELTAS = {  # counters' growth over the 60 s between the two synthetic sna
 def synthetic_shdsl(later: bool) -> str:
     """HDSL2-SHDSL-LINE-MIB rows cloned from the Westermo recording's endpoint rows (same columns
     and types, other indexes and values) plus the span status table it lacks: span 10 in sync
-    with a repeater, two wire pairs and one bad pair; span 11 down. `later`: the snapshot 60 s on."""
+    with a repeater, two wire pairs and one bad pair; span 11 down; span 12 in sync by its
+    ifOperStatus and rates but with an endpoint in LOSW failure. `later`: the snapshot 60 s on."""
     lines = [f"1.3.6.1.2.1.1.3.0|67|{6100 if later else 100}"]
     for span, (oper, repeaters, attainable, actual) in SHDSL_SPANS.items():
         lines.append(f"1.3.6.1.2.1.2.2.1.8.{span}|2|{oper}")
@@ -141,6 +149,7 @@ def synthetic_shdsl(later: bool) -> str:
         row = ".".join(map(str, index))
         lines.append(f"1.3.6.1.2.1.10.48.1.5.1.1.{row}|2|{atn}")
         lines.append(f"1.3.6.1.2.1.10.48.1.5.1.2.{row}|2|{snr}")
+        lines.append(f"1.3.6.1.2.1.10.48.1.5.1.3.{row}|4x|{SHDSL_STATUS.get(index, '80')}")
         for column, value, delta in zip((4, 5, 6, 7), counters, grown, strict=True):
             lines.append(f"1.3.6.1.2.1.10.48.1.5.1.{column}.{row}|65|{value + delta}")
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"

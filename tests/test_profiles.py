@@ -89,6 +89,10 @@ def test_builtin_profiles_load() -> None:
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n",
             "tables[0].columns[0].fallback",
         ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, bits: [6]}]}]\n",
+            "tables[0].columns[0].bits: a gauge's list",
+        ),
         ("name: x\ntables: [{join: yes please, columns: [{name: a, oid: '1.3.6'}]}]\n", "tables[0].join: expected true or false"),
         (
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6'}]}]\naggregates: [{name: s, any_nonzero: a}]\n",

@@ -265,8 +265,9 @@ async def test_lines_in_sync_stay_up(snmpsim: Snmpsim, client: SnmpClient) -> No
 def test_every_builtin_profile_has_rules_that_judge_no_sync() -> None:
     """adsl-wholedb only rescales adsl: its lines are judged by the same rules, not by none."""
     assert RULES.ruleset("adsl-wholedb") == RULES.ruleset("adsl")
-    for name in ("adsl", "adsl-wholedb", "vdsl2", "shdsl"):
+    for name in ("adsl", "adsl-wholedb", "vdsl2"):
         assert {rule.metric for rule in RULES.ruleset(name).downs} == {"oper_up", "in_sync"}
+    assert {rule.metric for rule in RULES.ruleset("shdsl").downs} == {"oper_up", "in_sync", "sync_failure"}
     assert {rule.metric for rule in RULES.ruleset("oneaccess-shdsl").downs} == {"oper_up"}
 
 

@@ -20,15 +20,16 @@ from monitord.config.rules import parse_rules
 from monitord.diagnose import judge_row
 from monitord.model import Device, NodeRef, Outcome, Sample, Secret, SnmpAuth
 from probes.profile_files import load_profiles
-from probes.profiles import poll_device
+from probes.profiles import decode, poll_device
 from probes.rates import RateTracker
-from probes.snmp import SnmpClient
+from probes.snmp import SnmpClient, Varbind, parse_oid
 from rules.verdict import verdict
 from tests.snmp_fixtures import (
     RECORDINGS,
     SHDSL_DELTAS,
     SHDSL_ENDPOINTS,
     SHDSL_SPANS,
+    SHDSL_STATUS,
     Snmpsim,
     column,
     read_snmprec,
@@ -93,9 +94,10 @@ async def test_shdsl_on_westermo_endpoint_rows(snmpsim: Snmpsim, client: SnmpCli
 
 async def test_shdsl_synthetic_span_status_counters_and_a_down_span(snmpsim: Snmpsim, client: SnmpClient) -> None:
     """Synthetic rows: worst endpoint over units, sides and wire pairs; counters as rates between
-    two snapshots 60 s apart; the span out of sync is down, the one with a bad pair degraded."""
+    two snapshots 60 s apart; the span out of sync is down, the one with a bad pair degraded, the
+    one whose endpoint status says LOSW failure down though its interface is up."""
     profile, rates = PROFILES["shdsl"], RateTracker()
-    wanted = {"10": "span-10", "11": "span-11"}
+    wanted = {"10": "span-10", "11": "span-11", "12": "span-12"}
     first = lines_of(await poll_device(client, device(snmpsim, "shdsl-synthetic-t0", "shdsl"), profile, wanted, T0, rates=rates))
     assert "errored_seconds_per_s" not in first["span-10"].values  # no rate from one reading
     later = await poll_device(client, device(snmpsim, "shdsl-synthetic-t1", "shdsl"), profile, wanted, T0 + 60, rates=rates)
@@ -117,6 +119,7 @@ async def test_shdsl_synthetic_span_status_counters_and_a_down_span(snmpsim: Snm
             "crc_anomalies_per_s": sum(d[2] for d in grown) / 60,
             "losw_seconds_per_s": max(d[3] for d in grown) / 60,
             "in_sync": 1.0 if actual else 0.0,
+            "sync_failure": float(any(index in SHDSL_STATUS for index in rows)),
         }
         assert found[line].values == pytest.approx(expected), line
     assert found["span-10"].values["snr_margin_db"] == 2.0  # the one bad pair of the repeater's network side
@@ -134,6 +137,9 @@ async def test_shdsl_synthetic_span_status_counters_and_a_down_span(snmpsim: Snm
     )
     assert verdict(found["span-11"], rules) == ("down", "snmp:shdsl: not in sync (interface down) (oper_up 0)")
     assert judge_row(found["span-11"].values, rules, T0 + 60)[1] == ()  # down, never also degraded
+    why = "not in sync (endpoint status: LOSW failure, init failure or no neighbour) (sync_failure 1)"
+    assert (found["span-12"].values["oper_up"], found["span-12"].values["in_sync"]) == (1.0, 1.0)
+    assert verdict(found["span-12"], rules) == ("down", f"snmp:shdsl: {why}")
 
 
 async def test_oneaccess_shdsl_span_counters_on_one90(snmpsim: Snmpsim, client: SnmpClient) -> None:
@@ -165,3 +171,24 @@ async def test_oneaccess_shdsl_span_counters_on_one90(snmpsim: Snmpsim, client: 
     own = next(s for s in standard if s.target == NodeRef("device", dev.id))
     assert own.outcome is Outcome.NO_TABLE
     assert own.detail.startswith("profile shdsl: tables 1.3.6.1.2.1.10.48.1.2.1, 1.3.6.1.2.1.10.48.1.5.1 absent")
+
+
+def test_status_bits_count_from_the_first_octets_high_bit() -> None:
+    """BITS on the wire (RFC 2578): bit 0 is the first octet's high bit; octets an agent leaves
+    off are clear bits; a cell that is not an OCTET STRING is skipped and counted."""
+    status = parse_oid(f"{ENDPOINT}.3")
+    cells = {
+        (20, 1, 2, 1): (4, bytes([0x80])),  # noDefect(0) only, one octet
+        (21, 1, 2, 1): (4, bytes([0x02, 0x00])),  # loswFailureAlarm(6)
+        (22, 1, 2, 1): (4, bytes([0x00, 0x40])),  # noNeighborPresent(9)
+        (23, 1, 2, 1): (4, bytes([0x10, 0x20])),  # snrMarginAlarm(4), loopbackActive(10): no sync failure
+        (24, 1, 2, 1): (2, 512),  # an INTEGER where BITS belong
+    }
+    decoded = decode(PROFILES["shdsl"], [Varbind(status + index, tag, value) for index, (tag, value) in cells.items()])
+    assert decoded.skipped == 1
+    assert [(key, value) for run in decoded.runs for key, value in zip(run.keys, run.values, strict=True)] == [
+        ("20", 0.0),
+        ("21", 1.0),
+        ("22", 1.0),
+        ("23", 0.0),
+    ]
