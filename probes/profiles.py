@@ -19,6 +19,7 @@ Longer than 500 lines because decoding's fast paths rely on the profile model's 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,26 @@ MAX_COUNTER = 2**64 - 1  # what probes/ber.py lets through; rate state keeps cou
 COMBINE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "sum": sum}
 AGGREGATE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "any_nonzero": lambda values: float(any(values))}
 CONVERT = {"mw_to_dbm": lambda mw: 10 * math.log10(mw) if mw > 0 else None}
+TEXT_UNITS: dict[str, Callable[[float], float | None]] = {
+    # the unit of the number a text pattern finds -> the metric's natural unit (power in dBm)
+    "dBm": lambda x: x,
+    "0.1 dBm": lambda x: x * 0.1,
+    "0.01 dBm": lambda x: x * 0.01,
+    "mW": CONVERT["mw_to_dbm"],
+    "uW": lambda x: CONVERT["mw_to_dbm"](x / 1000),
+    "dB": lambda x: x,
+    "0.1 dB": lambda x: x * 0.1,
+    "1": lambda x: x,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextNumber:
+    """A number inside a text cell (OCTET STRING): the first match of `pattern`'s one group, in
+    `unit` (a key of TEXT_UNITS), e.g. `0.03 mW (-14.61 dBm)` with `\\((-?[0-9.]+) dBm\\)` and dBm."""
+
+    pattern: str
+    unit: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +92,7 @@ class Column:
     interval: str = "line"
     fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
     bits: frozenset[int] | None = None  # a BITS cell (OCTET STRING): 1 if any of these bits is set, else 0
+    text: TextNumber | None = None  # a number read out of a text cell
 
     @property
     def folding(self) -> Combine:
@@ -205,7 +227,7 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
         rows = tables.get(id(table)) or tables.setdefault(id(table), _TableRows(table, row_keys, keys))
         found = rows.of(cells.indexes)
         counter = column.kind == "counter"
-        accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits else INTEGER_TAG_OCTETS
+        accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits or column.text else INTEGER_TAG_OCTETS
         values: list[Any] = cells.values
         if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
             if not counter:
@@ -289,7 +311,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     does not fit, of a wrong type, unmapped or unlabelled."""
     counter = column.kind == "counter"
     tags = COUNTER_BITS if counter else INTEGER_TAGS
-    octets = bool(column.bits)
+    octets = bool(column.bits) or column.text is not None
     convert = _converter(column)
     labelled = "{" in column.name
     skipped = 0
@@ -339,6 +361,8 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
     if column.bits:
         masks = tuple((bit // 8, 0x80 >> (bit % 8)) for bit in sorted(column.bits))
         return lambda raw: float(any(at < len(raw) and raw[at] & mask for at, mask in masks))
+    if column.text is not None:
+        return _text_number(column.text)
     if column.map is not None:
         return column.map.get
     if column.kind == "counter":
@@ -348,6 +372,24 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
         return lambda raw: transform(raw * scale)
     scale = column.scale
     return lambda raw: raw * scale
+
+
+def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
+    """Text octets -> the number `text.pattern` finds, in the metric's unit; None where the
+    pattern finds none (an empty cell, "N/A", a format the pattern does not describe)."""
+    search, to_unit = re.compile(text.pattern).search, TEXT_UNITS[text.unit]
+
+    def number(raw: bytes) -> float | None:
+        found = search(raw.decode("utf-8", "replace"))
+        if found is None:
+            return None
+        try:
+            value = float(found.group(1))
+        except ValueError:
+            return None
+        return to_unit(value) if math.isfinite(value) else None
+
+    return number
 
 
 def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:

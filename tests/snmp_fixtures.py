@@ -31,6 +31,7 @@ SERVED = (
     "zxdsl",
     "weos_ddw-225",
     "oneaccess_oneaccess-showtime",
+    "vrp_ne8000-m8",
 )
 
 

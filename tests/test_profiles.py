@@ -59,6 +59,7 @@ def test_builtin_profiles_load() -> None:
         "gpon-axos",
         "shdsl",
         "oneaccess-shdsl",
+        "huawei-optics",
     } <= set(PROFILES)
     assert PROFILES["gpon-axos"].intervals == {"optical"}
     assert PROFILES["docsis-cmts"].match == "mac"
@@ -88,6 +89,18 @@ def test_builtin_profiles_load() -> None:
         (
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n",
             "tables[0].columns[0].fallback",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '[0-9]+', unit: dBm}}]}]\n",
+            "tables[0].columns[0].text.pattern: needs exactly one group",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '([0-9]+)', unit: furlong}}]}]\n",
+            "tables[0].columns[0].text.unit: 'furlong' is not one of",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '([0-9]+)', unit: dBm}, scale: 0.1}]}]\n",
+            "tables[0].columns[0].text: only on a gauge without scale",
         ),
         (
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, bits: [6]}]}]\n",
