@@ -196,10 +196,15 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
         else:
             raise ProfileError(f"{path}: {where}.{key}: not allowed here")
     built = replace(column, **fields)
-    if built.text is not None and (
-        built.kind != "gauge" or built.scale != 1.0 or built.convert or built.map is not None or built.bits
-    ):
-        raise ProfileError(f"{path}: {where}.text: only on a gauge without scale, convert, map or bits (the unit converts)")
+    for key, unit in (("text", "the unit converts"), ("bits", "a bit is 1 or 0")):
+        if getattr(built, key) and (
+            built.kind != "gauge"
+            or built.scale != 1.0
+            or built.convert
+            or built.map is not None
+            or (built.bits and built.text is not None)
+        ):
+            raise ProfileError(f"{path}: {where}.{key}: only on a gauge without scale, convert, map, bits or text ({unit})")
     return built
 
 

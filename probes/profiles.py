@@ -385,7 +385,7 @@ def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
             return None
         try:
             value = float(found.group(1))
-        except ValueError:
+        except (TypeError, ValueError):  # an optional group that took nothing, or no number after all
             return None
         return to_unit(value) if math.isfinite(value) else None
 

@@ -103,6 +103,10 @@ def test_builtin_profiles_load() -> None:
             "tables[0].columns[0].text: only on a gauge without scale",
         ),
         (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', bits: [1], map: {1: 1}}]}]\n",
+            "tables[0].columns[0].bits: only on a gauge without scale",
+        ),
+        (
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, bits: [6]}]}]\n",
             "tables[0].columns[0].bits: a gauge's list",
         ),

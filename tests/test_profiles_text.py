@@ -74,6 +74,7 @@ def test_optics_text_in_other_formats(tmp_path: Path) -> None:
         2: b"0.0012 mW ( -29.21 dBm)",
         3: b"N/A",
         4: b"0.00 mW (-inf dBm)",
+        6: b"-- mW",  # the mW pattern finds no number
     }
     varbinds = [
         Varbind(parse_oid(f"1.3.6.1.4.1.99999.1.{col}.{port}"), 4, text) for col in (1, 2) for port, text in cells.items()
@@ -85,4 +86,4 @@ def test_optics_text_in_other_formats(tmp_path: Path) -> None:
     assert rows["1"] == pytest.approx({"rx_dbm": -14.61, "rx_mw_dbm": 10 * math.log10(0.03)})
     assert rows["2"] == pytest.approx({"rx_dbm": -29.21, "rx_mw_dbm": 10 * math.log10(0.0012)})
     # rows without a value: no number in "N/A"; 0 mW is no light and "-inf" is not a number
-    assert {"3", "4"} <= decoded.keys and not {"3", "4"} & set(rows)
+    assert {"3", "4", "6"} <= decoded.keys and not {"3", "4", "6"} & set(rows)
