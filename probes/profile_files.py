@@ -3,6 +3,7 @@ into the `Profile`s that probes/profiles.py decodes with; every error names the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, Literal
 from monitord.builtin import PROFILES_DIR as BUILTIN_DIR
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
-from probes.profiles import COMBINE, CONVERT, Aggregate, Column, IndexPart, Profile, Table
+from probes.profiles import COMBINE, CONVERT, TEXT_UNITS, Aggregate, Column, IndexPart, Profile, Table, TextNumber
 from probes.snmp import Oid, parse_oid
 
 
@@ -58,7 +59,7 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
 EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
 TABLE_KEYS = {"index", "key", "columns", "join"}
-COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback"}
+COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback", "bits", "text"}
 
 
 def _profile(path: Path, document: dict[str, Any]) -> Profile:
@@ -180,13 +181,45 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["convert"] = _choice(path, f"{where}.convert", value, tuple(CONVERT))
         elif key == "combine":
             fields["combine"] = _choice(path, f"{where}.combine", value, tuple(COMBINE))
+        elif key == "bits":
+            if column.kind != "gauge" or not isinstance(value, list) or not value:
+                raise ProfileError(f"{path}: {where}.bits: a gauge's list of BITS positions (0 = the first octet's high bit)")
+            if not all(isinstance(bit, int) and not isinstance(bit, bool) and 0 <= bit < 2048 for bit in value):
+                raise ProfileError(f"{path}: {where}.bits: positions are integers from 0")
+            fields["bits"] = frozenset(value)
+        elif key == "text":
+            fields["text"] = _text(path, f"{where}.text", value)
         elif key == "fallback":
             if column.kind != "counter":
                 raise ProfileError(f"{path}: {where}.fallback: only a counter column may fall back (to a 32-bit counter)")
             fields["fallback"] = _oid(path, f"{where}.fallback", value)
         else:
             raise ProfileError(f"{path}: {where}.{key}: not allowed here")
-    return replace(column, **fields)
+    built = replace(column, **fields)
+    for key, unit in (("text", "the unit converts"), ("bits", "a bit is 1 or 0")):
+        if getattr(built, key) and (
+            built.kind != "gauge"
+            or built.scale != 1.0
+            or built.convert
+            or built.map is not None
+            or (built.bits and built.text is not None)
+        ):
+            raise ProfileError(f"{path}: {where}.{key}: only on a gauge without scale, convert, map, bits or text ({unit})")
+    return built
+
+
+def _text(path: Path, where: str, value: Any) -> TextNumber:
+    """`text: {pattern: <regex with one group>, unit: <unit>}`."""
+    if not isinstance(value, dict) or set(value) != {"pattern", "unit"} or not isinstance(value["pattern"], str):
+        raise ProfileError(f"{path}: {where}: expected {{pattern: <regular expression with one group>, unit: <unit>}}")
+    try:
+        groups = re.compile(value["pattern"]).groups
+    except re.error as error:
+        raise ProfileError(f"{path}: {where}.pattern: {error}") from None
+    if groups != 1:
+        raise ProfileError(f"{path}: {where}.pattern: needs exactly one group (the number), has {groups}")
+    unit = _choice(path, f"{where}.unit", value["unit"], tuple(TEXT_UNITS))
+    return TextNumber(value["pattern"], unit)
 
 
 def _aggregate(path: Path, where: str, item: Any) -> Aggregate:

@@ -19,6 +19,7 @@ Longer than 500 lines because decoding's fast paths rely on the profile model's 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,26 @@ MAX_COUNTER = 2**64 - 1  # what probes/ber.py lets through; rate state keeps cou
 COMBINE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "sum": sum}
 AGGREGATE: dict[str, Callable[[list[float]], float]] = {"min": min, "max": max, "any_nonzero": lambda values: float(any(values))}
 CONVERT = {"mw_to_dbm": lambda mw: 10 * math.log10(mw) if mw > 0 else None}
+TEXT_UNITS: dict[str, Callable[[float], float | None]] = {
+    # the unit of the number a text pattern finds -> the metric's natural unit (power in dBm)
+    "dBm": lambda x: x,
+    "0.1 dBm": lambda x: x * 0.1,
+    "0.01 dBm": lambda x: x * 0.01,
+    "mW": CONVERT["mw_to_dbm"],
+    "uW": lambda x: CONVERT["mw_to_dbm"](x / 1000),
+    "dB": lambda x: x,
+    "0.1 dB": lambda x: x * 0.1,
+    "1": lambda x: x,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextNumber:
+    """A number inside a text cell (OCTET STRING): the first match of `pattern`'s one group, in
+    `unit` (a key of TEXT_UNITS), e.g. `0.03 mW (-14.61 dBm)` with `\\((-?[0-9.]+) dBm\\)` and dBm."""
+
+    pattern: str
+    unit: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +91,8 @@ class Column:
     combine: Combine | None = None  # when several rows fold into one line; default min / sum
     interval: str = "line"
     fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
+    bits: frozenset[int] | None = None  # a BITS cell (OCTET STRING): 1 if any of these bits is set, else 0
+    text: TextNumber | None = None  # a number read out of a text cell
 
     @property
     def folding(self) -> Combine:
@@ -204,7 +227,7 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
         rows = tables.get(id(table)) or tables.setdefault(id(table), _TableRows(table, row_keys, keys))
         found = rows.of(cells.indexes)
         counter = column.kind == "counter"
-        accepted = COUNTER_TAGS if counter else INTEGER_TAG_OCTETS
+        accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits or column.text else INTEGER_TAG_OCTETS
         values: list[Any] = cells.values
         if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
             if not counter:
@@ -223,6 +246,8 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
 
 COUNTER_TAGS = bytes(COUNTER_BITS)
 INTEGER_TAG_OCTETS = bytes(sorted(INTEGER_TAGS))
+OCTET_STRING = 4
+OCTET_STRING_TAGS = bytes([OCTET_STRING])
 BITS = bytes(COUNTER_BITS.get(tag, 0) for tag in range(256))  # a counter's tag -> its width, for bytes.translate
 
 
@@ -286,6 +311,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     does not fit, of a wrong type, unmapped or unlabelled."""
     counter = column.kind == "counter"
     tags = COUNTER_BITS if counter else INTEGER_TAGS
+    octets = bool(column.bits) or column.text is not None
     convert = _converter(column)
     labelled = "{" in column.name
     skipped = 0
@@ -296,7 +322,11 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
         if row is None:
             skipped += 1
             continue
-        if tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
+        if octets:
+            if tag != OCTET_STRING or not isinstance(raw, bytes):
+                skipped += 1
+                continue
+        elif tag not in tags or not isinstance(raw, int) or (counter and not 0 <= raw <= MAX_COUNTER):
             skipped += 1
             continue
         if raw in column.unavailable:
@@ -323,10 +353,16 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     return run._replace(values=values, bits=bytes(bits)), skipped
 
 
-def _converter(column: Column) -> Callable[[int], float | None]:
+def _converter(column: Column) -> Callable[[Any], float | None]:
     """A raw integer -> the column's natural unit, or None if it stands for "no value"; its
     branches chosen once per column. Counters stay exact integers: a float would round a
-    Counter64 above 2**53, and with it the rate."""
+    Counter64 above 2**53, and with it the rate. A `bits` column takes the octets of a BITS
+    value (bit 0 is the first octet's high bit, RFC 2578 7.1.4; octets left off are bits clear)."""
+    if column.bits:
+        masks = tuple((bit // 8, 0x80 >> (bit % 8)) for bit in sorted(column.bits))
+        return lambda raw: float(any(at < len(raw) and raw[at] & mask for at, mask in masks))
+    if column.text is not None:
+        return _text_number(column.text)
     if column.map is not None:
         return column.map.get
     if column.kind == "counter":
@@ -336,6 +372,24 @@ def _converter(column: Column) -> Callable[[int], float | None]:
         return lambda raw: transform(raw * scale)
     scale = column.scale
     return lambda raw: raw * scale
+
+
+def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
+    """Text octets -> the number `text.pattern` finds, in the metric's unit; None where the
+    pattern finds none (an empty cell, "N/A", a format the pattern does not describe)."""
+    search, to_unit = re.compile(text.pattern).search, TEXT_UNITS[text.unit]
+
+    def number(raw: bytes) -> float | None:
+        found = search(raw.decode("utf-8", "replace"))
+        if found is None:
+            return None
+        try:
+            value = float(found.group(1))
+        except (TypeError, ValueError):  # an optional group that took nothing, or no number after all
+            return None
+        return to_unit(value) if math.isfinite(value) else None
+
+    return number
 
 
 def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:

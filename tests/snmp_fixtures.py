@@ -23,7 +23,16 @@ from pysnmp.proto.api import verdec
 from lab.snmp import free_udp_port, start_snmpsim, stop_process, wait_for_agents
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "snmprec"  # ../shared beside the checkout
-SERVED = ("draytek_vdsl", "teldat_teldatvdsl2", "motorola-cm", "axos_e7-2", "zxdsl")
+SERVED = (
+    "draytek_vdsl",
+    "teldat_teldatvdsl2",
+    "motorola-cm",
+    "axos_e7-2",
+    "zxdsl",
+    "weos_ddw-225",
+    "oneaccess_oneaccess-showtime",
+    "vrp_ne8000-m8",
+)
 
 
 def read_snmprec(path: Path) -> dict[tuple[int, ...], tuple[str, str]]:
@@ -98,6 +107,55 @@ def synthetic_vdsl2_bands() -> str:
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
 
 
+SHDSL_SPANS = {  # ifIndex -> (ifOperStatus, repeaters found, attainable bit/s, actual bit/s)
+    10: (1, 1, 5_696_000, 4_616_000),
+    11: (2, 0, 0, 0),
+    12: (1, 0, 2_312_000, 2_312_000),
+}
+SHDSL_ENDPOINTS = {  # (ifIndex, unit, side, wire pair) -> (attenuation dB, SNR margin dB, ES, SES, CRC anomalies, LOSWS)
+    (10, 1, 2, 1): (14, 9, 100, 4, 9_000, 1),  # xtuC, customer side
+    (10, 1, 2, 2): (15, 8, 120, 5, 9_500, 1),
+    (10, 3, 1, 1): (16, 7, 90, 3, 7_000, 0),  # xru1 (the repeater), network side
+    (10, 3, 1, 2): (19, 2, 400, 60, 40_000, 6),  # the bad pair
+    (10, 3, 2, 1): (13, 10, 10, 0, 100, 0),  # xru1, customer side
+    (10, 3, 2, 2): (12, 11, 11, 0, 110, 0),
+    (10, 2, 1, 1): (21, 6, 30, 1, 3_000, 0),  # xtuR, network side
+    (10, 2, 1, 2): (22, 5, 31, 1, 3_100, 0),
+    (11, 1, 2, 1): (0, 0, 7, 7, 7, 7),  # not in sync: zeros, as the Westermo recording's down port
+    (12, 1, 2, 1): (20, 6, 0, 0, 0, 0),  # in sync by ifOperStatus and rates, but the far end ...
+    (12, 2, 1, 1): (21, 5, 0, 0, 0, 0),
+}
+SHDSL_STATUS = {  # hdsl2ShdslEndpointCurrStatus (BITS) as hex octets; others read noDefect(0), "80"
+    (11, 1, 2, 1): "0040",  # noNeighborPresent(9)
+    (12, 2, 1, 1): "0200",  # ... reports loswFailureAlarm(6)
+}
+SHDSL_DELTAS = {  # counters' growth over the 60 s between the two synthetic snapshots
+    (10, 3, 1, 2): (45, 30, 6_000, 12),
+    (10, 2, 1, 1): (6, 0, 600, 0),
+}
+
+
+def synthetic_shdsl(later: bool) -> str:
+    """HDSL2-SHDSL-LINE-MIB rows cloned from the Westermo recording's endpoint rows (same columns
+    and types, other indexes and values) plus the span status table it lacks: span 10 in sync
+    with a repeater, two wire pairs and one bad pair; span 11 down; span 12 in sync by its
+    ifOperStatus and rates but with an endpoint in LOSW failure. `later`: the snapshot 60 s on."""
+    lines = [f"1.3.6.1.2.1.1.3.0|67|{6100 if later else 100}"]
+    for span, (oper, repeaters, attainable, actual) in SHDSL_SPANS.items():
+        lines.append(f"1.3.6.1.2.1.2.2.1.8.{span}|2|{oper}")
+        for column, value in ((1, repeaters), (2, attainable), (3, actual)):
+            lines.append(f"1.3.6.1.2.1.10.48.1.2.1.{column}.{span}|66|{value}")
+    for index, (atn, snr, *counters) in SHDSL_ENDPOINTS.items():
+        grown = SHDSL_DELTAS.get(index, (0, 0, 0, 0)) if later else (0, 0, 0, 0)
+        row = ".".join(map(str, index))
+        lines.append(f"1.3.6.1.2.1.10.48.1.5.1.1.{row}|2|{atn}")
+        lines.append(f"1.3.6.1.2.1.10.48.1.5.1.2.{row}|2|{snr}")
+        lines.append(f"1.3.6.1.2.1.10.48.1.5.1.3.{row}|4x|{SHDSL_STATUS.get(index, '80')}")
+        for column, value, delta in zip((4, 5, 6, 7), counters, grown, strict=True):
+            lines.append(f"1.3.6.1.2.1.10.48.1.5.1.{column}.{row}|65|{value + delta}")
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
 @dataclass(frozen=True)
 class Snmpsim:
     port: int
@@ -114,6 +172,8 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
         shutil.copy(RECORDINGS / f"{name}.snmprec", data / f"{name}.snmprec")
     (data / "cmts-synthetic.snmprec").write_text(synthetic_cmts()[0])
     (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
+    (data / "shdsl-synthetic-t0.snmprec").write_text(synthetic_shdsl(later=False))
+    (data / "shdsl-synthetic-t1.snmprec").write_text(synthetic_shdsl(later=True))
     process, port = start_snmpsim(data, root / "cache", "zxdsl")
     try:
         yield Snmpsim(port, data)

@@ -463,7 +463,7 @@ def test_whole_recordings_walked_through_snmpsim(snmpsim: Snmpsim) -> None:
             unservable = [oid for oid, record in recorded.items() if record == ("66", "<private>")]
             records = {oid: record for oid, record in recorded.items() if oid not in unservable}
             walked: dict[tuple[int, ...], tuple[int, object]] = {}
-            last: tuple[int, ...] = (1, 3, 6)
+            last: tuple[int, ...] = (1, 0)  # LLDP-MIB (1.0.8802) comes before 1.3.6
             for request_id in range(1, 10_000):
                 sock.sendto(encode_request(1, name.encode(), request_id, GET_BULK, [last], 0, 40), ("127.0.0.1", snmpsim.port))
                 data = sock.recv(65535)

@@ -20,7 +20,18 @@ from openapi_spec_validator import validate
 from tests.test_config import EXAMPLE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
-BUILT_IN = {"adsl", "adsl-wholedb", "docsis-cm", "docsis-cmts", "gpon-axos", "if-mib", "vdsl2"}
+BUILT_IN = {
+    "adsl",
+    "adsl-wholedb",
+    "docsis-cm",
+    "docsis-cmts",
+    "gpon-axos",
+    "huawei-optics",
+    "if-mib",
+    "oneaccess-shdsl",
+    "shdsl",
+    "vdsl2",
+}
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "*.so")
 
 

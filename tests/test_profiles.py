@@ -49,7 +49,18 @@ def raw(name: str, prefix: str, index: str) -> int:
 
 
 def test_builtin_profiles_load() -> None:
-    assert {"adsl", "adsl-wholedb", "vdsl2", "docsis-cm", "docsis-cmts", "if-mib", "gpon-axos"} <= set(PROFILES)
+    assert {
+        "adsl",
+        "adsl-wholedb",
+        "vdsl2",
+        "docsis-cm",
+        "docsis-cmts",
+        "if-mib",
+        "gpon-axos",
+        "shdsl",
+        "oneaccess-shdsl",
+        "huawei-optics",
+    } <= set(PROFILES)
     assert PROFILES["gpon-axos"].intervals == {"optical"}
     assert PROFILES["docsis-cmts"].match == "mac"
     assert all(len(column.oid) > 8 for profile in PROFILES.values() for column in profile.columns())
@@ -78,6 +89,26 @@ def test_builtin_profiles_load() -> None:
         (
             "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, fallback: ifInOctets}]}]\n",
             "tables[0].columns[0].fallback",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '[0-9]+', unit: dBm}}]}]\n",
+            "tables[0].columns[0].text.pattern: needs exactly one group",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '([0-9]+)', unit: furlong}}]}]\n",
+            "tables[0].columns[0].text.unit: 'furlong' is not one of",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', text: {pattern: '([0-9]+)', unit: dBm}, scale: 0.1}]}]\n",
+            "tables[0].columns[0].text: only on a gauge without scale",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', bits: [1], map: {1: 1}}]}]\n",
+            "tables[0].columns[0].bits: only on a gauge without scale",
+        ),
+        (
+            "name: x\ntables: [{columns: [{name: a, oid: '1.3.6', type: counter, bits: [6]}]}]\n",
+            "tables[0].columns[0].bits: a gauge's list",
         ),
         ("name: x\ntables: [{join: yes please, columns: [{name: a, oid: '1.3.6'}]}]\n", "tables[0].join: expected true or false"),
         (

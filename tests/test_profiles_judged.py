@@ -267,6 +267,8 @@ def test_every_builtin_profile_has_rules_that_judge_no_sync() -> None:
     assert RULES.ruleset("adsl-wholedb") == RULES.ruleset("adsl")
     for name in ("adsl", "adsl-wholedb", "vdsl2"):
         assert {rule.metric for rule in RULES.ruleset(name).downs} == {"oper_up", "in_sync"}
+    assert {rule.metric for rule in RULES.ruleset("shdsl").downs} == {"oper_up", "in_sync", "sync_failure"}
+    assert {rule.metric for rule in RULES.ruleset("oneaccess-shdsl").downs} == {"oper_up"}
 
 
 def _send_datagrams(count: int, size: int) -> int:

@@ -9,6 +9,7 @@ the same line keys, skip counts and metric values per line.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probes.profile_files import load_profiles
-from probes.profiles import AGGREGATE, COMBINE, CONVERT, Column, Profile, decode, measure
+from probes.profiles import AGGREGATE, COMBINE, CONVERT, TEXT_UNITS, Column, Profile, decode, measure
 from probes.rates import RateTracker
 from probes.snmp import Oid, Varbind
 from tests.depth import examples
@@ -74,6 +75,14 @@ class Reference:
             if not table.join:
                 keys.add(key)
             counter = column.kind == "counter"
+            if column.bits or column.text:
+                if tag != 4 or not isinstance(value, bytes):
+                    skipped += 1
+                    continue
+                final = octets(column, value)
+                if final is not None:
+                    values.setdefault(key, {}).setdefault(column.name, (column, []))[1].append(final)
+                continue
             if tag not in RANGES or not isinstance(value, int) or (counter and tag not in (65, 70)):
                 skipped += 1
                 continue
@@ -125,6 +134,18 @@ class Reference:
         return delta / (now - previous[1])
 
 
+def octets(column: Column, value: bytes) -> float | None:
+    """A BITS or text cell's value: the bits as a string of 0s and 1s, the text searched."""
+    if column.bits:
+        flags = "".join(f"{octet:08b}" for octet in value)
+        return float(any(bit < len(flags) and flags[bit] == "1" for bit in column.bits))
+    assert column.text is not None
+    found = re.search(column.text.pattern, value.decode("utf-8", "replace"))
+    if found is None or not math.isfinite(float(found.group(1))):
+        return None
+    return TEXT_UNITS[column.text.unit](float(found.group(1)))
+
+
 def parse(parts: Any, index: Oid) -> tuple[str, Mapping[str, str]] | None:
     if len(index) != sum(6 if part.kind == "mac" else 1 for part in parts):
         return None
@@ -170,7 +191,9 @@ def walk_of(profile: Profile, draw: Any) -> list[Varbind]:
             low, high = RANGES.get(tag, (0, 9))
             special = [v for v in (*column.unavailable, *(column.map or {}), 0, 1, 2**31 - 1, 2**32 - 1) if low <= v <= high]
             value = draw(st.one_of(st.integers(low, high), st.sampled_from(special)))
-            varbinds.append(Varbind(prefix + index, tag, b"x" if tag == 4 else value))
+            if tag == 4:  # text, BITS, or neither
+                value = draw(st.sampled_from([b"x", b"-290", b" 17 ", b"", b"\x80", b"\x02\x00", b"\x00\x40", b"\xff\xff"]))
+            varbinds.append(Varbind(prefix + index, tag, value))
     return varbinds
 
 

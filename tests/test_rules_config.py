@@ -30,6 +30,8 @@ def rule(config, tech: str, name: str):
         ("docsis-cm", "ds_power_high", "above", 15.0),
         ("docsis-cm", "us_tx_power", "above", 52.0),  # upstream Tx > 52 dBmV
         ("gpon-axos", "onu_rx_low", "below", -27.0),  # GPON Rx below -27 dBm
+        ("shdsl", "snr_margin", "at_most", 3.0),  # SHDSL worst endpoint margin <= 3 dB
+        ("oneaccess-shdsl", "severely_errored_seconds", "above", 10.0),
         ("icmp", "loss", "above", 0.2),
         ("icmp", "latency", "above", 100.0),
     ],

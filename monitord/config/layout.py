@@ -208,7 +208,7 @@ class Device(Section):
     snmp: MaybeId = Field(default=None, description="A name under snmp.auths; omit for ICMP only")
     profiles: list[Id] = Field(
         default=[],
-        description="Line profiles: adsl vdsl2 docsis-cm docsis-cmts if-mib gpon-axos, or profiles_dir/<name>.yaml",
+        description="Line profiles: adsl vdsl2 shdsl docsis-cm docsis-cmts if-mib gpon-axos (all: docs/line-quality.md), or profiles_dir/<name>.yaml",
     )
     cabinet: MaybeId = Field(default=None, description="Street cabinet (optional)")
 
