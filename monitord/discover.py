@@ -86,7 +86,7 @@ def run_discover(args: argparse.Namespace) -> int:
     elif found.outcome is Outcome.OK:
         print(snippet(target, found, config.profiles))
     if found.outcome is not Outcome.OK:
-        print(f"monitord: {address}:{args.port}: {_failure(found, config)}", file=sys.stderr)
+        print(f"monitord: {address}:{args.port}: {_failure(found, config, hint=True)}", file=sys.stderr)
         return 1
     return 0
 
@@ -125,14 +125,15 @@ async def _discover_all(config: Config, targets: list[Target]) -> list[Discovery
         client.close()
 
 
-def _failure(found: Discovery, config: Config) -> str:
+def _failure(found: Discovery, config: Config, *, hint: bool = False) -> str:
     if found.outcome is Outcome.TIMEOUT:
-        waited = config.snmp.timeout * (config.snmp.retries + 1)
-        return (
-            f"no answer (timeout: {config.snmp.retries + 1} tries of {config.snmp.timeout:g} s, {waited:g} s in all): "
-            "is the address right, the agent running and the device's ACL open to this host? "
-            "A wrong v1/v2c community looks the same"
-        )
+        tries = config.snmp.retries + 1
+        text = f"no answer (timeout: {tries} tries of {config.snmp.timeout:g} s)"
+        if hint:
+            text += (
+                ": is the address right, the agent running and its ACL open to this host? A wrong v1/v2c community looks the same"
+            )
+        return text
     if found.outcome is Outcome.AUTH_FAILURE:
         return f"SNMPv3 authentication refused: {found.detail}"
     return f"{found.outcome.value}: {found.detail}".rstrip(": ")

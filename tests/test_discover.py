@@ -201,11 +201,11 @@ DEVICE = """\
 """
 
 
-def _config(tmp_path: Path, port: int, devices: str = "") -> Path:
+def _config(tmp_path: Path, port: int, devices: str = "", extra: str = "") -> Path:
     secrets = tmp_path / "secrets"
     secrets.mkdir(exist_ok=True)
     auths = ""
-    for name in ("draytek_vdsl", "motorola-cm", "axos_e7-2"):
+    for name in ("draytek_vdsl", "motorola-cm", "axos_e7-2", "zxa10_c320"):
         (secrets / name).write_text(name)
         (secrets / name).chmod(0o600)
         auths += f"    {name}:\n      version: 2c\n      community: {{file: secrets/{name}}}\n"
@@ -213,7 +213,7 @@ def _config(tmp_path: Path, port: int, devices: str = "") -> Path:
         devices = DEVICE.format(id="rtr-1", kind="router", address="127.0.0.9", port=port, auth="axos_e7-2", profiles="if-mib")
     path = tmp_path / "monitord.yaml"
     path.write_text(
-        f"state_file: state.db\ntracking_prefix: ARZ\ntimezone: Europe/Istanbul\n"
+        f"state_file: state.db\ntracking_prefix: ARZ\ntimezone: Europe/Istanbul\n{extra}"
         f"snmp:\n  timeout: 1s\n  retries: 1\n  auths:\n{auths}"
         "topology:\n  regions:\n    - id: r\n      name: R\n      exchanges:\n        - id: e\n          name: E\n"
         f"          devices:\n{devices}"
@@ -248,6 +248,46 @@ def test_discover_json(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.Captu
     assert report["outcome"] == "ok" and report["sys_object_id"] == "1.3.6.1.4.1.1166.1.450.12.2"
     assert report["suggested"] == ["docsis-cm", "if-mib"]
     assert {p["name"]: p["lines"] for p in report["profiles"]} == {"docsis-cm": 1, "if-mib": 6}
+
+
+LOCAL = """\
+name: zte-onu-distance
+description: ZTE C320 ONU ranging distance (a local profile for the test)
+match: port
+tables:
+  - index: [port, row]  # PON port ifIndex, ONU id
+    columns:
+      - {name: onu_distance_m, oid: "1.3.6.1.4.1.3902.1012.3.11.4.1.2", type: gauge}
+"""
+
+
+def test_discover_finds_local_profiles(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "zte-onu-distance.yaml").write_text(LOCAL)
+    config = str(_config(tmp_path, snmpsim_all.port, extra="profiles_dir: profiles\n"))
+    port = str(snmpsim_all.port)
+    assert main(["discover", "127.0.0.1", "--port", port, "--auth", "zxa10_c320", "--config", config, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    records = read_snmprec(RECORDINGS / "zxa10_c320.snmprec")
+    pon_ports = _lines_in_file(records, yaml.safe_load(LOCAL)["tables"], per_device=False)
+    assert pon_ports == 7  # 125 ONUs on 7 of the 8 PON ports: the profile's line key is the port
+    assert {p["name"]: p["lines"] for p in report["profiles"]} == {"if-mib": 11, "zte-onu-distance": pon_ports}
+
+
+async def test_snmpv1_getnext_past_the_end(snmpsim_all: Agents) -> None:
+    """SNMPv1 agents answer a GETNEXT past the last object with noSuchName for the whole request:
+    the column past the end is dropped and the request sent again; discovery then walks with GETNEXT."""
+    client = SnmpClient(timeout=3.0, retries=1, max_varbinds=10_000)
+    target = Target("127.0.0.1", snmpsim_all.port, SnmpAuth("v1", "1", community=Secret("axos_e7-2", "test")))
+    try:
+        ont_rx = (1, 3, 6, 1, 4, 1, 6321, 1, 2, 4, 2, 6, 1, 1, 6)
+        result = await client.get_next(target, [(2, 9), ont_rx])
+        found = await discover(client, target, load_profiles())
+    finally:
+        client.close()
+    assert (result.outcome, result.requests, len(result.varbinds)) == (Outcome.OK, 2, 1)
+    assert result.varbinds[0].oid[: len(ont_rx)] == ont_rx
+    assert {f.profile: f.lines for f in found.fits} == EXPECTED["axos_e7-2"]
 
 
 def test_discover_bad_input(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
