@@ -13,7 +13,7 @@ import json
 import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ from monitord.model import Outcome, Secret, SnmpAuth
 from probes.discovery import Slots, discover
 from probes.profile_files import load_profiles
 from probes.snmp import SnmpClient, Target
-from tests.snmp_fixtures import RECORDINGS, read_snmprec
+from tests.snmp_fixtures import RECORDINGS, SNMPD_AUTH_KEY, SNMPD_PRIV_KEY, Snmpd, read_snmprec, snmpd
+
+__all__ = ["snmpd"]
 
 Oid = tuple[int, ...]
 
@@ -288,6 +290,25 @@ async def test_snmpv1_getnext_past_the_end(snmpsim_all: Agents) -> None:
     assert (result.outcome, result.requests, len(result.varbinds)) == (Outcome.OK, 2, 1)
     assert result.varbinds[0].oid[: len(ont_rx)] == ont_rx
     assert {f.profile: f.lines for f in found.fits} == EXPECTED["axos_e7-2"]
+
+
+async def test_snmpv3_discovery_and_a_refused_key(snmpd: Snmpd) -> None:
+    """net-snmp's agent over SNMPv3 authPriv (GETNEXT and GETBULK through pysnmp): its interfaces
+    fit if-mib and nothing else; a wrong key is told as an authentication failure."""
+
+    def v3(auth_key: str) -> Target:
+        auth = SnmpAuth("v3", "3", user="monitor", auth_protocol="sha", auth_key=Secret(auth_key, "test"), priv_protocol="aes")
+        return Target("127.0.0.1", snmpd.port, replace(auth, priv_key=Secret(SNMPD_PRIV_KEY, "test")))
+
+    client = SnmpClient(timeout=3.0, retries=1, max_varbinds=10_000)
+    try:
+        found = await discover(client, v3(SNMPD_AUTH_KEY), load_profiles())
+        refused = await discover(client, v3("not-the-key1"), load_profiles())
+    finally:
+        client.close()
+    assert (found.outcome, found.sys_name, [f.profile for f in found.fits]) == (Outcome.OK, "lab-dslam-1", ["if-mib"])
+    assert found.fits[0].lines == len(Path("/proc/net/dev").read_text().splitlines()) - 2  # the interfaces, less 2 heading lines
+    assert (refused.outcome, refused.fits) == (Outcome.AUTH_FAILURE, ())
 
 
 def test_discover_bad_input(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
