@@ -18,14 +18,14 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitord.config import ConfigError, Invalid, format_problems, load_config
 from monitord.config.values import host_address, suggest
-from monitord.model import Device, Outcome
+from monitord.model import Device, Line, Outcome
 from probes.discovery import LINE_CAP, Discovery, Fit, Slots, discover, first_columns
-from probes.profiles import Profile
+from probes.profiles import Profile, line_key
 from probes.snmp import SnmpClient, Target
 
 if TYPE_CHECKING:
@@ -98,7 +98,12 @@ def run_probe(path: str, *, as_json: bool) -> int:
         return 1
     devices = [device for device in config.topology.devices.values() if device.snmp is not None]
     found = asyncio.run(_discover_all(config, [Target.of(device) for device in devices]))
-    verdicts = [_verdict(device, discovery, config) for device, discovery in zip(devices, found, strict=True)]
+    lines: dict[str, list[Line]] = {}
+    for line in config.topology.lines.values():
+        lines.setdefault(line.device, []).append(line)
+    verdicts = [
+        _verdict(device, discovery, config, lines.get(device.id, [])) for device, discovery in zip(devices, found, strict=True)
+    ]
     bad = [v for v in verdicts if v.problem]
     if as_json:
         print(json.dumps({"ok": not bad, "devices": [v.as_json() for v in verdicts]}, indent=2, ensure_ascii=False))
@@ -106,7 +111,7 @@ def run_probe(path: str, *, as_json: bool) -> int:
         for verdict in verdicts:
             for text in verdict.lines():
                 print(text, file=sys.stderr if verdict.problem else sys.stdout)
-        print(f"{path}: probed {len(verdicts)} SNMP devices: {len(bad)} with problems")
+        print(f"{path}: probed {_count(len(verdicts), 'SNMP device')}: {len(bad)} with problems")
     return 1 if bad else 0
 
 
@@ -156,9 +161,12 @@ def chosen(fits: tuple[Fit, ...], profiles: Mapping[str, Profile]) -> tuple[list
     return kept, alike
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _lines(fit: Fit) -> str:
-    count = f"at least {fit.lines}" if fit.capped else str(fit.lines)
-    return f"{count} line{'' if fit.lines == 1 else 's'}" + (f" ({fit.detail})" if fit.detail else "")
+    return ("at least " if fit.capped else "") + _count(fit.lines, "line") + (f" ({fit.detail})" if fit.detail else "")
 
 
 def snippet(target: Target, found: Discovery, profiles: Mapping[str, Profile]) -> str:
@@ -212,6 +220,7 @@ class Verdict:
     failure: str = ""  # the device did not answer
     empty: tuple[str, ...] = ()  # assigned profiles that find no table
     unassigned: tuple[Fit, ...] = ()  # profiles that would fit too
+    rowless: Mapping[str, tuple[Line, ...]] = field(default_factory=dict)  # assigned profile -> inventory lines without a row
 
     @property
     def problem(self) -> bool:
@@ -225,6 +234,11 @@ class Verdict:
         for fit in self.found.fits:
             if fit.profile in self.device.profiles:
                 shown.append(f"  {fit.profile}: OK, {_lines(fit)}")
+                missing = self.rowless.get(fit.profile, ())
+                if missing:
+                    named = ", ".join(f"{line.id} ({_where(line)})" for line in missing[:5])
+                    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+                    shown.append(f"    no row for {_count(len(missing), 'inventory line')} (would poll not_found): {named}{more}")
         for name in self.empty:
             shown.append(f"  {name}: finds no table here: every line of this device would poll no_table")
         if self.unassigned:
@@ -245,15 +259,28 @@ class Verdict:
             "no_table": list(self.empty),
             "fits": [{"name": f.profile, "lines": f.lines, "capped": f.capped} for f in self.found.fits],
             "would_fit": [fit.profile for fit in self.unassigned],
+            "rowless_lines": {name: [line.id for line in missing] for name, missing in self.rowless.items()},
         }
 
 
-def _verdict(device: Device, found: Discovery, config: Config) -> Verdict:
+def _where(line: Line) -> str:
+    return f"port {line.port}" if line.port is not None else f"mac {line.mac}" if line.mac else "no port or mac"
+
+
+def _verdict(device: Device, found: Discovery, config: Config, lines: list[Line]) -> Verdict:
+    """What to say of `device`; its `lines` are the inventory's lines on it."""
     if found.outcome is not Outcome.OK:
         return Verdict(device, found, failure=_failure(found, config))
+    rowless = {}
+    for fit in found.fits:
+        if fit.profile in device.profiles and not fit.capped and not fit.detail:
+            profile = config.profiles[fit.profile]
+            missing = tuple(line for line in lines if line_key(profile, line) not in fit.keys)
+            if missing:
+                rowless[fit.profile] = missing
     fitting = {fit.profile for fit in found.fits}
     empty = tuple(name for name in device.profiles if name not in fitting)
     kept, alike = chosen(found.fits, config.profiles)
     assigned = set(device.profiles)
     unassigned = tuple(fit for fit in kept if not ({fit.profile, *alike[fit.profile]} & assigned))
-    return Verdict(device, found, empty=empty, unassigned=unassigned)
+    return Verdict(device, found, empty=empty, unassigned=unassigned, rowless=rowless)

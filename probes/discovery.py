@@ -43,6 +43,7 @@ class Fit:
     lines: int
     capped: bool = False  # the count stopped at the cap: at least `lines`
     detail: str = ""  # why the count is incomplete, when a walk failed
+    keys: frozenset[str] = field(default=frozenset(), repr=False)  # the line keys found (profiles.line_key's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +152,8 @@ def _fit(name: str, profile: Profile, walks: Mapping[Oid, Walked], cap: int) -> 
         elif walk.outcome is not Outcome.OK:
             details.append(f"counting {format_oid(_first(table))}: {walk.outcome.value} {walk.detail}".rstrip())
     if profile.match == "device":
-        return Fit(name, 1 if keys else 0, False, "; ".join(details))
-    return Fit(name, len(keys), capped, "; ".join(details))
+        return Fit(name, 1 if keys else 0, False, "; ".join(details), frozenset(keys))
+    return Fit(name, len(keys), capped, "; ".join(details), frozenset(keys))
 
 
 def _keys(table: Table, cells: Cells) -> Iterable[str]:
@@ -165,7 +166,7 @@ def _keys(table: Table, cells: Cells) -> Iterable[str]:
     for index in cells.indexes:
         parsed = parse_index(table.index, index)
         if parsed is not None:
-            yield parsed[0] or "device"
+            yield parsed[0]  # "" for a row of a `row`-indexed table: the device's one line
 
 
 def _text(value: object) -> str:

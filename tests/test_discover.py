@@ -340,7 +340,13 @@ def test_check_probe_flags_a_profile_without_table(
             ("cm-1", "router", "127.0.0.3", "motorola-cm", "gpon-axos"),
         )
     )
-    config = str(_config(tmp_path, port, devices))
+    ont = min(_oid(oid)[-1] for oid, _ in _column_rows("axos_e7-2", "1.3.6.1.4.1.6321.1.2.4.2.6.1.1.6"))
+    subscribers = (
+        "subscribers:\n  lines:\n"
+        f'    - {{id: "s1", name: One, device: olt-1, port: {ont}}}\n'
+        '    - {id: "s2", name: Two, device: olt-1, port: 999999}\n'
+    )
+    config = str(_config(tmp_path, port, devices + subscribers))
     assert main(["check", config]) == 0  # the config itself is fine
     capsys.readouterr()
     assert main(["check", "--probe", config]) == 1
@@ -349,9 +355,23 @@ def test_check_probe_flags_a_profile_without_table(
     assert "gpon-axos: finds no table here: every line of this device would poll no_table" in captured.err
     assert "would fit too: docsis-cm (1 line), if-mib (6 lines)" in captured.err
     assert "  gpon-axos: OK, 206 lines" in captured.out and "device olt-1" not in captured.err
+    assert (
+        "  gpon-axos: OK, 206 lines\n    no row for 1 inventory line (would poll not_found): s2 (port 999999)\n" in captured.out
+    )
     assert "would fit too: adsl (1 line), if-mib (11 lines)" in captured.out  # cpe-1: a hint, not a failure
     assert "probed 3 SNMP devices: 1 with problems" in captured.out
     assert main(["check", "--probe", "--json", config]) == 1
     report = json.loads(capsys.readouterr().out)
     assert not report["ok"]
     assert [(d["device"], d["no_table"]) for d in report["devices"]] == [("olt-1", []), ("cpe-1", []), ("cm-1", ["gpon-axos"])]
+    assert report["devices"][0]["rowless_lines"]["gpon-axos"] == ["s2"]
+
+
+def _column_rows(recording: str, column: str) -> list[tuple[str, str]]:
+    """(OID, value) of the recording's rows under `column`, read from the file."""
+    rows = []
+    for line in (RECORDINGS / f"{recording}.snmprec").read_text(encoding="utf-8", errors="replace").splitlines():
+        oid, _, rest = line.partition("|")
+        if oid.startswith(column + "."):
+            rows.append((oid, rest))
+    return rows
