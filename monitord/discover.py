@@ -209,6 +209,7 @@ def _as_json(target: Target, found: Discovery, profiles: Mapping[str, Profile]) 
         "sys_name": found.sys_name,
         "profiles": [{"name": f.profile, "lines": f.lines, "capped": f.capped, "detail": f.detail} for f in found.fits],
         "suggested": [fit.profile for fit in kept],
+        "no_rows": list(found.absent),
         "requests": found.requests,
     }
 

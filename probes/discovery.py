@@ -68,8 +68,8 @@ class Slots:
 
     max_in_flight: int = 256
     per_device_in_flight: int = 2
-    _all: asyncio.Semaphore | None = None
-    _devices: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _all: asyncio.Semaphore | None = field(default=None, init=False)  # made in the running loop
+    _devices: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
 
     async def run(self, device: str, work: Callable[[], Awaitable[T]]) -> T:
         if self._all is None:

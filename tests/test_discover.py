@@ -249,6 +249,7 @@ def test_discover_json(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.Captu
     assert code == 0
     assert report["outcome"] == "ok" and report["sys_object_id"] == "1.3.6.1.4.1.1166.1.450.12.2"
     assert report["suggested"] == ["docsis-cm", "if-mib"]
+    assert "docsis-cmts" in report["no_rows"] and "docsis-cm" not in report["no_rows"]
     assert {p["name"]: p["lines"] for p in report["profiles"]} == {"docsis-cm": 1, "if-mib": 6}
 
 
