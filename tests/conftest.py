@@ -16,15 +16,7 @@ settings.load_profile("monitord")
 # of the tests using them. `./dev.sh test` runs the suite with `--dist loadgroup`, which keeps a group
 # on one worker: the peer then starts once for the suite instead of once on every worker that draws
 # such a test.
-SHARED_PEERS = {
-    "rt_server": "rt",
-    "snmpsim": "snmp",
-    "snmpsim_all": "snmp",
-    "snmpd": "snmp",
-    "api": "api",
-    "lab_isp": "lab",
-    "installed": "package",
-}
+SHARED_PEERS = {"rt_server": "rt", "snmpsim": "snmp", "snmpd": "snmp", "api": "api", "lab_isp": "lab", "installed": "package"}
 
 # LAB_WORLDS: the tests that run the daemon against a whole simulated ISP (snmpsim agents, loopback
 # modems, the notifiers' peers) for tens of seconds are split by hand into two groups of about equal

@@ -32,6 +32,9 @@ from tests.snmp_fixtures import RECORDINGS, SNMPD_AUTH_KEY, SNMPD_PRIV_KEY, Snmp
 
 __all__ = ["snmpd"]
 
+# snmpsim and snmpd share the pytest-xdist group "snmp" with the other SNMP tests (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("snmp")
+
 Oid = tuple[int, ...]
 
 EXPECTED = {  # recording -> the profiles that find rows there -> the lines each would produce
