@@ -86,7 +86,7 @@ def run_discover(args: argparse.Namespace) -> int:
     elif found.outcome is Outcome.OK:
         print(snippet(target, found, config.profiles))
     if found.outcome is not Outcome.OK:
-        print(f"monitord: {address}:{args.port}: {_failure(found, config, hint=True)}", file=sys.stderr)
+        print(f"monitord: {_at(address, args.port)}: {_failure(found, config, hint=True)}", file=sys.stderr)
         return 1
     return 0
 
@@ -161,6 +161,10 @@ def chosen(fits: tuple[Fit, ...], profiles: Mapping[str, Profile]) -> tuple[list
     return kept, alike
 
 
+def _at(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -175,7 +179,7 @@ def snippet(target: Target, found: Discovery, profiles: Mapping[str, Profile]) -
     kind = next((KINDS[fit.profile] for fit in kept if fit.profile in KINDS), "router")
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", found.sys_name).strip("-.")[:64] or f"device-{target.address}".replace(":", "-")
     out = [
-        f"# {target.address}:{target.port}  sysObjectID {found.sys_object_id or '(none)'}",
+        f"# {_at(target.address, target.port)}  sysObjectID {found.sys_object_id or '(none)'}",
         f"# sysDescr: {' '.join(found.sys_descr.split())[:200] or '(none)'}",
     ]
     for fit in kept:
@@ -228,7 +232,7 @@ class Verdict:
         return bool(self.failure or self.empty)
 
     def lines(self) -> list[str]:
-        where = f"device {self.device.id} ({self.device.address}:{self.device.port})"
+        where = f"device {self.device.id} ({_at(self.device.address, self.device.port)})"
         if self.failure:
             return [f"{where}: not probed: {self.failure}"]
         shown = [f"{where}: {self.found.sys_descr.split(chr(10))[0][:80] or self.found.sys_object_id or '?'}"]

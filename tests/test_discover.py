@@ -320,7 +320,7 @@ def test_discover_bad_input(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.
     port = str(snmpsim_all.port)
     assert main(["discover", "127.0.0.1", "--port", port, "--auth", "axos-e7-2", "--config", config]) == 2
     assert "unknown auth 'axos-e7-2'" in capsys.readouterr().err
-    for address in ("300.1.2.3", "dslam-1.example", "224.0.0.1"):
+    for address in ("300.1.2.3", "dslam-1.example", "224.0.0.1", "fe80::1%eth0"):
         assert main(["discover", address, "--auth", "axos_e7-2", "--config", config]) == 2
         assert f"{address!r} is not an address" in capsys.readouterr().err
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # bound, never answers
