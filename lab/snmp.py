@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -518,10 +518,18 @@ def _spawn_responder(options: list[str], out: Path | None = None) -> subprocess.
 
 
 def start_snmpsim(
-    data_dir: Path, cache_dir: Path, community: str, *, address: str = "127.0.0.1", ready_timeout: float = 60.0
+    data_dir: Path,
+    cache_dir: Path,
+    community: str,
+    *,
+    address: str = "127.0.0.1",
+    also: Sequence[str] = (),
+    ready_timeout: float = 60.0,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """One snmpsim serving every `<community>.snmprec` of `data_dir` on a free UDP port of
-    `address`, the community choosing the file; returns (process, port) once `community` answers.
+    `address` (and on the same port of the addresses in `also`, for inventories whose devices
+    need addresses of their own), the community choosing the file; returns (process, port) once
+    `community` answers on each.
 
     For recordings and benchmarks; the lab ISP (`SnmpLab`) runs one engine per device address.
     """
@@ -530,12 +538,12 @@ def start_snmpsim(
         [
             f"--data-dir={data_dir}",
             f"--cache-dir={cache_dir}",
-            f"--agent-udpv4-endpoint={address}:{port}",
+            *(f"--agent-udpv4-endpoint={where}:{port}" for where in (address, *also)),
             "--logging-method=null",
         ]
     )
     try:
-        wait_for_agents(process, {community: (address, port, community)}, ready_timeout)
+        wait_for_agents(process, {where: (where, port, community) for where in (address, *also)}, ready_timeout)
     except BaseException:
         stop_process(process)
         raise

@@ -1,4 +1,4 @@
-"""`monitord check|run|demo|diagnose|incidents|maintenance|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|incidents|maintenance|reserve-tracking`: the command line.
 
 diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monitord import discover
 from monitord.config import ConfigError, Invalid, Problem, format_problems, listen, load_config
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config and its inventory; print every problem")
     check.add_argument("config")
     check.add_argument("--json", action="store_true", help="print the problems and warnings as JSON")
+    check.add_argument("--probe", action="store_true", help="also ask every SNMP device which profiles find tables")
 
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("config")
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--keep-running", action="store_true", help="keep the lab and the daemon running afterwards")
     demo.add_argument("--dir", help="where to put the lab's files (default: a temporary directory)")
 
+    discover.add_parser(commands)
     diagnose = commands.add_parser("diagnose", help="diagnose one subscriber's line now (modem, line, head-end, outages)")
     diagnose.add_argument("subscriber")
     incidents = commands.add_parser("incidents", help="list the open incidents")
@@ -96,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--json", action="store_true", help="print the API's JSON")
 
     args = parser.parse_args(argv)
+    if args.command == "check" and args.probe:
+        return discover.run_probe(args.config, as_json=args.json)
+    if args.command == "discover":
+        return discover.run_discover(args)
     if args.command == "check":
         return _check_json(args.config) if args.json else _check(args.config)
     if args.command == "run":

@@ -274,6 +274,31 @@ class SnmpClient:
         varbinds, skipped = _plain(ber.decode_varbinds(reply.data, reply.at))
         return Result(Outcome.OK, tuple(varbinds), _skipped(skipped), requests=1)
 
+    async def get_next(self, target: Target, oids: Iterable[Oid]) -> Result:
+        """The next object after each of `oids`, in one GETNEXT (discovery asks whether a column
+        has a row). Past the end of the MIB an OID simply has no varbind; on SNMPv1, whose agents
+        answer that with noSuchName for the whole request, the request is sent again without it."""
+        requested = list(dict.fromkeys(oids))
+        try:
+            names = [ber.encode_oid(oid) for oid in requested]
+        except ber.BerError as error:
+            return Result(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
+        requests = 0
+        while names:
+            reply = await self._send(target, names, 0)
+            requests += 1
+            if reply.outcome is not Outcome.OK:
+                return Result(reply.outcome, detail=reply.detail, requests=requests)
+            if target.auth.version == "1" and reply.error_status == NO_SUCH_NAME and 1 <= reply.error_index <= len(names):
+                del names[reply.error_index - 1], requested[reply.error_index - 1]
+                continue
+            if reply.error_status:
+                detail = describe_error(reply.error_status, reply.error_index, requested)
+                return Result(Outcome.AGENT_ERROR, detail=detail, requests=requests)
+            found = tuple(v for v in ber.decode_varbinds(reply.data, reply.at) if v.tag not in ber.EMPTY)
+            return Result(Outcome.OK, found, requests=requests)  # a value of any type says that a row is there
+        return Result(Outcome.OK, requests=requests)
+
     async def walk(self, target: Target, columns: Iterable[Oid], max_repetitions: int = 25) -> Walked:
         """Walk several table columns at once (GETBULK; GETNEXT on v1) up to the end of each.
 
