@@ -27,10 +27,12 @@ an INSERT in one statement, not one at a time (`_Postgres.executemany` says why)
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
-leases, claims and shared rate buckets of several outbox workers, `claim_due`, and the correlator
-leader's epoch, `lead`), and a database written by a newer monitord is refused by either.
+leases, claims and shared rate buckets of several outbox workers, `claim_due`, the correlator
+leader's epoch, `lead`, and the pollers' shards and batches, monitord/shardstore.py), and a
+database written by a newer monitord is refused by either.
 
-Longer than the other modules on purpose: every SQL statement against the state is here,
+Longer than the other modules on purpose: every SQL statement against the state is here (but
+the pollers' leases and batches, each run from a thread of their own, monitord/shardstore.py),
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
 change and the queries it touches are read and reviewed together.
 """
@@ -213,6 +215,22 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE correlator_leader (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, holder text, since double precision);
     INSERT INTO correlator_leader VALUES (1, 0, NULL, NULL);
+    """,
+    # Pollers sharded by lease, and the correlator fed by their batches (monitord/poller_role.py,
+    # monitord/shards.py, monitord/feed.py): a poller's heartbeat, each shard's owner, epoch
+    # (raised by every claim: a batch is written only under the epoch its poller claimed with)
+    # and lease, the batches of samples in the order they were committed, and the last batch
+    # whose samples the correlator's committed steps include (written in the same transaction).
+    """
+    CREATE TABLE pollers (name text PRIMARY KEY, heartbeat double precision NOT NULL);
+    CREATE TABLE shards (
+        shard text COLLATE "C" PRIMARY KEY, owner text, epoch bigint NOT NULL DEFAULT 0,
+        expires_at double precision NOT NULL DEFAULT 0);
+    CREATE TABLE sample_batches (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, shard text NOT NULL, epoch bigint NOT NULL,
+        samples text NOT NULL, written_at double precision NOT NULL);
+    CREATE TABLE correlator_cursor (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
+    INSERT INTO correlator_cursor VALUES (1, 0);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
