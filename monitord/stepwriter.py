@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from monitord.model import Incident, Notification
 from rules.snapshot import Rows
 
-CommitStep = Callable[
-    [Rows | None, Sequence[Incident], Sequence[tuple[Notification, float | None]], float, Callable[[Notification], None]], int
-]
+CommitStep = Callable[..., int]  # Store.commit_step
 
 
 class StepWriter:
@@ -47,11 +45,14 @@ class StepWriter:
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
+        through: int | None = None,
     ) -> tuple[int, list[Notification]]:
         """As `Store.commit_step`; also returns the notifications filed dead on arrival (for the
         caller to count on the loop, where the outbox lives)."""
         dead: list[Notification] = []
-        write = functools.partial(self._commit_step, engine, list(incidents), list(notifications), now, dead.append)
+        write = functools.partial(
+            self._commit_step, engine, list(incidents), list(notifications), now, dead.append, through=through
+        )
         async with self._turn:
             done = asyncio.get_running_loop().run_in_executor(self._thread, write)
             try:

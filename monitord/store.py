@@ -930,6 +930,11 @@ class Store:
                 f"the correlator epoch is {row and row[0]}, not {self._epoch} as this leader took it: another process took over"
             )
 
+    def batch_cursor(self) -> int:
+        """The last pollers' batch the saved engine state includes (PostgreSQL only)."""
+        row = self._db.execute("SELECT seq FROM correlator_cursor").fetchone()
+        return int(row[0]) if row else 0
+
     def close_connection(self) -> None:
         """Close this store's connection only: a `writer()`'s store, whose durability is its origin's."""
         self._db.close()
@@ -967,8 +972,13 @@ class Store:
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
         on_dead: Callable[[Notification], None] | None = None,
+        through: int | None = None,
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
+
+        `through`: the last of the pollers' batches whose samples the engine has taken (a
+        `--role correlator`, monitord/feed.py), recorded as the correlator's cursor in the same
+        transaction, so that a new leader reads on from exactly what the saved state includes.
 
         `engine`: the rows of the engine's state the step changed (None: none). `incidents` are upserts (pass what changed); an
         incident row is only ever updated by its own incident (StoreError if
@@ -985,6 +995,8 @@ class Store:
         """
         with self._writing():
             self._check_lead()
+            if through is not None:
+                self._db.execute("UPDATE correlator_cursor SET seq = ? WHERE seq < ?", (through, through))
             if engine is not None:
                 self._save_engine(engine, now)
             written = list(incidents)
