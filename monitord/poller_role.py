@@ -52,6 +52,8 @@ from probes.snmp import SnmpClient
 
 log = logging.getLogger("monitord")
 
+KEPT_BATCHES = 20  # while the database refuses, a shard keeps its newest batch_samples x this samples
+
 
 class Poller:
     """The one writer of this poller's shards (`held`: shard -> epoch) and of their waiting samples."""
@@ -213,7 +215,10 @@ class Poller:
             except psycopg.Error as error:
                 self.results["failed"] += 1
                 log.error("cannot write a batch of shard %s (%s); kept for the next try", shard, one_line(error))
-                self.waiting[shard] = samples + self.waiting.get(shard, [])
+                kept = samples + self.waiting.get(shard, [])
+                limit = self.cluster.batch_samples * KEPT_BATCHES
+                self.results["dropped_samples"] += max(0, len(kept) - limit)
+                self.waiting[shard] = kept[-limit:]
             else:
                 self.results["written"] += 1
                 self.written_at[shard] = time.time()
@@ -249,7 +254,11 @@ class PollerCollector(Collector):
         )
         for result in ("written", "fenced", "failed"):
             total.add_metric([result], self.poller.results[result])
-        yield from (shards, epoch, age, total)
+        dropped = CounterMetricFamily(
+            "monitord_poller_dropped_samples", "Samples let go, the oldest first, while the database refused their batches."
+        )
+        dropped.add_metric([], self.poller.results["dropped_samples"])
+        yield from (shards, epoch, age, total, dropped)
 
 
 def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:

@@ -3,6 +3,8 @@ correlator's cursor written with its steps (monitord/store.py `commit_step(throu
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
 
@@ -106,3 +108,24 @@ def test_the_reader_reads_after_a_cursor_and_the_cursor_moves_only_with_a_commit
     finally:
         store.close()
         reader.close()
+
+
+async def test_a_claim_waits_for_a_batch_in_flight_and_that_batch_commits_first(leases, pg_database) -> None:
+    """The batch's transaction holds its shard's row FOR SHARE: a claim's UPDATE waits for it, so
+    a batch is either in before the claim or refused after it, never written under a lost lease."""
+    a, b = leases("a"), leases("b")
+    epoch = a.round(["x"]).shards["x"]
+    sql(pg_database, "UPDATE shards SET expires_at = 0")  # a's lease ran out with its batch in flight
+    sql(pg_database, "DELETE FROM pollers")
+    batch = psycopg.connect(pg_database.url)
+    try:
+        assert batch.execute("SELECT owner, epoch FROM shards WHERE shard = 'x' FOR SHARE").fetchone() == ("a", epoch)
+        claiming = asyncio.create_task(asyncio.to_thread(b.round, ["x"]))
+        await asyncio.sleep(1.5)
+        assert not claiming.done()
+        batch.execute("INSERT INTO sample_batches (shard, epoch, samples, written_at) VALUES ('x', %s, '[]', 0)", (epoch,))
+        batch.commit()
+        assert (await asyncio.wait_for(claiming, 10)).shards == {"x": epoch + 1}
+    finally:
+        batch.close()
+    assert sql(pg_database, "SELECT shard, epoch FROM sample_batches") == [("x", epoch)]
