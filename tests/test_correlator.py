@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from lab.isp import build_sample_isp, write_config
 from lab.world import FAST_RULES
 from monitord import batches
+from monitord.cli import main as cli
 from monitord.config import load_config
 from monitord.correlator_role import Correlator
 from monitord.model import StateServer
@@ -71,3 +73,11 @@ async def test_batches_are_applied_once_across_a_change_of_leader(tmp_path: Path
         second.feed.close()
         second.store.close()
         poller.close()
+
+
+@pytest.mark.parametrize("role", ["poller", "correlator"])
+def test_the_cluster_roles_refuse_a_state_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], role: str) -> None:
+    isp = build_sample_isp(tmp_path, base="127.6.47")
+    assert cli(["run", "--role", role, str(isp.config)]) == 2
+    err = capsys.readouterr().err
+    assert f"--role {role}" in err and "state: postgresql://" in err
