@@ -7,6 +7,7 @@ from outside: the processes' logs and HTTP, the database, the lab's Twilio and h
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -37,6 +38,26 @@ def held(server: StateServer) -> dict[str, tuple[str, int]]:
     """shard -> (owner, epoch), for the leases that hold now."""
     rows = sql(server, "SELECT shard, owner, epoch FROM shards WHERE expires_at > extract(epoch FROM clock_timestamp())")
     return {shard: (owner, epoch) for shard, owner, epoch in rows}
+
+
+def first_batch_of(server: StateServer, shard: str, owner_name: str) -> bool:
+    """Whether the shard's current owner has written a batch of it under its epoch."""
+    return bool(
+        sql(
+            server,
+            "SELECT 1 FROM sample_batches b JOIN shards s USING (shard) WHERE shard = %s AND s.owner = %s AND b.epoch = s.epoch",
+            shard,
+            owner_name,
+        )
+    )
+
+
+def longest_gap(server: StateServer, shard: str, since: float) -> float:
+    """The longest time between two batches of the shard written after `since` (whoever wrote them)."""
+    query = "SELECT written_at FROM sample_batches WHERE shard = %s AND written_at > %s ORDER BY seq"
+    times = [t for (t,) in sql(server, query, shard, since)]
+    assert len(times) >= 2, f"{shard}: {len(times)} batches"
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 def name(daemon: DaemonProcess) -> str:
@@ -113,6 +134,19 @@ async def test_kill_9_a_poller_during_a_regional_outage_the_other_re_polls_its_s
     assert await metric(survivor, "monitord_poller_shards") == 4.0
     assert f"took shard {sorted(lost)[0]}" in survivor.log()
 
+    joined_wall = time.time()
+    joiner = await daemons(world.config, "--role", "poller")  # a poller joins mid-outage: it is given its share
+    await until(lambda: Counter(o for o, _ in held(pg_database).values()).get(name(joiner)) == 2, 30, "the joiner's share")
+    rebalanced = time.time() - joined_wall
+    moved = sorted(s for s, (o, _) in held(pg_database).items() if o == name(joiner))
+    await until(lambda: all(first_batch_of(pg_database, s, name(joiner)) for s in moved), 30, "the joiner's first batches")
+    await asyncio.sleep(2)
+    gaps = [longest_gap(pg_database, shard, joined_wall - 2) for shard in moved]
+    print(
+        f"a poller joined: its 2 shards {moved} after {rebalanced:.1f} s; longest gap between a shard's batches {max(gaps):.1f} s"
+    )
+    assert max(gaps) < 2 * LEASE  # a round to let go, a round to claim, a poll: no lease-long gap
+
     await until(lambda: {m.to for m in world.twilio.messages} >= phones, 90, "every customer of the region told")
     await asyncio.sleep(3)  # time for a duplicate to show up
     _, incidents = await correlator.get("/api/incidents")
@@ -126,5 +160,5 @@ async def test_kill_9_a_poller_during_a_regional_outage_the_other_re_polls_its_s
     assert created[outages[0]["tracking"]] == 1 and set(created.values()) == {1}
     cursor = sql(pg_database, "SELECT seq FROM correlator_cursor")[0][0]
     assert cursor > 0 and await metric(correlator, "monitord_correlator_batch_seq") >= cursor
-    assert await survivor.stop() == 0 and await correlator.stop() == 0
+    assert await survivor.stop() == 0 and await joiner.stop() == 0 and await correlator.stop() == 0
     assert held(pg_database) == {}  # a clean stop frees the shards at once
