@@ -21,13 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from monitord.model import Incident, Notification
 from rules.snapshot import Rows
 
-CommitStep = Callable[..., int]  # Store.commit_step
+
+class CommitStep(Protocol):
+    """`Store.commit_step`."""
+
+    def __call__(
+        self,
+        engine: Rows | None,
+        incidents: Sequence[Incident],
+        notifications: Sequence[tuple[Notification, float | None]],
+        now: float,
+        on_dead: Callable[[Notification], None] | None = None,
+        through: int | None = None,
+    ) -> int: ...
 
 
 class StepWriter:
