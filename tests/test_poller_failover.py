@@ -151,14 +151,19 @@ async def test_kill_9_a_poller_during_a_regional_outage_the_other_re_polls_its_s
     await asyncio.sleep(3)  # time for a duplicate to show up
     _, incidents = await correlator.get("/api/incidents")
     outages = [i for i in incidents if i["kind"] == "outage" and set(i["affected"]) & lines]
-    assert len(outages) == 1 and set(outages[0]["affected"]) == lines, "one incident for the region"
+    decided = [line for line in correlator.log_lines() if "incident " in line]
+    assert len(outages) == 1 and set(outages[0]["affected"]) == lines, (
+        [(i["tracking"], i["root"], len(i["affected"])) for i in outages],
+        decided,
+    )
     told = Counter((m.to, m.body) for m in world.twilio.messages)
     assert max(told.values()) == 1, [k for k, n in told.items() if n > 1]
     per_phone = Counter(m.to for m in world.twilio.messages if outages[0]["tracking"] in m.body)
-    assert set(per_phone) == phones and set(per_phone.values()) == {1}
+    assert set(per_phone) == phones and set(per_phone.values()) == {1}, (phones - set(per_phone), decided)
     created = Counter(t.tracking for t in world.tickets.tickets.values() for e in t.history if e.action == "create")
     assert created[outages[0]["tracking"]] == 1 and set(created.values()) == {1}
     cursor = sql(pg_database, "SELECT seq FROM correlator_cursor")[0][0]
     assert cursor > 0 and await metric(correlator, "monitord_correlator_batch_seq") >= cursor
-    assert await survivor.stop() == 0 and await joiner.stop() == 0 and await correlator.stop() == 0
+    for process in (survivor, joiner, correlator):
+        assert await process.stop() == 0, process.log()[-3000:]
     assert held(pg_database) == {}  # a clean stop frees the shards at once
