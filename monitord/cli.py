@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from monitord.config import Config
 
 DEFAULT_URL = "http://127.0.0.1:9177"
-ROLES = ("all", "notifier")  # `run --role`: issue 15's separate poller and correlator are still to come
+ROLES = ("all", "poller", "correlator", "notifier")  # `run --role`
 TIMEOUT = 15.0  # a diagnosis takes up to 5 s
 
 
@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         choices=ROLES,
         help="all: poll, judge and deliver (the default; on a PostgreSQL state one such process leads and the "
-        "others stand by); notifier: deliver the outbox only, one of several workers on a PostgreSQL state "
-        "(state: postgresql://...). Separate poller and correlator roles are not there yet",
+        "others stand by); poller: poll the shards it holds by lease and write their samples for the correlator; "
+        "correlator: judge the pollers' samples and deliver (one leads, the others stand by); notifier: deliver "
+        "the outbox only. All but `all` need the state in PostgreSQL (state: postgresql://...)",
     )
 
     reserve = commands.add_parser(
@@ -172,9 +173,9 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     config = _load(path)
     if config is None:
         return 1
-    if role == "notifier" and config.state_server is None:
+    if role != "all" and config.state_server is None:
         print(
-            f"monitord: {path}: --role notifier runs beside other monitord processes, which share their state "
+            f"monitord: {path}: --role {role} runs beside other monitord processes, which share their state "
             "only through PostgreSQL: give state: postgresql://... instead of state_file",
             file=sys.stderr,
         )
@@ -184,8 +185,13 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
         logging.getLogger("monitord").warning("%s", warning)
     if role == "notifier":
         return asyncio.run(run_notifier(config))
+    if role == "poller":
+        from monitord.poller_role import run_poller
+
+        assert config.state_server is not None
+        return asyncio.run(run_poller(config, config.state_server))
     if config.state_server is not None:  # one of several: one leads, the others stand by (monitord/standby.py)
-        return asyncio.run(run_member(path, config, config.state_server))
+        return asyncio.run(run_member(path, config, config.state_server, role))
     return asyncio.run(run_daemon(path, config))
 
 

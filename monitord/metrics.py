@@ -350,3 +350,17 @@ class DaemonCollector(Collector):
 
 def register(registry: CollectorRegistry, daemon: View) -> None:
     registry.register(DaemonCollector(daemon))
+
+
+class RoleCollector(Collector):
+    """`monitord_role{role="..."} 1`: what this process does among several on one PostgreSQL state."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+    def collect(self) -> Iterator[Metric]:
+        role = GaugeMetricFamily(
+            "monitord_role", "1, labelled with the role this process runs (monitord run --role).", labels=["role"]
+        )
+        role.add_metric([self.role], 1)
+        yield role

@@ -169,6 +169,7 @@ class _Arrival:
     """One poll's samples, and the step that took them once one has."""
 
     samples: list[Sample]
+    through: int | None
     step: Step | None = None
 
 
@@ -215,19 +216,27 @@ class Pipeline:
         self._updates_queued: set[str] = set()
         self._stepping = asyncio.Lock()
         self._arrived: deque[_Arrival] = deque()  # polls' samples not yet stepped, in order
+        self.through: int | None = None  # a correlator's: the last pollers' batch the engine took
+        self._written_through: int | None = None  # ... and the last one written with a step
         self._writer = store.writer()
         self._reserve_numbers()
 
-    async def ingest(self, samples: list[Sample]) -> Step:
+    def follow(self, through: int) -> None:
+        """A `--role correlator`'s: the engine's saved state includes the pollers' batches up to
+        `through` (Store.batch_cursor); each step written from now on records how far it got."""
+        self.through = self._written_through = through
+
+    async def ingest(self, samples: list[Sample], through: int | None = None) -> Step:
         """Feed one poll's samples to the rules and persist what they decided; the step that
-        took them is returned.
+        took them is returned. `through`: a correlator's, the pollers' batch they end
+        (monitord/feed.py), written as its cursor with the step that includes them.
 
         Polls that end while a step is being written wait, and are then taken together, up to
         MERGED_SAMPLES samples, in one step and one commit. One step and commit per poll could
         not keep up at 100,000 lines (a round's polls queued behind the writer, and their
         samples, held for seconds, filled the GC's oldest generation, whose passes then held
         the loop for up to 300 ms: bench/stall_trace.py)."""
-        arrival = _Arrival(samples)
+        arrival = _Arrival(samples, through)
         self._arrived.append(arrival)
         async with self._stepping:
             while arrival.step is None:
@@ -236,6 +245,8 @@ class Pipeline:
                 step = self.engine.observe([s for taken in batch for s in taken.samples], now)
                 for taken in batch:
                     taken.step = step
+                    if taken.through is not None:
+                        self.through = max(self.through or 0, taken.through)
                 await self._commit(step, now)
         return arrival.step
 
@@ -280,10 +291,12 @@ class Pipeline:
     async def _write(self, incidents: list[Incident], planned: list[Planned], now: float) -> None:
         """One transaction for the step (and all the unwritten ones before it), or keep it all for later."""
         rows = self.engine.changes()
-        if not (rows.targets or rows.incidents or incidents or planned or rows.head != self._saved_head):
+        through = self.through
+        changed = rows.targets or rows.incidents or incidents or planned or rows.head != self._saved_head
+        if not changed and through == self._written_through:
             return
         try:
-            queued, dead = await self._writer.commit_step(rows, incidents, planned, now)
+            queued, dead = await self._writer.commit_step(rows, incidents, planned, now, through)
         except NotLeader as error:
             log.error("step not written: %s; this process stops deciding", error)
             self.deposed_by = str(error)
@@ -315,6 +328,7 @@ class Pipeline:
             self.unwritten = None
         self.engine.written()
         self._saved_head = rows.head
+        self._written_through = through
         for notification in dead:
             self.outbox.dead_on_arrival(notification)
         if queued:

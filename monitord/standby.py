@@ -31,6 +31,7 @@ from monitord.config import Config, ConfigError, load_config
 from monitord.daemon import Daemon, build_notifiers, channel_policies, deliver
 from monitord.http_server import HttpServer
 from monitord.leader import Leadership
+from monitord.metrics import RoleCollector
 from monitord.model import StateServer
 from monitord.outbox import LEASE_TERM, Outbox
 from monitord.pipeline import plan_settings
@@ -91,9 +92,14 @@ def standby_app(registry: CollectorRegistry) -> web.Application:
 class Member:
     """One `monitord run` among several on `config.state`: stands by and leads in turn until stopped."""
 
-    def __init__(self, path: str, config: Config, server: StateServer) -> None:
+    def __init__(
+        self, path: str, config: Config, server: StateServer, role: str = "all", make: Callable[..., Daemon] = Daemon
+    ) -> None:
+        """`make`: the daemon it runs while it leads (`--role correlator`'s polls nothing)."""
         self.path = path
         self.config = config
+        self.role = role
+        self.make = make
         self.leadership = Leadership(server, f"{socket.gethostname()}/{os.getpid()}")
         self.daemon: Daemon | None = None
         self._outbox: Outbox | None = None  # a standby's
@@ -145,6 +151,7 @@ class Member:
         )
         registry = CollectorRegistry()
         registry.register(LeaderCollector(self.leadership))
+        registry.register(RoleCollector(self.role))
         listeners = [(standby_app(registry), config.http.host, config.http.port)]
         if config.metrics.listen:
             listeners.append((standby_app(registry), *config.metrics.listen))
@@ -172,7 +179,8 @@ class Member:
         log.info("the correlator leader now (epoch %d): restoring the engine from %s", epoch, self.config.state)
         registry = CollectorRegistry()
         registry.register(LeaderCollector(self.leadership))
-        daemon = self.daemon = Daemon(self.config, registry=registry, epoch=epoch)
+        registry.register(RoleCollector(self.role))
+        daemon = self.daemon = self.make(self.config, registry=registry, epoch=epoch)
         ended = asyncio.Event()
         watch = asyncio.create_task(self._until_deposed(daemon, stop, ended))
         try:
@@ -218,7 +226,13 @@ def _first_reason(reasons: Iterator[Callable[[], str | None]]) -> str | None:
     return next((why for why in (reason() for reason in reasons) if why), None)
 
 
-async def run_member(path: str, config: Config, server: StateServer) -> int:
-    """`monitord run` on a PostgreSQL state: SIGTERM/SIGINT stop, SIGHUP reloads."""
-    member = Member(path, config, server)
+async def run_member(path: str, config: Config, server: StateServer, role: str = "all") -> int:
+    """`monitord run` on a PostgreSQL state: SIGTERM/SIGINT stop, SIGHUP reloads. `role`: all,
+    or correlator (polling nothing: fed by the pollers, monitord/correlator_role.py)."""
+    make: Callable[..., Daemon] = Daemon
+    if role == "correlator":
+        from monitord.correlator_role import Correlator
+
+        make = Correlator
+    member = Member(path, config, server, role, make)
     return await member.run(on_signals(member.reload))

@@ -23,13 +23,24 @@ import asyncio
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from monitord.model import Incident, Notification
 from rules.snapshot import Rows
 
-CommitStep = Callable[
-    [Rows | None, Sequence[Incident], Sequence[tuple[Notification, float | None]], float, Callable[[Notification], None]], int
-]
+
+class CommitStep(Protocol):
+    """`Store.commit_step`."""
+
+    def __call__(
+        self,
+        engine: Rows | None,
+        incidents: Sequence[Incident],
+        notifications: Sequence[tuple[Notification, float | None]],
+        now: float,
+        on_dead: Callable[[Notification], None] | None = None,
+        through: int | None = None,
+    ) -> int: ...
 
 
 class StepWriter:
@@ -47,11 +58,14 @@ class StepWriter:
         incidents: Iterable[Incident],
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
+        through: int | None = None,
     ) -> tuple[int, list[Notification]]:
         """As `Store.commit_step`; also returns the notifications filed dead on arrival (for the
         caller to count on the loop, where the outbox lives)."""
         dead: list[Notification] = []
-        write = functools.partial(self._commit_step, engine, list(incidents), list(notifications), now, dead.append)
+        write = functools.partial(
+            self._commit_step, engine, list(incidents), list(notifications), now, dead.append, through=through
+        )
         async with self._turn:
             done = asyncio.get_running_loop().run_in_executor(self._thread, write)
             try:

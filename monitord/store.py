@@ -27,10 +27,12 @@ an INSERT in one statement, not one at a time (`_Postgres.executemany` says why)
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
-leases, claims and shared rate buckets of several outbox workers, `claim_due`, and the correlator
-leader's epoch, `lead`), and a database written by a newer monitord is refused by either.
+leases, claims and shared rate buckets of several outbox workers, `claim_due`, the correlator
+leader's epoch, `lead`, and the pollers' shards and batches, monitord/shardstore.py), and a
+database written by a newer monitord is refused by either.
 
-Longer than the other modules on purpose: every SQL statement against the state is here,
+Longer than the other modules on purpose: every SQL statement against the state is here (but
+the pollers' leases and batches, each run from a thread of their own, monitord/shardstore.py),
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
 change and the queries it touches are read and reviewed together.
 """
@@ -213,6 +215,22 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE correlator_leader (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, holder text, since double precision);
     INSERT INTO correlator_leader VALUES (1, 0, NULL, NULL);
+    """,
+    # Pollers sharded by lease, and the correlator fed by their batches (monitord/poller_role.py,
+    # monitord/shards.py, monitord/feed.py): a poller's heartbeat, each shard's owner, epoch
+    # (raised by every claim: a batch is written only under the epoch its poller claimed with)
+    # and lease, the batches of samples in the order they were committed, and the last batch
+    # whose samples the correlator's committed steps include (written in the same transaction).
+    """
+    CREATE TABLE pollers (name text PRIMARY KEY, heartbeat double precision NOT NULL);
+    CREATE TABLE shards (
+        shard text COLLATE "C" PRIMARY KEY, owner text, epoch bigint NOT NULL DEFAULT 0,
+        expires_at double precision NOT NULL DEFAULT 0);
+    CREATE TABLE sample_batches (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, shard text NOT NULL, epoch bigint NOT NULL,
+        samples text NOT NULL, written_at double precision NOT NULL);
+    CREATE TABLE correlator_cursor (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
+    INSERT INTO correlator_cursor VALUES (1, 0);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
@@ -912,6 +930,11 @@ class Store:
                 f"the correlator epoch is {row and row[0]}, not {self._epoch} as this leader took it: another process took over"
             )
 
+    def batch_cursor(self) -> int:
+        """The last pollers' batch the saved engine state includes (PostgreSQL only)."""
+        row = self._db.execute("SELECT seq FROM correlator_cursor").fetchone()
+        return int(row[0]) if row else 0
+
     def close_connection(self) -> None:
         """Close this store's connection only: a `writer()`'s store, whose durability is its origin's."""
         self._db.close()
@@ -949,8 +972,13 @@ class Store:
         notifications: Iterable[tuple[Notification, float | None]],
         now: float,
         on_dead: Callable[[Notification], None] | None = None,
+        through: int | None = None,
     ) -> int:
         """Save one engine step and queue what it decided to say, atomically.
+
+        `through`: the last of the pollers' batches whose samples the engine has taken (a
+        `--role correlator`, monitord/feed.py), recorded as the correlator's cursor in the same
+        transaction, so that a new leader reads on from exactly what the saved state includes.
 
         `engine`: the rows of the engine's state the step changed (None: none). `incidents` are upserts (pass what changed); an
         incident row is only ever updated by its own incident (StoreError if
@@ -967,6 +995,8 @@ class Store:
         """
         with self._writing():
             self._check_lead()
+            if through is not None:
+                self._db.execute("UPDATE correlator_cursor SET seq = ? WHERE seq < ?", (through, through))
             if engine is not None:
                 self._save_engine(engine, now)
             written = list(incidents)

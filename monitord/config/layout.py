@@ -23,6 +23,7 @@ from pydantic import Field
 
 from monitord import duration as durations
 from monitord.config import values
+from monitord.config.cluster import Cluster
 from monitord.config.fields import (
     BOOLEAN,
     DURATION,
@@ -474,6 +475,7 @@ class ConfigFile(Section):
     metrics: Metrics = Metrics()
     retention: Retention = Retention()
     traps: Traps | None = None
+    cluster: Cluster = Cluster()
 
 
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)

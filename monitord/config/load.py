@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from monitord.builtin import PROFILES_DIR
 from monitord.config import layout
+from monitord.config.cluster import read_cluster
 from monitord.config.decoder import Decoder
 from monitord.config.inventory import Inventory, Known, read_topology
 from monitord.config.maintenance import read_maintenance
@@ -84,6 +85,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     metrics = read_metrics(d, root)
     retention = read_retention(d, root)
     traps = read_traps(d, root)
+    cluster = read_cluster(d, root)
     profiles = _profiles(d, profiles_dir)
     inventory = Inventory()
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
@@ -106,6 +108,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         or metrics is None
         or retention is None
         or notifiers is None
+        or cluster is None
     ):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
@@ -133,6 +136,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         metrics=metrics,
         retention=retention,
         traps=traps,
+        cluster=cluster,
         warnings=tuple(d.warnings),
         templates=texts.templates,
         templates_dir=templates_dir,

@@ -80,6 +80,17 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """How `--role poller` processes share the inventory (monitord/poller_role.py): by lease on
+    shards (one per exchange, or per region), writing each shard's samples in batches."""
+
+    shard_by: str = "exchange"  # or "region"
+    lease: float = 10.0  # seconds a claim on a shard lasts unless renewed
+    batch_every: float = 1.0  # seconds between a shard's batches
+    batch_samples: int = 5000  # ... or a batch as soon as this many samples wait
+
+
+@dataclass(frozen=True, slots=True)
 class TrapsConfig:
     """SNMP traps and informs, only ever a reason to recheck their device at once. The rates bound
     the datagrams examined (per sending device and from all together), so a flood costs little."""
@@ -201,6 +212,7 @@ class Config:
     templates: Templates = field(default_factory=dict, repr=False)  # built in, with templates_dir's over them
     templates_dir: Path | None = None
     state_server: StateServer | None = None  # `state: postgresql://...`
+    cluster: ClusterConfig = ClusterConfig()  # the roles of several processes on a PostgreSQL state
 
     @property
     def state(self) -> Path | StateServer:

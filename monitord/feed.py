@@ -1,0 +1,81 @@
+"""What feeds a `--role correlator`'s engine: the pollers' batches of samples, read in `seq`
+order after the cursor its saved state includes (monitord/shardstore.py says why that order is
+the order they were committed in).
+
+Exactly once. The leader's pipeline records, with every step it commits, the last batch the
+step's engine state includes (`Pipeline.ingest(samples, through=seq)`, `Store.commit_step`),
+in the same transaction as the step's incidents and outbox rows. A leader that dies loses only
+uncommitted steps; the next one restores the engine from the committed state and reads on from
+the committed cursor, so every batch is applied once: never skipped, never twice.
+
+The reading is done in a thread of its own (a database that hangs holds no event loop), woken by
+the pollers' NOTIFY or every WAKE_EVERY seconds; the samples are decoded there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+
+from monitord import batches
+from monitord.model import Sample, StateServer
+from monitord.shardstore import BatchReader
+from monitord.store import one_line
+
+log = logging.getLogger("monitord")
+
+WAKE_EVERY = 0.5  # seconds: the longest the feed waits for a NOTIFY before it looks again
+BATCHES_PER_READ = 50  # batches taken into one engine step at most
+PRUNE_EVERY = 30.0  # seconds between deletions of the batches every committed step includes
+RETRY = 1.0  # seconds before reading again after the database refused
+
+
+class BatchFeed:
+    """`read(after)`: the next batches after `after`, as (last seq, samples), waiting for some."""
+
+    def __init__(self, server: StateServer) -> None:
+        self._reader = BatchReader(server)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-feed")
+        self._pruned_at = time.monotonic()
+        self.batches = 0  # read so far
+        self.samples = 0
+        self.last_seq = 0
+        self.errors = 0
+
+    async def read(self, after: int) -> tuple[int, list[Sample]]:
+        """The batches after `after` merged (their last seq, and their samples in order); waits
+        until there are some (the database refusing is logged and tried again)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                got = await loop.run_in_executor(self._thread, self._read, after)
+            except (psycopg.Error, ValueError) as error:
+                self.errors += 1
+                log.warning("cannot read the pollers' batches (%s); trying again in %.0f s", one_line(error), RETRY)
+                self._reader.close()
+                await asyncio.sleep(RETRY)
+                continue
+            if got is not None:
+                return got
+
+    def _read(self, after: int) -> tuple[int, list[Sample]] | None:
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            self._reader.prune()
+        rows = self._reader.after(after, BATCHES_PER_READ)
+        if not rows:
+            self._reader.wait(WAKE_EVERY)
+            return None
+        samples = [sample for _, text in rows for sample in batches.load(text)]
+        self.batches += len(rows)
+        self.samples += len(samples)
+        self.last_seq = rows[-1][0]
+        return rows[-1][0], samples
+
+    def close(self) -> None:
+        self._thread.submit(self._reader.close)
+        self._thread.shutdown()

@@ -1,0 +1,289 @@
+"""`monitord run --role poller`: one of several pollers on a PostgreSQL state, each polling the
+devices of the shards it holds by lease and writing their samples, in batches, for the
+correlator (`--role correlator`, monitord/correlator_role.py) to judge.
+
+A shard is an exchange (or a region: `cluster.shard_by`). Every `cluster.lease` / 3 seconds the
+poller renews its leases and claims or lets go of shards (monitord/shards.py decides,
+monitord/shardstore.py's UPDATEs settle races); a poller that died has its shards taken over
+by the others once its leases run out, and one that joins is given its share. A shard taken is
+polled at once (`Scheduler.poll_now`), not at its jobs' next turn.
+
+Nothing on the event loop waits on the database: the probes' samples are only appended to their
+shard's batch, and the leases and the batches are written from a thread of the poller's own
+(one session: a round and a batch never run at once). A batch is written every
+`cluster.batch_every` seconds, or as soon as `cluster.batch_samples` wait; the database
+refusing keeps it for the next try, a shard lost (`Fenced`: another poller holds it under a
+newer epoch) drops it, since the new holder polls that shard now. A poller that cannot renew
+within its lease stops polling its shards: they are someone else's by then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitord import batches, sdnotify
+from monitord.clock import AnchoredClock
+from monitord.config import Config
+from monitord.http_server import HttpServer
+from monitord.metrics import RoleCollector
+from monitord.model import Sample, StateServer
+from monitord.polling import PollingJobs
+from monitord.shardstore import Fenced, Held, ShardLeases
+from monitord.signals import on_signals
+from monitord.store import Store, StoreError, one_line
+from probes.icmp import Pinger
+from probes.scheduler import Job, Scheduler
+from probes.snmp import SnmpClient
+
+log = logging.getLogger("monitord")
+
+KEPT_BATCHES = 20  # while the database refuses, a shard keeps its newest batch_samples x this samples
+
+
+class Poller:
+    """The one writer of this poller's shards (`held`: shard -> epoch) and of their waiting samples."""
+
+    def __init__(self, config: Config, server: StateServer) -> None:
+        self.config = config
+        self.name = f"{socket.gethostname()}/{os.getpid()}"
+        self.cluster = config.cluster
+        self.leases = ShardLeases(server, self.name, self.cluster.lease)
+        self.clock = AnchoredClock()
+        self.probes = PollingJobs(self.clock)
+        self.held: dict[str, int] = {}
+        self.waiting: dict[str, list[Sample]] = {}
+        self.written_at: dict[str, float] = {}  # shard -> wall time of its last batch written
+        self.results: Counter[str] = Counter()  # batches: written, fenced, failed
+        self.scheduler: Scheduler | None = None
+        self._jobs: list[Job] = []
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-shards")
+        self._full = asyncio.Event()  # a shard's batch reached batch_samples
+        topology = config.topology
+        by = self.cluster.shard_by
+        self.shard_of = {
+            d.id: (d.exchange if by == "exchange" else topology.exchanges[d.exchange].region) for d in topology.devices.values()
+        }
+        self._line_device = {line.id: line.device for line in topology.lines.values()}
+
+    async def _db(self, call: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """0 once stopped, 1 when it cannot start."""
+        config = self.config
+        try:
+            Store.open(config.state).close()  # the schema brought up to date
+        except StoreError as error:
+            log.error("cannot start: %s", error)
+            return 1
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(self._thread.shutdown)
+            snmp = self.probes.snmp = SnmpClient(
+                timeout=config.snmp.timeout,
+                retries=config.snmp.retries,
+                walk_max_requests=config.snmp.walk_max_requests,
+                walk_timeout=config.snmp.walk_timeout,
+            )
+            opened.callback(snmp.close)
+            pinger = self.probes.pinger = await Pinger.open()
+            opened.push_async_callback(pinger.close)
+            polling = config.polling
+            self._jobs = self.probes.jobs(config)
+            self.scheduler = Scheduler(
+                [],
+                self._sink,
+                max_in_flight=polling.max_in_flight,
+                per_device_in_flight=polling.per_device_in_flight,
+                jitter=polling.jitter,
+                job_timeout=config.job_timeout,
+            )
+            registry = CollectorRegistry()
+            registry.register(RoleCollector("poller"))
+            registry.register(PollerCollector(self))
+            server = HttpServer([(poller_app(self, registry), config.http.host, config.http.port)])
+            ports = await server.start()
+            opened.push_async_callback(server.stop)
+            log.info("poller %s: listening on http://%s:%d", self.name, config.http.host, ports[0])
+            async with asyncio.TaskGroup() as tasks:
+                polls = tasks.create_task(self.scheduler.run_forever())
+                leasing = tasks.create_task(self._leasing())
+                writing = tasks.create_task(self._writing())
+                sdnotify.notify("READY=1", f"STATUS=poller {self.name}: claiming shards")
+                await stop.wait()
+                sdnotify.notify("STOPPING=1", "STATUS=stopping")
+                leasing.cancel()
+                self.scheduler.stop()
+                await polls
+                writing.cancel()
+            await self._flush()
+            with contextlib.suppress(psycopg.Error):
+                await self._db(self.leases.leave)
+            await self._db(self.leases.close)
+        log.info("poller %s stopped; its shards are free", self.name)
+        return 0
+
+    # --- leases ------------------------------------------------------------------------------
+
+    async def _leasing(self) -> None:
+        every, renewed, failing = self.cluster.lease / 3, time.monotonic(), False
+        while True:
+            started = time.monotonic()
+            try:
+                held = await asyncio.wait_for(self._db(self.leases.round, set(self.shard_of.values())), every * 1.5)
+            except (TimeoutError, psycopg.Error) as error:
+                if not failing:
+                    log.error("cannot renew the shards' leases (%s)", one_line(error) if str(error) else "no answer")
+                failing = True
+                if self.held and time.monotonic() - renewed > self.cluster.lease:
+                    log.error("the leases of %s ran out: no longer polling them", ", ".join(sorted(self.held)))
+                    self._hold({})
+            else:
+                if failing:
+                    log.warning("leases renewed again")
+                renewed, failing = started, False
+                self._report(held)
+                self._hold(held.shards)
+            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+
+    def _report(self, held: Held) -> None:
+        for shard in held.taken:
+            log.info("poller %s took shard %s (epoch %d); %d pollers live", self.name, shard, held.shards[shard], held.live)
+        for shard in held.released:
+            log.info("poller %s let go of shard %s for another poller", self.name, shard)
+
+    def _hold(self, shards: dict[str, int]) -> None:
+        """Poll exactly the devices of `shards` from now on; a shard newly held is polled at once."""
+        before, self.held = set(self.held), dict(shards)
+        for shard in before - shards.keys():
+            self.waiting.pop(shard, None)
+        if before == shards.keys() or self.scheduler is None:
+            return
+        self.scheduler.replace_jobs(job for job in self._jobs if self.shard_of.get(job.device) in shards)
+        new = shards.keys() - before
+        for device, shard in self.shard_of.items():
+            if shard in new:
+                self.scheduler.poll_now(device)
+        sdnotify.notify(f"STATUS=poller {self.name}: polling shards {', '.join(sorted(shards)) or 'none'}")
+
+    # --- batches -----------------------------------------------------------------------------
+
+    async def _sink(self, samples: list[Sample]) -> None:
+        """The scheduler's: never waits (the samples wait for the writer in their shard's batch)."""
+        for sample in samples:
+            node = sample.target
+            device = node.id if node.level == "device" else self._line_device.get(node.id, "")
+            shard = self.shard_of.get(device)
+            if shard in self.held:
+                waiting = self.waiting.setdefault(shard, [])
+                waiting.append(sample)
+                if len(waiting) >= self.cluster.batch_samples:
+                    self._full.set()
+
+    async def _writing(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self.cluster.batch_every)
+            self._full.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        for shard in [s for s, waiting in self.waiting.items() if waiting]:
+            samples, epoch = self.waiting.pop(shard), self.held.get(shard)
+            if epoch is None:
+                continue
+            try:
+                seq = await self._db(self._write, shard, epoch, samples)
+            except Fenced as error:
+                self.results["fenced"] += 1
+                log.error("batch of shard %s refused: %s; no longer polling it", shard, error)
+                self._hold({s: e for s, e in self.held.items() if s != shard})
+            except psycopg.Error as error:
+                self.results["failed"] += 1
+                log.error("cannot write a batch of shard %s (%s); kept for the next try", shard, one_line(error))
+                kept = samples + self.waiting.get(shard, [])
+                limit = self.cluster.batch_samples * KEPT_BATCHES
+                self.results["dropped_samples"] += max(0, len(kept) - limit)
+                self.waiting[shard] = kept[-limit:]
+            else:
+                self.results["written"] += 1
+                self.written_at[shard] = time.time()
+                log.debug("shard %s: batch %d, %d samples", shard, seq, len(samples))
+
+    def _write(self, shard: str, epoch: int, samples: list[Sample]) -> int:
+        """In the thread: the batch encoded and inserted (monitord/shardstore.py fences it)."""
+        return self.leases.write(shard, epoch, batches.dump(samples))
+
+
+class PollerCollector(Collector):
+    """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+
+    def collect(self) -> Iterator[Metric]:
+        held, now = dict(self.poller.held), time.time()
+        shards = GaugeMetricFamily("monitord_poller_shards", "Shards this poller holds by lease and polls.")
+        shards.add_metric([], len(held))
+        epoch = GaugeMetricFamily(
+            "monitord_shard_epoch", "The epoch this poller claimed each shard it holds with.", labels=["shard"]
+        )
+        age = GaugeMetricFamily(
+            "monitord_shard_last_batch_seconds", "Seconds since this poller last wrote a batch of the shard.", labels=["shard"]
+        )
+        for shard, number in sorted(held.items()):
+            epoch.add_metric([shard], number)
+            if shard in self.poller.written_at:
+                age.add_metric([shard], now - self.poller.written_at[shard])
+        total = CounterMetricFamily(
+            "monitord_batches", "Batches of samples: written, fenced (the shard was lost), failed (kept).", labels=["result"]
+        )
+        for result in ("written", "fenced", "failed"):
+            total.add_metric([result], self.poller.results[result])
+        dropped = CounterMetricFamily(
+            "monitord_poller_dropped_samples", "Samples let go, the oldest first, while the database refused their batches."
+        )
+        dropped.add_metric([], self.poller.results["dropped_samples"])
+        yield from (shards, epoch, age, total, dropped)
+
+
+def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "role": "poller", "name": poller.name, "shards": sorted(poller.held)})
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+
+    async def elsewhere(_: web.Request) -> web.Response:
+        return web.json_response({"error": "a poller: the correlator's API answers this"}, status=404)
+
+    app = web.Application()
+    app.router.add_get("/health", health, allow_head=False)
+    app.router.add_get("/ready", health, allow_head=False)
+    app.router.add_get("/metrics", metrics, allow_head=False)
+    app.router.add_route("*", "/{tail:.*}", elsewhere)
+    return app
+
+
+async def run_poller(config: Config, server: StateServer) -> int:
+    """Until SIGTERM or SIGINT (SIGHUP is ignored: a new inventory takes a restart)."""
+
+    async def reload() -> bool:
+        log.warning("a poller reads its config at start only: restart it to apply a new one")
+        return False
+
+    return await Poller(config, server).run(on_signals(reload))
