@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitord import discover
-from monitord.config import ConfigError, Invalid, Problem, format_problems, listen, load_config
+from monitord.config import ConfigError, Invalid, Problem, listen, load_config, load_or_report
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
 
 if TYPE_CHECKING:
-    from monitord.config import Config
+    pass
 
 DEFAULT_URL = "http://127.0.0.1:9177"
 ROLES = ("all", "poller", "correlator", "notifier")  # `run --role`
@@ -121,17 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
 
 
-def _load(path: str) -> Config | None:
-    """The checked config, or None once its problems are printed."""
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        print(format_problems(error), file=sys.stderr)
-        return None
-
-
 def _check(path: str) -> int:
-    config = _load(path)
+    config = load_or_report(path)
     if config is None:
         return 1
     for warning in config.warnings:
@@ -170,7 +161,7 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     from monitord.notifier_role import run_notifier
     from monitord.standby import run_member
 
-    config = _load(path)
+    config = load_or_report(path)
     if config is None:
         return 1
     if role != "all" and config.state_server is None:
@@ -200,7 +191,7 @@ def _reserve_tracking(path: str, tracking: str) -> int:
     the daemon reads the issued numbers when it starts)."""
     from monitord.store import TRACKING, Store
 
-    config = _load(path)
+    config = load_or_report(path)
     if config is None:
         return 1
     found = TRACKING.fullmatch(tracking)

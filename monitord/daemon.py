@@ -40,7 +40,7 @@ from monitord.pipeline import (
     configured_channels,
     resume,
 )
-from monitord.polling import PollingJobs
+from monitord.polling import PollingJobs, snmp_client
 from monitord.signals import on_signals
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
@@ -49,7 +49,6 @@ from notifiers.base import Notifier
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
-from probes.snmp import SnmpClient
 from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig
 from rules.nodes import Reshape
@@ -208,12 +207,7 @@ class Daemon:
             opened.callback(self.store.close)
             await self.pipeline.start()
             self.freezer.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
-            snmp = self.probes.snmp = SnmpClient(
-                timeout=config.snmp.timeout,
-                retries=config.snmp.retries,
-                walk_max_requests=config.snmp.walk_max_requests,
-                walk_timeout=config.snmp.walk_timeout,
-            )
+            snmp = self.probes.snmp = snmp_client(config.snmp)
             opened.callback(snmp.close)
             pinger = self.probes.pinger = await Pinger.open()
             opened.push_async_callback(pinger.close)

@@ -21,12 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monitord.config import ConfigError, Invalid, format_problems, load_config
+from monitord.config import Invalid, load_or_report
 from monitord.config.values import host_address, suggest
 from monitord.model import Device, Line, Outcome
+from monitord.polling import snmp_client
 from probes.discovery import LINE_CAP, Discovery, Fit, Slots, discover, first_columns
 from probes.profiles import Profile, line_key
-from probes.snmp import SnmpClient, Target
+from probes.snmp import Target
 
 if TYPE_CHECKING:
     from monitord.config import Config
@@ -53,14 +54,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
-def _load(path: str) -> Config | None:
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        print(format_problems(error), file=sys.stderr)
-        return None
-
-
 def run_discover(args: argparse.Namespace) -> int:
     try:
         address = host_address(args.address)
@@ -70,7 +63,7 @@ def run_discover(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         print(f"monitord: --port {args.port} is out of range (1..65535)", file=sys.stderr)
         return USAGE
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 1
     auth = config.snmp.auths.get(args.auth)
@@ -93,7 +86,7 @@ def run_discover(args: argparse.Namespace) -> int:
 
 def run_probe(path: str, *, as_json: bool) -> int:
     """`check --probe`: every SNMP device of the inventory against its assigned profiles."""
-    config = _load(path)
+    config = load_or_report(path)
     if config is None:
         return 1
     devices = [device for device in config.topology.devices.values() if device.snmp is not None]
@@ -116,13 +109,7 @@ def run_probe(path: str, *, as_json: bool) -> int:
 
 
 async def _discover_all(config: Config, targets: list[Target]) -> list[Discovery]:
-    client = SnmpClient(
-        timeout=config.snmp.timeout,
-        retries=config.snmp.retries,
-        max_varbinds=LINE_CAP,
-        walk_max_requests=config.snmp.walk_max_requests,
-        walk_timeout=config.snmp.walk_timeout,
-    )
+    client = snmp_client(config.snmp, max_varbinds=LINE_CAP)
     slots = Slots(config.polling.max_in_flight, config.polling.per_device_in_flight)
     try:
         return list(await asyncio.gather(*(discover(client, target, config.profiles, slots=slots) for target in targets)))

@@ -42,13 +42,12 @@ from monitord.config import Config
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
-from monitord.polling import PollingJobs
+from monitord.polling import PollingJobs, snmp_client
 from monitord.shardstore import Fenced, Held, ShardLeases
 from monitord.signals import on_signals
 from monitord.store import Store, StoreError, one_line
 from probes.icmp import Pinger
 from probes.scheduler import Job, Scheduler
-from probes.snmp import SnmpClient
 
 log = logging.getLogger("monitord")
 
@@ -93,12 +92,7 @@ class Poller:
             return 1
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self._thread.shutdown)
-            snmp = self.probes.snmp = SnmpClient(
-                timeout=config.snmp.timeout,
-                retries=config.snmp.retries,
-                walk_max_requests=config.snmp.walk_max_requests,
-                walk_timeout=config.snmp.walk_timeout,
-            )
+            snmp = self.probes.snmp = snmp_client(config.snmp)
             opened.callback(snmp.close)
             pinger = self.probes.pinger = await Pinger.open()
             opened.push_async_callback(pinger.close)

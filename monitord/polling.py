@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from monitord.config import Config
+from monitord.config.model import SnmpSettings
 from monitord.metrics import duration_bucket
 from monitord.model import Device, NodeRef, Outcome, Sample
 from monitord.view import ProbeStats
@@ -21,6 +22,18 @@ from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
 from probes.scheduler import Job, Poll
 from probes.snmp import SnmpClient, Target
+
+
+def snmp_client(settings: SnmpSettings, **limits: int) -> SnmpClient:
+    """The SNMP client with the config's timeout, retries and walk budgets (`limits`: the
+    client's other settings, such as `max_varbinds`)."""
+    return SnmpClient(
+        timeout=settings.timeout,
+        retries=settings.retries,
+        walk_max_requests=settings.walk_max_requests,
+        walk_timeout=settings.walk_timeout,
+        **limits,
+    )
 
 
 @dataclass(slots=True)

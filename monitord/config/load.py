@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from datetime import UTC
 from pathlib import Path
@@ -17,7 +18,7 @@ from monitord.config.inventory import Inventory, Known, read_topology
 from monitord.config.maintenance import read_maintenance
 from monitord.config.model import Config
 from monitord.config.notifiers import read_notifiers
-from monitord.config.problems import ConfigError, Problem
+from monitord.config.problems import ConfigError, Problem, format_problems
 from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
@@ -57,6 +58,15 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     if config is None:
         raise ConfigError(decoder.problems)
     return config
+
+
+def load_or_report(path: str | Path) -> Config | None:
+    """The checked config, or None once its problems are printed (to stderr): for commands."""
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(format_problems(error), file=sys.stderr)
+        return None
 
 
 def _decode(d: Decoder, source: Path) -> Config | None:
