@@ -63,6 +63,7 @@ from monitord.config.model import (
     TrapsConfig,
 )
 from monitord.config.rules import RulesSection
+from monitord.config.tracking import Tracking
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
 
@@ -474,6 +475,7 @@ class ConfigFile(Section):
     metrics: Metrics = Metrics()
     retention: Retention = Retention()
     traps: Traps | None = None
+    tracking: Tracking | None = None
 
 
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)

@@ -21,6 +21,7 @@ from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
 from monitord.config.templates import SmsBudget, read_templates, sms_budget
+from monitord.config.tracking import read_tracking
 from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, StateServer, Topology
@@ -84,6 +85,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     metrics = read_metrics(d, root)
     retention = read_retention(d, root)
     traps = read_traps(d, root)
+    tracking = read_tracking(d, root)
     profiles = _profiles(d, profiles_dir)
     inventory = Inventory()
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
@@ -133,6 +135,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         metrics=metrics,
         retention=retention,
         traps=traps,
+        tracking=tracking,
         warnings=tuple(d.warnings),
         templates=texts.templates,
         templates_dir=templates_dir,
