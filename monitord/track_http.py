@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from monitord.config.model import TrackingConfig
-from monitord.http_server import paced
+from monitord.http_server import OPTIONS, paced
 from monitord.model import Incident, Language, Topology
 from monitord.ratelimit import TokenBucket
 from monitord.track_page import (
@@ -43,6 +43,7 @@ from monitord.track_page import (
 log = logging.getLogger("monitord.track")
 
 MAX_BODY = 1024  # a GET carries no body worth reading
+MAX_LINE = 16 * 1024  # bytes of the request line: a 10 kB number pasted by mistake still gets a kind page
 LOOKUP_SLOTS = 4  # lookups on the daemon's loop at once; the NOC API's slots are its own
 LOOKUP_WAIT = 5.0  # seconds a request waits for a slot before a kind 503
 MAX_CLIENTS = 10_000  # client addresses remembered for rate limiting; the oldest half is forgotten beyond
@@ -238,6 +239,7 @@ def make_tracking_app(source: TrackSource, settings: TrackingConfig) -> web.Appl
     app = web.Application(middlewares=[_kind, paced], client_max_size=MAX_BODY)
     app[SOURCE] = source
     app[SETTINGS] = settings
+    app[OPTIONS] = {"max_line_size": MAX_LINE}
 
     async def gates(app: web.Application) -> None:
         app[GATES] = Gates(settings)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from monitord.config.model import TrackingConfig
+from monitord.http_server import HttpServer
 from monitord.model import Device, Exchange, Incident, IncidentKind, Line, NodeRef, Phase, Region, Topology
+from monitord.store import Store
+from monitord.track_http import make_tracking_app
 
 ZONE = "Europe/Istanbul"
 OPENED = datetime(2026, 12, 4, 12, 5, tzinfo=UTC).timestamp()  # 15:05 in Istanbul
@@ -56,3 +64,31 @@ class Settings:
 def private_values() -> list[str]:
     """What must never be on a customer's page."""
     return [DEVICE, ADDRESS, CABINET, "dslam", *LINE_IDS, *NAMES, *PHONES, *(p[-7:] for p in PHONES), "timeout"]
+
+
+@dataclass(slots=True)
+class Source:
+    """What the tracking page reads of a daemon: its settings and a real store, on this loop."""
+
+    config: Settings
+    store: Store
+    loop: asyncio.AbstractEventLoop | None
+
+    def incident(self, tracking: str) -> Incident | None:
+        return self.store.incident(tracking)
+
+
+@contextlib.asynccontextmanager
+async def serving(root: Path, settings: TrackingConfig, exchange_name: str = "Beşiktaş Santrali") -> AsyncIterator[str]:
+    """The tracking listener on the HTTP thread, as the daemon runs it, over a SQLite store
+    holding INCIDENTS; yields its base URL."""
+    store = Store.open(root / "state.db")
+    store.commit_step(None, INCIDENTS, [], OPENED + 600)
+    source = Source(Settings(topology(exchange_name)), store, asyncio.get_running_loop())
+    server = HttpServer([(make_tracking_app(source, settings), "127.0.0.1", 0)])
+    (port,) = await server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.stop()
+        store.close()
