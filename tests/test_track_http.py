@@ -6,15 +6,22 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
 from monitord.config.model import TrackingConfig
+from monitord.demo import find_incident, until
+from monitord.model import IncidentKind, NodeRef, Phase
 from monitord.track_http import client_address
 from tests.track_fixtures import private_values, serving
+
+if TYPE_CHECKING:
+    from tests.http_fixtures import Api
+
+pytest_plugins = ["tests.http_fixtures"]
 
 OPEN_LIMIT = TrackingConfig("127.0.0.1", 0, rate=1000.0, burst=1000)
 
@@ -134,3 +141,32 @@ def test_client_addresses_behind_proxies() -> None:
     assert client_address("127.0.0.1", "1.1.1.1, 203.0.113.9, 10.0.0.2", trusted) == "203.0.113.9"  # the first is forgeable
     assert client_address("192.0.2.5", "203.0.113.9", trusted) == "192.0.2.5"  # not a proxy: its header is ignored
     assert client_address("127.0.0.1", "nonsense", trusted) == "127.0.0.1"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_daemon_serves_a_real_incident_on_its_own_listener(api: Api) -> None:
+    """A silent DSLAM's outage, as its customers see it: the stage follows the incident's phase,
+    and none of the incident's device, addresses, lines, names or phones are on the page."""
+    daemon = api.daemon
+    assert daemon.tracking_port is not None and daemon.tracking_port != daemon.http_port
+    url = f"http://127.0.0.1:{daemon.tracking_port}"
+    dslam = sorted(d for d in api.topology.devices if "dslam" in d)[-1]
+    device = api.topology.devices[dslam]
+    api.world.faults.silence(*api.world.isp.addresses_under("device", dslam))
+    try:
+        outage = await until(lambda: find_incident(daemon, NodeRef("device", dslam), IncidentKind.OUTAGE), 30, "the outage")
+        status, page, _ = await get(url, f"/track/{outage.tracking}")
+        assert status == 200 and 'id="stage">Arıza tespit edildi<' in page
+        assert f"{api.topology.exchanges[device.exchange].name} bölgesinde internet hizmeti kesintisi" in page
+        lines = [api.topology.lines[i] for i in outage.affected]
+        private = [dslam, device.address, *(e for e in outage.evidence)]
+        private += [v for line in lines for v in (line.id, line.name, line.phone, line.modem, line.mac) if v]
+        _, text, _ = await get(url, f"/track/{outage.tracking}.json")
+        assert [v for v in private if v in page or v in text] == []
+        assert (await api.call("GET", f"/track/{outage.tracking}"))[0] == 404  # not on the NOC API's listener
+    finally:
+        api.world.faults.restore_all()
+    mended = (Phase.RECOVERING, Phase.RESOLVED)
+    await until(lambda: (i := daemon.incident(outage.tracking)) is not None and i.phase in mended, 60, "the repair")
+    _, text, _ = await get(url, f"/track/{outage.tracking}.json?lang=en")
+    assert json.loads(text)["stage"]["id"] in ("recovering", "resolved")
