@@ -16,6 +16,7 @@ from monitord.config.model import TrackingConfig
 from monitord.demo import find_incident, until
 from monitord.model import IncidentKind, NodeRef, Phase
 from monitord.track_http import client_address
+from tests.test_http import documented
 from tests.track_fixtures import private_values, serving
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ async def test_the_json_form(url: str) -> None:
     }
     status, missing, _ = await get(url, "/track/ARZ-2026-999999.json")
     assert status == 404 and json.loads(missing)["error"] == "not_found"
+    documented("/track/{number}", "get", 200, body)
+    documented("/track/{number}", "get", 404, json.loads(missing))
 
 
 async def test_an_unknown_number_gets_a_kind_404(url: str) -> None:
@@ -131,6 +134,7 @@ async def test_each_client_address_is_rate_limited(tmp_path: Path) -> None:
         assert "Kısa sürede çok fazla sorgu geldi" in body and "Arıza tespit edildi" not in body
         status, text, _ = await get(url, "/track/ARZ-2026-000123.json")
         assert status == 429 and json.loads(text)["error"] == "limited"
+        documented("/track/{number}", "get", 429, json.loads(text))
         behind = {"X-Forwarded-For": "198.51.100.7"}  # another customer, through the trusted proxy
         assert (await get(url, "/track/ARZ-2026-000123", headers=behind))[0] == 200
 
@@ -162,6 +166,7 @@ async def test_the_daemon_serves_a_real_incident_on_its_own_listener(api: Api) -
         private = [dslam, device.address, *(e for e in outage.evidence)]
         private += [v for line in lines for v in (line.id, line.name, line.phone, line.modem, line.mac) if v]
         _, text, _ = await get(url, f"/track/{outage.tracking}.json")
+        documented("/track/{number}", "get", 200, json.loads(text))
         assert [v for v in private if v in page or v in text] == []
         assert (await api.call("GET", f"/track/{outage.tracking}"))[0] == 404  # not on the NOC API's listener
     finally:
