@@ -228,7 +228,7 @@ async def _kind(request: web.Request, handler: Handler) -> web.StreamResponse:
         if error.status < 400:
             raise
         kept = {k: v for k, v in error.headers.items() if k == "Allow"}
-        return _refused(request, Refusal(error.status, "not_found" if error.status == 404 else "malformed", None, kept))
+        return _refused(request, Refusal(error.status, "malformed", None, kept))  # another path or method
     except Exception:  # a bug: logged with its traceback, never shown
         log.exception("%s %s failed", request.method, request.path[:100])
         return _refused(request, Refusal(500, "failed"))

@@ -150,6 +150,8 @@ def _count(n: int, language: Language) -> str:
 def affected_text(view: TrackView, language: Language) -> str:
     service = _SERVICE[view.kind][language]
     words = _WORDS[language]
+    if view.kind is IncidentKind.CPE:
+        return service[0].upper() + service[1:]
     if view.area is None:
         return words["line"].format(service=service)
     text = words["area"].format(area=view.area, service=service)

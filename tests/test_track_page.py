@@ -4,13 +4,15 @@ hostile names escaped, and nothing private on it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitord.model import Phase
+from monitord.model import IncidentKind, NodeRef, Phase
 from monitord.stages import BY_PHASE, STAGES
 from monitord.track_page import (
+    affected_text,
     normalize,
     number_pattern,
     public_view,
@@ -19,7 +21,7 @@ from monitord.track_page import (
     rough,
     view_json,
 )
-from tests.track_fixtures import INCIDENTS, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
+from tests.track_fixtures import DEVICE, INCIDENTS, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
 
 TZ = ZoneInfo(ZONE)
 
@@ -84,6 +86,37 @@ def test_one_line_is_told_as_your_subscription_without_a_count() -> None:
     assert view.area is None and view.subscribers_about is None
     assert "Aboneliğinizde internet hizmeti kesintisi" in render_page(view, TZ, "tr")
     assert "abone" not in render_page(view, TZ, "tr").replace("Aboneliğinizde", "")
+
+
+BJK, IST = "Beşiktaş Santrali", "İstanbul Avrupa"
+KINDS = [
+    (
+        IncidentKind.DEGRADATION,
+        NodeRef("device", DEVICE),
+        f"{BJK} bölgesinde internet bağlantı kalitesinde düşüş",
+        f"Reduced internet connection quality in the {BJK} area",
+    ),
+    (
+        IncidentKind.OVERRUN,
+        NodeRef("exchange", "bjk"),
+        f"{BJK} bölgesinde planlı bakım sonrası süren kesinti",
+        f"Outage continuing after planned maintenance in the {BJK} area",
+    ),
+    (IncidentKind.CPE, NodeRef("line", "BJK000003"), "Modeminize ulaşılamıyor", "Your modem cannot be reached"),
+    (
+        IncidentKind.OUTAGE,
+        NodeRef("region", "ist"),
+        f"{IST} bölgesinde internet hizmeti kesintisi",
+        f"Internet service outage in the {IST} area",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "root", "tr", "en"), KINDS)
+def test_every_kind_in_a_customers_words(kind: IncidentKind, root: NodeRef, tr: str, en: str) -> None:
+    view = public_view(replace(OUTAGE, kind=kind, root=root), topology())
+    assert (affected_text(view, "tr"), affected_text(view, "en")) == (tr, en)
+    assert f"<dd>{tr}</dd>" in render_page(view, TZ, "tr")
 
 
 def test_rough_counts() -> None:
