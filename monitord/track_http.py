@@ -31,6 +31,7 @@ from monitord.ratelimit import TokenBucket
 from monitord.track_page import (
     Problem,
     TrackView,
+    merged_into,
     normalize,
     number_pattern,
     problem_text,
@@ -46,6 +47,7 @@ MAX_BODY = 1024  # a GET carries no body worth reading
 MAX_LINE = 16 * 1024  # bytes of the request line: a 10 kB number pasted by mistake still gets a kind page
 LOOKUP_SLOTS = 4  # lookups on the daemon's loop at once; the NOC API's slots are its own
 LOOKUP_WAIT = 5.0  # seconds a request waits for a slot before a kind 503
+MAX_MERGES = 3  # merges followed from the number asked for to the incident shown
 MAX_CLIENTS = 10_000  # client addresses remembered for rate limiting; the oldest half is forgotten beyond
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
@@ -192,14 +194,21 @@ async def track(request: web.Request) -> web.Response:
     raw = request.match_info["number"]
     if raw.endswith(".json"):
         raw = raw[: -len(".json")]
-    tracking = normalize(raw, number_pattern(config.tracking_prefix))
+    pattern = number_pattern(config.tracking_prefix)
+    tracking = normalize(raw, pattern)
     if tracking is None:
         raise Refusal(404, "malformed")
     incident = await _lookup(request, tracking)
     if incident is None:
         raise Refusal(404, "not_found", tracking)
+    for _ in range(MAX_MERGES):  # a number merged into a wider incident shows that one
+        into = merged_into(incident)
+        wider = await _lookup(request, into) if into is not None and normalize(into, pattern) == into else None
+        if wider is None:
+            break
+        incident = wider
     lang, zone = language(request), ZoneInfo(config.timezone)
-    view: TrackView = public_view(incident, config.topology)
+    view: TrackView = public_view(incident, config.topology, tracking if incident.tracking != tracking else None)
     return _answer(request, 200, render_page(view, zone, lang), view_json(view, zone, lang))
 
 

@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitord.model import Incident, IncidentKind, Language, Topology
+from monitord.model import Incident, IncidentKind, Language, Phase, Topology
 from monitord.stages import STAGES, Stage, stage_of
 from notices.plan import place
 
@@ -64,6 +64,7 @@ _WORDS = {
         "hint": "Takip numarası SMS'inizde yazar, örneğin {example}. Lütfen kontrol edip yeniden deneyin.",
         "limited": "Kısa sürede çok fazla sorgu geldi. Lütfen bir dakika sonra yeniden deneyin.",
         "failed": "Şu anda bilgi gösteremiyoruz. Lütfen biraz sonra yeniden deneyin.",
+        "merged": "{old} numaralı kaydınız {new} numaralı genel arıza kaydına bağlandı.",
     },
     "en": {
         "title": "Fault tracking",
@@ -82,6 +83,7 @@ _WORDS = {
         "hint": "The tracking number is in your SMS, for example {example}. Please check it and try again.",
         "limited": "Too many requests in a short time. Please try again in a minute.",
         "failed": "We cannot show this information right now. Please try again shortly.",
+        "merged": "Your record {old} was joined to the wider fault {new}.",
     },
 }
 
@@ -98,6 +100,7 @@ class TrackView:
     updated_at: float
     resolved_at: float | None
     subscribers_about: int | None  # rounded to one significant digit; None when few or one line
+    merged_from: str | None = None  # the number asked for, when it was merged into this wider incident
 
 
 def number_pattern(prefix: str) -> re.Pattern[str]:
@@ -119,7 +122,13 @@ def rough(count: int) -> int | None:
     return round(count / magnitude) * magnitude
 
 
-def public_view(incident: Incident, topology: Topology) -> TrackView:
+def merged_into(incident: Incident) -> str | None:
+    """The wider incident this one was merged into (rules/lifecycle.py notes it last in the evidence)."""
+    last = incident.evidence[-1] if incident.evidence else ""
+    return last.removeprefix("merged into ") if incident.phase is Phase.RESOLVED and last.startswith("merged into ") else None
+
+
+def public_view(incident: Incident, topology: Topology, merged_from: str | None = None) -> TrackView:
     one_line = incident.root.level == "line" or incident.kind is IncidentKind.CPE
     area = None if one_line else place(topology, incident.root).area
     if area is not None and ":" in area:  # a node gone from the inventory is named by its reference: an internal id
@@ -133,6 +142,7 @@ def public_view(incident: Incident, topology: Topology) -> TrackView:
         updated_at=incident.updated_at,
         resolved_at=incident.resolved_at,
         subscribers_about=None if one_line else rough(len(incident.affected)),
+        merged_from=merged_from,
     )
 
 
@@ -172,6 +182,7 @@ def view_json(view: TrackView, zone: ZoneInfo, language: Language) -> dict[str, 
         "affected": affected_text(view, language),
         "area": view.area,
         "subscribers_about": view.subscribers_about,
+        "merged_from": view.merged_from,
     }
 
 
@@ -234,8 +245,11 @@ def render_page(view: TrackView, zone: ZoneInfo, language: Language) -> str:
         rows.append((words["updated"], when(view.updated_at, zone, language)))
     details = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" if k else f"<dd>{escape(v)}</dd>" for k, v in rows)
     done = " done" if view.stage.done else ""
+    note = ""
+    if view.merged_from is not None:
+        note = f'<p id="merged">{escape(words["merged"].format(old=view.merged_from, new=view.tracking))}</p>'
     body = (
-        f'<section class="card"><div>{escape(words["stage"])}</div>'
+        f'<section class="card">{note}<div>{escape(words["stage"])}</div>'
         f'<p class="stage{done}" id="stage">{escape(view.stage.name(language))}</p>'
         f"{_steps(view, language)}<dl>{details}</dl></section>"
     )

@@ -74,6 +74,15 @@ async def test_the_json_form(url: str) -> None:
     documented("/track/{number}", "get", 404, json.loads(missing))
 
 
+async def test_a_merged_number_follows_its_wider_incident(url: str) -> None:
+    status, body, _ = await get(url, "/track/ARZ-2026-000127")
+    assert status == 200 and 'id="stage">Arıza tespit edildi<' in body and 'id="merged">ARZ-2026-000127 ' in body
+    _, text, _ = await get(url, "/track/ARZ-2026-000127.json")
+    assert (json.loads(text)["tracking"], json.loads(text)["merged_from"]) == ("ARZ-2026-000123", "ARZ-2026-000127")
+    _, text, _ = await get(url, "/track/ARZ-2026-000128.json")  # the wider one is gone: its own, resolved
+    assert json.loads(text)["tracking"] == "ARZ-2026-000128" and json.loads(text)["stage"]["id"] == "resolved"
+
+
 async def test_an_unknown_number_gets_a_kind_404(url: str) -> None:
     status, body, headers = await get(url, "/track/ARZ-2026-999999")
     assert status == 404

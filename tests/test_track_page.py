@@ -13,6 +13,7 @@ from monitord.model import IncidentKind, NodeRef, Phase
 from monitord.stages import BY_PHASE, STAGES
 from monitord.track_page import (
     affected_text,
+    merged_into,
     normalize,
     number_pattern,
     public_view,
@@ -21,7 +22,7 @@ from monitord.track_page import (
     rough,
     view_json,
 )
-from tests.track_fixtures import DEVICE, INCIDENTS, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
+from tests.track_fixtures import DEVICE, INCIDENTS, MERGED, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
 
 TZ = ZoneInfo(ZONE)
 
@@ -78,6 +79,7 @@ def test_an_area_outage_in_english_and_as_json() -> None:
         "affected": "Internet service outage in the Beşiktaş Santrali area",
         "area": "Beşiktaş Santrali",
         "subscribers_about": 50,
+        "merged_from": None,
     }
 
 
@@ -169,3 +171,13 @@ def test_problem_pages_are_kind_and_escape_the_number() -> None:
     assert "ARZ-2026-000123" in page  # the example of what a number looks like
     assert "could not find" in render_problem("not_found", "en", "ARZ")
     assert "<b>" not in render_problem("malformed", "en", "ARZ", "<b>x</b>")
+
+
+def test_a_merged_number_shows_the_wider_incident_with_a_note() -> None:
+    view = public_view(OUTAGE, topology(), merged_from="ARZ-2026-000127")
+    assert merged_into(MERGED) == "ARZ-2026-000123" and merged_into(OUTAGE) is None
+    assert '<p id="merged">ARZ-2026-000127 numaralı kaydınız ARZ-2026-000123 numaralı genel arıza kaydına bağlandı.</p>' in (
+        render_page(view, TZ, "tr")
+    )
+    assert "Your record ARZ-2026-000127 was joined to the wider fault ARZ-2026-000123." in render_page(view, TZ, "en")
+    assert view_json(view, TZ, "en")["merged_from"] == "ARZ-2026-000127"

@@ -49,7 +49,14 @@ RESOLVED = replace(OUTAGE, tracking="ARZ-2026-000125", phase=Phase.RESOLVED, res
 ONE_LINE = replace(
     OUTAGE, tracking="ARZ-2026-000126", root=NodeRef("line", LINE_IDS[3]), affected=frozenset({LINE_IDS[3]}), evidence=()
 )
-INCIDENTS = (OUTAGE, RECOVERING, RESOLVED, ONE_LINE)
+MERGED = replace(  # a cabinet's incident, merged into the device's OUTAGE
+    RESOLVED,
+    tracking="ARZ-2026-000127",
+    resolved_at=OPENED + 60,
+    evidence=(f"device:{DEVICE}: timeout", "merged into ARZ-2026-000123"),
+)
+MERGED_GONE = replace(MERGED, tracking="ARZ-2026-000128", evidence=("merged into ARZ-2026-000999",))  # pruned since
+INCIDENTS = (OUTAGE, RECOVERING, RESOLVED, ONE_LINE, MERGED, MERGED_GONE)
 
 
 @dataclass(frozen=True, slots=True)
