@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from monitord.config.model import TrackingConfig
 from monitord.demo import find_incident, until
-from monitord.model import IncidentKind, NodeRef, Phase
+from monitord.model import IncidentKind, NodeRef, Phase, Status
 from monitord.track_http import client_address
 from tests.test_http import documented
 from tests.track_fixtures import private_values, serving
@@ -163,11 +163,17 @@ async def test_the_daemon_serves_a_real_incident_on_its_own_listener(api: Api) -
     daemon = api.daemon
     assert daemon.tracking_port is not None and daemon.tracking_port != daemon.http_port
     url = f"http://127.0.0.1:{daemon.tracking_port}"
-    dslam = sorted(d for d in api.topology.devices if "dslam" in d)[-1]
+    dslams = sorted((d for d in api.topology.devices if "dslam" in d), reverse=True)
+
+    def healthy() -> str | None:  # not under a maintenance window left (with its grace) by another test
+        return next((d for d in dslams if all(daemon.line_state(i).status is Status.OK for i in api.lines_of(d))), None)
+
+    dslam = await until(healthy, 30, "a DSLAM with every line ok")
     device = api.topology.devices[dslam]
     api.world.faults.silence(*api.world.isp.addresses_under("device", dslam))
     try:
         outage = await until(lambda: find_incident(daemon, NodeRef("device", dslam), IncidentKind.OUTAGE), 30, "the outage")
+        await until(lambda: daemon.incident(outage.tracking), 30, "the outage written")  # the page reads the store
         status, page, _ = await get(url, f"/track/{outage.tracking}")
         assert status == 200 and 'id="stage">Arıza tespit edildi<' in page
         assert f"{api.topology.exchanges[device.exchange].name} bölgesinde internet hizmeti kesintisi" in page
