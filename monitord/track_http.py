@@ -55,6 +55,7 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
+    "Vary": "Accept, Accept-Language",  # the same URL answers HTML or JSON, Turkish or English
 }
 
 
@@ -164,7 +165,7 @@ def _answer(request: web.Request, status: int, page: str, body: dict[str, Any], 
             content_type="application/json",
             headers={**HEADERS, **headers},
         )
-    return web.Response(text=page, status=status, content_type="text/html", headers={**HEADERS, **headers, "Vary": "Accept"})
+    return web.Response(text=page, status=status, content_type="text/html", headers={**HEADERS, **headers})
 
 
 async def _lookup(request: web.Request, tracking: str) -> Incident | None:

@@ -54,7 +54,7 @@ def test_an_area_outage_in_turkish() -> None:
     assert '<html lang="tr">' in page and 'name="viewport"' in page
     assert "ARZ-2026-000123" in page
     assert "Beşiktaş Santrali bölgesinde internet hizmeti kesintisi" in page
-    assert "yaklaşık 50 abone" in page  # 47, rounded
+    assert "<dd>Yaklaşık 50 abone etkileniyor</dd>" in page  # 47, rounded
     assert "4 Aralık 2026 15:05" in page  # 12:05 UTC in Istanbul
     assert "Son güncelleme" in page and "4 Aralık 2026 15:15" in page
     assert "Çözüldüğü zaman" not in page
@@ -66,7 +66,7 @@ def test_an_area_outage_in_english_and_as_json() -> None:
     page = render_page(view, TZ, "en")
     assert '<html lang="en">' in page
     assert "Internet service outage in the Beşiktaş Santrali area" in page
-    assert "about 50 subscribers" in page
+    assert "<dd>About 50 subscribers affected</dd>" in page
     assert "4 December 2026, 15:05" in page
     assert "Resolved at" in page and "4 December 2026, 16:35" in page
     assert json.loads(json.dumps(view_json(view, TZ, "en"))) == {
