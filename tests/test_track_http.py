@@ -58,6 +58,27 @@ async def test_a_known_number_in_both_languages(url: str) -> None:
     assert not [v for v in private_values() if v in body + english + asked]
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "query", "expected"),
+    [
+        ("tr-TR,tr;q=0.9,en-US;q=0.8,en;q=0.7", "", "tr"),
+        ("en-US,en;q=0.9", "", "en"),
+        ("de-DE,de;q=0.9", "", "tr"),  # neither: Turkish
+        ("en;q=0.2, tr;q=0.8", "", "tr"),
+        ("en;q=0", "", "tr"),
+        ("*", "", "tr"),
+        ("en;q=banana," * 300, "", "en"),  # malformed weights count as 1; only the first 200 characters are read
+        ("en", "?lang=tr", "tr"),
+        ("tr", "?lang=EN", "en"),
+        ("en", "?lang=fr", "en"),
+    ],
+)
+async def test_the_language(url: str, accept_language: str, query: str, expected: str) -> None:
+    status, text, headers = await get(url, f"/track/ARZ-2026-000123.json{query}", headers={"Accept-Language": accept_language})
+    assert status == 200 and json.loads(text)["language"] == expected
+    assert "Accept-Language" in headers["Vary"]
+
+
 async def test_the_json_form(url: str) -> None:
     status, text, headers = await get(url, "/track/ARZ-2026-000123.json?lang=en")
     assert status == 200 and headers["Content-Type"].startswith("application/json")
