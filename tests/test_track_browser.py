@@ -51,6 +51,9 @@ def look(url: str, shots: list[Path]) -> list[dict[str, object]]:
             )
             seen.append({**measured, "text": stage.text, "displayed": stage.is_displayed()})
             assert driver.save_screenshot(str(shot))
+        # the control: the same measure does see a page that is too wide
+        widened = "const wide = document.createElement('div'); wide.style.width = '500px'; wide.textContent = 'x'; document.querySelector('main').append(wide);"
+        seen.append({"widened": driver.execute_script(widened + "return document.documentElement.scrollWidth;")})
     finally:
         driver.quit()
     return seen
@@ -62,11 +65,13 @@ async def test_the_page_fits_a_phone(tmp_path: Path) -> None:
     for shot in shots:
         shot.unlink(missing_ok=True)
     async with serving(tmp_path, TrackingConfig("127.0.0.1", 0, rate=100.0, burst=100), LONG_NAME) as url:
-        tr, en = await asyncio.to_thread(look, url, shots)
+        tr, en, control = await asyncio.to_thread(look, url, shots)
+    assert control["widened"] > PHONE["width"]
     assert tr["text"] == "Arıza tespit edildi" and en["text"] == "Fault detected"
     for seen in (tr, en):
         assert seen["displayed"] and seen["viewport"] == PHONE["width"], seen
-        assert seen["page"] <= seen["viewport"] and seen["body"] <= seen["viewport"], f"overflows sideways: {seen}"
+        # a mobile browser widens its layout viewport (innerWidth) to a page too wide: compare with the phone's width
+        assert seen["page"] <= PHONE["width"] and seen["body"] <= PHONE["width"], f"overflows sideways: {seen}"
         assert 0 <= seen["left"] < seen["right"] <= seen["viewport"] and 0 <= seen["top"] < seen["bottom"] <= seen["height"], seen
     for shot in shots:
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
