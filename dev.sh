@@ -10,8 +10,9 @@ cd "$(dirname "$0")"
 # gcc, libc6-dev and python3-dev compile probes/_ber.c and probes/_icmp.c, the C parts of the SNMP decoder and the ICMP
 # prober, as pip installs the package
 DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux gcc libc6-dev python3-dev)
-# The tests also run the store against throw-away PostgreSQL 15 clusters (tests/pg_fixtures.py); the demo needs no server
-TEST_PACKAGES=(postgresql)
+# The tests also run the store against throw-away PostgreSQL 15 clusters (tests/pg_fixtures.py); the demo needs no server.
+# chromium and chromium-driver: the customers' tracking page is checked in a real headless browser (tests/test_track_browser.py)
+TEST_PACKAGES=(postgresql chromium chromium-driver)
 
 apt_install() {
     local missing=()

@@ -185,6 +185,7 @@ class Daemon:
         self.traps_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
+        self.tracking_port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
         self.exposition = Exposition(self.registry)
         self.lag = LoopLag()
@@ -201,6 +202,7 @@ class Daemon:
         from monitord.http import make_app, make_metrics_app
         from monitord.http_server import HttpServer
         from monitord.metrics import register
+        from monitord.track_http import make_tracking_app
 
         config = self.config
         async with contextlib.AsyncExitStack() as opened:
@@ -235,6 +237,8 @@ class Daemon:
             listeners = [(make_app(self, Clients(snmp, pinger)), config.http.host, config.http.port)]
             if config.metrics.listen:
                 listeners.append((make_metrics_app(self), *config.metrics.listen))
+            if config.tracking:
+                listeners.append((make_tracking_app(self, config.tracking), config.tracking.host, config.tracking.port))
             opened.callback(sys.setswitchinterval, sys.getswitchinterval())
             sys.setswitchinterval(SWITCH_INTERVAL)
             server = HttpServer(listeners)
@@ -245,6 +249,9 @@ class Daemon:
             if config.metrics.listen:
                 self.metrics_port = ports[1]
                 log.info("metrics also on http://%s:%d/metrics", config.metrics.listen[0], self.metrics_port)
+            if config.tracking:
+                self.tracking_port = ports[-1]
+                log.info("tracking page on http://%s:%d/track/", config.tracking.host, self.tracking_port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
                 outbox_task = tasks.create_task(self._deliver(stop))
@@ -463,6 +470,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         ),
         "notifier channels, SMS rate, hold_probe and retry": channels,
         "traps": lambda c: c.traps,
+        "tracking": lambda c: c.tracking,
     }
     return [name for name, part in parts.items() if part(old) != part(new)]
 

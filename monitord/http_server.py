@@ -92,6 +92,9 @@ SERVER_OPTIONS: Mapping[str, Any] = {
 }
 
 
+OPTIONS = web.AppKey("server_options", dict[str, Any])  # a listener's own SERVER_OPTIONS, e.g. a longer request line
+
+
 class HttpServer:
     """The daemon's listeners, served by aiohttp on a thread and event loop of their own.
 
@@ -146,7 +149,8 @@ class HttpServer:
         pacing = Pacing()
         for app, host, port in self._listeners:
             app[PACING] = pacing
-            runner = web.AppRunner(app, **SERVER_OPTIONS)
+            own: dict[str, Any] | None = app.get(OPTIONS)
+            runner = web.AppRunner(app, **{**SERVER_OPTIONS, **(own or {})})
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, host, port).start()

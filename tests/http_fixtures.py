@@ -74,7 +74,7 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
             "end": (start + timedelta(hours=3)).isoformat(),
             "reason": "Planned in the config file",
         }
-        write_config(root, None, maintenance=[planned])
+        write_config(root, None, maintenance=[planned], tracking={"listen": "127.0.0.1:0"})
         daemon = Daemon(load_config(world.config))
         task = asyncio.create_task(daemon.run(stop))
         await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")

@@ -64,6 +64,7 @@ from monitord.config.model import (
     TrapsConfig,
 )
 from monitord.config.rules import RulesSection
+from monitord.config.tracking import Tracking
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
 
@@ -476,6 +477,7 @@ class ConfigFile(Section):
     retention: Retention = Retention()
     traps: Traps | None = None
     cluster: Cluster = Cluster()
+    tracking: Tracking | None = None
 
 
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)

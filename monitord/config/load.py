@@ -23,6 +23,7 @@ from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
 from monitord.config.subscribers import read_subscribers
 from monitord.config.templates import SmsBudget, read_templates, sms_budget
+from monitord.config.tracking import read_tracking
 from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, StateServer, Topology
@@ -96,6 +97,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     retention = read_retention(d, root)
     traps = read_traps(d, root)
     cluster = read_cluster(d, root)
+    tracking = read_tracking(d, root)
     profiles = _profiles(d, profiles_dir)
     inventory = Inventory()
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
@@ -147,6 +149,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         retention=retention,
         traps=traps,
         cluster=cluster,
+        tracking=tracking,
         warnings=tuple(d.warnings),
         templates=texts.templates,
         templates_dir=templates_dir,

@@ -104,6 +104,17 @@ class TrapsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackingConfig:
+    """The customers' tracking page (monitord/track_http.py), rate limited per client address."""
+
+    host: str
+    port: int
+    rate: float = 0.5  # pages a second per client address, after the burst
+    burst: int = 10
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For names the client
+
+
+@dataclass(frozen=True, slots=True)
 class RetryConfig:
     """How a channel retries (`notifiers.<channel>.retry`): a notice that fails alone backs off
     up to `max_backoff`; a peer that keeps failing is probed with one notice every `probe_every`."""
@@ -208,6 +219,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
     traps: TrapsConfig | None = None  # None: no trap receiver
+    tracking: TrackingConfig | None = None  # None: no tracking page
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
     templates: Templates = field(default_factory=dict, repr=False)  # built in, with templates_dir's over them
     templates_dir: Path | None = None

@@ -1,0 +1,36 @@
+"""The `tracking:` section: off when absent, strict when present, and a reload names it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lab.isp import build_sample_isp, write_config
+from monitord.config import ConfigError, load_config
+from monitord.config.model import TrackingConfig
+from monitord.daemon import needs_restart
+
+
+def test_off_when_absent_and_read_when_present(tmp_path: Path) -> None:
+    path = build_sample_isp(tmp_path, base="127.6.12").config
+    assert load_config(path).tracking is None
+    write_config(tmp_path, None, tracking={"listen": "0.0.0.0:9180", "trusted_proxies": ["::1", "127.0.0.1"]})
+    assert load_config(path).tracking == TrackingConfig("0.0.0.0", 9180, 0.5, 10, ("::1", "127.0.0.1"))
+
+
+def test_every_bad_key_is_named_with_its_line(tmp_path: Path) -> None:
+    path = build_sample_isp(tmp_path, base="127.6.12").config
+    write_config(tmp_path, None, tracking={"listen": "everywhere", "rate": 0, "trusted_proxies": ["proxy.example"], "colour": 1})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    said = str(caught.value)
+    for key in ("tracking.listen", "tracking.rate", "tracking.trusted_proxies[0]", "tracking.colour"):
+        assert key in said, said
+    assert "config.yaml:" in said
+
+
+def test_a_reload_that_changes_it_asks_for_a_restart(tmp_path: Path) -> None:
+    config = load_config(build_sample_isp(tmp_path, base="127.6.12").config)
+    assert needs_restart(config, replace(config, tracking=TrackingConfig("127.0.0.1", 9180))) == ["tracking"]

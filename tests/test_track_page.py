@@ -1,0 +1,183 @@
+"""The customers' tracking page, rendered (issue 12 item 2): every field in both languages,
+hostile names escaped, and nothing private on it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitord.model import IncidentKind, NodeRef, Phase
+from monitord.stages import BY_PHASE, STAGES
+from monitord.track_page import (
+    affected_text,
+    merged_into,
+    normalize,
+    number_pattern,
+    public_view,
+    render_page,
+    render_problem,
+    rough,
+    view_json,
+)
+from tests.track_fixtures import DEVICE, INCIDENTS, MERGED, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
+
+TZ = ZoneInfo(ZONE)
+
+
+def test_every_phase_has_one_stage_and_every_stage_both_names() -> None:
+    assert set(BY_PHASE) == set(Phase)
+    for stage in STAGES:
+        assert stage.name("tr") and stage.name("en") and stage.name("tr") != stage.name("en")
+    assert len({s.id for s in STAGES}) == len(STAGES)
+
+
+@pytest.mark.parametrize(
+    ("incident", "tr", "en"),
+    [
+        (OUTAGE, "Arıza tespit edildi", "Fault detected"),
+        (RECOVERING, "Onarım doğrulanıyor", "Verifying the repair"),
+        (RESOLVED, "Çözüldü", "Resolved"),
+    ],
+)
+def test_the_stage_follows_the_phase(incident, tr: str, en: str) -> None:
+    view = public_view(incident, topology())
+    assert f'id="stage">{tr}<' in render_page(view, TZ, "tr")
+    assert f'id="stage">{en}<' in render_page(view, TZ, "en")
+    assert view_json(view, TZ, "en")["stage"]["name"] == en
+
+
+def test_an_area_outage_in_turkish() -> None:
+    page = render_page(public_view(OUTAGE, topology()), TZ, "tr")
+    assert '<html lang="tr">' in page and 'name="viewport"' in page
+    assert "ARZ-2026-000123" in page
+    assert "Beşiktaş Santrali bölgesinde internet hizmeti kesintisi" in page
+    assert "<dd>Yaklaşık 50 abone etkileniyor</dd>" in page  # 47, rounded
+    assert "4 Aralık 2026 15:05" in page  # 12:05 UTC in Istanbul
+    assert "Son güncelleme" in page and "4 Aralık 2026 15:15" in page
+    assert "Çözüldüğü zaman" not in page
+    assert 'href="?lang=en"' in page
+
+
+def test_an_area_outage_in_english_and_as_json() -> None:
+    view = public_view(RESOLVED, topology())
+    page = render_page(view, TZ, "en")
+    assert '<html lang="en">' in page
+    assert "Internet service outage in the Beşiktaş Santrali area" in page
+    assert "<dd>About 50 subscribers affected</dd>" in page
+    assert "4 December 2026, 15:05" in page
+    assert "Resolved at" in page and "4 December 2026, 16:35" in page
+    assert json.loads(json.dumps(view_json(view, TZ, "en"))) == {
+        "tracking": "ARZ-2026-000125",
+        "language": "en",
+        "stage": {"id": "resolved", "name": "Resolved", "final": True},
+        "started_at": "2026-12-04T15:05:00+03:00",
+        "updated_at": "2026-12-04T15:15:00+03:00",
+        "resolved_at": "2026-12-04T16:35:00+03:00",
+        "affected": "Internet service outage in the Beşiktaş Santrali area",
+        "area": "Beşiktaş Santrali",
+        "subscribers_about": 50,
+        "merged_from": None,
+    }
+
+
+def test_one_line_is_told_as_your_subscription_without_a_count() -> None:
+    view = public_view(ONE_LINE, topology())
+    assert view.area is None and view.subscribers_about is None
+    assert "Aboneliğinizde internet hizmeti kesintisi" in render_page(view, TZ, "tr")
+    assert "abone" not in render_page(view, TZ, "tr").replace("Aboneliğinizde", "")
+
+
+BJK, IST = "Beşiktaş Santrali", "İstanbul Avrupa"
+KINDS = [
+    (
+        IncidentKind.DEGRADATION,
+        NodeRef("device", DEVICE),
+        f"{BJK} bölgesinde internet bağlantı kalitesinde düşüş",
+        f"Reduced internet connection quality in the {BJK} area",
+    ),
+    (
+        IncidentKind.OVERRUN,
+        NodeRef("exchange", "bjk"),
+        f"{BJK} bölgesinde planlı bakım sonrası süren kesinti",
+        f"Outage continuing after planned maintenance in the {BJK} area",
+    ),
+    (IncidentKind.CPE, NodeRef("line", "BJK000003"), "Modeminize ulaşılamıyor", "Your modem cannot be reached"),
+    (
+        IncidentKind.OUTAGE,
+        NodeRef("region", "ist"),
+        f"{IST} bölgesinde internet hizmeti kesintisi",
+        f"Internet service outage in the {IST} area",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "root", "tr", "en"), KINDS)
+def test_every_kind_in_a_customers_words(kind: IncidentKind, root: NodeRef, tr: str, en: str) -> None:
+    view = public_view(replace(OUTAGE, kind=kind, root=root), topology())
+    assert (affected_text(view, "tr"), affected_text(view, "en")) == (tr, en)
+    assert f"<dd>{tr}</dd>" in render_page(view, TZ, "tr")
+
+
+def test_rough_counts() -> None:
+    assert [rough(n) for n in (1, 9, 10, 14, 15, 47, 230, 1234, 186_000)] == [None, None, 10, 10, 20, 50, 200, 1000, 200_000]
+
+
+@pytest.mark.parametrize("incident", INCIDENTS, ids=lambda i: i.phase.value + "-" + i.root.level)
+@pytest.mark.parametrize("language", ["tr", "en"])
+def test_nothing_private_is_shown(incident, language) -> None:
+    view = public_view(incident, topology())
+    shown = render_page(view, TZ, language) + json.dumps(view_json(view, TZ, language), ensure_ascii=False)
+    leaked = [v for v in private_values() if v in shown]
+    assert leaked == []
+
+
+def test_hostile_names_are_escaped() -> None:
+    hostile = '<script>alert(1)</script><img src=x onerror=alert(2)> & "quoted" \'single\''
+    view = public_view(OUTAGE, topology(exchange_name=hostile))
+    page = render_page(view, TZ, "tr")
+    assert "<script>" not in page and "<img" not in page
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt; &amp; &quot;quoted&quot; &#x27;single&#x27;"
+        in page
+    )
+    assert view_json(view, TZ, "tr")["area"] == hostile  # JSON carries it as data
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("ARZ-2026-000123", "ARZ-2026-000123"),
+        (" arz-2026-000123 ", "ARZ-2026-000123"),
+        ("ARZ-2026-00012", None),
+        ("ARZ-2026-0001234", None),
+        ("XYZ-2026-000123", None),
+        ("ARZ-2026-000123' OR '1'='1", None),
+        ("ARZ-2026-000123;DROP TABLE incidents", None),
+        ("ARZ-２０２６-000123", None),  # full-width digits
+        ("A" * 10_000, None),
+        ("", None),
+    ],
+)
+def test_numbers(given: str, expected: str | None) -> None:
+    assert normalize(given, number_pattern("ARZ")) == expected
+
+
+def test_problem_pages_are_kind_and_escape_the_number() -> None:
+    page = render_problem("not_found", "tr", "ARZ", "ARZ-2026-000999")
+    assert "Bu takip numarasıyla bir kayıt bulamadık." in page and "ARZ-2026-000999" in page
+    assert "ARZ-2026-000123" in page  # the example of what a number looks like
+    assert "could not find" in render_problem("not_found", "en", "ARZ")
+    assert "<b>" not in render_problem("malformed", "en", "ARZ", "<b>x</b>")
+
+
+def test_a_merged_number_shows_the_wider_incident_with_a_note() -> None:
+    view = public_view(OUTAGE, topology(), merged_from="ARZ-2026-000127")
+    assert merged_into(MERGED) == "ARZ-2026-000123" and merged_into(OUTAGE) is None
+    assert '<p id="merged">ARZ-2026-000127 numaralı kaydınız ARZ-2026-000123 numaralı genel arıza kaydına bağlandı.</p>' in (
+        render_page(view, TZ, "tr")
+    )
+    assert "Your record ARZ-2026-000127 was joined to the wider fault ARZ-2026-000123." in render_page(view, TZ, "en")
+    assert view_json(view, TZ, "en")["merged_from"] == "ARZ-2026-000127"
