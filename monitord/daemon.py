@@ -270,7 +270,11 @@ class Daemon:
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
                 await self.pipeline.stop()
-            log.info("stopped; %d notifications stay queued for the next start", self.store.depth())
+            try:  # stopping because the database went away (a leader's lock session broke): no count
+                queued = f"{self.store.depth()} notifications stay"
+            except DATABASE_ERRORS:
+                queued = "what the database holds stays"
+            log.info("stopped; %s queued for the next start", queued)
 
     async def _deliver(self, stop: asyncio.Event) -> None:
         await deliver(self.outbox, stop)

@@ -197,8 +197,10 @@ class Poller:
 
     async def _flush(self) -> None:
         for shard in [s for s, waiting in self.waiting.items() if waiting]:
-            samples, epoch = self.waiting.pop(shard), self.held.get(shard)
-            if epoch is None:
+            # while an earlier write waited, `_hold` may have dropped this shard's samples (a lease
+            # ran out, a batch was Fenced): nothing of it to write then
+            samples, epoch = self.waiting.pop(shard, []), self.held.get(shard)
+            if not samples or epoch is None:
                 continue
             try:
                 seq = await self._db(self._write, shard, epoch, samples)
