@@ -50,7 +50,8 @@ class Node:
 
 class Cluster:
     def __init__(self, config: Path, t: Timeline) -> None:
-        self.config, self.t, self.nodes = config, t, []  # type: list[Node]
+        self.config, self.t = config, t
+        self.nodes: list[Node] = []
 
     def spawn(self, name: str, role: str) -> Node:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
@@ -142,7 +143,7 @@ async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) ->
         f"{len(topo.devices)} devices, {len(topo.lines)} subscribers"
     )
     first = cluster.spawn("correlator-1", "correlator")
-    await until(lambda: cluster.poll() or first.leads, 30, "correlator-1 to lead")
+    await until(lambda: cluster.said("correlator-1", "leads"), 30, "correlator-1 to lead")
     cluster.spawn("correlator-2", "correlator")
     await until(lambda: cluster.said("correlator-2", "stands by"), 30, "correlator-2 to stand by")
     for name in ("poller-a", "poller-b"):
