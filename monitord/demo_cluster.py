@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitord.demo import Timeline, until
 
@@ -122,7 +124,7 @@ async def run_cluster_demo(*, keep_running: bool = False, directory: str | None 
                 cluster = Cluster(world.config, t)
                 watcher = asyncio.create_task(cluster.watch())
                 try:
-                    return await _scenario(world, cluster, t, keep_running)
+                    return await _until_signalled(_scenario(world, cluster, t, keep_running))
                 finally:
                     cluster.stop()
                     watcher.cancel()
@@ -132,6 +134,22 @@ async def run_cluster_demo(*, keep_running: bool = False, directory: str | None 
                 await stop_world(world)
         finally:
             pg.destroy()
+
+
+async def _until_signalled(scenario: Coroutine[Any, Any, int]) -> int:
+    """Run the scenario; SIGINT or SIGTERM ends it early (130), and everything is still stopped."""
+    loop, task = asyncio.get_running_loop(), asyncio.create_task(scenario)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        return 130
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) -> int:
