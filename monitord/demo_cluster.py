@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.demo import Timeline, until
+from monitord.notifier_role import TICK
 
 LEASE = "3s"  # cluster.lease: a dead poller's shards are taken over within it
 STORY = (  # log line -> what the story says (the node's name goes first)
@@ -48,20 +50,37 @@ class Node:
     read: int = 0
     events: list[str] = field(default_factory=list)
     leads: bool = False
+    notify: socket.socket | None = None  # its $NOTIFY_SOCKET, where a notifier worker says what it sent
+    status: str = ""
+
+    def last_status(self) -> str:
+        while self.notify is not None:
+            try:
+                data = self.notify.recv(4096).decode("utf-8", "replace")
+            except BlockingIOError:
+                break
+            self.status = next((line[7:] for line in data.splitlines() if line.startswith("STATUS=")), self.status)
+        return self.status
 
 
 class Cluster:
-    def __init__(self, config: Path, t: Timeline) -> None:
-        self.config, self.t = config, t
+    def __init__(self, config: Path, t: Timeline, sockets: Path) -> None:
+        self.config, self.t, self.sockets = config, t, sockets
         self.nodes: list[Node] = []
 
     def spawn(self, name: str, role: str) -> Node:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        notify = None
+        if role == "notifier":
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.bind(str(self.sockets / f"{name}.sock"))
+            notify.setblocking(False)
+            env["NOTIFY_SOCKET"] = str(self.sockets / f"{name}.sock")
         log = self.config.parent / f"{name}.log"
         with log.open("wb") as sink:
             command = [sys.executable, "-m", "monitord.cli", "run", str(self.config), "--role", role]
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
-        node = Node(name, role, proc, log)
+        node = Node(name, role, proc, log, notify=notify)
         self.nodes.append(node)
         return node
 
@@ -102,6 +121,8 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 node.proc.kill()
                 node.proc.wait()
+            if node.notify is not None:
+                node.notify.close()
 
 
 async def run_cluster_demo(*, keep_running: bool = False, directory: str | None = None, base: str | None = None) -> int:
@@ -121,7 +142,8 @@ async def run_cluster_demo(*, keep_running: bool = False, directory: str | None 
             try:
                 url = pg.url("monitord")
                 write_config(world.isp.root, state=url, state_file=None, cluster={"lease": LEASE, "batch_every": "500ms"})
-                cluster = Cluster(world.config, t)
+                sockets = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monitord-ns-")))  # AF_UNIX: short
+                cluster = Cluster(world.config, t, sockets)
                 watcher = asyncio.create_task(cluster.watch())
                 try:
                     return await _until_signalled(_scenario(world, cluster, t, keep_running))
@@ -166,7 +188,7 @@ async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) ->
     await until(lambda: cluster.said("correlator-2", "stands by"), 30, "correlator-2 to stand by")
     for name in ("poller-a", "poller-b"):
         cluster.spawn(name, "poller")
-    cluster.spawn("notifier-1", "notifier")
+    notifier = cluster.spawn("notifier-1", "notifier")
     claimed = lambda: sum("claimed" in e for n in cluster.nodes for e in n.events) >= len(topo.exchanges)  # noqa: E731
     await until(claimed, 40, "every exchange claimed by a poller")
     await asyncio.sleep(4)  # a few rounds of polls for the baseline
@@ -180,6 +202,8 @@ async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) ->
     tracking = opened.split()[2].rstrip(":")
     sms = await until(lambda: _sms_to(world, phones, 0), 40, "the outage SMS")
     t.say(f"lab Twilio received {len(sms)} SMS for {tracking}, one per customer, e.g. \"{sms[0].body[:90]}\"")
+    await asyncio.sleep(TICK + 0.2)
+    t.say(f"{notifier.name} says: {notifier.last_status()} (the correlators' workers deliver the rest)")
 
     first.proc.send_signal(signal.SIGKILL)
     killed = time.monotonic()
@@ -194,6 +218,8 @@ async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) ->
     await until(lambda: cluster.said("correlator-2", f"resolved {tracking}"), 90, "verified restoration")
     restored = await until(lambda: _sms_to(world, phones, sms_before), 40, "the restoration SMS")
     t.say(f"lab Twilio received {len(restored)} restoration SMS, e.g. \"{restored[0].body[:90]}\"")
+    await asyncio.sleep(TICK + 0.2)
+    t.say(f"{notifier.name} says: {notifier.last_status()}")
     told = Counter((m.to, m.body) for m in world.twilio.messages)
     t.say(f"in all {sum(told.values())} SMS, {sum(n - 1 for n in told.values())} of them sent twice")
     if keep_running:

@@ -41,6 +41,8 @@ async def test_the_cluster_demo_tells_which_node_did_what_and_leaves_nothing_beh
     assert len(opened) == 1, story
     tracking, _, lines = opened[0]
     assert "notifier-1 delivers" in story and f"received {lines} SMS for {tracking}" in story
+    worker_sent = re.findall(r"notifier-1 says: delivering email, sms, ticket: (\d+) sent", story)
+    assert len(worker_sent) == 2 and int(worker_sent[0]) <= int(worker_sent[1]), story  # its share: the SKIP LOCKED race
     assert re.search(r"KILL -9: correlator-1.*\n.*correlator-2 leads the correlation \(epoch 2\)", story), story
     assert f"correlator-2 (leader) resolved {tracking}" in story
     assert f"received {lines} restoration SMS" in story and "0 of them sent twice" in story
