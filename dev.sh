@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine with Python 3.11, run as root:
 #   ./dev.sh demo   - install what is missing, then run the demo against a simulated ISP on loopback
+#                     (`./dev.sh demo --cluster`: a small cluster on a throw-away PostgreSQL instead of one process)
 #   ./dev.sh test   - install what is missing (Request Tracker and PostgreSQL too), then lint and format-check (ruff), type-check (mypy)
 #                     and run the whole test suite
 # Installing is idempotent: a second run only checks.
@@ -10,8 +11,9 @@ cd "$(dirname "$0")"
 # gcc, libc6-dev and python3-dev compile probes/_ber.c and probes/_icmp.c, the C parts of the SNMP decoder and the ICMP
 # prober, as pip installs the package
 DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux gcc libc6-dev python3-dev)
-# The tests also run the store against throw-away PostgreSQL 15 clusters (tests/pg_fixtures.py); the demo needs no server.
-# chromium and chromium-driver: the customers' tracking page is checked in a real headless browser (tests/test_track_browser.py)
+# The tests also run the store against throw-away PostgreSQL 15 clusters (lab/postgres.py), as `demo --cluster` does;
+# the single-box demo needs no server. chromium and chromium-driver: the customers' tracking page is checked in a real
+# headless browser (tests/test_track_browser.py)
 TEST_PACKAGES=(postgresql chromium chromium-driver)
 
 apt_install() {
@@ -41,7 +43,7 @@ python_env() {
 
 case "${1:-}" in
     demo)
-        apt_install "${DEBIAN_PACKAGES[@]}"
+        if [[ " $* " == *" --cluster "* ]]; then apt_install "${DEBIAN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; else apt_install "${DEBIAN_PACKAGES[@]}"; fi
         python_env
         shift
         exec .venv/bin/monitord demo "$@"
@@ -59,7 +61,7 @@ case "${1:-}" in
         exec .venv/bin/python -m pytest -q -n 4 --dist loadgroup "$@"
         ;;
     *)
-        echo "usage: ./dev.sh demo [--keep-running] | ./dev.sh test [pytest args]" >&2
+        echo "usage: ./dev.sh demo [--cluster] [--keep-running] | ./dev.sh test [pytest args]" >&2
         exit 2
         ;;
 esac

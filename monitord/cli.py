@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="run the daemon against a simulated ISP on loopback, with a fault")
     demo.add_argument("--keep-running", action="store_true", help="keep the lab and the daemon running afterwards")
+    demo.add_argument("--cluster", action="store_true", help="a small cluster on PostgreSQL instead of one process")
     demo.add_argument("--dir", help="where to put the lab's files (default: a temporary directory)")
 
     discover.add_parser(commands)
@@ -118,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     from monitord.demo import run_demo
 
+    if args.cluster:
+        from monitord.demo_cluster import run_cluster_demo
+
+        return asyncio.run(run_cluster_demo(keep_running=args.keep_running, directory=args.dir))
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
 
 
