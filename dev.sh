@@ -12,9 +12,10 @@ cd "$(dirname "$0")"
 # prober, as pip installs the package
 DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libpcap0.8 systemd util-linux gcc libc6-dev python3-dev)
 # The tests also run the store against throw-away PostgreSQL 15 clusters (lab/postgres.py), as `demo --cluster` does;
-# the single-box demo needs no server. chromium and chromium-driver: the customers' tracking page is checked in a real
-# headless browser (tests/test_track_browser.py)
-TEST_PACKAGES=(postgresql chromium chromium-driver)
+# the single-box demo needs no server
+CLUSTER_PACKAGES=(postgresql)
+# chromium and chromium-driver: the customers' tracking page is checked in a real headless browser (tests/test_track_browser.py)
+TEST_PACKAGES=("${CLUSTER_PACKAGES[@]}" chromium chromium-driver)
 
 apt_install() {
     local missing=()
@@ -43,7 +44,7 @@ python_env() {
 
 case "${1:-}" in
     demo)
-        if [[ " $* " == *" --cluster "* ]]; then apt_install "${DEBIAN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; else apt_install "${DEBIAN_PACKAGES[@]}"; fi
+        if [[ " $* " == *" --cluster "* ]]; then apt_install "${DEBIAN_PACKAGES[@]}" "${CLUSTER_PACKAGES[@]}"; else apt_install "${DEBIAN_PACKAGES[@]}"; fi
         python_env
         shift
         exec .venv/bin/monitord demo "$@"

@@ -213,8 +213,11 @@ async def test_the_daemon_serves_a_real_incident_on_its_own_listener(api: Api) -
         assert (await api.call("GET", f"/track/{outage.tracking}"))[0] == 404  # not on the NOC API's listener
     finally:
         api.world.faults.restore_all()
-    # the stage follows the repair, and the shared daemon is left as it was found: every line ok
+    # the stage follows the repair, and every line of the DSLAM is back. Not necessarily "ok": other
+    # tests of the shared daemon silence modems of this DSLAM too, and a line that went down and up
+    # often enough in 15 minutes is rightly judged flapping (degraded) for a while.
     await until(lambda: (i := daemon.incident(outage.tracking)) is not None and i.phase is Phase.RESOLVED, 90, "the repair")
     _, text, _ = await get(url, f"/track/{outage.tracking}.json?lang=en")
     assert json.loads(text)["stage"] == {"id": "resolved", "name": "Resolved", "final": True}
-    await until(lambda: all(daemon.line_state(i).status is Status.OK for i in mine), 60, f"{dslam}'s lines ok")
+    back = {Status.OK, Status.DEGRADED}
+    await until(lambda: all(daemon.line_state(i).status in back for i in mine), 60, f"{dslam}'s lines up")
