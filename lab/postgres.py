@@ -9,13 +9,14 @@ still unflushed when the server is killed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psycopg
@@ -99,3 +100,14 @@ class PgCluster:
         except subprocess.CalledProcessError:
             pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_cluster(settings: Mapping[str, str]) -> Iterator[PgCluster]:
+    """A cluster started for the block, and stopped and removed after it."""
+    cluster = PgCluster(settings)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -127,35 +127,31 @@ class Cluster:
 
 async def run_cluster_demo(*, keep_running: bool = False, directory: str | None = None, base: str | None = None) -> int:
     from lab.isp import write_config
-    from lab.postgres import FAST, PgCluster
+    from lab.postgres import FAST, running_cluster
     from lab.world import start_world, stop_world
 
     t = Timeline()
     with contextlib.ExitStack() as stack:
         root = Path(directory) if directory else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monitord-demo-")))
-        pg = PgCluster(FAST)
+        pg = stack.enter_context(running_cluster(FAST))
+        pg.admin("CREATE DATABASE monitord")
+        t.say(f"PostgreSQL up on 127.0.0.1:{pg.port} (a throw-away cluster in {pg.root})")
+        world = await start_world(root, **({"base": base} if base else {}))
         try:
-            pg.start()
-            pg.admin("CREATE DATABASE monitord")
-            t.say(f"PostgreSQL up on 127.0.0.1:{pg.port} (a throw-away cluster in {pg.root})")
-            world = await start_world(root, **({"base": base} if base else {}))
+            url = pg.url("monitord")
+            write_config(world.isp.root, state=url, state_file=None, cluster={"lease": LEASE, "batch_every": "500ms"})
+            sockets = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monitord-ns-")))  # AF_UNIX: short
+            cluster = Cluster(world.config, t, sockets)
+            watcher = asyncio.create_task(cluster.watch())
             try:
-                url = pg.url("monitord")
-                write_config(world.isp.root, state=url, state_file=None, cluster={"lease": LEASE, "batch_every": "500ms"})
-                sockets = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monitord-ns-")))  # AF_UNIX: short
-                cluster = Cluster(world.config, t, sockets)
-                watcher = asyncio.create_task(cluster.watch())
-                try:
-                    return await _until_signalled(_scenario(world, cluster, t, keep_running))
-                finally:
-                    cluster.stop()
-                    watcher.cancel()
-                    cluster.poll()
-                    t.say(f"every node stopped: {', '.join(f'{n.name} ({n.proc.returncode})' for n in cluster.nodes)}")
+                return await _until_signalled(_scenario(world, cluster, t, keep_running))
             finally:
-                await stop_world(world)
+                cluster.stop()
+                watcher.cancel()
+                cluster.poll()
+                t.say(f"every node stopped: {', '.join(f'{n.name} ({n.proc.returncode})' for n in cluster.nodes)}")
         finally:
-            pg.destroy()
+            await stop_world(world)
 
 
 async def _until_signalled(scenario: Coroutine[Any, Any, int]) -> int:

@@ -7,18 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.postgres import CRASHABLE, FAST, GUARDED_ROLE, PGBIN, PgCluster, free_port  # noqa: F401
+from lab.postgres import CRASHABLE, FAST, GUARDED_ROLE, PGBIN, PgCluster, free_port, running_cluster  # noqa: F401
 from monitord.model import StateServer
 
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgCluster]:
-    cluster = PgCluster(FAST)
-    try:
-        cluster.start()
+    with running_cluster(FAST) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
@@ -31,9 +27,5 @@ def pg_database(pg: PgCluster) -> Iterator[StateServer]:
 
 @pytest.fixture
 def pg_crashable() -> Iterator[PgCluster]:
-    cluster = PgCluster(CRASHABLE)
-    try:
-        cluster.start()
+    with running_cluster(CRASHABLE) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()

@@ -22,19 +22,15 @@ from monitord.config import load_config
 from monitord.demo import until
 from monitord.model import StateServer
 from tests.ops_fixtures import LISTENING, DaemonProcess, daemons, device_ok, short_dir, wait_async, worlds  # noqa: F401
-from tests.pg_fixtures import FAST, PgCluster
+from tests.pg_fixtures import FAST, PgCluster, running_cluster
 from tests.test_poller_failover import LEASE, held, metric, name, sql
 
 
 @pytest.fixture
 def own_pg() -> Iterator[PgCluster]:
     """A cluster of this test's own: restarting the session's would cut every other test's sessions."""
-    cluster = PgCluster(FAST)
-    try:
-        cluster.start()
+    with running_cluster(FAST) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 def last_seq(server: StateServer) -> int:
