@@ -37,7 +37,9 @@ async def test_a_dark_exchange_at_default_settings_is_one_full_ticket_within_45_
         outage = timing.incident
         phones = {topology.lines[i].phone for i in behind if topology.lines[i].phone}
         await asyncio.sleep(20)  # the rest of the SMS, and any growth there would be
-        [ticket] = world.tickets.tickets.values()
+        tickets = list(world.tickets.tickets.values())
+        assert len(tickets) == 1, [(t.tracking, [(e.action, e.subject) for e in t.history]) for t in tickets]
+        [ticket] = tickets
         assert ticket.tracking == outage.tracking and outage.root == NodeRef("exchange", exchange)
         assert [(e.action, e.subject) for e in ticket.history] == [
             ("create", f"[{outage.tracking}] Kesinti: {topology.exchanges[exchange].name} - {len(behind)} abone")
