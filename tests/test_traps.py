@@ -96,12 +96,12 @@ async def test_net_snmp_traps_and_informs_recheck_the_sending_device(receiving) 
     await settled(receiver, 1)
     assert rechecked == [DSLAM]
     # an inform waits for its Response: the exit status says it came
-    assert await run("snmpinform", "-v", "2c", "-c", COMMUNITY, "-t", "2", "-r", "0", to, "", LINK_UP) == 0
+    assert await run("snmpinform", "-v", "2c", "-c", COMMUNITY, "-t", "5", "-r", "0", to, "", LINK_UP) == 0
     assert await run("snmptrap", "-v", "2c", "-c", COMMUNITY, to, "", CARD_FAILED) == 0
     await settled(receiver, 3)
     assert await run("snmptrap", "-v", "3", "--clientaddr=127.0.0.2", "-e", "0x80001f8880aabbccdd", *V3, to, "", COLD_START) == 0
     await settled(receiver, 4)
-    assert await run("snmpinform", "-v", "3", "--clientaddr=127.0.0.2", "-t", "2", "-r", "0", *V3, to, "", LINK_DOWN) == 0
+    assert await run("snmpinform", "-v", "3", "--clientaddr=127.0.0.2", "-t", "5", "-r", "0", *V3, to, "", LINK_DOWN) == 0
     assert rechecked == [DSLAM, DSLAM, DSLAM, OLT, OLT]
     assert receiver.received == {"linkDown": 2, "linkUp": 1, "line card failed": 1, "coldStart": 1}
     assert receiver.informs_answered == 1 and not receiver.dropped
