@@ -1,40 +1,93 @@
-"""The stages a customer sees an incident in: one table, with Turkish and English names.
+"""The stages a customer sees an incident in: one configurable table, with Turkish and English names.
 
-Today the stage follows from the incident's phase alone (the rules engine's detected,
-recovering, resolved); `field_team` and `at_exchange` are the helpdesk's stages of issue 12
-item 1, named here so that the tracking page, the JSON form and later the stage SMS read the
-same words once the helpdesk can set them. A configurable list would replace `STAGES`, keeping
-its shape: an id, the names per language, and the phases it stands for.
+The rules engine sets three stages by itself, from an incident's phase (`ENGINE_STAGES`:
+detected, recovering, resolved); the others (by default `field_team` and `at_exchange`) are set
+from the helpdesk (monitord/rtsync.py). A helpdesk stage stands until the engine resolves the
+incident (`current`). The table is the config's `stages:` list (monitord/config/stages.py), in
+the order the tracking page shows them; `DEFAULT_STAGES` when the list is not given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitord.model import Incident, Language, Phase
+
+ENGINE_STAGES: Mapping[Phase, str] = {
+    Phase.OPEN: "detected",
+    Phase.UPDATED: "detected",
+    Phase.RECOVERING: "recovering",
+    Phase.RESOLVED: "resolved",
+}
+"""The stage each phase of the engine stands for: these ids must be in every stage table."""
+
+ENGINE_STAGE_IDS: tuple[str, ...] = ("detected", "recovering", "resolved")
 
 
 @dataclass(frozen=True, slots=True)
 class Stage:
     id: str
     names: Mapping[Language, str]
-    phases: frozenset[Phase] = frozenset()  # the engine's phases this stage is derived from
-    done: bool = False  # the last stage: nothing more for the customer to wait for
+    sms: bool = False  # a change to this stage sends the affected customers the `sms.stage` text
+    helpdesk: frozenset[str] = frozenset()  # the helpdesk's words for it (lower case): a Stage field's value or a status
+
+    @property
+    def phases(self) -> frozenset[Phase]:
+        return frozenset(p for p, s in ENGINE_STAGES.items() if s == self.id)
+
+    @property
+    def done(self) -> bool:
+        """The last stage: nothing more for the customer to wait for."""
+        return self.id == "resolved"
 
     def name(self, language: Language) -> str:
         return self.names[language]
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("detected", {"tr": "Arıza tespit edildi", "en": "Fault detected"}, frozenset({Phase.OPEN, Phase.UPDATED})),
-    Stage("field_team", {"tr": "Saha ekibinde", "en": "With the field team"}),
-    Stage("at_exchange", {"tr": "Santralde işlemde", "en": "Being worked on at the exchange"}),
-    Stage("recovering", {"tr": "Onarım doğrulanıyor", "en": "Verifying the repair"}, frozenset({Phase.RECOVERING})),
-    Stage("resolved", {"tr": "Çözüldü", "en": "Resolved"}, frozenset({Phase.RESOLVED}), done=True),
+DEFAULT_STAGES: tuple[Stage, ...] = (
+    Stage("detected", {"tr": "Arıza tespit edildi", "en": "Fault detected"}),
+    Stage("field_team", {"tr": "Saha ekibinde", "en": "With the field team"}, helpdesk=frozenset({"saha", "field"})),
+    Stage(
+        "at_exchange",
+        {"tr": "Santralde işlemde", "en": "Being worked on at the exchange"},
+        helpdesk=frozenset({"santral", "exchange"}),
+    ),
+    Stage("recovering", {"tr": "Onarım doğrulanıyor", "en": "Verifying the repair"}),
+    Stage("resolved", {"tr": "Çözüldü", "en": "Resolved"}),
 )
-BY_PHASE: Mapping[Phase, Stage] = {phase: stage for stage in STAGES for phase in stage.phases}
 
 
-def stage_of(incident: Incident) -> Stage:
-    return BY_PHASE[incident.phase]
+@dataclass(frozen=True, slots=True)
+class StageTable:
+    stages: tuple[Stage, ...] = DEFAULT_STAGES
+    by_id: Mapping[str, Stage] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {s.id: s for s in self.stages})
+
+    def of_phase(self, phase: Phase) -> Stage:
+        return self.by_id[ENGINE_STAGES[phase]]
+
+    def current(self, incident: Incident, helpdesk: str | None = None) -> Stage:
+        """The stage shown: the engine's, but a stage the helpdesk set (`helpdesk`, its id)
+        stands until the engine resolves the incident."""
+        if incident.phase is Phase.RESOLVED or helpdesk is None or helpdesk not in self.by_id:
+            return self.of_phase(incident.phase)
+        return self.by_id[helpdesk]
+
+    def from_helpdesk(self, word: str) -> Stage | None:
+        """The stage a helpdesk value names: a stage's id, one of its names or one of its `helpdesk` words."""
+        said = word.strip().casefold()
+        for stage in self.stages:
+            if said == stage.id.casefold() or said in stage.helpdesk or said in (n.casefold() for n in stage.names.values()):
+                return stage
+        return None
+
+
+DEFAULT_TABLE = StageTable()
+STAGES = DEFAULT_STAGES
+
+
+def stage_of(incident: Incident, table: StageTable = DEFAULT_TABLE, helpdesk: str | None = None) -> Stage:
+    return table.current(incident, helpdesk)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitord.model import IncidentKind, NodeRef, Phase
-from monitord.stages import BY_PHASE, STAGES
+from monitord.stages import DEFAULT_TABLE, ENGINE_STAGES, STAGES
 from monitord.track_page import (
     affected_text,
     merged_into,
@@ -28,7 +28,8 @@ TZ = ZoneInfo(ZONE)
 
 
 def test_every_phase_has_one_stage_and_every_stage_both_names() -> None:
-    assert set(BY_PHASE) == set(Phase)
+    assert set(ENGINE_STAGES) == set(Phase)
+    assert {DEFAULT_TABLE.of_phase(p).id for p in Phase} == {"detected", "recovering", "resolved"}
     for stage in STAGES:
         assert stage.name("tr") and stage.name("en") and stage.name("tr") != stage.name("en")
     assert len({s.id for s in STAGES}) == len(STAGES)

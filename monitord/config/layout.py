@@ -64,6 +64,7 @@ from monitord.config.model import (
     TrapsConfig,
 )
 from monitord.config.rules import RulesSection
+from monitord.config.stages import StageItem
 from monitord.config.tracking import Tracking
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
@@ -478,6 +479,10 @@ class ConfigFile(Section):
     traps: Traps | None = None
     cluster: Cluster = Cluster()
     tracking: Tracking | None = None
+    stages: list[StageItem] | None = Field(
+        default=None,
+        description="The stages customers see an incident in, in order (default: detected, field_team, at_exchange, recovering, resolved)",
+    )
 
 
 SECTION_KEYS: Mapping[str, tuple[str, ...]] = section_keys(ConfigFile)

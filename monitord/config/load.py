@@ -21,6 +21,7 @@ from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem, format_problems
 from monitord.config.rules import RulesConfigError, parse_rules
 from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
+from monitord.config.stages import read_stages
 from monitord.config.subscribers import read_subscribers
 from monitord.config.templates import SmsBudget, read_templates, sms_budget
 from monitord.config.tracking import read_tracking
@@ -98,6 +99,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     traps = read_traps(d, root)
     cluster = read_cluster(d, root)
     tracking = read_tracking(d, root)
+    stages = read_stages(d, root)
     profiles = _profiles(d, profiles_dir)
     inventory = Inventory()
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
@@ -121,6 +123,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         or retention is None
         or notifiers is None
         or cluster is None
+        or stages is None
     ):
         return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
@@ -150,6 +153,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         traps=traps,
         cluster=cluster,
         tracking=tracking,
+        stages=stages,
         warnings=tuple(d.warnings),
         templates=texts.templates,
         templates_dir=templates_dir,

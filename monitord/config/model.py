@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitord.config.problems import Problem
 from monitord.model import MaintenanceWindow, Secret, SnmpAuth, StateServer, Topology
+from monitord.stages import StageTable
 from notices.segments import Encoding
 from notices.templates import Templates
 from probes.profiles import Profile
@@ -225,6 +226,7 @@ class Config:
     templates_dir: Path | None = None
     state_server: StateServer | None = None  # `state: postgresql://...`
     cluster: ClusterConfig = ClusterConfig()  # the roles of several processes on a PostgreSQL state
+    stages: StageTable = StageTable()  # `stages:`, in order
 
     @property
     def state(self) -> Path | StateServer:
