@@ -42,6 +42,7 @@ from monitord.pipeline import (
 )
 from monitord.polling import PollingJobs, snmp_client
 from monitord.signals import on_signals
+from monitord.stages import StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
@@ -405,6 +406,12 @@ class Daemon:
 
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
+
+    def helpdesk_stage(self, tracking: str) -> str | None:
+        return self.store.helpdesk_stage(tracking)
+
+    def stage_history(self, tracking: str) -> list[StageChange]:
+        return self.store.stage_history(tracking)
 
     def incident_history(self) -> list[Incident]:
         return self.store.incidents(open_only=False)

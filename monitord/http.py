@@ -409,7 +409,16 @@ async def incident(request: web.Request) -> web.Response:
     if found is None:
         raise ApiError(404, f"no incident {tracking!r}")
     lines, personal = d.config.topology.lines, _authorized(request)
-    return _json({**incident_json(found), "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)]})
+    stage = d.config.stages.current(found, d.helpdesk_stage(tracking))
+    history = [{"stage": c.stage, "source": c.source, "by": c.actor, "at": c.at} for c in d.stage_history(tracking)]
+    return _json(
+        {
+            **incident_json(found),
+            "stage": {"id": stage.id, "tr": stage.name("tr"), "en": stage.name("en")},
+            "stage_history": history,
+            "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)],
+        }
+    )
 
 
 @on_daemon_loop

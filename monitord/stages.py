@@ -26,6 +26,17 @@ ENGINE_STAGE_IDS: tuple[str, ...] = ("detected", "recovering", "resolved")
 
 
 @dataclass(frozen=True, slots=True)
+class StageChange:
+    """One row of an incident's stage history: who set which stage when."""
+
+    tracking: str
+    stage: str  # a stage id
+    source: str  # "engine" or "helpdesk"
+    actor: str  # "monitord", or the helpdesk's user (RT: the ticket's owner or the last updater)
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Stage:
     id: str
     names: Mapping[Language, str]

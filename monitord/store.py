@@ -69,6 +69,7 @@ from monitord.model import (
 )
 from monitord.pacing import grant
 from monitord.pgsync import PgSync
+from monitord.stages import ENGINE_STAGES, StageChange
 from monitord.stepwriter import StepWriter
 from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
@@ -154,6 +155,16 @@ MIGRATIONS: tuple[str, ...] = (
         ON CONFLICT (tracking, key) DO UPDATE SET bits = bits | 4;
     UPDATE engine_incidents SET record = json_remove(record, '$.members', '$.failing', '$.waiting');
     """,
+    # Stages (issue 12, monitord/stages.py): who set which stage of an incident when, the rules
+    # engine's and the helpdesk's, one row per change; and where the helpdesk sync
+    # (monitord/rtsync.py) goes on reading from.
+    """
+    CREATE TABLE incident_stages (
+        id INTEGER PRIMARY KEY, tracking TEXT NOT NULL, stage TEXT NOT NULL, source TEXT NOT NULL, actor TEXT NOT NULL,
+        at REAL NOT NULL);
+    CREATE INDEX incident_stages_tracking ON incident_stages (tracking, source, id);
+    CREATE TABLE helpdesk_cursors (source TEXT PRIMARY KEY, cursor TEXT NOT NULL);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -232,6 +243,14 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE correlator_cursor (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
     INSERT INTO correlator_cursor VALUES (1, 0);
     """,
+    # SQLite's MIGRATIONS[9]: incident stages and the helpdesk sync's cursor.
+    """
+    CREATE TABLE incident_stages (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tracking text COLLATE "C" NOT NULL, stage text NOT NULL,
+        source text NOT NULL, actor text NOT NULL, at double precision NOT NULL);
+    CREATE INDEX incident_stages_tracking ON incident_stages (tracking, source, id);
+    CREATE TABLE helpdesk_cursors (source text PRIMARY KEY, cursor text NOT NULL);
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -260,6 +279,10 @@ _UPSERT_INCIDENT = """INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 _ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
     ON CONFLICT (prefix, year) DO UPDATE SET last = greatest(tracking_numbers.last, excluded.last)"""
+
+_LAST_STAGE = """SELECT stage FROM incident_stages WHERE tracking = ? AND source = ? ORDER BY id DESC LIMIT 1"""
+_ADD_STAGE = f"""INSERT INTO incident_stages (tracking, stage, source, actor, at) SELECT ?, ?, ?, ?, ?
+    WHERE coalesce(({_LAST_STAGE}), '') != ?"""
 
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
@@ -1015,6 +1038,8 @@ class Store:
                 if self._db.execute(_UPSERT_INCIDENT, row).rowcount != 1:
                     raise StoreError(f"tracking number {i.tracking} already belongs to another incident")
                 self._issue(i.tracking)
+                stage = ENGINE_STAGES[i.phase]
+                self._db.execute(_ADD_STAGE, (i.tracking, stage, "engine", "monitord", now, i.tracking, "engine", stage))
             planned = list(notifications)
             last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
             queued = self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
@@ -1103,6 +1128,40 @@ class Store:
     def incident(self, tracking: str) -> Incident | None:
         row = self._db.execute("SELECT * FROM incidents WHERE tracking = ?", (tracking,)).fetchone()
         return None if row is None else _incident(row)
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def set_stage(self, change: StageChange) -> bool:
+        """Record `change` unless its source's last stage of the incident is the same; True when recorded."""
+        c = change
+        with self._writing():
+            return bool(
+                self._db.execute(
+                    _ADD_STAGE, (c.tracking, c.stage, c.source, c.actor, c.at, c.tracking, c.source, c.stage)
+                ).rowcount
+            )
+
+    def stage_history(self, tracking: str) -> list[StageChange]:
+        rows = self._db.execute(
+            "SELECT tracking, stage, source, actor, at FROM incident_stages WHERE tracking = ? ORDER BY id", (tracking,)
+        )
+        return [StageChange(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def helpdesk_stage(self, tracking: str) -> str | None:
+        """The stage the helpdesk last set for the incident, or None."""
+        row = self._db.execute(_LAST_STAGE, (tracking, "helpdesk")).fetchone()
+        return None if row is None else str(row[0])
+
+    def cursor(self, source: str) -> str | None:
+        row = self._db.execute("SELECT cursor FROM helpdesk_cursors WHERE source = ?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_cursor(self, source: str, cursor: str) -> None:
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO helpdesk_cursors VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor",
+                (source, cursor),
+            )
 
     # --- outbox ------------------------------------------------------------------------------
 
@@ -1412,11 +1471,16 @@ class Store:
                     f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {where} AND {kept} LIMIT ?)",
                     (cutoff, cutoff, batch - removed),
                 ).rowcount
-            removed += self._db.execute(
-                """DELETE FROM incidents WHERE tracking IN (SELECT tracking FROM incidents
-                   WHERE phase = 'resolved' AND resolved_at < ? LIMIT ?)""",
-                (resolved_before, batch - removed),
-            ).rowcount
+            gone = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT tracking FROM incidents WHERE phase = 'resolved' AND resolved_at < ? LIMIT ?",
+                    (resolved_before, batch - removed),
+                )
+            ]
+            self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
+            removed += len(gone)
         return removed
 
     def counts(self) -> dict[tuple[str, str], int]:

@@ -28,6 +28,7 @@ from monitord.config.model import TrackingConfig
 from monitord.http_server import OPTIONS, paced
 from monitord.model import Incident, Language, Topology
 from monitord.ratelimit import TokenBucket
+from monitord.stages import StageTable
 from monitord.track_page import (
     Problem,
     TrackView,
@@ -66,6 +67,8 @@ class TrackConfig(Protocol):
     def timezone(self) -> str: ...
     @property
     def topology(self) -> Topology: ...
+    @property
+    def stages(self) -> StageTable: ...
 
 
 class TrackSource(Protocol):
@@ -76,6 +79,10 @@ class TrackSource(Protocol):
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None: ...
     def incident(self, tracking: str) -> Incident | None: ...
+    def helpdesk_stage(self, tracking: str) -> str | None: ...
+
+
+Found = tuple[Incident, str | None]  # an incident and the stage the helpdesk set for it
 
 
 @dataclass(slots=True)
@@ -168,12 +175,17 @@ def _answer(request: web.Request, status: int, page: str, body: dict[str, Any], 
     return web.Response(text=page, status=status, content_type="text/html", headers={**HEADERS, **headers})
 
 
-async def _lookup(request: web.Request, tracking: str) -> Incident | None:
-    """One read by primary key, where the daemon's state lives."""
+async def _lookup(request: web.Request, tracking: str) -> Found | None:
+    """Two reads by key (the incident, its helpdesk stage), where the daemon's state lives."""
     source = _source(request)
+
+    def found() -> Found | None:
+        incident = source.incident(tracking)
+        return None if incident is None else (incident, source.helpdesk_stage(tracking))
+
     loop = source.loop
     if loop is None or loop is asyncio.get_running_loop():
-        return source.incident(tracking)
+        return found()
     slots = request.app[GATES].slots
     try:
         async with asyncio.timeout(LOOKUP_WAIT):
@@ -182,8 +194,8 @@ async def _lookup(request: web.Request, tracking: str) -> Incident | None:
         raise Refusal(503, "failed", tracking, {"Retry-After": "5"}) from None
     try:
 
-        async def read() -> Incident | None:
-            return source.incident(tracking)
+        async def read() -> Found | None:
+            return found()
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(read(), loop))
     finally:
@@ -199,17 +211,19 @@ async def track(request: web.Request) -> web.Response:
     tracking = normalize(raw, pattern)
     if tracking is None:
         raise Refusal(404, "malformed")
-    incident = await _lookup(request, tracking)
-    if incident is None:
+    found = await _lookup(request, tracking)
+    if found is None:
         raise Refusal(404, "not_found", tracking)
     for _ in range(MAX_MERGES):  # a number merged into a wider incident shows that one
-        into = merged_into(incident)
+        into = merged_into(found[0])
         wider = await _lookup(request, into) if into is not None and normalize(into, pattern) == into else None
         if wider is None:
             break
-        incident = wider
+        found = wider
+    incident, helpdesk = found
     lang, zone = language(request), ZoneInfo(config.timezone)
-    view: TrackView = public_view(incident, config.topology, tracking if incident.tracking != tracking else None)
+    merged_from = tracking if incident.tracking != tracking else None
+    view: TrackView = public_view(incident, config.topology, merged_from, config.stages, helpdesk)
     return _answer(request, 200, render_page(view, zone, lang), view_json(view, zone, lang))
 
 

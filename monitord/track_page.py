@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitord.model import Incident, IncidentKind, Language, Phase, Topology
-from monitord.stages import STAGES, Stage, stage_of
+from monitord.stages import DEFAULT_TABLE, Stage, StageTable
 from notices.plan import place
 
 MAX_NUMBER = 40  # characters of a tracking number worth matching at all
@@ -101,6 +101,7 @@ class TrackView:
     resolved_at: float | None
     subscribers_about: int | None  # rounded to one significant digit; None when few or one line
     merged_from: str | None = None  # the number asked for, when it was merged into this wider incident
+    table: StageTable = DEFAULT_TABLE  # the stages the page lists
 
 
 def number_pattern(prefix: str) -> re.Pattern[str]:
@@ -128,14 +129,21 @@ def merged_into(incident: Incident) -> str | None:
     return last.removeprefix("merged into ") if incident.phase is Phase.RESOLVED and last.startswith("merged into ") else None
 
 
-def public_view(incident: Incident, topology: Topology, merged_from: str | None = None) -> TrackView:
+def public_view(
+    incident: Incident,
+    topology: Topology,
+    merged_from: str | None = None,
+    table: StageTable = DEFAULT_TABLE,
+    helpdesk: str | None = None,
+) -> TrackView:
+    """`helpdesk`: the stage the helpdesk last set (its id), shown until the engine resolves the incident."""
     one_line = incident.root.level == "line" or incident.kind is IncidentKind.CPE
     area = None if one_line else place(topology, incident.root).area
     if area is not None and ":" in area:  # a node gone from the inventory is named by its reference: an internal id
         area = None
     return TrackView(
         tracking=incident.tracking,
-        stage=stage_of(incident),
+        stage=table.current(incident, helpdesk),
         kind=incident.kind,
         area=area,
         started_at=incident.opened_at,
@@ -143,6 +151,7 @@ def public_view(incident: Incident, topology: Topology, merged_from: str | None 
         resolved_at=incident.resolved_at,
         subscribers_about=None if one_line else rough(len(incident.affected)),
         merged_from=merged_from,
+        table=table,
     )
 
 
@@ -218,10 +227,10 @@ def _page(language: Language, title: str, body: str) -> str:
 
 
 def _steps(view: TrackView, language: Language) -> str:
-    """The engine's own stages in order, this one marked; a helpdesk stage is shown in place of `detected`."""
-    shown = [s for s in STAGES if s.phases]
+    """The engine's own stages in order, this one marked; a helpdesk stage is shown after `detected`."""
+    shown = [s for s in view.table.stages if s.phases]
     if view.stage not in shown:
-        shown[0] = view.stage
+        shown.insert(1, view.stage)
     at = shown.index(view.stage)
     items = []
     for n, stage in enumerate(shown):

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
+    from monitord.stages import StageChange
     from monitord.store import StoredWindow
     from probes.profiles import Profile
     from probes.scheduler import Scheduler
@@ -89,6 +90,11 @@ class View(Protocol):
 
     def incident_history(self) -> list[Incident]:
         """Every incident written, open and resolved (until pruned)."""
+
+    def helpdesk_stage(self, tracking: str) -> str | None:
+        """The stage the helpdesk last set for the incident (monitord/stages.py)."""
+
+    def stage_history(self, tracking: str) -> list[StageChange]: ...
 
     def line_state(self, line_id: str) -> LineState: ...
     def node_state(self, node: NodeRef) -> LineState: ...

@@ -257,6 +257,7 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         assert outage.tracking in [i["tracking"] for i in listed]
         status, detail = await api.call("GET", f"/api/incidents/{outage.tracking}", token=api.token)
         documented("/api/incidents/{tracking}", "get", status, detail)
+        assert detail["stage"]["id"] == "detected" and detail["stage_history"][0]["source"] == "engine"
         lines = api.topology.lines
         assert detail["lines"] == [
             {"id": i, "name": lines[i].name, "phone": mask_phone(lines[i].phone)} for i in sorted(outage.affected)

@@ -15,10 +15,11 @@ import pytest_asyncio
 from monitord.config.model import TrackingConfig
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, Phase, Status
+from monitord.stages import StageChange
 from monitord.track_http import client_address
 from notices.plan import place
 from tests.test_http import documented
-from tests.track_fixtures import private_values, serving
+from tests.track_fixtures import OPENED, private_values, serving
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -32,6 +33,20 @@ OPEN_LIMIT = TrackingConfig("127.0.0.1", 0, rate=1000.0, burst=1000)
 async def url(tmp_path: Path) -> AsyncIterator[str]:
     async with serving(tmp_path, OPEN_LIMIT) as base:
         yield base
+
+
+async def test_a_stage_the_helpdesk_set_is_shown_until_the_engine_resolves(tmp_path: Path) -> None:
+    helpdesk = [
+        StageChange("ARZ-2026-000123", "field_team", "helpdesk", "ayse", OPENED + 700),  # open
+        StageChange("ARZ-2026-000125", "at_exchange", "helpdesk", "ayse", OPENED + 700),  # resolved by the engine
+    ]
+    async with serving(tmp_path, OPEN_LIMIT, stages=helpdesk) as base:
+        _, page, _ = await get(base, "/track/ARZ-2026-000123")
+        _, body, _ = await get(base, "/track/ARZ-2026-000123.json?lang=en")
+        _, resolved, _ = await get(base, "/track/ARZ-2026-000125.json")
+    assert 'id="stage">Saha ekibinde<' in page and '<li aria-current="step">Saha ekibinde</li>' in page
+    assert json.loads(body)["stage"] == {"id": "field_team", "name": "With the field team", "final": False}
+    assert json.loads(resolved)["stage"]["id"] == "resolved"
 
 
 async def get(url: str, path: str, method: str = "GET", **kwargs: Any) -> tuple[int, str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +12,7 @@ from pathlib import Path
 from monitord.config.model import TrackingConfig
 from monitord.http_server import HttpServer
 from monitord.model import Device, Exchange, Incident, IncidentKind, Line, NodeRef, Phase, Region, Topology
+from monitord.stages import DEFAULT_TABLE, StageChange, StageTable
 from monitord.store import Store
 from monitord.track_http import make_tracking_app
 
@@ -66,6 +67,7 @@ class Settings:
     topology: Topology
     tracking_prefix: str = "ARZ"
     timezone: str = ZONE
+    stages: StageTable = DEFAULT_TABLE
 
 
 def private_values() -> list[str]:
@@ -84,13 +86,20 @@ class Source:
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
 
+    def helpdesk_stage(self, tracking: str) -> str | None:
+        return self.store.helpdesk_stage(tracking)
+
 
 @contextlib.asynccontextmanager
-async def serving(root: Path, settings: TrackingConfig, exchange_name: str = "Beşiktaş Santrali") -> AsyncIterator[str]:
+async def serving(
+    root: Path, settings: TrackingConfig, exchange_name: str = "Beşiktaş Santrali", stages: Sequence[StageChange] = ()
+) -> AsyncIterator[str]:
     """The tracking listener on the HTTP thread, as the daemon runs it, over a SQLite store
-    holding INCIDENTS; yields its base URL."""
+    holding INCIDENTS and the helpdesk's `stages`; yields its base URL."""
     store = Store.open(root / "state.db")
     store.commit_step(None, INCIDENTS, [], OPENED + 600)
+    for change in stages:
+        store.set_stage(change)
     source = Source(Settings(topology(exchange_name)), store, asyncio.get_running_loop())
     server = HttpServer([(make_tracking_app(source, settings), "127.0.0.1", 0)])
     (port,) = await server.start()
