@@ -142,6 +142,17 @@ class RtServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
+    def put(self, path: str, body: object) -> object:
+        """PUT a REST 2.0 resource as the API user: for tests that play the helpdesk."""
+        request = urllib.request.Request(
+            f"{self.url}/REST/2.0/{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Authorization": f"token {self.token.reveal()}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
     def _env(self) -> dict[str, str]:
         return os.environ | {
             "RT_SITE_CONFIG": str(self.state_dir / "RT_SiteConfig.pm"),

@@ -16,21 +16,20 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
+from monitord.channels import build_notifiers, channel_policies
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
-from monitord.config.model import SmsConfig
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
 from monitord.looplag import LoopLag
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
-from monitord.outbox import LEASE_TERM, ChannelPolicy, Delivery, Outbox
+from monitord.outbox import LEASE_TERM, Delivery, Outbox
 from monitord.pipeline import (
     WRITE_RETRY,
     WRITE_RETRY_MAX,
@@ -41,12 +40,12 @@ from monitord.pipeline import (
     resume,
 )
 from monitord.polling import PollingJobs, snmp_client
+from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
 from monitord.stages import StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
-from notifiers.base import Notifier
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -61,59 +60,6 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
-
-
-def build_notifiers(config: Config) -> dict[str, Notifier]:
-    """An explicit registry: channel -> notifier, from the config's notifiers section."""
-    from notifiers.email import SmtpEmail
-    from notifiers.rt import RequestTracker
-    from notifiers.webhook import WebhookTickets
-
-    n = config.notifiers
-    built: dict[str, Notifier] = {}
-    if n.sms:
-        built["sms"] = _sms(n.sms)
-    if n.email:
-        e = n.email
-        built["email"] = SmtpEmail(
-            e.host, e.port, from_=e.from_, starttls=e.starttls, tls=e.tls, username=e.username, password=e.password
-        )
-    if n.tickets:
-        t = n.tickets
-        if t.kind == "rt":
-            built["ticket"] = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
-        else:
-            built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
-    return built
-
-
-def _sms(sms: SmsConfig) -> Notifier:
-    from notifiers.sms import TwilioSms
-    from notifiers.sms_http import Gateway, GatewayAuth, HttpSms
-
-    if sms.kind == "twilio":
-        assert sms.account_sid and sms.auth_token and sms.from_  # load_config requires them for twilio
-        return TwilioSms(sms.account_sid, sms.auth_token, sms.from_, sms.base_url)
-    assert sms.url and sms.sender  # load_config requires them for http
-    secret = sms.token if sms.auth == "bearer" else sms.password
-    auth = GatewayAuth(sms.auth, sms.username, secret)  # type: ignore[arg-type]  # choice_of checked it
-    gateway = Gateway(sms.url, sms.sender, sms.encoding, sms.body, sms.fields, sms.params, sms.reference, auth)  # type: ignore[arg-type]
-    return HttpSms(gateway)
-
-
-def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
-    n = config.notifiers
-    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
-    policies = {
-        channel: ChannelPolicy(
-            probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
-        )
-        for channel, section in sections.items()
-        if section is not None
-    }
-    if n.sms:
-        policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
-    return policies
 
 
 async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
@@ -191,6 +137,7 @@ class Daemon:
         self.exposition = Exposition(self.registry)
         self.lag = LoopLag()
         self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
+        self.stage_sync = stage_sync_for(config, self.store, self.clock)  # the helpdesk's stages read back from RT
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -253,8 +200,11 @@ class Daemon:
             if config.tracking:
                 self.tracking_port = ports[-1]
                 log.info("tracking page on http://%s:%d/track/", config.tracking.host, self.tracking_port)
+            if self.stage_sync is not None:
+                opened.push_async_callback(self.stage_sync.close)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.scheduler.run_forever())
+                stages = tasks.create_task(self.stage_sync.run()) if self.stage_sync else None
                 outbox_task = tasks.create_task(self._deliver(stop))
                 ticker = tasks.create_task(self._ticker())
                 pruner = tasks.create_task(self._pruner())
@@ -268,6 +218,7 @@ class Daemon:
                 ticker.cancel()
                 pruner.cancel()
                 lag.cancel()
+                stages and stages.cancel()
                 await self.outbox.stop(timeout=10.0)
                 await outbox_task
                 await self.pipeline.stop()

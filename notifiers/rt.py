@@ -121,6 +121,25 @@ class RequestTracker:
         items = page.get("items") or []
         return Ticket(str(items[0]["id"]), str(items[0]["Status"]), str(items[0].get("Subject") or "")) if items else None
 
+    async def updated_since(self, since: str, page: int = 1, per_page: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """One page of the queue's tickets updated at or after `since` (UTC, "YYYY-MM-DD HH:MM:SS"),
+        least recently updated first, and how many pages there are: for the stage sync
+        (monitord/rtsync.py). The "+0000" makes RT read the time as UTC whatever its own zone."""
+        queue = self.queue.replace("\\", "\\\\").replace("'", "\\'")
+        answer = await self._call(
+            "GET",
+            "tickets",
+            params={
+                "query": f"Queue = '{queue}' AND LastUpdated >= '{since} +0000'",
+                "fields": "LastUpdated,LastUpdatedBy,Status,Owner,CustomFields",
+                "orderby": "LastUpdated",
+                "order": "ASC",
+                "page": str(page),
+                "per_page": str(per_page),
+            },
+        )
+        return list(answer.get("items") or []), int(answer.get("pages") or 1)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.isp import build_sample_isp, write_config
+from lab.isp import build_sample_isp, write_config, write_secret
 from monitord.config import ConfigError, load_config
+from monitord.config.model import StageSyncConfig
 from monitord.model import Phase
 
 ENGINE = [
@@ -58,4 +59,23 @@ def test_the_engine_stages_must_stay(tmp_path: Path) -> None:
     path = build_sample_isp(tmp_path, base="127.6.13").config
     write_config(tmp_path, None, stages=ENGINE[:2])
     with pytest.raises(ConfigError, match="stage 'resolved' is missing"):
+        load_config(path)
+
+
+def test_the_rt_stage_sync_names_known_stages(tmp_path: Path) -> None:
+    path = build_sample_isp(tmp_path, base="127.6.13").config
+    token = write_secret(tmp_path, "rt.token", "t0ken")
+    rt = {"kind": "rt", "url": "http://127.0.0.1:8080", "queue": "Network Outages", "token": token}
+    write_config(tmp_path, {"tickets": {**rt, "stage_sync": {"every": "10s", "status": {"stalled": "at_exchange"}}}})
+    sync = load_config(path).notifiers.tickets.stage_sync  # type: ignore[union-attr]
+    assert sync == StageSyncConfig(every=10.0, status={"stalled": "at_exchange"})
+    write_config(tmp_path, {"tickets": {**rt, "stage_sync": {"status": {"stalled": "waiting"}, "owner": "nobody_knows"}}})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    said = str(caught.value)
+    assert "notifiers.tickets.stage_sync.status.stalled" in said and "no stage 'waiting'" in said
+    assert "notifiers.tickets.stage_sync.owner" in said
+    hook = {"kind": "webhook", "url": "http://127.0.0.1:8080/hook", "stage_sync": {}}
+    write_config(tmp_path, {"tickets": hook})
+    with pytest.raises(ConfigError, match="is read from RT only"):
         load_config(path)

@@ -64,7 +64,7 @@ from monitord.config.model import (
     TrapsConfig,
 )
 from monitord.config.rules import RulesSection
-from monitord.config.stages import StageItem
+from monitord.config.stages import StageItem, StageSync
 from monitord.config.tracking import Tracking
 from monitord.model import DEVICE_KINDS, DeviceKind, Language, NodeRef
 
@@ -400,6 +400,7 @@ class Tickets(Section):
         default=values.default_of(TicketConfig, "comment_every"),
         description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
     )
+    stage_sync: StageSync | None = None
 
 
 class Cpe(Section):

@@ -16,7 +16,7 @@ from monitord.config.cluster import read_cluster
 from monitord.config.decoder import Decoder
 from monitord.config.inventory import Inventory, Known, read_topology
 from monitord.config.maintenance import read_maintenance
-from monitord.config.model import Config
+from monitord.config.model import Config, TicketConfig
 from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem, format_problems
 from monitord.config.rules import RulesConfigError, parse_rules
@@ -28,6 +28,7 @@ from monitord.config.tracking import read_tracking
 from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, StateServer, Topology
+from monitord.stages import StageTable
 from monitord.yamlload import YamlSyntaxError, load_yaml
 from probes.profile_files import ProfileError, load_profiles
 from probes.profiles import Profile
@@ -126,6 +127,9 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         or stages is None
     ):
         return None
+    _stage_refs(d, notifiers.tickets, stages)
+    if d.problems:
+        return None
     topology = Topology(inventory.regions, inventory.exchanges, inventory.devices, inventory.lines)
     if notifiers.sms is not None:
         sms = notifiers.sms
@@ -158,6 +162,18 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         templates=texts.templates,
         templates_dir=templates_dir,
     )
+
+
+def _stage_refs(d: Decoder, tickets: TicketConfig | None, stages: StageTable) -> None:
+    """The stages `notifiers.tickets.stage_sync` names are in `stages:`."""
+    sync = tickets.stage_sync if tickets else None
+    if sync is None:
+        return
+    path = ("notifiers", "tickets", "stage_sync")
+    named = [(path + ("status", status), stage) for status, stage in sync.status.items()]
+    for where, stage in named + ([(path + ("owner",), sync.owner)] if sync.owner else []):
+        if stage not in stages.by_id:
+            d.report(where, f"no stage {stage!r}", f"one of {', '.join(stages.by_id)} (stages:)")
 
 
 def _state(d: Decoder, root: dict[Any, Any]) -> tuple[Path | None, StateServer | None] | None:

@@ -172,6 +172,17 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StageSyncConfig:
+    """`notifiers.tickets.stage_sync` (RT only): the helpdesk's stages read back (monitord/rtsync.py)."""
+
+    every: float = 30.0  # one poll of RT this often
+    custom_field: str = "Stage"  # the ticket custom field the helpdesk writes a stage in
+    status: Mapping[str, str] = field(default_factory=dict)  # RT status -> stage id
+    owner: str | None = None  # the stage of a ticket someone took (owner other than Nobody)
+    max_backoff: float = 300.0  # a failing RT is asked again after 2x, 4x ... `every`, at most this
+
+
+@dataclass(frozen=True, slots=True)
 class TicketConfig:
     kind: str  # "rt" or "webhook"
     url: str
@@ -182,6 +193,7 @@ class TicketConfig:
     body_template: str | None = None  # webhook only
     retry: RetryConfig = RetryConfig()
     comment_every: float = 600.0  # at most one comment per incident this often (0: no limit)
+    stage_sync: StageSyncConfig | None = None  # None: the helpdesk's stages are not read back
 
 
 @dataclass(frozen=True, slots=True)

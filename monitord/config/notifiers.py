@@ -6,7 +6,7 @@ from typing import Any
 
 from monitord.config import layout
 from monitord.config.decoder import Decoder
-from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, TicketConfig
+from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, StageSyncConfig, TicketConfig
 from monitord.model import Secret
 from monitord.yamlload import KeyPath
 from notifiers.webhook import body_template_problem
@@ -147,6 +147,12 @@ def _ticket_rules(d: Decoder, tickets: dict[Any, Any], path: KeyPath) -> tuple[S
             d.report(path + ("token",), "missing required key", "RT needs token, or username and password")
         if "body_template" in tickets:
             d.report(path + ("body_template",), "body_template is for kind webhook")
+    if kind == "webhook" and "stage_sync" in tickets:
+        d.report(
+            path + ("stage_sync",),
+            "is read from RT only",
+            "a webhook helpdesk sets a stage with POST /api/incidents/{tracking}/stage",
+        )
     if kind == "webhook" and "queue" in tickets:
         d.report(path + ("queue",), "queue is for kind rt")
     template = tickets.get("body_template")
@@ -165,5 +171,6 @@ def _together(d: Decoder, written: dict[Any, Any], path: KeyPath) -> None:
 
 
 def _tickets(tickets: layout.Tickets, token: Secret | None, password: Secret | None) -> TicketConfig:
-    values = tickets.model_dump(exclude={"token", "password", "retry"})
-    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry))
+    values = tickets.model_dump(exclude={"token", "password", "retry", "stage_sync"})
+    sync = None if tickets.stage_sync is None else StageSyncConfig(**tickets.stage_sync.model_dump())
+    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry), stage_sync=sync)

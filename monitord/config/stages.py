@@ -7,12 +7,14 @@ one stage only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
+from monitord.config import values
 from monitord.config.decoder import Decoder
-from monitord.config.fields import Flag, Id, Section, Text
+from monitord.config.fields import STRING, Flag, Id, Interval, MaybeId, Parsed, Positive, Section, Text
+from monitord.config.model import StageSyncConfig
 from monitord.stages import DEFAULT_STAGES, ENGINE_STAGE_IDS, Stage, StageTable
 
 
@@ -27,6 +29,23 @@ class StageItem(Section):
         default=[],
         description="The helpdesk's words for it (a ticket's Stage field or status, any case), "
         "beside its id and names, e.g. [saha, 'ekip yolda']",
+    )
+
+
+class StageSync(Section):
+    """Read the stages the helpdesk sets back from RT, by polling its REST 2.0 API (docs/decisions.md)"""
+
+    every: Interval = Field(default=values.default_of(StageSyncConfig, "every"), description="Poll RT this often (default 30s)")
+    custom_field: Text = Field(
+        default=values.default_of(StageSyncConfig, "custom_field"),
+        description="The ticket custom field holding a stage: its id, a name or one of its helpdesk words (default Stage)",
+    )
+    status: dict[Annotated[str, Parsed(STRING, values.text)], Id] = Field(
+        default={}, description="A ticket status -> the stage it means, e.g. {stalled: at_exchange}"
+    )
+    owner: MaybeId = Field(default=None, description="The stage of a ticket someone took (owner other than Nobody)")
+    max_backoff: Positive = Field(
+        default=values.default_of(StageSyncConfig, "max_backoff"), description="A failing RT is asked again after at most this"
     )
 
 

@@ -1,0 +1,169 @@
+"""The helpdesk's stages, read back from Request Tracker by polling its REST 2.0 API with a cursor.
+
+Why polling and not an RT scrip calling monitord: docs/decisions.md. Each poll asks RT for the
+queue's tickets updated at or after the cursor (the latest `LastUpdated` taken), least recent
+first, at most MAX_PAGES pages of PER_PAGE tickets; the rest wait for the next poll. RT counts
+in whole seconds, so the cursor's own second is read again: that is safe because recording a
+stage is idempotent (`Store.set_stage` writes a row only when the helpdesk's stage of the
+incident changes). A ticket's stage (`ticket_stage`, pure) is its `Stage` custom field (a
+stage's id, name or helpdesk word), else what `stage_sync.status` maps its status to, else
+`stage_sync.owner` when someone took it. `resolved` is the engine's to say: a helpdesk that
+resolves a ticket does not tell customers their service is back.
+
+A failing RT is asked again after doubling waits, up to `max_backoff`, and logged when it
+starts failing and when it answers again, not on every poll; its errors come through
+notifiers/rt.py, which masks the credentials. The polls run on the daemon's loop as one more
+task: waiting on RT never holds the probes, and each write takes the store's `turn`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from monitord.config.model import Config, StageSyncConfig
+from monitord.model import Incident, Phase
+from monitord.stages import Stage, StageChange, StageTable
+from monitord.store import DATABASE_ERRORS, Store
+from notifiers.base import DeliveryError
+from notifiers.rt import TRACKING_FIELD, RequestTracker
+
+log = logging.getLogger("monitord.rtsync")
+
+CURSOR = "rt"  # the store's name for this sync's cursor
+PER_PAGE = 100
+MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
+
+FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS)
+OnChange = Callable[[Incident, Stage, StageChange], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketStage:
+    ticket: str
+    tracking: str
+    stage: Stage
+    actor: str  # who set it: the owner for an owner's stage, else the ticket's last updater
+    updated: str  # RT's LastUpdated, e.g. 2026-12-04T18:42:00Z
+
+
+def rt_time(last_updated: str) -> datetime:
+    return datetime.strptime(last_updated, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def cursor_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _user(value: Any) -> str:
+    return str(value.get("id") or "") if isinstance(value, Mapping) else str(value or "")
+
+
+def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig) -> TicketStage | None:
+    """The stage one ticket of the search says its incident is in, or None (no tracking number, no stage)."""
+    fields: dict[str, list[Any]] = {}
+    for custom in item.get("CustomFields") or []:
+        if isinstance(custom, Mapping):
+            fields[str(custom.get("name"))] = list(custom.get("values") or [])
+    tracking = next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
+    updated = str(item.get("LastUpdated") or "")
+    if tracking is None or not updated:
+        return None
+    actor = _user(item.get("LastUpdatedBy")) or "helpdesk"
+    said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
+    stage = table.from_helpdesk(said) if said else None
+    if stage is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
+        stage = table.by_id.get(mapped)
+    owner = _user(item.get("Owner"))
+    if stage is None and sync.owner is not None and owner not in ("", "Nobody"):
+        stage, actor = table.by_id.get(sync.owner), owner
+    return None if stage is None else TicketStage(str(item.get("id")), tracking, stage, actor, updated)
+
+
+class StageSync:
+    """Polls RT (`run`) and records the stages its tickets set; `on_change` hears of each new one."""
+
+    def __init__(
+        self,
+        rt: RequestTracker,
+        sync: StageSyncConfig,
+        table: StageTable,
+        store: Store,
+        clock: Callable[[], float],
+        on_change: OnChange | None = None,
+    ) -> None:
+        self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
+        self.on_change = on_change
+        self.failing: str | None = None  # the last error, while RT fails
+
+    async def poll(self) -> int:
+        """One pass over what changed since the cursor; returns how many stages were recorded."""
+        since = self.store.cursor(CURSOR) or self._first_cursor()
+        latest, recorded = since, 0
+        for page in range(1, MAX_PAGES + 1):
+            items, pages = await self.rt.updated_since(since, page, PER_PAGE)
+            for item in items:
+                found = ticket_stage(item, self.table, self.sync)
+                if found is not None:
+                    recorded += await self._record(found)
+                if item.get("LastUpdated"):
+                    latest = max(latest, cursor_text(rt_time(str(item["LastUpdated"]))))
+            if page >= pages or not items:
+                break
+        if latest != since:
+            async with self.store.turn:
+                self.store.put_cursor(CURSOR, latest)
+        return recorded
+
+    def _first_cursor(self) -> str:
+        """No cursor yet: from the oldest open incident (a ticket older than that has nothing to say)."""
+        opened = [i.opened_at for i in self.store.incidents()]
+        return cursor_text(datetime.fromtimestamp(min(opened, default=self.clock()), UTC))
+
+    async def _record(self, found: TicketStage) -> int:
+        incident = self.store.incident(found.tracking)
+        if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
+            return 0
+        change = StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, rt_time(found.updated).timestamp())
+        async with self.store.turn:
+            if not self.store.set_stage(change):
+                return 0
+        log.info("%s: stage %s, set by %s in RT ticket %s", found.tracking, found.stage.id, found.actor, found.ticket)
+        if self.on_change is not None:
+            await self.on_change(incident, found.stage, change)
+        return 1
+
+    async def run(self) -> None:
+        wait = self.sync.every
+        while True:
+            try:
+                await self.poll()
+            except FAILURES as error:
+                said = str(error)
+                if self.failing is None:
+                    log.warning("reading stages from RT failed, tried again with a growing wait: %s", said)
+                self.failing = said
+                wait = min(wait * 2, max(self.sync.max_backoff, self.sync.every))
+            else:
+                if self.failing is not None:
+                    log.info("reading stages from RT works again")
+                self.failing, wait = None, self.sync.every
+            await asyncio.sleep(wait)
+
+    async def close(self) -> None:
+        await self.rt.close()
+
+
+def stage_sync_for(
+    config: Config, store: Store, clock: Callable[[], float], on_change: OnChange | None = None
+) -> StageSync | None:
+    """The sync `notifiers.tickets.stage_sync` asks for, with an RT client of its own; None without one."""
+    t = config.notifiers.tickets
+    if t is None or t.kind != "rt" or t.stage_sync is None:
+        return None
+    rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
+    return StageSync(rt, t.stage_sync, config.stages, store, clock, on_change)
