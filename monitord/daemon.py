@@ -42,10 +42,11 @@ from monitord.pipeline import (
 from monitord.polling import PollingJobs, snmp_client
 from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
-from monitord.stages import StageChange
+from monitord.stages import Stage, StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
+from notices.plan import Planned, stage_notices
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -137,7 +138,9 @@ class Daemon:
         self.exposition = Exposition(self.registry)
         self.lag = LoopLag()
         self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
-        self.stage_sync = stage_sync_for(config, self.store, self.clock)  # the helpdesk's stages read back from RT
+        self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers
+            config, self.store, self.clock, self._stage_notices, self.outbox.wake
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -357,6 +360,9 @@ class Daemon:
 
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
+
+    def _stage_notices(self, incident: Incident, stage: Stage, now: float) -> list[Planned]:
+        return stage_notices(incident, stage, self.config.topology, self.pipeline.settings, now)
 
     def helpdesk_stage(self, tracking: str) -> str | None:
         return self.store.helpdesk_stage(tracking)

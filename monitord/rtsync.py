@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from monitord.config.model import Config, StageSyncConfig
 from monitord.model import Incident, Phase
 from monitord.stages import Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
+from notices.plan import Planned
 from notifiers.base import DeliveryError
 from notifiers.rt import TRACKING_FIELD, RequestTracker
 
@@ -39,7 +40,7 @@ PER_PAGE = 100
 MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
 
 FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS)
-OnChange = Callable[[Incident, Stage, StageChange], Awaitable[None]]
+Plan = Callable[[Incident, Stage, float], list[Planned]]  # a stage's customer notices (notices/plan.py `stage_notices`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConf
 
 
 class StageSync:
-    """Polls RT (`run`) and records the stages its tickets set; `on_change` hears of each new one."""
+    """Polls RT (`run`) and records the stages its tickets set, each with the customer notices
+    `plan` makes of it in the same transaction (so a crash loses neither or both); `wake`: the
+    outbox, when some were queued."""
 
     def __init__(
         self,
@@ -94,10 +97,11 @@ class StageSync:
         table: StageTable,
         store: Store,
         clock: Callable[[], float],
-        on_change: OnChange | None = None,
+        plan: Plan | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
-        self.on_change = on_change
+        self.plan, self.wake = plan, wake
         self.failing: str | None = None  # the last error, while RT fails
 
     async def poll(self) -> int:
@@ -129,12 +133,14 @@ class StageSync:
         if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
             return 0
         change = StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, rt_time(found.updated).timestamp())
+        now = self.clock()
+        notices = self.plan(incident, found.stage, now) if self.plan is not None else []
         async with self.store.turn:
-            if not self.store.set_stage(change):
+            if not self.store.set_stage(change, notices, now):
                 return 0
         log.info("%s: stage %s, set by %s in RT ticket %s", found.tracking, found.stage.id, found.actor, found.ticket)
-        if self.on_change is not None:
-            await self.on_change(incident, found.stage, change)
+        if notices and self.wake is not None:
+            self.wake()
         return 1
 
     async def run(self) -> None:
@@ -159,11 +165,11 @@ class StageSync:
 
 
 def stage_sync_for(
-    config: Config, store: Store, clock: Callable[[], float], on_change: OnChange | None = None
+    config: Config, store: Store, clock: Callable[[], float], plan: Plan | None = None, wake: Callable[[], None] | None = None
 ) -> StageSync | None:
     """The sync `notifiers.tickets.stage_sync` asks for, with an RT client of its own; None without one."""
     t = config.notifiers.tickets
     if t is None or t.kind != "rt" or t.stage_sync is None:
         return None
     rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
-    return StageSync(rt, t.stage_sync, config.stages, store, clock, on_change)
+    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake)

@@ -296,7 +296,7 @@ _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, 
 # incident is queued for the same recipient is dropped, so "still ongoing" never follows
 # "restored" at 08:00, and a "restored" held overnight never arrives after the fault came back.
 # CROSS JOIN keeps SQLite from scanning every waiting item: it walks this step's new rows only.
-CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun")
+CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun", "stage")
 _ACTIONS = ", ".join(f"'{a}'" for a in CUSTOMER_ACTIONS)
 _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
     WHERE action IN ({_ACTIONS}) AND id IN (
@@ -1041,15 +1041,20 @@ class Store:
                 stage = ENGINE_STAGES[i.phase]
                 self._db.execute(_ADD_STAGE, (i.tracking, stage, "engine", "monitord", now, i.tracking, "engine", stage))
             planned = list(notifications)
-            last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-            queued = self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
-            if queued:
-                self._db.execute(_SUPERSEDE, (last_id, last_id))
+            queued = self._queue(planned, now)
             self._withdraw_held_outages(written, planned)
             dead = [n for n, nb in planned if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
         if on_dead is not None:
             for n in dead:
                 on_dead(n)
+        return queued
+
+    def _queue(self, planned: Sequence[tuple[Notification, float | None]], now: float) -> int:
+        """Queue the sendable items whose keys are new, superseding what they make stale; how many were new."""
+        last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+        queued = self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
+        if queued:
+            self._db.execute(_SUPERSEDE, (last_id, last_id))
         return queued
 
     def _withdraw_held_outages(self, incidents: Sequence[Incident], planned: Sequence[tuple[Notification, float | None]]) -> None:
@@ -1131,15 +1136,20 @@ class Store:
 
     # --- stages ------------------------------------------------------------------------------
 
-    def set_stage(self, change: StageChange) -> bool:
-        """Record `change` unless its source's last stage of the incident is the same; True when recorded."""
+    def set_stage(self, change: StageChange, notices: Sequence[tuple[Notification, float | None]] = (), now: float = 0.0) -> bool:
+        """Record `change` unless its source's last stage of the incident is the same, and then
+        queue `notices` (the stage's customer notices) in the same transaction; True when recorded.
+        A notice whose text could not be built is filed dead."""
         c = change
         with self._writing():
-            return bool(
-                self._db.execute(
-                    _ADD_STAGE, (c.tracking, c.stage, c.source, c.actor, c.at, c.tracking, c.source, c.stage)
-                ).rowcount
-            )
+            added = self._db.execute(_ADD_STAGE, (c.tracking, c.stage, c.source, c.actor, c.at, c.tracking, c.source, c.stage))
+            if not added.rowcount:
+                return False
+            self._queue(notices, now)
+            for n, nb in notices:
+                if n.error is not None:
+                    self._db.execute(_QUEUE, _queued(n, nb, now))
+            return True
 
     def stage_history(self, tracking: str) -> list[StageChange]:
         rows = self._db.execute(

@@ -62,6 +62,7 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from monitord.stages import Stage
 from notices.sms_text import sms_body, sms_fields
 from notices.templates import (
     KIND_NAMES,
@@ -505,6 +506,20 @@ def plan(
     if incident.kind is IncidentKind.CPE:
         out = [(n, at) for n, at in out if _told_about_cpe(n, settings)]
     return out
+
+
+def stage_notices(incident: Incident, stage: Stage, topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
+    """A stage the helpdesk set, told to the incident's customers (`sms.stage`, or `email.stage`
+    as their other notices), when `stage.sms` says so; keyed by incident, recipient and stage, so
+    each stage is told once per incident however often the helpdesk comes back to it. Not
+    urgent: it waits for the end of quiet hours. Customers who are not told of the incident (a
+    degradation, unless enabled; a silent modem) hear of no stage either."""
+    if not stage.sms or incident.phase is Phase.RESOLVED:
+        return []
+    p = _Planner(incident, topology, settings, now)
+    for language, values in p.customer_values.items():
+        values["stage"] = stage.name(language)
+    return p.customers(incident.affected, phase="stage", suffix=f"-{stage.id}")
 
 
 def _told_about_cpe(item: Notification, settings: PlanSettings) -> bool:

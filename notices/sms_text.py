@@ -60,14 +60,23 @@ class Worst:
 
 
 def worst_values(
-    areas: Iterable[str], names: Iterable[str], tracking_prefix: str, tz: ZoneInfo, language: Language
+    areas: Iterable[str],
+    names: Iterable[str],
+    tracking_prefix: str,
+    tz: ZoneInfo,
+    language: Language,
+    stages: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """Candidate value sets whose renderings include the costliest of every SMS template."""
+    """Candidate value sets whose renderings include the costliest of every SMS template.
+    `stages`: the names (in `language`) of the stages that send `sms.stage`, never cut."""
     tracking = tracking_prefix + TRACKING_DIGITS
     latest = datetime(2026, 12, 31, 23, 59, tzinfo=tz).timestamp()
     window = format_window(datetime(2026, 12, 30, 23, 0, tzinfo=tz).timestamp(), latest, tz, language)
     common = {"tracking": tracking, "into": tracking, "start": format_time(latest, tz, language), "window": window}
-    return [{**common, "area": a, "name": n} for a, n in product(_heaviest(areas), _heaviest(names))]
+    stage_names = sorted(set(stages)) or ["-"]
+    return [
+        {**common, "area": a, "name": n, "stage": st} for a, n, st in product(_heaviest(areas), _heaviest(names), stage_names)
+    ]
 
 
 def worst_cost(

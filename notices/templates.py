@@ -61,8 +61,15 @@ _STAFF = frozenset(
     | {"evidence", "subscribers"}
 )
 _HOLD = frozenset({"channel", "cause", "reason", "since", "waiting", "probe"})
-_EXTRA = {"merged": {"into"}, "grew": {"added_count"}, "shrank": {"removed_count"}, "promoted": {"replaces"}, "severity": {"was"}}
-_CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun")
+_EXTRA = {
+    "stage": {"stage"},
+    "merged": {"into"},
+    "grew": {"added_count"},
+    "shrank": {"removed_count"},
+    "promoted": {"replaces"},
+    "severity": {"was"},
+}
+_CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun", "stage")
 _LINE_PHASES = ("line_outage", "line_update", "line_restored", "modem")
 _STAFF_EVENTS = ("create", "grew", "shrank", "merged", "promoted", "recovering", "resolved", "reopened", "severity")
 

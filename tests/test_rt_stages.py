@@ -17,15 +17,18 @@ from rt_fixtures import new_tracking, rt, rt_server, ticket_item  # noqa: F401  
 
 from lab.rt import RtServer
 from monitord.config.model import StageSyncConfig, TrackingConfig
+from monitord.config.templates import builtin_templates
 from monitord.http_server import HttpServer
 from monitord.model import Phase, Secret
 from monitord.rtsync import StageSync, ticket_stage
-from monitord.stages import DEFAULT_TABLE
+from monitord.stages import DEFAULT_STAGES, DEFAULT_TABLE, StageTable
 from monitord.store import Store
 from monitord.track_http import make_tracking_app
+from notices.plan import PlanSettings, stage_notices
 from notifiers.rt import RequestTracker
 from tests.track_fixtures import OUTAGE, Settings, Source, topology
 
+TEXTING = StageTable(tuple(replace(s, sms=s.id == "field_team") for s in DEFAULT_STAGES))  # field_team texts the customers
 SYNC = StageSyncConfig(status={"stalled": "at_exchange"}, owner="field_team")
 
 
@@ -68,7 +71,17 @@ async def test_stages_set_in_rt_reach_the_incident_and_the_tracking_page(
     store.commit_step(None, [incident], [], time.time())
     ticket_id = await rt.send(ticket_item(tracking, "create"))
     client = RequestTracker(rt_server.url, rt_server.queue, token=rt_server.token)
-    sync = StageSync(client, SYNC, DEFAULT_TABLE, store, time.time)
+    settings = PlanSettings(templates=builtin_templates())
+    wakes: list[bool] = []
+    sync = StageSync(
+        client,
+        SYNC,
+        TEXTING,
+        store,
+        time.time,
+        lambda i, st, now: stage_notices(i, st, topology(), settings, now),
+        lambda: wakes.append(True),
+    )
     source = Source(Settings(topology()), store, asyncio.get_running_loop())
     server = HttpServer([(make_tracking_app(source, TrackingConfig("127.0.0.1", 0, 1000.0, 1000)), "127.0.0.1", 0)])
     (port,) = await server.start()
@@ -77,6 +90,9 @@ async def test_stages_set_in_rt_reach_the_incident_and_the_tracking_page(
         rt_server.put(f"ticket/{ticket_id}", {"CustomFields": {"Stage": "Saha"}})
         assert await sync.poll() == 1
         assert store.helpdesk_stage(tracking) == "field_team"
+        told = [i.notification for i in store.items() if i.notification.incident == tracking]
+        assert len(told) == len(incident.affected) and {n.action for n in told} == {"stage"} and wakes == [True]
+        assert all("Saha ekibinde" in n.body and tracking in n.body for n in told if n.channel == "sms")
         assert await sync.poll() == 0  # read again from the cursor's second: nothing new
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/track/{tracking}.json") as response:

@@ -16,6 +16,7 @@ import pytest
 from lab.isp import inventory_names
 from monitord.config.templates import builtin_templates
 from monitord.model import Language
+from monitord.stages import DEFAULT_STAGES
 from notices.segments import DEFAULT_ALPHABET, TURKISH_LOCKING
 from notices.sms_text import sms_fields, worst_cost, worst_values
 from notices.templates import FIELDS, SMS_NAME_MAX, render
@@ -27,7 +28,7 @@ IST = ZoneInfo("Europe/Istanbul")
 
 
 def candidates(language: Language) -> list[dict[str, object]]:
-    return worst_values(AREAS, NAMES, "ARZ", IST, language)
+    return worst_values(AREAS, NAMES, "ARZ", IST, language, [s.name(language) for s in DEFAULT_STAGES])
 
 
 def test_the_candidates_are_the_inventorys_costliest_names() -> None:

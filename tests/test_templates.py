@@ -36,6 +36,7 @@ WORST = {
     "at": "01.12.2026 14:00",
     "duration": "2 sa 5 dk",
     "reason": "Santral yazılım güncellemesi",
+    "stage": "Being worked on at the exchange",  # the longest default stage name
     "kind": "Kesinti",
     "root": "device:sisli-dslam-01",
     "place": "sisli-dslam-01 (dslam)",

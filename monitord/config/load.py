@@ -134,7 +134,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     if notifiers.sms is not None:
         sms = notifiers.sms
         budget = SmsBudget(sms.encoding, sms.transliterate, sms.segments)
-        d.problems += sms_budget(texts, topology, prefix, ZoneInfo(zone_name), budget)
+        d.problems += sms_budget(texts, topology, prefix, ZoneInfo(zone_name), budget, stages)
         if d.problems:
             return None
     return Config(

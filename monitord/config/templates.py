@@ -22,6 +22,7 @@ from monitord.config.problems import ConfigError, Problem
 from monitord.config.values import suggest
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Language, Topology
+from monitord.stages import DEFAULT_TABLE, StageTable
 from monitord.yamlload import YamlSyntaxError, load_yaml
 from notices.segments import Encoding
 from notices.sms_text import worst_cost, worst_values
@@ -152,15 +153,19 @@ class SmsBudget:
         return 1 if self.encoding == "gsm7-turkish" or (self.encoding == "gsm7" and self.transliterate) else 2
 
 
-def sms_budget(texts: TemplateSet, topology: Topology, prefix: str, tz: ZoneInfo, budget: SmsBudget) -> list[Problem]:
-    """Each SMS template whose costliest rendering exceeds the budget, at the file and line it was written."""
+def sms_budget(
+    texts: TemplateSet, topology: Topology, prefix: str, tz: ZoneInfo, budget: SmsBudget, stages: StageTable = DEFAULT_TABLE
+) -> list[Problem]:
+    """Each SMS template whose costliest rendering exceeds the budget, at the file and line it was
+    written; `sms.stage` with the name of each stage that sends it."""
     sms = [name for name in FIELDS if name.startswith("sms.")]
     areas = [r.name for r in topology.regions.values()] + [e.name for e in topology.exchanges.values()]
     used = {p for name in sms for t in texts.templates[name].values() for p in placeholders(t.body)}
     names = [line.name for line in topology.lines.values()] if "name" in used else []
     problems: list[Problem] = []
     for language in LANGUAGES:
-        candidates = worst_values(areas, names, prefix, tz, language)
+        texting = [stage.name(language) for stage in stages.stages if stage.sms]
+        candidates = worst_values(areas, names, prefix, tz, language, texting)
         for name in sorted(sms):
             file, line = texts.where.get((name, language), (str(TEMPLATES_DIR / f"{language}.yaml"), None))
             try:
