@@ -361,6 +361,15 @@ class Daemon:
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
 
+    async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
+        now = self.clock()
+        notices = self._stage_notices(incident, stage, now)
+        async with self.store.turn:
+            changed = self.store.set_stage(StageChange(incident.tracking, stage.id, "helpdesk", actor, now), notices, now)
+        if changed and notices:
+            self.outbox.wake()
+        return changed
+
     def _stage_notices(self, incident: Incident, stage: Stage, now: float) -> list[Planned]:
         return stage_notices(incident, stage, self.config.topology, self.pipeline.settings, now)
 

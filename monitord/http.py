@@ -52,6 +52,7 @@ from monitord.model import (
     LineState,
     MaintenanceWindow,
     NodeRef,
+    Phase,
     Topology,
 )
 from monitord.ratelimit import TokenBucket
@@ -504,6 +505,31 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
     return _json({"id": window_id, "cancelled": True})
 
 
+@on_daemon_loop
+async def stage_set(request: web.Request) -> web.Response:
+    """The webhook helpdesk's callback: `{"stage": "<id, name or helpdesk word>", "by": "<user>"}`."""
+    _authorize(request)
+    d = _daemon(request)
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body: not valid JSON") from None
+    said, by = (body.get("stage"), body.get("by", "helpdesk")) if isinstance(body, dict) else (None, None)
+    stage = d.config.stages.from_helpdesk(said) if isinstance(said, str) else None
+    if stage is None or stage.done:
+        raise ApiError(400, f"stage: expected one of {', '.join(s.id for s in d.config.stages.stages if not s.done)}")
+    if not isinstance(by, str) or not 0 < len(by) <= 64:
+        raise ApiError(400, "by: expected who set it, 1 to 64 characters")
+    found = d.incident(request.match_info["tracking"])
+    if found is None:
+        raise ApiError(404, f"no incident {request.match_info['tracking']!r}")
+    if found.phase is Phase.RESOLVED:
+        raise ApiError(409, f"incident {found.tracking} is resolved: its stage is the engine's")
+    changed = await d.set_stage(found, stage, by)
+    await d.durable()
+    return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed})
+
+
 def _app(daemon: Controls, clients: Clients | None = None) -> web.Application:
     app = web.Application(middlewares=[paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
@@ -521,6 +547,7 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/metrics", metrics, allow_head=False)
     get("/api/incidents", incidents, allow_head=False)
     get("/api/incidents/{tracking}", incident, allow_head=False)
+    app.router.add_post("/api/incidents/{tracking}/stage", stage_set)
     get("/api/subscribers/{id}", subscriber, allow_head=False)
     get("/api/subscribers/{id}/diagnose", diagnose_subscriber, allow_head=False)
     get("/api/maintenance", maintenance_list, allow_head=False)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
-    from monitord.stages import StageChange
+    from monitord.stages import Stage, StageChange
     from monitord.store import StoredWindow
     from probes.profiles import Profile
     from probes.scheduler import Scheduler
@@ -115,5 +115,8 @@ class View(Protocol):
 class Controls(View, Protocol):
     async def add_maintenance(self, window: MaintenanceWindow) -> None: ...
     async def cancel_maintenance(self, window_id: str) -> bool: ...
+    async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
+        """A stage from the helpdesk's callback, told to the customers if `stage.sms`; False when it was its stage already."""
+
     async def durable(self) -> None:
         """Return once every change made so far is on disk: a change is acknowledged after it."""

@@ -258,6 +258,15 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         status, detail = await api.call("GET", f"/api/incidents/{outage.tracking}", token=api.token)
         documented("/api/incidents/{tracking}", "get", status, detail)
         assert detail["stage"]["id"] == "detected" and detail["stage_history"][0]["source"] == "engine"
+        staging = f"/api/incidents/{outage.tracking}/stage"
+        status, staged = await api.call("POST", staging, json={"stage": "Saha", "by": "ayse"}, token=api.token)
+        documented("/api/incidents/{tracking}/stage", "post", status, staged)
+        assert staged == {"tracking": outage.tracking, "stage": "field_team", "changed": True}
+        assert (await api.call("POST", staging, json={"stage": "field_team"}, token=api.token))[1]["changed"] is False
+        assert (await api.call("POST", staging, json={"stage": "resolved"}, token=api.token))[0] == 400  # the engine's to say
+        assert (await api.call("POST", staging, json={"stage": "field_team"}))[0] == 401
+        _, detail = await api.call("GET", f"/api/incidents/{outage.tracking}", token=api.token)
+        assert detail["stage"]["id"] == "field_team" and detail["stage_history"][-1]["by"] == "ayse"
         lines = api.topology.lines
         assert detail["lines"] == [
             {"id": i, "name": lines[i].name, "phone": mask_phone(lines[i].phone)} for i in sorted(outage.affected)
