@@ -317,6 +317,8 @@ class Daemon:
             else:
                 self.outbox.probe_held()  # the fix may be at the peer's end
             await self.pipeline.reload(config, reshape)
+            if self.stage_sync is not None:
+                self.stage_sync.table = config.stages
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             if self.scheduler and jobs is not None:
                 self.scheduler.replace_jobs(jobs)
@@ -448,6 +450,9 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         "notifier channels, SMS rate, hold_probe and retry": channels,
         "traps": lambda c: c.traps,
         "tracking": lambda c: c.tracking,
+        "notifiers.tickets.stage_sync and its RT": lambda c: (t := c.notifiers.tickets)
+        and t.stage_sync
+        and (t.stage_sync, t.url, t.queue, t.token, t.username, t.password),
     }
     return [name for name, part in parts.items() if part(old) != part(new)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from lab.isp import build_sample_isp, write_config, write_secret
 from monitord.config import ConfigError, load_config
 from monitord.config.model import StageSyncConfig
+from monitord.daemon import needs_restart
 from monitord.model import Phase
 
 ENGINE = [
@@ -67,8 +69,13 @@ def test_the_rt_stage_sync_names_known_stages(tmp_path: Path) -> None:
     token = write_secret(tmp_path, "rt.token", "t0ken")
     rt = {"kind": "rt", "url": "http://127.0.0.1:8080", "queue": "Network Outages", "token": token}
     write_config(tmp_path, {"tickets": {**rt, "stage_sync": {"every": "10s", "status": {"stalled": "at_exchange"}}}})
-    sync = load_config(path).notifiers.tickets.stage_sync  # type: ignore[union-attr]
+    config = load_config(path)
+    sync = config.notifiers.tickets.stage_sync  # type: ignore[union-attr]
     assert sync == StageSyncConfig(every=10.0, status={"stalled": "at_exchange"})
+    slower = replace(config.notifiers.tickets, stage_sync=replace(sync, every=60.0))  # type: ignore[type-var, arg-type]
+    assert needs_restart(config, replace(config, notifiers=replace(config.notifiers, tickets=slower))) == [
+        "notifiers.tickets.stage_sync and its RT"
+    ]
     write_config(tmp_path, {"tickets": {**rt, "stage_sync": {"status": {"stalled": "waiting"}, "owner": "nobody_knows"}}})
     with pytest.raises(ConfigError) as caught:
         load_config(path)
