@@ -39,7 +39,8 @@ CURSOR = "rt"  # the store's name for this sync's cursor
 PER_PAGE = 100
 MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
 
-FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS)
+FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
+"""What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
 Plan = Callable[[Incident, Stage, float], list[Planned]]  # a stage's customer notices (notices/plan.py `stage_notices`)
 
 
@@ -49,11 +50,15 @@ class TicketStage:
     tracking: str
     stage: Stage
     actor: str  # who set it: the owner for an owner's stage, else the ticket's last updater
-    updated: str  # RT's LastUpdated, e.g. 2026-12-04T18:42:00Z
+    updated: datetime  # RT's LastUpdated
 
 
-def rt_time(last_updated: str) -> datetime:
-    return datetime.strptime(last_updated, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+def rt_time(last_updated: Any) -> datetime | None:
+    """RT's LastUpdated (2026-12-04T18:42:00Z); None when it is not one."""
+    try:
+        return datetime.strptime(str(last_updated), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def cursor_text(at: datetime) -> str:
@@ -71,8 +76,8 @@ def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConf
         if isinstance(custom, Mapping):
             fields[str(custom.get("name"))] = list(custom.get("values") or [])
     tracking = next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
-    updated = str(item.get("LastUpdated") or "")
-    if tracking is None or not updated:
+    updated = rt_time(item.get("LastUpdated"))
+    if tracking is None or updated is None:
         return None
     actor = _user(item.get("LastUpdatedBy")) or "helpdesk"
     said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
@@ -114,8 +119,8 @@ class StageSync:
                 found = ticket_stage(item, self.table, self.sync)
                 if found is not None:
                     recorded += await self._record(found)
-                if item.get("LastUpdated"):
-                    latest = max(latest, cursor_text(rt_time(str(item["LastUpdated"]))))
+                if (updated := rt_time(item.get("LastUpdated"))) is not None:
+                    latest = max(latest, cursor_text(updated))
             if page >= pages or not items:
                 break
         if latest != since:
@@ -132,7 +137,7 @@ class StageSync:
         incident = self.store.incident(found.tracking)
         if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
             return 0
-        change = StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, rt_time(found.updated).timestamp())
+        change = StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, found.updated.timestamp())
         now = self.clock()
         notices = self.plan(incident, found.stage, now) if self.plan is not None else []
         async with self.store.turn:

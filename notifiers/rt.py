@@ -138,7 +138,7 @@ class RequestTracker:
                 "per_page": str(per_page),
             },
         )
-        return list(answer.get("items") or []), int(answer.get("pages") or 1)
+        return [i for i in answer.get("items") or [] if isinstance(i, dict)], int(answer.get("pages") or 1)
 
     async def close(self) -> None:
         if self._session is not None:
