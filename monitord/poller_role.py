@@ -6,7 +6,8 @@ A shard is an exchange (or a region: `cluster.shard_by`). Every `cluster.lease` 
 poller renews its leases and claims or lets go of shards (monitord/shards.py decides,
 monitord/shardstore.py's UPDATEs settle races); a poller that died has its shards taken over
 by the others once its leases run out, and one that joins is given its share. A shard taken is
-polled at once (`Scheduler.poll_now`), not at its jobs' next turn.
+polled at once (`Scheduler.poll_now`), not at its jobs' next turn, and so is a device of its
+shards the correlator asks a second look at (monitord/rechecks.py).
 
 Nothing on the event loop waits on the database: the probes' samples are only appended to their
 shard's batch, and the leases and the batches are written from a thread of the poller's own
@@ -43,6 +44,7 @@ from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
 from monitord.polling import PollingJobs, snmp_client
+from monitord.rechecks import RecheckListener
 from monitord.shardstore import Fenced, Held, ShardLeases
 from monitord.signals import on_signals
 from monitord.store import Store, StoreError, one_line
@@ -117,10 +119,12 @@ class Poller:
                 polls = tasks.create_task(self.scheduler.run_forever())
                 leasing = tasks.create_task(self._leasing())
                 writing = tasks.create_task(self._writing())
+                listening = tasks.create_task(RecheckListener(self.leases.server).run(self._recheck))
                 sdnotify.notify("READY=1", f"STATUS=poller {self.name}: claiming shards")
                 await stop.wait()
                 sdnotify.notify("STOPPING=1", "STATUS=stopping")
                 leasing.cancel()
+                listening.cancel()
                 self.scheduler.stop()
                 await polls
                 writing.cancel()
@@ -174,6 +178,13 @@ class Poller:
                 self.scheduler.poll_now(device)
         sdnotify.notify(f"STATUS=poller {self.name}: polling shards {', '.join(sorted(shards)) or 'none'}")
 
+    def _recheck(self, devices: list[str]) -> None:
+        """The correlator wants a second look at these devices: those of our shards are polled now."""
+        for device in devices:
+            if self.shard_of.get(device) in self.held and self.scheduler is not None:
+                self.scheduler.poll_now(device)
+                self.results["rechecked"] += 1
+
     # --- batches -----------------------------------------------------------------------------
 
     async def _sink(self, samples: list[Sample]) -> None:
@@ -226,7 +237,8 @@ class Poller:
 
 
 class PollerCollector(Collector):
-    """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total."""
+    """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total,
+    monitord_poller_dropped_samples_total, monitord_poller_rechecks_total."""
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
@@ -254,7 +266,11 @@ class PollerCollector(Collector):
             "monitord_poller_dropped_samples", "Samples let go, the oldest first, while the database refused their batches."
         )
         dropped.add_metric([], self.poller.results["dropped_samples"])
-        yield from (shards, epoch, age, total, dropped)
+        rechecked = CounterMetricFamily(
+            "monitord_poller_rechecks", "Devices of this poller's shards polled at once because the correlator asked."
+        )
+        rechecked.add_metric([], self.poller.results["rechecked"])
+        yield from (shards, epoch, age, total, dropped, rechecked)
 
 
 def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
