@@ -227,7 +227,7 @@ class Daemon:
                 self.traps = TrapReceiver(
                     senders(config.topology, config.profiles),
                     Limits(t.sender_rate, t.sender_burst, t.rate, t.burst),
-                    self.scheduler.poll_now,
+                    self._recheck,  # a correlator's go to the pollers
                 )
                 opened.callback(self.traps.close)
                 self.traps_port = await self.traps.open(t.host, t.port)
