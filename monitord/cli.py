@@ -185,7 +185,7 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
         from monitord.poller_role import run_poller
 
         assert config.state_server is not None
-        return asyncio.run(run_poller(config, config.state_server))
+        return asyncio.run(run_poller(path, config, config.state_server))
     if config.state_server is not None:  # one of several: one leads, the others stand by (monitord/standby.py)
         return asyncio.run(run_member(path, config, config.state_server, role))
     return asyncio.run(run_daemon(path, config))

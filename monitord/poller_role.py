@@ -39,10 +39,12 @@ from prometheus_client.registry import Collector
 
 from monitord import batches, sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config
+from monitord.config import Config, ConfigError, load_config
+from monitord.daemon import needs_restart
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
+from monitord.pipeline import building_in_a_thread
 from monitord.polling import PollingJobs, snmp_client
 from monitord.rechecks import RecheckListener
 from monitord.shardstore import Fenced, Held, ShardLeases
@@ -74,12 +76,7 @@ class Poller:
         self._jobs: list[Job] = []
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-shards")
         self._full = asyncio.Event()  # a shard's batch reached batch_samples
-        topology = config.topology
-        by = self.cluster.shard_by
-        self.shard_of = {
-            d.id: (d.exchange if by == "exchange" else topology.exchanges[d.exchange].region) for d in topology.devices.values()
-        }
-        self._line_device = {line.id: line.device for line in topology.lines.values()}
+        self.shard_of, self._line_device = _shards(config)
 
     async def _db(self, call: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
@@ -134,6 +131,37 @@ class Poller:
             await self._db(self.leases.close)
         log.info("poller %s stopped; its shards are free", self.name)
         return 0
+
+    async def reload(self, path: str) -> bool:
+        """SIGHUP: the new inventory, profiles and intervals polled from now on (read and checked
+        in a thread, as `--role all` does); an invalid config is logged and the running one kept."""
+        sdnotify.reloading()
+        try:
+            try:
+                config, jobs = await asyncio.to_thread(self._prepare, path)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("reload rejected: %s", problem)
+                log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+                return False
+            old, self.config = self.config, config
+            self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
+            self._jobs = jobs
+            self.shard_of, self._line_device = _shards(config, self.cluster.shard_by)
+            if self.scheduler is not None:
+                self.scheduler.replace_jobs(job for job in jobs if self.shard_of.get(job.device) in self.held)
+            later = needs_restart(old, config) + (["cluster"] if config.cluster != old.cluster else [])
+            if later:
+                log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
+            log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
+            return True
+        finally:
+            sdnotify.notify("READY=1", f"STATUS=poller {self.name}: polling shards {', '.join(sorted(self.held)) or 'none'}")
+
+    def _prepare(self, path: str) -> tuple[Config, list[Job]]:
+        with building_in_a_thread():
+            config = load_config(path)
+            return config, self.probes.jobs(config)
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -291,11 +319,17 @@ def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
     return app
 
 
-async def run_poller(config: Config, server: StateServer) -> int:
-    """Until SIGTERM or SIGINT (SIGHUP is ignored: a new inventory takes a restart)."""
+def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Each device's shard (by `cluster.shard_by`, or `by` once running: a reload does not
+    change what a shard is), and each line's device."""
+    topology, by = config.topology, by or config.cluster.shard_by
+    shard_of = {
+        d.id: (d.exchange if by == "exchange" else topology.exchanges[d.exchange].region) for d in topology.devices.values()
+    }
+    return shard_of, {line.id: line.device for line in topology.lines.values()}
 
-    async def reload() -> bool:
-        log.warning("a poller reads its config at start only: restart it to apply a new one")
-        return False
 
-    return await Poller(config, server).run(on_signals(reload))
+async def run_poller(path: str, config: Config, server: StateServer) -> int:
+    """Until SIGTERM or SIGINT; SIGHUP reloads the config."""
+    poller = Poller(config, server)
+    return await poller.run(on_signals(lambda: poller.reload(path)))
