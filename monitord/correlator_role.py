@@ -104,6 +104,7 @@ class FeedCollector(Collector):
         total = CounterMetricFamily("monitord_batches", "Batches of samples read from the pollers.", labels=["result"])
         total.add_metric(["read"], feed.batches)
         total.add_metric(["read_error"], feed.errors)
+        total.add_metric(["malformed"], feed.malformed)
         yield total
         cursor = GaugeMetricFamily("monitord_correlator_batch_seq", "The last pollers' batch this correlator's engine took.")
         cursor.add_metric([], self.correlator.pipeline.through or 0)
