@@ -312,4 +312,3 @@ def _ref_id(ref: Any) -> Any:
 
 def _ref_name(ref: Any) -> str:
     return str(ref.get("name") or ref.get("display") or ref.get("id")) if isinstance(ref, Mapping) else str(ref)
-
