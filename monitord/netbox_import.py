@@ -57,6 +57,12 @@ def add_parser(commands: Any) -> None:
     netbox.add_argument("--out", help="the fragment to write (replaced atomically); without it the fragment is printed")
     netbox.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     netbox.add_argument(
+        "--check",
+        metavar="CONFIG",
+        help="after writing --out, load CONFIG (which includes it) as `monitord check` does; "
+        "if CONFIG refuses it, put the previous fragment back and exit 1",
+    )
+    netbox.add_argument(
         "--role",
         action="append",
         default=[],
@@ -194,6 +200,9 @@ def run_import(args: argparse.Namespace) -> int:
     except NetboxError as error:
         print(f"monitord: {error}", file=sys.stderr)
         return USAGE
+    if args.check and not args.out:
+        print("monitord: --check needs --out, the fragment CONFIG includes", file=sys.stderr)
+        return USAGE
     url = args.url.rstrip("/")
     try:
         fetched = fetch(url, token, args.timeout, args.page_size)
@@ -207,11 +216,37 @@ def run_import(args: argparse.Namespace) -> int:
         if not args.json:
             sys.stdout.write(text)
         return _report(args, result, None, 0, text if args.json else None)
+    out = Path(args.out)
     try:
-        write_atomically(Path(args.out), text)
+        previous = out.read_text(encoding="utf-8") if out.exists() else None
+        write_atomically(out, text)
+        refusal = _checked(args.check, out, result) if args.check else None
+        if refusal is not None:
+            if previous is None:
+                out.unlink()
+            else:
+                write_atomically(out, previous)
+            kept = "the previous fragment is back in place" if previous is not None else "it was removed"
+            return _report(args, result, refusal.replace("{kept}", kept), REFUSED)
     except OSError as error:
         return _report(args, result, f"cannot write {args.out}: {error.strerror}", USAGE)
     return _report(args, result, None, 0)
+
+
+def _checked(config_path: str, out: Path, result: Result) -> str | None:
+    """Why CONFIG refuses the new fragment (None: it loads, and holds the fragment's devices)."""
+    from monitord.config import ConfigError, format_problems, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        return f"{config_path} refuses the new fragment, so {{kept}}:\n{format_problems(error)}"
+    mapped = {d["id"] for r in result.topology["regions"] for e in r["exchanges"] for d in e["devices"]}
+    if not mapped <= set(config.topology.devices):
+        return (
+            f"{config_path} loads but does not include {out} (topology: {{file: {out.name}}}); the previous fragment was put back"
+        )
+    return None
 
 
 def _report(args: argparse.Namespace, result: Result | None, error: str | None, code: int, text: str | None = None) -> int:
@@ -235,7 +270,8 @@ def _report(args: argparse.Namespace, result: Result | None, error: str | None, 
             print(f"monitord: {problem}", file=out)
         skipped = ", ".join(f"{count} with {why}" for why, count in sorted(result.skipped.items()))
         done = f"wrote {args.out}: " if code == 0 and args.out else ""
-        print(f"monitord: {done}{result.devices} device(s) mapped" + (f"; passed over {skipped}" if skipped else ""), file=out)
+        mapped = "mapped" if code == 0 else "could be mapped"
+        print(f"monitord: {done}{result.devices} device(s) {mapped}" + (f"; passed over {skipped}" if skipped else ""), file=out)
     if error is not None:
         print(f"monitord: {error}", file=out)
     return code

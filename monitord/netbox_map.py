@@ -120,7 +120,7 @@ def map_inventory(
     mapped: dict[Any, list[dict[str, Any]]] = {}  # NetBox site id -> devices
     for device, entry, site in candidates:
         clash = [
-            f"{what} {entry[key]!r} is also {_names_of(others, device)}'s: each device needs its own"
+            f"{what} {entry[key]!r} is also that of {_names_of(others, device)}: each device needs its own"
             for key, what, others in (
                 ("id", "its id", by_id[entry["id"]]),
                 ("address", "its address", by_address[entry["address"]]),

@@ -34,34 +34,54 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
+def write_config(tmp_path: Path, auths: str = "dslam-v2 olt-v3") -> Path:
+    (tmp_path / "community").write_text("public\n")
+    (tmp_path / "olt.key").write_text("authpass123\n")
+    (tmp_path / "subscribers.csv").write_text(  # subscribers stay in the billing export, naming NetBox's devices
+        "id,name,phone,email,language,device,port,mac,modem\n100001,Ayşe Yılmaz,0532 123 45 67,,tr,sisli-dslam-01,1,,\n"
+    )
+    known = {
+        "dslam-v2": "    dslam-v2: {version: 2c, community: {file: community}}\n",
+        "olt-v3": "    olt-v3: {version: 3, user: monitor, auth_protocol: sha, auth_key: {file: olt.key},"
+        " priv_protocol: aes, priv_key: {file: olt.key}}\n",
+    }
+    config = tmp_path / "monitord.yaml"
+    config.write_text(
+        "state_file: state.db\ntracking_prefix: ARZ\ntimezone: Europe/Istanbul\n"
+        + "snmp:\n  auths:\n"
+        + "".join(known[name] for name in auths.split())
+        + "topology:\n  file: netbox-topology.yaml\nsubscribers:\n  csv: subscribers.csv\n"
+    )
+    return config
+
+
 def test_the_fragment_is_included_by_a_config_that_check_passes(
     tmp_path: Path, token_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fragment = tmp_path / "netbox-topology.yaml"
+    config = write_config(tmp_path)
     with serving(Replay(TOKEN, lists())) as replay:
-        code, _, err = run(capsys, replay.url, token_file, "--out", str(fragment), "--page-size", "2", "--ignore-role", "server")
+        code, _, err = run(
+            capsys,
+            replay.url,
+            token_file,
+            "--out",
+            str(fragment),
+            "--page-size",
+            "2",
+            "--ignore-role",
+            "server",
+            "--check",
+            str(config),
+        )
     assert code == 0, err
-    assert "4 device(s) mapped; passed over 1 with role server, 1 with status planned" in err
+    assert f"wrote {fragment}: 4 device(s) mapped; passed over 1 with role server, 1 with status planned" in err
     # six devices two at a time: three pages, the later ones reached through `next`
     assert [r for r in replay.requests if r.startswith("/api/dcim/devices/")] == [
         "/api/dcim/devices/?limit=2",
         "/api/dcim/devices/?limit=2&offset=2",
         "/api/dcim/devices/?limit=2&offset=4",
     ]
-    (tmp_path / "community").write_text("public\n")
-    (tmp_path / "olt.key").write_text("authpass123\n")
-    (tmp_path / "subscribers.csv").write_text(  # subscribers stay in the billing export, naming NetBox's devices
-        "id,name,phone,email,language,device,port,mac,modem\n100001,Ayşe Yılmaz,0532 123 45 67,,tr,sisli-dslam-01,1,,\n"
-    )
-    config = tmp_path / "monitord.yaml"
-    config.write_text(
-        "state_file: state.db\ntracking_prefix: ARZ\ntimezone: Europe/Istanbul\n"
-        "snmp:\n  auths:\n    dslam-v2: {version: 2c, community: {file: community}}\n"
-        "    olt-v3: {version: 3, user: monitor, auth_protocol: sha, auth_key: {file: olt.key},"
-        " priv_protocol: aes, priv_key: {file: olt.key}}\n"
-        f"topology:\n  file: {fragment.name}\n"
-        "subscribers:\n  csv: subscribers.csv\n"
-    )
     assert main(["check", str(config)]) == 0, capsys.readouterr().err
     assert "2 regions, 3 exchanges, 4 devices, 1 subscriber lines" in capsys.readouterr().out
     devices = load_config(config).topology.devices
@@ -72,6 +92,23 @@ def test_the_fragment_is_included_by_a_config_that_check_passes(
         "cankaya-cmts-01": ("cmts", "2001:db8:20::14", "cankaya"),
     }
     assert devices["besiktas-olt-01"].profiles == ("gpon-axos",)
+
+
+def test_a_fragment_the_config_refuses_is_taken_back(
+    tmp_path: Path, token_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NetBox names an SNMP auth the config does not define: only the config can tell."""
+    fragment = tmp_path / "netbox-topology.yaml"
+    fragment.write_text(KEPT)
+    config = write_config(tmp_path, auths="dslam-v2")
+    with serving(Replay(TOKEN, lists())) as replay:
+        code, _, err = run(
+            capsys, replay.url, token_file, "--out", str(fragment), "--ignore-role", "server", "--check", str(config)
+        )
+    assert code == 1
+    assert "refuses the new fragment, so the previous fragment is back in place" in err
+    assert f"{fragment}:" in err and "unknown snmp auth 'olt-v3'" in err
+    assert fragment.read_text() == KEPT
 
 
 def test_a_problem_in_the_fragment_is_reported_at_the_fragments_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,7 +129,7 @@ def test_a_problem_in_the_fragment_is_reported_at_the_fragments_line(tmp_path: P
         ("unknown_role", "NetBox device 'besiktas-sw-01' (id 22): its role 'access-switch' is not in the role map"),
         (
             "duplicate_name",
-            "NetBox device 'sisli-dslam-01' (id 23): its id 'sisli-dslam-01' is also device 'sisli-dslam-01' (id 11",
+            "NetBox device 'sisli-dslam-01' (id 23): its id 'sisli-dslam-01' is also that of device 'sisli-dslam-01' (id 11",
         ),
     ],
 )
@@ -109,7 +146,7 @@ def test_a_bad_device_is_refused_by_name_and_nothing_is_written(
     report = json.loads(json_out)
     assert report["ok"] is False and report["written"] is None and len(report["problems"]) >= 1
     assert fragment.read_text() == KEPT
-    assert sorted(tmp_path.iterdir()) == sorted([token_file, fragment])  # no temporary file left
+    assert sorted(tmp_path.iterdir()) == sorted([token_file, fragment])  # and no temporary file left
 
 
 def test_skip_bad_writes_the_rest_and_still_lists_the_refused(
