@@ -212,7 +212,10 @@ def _snmp(device: Mapping[str, Any], how: Options) -> tuple[str | None, tuple[st
         faults.append(
             f"its SNMP auth is given as {', '.join(sorted(auths))}: keep one (custom field {how.auth_field} or one tag {AUTH_TAG}<name>)"
         )
-    field_profiles = _names(fields.get(how.profiles_field))
+    raw_profiles = fields.get(how.profiles_field)
+    if raw_profiles is not None and not isinstance(raw_profiles, (str, list)):
+        faults.append(f"its custom field {how.profiles_field} is neither text nor a multiple selection")
+    field_profiles = _names(raw_profiles)
     if field_profiles and tag_profiles and set(field_profiles) != set(tag_profiles):
         faults.append(f"its profiles differ between custom field {how.profiles_field} and the {PROFILE_TAG}<name> tags")
     profiles = tuple(dict.fromkeys(field_profiles or tag_profiles))

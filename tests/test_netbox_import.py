@@ -27,6 +27,13 @@ def run(capsys: pytest.CaptureFixture[str], url: str, token_file: Path, *more: s
     return code, out, err
 
 
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests honours *_PROXY from the environment: the replay is on loopback, reached directly."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def token_file(tmp_path: Path) -> Path:
     path = tmp_path / "netbox.token"
@@ -120,6 +127,24 @@ def test_a_problem_in_the_fragment_is_reported_at_the_fragments_line(tmp_path: P
     )
     assert main(["check", str(tmp_path / "monitord.yaml")]) == 1
     assert f"{tmp_path / 'topo.yaml'}:8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("topology", "fragment", "said"),
+    [
+        ("{file: topo.yaml, regions: []}", "regions: []\n", "monitord.yaml:4: topology.regions: is given with topology.file"),
+        ("{file: absent.yaml}", "", "monitord.yaml:4: topology.file: cannot read"),
+        ("{file: topo.yaml}", "file: other.yaml\n", "topo.yaml:1: file: a topology file does not include another"),
+        ("{file: topo.yaml}", "regions: [\n", "topo.yaml:2: YAML syntax error"),
+    ],
+)
+def test_an_include_that_cannot_be_read_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], topology: str, fragment: str, said: str
+) -> None:
+    (tmp_path / "topo.yaml").write_text(fragment)
+    (tmp_path / "monitord.yaml").write_text(f"state_file: s.db\ntracking_prefix: ARZ\ntimezone: UTC\ntopology: {topology}\n")
+    assert main(["check", str(tmp_path / "monitord.yaml")]) == 1
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,7 @@ def test_how_a_device_is_read(changes: dict[str, Any], expected: dict[str, Any])
         ({"custom_fields": {"monitord_snmp_auth": "a"}, "tags": [{"slug": "monitord-auth-b"}]}, "its SNMP auth is given as a, b"),
         ({"custom_fields": {"monitord_profiles": "adsl"}}, "it has line profiles but no SNMP auth"),
         ({"custom_fields": {"monitord_snmp_auth": {"id": 3}}}, "its custom field monitord_snmp_auth is not text"),
+        ({"custom_fields": {"monitord_snmp_auth": "a", "monitord_profiles": {"id": 3}}}, "neither text nor a multiple selection"),
         (
             {
                 "custom_fields": {"monitord_snmp_auth": "a", "monitord_profiles": "adsl"},
