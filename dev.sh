@@ -32,7 +32,7 @@ python_env() {
     if [ ! -x .venv/bin/python ]; then
         "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
-    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pytest, snmpsim, xdist' 2>/dev/null \
+    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pynetbox, pytest, snmpsim, xdist' 2>/dev/null \
         || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ] \
         || [ probes/_icmp.c -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
         echo "dev.sh: installing Python packages into .venv"

@@ -232,9 +232,14 @@ class Region(Section):
 
 
 class Topology(Section):
-    """Regions, exchanges and devices"""
+    """Regions, exchanges and devices: listed here, or in a file of their own (`file`)"""
 
-    regions: list[Region] = Field(min_length=1)
+    regions: list[Region] = Field(default=[], description="At least one region, unless file is given")
+    file: MaybeText = Field(
+        default=None,
+        description="A YAML file holding `regions:` instead (e.g. one written by `monitord inventory import netbox`), "
+        "relative to this file",
+    )
 
 
 _FLAG = Parsed({"type": ["boolean", "integer", "string"]}, values.flag)
