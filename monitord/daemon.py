@@ -64,6 +64,7 @@ SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer)
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:
     """An explicit registry: channel -> notifier, from the config's notifiers section."""
+    from notifiers.alertmanager import AlertmanagerAlerts
     from notifiers.email import SmtpEmail
     from notifiers.rt import RequestTracker
     from notifiers.webhook import WebhookTickets
@@ -83,6 +84,11 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
             built["ticket"] = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
         else:
             built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
+    if n.alertmanager:
+        a = n.alertmanager
+        built["alert"] = AlertmanagerAlerts(
+            a.url, resend=a.resend, timeout=a.timeout, token=a.token, username=a.username, password=a.password
+        )
     return built
 
 
@@ -102,7 +108,7 @@ def _sms(sms: SmsConfig) -> Notifier:
 
 def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
     n = config.notifiers
-    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
+    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets, "alert": n.alertmanager}
     policies = {
         channel: ChannelPolicy(
             probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
@@ -457,7 +463,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        retries = tuple(s and s.retry for s in (c.notifiers.sms, c.notifiers.email, c.notifiers.tickets))
+        n = c.notifiers
+        retries = tuple(s and s.retry for s in (n.sms, n.email, n.tickets, n.alertmanager))
         pacing = c.notifiers.sms and (c.notifiers.sms.rate, c.notifiers.sms.in_flight)
         return configured_channels(c), pacing, c.notifiers.hold_probe, retries
 

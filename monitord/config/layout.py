@@ -51,6 +51,7 @@ from monitord.config.fields import (
 )
 from monitord.config.model import (
     LINE_FIELDS,
+    AlertmanagerConfig,
     CpeNotices,
     EmailConfig,
     MetricsConfig,
@@ -401,6 +402,26 @@ class Tickets(Section):
     )
 
 
+class Alertmanager(Section):
+    """Every incident as an alert in the NOC's Prometheus Alertmanager (API v2)"""
+
+    url: Annotated[str, Parsed(shared("url"), values.url)] = Field(description="Alertmanager's base URL, e.g. http://am.noc:9093")
+    resend: Positive = Field(
+        default=values.default_of(AlertmanagerConfig, "resend"),
+        description="An open incident's alert is pushed again this often; each push lasts 4 times this (default 1m)",
+    )
+    timeout: Timeout = Field(default=values.default_of(AlertmanagerConfig, "timeout"), description="Per push (default 10s)")
+    ticket_link: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="The ticket's address for the `ticket` annotation; {tracking} is the tracking number"
+    )
+    token: Secret = None
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="Basic auth user, instead of a token"
+    )
+    password: Secret = None
+    retry: Retry = Retry()
+
+
 class Cpe(Section):
     """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
 
@@ -418,6 +439,7 @@ class Notifiers(Section):
     sms: Sms | None = None
     email: Email | None = None
     tickets: Tickets | None = None
+    alertmanager: Alertmanager | None = None
     hold_probe: Positive = Field(
         default=values.default_of(NotifiersConfig, "hold_probe"),
         description="While a channel's credentials are refused, one notice is tried this often (default 60s)",
