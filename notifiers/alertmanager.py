@@ -46,13 +46,14 @@ class AlertmanagerAlerts:
         self.token, self.username, self.password = token, username, password
         self._session: aiohttp.ClientSession | None = None
 
-    def _headers(self) -> dict[str, str]:
+    def _credentials(self) -> Secret | None:
+        """The Authorization header's value, a secret as a whole (a peer may echo it encoded)."""
         if self.token is not None:
-            return {"Authorization": f"Bearer {self.token.reveal()}"}
+            return Secret(f"Bearer {self.token.reveal()}", self.token.source)
         if self.username is not None and self.password is not None:
-            pair = f"{self.username}:{self.password.reveal()}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        return {}
+            pair = base64.b64encode(f"{self.username}:{self.password.reveal()}".encode()).decode()
+            return Secret(f"Basic {pair}", self.password.source)
+        return None
 
     def payload(self, item: Notification, now: float) -> dict[str, Any]:
         """The alert to send: the planned one, with its lease when it fires."""
@@ -66,13 +67,15 @@ class AlertmanagerAlerts:
 
     async def send(self, item: Notification) -> str:
         alert = self.payload(item, time.time())
+        credentials = self._credentials()
+        headers = {} if credentials is None else {"Authorization": credentials.reveal()}
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         try:
-            async with self._session.post(self.endpoint, json=[alert], headers=self._headers(), allow_redirects=False) as resp:
+            async with self._session.post(self.endpoint, json=[alert], headers=headers, allow_redirects=False) as resp:
                 text = await resp.text()
                 if resp.status >= 300:
-                    reason = f"Alertmanager answered HTTP {resp.status}: {hide(text.strip(), self.token, self.password)[:300]!r}"
+                    reason = f"Alertmanager answered HTTP {resp.status}: {hide(text.strip(), credentials, self.token, self.password)[:300]!r}"
                     if resp.status in (401, 403):
                         reason += " (check the alertmanager token or username and password)"
                     raise http_failure(resp.status, reason, retry_after(resp.headers.get("Retry-After"), time.time()))
