@@ -59,6 +59,7 @@ log = logging.getLogger("monitord")
 TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) are evaluated
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
+ALERT_RATE = 50.0  # Alertmanager pushes per second: waves 20 ms apart (at 10/s a push waited up to 100 ms for its wave: bench/alertmanager.py)
 SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
 
 
@@ -118,6 +119,8 @@ def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
     }
     if n.sms:
         policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
+    if n.alertmanager:
+        policies["alert"] = replace(policies["alert"], rate=ALERT_RATE)
     return policies
 
 

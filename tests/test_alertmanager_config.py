@@ -8,7 +8,7 @@ import pytest
 from test_config import BASE, ENV, line_of, problems_of, write
 
 from monitord.config import load_config
-from monitord.daemon import build_notifiers, channel_policies
+from monitord.daemon import ALERT_RATE, build_notifiers, channel_policies
 from notifiers.alertmanager import AlertmanagerAlerts
 
 SECTION = """\
@@ -29,7 +29,7 @@ def test_the_section_builds_the_alert_channel(tmp_path: Path) -> None:
     assert am is not None and (am.url, am.resend, am.timeout) == ("http://127.0.0.1:9093", 120.0, 10.0)
     notifier = build_notifiers(config)["alert"]
     assert isinstance(notifier, AlertmanagerAlerts) and notifier.lease == 480.0
-    assert "alert" in channel_policies(config)
+    assert channel_policies(config)["alert"].rate == ALERT_RATE
 
 
 @pytest.mark.parametrize(
