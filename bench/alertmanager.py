@@ -4,7 +4,7 @@
 
 Runs Debian's prometheus-alertmanager on loopback (lab/alertmanager.py: its webhook posts to a
 local sink, group_wait and group_interval 1 s) and the daemon's outbox and Alertmanager notifier
-over a SQLite store, with the shipped channel policy (monitord/daemon.py `channel_policies`: ALERT_RATE pushes per
+over a SQLite store, with the shipped channel policy (monitord/channels.py `channel_policies`: ALERT_RATE pushes per
 second, retry defaults outage_probe 5 s, down_after 3; `--rate` to compare).
 
 1. Latency: `count` incidents, one at a time: the firing push is queued as the pipeline queues
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab.alertmanager import AlertmanagerLab, available
-from monitord.daemon import ALERT_RATE
+from monitord.channels import ALERT_RATE
 from monitord.model import Incident, IncidentKind, NodeRef, Notification, Phase
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store

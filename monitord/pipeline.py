@@ -107,6 +107,7 @@ def plan_settings(config: Config) -> PlanSettings:
         update_after=sms.update_after if sms else 7200.0,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
+        noc_routes=config.notifiers.noc_routes,
         cpe_customers=config.notifiers.cpe.customers,
         cpe_ticket=config.notifiers.cpe.ticket,
         cpe_noc=config.notifiers.cpe.noc,

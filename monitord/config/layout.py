@@ -11,6 +11,10 @@ walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declar
 because their cross-references need the parts of an item that are right when another part is
 not: a device with a bad address still declares its id, so the lines on it are not reported a
 second time. A subscriber line and a row of the CSV file are read by the same `check_line`.
+
+Longer than the other modules on purpose: it is the whole file's layout, one model per section,
+which `SECTION_KEYS` and the generated schema read in one place; split by section, a key's
+spelling, default and description would be looked up across files.
 """
 
 from __future__ import annotations
@@ -422,6 +426,22 @@ class Alertmanager(Section):
     retry: Retry = Retry()
 
 
+class Receiver(Section):
+    """Who hears of the incidents of the regions routed to it"""
+
+    name: Id
+    email: list[Annotated[str, Parsed(shared("email"), values.email)]] = Field(
+        min_length=1, description="NOC e-mail for these regions' incidents, instead of email.noc"
+    )
+
+
+class Route(Section):
+    """A region's incidents to a receiver"""
+
+    region: Id = Field(description="A region id of the topology")
+    receiver: Id = Field(description="A name under notifiers.receivers")
+
+
 class Cpe(Section):
     """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
 
@@ -440,6 +460,8 @@ class Notifiers(Section):
     email: Email | None = None
     tickets: Tickets | None = None
     alertmanager: Alertmanager | None = None
+    receivers: list[Receiver] = Field(default=[], description="Per-region NOC recipients, named for routes")
+    routes: list[Route] = Field(default=[], description="Region -> receiver; regions without a route use email.noc")
     hold_probe: Positive = Field(
         default=values.default_of(NotifiersConfig, "hold_probe"),
         description="While a channel's credentials are refused, one notice is tried this often (default 60s)",

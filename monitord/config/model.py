@@ -210,6 +210,7 @@ class NotifiersConfig:
     email: EmailConfig | None = None
     tickets: TicketConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
+    noc_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (region id, NOC e-mail instead of email.noc)
     hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
     cpe: CpeNotices = CpeNotices()
 

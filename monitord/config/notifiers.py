@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from monitord.config import layout
@@ -15,12 +16,13 @@ from monitord.config.model import (
     SmsConfig,
     TicketConfig,
 )
+from monitord.config.routes import read_routes
 from monitord.model import Secret
 from monitord.yamlload import KeyPath
 from notifiers.webhook import body_template_problem
 
 
-def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
+def read_notifiers(d: Decoder, root: dict[Any, Any], regions: Collection[str]) -> NotifiersConfig | None:
     """Every key and value checked by the model; the rules between keys and the secrets are
     checked on what was written, so they are reported together with any value at fault."""
     path = ("notifiers",)
@@ -33,6 +35,7 @@ def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
     mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
     ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
     am_secrets = _alertmanager_rules(d, am, path + ("alertmanager",)) if am is not None else None
+    routes = () if notifiers is None else read_routes(d, notifiers, regions)
     if notifiers is None or len(d.problems) > before:
         return None
     return NotifiersConfig(
@@ -42,6 +45,7 @@ def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
         alertmanager=None
         if notifiers.alertmanager is None or am_secrets is None
         else _alertmanager(notifiers.alertmanager, *am_secrets),
+        noc_routes=routes,
         hold_probe=notifiers.hold_probe,
         cpe=CpeNotices(**notifiers.cpe.model_dump()),
     )
