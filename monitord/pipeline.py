@@ -45,6 +45,7 @@ log = logging.getLogger("monitord")
 
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
+REFRESHES = 5.0  # how often open incidents are looked at for their Alertmanager re-push (each lasts 4 x resend)
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
 MERGED_SAMPLES = 2000  # polls waiting for a step are taken together up to this many samples (see `ingest`)
@@ -223,6 +224,7 @@ class Pipeline:
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self._next_refresh = 0.0
         self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
         self._arrived: deque[_Arrival] = deque()  # polls' samples not yet stepped, in order
@@ -356,7 +358,8 @@ class Pipeline:
             self.engine.reserve(year, last)
 
     async def tick(self) -> None:
-        """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
+        """Time passes: durations and settle windows every TICK, customer notices every NOTICES,
+        Alertmanager re-pushes looked for every REFRESHES (or a quarter of `resend`, if shorter)."""
         async with self._stepping:
             now = self.clock()
             step = self.engine.tick(now)
@@ -364,7 +367,8 @@ class Pipeline:
             if now >= self._next_notices:
                 self._next_notices = now + NOTICES
                 extra = self._due_notices(now)
-            if self.alerts is not None:
+            if self.alerts is not None and now >= self._next_refresh:
+                self._next_refresh = now + min(REFRESHES, self.alerts.resend / 4)
                 open_incidents = self.engine.incidents()
                 self._alerts_pushed = {i.tracking: self._alerts_pushed.get(i.tracking, 0) for i in open_incidents}
                 extra += due_refreshes(open_incidents, self.config.topology, self.alerts, now, self._alerts_pushed)

@@ -209,8 +209,12 @@ async def test_a_line_outage_in_the_pipeline_fires_and_is_pushed_again_each_rese
         (active,) = await am.alerts()
         assert active["labels"]["tracking"] == opened.tracking and active["labels"]["kind"] == "outage"
         assert active["labels"]["device"] == config.topology.lines[line].device
-        await pipeline.tick()  # the same period again: nothing new queued
-        assert store.depth() == 0
+        clock[0] = opened.opened_at + 2 * 5 + 0.5  # the next resend period: one more push
+        await pipeline.tick()
+        assert store.depth() == 1
+        clock[0] += 1.5  # past the look-up interval (resend / 4), still the same period: nothing new
+        await pipeline.tick()
+        assert store.depth() == 1
     finally:
         for n in notifiers.values():
             await n.close()
