@@ -15,7 +15,8 @@ DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libp
 # the single-box demo needs no server
 CLUSTER_PACKAGES=(postgresql)
 # chromium and chromium-driver: the customers' tracking page is checked in a real headless browser (tests/test_track_browser.py)
-TEST_PACKAGES=("${CLUSTER_PACKAGES[@]}" chromium chromium-driver)
+# prometheus-alertmanager: incidents are pushed to a real Alertmanager whose webhook posts to a local sink (tests/test_alertmanager.py)
+TEST_PACKAGES=("${CLUSTER_PACKAGES[@]}" chromium chromium-driver prometheus-alertmanager)
 
 apt_install() {
     local missing=()

@@ -16,21 +16,20 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
+from monitord.channels import build_notifiers, channel_policies, channel_sections
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
-from monitord.config.model import SmsConfig
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
 from monitord.looplag import LoopLag
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
-from monitord.outbox import LEASE_TERM, ChannelPolicy, Delivery, Outbox
+from monitord.outbox import LEASE_TERM, Delivery, Outbox
 from monitord.pipeline import (
     WRITE_RETRY,
     WRITE_RETRY_MAX,
@@ -45,7 +44,6 @@ from monitord.signals import on_signals
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
-from notifiers.base import Notifier
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -60,59 +58,6 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
-
-
-def build_notifiers(config: Config) -> dict[str, Notifier]:
-    """An explicit registry: channel -> notifier, from the config's notifiers section."""
-    from notifiers.email import SmtpEmail
-    from notifiers.rt import RequestTracker
-    from notifiers.webhook import WebhookTickets
-
-    n = config.notifiers
-    built: dict[str, Notifier] = {}
-    if n.sms:
-        built["sms"] = _sms(n.sms)
-    if n.email:
-        e = n.email
-        built["email"] = SmtpEmail(
-            e.host, e.port, from_=e.from_, starttls=e.starttls, tls=e.tls, username=e.username, password=e.password
-        )
-    if n.tickets:
-        t = n.tickets
-        if t.kind == "rt":
-            built["ticket"] = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
-        else:
-            built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
-    return built
-
-
-def _sms(sms: SmsConfig) -> Notifier:
-    from notifiers.sms import TwilioSms
-    from notifiers.sms_http import Gateway, GatewayAuth, HttpSms
-
-    if sms.kind == "twilio":
-        assert sms.account_sid and sms.auth_token and sms.from_  # load_config requires them for twilio
-        return TwilioSms(sms.account_sid, sms.auth_token, sms.from_, sms.base_url)
-    assert sms.url and sms.sender  # load_config requires them for http
-    secret = sms.token if sms.auth == "bearer" else sms.password
-    auth = GatewayAuth(sms.auth, sms.username, secret)  # type: ignore[arg-type]  # choice_of checked it
-    gateway = Gateway(sms.url, sms.sender, sms.encoding, sms.body, sms.fields, sms.params, sms.reference, auth)  # type: ignore[arg-type]
-    return HttpSms(gateway)
-
-
-def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
-    n = config.notifiers
-    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
-    policies = {
-        channel: ChannelPolicy(
-            probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
-        )
-        for channel, section in sections.items()
-        if section is not None
-    }
-    if n.sms:
-        policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
-    return policies
 
 
 async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
@@ -457,7 +402,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        retries = tuple(s and s.retry for s in (c.notifiers.sms, c.notifiers.email, c.notifiers.tickets))
+        retries = tuple(s and s.retry for s in channel_sections(c).values())
         pacing = c.notifiers.sms and (c.notifiers.sms.rate, c.notifiers.sms.in_flight)
         return configured_channels(c), pacing, c.notifiers.hold_probe, retries
 
