@@ -1,15 +1,16 @@
 """Per-unit costs of the cluster roles (issue 15 item 4): pollers, the correlator, PostgreSQL, the notifier.
 
     PYTHONPATH=. .venv/bin/python bench/scale_out.py [--lines 24000] [--pollers 1 2 4] [--window 60]
-        [--interval 15s] [--sms 1000] [--quick]
+        [--interval 15] [--icmp-interval SECONDS] [--sms 1000] [--quick] [--json]
 
 A throw-away PostgreSQL 15 (lab/postgres.py, FAST: fsync and full-page writes off), the fast lab
 responder of the scale-up issue (lab/table_agent.py DSLAMs of 48 ports, modems answered by the
 kernel on loopback addresses) and bench/capacity.py's inventory (8 regions, 16 exchanges each: up
 to 128 shards). For each poller count, on a fresh database: one `monitord run --role correlator`
-and N `monitord run --role poller` processes, the line tables and the modems' echoes every
-`--interval` (shipped icmp_count and timeouts, lab/world.py's FAST_RULES so that a fault and its
-repair fit in a minute), no notifiers (the correlator's CPU is then judging and incidents only).
+and N `monitord run --role poller` processes, the line tables every `--interval` seconds and the
+modems' echoes every `--icmp-interval` (by default the same; shipped icmp_count and timeouts,
+lab/world.py's FAST_RULES so that a fault and its repair fit in a minute), no notifiers (the
+correlator's CPU is then judging and incidents only).
 
 Once every shard is held and every line is OK, a steady window of `--window` seconds: each
 process's CPU (utime + stime from /proc/<pid>/stat), the PostgreSQL server's (its postmaster and
@@ -185,22 +186,45 @@ def count(cluster: PgCluster, url: str, nodes: dict[str, Node], agents: TableAge
     )
 
 
-def samples_between(url: str, first: int, last: int) -> tuple[Counter[str], int, int]:
-    """Samples of the batches first < seq <= last by level and probe, the batches, their bytes."""
-    kinds = sql(
+class Tally:
+    """The samples the pollers wrote, read as they come: the correlator deletes the batches its
+    steps include every 30 s (monitord/feed.py), so they are read every second from one session,
+    whose backend's CPU is then taken off the server's."""
+
+    def __init__(self, url: str, after: int) -> None:
+        self.db = psycopg.connect(url, autocommit=True)
+        (self.pid,) = self.db.execute("SELECT pg_backend_pid()").fetchone() or (0,)
+        self.last, self.kinds, self.batches, self.bytes = after, Counter[str](), 0, 0
+
+    def read(self, through: int | None = None) -> None:
+        rows = self.db.execute(
+            "SELECT seq, samples FROM sample_batches WHERE seq > %s AND seq <= coalesce(%s, seq) ORDER BY seq",
+            (self.last, through),
+        ).fetchall()
+        for seq, text in rows:
+            if seq != self.last + 1:
+                self.kinds["missed batches"] += seq - self.last - 1  # deleted before they were read
+            self.last = seq
+            self.batches += 1
+            self.bytes += len(text.encode())
+            self.kinds.update(f"{level} {probe}" for level, _, probe, *_ in json.loads(text))
+
+    def backend_cpu(self) -> float:
+        return cpu_of(self.pid) if os.path.exists(f"/proc/{self.pid}/stat") else 0.0
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def sizes(url: str) -> dict[str, int]:
+    """Bytes on disk: the database, and its largest tables with their indexes and TOAST."""
+    (database,) = sql(url, "SELECT pg_database_size(current_database())")[0]
+    tables = sql(
         url,
-        "SELECT e->>0 || ' ' || (e->>2), count(*) FROM sample_batches, json_array_elements(samples::json) e "
-        "WHERE seq > %s AND seq <= %s GROUP BY 1",
-        first,
-        last,
+        "SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables ORDER BY 2 DESC LIMIT 4",
     )
-    batches, size = sql(
-        url,
-        "SELECT count(*), coalesce(sum(octet_length(samples)), 0) FROM sample_batches WHERE seq > %s AND seq <= %s",
-        first,
-        last,
-    )[0]
-    return Counter({k: int(n) for k, n in kinds}), int(batches), int(size)
+    (targets,) = sql(url, "SELECT count(*) FROM engine_targets")[0]
+    return {"database": int(database), "engine_targets rows": int(targets), **{str(t): int(n) for t, n in tables}}
 
 
 @dataclass(slots=True)
@@ -208,7 +232,8 @@ class Run:
     pollers: int
     lines: int
     devices: int
-    interval: float
+    interval: float  # between a line's table polls
+    icmp_interval: float  # between its modem's echoes
     load: list[str] = field(default_factory=list)  # /proc/loadavg at start, after warm-up, after the window, at the end
     shards: list[int] = field(default_factory=list)  # shards each poller held in the window
     steady: dict[str, float] = field(default_factory=dict)
@@ -219,20 +244,23 @@ class Run:
     changes: int = 0  # state changes in the fault phase: the region's lines and devices down, then back
     detected_s: float = 0.0
     repaired_s: float = 0.0
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes on disk at the window's end: database, engine_targets, ...
 
     def figures(self) -> dict[str, float]:
         s, f = self.steady, self.fault
         secs = s["seconds"]
-        line_polls = self.lines * secs / self.interval  # each line's table row and its modem's echo, once an interval
-        total = sum(self.samples.values())
+        line_polls = self.samples["line snmp:adsl"]  # a line's table row read, with its if-mib row and its echoes
+        total = sum(n for k, n in self.samples.items() if k != "missed batches")
         figures = {
             "poller_us_per_line_poll": s["pollers_cpu"] / line_polls * 1e6,
+            "poller_us_per_line_s": s["pollers_cpu"] / (self.lines * secs) * 1e6,
             "poller_us_per_sample": s["pollers_cpu"] / total * 1e6,
             "correlator_us_per_sample": s["correlator_cpu"] / total * 1e6,
             "server_us_per_sample": s["server_cpu"] / total * 1e6,
             "wal_bytes_per_sample": s["wal"] / total,
             "batch_bytes_per_sample": self.batch_bytes / total,
             "samples_per_s": total / secs,
+            "of_schedule": line_polls / (self.lines * secs / self.interval),  # line table polls made / scheduled
             "wal_bytes_per_s": s["wal"] / secs,
             "commits_per_s": s["commits"] / secs,
             "rows_per_s": s["rows"] / secs,
@@ -261,6 +289,7 @@ async def one_run(
     pollers: int,
     *,
     interval: float,
+    icmp_interval: float,
     window: float,
     fault: bool,
     warmup: float,
@@ -272,12 +301,12 @@ async def one_run(
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw.pop("state_file", None)
     raw |= {"state": url, "cluster": {"lease": "6s", "batch_every": "1s"}, "rules": FAST_RULES}
-    raw["polling"] = {**raw.get("polling", {}), "line_interval": f"{interval:g}s", "icmp_interval": f"{interval:g}s"}
+    raw["polling"] = {**raw.get("polling", {}), "line_interval": f"{interval:g}s", "icmp_interval": f"{icmp_interval:g}s"}
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = load_config(path, environ={"BENCH_COMMUNITY": "public"})
     topology = config.topology
     shards = {d.exchange for d in topology.devices.values()}
-    run = Run(pollers, len(topology.lines), len(topology.devices), interval, load=[loadavg()])
+    run = Run(pollers, len(topology.lines), len(topology.devices), interval, icmp_interval, load=[loadavg()])
     nodes: dict[str, Node] = {"correlator-0": spawn(path, "correlator", 0)}
     faults = Faults()
     try:
@@ -300,12 +329,25 @@ async def one_run(
         await until(lambda: lines_ok(correlator) == run.lines, warmup, "every line OK")
         run.load.append(loadavg())
         before = await asyncio.to_thread(count, cluster, url, nodes, agents)
-        await asyncio.sleep(window)
-        after = await asyncio.to_thread(count, cluster, url, nodes, agents)
+        tally = Tally(url, before.seq)
+        try:
+            tally_cpu = tally.backend_cpu()
+            ends = time.monotonic() + window
+            while time.monotonic() < ends:
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(tally.read)
+            after = await asyncio.to_thread(count, cluster, url, nodes, agents)
+            await asyncio.to_thread(tally.read, after.seq)
+            tally_cpu = tally.backend_cpu() - tally_cpu
+        finally:
+            tally.close()
         run.shards = split() or []
         run.load.append(loadavg())
         run.steady = after.minus(before)
-        run.samples, run.batches, run.batch_bytes = await asyncio.to_thread(samples_between, url, before.seq, after.seq)
+        run.steady["server_cpu"] -= tally_cpu
+        run.steady["tally_cpu"] = tally_cpu
+        run.samples, run.batches, run.batch_bytes = tally.kinds, tally.batches, tally.bytes
+        run.sizes = await asyncio.to_thread(sizes, url)
         if fault:
             nodes_of_region, addresses = region_nodes(config, REGION)
             region_lines = sum(n.level == "line" for n in nodes_of_region)
@@ -352,6 +394,7 @@ async def measure(
     poller_counts: list[int],
     *,
     interval: float = 15.0,
+    icmp_interval: float | None = None,
     window: float = 60.0,
     sms: int = 1000,
     fault_runs: set[int] | None = None,
@@ -370,9 +413,23 @@ async def measure(
         write_inventory(folder, devices, 48, agents.port, None, blocks)
         for n in poller_counts:
             fault = fault_runs is None or n in fault_runs
-            runs.append(await one_run(cluster, folder, agents, n, interval=interval, window=window, fault=fault, warmup=warmup))
-        notified = await one_run_notifier(cluster, sms)
+            runs.append(
+                await one_run(
+                    cluster,
+                    folder,
+                    agents,
+                    n,
+                    interval=interval,
+                    icmp_interval=icmp_interval or interval,
+                    window=window,
+                    fault=fault,
+                    warmup=warmup,
+                )
+            )
+        notified = await one_run_notifier(cluster, sms) if sms else None
     load.append(loadavg())
+    if notified is None:
+        return Report(runs, 0, 0.0, 0.0, 0.0, load)
     return Report(runs, sms, notified.worker_cpu_per_sms * 1e3, notified.server_cpu_per_sms * 1e3, notified.per_second, load)
 
 
@@ -386,13 +443,17 @@ def show(report: Report) -> str:
         f = run.figures()
         kinds = ", ".join(f"{k}: {n:,}" for k, n in sorted(run.samples.items()))
         out += [
-            f"\n{run.pollers} poller(s), {run.lines:,} lines on {run.devices} DSLAMs, every {run.interval:g} s; "
+            f"\n{run.pollers} poller(s), {run.lines:,} lines on {run.devices} DSLAMs, tables every {run.interval:g} s, "
+            f"echoes every {run.icmp_interval:g} s; "
             f"shards held {run.shards}; loadavg {' | '.join(run.load)}",
             f"  steady {run.steady['seconds']:.0f} s: {sum(run.samples.values()):,} samples ({kinds}) in {run.batches:,} batches "
-            f"({f['batch_bytes_per_sample']:.0f} B a sample), {f['samples_per_s']:,.0f} samples/s",
+            f"({f['batch_bytes_per_sample']:.0f} B a sample), {f['samples_per_s']:,.0f} samples/s; "
+            f"line table polls {f['of_schedule']:.0%} of the schedule",
             f"  CPU-s: pollers {run.steady['pollers_cpu']:.1f}, correlator {run.steady['correlator_cpu']:.1f}, "
-            f"PostgreSQL {run.steady['server_cpu']:.1f}, responders {run.steady['agents_cpu']:.1f}",
-            f"  poller {f['poller_us_per_line_poll']:.0f} us per line per poll ({f['poller_us_per_sample']:.0f} us a sample); "
+            f"PostgreSQL {run.steady['server_cpu']:.1f} (the bench's reading of the batches, {run.steady['tally_cpu']:.1f}, left out), "
+            f"responders {run.steady['agents_cpu']:.1f}",
+            f"  poller {f['poller_us_per_line_poll']:.0f} us per line per table poll with its echoes "
+            f"({f['poller_us_per_line_s']:.1f} us per line-second, {f['poller_us_per_sample']:.0f} us a sample); "
             f"correlator {f['correlator_us_per_sample']:.0f} us a sample; PostgreSQL {f['server_us_per_sample']:.0f} us a sample",
             f"  PostgreSQL: {f['wal_bytes_per_s'] / 1024:,.0f} KiB WAL/s ({f['wal_bytes_per_sample']:.0f} B a sample), "
             f"{f['commits_per_s']:.1f} commits/s, {f['rows_per_s']:.1f} rows/s ("
@@ -400,6 +461,8 @@ def show(report: Report) -> str:
                 f"{k[5:]} {v / run.steady['seconds']:.1f}" for k, v in sorted(run.steady.items()) if k.startswith("rows:")
             )
             + ")",
+            "  on disk: "
+            + ", ".join(f"{k} {v / 2**20:.1f} MiB" if k != "engine_targets rows" else f"{k} {v:,}" for k, v in run.sizes.items()),
         ]
         if run.changes:
             out += [
@@ -412,7 +475,9 @@ def show(report: Report) -> str:
                 + ", ".join(f"{k[5:]} {v:,.0f}" for k, v in sorted(run.fault.items()) if k.startswith("rows:")),
             ]
     out.append(
-        f"\nnotifier: {report.sms:,} SMS by one worker at 500/s: {report.notifier_ms_per_sms:.2f} ms CPU a SMS "
+        "\nnotifier: not run (--sms 0)"
+        if not report.sms
+        else f"\nnotifier: {report.sms:,} SMS by one worker at 500/s: {report.notifier_ms_per_sms:.2f} ms CPU a SMS "
         f"(PostgreSQL {report.notifier_server_ms_per_sms:.2f} ms), {report.notifier_per_s:.0f} SMS/s"
     )
     return "\n".join(out)
@@ -424,7 +489,8 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the steady window")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between a line's polls (tables and echo)")
-    parser.add_argument("--sms", type=int, default=1000)
+    parser.add_argument("--icmp-interval", type=float, help="seconds between a modem's echoes (default: --interval)")
+    parser.add_argument("--sms", type=int, default=1000, help="SMS for the notifier worker (0: no notifier run)")
     parser.add_argument("--blocks", type=int, nargs=2, default=(248, 249), help="second octets of the DSLAMs and modems")
     parser.add_argument("--quick", action="store_true", help="480 lines, 1 and 2 pollers, 10 s windows, 200 SMS")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
@@ -437,6 +503,7 @@ def main() -> None:
             args.lines,
             args.pollers,
             interval=args.interval,
+            icmp_interval=args.icmp_interval,
             window=args.window,
             sms=args.sms,
             blocks=tuple(args.blocks),
