@@ -1,7 +1,7 @@
 """Per-unit costs of the cluster roles (issue 15 item 4): pollers, the correlator, PostgreSQL, the notifier.
 
     PYTHONPATH=. .venv/bin/python bench/scale_out.py [--lines 24000] [--pollers 1 2 4] [--window 60]
-        [--interval 15] [--icmp-interval SECONDS] [--sms 1000] [--quick] [--json]
+        [--interval 15] [--icmp-interval SECONDS] [--fault-regions 1] [--sms 1000] [--quick] [--json]
 
 A throw-away PostgreSQL 15 (lab/postgres.py, FAST: fsync and full-page writes off), the fast lab
 responder of the scale-up issue (lab/table_agent.py DSLAMs of 48 ports, modems answered by the
@@ -16,8 +16,8 @@ Once every shard is held and every line is OK, a steady window of `--window` sec
 process's CPU (utime + stime from /proc/<pid>/stat), the PostgreSQL server's (its postmaster and
 backends), the samples the pollers wrote (`sample_batches`, by level and probe), WAL bytes
 (`pg_current_wal_lsn`), commits and rows (`pg_stat_database`) over it. Then a fault: nftables
-drops everything to one region's DSLAMs and modems until the correlator counts none of the
-region's lines OK, then lets it through until all are OK again; the same counters over that phase,
+drops everything to one region's DSLAMs and modems (`--fault-regions`: more) until the
+correlator counts none of their lines OK, then lets it through until all are OK again; the same counters over that phase,
 less the steady window's rate for its length, divided by the state changes (each of the region's
 lines and devices going down and coming back: two each) give the cost of a state change.
 
@@ -65,7 +65,6 @@ from monitord.demo import until  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
-REGION = "region-0"
 
 
 def loadavg() -> str:
@@ -243,6 +242,7 @@ class Run:
     fault: dict[str, float] = field(default_factory=dict)
     changes: int = 0  # state changes in the fault phase: the region's lines and devices down, then back
     detected_s: float = 0.0
+    fault_regions: int = 0  # regions silenced (region-0 up)
     repaired_s: float = 0.0
     sizes: dict[str, int] = field(default_factory=dict)  # bytes on disk at the window's end: database, engine_targets, ...
 
@@ -293,6 +293,7 @@ async def one_run(
     window: float,
     fault: bool,
     warmup: float,
+    regions: int = 1,
 ) -> Run:
     database = f"scale_{pollers}_{int(time.time())}"
     cluster.admin(f"CREATE DATABASE {database}")
@@ -349,13 +350,16 @@ async def one_run(
         run.samples, run.batches, run.batch_bytes = tally.kinds, tally.batches, tally.bytes
         run.sizes = await asyncio.to_thread(sizes, url)
         if fault:
-            nodes_of_region, addresses = region_nodes(config, REGION)
-            region_lines = sum(n.level == "line" for n in nodes_of_region)
-            region_devices = sum(n.level == "device" for n in nodes_of_region)
+            silenced = [region_nodes(config, f"region-{r}") for r in range(regions)]
+            addresses = [a for _, some in silenced for a in some]
+            region_lines = sum(n.level == "line" for ns, _ in silenced for n in ns)
+            region_devices = sum(n.level == "device" for ns, _ in silenced for n in ns)
+            run.fault_regions = regions
             fault_before = await asyncio.to_thread(count, cluster, url, nodes, agents)
             await asyncio.to_thread(faults.silence, *addresses)
             began = time.monotonic()
-            await until(lambda: lines_ok(correlator, REGION) == 0, 120, f"no line of {REGION} OK")
+            down = lambda: all(lines_ok(correlator, f"region-{r}") == 0 for r in range(regions))  # noqa: E731
+            await until(down, 120, f"no line of the {regions} region(s) OK")
             run.detected_s = time.monotonic() - began
             await asyncio.to_thread(faults.restore_all)
             restored = time.monotonic()
@@ -398,6 +402,7 @@ async def measure(
     window: float = 60.0,
     sms: int = 1000,
     fault_runs: set[int] | None = None,
+    fault_regions: int = 1,
     blocks: tuple[int, int] = (248, 249),
     warmup: float = 300.0,
 ) -> Report:
@@ -424,6 +429,7 @@ async def measure(
                     window=window,
                     fault=fault,
                     warmup=warmup,
+                    regions=fault_regions,
                 )
             )
         notified = await one_run_notifier(cluster, sms) if sms else None
@@ -466,7 +472,7 @@ def show(report: Report) -> str:
         ]
         if run.changes:
             out += [
-                f"  fault on {REGION}: {run.changes:,} state changes ({run.changes // 2:,} lines and devices down and back), "
+                f"  fault on {run.fault_regions} of 8 regions: {run.changes:,} state changes ({run.changes // 2:,} lines and devices down and back), "
                 f"all down after {run.detected_s:.1f} s, all OK {run.repaired_s:.1f} s after the repair; phase {run.fault['seconds']:.0f} s",
                 f"  per state change, above the steady rate: correlator {f['correlator_us_per_change']:.0f} us, "
                 f"PostgreSQL {f['server_us_per_change']:.0f} us, WAL {f['wal_bytes_per_change']:.0f} B, "
@@ -490,6 +496,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the steady window")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between a line's polls (tables and echo)")
     parser.add_argument("--icmp-interval", type=float, help="seconds between a modem's echoes (default: --interval)")
+    parser.add_argument("--fault-regions", type=int, default=1, help="regions silenced in the fault (of 8)")
     parser.add_argument("--sms", type=int, default=1000, help="SMS for the notifier worker (0: no notifier run)")
     parser.add_argument("--blocks", type=int, nargs=2, default=(248, 249), help="second octets of the DSLAMs and modems")
     parser.add_argument("--quick", action="store_true", help="480 lines, 1 and 2 pollers, 10 s windows, 200 SMS")
@@ -508,6 +515,7 @@ def main() -> None:
             sms=args.sms,
             blocks=tuple(args.blocks),
             fault_runs={args.pollers[-1]} if args.quick else None,
+            fault_regions=args.fault_regions,
         )
     )
     print(show(report))
