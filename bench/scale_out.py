@@ -243,6 +243,7 @@ class Run:
     changes: int = 0  # state changes in the fault phase: the region's lines and devices down, then back
     detected_s: float = 0.0
     fault_regions: int = 0  # regions silenced (region-0 up)
+    not_back: int = 0  # lines not OK again 180 s after the repair (0: all were)
     repaired_s: float = 0.0
     sizes: dict[str, int] = field(default_factory=dict)  # bytes on disk at the window's end: database, engine_targets, ...
 
@@ -363,7 +364,10 @@ async def one_run(
             run.detected_s = time.monotonic() - began
             await asyncio.to_thread(faults.restore_all)
             restored = time.monotonic()
-            await until(lambda: lines_ok(correlator) == run.lines, 180, "every line OK again")
+            try:
+                await until(lambda: lines_ok(correlator) == run.lines, 180, "every line OK again")
+            except TimeoutError:  # a loaded machine: devices flapping; the figures still stand, marked
+                run.not_back = run.lines - lines_ok(correlator)
             run.repaired_s = time.monotonic() - restored
             run.changes = 2 * (region_lines + region_devices)
             end = await asyncio.to_thread(count, cluster, url, nodes, agents)
@@ -473,7 +477,9 @@ def show(report: Report) -> str:
         if run.changes:
             out += [
                 f"  fault on {run.fault_regions} of 8 regions: {run.changes:,} state changes ({run.changes // 2:,} lines and devices down and back), "
-                f"all down after {run.detected_s:.1f} s, all OK {run.repaired_s:.1f} s after the repair; phase {run.fault['seconds']:.0f} s",
+                f"all down after {run.detected_s:.1f} s, "
+                + (f"{run.not_back:,} lines NOT OK" if run.not_back else f"all OK {run.repaired_s:.1f} s")
+                + f" after the repair; phase {run.fault['seconds']:.0f} s",
                 f"  per state change, above the steady rate: correlator {f['correlator_us_per_change']:.0f} us, "
                 f"PostgreSQL {f['server_us_per_change']:.0f} us, WAL {f['wal_bytes_per_change']:.0f} B, "
                 f"{f['rows_per_change']:.2f} rows ({f['target_rows_per_change']:.2f} engine_targets), {f['commits_per_change']:.3f} commits",
@@ -497,6 +503,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between a line's polls (tables and echo)")
     parser.add_argument("--icmp-interval", type=float, help="seconds between a modem's echoes (default: --interval)")
     parser.add_argument("--fault-regions", type=int, default=1, help="regions silenced in the fault (of 8)")
+    parser.add_argument("--no-fault", action="store_true", help="the steady windows only")
     parser.add_argument("--sms", type=int, default=1000, help="SMS for the notifier worker (0: no notifier run)")
     parser.add_argument("--blocks", type=int, nargs=2, default=(248, 249), help="second octets of the DSLAMs and modems")
     parser.add_argument("--quick", action="store_true", help="480 lines, 1 and 2 pollers, 10 s windows, 200 SMS")
@@ -514,7 +521,7 @@ def main() -> None:
             window=args.window,
             sms=args.sms,
             blocks=tuple(args.blocks),
-            fault_runs={args.pollers[-1]} if args.quick else None,
+            fault_runs=set() if args.no_fault else {args.pollers[-1]} if args.quick else None,
             fault_regions=args.fault_regions,
         )
     )
