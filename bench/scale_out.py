@@ -17,9 +17,11 @@ process's CPU (utime + stime from /proc/<pid>/stat), the PostgreSQL server's (it
 backends), the samples the pollers wrote (`sample_batches`, by level and probe), WAL bytes
 (`pg_current_wal_lsn`), commits and rows (`pg_stat_database`) over it. Then a fault: nftables
 drops everything to one region's DSLAMs and modems (`--fault-regions`: more) until the
-correlator counts none of their lines OK, then lets it through until all are OK again; the same counters over that phase,
-less the steady window's rate for its length, divided by the state changes (each of the region's
-lines and devices going down and coming back: two each) give the cost of a state change.
+correlator counts none of their lines OK and an incident is open, then lets it through until
+all are OK again and the incidents resolved (FAST_RULES: stable 6 s); the same counters over
+that phase, less the steady window's rate for its length, divided by the state changes (each of
+the region's lines and devices going down and coming back: two each) give the cost of a state
+change.
 
 Last, the notifier: `--sms` SMS queued in a fresh database and delivered by one worker
 (bench/notifier_workers.py's, the real `Outbox` under a lease) to the local Twilio in a process of
@@ -122,6 +124,10 @@ def lines_ok(port: int, region: str | None = None) -> int:
     """Lines the correlator counts OK (in the region, if given)."""
     rows = scrape(port).get("monitord_lines", [])
     return int(sum(v for labels, v in rows if labels["state"] == "ok" and region in (None, labels["region"])))
+
+
+def incidents_open(port: int) -> int:
+    return int(sum(v for _, v in scrape(port).get("monitord_incidents_open", [])))
 
 
 def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -244,6 +250,7 @@ class Run:
     detected_s: float = 0.0
     fault_regions: int = 0  # regions silenced (region-0 up)
     not_back: int = 0  # lines not OK again 180 s after the repair (0: all were)
+    resolved: bool = False  # every incident resolved within 60 s of the lines being OK
     repaired_s: float = 0.0
     sizes: dict[str, int] = field(default_factory=dict)  # bytes on disk at the window's end: database, engine_targets, ...
 
@@ -362,6 +369,7 @@ async def one_run(
             down = lambda: all(lines_ok(correlator, f"region-{r}") == 0 for r in range(regions))  # noqa: E731
             await until(down, 120, f"no line of the {regions} region(s) OK")
             run.detected_s = time.monotonic() - began
+            await until(lambda: incidents_open(correlator) > 0, 60, "the outage's incident")  # then the repair
             await asyncio.to_thread(faults.restore_all)
             restored = time.monotonic()
             try:
@@ -369,6 +377,9 @@ async def one_run(
             except TimeoutError:  # a loaded machine: devices flapping; the figures still stand, marked
                 run.not_back = run.lines - lines_ok(correlator)
             run.repaired_s = time.monotonic() - restored
+            with contextlib.suppress(TimeoutError):  # the incidents resolved once the lines are `stable`
+                await until(lambda: incidents_open(correlator) == 0, 60, "the incidents resolved")
+            run.resolved = incidents_open(correlator) == 0
             run.changes = 2 * (region_lines + region_devices)
             end = await asyncio.to_thread(count, cluster, url, nodes, agents)
             run.fault = end.minus(fault_before)
@@ -479,7 +490,8 @@ def show(report: Report) -> str:
                 f"  fault on {run.fault_regions} of 8 regions: {run.changes:,} state changes ({run.changes // 2:,} lines and devices down and back), "
                 f"all down after {run.detected_s:.1f} s, "
                 + (f"{run.not_back:,} lines NOT OK" if run.not_back else f"all OK {run.repaired_s:.1f} s")
-                + f" after the repair; phase {run.fault['seconds']:.0f} s",
+                + f" after the repair; incidents {'resolved' if run.resolved else 'NOT all resolved'}; "
+                + f"phase {run.fault['seconds']:.0f} s",
                 f"  per state change, above the steady rate: correlator {f['correlator_us_per_change']:.0f} us, "
                 f"PostgreSQL {f['server_us_per_change']:.0f} us, WAL {f['wal_bytes_per_change']:.0f} B, "
                 f"{f['rows_per_change']:.2f} rows ({f['target_rows_per_change']:.2f} engine_targets), {f['commits_per_change']:.3f} commits",
