@@ -15,7 +15,8 @@ DEBIAN_PACKAGES=(snmpd snmp fping nftables iproute2 iputils-ping prometheus libp
 # the single-box demo needs no server
 CLUSTER_PACKAGES=(postgresql)
 # chromium and chromium-driver: the customers' tracking page is checked in a real headless browser (tests/test_track_browser.py)
-TEST_PACKAGES=("${CLUSTER_PACKAGES[@]}" chromium chromium-driver)
+# prometheus-alertmanager: incidents are pushed to a real Alertmanager whose webhook posts to a local sink (tests/test_alertmanager.py)
+TEST_PACKAGES=("${CLUSTER_PACKAGES[@]}" chromium chromium-driver prometheus-alertmanager)
 
 apt_install() {
     local missing=()
@@ -32,7 +33,7 @@ python_env() {
     if [ ! -x .venv/bin/python ]; then
         "$py" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$py" -m venv .venv; }
     fi
-    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pytest, snmpsim, xdist' 2>/dev/null \
+    if ! .venv/bin/python -c 'import monitord, probes._ber, probes._icmp, psycopg, pynetbox, pytest, snmpsim, xdist' 2>/dev/null \
         || [ pyproject.toml -nt .venv/.installed ] || [ probes/_ber.c -nt .venv/.installed ] \
         || [ probes/_icmp.c -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
         echo "dev.sh: installing Python packages into .venv"

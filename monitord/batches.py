@@ -28,10 +28,14 @@ def load(text: str) -> list[Sample]:
     rows: Any = json.loads(text)
     if not isinstance(rows, list):
         raise ValueError("a batch is a JSON array")
-    samples = []
-    for level, node, probe, at, outcome, values, detail in rows:
-        if level not in _LEVELS or outcome not in _OUTCOMES:
-            raise ValueError(f"not a sample: {level!r} {outcome!r}")
-        readings = {str(k): float(v) for k, v in values.items()} if values else NO_VALUES
-        samples.append(Sample(NodeRef(level, str(node)), str(probe), float(at), _OUTCOMES[outcome], readings, str(detail)))
-    return samples
+    try:
+        return [_sample(*row) for row in rows]
+    except (TypeError, AttributeError) as error:  # a row of another shape, values not a mapping, ...
+        raise ValueError(f"not a sample: {error}") from None
+
+
+def _sample(level: Any, node: Any, probe: Any, at: Any, outcome: Any, values: Any, detail: Any) -> Sample:
+    if level not in _LEVELS or outcome not in _OUTCOMES:
+        raise ValueError(f"not a sample: {level!r} {outcome!r}")
+    readings = {str(k): float(v) for k, v in values.items()} if values else NO_VALUES
+    return Sample(NodeRef(level, str(node)), str(probe), float(at), _OUTCOMES[outcome], readings, str(detail))

@@ -1,17 +1,26 @@
-"""The notifier channels a config asks for, and how the outbox paces and retries each."""
+"""The notifiers and their pacing, from the config's notifiers section: one explicit registry."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from monitord.config import Config
-from monitord.config.model import SmsConfig
+from monitord.config.model import AlertmanagerConfig, EmailConfig, SmsConfig, TicketConfig
 from monitord.outbox import ChannelPolicy
 from notifiers.base import Notifier
+
+ALERT_RATE = 50.0  # Alertmanager pushes per second: waves 20 ms apart (at 10/s a push waited up to 100 ms for its wave: bench/alertmanager.py)
+
+
+def channel_sections(config: Config) -> dict[str, SmsConfig | EmailConfig | TicketConfig | AlertmanagerConfig | None]:
+    """Each outbox channel's config section (None: not configured)."""
+    n = config.notifiers
+    return {"sms": n.sms, "email": n.email, "ticket": n.tickets, "alert": n.alertmanager}
 
 
 def build_notifiers(config: Config) -> dict[str, Notifier]:
     """An explicit registry: channel -> notifier, from the config's notifiers section."""
+    from notifiers.alertmanager import AlertmanagerAlerts
     from notifiers.email import SmtpEmail
     from notifiers.rt import RequestTracker
     from notifiers.webhook import WebhookTickets
@@ -31,6 +40,11 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
             built["ticket"] = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
         else:
             built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)
+    if n.alertmanager:
+        a = n.alertmanager
+        built["alert"] = AlertmanagerAlerts(
+            a.url, resend=a.resend, timeout=a.timeout, token=a.token, username=a.username, password=a.password
+        )
     return built
 
 
@@ -50,7 +64,7 @@ def _sms(sms: SmsConfig) -> Notifier:
 
 def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
     n = config.notifiers
-    sections = {"sms": n.sms, "email": n.email, "ticket": n.tickets}
+    sections = channel_sections(config)
     policies = {
         channel: ChannelPolicy(
             probe_every=n.hold_probe, max_backoff=section.retry.max_backoff, outage_probe=section.retry.probe_every
@@ -60,4 +74,6 @@ def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
     }
     if n.sms:
         policies["sms"] = replace(policies["sms"], rate=n.sms.rate, concurrency=n.sms.sends_in_flight)
+    if n.alertmanager:
+        policies["alert"] = replace(policies["alert"], rate=ALERT_RATE)
     return policies

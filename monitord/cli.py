@@ -1,4 +1,4 @@
-"""`monitord check|run|demo|diagnose|discover|incidents|maintenance|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|incidents|inventory|maintenance|reserve-tracking`: the command line.
 
 diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import discover
+from monitord import discover, netbox_import
 from monitord.config import ConfigError, Invalid, Problem, listen, load_config, load_or_report
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--dir", help="where to put the lab's files (default: a temporary directory)")
 
     discover.add_parser(commands)
+    netbox_import.add_parser(commands)
     diagnose = commands.add_parser("diagnose", help="diagnose one subscriber's line now (modem, line, head-end, outages)")
     diagnose.add_argument("subscriber")
     incidents = commands.add_parser("incidents", help="list the open incidents")
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return discover.run_probe(args.config, as_json=args.json)
     if args.command == "discover":
         return discover.run_discover(args)
+    if args.command == "inventory":
+        return netbox_import.run_import(args)
     if args.command == "check":
         return _check_json(args.config) if args.json else _check(args.config)
     if args.command == "run":
@@ -185,7 +188,7 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
         from monitord.poller_role import run_poller
 
         assert config.state_server is not None
-        return asyncio.run(run_poller(config, config.state_server))
+        return asyncio.run(run_poller(path, config, config.state_server))
     if config.state_server is not None:  # one of several: one leads, the others stand by (monitord/standby.py)
         return asyncio.run(run_member(path, config, config.state_server, role))
     return asyncio.run(run_daemon(path, config))

@@ -2,7 +2,8 @@
 leads, the others stand by: monitord/standby.py, monitord/leader.py), but polling nothing: its
 engine is fed by the pollers' batches (`--role poller`, monitord/feed.py says how each batch is
 applied exactly once). What it decides, it writes and delivers as the single process does; its
-API answers as that one's does, and `diagnose` still probes from here.
+API answers as that one's does, and `diagnose` still probes from here. The devices its steps
+want polled at once are the pollers' to poll (monitord/rechecks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from monitord.config import Config
 from monitord.daemon import Daemon
 from monitord.feed import BatchFeed
 from monitord.polling import PollingJobs
+from monitord.rechecks import RecheckSender
 from probes.scheduler import Job
 
 
@@ -47,6 +49,7 @@ class Correlator(Daemon):
         assert config.state_server is not None  # the command line refuses a state_file
         self.probes = NoPolling(self.clock)
         self.feed = BatchFeed(config.state_server)
+        self.rechecks = RecheckSender(config.state_server)
         self.pipeline.follow(self.store.batch_cursor())
         self.registry.register(FeedCollector(self))
 
@@ -75,8 +78,13 @@ class Correlator(Daemon):
                 await running
             finally:
                 self.feed.close()
+                self.rechecks.close()
         if feeding is not None and not feeding.cancelled() and feeding.exception() is not None:
             raise feeding.exception()  # type: ignore[misc]
+
+    def _recheck(self, device: str) -> None:
+        """Polled at once by the poller that holds its shard (monitord/rechecks.py)."""
+        self.rechecks.ask(device)
 
     async def _feed(self) -> None:
         pipeline = self.pipeline
@@ -96,7 +104,15 @@ class FeedCollector(Collector):
         total = CounterMetricFamily("monitord_batches", "Batches of samples read from the pollers.", labels=["result"])
         total.add_metric(["read"], feed.batches)
         total.add_metric(["read_error"], feed.errors)
+        total.add_metric(["malformed"], feed.malformed)
         yield total
         cursor = GaugeMetricFamily("monitord_correlator_batch_seq", "The last pollers' batch this correlator's engine took.")
         cursor.add_metric([], self.correlator.pipeline.through or 0)
         yield cursor
+        rechecks = self.correlator.rechecks
+        asked = CounterMetricFamily(
+            "monitord_rechecks", "Devices the pollers were asked to poll at once; failed: NOTIFYs refused.", labels=["result"]
+        )
+        asked.add_metric(["sent"], rechecks.sent)
+        asked.add_metric(["failed"], rechecks.failed)
+        yield asked

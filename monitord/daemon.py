@@ -21,7 +21,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
-from monitord.channels import build_notifiers, channel_policies
+from monitord.channels import build_notifiers, channel_policies, channel_sections
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config
 from monitord.diagnose import Clients
@@ -178,7 +178,7 @@ class Daemon:
                 self.traps = TrapReceiver(
                     senders(config.topology, config.profiles),
                     Limits(t.sender_rate, t.sender_burst, t.rate, t.burst),
-                    self.scheduler.poll_now,
+                    self._recheck,  # a correlator's go to the pollers
                 )
                 opened.callback(self.traps.close)
                 self.traps_port = await self.traps.open(t.host, t.port)
@@ -432,7 +432,7 @@ def needs_restart(old: Config, new: Config) -> list[str]:
 
     def channels(c: Config) -> tuple[object, ...]:
         """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        retries = tuple(s and s.retry for s in (c.notifiers.sms, c.notifiers.email, c.notifiers.tickets))
+        retries = tuple(s and s.retry for s in channel_sections(c).values())
         pacing = c.notifiers.sms and (c.notifiers.sms.rate, c.notifiers.sms.in_flight)
         return configured_channels(c), pacing, c.notifiers.hold_probe, retries
 

@@ -45,6 +45,7 @@ class BatchFeed:
         self.samples = 0
         self.last_seq = 0
         self.errors = 0
+        self.malformed = 0  # batches passed over: they could not be read
 
     async def read(self, after: int) -> tuple[int, list[Sample]]:
         """The batches after `after` merged (their last seq, and their samples in order); waits
@@ -53,7 +54,7 @@ class BatchFeed:
         while True:
             try:
                 got = await loop.run_in_executor(self._thread, self._read, after)
-            except (psycopg.Error, ValueError) as error:
+            except psycopg.Error as error:
                 self.errors += 1
                 log.warning("cannot read the pollers' batches (%s); trying again in %.0f s", one_line(error), RETRY)
                 self._reader.close()
@@ -70,11 +71,22 @@ class BatchFeed:
         if not rows:
             self._reader.wait(WAKE_EVERY)
             return None
-        samples = [sample for _, text in rows for sample in batches.load(text)]
+        samples = [sample for seq, text in rows for sample in self._load(seq, text)]
         self.batches += len(rows)
         self.samples += len(samples)
         self.last_seq = rows[-1][0]
         return rows[-1][0], samples
+
+    def _load(self, seq: int, text: str) -> list[Sample]:
+        """A batch's samples; none for one that cannot be read (a poller of another version, a
+        row written by hand): it is passed over, never retried, so one bad row cannot stop the
+        correlator. Its shard's next batches bring fresh samples."""
+        try:
+            return batches.load(text)
+        except (ValueError, RecursionError) as error:
+            self.malformed += 1
+            log.error("pollers' batch %d cannot be read (%s); passed over", seq, str(error)[:200])
+            return []
 
     def close(self) -> None:
         self._thread.submit(self._reader.close)

@@ -257,8 +257,8 @@ class Notification:
     """One outbox item. `key` makes it idempotent: the same key is never sent twice."""
 
     key: str  # e.g. "ARZ-2026-000123/sms/+905321234567/outage"
-    channel: Literal["sms", "email", "ticket"]
-    recipient: str  # E.164 number, e-mail address, or the tracking number for tickets
+    channel: Literal["sms", "email", "ticket", "alert"]
+    recipient: str  # E.164 number, e-mail address, or the tracking number for tickets and alerts
     action: str  # sms/email: the phase (outage, update, restored, maintenance...); ticket: create/comment/resolve/reopen
     subject: str
     body: str

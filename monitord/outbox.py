@@ -72,7 +72,9 @@ from notifiers.base import ChannelError, DeliveryError, Notifier
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = 60.0  # seconds the peer's clock may differ from ours when matching by time
-ORDERED_CHANNELS = frozenset({"ticket"})  # each item acts on what the incident's earlier ones made
+ORDERED_CHANNELS = frozenset(
+    {"ticket", "alert"}
+)  # each item acts on what the incident's earlier ones made (a late push never undoes a resolve)
 LEASE_TERM = 10.0  # one of several workers: its lease, renewed every quarter of it; a dead one's items wait this long
 IDLE_POLL = 0.5  # one of several workers: items queued by another process are seen this soon (no wake)
 

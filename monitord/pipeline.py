@@ -34,6 +34,7 @@ from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
 from monitord.outbox import Outbox
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
+from notices.alerts import AlertSettings, due_refreshes, plan_alerts
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
@@ -44,6 +45,7 @@ log = logging.getLogger("monitord")
 
 LOGGED_LINES = 20  # line state changes logged one by one per step; the rest as one summary
 NOTICES = 30.0  # how often update and maintenance notices are looked for
+REFRESHES = 5.0  # how often open incidents are looked at for their Alertmanager re-push (each lasts 4 x resend)
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
 MERGED_SAMPLES = 2000  # polls waiting for a step are taken together up to this many samples (see `ingest`)
@@ -89,7 +91,13 @@ class Unwritten:
 def configured_channels(config: Config) -> frozenset[str]:
     """Notices are queued only for channels that have a notifier: nothing would ever send the rest."""
     n = config.notifiers
-    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets)) if on)
+    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets), ("alert", n.alertmanager)) if on)
+
+
+def alert_settings(config: Config) -> AlertSettings | None:
+    """How incidents become Alertmanager alerts, or None when no Alertmanager is configured."""
+    am = config.notifiers.alertmanager
+    return None if am is None else AlertSettings(resend=am.resend, ticket_link=am.ticket_link)
 
 
 def plan_settings(config: Config) -> PlanSettings:
@@ -100,6 +108,7 @@ def plan_settings(config: Config) -> PlanSettings:
         update_after=sms.update_after if sms else 7200.0,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
+        noc_routes=config.notifiers.noc_routes,
         cpe_customers=config.notifiers.cpe.customers,
         cpe_ticket=config.notifiers.cpe.ticket,
         cpe_noc=config.notifiers.cpe.noc,
@@ -204,6 +213,7 @@ class Pipeline:
         self.clock = clock
         self.recheck = recheck
         self.settings = plan_settings(config)
+        self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
         self.unwritten: Unwritten | None = None  # steps the store refused, until it takes them
@@ -214,6 +224,8 @@ class Pipeline:
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self._next_refresh = 0.0
+        self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
         self._arrived: deque[_Arrival] = deque()  # polls' samples not yet stepped, in order
         self.through: int | None = None  # a correlator's: the last pollers' batch the engine took
@@ -272,6 +284,8 @@ class Pipeline:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        if self.alerts is not None:
+            planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
         incidents = [change.incident for change in step.incidents]
         if pending is not None:
@@ -344,7 +358,8 @@ class Pipeline:
             self.engine.reserve(year, last)
 
     async def tick(self) -> None:
-        """Time passes: durations and settle windows every TICK, customer notices every NOTICES."""
+        """Time passes: durations and settle windows every TICK, customer notices every NOTICES,
+        Alertmanager re-pushes looked for every REFRESHES (or a quarter of `resend`, if shorter)."""
         async with self._stepping:
             now = self.clock()
             step = self.engine.tick(now)
@@ -352,6 +367,11 @@ class Pipeline:
             if now >= self._next_notices:
                 self._next_notices = now + NOTICES
                 extra = self._due_notices(now)
+            if self.alerts is not None and now >= self._next_refresh:
+                self._next_refresh = now + min(REFRESHES, self.alerts.resend / 4)
+                open_incidents = self.engine.incidents()
+                self._alerts_pushed = {i.tracking: self._alerts_pushed.get(i.tracking, 0) for i in open_incidents}
+                extra += due_refreshes(open_incidents, self.config.topology, self.alerts, now, self._alerts_pushed)
             await self._commit(step, now, extra)
 
     def _due_notices(self, now: float) -> list[Planned]:
@@ -403,6 +423,7 @@ class Pipeline:
             self._reserve_numbers()
         self.config = config
         self.settings = plan_settings(config)
+        self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
         await self._replace_config_maintenance(config.maintenance)

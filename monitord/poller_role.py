@@ -6,7 +6,8 @@ A shard is an exchange (or a region: `cluster.shard_by`). Every `cluster.lease` 
 poller renews its leases and claims or lets go of shards (monitord/shards.py decides,
 monitord/shardstore.py's UPDATEs settle races); a poller that died has its shards taken over
 by the others once its leases run out, and one that joins is given its share. A shard taken is
-polled at once (`Scheduler.poll_now`), not at its jobs' next turn.
+polled at once (`Scheduler.poll_now`), not at its jobs' next turn, and so is a device of its
+shards the correlator asks a second look at (monitord/rechecks.py).
 
 Nothing on the event loop waits on the database: the probes' samples are only appended to their
 shard's batch, and the leases and the batches are written from a thread of the poller's own
@@ -38,11 +39,14 @@ from prometheus_client.registry import Collector
 
 from monitord import batches, sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config
+from monitord.config import Config, ConfigError, load_config
+from monitord.daemon import needs_restart
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
+from monitord.pipeline import building_in_a_thread
 from monitord.polling import PollingJobs, snmp_client
+from monitord.rechecks import RecheckListener
 from monitord.shardstore import Fenced, Held, ShardLeases
 from monitord.signals import on_signals
 from monitord.store import Store, StoreError, one_line
@@ -72,12 +76,7 @@ class Poller:
         self._jobs: list[Job] = []
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-shards")
         self._full = asyncio.Event()  # a shard's batch reached batch_samples
-        topology = config.topology
-        by = self.cluster.shard_by
-        self.shard_of = {
-            d.id: (d.exchange if by == "exchange" else topology.exchanges[d.exchange].region) for d in topology.devices.values()
-        }
-        self._line_device = {line.id: line.device for line in topology.lines.values()}
+        self.shard_of, self._line_device = _shards(config)
 
     async def _db(self, call: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
@@ -117,10 +116,12 @@ class Poller:
                 polls = tasks.create_task(self.scheduler.run_forever())
                 leasing = tasks.create_task(self._leasing())
                 writing = tasks.create_task(self._writing())
+                listening = tasks.create_task(RecheckListener(self.leases.server).run(self._recheck))
                 sdnotify.notify("READY=1", f"STATUS=poller {self.name}: claiming shards")
                 await stop.wait()
                 sdnotify.notify("STOPPING=1", "STATUS=stopping")
                 leasing.cancel()
+                listening.cancel()
                 self.scheduler.stop()
                 await polls
                 writing.cancel()
@@ -130,6 +131,37 @@ class Poller:
             await self._db(self.leases.close)
         log.info("poller %s stopped; its shards are free", self.name)
         return 0
+
+    async def reload(self, path: str) -> bool:
+        """SIGHUP: the new inventory, profiles and intervals polled from now on (read and checked
+        in a thread, as `--role all` does); an invalid config is logged and the running one kept."""
+        sdnotify.reloading()
+        try:
+            try:
+                config, jobs = await asyncio.to_thread(self._prepare, path)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("reload rejected: %s", problem)
+                log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+                return False
+            old, self.config = self.config, config
+            self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
+            self._jobs = jobs
+            self.shard_of, self._line_device = _shards(config, self.cluster.shard_by)
+            if self.scheduler is not None:
+                self.scheduler.replace_jobs(job for job in jobs if self.shard_of.get(job.device) in self.held)
+            later = needs_restart(old, config) + (["cluster"] if config.cluster != old.cluster else [])
+            if later:
+                log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
+            log.info("reloaded %s: %d devices, %d lines", path, len(config.topology.devices), len(config.topology.lines))
+            return True
+        finally:
+            sdnotify.notify("READY=1", f"STATUS=poller {self.name}: polling shards {', '.join(sorted(self.held)) or 'none'}")
+
+    def _prepare(self, path: str) -> tuple[Config, list[Job]]:
+        with building_in_a_thread():
+            config = load_config(path)
+            return config, self.probes.jobs(config)
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -173,6 +205,13 @@ class Poller:
             if shard in new:
                 self.scheduler.poll_now(device)
         sdnotify.notify(f"STATUS=poller {self.name}: polling shards {', '.join(sorted(shards)) or 'none'}")
+
+    def _recheck(self, devices: list[str]) -> None:
+        """The correlator wants a second look at these devices: those of our shards are polled now."""
+        for device in devices:
+            if self.shard_of.get(device) in self.held and self.scheduler is not None:
+                self.scheduler.poll_now(device)
+                self.results["rechecked"] += 1
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -226,7 +265,8 @@ class Poller:
 
 
 class PollerCollector(Collector):
-    """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total."""
+    """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total,
+    monitord_poller_dropped_samples_total, monitord_poller_rechecks_total."""
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
@@ -254,7 +294,11 @@ class PollerCollector(Collector):
             "monitord_poller_dropped_samples", "Samples let go, the oldest first, while the database refused their batches."
         )
         dropped.add_metric([], self.poller.results["dropped_samples"])
-        yield from (shards, epoch, age, total, dropped)
+        rechecked = CounterMetricFamily(
+            "monitord_poller_rechecks", "Devices of this poller's shards polled at once because the correlator asked."
+        )
+        rechecked.add_metric([], self.poller.results["rechecked"])
+        yield from (shards, epoch, age, total, dropped, rechecked)
 
 
 def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
@@ -275,11 +319,17 @@ def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
     return app
 
 
-async def run_poller(config: Config, server: StateServer) -> int:
-    """Until SIGTERM or SIGINT (SIGHUP is ignored: a new inventory takes a restart)."""
+def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Each device's shard (by `cluster.shard_by`, or `by` once running: a reload does not
+    change what a shard is), and each line's device."""
+    topology, by = config.topology, by or config.cluster.shard_by
+    shard_of = {
+        d.id: (d.exchange if by == "exchange" else topology.exchanges[d.exchange].region) for d in topology.devices.values()
+    }
+    return shard_of, {line.id: line.device for line in topology.lines.values()}
 
-    async def reload() -> bool:
-        log.warning("a poller reads its config at start only: restart it to apply a new one")
-        return False
 
-    return await Poller(config, server).run(on_signals(reload))
+async def run_poller(path: str, config: Config, server: StateServer) -> int:
+    """Until SIGTERM or SIGINT; SIGHUP reloads the config."""
+    poller = Poller(config, server)
+    return await poller.run(on_signals(lambda: poller.reload(path)))

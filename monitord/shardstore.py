@@ -146,8 +146,10 @@ class ShardLeases(Session):
         db.execute("DELETE FROM pollers WHERE name = $1", (self.name,))
 
 
-class BatchReader(Session):
-    """The correlator's side: the batches after a cursor, woken by the pollers' NOTIFY."""
+class Listening(Session):
+    """A session that LISTENs on `channel` (again on each new connection)."""
+
+    channel = ""
 
     def __init__(self, server: StateServer) -> None:
         super().__init__(server)
@@ -156,9 +158,19 @@ class BatchReader(Session):
     def db(self) -> psycopg.Connection[Any]:
         db = super().db()
         if self._listening is not db:
-            db.execute(f"LISTEN {CHANNEL}")
+            db.execute(f"LISTEN {self.channel}")
             self._listening = db
         return db
+
+    def heard(self, timeout: float) -> list[str]:
+        """The payloads notified within `timeout` seconds (returns at the first ones)."""
+        return [n.payload for n in self.db().notifies(timeout=timeout, stop_after=1)]
+
+
+class BatchReader(Listening):
+    """The correlator's side: the batches after a cursor, woken by the pollers' NOTIFY."""
+
+    channel = CHANNEL
 
     def after(self, seq: int, limit: int) -> list[tuple[int, str]]:
         rows = (
@@ -170,8 +182,7 @@ class BatchReader(Session):
 
     def wait(self, timeout: float) -> None:
         """Until a poller wrote a batch (or already had, unread), at most `timeout` seconds."""
-        for _ in self.db().notifies(timeout=timeout, stop_after=1):
-            pass
+        self.heard(timeout)
 
     def prune(self) -> int:
         """The batches every committed step already includes."""

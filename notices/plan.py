@@ -86,6 +86,7 @@ class PlanSettings:
     update_after: float = 7200.0
     notify_degradation: bool = False
     noc_emails: tuple[str, ...] = ()
+    noc_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (region id, its NOC e-mail instead of noc_emails)
     language: Language = "tr"  # tickets and NOC e-mail
     cpe_customers: bool = True  # a silent modem on a line in sync: tell the customer about the modem
     cpe_ticket: bool = False  # ... open a ticket for it
@@ -295,6 +296,19 @@ class _Planner:
 
         return notification(key, "ticket", target, action, target, text), None
 
+    def noc_recipients(self) -> tuple[str, ...]:
+        """The NOC e-mail of the incident's region when it is routed (`notifiers.routes`), else `noc_emails`."""
+        routes = dict(self.settings.noc_routes)
+        if routes:
+            root = self.incident.root
+            try:
+                region = next((n.id for n in (root, *self.topology.ancestors(root)) if n.level == "region"), None)
+            except KeyError:
+                region = None
+            if region in routes:
+                return routes[region]
+        return self.settings.noc_emails
+
     def noc(self, event: str, suffix: str = "") -> list[Planned]:
         tracking = self.incident.tracking
         return [
@@ -309,7 +323,7 @@ class _Planner:
                 ),
                 None,
             )
-            for to in self.settings.noc_emails
+            for to in self.noc_recipients()
         ]
 
     def customers(

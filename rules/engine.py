@@ -111,6 +111,8 @@ class Engine:
                 s.dirty.add(target.key)  # before `_step` looks
             if isinstance(target, Device):
                 said[target].append(target.verdicts[probe][0])
+        for area in {s.inventory.area(device.key) for device in said if s.asked.pop(device.key, None) is not None}:
+            wake.update(_waiting(s, area))  # a fault there may have waited for this answer (`gather`)
         for device, verdicts in said.items():
             counted = device.downs, device.suspected
             newly, rejudge = count_downs(device, verdicts, suspect_before[device], now)
@@ -371,7 +373,11 @@ class Engine:
                     recheck.add(device.key.id)
                 judge.update(s.target(line) for line in s.inventory.lines_of[device.key])
         for device in self._suspected:
-            recheck.update(key.id for key in s.inventory.devices_under[s.inventory.area(device.key)])
+            near = s.inventory.devices_under[s.inventory.area(device.key)]
+            recheck.update(key.id for key in near)
+            for key in near:
+                if key != device.key and s.asked.get(key, -math.inf) + s.rules.gather <= now:
+                    s.asked[key] = now
         self._suspected.clear()
         touched = judge | wake
         window = s.rules.correlation.window
@@ -479,3 +485,11 @@ def _by_key(target: Target) -> NodeKey:
 def _index_order(item: tuple[tuple[Fault, NodeKey], str]) -> tuple[str, NodeKey]:
     (kind, root), _ = item
     return kind.value, root
+
+
+def _waiting(s: State, area: NodeKey) -> Iterable[Target]:
+    """The devices of an exchange whose fault is not in an incident yet."""
+    for key in s.inventory.devices_under[area]:
+        target = s.targets.get(key)
+        if target is not None and target.fault is not None and target.incident is None:
+            yield target

@@ -13,9 +13,11 @@ Confirming a device outage
     A device's outage is *confirmed* when all its probes say down and one of them has said so
     twice since the device last answered anything: it then settles at once, and so do the lines
     it made unreachable. A settled fault that would open an incident, or move to a new wider
-    one, still waits while a device of its exchange, suspected (a probe says down) less than
-    `gather` ago, has not settled: those rechecks answer within a few seconds, and the incident
-    then opens with the whole outage instead of growing after its ticket. A fault moving down
+    one, still waits while a device of its exchange, suspected (a probe says down) or asked for
+    a recheck less than `gather` ago, has not settled or answered: those rechecks answer within
+    a few seconds, and the incident then opens with the whole outage instead of growing after
+    its ticket (a device confirmed before its siblings' first answers came back would otherwise
+    open alone, and be merged into its exchange's incident moments later). A fault moving down
     to a narrower root never waits: its wider root no longer qualifies for it (or holds nothing
     more), and kept open meanwhile, an exchange incident would claim the whole exchange on the
     evidence of one device. When an incident opens, every fault of its exchange that is ready
@@ -153,15 +155,21 @@ def _root(
 
 def _suspects_near(s: State, device: NodeKey, now: float) -> float | None:
     """Until when a new incident here waits: while another device of this one's exchange,
-    suspected less than `gather` ago, is not yet settled (its recheck is about to answer)."""
+    suspected less than `gather` ago, is not yet settled (its recheck is about to answer), or
+    has not answered the recheck it was asked for less than `gather` ago."""
     until = None
     for key in s.inventory.devices_under[s.inventory.area(device)]:
         other = s.targets.get(key)
-        if key == device or other is None or other.suspected is None or other.incident is not None:
+        if key == device or other is None or other.incident is not None:
             continue
-        ends = other.suspected + s.rules.gather
-        if other.fault is not None:
-            ends = min(ends, settles_at(s, other))
+        if other.suspected is not None:
+            ends = other.suspected + s.rules.gather
+            if other.fault is not None:
+                ends = min(ends, settles_at(s, other))
+        elif key in s.asked:
+            ends = s.asked[key] + s.rules.gather
+        else:
+            continue
         if now < ends:
             until = ends if until is None else max(until, ends)
     return until

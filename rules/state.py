@@ -25,6 +25,9 @@ class State:
     maintenance: Maintenance = field(default_factory=Maintenance)
     targets: dict[NodeKey, Target] = field(default_factory=dict)
     tally: LineTally = field(default_factory=LineTally)  # each device's lines by status, kept as they change
+    # Devices rechecked because one of their exchange was first suspected, by when they were
+    # asked, until they answer: a new incident there waits for them (`gather`). Never saved.
+    asked: dict[NodeKey, float] = field(default_factory=dict)
     # What changed since the store last took the engine's rows (`Engine.changes`, `written`):
     # targets and incidents by key; one gone from the engine is a row to delete.
     dirty: set[NodeKey] = field(default_factory=set)

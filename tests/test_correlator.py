@@ -81,3 +81,38 @@ def test_the_cluster_roles_refuse_a_state_file(tmp_path: Path, capsys: pytest.Ca
     assert cli(["run", "--role", role, str(isp.config)]) == 2
     err = capsys.readouterr().err
     assert f"--role {role}" in err and "state: postgresql://" in err
+
+
+async def test_a_batch_that_cannot_be_read_is_passed_over_and_the_next_ones_applied(
+    tmp_path: Path, pg_database: StateServer, caplog
+) -> None:
+    """A poller of another version, a row written by hand: retried forever, one bad row would
+    stop the correlator, and with it the monitoring of every shard."""
+    isp = build_sample_isp(tmp_path, base="127.6.47")
+    write_config(tmp_path, rules=FAST_RULES, state=pg_database.url, state_file=None)
+    config = load_config(isp.config)
+    dslam, _ = dslam_with_sms_lines(config)
+    every = sorted(i for i, line in config.topology.lines.items() if line.device == dslam)
+    Store.open(pg_database).close()
+    poller = ShardLeases(pg_database, "p", 30.0)
+    epoch = poller.round([config.topology.devices[dslam].exchange]).shards
+    shard = next(iter(epoch))
+    poller.write(shard, epoch[shard], batches.dump(device_up(dslam, every, START)))
+    bad = ['{"not": "a batch"}', "[[1, 2]]", '[["line", "x", "icmp", 1.0, "ok", [1], ""]]', "[" * 100_000, "not json"]
+    with psycopg.connect(pg_database.url, autocommit=True) as db:
+        for text in bad:
+            db.execute("INSERT INTO sample_batches (shard, epoch, samples, written_at) VALUES (%s, 1, %s, 0)", (shard, text))
+    poller.write(shard, epoch[shard], batches.dump(device_down(dslam, START + 20)))
+    sql(pg_database, "UPDATE correlator_leader SET epoch = 1")
+
+    correlator = Correlator(config, clock=Clock(), epoch=1)
+    try:
+        seq, samples = await correlator.feed.read(0)
+        assert seq == 2 + len(bad)
+        assert samples == [*device_up(dslam, every, START), *device_down(dslam, START + 20)]
+        assert correlator.feed.malformed == len(bad) and correlator.feed.errors == 0
+        logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert [m.split()[2] for m in logged] == [str(n) for n in range(2, 2 + len(bad))]
+    finally:
+        correlator.feed.close()
+        correlator.store.close()

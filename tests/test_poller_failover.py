@@ -105,6 +105,13 @@ async def test_kill_9_a_poller_during_a_regional_outage_the_other_re_polls_its_s
     world.faults.silence(*world.isp.addresses_under("region", region))
     down = re.compile(rf"device:({'|'.join(d for d, dev in world.isp.devices.items() if dev.region == region)}) is down")
     await until(lambda: down.search(correlator.log()), 60, "the region's devices seen down")
+
+    # the correlator's steps asked for second looks, and the pollers that hold the shards took them
+    async def rechecked() -> bool:
+        sent = await metric(correlator, 'monitord_rechecks_total{result="sent"}')
+        return bool(sent) and sum([await metric(p, "monitord_poller_rechecks_total") or 0 for p in (first, second)]) > 0
+
+    await wait_async(rechecked, 10, "the pollers to take the correlator's rechecks")
     victim.proc.send_signal(signal.SIGKILL)
     killed_wall, killed = time.time(), time.monotonic()
     assert victim.proc.wait(timeout=10) == -signal.SIGKILL

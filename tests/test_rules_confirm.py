@@ -30,6 +30,8 @@ def test_a_confirmed_dslam_outage_opens_within_seconds_not_after_settle() -> Non
     first = e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)
     assert first.recheck == ("d1", "d2", "d3")  # suspected: it and its exchange are polled at once
     assert first.incidents == ()
+    for sibling, at in (("d2", 101), ("d3", 101.5)):  # the siblings answer their rechecks
+        e.observe(icmp_sweep(sibling, T0 + at, outcome=Outcome.OK), T0 + at)
     down = e.observe([device("d1", Outcome.TIMEOUT, T0 + 104)], T0 + 104)
     assert e.node_state(NodeRef("device", "d1")).status is Status.DOWN
     assert down.recheck == ("d1",) and down.incidents == ()  # down but seen once by SNMP: look again
@@ -47,6 +49,7 @@ def test_a_device_that_answers_its_recheck_opens_nothing_while_a_confirmed_one_o
     e.observe([device("d4", at=T0 + 106)], T0 + 106)
     assert [e.tick(T0 + t).incidents for t in (110, 170, 400)] == [(), (), ()]
     e.observe(icmp_sweep("d1", T0 + 410), T0 + 410)
+    e.observe([*icmp_sweep("d2", T0 + 411, outcome=Outcome.OK), *icmp_sweep("d3", T0 + 411, outcome=Outcome.OK)], T0 + 411)
     e.observe([device("d1", Outcome.TIMEOUT, T0 + 414)], T0 + 414)
     assert changes(e.observe(icmp_sweep("d1", T0 + 415), T0 + 415)) == [("opened", "ARZ-2026-000001", "device:d1")]
 
@@ -65,6 +68,41 @@ def test_a_dark_exchange_opens_once_with_every_device_counted() -> None:
     assert changes(opened) == [("opened", "ARZ-2026-000001", "exchange:x")]
     assert len(opened.incidents[0].incident.affected) == 24
     assert [e.tick(T0 + t).incidents for t in (120, 200, 300)] == [(), (), ()]  # no growth after the notice
+
+
+def test_a_device_confirmed_before_its_siblings_answer_waits_for_their_answers() -> None:
+    """The CMTS of a dark exchange can be confirmed before the DSLAMs' first rechecks are back:
+    opened then, it would be merged into the exchange's incident moments later (two tickets)."""
+    e = started()
+    e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)  # suspected: d2 and d3 are asked to answer
+    e.observe([device("d1", Outcome.TIMEOUT, T0 + 101)], T0 + 101)
+    assert e.observe(icmp_sweep("d1", T0 + 102), T0 + 102).incidents == ()  # confirmed, d2 and d3 not back yet
+    assert e.observe(icmp_sweep("d2", T0 + 103, outcome=Outcome.OK), T0 + 103).incidents == ()  # d3 still out
+    assert changes(e.observe(icmp_sweep("d3", T0 + 103.5), T0 + 103.5)) == []  # d3 suspected: wait on
+    e.observe(icmp_sweep("d2", T0 + 104, outcome=Outcome.OK), T0 + 104)  # d2 answers d3's recheck too
+    e.observe([device("d3", Outcome.TIMEOUT, T0 + 106)], T0 + 106)
+    opened = e.observe(icmp_sweep("d3", T0 + 107), T0 + 107)
+    assert changes(opened) == [("opened", "ARZ-2026-000001", "exchange:x")]
+    assert len(opened.incidents[0].incident.affected) == 14
+
+
+def test_a_healthy_siblings_answer_releases_the_waiting_outage_at_once() -> None:
+    e = started()
+    e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)
+    e.observe([device("d1", Outcome.TIMEOUT, T0 + 101)], T0 + 101)
+    e.observe(icmp_sweep("d1", T0 + 102), T0 + 102)
+    assert e.observe(icmp_sweep("d2", T0 + 102.5, outcome=Outcome.OK), T0 + 102.5).incidents == ()
+    released = e.observe(icmp_sweep("d3", T0 + 103, outcome=Outcome.OK), T0 + 103)
+    assert changes(released) == [("opened", "ARZ-2026-000001", "device:d1")]
+
+
+def test_an_unanswered_recheck_holds_an_outage_for_gather_at_most() -> None:
+    e = started()
+    e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)
+    e.observe([device("d1", Outcome.TIMEOUT, T0 + 101)], T0 + 101)
+    e.observe(icmp_sweep("d1", T0 + 102), T0 + 102)
+    assert e.tick(T0 + 109.9).incidents == ()
+    assert changes(e.tick(T0 + 110)) == [("opened", "ARZ-2026-000001", "device:d1")]
 
 
 def test_gathering_is_bounded_by_gather() -> None:
@@ -95,6 +133,7 @@ def test_an_exchange_incident_narrows_at_once_though_a_sibling_was_just_suspecte
     e = started()
     e.observe(icmp_sweep("d1", T0 + 100), T0 + 100)
     e.observe(icmp_sweep("d3", T0 + 100.5), T0 + 100.5)
+    e.observe(icmp_sweep("d2", T0 + 101, outcome=Outcome.OK), T0 + 101)  # d2 answers its rechecks
     e.observe([device("d1", Outcome.TIMEOUT, T0 + 104)], T0 + 104)
     e.observe([device("d3", Outcome.TIMEOUT, T0 + 104.5)], T0 + 104.5)
     e.observe(icmp_sweep("d1", T0 + 105), T0 + 105)

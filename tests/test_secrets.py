@@ -17,6 +17,7 @@ from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from monitord import logs
 from monitord.model import Notification, Secret
+from notifiers.alertmanager import AlertmanagerAlerts
 from notifiers.base import DeliveryError, Notifier
 from notifiers.email import SmtpEmail
 from notifiers.rt import RequestTracker
@@ -211,3 +212,24 @@ async def test_email_failures_never_show_the_password() -> None:
     assert "535" in texts[0] and "421" in texts[1] and "554" in texts[2] and "cannot reach" in texts[3]
     assert sink.auth_failures >= 1
     assert_no_secret(texts, PASSWORD, f"\0monitord\0{PASSWORD}")
+
+
+@pytest.mark.parametrize("credentials", ["token", "password"])
+async def test_alertmanager_failures_never_show_the_token_or_password(echo: EchoPeer, credentials: str) -> None:
+    secret = (
+        {"token": Secret(TOKEN, "env:T")}
+        if credentials == "token"
+        else {"username": "monitord", "password": Secret(PASSWORD, "env:P")}
+    )
+    alert = Notification("ARZ-2026-000123/alert/opened", "alert", "ARZ-2026-000123", "firing", "", '{"labels": {"a": "b"}}')
+    texts = await failures(
+        AlertmanagerAlerts(echo.url, timeout=2, **secret),  # type: ignore[arg-type]
+        alert,
+        [
+            lambda: None,  # 401
+            lambda: setattr(echo, "status", 500),
+            lambda: setattr(echo, "close", True),
+        ],
+    )
+    assert "you sent <redacted>" in texts[0] and "you sent" in texts[1] and "cannot reach" in texts[2]
+    assert_no_secret(texts, TOKEN, PASSWORD, f"monitord:{PASSWORD}")

@@ -285,3 +285,18 @@ async def test_without_any_capability_it_needs_ping_group_range(nobody_isp, daem
     assert done.returncode == 1
     assert "cannot start: cannot open an ICMP socket: needs CAP_NET_RAW" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- the NetBox import on a timer -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["monitord-netbox.service", "monitord-netbox.timer"])
+def test_the_netbox_import_units_pass_systemd_analyze_verify_without_a_warning(tmp_path, unit):
+    files = {
+        name: (REPO / "systemd" / name).read_text(encoding="utf-8")
+        for name in ("monitord-netbox.service", "monitord-netbox.timer")
+    }
+    done = analyze_units(tmp_path, files, str(tmp_path / unit), "verify")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    service = unit_settings(files["monitord-netbox.service"])
+    assert "--check /etc/monitord/monitord.yaml" in files["monitord-netbox.service"] and service["User"] == ["monitord"]

@@ -13,9 +13,11 @@ from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.fields import Section, check_of
 from monitord.config.model import SnmpSettings
+from monitord.config.problems import Problem
 from monitord.config.values import NODE_LEVELS, suggest
+from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Device, Exchange, Line, Region
-from monitord.yamlload import KeyPath
+from monitord.yamlload import KeyPath, YamlSyntaxError, load_yaml
 from probes.profiles import Profile
 
 
@@ -62,10 +64,48 @@ def read_topology(d: Decoder, root: dict[Any, Any], known: Known, inv: Inventory
     if "topology" not in root:
         d.report(("topology",), "missing required key", "list your regions, exchanges and devices")
         return
+    if section.get("file") is None:
+        _regions(d, section, ("topology",), known, inv)
+        return
+    if "regions" in section:
+        d.report(("topology", "regions"), "is given with topology.file", "keep one: the regions here, or the file holding them")
+        return
+    fragment = d.path(section, ("topology",), "file")
+    if fragment is not None:
+        _included(d, fragment, known, inv)
+
+
+def _included(d: Decoder, fragment: Path, known: Known, inv: Inventory) -> None:
+    """`topology: {file: FRAGMENT}`: the regions read from FRAGMENT, its problems at its own lines."""
+    where = ("topology", "file")
+    try:
+        doc = load_yaml(read_regular_text(fragment, CONFIG_LIMIT))
+    except OSError as error:
+        d.report(where, f"cannot read {fragment}: {error.strerror}")
+        return
+    except UnicodeDecodeError:
+        d.report(where, f"{fragment} is not UTF-8 text")
+        return
+    except YamlSyntaxError as error:
+        d.problems.append(Problem(str(fragment), error.line, "", f"YAML syntax error: {error.message}"))
+        return
+    sub = Decoder(doc, str(fragment), fragment.parent, d.environ)
+    for duplicate in doc.duplicates:
+        sub.report(duplicate.path, f"duplicate key {duplicate.path[-1]!r}", f"first given on line {duplicate.first_line}")
+    body = sub.mapping(doc.data, (), layout.Topology)
+    if body is not None and "file" in body:
+        sub.report(("file",), "a topology file does not include another", "list the regions in it")
+    elif body is not None:
+        _regions(sub, body, (), known, inv)
+    d.problems += sub.problems
+    d.warnings += sub.warnings
+
+
+def _regions(d: Decoder, section: dict[Any, Any], at: KeyPath, known: Known, inv: Inventory) -> None:
     raw_regions = section.get("regions")
     if raw_regions is None or raw_regions == []:
-        d.report(("topology", "regions"), "missing required key" if raw_regions is None else "must list a region")
-    for region_path, raw_region in d.items(section, ("topology",), "regions"):
+        d.report(at + ("regions",), "missing required key" if raw_regions is None else "must list a region")
+    for region_path, raw_region in d.items(section, at, "regions"):
         region = d.mapping(raw_region, region_path, layout.Region)
         if region is None:
             continue

@@ -11,6 +11,10 @@ walked item by item (`Decoder.mapping`, `Decoder.field`, with the parsers declar
 because their cross-references need the parts of an item that are right when another part is
 not: a device with a bad address still declares its id, so the lines on it are not reported a
 second time. A subscriber line and a row of the CSV file are read by the same `check_line`.
+
+Longer than the other modules on purpose: it is the whole file's layout, one model per section,
+which `SECTION_KEYS` and the generated schema read in one place; split by section, a key's
+spelling, default and description would be looked up across files.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from monitord.config.fields import (
 )
 from monitord.config.model import (
     LINE_FIELDS,
+    AlertmanagerConfig,
     CpeNotices,
     EmailConfig,
     MetricsConfig,
@@ -233,9 +238,14 @@ class Region(Section):
 
 
 class Topology(Section):
-    """Regions, exchanges and devices"""
+    """Regions, exchanges and devices: listed here, or in a file of their own (`file`)"""
 
-    regions: list[Region] = Field(min_length=1)
+    regions: list[Region] = Field(default=[], description="At least one region, unless file is given")
+    file: MaybeText = Field(
+        default=None,
+        description="A YAML file holding `regions:` instead (e.g. one written by `monitord inventory import netbox`), "
+        "relative to this file",
+    )
 
 
 _FLAG = Parsed({"type": ["boolean", "integer", "string"]}, values.flag)
@@ -403,6 +413,42 @@ class Tickets(Section):
     stage_sync: StageSync | None = None
 
 
+class Alertmanager(Section):
+    """Every incident as an alert in the NOC's Prometheus Alertmanager (API v2)"""
+
+    url: Annotated[str, Parsed(shared("url"), values.url)] = Field(description="Alertmanager's base URL, e.g. http://am.noc:9093")
+    resend: Positive = Field(
+        default=values.default_of(AlertmanagerConfig, "resend"),
+        description="An open incident's alert is pushed again this often; each push lasts 4 times this (default 1m)",
+    )
+    timeout: Timeout = Field(default=values.default_of(AlertmanagerConfig, "timeout"), description="Per push (default 10s)")
+    ticket_link: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="The ticket's address for the `ticket` annotation; {tracking} is the tracking number"
+    )
+    token: Secret = None
+    username: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="Basic auth user, instead of a token"
+    )
+    password: Secret = None
+    retry: Retry = Retry()
+
+
+class Receiver(Section):
+    """Who hears of the incidents of the regions routed to it"""
+
+    name: Id
+    email: list[Annotated[str, Parsed(shared("email"), values.email)]] = Field(
+        min_length=1, description="NOC e-mail for these regions' incidents, instead of email.noc"
+    )
+
+
+class Route(Section):
+    """A region's incidents to a receiver"""
+
+    region: Id = Field(description="A region id of the topology")
+    receiver: Id = Field(description="A name under notifiers.receivers")
+
+
 class Cpe(Section):
     """A silent modem on a line in sync (status cpe): who is told (docs/decisions.md)"""
 
@@ -420,6 +466,9 @@ class Notifiers(Section):
     sms: Sms | None = None
     email: Email | None = None
     tickets: Tickets | None = None
+    alertmanager: Alertmanager | None = None
+    receivers: list[Receiver] = Field(default=[], description="Per-region NOC recipients, named for routes")
+    routes: list[Route] = Field(default=[], description="Region -> receiver; regions without a route use email.noc")
     hold_probe: Positive = Field(
         default=values.default_of(NotifiersConfig, "hold_probe"),
         description="While a channel's credentials are refused, one notice is tried this often (default 60s)",

@@ -106,7 +106,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
     read_subscribers(d, root, inventory)
     rules = _rules(d, root.get("rules"))
-    notifiers = read_notifiers(d, root)
+    notifiers = read_notifiers(d, root, inventory.declared["region"])
     zone = ZoneInfo(zone_name) if zone_name else UTC
     grace = rules.maintenance_grace if rules else default_of(MaintenanceWindow, "grace")
     maintenance = read_maintenance(d, root, zone, inventory, grace)

@@ -197,6 +197,18 @@ class TicketConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertmanagerConfig:
+    url: str
+    resend: float = 60.0  # an open incident's alert is pushed again this often (endsAt: 4 x this after a push)
+    timeout: float = 10.0
+    ticket_link: str | None = None  # "{tracking}" is replaced by the tracking number
+    token: Secret | None = None
+    username: str | None = None
+    password: Secret | None = None
+    retry: RetryConfig = RetryConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class CpeNotices:
     """Who hears of a silent modem on a line in sync (the customer's side, docs/decisions.md)."""
 
@@ -210,6 +222,8 @@ class NotifiersConfig:
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
     tickets: TicketConfig | None = None
+    alertmanager: AlertmanagerConfig | None = None
+    noc_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (region id, NOC e-mail instead of email.noc)
     hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
     cpe: CpeNotices = CpeNotices()
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from monitord.config import layout
 from monitord.config.decoder import Decoder
-from monitord.config.model import CpeNotices, EmailConfig, NotifiersConfig, RetryConfig, SmsConfig, StageSyncConfig, TicketConfig
+from monitord.config.model import (
+    AlertmanagerConfig,
+    CpeNotices,
+    EmailConfig,
+    NotifiersConfig,
+    RetryConfig,
+    SmsConfig,
+    StageSyncConfig,
+    TicketConfig,
+)
+from monitord.config.routes import read_routes
 from monitord.model import Secret
 from monitord.yamlload import KeyPath
 from notifiers.webhook import body_template_problem
 
 
-def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
+def read_notifiers(d: Decoder, root: dict[Any, Any], regions: Collection[str]) -> NotifiersConfig | None:
     """Every key and value checked by the model; the rules between keys and the secrets are
     checked on what was written, so they are reported together with any value at fault."""
     path = ("notifiers",)
@@ -20,16 +31,22 @@ def read_notifiers(d: Decoder, root: dict[Any, Any]) -> NotifiersConfig | None:
     notifiers = d.validated(layout.Notifiers, raw, path)
     before = len(d.problems)
     section = raw if isinstance(raw, dict) else {}
-    sms, mail, tickets = (_written(section, key) for key in ("sms", "email", "tickets"))
+    sms, mail, tickets, am = (_written(section, key) for key in ("sms", "email", "tickets", "alertmanager"))
     sms_secrets = _sms_rules(d, sms, path + ("sms",)) if sms is not None else None
     mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
     ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
+    am_secrets = _alertmanager_rules(d, am, path + ("alertmanager",)) if am is not None else None
+    routes = () if notifiers is None else read_routes(d, notifiers, regions)
     if notifiers is None or len(d.problems) > before:
         return None
     return NotifiersConfig(
         sms=None if notifiers.sms is None or sms_secrets is None else _sms(notifiers.sms, *sms_secrets),
         email=None if notifiers.email is None else _email(notifiers.email, mail_password),
         tickets=None if notifiers.tickets is None or ticket_secrets is None else _tickets(notifiers.tickets, *ticket_secrets),
+        alertmanager=None
+        if notifiers.alertmanager is None or am_secrets is None
+        else _alertmanager(notifiers.alertmanager, *am_secrets),
+        noc_routes=routes,
         hold_probe=notifiers.hold_probe,
         cpe=CpeNotices(**notifiers.cpe.model_dump()),
     )
@@ -174,3 +191,22 @@ def _tickets(tickets: layout.Tickets, token: Secret | None, password: Secret | N
     values = tickets.model_dump(exclude={"token", "password", "retry", "stage_sync"})
     sync = None if tickets.stage_sync is None else StageSyncConfig(**tickets.stage_sync.model_dump())
     return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry), stage_sync=sync)
+
+
+def _alertmanager_rules(d: Decoder, am: dict[Any, Any], path: KeyPath) -> tuple[Secret | None, Secret | None] | None:
+    """The token and password, or None when they cannot be read: a token, or a username and password."""
+    before = len(d.problems)
+    token = d.secret(am, path, "token")
+    password = d.secret(am, path, "password")
+    _together(d, am, path)
+    if "token" in am and "username" in am:
+        d.report(path + ("username",), "give either token or username and password, not both")
+    link = am.get("ticket_link")
+    if isinstance(link, str) and "{tracking}" not in link:
+        d.report(path + ("ticket_link",), "ticket_link has no {tracking}", "every incident would link to the same page")
+    return (token, password) if len(d.problems) == before else None
+
+
+def _alertmanager(am: layout.Alertmanager, token: Secret | None, password: Secret | None) -> AlertmanagerConfig:
+    values = am.model_dump(exclude={"token", "password", "retry"})
+    return AlertmanagerConfig(**values, token=token, password=password, retry=_retry(am.retry))

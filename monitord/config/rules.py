@@ -5,7 +5,7 @@ and a rule replaces the default rule of the same name (`name: null` drops it).
 ```yaml
 rules:
   settle: 60s            # a new fault waits this long before it may become an incident
-  gather: 10s            # a settled device fault waits at most this long for suspected devices near it
+  gather: 10s            # a settled device fault waits at most this long for the devices near it, rechecked
   stable: 10m            # a line must be verified good this long before it counts as restored
   reopen_window: 1h      # a recurrence within this time reopens the resolved incident
   maintenance_grace: 15m # default grace after a maintenance window
@@ -298,7 +298,9 @@ class RulesSection(Section):
     model_config = ConfigDict(validate_default=True, json_schema_extra=_null_drops_a_rule)
 
     settle: Hold = _bundled("A new fault waits this long before it may become an incident", "settle")
-    gather: Hold = _bundled("A settled device fault waits at most this long for the suspected devices near it", "gather")
+    gather: Hold = _bundled(
+        "A settled device fault waits at most this long for the devices near it, rechecked at once, to answer or settle", "gather"
+    )
     stable: Hold = _bundled("Verified good this long before a line counts as restored", "stable")
     reopen_window: Reopen = _bundled("A recurrence within this time reopens the resolved incident; 0s: never", "reopen_window")
     maintenance_grace: Hold = _bundled("Alerts stay quiet this long after a maintenance window", "maintenance_grace")
