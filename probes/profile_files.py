@@ -58,7 +58,7 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
 
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
 EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
-TABLE_KEYS = {"index", "key", "columns", "join"}
+TABLE_KEYS = {"index", "key", "columns", "join", "get", "skip_rows"}
 COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback", "bits", "text"}
 
 
@@ -126,7 +126,31 @@ def _table(path: Path, where: str, table: Any, interval: str) -> Table:
     join = table.get("join", False)
     if not isinstance(join, bool):
         raise ProfileError(f"{path}: {where}.join: expected true or false")
-    return Table(parts, built, key_oid, join)
+    get, skip = _get(path, where, table, parts, join)
+    return Table(parts, built, key_oid, join, get, skip)
+
+
+def _get(path: Path, where: str, table: dict[str, Any], parts: tuple[IndexPart, ...], join: bool) -> tuple[Any, Any]:
+    """`get: N` (a history table indexed port.N, row N read by GET) and its `skip_rows: {oid, values}`."""
+    if "get" not in table:
+        if "skip_rows" in table:
+            raise ProfileError(f"{path}: {where}.skip_rows: only on a table read by GET (get: <row>)")
+        return None, None
+    get = table["get"]
+    if not isinstance(get, int) or isinstance(get, bool) or get < 0:
+        raise ProfileError(f"{path}: {where}.get: expected the row number to read (e.g. 1, the last complete interval)")
+    if [part.kind for part in parts] != ["port", "row"] or not join:
+        raise ProfileError(
+            f"{path}: {where}.get: needs index [port, row] and join: true (it adds to lines the walked tables find)"
+        )
+    skip = table.get("skip_rows")
+    if skip is None:
+        return get, None
+    if not isinstance(skip, dict) or set(skip) != {"oid", "values"} or not isinstance(skip["values"], list):
+        raise ProfileError(f"{path}: {where}.skip_rows: expected {{oid: <numeric OID>, values: [<int>]}}")
+    if not skip["values"] or not all(isinstance(v, int) and not isinstance(v, bool) for v in skip["values"]):
+        raise ProfileError(f"{path}: {where}.skip_rows.values: expected a list of integers")
+    return get, (_oid(path, f"{where}.skip_rows.oid", skip["oid"]), frozenset(skip["values"]))
 
 
 def _index_part(path: Path, where: str, item: Any) -> IndexPart:

@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
 from probes.ber import RANGES, Cells, Value
+from probes.history import get_rows
 from probes.rates import RateTracker
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid
 
@@ -105,6 +106,8 @@ class Table:
     columns: tuple[Column, ...]
     key_oid: Oid | None = None  # a MAC column giving the line key of rows indexed by `row`
     join: bool = False  # only adds values to lines found in the other tables (e.g. ifOperStatus)
+    get: int | None = None  # a history table indexed port.N: only row N of each polled line, by GET, never walked
+    skip_rows: tuple[Oid, frozenset[int]] | None = None  # (column, values): a row whose cell there reads one gives no value
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class Profile:
     def walk_oids(self, intervals: Iterable[str] | None = None, *, fallbacks: bool = False) -> tuple[Oid, ...]:
         """The columns to walk, led by the MAC key column of each table that has one walked;
         with `fallbacks`, a column's fallback instead of the column where it has one."""
-        walked = self.columns(intervals)
+        got = {column.oid for table in self.tables if table.get is not None for column in table.columns}
+        walked = tuple(column for column in self.columns(intervals) if column.oid not in got)
         oids = tuple((fallbacks and column.fallback) or column.oid for column in walked)
         keys = tuple(t.key_oid for t in self.tables if t.key_oid and any(c in walked for c in t.columns))
         return tuple(dict.fromkeys(keys + oids))
@@ -173,8 +177,13 @@ class Decoded:
 
 
 def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
-    """Varbinds one by one (a GET's) -> `decode_cells` of them, grouped under the profile's
-    column (or key column) OIDs, the longest that names each."""
+    """Varbinds one by one (a GET's) -> `decode_cells` of them."""
+    return decode_cells(profile, cells_of(profile, varbinds))
+
+
+def cells_of(profile: Profile, varbinds: Iterable[Varbind]) -> list[Cells]:
+    """Varbinds one by one -> Cells grouped under the profile's column (or key column) OIDs,
+    the longest that names each; varbinds under none are left out."""
     registered = {c.oid for t in profile.tables for c in t.columns}
     registered |= {c.fallback for t in profile.tables for c in t.columns if c.fallback is not None}
     registered |= {t.key_oid for t in profile.tables if t.key_oid}
@@ -190,9 +199,7 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
             indexes.append(oid[len(prefix) :])
             tags.append(tag)
             values.append(value)
-    return decode_cells(
-        profile, [Cells(prefix, indexes, bytes(tags), values) for prefix, (indexes, tags, values) in grouped.items()]
-    )
+    return [Cells(prefix, indexes, bytes(tags), values) for prefix, (indexes, tags, values) in grouped.items()]
 
 
 def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
@@ -539,6 +546,10 @@ async def poll_device(
                 f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip()
             )
             fallen = []
+    if any(table.get is not None for table in profile.tables):
+        got, note = await get_rows(client, target, profile.tables, lines_by_key, intervals)
+        cells = (*cells, *cells_of(profile, got))
+        notes += [note] if note else []
     decoded = decode_cells(profile, cells)
     if not decoded.served:
         detail = absent(profile, intervals)

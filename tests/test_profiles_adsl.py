@@ -6,22 +6,25 @@ Expected values are read from the .snmprec file (or the synthetic tables) by the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import pytest
 
 from monitord.config.rules import parse_rules
 from monitord.diagnose import judge_row
 from monitord.model import Device, Sample, Secret, SnmpAuth
-from probes.profile_files import load_profiles
+from probes.history import get_rows
+from probes.profile_files import ProfileError, load_profiles
 from probes.profiles import poll_device
 from probes.rates import RateTracker
-from probes.snmp import SnmpClient
+from probes.snmp import Oid, Result, SnmpClient, Target
 from rules.verdict import verdict
 from tests.snmp_fixtures import (
     ADSL,
     ADSL_DELTAS,
     ADSL_FAILURES,
+    ADSL_INTERVALS,
     ADSL_LINES,
     RECORDINGS,
     Snmpsim,
@@ -95,15 +98,103 @@ async def test_failure_rates_on_synthetic_lines(snmpsim: Snmpsim, client: SnmpCl
         assert set(ADSL_FAILURES) >= {(port, "c"), (port, "r")}
     rules = RULES.ruleset("adsl")
     assert verdict(found["line-5"], rules) == ("up", "")
-    assert judge_row(found["line-5"].values, rules, T0 + 60) == ((), ())
+    assert judge_row(found["line-5"].values, rules, T0 + 60) == ((), ("errored_seconds_last_15m 120 > 90",))  # its history
     assert verdict(found["line-7"], rules) == ("up", "")
     assert judge_row(found["line-7"].values, rules, T0 + 60)[1] == (
         "errored_seconds_per_s per 15m 450 > 90",
         "lof_seconds_per_s per 15m 60 > 10",  # 4 s on the ATU-R side, the worse one
         "lol_seconds_per_s per 15m 15 > 10",
         "los_seconds_per_s per 15m 300 > 10",
+        "los_seconds_last_15m 14 > 10",  # its history: the ATU-R row (the ATU-C row is not valid)
         "resyncs_per_s per 15m 15 > 2",
     )
     assert found["line-6"].values["los_seconds_per_s"] == 1.0
     assert verdict(found["line-6"], rules)[0] == "down"
     assert judge_row(found["line-6"].values, rules, T0 + 60)[1] == ()
+
+
+LAST = ("lof_seconds_last_15m", "los_seconds_last_15m", "lol_seconds_last_15m", "errored_seconds_last_15m", "resyncs_last_15m")
+
+
+async def test_last_complete_interval_on_teldat_at_the_first_poll(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    """Teldat serves 96 rows of 15-minute history per side; row 1 (the last complete interval)
+    is read by GET at the first poll. Its ValidData reads 0 (not a TruthValue), not false(2): used."""
+    records = read_snmprec(RECORDINGS / "teldat_teldatvdsl2.snmprec")
+    c_side = {column_id: column(records, f"{ADSL}.8.1.{column_id}") for column_id in (2, 3, 4, 6, 7, 8)}
+    r_side = {column_id: column(records, f"{ADSL}.9.1.{column_id}") for column_id in (2, 3, 5, 6)}
+    assert len(c_side[6]) == len(r_side[5]) == 96 and c_side[8][(17, 1)] == r_side[6][(17, 1)] == 0
+    expected = {
+        "lof_seconds_last_15m": max(c_side[2][(17, 1)], r_side[2][(17, 1)]),
+        "los_seconds_last_15m": max(c_side[3][(17, 1)], r_side[3][(17, 1)]),
+        "lol_seconds_last_15m": c_side[4][(17, 1)],
+        "errored_seconds_last_15m": max(c_side[6][(17, 1)], r_side[5][(17, 1)]),
+        "resyncs_last_15m": c_side[7][(17, 1)],
+    }
+    polled = await poll_device(
+        client, device(snmpsim, "teldat_teldatvdsl2"), PROFILES["adsl"], {"17": "teldat"}, T0, rates=RateTracker()
+    )
+    assert polled[0].detail == ""
+    values = lines_of(polled)["teldat"].values
+    assert {name: values[name] for name in LAST} == expected
+
+
+async def test_last_complete_interval_on_synthetic_lines(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    """Synthetic interval rows: line 5's last interval was bad (120 ES), judged at the first
+    poll; line 7's ATU-C row is marked not valid (ValidData false) and gives nothing, its ATU-R
+    row still counts; line 6 has no history rows and is polled as before."""
+    wanted = {str(port): f"line-{port}" for port in ADSL_LINES}
+    polled = await poll_device(
+        client, device(snmpsim, "adsl-synthetic-t0", "adsl"), PROFILES["adsl"], wanted, T0, rates=RateTracker()
+    )
+    assert polled[0].detail == ""
+    found = lines_of(polled)
+    for port in ADSL_LINES:
+        rows = {side: values for (p, side, n), values in ADSL_INTERVALS.items() if p == port and n == 1 and values[6] != 2}
+        expected: dict[str, float] = {}
+        for name, at in zip(LAST, (0, 1, 2, 4, 5), strict=True):
+            present = [row[at] for row in rows.values() if row[at] is not None]
+            if present:
+                expected[name] = max(present)
+        assert {name: found[f"line-{port}"].values[name] for name in LAST if name in found[f"line-{port}"].values} == expected
+    assert found["line-5"].values["errored_seconds_last_15m"] == 120
+    assert "lol_seconds_last_15m" not in found["line-7"].values  # the ATU-C row was not valid
+    rules = RULES.ruleset("adsl")
+    assert judge_row(found["line-5"].values, rules, T0)[1] == ("errored_seconds_last_15m 120 > 90",)
+    assert judge_row(found["line-7"].values, rules, T0)[1] == ("los_seconds_last_15m 14 > 10",)
+
+
+def test_a_get_table_needs_port_row_and_join(tmp_path: Path) -> None:
+    """A history table read by GET adds to lines the walked tables find: the loader says so, naming the file."""
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\ntables:\n  - index: [port, row]\n    get: 1\n"
+        "    columns:\n      - {name: es, oid: '1.3.6.1.2.1.10.94.1.1.8.1.6'}\n"
+    )
+    with pytest.raises(ProfileError, match=r"bad\.yaml: tables\[0\]\.get: needs index \[port, row\] and join: true"):
+        load_profiles([tmp_path])
+
+
+class CountingClient(SnmpClient):
+    """The SNMP client, counting the GETs it sends."""
+
+    gets = 0
+
+    async def get(self, target: Target, oids: Iterable[Oid]) -> Result:
+        self.gets += 1
+        return await super().get(target, oids)
+
+
+async def test_history_rows_cost_one_get_per_20_objects_and_one_without_the_tables(snmpsim: Snmpsim) -> None:
+    """29 lines ask 290 objects of the synthetic agent in 15 GETs (its 3 lines' rows found); the
+    DrayTek serves no interval tables: one GET finds none of the rows and no more are sent."""
+    tables = PROFILES["adsl"].tables
+    wanted = {str(port): f"line-{port}" for port in range(1, 30)}
+    counting = CountingClient(timeout=2.0, retries=0)
+    try:
+        got, note = await get_rows(counting, Target.of(device(snmpsim, "adsl-synthetic-t0")), tables, wanted)
+        assert (counting.gets, note) == (15, "")
+        assert {v.oid[-2] for v in got} == {5, 7}  # line 6 has no history; line 7's ATU-C row is not valid
+        counting.gets = 0
+        got, note = await get_rows(counting, Target.of(device(snmpsim, "draytek_vdsl")), tables, wanted)
+        assert (counting.gets, got, note) == (1, [], "")
+    finally:
+        counting.close()

@@ -1,0 +1,75 @@
+"""History tables read by GET rather than walked (a profile table with `get: N`).
+
+RFC 2662's adslAtucIntervalTable and its kind keep 96 rows per line, indexed ifIndex.interval,
+1 being the last complete 15-minute interval: walking them reads 96 rows per line to use one.
+A `get: 1` table asks each polled line's row 1 only, up to PER_REQUEST objects per GET, so its
+values are there at the first poll (a counter's rate needs two). A row whose `skip_rows` cell
+reads one of its values (the interval's ValidData false(2)) gives no value. Objects are asked column
+by column, so the first GET asks the first column of up to 20 lines: when it finds none, the agent
+is taken to have no such table and no more are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from monitord.model import Outcome
+from probes.snmp import Oid, SnmpClient, Target, Varbind
+
+if TYPE_CHECKING:
+    from probes.profiles import Table
+
+PER_REQUEST = 20  # objects per GET: well inside any agent's PDU size for integers
+
+
+def get_oids(tables: Iterable[Table], keys: Iterable[str], intervals: Iterable[str] | None) -> list[Oid]:
+    """The objects to GET: each `get` table's columns (and its skip_rows column) at every line key."""
+    wanted = None if intervals is None else set(intervals)
+    ports = [int(key) for key in keys if key.isdigit()]
+    oids: list[Oid] = []
+    for table in tables:
+        if table.get is None:
+            continue
+        columns = [c.oid for c in table.columns if wanted is None or c.interval in wanted]
+        if not columns:
+            continue
+        if table.skip_rows is not None:
+            columns.append(table.skip_rows[0])
+        oids += [column + (port, table.get) for column in dict.fromkeys(columns) for port in ports]  # column by column
+    return oids
+
+
+async def get_rows(
+    client: SnmpClient,
+    target: Target,
+    tables: Iterable[Table],
+    lines: Mapping[str, str],
+    intervals: Iterable[str] | None = None,
+) -> tuple[list[Varbind], str]:
+    """The varbinds of every `get` table's row for the polled lines, rows to skip left out, and a
+    note when a GET failed (the values read before it are kept; a line without them is still polled)."""
+    tables = tuple(tables)
+    oids = get_oids(tables, lines, intervals)
+    found: list[Varbind] = []
+    note = ""
+    for at in range(0, len(oids), PER_REQUEST):
+        answer = await client.get(target, oids[at : at + PER_REQUEST])
+        if answer.outcome is not Outcome.OK:
+            note = f"history rows not read: {answer.outcome.value} {answer.detail}".rstrip()
+            break
+        if at == 0 and not answer.varbinds:
+            break  # none of the first 20 lines has a row: an agent without the tables costs one GET a poll
+        found += answer.varbinds
+    skipped: set[tuple[Oid, int]] = set()  # (table's first column, port)
+    for table in tables:
+        if table.get is not None and table.skip_rows is not None:
+            column, values = table.skip_rows
+            for varbind in found:
+                if varbind.oid[:-2] == column and varbind.value in values:
+                    skipped.add((table.columns[0].oid, varbind.oid[-2]))
+    if not skipped:
+        return found, note
+    owner = {c.oid: t.columns[0].oid for t in tables if t.get is not None for c in t.columns}
+    kept = [v for v in found if (owner.get(v.oid[:-2]), v.oid[-2]) not in skipped]
+    return kept, note
