@@ -59,12 +59,26 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
 EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
 TABLE_KEYS = {"index", "key", "columns", "join", "get", "skip_rows"}
-COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback", "bits", "text"}
+COLUMN_KEYS = {
+    "name",
+    "oid",
+    "type",
+    "scale",
+    "unavailable",
+    "map",
+    "convert",
+    "combine",
+    "interval",
+    "fallback",
+    "bits",
+    "text",
+    "zero",
+}
 
 
 def _profile(path: Path, document: dict[str, Any]) -> Profile:
     _known(path, "", document, PROFILE_KEYS)
-    match = _choice(path, "match", document.get("match", "port"), ("port", "mac", "device"))
+    match = _choice(path, "match", document.get("match", "port"), ("port", "mac", "serial", "device"))
     interval = _require(path, document, "interval", str) if "interval" in document else "line"
     tables = document.get("tables")
     if not isinstance(tables, list) or not tables:
@@ -76,6 +90,8 @@ def _profile(path: Path, document: dict[str, Any]) -> Profile:
         raise ProfileError(f"{path}: max_repetitions: expected a positive integer")
     if match == "mac" and not any(t.key_oid or any(p.kind == "mac" for p in t.index) for t in built):
         raise ProfileError(f"{path}: match: 'mac' needs a table with a mac index or key column")
+    if match == "serial" and not any(any(p.kind == "serial" for p in t.index) for t in built):
+        raise ProfileError(f"{path}: match: 'serial' needs a table with a serial index")
     return Profile(
         name=document["name"],
         description=str(document.get("description", "")),
@@ -110,8 +126,8 @@ def _table(path: Path, where: str, table: Any, interval: str) -> Table:
     _known(path, where, table, TABLE_KEYS)
     spec = table.get("index", "port")
     parts = tuple(_index_part(path, f"{where}.index", item) for item in (spec if isinstance(spec, list) else [spec]))
-    if sum(part.kind in ("port", "mac") for part in parts) > 1:
-        raise ProfileError(f"{path}: {where}.index: at most one of port/mac")
+    if sum(part.kind in ("port", "mac", "serial") for part in parts) > 1:
+        raise ProfileError(f"{path}: {where}.index: at most one of port/mac/serial")
     key_oid = None
     if "key" in table:
         key = table["key"]
@@ -154,7 +170,7 @@ def _get(path: Path, where: str, table: dict[str, Any], parts: tuple[IndexPart, 
 
 
 def _index_part(path: Path, where: str, item: Any) -> IndexPart:
-    if item in ("port", "mac", "row"):
+    if item in ("port", "mac", "serial", "row"):
         return IndexPart(item)
     if isinstance(item, dict) and set(item) == {"label", "values"} and isinstance(item["values"], dict):
         try:
@@ -162,7 +178,7 @@ def _index_part(path: Path, where: str, item: Any) -> IndexPart:
         except (TypeError, ValueError):
             raise ProfileError(f"{path}: {where}.values: keys must be integers") from None
         return IndexPart("label", str(item["label"]), labels)
-    raise ProfileError(f"{path}: {where}: expected port, mac, row or {{label: <name>, values: {{<int>: <text>}}}}")
+    raise ProfileError(f"{path}: {where}: expected port, mac, serial, row or {{label: <name>, values: {{<int>: <text>}}}}")
 
 
 def _column(path: Path, where: str, column: Any, interval: str, labels: set[str]) -> Column:
@@ -190,6 +206,8 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ProfileError(f"{path}: {where}.scale: expected a number")
             fields["scale"] = float(value)
+        elif key == "zero":  # what a zero means (on a line that is down, mostly): a reading, or none
+            _choice(path, f"{where}.zero", value, ("value", "none"))
         elif key == "unavailable":
             if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
                 raise ProfileError(f"{path}: {where}.unavailable: expected a list of integers")
@@ -219,6 +237,8 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["fallback"] = _oid(path, f"{where}.fallback", value)
         else:
             raise ProfileError(f"{path}: {where}.{key}: not allowed here")
+    if changes.get("zero") == "none":
+        fields["unavailable"] = fields.get("unavailable", column.unavailable) | {0}
     built = replace(column, **fields)
     for key, unit in (("text", "the unit converts"), ("bits", "a bit is 1 or 0")):
         if getattr(built, key) and (

@@ -36,7 +36,7 @@ SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 Kind = Literal["gauge", "counter"]
 Combine = Literal["min", "max", "sum"]
-Match = Literal["port", "mac", "device"]
+Match = Literal["port", "mac", "serial", "device"]
 
 INTEGER_TAGS = frozenset({2, 65, 66, 67, 70})
 COUNTER_BITS = {65: 32, 70: 64}
@@ -69,14 +69,16 @@ class TextNumber:
 @dataclass(frozen=True, slots=True)
 class IndexPart:
     """One piece of a row index: `port` (1 sub-id, the line key), `mac` (6 sub-ids, the line key),
-    `row` (1 sub-id, not a key) or a label (1 sub-id named through `labels`, e.g. band)."""
+    `serial` (a length-prefixed text such as an ONU's serial number, the line key), `row` (1
+    sub-id, not a key) or a label (1 sub-id named through `labels`, e.g. band)."""
 
-    kind: Literal["port", "mac", "row", "label"]
+    kind: Literal["port", "mac", "serial", "row", "label"]
     name: str = ""
     labels: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
+        """Sub-ids taken; a serial's are its length's one and then as many as it says."""
         return 6 if self.kind == "mac" else 1
 
 
@@ -401,15 +403,20 @@ def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
 
 def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:
     """Row index sub-ids -> (line key, labels), or None if they do not fit the parts."""
-    if len(index) != sum(part.width for part in parts):
-        return None
     key = ""
     labels: dict[str, str] = {}
     position = 0
     for part in parts:
-        ids = index[position : position + part.width]
-        position += part.width
-        if part.kind == "port":
+        width = part.width if part.kind != "serial" or position >= len(index) else 1 + index[position]
+        ids = index[position : position + width]
+        position += width
+        if len(ids) != width:
+            return None
+        if part.kind == "serial":
+            if not all(32 < i < 127 for i in ids[1:]) or width == 1:  # printable text, no spaces, not empty
+                return None
+            key = bytes(ids[1:]).decode("ascii")
+        elif part.kind == "port":
             key = str(ids[0])
         elif part.kind == "mac":
             if any(i > 255 for i in ids):
@@ -420,6 +427,8 @@ def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str
             if label is None:
                 return None
             labels[part.name] = label
+    if position != len(index):
+        return None
     return key, labels
 
 
@@ -496,6 +505,8 @@ def line_key(profile: Profile, line: Line) -> str | None:
         return None if line.port is None else sys.intern(str(line.port))  # "1".."48" on every DSLAM: one string each
     if profile.match == "mac":
         return line.mac.lower() if line.mac else None
+    if profile.match == "serial":
+        return line.serial
     return ""
 
 

@@ -32,6 +32,8 @@ SERVED = (
     "weos_ddw-225",
     "oneaccess_oneaccess-showtime",
     "vrp_ne8000-m8",
+    "edgeosolt",
+    "edgeosolt_uisp-fiber",
 )
 
 
