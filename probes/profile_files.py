@@ -73,6 +73,7 @@ COLUMN_KEYS = {
     "bits",
     "text",
     "zero",
+    "served_as",
 }
 
 
@@ -231,6 +232,10 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["bits"] = frozenset(value)
         elif key == "text":
             fields["text"] = _text(path, f"{where}.text", value)
+        elif key == "served_as":
+            if column.kind != "counter":
+                raise ProfileError(f"{path}: {where}.served_as: only a counter may be served as an OCTET STRING")
+            fields["served_as"] = _choice(path, f"{where}.served_as", value, ("octets", "text"))
         elif key == "fallback":
             if column.kind != "counter":
                 raise ProfileError(f"{path}: {where}.fallback: only a counter column may fall back (to a 32-bit counter)")

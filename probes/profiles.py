@@ -96,6 +96,7 @@ class Column:
     fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
     bits: frozenset[int] | None = None  # a BITS cell (OCTET STRING): 1 if any of these bits is set, else 0
     text: TextNumber | None = None  # a number read out of a text cell
+    served_as: Literal["octets", "text"] | None = None  # a 64-bit counter in an OCTET STRING: big-endian octets or decimal text
 
     @property
     def folding(self) -> Combine:
@@ -238,7 +239,13 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
         counter = column.kind == "counter"
         accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits or column.text else INTEGER_TAG_OCTETS
         values: list[Any] = cells.values
-        if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
+        if (
+            found.complete
+            and not column.served_as
+            and not column.unavailable
+            and "{" not in column.name
+            and not cells.tags.translate(None, accepted)
+        ):
             if not counter:
                 values = list(map(_converter(column), values))
             if None not in values:
@@ -320,7 +327,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     does not fit, of a wrong type, unmapped or unlabelled."""
     counter = column.kind == "counter"
     tags = COUNTER_BITS if counter else INTEGER_TAGS
-    octets = bool(column.bits) or column.text is not None
+    octets = bool(column.bits) or column.text is not None or column.served_as is not None
     convert = _converter(column)
     labelled = "{" in column.name
     skipped = 0
@@ -342,7 +349,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
             continue
         value = convert(raw)
         if value is None:
-            if column.map is not None:
+            if column.map is not None or column.served_as is not None:
                 skipped += 1
             continue
         if labelled:
@@ -358,7 +365,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
         run.indexes.append(index)
         values.append(value)
         if counter:
-            bits.append(COUNTER_BITS[tag])
+            bits.append(64 if octets else COUNTER_BITS[tag])
     return run._replace(values=values, bits=bytes(bits)), skipped
 
 
@@ -374,6 +381,8 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
         return _text_number(column.text)
     if column.map is not None:
         return column.map.get
+    if column.served_as is not None:
+        return _octet_counter if column.served_as == "octets" else _text_counter
     if column.kind == "counter":
         return int
     if column.convert:
@@ -381,6 +390,20 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
         return lambda raw: transform(raw * scale)
     scale = column.scale
     return lambda raw: raw * scale
+
+
+def _octet_counter(raw: bytes) -> int | None:
+    """A Counter64 served as an OCTET STRING of 1 to 8 octets, most significant first."""
+    return int.from_bytes(raw, "big") if 0 < len(raw) <= 8 else None
+
+
+def _text_counter(raw: bytes) -> int | None:
+    """A Counter64 served as decimal text ("18446744073709551615" at most)."""
+    digits = raw.strip()
+    if not digits.isdigit() or len(digits) > 20:
+        return None
+    value = int(digits)
+    return value if value <= MAX_COUNTER else None
 
 
 def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:

@@ -217,6 +217,22 @@ def synthetic_adsl(later: bool) -> str:
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
 
 
+MIKROTIK_SFPS = {  # mtxrOpticalIndex -> (RxLoss, Tx power, Rx power in thousandths of a dBm); synthetic: no recording has this table
+    1: (0, -2_400, -5_100),
+    2: (0, 1_234, -17_896),
+    3: (1, -2_150, -40_000),  # no light: Rx loss
+    4: (0, 0, 0),  # an empty cage: every column 0
+}
+
+
+def synthetic_mikrotik_sfp() -> str:
+    """MIKROTIK-MIB mtxrOpticalTable rows in the MIB's types (Integer32), as RouterOS serves them."""
+    lines = ["1.3.6.1.2.1.1.3.0|67|100"]
+    for column_id, at in ((3, 0), (9, 1), (10, 2)):
+        lines += [f"1.3.6.1.4.1.14988.1.1.19.1.1.{column_id}.{index}|2|{row[at]}" for index, row in MIKROTIK_SFPS.items()]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Snmpsim:
     port: int
@@ -235,6 +251,7 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
     (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
     (data / "shdsl-synthetic-t0.snmprec").write_text(synthetic_shdsl(later=False))
     (data / "shdsl-synthetic-t1.snmprec").write_text(synthetic_shdsl(later=True))
+    (data / "mikrotik-sfp-synthetic.snmprec").write_text(synthetic_mikrotik_sfp())
     (data / "adsl-synthetic-t0.snmprec").write_text(synthetic_adsl(later=False))
     (data / "adsl-synthetic-t1.snmprec").write_text(synthetic_adsl(later=True))
     process, port = start_snmpsim(data, root / "cache", "zxdsl")
