@@ -4,14 +4,15 @@ into the `Profile`s that probes/profiles.py decodes with; every error names the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from monitord.builtin import PROFILES_DIR as BUILTIN_DIR
 from monitord.files import CONFIG_LIMIT, read_regular_text
-from monitord.yamlload import YamlSyntaxError, load_yaml
+from monitord.yamlload import Document, YamlSyntaxError, load_yaml
 from probes.profiles import COMBINE, CONVERT, TEXT_UNITS, Aggregate, Column, IndexPart, Profile, Table, TextNumber
 from probes.snmp import Oid, parse_oid
 
@@ -27,10 +28,12 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
     metric name (e.g. a vendor that reports SNR margin in whole dB: `{snr_margin_down_db: {scale: 1}}`).
     """
     raw: dict[str, tuple[Path, dict[str, Any]]] = {}
+    lines: dict[Path, Document] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.yaml")):
-            document = _read(path)
-            name = _require(path, document, "name", str)
+            lines[path] = document_of(path)
+            document = lines[path].data
+            name = _with_line(lines, partial(_require, path, document, "name", str))
             raw[name] = (path, document)
     profiles: dict[str, Profile] = {}
     resolving: set[str] = set()
@@ -52,8 +55,30 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
         return profiles[name]
 
     for name in raw:
-        build(name)
+        _with_line(lines, partial(build, name))
     return profiles
+
+
+T = TypeVar("T")
+
+
+def _with_line(documents: dict[Path, Document], work: Callable[[], T]) -> T:
+    """`work`, its ProfileError "file: key.path: ..." told as "file:line: key.path: ..." (the line
+    of that key, or of its nearest ancestor present), as the config's errors are."""
+    try:
+        return work()
+    except ProfileError as error:
+        head, _, rest = str(error).partition(": ")
+        document = next((found for path, found in documents.items() if str(path) == head), None)
+        if document is None or not rest:  # a line given already ("file:3: ..."), or no key path
+            raise
+        where = rest.split(": ", 1)[0] if ": " in rest else ""
+        path: list[str | int] = []
+        for part in where.split(".") if where and " " not in where else []:
+            name, *indexes = part.replace("]", "").split("[")
+            path.append(name)
+            path += [int(index) for index in indexes if index.isdigit()]
+        raise ProfileError(f"{head}:{document.line(tuple(path)) or 1}: {rest}") from None
 
 
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
@@ -315,7 +340,8 @@ def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
+def document_of(path: Path) -> Document:
+    """The profile file's data (a mapping) and the line of every key."""
     try:
         document = load_yaml(read_regular_text(path, CONFIG_LIMIT))
     except YamlSyntaxError as error:
@@ -326,8 +352,8 @@ def _read(path: Path) -> dict[str, Any]:
         duplicate = document.duplicates[0]
         raise ProfileError(f"{path}:{duplicate.line}: {duplicate}")
     if not isinstance(document.data, dict):
-        raise ProfileError(f"{path}: expected a mapping at the top level")
-    return document.data
+        raise ProfileError(f"{path}:1: expected a mapping at the top level")
+    return document
 
 
 def _known(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:
