@@ -6,7 +6,9 @@ A `get: 1` table asks each polled line's row 1 only, up to PER_REQUEST objects p
 values are there at the first poll (a counter's rate needs two). A row whose `skip_rows` cell
 reads one of its values (the interval's ValidData false(2)) gives no value. Objects are asked column
 by column, so the first GET asks the first column of up to 20 lines: when it finds none, the agent
-is taken to have no such table and no more are sent.
+is taken to have no such table and no more are sent. Over SNMPv1 a missing object fails the whole
+request (noSuchName): a first request failing so is taken the same way, and a later one ends the
+reading with a note, the rows read before it kept.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ async def get_rows(
     note = ""
     for at in range(0, len(oids), PER_REQUEST):
         answer = await client.get(target, oids[at : at + PER_REQUEST])
+        if at == 0 and answer.outcome is Outcome.AGENT_ERROR and answer.detail.startswith("noSuchName"):
+            break  # SNMPv1's way of saying the first row asked is not there: taken as no table, as below
         if answer.outcome is not Outcome.OK:
             note = f"history rows not read: {answer.outcome.value} {answer.detail}".rstrip()
             break

@@ -198,3 +198,22 @@ async def test_history_rows_cost_one_get_per_20_objects_and_one_without_the_tabl
         assert (counting.gets, got, note) == (1, [], "")
     finally:
         counting.close()
+
+
+async def test_history_over_snmpv1(snmpsim: Snmpsim) -> None:
+    """SNMPv1: the Teldat's row 1 read as over v2c; the DrayTek answers noSuchName to the first
+    GET, taken as no tables (one GET, no note), not as a failure every poll."""
+    tables = PROFILES["adsl"].tables
+    counting = CountingClient(timeout=2.0, retries=0)
+
+    def v1(community: str) -> Target:
+        return Target("127.0.0.1", snmpsim.port, SnmpAuth("v1", "1", community=Secret(community, "test")))
+
+    try:
+        got, note = await get_rows(counting, v1("teldat_teldatvdsl2"), tables, {"17": "teldat"})
+        assert note == "" and len(got) == 5 + 1 + 3 + 1  # ATU-C and ATU-R columns with their ValidData
+        counting.gets = 0
+        got, note = await get_rows(counting, v1("draytek_vdsl"), tables, {str(port): "x" for port in range(1, 30)})
+        assert (counting.gets, got, note) == (1, [], "")
+    finally:
+        counting.close()
