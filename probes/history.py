@@ -13,14 +13,32 @@ reading with a note, the rows read before it kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from monitord.model import Outcome
 from probes.snmp import Oid, SnmpClient, Target, Varbind
 
-if TYPE_CHECKING:
-    from probes.profiles import Table
+
+class Column(Protocol):
+    """What is read here of a profile's column (probes/profiles.py's Column, which imports this module)."""
+
+    @property
+    def oid(self) -> Oid: ...
+    @property
+    def interval(self) -> str: ...
+
+
+class Table(Protocol):
+    """What is read here of a profile's table."""
+
+    @property
+    def columns(self) -> Sequence[Column]: ...
+    @property
+    def get(self) -> int | None: ...
+    @property
+    def skip_rows(self) -> tuple[Oid, frozenset[int]] | None: ...
+
 
 PER_REQUEST = 20  # objects per GET: well inside any agent's PDU size for integers
 
