@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from monitord.config.rules import parse_rules
-from monitord.model import Device, Outcome, Secret, SnmpAuth
+from monitord.model import Device, Line, Outcome, Secret, SnmpAuth
 from probes.profile_files import load_profiles
-from probes.profiles import decode, measure, poll_device
+from probes.profiles import decode, line_key, measure, poll_device
 from probes.rates import RateTracker
 from probes.snmp import SnmpClient, Varbind, parse_oid
 from rules.verdict import verdict
@@ -118,3 +118,11 @@ def test_64_bit_counters_served_as_octet_strings(tmp_path: Path) -> None:
     assert rows["1"] == {"rx_octets_per_s": 15.0, "tx_octets_per_s": 60.0}
     assert rows["2"] == {"rx_octets_per_s": 600.0, "tx_octets_per_s": 6_000.0}
     assert rows["3"] == {"tx_octets_per_s": 0.0}  # its octets went from 70 to 0: a reset, no rate
+
+
+def test_an_onu_line_is_found_by_its_serial() -> None:
+    """match: serial keys a line by its `serial` (a port-keyed profile does not find it)."""
+    onu = Line("100009", "ONU", "olt-1", serial="UBNT20731888")
+    assert line_key(PROFILES["ufiber-onu"], onu) == "UBNT20731888"
+    assert line_key(PROFILES["gpon-axos"], onu) is None
+    assert line_key(PROFILES["ufiber-onu"], Line("100010", "port only", "olt-1", port=7)) is None
