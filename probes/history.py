@@ -14,6 +14,7 @@ reading with a note, the rows read before it kept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import product
 from typing import Protocol
 
 from monitord.model import Outcome
@@ -29,9 +30,18 @@ class Column(Protocol):
     def interval(self) -> str: ...
 
 
-class Table(Protocol):
-    """What is read here of a profile's table."""
+class IndexPart(Protocol):
+    """What is read here of a piece of a table's index: a label's values."""
 
+    @property
+    def labels(self) -> Mapping[int, str]: ...
+
+
+class Table(Protocol):
+    """What is read here of a profile's table: index [port, labels..., row]."""
+
+    @property
+    def index(self) -> Sequence[IndexPart]: ...
     @property
     def columns(self) -> Sequence[Column]: ...
     @property
@@ -44,7 +54,8 @@ PER_REQUEST = 20  # objects per GET: well inside any agent's PDU size for intege
 
 
 def get_oids(tables: Iterable[Table], keys: Iterable[str], intervals: Iterable[str] | None) -> list[Oid]:
-    """The objects to GET: each `get` table's columns (and its skip_rows column) at every line key."""
+    """The objects to GET: each `get` table's columns (and its skip_rows column) at every line
+    key, once for each value of the labels between the port and the row (e.g. xtuc and xtur)."""
     wanted = None if intervals is None else set(intervals)
     ports = [int(key) for key in keys if key.isdigit()]
     oids: list[Oid] = []
@@ -56,7 +67,9 @@ def get_oids(tables: Iterable[Table], keys: Iterable[str], intervals: Iterable[s
             continue
         if table.skip_rows is not None:
             columns.append(table.skip_rows[0])
-        oids += [column + (port, table.get) for column in dict.fromkeys(columns) for port in ports]  # column by column
+        middles = list(product(*(sorted(part.labels) for part in table.index[1:-1])))
+        rows = [(port, *middle, table.get) for port in ports for middle in middles]
+        oids += [column + row for column in dict.fromkeys(columns) for row in rows]  # column by column
     return oids
 
 
@@ -83,15 +96,10 @@ async def get_rows(
         if at == 0 and not answer.varbinds:
             break  # none of the first 20 lines has a row: an agent without the tables costs one GET a poll
         found += answer.varbinds
-    skipped: set[tuple[Oid, int]] = set()  # (table's first column, port)
+    skipped: set[Oid] = set()  # the objects of rows to skip
     for table in tables:
         if table.get is not None and table.skip_rows is not None:
             column, values = table.skip_rows
-            for varbind in found:
-                if varbind.oid[:-2] == column and varbind.value in values:
-                    skipped.add((table.columns[0].oid, varbind.oid[-2]))
-    if not skipped:
-        return found, note
-    owner = {c.oid: t.columns[0].oid for t in tables if t.get is not None for c in t.columns}
-    kept = [v for v in found if (owner.get(v.oid[:-2]), v.oid[-2]) not in skipped]
-    return kept, note
+            rows = {v.oid[len(column) :] for v in found if v.oid[: len(column)] == column and v.value in values}
+            skipped.update(c.oid + row for c in table.columns for row in rows)
+    return [v for v in found if v.oid not in skipped], note

@@ -181,9 +181,10 @@ def _get(path: Path, where: str, table: dict[str, Any], parts: tuple[IndexPart, 
     get = table["get"]
     if not isinstance(get, int) or isinstance(get, bool) or get < 0:
         raise ProfileError(f"{path}: {where}.get: expected the row number to read (e.g. 1, the last complete interval)")
-    if [part.kind for part in parts] != ["port", "row"] or not join:
+    kinds = [part.kind for part in parts]
+    if len(kinds) < 2 or kinds[0] != "port" or kinds[-1] != "row" or set(kinds[1:-1]) - {"label"} or not join:
         raise ProfileError(
-            f"{path}: {where}.get: needs index [port, row] and join: true (it adds to lines the walked tables find)"
+            f"{path}: {where}.get: needs index [port, row] (labels between) and join: true (it adds to lines the walked tables find)"
         )
     skip = table.get("skip_rows")
     if skip is None:

@@ -169,7 +169,9 @@ def test_a_get_table_needs_port_row_and_join(tmp_path: Path) -> None:
         "name: bad\ntables:\n  - index: [port, row]\n    get: 1\n"
         "    columns:\n      - {name: es, oid: '1.3.6.1.2.1.10.94.1.1.8.1.6'}\n"
     )
-    with pytest.raises(ProfileError, match=r"bad\.yaml:4: tables\[0\]\.get: needs index \[port, row\] and join: true"):
+    with pytest.raises(
+        ProfileError, match=r"bad\.yaml:4: tables\[0\]\.get: needs index \[port, row\] \(labels between\) and join: true"
+    ):
         load_profiles([tmp_path])
 
 
