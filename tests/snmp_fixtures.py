@@ -109,6 +109,26 @@ def synthetic_vdsl2_bands() -> str:
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
 
 
+VDSL2_HISTORY = {  # (ifIndex, unit: 1 xtuc, 2 xtur) -> ES, SES, LOSS, UAS, ValidInterval of interval 1 (synthetic)
+    (3, 1): (4, 0, 0, 0, 1),
+    (3, 2): (130, 12, 3, 0, 1),  # the far end had a bad quarter hour
+    (7, 1): (900, 900, 900, 900, 2),  # not valid: no value
+    (7, 2): (2, 0, 0, 0, 1),
+}
+
+
+def synthetic_vdsl2_history() -> str:
+    """The synthetic band rows plus xdsl2PMLineHist15MinTable rows (interval 1, and an interval 2
+    that must not be read) for lines 3 and 7, in the MIB's types (Counter32, TruthValue)."""
+    lines = synthetic_vdsl2_bands().splitlines()
+    for (port, unit), values in VDSL2_HISTORY.items():
+        for interval, scale in ((1, 1), (2, 3)):
+            for column_id, value in zip((5, 6, 7, 8, 9), values, strict=True):
+                tag, shown = ("2", value) if column_id == 9 else ("65", value * scale)
+                lines.append(f"1.3.6.1.2.1.10.251.1.4.1.3.1.{column_id}.{port}.{unit}.{interval}|{tag}|{shown}")
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
 SHDSL_SPANS = {  # ifIndex -> (ifOperStatus, repeaters found, attainable bit/s, actual bit/s)
     10: (1, 1, 5_696_000, 4_616_000),
     11: (2, 0, 0, 0),
@@ -249,6 +269,7 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
         shutil.copy(RECORDINGS / f"{name}.snmprec", data / f"{name}.snmprec")
     (data / "cmts-synthetic.snmprec").write_text(synthetic_cmts()[0])
     (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
+    (data / "vdsl2-history-synthetic.snmprec").write_text(synthetic_vdsl2_history())
     (data / "shdsl-synthetic-t0.snmprec").write_text(synthetic_shdsl(later=False))
     (data / "shdsl-synthetic-t1.snmprec").write_text(synthetic_shdsl(later=True))
     (data / "mikrotik-sfp-synthetic.snmprec").write_text(synthetic_mikrotik_sfp())

@@ -1,5 +1,6 @@
-"""ADSL-LINE-MIB failure counters (loss of frame, signal, link, power) and output power, on the
-Teldat recording (snmpsim; a real line that is down) and on synthesised rows cloned from it.
+"""ADSL-LINE-MIB failure counters (loss of frame, signal, link, power), output power and the last
+complete 15-minute interval, on the Teldat recording (snmpsim; a real line that is down) and on
+synthesised rows cloned from it; VDSL2's 15-minute history on synthetic rows.
 
 Expected values are read from the .snmprec file (or the synthetic tables) by the tests themselves.
 """
@@ -27,6 +28,7 @@ from tests.snmp_fixtures import (
     ADSL_INTERVALS,
     ADSL_LINES,
     RECORDINGS,
+    VDSL2_HISTORY,
     Snmpsim,
     column,
     read_snmprec,
@@ -219,3 +221,31 @@ async def test_history_over_snmpv1(snmpsim: Snmpsim) -> None:
         assert (counting.gets, got, note) == (1, [], "")
     finally:
         counting.close()
+
+
+async def test_vdsl2_last_complete_interval_on_synthetic_rows(snmpsim: Snmpsim, client: SnmpClient) -> None:
+    """VDSL2 (no recording holds xdsl2PMLineHist15MinTable): interval 1 of each unit read at the
+    first poll, the worse unit counting; line 7's xtuc row is not valid. The DrayTek (VDSL2, no
+    history) adds nothing."""
+    wanted = {"3": "line-3", "7": "line-7"}
+    dev = device(snmpsim, "vdsl2-history-synthetic", "vdsl2")
+    polled = await poll_device(client, dev, PROFILES["vdsl2"], wanted, T0, rates=RateTracker())
+    assert polled[0].detail == ""
+    found = lines_of(polled)
+    names = (
+        "errored_seconds_last_15m",
+        "severely_errored_seconds_last_15m",
+        "los_seconds_last_15m",
+        "unavailable_seconds_last_15m",
+    )
+    for port, line in wanted.items():
+        rows = [values for (p, _unit), values in VDSL2_HISTORY.items() if p == int(port) and values[4] != 2]
+        expected = {name: max(row[at] for row in rows) for at, name in enumerate(names)}
+        assert {name: found[line].values[name] for name in names} == expected, line
+    rules = RULES.ruleset("vdsl2")
+    history = [
+        [reason for reason in judge_row(found[line].values, rules, T0)[1] if "_last_15m" in reason] for line in wanted.values()
+    ]
+    assert history == [["errored_seconds_last_15m 130 > 90", "severely_errored_seconds_last_15m 12 > 10"], []]
+    draytek = await poll_device(client, device(snmpsim, "draytek_vdsl"), PROFILES["vdsl2"], {"4": "x"}, T0, rates=RateTracker())
+    assert "history" not in draytek[0].detail and not any(name.endswith("_last_15m") for name in draytek[1].values)
