@@ -256,7 +256,9 @@ class Verdict:
 
 
 def _where(line: Line) -> str:
-    return f"port {line.port}" if line.port is not None else f"mac {line.mac}" if line.mac else "no port or mac"
+    if line.port is not None:
+        return f"port {line.port}"
+    return f"mac {line.mac}" if line.mac else f"serial {line.serial}" if line.serial else "no port, mac or serial"
 
 
 def _verdict(device: Device, found: Discovery, config: Config, lines: list[Line]) -> Verdict:

@@ -114,6 +114,7 @@ class Line:
     modem: str | None = None  # address answering ICMP, if the modem is reachable
     sms_opt_out: bool = False  # the subscriber asked not to be texted
     prefer_email: bool = False  # tell by e-mail rather than SMS when both are known
+    serial: str | None = None  # ONUs found by serial number on their OLT (e.g. Ubiquiti UFiber's ubntOnusTable)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,15 @@ into the `Profile`s that probes/profiles.py decodes with; every error names the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from monitord.builtin import PROFILES_DIR as BUILTIN_DIR
 from monitord.files import CONFIG_LIMIT, read_regular_text
-from monitord.yamlload import YamlSyntaxError, load_yaml
+from monitord.yamlload import Document, YamlSyntaxError, load_yaml
 from probes.profiles import COMBINE, CONVERT, TEXT_UNITS, Aggregate, Column, IndexPart, Profile, Table, TextNumber
 from probes.snmp import Oid, parse_oid
 
@@ -27,10 +28,12 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
     metric name (e.g. a vendor that reports SNR margin in whole dB: `{snr_margin_down_db: {scale: 1}}`).
     """
     raw: dict[str, tuple[Path, dict[str, Any]]] = {}
+    lines: dict[Path, Document] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.yaml")):
-            document = _read(path)
-            name = _require(path, document, "name", str)
+            lines[path] = document_of(path)
+            document = lines[path].data
+            name = _with_line(lines, partial(_require, path, document, "name", str))
             raw[name] = (path, document)
     profiles: dict[str, Profile] = {}
     resolving: set[str] = set()
@@ -52,19 +55,56 @@ def load_profiles(dirs: Iterable[Path | str] = (BUILTIN_DIR,)) -> dict[str, Prof
         return profiles[name]
 
     for name in raw:
-        build(name)
+        _with_line(lines, partial(build, name))
     return profiles
+
+
+T = TypeVar("T")
+
+
+def _with_line(documents: dict[Path, Document], work: Callable[[], T]) -> T:
+    """`work`, its ProfileError "file: key.path: ..." told as "file:line: key.path: ..." (the line
+    of that key, or of its nearest ancestor present), as the config's errors are."""
+    try:
+        return work()
+    except ProfileError as error:
+        head, _, rest = str(error).partition(": ")
+        document = next((found for path, found in documents.items() if str(path) == head), None)
+        if document is None or not rest:  # a line given already ("file:3: ..."), or no key path
+            raise
+        where = rest.split(": ", 1)[0] if ": " in rest else ""
+        path: list[str | int] = []
+        for part in where.split(".") if where and " " not in where else []:
+            name, *indexes = part.replace("]", "").split("[")
+            path.append(name)
+            path += [int(index) for index in indexes if index.isdigit()]
+        raise ProfileError(f"{head}:{document.line(tuple(path)) or 1}: {rest}") from None
 
 
 PROFILE_KEYS = {"name", "description", "match", "interval", "max_repetitions", "tables", "aggregates", "traps"}
 EXTEND_KEYS = {"name", "description", "extends", "override", "traps"}
-TABLE_KEYS = {"index", "key", "columns", "join"}
-COLUMN_KEYS = {"name", "oid", "type", "scale", "unavailable", "map", "convert", "combine", "interval", "fallback", "bits", "text"}
+TABLE_KEYS = {"index", "key", "columns", "join", "get", "skip_rows"}
+COLUMN_KEYS = {
+    "name",
+    "oid",
+    "type",
+    "scale",
+    "unavailable",
+    "map",
+    "convert",
+    "combine",
+    "interval",
+    "fallback",
+    "bits",
+    "text",
+    "zero",
+    "served_as",
+}
 
 
 def _profile(path: Path, document: dict[str, Any]) -> Profile:
     _known(path, "", document, PROFILE_KEYS)
-    match = _choice(path, "match", document.get("match", "port"), ("port", "mac", "device"))
+    match = _choice(path, "match", document.get("match", "port"), ("port", "mac", "serial", "device"))
     interval = _require(path, document, "interval", str) if "interval" in document else "line"
     tables = document.get("tables")
     if not isinstance(tables, list) or not tables:
@@ -76,6 +116,8 @@ def _profile(path: Path, document: dict[str, Any]) -> Profile:
         raise ProfileError(f"{path}: max_repetitions: expected a positive integer")
     if match == "mac" and not any(t.key_oid or any(p.kind == "mac" for p in t.index) for t in built):
         raise ProfileError(f"{path}: match: 'mac' needs a table with a mac index or key column")
+    if match == "serial" and not any(any(p.kind == "serial" for p in t.index) for t in built):
+        raise ProfileError(f"{path}: match: 'serial' needs a table with a serial index")
     return Profile(
         name=document["name"],
         description=str(document.get("description", "")),
@@ -110,8 +152,8 @@ def _table(path: Path, where: str, table: Any, interval: str) -> Table:
     _known(path, where, table, TABLE_KEYS)
     spec = table.get("index", "port")
     parts = tuple(_index_part(path, f"{where}.index", item) for item in (spec if isinstance(spec, list) else [spec]))
-    if sum(part.kind in ("port", "mac") for part in parts) > 1:
-        raise ProfileError(f"{path}: {where}.index: at most one of port/mac")
+    if sum(part.kind in ("port", "mac", "serial") for part in parts) > 1:
+        raise ProfileError(f"{path}: {where}.index: at most one of port/mac/serial")
     key_oid = None
     if "key" in table:
         key = table["key"]
@@ -126,11 +168,36 @@ def _table(path: Path, where: str, table: Any, interval: str) -> Table:
     join = table.get("join", False)
     if not isinstance(join, bool):
         raise ProfileError(f"{path}: {where}.join: expected true or false")
-    return Table(parts, built, key_oid, join)
+    get, skip = _get(path, where, table, parts, join)
+    return Table(parts, built, key_oid, join, get, skip)
+
+
+def _get(path: Path, where: str, table: dict[str, Any], parts: tuple[IndexPart, ...], join: bool) -> tuple[Any, Any]:
+    """`get: N` (a history table indexed port.N, row N read by GET) and its `skip_rows: {oid, values}`."""
+    if "get" not in table:
+        if "skip_rows" in table:
+            raise ProfileError(f"{path}: {where}.skip_rows: only on a table read by GET (get: <row>)")
+        return None, None
+    get = table["get"]
+    if not isinstance(get, int) or isinstance(get, bool) or get < 0:
+        raise ProfileError(f"{path}: {where}.get: expected the row number to read (e.g. 1, the last complete interval)")
+    kinds = [part.kind for part in parts]
+    if len(kinds) < 2 or kinds[0] != "port" or kinds[-1] != "row" or set(kinds[1:-1]) - {"label"} or not join:
+        raise ProfileError(
+            f"{path}: {where}.get: needs index [port, row] (labels between) and join: true (it adds to lines the walked tables find)"
+        )
+    skip = table.get("skip_rows")
+    if skip is None:
+        return get, None
+    if not isinstance(skip, dict) or set(skip) != {"oid", "values"} or not isinstance(skip["values"], list):
+        raise ProfileError(f"{path}: {where}.skip_rows: expected {{oid: <numeric OID>, values: [<int>]}}")
+    if not skip["values"] or not all(isinstance(v, int) and not isinstance(v, bool) for v in skip["values"]):
+        raise ProfileError(f"{path}: {where}.skip_rows.values: expected a list of integers")
+    return get, (_oid(path, f"{where}.skip_rows.oid", skip["oid"]), frozenset(skip["values"]))
 
 
 def _index_part(path: Path, where: str, item: Any) -> IndexPart:
-    if item in ("port", "mac", "row"):
+    if item in ("port", "mac", "serial", "row"):
         return IndexPart(item)
     if isinstance(item, dict) and set(item) == {"label", "values"} and isinstance(item["values"], dict):
         try:
@@ -138,7 +205,7 @@ def _index_part(path: Path, where: str, item: Any) -> IndexPart:
         except (TypeError, ValueError):
             raise ProfileError(f"{path}: {where}.values: keys must be integers") from None
         return IndexPart("label", str(item["label"]), labels)
-    raise ProfileError(f"{path}: {where}: expected port, mac, row or {{label: <name>, values: {{<int>: <text>}}}}")
+    raise ProfileError(f"{path}: {where}: expected port, mac, serial, row or {{label: <name>, values: {{<int>: <text>}}}}")
 
 
 def _column(path: Path, where: str, column: Any, interval: str, labels: set[str]) -> Column:
@@ -166,6 +233,8 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ProfileError(f"{path}: {where}.scale: expected a number")
             fields["scale"] = float(value)
+        elif key == "zero":  # what a zero means (on a line that is down, mostly): a reading, or none
+            _choice(path, f"{where}.zero", value, ("value", "none"))
         elif key == "unavailable":
             if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
                 raise ProfileError(f"{path}: {where}.unavailable: expected a list of integers")
@@ -189,12 +258,18 @@ def _apply(path: Path, where: str, column: Column, changes: dict[str, Any]) -> C
             fields["bits"] = frozenset(value)
         elif key == "text":
             fields["text"] = _text(path, f"{where}.text", value)
+        elif key == "served_as":
+            if column.kind != "counter":
+                raise ProfileError(f"{path}: {where}.served_as: only a counter may be served as an OCTET STRING")
+            fields["served_as"] = _choice(path, f"{where}.served_as", value, ("octets", "text"))
         elif key == "fallback":
             if column.kind != "counter":
                 raise ProfileError(f"{path}: {where}.fallback: only a counter column may fall back (to a 32-bit counter)")
             fields["fallback"] = _oid(path, f"{where}.fallback", value)
         else:
             raise ProfileError(f"{path}: {where}.{key}: not allowed here")
+    if changes.get("zero") == "none":
+        fields["unavailable"] = fields.get("unavailable", column.unavailable) | {0}
     built = replace(column, **fields)
     for key, unit in (("text", "the unit converts"), ("bits", "a bit is 1 or 0")):
         if getattr(built, key) and (
@@ -266,7 +341,8 @@ def _extend(path: Path, document: dict[str, Any], base: Profile) -> Profile:
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
+def document_of(path: Path) -> Document:
+    """The profile file's data (a mapping) and the line of every key."""
     try:
         document = load_yaml(read_regular_text(path, CONFIG_LIMIT))
     except YamlSyntaxError as error:
@@ -277,8 +353,8 @@ def _read(path: Path) -> dict[str, Any]:
         duplicate = document.duplicates[0]
         raise ProfileError(f"{path}:{duplicate.line}: {duplicate}")
     if not isinstance(document.data, dict):
-        raise ProfileError(f"{path}: expected a mapping at the top level")
-    return document.data
+        raise ProfileError(f"{path}:1: expected a mapping at the top level")
+    return document
 
 
 def _known(path: Path, where: str, mapping: dict[str, Any], allowed: set[str]) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
 from probes.ber import RANGES, Cells, Value
+from probes.history import get_rows
 from probes.rates import RateTracker
 from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid
 
@@ -35,7 +36,7 @@ SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 Kind = Literal["gauge", "counter"]
 Combine = Literal["min", "max", "sum"]
-Match = Literal["port", "mac", "device"]
+Match = Literal["port", "mac", "serial", "device"]
 
 INTEGER_TAGS = frozenset({2, 65, 66, 67, 70})
 COUNTER_BITS = {65: 32, 70: 64}
@@ -68,14 +69,16 @@ class TextNumber:
 @dataclass(frozen=True, slots=True)
 class IndexPart:
     """One piece of a row index: `port` (1 sub-id, the line key), `mac` (6 sub-ids, the line key),
-    `row` (1 sub-id, not a key) or a label (1 sub-id named through `labels`, e.g. band)."""
+    `serial` (a length-prefixed text such as an ONU's serial number, the line key), `row` (1
+    sub-id, not a key) or a label (1 sub-id named through `labels`, e.g. band)."""
 
-    kind: Literal["port", "mac", "row", "label"]
+    kind: Literal["port", "mac", "serial", "row", "label"]
     name: str = ""
     labels: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
+        """Sub-ids taken; a serial's are its length's one and then as many as it says."""
         return 6 if self.kind == "mac" else 1
 
 
@@ -93,6 +96,7 @@ class Column:
     fallback: Oid | None = None  # a 32-bit counter to read where this (64-bit) one is not served
     bits: frozenset[int] | None = None  # a BITS cell (OCTET STRING): 1 if any of these bits is set, else 0
     text: TextNumber | None = None  # a number read out of a text cell
+    served_as: Literal["octets", "text"] | None = None  # a 64-bit counter in an OCTET STRING: big-endian octets or decimal text
 
     @property
     def folding(self) -> Combine:
@@ -105,6 +109,8 @@ class Table:
     columns: tuple[Column, ...]
     key_oid: Oid | None = None  # a MAC column giving the line key of rows indexed by `row`
     join: bool = False  # only adds values to lines found in the other tables (e.g. ifOperStatus)
+    get: int | None = None  # a history table indexed port.N: only row N of each polled line, by GET, never walked
+    skip_rows: tuple[Oid, frozenset[int]] | None = None  # (column, values): a row whose cell there reads one gives no value
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,8 @@ class Profile:
     def walk_oids(self, intervals: Iterable[str] | None = None, *, fallbacks: bool = False) -> tuple[Oid, ...]:
         """The columns to walk, led by the MAC key column of each table that has one walked;
         with `fallbacks`, a column's fallback instead of the column where it has one."""
-        walked = self.columns(intervals)
+        got = {column.oid for table in self.tables if table.get is not None for column in table.columns}
+        walked = tuple(column for column in self.columns(intervals) if column.oid not in got)
         oids = tuple((fallbacks and column.fallback) or column.oid for column in walked)
         keys = tuple(t.key_oid for t in self.tables if t.key_oid and any(c in walked for c in t.columns))
         return tuple(dict.fromkeys(keys + oids))
@@ -173,8 +180,13 @@ class Decoded:
 
 
 def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
-    """Varbinds one by one (a GET's) -> `decode_cells` of them, grouped under the profile's
-    column (or key column) OIDs, the longest that names each."""
+    """Varbinds one by one (a GET's) -> `decode_cells` of them."""
+    return decode_cells(profile, cells_of(profile, varbinds))
+
+
+def cells_of(profile: Profile, varbinds: Iterable[Varbind]) -> list[Cells]:
+    """Varbinds one by one -> Cells grouped under the profile's column (or key column) OIDs,
+    the longest that names each; varbinds under none are left out."""
     registered = {c.oid for t in profile.tables for c in t.columns}
     registered |= {c.fallback for t in profile.tables for c in t.columns if c.fallback is not None}
     registered |= {t.key_oid for t in profile.tables if t.key_oid}
@@ -190,9 +202,7 @@ def decode(profile: Profile, varbinds: Iterable[Varbind]) -> Decoded:
             indexes.append(oid[len(prefix) :])
             tags.append(tag)
             values.append(value)
-    return decode_cells(
-        profile, [Cells(prefix, indexes, bytes(tags), values) for prefix, (indexes, tags, values) in grouped.items()]
-    )
+    return [Cells(prefix, indexes, bytes(tags), values) for prefix, (indexes, tags, values) in grouped.items()]
 
 
 def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
@@ -229,7 +239,13 @@ def decode_cells(profile: Profile, walked: Iterable[Cells]) -> Decoded:
         counter = column.kind == "counter"
         accepted = COUNTER_TAGS if counter else OCTET_STRING_TAGS if column.bits or column.text else INTEGER_TAG_OCTETS
         values: list[Any] = cells.values
-        if found.complete and not column.unavailable and "{" not in column.name and not cells.tags.translate(None, accepted):
+        if (
+            found.complete
+            and not column.served_as
+            and not column.unavailable
+            and "{" not in column.name
+            and not cells.tags.translate(None, accepted)
+        ):
             if not counter:
                 values = list(map(_converter(column), values))
             if None not in values:
@@ -311,7 +327,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
     does not fit, of a wrong type, unmapped or unlabelled."""
     counter = column.kind == "counter"
     tags = COUNTER_BITS if counter else INTEGER_TAGS
-    octets = bool(column.bits) or column.text is not None
+    octets = bool(column.bits) or column.text is not None or column.served_as is not None
     convert = _converter(column)
     labelled = "{" in column.name
     skipped = 0
@@ -333,7 +349,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
             continue
         value = convert(raw)
         if value is None:
-            if column.map is not None:
+            if column.map is not None or column.served_as is not None:
                 skipped += 1
             continue
         if labelled:
@@ -349,7 +365,7 @@ def _cell_by_cell(column: Column, cells: Cells, rows: list[tuple[str, dict[str, 
         run.indexes.append(index)
         values.append(value)
         if counter:
-            bits.append(COUNTER_BITS[tag])
+            bits.append(64 if octets else COUNTER_BITS[tag])
     return run._replace(values=values, bits=bytes(bits)), skipped
 
 
@@ -365,6 +381,8 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
         return _text_number(column.text)
     if column.map is not None:
         return column.map.get
+    if column.served_as is not None:
+        return _octet_counter if column.served_as == "octets" else _text_counter
     if column.kind == "counter":
         return int
     if column.convert:
@@ -372,6 +390,20 @@ def _converter(column: Column) -> Callable[[Any], float | None]:
         return lambda raw: transform(raw * scale)
     scale = column.scale
     return lambda raw: raw * scale
+
+
+def _octet_counter(raw: bytes) -> int | None:
+    """A Counter64 served as an OCTET STRING of 1 to 8 octets, most significant first."""
+    return int.from_bytes(raw, "big") if 0 < len(raw) <= 8 else None
+
+
+def _text_counter(raw: bytes) -> int | None:
+    """A Counter64 served as decimal text ("18446744073709551615" at most)."""
+    digits = raw.strip()
+    if not digits.isdigit() or len(digits) > 20:
+        return None
+    value = int(digits)
+    return value if value <= MAX_COUNTER else None
 
 
 def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
@@ -394,15 +426,20 @@ def _text_number(text: TextNumber) -> Callable[[bytes], float | None]:
 
 def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str, str]] | None:
     """Row index sub-ids -> (line key, labels), or None if they do not fit the parts."""
-    if len(index) != sum(part.width for part in parts):
-        return None
     key = ""
     labels: dict[str, str] = {}
     position = 0
     for part in parts:
-        ids = index[position : position + part.width]
-        position += part.width
-        if part.kind == "port":
+        width = part.width if part.kind != "serial" or position >= len(index) else 1 + index[position]
+        ids = index[position : position + width]
+        position += width
+        if len(ids) != width:
+            return None
+        if part.kind == "serial":
+            if not all(32 < i < 127 for i in ids[1:]) or width == 1:  # printable text, no spaces, not empty
+                return None
+            key = bytes(ids[1:]).decode("ascii")
+        elif part.kind == "port":
             key = str(ids[0])
         elif part.kind == "mac":
             if any(i > 255 for i in ids):
@@ -413,6 +450,8 @@ def parse_index(parts: tuple[IndexPart, ...], index: Oid) -> tuple[str, dict[str
             if label is None:
                 return None
             labels[part.name] = label
+    if position != len(index):
+        return None
     return key, labels
 
 
@@ -489,6 +528,8 @@ def line_key(profile: Profile, line: Line) -> str | None:
         return None if line.port is None else sys.intern(str(line.port))  # "1".."48" on every DSLAM: one string each
     if profile.match == "mac":
         return line.mac.lower() if line.mac else None
+    if profile.match == "serial":
+        return line.serial
     return ""
 
 
@@ -539,6 +580,10 @@ async def poll_device(
                 f"no 64-bit counters for {names}, and their 32-bit ones failed: {extra.outcome.value} {extra.detail}".rstrip()
             )
             fallen = []
+    if any(table.get is not None for table in profile.tables):
+        got, note = await get_rows(client, target, profile.tables, lines_by_key, intervals)
+        cells = (*cells, *cells_of(profile, got))
+        notes += [note] if note else []
     decoded = decode_cells(profile, cells)
     if not decoded.served:
         detail = absent(profile, intervals)

@@ -32,6 +32,8 @@ SERVED = (
     "weos_ddw-225",
     "oneaccess_oneaccess-showtime",
     "vrp_ne8000-m8",
+    "edgeosolt",
+    "edgeosolt_uisp-fiber",
 )
 
 
@@ -107,6 +109,26 @@ def synthetic_vdsl2_bands() -> str:
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
 
 
+VDSL2_HISTORY = {  # (ifIndex, unit: 1 xtuc, 2 xtur) -> ES, SES, LOSS, UAS, ValidInterval of interval 1 (synthetic)
+    (3, 1): (4, 0, 0, 0, 1),
+    (3, 2): (130, 12, 3, 0, 1),  # the far end had a bad quarter hour
+    (7, 1): (900, 900, 900, 900, 2),  # not valid: no value
+    (7, 2): (2, 0, 0, 0, 1),
+}
+
+
+def synthetic_vdsl2_history() -> str:
+    """The synthetic band rows plus xdsl2PMLineHist15MinTable rows (interval 1, and an interval 2
+    that must not be read) for lines 3 and 7, in the MIB's types (Counter32, TruthValue)."""
+    lines = synthetic_vdsl2_bands().splitlines()
+    for (port, unit), values in VDSL2_HISTORY.items():
+        for interval, scale in ((1, 1), (2, 3)):
+            for column_id, value in zip((5, 6, 7, 8, 9), values, strict=True):
+                tag, shown = ("2", value) if column_id == 9 else ("65", value * scale)
+                lines.append(f"1.3.6.1.2.1.10.251.1.4.1.3.1.{column_id}.{port}.{unit}.{interval}|{tag}|{shown}")
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
 SHDSL_SPANS = {  # ifIndex -> (ifOperStatus, repeaters found, attainable bit/s, actual bit/s)
     10: (1, 1, 5_696_000, 4_616_000),
     11: (2, 0, 0, 0),
@@ -156,6 +178,81 @@ def synthetic_shdsl(later: bool) -> str:
     return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
 
 
+ADSL = "1.3.6.1.2.1.10.94.1.1"
+ADSL_LINES = {  # ifIndex -> (ifOperStatus, ATU-C margin, atn (0.1 dB), attainable, ATU-R margin, atn, attainable, output power C, R (0.1 dBm))
+    5: (1, 90, 120, 1_100_000, 75, 300, 12_000_000, 195, 124),  # in sync, clean
+    6: (2, 0, 0, 0, 0, 0, 0, 0, 130),  # out of sync (as the Teldat line: the ATU-R still reads a power)
+    7: (1, 95, 150, 900_000, 85, 420, 8_000_000, 200, 125),  # in sync, losing signal and frames
+}
+ADSL_FAILURES = {  # (ifIndex, side) -> LOFS, LOSS, LOLS, LPRS, ESs, inits (counters at t0; the ATU-R has no LOLS or inits)
+    (5, "c"): (3, 4, 1, 2, 50, 3),
+    (5, "r"): (1, 2, None, 7, 40, None),
+    (6, "c"): (100, 5_000, 40, 0, 6_000, 80),
+    (6, "r"): (90, 4_000, None, 1, 5_000, None),
+    (7, "c"): (10, 20, 2, 0, 300, 4),
+    (7, "r"): (11, 21, None, 5, 310, None),
+}
+ADSL_DELTAS = {  # counters' growth over the 60 s between the two synthetic snapshots
+    (6, "c"): (0, 60, 0, 0, 60, 0),  # a line out of sync loses signal every second
+    (6, "r"): (0, 60, None, 0, 60, None),
+    (7, "c"): (2, 20, 1, 0, 25, 1),
+    (7, "r"): (4, 6, None, 1, 30, None),
+}
+ADSL_INTERVALS = {  # (ifIndex, side, interval) -> LOFS, LOSS, LOLS, LPRS, ESs, inits, valid data (1 true, 2 false); 1 = last complete
+    (5, "c", 1): (0, 1, 0, 0, 120, 0, 1),  # the last 15 minutes were bad, the ones before clean
+    (5, "c", 2): (0, 0, 0, 0, 3, 0, 1),
+    (5, "r", 1): (2, 0, None, 0, 80, None, 1),
+    (5, "r", 2): (0, 0, None, 0, 1, None, 1),
+    (7, "c", 1): (900, 900, 900, 0, 900, 9, 2),  # not valid (the agent restarted): no value
+    (7, "r", 1): (1, 14, None, 0, 12, None, 1),
+}
+
+
+def synthetic_adsl(later: bool) -> str:
+    """ADSL-LINE-MIB rows cloned from the Teldat recording's line (ifIndex 17: the same columns
+    and types, other indexes and values): three lines, their failure counters and 15-minute
+    interval tables. `later`: the snapshot 60 s on."""
+    lines = [f"1.3.6.1.2.1.1.3.0|67|{6100 if later else 100}"]
+    for port, (oper, *phys) in ADSL_LINES.items():
+        lines.append(f"1.3.6.1.2.1.2.2.1.8.{port}|2|{oper}")
+        snr_c, atn_c, att_c, snr_r, atn_r, att_r, pwr_c, pwr_r = phys
+        for table, (snr, atn, att, pwr) in ((2, (snr_c, atn_c, att_c, pwr_c)), (3, (snr_r, atn_r, att_r, pwr_r))):
+            lines += [f"{ADSL}.{table}.1.4.{port}|2|{snr}", f"{ADSL}.{table}.1.5.{port}|66|{atn}"]
+            lines += [f"{ADSL}.{table}.1.7.{port}|2|{pwr}", f"{ADSL}.{table}.1.8.{port}|66|{att}"]
+    layout = {"c": (6, (1, 2, 3, 4, 5, 6)), "r": (7, (1, 2, None, 3, 4, None))}  # PerfDataTable, column per counter
+    for (port, side), counters in ADSL_FAILURES.items():
+        grown = ADSL_DELTAS.get((port, side), (0,) * 6) if later else (0,) * 6
+        table, columns = layout[side]
+        for column_id, value, delta in zip(columns, counters, grown, strict=True):
+            if column_id is not None and value is not None:
+                lines.append(f"{ADSL}.{table}.1.{column_id}.{port}|65|{value + (delta or 0)}")
+    intervals = {"c": (8, (2, 3, 4, 5, 6, 7, 8)), "r": (9, (2, 3, None, 4, 5, None, 6))}
+    for (port, side, number), values in ADSL_INTERVALS.items():
+        table, columns = intervals[side]
+        lines.append(f"{ADSL}.{table}.1.1.{port}.{number}|2|{number}")
+        for column_id, value in zip(columns, values, strict=True):
+            if column_id is not None and value is not None:
+                tag = "2" if column_id == columns[-1] else "66"
+                lines.append(f"{ADSL}.{table}.1.{column_id}.{port}.{number}|{tag}|{value}")
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
+MIKROTIK_SFPS = {  # mtxrOpticalIndex -> (RxLoss, Tx power, Rx power in thousandths of a dBm); synthetic: no recording has this table
+    1: (0, -2_400, -5_100),
+    2: (0, 1_234, -17_896),
+    3: (1, -2_150, -40_000),  # no light: Rx loss
+    4: (0, 0, 0),  # an empty cage: every column 0
+}
+
+
+def synthetic_mikrotik_sfp() -> str:
+    """MIKROTIK-MIB mtxrOpticalTable rows in the MIB's types (Integer32), as RouterOS serves them."""
+    lines = ["1.3.6.1.2.1.1.3.0|67|100"]
+    for column_id, at in ((3, 0), (9, 1), (10, 2)):
+        lines += [f"1.3.6.1.4.1.14988.1.1.19.1.1.{column_id}.{index}|2|{row[at]}" for index, row in MIKROTIK_SFPS.items()]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Snmpsim:
     port: int
@@ -172,8 +269,12 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
         shutil.copy(RECORDINGS / f"{name}.snmprec", data / f"{name}.snmprec")
     (data / "cmts-synthetic.snmprec").write_text(synthetic_cmts()[0])
     (data / "vdsl2-bands.snmprec").write_text(synthetic_vdsl2_bands())
+    (data / "vdsl2-history-synthetic.snmprec").write_text(synthetic_vdsl2_history())
     (data / "shdsl-synthetic-t0.snmprec").write_text(synthetic_shdsl(later=False))
     (data / "shdsl-synthetic-t1.snmprec").write_text(synthetic_shdsl(later=True))
+    (data / "mikrotik-sfp-synthetic.snmprec").write_text(synthetic_mikrotik_sfp())
+    (data / "adsl-synthetic-t0.snmprec").write_text(synthetic_adsl(later=False))
+    (data / "adsl-synthetic-t1.snmprec").write_text(synthetic_adsl(later=True))
     process, port = start_snmpsim(data, root / "cache", "zxdsl")
     try:
         yield Snmpsim(port, data)

@@ -710,6 +710,15 @@ CASES = [
     Case("CSV unknown device", "tr,cmts-1", "tr,cmts-9", "device", "100003", "unknown device 'cmts-9'", file="subs.csv"),
     Case("CSV missing name", "100002,John Smith", "100002,", "name", "100002", "missing required value", file="subs.csv"),
     Case("CSV line on a dslam without port", "dslam-1,1,,", "dslam-1,,,", "port", "100001", "needs its port", file="subs.csv"),
+    Case(
+        "CSV line on an olt without port or serial",
+        "olt-1,7,,",
+        "olt-1,,,",
+        "port",
+        "100002",
+        "needs its port or its ONU's serial",
+        file="subs.csv",
+    ),
 ]
 
 
@@ -1167,3 +1176,18 @@ def test_who_hears_of_a_silent_modem_is_configured_and_checked(tmp_path: Path) -
     bad = BASE.replace("  tickets:\n", "  cpe:\n    ticket: maybe\n    nock: true\n  tickets:\n")
     found = {(p.line, p.key) for p in problems_of(write(tmp_path, bad))}
     assert found == {(line_of(bad, "ticket: maybe"), "notifiers.cpe.ticket"), (line_of(bad, "nock"), "notifiers.cpe.nock")}
+
+
+def test_an_onu_line_may_name_its_serial_instead_of_a_port(tmp_path: Path) -> None:
+    """OLTs that index ONUs by serial number (ufiber-onu): the line's optional `serial` column is
+    its key there, unique per device like a port."""
+    rows = CSV.replace(
+        "id,name,phone,email,language,device,port,mac,modem\n", "id,name,phone,email,language,device,port,mac,modem,serial\n"
+    )
+    rows = (
+        rows.replace(",en,olt-1,7,,\n", ",en,olt-1,,,,UBNT20731888\n")
+        .replace("127.0.11.1\n", "127.0.11.1,\n")
+        .replace(",tr,dslam-1,1,,\n", ",tr,dslam-1,1,,,\n")
+    )
+    line = load_config(write(tmp_path, BASE, rows), ENV).topology.lines["100002"]
+    assert (line.port, line.serial) == (None, "UBNT20731888")

@@ -42,8 +42,8 @@ EXPECTED = {  # recording -> the profiles that find rows there -> the lines each
     "arris-d5": {"if-mib": 48},
     "axos_e7-2": {"gpon-axos": 206, "if-mib": 249},
     "draytek_vdsl": {"adsl": 1, "adsl-wholedb": 1, "if-mib": 11, "vdsl2": 1},
-    "edgeosolt": {"if-mib": 6},
-    "edgeosolt_uisp-fiber": {"if-mib": 15},
+    "edgeosolt": {"if-mib": 6, "ufiber-onu": 29},
+    "edgeosolt_uisp-fiber": {"if-mib": 15, "ufiber-onu": 1},
     "exa_pon": {"if-mib": 893},
     "hatteras_hn4000-i": {"if-mib": 176},
     "hatteras_hn4000e": {"if-mib": 91},
@@ -134,6 +134,9 @@ def _lines_in_file(records: dict[Oid, tuple[str, str]], tables: list[dict[str, A
                 continue
             if "key" in table:
                 keys.add(value.lower())
+            elif parts == ["serial"]:  # a length-prefixed text
+                if index[0] == len(index) - 1:
+                    keys.add(index)
             elif len(index) == width and all(
                 not isinstance(part, dict) or index[i] in part["values"] for i, part in enumerate(parts)
             ):

@@ -28,8 +28,10 @@ BUILT_IN = {
     "gpon-axos",
     "huawei-optics",
     "if-mib",
+    "mikrotik-sfp",
     "oneaccess-shdsl",
     "shdsl",
+    "ufiber-onu",
     "vdsl2",
 }
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "*.so")

@@ -125,6 +125,20 @@ def test_bad_profiles_name_file_and_key(tmp_path: Path, text: str, message: str)
     assert message in str(error.value)
 
 
+def test_a_bad_profile_names_file_and_line(tmp_path: Path) -> None:
+    """The line of the key at fault, or of its nearest ancestor when the key is missing."""
+    columns = "    columns:\n      - {name: a, oid: '1.3.6'}\n      - name: b\n        oid: '1.3.7'\n        scale: lots\n"
+    (tmp_path / "broken.yaml").write_text("name: x\ntables:\n  - index: port\n" + columns)
+    with pytest.raises(ProfileError, match=r"broken\.yaml:8: tables\[0\]\.columns\[1\]\.scale: expected a number"):
+        load_profiles([BUILTIN_DIR, tmp_path])
+    (tmp_path / "broken.yaml").write_text("name: x\ntables:\n  - index: port\n    columns:\n      - {oid: '1.3.6'}\n")
+    with pytest.raises(ProfileError, match=r"broken\.yaml:5: tables\[0\]\.columns\[0\]\.name: expected a str"):
+        load_profiles([BUILTIN_DIR, tmp_path])
+    (tmp_path / "broken.yaml").write_text("name: x\nextends: adsl\noverride:\n  snr_margin_up_db: {zero: nothing}\n")
+    with pytest.raises(ProfileError, match=r"broken\.yaml:4: override\.snr_margin_up_db\.zero: 'nothing' is not one of"):
+        load_profiles([BUILTIN_DIR, tmp_path])
+
+
 def test_a_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("name: x\ntables: []\nname: y\n")
     with pytest.raises(ProfileError, match=r"broken\.yaml:3: duplicate key 'name' \(first given on line 1\)"):

@@ -332,7 +332,7 @@ def test_traps_config_defaults_and_mistakes(tmp_path: Path) -> None:
 
 def test_profile_traps_are_checked(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: bad\nextends: adsl\ntraps:\n  - oid: linkDown\n    meaning: x\n")
-    with pytest.raises(ProfileError, match=r"bad.yaml: traps\[0\].oid: 'linkDown' is not a numeric OID"):
+    with pytest.raises(ProfileError, match=r"bad.yaml:4: traps\[0\].oid: 'linkDown' is not a numeric OID"):
         load_profiles([BUILTIN_DIR, tmp_path])
 
 

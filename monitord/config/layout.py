@@ -275,6 +275,9 @@ class SubscriberLine(Section):
     prefer_email: Annotated[bool, _FLAG] = Field(
         default=False, description="Tell this subscriber by e-mail rather than SMS when both are known (default no)"
     )
+    serial: Annotated[str | None, Parsed(STRING, values.optional(values.text))] = Field(
+        default=None, description="ONU serial number, for OLTs that index ONUs by it (instead of a port)"
+    )
 
 
 class Subscribers(Section):
@@ -282,7 +285,7 @@ class Subscribers(Section):
 
     csv: MaybeText = Field(
         default=None,
-        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last two optional)",
+        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last three optional)",
     )
     lines: list[SubscriberLine] = Field(default=[])
     phone_region: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"}, values.phone_region)] = Field(

@@ -28,6 +28,7 @@ LINE_FIELDS: tuple[str, ...] = (
     "modem",
     "sms_opt_out",
     "prefer_email",
+    "serial",
 )
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 SECRET_HINT = "use {env: NAME} or {file: path}"

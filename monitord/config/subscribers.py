@@ -141,13 +141,15 @@ def _place_line(inv: Inventory, values: dict[str, Any], complete: bool, where: s
     if line.device not in inv.declared["device"]:
         return [("device", f"unknown device {line.device!r}", None)]
     faults: list[tuple[str, str, str | None]] = []
-    if kind in ("dslam", "olt") and line.port is None:
-        faults.append(("port", f"a line on {kind} {line.device!r} needs its port", None))
+    if kind == "dslam" and line.port is None:
+        faults.append(("port", f"a line on dslam {line.device!r} needs its port", None))
+    if kind == "olt" and line.port is None and line.serial is None:
+        faults.append(("port", f"a line on olt {line.device!r} needs its port or its ONU's serial", None))
     if kind == "cmts" and line.mac is None:
         faults.append(("mac", f"a line on cmts {line.device!r} needs its modem's MAC address", None))
     if line.modem is not None:
         faults += _modem_taken(inv, line, where)
-    for column, slot in (("port", line.port), ("mac", line.mac)):
+    for column, slot in (("port", line.port), ("mac", line.mac), ("serial", line.serial)):
         if slot is not None:
             taken = inv.line_slots.setdefault((line.device, column, slot), line.id)
             if taken != line.id:
