@@ -147,9 +147,14 @@ def octets(column: Column, value: bytes) -> float | None:
 
 
 def parse(parts: Any, index: Oid) -> tuple[str, Mapping[str, str]] | None:
-    if len(index) != sum(6 if part.kind == "mac" else 1 for part in parts):
-        return None
     key, labels, ids = "", {}, list(index)
+    if parts and parts[0].kind == "serial":  # a length-prefixed serial: printable, no spaces, not empty
+        size, text = (ids[0], ids[1 : 1 + ids[0]]) if ids else (0, [])
+        if size == 0 or len(text) != size or any(not 33 <= i <= 126 for i in text):
+            return None
+        key, ids, parts = bytes(text).decode("ascii"), ids[1 + size :], parts[1:]
+    if len(ids) != sum(6 if part.kind == "mac" else 1 for part in parts):
+        return None
     for part in parts:
         if part.kind == "mac":
             mac, ids = ids[:6], ids[6:]
