@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from monitord import sdnotify
 from monitord.channels import build_notifiers, channel_policies, channel_sections
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, load_config
+from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
@@ -306,9 +306,7 @@ class Daemon:
             try:
                 config, reshape, jobs = await asyncio.to_thread(self._prepare, path)
             except ConfigError as error:
-                for problem in error.problems:
-                    log.error("reload rejected: %s", problem)
-                log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+                log_rejected(error)
                 return False
             old = self.config
             self.config = config

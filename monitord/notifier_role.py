@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, load_config
+from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import build_notifiers, channel_policies, deliver, needs_restart
 from monitord.model import ChannelHold
 from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
@@ -128,9 +128,7 @@ class NotifierWorker:
         try:
             config = await asyncio.to_thread(load_config, path)
         except ConfigError as error:
-            for problem in error.problems:
-                log.error("reload rejected: %s", problem)
-            log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+            log_rejected(error)
             return False
         old, self.config = self.config, config
         self._settings = plan_settings(config)

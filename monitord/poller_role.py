@@ -39,7 +39,7 @@ from prometheus_client.registry import Collector
 
 from monitord import batches, sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, load_config
+from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import needs_restart
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
@@ -140,9 +140,7 @@ class Poller:
             try:
                 config, jobs = await asyncio.to_thread(self._prepare, path)
             except ConfigError as error:
-                for problem in error.problems:
-                    log.error("reload rejected: %s", problem)
-                log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
+                log_rejected(error)
                 return False
             old, self.config = self.config, config
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())

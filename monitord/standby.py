@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
-from monitord.config import Config, ConfigError, load_config
+from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import Daemon, build_notifiers, channel_policies, deliver
 from monitord.http_server import HttpServer
 from monitord.leader import Leadership
@@ -213,8 +213,7 @@ class Member:
         try:
             self.config = await asyncio.to_thread(load_config, self.path)
         except ConfigError as error:
-            for problem in error.problems:
-                log.error("reload rejected: %s", problem)
+            log_rejected(error)
             return False
         if self._outbox is not None:
             self._outbox.replace_notifiers(build_notifiers(self.config))

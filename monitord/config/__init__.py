@@ -11,7 +11,7 @@ Modules: `values` (the value parsers every reader shares), `model` (the checked 
 """
 
 from monitord.config.layout import SECTION_KEYS
-from monitord.config.load import load_config, load_or_report
+from monitord.config.load import load_config, load_or_report, log_rejected
 from monitord.config.model import (
     LINE_FIELDS,
     Config,
@@ -55,6 +55,7 @@ __all__ = [
     "listen",
     "load_config",
     "load_or_report",
+    "log_rejected",
     "node_ref",
     "parse_duration",
     "text",

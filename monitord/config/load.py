@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -61,6 +62,14 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     if config is None:
         raise ConfigError(decoder.problems)
     return config
+
+
+def log_rejected(error: ConfigError) -> None:
+    """A reload's refusal, problem by problem, for any role: the running config stays."""
+    log = logging.getLogger("monitord")
+    for problem in error.problems:
+        log.error("reload rejected: %s", problem)
+    log.error("reload rejected: %d problem(s); the running config stays in force", len(error.problems))
 
 
 def load_or_report(path: str | Path) -> Config | None:
