@@ -77,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     diagnose.add_argument("subscriber")
     incidents = commands.add_parser("incidents", help="list the open incidents")
     incidents.add_argument("--all", action="store_true", help="include resolved incidents")
+    history = commands.add_parser("history", help="a subscriber's incidents, past and open, latest first")
+    history.add_argument("subscriber")
+    export = commands.add_parser("export", help="CSV on standard output")
+    exports = export.add_subparsers(dest="what", required=True)
+    touched = exports.add_parser("subscribers", help="the subscribers an incident touched (needs the token)")
+    touched.add_argument("tracking")
+    report = exports.add_parser("incidents", help="the incidents opened in a period")
+    report.add_argument("--since", required=True, help="ISO 8601, e.g. 2026-11-01T00:00 (the daemon's time zone)")
+    report.add_argument("--until", required=True, help="ISO 8601, at most 366 days after --since")
     maintenance = commands.add_parser("maintenance", help="list, add or cancel maintenance windows")
     actions = maintenance.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="plan a window: alerts inside its scope are held back")
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("list", help="the windows, planned and in force")
     cancel = actions.add_parser("cancel", help="cancel a window added through the API")
     cancel.add_argument("id")
-    for sub in (diagnose, incidents, *actions.choices.values()):
+    for sub in (diagnose, incidents, history, touched, report, *actions.choices.values()):
         sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
         sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
         sub.add_argument("--token-file", help="a file holding the API token (needed for changes and diagnose)")
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
-    if args.command in ("diagnose", "incidents", "maintenance"):
+    if args.command in ("diagnose", "incidents", "history", "export", "maintenance"):
         try:
             return _client(args)
         except CliError as error:
@@ -227,9 +236,17 @@ class CliError(Exception):
 def _client(args: argparse.Namespace) -> int:
     url, token = _endpoint(args)
     show: Callable[[Any], None]
+    if args.command == "export":
+        query = urllib.parse.urlencode({"since": args.since, "until": args.until}) if args.what == "incidents" else ""
+        path = f"/api/reports/incidents.csv?{query}" if query else f"/api/incidents/{_quote(args.tracking)}/subscribers.csv"
+        sys.stdout.write(_call(url, "GET", path, token, csv=True))
+        return 0
     if args.command == "diagnose":
         body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose", token)
         show = _show_diagnosis
+    elif args.command == "history":
+        body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/incidents")
+        show = _show_history
     elif args.command == "incidents":
         body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))
         show = _show_incidents
@@ -307,8 +324,9 @@ def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
-def _call(url: str, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
-    headers = {"Accept": "application/json"}
+def _call(url: str, method: str, path: str, token: str | None = None, body: Any = None, csv: bool = False) -> Any:
+    """The API's JSON answer, or its CSV text (`csv`)."""
+    headers = {"Accept": "text/csv" if csv else "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = None
@@ -318,7 +336,7 @@ def _call(url: str, method: str, path: str, token: str | None = None, body: Any 
     request = urllib.request.Request(url + path, data, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.load(response)
+            return response.read().decode() if csv else json.load(response)
     except ValueError:
         raise CliError(f"{method} {path}: the answer from {url} is not JSON (is --url a monitord API?)") from None
     except urllib.error.HTTPError as error:
@@ -348,6 +366,31 @@ def _show_incidents(incidents: list[dict[str, Any]]) -> None:
         return
     rows = [[i["tracking"], i["kind"], i["root"], i["phase"], _when(i["opened_at"]), str(len(i["affected"]))] for i in incidents]
     _table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "LINES"], rows)
+
+
+def _show_history(incidents: list[dict[str, Any]]) -> None:
+    if not incidents:
+        print("no incidents")
+        return
+    rows = [
+        [
+            i["tracking"],
+            i["kind"],
+            i["root"],
+            i["phase"],
+            _when(i["opened_at"]),
+            _when(i["resolved_at"]) if i["resolved_at"] else "-",
+            _took(i["duration_s"]),
+            str(i["lines"]),
+        ]
+        for i in incidents
+    ]
+    _table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "RESOLVED", "TOOK", "LINES"], rows)
+
+
+def _took(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def _show_windows(windows: list[dict[str, Any]]) -> None:

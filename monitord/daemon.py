@@ -27,6 +27,7 @@ from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
+from monitord.history import History
 from monitord.looplag import LoopLag
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
 from monitord.outbox import LEASE_TERM, Delivery, Outbox
@@ -136,6 +137,7 @@ class Daemon:
         self.tracking_port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
         self.exposition = Exposition(self.registry)
+        self.history = History(self.store.reader)
         self.lag = LoopLag()
         self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
         self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers
@@ -158,6 +160,7 @@ class Daemon:
         config = self.config
         async with contextlib.AsyncExitStack() as opened:
             opened.callback(self.store.close)
+            opened.callback(self.history.close)
             await self.pipeline.start()
             self.freezer.freeze()  # the inventory and the engine's state live for the whole run: spare the GC from rescanning them
             snmp = self.probes.snmp = snmp_client(config.snmp)

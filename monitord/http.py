@@ -45,6 +45,7 @@ from monitord.config import (
     timestamp,
 )
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
+from monitord.history import REPORT_MAX, PastIncident, report_csv, touched_csv
 from monitord.http_server import paced
 from monitord.model import (
     Incident,
@@ -56,7 +57,7 @@ from monitord.model import (
     Topology,
 )
 from monitord.ratelimit import TokenBucket
-from monitord.store import StoredWindow
+from monitord.store import DATABASE_ERRORS, StoredWindow, one_line
 from notices.templates import mask_phone
 
 if TYPE_CHECKING:
@@ -344,6 +345,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         kept = {k: v for k, v in error.headers.items() if k == "Allow"}
         return _json({"error": error.reason.lower()}, status=error.status, headers=kept)
+    except DATABASE_ERRORS as error:  # the store down or locked: say so, as /health does
+        log.warning("%s %s: the store did not answer: %s", request.method, request.path, one_line(error))
+        return _json({"error": "the state store did not answer; retry shortly"}, status=503, headers={"Retry-After": "5"})
     except Exception:  # a bug: logged with its traceback (redacted), never shown to the caller
         log.exception("%s %s failed", request.method, request.path)
         return _json({"error": "internal error; see the daemon's log"}, status=500)
@@ -530,6 +534,68 @@ async def stage_set(request: web.Request) -> web.Response:
     return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed})
 
 
+# --- history (read off the daemon's loop: monitord/history.py) ---------------------------------
+
+MAX_REPORT_PERIOD = 366 * 86400.0
+
+
+def past_json(past: PastIncident, now: float) -> dict[str, Any]:
+    """As `incident_json`, with a count of the lines for their list."""
+    return {
+        "tracking": past.tracking,
+        "kind": past.kind,
+        "phase": past.phase,
+        "root": past.root,
+        "opened_at": past.opened_at,
+        "resolved_at": past.resolved_at,
+        "duration_s": round(past.duration(now)),
+        "lines": past.affected,
+    }
+
+
+def _csv(body: str, filename: str) -> web.Response:
+    disposition = f'attachment; filename="{filename}"'
+    return web.Response(text=body, content_type="text/csv", charset="utf-8", headers={"Content-Disposition": disposition})
+
+
+async def subscriber_incidents(request: web.Request) -> web.Response:
+    """The subscriber's past and open incidents, latest first."""
+    d = _daemon(request)
+    line = _line(request)
+    now = d.clock()
+    return _json([past_json(p, now) for p in await d.history.of_line(line.id)])
+
+
+async def incident_subscribers_csv(request: web.Request) -> web.Response:
+    """Every subscriber the incident touched, for the call centre: behind the token (names)."""
+    _authorize(request, "subscriber lists are")
+    d = _daemon(request)
+    tracking = request.match_info["tracking"]
+    lines = await d.history.touched(tracking)
+    if lines is None:
+        raise ApiError(404, f"no incident {tracking!r}")
+    return _csv(await asyncio.to_thread(touched_csv, lines, d.config.topology), f"{tracking}-subscribers.csv")
+
+
+async def incidents_report_csv(request: web.Request) -> web.Response:
+    """The incidents opened in [since, until), at most a year and REPORT_MAX of them."""
+    d = _daemon(request)
+    zone = d.config.timezone
+    bounds = {}
+    for name in ("since", "until"):
+        if name not in request.query:
+            raise ApiError(400, f"{name}: expected a date and time, e.g. ?since=2026-11-01T00:00&until=2026-12-01T00:00")
+        bounds[name] = _field(name, timestamp(ZoneInfo(zone)), request.query[name])
+    since, until = bounds["since"], bounds["until"]
+    if not 0 < until - since <= MAX_REPORT_PERIOD:
+        raise ApiError(400, "until: expected after since, at most 366 days later")
+    found = await d.history.opened(since, until)
+    if len(found) > REPORT_MAX:
+        raise ApiError(400, f"more than {REPORT_MAX:,} incidents opened in the period: ask for a shorter one")
+    name = f"incidents-{_iso(since, zone)[:10]}-{_iso(until, zone)[:10]}.csv"
+    return _csv(await asyncio.to_thread(report_csv, found, d.config.topology, zone, d.clock()), name)  # a year: seconds of CPU
+
+
 def _app(daemon: Controls, clients: Clients | None = None) -> web.Application:
     app = web.Application(middlewares=[paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
@@ -548,7 +614,10 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/api/incidents", incidents, allow_head=False)
     get("/api/incidents/{tracking}", incident, allow_head=False)
     app.router.add_post("/api/incidents/{tracking}/stage", stage_set)
+    get("/api/incidents/{tracking}/subscribers.csv", incident_subscribers_csv, allow_head=False)
+    get("/api/reports/incidents.csv", incidents_report_csv, allow_head=False)
     get("/api/subscribers/{id}", subscriber, allow_head=False)
+    get("/api/subscribers/{id}/incidents", subscriber_incidents, allow_head=False)
     get("/api/subscribers/{id}/diagnose", diagnose_subscriber, allow_head=False)
     get("/api/maintenance", maintenance_list, allow_head=False)
     app.router.add_post("/api/maintenance", maintenance_add)

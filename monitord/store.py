@@ -165,6 +165,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX incident_stages_tracking ON incident_stages (tracking, source, id);
     CREATE TABLE helpdesk_cursors (source TEXT PRIMARY KEY, cursor TEXT NOT NULL);
     """,
+    # Which lines each incident touched, for a subscriber's history (monitord/history.py): the
+    # `affected` list of every incident is JSON, which no index reaches. Incidents by opening,
+    # for the reports of a period.
+    """
+    CREATE TABLE incident_lines (line TEXT NOT NULL, tracking TEXT NOT NULL, PRIMARY KEY (line, tracking)) WITHOUT ROWID;
+    CREATE INDEX incident_lines_tracking ON incident_lines (tracking);
+    CREATE INDEX incidents_opened_at ON incidents (opened_at);
+    INSERT INTO incident_lines SELECT value, tracking FROM incidents, json_each(affected) WHERE 1 ON CONFLICT DO NOTHING;
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -251,6 +260,14 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX incident_stages_tracking ON incident_stages (tracking, source, id);
     CREATE TABLE helpdesk_cursors (source text PRIMARY KEY, cursor text NOT NULL);
     """,
+    # SQLite's MIGRATIONS[10]: the lines each incident touched, and incidents by opening.
+    """
+    CREATE TABLE incident_lines (
+        line text COLLATE "C" NOT NULL, tracking text COLLATE "C" NOT NULL, PRIMARY KEY (line, tracking));
+    CREATE INDEX incident_lines_tracking ON incident_lines (tracking);
+    CREATE INDEX incidents_opened_at ON incidents (opened_at);
+    INSERT INTO incident_lines SELECT DISTINCT a.line, i.tracking FROM incidents AS i, json_array_elements_text(i.affected::json) AS a(line);
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -276,6 +293,8 @@ _UPSERT_INCIDENT = """INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (tracking) DO UPDATE SET kind = excluded.kind, phase = excluded.phase, updated_at = excluded.updated_at,
         resolved_at = excluded.resolved_at, affected = excluded.affected, evidence = excluded.evidence
     WHERE incidents.root = excluded.root AND incidents.opened_at = excluded.opened_at"""
+
+_INDEX_LINE = "INSERT INTO incident_lines VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 _ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
     ON CONFLICT (prefix, year) DO UPDATE SET last = greatest(tracking_numbers.last, excluded.last)"""
@@ -840,6 +859,7 @@ class Store:
         self._term = 0.0  # seconds a renewal extends the lease by
         self._lease_until = 0.0  # monotonic: before this the server cannot have let the lease expire
         self._lease_fences = 0  # the sync's fences when the lease was last renewed (a fence since: it may be lost)
+        self._indexed: dict[str, frozenset[str]] = {}  # open incident -> its lines already in incident_lines
 
     @classmethod
     def open(cls, where: str | Path | StateServer, checkpoint_every: float = CHECKPOINT_EVERY) -> Store:
@@ -932,6 +952,11 @@ class Store:
             twin._epoch = self._epoch
             self._writer = StepWriter(twin.commit_step, twin.close_connection, self.turn)
         return self._writer
+
+    def reader(self) -> Database:
+        """A connection of its own, for long reads on a thread of their own (monitord/history.py):
+        a year of incidents read holds neither the loop nor the steps' commits."""
+        return self._db.reopen()
 
     def lead(self, epoch: int) -> None:
         """Commit steps only while the correlator's epoch is `epoch` (the one this process took the
@@ -1038,12 +1063,21 @@ class Store:
                 if self._db.execute(_UPSERT_INCIDENT, row).rowcount != 1:
                     raise StoreError(f"tracking number {i.tracking} already belongs to another incident")
                 self._issue(i.tracking)
+                if joined := i.affected - self._indexed.get(i.tracking, frozenset()):
+                    self._db.executemany(
+                        _INDEX_LINE, ((line, i.tracking) for line in sorted(joined))
+                    )  # in key order: fewer pages
                 stage = ENGINE_STAGES[i.phase]
                 self._db.execute(_ADD_STAGE, (i.tracking, stage, "engine", "monitord", now, i.tracking, "engine", stage))
             planned = list(notifications)
             queued = self._queue(planned, now)
             self._withdraw_held_outages(written, planned)
             dead = [n for n, nb in planned if n.error is not None and self._db.execute(_QUEUE, _queued(n, nb, now)).rowcount]
+        for i in written:  # only once committed: a step rolled back indexed nothing
+            if i.phase is Phase.RESOLVED:
+                self._indexed.pop(i.tracking, None)
+            else:
+                self._indexed[i.tracking] = i.affected
         if on_dead is not None:
             for n in dead:
                 on_dead(n)
@@ -1489,6 +1523,7 @@ class Store:
                 )
             ]
             self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM incident_lines WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
         return removed

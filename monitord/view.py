@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from monitord.config import Config
     from monitord.exposition import Exposition
+    from monitord.history import History
     from monitord.looplag import LoopLag
     from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
     from monitord.outbox import Delivery
@@ -74,6 +75,10 @@ class View(Protocol):
 
     @property
     def exposition(self) -> Exposition: ...
+    @property
+    def history(self) -> History:
+        """Past incidents, read off the loop (monitord/history.py)."""
+
     @property
     def lag(self) -> LoopLag:
         """How late the event loop has run what was due."""

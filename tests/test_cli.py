@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+from monitord.model import Incident, IncidentKind, NodeRef, Phase
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -74,6 +79,44 @@ async def test_incidents(api: Api) -> None:
     assert everything.code == 0 and len(everything.json()) == len(api.daemon.store.incidents(open_only=False))
     table = await monitord("incidents", "--url", api.url)
     assert table.code == 0 and (table.out == "no incidents\n" or table.out.split()[:2] == ["TRACKING", "KIND"])
+
+
+@on_daemon_loop
+async def test_history_and_exports(api: Api) -> None:
+    line = sorted(api.topology.lines)[-1]
+    now = time.time()
+    past = Incident(
+        "ARZ-2001-000001",
+        IncidentKind.CPE,
+        NodeRef("line", line),
+        Phase.RESOLVED,
+        now - 7200,
+        now - 3600,
+        frozenset({line}),
+        (),
+        resolved_at=now - 3600,
+    )  # a year the engine never numbers in
+    async with api.daemon.store.turn:  # as the engine's steps write it
+        api.daemon.store.commit_step(None, [past], [], now)
+    table = await monitord("history", line, "--url", api.url)
+    assert table.code == 0, table.err
+    header, *rows = table.out.splitlines()
+    assert header.split() == ["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "RESOLVED", "TOOK", "LINES"]
+    assert next(r for r in rows if r.startswith(past.tracking)).split()[-2:] == ["1h00m", "1"]
+    assert past.tracking in [i["tracking"] for i in (await monitord("history", line, "--url", api.url, "--json")).json()]
+
+    since, until = (datetime.now(UTC) + timedelta(hours=h) for h in (-3, 1))
+    report = await monitord("export", "incidents", "--since", since.isoformat(), "--until", until.isoformat(), "--url", api.url)
+    assert report.code == 0, report.err
+    assert next(row for row in csv.reader(io.StringIO(report.out)) if row[0] == past.tracking)[7:] == ["3600", "1"]
+    denied = await monitord("export", "subscribers", past.tracking, "--url", api.url)
+    assert (denied.code, denied.out) == (1, "") and "401" in denied.err
+    listed = await monitord("export", "subscribers", past.tracking, "--url", api.url, "--token-file", token_file(api))
+    assert listed.code == 0 and [row[0] for row in csv.reader(io.StringIO(listed.out))] == ["subscriber", line]
+    backwards = await monitord(
+        "export", "incidents", "--since", until.isoformat(), "--until", since.isoformat(), "--url", api.url
+    )
+    assert backwards.code == 1 and "400 until: expected after since" in backwards.err
 
 
 @on_daemon_loop

@@ -5,6 +5,8 @@ document checked against both the served routes and the responses."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import time
 from dataclasses import replace
@@ -23,7 +25,7 @@ from monitord.daemon import Daemon
 from monitord.demo import find_incident, until
 from monitord.diagnose import Clients, diagnose, read_row
 from monitord.http import make_app
-from monitord.model import IncidentKind, NodeRef, Outcome, Status
+from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Status
 from monitord.track_http import make_tracking_app
 from notices.templates import mask_phone
 
@@ -277,6 +279,39 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
         api.world.faults.restore_all()
     status, everything = await api.call("GET", "/api/incidents?all=1")
     assert status == 200 and outage.tracking in [i["tracking"] for i in everything]
+    await looked_back_on(api, outage, line)
+
+
+async def looked_back_on(api: Api, outage: Incident, line: str) -> None:
+    """The outage in the subscriber's history, its subscribers and a day's report as CSV."""
+    status, past = await api.call("GET", f"/api/subscribers/{line}/incidents")
+    documented("/api/subscribers/{id}/incidents", "get", status, past)
+    mine = next(p for p in past if p["tracking"] == outage.tracking)
+    assert mine["root"] == str(outage.root) and mine["lines"] >= len(outage.affected) and mine["duration_s"] >= 0
+    assert (await api.call("GET", "/api/subscribers/nobody/incidents"))[0] == 404
+
+    listing = f"/api/incidents/{outage.tracking}/subscribers.csv"
+    assert (await api.call("GET", listing))[0] == 401  # names: behind the token
+    status, text = await api.call("GET", listing, token=api.token)
+    header, *rows = csv.reader(io.StringIO(text))
+    assert status == 200 and header[:3] == ["subscriber", "name", "phone"]
+    assert {row[0] for row in rows} >= set(outage.affected)
+    lines = api.topology.lines
+    assert next(row for row in rows if row[0] == line)[1:3] == [lines[line].name, mask_phone(lines[line].phone)]
+    assert (await api.call("GET", "/api/incidents/ARZ-1999-000001/subscribers.csv", token=api.token))[0] == 404
+
+    now = datetime.now(UTC)
+    period = {"since": (now - timedelta(hours=1)).isoformat(), "until": (now + timedelta(hours=1)).isoformat()}
+    status, text = await api.call("GET", "/api/reports/incidents.csv", params=period)
+    assert status == 200 and outage.tracking in [row[0] for row in csv.reader(io.StringIO(text))]
+    for query, field in (
+        ({"since": period["since"]}, "until"),
+        ({**period, "until": period["since"]}, "until"),
+        ({**period, "since": "x"}, "since"),
+    ):
+        status, body = await api.call("GET", "/api/reports/incidents.csv", params=query)
+        documented("/api/reports/incidents.csv", "get", status, body)
+        assert status == 400 and body["error"].startswith(f"{field}:"), body
 
 
 # --- maintenance windows -----------------------------------------------------------------------
