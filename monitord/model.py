@@ -265,6 +265,7 @@ class Notification:
     body: str
     incident: str | None = None  # tracking number
     error: str | None = None  # why this item's text could not be built: it is dead on arrival, never sent
+    route: str | None = None  # which of the channel's destinations: a ticket's RT queue (notifiers.receivers); None: the default
 
 
 HoldCause = Literal[

@@ -109,6 +109,7 @@ def plan_settings(config: Config) -> PlanSettings:
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
         noc_routes=config.notifiers.noc_routes,
+        ticket_routes=config.notifiers.ticket_routes,
         cpe_customers=config.notifiers.cpe.customers,
         cpe_ticket=config.notifiers.cpe.ticket,
         cpe_noc=config.notifiers.cpe.noc,

@@ -174,6 +174,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX incidents_opened_at ON incidents (opened_at);
     INSERT INTO incident_lines SELECT value, tracking FROM incidents, json_each(affected) WHERE 1 ON CONFLICT DO NOTHING;
     """,
+    # Where in its channel an item goes: a routed region's tickets to its own RT queue.
+    """
+    ALTER TABLE outbox ADD COLUMN route TEXT;
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -268,6 +272,10 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX incidents_opened_at ON incidents (opened_at);
     INSERT INTO incident_lines SELECT DISTINCT a.line, i.tracking FROM incidents AS i, json_array_elements_text(i.affected::json) AS a(line);
     """,
+    # SQLite's MIGRATIONS[11]: an item's route within its channel.
+    """
+    ALTER TABLE outbox ADD COLUMN route text;
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -306,7 +314,7 @@ _ADD_STAGE = f"""INSERT INTO incident_stages (tracking, stage, source, actor, at
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
-    not_before, next_attempt_at, status, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    not_before, next_attempt_at, status, last_error, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (key) DO NOTHING"""
 
 
@@ -378,6 +386,7 @@ def _queued(n: Notification, not_before: float | None, now: float) -> tuple[Any,
         max(now, not_before or now),
         "pending" if n.error is None else "dead",
         n.error,
+        n.route,
     )
 
 
@@ -815,6 +824,7 @@ def _item(row: Row) -> OutboxItem:
             subject=row["subject"],
             body=row["body"],
             incident=row["incident"],
+            route=row["route"],
         ),
         created_at=row["created_at"],
         not_before=row["not_before"],

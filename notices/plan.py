@@ -87,6 +87,7 @@ class PlanSettings:
     notify_degradation: bool = False
     noc_emails: tuple[str, ...] = ()
     noc_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (region id, its NOC e-mail instead of noc_emails)
+    ticket_routes: tuple[tuple[str, str], ...] = ()  # (region id, its RT queue instead of the notifier's)
     language: Language = "tr"  # tickets and NOC e-mail
     cpe_customers: bool = True  # a silent modem on a line in sync: tell the customer about the modem
     cpe_ticket: bool = False  # ... open a ticket for it
@@ -294,20 +295,24 @@ class _Planner:
             values = self.with_values(extra)
             return Rendered(self.render("ticket.create", values).subject, self.render(f"ticket.{template}", values).body)
 
-        return notification(key, "ticket", target, action, target, text), None
+        item = notification(key, "ticket", target, action, target, text)
+        region = self.region() if self.settings.ticket_routes else None
+        queue = None if region is None else dict(self.settings.ticket_routes).get(region)
+        return (item if queue is None else replace(item, route=queue)), None
 
     def noc_recipients(self) -> tuple[str, ...]:
         """The NOC e-mail of the incident's region when it is routed (`notifiers.routes`), else `noc_emails`."""
         routes = dict(self.settings.noc_routes)
-        if routes:
-            root = self.incident.root
-            try:
-                region = next((n.id for n in (root, *self.topology.ancestors(root)) if n.level == "region"), None)
-            except KeyError:
-                region = None
-            if region in routes:
-                return routes[region]
-        return self.settings.noc_emails
+        region = self.region() if routes else None
+        return routes[region] if region is not None and region in routes else self.settings.noc_emails
+
+    def region(self) -> str | None:
+        """The region the incident's root is in; None once the root left the inventory."""
+        root = self.incident.root
+        try:
+            return next((n.id for n in (root, *self.topology.ancestors(root)) if n.level == "region"), None)
+        except KeyError:
+            return None
 
     def noc(self, event: str, suffix: str = "") -> list[Planned]:
         tracking = self.incident.tracking

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,12 @@ class Ticket:
 
 def tracking_query(tracking: str) -> str:
     """TicketSQL for the ticket of one incident."""
-    quoted = tracking.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'CF.{{{TRACKING_FIELD}}}'='{quoted}'"
+    return f"'CF.{{{TRACKING_FIELD}}}'='{_quoted(tracking)}'"
+
+
+def _quoted(value: str) -> str:
+    """A value inside TicketSQL's single quotes."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def marker(key: str) -> str:
@@ -79,7 +83,10 @@ class RequestTracker:
         username: str | None = None,
         password: Secret | None = None,
         timeout: float = 10.0,
+        routed: Iterable[str] = (),
     ) -> None:
+        """`queue` takes the tickets of items without a route; `routed`: the queues items are
+        routed to (notifiers.receivers), read back by `updated_since` with it."""
         if token is not None:
             self._authorization = Secret(f"token {token.reveal()}", token.source)
         elif username is not None and password is not None:
@@ -90,6 +97,7 @@ class RequestTracker:
         self._credentials = (self._authorization, token, password)
         self.api = url.rstrip("/") + "/REST/2.0/"
         self.queue = queue
+        self.queues = tuple(dict.fromkeys((queue, *routed)))
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._actions: Mapping[str, Callable[[Notification], Awaitable[str]]] = {
@@ -122,15 +130,15 @@ class RequestTracker:
         return Ticket(str(items[0]["id"]), str(items[0]["Status"]), str(items[0].get("Subject") or "")) if items else None
 
     async def updated_since(self, since: str, page: int = 1, per_page: int = 100) -> tuple[list[dict[str, Any]], int]:
-        """One page of the queue's tickets updated at or after `since` (UTC, "YYYY-MM-DD HH:MM:SS"),
+        """One page of the queues' tickets updated at or after `since` (UTC, "YYYY-MM-DD HH:MM:SS"),
         least recently updated first, and how many pages there are: for the stage sync
         (monitord/rtsync.py). The "+0000" makes RT read the time as UTC whatever its own zone."""
-        queue = self.queue.replace("\\", "\\\\").replace("'", "\\'")
+        queues = " OR ".join(f"Queue = '{_quoted(queue)}'" for queue in self.queues)
         answer = await self._call(
             "GET",
             "tickets",
             params={
-                "query": f"Queue = '{queue}' AND LastUpdated >= '{since} +0000'",
+                "query": f"({queues}) AND LastUpdated >= '{since} +0000'",
                 "fields": "LastUpdated,LastUpdatedBy,Status,Owner,CustomFields",
                 "orderby": "LastUpdated",
                 "order": "ASC",
@@ -149,11 +157,12 @@ class RequestTracker:
         existing = await self.find(item.recipient)
         if existing is not None:
             return existing.id
+        queue = item.route or self.queue
         created = await self._call(
             "POST",
             "ticket",
             {
-                "Queue": self.queue,
+                "Queue": queue,
                 "Subject": item.subject,
                 "Content": item.body,
                 "ContentType": "text/plain",
@@ -164,7 +173,7 @@ class RequestTracker:
         if await self.find(item.recipient) is None:
             raise DeliveryError(
                 f"RT ticket {ticket_id} was created without custom field {TRACKING_FIELD!r}: "
-                f"apply the field to queue {self.queue!r} and let the user set it",
+                f"apply the field to queue {queue!r} and let the user set it",
                 retryable=False,
             )
         return ticket_id

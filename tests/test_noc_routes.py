@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plan_fixtures import TOPOLOGY, Change, incident
@@ -91,7 +92,67 @@ def test_routes_without_email_are_refused(tmp_path: Path) -> None:
     text = with_routes(ROUTES)
     start, end = text.index("  email:\n    host"), text.index("  tickets:")
     found = problems_of(write(tmp_path, text[:start] + text[end:]))
-    assert [p.message for p in found] == ["routes send NOC e-mail, but notifiers.email is not configured"]
+    assert [(p.message, p.key) for p in found] == [
+        ("NOC e-mail, but notifiers.email is not configured", "notifiers.receivers[0].email")
+    ]
+
+
+QUEUES = """\
+  receivers:
+    - name: noc-marmara
+      email: [noc-marmara@isp.example]
+      queue: Arizalar Marmara
+    - name: ege-helpdesk
+      queue: Arizalar Ege
+  routes:
+    - region: marmara
+      receiver: noc-marmara
+    - region: ege
+      receiver: ege-helpdesk
+"""
+
+
+def test_a_region_s_tickets_go_to_its_receiver_s_queue(tmp_path: Path) -> None:
+    ege = "  regions:\n    - id: ege\n      name: Ege\n      exchanges: []\n"
+    config = load_config(write(tmp_path, with_routes(QUEUES).replace("  regions:\n", ege, 1)), ENV)
+    assert config.notifiers.ticket_routes == (("marmara", "Arizalar Marmara"), ("ege", "Arizalar Ege"))
+    assert config.notifiers.noc_routes == (("marmara", ("noc-marmara@isp.example",)),)  # ege's e-mail stays with email.noc
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "message"),
+    [
+        (
+            lambda t: t.replace("      queue: Arizalar Ege\n", ""),
+            "notifiers.receivers[1]",
+            "receiver 'ege-helpdesk' names no one",
+        ),
+        (
+            lambda t: t.replace("    kind: rt\n", "    kind: webhook\n").replace("    queue: Network Outages\n", ""),
+            "notifiers.receivers[0].queue",
+            "an RT queue, but notifiers.tickets is not Request Tracker (kind: rt)",
+        ),
+    ],
+)
+def test_a_receiver_that_cannot_be_told_is_refused(tmp_path: Path, edit: Any, path: str, message: str) -> None:
+    text = edit(with_routes(QUEUES.replace("    - region: ege\n      receiver: ege-helpdesk\n", "")))
+    found = problems_of(write(tmp_path, text))
+    assert (path, message) in [(p.key, p.message) for p in found], found
+
+
+def test_a_routed_region_s_tickets_carry_its_queue() -> None:
+    settings = PlanSettings(ticket_routes=(("ist-avrupa", "Arizalar Avrupa"),), templates=builtin_templates())
+
+    def queues(root: NodeRef) -> set[str | None]:
+        items = plan(Change(incident(root=root), "opened"), TOPOLOGY, settings, 0.0, lambda _: None)
+        return {n.route for n, _ in items if n.channel == "ticket"}
+
+    assert queues(NodeRef("device", "sisli-dslam-01")) == {"Arizalar Avrupa"}
+    assert queues(NodeRef("device", "kadikoy-olt-01")) == {None}  # ist-anadolu: the notifier's own queue
+    assert queues(NodeRef("device", "gone")) == {None}
+    assert {
+        n.route for n, _ in plan(Change(incident(), "opened"), TOPOLOGY, settings, 0.0, lambda _: None) if n.channel != "ticket"
+    } == {None}
 
 
 def test_a_routed_region_s_noc_e_mail_goes_to_its_receiver_only() -> None:

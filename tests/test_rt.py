@@ -35,6 +35,27 @@ async def test_create_opens_a_ticket_tagged_with_the_tracking_number(rt: Request
     assert first["items"][0]["Content"] == "Şişli santralinde 120 hat düştü"
 
 
+async def test_a_routed_ticket_opens_in_its_region_s_queue_and_is_read_back_from_it(rt_server: RtServer) -> None:
+    routed = RequestTracker(rt_server.url, rt_server.queue, token=rt_server.token, routed=["Network Outages Marmara"])
+    plain = RequestTracker(rt_server.url, rt_server.queue, token=rt_server.token)
+    began = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 1))
+    try:
+        marmara, other = new_tracking(), new_tracking()
+        ticket_id = await routed.send(replace(ticket_item(marmara, "create"), route="Network Outages Marmara"))
+        await routed.send(ticket_item(other, "create"))
+        [ticket] = tickets_tagged(rt_server, marmara)
+        assert str(ticket["id"]) == ticket_id
+        assert rt_server.get(f"queue/{ticket['Queue']['id']}")["Name"] == "Network Outages Marmara"
+        assert await routed.send(ticket_item(marmara, "resolve", 1)) == ticket_id  # found by its tracking number, any queue
+        seen, _ = await routed.updated_since(began, per_page=100)
+        assert {ticket_id, *(str(t["id"]) for t in tickets_tagged(rt_server, other))} <= {str(t["id"]) for t in seen}
+        default_only, _ = await plain.updated_since(began, per_page=100)
+        assert ticket_id not in {str(t["id"]) for t in default_only}
+    finally:
+        await routed.close()
+        await plain.close()
+
+
 async def test_create_again_returns_the_same_ticket(rt: RequestTracker, rt_server: RtServer) -> None:
     tracking = new_tracking()
     first = await rt.send(ticket_item(tracking, "create"))

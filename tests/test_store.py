@@ -103,6 +103,14 @@ def test_engine_step_survives_a_restart(engine: str, request: pytest.FixtureRequ
     s.close()
 
 
+def test_an_item_keeps_its_route(store: Store) -> None:
+    routed = Notification(
+        "ARZ-2026-000123/ticket/create", "ticket", "ARZ-2026-000123", "create", "s", "b", "ARZ-2026-000123", route="Arizalar Ege"
+    )
+    store.commit_step(None, [], [(routed, None), (sms(1), None)], NOW)
+    assert [i.notification.route for i in store.items()] == ["Arizalar Ege", None]
+
+
 def test_resolved_incidents_are_not_open(store: Store) -> None:
     store.commit_step(None, [incident(Phase.RESOLVED, NOW + 60)], [], NOW)
     assert store.incidents() == []

@@ -441,7 +441,10 @@ class Receiver(Section):
 
     name: Id
     email: list[Annotated[str, Parsed(shared("email"), values.email)]] = Field(
-        min_length=1, description="NOC e-mail for these regions' incidents, instead of email.noc"
+        default=[], description="NOC e-mail for these regions' incidents, instead of email.noc"
+    )
+    queue: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="RT queue for these regions' tickets, instead of tickets.queue"
     )
 
 

@@ -225,6 +225,7 @@ class NotifiersConfig:
     tickets: TicketConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
     noc_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (region id, NOC e-mail instead of email.noc)
+    ticket_routes: tuple[tuple[str, str], ...] = ()  # (region id, RT queue instead of tickets.queue)
     hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
     cpe: CpeNotices = CpeNotices()
 

@@ -36,8 +36,8 @@ def read_notifiers(d: Decoder, root: dict[Any, Any], regions: Collection[str]) -
     mail_password = _email_rules(d, mail, path + ("email",)) if mail is not None else None
     ticket_secrets = _ticket_rules(d, tickets, path + ("tickets",)) if tickets is not None else None
     am_secrets = _alertmanager_rules(d, am, path + ("alertmanager",)) if am is not None else None
-    routes = () if notifiers is None else read_routes(d, notifiers, regions)
-    if notifiers is None or len(d.problems) > before:
+    routes = None if notifiers is None else read_routes(d, notifiers, regions)
+    if notifiers is None or routes is None or len(d.problems) > before:
         return None
     return NotifiersConfig(
         sms=None if notifiers.sms is None or sms_secrets is None else _sms(notifiers.sms, *sms_secrets),
@@ -46,7 +46,8 @@ def read_notifiers(d: Decoder, root: dict[Any, Any], regions: Collection[str]) -
         alertmanager=None
         if notifiers.alertmanager is None or am_secrets is None
         else _alertmanager(notifiers.alertmanager, *am_secrets),
-        noc_routes=routes,
+        noc_routes=routes.emails,
+        ticket_routes=routes.queues,
         hold_probe=notifiers.hold_probe,
         cpe=CpeNotices(**notifiers.cpe.model_dump()),
     )
