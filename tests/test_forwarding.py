@@ -15,16 +15,18 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from lab.isp import build_sample_isp, write_config
 from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.demo import until
-from monitord.forward import ANSWERED_BY, FORWARDED_BY, advertised_url, end_to_end
+from monitord.forward import ANSWERED_BY, FORWARDED_BY, Forwarder, advertised_url, end_to_end, forwarding_app
 from monitord.http import MAX_BODY
 from monitord.model import StateServer
 from tests.ops_fixtures import DaemonProcess, daemons, short_dir, wait_async  # noqa: F401
+from tests.pg_fixtures import free_port
 from tests.test_leader_failover import LISTENING, follow
 
 TAKEOVER_BOUND = 45.0  # seconds from the kill to the new leader's API through a poller: loose, the machine is shared
@@ -103,6 +105,17 @@ def test_the_advertised_address_is_the_setting_else_the_bound_address_else_the_m
     assert advertised_url(None, "fd00::5", 9177, "noc-1") == "http://[fd00::5]:9177"
     assert advertised_url(None, "0.0.0.0", 9177, "noc-1.example") == "http://noc-1.example:9177"
     assert advertised_url(None, "::", 9177, "") is None
+
+
+async def test_a_node_that_cannot_ask_the_database_who_leads_answers_503_with_retry_after() -> None:
+    forwarder = Forwarder(StateServer(f"postgresql://monitord@127.0.0.1:{free_port()}/monitord"), "poller-1/812")
+    async with TestServer(forwarding_app({}, forwarder)) as server, aiohttp.ClientSession() as session:
+        async with session.post(server.make_url("/api/maintenance"), json={}) as answer:
+            assert answer.status == 503 and answer.headers["Retry-After"] == "2"
+            body = await answer.json()
+    assert body["node"] == "poller-1/812"
+    assert body["error"].startswith("this node cannot read which node leads from the database (")
+    assert forwarder.results == {"no_database": 1}
 
 
 async def test_a_standby_and_a_poller_answer_the_api_as_the_leader_does_and_follow_a_takeover(
