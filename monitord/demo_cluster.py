@@ -5,8 +5,9 @@ It starts a throw-away PostgreSQL (lab/postgres.py) in a temporary folder, the l
 `monitord run` processes on one config: two pollers, two correlators (one leads, one stands by)
 and one notifier worker. It prints which node did what, read from the processes' logs: the shards
 each poller claimed, the incident the leader opened, the SMS the lab's Twilio received, the
-standby taking over once the leader is SIGKILLed, and the restoration it verifies. Everything is
-stopped and removed at the end.
+standby taking over once the leader is SIGKILLed, the restoration it verifies, and a poller's API
+answering for the new leader (it forwards, monitord/forward.py). Everything is stopped and
+removed at the end.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from monitord.demo import Timeline, until
+from monitord.forward import ANSWERED_BY
 from monitord.notifier_role import TICK
 
 LEASE = "3s"  # cluster.lease: a dead poller's shards are taken over within it
@@ -216,12 +220,30 @@ async def _scenario(world, cluster: Cluster, t: Timeline, keep_running: bool) ->
     t.say(f"lab Twilio received {len(restored)} restoration SMS, e.g. \"{restored[0].body[:90]}\"")
     await asyncio.sleep(TICK + 0.2)
     t.say(f"{notifier.name} says: {notifier.last_status()}")
+    poller = next(n for n in cluster.nodes if n.name == "poller-a")
+    holder, incident = await _asked(poller, f"/api/incidents/{tracking}")
+    leader = next((n.name for n in cluster.nodes if holder.endswith(f"/{n.proc.pid}")), holder)
+    t.say(f"{poller.name} forwarded GET /api/incidents/{tracking} to {leader}: {incident['phase']}")
     told = Counter((m.to, m.body) for m in world.twilio.messages)
     t.say(f"in all {sum(told.values())} SMS, {sum(n - 1 for n in told.values())} of them sent twice")
     if keep_running:
         t.say("keeping the cluster running; logs in " + str(world.config.parent) + " (Ctrl-C ends)")
         await asyncio.Event().wait()
     return 0
+
+
+async def _asked(node: Node, path: str, timeout: float = 30.0) -> tuple[str, Any]:
+    """GET `path` from `node`'s API until the leader answers it: (the leader's host/pid, the JSON)."""
+    port = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", node.log.read_text(encoding="utf-8", errors="replace"))[-1]
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"http://127.0.0.1:{port}{path}") as answer:
+                if answer.status == 200:
+                    return answer.headers.get(ANSWERED_BY, node.name), await answer.json()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node.name} answered {path} with {answer.status} for {timeout:.0f} s")
+            await asyncio.sleep(0.3)
 
 
 def _sms_to(world, phones: set[str], start: int) -> list | None:

@@ -44,8 +44,9 @@ _CLIENT_KEEPALIVES = {
     "keepalives_count": 3,
     "tcp_user_timeout": LINK_TIMEOUT * 1000,
 }
-_TAKE_OVER = """UPDATE correlator_leader SET epoch = epoch + 1, holder = $1,
+_TAKE_OVER = """UPDATE correlator_leader SET epoch = epoch + 1, holder = $1, advertise = NULL,
     since = extract(epoch FROM clock_timestamp()) RETURNING epoch"""
+_ADVERTISE = "UPDATE correlator_leader SET advertise = $1 WHERE epoch = $2"
 
 
 class Leadership:
@@ -87,6 +88,24 @@ class Leadership:
                 return f"the lock's session broke ({one_line(error)})"
             if epoch != self.epoch:
                 return f"the epoch moved on to {epoch} (this process took the lead at {self.epoch})"
+
+    async def advertise(self, url: str | None) -> bool:
+        """Name where this leader's API is reached, for the other nodes to forward to
+        (monitord/forward.py); under its own epoch only, so a deposed leader names nothing.
+        Whether the row took it."""
+        epoch = self.epoch
+        if epoch is None:
+            return False
+        try:
+            written = await asyncio.wait_for(
+                self._in_thread(lambda: self._connected().execute(_ADVERTISE, (url, epoch)).rowcount), CHECK_TIMEOUT
+            )
+        except (TimeoutError, psycopg.Error) as error:
+            log.warning(
+                "cannot advertise this leader's API (%s); the other nodes answer 503 meanwhile", one_line(error) or "no answer"
+            )
+            return False
+        return bool(written)
 
     def step_down(self) -> None:
         """Let the lock go (the session is closed, after a check still running in its thread)."""

@@ -4,9 +4,11 @@ judges (`--role all`, itself a worker there): each claims due items with FOR UPD
 the channels' rates are shared buckets in the database, and a worker that dies leaves its
 `sending` items to the others once its lease expires (docs/delivery.md, "Several workers").
 
-No HTTP API or /metrics of its own: the `--role all` process reports the outbox's backlog
-(read from the database), not this worker's counters; this worker's own show in its STATUS=
-line (`systemctl status monitord@notifier`). It speaks sd_notify as the daemon does (READY once
+No listener by default (a worker often shares its machine with another role, which holds
+`http.port`): the leader reports the outbox's backlog (read from the database), and this
+worker's own counts show in its STATUS= line (`systemctl status monitord@notifier`). With
+`cluster.notifier_listen` it answers /health, /ready and /metrics (`monitord_role`) there and
+forwards the NOC API to the correlator leader, as every node does (monitord/forward.py). It speaks sd_notify as the daemon does (READY once
 it holds its lease, WATCHDOG from its loop, STOPPING), SIGHUP reloads the notifiers' addresses
 and credentials, SIGTERM/SIGINT stop it: sends in flight get 10 s, and what it leaves `sending`
 goes back to the others at once.
@@ -15,14 +17,23 @@ goes back to the others at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import build_notifiers, channel_policies, deliver, needs_restart
+from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metrics_handler
+from monitord.http_server import HttpServer
+from monitord.metrics import RoleCollector
 from monitord.model import ChannelHold
 from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
 from monitord.pipeline import plan_settings
@@ -139,6 +150,33 @@ class NotifierWorker:
         return True
 
 
+def notifier_app(worker: NotifierWorker, registry: CollectorRegistry, forwarder: Forwarder) -> web.Application:
+    """/health, /ready (200 once the worker holds its lease) and /metrics here, the API forwarded."""
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "role": "notifier", "name": forwarder.node})
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"ready": worker.ready, "role": "notifier"}, status=200 if worker.ready else 503)
+
+    return forwarding_app({"/health": health, "/ready": ready, "/metrics": metrics_handler(registry)}, forwarder)
+
+
+async def serving(worker: NotifierWorker, opened: contextlib.AsyncExitStack) -> None:
+    """`cluster.notifier_listen`'s listener, stopped with `opened`; none without the setting."""
+    config = worker.config
+    if config.cluster.notifier_listen is None or config.state_server is None:
+        return
+    registry = CollectorRegistry()
+    registry.register(RoleCollector("notifier"))
+    forwarder = Forwarder(config.state_server, f"{socket.gethostname()}/{os.getpid()}")
+    registry.register(ForwardCollector(forwarder))
+    server = HttpServer([(notifier_app(worker, registry, forwarder), *config.cluster.notifier_listen)])
+    port = (await server.start())[0]
+    opened.push_async_callback(server.stop)
+    log.info("notifier worker %s: listening on http://%s:%d", forwarder.node, config.cluster.notifier_listen[0], port)
+
+
 async def run_notifier(config: Config) -> int:
     """Deliver the outbox of `config.state` (PostgreSQL: the command line refuses a state_file)
     until SIGTERM or SIGINT, reloading on SIGHUP; 0 once stopped, 1 when it cannot start."""
@@ -148,8 +186,14 @@ async def run_notifier(config: Config) -> int:
         log.error("cannot start: %s", error)
         return 1
     try:
-        worker = NotifierWorker(config, store)
-        await worker.run(on_signals(worker.reload))
+        async with contextlib.AsyncExitStack() as opened:
+            worker = NotifierWorker(config, store)
+            try:
+                await serving(worker, opened)
+            except OSError as error:  # the listener's port taken
+                log.error("cannot start: %s", error)
+                return 1
+            await worker.run(on_signals(worker.reload))
     finally:
         store.close()
     log.info("notifier worker stopped")

@@ -16,6 +16,10 @@ shard's batch, and the leases and the batches are written from a thread of the p
 refusing keeps it for the next try, a shard lost (`Fenced`: another poller holds it under a
 newer epoch) drops it, since the new holder polls that shard now. A poller that cannot renew
 within its lease stops polling its shards: they are someone else's by then.
+
+Its HTTP listener (a thread of its own, monitord/http_server.py) answers /health, /ready and
+/metrics (its role and shards) and forwards the NOC API to the correlator leader
+(monitord/forward.py).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 
 import psycopg
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -41,6 +45,7 @@ from monitord import batches, sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import needs_restart
+from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
@@ -108,7 +113,9 @@ class Poller:
             registry = CollectorRegistry()
             registry.register(RoleCollector("poller"))
             registry.register(PollerCollector(self))
-            server = HttpServer([(poller_app(self, registry), config.http.host, config.http.port)])
+            forwarder = Forwarder(self.leases.server, self.name)
+            registry.register(ForwardCollector(forwarder))
+            server = HttpServer([(poller_app(self, registry, forwarder), config.http.host, config.http.port)])
             ports = await server.start()
             opened.push_async_callback(server.stop)
             log.info("poller %s: listening on http://%s:%d", self.name, config.http.host, ports[0])
@@ -299,22 +306,14 @@ class PollerCollector(Collector):
         yield from (shards, epoch, age, total, dropped, rechecked)
 
 
-def poller_app(poller: Poller, registry: CollectorRegistry) -> web.Application:
+def poller_app(poller: Poller, registry: CollectorRegistry, forwarder: Forwarder) -> web.Application:
+    """/health, /ready and /metrics answered here (on the HTTP thread: they read the registry and
+    `poller.held` only); the NOC API forwarded to the correlator leader."""
+
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "role": "poller", "name": poller.name, "shards": sorted(poller.held)})
 
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
-
-    async def elsewhere(_: web.Request) -> web.Response:
-        return web.json_response({"error": "a poller: the correlator's API answers this"}, status=404)
-
-    app = web.Application()
-    app.router.add_get("/health", health, allow_head=False)
-    app.router.add_get("/ready", health, allow_head=False)
-    app.router.add_get("/metrics", metrics, allow_head=False)
-    app.router.add_route("*", "/{tail:.*}", elsewhere)
-    return app
+    return forwarding_app({"/health": health, "/ready": health, "/metrics": metrics_handler(registry)}, forwarder)
 
 
 def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:

@@ -4,9 +4,10 @@
 
 A standby polls nothing and decides nothing: a second engine would open every incident twice.
 It delivers the outbox as a `--role notifier` worker does (its lease is its own, the channels'
-rates are shared), answers /health, /ready (503) and /metrics saying it stands by, and every
-other API call with 503, since what it would answer (line states, open incidents) lives in the
-leader's engine. When it takes the lead it stops delivering, builds the daemon as a restart
+rates are shared), answers /health, /ready (503) and /metrics saying it stands by, and forwards
+every other API call to the leader (monitord/forward.py), since what it would answer (line
+states, open incidents) lives in the leader's engine; once leading, it advertises where its own
+API listens. When it takes the lead it stops delivering, builds the daemon as a restart
 does (the engine restored from the store) and runs it; a leader that loses the lead stops its
 daemon the same way and stands by again.
 """
@@ -21,7 +22,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -29,6 +30,7 @@ from monitord import sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import Daemon, build_notifiers, channel_policies, deliver
+from monitord.forward import ForwardCollector, Forwarder, advertised_url, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
 from monitord.leader import Leadership
 from monitord.metrics import RoleCollector
@@ -64,8 +66,10 @@ class LeaderCollector(Collector):
             yield term
 
 
-def standby_app(registry: CollectorRegistry) -> web.Application:
-    """What a standby answers; its handlers read nothing but the registry (they run on the HTTP thread)."""
+def standby_app(registry: CollectorRegistry, forwarder: Forwarder | None = None) -> web.Application:
+    """What a standby answers; its handlers read nothing but the registry (they run on the HTTP
+    thread). The rest goes to the leader through `forwarder`, or is answered 503 without one
+    (the `metrics.listen` listener, which serves no API)."""
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "role": "standby"})
@@ -73,18 +77,17 @@ def standby_app(registry: CollectorRegistry) -> web.Application:
     async def ready(_: web.Request) -> web.Response:
         return web.json_response({"ready": False, "role": "standby"}, status=503)
 
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
-
     async def elsewhere(_: web.Request) -> web.Response:
         return web.json_response(
             {"error": "standby: this process does not lead; the leader's API answers (monitord_correlator_leader 1)"}, status=503
         )
 
+    local = {"/health": health, "/ready": ready, "/metrics": metrics_handler(registry)}
+    if forwarder is not None:
+        return forwarding_app(local, forwarder)
     app = web.Application()
-    app.router.add_get("/health", health, allow_head=False)
-    app.router.add_get("/ready", ready, allow_head=False)
-    app.router.add_get("/metrics", metrics, allow_head=False)
+    for path, handler in local.items():
+        app.router.add_get(path, handler, allow_head=False)
     app.router.add_route("*", "/{tail:.*}", elsewhere)
     return app
 
@@ -100,6 +103,7 @@ class Member:
         self.config = config
         self.role = role
         self.make = make
+        self.server = server
         self.leadership = Leadership(server, f"{socket.gethostname()}/{os.getpid()}")
         self.daemon: Daemon | None = None
         self._outbox: Outbox | None = None  # a standby's
@@ -152,7 +156,9 @@ class Member:
         registry = CollectorRegistry()
         registry.register(LeaderCollector(self.leadership))
         registry.register(RoleCollector(self.role))
-        listeners = [(standby_app(registry), config.http.host, config.http.port)]
+        forwarder = Forwarder(self.server, self.leadership.holder)
+        registry.register(ForwardCollector(forwarder))
+        listeners = [(standby_app(registry, forwarder), config.http.host, config.http.port)]
         if config.metrics.listen:
             listeners.append((standby_app(registry), *config.metrics.listen))
         server = HttpServer(listeners)
@@ -183,12 +189,23 @@ class Member:
         daemon = self.daemon = self.make(self.config, registry=registry, epoch=epoch)
         ended = asyncio.Event()
         watch = asyncio.create_task(self._until_deposed(daemon, stop, ended))
+        announce = asyncio.create_task(self._advertise(daemon))
         try:
             await daemon.run(ended)
         finally:
+            announce.cancel()
             ended.set()
             self.config, self.daemon = daemon.config, None
         return await watch
+
+    async def _advertise(self, daemon: Daemon) -> None:
+        """Once the daemon's API listens, name its address for the other nodes to forward to."""
+        await daemon.ready.wait()
+        http, port = daemon.config.http, daemon.http_port
+        assert port is not None  # the daemon is ready: it listens
+        url = advertised_url(daemon.config.cluster.advertise, http.host, port, await asyncio.to_thread(socket.getfqdn))
+        if await self.leadership.advertise(url):
+            log.info("advertised this leader's API to the other nodes at %s", url)
 
     async def _until_deposed(self, daemon: Daemon, stop: asyncio.Event, ended: asyncio.Event) -> str | None:
         """Set `ended` at `stop` or when the lead is lost; returns why it was lost, if it was."""

@@ -28,8 +28,9 @@ beyond that is the schema's: each engine has its own migrations, PostgreSQL's st
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
 leases, claims and shared rate buckets of several outbox workers, `claim_due`, the correlator
-leader's epoch, `lead`, and the pollers' shards and batches, monitord/shardstore.py), and a
-database written by a newer monitord is refused by either.
+leader's epoch, `lead`, and where its API is reached, monitord/forward.py, and the pollers'
+shards and batches, monitord/shardstore.py), and a database written by a newer monitord is
+refused by either.
 
 Longer than the other modules on purpose: every SQL statement against the state is here (but
 the pollers' leases and batches, each run from a thread of their own, monitord/shardstore.py),
@@ -275,6 +276,11 @@ PG_MIGRATIONS: tuple[str, ...] = (
     # SQLite's MIGRATIONS[11]: an item's route within its channel.
     """
     ALTER TABLE outbox ADD COLUMN route text;
+    """,
+    # Where the correlator leader's API is reached (monitord/forward.py): every other node
+    # forwards the NOC API there. Cleared by each takeover, written once the new leader listens.
+    """
+    ALTER TABLE correlator_leader ADD COLUMN advertise text;
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link

@@ -615,6 +615,14 @@ CASES = [
         "'127.0.0.1:8080' is not an http(s) URL",
     ),
     Case(
+        "cluster advertise not a URL",
+        "  jitter: 0.1\n",
+        "  jitter: 0.1\ncluster:\n  advertise: noc-1:9177\n",
+        "cluster.advertise",
+        "advertise: noc-1",
+        "'noc-1:9177' is not an http(s) URL",
+    ),
+    Case(
         "rules not a mapping", "rules:\n  settle: 60s\n", "rules: [settle]\n", "rules", "rules:", "expected a mapping, got a list"
     ),
     Case(

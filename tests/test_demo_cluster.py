@@ -45,6 +45,7 @@ async def test_the_cluster_demo_tells_which_node_did_what_and_leaves_nothing_beh
     assert len(worker_sent) == 2 and int(worker_sent[0]) <= int(worker_sent[1]), story  # its share: the SKIP LOCKED race
     assert re.search(r"KILL -9: correlator-1.*\n.*correlator-2 leads the correlation \(epoch 2\)", story), story
     assert f"correlator-2 (leader) resolved {tracking}" in story
+    assert f"poller-a forwarded GET /api/incidents/{tracking} to correlator-2: resolved" in story
     assert f"received {lines} restoration SMS" in story and "0 of them sent twice" in story
     assert "correlator-1 (-9), correlator-2 (0), poller-a (0), poller-b (0), notifier-1 (0)" in story
 

@@ -88,13 +88,18 @@ async def test_a_restart_indexes_the_lines_of_open_incidents_again_without_repea
         s.close()
 
 
+def before(migrations: tuple[str, ...]) -> int:
+    """The schema version just before incident_lines."""
+    return next(n for n, sql in enumerate(migrations) if "CREATE TABLE incident_lines" in sql)
+
+
 INCIDENT_ROW = "INSERT INTO incidents VALUES ({}, 'outage', 'exchange:sisli', 'open', {}, {}, NULL, {}, '[]')"
 
 
 async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
-    migrate(db, target=len(MIGRATIONS) - 1)
+    migrate(db, target=before(MIGRATIONS))
     db.execute(INCIDENT_ROW.format("?", "?", "?", "?"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     db.close()
     s = Store.open(path)
@@ -109,7 +114,7 @@ async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tm
 
 async def test_postgresql_indexes_the_incidents_stored_before_too(pg_database: StateServer) -> None:
     connection: psycopg.Connection[Any] = _Postgres.connect(pg_database)
-    migrate_postgres(connection, target=len(PG_MIGRATIONS) - 1)
+    migrate_postgres(connection, target=before(PG_MIGRATIONS))
     with connection.transaction():
         connection.execute(INCIDENT_ROW.format("$1", "$2", "$3", "$4"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     connection.close()

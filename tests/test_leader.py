@@ -42,6 +42,29 @@ async def test_one_process_takes_the_lead_and_the_next_takes_over_with_a_higher_
         second.close()
 
 
+async def test_a_leader_advertises_its_api_under_its_own_epoch_only_and_a_takeover_clears_it(pg_database: StateServer) -> None:
+    """The other nodes forward the API to `advertise` (monitord/forward.py): it must never name a
+    process that no longer leads, nor keep the address of the last one."""
+    Store.open(pg_database).close()
+    first, second = Leadership(pg_database, "first"), Leadership(pg_database, "second")
+    try:
+        assert await first.try_once() == 1
+        await first.advertise("http://127.0.0.1:9001")
+        assert sql(pg_database, "SELECT epoch, holder, advertise FROM correlator_leader") == [
+            (1, "first", "http://127.0.0.1:9001")
+        ]
+        sql(pg_database, "UPDATE correlator_leader SET epoch = 2, advertise = NULL")  # as a takeover while it was cut off
+        await first.advertise("http://127.0.0.1:9002")
+        assert sql(pg_database, "SELECT advertise FROM correlator_leader") == [(None,)]
+        sql(pg_database, "UPDATE correlator_leader SET epoch = 1, advertise = 'http://127.0.0.1:9001'")
+        first.step_down()
+        assert await asyncio.wait_for(second.acquire(asyncio.Event()), 15) == 2
+        assert sql(pg_database, "SELECT epoch, holder, advertise FROM correlator_leader") == [(2, "second", None)]
+    finally:
+        first.close()
+        second.close()
+
+
 async def test_a_leader_whose_lock_session_ends_hears_so_and_a_standby_takes_over(pg_database: StateServer) -> None:
     Store.open(pg_database).close()
     first, second = Leadership(pg_database, "first"), Leadership(pg_database, "second")

@@ -16,7 +16,17 @@ from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
-from monitord.store import _SUPERSEDE, DATABASE_ERRORS, PG_MIGRATIONS, Store, StoreError, _postgres_insert, _postgres_sql
+from monitord.store import (
+    _SUPERSEDE,
+    DATABASE_ERRORS,
+    PG_MIGRATIONS,
+    Store,
+    StoreError,
+    _postgres_insert,
+    _postgres_sql,
+    migrate_postgres,
+    postgres_session,
+)
 from tests.outbox_fixtures import queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
@@ -84,6 +94,19 @@ def test_opening_again_keeps_the_rows_and_the_schema_version(pg_database: StateS
         store.close()
     with psycopg.connect(pg_database.url) as db:
         assert db.execute("SELECT version FROM schema_version").fetchone() == (len(PG_MIGRATIONS),)
+
+
+def test_a_database_of_the_previous_schema_gains_the_leaders_address_and_keeps_its_epoch(pg_database: StateServer) -> None:
+    db = postgres_session(pg_database)
+    try:
+        migrate_postgres(db, target=len(PG_MIGRATIONS) - 1)
+        db.execute("UPDATE correlator_leader SET epoch = 4, holder = 'noc-1/77'")
+    finally:
+        db.close()
+    Store.open(pg_database).close()
+    with psycopg.connect(pg_database.url) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchone() == (len(PG_MIGRATIONS),)
+        assert db.execute("SELECT epoch, holder, advertise FROM correlator_leader").fetchall() == [(4, "noc-1/77", None)]
 
 
 def test_the_password_opens_the_store_and_is_never_in_an_error_or_a_log(pg: PgCluster, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,5 +1,6 @@
 """The `cluster:` section: how `--role poller` processes divide the inventory among themselves
-and hand their samples to the correlator (monitord/poller_role.py). Only read by the roles of a
+and hand their samples to the correlator (monitord/poller_role.py), and where the correlator
+leader's API is reached by the nodes that forward to it (monitord/forward.py). Only read by the roles of a
 cluster on a PostgreSQL state; a single box (`--role all`) ignores it."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pydantic import Field
 
 from monitord.config import values
 from monitord.config.decoder import Decoder
-from monitord.config.fields import Positive, Section, choice_of, int_range
+from monitord.config.fields import Listen, Parsed, Positive, Section, choice_of, int_range, shared
 from monitord.config.model import ClusterConfig
 
 
@@ -33,6 +34,18 @@ class Cluster(Section):
     batch_samples: Annotated[int, int_range(1, 1_000_000)] = Field(
         default=values.default_of(ClusterConfig, "batch_samples"),
         description="... or as soon as a shard has this many samples waiting (default 5000)",
+    )
+    advertise: Annotated[str | None, Parsed(shared("url"), values.url)] = Field(
+        default=None,
+        description="The URL the other nodes forward the NOC API to while this process leads the correlator, "
+        "e.g. http://noc-1.example:9177 (default: http://<http.host>:<port>, or the machine's name when "
+        "http.host is 0.0.0.0 or ::)",
+    )
+    notifier_listen: Listen | None = Field(
+        default=None,
+        description="host:port where a --role notifier worker answers /health, /ready, /metrics and the NOC API "
+        "(forwarded to the correlator leader), e.g. 0.0.0.0:9179; none by default: a worker beside another "
+        "role on one machine would need a port of its own",
     )
 
 
