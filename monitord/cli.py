@@ -1,6 +1,6 @@
-"""`monitord check|run|demo|diagnose|discover|incidents|inventory|maintenance|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|incidents|inventory|maintenance|silences|reserve-tracking`: the command line.
 
-diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
+diagnose, incidents, maintenance and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
 unreachable or refusing), 2 usage.
 """
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("list", help="the windows, planned and in force")
     cancel = actions.add_parser("cancel", help="cancel a window added through the API")
     cancel.add_argument("id")
-    for sub in (diagnose, incidents, *actions.choices.values()):
+    silences = _silences_parser(commands)
+    for sub in (diagnose, incidents, *actions.choices.values(), *silences.choices.values()):
         sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
         sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
         sub.add_argument("--token-file", help="a file holding the API token (needed for changes and diagnose)")
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
-    if args.command in ("diagnose", "incidents", "maintenance"):
+    if args.command in ("diagnose", "incidents", "maintenance", "silences"):
         try:
             return _client(args)
         except CliError as error:
@@ -127,6 +128,50 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_cluster_demo(keep_running=args.keep_running, directory=args.dir))
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
+
+
+def _silences_parser(commands: Any) -> Any:
+    silences = commands.add_parser("silences", help="list, add or expire silences (the NOC's mutes; customers are still told)")
+    actions = silences.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="hold tickets, NOC e-mail and Alertmanager pushes of matching incidents")
+    add.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="LEVEL:ID",
+        help="region, exchange, cabinet, device or line:<id>; repeatable",
+    )
+    add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="region, exchange, device or kind; repeatable, all must hold",
+    )
+    add.add_argument("--start", help="ISO 8601 (default: now)")
+    add.add_argument("--end", help="ISO 8601")
+    add.add_argument("--for", dest="duration", help="how long instead of --end, e.g. 2h")
+    add.add_argument("--author", default=os.environ.get("USER", ""), help="who silences (default: $USER)")
+    add.add_argument("--comment", required=True, help="why")
+    add.add_argument("--id", help="silence id (default: generated)")
+    listing = actions.add_parser("list", help="planned and active silences")
+    listing.add_argument("--all", action="store_true", help="include expired silences")
+    expire = actions.add_parser("expire", help="end a silence now: what it held goes out at once")
+    expire.add_argument("id")
+    expire.add_argument("--by", default=os.environ.get("USER", "cli"), help="who ends it (default: $USER)")
+    return actions
+
+
+def _silence_request(args: argparse.Namespace) -> dict[str, Any]:
+    matchers = {}
+    for given in args.match:
+        label, sep, value = given.partition("=")
+        if not sep:
+            raise CliError(f"--match {given!r}: expected LABEL=VALUE, e.g. region=marmara")
+        matchers[label.strip()] = value.strip()
+    body = {"nodes": args.node, "matchers": matchers, "author": args.author, "comment": args.comment}
+    body.update({k: v for k, v in (("id", args.id), ("start", args.start), ("end", args.end), ("duration", args.duration)) if v})
+    return body
 
 
 def _check(path: str) -> int:
@@ -233,6 +278,8 @@ def _client(args: argparse.Namespace) -> int:
     elif args.command == "incidents":
         body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))
         show = _show_incidents
+    elif args.command == "silences":
+        body, show = _silences_call(args, url, token)
     elif args.action == "list":
         body = _call(url, "GET", "/api/maintenance")
         show = _show_windows
@@ -249,6 +296,15 @@ def _client(args: argparse.Namespace) -> int:
     else:
         show(body)
     return 0
+
+
+def _silences_call(args: argparse.Namespace, url: str, token: str | None) -> tuple[Any, Callable[[Any], None]]:
+    if args.action == "list":
+        return _call(url, "GET", "/api/silences" + ("?all=1" if args.all else "")), _show_silences
+    if args.action == "add":
+        return _call(url, "POST", "/api/silences", token, _silence_request(args)), _show_silenced
+    path = f"/api/silences/{_quote(args.id)}?by={_quote(args.by)}"
+    return _call(url, "DELETE", path, token), lambda e: print(f"expired {e['id']}")
 
 
 def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -367,6 +423,22 @@ def _show_added(w: dict[str, Any]) -> None:
 
 def _show_cancelled(c: dict[str, Any]) -> None:
     print(f"cancelled {c['id']}")
+
+
+def _show_silences(silences: list[dict[str, Any]]) -> None:
+    if not silences:
+        print("no silences")
+        return
+    rows = [[s["id"], _scope(s), s["start"], s["end"], s["state"], s["author"], s["comment"][:60]] for s in silences]
+    _table(["ID", "SCOPE", "START", "END", "STATE", "AUTHOR", "COMMENT"], rows)
+
+
+def _scope(silence: dict[str, Any]) -> str:
+    return ",".join([*silence["nodes"], *(f"{k}={v}" for k, v in silence["matchers"].items())])
+
+
+def _show_silenced(s: dict[str, Any]) -> None:
+    print(f"added {s['id']}: {_scope(s)} from {s['start']} to {s['end']}")
 
 
 def _show_diagnosis(d: dict[str, Any]) -> None:

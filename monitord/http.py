@@ -1,8 +1,8 @@
 """The HTTP API, for the helpdesk and for scripts (docs/openapi.yaml).
 
 Reading status is open; names and phone numbers are shown only to a caller with
-`Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows)
-or a live diagnosis needs it: without a configured token they are refused, never open by default.
+`Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows,
+silences, stages) or a live diagnosis needs it: without a configured token they are refused, never open by default.
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
@@ -56,6 +56,7 @@ from monitord.model import (
     Topology,
 )
 from monitord.ratelimit import TokenBucket
+from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
 from monitord.store import StoredWindow
 from notices.templates import mask_phone
 
@@ -530,6 +531,59 @@ async def stage_set(request: web.Request) -> web.Response:
     return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed})
 
 
+@on_daemon_loop
+async def silences_list(request: web.Request) -> web.Response:
+    """Planned and active silences; `?all=1` adds the expired ones still kept."""
+    d, everything = _daemon(request), _flag(request, "all")
+    now = d.clock()
+    shown = [s for s in d.silences() if everything or s.end > now]
+    return _json([silence_json(s, d.config.timezone, now) for s in shown])
+
+
+async def silence_add(request: web.Request) -> web.Response:
+    """Read here, not by `on_daemon_loop`: a body over MAX_BODY (a 1 MB comment) is a 400 that
+    names the comment's limit, not aiohttp's bare 413."""
+    _authorize(request)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(400, f"body: larger than {MAX_BODY // 1024} KiB; a comment is at most {MAX_COMMENT} characters") from None
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body: not valid JSON") from None
+    return await _on_daemon_loop(request, lambda: _add_silence(request, body))
+
+
+async def _add_silence(request: web.Request, body: Any) -> web.Response:
+    d = _daemon(request)
+    now = d.clock()
+    try:
+        silence = parse_silence(body, d.config.topology, d.config.timezone, _known, now)
+    except BadSilence as problem:
+        raise ApiError(400, str(problem)) from None
+    if any(s.id == silence.id for s in d.silences()):
+        raise ApiError(409, f"id: a silence {silence.id!r} already exists")
+    await d.add_silence(silence)
+    await d.durable()  # a 201 promises the silence outlives power loss
+    shown = silence_json(silence, d.config.timezone, now)
+    return _json(shown, status=201, headers={"Location": f"/api/silences/{silence.id}"})
+
+
+@on_daemon_loop
+async def silence_expire(request: web.Request) -> web.Response:
+    """End a silence now (`?by=<who>`, default "api"): what it held goes out at once."""
+    _authorize(request)
+    d = _daemon(request)
+    silence_id, by = request.match_info["id"], request.query.get("by", "api")
+    if not 0 < len(by) <= 64:
+        raise ApiError(400, "by: expected who ends it, 1 to 64 characters")
+    if not await d.expire_silence(silence_id, by):
+        raise ApiError(404, f"no active or planned silence {silence_id!r}")
+    await d.durable()
+    return _json({"id": silence_id, "expired": True, "by": by})
+
+
 def _app(daemon: Controls, clients: Clients | None = None) -> web.Application:
     app = web.Application(middlewares=[paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
@@ -553,6 +607,9 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/api/maintenance", maintenance_list, allow_head=False)
     app.router.add_post("/api/maintenance", maintenance_add)
     app.router.add_delete("/api/maintenance/{id}", maintenance_cancel)
+    get("/api/silences", silences_list, allow_head=False)
+    app.router.add_post("/api/silences", silence_add)
+    app.router.add_delete("/api/silences/{id}", silence_expire)
     return app
 
 
