@@ -1,6 +1,6 @@
-"""`monitord check|run|demo|diagnose|discover|incidents|inventory|maintenance|silences|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|incident|incidents|inventory|maintenance|silences|reserve-tracking`: the command line.
 
-diagnose, incidents, maintenance and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
+diagnose, incident, incidents, maintenance and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
 unreachable or refusing), 2 usage.
 """
@@ -21,15 +21,12 @@ from dataclasses import asdict
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitord import discover, netbox_import
 from monitord.config import ConfigError, Invalid, Problem, listen, load_config, load_or_report
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_URL = "http://127.0.0.1:9177"
 ROLES = ("all", "poller", "correlator", "notifier")  # `run --role`
@@ -96,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     cancel = actions.add_parser("cancel", help="cancel a window added through the API")
     cancel.add_argument("id")
     silences = _silences_parser(commands)
-    for sub in (diagnose, incidents, *actions.choices.values(), *silences.choices.values()):
+    work = _incident_parser(commands)
+    for sub in (diagnose, incidents, *actions.choices.values(), *silences.choices.values(), *work.choices.values()):
         sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
         sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
         sub.add_argument("--token-file", help="a file holding the API token (needed for changes and diagnose)")
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
-    if args.command in ("diagnose", "incidents", "maintenance", "silences"):
+    if args.command in ("diagnose", "incident", "incidents", "maintenance", "silences"):
         try:
             return _client(args)
         except CliError as error:
@@ -160,6 +158,34 @@ def _silences_parser(commands: Any) -> Any:
     expire.add_argument("id")
     expire.add_argument("--by", default=os.environ.get("USER", "cli"), help="who ends it (default: $USER)")
     return actions
+
+
+def _incident_parser(commands: Any) -> Any:
+    incident = commands.add_parser("incident", help="show an incident, acknowledge it, take it or write a note")
+    actions = incident.add_subparsers(dest="action", required=True)
+    actions.add_parser("show", help="the incident with its stage, acknowledgement, owner and notes").add_argument("tracking")
+    for name, what in (("ack", "acknowledge it"), ("own", "give it an owner"), ("note", "write a note on it")):
+        sub = actions.add_parser(name, help=what)
+        sub.add_argument("tracking")
+        if name == "own":
+            sub.add_argument("owner", help="who takes it")
+        if name == "note":
+            sub.add_argument("note")
+        sub.add_argument("--by", default=os.environ.get("USER", ""), help="who does it (default: $USER)")
+    return actions
+
+
+def _incident_call(args: argparse.Namespace, url: str, token: str | None) -> tuple[Any, Callable[[Any], None]]:
+    path = f"/api/incidents/{_quote(args.tracking)}"
+    if args.action == "show":
+        return _call(url, "GET", path, token), _show_incident
+    if args.action == "ack":
+        body, path = {"by": args.by}, path + "/ack"
+    elif args.action == "own":
+        body, path = {"owner": args.owner, "by": args.by}, path + "/owner"
+    else:
+        body, path = {"note": args.note, "by": args.by}, path + "/notes"
+    return _call(url, "POST", path, token, body), lambda e: print(f"{args.tracking}: {e['action']} by {e['by']} at {e['at']}")
 
 
 def _silence_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -280,6 +306,8 @@ def _client(args: argparse.Namespace) -> int:
         show = _show_incidents
     elif args.command == "silences":
         body, show = _silences_call(args, url, token)
+    elif args.command == "incident":
+        body, show = _incident_call(args, url, token)
     elif args.action == "list":
         body = _call(url, "GET", "/api/maintenance")
         show = _show_windows
@@ -423,6 +451,16 @@ def _show_added(w: dict[str, Any]) -> None:
 
 def _show_cancelled(c: dict[str, Any]) -> None:
     print(f"cancelled {c['id']}")
+
+
+def _show_incident(i: dict[str, Any]) -> None:
+    print(f"{i['tracking']}: {i['kind']} at {i['root']}, {i['phase']}, {len(i['affected'])} lines; stage {i['stage']['id']}")
+    if i["acknowledged"]:
+        print(f"acknowledged by {i['acknowledged']['by']} at {i['acknowledged']['at']}")
+    if i["owner"]:
+        print(f"owner: {i['owner']['name']} (since {i['owner']['at']}, set by {i['owner']['by']})")
+    for event in i["events"]:
+        print(f"  {event['at']}  {event['by']}: {event['action']}{' ' + event['text'] if event['text'] else ''}")
 
 
 def _show_silences(silences: list[dict[str, Any]]) -> None:

@@ -27,8 +27,9 @@ from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
+from monitord.incident_actions import Refusal, refusal
 from monitord.looplag import LoopLag
-from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, Silence, StateServer
+from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Sample, Silence, StateServer
 from monitord.outbox import LEASE_TERM, Delivery, Outbox
 from monitord.pipeline import (
     WRITE_RETRY,
@@ -390,6 +391,16 @@ class Daemon:
 
     def maintenance(self) -> list[StoredWindow]:
         return self.store.maintenance()
+
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        return self.store.incident_events(tracking)
+
+    async def record(self, event: IncidentEvent) -> Refusal | None:
+        async with self.store.turn:  # checked and written in one turn: two acknowledgements never both win
+            refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
+            if refused is None:
+                self.store.add_incident_event(event)
+        return refused
 
     def silences(self) -> list[Silence]:
         return self.store.silences()

@@ -2,7 +2,7 @@
 
 Reading status is open; names and phone numbers are shown only to a caller with
 `Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows,
-silences, stages) or a live diagnosis needs it: without a configured token they are refused, never open by default.
+silences, stages, acknowledgements, owners and notes) or a live diagnosis needs it: without a configured token they are refused, never open by default.
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
@@ -46,7 +46,9 @@ from monitord.config import (
 )
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
 from monitord.http_server import paced
+from monitord.incident_actions import MAX_NOTE, Refusal, event_json, parse_event, workflow_json
 from monitord.model import (
+    EventAction,
     Incident,
     Line,
     LineState,
@@ -418,6 +420,7 @@ async def incident(request: web.Request) -> web.Response:
             **incident_json(found),
             "stage": {"id": stage.id, "tr": stage.name("tr"), "en": stage.name("en")},
             "stage_history": history,
+            **workflow_json(d.incident_events(tracking), d.config.timezone),
             "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)],
         }
     )
@@ -531,6 +534,41 @@ async def stage_set(request: web.Request) -> web.Response:
     return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed})
 
 
+def incident_action(action: EventAction) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST /api/incidents/{tracking}/ack, /owner, /notes: the NOC's action, recorded with who and when."""
+
+    async def handler(request: web.Request) -> web.Response:
+        _authorize(request)
+        body = await _json_body(request, f"a note is at most {MAX_NOTE} characters")
+        return await _on_daemon_loop(request, lambda: _record(request, action, body))
+
+    return handler
+
+
+async def _record(request: web.Request, action: EventAction, body: Any) -> web.Response:
+    d = _daemon(request)
+    event = parse_event(action, request.match_info["tracking"], body, d.clock())
+    if isinstance(event, Refusal):
+        raise ApiError(event.status, event.message)
+    if (refused := await d.record(event)) is not None:
+        raise ApiError(refused.status, refused.message)
+    await d.durable()
+    return _json(event_json(event, d.config.timezone), status=201)
+
+
+async def _json_body(request: web.Request, limit: str) -> Any:
+    """The request's JSON, read here rather than by `on_daemon_loop`: a body over MAX_BODY (a
+    1 MB comment or note) is a 400 naming the field's `limit`, not aiohttp's bare 413."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(400, f"body: larger than {MAX_BODY // 1024} KiB; {limit}") from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body: not valid JSON") from None
+
+
 @on_daemon_loop
 async def silences_list(request: web.Request) -> web.Response:
     """Planned and active silences; `?all=1` adds the expired ones still kept."""
@@ -541,17 +579,8 @@ async def silences_list(request: web.Request) -> web.Response:
 
 
 async def silence_add(request: web.Request) -> web.Response:
-    """Read here, not by `on_daemon_loop`: a body over MAX_BODY (a 1 MB comment) is a 400 that
-    names the comment's limit, not aiohttp's bare 413."""
     _authorize(request)
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(400, f"body: larger than {MAX_BODY // 1024} KiB; a comment is at most {MAX_COMMENT} characters") from None
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "body: not valid JSON") from None
+    body = await _json_body(request, f"a comment is at most {MAX_COMMENT} characters")
     return await _on_daemon_loop(request, lambda: _add_silence(request, body))
 
 
@@ -602,6 +631,9 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/api/incidents", incidents, allow_head=False)
     get("/api/incidents/{tracking}", incident, allow_head=False)
     app.router.add_post("/api/incidents/{tracking}/stage", stage_set)
+    app.router.add_post("/api/incidents/{tracking}/ack", incident_action("ack"))
+    app.router.add_post("/api/incidents/{tracking}/owner", incident_action("owner"))
+    app.router.add_post("/api/incidents/{tracking}/notes", incident_action("note"))
     get("/api/subscribers/{id}", subscriber, allow_head=False)
     get("/api/subscribers/{id}/diagnose", diagnose_subscriber, allow_head=False)
     get("/api/maintenance", maintenance_list, allow_head=False)

@@ -171,6 +171,20 @@ class MaintenanceWindow:
     grace: float = 900.0
 
 
+EventAction = Literal["ack", "owner", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """What the NOC did with an incident (monitord/incident_actions.py), kept with who and when."""
+
+    tracking: str
+    action: EventAction
+    actor: str
+    at: float
+    text: str = ""  # the new owner, or the note
+
+
 SILENCED = math.inf  # the `not_before` of an item a silence holds (notices/silences.py): never due by itself
 
 

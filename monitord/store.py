@@ -61,6 +61,7 @@ from psycopg.conninfo import conninfo_to_dict
 from monitord.model import (
     SILENCED,
     Incident,
+    IncidentEvent,
     IncidentKind,
     MaintenanceWindow,
     NodeRef,
@@ -177,6 +178,14 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, recipient TEXT NOT NULL,
         action TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, incident TEXT NOT NULL, held_at REAL NOT NULL);
     """,
+    # The NOC's work on an incident (issue 13 item 1, monitord/incident_actions.py): who
+    # acknowledged it, took it or wrote a note, and when; one row per action.
+    """
+    CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY, tracking TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, at REAL NOT NULL,
+        text TEXT NOT NULL);
+    CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -273,6 +282,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, channel text NOT NULL,
         recipient text NOT NULL, action text NOT NULL, subject text NOT NULL, body text NOT NULL,
         incident text NOT NULL, held_at double precision NOT NULL);
+    """,
+    # SQLite's MIGRATIONS[11]: the NOC's actions on incidents.
+    """
+    CREATE TABLE incident_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tracking text COLLATE "C" NOT NULL, action text NOT NULL,
+        actor text NOT NULL, at double precision NOT NULL, text text NOT NULL);
+    CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
@@ -1537,6 +1553,7 @@ class Store:
                 )
             ]
             self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
             self._db.execute('DELETE FROM silences WHERE "end" < ?', (resolved_before,))  # a few rows: not counted
@@ -1546,6 +1563,20 @@ class Store:
         """Number of items by (channel, status)."""
         rows = self._db.execute("SELECT channel, status, count(*) FROM outbox GROUP BY channel, status")
         return {(r[0], r[1]): r[2] for r in rows}
+
+    # --- the NOC's actions on incidents (monitord/incident_actions.py) -----------------------------
+
+    def add_incident_event(self, event: IncidentEvent) -> None:
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO incident_events (tracking, action, actor, at, text) VALUES (?, ?, ?, ?, ?)",
+                (event.tracking, event.action, event.actor, event.at, event.text),
+            )
+
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        """Oldest first."""
+        rows = self._db.execute("SELECT * FROM incident_events WHERE tracking = ? ORDER BY id", (tracking,))
+        return [IncidentEvent(r["tracking"], r["action"], r["actor"], r["at"], r["text"]) for r in rows]
 
     # --- silences (notices/silences.py) -------------------------------------------------------
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from monitord.config import Config
     from monitord.exposition import Exposition
+    from monitord.incident_actions import Refusal
     from monitord.looplag import LoopLag
-    from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Silence
+    from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
     from monitord.stages import Stage, StageChange
@@ -95,6 +96,8 @@ class View(Protocol):
         """The stage the helpdesk last set for the incident (monitord/stages.py)."""
 
     def stage_history(self, tracking: str) -> list[StageChange]: ...
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        """The NOC's acknowledgement, owners and notes of the incident, oldest first."""
 
     def line_state(self, line_id: str) -> LineState: ...
     def node_state(self, node: NodeRef) -> LineState: ...
@@ -123,6 +126,9 @@ class Controls(View, Protocol):
     async def add_maintenance(self, window: MaintenanceWindow) -> None: ...
     async def cancel_maintenance(self, window_id: str) -> bool: ...
     async def add_silence(self, silence: Silence) -> None: ...
+    async def record(self, event: IncidentEvent) -> Refusal | None:
+        """Record the NOC's action on an incident, or say why not (monitord/incident_actions.py)."""
+
     async def expire_silence(self, silence_id: str, by: str) -> bool:
         """False when no such silence is active or planned."""
 
