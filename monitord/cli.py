@@ -1,6 +1,6 @@
-"""`monitord check|run|demo|diagnose|discover|incidents|inventory|maintenance|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|export|history|incident|incidents|inventory|maintenance|silences|reserve-tracking`: the command line.
 
-diagnose, incidents and maintenance talk to the running daemon's HTTP API (docs/openapi.yaml):
+diagnose, export, history, incident, incidents, maintenance and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
 unreachable or refusing), 2 usage.
 """
@@ -18,18 +18,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from monitord import cli_tables as tables
 from monitord import discover, netbox_import
 from monitord.config import ConfigError, Invalid, Problem, listen, load_config, load_or_report
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_URL = "http://127.0.0.1:9177"
 ROLES = ("all", "poller", "correlator", "notifier")  # `run --role`
@@ -104,7 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("list", help="the windows, planned and in force")
     cancel = actions.add_parser("cancel", help="cancel a window added through the API")
     cancel.add_argument("id")
-    for sub in (diagnose, incidents, history, touched, report, *actions.choices.values()):
+    silences = _silences_parser(commands)
+    work = _incident_parser(commands)
+    for sub in (
+        diagnose,
+        incidents,
+        history,
+        touched,
+        report,
+        *actions.choices.values(),
+        *silences.choices.values(),
+        *work.choices.values(),
+    ):
         sub.add_argument("--url", help=f"the daemon's API (default: from --config, else {DEFAULT_URL})")
         sub.add_argument("--config", help="the daemon's config file, for its listen address and API token")
         sub.add_argument("--token-file", help="a file holding the API token (needed for changes and diagnose)")
@@ -123,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
-    if args.command in ("diagnose", "incidents", "history", "export", "maintenance"):
+    if args.command in ("diagnose", "incident", "incidents", "history", "export", "maintenance", "silences"):
         try:
             return _client(args)
         except CliError as error:
@@ -136,6 +144,78 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_cluster_demo(keep_running=args.keep_running, directory=args.dir))
     return asyncio.run(run_demo(keep_running=args.keep_running, directory=args.dir))
+
+
+def _silences_parser(commands: Any) -> Any:
+    silences = commands.add_parser("silences", help="list, add or expire silences (the NOC's mutes; customers are still told)")
+    actions = silences.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="hold tickets, NOC e-mail and Alertmanager pushes of matching incidents")
+    add.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="LEVEL:ID",
+        help="region, exchange, cabinet, device or line:<id>; repeatable",
+    )
+    add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="region, exchange, device or kind; repeatable, all must hold",
+    )
+    add.add_argument("--start", help="ISO 8601 (default: now)")
+    add.add_argument("--end", help="ISO 8601")
+    add.add_argument("--for", dest="duration", help="how long instead of --end, e.g. 2h")
+    add.add_argument("--author", default=os.environ.get("USER", ""), help="who silences (default: $USER)")
+    add.add_argument("--comment", required=True, help="why")
+    add.add_argument("--id", help="silence id (default: generated)")
+    listing = actions.add_parser("list", help="planned and active silences")
+    listing.add_argument("--all", action="store_true", help="include expired silences")
+    expire = actions.add_parser("expire", help="end a silence now: what it held goes out at once")
+    expire.add_argument("id")
+    expire.add_argument("--by", default=os.environ.get("USER", "cli"), help="who ends it (default: $USER)")
+    return actions
+
+
+def _incident_parser(commands: Any) -> Any:
+    incident = commands.add_parser("incident", help="show an incident, acknowledge it, take it or write a note")
+    actions = incident.add_subparsers(dest="action", required=True)
+    actions.add_parser("show", help="the incident with its stage, acknowledgement, owner and notes").add_argument("tracking")
+    for name, what in (("ack", "acknowledge it"), ("own", "give it an owner"), ("note", "write a note on it")):
+        sub = actions.add_parser(name, help=what)
+        sub.add_argument("tracking")
+        if name == "own":
+            sub.add_argument("owner", help="who takes it")
+        if name == "note":
+            sub.add_argument("note")
+        sub.add_argument("--by", default=os.environ.get("USER", ""), help="who does it (default: $USER)")
+    return actions
+
+
+def _incident_call(args: argparse.Namespace, url: str, token: str | None) -> tuple[Any, Callable[[Any], None]]:
+    path = f"/api/incidents/{_quote(args.tracking)}"
+    if args.action == "show":
+        return _call(url, "GET", path, token), tables.show_incident
+    if args.action == "ack":
+        body, path = {"by": args.by}, path + "/ack"
+    elif args.action == "own":
+        body, path = {"owner": args.owner, "by": args.by}, path + "/owner"
+    else:
+        body, path = {"note": args.note, "by": args.by}, path + "/notes"
+    return _call(url, "POST", path, token, body), lambda e: print(f"{args.tracking}: {e['action']} by {e['by']} at {e['at']}")
+
+
+def _silence_request(args: argparse.Namespace) -> dict[str, Any]:
+    matchers = {}
+    for given in args.match:
+        label, sep, value = given.partition("=")
+        if not sep:
+            raise CliError(f"--match {given!r}: expected LABEL=VALUE, e.g. region=marmara")
+        matchers[label.strip()] = value.strip()
+    body = {"nodes": args.node, "matchers": matchers, "author": args.author, "comment": args.comment}
+    body.update({k: v for k, v in (("id", args.id), ("start", args.start), ("end", args.end), ("duration", args.duration)) if v})
+    return body
 
 
 def _check(path: str) -> int:
@@ -243,29 +323,42 @@ def _client(args: argparse.Namespace) -> int:
         return 0
     if args.command == "diagnose":
         body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/diagnose", token)
-        show = _show_diagnosis
+        show = tables.show_diagnosis
     elif args.command == "history":
         body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/incidents")
-        show = _show_history
+        show = tables.show_history
     elif args.command == "incidents":
         body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))
-        show = _show_incidents
+        show = tables.show_incidents
+    elif args.command == "silences":
+        body, show = _silences_call(args, url, token)
+    elif args.command == "incident":
+        body, show = _incident_call(args, url, token)
     elif args.action == "list":
         body = _call(url, "GET", "/api/maintenance")
-        show = _show_windows
+        show = tables.show_windows
     elif args.action == "add":
         window = {"scope": args.scope, "start": args.start, "end": args.end, "reason": args.reason}
         window.update({k: v for k, v in (("id", args.id), ("grace", args.grace)) if v is not None})
         body = _call(url, "POST", "/api/maintenance", token, window)
-        show = _show_added
+        show = tables.show_added
     else:
         body = _call(url, "DELETE", f"/api/maintenance/{_quote(args.id)}", token)
-        show = _show_cancelled
+        show = tables.show_cancelled
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         show(body)
     return 0
+
+
+def _silences_call(args: argparse.Namespace, url: str, token: str | None) -> tuple[Any, Callable[[Any], None]]:
+    if args.action == "list":
+        return _call(url, "GET", "/api/silences" + ("?all=1" if args.all else "")), tables.show_silences
+    if args.action == "add":
+        return _call(url, "POST", "/api/silences", token, _silence_request(args)), tables.show_silenced
+    path = f"/api/silences/{_quote(args.id)}?by={_quote(args.by)}"
+    return _call(url, "DELETE", path, token), lambda e: print(f"expired {e['id']}")
 
 
 def _endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -348,83 +441,6 @@ def _call(url: str, method: str, path: str, token: str | None = None, body: Any 
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise CliError(f"cannot reach the daemon at {url}: {reason} (is it running? see --url, --config)") from None
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    for row in [headers, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M")
-
-
-def _show_incidents(incidents: list[dict[str, Any]]) -> None:
-    if not incidents:
-        print("no incidents")
-        return
-    rows = [[i["tracking"], i["kind"], i["root"], i["phase"], _when(i["opened_at"]), str(len(i["affected"]))] for i in incidents]
-    _table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "LINES"], rows)
-
-
-def _show_history(incidents: list[dict[str, Any]]) -> None:
-    if not incidents:
-        print("no incidents")
-        return
-    rows = [
-        [
-            i["tracking"],
-            i["kind"],
-            i["root"],
-            i["phase"],
-            _when(i["opened_at"]),
-            _when(i["resolved_at"]) if i["resolved_at"] else "-",
-            _took(i["duration_s"]),
-            str(i["lines"]),
-        ]
-        for i in incidents
-    ]
-    _table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "RESOLVED", "TOOK", "LINES"], rows)
-
-
-def _took(seconds: int) -> str:
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
-
-
-def _show_windows(windows: list[dict[str, Any]]) -> None:
-    if not windows:
-        print("no maintenance windows")
-        return
-    rows = [
-        [w["id"], ",".join(w["scope"]), w["start"], w["end"], w["source"], "yes" if w["active"] else "no", w["reason"]]
-        for w in windows
-    ]
-    _table(["ID", "SCOPE", "START", "END", "SOURCE", "ACTIVE", "REASON"], rows)
-
-
-def _show_added(w: dict[str, Any]) -> None:
-    print(f"added {w['id']}: {', '.join(w['scope'])} from {w['start']} to {w['end']}")
-
-
-def _show_cancelled(c: dict[str, Any]) -> None:
-    print(f"cancelled {c['id']}")
-
-
-def _show_diagnosis(d: dict[str, Any]) -> None:
-    tracking = f"  (incident {d['tracking']})" if d["tracking"] else ""
-    print(f"{d['subscriber']}: {d['cause'].upper()}{tracking}")
-    print(d["summary"])
-    print("evidence:")
-    for line in d["evidence"]:
-        print(f"  - {line}")
-    problems = d.get("problems") or []
-    if problems:
-        print("problems:")
-        for line in problems:
-            print(f"  {line}")
-    print(f"looked in {d['timings_ms']['total'] / 1000:.2f} s")
 
 
 if __name__ == "__main__":

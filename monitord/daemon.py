@@ -28,8 +28,9 @@ from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
 from monitord.history import History
+from monitord.incident_actions import Refusal, refusal
 from monitord.looplag import LoopLag
-from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Sample, StateServer
+from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Sample, Silence, StateServer
 from monitord.outbox import LEASE_TERM, Delivery, Outbox
 from monitord.pipeline import (
     WRITE_RETRY,
@@ -394,6 +395,23 @@ class Daemon:
     def maintenance(self) -> list[StoredWindow]:
         return self.store.maintenance()
 
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        return self.store.incident_events(tracking)
+
+    async def record(self, event: IncidentEvent) -> Refusal | None:
+        async with self.store.turn:  # checked and written in one turn: two acknowledgements never both win
+            refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
+            if refused is None:
+                self.store.add_incident_event(event)
+        return refused
+
+    def silences(self) -> list[Silence]:
+        return self.store.silences()
+
+    @property
+    def suppressed(self) -> Counter[str]:
+        return self.pipeline.silencing.suppressed
+
     def polling(self) -> PollFigures:
         probes = self.probes
         return PollFigures(probes.stats, probes.job_classes, probes.class_intervals, self.scheduler, self.traps)
@@ -401,13 +419,19 @@ class Daemon:
     def delivery(self) -> Delivery:
         return self.outbox.delivery()
 
-    # Controls: the API's two changes, made by the pipeline, their one writer
+    # Controls: the API's changes, made by the pipeline, their one writer
 
     async def add_maintenance(self, window: MaintenanceWindow) -> None:
         await self.pipeline.add_maintenance(window)
 
     async def cancel_maintenance(self, window_id: str) -> bool:
         return await self.pipeline.cancel_maintenance(window_id)
+
+    async def add_silence(self, silence: Silence) -> None:
+        await self.pipeline.add_silence(silence)
+
+    async def expire_silence(self, silence_id: str, by: str) -> bool:
+        return await self.pipeline.expire_silence(silence_id, by)
 
     async def durable(self) -> None:
         await self.store.durable()

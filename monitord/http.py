@@ -1,8 +1,8 @@
 """The HTTP API, for the helpdesk and for scripts (docs/openapi.yaml).
 
 Reading status is open; names and phone numbers are shown only to a caller with
-`Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows)
-or a live diagnosis needs it: without a configured token they are refused, never open by default.
+`Authorization: Bearer <token>` matching `http.token`, and changing state (maintenance windows,
+silences, stages, acknowledgements, owners and notes) or a live diagnosis needs it: without a configured token they are refused, never open by default.
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
@@ -47,7 +47,9 @@ from monitord.config import (
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
 from monitord.history import REPORT_MAX, PastIncident, report_csv, touched_csv
 from monitord.http_server import paced
+from monitord.incident_actions import MAX_NOTE, Refusal, event_json, parse_event, workflow_json
 from monitord.model import (
+    EventAction,
     Incident,
     Line,
     LineState,
@@ -57,6 +59,7 @@ from monitord.model import (
     Topology,
 )
 from monitord.ratelimit import TokenBucket
+from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
 from monitord.store import DATABASE_ERRORS, StoredWindow, one_line
 from notices.templates import mask_phone
 
@@ -421,6 +424,7 @@ async def incident(request: web.Request) -> web.Response:
             **incident_json(found),
             "stage": {"id": stage.id, "tr": stage.name("tr"), "en": stage.name("en")},
             "stage_history": history,
+            **workflow_json(d.incident_events(tracking), d.config.timezone),
             "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)],
         }
     )
@@ -596,6 +600,85 @@ async def incidents_report_csv(request: web.Request) -> web.Response:
     return _csv(await asyncio.to_thread(report_csv, found, d.config.topology, zone, d.clock()), name)  # a year: seconds of CPU
 
 
+def incident_action(action: EventAction) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST /api/incidents/{tracking}/ack, /owner, /notes: the NOC's action, recorded with who and when."""
+
+    async def handler(request: web.Request) -> web.Response:
+        _authorize(request)
+        body = await _json_body(request, f"a note is at most {MAX_NOTE} characters")
+        return await _on_daemon_loop(request, lambda: _record(request, action, body))
+
+    return handler
+
+
+async def _record(request: web.Request, action: EventAction, body: Any) -> web.Response:
+    d = _daemon(request)
+    event = parse_event(action, request.match_info["tracking"], body, d.clock())
+    if isinstance(event, Refusal):
+        raise ApiError(event.status, event.message)
+    if (refused := await d.record(event)) is not None:
+        raise ApiError(refused.status, refused.message)
+    await d.durable()
+    return _json(event_json(event, d.config.timezone), status=201)
+
+
+async def _json_body(request: web.Request, limit: str) -> Any:
+    """The request's JSON, read here rather than by `on_daemon_loop`: a body over MAX_BODY (a
+    1 MB comment or note) is a 400 naming the field's `limit`, not aiohttp's bare 413."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(400, f"body: larger than {MAX_BODY // 1024} KiB; {limit}") from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body: not valid JSON") from None
+
+
+@on_daemon_loop
+async def silences_list(request: web.Request) -> web.Response:
+    """Planned and active silences; `?all=1` adds the expired ones still kept."""
+    d, everything = _daemon(request), _flag(request, "all")
+    now = d.clock()
+    shown = [s for s in d.silences() if everything or s.end > now]
+    return _json([silence_json(s, d.config.timezone, now) for s in shown])
+
+
+async def silence_add(request: web.Request) -> web.Response:
+    _authorize(request)
+    body = await _json_body(request, f"a comment is at most {MAX_COMMENT} characters")
+    return await _on_daemon_loop(request, lambda: _add_silence(request, body))
+
+
+async def _add_silence(request: web.Request, body: Any) -> web.Response:
+    d = _daemon(request)
+    now = d.clock()
+    try:
+        silence = parse_silence(body, d.config.topology, d.config.timezone, _known, now)
+    except BadSilence as problem:
+        raise ApiError(400, str(problem)) from None
+    if any(s.id == silence.id for s in d.silences()):
+        raise ApiError(409, f"id: a silence {silence.id!r} already exists")
+    await d.add_silence(silence)
+    await d.durable()  # a 201 promises the silence outlives power loss
+    shown = silence_json(silence, d.config.timezone, now)
+    return _json(shown, status=201, headers={"Location": f"/api/silences/{silence.id}"})
+
+
+@on_daemon_loop
+async def silence_expire(request: web.Request) -> web.Response:
+    """End a silence now (`?by=<who>`, default "api"): what it held goes out at once."""
+    _authorize(request)
+    d = _daemon(request)
+    silence_id, by = request.match_info["id"], request.query.get("by", "api")
+    if not 0 < len(by) <= 64:
+        raise ApiError(400, "by: expected who ends it, 1 to 64 characters")
+    if not await d.expire_silence(silence_id, by):
+        raise ApiError(404, f"no active or planned silence {silence_id!r}")
+    await d.durable()
+    return _json({"id": silence_id, "expired": True, "by": by})
+
+
 def _app(daemon: Controls, clients: Clients | None = None) -> web.Application:
     app = web.Application(middlewares=[paced, _errors], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
@@ -616,12 +699,19 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     app.router.add_post("/api/incidents/{tracking}/stage", stage_set)
     get("/api/incidents/{tracking}/subscribers.csv", incident_subscribers_csv, allow_head=False)
     get("/api/reports/incidents.csv", incidents_report_csv, allow_head=False)
+
+    app.router.add_post("/api/incidents/{tracking}/ack", incident_action("ack"))
+    app.router.add_post("/api/incidents/{tracking}/owner", incident_action("owner"))
+    app.router.add_post("/api/incidents/{tracking}/notes", incident_action("note"))
     get("/api/subscribers/{id}", subscriber, allow_head=False)
     get("/api/subscribers/{id}/incidents", subscriber_incidents, allow_head=False)
     get("/api/subscribers/{id}/diagnose", diagnose_subscriber, allow_head=False)
     get("/api/maintenance", maintenance_list, allow_head=False)
     app.router.add_post("/api/maintenance", maintenance_add)
     app.router.add_delete("/api/maintenance/{id}", maintenance_cancel)
+    get("/api/silences", silences_list, allow_head=False)
+    app.router.add_post("/api/silences", silence_add)
+    app.router.add_delete("/api/silences/{id}", silence_expire)
     return app
 
 

@@ -143,6 +143,7 @@ class DaemonCollector(Collector):
         if polling.scheduler is not None:
             yield from self._scheduler(polling, self.registered)
         yield from self._outbox(d)
+        yield from self._silences(d)
         yield from self._store(d)
         lag = GaugeMetricFamily(
             f"{PREFIX}_event_loop_lag_seconds",
@@ -318,6 +319,21 @@ class DaemonCollector(Collector):
             held.add_metric([channel, hold.cause if hold else ""], 1 if hold else 0)
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)
         yield from (depth, age, sent, failed, dead, segments, held)
+
+    @staticmethod
+    def _silences(d: View) -> Iterator[Metric]:
+        now = d.clock()
+        live = GaugeMetricFamily(f"{PREFIX}_silences_active", "Silences in force now (the NOC's mutes).")
+        live.add_metric([], sum(1 for s in d.silences() if s.start <= now < s.end))
+        suppressed = CounterMetricFamily(
+            f"{PREFIX}_notifications_suppressed",
+            "Tickets, NOC e-mail and Alertmanager pushes a silence held (sent when it ends, if still news) or dropped "
+            "(alert re-pushes), by channel.",
+            labels=["channel"],
+        )
+        for channel, n in sorted(d.suppressed.items()):
+            suppressed.add_metric([channel], n)
+        yield from (live, suppressed)
 
     @staticmethod
     def _store(d: View) -> Iterator[Metric]:

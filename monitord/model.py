@@ -9,6 +9,7 @@ import it without pulling in sockets or asyncio.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -168,6 +169,39 @@ class MaintenanceWindow:
     end: float
     reason: str = ""
     grace: float = 900.0
+
+
+EventAction = Literal["ack", "owner", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """What the NOC did with an incident (monitord/incident_actions.py), kept with who and when."""
+
+    tracking: str
+    action: EventAction
+    actor: str
+    at: float
+    text: str = ""  # the new owner, or the note
+
+
+SILENCED = math.inf  # the `not_before` of an item a silence holds (notices/silences.py): never due by itself
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The NOC's mute (notices/silences.py): tickets, NOC e-mail and Alertmanager pushes of the
+    incidents it matches are held from start to end; customers are told as usual."""
+
+    id: str
+    nodes: tuple[NodeRef, ...]  # incidents rooted at one of these or below it (empty: any)
+    matchers: tuple[tuple[str, str], ...]  # (label, value): region, exchange, device, kind ids (all must match)
+    start: float
+    end: float
+    author: str
+    comment: str
+    created_at: float
+    expired_by: str | None = None  # who ended it early through the API
 
 
 # --- probes -> rules ---------------------------------------------------------------------------

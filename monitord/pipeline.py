@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
+from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample, Silence
 from monitord.outbox import Outbox
+from monitord.silencing import Silencing
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
 from notices.maintenance import due_maintenance_notices
@@ -232,6 +233,7 @@ class Pipeline:
         self.through: int | None = None  # a correlator's: the last pollers' batch the engine took
         self._written_through: int | None = None  # ... and the last one written with a step
         self._writer = store.writer()
+        self.silencing = Silencing(store, outbox)  # the NOC's silences and what they hold
         self._reserve_numbers()
 
     def follow(self, through: int) -> None:
@@ -282,12 +284,14 @@ class Pipeline:
         """
         if self.deposed.is_set():
             return
+        await self.silencing.release_due(self.config.topology, now)  # before this step's items: they must not overtake them
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
+        planned = self.silencing.hold(planned, step.incidents, self.config.topology, now, self.engine.incident)
         incidents = [change.incident for change in step.incidents]
         if pending is not None:
             pending.add(incidents, planned)
@@ -402,9 +406,10 @@ class Pipeline:
             self.store.replace_config_maintenance(windows)
 
     async def start(self) -> None:
-        """The config's maintenance windows stored and, with the API's, in force."""
+        """The stored silences and the config's maintenance windows (with the API's) in force."""
         async with self._stepping:
             try:
+                self.silencing.load(self.clock())  # before any step releases what they hold
                 await self._replace_config_maintenance(self.config.maintenance)
                 await self._apply_maintenance(self.clock())
             except DATABASE_ERRORS as error:
@@ -465,3 +470,14 @@ class Pipeline:
             if cancelled:
                 await self._apply_maintenance(now)
             return cancelled
+
+    async def add_silence(self, silence: Silence) -> None:
+        """A silence from the API: stored (it outlives restarts) and in force from the next step."""
+        async with self._stepping:
+            await self.silencing.add(silence, self.clock())
+
+    async def expire_silence(self, silence_id: str, by: str) -> bool:
+        """End a silence now; what it held and no other silence holds goes out at once. False if
+        no such silence is active or planned."""
+        async with self._stepping:
+            return await self.silencing.expire(silence_id, by, self.config.topology, self.clock())

@@ -60,12 +60,15 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from monitord.model import (
+    SILENCED,
     Incident,
+    IncidentEvent,
     IncidentKind,
     MaintenanceWindow,
     NodeRef,
     Notification,
     Phase,
+    Silence,
     StateServer,
 )
 from monitord.pacing import grant
@@ -179,6 +182,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN route TEXT;
     """,
+    # Silences (issue 13, notices/silences.py): the NOC's mutes, and the items they hold until
+    # they expire, in the order they were held.
+    """
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY, nodes TEXT NOT NULL, matchers TEXT NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL,
+        author TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL, expired_by TEXT);
+    CREATE TABLE silenced_items (
+        id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, recipient TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, incident TEXT NOT NULL, held_at REAL NOT NULL,
+        route TEXT);
+    """,
+    # The NOC's work on an incident (issue 13 item 1, monitord/incident_actions.py): who
+    # acknowledged it, took it or wrote a note, and when; one row per action.
+    """
+    CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY, tracking TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, at REAL NOT NULL,
+        text TEXT NOT NULL);
+    CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -277,6 +299,24 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN route text;
     """,
+    # SQLite's MIGRATIONS[12]: silences and the items they hold.
+    """
+    CREATE TABLE silences (
+        id text PRIMARY KEY, nodes text NOT NULL, matchers text NOT NULL, start double precision NOT NULL,
+        "end" double precision NOT NULL, author text NOT NULL, comment text NOT NULL,
+        created_at double precision NOT NULL, expired_by text);
+    CREATE TABLE silenced_items (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, channel text NOT NULL,
+        recipient text NOT NULL, action text NOT NULL, subject text NOT NULL, body text NOT NULL,
+        incident text NOT NULL, held_at double precision NOT NULL, route text);
+    """,
+    # SQLite's MIGRATIONS[13]: the NOC's actions on incidents.
+    """
+    CREATE TABLE incident_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tracking text COLLATE "C" NOT NULL, action text NOT NULL,
+        actor text NOT NULL, at double precision NOT NULL, text text NOT NULL);
+    CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
+    """,
     # Where the correlator leader's API is reached (monitord/forward.py): every other node
     # forwards the NOC API there. Cleared by each takeover, written once the new leader listens.
     """
@@ -318,6 +358,10 @@ _ADD_STAGE = f"""INSERT INTO incident_stages (tracking, stage, source, actor, at
     WHERE coalesce(({_LAST_STAGE}), '') != ?"""
 
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
+
+_HOLD = """INSERT INTO silenced_items (key, channel, recipient, action, subject, body, incident, held_at, route)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"""
+_PUT_SILENCE = """INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"""
 
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -849,6 +893,20 @@ def _scrubbed(error: StoreError, server: StateServer) -> StoreError:
     return StoreError(str(error).replace(server.password.reveal(), "***")) if server.password else error
 
 
+def _silence(row: Row) -> Silence:
+    return Silence(
+        id=row["id"],
+        nodes=tuple(_node(n) for n in json.loads(row["nodes"])),
+        matchers=tuple((label, value) for label, value in json.loads(row["matchers"])),
+        start=row["start"],
+        end=row["end"],
+        author=row["author"],
+        comment=row["comment"],
+        created_at=row["created_at"],
+        expired_by=row["expired_by"],
+    )
+
+
 def _window(row: Row) -> StoredWindow:
     window = MaintenanceWindow(
         id=row["id"],
@@ -1100,9 +1158,16 @@ class Store:
         return queued
 
     def _queue(self, planned: Sequence[tuple[Notification, float | None]], now: float) -> int:
-        """Queue the sendable items whose keys are new, superseding what they make stale; how many were new."""
+        """Queue the sendable items whose keys are new, superseding what they make stale; how many
+        were new. Those a silence holds (`not_before` SILENCED) are kept apart until released."""
+        held = [n for n, nb in planned if nb == SILENCED and n.error is None]
+        if held:
+            self._db.executemany(
+                _HOLD, ((n.key, n.channel, n.recipient, n.action, n.subject, n.body, n.incident, now, n.route) for n in held)
+            )
         last_id = self._db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-        queued = self._db.executemany(_QUEUE, (_queued(n, nb, now) for n, nb in planned if n.error is None))
+        sendable = (_queued(n, nb, now) for n, nb in planned if n.error is None and nb != SILENCED)
+        queued = self._db.executemany(_QUEUE, sendable)
         if queued:
             self._db.execute(_SUPERSEDE, (last_id, last_id))
         return queued
@@ -1514,7 +1579,7 @@ class Store:
         """Delete at most `batch` finished rows older than the cut-offs, in one short transaction.
 
         Sent items by when they were sent, dead ones by when they were queued, resolved
-        incidents by when they were resolved. An item of an incident that is open, or resolved
+        incidents (and silences) by when they were resolved (ended). An item of an incident that is open, or resolved
         after its cut-off, stays: its key is what keeps the incident's notices from going out
         twice. Pending and sending items are never touched. Returns how many rows went; call
         again until it returns less than `batch`.
@@ -1540,14 +1605,77 @@ class Store:
             ]
             self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_lines WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
+            self._db.execute('DELETE FROM silences WHERE "end" < ?', (resolved_before,))  # a few rows: not counted
         return removed
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Number of items by (channel, status)."""
         rows = self._db.execute("SELECT channel, status, count(*) FROM outbox GROUP BY channel, status")
         return {(r[0], r[1]): r[2] for r in rows}
+
+    # --- the NOC's actions on incidents (monitord/incident_actions.py) -----------------------------
+
+    def add_incident_event(self, event: IncidentEvent) -> None:
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO incident_events (tracking, action, actor, at, text) VALUES (?, ?, ?, ?, ?)",
+                (event.tracking, event.action, event.actor, event.at, event.text),
+            )
+
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        """Oldest first."""
+        rows = self._db.execute("SELECT * FROM incident_events WHERE tracking = ? ORDER BY id", (tracking,))
+        return [IncidentEvent(r["tracking"], r["action"], r["actor"], r["at"], r["text"]) for r in rows]
+
+    # --- silences (notices/silences.py) -------------------------------------------------------
+
+    def put_silence(self, silence: Silence) -> None:
+        nodes = json.dumps([str(n) for n in silence.nodes])
+        matchers = json.dumps([list(m) for m in silence.matchers])
+        row = (silence.id, nodes, matchers, silence.start, silence.end, silence.author, silence.comment, silence.created_at)
+        with self._writing():
+            self._db.execute(_PUT_SILENCE, row)
+
+    def silences(self, ended_after: float | None = None) -> list[Silence]:
+        """The silences that end after `ended_after` (None: all of them), by start."""
+        if ended_after is None:
+            return [_silence(r) for r in self._db.execute("SELECT * FROM silences ORDER BY start, id")]
+        rows = self._db.execute('SELECT * FROM silences WHERE "end" > ? ORDER BY start, id', (ended_after,))
+        return [_silence(r) for r in rows]
+
+    def expire_silence(self, silence_id: str, by: str, now: float) -> bool:
+        """End a silence now (a planned one never starts); False if there is no such silence still to end."""
+        with self._writing():
+            cursor = self._db.execute(
+                'UPDATE silences SET start = CASE WHEN start > ? THEN ? ELSE start END, "end" = ?, expired_by = ? '
+                'WHERE id = ? AND "end" > ?',
+                (now, now, now, by, silence_id, now),
+            )
+        return cursor.rowcount == 1
+
+    def held_items(self) -> list[Notification]:
+        """The items silences hold, oldest first."""
+        rows = self._db.execute("SELECT * FROM silenced_items ORDER BY id")
+        return [
+            Notification(
+                r["key"], r["channel"], r["recipient"], r["action"], r["subject"], r["body"], r["incident"], route=r["route"]
+            )
+            for r in rows
+        ]
+
+    def was_queued(self, key: str) -> bool:
+        """Whether an item with `key` went to the outbox (and was not dropped as dead)."""
+        return self._db.execute("SELECT 1 FROM outbox WHERE key = ? AND status != 'dead'", (key,)).fetchone() is not None
+
+    def release_held(self, send: Sequence[Notification], drop: Sequence[Notification], now: float) -> int:
+        """Queue `send` (in order) and forget `drop`, both held by silences until now; how many were queued."""
+        with self._writing():
+            queued = self._queue([(n, None) for n in send], now)
+            self._db.executemany("DELETE FROM silenced_items WHERE key = ?", ((n.key,) for n in (*send, *drop)))
+        return queued
 
     # --- maintenance windows -----------------------------------------------------------------
 

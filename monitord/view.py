@@ -3,7 +3,7 @@
 They read through `View`, never the daemon's attributes, so none of them imports the daemon
 (no import cycle) and every piece of state keeps its one writer. `Daemon` implements it, and
 every call runs on the daemon's event loop (HTTP handlers hop there first). `Controls` adds the
-two changes the API may ask for, which go through their one writer, the daemon's `Pipeline`.
+changes the API may ask for, which go through their one writer, the daemon's `Pipeline`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from monitord.config import Config
     from monitord.exposition import Exposition
     from monitord.history import History
+    from monitord.incident_actions import Refusal
     from monitord.looplag import LoopLag
-    from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef
+    from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
     from monitord.stages import Stage, StageChange
@@ -100,6 +101,8 @@ class View(Protocol):
         """The stage the helpdesk last set for the incident (monitord/stages.py)."""
 
     def stage_history(self, tracking: str) -> list[StageChange]: ...
+    def incident_events(self, tracking: str) -> list[IncidentEvent]:
+        """The NOC's acknowledgement, owners and notes of the incident, oldest first."""
 
     def line_state(self, line_id: str) -> LineState: ...
     def node_state(self, node: NodeRef) -> LineState: ...
@@ -113,6 +116,13 @@ class View(Protocol):
     def maintenance(self) -> list[StoredWindow]:
         """Windows in force or planned, not cancelled."""
 
+    def silences(self) -> list[Silence]:
+        """Every silence kept: planned, active and ended (until pruned)."""
+
+    @property
+    def suppressed(self) -> Counter[str]:
+        """Channel -> NOC-side notifications silences held or dropped since the start."""
+
     def polling(self) -> PollFigures: ...
     def delivery(self) -> Delivery: ...
 
@@ -120,6 +130,13 @@ class View(Protocol):
 class Controls(View, Protocol):
     async def add_maintenance(self, window: MaintenanceWindow) -> None: ...
     async def cancel_maintenance(self, window_id: str) -> bool: ...
+    async def add_silence(self, silence: Silence) -> None: ...
+    async def record(self, event: IncidentEvent) -> Refusal | None:
+        """Record the NOC's action on an incident, or say why not (monitord/incident_actions.py)."""
+
+    async def expire_silence(self, silence_id: str, by: str) -> bool:
+        """False when no such silence is active or planned."""
+
     async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
         """A stage from the helpdesk's callback, told to the customers if `stage.sms`; False when it was its stage already."""
 

@@ -17,6 +17,9 @@ one per `resend` period while the incident is open (`due_refreshes`, called ever
 period's number is in the key, so calling again queues nothing new), one for the resolution.
 A change of kind (outage <-> degradation) changes the labels, so it is a new alert: the old one
 is resolved in the same step.
+
+A monitord silence (notices/silences.py) holds an incident's pushes like its ticket, and skips
+its re-pushes, rather than pushing it with a `silenced` label: that module says why.
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""How the command line shows the API's answers in a terminal: tables and short texts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in [headers, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def when(at: float) -> str:
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M")
+
+
+def show_incidents(incidents: list[dict[str, Any]]) -> None:
+    if not incidents:
+        print("no incidents")
+        return
+    rows = [[i["tracking"], i["kind"], i["root"], i["phase"], when(i["opened_at"]), str(len(i["affected"]))] for i in incidents]
+    table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "LINES"], rows)
+
+
+def show_history(incidents: list[dict[str, Any]]) -> None:
+    if not incidents:
+        print("no incidents")
+        return
+    rows = [
+        [
+            i["tracking"],
+            i["kind"],
+            i["root"],
+            i["phase"],
+            when(i["opened_at"]),
+            when(i["resolved_at"]) if i["resolved_at"] else "-",
+            took(i["duration_s"]),
+            str(i["lines"]),
+        ]
+        for i in incidents
+    ]
+    table(["TRACKING", "KIND", "ROOT", "PHASE", "OPENED", "RESOLVED", "TOOK", "LINES"], rows)
+
+
+def took(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def show_windows(windows: list[dict[str, Any]]) -> None:
+    if not windows:
+        print("no maintenance windows")
+        return
+    rows = [
+        [w["id"], ",".join(w["scope"]), w["start"], w["end"], w["source"], "yes" if w["active"] else "no", w["reason"]]
+        for w in windows
+    ]
+    table(["ID", "SCOPE", "START", "END", "SOURCE", "ACTIVE", "REASON"], rows)
+
+
+def show_added(w: dict[str, Any]) -> None:
+    print(f"added {w['id']}: {', '.join(w['scope'])} from {w['start']} to {w['end']}")
+
+
+def show_cancelled(c: dict[str, Any]) -> None:
+    print(f"cancelled {c['id']}")
+
+
+def show_incident(i: dict[str, Any]) -> None:
+    print(f"{i['tracking']}: {i['kind']} at {i['root']}, {i['phase']}, {len(i['affected'])} lines; stage {i['stage']['id']}")
+    if i["acknowledged"]:
+        print(f"acknowledged by {i['acknowledged']['by']} at {i['acknowledged']['at']}")
+    if i["owner"]:
+        print(f"owner: {i['owner']['name']} (since {i['owner']['at']}, set by {i['owner']['by']})")
+    for event in i["events"]:
+        print(f"  {event['at']}  {event['by']}: {event['action']}{' ' + event['text'] if event['text'] else ''}")
+
+
+def show_silences(silences: list[dict[str, Any]]) -> None:
+    if not silences:
+        print("no silences")
+        return
+    rows = [[s["id"], scope(s), s["start"], s["end"], s["state"], s["author"], s["comment"][:60]] for s in silences]
+    table(["ID", "SCOPE", "START", "END", "STATE", "AUTHOR", "COMMENT"], rows)
+
+
+def scope(silence: dict[str, Any]) -> str:
+    return ",".join([*silence["nodes"], *(f"{k}={v}" for k, v in silence["matchers"].items())])
+
+
+def show_silenced(s: dict[str, Any]) -> None:
+    print(f"added {s['id']}: {scope(s)} from {s['start']} to {s['end']}")
+
+
+def show_diagnosis(d: dict[str, Any]) -> None:
+    tracking = f"  (incident {d['tracking']})" if d["tracking"] else ""
+    print(f"{d['subscriber']}: {d['cause'].upper()}{tracking}")
+    print(d["summary"])
+    print("evidence:")
+    for line in d["evidence"]:
+        print(f"  - {line}")
+    problems = d.get("problems") or []
+    if problems:
+        print("problems:")
+        for line in problems:
+            print(f"  {line}")
+    print(f"looked in {d['timings_ms']['total'] / 1000:.2f} s")
