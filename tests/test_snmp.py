@@ -155,6 +155,24 @@ async def test_silent_port_times_out_quickly(client: SnmpClient) -> None:
     assert len(agent.seen) == 1
 
 
+async def test_datagrams_retries_and_timeouts_are_counted_per_device_class(snmpd: Snmpd) -> None:
+    """What the counters say is what went on the wire: the silent agent saw every resend."""
+    patient = SnmpClient(timeout=0.2, retries=2)
+    try:
+        agent, port = await start_bad_agent(lambda request: None)
+        silent = await patient.get(Target("127.0.0.1", port, v2c("public"), "dslam"), [SYS_NAME])
+        assert silent.outcome is Outcome.TIMEOUT
+        assert len(agent.seen) == 3
+        answered = await patient.get(Target("127.0.0.1", snmpd.port, v2c("public"), "olt"), [SYS_NAME])
+        assert answered.outcome is Outcome.OK
+        v3_silent = await patient.get(Target("127.0.0.1", snmpd.port, v3("monitor", priv_key="not-the-key2"), "olt"), [SYS_NAME])
+        assert v3_silent.outcome is Outcome.TIMEOUT  # undecryptable: net-snmp drops it, pysnmp resends twice
+        counts = {kind: (c.sent, c.retries, c.timeouts) for kind, c in patient.counts.items()}
+        assert counts == {"dslam": (3, 2, 1), "olt": (1 + 3, 2, 1)}
+    finally:
+        patient.close()
+
+
 # --- hostile agents ------------------------------------------------------------------------------
 
 
