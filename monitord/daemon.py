@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -393,7 +394,10 @@ class Daemon:
 
     def polling(self) -> PollFigures:
         probes = self.probes
-        return PollFigures(probes.stats, probes.job_classes, probes.class_intervals, self.scheduler, self.traps)
+        snmp = {kind: replace(counts) for kind, counts in probes.snmp.counts.items()} if probes.snmp else {}
+        return PollFigures(
+            probes.stats, probes.job_classes, probes.class_intervals, self.scheduler, self.traps, probes.quality, snmp
+        )
 
     def delivery(self) -> Delivery:
         return self.outbox.delivery()
