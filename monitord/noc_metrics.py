@@ -158,8 +158,9 @@ def open_incidents(incidents: list[Incident], topology: Topology, ticket_link: s
 def poll_failures(failures: Counter[tuple[str, str, str]]) -> CounterMetricFamily:
     family = CounterMetricFamily(
         f"{PREFIX}_poll_failures",
-        "Polls a device did not answer well, by probe, device kind and reason (timeout, unreachable, "
-        "auth_failure, agent_error, not_found, no_table).",
+        "Polls a device did not answer well, by probe, device kind and reason: timeout, unreachable, auth_failure, "
+        "malformed (undecodable or looping replies), error_status (the agent's), walk_limit (rows, requests or time), "
+        "agent_error (any other), not_found, no_table.",
         labels=["probe", "device_kind", "reason"],
     )
     for key in sorted(failures):

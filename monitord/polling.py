@@ -22,7 +22,7 @@ from probes.icmp import Pinger, to_sample
 from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
 from probes.scheduler import Job, Poll
-from probes.snmp import SnmpClient, Target
+from probes.snmp import SnmpClient, Target, failure_reason
 from rules.checks import Threshold
 
 
@@ -182,7 +182,7 @@ class PollingJobs:
             if sample.target.level == "device":
                 self.stats.outcomes[(device, probe, sample.outcome.value)] += 1
                 if sample.outcome is not Outcome.OK:
-                    self.stats.failures[(probe, of.kind, sample.outcome.value)] += 1
+                    self.stats.failures[(probe, of.kind, failure_reason(sample.outcome, sample.detail))] += 1
         self.stats.seconds[(device, probe)] += seconds
         self.stats.polls[(device, probe)] += 1
         self.stats.durations[(probe, duration_bucket(seconds))] += 1

@@ -43,7 +43,7 @@ class ProbeStats:
     polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
     probe_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # probe -> seconds spent
-    failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (probe, device kind, outcome) -> failed polls
+    failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (probe, device kind, reason) -> failed polls
 
 
 @dataclass(frozen=True, slots=True)

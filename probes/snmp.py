@@ -527,6 +527,24 @@ class SnmpClient:
         return engine
 
 
+MALFORMED = ("undecodable response", "OID not increasing", "empty response", "OID sub-identifier")
+WALK_LIMITS = ("walk unfinished", "too many rows")
+
+
+def failure_reason(outcome: Outcome, detail: str) -> str:
+    """What went wrong, in a few words for a metric's `reason` label: the outcome, with an agent
+    error told apart by the detail this module wrote (malformed, error_status, walk_limit)."""
+    if outcome is not Outcome.AGENT_ERROR:
+        return outcome.value
+    if detail.startswith(MALFORMED):
+        return "malformed"
+    if detail.startswith(WALK_LIMITS):
+        return "walk_limit"
+    if detail.split(" ", 1)[0] in ERROR_STATUS:
+        return "error_status"
+    return outcome.value
+
+
 def _expire(answer: asyncio.Future[tuple[ber.Header, bytes] | None]) -> None:
     if not answer.done():
         answer.set_result(None)

@@ -13,7 +13,7 @@ from pyasn1.codec.ber import encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, Varbind, convert, parse_oid
+from probes.snmp import SnmpClient, Target, Varbind, convert, failure_reason, parse_oid
 from tests.snmp_fixtures import (
     RECORDINGS,
     SNMPD_AUTH_KEY,
@@ -151,6 +151,7 @@ async def test_silent_port_times_out_quickly(client: SnmpClient) -> None:
     started = time.monotonic()
     result = await client.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
     assert result.outcome is Outcome.TIMEOUT
+    assert failure_reason(result.outcome, result.detail) == "timeout"
     assert time.monotonic() - started < 1.0
     assert len(agent.seen) == 1
 
@@ -186,6 +187,7 @@ async def test_non_increasing_oids_stop_the_walk(client: SnmpClient) -> None:
     result = await client.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
     assert result.outcome is Outcome.AGENT_ERROR
     assert "OID not increasing" in result.detail
+    assert failure_reason(result.outcome, result.detail) == "malformed"
     assert len(agent.seen) == 2
     assert [vb.value for vb in result.varbinds] == [1, 2, 3]
 
@@ -221,6 +223,7 @@ async def test_error_status_names_the_oid(client: SnmpClient) -> None:
     result = await client.get(Target("127.0.0.1", port, v2c("public")), [SYS_UPTIME, SYS_NAME])
     assert result.outcome is Outcome.AGENT_ERROR
     assert result.detail == "genErr at 1.3.6.1.2.1.1.5.0"
+    assert failure_reason(result.outcome, result.detail) == "error_status"
 
 
 async def test_v1_no_such_name_on_get(client: SnmpClient) -> None:
@@ -244,6 +247,7 @@ async def test_endless_table_hits_the_row_cap(client: SnmpClient) -> None:
         capped.close()
     assert result.outcome is Outcome.AGENT_ERROR
     assert result.detail.startswith("too many rows")
+    assert failure_reason(result.outcome, result.detail) == "walk_limit"
     assert len(result.varbinds) == 500
     assert len(agent.seen) == 11
 
