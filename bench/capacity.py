@@ -325,7 +325,7 @@ async def simulate_minute(
         device, lines = plan[k]
         batch = device_batch(kind, device, lines, clock.now, rng)
         spent, held = await ingest(daemon, batch)
-        daemon.probes._count(device, kind, batch[:1], 0.05)
+        daemon.probes._count(daemon.config.topology.devices[device], kind, batch[:1], 0.05)
         cpu["icmp" if kind == "icmp" else "snmp"] += spent
         cpu["loop"] = max(cpu["loop"], held)
     clock.now = start + 60

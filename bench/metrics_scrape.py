@@ -1,6 +1,6 @@
 """What one /metrics scrape costs at scale: CPU, and how long it holds the event loop.
 
-    .venv/bin/python bench/metrics_scrape.py [--lines 100032] [--scrapes 8] [--profile]
+    .venv/bin/python bench/metrics_scrape.py [--lines 100032] [--scrapes 8] [--profile] [--no-levels]
     e.g. a million lines: .venv/bin/python bench/metrics_scrape.py --lines 1000032
 
 The inventory of bench/capacity.py (`--lines` / 48 DSLAMs, 8 regions, 128 exchanges) is loaded
@@ -10,7 +10,11 @@ lines OK), and every device is counted as polled once by ICMP and both SNMP prof
 built with every job (not started: its health figures are read at every scrape). Then `--scrapes` scrapes,
 each after the share of a 15 s scrape interval's polls (ICMP every `--icmp-interval`, line
 tables every `--line-interval`) and one device's 48 lines going down (or back up): the steady
-state between two Prometheus scrapes.
+state between two Prometheus scrapes. Each line-table poll of a device also keeps its lines'
+levels, as its SNMP job does (`readings`, monitord/quality.py: SNR margins and attenuation
+drawn at random, on samples carrying the adsl profile's 12 values a line); `--no-levels` leaves
+them out, to compare. The CPU `readings` takes per poll is reported apart: it is the one part
+on the probing path.
 
 A scrape is `Exposition.refresh`, as the HTTP handler calls it, with the worker thread's part
 run inline and timed apart: `loop` is what holds the event loop (collecting), `thread` what the
@@ -50,6 +54,7 @@ from monitord.config import load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
 from monitord.metrics import register  # noqa: E402
 from monitord.model import NodeRef, Outcome, Sample  # noqa: E402
+from monitord.quality import level_limits, readings  # noqa: E402
 from probes.scheduler import Scheduler  # noqa: E402
 
 SCRAPE_INTERVAL = 15.0  # prometheus/prometheus.yml
@@ -103,13 +108,55 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def polled(daemon: Daemon, devices: list[str], probes: tuple[str, ...], rng: random.Random) -> None:
+ADSL_VALUES = (  # what the adsl profile reads on a line besides the levels
+    "oper_up", "in_sync", "rate_down_bps", "rate_up_bps", "attainable_rate_down_bps", "attenuation_up_db",
+    "resyncs_per_s", "errored_seconds_per_s", "los_seconds_per_s",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Levels:
+    """Each DSLAM's adsl job, and the CPU its polls spent keeping their lines' levels."""
+
+    jobs: dict[str, str]  # device -> its adsl job's key
+    lines_of: dict[str, list[str]]
+    cpu: float = 0.0
+    polls: int = 0
+
+    def poll(self, daemon: Daemon, device: str, rng: random.Random) -> None:
+        values = dict.fromkeys(ADSL_VALUES, 1.0)
+        samples = [
+            Sample(
+                NodeRef("line", line),
+                "snmp:adsl",
+                0.0,
+                Outcome.OK,
+                {
+                    **values,
+                    "snr_margin_down_db": rng.gauss(10, 3),
+                    "snr_margin_up_db": rng.gauss(12, 3),
+                    "attenuation_down_db": rng.uniform(5, 65),
+                },
+            )
+            for line in self.lines_of[device]
+        ]
+        limits = level_limits(daemon.config.rules.ruleset("adsl"))
+        began = time.process_time()
+        daemon.probes.quality[self.jobs[device]] = (device, readings(samples, limits))
+        self.cpu += time.process_time() - began
+        self.polls += 1
+
+
+def polled(daemon: Daemon, devices: list[str], probes: tuple[str, ...], rng: random.Random, levels: Levels | None = None) -> None:
     """Count one poll of each device by each probe, as `PollingJobs` does when a job ends."""
+    topology = daemon.config.topology
     for device in devices:
         for probe in probes:
             outcome = Outcome.TIMEOUT if rng.random() < 0.02 else Outcome.OK
             sample = Sample(NodeRef("device", device), probe, 0.0, outcome, {})
-            daemon.probes._count(device, probe, [sample], rng.uniform(0.002, 0.05 if probe == "icmp" else 2.5))
+            daemon.probes._count(topology.devices[device], probe, [sample], rng.uniform(0.002, 0.05 if probe == "icmp" else 2.5))
+            if probe == "snmp:adsl" and outcome is Outcome.OK and levels is not None:
+                levels.poll(daemon, device, rng)
 
 
 async def first_samples(daemon: Daemon, clock: Clock, lines_of: dict[str, list[str]]) -> None:
@@ -171,7 +218,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     await first_samples(daemon, clock, lines_of)
     rng = random.Random(5)
     device_ids = list(lines_of)
-    polled(daemon, device_ids, ("icmp", "snmp:adsl", "snmp:if-mib"), rng)
+    jobs = {key.split(":")[1]: key for key in daemon.probes.job_classes if key.startswith("snmp:") and ":adsl:" in key}
+    levels = None if args.no_levels else Levels(jobs, lines_of)
+    polled(daemon, device_ids, ("icmp", "snmp:adsl", "snmp:if-mib"), rng, levels)
     gc.collect()
     gc.freeze()
     print(f"{len(config.topology.lines):,} lines, {devices:,} devices; set up in {time.perf_counter() - began:.0f} s")
@@ -186,7 +235,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         if n:  # what happens between two scrapes
             clock.now += SCRAPE_INTERVAL
             polled(daemon, rng.sample(device_ids, round(len(device_ids) * icmp_share)), ("icmp",), rng)
-            polled(daemon, rng.sample(device_ids, round(len(device_ids) * line_share)), ("snmp:adsl", "snmp:if-mib"), rng)
+            polled(daemon, rng.sample(device_ids, round(len(device_ids) * line_share)), ("snmp:adsl", "snmp:if-mib"), rng, levels)
             if flipped is None:
                 flipped = rng.choice(device_ids)
                 await flip(daemon, clock, flipped, lines_of[flipped], down=True)
@@ -224,6 +273,12 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     print(f"steady scrape / peer: {(loop_cpu + thread_cpu) / peer_cpu:.3f}x CPU")
     print(f"CPU-s per 60 s at 4 scrapes a minute: {4 * (loop_cpu + thread_cpu):.2f}")
     print(f"VmRSS {rss_before:,.0f} MB before the first scrape, {rss_after:,.0f} MB after the last (text and what is kept)")
+    if levels is not None:
+        series = daemon.exposition.body.count(b"\nmonitord_line_level")
+        print(
+            f"line levels: {series:,} series; keeping a poll's levels (`readings`, on the probing path): "
+            f"{1e6 * levels.cpu / levels.polls:.0f} µs CPU per poll of 48 lines, {levels.polls:,} polls"
+        )
     if profile is not None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     daemon.store.close()
@@ -236,6 +291,7 @@ def main() -> None:
     parser.add_argument("--icmp-interval", type=float, default=60.0)
     parser.add_argument("--line-interval", type=float, default=300.0)
     parser.add_argument("--profile", action="store_true", help="cProfile the last scrape")
+    parser.add_argument("--no-levels", action="store_true", help="keep no line levels (monitord/quality.py), to compare")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="metrics-scrape-") as folder:
         asyncio.run(run(args, Path(folder)))

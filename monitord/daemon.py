@@ -413,8 +413,7 @@ class Daemon:
         return self.pipeline.silencing.suppressed
 
     def polling(self) -> PollFigures:
-        probes = self.probes
-        return PollFigures(probes.stats, probes.job_classes, probes.class_intervals, self.scheduler, self.traps)
+        return self.probes.figures(self.scheduler, self.traps)
 
     def delivery(self) -> Delivery:
         return self.outbox.delivery()

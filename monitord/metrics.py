@@ -38,6 +38,7 @@ from prometheus_client.samples import Sample
 
 from monitord.exposition import CachedFamily, SeriesText
 from monitord.model import IncidentKind
+from monitord.noc_metrics import LevelFamilies, build_info, open_incidents, poll_failures, snmp_counts
 from rules.tally import STATUSES, LineCounts
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ class DaemonCollector(Collector):
         self._poll_text = SeriesText(_poll_samples)
         self._duration_text = SeriesText(_duration_samples)
         self._health_text = {field: SeriesText(partial(_class_sample, name)) for field, (name, _) in HEALTH.items()}
+        self._levels = LevelFamilies()
 
     def collect(self) -> Iterator[Metric]:
         d = self.daemon
@@ -140,6 +142,9 @@ class DaemonCollector(Collector):
         yield from self._lines(d)
         yield from self._incidents(d)
         yield from self._probes(polling.probes)
+        yield poll_failures(Counter(polling.probes.failures))
+        yield from snmp_counts(polling.snmp)
+        yield from self._levels.collect(dict(polling.quality), dict(polling.job_classes), d.config.topology)
         if polling.scheduler is not None:
             yield from self._scheduler(polling, self.registered)
         yield from self._outbox(d)
@@ -156,6 +161,7 @@ class DaemonCollector(Collector):
         start = GaugeMetricFamily(f"{PREFIX}_start_time_seconds", "When the daemon started (Unix time).")
         start.add_metric([], d.started)
         yield start
+        yield build_info()
 
     def _lines(self, d: View) -> Iterator[Metric]:
         # one entry per device, copied; the config is replaced on a reload, never changed
@@ -199,13 +205,14 @@ class DaemonCollector(Collector):
         affected = GaugeMetricFamily(
             f"{PREFIX}_incident_lines", "Subscriber lines affected by unresolved incidents, by kind.", labels=["kind"]
         )
-        open_incidents = d.open_incidents()
+        open_incidents_list = d.open_incidents()
         for kind in IncidentKind:
-            of_kind = [i for i in open_incidents if i.kind is kind]
+            of_kind = [i for i in open_incidents_list if i.kind is kind]
             incidents.add_metric([kind.value], len(of_kind))
             affected.add_metric([kind.value], sum(len(i.affected) for i in of_kind))
         yield incidents
         yield affected
+        yield open_incidents(open_incidents_list, d.config.topology, d.config.metrics.ticket_link)
 
     def _probes(self, stats: ProbeStats) -> Iterator[Metric]:
         outcomes, polls, seconds = dict(stats.outcomes), dict(stats.polls), dict(stats.seconds)  # copies, a few ms at 1M lines

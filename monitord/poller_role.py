@@ -33,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -49,6 +50,7 @@ from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metric
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
+from monitord.noc_metrics import LevelFamilies, build_info, poll_failures, snmp_counts
 from monitord.pipeline import building_in_a_thread
 from monitord.polling import PollingJobs, snmp_client
 from monitord.rechecks import RecheckListener
@@ -271,10 +273,14 @@ class Poller:
 
 class PollerCollector(Collector):
     """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total,
-    monitord_poller_dropped_samples_total, monitord_poller_rechecks_total."""
+    monitord_poller_dropped_samples_total, monitord_poller_rechecks_total; and what the poller's own polls
+    saw, as a daemon exports it (monitord/noc_metrics.py): failed polls, SNMP datagrams, the line levels of
+    the shards it holds (a shard it lost is another poller's to report). Collected in the HTTP server's
+    thread: the summaries of the levels never run on the polling loop."""
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
+        self._levels = LevelFamilies()
 
     def collect(self) -> Iterator[Metric]:
         held, now = dict(self.poller.held), time.time()
@@ -304,6 +310,18 @@ class PollerCollector(Collector):
         )
         rechecked.add_metric([], self.poller.results["rechecked"])
         yield from (shards, epoch, age, total, dropped, rechecked)
+        yield from self._polls(held)
+
+    def _polls(self, held: dict[str, int]) -> Iterator[Metric]:
+        poller, probes = self.poller, self.poller.probes
+        # dict(...) first: a copy in one C call, while the polling loop goes on changing them
+        yield poll_failures(Counter(dict(probes.stats.failures)))
+        yield from snmp_counts(
+            {kind: replace(counts) for kind, counts in dict(probes.snmp.counts if probes.snmp else {}).items()}
+        )
+        ours = {key: kept for key, kept in dict(probes.quality).items() if poller.shard_of.get(kept[0]) in held}
+        yield from self._levels.collect(ours, dict(probes.job_classes), poller.config.topology)
+        yield build_info()
 
 
 def poller_app(poller: Poller, registry: CollectorRegistry, forwarder: Forwarder) -> web.Application:

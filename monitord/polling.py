@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitord.config import Config
 from monitord.config.model import SnmpSettings
 from monitord.metrics import duration_bucket
 from monitord.model import Device, NodeRef, Outcome, Sample
-from monitord.view import ProbeStats
+from monitord.quality import Readings, level_limits, readings
+from monitord.view import PollFigures, ProbeStats
 from probes.icmp import Pinger, to_sample
 from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
-from probes.scheduler import Job, Poll
-from probes.snmp import SnmpClient, Target
+from probes.scheduler import Job, Poll, Scheduler
+from probes.snmp import SnmpClient, Target, failure_reason
+from probes.traps import TrapReceiver
+from rules.checks import Threshold
 
 
 def snmp_client(settings: SnmpSettings, **limits: int) -> SnmpClient:
@@ -42,8 +45,9 @@ class PollingJobs:
 
     It alone writes `stats` (what each poll cost and how it ended), `rates` (counters between
     walks, through `poll_device`) and `job_classes`/`class_intervals` (each time it builds the
-    jobs). `snmp` and `pinger` are the clients its jobs poll through: whoever opened them (the
-    daemon's `run`) sets them and closes them; the jobs run only in between.
+    jobs), and `quality`: per SNMP job, the levels its last poll read on the lines
+    (monitord/quality.py). `snmp` and `pinger` are the clients its jobs poll through: whoever
+    opened them (the daemon's `run`) sets them and closes them; the jobs run only in between.
     """
 
     clock: Callable[[], float]
@@ -53,6 +57,12 @@ class PollingJobs:
     stats: ProbeStats = field(default_factory=ProbeStats)
     job_classes: dict[str, str] = field(default_factory=dict)  # job key -> probe class
     class_intervals: dict[str, float] = field(default_factory=dict)  # probe class -> configured interval
+    quality: dict[str, tuple[str, tuple[Readings, ...]]] = field(default_factory=dict)  # job key -> (device, readings)
+
+    def figures(self, scheduler: Scheduler | None, traps: TrapReceiver | None) -> PollFigures:
+        """What polling learnt so far, for /metrics: the SNMP client's counters copied, as it goes on counting."""
+        snmp = {kind: replace(counts) for kind, counts in self.snmp.counts.items()} if self.snmp else {}
+        return PollFigures(self.stats, self.job_classes, self.class_intervals, scheduler, traps, self.quality, snmp)
 
     def jobs(self, config: Config) -> list[Job]:
         polling = config.polling
@@ -76,6 +86,7 @@ class PollingJobs:
             made: list[dict[str, str]] = []  # a device's profiles matching by port find its lines by the same keys
             for name in device.profiles:
                 profile = config.profiles[name]
+                limits = level_limits(config.rules.ruleset(profile.name))
                 keys = {}
                 for line_id in lines_of.get(device.id, []):
                     key = line_key(profile, topology.lines[line_id])
@@ -85,10 +96,11 @@ class PollingJobs:
                 made.append(keys)
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
-                    poll, check = self._snmp_job(device, profile, keys, interval)
+                    job_key = f"snmp:{device.id}:{name}:{interval}"
+                    poll, check = self._snmp_job(job_key, device, profile, keys, interval, limits)
                     jobs.append(
                         Job(
-                            f"snmp:{device.id}:{name}:{interval}",
+                            job_key,
                             device.id,
                             interval,
                             seconds,
@@ -101,8 +113,17 @@ class PollingJobs:
         self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
 
-    def _snmp_job(self, device: Device, profile: Profile, keys: dict[str, str], interval: str) -> tuple[Poll, Poll]:
-        """The full table walk, and the one-GET liveness check the scheduler uses while it is silent."""
+    def _snmp_job(
+        self,
+        key: str,
+        device: Device,
+        profile: Profile,
+        keys: dict[str, str],
+        interval: str,
+        limits: dict[str, tuple[Threshold, ...]],
+    ) -> tuple[Poll, Poll]:
+        """The full table walk, and the one-GET liveness check the scheduler uses while it is silent.
+        The walk keeps its lines' levels (`limits`' metrics) as packed arrays, 8 bytes a line."""
         probe = f"snmp:{profile.name}"
         target = Target.of(device)
 
@@ -110,7 +131,9 @@ class PollingJobs:
             assert self.snmp is not None
             started = time.perf_counter()
             samples = await poll_device(self.snmp, device, profile, keys, self.clock(), rates=self.rates, intervals={interval})
-            self._count(device.id, probe, samples, time.perf_counter() - started)
+            self._count(device, probe, samples, time.perf_counter() - started)
+            if limits:
+                self.quality[key] = (device.id, readings(samples, limits))
             return samples
 
         async def check() -> list[Sample]:
@@ -146,20 +169,26 @@ class PollingJobs:
             now = self.clock()
             samples = [to_sample(results[device.address], node, now)]
             samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in zip(addresses[1:], pinged)]
-            self._count(device.id, "icmp", samples[:1], time.perf_counter() - started)
+            self._count(device, "icmp", samples[:1], time.perf_counter() - started)
             return samples
 
         return run
 
     def forget(self, devices: Iterable[str]) -> None:
         """Devices gone from the inventory (a reload): their counters' last readings are dropped."""
-        for device in devices:
+        gone = set(devices)
+        for device in gone:
             self.rates.forget(device)
+        for key in [key for key, (device, _) in self.quality.items() if device in gone]:
+            del self.quality[key]
 
-    def _count(self, device: str, probe: str, samples: list[Sample], seconds: float) -> None:
+    def _count(self, of: Device, probe: str, samples: list[Sample], seconds: float) -> None:
+        device = of.id
         for sample in samples:
             if sample.target.level == "device":
                 self.stats.outcomes[(device, probe, sample.outcome.value)] += 1
+                if sample.outcome is not Outcome.OK:
+                    self.stats.failures[(probe, of.kind, failure_reason(sample.outcome, sample.detail))] += 1
         self.stats.seconds[(device, probe)] += seconds
         self.stats.polls[(device, probe)] += 1
         self.stats.durations[(probe, duration_bucket(seconds))] += 1

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
+    from monitord.quality import Readings
     from monitord.stages import Stage, StageChange
     from monitord.store import StoredWindow
     from probes.profiles import Profile
     from probes.scheduler import Scheduler
+    from probes.snmp import SnmpCounts
     from probes.traps import TrapReceiver
     from rules.config import RulesConfig
     from rules.tally import LineCounts
@@ -43,6 +45,7 @@ class ProbeStats:
     polls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (device, probe) -> polls
     durations: Counter[tuple[str, float]] = field(default_factory=Counter)  # (probe, bucket bound) -> polls
     probe_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # probe -> seconds spent
+    failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (probe, device kind, reason) -> failed polls
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class PollFigures:
     class_intervals: Mapping[str, float]  # probe class -> configured interval
     scheduler: Scheduler | None
     traps: TrapReceiver | None
+    quality: Mapping[str, tuple[str, tuple[Readings, ...]]] = field(default_factory=dict)  # SNMP job key -> (device, levels)
+    snmp: Mapping[str, SnmpCounts] = field(default_factory=dict)  # device kind -> the SNMP client's counters
 
 
 class View(Protocol):

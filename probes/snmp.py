@@ -152,12 +152,24 @@ class Target:
     address: str
     port: int
     auth: SnmpAuth
+    device_class: str = ""  # what the client counts its datagrams under (`SnmpCounts`): the device's kind
 
     @classmethod
     def of(cls, device: Device) -> Target:
         if device.snmp is None:
             raise ValueError(f"device {device.id} has no SNMP access")
-        return cls(device.address, device.port, device.snmp)
+        return cls(device.address, device.port, device.snmp, device.kind)
+
+
+@dataclass(slots=True)
+class SnmpCounts:
+    """Requests of one device class on the wire. v1/v2c: every datagram sent, each resend after
+    a timeout a retry, a request unanswered after all of them a timeout. v3 resends inside
+    pysnmp: an answered request counts one datagram, an unanswered one `retries + 1`."""
+
+    sent: int = 0
+    retries: int = 0
+    timeouts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +247,7 @@ class SnmpClient:
         self.walk_timeout = walk_timeout
         self.receive_buffer = receive_buffer
         self.receive_buffers: dict[int, int] = {}
+        self.counts: dict[str, SnmpCounts] = {}  # device class -> its requests on the wire
         self._unopened: dict[int, socket.socket] = {}
         try:
             self._unopened[socket.AF_INET] = self._sized_socket(socket.AF_INET)
@@ -386,7 +399,21 @@ class SnmpClient:
                 cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(engine, address, None, b"", 0, repetitions, request, done)
         except Exception as error:  # pysnmp raises StatusInformation from its send path
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
-        return await future
+        reply = await future
+        counts = self._counts(target)
+        if reply.outcome is Outcome.TIMEOUT:
+            counts.sent += self.retries + 1
+            counts.retries += self.retries
+            counts.timeouts += 1
+        else:
+            counts.sent += 1
+        return reply
+
+    def _counts(self, target: Target) -> SnmpCounts:
+        counts = self.counts.get(target.device_class)
+        if counts is None:
+            counts = self.counts[target.device_class] = SnmpCounts()
+        return counts
 
     async def _exchange(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> _Reply:
         """A v1/v2c request on the shared socket, sent again with the same request-id after each
@@ -406,8 +433,11 @@ class SnmpClient:
             return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         held = await datagrams.budget.take(reply_cost(message, len(names), repetitions))
         loop = asyncio.get_running_loop()
+        counts = self._counts(target)
         try:
-            for _attempt in range(self.retries + 1):
+            for attempt in range(self.retries + 1):
+                counts.sent += 1
+                counts.retries += attempt > 0
                 # A future per send, resolved by the reply or by its timer with None: a fraction
                 # of what asyncio.wait costs per request. A late reply answers the next send.
                 answer: asyncio.Future[tuple[ber.Header, bytes] | None] = loop.create_future()
@@ -424,6 +454,7 @@ class SnmpClient:
         finally:
             del datagrams.waiting[request_id]
             datagrams.budget.give(held)
+        counts.timeouts += 1
         return _Reply(Outcome.TIMEOUT, detail="no response")
 
     async def _sockaddr(self, target: Target) -> tuple[int, Any]:
@@ -494,6 +525,24 @@ class SnmpClient:
         engine = SnmpEngine()
         self._engines.append((engine, {user: keys}))
         return engine
+
+
+MALFORMED = ("undecodable response", "OID not increasing", "empty response", "OID sub-identifier")
+WALK_LIMITS = ("walk unfinished", "too many rows")
+
+
+def failure_reason(outcome: Outcome, detail: str) -> str:
+    """What went wrong, in a few words for a metric's `reason` label: the outcome, with an agent
+    error told apart by the detail this module wrote (malformed, error_status, walk_limit)."""
+    if outcome is not Outcome.AGENT_ERROR:
+        return outcome.value
+    if detail.startswith(MALFORMED):
+        return "malformed"
+    if detail.startswith(WALK_LIMITS):
+        return "walk_limit"
+    if detail.split(" ", 1)[0] in ERROR_STATUS:
+        return "error_status"
+    return outcome.value
 
 
 def _expire(answer: asyncio.Future[tuple[ber.Header, bytes] | None]) -> None:

@@ -21,6 +21,7 @@ from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.metrics import DURATION_BUCKETS, cumulative, duration_bucket, register
 from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sample, Status, Topology
+from monitord.quality import QUANTILES, level_limits, quantile, readings
 from tests.blocks import own_base
 
 T0 = 1_780_000_000.0
@@ -112,6 +113,20 @@ def test_line_counts_and_incidents_follow_the_rules(tmp_path: Path) -> None:
         assert registry.get_sample_value("monitord_incidents_open", {"kind": "degradation"}) == 0
         assert samples_of(registry, "monitord_line_state") == []  # per-line series are opt-in
         assert registry.get_sample_value("monitord_start_time_seconds") == T0
+        (build,) = samples_of(registry, "monitord_build_info")
+        assert build.value == 1 and build.labels["version"] == "0.1.0" and build.labels["python"].startswith("3.")
+
+        (annotation,) = samples_of(registry, "monitord_open_incident")
+        assert annotation.labels == {
+            "tracking": incident.tracking,
+            "kind": "outage",
+            "root": f"device:{dslam}",
+            **place(topology, dslam),
+            "ticket": "",
+        }
+        daemon.config = dataclasses.replace(daemon.config, metrics=MetricsConfig(ticket_link="https://rt.test/q={tracking}&x"))
+        (annotation,) = samples_of(registry, "monitord_open_incident")
+        assert annotation.labels["ticket"] == f"https://rt.test/q={incident.tracking}&x"
     finally:
         daemon.store.close()
 
@@ -128,10 +143,10 @@ async def test_the_served_text_is_prometheus_clients_and_follows_every_change(tm
         changes = [
             lambda: None,
             lambda: daemon.pipeline.ingest(healthy(topology, T0)),
-            lambda: daemon.probes._count(dslam, "icmp", ok, 0.004),
-            lambda: daemon.probes._count(dslam, "snmp:adsl", late, 2.0),
+            lambda: daemon.probes._count(topology.devices[dslam], "icmp", ok, 0.004),
+            lambda: daemon.probes._count(topology.devices[dslam], "snmp:adsl", late, 2.0),
             lambda: daemon.pipeline.ingest(dead(dslam, T0 + 30)),
-            lambda: daemon.probes._count(dslam, "icmp", ok, 0.1),
+            lambda: daemon.probes._count(topology.devices[dslam], "icmp", ok, 0.1),
         ]
         for change in changes:
             if asyncio.iscoroutine(done := change()):
@@ -144,6 +159,40 @@ async def test_the_served_text_is_prometheus_clients_and_follows_every_change(tm
         where = place(topology, dslam)
         unreachable = registry.get_sample_value("monitord_lines", {**where, "state": "unreachable"})
         assert unreachable == sum(line.device == dslam for line in topology.lines.values()) > 0
+    finally:
+        daemon.store.close()
+
+
+def test_line_levels_are_per_device_with_no_series_per_line(tmp_path: Path) -> None:
+    """A walk's readings (as `PollingJobs` keeps them) become percentiles and counts per device
+    and level; a job a reload removed no longer shows."""
+    daemon, registry, _ = offline(sample_config(tmp_path))
+    try:
+        config, topology = daemon.config, daemon.config.topology
+        daemon.probes.job_classes = {job.key: job.probe_class for job in daemon.probes.jobs(config)}
+        dslam = min(d for d in topology.devices if topology.devices[d].kind == "dslam")
+        (key,) = [k for k in daemon.probes.job_classes if k.startswith(f"snmp:{dslam}:adsl:")]
+        lines = sorted(i for i, line in topology.lines.items() if line.device == dslam)
+        margins = [3.0 + 2 * n for n in range(len(lines))]  # 3, 5, 7, ... dB: two lines at most 6 dB
+        polled = [
+            Sample(NodeRef("line", i), "snmp:adsl", T0, Outcome.OK, {"snr_margin_down_db": m}) for i, m in zip(lines, margins)
+        ]
+        limits = level_limits(config.rules.ruleset("adsl"))
+        daemon.probes.quality[key] = (dslam, readings(polled, limits))
+
+        where = {**place(topology, dslam), "metric": "snr_margin_down_db"}
+        ordered = sorted(margins)
+        for q in QUANTILES:
+            assert registry.get_sample_value("monitord_line_level", {**where, "percentile": f"{100 * q:g}"}) == quantile(
+                ordered, q
+            )
+        assert registry.get_sample_value("monitord_line_level_lines", where) == len(lines)
+        assert registry.get_sample_value("monitord_line_level_out_of_spec", where) == 2
+        families = ("monitord_line_level", "monitord_line_level_lines", "monitord_line_level_out_of_spec")
+        assert all("line" not in s.labels for name in families for s in samples_of(registry, name))
+
+        daemon.probes.job_classes = {}
+        assert [s for name in families for s in samples_of(registry, name)] == []
     finally:
         daemon.store.close()
 
@@ -253,6 +302,22 @@ async def test_probe_and_scheduler_metrics_of_a_daemon_whose_agents_are_silent(t
         )
         assert value("monitord_polls_backed_off", probe_class="icmp") == 0
         assert 0 < value("monitord_poll_oldest_age_seconds", probe_class="icmp") < 10
+
+        for kind in {d.kind for d in snmp_devices.values()}:
+            # No agent answers: each request is sent twice (retries: 1), then times out. A request
+            # still waiting (at most one per job) has sent without timing out yet.
+            jobs = sum(len(d.profiles) for d in snmp_devices.values() if d.kind == kind)
+            timeouts = value("monitord_snmp_timeouts_total", device_kind=kind)
+            retries = value("monitord_snmp_retries_total", device_kind=kind)
+            sent = value("monitord_snmp_packets_sent_total", device_kind=kind)
+            assert timeouts > 0
+            assert timeouts <= retries <= timeouts + jobs
+            assert 0 <= sent - retries - timeouts <= jobs
+        failures = {
+            (s.labels["probe"], s.labels["device_kind"], s.labels["reason"])
+            for s in samples_of(registry, "monitord_poll_failures_total")
+        }
+        assert failures == {(p, topology.devices[d].kind, "timeout") for d, p in walks}  # ICMP answers on loopback
     finally:
         stop.set()
         await task

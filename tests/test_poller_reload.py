@@ -5,6 +5,7 @@ interval, seen in the batches it writes), and what needs a restart says so."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 
 import psycopg
@@ -25,6 +26,14 @@ def icmp_polls(server: StateServer, device: str) -> int:
     return sum(1 for (text,) in rows for s in batches.load(text) if s.target == NodeRef("device", device) and s.probe == "icmp")
 
 
+async def line_levels_read(poller, device: str, lines: int) -> bool:
+    """The poller exports what its polls saw as the daemon does: the DSLAM's SNR margins, and its build."""
+    _, text = await poller.get("/metrics")
+    pattern = rf'^monitord_line_level_lines\{{device="{re.escape(device)}",[^}}]*metric="snr_margin_down_db"[^}}]*\}} (\S+)$'
+    found = re.search(pattern, text, re.M)
+    return found is not None and float(found.group(1)) == lines and "monitord_build_info{" in text
+
+
 @pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py
 async def test_a_poller_rejects_a_bad_config_and_polls_by_a_good_one_after_sighup(worlds, daemons, pg_database) -> None:
     world = await worlds(own_base(240))
@@ -36,6 +45,8 @@ async def test_a_poller_rejects_a_bad_config_and_polls_by_a_good_one_after_sighu
     await wait_async(lambda: poller_metric(poller, "monitord_poller_shards", lambda n: n > 0), 30, "the poller's shards")
     dslam = min(d.id for d in world.isp.devices.values() if d.kind == "dslam")
     await until(lambda: icmp_polls(pg_database, dslam) == 1, 10, "the first poll of the shards")
+    lines = sum(line.device == dslam for line in world.isp.lines.values())
+    await wait_async(lambda: line_levels_read(poller, dslam, lines), 20, "the poller's line levels of its DSLAM")
 
     good = world.config.read_text(encoding="utf-8")
     lines = good.splitlines()

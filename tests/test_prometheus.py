@@ -3,7 +3,13 @@
 Prometheus scrapes the daemon every second and evaluates prometheus/alerts.yml; the test reads
 the daemon's state back through Prometheus's HTTP API and waits for it to equal the daemon's
 own view. Every metric the Grafana dashboard and the alert rules use must be one the daemon
-exports (`up` is the one series Prometheus adds for each target itself).
+exports (`up` is the one series Prometheus adds for each target itself), and every query of the
+dashboard (panels, annotations, variables) must parse in promtool and return series from that
+Prometheus once the simulated ISP has had an outage.
+
+Grafana itself cannot run here. The dashboard is validated against Grafana's dashboard schema
+as Grafana publishes it (CUE, kinds/dashboard/dashboard_kind.cue), translated to JSON Schema
+in tests/fixtures/grafana/dashboard.schema.json (its source and what was left out are named there).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
@@ -33,6 +40,7 @@ from tests.blocks import own_base
 REPO = Path(__file__).resolve().parent.parent
 ALERTS = REPO / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "grafana" / "monitord-noc.json"
+DASHBOARD_SCHEMA = REPO / "tests" / "fixtures" / "grafana" / "dashboard.schema.json"
 SYNTHESIZED = {"up"}  # added by Prometheus for every target, not exported by the daemon
 
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
@@ -51,13 +59,34 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def dashboard_exprs() -> list[str]:
+def dashboard_queries() -> dict[str, str]:
+    """Where in the dashboard -> its PromQL: panel targets, annotations, and the series selector
+    of each variable's label_values()."""
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    queries = {f"panel {p['id']} {p['title']} {t['refId']}": t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    for annotation in dashboard["annotations"]["list"]:
+        if "expr" in annotation:
+            queries[f"annotation {annotation['name']}"] = annotation["expr"]
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
-            exprs += re.findall(r"label_values\((\w+)", variable["definition"])
-    return exprs
+            selector = re.fullmatch(r"label_values\((.+), *(\w+)\)", variable["definition"])
+            assert selector is not None, variable["definition"]
+            queries[f"variable {variable['name']}"] = selector.group(1)
+    return queries
+
+
+def dashboard_exprs() -> list[str]:
+    return list(dashboard_queries().values())
+
+
+GRAFANA_VALUES = {"$__rate_interval": "1m", "$level": "snr_margin_down_db"}  # the rest: All (".*")
+
+
+def as_grafana_sends(expr: str) -> str:
+    """The query as Grafana sends it with every variable at its default."""
+    for variable, value in GRAFANA_VALUES.items():
+        expr = expr.replace(variable, value)
+    return re.sub(r"\$\w+", ".*", expr)
 
 
 def rule_exprs() -> list[str]:
@@ -99,12 +128,32 @@ def test_promtool_accepts_the_rules_their_unit_tests_and_the_example_config() ->
 
 def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    schema = json.loads(DASHBOARD_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(dashboard)]
+    assert errors == []
     assert dashboard["schemaVersion"] == 39 and dashboard["uid"] == "monitord-noc"
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    for name, label in (("region", "region"), ("exchange", "exchange"), ("device", "device"), ("level", "metric")):
+        assert variables[name]["type"] == "query" and variables[name]["definition"].endswith(f", {label})")
+    assert "region=~\"$region\"" in variables["exchange"]["definition"]
+    assert "exchange=~\"$exchange\"" in variables["device"]["definition"]
+    (incidents,) = [a for a in dashboard["annotations"]["list"] if a["name"] == "Incidents"]
+    assert "monitord_open_incident" in incidents["expr"] and "{{ticket}}" in incidents["textFormat"]
     used = set().union(*map(metric_names, dashboard_exprs()))
     for needed in (
         "monitord_lines",
+        "monitord_open_incident",
+        "monitord_build_info",
+        "monitord_line_level",
+        "monitord_line_level_lines",
+        "monitord_line_level_out_of_spec",
+        "monitord_poll_failures_total",
+        "monitord_snmp_packets_sent_total",
+        "monitord_snmp_retries_total",
+        "monitord_snmp_timeouts_total",
         "monitord_incidents_open",
         "monitord_device_polls_total",
         "monitord_poll_lag_seconds",
@@ -115,9 +164,46 @@ def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:
         "monitord_sms_segments_total",
     ):
         assert needed in used
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            assert '$instance' in target["expr"], f"{panel['title']} ignores the instance picker"
+    for where, expr in dashboard_queries().items():
+        assert "$instance" in expr or where == "variable instance", f"{where} ignores the instance picker"
+        if re.search(r"monitord_(lines|line_level\w*|open_incident)\{", expr) and not where.startswith("variable"):
+            assert "$region" in expr and "$exchange" in expr and "$device" in expr, f"{where} ignores the place pickers"
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda d: d["panels"][1]["gridPos"].update(w=25), "25 is greater than the maximum of 24"),
+        (lambda d: d["panels"][1].update(colour="red"), "'colour' was unexpected"),
+        (lambda d: d["templating"]["list"][0].update(hide=3), "3 is not one of [0, 1, 2]"),
+        (lambda d: d["annotations"]["list"][-1].pop("iconColor"), "'iconColor' is a required property"),
+        (lambda d: d.update(graphTooltip=3), "3 is not one of [0, 1, 2]"),
+    ],
+)
+def test_the_schema_refuses_what_grafana_would(change: Any, complaint: str) -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    change(dashboard)
+    schema = json.loads(DASHBOARD_SCHEMA.read_text(encoding="utf-8"))
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(dashboard)]
+    assert any(complaint in message for message in errors) or any(
+        complaint in sub.message for e in jsonschema.Draft202012Validator(schema).iter_errors(dashboard) for sub in e.context
+    ), errors
+
+
+def test_promtool_parses_every_query_of_the_dashboard(tmp_path: Path) -> None:
+    """Each query, as Grafana sends it, as a recording rule: `promtool check rules` parses them all."""
+    queries = dashboard_queries()
+    rules = [{"record": f"dashboard:query_{n}", "expr": as_grafana_sends(expr)} for n, expr in enumerate(queries.values())]
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
+    done = promtool("check", "rules", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in done.stdout
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "x:y", "expr": "sum by (a (b)"}]}]}), encoding="utf-8"
+    )
+    assert promtool("check", "rules", str(broken)).returncode != 0
 
 
 # --- a real Prometheus on a real daemon ----------------------------------------------------------
@@ -274,9 +360,18 @@ async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon
     firing = {a["labels"]["alertname"] for a in (await prometheus.api("alerts"))["alerts"]}
     assert "MonitordDown" not in firing and "MonitordPollsStale" not in firing
 
-    for expr in dashboard_exprs():
-        grafana = expr.replace("$instance", ".*").replace("$__rate_interval", "1m")
-        assert await prometheus.api("query", query=grafana) is not None, expr
+    await prometheus.until(f'count(monitord_open_incident{{root="device:{dslam}", kind="outage"}})', 1)
+    dslams = [d.id for d in topology.devices.values() if d.kind == "dslam" and d.id != dslam]
+    for device in dslams:  # every line of an answering DSLAM has its SNR margin read
+        lines = sum(line.device == device for line in topology.lines.values())
+        await prometheus.until(f'monitord_line_level_lines{{device="{device}", metric="snr_margin_down_db"}}', lines)
+    await prometheus.until('sum(monitord_poll_failures_total{probe="snmp:adsl", reason="timeout"}) > bool 0', 1)
+    await prometheus.until('sum(monitord_snmp_retries_total{device_kind="dslam"}) > bool 0', 1)
+    await prometheus.until("count(monitord_build_info)", 1)
+    await asyncio.sleep(3)  # two more scrapes: rate() over the counters that moved last
+    for where, expr in dashboard_queries().items():
+        data = await prometheus.api("query", query=as_grafana_sends(expr))
+        assert data is not None and data["result"], f"{where}: no series for {as_grafana_sends(expr)}"
 
     exported = {s.name for family in daemon.registry.collect() for s in family.samples}
     stored = set(await prometheus.api("label/__name__/values"))

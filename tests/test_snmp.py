@@ -13,7 +13,7 @@ from pyasn1.codec.ber import encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, Varbind, convert, parse_oid
+from probes.snmp import SnmpClient, Target, Varbind, convert, failure_reason, parse_oid
 from tests.snmp_fixtures import (
     RECORDINGS,
     SNMPD_AUTH_KEY,
@@ -151,8 +151,27 @@ async def test_silent_port_times_out_quickly(client: SnmpClient) -> None:
     started = time.monotonic()
     result = await client.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
     assert result.outcome is Outcome.TIMEOUT
+    assert failure_reason(result.outcome, result.detail) == "timeout"
     assert time.monotonic() - started < 1.0
     assert len(agent.seen) == 1
+
+
+async def test_datagrams_retries_and_timeouts_are_counted_per_device_class(snmpd: Snmpd) -> None:
+    """What the counters say is what went on the wire: the silent agent saw every resend."""
+    patient = SnmpClient(timeout=0.2, retries=2)
+    try:
+        agent, port = await start_bad_agent(lambda request: None)
+        silent = await patient.get(Target("127.0.0.1", port, v2c("public"), "dslam"), [SYS_NAME])
+        assert silent.outcome is Outcome.TIMEOUT
+        assert len(agent.seen) == 3
+        answered = await patient.get(Target("127.0.0.1", snmpd.port, v2c("public"), "olt"), [SYS_NAME])
+        assert answered.outcome is Outcome.OK
+        v3_silent = await patient.get(Target("127.0.0.1", snmpd.port, v3("monitor", priv_key="not-the-key2"), "olt"), [SYS_NAME])
+        assert v3_silent.outcome is Outcome.TIMEOUT  # undecryptable: net-snmp drops it, pysnmp resends twice
+        counts = {kind: (c.sent, c.retries, c.timeouts) for kind, c in patient.counts.items()}
+        assert counts == {"dslam": (3, 2, 1), "olt": (1 + 3, 2, 1)}
+    finally:
+        patient.close()
 
 
 # --- hostile agents ------------------------------------------------------------------------------
@@ -168,6 +187,7 @@ async def test_non_increasing_oids_stop_the_walk(client: SnmpClient) -> None:
     result = await client.walk(Target("127.0.0.1", port, v2c("public")), [COLUMN])
     assert result.outcome is Outcome.AGENT_ERROR
     assert "OID not increasing" in result.detail
+    assert failure_reason(result.outcome, result.detail) == "malformed"
     assert len(agent.seen) == 2
     assert [vb.value for vb in result.varbinds] == [1, 2, 3]
 
@@ -203,6 +223,7 @@ async def test_error_status_names_the_oid(client: SnmpClient) -> None:
     result = await client.get(Target("127.0.0.1", port, v2c("public")), [SYS_UPTIME, SYS_NAME])
     assert result.outcome is Outcome.AGENT_ERROR
     assert result.detail == "genErr at 1.3.6.1.2.1.1.5.0"
+    assert failure_reason(result.outcome, result.detail) == "error_status"
 
 
 async def test_v1_no_such_name_on_get(client: SnmpClient) -> None:
@@ -226,6 +247,7 @@ async def test_endless_table_hits_the_row_cap(client: SnmpClient) -> None:
         capped.close()
     assert result.outcome is Outcome.AGENT_ERROR
     assert result.detail.startswith("too many rows")
+    assert failure_reason(result.outcome, result.detail) == "walk_limit"
     assert len(result.varbinds) == 500
     assert len(agent.seen) == 11
 

@@ -165,6 +165,11 @@ class Metrics(Section):
         description="host:port of a listener serving only /metrics (e.g. 0.0.0.0:9178), "
         "so the API on http.listen can stay private; /metrics stays on http.listen too",
     )
+    ticket_link: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None,
+        description="The ticket's address in monitord_open_incident's ticket label, which Grafana's incident "
+        "annotations link to; {tracking} is the tracking number",
+    )
 
 
 class Retention(Section):

@@ -70,6 +70,7 @@ class MetricsConfig:
     per_line: bool = False
     per_line_limit: int = 10_000
     listen: tuple[str, int] | None = None  # a listener of its own for /metrics; None: on http.listen only
+    ticket_link: str | None = None  # monitord_open_incident's `ticket` label; "{tracking}" is replaced
 
 
 @dataclass(frozen=True, slots=True)

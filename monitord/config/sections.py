@@ -127,6 +127,9 @@ def read_polling(d: Decoder, root: dict[Any, Any]) -> PollingConfig | None:
 
 def read_metrics(d: Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
     metrics = d.validated(layout.Metrics, root.get("metrics"), ("metrics",))
+    if metrics is not None and metrics.ticket_link is not None and "{tracking}" not in metrics.ticket_link:
+        d.report(("metrics", "ticket_link"), "ticket_link has no {tracking}", "every incident would link to the same page")
+        return None
     return None if metrics is None else MetricsConfig(**metrics.model_dump())
 
 
