@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from monitord.cli import _show_diagnosis
+from monitord.cli_tables import show_diagnosis
 from monitord.config.rules import parse_rules
 from monitord.diagnose import Diagnosis, Facts, Ping, Row, covering, judge_row, verdict
 from monitord.http import diagnosis_json
@@ -192,7 +192,7 @@ def test_a_wrong_profile_names_device_profile_and_what_to_do(capsys: pytest.Capt
     config = verdict(facts(rows=(MISFIT,)))
     assert config.summary.startswith("The head-end dslam-1 has no adsl table, so it cannot tell whether the line is in sync")
 
-    _show_diagnosis(diagnosis_json(Diagnosis(facts(rows=(MISFIT,)), config, {"total": 120.0})))
+    show_diagnosis(diagnosis_json(Diagnosis(facts(rows=(MISFIT,)), config, {"total": 120.0})))
     shown = capsys.readouterr().out.splitlines()
     assert shown[0] == "S1: CONFIG"
     assert shown[shown.index("problems:") + 1] == f"  {problem}"

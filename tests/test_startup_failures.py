@@ -114,7 +114,7 @@ def full_disk_new_file(state: Path, undo: list[list[str]]) -> None:
 
 
 def full_disk_existing_file(state: Path, undo: list[list[str]]) -> None:
-    _mount_tmpfs(state.parent, "256k", undo)
+    _mount_tmpfs(state.parent, "384k", undo)  # room for the schema (about 150 kB), then filled
     Store.open(state).close()
     _fill(state.parent)
 
