@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -42,11 +43,12 @@ from monitord.pipeline import (
 from monitord.polling import PollingJobs, snmp_client
 from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
+from monitord.sms_inbound import InboundSms, SmsDesk
 from monitord.stages import Stage, StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
-from notices.plan import Planned, stage_notices
+from notices.plan import Planned, PlanSettings, stage_notices
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -141,6 +143,7 @@ class Daemon:
         self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers
             config, self.store, self.clock, self._stage_notices, self.outbox.wake
         )
+        self.sms_desk = SmsDesk(self)  # inbound SMS (monitord/sms_inbound.py)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -375,6 +378,27 @@ class Daemon:
 
     def helpdesk_stage(self, tracking: str) -> str | None:
         return self.store.helpdesk_stage(tracking)
+
+    # Inbound SMS (monitord/sms_inbound.py `Desk`, `Inbound`)
+
+    async def inbound_sms(self, message: InboundSms) -> bool:
+        return await self.sms_desk.take(message)
+
+    def sms_token(self) -> str | None:
+        sms = self.config.notifiers.sms
+        return sms.auth_token.reveal() if sms and sms.auth_token else None
+
+    def plan_settings(self) -> PlanSettings:
+        return self.pipeline.settings
+
+    def set_sms_opted_out(self, phones: frozenset[str]) -> None:
+        self.pipeline.settings = replace(self.pipeline.settings, sms_opted_out=phones)
+
+    def wake_outbox(self) -> None:
+        self.outbox.wake()
+
+    def now(self) -> float:
+        return self.clock()
 
     def stage_history(self, tracking: str) -> list[StageChange]:
         return self.store.stage_history(tracking)

@@ -33,8 +33,10 @@ from typing import Any
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
 from monitord.outbox import Outbox
+from monitord.sms_inbound import lines_by_phone
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
+from notices.confirm import questions
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
@@ -100,12 +102,14 @@ def alert_settings(config: Config) -> AlertSettings | None:
     return None if am is None else AlertSettings(resend=am.resend, ticket_link=am.ticket_link)
 
 
-def plan_settings(config: Config) -> PlanSettings:
+def plan_settings(config: Config, sms_opted_out: frozenset[str] = frozenset()) -> PlanSettings:
+    """`sms_opted_out`: the phones that texted an opt-out (monitord/sms_inbound.py)."""
     sms, email = config.notifiers.sms, config.notifiers.email
     return PlanSettings(
         timezone=config.timezone,
         quiet_hours=sms.quiet_hours if sms else None,
         update_after=sms.update_after if sms else 7200.0,
+        confirm_after=sms.confirm_after if sms else None,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
         noc_routes=config.notifiers.noc_routes,
@@ -114,6 +118,7 @@ def plan_settings(config: Config) -> PlanSettings:
         cpe_noc=config.notifiers.cpe.noc,
         sms_transliterate=sms.transliterate if sms else False,
         templates=config.templates,
+        sms_opted_out=sms_opted_out,
     )
 
 
@@ -212,7 +217,7 @@ class Pipeline:
         self.outbox = outbox
         self.clock = clock
         self.recheck = recheck
-        self.settings = plan_settings(config)
+        self.settings = plan_settings(config, store.sms_opt_outs())
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
@@ -284,6 +289,8 @@ class Pipeline:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        if self.settings.confirm_after is not None:  # "does it work?" after each restoration SMS
+            planned += questions(planned, lines_by_phone(self.config.topology), self.settings, now)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
@@ -422,7 +429,7 @@ class Pipeline:
             self.engine, reshape = await asyncio.to_thread(_under_new_rules, self.engine, old, config, reshape)
             self._reserve_numbers()
         self.config = config
-        self.settings = plan_settings(config)
+        self.settings = plan_settings(config, self.settings.sms_opted_out)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0
