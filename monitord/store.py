@@ -342,8 +342,11 @@ _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, 
 # CROSS JOIN keeps SQLite from scanning every waiting item: it walks this step's new rows only.
 CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun", "stage")
 _ACTIONS = ", ".join(f"'{a}'" for a in CUSTOMER_ACTIONS)
+# ... and a "does it work?" still waiting (notices/confirm.py) is stale once any of them is newer
+# (the fault came back), but is itself no news that makes a waiting notice stale.
+_STALE = _ACTIONS + ", 'confirm'"
 _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
-    WHERE action IN ({_ACTIONS}) AND id IN (
+    WHERE action IN ({_STALE}) AND id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN outbox AS older INDEXED BY outbox_waiting
         WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
             AND older.incident = newer.incident AND older.recipient = newer.recipient
@@ -358,7 +361,7 @@ _SUPERSEDE_POSTGRES = f"""UPDATE outbox SET status = 'dead', last_error = 'super
     WHERE id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN LATERAL (
             SELECT id, channel FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
-                AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
+                AND status = 'pending' AND action IN ({_STALE}) AND id <= ? OFFSET 0) AS older
         WHERE older.channel = newer.channel AND newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
 
 

@@ -156,3 +156,16 @@ async def test_the_follow_up_ticket_in_rt_refers_to_the_incidents_ticket(rt: Req
     links = rt_server.get(f"ticket/{child}")["_hyperlinks"]
     assert any(link["ref"] == "refers-to" and link["_url"].endswith(f"/ticket/{parent}") for link in links), links
     assert rt_server.get(f"ticket/{child}")["Subject"] == item.subject
+
+
+def test_a_waiting_question_dies_when_the_fault_comes_back_and_kills_nothing_itself(store: Store) -> None:  # noqa: F811
+    later = NOW + 3600  # quiet hours: the restoration and its question both wait
+    told = Notification(f"{TRACKING}/sms/{PHONE}/restored", "sms", PHONE, "restored", "", "geri geldi", TRACKING)
+    question = Notification(f"{TRACKING}/sms/{PHONE}/confirm", "sms", PHONE, "confirm", "", "1/2?", TRACKING)
+    store.commit_step(None, [], [(told, later), (question, later)], NOW)
+    assert {i.notification.action: i.status for i in store.items("sms")} == {"restored": "pending", "confirm": "pending"}
+    again = Notification(f"{TRACKING}/sms/{PHONE}/outage/2", "sms", PHONE, "outage", "", "yine arıza", TRACKING)
+    store.commit_step(None, [], [(again, None)], NOW + 60)
+    status = {i.notification.action: (i.status, i.last_error) for i in store.items("sms")}
+    assert status["confirm"] == status["restored"] == ("dead", "superseded by a newer notice of its incident")
+    assert status["outage"] == ("pending", None)
