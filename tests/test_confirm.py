@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 from rt_fixtures import new_tracking, rt, rt_server, ticket_item  # noqa: F401  (fixtures)
 
+from lab.isp import build_sample_isp, write_secret
 from lab.rt import RtServer
+from monitord.config import load_config
 from monitord.config.templates import builtin_templates
-from monitord.model import Line, LineState, NodeRef, Notification, Status
+from monitord.model import Incident, IncidentKind, Line, LineState, NodeRef, Notification, Phase, Status
+from monitord.outbox import Outbox
+from monitord.pipeline import Pipeline, resume
 from monitord.store import InboundRecord, Store
 from notices.confirm import LineEvidence, followup, questions
 from notices.inbound import read
 from notices.plan import PlanSettings
 from notifiers.base import DeliveryError
 from notifiers.rt import RequestTracker
+from rules.engine import IncidentChange, Step
 from tests.outbox_fixtures import store  # noqa: F401  (fixture)
 from tests.test_sms_inbound import CUSTOMER, NOW, STRANGER, harness, rows, settled
 from tests.track_fixtures import LINE_IDS, OUTAGE, PHONES
@@ -169,3 +174,29 @@ def test_a_waiting_question_dies_when_the_fault_comes_back_and_kills_nothing_its
     status = {i.notification.action: (i.status, i.last_error) for i in store.items("sms")}
     assert status["confirm"] == status["restored"] == ("dead", "superseded by a newer notice of its incident")
     assert status["outage"] == ("pending", None)
+
+
+async def test_the_pipeline_asks_after_each_restoration_sms(tmp_path: Path) -> None:
+    twilio = {"kind": "twilio", "account_sid": "AC" + "0" * 32, "from": "+908502200000", "confirm_after": "30m"}
+    twilio["auth_token"] = write_secret(tmp_path, "twilio.token", "lab-auth-token")  # type: ignore[assignment]
+    extra = {"tracking": {"listen": "127.0.0.1:0", "public_url": "https://hooks.isp.example"}, "notifiers": {"sms": twilio}}
+    config = load_config(build_sample_isp(tmp_path, base="127.6.48", extra=extra).config)
+    dslam = min(d for d, device in config.topology.devices.items() if device.kind == "dslam")
+    lines = frozenset(i for i, line in config.topology.lines.items() if line.device == dslam)
+    phones = {config.topology.lines[i].phone for i in lines} - {None}
+    noon = 1_796_374_800.0  # 2026-12-04 12:00 in Istanbul: no quiet hours
+    outage = Incident(TRACKING, IncidentKind.OUTAGE, NodeRef("device", dslam), Phase.OPEN, noon, noon, lines, ("down",))
+    resolved = replace(outage, phase=Phase.RESOLVED, updated_at=noon + 600, resolved_at=noon + 600)
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: noon, recheck=print)
+        await pipeline._commit(Step(incidents=(IncidentChange(outage, "opened", lines),)), noon)
+        assert [i for i in store.items("sms") if i.notification.action == "confirm"] == []
+        await pipeline._commit(Step(incidents=(IncidentChange(resolved, "resolved"),)), noon + 600)
+        asked = [i for i in store.items("sms") if i.notification.action == "confirm"]
+        told = {i.notification.recipient for i in store.items("sms") if i.notification.action == "restored"}
+    finally:
+        store.close()
+    assert phones and {i.notification.recipient for i in asked} == told == phones
+    assert {i.not_before for i in asked} == {noon + 600 + 1800}
+    assert all(i.notification.key == f"{TRACKING}/sms/{i.notification.recipient}/confirm" for i in asked)
