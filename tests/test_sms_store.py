@@ -78,3 +78,16 @@ def test_a_state_file_of_the_version_before_migrates(tmp_path: Path) -> None:
     finally:
         s.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_replay_after_a_restart_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = Store.open(path)
+    assert first.record_inbound(InboundRecord(SID, PHONE, "opt_out", NOW), True, [reply("in/1")], NOW)
+    first.close()
+    again = Store.open(path)
+    try:
+        assert not again.record_inbound(InboundRecord(SID, PHONE, "opt_in", NOW + 60), False, [reply("in/2")], NOW + 60)
+        assert again.sms_opt_outs() == {PHONE} and [i.notification.key for i in again.items("sms")] == ["in/1"]
+    finally:
+        again.close()
