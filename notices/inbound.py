@@ -58,7 +58,7 @@ _KEYWORDS: dict[str, tuple[str, Language | None]] = {
     "HAYIR": ("no", "tr"),
     "NO": ("no", "en"),
 }
-_WORD = re.compile(r"[A-Z0-9-]+")
+_BETWEEN = re.compile(r"[\s:,;]+")  # what separates the words of a command ("DURUM: ARZ-...", "durum,arz-...")
 
 Kind = Literal["status", "opt_out", "opt_in", "yes", "no", "unknown"]
 
@@ -74,7 +74,7 @@ def fold(text: str) -> str:
 class Command:
     kind: Kind
     language: Language | None = None  # the keyword's language; None: no keyword
-    argument: str | None = None  # the word after DURUM, folded, as typed (not yet checked)
+    argument: str | None = None  # the word after DURUM, folded, as typed (odd characters and all: not yet checked)
 
     @property
     def name(self) -> str:
@@ -83,7 +83,7 @@ class Command:
 
 
 def read(text: str) -> Command:
-    words = _WORD.findall(fold(text))
+    words = [w.strip(".!?") for w in _BETWEEN.split(fold(text)) if w.strip(".!?")]
     if not words or words[0] not in _KEYWORDS:
         return Command("unknown")
     kind, language = _KEYWORDS[words[0]]

@@ -143,7 +143,7 @@ async def test_a_no_opens_one_follow_up_ticket_and_a_yes_closes_the_loop(tmp_pat
     n = ticket.notification
     assert (n.recipient, n.action, n.incident) == (f"{OUTAGE.tracking}/{LINE_IDS[3]}", "followup", OUTAGE.tracking)
     assert f"Abone: {LINE_IDS[3]}" in n.body and "Hat durumu: down: no sync" in n.body and "47/47 lines down" in n.body
-    assert yes[1].body == f"Teşekkür ederiz, hizmetinizin çalıştığını kaydettik. Takip no: {OUTAGE.tracking}"
+    assert yes[1].body == f"Teşekkürler, kaydınızı kapattık. Takip no: {OUTAGE.tracking}"
     assert stranger.body.startswith("Arıza durumu için DURUM")
 
 

@@ -81,3 +81,8 @@ def test_opting_out_and_in_change_the_senders_choice_only() -> None:
     assert answer(read("STOP"), Facts("SM1", PHONE, 0.0), SETTINGS).opted_out is True
     assert answer(read("START"), Facts("SM1", PHONE, 0.0), SETTINGS).opted_out is False
     assert answer(read("DURUM"), Facts("SM1", PHONE, 0.0), SETTINGS).opted_out is None
+
+
+def test_a_number_with_odd_characters_is_kept_whole_to_be_refused() -> None:
+    assert read("durum ARZ-2026-000123<script>").argument == "ARZ-2026-000123<SCRIPT>"
+    assert read("DURUM:ARZ-2026-000123.").argument == "ARZ-2026-000123"

@@ -186,7 +186,7 @@ async def test_another_customers_number_reveals_only_its_public_stage(tmp_path: 
         (reply,) = await settled(h, STRANGER, 1)
         [stored] = h.daemon.store._db.execute("SELECT sid, command FROM sms_inbound").fetchall()
     assert status == 200 and twiml.endswith("<Response/>")
-    assert reply.body == f"Takip no {OUTAGE.tracking}: Saha ekibinde. Bilgi için teşekkür ederiz."
+    assert reply.body == f"Takip no {OUTAGE.tracking}: Saha ekibinde. Teşekkürler."
     assert not [v for v in private_values() if v in reply.body]
     assert sms_segments(reply.body) == 1
     assert stored[1] == f"status {OUTAGE.tracking}"  # what it was read as, not its text
@@ -200,8 +200,8 @@ async def test_durum_alone_tells_a_known_phone_its_open_incidents_and_a_stranger
         await h.post("STATUS", sender=STRANGER)
         (stranger,) = await settled(h, STRANGER, 1)
     assert sorted(m.body for m in mine) == [
-        f"Takip no {OUTAGE.tracking}: Saha ekibinde. Bilgi için teşekkür ederiz.",
-        f"Takip no {ONE_LINE.tracking}: Arıza tespit edildi. Bilgi için teşekkür ederiz.",
+        f"Takip no {OUTAGE.tracking}: Saha ekibinde. Teşekkürler.",
+        f"Takip no {ONE_LINE.tracking}: Arıza tespit edildi. Teşekkürler.",
     ]
     # the help, the same for everyone (its example number is the template's), in the keyword's language
     assert stranger.body == "For a fault's status text STATUS and its ref (e.g. STATUS ARZ-2026-000123). Text STOP for no SMS."
