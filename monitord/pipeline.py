@@ -290,7 +290,7 @@ class Pipeline:
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
         if self.settings.confirm_after is not None:  # "does it work?" after each restoration SMS
-            planned += questions(planned, lines_by_phone(self.config.topology), self.settings, now)
+            planned += questions(planned, await lines_by_phone(self.config.topology), self.settings, now)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
