@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -174,6 +175,24 @@ class Inbound(Protocol):
     async def inbound_sms(self, message: InboundSms) -> bool: ...
 
 
+@dataclass(slots=True)
+class RefusedLog:
+    """One line a minute about refused webhooks, with how many were not logged: a flood of forged
+    requests must not flood the log."""
+
+    every: float = 60.0
+    last: float = float("-inf")
+    unlogged: int = 0
+
+    def refused(self, remote: str | None, now: float) -> None:
+        if now - self.last < self.every:
+            self.unlogged += 1
+            return
+        more = f"; {self.unlogged} more since the last such line" if self.unlogged else ""
+        log.warning("inbound SMS refused: no valid X-Twilio-Signature (from %s%s)", remote, more)
+        self.last, self.unlogged = now, 0
+
+
 def _plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text + "\n", content_type="text/plain")
 
@@ -184,6 +203,7 @@ def inbound_handler(
     on_loop: Callable[[web.Request, Callable[[], Coroutine[Any, Any, bool]]], Awaitable[bool]],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's handler; `on_loop` runs the answer where the daemon's state lives."""
+    refusals = RefusedLog()
 
     async def handle(request: web.Request) -> web.Response:
         try:
@@ -194,7 +214,7 @@ def inbound_handler(
         token = desk.sms_token()
         signature = request.headers.get("X-Twilio-Signature", "")
         if not token or not signature or not RequestValidator(token).validate(public_url + request.path_qs, form, signature):
-            log.warning("inbound SMS refused: no valid X-Twilio-Signature (from %s)", request.remote)
+            refusals.refused(request.remote, time.monotonic())
             return _plain(403, "Forbidden: the request is not signed by Twilio for this URL")
         sid, sender, text = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
         if not (isinstance(sid, str) and _SID.fullmatch(sid) and isinstance(sender, str) and isinstance(text, str)):

@@ -28,7 +28,7 @@ from monitord.demo import until
 from monitord.http_server import HttpServer
 from monitord.model import Incident, LineState, NodeRef, Notification, Status
 from monitord.outbox import Outbox
-from monitord.sms_inbound import SmsDesk
+from monitord.sms_inbound import RefusedLog, SmsDesk
 from monitord.stages import StageChange
 from monitord.store import Store
 from monitord.track_http import make_tracking_app
@@ -364,3 +364,22 @@ async def test_the_daemon_serves_the_webhook_with_its_configs_token_and_plans_by
         "en": "You will no longer get fault SMS from us. Text START to get them again.",
     }
     assert confirmed.body == said[line.language]  # in the language of the phone's line
+
+
+async def test_a_flood_of_forged_requests_is_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with harness(tmp_path) as h:
+        for _ in range(20):
+            assert (await h.post("IPTAL", token="forged"))[0] == 403
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused == ["inbound SMS refused: no valid X-Twilio-Signature (from 127.0.0.1)"]
+    assert "forged" not in caplog.text and h.lab.auth_token not in caplog.text
+
+
+def test_the_refusal_line_says_how_many_were_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    refusals = RefusedLog(every=60.0)
+    for at in (0.0, 1.0, 2.0, 61.0):
+        refusals.refused("192.0.2.1", at)
+    assert [r.getMessage() for r in caplog.records] == [
+        "inbound SMS refused: no valid X-Twilio-Signature (from 192.0.2.1)",
+        "inbound SMS refused: no valid X-Twilio-Signature (from 192.0.2.1; 2 more since the last such line)",
+    ]
