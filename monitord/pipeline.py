@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample
+from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample
 from monitord.outbox import Outbox
 from monitord.sms_inbound import lines_by_phone
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
-from notices.confirm import questions
+from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
-from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
+from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, place, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
 from rules.nodes import Reshape
@@ -229,6 +229,7 @@ class Pipeline:
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self._questions_seen = clock()  # repair questions due before this were looked at (or before the start)
         self._next_refresh = 0.0
         self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
@@ -373,7 +374,7 @@ class Pipeline:
             extra: list[Planned] = []
             if now >= self._next_notices:
                 self._next_notices = now + NOTICES
-                extra = self._due_notices(now)
+                extra = self._due_notices(now) + await self._unrecovered(now)
             if self.alerts is not None and now >= self._next_refresh:
                 self._next_refresh = now + min(REFRESHES, self.alerts.resend / 4)
                 open_incidents = self.engine.incidents()
@@ -396,6 +397,15 @@ class Pipeline:
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
         overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
+
+    async def _unrecovered(self, now: float) -> list[Planned]:
+        """Follow-up tickets for the lines of repair questions come due that the probes do not see recovered."""
+        since, self._questions_seen = self._questions_seen, now
+        if self.settings.confirm_after is None:
+            return []
+        phones, topology = await lines_by_phone(self.config.topology), self.config.topology
+        due = [(i, phones.get(phone, [])) for t, phone in self.store.questions_due(since, now) if (i := self.store.incident(t))]
+        return unrecovered(due, self.engine.line_state, lambda line: place(topology, NodeRef("line", line)).label, self.settings)
 
     def _windows(self) -> list[MaintenanceWindow]:
         return [w.window for w in self.store.maintenance()]

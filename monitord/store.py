@@ -180,6 +180,7 @@ MIGRATIONS: tuple[str, ...] = (
         tracking TEXT NOT NULL, phone TEXT NOT NULL, works INTEGER NOT NULL, sid TEXT NOT NULL, at REAL NOT NULL,
         PRIMARY KEY (tracking, phone));
     CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
+    CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
     """,
 )
 
@@ -279,6 +280,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
         tracking text NOT NULL, phone text NOT NULL, works integer NOT NULL, sid text NOT NULL, at double precision NOT NULL,
         PRIMARY KEY (tracking, phone));
     CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
+    CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
@@ -1267,6 +1269,14 @@ class Store:
         """The incident of the last question sent to `phone` that it has not answered, or None."""
         row = self._db.execute(_OPEN_QUESTION, (phone,)).fetchone()
         return None if row is None else str(row[0])
+
+    def questions_due(self, after: float, until: float) -> list[tuple[str, str]]:
+        """(incident, phone) of the questions due in (after, until], sent or not."""
+        rows = self._db.execute(
+            "SELECT incident, recipient FROM outbox WHERE action = 'confirm' AND not_before > ? AND not_before <= ? ORDER BY id",
+            (after, until),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def answer(self, tracking: str, phone: str) -> bool | None:
         """Whether `phone` said service works after `tracking`, or None: no answer."""

@@ -9,14 +9,17 @@ replayed, and it counts as asked once it was sent. "1"/"Evet"/"Yes" closes the l
 (action "followup", recipient `<incident>/<line>`: the value the new ticket is tagged and found
 by) with what monitoring knows of the line. The answer is stored once per incident and phone (the
 store's `sms_answers`): a second answer, or one to a question never sent, changes nothing.
+
+When a question comes due, a line of it the probes do not see recovered (down, unreachable,
+degraded, its modem silent) gets the same ticket at once, answer or not (`unrecovered`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitord.model import Language, Line, LineState, Notification
+from monitord.model import Incident, Language, Line, LineState, Notification, Status
 from notices.plan import Planned, PlanSettings, notification, quiet_until
 from notices.sms_text import sms_body
 from notices.templates import Rendered, mask_phone, render
@@ -60,8 +63,9 @@ class LineEvidence:
     incident: Sequence[str]  # the incident's evidence, as the engine wrote it
 
 
-def followup(tracking: str, evidence: LineEvidence, settings: PlanSettings) -> Planned:
-    """The follow-up ticket of one line; its recipient links it to the incident's ticket."""
+def followup(tracking: str, evidence: LineEvidence, settings: PlanSettings, template: str = "ticket.followup") -> Planned:
+    """The follow-up ticket of one line; its recipient links it to the incident's ticket.
+    `template`: why it is opened (the subscriber said no; "ticket.unrecovered": the probes)."""
     line, state = evidence.line, evidence.state
     values = {
         "tracking": tracking,
@@ -78,6 +82,28 @@ def followup(tracking: str, evidence: LineEvidence, settings: PlanSettings) -> P
         f"{tracking}/{line.id}",
         "followup",
         tracking,
-        lambda: render("ticket.followup", settings.language, values, settings.templates),
+        lambda: render(template, settings.language, values, settings.templates),
     )
     return item, None
+
+
+NOT_RECOVERED = frozenset({Status.DOWN, Status.UNREACHABLE, Status.DEGRADED, Status.CPE})
+
+
+def unrecovered(
+    due: Iterable[tuple[Incident, Sequence[Line]]],
+    state: Callable[[str], LineState],
+    where: Callable[[str], str],
+    settings: PlanSettings,
+) -> list[Planned]:
+    """When a question is due (an incident and its phone's lines), a follow-up ticket for each of
+    those lines the incident affected that the probes do not see recovered (`state`), as a "no"
+    would open: keyed alike, so an answer later opens nothing more. `where`: a line's place."""
+    tickets = []
+    for incident, lines in due:
+        for line in lines:
+            now = state(line.id)
+            if line.id in incident.affected and now.status in NOT_RECOVERED:
+                evidence = LineEvidence(line, where(line.id), now, incident.evidence)
+                tickets.append(followup(incident.tracking, evidence, settings, "ticket.unrecovered"))
+    return tickets

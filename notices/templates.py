@@ -104,7 +104,7 @@ def _fields() -> dict[str, frozenset[str]]:
         fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD
-    fields["ticket.followup"] = _FOLLOWUP
+    fields["ticket.followup"] = fields["ticket.unrecovered"] = _FOLLOWUP
     return fields
 
 

@@ -15,11 +15,11 @@ from lab.isp import build_sample_isp, write_secret
 from lab.rt import RtServer
 from monitord.config import load_config
 from monitord.config.templates import builtin_templates
-from monitord.model import Incident, IncidentKind, Line, LineState, NodeRef, Notification, Phase, Status
+from monitord.model import Incident, IncidentKind, Line, LineState, NodeRef, Notification, Outcome, Phase, Sample, Status
 from monitord.outbox import Outbox
 from monitord.pipeline import Pipeline, resume
 from monitord.store import InboundRecord, Store
-from notices.confirm import LineEvidence, followup, questions
+from notices.confirm import LineEvidence, followup, questions, unrecovered
 from notices.inbound import read
 from notices.plan import PlanSettings
 from notifiers.base import DeliveryError
@@ -176,10 +176,11 @@ def test_a_waiting_question_dies_when_the_fault_comes_back_and_kills_nothing_its
     assert status["outage"] == ("pending", None)
 
 
-async def test_the_pipeline_asks_after_each_restoration_sms(tmp_path: Path) -> None:
+async def test_the_pipeline_asks_after_each_restoration_sms_and_follows_up_what_the_probes_see_failing(tmp_path: Path) -> None:
     twilio = {"kind": "twilio", "account_sid": "AC" + "0" * 32, "from": "+908502200000", "confirm_after": "30m"}
     twilio["auth_token"] = write_secret(tmp_path, "twilio.token", "lab-auth-token")  # type: ignore[assignment]
-    extra = {"tracking": {"listen": "127.0.0.1:0", "public_url": "https://hooks.isp.example"}, "notifiers": {"sms": twilio}}
+    notifiers = {"sms": twilio, "tickets": {"kind": "webhook", "url": "http://127.0.0.1:9/tickets"}}  # never sent here
+    extra = {"tracking": {"listen": "127.0.0.1:0", "public_url": "https://hooks.isp.example"}, "notifiers": notifiers}
     config = load_config(build_sample_isp(tmp_path, base="127.6.48", extra=extra).config)
     dslam = min(d for d, device in config.topology.devices.items() if device.kind == "dslam")
     lines = frozenset(i for i, line in config.topology.lines.items() if line.device == dslam)
@@ -187,16 +188,41 @@ async def test_the_pipeline_asks_after_each_restoration_sms(tmp_path: Path) -> N
     noon = 1_796_374_800.0  # 2026-12-04 12:00 in Istanbul: no quiet hours
     outage = Incident(TRACKING, IncidentKind.OUTAGE, NodeRef("device", dslam), Phase.OPEN, noon, noon, lines, ("down",))
     resolved = replace(outage, phase=Phase.RESOLVED, updated_at=noon + 600, resolved_at=noon + 600)
-    store = Store.open(config.state_file)
+    store, clock = Store.open(config.state_file), [noon]
     try:
-        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: noon, recheck=print)
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: clock[0], recheck=print)
         await pipeline._commit(Step(incidents=(IncidentChange(outage, "opened", lines),)), noon)
         assert [i for i in store.items("sms") if i.notification.action == "confirm"] == []
         await pipeline._commit(Step(incidents=(IncidentChange(resolved, "resolved"),)), noon + 600)
         asked = [i for i in store.items("sms") if i.notification.action == "confirm"]
         told = {i.notification.recipient for i in store.items("sms") if i.notification.action == "restored"}
+        failing = min(i for i in lines if config.topology.lines[i].phone)  # the probes see it out of sync again ...
+        clock[0] = noon + 1200
+        await pipeline.ingest([Sample(NodeRef("line", failing), "snmp:adsl", noon + 1200, Outcome.OK, {"in_sync": 0.0})])
+        assert pipeline.engine.line_state(failing).status is Status.DOWN
+        clock[0] = noon + 600 + 1800  # ... when its question comes due
+        await pipeline.tick()
+        await pipeline.tick()  # looked at once
+        followups = [i.notification for i in store.items("ticket") if i.notification.action == "followup"]
     finally:
         store.close()
     assert phones and {i.notification.recipient for i in asked} == told == phones
     assert {i.not_before for i in asked} == {noon + 600 + 1800}
     assert all(i.notification.key == f"{TRACKING}/sms/{i.notification.recipient}/confirm" for i in asked)
+    assert [(n.key, n.recipient) for n in followups] == [(f"{TRACKING}/ticket/{failing}/followup", f"{TRACKING}/{failing}")]
+    assert (
+        "problar bu hattı hâlâ arızalı görüyor" in followups[0].body
+        and "Hat durumu: down: snmp:adsl: not in sync" in followups[0].body
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "ticket"),
+    [(Status.DOWN, True), (Status.UNREACHABLE, True), (Status.DEGRADED, True), (Status.CPE, True)]
+    + [(Status.OK, False), (Status.UNKNOWN, False), (Status.MAINTENANCE, False)],
+)
+def test_a_line_the_probes_do_not_see_recovered_gets_its_ticket_unasked(status: Status, ticket: bool) -> None:
+    mine, other = Line("S1", "Ayşe", "d1", PHONE), Line("S2", "Ali", "d1", PHONE)  # S2 was not in the incident
+    incident = Incident(TRACKING, IncidentKind.OUTAGE, NodeRef("device", "d1"), Phase.RESOLVED, NOW, NOW, frozenset({"S1"}), ())
+    tickets = unrecovered([(incident, [mine, other])], lambda line: LineState(NodeRef("line", line), status, NOW), str, SETTINGS)
+    assert [n.key for n, _ in tickets] == ([f"{TRACKING}/ticket/S1/followup"] if ticket else [])
