@@ -16,12 +16,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
-from monitord.channels import build_notifiers, channel_policies, channel_sections
+from monitord.channels import build_notifiers, channel_policies
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.diagnose import Clients
@@ -38,17 +39,18 @@ from monitord.pipeline import (
     Pipeline,
     Unwritten,
     building_in_a_thread,
-    configured_channels,
     resume,
 )
 from monitord.polling import PollingJobs, snmp_client
+from monitord.restart import needs_restart
 from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
+from monitord.sms_inbound import InboundSms, SmsDesk
 from monitord.stages import Stage, StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
-from notices.plan import Planned, stage_notices
+from notices.plan import Planned, PlanSettings, stage_notices
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -144,6 +146,7 @@ class Daemon:
         self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers
             config, self.store, self.clock, self._stage_notices, self.outbox.wake
         )
+        self.sms_desk = SmsDesk(self)  # inbound SMS (monitord/sms_inbound.py)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -380,6 +383,27 @@ class Daemon:
     def helpdesk_stage(self, tracking: str) -> str | None:
         return self.store.helpdesk_stage(tracking)
 
+    # Inbound SMS (monitord/sms_inbound.py `Desk`, `Inbound`)
+
+    async def inbound_sms(self, message: InboundSms) -> bool:
+        return await self.sms_desk.take(message)
+
+    def sms_token(self) -> str | None:
+        sms = self.config.notifiers.sms
+        return sms.auth_token.reveal() if sms and sms.auth_token else None
+
+    def plan_settings(self) -> PlanSettings:
+        return self.pipeline.settings
+
+    def set_sms_opted_out(self, phones: frozenset[str]) -> None:
+        self.pipeline.settings = replace(self.pipeline.settings, sms_opted_out=phones)
+
+    def wake_outbox(self) -> None:
+        self.outbox.wake()
+
+    def now(self) -> float:
+        return self.clock()
+
     def stage_history(self, tracking: str) -> list[StageChange]:
         return self.store.stage_history(tracking)
 
@@ -449,36 +473,6 @@ class Daemon:
                 if n:
                     counts[(region, device.exchange, device_id, status.value)] += n
         return counts
-
-
-def needs_restart(old: Config, new: Config) -> list[str]:
-    """What a reload cannot apply: the settings the running sockets, clients and store were built from."""
-
-    def channels(c: Config) -> tuple[object, ...]:
-        """Addresses and credentials are reloaded (`Outbox.replace_notifiers`); the channels and pacing are not."""
-        retries = tuple(s and s.retry for s in channel_sections(c).values())
-        pacing = c.notifiers.sms and (c.notifiers.sms.rate, c.notifiers.sms.in_flight)
-        return configured_channels(c), pacing, c.notifiers.hold_probe, retries
-
-    parts: dict[str, Callable[[Config], object]] = {
-        "state_file / state": lambda c: c.state,
-        "http": lambda c: c.http,
-        "metrics.listen": lambda c: c.metrics.listen,
-        "snmp timeout/retries": lambda c: (c.snmp.timeout, c.snmp.retries, c.snmp.walk_timeout, c.snmp.walk_max_requests),
-        "polling limits and jitter": lambda c: (
-            c.polling.max_in_flight,
-            c.polling.per_device_in_flight,
-            c.polling.jitter,
-            c.polling.job_timeout,
-        ),
-        "notifier channels, SMS rate, hold_probe and retry": channels,
-        "traps": lambda c: c.traps,
-        "tracking": lambda c: c.tracking,
-        "notifiers.tickets.stage_sync and its RT": lambda c: (t := c.notifiers.tickets)
-        and t.stage_sync
-        and (t.stage_sync, t.url, t.queue, t.token, t.username, t.password),
-    }
-    return [name for name, part in parts.items() if part(old) != part(new)]
 
 
 async def run_daemon(path: str, config: Config) -> int:

@@ -31,13 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample, Silence
+from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
 from monitord.outbox import Outbox
 from monitord.silencing import Silencing
+from monitord.sms_inbound import lines_by_phone
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
+from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
-from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
+from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, place, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
 from rules.nodes import Reshape
@@ -101,12 +103,14 @@ def alert_settings(config: Config) -> AlertSettings | None:
     return None if am is None else AlertSettings(resend=am.resend, ticket_link=am.ticket_link)
 
 
-def plan_settings(config: Config) -> PlanSettings:
+def plan_settings(config: Config, sms_opted_out: frozenset[str] = frozenset()) -> PlanSettings:
+    """`sms_opted_out`: the phones that texted an opt-out (monitord/sms_inbound.py)."""
     sms, email = config.notifiers.sms, config.notifiers.email
     return PlanSettings(
         timezone=config.timezone,
         quiet_hours=sms.quiet_hours if sms else None,
         update_after=sms.update_after if sms else 7200.0,
+        confirm_after=sms.confirm_after if sms else None,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
         noc_routes=config.notifiers.noc_routes,
@@ -116,6 +120,7 @@ def plan_settings(config: Config) -> PlanSettings:
         cpe_noc=config.notifiers.cpe.noc,
         sms_transliterate=sms.transliterate if sms else False,
         templates=config.templates,
+        sms_opted_out=sms_opted_out,
     )
 
 
@@ -214,7 +219,7 @@ class Pipeline:
         self.outbox = outbox
         self.clock = clock
         self.recheck = recheck
-        self.settings = plan_settings(config)
+        self.settings = plan_settings(config, store.sms_opt_outs())
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
@@ -226,6 +231,7 @@ class Pipeline:
         self._next_write = 0.0
         self._next_notices = 0.0
         self._updates_queued: set[str] = set()
+        self._questions_seen = clock()  # repair questions due before this were looked at (or before the start)
         self._next_refresh = 0.0
         self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
@@ -288,6 +294,8 @@ class Pipeline:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        if self.settings.confirm_after is not None:  # "does it work?" after each restoration SMS
+            planned += questions(planned, await lines_by_phone(self.config.topology), self.settings, now)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
@@ -371,7 +379,7 @@ class Pipeline:
             extra: list[Planned] = []
             if now >= self._next_notices:
                 self._next_notices = now + NOTICES
-                extra = self._due_notices(now)
+                extra = self._due_notices(now) + await self._unrecovered(now)
             if self.alerts is not None and now >= self._next_refresh:
                 self._next_refresh = now + min(REFRESHES, self.alerts.resend / 4)
                 open_incidents = self.engine.incidents()
@@ -394,6 +402,15 @@ class Pipeline:
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
         overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
+
+    async def _unrecovered(self, now: float) -> list[Planned]:
+        """Follow-up tickets for the lines of repair questions come due that the probes do not see recovered."""
+        since, self._questions_seen = self._questions_seen, now
+        if self.settings.confirm_after is None:
+            return []
+        phones, topology = await lines_by_phone(self.config.topology), self.config.topology
+        due = [(i, phones.get(phone, [])) for t, phone in self.store.questions_due(since, now) if (i := self.store.incident(t))]
+        return unrecovered(due, self.engine.line_state, lambda line: place(topology, NodeRef("line", line)).label, self.settings)
 
     def _windows(self) -> list[MaintenanceWindow]:
         return [w.window for w in self.store.maintenance()]
@@ -428,7 +445,7 @@ class Pipeline:
             self.engine, reshape = await asyncio.to_thread(_under_new_rules, self.engine, old, config, reshape)
             self._reserve_numbers()
         self.config = config
-        self.settings = plan_settings(config)
+        self.settings = plan_settings(config, self.settings.sms_opted_out)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0

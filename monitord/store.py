@@ -201,6 +201,23 @@ MIGRATIONS: tuple[str, ...] = (
         text TEXT NOT NULL);
     CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
     """,
+    # Two-way SMS (issue 12, monitord/sms_inbound.py): each inbound message Twilio delivered, by
+    # its MessageSid (a replay finds it and changes nothing), and the subscribers' SMS opt-outs
+    # and opt-ins as they texted them (the last word counts).
+    """
+    CREATE TABLE sms_inbound (sid TEXT PRIMARY KEY, phone TEXT NOT NULL, command TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX sms_inbound_at ON sms_inbound (at);
+    CREATE TABLE sms_consent (phone TEXT PRIMARY KEY, opted_out INTEGER NOT NULL, at REAL NOT NULL);
+    """,
+    # Confirmation after repair (issue 12 item 4, notices/confirm.py): the answer a phone gave to
+    # an incident's question, once; and the questions by phone, to find the one a reply answers.
+    """
+    CREATE TABLE sms_answers (
+        tracking TEXT NOT NULL, phone TEXT NOT NULL, works INTEGER NOT NULL, sid TEXT NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (tracking, phone));
+    CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
+    CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -317,6 +334,20 @@ PG_MIGRATIONS: tuple[str, ...] = (
         actor text NOT NULL, at double precision NOT NULL, text text NOT NULL);
     CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
     """,
+    # SQLite's MIGRATIONS[14]: inbound SMS by MessageSid and the subscribers' SMS opt-outs.
+    """
+    CREATE TABLE sms_inbound (sid text PRIMARY KEY, phone text NOT NULL, command text NOT NULL, at double precision NOT NULL);
+    CREATE INDEX sms_inbound_at ON sms_inbound (at);
+    CREATE TABLE sms_consent (phone text PRIMARY KEY, opted_out integer NOT NULL, at double precision NOT NULL);
+    """,
+    # SQLite's MIGRATIONS[15]: confirmation answers, and the questions by phone.
+    """
+    CREATE TABLE sms_answers (
+        tracking text NOT NULL, phone text NOT NULL, works integer NOT NULL, sid text NOT NULL, at double precision NOT NULL,
+        PRIMARY KEY (tracking, phone));
+    CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
+    CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
+    """,
     # Where the correlator leader's API is reached (monitord/forward.py): every other node
     # forwards the NOC API there. Cleared by each takeover, written once the new leader listens.
     """
@@ -363,6 +394,21 @@ _HOLD = """INSERT INTO silenced_items (key, channel, recipient, action, subject,
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"""
 _PUT_SILENCE = """INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"""
 
+# A subscriber who texted an opt-out is sent no SMS but the replies to what they text: what a
+# step queues for them is dead on arrival, and what waits for them dies with the opt-out.
+_OPTED_OUT = """UPDATE outbox SET status = 'dead', last_error = 'the subscriber opted out of SMS by SMS'
+    WHERE id > ? AND channel = 'sms' AND action != 'reply' AND status = 'pending'
+        AND recipient IN (SELECT phone FROM sms_consent WHERE opted_out = 1)"""
+_WAITING_FOR = """UPDATE outbox SET status = 'dead', last_error = 'the subscriber opted out of SMS by SMS'
+    WHERE channel = 'sms' AND recipient = ? AND action != 'reply' AND status = 'pending'"""
+_CONSENT = """INSERT INTO sms_consent VALUES (?, ?, ?)
+    ON CONFLICT (phone) DO UPDATE SET opted_out = excluded.opted_out, at = excluded.at"""
+
+_ANSWER = """INSERT INTO sms_answers VALUES (?, ?, ?, ?, ?) ON CONFLICT (tracking, phone) DO NOTHING"""
+_OPEN_QUESTION = """SELECT incident FROM outbox WHERE recipient = ? AND action = 'confirm' AND status = 'sent'
+    AND NOT EXISTS (SELECT 1 FROM sms_answers WHERE sms_answers.tracking = outbox.incident AND sms_answers.phone = outbox.recipient)
+    ORDER BY sent_at DESC LIMIT 1"""
+
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (key) DO NOTHING"""
@@ -375,8 +421,11 @@ _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, 
 # CROSS JOIN keeps SQLite from scanning every waiting item: it walks this step's new rows only.
 CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun", "stage")
 _ACTIONS = ", ".join(f"'{a}'" for a in CUSTOMER_ACTIONS)
+# ... and a "does it work?" still waiting (notices/confirm.py) is stale once any of them is newer
+# (the fault came back), but is itself no news that makes a waiting notice stale.
+_STALE = _ACTIONS + ", 'confirm'"
 _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
-    WHERE action IN ({_ACTIONS}) AND id IN (
+    WHERE action IN ({_STALE}) AND id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN outbox AS older INDEXED BY outbox_waiting
         WHERE newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS})
             AND older.incident = newer.incident AND older.recipient = newer.recipient
@@ -391,7 +440,7 @@ _SUPERSEDE_POSTGRES = f"""UPDATE outbox SET status = 'dead', last_error = 'super
     WHERE id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN LATERAL (
             SELECT id, channel FROM outbox WHERE incident = newer.incident AND recipient = newer.recipient
-                AND status = 'pending' AND action IN ({_ACTIONS}) AND id <= ? OFFSET 0) AS older
+                AND status = 'pending' AND action IN ({_STALE}) AND id <= ? OFFSET 0) AS older
         WHERE older.channel = newer.channel AND newer.id > ? AND newer.status = 'pending' AND newer.action IN ({_ACTIONS}))"""
 
 
@@ -528,6 +577,16 @@ class OutboxItem:
     peer_ref: str | None
     sent_at: float | None
     first_attempt_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """An inbound SMS as kept: who sent it and what it was read as, not its text."""
+
+    sid: str  # Twilio's MessageSid
+    phone: str
+    command: str  # notices/inbound.py `Command.name`
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -1170,6 +1229,7 @@ class Store:
         queued = self._db.executemany(_QUEUE, sendable)
         if queued:
             self._db.execute(_SUPERSEDE, (last_id, last_id))
+            self._db.execute(_OPTED_OUT, (last_id,))
         return queued
 
     def _withdraw_held_outages(self, incidents: Sequence[Incident], planned: Sequence[tuple[Notification, float | None]]) -> None:
@@ -1287,6 +1347,64 @@ class Store:
                 "INSERT INTO helpdesk_cursors VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor",
                 (source, cursor),
             )
+
+    # --- inbound SMS -------------------------------------------------------------------------
+
+    def record_inbound(
+        self,
+        message: InboundRecord,
+        opted_out: bool | None,
+        replies: Sequence[tuple[Notification, float | None]],
+        now: float,
+        works: tuple[str, bool] | None = None,
+    ) -> bool:
+        """Record an inbound SMS once by its MessageSid, with what it changes (the sender's
+        opt-out or opt-in, or their answer `works` to an incident's question) and the replies it
+        gets, in one transaction; False for a replay or a second answer, which change nothing."""
+        m = message
+        with self._writing():
+            new = self._db.execute(
+                "INSERT INTO sms_inbound VALUES (?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", (m.sid, m.phone, m.command, m.at)
+            )
+            if not new.rowcount:
+                return False
+            if works is not None and not self._db.execute(_ANSWER, (works[0], m.phone, int(works[1]), m.sid, m.at)).rowcount:
+                return True  # answered already (a second reply raced this one): the message is kept, nothing else
+            if opted_out is not None:
+                self._db.execute(_CONSENT, (m.phone, int(opted_out), m.at))
+                if opted_out:
+                    self._db.execute(_WAITING_FOR, (m.phone,))
+            self._queue(replies, now)
+            for n, nb in replies:
+                if n.error is not None:
+                    self._db.execute(_QUEUE, _queued(n, nb, now))
+            return True
+
+    def open_question(self, phone: str) -> str | None:
+        """The incident of the last question sent to `phone` that it has not answered, or None."""
+        row = self._db.execute(_OPEN_QUESTION, (phone,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def questions_due(self, after: float, until: float) -> list[tuple[str, str]]:
+        """(incident, phone) of the questions due in (after, until], sent or not."""
+        rows = self._db.execute(
+            "SELECT incident, recipient FROM outbox WHERE action = 'confirm' AND not_before > ? AND not_before <= ? ORDER BY id",
+            (after, until),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def answer(self, tracking: str, phone: str) -> bool | None:
+        """Whether `phone` said service works after `tracking`, or None: no answer."""
+        row = self._db.execute("SELECT works FROM sms_answers WHERE tracking = ? AND phone = ?", (tracking, phone)).fetchone()
+        return None if row is None else bool(row[0])
+
+    def sms_opt_outs(self) -> frozenset[str]:
+        """The phones whose last word was an opt-out."""
+        return frozenset(r[0] for r in self._db.execute("SELECT phone FROM sms_consent WHERE opted_out = 1"))
+
+    def inbound(self, sid: str) -> InboundRecord | None:
+        row = self._db.execute("SELECT sid, phone, command, at FROM sms_inbound WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else InboundRecord(row[0], row[1], row[2], row[3])
 
     # --- outbox ------------------------------------------------------------------------------
 
@@ -1603,9 +1721,14 @@ class Store:
                     (resolved_before, batch - removed),
                 )
             ]
+            removed += self._db.execute(
+                "DELETE FROM sms_inbound WHERE sid IN (SELECT sid FROM sms_inbound WHERE at < ? LIMIT ?)",
+                (sent_before, batch - removed),
+            ).rowcount
             self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_lines WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM sms_answers WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
             self._db.execute('DELETE FROM silences WHERE "end" < ?', (resolved_before,))  # a few rows: not counted

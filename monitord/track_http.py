@@ -17,9 +17,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from monitord.config.model import TrackingConfig
 from monitord.http_server import OPTIONS, paced
 from monitord.model import Incident, Language, Topology
 from monitord.ratelimit import TokenBucket
+from monitord.sms_inbound import MAX_FORM, SMS_PATH, inbound_handler
 from monitord.stages import StageTable
 from monitord.track_page import (
     Problem,
@@ -43,6 +44,7 @@ from monitord.track_page import (
 )
 
 log = logging.getLogger("monitord.track")
+T = TypeVar("T")
 
 MAX_BODY = 1024  # a GET carries no body worth reading
 MAX_LINE = 16 * 1024  # bytes of the request line: a 10 kB number pasted by mistake still gets a kind page
@@ -175,31 +177,32 @@ def _answer(request: web.Request, status: int, page: str, body: dict[str, Any], 
     return web.Response(text=page, status=status, content_type="text/html", headers={**HEADERS, **headers})
 
 
-async def _lookup(request: web.Request, tracking: str) -> Found | None:
-    """Two reads by key (the incident, its helpdesk stage), where the daemon's state lives."""
-    source = _source(request)
-
-    def found() -> Found | None:
-        incident = source.incident(tracking)
-        return None if incident is None else (incident, source.helpdesk_stage(tracking))
-
-    loop = source.loop
+async def on_loop(request: web.Request, work: Callable[[], Coroutine[Any, Any, T]], number: str | None = None) -> T:
+    """`work` run on the daemon's loop, where its state lives, at most LOOKUP_SLOTS at a time."""
+    loop = _source(request).loop
     if loop is None or loop is asyncio.get_running_loop():
-        return found()
+        return await work()
     slots = request.app[GATES].slots
     try:
         async with asyncio.timeout(LOOKUP_WAIT):
             await slots.acquire()
     except TimeoutError:
-        raise Refusal(503, "failed", tracking, {"Retry-After": "5"}) from None
+        raise Refusal(503, "failed", number, {"Retry-After": "5"}) from None
     try:
-
-        async def read() -> Found | None:
-            return found()
-
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(read(), loop))
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work(), loop))
     finally:
         slots.release()
+
+
+async def _lookup(request: web.Request, tracking: str) -> Found | None:
+    """Two reads by key (the incident, its helpdesk stage), where the daemon's state lives."""
+    source = _source(request)
+
+    async def found() -> Found | None:
+        incident = source.incident(tracking)
+        return None if incident is None else (incident, source.helpdesk_stage(tracking))
+
+    return await on_loop(request, found, tracking)
 
 
 async def track(request: web.Request) -> web.Response:
@@ -240,6 +243,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _kind(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Rate limit first; then every failure is a page a customer can read."""
+    if request.path == SMS_PATH and request.method == "POST":  # Twilio's, signed: for a program, not limited per address
+        try:
+            return await handler(request)
+        except Refusal as busy:  # no lookup slot in time: Twilio may try again
+            return web.Response(status=busy.status, text="busy, try again\n", headers=busy.headers)
     try:
         settings = request.app[SETTINGS]
         client = client_address(request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
@@ -259,8 +267,10 @@ async def _kind(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def make_tracking_app(source: TrackSource, settings: TrackingConfig) -> web.Application:
-    """GET /track/<number>, /track/<number>.json: nothing else is served on this listener."""
-    app = web.Application(middlewares=[_kind, paced], client_max_size=MAX_BODY)
+    """GET /track/<number>, /track/<number>.json and, with `public_url`, Twilio's POST
+    /sms/inbound (monitord/sms_inbound.py): nothing else is served on this listener."""
+    inbound = settings.public_url is not None
+    app = web.Application(middlewares=[_kind, paced], client_max_size=MAX_FORM if inbound else MAX_BODY)
     app[SOURCE] = source
     app[SETTINGS] = settings
     app[OPTIONS] = {"max_line_size": MAX_LINE}
@@ -270,4 +280,7 @@ def make_tracking_app(source: TrackSource, settings: TrackingConfig) -> web.Appl
 
     app.on_startup.append(gates)
     app.router.add_get("/track/{number}", track, allow_head=False)
+    if settings.public_url is not None:
+        handle = inbound_handler(settings.public_url, _source, on_loop)  # type: ignore[arg-type]
+        app.router.add_post(SMS_PATH, handle)
     return app

@@ -38,7 +38,8 @@ tells the customers of the outage, and a de-escalation tells those who are not t
 degradations that the outage is over (so they still hear "restored" once).
 
 A customer is told by SMS, or by e-mail when they have an address and either no phone, an SMS
-opt-out or a preference for e-mail (the inventory's `sms_opt_out`, `prefer_email`). Opting out
+opt-out or a preference for e-mail (the inventory's `sms_opt_out`, an opt-out the subscriber
+texted, `sms_opted_out`, and `prefer_email`). Opting out
 of SMS is not opting out of being told: it closes one channel, so a subscriber with an address
 still gets e-mail; one without an address hears nothing.
 
@@ -95,6 +96,8 @@ class PlanSettings:
     sms_transliterate: bool = False  # Turkish letters in plain Latin, for a gateway without the Turkish tables
     merge_hold: float = 3.0  # an area's outage notice waits this long: a wider incident may absorb it first
     templates: Templates = field(kw_only=True, repr=False, hash=False)  # monitord/config/templates.py reads them
+    sms_opted_out: frozenset[str] = field(default=frozenset(), kw_only=True, repr=False)  # phones that texted an opt-out
+    confirm_after: float | None = None  # ask whether service works this long after a restoration SMS (notices/confirm.py)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -198,7 +201,8 @@ def customer_notice(
     """
     fields = {**values, "name": line.name}
     channel: Literal["sms", "email"]
-    if line.phone and not line.sms_opt_out and not (line.prefer_email and line.email):
+    texting = line.phone and not line.sms_opt_out and line.phone not in settings.sms_opted_out
+    if texting and line.phone and not (line.prefer_email and line.email):
         channel, recipient, fields = "sms", line.phone, sms_fields(fields)
     elif line.email:
         channel, recipient = "email", line.email

@@ -60,6 +60,7 @@ _STAFF = frozenset(
     {"tracking", "kind", "root", "place", "region", "exchange", "area", "start", "end", "at", "duration", "count"}
     | {"evidence", "subscribers"}
 )
+_FOLLOWUP = frozenset({"tracking", "line", "name", "phone", "place", "state", "evidence"})
 _HOLD = frozenset({"channel", "cause", "reason", "since", "waiting", "probe"})
 _EXTRA = {
     "stage": {"stage"},
@@ -71,6 +72,20 @@ _EXTRA = {
 }
 _CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun", "stage")
 _LINE_PHASES = ("line_outage", "line_update", "line_restored", "modem")
+REPLIES: Mapping[
+    str, frozenset[str]
+] = {  # a customer's SMS conversation (notices/inbound.py, notices/confirm.py): no names, no area
+    "reply_status": frozenset({"tracking", "stage"}),
+    "confirm": frozenset({"tracking"}),
+    "confirm_yes": frozenset({"tracking"}),
+    "confirm_no": frozenset({"tracking"}),
+    "reply_none": frozenset(),
+    "reply_not_found": frozenset(),
+    "reply_malformed": frozenset(),
+    "opted_out": frozenset(),
+    "opted_in": frozenset(),
+    "help": frozenset(),
+}
 _STAFF_EVENTS = ("create", "grew", "shrank", "merged", "promoted", "recovering", "resolved", "reopened", "severity")
 
 
@@ -81,12 +96,15 @@ def _fields() -> dict[str, frozenset[str]]:
             fields[f"{channel}.{phase}"] = _CUSTOMER | _EXTRA.get(phase, set())
         for phase in ("maintenance", "maintenance_done"):
             fields[f"{channel}.{phase}"] = _MAINTENANCE - ({"reason"} if channel == "sms" else set())
+    for reply, names in REPLIES.items():
+        fields[f"sms.{reply}"] = names
     for event in ("opened", "reopened", "resolved"):
         fields[f"noc.{event}"] = _STAFF
     for event in _STAFF_EVENTS + ("closed_removed",):
         fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD
+    fields["ticket.followup"] = fields["ticket.unrecovered"] = _FOLLOWUP
     return fields
 
 

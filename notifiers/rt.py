@@ -7,7 +7,8 @@ a comment carries a marker line `[monitord:<notification key>]` that is looked f
 RT's quirks stay in this module: a failed update still answers 200 and bad custom-field input is
 dropped without a word (so what matters is read back), and an unknown queue answers 403.
 
-A comment, resolve or reopen for a tracking number with no ticket yet fails as retryable: its
+A comment, resolve, reopen or follow-up (a subscriber's own ticket after a repair that did not
+help them, notices/confirm.py) for a tracking number with no ticket yet fails as retryable: its
 create may still be queued behind it. The outbox's attempt and age limits end that wait.
 """
 
@@ -105,6 +106,7 @@ class RequestTracker:
             "comment": self._comment,
             "resolve": self._resolve,
             "reopen": self._reopen,
+            "followup": self._followup,
         }
 
     async def send(self, item: Notification) -> str:
@@ -157,26 +159,40 @@ class RequestTracker:
         existing = await self.find(item.recipient)
         if existing is not None:
             return existing.id
-        queue = item.route or self.queue
+        ticket_id = await self._new_ticket(item)
+        if await self.find(item.recipient) is None:
+            raise DeliveryError(
+                f"RT ticket {ticket_id} was created without custom field {TRACKING_FIELD!r}: "
+                f"apply the field to queue {item.route or self.queue!r} and let the user set it",
+                retryable=False,
+            )
+        return ticket_id
+
+    async def _followup(self, item: Notification) -> str:
+        """A ticket of its own for one subscriber (recipient `<incident>/<line>`, its tracking
+        value), referring to the incident's ticket; found again by that value, so never two."""
+        parent = await self._existing(item.recipient.split("/", 1)[0])
+        existing = await self.find(item.recipient)
+        if existing is not None:
+            return existing.id
+        return await self._new_ticket(item, RefersTo=parent.id)
+
+    async def _new_ticket(self, item: Notification, **links: str) -> str:
+        """A ticket in the item's queue (its route, else the notifier's) tagged with the item's
+        recipient; `links`: RT's link fields."""
         created = await self._call(
             "POST",
             "ticket",
             {
-                "Queue": queue,
+                "Queue": item.route or self.queue,
                 "Subject": item.subject,
                 "Content": item.body,
                 "ContentType": "text/plain",
                 "CustomFields": {TRACKING_FIELD: item.recipient},
+                **links,
             },
         )
-        ticket_id = str(created["id"])
-        if await self.find(item.recipient) is None:
-            raise DeliveryError(
-                f"RT ticket {ticket_id} was created without custom field {TRACKING_FIELD!r}: "
-                f"apply the field to queue {queue!r} and let the user set it",
-                retryable=False,
-            )
-        return ticket_id
+        return str(created["id"])
 
     async def _comment(self, item: Notification) -> str:
         """The comment, then the ticket's subject: it carries the incident's current count."""

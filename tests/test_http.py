@@ -95,7 +95,8 @@ def test_checker_catches_mismatches() -> None:
 
 @on_daemon_loop
 async def test_routes_match_the_openapi_document(api: Api) -> None:
-    tracking = make_tracking_app(api.daemon, TrackingConfig("127.0.0.1", 0))  # a listener of its own, with its own server
+    # a listener of its own, with its own server; Twilio's webhook on it when a public URL is set
+    tracking = make_tracking_app(api.daemon, TrackingConfig("127.0.0.1", 0, public_url="https://hooks.isp.example"))
     served = {
         (route.resource.canonical, route.method.lower())
         for app in (make_app(api.daemon), tracking)

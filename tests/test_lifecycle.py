@@ -17,8 +17,8 @@ import pytest
 from lab.isp import write_config
 from monitord.config import load_config
 from monitord.config.rules import parse_rules
-from monitord.daemon import needs_restart
 from monitord.demo import until
+from monitord.restart import needs_restart
 from tests.blocks import own_base
 from tests.ops_fixtures import (  # noqa: F401
     STOP_BOUND,

@@ -17,10 +17,11 @@ import pytest
 
 from lab.twilio import TwilioLab
 from monitord.config import load_config
-from monitord.daemon import Daemon, channel_policies, needs_restart
+from monitord.daemon import Daemon, channel_policies
 from monitord.demo import until
 from monitord.model import ChannelHold
 from monitord.outbox import ChannelPolicy, Outbox
+from monitord.restart import needs_restart
 from monitord.store import Store
 from tests.outbox_fixtures import FAST, queue, sms, sms_for, store, twilio  # noqa: F401  (fixtures)
 from tests.test_config import BASE, ENV, line_of, problems_of, write

@@ -19,10 +19,11 @@ from monitord.model import Language
 from monitord.stages import DEFAULT_STAGES
 from notices.segments import DEFAULT_ALPHABET, TURKISH_LOCKING
 from notices.sms_text import sms_fields, worst_cost, worst_values
-from notices.templates import FIELDS, SMS_NAME_MAX, render
+from notices.templates import FIELDS, REPLIES, SMS_NAME_MAX, render
 
 TEXTS = builtin_templates()
 SMS = sorted(name for name in FIELDS if name.startswith("sms."))
+NOTICES = sorted(name for name in SMS if name.removeprefix("sms.") not in REPLIES)  # the replies are short: one UCS-2 segment
 AREAS, NAMES = inventory_names()
 IST = ZoneInfo("Europe/Istanbul")
 
@@ -63,7 +64,7 @@ def test_one_segment_transliterated_for_twilio(name: str, language: Language) ->
     assert (worst.cost.segments, worst.cost.scheme) == (1, "gsm7")
 
 
-@pytest.mark.parametrize("name", SMS)
+@pytest.mark.parametrize("name", NOTICES)
 @pytest.mark.parametrize("language", ["tr", "en"])
 def test_two_segments_in_ucs2_as_before(name: str, language: Language) -> None:
     """Twilio without transliteration: a Turkish letter (in the text or the area) means UCS-2."""
@@ -76,3 +77,16 @@ def test_an_ascii_area_keeps_english_texts_in_one_plain_gsm7_segment() -> None:
     text = render("sms.outage", "en", sms_fields({"area": "Ankara", "tracking": "ARZ-2026-000123"}), TEXTS).body
     assert worst_cost("sms.outage", "en", TEXTS, [{"area": "Ankara", "tracking": "ARZ-2026-000123"}], "gsm7", False).text == text
     assert worst_cost("sms.outage", "en", TEXTS, [{"area": "Ankara", "tracking": "X"}], "gsm7", False).cost.segments == 1
+
+
+@pytest.mark.parametrize("name", sorted(set(SMS) - set(NOTICES)))
+@pytest.mark.parametrize("language", ["tr", "en"])
+def test_replies_in_ucs2_cost_what_their_length_says(name: str, language: Language) -> None:
+    """Answers to a customer's SMS: one segment with the Turkish tables or transliterated (above);
+    through Twilio untransliterated, a Turkish reply is UCS-2: one segment up to 70 characters."""
+    worst = worst_cost(name, language, TEXTS, candidates(language), "gsm7", False)
+    if language == "tr":
+        expected = 1 if len(worst.text) <= 70 else math.ceil(len(worst.text) / 67)
+        assert (worst.cost.scheme, worst.cost.segments) == ("ucs2", expected) and expected <= 2
+    else:  # no Turkish letter, and no area or name that could bring one
+        assert (worst.cost.scheme, worst.cost.segments) == ("gsm7", 1)

@@ -10,8 +10,8 @@ import pytest
 from lab.isp import build_sample_isp, write_config, write_secret
 from monitord.config import ConfigError, load_config
 from monitord.config.model import StageSyncConfig
-from monitord.daemon import needs_restart
 from monitord.model import Phase
+from monitord.restart import needs_restart
 
 ENGINE = [
     {"id": "detected", "tr": "Arıza tespit edildi", "en": "Fault detected"},

@@ -7,6 +7,7 @@ from monitord.config.templates import builtin_templates
 from monitord.model import Language
 from notices.segments import Cost, cost, segments, transliterate
 from notices.templates import (
+    REPLIES,
     SMS_NAME_MAX,
     TRACKING_MAX,
     TemplateError,
@@ -55,9 +56,13 @@ WORST = {
     "waiting": 20,
     "probe": "1 dk",
     "since": "01.12.2026 13:00",
+    "line": "S100001",
+    "phone": "+90532***1111",
+    "state": "down: no sync",
 }
 
-SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
+# the notices of an incident or a window; the answers to a customer's SMS are counted in tests/test_sms_budget.py
+SMS = sorted(n for n in TEMPLATES if n.startswith("sms.") and n.removeprefix("sms.") not in REPLIES)
 WITH_TRACKING = {
     "sms.outage",
     "sms.update",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.isp import build_sample_isp, write_config
+from lab.isp import build_sample_isp, write_config, write_secret
 from monitord.config import ConfigError, load_config
 from monitord.config.model import TrackingConfig
-from monitord.daemon import needs_restart
+from monitord.restart import needs_restart
 
 
 def test_off_when_absent_and_read_when_present(tmp_path: Path) -> None:
@@ -34,3 +34,32 @@ def test_every_bad_key_is_named_with_its_line(tmp_path: Path) -> None:
 def test_a_reload_that_changes_it_asks_for_a_restart(tmp_path: Path) -> None:
     config = load_config(build_sample_isp(tmp_path, base="127.6.12").config)
     assert needs_restart(config, replace(config, tracking=TrackingConfig("127.0.0.1", 9180))) == ["tracking"]
+
+
+def test_a_public_url_takes_twilios_webhook_and_needs_twilio(tmp_path: Path) -> None:
+    path = build_sample_isp(tmp_path, base="127.6.12").config
+    twilio = {
+        "kind": "twilio",
+        "account_sid": "AC" + "0" * 32,
+        "auth_token": write_secret(tmp_path, "twilio.token", "lab-auth-token"),
+        "from": "+908502200000",
+    }
+    tracking = {"listen": "127.0.0.1:9180", "public_url": "https://hooks.isp.example/"}
+    write_config(tmp_path, None, tracking=tracking)  # no notifiers.sms: no auth token to check signatures with
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = caught.value.problems
+    assert (problem.key, problem.message) == ("tracking.public_url", "inbound SMS need Twilio") and problem.line
+    write_config(tmp_path, {"sms": twilio}, tracking=tracking)
+    assert load_config(path).tracking == TrackingConfig("127.0.0.1", 9180, public_url="https://hooks.isp.example")
+    write_config(tmp_path, {"sms": twilio}, tracking={**tracking, "public_url": "hooks.isp.example"})
+    with pytest.raises(ConfigError, match="tracking.public_url"):
+        load_config(path)
+    write_config(tmp_path, {"sms": {**twilio, "confirm_after": "30m"}}, tracking={"listen": "127.0.0.1:9180", "public_url": None})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("notifiers.sms.confirm_after", "no answer could reach monitord")
+    ]
+    write_config(tmp_path, {"sms": {**twilio, "confirm_after": "30m"}}, tracking=tracking)
+    assert load_config(path).notifiers.sms.confirm_after == 1800.0  # type: ignore[union-attr]

@@ -372,6 +372,11 @@ class Sms(Section):
     update_after: Annotated[float, Parsed(DURATION, values.duration(durations.REMINDER))] = Field(
         default=values.default_of(SmsConfig, "update_after"), description="Remind subscribers of a long outage (default 2h)"
     )
+    confirm_after: Annotated[float | None, Parsed(DURATION, values.duration(durations.HOLD))] = Field(
+        default=None,
+        description="Ask each subscriber told of a restoration by SMS, this long after it (then after quiet hours), "
+        'whether service works ("1: Evet, 2: Hayır"); a "no" opens a follow-up ticket. Off when absent',
+    )
     notify_degradation: Flag = Field(
         default=values.default_of(SmsConfig, "notify_degradation"), description="SMS for degraded lines too (default false)"
     )

@@ -116,6 +116,15 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     read_subscribers(d, root, inventory)
     rules = _rules(d, root.get("rules"))
     notifiers = read_notifiers(d, root, inventory.declared["region"])
+    sms = notifiers.sms if notifiers else None
+    if tracking and tracking.public_url and not (sms and sms.kind == "twilio"):
+        d.report(
+            ("tracking", "public_url"), "inbound SMS need Twilio", "set notifiers.sms (kind twilio): its auth_token signs them"
+        )
+    if sms and sms.confirm_after is not None and not (tracking and tracking.public_url):
+        d.report(
+            ("notifiers", "sms", "confirm_after"), "no answer could reach monitord", "set tracking.public_url (Twilio's webhook)"
+        )
     zone = ZoneInfo(zone_name) if zone_name else UTC
     grace = rules.maintenance_grace if rules else default_of(MaintenanceWindow, "grace")
     maintenance = read_maintenance(d, root, zone, inventory, grace)

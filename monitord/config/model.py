@@ -117,6 +117,7 @@ class TrackingConfig:
     rate: float = 0.5  # pages a second per client address, after the burst
     burst: int = 10
     trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For names the client
+    public_url: str | None = None  # the base URL Twilio posts inbound SMS to: set, POST /sms/inbound is served
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class SmsConfig:
     in_flight: int | None = None  # None: rate x 0.25 s, at least 4 (a gateway answering in 250 ms keeps the rate)
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
+    confirm_after: float | None = None  # ask "does it work?" this long after a restoration SMS; None: never
     notify_degradation: bool = False
     non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
     retry: RetryConfig = RetryConfig()

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from monitord.config import values
 from monitord.config.decoder import Decoder
-from monitord.config.fields import STRING, Listen, Parsed, Section, int_range, rate_range
+from monitord.config.fields import STRING, Listen, Parsed, Section, int_range, rate_range, shared
 from monitord.config.model import TrackingConfig
 
 
@@ -28,6 +28,12 @@ class Tracking(Section):
         description="Addresses of reverse proxies whose X-Forwarded-For names the client (the last address it adds); "
         "without them every client behind a proxy shares the proxy's limit",
     )
+    public_url: Annotated[str | None, Parsed(shared("url"), values.url)] = Field(
+        default=None,
+        description="The listener's base URL as Twilio reaches it, e.g. https://hooks.isp.example (behind a proxy it "
+        "differs from the local one, and Twilio signs it): set, inbound SMS are taken at POST <public_url>/sms/inbound, "
+        "signed with notifiers.sms's Twilio auth_token",
+    )
 
 
 def read_tracking(d: Decoder, root: dict[Any, Any]) -> TrackingConfig | None:
@@ -38,4 +44,4 @@ def read_tracking(d: Decoder, root: dict[Any, Any]) -> TrackingConfig | None:
     if tracking is None:
         return None
     host, port = tracking.listen
-    return TrackingConfig(host, port, tracking.rate, tracking.burst, tuple(tracking.trusted_proxies))
+    return TrackingConfig(host, port, tracking.rate, tracking.burst, tuple(tracking.trusted_proxies), tracking.public_url)

@@ -1,0 +1,151 @@
+"""What a customer's SMS to us says, and what we answer (pure; monitord/sms_inbound.py does the I/O).
+
+A text is read by its first word, folded so that case, Turkish letters and diacritics do not
+matter ("durum", "Durum", "DURUM", "İptal", "iptal", "ıptal", "IPTAL" all read alike: Python's
+own upper() turns "i" into "I", not "İ", and "İ".lower() into "i" plus a combining dot). The
+keywords, Turkish and English:
+
+- `DURUM <number>` / `STATUS <number>`: the public stage of that incident, whoever asks (the
+  tracking page shows the same to anyone who types the number); `DURUM` alone, from a phone of
+  the inventory: the stage of each open incident of that phone's lines; from any other phone,
+  the help text.
+- `IPTAL`, `STOP` (and Twilio's other opt-out words): no more SMS from monitord to this phone;
+  `BASLAT`, `START`, `UNSTOP`: SMS again. One confirmation each.
+- `1`/`EVET`/`YES`, `2`/`HAYIR`/`NO`: the answer to the last "does it work?" sent to this phone
+  (notices/confirm.py); with no such question unanswered they are text like any other.
+- Anything else gets the help text, at most once per phone per local day (its outbox key
+  carries the date), so that two auto-responders cannot keep each other busy.
+
+Nothing in a reply names a subscriber, a line or an address: a stage name and a tracking number
+the sender gave or owns. Replies are outbox items (action "reply") keyed by the message's
+MessageSid, so a replayed webhook queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from monitord.model import Language, Line
+from notices.confirm import sms_text
+from notices.plan import Planned, PlanSettings, notification
+
+MAX_TEXT = 1600  # characters of an inbound SMS read at all (Twilio's own limit for a message)
+MAX_REPLIES = 3  # open incidents told in answer to one DURUM
+
+_TURKISH = str.maketrans({"ı": "I", "i": "I", "İ": "I", "ş": "S", "Ş": "S", "ğ": "G", "Ğ": "G", "ç": "C", "Ç": "C"})
+_KEYWORDS: dict[str, tuple[str, Language | None]] = {
+    "DURUM": ("status", "tr"),
+    "STATUS": ("status", "en"),
+    "IPTAL": ("opt_out", "tr"),
+    "STOP": ("opt_out", "en"),
+    "STOPALL": ("opt_out", "en"),
+    "UNSUBSCRIBE": ("opt_out", "en"),
+    "CANCEL": ("opt_out", "en"),
+    "END": ("opt_out", "en"),
+    "QUIT": ("opt_out", "en"),
+    "BASLAT": ("opt_in", "tr"),
+    "START": ("opt_in", "en"),
+    "UNSTOP": ("opt_in", "en"),
+    "1": ("yes", None),
+    "EVET": ("yes", "tr"),
+    "YES": ("yes", "en"),
+    "2": ("no", None),
+    "HAYIR": ("no", "tr"),
+    "NO": ("no", "en"),
+}
+_BETWEEN = re.compile(r"[\s:,;]+")  # what separates the words of a command ("DURUM: ARZ-...", "durum,arz-...")
+
+Kind = Literal["status", "opt_out", "opt_in", "yes", "no", "unknown"]
+
+
+def fold(text: str) -> str:
+    """Upper-case plain Latin: Turkish letters by the Turkish rules, other accents dropped."""
+    decomposed = unicodedata.normalize("NFKD", text[:MAX_TEXT].translate(_TURKISH))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.upper().translate(_TURKISH)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    kind: Kind
+    language: Language | None = None  # the keyword's language; None: no keyword
+    argument: str | None = None  # the word after DURUM, folded, as typed (odd characters and all: not yet checked)
+
+    @property
+    def name(self) -> str:
+        """What is stored of the message (its text is not)."""
+        return self.kind if self.argument is None else f"{self.kind} {self.argument[:40]}"
+
+
+def read(text: str) -> Command:
+    words = [w.strip(".!?") for w in _BETWEEN.split(fold(text)) if w.strip(".!?")]
+    if not words or words[0] not in _KEYWORDS:
+        return Command("unknown")
+    kind, language = _KEYWORDS[words[0]]
+    if kind == "status":
+        return Command("status", language, words[1] if len(words) > 1 else None)
+    return Command(kind, language)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """An incident as a reply may name it: its number and its public stage's name in each language."""
+
+    tracking: str
+    stage: dict[Language, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What monitord knows that the answer depends on, gathered by the caller."""
+
+    sid: str
+    phone: str
+    at: float
+    lines: Sequence[Line] = ()  # the inventory's lines with this phone; empty: an unknown number
+    asked: Told | None = None  # the incident the number after DURUM names, if it is one
+    well_formed: bool = False  # the number after DURUM looks like a tracking number
+    open: Sequence[Told] = ()  # the open incidents of `lines`, newest first
+    question: str | None = None  # the incident whose "does it work?" was sent to this phone, unanswered
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    opted_out: bool | None  # the sender's new choice, or None: unchanged
+    replies: list[Planned]
+    works: tuple[str, bool] | None = None  # an answer to the incident's question (notices/confirm.py)
+
+
+def answer(command: Command, facts: Facts, settings: PlanSettings) -> Answer:
+    language: Language = facts.lines[0].language if facts.lines else (command.language or "tr")
+
+    def reply(template: str, suffix: str, values: dict[str, str] | None = None, key: str | None = None) -> Planned:
+        text = lambda: sms_text(f"sms.{template}", language, values or {}, settings)  # noqa: E731
+        return notification(key or f"sms-in/{facts.sid}/{suffix}", "sms", facts.phone, "reply", None, text), None
+
+    def status(told: Told) -> Planned:
+        return reply("reply_status", told.tracking, {"tracking": told.tracking, "stage": told.stage[language]})
+
+    if command.kind == "opt_out":
+        return Answer(True, [reply("opted_out", "opt_out")])
+    if command.kind == "opt_in":
+        return Answer(False, [reply("opted_in", "opt_in")])
+    if command.kind in ("yes", "no") and facts.question is not None:
+        yes = command.kind == "yes"
+        template = "confirm_yes" if yes else "confirm_no"
+        return Answer(None, [reply(template, "answer", {"tracking": facts.question})], (facts.question, yes))
+    if command.kind == "status" and command.argument is not None:
+        if facts.asked is not None:
+            return Answer(None, [status(facts.asked)])
+        return Answer(None, [reply("reply_not_found" if facts.well_formed else "reply_malformed", "status")])
+    if command.kind == "status" and facts.lines:
+        if not facts.open:
+            return Answer(None, [reply("reply_none", "status")])
+        return Answer(None, [status(t) for t in facts.open[:MAX_REPLIES]])
+    day = datetime.fromtimestamp(facts.at, settings.tz).date().isoformat()
+    return Answer(None, [reply("help", "help", key=f"sms-help/{facts.phone}/{day}")])
