@@ -36,6 +36,7 @@ from monitord.outbox import Outbox
 from monitord.silencing import Silencing
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
+from notices.dispatch import Dispatcher, DispatchSettings
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
@@ -99,6 +100,12 @@ def alert_settings(config: Config) -> AlertSettings | None:
     """How incidents become Alertmanager alerts, or None when no Alertmanager is configured."""
     am = config.notifiers.alertmanager
     return None if am is None else AlertSettings(resend=am.resend, ticket_link=am.ticket_link)
+
+
+def dispatcher(config: Config, store: Store) -> Dispatcher | None:
+    """Faults the field must fix get a ticket of their own (`notifiers.tickets.dispatch`), or not."""
+    d = config.notifiers.tickets.dispatch if config.notifiers.tickets else None
+    return None if d is None else Dispatcher(DispatchSettings(d.queue, d.delay), store.was_queued)
 
 
 def plan_settings(config: Config) -> PlanSettings:
@@ -215,6 +222,7 @@ class Pipeline:
         self.clock = clock
         self.recheck = recheck
         self.settings = plan_settings(config)
+        self.dispatch = dispatcher(config, store)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
@@ -288,6 +296,8 @@ class Pipeline:
         pending = self.unwritten
         lookup = self.store.incident if pending is None else self._last_incident
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        if self.dispatch is not None:
+            planned += self.dispatch.closures(step.incidents, self.config.topology, self.settings, now)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
@@ -392,6 +402,8 @@ class Pipeline:
         due = due_updates(waiting, self.config.topology, self.settings, now)
         due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
+        if self.dispatch is not None:
+            due += self.dispatch.due(open_incidents, self.config.topology, self.settings, now, self.engine.node_state)
         overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
@@ -429,6 +441,7 @@ class Pipeline:
             self._reserve_numbers()
         self.config = config
         self.settings = plan_settings(config)
+        self.dispatch = dispatcher(config, self.store)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0

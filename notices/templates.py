@@ -87,7 +87,14 @@ def _fields() -> dict[str, frozenset[str]]:
         fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD
+    fields.update(_dispatch_fields())
     return fields
+
+
+def _dispatch_fields() -> dict[str, frozenset[str]]:
+    """The field team's ticket (notices/dispatch.py): where to go, and why it is theirs."""
+    where = {"signature", "facts", "cabinet", "site", "site_coordinates", "address", "coordinates"}
+    return {"dispatch.create": _STAFF | where, "dispatch.resolved": _STAFF, "dispatch.merged": _STAFF | {"into"}}
 
 
 FIELDS: Mapping[str, frozenset[str]] = _fields()
