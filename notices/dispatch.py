@@ -118,7 +118,7 @@ def field_signature(
     if all(s.status in _ANSWERS for s in states):
         return Finding("cable", (*(_said(s) for s in states), f"{len(incident.affected)} lines down behind {root}"))
     if all(s.status is Status.DOWN for s in states):
-        return _site(root, devices, states, topology, state)
+        return _site(devices, states, topology, state)
     return None
 
 
@@ -148,9 +148,7 @@ def _drop(line: Line, state: StateOf) -> Finding | None:
     return Finding("drop", (_said(device), *(f"port: {r}" for r in port), *modem))
 
 
-def _site(
-    root: NodeRef, devices: Sequence[str], states: Sequence[LineState], topology: Topology, state: StateOf
-) -> Finding | None:
+def _site(devices: Sequence[str], states: Sequence[LineState], topology: Topology, state: StateOf) -> Finding | None:
     exchange = topology.devices[devices[0]].exchange
     others = sorted(d.id for d in topology.devices.values() if d.exchange == exchange and d.id not in devices)
     answering = next((d for d in others if state(NodeRef("device", d)).status in _ANSWERS), None)
@@ -286,14 +284,13 @@ def location(incident: Incident, topology: Topology) -> dict[str, str]:
     sites = [topology.devices[d] for d in devices if d in topology.devices]
     cabinet = root.id if root.level == "cabinet" else next((s.cabinet for s in sites if s.cabinet), None)
     site = next((s for s in sites if s.location or s.lat is not None), None)
-    where = {
+    return {
         "cabinet": cabinet or "-",
-        "site": (site.location if site and site.location else "-"),
+        "site": site.location or "-" if site else "-",
         "site_coordinates": _coordinates(site.lat, site.lon) if site else "-",
-        "address": (line.address if line is not None and line.address else "-"),
+        "address": line.address or "-" if line is not None else "-",
         "coordinates": _coordinates(line.lat, line.lon) if line is not None else "-",
     }
-    return where
 
 
 def _coordinates(lat: float | None, lon: float | None) -> str:

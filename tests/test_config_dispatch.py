@@ -4,11 +4,14 @@ address of 10 kB, a latitude without its longitude, a dispatch without its queue
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from monitord.config import load_config
+from monitord.rtsync import stage_sync_for
+from monitord.store import Store
 from tests.test_config import BASE, CSV, ENV, EXAMPLE, EXAMPLE_ENV, line_of, problems_of, write
 
 SITE = """              cabinet: k12
@@ -76,6 +79,13 @@ def test_a_bad_site_is_refused_at_its_line(tmp_path: Path, site: str, key: str, 
         assert line_of(text, "- id: dslam-1") <= (problem.line or 0) < line_of(text, "- id: olt-1"), "the device's lines"
 
 
+def test_a_management_address_of_10_kb_is_refused_at_its_line_and_not_echoed_whole(tmp_path: Path) -> None:
+    text = _with().replace("address: 127.0.10.1", "address: " + "a" * 10_240)
+    [problem] = problems_of(write(tmp_path, text))
+    assert (problem.key, problem.line) == ("topology.regions[0].exchanges[0].devices[0].address", line_of(text, "address: aaa"))
+    assert len(str(problem)) < 400, "the message quotes a bounded part of it"
+
+
 @pytest.mark.parametrize(
     ("cells", "column", "message"),
     [
@@ -122,3 +132,24 @@ def test_a_webhook_helpdesk_takes_dispatch_tickets_without_a_queue(tmp_path: Pat
     assert config.notifiers.tickets.dispatch.queue is None and config.notifiers.routed_queues == ()
     [problem] = problems_of(write(tmp_path, _with(webhook)))
     assert (problem.key, problem.message) == ("notifiers.tickets.dispatch.queue", "queue is for kind rt")
+
+
+def test_the_stage_sync_reads_the_field_queue_and_knows_the_dispatch_stage(tmp_path: Path) -> None:
+    dispatch = DISPATCH + "    stage_sync: {every: 30s}\n"
+    config = load_config(write(tmp_path, _with(dispatch=dispatch)), ENV)
+    store = Store.open(tmp_path / "sync.db")
+    try:
+        sync = stage_sync_for(config, store, time.time)
+        assert sync is not None
+        assert sync.rt.queues == ("Network Outages", "Saha Ekibi") and sync.dispatch_stage == "field_team"
+    finally:
+        store.close()
+
+
+def test_an_operator_s_dispatch_text_is_checked_like_every_text(tmp_path: Path) -> None:
+    (tmp_path / "texts").mkdir()
+    mine = "dispatch.create:\n  subject: 'Saha {tracking}'\n  body: '{address} {coordinates} {phone}'\n"
+    (tmp_path / "texts" / "tr.yaml").write_text(mine, encoding="utf-8")
+    [problem] = problems_of(write(tmp_path, "templates_dir: texts\n" + _with()))
+    assert (Path(problem.file).name, problem.line, problem.key) == ("tr.yaml", 3, "dispatch.create")
+    assert "unknown placeholder {phone}" in problem.message, "a field team's ticket never gets a phone number unmasked"

@@ -28,6 +28,7 @@ from notices.dispatch import (
 from notices.plan import PlanSettings
 from rules.engine import Engine, IncidentChange
 from tests import rules_fixtures as rf
+from tests.test_rt_stages import item as rt_stage_item
 
 TOPO = topology()
 CABINET_LINES = frozenset(line for line in TOPO.lines if line.startswith("s"))
@@ -265,17 +266,10 @@ def test_a_dispatch_ticket_s_tracking_value_names_its_incident(tracking: str, in
 
 
 def _ticket(tracking: str, owner: str = "Nobody", status: str = "new", stage: str | None = None) -> dict:
-    return {
-        "id": "9",
-        "Status": status,
-        "Owner": {"id": owner},
-        "LastUpdatedBy": {"id": "ayse"},
-        "LastUpdated": "2026-12-04T18:42:00Z",
-        "CustomFields": [
-            {"name": "Tracking Number", "values": [tracking]},
-            {"name": "Stage", "values": [stage] if stage else []},
-        ],
-    }
+    """test_rt_stages' ticket, tagged `tracking`."""
+    ticket = rt_stage_item(stage, status, owner)
+    ticket["CustomFields"][0]["values"] = [tracking]
+    return ticket
 
 
 @pytest.mark.parametrize(

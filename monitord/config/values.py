@@ -202,7 +202,7 @@ def ip_address(value: Any) -> str:
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
-        raise Invalid(f"{address!r} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
+        raise Invalid(f"{shown(address)} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
 
 
 def host_address(value: Any) -> str:
