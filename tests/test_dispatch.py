@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 from dispatch_fixtures import CABINET_SITE, HOME, MODEM_SILENT, OPENED, PORT_DOWN, States, outage, topology
 
+from lab.tickets import TicketDesk
 from monitord.config.model import StageSyncConfig
 from monitord.config.templates import builtin_templates
-from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Phase, Sample, Status, Topology
+from monitord.model import Incident, IncidentKind, NodeRef, Notification, Outcome, Phase, Sample, Secret, Status, Topology
 from monitord.rtsync import ticket_stage
 from monitord.stages import DEFAULT_TABLE
 from notices.dispatch import (
@@ -26,6 +27,7 @@ from notices.dispatch import (
     field_signature,
 )
 from notices.plan import PlanSettings
+from notifiers.webhook import WebhookTickets
 from rules.engine import Engine, IncidentChange
 from tests import rules_fixtures as rf
 from tests.test_rt_stages import item as rt_stage_item
@@ -286,3 +288,27 @@ def _ticket(tracking: str, owner: str = "Nobody", status: str = "new", stage: st
 def test_taking_a_dispatch_ticket_sets_the_field_team_stage(ticket: dict, expected: tuple | None) -> None:
     found = ticket_stage(ticket, DEFAULT_TABLE, StageSyncConfig(status={"stalled": "at_exchange"}), "field_team")
     assert (None if found is None else (found.tracking, found.stage.id, found.actor)) == expected
+
+
+# --- a webhook helpdesk -----------------------------------------------------------------------
+
+
+async def test_a_webhook_helpdesk_gets_the_dispatch_ticket_as_a_ticket_of_its_own() -> None:
+    incident = outage(DSLAM, CABINET_LINES)
+    webhook = DispatchSettings(queue=None, delay=600.0)
+    [(create, _)] = due_dispatches([incident], TOPO, SETTINGS, webhook, OPENED + 600, States({}))
+    resolved = replace(incident, phase=Phase.RESOLVED, resolved_at=OPENED + 3600)
+    [(close, _)] = dispatch_closures(
+        [IncidentChange(resolved, "resolved")], TOPO, SETTINGS, webhook, OPENED + 3600, lambda t: True
+    )
+    own = Notification("ARZ-2026-000123/ticket/create", "ticket", "ARZ-2026-000123", "create", "[ARZ-2026-000123] Kesinti", "x")
+    async with TicketDesk(token="hook-token-0123456789") as desk:
+        hook = WebhookTickets(desk.url, Secret("hook-token-0123456789", "env:HOOK"), timeout=5)
+        try:
+            ids = [await hook.send(item) for item in (own, create, close)]
+        finally:
+            await hook.close()
+        assert ids[0] != ids[1] == ids[2]
+        assert [e.action for e in desk.tickets["ARZ-2026-000123/saha"].history] == ["create", "resolve"]
+        assert [e.action for e in desk.tickets["ARZ-2026-000123"].history] == ["create"]
+        assert CABINET_SITE in desk.tickets["ARZ-2026-000123/saha"].history[0].body
