@@ -39,6 +39,7 @@ log = logging.getLogger("monitord.rtsync")
 CURSOR = "rt"  # the store's name for this sync's cursor
 PER_PAGE = 100
 MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
+SAID_MAX = 50_000  # tickets whose last stage is remembered
 
 FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
 """What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
@@ -120,6 +121,7 @@ class StageSync:
         self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
         self.plan, self.wake, self.dispatch_stage = plan, wake, dispatch_stage
         self.failing: str | None = None  # the last error, while RT fails
+        self.said: dict[str, str] = {}  # RT ticket id -> the stage it said when last read (see _record)
 
     async def poll(self) -> int:
         """One pass over what changed since the cursor; returns how many stages were recorded."""
@@ -146,6 +148,11 @@ class StageSync:
         return cursor_text(datetime.fromtimestamp(min(opened, default=self.clock()), UTC))
 
     async def _record(self, found: TicketStage) -> int:
+        """A ticket counts when the stage it says changes: an incident with two tickets (its own
+        and its dispatch ticket) would otherwise flip back to the stage of whichever was updated
+        last, and monitord's own comments update the incident's ticket."""
+        if self.said.get(found.ticket) == found.stage.id:
+            return 0
         incident = self.store.incident(found.tracking)
         if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
             return 0
@@ -153,8 +160,13 @@ class StageSync:
         now = self.clock()
         notices = self.plan(incident, found.stage, now) if self.plan is not None else []
         async with self.store.turn:
-            if not self.store.set_stage(change, notices, now):
-                return 0
+            recorded = self.store.set_stage(change, notices, now)
+        self.said.pop(found.ticket, None)
+        self.said[found.ticket] = found.stage.id
+        while len(self.said) > SAID_MAX:
+            del self.said[next(iter(self.said))]  # the ticket read longest ago
+        if not recorded:
+            return 0
         log.info("%s: stage %s, set by %s in RT ticket %s", found.tracking, found.stage.id, found.actor, found.ticket)
         if notices and self.wake is not None:
             self.wake()

@@ -66,10 +66,14 @@ async def test_a_dispatch_ticket_lands_in_the_field_queue_and_taking_it_moves_th
         assert comments(rt_server, dispatch_ticket) == []
 
         assert await sync.poll() == 0, "nobody took it yet"
+        rt_server.put(f"ticket/{incident_ticket}", {"CustomFields": {"Stage": "santral"}})
+        assert await sync.poll() == 1 and store.helpdesk_stage(tracking) == "at_exchange"
         rt_server.put(f"ticket/{dispatch_ticket}", {"Owner": "saha1"})
         assert await sync.poll() == 1
         assert store.helpdesk_stage(tracking) == "field_team"
         assert [(c.stage, c.source, c.actor) for c in store.stage_history(tracking)][-1] == ("field_team", "helpdesk", "saha1")
+        await notifier.send(ticket_item(tracking, "comment", 2))  # monitord's own comment updates the incident's ticket
+        assert await sync.poll() == 0 and store.helpdesk_stage(tracking) == "field_team", "no flip back to its older stage"
 
         resolved = replace(incident, phase=Phase.RESOLVED, resolved_at=time.time(), updated_at=time.time())
         [(closing, _)] = dispatch_closures(
