@@ -79,3 +79,21 @@ def test_a_cut_cable_gets_one_dispatch_ticket_after_the_delay_and_its_resolution
         assert create == expected[0] and resolve[0].startswith(f"{tracking}/dispatch/resolve/") and resolve[1:] == expected[0][1:]
     finally:
         store.close()
+
+
+def test_a_fault_that_clears_by_itself_within_the_delay_sends_no_truck(tmp_path: Path) -> None:
+    """A DSLAM line card that resets, a cable joint that a storm shook loose for minutes: the
+    outage opens, customers are told, the ticket is written, and no truck goes."""
+    config = _config(tmp_path)
+    dslam = min(d for d, device in config.topology.devices.items() if device.kind == "dslam")
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: T0, recheck=lambda d: None)
+        asyncio.run(_run(pipeline, config, dslam, T0, T0 + 240, cut=True))
+        [incident] = pipeline.engine.incidents()
+        asyncio.run(_run(pipeline, config, dslam, T0 + 240, T0 + 240 + 2 * DELAY, cut=False))
+        assert pipeline.engine.incidents() == [] and store.incident(incident.tracking) is not None
+        assert any(i.notification.key == f"{incident.tracking}/ticket/create" for i in store.items("ticket"))
+        assert _dispatch_items(store) == []
+    finally:
+        store.close()
