@@ -23,6 +23,7 @@ RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 RT_SETUP_DATABASE = Path("/usr/sbin/rt-setup-database-5")
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "rt"
 QUEUE = "Network Outages"
+FIELD_QUEUE = "Saha Ekibi"  # dispatch tickets (notifiers.tickets.dispatch.queue)
 USERNAME = "monitord"
 _LOG_FAILURES = ("[error]", "[critical]", "[alert]", "[emergency]")
 

@@ -37,9 +37,8 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
     if n.tickets:
         t = n.tickets
         if t.kind == "rt":
-            routed = (queue for _, queue in n.ticket_routes)
             built["ticket"] = RequestTracker(
-                t.url, t.queue or "General", token=t.token, username=t.username, password=t.password, routed=routed
+                t.url, t.queue or "General", token=t.token, username=t.username, password=t.password, routed=n.routed_queues
             )
         else:
             built["ticket"] = WebhookTickets(t.url, t.token, t.body_template)

@@ -98,6 +98,9 @@ class Device:
     profiles: tuple[str, ...] = ()  # line profiles to walk, by name (monitord/builtin/profiles/*.yaml)
     port: int = 161
     cabinet: str | None = None
+    location: str | None = None  # the street address of its site (its cabinet's, if it is in one): for a field team
+    lat: float | None = None  # ... and its coordinates, decimal degrees (WGS 84)
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,9 @@ class Line:
     sms_opt_out: bool = False  # the subscriber asked not to be texted
     prefer_email: bool = False  # tell by e-mail rather than SMS when both are known
     serial: str | None = None  # ONUs found by serial number on their OLT (e.g. Ubiquiti UFiber's ubntOnusTable)
+    address: str | None = None  # the subscriber's street address, for a field team
+    lat: float | None = None  # ... and its coordinates, decimal degrees (WGS 84)
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

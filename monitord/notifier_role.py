@@ -36,7 +36,7 @@ from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
 from monitord.model import ChannelHold
 from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
-from monitord.pipeline import plan_settings
+from monitord.settings import plan_settings
 from monitord.signals import on_signals
 from monitord.store import Store, StoreError
 from notices.holds import hold_notices

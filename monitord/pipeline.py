@@ -33,13 +33,14 @@ from typing import Any
 from monitord.config import Config
 from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
 from monitord.outbox import Outbox
+from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
 from monitord.silencing import Silencing
 from monitord.sms_inbound import lines_by_phone
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
-from notices.alerts import AlertSettings, due_refreshes, plan_alerts
+from notices.alerts import due_refreshes, plan_alerts
 from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
-from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, place, plan_step
+from notices.plan import Planned, due_cpe_notices, due_updates, place, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
 from rules.nodes import Reshape
@@ -89,39 +90,6 @@ class Unwritten:
         self.incidents.update((i.tracking, i) for i in incidents)
         for item in planned:
             self.planned.setdefault(item[0].key, item)
-
-
-def configured_channels(config: Config) -> frozenset[str]:
-    """Notices are queued only for channels that have a notifier: nothing would ever send the rest."""
-    n = config.notifiers
-    return frozenset(c for c, on in (("sms", n.sms), ("email", n.email), ("ticket", n.tickets), ("alert", n.alertmanager)) if on)
-
-
-def alert_settings(config: Config) -> AlertSettings | None:
-    """How incidents become Alertmanager alerts, or None when no Alertmanager is configured."""
-    am = config.notifiers.alertmanager
-    return None if am is None else AlertSettings(resend=am.resend, ticket_link=am.ticket_link)
-
-
-def plan_settings(config: Config, sms_opted_out: frozenset[str] = frozenset()) -> PlanSettings:
-    """`sms_opted_out`: the phones that texted an opt-out (monitord/sms_inbound.py)."""
-    sms, email = config.notifiers.sms, config.notifiers.email
-    return PlanSettings(
-        timezone=config.timezone,
-        quiet_hours=sms.quiet_hours if sms else None,
-        update_after=sms.update_after if sms else 7200.0,
-        confirm_after=sms.confirm_after if sms else None,
-        notify_degradation=sms.notify_degradation if sms else False,
-        noc_emails=email.noc if email else (),
-        noc_routes=config.notifiers.noc_routes,
-        ticket_routes=config.notifiers.ticket_routes,
-        cpe_customers=config.notifiers.cpe.customers,
-        cpe_ticket=config.notifiers.cpe.ticket,
-        cpe_noc=config.notifiers.cpe.noc,
-        sms_transliterate=sms.transliterate if sms else False,
-        templates=config.templates,
-        sms_opted_out=sms_opted_out,
-    )
 
 
 @contextmanager
@@ -220,6 +188,7 @@ class Pipeline:
         self.clock = clock
         self.recheck = recheck
         self.settings = plan_settings(config, store.sms_opt_outs())
+        self.dispatch = dispatcher(config, store)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments = CommentThrottle(config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0)
@@ -296,6 +265,8 @@ class Pipeline:
         planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
         if self.settings.confirm_after is not None:  # "does it work?" after each restoration SMS
             planned += questions(planned, await lines_by_phone(self.config.topology), self.settings, now)
+        if self.dispatch is not None:
+            planned += self.dispatch.closures(step.incidents, self.config.topology, self.settings, now)
         if self.alerts is not None:
             planned += plan_alerts(step.incidents, self.config.topology, self.alerts)
         planned = self.comments.admit((p for p in (*planned, *extra) if p[0].channel in self.channels), now)
@@ -400,6 +371,8 @@ class Pipeline:
         due = due_updates(waiting, self.config.topology, self.settings, now)
         due += due_cpe_notices(waiting, self.config.topology, self.settings, now)
         self._updates_queued.update(item.incident for item, _ in due if item.incident)
+        if self.dispatch is not None:
+            due += self.dispatch.due(open_incidents, self.config.topology, self.settings, now, self.engine.node_state)
         overrun = self.engine.overran() | {line for i in open_incidents if i.kind is IncidentKind.OVERRUN for line in i.affected}
         return due + due_maintenance_notices(self._windows(), self.config.topology, now, self.settings, overrun_lines=overrun)
 
@@ -446,6 +419,7 @@ class Pipeline:
             self._reserve_numbers()
         self.config = config
         self.settings = plan_settings(config, self.settings.sms_opted_out)
+        self.dispatch = dispatcher(config, self.store)
         self.alerts = alert_settings(config)
         self.channels = configured_channels(config)
         self.comments.every = config.notifiers.tickets.comment_every if config.notifiers.tickets else 0.0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from monitord.channels import channel_sections
 from monitord.config import Config
-from monitord.pipeline import configured_channels
+from monitord.settings import configured_channels
 
 
 def needs_restart(old: Config, new: Config) -> list[str]:

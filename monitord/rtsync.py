@@ -29,6 +29,7 @@ from monitord.config.model import Config, StageSyncConfig
 from monitord.model import Incident, Phase
 from monitord.stages import Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
+from notices.dispatch import dispatched_incident
 from notices.plan import Planned
 from notifiers.base import DeliveryError
 from notifiers.rt import TRACKING_FIELD, RequestTracker
@@ -38,6 +39,7 @@ log = logging.getLogger("monitord.rtsync")
 CURSOR = "rt"  # the store's name for this sync's cursor
 PER_PAGE = 100
 MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
+SAID_MAX = 50_000  # tickets whose last stage is remembered
 
 FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
 """What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
@@ -69,8 +71,14 @@ def _user(value: Any) -> str:
     return str(value.get("id") or "") if isinstance(value, Mapping) else str(value or "")
 
 
-def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig) -> TicketStage | None:
-    """The stage one ticket of the search says its incident is in, or None (no tracking number, no stage)."""
+def ticket_stage(
+    item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig, dispatch_stage: str | None = None
+) -> TicketStage | None:
+    """The stage one ticket of the search says its incident is in, or None (no tracking number, no stage).
+
+    A dispatch ticket (tracking value `<number>/saha`, notices/dispatch.py) speaks for its
+    incident: its Stage field if set, else `dispatch_stage` once someone took it; its status
+    says nothing (the field team closing its ticket is not the incident's end)."""
     fields: dict[str, list[Any]] = {}
     for custom in item.get("CustomFields") or []:
         if isinstance(custom, Mapping):
@@ -79,14 +87,17 @@ def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConf
     updated = rt_time(item.get("LastUpdated"))
     if tracking is None or updated is None:
         return None
+    incident = dispatched_incident(tracking)
     actor = _user(item.get("LastUpdatedBy")) or "helpdesk"
     said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
     stage = table.from_helpdesk(said) if said else None
-    if stage is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
+    if stage is None and incident is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
         stage = table.by_id.get(mapped)
     owner = _user(item.get("Owner"))
-    if stage is None and sync.owner is not None and owner not in ("", "Nobody"):
-        stage, actor = table.by_id.get(sync.owner), owner
+    taken = dispatch_stage if incident is not None else sync.owner
+    if stage is None and taken is not None and owner not in ("", "Nobody"):
+        stage, actor = table.by_id.get(taken), owner
+    tracking = incident or tracking
     return None if stage is None else TicketStage(str(item.get("id")), tracking, stage, actor, updated)
 
 
@@ -104,10 +115,13 @@ class StageSync:
         clock: Callable[[], float],
         plan: Plan | None = None,
         wake: Callable[[], None] | None = None,
+        dispatch_stage: str | None = None,
     ) -> None:
+        """`dispatch_stage`: the stage a taken dispatch ticket sets (`tickets.dispatch.stage`)."""
         self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
-        self.plan, self.wake = plan, wake
+        self.plan, self.wake, self.dispatch_stage = plan, wake, dispatch_stage
         self.failing: str | None = None  # the last error, while RT fails
+        self.said: dict[str, str] = {}  # RT ticket id -> the stage it said when last read (see _record)
 
     async def poll(self) -> int:
         """One pass over what changed since the cursor; returns how many stages were recorded."""
@@ -116,7 +130,7 @@ class StageSync:
         for page in range(1, MAX_PAGES + 1):
             items, pages = await self.rt.updated_since(since, page, PER_PAGE)
             for item in items:
-                found = ticket_stage(item, self.table, self.sync)
+                found = ticket_stage(item, self.table, self.sync, self.dispatch_stage)
                 if found is not None:
                     recorded += await self._record(found)
                 if (updated := rt_time(item.get("LastUpdated"))) is not None:
@@ -134,6 +148,11 @@ class StageSync:
         return cursor_text(datetime.fromtimestamp(min(opened, default=self.clock()), UTC))
 
     async def _record(self, found: TicketStage) -> int:
+        """A ticket counts when the stage it says changes: an incident with two tickets (its own
+        and its dispatch ticket) would otherwise flip back to the stage of whichever was updated
+        last, and monitord's own comments update the incident's ticket."""
+        if self.said.get(found.ticket) == found.stage.id:
+            return 0
         incident = self.store.incident(found.tracking)
         if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
             return 0
@@ -141,8 +160,13 @@ class StageSync:
         now = self.clock()
         notices = self.plan(incident, found.stage, now) if self.plan is not None else []
         async with self.store.turn:
-            if not self.store.set_stage(change, notices, now):
-                return 0
+            recorded = self.store.set_stage(change, notices, now)
+        self.said.pop(found.ticket, None)
+        self.said[found.ticket] = found.stage.id
+        while len(self.said) > SAID_MAX:
+            del self.said[next(iter(self.said))]  # the ticket read longest ago
+        if not recorded:
+            return 0
         log.info("%s: stage %s, set by %s in RT ticket %s", found.tracking, found.stage.id, found.actor, found.ticket)
         if notices and self.wake is not None:
             self.wake()
@@ -176,5 +200,7 @@ def stage_sync_for(
     t = config.notifiers.tickets
     if t is None or t.kind != "rt" or t.stage_sync is None:
         return None
-    rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password)
-    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake)
+    routed = config.notifiers.routed_queues  # the regions' queues and the field team's: their tickets set stages too
+    rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password, routed=routed)
+    dispatch_stage = t.dispatch.stage if t.dispatch is not None else None
+    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake, dispatch_stage)

@@ -36,7 +36,7 @@ from monitord.leader import Leadership
 from monitord.metrics import RoleCollector
 from monitord.model import StateServer
 from monitord.outbox import LEASE_TERM, Outbox
-from monitord.pipeline import plan_settings
+from monitord.settings import plan_settings
 from monitord.signals import on_signals
 from monitord.store import Store, StoreError
 from notices.holds import hold_notices

@@ -105,7 +105,14 @@ def _fields() -> dict[str, frozenset[str]]:
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD
     fields["ticket.followup"] = fields["ticket.unrecovered"] = _FOLLOWUP
+    fields.update(_dispatch_fields())
     return fields
+
+
+def _dispatch_fields() -> dict[str, frozenset[str]]:
+    """The field team's ticket (notices/dispatch.py): where to go, and why it is theirs."""
+    where = {"signature", "facts", "cabinet", "site", "site_coordinates", "address", "coordinates"}
+    return {"dispatch.create": _STAFF | where, "dispatch.resolved": _STAFF, "dispatch.merged": _STAFF | {"into"}}
 
 
 FIELDS: Mapping[str, frozenset[str]] = _fields()

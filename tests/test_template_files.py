@@ -16,7 +16,7 @@ from monitord.config import ConfigError, load_config
 from monitord.config.templates import TEMPLATES_DIR, builtin_templates, read_templates
 from monitord.daemon import build_notifiers
 from monitord.model import NodeRef
-from monitord.pipeline import plan_settings
+from monitord.settings import plan_settings
 from monitord.yamlload import load_yaml
 from notices.plan import plan
 from notifiers.sms import TwilioSms

@@ -50,6 +50,13 @@ WORST = {
     "subscribers": "- s1 Ayşe Yılmaz +90532***1111",
     "replaces": "ARZ-2026-000120, ARZ-2026-000121",
     "into": LONGEST_TRACKING,
+    "signature": "Kablo arızası (kabin/santral ile abone arası)",  # dispatch tickets (notices/dispatch.py)
+    "facts": "- device:sisli-dslam-01: ok",
+    "cabinet": "sisli-k12",
+    "site": "Halaskargazi Cad. 120 önü, Şişli",
+    "site_coordinates": "41.060200, 28.987700",
+    "address": "Ergenekon Cad. 5 D:3, Şişli",
+    "coordinates": "-",
     "was": "Kalite düşüşü",
     "channel": "sms",
     "cause": "kimlik bilgileri reddedildi",

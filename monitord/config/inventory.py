@@ -14,7 +14,7 @@ from monitord.config.decoder import Decoder
 from monitord.config.fields import Section, check_of
 from monitord.config.model import SnmpSettings
 from monitord.config.problems import Problem
-from monitord.config.values import NODE_LEVELS, suggest
+from monitord.config.values import NODE_LEVELS, suggest, unpaired
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import Device, Exchange, Line, Region
 from monitord.yamlload import KeyPath, YamlSyntaxError, load_yaml
@@ -170,10 +170,27 @@ def _device(d: Decoder, inv: Inventory, path: KeyPath, raw: Any, exchange_id: st
                 f"cabinet {cabinet!r} is already in exchange {home!r}",
                 "a street cabinet hangs off one exchange",
             )
+    site = {key: d.field(layout.Device, device, path, key) for key in ("location", "lat", "lon")}
+    for key, other in (("lat", "lon"), ("lon", "lat")):
+        if key not in device and other in device:
+            missing = unpaired(key)
+            d.report(path + (key,), missing.message, missing.hint)
     if len(d.problems) > before or not (device_id and exchange_id and known.snmp):
         return
     auth = known.snmp.auths.get(auth_name) if auth_name else None
-    inv.devices[device_id] = Device(sys.intern(device_id), kind, exchange_id, address, auth, profiles, port, cabinet)
+    inv.devices[device_id] = Device(
+        sys.intern(device_id),
+        kind,
+        exchange_id,
+        address,
+        auth,
+        profiles,
+        port,
+        cabinet,
+        site["location"],
+        site["lat"],
+        site["lon"],
+    )
 
 
 def _profiles(d: Decoder, device: dict[Any, Any], path: KeyPath, known: Known) -> Iterable[str]:

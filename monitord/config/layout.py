@@ -57,6 +57,7 @@ from monitord.config.model import (
     LINE_FIELDS,
     AlertmanagerConfig,
     CpeNotices,
+    DispatchConfig,
     EmailConfig,
     MetricsConfig,
     NotifiersConfig,
@@ -209,6 +210,9 @@ class Traps(Section):
     )
 
 
+_DEGREES = {"type": ["number", "string"]}
+
+
 class Device(Section):
     """A head-end device"""
 
@@ -224,6 +228,11 @@ class Device(Section):
         description="Line profiles: adsl vdsl2 shdsl docsis-cm docsis-cmts if-mib gpon-axos (all: docs/line-quality.md), or profiles_dir/<name>.yaml",
     )
     cabinet: MaybeId = Field(default=None, description="Street cabinet (optional)")
+    location: Annotated[str | None, Parsed(STRING, values.place_text)] = Field(
+        default=None, description="Street address of its site (its cabinet's, if in one), for dispatch tickets"
+    )
+    lat: Annotated[float | None, Parsed(_DEGREES, values.latitude)] = Field(default=None, description="Latitude of its site")
+    lon: Annotated[float | None, Parsed(_DEGREES, values.longitude)] = Field(default=None, description="Longitude of its site")
 
 
 class Exchange(Section):
@@ -283,6 +292,15 @@ class SubscriberLine(Section):
     serial: Annotated[str | None, Parsed(STRING, values.optional(values.text))] = Field(
         default=None, description="ONU serial number, for OLTs that index ONUs by it (instead of a port)"
     )
+    address: Annotated[str | None, Parsed(STRING, values.optional(values.place_text))] = Field(
+        default=None, description="Street address, for dispatch tickets"
+    )
+    lat: Annotated[float | None, Parsed(_DEGREES, values.optional(values.latitude))] = Field(
+        default=None, description="Latitude, decimal degrees (with lon)"
+    )
+    lon: Annotated[float | None, Parsed(_DEGREES, values.optional(values.longitude))] = Field(
+        default=None, description="Longitude, decimal degrees (with lat)"
+    )
 
 
 class Subscribers(Section):
@@ -290,7 +308,7 @@ class Subscribers(Section):
 
     csv: MaybeText = Field(
         default=None,
-        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last three optional)",
+        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last six optional)",
     )
     lines: list[SubscriberLine] = Field(default=[])
     phone_region: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"}, values.phone_region)] = Field(
@@ -406,6 +424,22 @@ class Email(Section):
     retry: Retry = Retry()
 
 
+class Dispatch(Section):
+    """A fault a field team must go to (cut cable, drop wire, a site without power) opens a ticket of its own"""
+
+    queue: Annotated[str | None, Parsed(STRING, values.text)] = Field(
+        default=None, description="rt: the field team's queue (required); webhook: none"
+    )
+    delay: Annotated[float, Parsed(DURATION, values.duration(durations.HOLD))] = Field(
+        default=values.default_of(DispatchConfig, "delay"),
+        description="How long a fault must last before a truck is sent (default 10m): most that clear by themselves do so sooner",
+    )
+    stage: Id = Field(
+        default=values.default_of(DispatchConfig, "stage"),
+        description="The stage of an incident once its dispatch ticket is taken (default field_team)",
+    )
+
+
 class Tickets(Section):
     """Helpdesk tickets"""
 
@@ -424,6 +458,7 @@ class Tickets(Section):
         description="At most one comment per incident this often; what happens meanwhile goes in the next (0s: no limit)",
     )
     stage_sync: StageSync | None = None
+    dispatch: Dispatch | None = None
 
 
 class Alertmanager(Section):

@@ -30,7 +30,7 @@ from monitord.config.values import default_of
 from monitord.files import CONFIG_LIMIT, read_regular_text
 from monitord.model import MaintenanceWindow, StateServer, Topology
 from monitord.stages import StageTable
-from monitord.yamlload import YamlSyntaxError, load_yaml
+from monitord.yamlload import KeyPath, YamlSyntaxError, load_yaml
 from probes.profile_files import ProfileError, load_profiles
 from probes.profiles import Profile
 from rules.config import RulesConfig
@@ -183,13 +183,17 @@ def _decode(d: Decoder, source: Path) -> Config | None:
 
 
 def _stage_refs(d: Decoder, tickets: TicketConfig | None, stages: StageTable) -> None:
-    """The stages `notifiers.tickets.stage_sync` names are in `stages:`."""
+    """The stages `notifiers.tickets.stage_sync` and `dispatch` name are in `stages:`."""
     sync = tickets.stage_sync if tickets else None
-    if sync is None:
-        return
-    path = ("notifiers", "tickets", "stage_sync")
-    named = [(path + ("status", status), stage) for status, stage in sync.status.items()]
-    for where, stage in named + ([(path + ("owner",), sync.owner)] if sync.owner else []):
+    dispatch = tickets.dispatch if tickets else None
+    named: list[tuple[KeyPath, str]] = (
+        [] if dispatch is None else [(("notifiers", "tickets", "dispatch", "stage"), dispatch.stage)]
+    )
+    if sync is not None:
+        path = ("notifiers", "tickets", "stage_sync")
+        named += [(path + ("status", status), stage) for status, stage in sync.status.items()]
+        named += [(path + ("owner",), sync.owner)] if sync.owner else []
+    for where, stage in named:
         if stage not in stages.by_id:
             d.report(where, f"no stage {stage!r}", f"one of {', '.join(stages.by_id)} (stages:)")
 

@@ -29,6 +29,9 @@ LINE_FIELDS: tuple[str, ...] = (
     "sms_opt_out",
     "prefer_email",
     "serial",
+    "address",
+    "lat",
+    "lon",
 )
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 SECRET_HINT = "use {env: NAME} or {file: path}"
@@ -189,6 +192,15 @@ class StageSyncConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """`notifiers.tickets.dispatch`: a fault a field team must go to gets a ticket of its own (notices/dispatch.py)."""
+
+    queue: str | None = None  # rt: the field team's queue; webhook: none (the webhook gets the ticket)
+    delay: float = 600.0  # an incident this young sends no truck: most faults that clear by themselves do so sooner
+    stage: str = "field_team"  # the stage of an incident whose dispatch ticket someone took
+
+
+@dataclass(frozen=True, slots=True)
 class TicketConfig:
     kind: str  # "rt" or "webhook"
     url: str
@@ -200,6 +212,7 @@ class TicketConfig:
     retry: RetryConfig = RetryConfig()
     comment_every: float = 600.0  # at most one comment per incident this often (0: no limit)
     stage_sync: StageSyncConfig | None = None  # None: the helpdesk's stages are not read back
+    dispatch: DispatchConfig | None = None  # None: no dispatch tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +246,13 @@ class NotifiersConfig:
     ticket_routes: tuple[tuple[str, str], ...] = ()  # (region id, RT queue instead of tickets.queue)
     hold_probe: float = 60.0  # a channel whose credentials are refused: one item tried this often
     cpe: CpeNotices = CpeNotices()
+
+    @property
+    def routed_queues(self) -> tuple[str, ...]:
+        """The RT queues items are routed to besides `tickets.queue`: the regions' and the field team's."""
+        dispatch = self.tickets.dispatch if self.tickets else None
+        field_queue = (dispatch.queue,) if dispatch is not None and dispatch.queue else ()
+        return tuple(dict.fromkeys((*(queue for _, queue in self.ticket_routes), *field_queue)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from monitord.config.decoder import Decoder
 from monitord.config.model import (
     AlertmanagerConfig,
     CpeNotices,
+    DispatchConfig,
     EmailConfig,
     NotifiersConfig,
     RetryConfig,
@@ -173,10 +174,21 @@ def _ticket_rules(d: Decoder, tickets: dict[Any, Any], path: KeyPath) -> tuple[S
         )
     if kind == "webhook" and "queue" in tickets:
         d.report(path + ("queue",), "queue is for kind rt")
+    _dispatch_rules(d, kind, tickets.get("dispatch"), path + ("dispatch",))
     template = tickets.get("body_template")
     if kind == "webhook" and isinstance(template, str) and (problem := body_template_problem(template)) is not None:
         d.report(path + ("body_template",), problem.removeprefix("webhook body_template: "))
     return (token, password) if len(d.problems) == before else None
+
+
+def _dispatch_rules(d: Decoder, kind: str | None, dispatch: Any, path: KeyPath) -> None:
+    """RT takes dispatch tickets in a queue of their own; a webhook helpdesk routes them itself."""
+    if not isinstance(dispatch, dict):
+        return
+    if kind == "rt" and dispatch.get("queue") is None:
+        d.report(path + ("queue",), "missing required key", "the RT queue of the field team, e.g. Saha Ekibi")
+    if kind == "webhook" and "queue" in dispatch:
+        d.report(path + ("queue",), "queue is for kind rt", "the webhook gets dispatch tickets with action create")
 
 
 def _together(d: Decoder, written: dict[Any, Any], path: KeyPath) -> None:
@@ -189,9 +201,10 @@ def _together(d: Decoder, written: dict[Any, Any], path: KeyPath) -> None:
 
 
 def _tickets(tickets: layout.Tickets, token: Secret | None, password: Secret | None) -> TicketConfig:
-    values = tickets.model_dump(exclude={"token", "password", "retry", "stage_sync"})
+    values = tickets.model_dump(exclude={"token", "password", "retry", "stage_sync", "dispatch"})
     sync = None if tickets.stage_sync is None else StageSyncConfig(**tickets.stage_sync.model_dump())
-    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry), stage_sync=sync)
+    dispatch = None if tickets.dispatch is None else DispatchConfig(**tickets.dispatch.model_dump())
+    return TicketConfig(**values, token=token, password=password, retry=_retry(tickets.retry), stage_sync=sync, dispatch=dispatch)
 
 
 def _alertmanager_rules(d: Decoder, am: dict[Any, Any], path: KeyPath) -> tuple[Secret | None, Secret | None] | None:

@@ -20,6 +20,7 @@ from monitord.config.values import (
     phone,
     suggest,
     text,
+    unpaired,
 )
 from monitord.files import INVENTORY_LIMIT, read_regular_file
 from monitord.model import Line
@@ -89,7 +90,15 @@ def check_line(
             faults.append((column, invalid))
     if "language" in values:
         values["language"] = values["language"] or "tr"
+    if not any(column in ("lat", "lon") for column, _ in faults):
+        faults += [(column, unpaired(column)) for column in unpaired_coordinates(values)]
     return values, faults, warnings
+
+
+def unpaired_coordinates(values: Mapping[str, Any]) -> list[str]:
+    """The coordinate missing from a place that gives only one of lat and lon (a point needs both)."""
+    lat, lon = values.get("lat"), values.get("lon")
+    return ["lon"] if lat is not None and lon is None else ["lat"] if lon is not None and lat is None else []
 
 
 def read_subscribers(d: Decoder, root: dict[Any, Any], inv: Inventory) -> None:

@@ -202,7 +202,7 @@ def ip_address(value: Any) -> str:
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
-        raise Invalid(f"{address!r} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
+        raise Invalid(f"{shown(address)} is not an IP address", "write an IPv4 or IPv6 literal, e.g. 192.0.2.10") from None
 
 
 def host_address(value: Any) -> str:
@@ -397,3 +397,43 @@ def port_index(value: Any) -> int:
         digits = value.strip().lstrip("0") or "0"
         value = int(digits) if len(digits) <= 10 else _MAX_PORT_INDEX + 1
     return _port_range(value)
+
+
+PLACE_MAX = 200  # characters of a street address: a field team reads it on a phone
+
+
+def place_text(value: Any) -> str:
+    """A street address (a subscriber's, a device's site): text of at most PLACE_MAX characters,
+    since it is copied into every dispatch ticket."""
+    said = text(value)
+    if len(said) > PLACE_MAX:
+        raise Invalid(f"is {len(said)} characters long", f"an address of at most {PLACE_MAX} characters")
+    return said
+
+
+def _degrees(limit: float, what: str) -> Callable[[Any], float]:
+    """A latitude or longitude in decimal degrees, as a number or as text (a CSV cell)."""
+    bounded = finite(-limit, limit)
+
+    def check(value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = float(value.strip()) if len(value) <= 32 else math.nan
+            except ValueError:
+                raise Invalid(f"{shown(value)} is not a {what}", "decimal degrees, e.g. 41.0082") from None
+        try:
+            return bounded(value)
+        except Invalid as invalid:
+            raise Invalid(f"{what} {invalid.message}", f"decimal degrees between -{limit:g} and {limit:g}") from None
+
+    return check
+
+
+latitude = _degrees(90.0, "latitude")
+longitude = _degrees(180.0, "longitude")
+
+
+def unpaired(missing: str) -> Invalid:
+    """A place that gives one of lat and lon without the other."""
+    given = "lat" if missing == "lon" else "lon"
+    return Invalid(f"{given} is given without {missing}", "a place's coordinates are lat and lon together, in decimal degrees")
