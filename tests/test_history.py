@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,19 @@ async def test_a_restart_indexes_the_lines_of_open_incidents_again_without_repea
     s = Store.open(path)
     s.commit_step(None, [incident()], [], NOW)
     s.close()
-    s = Store.open(path)
-    s.commit_step(None, [replace(incident(), affected=frozenset({"s1", "s2", "s4"}))], [], NOW + 60)
-    reads = History(s.reader)
-    try:
+    with reopened(path) as (s, reads):
+        s.commit_step(None, [replace(incident(), affected=frozenset({"s1", "s2", "s4"}))], [], NOW + 60)
         assert await reads.touched(REGIONAL) == ["s1", "s2", "s4"]
         assert (await reads.of_line("s1"))[0].affected == 3
+
+
+@contextmanager
+def reopened(where: Path | StateServer) -> Iterator[tuple[Store, History]]:
+    """A store opened again, and its history."""
+    s = Store.open(where)
+    reads = History(s.reader)
+    try:
+        yield s, reads
     finally:
         reads.close()
         s.close()
@@ -102,14 +110,9 @@ async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tm
     migrate(db, target=before(MIGRATIONS))
     db.execute(INCIDENT_ROW.format("?", "?", "?", "?"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     db.close()
-    s = Store.open(path)
-    reads = History(s.reader)
-    try:
+    with reopened(path) as (_, reads):
         assert await reads.touched(REGIONAL) == ["s1", "s2"]
         assert [p.tracking for p in await reads.of_line("s2")] == [REGIONAL]
-    finally:
-        reads.close()
-        s.close()
 
 
 async def test_postgresql_indexes_the_incidents_stored_before_too(pg_database: StateServer) -> None:
@@ -118,13 +121,8 @@ async def test_postgresql_indexes_the_incidents_stored_before_too(pg_database: S
     with connection.transaction():
         connection.execute(INCIDENT_ROW.format("$1", "$2", "$3", "$4"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     connection.close()
-    s = Store.open(pg_database)
-    reads = History(s.reader)
-    try:
+    with reopened(pg_database) as (_, reads):
         assert await reads.touched(REGIONAL) == ["s1", "s2"]
-    finally:
-        reads.close()
-        s.close()
 
 
 def small_topology() -> Topology:
