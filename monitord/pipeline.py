@@ -111,6 +111,7 @@ def plan_settings(config: Config, sms_opted_out: frozenset[str] = frozenset()) -
         quiet_hours=sms.quiet_hours if sms else None,
         update_after=sms.update_after if sms else 7200.0,
         confirm_after=sms.confirm_after if sms else None,
+        survey=sms.survey if sms else False,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
         noc_routes=config.notifiers.noc_routes,
@@ -141,9 +142,8 @@ def building_in_a_thread() -> Iterator[None]:
 
 
 def _under_new_rules(engine: Engine, old: Config, config: Config, reshape: Reshape | None) -> tuple[Engine, Reshape]:
-    """The engine rebuilt from its own snapshot under `config`'s rules, and what the new
-    inventory changes for it (in a worker thread: the pipeline steps nothing meanwhile;
-    seconds at 100,000 lines)."""
+    """The engine rebuilt from its own snapshot under `config`'s rules, and what the new inventory
+    changes for it (in a worker thread: the pipeline steps nothing meanwhile; seconds at 100,000 lines)."""
     with building_in_a_thread():
         snapshot = engine.snapshot()
         rebuilt = Engine.restore(old.topology, config.rules, config.tracking_prefix, snapshot, config.timezone)
