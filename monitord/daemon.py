@@ -404,6 +404,9 @@ class Daemon:
     def now(self) -> float:
         return self.clock()
 
+    def answer_tally(self) -> Mapping[tuple[str, str], int]:
+        return self.sms_desk.tally
+
     def stage_history(self, tracking: str) -> list[StageChange]:
         return self.store.stage_history(tracking)
 

@@ -38,7 +38,7 @@ from prometheus_client.samples import Sample
 
 from monitord.exposition import CachedFamily, SeriesText
 from monitord.model import IncidentKind
-from monitord.noc_metrics import LevelFamilies, build_info, open_incidents, poll_failures, snmp_counts
+from monitord.noc_metrics import LevelFamilies, answers, build_info, open_incidents, poll_failures, snmp_counts
 from rules.tally import STATUSES, LineCounts
 
 if TYPE_CHECKING:
@@ -149,6 +149,7 @@ class DaemonCollector(Collector):
             yield from self._scheduler(polling, self.registered)
         yield from self._outbox(d)
         yield from self._silences(d)
+        yield from answers(d.answer_tally(), d.config.topology.regions)
         yield from self._store(d)
         lag = GaugeMetricFamily(
             f"{PREFIX}_event_loop_lag_seconds",

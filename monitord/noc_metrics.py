@@ -1,5 +1,6 @@
 """The NOC dashboard's own families: build info, line quality per device, open incidents for
-Grafana's annotations, failed polls by reason and SNMP datagrams per device class.
+Grafana's annotations, failed polls by reason, SNMP datagrams per device class, and the
+customers' answers after a repair per region.
 
 None has a series per subscriber line. Line quality is per device and level (monitord/quality.py);
 an open incident has a series only when it is rooted above a line (a device, cabinet, exchange
@@ -13,7 +14,7 @@ import importlib.metadata
 import platform
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache, partial
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,6 +23,7 @@ from prometheus_client.samples import Sample
 from monitord.exposition import CachedFamily, SeriesText
 from monitord.model import Incident, NodeRef, Topology
 from monitord.quality import QUANTILES, Readings, Summary, summarize
+from notices.inbound import SCORES
 from probes.snmp import SnmpCounts
 
 PREFIX = "monitord"
@@ -182,3 +184,31 @@ def snmp_counts(counts: Mapping[str, SnmpCounts]) -> Iterator[Metric]:
         for kind in sorted(counts):
             family.add_metric([kind], getattr(counts[kind], field))
         yield family
+
+
+def answers(tally: Mapping[tuple[str, str], int], regions: Iterable[str]) -> Iterator[Metric]:
+    """The answers to "does it work?" and to the survey, counted per region as the store keeps
+    them (monitord/sms_inbound.py). Every region of the inventory has its series from the start, at
+    0: a counter first seen at 1 would hide its first answer from increase()."""
+    confirmations = CounterMetricFamily(
+        f"{PREFIX}_repair_confirmations",
+        "Answers to the question after a repair, by the subscriber's region: works or not_fixed (a follow-up ticket).",
+        labels=["region", "answer"],
+    )
+    responses = CounterMetricFamily(
+        f"{PREFIX}_survey_responses",
+        "Satisfaction survey answers, by the subscriber's region and score (1 to 5).",
+        labels=["region", "score"],
+    )
+    points = CounterMetricFamily(
+        f"{PREFIX}_survey_score_points",
+        "The survey's scores added up, by region: over monitord_survey_responses_total, the mean score.",
+        labels=["region"],
+    )
+    for region in sorted(set(regions) | {region for region, _ in tally}):
+        for answer in ("works", "not_fixed"):
+            confirmations.add_metric([region, answer], tally.get((region, answer), 0))
+        for score in SCORES:
+            responses.add_metric([region, score], tally.get((region, score), 0))
+        points.add_metric([region], sum(int(score) * tally.get((region, score), 0) for score in SCORES))
+    yield from (confirmations, responses, points)

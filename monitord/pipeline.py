@@ -109,9 +109,8 @@ def building_in_a_thread() -> Iterator[None]:
 
 
 def _under_new_rules(engine: Engine, old: Config, config: Config, reshape: Reshape | None) -> tuple[Engine, Reshape]:
-    """The engine rebuilt from its own snapshot under `config`'s rules, and what the new
-    inventory changes for it (in a worker thread: the pipeline steps nothing meanwhile;
-    seconds at 100,000 lines)."""
+    """The engine rebuilt from its own snapshot under `config`'s rules, and what the new inventory
+    changes for it (in a worker thread: the pipeline steps nothing meanwhile; seconds at 100,000 lines)."""
     with building_in_a_thread():
         snapshot = engine.snapshot()
         rebuilt = Engine.restore(old.topology, config.rules, config.tracking_prefix, snapshot, config.timezone)

@@ -36,6 +36,7 @@ def plan_settings(config: Config, sms_opted_out: frozenset[str] = frozenset()) -
         quiet_hours=sms.quiet_hours if sms else None,
         update_after=sms.update_after if sms else 7200.0,
         confirm_after=sms.confirm_after if sms else None,
+        survey=sms.survey if sms else False,
         notify_degradation=sms.notify_degradation if sms else False,
         noc_emails=email.noc if email else (),
         noc_routes=config.notifiers.noc_routes,

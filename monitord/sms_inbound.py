@@ -9,10 +9,15 @@ without a valid signature gets 403 and nothing is read further.
 
 A signed message is answered on the daemon's loop, where the state lives (`SmsDesk`): it is read
 (notices/inbound.py), what it asks is looked up, and the message (by its MessageSid), the
-sender's opt-out, opt-in or answer to "does it work?" (with the follow-up tickets a "no" opens,
-notices/confirm.py) and the replies are written in one transaction; a replay of the same
-MessageSid finds it and changes nothing. Replies go out through the outbox like every other SMS
-(docs/decisions.md says why not as TwiML): Twilio gets an empty `<Response/>`.
+sender's opt-out, opt-in, answer to "does it work?" (with the follow-up tickets a "no" opens,
+notices/confirm.py) or score of the repair and the replies are written in one transaction; a
+replay of the same MessageSid finds it and changes nothing. Replies go out through the outbox
+like every other SMS (docs/decisions.md says why not as TwiML): Twilio gets an empty `<Response/>`.
+
+The answers are counted per region of the subscriber's line in the same transaction (the
+store's `answer_tally`, which the pruning of old answers leaves alone); the desk keeps a copy of
+those few counts for /metrics, read at start and again after each answer taken, so a scrape
+reads no table.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from monitord.stages import StageTable
 from monitord.store import InboundRecord, Store
 from monitord.track_page import merged_into, normalize, number_pattern
 from notices.confirm import LineEvidence, followup
-from notices.inbound import Command, Facts, Told, answer, read
+from notices.inbound import Command, Facts, Question, Told, answer, read
 from notices.plan import Planned, PlanSettings, place
 
 log = logging.getLogger("monitord.sms")
@@ -103,18 +108,30 @@ def told(incident: Incident, table: StageTable, helpdesk: str | None) -> Told:
     return Told(incident.tracking, {"tr": stage.name("tr"), "en": stage.name("en")})
 
 
+def answer_region(incident: Incident | None, lines: Sequence[Line], topology: Topology) -> str:
+    """Where an answer about `incident` is counted: the region of the phone's line it affected (of
+    the phone's first line when none is known to: the incident was pruned); "" for a phone the
+    inventory no longer has."""
+    mine = [line for line in lines if incident is not None and line.id in incident.affected] or lines
+    device = topology.devices.get(mine[0].device) if mine else None
+    return topology.exchanges[device.exchange].region if device else ""
+
+
 class SmsDesk:
     """Answers inbound SMS on the daemon's loop, one at a time per message."""
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
+        self.tally = desk.store.answer_tally()  # (region, answer) -> answers taken ever, for /metrics
 
     def facts(self, message: InboundSms, command: Command, now: float, phones: Mapping[str, list[Line]]) -> Facts:
         config, store = self.desk.config, self.desk.store
         lines = phones.get(message.phone, [])
         facts = Facts(message.sid, message.phone, now, lines)
-        if command.kind in ("yes", "no"):
-            return replace(facts, question=store.open_question(message.phone))
+        if command.kind in ("yes", "no", "number"):
+            found = store.open_question(message.phone)
+            question = Question(found[0], "survey" if found[1] == "survey" else "confirm") if found else None
+            return replace(facts, question=question)
         if command.kind != "status":
             return facts
         if command.argument is not None:
@@ -156,10 +173,15 @@ class SmsDesk:
         facts = self.facts(message, command, now, await lines_by_phone(self.desk.config.topology))
         reply = answer(command, facts, settings)
         tickets = self.followups(reply.works[0], facts.lines, settings) if reply.works and not reply.works[1] else []
-        store = self.desk.store
+        store, answered = self.desk.store, reply.works or reply.score
+        region = answer_region(store.incident(answered[0]), facts.lines, self.desk.config.topology) if answered else ""
         async with store.turn:
             record = InboundRecord(message.sid, message.phone, command.name, now)
-            recorded = store.record_inbound(record, reply.opted_out, reply.replies + tickets, now, reply.works)
+            recorded = store.record_inbound(
+                record, reply.opted_out, reply.replies + tickets, now, reply.works, reply.score, region
+            )
+            if recorded and answered:
+                self.tally = store.answer_tally()
         if not recorded:
             log.info("inbound SMS %s again: a replay, nothing done", message.sid)
             return False

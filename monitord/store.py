@@ -218,6 +218,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
     CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
     """,
+    # Satisfaction survey (issue 12 item 5, notices/inbound.py): the score a phone gave an
+    # incident's repair, once; the answers to both questions counted per region (the metrics'
+    # counters, read back at start, outliving the answers the pruning forgets); and the survey
+    # questions by phone, to find the one a reply answers.
+    """
+    CREATE TABLE survey_scores (
+        tracking TEXT NOT NULL, phone TEXT NOT NULL, score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5), sid TEXT NOT NULL,
+        at REAL NOT NULL, PRIMARY KEY (tracking, phone));
+    CREATE TABLE answer_tally (region TEXT NOT NULL, answer TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (region, answer));
+    CREATE INDEX outbox_surveys ON outbox (recipient, sent_at) WHERE action = 'survey' AND status = 'sent';
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -353,6 +364,14 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE correlator_leader ADD COLUMN advertise text;
     """,
+    # SQLite's MIGRATIONS[16]: survey scores, the answers counted per region, the survey questions by phone.
+    """
+    CREATE TABLE survey_scores (
+        tracking text NOT NULL, phone text NOT NULL, score integer NOT NULL CHECK (score BETWEEN 1 AND 5), sid text NOT NULL,
+        at double precision NOT NULL, PRIMARY KEY (tracking, phone));
+    CREATE TABLE answer_tally (region text NOT NULL, answer text NOT NULL, count bigint NOT NULL, PRIMARY KEY (region, answer));
+    CREATE INDEX outbox_surveys ON outbox (recipient, sent_at) WHERE action = 'survey' AND status = 'sent';
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -405,8 +424,14 @@ _CONSENT = """INSERT INTO sms_consent VALUES (?, ?, ?)
     ON CONFLICT (phone) DO UPDATE SET opted_out = excluded.opted_out, at = excluded.at"""
 
 _ANSWER = """INSERT INTO sms_answers VALUES (?, ?, ?, ?, ?) ON CONFLICT (tracking, phone) DO NOTHING"""
-_OPEN_QUESTION = """SELECT incident FROM outbox WHERE recipient = ? AND action = 'confirm' AND status = 'sent'
+_SCORE = """INSERT INTO survey_scores VALUES (?, ?, ?, ?, ?) ON CONFLICT (tracking, phone) DO NOTHING"""
+_TALLY = """INSERT INTO answer_tally VALUES (?, ?, 1) ON CONFLICT (region, answer) DO UPDATE SET count = answer_tally.count + 1"""
+# The last question (repair or survey) sent to a phone and not answered: each kind by its own partial index.
+_OPEN_QUESTION = """SELECT incident, action, sent_at FROM outbox WHERE recipient = ? AND action = 'confirm' AND status = 'sent'
     AND NOT EXISTS (SELECT 1 FROM sms_answers WHERE sms_answers.tracking = outbox.incident AND sms_answers.phone = outbox.recipient)
+    UNION ALL
+    SELECT incident, action, sent_at FROM outbox WHERE recipient = ? AND action = 'survey' AND status = 'sent'
+    AND NOT EXISTS (SELECT 1 FROM survey_scores WHERE survey_scores.tracking = outbox.incident AND survey_scores.phone = outbox.recipient)
     ORDER BY sent_at DESC LIMIT 1"""
 
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
@@ -421,9 +446,10 @@ _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, 
 # CROSS JOIN keeps SQLite from scanning every waiting item: it walks this step's new rows only.
 CUSTOMER_ACTIONS = ("outage", "update", "restored", "degradation", "overrun", "stage")
 _ACTIONS = ", ".join(f"'{a}'" for a in CUSTOMER_ACTIONS)
-# ... and a "does it work?" still waiting (notices/confirm.py) is stale once any of them is newer
-# (the fault came back), but is itself no news that makes a waiting notice stale.
-_STALE = _ACTIONS + ", 'confirm'"
+# ... and a "does it work?" or a survey question still waiting (notices/confirm.py, notices/inbound.py)
+# is stale once any of them is newer (the fault came back), but is itself no news that makes a
+# waiting notice stale.
+_STALE = _ACTIONS + ", 'confirm', 'survey'"
 _SUPERSEDE = f"""UPDATE outbox SET status = 'dead', last_error = 'superseded by a newer notice of its incident'
     WHERE action IN ({_STALE}) AND id IN (
         SELECT older.id FROM outbox AS newer CROSS JOIN outbox AS older INDEXED BY outbox_waiting
@@ -1357,10 +1383,13 @@ class Store:
         replies: Sequence[tuple[Notification, float | None]],
         now: float,
         works: tuple[str, bool] | None = None,
+        score: tuple[str, int] | None = None,
+        region: str = "",
     ) -> bool:
         """Record an inbound SMS once by its MessageSid, with what it changes (the sender's
-        opt-out or opt-in, or their answer `works` to an incident's question) and the replies it
-        gets, in one transaction; False for a replay or a second answer, which change nothing."""
+        opt-out or opt-in, their answer `works` to an incident's question or their `score` of
+        its repair, counted in `region`) and the replies it gets, in one transaction; False for
+        a replay, which changes nothing. A second answer to a question is kept as a message only."""
         m = message
         with self._writing():
             new = self._db.execute(
@@ -1368,8 +1397,14 @@ class Store:
             )
             if not new.rowcount:
                 return False
-            if works is not None and not self._db.execute(_ANSWER, (works[0], m.phone, int(works[1]), m.sid, m.at)).rowcount:
-                return True  # answered already (a second reply raced this one): the message is kept, nothing else
+            if works is not None:
+                if not self._db.execute(_ANSWER, (works[0], m.phone, int(works[1]), m.sid, m.at)).rowcount:
+                    return True  # answered already (a second reply raced this one): the message is kept, nothing else
+                self._db.execute(_TALLY, (region, "works" if works[1] else "not_fixed"))
+            if score is not None:
+                if not self._db.execute(_SCORE, (score[0], m.phone, score[1], m.sid, m.at)).rowcount:
+                    return True
+                self._db.execute(_TALLY, (region, str(score[1])))
             if opted_out is not None:
                 self._db.execute(_CONSENT, (m.phone, int(opted_out), m.at))
                 if opted_out:
@@ -1380,10 +1415,11 @@ class Store:
                     self._db.execute(_QUEUE, _queued(n, nb, now))
             return True
 
-    def open_question(self, phone: str) -> str | None:
-        """The incident of the last question sent to `phone` that it has not answered, or None."""
-        row = self._db.execute(_OPEN_QUESTION, (phone,)).fetchone()
-        return None if row is None else str(row[0])
+    def open_question(self, phone: str) -> tuple[str, str] | None:
+        """The incident and action ("confirm" or "survey") of the last question sent to `phone`
+        that it has not answered, or None."""
+        row = self._db.execute(_OPEN_QUESTION, (phone, phone)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def questions_due(self, after: float, until: float) -> list[tuple[str, str]]:
         """(incident, phone) of the questions due in (after, until], sent or not."""
@@ -1397,6 +1433,15 @@ class Store:
         """Whether `phone` said service works after `tracking`, or None: no answer."""
         row = self._db.execute("SELECT works FROM sms_answers WHERE tracking = ? AND phone = ?", (tracking, phone)).fetchone()
         return None if row is None else bool(row[0])
+
+    def score(self, tracking: str, phone: str) -> int | None:
+        """The score `phone` gave the repair of `tracking`, or None: no answer."""
+        row = self._db.execute("SELECT score FROM survey_scores WHERE tracking = ? AND phone = ?", (tracking, phone)).fetchone()
+        return None if row is None else int(row[0])
+
+    def answer_tally(self) -> dict[tuple[str, str], int]:
+        """(region, answer) -> answers ever taken: "works", "not_fixed" and the scores "1" to "5"."""
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in self._db.execute("SELECT region, answer, count FROM answer_tally")}
 
     def sms_opt_outs(self) -> frozenset[str]:
         """The phones whose last word was an opt-out."""
@@ -1729,6 +1774,7 @@ class Store:
             self._db.executemany("DELETE FROM incident_lines WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM sms_answers WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM survey_scores WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
             self._db.execute('DELETE FROM silences WHERE "end" < ?', (resolved_before,))  # a few rows: not counted

@@ -114,6 +114,9 @@ class View(Protocol):
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines."""
 
+    def answer_tally(self) -> Mapping[tuple[str, str], int]:
+        """(region, answer) -> customers' answers after repairs (monitord/sms_inbound.py)."""
+
     def line_counts(self) -> dict[str, LineCounts]:
         """Device id -> its lines per status (`rules.tally.STATUSES` order): a copy, one entry
         per device."""

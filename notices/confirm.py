@@ -10,6 +10,10 @@ replayed, and it counts as asked once it was sent. "1"/"Evet"/"Yes" closes the l
 by) with what monitoring knows of the line. The answer is stored once per incident and phone (the
 store's `sms_answers`): a second answer, or one to a question never sent, changes nothing.
 
+With `survey` on, a "yes" is answered by the satisfaction survey (issue 12 item 5) rather than a
+plain thanks: "1 to 5?" (action "survey", keyed by incident and phone like the question before
+it); its score is stored once per incident and phone (`survey_scores`) and counted per region.
+
 When a question comes due, a line of it the probes do not see recovered (down, unreachable,
 degraded, its modem silent) gets the same ticket at once, answer or not (`unrecovered`).
 """
@@ -51,6 +55,12 @@ def questions(
 def _question(tracking: str, phone: str, language: Language, settings: PlanSettings) -> Notification:
     text = lambda: sms_text("sms.confirm", language, {"tracking": tracking}, settings)  # noqa: E731
     return notification(f"{tracking}/sms/{phone}/confirm", "sms", phone, "confirm", tracking, text)
+
+
+def survey_question(tracking: str, phone: str, language: Language, settings: PlanSettings) -> Notification:
+    """The survey after a "yes": asked once per incident and phone, at once (the customer just wrote)."""
+    text = lambda: sms_text("sms.survey", language, {"tracking": tracking}, settings)  # noqa: E731
+    return notification(f"{tracking}/sms/{phone}/survey", "sms", phone, "survey", tracking, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ keywords, Turkish and English:
   `BASLAT`, `START`, `UNSTOP`: SMS again. One confirmation each.
 - `1`/`EVET`/`YES`, `2`/`HAYIR`/`NO`: the answer to the last "does it work?" sent to this phone
   (notices/confirm.py); with no such question unanswered they are text like any other.
+- `1` to `5`: the score of the repair, when the last question sent to this phone and not
+  answered is the survey that follows a "yes" (notices/confirm.py). A number is read by that
+  question alone: `1` is "yes" to a "does it work?" and a score of 1 to a survey; any other
+  number, or a number with neither question open, is text like any other.
 - Anything else gets the help text, at most once per phone per local day (its outbox key
   carries the date), so that two auto-responders cannot keep each other busy.
 
@@ -31,7 +35,7 @@ from datetime import datetime
 from typing import Literal
 
 from monitord.model import Language, Line
-from notices.confirm import sms_text
+from notices.confirm import sms_text, survey_question
 from notices.plan import Planned, PlanSettings, notification
 
 MAX_TEXT = 1600  # characters of an inbound SMS read at all (Twilio's own limit for a message)
@@ -51,16 +55,17 @@ _KEYWORDS: dict[str, tuple[str, Language | None]] = {
     "BASLAT": ("opt_in", "tr"),
     "START": ("opt_in", "en"),
     "UNSTOP": ("opt_in", "en"),
-    "1": ("yes", None),
     "EVET": ("yes", "tr"),
     "YES": ("yes", "en"),
-    "2": ("no", None),
     "HAYIR": ("no", "tr"),
     "NO": ("no", "en"),
 }
 _BETWEEN = re.compile(r"[\s:,;]+")  # what separates the words of a command ("DURUM: ARZ-...", "durum,arz-...")
+_NUMBER = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take other scripts' digits
 
-Kind = Literal["status", "opt_out", "opt_in", "yes", "no", "unknown"]
+Kind = Literal["status", "opt_out", "opt_in", "yes", "no", "number", "unknown"]
+QuestionKind = Literal["confirm", "survey"]
+SCORES = ("1", "2", "3", "4", "5")  # a survey's answers, as typed
 
 
 def fold(text: str) -> str:
@@ -74,7 +79,7 @@ def fold(text: str) -> str:
 class Command:
     kind: Kind
     language: Language | None = None  # the keyword's language; None: no keyword
-    argument: str | None = None  # the word after DURUM, folded, as typed (odd characters and all: not yet checked)
+    argument: str | None = None  # DURUM's word, folded, as typed (odd characters and all: not yet checked); a number's digits
 
     @property
     def name(self) -> str:
@@ -84,12 +89,34 @@ class Command:
 
 def read(text: str) -> Command:
     words = [w.strip(".!?") for w in _BETWEEN.split(fold(text)) if w.strip(".!?")]
+    if words and _NUMBER.fullmatch(words[0]):
+        return Command("number", None, words[0])
     if not words or words[0] not in _KEYWORDS:
         return Command("unknown")
     kind, language = _KEYWORDS[words[0]]
     if kind == "status":
         return Command("status", language, words[1] if len(words) > 1 else None)
     return Command(kind, language)  # type: ignore[arg-type]
+
+
+def confirms(command: Command) -> bool | None:
+    """Whether `command` says service works (`1`, EVET, YES) or not (`2`, HAYIR, NO); None: neither."""
+    if command.kind in ("yes", "no"):
+        return command.kind == "yes"
+    return {"1": True, "2": False}.get(command.argument or "") if command.kind == "number" else None
+
+
+def score_of(command: Command) -> int | None:
+    """The score `command` gives, 1 to 5, or None (another number, or no number)."""
+    return int(command.argument) if command.kind == "number" and command.argument in SCORES else None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """The last question sent to a phone and not answered: whose incident, and which."""
+
+    tracking: str
+    kind: QuestionKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +138,7 @@ class Facts:
     asked: Told | None = None  # the incident the number after DURUM names, if it is one
     well_formed: bool = False  # the number after DURUM looks like a tracking number
     open: Sequence[Told] = ()  # the open incidents of `lines`, newest first
-    question: str | None = None  # the incident whose "does it work?" was sent to this phone, unanswered
+    question: Question | None = None  # the last question sent to this phone, unanswered
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +146,7 @@ class Answer:
     opted_out: bool | None  # the sender's new choice, or None: unchanged
     replies: list[Planned]
     works: tuple[str, bool] | None = None  # an answer to the incident's question (notices/confirm.py)
+    score: tuple[str, int] | None = None  # a score of the incident's repair, 1 to 5
 
 
 def answer(command: Command, facts: Facts, settings: PlanSettings) -> Answer:
@@ -135,10 +163,18 @@ def answer(command: Command, facts: Facts, settings: PlanSettings) -> Answer:
         return Answer(True, [reply("opted_out", "opt_out")])
     if command.kind == "opt_in":
         return Answer(False, [reply("opted_in", "opt_in")])
-    if command.kind in ("yes", "no") and facts.question is not None:
-        yes = command.kind == "yes"
-        template = "confirm_yes" if yes else "confirm_no"
-        return Answer(None, [reply(template, "answer", {"tracking": facts.question})], (facts.question, yes))
+    question = facts.question
+    works = confirms(command) if question is not None and question.kind == "confirm" else None
+    if question is not None and works is not None:
+        if works and settings.survey:  # the survey question, which thanks them first, rather than the thanks
+            return Answer(
+                None, [(survey_question(question.tracking, facts.phone, language, settings), None)], (question.tracking, True)
+            )
+        template = "confirm_yes" if works else "confirm_no"
+        return Answer(None, [reply(template, "answer", {"tracking": question.tracking})], (question.tracking, works))
+    score = score_of(command) if question is not None and question.kind == "survey" else None
+    if question is not None and score is not None:
+        return Answer(None, [reply("survey_thanks", "answer", {"tracking": question.tracking})], score=(question.tracking, score))
     if command.kind == "status" and command.argument is not None:
         if facts.asked is not None:
             return Answer(None, [status(facts.asked)])

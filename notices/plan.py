@@ -98,6 +98,7 @@ class PlanSettings:
     templates: Templates = field(kw_only=True, repr=False, hash=False)  # monitord/config/templates.py reads them
     sms_opted_out: frozenset[str] = field(default=frozenset(), kw_only=True, repr=False)  # phones that texted an opt-out
     confirm_after: float | None = None  # ask whether service works this long after a restoration SMS (notices/confirm.py)
+    survey: bool = False  # a "yes" to that question is answered by the satisfaction survey, "1 to 5?"
 
     @property
     def tz(self) -> ZoneInfo:

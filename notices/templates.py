@@ -79,6 +79,8 @@ REPLIES: Mapping[
     "confirm": frozenset({"tracking"}),
     "confirm_yes": frozenset({"tracking"}),
     "confirm_no": frozenset({"tracking"}),
+    "survey": frozenset({"tracking"}),
+    "survey_thanks": frozenset({"tracking"}),
     "reply_none": frozenset(),
     "reply_not_found": frozenset(),
     "reply_malformed": frozenset(),

@@ -20,7 +20,7 @@ from monitord.outbox import Outbox
 from monitord.pipeline import Pipeline, resume
 from monitord.store import InboundRecord, Store
 from notices.confirm import LineEvidence, followup, questions, unrecovered
-from notices.inbound import read
+from notices.inbound import confirms, read
 from notices.plan import PlanSettings
 from notifiers.base import DeliveryError
 from notifiers.rt import RequestTracker
@@ -64,20 +64,23 @@ def test_a_question_falling_in_quiet_hours_waits_for_their_end() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"),
+    ("text", "works"),
     [
-        ("1", "yes"),
-        ("Evet", "yes"),
-        ("yes!", "yes"),
-        ("2", "no"),
-        ("Hayır", "no"),
-        ("HAYIR", "no"),
-        ("hayir", "no"),
-        ("No.", "no"),
+        ("1", True),
+        ("Evet", True),
+        ("yes!", True),
+        ("2", False),
+        ("Hayır", False),
+        ("HAYIR", False),
+        ("hayir", False),
+        ("No.", False),
+        ("3", None),
+        ("12", None),
+        ("belki", None),
     ],
 )
-def test_answers_in_both_languages(text: str, kind: str) -> None:
-    assert read(text).kind == kind
+def test_answers_in_both_languages(text: str, works: bool | None) -> None:
+    assert confirms(read(text)) is works
 
 
 def test_the_follow_up_ticket_carries_the_lines_evidence() -> None:
@@ -106,7 +109,7 @@ def test_an_answer_is_taken_once_per_incident_and_phone(store: Store) -> None:  
     [item] = store.items("sms")
     assert store.claim(item.id, NOW)
     store.mark_sent(item.id, "SM1", NOW + 1)
-    assert store.open_question(PHONE) == TRACKING
+    assert store.open_question(PHONE) == (TRACKING, "confirm")
     assert store.record_inbound(InboundRecord("SM" + "1" * 32, PHONE, "no", NOW + 2), None, [], NOW + 2, (TRACKING, False))
     assert store.answer(TRACKING, PHONE) is False and store.open_question(PHONE) is None
     assert store.record_inbound(InboundRecord("SM" + "2" * 32, PHONE, "yes", NOW + 3), None, [], NOW + 3, (TRACKING, True))

@@ -162,6 +162,9 @@ def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:
         "monitord_outbox_oldest_age_seconds",
         "monitord_notifications_dead_total",
         "monitord_sms_segments_total",
+        "monitord_repair_confirmations_total",
+        "monitord_survey_responses_total",
+        "monitord_survey_score_points_total",
     ):
         assert needed in used
     for where, expr in dashboard_queries().items():

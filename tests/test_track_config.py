@@ -36,14 +36,15 @@ def test_a_reload_that_changes_it_asks_for_a_restart(tmp_path: Path) -> None:
     assert needs_restart(config, replace(config, tracking=TrackingConfig("127.0.0.1", 9180))) == ["tracking"]
 
 
+def twilio_of(folder: Path) -> dict[str, object]:
+    """A `notifiers.sms` section for Twilio, its token in a secret file in `folder`."""
+    token = write_secret(folder, "twilio.token", "lab-auth-token")
+    return {"kind": "twilio", "account_sid": "AC" + "0" * 32, "auth_token": token, "from": "+908502200000"}
+
+
 def test_a_public_url_takes_twilios_webhook_and_needs_twilio(tmp_path: Path) -> None:
     path = build_sample_isp(tmp_path, base="127.6.12").config
-    twilio = {
-        "kind": "twilio",
-        "account_sid": "AC" + "0" * 32,
-        "auth_token": write_secret(tmp_path, "twilio.token", "lab-auth-token"),
-        "from": "+908502200000",
-    }
+    twilio = twilio_of(tmp_path)
     tracking = {"listen": "127.0.0.1:9180", "public_url": "https://hooks.isp.example/"}
     write_config(tmp_path, None, tracking=tracking)  # no notifiers.sms: no auth token to check signatures with
     with pytest.raises(ConfigError) as caught:
@@ -63,3 +64,18 @@ def test_a_public_url_takes_twilios_webhook_and_needs_twilio(tmp_path: Path) -> 
     ]
     write_config(tmp_path, {"sms": {**twilio, "confirm_after": "30m"}}, tracking=tracking)
     assert load_config(path).notifiers.sms.confirm_after == 1800.0  # type: ignore[union-attr]
+
+
+def test_a_survey_needs_the_question_it_follows(tmp_path: Path) -> None:
+    path = build_sample_isp(tmp_path, base="127.6.12").config
+    twilio = {**twilio_of(tmp_path), "survey": True}
+    tracking = {"listen": "127.0.0.1:9180", "public_url": "https://hooks.isp.example"}
+    write_config(tmp_path, {"sms": twilio}, tracking=tracking)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = caught.value.problems
+    assert (problem.key, problem.message) == ("notifiers.sms.survey", 'the survey follows a "yes" to the repair question')
+    assert problem.line
+    write_config(tmp_path, {"sms": {**twilio, "confirm_after": "30m"}}, tracking=tracking)
+    sms = load_config(path).notifiers.sms
+    assert sms is not None and sms.survey and sms.confirm_after == 1800.0

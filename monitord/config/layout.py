@@ -395,6 +395,11 @@ class Sms(Section):
         description="Ask each subscriber told of a restoration by SMS, this long after it (then after quiet hours), "
         'whether service works ("1: Evet, 2: Hayır"); a "no" opens a follow-up ticket. Off when absent',
     )
+    survey: Flag = Field(
+        default=values.default_of(SmsConfig, "survey"),
+        description='Answer a "yes" to that question with a satisfaction survey, a score of 1 to 5 counted per region '
+        "(monitord_survey_responses_total); needs confirm_after (default false)",
+    )
     notify_degradation: Flag = Field(
         default=values.default_of(SmsConfig, "notify_degradation"), description="SMS for degraded lines too (default false)"
     )

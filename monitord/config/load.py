@@ -125,6 +125,8 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         d.report(
             ("notifiers", "sms", "confirm_after"), "no answer could reach monitord", "set tracking.public_url (Twilio's webhook)"
         )
+    if sms and sms.survey and sms.confirm_after is None:
+        d.report(("notifiers", "sms", "survey"), 'the survey follows a "yes" to the repair question', "set confirm_after too")
     zone = ZoneInfo(zone_name) if zone_name else UTC
     grace = rules.maintenance_grace if rules else default_of(MaintenanceWindow, "grace")
     maintenance = read_maintenance(d, root, zone, inventory, grace)

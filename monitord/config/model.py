@@ -157,6 +157,7 @@ class SmsConfig:
     quiet_hours: tuple[time, time] | None = None  # local time in Config.timezone; may wrap midnight
     update_after: float = 7200.0
     confirm_after: float | None = None  # ask "does it work?" this long after a restoration SMS; None: never
+    survey: bool = False  # answer a "yes" with the satisfaction survey, "1 to 5?"
     notify_degradation: bool = False
     non_mobile: str = "error"  # or "skip": a subscriber number no SMS can reach is a warning, its line gets none
     retry: RetryConfig = RetryConfig()
