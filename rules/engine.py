@@ -46,18 +46,17 @@ from typing import Any
 
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
 from rules import snapshot as snapshots
-from rules.checks import State as CheckState
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
-from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
+from rules.lifecycle import ACTIVE, Book, Change, Closure, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
 from rules.placement import correlate, node_qualifies, settles_at
 from rules.state import State
 from rules.tally import LineCounts
 from rules.timers import Timers
 
-__all__ = ["Change", "Engine", "IncidentChange", "Step"]
+__all__ = ["Change", "Closure", "Engine", "IncidentChange", "Step"]
 
 _SILENT = (Status.DOWN, Status.CPE)  # a line gone quiet: is its head-end still there?
 
@@ -107,7 +106,10 @@ class Engine:
             held, checks = target.verdicts, target.checks  # replaced when they change, never changed in place
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
-            if held is not target.verdicts or (checks is not target.checks and _checks(checks) != _checks(target.checks)):
+            # checks by value: a check may return a new state equal to the old one
+            if held is not target.verdicts or (
+                checks is not target.checks and list(checks.values()) != list(target.checks.values())
+            ):
                 s.dirty.add(target.key)  # before `_step` looks
             if isinstance(target, Device):
                 said[target].append(target.verdicts[probe][0])
@@ -137,6 +139,13 @@ class Engine:
             s.timers.window(window.start, window.id)
             s.timers.window(window.end + window.grace, window.id)
         return self._step(now, touched | changed, wake)
+
+    def close(self, tracking: str, closure: Closure, now: float) -> Step | None:
+        """The NOC closes an unresolved incident by hand (`Book.close`); None when there is none."""
+        records: Records = {}
+        muted = self._s.book.close(tracking, closure, self._s.targets, now, records)
+        self._s.dirty.update(muted or ())  # their rows say they are muted
+        return None if muted is None else self._step(now, *self._due(now), records)
 
     def reshape(self, topology: Topology) -> Reshape:
         """What `topology` would change, for `set_topology`. Reads only the engine's inventory,
@@ -471,11 +480,6 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
         if now < when < earliest:
             earliest = when
     return earliest
-
-
-def _checks(checks: Mapping[str, CheckState]) -> list[CheckState]:
-    """Check states by value: a check may return a new state equal to the old one."""
-    return list(checks.values())
 
 
 def _by_key(target: Target) -> NodeKey:

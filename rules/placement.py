@@ -23,6 +23,10 @@ Confirming a device outage
     evidence of one device. When an incident opens, every fault of its exchange that is ready
     is placed with it in the same step.
 
+Closed by hand
+    The NOC may close an incident whose members still fail (`Book.close`): those members are
+    muted, placed nowhere, until they recover once; a fault after that opens a new incident.
+
 Promotion
     One incident per (kind, root): lines behind a regional fault attach to it, and when a parent
     starts to qualify its children's incidents are merged into one at the parent ("promoted",
@@ -43,6 +47,8 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
     """Requalify the nodes whose inputs changed and move settled faults to their roots, until
     nothing flips any more. Returns the targets that moved."""
     moved: set[Target] = set()
+    if s.book.muted:
+        s.dirty.update(t.key for t in s.book.unmute(reassess))
     while reassess or any(changed.values()):
         for kind, nodes in s.counts.requalify(changed, lambda node, kind: node_qualifies(s, node, kind)).items():
             devices = {d for node in nodes for d in s.inventory.devices_under.get(node, ())}
@@ -115,9 +121,9 @@ def _root(
     incident of its own after `cpe_hold`, or at once when it leaves an outage above it (the
     area is back, this modem is not: it may need switching off and on)."""
     kind = target.fault
-    if kind is None:
-        return None
     key, book = target.key, s.book
+    if kind is None or key in book.muted:  # muted: its incident was closed by hand while it failed
+        return None
     current = book.incidents[target.incident] if target.incident else None
     placed = (kind, key) in book.open or (current is not None and fails(kind, current.kind))
     if not placed and now < settles_at(s, target):
