@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, Sample, Silence
+from monitord.incident_actions import Refusal, refusal
+from monitord.model import Incident, IncidentEvent, IncidentKind, LineState, MaintenanceWindow, Sample, Silence
 from monitord.outbox import Outbox
 from monitord.silencing import Silencing
 from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
@@ -39,7 +40,7 @@ from notices.alerts import AlertSettings, due_refreshes, plan_alerts
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, PlanSettings, due_cpe_notices, due_updates, plan_step
 from notices.throttle import CommentThrottle
-from rules.engine import Engine, Step
+from rules.engine import Closure, Engine, Step
 from rules.nodes import Reshape
 
 log = logging.getLogger("monitord")
@@ -470,6 +471,20 @@ class Pipeline:
             if cancelled:
                 await self._apply_maintenance(now)
             return cancelled
+
+    async def close(self, event: IncidentEvent) -> Refusal | None:
+        """The NOC closes an incident by hand (rules/lifecycle.py `Book.close`): the close is
+        recorded, then the step it makes written; or why not (monitord/incident_actions.py)."""
+        async with self._stepping:
+            now = self.clock()
+            async with self.store.turn:
+                refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
+                step = None if refused else self.engine.close(event.tracking, Closure(event.actor, event.text), now)
+                if step is not None:
+                    self.store.add_incident_event(event)
+            if step is not None:
+                await self._commit(step, now)
+            return refused or (None if step else Refusal(409, f"incident {event.tracking} is no longer open"))
 
     async def add_silence(self, silence: Silence) -> None:
         """A silence from the API: stored (it outlives restarts) and in force from the next step."""

@@ -10,6 +10,14 @@ stage's id, name or helpdesk word), else what `stage_sync.status` maps its statu
 `stage_sync.owner` when someone took it. `resolved` is the engine's to say: a helpdesk that
 resolves a ticket does not tell customers their service is back.
 
+The same poll reads who owns each ticket (`ticket_owner`): an owner set in RT is recorded as the
+incident's owner (an `owner` event, source "helpdesk", by RT's LastUpdatedBy) when the ticket's
+owner changed since the last poll (`Store.helpdesk_owner`) and is not already the incident's
+owner. So monitord's own change of owner, applied to the ticket through the outbox
+(monitord/workflow.py), is not recorded a second time when read back, nor ever sent back to RT:
+what the sync records queues nothing for the ticket. An owner given back in RT ("Nobody") is
+noted and not recorded: the incident keeps its last owner.
+
 A failing RT is asked again after doubling waits, up to `max_backoff`, and logged when it
 starts failing and when it answers again, not on every poll; its errors come through
 notifiers/rt.py, which masks the credentials. The polls run on the daemon's loop as one more
@@ -26,12 +34,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitord.config.model import Config, StageSyncConfig
-from monitord.model import Incident, Phase
+from monitord.incident_actions import current_owner
+from monitord.model import Incident, IncidentEvent, Phase
 from monitord.stages import Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
 from notices.plan import Planned
 from notifiers.base import DeliveryError
-from notifiers.rt import TRACKING_FIELD, RequestTracker
+from notifiers.rt import TRACKING_FIELD, RequestTracker, user_id
 
 log = logging.getLogger("monitord.rtsync")
 
@@ -65,26 +74,49 @@ def cursor_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _user(value: Any) -> str:
-    return str(value.get("id") or "") if isinstance(value, Mapping) else str(value or "")
+@dataclass(frozen=True, slots=True)
+class TicketOwner:
+    tracking: str
+    owner: str  # "": nobody (RT's "Nobody")
+    actor: str  # the ticket's last updater
+    updated: datetime  # RT's LastUpdated
 
 
-def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig) -> TicketStage | None:
-    """The stage one ticket of the search says its incident is in, or None (no tracking number, no stage)."""
+def _custom_fields(item: Mapping[str, Any]) -> dict[str, list[Any]]:
     fields: dict[str, list[Any]] = {}
     for custom in item.get("CustomFields") or []:
         if isinstance(custom, Mapping):
             fields[str(custom.get("name"))] = list(custom.get("values") or [])
-    tracking = next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
+    return fields
+
+
+def _tracking(fields: Mapping[str, list[Any]]) -> str | None:
+    return next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
+
+
+def ticket_owner(item: Mapping[str, Any]) -> TicketOwner | None:
+    """Who owns one ticket of the search, or None (no tracking number, not RT's answer)."""
+    tracking, updated = _tracking(_custom_fields(item)), rt_time(item.get("LastUpdated"))
+    if tracking is None or updated is None:
+        return None
+    owner = user_id(item.get("Owner"))
+    actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
+    return TicketOwner(tracking, "" if owner == "Nobody" else owner, actor, updated)
+
+
+def ticket_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig) -> TicketStage | None:
+    """The stage one ticket of the search says its incident is in, or None (no tracking number, no stage)."""
+    fields = _custom_fields(item)
+    tracking = _tracking(fields)
     updated = rt_time(item.get("LastUpdated"))
     if tracking is None or updated is None:
         return None
-    actor = _user(item.get("LastUpdatedBy")) or "helpdesk"
+    actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
     said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
     stage = table.from_helpdesk(said) if said else None
     if stage is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
         stage = table.by_id.get(mapped)
-    owner = _user(item.get("Owner"))
+    owner = user_id(item.get("Owner"))
     if stage is None and sync.owner is not None and owner not in ("", "Nobody"):
         stage, actor = table.by_id.get(sync.owner), owner
     return None if stage is None else TicketStage(str(item.get("id")), tracking, stage, actor, updated)
@@ -110,7 +142,7 @@ class StageSync:
         self.failing: str | None = None  # the last error, while RT fails
 
     async def poll(self) -> int:
-        """One pass over what changed since the cursor; returns how many stages were recorded."""
+        """One pass over what changed since the cursor; returns how many stages and owners were recorded."""
         since = self.store.cursor(CURSOR) or self._first_cursor()
         latest, recorded = since, 0
         for page in range(1, MAX_PAGES + 1):
@@ -119,6 +151,8 @@ class StageSync:
                 found = ticket_stage(item, self.table, self.sync)
                 if found is not None:
                     recorded += await self._record(found)
+                if (owner := ticket_owner(item)) is not None:
+                    recorded += await self._record_owner(owner)
                 if (updated := rt_time(item.get("LastUpdated"))) is not None:
                     latest = max(latest, cursor_text(updated))
             if page >= pages or not items:
@@ -147,6 +181,23 @@ class StageSync:
         if notices and self.wake is not None:
             self.wake()
         return 1
+
+    async def _record_owner(self, found: TicketOwner) -> int:
+        """The ticket's owner, recorded as the incident's if it changed in RT (module docstring)."""
+        async with self.store.turn:
+            if found.owner == (self.store.helpdesk_owner(found.tracking) or ""):
+                return 0
+            incident = self.store.incident(found.tracking)
+            if incident is None:
+                return 0  # not one of ours
+            owner = current_owner(self.store.incident_events(found.tracking))
+            event = None
+            if found.owner and incident.phase is not Phase.RESOLVED and (owner is None or owner.text != found.owner):
+                event = IncidentEvent(found.tracking, "owner", found.actor, found.updated.timestamp(), found.owner, "helpdesk")
+            self.store.put_helpdesk_owner(found.tracking, found.owner, event)
+        if event is not None:
+            log.info("%s: owner %s, set by %s in RT", found.tracking, found.owner, found.actor)
+        return int(event is not None)
 
     async def run(self) -> None:
         wait = self.sync.every

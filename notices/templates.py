@@ -68,6 +68,9 @@ _EXTRA = {
     "shrank": {"removed_count"},
     "promoted": {"replaces"},
     "severity": {"was"},
+    "closed": {"by", "reason", "muted_count"},
+    "acknowledged": {"by"},
+    "owner": {"by", "owner"},
 }
 _CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun", "stage")
 _LINE_PHASES = ("line_outage", "line_update", "line_restored", "modem")
@@ -83,7 +86,7 @@ def _fields() -> dict[str, frozenset[str]]:
             fields[f"{channel}.{phase}"] = _MAINTENANCE - ({"reason"} if channel == "sms" else set())
     for event in ("opened", "reopened", "resolved"):
         fields[f"noc.{event}"] = _STAFF
-    for event in _STAFF_EVENTS + ("closed_removed",):
+    for event in _STAFF_EVENTS + ("closed_removed", "closed", "acknowledged", "owner"):
         fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD

@@ -51,7 +51,7 @@ def test_who_may_do_what_to_which_incident() -> None:
     assert refusal(incident(), [owner, ack], ack) == Refusal(409, "incident ARZ-2026-000123 was already acknowledged by ayse")
     for action in (ack, owner):
         assert refusal(resolved, [], action) == Refusal(
-            409, "incident ARZ-2026-000123 is resolved: it can no longer be acknowledged or taken"
+            409, "incident ARZ-2026-000123 is resolved: it can no longer be acknowledged, taken or closed"
         )
     assert refusal(resolved, [ack], note) is None, "a post-mortem note belongs with the incident"
 
@@ -130,7 +130,7 @@ async def test_acknowledge_own_and_note_a_real_outage_then_its_resolution(api: A
     status, late = await api.call("POST", base + "/ack", json={"by": "mehmet"}, token=api.token)
     assert (status, late) == (
         409,
-        {"error": f"incident {outage.tracking} is resolved: it can no longer be acknowledged or taken"},
+        {"error": f"incident {outage.tracking} is resolved: it can no longer be acknowledged, taken or closed"},
     )
     cli = await monitord("incident", "own", outage.tracking, "mehmet", "--by", "ayse", *tokens)
     assert cli.code == 1 and "409" in cli.err

@@ -55,6 +55,9 @@ WORST = {
     "waiting": 20,
     "probe": "1 dk",
     "since": "01.12.2026 13:00",
+    "by": "ayşe.yılmaz",
+    "owner": "mehmet.öztürk",
+    "muted_count": 3,
 }
 
 SMS = sorted(n for n in TEMPLATES if n.startswith("sms."))
