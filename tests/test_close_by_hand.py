@@ -5,9 +5,22 @@ closed incident neither reopens nor gives way to a new one while the fault lasts
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
-from monitord.model import Outcome, Phase
-from rules.engine import Closure, Engine
+from lab.isp import build_sample_isp
+from monitord.config import load_config
+from monitord.config.templates import builtin_templates
+from monitord.incident_actions import Refusal
+from monitord.model import IncidentEvent, NodeRef, Outcome, Phase, Sample
+from monitord.outbox import Outbox
+from monitord.pipeline import Pipeline, resume
+from monitord.store import Store
+from notices.alerts import AlertSettings, plan_alerts
+from notices.plan import PlanSettings, plan, workflow_ticket
+from rules.engine import Closure, Engine, IncidentChange
+from tests.plan_fixtures import TOPOLOGY, at
+from tests.plan_fixtures import incident as plan_incident
 from tests.rules_fixtures import T0, changes, dead, device, engine, line, rules, topology
 
 TWO_DSLAMS = topology({"x": {"d1": list(range(10)), "d2": list(range(10))}, "y": {"d3": list(range(10))}})
@@ -65,32 +78,107 @@ def test_a_closed_device_incident_stays_closed_while_the_device_is_dead_and_othe
     assert changes(e.tick(T0 + 1360)) == [("opened", "ARZ-2026-000002", "line:d3-3")]
 
 
-def test_restarts_keep_the_mute_from_the_snapshot_and_from_the_rows() -> None:
+def test_a_restart_from_the_snapshot_keeps_the_mute() -> None:
     e = engine(TWO_DSLAMS)
     _down_line(e)
     assert e.close(TRACKING, Closure("ayse", "ceased"), T0 + 200) is not None
     rows = e.changes()
     assert rows.targets["line:d1-0"]["muted"] is True  # type: ignore[index]
     assert rows.incidents[TRACKING] is None  # the engine forgets it; the store keeps it resolved
-    assert "muted" not in (rows.targets.get("line:d1-1") or {})
-    document = json.loads(json.dumps(e.snapshot()))
-    for resumed in (Engine.restore(TWO_DSLAMS, rules(), "ARZ", document), _from_rows(e)):
-        for minute in range(4, 15):
-            now = T0 + 60 * minute
-            assert resumed.observe([line("d1-0", Outcome.NOT_FOUND, now)], now).incidents == ()
-            assert resumed.tick(now + 30).incidents == ()
-        resumed.observe([line("d1-0", at=T0 + 1000), device("d1", at=T0 + 1000)], T0 + 1000)
-        assert "muted" not in (resumed.changes().targets["line:d1-0"] or {})  # its row says it is unmuted
-        resumed.observe([line("d1-0", Outcome.NOT_FOUND, T0 + 1100)], T0 + 1100)
-        assert changes(resumed.tick(T0 + 1160)) == [("opened", "ARZ-2026-000002", "line:d1-0")]
+    resumed = Engine.restore(TWO_DSLAMS, rules(), "ARZ", json.loads(json.dumps(e.snapshot())))
+    for minute in range(4, 15):
+        now = T0 + 60 * minute
+        assert resumed.observe([line("d1-0", Outcome.NOT_FOUND, now)], now).incidents == ()
+        assert resumed.tick(now + 30).incidents == ()
+    resumed.observe([line("d1-0", at=T0 + 1000), device("d1", at=T0 + 1000)], T0 + 1000)
+    resumed.observe([line("d1-0", Outcome.NOT_FOUND, T0 + 1100)], T0 + 1100)
+    assert changes(resumed.tick(T0 + 1160)) == [("opened", "ARZ-2026-000002", "line:d1-0")]
 
 
-def _from_rows(e: Engine) -> Engine:
-    """An engine resumed from the rows a store holds (every target's record, as `assemble` reads)."""
-    from rules.snapshot import TargetRecords, _head, assemble
+async def test_a_close_through_the_pipeline_is_kept_by_the_store_across_a_restart(tmp_path: Path) -> None:
+    """The close is recorded and its step written; a daemon started again on the same state file
+    neither reopens the incident nor opens a new one while the line fails, and refuses a second close."""
+    config = load_config(build_sample_isp(tmp_path, base="127.6.48").config)
+    victim = min(config.topology.lines)
+    clock = [1_780_000_000.0]
+    store = Store.open(config.state_file)
 
-    s = e._s
-    records = TargetRecords(s, set(s.targets))
-    targets = [dict(r) for _, r in records.items() if r is not None]
-    document = assemble(_head(s, s.timers.dump(targets=False)), targets, [])
-    return Engine.restore(TWO_DSLAMS, rules(), "ARZ", json.loads(json.dumps(document)), stored=True)
+    def pipeline() -> Pipeline:
+        return Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: clock[0], recheck=str)
+
+    async def fails(p: Pipeline, seconds: float) -> list[str]:
+        """The line fails for `seconds`, polled every 10 s; the changes it makes."""
+        told: list[str] = []
+        for _ in range(int(seconds // 10)):
+            clock[0] += 10
+            step = await p.ingest([Sample(NodeRef("line", victim), "snmp:adsl", clock[0], Outcome.NOT_FOUND)])
+            told += [c.change for c in step.incidents]
+            await p.tick()
+        return told
+
+    try:
+        first = pipeline()
+        await fails(first, config.rules.settle + 30)
+        (opened,) = first.engine.incidents()
+        close = IncidentEvent(opened.tracking, "close", "ayse", clock[0], "line ceased")
+        assert await first.close(close) is None
+        assert store.incident(opened.tracking).phase is Phase.RESOLVED  # type: ignore[union-attr]
+        assert store.incident_events(opened.tracking) == [close]
+        assert await first.close(replace(close, actor="mehmet")) == Refusal(
+            409, f"incident {opened.tracking} is resolved: it can no longer be acknowledged, taken or closed"
+        )
+        assert await fails(first, 60) == []
+
+        second = pipeline()  # a restart on the same state file
+        assert await fails(second, config.rules.settle + 120) == [] and second.engine.incidents() == []
+        assert store.incident_events(opened.tracking) == [close], "the refused close recorded nothing"
+        clock[0] += 10
+        await second.ingest([Sample(NodeRef("line", victim), "snmp:adsl", clock[0], Outcome.OK)])
+        assert "opened" in await fails(second, config.rules.settle + 30)
+        (again,) = second.engine.incidents()
+        assert again.tracking != opened.tracking
+    finally:
+        store.close()
+
+
+def test_what_a_close_by_hand_says_and_to_whom() -> None:
+    """The ticket resolved with who and why; "restored" only to the lines that recovered (s1 is
+    still down: a false "restored" is as bad as a missed one); no NOC e-mail; the alert ends."""
+    settings = PlanSettings(templates=builtin_templates(), noc_emails=("noc@isp.example",), language="en")
+    closed = plan_incident(phase=Phase.RESOLVED, updated=at("2026-12-01 14:00"), resolved=at("2026-12-01 14:00"))
+    change = IncidentChange(closed, "closed", closed=Closure("ayse", "cabinet rebuilt, s1 moved", frozenset({"s1"})))
+    planned = plan(change, TOPOLOGY, settings, at("2026-12-01 14:00"), lambda _: plan_incident())
+    by_channel = sorted((n.channel, n.recipient, n.action) for n, _ in planned)
+    assert by_channel == [
+        ("email", "cagri@example.com", "restored"),
+        ("sms", "+905322222222", "restored"),
+        ("ticket", "ARZ-2026-000123", "resolve"),
+    ]
+    (ticket,) = [n for n, _ in planned if n.channel == "ticket"]
+    assert "Closed by hand in monitord by ayse: cabinet rebuilt, s1 moved" in ticket.body
+    assert "Lines still failing then: 1" in ticket.body
+    again = plan(change, TOPOLOGY, settings, at("2026-12-01 14:05"), lambda _: plan_incident())
+    assert [n.key for n, _ in again] == [n.key for n, _ in planned], "the same keys: written twice, sent once"
+    (alert,) = plan_alerts([change], TOPOLOGY, AlertSettings())
+    assert alert[0].key.startswith("ARZ-2026-000123/alert/closed/") and '"endsAt"' in alert[0].body
+
+
+def test_an_acknowledgement_and_an_owner_for_the_ticket() -> None:
+    settings = PlanSettings(templates=builtin_templates(), language="en")
+    acked = workflow_ticket(
+        plan_incident(),
+        IncidentEvent("ARZ-2026-000123", "ack", "ayse", at("2026-12-01 13:05")),
+        TOPOLOGY,
+        settings,
+        0,
+        set_owner=True,
+    )
+    assert acked is not None and (acked[0].action, acked[0].key) == ("comment", "ARZ-2026-000123/ticket/ack")
+    owner = IncidentEvent("ARZ-2026-000123", "owner", "ayse", at("2026-12-01 13:06"), "mehmet")
+    to_rt = workflow_ticket(plan_incident(), owner, TOPOLOGY, settings, 0, set_owner=True)
+    to_webhook = workflow_ticket(plan_incident(), owner, TOPOLOGY, settings, 0, set_owner=False)
+    assert to_rt is not None and (to_rt[0].action, to_rt[0].subject) == ("owner", "mehmet")
+    assert to_webhook is not None and to_webhook[0].action == "comment" and to_webhook[0].subject != "mehmet"
+    assert "mehmet took this incident (set in monitord by ayse" in to_rt[0].body
+    note = IncidentEvent("ARZ-2026-000123", "note", "ayse", at("2026-12-01 13:07"), "private")
+    assert workflow_ticket(plan_incident(), note, TOPOLOGY, settings, 0, set_owner=True) is None

@@ -10,7 +10,7 @@ import pytest
 
 from monitord.demo import find_incident, until
 from monitord.incident_actions import Refusal, parse_event, refusal
-from monitord.model import IncidentEvent, IncidentKind, NodeRef, Phase
+from monitord.model import IncidentEvent, IncidentKind, NodeRef, Notification, Phase
 from monitord.store import Store
 from tests.outbox_fixtures import store  # noqa: F401  (fixture)
 from tests.plan_fixtures import incident
@@ -137,3 +137,24 @@ async def test_acknowledge_own_and_note_a_real_outage_then_its_resolution(api: A
     status, _ = await api.call("POST", base + "/notes", json={"note": "Kart değişti", "by": "mehmet"}, token=api.token)
     assert status == 201
     assert [e.action for e in api.daemon.incident_events(outage.tracking)] == ["ack", "owner", "owner", "note", "note"]
+
+
+def test_helpdesk_owners_and_an_events_ticket_item_are_kept_on_both_engines(store: Store) -> None:  # noqa: F811
+    """Where each action came from, the owner the RT ticket had when last read, and an action's
+    ticket item queued with it; pruned with their incident."""
+    resolved = incident(phase=Phase.RESOLVED, resolved=NOW)
+    tracking = resolved.tracking
+    store.commit_step(None, [resolved], [], NOW)
+    taken = IncidentEvent(tracking, "owner", "monitord", NOW, "ayse", "helpdesk")
+    assert store.helpdesk_owner(tracking) is None
+    store.put_helpdesk_owner(tracking, "ayse", taken)
+    store.put_helpdesk_owner(tracking, "")  # given back in RT: noted, nothing recorded
+    assert store.helpdesk_owner(tracking) == ""
+    item = Notification(f"{tracking}/ticket/ack", "ticket", tracking, "comment", "subject", "Acknowledged by mehmet", tracking)
+    acked = IncidentEvent(tracking, "ack", "mehmet", NOW + 1)
+    store.add_incident_event(acked, [(item, None)], NOW + 1)
+    store.add_incident_event(acked, [(item, None)], NOW + 1)  # the same item again: queued once
+    assert store.incident_events(tracking) == [taken, acked, acked]
+    assert [i.notification.key for i in store.items("ticket")] == [item.key]
+    store.prune(NOW, NOW, NOW + 10)
+    assert store.helpdesk_owner(tracking) is None and store.incident_events(tracking) == []
