@@ -51,7 +51,7 @@ from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Closure, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
-from rules.placement import correlate, node_qualifies, settles_at
+from rules.placement import correlate, node_qualifies, recount, settles_at
 from rules.state import State
 from rules.tally import LineCounts
 from rules.timers import Timers
@@ -72,13 +72,9 @@ class Engine:
     def __init__(self, topology: Topology, rules: RulesConfig, tracking_prefix: str, timezone: str = "UTC") -> None:
         timers = Timers()
         inventory = Inventory.of(topology)
+        book = Book(tracking_prefix, timezone, rules.stable, rules.reopen_window, timers)
         self._s = State(
-            rules=rules,
-            judge=Judge(rules),
-            inventory=inventory,
-            counts=Counts(inventory),
-            book=Book(tracking_prefix, timezone, rules.stable, rules.reopen_window, timers),
-            timers=timers,
+            rules=rules, judge=Judge(rules), inventory=inventory, counts=Counts(inventory, book.muted), book=book, timers=timers
         )
         self._suspected: set[Target] = set()  # devices whose first probe said down in this call
         self._restored = False  # restored onto a topology that lacks nodes it names: the next step reconciles
@@ -144,8 +140,7 @@ class Engine:
         """The NOC closes an unresolved incident by hand (`Book.close`); None when there is none."""
         records: Records = {}
         muted = self._s.book.close(tracking, closure, self._s.targets, now, records)
-        self._s.dirty.update(muted or ())  # their rows say they are muted
-        return None if muted is None else self._step(now, *self._due(now), records)
+        return None if muted is None else self._step(now, *self._due(now), records, recount(self._s, muted))
 
     def reshape(self, topology: Topology) -> Reshape:
         """What `topology` would change, for `set_topology`. Reads only the engine's inventory,
@@ -295,7 +290,7 @@ class Engine:
     def _count_all(self) -> None:
         """Rebuild the counts and qualifications, which follow from the targets and incidents."""
         s = self._s
-        s.counts = Counts(s.inventory)
+        s.counts = Counts(s.inventory, s.book.muted)
         changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
         for target in s.targets.values():
             target.counted = frozenset()

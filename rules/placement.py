@@ -25,7 +25,9 @@ Confirming a device outage
 
 Closed by hand
     The NOC may close an incident whose members still fail (`Book.close`): those members are
-    muted, placed nowhere, until they recover once; a fault after that opens a new incident.
+    muted until they recover once: placed nowhere, and counted for no wider fault (a dark DSLAM
+    the NOC closed does not make one more failing line of its exchange an exchange outage). A
+    fault after that opens a new incident.
 
 Promotion
     One incident per (kind, root): lines behind a regional fault attach to it, and when a parent
@@ -48,7 +50,9 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
     nothing flips any more. Returns the targets that moved."""
     moved: set[Target] = set()
     if s.book.muted:
-        s.dirty.update(t.key for t in s.book.unmute(reassess))
+        for target in s.book.unmute(reassess):
+            s.dirty.add(target.key)
+            s.counts.recount(target, changed)  # it counts again (the faults it had within the window)
     while reassess or any(changed.values()):
         for kind, nodes in s.counts.requalify(changed, lambda node, kind: node_qualifies(s, node, kind)).items():
             devices = {d for node in nodes for d in s.inventory.devices_under.get(node, ())}
@@ -82,6 +86,16 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
     return moved
 
 
+def recount(s: State, muted: set[NodeKey]) -> dict[Fault, set[NodeKey]]:
+    """Targets just muted (`Book.close`) stop counting; returns the nodes whose counts moved,
+    to qualify again. Their rows change: they say they are muted."""
+    changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
+    for key in muted:
+        s.counts.recount(s.targets[key], changed)
+    s.dirty |= muted
+    return changed
+
+
 def settles_at(s: State, target: Target) -> float:
     """When a fault may join an incident: after `settle`, or once a recheck confirmed the
     outage of its device (the target itself, or the device that made a line unreachable)."""
@@ -100,7 +114,7 @@ def node_qualifies(s: State, node: NodeKey, kind: Fault) -> bool:
         return False  # many silent modems are an outage, never a wider "cpe"
     if node.level is DEVICE:
         device = s.targets.get(node)
-        if device is not None and device.fault is kind:
+        if device is not None and device.fault is kind and node not in s.book.muted:
             return True
     total = s.inventory.total.get(node, 0)
     return qualifies(s.counts.count(kind, node), total, (kind, node) in s.book.open, s.rules.correlation)

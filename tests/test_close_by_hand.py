@@ -74,8 +74,12 @@ def test_a_closed_device_incident_stays_closed_while_the_device_is_dead_and_othe
         now = T0 + 60 * minute
         assert e.observe(dead("d1", now), now).incidents == ()
         assert e.tick(now + 30).incidents == ()
-    e.observe([line("d3-3", Outcome.NOT_FOUND, T0 + 1300)], T0 + 1300)  # another fault is news
-    assert changes(e.tick(T0 + 1360)) == [("opened", "ARZ-2026-000002", "line:d3-3")]
+    e.observe([line("d2-3", Outcome.NOT_FOUND, T0 + 1300)], T0 + 1300)  # another fault is news, its own:
+    assert changes(e.tick(T0 + 1360)) == [("opened", "ARZ-2026-000002", "line:d2-3")]  # muted lines count for no exchange fault
+    e.observe([device("d1", at=T0 + 1400), *(line(f"d1-{n}", at=T0 + 1400) for n in range(10))], T0 + 1400)
+    e.observe(dead("d1", T0 + 1500), T0 + 1500)  # back once, then dark again: a new incident of its own
+    e.tick(T0 + 1560)  # with d2-3 down, now an exchange outage: d1 counts again
+    assert {i.tracking: i.root.level for i in e.incidents() if "d1-0" in i.affected} == {"ARZ-2026-000003": "exchange"}
 
 
 def test_a_restart_from_the_snapshot_keeps_the_mute() -> None:
