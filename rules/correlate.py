@@ -72,7 +72,7 @@ class Counts:
         (`requalify` carries the counts up); `changed` collects the devices whose count moved.
         A device is not counted: its own fault qualifies it by itself."""
         before = target.counted
-        counted = frozenset() if target.key in self._muted else counted_kinds(target)
+        counted = frozenset() if self._muted and target.key in self._muted else counted_kinds(target)
         if target.key.level is DEVICE:
             target.counted = counted
             for kind in before ^ counted:
