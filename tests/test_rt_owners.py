@@ -86,13 +86,25 @@ async def test_owners_acknowledgement_and_close_both_ways_without_echo(
         assert await sync.poll() == 0, "RT's owner did not change there: nothing recorded"
         assert current_owner(store.incident_events(tracking)).text == "zeynep"  # type: ignore[union-attr]
 
-        rt_server.put(f"ticket/{ticket_id}", {"Owner": "Nobody"})  # given back in RT: noted, not recorded
+        noc("owner", "mehmet", "monitord")  # an RT user who may not own the queue's tickets: RT refuses, said in a comment
+        (refused,) = await _deliver(store, rt, sent)
+        assert rt_server.get(f"ticket/{ticket_id}")["Owner"]["id"] == "ayse"  # type: ignore[index]
+        assert sum(marker(refused.key) in c for c in comments(rt_server, ticket_id)) == 1
         assert await sync.poll() == 0
+
+        rt_server.put(f"ticket/{ticket_id}", {"Owner": "Nobody"})  # given back in RT: noted, not recorded
+        assert rt_server.get(f"ticket/{ticket_id}")["Owner"]["id"] == "Nobody"  # type: ignore[index]
+        assert await sync.poll() == 0 and store.helpdesk_owner(tracking) == ""
         noc("owner", "mehmet", "ayse")  # an RT user who may own the queue's tickets
         await _deliver(store, rt, sent)
         assert rt_server.get(f"ticket/{ticket_id}")["Owner"]["id"] == "ayse"  # type: ignore[index]
         assert await sync.poll() == 0, "monitord's own owner read back is not recorded again"
-        assert owners() == [("ayse", "monitord", "helpdesk"), ("zeynep", "mehmet", "noc"), ("ayse", "mehmet", "noc")]
+        assert owners() == [
+            ("ayse", "monitord", "helpdesk"),
+            ("zeynep", "mehmet", "noc"),
+            ("monitord", "mehmet", "noc"),
+            ("ayse", "mehmet", "noc"),
+        ]
 
         noc("ack", "mehmet")
         noc("note", "mehmet", "stays in monitord")
