@@ -473,18 +473,19 @@ class Pipeline:
             return cancelled
 
     async def close(self, event: IncidentEvent) -> Refusal | None:
-        """The NOC closes an incident by hand (rules/lifecycle.py `Book.close`): the close is
-        recorded, then the step it makes written; or why not (monitord/incident_actions.py)."""
+        """The NOC closes an incident by hand (rules/lifecycle.py `Book.close`): checked against the
+        store and the engine, recorded, and only then the engine's step made and written."""
         async with self._stepping:
-            now = self.clock()
             async with self.store.turn:
                 refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
-                step = None if refused else self.engine.close(event.tracking, Closure(event.actor, event.text), now)
-                if step is not None:
+                if refused is None and not self.engine.closable(event.tracking):
+                    refused = Refusal(409, f"incident {event.tracking} is no longer open")
+                if refused is None:
                     self.store.add_incident_event(event)
-            if step is not None:
-                await self._commit(step, now)
-            return refused or (None if step else Refusal(409, f"incident {event.tracking} is no longer open"))
+            if refused is None:
+                now = self.clock()
+                await self._commit(self.engine.close(event.tracking, Closure(event.actor, event.text), now) or Step(), now)
+            return refused
 
     async def add_silence(self, silence: Silence) -> None:
         """A silence from the API: stored (it outlives restarts) and in force from the next step."""

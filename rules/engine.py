@@ -136,6 +136,11 @@ class Engine:
             s.timers.window(window.end + window.grace, window.id)
         return self._step(now, touched | changed, wake)
 
+    def closable(self, tracking: str) -> bool:
+        """Whether `close` would close it: an unresolved incident."""
+        inc = self._s.book.incidents.get(tracking)
+        return inc is not None and inc.phase is not Phase.RESOLVED
+
     def close(self, tracking: str, closure: Closure, now: float) -> Step | None:
         """The NOC closes an unresolved incident by hand (`Book.close`); None when there is none."""
         records: Records = {}

@@ -35,7 +35,9 @@ def _down_line(e: Engine) -> None:
 def test_closing_a_failing_line_resolves_it_and_mutes_the_line_until_it_recovers() -> None:
     e = engine(TWO_DSLAMS)
     _down_line(e)
+    assert e.closable(TRACKING) and not e.closable("ARZ-2026-999999")
     step = e.close(TRACKING, Closure("ayse", "customer moved out, line to be ceased"), T0 + 200)
+    assert not e.closable(TRACKING)
     assert step is not None and changes(step) == [("closed", TRACKING, "line:d1-0")]
     (change,) = step.incidents
     assert change.incident.phase is Phase.RESOLVED and change.incident.resolved_at == T0 + 200
