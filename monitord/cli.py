@@ -179,16 +179,23 @@ def _silences_parser(commands: Any) -> Any:
 
 
 def _incident_parser(commands: Any) -> Any:
-    incident = commands.add_parser("incident", help="show an incident, acknowledge it, take it or write a note")
+    incident = commands.add_parser("incident", help="show an incident, acknowledge it, take it, write a note or close it")
     actions = incident.add_subparsers(dest="action", required=True)
     actions.add_parser("show", help="the incident with its stage, acknowledgement, owner and notes").add_argument("tracking")
-    for name, what in (("ack", "acknowledge it"), ("own", "give it an owner"), ("note", "write a note on it")):
+    for name, what in (
+        ("ack", "acknowledge it"),
+        ("own", "give it an owner"),
+        ("note", "write a note on it"),
+        ("close", "close it by hand: no 'restored' to customers whose line still fails (docs/operations.md)"),
+    ):
         sub = actions.add_parser(name, help=what)
         sub.add_argument("tracking")
         if name == "own":
             sub.add_argument("owner", help="who takes it")
         if name == "note":
             sub.add_argument("note")
+        if name == "close":
+            sub.add_argument("--reason", required=True, help="why, for the record and the helpdesk ticket")
         sub.add_argument("--by", default=os.environ.get("USER", ""), help="who does it (default: $USER)")
     return actions
 
@@ -201,6 +208,8 @@ def _incident_call(args: argparse.Namespace, url: str, token: str | None) -> tup
         body, path = {"by": args.by}, path + "/ack"
     elif args.action == "own":
         body, path = {"owner": args.owner, "by": args.by}, path + "/owner"
+    elif args.action == "close":
+        body, path = {"reason": args.reason, "by": args.by}, path + "/close"
     else:
         body, path = {"note": args.note, "by": args.by}, path + "/notes"
     return _call(url, "POST", path, token, body), lambda e: print(f"{args.tracking}: {e['action']} by {e['by']} at {e['at']}")

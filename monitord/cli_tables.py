@@ -73,9 +73,14 @@ def show_incident(i: dict[str, Any]) -> None:
     if i["acknowledged"]:
         print(f"acknowledged by {i['acknowledged']['by']} at {i['acknowledged']['at']}")
     if i["owner"]:
-        print(f"owner: {i['owner']['name']} (since {i['owner']['at']}, set by {i['owner']['by']})")
+        owner = i["owner"]
+        where = " in the helpdesk" if owner.get("source") == "helpdesk" else ""
+        print(f"owner: {owner['name']} (since {owner['at']}, set by {owner['by']}{where})")
+    if i.get("closed"):
+        print(f"closed by hand by {i['closed']['by']} at {i['closed']['at']}: {i['closed']['reason']}")
     for event in i["events"]:
-        print(f"  {event['at']}  {event['by']}: {event['action']}{' ' + event['text'] if event['text'] else ''}")
+        where = " (helpdesk)" if event.get("source") == "helpdesk" else ""
+        print(f"  {event['at']}  {event['by']}{where}: {event['action']}{' ' + event['text'] if event['text'] else ''}")
 
 
 def show_silences(silences: list[dict[str, Any]]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitord import sdnotify
+from monitord import sdnotify, workflow
 from monitord.channels import build_notifiers, channel_policies
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
@@ -29,7 +29,7 @@ from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
 from monitord.history import History
-from monitord.incident_actions import Refusal, refusal
+from monitord.incident_actions import Refusal
 from monitord.looplag import LoopLag
 from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Sample, Silence, StateServer
 from monitord.outbox import LEASE_TERM, Delivery, Outbox
@@ -426,11 +426,7 @@ class Daemon:
         return self.store.incident_events(tracking)
 
     async def record(self, event: IncidentEvent) -> Refusal | None:
-        async with self.store.turn:  # checked and written in one turn: two acknowledgements never both win
-            refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
-            if refused is None:
-                self.store.add_incident_event(event)
-        return refused
+        return await workflow.record(self.pipeline, event)
 
     def silences(self) -> list[Silence]:
         return self.store.silences()

@@ -47,7 +47,7 @@ from monitord.config import (
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
 from monitord.history import REPORT_MAX, PastIncident, report_csv, touched_csv
 from monitord.http_server import paced
-from monitord.incident_actions import MAX_NOTE, Refusal, event_json, parse_event, workflow_json
+from monitord.incident_actions import MAX_NOTE, TEXT_FIELDS, Refusal, event_json, parse_event, workflow_json
 from monitord.model import (
     EventAction,
     Incident,
@@ -601,11 +601,12 @@ async def incidents_report_csv(request: web.Request) -> web.Response:
 
 
 def incident_action(action: EventAction) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """POST /api/incidents/{tracking}/ack, /owner, /notes: the NOC's action, recorded with who and when."""
+    """POST /api/incidents/{tracking}/ack, /owner, /notes, /close: the NOC's action, recorded with who and when."""
+    name, limit = TEXT_FIELDS.get(action, ("note", MAX_NOTE))
 
     async def handler(request: web.Request) -> web.Response:
         _authorize(request)
-        body = await _json_body(request, f"a note is at most {MAX_NOTE} characters")
+        body = await _json_body(request, f"a {name} is at most {limit} characters")
         return await _on_daemon_loop(request, lambda: _record(request, action, body))
 
     return handler
@@ -703,6 +704,7 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     app.router.add_post("/api/incidents/{tracking}/ack", incident_action("ack"))
     app.router.add_post("/api/incidents/{tracking}/owner", incident_action("owner"))
     app.router.add_post("/api/incidents/{tracking}/notes", incident_action("note"))
+    app.router.add_post("/api/incidents/{tracking}/close", incident_action("close"))
     get("/api/subscribers/{id}", subscriber, allow_head=False)
     get("/api/subscribers/{id}/incidents", subscriber_incidents, allow_head=False)
     get("/api/subscribers/{id}/diagnose", diagnose_subscriber, allow_head=False)

@@ -1,12 +1,16 @@
-"""The NOC's work on an incident: acknowledge it, take it (an owner), write notes. Pure: what a
-POSTed body means, whether the action is refused, and how the record reads in the API.
+"""The NOC's work on an incident: acknowledge it, take it (an owner), write notes, close it by
+hand with a reason. Pure: what a POSTed body means, whether the action is refused, and how the
+record reads in the API.
 
 Each action is a row of its own (`incident_events`, with who and when), never an overwrite, so
 the incident's page shows who acknowledged it, every change of owner and every note in order.
 Refused, with nothing recorded: an unknown incident (404); acknowledging or taking a resolved one,
 or acknowledging one already acknowledged (409: the first acknowledgement stands, with its
-author); an empty or too long `by`, owner or note (400). A note may be written on a resolved
-incident: the post-mortem belongs with it.
+author); closing a resolved one (409); an empty or too long `by`, owner, note or reason (400).
+A note may be written on a resolved incident: the post-mortem belongs with it. What a close does
+to the incident, its ticket and its customers is the rules engine's (rules/lifecycle.py
+`Book.close`, docs/decisions.md). An owner the helpdesk set in its ticket is recorded here too,
+with `source` "helpdesk" (monitord/rtsync.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,18 @@ from monitord.model import EventAction, Incident, IncidentEvent, Phase
 
 MAX_BY = 64  # characters of a user name
 MAX_NOTE = 2000
-FIELDS: dict[EventAction, tuple[str, ...]] = {"ack": ("by",), "owner": ("owner", "by"), "note": ("note", "by")}
+MAX_REASON = 500
+FIELDS: dict[EventAction, tuple[str, ...]] = {
+    "ack": ("by",),
+    "owner": ("owner", "by"),
+    "note": ("note", "by"),
+    "close": ("reason", "by"),
+}
+TEXT_FIELDS: dict[EventAction, tuple[str, int]] = {  # the field an action's text is in, and its length at most
+    "owner": ("owner", MAX_BY),
+    "note": ("note", MAX_NOTE),
+    "close": ("reason", MAX_REASON),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +58,7 @@ def parse_event(action: EventAction, tracking: str, body: Any, now: float) -> In
         return Refusal(400, f"by: expected who does it, 1 to {MAX_BY} characters")
     text = ""
     if action != "ack":
-        name, limit = ("owner", MAX_BY) if action == "owner" else ("note", MAX_NOTE)
+        name, limit = TEXT_FIELDS[action]
         given = body.get(name)
         if not isinstance(given, str) or not given.strip():
             return Refusal(400, f"{name}: required, a non-empty string")
@@ -60,7 +75,7 @@ def refusal(incident: Incident | None, events: Sequence[IncidentEvent], event: I
     if event.action == "note":
         return None
     if incident.phase is Phase.RESOLVED:
-        return Refusal(409, f"incident {incident.tracking} is resolved: it can no longer be acknowledged or taken")
+        return Refusal(409, f"incident {incident.tracking} is resolved: it can no longer be acknowledged, taken or closed")
     acked = next((e for e in events if e.action == "ack"), None)
     if event.action == "ack" and acked is not None:
         return Refusal(409, f"incident {incident.tracking} was already acknowledged by {acked.actor}")
@@ -68,18 +83,28 @@ def refusal(incident: Incident | None, events: Sequence[IncidentEvent], event: I
 
 
 def event_json(event: IncidentEvent, zone: str) -> dict[str, Any]:
-    return {"action": event.action, "by": event.actor, "at": _iso(event.at, zone), "text": event.text}
+    return {"action": event.action, "by": event.actor, "at": _iso(event.at, zone), "text": event.text, "source": event.source}
 
 
 def workflow_json(events: Sequence[IncidentEvent], zone: str) -> dict[str, Any]:
-    """What the incident's page shows: who acknowledged it, who owns it now, and every action."""
+    """What the incident's page shows: who acknowledged it, who owns it now, who closed it by hand
+    and why, and every action."""
     acked = next((e for e in events if e.action == "ack"), None)
-    owner = next((e for e in reversed(events) if e.action == "owner"), None)
+    owner = current_owner(events)
+    closed = next((e for e in reversed(events) if e.action == "close"), None)
     return {
         "acknowledged": None if acked is None else {"by": acked.actor, "at": _iso(acked.at, zone)},
-        "owner": None if owner is None else {"name": owner.text, "by": owner.actor, "at": _iso(owner.at, zone)},
+        "owner": None
+        if owner is None
+        else {"name": owner.text, "by": owner.actor, "at": _iso(owner.at, zone), "source": owner.source},
+        "closed": None if closed is None else {"by": closed.actor, "at": _iso(closed.at, zone), "reason": closed.text},
         "events": [event_json(e, zone) for e in events],
     }
+
+
+def current_owner(events: Sequence[IncidentEvent]) -> IncidentEvent | None:
+    """The last change of owner, from the NOC or the helpdesk."""
+    return next((e for e in reversed(events) if e.action == "owner"), None)
 
 
 def _iso(at: float, zone: str) -> str:

@@ -177,7 +177,7 @@ class MaintenanceWindow:
     grace: float = 900.0
 
 
-EventAction = Literal["ack", "owner", "note"]
+EventAction = Literal["ack", "owner", "note", "close"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,8 @@ class IncidentEvent:
     action: EventAction
     actor: str
     at: float
-    text: str = ""  # the new owner, or the note
+    text: str = ""  # the new owner, the note, or why it was closed
+    source: Literal["noc", "helpdesk"] = "noc"  # helpdesk: read back from the ticket (monitord/rtsync.py)
 
 
 SILENCED = math.inf  # the `not_before` of an item a silence holds (notices/silences.py): never due by itself

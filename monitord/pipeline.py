@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
-from monitord.model import Incident, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
+from monitord.incident_actions import Refusal, refusal
+from monitord.model import Incident, IncidentEvent, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
 from monitord.outbox import Outbox
 from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
 from monitord.silencing import Silencing
@@ -42,7 +43,7 @@ from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
 from notices.plan import Planned, due_cpe_notices, due_updates, place, plan_step
 from notices.throttle import CommentThrottle
-from rules.engine import Engine, Step
+from rules.engine import Closure, Engine, Step
 from rules.nodes import Reshape
 
 log = logging.getLogger("monitord")
@@ -460,6 +461,21 @@ class Pipeline:
             if cancelled:
                 await self._apply_maintenance(now)
             return cancelled
+
+    async def close(self, event: IncidentEvent) -> Refusal | None:
+        """The NOC closes an incident by hand (rules/lifecycle.py `Book.close`): checked against the
+        store and the engine, recorded, and only then the engine's step made and written."""
+        async with self._stepping:
+            async with self.store.turn:
+                refused = refusal(self.store.incident(event.tracking), self.store.incident_events(event.tracking), event)
+                if refused is None and not self.engine.closable(event.tracking):
+                    refused = Refusal(409, f"incident {event.tracking} is no longer open")
+                if refused is None:
+                    self.store.add_incident_event(event)
+            if refused is None:
+                now = self.clock()
+                await self._commit(self.engine.close(event.tracking, Closure(event.actor, event.text), now) or Step(), now)
+            return refused
 
     async def add_silence(self, silence: Silence) -> None:
         """A silence from the API: stored (it outlives restarts) and in force from the next step."""

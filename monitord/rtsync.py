@@ -10,6 +10,14 @@ stage's id, name or helpdesk word), else what `stage_sync.status` maps its statu
 `stage_sync.owner` when someone took it. `resolved` is the engine's to say: a helpdesk that
 resolves a ticket does not tell customers their service is back.
 
+The same poll reads who owns each ticket (`ticket_owner`): an owner set in RT is recorded as the
+incident's owner (an `owner` event, source "helpdesk", by RT's LastUpdatedBy) when the ticket's
+owner changed since the last poll (`Store.helpdesk_owner`) and is not already the incident's
+owner. So monitord's own change of owner, applied to the ticket through the outbox
+(monitord/workflow.py), is not recorded a second time when read back, nor ever sent back to RT:
+what the sync records queues nothing for the ticket. An owner given back in RT ("Nobody") is
+noted and not recorded: the incident keeps its last owner.
+
 A failing RT is asked again after doubling waits, up to `max_backoff`, and logged when it
 starts failing and when it answers again, not on every poll; its errors come through
 notifiers/rt.py, which masks the credentials. The polls run on the daemon's loop as one more
@@ -26,13 +34,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitord.config.model import Config, StageSyncConfig
-from monitord.model import Incident, Phase
+from monitord.incident_actions import current_owner
+from monitord.model import Incident, IncidentEvent, Phase
 from monitord.stages import Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
 from notices.dispatch import dispatched_incident
 from notices.plan import Planned
 from notifiers.base import DeliveryError
-from notifiers.rt import TRACKING_FIELD, RequestTracker
+from notifiers.rt import TRACKING_FIELD, RequestTracker, user_id
 
 log = logging.getLogger("monitord.rtsync")
 
@@ -67,8 +76,34 @@ def cursor_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _user(value: Any) -> str:
-    return str(value.get("id") or "") if isinstance(value, Mapping) else str(value or "")
+@dataclass(frozen=True, slots=True)
+class TicketOwner:
+    tracking: str
+    owner: str  # "": nobody (RT's "Nobody")
+    actor: str  # the ticket's last updater
+    updated: datetime  # RT's LastUpdated
+
+
+def _custom_fields(item: Mapping[str, Any]) -> dict[str, list[Any]]:
+    fields: dict[str, list[Any]] = {}
+    for custom in item.get("CustomFields") or []:
+        if isinstance(custom, Mapping):
+            fields[str(custom.get("name"))] = list(custom.get("values") or [])
+    return fields
+
+
+def _tracking(fields: Mapping[str, list[Any]]) -> str | None:
+    return next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
+
+
+def ticket_owner(item: Mapping[str, Any]) -> TicketOwner | None:
+    """Who owns one ticket of the search, or None (no tracking number, not RT's answer)."""
+    tracking, updated = _tracking(_custom_fields(item)), rt_time(item.get("LastUpdated"))
+    if tracking is None or updated is None:
+        return None
+    owner = user_id(item.get("Owner"))
+    actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
+    return TicketOwner(tracking, "" if owner == "Nobody" else owner, actor, updated)
 
 
 def ticket_stage(
@@ -79,21 +114,18 @@ def ticket_stage(
     A dispatch ticket (tracking value `<number>/saha`, notices/dispatch.py) speaks for its
     incident: its Stage field if set, else `dispatch_stage` once someone took it; its status
     says nothing (the field team closing its ticket is not the incident's end)."""
-    fields: dict[str, list[Any]] = {}
-    for custom in item.get("CustomFields") or []:
-        if isinstance(custom, Mapping):
-            fields[str(custom.get("name"))] = list(custom.get("values") or [])
-    tracking = next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
+    fields = _custom_fields(item)
+    tracking = _tracking(fields)
     updated = rt_time(item.get("LastUpdated"))
     if tracking is None or updated is None:
         return None
     incident = dispatched_incident(tracking)
-    actor = _user(item.get("LastUpdatedBy")) or "helpdesk"
+    actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
     said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
     stage = table.from_helpdesk(said) if said else None
     if stage is None and incident is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
         stage = table.by_id.get(mapped)
-    owner = _user(item.get("Owner"))
+    owner = user_id(item.get("Owner"))
     taken = dispatch_stage if incident is not None else sync.owner
     if stage is None and taken is not None and owner not in ("", "Nobody"):
         stage, actor = table.by_id.get(taken), owner
@@ -124,7 +156,7 @@ class StageSync:
         self.said: dict[str, str] = {}  # RT ticket id -> the stage it said when last read (see _record)
 
     async def poll(self) -> int:
-        """One pass over what changed since the cursor; returns how many stages were recorded."""
+        """One pass over what changed since the cursor; returns how many stages and owners were recorded."""
         since = self.store.cursor(CURSOR) or self._first_cursor()
         latest, recorded = since, 0
         for page in range(1, MAX_PAGES + 1):
@@ -133,6 +165,8 @@ class StageSync:
                 found = ticket_stage(item, self.table, self.sync, self.dispatch_stage)
                 if found is not None:
                     recorded += await self._record(found)
+                if (owner := ticket_owner(item)) is not None:
+                    recorded += await self._record_owner(owner)
                 if (updated := rt_time(item.get("LastUpdated"))) is not None:
                     latest = max(latest, cursor_text(updated))
             if page >= pages or not items:
@@ -171,6 +205,23 @@ class StageSync:
         if notices and self.wake is not None:
             self.wake()
         return 1
+
+    async def _record_owner(self, found: TicketOwner) -> int:
+        """The ticket's owner, recorded as the incident's if it changed in RT (module docstring)."""
+        async with self.store.turn:
+            if found.owner == (self.store.helpdesk_owner(found.tracking) or ""):
+                return 0
+            incident = self.store.incident(found.tracking)
+            if incident is None:
+                return 0  # not one of ours
+            owner = current_owner(self.store.incident_events(found.tracking))
+            event = None
+            if found.owner and incident.phase is not Phase.RESOLVED and (owner is None or owner.text != found.owner):
+                event = IncidentEvent(found.tracking, "owner", found.actor, found.updated.timestamp(), found.owner, "helpdesk")
+            self.store.put_helpdesk_owner(found.tracking, found.owner, event)
+        if event is not None:
+            log.info("%s: owner %s, set by %s in RT", found.tracking, found.owner, found.actor)
+        return int(event is not None)
 
     async def run(self) -> None:
         wait = self.sync.every

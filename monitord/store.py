@@ -218,6 +218,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
     CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
     """,
+    # Where each of the NOC's actions came from (monitord, or the helpdesk's ticket read back by
+    # monitord/rtsync.py), and the owner each incident's RT ticket had when last read, so that
+    # only a change made in RT is recorded (monitord's own, echoed back, is not).
+    """
+    ALTER TABLE incident_events ADD COLUMN source TEXT NOT NULL DEFAULT 'noc';
+    CREATE TABLE helpdesk_owners (tracking TEXT PRIMARY KEY, owner TEXT NOT NULL) WITHOUT ROWID;
+    """,
     # Satisfaction survey (issue 12 item 5, notices/inbound.py): the score a phone gave an
     # incident's repair, once; the answers to both questions counted per region (the metrics'
     # counters, read back at start, outliving the answers the pruning forgets); and the survey
@@ -359,12 +366,17 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_questions ON outbox (recipient, sent_at) WHERE action = 'confirm' AND status = 'sent';
     CREATE INDEX outbox_questions_due ON outbox (not_before) WHERE action = 'confirm';
     """,
+    # SQLite's MIGRATIONS[16]: where each NOC action came from; the owner each RT ticket had.
+    """
+    ALTER TABLE incident_events ADD COLUMN source text NOT NULL DEFAULT 'noc';
+    CREATE TABLE helpdesk_owners (tracking text COLLATE "C" PRIMARY KEY, owner text NOT NULL);
+    """,
     # Where the correlator leader's API is reached (monitord/forward.py): every other node
     # forwards the NOC API there. Cleared by each takeover, written once the new leader listens.
     """
     ALTER TABLE correlator_leader ADD COLUMN advertise text;
     """,
-    # SQLite's MIGRATIONS[16]: survey scores, the answers counted per region, the survey questions by phone.
+    # SQLite's MIGRATIONS[17]: survey scores, the answers counted per region, the survey questions by phone.
     """
     CREATE TABLE survey_scores (
         tracking text NOT NULL, phone text NOT NULL, score integer NOT NULL CHECK (score BETWEEN 1 AND 5), sid text NOT NULL,
@@ -434,6 +446,11 @@ _OPEN_QUESTION = """SELECT incident, action, sent_at FROM outbox WHERE recipient
     AND NOT EXISTS (SELECT 1 FROM survey_scores WHERE survey_scores.tracking = outbox.incident AND survey_scores.phone = outbox.recipient)
     ORDER BY sent_at DESC LIMIT 1"""
 
+
+_ADD_EVENT = "INSERT INTO incident_events (tracking, action, actor, at, text, source) VALUES (?, ?, ?, ?, ?, ?)"
+_PUT_HELPDESK_OWNER = (
+    "INSERT INTO helpdesk_owners (tracking, owner) VALUES (?, ?) ON CONFLICT (tracking) DO UPDATE SET owner = excluded.owner"
+)
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (key) DO NOTHING"""
@@ -1258,6 +1275,13 @@ class Store:
             self._db.execute(_OPTED_OUT, (last_id,))
         return queued
 
+    def _queue_with_dead(self, planned: Sequence[tuple[Notification, float | None]], now: float) -> None:
+        """`_queue`, and the items whose text could not be built filed dead (never sent)."""
+        self._queue(planned, now)
+        for n, nb in planned:
+            if n.error is not None:
+                self._db.execute(_QUEUE, _queued(n, nb, now))
+
     def _withdraw_held_outages(self, incidents: Sequence[Incident], planned: Sequence[tuple[Notification, float | None]]) -> None:
         """Drop the waiting outage notices of incidents merged in this step to recipients this
         step planned another outage notice (see _WITHDRAW)."""
@@ -1346,10 +1370,7 @@ class Store:
             added = self._db.execute(_ADD_STAGE, (c.tracking, c.stage, c.source, c.actor, c.at, c.tracking, c.source, c.stage))
             if not added.rowcount:
                 return False
-            self._queue(notices, now)
-            for n, nb in notices:
-                if n.error is not None:
-                    self._db.execute(_QUEUE, _queued(n, nb, now))
+            self._queue_with_dead(notices, now)
             return True
 
     def stage_history(self, tracking: str) -> list[StageChange]:
@@ -1775,6 +1796,7 @@ class Store:
             self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM sms_answers WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM survey_scores WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM helpdesk_owners WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incidents WHERE tracking = ?", ((t,) for t in gone))
             removed += len(gone)
             self._db.execute('DELETE FROM silences WHERE "end" < ?', (resolved_before,))  # a few rows: not counted
@@ -1787,17 +1809,32 @@ class Store:
 
     # --- the NOC's actions on incidents (monitord/incident_actions.py) -----------------------------
 
-    def add_incident_event(self, event: IncidentEvent) -> None:
+    def add_incident_event(
+        self, event: IncidentEvent, planned: Sequence[tuple[Notification, float | None]] = (), now: float = 0.0
+    ) -> None:
+        """Record `event` and queue `planned` (its ticket item, notices/plan.py `workflow_ticket`)
+        in the same transaction."""
         with self._writing():
-            self._db.execute(
-                "INSERT INTO incident_events (tracking, action, actor, at, text) VALUES (?, ?, ?, ?, ?)",
-                (event.tracking, event.action, event.actor, event.at, event.text),
-            )
+            self._db.execute(_ADD_EVENT, (event.tracking, event.action, event.actor, event.at, event.text, event.source))
+            self._queue_with_dead(planned, now)
 
     def incident_events(self, tracking: str) -> list[IncidentEvent]:
         """Oldest first."""
         rows = self._db.execute("SELECT * FROM incident_events WHERE tracking = ? ORDER BY id", (tracking,))
-        return [IncidentEvent(r["tracking"], r["action"], r["actor"], r["at"], r["text"]) for r in rows]
+        return [IncidentEvent(r["tracking"], r["action"], r["actor"], r["at"], r["text"], r["source"]) for r in rows]
+
+    def helpdesk_owner(self, tracking: str) -> str | None:
+        """The owner the incident's ticket had when the helpdesk sync last read it."""
+        row = self._db.execute("SELECT owner FROM helpdesk_owners WHERE tracking = ?", (tracking,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_helpdesk_owner(self, tracking: str, owner: str, event: IncidentEvent | None = None) -> None:
+        """Keep the owner the ticket has now, and record `event` (a change of owner made in the
+        helpdesk) in the same transaction."""
+        with self._writing():
+            self._db.execute(_PUT_HELPDESK_OWNER, (tracking, owner))
+            if event is not None:
+                self._db.execute(_ADD_EVENT, (event.tracking, event.action, event.actor, event.at, event.text, event.source))
 
     # --- silences (notices/silences.py) -------------------------------------------------------
 

@@ -65,6 +65,7 @@ _WORDS = {
         "limited": "Kısa sürede çok fazla sorgu geldi. Lütfen bir dakika sonra yeniden deneyin.",
         "failed": "Şu anda bilgi gösteremiyoruz. Lütfen biraz sonra yeniden deneyin.",
         "merged": "{old} numaralı kaydınız {new} numaralı genel arıza kaydına bağlandı.",
+        "closed": "Bu kayıt ekibimiz tarafından kapatıldı. Hizmetiniz hâlâ çalışmıyorsa lütfen bizi arayın.",
     },
     "en": {
         "title": "Fault tracking",
@@ -84,6 +85,7 @@ _WORDS = {
         "limited": "Too many requests in a short time. Please try again in a minute.",
         "failed": "We cannot show this information right now. Please try again shortly.",
         "merged": "Your record {old} was joined to the wider fault {new}.",
+        "closed": "This record was closed by our team. If your service is still not working, please call us.",
     },
 }
 
@@ -101,6 +103,7 @@ class TrackView:
     resolved_at: float | None
     subscribers_about: int | None  # rounded to one significant digit; None when few or one line
     merged_from: str | None = None  # the number asked for, when it was merged into this wider incident
+    closed_by_hand: bool = False  # the NOC closed it: some lines may still be down (rules/lifecycle.py `Book.close`)
     table: StageTable = DEFAULT_TABLE  # the stages the page lists
 
 
@@ -129,6 +132,13 @@ def merged_into(incident: Incident) -> str | None:
     return last.removeprefix("merged into ") if incident.phase is Phase.RESOLVED and last.startswith("merged into ") else None
 
 
+def closed_by_hand(incident: Incident) -> bool:
+    """Whether the NOC closed it by hand (rules/lifecycle.py notes it last in the evidence)."""
+    return (
+        incident.phase is Phase.RESOLVED and incident.evidence[-1:] != () and incident.evidence[-1].startswith("closed by hand ")
+    )
+
+
 def public_view(
     incident: Incident,
     topology: Topology,
@@ -151,6 +161,7 @@ def public_view(
         resolved_at=incident.resolved_at,
         subscribers_about=None if one_line else rough(len(incident.affected)),
         merged_from=merged_from,
+        closed_by_hand=closed_by_hand(incident),
         table=table,
     )
 
@@ -192,6 +203,7 @@ def view_json(view: TrackView, zone: ZoneInfo, language: Language) -> dict[str, 
         "area": view.area,
         "subscribers_about": view.subscribers_about,
         "merged_from": view.merged_from,
+        "closed_by_hand": view.closed_by_hand,
     }
 
 
@@ -257,6 +269,8 @@ def render_page(view: TrackView, zone: ZoneInfo, language: Language) -> str:
     note = ""
     if view.merged_from is not None:
         note = f'<p id="merged">{escape(words["merged"].format(old=view.merged_from, new=view.tracking))}</p>'
+    if view.closed_by_hand:  # not "your service is back": a line may still be down
+        note += f'<p id="closed">{escape(words["closed"])}</p>'
     body = (
         f'<section class="card">{note}<div>{escape(words["stage"])}</div>'
         f'<p class="stage{done}" id="stage">{escape(view.stage.name(language))}</p>'

@@ -140,7 +140,8 @@ class Controls(View, Protocol):
     async def cancel_maintenance(self, window_id: str) -> bool: ...
     async def add_silence(self, silence: Silence) -> None: ...
     async def record(self, event: IncidentEvent) -> Refusal | None:
-        """Record the NOC's action on an incident, or say why not (monitord/incident_actions.py)."""
+        """Record the NOC's action on an incident, or say why not (monitord/incident_actions.py); a
+        close goes through the rules engine (monitord/workflow.py)."""
 
     async def expire_silence(self, silence_id: str, by: str) -> bool:
         """False when no such silence is active or planned."""

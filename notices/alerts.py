@@ -42,7 +42,7 @@ SEVERITY = {
 }
 LEASES = 4  # endsAt is this many resend periods after a push (Prometheus: 4 x resend delay)
 _FIRING_CHANGES = ("grew", "shrank", "promoted", "recovering", "reopened")
-_ENDING_CHANGES = ("resolved", "merged", "closed_removed")
+_ENDING_CHANGES = ("resolved", "merged", "closed_removed", "closed")
 _OPEN = (Phase.OPEN, Phase.UPDATED, Phase.RECOVERING)
 
 

@@ -62,7 +62,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from monitord.model import Incident, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
+from monitord.model import Incident, IncidentEvent, IncidentKind, Language, Line, NodeRef, Notification, Phase, Topology
 from monitord.stages import Stage
 from notices.sms_text import sms_body, sms_fields
 from notices.templates import (
@@ -77,7 +77,7 @@ from notices.templates import (
     render,
     subscriber_list,
 )
-from rules.engine import IncidentChange
+from rules.engine import Closure, IncidentChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +527,8 @@ def plan(
                 )
         case "closed_removed":
             out.append(p.ticket("resolve", "closed_removed", f"{tracking}/ticket/closed/{stamp}"))
+        case "closed":
+            out += _closed_by_hand(p, change.closed or Closure("", ""))
     if incident.kind is IncidentKind.CPE:
         out = [(n, at) for n, at in out if _told_about_cpe(n, settings)]
     return out
@@ -544,6 +546,39 @@ def stage_notices(incident: Incident, stage: Stage, topology: Topology, settings
     for language, values in p.customer_values.items():
         values["stage"] = stage.name(language)
     return p.customers(incident.affected, phase="stage", suffix=f"-{stage.id}")
+
+
+def _closed_by_hand(p: _Planner, closure: Closure) -> list[Planned]:
+    """An incident the NOC closed by hand (rules/lifecycle.py `Book.close`): its ticket is resolved
+    with who and why, and "restored" goes only to the subscribers whose line had recovered: a
+    line still failing (muted) hears nothing, a false "restored" being as bad as a missed one.
+    No NOC e-mail: the NOC closed it."""
+    incident = p.incident
+    resolved = f"/{key_millis(incident.resolved_at or incident.updated_at)}"
+    extra = {"by": closure.by, "reason": closure.reason, "muted_count": len(closure.muted)}
+    ticket = p.ticket("resolve", "closed", f"{incident.tracking}/ticket/closed-by-hand{resolved}", extra)
+    return [ticket, *p.customers(incident.affected - closure.muted, "restored", resolved)]
+
+
+def workflow_ticket(
+    incident: Incident, event: IncidentEvent, topology: Topology, settings: PlanSettings, now: float, *, set_owner: bool
+) -> Planned | None:
+    """The ticket's side of the NOC's action in monitord (monitord/incident_actions.py): an
+    acknowledgement is a comment, and so is a new owner, unless the helpdesk can be told who owns
+    the ticket (`set_owner`: Request Tracker), then it is an "owner" item whose subject is the
+    user to make its owner (notifiers/rt.py). Notes stay in monitord; a close is the engine's
+    "closed" change. Keyed by the action (an owner by its instant): a retry queues nothing new."""
+    if incident.kind is IncidentKind.CPE and not settings.cpe_ticket:
+        return None  # it has no ticket
+    p = _Planner(incident, topology, settings, now)
+    extra = {"by": event.actor, "owner": event.text, "at": format_time(event.at, settings.tz, settings.language)}
+    if event.action == "ack":
+        return p.ticket("comment", "acknowledged", f"{incident.tracking}/ticket/ack", extra)
+    if event.action != "owner":
+        return None
+    key = f"{incident.tracking}/ticket/owner/{key_millis(event.at)}"
+    item, at = p.ticket("owner" if set_owner else "comment", "owner", key, extra)
+    return (replace(item, subject=event.text) if set_owner else item), at
 
 
 def _told_about_cpe(item: Notification, settings: PlanSettings) -> bool:

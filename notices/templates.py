@@ -69,6 +69,9 @@ _EXTRA = {
     "shrank": {"removed_count"},
     "promoted": {"replaces"},
     "severity": {"was"},
+    "closed": {"by", "reason", "muted_count"},
+    "acknowledged": {"by"},
+    "owner": {"by", "owner"},
 }
 _CUSTOMER_PHASES = ("outage", "update", "restored", "merged", "degradation", "overrun", "stage")
 _LINE_PHASES = ("line_outage", "line_update", "line_restored", "modem")
@@ -102,7 +105,7 @@ def _fields() -> dict[str, frozenset[str]]:
         fields[f"sms.{reply}"] = names
     for event in ("opened", "reopened", "resolved"):
         fields[f"noc.{event}"] = _STAFF
-    for event in _STAFF_EVENTS + ("closed_removed",):
+    for event in _STAFF_EVENTS + ("closed_removed", "closed", "acknowledged", "owner"):
         fields[f"ticket.{event}"] = _STAFF | _EXTRA.get(event, set())
     for event in ("held", "released"):
         fields[f"noc.channel_{event}"] = _HOLD

@@ -10,6 +10,10 @@ dropped without a word (so what matters is read back), and an unknown queue answ
 A comment, resolve, reopen or follow-up (a subscriber's own ticket after a repair that did not
 help them, notices/confirm.py) for a tracking number with no ticket yet fails as retryable: its
 create may still be queued behind it. The outbox's attempt and age limits end that wait.
+
+An "owner" item (an owner set in monitord, notices/plan.py `workflow_ticket`) names the user in
+its subject: made the ticket's Owner when RT knows that user and lets them own tickets of the
+queue, else said in a comment (the item's body), so the helpdesk still sees who took it.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
 from monitord.model import Notification, Secret
-from notifiers.base import DeliveryError, hide, http_failure, retry_after
+from notifiers.base import ChannelError, DeliveryError, hide, http_failure, retry_after
 
 TRACKING_FIELD = "Tracking Number"
 
@@ -49,6 +54,11 @@ def _quoted(value: str) -> str:
 def marker(key: str) -> str:
     """The line that makes a comment findable again: one per notification key."""
     return f"[monitord:{key}]"
+
+
+def user_id(value: Any) -> str:
+    """A user as RT's REST 2.0 gives it ({"id": "ayse", ...}, or a bare name); "" for none."""
+    return str(value.get("id") or "") if isinstance(value, Mapping) else str(value or "")
 
 
 def http_error(status: int, message: str, wait: float | None = None) -> DeliveryError:
@@ -107,6 +117,7 @@ class RequestTracker:
             "resolve": self._resolve,
             "reopen": self._reopen,
             "followup": self._followup,
+            "owner": self._owner,
         }
 
     async def send(self, item: Notification) -> str:
@@ -216,6 +227,28 @@ class RequestTracker:
             await self._set_status(ticket.id, "open")
         await self._add_comment(ticket.id, item)
         return ticket.id
+
+    async def _owner(self, item: Notification) -> str:
+        """RT answers 200 even when it refused the owner (the user may not own tickets of the
+        queue), so the owner is read back; not set: the comment says who took it."""
+        ticket = await self._existing(item.recipient)
+        name = item.subject
+        if await self._user_exists(name):
+            await self._call("PUT", f"ticket/{ticket.id}", {"Owner": name})
+            if user_id((await self._call("GET", f"ticket/{ticket.id}")).get("Owner")) == name:
+                return ticket.id
+        await self._add_comment(ticket.id, replace(item, subject=ticket.subject))
+        return ticket.id
+
+    async def _user_exists(self, name: str) -> bool:
+        """Whether RT has a user `name`; an RT that is down or refuses monitord raises."""
+        try:
+            await self._call("GET", f"user/{quote(name, safe='')}")
+        except DeliveryError as error:
+            if error.retryable or isinstance(error, ChannelError):
+                raise
+            return False  # 404: no such user
+        return True
 
     async def _existing(self, tracking: str) -> Ticket:
         ticket = await self.find(tracking)

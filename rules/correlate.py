@@ -17,6 +17,7 @@ never once per line, so a cycle with 50,000 failing lines stays well under a sec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 
 from rules.config import Correlation
 from rules.judge import CPE, OUTAGE, Fault, Target
@@ -57,8 +58,10 @@ class Counts:
     """The failing lines behind each node per kind, kept up to date target by target, and the
     nodes that qualify."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, muted: AbstractSet[NodeKey] = frozenset()) -> None:
+        """`muted`: targets that count for nothing (`Book.muted`), the engine's own set."""
         self._inventory = inventory
+        self._muted = muted
         self._behind: dict[Fault, dict[NodeKey, set[Target]]] = {kind: {} for kind in KINDS}  # at each device
         self._count: dict[Fault, dict[NodeKey, int]] = {kind: {} for kind in KINDS}  # at each node
         self._devices_failing: dict[Fault, dict[NodeKey, set[NodeKey]]] = {kind: {} for kind in KINDS}
@@ -69,7 +72,7 @@ class Counts:
         (`requalify` carries the counts up); `changed` collects the devices whose count moved.
         A device is not counted: its own fault qualifies it by itself."""
         before = target.counted
-        counted = counted_kinds(target)
+        counted = frozenset() if self._muted and target.key in self._muted else counted_kinds(target)
         if target.key.level is DEVICE:
             target.counted = counted
             for kind in before ^ counted:

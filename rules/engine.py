@@ -46,18 +46,17 @@ from typing import Any
 
 from monitord.model import Incident, LineState, MaintenanceWindow, NodeRef, Phase, Sample, Status, Topology
 from rules import snapshot as snapshots
-from rules.checks import State as CheckState
 from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
-from rules.lifecycle import ACTIVE, Book, Change, Event, IncidentChange, Records, public
+from rules.lifecycle import ACTIVE, Book, Change, Closure, Event, IncidentChange, Records, public
 from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
-from rules.placement import correlate, node_qualifies, settles_at
+from rules.placement import correlate, node_qualifies, recount, settles_at
 from rules.state import State
 from rules.tally import LineCounts
 from rules.timers import Timers
 
-__all__ = ["Change", "Engine", "IncidentChange", "Step"]
+__all__ = ["Change", "Closure", "Engine", "IncidentChange", "Step"]
 
 _SILENT = (Status.DOWN, Status.CPE)  # a line gone quiet: is its head-end still there?
 
@@ -73,13 +72,9 @@ class Engine:
     def __init__(self, topology: Topology, rules: RulesConfig, tracking_prefix: str, timezone: str = "UTC") -> None:
         timers = Timers()
         inventory = Inventory.of(topology)
+        book = Book(tracking_prefix, timezone, rules.stable, rules.reopen_window, timers)
         self._s = State(
-            rules=rules,
-            judge=Judge(rules),
-            inventory=inventory,
-            counts=Counts(inventory),
-            book=Book(tracking_prefix, timezone, rules.stable, rules.reopen_window, timers),
-            timers=timers,
+            rules=rules, judge=Judge(rules), inventory=inventory, counts=Counts(inventory, book.muted), book=book, timers=timers
         )
         self._suspected: set[Target] = set()  # devices whose first probe said down in this call
         self._restored = False  # restored onto a topology that lacks nodes it names: the next step reconciles
@@ -107,7 +102,10 @@ class Engine:
             held, checks = target.verdicts, target.checks  # replaced when they change, never changed in place
             if s.judge.apply(target, sample, probe, now):
                 judge.add(target)
-            if held is not target.verdicts or (checks is not target.checks and _checks(checks) != _checks(target.checks)):
+            # checks by value: a check may return a new state equal to the old one
+            if held is not target.verdicts or (
+                checks is not target.checks and list(checks.values()) != list(target.checks.values())
+            ):
                 s.dirty.add(target.key)  # before `_step` looks
             if isinstance(target, Device):
                 said[target].append(target.verdicts[probe][0])
@@ -137,6 +135,17 @@ class Engine:
             s.timers.window(window.start, window.id)
             s.timers.window(window.end + window.grace, window.id)
         return self._step(now, touched | changed, wake)
+
+    def closable(self, tracking: str) -> bool:
+        """Whether `close` would close it: an unresolved incident."""
+        inc = self._s.book.incidents.get(tracking)
+        return inc is not None and inc.phase is not Phase.RESOLVED
+
+    def close(self, tracking: str, closure: Closure, now: float) -> Step | None:
+        """The NOC closes an unresolved incident by hand (`Book.close`); None when there is none."""
+        records: Records = {}
+        muted = self._s.book.close(tracking, closure, self._s.targets, now, records)
+        return None if muted is None else self._step(now, *self._due(now), records, recount(self._s, muted))
 
     def reshape(self, topology: Topology) -> Reshape:
         """What `topology` would change, for `set_topology`. Reads only the engine's inventory,
@@ -286,7 +295,7 @@ class Engine:
     def _count_all(self) -> None:
         """Rebuild the counts and qualifications, which follow from the targets and incidents."""
         s = self._s
-        s.counts = Counts(s.inventory)
+        s.counts = Counts(s.inventory, s.book.muted)
         changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
         for target in s.targets.values():
             target.counted = frozenset()
@@ -471,11 +480,6 @@ def _earliest_after(times: Iterable[float], now: float) -> float:
         if now < when < earliest:
             earliest = when
     return earliest
-
-
-def _checks(checks: Mapping[str, CheckState]) -> list[CheckState]:
-    """Check states by value: a check may return a new state equal to the old one."""
-    return list(checks.values())
 
 
 def _by_key(target: Target) -> NodeKey:

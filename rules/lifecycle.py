@@ -32,7 +32,7 @@ issued, so a lost or older snapshot never issues a number twice.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -44,7 +44,17 @@ from rules.nodes import DEVICE, LINE, NodeKey, line_ids
 from rules.timers import Timers
 
 Change = Literal[
-    "opened", "grew", "shrank", "promoted", "merged", "recovering", "resolved", "reopened", "closed_removed", "severity"
+    "opened",
+    "grew",
+    "shrank",
+    "promoted",
+    "merged",
+    "recovering",
+    "resolved",
+    "reopened",
+    "closed_removed",
+    "severity",
+    "closed",
 ]
 Group = tuple[Fault, NodeKey]  # an incident's (kind, root): one unresolved incident each
 
@@ -61,6 +71,7 @@ class Event(enum.Enum):
     MERGED = "a parent incident absorbed it"
     EMPTIED = "its last member moved to another incident"
     REMOVED = "its root or all its members left the topology"
+    CLOSED = "the NOC closed it by hand (`Book.close`)"
 
 
 _UNRESOLVED = (Phase.OPEN, Phase.UPDATED, Phase.RECOVERING)
@@ -69,7 +80,11 @@ TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     **{(phase, Event.CHANGED): Phase.UPDATED for phase in _UNRESOLVED},
     **{(phase, Event.RECOVERED): Phase.RECOVERING for phase in ACTIVE},
     (Phase.RECOVERING, Event.VERIFIED): Phase.RESOLVED,
-    **{(phase, end): Phase.RESOLVED for phase in _UNRESOLVED for end in (Event.MERGED, Event.EMPTIED, Event.REMOVED)},
+    **{
+        (phase, end): Phase.RESOLVED
+        for phase in _UNRESOLVED
+        for end in (Event.MERGED, Event.EMPTIED, Event.REMOVED, Event.CLOSED)
+    },
 }
 
 
@@ -112,6 +127,16 @@ class Record:
     removed_from_topology: bool = False
     merged_into: str | None = None
     was: Fault | None = None  # the kind before a severity change in this step
+    closed: Closure | None = None  # closed by hand in this step
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """A close by hand: who, why, and the lines still failing then (muted, told nothing)."""
+
+    by: str
+    reason: str
+    muted: frozenset[str] = frozenset()
 
 
 def change_of(record: Record, phase: Phase, kind: Fault) -> Change | None:
@@ -121,6 +146,8 @@ def change_of(record: Record, phase: Phase, kind: Fault) -> Change | None:
         return "closed_removed"
     if record.merged_into is not None:
         return "merged"
+    if record.closed is not None:
+        return "closed"
     if record.before is None:
         return "promoted" if record.replaces else "opened"
     if phase is Phase.RESOLVED:
@@ -149,6 +176,7 @@ class IncidentChange:
     replaces: tuple[str, ...] = ()  # tracking numbers merged into this incident
     merged_into: str | None = None  # "merged": the incident that absorbed this one
     was: IncidentKind | None = None  # "severity": the kind before
+    closed: Closure | None = None  # "closed": who closed it by hand, why, and the lines muted
 
 
 Records = dict[str, Record]  # by tracking number, for one step
@@ -167,6 +195,7 @@ class Book:
         self.open: dict[Group, str] = {}  # unresolved incidents by (kind, root)
         self.closed: dict[Group, str] = {}  # resolved, still reopenable
         self.issued: dict[int, int] = {}  # year -> last sequence number issued
+        self.muted: set[NodeKey] = set()  # still failing when their incident was closed by hand, until they recover
 
     def add(self, inc: Tracked) -> None:
         self.incidents[inc.tracking] = inc
@@ -311,6 +340,32 @@ class Book:
         self.closed[(inc.kind, inc.root)] = inc.tracking
         self._timers.forget(now + self._reopen_window, inc.tracking)
 
+    def close(
+        self, tracking: str, closure: Closure, targets: Mapping[NodeKey, Target], now: float, records: Records
+    ) -> set[NodeKey] | None:
+        """The NOC closes an unresolved incident by hand: it resolves at once ("closed") and is
+        forgotten (never reopened: a later fault opens a new one), and its members that still
+        have a fault are muted, placed in no incident until they recover (`unmute`). Returns
+        those; None: no such unresolved incident."""
+        inc = self.incidents.get(tracking)
+        if inc is None or inc.phase is Phase.RESOLVED:
+            return None
+        muted = {key for key in inc.members if targets[key].fault is not None}
+        for key in inc.members:
+            targets[key].incident = None
+        self.muted |= muted
+        self.record(records, tracking).closed = Closure(closure.by, closure.reason, line_ids(muted))
+        transition(inc, Event.CLOSED, now)
+        del self.open[(inc.kind, inc.root)]
+        return muted
+
+    def unmute(self, touched: Iterable[Target]) -> set[Target]:
+        """Muted targets among `touched` that have recovered (no fault): placed again from their
+        next fault on. Returns them (their rows change)."""
+        recovered = {t for t in touched if t.fault is None and t.key in self.muted}
+        self.muted -= {t.key for t in recovered}
+        return recovered
+
     def forget(self, tracking: str, now: float) -> None:
         """Drop a resolved incident once its reopen window has passed."""
         inc = self.incidents.get(tracking)
@@ -332,13 +387,23 @@ class Book:
             if record.merged_into is not None:
                 inc.evidence = (*inc.evidence, f"merged into {record.merged_into}")
                 del self.incidents[tracking]
+            elif record.closed is not None:
+                inc.evidence = (*inc.evidence, f"closed by hand by {record.closed.by}: {record.closed.reason}")
+                del self.incidents[tracking]
             else:
                 inc.evidence = _evidence(inc, targets.get(inc.root), total.get(inc.root, 0))
             added, removed = record.added - record.removed, record.removed - record.added
             was = record.was.kind() if record.was is not None and record.was != inc.kind else None
             changes.append(
                 IncidentChange(
-                    public(inc), change, line_ids(added), line_ids(removed), tuple(record.replaces), record.merged_into, was
+                    public(inc),
+                    change,
+                    line_ids(added),
+                    line_ids(removed),
+                    tuple(record.replaces),
+                    record.merged_into,
+                    was,
+                    record.closed,
                 )
             )
         return tuple(changes)

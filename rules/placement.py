@@ -23,6 +23,12 @@ Confirming a device outage
     evidence of one device. When an incident opens, every fault of its exchange that is ready
     is placed with it in the same step.
 
+Closed by hand
+    The NOC may close an incident whose members still fail (`Book.close`): those members are
+    muted until they recover once: placed nowhere, and counted for no wider fault (a dark DSLAM
+    the NOC closed does not make one more failing line of its exchange an exchange outage). A
+    fault after that opens a new incident.
+
 Promotion
     One incident per (kind, root): lines behind a regional fault attach to it, and when a parent
     starts to qualify its children's incidents are merged into one at the parent ("promoted",
@@ -43,6 +49,10 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
     """Requalify the nodes whose inputs changed and move settled faults to their roots, until
     nothing flips any more. Returns the targets that moved."""
     moved: set[Target] = set()
+    if s.book.muted:
+        for target in s.book.unmute(reassess):
+            s.dirty.add(target.key)
+            s.counts.recount(target, changed)  # it counts again (the faults it had within the window)
     while reassess or any(changed.values()):
         for kind, nodes in s.counts.requalify(changed, lambda node, kind: node_qualifies(s, node, kind)).items():
             devices = {d for node in nodes for d in s.inventory.devices_under.get(node, ())}
@@ -76,6 +86,16 @@ def correlate(s: State, now: float, reassess: set[Target], changed: dict[Fault, 
     return moved
 
 
+def recount(s: State, muted: set[NodeKey]) -> dict[Fault, set[NodeKey]]:
+    """Targets just muted (`Book.close`) stop counting; returns the nodes whose counts moved,
+    to qualify again. Their rows change: they say they are muted."""
+    changed: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
+    for key in muted:
+        s.counts.recount(s.targets[key], changed)
+    s.dirty |= muted
+    return changed
+
+
 def settles_at(s: State, target: Target) -> float:
     """When a fault may join an incident: after `settle`, or once a recheck confirmed the
     outage of its device (the target itself, or the device that made a line unreachable)."""
@@ -94,7 +114,7 @@ def node_qualifies(s: State, node: NodeKey, kind: Fault) -> bool:
         return False  # many silent modems are an outage, never a wider "cpe"
     if node.level is DEVICE:
         device = s.targets.get(node)
-        if device is not None and device.fault is kind:
+        if device is not None and device.fault is kind and node not in s.book.muted:
             return True
     total = s.inventory.total.get(node, 0)
     return qualifies(s.counts.count(kind, node), total, (kind, node) in s.book.open, s.rules.correlation)
@@ -115,9 +135,9 @@ def _root(
     incident of its own after `cpe_hold`, or at once when it leaves an outage above it (the
     area is back, this modem is not: it may need switching off and on)."""
     kind = target.fault
-    if kind is None:
-        return None
     key, book = target.key, s.book
+    if kind is None or key in book.muted:  # muted: its incident was closed by hand while it failed
+        return None
     current = book.incidents[target.incident] if target.incident else None
     placed = (kind, key) in book.open or (current is not None and fails(kind, current.kind))
     if not placed and now < settles_at(s, target):

@@ -3,7 +3,8 @@
 Nodes are spelled "level:id", kinds and phases by their values, timers as [when, kind, key]
 with `TimerKind` values; counts and qualifications are not saved, they follow from the rest.
 Keys a snapshot may lack were added after version 1 shipped: `issued` (per-year counters; the
-older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`.
+older `year` and `seq` are read), `overran`, and a target's `downs`, `suspected`, `confirmed`,
+`muted` (only when true: its incident was closed by hand while it failed, `Book.close`).
 
 Saved as rows (`Rows`), the same document comes in parts, so a step writes only what it changed:
 one record per target (with its own wake-up times, `wake`, without its incident, which its
@@ -71,7 +72,9 @@ class TargetRecords(Mapping[str, dict[str, Any] | None]):
 
     def record(self, key: NodeKey) -> dict[str, Any] | None:
         target = self._s.targets.get(key)
-        return None if target is None else {**_dump_target(target, with_incident=False), "wake": self._s.timers.of(key)}
+        if target is None:
+            return None
+        return {**_dump_target(target, with_incident=False), **_muted(self._s, key), "wake": self._s.timers.of(key)}
 
     def __getitem__(self, name: str) -> dict[str, Any] | None:
         if self._named is None:
@@ -91,7 +94,7 @@ class TargetRecords(Mapping[str, dict[str, Any] | None]):
 def dump(s: State) -> dict[str, Any]:
     return {
         **_head(s, s.timers.dump()),
-        "targets": [_dump_target(t) for t in s.targets.values()],
+        "targets": [{**_dump_target(t), **_muted(s, t.key)} for t in s.targets.values()],
         "incidents": [_dump_incident(i) for i in s.book.incidents.values()],
     }
 
@@ -212,6 +215,8 @@ def load(s: State, snapshot: Mapping[str, Any]) -> set[NodeKey]:
             dropped.add(key)
             continue
         target = _load_target(raw, s.inventory.own(key), chain)
+        if raw.get("muted"):
+            s.book.muted.add(target.key)
         target.verdicts = s.judge.share_verdicts({probe: (v[0], v[1]) for probe, v in raw["verdicts"].items()})
         target.checks = s.judge.share_checks({k: shared(tuple(v)) for k, v in raw["checks"].items() if k in s.judge.checks})
         s.judge.refresh(target)
@@ -245,6 +250,11 @@ def fingerprint(t: Target) -> tuple[Any, ...]:
         t.suspected,
         t.confirmed,
     )
+
+
+def _muted(s: State, key: NodeKey) -> dict[str, bool]:
+    """`muted` in a target's record only when it is (`Book.muted`): most never are."""
+    return {"muted": True} if key in s.book.muted else {}
 
 
 def _dump_target(t: Target, with_incident: bool = True) -> dict[str, Any]:

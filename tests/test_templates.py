@@ -66,6 +66,9 @@ WORST = {
     "line": "S100001",
     "phone": "+90532***1111",
     "state": "down: no sync",
+    "by": "ayşe.yılmaz",
+    "owner": "mehmet.öztürk",
+    "muted_count": 3,
 }
 
 # the notices of an incident or a window; the answers to a customer's SMS are counted in tests/test_sms_budget.py

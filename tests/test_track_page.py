@@ -81,6 +81,7 @@ def test_an_area_outage_in_english_and_as_json() -> None:
         "area": "Beşiktaş Santrali",
         "subscribers_about": 50,
         "merged_from": None,
+        "closed_by_hand": False,
     }
 
 
@@ -182,3 +183,13 @@ def test_a_merged_number_shows_the_wider_incident_with_a_note() -> None:
     )
     assert "Your record ARZ-2026-000127 was joined to the wider fault ARZ-2026-000123." in render_page(view, TZ, "en")
     assert view_json(view, TZ, "en")["merged_from"] == "ARZ-2026-000127"
+
+
+def test_an_incident_closed_by_hand_says_so_and_asks_those_still_down_to_call() -> None:
+    closed = replace(RESOLVED, evidence=(*RESOLVED.evidence, "closed by hand by ayse: DSLAM replaced"))
+    view = public_view(closed, topology())
+    assert view.closed_by_hand and not public_view(RESOLVED, topology()).closed_by_hand
+    assert '<p id="closed">Bu kayıt ekibimiz tarafından kapatıldı.' in render_page(view, TZ, "tr")
+    assert "If your service is still not working, please call us." in render_page(view, TZ, "en")
+    assert "ayse" not in render_page(view, TZ, "en") and "DSLAM" not in render_page(view, TZ, "en")  # who and why stay inside
+    assert view_json(view, TZ, "en")["closed_by_hand"] is True
