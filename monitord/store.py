@@ -201,6 +201,16 @@ MIGRATIONS: tuple[str, ...] = (
         text TEXT NOT NULL);
     CREATE INDEX incident_events_tracking ON incident_events (tracking, id);
     """,
+    # Line quality over time (issue 13 item 4, monitord/line_history.py): one row per device and
+    # period (5 minutes or an hour), its lines' min/avg/max packed in `data` (monitord/rollups.py).
+    # Rows of kilobytes: a rowid table, not WITHOUT ROWID; by age for pruning and the latest hour.
+    """
+    CREATE TABLE line_quality (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, step INTEGER NOT NULL, start INTEGER NOT NULL,
+        metrics TEXT NOT NULL, data BLOB NOT NULL);
+    CREATE UNIQUE INDEX line_quality_device ON line_quality (device, step, start);
+    CREATE INDEX line_quality_age ON line_quality (step, start);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -321,6 +331,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
     # forwards the NOC API there. Cleared by each takeover, written once the new leader listens.
     """
     ALTER TABLE correlator_leader ADD COLUMN advertise text;
+    """,
+    # SQLite's MIGRATIONS[14]: line quality over time (its unique index line_quality_device is the key here).
+    """
+    CREATE TABLE line_quality (
+        device text COLLATE "C" NOT NULL, step integer NOT NULL, start bigint NOT NULL, metrics text NOT NULL,
+        data bytea NOT NULL, PRIMARY KEY (device, step, start));
+    CREATE INDEX line_quality_age ON line_quality (step, start);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
