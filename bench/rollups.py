@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import sqlite3
@@ -32,6 +33,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitord.config import HistoryConfig
+from monitord.daemon import SWITCH_INTERVAL
 from monitord.line_history import LineHistory
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
 from monitord.rollups import FIVE_MINUTES, HOUR, Accumulator
@@ -89,17 +91,27 @@ def file_bytes(path: Path) -> int:
         db.close()
 
 
+async def lateness(late: list[float]) -> None:
+    """How late the loop wakes from 1 ms sleeps (what a poll's timer would see)."""
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(0.001)
+        late.append(time.perf_counter() - t - 0.001)
+
+
 async def thread_cpu(history: LineHistory) -> float:
     """The CPU time of the roll-ups' thread so far (read on it, after what was handed to it)."""
     return await asyncio.get_running_loop().run_in_executor(history._thread, time.thread_time)
 
 
 async def run(count: int, per_period: int, hours: int) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the daemon runs: the thread hands the interpreter back within 1 ms
     rng = random.Random(13)
     lines = lines_of(count)
     devices = {line.device: Device(line.device, "dslam", "x", "127.0.0.1", None) for line in lines.values()}
     config = SimpleNamespace(history=HistoryConfig(metrics=METRICS), topology=SimpleNamespace(lines=lines, devices=devices))
     rounds = [polls(lines, START, rng) for _ in range(per_period)]  # reused: building samples is the pollers' cost
+    gc.freeze()  # as the daemon freezes its inventory and state (monitord/gcfreeze.py): no GC pass rescans them
     samples = count * per_period
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "state.db"
@@ -107,21 +119,35 @@ async def run(count: int, per_period: int, hours: int) -> None:
         clock = Clock()
         history = LineHistory(store, lambda: config, clock)  # type: ignore[arg-type, return-value]
         base = file_bytes(path)
+        idle: list[float] = []  # the same lateness with nothing to roll up: what the machine itself adds
+        watch = asyncio.create_task(lateness(idle))
+        await asyncio.sleep(3)
+        watch.cancel()
         take_seconds = 0.0
+        take_times: list[float] = []
+        late: list[float] = []
         cpu_periods: list[float] = []
         hourly_cpu: list[float] = []
         for period in range(hours * 12):
             start = START + period * FIVE_MINUTES
             cpu = await thread_cpu(history)
+            paced = period == 0  # the first period's polls spread out, the loop's lateness watched meanwhile
+            watch = asyncio.create_task(lateness(late)) if paced else None
             for k, poll_round in enumerate(rounds):
                 at = start + k * FIVE_MINUTES / per_period
-                for poll in poll_round:
+                for n, poll in enumerate(poll_round):
                     moved = [s._replace(at=at) for s in poll]
                     t = time.perf_counter()
                     history.take(moved)
-                    take_seconds += time.perf_counter() - t
+                    took = time.perf_counter() - t
+                    take_seconds += took
+                    take_times.append(took)
+                    if paced and n % 20 == 0:
+                        await asyncio.sleep(0.001)
             clock.now = start + FIVE_MINUTES + 61  # closed LATE after its end
             await history.write_due()
+            if watch is not None:
+                watch.cancel()
             cpu_periods.append(await thread_cpu(history) - cpu)
             if period % 12 == 11:  # the hour's last period is written: its roll-up comes at the next look
                 cpu = await thread_cpu(history)
@@ -155,7 +181,22 @@ async def run(count: int, per_period: int, hours: int) -> None:
     overhead = grown / (five[1] + (hourly[1] or 0))  # file bytes per payload byte (pages, indexes)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"lines {count:,}, devices {len(devices):,}, {per_period} polls a line per 5-minute period, {len(METRICS)} metrics")
-    print(f"loop side (take): {take_seconds / (samples * periods) * 1e6:.3f} us a sample")
+    print(
+        f"loop side (take, one call a poll of {PORTS} lines): {take_seconds / (samples * periods) * 1e6:.3f} us a sample, "
+        f"99.9th percentile of a call {sorted(take_times)[int(len(take_times) * 0.999)] * 1e3:.2f} ms, "
+        f"worst {max(take_times) * 1e3:.1f} ms"
+    )
+    late.sort()
+    idle.sort()
+    print(
+        f"loop lateness idle (3 s, the baseline): median {idle[len(idle) // 2] * 1e3:.2f} ms, "
+        f"99th percentile {idle[int(len(idle) * 0.99)] * 1e3:.2f} ms, worst {idle[-1] * 1e3:.1f} ms"
+    )
+    print(
+        f"loop lateness while a period is fed ({len(rounds[0]) * per_period // 20:,} pauses of 1 ms) and written: "
+        f"median {late[len(late) // 2] * 1e3:.2f} ms, 99th percentile {late[int(len(late) * 0.99)] * 1e3:.2f} ms, "
+        f"worst {late[-1] * 1e3:.1f} ms"
+    )
     print(
         f"roll-ups thread CPU per 5-minute period for all lines: {sorted(cpu_periods)[len(cpu_periods) // 2]:.2f} s median "
         f"(of which adding up {adding:.2f} s = {adding / samples * 1e6:.2f} us a sample, packing {packing:.2f} s, the rest writing)"

@@ -33,7 +33,8 @@ shards and batches, monitord/shardstore.py), and a database written by a newer m
 refused by either.
 
 Longer than the other modules on purpose: every SQL statement against the state is here (but
-the pollers' leases and batches, each run from a thread of their own, monitord/shardstore.py),
+the pollers' leases and batches, monitord/shardstore.py, and the line quality roll-ups,
+monitord/line_history.py, each run from a thread and connection of their own),
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
 change and the queries it touches are read and reviewed together.
 """

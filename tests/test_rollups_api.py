@@ -3,7 +3,8 @@ a subscriber's series from its real readings, the flapping and drifting lists, a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,6 +28,20 @@ def dsl_lines(api: Api) -> list[str]:
     return api.lines_of(dslam)
 
 
+async def polled_quality(api: Api, line: str) -> tuple[int, Any]:
+    """The line's quality once its device's walk is in a written period: the period in progress
+    is written as a stop writes it (`flush`), the device polled again if it had not been yet."""
+    for _ in range(20):
+        await api.daemon.line_history.flush()
+        status, body = await api.call("GET", f"/api/subscribers/{line}/quality")
+        if status != 200 or body["at"]:
+            return status, body
+        assert api.daemon.scheduler is not None
+        api.daemon.scheduler.poll_now(api.topology.lines[line].device)
+        await asyncio.sleep(1)
+    raise AssertionError(f"no roll-up of {line} written")
+
+
 async def drifting_row(api: Api) -> tuple[str, str]:
     """An hourly row for the current hour of the DSLAM: its first line 1 dB above the SNR
     margin's threshold, the others far from it. Returns (drifting line, a line that is not)."""
@@ -41,8 +56,7 @@ async def drifting_row(api: Api) -> tuple[str, str]:
 @on_daemon_loop
 async def test_a_subscribers_line_quality_is_read_from_its_roll_ups(api: Api) -> None:
     line = dsl_lines(api)[0]
-    assert await api.daemon.line_history.flush() > 0  # the period in progress, as a stop writes it
-    status, body = await api.call("GET", f"/api/subscribers/{line}/quality")
+    status, body = await polled_quality(api, line)
     assert status == 200, body
     documented("/api/subscribers/{id}/quality", "get", status, body)
     assert body["subscriber"] == line and body["step"] == "5m" and body["device"] == api.topology.lines[line].device
