@@ -114,7 +114,7 @@ def full_disk_new_file(state: Path, undo: list[list[str]]) -> None:
 
 
 def full_disk_existing_file(state: Path, undo: list[list[str]]) -> None:
-    _mount_tmpfs(state.parent, "256k", undo)
+    _mount_tmpfs(state.parent, "320k", undo)  # room for the whole schema (line_quality's table and indexes since schema 15)
     Store.open(state).close()
     _fill(state.parent)
 
