@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest_asyncio
 
 from monitord.config import HistoryConfig
 from monitord.line_history import LATE, LineHistory
-from monitord.model import Device, Line, LineState, NodeRef, Outcome, Sample, Status
+from monitord.model import Device, Line, LineState, NodeRef, Outcome, Sample, StateServer, Status
 from monitord.rollups import (
     FIVE_MINUTES,
     HOUR,
@@ -30,7 +31,7 @@ from monitord.rollups import (
     period_start,
     unpack,
 )
-from monitord.store import Store
+from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, _Postgres, migrate, migrate_postgres
 from monitord.trends import Flaps, drifting
 from rules.checks import RuleSet, Threshold
 from rules.config import RulesConfig
@@ -323,3 +324,31 @@ async def test_the_period_in_progress_is_written_at_a_stop_and_lost_in_a_crash(t
 def test_rollup_rows_compare_by_value() -> None:
     row = Rollup("d1", FIVE_MINUTES, T0, (LEVEL,), b"")
     assert row == Rollup("d1", FIVE_MINUTES, T0, (LEVEL,), b"") and period_start(T0 + 299.9, FIVE_MINUTES) == T0
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_a_state_of_the_schema_before_roll_ups_gains_them(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if engine == "sqlite":
+        where: Path | StateServer = tmp_path / "old.db"
+        db = sqlite3.connect(where, isolation_level=None)
+        migrate(db, target=len(MIGRATIONS) - 1)
+        db.close()
+    else:
+        where = request.getfixturevalue("pg_database")
+        connection = _Postgres.connect(where)
+        migrate_postgres(connection, target=len(PG_MIGRATIONS) - 1)
+        connection.close()
+    store = Store.open(where)
+    clock = Clock(float(T0))
+    history = LineHistory(store, lambda: config(LINES), clock)
+    try:
+        history.take(poll("d1", T0 + 10, 9.0))
+        assert await history.flush() == 1
+        assert await history.points("d1", "s4", FIVE_MINUTES, T0, T0 + HOUR) == [
+            (T0, {LEVEL: (9.0, 9.0, 9.0), RATE: (1e6, 1e6, 1e6)})
+        ]
+    finally:
+        await history.stop()
+        store.close()
