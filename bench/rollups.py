@@ -33,6 +33,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitord.config import HistoryConfig
+from monitord.config.model import DEFAULT_HISTORY_METRICS
 from monitord.daemon import SWITCH_INTERVAL
 from monitord.line_history import LineHistory
 from monitord.model import Device, Line, NodeRef, Outcome, Sample
@@ -41,15 +42,7 @@ from monitord.store import Store
 
 PORTS = 48
 START = 1_767_225_600  # 2026-01-01 00:00 UTC, on an hour
-METRICS = (
-    "snr_margin_down_db",
-    "snr_margin_up_db",
-    "attenuation_down_db",
-    "rate_down_bps",
-    "rate_up_bps",
-    "errored_seconds_per_s",
-    "resyncs_per_s",
-)
+METRICS = DEFAULT_HISTORY_METRICS[:7]  # the DSL ones: margins, attenuation, rates, errored seconds, resyncs
 
 
 class Clock:

@@ -607,14 +607,19 @@ async def incidents_report_csv(request: web.Request) -> web.Response:
 # --- line quality over time (read off the daemon's loop: monitord/line_history.py) --------------
 
 
+def _parsed(parse: Callable[[], T]) -> T:
+    """A query read by monitord/quality_api.py; what it refuses is a 400."""
+    try:
+        return parse()
+    except BadQuery as problem:
+        raise ApiError(400, str(problem)) from None
+
+
 async def subscriber_quality(request: web.Request) -> web.Response:
     """The line's roll-ups over a span, as series for a small chart."""
     d = _daemon(request)
     line = _line(request)
-    try:
-        step, since, until = parse_span(request.query, d.config.timezone, d.clock())
-    except BadQuery as problem:
-        raise ApiError(400, str(problem)) from None
+    step, since, until = _parsed(lambda: parse_span(request.query, d.config.timezone, d.clock()))
     points = await d.line_history.points(line.device, line.id, STEPS[step], since, until)
     body = {"subscriber": line.id, "device": line.device, "step": step, "since": since, "until": until}
     return _json(body | series_json(points))
@@ -623,10 +628,7 @@ async def subscriber_quality(request: web.Request) -> web.Response:
 async def lines_flapping(request: web.Request) -> web.Response:
     """Lines that went bad at least `min` times in 24 h (counted on the daemon's loop)."""
     d = _daemon(request)
-    try:
-        at_least = parse_at_least(request.query.get("min"), d.config.history.flap_changes)
-    except BadQuery as problem:
-        raise ApiError(400, str(problem)) from None
+    at_least = _parsed(lambda: parse_at_least(request.query.get("min"), d.config.history.flap_changes))
 
     async def read() -> dict[str, Any]:
         found = d.line_history.flaps.flapping(d.clock(), at_least)
@@ -639,10 +641,7 @@ async def lines_flapping(request: web.Request) -> web.Response:
 async def lines_drifting(request: web.Request) -> web.Response:
     """Lines still OK whose latest hourly average is within `margin` of a threshold, nearest first."""
     d = _daemon(request)
-    try:
-        margin = parse_margin(request.query.get("margin"), d.config.history.drift_margin)
-    except BadQuery as problem:
-        raise ApiError(400, str(problem)) from None
+    margin = _parsed(lambda: parse_margin(request.query.get("margin"), d.config.history.drift_margin))
     found = await d.line_history.drifting(margin)
 
     async def still_ok() -> list[Drift]:
