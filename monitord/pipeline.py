@@ -196,7 +196,8 @@ class Pipeline:
 
     Its steps are written by the store's writer thread (monitord/stepwriter.py) while the loop
     polls on; one step at a time (`_stepping`), so the engine never steps while its rows are
-    being written.
+    being written. Each poll's samples and each step's line state changes also go to `lines`,
+    line quality over time, kept on a thread of its own (monitord/line_history.py).
     """
 
     def __init__(
