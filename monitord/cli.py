@@ -1,6 +1,7 @@
-"""`monitord check|run|demo|diagnose|discover|export|history|incident|incidents|inventory|maintenance|silences|reserve-tracking`: the command line.
+"""`monitord check|run|demo|diagnose|discover|export|history|incident|incidents|inventory|lines|maintenance|quality|silences|reserve-tracking`:
+the command line.
 
-diagnose, export, history, incident, incidents, maintenance and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
+diagnose, export, history, incident, incidents, lines, maintenance, quality and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
 readable tables in a terminal, `--json` for scripts. Exit codes: 0 done, 1 error (the daemon
 unreachable or refusing), 2 usage.
 """
@@ -76,6 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     incidents.add_argument("--all", action="store_true", help="include resolved incidents")
     history = commands.add_parser("history", help="a subscriber's incidents, past and open, latest first")
     history.add_argument("subscriber")
+    quality = commands.add_parser("quality", help="a subscriber's line quality over time: min, avg and max per period")
+    quality.add_argument("subscriber")
+    quality.add_argument("--step", choices=("5m", "1h"), default="5m", help="5-minute or hourly periods (default 5m)")
+    quality.add_argument("--since", help="ISO date and time (default: a day back for 5m, a week for 1h)")
+    quality.add_argument("--until", help="ISO date and time (default: now)")
+    lines = commands.add_parser("lines", help="lines that flap, or drift toward their thresholds")
+    listing = lines.add_subparsers(dest="which", required=True)
+    flapping = listing.add_parser("flapping", help="lines that went bad again and again in the last 24 h")
+    flapping.add_argument("--min", type=int, help="times gone bad (default: history.flap_changes)")
+    drifting = listing.add_parser("drifting", help="lines still OK whose last hour's average is near a threshold")
+    drifting.add_argument("--margin", type=float, help="in the level's unit, dB (default: history.drift_margin)")
     export = commands.add_parser("export", help="CSV on standard output")
     exports = export.add_subparsers(dest="what", required=True)
     touched = exports.add_parser("subscribers", help="the subscribers an incident touched (needs the token)")
@@ -107,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         diagnose,
         incidents,
         history,
+        quality,
+        flapping,
+        drifting,
         touched,
         report,
         *actions.choices.values(),
@@ -131,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, json_logs=args.log_json, level=args.log_level, role=args.role)
     if args.command == "reserve-tracking":
         return _reserve_tracking(args.config, args.tracking)
-    if args.command in ("diagnose", "incident", "incidents", "history", "export", "maintenance", "silences"):
+    if args.command in ("diagnose", "incident", "incidents", "history", "quality", "lines", "export", "maintenance", "silences"):
         try:
             return _client(args)
         except CliError as error:
@@ -336,6 +351,8 @@ def _client(args: argparse.Namespace) -> int:
     elif args.command == "history":
         body = _call(url, "GET", f"/api/subscribers/{_quote(args.subscriber)}/incidents")
         show = tables.show_history
+    elif args.command in ("quality", "lines"):
+        body, show = _quality_call(args, url)
     elif args.command == "incidents":
         body = _call(url, "GET", "/api/incidents" + ("?all=1" if args.all else ""))
         show = tables.show_incidents
@@ -359,6 +376,18 @@ def _client(args: argparse.Namespace) -> int:
     else:
         show(body)
     return 0
+
+
+def _quality_call(args: argparse.Namespace, url: str) -> tuple[Any, Callable[[Any], None]]:
+    if args.command == "quality":
+        span = {k: v for k, v in (("step", args.step), ("since", args.since), ("until", args.until)) if v is not None}
+        path = f"/api/subscribers/{_quote(args.subscriber)}/quality?{urllib.parse.urlencode(span)}"
+        return _call(url, "GET", path), tables.show_quality
+    if args.which == "flapping":
+        at_least = "" if args.min is None else f"?min={args.min}"
+        return _call(url, "GET", f"/api/lines/flapping{at_least}"), tables.show_flapping
+    margin = "" if args.margin is None else f"?margin={args.margin}"
+    return _call(url, "GET", f"/api/lines/drifting{margin}"), tables.show_drifting
 
 
 def _silences_call(args: argparse.Namespace, url: str, token: str | None) -> tuple[Any, Callable[[Any], None]]:

@@ -112,3 +112,45 @@ def show_diagnosis(d: dict[str, Any]) -> None:
         for line in problems:
             print(f"  {line}")
     print(f"looked in {d['timings_ms']['total'] / 1000:.2f} s")
+
+
+def show_quality(q: dict[str, Any]) -> None:
+    """One row per period, one column per metric: its average, and min..max when they differ."""
+    if not q["at"]:
+        print(f"no line quality kept for {q['subscriber']} in the period")
+        return
+    metrics = list(q["series"])
+    rows = [[when(at)] + [spread(q["series"][m], i) for m in metrics] for i, at in enumerate(q["at"])]
+    table(["PERIOD", *(m.upper() for m in metrics)], rows)
+
+
+def spread(series: dict[str, list[float | None]], i: int) -> str:
+    lo, avg, hi = series["min"][i], series["avg"][i], series["max"][i]
+    if avg is None:
+        return "-"
+    return f"{avg:g}" if lo == hi else f"{avg:g} ({lo:g}..{hi:g})"
+
+
+def show_flapping(f: dict[str, Any]) -> None:
+    if not f["lines"]:
+        print(f"no line went bad {f['min_changes']} times or more in the last 24 h")
+        return
+    table(
+        ["SUBSCRIBER", "DEVICE", "TIMES", "LAST"],
+        [[x["subscriber"], x["device"] or "-", str(x["changes"]), when(x["last"])] for x in f["lines"]],
+    )
+    if f["total"] > len(f["lines"]):
+        print(f"... and {f['total'] - len(f['lines'])} more")
+
+
+def show_drifting(d: dict[str, Any]) -> None:
+    if not d["lines"]:
+        print(f"no line within {d['margin']:g} of a threshold")
+        return
+    rows = [
+        [x["subscriber"], x["device"], x["metric"], f"{x['average']:g}", f"{x['op']} {x['threshold']:g}", f"{x['headroom']:g}"]
+        for x in d["lines"]
+    ]
+    table(["SUBSCRIBER", "DEVICE", "METRIC", "AVERAGE", "THRESHOLD", "HEADROOM"], rows)
+    if d["total"] > len(d["lines"]):
+        print(f"... and {d['total'] - len(d['lines'])} more")

@@ -141,6 +141,7 @@ class Daemon:
         self.loop: asyncio.AbstractEventLoop | None = None  # where the state lives; HTTP handlers hop here
         self.exposition = Exposition(self.registry)
         self.history = History(self.store.reader)
+        self.line_history = self.pipeline.lines  # line quality over time (monitord/line_history.py)
         self.lag = LoopLag()
         self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
         self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers

@@ -52,6 +52,8 @@ HOLD = Bounds(0.0, 86_400.0)  # waits that may be zero: settle, stable, `for`, g
 WINDOW = Bounds(1.0, 30 * 86_400.0)  # spans a rule looks back over
 REMINDER = Bounds(60.0, 30 * 86_400.0)  # how long before a customer is told again
 POSITIVE = Bounds(0.01, 86_400.0)  # a key without bounds of its own
+FIVE_MINUTE_ROLLUPS = Bounds(86_400.0, 90 * 86_400.0)  # how long line quality's 5-minute roll-ups are kept
+HOURLY_ROLLUPS = Bounds(86_400.0, 3650 * 86_400.0)  # ... and its hourly ones
 ANY = Bounds(0.0, 365 * 86_400.0)  # the grammar's own limit: a year
 
 

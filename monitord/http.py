@@ -56,11 +56,15 @@ from monitord.model import (
     MaintenanceWindow,
     NodeRef,
     Phase,
+    Status,
     Topology,
 )
+from monitord.quality_api import BadQuery, drifting_json, flapping_json, parse_at_least, parse_margin, parse_span, series_json
 from monitord.ratelimit import TokenBucket
+from monitord.rollups import STEPS
 from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
 from monitord.store import DATABASE_ERRORS, StoredWindow, one_line
+from monitord.trends import Drift
 from notices.templates import mask_phone
 
 if TYPE_CHECKING:
@@ -600,6 +604,53 @@ async def incidents_report_csv(request: web.Request) -> web.Response:
     return _csv(await asyncio.to_thread(report_csv, found, d.config.topology, zone, d.clock()), name)  # a year: seconds of CPU
 
 
+# --- line quality over time (read off the daemon's loop: monitord/line_history.py) --------------
+
+
+def _parsed(parse: Callable[[], T]) -> T:
+    """A query read by monitord/quality_api.py; what it refuses is a 400."""
+    try:
+        return parse()
+    except BadQuery as problem:
+        raise ApiError(400, str(problem)) from None
+
+
+async def subscriber_quality(request: web.Request) -> web.Response:
+    """The line's roll-ups over a span, as series for a small chart."""
+    d = _daemon(request)
+    line = _line(request)
+    step, since, until = _parsed(lambda: parse_span(request.query, d.config.timezone, d.clock()))
+    points = await d.line_history.points(line.device, line.id, STEPS[step], since, until)
+    body = {"subscriber": line.id, "device": line.device, "step": step, "since": since, "until": until}
+    return _json(body | series_json(points))
+
+
+async def lines_flapping(request: web.Request) -> web.Response:
+    """Lines that went bad at least `min` times in 24 h (counted on the daemon's loop)."""
+    d = _daemon(request)
+    at_least = _parsed(lambda: parse_at_least(request.query.get("min"), d.config.history.flap_changes))
+
+    async def read() -> dict[str, Any]:
+        found = d.line_history.flaps.flapping(d.clock(), at_least)
+        lines = d.config.topology.lines
+        return flapping_json(found, {f.line: lines[f.line].device for f in found if f.line in lines}, at_least)
+
+    return _json(await _on_daemon_loop(request, read))
+
+
+async def lines_drifting(request: web.Request) -> web.Response:
+    """Lines still OK whose latest hourly average is within `margin` of a threshold, nearest first."""
+    d = _daemon(request)
+    margin = _parsed(lambda: parse_margin(request.query.get("margin"), d.config.history.drift_margin))
+    found = await d.line_history.drifting(margin)
+
+    async def still_ok() -> list[Drift]:
+        lines = d.config.topology.lines
+        return [f for f in found if f.line in lines and d.line_state(f.line).status is Status.OK]
+
+    return _json(drifting_json(await _on_daemon_loop(request, still_ok), margin))
+
+
 def incident_action(action: EventAction) -> Callable[[web.Request], Awaitable[web.Response]]:
     """POST /api/incidents/{tracking}/ack, /owner, /notes, /close: the NOC's action, recorded with who and when."""
     name, limit = TEXT_FIELDS.get(action, ("note", MAX_NOTE))
@@ -714,6 +765,9 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/api/silences", silences_list, allow_head=False)
     app.router.add_post("/api/silences", silence_add)
     app.router.add_delete("/api/silences/{id}", silence_expire)
+    get("/api/subscribers/{id}/quality", subscriber_quality, allow_head=False)
+    get("/api/lines/flapping", lines_flapping, allow_head=False)
+    get("/api/lines/drifting", lines_drifting, allow_head=False)
     return app
 
 

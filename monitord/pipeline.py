@@ -32,6 +32,7 @@ from typing import Any
 
 from monitord.config import Config
 from monitord.incident_actions import Refusal, refusal
+from monitord.line_history import LineHistory
 from monitord.model import Incident, IncidentEvent, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
 from monitord.outbox import Outbox
 from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
@@ -168,7 +169,8 @@ class Pipeline:
 
     Its steps are written by the store's writer thread (monitord/stepwriter.py) while the loop
     polls on; one step at a time (`_stepping`), so the engine never steps while its rows are
-    being written.
+    being written. Each poll's samples and each step's line state changes also go to `lines`,
+    line quality over time, kept on a thread of its own (monitord/line_history.py).
     """
 
     def __init__(
@@ -209,6 +211,7 @@ class Pipeline:
         self._written_through: int | None = None  # ... and the last one written with a step
         self._writer = store.writer()
         self.silencing = Silencing(store, outbox)  # the NOC's silences and what they hold
+        self.lines = LineHistory(store, lambda: self.config, clock)  # line quality over time: fed each poll and step
         self._reserve_numbers()
 
     def follow(self, through: int) -> None:
@@ -228,6 +231,7 @@ class Pipeline:
         the loop for up to 300 ms: bench/stall_trace.py)."""
         arrival = _Arrival(samples, through)
         self._arrived.append(arrival)
+        self.lines.take(samples)
         async with self._stepping:
             while arrival.step is None:
                 batch = self._take_arrived()
@@ -278,6 +282,7 @@ class Pipeline:
         if pending is None or now >= self._next_write:
             await self._write(incidents, planned, now)
         _log_states(step.states)
+        self.lines.flaps.record(step.states)
         for change in step.incidents:
             inc = change.incident
             log.info(
@@ -404,6 +409,7 @@ class Pipeline:
                 await self._apply_maintenance(self.clock())
             except DATABASE_ERRORS as error:
                 raise StoreError.of(self.config.state, error) from None
+        self.lines.start()
 
     async def reload(self, config: Config, reshape: Reshape | None = None) -> None:
         """A new config: rules, notice settings, inventory and maintenance windows; incidents and
@@ -434,6 +440,7 @@ class Pipeline:
             now = self.clock()
             self.comments.every = 0.0  # queue the held helpdesk comments
             await self._commit(self.engine.tick(now), now)
+        await self.lines.stop()
         if self.unwritten is not None:
             log.error(
                 "stopping with the state file still refusing writes (%s): %d incident changes and "

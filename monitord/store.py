@@ -33,7 +33,8 @@ shards and batches, monitord/shardstore.py), and a database written by a newer m
 refused by either.
 
 Longer than the other modules on purpose: every SQL statement against the state is here (but
-the pollers' leases and batches, each run from a thread of their own, monitord/shardstore.py),
+the pollers' leases and batches, monitord/shardstore.py, and the line quality roll-ups,
+monitord/line_history.py, each run from a thread and connection of their own),
 beside both engines' migrations and the partial indexes the statements rely on, so a schema
 change and the queries it touches are read and reviewed together.
 """
@@ -236,6 +237,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE answer_tally (region TEXT NOT NULL, answer TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (region, answer));
     CREATE INDEX outbox_surveys ON outbox (recipient, sent_at) WHERE action = 'survey' AND status = 'sent';
     """,
+    # Line quality over time (issue 13 item 4, monitord/line_history.py): one row per device and
+    # period (5 minutes or an hour), its lines' min/avg/max packed in `data` (monitord/rollups.py).
+    # Rows of kilobytes: a rowid table, not WITHOUT ROWID; by age for pruning and the latest hour.
+    """
+    CREATE TABLE line_quality (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, step INTEGER NOT NULL, start INTEGER NOT NULL,
+        metrics TEXT NOT NULL, data BLOB NOT NULL);
+    CREATE UNIQUE INDEX line_quality_device ON line_quality (device, step, start);
+    CREATE INDEX line_quality_age ON line_quality (step, start);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -383,6 +394,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
         at double precision NOT NULL, PRIMARY KEY (tracking, phone));
     CREATE TABLE answer_tally (region text NOT NULL, answer text NOT NULL, count bigint NOT NULL, PRIMARY KEY (region, answer));
     CREATE INDEX outbox_surveys ON outbox (recipient, sent_at) WHERE action = 'survey' AND status = 'sent';
+    """,
+    # SQLite's MIGRATIONS[18]: line quality over time (its unique index line_quality_device is the key here).
+    """
+    CREATE TABLE line_quality (
+        device text COLLATE "C" NOT NULL, step integer NOT NULL, start bigint NOT NULL, metrics text NOT NULL,
+        data bytea NOT NULL, PRIMARY KEY (device, step, start));
+    CREATE INDEX line_quality_age ON line_quality (step, start);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link

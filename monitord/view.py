@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from monitord.exposition import Exposition
     from monitord.history import History
     from monitord.incident_actions import Refusal
+    from monitord.line_history import LineHistory
     from monitord.looplag import LoopLag
     from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
     from monitord.outbox import Delivery
@@ -84,6 +85,10 @@ class View(Protocol):
     @property
     def history(self) -> History:
         """Past incidents, read off the loop (monitord/history.py)."""
+
+    @property
+    def line_history(self) -> LineHistory:
+        """Line quality over time and the flapping lines (monitord/line_history.py)."""
 
     @property
     def lag(self) -> LoopLag:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,9 @@ async def drain(outbox: Outbox, store: Store, timeout: float, done: Callable[[],
     finally:
         await outbox.stop(timeout=2.0)
         await runner
+
+
+def version_before(migrations: Sequence[str], marker: str) -> int:
+    """The schema version just before the migration holding `marker`: the state an older monitord
+    left (found by content, so migrations appended later do not move it)."""
+    return next(n for n, sql in enumerate(migrations) if marker in sql)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from monitord.model import Incident, IncidentKind, NodeRef, Phase
+from monitord.model import Incident, IncidentKind, LineState, NodeRef, Phase, Status
+from tests.test_rollups_api import drifting_row, dsl_lines, polled_quality
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -117,6 +118,39 @@ async def test_history_and_exports(api: Api) -> None:
         "export", "incidents", "--since", until.isoformat(), "--until", since.isoformat(), "--url", api.url
     )
     assert backwards.code == 1 and "400 until: expected after since" in backwards.err
+
+
+@on_daemon_loop
+async def test_quality_flapping_and_drifting(api: Api) -> None:
+    line = dsl_lines(api)[0]
+    assert (await polled_quality(api, line))[0] == 200  # a written period, as at a stop
+    table = await monitord("quality", line, "--url", api.url)
+    assert table.code == 0, table.err
+    header, *rows = table.out.splitlines()
+    assert header.split()[:1] == ["PERIOD"] and "SNR_MARGIN_DOWN_DB" in header.split() and rows
+    hourly = await monitord(
+        "quality", line, "--step", "1h", "--since", "2026-01-01T00:00", "--until", "2026-01-02T00:00", "--url", api.url
+    )
+    assert (hourly.code, hourly.out.strip()) == (0, f"no line quality kept for {line} in the period")
+    wrong = await monitord("quality", line, "--since", "2026-12-02T00:00", "--until", "2026-12-01T00:00", "--url", api.url)
+    assert wrong.code == 1 and "400 until: expected after since" in wrong.err
+
+    now = api.daemon.clock()
+    flapping_line = dsl_lines(api)[1]
+    node = NodeRef("line", flapping_line)
+    api.daemon.line_history.flaps.record(
+        [LineState(node, s, now - 900 + 100 * k) for k, s in enumerate([Status.DOWN, Status.OK] * 4)]
+    )
+    flapping = await monitord("lines", "flapping", "--min", "4", "--url", api.url)
+    assert flapping.code == 0, flapping.err
+    assert flapping.out.splitlines()[0].split() == ["SUBSCRIBER", "DEVICE", "TIMES", "LAST"]
+    assert [r.split()[:3] for r in flapping.out.splitlines()[1:]] == [[flapping_line, api.topology.lines[line].device, "4"]]
+
+    near, _ = await drifting_row(api)
+    drifting = await monitord("lines", "drifting", "--json", "--url", api.url)
+    assert drifting.code == 0 and near in [d["subscriber"] for d in drifting.json()["lines"]]
+    narrow = await monitord("lines", "drifting", "--margin", "0.5", "--url", api.url)
+    assert narrow.code == 0 and near not in narrow.out
 
 
 @on_daemon_loop

@@ -18,6 +18,7 @@ from monitord.config import (
     SECTION_KEYS,
     ConfigError,
     CpeNotices,
+    HistoryConfig,
     Problem,
     format_problems,
     load_config,
@@ -722,6 +723,22 @@ CASES = [
         "ticket_link:",
         "ticket_link has no {tracking}",
     ),
+    Case(
+        "history metric no profile reads",
+        "polling:\n  icmp_interval: 30s",
+        "history:\n  metrics: [snr_margin_down_db, snr_margn_down_db]\npolling:\n  icmp_interval: 30s",
+        "history.metrics[1]",
+        "metrics:",
+        "no line profile reads 'snr_margn_down_db' (hint: did you mean 'snr_margin_down_db'?)",
+    ),
+    Case(
+        "history 5-minute roll-ups kept too long",
+        "polling:\n  icmp_interval: 30s",
+        "history:\n  five_minutes: 400d\npolling:\n  icmp_interval: 30s",
+        "history.five_minutes",
+        "five_minutes:",
+        "'400d' is longer than allowed (hint: use 1d to 90d)",
+    ),
     Case("CSV bad MAC", "00:1A:2B:3C:4D:5E", "00:1A:2B:3C:4D", "mac", "100003", "is not a MAC address", file="subs.csv"),
     Case("CSV unknown device", "tr,cmts-1", "tr,cmts-9", "device", "100003", "unknown device 'cmts-9'", file="subs.csv"),
     Case("CSV missing name", "100002,John Smith", "100002,", "name", "100002", "missing required value", file="subs.csv"),
@@ -1207,3 +1224,13 @@ def test_an_onu_line_may_name_its_serial_instead_of_a_port(tmp_path: Path) -> No
     )
     line = load_config(write(tmp_path, BASE, rows), ENV).topology.lines["100002"]
     assert (line.port, line.serial) == (None, "UBNT20731888")
+
+
+def test_history_defaults_and_a_band_metric(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path), ENV).history == HistoryConfig()
+    edited = BASE.replace(
+        "polling:\n  icmp_interval: 30s",
+        "history:\n  hourly: 30d\n  metrics: [snr_margin_ds1_db, rate_down_bps, rate_down_bps]\npolling:\n  icmp_interval: 30s",
+    )
+    history = load_config(write(tmp_path, edited), ENV).history
+    assert (history.hourly, history.metrics) == (30 * 86400.0, ("snr_margin_ds1_db", "rate_down_bps"))  # a VDSL2 band's, once

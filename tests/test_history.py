@@ -19,7 +19,7 @@ import pytest_asyncio
 from monitord.history import History, PastIncident, report_csv, touched_csv
 from monitord.model import Device, Exchange, Incident, IncidentKind, Line, NodeRef, Phase, Region, StateServer, Topology
 from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, StoreError, _Postgres, migrate, migrate_postgres
-from tests.outbox_fixtures import store  # noqa: F401  (fixture)
+from tests.outbox_fixtures import store, version_before  # noqa: F401  (fixture)
 from tests.test_store import NOW, incident
 
 REGIONAL = "ARZ-2026-000123"  # tests.test_store's incident: exchange:sisli, lines s1 and s2
@@ -96,18 +96,13 @@ def reopened(where: Path | StateServer) -> Iterator[tuple[Store, History]]:
         s.close()
 
 
-def before(migrations: tuple[str, ...]) -> int:
-    """The schema version just before incident_lines."""
-    return next(n for n, sql in enumerate(migrations) if "CREATE TABLE incident_lines" in sql)
-
-
 INCIDENT_ROW = "INSERT INTO incidents VALUES ({}, 'outage', 'exchange:sisli', 'open', {}, {}, NULL, {}, '[]')"
 
 
 async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
-    migrate(db, target=before(MIGRATIONS))
+    migrate(db, target=version_before(MIGRATIONS, "CREATE TABLE incident_lines"))
     db.execute(INCIDENT_ROW.format("?", "?", "?", "?"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     db.close()
     with reopened(path) as (_, reads):
@@ -117,7 +112,7 @@ async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tm
 
 async def test_postgresql_indexes_the_incidents_stored_before_too(pg_database: StateServer) -> None:
     connection: psycopg.Connection[Any] = _Postgres.connect(pg_database)
-    migrate_postgres(connection, target=before(PG_MIGRATIONS))
+    migrate_postgres(connection, target=version_before(PG_MIGRATIONS, "CREATE TABLE incident_lines"))
     with connection.transaction():
         connection.execute(INCIDENT_ROW.format("$1", "$2", "$3", "$4"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     connection.close()

@@ -17,7 +17,7 @@ from monitord.store import MIGRATIONS, Store, migrate
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
 from notices.plan import Planned, PlanSettings, plan
 from notices.silences import covers, hold_silenced, incident_labels, noc_side, release
-from tests.outbox_fixtures import ENGINES, state_at, store  # noqa: F401  (fixture)
+from tests.outbox_fixtures import ENGINES, state_at, store, version_before  # noqa: F401  (fixture)
 from tests.plan_fixtures import TOPOLOGY, Change, incident
 
 SETTINGS = PlanSettings(noc_emails=("noc@isp.example",), templates=builtin_templates())
@@ -176,7 +176,7 @@ def test_silences_and_held_items_survive_a_restart(engine: str, request: pytest.
 def test_a_state_file_of_the_version_before_silences_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
-    migrate(db, target=len(MIGRATIONS) - 1)
+    migrate(db, target=version_before(MIGRATIONS, "CREATE TABLE silences"))
     db.close()
     s = Store.open(path)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitord.model import Notification
 from monitord.store import MIGRATIONS, InboundRecord, Store, migrate
-from tests.outbox_fixtures import store  # noqa: F401  (fixture)
+from tests.outbox_fixtures import store, version_before  # noqa: F401  (fixture)
 
 PHONE, OTHER = "+905321112233", "+905324445566"
 SID = "SM" + "a" * 32
@@ -69,7 +69,7 @@ def test_messages_are_forgotten_with_the_sent_history(store: Store) -> None:
 def test_a_state_file_of_the_version_before_migrates(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     db = sqlite3.connect(path)
-    migrate(db, len(MIGRATIONS) - 1)
+    migrate(db, version_before(MIGRATIONS, "CREATE TABLE sms_answers"))
     db.close()
     s = Store.open(path)
     try:

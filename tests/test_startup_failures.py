@@ -114,7 +114,12 @@ def full_disk_new_file(state: Path, undo: list[list[str]]) -> None:
 
 
 def full_disk_existing_file(state: Path, undo: list[list[str]]) -> None:
-    _mount_tmpfs(state.parent, "384k", undo)  # room for the schema (about 150 kB), then filled
+    """A file system the state's size plus a little (the size the schema has now, measured apart),
+    then filled: with much more room left before the filling, SQLite meets the full disk first
+    in its -shm file and says "disk I/O error" instead."""
+    measured = state.parent.with_name("measured.db")
+    Store.open(measured).close()
+    _mount_tmpfs(state.parent, f"{measured.stat().st_size // 1024 + 224}k", undo)
     Store.open(state).close()
     _fill(state.parent)
 

@@ -27,7 +27,7 @@ from monitord.store import (
     migrate_postgres,
     postgres_session,
 )
-from tests.outbox_fixtures import queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
+from tests.outbox_fixtures import queue, sms, twilio, twilio_section, version_before  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
 
@@ -99,7 +99,7 @@ def test_opening_again_keeps_the_rows_and_the_schema_version(pg_database: StateS
 def test_a_database_of_the_previous_schema_gains_the_leaders_address_and_keeps_its_epoch(pg_database: StateServer) -> None:
     db = postgres_session(pg_database)
     try:
-        migrate_postgres(db, target=len(PG_MIGRATIONS) - 2)  # before the leader's address (and the survey's tables)
+        migrate_postgres(db, target=version_before(PG_MIGRATIONS, "ADD COLUMN advertise"))
         db.execute("UPDATE correlator_leader SET epoch = 4, holder = 'noc-1/77'")
     finally:
         db.close()

@@ -29,7 +29,7 @@ from monitord.store import MIGRATIONS, PG_MIGRATIONS, InboundRecord, Store, migr
 from notices.inbound import Facts, Question, answer, read, score_of
 from notices.plan import PlanSettings
 from tests.blocks import own_base
-from tests.outbox_fixtures import ENGINES, state_at, store, twilio_section  # noqa: F401  (fixture)
+from tests.outbox_fixtures import ENGINES, state_at, store, twilio_section, version_before  # noqa: F401  (fixture)
 from tests.test_sms_inbound import CUSTOMER, NOW, PUBLIC, STRANGER, Harness, harness, rows, settled
 from tests.track_fixtures import OUTAGE, topology
 
@@ -180,10 +180,10 @@ def test_a_database_of_the_version_before_takes_scores(engine: str, request: pyt
     where = state_at(engine, request, tmp_path)
     if isinstance(where, Path):
         with contextlib.closing(sqlite3.connect(where)) as db:
-            migrate(db, len(MIGRATIONS) - 1)
+            migrate(db, version_before(MIGRATIONS, "CREATE TABLE survey_scores"))
     else:
         with contextlib.closing(postgres_session(where)) as session:
-            migrate_postgres(session, target=len(PG_MIGRATIONS) - 1)
+            migrate_postgres(session, target=version_before(PG_MIGRATIONS, "CREATE TABLE survey_scores"))
     with contextlib.closing(Store.open(where)) as s:
         sent(s, TRACKING, "survey", NOW)
         assert s.record_inbound(message(1, "number 3", NOW + 1), None, [], NOW + 1, None, (TRACKING, 3), "ist")

@@ -59,6 +59,7 @@ from monitord.config.model import (
     CpeNotices,
     DispatchConfig,
     EmailConfig,
+    HistoryConfig,
     MetricsConfig,
     NotifiersConfig,
     PollingConfig,
@@ -186,6 +187,29 @@ class Retention(Section):
     resolved_incidents: Kept = Field(
         default=values.default_of(RetentionConfig, "resolved_incidents"),
         description="Resolved incidents, from when they were resolved (default 90d)",
+    )
+
+
+class History(Section):
+    """Line quality over time: 5-minute and hourly min/avg/max of each line's metrics, and the lists of flapping and drifting lines"""
+
+    five_minutes: Annotated[float, Parsed(DURATION, values.duration(durations.FIVE_MINUTE_ROLLUPS))] = Field(
+        default=values.default_of(HistoryConfig, "five_minutes"), description="How long 5-minute roll-ups are kept (default 7d)"
+    )
+    hourly: Annotated[float, Parsed(DURATION, values.duration(durations.HOURLY_ROLLUPS))] = Field(
+        default=values.default_of(HistoryConfig, "hourly"), description="How long hourly roll-ups are kept (default 90d)"
+    )
+    metrics: list[Id] = Field(
+        default=list(values.default_of(HistoryConfig, "metrics")),
+        description="The metrics kept, as the line profiles name them (e.g. snr_margin_down_db); [] keeps none",
+    )
+    drift_margin: Annotated[float, Parsed({"type": "number", "exclusiveMinimum": 0}, values.number(0.1, 100.0))] = Field(
+        default=values.default_of(HistoryConfig, "drift_margin"),
+        description="A line still OK whose hourly average is this close to a threshold (in its unit, dB) is drifting (default 3)",
+    )
+    flap_changes: Annotated[int, int_range(2, 1000)] = Field(
+        default=values.default_of(HistoryConfig, "flap_changes"),
+        description="A line that went bad this many times in 24 h is flapping (default 3)",
     )
 
 
@@ -582,6 +606,7 @@ class ConfigFile(Section):
     maintenance: list[MaintenanceWindow] = Field(default=[])
     metrics: Metrics = Metrics()
     retention: Retention = Retention()
+    history: History = History()
     traps: Traps | None = None
     cluster: Cluster = Cluster()
     tracking: Tracking | None = None

@@ -21,7 +21,15 @@ from monitord.config.model import Config, TicketConfig
 from monitord.config.notifiers import read_notifiers
 from monitord.config.problems import ConfigError, Problem, format_problems
 from monitord.config.rules import RulesConfigError, parse_rules
-from monitord.config.sections import read_http, read_metrics, read_polling, read_retention, read_snmp, read_traps
+from monitord.config.sections import (
+    read_history,
+    read_http,
+    read_metrics,
+    read_polling,
+    read_retention,
+    read_snmp,
+    read_traps,
+)
 from monitord.config.stages import read_stages
 from monitord.config.subscribers import read_subscribers
 from monitord.config.templates import SmsBudget, read_templates, sms_budget
@@ -111,6 +119,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     tracking = read_tracking(d, root)
     stages = read_stages(d, root)
     profiles = _profiles(d, profiles_dir)
+    history = read_history(d, root, profiles)
     inventory = Inventory()
     read_topology(d, root, Known(snmp, auth_names, profiles, profiles_dir), inventory)
     read_subscribers(d, root, inventory)
@@ -142,6 +151,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         or polling is None
         or metrics is None
         or retention is None
+        or history is None
         or notifiers is None
         or cluster is None
         or stages is None
@@ -174,6 +184,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         profiles_dir=profiles_dir,
         metrics=metrics,
         retention=retention,
+        history=history,
         traps=traps,
         cluster=cluster,
         tracking=tracking,

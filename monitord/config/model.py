@@ -85,6 +85,35 @@ class RetentionConfig:
     resolved_incidents: float = 90 * 86400.0  # from when they were resolved
 
 
+DEFAULT_HISTORY_METRICS: tuple[str, ...] = (
+    "snr_margin_down_db",
+    "snr_margin_up_db",
+    "attenuation_down_db",
+    "rate_down_bps",
+    "rate_up_bps",
+    "errored_seconds_per_s",
+    "resyncs_per_s",
+    "ds_power_dbmv",
+    "ds_snr_db",
+    "us_rx_power_dbmv",
+    "onu_rx_power_dbm",
+    "olt_rx_power_dbm",
+    "rx_power_dbm",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """Line quality over time (monitord/line_history.py): how long each roll-up is kept
+    (seconds), which metrics, and when a line counts as drifting or flapping."""
+
+    five_minutes: float = 7 * 86400.0
+    hourly: float = 90 * 86400.0
+    metrics: tuple[str, ...] = DEFAULT_HISTORY_METRICS  # empty: no roll-ups at all
+    drift_margin: float = 3.0  # in the level's unit (dB): a line this close to a threshold is drifting
+    flap_changes: int = 3  # a line that went bad this often in 24 h is flapping
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterConfig:
     """How `--role poller` processes share the inventory (monitord/poller_role.py): by lease on
@@ -273,6 +302,7 @@ class Config:
     profiles_dir: Path | None = None  # extra line profiles, <name>.yaml, beside the built-in ones
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
+    history: HistoryConfig = HistoryConfig()
     traps: TrapsConfig | None = None  # None: no trap receiver
     tracking: TrackingConfig | None = None  # None: no tracking page
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse

@@ -1,13 +1,16 @@
-"""The flat sections: http, snmp, polling, metrics, retention and traps."""
+"""The flat sections: http, snmp, polling, metrics, retention, history and traps."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from monitord.config import layout
 from monitord.config.decoder import Decoder
 from monitord.config.model import (
+    HistoryConfig,
     HttpConfig,
     MetricsConfig,
     PollingConfig,
@@ -20,9 +23,11 @@ from monitord.config.values import (
     default_of,
     identifier,
     snmp_version,
+    suggest,
 )
 from monitord.model import Secret, SnmpAuth
 from monitord.yamlload import KeyPath
+from probes.profiles import Profile
 
 
 def read_http(d: Decoder, root: dict[Any, Any]) -> HttpConfig | None:
@@ -136,6 +141,27 @@ def read_metrics(d: Decoder, root: dict[Any, Any]) -> MetricsConfig | None:
 def read_retention(d: Decoder, root: dict[Any, Any]) -> RetentionConfig | None:
     retention = d.validated(layout.Retention, root.get("retention"), ("retention",))
     return None if retention is None else RetentionConfig(**retention.model_dump())
+
+
+def read_history(d: Decoder, root: dict[Any, Any], profiles: Mapping[str, Profile] | None) -> HistoryConfig | None:
+    """A metric no line profile reads would be kept as nothing: refused with the known ones."""
+    history = d.validated(layout.History, root.get("history"), ("history",))
+    if history is None:
+        return None
+    if profiles is not None:
+        names = profile_metrics(profiles)
+        read = re.compile("|".join(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(name)) for name in names))
+        for i, metric in enumerate(history.metrics):
+            if not read.fullmatch(metric):
+                d.report(("history", "metrics", i), f"no line profile reads {metric!r}", suggest(metric, sorted(names)))
+                return None
+    return HistoryConfig(**{**history.model_dump(), "metrics": tuple(dict.fromkeys(history.metrics))})
+
+
+def profile_metrics(profiles: Mapping[str, Profile]) -> set[str]:
+    """The metrics the line profiles name: their columns' (some with {label} placeholders) and aggregates'."""
+    names = {column.name for profile in profiles.values() for column in profile.columns()}
+    return names | {aggregate.name for profile in profiles.values() for aggregate in profile.aggregates}
 
 
 def read_traps(d: Decoder, root: dict[Any, Any]) -> TrapsConfig | None:
