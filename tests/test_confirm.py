@@ -132,6 +132,11 @@ def test_a_question_twilio_took_before_a_crash_is_answered_before_the_outbox_kno
     assert store.open_question(PHONE) == (TRACKING, "confirm")
     assert store.record_inbound(InboundRecord("SM" + "1" * 32, PHONE, "no", NOW + 2), None, [], NOW + 2, (TRACKING, False))
     assert store.answer(TRACKING, PHONE) is False and store.open_question(PHONE) is None
+    survey = Notification(f"ARZ-2026-000300/sms/{PHONE}/survey", "sms", PHONE, "survey", "", "1-5?", "ARZ-2026-000300")
+    store.commit_step(None, [], [(survey, None)], NOW + 3)
+    [asking] = [i for i in store.items("sms") if i.notification.key == survey.key]
+    assert store.claim(asking.id, NOW + 4)
+    assert store.open_question(PHONE) == ("ARZ-2026-000300", "survey")  # the survey the same way
 
 
 async def asked(h: object, phone: str) -> None:
