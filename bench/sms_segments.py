@@ -59,24 +59,29 @@ def main() -> None:
     old = old_templates(args.before)
     areas, names = inventory_names(REPO)
     texts = builtin_templates()
-    totals = dict.fromkeys(COLUMNS, 0)
+    totals = dict.fromkeys(COLUMNS, 0)  # over the templates `--before` had: the comparable sums
+    everything = dict.fromkeys(COLUMNS[1:], 0)  # over every template now, new ones too
     print(f"{'template':24} {'lang':4} " + " ".join(f"{c:>15}" for c in COLUMNS) + "   longest text now (characters)")
     for language in ("tr", "en"):
         candidates = worst_values(areas, names, "ARZ", IST, language)
         for name in sorted(n for n in FIELDS if n.startswith("sms.")):
             row = {
-                "before": before(old, name, language, candidates) if name in old.TEMPLATES else 0,
                 "gsm7-turkish": worst_cost(name, language, texts, candidates, "gsm7-turkish", False).cost.segments,
                 "twilio+translit": worst_cost(name, language, texts, candidates, "gsm7", True).cost.segments,
                 "twilio": worst_cost(name, language, texts, candidates, "gsm7", False).cost.segments,
             }
             longest = len(worst_cost(name, language, texts, candidates, "gsm7-turkish", False).text)
             for column, count in row.items():
-                totals[column] += count
-            print(f"{name:24} {language:4} " + " ".join(f"{row[c]:>15}" for c in COLUMNS) + f"   {longest}")
+                everything[column] += count
+            if name in old.TEMPLATES:
+                row["before"] = before(old, name, language, candidates)
+                for column, count in row.items():
+                    totals[column] += count
+            print(f"{name:24} {language:4} " + " ".join(f"{row.get(c, 'new'):>15}" for c in COLUMNS) + f"   {longest}")
     best = min(totals.values())
-    print(f"{'sum over templates':29} " + " ".join(f"{totals[c]:>15}" for c in COLUMNS))
+    print(f"{'sum over templates before':29} " + " ".join(f"{totals[c]:>15}" for c in COLUMNS))
     print(f"{'ratio to best':29} " + " ".join(f"{totals[c] / best:>15.2f}" for c in COLUMNS))
+    print(f"{'sum over all templates now':29} {'':>15} " + " ".join(f"{everything[c]:>15}" for c in COLUMNS[1:]))
     outage = {c: 0 for c in COLUMNS}
     candidates = worst_values(areas, names, "ARZ", IST, "tr")
     outage["before"] = before(old, "sms.outage", "tr", candidates)

@@ -247,6 +247,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX line_quality_device ON line_quality (device, step, start);
     CREATE INDEX line_quality_age ON line_quality (step, start);
     """,
+    # Questions that may have reached the phone without the outbox knowing yet (the process died
+    # while Twilio took them, or before the wave's `sent` marks were written): an answer to one
+    # must count, not be read as text (`Store.open_question`).
+    """
+    CREATE INDEX outbox_questions_out ON outbox (recipient)
+        WHERE action IN ('confirm', 'survey') AND status IN ('pending', 'sending') AND first_attempt_at IS NOT NULL;
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -402,6 +409,11 @@ PG_MIGRATIONS: tuple[str, ...] = (
         data bytea NOT NULL, PRIMARY KEY (device, step, start));
     CREATE INDEX line_quality_age ON line_quality (step, start);
     """,
+    # SQLite's MIGRATIONS[19]: the questions that may have reached the phone, by phone.
+    """
+    CREATE INDEX outbox_questions_out ON outbox (recipient)
+        WHERE action IN ('confirm', 'survey') AND status IN ('pending', 'sending') AND first_attempt_at IS NOT NULL;
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -456,12 +468,20 @@ _CONSENT = """INSERT INTO sms_consent VALUES (?, ?, ?)
 _ANSWER = """INSERT INTO sms_answers VALUES (?, ?, ?, ?, ?) ON CONFLICT (tracking, phone) DO NOTHING"""
 _SCORE = """INSERT INTO survey_scores VALUES (?, ?, ?, ?, ?) ON CONFLICT (tracking, phone) DO NOTHING"""
 _TALLY = """INSERT INTO answer_tally VALUES (?, ?, 1) ON CONFLICT (region, answer) DO UPDATE SET count = answer_tally.count + 1"""
-# The last question (repair or survey) sent to a phone and not answered: each kind by its own partial index.
+# The last question (repair or survey) sent to a phone and not answered: each kind by its own partial index; and one
+# that may have reached it, tried but not known `sent` (a crash, or a wave's marks not written yet).
 _OPEN_QUESTION = """SELECT incident, action, sent_at FROM outbox WHERE recipient = ? AND action = 'confirm' AND status = 'sent'
     AND NOT EXISTS (SELECT 1 FROM sms_answers WHERE sms_answers.tracking = outbox.incident AND sms_answers.phone = outbox.recipient)
     UNION ALL
     SELECT incident, action, sent_at FROM outbox WHERE recipient = ? AND action = 'survey' AND status = 'sent'
     AND NOT EXISTS (SELECT 1 FROM survey_scores WHERE survey_scores.tracking = outbox.incident AND survey_scores.phone = outbox.recipient)
+    UNION ALL
+    SELECT incident, action, first_attempt_at FROM outbox WHERE recipient = ?
+    AND action IN ('confirm', 'survey') AND status IN ('pending', 'sending') AND first_attempt_at IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM sms_answers WHERE outbox.action = 'confirm'
+        AND sms_answers.tracking = outbox.incident AND sms_answers.phone = outbox.recipient)
+    AND NOT EXISTS (SELECT 1 FROM survey_scores WHERE outbox.action = 'survey'
+        AND survey_scores.tracking = outbox.incident AND survey_scores.phone = outbox.recipient)
     ORDER BY sent_at DESC LIMIT 1"""
 
 
@@ -1456,8 +1476,10 @@ class Store:
 
     def open_question(self, phone: str) -> tuple[str, str] | None:
         """The incident and action ("confirm" or "survey") of the last question sent to `phone`
-        that it has not answered, or None."""
-        row = self._db.execute(_OPEN_QUESTION, (phone, phone)).fetchone()
+        that it has not answered, or None. A question tried but not known `sent` counts: Twilio may
+        have taken it before a crash, and the customer's answer must not wait for the outbox to
+        find that out (its re-attempt waits `settle` seconds and then asks Twilio first)."""
+        row = self._db.execute(_OPEN_QUESTION, (phone, phone, phone)).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
 
     def questions_due(self, after: float, until: float) -> list[tuple[str, str]]:

@@ -116,6 +116,29 @@ def test_an_answer_is_taken_once_per_incident_and_phone(store: Store) -> None:  
     assert store.answer(TRACKING, PHONE) is False  # the first answer stands
 
 
+def test_a_question_twilio_took_before_a_crash_is_answered_before_the_outbox_knows(store: Store) -> None:  # noqa: F811
+    """kill -9 after Twilio took the question and before its `sent` mark (found by
+    tests/test_field_trial.py): the customer's "no" is an answer, not text, while the restarted
+    outbox still waits `settle` seconds to ask Twilio whether it arrived."""
+    question = Notification(f"{TRACKING}/sms/{PHONE}/confirm", "sms", PHONE, "confirm", "", "1/2?", TRACKING)
+    failed = Notification(f"ARZ-2026-000200/sms/{PHONE}/survey", "sms", PHONE, "survey", "", "1-5?", "ARZ-2026-000200")
+    store.commit_step(None, [], [(question, None), (failed, None)], NOW)
+    [item, dead] = store.items("sms")
+    assert store.open_question(PHONE) is None  # queued, never tried: it cannot have reached the phone
+    assert store.claim(dead.id, NOW) and store.claim(item.id, NOW + 1)
+    store.mark_dead(dead.id, "HTTP 400: not a mobile number")  # refused: it reached no one
+    assert store.open_question(PHONE) == (TRACKING, "confirm")  # sending: Twilio may have it
+    assert store.requeue_sending("sms", NOW + 10) == 1  # the restart: pending again, tried once
+    assert store.open_question(PHONE) == (TRACKING, "confirm")
+    assert store.record_inbound(InboundRecord("SM" + "1" * 32, PHONE, "no", NOW + 2), None, [], NOW + 2, (TRACKING, False))
+    assert store.answer(TRACKING, PHONE) is False and store.open_question(PHONE) is None
+    survey = Notification(f"ARZ-2026-000300/sms/{PHONE}/survey", "sms", PHONE, "survey", "", "1-5?", "ARZ-2026-000300")
+    store.commit_step(None, [], [(survey, None)], NOW + 3)
+    [asking] = [i for i in store.items("sms") if i.notification.key == survey.key]
+    assert store.claim(asking.id, NOW + 4)
+    assert store.open_question(PHONE) == ("ARZ-2026-000300", "survey")  # the survey the same way
+
+
 async def asked(h: object, phone: str) -> None:
     """The question, sent through the lab's Twilio as the outbox sends it."""
     daemon = h.daemon  # type: ignore[attr-defined]
