@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from monitord.model import Incident, IncidentKind, LineState, NodeRef, Phase, Status
-from tests.test_rollups_api import drifting_row, dsl_lines, polled_quality
+from monitord.model import Incident, IncidentKind, NodeRef, Phase
+from tests.test_rollups_api import drifting_row, dsl_lines, flaps_of, polled_quality, record_flaps
 
 if TYPE_CHECKING:
     from tests.http_fixtures import Api
@@ -137,14 +137,12 @@ async def test_quality_flapping_and_drifting(api: Api) -> None:
 
     now = api.daemon.clock()
     flapping_line = dsl_lines(api)[1]
-    node = NodeRef("line", flapping_line)
-    api.daemon.line_history.flaps.record(
-        [LineState(node, s, now - 900 + 100 * k) for k, s in enumerate([Status.DOWN, Status.OK] * 4)]
-    )
-    flapping = await monitord("lines", "flapping", "--min", "4", "--url", api.url)
+    times = flaps_of(api, flapping_line, now) + 4  # other tests of the shared daemon fault this DSLAM too
+    record_flaps(api, flapping_line, [now - 900 + 100 * k for k in range(8)])
+    flapping = await monitord("lines", "flapping", "--min", str(times), "--url", api.url)
     assert flapping.code == 0, flapping.err
     assert flapping.out.splitlines()[0].split() == ["SUBSCRIBER", "DEVICE", "TIMES", "LAST"]
-    assert [r.split()[:3] for r in flapping.out.splitlines()[1:]] == [[flapping_line, api.topology.lines[line].device, "4"]]
+    assert [flapping_line, api.topology.lines[line].device, str(times)] in [r.split()[:3] for r in flapping.out.splitlines()[1:]]
 
     near, _ = await drifting_row(api)
     drifting = await monitord("lines", "drifting", "--json", "--url", api.url)
