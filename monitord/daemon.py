@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitord import sdnotify
+from monitord import model, sdnotify
 from monitord.channels import build_notifiers, channel_policies
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
@@ -428,6 +428,10 @@ class Daemon:
             if refused is None:
                 self.store.add_incident_event(event)
         return refused
+
+    async def audit(self, entry: model.AuditEntry) -> None:
+        async with self.store.turn:
+            self.store.add_audit(entry)
 
     def silences(self) -> list[Silence]:
         return self.store.silences()

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from monitord import console
 from monitord.config import (
     Invalid,
     identifier,
@@ -46,7 +47,7 @@ from monitord.config import (
 )
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
 from monitord.history import REPORT_MAX, PastIncident, report_csv, touched_csv
-from monitord.http_server import paced
+from monitord.http_server import OPTIONS, paced
 from monitord.incident_actions import MAX_NOTE, Refusal, event_json, parse_event, workflow_json
 from monitord.model import (
     EventAction,
@@ -455,22 +456,23 @@ async def subscriber(request: web.Request) -> web.Response:
 async def diagnose_subscriber(request: web.Request) -> web.StreamResponse:
     """Live SNMP and ICMP from the daemon's own sockets: behind the token, rate limited, few at once."""
     _authorize(request, "live diagnoses are")
+    return _json(diagnosis_json(await live_diagnosis(request, _line(request).id)))
+
+
+async def live_diagnosis(request: web.Request, line_id: str) -> Diagnosis:
+    """One line's diagnosis on the daemon's loop, within the app's limits (the API's and the console's)."""
     limits = request.app[LIMITS]
     if limits.diagnoses >= DIAGNOSE_AT_ONCE:
         raise ApiError(429, f"at most {DIAGNOSE_AT_ONCE} diagnoses at once; retry shortly", {"Retry-After": "1"})
     if not limits.diagnose_rate.take(time.monotonic()):
         raise ApiError(429, f"at most {DIAGNOSE_RATE:g} diagnoses per second; retry shortly", {"Retry-After": "1"})
-    limits.diagnoses += 1
-    try:
-        return await on_daemon_loop(_diagnosis)(request)
-    finally:
-        limits.diagnoses -= 1
-
-
-async def _diagnosis(request: web.Request) -> web.Response:
     clients = request.app[CLIENTS]
     assert isinstance(clients, Clients), "the daemon's probes are not running"
-    return _json(diagnosis_json(await diagnose(_daemon(request), clients, _line(request).id)))
+    limits.diagnoses += 1
+    try:
+        return await _on_daemon_loop(request, lambda: diagnose(_daemon(request), clients, line_id))
+    finally:
+        limits.diagnoses -= 1
 
 
 @on_daemon_loop
@@ -712,6 +714,9 @@ def make_app(daemon: Controls, clients: Clients | None = None) -> web.Applicatio
     get("/api/silences", silences_list, allow_head=False)
     app.router.add_post("/api/silences", silence_add)
     app.router.add_delete("/api/silences/{id}", silence_expire)
+    if daemon.config.console is not None:
+        console.add_console(app, daemon.config.console)
+        app[OPTIONS] = {"max_line_size": console.MAX_LINE}  # a 10 kB lookup pasted by mistake gets a page saying so
     return app
 
 
