@@ -137,7 +137,10 @@ setInterval(function () {{
   var board = document.getElementById("board");
   if (!board || document.activeElement && board.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
   fetch("/console/rows" + location.search, {{credentials: "same-origin"}})
-    .then(function (r) {{ return r.ok ? r.text() : null; }})
+    .then(function (r) {{
+      if (r.redirected) {{ location.reload(); return null; }}  // signed out or expired: the sign-in page
+      return r.ok ? r.text() : null;
+    }})
     .then(function (html) {{ if (html !== null) board.innerHTML = html; }})
     .catch(function () {{}});
 }}, {REFRESH_SECONDS * 1000});

@@ -6,6 +6,9 @@ silences, stages, acknowledgements, owners and notes) or a live diagnosis needs 
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
+With a `console:` section the same listener serves the web console under /console (HTML pages
+for people, signed in with a session: monitord/console.py); only its routes are registered here.
+
 The API cannot hurt monitoring: it is served on a thread and event loop of its own
 (monitord/http_server.py); a handler that reads the daemon's state, through its `View`
 (monitord/view.py), hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from lab.isp import console_password
 from monitord import http
+from monitord.config.model import ConsoleConfig
 from monitord.console import COOKIE, STATE, add_console
 from monitord.demo import console_greeting, find_incident, until
 from monitord.model import IncidentKind, NodeRef
@@ -211,18 +212,24 @@ async def open_outage(api: Api) -> tuple[NodeRef, str]:
     return root, outage.tracking
 
 
-@on_daemon_loop
-async def test_an_expired_session_is_refused(api: Api) -> None:
-    """A listener of the console's own with one-second sessions, on the shared daemon."""
-    assert api.daemon.config.console is not None
+@asynccontextmanager
+async def console_of_its_own(api: Api, settings: ConsoleConfig) -> AsyncIterator[tuple[str, web.Application]]:
+    """A listener with the console alone, under other settings, on the shared daemon."""
     app = http._app(api.daemon)
-    add_console(app, replace(api.daemon.config.console, session=1.0))
+    add_console(app, settings)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", app
+    finally:
+        await runner.cleanup()
+
+
+@on_daemon_loop
+async def test_an_expired_session_is_refused(api: Api) -> None:
+    assert api.daemon.config.console is not None
+    async with console_of_its_own(api, replace(api.daemon.config.console, session=1.0)) as (url, app):
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http_session:
             browser = Browser(http_session, url)
             await sign_in(browser, api, "noc")
@@ -236,5 +243,24 @@ async def test_an_expired_session_is_refused(api: Api) -> None:
             assert status == 401 and "expired" in page
             assert (await browser.get("/console"))[0] == 303
             assert len(app[STATE].sessions.by_id) == 0 and len(api.daemon.store.audit(10_000)) == events
-    finally:
-        await runner.cleanup()
+
+
+@on_daemon_loop
+async def test_a_trusted_proxy_names_the_user(api: Api) -> None:
+    assert api.daemon.config.console is not None
+    proxied = replace(api.daemon.config.console, proxy_header="X-Remote-User", trusted_proxies=("127.0.0.1",))
+    async with console_of_its_own(api, proxied) as (url, _):
+        async with browsing(api) as browser:
+            browser.url = url
+            status, board = await browser.get("/console", headers={"X-Remote-User": "helpdesk"})
+            assert status == 200 and "helpdesk (helpdesk)" in board  # signed in by the proxy, with the user's role
+            csrf = re.search(r'name="csrf" value="([^"]+)"', board)
+            assert csrf is not None
+            denied = await browser.post("/console/silences", {"csrf": csrf[1], "node": "x", "duration": "1h", "comment": "x"})
+            assert denied[0] == 403  # the role still counts
+            assert (await browser.get("/console/lookup", headers={"X-Remote-User": "mallory"}))[0] == 303  # not a user
+    untrusted = replace(proxied, trusted_proxies=("192.0.2.1",))
+    async with console_of_its_own(api, untrusted) as (url, _):
+        async with browsing(api) as browser:
+            browser.url = url
+            assert (await browser.get("/console", headers={"X-Remote-User": "noc"}))[0] == 303  # from anyone else: ignored

@@ -11,6 +11,9 @@ import pytest
 from monitord.config import load_config
 from monitord.console import query_problem
 from monitord.console_auth import LoginLimit, Sessions, allowed, csrf_ok, hash_password, password_line, verify_password
+from monitord.model import AuditEntry
+from monitord.store import Store
+from tests.outbox_fixtures import store  # noqa: F401  (fixture)
 from tests.test_config import BASE, ENV, line_of, problems_of, write
 
 HASH = hash_password("correct horse battery staple", salt=b"0123456789abcdef")
@@ -119,3 +122,15 @@ def test_passwd_prints_a_hash_line() -> None:
     for typed, why in (("s3cret pass\ns3cret past\n", "do not match"), ("short\nshort\n", "8 to 1024")):
         refused = subprocess.run([*MONITORD, "passwd"], input=typed, capture_output=True, text=True)
         assert refused.returncode == 1 and why in refused.stderr and refused.stdout == ""
+
+
+def test_the_audit_log_keeps_who_when_and_what(store: Store) -> None:  # noqa: F811  (SQLite and PostgreSQL)
+    entries = [
+        AuditEntry("ayse", "noc", 1000.0, "sign_in", "", "127.0.0.1"),
+        AuditEntry("ayse", "noc", 1001.5, "ack", "ARZ-2026-000001"),
+        AuditEntry("ayse", "noc", 1002.0, "note", "ARZ-2026-000001", "Ekip yolda"),
+    ]
+    for entry in entries:
+        store.add_audit(entry)
+    assert store.audit() == entries[::-1]
+    assert store.audit(limit=1) == [entries[-1]]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -47,9 +48,17 @@ class Person:
         assert self.driver.save_screenshot(str(path))
         self.shots.append(path)
 
-    def wait_for(self, css: str, timeout: float) -> str:
-        element = WebDriverWait(self.driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
-        return str(element[0].text)
+    def wait_for(self, css: str, timeout: float, containing: str = "") -> str:
+        """The element's text once it is there (and holds `containing`); read inside the wait, since
+        a click's page may still be loading and the board's refresh replaces its rows."""
+        wait = WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException])
+        texts = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, css) if containing in e.text][:1] or None  # noqa: E731
+        return str(wait.until(texts)[0])
+
+    def click(self, element_id: str) -> None:
+        """Click it, found again if the board's refresh replaced it meanwhile."""
+        wait = WebDriverWait(self.driver, 10, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.ID, element_id).click() or True)
 
     def sign_in(self, user: str, password: str) -> None:
         self.driver.get(f"{self.url}/console?lang=en")  # sent on to the sign-in page
@@ -64,8 +73,8 @@ class Person:
 
     def look_up(self, query: str, line: str) -> str:
         self.driver.find_element(By.LINK_TEXT, "Abone sorgula").click()
-        field = self.driver.find_element(By.ID, "q")
-        field.send_keys(query)
+        self.wait_for("#q", 10)
+        self.driver.find_element(By.ID, "q").send_keys(query)
         self.driver.find_element(By.ID, "search").click()
         verdict = self.wait_for(f"#subscriber-{line} .summary", 10)
         self.shot("lookup")
@@ -100,10 +109,11 @@ def use_the_console(url: str, password: str, handover: Handover, line: str, node
         seen["verdict"] = person.look_up(line, line)
         seen["lookup_tracking"] = f"<strong>{tracking}</strong>" in driver.page_source
         driver.find_element(By.LINK_TEXT, "Arıza panosu").click()
-        driver.find_element(By.ID, f"ack-{tracking}").click()
-        seen["acked"] = person.wait_for(f"#incident-{tracking}", 10)
+        person.click(f"ack-{tracking}")
+        seen["acked"] = person.wait_for(f"#incident-{tracking}", 10, containing="noc onayladı")
         person.shot("acknowledged")
         driver.find_element(By.LINK_TEXT, "Susturmalar").click()
+        person.wait_for("#node", 10)
         driver.find_element(By.ID, "node").send_keys(node)
         driver.find_element(By.ID, "comment").send_keys("DSLAM arızası, ekip yolda")
         driver.find_element(By.ID, "silence").click()
@@ -112,6 +122,7 @@ def use_the_console(url: str, password: str, handover: Handover, line: str, node
         seen["page_width"] = driver.execute_script("return document.documentElement.scrollWidth;")
         person.shot("silenced")
         driver.find_element(By.ID, "sign-out").click()
+        person.wait_for("#sign-in", 10)
         seen["after_sign_out"] = driver.current_url
         person.shot("signed-out")
         driver.get(f"{url}/console")
@@ -145,7 +156,7 @@ async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
     assert seen["lang"] == "en"
     assert dslam in str(seen["row"]) and str(len(outage.affected)) in str(seen["row"]), seen
     assert float(seen["appeared_after"]) < REFRESH_SECONDS * 3, seen  # type: ignore[arg-type]
-    assert seen["verdict"] and seen["lookup_tracking"], seen
+    assert f"{dslam} does not answer" in str(seen["verdict"]) and seen["lookup_tracking"], seen
     assert "noc onayladı" in str(seen["acked"]), seen
     assert seen["silenced"] == "Kaydedildi." and "DSLAM arızası, ekip yolda" in str(seen["silences"]), seen
     assert str(seen["after_sign_out"]).endswith("/console/login") and str(seen["board_after_sign_out"]).endswith("/console/login")
