@@ -451,7 +451,7 @@ def console_user(root: Path, rng: random.Random, name: str, role: str) -> dict[s
     and the tests to sign in with, only its hash in the config."""
     password = f"{name}-{rng.getrandbits(48):012x}"
     write_secret(root, f"console-{name}", password)
-    return {"name": name, "role": role, "password": hash_password(password)}
+    return {"name": name, "role": role, "password": hash_password(password, salt=rng.randbytes(16))}  # same seed, same file
 
 
 def console_password(root: Path, name: str) -> str:

@@ -83,7 +83,9 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
     if runner.done():
         runner.result()
     t.say(f"monitord running; metrics at http://127.0.0.1:{daemon.http_port}/metrics")
-    t.say(console_greeting(daemon.http_port, world.isp.root))
+    t.say(
+        console_greeting(daemon.http_port, world.isp.root) + ("" if keep_running else "; --keep-running keeps it up afterwards")
+    )
     try:
         await until(lambda: _count(daemon, Status.OK) == len(topo.lines), 60, "every line to be seen ok")
         t.say(f"baseline: all {len(topo.lines)} lines ok")
