@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -203,14 +204,25 @@ def _checked(request: web.Request, form: Any, action: str) -> Session:
     session = _session(request)
     if session is None:
         raise Refused(401, "not signed in, or the session expired: sign in again")
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if not _same_origin(request):
         raise Refused(403, "a form from another site: refused")
     if not csrf_ok(session, form.get("csrf") if isinstance(form.get("csrf"), str) else None):
         raise Refused(403, "the form's CSRF token is missing or wrong: reload the page and try again")
     if action != "sign_out" and not allowed(session.role, action):
         raise Refused(403, f"the {session.role} role may not {action}")
     return session
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Whether the browser's Origin (when it sends one) is this console's host, or the host a
+    trusted proxy was asked for; the scheme is left out, since behind a TLS proxy it differs."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    hosts = {request.host}
+    if request.remote in _state(request).settings.trusted_proxies and "X-Forwarded-Host" in request.headers:
+        hosts.add(request.headers["X-Forwarded-Host"])
+    return urlsplit(origin).netloc in hosts
 
 
 def _refusal(refused: Refused, lang: Language) -> str:
@@ -239,8 +251,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     lang, state = _language(request), _state(request)
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if not _same_origin(request):
         return _html(_refusal(Refused(403, "a sign-in from another site: refused"), lang), 403)
     try:
         form = await _form(request)
