@@ -28,7 +28,7 @@ from monitord.console_pages import REFRESH_SECONDS
 from monitord.demo import until
 from monitord.model import NodeRef
 from tests.http_fixtures import Api
-from tests.test_console import open_outage
+from tests.test_console import open_outage, restored
 from tests.test_track_browser import ARTIFACTS, browser
 
 pytest_plugins = ["tests.http_fixtures"]
@@ -152,7 +152,7 @@ async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
         seen = await browsing
     finally:
         handover.tracking.put("")  # a browser still waiting gives up (its test failed before the outage)
-        api.world.faults.restore_all()
+        await restored(api)
     assert seen["lang"] == "en"
     assert dslam in str(seen["row"]) and str(len(outage.affected)) in str(seen["row"]), seen
     assert float(seen["appeared_after"]) < REFRESH_SECONDS * 3, seen  # type: ignore[arg-type]
