@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from lab.snmp import AgentInfo, CableModem, DslPort, cmts_records, dslam_records, render
+from monitord.console_auth import hash_password
 from monitord.yamlload import load_yaml
 
 REGIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -409,6 +410,7 @@ def build_sample_isp(
         },
         "topology": {"regions": topology},
         "subscribers": {"csv": "subscribers.csv"},
+        "console": {"users": [console_user(root, rng, name, role) for name, role in CONSOLE_USERS]},
     }
     _dump(root / "config.yaml", _merge(config, extra or {}))
     out = io.StringIO()
@@ -439,6 +441,21 @@ def write_secret(root: Path, name: str, value: str) -> dict[str, str]:
     path.write_text(value + "\n", encoding="utf-8")
     path.chmod(0o600)
     return {"file": f"secrets/{name}"}
+
+
+CONSOLE_USERS = (("noc", "noc"), ("helpdesk", "helpdesk"))  # the lab's web console users: name, role
+
+
+def console_user(root: Path, rng: random.Random, name: str, role: str) -> dict[str, str]:
+    """A console user of the lab: its password kept in root/secrets/console-<name> for the demo
+    and the tests to sign in with, only its hash in the config."""
+    password = f"{name}-{rng.getrandbits(48):012x}"
+    write_secret(root, f"console-{name}", password)
+    return {"name": name, "role": role, "password": hash_password(password, salt=rng.randbytes(16))}  # same seed, same file
+
+
+def console_password(root: Path, name: str) -> str:
+    return (root / "secrets" / f"console-{name}").read_text(encoding="utf-8").strip()
 
 
 # --- generation -------------------------------------------------------------------------------

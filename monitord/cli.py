@@ -1,4 +1,4 @@
-"""`monitord check|run|demo|diagnose|discover|export|history|incident|incidents|inventory|lines|maintenance|quality|silences|reserve-tracking`:
+"""`monitord check|run|demo|diagnose|discover|export|history|incident|incidents|inventory|lines|maintenance|passwd|quality|silences|reserve-tracking`:
 the command line.
 
 diagnose, export, history, incident, incidents, lines, maintenance, quality and silences talk to the running daemon's HTTP API (docs/openapi.yaml):
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord import cli_tables as tables
-from monitord import discover, netbox_import
+from monitord import console_cli, discover, netbox_import
 from monitord.config import ConfigError, Invalid, Problem, listen, load_config, load_or_report
 from monitord.files import CONFIG_LIMIT, SECRET_LIMIT, read_regular_text
 from monitord.yamlload import YamlSyntaxError, load_yaml
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     discover.add_parser(commands)
     netbox_import.add_parser(commands)
+    console_cli.add_parser(commands)
     diagnose = commands.add_parser("diagnose", help="diagnose one subscriber's line now (modem, line, head-end, outages)")
     diagnose.add_argument("subscriber")
     incidents = commands.add_parser("incidents", help="list the open incidents")
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return discover.run_discover(args)
     if args.command == "inventory":
         return netbox_import.run_import(args)
+    if args.command == "passwd":
+        return console_cli.run_passwd(args)
     if args.command == "check":
         return _check_json(args.config) if args.json else _check(args.config)
     if args.command == "run":

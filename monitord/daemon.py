@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitord import sdnotify, workflow
+from monitord import model, sdnotify, workflow
 from monitord.channels import build_notifiers, channel_policies
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
@@ -157,6 +157,7 @@ class Daemon:
         A start that fails (no ICMP socket, the HTTP port taken) raises OSError, after closing
         what it had opened.
         """
+        from monitord.console import add_console
         from monitord.http import make_app, make_metrics_app
         from monitord.http_server import HttpServer
         from monitord.metrics import register
@@ -193,7 +194,10 @@ class Daemon:
                 log.info("receiving SNMP traps and informs on %s:%d", t.host, self.traps_port)
             register(self.registry, self)
             self.loop = asyncio.get_running_loop()
-            listeners = [(make_app(self, Clients(snmp, pinger)), config.http.host, config.http.port)]
+            api = make_app(self, Clients(snmp, pinger))
+            if config.console is not None:
+                add_console(api, config.console)
+            listeners = [(api, config.http.host, config.http.port)]
             if config.metrics.listen:
                 listeners.append((make_metrics_app(self), *config.metrics.listen))
             if config.tracking:
@@ -428,6 +432,10 @@ class Daemon:
 
     async def record(self, event: IncidentEvent) -> Refusal | None:
         return await workflow.record(self.pipeline, event)
+
+    async def audit(self, entry: model.AuditEntry) -> None:
+        async with self.store.turn:
+            self.store.add_audit(entry)
 
     def silences(self) -> list[Silence]:
         return self.store.silences()

@@ -61,6 +61,14 @@ async def run_demo(*, keep_running: bool = False, directory: str | None = None) 
             await stop_world(world)
 
 
+def console_greeting(port: int | None, root: Path) -> str:
+    """Where the web console is and whom to sign in as (the lab's users, monitord/console.py)."""
+    from lab.isp import console_password
+
+    noc, helpdesk = console_password(root, "noc"), console_password(root, "helpdesk")
+    return f"web console: http://127.0.0.1:{port}/console (sign in as noc, password {noc}; or helpdesk, password {helpdesk})"
+
+
 async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> int:
     config = load_config(world.config)
     topo = config.topology
@@ -75,6 +83,9 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
     if runner.done():
         runner.result()
     t.say(f"monitord running; metrics at http://127.0.0.1:{daemon.http_port}/metrics")
+    t.say(
+        console_greeting(daemon.http_port, world.isp.root) + ("" if keep_running else "; --keep-running keeps it up afterwards")
+    )
     try:
         await until(lambda: _count(daemon, Status.OK) == len(topo.lines), 60, "every line to be seen ok")
         t.say(f"baseline: all {len(topo.lines)} lines ok")
@@ -115,7 +126,7 @@ async def _scenario(world, t: Timeline, keep_running: bool, noc_email: str) -> i
         restored = await until(lambda: _sms_to(world, phones, sms_before), 30, "the restoration SMS")
         t.say(f"restoration SMS sent to {len(restored)} customers, e.g. \"{restored[0].body}\"")
         if keep_running:
-            t.say(f"keeping the daemon running; metrics at http://127.0.0.1:{daemon.http_port}/metrics (Ctrl-C ends)")
+            t.say(f"keeping the daemon running; console at http://127.0.0.1:{daemon.http_port}/console (Ctrl-C ends)")
             await asyncio.Event().wait()
         return 0
     finally:

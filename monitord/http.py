@@ -6,6 +6,9 @@ silences, stages, acknowledgements, owners and notes) or a live diagnosis needs 
 Every error is JSON, `{"error": "..."}`; bad input names the field at fault. Responses are strict
 JSON (no NaN or Infinity).
 
+With a `console:` section the same listener serves the web console under /console (HTML pages
+for people, signed in with a session: monitord/console.py, added by the daemon to this app).
+
 The API cannot hurt monitoring: it is served on a thread and event loop of its own
 (monitord/http_server.py); a handler that reads the daemon's state, through its `View`
 (monitord/view.py), hops to the daemon's loop, at most `DAEMON_LOOP_SLOTS` at a time. /metrics
@@ -459,22 +462,23 @@ async def subscriber(request: web.Request) -> web.Response:
 async def diagnose_subscriber(request: web.Request) -> web.StreamResponse:
     """Live SNMP and ICMP from the daemon's own sockets: behind the token, rate limited, few at once."""
     _authorize(request, "live diagnoses are")
+    return _json(diagnosis_json(await live_diagnosis(request, _line(request).id)))
+
+
+async def live_diagnosis(request: web.Request, line_id: str) -> Diagnosis:
+    """One line's diagnosis on the daemon's loop, within the app's limits (the API's and the console's)."""
     limits = request.app[LIMITS]
     if limits.diagnoses >= DIAGNOSE_AT_ONCE:
         raise ApiError(429, f"at most {DIAGNOSE_AT_ONCE} diagnoses at once; retry shortly", {"Retry-After": "1"})
     if not limits.diagnose_rate.take(time.monotonic()):
         raise ApiError(429, f"at most {DIAGNOSE_RATE:g} diagnoses per second; retry shortly", {"Retry-After": "1"})
-    limits.diagnoses += 1
-    try:
-        return await on_daemon_loop(_diagnosis)(request)
-    finally:
-        limits.diagnoses -= 1
-
-
-async def _diagnosis(request: web.Request) -> web.Response:
     clients = request.app[CLIENTS]
     assert isinstance(clients, Clients), "the daemon's probes are not running"
-    return _json(diagnosis_json(await diagnose(_daemon(request), clients, _line(request).id)))
+    limits.diagnoses += 1
+    try:
+        return await _on_daemon_loop(request, lambda: diagnose(_daemon(request), clients, line_id))
+    finally:
+        limits.diagnoses -= 1
 
 
 @on_daemon_loop

@@ -192,6 +192,18 @@ class IncidentEvent:
     source: Literal["noc", "helpdesk"] = "noc"  # helpdesk: read back from the ticket (monitord/rtsync.py)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A change made through the web console (monitord/console.py): who, with which role, when, what."""
+
+    actor: str
+    role: str
+    at: float
+    action: str  # ack, note, silence, sign_in, sign_out
+    target: str  # the incident's tracking number, the silence's id, or ""
+    detail: str = ""
+
+
 SILENCED = math.inf  # the `not_before` of an item a silence holds (notices/silences.py): never due by itself
 
 

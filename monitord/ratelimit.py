@@ -23,6 +23,11 @@ class TokenBucket:
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
+    def available(self, now: float) -> bool:
+        """Whether a token is there, taking none."""
+        self._refill(now)
+        return self._tokens >= 1.0
+
     def take(self, now: float) -> bool:
         """Take one token if one is there."""
         self._refill(now)

@@ -62,6 +62,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from monitord.model import (
     SILENCED,
+    AuditEntry,
     Incident,
     IncidentEvent,
     IncidentKind,
@@ -254,6 +255,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_questions_out ON outbox (recipient)
         WHERE action IN ('confirm', 'survey') AND status IN ('pending', 'sending') AND first_attempt_at IS NOT NULL;
     """,
+    # The web console's audit log (issue 16, monitord/console.py): every change made there, and
+    # every sign-in and sign-out, with who, their role and when.
+    """
+    CREATE TABLE console_audit (
+        id INTEGER PRIMARY KEY, actor TEXT NOT NULL, role TEXT NOT NULL, at REAL NOT NULL, action TEXT NOT NULL,
+        target TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE INDEX console_audit_at ON console_audit (at);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -413,6 +422,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_questions_out ON outbox (recipient)
         WHERE action IN ('confirm', 'survey') AND status IN ('pending', 'sending') AND first_attempt_at IS NOT NULL;
+    """,
+    # SQLite's MIGRATIONS[20]: the web console's audit log.
+    """
+    CREATE TABLE console_audit (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, actor text NOT NULL, role text NOT NULL,
+        at double precision NOT NULL, action text NOT NULL, target text NOT NULL, detail text NOT NULL);
+    CREATE INDEX console_audit_at ON console_audit (at);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
@@ -1875,6 +1891,20 @@ class Store:
             self._db.execute(_PUT_HELPDESK_OWNER, (tracking, owner))
             if event is not None:
                 self._db.execute(_ADD_EVENT, (event.tracking, event.action, event.actor, event.at, event.text, event.source))
+
+    # --- the web console's audit log (monitord/console.py) ------------------------------------
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO console_audit (actor, role, at, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.actor, entry.role, entry.at, entry.action, entry.target, entry.detail),
+            )
+
+    def audit(self, limit: int = 100) -> list[AuditEntry]:
+        """The latest `limit` entries, latest first."""
+        rows = self._db.execute("SELECT * FROM console_audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [AuditEntry(r["actor"], r["role"], r["at"], r["action"], r["target"], r["detail"]) for r in rows]
 
     # --- silences (notices/silences.py) -------------------------------------------------------
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from monitord.incident_actions import Refusal
     from monitord.line_history import LineHistory
     from monitord.looplag import LoopLag
-    from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
+    from monitord.model import AuditEntry, Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Silence
     from monitord.outbox import Delivery
     from monitord.pipeline import Unwritten
     from monitord.quality import Readings
@@ -153,6 +153,9 @@ class Controls(View, Protocol):
 
     async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
         """A stage from the helpdesk's callback, told to the customers if `stage.sms`; False when it was its stage already."""
+
+    async def audit(self, entry: AuditEntry) -> None:
+        """Record a change made through the web console (monitord/console.py)."""
 
     async def durable(self) -> None:
         """Return once every change made so far is on disk: a change is acknowledged after it."""

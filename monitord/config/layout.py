@@ -28,6 +28,7 @@ from pydantic import Field
 from monitord import duration as durations
 from monitord.config import values
 from monitord.config.cluster import Cluster
+from monitord.config.console import Console
 from monitord.config.fields import (
     BOOLEAN,
     DURATION,
@@ -610,6 +611,7 @@ class ConfigFile(Section):
     traps: Traps | None = None
     cluster: Cluster = Cluster()
     tracking: Tracking | None = None
+    console: Console | None = None
     stages: list[StageItem] | None = Field(
         default=None,
         description="The stages customers see an incident in, in order (default: detected, field_team, at_exchange, recovering, resolved)",

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from monitord.builtin import PROFILES_DIR
 from monitord.config import layout
 from monitord.config.cluster import read_cluster
+from monitord.config.console import read_console
 from monitord.config.decoder import Decoder
 from monitord.config.inventory import Inventory, Known, read_topology
 from monitord.config.maintenance import read_maintenance
@@ -117,6 +118,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
     traps = read_traps(d, root)
     cluster = read_cluster(d, root)
     tracking = read_tracking(d, root)
+    console = read_console(d, root)
     stages = read_stages(d, root)
     profiles = _profiles(d, profiles_dir)
     history = read_history(d, root, profiles)
@@ -188,6 +190,7 @@ def _decode(d: Decoder, source: Path) -> Config | None:
         traps=traps,
         cluster=cluster,
         tracking=tracking,
+        console=console,
         stages=stages,
         warnings=tuple(d.warnings),
         templates=texts.templates,

@@ -45,6 +45,24 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    name: str
+    role: str  # noc, helpdesk or readonly (monitord/console_auth.py ROLES)
+    password: str | None  # the scrypt line `monitord passwd` prints; None: signs in only through the proxy
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The web console on the API's listener (monitord/console.py)."""
+
+    users: Mapping[str, ConsoleUser]
+    session: float = 8 * 3600.0  # seconds a session lasts from sign-in
+    secure_cookie: bool = False  # the session cookie only over https (behind a TLS proxy)
+    proxy_header: str | None = None  # a trusted proxy's header naming the signed-in user
+    trusted_proxies: tuple[str, ...] = ()  # the addresses whose proxy_header is believed
+
+
+@dataclass(frozen=True, slots=True)
 class SnmpSettings:
     timeout: float = 2.0
     retries: int = 1
@@ -305,6 +323,7 @@ class Config:
     history: HistoryConfig = HistoryConfig()
     traps: TrapsConfig | None = None  # None: no trap receiver
     tracking: TrackingConfig | None = None  # None: no tracking page
+    console: ConsoleConfig | None = None  # None: no web console
     warnings: tuple[Problem, ...] = ()  # what `check` shows but does not refuse
     templates: Templates = field(default_factory=dict, repr=False)  # built in, with templates_dir's over them
     templates_dir: Path | None = None

@@ -1,0 +1,169 @@
+"""The web console as a person uses it (issue 16 item 3): a real headless Chromium (Debian's
+chromium and chromium-driver, driven by selenium with the system driver, as
+tests/test_track_browser.py) against the shared daemon on the simulated ISP. Sign in, see a
+DSLAM's outage appear on the board without reloading, look its subscriber up and read the
+verdict, acknowledge the outage, add a silence, sign out.
+
+The browser runs in a thread of its own while the daemon runs on the test's loop.
+Screenshots are kept in test-artifacts/ (git-ignored): console-<step>.png, overwritten by each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from lab.isp import console_password
+from monitord.console_pages import REFRESH_SECONDS
+from monitord.demo import until
+from monitord.model import NodeRef
+from tests.http_fixtures import Api
+from tests.test_console import open_outage, restored
+from tests.test_track_browser import ARTIFACTS, browser
+
+pytest_plugins = ["tests.http_fixtures"]
+on_daemon_loop = pytest.mark.asyncio(loop_scope="session")
+
+
+class Person:
+    """What a person does in the browser, step by step, with a screenshot after each."""
+
+    def __init__(self, driver: webdriver.Chrome, url: str) -> None:
+        self.driver = driver
+        self.url = url
+        self.shots: list[Path] = []
+
+    def shot(self, step: str) -> None:
+        path = ARTIFACTS / f"console-{step}.png"
+        assert self.driver.save_screenshot(str(path))
+        self.shots.append(path)
+
+    def wait_for(self, css: str, timeout: float, containing: str = "") -> str:
+        """The element's text once it is there (and holds `containing`); read inside the wait, since
+        a click's page may still be loading and the board's refresh replaces its rows."""
+        wait = WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException])
+        texts = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, css) if containing in e.text][:1] or None  # noqa: E731
+        return str(wait.until(texts)[0])
+
+    def click(self, element_id: str) -> None:
+        """Click it, found again if the board's refresh replaced it meanwhile."""
+        wait = WebDriverWait(self.driver, 10, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.ID, element_id).click() or True)
+
+    def sign_in(self, user: str, password: str) -> None:
+        self.driver.get(f"{self.url}/console?lang=en")  # sent on to the sign-in page
+        assert self.driver.current_url.endswith("/console/login")
+        self.driver.get(f"{self.url}/console/login?lang=en")
+        self.driver.find_element(By.ID, "user").send_keys(user)  # found by its label's field: labelled inputs
+        self.driver.find_element(By.ID, "password").send_keys(password)
+        self.shot("sign-in")
+        self.driver.find_element(By.ID, "sign-in").click()
+        self.wait_for("#board", 10)
+        self.shot("board-quiet")
+
+    def look_up(self, query: str, line: str) -> str:
+        self.driver.find_element(By.LINK_TEXT, "Abone sorgula").click()
+        self.wait_for("#q", 10)
+        self.driver.find_element(By.ID, "q").send_keys(query)
+        self.driver.find_element(By.ID, "search").click()
+        verdict = self.wait_for(f"#subscriber-{line} .summary", 10)
+        self.shot("lookup")
+        return verdict
+
+
+@dataclass(slots=True)
+class Handover:
+    """Between the browser's thread and the test: signed in (the test breaks a DSLAM), then its outage's number."""
+
+    signed_in: threading.Event = field(default_factory=threading.Event)
+    tracking: queue.Queue[str] = field(default_factory=queue.Queue)
+
+
+def use_the_console(url: str, password: str, handover: Handover, line: str, node: str) -> dict[str, object]:
+    """In a thread: everything the person does, and what they read on the way."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver = browser()
+    person, seen = Person(driver, url), {}
+    try:
+        person.sign_in("noc", password)
+        seen["lang"] = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
+        handover.signed_in.set()
+        tracking = handover.tracking.get(timeout=300)
+        assert tracking, "no outage to look at"
+        started = time.monotonic()
+        seen["row"] = person.wait_for(f"#incident-{tracking}", REFRESH_SECONDS * 4)  # appears without a reload
+        seen["appeared_after"] = time.monotonic() - started
+        person.shot("board-outage")
+
+        driver.get(f"{url}/console?lang=tr")  # Turkish now, as the switch link does
+        seen["verdict"] = person.look_up(line, line)
+        seen["lookup_tracking"] = f"<strong>{tracking}</strong>" in driver.page_source
+        driver.find_element(By.LINK_TEXT, "Arıza panosu").click()
+        person.click(f"ack-{tracking}")
+        seen["acked"] = person.wait_for(f"#incident-{tracking}", 10, containing="noc onayladı")
+        person.shot("acknowledged")
+        driver.find_element(By.LINK_TEXT, "Susturmalar").click()
+        person.wait_for("#node", 10)
+        driver.find_element(By.ID, "node").send_keys(node)
+        driver.find_element(By.ID, "comment").send_keys("DSLAM arızası, ekip yolda")
+        driver.find_element(By.ID, "silence").click()
+        seen["silenced"] = person.wait_for("#message", 10)
+        seen["silences"] = driver.find_element(By.TAG_NAME, "table").text
+        seen["page_width"] = driver.execute_script("return document.documentElement.scrollWidth;")
+        person.shot("silenced")
+        driver.find_element(By.ID, "sign-out").click()
+        person.wait_for("#sign-in", 10)
+        seen["after_sign_out"] = driver.current_url
+        person.shot("signed-out")
+        driver.get(f"{url}/console")
+        seen["board_after_sign_out"] = driver.current_url
+    finally:
+        driver.quit()
+    return seen | {"shots": person.shots}
+
+
+@on_daemon_loop
+async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
+    for old in ARTIFACTS.glob("console-*.png"):
+        old.unlink()
+    dslam = sorted(d for d in api.topology.devices if "dslam" in d)[0]
+    root, line = NodeRef("device", dslam), api.lines_of(dslam)[0]
+    handover = Handover()
+    password = console_password(api.root, "noc")
+    browsing = asyncio.create_task(asyncio.to_thread(use_the_console, api.url, password, handover, line, str(root)))
+    try:
+        await until(lambda: handover.signed_in.is_set() or browsing.done(), 60, "the browser to sign in")
+        if browsing.done():
+            await browsing
+        _, tracking = await open_outage(api)
+        outage = api.daemon.incident(tracking)
+        assert outage is not None
+        handover.tracking.put(tracking)
+        seen = await browsing
+    finally:
+        handover.tracking.put("")  # a browser still waiting gives up (its test failed before the outage)
+        await restored(api)
+    assert seen["lang"] == "en"
+    assert dslam in str(seen["row"]) and str(len(outage.affected)) in str(seen["row"]), seen
+    assert float(seen["appeared_after"]) < REFRESH_SECONDS * 3, seen  # type: ignore[arg-type]
+    assert f"{dslam} does not answer" in str(seen["verdict"]) and seen["lookup_tracking"], seen
+    assert "noc onayladı" in str(seen["acked"]), seen
+    assert seen["silenced"] == "Kaydedildi." and "DSLAM arızası, ekip yolda" in str(seen["silences"]), seen
+    assert str(seen["after_sign_out"]).endswith("/console/login") and str(seen["board_after_sign_out"]).endswith("/console/login")
+    silence = next(s for s in api.daemon.silences() if s.comment == "DSLAM arızası, ekip yolda")
+    assert silence.author == "noc"
+    await api.daemon.expire_silence(silence.id, "test")
+    actions = [(e.action, e.target) for e in api.daemon.store.audit(4)]
+    assert actions == [("sign_out", ""), ("silence", silence.id), ("ack", outage.tracking), ("sign_in", "")]
+    for shot in seen["shots"]:  # type: ignore[attr-defined]
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 3000
