@@ -76,6 +76,9 @@ def show_incident(i: dict[str, Any]) -> None:
         owner = i["owner"]
         where = " in the helpdesk" if owner.get("source") == "helpdesk" else ""
         print(f"owner: {owner['name']} (since {owner['at']}, set by {owner['by']}{where})")
+    if i.get("ticket_ended"):
+        ended = i["ticket_ended"]
+        print(f"the helpdesk ended its ticket ({ended['status']}) by {ended['by']} at {ended['at']}; the incident is open")
     if i.get("closed"):
         print(f"closed by hand by {i['closed']['by']} at {i['closed']['at']}: {i['closed']['reason']}")
     for event in i["events"]:

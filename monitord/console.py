@@ -48,8 +48,9 @@ from monitord.console_pages import (
     words,
 )
 from monitord.console_pages import page as render
+from monitord.http_server import MAX_LINE as SERVER_LINE
 from monitord.http_server import OPTIONS
-from monitord.incident_actions import Refusal, parse_event
+from monitord.incident_actions import Refusal, current_owner, parse_event, ticket_ended
 from monitord.model import AuditEntry, EventAction, Language
 from monitord.phone import normalize_phone
 from monitord.silences_api import BadSilence, parse_silence, silence_json
@@ -62,6 +63,7 @@ LANG_COOKIE = "monitord_console_lang"
 MAX_QUERY = 64  # characters of a lookup: a phone number, a subscriber id or a tracking number
 QUERY = re.compile(r"[0-9A-Za-z+._ -]+")  # nothing else appears in any of the three
 MAX_FORM = 8 * 1024  # bytes of a console form: a note of 2,000 characters fits
+NEW_SESSION = web.RequestKey("new_session", Session)  # a session started by this request, for its cookie
 MAX_LINE = 16 * 1024  # bytes of the request line on a listener serving the console: a 10 kB lookup gets a page
 MAX_DIAGNOSED = 3  # lines of one lookup diagnosed live (a tracking number's first lines)
 MAX_BOARD = 200  # open incidents on the board, latest first
@@ -135,12 +137,12 @@ def _session(request: web.Request) -> Session | None:
     if user is None:
         return None
     session = state.sessions.open(user.name, user.role, now)
-    request["new_session"] = session
+    request[NEW_SESSION] = session
     return session
 
 
 def _with_cookie(request: web.Request, response: web.Response, session: Session | None = None) -> web.Response:
-    session = session or request.get("new_session")
+    session = session or request.get(NEW_SESSION)
     if session is not None:
         settings = _state(request).settings
         response.set_cookie(
@@ -295,14 +297,22 @@ async def _rows(request: web.Request, lang: Language) -> list[BoardRow]:
         for incident in sorted(d.open_incidents(), key=lambda i: -i.opened_at)[:MAX_BOARD]:
             events = d.incident_events(incident.tracking)
             acked = next((e.actor for e in events if e.action == "ack"), None)
-            owner = next((e.text for e in reversed(events) if e.action == "owner"), None)
+            owner, ended = current_owner(events), ticket_ended(events)
             where = place(topology, incident.root)
             root = ", ".join(dict.fromkeys(p for p in (where.label, where.exchange, where.region) if p != "-"))
             stage = d.config.stages.current(incident, d.helpdesk_stage(incident.tracking)).name(lang)
             kind = incident.kind.value
             rows.append(
                 BoardRow(
-                    incident.tracking, kind, root, len(incident.affected), stage, acked, owner, age(now - incident.opened_at)
+                    incident.tracking,
+                    kind,
+                    root,
+                    len(incident.affected),
+                    stage,
+                    acked,
+                    owner.text if owner else None,
+                    age(now - incident.opened_at),
+                    (ended.text, ended.actor) if ended else None,
                 )
             )
         return rows
@@ -445,9 +455,18 @@ async def _silence_add(request: web.Request, session: Session, form: Any, lang: 
     return await _silences(request, session, lang, problem, None if problem else words(lang)["done"])
 
 
+@web.middleware
+async def _api_line_limit(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The listener takes the console's long request lines; the API's own paths keep the usual limit."""
+    if len(request.raw_path) > SERVER_LINE and not request.path.startswith("/console"):
+        return web.json_response({"error": f"request line: longer than {SERVER_LINE} bytes"}, status=414)
+    return await handler(request)
+
+
 def add_console(app: web.Application, settings: ConsoleConfig) -> None:
     """The console's routes on the API's app (`make_app`), when the config has a `console:` section."""
     app[OPTIONS] = {"max_line_size": MAX_LINE}  # a 10 kB lookup pasted by mistake gets a page saying so
+    app.middlewares.append(_api_line_limit)
 
     async def start(app: web.Application) -> None:
         app[STATE] = ConsoleState(settings, Sessions(settings.session))

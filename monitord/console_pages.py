@@ -44,6 +44,7 @@ _WORDS = {
         "none_open": "Açık arıza yok.",
         "acked_by": "{by} onayladı",
         "owned_by": "Sahibi: {name}",
+        "ticket_ended": "Yardım masası kaydı kapattı ({status}, {by}); arıza sürüyor",
         "nobody": "Onaylanmadı",
         "query": "Telefon, abone no ya da takip no",
         "search": "Sorgula",
@@ -89,6 +90,7 @@ _WORDS = {
         "none_open": "No open incidents.",
         "acked_by": "acknowledged by {by}",
         "owned_by": "Owner: {name}",
+        "ticket_ended": "The helpdesk ended its ticket ({status}, {by}); the fault goes on",
         "nobody": "Not acknowledged",
         "query": "Phone, subscriber id or tracking number",
         "search": "Look up",
@@ -171,6 +173,7 @@ class BoardRow:
     acknowledged: str | None  # who acknowledged it
     owner: str | None
     age: str  # e.g. "2h 05m"
+    ticket_ended: tuple[str, str] | None = None  # the ticket's status and who ended it, while the incident is open
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,9 @@ def board_rows(rows: Sequence[BoardRow], viewer: Viewer, language: Language) -> 
         who = [w["acked_by"].format(by=row.acknowledged) if row.acknowledged else w["nobody"]]
         if row.owner:
             who.append(w["owned_by"].format(name=row.owner))
+        if row.ticket_ended:
+            status, by = row.ticket_ended
+            who.append(w["ticket_ended"].format(status=status, by=by))
         cells = [
             ("tracking", row.tracking),
             ("kind", row.kind),

@@ -9,8 +9,10 @@ or acknowledging one already acknowledged (409: the first acknowledgement stands
 author); closing a resolved one (409); an empty or too long `by`, owner, note or reason (400).
 A note may be written on a resolved incident: the post-mortem belongs with it. What a close does
 to the incident, its ticket and its customers is the rules engine's (rules/lifecycle.py
-`Book.close`, docs/decisions.md). An owner the helpdesk set in its ticket is recorded here too,
-with `source` "helpdesk" (monitord/rtsync.py).
+`Book.close`, docs/decisions.md). What the helpdesk did in its ticket is recorded here too, with
+`source` "helpdesk" (monitord/rtsync.py): an owner set or given back (""), and a `status` event
+when it ended the ticket (resolved, rejected, deleted) while the incident is open, or opened it
+again after that.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from monitord.model import EventAction, Incident, IncidentEvent, Phase
 
+TICKET_ENDED = frozenset({"resolved", "rejected", "deleted"})  # RT's statuses that end a ticket
 MAX_BY = 64  # characters of a user name
 MAX_NOTE = 2000
 MAX_REASON = 500
@@ -92,19 +95,28 @@ def workflow_json(events: Sequence[IncidentEvent], zone: str) -> dict[str, Any]:
     acked = next((e for e in events if e.action == "ack"), None)
     owner = current_owner(events)
     closed = next((e for e in reversed(events) if e.action == "close"), None)
+    ended = ticket_ended(events)
     return {
         "acknowledged": None if acked is None else {"by": acked.actor, "at": _iso(acked.at, zone)},
         "owner": None
         if owner is None
         else {"name": owner.text, "by": owner.actor, "at": _iso(owner.at, zone), "source": owner.source},
         "closed": None if closed is None else {"by": closed.actor, "at": _iso(closed.at, zone), "reason": closed.text},
+        "ticket_ended": None if ended is None else {"status": ended.text, "by": ended.actor, "at": _iso(ended.at, zone)},
         "events": [event_json(e, zone) for e in events],
     }
 
 
 def current_owner(events: Sequence[IncidentEvent]) -> IncidentEvent | None:
-    """The last change of owner, from the NOC or the helpdesk."""
-    return next((e for e in reversed(events) if e.action == "owner"), None)
+    """The last change of owner, from the NOC or the helpdesk; None: nobody (never taken, or given back)."""
+    last = next((e for e in reversed(events) if e.action == "owner"), None)
+    return last if last is not None and last.text else None
+
+
+def ticket_ended(events: Sequence[IncidentEvent]) -> IncidentEvent | None:
+    """The helpdesk's last status event, when it says the ticket was ended (resolved, rejected, deleted)."""
+    last = next((e for e in reversed(events) if e.action == "status"), None)
+    return last if last is not None and last.text in TICKET_ENDED else None
 
 
 def _iso(at: float, zone: str) -> str:

@@ -177,7 +177,7 @@ class MaintenanceWindow:
     grace: float = 900.0
 
 
-EventAction = Literal["ack", "owner", "note", "close"]
+EventAction = Literal["ack", "owner", "note", "close", "status"]  # status: the helpdesk's, read from its ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,7 @@ class IncidentEvent:
     action: EventAction
     actor: str
     at: float
-    text: str = ""  # the new owner, the note, or why it was closed
+    text: str = ""  # the new owner ("": given back), the note, why it was closed, the ticket's status
     source: Literal["noc", "helpdesk"] = "noc"  # helpdesk: read back from the ticket (monitord/rtsync.py)
 
 

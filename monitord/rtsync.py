@@ -10,13 +10,19 @@ stage's id, name or helpdesk word), else what `stage_sync.status` maps its statu
 `stage_sync.owner` when someone took it. `resolved` is the engine's to say: a helpdesk that
 resolves a ticket does not tell customers their service is back.
 
-The same poll reads who owns each ticket (`ticket_owner`): an owner set in RT is recorded as the
-incident's owner (an `owner` event, source "helpdesk", by RT's LastUpdatedBy) when the ticket's
-owner changed since the last poll (`Store.helpdesk_owner`) and is not already the incident's
-owner. So monitord's own change of owner, applied to the ticket through the outbox
-(monitord/workflow.py), is not recorded a second time when read back, nor ever sent back to RT:
-what the sync records queues nothing for the ticket. An owner given back in RT ("Nobody") is
-noted and not recorded: the incident keeps its last owner.
+The same poll reads who owns each ticket and its status (`ticket_state`), and compares them with
+what the ticket had when last read (`Store.helpdesk_ticket`); what the sync records queues
+nothing for the ticket, so nothing read from RT is ever sent back to it. While the incident is open:
+
+* an owner set or given back ("Nobody") in RT is recorded as the incident's (an `owner` event,
+  source "helpdesk", by RT's LastUpdatedBy; "" for nobody) when it is not already the incident's
+  owner, so monitord's own change of owner (monitord/workflow.py), read back, is not recorded again;
+* a ticket the helpdesk ends (resolved, rejected, deleted) is recorded as a `status` event, and so
+  is opening it again after that: the NOC sees a ticket closed on a fault that goes on. The
+  incident stays open (the engine alone says a line is back: customers are never told "restored"
+  by a helpdesk's click). monitord sets a status only when its incident resolves or reopens, and
+  its items still waiting in the outbox mean the ticket has not caught up: nothing is recorded
+  from a ticket with such items (its status is read again on its next update).
 
 A failing RT is asked again after doubling waits, up to `max_backoff`, and logged when it
 starts failing and when it answers again, not on every poll; its errors come through
@@ -34,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitord.config.model import Config, StageSyncConfig
-from monitord.incident_actions import current_owner
+from monitord.incident_actions import TICKET_ENDED, current_owner, ticket_ended
 from monitord.model import Incident, IncidentEvent, Phase
 from monitord.stages import Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
@@ -77,9 +83,10 @@ def cursor_text(at: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TicketOwner:
+class TicketState:
     tracking: str
     owner: str  # "": nobody (RT's "Nobody")
+    status: str  # RT's: new, open, stalled, resolved, rejected, deleted
     actor: str  # the ticket's last updater
     updated: datetime  # RT's LastUpdated
 
@@ -96,14 +103,15 @@ def _tracking(fields: Mapping[str, list[Any]]) -> str | None:
     return next((str(v).strip() for v in fields.get(TRACKING_FIELD, []) if str(v).strip()), None)
 
 
-def ticket_owner(item: Mapping[str, Any]) -> TicketOwner | None:
-    """Who owns one ticket of the search, or None (no tracking number, not RT's answer)."""
+def ticket_state(item: Mapping[str, Any]) -> TicketState | None:
+    """Who owns one ticket of the search and its status, or None (no tracking number, not RT's answer)."""
     tracking, updated = _tracking(_custom_fields(item)), rt_time(item.get("LastUpdated"))
     if tracking is None or updated is None:
         return None
     owner = user_id(item.get("Owner"))
     actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
-    return TicketOwner(tracking, "" if owner == "Nobody" else owner, actor, updated)
+    status = str(item.get("Status") or "")
+    return TicketState(tracking, "" if owner == "Nobody" else owner, status, actor, updated)
 
 
 def ticket_stage(
@@ -165,8 +173,8 @@ class StageSync:
                 found = ticket_stage(item, self.table, self.sync, self.dispatch_stage)
                 if found is not None:
                     recorded += await self._record(found)
-                if (owner := ticket_owner(item)) is not None:
-                    recorded += await self._record_owner(owner)
+                if (state := ticket_state(item)) is not None:
+                    recorded += await self._record_ticket(state)
                 if (updated := rt_time(item.get("LastUpdated"))) is not None:
                     latest = max(latest, cursor_text(updated))
             if page >= pages or not items:
@@ -206,22 +214,33 @@ class StageSync:
             self.wake()
         return 1
 
-    async def _record_owner(self, found: TicketOwner) -> int:
-        """The ticket's owner, recorded as the incident's if it changed in RT (module docstring)."""
+    async def _record_ticket(self, found: TicketState) -> int:
+        """The ticket's owner and status, recorded on its open incident when they changed in RT (module docstring)."""
         async with self.store.turn:
-            if found.owner == (self.store.helpdesk_owner(found.tracking) or ""):
+            last = self.store.helpdesk_ticket(found.tracking)
+            if last == (found.owner, found.status):
                 return 0
             incident = self.store.incident(found.tracking)
             if incident is None:
                 return 0  # not one of ours
-            owner = current_owner(self.store.incident_events(found.tracking))
-            event = None
-            if found.owner and incident.phase is not Phase.RESOLVED and (owner is None or owner.text != found.owner):
-                event = IncidentEvent(found.tracking, "owner", found.actor, found.updated.timestamp(), found.owner, "helpdesk")
-            self.store.put_helpdesk_owner(found.tracking, found.owner, event)
-        if event is not None:
-            log.info("%s: owner %s, set by %s in RT", found.tracking, found.owner, found.actor)
-        return int(event is not None)
+            last_owner, last_status = last or ("", "")
+            status = found.status
+            events: list[IncidentEvent] = []
+            at = found.updated.timestamp()
+            if incident.phase is not Phase.RESOLVED:
+                earlier = self.store.incident_events(found.tracking)
+                owner = current_owner(earlier)
+                if found.owner != last_owner and found.owner != (owner.text if owner else ""):
+                    events.append(IncidentEvent(found.tracking, "owner", found.actor, at, found.owner, "helpdesk"))
+                if status != last_status and (status in TICKET_ENDED or ticket_ended(earlier) is not None):
+                    if self.store.ticket_in_flight(found.tracking):
+                        status = last_status  # monitord's own change may be on its way: judged on the next update
+                    else:
+                        events.append(IncidentEvent(found.tracking, "status", found.actor, at, status, "helpdesk"))
+            self.store.put_helpdesk_ticket(found.tracking, found.owner, status, events)
+        for event in events:
+            log.info("%s: %s %r, set by %s in RT", found.tracking, event.action, event.text, found.actor)
+        return len(events)
 
     async def run(self) -> None:
         wait = self.sync.every

@@ -263,6 +263,11 @@ MIGRATIONS: tuple[str, ...] = (
         target TEXT NOT NULL, detail TEXT NOT NULL);
     CREATE INDEX console_audit_at ON console_audit (at);
     """,
+    # The status each incident's ticket had when the helpdesk sync last read it (issue 13 item 1,
+    # monitord/rtsync.py): a ticket the helpdesk resolves while its incident is open is recorded.
+    """
+    ALTER TABLE helpdesk_owners ADD COLUMN status TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -430,6 +435,10 @@ PG_MIGRATIONS: tuple[str, ...] = (
         at double precision NOT NULL, action text NOT NULL, target text NOT NULL, detail text NOT NULL);
     CREATE INDEX console_audit_at ON console_audit (at);
     """,
+    # SQLite's MIGRATIONS[21]: the status of each incident's ticket as last read.
+    """
+    ALTER TABLE helpdesk_owners ADD COLUMN status text NOT NULL DEFAULT '';
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -502,8 +511,9 @@ _OPEN_QUESTION = """SELECT incident, action, sent_at FROM outbox WHERE recipient
 
 
 _ADD_EVENT = "INSERT INTO incident_events (tracking, action, actor, at, text, source) VALUES (?, ?, ?, ?, ?, ?)"
-_PUT_HELPDESK_OWNER = (
-    "INSERT INTO helpdesk_owners (tracking, owner) VALUES (?, ?) ON CONFLICT (tracking) DO UPDATE SET owner = excluded.owner"
+_PUT_HELPDESK_TICKET = (
+    "INSERT INTO helpdesk_owners (tracking, owner, status) VALUES (?, ?, ?)"
+    " ON CONFLICT (tracking) DO UPDATE SET owner = excluded.owner, status = excluded.status"
 )
 _QUEUE = """INSERT INTO outbox (key, channel, recipient, action, subject, body, incident, created_at,
     not_before, next_attempt_at, status, last_error, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -1879,18 +1889,26 @@ class Store:
         rows = self._db.execute("SELECT * FROM incident_events WHERE tracking = ? ORDER BY id", (tracking,))
         return [IncidentEvent(r["tracking"], r["action"], r["actor"], r["at"], r["text"], r["source"]) for r in rows]
 
-    def helpdesk_owner(self, tracking: str) -> str | None:
-        """The owner the incident's ticket had when the helpdesk sync last read it."""
-        row = self._db.execute("SELECT owner FROM helpdesk_owners WHERE tracking = ?", (tracking,)).fetchone()
-        return None if row is None else str(row[0])
+    def helpdesk_ticket(self, tracking: str) -> tuple[str, str] | None:
+        """The owner and status the incident's ticket had when the helpdesk sync last read it."""
+        row = self._db.execute("SELECT owner, status FROM helpdesk_owners WHERE tracking = ?", (tracking,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
-    def put_helpdesk_owner(self, tracking: str, owner: str, event: IncidentEvent | None = None) -> None:
-        """Keep the owner the ticket has now, and record `event` (a change of owner made in the
+    def put_helpdesk_ticket(self, tracking: str, owner: str, status: str, events: Sequence[IncidentEvent] = ()) -> None:
+        """Keep the owner and status the ticket has now, and record `events` (changes made in the
         helpdesk) in the same transaction."""
         with self._writing():
-            self._db.execute(_PUT_HELPDESK_OWNER, (tracking, owner))
-            if event is not None:
-                self._db.execute(_ADD_EVENT, (event.tracking, event.action, event.actor, event.at, event.text, event.source))
+            self._db.execute(_PUT_HELPDESK_TICKET, (tracking, owner, status))
+            for e in events:
+                self._db.execute(_ADD_EVENT, (e.tracking, e.action, e.actor, e.at, e.text, e.source))
+
+    def ticket_in_flight(self, tracking: str) -> bool:
+        """Whether a ticket item of the incident waits in the outbox: monitord's own change, not yet in RT."""
+        found = self._db.execute(
+            "SELECT 1 FROM outbox WHERE channel = 'ticket' AND incident = ? AND status IN ('pending', 'sending') LIMIT 1",
+            (tracking,),
+        ).fetchone()
+        return found is not None
 
     # --- the web console's audit log (monitord/console.py) ------------------------------------
 

@@ -20,6 +20,7 @@ from lab.isp import console_password
 from monitord import http
 from monitord.config.model import ConsoleConfig
 from monitord.console import COOKIE, STATE, add_console
+from monitord.console_pages import BoardRow, Viewer, board_rows
 from monitord.demo import console_greeting, find_incident, until
 from monitord.model import IncidentKind, NodeRef
 from tests.http_fixtures import Api
@@ -272,3 +273,13 @@ async def test_a_trusted_proxy_names_the_user(api: Api) -> None:
         async with browsing(api) as browser:
             browser.url = url
             assert (await browser.get("/console", headers={"X-Remote-User": "noc"}))[0] == 303  # from anyone else: ignored
+
+
+def test_the_board_warns_of_a_ticket_the_helpdesk_ended_on_an_open_incident() -> None:
+    row = BoardRow("ARZ-2026-000123", "outage", "sisli-dslam-01", 48, "Field team", "mehmet", None, "1h 05m")
+    viewer = Viewer("ayse", "helpdesk", "", can_change=False)
+    assert "ended its ticket" not in board_rows([row], viewer, "en")
+    ended = replace(row, ticket_ended=("resolved", "ayse"))
+    assert "The helpdesk ended its ticket (resolved, ayse); the fault goes on" in board_rows([ended], viewer, "en")
+    assert "Yardım masası kaydı kapattı (resolved, ayse)" in board_rows([ended], viewer, "tr")
+    assert "&lt;b&gt;" in board_rows([replace(row, ticket_ended=("resolved", "<b>"))], viewer, "en"), "escaped"

@@ -152,15 +152,18 @@ def test_helpdesk_owners_and_an_events_ticket_item_are_kept_on_both_engines(stor
     tracking = resolved.tracking
     store.commit_step(None, [resolved], [], NOW)
     taken = IncidentEvent(tracking, "owner", "monitord", NOW, "ayse", "helpdesk")
-    assert store.helpdesk_owner(tracking) is None
-    store.put_helpdesk_owner(tracking, "ayse", taken)
-    store.put_helpdesk_owner(tracking, "")  # given back in RT: noted, nothing recorded
-    assert store.helpdesk_owner(tracking) == ""
+    ended = IncidentEvent(tracking, "status", "ayse", NOW, "resolved", "helpdesk")
+    assert store.helpdesk_ticket(tracking) is None
+    store.put_helpdesk_ticket(tracking, "ayse", "open", [taken])
+    store.put_helpdesk_ticket(tracking, "", "resolved", [ended])
+    assert store.helpdesk_ticket(tracking) == ("", "resolved")
+    assert not store.ticket_in_flight(tracking)
     item = Notification(f"{tracking}/ticket/ack", "ticket", tracking, "comment", "subject", "Acknowledged by mehmet", tracking)
     acked = IncidentEvent(tracking, "ack", "mehmet", NOW + 1)
     store.add_incident_event(acked, [(item, None)], NOW + 1)
     store.add_incident_event(acked, [(item, None)], NOW + 1)  # the same item again: queued once
-    assert store.incident_events(tracking) == [taken, acked, acked]
+    assert store.incident_events(tracking) == [taken, ended, acked, acked]
     assert [i.notification.key for i in store.items("ticket")] == [item.key]
+    assert store.ticket_in_flight(tracking), "the ack's comment waits in the outbox"
     store.prune(NOW, NOW, NOW + 10)
-    assert store.helpdesk_owner(tracking) is None and store.incident_events(tracking) == []
+    assert store.helpdesk_ticket(tracking) is None and store.incident_events(tracking) == []

@@ -251,6 +251,8 @@ class Prometheus:
     async def api(self, path: str, **params: str) -> Any:
         try:
             async with self.session.get(f"{self.url}/api/v1/{path}", params=params) as response:
+                if response.status == 503:
+                    return None  # starting: its storage not open yet (text/plain "Service Unavailable")
                 body = await response.json()
         except aiohttp.ClientConnectionError:
             return None

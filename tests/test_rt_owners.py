@@ -1,7 +1,8 @@
 """Ownership and status both ways between monitord and a real Request Tracker (issue 13 item 1):
-an owner set in RT is recorded as the incident's (source helpdesk, by RT's last updater); an
-owner, acknowledgement or close made in monitord reaches the ticket through outbox items; and a
-change that came from RT, or monitord's own read back, is never recorded or sent twice."""
+an owner set or given back in RT is recorded as the incident's (source helpdesk, by RT's last
+updater), and so is a ticket the helpdesk resolves while its incident is open; an owner,
+acknowledgement or close made in monitord reaches the ticket through outbox items; and a change
+that came from RT, or monitord's own read back, is never recorded or sent twice."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from rt_fixtures import comments, new_tracking, rt, rt_server, ticket_item  # no
 from lab.rt import RtServer
 from monitord.config.model import StageSyncConfig
 from monitord.config.templates import builtin_templates
-from monitord.incident_actions import current_owner
+from monitord.incident_actions import current_owner, ticket_ended
 from monitord.model import IncidentEvent, Notification, Phase
-from monitord.rtsync import StageSync, ticket_owner
+from monitord.rtsync import StageSync, ticket_state
 from monitord.stages import DEFAULT_TABLE
 from monitord.store import Store
 from notices.plan import PlanSettings, plan, workflow_ticket
@@ -28,23 +29,31 @@ from tests.track_fixtures import OUTAGE, topology
 SETTINGS = PlanSettings(templates=builtin_templates(), language="en")
 
 
-def test_a_tickets_owner_as_the_sync_reads_it() -> None:
+def test_a_tickets_owner_and_status_as_the_sync_reads_them() -> None:
     fields = [{"name": "Tracking Number", "values": ["ARZ-2026-000123"]}]
-    ticket = {"Owner": {"id": "ayse"}, "LastUpdatedBy": {"id": "mehmet"}, "LastUpdated": "2026-12-04T18:42:00Z"}
-    found = ticket_owner({**ticket, "CustomFields": fields})
-    assert found is not None and (found.tracking, found.owner, found.actor) == ("ARZ-2026-000123", "ayse", "mehmet")
-    assert ticket_owner({**ticket, "Owner": {"id": "Nobody"}, "CustomFields": fields}).owner == ""  # type: ignore[union-attr]
-    assert ticket_owner({**ticket, "CustomFields": []}) is None  # not one of monitord's tickets
-    assert ticket_owner({**ticket, "LastUpdated": "dün", "CustomFields": fields}) is None
+    ticket = {
+        "Owner": {"id": "ayse"},
+        "Status": "stalled",
+        "LastUpdatedBy": {"id": "mehmet"},
+        "LastUpdated": "2026-12-04T18:42:00Z",
+    }
+    found = ticket_state({**ticket, "CustomFields": fields})
+    assert found is not None
+    assert (found.tracking, found.owner, found.status, found.actor) == ("ARZ-2026-000123", "ayse", "stalled", "mehmet")
+    assert ticket_state({**ticket, "Owner": {"id": "Nobody"}, "CustomFields": fields}).owner == ""  # type: ignore[union-attr]
+    assert ticket_state({**ticket, "CustomFields": []}) is None  # not one of monitord's tickets
+    assert ticket_state({**ticket, "LastUpdated": "dün", "CustomFields": fields}) is None
 
 
 async def _deliver(store: Store, rt: RequestTracker, sent: set[str]) -> list[Notification]:
-    """What the outbox would do: send each queued ticket item not sent yet (twice: a retry)."""
-    items = [i.notification for i in store.items("ticket") if i.notification.key not in sent]
+    """What the outbox would do: send each queued ticket item not sent yet (twice: a retry), and mark it sent."""
+    items = [i for i in store.items("ticket") if i.notification.key not in sent]
     for item in items:
-        assert await rt.send(item) == await rt.send(item)
-        sent.add(item.key)
-    return items
+        ref = await rt.send(item.notification)
+        assert await rt.send(item.notification) == ref
+        store.mark_sent(item.id, ref, time.time())
+        sent.add(item.notification.key)
+    return [i.notification for i in items]
 
 
 async def test_owners_acknowledgement_and_close_both_ways_without_echo(
@@ -92,9 +101,10 @@ async def test_owners_acknowledgement_and_close_both_ways_without_echo(
         assert sum(marker(refused.key) in c for c in comments(rt_server, ticket_id)) == 1
         assert await sync.poll() == 0
 
-        rt_server.put(f"ticket/{ticket_id}", {"Owner": "Nobody"})  # given back in RT: noted, not recorded
+        rt_server.put(f"ticket/{ticket_id}", {"Owner": "Nobody"})  # given back in RT: nobody has it now
         assert rt_server.get(f"ticket/{ticket_id}")["Owner"]["id"] == "Nobody"  # type: ignore[index]
-        assert await sync.poll() == 0 and store.helpdesk_owner(tracking) == ""
+        assert await sync.poll() == 1 and (store.helpdesk_ticket(tracking) or ("?",))[0] == ""
+        assert current_owner(store.incident_events(tracking)) is None
         noc("owner", "mehmet", "ayse")  # an RT user who may own the queue's tickets
         await _deliver(store, rt, sent)
         assert rt_server.get(f"ticket/{ticket_id}")["Owner"]["id"] == "ayse"  # type: ignore[index]
@@ -103,12 +113,19 @@ async def test_owners_acknowledgement_and_close_both_ways_without_echo(
             ("ayse", "monitord", "helpdesk"),
             ("zeynep", "mehmet", "noc"),
             ("monitord", "mehmet", "noc"),
+            ("", "monitord", "helpdesk"),
             ("ayse", "mehmet", "noc"),
         ]
 
         noc("ack", "mehmet")
         noc("note", "mehmet", "stays in monitord")
+        rt_server.put(f"ticket/{ticket_id}", {"Status": "resolved"})  # the helpdesk ends the ticket, the fault goes on
+        assert await sync.poll() == 0, "the ack's comment is not in RT yet: the ticket is judged when it is"
         (acked,) = await _deliver(store, rt, sent)
+        assert await sync.poll() == 1 and await sync.poll() == 0
+        ended = ticket_ended(store.incident_events(tracking))
+        assert ended is not None and (ended.text, ended.source) == ("resolved", "helpdesk")
+        assert store.incident(tracking).phase is not Phase.RESOLVED  # type: ignore[union-attr]
         assert acked.action == "comment" and acked.key == f"{tracking}/ticket/ack"
         assert sum("Acknowledged in monitord by mehmet" in c for c in comments(rt_server, ticket_id)) == 1
         assert not any("stays in monitord" in c for c in comments(rt_server, ticket_id))

@@ -1,7 +1,8 @@
 """The NOC's work and Request Tracker both ways, through the whole daemon (issue 13 item 1): a real
 DSLAM outage, its ticket in the real RT; acknowledged and taken through the API, which the ticket
-shows (through the outbox); an owner set in RT comes back as the incident's; closed by hand
-through the API, which resolves the ticket with the reason."""
+shows (through the outbox); an owner set or given back in RT comes back as the incident's; a
+ticket the helpdesk resolves while the DSLAM is still dark shows on the incident, which stays
+open; closed by hand through the API, which resolves the ticket with the reason."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ async def test_ack_owner_and_close_reach_rt_and_rts_owner_comes_back(rt_server: 
             async with session.post(f"http://127.0.0.1:{daemon.http_port}{path}", json=body, headers=headers) as response:
                 return response.status, await response.json()
 
+    async def shown() -> dict:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{daemon.http_port}{base}") as response:
+                assert response.status == 200
+                return await response.json()  # type: ignore[no-any-return]
+
+    def read_back() -> tuple[str, str] | None:
+        return daemon.store.helpdesk_ticket(outage.tracking)
+
     def owners() -> list[tuple[str, str, str]]:
         return [(e.text, e.actor, e.source) for e in daemon.incident_events(outage.tracking) if e.action == "owner"]
 
@@ -56,16 +66,33 @@ async def test_ack_owner_and_close_reach_rt_and_rts_owner_comes_back(rt_server: 
         await until(
             lambda: any("Acknowledged" in c or "üstlenildiği" in c for c in comments(rt_server, ticket_id)), 30, "the ack"
         )
-        await until(lambda: daemon.store.helpdesk_owner(outage.tracking) == "ayse", 30, "the sync to read the owner back")
+        await until(lambda: (read_back() or ("",))[0] == "ayse", 30, "the sync to read the owner back")
         assert owners() == [("ayse", "mehmet", "noc")], "monitord's own owner, read back, is not recorded again"
 
         rt_server.put(f"ticket/{ticket_id}", {"Owner": "Nobody"})  # given back in RT, then taken there again
-        await until(lambda: daemon.store.helpdesk_owner(outage.tracking) == "", 30, "the sync to see it given back")
+        await until(lambda: len(owners()) == 2, 30, "the sync to see it given back")
+        assert (await shown())["owner"] is None
         assert (await post(base + "/owner", {"owner": "zeynep", "by": "mehmet"}))[0] == 201  # not an RT user
         await until(lambda: any("zeynep" in c for c in comments(rt_server, ticket_id)), 30, "the comment naming zeynep")
         rt_server.put(f"ticket/{ticket_id}", {"Owner": "ayse"})
-        await until(lambda: len(owners()) == 3, 30, "RT's owner recorded")
-        assert owners() == [("ayse", "mehmet", "noc"), ("zeynep", "mehmet", "noc"), ("ayse", "monitord", "helpdesk")]
+        await until(lambda: len(owners()) == 4, 30, "RT's owner recorded")
+        assert owners() == [
+            ("ayse", "mehmet", "noc"),
+            ("", "monitord", "helpdesk"),
+            ("zeynep", "mehmet", "noc"),
+            ("ayse", "monitord", "helpdesk"),
+        ]
+
+        rt_server.put(f"ticket/{ticket_id}", {"Status": "resolved"})  # the helpdesk ends the ticket: the DSLAM is dark
+        await until(lambda: read_back() == ("ayse", "resolved"), 30, "the sync to read the ended ticket")
+        page = await shown()
+        assert page["phase"] != "resolved" and page["ticket_ended"]["status"] == "resolved", page
+        assert page["ticket_ended"]["by"] == "monitord"  # the lab's helpdesk plays as the API user
+        rt_server.put(f"ticket/{ticket_id}", {"Status": "open"})  # opened again in RT
+        await until(lambda: read_back() == ("ayse", "open"), 30, "the sync to read it opened again")
+        assert (await shown())["ticket_ended"] is None
+        statuses = [e.text for e in daemon.incident_events(outage.tracking) if e.action == "status"]
+        assert statuses == ["resolved", "open"]
 
         status, closed = await post(base + "/close", {"by": "mehmet", "reason": REASON})
         assert status == 201 and closed["action"] == "close"
@@ -73,7 +100,8 @@ async def test_ack_owner_and_close_reach_rt_and_rts_owner_comes_back(rt_server: 
         await until(lambda: rt_server.get(f"ticket/{ticket_id}")["Status"] == "resolved", 30, "the ticket resolved")  # type: ignore[index]
         assert any(REASON in c for c in comments(rt_server, ticket_id))
         assert len(tickets_tagged(rt_server, outage.tracking)) == 1
-        assert [e.action for e in daemon.incident_events(outage.tracking)].count("owner") == 3, "nothing echoed"
+        actions = [e.action for e in daemon.incident_events(outage.tracking)]
+        assert (actions.count("owner"), actions.count("status")) == (4, 2), "nothing echoed: the close's resolve is monitord's"
     finally:
         world.faults.restore_all()
         stop.set()
