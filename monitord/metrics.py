@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from monitord.exposition import CachedFamily, SeriesText
-from monitord.model import IncidentKind
+from monitord.model import DeadReason, FailureReason, IncidentKind, RetryReason
 from monitord.noc_metrics import LevelFamilies, answers, build_info, open_incidents, poll_failures, snmp_counts
 from rules.tally import STATUSES, LineCounts
 
@@ -48,6 +48,27 @@ if TYPE_CHECKING:
 PREFIX = "monitord"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, math.inf)
 """Poll durations from one ICMP echo on a LAN to a walk of a 1,000-port DSLAM."""
+
+
+FAILED_HELP = (
+    "Delivery attempts that failed and will be retried, by channel and reason: timeout, unreachable (refused, reset, "
+    "no DNS name), rate_limited (429), server_error (5xx, SMTP 4xx), not_ready (the ticket to update is not there yet), "
+    "bad_answer (an answer that cannot be read), notifier_bug, other. Attempts refused for the channel's credentials "
+    "or settings are not counted (monitord_channel_held)."
+)
+DEAD_HELP = (
+    "Notifications dead-lettered (never delivered), by channel and reason: rejected (the peer refused the item: 4xx, "
+    "SMTP 5xx), bad_answer, config (the peer lacks a setting the item needs), expired (older than max_age), "
+    "template_error (its text could not be built)."
+)
+
+
+def by_reason(
+    family: CounterMetricFamily, channel: str, counts: Counter[FailureReason], known: tuple[FailureReason, ...]
+) -> None:
+    """Every known reason from the start, at 0: `increase()` cannot see a series' first sample."""
+    for reason in sorted({*known, *counts}):
+        family.add_metric([channel, reason], counts[reason])
 
 
 def duration_bucket(seconds: float) -> float:
@@ -299,12 +320,8 @@ class DaemonCollector(Collector):
             f"{PREFIX}_outbox_oldest_age_seconds", "Age of the oldest waiting notification, by channel.", labels=["channel"]
         )
         sent = CounterMetricFamily(f"{PREFIX}_notifications_sent", "Notifications delivered, by channel.", labels=["channel"])
-        failed = CounterMetricFamily(
-            f"{PREFIX}_notifications_failed", "Delivery attempts that failed and will be retried.", labels=["channel"]
-        )
-        dead = CounterMetricFamily(
-            f"{PREFIX}_notifications_dead", "Notifications dead-lettered (never delivered).", labels=["channel"]
-        )
+        failed = CounterMetricFamily(f"{PREFIX}_notifications_failed", FAILED_HELP, labels=["channel", "reason"])
+        dead = CounterMetricFamily(f"{PREFIX}_notifications_dead", DEAD_HELP, labels=["channel", "reason"])
         segments = CounterMetricFamily(f"{PREFIX}_sms_segments", "SMS segments sent (what the SMS gateway bills).")
         held = GaugeMetricFamily(
             f"{PREFIX}_channel_held",
@@ -321,8 +338,8 @@ class DaemonCollector(Collector):
             depth.add_metric([channel], waiting)
             age.add_metric([channel], max(0.0, now - since))
             sent.add_metric([channel], c.sent)
-            failed.add_metric([channel], c.failed)
-            dead.add_metric([channel], c.dead)
+            by_reason(failed, channel, c.failed_by, get_args(RetryReason))
+            by_reason(dead, channel, c.dead_by, get_args(DeadReason))
             hold = holds.get(channel)
             held.add_metric([channel, hold.cause if hold else ""], 1 if hold else 0)
         segments.add_metric([], counts["sms"].segments if "sms" in counts else 0)

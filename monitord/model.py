@@ -321,9 +321,30 @@ class Notification:
     route: str | None = None  # which of the channel's destinations: a ticket's RT queue (notifiers.receivers); None: the default
 
 
-HoldCause = Literal[
-    "credentials", "forbidden", "config", "unavailable"
-]  # unavailable: the peer keeps failing (5xx, 429, refused)
+ChannelCause = Literal["credentials", "forbidden", "config"]  # what the operator must fix on a refused channel
+HoldCause = Literal[ChannelCause, "unavailable"]  # unavailable: the peer keeps failing (5xx, 429, refused)
+
+# Why a delivery attempt failed: the `reason` label of the outbox's failure counters, kept small
+# and bounded like a poll failure's. An attempt that will be retried fails as a RetryReason, an
+# item given up as a DeadReason; a refused channel's causes hold it instead (ChannelHold).
+RetryReason = Literal[
+    "timeout",  # no answer in time
+    "unreachable",  # connection refused or reset, no DNS name, the session broke off
+    "rate_limited",  # HTTP 429
+    "server_error",  # HTTP 5xx, SMTP 4xx
+    "not_ready",  # the ticket to update is not there yet
+    "bad_answer",  # an answer that cannot be read (not JSON, no id)
+    "notifier_bug",  # an unexpected exception in the notifier
+    "other",
+]
+DeadReason = Literal[
+    "rejected",  # the peer refused this item: HTTP 4xx, SMTP 5xx, an invalid number or mailbox
+    "bad_answer",
+    "config",  # the peer's setup lacks what monitord needs for this item (RT's tracking field)
+    "expired",  # older than the channel's max_age
+    "template_error",  # its text could not be built (dead on arrival), or is not what the channel takes
+]
+FailureReason = Literal[RetryReason, DeadReason, ChannelCause]
 
 
 @dataclass(frozen=True, slots=True)

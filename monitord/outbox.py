@@ -58,11 +58,12 @@ import functools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from monitord.model import ChannelHold, HoldCause, Notification
+from monitord.model import ChannelHold, FailureReason, HoldCause, Notification
 from monitord.pacing import Waves, backoff
 from monitord.store import DATABASE_ERRORS, LeaseLost, OutboxItem, Store
 from notices.segments import Encoding, segments
@@ -98,14 +99,22 @@ class ChannelPolicy:
 
 @dataclass(slots=True)
 class DeliveryCounts:
-    """Running totals since start, for metrics."""
+    """Running totals since start, for metrics; failures by their reason."""
 
     sent: int = 0
-    failed: int = 0  # attempts that will be retried
-    dead: int = 0
+    failed_by: Counter[FailureReason] = field(default_factory=Counter)  # attempts that will be retried
+    dead_by: Counter[FailureReason] = field(default_factory=Counter)
     adopted: int = 0  # sent, found at the peer after a lost answer
     segments: int = 0  # SMS segments of sent messages
     held: int = 0  # attempts refused by a ChannelError
+
+    @property
+    def failed(self) -> int:
+        return self.failed_by.total()
+
+    @property
+    def dead(self) -> int:
+        return self.dead_by.total()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +222,7 @@ class Outbox:
         `Store.commit_step`: logged and counted, never sent."""
         log.warning("dead letter on arrival: %s", masked(f"{item.channel} {item.key}: {item.error}", item))
         if item.channel in self.counts:
-            self.counts[item.channel].dead += 1
+            self.counts[item.channel].dead_by["template_error"] += 1
 
     def replace_notifiers(self, notifiers: Mapping[str, Notifier]) -> None:
         """A reload with new addresses or credentials: later sends use `notifiers`, and a held
@@ -360,7 +369,8 @@ class Outbox:
                 for item in items:
                     started = max(age_start(item), self._age_floor.get(channel, item.created_at))
                     if not probing and now - started > policy.max_age:
-                        self._dead(item, item.attempts, f"older than max age {policy.max_age:g}s, last error: {item.last_error}")
+                        reason = f"older than max age {policy.max_age:g}s, last error: {item.last_error}"
+                        self._dead(item, item.attempts, reason, "expired")
                     else:
                         wave.append(item)
                 if self._lease_term is None:
@@ -401,8 +411,9 @@ class Outbox:
                     self._release(channel)  # refused for itself: the peer is up and took the credentials
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
+            bug = DeliveryError(reason, retryable=True, kind="notifier_bug")
             async with self._store.turn:
-                self._failed(item, DeliveryError(reason, retryable=True), policy, reconciles(type(notifier)))
+                self._failed(item, bug, policy, reconciles(type(notifier)))
         else:
             async with self._store.turn:
                 self._sent(item, ref, adopted, defer=reconciles(type(notifier)))
@@ -451,11 +462,11 @@ class Outbox:
         on a channel that fails `down_after` in a row, the channel's probe decides instead."""
         attempts = item.attempts + 1
         if not error.retryable:
-            self._dead(item, attempts, error.reason)
+            self._dead(item, attempts, error.reason, error.kind)
             return
         channel = item.notification.channel
         counts = self.counts[channel]
-        counts.failed += 1
+        counts.failed_by[error.kind] += 1
         if channel not in self._streaks:
             self._streaks[channel] = Streak(self._clock(), time.monotonic(), counts.failed - 1)
         streak = self._streaks[channel]
@@ -559,9 +570,9 @@ class Outbox:
         if planned and self._store.commit_step(None, [], planned, self._clock(), self.dead_on_arrival):
             self.wake()
 
-    def _dead(self, item: OutboxItem, attempts: int, reason: str) -> None:
+    def _dead(self, item: OutboxItem, attempts: int, reason: str, kind: FailureReason) -> None:
         self._store.mark_dead(item.id, reason)
-        self.counts[item.notification.channel].dead += 1
+        self.counts[item.notification.channel].dead_by[kind] += 1
         n = item.notification
         log.warning(
             "dead letter: %s item %d %s after %d attempts: %s",

@@ -24,7 +24,7 @@ import aiohttp
 
 from monitord.model import Notification, Secret
 from notices.alerts import LEASES, iso
-from notifiers.base import DeliveryError, hide, http_failure, retry_after
+from notifiers.base import DeliveryError, connection_failure, hide, http_failure, retry_after
 
 
 class AlertmanagerAlerts:
@@ -60,7 +60,7 @@ class AlertmanagerAlerts:
         try:
             body: dict[str, Any] = json.loads(item.body)
         except ValueError:
-            raise DeliveryError(f"alert {item.key} is not JSON", retryable=False) from None
+            raise DeliveryError(f"alert {item.key} is not JSON", retryable=False, kind="template_error") from None
         if "endsAt" not in body:
             body["endsAt"] = iso(now + self.lease)
         return body
@@ -80,7 +80,9 @@ class AlertmanagerAlerts:
                         reason += " (check the alertmanager token or username and password)"
                     raise http_failure(resp.status, reason, retry_after(resp.headers.get("Retry-After"), time.time()))
         except (TimeoutError, aiohttp.ClientError) as e:
-            raise DeliveryError(f"cannot reach Alertmanager: {type(e).__name__}: {e}", retryable=True) from None
+            raise DeliveryError(
+                f"cannot reach Alertmanager: {type(e).__name__}: {e}", retryable=True, kind=connection_failure(e)
+            ) from None
         return f"{item.action} until {alert['endsAt']}"
 
     async def close(self) -> None:

@@ -8,6 +8,10 @@ Retries live in one place (the outbox worker); a notifier only says what happene
 * the channel itself is refused (401/403, SMTP AUTH, a TLS setting): `ChannelError`. Every item
   would fail alike until the operator fixes the config, so the outbox holds the whole channel
   instead of dead-lettering a live outage's notices one by one.
+
+Each error also says why in a few words the metrics count (`kind`, monitord.model.FailureReason):
+an adapter names the failures it recognises (a timeout, a refused connection), the rest fall
+back on "other" when retryable and "rejected" when not.
 """
 
 from __future__ import annotations
@@ -16,17 +20,21 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-from monitord.model import HoldCause, Notification, Secret
+from monitord.model import ChannelCause, FailureReason, Notification, Secret
 
 
 class DeliveryError(Exception):
-    """Delivery failed. `retryable` says whether the same item may succeed later."""
+    """Delivery failed. `retryable` says whether the same item may succeed later; `reason` is
+    the peer's words for people, `kind` a bounded label for metrics."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retryable: bool, retry_after: float | None = None, kind: FailureReason | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after  # seconds, from a Retry-After header or an SMTP 4xx hint
+        self.kind: FailureReason = kind or ("other" if retryable else "rejected")
 
 
 class ChannelError(DeliveryError):
@@ -35,8 +43,8 @@ class ChannelError(DeliveryError):
     Retryable, since the same item goes through once the config is right.
     """
 
-    def __init__(self, reason: str, *, cause: HoldCause) -> None:
-        super().__init__(reason, retryable=True)
+    def __init__(self, reason: str, *, cause: ChannelCause) -> None:
+        super().__init__(reason, retryable=True, kind=cause)
         self.cause = cause
 
 
@@ -46,13 +54,20 @@ def http_failure(status: int, reason: str, wait: float | None = None) -> Deliver
     429 and 5xx are worth retrying (after `wait`, from Retry-After); 401, 403 and 407 refuse the
     channel's credentials or rights; any other status refuses this item.
     """
-    if status == 429 or status >= 500:
-        return DeliveryError(reason, retryable=True, retry_after=wait)
+    if status == 429:
+        return DeliveryError(reason, retryable=True, retry_after=wait, kind="rate_limited")
+    if status >= 500:
+        return DeliveryError(reason, retryable=True, retry_after=wait, kind="server_error")
     if status in (401, 407):
         return ChannelError(reason, cause="credentials")
     if status == 403:
         return ChannelError(reason, cause="forbidden")
-    return DeliveryError(reason, retryable=False)
+    return DeliveryError(reason, retryable=False, kind="rejected")
+
+
+def connection_failure(error: BaseException) -> FailureReason:
+    """A timeout, or any other way the connection failed (refused, reset, no DNS name, broken off)."""
+    return "timeout" if isinstance(error, TimeoutError) else "unreachable"
 
 
 class Notifier(Protocol):

@@ -19,7 +19,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from monitord.model import Notification, Secret
-from notifiers.base import ChannelError, DeliveryError, hide
+from notifiers.base import ChannelError, DeliveryError, connection_failure, hide
 
 AUTH_REFUSED = frozenset({530, 534, 535, 538})  # RFC 4954: auth required, too weak, bad credentials, needs TLS
 
@@ -93,7 +93,8 @@ class SmtpEmail:
         except ssl.SSLCertVerificationError as e:
             raise ChannelError(f"TLS certificate of {self.host} does not verify: {e.verify_message}", cause="config") from None
         except OSError as e:
-            raise self._error(f"cannot reach {self.host}:{self.port}: {type(e).__name__}: {e}", True) from None
+            reason = f"cannot reach {self.host}:{self.port}: {type(e).__name__}: {e}"
+            raise DeliveryError(self._redacted(reason), retryable=True, kind=connection_failure(e)) from None
         except aiosmtplib.SMTPException as e:
             raise ChannelError(
                 self._redacted(f"SMTP session failed (check the TLS and AUTH settings): {e}"), cause="config"
@@ -101,7 +102,8 @@ class SmtpEmail:
         return response or msg["Message-ID"]
 
     def _error(self, reason: str, retryable: bool) -> DeliveryError:
-        return DeliveryError(self._redacted(reason), retryable=retryable)
+        """An SMTP reply: 4xx is the server's trouble for now, 5xx refuses the message."""
+        return DeliveryError(self._redacted(reason), retryable=retryable, kind="server_error" if retryable else "rejected")
 
     def _redacted(self, reason: str) -> str:
         """The server's words may echo what it was sent: the password never leaves in a reason."""

@@ -176,6 +176,7 @@ class RequestTracker:
                 f"RT ticket {ticket_id} was created without custom field {TRACKING_FIELD!r}: "
                 f"apply the field to queue {item.route or self.queue!r} and let the user set it",
                 retryable=False,
+                kind="config",
             )
         return ticket_id
 
@@ -253,7 +254,7 @@ class RequestTracker:
     async def _existing(self, tracking: str) -> Ticket:
         ticket = await self.find(tracking)
         if ticket is None:
-            raise DeliveryError(f"RT has no ticket for {tracking} yet", retryable=True)
+            raise DeliveryError(f"RT has no ticket for {tracking} yet", retryable=True, kind="not_ready")
         return ticket
 
     async def _add_comment(self, ticket_id: str, item: Notification) -> None:
@@ -301,9 +302,11 @@ class RequestTracker:
                     status, text = response.status, await response.text()
                     wait = retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
-            raise DeliveryError(f"RT: no answer within {self.timeout:g}s", retryable=True) from None
+            raise DeliveryError(f"RT: no answer within {self.timeout:g}s", retryable=True, kind="timeout") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(f"RT unreachable at {self.api}: {type(exc).__name__}", retryable=True) from None
+            raise DeliveryError(
+                f"RT unreachable at {self.api}: {type(exc).__name__}", retryable=True, kind="unreachable"
+            ) from None
         try:
             payload = json.loads(text) if text else None
         except ValueError:
@@ -314,5 +317,6 @@ class RequestTracker:
             raise DeliveryError(
                 f"RT {method} {path}: HTTP {status} without a JSON answer; is {self.api} RT?",
                 retryable=False,
+                kind="bad_answer",
             )
         return payload

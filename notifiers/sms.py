@@ -162,11 +162,12 @@ class TwilioSms:
         except TwilioRestException as exc:
             raise _rest_error(exc, self._token) from None
         except TimeoutError:
-            raise DeliveryError(f"twilio: no answer within {self.timeout:g}s", retryable=True) from None
+            raise DeliveryError(f"twilio: no answer within {self.timeout:g}s", retryable=True, kind="timeout") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(hide(f"twilio: {type(exc).__name__}: {exc}", self._token), retryable=True) from None
+            reason = hide(f"twilio: {type(exc).__name__}: {exc}", self._token)
+            raise DeliveryError(reason, retryable=True, kind="unreachable") from None
         except TwilioException as exc:
-            raise DeliveryError(f"twilio: {type(exc).__name__}", retryable=True) from None
+            raise DeliveryError(f"twilio: {type(exc).__name__}", retryable=True, kind="bad_answer") from None
 
     async def close(self) -> None:
         if self._http is not None:

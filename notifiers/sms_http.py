@@ -90,10 +90,10 @@ class HttpSms:
                         reason += " (check the gateway credentials)"
                     raise http_failure(resp.status, reason, retry_after(resp.headers.get("Retry-After"), time.time()))
         except TimeoutError:
-            raise DeliveryError(f"sms gateway: no answer within {self.timeout:g}s", retryable=True) from None
+            raise DeliveryError(f"sms gateway: no answer within {self.timeout:g}s", retryable=True, kind="timeout") from None
         except aiohttp.ClientError as e:
             raise DeliveryError(
-                f"cannot reach the sms gateway: {type(e).__name__}: {self._hide(str(e))}", retryable=True
+                f"cannot reach the sms gateway: {type(e).__name__}: {self._hide(str(e))}", retryable=True, kind="unreachable"
             ) from None
         return self._reference(text, resp.status)
 

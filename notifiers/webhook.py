@@ -24,7 +24,7 @@ import aiohttp
 
 from monitord.model import Notification, Secret
 from notices.templates import fill, placeholders
-from notifiers.base import DeliveryError, hide, http_failure, retry_after
+from notifiers.base import DeliveryError, connection_failure, hide, http_failure, retry_after
 
 FIELDS = ("action", "tracking", "subject", "body", "key")
 _OLD_PLACEHOLDER = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -81,16 +81,20 @@ class WebhookTickets:
                     ticket = json.loads(text)["id"]
                 except (ValueError, KeyError, TypeError):
                     raise DeliveryError(
-                        f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}", retryable=False
+                        f"helpdesk answered {resp.status} without a ticket id: {hide(text, self.token)[:200]!r}",
+                        retryable=False,
+                        kind="bad_answer",
                     ) from None
         except (TimeoutError, aiohttp.ClientError) as e:
-            raise DeliveryError(f"cannot reach the helpdesk webhook: {type(e).__name__}: {e}", retryable=True) from None
+            raise DeliveryError(
+                f"cannot reach the helpdesk webhook: {type(e).__name__}: {e}", retryable=True, kind=connection_failure(e)
+            ) from None
         return str(ticket)
 
     def _status_error(self, item: Notification, status: int, after: str | None, text: str) -> DeliveryError:
         reason = f"helpdesk answered HTTP {status}: {hide(text, self.token)[:200]!r}"
         if status == 404 and item.action != "create":
-            return DeliveryError(f"ticket {item.recipient} not found (yet): {reason}", retryable=True)
+            return DeliveryError(f"ticket {item.recipient} not found (yet): {reason}", retryable=True, kind="not_ready")
         if status in (401, 403):
             reason += " (check the webhook token)"
         return http_failure(status, reason, retry_after(after, time.time()))

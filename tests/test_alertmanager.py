@@ -135,6 +135,7 @@ async def test_alertmanager_down_is_retryable(tmp_path: Path) -> None:
         with pytest.raises(DeliveryError) as caught:
             await notifier.send(pushes("ARZ-2026-000202", time.time())[0])
         assert caught.value.retryable and "cannot reach Alertmanager" in caught.value.reason
+        assert caught.value.kind == "unreachable"
     finally:
         await notifier.close()
 

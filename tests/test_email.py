@@ -87,6 +87,7 @@ async def test_smtp_replies_decide_whether_to_retry(code: int, stage: Literal["r
         sink.fail_next(code, stage=stage)
         error = await failure(notifier)
         assert error.retryable is retryable and str(code) in error.reason
+        assert error.kind == ("server_error" if retryable else "rejected")
         await notifier.send(ITEM)
         assert len(sink.messages) == 1
 
@@ -118,7 +119,7 @@ async def test_connection_refused_is_retryable() -> None:
             "127.0.0.1", port, from_="monitord@isp.example", timeout=2, username="noc", password=Secret(PASSWORD, "env:SMTP")
         )
     )
-    assert error.retryable and PASSWORD not in error.reason
+    assert error.retryable and error.kind == "unreachable" and PASSWORD not in error.reason
 
 
 async def test_auth_without_tls_holds_the_channel() -> None:

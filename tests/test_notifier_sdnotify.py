@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +31,10 @@ WATCHDOG_USEC = 400_000  # pings every 0.2 s
 
 
 def test_status_line_names_the_channels_what_was_sent_and_what_is_held() -> None:
-    counts = {"sms": DeliveryCounts(sent=3, failed=1), "email": DeliveryCounts(sent=2, dead=1)}
+    counts = {
+        "sms": DeliveryCounts(sent=3, failed_by=Counter(timeout=1)),
+        "email": DeliveryCounts(sent=2, dead_by=Counter(rejected=1)),
+    }
     assert status_line(counts, []) == "STATUS=delivering email, sms: 5 sent, 1 failed attempts, 1 dead letters"
     assert status_line(counts, ["sms"]).endswith("1 dead letters; held: sms")
     assert status_line({}, []) == "STATUS=delivering nothing: no notifier configured"

@@ -167,6 +167,7 @@ def test_the_dashboard_is_grafana_json_with_the_noc_panels() -> None:
         "monitord_survey_score_points_total",
     ):
         assert needed in used
+    assert any("by (channel, reason)" in e and "monitord_notifications_dead_total" in e for e in dashboard_exprs())
     for where, expr in dashboard_queries().items():
         assert "$instance" in expr or where == "variable instance", f"{where} ignores the instance picker"
         if re.search(r"monitord_(lines|line_level\w*|open_incident)\{", expr) and not where.startswith("variable"):
@@ -349,8 +350,9 @@ async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon
     await until(lambda: len(world.twilio.messages) >= len(phones), 30, "the outage SMS")
     await prometheus.until('monitord_notifications_sent_total{channel="sms"}', lambda: len(world.twilio.messages))
     await prometheus.until("monitord_sms_segments_total", lambda: sum(sms_segments(m.body) for m in world.twilio.messages))
-    await prometheus.until('monitord_notifications_failed_total{channel="ticket"}', 1)
-    await prometheus.until('monitord_notifications_dead_total{channel="ticket"}', 1)
+    await prometheus.until('monitord_notifications_failed_total{channel="ticket", reason="server_error"}', 1)
+    await prometheus.until('monitord_notifications_dead_total{channel="ticket", reason="rejected"}', 1)
+    assert await prometheus.value('sum(monitord_notifications_dead_total{channel="ticket"})') == 1
     assert world.tickets.tickets == {}
     await prometheus.until('sum(monitord_outbox_depth)', lambda: daemon.store.depth())
 

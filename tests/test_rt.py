@@ -152,7 +152,7 @@ async def test_comment_before_its_ticket_exists_is_retryable(rt: RequestTracker)
     for action in ("comment", "resolve", "reopen"):
         with pytest.raises(DeliveryError) as caught:
             await rt.send(ticket_item(new_tracking(), action))
-        assert caught.value.retryable
+        assert caught.value.retryable and caught.value.kind == "not_ready"
         assert "no ticket" in caught.value.reason
 
 

@@ -49,6 +49,7 @@ async def test_server_errors_and_throttling_are_retryable(
 
     error = await _fail(await peer(busy), "create")
     assert error.retryable and error.retry_after == wait and str(status) in error.reason
+    assert error.kind == ("rate_limited" if status == 429 else "server_error")
 
 
 async def test_a_custom_field_rt_dropped_is_a_permanent_error(peer: Callable[[Handler], Awaitable[str]]) -> None:
@@ -62,6 +63,7 @@ async def test_a_custom_field_rt_dropped_is_a_permanent_error(peer: Callable[[Ha
 
     error = await _fail(await peer(forgetful), "create")
     assert not error.retryable and "41" in error.reason and "Tracking Number" in error.reason
+    assert error.kind == "config"
     assert created[0]["CustomFields"] == {"Tracking Number": "ARZ-2026-999999"}
 
 
@@ -84,7 +86,7 @@ async def test_an_answer_that_is_not_rt_is_permanent(peer: Callable[[Handler], A
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
     error = await _fail(await peer(webpage), "create")
-    assert not error.retryable and "JSON" in error.reason
+    assert not error.retryable and "JSON" in error.reason and error.kind == "bad_answer"
 
 
 async def test_refused_connection_and_timeout_are_retryable(peer: Callable[[Handler], Awaitable[str]]) -> None:
@@ -93,9 +95,9 @@ async def test_refused_connection_and_timeout_are_retryable(peer: Callable[[Hand
         return web.json_response({})
 
     refused = await _fail(f"http://127.0.0.1:{free_port()}", "create")
-    assert refused.retryable and "unreachable" in refused.reason
+    assert refused.retryable and "unreachable" in refused.reason and refused.kind == "unreachable"
     late = await _fail(await peer(slow), "create", timeout=0.3)
-    assert late.retryable and "no answer" in late.reason
+    assert late.retryable and "no answer" in late.reason and late.kind == "timeout"
 
 
 async def _fail(url: str, action: str, timeout: float = 5.0) -> DeliveryError:

@@ -76,7 +76,7 @@ async def test_invalid_number_is_permanent_with_twilio_code(twilio: TwilioLab) -
     with pytest.raises(DeliveryError) as caught:
         await notifier.send(sms(1, to="+15005550001"))
     await notifier.close()
-    assert not caught.value.retryable
+    assert not caught.value.retryable and caught.value.kind == "rejected"
     assert "code 21211" in caught.value.reason and "+15005550001 is not a valid phone number" in caught.value.reason
 
 
@@ -99,6 +99,7 @@ async def test_throttling_and_server_errors_are_retryable(twilio: TwilioLab, sta
     await notifier.close()
     assert (caught.value.retryable, caught.value.retry_after) == (True, retry_after)
     assert f"HTTP {status}" in caught.value.reason
+    assert caught.value.kind == ("rate_limited" if status == 429 else "server_error")
     assert [m.sid for m in twilio.messages] == [sid]
 
 
@@ -109,7 +110,7 @@ async def test_endpoint_down_is_retryable_and_recovers(twilio: TwilioLab) -> Non
     for i in (2, 3):  # a pooled connection, then a refused one
         with pytest.raises(DeliveryError) as caught:
             await notifier.send(sms(i))
-        assert caught.value.retryable
+        assert caught.value.retryable and caught.value.kind == "unreachable"
     await twilio.up()
     await notifier.send(sms(4))
     await notifier.close()
@@ -124,6 +125,7 @@ async def test_slow_answer_times_out_as_retryable(twilio: TwilioLab) -> None:
         await notifier.send(sms(1))
     await notifier.close()
     assert caught.value.retryable and "no answer within 0.2s" in caught.value.reason
+    assert caught.value.kind == "timeout"
     assert time.monotonic() - started < 0.8
 
 

@@ -69,7 +69,7 @@ async def test_refused_credentials_hold_the_channel_and_are_never_quoted(lab: Sm
     with pytest.raises(ChannelError) as caught:
         await notifier.send(sms(1))
     await notifier.close()
-    assert caught.value.cause == "credentials" and "check the gateway credentials" in caught.value.reason
+    assert caught.value.cause == caught.value.kind == "credentials" and "check the gateway credentials" in caught.value.reason
     assert "wrong-secret-77" not in caught.value.reason and "<redacted>" in caught.value.reason  # the lab echoes it
     assert lab.messages == []
 
@@ -79,16 +79,16 @@ async def test_statuses_say_whether_to_retry(lab: SmsGateway) -> None:
     lab.fail_next(503, retry_after="7")
     with pytest.raises(DeliveryError) as busy:
         await notifier.send(sms(1))
-    assert busy.value.retryable and busy.value.retry_after == 7
+    assert busy.value.retryable and busy.value.retry_after == 7 and busy.value.kind == "server_error"
     with pytest.raises(DeliveryError) as refused:
         await notifier.send(sms(2, body=""))  # the lab refuses an empty message: 400
-    assert not refused.value.retryable and "HTTP 400" in refused.value.reason
+    assert not refused.value.retryable and "HTTP 400" in refused.value.reason and refused.value.kind == "rejected"
     await notifier.close()
     closed = HttpSms(Gateway(f"http://127.0.0.1:{lab.port + 1 if lab.port < 65535 else 1}/sms", "ISPNET"), timeout=2)
     with pytest.raises(DeliveryError) as unreachable:
         await closed.send(sms(3))
     await closed.close()
-    assert unreachable.value.retryable
+    assert unreachable.value.retryable and unreachable.value.kind == "unreachable"
 
 
 async def test_a_plain_text_answer_is_the_reference(lab: SmsGateway) -> None:

@@ -81,21 +81,21 @@ async def test_a_resent_item_changes_nothing(desk: TicketDesk, hook: WebhookTick
 
 
 @pytest.mark.parametrize(
-    ("status", "after", "retryable", "wait"),
+    ("status", "after", "retryable", "wait", "kind"),
     [
-        (500, None, True, None),
-        (503, "7", True, 7.0),
-        (429, "30", True, 30.0),
-        (400, None, False, None),
-        (409, None, False, None),
+        (500, None, True, None, "server_error"),
+        (503, "7", True, 7.0, "server_error"),
+        (429, "30", True, 30.0, "rate_limited"),
+        (400, None, False, None, "rejected"),
+        (409, None, False, None, "rejected"),
     ],
 )
 async def test_status_codes_decide_whether_to_retry(
-    desk: TicketDesk, hook: WebhookTickets, status: int, after: str | None, retryable: bool, wait: float | None
+    desk: TicketDesk, hook: WebhookTickets, status: int, after: str | None, retryable: bool, wait: float | None, kind: str
 ) -> None:
     desk.fail_next(status, retry_after=after)
     error = await failure(hook, ticket("create"))
-    assert (error.retryable, error.retry_after) == (retryable, wait)
+    assert (error.retryable, error.retry_after, error.kind) == (retryable, wait, kind)
     assert str(status) in error.reason
     assert await hook.send(ticket("create")) == "T1"
 
@@ -111,7 +111,8 @@ async def test_a_wrong_token_holds_the_channel_and_is_not_shown(desk: TicketDesk
 
 
 async def test_comment_before_the_ticket_exists_is_retried_but_an_unknown_action_is_not(hook: WebhookTickets) -> None:
-    assert (await failure(hook, ticket("comment", 1))).retryable
+    early = await failure(hook, ticket("comment", 1))
+    assert early.retryable and early.kind == "not_ready"
     assert not (await failure(hook, ticket("escalate"))).retryable
 
 
@@ -121,7 +122,7 @@ async def test_a_helpdesk_that_is_down_is_retried_and_tickets_arrive_once_it_is_
     items = [ticket("create"), ticket("comment", 1), ticket("resolve")]
     await desk.down()
     errors = [await failure(hook, item) for item in items]
-    assert all(e.retryable and "cannot reach" in e.reason for e in errors)
+    assert all(e.retryable and e.kind == "unreachable" and "cannot reach" in e.reason for e in errors)
     await desk.up()
     assert [await hook.send(item) for item in items] == ["T1"] * 3
     assert [e.action for e in desk.tickets[T].history] == ["create", "comment", "resolve"]
@@ -130,7 +131,7 @@ async def test_a_helpdesk_that_is_down_is_retried_and_tickets_arrive_once_it_is_
 async def test_an_answer_without_an_id_is_permanent(desk: TicketDesk, hook: WebhookTickets) -> None:
     desk.fail_next(200)
     error = await failure(hook, ticket("create"))
-    assert not error.retryable and "without a ticket id" in error.reason
+    assert not error.retryable and error.kind == "bad_answer" and "without a ticket id" in error.reason
 
 
 async def test_a_body_template_shapes_the_json(desk: TicketDesk) -> None:
