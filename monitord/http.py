@@ -66,6 +66,7 @@ from monitord.quality_api import BadQuery, drifting_json, flapping_json, parse_a
 from monitord.ratelimit import TokenBucket
 from monitord.rollups import STEPS
 from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
+from monitord.stages import Part, Stage, line_back
 from monitord.store import DATABASE_ERRORS, StoredWindow, one_line
 from monitord.trends import Drift
 from notices.templates import mask_phone
@@ -429,7 +430,7 @@ async def incident(request: web.Request) -> web.Response:
     return _json(
         {
             **incident_json(found),
-            "stage": {"id": stage.id, "tr": stage.name("tr"), "en": stage.name("en")},
+            "stage": stage_json(stage),
             "stage_history": history,
             **workflow_json(d.incident_events(tracking), d.config.timezone),
             "lines": [line_json(i, lines.get(i), personal) for i in sorted(found.affected)],
@@ -455,8 +456,25 @@ async def subscriber(request: web.Request) -> web.Response:
             "tracking": open_for_line[0].tracking if open_for_line else None,
             "incidents": [incident_json(i) for i in open_for_line],
             "maintenance": [w.id for w in windows],
+            "stage": part_json(d, line.id, open_for_line[0] if open_for_line else d.last_incident_of(line.id)),
         }
     )
+
+
+def stage_json(stage: Stage) -> dict[str, str]:
+    return {"id": stage.id, "tr": stage.name("tr"), "en": stage.name("en")}
+
+
+def part_json(d: Controls, line_id: str, incident: Incident | None) -> dict[str, Any] | None:
+    """The subscriber's part in `incident` (their open one, else the last that touched them): its
+    stage and their own (monitord/stages.py `of_subscriber`)."""
+    if incident is None:
+        return None
+    table = d.config.stages
+    stage = table.current(incident, d.helpdesk_stage(incident.tracking))
+    back = line_back(incident.kind, d.line_state(line_id).status)
+    own = table.of_subscriber(stage, Part(line_id in incident.affected, back, d.followup_stage(incident.tracking, line_id)))
+    return {"tracking": incident.tracking, "incident": stage_json(stage), "subscriber": stage_json(own)}
 
 
 async def diagnose_subscriber(request: web.Request) -> web.StreamResponse:

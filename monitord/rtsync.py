@@ -10,6 +10,12 @@ stage's id, name or helpdesk word), else what `stage_sync.status` maps its statu
 `stage_sync.owner` when someone took it. `resolved` is the engine's to say: a helpdesk that
 resolves a ticket does not tell customers their service is back.
 
+A follow-up ticket (tracking value `<incident>/<line>`, notices/confirm.py) speaks for its one
+subscriber, not for the incident (`followup_stage`): its stages are recorded by incident and line
+(`Store.set_subscriber_stage`), also after the incident resolved (that is when such tickets are
+opened), and its end in RT too, as "resolved", which the subscriber is shown only once the
+engine sees their line up (monitord/stages.py `of_subscriber`).
+
 The same poll reads who owns each ticket and its status (`ticket_state`), and compares them with
 what the ticket had when last read (`Store.helpdesk_ticket`); what the sync records queues
 nothing for the ticket, so nothing read from RT is ever sent back to it. While the incident is open:
@@ -42,8 +48,9 @@ from typing import Any
 from monitord.config.model import Config, StageSyncConfig
 from monitord.incident_actions import TICKET_ENDED, current_owner, ticket_ended
 from monitord.model import Incident, IncidentEvent, Phase
-from monitord.stages import Stage, StageChange, StageTable
+from monitord.stages import PartChange, Stage, StageChange, StageTable
 from monitord.store import DATABASE_ERRORS, Store
+from notices.confirm import followed_up
 from notices.dispatch import dispatched_incident
 from notices.plan import Planned
 from notifiers.base import DeliveryError
@@ -59,6 +66,7 @@ SAID_MAX = 50_000  # tickets whose last stage is remembered
 FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
 """What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
 Plan = Callable[[Incident, Stage, float], list[Planned]]  # a stage's customer notices (notices/plan.py `stage_notices`)
+PartPlan = Callable[[Incident, str, Stage, float], list[Planned]]  # one line's stage notices (`part_notices`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,7 @@ class TicketStage:
     stage: Stage
     actor: str  # who set it: the owner for an owner's stage, else the ticket's last updater
     updated: datetime  # RT's LastUpdated
+    line: str | None = None  # a follow-up ticket's line: the stage is that subscriber's, not the incident's
 
 
 def rt_time(last_updated: Any) -> datetime | None:
@@ -128,17 +137,53 @@ def ticket_stage(
     if tracking is None or updated is None:
         return None
     incident = dispatched_incident(tracking)
+    if incident is None and followed_up(tracking) is not None:
+        return None  # a follow-up ticket: `followup_stage`
+    taken = dispatch_stage if incident is not None else sync.owner
+    stage, actor = _said(item, fields, table, sync, incident is None, taken)
+    tracking = incident or tracking
+    return None if stage is None else TicketStage(str(item.get("id")), tracking, stage, actor, updated)
+
+
+def followup_stage(item: Mapping[str, Any], table: StageTable, sync: StageSyncConfig) -> TicketStage | None:
+    """The stage a follow-up ticket says its subscriber is in; None for any other ticket.
+
+    Ended in RT (resolved, rejected, deleted): "resolved". Else as an incident's ticket says it
+    (its Stage field, its status, `stage_sync.owner` once taken), and "detected" while it says
+    nothing: the subscriber's fault is known again, nobody is on it yet."""
+    fields = _custom_fields(item)
+    tracking, updated = _tracking(fields), rt_time(item.get("LastUpdated"))
+    if tracking is None or updated is None or dispatched_incident(tracking) is not None:
+        return None
+    if (part := followed_up(tracking)) is None:
+        return None
+    if str(item.get("Status") or "") in TICKET_ENDED:
+        stage, actor = table.by_id["resolved"], user_id(item.get("LastUpdatedBy")) or "helpdesk"
+    else:
+        said, actor = _said(item, fields, table, sync, True, sync.owner)
+        stage = said or table.by_id["detected"]
+    return TicketStage(str(item.get("id")), part[0], stage, actor, updated, part[1])
+
+
+def _said(
+    item: Mapping[str, Any],
+    fields: Mapping[str, list[Any]],
+    table: StageTable,
+    sync: StageSyncConfig,
+    status: bool,
+    taken: str | None,
+) -> tuple[Stage | None, str]:
+    """A ticket's stage and who set it: its Stage field, else its status (when `status` counts),
+    else `taken` once someone owns it."""
     actor = user_id(item.get("LastUpdatedBy")) or "helpdesk"
     said = next((str(v) for v in fields.get(sync.custom_field, []) if str(v).strip()), None)
     stage = table.from_helpdesk(said) if said else None
-    if stage is None and incident is None and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
+    if stage is None and status and (mapped := sync.status.get(str(item.get("Status") or ""))) is not None:
         stage = table.by_id.get(mapped)
     owner = user_id(item.get("Owner"))
-    taken = dispatch_stage if incident is not None else sync.owner
     if stage is None and taken is not None and owner not in ("", "Nobody"):
         stage, actor = table.by_id.get(taken), owner
-    tracking = incident or tracking
-    return None if stage is None else TicketStage(str(item.get("id")), tracking, stage, actor, updated)
+    return stage, actor
 
 
 class StageSync:
@@ -156,10 +201,12 @@ class StageSync:
         plan: Plan | None = None,
         wake: Callable[[], None] | None = None,
         dispatch_stage: str | None = None,
+        part_plan: PartPlan | None = None,
     ) -> None:
-        """`dispatch_stage`: the stage a taken dispatch ticket sets (`tickets.dispatch.stage`)."""
+        """`dispatch_stage`: the stage a taken dispatch ticket sets (`tickets.dispatch.stage`);
+        `part_plan`: the notices of a subscriber's own stage (their follow-up ticket's)."""
         self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
-        self.plan, self.wake, self.dispatch_stage = plan, wake, dispatch_stage
+        self.plan, self.wake, self.dispatch_stage, self.part_plan = plan, wake, dispatch_stage, part_plan
         self.failing: str | None = None  # the last error, while RT fails
         self.said: dict[str, str] = {}  # RT ticket id -> the stage it said when last read (see _record)
 
@@ -170,7 +217,9 @@ class StageSync:
         for page in range(1, MAX_PAGES + 1):
             items, pages = await self.rt.updated_since(since, page, PER_PAGE)
             for item in items:
-                found = ticket_stage(item, self.table, self.sync, self.dispatch_stage)
+                found = followup_stage(item, self.table, self.sync) or ticket_stage(
+                    item, self.table, self.sync, self.dispatch_stage
+                )
                 if found is not None:
                     recorded += await self._record(found)
                 if (state := ticket_state(item)) is not None:
@@ -196,20 +245,31 @@ class StageSync:
         if self.said.get(found.ticket) == found.stage.id:
             return 0
         incident = self.store.incident(found.tracking)
-        if incident is None or incident.phase is Phase.RESOLVED or found.stage.done:
+        if incident is None:
             return 0
-        change = StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, found.updated.timestamp())
-        now = self.clock()
-        notices = self.plan(incident, found.stage, now) if self.plan is not None else []
-        async with self.store.turn:
-            recorded = self.store.set_stage(change, notices, now)
+        now, at = self.clock(), found.updated.timestamp()
+        if found.line is not None:  # a follow-up: its subscriber's stage, the incident resolved or not
+            notices = self.part_plan(incident, found.line, found.stage, now) if self.part_plan is not None else []
+            async with self.store.turn:
+                recorded = self.store.set_subscriber_stage(
+                    PartChange(found.tracking, found.line, found.stage.id, "helpdesk", found.actor, at), notices, now
+                )
+        elif incident.phase is Phase.RESOLVED or found.stage.done:
+            return 0
+        else:
+            notices = self.plan(incident, found.stage, now) if self.plan is not None else []
+            async with self.store.turn:
+                recorded = self.store.set_stage(
+                    StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, at), notices, now
+                )
         self.said.pop(found.ticket, None)
         self.said[found.ticket] = found.stage.id
         while len(self.said) > SAID_MAX:
             del self.said[next(iter(self.said))]  # the ticket read longest ago
         if not recorded:
             return 0
-        log.info("%s: stage %s, set by %s in RT ticket %s", found.tracking, found.stage.id, found.actor, found.ticket)
+        whose = found.tracking if found.line is None else f"{found.tracking}, line {found.line}"
+        log.info("%s: stage %s, set by %s in RT ticket %s", whose, found.stage.id, found.actor, found.ticket)
         if notices and self.wake is not None:
             self.wake()
         return 1
@@ -264,7 +324,12 @@ class StageSync:
 
 
 def stage_sync_for(
-    config: Config, store: Store, clock: Callable[[], float], plan: Plan | None = None, wake: Callable[[], None] | None = None
+    config: Config,
+    store: Store,
+    clock: Callable[[], float],
+    plan: Plan | None = None,
+    wake: Callable[[], None] | None = None,
+    part_plan: PartPlan | None = None,
 ) -> StageSync | None:
     """The sync `notifiers.tickets.stage_sync` asks for, with an RT client of its own; None without one."""
     t = config.notifiers.tickets
@@ -273,4 +338,4 @@ def stage_sync_for(
     routed = config.notifiers.routed_queues  # the regions' queues and the field team's: their tickets set stages too
     rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password, routed=routed)
     dispatch_stage = t.dispatch.stage if t.dispatch is not None else None
-    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake, dispatch_stage)
+    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake, dispatch_stage, part_plan)

@@ -5,6 +5,15 @@ detected, recovering, resolved); the others (by default `field_team` and `at_exc
 from the helpdesk (monitord/rtsync.py). A helpdesk stage stands until the engine resolves the
 incident (`current`). The table is the config's `stages:` list (monitord/config/stages.py), in
 the order the tracking page shows them; `DEFAULT_STAGES` when the list is not given.
+
+A subscriber's part in an incident has a stage of its own (`of_subscriber`), which differs from
+the incident's in two cases. A line that came back while the incident goes on (a regional fault
+shrinks) is "recovering" while the engine still holds it and "resolved" once it left the
+incident. A line whose subscriber said the repair did not help, or that the probes saw not
+recovered, has a follow-up ticket (notices/confirm.py): the stage the helpdesk gives that ticket
+is theirs, even though their incident is resolved. A follow-up the helpdesk ends brings the
+subscriber back to "resolved" only when the engine sees their line up (docs/decisions.md,
+"A subscriber's stage"): a click in the helpdesk never tells a customer their service is back.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitord.model import Incident, Language, Phase
+from monitord.model import Incident, IncidentKind, Language, Phase, Status
 
 ENGINE_STAGES: Mapping[Phase, str] = {
     Phase.OPEN: "detected",
@@ -34,6 +43,32 @@ class StageChange:
     source: str  # "engine" or "helpdesk"
     actor: str  # "monitord", or the helpdesk's user (RT: the ticket's owner or the last updater)
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartChange:
+    """One row of a subscriber's stage history within an incident: their follow-up ticket's stage."""
+
+    tracking: str
+    line: str
+    stage: str  # a stage id; "resolved": the helpdesk ended the follow-up ticket
+    source: str  # "helpdesk"
+    actor: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What sets one subscriber's stage in an incident besides the incident's own stage."""
+
+    affected: bool  # still one of the incident's lines (`Incident.affected`)
+    back: bool  # the engine sees the line without the incident's fault (`line_back`)
+    followup: str | None = None  # the last stage the helpdesk gave their follow-up ticket, if any
+
+
+def line_back(kind: IncidentKind, status: Status) -> bool:
+    """The line no longer has the incident's fault: up for an outage (even if degraded), good for a degradation."""
+    return status is Status.OK or (status is Status.DEGRADED and kind is not IncidentKind.DEGRADATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +121,16 @@ class StageTable:
         if incident.phase is Phase.RESOLVED or helpdesk is None or helpdesk not in self.by_id:
             return self.of_phase(incident.phase)
         return self.by_id[helpdesk]
+
+    def of_subscriber(self, incident: Stage, part: Part) -> Stage:
+        """A subscriber's stage in an incident whose stage is `incident` (module docstring)."""
+        if part.followup == "resolved":
+            return self.by_id["resolved" if part.back else "detected"]
+        if part.followup is not None:
+            return self.by_id.get(part.followup, self.by_id["detected"])  # a stage since taken out of the table
+        if incident.done or not part.affected:
+            return self.by_id["resolved"]
+        return self.by_id["recovering"] if part.back else incident
 
     def from_helpdesk(self, word: str) -> Stage | None:
         """The stage a helpdesk value names: a stage's id, one of its names or one of its `helpdesk` words."""

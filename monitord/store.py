@@ -75,7 +75,7 @@ from monitord.model import (
 )
 from monitord.pacing import grant
 from monitord.pgsync import PgSync
-from monitord.stages import ENGINE_STAGES, StageChange
+from monitord.stages import ENGINE_STAGES, PartChange, StageChange
 from monitord.stepwriter import StepWriter
 from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
@@ -268,6 +268,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE helpdesk_owners ADD COLUMN status TEXT NOT NULL DEFAULT '';
     """,
+    # A subscriber's own stage within an incident (issue 12 item 1, monitord/stages.py
+    # `of_subscriber`): the stages the helpdesk gave each follow-up ticket (notices/confirm.py),
+    # by incident and line, one row per change as in incident_stages.
+    """
+    CREATE TABLE subscriber_stages (
+        id INTEGER PRIMARY KEY, tracking TEXT NOT NULL, line TEXT NOT NULL, stage TEXT NOT NULL, source TEXT NOT NULL,
+        actor TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
+    """,
 )
 
 # PostgreSQL's schema: SQLite's as of MIGRATIONS[:9], in PostgreSQL's types (REAL is a double,
@@ -439,6 +448,14 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE helpdesk_owners ADD COLUMN status text NOT NULL DEFAULT '';
     """,
+    # SQLite's MIGRATIONS[22]: the stages of each subscriber's follow-up ticket.
+    """
+    CREATE TABLE subscriber_stages (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tracking text COLLATE "C" NOT NULL,
+        line text COLLATE "C" NOT NULL, stage text NOT NULL, source text NOT NULL, actor text NOT NULL,
+        at double precision NOT NULL);
+    CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
+    """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -473,6 +490,13 @@ _ISSUED = """INSERT INTO tracking_numbers VALUES (?, ?, ?)
 _LAST_STAGE = """SELECT stage FROM incident_stages WHERE tracking = ? AND source = ? ORDER BY id DESC LIMIT 1"""
 _ADD_STAGE = f"""INSERT INTO incident_stages (tracking, stage, source, actor, at) SELECT ?, ?, ?, ?, ?
     WHERE coalesce(({_LAST_STAGE}), '') != ?"""
+# A follow-up's stage counts only for a line its incident touched (a tag made up in the helpdesk is not).
+_LAST_PART = """SELECT stage FROM subscriber_stages WHERE tracking = ? AND line = ? ORDER BY id DESC LIMIT 1"""
+_ADD_PART = f"""INSERT INTO subscriber_stages (tracking, line, stage, source, actor, at) SELECT ?, ?, ?, ?, ?, ?
+    WHERE coalesce(({_LAST_PART}), '') != ?
+    AND EXISTS (SELECT 1 FROM incident_lines WHERE incident_lines.line = ? AND incident_lines.tracking = ?)"""
+_LAST_INCIDENT_OF = """SELECT i.* FROM incidents AS i JOIN incident_lines AS l ON l.tracking = i.tracking
+    WHERE l.line = ? ORDER BY i.opened_at DESC, i.tracking DESC LIMIT 1"""
 
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
@@ -1448,6 +1472,38 @@ class Store:
         row = self._db.execute(_LAST_STAGE, (tracking, "helpdesk")).fetchone()
         return None if row is None else str(row[0])
 
+    def set_subscriber_stage(
+        self, change: PartChange, notices: Sequence[tuple[Notification, float | None]] = (), now: float = 0.0
+    ) -> bool:
+        """Record a follow-up ticket's stage unless it is the last one recorded for that incident and
+        line, or the incident never touched the line; then queue `notices` in the same transaction."""
+        c = change
+        with self._writing():
+            added = self._db.execute(
+                _ADD_PART, (c.tracking, c.line, c.stage, c.source, c.actor, c.at, c.tracking, c.line, c.stage, c.line, c.tracking)
+            )
+            if not added.rowcount:
+                return False
+            self._queue_with_dead(notices, now)
+            return True
+
+    def subscriber_stage_history(self, tracking: str, line: str) -> list[PartChange]:
+        rows = self._db.execute(
+            "SELECT tracking, line, stage, source, actor, at FROM subscriber_stages WHERE tracking = ? AND line = ? ORDER BY id",
+            (tracking, line),
+        )
+        return [PartChange(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def followup_stage(self, tracking: str, line: str) -> str | None:
+        """The stage the helpdesk last gave the line's follow-up ticket in the incident, or None."""
+        row = self._db.execute(_LAST_PART, (tracking, line)).fetchone()
+        return None if row is None else str(row[0])
+
+    def last_incident_of(self, line: str) -> Incident | None:
+        """The latest incident that touched the line (`incident_lines`), open or resolved."""
+        row = self._db.execute(_LAST_INCIDENT_OF, (line,)).fetchone()
+        return None if row is None else _incident(row)
+
     def cursor(self, source: str) -> str | None:
         row = self._db.execute("SELECT cursor FROM helpdesk_cursors WHERE source = ?", (source,)).fetchone()
         return None if row is None else str(row[0])
@@ -1858,6 +1914,7 @@ class Store:
                 (sent_before, batch - removed),
             ).rowcount
             self._db.executemany("DELETE FROM incident_stages WHERE tracking = ?", ((t,) for t in gone))
+            self._db.executemany("DELETE FROM subscriber_stages WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_lines WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM incident_events WHERE tracking = ?", ((t,) for t in gone))
             self._db.executemany("DELETE FROM sms_answers WHERE tracking = ?", ((t,) for t in gone))

@@ -111,6 +111,12 @@ class View(Protocol):
         """The stage the helpdesk last set for the incident (monitord/stages.py)."""
 
     def stage_history(self, tracking: str) -> list[StageChange]: ...
+    def followup_stage(self, tracking: str, line_id: str) -> str | None:
+        """The stage the helpdesk last gave the line's follow-up ticket in the incident (monitord/rtsync.py)."""
+
+    def last_incident_of(self, line_id: str) -> Incident | None:
+        """The latest incident that touched the line, open or resolved (until pruned)."""
+
     def incident_events(self, tracking: str) -> list[IncidentEvent]:
         """The NOC's acknowledgement, owners and notes of the incident, oldest first."""
 

@@ -97,6 +97,14 @@ def followup(tracking: str, evidence: LineEvidence, settings: PlanSettings, temp
     return item, None
 
 
+def followed_up(tracking: str) -> tuple[str, str] | None:
+    """The incident and line a follow-up ticket's tracking value (`followup`'s recipient) names;
+    None for an incident's own number. A dispatch ticket's value (`<number>/saha`) parses too: tell
+    it apart first (notices/dispatch.py `dispatched_incident`)."""
+    incident, _, line = tracking.partition("/")
+    return (incident, line) if incident and line else None
+
+
 NOT_RECOVERED = frozenset({Status.DOWN, Status.UNREACHABLE, Status.DEGRADED, Status.CPE})
 
 

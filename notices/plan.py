@@ -548,6 +548,21 @@ def stage_notices(incident: Incident, stage: Stage, topology: Topology, settings
     return p.customers(incident.affected, phase="stage", suffix=f"-{stage.id}")
 
 
+def part_notices(
+    incident: Incident, line: str, stage: Stage, topology: Topology, settings: PlanSettings, now: float
+) -> list[Planned]:
+    """A subscriber's own stage (their follow-up ticket's, monitord/rtsync.py) told to them alone,
+    as `stage_notices` tells an incident's customers, also after the incident resolved; keyed
+    apart from those (`-<line>-<stage>`), so a follow-up's field team is told even when the
+    incident's was. "resolved" is never told: the engine's restoration notice says it."""
+    if not stage.sms or stage.done or line not in topology.lines:
+        return []
+    p = _Planner(incident, topology, settings, now)
+    for language, values in p.customer_values.items():
+        values["stage"] = stage.name(language)
+    return p.customers((line,), phase="stage", suffix=f"-{line}-{stage.id}")
+
+
 def _closed_by_hand(p: _Planner, closure: Closure) -> list[Planned]:
     """An incident the NOC closed by hand (rules/lifecycle.py `Book.close`): its ticket is resolved
     with who and why, and "restored" goes only to the subscribers whose line had recovered: a
