@@ -50,7 +50,7 @@ from monitord.stages import Stage, StageChange
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
-from notices.plan import Planned, PlanSettings, part_notices, stage_notices
+from notices.plan import Planned, PlanSettings, stage_notices
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
@@ -145,7 +145,7 @@ class Daemon:
         self.lag = LoopLag()
         self._reloading = asyncio.Lock()  # one reload at a time, in the order the signals came
         self.stage_sync = stage_sync_for(  # the helpdesk's stages read back from RT, told to the customers
-            config, self.store, self.clock, self._stage_notices, self.outbox.wake, self._part_notices
+            config, self.store, self.clock, self._stage_notices, self.outbox.wake
         )
         self.sms_desk = SmsDesk(self)  # inbound SMS (monitord/sms_inbound.py)
 
@@ -382,20 +382,11 @@ class Daemon:
             self.outbox.wake()
         return changed
 
-    def _stage_notices(self, incident: Incident, stage: Stage, now: float) -> list[Planned]:
-        return stage_notices(incident, stage, self.config.topology, self.pipeline.settings, now)
+    def _stage_notices(self, incident: Incident, stage: Stage, now: float, line: str | None = None) -> list[Planned]:
+        return stage_notices(incident, stage, self.config.topology, self.pipeline.settings, now, line)
 
-    def _part_notices(self, incident: Incident, line: str, stage: Stage, now: float) -> list[Planned]:
-        return part_notices(incident, line, stage, self.config.topology, self.pipeline.settings, now)
-
-    def helpdesk_stage(self, tracking: str) -> str | None:
-        return self.store.helpdesk_stage(tracking)
-
-    def followup_stage(self, tracking: str, line_id: str) -> str | None:
-        return self.store.followup_stage(tracking, line_id)
-
-    def last_incident_of(self, line_id: str) -> Incident | None:
-        return self.store.last_incident_of(line_id)
+    def helpdesk_stage(self, tracking: str, line: str | None = None) -> str | None:
+        return self.store.helpdesk_stage(tracking) if line is None else self.store.followup_stage(tracking, line)
 
     # Inbound SMS (monitord/sms_inbound.py `Desk`, `Inbound`)
 

@@ -456,9 +456,15 @@ async def subscriber(request: web.Request) -> web.Response:
             "tracking": open_for_line[0].tracking if open_for_line else None,
             "incidents": [incident_json(i) for i in open_for_line],
             "maintenance": [w.id for w in windows],
-            "stage": part_json(d, line.id, open_for_line[0] if open_for_line else d.last_incident_of(line.id)),
+            "stage": part_json(d, line.id, open_for_line[0] if open_for_line else await _last_incident(d, line.id)),
         }
     )
+
+
+async def _last_incident(d: Controls, line_id: str) -> Incident | None:
+    """The latest incident that touched the line, read off the loop (monitord/history.py), as stored."""
+    past = await d.history.of_line(line_id, limit=1)
+    return d.incident(past[0].tracking) if past else None
 
 
 def stage_json(stage: Stage) -> dict[str, str]:
@@ -473,7 +479,7 @@ def part_json(d: Controls, line_id: str, incident: Incident | None) -> dict[str,
     table = d.config.stages
     stage = table.current(incident, d.helpdesk_stage(incident.tracking))
     back = line_back(incident.kind, d.line_state(line_id).status)
-    own = table.of_subscriber(stage, Part(line_id in incident.affected, back, d.followup_stage(incident.tracking, line_id)))
+    own = table.of_subscriber(stage, Part(line_id in incident.affected, back, d.helpdesk_stage(incident.tracking, line_id)))
     return {"tracking": incident.tracking, "incident": stage_json(stage), "subscriber": stage_json(own)}
 
 

@@ -65,8 +65,8 @@ SAID_MAX = 50_000  # tickets whose last stage is remembered
 
 FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
 """What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
-Plan = Callable[[Incident, Stage, float], list[Planned]]  # a stage's customer notices (notices/plan.py `stage_notices`)
-PartPlan = Callable[[Incident, str, Stage, float], list[Planned]]  # one line's stage notices (`part_notices`)
+Plan = Callable[[Incident, Stage, float, str | None], list[Planned]]
+"""A stage's customer notices, or with a line that subscriber's own (notices/plan.py `stage_notices`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +201,10 @@ class StageSync:
         plan: Plan | None = None,
         wake: Callable[[], None] | None = None,
         dispatch_stage: str | None = None,
-        part_plan: PartPlan | None = None,
     ) -> None:
-        """`dispatch_stage`: the stage a taken dispatch ticket sets (`tickets.dispatch.stage`);
-        `part_plan`: the notices of a subscriber's own stage (their follow-up ticket's)."""
+        """`dispatch_stage`: the stage a taken dispatch ticket sets (`tickets.dispatch.stage`)."""
         self.rt, self.sync, self.table, self.store, self.clock = rt, sync, table, store, clock
-        self.plan, self.wake, self.dispatch_stage, self.part_plan = plan, wake, dispatch_stage, part_plan
+        self.plan, self.wake, self.dispatch_stage = plan, wake, dispatch_stage
         self.failing: str | None = None  # the last error, while RT fails
         self.said: dict[str, str] = {}  # RT ticket id -> the stage it said when last read (see _record)
 
@@ -249,7 +247,7 @@ class StageSync:
             return 0
         now, at = self.clock(), found.updated.timestamp()
         if found.line is not None:  # a follow-up: its subscriber's stage, the incident resolved or not
-            notices = self.part_plan(incident, found.line, found.stage, now) if self.part_plan is not None else []
+            notices = self.plan(incident, found.stage, now, found.line) if self.plan is not None else []
             async with self.store.turn:
                 recorded = self.store.set_subscriber_stage(
                     PartChange(found.tracking, found.line, found.stage.id, "helpdesk", found.actor, at), notices, now
@@ -257,7 +255,7 @@ class StageSync:
         elif incident.phase is Phase.RESOLVED or found.stage.done:
             return 0
         else:
-            notices = self.plan(incident, found.stage, now) if self.plan is not None else []
+            notices = self.plan(incident, found.stage, now, None) if self.plan is not None else []
             async with self.store.turn:
                 recorded = self.store.set_stage(
                     StageChange(found.tracking, found.stage.id, "helpdesk", found.actor, at), notices, now
@@ -329,7 +327,6 @@ def stage_sync_for(
     clock: Callable[[], float],
     plan: Plan | None = None,
     wake: Callable[[], None] | None = None,
-    part_plan: PartPlan | None = None,
 ) -> StageSync | None:
     """The sync `notifiers.tickets.stage_sync` asks for, with an RT client of its own; None without one."""
     t = config.notifiers.tickets
@@ -338,4 +335,4 @@ def stage_sync_for(
     routed = config.notifiers.routed_queues  # the regions' queues and the field team's: their tickets set stages too
     rt = RequestTracker(t.url, t.queue or "General", token=t.token, username=t.username, password=t.password, routed=routed)
     dispatch_stage = t.dispatch.stage if t.dispatch is not None else None
-    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake, dispatch_stage, part_plan)
+    return StageSync(rt, t.stage_sync, config.stages, store, clock, plan, wake, dispatch_stage)

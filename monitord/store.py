@@ -495,8 +495,6 @@ _LAST_PART = """SELECT stage FROM subscriber_stages WHERE tracking = ? AND line 
 _ADD_PART = f"""INSERT INTO subscriber_stages (tracking, line, stage, source, actor, at) SELECT ?, ?, ?, ?, ?, ?
     WHERE coalesce(({_LAST_PART}), '') != ?
     AND EXISTS (SELECT 1 FROM incident_lines WHERE incident_lines.line = ? AND incident_lines.tracking = ?)"""
-_LAST_INCIDENT_OF = """SELECT i.* FROM incidents AS i JOIN incident_lines AS l ON l.tracking = i.tracking
-    WHERE l.line = ? ORDER BY i.opened_at DESC, i.tracking DESC LIMIT 1"""
 
 TRACKING = re.compile(r"(?P<prefix>.+)-(?P<year>\d{4})-(?P<seq>\d{6,})")
 
@@ -1498,11 +1496,6 @@ class Store:
         """The stage the helpdesk last gave the line's follow-up ticket in the incident, or None."""
         row = self._db.execute(_LAST_PART, (tracking, line)).fetchone()
         return None if row is None else str(row[0])
-
-    def last_incident_of(self, line: str) -> Incident | None:
-        """The latest incident that touched the line (`incident_lines`), open or resolved."""
-        row = self._db.execute(_LAST_INCIDENT_OF, (line,)).fetchone()
-        return None if row is None else _incident(row)
 
     def cursor(self, source: str) -> str | None:
         row = self._db.execute("SELECT cursor FROM helpdesk_cursors WHERE source = ?", (source,)).fetchone()

@@ -107,16 +107,11 @@ class View(Protocol):
     def incident_history(self) -> list[Incident]:
         """Every incident written, open and resolved (until pruned)."""
 
-    def helpdesk_stage(self, tracking: str) -> str | None:
-        """The stage the helpdesk last set for the incident (monitord/stages.py)."""
+    def helpdesk_stage(self, tracking: str, line: str | None = None) -> str | None:
+        """The stage the helpdesk last set for the incident (monitord/stages.py), or with `line`
+        for that subscriber's part in it (their follow-up ticket's, monitord/rtsync.py)."""
 
     def stage_history(self, tracking: str) -> list[StageChange]: ...
-    def followup_stage(self, tracking: str, line_id: str) -> str | None:
-        """The stage the helpdesk last gave the line's follow-up ticket in the incident (monitord/rtsync.py)."""
-
-    def last_incident_of(self, line_id: str) -> Incident | None:
-        """The latest incident that touched the line, open or resolved (until pruned)."""
-
     def incident_events(self, tracking: str) -> list[IncidentEvent]:
         """The NOC's acknowledgement, owners and notes of the incident, oldest first."""
 

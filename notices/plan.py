@@ -534,32 +534,26 @@ def plan(
     return out
 
 
-def stage_notices(incident: Incident, stage: Stage, topology: Topology, settings: PlanSettings, now: float) -> list[Planned]:
+def stage_notices(
+    incident: Incident, stage: Stage, topology: Topology, settings: PlanSettings, now: float, line: str | None = None
+) -> list[Planned]:
     """A stage the helpdesk set, told to the incident's customers (`sms.stage`, or `email.stage`
     as their other notices), when `stage.sms` says so; keyed by incident, recipient and stage, so
     each stage is told once per incident however often the helpdesk comes back to it. Not
     urgent: it waits for the end of quiet hours. Customers who are not told of the incident (a
-    degradation, unless enabled; a silent modem) hear of no stage either."""
-    if not stage.sms or incident.phase is Phase.RESOLVED:
+    degradation, unless enabled; a silent modem) hear of no stage either.
+
+    `line`: a subscriber's own stage (their follow-up ticket's, monitord/rtsync.py), told to them
+    alone, also after the incident resolved, and keyed apart (`-<line>-<stage>`): a follow-up's
+    field team is told even when the incident's was. `resolved` is never told: the engine's
+    restoration notice says it."""
+    if not stage.sms or stage.done or (incident.phase is Phase.RESOLVED if line is None else line not in topology.lines):
         return []
     p = _Planner(incident, topology, settings, now)
     for language, values in p.customer_values.items():
         values["stage"] = stage.name(language)
-    return p.customers(incident.affected, phase="stage", suffix=f"-{stage.id}")
-
-
-def part_notices(
-    incident: Incident, line: str, stage: Stage, topology: Topology, settings: PlanSettings, now: float
-) -> list[Planned]:
-    """A subscriber's own stage (their follow-up ticket's, monitord/rtsync.py) told to them alone,
-    as `stage_notices` tells an incident's customers, also after the incident resolved; keyed
-    apart from those (`-<line>-<stage>`), so a follow-up's field team is told even when the
-    incident's was. "resolved" is never told: the engine's restoration notice says it."""
-    if not stage.sms or stage.done or line not in topology.lines:
-        return []
-    p = _Planner(incident, topology, settings, now)
-    for language, values in p.customer_values.items():
-        values["stage"] = stage.name(language)
+    if line is None:
+        return p.customers(incident.affected, phase="stage", suffix=f"-{stage.id}")
     return p.customers((line,), phase="stage", suffix=f"-{line}-{stage.id}")
 
 

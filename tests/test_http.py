@@ -283,7 +283,10 @@ async def test_diagnose_silent_dslam_then_its_incident(api: Api) -> None:
             {"id": i, "name": lines[i].name, "phone": mask_phone(lines[i].phone)} for i in sorted(outage.affected)
         ]
         status, subscriber = await api.call("GET", f"/api/subscribers/{line}")
+        documented("/api/subscribers/{id}", "get", status, subscriber)
         assert subscriber["tracking"] == outage.tracking and subscriber["state"]["status"] == "unreachable"
+        field_team = {"id": "field_team", "tr": "Saha ekibinde", "en": "With the field team"}
+        assert subscriber["stage"] == {"tracking": outage.tracking, "incident": field_team, "subscriber": field_team}
     finally:
         api.world.faults.restore_all()
     status, everything = await api.call("GET", "/api/incidents?all=1")
@@ -295,6 +298,9 @@ async def looked_back_on(api: Api, outage: Incident, line: str) -> None:
     """The outage in the subscriber's history, its subscribers and a day's report as CSV."""
     status, past = await api.call("GET", f"/api/subscribers/{line}/incidents")
     documented("/api/subscribers/{id}/incidents", "get", status, past)
+    status, subscriber = await api.call("GET", f"/api/subscribers/{line}")  # open or not, the outage is still theirs
+    documented("/api/subscribers/{id}", "get", status, subscriber)
+    assert subscriber["stage"]["tracking"] == outage.tracking
     mine = next(p for p in past if p["tracking"] == outage.tracking)
     assert mine["root"] == str(outage.root) and mine["lines"] >= len(outage.affected) and mine["duration_s"] >= 0
     assert (await api.call("GET", "/api/subscribers/nobody/incidents"))[0] == 404

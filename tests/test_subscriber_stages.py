@@ -1,7 +1,7 @@
 """A subscriber's own stage within an incident (issue 12 item 1): from their line's part in it
 and their follow-up ticket (monitord/stages.py `of_subscriber`), the follow-up's stages read
 from a ticket (`followup_stage`), stored by incident and line on both engines, and told to that
-subscriber alone (`part_notices`)."""
+subscriber alone (`stage_notices` with a line)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from monitord.rtsync import followup_stage, ticket_stage
 from monitord.stages import DEFAULT_STAGES, DEFAULT_TABLE, Part, PartChange, StageTable, line_back
 from monitord.store import Store
 from notices.confirm import followed_up
-from notices.plan import PlanSettings, part_notices
+from notices.plan import PlanSettings, stage_notices
 from tests.outbox_fixtures import store  # noqa: F401  (fixture)
 from tests.track_fixtures import LINE_IDS, OPENED, OUTAGE, PHONES, topology
 
@@ -145,29 +145,17 @@ def test_a_follow_ups_stages_are_kept_once_per_change_by_incident_and_line(store
     assert store.subscriber_stage_history(OUTAGE.tracking, LINE) == [] and store.followup_stage(OUTAGE.tracking, LINE) is None
 
 
-def test_a_lines_last_incident_is_its_latest_even_after_it_left(store: Store) -> None:  # noqa: F811
-    assert store.last_incident_of(LINE) is None
-    store.commit_step(None, [OUTAGE], [], OPENED)
-    later = replace(OUTAGE, tracking="ARZ-2026-000200", opened_at=OPENED + 60, updated_at=OPENED + 60)
-    store.commit_step(None, [later], [], OPENED + 60)
-    shrunk = replace(later, affected=later.affected - {LINE}, updated_at=OPENED + 120)
-    store.commit_step(None, [shrunk], [], OPENED + 120)
-    found = store.last_incident_of(LINE)
-    assert found is not None and found.tracking == later.tracking and LINE not in found.affected
-    assert store.last_incident_of("NOBODY") is None
-
-
 SETTINGS = PlanSettings(templates=builtin_templates(), quiet_hours=(time(22, 0), time(8, 0)))
 
 
 def test_a_subscribers_own_stage_is_told_to_them_alone_also_after_the_incident_resolved() -> None:
     resolved = replace(OUTAGE, phase=Phase.RESOLVED, resolved_at=OPENED + 3600)
     at_night = OPENED + 8 * 3600  # 23:05 in Istanbul
-    told = part_notices(resolved, LINE, TEXTING.by_id["field_team"], topology(), SETTINGS, at_night)
+    told = stage_notices(resolved, TEXTING.by_id["field_team"], topology(), SETTINGS, at_night, LINE)
     assert [(n.recipient, n.action, n.incident) for n, _ in told] == [(PHONES[3], "stage", OUTAGE.tracking)]
     (notice, not_before), *_ = told
     assert notice.key.endswith(f"-{LINE}-field_team") and "Saha ekibinde" in notice.body and OUTAGE.tracking in notice.body
     assert not_before is not None and not_before > at_night  # quiet hours: after 08:00
-    assert part_notices(resolved, LINE, TEXTING.by_id["at_exchange"], topology(), SETTINGS, at_night) == []  # sms off
-    assert part_notices(resolved, LINE, TEXTING.by_id["resolved"], topology(), SETTINGS, at_night) == []  # the engine's
-    assert part_notices(resolved, "NOBODY", TEXTING.by_id["field_team"], topology(), SETTINGS, at_night) == []
+    assert stage_notices(resolved, TEXTING.by_id["at_exchange"], topology(), SETTINGS, at_night, LINE) == []  # sms off
+    assert stage_notices(resolved, TEXTING.by_id["resolved"], topology(), SETTINGS, at_night, LINE) == []  # the engine's
+    assert stage_notices(resolved, TEXTING.by_id["field_team"], topology(), SETTINGS, at_night, "NOBODY") == []
