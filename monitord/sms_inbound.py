@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 
 from monitord.model import Incident, Line, LineState, NodeRef, Topology
 from monitord.phone import normalize_phone
-from monitord.stages import StageTable
+from monitord.stages import Part, Stage, StageTable, line_back
 from monitord.store import InboundRecord, Store
 from monitord.track_page import merged_into, normalize, number_pattern
 from notices.confirm import LineEvidence, followup
@@ -103,8 +103,7 @@ async def lines_by_phone(topology: Topology) -> Mapping[str, list[Line]]:
     return await asyncio.to_thread(_index, topology)
 
 
-def told(incident: Incident, table: StageTable, helpdesk: str | None) -> Told:
-    stage = table.current(incident, helpdesk)
+def told(incident: Incident, stage: Stage) -> Told:
     return Told(incident.tracking, {"tr": stage.name("tr"), "en": stage.name("en")})
 
 
@@ -142,12 +141,31 @@ class SmsDesk:
             into = merged_into(incident) if incident else None
             wider = store.incident(into) if into else None
             shown = wider or incident
-            asked = told(shown, config.stages, store.helpdesk_stage(shown.tracking)) if shown else None
+            asked = told(shown, config.stages.current(shown, store.helpdesk_stage(shown.tracking))) if shown else None
             return replace(facts, well_formed=True, asked=asked)
-        ids = {line.id for line in lines}
-        mine: Sequence[Incident] = [i for i in self.desk.open_incidents() if not ids.isdisjoint(i.affected)] if ids else []
-        newest = sorted(mine, key=lambda i: i.opened_at, reverse=True)
-        return replace(facts, open=[told(i, config.stages, store.helpdesk_stage(i.tracking)) for i in newest])
+        return replace(facts, open=self._own(sorted(line.id for line in lines)))
+
+    def _own(self, ids: Sequence[str]) -> list[Told]:
+        """What DURUM from a known phone tells: each incident of its lines in that subscriber's own
+        stage (monitord/stages.py `of_subscriber`), newest first; then the resolved incidents whose
+        follow-up ticket still says their line is not right."""
+        table, store = self.desk.config.stages, self.desk.store
+        mine = [i for i in self.desk.open_incidents() if not i.affected.isdisjoint(ids)]
+        shown = {i.tracking: (i, next(n for n in ids if n in i.affected)) for i in sorted(mine, key=lambda i: -i.opened_at)}
+        for tracking, line in store.followups_of(ids):
+            if tracking not in shown and (incident := store.incident(tracking)) is not None:
+                shown[tracking] = (incident, line)
+        result = []
+        for incident, line in shown.values():
+            part = Part(
+                line in incident.affected,
+                line_back(incident.kind, self.desk.line_state(line).status),
+                store.followup_stage(incident.tracking, line),
+            )
+            stage = table.of_subscriber(table.current(incident, store.helpdesk_stage(incident.tracking)), part)
+            if line in incident.affected or not stage.done:
+                result.append(told(incident, stage))
+        return result
 
     def followups(self, tracking: str, lines: Sequence[Line], settings: PlanSettings) -> list[Planned]:
         """A follow-up ticket for each of `lines` (the phone's) the incident affected, with what is known of it."""

@@ -276,6 +276,7 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY, tracking TEXT NOT NULL, line TEXT NOT NULL, stage TEXT NOT NULL, source TEXT NOT NULL,
         actor TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
+    CREATE INDEX subscriber_stages_by_line ON subscriber_stages (line);
     """,
 )
 
@@ -455,6 +456,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
         line text COLLATE "C" NOT NULL, stage text NOT NULL, source text NOT NULL, actor text NOT NULL,
         at double precision NOT NULL);
     CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
+    CREATE INDEX subscriber_stages_by_line ON subscriber_stages (line);
     """,
 )
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
@@ -1491,6 +1493,17 @@ class Store:
             (tracking, line),
         )
         return [PartChange(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def followups_of(self, lines: Sequence[str]) -> list[tuple[str, str]]:
+        """(incident, line) of every follow-up ticket `lines` have, newest incident first (by number)."""
+        if not lines:
+            return []
+        marks = ", ".join("?" * len(lines))
+        rows = self._db.execute(
+            f"SELECT DISTINCT tracking, line FROM subscriber_stages WHERE line IN ({marks}) ORDER BY tracking DESC, line",
+            tuple(lines),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def followup_stage(self, tracking: str, line: str) -> str | None:
         """The stage the helpdesk last gave the line's follow-up ticket in the incident, or None."""

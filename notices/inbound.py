@@ -7,8 +7,9 @@ keywords, Turkish and English:
 
 - `DURUM <number>` / `STATUS <number>`: the public stage of that incident, whoever asks (the
   tracking page shows the same to anyone who types the number); `DURUM` alone, from a phone of
-  the inventory: the stage of each open incident of that phone's lines; from any other phone,
-  the help text.
+  the inventory: each open incident of that phone's lines, and each repaired one whose follow-up
+  still says the line is not right, in that subscriber's own stage (monitord/stages.py
+  `of_subscriber`); from any other phone, the help text.
 - `IPTAL`, `STOP` (and Twilio's other opt-out words): no more SMS from monitord to this phone;
   `BASLAT`, `START`, `UNSTOP`: SMS again. One confirmation each.
 - `1`/`EVET`/`YES`, `2`/`HAYIR`/`NO`: the answer to the last "does it work?" sent to this phone

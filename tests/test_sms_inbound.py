@@ -26,17 +26,17 @@ from monitord.config.templates import builtin_templates
 from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.http_server import HttpServer
-from monitord.model import Incident, LineState, NodeRef, Notification, Status
+from monitord.model import Incident, LineState, NodeRef, Notification, Phase, Status
 from monitord.outbox import Outbox
 from monitord.sms_inbound import RefusedLog, SmsDesk
-from monitord.stages import StageChange
+from monitord.stages import PartChange, StageChange
 from monitord.store import Store
 from monitord.track_http import make_tracking_app
 from notices.plan import PlanSettings
 from notifiers.sms import sms_segments
 from tests.blocks import own_base
 from tests.outbox_fixtures import FAST, sms_for, twilio_section
-from tests.track_fixtures import ONE_LINE, OPENED, OUTAGE, PHONES, Settings, private_values, topology
+from tests.track_fixtures import LINE_IDS, ONE_LINE, OPENED, OUTAGE, PHONES, Settings, private_values, topology
 
 PUBLIC = "https://hooks.isp.example"  # what Twilio posts to, in front of a TLS-terminating proxy
 STRANGER = "+905559876543"  # in no inventory
@@ -205,6 +205,30 @@ async def test_durum_alone_tells_a_known_phone_its_open_incidents_and_a_stranger
     ]
     # the help, the same for everyone (its example number is the template's), in the keyword's language
     assert stranger.body == "For a fault's status text STATUS and its ref (e.g. STATUS ARZ-2026-000123). Text STOP for no SMS."
+
+
+async def test_durum_tells_a_subscriber_their_own_stage(tmp_path: Path) -> None:
+    """Their line's follow-up ticket after a repair that did not help speaks for them (issue 12
+    item 1), the incident resolved or not; a follow-up the helpdesk ended while the line still
+    fails is "detected", never "resolved"; a neighbour in the same outage hears only the outage."""
+    repaired = replace(ONE_LINE, phase=Phase.RESOLVED, resolved_at=OPENED + 900)
+    async with harness(tmp_path, (OUTAGE, repaired)) as h:
+        h.daemon.open = [OUTAGE]
+        store, line = h.daemon.store, LINE_IDS[3]  # CUSTOMER's line, in both incidents
+        assert store.set_subscriber_stage(PartChange(repaired.tracking, line, "at_exchange", "helpdesk", "ayse", NOW))
+        await h.post("DURUM", sender=CUSTOMER)
+        first = await settled(h, CUSTOMER, 2)
+        assert store.set_subscriber_stage(PartChange(repaired.tracking, line, "resolved", "helpdesk", "ayse", NOW + 1))
+        await h.post("DURUM", sender=CUSTOMER)
+        second = await settled(h, CUSTOMER, 4)
+        await h.post("DURUM", sender=PHONES[10])
+        (other,) = await settled(h, PHONES[10], 1)
+    assert sorted(m.body for m in first) == [
+        f"Takip no {OUTAGE.tracking}: Saha ekibinde. Teşekkürler.",
+        f"Takip no {repaired.tracking}: Santralde işlemde. Teşekkürler.",
+    ]
+    assert f"Takip no {repaired.tracking}: Arıza tespit edildi. Teşekkürler." in [m.body for m in second[2:]]
+    assert other.body == f"Takip no {OUTAGE.tracking}: Saha ekibinde. Teşekkürler.", "another line's follow-up is not theirs"
 
 
 async def test_a_known_phone_with_nothing_open_hears_so(tmp_path: Path) -> None:
