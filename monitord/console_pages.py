@@ -63,6 +63,22 @@ _WORDS = {
         "switch": "English",
         "signed_in_as": "{user} ({role})",
         "done": "Kaydedildi.",
+        "maintenance": "Bakım çalışmaları",
+        "tree": "Bölge / santral / cihaz",
+        "scope": "Kapsam (ör. exchange:sisli; virgülle birden çok)",
+        "start": "Başlangıç",
+        "end": "Bitiş",
+        "zone": "Saatler {zone} saatiyle.",
+        "reason": "Gerekçe",
+        "plan": "Bakım planla",
+        "none_planned": "Planlanmış ya da süren bakım yok.",
+        "active": "Sürüyor",
+        "planned": "Planlandı",
+        "from_config": "Yapılandırma dosyasından",
+        "cancel": "İptal et",
+        "cancelled": "İptal edildi.",
+        "expire": "Sonlandır",
+        "expired": "Susturma sonlandırıldı.",
         "no_map": "Ağaç/harita ve hat kalitesi grafiği henüz yok.",
     },
     "en": {
@@ -109,6 +125,22 @@ _WORDS = {
         "switch": "Türkçe",
         "signed_in_as": "{user} ({role})",
         "done": "Saved.",
+        "maintenance": "Maintenance",
+        "tree": "Region / exchange / device",
+        "scope": "Scope (e.g. exchange:sisli; several separated by commas)",
+        "start": "Start",
+        "end": "End",
+        "zone": "Times in {zone}.",
+        "reason": "Reason",
+        "plan": "Plan maintenance",
+        "none_planned": "No maintenance planned or under way.",
+        "active": "Under way",
+        "planned": "Planned",
+        "from_config": "From the config file",
+        "cancel": "Cancel",
+        "cancelled": "Cancelled.",
+        "expire": "End now",
+        "expired": "Silence ended.",
         "no_map": "The tree/map and the line quality chart are not there yet.",
     },
 }
@@ -210,7 +242,13 @@ def page(language: Language, title: str, body: str, viewer: Viewer | None, scrip
     if viewer is not None:
         links = "".join(
             f'<a href="/console{path}">{escape(w[key])}</a>'
-            for path, key in (("", "board"), ("/lookup", "lookup"), ("/silences", "silences"))
+            for path, key in (
+                ("", "board"),
+                ("/lookup", "lookup"),
+                ("/tree", "tree"),
+                ("/silences", "silences"),
+                ("/maintenance", "maintenance"),
+            )
         )
         nav = (
             f'<nav aria-label="{escape(w["console"])}" style="display:flex;gap:1rem;flex-wrap:wrap">{links}</nav>'
@@ -230,6 +268,14 @@ def page(language: Language, title: str, body: str, viewer: Viewer | None, scrip
 
 def _csrf(viewer: Viewer) -> str:
     return f'<input type="hidden" name="csrf" value="{escape(viewer.csrf)}">'
+
+
+def post_button(action: str, viewer: Viewer, label: str, id: str) -> str:
+    """A one-button form for a change that needs no more than a click (and the CSRF token)."""
+    return (
+        f'<form method="post" action="{escape(action)}" class="inline">{_csrf(viewer)}'
+        f'<button type="submit" id="{escape(id)}">{escape(label)}</button></form>'
+    )
 
 
 def _message(message: str | None, ok: bool = False) -> str:
@@ -349,11 +395,19 @@ def silences_page(
     if rows:
         heads = ("nodes", "state", "ends", "author", "comment")
         head = "".join(f'<th scope="col">{escape(w[h])}</th>' for h in heads)
+        if viewer.can_change:
+            head += f'<th scope="col">{escape(w["actions"])}</th>'
         trs = "".join(
             f'<tr id="silence-{escape(r.id)}">'
             + "".join(
                 f'<td data-label="{escape(w[k])}">{escape(v)}</td>'
                 for k, v in zip(heads, (r.nodes, r.state, r.ends, r.author, r.comment))
+            )
+            + (
+                f'<td data-label="{escape(w["actions"])}">'
+                f"{post_button(f'/console/silences/{r.id}/expire', viewer, w['expire'], f'expire-{r.id}')}</td>"
+                if viewer.can_change
+                else ""
             )
             + "</tr>"
             for r in rows
