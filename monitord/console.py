@@ -1,7 +1,7 @@
 """The web console under /console on the API's listener: sign-in, the incident board, subscriber
-lookup, silences and maintenance windows (issue 16; the pages are monitord/console_pages.py and
-monitord/console_windows.py, the session, CSRF and role checks monitord/console_http.py, the
-sessions, passwords and roles monitord/console_auth.py).
+lookup, the network tree, silences and maintenance windows (issue 16). The pages are drawn by
+monitord/console_pages.py, console_windows.py and console_tree.py; the session, CSRF and role
+checks are monitord/console_http.py's, the sessions, passwords and roles console_auth.py's.
 
 A page needs a session (else a redirect to the sign-in page); a POST needs a session, the
 session's CSRF token in the form and, when the browser sends one, an Origin of this listener;
@@ -57,15 +57,17 @@ from monitord.console_pages import (
     silences_page,
     words,
 )
+from monitord.console_tree import build_tree, tree_page
 from monitord.console_windows import FIELDS, WindowRow, maintenance_page
 from monitord.http_server import MAX_LINE as SERVER_LINE
 from monitord.http_server import OPTIONS
 from monitord.incident_actions import Refusal, current_owner, parse_event, ticket_ended
-from monitord.model import AuditEntry, EventAction, Language
+from monitord.model import AuditEntry, EventAction, Language, Topology
 from monitord.phone import normalize_phone
 from monitord.silences_api import BadSilence, parse_silence, silence_json
 from monitord.track_page import normalize, number_pattern
 from notices.plan import place
+from rules.tally import LineCounts
 
 MAX_QUERY = 64  # characters of a lookup: a phone number, a subscriber id or a tracking number
 QUERY = re.compile(r"[0-9A-Za-z+._ -]+")  # nothing else appears in any of the three
@@ -188,6 +190,20 @@ def incident_change(action: EventAction) -> Callable[[web.Request, Session, Any,
         return _see("/console?done=1")
 
     return handler
+
+
+# --- the tree -----------------------------------------------------------------------------------
+
+
+async def _tree(request: web.Request, session: Session, lang: Language) -> web.Response:
+    """Per-device counts copied on the daemon's loop; the tree is built and drawn off it."""
+    d = api._daemon(request)
+
+    async def read() -> tuple[Topology, dict[str, LineCounts]]:
+        return d.config.topology, d.line_counts()
+
+    topology, counts = await api._on_daemon_loop(request, read)
+    return _html(tree_page(build_tree(topology, counts), _viewer(session), lang))
 
 
 # --- lookup -------------------------------------------------------------------------------------
@@ -402,6 +418,7 @@ def add_console(app: web.Application, settings: ConsoleConfig) -> None:
     post("/console/incidents/{tracking}/ack", change("ack", incident_change("ack")))
     post("/console/incidents/{tracking}/note", change("note", incident_change("note")))
     get("/console/lookup", page(_lookup), allow_head=False)
+    get("/console/tree", page(_tree), allow_head=False)
     get("/console/silences", page(lambda r, s, lang: _silences(r, s, lang)), allow_head=False)
     post("/console/silences", change("silence", _silence_add))
     post("/console/silences/{id}/expire", change("expire_silence", _silence_expire))

@@ -79,7 +79,19 @@ _WORDS = {
         "cancelled": "İptal edildi.",
         "expire": "Sonlandır",
         "expired": "Susturma sonlandırıldı.",
-        "no_map": "Ağaç/harita ve hat kalitesi grafiği henüz yok.",
+        "state_down": "Arızalı",
+        "state_degraded": "Kalitesi düşük",
+        "state_unknown": "Bilinmiyor",
+        "state_maintenance": "Bakımda",
+        "state_up": "Çalışıyor",
+        "state_empty": "Hat yok",
+        "no_lines": "Hat yok",
+        "level_region": "Bölge",
+        "level_exchange": "Santral",
+        "level_cabinet": "Kabin",
+        "level_device": "Cihaz",
+        "map": "Santrallerin konumu ve durumu (şematik)",
+        "no_map": "Hat kalitesi grafiği henüz yok.",
     },
     "en": {
         "console": "NOC console",
@@ -141,7 +153,19 @@ _WORDS = {
         "cancelled": "Cancelled.",
         "expire": "End now",
         "expired": "Silence ended.",
-        "no_map": "The tree/map and the line quality chart are not there yet.",
+        "state_down": "Down",
+        "state_degraded": "Degraded",
+        "state_unknown": "Unknown",
+        "state_maintenance": "Maintenance",
+        "state_up": "Up",
+        "state_empty": "No lines",
+        "no_lines": "No lines",
+        "level_region": "Region",
+        "level_exchange": "Exchange",
+        "level_cabinet": "Cabinet",
+        "level_device": "Device",
+        "map": "Exchanges by location and state (schematic)",
+        "no_map": "The line quality chart is not there yet.",
     },
 }
 
@@ -159,6 +183,8 @@ input{font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:.3rem;wi
 button{font:inherit;padding:.35rem .8rem;border-radius:.3rem;border:1px solid #0b57d0;background:#0b57d0;color:#fff;cursor:pointer}
 :focus-visible{outline:3px solid #bf5700;outline-offset:2px}
 form.inline{display:flex;flex-wrap:wrap;gap:.3rem;align-items:end;margin:.2rem 0}form.inline input{width:auto;flex:1;min-width:8rem}
+.state{border-radius:.3rem;padding:0 .3rem;font-size:.85rem;font-weight:700;white-space:nowrap}
+ul.tree,ul.tree ul{list-style:none;padding-left:1.2rem;margin:.2rem 0}ul.tree{padding-left:0}summary{cursor:pointer;padding:.15rem 0}
 .error{color:#a40e26;font-weight:700}.ok{color:#116329;font-weight:700}
 p,td{overflow-wrap:anywhere}a{color:#0b57d0}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #d0d7de}td{display:block;border:0;padding:.2rem}
