@@ -1,7 +1,8 @@
 """The web console under /console on the API's listener: sign-in, the incident board, subscriber
-lookup, the network tree, silences and maintenance windows (issue 16). The pages are drawn by
-monitord/console_pages.py, console_windows.py and console_tree.py; the session, CSRF and role
-checks are monitord/console_http.py's, the sessions, passwords and roles console_auth.py's.
+lookup with the line's quality chart, the network tree, silences and maintenance windows (issue
+16). The pages are drawn by monitord/console_pages.py, console_windows.py, console_tree.py and
+console_chart.py; the session, CSRF and role checks are monitord/console_http.py's, the
+sessions, passwords and roles console_auth.py's.
 
 A page needs a session (else a redirect to the sign-in page); a POST needs a session, the
 session's CSRF token in the form and, when the browser sends one, an Origin of this listener;
@@ -23,6 +24,7 @@ from aiohttp import web
 from monitord import http as api
 from monitord.config.model import ConsoleConfig
 from monitord.console_auth import Session, Sessions, hash_password, verify_password
+from monitord.console_chart import Series, chart, pick
 from monitord.console_http import (
     COOKIE,
     HEADERS,
@@ -62,10 +64,13 @@ from monitord.console_windows import FIELDS, WindowRow, maintenance_page
 from monitord.http_server import MAX_LINE as SERVER_LINE
 from monitord.http_server import OPTIONS
 from monitord.incident_actions import Refusal, current_owner, parse_event, ticket_ended
-from monitord.model import AuditEntry, EventAction, Language, Topology
+from monitord.model import AuditEntry, EventAction, Language, Line, Topology
 from monitord.phone import normalize_phone
+from monitord.quality_api import parse_span
+from monitord.rollups import STEPS
 from monitord.silences_api import BadSilence, parse_silence, silence_json
 from monitord.track_page import normalize, number_pattern
+from monitord.view import Controls
 from notices.plan import place
 from rules.tally import LineCounts
 
@@ -233,8 +238,15 @@ async def _lookup(request: web.Request, session: Session, lang: Language) -> web
         except api.ApiError as error:
             return _html(lookup_page(query, found, viewer, lang, error.message), error.status)
         v = diagnosis.verdict
-        found.append(Found(line_id, diagnosis.facts.line.name, v.tracking, v.summary, v.cause, tuple(v.evidence)))
+        drawn = chart(await _quality(d, diagnosis.facts.line), d.config.timezone, lang, line_id)
+        found.append(Found(line_id, diagnosis.facts.line.name, v.tracking, v.summary, v.cause, tuple(v.evidence), drawn))
     return _html(lookup_page(query, found, viewer, lang))
+
+
+async def _quality(d: Controls, line: Line) -> Series | None:
+    """The line's last day of 5-minute roll-ups, as GET /api/subscribers/{id}/quality reads them."""
+    step, since, until = parse_span({}, d.config.timezone, d.clock())
+    return pick(await d.line_history.points(line.device, line.id, STEPS[step], since, until))
 
 
 async def _matching(d: Any, query: str) -> list[str]:

@@ -91,7 +91,7 @@ _WORDS = {
         "level_cabinet": "Kabin",
         "level_device": "Cihaz",
         "map": "Santrallerin konumu ve durumu (şematik)",
-        "no_map": "Hat kalitesi grafiği henüz yok.",
+        "no_map": "Aboneyi sorgulayınca hattının son 24 saatlik kalitesi de görünür.",
     },
     "en": {
         "console": "NOC console",
@@ -165,7 +165,7 @@ _WORDS = {
         "level_cabinet": "Cabinet",
         "level_device": "Device",
         "map": "Exchanges by location and state (schematic)",
-        "no_map": "The line quality chart is not there yet.",
+        "no_map": "A subscriber lookup also shows the line's quality over the last 24 hours.",
     },
 }
 
@@ -244,6 +244,7 @@ class Found:
     summary: str
     cause: str
     evidence: tuple[str, ...]
+    chart: str = ""  # the line's quality chart, markup from monitord/console_chart.py (escaped there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +401,7 @@ def lookup_page(query: str, found: Sequence[Found] | None, viewer: Viewer, langu
             f'<section class="card verdict" id="subscriber-{escape(one.subscriber)}">'
             f"<h2>{escape(w['subscriber'])} {escape(one.subscriber)} · {escape(one.name)}</h2>"
             f'<p>{escape(w["verdict"])}: <strong class="summary">{escape(one.summary)}</strong> ({escape(one.cause)})</p>{tracking}'
-            f"<h3>{escape(w['evidence'])}</h3><ul>{evidence}</ul></section>"
+            f"<h3>{escape(w['evidence'])}</h3><ul>{evidence}</ul>{one.chart}</section>"
         )
     return page(language, w["lookup"], f'<section class="card">{form}</section>{results}', viewer)
 
