@@ -68,7 +68,7 @@ _WORDS = {
         "scope": "Kapsam (ör. exchange:sisli; virgülle birden çok)",
         "start": "Başlangıç",
         "end": "Bitiş",
-        "zone": "Saatler {zone} saatiyle.",
+        "zone": "Saatler {zone} saat dilimine göre.",
         "reason": "Gerekçe",
         "plan": "Bakım planla",
         "none_planned": "Planlanmış ya da süren bakım yok.",
