@@ -369,13 +369,12 @@ async def _maintenance_add(request: web.Request, session: Session, form: Any, la
         "reason": entered["reason"],
     }
 
-    async def add() -> str:
+    async def add() -> None:
         window = api.parse_window(body, d.config.topology, d.config.timezone, d.rules.maintenance_grace, d.clock())
         await d.add_maintenance(window)
         scope = ", ".join(map(str, window.scope))
         await d.audit(AuditEntry(session.user, session.role, d.clock(), "plan_maintenance", window.id, scope))
         await d.durable()
-        return window.id
 
     try:
         await api._on_daemon_loop(request, add)
