@@ -1,12 +1,14 @@
 """The web console under /console on the API's listener: sign-in, the incident board, subscriber
-lookup and silences (issue 16; the pages are monitord/console_pages.py, the sessions, passwords
-and roles monitord/console_auth.py).
+lookup with the line's quality chart, the network tree, silences and maintenance windows (issue
+16). The pages are drawn by monitord/console_pages.py, console_windows.py, console_tree.py and
+console_chart.py; the session, CSRF and role checks are monitord/console_http.py's, the
+sessions, passwords and roles console_auth.py's.
 
 A page needs a session (else a redirect to the sign-in page); a POST needs a session, the
 session's CSRF token in the form and, when the browser sends one, an Origin of this listener;
 a change needs the noc role. A refusal is a 401, 403 or 400 page and changes nothing. Every
 change, sign-in and sign-out goes to the store's audit log with who, their role and when, and the
-change itself is made by the same code the JSON API uses (`Controls.record`, `add_silence`).
+change itself is made by the same code the JSON API uses (`Controls.record`, `add_silence`, `parse_window`).
 """
 
 from __future__ import annotations
@@ -15,30 +17,40 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from html import escape
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from monitord import http as api
 from monitord.config.model import ConsoleConfig
-from monitord.console_auth import (
-    LoginLimit,
-    Session,
-    Sessions,
-    allowed,
-    csrf_ok,
-    hash_password,
-    verify_password,
+from monitord.console_auth import Session, Sessions, hash_password, verify_password
+from monitord.console_chart import Series, chart, pick
+from monitord.console_http import (
+    COOKIE,
+    HEADERS,
+    STATE,
+    ConsoleState,
+    Refused,
+    _audit,
+    _client,
+    _form,
+    _html,
+    _language,
+    _refusal,
+    _same_origin,
+    _see,
+    _session,
+    _state,
+    _viewer,
+    _with_cookie,
+    change,
+    page,
 )
 from monitord.console_pages import (
     BOARD_SCRIPT,
     BoardRow,
     Found,
     SilenceRow,
-    Viewer,
     age,
     board_page,
     board_rows,
@@ -47,200 +59,27 @@ from monitord.console_pages import (
     silences_page,
     words,
 )
-from monitord.console_pages import page as render
+from monitord.console_tree import build_tree, tree_page
+from monitord.console_windows import FIELDS, WindowRow, maintenance_page
 from monitord.http_server import MAX_LINE as SERVER_LINE
 from monitord.http_server import OPTIONS
 from monitord.incident_actions import Refusal, current_owner, parse_event, ticket_ended
-from monitord.model import AuditEntry, EventAction, Language
+from monitord.model import AuditEntry, EventAction, Language, Line, Topology
 from monitord.phone import normalize_phone
+from monitord.quality_api import parse_span
+from monitord.rollups import STEPS
 from monitord.silences_api import BadSilence, parse_silence, silence_json
-from monitord.track_http import client_address, language
 from monitord.track_page import normalize, number_pattern
+from monitord.view import Controls
 from notices.plan import place
+from rules.tally import LineCounts
 
-COOKIE = "monitord_console"
-LANG_COOKIE = "monitord_console_lang"
 MAX_QUERY = 64  # characters of a lookup: a phone number, a subscriber id or a tracking number
 QUERY = re.compile(r"[0-9A-Za-z+._ -]+")  # nothing else appears in any of the three
-MAX_FORM = 8 * 1024  # bytes of a console form: a note of 2,000 characters fits
-NEW_SESSION = web.RequestKey("new_session", Session)  # a session started by this request, for its cookie
 MAX_LINE = 16 * 1024  # bytes of the request line on a listener serving the console: a 10 kB lookup gets a page
 MAX_DIAGNOSED = 3  # lines of one lookup diagnosed live (a tracking number's first lines)
 MAX_BOARD = 200  # open incidents on the board, latest first
 _DUMMY_HASH = hash_password("not a password of anyone's")  # an unknown user costs as much time as a known one
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-@dataclass(slots=True)
-class ConsoleState:
-    settings: ConsoleConfig
-    sessions: Sessions
-    logins: LoginLimit = field(default_factory=LoginLimit)
-
-
-STATE = web.AppKey("console", ConsoleState)
-
-
-class Refused(Exception):
-    """A console request turned away: its status and what the page says."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _html(body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=body, status=status, content_type="text/html", charset="utf-8", headers={**HEADERS, **(headers or {})}
-    )
-
-
-def _see(location: str) -> web.Response:
-    return web.Response(status=303, headers={**HEADERS, "Location": location})
-
-
-def _language(request: web.Request) -> Language:
-    """`?lang=`, else the language last switched to (a cookie), else Accept-Language (monitord/track_http.py)."""
-    kept = request.cookies.get(LANG_COOKIE)
-    if "lang" not in request.query and kept in ("tr", "en"):
-        return kept  # type: ignore[return-value]
-    return language(request)
-
-
-def _state(request: web.Request) -> ConsoleState:
-    return request.app[STATE]
-
-
-def _client(request: web.Request) -> str:
-    return client_address(request.remote, request.headers.get("X-Forwarded-For"), _state(request).settings.trusted_proxies)
-
-
-def _session(request: web.Request) -> Session | None:
-    """The request's session: its cookie's, or one opened for the user a trusted proxy names."""
-    state, now = _state(request), time.monotonic()
-    session = state.sessions.get(request.cookies.get(COOKIE), now)
-    settings = state.settings
-    proxied = request.headers.get(settings.proxy_header) if settings.proxy_header else None
-    if proxied is None or request.remote not in settings.trusted_proxies:
-        return session
-    if session is not None and session.user == proxied:
-        return session
-    user = settings.users.get(proxied)
-    if user is None:
-        return None
-    session = state.sessions.open(user.name, user.role, now)
-    request[NEW_SESSION] = session
-    return session
-
-
-def _with_cookie(request: web.Request, response: web.Response, session: Session | None = None) -> web.Response:
-    session = session or request.get(NEW_SESSION)
-    if session is not None:
-        settings = _state(request).settings
-        response.set_cookie(
-            COOKIE,
-            session.id,
-            path="/console",
-            httponly=True,
-            samesite="Strict",
-            secure=settings.secure_cookie,
-            max_age=int(settings.session),
-        )
-    return response
-
-
-def _viewer(session: Session) -> Viewer:
-    return Viewer(session.user, session.role, session.csrf, allowed(session.role, "ack"))
-
-
-Page = Callable[[web.Request, Session, Language], Awaitable[web.Response]]
-
-
-def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """A GET page: signed in, or sent to the sign-in page."""
-
-    async def serve(request: web.Request) -> web.StreamResponse:
-        session = _session(request)
-        if session is None:
-            return _see("/console/login")
-        response = _with_cookie(request, await handler(request, session, _language(request)))
-        if request.query.get("lang") in ("tr", "en"):  # the switch is kept for the next pages
-            response.set_cookie(LANG_COOKIE, request.query["lang"], path="/console", samesite="Strict", max_age=365 * 86400)
-        return response
-
-    return serve
-
-
-def change(action: str, handler: Callable[[web.Request, Session, Any, Language], Awaitable[web.Response]]) -> Any:
-    """A POST that changes something: a session, the same origin, its CSRF token and a role allowed `action`."""
-
-    async def serve(request: web.Request) -> web.StreamResponse:
-        lang = _language(request)
-        try:
-            form = await _form(request)
-            session = _checked(request, form, action)
-        except Refused as refused:
-            return _html(_refusal(refused, lang), refused.status)
-        return await handler(request, session, form, lang)
-
-    return serve
-
-
-async def _form(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_FORM:
-        raise Refused(400, f"form: larger than {MAX_FORM // 1024} KiB")
-    try:
-        return await request.post()
-    except (ValueError, web.HTTPRequestEntityTooLarge):
-        raise Refused(400, "form: not a form this console sent") from None
-
-
-def _checked(request: web.Request, form: Any, action: str) -> Session:
-    session = _session(request)
-    if session is None:
-        raise Refused(401, "not signed in, or the session expired: sign in again")
-    if not _same_origin(request):
-        raise Refused(403, "a form from another site: refused")
-    if not csrf_ok(session, form.get("csrf") if isinstance(form.get("csrf"), str) else None):
-        raise Refused(403, "the form's CSRF token is missing or wrong: reload the page and try again")
-    if action != "sign_out" and not allowed(session.role, action):
-        raise Refused(403, f"the {session.role} role may not {action}")
-    return session
-
-
-def _same_origin(request: web.Request) -> bool:
-    """Whether the browser's Origin (when it sends one) is this console's host, or the host a
-    trusted proxy was asked for; the scheme is left out, since behind a TLS proxy it differs."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    hosts = {request.host}
-    if request.remote in _state(request).settings.trusted_proxies and "X-Forwarded-Host" in request.headers:
-        hosts.add(request.headers["X-Forwarded-Host"])
-    return urlsplit(origin).netloc in hosts
-
-
-def _refusal(refused: Refused, lang: Language) -> str:
-    body = f'<section class="card"><p class="error" role="alert" id="message">{escape(refused.message)}</p>'
-    body += '<p><a href="/console">/console</a></p></section>'
-    return render(lang, words(lang)["console"], body, None)
-
-
-async def _audit(request: web.Request, session: Session, action: str, target: str, detail: str = "") -> None:
-    d = api._daemon(request)
-
-    async def write() -> None:
-        await d.audit(AuditEntry(session.user, session.role, d.clock(), action, target, detail[:200]))
-
-    await api._on_daemon_loop(request, write)
 
 
 # --- sign-in ------------------------------------------------------------------------------------
@@ -358,6 +197,20 @@ def incident_change(action: EventAction) -> Callable[[web.Request, Session, Any,
     return handler
 
 
+# --- the tree -----------------------------------------------------------------------------------
+
+
+async def _tree(request: web.Request, session: Session, lang: Language) -> web.Response:
+    """Per-device counts copied on the daemon's loop; the tree is built and drawn off it."""
+    d = api._daemon(request)
+
+    async def read() -> tuple[Topology, dict[str, LineCounts]]:
+        return d.config.topology, d.line_counts()
+
+    topology, counts = await api._on_daemon_loop(request, read)
+    return _html(tree_page(build_tree(topology, counts), _viewer(session), lang))
+
+
 # --- lookup -------------------------------------------------------------------------------------
 
 
@@ -385,8 +238,15 @@ async def _lookup(request: web.Request, session: Session, lang: Language) -> web
         except api.ApiError as error:
             return _html(lookup_page(query, found, viewer, lang, error.message), error.status)
         v = diagnosis.verdict
-        found.append(Found(line_id, diagnosis.facts.line.name, v.tracking, v.summary, v.cause, tuple(v.evidence)))
+        drawn = chart(await _quality(d, diagnosis.facts.line), d.config.timezone, lang, line_id)
+        found.append(Found(line_id, diagnosis.facts.line.name, v.tracking, v.summary, v.cause, tuple(v.evidence), drawn))
     return _html(lookup_page(query, found, viewer, lang))
+
+
+async def _quality(d: Controls, line: Line) -> Series | None:
+    """The line's last day of 5-minute roll-ups, as GET /api/subscribers/{id}/quality reads them."""
+    step, since, until = parse_span({}, d.config.timezone, d.clock())
+    return pick(await d.line_history.points(line.device, line.id, STEPS[step], since, until))
 
 
 async def _matching(d: Any, query: str) -> list[str]:
@@ -455,6 +315,93 @@ async def _silence_add(request: web.Request, session: Session, form: Any, lang: 
     return await _silences(request, session, lang, problem, None if problem else words(lang)["done"])
 
 
+async def _silence_expire(request: web.Request, session: Session, form: Any, lang: Language) -> web.Response:
+    """End a silence now, as DELETE /api/silences/{id} does, with the user as who ended it."""
+    d, silence_id = api._daemon(request), request.match_info["id"]
+
+    async def expire() -> bool:
+        if not await d.expire_silence(silence_id, session.user):
+            return False
+        await d.audit(AuditEntry(session.user, session.role, d.clock(), "expire_silence", silence_id))
+        await d.durable()
+        return True
+
+    if not await api._on_daemon_loop(request, expire):
+        return await _silences(request, session, lang, f"no active or planned silence {silence_id!r}")
+    return await _silences(request, session, lang, None, words(lang)["expired"])
+
+
+# --- maintenance windows ------------------------------------------------------------------------
+
+
+async def _maintenance(
+    request: web.Request,
+    session: Session,
+    lang: Language,
+    problem: tuple[int, str] | None = None,
+    ok: str | None = None,
+    entered: Mapping[str, str] | None = None,
+) -> web.Response:
+    d = api._daemon(request)
+
+    async def listed() -> list[WindowRow]:
+        now, zone = d.clock(), d.config.timezone
+        shown = [(api.window_json(w, zone, now), w.source) for w in d.maintenance() if w.window.end + w.window.grace > now]
+        return [
+            WindowRow(j["id"], ", ".join(j["scope"]), j["start"], j["end"], j["reason"], j["active"], source == "config")
+            for j, source in sorted(shown, key=lambda shown: shown[0]["start"])
+        ]
+
+    rows = await api._on_daemon_loop(request, listed)
+    status, message = problem or (200, None)
+    body = maintenance_page(rows, _viewer(session), lang, d.config.timezone, message, ok, entered)
+    return _html(body, status)
+
+
+async def _maintenance_add(request: web.Request, session: Session, form: Any, lang: Language) -> web.Response:
+    """Plan a window through the API's own checks (`parse_window`): its refusal is shown, nothing kept."""
+    d = api._daemon(request)
+    entered = {name: form.get(name, "") if isinstance(form.get(name), str) else "" for name in FIELDS}
+    body = {
+        "scope": [node.strip() for node in entered["scope"].split(",") if node.strip()],
+        "start": entered["start"],
+        "end": entered["end"],
+        "reason": entered["reason"],
+    }
+
+    async def add() -> None:
+        window = api.parse_window(body, d.config.topology, d.config.timezone, d.rules.maintenance_grace, d.clock())
+        await d.add_maintenance(window)
+        scope = ", ".join(map(str, window.scope))
+        await d.audit(AuditEntry(session.user, session.role, d.clock(), "plan_maintenance", window.id, scope))
+        await d.durable()
+
+    try:
+        await api._on_daemon_loop(request, add)
+    except api.ApiError as error:
+        return await _maintenance(request, session, lang, (error.status, error.message), None, entered)
+    return await _maintenance(request, session, lang, None, words(lang)["done"])
+
+
+async def _maintenance_cancel(request: web.Request, session: Session, form: Any, lang: Language) -> web.Response:
+    """Cancel a window, as DELETE /api/maintenance/{id} does; one from the config file stays."""
+    d, window_id = api._daemon(request), request.match_info["id"]
+
+    async def cancel() -> tuple[int, str] | None:
+        stored = next((w for w in d.maintenance() if w.window.id == window_id), None)
+        if stored is None:
+            return 404, f"no maintenance window {window_id!r}"
+        if stored.source == "config":
+            return 409, f"maintenance window {window_id!r} comes from the config file: remove it there and reload"
+        await d.cancel_maintenance(window_id)
+        await d.audit(AuditEntry(session.user, session.role, d.clock(), "cancel_maintenance", window_id))
+        await d.durable()
+        return None
+
+    refused = await api._on_daemon_loop(request, cancel)
+    return await _maintenance(request, session, lang, refused, None if refused else words(lang)["cancelled"])
+
+
 @web.middleware
 async def _api_line_limit(request: web.Request, handler: Any) -> web.StreamResponse:
     """The listener takes the console's long request lines; the API's own paths keep the usual limit."""
@@ -482,5 +429,10 @@ def add_console(app: web.Application, settings: ConsoleConfig) -> None:
     post("/console/incidents/{tracking}/ack", change("ack", incident_change("ack")))
     post("/console/incidents/{tracking}/note", change("note", incident_change("note")))
     get("/console/lookup", page(_lookup), allow_head=False)
+    get("/console/tree", page(_tree), allow_head=False)
     get("/console/silences", page(lambda r, s, lang: _silences(r, s, lang)), allow_head=False)
     post("/console/silences", change("silence", _silence_add))
+    post("/console/silences/{id}/expire", change("expire_silence", _silence_expire))
+    get("/console/maintenance", page(lambda r, s, lang: _maintenance(r, s, lang)), allow_head=False)
+    post("/console/maintenance", change("plan_maintenance", _maintenance_add))
+    post("/console/maintenance/{id}/cancel", change("cancel_maintenance", _maintenance_cancel))

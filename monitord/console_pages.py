@@ -63,7 +63,35 @@ _WORDS = {
         "switch": "English",
         "signed_in_as": "{user} ({role})",
         "done": "Kaydedildi.",
-        "no_map": "Ağaç/harita ve hat kalitesi grafiği henüz yok.",
+        "maintenance": "Bakım çalışmaları",
+        "tree": "Bölge / santral / cihaz",
+        "scope": "Kapsam (ör. exchange:sisli; virgülle birden çok)",
+        "start": "Başlangıç",
+        "end": "Bitiş",
+        "zone": "Saatler {zone} saat dilimine göre.",
+        "reason": "Gerekçe",
+        "plan": "Bakım planla",
+        "none_planned": "Planlanmış ya da süren bakım yok.",
+        "active": "Sürüyor",
+        "planned": "Planlandı",
+        "from_config": "Yapılandırma dosyasından",
+        "cancel": "İptal et",
+        "cancelled": "İptal edildi.",
+        "expire": "Sonlandır",
+        "expired": "Susturma sonlandırıldı.",
+        "state_down": "Arızalı",
+        "state_degraded": "Kalitesi düşük",
+        "state_unknown": "Bilinmiyor",
+        "state_maintenance": "Bakımda",
+        "state_up": "Çalışıyor",
+        "state_empty": "Hat yok",
+        "no_lines": "Hat yok",
+        "level_region": "Bölge",
+        "level_exchange": "Santral",
+        "level_cabinet": "Kabin",
+        "level_device": "Cihaz",
+        "map": "Santrallerin konumu ve durumu (şematik)",
+        "no_map": "Aboneyi sorgulayınca hattının son 24 saatlik kalitesi de görünür.",
     },
     "en": {
         "console": "NOC console",
@@ -109,7 +137,35 @@ _WORDS = {
         "switch": "Türkçe",
         "signed_in_as": "{user} ({role})",
         "done": "Saved.",
-        "no_map": "The tree/map and the line quality chart are not there yet.",
+        "maintenance": "Maintenance",
+        "tree": "Region / exchange / device",
+        "scope": "Scope (e.g. exchange:sisli; several separated by commas)",
+        "start": "Start",
+        "end": "End",
+        "zone": "Times in {zone}.",
+        "reason": "Reason",
+        "plan": "Plan maintenance",
+        "none_planned": "No maintenance planned or under way.",
+        "active": "Under way",
+        "planned": "Planned",
+        "from_config": "From the config file",
+        "cancel": "Cancel",
+        "cancelled": "Cancelled.",
+        "expire": "End now",
+        "expired": "Silence ended.",
+        "state_down": "Down",
+        "state_degraded": "Degraded",
+        "state_unknown": "Unknown",
+        "state_maintenance": "Maintenance",
+        "state_up": "Up",
+        "state_empty": "No lines",
+        "no_lines": "No lines",
+        "level_region": "Region",
+        "level_exchange": "Exchange",
+        "level_cabinet": "Cabinet",
+        "level_device": "Device",
+        "map": "Exchanges by location and state (schematic)",
+        "no_map": "A subscriber lookup also shows the line's quality over the last 24 hours.",
     },
 }
 
@@ -127,6 +183,8 @@ input{font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:.3rem;wi
 button{font:inherit;padding:.35rem .8rem;border-radius:.3rem;border:1px solid #0b57d0;background:#0b57d0;color:#fff;cursor:pointer}
 :focus-visible{outline:3px solid #bf5700;outline-offset:2px}
 form.inline{display:flex;flex-wrap:wrap;gap:.3rem;align-items:end;margin:.2rem 0}form.inline input{width:auto;flex:1;min-width:8rem}
+.state{border-radius:.3rem;padding:0 .3rem;font-size:.85rem;font-weight:700;white-space:nowrap}
+ul.tree,ul.tree ul{list-style:none;padding-left:1.2rem;margin:.2rem 0}ul.tree{padding-left:0}summary{cursor:pointer;padding:.15rem 0}
 .error{color:#a40e26;font-weight:700}.ok{color:#116329;font-weight:700}
 p,td{overflow-wrap:anywhere}a{color:#0b57d0}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:2px solid #d0d7de}td{display:block;border:0;padding:.2rem}
@@ -186,6 +244,7 @@ class Found:
     summary: str
     cause: str
     evidence: tuple[str, ...]
+    chart: str = ""  # the line's quality chart, markup from monitord/console_chart.py (escaped there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +269,13 @@ def page(language: Language, title: str, body: str, viewer: Viewer | None, scrip
     if viewer is not None:
         links = "".join(
             f'<a href="/console{path}">{escape(w[key])}</a>'
-            for path, key in (("", "board"), ("/lookup", "lookup"), ("/silences", "silences"))
+            for path, key in (
+                ("", "board"),
+                ("/lookup", "lookup"),
+                ("/tree", "tree"),
+                ("/silences", "silences"),
+                ("/maintenance", "maintenance"),
+            )
         )
         nav = (
             f'<nav aria-label="{escape(w["console"])}" style="display:flex;gap:1rem;flex-wrap:wrap">{links}</nav>'
@@ -230,6 +295,14 @@ def page(language: Language, title: str, body: str, viewer: Viewer | None, scrip
 
 def _csrf(viewer: Viewer) -> str:
     return f'<input type="hidden" name="csrf" value="{escape(viewer.csrf)}">'
+
+
+def post_button(action: str, viewer: Viewer, label: str, id: str) -> str:
+    """A one-button form for a change that needs no more than a click (and the CSRF token)."""
+    return (
+        f'<form method="post" action="{escape(action)}" class="inline">{_csrf(viewer)}'
+        f'<button type="submit" id="{escape(id)}">{escape(label)}</button></form>'
+    )
 
 
 def _message(message: str | None, ok: bool = False) -> str:
@@ -328,7 +401,7 @@ def lookup_page(query: str, found: Sequence[Found] | None, viewer: Viewer, langu
             f'<section class="card verdict" id="subscriber-{escape(one.subscriber)}">'
             f"<h2>{escape(w['subscriber'])} {escape(one.subscriber)} · {escape(one.name)}</h2>"
             f'<p>{escape(w["verdict"])}: <strong class="summary">{escape(one.summary)}</strong> ({escape(one.cause)})</p>{tracking}'
-            f"<h3>{escape(w['evidence'])}</h3><ul>{evidence}</ul></section>"
+            f"<h3>{escape(w['evidence'])}</h3><ul>{evidence}</ul>{one.chart}</section>"
         )
     return page(language, w["lookup"], f'<section class="card">{form}</section>{results}', viewer)
 
@@ -349,11 +422,19 @@ def silences_page(
     if rows:
         heads = ("nodes", "state", "ends", "author", "comment")
         head = "".join(f'<th scope="col">{escape(w[h])}</th>' for h in heads)
+        if viewer.can_change:
+            head += f'<th scope="col">{escape(w["actions"])}</th>'
         trs = "".join(
             f'<tr id="silence-{escape(r.id)}">'
             + "".join(
                 f'<td data-label="{escape(w[k])}">{escape(v)}</td>'
                 for k, v in zip(heads, (r.nodes, r.state, r.ends, r.author, r.comment))
+            )
+            + (
+                f'<td data-label="{escape(w["actions"])}">'
+                f"{post_button(f'/console/silences/{r.id}/expire', viewer, w['expire'], f'expire-{r.id}')}</td>"
+                if viewer.can_change
+                else ""
             )
             + "</tr>"
             for r in rows

@@ -2,7 +2,9 @@
 chromium and chromium-driver, driven by selenium with the system driver, as
 tests/test_track_browser.py) against the shared daemon on the simulated ISP. Sign in, see a
 DSLAM's outage appear on the board without reloading, look its subscriber up and read the
-verdict, acknowledge the outage, add a silence, sign out.
+verdict, acknowledge the outage, add a silence and end it, find the DSLAM's exchange marked down
+in the network tree (and close and open a node with the keyboard), plan a maintenance window
+and cancel it, sign out.
 
 The browser runs in a thread of its own while the daemon runs on the test's loop.
 Screenshots are kept in test-artifacts/ (git-ignored): console-<step>.png, overwritten by each run.
@@ -15,12 +17,15 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lab.isp import console_password
@@ -89,7 +94,9 @@ class Handover:
     tracking: queue.Queue[str] = field(default_factory=queue.Queue)
 
 
-def use_the_console(url: str, password: str, handover: Handover, line: str, node: str) -> dict[str, object]:
+def use_the_console(
+    url: str, password: str, handover: Handover, line: str, node: str, exchange: str, start: str, end: str
+) -> dict[str, object]:
     """In a thread: everything the person does, and what they read on the way."""
     ARTIFACTS.mkdir(exist_ok=True)
     driver = browser()
@@ -121,6 +128,32 @@ def use_the_console(url: str, password: str, handover: Handover, line: str, node
         seen["silences"] = driver.find_element(By.TAG_NAME, "table").text
         seen["page_width"] = driver.execute_script("return document.documentElement.scrollWidth;")
         person.shot("silenced")
+        silence_id = driver.find_element(By.CSS_SELECTOR, "button[id^=expire-]").get_attribute("id")
+        person.click(str(silence_id))
+        seen["silence_ended"] = person.wait_for("#message", 10)
+
+        driver.find_element(By.LINK_TEXT, "Bölge / santral / cihaz").click()
+        seen["tree"] = person.wait_for(f"#exchange-{exchange} > summary", 10)
+        seen["tree_opened_by_trouble"] = driver.find_element(By.ID, f"exchange-{exchange}").get_attribute("open")
+        region = driver.find_element(By.CSS_SELECTOR, "#tree > li > details > summary")
+        region.send_keys(Keys.ENTER)  # the keyboard closes a node, and opens it again
+        seen["closed_by_keyboard"] = region.find_element(By.XPATH, "..").get_attribute("open")
+        region.send_keys(Keys.ENTER)
+        seen["tree_width"] = driver.execute_script("return document.documentElement.scrollWidth;")
+        person.shot("tree")
+
+        driver.find_element(By.LINK_TEXT, "Bakım çalışmaları").click()
+        person.wait_for("#scope", 10)
+        driver.find_element(By.ID, "scope").send_keys(node)
+        for field_id, value in (("start", start), ("end", end)):  # a datetime-local field, as its picker fills it
+            driver.execute_script("arguments[0].value = arguments[1];", driver.find_element(By.ID, field_id), value)
+        driver.find_element(By.ID, "reason").send_keys("Kart değişimi")
+        driver.find_element(By.ID, "plan").click()
+        seen["planned"] = person.wait_for("#message", 10)
+        seen["windows"] = driver.find_element(By.TAG_NAME, "table").text
+        person.shot("maintenance")
+        person.click(str(driver.find_element(By.CSS_SELECTOR, "button[id^=cancel-]").get_attribute("id")))
+        seen["cancelled"] = person.wait_for("#message", 10)
         driver.find_element(By.ID, "sign-out").click()
         person.wait_for("#sign-in", 10)
         seen["after_sign_out"] = driver.current_url
@@ -140,7 +173,13 @@ async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
     root, line = NodeRef("device", dslam), api.lines_of(dslam)[0]
     handover = Handover()
     password = console_password(api.root, "noc")
-    browsing = asyncio.create_task(asyncio.to_thread(use_the_console, api.url, password, handover, line, str(root)))
+    exchange = api.topology.devices[dslam].exchange
+    tomorrow = datetime.now(ZoneInfo(api.daemon.config.timezone)) + timedelta(days=1)
+    start, end = (f"{tomorrow + timedelta(hours=h):%Y-%m-%dT%H:%M}" for h in (0, 2))
+    windows = {w.window.id for w in api.daemon.maintenance()}
+    browsing = asyncio.create_task(
+        asyncio.to_thread(use_the_console, api.url, password, handover, line, str(root), exchange, start, end)
+    )
     try:
         await until(lambda: handover.signed_in.is_set() or browsing.done(), 60, "the browser to sign in")
         if browsing.done():
@@ -161,9 +200,13 @@ async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
     assert seen["silenced"] == "Kaydedildi." and "DSLAM arızası, ekip yolda" in str(seen["silences"]), seen
     assert str(seen["after_sign_out"]).endswith("/console/login") and str(seen["board_after_sign_out"]).endswith("/console/login")
     silence = next(s for s in api.daemon.silences() if s.comment == "DSLAM arızası, ekip yolda")
-    assert silence.author == "noc"
-    await api.daemon.expire_silence(silence.id, "test")
-    actions = [(e.action, e.target) for e in api.daemon.store.audit(4)]
-    assert actions == [("sign_out", ""), ("silence", silence.id), ("ack", outage.tracking), ("sign_in", "")]
+    assert silence.author == "noc" and silence.expired_by == "noc" and seen["silence_ended"] == "Susturma sonlandırıldı."
+    assert "Arızalı" in str(seen["tree"]) and seen["tree_opened_by_trouble"] == "true" and seen["closed_by_keyboard"] is None
+    assert seen["tree_width"] == seen["page_width"], seen  # no sideways scrolling on a phone
+    assert seen["planned"] == "Kaydedildi." and "Kart değişimi" in str(seen["windows"]) and str(root) in str(seen["windows"])
+    assert seen["cancelled"] == "İptal edildi." and {w.window.id for w in api.daemon.maintenance()} == windows
+    actions = [e.action for e in api.daemon.store.audit(7)]
+    assert actions == ["sign_out", "cancel_maintenance", "plan_maintenance", "expire_silence", "silence", "ack", "sign_in"]
+    assert [e.target for e in api.daemon.store.audit(7)][3:6] == [silence.id, silence.id, outage.tracking]
     for shot in seen["shots"]:  # type: ignore[attr-defined]
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 3000
