@@ -373,14 +373,11 @@ class Daemon:
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
 
-    async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
-        now = self.clock()
-        notices = self._stage_notices(incident, stage, now)
-        async with self.store.turn:
-            changed = self.store.set_stage(StageChange(incident.tracking, stage.id, "helpdesk", actor, now), notices, now)
-        if changed and notices:
-            self.outbox.wake()
-        return changed
+    async def set_stage(self, incident: Incident, stage: Stage, actor: str, line: str | None = None) -> bool:
+        return await workflow.set_stage(self.pipeline, incident, stage, actor, line)
+
+    def touched(self, tracking: str, line: str) -> bool:
+        return self.store.touched(tracking, line)
 
     def _stage_notices(self, incident: Incident, stage: Stage, now: float, line: str | None = None) -> list[Planned]:
         return stage_notices(incident, stage, self.config.topology, self.pipeline.settings, now, line)

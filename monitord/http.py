@@ -547,27 +547,33 @@ async def maintenance_cancel(request: web.Request) -> web.Response:
 
 @on_daemon_loop
 async def stage_set(request: web.Request) -> web.Response:
-    """The webhook helpdesk's callback: `{"stage": "<id, name or helpdesk word>", "by": "<user>"}`."""
+    """The webhook helpdesk's callback: `{"stage": "<id, name or helpdesk word>", "by": "<user>"}`,
+    with `"line"` for a subscriber's follow-up ticket (its tag `<tracking>/<line>`): that
+    subscriber's stage, also once the incident resolved, and "resolved" when the helpdesk ended it."""
     _authorize(request)
     d = _daemon(request)
     try:
         body = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "body: not valid JSON") from None
-    said, by = (body.get("stage"), body.get("by", "helpdesk")) if isinstance(body, dict) else (None, None)
+    if not isinstance(body, dict):
+        raise ApiError(400, "body: expected a JSON object with stage and by")
+    said, by, line = body.get("stage"), body.get("by", "helpdesk"), body.get("line")
     stage = d.config.stages.from_helpdesk(said) if isinstance(said, str) else None
-    if stage is None or stage.done:
+    if stage is None or (stage.done and line is None):
         raise ApiError(400, f"stage: expected one of {', '.join(s.id for s in d.config.stages.stages if not s.done)}")
     if not isinstance(by, str) or not 0 < len(by) <= 64:
         raise ApiError(400, "by: expected who set it, 1 to 64 characters")
     found = d.incident(request.match_info["tracking"])
     if found is None:
         raise ApiError(404, f"no incident {request.match_info['tracking']!r}")
-    if found.phase is Phase.RESOLVED:
+    if line is not None and (not isinstance(line, str) or not d.touched(found.tracking, line)):
+        raise ApiError(400, f"line: not a line of incident {found.tracking}")
+    if line is None and found.phase is Phase.RESOLVED:
         raise ApiError(409, f"incident {found.tracking} is resolved: its stage is the engine's")
-    changed = await d.set_stage(found, stage, by)
+    changed = await d.set_stage(found, stage, by, line)
     await d.durable()
-    return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed})
+    return _json({"tracking": found.tracking, "stage": stage.id, "changed": changed} | ({"line": line} if line else {}))
 
 
 # --- history (read off the daemon's loop: monitord/history.py) ---------------------------------

@@ -1494,6 +1494,11 @@ class Store:
         )
         return [PartChange(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
+    def touched(self, tracking: str, line: str) -> bool:
+        """Whether the incident ever counted the line among its affected ones."""
+        found = self._db.execute("SELECT 1 FROM incident_lines WHERE line = ? AND tracking = ?", (line, tracking))
+        return found.fetchone() is not None
+
     def followups_of(self, lines: Sequence[str]) -> list[tuple[str, str]]:
         """(incident, line) of every follow-up ticket `lines` have, newest incident first (by number)."""
         if not lines:

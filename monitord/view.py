@@ -152,8 +152,12 @@ class Controls(View, Protocol):
     async def expire_silence(self, silence_id: str, by: str) -> bool:
         """False when no such silence is active or planned."""
 
-    async def set_stage(self, incident: Incident, stage: Stage, actor: str) -> bool:
-        """A stage from the helpdesk's callback, told to the customers if `stage.sms`; False when it was its stage already."""
+    async def set_stage(self, incident: Incident, stage: Stage, actor: str, line: str | None = None) -> bool:
+        """A stage from the helpdesk's callback (with `line`: that subscriber's follow-up's), told to
+        the customers if `stage.sms`; False when it was its stage already."""
+
+    def touched(self, tracking: str, line: str) -> bool:
+        """Whether the incident ever counted the line among its affected ones."""
 
     async def audit(self, entry: AuditEntry) -> None:
         """Record a change made through the web console (monitord/console.py)."""

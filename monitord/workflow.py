@@ -7,6 +7,9 @@ down loses nothing, and a retry queues nothing twice. A close goes through the r
 which owns incidents (`Pipeline.close`): its ticket is resolved by the step it makes. What the
 helpdesk changed (an owner set in RT, monitord/rtsync.py) is recorded there, not here, and
 queues nothing: a change that came from RT is never echoed back to it.
+
+A stage the webhook helpdesk sets through its callback (`set_stage`) is recorded the same way:
+the stage row and its customer notices in one transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from monitord.incident_actions import Refusal, refusal
-from monitord.model import IncidentEvent
-from notices.plan import workflow_ticket
+from monitord.model import Incident, IncidentEvent
+from monitord.stages import PartChange, Stage, StageChange
+from notices.plan import stage_notices, workflow_ticket
 
 if TYPE_CHECKING:
     from monitord.pipeline import Pipeline
@@ -40,3 +44,18 @@ async def record(pipeline: Pipeline, event: IncidentEvent) -> Refusal | None:
     if planned:
         pipeline.outbox.wake()
     return None
+
+
+async def set_stage(pipeline: Pipeline, incident: Incident, stage: Stage, actor: str, line: str | None = None) -> bool:
+    """The helpdesk's stage of `incident`, or with `line` that subscriber's (their follow-up's);
+    False when it was already so."""
+    store, now, tracking = pipeline.store, pipeline.clock(), incident.tracking
+    notices = stage_notices(incident, stage, pipeline.config.topology, pipeline.settings, now, line)
+    async with store.turn:
+        if line is None:
+            changed = store.set_stage(StageChange(tracking, stage.id, "helpdesk", actor, now), notices, now)
+        else:
+            changed = store.set_subscriber_stage(PartChange(tracking, line, stage.id, "helpdesk", actor, now), notices, now)
+    if changed and notices:
+        pipeline.outbox.wake()
+    return changed

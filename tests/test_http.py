@@ -301,6 +301,17 @@ async def looked_back_on(api: Api, outage: Incident, line: str) -> None:
     status, subscriber = await api.call("GET", f"/api/subscribers/{line}")  # open or not, the outage is still theirs
     documented("/api/subscribers/{id}", "get", status, subscriber)
     assert subscriber["stage"]["tracking"] == outage.tracking
+    staging = f"/api/incidents/{outage.tracking}/stage"  # the webhook helpdesk on a follow-up ticket: one subscriber's stage
+    status, staged = await api.call("POST", staging, json={"stage": "santral", "by": "ayse", "line": line}, token=api.token)
+    documented("/api/incidents/{tracking}/stage", "post", status, staged)
+    assert staged == {"tracking": outage.tracking, "stage": "at_exchange", "changed": True, "line": line}
+    at_exchange = {"id": "at_exchange", "tr": "Santralde işlemde", "en": "Being worked on at the exchange"}
+    assert (await api.call("GET", f"/api/subscribers/{line}"))[1]["stage"]["subscriber"] == at_exchange
+    other = next(i for i in sorted(api.topology.lines) if i not in outage.affected)
+    status, refused = await api.call("POST", staging, json={"stage": "santral", "line": other}, token=api.token)
+    assert status == 400 and refused["error"].startswith("line:"), refused
+    status, ended = await api.call("POST", staging, json={"stage": "resolved", "line": line}, token=api.token)
+    assert status == 200 and ended["changed"] and api.daemon.helpdesk_stage(outage.tracking, line) == "resolved"
     mine = next(p for p in past if p["tracking"] == outage.tracking)
     assert mine["root"] == str(outage.root) and mine["lines"] >= len(outage.affected) and mine["duration_s"] >= 0
     assert (await api.call("GET", "/api/subscribers/nobody/incidents"))[0] == 404
