@@ -6,6 +6,8 @@ the others."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from monitord.config import load_config
 from monitord.model import Device, Exchange, IncidentKind, Line, NodeRef, Outcome, Region, Sample, Status, Topology
 from rules.engine import Engine
 from rules.nodes import Inventory, Level, NodeKey
-from tests.rules_fixtures import T0, changes, engine
+from tests.rules_fixtures import T0, changes, engine, rules
 from tests.test_config import BASE, ENV, line_of, problems_of, write
 
 MODEMS = 6  # per segment
@@ -111,6 +113,52 @@ def test_a_lone_degraded_modem_stays_its_own_incident() -> None:
     e.tick(T0 + 200)
     step = e.tick(T0 + 260)
     assert [(change, root) for change, _, root in changes(step)] == [("opened", "line:m1-3")]
+
+
+def test_a_reload_that_adds_segments_promotes_the_modems_incidents() -> None:
+    """Five modems down on a CMTS without segments are five line incidents (5 of its 14 lines);
+    the inventory then says they share fn-1: one incident at the segment, the five merged into it."""
+    topo = cable_plant()
+    flat = replace(topo, lines={key: replace(ln, segment=None) for key, ln in topo.lines.items()})
+    e = engine(flat)
+    offline = [f"m1-{n}" for n in range(5)]
+    e.observe([modem(line_id, T0 + 60, cm_status=2.0) for line_id in offline], T0 + 60)
+    assert [root for _, _, root in changes(e.tick(T0 + 130))] == [f"line:{line_id}" for line_id in offline]
+    step = e.set_topology(topo, T0 + 140)
+    assert [(change, root) for change, _, root in changes(step)][-1] == ("promoted", "segment:fn-1")
+    assert [(str(i.root), i.affected) for i in e.incidents()] == [("segment:fn-1", frozenset(offline))]
+
+
+def test_snapshot_restore_with_segments_gives_identical_output() -> None:
+    """fn-2's modems go offline and fn-1's upstream gets noisy, then both recover: the same
+    incident changes whether or not the engine is restored from its snapshot on the way."""
+    topo = cable_plant()
+    events = []
+    for k in range(12):
+        at = T0 + 60 * (k + 1)
+        noisy = 2 <= k < 8
+        samples = [
+            channel("us-1", at, 18.0 if noisy else 31.0),
+            *(modem(f"m1-{n}", at, snr=19.0 if noisy else 32.0) for n in range(2)),
+        ]
+        samples += [modem(f"m2-{n}", at, cm_status=2.0 if 3 <= k < 9 else 8.0) for n in range(MODEMS)]
+        events.append((at, samples))
+
+    def run(e: Engine, part: list[tuple[float, list[Sample]]]) -> list[list[tuple[str, str, str]]]:
+        return [changes(e.observe(samples, at)) + changes(e.tick(at)) for at, samples in part]
+
+    straight = run(engine(topo), events)
+    assert [(c, root) for step in straight for c, _, root in step] == [
+        ("opened", "segment:fn-2"),
+        ("opened", "segment:fn-1"),
+        ("recovering", "segment:fn-1"),
+        ("recovering", "segment:fn-2"),
+    ]
+    for cut in (3, 5, 8):
+        first = engine(topo)
+        before = run(first, events[:cut])
+        resumed = Engine.restore(topo, rules(), "ARZ", json.loads(json.dumps(first.snapshot())))
+        assert before + run(resumed, events[cut:]) == straight, cut
 
 
 SEGMENT_CSV = """\
