@@ -116,8 +116,8 @@ def verdict(f: Facts) -> Verdict:
     """The most likely cause, from the outside in: planned work, an area outage, the head-end,
     the line, the modem."""
     evidence = _evidence(f)
-    device_ref = f.chain[0]
-    above = set(f.chain[1:])
+    device_ref = NodeRef("device", f.line.device)
+    above = set(f.chain) - {device_ref}  # its segment, if it has one, is an area above the line too
     outage_above = next((i for i in f.incidents if i.root in above and i.kind in _OUTAGES), None)
     own = next((i for i in f.incidents if f.line.id in i.affected), None)
     at_device = next((i for i in f.incidents if i.root == device_ref and i.kind in _OUTAGES), None)
@@ -320,7 +320,7 @@ async def diagnose(view: View, clients: Clients, line_id: str, deadline: float =
         head_end=_ping(pings[device.address]),
         rows=tuple(judged),
         line_state=view.line_state(line.id),
-        device_state=view.node_state(chain[0]),
+        device_state=view.node_state(NodeRef("device", line.device)),
         incidents=tuple(i for i in view.open_incidents() if line.id in i.affected or i.root in chain),
         windows=covering([w.window for w in view.maintenance()], line.id, chain, now),
         at=now,

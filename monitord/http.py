@@ -252,6 +252,7 @@ def _known(node: NodeRef, topology: Topology) -> NodeRef:
         "exchange": topology.exchanges,
         "cabinet": {d.cabinet for d in topology.devices.values() if d.cabinet},
         "device": topology.devices,
+        "segment": {line.segment for line in topology.lines.values() if line.segment},
         "line": topology.lines,
     }[node.level]
     if node.id not in known:
@@ -452,7 +453,7 @@ async def subscriber(request: web.Request) -> web.Response:
             "device": line.device,
             "chain": [str(node) for node in chain],
             "state": state_json(d.line_state(line.id)),
-            "device_state": state_json(d.node_state(chain[0])),
+            "device_state": state_json(d.node_state(NodeRef("device", line.device))),
             "tracking": open_for_line[0].tracking if open_for_line else None,
             "incidents": [incident_json(i) for i in open_for_line],
             "maintenance": [w.id for w in windows],

@@ -122,13 +122,20 @@ class Line:
     address: str | None = None  # the subscriber's street address, for a field team
     lat: float | None = None  # ... and its coordinates, decimal degrees (WGS 84)
     lon: float | None = None
+    # cable: the upstream segment (fiber node's return path) its modem, or the upstream channel
+    # this line reads, is on: a level between the CMTS and its modems (docs/decisions.md)
+    segment: str | None = None
+
+
+NodeLevel = Literal["region", "exchange", "cabinet", "device", "segment", "line"]
 
 
 @dataclass(frozen=True, slots=True)
 class NodeRef:
-    """A place in the topology: ("region", id), ("exchange", id), ("cabinet", id), ("device", id), ("line", id)."""
+    """A place in the topology: ("region", id), ("exchange", id), ("cabinet", id), ("device", id),
+    ("segment", id) (a CMTS's upstream segment), ("line", id)."""
 
-    level: Literal["region", "exchange", "cabinet", "device", "line"]
+    level: NodeLevel
     id: str
 
     def __str__(self) -> str:
@@ -145,10 +152,16 @@ class Topology:
     lines: Mapping[str, Line]
 
     def ancestors(self, node: NodeRef) -> tuple[NodeRef, ...]:
-        """Parents from nearest to farthest: line -> device -> cabinet? -> exchange -> region."""
+        """Parents from nearest to farthest: line -> segment? -> device -> cabinet? -> exchange -> region."""
         chain: list[NodeRef] = []
         if node.level == "line":
-            node = NodeRef("device", self.lines[node.id].device)
+            line = self.lines[node.id]
+            if line.segment:
+                chain.append(NodeRef("segment", line.segment))
+            node = NodeRef("device", line.device)
+            chain.append(node)
+        elif node.level == "segment":
+            node = NodeRef("device", next(line.device for line in self.lines.values() if line.segment == node.id))
             chain.append(node)
         if node.level == "device":
             device = self.devices[node.id]

@@ -4,9 +4,9 @@ A fault monitord can see but nobody can fix from the NOC gets, besides its incid
 dispatch ticket of its own (in RT, the field team's queue). Which faults those are is read from
 what the probes say, by three signatures (docs/decisions.md, "Field dispatch"):
 
-cable: an outage rooted at a cabinet or a head-end device whose head-ends all answer (ICMP and
-       SNMP up, `Status.OK` or `DEGRADED`): the lines are down but the equipment that feeds
-       them is alive, so the copper or fibre between them is cut.
+cable: an outage rooted at a cabinet, a head-end device or a cable upstream segment whose
+       head-ends all answer (ICMP and SNMP up, `Status.OK` or `DEGRADED`): the lines are down
+       but the equipment that feeds them is alive, so the copper, coax or fibre between them is cut.
 drop:  one line's own outage (root `line`, status DOWN, not CPE) whose port says so on a head-end
        that answers (a `down` rule of its profile: not in sync, cable modem not registered) and,
        when the line has a modem address, whose modem is silent too: the drop wire or the
@@ -92,9 +92,11 @@ def dispatch_key(tracking: str) -> str:
 
 
 def head_ends(root: NodeRef, topology: Topology) -> tuple[str, ...]:
-    """The devices an outage rooted at a device or a cabinet is about."""
+    """The devices an outage rooted at a device, a cabinet or a cable segment is about."""
     if root.level == "device":
         return (root.id,) if root.id in topology.devices else ()
+    if root.level == "segment":
+        return tuple(sorted({line.device for line in topology.lines.values() if line.segment == root.id}))
     if root.level == "cabinet":
         return tuple(sorted(d.id for d in topology.devices.values() if d.cabinet == root.id))
     return ()

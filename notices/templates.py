@@ -220,9 +220,16 @@ def subscriber_list(entries: Sequence[tuple[str, str, str | None]], language: La
     return "\n".join(rows) if rows else "-"
 
 
-_LEVELS_TR = {"region": "bölge", "exchange": "santral", "cabinet": "kabin", "device": "cihaz", "line": "hat"}
+_LEVELS_TR = {
+    "region": "bölge",
+    "exchange": "santral",
+    "cabinet": "kabin",
+    "device": "cihaz",
+    "segment": "segment",
+    "line": "hat",
+}
 _FAULT_WORDS_TR = {"down": "kesik", "degraded": "kalitesi düşük", "still down after maintenance": "bakımdan sonra hâlâ kesik"}
-_NODE = r"(region|exchange|cabinet|device|line):(\S+)"
+_NODE = r"(region|exchange|cabinet|device|segment|line):(\S+)"
 _EVIDENCE_TR: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
         re.compile(rf"^(\d+)/(\d+) lines (.+) behind {_NODE}$"),

@@ -1,17 +1,20 @@
 """Correlation as data: what each node counts, and whether it qualifies for an incident.
 
-Every line counts towards each node above it (device, cabinet, exchange, region) for each
-fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
+Every line counts towards each node above it (segment, device, cabinet, exchange, region) for
+each fault kind it has now or had within `correlation.window`. A node *qualifies* for a kind when
 its count and fraction reach `min_count` and `min_fraction`, or, while an incident is already
 rooted there, `close_count` and `close_fraction` (hysteresis). A device with a fault of its own
-qualifies by itself for that kind. A settled fault goes to the farthest qualifying node above
+qualifies by itself for that kind, and so does a cable upstream segment whose own upstream
+channel (a line polled on the CMTS, `Inventory.channels`) has it: a noisy upstream is the
+segment's incident, with its modems' faults, not one per modem. A settled fault goes to the farthest qualifying node above
 it, narrowed to the nearest qualifying node that holds the same failing lines and devices (a
 dead DSLAM alone in its exchange is a DSLAM incident), or else to its own line. Recently failed
 lines keep counting for `window`, so when a parent recovers the lines still resyncing stay with
 its incident instead of flooding out as single-line incidents.
 
-Cost: line counts are kept per device and carried up the topology once per device that moved,
-never once per line, so a cycle with 50,000 failing lines stays well under a second.
+Cost: line counts are kept per device (or segment: the line's holder) and carried up the
+topology once per holder that moved, never once per line, so a cycle with 50,000 failing lines
+stays well under a second.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Set as AbstractSet
 
 from rules.config import Correlation
 from rules.judge import CPE, OUTAGE, Fault, Target
-from rules.nodes import DEVICE, Inventory, NodeKey
+from rules.nodes import DEVICE, SEGMENT, Inventory, NodeKey
 
 KINDS = tuple(Fault)
 _ALONE: dict[Fault | None, frozenset[Fault]] = {
@@ -62,14 +65,16 @@ class Counts:
         """`muted`: targets that count for nothing (`Book.muted`), the engine's own set."""
         self._inventory = inventory
         self._muted = muted
-        self._behind: dict[Fault, dict[NodeKey, set[Target]]] = {kind: {} for kind in KINDS}  # at each device
+        self._behind: dict[Fault, dict[NodeKey, set[Target]]] = {kind: {} for kind in KINDS}  # at each holder
+        self._carried: dict[Fault, dict[NodeKey, int]] = {kind: {} for kind in KINDS}  # from each holder, so far
         self._count: dict[Fault, dict[NodeKey, int]] = {kind: {} for kind in KINDS}  # at each node
         self._devices_failing: dict[Fault, dict[NodeKey, set[NodeKey]]] = {kind: {} for kind in KINDS}
         self.qualified: dict[Fault, set[NodeKey]] = {kind: set() for kind in KINDS}
 
     def recount(self, target: Target, changed: dict[Fault, set[NodeKey]]) -> None:
-        """Keep the device's lines with each fault now or within the correlation window
-        (`requalify` carries the counts up); `changed` collects the devices whose count moved.
+        """Keep the holder's (its device's or segment's) lines with each fault now or within the
+        correlation window (`requalify` carries the counts up); `changed` collects the holders
+        whose count moved.
         A device is not counted: its own fault qualifies it by itself."""
         before = target.counted
         counted = frozenset() if self._muted and target.key in self._muted else counted_kinds(target)
@@ -82,7 +87,7 @@ class Counts:
             return
         if counted == before:
             return
-        device = target.chain[-1]
+        device = target.chain[-1]  # its holder: the device, or its segment
         for kind in before - counted:
             self._behind[kind][device].discard(target)
             changed[kind].add(device)
@@ -113,7 +118,7 @@ class Counts:
             changed[kind] |= self._carry(kind, devices)
         for kind in KINDS:
             for node in gone:
-                for index in (self._count[kind], self._behind[kind], self._devices_failing[kind]):
+                for index in (self._count[kind], self._behind[kind], self._carried[kind], self._devices_failing[kind]):
                     index.pop(node, None)
         self._inventory = inventory
 
@@ -121,9 +126,9 @@ class Counts:
         return self._count[kind].get(node, 0)
 
     def behind(self, kind: Fault, devices: Iterable[NodeKey]) -> set[Target]:
-        """The lines counted for `kind` at these devices."""
-        behind = self._behind[kind]
-        return set().union(*(behind.get(d, ()) for d in devices))
+        """The lines counted for `kind` at these devices (their segments' included)."""
+        behind, holders = self._behind[kind], self._inventory.holders
+        return set().union(*(behind.get(h, ()) for d in devices for h in holders.get(d, (d,))))
 
     def requalify(
         self, nodes: dict[Fault, set[NodeKey]], qualifies: Callable[[NodeKey, Fault], bool]
@@ -154,17 +159,18 @@ class Counts:
         return None
 
     def _carry(self, kind: Fault, nodes: set[NodeKey]) -> set[NodeKey]:
-        """Carry the changed devices' line counts up their chains (once per device, not once per
+        """Carry the changed holders' line counts up their chains (once per holder, not once per
         line); returns `nodes` and the nodes above a count that moved."""
-        counts, behind, chains = self._count[kind], self._behind[kind], self._inventory.chain
+        counts, behind, carried, chains = self._count[kind], self._behind[kind], self._carried[kind], self._inventory.chain
         above: set[NodeKey] = set()
-        for device in nodes:
-            if device.level is DEVICE:
-                moved = len(behind.get(device, ())) - counts.get(device, 0)
+        for holder in nodes:
+            if holder.level is DEVICE or holder.level is SEGMENT:
+                moved = len(behind.get(holder, ())) - carried.get(holder, 0)
                 if moved:
-                    for node in (*chains[device], device):
+                    carried[holder] = carried.get(holder, 0) + moved
+                    for node in (*chains[holder], holder):
                         counts[node] = counts.get(node, 0) + moved
-                    above.update(chains[device])
+                    above.update(chains[holder])
         return nodes | above
 
     def _held(self, node: NodeKey, kind: Fault) -> tuple[int, int]:

@@ -50,7 +50,7 @@ from rules.config import RulesConfig
 from rules.correlate import KINDS, Counts
 from rules.judge import CPE, DEGRADATION, NEVER_FAILED, Device, Fault, Judge, Target, count_downs, sample_order, suspect
 from rules.lifecycle import ACTIVE, Book, Change, Closure, Event, IncidentChange, Records, public
-from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape
+from rules.nodes import DEVICE, LINE, Inventory, NodeKey, Reshape, device_of
 from rules.placement import correlate, node_qualifies, recount, settles_at
 from rules.state import State
 from rules.tally import LineCounts
@@ -395,7 +395,7 @@ class Engine:
                 was = target.base
                 self._judge(target, now, states)
                 if target.base in _SILENT and was not in _SILENT:
-                    recheck.add(target.chain[-1].id)
+                    recheck.add(device_of(target.chain).id)
             if target.last_fault:
                 target.last_fault = {k: t for k, t in target.last_fault.items() if t + window > now} or NEVER_FAILED
             s.counts.recount(target, changed)
@@ -429,13 +429,13 @@ class Engine:
         """Judge a target again; True when its down-ness changed (a device's lines follow)."""
         s = self._s
         line = target.key.level is LINE
-        device = s.targets.get(target.chain[-1]) if line else None
+        device = s.targets.get(device_of(target.chain)) if line else None
         was = target.status
         flipped, state = s.judge.judge(target, device, s.maintenance.window_of(target, now), now)
         if state is not None:
             states[target.key] = state
             if line and target.status is not was:
-                s.tally.move(target.chain[-1], was, target.status)
+                s.tally.move(device_of(target.chain), was, target.status)
         return flipped
 
     def _plan(self, target: Target, now: float) -> None:
@@ -469,7 +469,7 @@ def _recounted(change: Reshape) -> set[NodeKey]:
     devices = {node for node in change.resized if node.level is DEVICE}
     for key in change.moved | change.gone:
         if key.level is LINE:
-            devices.update(inv.chain[key][-1] for inv in (change.before, change.after) if key in inv.chain)
+            devices.update(device_of(inv.chain[key]) for inv in (change.before, change.after) if key in inv.chain)
     return devices
 
 

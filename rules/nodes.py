@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-from monitord.model import NodeRef, Topology
+from monitord.model import NodeLevel, NodeRef, Topology
 
 
 class Level(enum.StrEnum):
@@ -23,18 +23,20 @@ class Level(enum.StrEnum):
     EXCHANGE = "exchange"
     CABINET = "cabinet"
     DEVICE = "device"
+    SEGMENT = "segment"
     LINE = "line"
 
 
 # The levels the engine tests for, as plain names: `Level.LINE` looks the member up through the
 # enum's metaclass each time, which a loop over 50,000 lines notices.
-LINE, DEVICE, EXCHANGE, REGION = Level.LINE, Level.DEVICE, Level.EXCHANGE, Level.REGION
+LINE, SEGMENT, DEVICE, EXCHANGE, REGION = Level.LINE, Level.SEGMENT, Level.DEVICE, Level.EXCHANGE, Level.REGION
 
-_LITERAL: dict[Level, Literal["region", "exchange", "cabinet", "device", "line"]] = {
+_LITERAL: dict[Level, NodeLevel] = {
     Level.REGION: "region",
     Level.EXCHANGE: "exchange",
     Level.CABINET: "cabinet",
     Level.DEVICE: "device",
+    Level.SEGMENT: "segment",
     Level.LINE: "line",
 }
 _LEVEL = {literal: level for level, literal in _LITERAL.items()}
@@ -67,14 +69,24 @@ def line_ids(nodes: Iterable[NodeKey]) -> frozenset[str]:
     return frozenset(node.id for node in nodes if node.level is LINE)
 
 
+def device_of(chain: tuple[NodeKey, ...]) -> NodeKey:
+    """The device of a line, from its chain: the last node, or the one before its segment."""
+    return chain[-1] if chain[-1].level is DEVICE else chain[-2]
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """The topology as the engine walks it, built once per (re)load."""
+    """The topology as the engine walks it, built once per (re)load.
+
+    A line on an upstream segment (`Line.segment`) has the segment as its nearest node, between
+    it and its device: it is counted at the segment, and through it at the device and above."""
 
     chain: dict[NodeKey, tuple[NodeKey, ...]]  # the ancestors of every node, farthest first
-    lines_of: dict[NodeKey, list[NodeKey]]  # a device's lines
-    devices_under: dict[NodeKey, list[NodeKey]]  # the devices at or below each node
+    lines_of: dict[NodeKey, list[NodeKey]]  # a device's lines, its segments' included
+    devices_under: dict[NodeKey, list[NodeKey]]  # the devices at or below each node (a segment's: its device)
     total: dict[NodeKey, int]  # the lines behind each node
+    holders: dict[NodeKey, tuple[NodeKey, ...]]  # per device, itself and its segments: where its lines are counted
+    channels: dict[NodeKey, tuple[NodeKey, ...]]  # per segment, its upstream channel lines (a port on a cmts, no MAC)
 
     @classmethod
     def of(cls, topology: Topology) -> Inventory:
@@ -82,6 +94,8 @@ class Inventory:
         lines_of: dict[NodeKey, list[NodeKey]] = {}
         devices_under: dict[NodeKey, list[NodeKey]] = {}
         total: dict[NodeKey, int] = {}
+        holders: dict[NodeKey, tuple[NodeKey, ...]] = {}
+        channels: dict[NodeKey, tuple[NodeKey, ...]] = {}
         shared: dict[NodeKey, NodeKey] = {}  # one key object per node: equal keys compare by identity
         for device_id in sorted(topology.devices):
             device = NodeKey(Level.DEVICE, device_id)
@@ -91,24 +105,36 @@ class Inventory:
                 devices_under.setdefault(above, []).append(device)
                 total.setdefault(above, 0)
             lines_of[device] = []
+            holders[device] = (device,)
         above_lines = {device.id: (device, (*chains[device], device)) for device in lines_of}  # one tuple per device
+        kinds = {device.id: device.kind for device in topology.devices.values()}
+        on_segment: dict[str, tuple[NodeKey, ...]] = {}  # one chain tuple per segment, as per device
         for line in topology.lines.values():
             if line.device not in above_lines:
                 continue
             device, chain = above_lines[line.device]
             key = NodeKey(Level.LINE, line.id)
+            if line.segment:
+                segment = NodeKey(Level.SEGMENT, line.segment)
+                if segment not in chains:  # the config keeps a segment on one device
+                    chains[segment], devices_under[segment], total[segment] = chain, [device], 0
+                    holders[device] += (segment,)
+                    on_segment[line.segment] = (*chain, segment)
+                chain = on_segment[line.segment]
+                if kinds[line.device] == "cmts" and line.port is not None and line.mac is None:
+                    channels[segment] = (*channels.get(segment, ()), key)
             chains[key] = chain
             lines_of[device].append(key)
             for above in chain:
                 total[above] += 1
-        return cls(chains, lines_of, devices_under, total)
+        return cls(chains, lines_of, devices_under, total, holders, channels)
 
     def own(self, key: NodeKey) -> NodeKey:
         """The inventory's own object for the key of one of its lines or devices: a target keyed
         by it costs no second key (64 bytes a line). Found among its device's lines, which
         takes a scan of one device's ports, once per target."""
         if key.level is LINE:
-            lines = self.lines_of[self.chain[key][-1]]
+            lines = self.lines_of[device_of(self.chain[key])]
             return lines[lines.index(key)]
         return self.devices_under[key][0] if key.level is DEVICE else key
 

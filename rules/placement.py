@@ -41,7 +41,7 @@ from monitord.model import Status
 from rules.correlate import KINDS, qualifies
 from rules.judge import CPE, DEGRADATION, OUTAGE, Fault, Target, fails
 from rules.lifecycle import SEVERITIES, Event, Group, Records, severity
-from rules.nodes import DEVICE, LINE, NodeKey
+from rules.nodes import DEVICE, LINE, SEGMENT, NodeKey, device_of
 from rules.state import State
 
 
@@ -103,7 +103,7 @@ def settles_at(s: State, target: Target) -> float:
     if target.fault is not OUTAGE:
         return at
     is_device = target.key.level is DEVICE
-    device = target if is_device else s.targets.get(target.chain[-1])
+    device = target if is_device else s.targets.get(device_of(target.chain))
     if device is not None and device.confirmed is not None and (is_device or target.base is Status.UNREACHABLE):
         return min(at, max(device.confirmed, target.fault_since))
     return at
@@ -116,6 +116,11 @@ def node_qualifies(s: State, node: NodeKey, kind: Fault) -> bool:
         device = s.targets.get(node)
         if device is not None and device.fault is kind and node not in s.book.muted:
             return True
+    if node.level is SEGMENT:  # its upstream channel's own fault is the segment's
+        for channel in s.inventory.channels.get(node, ()):
+            target = s.targets.get(channel)
+            if target is not None and target.fault is kind and channel not in s.book.muted:
+                return True
     total = s.inventory.total.get(node, 0)
     return qualifies(s.counts.count(kind, node), total, (kind, node) in s.book.open, s.rules.correlation)
 
@@ -129,8 +134,8 @@ def _root(
     incident of its kind, is placed at once. A fault that would open a new incident (or move
     to a new one not below its own) waits while a device of its exchange was just suspected
     (`_suspects_near`); one narrowing to a root below its incident's moves at once. A line
-    walks the same nodes as its device, so `roots` keeps each (kind, device) walk for the
-    round, and `near` each device's suspects. A silent modem (`cpe`) joins an outage above it
+    walks the same nodes as the other lines of its holder (its device, or its segment), so
+    `roots` keeps each (kind, holder) walk for the round, and `near` each device's suspects. A silent modem (`cpe`) joins an outage above it
     while that qualifies and stays in its own line's incident; else it becomes a `cpe`
     incident of its own after `cpe_hold`, or at once when it leaves an outage above it (the
     area is back, this modem is not: it may need switching off and on)."""
@@ -142,12 +147,13 @@ def _root(
     placed = (kind, key) in book.open or (current is not None and fails(kind, current.kind))
     if not placed and now < settles_at(s, target):
         return None
-    device = key if key.level is DEVICE else target.chain[-1]
-    walk = (OUTAGE if kind is CPE else kind, device)
+    holder = key if key.level is DEVICE else target.chain[-1]  # its device, or its segment
+    device = key if key.level is DEVICE else device_of(target.chain)
+    walk = (OUTAGE if kind is CPE else kind, holder)
     if walk in roots:
         regional = roots[walk]
     else:
-        regional = roots[walk] = s.counts.regional(walk[0], (*s.inventory.chain[device], device))
+        regional = roots[walk] = s.counts.regional(walk[0], (*s.inventory.chain[holder], holder))
     group: Group
     if kind is not CPE:
         group = (kind, regional or target.key)

@@ -253,6 +253,58 @@ def synthetic_mikrotik_sfp() -> str:
     return "\n".join(lines) + "\n"
 
 
+SIGQ = "1.3.6.1.2.1.10.127.1.1.4.1"  # DOCS-IF-MIB docsIfSignalQualityTable
+CM_STATUS = "1.3.6.1.2.1.10.127.1.2.2.1"  # DOCS-IF-MIB docsIfCmStatusTable
+
+
+def recording_slice(name: str, prefixes: tuple[str, ...]) -> bytes:
+    """The lines of a recording under these OIDs, byte for byte: a real table served without
+    making snmpsim index the whole 1.9 MB file."""
+    wanted = tuple(prefix.encode() for prefix in prefixes)
+    lines = (RECORDINGS / f"{name}.snmprec").read_bytes().splitlines(keepends=True)
+    return b"".join(line for line in lines if line.split(b"|", 1)[0].startswith(wanted))
+
+
+UPSTREAMS = {  # ifIndex -> (ifOperStatus, SNR (0.1 dB), micro-reflections (dBc), unerrored, corrected, uncorrectable)
+    900001: (1, 304, 0, 32_523_155_789, 9_871_051, 657_370),  # cloned from the Arris C4's ifIndex 721433
+    900002: (1, 212, 12, 5_000_000_000, 3_000_000, 4_000_000),  # noisy: low SNR, uncorrectables growing
+    900003: (2, 0, 0, 0, 0, 0),  # a logical channel not in use: every column 0
+}
+UPSTREAM_DELTAS = {900001: (600_000, 1_200, 6), 900002: (300_000, 90_000, 30_000)}  # codewords' growth over 60 s
+
+
+def synthetic_upstreams(later: bool, *, wide: bool = True) -> str:
+    """docsIfSignalQualityTable rows cloned from the Arris C4 recording (the same columns and
+    types, other indexes and values). `wide`: with the 64-bit columns, whose 32-bit twins then
+    carry the low 32 bits, as an agent serves them; else the 32-bit ones only. `later`: 60 s on."""
+    lines = [f"1.3.6.1.2.1.1.3.0|67|{6100 if later else 100}"]
+    for port, (oper, snr, micro, *codewords) in UPSTREAMS.items():
+        grown = UPSTREAM_DELTAS.get(port, (0, 0, 0)) if later else (0, 0, 0)
+        counts = [value + delta for value, delta in zip(codewords, grown, strict=True)]
+        lines += [f"1.3.6.1.2.1.2.2.1.8.{port}|2|{oper}", f"{SIGQ}.5.{port}|2|{snr}", f"{SIGQ}.6.{port}|2|{micro}"]
+        lines += [f"{SIGQ}.{2 + i}.{port}|65|{count % 2**32}" for i, count in enumerate(counts)]
+        lines += [f"{SIGQ}.{8 + i}.{port}|70|{count}" for i, count in enumerate(counts) if wide]
+    return "\n".join(sorted(lines, key=lambda l: tuple(int(x) for x in l.split("|")[0].split(".")))) + "\n"
+
+
+CM_STATUS_DELTAS = {4: 2, 5: 3, 12: 40, 13: 4, 14: 1}  # docsIfCmStatusTable column -> growth over the hour after the recording
+
+
+def synthetic_motorola_later() -> str:
+    """The Motorola SB5101E recording an hour on: its docsIfCmStatusTable counters grown by
+    CM_STATUS_DELTAS, sysUpTime 3600 s later, every other line as recorded."""
+    out = []
+    for line in (RECORDINGS / "motorola-cm.snmprec").read_text(encoding="utf-8").splitlines():
+        oid, tag, value = line.split("|", 2)
+        parts = oid.split(".")
+        if oid == "1.3.6.1.2.1.1.3.0":
+            value = str(int(value) + 360_000)
+        elif oid.startswith(CM_STATUS + ".") and int(parts[12]) in CM_STATUS_DELTAS:
+            value = str(int(value) + CM_STATUS_DELTAS[int(parts[12])])
+        out.append(f"{oid}|{tag}|{value}")
+    return "\n".join(out) + "\n"
+
+
 @dataclass(frozen=True)
 class Snmpsim:
     port: int
@@ -275,6 +327,12 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
     (data / "mikrotik-sfp-synthetic.snmprec").write_text(synthetic_mikrotik_sfp())
     (data / "adsl-synthetic-t0.snmprec").write_text(synthetic_adsl(later=False))
     (data / "adsl-synthetic-t1.snmprec").write_text(synthetic_adsl(later=True))
+    sigq = ("1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.2.2.1.8.", f"{SIGQ}.")
+    (data / "arris-c4-sigq.snmprec").write_bytes(recording_slice("arris-c4", sigq))
+    (data / "motorola-cm-synthetic-t1.snmprec").write_text(synthetic_motorola_later())
+    for later in (False, True):
+        (data / f"upstream-synthetic-t{int(later)}.snmprec").write_text(synthetic_upstreams(later))
+        (data / f"upstream32-synthetic-t{int(later)}.snmprec").write_text(synthetic_upstreams(later, wide=False))
     process, port = start_snmpsim(data, root / "cache", "zxdsl")
     try:
         yield Snmpsim(port, data)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.xdist_group("snmp")
 Oid = tuple[int, ...]
 
 EXPECTED = {  # recording -> the profiles that find rows there -> the lines each would produce
-    "arris-c4": {"if-mib": 197},
+    "arris-c4": {"docsis-upstream": 96, "if-mib": 197},
     "arris-d5": {"if-mib": 48},
     "axos_e7-2": {"gpon-axos": 206, "if-mib": 249},
     "draytek_vdsl": {"adsl": 1, "adsl-wholedb": 1, "if-mib": 11, "vdsl2": 1},
@@ -53,7 +53,7 @@ EXPECTED = {  # recording -> the profiles that find rows there -> the lines each
     "ies52xxM_zynos-msc1240xa-ies5206": {"if-mib": 87},
     "iosxr_asr9001": {"if-mib": 67},
     "junos_vmx": {"if-mib": 59},
-    "motorola-cm": {"docsis-cm": 1, "if-mib": 6},
+    "motorola-cm": {"docsis-cm": 1, "docsis-upstream": 1, "if-mib": 6},  # a modem's signal quality row is its downstream
     "oneaccess_oneaccess-showtime": {"if-mib": 17, "oneaccess-shdsl": 4},
     "smartax": {"if-mib": 42},
     "teldat_teldatvdsl2": {"adsl": 1, "adsl-wholedb": 1, "if-mib": 23},
@@ -254,9 +254,9 @@ def test_discover_json(snmpsim_all: Agents, tmp_path: Path, capsys: pytest.Captu
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["outcome"] == "ok" and report["sys_object_id"] == "1.3.6.1.4.1.1166.1.450.12.2"
-    assert report["suggested"] == ["docsis-cm", "if-mib"]
+    assert report["suggested"] == ["docsis-cm", "docsis-upstream", "if-mib"]  # nothing tells a modem's signal table from a CMTS's
     assert "docsis-cmts" in report["no_rows"] and "docsis-cm" not in report["no_rows"]
-    assert {p["name"]: p["lines"] for p in report["profiles"]} == {"docsis-cm": 1, "if-mib": 6}
+    assert {p["name"]: p["lines"] for p in report["profiles"]} == {"docsis-cm": 1, "docsis-upstream": 1, "if-mib": 6}
 
 
 LOCAL = """\
@@ -360,7 +360,7 @@ def test_check_probe_flags_a_profile_without_table(
     captured = capsys.readouterr()
     assert f"device cm-1 (127.0.0.3:{port})" in captured.err
     assert "gpon-axos: finds no table here: every line of this device would poll no_table" in captured.err
-    assert "would fit too: docsis-cm (1 line), if-mib (6 lines)" in captured.err
+    assert "would fit too: docsis-cm (1 line), docsis-upstream (1 line), if-mib (6 lines)" in captured.err
     assert "  gpon-axos: OK, 206 lines" in captured.out and "device olt-1" not in captured.err
     assert (
         "  gpon-axos: OK, 206 lines\n    no row for 1 inventory line (would poll not_found): s2 (port 999999)\n" in captured.out

@@ -34,6 +34,7 @@ class Inventory:
         self.device_kinds: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
         self.modems: dict[str, tuple[str, str]] = {}  # address -> (line id, file:line)
+        self.segments: dict[str, tuple[str, str]] = {}  # cable upstream segment -> (its cmts, file:line first given)
         self.line_slots: dict[tuple[str, str, object], str] = {}
         self.all_lines_read = True
 

@@ -326,6 +326,9 @@ class SubscriberLine(Section):
     lon: Annotated[float | None, Parsed(_DEGREES, values.optional(values.longitude))] = Field(
         default=None, description="Longitude, decimal degrees (with lat)"
     )
+    segment: Annotated[str | None, Parsed(ID, values.optional(values.identifier))] = Field(
+        default=None, description="Cable: the upstream segment (fiber node) of a modem or upstream channel line on a cmts"
+    )
 
 
 class Subscribers(Section):
@@ -333,7 +336,7 @@ class Subscribers(Section):
 
     csv: MaybeText = Field(
         default=None,
-        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last six optional)",
+        description="CSV file, header " + ",".join(LINE_FIELDS[:9]) + f"[,{','.join(LINE_FIELDS[9:])}] (the last seven optional)",
     )
     lines: list[SubscriberLine] = Field(default=[])
     phone_region: Annotated[str, Parsed({"type": "string", "pattern": "^[A-Za-z]{2}$"}, values.phone_region)] = Field(
@@ -562,7 +565,9 @@ class MaintenanceWindow(Section):
 
     id: Id
     scope: list[
-        Annotated[NodeRef, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|line):.+$"}, values.node_ref)]
+        Annotated[
+            NodeRef, Parsed({"type": "string", "pattern": "^(region|exchange|cabinet|device|segment|line):.+$"}, values.node_ref)
+        ]
     ] = Field(min_length=1)
     start: Annotated[Any, Parsed(STRING)] = Field(
         description="ISO 8601 date and time, e.g. 2026-12-01T01:00:00+03:00"

@@ -32,6 +32,7 @@ LINE_FIELDS: tuple[str, ...] = (
     "address",
     "lat",
     "lon",
+    "segment",
 )
 REQUIRED_LINE_FIELDS: tuple[str, ...] = ("id", "name", "device")
 SECRET_HINT = "use {env: NAME} or {file: path}"

@@ -154,8 +154,16 @@ def _place_line(inv: Inventory, values: dict[str, Any], complete: bool, where: s
         faults.append(("port", f"a line on dslam {line.device!r} needs its port", None))
     if kind == "olt" and line.port is None and line.serial is None:
         faults.append(("port", f"a line on olt {line.device!r} needs its port or its ONU's serial", None))
-    if kind == "cmts" and line.mac is None:
-        faults.append(("mac", f"a line on cmts {line.device!r} needs its modem's MAC address", None))
+    if kind == "cmts" and line.mac is None and line.port is None:
+        faults.append(
+            (
+                "mac",
+                f"a line on cmts {line.device!r} needs its modem's MAC address",
+                "or, for an upstream channel, its ifIndex as port",
+            )
+        )
+    if line.segment is not None:
+        faults += _segment_home(inv, line, kind, where)
     if line.modem is not None:
         faults += _modem_taken(inv, line, where)
     for column, slot in (("port", line.port), ("mac", line.mac), ("serial", line.serial)):
@@ -166,6 +174,21 @@ def _place_line(inv: Inventory, values: dict[str, Any], complete: bool, where: s
     if not faults:
         inv.lines[line.id] = line
     return faults
+
+
+def _segment_home(inv: Inventory, line: Line, kind: str | None, where: str) -> list[tuple[str, str, str | None]]:
+    """A cable upstream segment sits between one CMTS and its modems: only lines on a cmts name
+    one, and every line of a segment is on the same cmts (as a cabinet hangs off one exchange)."""
+    if kind != "cmts":
+        return [
+            ("segment", f"segment {line.segment!r} on {kind} {line.device!r}", "only lines on a cmts are on an upstream segment")
+        ]
+    segment = line.segment or ""
+    inv.declare("segment", segment, where)
+    home = inv.segments.setdefault(segment, (line.device, where))
+    if home[0] != line.device:
+        return [("segment", f"segment {segment!r} is on cmts {home[0]!r}, not {line.device!r}", f"first given at {home[1]}")]
+    return []
 
 
 def _modem_taken(inv: Inventory, line: Line, where: str) -> list[tuple[str, str, str | None]]:

@@ -23,7 +23,7 @@ from monitord.phone import known_region, normalize_email, normalize_phone
 
 T = TypeVar("T")
 
-NODE_LEVELS: tuple[str, ...] = ("region", "exchange", "cabinet", "device", "line")
+NODE_LEVELS: tuple[str, ...] = ("region", "exchange", "cabinet", "device", "segment", "line")
 
 _TYPE_NAMES = {
     bool: "a boolean",
