@@ -25,6 +25,7 @@ BUILT_IN = {
     "adsl-wholedb",
     "docsis-cm",
     "docsis-cmts",
+    "docsis-upstream",
     "gpon-axos",
     "huawei-optics",
     "if-mib",
