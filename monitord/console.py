@@ -173,11 +173,17 @@ async def board_script(request: web.Request) -> web.Response:
 
 
 def incident_change(action: EventAction) -> Callable[[web.Request, Session, Any, Language], Awaitable[web.Response]]:
-    """Acknowledge or write a note, as POST /api/incidents/{tracking}/ack and /notes do."""
+    """Acknowledge, take (an owner: the one typed, else the user) or write a note, as POST
+    /api/incidents/{tracking}/ack, /owner and /notes do."""
 
     async def handler(request: web.Request, session: Session, form: Any, lang: Language) -> web.Response:
         d, tracking = api._daemon(request), request.match_info["tracking"]
-        body = {"by": session.user} | ({"note": form.get("note", "")} if action == "note" else {})
+        body: dict[str, Any] = {"by": session.user}
+        if action == "note":
+            body["note"] = form.get("note", "")
+        elif action == "owner":
+            typed = form.get("owner", "")
+            body["owner"] = typed if isinstance(typed, str) and typed.strip() else session.user
 
         async def record() -> Refusal | None:
             event = parse_event(action, tracking, body, d.clock())
@@ -427,6 +433,7 @@ def add_console(app: web.Application, settings: ConsoleConfig) -> None:
     get("/console/rows", page(_board_fragment), allow_head=False)
     get("/console/board.js", board_script, allow_head=False)
     post("/console/incidents/{tracking}/ack", change("ack", incident_change("ack")))
+    post("/console/incidents/{tracking}/owner", change("take", incident_change("owner")))
     post("/console/incidents/{tracking}/note", change("note", incident_change("note")))
     get("/console/lookup", page(_lookup), allow_head=False)
     get("/console/tree", page(_tree), allow_head=False)
