@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import http.client
 import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +97,7 @@ class PageFigures:
     path: str
     times: tuple[float, ...]  # seconds, request to last byte
     size: int  # bytes of the HTML (the last answer)
+    wire: int  # ... as sent: fewer when compressed
     statuses: dict[int, int]
     complete: int  # answers holding what the page must show
     refused: int  # 429s (the diagnosis budget), asked again
@@ -140,9 +143,15 @@ class Client:
             raise RuntimeError(f"sign-in: {status}, no session cookie")
         self.cookie = cookie.split(";", 1)[0]
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        status, body, _ = self.request("GET", path, None, {"Cookie": self.cookie})
-        return status, body
+    def get(self, path: str) -> tuple[int, bytes, int]:
+        """The status, the page (unzipped) and the bytes that came over the wire."""
+        status, body, headers = self.request("GET", path, None, {"Cookie": self.cookie, "Accept-Encoding": "gzip, deflate"})
+        wire = len(body)
+        if headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        elif headers.get("Content-Encoding") == "deflate":
+            body = zlib.decompress(body)
+        return status, body, wire
 
     def request(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> tuple[int, bytes, Any]:
         self.connection.request(method, path, body, headers)
@@ -202,10 +211,10 @@ async def fetch(client: Client, query: Query, repeat: int, lag: Lag) -> PageFigu
     times: list[float] = []
     spans: list[tuple[float, float]] = []
     statuses: Counter[int] = Counter()
-    complete = refused = size = 0
+    complete = refused = size = sent = 0
     while len(times) < repeat:
         began = time.perf_counter()
-        status, body = await asyncio.to_thread(client.get, query.path)
+        status, body, wire = await asyncio.to_thread(client.get, query.path)
         ended = time.perf_counter()
         if status == 429:
             refused += 1
@@ -215,10 +224,10 @@ async def fetch(client: Client, query: Query, repeat: int, lag: Lag) -> PageFigu
         spans.append((began, ended))
         statuses[status] += 1
         complete += query.expect.encode() in body
-        size = len(body)
+        size, sent = len(body), wire
         if query.diagnosed:  # within the API's diagnosis budget
             await asyncio.sleep(max(0.0, query.diagnosed * DIAGNOSE_EVERY - (ended - began)))
-    return PageFigures(query.name, query.path, tuple(times), size, dict(statuses), complete, refused, lag.worst(spans))
+    return PageFigures(query.name, query.path, tuple(times), size, sent, dict(statuses), complete, refused, lag.worst(spans))
 
 
 async def run(
@@ -335,7 +344,7 @@ def show(report: Report) -> str:
     metric = "not exported" if report.lag_metric is None else f"{report.lag_metric * 1000:.0f} ms"
     skipped = ", ".join(f"{c} {n:.0f}" for c, n in sorted(report.skipped.items())) or "none"
     rows = [
-        f"| {p.name} | {p.median() * 1000:,.0f} | {p.p95() * 1000:,.0f} | {max(p.times) * 1000:,.0f} | {p.size:,} | "
+        f"| {p.name} | {p.median() * 1000:,.0f} | {p.p95() * 1000:,.0f} | {max(p.times) * 1000:,.0f} | {p.size:,} | {p.wire:,} | "
         f"{'/'.join(f'{s}x{n}' for s, n in sorted(p.statuses.items()))} | {p.complete}/{len(p.times)} | {p.refused} | "
         f"{p.lag_s * 1000:,.0f} |"
         for p in report.pages
@@ -346,8 +355,8 @@ def show(report: Report) -> str:
             f"load (1 min) {report.load}",
             f"silenced: {report.fault}{detected}; {report.open_incidents} incidents open at the end",
             "",
-            "| page | median ms | p95 ms | max ms | bytes | statuses | complete | 429s | loop lag ms |",
-            "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+            "| page | median ms | p95 ms | max ms | HTML bytes | sent | statuses | complete | 429s | loop lag ms |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
             *rows,
             "",
             f"loop lag (bench probe, 100 ms sleeps): idle {report.idle_lag_s * 1000:.0f} ms at most, "

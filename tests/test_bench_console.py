@@ -40,5 +40,7 @@ async def test_a_short_console_run_fetches_every_page_whole(tmp_path):
     assert names[:3] == ["board", "board rows", "tree"] and "lookup: tracking number" in names
     for page in report.pages:
         assert page.statuses == {200: 2} and page.complete == 2 and page.size > 0, page
+    tree = report.pages[2]
+    assert tree.wire < tree.size / 4, tree  # sent gzipped, as a browser asks
     assert report.busy_lag_s >= 0 and report.idle_lag_s >= 0
     assert report.lag_metric is not None and set(report.skipped) <= {"icmp", "line"}
