@@ -216,7 +216,7 @@ async def _tree(request: web.Request, session: Session, lang: Language) -> web.R
     topology, counts = await api._on_daemon_loop(request, read)
     response = _html(tree_page(build_tree(topology, counts), _viewer(session), lang))
     # a megabyte of HTML at 100,000 lines (docs/benchmarks.md), mostly repeated markup: gzip,
-    # when the browser takes it, sends a tenth of it. The page reflects nothing a request sends
+    # when the browser takes it, sends a thirtieth of it. The page reflects nothing a request sends
     # (BREACH needs that beside the CSRF token), so its compression gives away no secret.
     response.enable_compression()
     return response
