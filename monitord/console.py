@@ -173,11 +173,17 @@ async def board_script(request: web.Request) -> web.Response:
 
 
 def incident_change(action: EventAction) -> Callable[[web.Request, Session, Any, Language], Awaitable[web.Response]]:
-    """Acknowledge or write a note, as POST /api/incidents/{tracking}/ack and /notes do."""
+    """Acknowledge, take (an owner: the one typed, else the user) or write a note, as POST
+    /api/incidents/{tracking}/ack, /owner and /notes do."""
 
     async def handler(request: web.Request, session: Session, form: Any, lang: Language) -> web.Response:
         d, tracking = api._daemon(request), request.match_info["tracking"]
-        body = {"by": session.user} | ({"note": form.get("note", "")} if action == "note" else {})
+        body: dict[str, Any] = {"by": session.user}
+        if action == "note":
+            body["note"] = form.get("note", "")
+        elif action == "owner":
+            typed = form.get("owner", "")
+            body["owner"] = typed if isinstance(typed, str) and typed.strip() else session.user
 
         async def record() -> Refusal | None:
             event = parse_event(action, tracking, body, d.clock())
@@ -208,7 +214,12 @@ async def _tree(request: web.Request, session: Session, lang: Language) -> web.R
         return d.config.topology, d.line_counts()
 
     topology, counts = await api._on_daemon_loop(request, read)
-    return _html(tree_page(build_tree(topology, counts), _viewer(session), lang))
+    response = _html(tree_page(build_tree(topology, counts), _viewer(session), lang))
+    # a megabyte of HTML at 100,000 lines (docs/benchmarks.md), mostly repeated markup: gzip,
+    # when the browser takes it, sends a thirtieth of it. The page reflects nothing a request sends
+    # (BREACH needs that beside the CSRF token), so its compression gives away no secret.
+    response.enable_compression()
+    return response
 
 
 # --- lookup -------------------------------------------------------------------------------------
@@ -232,11 +243,14 @@ async def _lookup(request: web.Request, session: Session, lang: Language) -> web
     d = api._daemon(request)
     lines = await api._on_daemon_loop(request, lambda: _matching(d, query))
     found: list[Found] = []
-    for line_id in lines[:MAX_DIAGNOSED]:
-        try:
-            diagnosis = await api.live_diagnosis(request, line_id)
-        except api.ApiError as error:
-            return _html(lookup_page(query, found, viewer, lang, error.message), error.status)
+    # at once: the lines of a fault's tracking number are often all silent, each diagnosis then
+    # waits its whole deadline (4 s), and one after the other they would miss the 5 s of item 1
+    diagnoses = await asyncio.gather(*(api.live_diagnosis(request, i) for i in lines[:MAX_DIAGNOSED]), return_exceptions=True)
+    for line_id, diagnosis in zip(lines, diagnoses, strict=False):
+        if isinstance(diagnosis, api.ApiError):
+            return _html(lookup_page(query, found, viewer, lang, diagnosis.message), diagnosis.status)
+        if isinstance(diagnosis, BaseException):
+            raise diagnosis
         v = diagnosis.verdict
         drawn = chart(await _quality(d, diagnosis.facts.line), d.config.timezone, lang, line_id)
         found.append(Found(line_id, diagnosis.facts.line.name, v.tracking, v.summary, v.cause, tuple(v.evidence), drawn))
@@ -427,6 +441,7 @@ def add_console(app: web.Application, settings: ConsoleConfig) -> None:
     get("/console/rows", page(_board_fragment), allow_head=False)
     get("/console/board.js", board_script, allow_head=False)
     post("/console/incidents/{tracking}/ack", change("ack", incident_change("ack")))
+    post("/console/incidents/{tracking}/owner", change("take", incident_change("owner")))
     post("/console/incidents/{tracking}/note", change("note", incident_change("note")))
     get("/console/lookup", page(_lookup), allow_head=False)
     get("/console/tree", page(_tree), allow_head=False)

@@ -20,7 +20,7 @@ from monitord.ratelimit import TokenBucket
 
 ROLES = ("noc", "helpdesk", "readonly")
 CAN: dict[str, frozenset[str]] = {  # what each role may change; every role may read
-    "noc": frozenset({"ack", "note", "silence", "expire_silence", "plan_maintenance", "cancel_maintenance"}),
+    "noc": frozenset({"ack", "take", "note", "silence", "expire_silence", "plan_maintenance", "cancel_maintenance"}),
     "helpdesk": frozenset(),
     "readonly": frozenset(),
 }

@@ -41,6 +41,8 @@ _WORDS = {
         "ack": "Onayla",
         "note": "Not",
         "add_note": "Not ekle",
+        "new_owner": "Sahibi (boşsa siz)",
+        "take": "Üstlen",
         "none_open": "Açık arıza yok.",
         "acked_by": "{by} onayladı",
         "owned_by": "Sahibi: {name}",
@@ -116,6 +118,8 @@ _WORDS = {
         "ack": "Acknowledge",
         "note": "Note",
         "add_note": "Add note",
+        "new_owner": "Owner (empty: you)",
+        "take": "Take",
         "none_open": "No open incidents.",
         "acked_by": "acknowledged by {by}",
         "owned_by": "Owner: {name}",
@@ -220,7 +224,7 @@ class Viewer:
     user: str
     role: str
     csrf: str
-    can_change: bool  # the noc role: acknowledge, notes, silences
+    can_change: bool  # the noc role: acknowledge, take, notes, silences
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +369,13 @@ def _actions(row: BoardRow, viewer: Viewer, w: dict[str, str]) -> str:
             f'<form method="post" action="{base}/ack" class="inline">{_csrf(viewer)}'
             f'<button type="submit" id="ack-{escape(row.tracking)}">{escape(w["ack"])}</button></form>'
         )
+    taker = f"owner-{escape(row.tracking)}"
+    take = (
+        f'<form method="post" action="{base}/owner" class="inline">{_csrf(viewer)}'
+        f'<label for="{taker}" style="margin:0">{escape(w["new_owner"])}</label>'
+        f'<input id="{taker}" name="owner" maxlength="64" placeholder="{escape(viewer.user)}">'
+        f'<button type="submit" id="take-{escape(row.tracking)}">{escape(w["take"])}</button></form>'
+    )
     field = f"note-{escape(row.tracking)}"
     note = (
         f'<form method="post" action="{base}/note" class="inline">{_csrf(viewer)}'
@@ -372,7 +383,7 @@ def _actions(row: BoardRow, viewer: Viewer, w: dict[str, str]) -> str:
         f'<input id="{field}" name="note" required maxlength="2000">'
         f'<button type="submit">{escape(w["add_note"])}</button></form>'
     )
-    return ack + note
+    return ack + take + note
 
 
 def board_page(rows: Sequence[BoardRow], viewer: Viewer, language: Language, message: str | None = None) -> str:

@@ -212,7 +212,7 @@ class AuditEntry:
     actor: str
     role: str
     at: float
-    action: str  # ack, note, silence, sign_in, sign_out
+    action: str  # ack, owner, note, silence, sign_in, sign_out, ...
     target: str  # the incident's tracking number, the silence's id, or ""
     detail: str = ""
 

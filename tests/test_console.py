@@ -204,6 +204,36 @@ async def test_noc_acknowledges_and_silences(api: Api) -> None:
         await restored(api)
 
 
+@on_daemon_loop
+async def test_noc_takes_an_incident_and_a_helpdesk_user_cannot(api: Api) -> None:
+    _, tracking = await open_outage(api)
+    owner = f"/console/incidents/{tracking}/owner"
+    try:
+        async with browsing(api) as helpdesk:
+            await sign_in(helpdesk, api, "helpdesk")
+            events, audits = len(api.daemon.incident_events(tracking)), audit_count(api)
+            status, page, _ = await helpdesk.post(owner, {"csrf": helpdesk.csrf, "owner": "helpdesk"})
+            assert status == 403 and "helpdesk role may not take" in page
+            assert len(api.daemon.incident_events(tracking)) == events and audit_count(api) == audits
+        async with browsing(api) as browser:
+            await sign_in(browser, api, "noc")
+            _, board = await browser.get("/console?lang=en")
+            assert f'id="take-{tracking}"' in board and f'id="owner-{tracking}"' in board
+            status, _, location = await browser.post(owner, {"csrf": browser.csrf, "owner": "  "})  # empty: the user
+            assert (status, location) == (303, "/console?done=1")
+            assert (await browser.post(owner, {"csrf": browser.csrf, "owner": "ayse <b>"}))[0] == 303
+            status, page, _ = await browser.post(owner, {"csrf": browser.csrf, "owner": "x" * 65})
+            assert status == 400 and "owner: at most 64 characters" in page
+            _, board = await browser.get("/console/rows?lang=en")
+            assert "Owner: ayse &lt;b&gt;" in board
+        taken = [(e.action, e.actor, e.text) for e in api.daemon.incident_events(tracking) if e.action == "owner"]
+        assert taken == [("owner", "noc", "noc"), ("owner", "noc", "ayse <b>")]
+        audited = [(e.action, e.target, e.detail) for e in api.daemon.store.audit(2)]
+        assert audited == [("owner", tracking, "ayse <b>"), ("owner", tracking, "noc")]
+    finally:
+        await restored(api)
+
+
 async def open_outage(api: Api) -> tuple[NodeRef, str]:
     """A new outage of a DSLAM silenced in the lab (the caller then awaits `restored`)."""
     root = NodeRef("device", sorted(d for d in api.topology.devices if "dslam" in d)[0])
