@@ -29,7 +29,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitord.model import Incident, IncidentKind, Notification, Phase, Topology
+from monitord.model import Incident, IncidentKind, NodeRef, Notification, Phase, Topology
 from notices.plan import Planned, key_millis, place
 from rules.engine import IncidentChange
 
@@ -57,6 +57,13 @@ def iso(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
 
 
+def _ancestors(topology: Topology, node: NodeRef) -> tuple[NodeRef, ...]:
+    try:
+        return topology.ancestors(node)
+    except (KeyError, StopIteration):  # gone from the inventory
+        return ()
+
+
 def labels(incident: Incident, topology: Topology, kind: IncidentKind | None = None) -> dict[str, str]:
     """The alert's identity: the same for one incident of one kind, whatever else changes."""
     where = place(topology, incident.root)
@@ -64,6 +71,8 @@ def labels(incident: Incident, topology: Topology, kind: IncidentKind | None = N
     device = root.id if root.level == "device" else ""
     if root.level == "line" and root.id in topology.lines:
         device = topology.lines[root.id].device
+    elif root.level == "segment":  # a cable upstream: the CMTS it hangs off
+        device = next((n.id for n in _ancestors(topology, root) if n.level == "device"), "")
     kind = kind or incident.kind
     found = {
         "alertname": ALERTNAME,

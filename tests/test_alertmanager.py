@@ -27,6 +27,7 @@ from monitord.store import Store
 from notices.alerts import AlertSettings, due_refreshes, plan_alerts
 from notifiers.alertmanager import AlertmanagerAlerts
 from notifiers.base import DeliveryError
+from tests.test_cable_segments import cable_plant
 
 SETTINGS = AlertSettings(resend=60.0, ticket_link="http://rt.test/Search/Simple.html?q={tracking}")
 
@@ -81,6 +82,15 @@ def test_a_change_of_kind_resolves_the_old_alert_and_fires_the_new_one() -> None
 def test_an_exchange_incident_has_no_device_label() -> None:
     ((item, _),) = plan_alerts([Change(incident(root=NodeRef("exchange", "sisli")), "opened")], TOPOLOGY, SETTINGS)
     assert "device" not in json.loads(item.body)["labels"]
+
+
+def test_a_cable_segments_incident_names_its_cmts() -> None:
+    plant = cable_plant()
+    ((item, _),) = plan_alerts([Change(incident(root=NodeRef("segment", "fn-1")), "opened")], plant, SETTINGS)
+    labels = json.loads(item.body)["labels"]
+    assert (labels["device"], labels["exchange"]) == ("c1", "X")
+    ((gone, _),) = plan_alerts([Change(incident(root=NodeRef("segment", "fn-9")), "opened")], plant, SETTINGS)
+    assert "device" not in json.loads(gone.body)["labels"]  # gone from the inventory: no label, no error
 
 
 def test_refreshes_come_once_per_resend_period_while_open() -> None:
