@@ -1,12 +1,14 @@
 """The whole daemon for minutes at scale, with a regional fault: detection, CPU, RSS, loop lag, skipped polls.
 
     .venv/bin/python bench/endurance.py [--lines 100032] [--minutes 10] [--agent-processes 2]
-        [--line-interval 60s] [--icmp-interval 30s] [--after-restore SECONDS] [--stable 60s]
+        [--line-interval 60s] [--icmp-interval 30s] [--after-restore SECONDS] [--stable 60s] [--own-environment]
 
 The real `Daemon.run` (scheduler, SNMP and ICMP clients, pipeline, store, outbox, HTTP) in this
 process, against DSLAMs served by lab/table_agent.py (one loopback address per DSLAM, adsl and
 IF-MIB tables of `--ports` ports, in `--agent-processes` processes of their own) and modems
-answering ICMP on loopback addresses (the kernel answers all of 127.0.0.0/8). The inventory is
+answering ICMP on loopback addresses (the kernel answers all of 127.0.0.0/8). The process runs
+under the environment systemd/monitord.service gives the daemon (its `Environment=`, e.g.
+MALLOC_ARENA_MAX) unless `--own-environment`. The inventory is
 bench/capacity.py's (8 regions, 16 exchanges each, a cabinet per DSLAM); polling and rules are
 the shipped defaults unless given.
 
@@ -66,6 +68,7 @@ from monitord.demo import until  # noqa: E402
 from monitord.model import NodeRef, Phase, Status  # noqa: E402
 
 LAG_PROBE = 0.1  # seconds the lag probe sleeps
+UNIT = ROOT / "systemd" / "monitord.service"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -174,6 +177,25 @@ def region_numbers(config: Config, lines: set[str]) -> tuple[set[str], int]:
     owners = Counter(line.phone for line in config.topology.lines.values() if line.phone)
     ours = {config.topology.lines[i].phone for i in lines} - {None}
     return {n for n in ours if n is not None and owners[n] == 1}, sum(owners[n] > 1 for n in ours if n is not None)
+
+
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The variables the shipped unit's `Environment=` lines set (the allocator's settings, read
+    by glibc as the process starts)."""
+    found = {}
+    for row in unit.read_text(encoding="utf-8").splitlines():
+        if row.startswith("Environment="):
+            for assignment in row.removeprefix("Environment=").split():
+                name, value = assignment.split("=", 1)
+                found[name] = value
+    return found
+
+
+def under_unit_environment() -> None:
+    """Start this bench again under the unit's environment, unless it runs there already."""
+    wanted = unit_environment()
+    if any(os.environ.get(name) != value for name, value in wanted.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
 
 
 def rss_mb() -> float:
@@ -477,7 +499,14 @@ def main() -> None:
     parser.add_argument(
         "--trace-stalls", action="store_true", help="sample the loop's stack during stalls (bench/stall_trace.py)"
     )
+    parser.add_argument(
+        "--own-environment",
+        action="store_true",
+        help="run under this shell's environment, not the unit's Environment= (e.g. glibc's default malloc arenas)",
+    )
     args = parser.parse_args()
+    if not args.own_environment:
+        under_unit_environment()
     trace = StallTrace() if args.trace_stalls else None
     polling = {k: v for k, v in (("line_interval", args.line_interval), ("icmp_interval", args.icmp_interval)) if v}
     with tempfile.TemporaryDirectory(prefix="endurance-") as folder:

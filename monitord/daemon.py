@@ -28,6 +28,7 @@ from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
+from monitord.heap import Trimmer
 from monitord.history import History
 from monitord.incident_actions import Refusal
 from monitord.looplag import LoopLag
@@ -130,6 +131,7 @@ class Daemon:
         self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
         self.probes = PollingJobs(self.clock)
         self.freezer = Freezer(lambda: self.pipeline.engine.targets_known() + self.probes.rates.columns_known())
+        self.trimmer = Trimmer()
         self.started = self.clock()
         self.ready = asyncio.Event()
         self.scheduler: Scheduler | None = None
@@ -252,6 +254,7 @@ class Daemon:
         while True:
             await self.pipeline.tick()
             self.freezer.freeze_if_grown()  # new targets and rate columns, made after the start
+            await self.trimmer.trim_if_due()
             fields = []
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 fields.append("WATCHDOG=1")

@@ -3,8 +3,10 @@
 Flapping: a line that went bad (down, degraded, or a silent modem) at least N times in the last
 FLAP_WINDOW. What the rules engine already decides is counted, not the samples: each step's
 line state changes (a handful per step, nothing per sample) pass through `Flaps.record`, which
-keeps the times each line went bad, for the lines that did (a deque of at most FLAPS_KEPT
-times). Kept in memory: a restart starts the count afresh (the incidents stay in the store).
+keeps the times each line went bad, for the lines that did (a tuple of at most FLAPS_KEPT
+times, replaced when it changes: a regional fault adds one to each of thousands of lines, and a
+tuple of one time takes 48 bytes where a deque took about 770). Kept in memory: a restart
+starts the count afresh (the incidents stay in the store).
 
 Drifting: a line whose latest hourly average of a level (SNR margin, attenuation, optical or
 cable power) is still on the good side of a threshold of its rule set but within `margin` of
@@ -13,7 +15,6 @@ it; whether it is still OK is the engine's to say (the API asks it for the few l
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class Flaps:
     __slots__ = ("_bad", "_went_bad")
 
     def __init__(self) -> None:
-        self._went_bad: dict[str, deque[float]] = {}
+        self._went_bad: dict[str, tuple[float, ...]] = {}
         self._bad: set[str] = set()  # lines now bad: a change from degraded to down is not another flap
 
     def record(self, states: Iterable[LineState]) -> None:
@@ -51,10 +52,8 @@ class Flaps:
             if state.status in BAD:
                 if node.id not in self._bad:
                     self._bad.add(node.id)
-                    times = self._went_bad.get(node.id)
-                    if times is None:
-                        times = self._went_bad[node.id] = deque(maxlen=FLAPS_KEPT)
-                    times.append(state.since)
+                    times = self._went_bad.get(node.id, ())
+                    self._went_bad[node.id] = (*times[1 - FLAPS_KEPT :], state.since)
             else:
                 self._bad.discard(node.id)
 
@@ -63,10 +62,9 @@ class Flaps:
         with none left in it are forgotten."""
         since = now - FLAP_WINDOW
         found = []
-        for line in list(self._went_bad):
-            times = self._went_bad[line]
-            while times and times[0] < since:
-                times.popleft()
+        for line, times in list(self._went_bad.items()):
+            if times[0] < since:
+                times = self._went_bad[line] = tuple(t for t in times if t >= since)
             if not times:
                 del self._went_bad[line]
             elif len(times) >= at_least:

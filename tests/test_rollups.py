@@ -32,7 +32,7 @@ from monitord.rollups import (
     unpack,
 )
 from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, _Postgres, migrate, migrate_postgres
-from monitord.trends import Flaps, drifting
+from monitord.trends import FLAP_WINDOW, FLAPS_KEPT, Flaps, drifting
 from rules.checks import RuleSet, Threshold
 from rules.config import RulesConfig
 from tests.outbox_fixtures import store, version_before  # noqa: F401  (fixture)
@@ -135,6 +135,18 @@ def test_levels_out_of_int16_are_clamped_and_missing_readings_stay_missing() -> 
     assert merge("d1", T0, []) is None
 
 
+def test_a_period_keeps_columns_only_for_the_metrics_its_lines_gave() -> None:
+    acc = Accumulator(METRICS, T0)
+    acc.add("a", {RATE: 1000.0})
+    acc.add("b", {RATE: 2000.0})
+    acc.add("a", {LEVEL: 7.0, RATE: 3000.0})  # a metric first read after two lines have slots
+    assert set(acc._columns) == {LEVEL, RATE}  # no arrays for the two metrics nobody read
+    (row,) = acc.rollups(lambda line: "d1")
+    assert row.metrics == (LEVEL, RATE)  # in the configured order
+    assert line_point(row, "a") == {LEVEL: (7.0, 7.0, 7.0), RATE: (1000.0, 2000.0, 3000.0)}
+    assert line_point(row, "b") == {LEVEL: (None, None, None), RATE: (2000.0, 2000.0, 2000.0)}
+
+
 def test_nan_readings_are_ignored() -> None:
     acc = Accumulator((LEVEL,), T0)
     acc.add("a", {LEVEL: math.nan})
@@ -170,6 +182,18 @@ def test_a_line_that_went_bad_again_and_again_is_flapping() -> None:
     assert [(f.line, f.changes, f.last) for f in found] == [("s1", 4, now - 3600)]
     assert [f.line for f in flaps.flapping(now, at_least=1)] == ["s1", "s2"]
     assert flaps.flapping(now + 86400, at_least=1) == []  # the window moved past them all
+
+
+def test_a_line_keeps_its_last_times_gone_bad_only() -> None:
+    flaps = Flaps()
+    now = T0 + 86400.0
+    changes = []
+    for k in range(FLAPS_KEPT + 50):
+        changes += [state("s1", Status.DOWN, now - 1000 + 2 * k), state("s1", Status.OK, now - 999 + 2 * k)]
+    flaps.record(changes)
+    (found,) = flaps.flapping(now, at_least=1)
+    assert (found.changes, found.last) == (FLAPS_KEPT, now - 1000 + 2 * (FLAPS_KEPT + 49))
+    assert [f.changes for f in flaps.flapping(now - 1000 + 2 * (FLAPS_KEPT + 40) + FLAP_WINDOW, at_least=1)] == [10]
 
 
 def test_a_line_near_its_threshold_but_on_the_good_side_is_drifting() -> None:

@@ -114,6 +114,15 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening():
     assert set(unit["RestrictAddressFamilies"][0].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
 
 
+def test_the_unit_caps_malloc_arenas_and_the_end_to_end_bench_runs_under_it():
+    """Two glibc arenas (docs/benchmarks.md, "The whole daemon's memory"); bench/endurance.py
+    measures the daemon under the unit's own environment."""
+    from bench.endurance import unit_environment
+
+    assert unit_settings(UNIT.read_text(encoding="utf-8"))["Environment"] == ["MALLOC_ARENA_MAX=2"]
+    assert unit_environment(UNIT) == unit_environment(TEMPLATE) == {"MALLOC_ARENA_MAX": "2"}
+
+
 def test_security_exposure_is_low(tmp_path):
     done = analyze(tmp_path, UNIT.read_text(encoding="utf-8"), "security", "--offline=yes", "--no-pager")
     assert exposure(done, "monitord.service") <= MAX_EXPOSURE
