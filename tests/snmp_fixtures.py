@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from pysnmp.proto import api
 from pysnmp.proto.api import verdec
 
 from lab.snmp import free_udp_port, start_snmpsim, stop_process, wait_for_agents
+from probes.snmp import SnmpClient
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "snmprec"  # ../shared beside the checkout
 SERVED = (
@@ -441,3 +442,12 @@ async def start_bad_agent(behave: Callable[[Request], Reply]) -> tuple[BadAgent,
     loop = asyncio.get_running_loop()
     transport, agent = await loop.create_datagram_endpoint(lambda: BadAgent(behave), local_addr=("127.0.0.1", 0))
     return agent, transport.get_extra_info("sockname")[1]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[SnmpClient]:
+    """An SNMP client for the profile tests: snmpsim and snmpd answer late on a busy machine, and
+    no test here waits for a timeout, so 2 s and no retry."""
+    snmp = SnmpClient(timeout=2.0, retries=0)
+    yield snmp
+    snmp.close()

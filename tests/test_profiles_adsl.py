@@ -7,7 +7,7 @@ Expected values are read from the .snmprec file (or the synthetic tables) by the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -30,24 +30,18 @@ from tests.snmp_fixtures import (
     RECORDINGS,
     VDSL2_HISTORY,
     Snmpsim,
+    client,
     column,
     read_snmprec,
     snmpsim,
 )
 
-__all__ = ["snmpsim"]
+__all__ = ["client", "snmpsim"]
 
 PROFILES = load_profiles()
 RULES = parse_rules(None)
 T0 = 1_790_000_000.0
 FAILURES = ("lof_seconds_per_s", "los_seconds_per_s", "lol_seconds_per_s", "lpr_seconds_per_s")
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[SnmpClient]:
-    snmp = SnmpClient(timeout=2.0, retries=0)
-    yield snmp
-    snmp.close()
 
 
 def device(sim: Snmpsim, community: str, name: str | None = None) -> Device:

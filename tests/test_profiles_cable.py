@@ -12,8 +12,6 @@ Expected values are read from the .snmprec files (or the synthetic tables) by th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from monitord.config.rules import parse_rules
@@ -32,24 +30,18 @@ from tests.snmp_fixtures import (
     UPSTREAM_DELTAS,
     UPSTREAMS,
     Snmpsim,
+    client,
     column,
     read_snmprec,
     snmpsim,
 )
 
-__all__ = ["snmpsim"]
+__all__ = ["client", "snmpsim"]
 
 PROFILES = load_profiles()
 RULES = parse_rules(None)
 T0 = 1_790_000_000.0
 IF_OPER = "1.3.6.1.2.1.2.2.1.8"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[SnmpClient]:
-    snmp = SnmpClient(timeout=2.0, retries=0)
-    yield snmp
-    snmp.close()
 
 
 def device(sim: Snmpsim, community: str, name: str | None = None, kind: str = "cmts") -> Device:

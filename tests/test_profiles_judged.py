@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from pysnmp.proto import rfc1902, rfc1905
 
 from monitord.config.rules import parse_rules
@@ -28,21 +26,25 @@ from probes.rates import RateTracker
 from probes.snmp import SnmpClient, Target, Varbind, parse_oid
 from rules.engine import Engine
 from rules.verdict import verdict
-from tests.snmp_fixtures import RECORDINGS, Reply, Request, Snmpd, Snmpsim, read_snmprec, snmpd, snmpsim, start_bad_agent
+from tests.snmp_fixtures import (
+    RECORDINGS,
+    Reply,
+    Request,
+    Snmpd,
+    Snmpsim,
+    client,
+    read_snmprec,
+    snmpd,
+    snmpsim,
+    start_bad_agent,
+)
 
-__all__ = ["snmpd", "snmpsim"]
+__all__ = ["client", "snmpd", "snmpsim"]
 
 PROFILES = load_profiles()
 RULES = parse_rules(None)
 T0 = 1_790_000_000.0
 IF_OPER = "1.3.6.1.2.1.2.2.1.8"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[SnmpClient]:
-    snmp = SnmpClient(timeout=2.0, retries=0)  # snmpsim and snmpd answer late on a busy machine; no test here times out
-    yield snmp
-    snmp.close()
 
 
 def device(port: int, community: str, version: str = "2c", profiles: tuple[str, ...] = ()) -> Device:

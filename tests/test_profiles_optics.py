@@ -6,7 +6,6 @@ Expected values are read from the .snmprec files by the tests themselves."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,13 @@ from probes.profiles import decode, line_key, measure, poll_device
 from probes.rates import RateTracker
 from probes.snmp import SnmpClient, Varbind, parse_oid
 from rules.verdict import verdict
-from tests.snmp_fixtures import MIKROTIK_SFPS, RECORDINGS, Snmpsim, read_snmprec, snmpsim
+from tests.snmp_fixtures import MIKROTIK_SFPS, RECORDINGS, Snmpsim, client, read_snmprec, snmpsim
 
-__all__ = ["snmpsim"]
+__all__ = ["client", "snmpsim"]
 
 PROFILES = load_profiles()
 RULES = parse_rules(None)
 ONU = (1, 3, 6, 1, 4, 1, 41112, 1, 5, 6, 2, 1)  # UBNT-UFIBER-MIB ubntOnuEntry
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[SnmpClient]:
-    snmp = SnmpClient(timeout=2.0, retries=0)
-    yield snmp
-    snmp.close()
 
 
 def device(sim: Snmpsim, community: str) -> Device:
