@@ -46,6 +46,14 @@ class Api:
                 body = await response.json() if response.content_type == "application/json" else await response.text()
                 return response.status, body
 
+    def dslams(self) -> list[str]:
+        """The lab's four DSLAMs, sorted, each with its part in the tests: a DSLAM taken down twice
+        turns its lines flapping (degraded), and its next outage ends merged into that degradation.
+        [0] the outages of tests/test_console*.py and tests/test_http.py, and silences; [1] single
+        modems silenced and its exchange's maintenance (tests/test_http.py); [2] the outage of
+        tests/test_track_http.py; [3] that of tests/test_incident_actions.py."""
+        return sorted(d for d, device in self.topology.devices.items() if device.kind == "dslam")
+
     def lines_of(self, device: str) -> list[str]:
         return sorted(i for i, line in self.topology.lines.items() if line.device == device)
 
@@ -59,7 +67,14 @@ def lab_base() -> str:
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     root = tmp_path_factory.mktemp("api")
     world = await start_world(
-        root, regions=1, exchanges_per_region=2, ports_per_dslam=8, modems_per_cmts=4, with_routers=False, base=lab_base()
+        root,
+        regions=1,
+        exchanges_per_region=2,
+        dslams_per_exchange=2,  # Api.dslams: which test takes which down
+        ports_per_dslam=8,
+        modems_per_cmts=4,
+        with_routers=False,
+        base=lab_base(),
     )
     stop = asyncio.Event()
     task: asyncio.Task[None] | None = None

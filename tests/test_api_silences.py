@@ -22,7 +22,7 @@ on_daemon_loop = pytest.mark.asyncio(loop_scope="session")  # the loop the share
 
 
 def dslam(api: Api) -> str:
-    return sorted(d for d in api.topology.devices if "dslam" in d)[0]
+    return api.dslams()[0]
 
 
 def body_for(api: Api, **changes: Any) -> dict[str, Any]:

@@ -236,7 +236,7 @@ async def test_noc_takes_an_incident_and_a_helpdesk_user_cannot(api: Api) -> Non
 
 async def open_outage(api: Api) -> tuple[NodeRef, str]:
     """A new outage of a DSLAM silenced in the lab (the caller then awaits `restored`)."""
-    root = NodeRef("device", sorted(d for d in api.topology.devices if "dslam" in d)[0])
+    root = NodeRef("device", api.dslams()[0])
     await until(lambda: find_incident(api.daemon, root, IncidentKind.OUTAGE) is None, 120, "an earlier test's outage to resolve")
     api.world.faults.silence(*api.world.isp.addresses_under("device", root.id))
     outage = await until(lambda: find_incident(api.daemon, root, IncidentKind.OUTAGE), 30, "the outage")
@@ -245,9 +245,9 @@ async def open_outage(api: Api) -> tuple[NodeRef, str]:
 
 async def restored(api: Api) -> None:
     """The lab repaired and the DSLAM's outage resolved: the daemon is shared with the other
-    tests' outages (tests/test_incident_actions.py breaks the other DSLAM), which it would widen."""
+    tests' outages (Api.dslams: which test breaks which DSLAM), which it would widen."""
     api.world.faults.restore_all()
-    root = NodeRef("device", sorted(d for d in api.topology.devices if "dslam" in d)[0])
+    root = NodeRef("device", api.dslams()[0])
     await until(lambda: find_incident(api.daemon, root, IncidentKind.OUTAGE) is None, 120, "the outage to resolve")
 
 

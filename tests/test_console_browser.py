@@ -169,7 +169,7 @@ def use_the_console(
 async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
     for old in ARTIFACTS.glob("console-*.png"):
         old.unlink()
-    dslam = sorted(d for d in api.topology.devices if "dslam" in d)[0]
+    dslam = api.dslams()[0]
     root, line = NodeRef("device", dslam), api.lines_of(dslam)[0]
     handover = Handover()
     password = console_password(api.root, "noc")

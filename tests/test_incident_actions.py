@@ -78,7 +78,7 @@ async def test_acknowledge_own_and_note_a_real_outage_then_its_resolution(api: A
     documented("/api/incidents/{tracking}/ack", "post", status, body)
     assert (status, body) == (404, {"error": "no incident 'ARZ-2026-999999'"})
 
-    dslam = sorted(d for d in api.topology.devices if "dslam" in d)[-1]
+    dslam = api.dslams()[-1]
     lines = set(api.lines_of(dslam))
 
     def its_outage() -> Incident | None:
