@@ -89,7 +89,12 @@ class DaemonProcess:
         """SIGTERM, then wait for the exit; `exited_after` says how long it took."""
         started = time.monotonic()
         self.send(signal.SIGTERM)
-        await until(lambda: self.proc.poll() is not None, timeout, "the daemon to exit after SIGTERM")
+        try:
+            await until(lambda: self.proc.poll() is not None, timeout, "the daemon to exit after SIGTERM")
+        except TimeoutError as e:
+            self.send(signal.SIGUSR1)  # its threads' stacks into its log (monitord/signals.py)
+            await asyncio.sleep(1)
+            raise TimeoutError(f"{e}: pid {self.proc.pid}, its log's end:\n{self.log()[-6000:]}") from None
         self.exited_after = time.monotonic() - started
         return self.proc.returncode
 

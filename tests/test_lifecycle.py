@@ -38,7 +38,8 @@ from tests.rules_fixtures import canonical
 async def test_notify_reload_and_stop(worlds, daemons):
     """READY+STATUS, WATCHDOG; SIGHUP applies a smaller inventory and new rules, keeps line states,
     and closes the removed device's incident and ticket; an invalid config is rejected with
-    file:line and the daemon keeps its config; SIGTERM sends STOPPING and exits 0 in time."""
+    file:line and the daemon keeps its config; SIGUSR1 logs the stacks; SIGTERM sends STOPPING
+    and exits 0 in time."""
     world = await worlds(own_base(90))
     dslam, behind = first_dslam(world)
     kept = next(i for i, line in world.isp.lines.items() if line.device != dslam)
@@ -92,6 +93,11 @@ async def test_notify_reload_and_stop(worlds, daemons):
     assert daemon.proc.poll() is None
     assert (await daemon.get(f"/api/subscribers/{kept}"))[0] == 200
     assert (await daemon.get(f"/api/subscribers/{behind[0]}"))[0] == 404
+
+    daemon.send(signal.SIGUSR1)  # where it is: every thread's stack in its log, and it goes on
+    await until(lambda: "Current thread" in daemon.log(), 5, "the stacks")
+    assert "in run_daemon" in daemon.log() and daemon.proc.poll() is None
+    assert (await daemon.get(f"/api/subscribers/{kept}"))[0] == 200
 
     mark = len(daemon.notify.drain())
     assert await daemon.stop() == 0
