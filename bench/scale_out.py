@@ -149,6 +149,7 @@ class Counters:
     seq: int  # the last sample batch
     target_rows: int  # engine_targets rows inserted or updated (the correlator's per-target state)
     tables: dict[str, int]  # rows inserted, updated or deleted, by table
+    unchanged: float  # line samples the pollers left out (rules/changes.py)
 
     def minus(self, before: Counters) -> dict[str, float]:
         spent = {k: v - before.cpu[k] for k, v in self.cpu.items()}
@@ -162,6 +163,7 @@ class Counters:
             "commits": self.commits - before.commits,
             "rows": self.rows - before.rows,
             "target_rows": self.target_rows - before.target_rows,
+            "unchanged": self.unchanged - before.unchanged,
         } | {f"rows:{t}": n - before.tables.get(t, 0) for t, n in self.tables.items() if n != before.tables.get(t, 0)}
 
 
@@ -188,7 +190,12 @@ def count(cluster: PgCluster, url: str, nodes: dict[str, Node], agents: TableAge
         seq=int(seq),
         target_rows=int(targets[0][0]),
         tables={str(t): int(n) for t, n in tables.items()},
+        unchanged=sum(unchanged_samples(node.port) for node in nodes.values() if node.role == "poller" and node.port),
     )
+
+
+def unchanged_samples(port: int) -> float:
+    return sum(v for _, v in scrape(port).get("monitord_poller_unchanged_samples_total", []))
 
 
 class Tally:
@@ -264,6 +271,8 @@ class Run:
             "poller_us_per_line_s": s["pollers_cpu"] / (self.lines * secs) * 1e6,
             "poller_us_per_sample": s["pollers_cpu"] / total * 1e6,
             "correlator_us_per_sample": s["correlator_cpu"] / total * 1e6,
+            "correlator_us_per_line_s": s["correlator_cpu"] / (self.lines * secs) * 1e6,
+            "left_out_share": s["unchanged"] / (s["unchanged"] + total),
             "server_us_per_sample": s["server_cpu"] / total * 1e6,
             "wal_bytes_per_sample": s["wal"] / total,
             "batch_bytes_per_sample": self.batch_bytes / total,
@@ -469,13 +478,15 @@ def show(report: Report) -> str:
             f"shards held {run.shards}; loadavg {' | '.join(run.load)}",
             f"  steady {run.steady['seconds']:.0f} s: {sum(run.samples.values()):,} samples ({kinds}) in {run.batches:,} batches "
             f"({f['batch_bytes_per_sample']:.0f} B a sample), {f['samples_per_s']:,.0f} samples/s; "
-            f"line table polls {f['of_schedule']:.0%} of the schedule",
+            f"line table polls {f['of_schedule']:.0%} of the schedule; "
+            f"{run.steady['unchanged']:,.0f} line samples left out as unchanged ({f['left_out_share']:.0%} of all)",
             f"  CPU-s: pollers {run.steady['pollers_cpu']:.1f}, correlator {run.steady['correlator_cpu']:.1f}, "
             f"PostgreSQL {run.steady['server_cpu']:.1f} (the bench's reading of the batches, {run.steady['tally_cpu']:.1f}, left out), "
             f"responders {run.steady['agents_cpu']:.1f}",
             f"  poller {f['poller_us_per_line_poll']:.0f} us per line per table poll with its echoes "
             f"({f['poller_us_per_line_s']:.1f} us per line-second, {f['poller_us_per_sample']:.0f} us a sample); "
-            f"correlator {f['correlator_us_per_sample']:.0f} us a sample; PostgreSQL {f['server_us_per_sample']:.0f} us a sample",
+            f"correlator {f['correlator_us_per_sample']:.0f} us a sample ({f['correlator_us_per_line_s']:.2f} us per line-second); "
+            f"PostgreSQL {f['server_us_per_sample']:.0f} us a sample",
             f"  PostgreSQL: {f['wal_bytes_per_s'] / 1024:,.0f} KiB WAL/s ({f['wal_bytes_per_sample']:.0f} B a sample), "
             f"{f['commits_per_s']:.1f} commits/s, {f['rows_per_s']:.1f} rows/s ("
             + ", ".join(

@@ -1,6 +1,7 @@
 """`monitord run --role poller`: one of several pollers on a PostgreSQL state, each polling the
 devices of the shards it holds by lease and writing their samples, in batches, for the
-correlator (`--role correlator`, monitord/correlator_role.py) to judge.
+correlator (`--role correlator`, monitord/correlator_role.py) to judge. A line's sample that
+changes nothing its rules see is left out, but for one every `cluster.resend` (rules/changes.py).
 
 A shard is an exchange (or a region: `cluster.shard_by`). Every `cluster.lease` / 3 seconds the
 poller renews its leases and claims or lets go of shards (monitord/shards.py decides,
@@ -59,6 +60,7 @@ from monitord.signals import on_signals
 from monitord.store import Store, StoreError, one_line
 from probes.icmp import Pinger
 from probes.scheduler import Job, Scheduler
+from rules.changes import Signer, Unchanged
 
 log = logging.getLogger("monitord")
 
@@ -78,7 +80,8 @@ class Poller:
         self.held: dict[str, int] = {}
         self.waiting: dict[str, list[Sample]] = {}
         self.written_at: dict[str, float] = {}  # shard -> wall time of its last batch written
-        self.results: Counter[str] = Counter()  # batches: written, fenced, failed
+        self.results: Counter[str] = Counter()  # batches: written, fenced, failed; samples: unchanged, ...
+        self.unchanged = _unchanged(config, config.cluster.resend)
         self.scheduler: Scheduler | None = None
         self._jobs: list[Job] = []
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-shards")
@@ -152,6 +155,7 @@ class Poller:
                 log_rejected(error)
                 return False
             old, self.config = self.config, config
+            self.unchanged = _unchanged(config, self.cluster.resend)  # other rules may see other changes
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             self._jobs = jobs
             self.shard_of, self._line_device = _shards(config, self.cluster.shard_by)
@@ -204,6 +208,7 @@ class Poller:
         before, self.held = set(self.held), dict(shards)
         for shard in before - shards.keys():
             self.waiting.pop(shard, None)
+            self.unchanged.forget(shard)
         if before == shards.keys() or self.scheduler is None:
             return
         self.scheduler.replace_jobs(job for job in self._jobs if self.shard_of.get(job.device) in shards)
@@ -228,11 +233,15 @@ class Poller:
             node = sample.target
             device = node.id if node.level == "device" else self._line_device.get(node.id, "")
             shard = self.shard_of.get(device)
-            if shard in self.held:
-                waiting = self.waiting.setdefault(shard, [])
-                waiting.append(sample)
-                if len(waiting) >= self.cluster.batch_samples:
-                    self._full.set()
+            if shard not in self.held:
+                continue
+            if not self.unchanged.new(shard, sample):
+                self.results["unchanged_samples"] += 1
+                continue
+            waiting = self.waiting.setdefault(shard, [])
+            waiting.append(sample)
+            if len(waiting) >= self.cluster.batch_samples:
+                self._full.set()
 
     async def _writing(self) -> None:
         while True:
@@ -240,6 +249,7 @@ class Poller:
                 await asyncio.wait_for(self._full.wait(), self.cluster.batch_every)
             self._full.clear()
             await self._flush()
+            self.unchanged.expire(time.monotonic())
 
     async def _flush(self) -> None:
         for shard in [s for s, waiting in self.waiting.items() if waiting]:
@@ -259,7 +269,9 @@ class Poller:
                 log.error("cannot write a batch of shard %s (%s); kept for the next try", shard, one_line(error))
                 kept = samples + self.waiting.get(shard, [])
                 limit = self.cluster.batch_samples * KEPT_BATCHES
-                self.results["dropped_samples"] += max(0, len(kept) - limit)
+                if len(kept) > limit:
+                    self.results["dropped_samples"] += len(kept) - limit
+                    self.unchanged.forget(shard)  # a change let go must be written again
                 self.waiting[shard] = kept[-limit:]
             else:
                 self.results["written"] += 1
@@ -273,10 +285,11 @@ class Poller:
 
 class PollerCollector(Collector):
     """monitord_poller_shards, monitord_shard_epoch, monitord_shard_last_batch_seconds, monitord_batches_total,
-    monitord_poller_dropped_samples_total, monitord_poller_rechecks_total; and what the poller's own polls
-    saw, as a daemon exports it (monitord/noc_metrics.py): failed polls, SNMP datagrams, the line levels of
-    the shards it holds (a shard it lost is another poller's to report). Collected in the HTTP server's
-    thread: the summaries of the levels never run on the polling loop."""
+    monitord_poller_dropped_samples_total, monitord_poller_unchanged_samples_total,
+    monitord_poller_rechecks_total; and what the poller's own polls saw, as a daemon exports it
+    (monitord/noc_metrics.py): failed polls, SNMP datagrams, the line levels of the shards it holds
+    (a shard it lost is another poller's to report). Collected in the HTTP server's thread: the
+    summaries of the levels never run on the polling loop."""
 
     def __init__(self, poller: Poller) -> None:
         self.poller = poller
@@ -305,11 +318,16 @@ class PollerCollector(Collector):
             "monitord_poller_dropped_samples", "Samples let go, the oldest first, while the database refused their batches."
         )
         dropped.add_metric([], self.poller.results["dropped_samples"])
+        unchanged = CounterMetricFamily(
+            "monitord_poller_unchanged_samples",
+            "Line samples not written: they changed nothing the line's rules see (rules/changes.py).",
+        )
+        unchanged.add_metric([], self.poller.results["unchanged_samples"])
         rechecked = CounterMetricFamily(
             "monitord_poller_rechecks", "Devices of this poller's shards polled at once because the correlator asked."
         )
         rechecked.add_metric([], self.poller.results["rechecked"])
-        yield from (shards, epoch, age, total, dropped, rechecked)
+        yield from (shards, epoch, age, total, dropped, unchanged, rechecked)
         yield from self._polls(held)
 
     def _polls(self, held: dict[str, int]) -> Iterator[Metric]:
@@ -332,6 +350,12 @@ def poller_app(poller: Poller, registry: CollectorRegistry, forwarder: Forwarder
         return web.json_response({"status": "ok", "role": "poller", "name": poller.name, "shards": sorted(poller.held)})
 
     return forwarding_app({"/health": health, "/ready": health, "/metrics": metrics_handler(registry)}, forwarder)
+
+
+def _unchanged(config: Config, resend: float) -> Unchanged:
+    """What this poller leaves out of its batches: nothing the correlator's rules or its line
+    quality roll-ups could take."""
+    return Unchanged(Signer(config.rules, config.history.metrics), resend)
 
 
 def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:

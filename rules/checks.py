@@ -67,6 +67,12 @@ class Threshold:
         low = self.op in ("below", "at_most")
         return (x >= self.clear if low else x <= self.clear) and not self._bad(x)
 
+    def side(self, value: float) -> int:
+        """Where `value` falls: bad (0), between the levels (1) or cleared (2). `feed` changes
+        the state only when this changes, or when time alone would (`elapse`)."""
+        x = value * self.per
+        return 0 if self._bad(x) else 2 if self._cleared(x) else 1
+
     def initial(self) -> State:
         return _CLEAR
 

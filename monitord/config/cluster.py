@@ -35,6 +35,11 @@ class Cluster(Section):
         default=values.default_of(ClusterConfig, "batch_samples"),
         description="... or as soon as a shard has this many samples waiting (default 5000)",
     )
+    resend: Positive = Field(
+        default=values.default_of(ClusterConfig, "resend"),
+        description="A poller writes only the samples that change what a line's rules see, and the others "
+        "at least this often, so the correlator sees again whatever it could not take (default 5m)",
+    )
     advertise: Annotated[str | None, Parsed(shared("url"), values.url)] = Field(
         default=None,
         description="The URL the other nodes forward the NOC API to while this process leads the correlator, "
