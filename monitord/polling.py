@@ -8,6 +8,7 @@ the metrics.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from monitord.view import PollFigures, ProbeStats
 from probes.icmp import Pinger, to_sample
 from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
-from probes.scheduler import Job, Poll, Scheduler
+from probes.scheduler import Job, Scheduler
 from probes.snmp import SnmpClient, Target, failure_reason
 from probes.traps import TrapReceiver
 from rules.checks import Threshold
@@ -65,11 +66,14 @@ class PollingJobs:
         return PollFigures(self.stats, self.job_classes, self.class_intervals, scheduler, traps, self.quality, snmp)
 
     def jobs(self, config: Config) -> list[Job]:
+        """Every device's ICMP job and its SNMP jobs (one per profile and interval). A job is a
+        small object (`_IcmpPoll`, `_SnmpPoll`), not closures: there are thousands of them."""
         polling = config.polling
         topology = config.topology
         lines_of: dict[str, list[str]] = {}
         for line in topology.lines.values():
             lines_of.setdefault(line.device, []).append(line.id)
+        limits_of: dict[str, dict[str, tuple[Threshold, ...]]] = {}  # profile -> its rule set's level limits
         jobs: list[Job] = []
         for device in topology.devices.values():
             jobs.append(
@@ -78,7 +82,7 @@ class PollingJobs:
                     device.id,
                     "icmp",
                     polling.icmp_interval,
-                    self._icmp_job(config, device, lines_of.get(device.id, [])),
+                    _IcmpPoll(self, config, device, lines_of.get(device.id, [])),
                 )
             )
             if device.snmp is None:
@@ -86,7 +90,8 @@ class PollingJobs:
             made: list[dict[str, str]] = []  # a device's profiles matching by port find its lines by the same keys
             for name in device.profiles:
                 profile = config.profiles[name]
-                limits = level_limits(config.rules.ruleset(profile.name))
+                if name not in limits_of:
+                    limits_of[name] = level_limits(config.rules.ruleset(profile.name))
                 keys = {}
                 for line_id in lines_of.get(device.id, []):
                     key = line_key(profile, topology.lines[line_id])
@@ -97,82 +102,11 @@ class PollingJobs:
                 for interval in profile.intervals:
                     seconds = polling.optical_interval if interval == "optical" else polling.line_interval
                     job_key = f"snmp:{device.id}:{name}:{interval}"
-                    poll, check = self._snmp_job(job_key, device, profile, keys, interval, limits)
-                    jobs.append(
-                        Job(
-                            job_key,
-                            device.id,
-                            interval,
-                            seconds,
-                            poll,
-                            check,
-                            self._snmp_timed_out(device, profile),
-                        )
-                    )
+                    poll = _SnmpPoll(self, job_key, device, profile, keys, interval, limits_of[name])
+                    jobs.append(Job(job_key, device.id, interval, seconds, poll, poll.check, poll.timed_out))
         self.job_classes = {job.key: job.probe_class for job in jobs}
         self.class_intervals = {job.probe_class: job.interval for job in jobs}
         return jobs
-
-    def _snmp_job(
-        self,
-        key: str,
-        device: Device,
-        profile: Profile,
-        keys: dict[str, str],
-        interval: str,
-        limits: dict[str, tuple[Threshold, ...]],
-    ) -> tuple[Poll, Poll]:
-        """The full table walk, and the one-GET liveness check the scheduler uses while it is silent.
-        The walk keeps its lines' levels (`limits`' metrics) as packed arrays, 8 bytes a line."""
-        probe = f"snmp:{profile.name}"
-        target = Target.of(device)
-
-        async def run() -> list[Sample]:
-            assert self.snmp is not None
-            started = time.perf_counter()
-            samples = await poll_device(self.snmp, device, profile, keys, self.clock(), rates=self.rates, intervals={interval})
-            self._count(device, probe, samples, time.perf_counter() - started)
-            if limits:
-                self.quality[key] = (device.id, readings(samples, limits))
-            return samples
-
-        async def check() -> list[Sample]:
-            assert self.snmp is not None
-            answer = await self.snmp.get(target, [SYS_UPTIME])
-            return [Sample(NodeRef("device", device.id), probe, self.clock(), answer.outcome, detail=answer.detail)]
-
-        return run, check
-
-    def _snmp_timed_out(self, device: Device, profile: Profile) -> Callable[[float], list[Sample]]:
-        """The device sample for a walk the scheduler cancelled at polling.job_timeout."""
-        node, probe = NodeRef("device", device.id), f"snmp:{profile.name}"
-
-        def samples(seconds: float) -> list[Sample]:
-            detail = f"poll still running after {seconds:g} s (polling.job_timeout), cancelled"
-            return [Sample(node, probe, self.clock(), Outcome.TIMEOUT, detail=detail)]
-
-        return samples
-
-    def _icmp_job(self, config: Config, device: Device, line_ids: list[str]) -> Poll:
-        polling, lines = config.polling, config.topology.lines
-        node = NodeRef("device", device.id)
-        # A modem's address never is its device's nor another line's (the config refuses both).
-        # Its line's NodeRef is made per sweep, not kept: 100,000 of them would stay for nothing;
-        # nor a dict of them (two tuples weigh half as much).
-        pinged = tuple(i for i in line_ids if lines[i].modem)
-        addresses = (device.address, *(lines[i].modem or "" for i in pinged))
-
-        async def run() -> list[Sample]:
-            assert self.pinger is not None
-            started = time.perf_counter()
-            results = await self.pinger.sweep(addresses, count=polling.icmp_count, timeout=polling.icmp_timeout)
-            now = self.clock()
-            samples = [to_sample(results[device.address], node, now)]
-            samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in zip(addresses[1:], pinged)]
-            self._count(device, "icmp", samples[:1], time.perf_counter() - started)
-            return samples
-
-        return run
 
     def forget(self, devices: Iterable[str]) -> None:
         """Devices gone from the inventory (a reload): their counters' last readings are dropped."""
@@ -193,3 +127,82 @@ class PollingJobs:
         self.stats.polls[(device, probe)] += 1
         self.stats.durations[(probe, duration_bucket(seconds))] += 1
         self.stats.probe_seconds[probe] += seconds
+
+
+class _SnmpPoll:
+    """One SNMP job: the full table walk of a profile's interval (the call), the one-GET liveness
+    check the scheduler uses while the device is silent (`check`), and the device sample for a
+    walk the scheduler cancelled at polling.job_timeout (`timed_out`). The walk keeps its lines'
+    levels (`limits`' metrics) as packed arrays, 8 bytes a line."""
+
+    __slots__ = ("device", "interval", "key", "keys", "limits", "polling", "probe", "profile")
+
+    def __init__(
+        self,
+        polling: PollingJobs,
+        key: str,
+        device: Device,
+        profile: Profile,
+        keys: dict[str, str],
+        interval: str,
+        limits: dict[str, tuple[Threshold, ...]],
+    ) -> None:
+        self.polling = polling
+        self.key = key
+        self.device = device
+        self.profile = profile
+        self.keys = keys
+        self.interval = interval
+        self.limits = limits
+        self.probe = sys.intern(f"snmp:{profile.name}")
+
+    async def __call__(self) -> list[Sample]:
+        polling, device = self.polling, self.device
+        assert polling.snmp is not None
+        started = time.perf_counter()
+        samples = await poll_device(
+            polling.snmp, device, self.profile, self.keys, polling.clock(), rates=polling.rates, intervals={self.interval}
+        )
+        polling._count(device, self.probe, samples, time.perf_counter() - started)
+        if self.limits:
+            polling.quality[self.key] = (device.id, readings(samples, self.limits))
+        return samples
+
+    async def check(self) -> list[Sample]:
+        snmp = self.polling.snmp
+        assert snmp is not None
+        answer = await snmp.get(Target.of(self.device), [SYS_UPTIME])
+        return [Sample(NodeRef("device", self.device.id), self.probe, self.polling.clock(), answer.outcome, detail=answer.detail)]
+
+    def timed_out(self, seconds: float) -> list[Sample]:
+        detail = f"poll still running after {seconds:g} s (polling.job_timeout), cancelled"
+        return [Sample(NodeRef("device", self.device.id), self.probe, self.polling.clock(), Outcome.TIMEOUT, detail=detail)]
+
+
+class _IcmpPoll:
+    """One device's ICMP job: a sweep of the device's address and its lines' modems.
+
+    A modem's address never is its device's nor another line's (the config refuses both). Its
+    line's NodeRef is made per sweep, not kept: 100,000 of them would stay for nothing; nor a
+    dict of them (two tuples weigh half as much)."""
+
+    __slots__ = ("addresses", "device", "pinged", "polling", "settings")
+
+    def __init__(self, polling: PollingJobs, config: Config, device: Device, line_ids: list[str]) -> None:
+        lines = config.topology.lines
+        self.polling = polling
+        self.settings = config.polling
+        self.device = device
+        self.pinged = tuple(i for i in line_ids if lines[i].modem)
+        self.addresses = (device.address, *(lines[i].modem or "" for i in self.pinged))
+
+    async def __call__(self) -> list[Sample]:
+        polling, device, addresses = self.polling, self.device, self.addresses
+        assert polling.pinger is not None
+        started = time.perf_counter()
+        results = await polling.pinger.sweep(addresses, count=self.settings.icmp_count, timeout=self.settings.icmp_timeout)
+        now = polling.clock()
+        samples = [to_sample(results[device.address], NodeRef("device", device.id), now)]
+        samples += [to_sample(results[modem], NodeRef("line", line), now) for modem, line in zip(addresses[1:], self.pinged)]
+        polling._count(device, "icmp", samples[:1], time.perf_counter() - started)
+        return samples

@@ -255,3 +255,20 @@ def test_a_walk_of_the_same_rows_leaves_no_new_object_behind() -> None:
     assert rates.rates("d", column, [(1,), (2,)], [70, 120], [32] * 2, 20.0) == [3.0, 10.0]
     assert rates._counters["d"][column] is kept and kept.values is values and kept.indexes is indexes
     assert list(kept.values) == [70, 120] and kept.times == 20.0
+
+
+def test_devices_and_polls_share_one_tuple_per_row_index() -> None:
+    """Rate state keeps one tuple per distinct row index for every device (2,000 DSLAMs have
+    the same 48 ports), not the tuples each walk decoded."""
+    column = (1, 3, 6, 1, 2, 1, 2, 2, 1, 14)
+    rates = RateTracker()
+
+    def walked(*rows: int) -> list[tuple[int, ...]]:
+        return [(row, 7) for row in rows]  # new tuples each call, as a walk decodes them
+
+    rates.rates("a", column, walked(1, 2), [10, 20], [32] * 2, 0.0)
+    rates.rates("b", column, walked(2, 1), [10, 20], [32] * 2, 0.0)
+    rates.rates("a", column, walked(3, 1), [10, 20], [32] * 2, 10.0)  # rows changed: the slow path
+    first, second = (rates._counters[device][column].indexes for device in ("a", "b"))
+    assert first == [(3, 7), (1, 7), (2, 7)] and second == [(2, 7), (1, 7)]
+    assert first[1] is second[1] and first[2] is second[0]

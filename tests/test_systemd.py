@@ -115,12 +115,13 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening():
 
 
 def test_the_unit_caps_malloc_arenas_and_the_end_to_end_bench_runs_under_it():
-    """Two glibc arenas (docs/benchmarks.md, "The whole daemon's memory"); bench/endurance.py
-    measures the daemon under the unit's own environment."""
+    """Two glibc arenas and a fixed mmap threshold (docs/benchmarks.md, "The whole daemon's
+    memory"); bench/endurance.py measures the daemon under the unit's own environment."""
     from bench.endurance import unit_environment
 
-    assert unit_settings(UNIT.read_text(encoding="utf-8"))["Environment"] == ["MALLOC_ARENA_MAX=2"]
-    assert unit_environment(UNIT) == unit_environment(TEMPLATE) == {"MALLOC_ARENA_MAX": "2"}
+    wanted = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    assert unit_settings(UNIT.read_text(encoding="utf-8"))["Environment"] == [f"{k}={v}" for k, v in wanted.items()]
+    assert unit_environment(UNIT) == unit_environment(TEMPLATE) == wanted
 
 
 def test_security_exposure_is_low(tmp_path):
