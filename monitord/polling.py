@@ -129,32 +129,24 @@ class PollingJobs:
         self.stats.probe_seconds[probe] += seconds
 
 
+@dataclass(slots=True, eq=False)
 class _SnmpPoll:
     """One SNMP job: the full table walk of a profile's interval (the call), the one-GET liveness
     check the scheduler uses while the device is silent (`check`), and the device sample for a
     walk the scheduler cancelled at polling.job_timeout (`timed_out`). The walk keeps its lines'
     levels (`limits`' metrics) as packed arrays, 8 bytes a line."""
 
-    __slots__ = ("device", "interval", "key", "keys", "limits", "polling", "probe", "profile")
+    polling: PollingJobs
+    key: str
+    device: Device
+    profile: Profile
+    keys: dict[str, str]
+    interval: str
+    limits: dict[str, tuple[Threshold, ...]]
+    probe: str = field(init=False)
 
-    def __init__(
-        self,
-        polling: PollingJobs,
-        key: str,
-        device: Device,
-        profile: Profile,
-        keys: dict[str, str],
-        interval: str,
-        limits: dict[str, tuple[Threshold, ...]],
-    ) -> None:
-        self.polling = polling
-        self.key = key
-        self.device = device
-        self.profile = profile
-        self.keys = keys
-        self.interval = interval
-        self.limits = limits
-        self.probe = sys.intern(f"snmp:{profile.name}")
+    def __post_init__(self) -> None:
+        self.probe = sys.intern(f"snmp:{self.profile.name}")
 
     async def __call__(self) -> list[Sample]:
         polling, device = self.polling, self.device
