@@ -155,7 +155,9 @@ async def test_the_field_trial_with_a_kill_9_after_every_step(worlds, daemons, r
     started = time.monotonic()
     world = await worlds(own_base(120), regions=1, exchanges_per_region=1, with_cmts=False)
     root = world.isp.root
-    sms = {"confirm_after": "3s", "survey": True, "rate": 10}  # 4 in flight at once
+    # 4 in flight at once; each question 8 s after its restoration SMS, so that the last ones are
+    # still to come once every restoration is out (the kill while questions go out needs one)
+    sms = {"confirm_after": "8s", "survey": True, "rate": 10}
     rt = {
         "kind": "rt",
         "url": rt_server.url,
