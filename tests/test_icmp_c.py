@@ -133,11 +133,14 @@ async def test_a_sweep_mixing_raw_ipv4_and_ipv6_answers_every_echo(pinger: Pinge
         hosts.append(f"127.10.{i // 250}.{i % 250 + 1}")
         if i % 500 == 0:
             hosts.append("::1" if i % 1000 else "0:0::1")
-    results = await pinger.sweep(hosts + ["not-an-address"], count=3, timeout=3.0, interval=0.0)
+    # 9,000 echoes at once: a late reply, not a lost one, is what a busy machine gives (the suite's
+    # other workers), so the timeout leaves room for it
+    results = await pinger.sweep(hosts + ["not-an-address"], count=3, timeout=10.0, interval=0.0)
     assert results.pop("not-an-address").error == "invalid address"
     assert set(results) == set(hosts)
-    assert all((r.sent, r.received, r.error) == (3, 3, None) for r in results.values())
-    assert all(0 < rtt < 3000 for r in results.values() for rtt in r.rtt_ms)
+    short = {host: (r.sent, r.received, r.error) for host, r in results.items() if (r.sent, r.received, r.error) != (3, 3, None)}
+    assert short == {}
+    assert all(0 < rtt < 10_000 for r in results.values() for rtt in r.rtt_ms)
     assert pinger.in_flight == 0
 
 
