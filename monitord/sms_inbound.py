@@ -138,11 +138,12 @@ class SmsDesk:
             if tracking is None:
                 return facts
             incident = store.incident(tracking)
-            into = merged_into(incident) if incident else None
-            wider = store.incident(into) if into else None
-            shown = wider or incident
-            asked = told(shown, config.stages.current(shown, store.helpdesk_stage(shown.tracking))) if shown else None
-            return replace(facts, well_formed=True, asked=asked)
+            if incident is None:
+                return replace(facts, well_formed=True)
+            into = merged_into(incident)
+            shown = (store.incident(into) if into else None) or incident
+            stage = config.stages.of_number(incident, shown, store.helpdesk_stage(shown.tracking))
+            return replace(facts, well_formed=True, asked=told(incident if stage.done else shown, stage))
         return replace(facts, open=self._own(sorted(line.id for line in lines)))
 
     def _own(self, ids: Sequence[str]) -> list[Told]:

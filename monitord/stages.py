@@ -132,6 +132,16 @@ class StageTable:
             return self.by_id["resolved"]
         return self.by_id["recovering"] if part.back else incident
 
+    def of_number(self, asked: Incident, shown: Incident, helpdesk: str | None = None) -> Stage:
+        """The stage tracking number `asked` stands at, when `shown` is the incident it leads to: its
+        own, or the wider incident it was merged into. There its lines are a part like a subscriber's:
+        once none of them is in `shown` any more (they came back while the wider fault goes on, and
+        were told so), the number is resolved, not the stage of other people's fault."""
+        stage = self.current(shown, helpdesk)
+        if asked.tracking == shown.tracking:
+            return stage
+        return self.of_subscriber(stage, Part(affected=not asked.affected.isdisjoint(shown.affected), back=False))
+
     def from_helpdesk(self, word: str) -> Stage | None:
         """The stage a helpdesk value names: a stage's id, one of its names or one of its `helpdesk` words."""
         said = word.strip().casefold()

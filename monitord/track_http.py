@@ -217,6 +217,7 @@ async def track(request: web.Request) -> web.Response:
     found = await _lookup(request, tracking)
     if found is None:
         raise Refusal(404, "not_found", tracking)
+    asked = found[0]
     for _ in range(MAX_MERGES):  # a number merged into a wider incident shows that one
         into = merged_into(found[0])
         wider = await _lookup(request, into) if into is not None and normalize(into, pattern) == into else None
@@ -225,8 +226,7 @@ async def track(request: web.Request) -> web.Response:
         found = wider
     incident, helpdesk = found
     lang, zone = language(request), ZoneInfo(config.timezone)
-    merged_from = tracking if incident.tracking != tracking else None
-    view: TrackView = public_view(incident, config.topology, merged_from, config.stages, helpdesk)
+    view: TrackView = public_view(incident, config.topology, asked, config.stages, helpdesk)
     return _answer(request, 200, render_page(view, zone, lang), view_json(view, zone, lang))
 
 

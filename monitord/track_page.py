@@ -65,6 +65,7 @@ _WORDS = {
         "limited": "Kısa sürede çok fazla sorgu geldi. Lütfen bir dakika sonra yeniden deneyin.",
         "failed": "Şu anda bilgi gösteremiyoruz. Lütfen biraz sonra yeniden deneyin.",
         "merged": "{old} numaralı kaydınız {new} numaralı genel arıza kaydına bağlandı.",
+        "back": "Hizmetiniz yeniden çalışıyor. Bağlandığı {new} numaralı genel arıza başka aboneler için sürüyor.",
         "closed": "Bu kayıt ekibimiz tarafından kapatıldı. Hizmetiniz hâlâ çalışmıyorsa lütfen bizi arayın.",
     },
     "en": {
@@ -85,6 +86,7 @@ _WORDS = {
         "limited": "Too many requests in a short time. Please try again in a minute.",
         "failed": "We cannot show this information right now. Please try again shortly.",
         "merged": "Your record {old} was joined to the wider fault {new}.",
+        "back": "Your service is working again. The wider fault {new} it was joined to goes on for other subscribers.",
         "closed": "This record was closed by our team. If your service is still not working, please call us.",
     },
 }
@@ -103,6 +105,7 @@ class TrackView:
     resolved_at: float | None
     subscribers_about: int | None  # rounded to one significant digit; None when few or one line
     merged_from: str | None = None  # the number asked for, when it was merged into this wider incident
+    wider_open: str | None = None  # the wider incident this one was merged into, still open after its lines came back
     closed_by_hand: bool = False  # the NOC closed it: some lines may still be down (rules/lifecycle.py `Book.close`)
     table: StageTable = DEFAULT_TABLE  # the stages the page lists
 
@@ -142,26 +145,33 @@ def closed_by_hand(incident: Incident) -> bool:
 def public_view(
     incident: Incident,
     topology: Topology,
-    merged_from: str | None = None,
+    asked: Incident | None = None,
     table: StageTable = DEFAULT_TABLE,
     helpdesk: str | None = None,
 ) -> TrackView:
-    """`helpdesk`: the stage the helpdesk last set (its id), shown until the engine resolves the incident."""
-    one_line = incident.root.level == "line" or incident.kind is IncidentKind.CPE
-    area = None if one_line else place(topology, incident.root).area
+    """`asked`: the incident of the number asked for, when it was merged into `incident`; it is
+    shown itself, resolved, once its lines came back while `incident` goes on for others.
+    `helpdesk`: the stage the helpdesk last set (its id), shown until the engine resolves the incident."""
+    asked = asked or incident
+    stage = table.of_number(asked, incident, helpdesk)
+    back = stage.done and incident.phase is not Phase.RESOLVED
+    shown = asked if back else incident
+    one_line = shown.root.level == "line" or shown.kind is IncidentKind.CPE
+    area = None if one_line else place(topology, shown.root).area
     if area is not None and ":" in area:  # a node gone from the inventory is named by its reference: an internal id
         area = None
     return TrackView(
-        tracking=incident.tracking,
-        stage=table.current(incident, helpdesk),
-        kind=incident.kind,
+        tracking=shown.tracking,
+        stage=stage,
+        kind=shown.kind,
         area=area,
-        started_at=incident.opened_at,
+        started_at=shown.opened_at,
         updated_at=incident.updated_at,
-        resolved_at=incident.resolved_at,
-        subscribers_about=None if one_line else rough(len(incident.affected)),
-        merged_from=merged_from,
-        closed_by_hand=closed_by_hand(incident),
+        resolved_at=None if back else incident.resolved_at,  # when its lines left the wider incident is not kept
+        subscribers_about=None if one_line else rough(len(shown.affected)),
+        merged_from=asked.tracking if shown is not asked else None,
+        wider_open=incident.tracking if back else None,
+        closed_by_hand=closed_by_hand(shown),
         table=table,
     )
 
@@ -203,6 +213,7 @@ def view_json(view: TrackView, zone: ZoneInfo, language: Language) -> dict[str, 
         "area": view.area,
         "subscribers_about": view.subscribers_about,
         "merged_from": view.merged_from,
+        "wider_open": view.wider_open,
         "closed_by_hand": view.closed_by_hand,
     }
 
@@ -269,6 +280,8 @@ def render_page(view: TrackView, zone: ZoneInfo, language: Language) -> str:
     note = ""
     if view.merged_from is not None:
         note = f'<p id="merged">{escape(words["merged"].format(old=view.merged_from, new=view.tracking))}</p>'
+    if view.wider_open is not None:
+        note = f'<p id="back">{escape(words["back"].format(new=view.wider_open))}</p>'
     if view.closed_by_hand:  # not "your service is back": a line may still be down
         note += f'<p id="closed">{escape(words["closed"])}</p>'
     body = (

@@ -36,7 +36,7 @@ from notices.plan import PlanSettings
 from notifiers.sms import sms_segments
 from tests.blocks import own_base
 from tests.outbox_fixtures import FAST, sms_for, twilio_section
-from tests.track_fixtures import LINE_IDS, ONE_LINE, OPENED, OUTAGE, PHONES, Settings, private_values, topology
+from tests.track_fixtures import LINE_IDS, MERGED, ONE_LINE, OPENED, OUTAGE, PHONES, Settings, private_values, topology
 
 PUBLIC = "https://hooks.isp.example"  # what Twilio posts to, in front of a TLS-terminating proxy
 STRANGER = "+905559876543"  # in no inventory
@@ -190,6 +190,22 @@ async def test_another_customers_number_reveals_only_its_public_stage(tmp_path: 
     assert not [v for v in private_values() if v in reply.body]
     assert sms_segments(reply.body) == 1
     assert stored[1] == f"status {OUTAGE.tracking}"  # what it was read as, not its text
+
+
+async def test_a_merged_number_is_resolved_once_its_lines_left_the_wider_fault(tmp_path: Path) -> None:
+    """The cabinet's lines came back while the DSLAM's outage it was merged into goes on: its number
+    is resolved (as the restoration SMS said), not the wider fault's "field team"."""
+    wider = replace(OUTAGE, affected=frozenset(LINE_IDS[2:]))
+    back = replace(MERGED, affected=frozenset(LINE_IDS[:2]))
+    still = replace(MERGED, tracking="ARZ-2026-000129", affected=frozenset(LINE_IDS[1:3]))
+    async with harness(tmp_path, (wider, back, still)) as h:
+        await h.post(f"DURUM {back.tracking}")
+        await h.post(f"DURUM {still.tracking}")
+        replies = sorted(m.body for m in await settled(h, STRANGER, 2))
+    assert replies == [
+        f"Takip no {OUTAGE.tracking}: Saha ekibinde. Teşekkürler.",
+        f"Takip no {back.tracking}: Çözüldü. Teşekkürler.",
+    ]
 
 
 async def test_durum_alone_tells_a_known_phone_its_open_incidents_and_a_stranger_nothing(tmp_path: Path) -> None:

@@ -226,8 +226,8 @@ async def test_the_daemon_serves_a_real_incident_on_its_own_listener(api: Api) -
         assert (await api.call("GET", f"/track/{outage.tracking}"))[0] == 404  # not on the NOC API's listener
     finally:
         api.world.faults.restore_all()
-    # the stage follows the repair, and every line of the DSLAM is back; the outage may have been
-    # merged into a wider incident meanwhile, whose stage the page then shows: all must be resolved
+    # the stage follows the repair once every line of the DSLAM is back, also when the outage was
+    # merged into a wider incident meanwhile that goes on for other tests' lines
     await until(lambda: not any(mine & i.affected for i in daemon.open_incidents()), 90, "the repair")
 
     async def stage() -> dict[str, Any]:

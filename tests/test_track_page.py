@@ -22,7 +22,20 @@ from monitord.track_page import (
     rough,
     view_json,
 )
-from tests.track_fixtures import DEVICE, INCIDENTS, MERGED, ONE_LINE, OUTAGE, RECOVERING, RESOLVED, ZONE, private_values, topology
+from tests.track_fixtures import (
+    DEVICE,
+    INCIDENTS,
+    LINE_IDS,
+    MERGED,
+    ONE_LINE,
+    OPENED,
+    OUTAGE,
+    RECOVERING,
+    RESOLVED,
+    ZONE,
+    private_values,
+    topology,
+)
 
 TZ = ZoneInfo(ZONE)
 
@@ -81,6 +94,7 @@ def test_an_area_outage_in_english_and_as_json() -> None:
         "area": "Beşiktaş Santrali",
         "subscribers_about": 50,
         "merged_from": None,
+        "wider_open": None,
         "closed_by_hand": False,
     }
 
@@ -176,13 +190,38 @@ def test_problem_pages_are_kind_and_escape_the_number() -> None:
 
 
 def test_a_merged_number_shows_the_wider_incident_with_a_note() -> None:
-    view = public_view(OUTAGE, topology(), merged_from="ARZ-2026-000127")
+    view = public_view(OUTAGE, topology(), MERGED)
+    assert view.stage.id == "detected"  # its lines are still in the wider fault
     assert merged_into(MERGED) == "ARZ-2026-000123" and merged_into(OUTAGE) is None
     assert '<p id="merged">ARZ-2026-000127 numaralı kaydınız ARZ-2026-000123 numaralı genel arıza kaydına bağlandı.</p>' in (
         render_page(view, TZ, "tr")
     )
     assert "Your record ARZ-2026-000127 was joined to the wider fault ARZ-2026-000123." in render_page(view, TZ, "en")
     assert view_json(view, TZ, "en")["merged_from"] == "ARZ-2026-000127"
+
+
+def test_a_merged_number_whose_lines_left_the_wider_fault_shows_itself_resolved() -> None:
+    """Its lines came back while the wider fault goes on (they were told so by SMS): the number is
+    resolved, whatever the helpdesk says of the wider incident, and says the wider one goes on."""
+    repaired = replace(MERGED, affected=frozenset(LINE_IDS[:2]))
+    wider = replace(OUTAGE, affected=frozenset(LINE_IDS[2:]))
+    view = public_view(wider, topology(), repaired, helpdesk="field_team")
+    assert (view.tracking, view.stage.id, view.merged_from, view.wider_open) == (
+        repaired.tracking,
+        "resolved",
+        None,
+        wider.tracking,
+    )
+    assert view.resolved_at is None and view.started_at == repaired.opened_at
+    page = render_page(view, TZ, "tr")
+    assert 'id="stage">Çözüldü<' in page and 'id="merged"' not in page
+    assert f"Hizmetiniz yeniden çalışıyor. Bağlandığı {wider.tracking} numaralı genel arıza başka aboneler için sürüyor." in page
+    assert view_json(view, TZ, "en")["wider_open"] == wider.tracking
+    still = public_view(wider, topology(), replace(repaired, affected=frozenset(LINE_IDS[1:3])), helpdesk="field_team")
+    assert (still.tracking, still.stage.id, still.wider_open) == (wider.tracking, "field_team", None)  # one of its lines is in it
+    assert public_view(wider, topology(), helpdesk="field_team").stage.id == "field_team"  # the wider number itself
+    over = public_view(replace(wider, phase=Phase.RESOLVED, resolved_at=OPENED + 900), topology(), repaired)
+    assert (over.tracking, over.resolved_at, over.wider_open) == (wider.tracking, OPENED + 900, None)  # both over: the wider one
 
 
 def test_an_incident_closed_by_hand_says_so_and_asks_those_still_down_to_call() -> None:
