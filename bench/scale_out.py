@@ -12,7 +12,9 @@ modems' echoes every `--icmp-interval` (by default the same; shipped icmp_count 
 lab/world.py's FAST_RULES so that a fault and its repair fit in a minute), no notifiers (the
 correlator's CPU is then judging and incidents only).
 
-Once every shard is held and every line is OK, a steady window of `--window` seconds: each
+Once every shard is held and every line is OK, and 1.2 table intervals more (a line is OK from its
+first echo; its first table samples, which the correlator judges and saves for the first time,
+must not fall in the window), a steady window of `--window` seconds: each
 process's CPU (utime + stime from /proc/<pid>/stat), the PostgreSQL server's (its postmaster and
 backends), the samples the pollers wrote (`sample_batches`, by level and probe), WAL bytes
 (`pg_current_wal_lsn`), commits and rows (`pg_stat_database`) over it. Then a fault: nftables
@@ -67,6 +69,7 @@ from monitord.demo import until  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+FIRST_TABLES = 1.2  # table intervals waited after every line is OK, before the steady window
 
 
 def loadavg() -> str:
@@ -345,6 +348,7 @@ async def one_run(
 
         await until(split, warmup, f"the {len(shards)} shards split among {pollers} pollers")
         await until(lambda: lines_ok(correlator) == run.lines, warmup, "every line OK")
+        await asyncio.sleep(FIRST_TABLES * interval)
         run.load.append(loadavg())
         before = await asyncio.to_thread(count, cluster, url, nodes, agents)
         tally = Tally(url, before.seq)
