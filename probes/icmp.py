@@ -4,7 +4,9 @@ Every echo request goes out through the same socket of its family, and a reply i
 sequence to the echo in flight there, then taken only if it comes from that echo's target and
 carries our identifier and an 8-byte token in the payload, so replies meant for other programs
 (or forged, or garbled) are ignored. A raw socket (CAP_NET_RAW) is preferred: it also receives
-the ICMP errors routers send back (destination unreachable, time exceeded). Without the
+the ICMP errors routers send back (destination unreachable, time exceeded). A raw socket would
+receive every echo reply to the host too; a kernel filter keeps those with other identifiers off
+it (`_only_ours`), so pollers sharing a box do not each read all the others' replies. Without the
 capability the unprivileged ping socket (SOCK_DGRAM, `net.ipv4.ping_group_range`) is used; the
 kernel then rewrites the identifier and filters replies for us.
 
@@ -43,6 +45,7 @@ left is mostly per address (sweep set-up, results, the daemon's samples), the re
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import logging
 import math
@@ -67,6 +70,8 @@ REPLY_COST = DATAGRAM_OVERHEAD + 2 * 36
 """Receive-buffer bytes one reply may take: a raw IPv4 echo reply is 36 bytes with its IP header
 (measured: an 8 MiB buffer held 10,083 of them on loopback, 832 bytes each)."""
 _SO_RCVBUFFORCE = 33
+_SO_ATTACH_FILTER = 26
+_BPF = struct.Struct("HBBI")  # struct sock_filter: code, jump if true, jump if false, k
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _ICMP6_FILTER = 1
@@ -239,7 +244,8 @@ class _Socket:
 
 def window_for(receive_buffer: int) -> int:
     """Echoes that may wait for a reply at once: half the buffer's replies, because a raw socket
-    also receives the echo replies and errors meant for every other program on the host."""
+    also receives the ICMP errors meant for every other program on the host, and the replies of
+    one that drew the same identifier."""
     return max(1, receive_buffer // (2 * REPLY_COST))
 
 
@@ -259,6 +265,31 @@ def _open_socket(family: socket.AddressFamily, raw: bool) -> socket.socket:
             blocked[kind >> 5] &= ~(1 << (kind & 31))
         sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
     return sock
+
+
+def _only_ours(sock: socket.socket, family: socket.AddressFamily, ident: int) -> None:
+    """Have the kernel drop echo replies that carry another identifier before they are queued on
+    this raw socket (errors still come: they are rare, and their echo is deep inside). A raw
+    socket otherwise receives every echo reply to the host: with several pollers, a correlator or
+    fping on one box, each would read, parse and drop all the others' replies. A classic BPF
+    program: the IPv4 socket's packet starts with the IP header, the ICMPv6 socket's after it."""
+    if family == socket.AF_INET:
+        header = [(0xB1, 0, 0, 0), (0x50, 0, 0, 0)]  # X = the IP header's length; A = the ICMP type at X
+        echo = (0x48, 0, 0, 4)  # A = the identifier at X + 4
+    else:
+        header = [(0x30, 0, 0, 0)]  # A = the ICMPv6 type
+        echo = (0x28, 0, 0, 4)
+    reply = _REPLY[family]
+    program = [
+        *header,
+        (0x15, 0, 2, reply),  # an echo reply? else keep it (an error)
+        echo,
+        (0x15, 0, 1, ident),  # ours: keep it, else drop it
+        (0x06, 0, 0, 0xFFFFFFFF),
+        (0x06, 0, 0, 0),
+    ]
+    code = ctypes.create_string_buffer(b"".join(_BPF.pack(*step) for step in program))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, struct.pack("HL", len(program), ctypes.addressof(code)))
 
 
 class Pinger:
@@ -309,7 +340,11 @@ class Pinger:
             raise PermissionError("cannot open an ICMP socket: needs CAP_NET_RAW, or a gid inside " "net.ipv4.ping_group_range")
         granted = min(entry.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for entry in sockets.values())
         window = min(window_for(granted), max_in_flight or granted)
-        pinger = cls(sockets, int.from_bytes(os.urandom(2), "big"), window)
+        ident = int.from_bytes(os.urandom(2), "big")
+        for family, entry in sockets.items():
+            if entry.raw:
+                _only_ours(entry.sock, family, ident)
+        pinger = cls(sockets, ident, window)
         modes = ", ".join(f"{k} {v}" for k, v in pinger.modes.items())
         log.info("ICMP echo over %s, up to %d echoes in flight (%d-byte receive buffer)", modes, pinger.window, granted)
         return pinger

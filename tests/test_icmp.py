@@ -4,6 +4,7 @@ refuses sends, and a network namespace lets the unprivileged ping-socket path ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitord.model import NodeRef, Outcome
-from probes.icmp import REPLY_COST, Pinger, PingResult, checksum_ok, parse_reply, to_sample, window_for
+from probes.icmp import REPLY_COST, Pinger, PingResult, _only_ours, _open_socket, checksum_ok, parse_reply, to_sample, window_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = NodeRef("device", "sisli-dslam-01")
@@ -251,6 +252,31 @@ async def test_two_pingers_each_count_only_their_own_replies() -> None:
     async with await Pinger.open() as first, await Pinger.open() as second:
         a, b = await asyncio.gather(first.sweep(hosts, 3, 1.0, 0.0), second.sweep(hosts, 3, 1.0, 0.0))
     assert all(r.sent == 3 and r.received == 3 for r in [*a.values(), *b.values()])
+
+
+@pytest.mark.parametrize(("family", "host"), [(socket.AF_INET, "127.3.1.1"), (socket.AF_INET6, "::1")])
+async def test_the_kernel_keeps_other_identifiers_replies_off_a_raw_socket(family: socket.AddressFamily, host: str) -> None:
+    """Raw sockets filtered as a pinger's are: one for the pinger's identifier gets its replies,
+    one for another identifier none of them (unfiltered, both would get every reply)."""
+
+    def filtered(ident: int) -> socket.socket:
+        sock = _open_socket(family, raw=True)
+        _only_ours(sock, family, ident)
+        return sock
+
+    def drained(sock: socket.socket) -> int:
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while sock.recv(2048):
+                count += 1
+        return count
+
+    async with await Pinger.open() as pinger:
+        with filtered(pinger._ident) as same, filtered(pinger._ident ^ 0x5A5A) as other, _open_socket(family, raw=True) as bare:
+            result = (await pinger.sweep([host], 5, 1.0, 0.0))[host]
+            await asyncio.sleep(0.05)
+            assert (result.received, drained(same), drained(other)) == (5, 5, 0)
+            assert drained(bare) >= 5  # what the filter spares
 
 
 async def test_bad_input_and_close_are_results_not_exceptions(nft) -> None:
