@@ -4,6 +4,8 @@ and only with it, and a new leader reading on from exactly the cursor its restor
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import psycopg
@@ -15,6 +17,7 @@ from monitord import batches
 from monitord.cli import main as cli
 from monitord.config import load_config
 from monitord.correlator_role import Correlator
+from monitord.feed import GATHER
 from monitord.model import StateServer
 from monitord.shardstore import ShardLeases
 from monitord.store import Store
@@ -116,3 +119,36 @@ async def test_a_batch_that_cannot_be_read_is_passed_over_and_the_next_ones_appl
     finally:
         correlator.feed.close()
         correlator.store.close()
+
+
+async def test_batches_that_arrive_just_after_a_read_that_caught_up_make_one_step(
+    tmp_path: Path, pg_database: StateServer
+) -> None:
+    """A hundred shards' pollers commit a batch each a second: read one by one, each would be a
+    step and a commit of its own. After a read that took all there was, the feed waits GATHER."""
+    isp = build_sample_isp(tmp_path, base="127.6.48")
+    write_config(tmp_path, rules=FAST_RULES, state=pg_database.url, state_file=None)
+    config = load_config(isp.config)
+    dslam, _ = dslam_with_sms_lines(config)
+    every = sorted(i for i, line in config.topology.lines.items() if line.device == dslam)
+    Store.open(pg_database).close()
+    poller = ShardLeases(pg_database, "p", 30.0)
+    epoch = poller.round([config.topology.devices[dslam].exchange]).shards
+    shard = next(iter(epoch))
+    poller.write(shard, epoch[shard], batches.dump(device_up(dslam, every, START)))
+    sql(pg_database, "UPDATE correlator_leader SET epoch = 1")
+    correlator = Correlator(config, clock=Clock(), epoch=1)
+    try:
+        assert (await correlator.feed.read(0))[0] == 1  # all there was
+        reading = asyncio.create_task(correlator.feed.read(1))
+        started = time.monotonic()
+        for n in range(3):  # one every 50 ms, within GATHER of that read
+            await asyncio.sleep(0.05)
+            poller.write(shard, epoch[shard], batches.dump(device_up(dslam, every, START + 1 + n)))
+        seq, samples = await reading
+        assert seq == 4 and len(samples) == 3 * len(device_up(dslam, every, START))  # one read, so one step
+        assert time.monotonic() - started < GATHER + 1.0
+    finally:
+        correlator.feed.close()
+        correlator.store.close()
+        poller.close()
