@@ -2,7 +2,8 @@
 leads, the others stand by: monitord/standby.py, monitord/leader.py), but polling nothing: its
 engine is fed by the pollers' batches (`--role poller`, monitord/feed.py says how each batch is
 applied exactly once). What it decides, it writes and delivers as the single process does; its
-API answers as that one's does, and `diagnose` still probes from here. The devices its steps
+API answers as that one's does, and `diagnose` still probes from here. The line quality
+roll-ups' 5-minute rows are the pollers'; it makes the hourly rows from them. The devices its steps
 want polled at once are the pollers' to poll (monitord/rechecks.py).
 """
 
@@ -51,6 +52,7 @@ class Correlator(Daemon):
         self.feed = BatchFeed(config.state_server)
         self.rechecks = RecheckSender(config.state_server)
         self.pipeline.follow(self.store.batch_cursor())
+        self.pipeline.lines.fed = False  # the pollers roll up their own samples (monitord/line_history.py)
         self.registry.register(FeedCollector(self))
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -16,6 +16,13 @@ rest of that period, after the restart, is not kept (its row exists: the insert 
 Hourly rows are made from the stored 5-minute rows once the hour's last one is written, and,
 after a restart, for the hours missed (at most CATCH_UP back). The SQL is here, not in
 monitord/store.py, because it runs on this connection only (as monitord/history.py's reads do).
+
+In a cluster the work is split (docs/decisions.md, "Pollers sharded by lease"): each poller rolls
+up the samples of the shards it holds and writes their 5-minute rows (`merges=False`), so that it
+need not send every reading to the correlator; the correlator leader, fed nothing
+(`fed = False`), makes the hourly rows and prunes, an hour once OTHERS_WRITE seconds have passed
+after it (by then every poller has written its periods), and answers the reads. A shard taken
+over mid-period keeps the part its first poller wrote (the other's row is left as it is).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ PRUNE_EVERY = 600.0
 PRUNE_BATCH = 200
 CATCH_UP = 48  # hours back an hourly row is made for after a restart
 MAX_POINTS = 5000  # periods one series may span
+OTHERS_WRITE = LATE + 2 * WRITE_EVERY + 60  # an unfed history's wait before merging an hour the pollers rolled up
 
 _INSERT = "INSERT INTO line_quality (device, step, start, metrics, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 _ROWS = "SELECT device, step, start, metrics, data FROM line_quality"
@@ -64,7 +72,9 @@ class LineHistory:
     """The roll-ups' thread and the lists built on them. `current()`: the config in force (its
     topology and `history` section), read afresh each time so that a reload applies."""
 
-    def __init__(self, store: Store, current: Callable[[], Config], clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, current: Callable[[], Config], clock: Callable[[], float], *, merges: bool = True) -> None:
+        self.fed = True  # False: other processes (pollers) write the 5-minute rows, this one merges them
+        self.merges = merges  # False: a poller's, which leaves the hourly rows and the pruning to the correlator
         self._store = store
         self._current = current
         self._clock = clock
@@ -84,7 +94,7 @@ class LineHistory:
 
     def take(self, samples: list[Sample]) -> None:
         """A poll's samples, handed to the thread as they are."""
-        if self._current().history.metrics:
+        if self.fed and self._current().history.metrics:
             self._thread.submit(self._add, samples)
 
     def start(self) -> None:
@@ -115,7 +125,7 @@ class LineHistory:
                 await asyncio.wait_for(self._stopping.wait(), WRITE_EVERY)
             try:
                 await self.write_due()
-                if self._clock() >= next_prune:
+                if self.merges and self._clock() >= next_prune:
                     next_prune = self._clock() + PRUNE_EVERY
                     await self.prune()
             except DATABASE_ERRORS as error:
@@ -196,7 +206,9 @@ class LineHistory:
         if self._period is not None and now >= self._period.end + LATE:
             self._close_period()
         rows, self._closed = self._closed, []
-        return rows + self._hourly()
+        if not self.fed:
+            self._written_until = int(now - OTHERS_WRITE)
+        return rows + self._hourly() if self.merges else rows
 
     def _write(self, rows: list[Rollup]) -> None:
         db = self._connection()

@@ -2,6 +2,8 @@
 devices of the shards it holds by lease and writing their samples, in batches, for the
 correlator (`--role correlator`, monitord/correlator_role.py) to judge. A line's sample that
 changes nothing its rules see is left out, but for one every `cluster.resend` (rules/changes.py).
+The line quality roll-ups of its shards' lines are its own to keep: it writes their 5-minute rows
+(monitord/line_history.py), so no reading has to reach the correlator for them.
 
 A shard is an exchange (or a region: `cluster.shard_by`). Every `cluster.lease` / 3 seconds the
 poller renews its leases and claims or lets go of shards (monitord/shards.py decides,
@@ -49,6 +51,7 @@ from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import needs_restart
 from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
+from monitord.line_history import LineHistory
 from monitord.metrics import RoleCollector
 from monitord.model import Sample, StateServer
 from monitord.noc_metrics import LevelFamilies, build_info, poll_failures, snmp_counts
@@ -82,6 +85,7 @@ class Poller:
         self.written_at: dict[str, float] = {}  # shard -> wall time of its last batch written
         self.results: Counter[str] = Counter()  # batches: written, fenced, failed; samples: unchanged, ...
         self.unchanged = _unchanged(config, config.cluster.resend)
+        self.lines: LineHistory | None = None  # its shards' line quality roll-ups, while it runs
         self.scheduler: Scheduler | None = None
         self._jobs: list[Job] = []
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-shards")
@@ -95,12 +99,16 @@ class Poller:
         """0 once stopped, 1 when it cannot start."""
         config = self.config
         try:
-            Store.open(config.state).close()  # the schema brought up to date
+            store = Store.open(config.state)  # the schema brought up to date
         except StoreError as error:
             log.error("cannot start: %s", error)
             return 1
         async with contextlib.AsyncExitStack() as opened:
+            opened.callback(store.close)
             opened.callback(self._thread.shutdown)
+            self.lines = LineHistory(store, lambda: self.config, self.clock, merges=False)
+            self.lines.start()
+            opened.push_async_callback(self.lines.stop)  # the period in progress written
             snmp = self.probes.snmp = snmp_client(config.snmp)
             opened.callback(snmp.close)
             pinger = self.probes.pinger = await Pinger.open()
@@ -228,13 +236,16 @@ class Poller:
     # --- batches -----------------------------------------------------------------------------
 
     async def _sink(self, samples: list[Sample]) -> None:
-        """The scheduler's: never waits (the samples wait for the writer in their shard's batch)."""
+        """The scheduler's: never waits (the samples wait for the writer in their shard's batch,
+        the roll-ups' thread adds them up)."""
+        mine = []
         for sample in samples:
             node = sample.target
             device = node.id if node.level == "device" else self._line_device.get(node.id, "")
             shard = self.shard_of.get(device)
             if shard not in self.held:
                 continue
+            mine.append(sample)
             if not self.unchanged.new(shard, sample):
                 self.results["unchanged_samples"] += 1
                 continue
@@ -242,6 +253,8 @@ class Poller:
             waiting.append(sample)
             if len(waiting) >= self.cluster.batch_samples:
                 self._full.set()
+        if self.lines is not None:
+            self.lines.take(mine)
 
     async def _writing(self) -> None:
         while True:
@@ -353,9 +366,8 @@ def poller_app(poller: Poller, registry: CollectorRegistry, forwarder: Forwarder
 
 
 def _unchanged(config: Config, resend: float) -> Unchanged:
-    """What this poller leaves out of its batches: nothing the correlator's rules or its line
-    quality roll-ups could take."""
-    return Unchanged(Signer(config.rules, config.history.metrics), resend)
+    """What this poller leaves out of its batches: nothing the correlator's rules could take."""
+    return Unchanged(Signer(config.rules), resend)
 
 
 def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:

@@ -9,8 +9,9 @@ hold running out, a flap score decaying), which the correlator's engine does by 
 line's sample before it, and the correlator's engine ends where every sample would have left it.
 
 Always written: device samples (a device counts its down samples: rules/judge.py
-`count_downs`), samples of a technology with a drift rule (its baseline moves with every value)
-and samples carrying a metric the line quality roll-ups keep (they want every value).
+`count_downs`) and samples of a technology with a drift rule (its baseline moves with every
+value). The line quality roll-ups, which want every value, are kept by the pollers themselves
+(monitord/line_history.py).
 
 Two differences remain, both in the small. A threshold whose `for` hold has run out fires with
 the value of the sample that finds it so, or, when the engine's timer comes first, with the first
@@ -24,7 +25,7 @@ until the line's next sample.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 
 from monitord.model import Sample
 from rules.checks import Drift, Flap, RuleSet, Threshold
@@ -39,14 +40,13 @@ _SHARED_SIGNATURES = 4096
 class Signer:
     """The signature of a line's sample under `rules`, or None when it must always be written."""
 
-    def __init__(self, rules: RulesConfig, kept: Iterable[str]) -> None:
+    def __init__(self, rules: RulesConfig) -> None:
         self._rules = rules
-        self._kept = frozenset(kept)
         self._probes: dict[str, tuple[RuleSet, tuple[Threshold | Flap, ...]] | None] = {}
         self._shared: dict[Signature, Signature] = {}
 
     def signature(self, sample: Sample) -> Signature | None:
-        if sample.target.level != "line" or not self._kept.isdisjoint(sample.values):
+        if sample.target.level != "line":
             return None
         found = self._probe(sample.probe)
         if found is None:

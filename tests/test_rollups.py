@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from monitord.config import HistoryConfig
-from monitord.line_history import LATE, LineHistory
+from monitord.line_history import LATE, OTHERS_WRITE, LineHistory
 from monitord.model import Device, Line, LineState, NodeRef, Outcome, Sample, StateServer, Status
 from monitord.rollups import (
     FIVE_MINUTES,
@@ -295,6 +295,30 @@ async def test_old_rows_are_pruned_by_their_own_retention(rollups: tuple[LineHis
     clock.now = T0 + 3 * 86400
     assert await history.prune() == 14
     assert count_rows(store, HOUR) == 0
+
+
+async def test_in_a_cluster_the_pollers_write_the_periods_and_the_correlator_merges_the_hours(store: Store) -> None:  # noqa: F811
+    """A poller's history writes 5-minute rows only; the correlator's, fed nothing, merges an hour
+    once OTHERS_WRITE seconds have passed after it, from the rows the pollers wrote."""
+    clock = Clock(float(T0))
+    poller = LineHistory(store, lambda: config(LINES), clock, merges=False)
+    correlator = LineHistory(store, lambda: config(LINES), clock)
+    correlator.fed = False
+    try:
+        correlator.take(poll("d0", T0 + 10, 100.0))  # not its to add up
+        await feed_hour(poller, clock)
+        await poller.write_due()
+        assert (count_rows(store, FIVE_MINUTES), count_rows(store, HOUR)) == (24, 0)
+        clock.now = T0 + HOUR + OTHERS_WRITE - 1
+        assert await correlator.write_due() == 0
+        clock.now = T0 + HOUR + OTHERS_WRITE
+        assert await correlator.write_due() == 2  # d0's and d1's hour
+        ((at, hour),) = await correlator.points("d0", "s1", HOUR, T0, T0 + HOUR)
+        assert at == T0 and hour[LEVEL] == (11.0, 16.5, 22.0)
+        assert correlator.rows_written == 2  # the hours: its own take added no period
+    finally:
+        await poller.stop()
+        await correlator.stop()
 
 
 async def test_drifting_lines_come_from_the_latest_hour(rollups: tuple[LineHistory, Clock, Store]) -> None:
