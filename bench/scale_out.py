@@ -153,6 +153,7 @@ class Counters:
     target_rows: int  # engine_targets rows inserted or updated (the correlator's per-target state)
     tables: dict[str, int]  # rows inserted, updated or deleted, by table
     unchanged: float  # line samples the pollers left out (rules/changes.py)
+    unchanged_adsl: float  # ... of them, ADSL rows (a line's table poll, read but not written)
 
     def minus(self, before: Counters) -> dict[str, float]:
         spent = {k: v - before.cpu[k] for k, v in self.cpu.items()}
@@ -167,6 +168,7 @@ class Counters:
             "rows": self.rows - before.rows,
             "target_rows": self.target_rows - before.target_rows,
             "unchanged": self.unchanged - before.unchanged,
+            "unchanged_adsl": self.unchanged_adsl - before.unchanged_adsl,
         } | {f"rows:{t}": n - before.tables.get(t, 0) for t, n in self.tables.items() if n != before.tables.get(t, 0)}
 
 
@@ -194,11 +196,16 @@ def count(cluster: PgCluster, url: str, nodes: dict[str, Node], agents: TableAge
         target_rows=int(targets[0][0]),
         tables={str(t): int(n) for t, n in tables.items()},
         unchanged=sum(unchanged_samples(node.port) for node in nodes.values() if node.role == "poller" and node.port),
+        unchanged_adsl=sum(
+            unchanged_samples(node.port, "snmp:adsl") for node in nodes.values() if node.role == "poller" and node.port
+        ),
     )
 
 
-def unchanged_samples(port: int) -> float:
-    return sum(v for _, v in scrape(port).get("monitord_poller_unchanged_samples_total", []))
+def unchanged_samples(port: int, probe: str | None = None) -> float:
+    """What a poller counted in monitord_poller_unchanged_samples_total: all probes', or one's."""
+    series = scrape(port).get("monitord_poller_unchanged_samples_total", [])
+    return sum(v for labels, v in series if probe in (None, labels.get("probe")))
 
 
 class Tally:
@@ -267,7 +274,8 @@ class Run:
     def figures(self) -> dict[str, float]:
         s, f = self.steady, self.fault
         secs = s["seconds"]
-        line_polls = self.samples["line snmp:adsl"]  # a line's table row read, with its if-mib row and its echoes
+        # a line's table row read (written or left out), with its if-mib row and its echoes
+        line_polls = self.samples["line snmp:adsl"] + s["unchanged_adsl"]
         total = sum(n for k, n in self.samples.items() if k != "missed batches")
         figures = {
             "poller_us_per_line_poll": s["pollers_cpu"] / line_polls * 1e6,

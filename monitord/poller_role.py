@@ -83,7 +83,8 @@ class Poller:
         self.held: dict[str, int] = {}
         self.waiting: dict[str, list[Sample]] = {}
         self.written_at: dict[str, float] = {}  # shard -> wall time of its last batch written
-        self.results: Counter[str] = Counter()  # batches: written, fenced, failed; samples: unchanged, ...
+        self.results: Counter[str] = Counter()  # batches: written, fenced, failed; samples: dropped; rechecked
+        self.left_out: Counter[str] = Counter()  # line samples not written as unchanged, by probe
         self.unchanged = _unchanged(config, config.cluster.resend)
         self.lines: LineHistory | None = None  # its shards' line quality roll-ups, while it runs
         self.scheduler: Scheduler | None = None
@@ -247,7 +248,7 @@ class Poller:
                 continue
             mine.append(sample)
             if not self.unchanged.new(shard, sample):
-                self.results["unchanged_samples"] += 1
+                self.left_out[sample.probe] += 1
                 continue
             waiting = self.waiting.setdefault(shard, [])
             waiting.append(sample)
@@ -333,9 +334,11 @@ class PollerCollector(Collector):
         dropped.add_metric([], self.poller.results["dropped_samples"])
         unchanged = CounterMetricFamily(
             "monitord_poller_unchanged_samples",
-            "Line samples not written: they changed nothing the line's rules see (rules/changes.py).",
+            "Line samples not written, by probe: they changed nothing the line's rules see (rules/changes.py).",
+            labels=["probe"],
         )
-        unchanged.add_metric([], self.poller.results["unchanged_samples"])
+        for probe, n in sorted(dict(self.poller.left_out).items()):
+            unchanged.add_metric([probe], n)
         rechecked = CounterMetricFamily(
             "monitord_poller_rechecks", "Devices of this poller's shards polled at once because the correlator asked."
         )

@@ -30,12 +30,12 @@ async def test_the_quick_scale_out_run_splits_the_shards_and_gives_every_per_uni
         figures = run.figures()
         assert all(math.isfinite(v) for v in figures.values()), figures
         # every line is polled by table and by echo: about 3 samples a line an interval, and devices' own;
-        # the pollers leave out those that change nothing the line's rules see (rules/changes.py), the
-        # healthy echoes and if-mib rows, and write every adsl row (the roll-ups keep its readings)
+        # the pollers leave out those that change nothing the line's rules see (rules/changes.py): in the
+        # steady lab nearly all but each line's first and those written again every `resend`
         expected = run.lines * 3 / run.interval
         polled = figures["samples_per_s"] / (1 - figures["left_out_share"])
         assert 0.6 * expected < polled < 1.5 * expected, figures
-        assert 0.3 < figures["left_out_share"] < 0.8, figures
+        assert 0.3 < figures["left_out_share"] < 1.0, figures
         assert 0.6 < figures["of_schedule"] < 1.5, figures  # the line polls were counted, each batch read once
         # read every second: only a batch taken and pruned by the correlator within that second is missed
         assert run.samples["missed batches"] <= run.batches // 10, run.samples

@@ -99,7 +99,7 @@ async def test_kill_9_a_poller_during_a_regional_outage_the_other_re_polls_its_s
 
     # echoes that say what a line's last one said are left out of the batches (rules/changes.py)
     async def leaving_out() -> bool:
-        return all([await metric(p, "monitord_poller_unchanged_samples_total") for p in (first, second)])
+        return all([await metric(p, 'monitord_poller_unchanged_samples_total{probe="icmp"}') for p in (first, second)])
 
     await wait_async(leaving_out, 30, "the pollers to leave out unchanged samples")
 
