@@ -280,7 +280,7 @@ def render_page(view: TrackView, zone: ZoneInfo, language: Language) -> str:
     note = ""
     if view.merged_from is not None:
         note = f'<p id="merged">{escape(words["merged"].format(old=view.merged_from, new=view.tracking))}</p>'
-    if view.wider_open is not None:
+    elif view.wider_open is not None:
         note = f'<p id="back">{escape(words["back"].format(new=view.wider_open))}</p>'
     if view.closed_by_hand:  # not "your service is back": a line may still be down
         note += f'<p id="closed">{escape(words["closed"])}</p>'
