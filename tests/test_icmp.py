@@ -259,11 +259,6 @@ async def test_the_kernel_keeps_other_identifiers_replies_off_a_raw_socket(famil
     """Raw sockets filtered as a pinger's are: one for the pinger's identifier gets its replies,
     one for another identifier none of them (unfiltered, both would get every reply)."""
 
-    def filtered(ident: int) -> socket.socket:
-        sock = _open_socket(family, raw=True)
-        _only_ours(sock, family, ident)
-        return sock
-
     def drained(sock: socket.socket) -> int:
         count = 0
         with contextlib.suppress(BlockingIOError):
@@ -271,11 +266,19 @@ async def test_the_kernel_keeps_other_identifiers_replies_off_a_raw_socket(famil
                 count += 1
         return count
 
+    def filtered(ident: int) -> socket.socket:
+        """What came before the filter stays queued (other workers' echoes meanwhile): drained."""
+        sock = _open_socket(family, raw=True)
+        _only_ours(sock, family, ident)
+        drained(sock)
+        return sock
+
     async with await Pinger.open() as pinger:
         with filtered(pinger._ident) as same, filtered(pinger._ident ^ 0x5A5A) as other, _open_socket(family, raw=True) as bare:
             result = (await pinger.sweep([host], 5, 1.0, 0.0))[host]
             await asyncio.sleep(0.05)
-            assert (result.received, drained(same), drained(other)) == (5, 5, 0)
+            # another process's pinger may draw the same identifier (1 in 65,536): hence `>=`
+            assert result.received == 5 and drained(same) >= 5 and drained(other) == 0
             assert drained(bare) >= 5  # what the filter spares
 
 
