@@ -15,7 +15,7 @@ from lab.isp import build_sample_isp, write_config
 from lab.world import FAST_RULES
 from monitord import batches
 from monitord.cli import main as cli
-from monitord.config import load_config
+from monitord.config import Config, load_config
 from monitord.correlator_role import Correlator
 from monitord.feed import GATHER
 from monitord.model import StateServer
@@ -30,8 +30,12 @@ def sql(server: StateServer, statement: str) -> list[tuple[object, ...]]:
         return cursor.fetchall() if cursor.description else []
 
 
-async def test_batches_are_applied_once_across_a_change_of_leader(tmp_path: Path, pg_database: StateServer) -> None:
-    isp = build_sample_isp(tmp_path, base="127.6.46")
+def one_shard(
+    tmp_path: Path, pg_database: StateServer, base: str
+) -> tuple[Config, str, list[str], ShardLeases, dict[str, int], str]:
+    """The sample ISP on PostgreSQL, a DSLAM with SMS lines and its lines, and a poller holding its
+    shard (the epochs it holds, the shard)."""
+    isp = build_sample_isp(tmp_path, base=base)
     write_config(tmp_path, rules=FAST_RULES, state=pg_database.url, state_file=None)
     config = load_config(isp.config)
     dslam, _ = dslam_with_sms_lines(config)
@@ -40,6 +44,11 @@ async def test_batches_are_applied_once_across_a_change_of_leader(tmp_path: Path
     poller = ShardLeases(pg_database, "p", 30.0)
     epoch = poller.round([config.topology.devices[dslam].exchange]).shards
     shard = next(iter(epoch))
+    return config, dslam, every, poller, epoch, shard
+
+
+async def test_batches_are_applied_once_across_a_change_of_leader(tmp_path: Path, pg_database: StateServer) -> None:
+    config, dslam, every, poller, epoch, shard = one_shard(tmp_path, pg_database, "127.6.46")
     for samples in (device_up(dslam, every, START), device_up(dslam, every, START + 2), device_down(dslam, START + 20)):
         poller.write(shard, epoch[shard], batches.dump(samples))
     sql(pg_database, "UPDATE correlator_leader SET epoch = 1")
@@ -91,15 +100,7 @@ async def test_a_batch_that_cannot_be_read_is_passed_over_and_the_next_ones_appl
 ) -> None:
     """A poller of another version, a row written by hand: retried forever, one bad row would
     stop the correlator, and with it the monitoring of every shard."""
-    isp = build_sample_isp(tmp_path, base="127.6.47")
-    write_config(tmp_path, rules=FAST_RULES, state=pg_database.url, state_file=None)
-    config = load_config(isp.config)
-    dslam, _ = dslam_with_sms_lines(config)
-    every = sorted(i for i, line in config.topology.lines.items() if line.device == dslam)
-    Store.open(pg_database).close()
-    poller = ShardLeases(pg_database, "p", 30.0)
-    epoch = poller.round([config.topology.devices[dslam].exchange]).shards
-    shard = next(iter(epoch))
+    config, dslam, every, poller, epoch, shard = one_shard(tmp_path, pg_database, "127.6.47")
     poller.write(shard, epoch[shard], batches.dump(device_up(dslam, every, START)))
     bad = ['{"not": "a batch"}', "[[1, 2]]", '[["line", "x", "icmp", 1.0, "ok", [1], ""]]', "[" * 100_000, "not json"]
     with psycopg.connect(pg_database.url, autocommit=True) as db:
@@ -126,15 +127,7 @@ async def test_batches_that_arrive_just_after_a_read_that_caught_up_make_one_ste
 ) -> None:
     """A hundred shards' pollers commit a batch each a second: read one by one, each would be a
     step and a commit of its own. After a read that took all there was, the feed waits GATHER."""
-    isp = build_sample_isp(tmp_path, base="127.6.48")
-    write_config(tmp_path, rules=FAST_RULES, state=pg_database.url, state_file=None)
-    config = load_config(isp.config)
-    dslam, _ = dslam_with_sms_lines(config)
-    every = sorted(i for i, line in config.topology.lines.items() if line.device == dslam)
-    Store.open(pg_database).close()
-    poller = ShardLeases(pg_database, "p", 30.0)
-    epoch = poller.round([config.topology.devices[dslam].exchange]).shards
-    shard = next(iter(epoch))
+    config, dslam, every, poller, epoch, shard = one_shard(tmp_path, pg_database, "127.6.48")
     poller.write(shard, epoch[shard], batches.dump(device_up(dslam, every, START)))
     sql(pg_database, "UPDATE correlator_leader SET epoch = 1")
     correlator = Correlator(config, clock=Clock(), epoch=1)
