@@ -45,6 +45,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,17 +196,18 @@ def count(cluster: PgCluster, url: str, nodes: dict[str, Node], agents: TableAge
         seq=int(seq),
         target_rows=int(targets[0][0]),
         tables={str(t): int(n) for t, n in tables.items()},
-        unchanged=sum(unchanged_samples(node.port) for node in nodes.values() if node.role == "poller" and node.port),
-        unchanged_adsl=sum(
-            unchanged_samples(node.port, "snmp:adsl") for node in nodes.values() if node.role == "poller" and node.port
-        ),
+        **left_out(node.port for node in nodes.values() if node.role == "poller" and node.port),
     )
 
 
-def unchanged_samples(port: int, probe: str | None = None) -> float:
-    """What a poller counted in monitord_poller_unchanged_samples_total: all probes', or one's."""
-    series = scrape(port).get("monitord_poller_unchanged_samples_total", [])
-    return sum(v for labels, v in series if probe in (None, labels.get("probe")))
+def left_out(ports: Iterable[int]) -> dict[str, float]:
+    """What the pollers counted in monitord_poller_unchanged_samples_total: in all (`unchanged`),
+    and of ADSL rows (`unchanged_adsl`); one scrape each."""
+    series = [sample for port in ports for sample in scrape(port).get("monitord_poller_unchanged_samples_total", [])]
+    return {
+        "unchanged": sum(v for _, v in series),
+        "unchanged_adsl": sum(v for labels, v in series if labels.get("probe") == "snmp:adsl"),
+    }
 
 
 class Tally:
