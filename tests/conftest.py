@@ -1,5 +1,7 @@
 """Settings for the whole suite."""
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import settings
 
@@ -22,6 +24,16 @@ SHARED_PEERS = {"rt_server": "rt", "snmpsim": "snmp", "snmpd": "snmp", "api": "a
 # modems, the notifiers' peers) for tens of seconds are split by hand into two groups of about equal
 # length, `lab-world-1` and `lab-world-2`: at most two of them run at once, so the agents and the
 # daemons keep answering within the lab's sub-second timeouts while the other workers are busy.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_net_snmp_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each worker's net-snmp tools (snmptrap, snmpinform, snmpget) keep their engine ID and boots in
+    a folder of their own. In the shared /var/lib/snmp/snmpapp.conf, one tool read the file while
+    another rewrote it on exit ("buffer too small to read octet string") and a v3 inform timed out."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SNMP_PERSISTENT_DIR", str(tmp_path_factory.mktemp("net-snmp")))
+        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

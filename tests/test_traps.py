@@ -101,7 +101,7 @@ async def test_net_snmp_traps_and_informs_recheck_the_sending_device(receiving) 
     await settled(receiver, 1)
     assert rechecked == [DSLAM]
     # an inform waits for its Response: the exit status says it came (within 15 s, once: a resent
-    # inform would be counted twice; a loaded machine has taken more than 5 s)
+    # inform would be counted twice)
     assert await run("snmpinform", "-v", "2c", "-c", COMMUNITY, "-t", "15", "-r", "0", to, "", LINK_UP) == 0
     assert await run("snmptrap", "-v", "2c", "-c", COMMUNITY, to, "", CARD_FAILED) == 0
     await settled(receiver, 3)
