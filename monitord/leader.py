@@ -12,9 +12,9 @@ leader commits after it. As with the outbox's leases, the server's rows decide, 
 belief.
 
 The lock's session has its own thread (a check that hangs on a dead link holds no event loop)
-and TCP keepalives on both ends (monitord/store.py SERVER_KEEPALIVES, as every session of the
-store has), so that a link that went silent ends it, and with it the lock, within about
-LINK_TIMEOUT seconds rather than the system's two hours. Its commits are synchronous: an
+and TCP keepalives on both ends (monitord/store.py SERVER_KEEPALIVES and CLIENT_KEEPALIVES, as
+every session of the store has), so that a link that went silent ends it, and with it the lock,
+within about ten seconds rather than the system's two hours. Its commits are synchronous: an
 epoch raised is never lost to a crash of the server.
 """
 
@@ -36,14 +36,6 @@ log = logging.getLogger("monitord")
 LEADER_LOCK = 0x6D6F6E63  # pg_advisory_lock key of the correlator's leadership
 CHECK_EVERY = 1.0  # seconds between a standby's tries of the lock, and between a leader's checks of it
 CHECK_TIMEOUT = 5.0  # a leader whose check goes unanswered this long stops leading
-LINK_TIMEOUT = 10  # seconds of silence after which either end gives the lock's session up
-_CLIENT_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 3,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": LINK_TIMEOUT * 1000,
-}
 _TAKE_OVER = """UPDATE correlator_leader SET epoch = epoch + 1, holder = $1, advertise = NULL,
     since = extract(epoch FROM clock_timestamp()) RETURNING epoch"""
 _ADVERTISE = "UPDATE correlator_leader SET advertise = $1 WHERE epoch = $2"
@@ -122,7 +114,7 @@ class Leadership:
     def _connected(self) -> psycopg.Connection[Any]:
         if self._session is None or self._session.closed or self._session.broken:
             self._close()
-            session = postgres_session(self.server, **_CLIENT_KEEPALIVES)
+            session = postgres_session(self.server)
             for setting in (*SERVER_KEEPALIVES, "SET synchronous_commit = on"):
                 session.execute(setting)
             self._session = session

@@ -40,7 +40,6 @@ log = logging.getLogger("monitord")
 
 BATCH_LOCK = 0x6D6F6E62  # pg_advisory_xact_lock key: batches are inserted one at a time, in seq order
 CHANNEL = "monitord_batches"  # NOTIFY after each batch: the correlator reads at once
-LINK = {"keepalives": 1, "keepalives_idle": 3, "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 10000}
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
 
@@ -68,7 +67,7 @@ class Session:
     def db(self) -> psycopg.Connection[Any]:
         if self._db is None or self._db.closed or self._db.broken:
             self.close()
-            db = postgres_session(self.server, **LINK)
+            db = postgres_session(self.server)
             for setting in SERVER_KEEPALIVES:
                 db.execute(setting)
             self._db = db

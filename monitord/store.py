@@ -469,6 +469,17 @@ SERVER_KEEPALIVES = (
     "SET tcp_keepalives_count = 3",
     "SET tcp_user_timeout = 10000",
 )
+# libpq's side of the same, for every session (ignored on a Unix socket): a statement in flight
+# over a link that went silent fails within about ten seconds instead of waiting out TCP's
+# fifteen minutes of retransmissions (a poller's batch, the leader's lock check, the roll-up
+# writer that a stop waits for), and an idle session finds out by its keepalives.
+CLIENT_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 3,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,
+}
 PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
 
 # An item of an ordered channel waits while an older item of its incident is undelivered.
@@ -961,10 +972,12 @@ class _Postgres:
     @staticmethod
     def connect(server: StateServer, **options: Any) -> psycopg.Connection[Any]:
         """An autocommitting session (the Store begins its own transactions); the URL's own
-        application_name and connect_timeout win over these, `options` (libpq's) over the URL."""
+        application_name, connect_timeout and keepalives win over these, `options` (libpq's)
+        over the URL."""
         params: dict[str, Any] = {
             "application_name": "monitord",
             "connect_timeout": 10,
+            **CLIENT_KEEPALIVES,
             **conninfo_to_dict(server.url),
             **options,
         }

@@ -1,11 +1,14 @@
 """The PostgreSQL store across a restart of the server (issue 15 item 3), against a real local
 cluster (tests/pg_fixtures.py `pg_crashable`): every session is replaced at its next use, a
 commit a crash may have lost is never called durable, and the daemon and a notifier worker
-catch up with nothing lost and nothing sent twice."""
+catch up with nothing lost and nothing sent twice. And over a link that goes silent, a session
+gives up within seconds."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,9 +26,28 @@ from monitord.outbox import ChannelPolicy, Outbox
 from monitord.pipeline import WRITE_RETRY
 from monitord.store import DATABASE_ERRORS, LeaseLost, Store
 from notifiers.sms import TwilioSms
+from tests.ops_fixtures import short_dir  # noqa: F401  (fixture)
 from tests.outbox_fixtures import FAST, queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 from tests.pg_fixtures import PgCluster
+from tests.pg_partition import Link, pg_link  # noqa: F401  (fixture)
 from tests.test_faults_state import START, Clock, device_down, device_up, dslam_with_sms_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+SILENT_LINK_CLIENT = r"""
+import sys, time
+from monitord.model import StateServer
+from monitord.store import DATABASE_ERRORS, Store
+store = Store.open(StateServer(sys.argv[1]))
+store.incident("ARZ-2026-000001")
+print("ready", flush=True)
+sys.stdin.readline()  # the link is cut now
+started = time.monotonic()
+try:
+    store.incident("ARZ-2026-000001")
+    print("answered", flush=True)
+except DATABASE_ERRORS as error:
+    print(f"failed after {time.monotonic() - started:.1f} s: {type(error).__name__}", flush=True)
+"""
 
 
 async def restart(pg: PgCluster) -> None:
@@ -232,3 +254,25 @@ async def test_a_lease_renewed_before_a_crash_is_not_sent_under_and_lapses_while
         assert store.lease_holds()
     finally:
         store.close()
+
+
+def test_a_session_over_a_link_gone_silent_fails_within_seconds(pg_link: Link, pg_database: StateServer) -> None:
+    """Every session carries libpq's keepalives and TCP_USER_TIMEOUT (monitord/store.py
+    CLIENT_KEEPALIVES): over a link that drops every packet, a statement fails in about ten
+    seconds instead of waiting out TCP's retransmissions (about fifteen minutes, which held a stop
+    that waits for the roll-up writer's thread). The store runs in the link's network namespace
+    and reaches PostgreSQL over TCP there: libpq ignores these settings on a Unix socket."""
+    url = f"postgresql://postgres@127.0.0.1:{pg_link.hop}/{pg_database.url.rpartition('/')[2]}"
+    command = ["ip", "netns", "exec", pg_link.namespace, sys.executable, "-c", SILENT_LINK_CLIENT, url]
+    client = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "ready"
+        pg_link.cut()
+        said, _ = client.communicate("cut\n", timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("a statement over the silent link still hung after 60 s") from None
+    finally:
+        client.kill()
+        client.wait()
+    assert said.startswith("failed after"), said
+    assert float(said.split()[2]) < 25, said
