@@ -3,9 +3,10 @@ min/avg/max per metric, packed per device into one compact row, and hourly rows 
 5-minute ones. The thread that feeds, writes and prunes them is monitord/line_history.py.
 
 Memory: `Accumulator` keeps one slot per line that answered in the period, four packed arrays
-per metric (min, max, sum, count: 28 bytes a line and metric), not an object per reading, and
-only for the metrics some line gave: a DSL-only inventory makes no columns for the cable and
-optical levels (6 of the 13 default metrics, 17 MB at 100,000 lines).
+per metric (min and max as float32, which is all a row keeps of them, the sum as a double, the
+count: 20 bytes a line and metric), not an object per reading, and only for the metrics some
+line gave: a DSL-only inventory makes no columns for the cable and optical levels (6 of the 13
+default metrics, 12 MB at 100,000 lines).
 Storage: one row per device and period (`Rollup`), its lines' ids and, per metric read on any
 of them, the min, avg and max arrays, zlib-compressed. Levels in dB (`_db`, `_dbm`, `_dbmv`)
 are int16 tenths of a dB (±3276.7 dB: every level a line has), everything else (rates,
@@ -142,7 +143,7 @@ _Column = tuple["array[float]", "array[float]", "array[float]", "array[int]"]
 
 def _column(lines: int) -> _Column:
     """A metric's min, max, sum and count for `lines` slots, none read yet."""
-    return array("d", [math.inf]) * lines, array("d", [-math.inf]) * lines, array("d", [0.0]) * lines, array("I", [0]) * lines
+    return array("f", [math.inf]) * lines, array("f", [-math.inf]) * lines, array("d", [0.0]) * lines, array("I", [0]) * lines
 
 
 def _encode(metric: str, values: Sequence[float | None]) -> bytes:

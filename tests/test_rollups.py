@@ -141,6 +141,7 @@ def test_a_period_keeps_columns_only_for_the_metrics_its_lines_gave() -> None:
     acc.add("b", {RATE: 2000.0})
     acc.add("a", {LEVEL: 7.0, RATE: 3000.0})  # a metric first read after two lines have slots
     assert set(acc._columns) == {LEVEL, RATE}  # no arrays for the two metrics nobody read
+    assert sum(array.itemsize for array in acc._columns[RATE]) == 20  # bytes a line: float32 min and max
     (row,) = acc.rollups(lambda line: "d1")
     assert row.metrics == (LEVEL, RATE)  # in the configured order
     assert line_point(row, "a") == {LEVEL: (7.0, 7.0, 7.0), RATE: (1000.0, 2000.0, 3000.0)}
