@@ -75,6 +75,7 @@ class Scrape:
     loop_wall: float
     thread_cpu: float
     size: int  # bytes of text
+    level_series: int  # monitord_line_level series in it
 
 
 async def scrape(daemon: Daemon, scheduler: Scheduler) -> Scrape:
@@ -93,12 +94,12 @@ async def scrape(daemon: Daemon, scheduler: Scheduler) -> Scrape:
     daemon.scheduler = scheduler
     try:
         cpu, wall = time.process_time(), time.perf_counter()
-        await daemon.exposition.refresh()
+        body = await daemon.exposition.refresh()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         asyncio.to_thread = to_thread
         daemon.scheduler = None
-    return Scrape(cpu - thread_cpu, wall - thread_wall, thread_cpu, len(daemon.exposition.body))
+    return Scrape(cpu - thread_cpu, wall - thread_wall, thread_cpu, len(body), body.count(b"\nmonitord_line_level"))
 
 
 def rss_mb() -> float:
@@ -274,7 +275,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     print(f"CPU-s per 60 s at 4 scrapes a minute: {4 * (loop_cpu + thread_cpu):.2f}")
     print(f"VmRSS {rss_before:,.0f} MB before the first scrape, {rss_after:,.0f} MB after the last (text and what is kept)")
     if levels is not None:
-        series = daemon.exposition.body.count(b"\nmonitord_line_level")
+        series = results[-1].level_series
         print(
             f"line levels: {series:,} series; keeping a poll's levels (`readings`, on the probing path): "
             f"{1e6 * levels.cpu / levels.polls:.0f} µs CPU per poll of 48 lines, {levels.polls:,} polls"

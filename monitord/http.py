@@ -404,11 +404,13 @@ async def ready(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Served from the last rendering; only a stale one goes to the daemon's loop, one at a time."""
     exposition = _daemon(request).exposition
-    if exposition.stale():
+    body = exposition.fresh()
+    if body is None:
         async with request.app[LIMITS].render:
-            if exposition.stale():
-                await _on_daemon_loop(request, exposition.refresh)
-    return web.Response(body=exposition.body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body = exposition.fresh()
+            if body is None:
+                body = await _on_daemon_loop(request, exposition.refresh)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @on_daemon_loop

@@ -132,11 +132,11 @@ async def test_exposition_is_fresh_for_a_while_and_longer_when_rendering_is_cost
     costly = CountingCollector()
     registry.register(costly)
     exposition = Exposition(registry, clock=lambda: now[0])
-    assert exposition.stale() and exposition.body == b""
-    await exposition.refresh()
-    assert b"test_renders 1.0" in exposition.body and not exposition.stale()
+    assert exposition.fresh() is None
+    body = await exposition.refresh()
+    assert b"test_renders 1.0" in body and exposition.fresh() is body
     now[0] += FRESH_FOR
-    assert exposition.stale()
+    assert exposition.fresh() is None
 
     class Slow(CountingCollector):
         def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -145,11 +145,22 @@ async def test_exposition_is_fresh_for_a_while_and_longer_when_rendering_is_cost
 
     registry.unregister(costly)
     registry.register(Slow())
-    await exposition.refresh()
+    body = await exposition.refresh()
     now[0] += RENDER_SHARE * 0.5 - 0.01
-    assert not exposition.stale()
+    assert exposition.fresh() is body
     now[0] += 0.02
-    assert exposition.stale()
+    assert exposition.fresh() is None
+
+
+async def test_a_stale_exposition_is_let_go() -> None:
+    """Not kept between scrapes: the body is dropped once it may no longer be served."""
+    registry = CollectorRegistry()
+    registry.register(CountingCollector())
+    exposition = Exposition(registry)
+    await exposition.refresh()
+    assert exposition._rendering[0]
+    await asyncio.sleep(FRESH_FOR + 0.2)
+    assert exposition._rendering[0] == b""
 
 
 def test_cpu_share_paces_what_is_used_beyond_the_share() -> None:

@@ -151,9 +151,9 @@ async def test_the_served_text_is_prometheus_clients_and_follows_every_change(tm
         for change in changes:
             if asyncio.iscoroutine(done := change()):
                 await done
-            await daemon.exposition.refresh()
-            assert daemon.exposition.body == generate_latest(registry)
-        body = daemon.exposition.body.decode()
+            rendered = await daemon.exposition.refresh()
+            assert rendered == generate_latest(registry)
+        body = rendered.decode()
         assert f'monitord_device_polls_total{{device="{dslam}",outcome="timeout",probe="snmp:adsl"}} 1.0' in body
         assert f'monitord_device_poll_duration_seconds_count{{device="{dslam}",probe="icmp"}} 2.0' in body
         where = place(topology, dslam)
