@@ -294,7 +294,7 @@ async def run(
             prober = asyncio.create_task(lag.watch())
             await asyncio.sleep(idle)
             idle_lag = max((x for _, x in lag.seen), default=0.0)
-            before = await asyncio.to_thread(scrape, port)
+            _, before = await asyncio.to_thread(scrape, port)
             client = Client(port)
             try:
                 await asyncio.to_thread(client.sign_in, "noc", PASSWORD)
@@ -304,7 +304,7 @@ async def run(
                 client.close()
             busy_lag = max((x for end, x in lag.seen if end >= started), default=0.0)
             prober.cancel()
-            after = await asyncio.to_thread(scrape, port)
+            _, after = await asyncio.to_thread(scrape, port)
             open_incidents = len(daemon.open_incidents())
         finally:
             stop.set()
