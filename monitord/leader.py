@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from monitord.model import StateServer
-from monitord.store import SERVER_KEEPALIVES, one_line, postgres_session
+from monitord.store import one_line, postgres_session
 
 log = logging.getLogger("monitord")
 
@@ -115,8 +115,7 @@ class Leadership:
         if self._session is None or self._session.closed or self._session.broken:
             self._close()
             session = postgres_session(self.server)
-            for setting in (*SERVER_KEEPALIVES, "SET synchronous_commit = on"):
-                session.execute(setting)
+            session.execute("SET synchronous_commit = on")
             self._session = session
         return self._session
 

@@ -34,7 +34,7 @@ import psycopg
 
 from monitord.model import StateServer
 from monitord.shards import plan
-from monitord.store import SERVER_KEEPALIVES, postgres_session
+from monitord.store import postgres_session
 
 log = logging.getLogger("monitord")
 
@@ -67,10 +67,7 @@ class Session:
     def db(self) -> psycopg.Connection[Any]:
         if self._db is None or self._db.closed or self._db.broken:
             self.close()
-            db = postgres_session(self.server)
-            for setting in SERVER_KEEPALIVES:
-                db.execute(setting)
-            self._db = db
+            self._db = postgres_session(self.server)
         return self._db
 
     def close(self) -> None:

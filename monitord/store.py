@@ -1027,10 +1027,17 @@ class _Postgres:
 Row = sqlite3.Row | PgRow
 
 
-def postgres_session(server: StateServer, **options: Any) -> psycopg.Connection[Any]:
+def postgres_session(server: StateServer) -> psycopg.Connection[Any]:
     """A session of its own on the state's server, as the store connects (`$1` placeholders,
-    autocommit); `options`: libpq's connection parameters (keepalives, tcp_user_timeout, ...)."""
-    return _Postgres.connect(server, **options)
+    autocommit, keepalives on both ends)."""
+    session = _Postgres.connect(server)
+    try:
+        for setting in SERVER_KEEPALIVES:
+            session.execute(setting)
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def _compact(record: dict[str, Any]) -> str:
