@@ -18,6 +18,7 @@ mapped), 2 usage (a bad role map, an unreadable token file), 3 NetBox could not 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -25,13 +26,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 import yaml
 
 from monitord.files import SECRET_LIMIT, read_regular_text
 from monitord.netbox_map import DEFAULT_ROLES, Options, Result, check_roles, map_inventory
+
+if TYPE_CHECKING:
+    import requests
 
 REFUSED, USAGE, UNREADABLE = 1, 2, 3
 
@@ -85,24 +88,15 @@ class Fetched:
     devices: list[dict[str, Any]]
 
 
-class _TimedSession(requests.Session):
-    """requests has no session-wide timeout; every call pynetbox makes gets this one."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
-
-
 def fetch(url: str, token: str, timeout: float, page_size: int) -> Fetched:
     """Every region, site and device, each list followed through its pages."""
-    import pynetbox  # only this command needs it
+    import pynetbox  # only this command needs them: not loaded in the daemon
+    import requests
 
     api = pynetbox.api(url, token=token)
-    api.http_session = _TimedSession(timeout)
+    session = api.http_session = requests.Session()
+    # requests has no session-wide timeout; every call pynetbox makes gets this one
+    session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
     try:
         return Fetched(
             [dict(item) for item in api.dcim.regions.all(limit=page_size)],
