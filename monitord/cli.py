@@ -282,8 +282,6 @@ def _version() -> str:
 def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     from monitord import logs
     from monitord.daemon import run_daemon
-    from monitord.notifier_role import run_notifier
-    from monitord.standby import run_member
 
     config = load_or_report(path)
     if config is None:
@@ -299,6 +297,8 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
     for warning in config.warnings:
         logging.getLogger("monitord").warning("%s", warning)
     if role == "notifier":
+        from monitord.notifier_role import run_notifier  # the roles' modules load psycopg: not for one process on SQLite
+
         return asyncio.run(run_notifier(config))
     if role == "poller":
         from monitord.poller_role import run_poller
@@ -306,6 +306,8 @@ def _run(path: str, *, json_logs: bool, level: str, role: str = "all") -> int:
         assert config.state_server is not None
         return asyncio.run(run_poller(path, config, config.state_server))
     if config.state_server is not None:  # one of several: one leads, the others stand by (monitord/standby.py)
+        from monitord.standby import run_member
+
         return asyncio.run(run_member(path, config, config.state_server, role))
     return asyncio.run(run_daemon(path, config))
 

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -48,17 +49,19 @@ from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
 from monitord.sms_inbound import InboundSms, SmsDesk
 from monitord.stages import Stage, StageChange
-from monitord.store import DATABASE_ERRORS, LeaseLost, Store, StoredWindow, StoreError
+from monitord.store import LeaseLost, Store, StoredWindow, StoreError
 from monitord.view import PollFigures
 from notices.holds import hold_notices
 from notices.plan import Planned, PlanSettings, stage_notices
 from probes.icmp import Pinger
 from probes.profiles import Profile
 from probes.scheduler import Job, Scheduler
-from probes.traps import Limits, TrapReceiver, senders
 from rules.config import RulesConfig
 from rules.nodes import Reshape
 from rules.tally import STATUSES, LineCounts
+
+if TYPE_CHECKING:
+    from probes.traps import TrapReceiver
 
 log = logging.getLogger("monitord")
 
@@ -78,7 +81,7 @@ async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
         why = None
         try:
             await outbox.run()
-        except* DATABASE_ERRORS as errors:
+        except* outbox.store_errors as errors:
             why = f"the state file refused a write ({errors.exceptions[0]})"
         except* LeaseLost as errors:
             why = str(errors.exceptions[0])
@@ -185,6 +188,8 @@ class Daemon:
                 job_timeout=config.job_timeout,
             )
             if config.traps is not None:
+                from probes.traps import Limits, TrapReceiver, senders  # pysnmp only where traps are received
+
                 t = config.traps
                 self.traps = TrapReceiver(
                     senders(config.topology, config.profiles),
@@ -241,7 +246,7 @@ class Daemon:
                 await self.pipeline.stop()
             try:  # stopping because the database went away (a leader's lock session broke): no count
                 queued = f"{self.store.depth()} notifications stay"
-            except DATABASE_ERRORS:
+            except self.store.errors:
                 queued = "what the database holds stays"
             log.info("stopped; %s queued for the next start", queued)
 
@@ -271,7 +276,7 @@ class Daemon:
             await asyncio.sleep(PRUNE_EVERY)
             try:
                 await self.prune_history()
-            except DATABASE_ERRORS as error:
+            except self.store.errors as error:
                 log.warning("pruning old history failed, tried again in %.0f s: %s", PRUNE_EVERY, error)
 
     async def prune_history(self) -> int:
@@ -336,6 +341,8 @@ class Daemon:
             if self.scheduler and jobs is not None:
                 self.scheduler.replace_jobs(jobs)
             if self.traps:
+                from probes.traps import senders
+
                 self.traps.replace_senders(senders(config.topology, config.profiles))
             if later := needs_restart(old, config):
                 log.warning("reloaded, but changes to %s take effect at the next restart", ", ".join(later))
@@ -365,6 +372,10 @@ class Daemon:
     @property
     def unwritten(self) -> Unwritten | None:
         return self.pipeline.unwritten
+
+    @property
+    def store_errors(self) -> tuple[type[Exception], ...]:
+        return self.store.errors
 
     @property
     def write_failures(self) -> int:

@@ -67,7 +67,7 @@ from monitord.ratelimit import TokenBucket
 from monitord.rollups import STEPS
 from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
 from monitord.stages import Part, Stage, line_back
-from monitord.store import DATABASE_ERRORS, StoredWindow, one_line
+from monitord.store import StoredWindow, one_line
 from monitord.trends import Drift
 from notices.templates import mask_phone
 
@@ -357,7 +357,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         kept = {k: v for k, v in error.headers.items() if k == "Allow"}
         return _json({"error": error.reason.lower()}, status=error.status, headers=kept)
-    except DATABASE_ERRORS as error:  # the store down or locked: say so, as /health does
+    except _daemon(request).store_errors as error:  # the store down or locked: say so, as /health does
         log.warning("%s %s: the store did not answer: %s", request.method, request.path, one_line(error))
         return _json({"error": "the state store did not answer; retry shortly"}, status=503, headers={"Retry-After": "5"})
     except Exception:  # a bug: logged with its traceback (redacted), never shown to the caller

@@ -12,7 +12,7 @@ leader commits after it. As with the outbox's leases, the server's rows decide, 
 belief.
 
 The lock's session has its own thread (a check that hangs on a dead link holds no event loop)
-and TCP keepalives on both ends (monitord/store.py SERVER_KEEPALIVES and CLIENT_KEEPALIVES, as
+and TCP keepalives on both ends (monitord/pgstore.py SERVER_KEEPALIVES and CLIENT_KEEPALIVES, as
 every session of the store has), so that a link that went silent ends it, and with it the lock,
 within about ten seconds rather than the system's two hours. Its commits are synchronous: an
 epoch raised is never lost to a crash of the server.
@@ -29,7 +29,8 @@ from typing import Any
 import psycopg
 
 from monitord.model import StateServer
-from monitord.store import one_line, postgres_session
+from monitord.pgstore import postgres_session
+from monitord.store import one_line
 
 log = logging.getLogger("monitord")
 

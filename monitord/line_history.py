@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from monitord.model import Outcome, Sample
 from monitord.quality import level_limits
 from monitord.rollups import FIVE_MINUTES, HOUR, Accumulator, Point, Rollup, line_point, merge, period_start, unpack
-from monitord.store import DATABASE_ERRORS
 from monitord.trends import Drift, Flaps, drifting
 from rules.checks import Threshold
 
@@ -107,7 +106,7 @@ class LineHistory:
             await self._task  # not cancelled: rows it took to write would be lost
         try:
             await self.flush()
-        except DATABASE_ERRORS as error:
+        except self._store.errors as error:
             log.warning("line quality of the last minutes not written: %s", error)
         await self._on_thread(self._close_connection)
         self._thread.shutdown()
@@ -128,7 +127,7 @@ class LineHistory:
                 if self.merges and self._clock() >= next_prune:
                     next_prune = self._clock() + PRUNE_EVERY
                     await self.prune()
-            except DATABASE_ERRORS as error:
+            except self._store.errors as error:
                 log.warning("line quality not written, tried again in %.0f s: %s", WRITE_EVERY, error)
 
     async def write_due(self) -> int:

@@ -65,7 +65,7 @@ from typing import Protocol, runtime_checkable
 
 from monitord.model import ChannelHold, FailureReason, HoldCause, Notification
 from monitord.pacing import Waves, backoff
-from monitord.store import DATABASE_ERRORS, LeaseLost, OutboxItem, Store
+from monitord.store import LeaseLost, OutboxItem, Store
 from notices.segments import Encoding, segments
 from notices.templates import mask_phone
 from notifiers.base import ChannelError, DeliveryError, Notifier
@@ -191,6 +191,7 @@ class Outbox:
         `lease_term`: run as one of several workers on one PostgreSQL store, under a lease of
         that many seconds (docs/delivery.md, "Several workers"); None: the only one."""
         self._store = store
+        self.store_errors = store.errors  # what its store raises when it refuses a write
         self._lease_term = lease_term
         self._notifiers = dict(notifiers)
         self._policies = {c: policies.get(c, ChannelPolicy()) for c in notifiers}
@@ -277,7 +278,7 @@ class Outbox:
                 if self._lease_term is not None:
                     try:
                         self._store.leave(self._clock() + self._settle())
-                    except DATABASE_ERRORS as error:  # its lease expires: another worker reconciles its items
+                    except self.store_errors as error:  # its lease expires: another worker reconciles its items
                         log.warning("outbox worker %s could not hand back its items: %s", self._store.worker, error)
             if self._retiring:
                 await asyncio.wait(set(self._retiring))

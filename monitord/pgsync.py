@@ -36,7 +36,7 @@ fenced off (monitord/walsync.py `GroupSync._fence`): `durable()` raises for them
 psycopg.OperationalError, which pauses delivery like a refused write: the outbox sends none of
 the items those commits claimed, and claims them again once they are reconciled), and they are
 never called durable. Then the worker opens a new session (trying again every RECONNECT_EVERY
-seconds) and the store's sessions are replaced at their next use (monitord/store.py `_Postgres`).
+seconds) and the store's sessions are replaced at their next use (monitord/pgstore.py `Postgres`).
 
 Which later commits a flush vouches for: only those made on sessions opened after the flushing
 session was (`epoch`). A session lives as long as the server does, so if the server restarted

@@ -38,7 +38,7 @@ from monitord.outbox import Outbox
 from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
 from monitord.silencing import Silencing
 from monitord.sms_inbound import lines_by_phone
-from monitord.store import DATABASE_ERRORS, START_AFRESH, NotLeader, Store, StoreError
+from monitord.store import START_AFRESH, NotLeader, Store, StoreError
 from notices.alerts import due_refreshes, plan_alerts
 from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
@@ -55,7 +55,6 @@ REFRESHES = 5.0  # how often open incidents are looked at for their Alertmanager
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
 MERGED_SAMPLES = 2000  # polls waiting for a step are taken together up to this many samples (see `ingest`)
-REFUSED: tuple[type[Exception], ...] = (*DATABASE_ERRORS, StoreError)  # a step the store did not take
 
 
 def _log_states(states: Iterable[LineState]) -> None:
@@ -139,7 +138,7 @@ def resume(config: Config, store: Store) -> Engine:
         engine = Engine.restore(
             config.topology, config.rules, config.tracking_prefix, saved.snapshot, config.timezone, stored=saved.rows
         )
-    except DATABASE_ERRORS as error:
+    except store.errors as error:
         raise StoreError.of(config.state, error) from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
         raise StoreError(
@@ -186,6 +185,7 @@ class Pipeline:
         self.config = config
         self.engine = engine
         self.store = store
+        self._refused: tuple[type[Exception], ...] = (*store.errors, StoreError)  # a step the store did not take
         self.outbox = outbox
         self.clock = clock
         self.recheck = recheck
@@ -305,7 +305,7 @@ class Pipeline:
             self.deposed_by = str(error)
             self.deposed.set()
             return
-        except REFUSED as error:
+        except self._refused as error:
             self.write_failures += 1
             failures = 1 if self.unwritten is None else self.unwritten.failures + 1
             self._next_write = now + min(WRITE_RETRY_MAX, WRITE_RETRY * 2 ** (failures - 1))
@@ -407,7 +407,7 @@ class Pipeline:
                 self.silencing.load(self.clock())  # before any step releases what they hold
                 await self._replace_config_maintenance(self.config.maintenance)
                 await self._apply_maintenance(self.clock())
-            except DATABASE_ERRORS as error:
+            except self.store.errors as error:
                 raise StoreError.of(self.config.state, error) from None
         self.lines.start()
 

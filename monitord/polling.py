@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from monitord.config import Config
 from monitord.config.model import SnmpSettings
@@ -24,8 +25,10 @@ from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
 from probes.scheduler import Job, Scheduler
 from probes.snmp import SnmpClient, Target, failure_reason
-from probes.traps import TrapReceiver
 from rules.checks import Threshold
+
+if TYPE_CHECKING:
+    from probes.traps import TrapReceiver
 
 
 def snmp_client(settings: SnmpSettings, **limits: int) -> SnmpClient:

@@ -49,7 +49,7 @@ from monitord.config.model import Config, StageSyncConfig
 from monitord.incident_actions import TICKET_ENDED, current_owner, ticket_ended
 from monitord.model import Incident, IncidentEvent, Phase
 from monitord.stages import PartChange, Stage, StageChange, StageTable
-from monitord.store import DATABASE_ERRORS, Store
+from monitord.store import Store
 from notices.confirm import followed_up
 from notices.dispatch import dispatched_incident
 from notices.plan import Planned
@@ -63,8 +63,8 @@ PER_PAGE = 100
 MAX_PAGES = 5  # tickets taken per poll: at most MAX_PAGES * PER_PAGE
 SAID_MAX = 50_000  # tickets whose last stage is remembered
 
-FAILURES: tuple[type[Exception], ...] = (DeliveryError, *DATABASE_ERRORS, ValueError, TypeError, AttributeError)
-"""What a poll may meet: RT down or refusing, the store refusing, an answer not shaped as RT's."""
+FAILURES: tuple[type[Exception], ...] = (DeliveryError, ValueError, TypeError, AttributeError)
+"""What a poll may meet but the store refusing: RT down or refusing, an answer not shaped as RT's."""
 Plan = Callable[[Incident, Stage, float, str | None], list[Planned]]
 """A stage's customer notices, or with a line that subscriber's own (notices/plan.py `stage_notices`)."""
 
@@ -305,7 +305,7 @@ class StageSync:
         while True:
             try:
                 await self.poll()
-            except FAILURES as error:
+            except (*FAILURES, *self.store.errors) as error:
                 said = str(error)
                 if self.failing is None:
                     log.warning("reading stages from RT failed, tried again with a growing wait: %s", said)

@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 
 from monitord.model import StateServer
+from monitord.pgstore import postgres_session
 from monitord.shards import plan
-from monitord.store import postgres_session
 
 log = logging.getLogger("monitord")
 

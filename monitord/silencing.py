@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from monitord.model import Incident, Silence, Topology
 from monitord.outbox import Outbox
-from monitord.store import DATABASE_ERRORS, Store
+from monitord.store import Store
 from notices.plan import Planned
 from notices.silences import active, hold_silenced, release
 from rules.engine import IncidentChange
@@ -68,7 +68,7 @@ class Silencing:
                 )
                 if queued:
                     self.outbox.wake()
-        except DATABASE_ERRORS as error:
+        except self.store.errors as error:
             log.warning("held notifications not released yet, tried again at the next step: %s", error)
             return
         self._seen = live

@@ -14,16 +14,17 @@ automatic checkpoints, and `WalSync` (monitord/walsync.py, which says why that i
 the WAL and checkpoints it in a thread of its own; WAL lets read-only tools (sqlite3 CLI,
 backups) look in while the daemon writes. PostgreSQL: each session runs `synchronous_commit =
 off`, and `PgSync` (monitord/pgsync.py) makes its commits durable from a thread of its own; a
-session that broke (the server restarted) is replaced at its next use (`_Postgres`). Either way,
+session that broke (the server restarted) is replaced at its next use (monitord/pgstore.py,
+which alone imports psycopg). Either way,
 what leaves the process waits for `await store.durable()` first (the outbox, before each send),
 so a crash or power loss can only lose commits nothing outside has seen.
 
 One `Store` and one text per statement for both engines: a statement is written in SQLite's
 words with `?` placeholders, `greatest(a, b)` for the larger of two values and `INDEXED BY`
-where SQLite's planner needs it, and `_Sqlite` or `_Postgres` translates it once: `max(a, b)`;
+where SQLite's planner needs it, and `_Sqlite` or pgstore's `Postgres` translates it once: `max(a, b)`;
 `$1, $2, ...` and no `INDEXED BY` (PostgreSQL's planner picks the partial indexes itself, but
 for one statement given to it in other words, `_POSTGRES_TEXTS`). PostgreSQL takes the rows of
-an INSERT in one statement, not one at a time (`_Postgres.executemany` says why). What differs
+an INSERT in one statement, not one at a time (`Postgres.executemany` says why). What differs
 beyond that is the schema's: each engine has its own migrations, PostgreSQL's starting from the
 schema SQLite had reached (version 9) since no older PostgreSQL database exists. A schema change
 appends a migration to both MIGRATIONS and PG_MIGRATIONS (but for what only PostgreSQL needs: the
@@ -55,10 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from monitord.model import (
     SILENCED,
@@ -74,11 +72,17 @@ from monitord.model import (
     StateServer,
 )
 from monitord.pacing import grant
-from monitord.pgsync import PgSync
 from monitord.stages import ENGINE_STAGES, PartChange, StageChange
 from monitord.stepwriter import StepWriter
 from monitord.walsync import CHECKPOINT_EVERY, GroupSync, WalSync
 from rules.snapshot import Rows, assemble
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from monitord.pgstore import PgRow
+
+    Row: TypeAlias = sqlite3.Row | PgRow
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -459,29 +463,6 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX subscriber_stages_by_line ON subscriber_stages (line);
     """,
 )
-# The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
-# went silent has its sessions ended, and their locks let go, within about ten seconds instead
-# of the system's two hours (a takeover of the correlator's lead waits for the old leader's step
-# in flight to end, monitord/leader.py). Ignored on a Unix socket.
-SERVER_KEEPALIVES = (
-    "SET tcp_keepalives_idle = 3",
-    "SET tcp_keepalives_interval = 2",
-    "SET tcp_keepalives_count = 3",
-    "SET tcp_user_timeout = 10000",
-)
-# libpq's side of the same, for every session (ignored on a Unix socket): a statement in flight
-# over a link that went silent fails within about ten seconds instead of waiting out TCP's
-# fifteen minutes of retransmissions (a poller's batch, the leader's lock check, the roll-up
-# writer that a stop waits for), and an idle session finds out by its keepalives.
-CLIENT_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 3,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10000,
-}
-PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
-
 # An item of an ordered channel waits while an older item of its incident is undelivered.
 # Dead items are final and do not hold anything back.
 _NOT_BLOCKED = """ AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.channel = outbox.channel
@@ -658,8 +639,9 @@ class StoreError(Exception):
             what = _SQLITE_FAULTS.get(code)
             if what is not None:
                 return cls(f"{where}: {what.format(folder=Path(str(where)).parent)}")
-        elif isinstance(error, psycopg.Error) and error.sqlstate in _PG_FAULTS:
-            return cls(f"{where}: {_PG_FAULTS[error.sqlstate]} ({one_line(error)})")
+        sqlstate = getattr(error, "sqlstate", None)  # psycopg's errors carry one
+        if sqlstate in _PG_FAULTS:
+            return cls(f"{where}: {_PG_FAULTS[sqlstate]} ({one_line(error)})")
         return cls(f"{where}: {one_line(error)}")
 
 
@@ -669,19 +651,6 @@ def one_line(error: Exception) -> str:
     primary = getattr(getattr(error, "diag", None), "message_primary", None)
     return " ".join((primary or str(error)).split())
 
-
-@contextmanager
-def _plain_errors() -> Iterator[None]:
-    """psycopg's errors as `one_line` says them, same class (and SQLSTATE): what the daemon logs
-    and /health shows of a refused write quotes no row."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise type(error)(one_line(error)) from None
-
-
-# Any error either engine raises: what the daemon catches where a write may be refused.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 START_AFRESH = (
     "restore it from a backup, or move it aside to start with no saved state (open incidents and queued messages are then lost)"
@@ -763,7 +732,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
     """Bring the schema up to `target`, one committed step at a time; return the old version."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    _refuse_newer(version, len(MIGRATIONS))
+    refuse_newer(version, len(MIGRATIONS))
     for step in range(version, target):
         with transaction(db):
             for statement in MIGRATIONS[step].split(";"):
@@ -773,24 +742,7 @@ def migrate(db: sqlite3.Connection, target: int = len(MIGRATIONS)) -> int:
     return version
 
 
-def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATIONS)) -> int:
-    """Bring the schema up to `target` in one transaction (PostgreSQL's DDL is transactional),
-    one process at a time; return the old version. `db`: from `_Postgres.connect` ($n placeholders). Writes even when there is nothing to do: a
-    role that may not write is refused now, not at the first step."""
-    with db.transaction():
-        db.execute("SELECT pg_advisory_xact_lock($1)", (PG_MIGRATION_LOCK,))
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)")
-        db.execute("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
-        row = db.execute("SELECT version FROM schema_version").fetchone()
-        version = int(row[0]) if row else 0
-        _refuse_newer(version, len(PG_MIGRATIONS))
-        for step in range(version, target):
-            db.execute(PG_MIGRATIONS[step])
-        db.execute("UPDATE schema_version SET version = $1", (max(version, target),))
-    return version
-
-
-def _refuse_newer(version: int, supported: int) -> None:
+def refuse_newer(version: int, supported: int) -> None:
     if version > supported:
         raise StoreError(
             f"schema version {version} is newer than this monitord supports "
@@ -814,9 +766,10 @@ class Cursor(Protocol):
 class Database(Protocol):
     """A connection, either engine (the loop's, or the writer thread's): statements in the one
     text the Store writes. `epoch`: PgSync's when the session opened (SQLite's is always 0,
-    monitord/pgsync.py)."""
+    monitord/pgsync.py). `errors`: what its engine raises (sqlite3's or psycopg's)."""
 
     epoch: int
+    errors: tuple[type[Exception], ...]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
@@ -844,12 +797,12 @@ def _numbered(sql: str) -> str:
 
 
 @functools.cache
-def _postgres_sql(sql: str) -> str:
+def postgres_sql(sql: str) -> str:
     return _numbered(_POSTGRES_TEXTS.get(sql, sql))
 
 
 @functools.cache
-def _postgres_insert(sql: str, rows: int) -> str | None:
+def postgres_insert(sql: str, rows: int) -> str | None:
     """An INSERT of `rows` rows in one statement, its VALUES row repeated; None: not an INSERT."""
     values = _VALUES.search(sql) if sql.startswith("INSERT") else None
     if values is None:
@@ -864,6 +817,7 @@ _POSTGRES_TEXTS = {_SUPERSEDE: _SUPERSEDE_POSTGRES}  # the statements PostgreSQL
 
 class _Sqlite:
     epoch = 0  # one file, never fenced off
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
@@ -891,153 +845,6 @@ class _Sqlite:
             self.connection.execute("PRAGMA synchronous = FULL")  # should SQLite checkpoint as it closes: synced
         finally:
             self.connection.close()
-
-
-class PgRow:
-    """A row read by name (`row["id"]`) or position (`row[0]`), as sqlite3.Row is."""
-
-    __slots__ = ("_names", "_values")
-
-    def __init__(self, values: Sequence[Any], names: Mapping[str, int]) -> None:
-        self._values = values
-        self._names = names
-
-    def __getitem__(self, key: int | str) -> Any:
-        return self._values[key if isinstance(key, int) else self._names[key]]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-
-def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    """psycopg's row factory for PgRow: the column names are looked up once per result."""
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
-    return lambda values: PgRow(values, names)
-
-
-class _Postgres:
-    """A session, replaced by a new one at its first use after it broke (the server restarted,
-    or the link went) or after `PgSync` had to fence commits off (its `epoch` moved on: this
-    session's commits could no longer be vouched for, monitord/pgsync.py). The statement that
-    met the break fails as it did (the pipeline keeps its step, the outbox pauses); the next
-    one runs on the new session, set up as the first was."""
-
-    def __init__(self, connection: psycopg.Connection[Any], server: StateServer, sync: PgSync) -> None:
-        self._connection = connection
-        self.server = server
-        self.sync = sync
-        self.epoch = sync.epoch
-        self._in_transaction = False  # never replaced inside one: its statements stay on its session
-
-    def reopen(self) -> _Postgres:
-        """Another session, set up as the loop's, for another thread."""
-        epoch = self.sync.epoch
-        db = _Postgres(_Postgres.session(self.server), self.server, self.sync)
-        db.epoch = epoch
-        return db
-
-    @property
-    def connection(self) -> psycopg.Connection[Any]:
-        """The session, a new one if the last broke or was fenced off (psycopg.OperationalError
-        while the server cannot be reached: the caller's write is refused as any other)."""
-        stale = self._connection.closed or self._connection.broken or self.epoch != self.sync.epoch
-        if stale and not self._in_transaction:
-            self._connection.close()
-            epoch = self.sync.epoch  # read before connecting: a fence meanwhile makes this session stale
-            with _plain_errors():
-                self._connection = _Postgres.session(self.server)
-            self.epoch = epoch
-        return self._connection
-
-    @staticmethod
-    def session(server: StateServer) -> psycopg.Connection[Any]:
-        connection = _Postgres.connect(server)
-        try:
-            _Postgres.configure(connection)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    @staticmethod
-    def configure(connection: psycopg.Connection[Any]) -> None:
-        connection.execute("SET lock_timeout = '5s'")
-        connection.execute("SET synchronous_commit = off")
-        for setting in SERVER_KEEPALIVES:
-            connection.execute(setting)
-
-    @staticmethod
-    def connect(server: StateServer, **options: Any) -> psycopg.Connection[Any]:
-        """An autocommitting session (the Store begins its own transactions); the URL's own
-        application_name, connect_timeout and keepalives win over these, `options` (libpq's)
-        over the URL."""
-        params: dict[str, Any] = {
-            "application_name": "monitord",
-            "connect_timeout": 10,
-            **CLIENT_KEEPALIVES,
-            **conninfo_to_dict(server.url),
-            **options,
-        }
-        if server.password is not None:
-            params["password"] = server.password.reveal()
-        return psycopg.connect(autocommit=True, row_factory=_pg_rows, cursor_factory=psycopg.RawCursor, **params)
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        with _plain_errors():
-            return self.connection.execute(_postgres_sql(sql), params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        """An INSERT goes as one statement per ROWS_PER_INSERT rows, its VALUES repeated: psycopg's
-        executemany costs about 25 us of this process's CPU a row, on the loop (bench/pg_store.py).
-        So an INSERT ... ON CONFLICT DO UPDATE must not be handed one key twice (PostgreSQL
-        refuses to update a row twice in one statement): the Store's come from mappings. The
-        rest go through psycopg's executemany; no rows, no round trip. At most ROWS_PER_INSERT
-        rows are held at once (a step that changed every line writes 100,000)."""
-        remaining = iter(rows)
-        with _plain_errors():
-            if _postgres_insert(sql, 1) is not None:
-                changed = 0
-                while chunk := list(itertools.islice(remaining, ROWS_PER_INSERT)):
-                    batch = _postgres_insert(sql, len(chunk))
-                    changed += self.connection.execute(batch, [p for row in chunk for p in row]).rowcount  # type: ignore[arg-type]
-                return changed
-            first = next(remaining, None)
-            if first is None:
-                return 0
-            with self.connection.cursor() as cursor:
-                cursor.executemany(_postgres_sql(sql), itertools.chain((first,), remaining))
-                return cursor.rowcount
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self.connection.transaction():
-            self._in_transaction = True
-            try:
-                yield
-            finally:
-                self._in_transaction = False
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-Row = sqlite3.Row | PgRow
-
-
-def postgres_session(server: StateServer) -> psycopg.Connection[Any]:
-    """A session of its own on the state's server, as the store connects (`$1` placeholders,
-    autocommit, keepalives on both ends)."""
-    session = _Postgres.connect(server)
-    try:
-        for setting in SERVER_KEEPALIVES:
-            session.execute(setting)
-    except BaseException:
-        session.close()
-        raise
-    return session
 
 
 def _compact(record: dict[str, Any]) -> str:
@@ -1098,11 +905,6 @@ def _item(row: Row) -> OutboxItem:
     )
 
 
-def _scrubbed(error: StoreError, server: StateServer) -> StoreError:
-    """The error without the password, should libpq's message ever quote it."""
-    return StoreError(str(error).replace(server.password.reveal(), "***")) if server.password else error
-
-
 def _silence(row: Row) -> Silence:
     return Silence(
         id=row["id"],
@@ -1135,6 +937,7 @@ class Store:
     def __init__(self, db: Database, sync: GroupSync) -> None:
         self._db = db
         self._sync = sync
+        self.errors = db.errors  # what a refused read or write raises: catch these where one may be
         self.turn = asyncio.Lock()  # held by whoever writes while the loop runs: see monitord/stepwriter.py
         self._writer: StepWriter | None = None
         self._steps: Store | None = None  # the writer thread's store, once made
@@ -1151,7 +954,9 @@ class Store:
         line why it cannot be used. `where`: the SQLite file, or the PostgreSQL database
         (`checkpoint_every` is SQLite's)."""
         if isinstance(where, StateServer):
-            return cls._open_postgres(where)
+            from monitord.pgstore import open_postgres  # psycopg only where the state is in PostgreSQL
+
+            return cls(*open_postgres(where))
         return cls._open_sqlite(Path(where), checkpoint_every)
 
     @classmethod
@@ -1201,33 +1006,6 @@ class Store:
             raise
         return cls(_Sqlite(db, path), sync)
 
-    @classmethod
-    def _open_postgres(cls, server: StateServer) -> Store:
-        """Two sessions: the loop's, whose commits do not wait for the WAL flush once the
-        schema is there (`synchronous_commit = off`), and `PgSync`'s. A lock held longer than
-        SQLite's busy_timeout fails the statement rather than holding the loop.
-
-        Errors name the URL, which holds no password; the password is also scrubbed from
-        libpq's message, should one ever quote it."""
-        try:
-            connection = _Postgres.connect(server)
-        except psycopg.Error as error:
-            raise _scrubbed(StoreError.of(f"{server}: cannot connect", error), server) from None
-        try:
-            try:
-                migrate_postgres(connection)
-            except StoreError as error:
-                raise StoreError(f"{server}: {error}") from None
-            _Postgres.configure(connection)
-            sync = PgSync(lambda: _Postgres.connect(server), str(server))
-        except psycopg.Error as error:
-            connection.close()
-            raise _scrubbed(StoreError.of(server, error), server) from None
-        except BaseException:
-            connection.close()
-            raise
-        return cls(_Postgres(connection, server, sync), sync)
-
     def writer(self) -> StepWriter:
         """The thread that writes the engine's steps, on a connection of its own (made at the
         first call; closed with the store)."""
@@ -1246,7 +1024,7 @@ class Store:
         """Commit steps only while the correlator's epoch is `epoch` (the one this process took the
         lead with, monitord/leader.py): each step's transaction reads it FOR SHARE, so a takeover
         (which raises it) waits for a step in flight, and any later step raises NotLeader."""
-        if not isinstance(self._db, _Postgres):
+        if isinstance(self._db, _Sqlite):
             raise StoreError("a correlator leader among several processes needs the state in PostgreSQL")
         self._epoch = epoch
         if self._steps is not None:
@@ -1779,7 +1557,7 @@ class Store:
         """Become an outbox worker holding a lease of `term` seconds, renewed by each claim and
         `reclaim`; returns its id, new at each call (a worker that lost its lease is not it again).
         PostgreSQL only: SQLite's outbox is one process."""
-        if not isinstance(self._db, _Postgres):
+        if isinstance(self._db, _Sqlite):
             raise StoreError("several outbox workers need the state in PostgreSQL (state: postgresql://...)")
         worker = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         started, fences = time.monotonic(), self._sync.fences

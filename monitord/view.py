@@ -99,6 +99,10 @@ class View(Protocol):
         """What the store refused to take, while it refuses."""
 
     @property
+    def store_errors(self) -> tuple[type[Exception], ...]:
+        """What the store raises when it does not answer (sqlite3's or psycopg's errors)."""
+
+    @property
     def write_failures(self) -> int: ...
     def open_incidents(self) -> list[Incident]: ...
     def incident(self, tracking: str) -> Incident | None:

@@ -1,5 +1,5 @@
 """SNMP v1/v2c/v3 GET and multi-column table walks: v1/v2c on one UDP socket per address family
-with the BER codec of probes/ber.py, v3 over pysnmp.
+with the BER codec of probes/ber.py, v3 over pysnmp (probes/snmpv3.py, imported on first use).
 
 pyasn1's decoder took about 75% of a poll's CPU, so v1/v2c messages are encoded and decoded by
 probes/ber.py; v3 (USM keys, engine discovery, reports) stays with pysnmp's command generators (not
@@ -14,16 +14,12 @@ asks them to), so it shows up as TIMEOUT. SNMPv3 wrong auth keys and unknown use
 Report PDUs and map to AUTH_FAILURE; a wrong privacy key also times out (net-snmp drops what it
 cannot decrypt without a report).
 
-A v1/v2c reply counts only if it comes from the address and port the request went to. pysnmp
-matches v3 replies by msgID and security parameters, not by address (RFC 3412 §7.2.12): with
-authNoPriv or authPriv a forged reply fails its HMAC, with noAuthNoPriv it would be accepted.
+A v1/v2c reply counts only if it comes from the address and port the request went to (v3's are
+matched by pysnmp: probes/snmpv3.py).
 
 The v1/v2c socket, and how a burst of requests is kept from losing its own replies, are in
 probes/udp.py. A walk's replies, v3's re-encoded, are decoded in C into per-column cells
 (`ber.Walk`): no Python object per value but the values themselves and one index per row.
-
-Longer than 500 lines because v1/v2c and v3 share the walk loop, the result types and the
-error mapping; only the socket is apart.
 """
 
 from __future__ import annotations
@@ -34,51 +30,24 @@ import random
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from pysnmp.entity.engine import SnmpEngine
-from pysnmp.entity.rfc3413 import cmdgen
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    usmAesCfb128Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-)
-from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
-from pysnmp.proto import errind, rfc1902
+from typing import TYPE_CHECKING, Any
 
 from monitord.model import Device, Outcome, SnmpAuth
 from probes import ber
 from probes.ber import Varbind
 from probes.udp import RECEIVE_BUFFER, Datagrams, ReplyBudget, reply_cost, size_receive_buffer
 
+if TYPE_CHECKING:
+    from probes.snmpv3 import V3Sender
+
 log = logging.getLogger("monitord.snmp")
 
 Oid = tuple[int, ...]
 Value = int | bytes | Oid
 
-TAGS: dict[Any, int] = {
-    rfc1902.Integer32.tagSet: 2,
-    rfc1902.OctetString.tagSet: 4,
-    rfc1902.ObjectIdentifier.tagSet: 6,
-    rfc1902.IpAddress.tagSet: 64,
-    rfc1902.Counter32.tagSet: 65,
-    rfc1902.Gauge32.tagSet: 66,
-    rfc1902.TimeTicks.tagSet: 67,
-    rfc1902.Opaque.tagSet: 68,
-    rfc1902.Counter64.tagSet: 70,
-}
-"""BER tags as numbered in .snmprec files: 2 Integer32, 4 OCTET STRING, 6 OID, 64 IpAddress,
-65 Counter32, 66 Gauge32/Unsigned32, 67 TimeTicks, 68 Opaque, 70 Counter64."""
-
-KNOWN = frozenset(TAGS.values())
+KNOWN = frozenset({2, 4, 6, 64, 65, 66, 67, 68, 70})
+"""The BER tags of the values read, as numbered in .snmprec files: 2 Integer32, 4 OCTET STRING,
+6 OID, 64 IpAddress, 65 Counter32, 66 Gauge32/Unsigned32, 67 TimeTicks, 68 Opaque, 70 Counter64."""
 
 ERROR_STATUS = (
     "noError tooBig noSuchName badValue readOnly genErr noAccess wrongType wrongLength "
@@ -87,30 +56,6 @@ ERROR_STATUS = (
 ).split()
 TOO_BIG = 1
 NO_SUCH_NAME = 2
-
-AUTH_ERRORS = (
-    errind.WrongDigest,
-    errind.UnknownUserName,
-    errind.UnknownSecurityName,
-    errind.UnsupportedSecurityLevel,
-    errind.AuthenticationFailure,
-    errind.AuthenticationError,
-    errind.DecryptionError,
-    errind.NotInTimeWindow,
-    errind.UnknownEngineID,
-)
-
-AUTH_PROTOCOLS = {
-    "md5": usmHMACMD5AuthProtocol,
-    "sha": usmHMACSHAAuthProtocol,
-    "sha256": usmHMAC192SHA256AuthProtocol,
-    "sha512": usmHMAC384SHA512AuthProtocol,
-}
-PRIV_PROTOCOLS = {
-    "des": usmDESPrivProtocol,
-    "aes": usmAesCfb128Protocol,
-    "aes256": usmAesCfb256Protocol,  # the key-extension variant most vendors ship (Cisco, Huawei)
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +118,7 @@ class SnmpCounts:
 
 
 @dataclass(frozen=True, slots=True)
-class _Reply:
+class Reply:
     """A reply's status and its varbinds, still encoded: a VarBindList at `at` in `data`."""
 
     outcome: Outcome
@@ -191,20 +136,6 @@ def parse_oid(text: str) -> Oid:
 format_oid = ber.format_oid
 
 
-def convert(oid: Any, value: Any) -> Varbind | None:
-    """One pysnmp varbind as plain Python, or None for a type this probe does not read."""
-    tag = TAGS.get(value.tagSet)
-    if tag is None:
-        return None
-    if tag in (4, 64, 68):
-        plain: Value = bytes(value.asOctets())
-    elif tag == 6:
-        plain = tuple(value)
-    else:
-        plain = int(value)
-    return Varbind(tuple(oid), tag, plain)
-
-
 def describe_error(status: int, index: int, requested: Sequence[Oid]) -> str:
     name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) else f"errorStatus {status}"
     if 1 <= index <= len(requested):
@@ -214,20 +145,14 @@ def describe_error(status: int, index: int, requested: Sequence[Oid]) -> str:
 
 class SnmpClient:
     """Shared by every poll of the daemon: v1/v2c requests go out on one UDP socket per address
-    family, v3 requests through one pysnmp engine (more only for clashing SNMPv3 users, see below).
-
-    `timeout` and `retries` are fixed per client: pysnmp keys its per-target configuration on
-    them, so varying them per poll would register each target again (about 7.5 ms of CPU each).
+    family, v3 requests through probes/snmpv3.py's pysnmp engines (`timeout` and `retries` are
+    fixed per client, as pysnmp keys its per-target configuration on them).
     A walk ends with AGENT_ERROR once it has received more than `max_varbinds` values, sent
     `walk_max_requests` requests or run for `walk_timeout` seconds (checked before each request).
     `receive_buffer` is asked for each v1/v2c socket; `receive_buffers` holds what the kernel
     granted per address family. The IPv4 socket is made here, so that a capped buffer is logged
     as the daemon starts; IPv6's on first use.
     Create it inside the running event loop; call `close()` when done.
-
-    An engine holds one set of keys per SNMPv3 user name: configuring the same user with other
-    keys replaces them for every agent already using it. So v3 auths that reuse a user name with
-    different protocols or keys each get an engine of their own.
     """
 
     def __init__(
@@ -253,9 +178,7 @@ class SnmpClient:
             self._unopened[socket.AF_INET] = self._sized_socket(socket.AF_INET)
         except OSError:
             pass  # no IPv4 here: its first use reports UNREACHABLE, as for any family
-        self._engines: list[tuple[SnmpEngine, dict[str, tuple[Any, ...]]]] = [(SnmpEngine(), {})]
-        self._transports: dict[tuple[str, int], Any] = {}
-        self._addresses: dict[tuple[SnmpAuth, str, int], tuple[SnmpEngine, str]] = {}
+        self._v3: V3Sender | None = None  # made on the first v3 request
         self._sockets: dict[int, asyncio.Future[tuple[asyncio.DatagramTransport, Datagrams]]] = {}
         self._sockaddrs: dict[tuple[str, int], tuple[int, Any]] = {}
         self._request_id = random.randrange(2**31)
@@ -264,8 +187,8 @@ class SnmpClient:
         for sock in self._unopened.values():
             sock.close()
         self._unopened.clear()
-        for engine, _users in self._engines:
-            engine.close_dispatcher()
+        if self._v3 is not None:
+            self._v3.close()
         for opening in self._sockets.values():
             if opening.done() and not opening.cancelled() and opening.exception() is None:
                 opening.result()[0].close()
@@ -374,32 +297,15 @@ class SnmpClient:
                 active = [column for column in active if column not in done]
         return Walked(Outcome.OK, _cells(walk, prefixes), _skipped(skipped), requests)
 
-    async def _send(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> _Reply:
+    async def _send(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> Reply:
         """GET (repetitions None), GETNEXT (0) or GETBULK (max-repetitions > 0) of OIDs encoded."""
         if target.auth.version in ("1", "2c"):
             return await self._exchange(target, names, repetitions)
-        try:
-            engine, address = await self._address(target)
-        except Exception as error:  # pysnmp raises PySnmpError and OSError for bad addresses
-            return _Reply(Outcome.UNREACHABLE, detail=f"{target.address}:{target.port}: {error}")
-        future: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
+        if self._v3 is None:
+            from probes.snmpv3 import V3Sender  # pysnmp only where a v3 device is polled
 
-        def done(engine: Any, handle: Any, indication: Any, status: Any, index: Any, varbinds: Any, context: Any) -> bool:
-            if not future.done():
-                future.set_result(_reply(indication, status, index, varbinds))
-            return False
-
-        request = [(rfc1902.ObjectName(ber.decode_oid(name)), rfc1902.Null("")) for name in names]
-        try:
-            if repetitions is None:
-                cmdgen.GetCommandGenerator().send_varbinds(engine, address, None, b"", request, done)
-            elif repetitions == 0:
-                cmdgen.NextCommandGeneratorSingleRun().send_varbinds(engine, address, None, b"", request, done)
-            else:
-                cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(engine, address, None, b"", 0, repetitions, request, done)
-        except Exception as error:  # pysnmp raises StatusInformation from its send path
-            return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {type(error).__name__}")
-        reply = await future
+            self._v3 = V3Sender(self.timeout, self.retries)
+        reply = await self._v3.send(target, names, repetitions)
         counts = self._counts(target)
         if reply.outcome is Outcome.TIMEOUT:
             counts.sent += self.retries + 1
@@ -415,14 +321,14 @@ class SnmpClient:
             counts = self.counts[target.device_class] = SnmpCounts()
         return counts
 
-    async def _exchange(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> _Reply:
+    async def _exchange(self, target: Target, names: Sequence[bytes], repetitions: int | None) -> Reply:
         """A v1/v2c request on the shared socket, sent again with the same request-id after each
         timeout; a reply to any of the sends answers it."""
         try:
             family, sockaddr = await self._sockaddr(target)
             transport, datagrams = await self._socket(family)
         except OSError as error:
-            return _Reply(Outcome.UNREACHABLE, detail=f"{target.address}:{target.port}: {error}")
+            return Reply(Outcome.UNREACHABLE, detail=f"{target.address}:{target.port}: {error}")
         version = 0 if target.auth.version == "1" else 1
         community = target.auth.community.reveal().encode() if target.auth.community else b"public"
         kind = ber.GET if repetitions is None else ber.GET_BULK if repetitions else ber.GET_NEXT
@@ -430,7 +336,7 @@ class SnmpClient:
         try:
             message = ber.encode_names(version, community, request_id, kind, names, 0, repetitions or 0)
         except ber.BerError as error:
-            return _Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
+            return Reply(Outcome.AGENT_ERROR, detail=f"request not sent: {error}")
         held = await datagrams.budget.take(reply_cost(message, len(names), repetitions))
         loop = asyncio.get_running_loop()
         counts = self._counts(target)
@@ -450,12 +356,12 @@ class SnmpClient:
                     timer.cancel()
                 if response is not None:
                     header, data = response
-                    return _Reply(Outcome.OK, header.error_status, header.error_index, data, header.varbinds_at)
+                    return Reply(Outcome.OK, header.error_status, header.error_index, data, header.varbinds_at)
         finally:
             del datagrams.waiting[request_id]
             datagrams.budget.give(held)
         counts.timeouts += 1
-        return _Reply(Outcome.TIMEOUT, detail="no response")
+        return Reply(Outcome.TIMEOUT, detail="no response")
 
     async def _sockaddr(self, target: Target) -> tuple[int, Any]:
         """Address family and socket address of `target`, resolved once (IPv6 if it has a colon)."""
@@ -495,37 +401,6 @@ class SnmpClient:
             sock.close()
             raise
 
-    async def _address(self, target: Target) -> tuple[SnmpEngine, str]:
-        """The engine to send with and its name for (auth, address, port), configured once.
-
-        Keyed by the credentials themselves, so a reload that changes an auth's keys uses them.
-        """
-        key = (target.auth, target.address, target.port)
-        found = self._addresses.get(key)
-        if found is None:
-            transport = self._transports.get((target.address, target.port))
-            if transport is None:
-                kind = Udp6TransportTarget if ":" in target.address else UdpTransportTarget
-                transport = await kind.create((target.address, target.port), timeout=self.timeout, retries=self.retries)
-                self._transports[(target.address, target.port)] = transport
-            engine = self._engine_for(target.auth)
-            name, _params = LCD.configure(engine, _credentials(target.auth), transport, b"")
-            found = self._addresses[key] = (engine, name)
-        return found
-
-    def _engine_for(self, auth: SnmpAuth) -> SnmpEngine:
-        """The first engine where `auth`'s v3 user is unknown or has the same keys."""
-        if auth.version != "3":
-            return self._engines[0][0]
-        user = auth.user or ""
-        keys = (auth.auth_protocol, auth.auth_key, auth.priv_protocol, auth.priv_key)  # Secrets compare by value
-        for engine, users in self._engines:
-            if users.setdefault(user, keys) == keys:
-                return engine
-        engine = SnmpEngine()
-        self._engines.append((engine, {user: keys}))
-        return engine
-
 
 MALFORMED = ("undecodable response", "OID not increasing", "empty response", "OID sub-identifier")
 WALK_LIMITS = ("walk unfinished", "too many rows")
@@ -548,46 +423,6 @@ def failure_reason(outcome: Outcome, detail: str) -> str:
 def _expire(answer: asyncio.Future[tuple[ber.Header, bytes] | None]) -> None:
     if not answer.done():
         answer.set_result(None)
-
-
-def _credentials(auth: SnmpAuth) -> CommunityData | UsmUserData:
-    """pysnmp's view of `auth`; the only place secrets are revealed."""
-    if auth.version in ("1", "2c"):
-        community = auth.community.reveal() if auth.community else "public"
-        return CommunityData(community, mpModel=0 if auth.version == "1" else 1)
-    return UsmUserData(
-        auth.user or "",
-        authKey=auth.auth_key.reveal() if auth.auth_key else None,
-        privKey=auth.priv_key.reveal() if auth.priv_key else None,
-        authProtocol=AUTH_PROTOCOLS[auth.auth_protocol] if auth.auth_protocol else None,
-        privProtocol=PRIV_PROTOCOLS[auth.priv_protocol] if auth.priv_protocol else None,
-    )
-
-
-def _reply(indication: Any, status: Any, index: Any, varbinds: Any) -> _Reply:
-    if indication is None:
-        plain = [_raw(name, value) for name, value in varbinds or ()]
-        if any(arc > ber.MAX_SUB_IDENTIFIER for oid, _, _ in plain for arc in oid):
-            return _Reply(Outcome.AGENT_ERROR, detail="OID sub-identifier above 2**32-1")
-        try:
-            encoded = ber.encode_varbinds(plain)
-        except ValueError as error:  # BerError, or a tag beyond one octet
-            return _Reply(Outcome.AGENT_ERROR, detail=f"undecodable response: {error}")
-        return _Reply(Outcome.OK, int(status or 0), int(index or 0), encoded)
-    if isinstance(indication, errind.RequestTimedOut):
-        return _Reply(Outcome.TIMEOUT, detail="no response")
-    if isinstance(indication, AUTH_ERRORS):
-        return _Reply(Outcome.AUTH_FAILURE, detail=str(indication))
-    return _Reply(Outcome.AGENT_ERROR, detail=str(indication))
-
-
-def _raw(name: Any, value: Any) -> Varbind:
-    """A pysnmp varbind as probes/ber.py decodes one."""
-    varbind = convert(name, value)
-    if varbind is not None:
-        return varbind
-    tag = value.tagSet[-1]
-    return Varbind(tuple(name), tag.tagClass | tag.tagFormat | tag.tagId, None)
 
 
 def _plain(varbinds: Iterable[Varbind]) -> tuple[list[Varbind], int]:

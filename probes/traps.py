@@ -43,7 +43,7 @@ from monitord.ratelimit import TokenBucket
 from probes import ber
 from probes.ber import Oid
 from probes.profiles import Profile
-from probes.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+from probes.snmpv3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
 log = logging.getLogger("monitord.traps")
 

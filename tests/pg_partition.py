@@ -8,7 +8,7 @@ a TCP connection over the namespace's loopback to its own listener there, which 
 cluster's Unix socket. An nft rule in the namespace that drops that TCP port partitions the
 poller from PostgreSQL (packets lost, not refused: the poller's statements hang, as over a cut
 WAN link); deleting the table heals it. The relay's TCP sockets carry the poller's and the
-server's TCP_USER_TIMEOUT (10 s, monitord/store.py CLIENT_KEEPALIVES and
+server's TCP_USER_TIMEOUT (10 s, monitord/pgstore.py CLIENT_KEEPALIVES and
 SERVER_KEEPALIVES), so a hop cut longer than that ends both sessions as those settings would.
 """
 

@@ -28,7 +28,7 @@ from probes.ber import (
     encode_request,
     format_oid,
 )
-from probes.snmp import convert
+from probes.snmpv3 import convert
 from tests.depth import examples
 from tests.snmp_fixtures import RECORDINGS, SERVED, Snmpsim, read_snmprec, snmpsim
 

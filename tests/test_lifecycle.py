@@ -11,6 +11,7 @@ import re
 import signal
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,25 @@ async def test_notify_reload_and_stop(worlds, daemons):
     assert daemon.exited_after < STOP_BOUND
     assert any(m.get("STOPPING") == "1" for m in daemon.notify.since(mark))
     assert "Exception in callback" not in daemon.log(), "nothing escaped the signal handlers"
+
+
+ON_DEMAND_ONLY = re.compile(r"psycopg_binary|libpq|cryptography/hazmat")
+"""Shared libraries of psycopg (libpq and its TLS libraries) and of the cryptography pysnmp brings."""
+
+
+@pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
+async def test_a_sqlite_daemon_polling_v2c_maps_neither_libpq_nor_snmpv3s_crypto(worlds, daemons):
+    """psycopg loads only for a state in PostgreSQL, pysnmp only for an SNMPv3 device or a trap
+    receiver: together about 27 MB of a daemon that needs neither (the lab's: SQLite, v2c). Seen
+    from outside, in the running daemon's memory map once it has polled."""
+    world = await worlds(own_base(97))
+    dslam, behind = first_dslam(world)
+    daemon = await daemons(world.config)
+    await wait_async(lambda: device_ok(daemon, behind[0]), 30, f"{dslam} seen ok")
+    maps = Path(f"/proc/{daemon.proc.pid}/maps").read_text()
+    assert "probes/_ber.cpython" in maps, "the v1/v2c codec is mapped: this is the daemon's map"
+    assert sorted(set(ON_DEMAND_ONLY.findall(maps))) == []
+    assert await daemon.stop() == 0
 
 
 @pytest.mark.xdist_group("lab-world-2")  # see LAB_WORLDS in tests/conftest.py

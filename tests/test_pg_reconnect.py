@@ -24,7 +24,7 @@ from monitord.daemon import Daemon, build_notifiers, deliver
 from monitord.model import Phase, Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.pipeline import WRITE_RETRY
-from monitord.store import DATABASE_ERRORS, LeaseLost, Store
+from monitord.store import LeaseLost, Store
 from notifiers.sms import TwilioSms
 from tests.ops_fixtures import short_dir  # noqa: F401  (fixture)
 from tests.outbox_fixtures import FAST, queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SILENT_LINK_CLIENT = r"""
 import sys, time
 from monitord.model import StateServer
-from monitord.store import DATABASE_ERRORS, Store
+from monitord.store import Store
 store = Store.open(StateServer(sys.argv[1]))
 store.incident("ARZ-2026-000001")
 print("ready", flush=True)
@@ -45,7 +45,7 @@ started = time.monotonic()
 try:
     store.incident("ARZ-2026-000001")
     print("answered", flush=True)
-except DATABASE_ERRORS as error:
+except store.errors as error:
     print(f"failed after {time.monotonic() - started:.1f} s: {type(error).__name__}", flush=True)
 """
 
@@ -68,7 +68,7 @@ async def durable_again(store: Store, write: int) -> int:
             queue(store, [sms(write * 100 + tries)])
             await store.durable()
             return tries
-        except DATABASE_ERRORS:
+        except store.errors:
             await asyncio.sleep(0.2)
     raise AssertionError("durable() never returned after the restart")
 
@@ -257,7 +257,7 @@ async def test_a_lease_renewed_before_a_crash_is_not_sent_under_and_lapses_while
 
 
 def test_a_session_over_a_link_gone_silent_fails_within_seconds(pg_link: Link, pg_database: StateServer) -> None:
-    """Every session carries libpq's keepalives and TCP_USER_TIMEOUT (monitord/store.py
+    """Every session carries libpq's keepalives and TCP_USER_TIMEOUT (monitord/pgstore.py
     CLIENT_KEEPALIVES): over a link that drops every packet, a statement fails in about ten
     seconds instead of waiting out TCP's retransmissions (about fifteen minutes, which held a stop
     that waits for the roll-up writer's thread). The store runs in the link's network namespace

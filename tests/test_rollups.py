@@ -19,6 +19,7 @@ import pytest_asyncio
 from monitord.config import HistoryConfig
 from monitord.line_history import LATE, OTHERS_WRITE, LineHistory
 from monitord.model import Device, Line, LineState, NodeRef, Outcome, Sample, StateServer, Status
+from monitord.pgstore import Postgres, migrate_postgres
 from monitord.rollups import (
     FIVE_MINUTES,
     HOUR,
@@ -31,7 +32,7 @@ from monitord.rollups import (
     period_start,
     unpack,
 )
-from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, _Postgres, migrate, migrate_postgres
+from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, migrate
 from monitord.trends import FLAP_WINDOW, FLAPS_KEPT, Flaps, drifting
 from rules.checks import RuleSet, Threshold
 from rules.config import RulesConfig
@@ -386,7 +387,7 @@ async def test_a_state_of_the_schema_before_roll_ups_gains_them(
         db.close()
     else:
         where = request.getfixturevalue("pg_database")
-        connection = _Postgres.connect(where)
+        connection = Postgres.connect(where)
         migrate_postgres(connection, target=version_before(PG_MIGRATIONS, "CREATE TABLE line_quality"))
         connection.close()
     store = Store.open(where)

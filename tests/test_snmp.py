@@ -13,7 +13,8 @@ from pyasn1.codec.ber import encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, Varbind, convert, failure_reason, parse_oid
+from probes.snmp import SnmpClient, Target, Varbind, failure_reason, parse_oid
+from probes.snmpv3 import convert, reply_of
 from tests.snmp_fixtures import (
     RECORDINGS,
     SNMPD_AUTH_KEY,
@@ -380,9 +381,7 @@ async def test_a_slow_endless_walk_ends_at_the_time_budget() -> None:
 def test_a_v3_reply_with_a_sub_identifier_above_2_to_the_32_is_an_agent_error() -> None:
     """pyasn1 decodes any sub-identifier; the v1/v2c codec refuses them, so the v3 path does too
     (no agent here: net-snmp cannot be made to send one, so pysnmp's decoded varbinds go in)."""
-    from probes.snmp import _reply
-
     huge = rfc1902.ObjectName((1, 3, 6, 1, 2**15_000))
-    reply = _reply(None, 0, 0, [(huge, rfc1902.Integer32(1))])
+    reply = reply_of(None, 0, 0, [(huge, rfc1902.Integer32(1))])
     assert (reply.outcome, reply.detail) == (Outcome.AGENT_ERROR, "OID sub-identifier above 2**32-1")
-    assert _reply(None, 0, 0, [(rfc1902.ObjectName((1, 3, 2**32 - 1)), rfc1902.Integer32(1))]).outcome is Outcome.OK
+    assert reply_of(None, 0, 0, [(rfc1902.ObjectName((1, 3, 2**32 - 1)), rfc1902.Integer32(1))]).outcome is Outcome.OK

@@ -16,16 +16,14 @@ from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
+from monitord.pgstore import migrate_postgres, postgres_session
 from monitord.store import (
     _SUPERSEDE,
-    DATABASE_ERRORS,
     PG_MIGRATIONS,
     Store,
     StoreError,
-    _postgres_insert,
-    _postgres_sql,
-    migrate_postgres,
-    postgres_session,
+    postgres_insert,
+    postgres_sql,
 )
 from tests.outbox_fixtures import queue, sms, twilio, twilio_section, version_before  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
@@ -33,17 +31,16 @@ from tests.test_faults_state import START, Clock, deliver, device_down, device_u
 
 
 def test_statements_are_written_once_and_translated_for_postgresql() -> None:
-    translated = _postgres_sql(_SUPERSEDE)
+    translated = postgres_sql(_SUPERSEDE)
     assert "INDEXED BY" in _SUPERSEDE and "INDEXED BY" not in translated
     assert "?" not in translated and "$1" in translated and "$2" in translated and _SUPERSEDE.count("?") == 2
     assert (
-        _postgres_sql("SELECT greatest(?, 1) WHERE x LIKE 'a%' AND y = ?")
-        == "SELECT greatest($1, 1) WHERE x LIKE 'a%' AND y = $2"
+        postgres_sql("SELECT greatest(?, 1) WHERE x LIKE 'a%' AND y = ?") == "SELECT greatest($1, 1) WHERE x LIKE 'a%' AND y = $2"
     )
-    assert _postgres_insert("INSERT INTO t VALUES (?, ?, FALSE) ON CONFLICT DO NOTHING", 2) == (
+    assert postgres_insert("INSERT INTO t VALUES (?, ?, FALSE) ON CONFLICT DO NOTHING", 2) == (
         "INSERT INTO t VALUES ($1, $2, FALSE), ($3, $4, FALSE) ON CONFLICT DO NOTHING"
     )
-    assert _postgres_insert("UPDATE t SET a = ?", 2) is None
+    assert postgres_insert("UPDATE t SET a = ?", 2) is None
 
 
 def test_superseding_looks_up_each_new_notice_in_outbox_waiting_whatever_the_statistics(pg_database: StateServer) -> None:
@@ -56,7 +53,7 @@ def test_superseding_looks_up_each_new_notice_in_outbox_waiting_whatever_the_sta
         for statistics in ("none", "analyzed"):
             if statistics == "analyzed":
                 store._db.execute("ANALYZE outbox")
-            plan = "\n".join(r[0] for r in store._db.execute("EXPLAIN " + _postgres_sql(_SUPERSEDE), (4000, 4000)))
+            plan = "\n".join(r[0] for r in store._db.execute("EXPLAIN " + postgres_sql(_SUPERSEDE), (4000, 4000)))
             older = plan[plan.index("Subquery Scan on older") :]
             assert "Index Scan using outbox_waiting" in older and "Seq Scan" not in plan, plan
             assert "outbox_backlog" not in plan and "outbox_due" not in plan, plan
@@ -154,7 +151,7 @@ async def test_what_durable_returned_for_survives_a_crash_of_the_server(pg_crash
         flushed = db.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (written,)).fetchone()[0]
     assert flushed, "durable() returned before the WAL holding the commits was flushed"
     pg.crash()
-    with pytest.raises(DATABASE_ERRORS):
+    with pytest.raises(psycopg.Error):
         queue(store, [sms(99)])
     store.close()
 

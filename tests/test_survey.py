@@ -24,8 +24,9 @@ from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import Incident, IncidentKind, Line, NodeRef, Notification, Phase
 from monitord.noc_metrics import answers
+from monitord.pgstore import migrate_postgres, postgres_session
 from monitord.sms_inbound import answer_region
-from monitord.store import MIGRATIONS, PG_MIGRATIONS, InboundRecord, Store, migrate, migrate_postgres, postgres_session
+from monitord.store import MIGRATIONS, PG_MIGRATIONS, InboundRecord, Store, migrate
 from notices.inbound import Facts, Question, answer, read, score_of
 from notices.plan import PlanSettings
 from tests.blocks import own_base

@@ -13,9 +13,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
 from monitord import duration as durations
 from monitord.config.problems import Invalid
 from monitord.model import NodeRef
@@ -315,6 +312,9 @@ def postgres_url(value: Any) -> str:
     form = "postgresql://USER@HOST:PORT/DATABASE"
     if not url.startswith(("postgresql://", "postgres://")):
         raise Invalid("is not a PostgreSQL URL", f"{form}; for a SQLite file give state_file")
+    import psycopg  # only where the state is in PostgreSQL: a SQLite daemon never loads it
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error:
