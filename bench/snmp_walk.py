@@ -61,7 +61,8 @@ from monitord.model import Device, Outcome, Secret, SnmpAuth  # noqa: E402
 from probes.profile_files import load_profiles  # noqa: E402
 from probes.profiles import poll_device  # noqa: E402
 from probes.rates import RateTracker  # noqa: E402
-from probes.snmp import Oid, Result, SnmpClient, Target, Walked, format_oid, parse_oid  # noqa: E402
+from probes.snmp import Oid, Result, SnmpClient, Walked, format_oid, parse_oid  # noqa: E402
+from probes.snmpbase import Target  # noqa: E402
 from probes.udp import RECEIVE_BUFFER  # noqa: E402
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")

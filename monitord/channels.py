@@ -1,13 +1,21 @@
-"""The notifiers and their pacing, from the config's notifiers section: one explicit registry."""
+"""The notifiers and their pacing, from the config's notifiers section (one explicit registry),
+and the loop that keeps their outbox delivering through refused writes and lost leases."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import replace
 
 from monitord.config import Config
 from monitord.config.model import AlertmanagerConfig, EmailConfig, SmsConfig, TicketConfig
-from monitord.outbox import ChannelPolicy
+from monitord.outbox import ChannelPolicy, Outbox
+from monitord.pipeline import WRITE_RETRY, WRITE_RETRY_MAX
+from monitord.store import LeaseLost
 from notifiers.base import Notifier
+
+log = logging.getLogger("monitord")
 
 ALERT_RATE = 50.0  # Alertmanager pushes per second: waves 20 ms apart (at 10/s a push waited up to 100 ms for its wave: bench/alertmanager.py)
 
@@ -79,3 +87,27 @@ def channel_policies(config: Config) -> dict[str, ChannelPolicy]:
     if n.alertmanager:
         policies["alert"] = replace(policies["alert"], rate=ALERT_RATE)
     return policies
+
+
+async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
+    """Run the outbox until `stop`; when the state refuses one of its writes (a full disk), or
+    one of several workers lost its lease (LeaseLost), start it again after a pause instead of
+    letting the error stop the process. An item whose `sent` mark was refused stays `sending`
+    and is reconciled with the peer, as after a crash."""
+    pause = WRITE_RETRY
+    while True:
+        why = None
+        try:
+            await outbox.run()
+        except* outbox.store_errors as errors:
+            why = f"the state file refused a write ({errors.exceptions[0]})"
+        except* LeaseLost as errors:
+            why = str(errors.exceptions[0])
+        if why is None or stop.is_set():
+            return
+        log.error("delivery paused: %s; trying again in %.0f s", why, pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        if stop.is_set():
+            return
+        pause = min(WRITE_RETRY_MAX, pause * 2)

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from monitord import model, sdnotify, workflow
-from monitord.channels import build_notifiers, channel_policies
+from monitord.channels import build_notifiers, channel_policies, deliver
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
+from monitord.database import StoreError
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
 from monitord.gcfreeze import Freezer
@@ -36,8 +37,6 @@ from monitord.looplag import LoopLag
 from monitord.model import Incident, IncidentEvent, LineState, MaintenanceWindow, NodeRef, Sample, Silence, StateServer
 from monitord.outbox import LEASE_TERM, Delivery, Outbox
 from monitord.pipeline import (
-    WRITE_RETRY,
-    WRITE_RETRY_MAX,
     Pipeline,
     Unwritten,
     building_in_a_thread,
@@ -49,7 +48,7 @@ from monitord.rtsync import stage_sync_for
 from monitord.signals import on_signals
 from monitord.sms_inbound import InboundSms, SmsDesk
 from monitord.stages import Stage, StageChange
-from monitord.store import LeaseLost, Store, StoredWindow, StoreError
+from monitord.store import Store, StoredWindow
 from monitord.view import PollFigures
 from notices.holds import hold_notices
 from notices.plan import Planned, PlanSettings, stage_notices
@@ -69,30 +68,6 @@ TICK = 1.0  # how often time-driven rules (durations, settle, stable periods) ar
 PRUNE_EVERY = 600.0  # how often history older than `retention` is pruned
 PRUNE_BATCH = 500  # rows per transaction: each a few milliseconds, with polls running in between
 SWITCH_INTERVAL = 0.001  # the longest another thread (HTTP, the store's writer) keeps the interpreter from the loop
-
-
-async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
-    """Run the outbox until `stop`; when the state refuses one of its writes (a full disk), or
-    one of several workers lost its lease (LeaseLost), start it again after a pause instead of
-    letting the error stop the process. An item whose `sent` mark was refused stays `sending`
-    and is reconciled with the peer, as after a crash."""
-    pause = WRITE_RETRY
-    while True:
-        why = None
-        try:
-            await outbox.run()
-        except* outbox.store_errors as errors:
-            why = f"the state file refused a write ({errors.exceptions[0]})"
-        except* LeaseLost as errors:
-            why = str(errors.exceptions[0])
-        if why is None or stop.is_set():
-            return
-        log.error("delivery paused: %s; trying again in %.0f s", why, pause)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
-        if stop.is_set():
-            return
-        pause = min(WRITE_RETRY_MAX, pause * 2)
 
 
 class Daemon:

@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 from monitord.model import Device, Incident, IncidentKind, Line, LineState, MaintenanceWindow, NodeRef, Outcome, Status
 from probes.icmp import Pinger, PingResult
 from probes.profiles import SYS_UPTIME, Profile, absent, combine, decode, decode_cells, line_key
-from probes.snmp import Oid, SnmpClient, Target
+from probes.snmp import Oid, SnmpClient
+from probes.snmpbase import Target
 from rules.checks import RuleSet, Threshold
 
 if TYPE_CHECKING:

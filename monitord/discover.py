@@ -27,7 +27,7 @@ from monitord.model import Device, Line, Outcome
 from monitord.polling import snmp_client
 from probes.discovery import LINE_CAP, Discovery, Fit, Slots, discover, first_columns
 from probes.profiles import Profile, line_key
-from probes.snmp import Target
+from probes.snmpbase import Target
 
 if TYPE_CHECKING:
     from monitord.config import Config

@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from monitord import batches
+from monitord.database import one_line
 from monitord.model import Sample, StateServer
 from monitord.shardstore import BatchReader
-from monitord.store import one_line
 
 log = logging.getLogger("monitord")
 

@@ -39,11 +39,11 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from yarl import URL
 
+from monitord.database import one_line
 from monitord.http import MAX_BODY
 from monitord.http_server import KEEPALIVE, paced
 from monitord.model import StateServer
 from monitord.shardstore import Session
-from monitord.store import one_line
 
 FORWARDED_BY = "X-Monitord-Forwarded-By"  # the node that forwarded: on the request (the loop guard) and on its answer
 ANSWERED_BY = "X-Monitord-Leader"  # on a forwarded answer: the leader that answered (host/pid, as `correlator_leader.holder`)

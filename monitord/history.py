@@ -24,7 +24,7 @@ from monitord.model import NodeRef, Topology
 from notices.templates import mask_phone
 
 if TYPE_CHECKING:
-    from monitord.store import Database
+    from monitord.database import Database
 
 T = TypeVar("T")
 

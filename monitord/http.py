@@ -47,6 +47,7 @@ from monitord.config import (
     text,
     timestamp,
 )
+from monitord.database import one_line
 from monitord.diagnose import Clients, Diagnosis, Ping, Row, covering, diagnose
 from monitord.history import REPORT_MAX, PastIncident, report_csv, touched_csv
 from monitord.http_server import paced
@@ -67,7 +68,7 @@ from monitord.ratelimit import TokenBucket
 from monitord.rollups import STEPS
 from monitord.silences_api import MAX_COMMENT, BadSilence, parse_silence, silence_json
 from monitord.stages import Part, Stage, line_back
-from monitord.store import StoredWindow, one_line
+from monitord.store import StoredWindow
 from monitord.trends import Drift
 from notices.templates import mask_phone
 

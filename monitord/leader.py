@@ -28,9 +28,9 @@ from typing import Any
 
 import psycopg
 
+from monitord.database import one_line
 from monitord.model import StateServer
 from monitord.pgstore import postgres_session
-from monitord.store import one_line
 
 log = logging.getLogger("monitord")
 

@@ -44,7 +44,8 @@ from rules.checks import Threshold
 
 if TYPE_CHECKING:
     from monitord.config import Config
-    from monitord.store import Database, Store
+    from monitord.database import Database
+    from monitord.store import Store
 
 log = logging.getLogger("monitord")
 T = TypeVar("T")

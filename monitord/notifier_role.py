@@ -28,9 +28,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitord import sdnotify
+from monitord.channels import build_notifiers, channel_policies, deliver
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
-from monitord.daemon import build_notifiers, channel_policies, deliver, needs_restart
+from monitord.daemon import needs_restart
+from monitord.database import StoreError
 from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
 from monitord.metrics import RoleCollector
@@ -38,7 +40,7 @@ from monitord.model import ChannelHold
 from monitord.outbox import LEASE_TERM, DeliveryCounts, Outbox
 from monitord.settings import plan_settings
 from monitord.signals import on_signals
-from monitord.store import Store, StoreError
+from monitord.store import Store
 from notices.holds import hold_notices
 from notices.plan import Planned
 

@@ -4,7 +4,9 @@ of its memory, libpq and its TLS libraries included). Every statement is still t
 
 from __future__ import annotations
 
+import functools
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -12,18 +14,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from monitord.database import Cursor, StoreError, one_line, refuse_newer
 from monitord.model import StateServer
 from monitord.pgsync import PgSync
-from monitord.store import (
-    PG_MIGRATIONS,
-    ROWS_PER_INSERT,
-    Cursor,
-    StoreError,
-    one_line,
-    postgres_insert,
-    postgres_sql,
-    refuse_newer,
-)
 
 # The server's TCP keepalives for each of monitord's sessions: a process whose machine or link
 # went silent has its sessions ended, and their locks let go, within about ten seconds instead
@@ -49,6 +42,32 @@ CLIENT_KEEPALIVES = {
 PG_MIGRATION_LOCK = 0x6D6F6E69  # pg_advisory_xact_lock key: one monitord process migrates at a time
 
 
+def _numbered(sql: str) -> str:
+    """PostgreSQL's own numbered placeholders ($1, $2, ...), sent as they are (psycopg's RawCursor:
+    nothing to parse on each call)."""
+    numbers = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", re.sub(r"\s+INDEXED BY \w+", "", sql))
+
+
+@functools.cache
+def postgres_sql(sql: str) -> str:
+    """A statement in SQLite's words (`?`, `INDEXED BY`) as PostgreSQL takes it."""
+    return _numbered(sql)
+
+
+@functools.cache
+def postgres_insert(sql: str, rows: int) -> str | None:
+    """An INSERT of `rows` rows in one statement, its VALUES row repeated; None: not an INSERT."""
+    values = _VALUES.search(sql) if sql.startswith("INSERT") else None
+    if values is None:
+        return None
+    return _numbered(f"{sql[: values.start(1)]}{', '.join([values[1]] * rows)}{sql[values.end(1) :]}")
+
+
+_VALUES = re.compile(r"VALUES (\([^)]*\))")  # an INSERT's row of values
+ROWS_PER_INSERT = 500
+
+
 @contextmanager
 def _plain_errors() -> Iterator[None]:
     """psycopg's errors as `one_line` says them, same class (and SQLSTATE): what the daemon logs
@@ -59,8 +78,8 @@ def _plain_errors() -> Iterator[None]:
         raise type(error)(one_line(error)) from None
 
 
-def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATIONS)) -> int:
-    """Bring the schema up to `target` in one transaction (PostgreSQL's DDL is transactional),
+def migrate_postgres(db: psycopg.Connection[Any], migrations: Sequence[str], target: int | None = None) -> int:
+    """Bring the schema up to `target` of `migrations` (all of them: None) in one transaction (PostgreSQL's DDL is transactional),
     one process at a time; return the old version. `db`: from `Postgres.connect` ($n placeholders). Writes even when there is nothing to do: a
     role that may not write is refused now, not at the first step."""
     with db.transaction():
@@ -69,9 +88,10 @@ def migrate_postgres(db: psycopg.Connection[Any], target: int = len(PG_MIGRATION
         db.execute("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
         row = db.execute("SELECT version FROM schema_version").fetchone()
         version = int(row[0]) if row else 0
-        refuse_newer(version, len(PG_MIGRATIONS))
+        refuse_newer(version, len(migrations))
+        target = len(migrations) if target is None else target
         for step in range(version, target):
-            db.execute(PG_MIGRATIONS[step])
+            db.execute(migrations[step])
         db.execute("UPDATE schema_version SET version = $1", (max(version, target),))
     return version
 
@@ -110,17 +130,18 @@ class Postgres:
 
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
 
-    def __init__(self, connection: psycopg.Connection[Any], server: StateServer, sync: PgSync) -> None:
+    def __init__(self, connection: psycopg.Connection[Any], server: StateServer, sync: PgSync, texts: Mapping[str, str]) -> None:
         self._connection = connection
         self.server = server
         self.sync = sync
+        self.texts = texts  # the statements PostgreSQL takes in other words than SQLite's
         self.epoch = sync.epoch
         self._in_transaction = False  # never replaced inside one: its statements stay on its session
 
     def reopen(self) -> Postgres:
         """Another session, set up as the loop's, for another thread."""
         epoch = self.sync.epoch
-        db = Postgres(Postgres.session(self.server), self.server, self.sync)
+        db = Postgres(Postgres.session(self.server), self.server, self.sync, self.texts)
         db.epoch = epoch
         return db
 
@@ -172,7 +193,7 @@ class Postgres:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         with _plain_errors():
-            return self.connection.execute(postgres_sql(sql), params)
+            return self.connection.execute(postgres_sql(self.texts.get(sql, sql)), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         """An INSERT goes as one statement per ROWS_PER_INSERT rows, its VALUES repeated: psycopg's
@@ -193,7 +214,7 @@ class Postgres:
             if first is None:
                 return 0
             with self.connection.cursor() as cursor:
-                cursor.executemany(postgres_sql(sql), itertools.chain((first,), remaining))
+                cursor.executemany(postgres_sql(self.texts.get(sql, sql)), itertools.chain((first,), remaining))
                 return cursor.rowcount
 
     @contextmanager
@@ -222,8 +243,9 @@ def postgres_session(server: StateServer) -> psycopg.Connection[Any]:
     return session
 
 
-def open_postgres(server: StateServer) -> tuple[Postgres, PgSync]:
-    """The store's database on `server`, its schema brought up to date: two sessions, the loop's,
+def open_postgres(server: StateServer, migrations: Sequence[str], texts: Mapping[str, str]) -> tuple[Postgres, PgSync]:
+    """The store's database on `server`, its schema brought up to date by `migrations`, the
+    statements in `texts` sent in other words (both the Store's: monitord/store.py): two sessions, the loop's,
     whose commits do not wait for the WAL flush once the schema is there (`synchronous_commit =
     off`), and `PgSync`'s. A lock held longer than SQLite's busy_timeout fails the statement
     rather than holding the loop.
@@ -236,7 +258,7 @@ def open_postgres(server: StateServer) -> tuple[Postgres, PgSync]:
         raise _scrubbed(StoreError.of(f"{server}: cannot connect", error), server) from None
     try:
         try:
-            migrate_postgres(connection)
+            migrate_postgres(connection, migrations)
         except StoreError as error:
             raise StoreError(f"{server}: {error}") from None
         Postgres.configure(connection)
@@ -247,7 +269,7 @@ def open_postgres(server: StateServer) -> tuple[Postgres, PgSync]:
     except BaseException:
         connection.close()
         raise
-    return Postgres(connection, server, sync), sync
+    return Postgres(connection, server, sync, texts), sync
 
 
 def _scrubbed(error: StoreError, server: StateServer) -> StoreError:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.config import Config
+from monitord.database import START_AFRESH, StoreError
 from monitord.incident_actions import Refusal, refusal
 from monitord.line_history import LineHistory
 from monitord.model import Incident, IncidentEvent, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
@@ -38,7 +39,7 @@ from monitord.outbox import Outbox
 from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
 from monitord.silencing import Silencing
 from monitord.sms_inbound import lines_by_phone
-from monitord.store import START_AFRESH, NotLeader, Store, StoreError
+from monitord.store import NotLeader, Store
 from notices.alerts import due_refreshes, plan_alerts
 from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices

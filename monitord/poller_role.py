@@ -49,6 +49,7 @@ from monitord import batches, sdnotify
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.daemon import needs_restart
+from monitord.database import StoreError, one_line
 from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
 from monitord.line_history import LineHistory
@@ -60,7 +61,7 @@ from monitord.polling import PollingJobs, snmp_client
 from monitord.rechecks import RecheckListener
 from monitord.shardstore import Fenced, Held, ShardLeases
 from monitord.signals import on_signals
-from monitord.store import Store, StoreError, one_line
+from monitord.store import Store
 from probes.icmp import Pinger
 from probes.scheduler import Job, Scheduler
 from rules.changes import Signer, Unchanged

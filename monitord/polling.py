@@ -24,7 +24,8 @@ from probes.icmp import Pinger, to_sample
 from probes.profiles import SYS_UPTIME, Profile, line_key, poll_device
 from probes.rates import RateTracker
 from probes.scheduler import Job, Scheduler
-from probes.snmp import SnmpClient, Target, failure_reason
+from probes.snmp import SnmpClient, failure_reason
+from probes.snmpbase import Target
 from rules.checks import Threshold
 
 if TYPE_CHECKING:

@@ -23,9 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 
+from monitord.database import one_line
 from monitord.model import StateServer
 from monitord.shardstore import Listening, Session
-from monitord.store import one_line
 
 log = logging.getLogger("monitord")
 

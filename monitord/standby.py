@@ -27,9 +27,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitord import sdnotify
+from monitord.channels import build_notifiers, channel_policies, deliver
 from monitord.clock import AnchoredClock
 from monitord.config import Config, ConfigError, load_config, log_rejected
-from monitord.daemon import Daemon, build_notifiers, channel_policies, deliver
+from monitord.daemon import Daemon
+from monitord.database import StoreError
 from monitord.forward import ForwardCollector, Forwarder, advertised_url, forwarding_app, metrics_handler
 from monitord.http_server import HttpServer
 from monitord.leader import Leadership
@@ -38,7 +40,7 @@ from monitord.model import StateServer
 from monitord.outbox import LEASE_TERM, Outbox
 from monitord.settings import plan_settings
 from monitord.signals import on_signals
-from monitord.store import Store, StoreError
+from monitord.store import Store
 from notices.holds import hold_notices
 
 log = logging.getLogger("monitord")

@@ -24,7 +24,8 @@ from typing import TypeVar
 from monitord.model import Outcome
 from probes.ber import Cells
 from probes.profiles import Profile, Table, parse_index
-from probes.snmp import Oid, SnmpClient, Target, Walked, format_oid
+from probes.snmp import Oid, SnmpClient, Walked, format_oid
+from probes.snmpbase import Target
 
 SYS_DESCR: Oid = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_OBJECT_ID: Oid = (1, 3, 6, 1, 2, 1, 1, 2, 0)

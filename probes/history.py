@@ -18,7 +18,8 @@ from itertools import product
 from typing import Protocol
 
 from monitord.model import Outcome
-from probes.snmp import Oid, SnmpClient, Target, Varbind
+from probes.snmp import Oid, SnmpClient, Varbind
+from probes.snmpbase import Target
 
 
 class Column(Protocol):

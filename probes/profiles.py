@@ -30,7 +30,8 @@ from monitord.model import Device, Line, NodeRef, Outcome, Sample
 from probes.ber import RANGES, Cells, Value
 from probes.history import get_rows
 from probes.rates import RateTracker
-from probes.snmp import Oid, SnmpClient, Target, Varbind, format_oid
+from probes.snmp import Oid, SnmpClient, Varbind, format_oid
+from probes.snmpbase import Target
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 

@@ -32,9 +32,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from monitord.model import Device, Outcome, SnmpAuth
+from monitord.model import Outcome
 from probes import ber
 from probes.ber import Varbind
+from probes.snmpbase import Reply, Target
 from probes.udp import RECEIVE_BUFFER, Datagrams, ReplyBudget, reply_cost, size_receive_buffer
 
 if TYPE_CHECKING:
@@ -92,20 +93,6 @@ class Walked:
         return tuple(varbind for cells in self.cells for varbind in cells.varbinds())
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    address: str
-    port: int
-    auth: SnmpAuth
-    device_class: str = ""  # what the client counts its datagrams under (`SnmpCounts`): the device's kind
-
-    @classmethod
-    def of(cls, device: Device) -> Target:
-        if device.snmp is None:
-            raise ValueError(f"device {device.id} has no SNMP access")
-        return cls(device.address, device.port, device.snmp, device.kind)
-
-
 @dataclass(slots=True)
 class SnmpCounts:
     """Requests of one device class on the wire. v1/v2c: every datagram sent, each resend after
@@ -115,18 +102,6 @@ class SnmpCounts:
     sent: int = 0
     retries: int = 0
     timeouts: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A reply's status and its varbinds, still encoded: a VarBindList at `at` in `data`."""
-
-    outcome: Outcome
-    error_status: int = 0
-    error_index: int = 0
-    data: bytes = b"\x30\x00"
-    at: int = 0
-    detail: str = ""
 
 
 def parse_oid(text: str) -> Oid:

@@ -35,7 +35,7 @@ from pysnmp.proto import errind, rfc1902
 from monitord.model import Outcome, SnmpAuth
 from probes import ber
 from probes.ber import Varbind
-from probes.snmp import Reply, Target
+from probes.snmpbase import Reply, Target
 
 TAGS: dict[Any, int] = {
     rfc1902.Integer32.tagSet: 2,

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from monitord.daemon import deliver
+from monitord.channels import deliver
 from monitord.model import Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.store import Store

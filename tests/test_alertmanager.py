@@ -18,8 +18,8 @@ from plan_fixtures import TOPOLOGY, Change, incident
 from lab.alertmanager import AlertmanagerLab
 from lab.isp import build_sample_isp, write_config
 from lab.world import FAST_RULES
+from monitord.channels import build_notifiers
 from monitord.config import load_config
-from monitord.daemon import build_notifiers
 from monitord.model import IncidentKind, NodeRef, Notification, Outcome, Phase, Sample
 from monitord.outbox import Outbox
 from monitord.pipeline import Pipeline, resume

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from test_config import BASE, ENV, line_of, problems_of, write
 
-from monitord.channels import ALERT_RATE
+from monitord.channels import ALERT_RATE, build_notifiers, channel_policies
 from monitord.config import load_config
-from monitord.daemon import build_notifiers, channel_policies
 from notifiers.alertmanager import AlertmanagerAlerts
 
 SECTION = """\

@@ -27,7 +27,8 @@ from monitord.config import load_config
 from monitord.model import Outcome, Secret, SnmpAuth
 from probes.discovery import Slots, discover
 from probes.profile_files import load_profiles
-from probes.snmp import SnmpClient, Target
+from probes.snmp import SnmpClient
+from probes.snmpbase import Target
 from tests.snmp_fixtures import RECORDINGS, SNMPD_AUTH_KEY, SNMPD_PRIV_KEY, Snmpd, read_snmprec, snmpd
 
 __all__ = ["snmpd"]

@@ -11,7 +11,8 @@ import pytest
 from lab.fast_snmpd import V3_AUTH, Agent, start_snmpd
 from lab.snmp import stop_process
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, parse_oid
+from probes.snmp import SnmpClient, parse_oid
+from probes.snmpbase import Target
 
 PUBLIC = SnmpAuth("public", "2c", community=Secret("public", "test"))
 IF_INDEX, IF_DESCR = parse_oid("1.3.6.1.2.1.2.2.1.1"), parse_oid("1.3.6.1.2.1.2.2.1.2")

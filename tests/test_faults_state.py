@@ -25,21 +25,23 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-import monitord.daemon
+import monitord.channels
 from lab.isp import build_sample_isp, write_config, write_secret
 from lab.tickets import TicketDesk
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
+from monitord.channels import build_notifiers
 from monitord.clock import AnchoredClock
 from monitord.config import Config, load_config
 from monitord.config.rules import parse_rules
-from monitord.daemon import Daemon, build_notifiers
+from monitord.daemon import Daemon
+from monitord.database import StoreError
 from monitord.http import make_app
 from monitord.metrics import register
 from monitord.model import Incident, IncidentKind, NodeRef, Outcome, Phase, Sample
 from monitord.outbox import Outbox
 from monitord.pipeline import WRITE_RETRY_MAX
-from monitord.store import MIGRATIONS, Store, StoreError, migrate
+from monitord.store import MIGRATIONS, Store, migrate
 from rules.engine import Engine
 from tests.outbox_fixtures import FAST, drain
 from tests.rules_fixtures import canonical, dead, healthy, line, topology
@@ -497,7 +499,7 @@ async def test_delivery_pauses_while_the_disk_is_full_and_resumes_without_duplic
     """Notices are queued, then the disk fills: the outbox cannot mark an item `sending`, which
     used to end the daemon's task group. Delivery pauses instead; once space returns every
     subscriber gets the outage SMS once."""
-    monkeypatch.setattr(monitord.daemon, "WRITE_RETRY", 0.2)
+    monkeypatch.setattr(monitord.channels, "WRITE_RETRY", 0.2)
     config = lab_config(tmp_path, peers, state_file=small_disk / "state.db")
     dslam, lines = dslam_with_sms_lines(config)
     clock = Clock()

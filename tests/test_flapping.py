@@ -237,8 +237,9 @@ def test_a_stop_releases_every_held_comment() -> None:
 
 
 def test_the_store_follows_an_incidents_severity_but_refuses_another_incident_with_its_number(tmp_path) -> None:
+    from monitord.database import StoreError
     from monitord.model import NodeRef
-    from monitord.store import Store, StoreError
+    from monitord.store import Store
 
     store = Store.open(tmp_path / "state.db")
     try:

@@ -16,10 +16,11 @@ import psycopg
 import pytest
 import pytest_asyncio
 
+from monitord.database import StoreError
 from monitord.history import History, PastIncident, report_csv, touched_csv
 from monitord.model import Device, Exchange, Incident, IncidentKind, Line, NodeRef, Phase, Region, StateServer, Topology
 from monitord.pgstore import Postgres, migrate_postgres
-from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, StoreError, migrate
+from monitord.store import MIGRATIONS, PG_MIGRATIONS, Store, migrate
 from tests.outbox_fixtures import store, version_before  # noqa: F401  (fixture)
 from tests.test_store import NOW, incident
 
@@ -113,7 +114,7 @@ async def test_incidents_stored_before_the_index_are_indexed_by_the_migration(tm
 
 async def test_postgresql_indexes_the_incidents_stored_before_too(pg_database: StateServer) -> None:
     connection: psycopg.Connection[Any] = Postgres.connect(pg_database)
-    migrate_postgres(connection, target=version_before(PG_MIGRATIONS, "CREATE TABLE incident_lines"))
+    migrate_postgres(connection, PG_MIGRATIONS, target=version_before(PG_MIGRATIONS, "CREATE TABLE incident_lines"))
     with connection.transaction():
         connection.execute(INCIDENT_ROW.format("$1", "$2", "$3", "$4"), (REGIONAL, NOW, NOW, '["s1", "s2"]'))
     connection.close()

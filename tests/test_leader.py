@@ -14,9 +14,10 @@ from lab.isp import build_sample_isp, write_config
 from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
+from monitord.database import StoreError
 from monitord.leader import Leadership
 from monitord.model import StateServer
-from monitord.store import NotLeader, Store, StoreError
+from monitord.store import NotLeader, Store
 from tests.outbox_fixtures import sms
 from tests.test_faults_state import START, Clock, device_down, device_up, dslam_with_sms_lines
 

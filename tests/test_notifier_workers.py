@@ -20,9 +20,10 @@ import pytest
 from lab.isp import build_sample_isp, write_config
 from lab.twilio import TwilioLab
 from monitord.cli import main as cli
+from monitord.database import StoreError
 from monitord.model import StateServer
 from monitord.pacing import Grant, Waves, grant
-from monitord.store import LeaseLost, Store, StoreError
+from monitord.store import LeaseLost, Store
 from tests.outbox_fixtures import queue, sms, twilio, twilio_section  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from lab.twilio import TwilioLab
+from monitord.channels import channel_policies
 from monitord.config import load_config
-from monitord.daemon import Daemon, channel_policies
+from monitord.daemon import Daemon
 from monitord.demo import until
 from monitord.model import ChannelHold
 from monitord.outbox import ChannelPolicy, Outbox

@@ -19,8 +19,9 @@ import pytest
 from lab.isp import build_sample_isp, write_config
 from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
+from monitord.channels import build_notifiers, deliver
 from monitord.config import load_config
-from monitord.daemon import Daemon, build_notifiers, deliver
+from monitord.daemon import Daemon
 from monitord.model import Phase, Secret, StateServer
 from monitord.outbox import ChannelPolicy, Outbox
 from monitord.pipeline import WRITE_RETRY

@@ -19,7 +19,8 @@ from probes.history import get_rows
 from probes.profile_files import ProfileError, load_profiles
 from probes.profiles import poll_device
 from probes.rates import RateTracker
-from probes.snmp import Oid, Result, SnmpClient, Target
+from probes.snmp import Oid, Result, SnmpClient
+from probes.snmpbase import Target
 from rules.verdict import verdict
 from tests.snmp_fixtures import (
     ADSL,

@@ -23,7 +23,8 @@ from monitord.model import Device, Exchange, Line, NodeRef, Outcome, Region, Sam
 from probes.profile_files import load_profiles
 from probes.profiles import combine, decode, poll_device
 from probes.rates import RateTracker
-from probes.snmp import SnmpClient, Target, Varbind, parse_oid
+from probes.snmp import SnmpClient, Varbind, parse_oid
+from probes.snmpbase import Target
 from rules.engine import Engine
 from rules.verdict import verdict
 from tests.snmp_fixtures import (

@@ -388,7 +388,7 @@ async def test_a_state_of_the_schema_before_roll_ups_gains_them(
     else:
         where = request.getfixturevalue("pg_database")
         connection = Postgres.connect(where)
-        migrate_postgres(connection, target=version_before(PG_MIGRATIONS, "CREATE TABLE line_quality"))
+        migrate_postgres(connection, PG_MIGRATIONS, target=version_before(PG_MIGRATIONS, "CREATE TABLE line_quality"))
         connection.close()
     store = Store.open(where)
     clock = Clock(float(T0))

@@ -275,7 +275,8 @@ async def test_a_walk_stuck_on_a_silent_agent_is_cancelled_and_frees_the_device_
     from pysnmp.proto import rfc1902
 
     from monitord.model import Secret, SnmpAuth
-    from probes.snmp import SnmpClient, Target, parse_oid
+    from probes.snmp import SnmpClient, parse_oid
+    from probes.snmpbase import Target
     from tests.snmp_fixtures import start_bad_agent
 
     column = parse_oid("1.3.6.1.2.1.2.2.1.8")

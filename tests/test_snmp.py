@@ -13,7 +13,8 @@ from pyasn1.codec.ber import encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, Varbind, failure_reason, parse_oid
+from probes.snmp import SnmpClient, Varbind, failure_reason, parse_oid
+from probes.snmpbase import Target
 from probes.snmpv3 import convert, reply_of
 from tests.snmp_fixtures import (
     RECORDINGS,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, parse_oid
+from probes.snmp import SnmpClient, parse_oid
+from probes.snmpbase import Target
 from probes.udp import ReplyBudget, reply_cost
 from tests.snmp_fixtures import Snmpd, snmpd
 

@@ -19,7 +19,8 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, parse_oid
+from probes.snmp import SnmpClient, parse_oid
+from probes.snmpbase import Target
 from probes.udp import Datagrams, ReplyBudget
 
 COUNT = int(os.environ.get("MONITORD_FUZZ_COUNT", "3000"))

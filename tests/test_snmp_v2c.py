@@ -15,7 +15,8 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902
 
 from monitord.model import Outcome, Secret, SnmpAuth
-from probes.snmp import SnmpClient, Target, parse_oid
+from probes.snmp import SnmpClient, parse_oid
+from probes.snmpbase import Target
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
 

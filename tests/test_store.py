@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from monitord.database import StoreError
 from monitord.model import (
     Incident,
     IncidentKind,
@@ -17,7 +18,7 @@ from monitord.model import (
     Notification,
     Phase,
 )
-from monitord.store import MIGRATIONS, SavedEngine, Store, StoreError, migrate
+from monitord.store import MIGRATIONS, SavedEngine, Store, migrate
 from rules.snapshot import Rows
 from tests.outbox_fixtures import ENGINES, queue, sms, state_at, store  # noqa: F401  (fixture)
 

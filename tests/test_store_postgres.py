@@ -15,16 +15,10 @@ from lab.twilio import TwilioLab
 from lab.world import FAST_RULES
 from monitord.config import load_config
 from monitord.daemon import Daemon
+from monitord.database import StoreError
 from monitord.model import Phase, Secret, StateServer
-from monitord.pgstore import migrate_postgres, postgres_session
-from monitord.store import (
-    _SUPERSEDE,
-    PG_MIGRATIONS,
-    Store,
-    StoreError,
-    postgres_insert,
-    postgres_sql,
-)
+from monitord.pgstore import migrate_postgres, postgres_insert, postgres_session, postgres_sql
+from monitord.store import _SUPERSEDE, PG_MIGRATIONS, Store
 from tests.outbox_fixtures import queue, sms, twilio, twilio_section, version_before  # noqa: F401  (fixture)
 from tests.pg_fixtures import GUARDED_ROLE, PgCluster, free_port
 from tests.test_faults_state import START, Clock, deliver, device_down, device_up, dslam_with_sms_lines
@@ -53,7 +47,7 @@ def test_superseding_looks_up_each_new_notice_in_outbox_waiting_whatever_the_sta
         for statistics in ("none", "analyzed"):
             if statistics == "analyzed":
                 store._db.execute("ANALYZE outbox")
-            plan = "\n".join(r[0] for r in store._db.execute("EXPLAIN " + postgres_sql(_SUPERSEDE), (4000, 4000)))
+            plan = "\n".join(r[0] for r in store._db.execute("EXPLAIN " + store._db.texts[_SUPERSEDE], (4000, 4000)))
             older = plan[plan.index("Subquery Scan on older") :]
             assert "Index Scan using outbox_waiting" in older and "Seq Scan" not in plan, plan
             assert "outbox_backlog" not in plan and "outbox_due" not in plan, plan
@@ -96,7 +90,7 @@ def test_opening_again_keeps_the_rows_and_the_schema_version(pg_database: StateS
 def test_a_database_of_the_previous_schema_gains_the_leaders_address_and_keeps_its_epoch(pg_database: StateServer) -> None:
     db = postgres_session(pg_database)
     try:
-        migrate_postgres(db, target=version_before(PG_MIGRATIONS, "ADD COLUMN advertise"))
+        migrate_postgres(db, PG_MIGRATIONS, target=version_before(PG_MIGRATIONS, "ADD COLUMN advertise"))
         db.execute("UPDATE correlator_leader SET epoch = 4, holder = 'noc-1/77'")
     finally:
         db.close()

@@ -184,7 +184,7 @@ def test_a_database_of_the_version_before_takes_scores(engine: str, request: pyt
             migrate(db, version_before(MIGRATIONS, "CREATE TABLE survey_scores"))
     else:
         with contextlib.closing(postgres_session(where)) as session:
-            migrate_postgres(session, target=version_before(PG_MIGRATIONS, "CREATE TABLE survey_scores"))
+            migrate_postgres(session, PG_MIGRATIONS, target=version_before(PG_MIGRATIONS, "CREATE TABLE survey_scores"))
     with contextlib.closing(Store.open(where)) as s:
         sent(s, TRACKING, "survey", NOW)
         assert s.record_inbound(message(1, "number 3", NOW + 1), None, [], NOW + 1, None, (TRACKING, 3), "ist")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from plan_fixtures import Change, at, incident
 
+from monitord.channels import build_notifiers
 from monitord.config import ConfigError, load_config
 from monitord.config.templates import TEMPLATES_DIR, builtin_templates, read_templates
-from monitord.daemon import build_notifiers
 from monitord.model import NodeRef
 from monitord.settings import plan_settings
 from monitord.yamlload import load_yaml
