@@ -11,7 +11,10 @@ that move between incidents of one kind in one step (`plan_step`) hear nothing n
 sent again carries the instant of the change that causes it (persisted with the incident, so a
 replayed change yields the same key): a reopen re-announces the outage, a line that joins later
 ("grew") is told under that instant (it may have left with a "restored" and be hit again), and
-each "restored" belongs to the resolution (or the shrink) that made it true.
+each "restored" belongs to the resolution (or the shrink) that made it true. A subscriber with
+two lines (one phone for home and shop) is one recipient: a line that joins while another of
+theirs is in the incident tells them nothing new, and a line that leaves while another is still
+in says nothing either (it is not over for them).
 
 One line's own fault (an outage rooted at the line) is told as a fault on the customer's line
 ("line_outage", "line_update", "line_restored"), never as an outage in their area. A silent
@@ -200,15 +203,13 @@ def customer_notice(
 
     The item's key is `<key>/<channel>/<recipient>/<phase><suffix>`; `key` names the incident or window.
     """
-    fields = {**values, "name": line.name}
-    channel: Literal["sms", "email"]
-    texting = line.phone and not line.sms_opt_out and line.phone not in settings.sms_opted_out
-    if texting and line.phone and not (line.prefer_email and line.email):
-        channel, recipient, fields = "sms", line.phone, sms_fields(fields)
-    elif line.email:
-        channel, recipient = "email", line.email
-    else:
+    reached = contact(line, settings)
+    if reached is None:
         return None
+    channel, recipient = reached
+    fields = {**values, "name": line.name}
+    if channel == "sms":
+        fields = sms_fields(fields)
     item = notification(
         f"{key}/{channel}/{recipient}/{phase}{suffix}",
         channel,
@@ -218,6 +219,14 @@ def customer_notice(
         lambda: _customer_text(f"{channel}.{template}", line.language, fields, settings),
     )
     return item, not_before
+
+
+def contact(line: Line, settings: PlanSettings) -> tuple[Literal["sms", "email"], str] | None:
+    """The channel and address a line's subscriber is told at, or None when they cannot be reached."""
+    texting = line.phone and not line.sms_opt_out and line.phone not in settings.sms_opted_out
+    if texting and line.phone and not (line.prefer_email and line.email):
+        return "sms", line.phone
+    return ("email", line.email) if line.email else None
 
 
 def _customer_text(name: str, language: Language, fields: dict[str, Any], settings: PlanSettings) -> Rendered:
@@ -273,6 +282,14 @@ class _Planner:
         first = heapq.nsmallest(LIST_MAX, ids)
         entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in first]
         return subscriber_list(entries, self.settings.language, len(ids))
+
+    def alone(self, ids: Collection[str], others: Collection[str]) -> set[str]:
+        """`ids` but the lines whose subscriber is told at the address of one of `others`: someone
+        with two lines in one incident hears of it when the first joins and that it is over when
+        the last leaves, not once a line."""
+        lines, settings = self.topology.lines, self.settings
+        taken = {reached for i in others if i in lines and (reached := contact(lines[i], settings))}
+        return {i for i in ids if i not in lines or contact(lines[i], settings) not in taken}
 
     def with_values(self, extra: dict[str, Any] | None) -> dict[str, Any]:
         """The values of a ticket or NOC text; all the incident's subscribers unless `extra`
@@ -452,7 +469,7 @@ def plan(
                     {"added_count": len(change.added), "subscribers": p.subscribers(change.added)},
                 )
             )
-            out += p.customers(change.added - moving, suffix=f"/{stamp}")
+            out += p.customers(p.alone(change.added - moving, incident.affected - change.added), suffix=f"/{stamp}")
         case "shrank" if change.removed:
             out.append(
                 p.ticket(
@@ -462,7 +479,7 @@ def plan(
                     {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)},
                 )
             )
-            out += p.customers(change.removed - moving, "restored", f"/{stamp}")
+            out += p.customers(p.alone(change.removed - moving, incident.affected), "restored", f"/{stamp}")
         case "promoted":
             before = lookup(tracking)
             told = _told(change.replaces, incident.kind, lookup, now, settings)

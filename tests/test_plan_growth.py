@@ -30,6 +30,25 @@ def test_a_growth_or_shrink_of_devices_alone_sends_nothing() -> None:
         assert plan(Change(same, change), TOPOLOGY, PlanSettings(templates=builtin_templates()), DAY, {}.get) == []
 
 
+def test_a_subscriber_with_two_lines_hears_of_an_incident_once_and_that_it_is_over_once() -> None:
+    """s5 has s1's phone: joining while s1 is out tells that phone nothing new; s1 leaving while
+    s5 is still out is not "restored" for it; the last of its lines leaving is."""
+    phone = TOPOLOGY.lines["s1"].phone
+    shared = replace(TOPOLOGY, lines={**TOPOLOGY.lines, "s5": replace(TOPOLOGY.lines["s5"], phone=phone)})
+
+    def texted(change: Change, topology=shared) -> list[tuple[str, str]]:
+        planned = plan(change, topology, PlanSettings(templates=builtin_templates()), DAY, {}.get)
+        return sorted((n.recipient, n.action) for n, _ in planned if n.channel == "sms")
+
+    grew = Change(exchange_outage(frozenset({"s1", "s2", "s5"})), "grew", added=frozenset({"s2", "s5"}))
+    assert texted(grew) == [("+905322222222", "outage")]
+    assert texted(grew, TOPOLOGY) == [("+905322222222", "outage"), ("+905325555555", "outage")]
+    assert texted(Change(exchange_outage(frozenset({"s5"})), "shrank", removed=frozenset({"s1", "s2"}))) == [
+        ("+905322222222", "restored")
+    ]
+    assert texted(Change(exchange_outage(frozenset({"s3"})), "shrank", removed=frozenset({"s5"}))) == [(phone, "restored")]
+
+
 def test_every_ticket_item_carries_the_current_count_in_its_subject() -> None:
     grown = exchange_outage(frozenset({"s1", "s2", "s3", "s4", "s5"}))
     (comment, _), *_ = plan(
