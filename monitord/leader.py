@@ -40,6 +40,7 @@ CHECK_TIMEOUT = 5.0  # a leader whose check goes unanswered this long stops lead
 _TAKE_OVER = """UPDATE correlator_leader SET epoch = epoch + 1, holder = $1, advertise = NULL,
     since = extract(epoch FROM clock_timestamp()) RETURNING epoch"""
 _ADVERTISE = "UPDATE correlator_leader SET advertise = $1 WHERE epoch = $2"
+_RELOADED = "UPDATE correlator_leader SET reloads = reloads + 1 WHERE epoch = $1"
 
 
 class Leadership:
@@ -99,6 +100,20 @@ class Leadership:
             )
             return False
         return bool(written)
+
+    async def reloaded(self) -> None:
+        """Count a reload of the leader's config, under its own epoch: the pollers then write
+        every line's next sample again (monitord/poller_role.py), whatever they had left out."""
+        epoch = self.epoch
+        if epoch is None:
+            return
+        try:
+            await asyncio.wait_for(self._in_thread(lambda: self._connected().execute(_RELOADED, (epoch,))), CHECK_TIMEOUT)
+        except (TimeoutError, psycopg.Error) as error:
+            log.warning(
+                "cannot tell the pollers of this reload (%s): what they left out is written again within cluster.resend",
+                one_line(error) or "no answer",
+            )
 
     def step_down(self) -> None:
         """Let the lock go (the session is closed, after a check still running in its thread)."""

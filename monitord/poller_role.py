@@ -1,7 +1,9 @@
 """`monitord run --role poller`: one of several pollers on a PostgreSQL state, each polling the
 devices of the shards it holds by lease and writing their samples, in batches, for the
 correlator (`--role correlator`, monitord/correlator_role.py) to judge. A line's sample that
-changes nothing its rules see is left out, but for one every `cluster.resend` (rules/changes.py).
+changes nothing its rules see is left out (rules/changes.py); the lines a reload changed are
+written again when the correlator leader reloads too (it may not have known them before), and
+every line once every `cluster.resend` in any case.
 The line quality roll-ups of its shards' lines are its own to keep: it writes their 5-minute rows
 (monitord/line_history.py), so no reading has to reach the correlator for them.
 
@@ -54,7 +56,7 @@ from monitord.forward import ForwardCollector, Forwarder, forwarding_app, metric
 from monitord.http_server import HttpServer
 from monitord.line_history import LineHistory
 from monitord.metrics import RoleCollector
-from monitord.model import Sample, StateServer
+from monitord.model import Sample, StateServer, Topology
 from monitord.noc_metrics import LevelFamilies, build_info, poll_failures, snmp_counts
 from monitord.pipeline import building_in_a_thread
 from monitord.polling import PollingJobs, snmp_client
@@ -87,6 +89,11 @@ class Poller:
         self.results: Counter[str] = Counter()  # batches: written, fenced, failed; samples: dropped; rechecked
         self.left_out: Counter[str] = Counter()  # line samples not written as unchanged, by probe
         self.unchanged = _unchanged(config, config.cluster.resend)
+        self.correlator_reloads: int | None = None  # as the last lease round read them
+        # what this poller's reloads changed since the correlator leader last reloaded: lines new or
+        # changed (their samples may have reached a correlator that did not know them), and rules
+        self.unseen_lines: set[str] = set()
+        self.unseen_rules = False
         self.lines: LineHistory | None = None  # its shards' line quality roll-ups, while it runs
         self.scheduler: Scheduler | None = None
         self._jobs: list[Job] = []
@@ -160,15 +167,19 @@ class Poller:
         sdnotify.reloading()
         try:
             try:
-                config, jobs = await asyncio.to_thread(self._prepare, path)
+                config, jobs, changed = await asyncio.to_thread(self._prepare, path, self.config)
             except ConfigError as error:
                 log_rejected(error)
                 return False
             old, self.config = self.config, config
-            self.unchanged = _unchanged(config, self.cluster.resend)  # other rules may see other changes
+            if config.rules != old.rules:
+                self.unchanged = _unchanged(config, self.cluster.resend)  # other rules see other changes
+                self.unseen_rules = True
+            self.unseen_lines |= changed
             self.probes.forget(old.topology.devices.keys() - config.topology.devices.keys())
             self._jobs = jobs
             self.shard_of, self._line_device = _shards(config, self.cluster.shard_by)
+            self.unchanged.forget_lines(self._shards_of(changed))
             if self.scheduler is not None:
                 self.scheduler.replace_jobs(job for job in jobs if self.shard_of.get(job.device) in self.held)
             later = needs_restart(old, config) + (["cluster"] if config.cluster != old.cluster else [])
@@ -179,10 +190,10 @@ class Poller:
         finally:
             sdnotify.notify("READY=1", f"STATUS=poller {self.name}: polling shards {', '.join(sorted(self.held)) or 'none'}")
 
-    def _prepare(self, path: str) -> tuple[Config, list[Job]]:
+    def _prepare(self, path: str, old: Config) -> tuple[Config, list[Job], set[str]]:
         with building_in_a_thread():
             config = load_config(path)
-            return config, self.probes.jobs(config)
+            return config, self.probes.jobs(config), changed_lines(old.topology, config.topology)
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -204,6 +215,7 @@ class Poller:
                     log.warning("leases renewed again")
                 renewed, failing = started, False
                 self._report(held)
+                self._follow_reloads(held.reloads)
                 self._hold(held.shards)
             await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
@@ -212,6 +224,25 @@ class Poller:
             log.info("poller %s took shard %s (epoch %d); %d pollers live", self.name, shard, held.shards[shard], held.live)
         for shard in held.released:
             log.info("poller %s let go of shard %s for another poller", self.name, shard)
+
+    def _follow_reloads(self, reloads: int) -> None:
+        """The correlator leader reloaded its config: what this poller's own reloads changed
+        since its last one may have reached it before it knew of it, and what it then left out
+        as unchanged never would. So those lines' next samples (every line's, if the rules
+        changed) are written again; the others are not, lest each reload of a large inventory
+        send the correlator every line at once."""
+        if self.correlator_reloads is not None and reloads != self.correlator_reloads:
+            if self.unseen_rules:
+                self.unchanged.forget()
+            else:
+                self.unchanged.forget_lines(self._shards_of(self.unseen_lines))
+            what = "every line" if self.unseen_rules else f"the {len(self.unseen_lines)} lines changed since its last reload"
+            log.info("the correlator reloaded its config: writing the next sample of %s again", what)
+            self.unseen_lines, self.unseen_rules = set(), False
+        self.correlator_reloads = reloads
+
+    def _shards_of(self, lines: set[str]) -> dict[str, str]:
+        return {line: self.shard_of.get(self._line_device.get(line, ""), "") for line in lines}
 
     def _hold(self, shards: dict[str, int]) -> None:
         """Poll exactly the devices of `shards` from now on; a shard newly held is polled at once."""
@@ -372,6 +403,12 @@ def poller_app(poller: Poller, registry: CollectorRegistry, forwarder: Forwarder
 def _unchanged(config: Config, resend: float) -> Unchanged:
     """What this poller leaves out of its batches: nothing the correlator's rules could take."""
     return Unchanged(Signer(config.rules), resend)
+
+
+def changed_lines(old: Topology, new: Topology) -> set[str]:
+    """The lines of `new` that `old` lacks or had otherwise (their own record or their device's)."""
+    devices = {d for d, device in new.devices.items() if old.devices.get(d) != device}
+    return {i for i, line in new.lines.items() if line.device in devices or old.lines.get(i) != line}
 
 
 def _shards(config: Config, by: str | None = None) -> tuple[dict[str, str], dict[str, str]]:

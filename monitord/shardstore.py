@@ -55,6 +55,7 @@ class Held:
     taken: tuple[str, ...]
     released: tuple[str, ...]
     live: int
+    reloads: int  # the correlator leader's reloads so far (monitord/leader.py `reloaded`)
 
 
 class Session:
@@ -116,7 +117,9 @@ class ShardLeases(Session):
             (list(step.take), self.name, self.lease),
         ).fetchall()
         held.update((r[0], int(r[1])) for r in taken)
-        return Held(held, tuple(sorted(r[0] for r in taken)), step.release, len(set(live) | {self.name}))
+        reloads = db.execute("SELECT reloads FROM correlator_leader").fetchone()
+        assert reloads is not None  # the migrations inserted the one row
+        return Held(held, tuple(sorted(r[0] for r in taken)), step.release, len(set(live) | {self.name}), int(reloads[0]))
 
     def write(self, shard: str, epoch: int, samples: str) -> int:
         """Insert one batch (its `seq`), or Fenced if the shard is no longer this poller's under `epoch`."""

@@ -228,7 +228,10 @@ class Member:
         """SIGHUP: the leading daemon reloads as always; a standby reads the config it will lead
         with, and delivers with its notifiers' new addresses and credentials at once."""
         if self.daemon is not None:
-            return await self.daemon.reload(self.path)
+            reloaded = await self.daemon.reload(self.path)
+            if reloaded:
+                await self.leadership.reloaded()
+            return reloaded
         try:
             self.config = await asyncio.to_thread(load_config, self.path)
         except ConfigError as error:

@@ -462,6 +462,12 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
     CREATE INDEX subscriber_stages_by_line ON subscriber_stages (line);
     """,
+    # The correlator leader's reloads, counted: a poller that sees the count move forgets which
+    # samples it left out (rules/changes.py), so the lines and rules the leader did not know
+    # before are written to it at once, not only within `cluster.resend`.
+    """
+    ALTER TABLE correlator_leader ADD COLUMN reloads bigint NOT NULL DEFAULT 0;
+    """,
 )
 # An item of an ordered channel waits while an older item of its incident is undelivered.
 # Dead items are final and do not hold anything back.

@@ -25,7 +25,7 @@ until the line's next sample.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from monitord.model import Sample
 from rules.checks import Drift, Flap, RuleSet, Threshold
@@ -79,16 +79,16 @@ def _side(check: Threshold | Flap, value: float | None) -> float | None:
 class Unchanged:
     """Per shard, each line's last written signature per probe: `new` says whether a sample is
     worth writing. A shard's memory is dropped when its samples may not all have reached the
-    correlator (`forget`: the shard lost, its waiting samples let go, the config reloaded), and
-    every `resend` seconds in any case (`expire`, each shard at its own phase), so that whatever
-    the correlator's engine could not take (a line it does not know yet, rules it reloaded
-    before this poller did) is written again within that time."""
+    correlator (`forget`: the shard lost, its waiting samples let go), a line's when the
+    correlator's engine may not have taken it (`forget_lines`: a line it did not know yet), and
+    every `resend` seconds in any case (`expire`, each shard at its own phase), the last resort."""
 
     def __init__(self, signer: Signer, resend: float) -> None:
         self.signer = signer
         self.resend = resend
         self._last: dict[str, dict[tuple[str, str], Signature]] = {}
         self._since: dict[str, float] = {}
+        self._probes: set[str] = set()  # the probes remembered, for `forget_lines`
 
     def new(self, shard: str, sample: Sample) -> bool:
         signature = self.signer.signature(sample)
@@ -99,6 +99,7 @@ class Unchanged:
         if last.get(key) == signature:
             return False
         last[key] = signature
+        self._probes.add(sample.probe)
         return True
 
     def forget(self, shard: str | None = None) -> None:
@@ -107,6 +108,14 @@ class Unchanged:
             self._last.clear()
         else:
             self._last.pop(shard, None)
+
+    def forget_lines(self, shard_of: Mapping[str, str]) -> None:
+        """These lines' memory (line -> its shard), whatever their probes."""
+        for line, shard in shard_of.items():
+            last = self._last.get(shard)
+            if last:
+                for probe in self._probes:
+                    last.pop((line, probe), None)
 
     def expire(self, now: float) -> None:
         """Forget the shards whose memory is `resend` old; a shard's first memory is younger by a

@@ -153,3 +153,13 @@ def test_forgotten_shards_and_expired_memories_are_written_again() -> None:
     for times in written.values():
         assert len(times) == 3 and times[1] - times[0] == times[2] - times[1] == 300
     assert written["a"][0] != written["b"][0]
+
+
+def test_forgotten_lines_are_written_again_whatever_their_probes_and_no_other_is() -> None:
+    unchanged = Unchanged(Signer(RULES), resend=3600)
+    echo = Sample(NodeRef("line", "d0-0"), "icmp", T0, Outcome.OK, {"loss": 0.0, "rtt_ms": 5.0})
+    row = Sample(NodeRef("line", "d0-0"), "snmp:adsl", T0, Outcome.OK, {"attenuation_down_db": 20.0})
+    neighbour = echo._replace(target=NodeRef("line", "d0-1"))
+    assert [unchanged.new("a", s) for s in (echo, row, neighbour)] == [True, True, True]
+    unchanged.forget_lines({"d0-0": "a", "d9-9": "a", "d8-8": "gone"})
+    assert [unchanged.new("a", s) for s in (echo, row, neighbour)] == [True, True, False]
