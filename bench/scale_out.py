@@ -324,6 +324,7 @@ async def one_run(
     fault: bool,
     warmup: float,
     regions: int = 1,
+    resend: float | None = None,
 ) -> Run:
     database = f"scale_{pollers}_{int(time.time())}"
     cluster.admin(f"CREATE DATABASE {database}")
@@ -332,6 +333,8 @@ async def one_run(
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw.pop("state_file", None)
     raw |= {"state": url, "cluster": {"lease": "6s", "batch_every": "1s"}, "rules": FAST_RULES}
+    if resend is not None:
+        raw["cluster"]["resend"] = f"{resend:g}s"
     raw["polling"] = {**raw.get("polling", {}), "line_interval": f"{interval:g}s", "icmp_interval": f"{icmp_interval:g}s"}
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = load_config(path, environ={"BENCH_COMMUNITY": "public"})
@@ -443,6 +446,7 @@ async def measure(
     fault_regions: int = 1,
     blocks: tuple[int, int] = (248, 249),
     warmup: float = 300.0,
+    resend: float | None = None,
 ) -> Report:
     """`fault_runs`: the poller counts whose run ends with the regional fault (all, if None)."""
     load = [loadavg()]
@@ -468,6 +472,7 @@ async def measure(
                     fault=fault,
                     warmup=warmup,
                     regions=fault_regions,
+                    resend=resend,
                 )
             )
         notified = await one_run_notifier(cluster, sms) if sms else None
@@ -543,6 +548,7 @@ def main() -> None:
     parser.add_argument("--no-fault", action="store_true", help="the steady windows only")
     parser.add_argument("--sms", type=int, default=1000, help="SMS for the notifier worker (0: no notifier run)")
     parser.add_argument("--blocks", type=int, nargs=2, default=(248, 249), help="second octets of the DSLAMs and modems")
+    parser.add_argument("--resend", type=float, help="seconds: the pollers' cluster.resend (default: the config's)")
     parser.add_argument("--quick", action="store_true", help="480 lines, 1 and 2 pollers, 10 s windows, 200 SMS")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
@@ -560,6 +566,7 @@ def main() -> None:
             blocks=tuple(args.blocks),
             fault_runs=set() if args.no_fault else {args.pollers[-1]} if args.quick else None,
             fault_regions=args.fault_regions,
+            resend=args.resend,
         )
     )
     print(show(report))

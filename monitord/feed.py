@@ -80,21 +80,23 @@ class BatchFeed:
             self._reader.wait(WAKE_EVERY)
             return None
         self._caught_up_at = time.monotonic() if len(rows) < BATCHES_PER_READ else None
-        samples = [sample for seq, text in rows for sample in self._load(seq, text)]
+        samples = [sample for seq, shard, text in rows for sample in self._load(seq, shard, text)]
         self.batches += len(rows)
         self.samples += len(samples)
         self.last_seq = rows[-1][0]
         return rows[-1][0], samples
 
-    def _load(self, seq: int, text: str) -> list[Sample]:
+    def _load(self, seq: int, shard: str, text: str) -> list[Sample]:
         """A batch's samples; none for one that cannot be read (a poller of another version, a
         row written by hand): it is passed over, never retried, so one bad row cannot stop the
-        correlator. Its shard's next batches bring fresh samples."""
+        correlator. Its shard's poller is told (`shards.passed_over`) and writes each line's
+        next sample again, since it may have left out as unchanged what followed the lost one."""
         try:
             return batches.load(text)
         except (ValueError, RecursionError) as error:
             self.malformed += 1
-            log.error("pollers' batch %d cannot be read (%s); passed over", seq, str(error)[:200])
+            log.error("pollers' batch %d of shard %s cannot be read (%s); passed over", seq, shard, str(error)[:200])
+            self._reader.pass_over(shard)
             return []
 
     def close(self) -> None:

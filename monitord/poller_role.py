@@ -90,6 +90,7 @@ class Poller:
         self.left_out: Counter[str] = Counter()  # line samples not written as unchanged, by probe
         self.unchanged = _unchanged(config, config.cluster.resend)
         self.correlator_reloads: int | None = None  # as the last lease round read them
+        self.passed_over: dict[str, int] = {}  # shard -> its batches the correlator could not read, as last read
         # what this poller's reloads changed since the correlator leader last reloaded: lines new or
         # changed (their samples may have reached a correlator that did not know them), and rules
         self.unseen_lines: set[str] = set()
@@ -215,7 +216,7 @@ class Poller:
                     log.warning("leases renewed again")
                 renewed, failing = started, False
                 self._report(held)
-                self._follow_reloads(held.reloads)
+                self._follow_correlator(held)
                 self._hold(held.shards)
             await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
@@ -224,6 +225,17 @@ class Poller:
             log.info("poller %s took shard %s (epoch %d); %d pollers live", self.name, shard, held.shards[shard], held.live)
         for shard in held.released:
             log.info("poller %s let go of shard %s for another poller", self.name, shard)
+
+    def _follow_correlator(self, held: Held) -> None:
+        """What the correlator may have missed is written again: the lines of a shard one of
+        whose batches it could not read, and what this poller's reloads changed before the
+        leader's own reload (`_follow_reloads`)."""
+        for shard, count in held.passed_over.items():
+            if shard in held.shards and count != self.passed_over.get(shard, count):
+                log.warning("the correlator could not read a batch of shard %s: writing each of its lines again", shard)
+                self.unchanged.forget(shard)
+        self.passed_over = held.passed_over
+        self._follow_reloads(held.reloads)
 
     def _follow_reloads(self, reloads: int) -> None:
         """The correlator leader reloaded its config: what this poller's own reloads changed

@@ -56,6 +56,7 @@ class Held:
     released: tuple[str, ...]
     live: int
     reloads: int  # the correlator leader's reloads so far (monitord/leader.py `reloaded`)
+    passed_over: dict[str, int]  # shard -> its batches the correlator could not read so far
 
 
 class Session:
@@ -95,7 +96,8 @@ class ShardLeases(Session):
         )
         db.execute("INSERT INTO shards (shard) SELECT unnest($1::text[]) ON CONFLICT (shard) DO NOTHING", (keys,))
         rows = db.execute(
-            f"SELECT shard, CASE WHEN expires_at > {_NOW} THEN owner END FROM shards WHERE shard = ANY($1)", (keys,)
+            f"SELECT shard, CASE WHEN expires_at > {_NOW} THEN owner END, passed_over FROM shards WHERE shard = ANY($1)",
+            (keys,),
         ).fetchall()
         live = [r[0] for r in db.execute(f"SELECT name FROM pollers WHERE heartbeat > {_NOW} - $1", (self.lease,))]
         step = plan(self.name, keys, live, {r[0]: r[1] for r in rows})
@@ -119,7 +121,9 @@ class ShardLeases(Session):
         held.update((r[0], int(r[1])) for r in taken)
         reloads = db.execute("SELECT reloads FROM correlator_leader").fetchone()
         assert reloads is not None  # the migrations inserted the one row
-        return Held(held, tuple(sorted(r[0] for r in taken)), step.release, len(set(live) | {self.name}), int(reloads[0]))
+        live_count = len(set(live) | {self.name})
+        passed_over = {r[0]: int(r[2]) for r in rows}
+        return Held(held, tuple(sorted(r[0] for r in taken)), step.release, live_count, int(reloads[0]), passed_over)
 
     def write(self, shard: str, epoch: int, samples: str) -> int:
         """Insert one batch (its `seq`), or Fenced if the shard is no longer this poller's under `epoch`."""
@@ -171,13 +175,18 @@ class BatchReader(Listening):
 
     channel = CHANNEL
 
-    def after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+    def after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """The batches after `seq`: (seq, shard, samples)."""
         rows = (
             self.db()
-            .execute("SELECT seq, samples FROM sample_batches WHERE seq > $1 ORDER BY seq LIMIT $2", (seq, limit))
+            .execute("SELECT seq, shard, samples FROM sample_batches WHERE seq > $1 ORDER BY seq LIMIT $2", (seq, limit))
             .fetchall()
         )
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def pass_over(self, shard: str) -> None:
+        """Count a batch of `shard` that could not be read: its poller writes what it left out again."""
+        self.db().execute("UPDATE shards SET passed_over = passed_over + 1 WHERE shard = $1", (shard,))
 
     def wait(self, timeout: float) -> None:
         """Until a poller wrote a batch (or already had, unread), at most `timeout` seconds."""

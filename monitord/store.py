@@ -462,11 +462,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX subscriber_stages_line ON subscriber_stages (tracking, line, id);
     CREATE INDEX subscriber_stages_by_line ON subscriber_stages (line);
     """,
-    # The correlator leader's reloads, counted: a poller that sees the count move forgets which
-    # samples it left out (rules/changes.py), so the lines and rules the leader did not know
-    # before are written to it at once, not only within `cluster.resend`.
+    # What the correlator leader may have missed of the pollers' samples, counted: its reloads
+    # (lines and rules it did not know before) and, per shard, the batches it could not read. A
+    # poller that sees a count move writes again what it had left out as unchanged
+    # (rules/changes.py), at once rather than within `cluster.resend`.
     """
     ALTER TABLE correlator_leader ADD COLUMN reloads bigint NOT NULL DEFAULT 0;
+    ALTER TABLE shards ADD COLUMN passed_over bigint NOT NULL DEFAULT 0;
     """,
 )
 # An item of an ordered channel waits while an older item of its incident is undelivered.

@@ -117,6 +117,8 @@ async def test_a_batch_that_cannot_be_read_is_passed_over_and_the_next_ones_appl
         assert correlator.feed.malformed == len(bad) and correlator.feed.errors == 0
         logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
         assert [m.split()[2] for m in logged] == [str(n) for n in range(2, 2 + len(bad))]
+        # the shard's poller learns of it at its next round, and writes each line's next sample again
+        assert poller.round([shard]).passed_over == {shard: len(bad)}
     finally:
         correlator.feed.close()
         correlator.store.close()

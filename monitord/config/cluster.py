@@ -38,7 +38,7 @@ class Cluster(Section):
     resend: Positive = Field(
         default=values.default_of(ClusterConfig, "resend"),
         description="A poller writes only the samples that change what a line's rules see, and the others "
-        "at least this often, so the correlator sees again whatever it could not take (default 5m)",
+        "at least this often: a last resort, as what the correlator misses is written again at once (default 1h)",
     )
     advertise: Annotated[str | None, Parsed(shared("url"), values.url)] = Field(
         default=None,

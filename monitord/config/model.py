@@ -142,7 +142,7 @@ class ClusterConfig:
     lease: float = 10.0  # seconds a claim on a shard lasts unless renewed
     batch_every: float = 1.0  # seconds between a shard's batches
     batch_samples: int = 5000  # ... or a batch as soon as this many samples wait
-    resend: float = 300.0  # a line's sample that changes nothing its rules see is still written this often (rules/changes.py)
+    resend: float = 3600.0  # a line's sample that changes nothing its rules see is still written this often (rules/changes.py)
     advertise: str | None = None  # the URL the other nodes forward the API to while this process leads
     notifier_listen: tuple[str, int] | None = None  # a --role notifier worker's own listener (none by default)
 
