@@ -103,7 +103,8 @@ class Leadership:
 
     async def reloaded(self) -> None:
         """Count a reload of the leader's config, under its own epoch: the pollers then write
-        every line's next sample again (monitord/poller_role.py), whatever they had left out."""
+        again the lines their own reloads changed, which it may not have known before
+        (monitord/poller_role.py `_follow_reloads`)."""
         epoch = self.epoch
         if epoch is None:
             return
