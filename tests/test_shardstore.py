@@ -92,8 +92,8 @@ def test_the_reader_reads_after_a_cursor_and_the_cursor_moves_only_with_a_commit
     reader = BatchReader(pg_database)
     store = Store.open(pg_database)
     try:
-        assert [seq for seq, _ in reader.after(0, 10)] == [1, 2, 3]
-        assert [seq for seq, _ in reader.after(1, 1)] == [2]
+        assert [seq for seq, _, _ in reader.after(0, 10)] == [1, 2, 3]
+        assert [seq for seq, _, _ in reader.after(1, 1)] == [2]
         assert store.batch_cursor() == 0
         store.commit_step(None, [], [], 1.0, through=2)
         assert store.batch_cursor() == 2
@@ -104,7 +104,7 @@ def test_the_reader_reads_after_a_cursor_and_the_cursor_moves_only_with_a_commit
             store.commit_step(None, [], [], 3.0, through=3)
         assert store.batch_cursor() == 2
         assert reader.prune() == 2
-        assert [seq for seq, _ in reader.after(0, 10)] == [3]
+        assert [seq for seq, _, _ in reader.after(0, 10)] == [3]
     finally:
         store.close()
         reader.close()
