@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
@@ -150,6 +151,21 @@ class Topology:
     exchanges: Mapping[str, Exchange]
     devices: Mapping[str, Device]
     lines: Mapping[str, Line]
+    # the phones and e-mail addresses that more than one line has, with those lines: a
+    # subscriber with two lines is told once (notices/plan.py)
+    shared_addresses: Mapping[str, tuple[str, ...]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lines = self.lines.values()
+        counts = Counter([line.phone for line in lines if line.phone])
+        counts.update([line.email for line in lines if line.email])
+        twice = {address for address, n in counts.items() if n > 1}
+        shared: dict[str, tuple[str, ...]] = {}
+        for line in lines if twice else ():
+            for address in (line.phone, line.email):
+                if address in twice:
+                    shared[address] = (*shared.get(address, ()), line.id)
+        object.__setattr__(self, "shared_addresses", MappingProxyType(shared))
 
     def ancestors(self, node: NodeRef) -> tuple[NodeRef, ...]:
         """Parents from nearest to farthest: line -> segment? -> device -> cabinet? -> exchange -> region."""

@@ -283,13 +283,23 @@ class _Planner:
         entries = [(i, lines[i].name, lines[i].phone) if i in lines else (i, "?", None) for i in first]
         return subscriber_list(entries, self.settings.language, len(ids))
 
-    def alone(self, ids: Collection[str], others: Collection[str]) -> set[str]:
-        """`ids` but the lines whose subscriber is told at the address of one of `others`: someone
-        with two lines in one incident hears of it when the first joins and that it is over when
-        the last leaves, not once a line."""
-        lines, settings = self.topology.lines, self.settings
-        taken = {reached for i in others if i in lines and (reached := contact(lines[i], settings))}
-        return {i for i in ids if i not in lines or contact(lines[i], settings) not in taken}
+    def alone(self, ids: Collection[str], joining: Collection[str] = ()) -> set[str]:
+        """`ids` but the lines whose subscriber is told at the address of another line in the
+        incident (not `joining` it now): someone with two lines in one incident hears of it when
+        the first joins and that it is over when the last leaves, not once a line. Looks only
+        at the addresses that more than one line has (`Topology.shared_addresses`), so a step
+        of a regional incident costs nothing per line it already holds."""
+        lines, settings, shared = self.topology.lines, self.settings, self.topology.shared_addresses
+        affected = self.incident.affected
+        kept = set()
+        for i in ids:
+            reached = contact(lines[i], settings) if i in lines else None
+            others = shared.get(reached[1], ()) if reached else ()
+            if not any(
+                j != i and j in affected and j not in joining and contact(lines[j], settings) == reached for j in others
+            ):
+                kept.add(i)
+        return kept
 
     def with_values(self, extra: dict[str, Any] | None) -> dict[str, Any]:
         """The values of a ticket or NOC text; all the incident's subscribers unless `extra`
@@ -469,7 +479,7 @@ def plan(
                     {"added_count": len(change.added), "subscribers": p.subscribers(change.added)},
                 )
             )
-            out += p.customers(p.alone(change.added - moving, incident.affected - change.added), suffix=f"/{stamp}")
+            out += p.customers(p.alone(change.added - moving, change.added), suffix=f"/{stamp}")
         case "shrank" if change.removed:
             out.append(
                 p.ticket(
@@ -479,7 +489,7 @@ def plan(
                     {"removed_count": len(change.removed), "subscribers": p.subscribers(change.removed)},
                 )
             )
-            out += p.customers(p.alone(change.removed - moving, incident.affected), "restored", f"/{stamp}")
+            out += p.customers(p.alone(change.removed - moving), "restored", f"/{stamp}")
         case "promoted":
             before = lookup(tracking)
             told = _told(change.replaces, incident.kind, lookup, now, settings)
