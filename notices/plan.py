@@ -295,9 +295,7 @@ class _Planner:
         for i in ids:
             reached = contact(lines[i], settings) if i in lines else None
             others = shared.get(reached[1], ()) if reached else ()
-            if not any(
-                j != i and j in affected and j not in joining and contact(lines[j], settings) == reached for j in others
-            ):
+            if not any(j != i and j in affected and j not in joining and contact(lines[j], settings) == reached for j in others):
                 kept.add(i)
         return kept
 
