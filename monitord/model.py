@@ -160,12 +160,12 @@ class Topology:
         counts = Counter([line.phone for line in lines if line.phone])
         counts.update([line.email for line in lines if line.email])
         twice = {address for address, n in counts.items() if n > 1}
-        shared: dict[str, tuple[str, ...]] = {}
+        owners: dict[str, list[str]] = {}
         for line in lines if twice else ():
             for address in (line.phone, line.email):
                 if address in twice:
-                    shared[address] = (*shared.get(address, ()), line.id)
-        object.__setattr__(self, "shared_addresses", MappingProxyType(shared))
+                    owners.setdefault(address, []).append(line.id)
+        object.__setattr__(self, "shared_addresses", MappingProxyType({a: tuple(ids) for a, ids in owners.items()}))
 
     def ancestors(self, node: NodeRef) -> tuple[NodeRef, ...]:
         """Parents from nearest to farthest: line -> segment? -> device -> cabinet? -> exchange -> region."""

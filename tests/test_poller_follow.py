@@ -40,29 +40,29 @@ def written(poller: Poller, lines: dict[str, list[str]]) -> dict[str, int]:
     return {shard: sum(poller.unchanged.new(shard, echo(i)) for i in ids) for shard, ids in lines.items()}
 
 
-def held(poller: Poller, reloads: int, passed_over: dict[str, int]) -> Held:
+def held(reloads: int, passed_over: dict[str, int]) -> Held:
     return Held({shard: 1 for shard in passed_over}, (), (), 1, reloads, passed_over)
 
 
 def test_a_shard_whose_batch_the_correlator_passed_over_is_written_again(tmp_path: Path) -> None:
     poller, lines = a_poller(tmp_path)
     first, *others = sorted(lines)
-    poller._follow_correlator(held(poller, 0, dict.fromkeys(lines, 0)))  # the first round: nothing is new
+    poller._follow_correlator(held(0, dict.fromkeys(lines, 0)))  # the first round: nothing is new
     assert set(written(poller, lines).values()) == {0}
-    poller._follow_correlator(held(poller, 0, {**dict.fromkeys(lines, 0), first: 1}))
+    poller._follow_correlator(held(0, {**dict.fromkeys(lines, 0), first: 1}))
     assert written(poller, lines) == {first: len(lines[first]), **dict.fromkeys(others, 0)}
 
 
 def test_a_reload_of_the_leader_writes_again_what_the_pollers_reloads_changed(tmp_path: Path) -> None:
     poller, lines = a_poller(tmp_path)
     counts = dict.fromkeys(lines, 0)
-    poller._follow_correlator(held(poller, 7, counts))
+    poller._follow_correlator(held(7, counts))
     shard = sorted(lines)[0]
     poller.unseen_lines = {lines[shard][0]}  # as a reload of this poller's that added that line leaves it
-    poller._follow_correlator(held(poller, 8, counts))
+    poller._follow_correlator(held(8, counts))
     assert sum(written(poller, lines).values()) == 1 and not poller.unseen_lines
-    poller._follow_correlator(held(poller, 9, counts))  # nothing changed meanwhile: nothing written
+    poller._follow_correlator(held(9, counts))  # nothing changed meanwhile: nothing written
     assert sum(written(poller, lines).values()) == 0
     poller.unseen_rules = True
-    poller._follow_correlator(held(poller, 10, counts))
+    poller._follow_correlator(held(10, counts))
     assert sum(written(poller, lines).values()) == sum(map(len, lines.values()))

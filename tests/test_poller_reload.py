@@ -78,6 +78,10 @@ async def line_status(daemon, line: str) -> str | None:
     return body["state"]["status"] if status == 200 else None
 
 
+async def line_ok(daemon, line: str) -> bool:
+    return await line_status(daemon, line) == "ok"
+
+
 @pytest.mark.xdist_group("lab-world-1")  # see LAB_WORLDS in tests/conftest.py
 async def test_lines_a_poller_knew_first_reach_the_correlator_when_it_reloads(worlds, daemons, pg_database) -> None:
     """The poller reloads first and writes the new DSLAM's lines once, which the correlator, not
@@ -99,7 +103,7 @@ async def test_lines_a_poller_knew_first_reach_the_correlator_when_it_reloads(wo
     correlator = await daemons(world.config, "--role", "correlator")
     poller = await daemons(world.config, "--role", "poller")
     known = next(i for i, line in world.isp.lines.items() if line.device != dslam)
-    await wait_async(lambda: _is(correlator, known, "ok"), 30, "a line the correlator knew from the start OK")
+    await wait_async(lambda: line_ok(correlator, known), 30, "a line the correlator knew from the start OK")
 
     world.config.write_text(config, encoding="utf-8")
     world.isp.subscribers.write_text(subscribers, encoding="utf-8")
@@ -113,13 +117,9 @@ async def test_lines_a_poller_knew_first_reach_the_correlator_when_it_reloads(wo
     told = f"the correlator reloaded its config: writing the next sample of the {len(new)} lines changed since its last reload"
     await until(lambda: told in poller.log(), 10, "the poller told of it")
     for line in new:
-        await wait_async(lambda line=line: _is(correlator, line, "ok"), 15, f"{line} OK at the correlator")
+        await wait_async(lambda line=line: line_ok(correlator, line), 15, f"{line} OK at the correlator")
     assert await poller.stop() == 0, poller.log()[-3000:]
     assert await correlator.stop() == 0, correlator.log()[-3000:]
-
-
-async def _is(daemon, line: str, status: str) -> bool:
-    return await line_status(daemon, line) == status
 
 
 def test_the_lines_a_reload_changes_are_those_new_or_changed_and_those_of_a_changed_device() -> None:
