@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitord.arrivals import Arrivals
 from monitord.config import Config
 from monitord.database import START_AFRESH, StoreError
 from monitord.incident_actions import Refusal, refusal
@@ -149,15 +150,6 @@ def resume(config: Config, store: Store) -> Engine:
     return engine
 
 
-@dataclass(slots=True, eq=False)
-class _Arrival:
-    """One poll's samples, and the step that took them once one has."""
-
-    samples: list[Sample]
-    through: int | None
-    step: Step | None = None
-
-
 class Pipeline:
     """The one writer of what the rules decide: engine steps -> store -> outbox.
 
@@ -207,7 +199,7 @@ class Pipeline:
         self._next_refresh = 0.0
         self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
-        self._arrived: deque[_Arrival] = deque()  # polls' samples not yet stepped, in order
+        self._arrivals = Arrivals(self._step_arrived, self._stepping, MERGED_SAMPLES)  # polls' samples not yet stepped
         self.through: int | None = None  # a correlator's: the last pollers' batch the engine took
         self._written_through: int | None = None  # ... and the last one written with a step
         self._writer = store.writer()
@@ -226,33 +218,20 @@ class Pipeline:
         (monitord/feed.py), written as its cursor with the step that includes them.
 
         Polls that end while a step is being written wait, and are then taken together, up to
-        MERGED_SAMPLES samples, in one step and one commit. One step and commit per poll could
-        not keep up at 100,000 lines (a round's polls queued behind the writer, and their
-        samples, held for seconds, filled the GC's oldest generation, whose passes then held
-        the loop for up to 300 ms: bench/stall_trace.py)."""
-        arrival = _Arrival(samples, through)
-        self._arrived.append(arrival)
+        MERGED_SAMPLES samples, in one step and one commit (monitord/arrivals.py). One step and
+        commit per poll could not keep up at 100,000 lines (a round's polls queued behind the
+        writer, and their samples, held for seconds, filled the GC's oldest generation, whose
+        passes then held the loop for up to 300 ms: bench/stall_trace.py)."""
         self.lines.take(samples)
-        async with self._stepping:
-            while arrival.step is None:
-                batch = self._take_arrived()
-                now = self.clock()
-                step = self.engine.observe([s for taken in batch for s in taken.samples], now)
-                for taken in batch:
-                    taken.step = step
-                    if taken.through is not None:
-                        self.through = max(self.through or 0, taken.through)
-                await self._commit(step, now)
-        return arrival.step
+        return await self._arrivals.add(samples, through)
 
-    def _take_arrived(self) -> list[_Arrival]:
-        """The polls waiting, oldest first, as many as fit in MERGED_SAMPLES (at least one)."""
-        batch = [self._arrived.popleft()]
-        count = len(batch[0].samples)
-        while self._arrived and count + len(self._arrived[0].samples) <= MERGED_SAMPLES:
-            count += len(self._arrived[0].samples)
-            batch.append(self._arrived.popleft())
-        return batch
+    async def _step_arrived(self, samples: list[Sample], through: int | None) -> Step:
+        now = self.clock()
+        step = self.engine.observe(samples, now)
+        if through is not None:
+            self.through = max(self.through or 0, through)
+        await self._commit(step, now)
+        return step
 
     async def _commit(self, step: Step, now: float, extra: Iterable[Planned] = ()) -> None:
         """Write one engine step to the store, queue what it decided to say, and log the changes.
@@ -436,7 +415,8 @@ class Pipeline:
 
     async def stop(self) -> None:
         """The last step before the store closes: the held helpdesk comments (they live in
-        memory only) are written whatever their timers say."""
+        memory only) are written whatever their timers say, after every poll's samples."""
+        await self._arrivals.drained()
         async with self._stepping:
             now = self.clock()
             self.comments.every = 0.0  # queue the held helpdesk comments
