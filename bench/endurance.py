@@ -39,10 +39,12 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import gc
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -72,17 +74,58 @@ UNIT = ROOT / "systemd" / "monitord.service"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """One overshoot over 100 ms, with what the loop's thread and the process did meanwhile: a
+    stall the loop's thread spent on the CPU is its own work (or a collection it ran); one it
+    spent off the CPU waited for another thread's hold on the interpreter, or for the kernel."""
+
+    at: float  # seconds into the window
+    overshoot: float
+    loop_cpu: float  # CPU-seconds of the loop's thread during the sleep and its overshoot
+    process_cpu: float  # of every thread of this process
+
+
 @dataclass(slots=True)
 class Lag:
     """Overshoots of a 100 ms sleep on the daemon's loop: how long the loop could not run a ready task."""
 
     seen: list[float] = field(default_factory=list)
+    stalls: list[Stall] = field(default_factory=list)
+    start: float = field(default_factory=time.monotonic)
 
     async def watch(self) -> None:
         while True:
-            began = time.perf_counter()
+            began, thread0, process0 = time.perf_counter(), time.thread_time(), time.process_time()
             await asyncio.sleep(LAG_PROBE)
-            self.seen.append(max(0.0, time.perf_counter() - began - LAG_PROBE))
+            overshoot = max(0.0, time.perf_counter() - began - LAG_PROBE)
+            self.seen.append(overshoot)
+            if overshoot > 0.1:
+                at = time.monotonic() - self.start - overshoot
+                self.stalls.append(Stall(at, overshoot, time.thread_time() - thread0, time.process_time() - process0))
+
+
+@dataclass(slots=True)
+class Collections:
+    """Garbage collections over 20 ms, wherever they ran (a pass holds the interpreter, so the loop too)."""
+
+    start: float = field(default_factory=time.monotonic)
+    passes: list[tuple[float, int, float, str]] = field(default_factory=list)  # at, generation, seconds, thread
+    _began: float = 0.0
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self._noted)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._noted)
+
+    def _noted(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._began = now
+        elif now - self._began > 0.02:
+            self.passes.append((self._began - self.start, info["generation"], now - self._began, threading.current_thread().name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +148,11 @@ class Report:
     lag_max_s: float
     lag_p99_s: float
     lag_over_100ms: int  # probe overshoots above 100 ms
+    stalls: list[Stall]
+    collections: list[tuple[float, int, float, str]]  # passes over 20 ms: at, generation, seconds, thread
+    checks: list[tuple[float, float]]  # the bench's own looks at the daemon's state over 20 ms: at, seconds
+    events: dict[str, float]  # the fault and the restore, seconds into the window
+    began: float  # the window's start, wall clock
     lag_metric: float | None  # monitord_event_loop_lag_seconds, if the daemon exports it
     skipped: dict[str, float]  # monitord_polls_skipped_total by probe class, during the window
     poll_lag: dict[str, float]  # monitord_poll_lag_seconds by probe class
@@ -326,7 +374,7 @@ async def run(
         warmup = time.monotonic() - began
 
         fault_wall, restore_wall = 0.0, 0.0
-        lag = Lag()
+        lag, collections = Lag(), Collections().__enter__()
         prober = asyncio.create_task(lag.watch())
         tracing = contextlib.nullcontext() if trace is None else trace
         tracing.__enter__()
@@ -335,6 +383,8 @@ async def run(
         window = restore_after + (window / 3 if after_restore is None else after_restore)
         start, cpu0, agents0 = time.monotonic(), time.process_time(), process_cpu(agents.pids())
         start_wall = time.time()
+        lag.start = collections.start = start
+        checks: list[tuple[float, float]] = []  # the bench's own look at the daemon's state over 20 ms: at, seconds
         wal_path = Path(f"{daemon.config.state_file}-wal")
         rss: list[float] = []
         wal: list[float] = []
@@ -351,6 +401,7 @@ async def run(
             if restore_at is None and now >= start + restore_after:
                 await asyncio.to_thread(faults.restore_all)
                 restore_at, restore_wall = time.monotonic(), time.time()
+            looked = time.monotonic()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
                 ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
                 if detected is None and ours:
@@ -363,6 +414,8 @@ async def run(
                         recovering = since
                     if not ours:
                         cleared = since
+            if (took := time.monotonic() - looked) > 0.02:
+                checks.append((looked - start, took))
             if now >= next_sample:
                 rss.append(rss_mb())
                 wal.append(wal_path.stat().st_size / 2**20 if wal_path.exists() else 0.0)
@@ -377,6 +430,7 @@ async def run(
         not_ok_at_end = sum(daemon.node_state(n).status is not Status.OK for n in lines)
         cpu, agents_cpu = time.process_time() - cpu0, process_cpu(agents.pids()) - agents0
         prober.cancel()
+        collections.__exit__()
         tracing.__exit__(None, None, None)
         _, text = await asyncio.to_thread(scrape, daemon.http_port)
         window_texts = texted(daemon, (await twilio.finish()).messages, start_wall)
@@ -429,6 +483,11 @@ async def run(
         lag_max_s=seen[-1],
         lag_p99_s=seen[int(len(seen) * 0.99)],
         lag_over_100ms=sum(x > 0.1 for x in seen),
+        stalls=lag.stalls,
+        collections=collections.passes,
+        checks=checks,
+        events={"fault": (fault_at or start) - start, "restore": (restore_at or start) - start},
+        began=start_wall,
         lag_metric=max(lag_metric.values()) if lag_metric else None,
         skipped={c: n - by_class(first, "monitord_polls_skipped_total").get(c, 0) for c, n in skipped.items()},
         poll_lag=by_class(text, "monitord_poll_lag_seconds"),
@@ -467,6 +526,7 @@ def show(report: Report) -> str:
             f"the state file's WAL at most {report.wal_peak_mb:.0f} MB",
             f"loop lag (bench probe): max {report.lag_max_s * 1000:.0f} ms, p99 {report.lag_p99_s * 1000:.0f} ms, "
             f"{report.lag_over_100ms} stalls over 100 ms; monitord_event_loop_lag_seconds {lag_metric}",
+            *stall_rows(report),
             f"polls: {polls}",
             f"/metrics scrape: median {report.scrape_s * 1000:.0f} ms wall",
             f"outage SMS through the daemon's outbox to a local Twilio endpoint (a process of its own): {report.sms_sent:,} sent "
@@ -484,6 +544,37 @@ def show(report: Report) -> str:
             f"from {when(r.first_restored_sms_s)} to {when(r.last_restored_sms_s)}, resolved {when(r.resolved_s)}; {r.lines_not_ok:,} lines not OK at the end",
         ]
     )
+
+
+def stall_rows(report: Report) -> list[str]:
+    """Each stall, with the collections and the bench's own looks that overlapped it."""
+    passes: dict[int, list[float]] = {}
+    for _, generation, secs, _ in report.collections:
+        passes.setdefault(generation, []).append(secs)
+    rows = [
+        f"window began {time.strftime('%H:%M:%S', time.gmtime(report.began))} UTC; "
+        + ", ".join(f"{name} +{at:.0f} s" for name, at in report.events.items())
+        + "; collections over 20 ms: "
+        + (
+            ", ".join(
+                f"gen {g}: {len(s)}, {sum(s):.2f} s in all, longest {max(s) * 1000:.0f} ms" for g, s in sorted(passes.items())
+            )
+            or "none"
+        )
+    ]
+    for stall in report.stalls:
+        began, ended = stall.at, stall.at + LAG_PROBE + stall.overshoot
+        overlapping = [
+            f"gen {g} pass {secs * 1000:.0f} ms in {thread}"
+            for at, g, secs, thread in report.collections
+            if at < ended and at + secs > began
+        ]
+        looked = [f"bench check {secs * 1000:.0f} ms" for at, secs in report.checks if at < ended and at + secs > began]
+        rows.append(
+            f"  stall +{stall.at:.1f} s: {stall.overshoot * 1000:.0f} ms; loop thread on CPU {stall.loop_cpu * 1000:.0f} ms, "
+            f"process {stall.process_cpu * 1000:.0f} ms" + "".join(f"; {x}" for x in overlapping + looked)
+        )
+    return rows
 
 
 def when(seconds: float | None) -> str:
