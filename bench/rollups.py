@@ -164,7 +164,7 @@ async def run(count: int, per_period: int, hours: int) -> None:
                 acc.add(s.target.id, s.values)
     adding = time.process_time() - cpu
     cpu = time.process_time()
-    packed = acc.rollups(lambda line: lines[line].device)
+    packed = list(acc.rollups(lambda line: lines[line].device))
     packing = time.process_time() - cpu
 
     periods = hours * 12

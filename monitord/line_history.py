@@ -5,7 +5,9 @@ per device and period, merged into hourly rows, pruned past `history.five_minute
 
 The loop's share is handing each poll's list of samples to a thread of its own (`take`: one
 `submit`, whatever the poll's size); the thread adds them up, packs the period once it is over,
-merges the hours and reads for the API, on a connection of its own. Its writes take the store's
+merges the hours and reads for the API, on a connection of its own. A period's close and an hour's
+merge rest between devices (monitord/pace.py): half a second of the thread's CPU at
+100,000 lines must not hold the loop off the interpreter. Its writes take the store's
 `turn` in batches of WRITE_BATCH rows, as the engine's steps do (monitord/stepwriter.py), so
 SQLite never makes the loop or the steps wait out a long transaction.
 
@@ -37,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitord.model import Outcome, Sample
+from monitord.pace import paced
 from monitord.quality import level_limits
 from monitord.rollups import FIVE_MINUTES, HOUR, Accumulator, Point, Rollup, line_point, merge, period_start, unpack
 from monitord.trends import Drift, Flaps, drifting
@@ -200,7 +203,7 @@ class LineHistory:
         period, self._period = self._period, None
         if period is not None and len(period):
             lines = self._current().topology.lines
-            self._closed += period.rollups(lambda line: found.device if (found := lines.get(line)) else None)
+            self._closed += paced(period.rollups(lambda line: found.device if (found := lines.get(line)) else None))
 
     def _due(self, now: float) -> list[Rollup]:
         if self._period is not None and now >= self._period.end + LATE:
@@ -232,7 +235,7 @@ class LineHistory:
         for hour in range(max(self._hours_done + HOUR, last - (CATCH_UP - 1) * HOUR), last + HOUR, HOUR):
             sql = f"{_ROWS} WHERE step = ? AND start >= ? AND start < ? ORDER BY device, start"
             found = map(_rollup, db.execute(sql, (FIVE_MINUTES, hour, hour + HOUR)))  # a device's rows at a time
-            for device, parts in itertools.groupby(found, key=lambda r: r.device):
+            for device, parts in paced(itertools.groupby(found, key=lambda r: r.device)):
                 merged = merge(device, hour, parts)
                 if merged is not None:
                     rows.append(merged)

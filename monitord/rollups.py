@@ -26,7 +26,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitord.quality import LEVEL_UNITS
@@ -110,15 +110,15 @@ class Accumulator:
             total[slot] += value
             n[slot] += 1
 
-    def rollups(self, device_of: Callable[[str], str | None]) -> list[Rollup]:
+    def rollups(self, device_of: Callable[[str], str | None]) -> Iterator[Rollup]:
         """One packed row per device (`device_of`: a line's device, None for a line no longer in
-        the inventory, left out), lines in id order."""
+        the inventory, left out), lines in id order; made as they are taken, so that the taker
+        can pause between devices."""
         by_device: dict[str, list[str]] = {}
         for line in self._lines:
             device = device_of(line)
             if device:
                 by_device.setdefault(device, []).append(line)
-        rows = []
         for device in sorted(by_device):
             lines = sorted(by_device[device])
             slots = [self._slot[line] for line in lines]
@@ -134,8 +134,7 @@ class Accumulator:
                         [hi[s] if n[s] else None for s in slots],
                     )
             if stats:
-                rows.append(pack(device, self.step, self.start, Table(tuple(lines), stats)))
-        return rows
+                yield pack(device, self.step, self.start, Table(tuple(lines), stats))
 
 
 _Column = tuple["array[float]", "array[float]", "array[float]", "array[int]"]

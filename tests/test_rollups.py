@@ -73,7 +73,7 @@ def test_a_period_packs_the_min_avg_and_max_of_every_line_and_metric(seed: int) 
     acc = Accumulator(METRICS, T0)
     for line, values in readings:
         acc.add(line, values)
-    rows = acc.rollups(lambda line: f"d{int(line[1:]) % 3}")
+    rows = list(acc.rollups(lambda line: f"d{int(line[1:]) % 3}"))
     seen: dict[str, dict[str, list[float]]] = {}
     for line, values in readings:
         for metric, value in values.items():
@@ -160,7 +160,7 @@ def test_nan_readings_are_ignored() -> None:
 def test_lines_no_longer_in_the_inventory_are_left_out() -> None:
     acc = Accumulator((LEVEL,), T0)
     acc.add("gone", {LEVEL: 7.0})
-    assert acc.rollups(lambda line: None) == []
+    assert list(acc.rollups(lambda line: None)) == []
 
 
 # --- flapping and drifting -------------------------------------------------------------------
