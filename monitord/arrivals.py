@@ -6,8 +6,8 @@ poller's batch, never ahead of the store). The polls used to wait for the pipeli
 by one: each was woken in a loop iteration of its own, only to find a step had taken it, and
 woke the next. At 100,000 lines on a slower machine some 1,500 polls and their 75,000 samples
 waited in that line, seconds at a time; the GC's full passes over them held the loop for 100 to
-300 ms every few seconds (docs/benchmarks.md, "Sixth pass"). Now the task that steps ends the wait of every
-poll it took as soon as their step is written.
+600 ms (docs/benchmarks.md, "Sixth pass"). Now the task that steps ends the wait of every poll
+it took as soon as their step is written.
 """
 
 from __future__ import annotations
