@@ -80,7 +80,7 @@ class Stall:
     stall the loop's thread spent on the CPU is its own work (or a collection it ran); one it
     spent off the CPU waited for another thread's hold on the interpreter, or for the kernel."""
 
-    at: float  # seconds into the window
+    at: float  # seconds into the window when the overshooting sleep began
     overshoot: float
     loop_cpu: float  # CPU-seconds of the loop's thread during the sleep and its overshoot
     process_cpu: float  # of every thread of this process
@@ -101,7 +101,7 @@ class Lag:
             overshoot = max(0.0, time.perf_counter() - began - LAG_PROBE)
             self.seen.append(overshoot)
             if overshoot > 0.1:
-                at = time.monotonic() - self.start - overshoot
+                at = time.monotonic() - self.start - overshoot - LAG_PROBE  # when the sleep began
                 self.stalls.append(Stall(at, overshoot, time.thread_time() - thread0, time.process_time() - process0))
 
 
