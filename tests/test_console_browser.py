@@ -185,8 +185,8 @@ async def test_a_noc_engineer_works_an_outage_in_the_browser(api: Api) -> None:
         if browsing.done():
             await browsing
         _, tracking = await open_outage(api)
-        outage = api.daemon.incident(tracking)
-        assert outage is not None
+        # the engine opened it; the store has it once that step's commit is through (the writer thread's)
+        outage = await until(lambda: api.daemon.incident(tracking), 30, "the outage written")
         handover.tracking.put(tracking)
         seen = await browsing
     finally:
