@@ -4,6 +4,8 @@ asks for the rechecks the step wants, with no daemon around it (monitord/pipelin
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from monitord.model import NodeRef, Outcome, Sample
 from monitord.outbox import Outbox
 from monitord.pipeline import Pipeline, resume
 from monitord.store import Store
+from rules.engine import Step
 from tests.rules_fixtures import canonical
 
 
@@ -73,55 +76,53 @@ async def test_the_loop_runs_on_while_a_step_is_written_and_the_outbox_waits_its
         store.close()
 
 
+@asynccontextmanager
+async def a_step_being_written(tmp_path: Path) -> AsyncIterator[tuple[Pipeline, list[str], asyncio.Task[Step]]]:
+    """A pipeline writing its first step, a poll of every line: the polls that end now wait."""
+    config = load_config(build_sample_isp(tmp_path, base="127.6.42").config)
+    now = 1_780_000_000.0
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
+        lines = sorted(config.topology.lines)
+        first = asyncio.create_task(
+            pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", now, Outcome.OK) for line in lines])
+        )
+        await asyncio.sleep(0)  # the first step is being written: the next polls wait
+        yield pipeline, lines, first
+    finally:
+        store.close()
+
+
+def poll(pipeline: Pipeline, line: str, outcome: Outcome) -> asyncio.Task[Step]:
+    """One line's ICMP poll, handed to the pipeline."""
+    return asyncio.create_task(pipeline.ingest([Sample(NodeRef("line", line), "icmp", pipeline.clock(), outcome)]))
+
+
 async def test_polls_that_end_while_a_step_is_written_are_stepped_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One step and commit per poll cannot keep up with 100,000 lines: the polls that wait are
     taken together, in order, up to MERGED_SAMPLES samples, and each is told the step that took it."""
     monkeypatch.setattr(pipeline_module, "MERGED_SAMPLES", 2)
-    config = load_config(build_sample_isp(tmp_path, base="127.6.42").config)
-    now = 1_780_000_000.0
-    store = Store.open(config.state_file)
-    try:
-        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
-        lines = sorted(config.topology.lines)
-        first = asyncio.create_task(
-            pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", now, Outcome.OK) for line in lines])
-        )
-        await asyncio.sleep(0)  # the first step is being written: the next polls wait
-        later = [
-            asyncio.create_task(pipeline.ingest([Sample(NodeRef("line", line), "icmp", now, Outcome.TIMEOUT)]))  # modems silent
-            for line in lines[:3]
-        ]
+    async with a_step_being_written(tmp_path) as (pipeline, lines, first):
+        later = [poll(pipeline, line, Outcome.TIMEOUT) for line in lines[:3]]  # modems silent
         steps = [await first] + [await task for task in later]
         assert steps[0] is not steps[1], "the poll being written is a step of its own"
         assert steps[1] is steps[2], "the two polls that waited and fit in MERGED_SAMPLES were one step"
         assert steps[3] is not steps[2], "the third did not fit: a step of its own"
         judged = [pipeline.engine.node_state(NodeRef("line", line)) for line in lines[:3]]
         assert [state.reasons for state in judged] == [("icmp: timeout",)] * 3, "every waiting poll's sample was observed"
-    finally:
-        store.close()
 
 
 async def test_every_poll_a_step_took_is_told_at_once(tmp_path: Path) -> None:
     """Polls that waited for one step end together as soon as it is written, not one per turn of
     the loop: at 100,000 lines, 1,500 polls and their samples waited seconds in such a line, and
     the GC's full passes over them held the loop (monitord/arrivals.py)."""
-    config = load_config(build_sample_isp(tmp_path, base="127.6.42").config)
-    now = 1_780_000_000.0
-    store = Store.open(config.state_file)
-    try:
-        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
-        lines = sorted(config.topology.lines)
-        first = asyncio.create_task(
-            pipeline.ingest([Sample(NodeRef("line", line), "snmp:adsl", now, Outcome.OK) for line in lines])
-        )
-        await asyncio.sleep(0)  # the first step is being written: the next polls wait
-        later = [asyncio.create_task(pipeline.ingest([Sample(NodeRef("line", line), "icmp", now, Outcome.OK)])) for line in lines]
+    async with a_step_being_written(tmp_path) as (pipeline, lines, first):
+        later = [poll(pipeline, line, Outcome.OK) for line in lines]
         await first
         while not any(task.done() for task in later):
             await asyncio.sleep(0)
         assert all(task.done() for task in later), "every poll of the step ended in the same turn of the loop"
         assert len({id(task.result()) for task in later}) == 1, "and one step took them all"
-    finally:
-        store.close()
