@@ -10,6 +10,10 @@
  * `peek` and `release`. Every read is bounded by the datagram's length. The GIL stays held
  * through sendmmsg and recvmmsg: the socket never blocks, and handing the GIL to a worker thread
  * at each call could keep the event loop waiting for a switch interval (5 ms) to get it back.
+ *
+ * A reply's time is the kernel's stamp of its arrival (SO_TIMESTAMPNS, which probes/icmp.py
+ * sets on its sockets), not the time the event loop got round to reading it: a loop busy for
+ * 170 ms made loopback echoes look 170 ms slow, and lines fail the latency rule.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -42,14 +46,36 @@ typedef struct {
     uint32_t peer[SEQUENCES];   /* the raw IPv4 echo's target, network order */
     uint8_t raw4[SEQUENCES];    /* the echo went out on the raw IPv4 socket */
     uint8_t buffers[RECV_CHUNK][DATAGRAM];
+    uint8_t stamps[RECV_CHUNK][CMSG_SPACE(sizeof(struct timespec))]; /* each datagram's arrival */
 } Flight;
+
+static double seconds(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static double now(void)
 {
-    /* time.monotonic()'s clock */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return seconds(CLOCK_MONOTONIC); /* time.monotonic()'s clock */
+}
+
+/* When a datagram arrived, on the monotonic clock: its kernel stamp (wall clock) moved by
+ * `wall_ahead`, the wall clock's lead over the monotonic one as the read began, and kept between
+ * `sent` and `read` (the time it was read), so a wall clock stepped meanwhile cannot make it
+ * earlier than its echo or later than the read; `read` when it has no stamp. */
+static double arrival(struct msghdr *message, double wall_ahead, double sent, double read)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(message); c != NULL; c = CMSG_NXTHDR(message, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            double at = (double)ts.tv_sec + ts.tv_nsec * 1e-9 - wall_ahead;
+            return at < sent ? sent : at > read ? read : at;
+        }
+    }
+    return read;
 }
 
 /* The sum of the big-endian 16-bit words (an odd last octet padded with zero), modulo 0xFFFF:
@@ -408,8 +434,9 @@ static PyObject *flight_read_v4(Flight *self, PyObject *args)
         int wanted = limit - attempts < RECV_CHUNK ? (int)(limit - attempts) : RECV_CHUNK;
         for (int i = 0; i < wanted; i++) {
             iov[i] = (struct iovec){self->buffers[i], DATAGRAM};
-            messages[i] = (struct mmsghdr){{NULL, 0, &iov[i], 1, NULL, 0, 0}, 0};
+            messages[i] = (struct mmsghdr){{NULL, 0, &iov[i], 1, self->stamps[i], sizeof self->stamps[i], 0}, 0};
         }
+        double wall_ahead = seconds(CLOCK_REALTIME) - now();
         int got = recvmmsg(fd, messages, wanted, MSG_DONTWAIT, NULL);
         if (got < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -420,7 +447,7 @@ static PyObject *flight_read_v4(Flight *self, PyObject *args)
         if (got == 0)
             break;
         attempts += got;
-        double at = now();
+        double read = now();
         for (int i = 0; i < got; i++) {
             uint16_t seq;
             uint32_t address;
@@ -428,6 +455,7 @@ static PyObject *flight_read_v4(Flight *self, PyObject *args)
             int kind = parse(self->buffers[i], messages[i].msg_len, self->ident, self->token, &seq, &address, &code);
             if (kind < 0 || self->sweep[seq] == NULL || !self->raw4[seq] || self->peer[seq] != address)
                 continue;
+            double at = arrival(&messages[i].msg_hdr, wall_ahead, self->sent[seq], read);
             if (kind) {
                 PyObject *error = Py_BuildValue("(Hy#iid)", seq, (const char *)&address, (Py_ssize_t)4, kind, code, at);
                 if (error == NULL || PyList_Append(errors, error) < 0) {
@@ -654,7 +682,8 @@ PyMODINIT_FUNC PyInit__icmp(void)
     Py_INCREF(&FlightType);
     if (PyModule_AddObject(module, "Flight", (PyObject *)&FlightType) < 0 ||
         PyModule_AddIntConstant(module, "FAILED", FAILED) < 0 || PyModule_AddIntConstant(module, "PYTHON", PYTHON) < 0 ||
-        PyModule_AddIntConstant(module, "BLOCKED", BLOCKED) < 0) {
+        PyModule_AddIntConstant(module, "BLOCKED", BLOCKED) < 0 ||
+        PyModule_AddIntConstant(module, "SO_TIMESTAMPNS", SO_TIMESTAMPNS) < 0) {
         Py_DECREF(&FlightType);
         Py_DECREF(module);
         return NULL;

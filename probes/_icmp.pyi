@@ -5,6 +5,7 @@ from typing import Any
 FAILED: int
 PYTHON: int
 BLOCKED: int
+SO_TIMESTAMPNS: int  # <sys/socket.h>: Python's socket module lacks it
 
 def parse_v4(data: bytes, ident: int, token: bytes, /) -> tuple[int, int, bytes, int] | None: ...
 

@@ -56,7 +56,7 @@ from array import array
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from time import monotonic
+from time import monotonic, time
 from typing import NamedTuple
 
 from monitord.model import NodeRef, Outcome, Sample
@@ -76,6 +76,8 @@ _SOL_RAW = 255
 _ICMP_FILTER = 1
 _ICMP6_FILTER = 1
 _HEADER = struct.Struct("!BBHHH")
+_STAMP = struct.Struct("@ll")  # struct timespec: the kernel's stamp of a datagram's arrival (SCM_TIMESTAMPNS)
+_STAMP_SPACE = socket.CMSG_SPACE(_STAMP.size)
 _REAP_SLACK = 0.005  # timeouts are coalesced to this resolution (seconds)
 _RECV_BATCH = 512  # replies read per wake-up, so one busy socket cannot starve the loop
 _SEND_BATCH = 512  # echoes sent per turn of the loop: a full window is thousands of sends
@@ -252,6 +254,7 @@ def window_for(receive_buffer: int) -> int:
 def _open_socket(family: socket.AddressFamily, raw: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, _PROTO[family])
     sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, _icmp.SO_TIMESTAMPNS, 1)  # replies timed on arrival (`_arrival`)
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, RCVBUF)
     except PermissionError:
@@ -265,6 +268,18 @@ def _open_socket(family: socket.AddressFamily, raw: bool) -> socket.socket:
             blocked[kind >> 5] &= ~(1 << (kind & 31))
         sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
     return sock
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]], wall_ahead: float, read: float) -> float:
+    """When a datagram arrived, on the monotonic clock: the kernel's stamp (wall clock) moved by
+    `wall_ahead` (the wall clock's lead as the read began), at most `read`, the time it was read.
+    A reply is timed by its arrival, not by when the event loop got round to reading it: a loop
+    busy for 170 ms made loopback echoes look 170 ms slow (as probes/_icmp.c's `arrival`)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _icmp.SO_TIMESTAMPNS and len(data) >= _STAMP.size:
+            sec, nsec = _STAMP.unpack_from(data)
+            return min(sec + nsec * 1e-9 - wall_ahead, read)
+    return read
 
 
 def _only_ours(sock: socket.socket, family: socket.AddressFamily, ident: int) -> None:
@@ -542,7 +557,7 @@ class Pinger:
         if error:
             sweep.fail(target, error)
         else:
-            sweep.rtts[echo] = (now - sent_at) * 1000.0
+            sweep.rtts[echo] = max(0.0, now - sent_at) * 1000.0
         sweep.finish()
 
     def _on_readable(self, family: socket.AddressFamily) -> None:
@@ -559,15 +574,15 @@ class Pinger:
 
     def _read(self, entry: _Socket, family: socket.AddressFamily) -> None:
         ident, token, settle = self._ident, self._token, self._settle
+        wall_ahead = time() - monotonic()
         for _ in range(_RECV_BATCH):
             try:
-                data, source = entry.sock.recvfrom(2048)
+                data, ancillary, _, source = entry.sock.recvmsg(2048, _STAMP_SPACE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 continue
-            now = monotonic()
             parsed = parse_reply(data, family, entry.raw, ident, token)
             if parsed is not None:
                 seq, destination, error = parsed
-                settle(seq, destination or source[0], now, error)
+                settle(seq, destination or source[0], _arrival(ancillary, wall_ahead, monotonic()), error)

@@ -116,6 +116,20 @@ async def test_ping_loopback_ipv4_and_ipv6(pinger: Pinger) -> None:
         assert to_sample(result, NODE, 0.0).outcome is Outcome.OK
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])  # read in C (raw IPv4), and in Python
+async def test_a_reply_is_timed_by_its_arrival_not_by_when_a_busy_loop_reads_it(pinger: Pinger, address: str) -> None:
+    """The loop held for 300 ms (a GC pass, a long step) just after the echo went out: the reply
+    waits in the socket meanwhile, and without the kernel's stamp it read as a 300 ms round trip,
+    failing the latency rule of every line pinged at such a moment."""
+    ping = asyncio.create_task(pinger.ping(address, count=1, timeout=2.0))
+    await asyncio.sleep(0)  # the ping's first step sends its echo
+    assert pinger.in_flight == 1
+    time.sleep(0.3)
+    result = await ping
+    assert result.received == 1
+    assert result.rtt_ms[0] < 100  # loopback: well under 1 ms alone
+
+
 async def test_sweep_of_thousands_all_answer(pinger: Pinger) -> None:
     hosts = [f"127.2.{i // 250}.{i % 250 + 1}" for i in range(5000)] + ["::1"]
     started = time.monotonic()
