@@ -151,3 +151,28 @@ def test_the_rate_state_of_a_first_round_of_walks_is_frozen_too(tmp_path: Path) 
     finally:
         gc.unfreeze()
         daemon.store.close()
+
+
+def test_the_last_of_a_growth_too_small_to_freeze_is_frozen_once_it_settles() -> None:
+    """The first walks' last few percent of rate state stay below the growth that freezes: once
+    nothing more has been added for SETTLED seconds, they are frozen too, and only then."""
+    now = [0.0]
+    made: list[object] = []
+    freezer = monitord.gcfreeze.Freezer(lambda: len(made), lambda: now[0])
+    try:
+        freezer.freeze()
+        made += [[device] for device in range(10)]  # far below MINIMUM
+        assert not freezer.freeze_if_grown(), "still growing, as far as it knows"
+        now[0] += monitord.gcfreeze.SETTLED / 2
+        made.append(["one more"])
+        assert not freezer.freeze_if_grown(), "it grew again: the wait starts over"
+        now[0] += monitord.gcfreeze.SETTLED - 1
+        assert not freezer.freeze_if_grown()
+        assert in_reach(made[0])
+        now[0] += 1
+        assert freezer.freeze_if_grown(), "settled: frozen"
+        assert not in_reach(made[0]) and not in_reach(made[-1])
+        now[0] += 10 * monitord.gcfreeze.SETTLED
+        assert not freezer.freeze_if_grown(), "nothing new since: no freeze"
+    finally:
+        gc.unfreeze()
