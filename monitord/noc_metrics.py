@@ -52,17 +52,22 @@ class Summaries:
     worker thread): a summary is kept as long as the poll's `Readings` are the latest."""
 
     def __init__(self) -> None:
-        self._kept: dict[Place, tuple[Readings, Summary]] = {}
+        # Two mappings, not one of (readings, summary) pairs: a pair per device and level lives a
+        # poll long, into the GC's oldest generation, and every full pass walks it.
+        self._readings: dict[Place, Readings] = {}  # what each summary was made of
+        self._summaries: dict[Place, Summary] = {}
         self._lock = threading.Lock()  # two listeners' renderings may overlap
 
     def of(self, latest: Mapping[Place, Readings]) -> dict[Place, Summary]:
         with self._lock:
-            kept: dict[Place, tuple[Readings, Summary]] = {}
+            summaries: dict[Place, Summary] = {}
             for place, readings in latest.items():
-                found = self._kept.get(place)
-                kept[place] = found if found is not None and found[0] is readings else (readings, summarize(readings))
-            self._kept = kept
-            return {place: summary for place, (_, summary) in kept.items()}
+                summary = self._summaries.get(place)
+                if summary is None or self._readings.get(place) is not readings:
+                    summary = summarize(readings)
+                summaries[place] = summary
+            self._readings, self._summaries = dict(latest), summaries
+            return summaries
 
 
 def places(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitord.model import NodeRef, Outcome, Sample
-from monitord.quality import QUANTILES, level_limits, out_of_spec, quantile, readings, summarize
+from monitord.noc_metrics import Summaries
+from monitord.quality import QUANTILES, Readings, level_limits, out_of_spec, quantile, readings, summarize
 from rules.checks import Drift, Flap, RuleSet, Threshold
 
 MARGIN = Threshold("snr_margin_down", "snr_margin_down_db", "at_most", 6.0, 8.0, hold=120.0)
@@ -74,3 +76,19 @@ def test_out_of_spec_counts_each_line_past_any_threshold_once(values: list[float
     thresholds = [Threshold("t", "x_db", op, level, level) for op, level in limits]  # type: ignore[arg-type]
     expected = sum(any(OPS[t.op](v, t.level) for t in thresholds) for v in values)
     assert out_of_spec(sorted(values), thresholds) == expected
+
+
+def test_a_devices_levels_are_summarized_once_per_poll_of_it() -> None:
+    """/metrics summarizes a device's levels again only when a new poll replaced its readings;
+    a device no longer polled drops out."""
+    first = Readings("snr_margin_down_db", array("d", [9.0, 7.0, 5.0]), (MARGIN,))
+    other = Readings("snr_margin_down_db", array("d", [12.0]), (MARGIN,))
+    summaries = Summaries()
+    a, b = ("r", "x", "dslam-1", "snr_margin_down_db"), ("r", "x", "dslam-2", "snr_margin_down_db")
+    before = summaries.of({a: first, b: other})
+    assert before[a] == summarize(first) and before[a].out_of_spec == 1
+    again = summaries.of({a: first, b: other})
+    assert again[a] is before[a] and again[b] is before[b], "nothing new: the same summaries"
+    polled = Readings("snr_margin_down_db", array("d", [4.0, 3.0]), (MARGIN,))
+    after = summaries.of({a: polled})
+    assert after == {a: summarize(polled)} and after[a].out_of_spec == 2
