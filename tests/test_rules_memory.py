@@ -121,8 +121,9 @@ def test_a_step_that_changed_every_line_is_written_one_record_at_a_time(tmp_path
 def test_the_check_states_of_lines_in_an_outage_cost_the_gc_nothing() -> None:
     """A line whose modem went silent holds check states of its own (its flap state has the
     time of the change), so 100,000 of them in an outage cannot be shared. They are tuples of
-    numbers, which the GC stops tracking, and then so does each line's mapping of them: its full
-    passes, which hold the event loop, do not walk them (bench/stall_trace.py)."""
+    numbers, which the GC stops tracking, and then so does each line's mapping of them, as it
+    does the times each line is to wake at for its holds: its full passes, which hold the event
+    loop, do not walk them (bench/stall_trace.py)."""
     topo = layout()
     engine = Engine(topo, rules(), "ARZ")
     for batch in polls(topo, T0):
@@ -134,3 +135,5 @@ def test_the_check_states_of_lines_in_an_outage_cost_the_gc_nothing() -> None:
     assert len({id(t.checks) for t in lines}) == len(lines), "each silent line has check states of its own"
     assert not any(gc.is_tracked(state) for t in lines for state in t.checks.values())
     assert not any(gc.is_tracked(t.checks) for t in lines), "nor are their mappings tracked"
+    assert engine._s.timers._whens, "the silent lines wait for their checks' holds"
+    assert not any(gc.is_tracked(whens) for whens in engine._s.timers._whens.values()), "nor are the times they wake at"
