@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import statistics
@@ -95,6 +96,22 @@ async def test_first_runs_are_spread_over_the_interval() -> None:
     assert max(firsts) - min(firsts) > 0.5
     per_tenth = Counter(min(int(t / 0.06), 9) for t in firsts)
     assert all(15 <= per_tenth[b] <= 65 for b in range(10)), per_tenth
+
+
+async def test_the_jobs_waiting_for_their_slot_cost_the_gc_nothing() -> None:
+    """Each job waits in the scheduler's heap for its slot, up to an interval (minutes): what the
+    heap holds is numbers, which the GC stops tracking, so its full passes (which hold the event
+    loop) do not walk one entry per job; every job still runs in its slot."""
+    probes = [Probe(f"d{i}") for i in range(50)]
+    scheduler = Scheduler([Job(f"d{i}", f"d{i}", "icmp", 0.1, p) for i, p in enumerate(probes)], Sink(), jitter=0.0)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(scheduler.run_forever())
+        await asyncio.sleep(0.25)
+        gc.collect()
+        assert len(scheduler._heap) == len(probes)
+        assert not any(gc.is_tracked(entry) for entry in scheduler._heap)
+        scheduler.stop()
+    assert all(2 <= len(p.starts) <= 3 for p in probes)
 
 
 async def test_limits_hold_globally_and_per_device() -> None:
