@@ -3,8 +3,11 @@ rolled up into 5-minute min/avg/max per line and metric (monitord/rollups.py), w
 per device and period, merged into hourly rows, pruned past `history.five_minutes` and
 `history.hourly`; and the lists of flapping and drifting lines (monitord/trends.py).
 
-The loop's share is handing each poll's list of samples to a thread of its own (`take`: one
-`submit`, whatever the poll's size); the thread adds them up, packs the period once it is over,
+The loop's share is handing each poll's line readings to a thread of its own (`take`: one
+`submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the samples:
+while a period's close rests (below), polls queue behind it, and 544 of them once held 25,000
+samples and their `NodeRef`s there, which every full GC pass walked; the GC does not track the
+tuples, and the samples go once the engine has them. The thread adds them up, packs the period once it is over,
 merges the hours and reads for the API, on a connection of its own. A period's close and an hour's
 merge rest between devices (monitord/pace.py): half a second of the thread's CPU at
 100,000 lines must not hold the loop off the interpreter. Its writes take the store's
@@ -34,7 +37,7 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitord")
 T = TypeVar("T")
+Reading = tuple[float, str, Mapping[str, float]]  # a line's sample as the thread adds it up: when, line id, values
 
 WRITE_EVERY = 10.0  # seconds between looks for a closed period to write
 LATE = 60.0  # a period no later sample closed is closed this long after its end
@@ -96,9 +100,15 @@ class LineHistory:
     # --- the loop's side ------------------------------------------------------------------------
 
     def take(self, samples: list[Sample]) -> None:
-        """A poll's samples, handed to the thread as they are."""
+        """A poll's readings of its lines that answered, handed to the thread."""
         if self.fed and self._current().history.metrics:
-            self._thread.submit(self._add, samples)
+            readings = [
+                (s.at, s.target.id, s.values)
+                for s in samples
+                if s.outcome is Outcome.OK and s.target.level == "line" and s.values
+            ]
+            if readings:
+                self._thread.submit(self._add, readings)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -189,15 +199,13 @@ class LineHistory:
             self._db.close()
             self._db = None
 
-    def _add(self, samples: list[Sample]) -> None:
+    def _add(self, readings: list[Reading]) -> None:
         period = self._period
-        for sample in samples:
-            if sample.outcome is not Outcome.OK or sample.target.level != "line" or not sample.values:
-                continue
-            if period is None or sample.at >= period.end:
+        for at, line, values in readings:
+            if period is None or at >= period.end:
                 self._close_period()
-                period = self._period = Accumulator(self._current().history.metrics, period_start(sample.at, FIVE_MINUTES))
-            period.add(sample.target.id, sample.values)
+                period = self._period = Accumulator(self._current().history.metrics, period_start(at, FIVE_MINUTES))
+            period.add(line, values)
 
     def _close_period(self) -> None:
         period, self._period = self._period, None

@@ -4,10 +4,12 @@ loop, merged into hours, pruned, read back, and what a restart keeps."""
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import sqlite3
 import struct
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -269,6 +271,27 @@ def count_rows(store: Store, step: int) -> int:
         return int(db.execute("SELECT count(*) FROM line_quality WHERE step = ?", (step,)).fetchone()[0])
     finally:
         db.close()
+
+
+async def test_polls_queued_behind_a_busy_history_thread_hold_no_samples(rollups: tuple[LineHistory, Clock, Store]) -> None:
+    """While a period's close rests between devices, polls queue behind it: what they leave
+    there is tuples of atoms that the GC stops tracking, not their samples (which every full pass
+    walked); once the thread is free, their readings are added up all the same."""
+    history, clock, _ = rollups
+    busy = threading.Event()
+    history._thread.submit(busy.wait)
+    try:
+        polls = [poll(device, T0 + 10 + k, 10.0) for k in range(5) for device in ("d0", "d1")]
+        for samples in polls:
+            history.take(samples)
+        kept = [id(sample) for samples in polls for sample in samples]
+        del polls, samples
+        gc.collect()
+        assert not [o for o in gc.get_objects() if id(o) in kept and isinstance(o, Sample)], "no sample waits with its poll"
+    finally:
+        busy.set()
+    clock.now = T0 + FIVE_MINUTES + LATE
+    assert await history.write_due() == 2, "a row per device for the period"
 
 
 async def test_periods_are_written_merged_into_hours_and_read_back(rollups: tuple[LineHistory, Clock, Store]) -> None:
