@@ -7,10 +7,10 @@ The loop's share is handing each poll's line readings to a thread of its own (`t
 `submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the samples:
 while a period's close rests (below), polls queue behind it, and 544 of them once held 25,000
 samples and their `NodeRef`s there, which every full GC pass walked; the GC does not track the
-tuples, and the samples go once the engine has them. The thread adds them up, packs the period once it is over,
-merges the hours and reads for the API, on a connection of its own. A period's close and an hour's
-merge rest between devices (monitord/pace.py): half a second of the thread's CPU at
-100,000 lines must not hold the loop off the interpreter. Its writes take the store's
+tuples, and the samples go once the engine has them. The thread adds them up, packs the period
+once it is over, merges the hours and reads for the API, on a connection of its own. A period's
+close and an hour's merge rest between devices (monitord/pace.py): half a second of the thread's
+CPU at 100,000 lines must not hold the loop off the interpreter. Its writes take the store's
 `turn` in batches of WRITE_BATCH rows, as the engine's steps do (monitord/stepwriter.py), so
 SQLite never makes the loop or the steps wait out a long transaction.
 

@@ -129,7 +129,7 @@ class Scheduler:
         self._states: dict[str, _State] = {}
         self._by_device: dict[str, list[_State]] = {}
         # (due, order) pairs of numbers, which the GC stops tracking, and each job by its order:
-        # a pair that held its job was walked by every full pass (one per job, 6,000 at 100,000 lines)
+        # an entry that held its job, one per job, was walked by every full GC pass
         self._heap: list[tuple[float, int]] = []
         self._queued: dict[int, _State] = {}
         self._order = 0
