@@ -27,7 +27,7 @@ from monitord.model import IncidentKind, LineState, Sample, Status
 from rules.checks import Check, RuleSet, State, is_shared
 from rules.config import RulesConfig
 from rules.nodes import LINE, NodeKey
-from rules.verdict import Verdict, device_status, feed_values, line_status, technology, verdict
+from rules.verdict import Verdict, agent_missed, device_status, feed_values, line_status, technology, verdict
 
 
 class Fault(enum.StrEnum):
@@ -154,7 +154,7 @@ class Judge:
             target.verdicts = self.share_verdicts({**target.verdicts, probe: judged})
         changed = changed or target.status is Status.UNKNOWN
         if feeds:
-            values = feed_values(sample, judged)
+            values = {} if agent_missed(sample, target.verdicts) else feed_values(sample, judged)
             checks = target.checks
             fed: dict[str, State] | None = None  # the new states, once one differs
             stale = False

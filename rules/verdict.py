@@ -66,6 +66,17 @@ def feed_values(sample: Sample, judged: Verdict) -> Mapping[str, float]:
     return {**sample.values, **up} if judged[0] == "up" else up
 
 
+def agent_missed(sample: Sample, verdicts: Mapping[str, Verdict]) -> bool:
+    """An SNMP agent that did not answer while another probe (the ping) says its device is up.
+    Busy agents miss polls now and then: fed to the flap rule as changes, two misses in a few
+    minutes made a DSLAM whose every line was fine "flapping", an incident of no lines."""
+    return (
+        sample.outcome in _PROBE_DOWN
+        and sample.probe != "icmp"
+        and any(kind == "up" for probe, (kind, _) in verdicts.items() if probe != sample.probe)
+    )
+
+
 def line_status(
     verdicts: Mapping[str, Verdict],
     firing: tuple[str, ...],

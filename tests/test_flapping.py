@@ -17,12 +17,12 @@ from monitord.config import load_config
 from monitord.config.rules import parse_rules
 from monitord.config.templates import builtin_templates
 from monitord.demo import until
-from monitord.model import Incident, IncidentKind, Line, Notification, Phase, Status
+from monitord.model import Incident, IncidentKind, Line, NodeRef, Notification, Outcome, Phase, Status
 from notices.plan import PlanSettings, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Engine, Step
 from tests.blocks import own_base
-from tests.rules_fixtures import T0, changes, engine, line, topology
+from tests.rules_fixtures import T0, changes, dead, device, engine, line, topology
 from tests.test_end_to_end import started
 
 PHONE = "+905321111111"
@@ -70,6 +70,29 @@ def test_a_degraded_line_that_goes_down_escalates_its_incident_at_once() -> None
     assert [(c.change, c.incident.tracking, c.incident.kind, c.was) for c in step.incidents] == [
         ("severity", degraded.tracking, IncidentKind.OUTAGE, IncidentKind.DEGRADATION)
     ]
+
+
+def test_an_snmp_agent_that_misses_polls_is_not_a_flapping_device() -> None:
+    """A busy DSLAM agent misses a poll now and then while the DSLAM answers its ping and every
+    line is fine: no incident. The same DSLAM going away (ping and SNMP) and back is flapping."""
+    topo = topology({"x1": {"d1": [1, 2, 3, 4, 5, 6]}})
+    e = engine(topo)
+    d1 = NodeRef("device", "d1")
+    for n in range(1, 21):
+        now = T0 + 60 * n
+        missed = n in (3, 6, 9)
+        e.observe([device("d1", Outcome.TIMEOUT if missed else Outcome.OK, at=now), device("d1", at=now, probe="icmp")], now)
+        e.observe([] if missed else [line(i, at=now) for i in topo.lines], now)
+        e.tick(now + 1)
+    assert e.incidents() == []
+    assert e.node_state(d1).status is Status.OK
+
+    for n in range(21, 27):
+        now = T0 + 60 * n
+        e.observe(dead("d1", now) if n % 2 else [device("d1", at=now), device("d1", at=now, probe="icmp")], now)
+        e.tick(now + 1)
+    state = e.node_state(d1)
+    assert state.status is Status.DEGRADED and state.reasons[0].startswith("flapping"), state
 
 
 def planned_for_flapping(notify_degradation: bool) -> list[tuple[str, str, str]]:

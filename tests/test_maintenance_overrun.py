@@ -134,7 +134,10 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
             heard.setdefault(item.notification.recipient, []).append(item.notification.action)
         # On failure, say which incidents there were: a wider one (another device too slow to answer on a
         # busy machine) absorbs the overrun and its customers hear "merged" instead of "restored".
-        seen = sorted(f"{i.tracking} {i.kind.value} {i.root} {i.phase.value}" for i in daemon.store.incidents(open_only=False))
+        seen = sorted(
+            f"{i.tracking} {i.kind.value} {i.root} {i.phase.value} {i.evidence[:3]}"
+            for i in daemon.store.incidents(open_only=False)
+        )
         assert set(heard) == phones[back] | phones[late], seen
         for phone in phones[back]:
             assert heard[phone] == ["maintenance-2h", "maintenance-done"], (phone, seen)
