@@ -87,6 +87,7 @@ class PollingJobs:
                     "icmp",
                     polling.icmp_interval,
                     _IcmpPoll(self, config, device, lines_of.get(device.id, [])),
+                    asks_agent=False,
                 )
             )
             if device.snmp is None:

@@ -6,8 +6,9 @@ delayed by a fresh random `jitter * interval` that never accumulates. A slot tha
 the job's previous run (or its wait for a slot) is still going is skipped and counted. Slots that
 passed before `run_forever` started are dropped, not fired in a burst.
 
-Safety. A run holds one of `max_in_flight` global slots and one of `per_device_in_flight` slots
-of its device for as long as it runs; `lag` is how late it started against its slot. A run still
+Safety. A run holds one of `max_in_flight` global slots and, if it asks the device's agent, one
+of `per_device_in_flight` slots of its device for as long as it runs (a ping, answered by the
+device's forwarding plane, never waits behind a slow agent's walks); `lag` is how late it started against its slot. A run still
 going after `job_timeout` is cancelled and counted in `timeouts`: a stuck poll frees its slots
 instead of holding them for good, and the job's `on_timeout` samples (say, its device's sample
 with outcome TIMEOUT) are delivered in place of the poll's.
@@ -23,6 +24,7 @@ backed off, because its own poll is then the only way to notice recovery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import math
@@ -30,6 +32,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from monitord.model import NodeRef, Outcome, Sample
@@ -39,6 +42,7 @@ log = logging.getLogger("monitord.scheduler")
 Poll = Callable[[], Awaitable[list[Sample]]]
 Sink = Callable[[list[Sample]], Awaitable[None]]
 SILENT = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE})
+_NO_SLOT = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class Job:
     run: Poll
     check: Poll | None = None  # cheap liveness poll used while the device is silent
     on_timeout: Callable[[float], list[Sample]] | None = None  # samples saying the run took over n seconds
+    asks_agent: bool = True  # holds one of its device's per_device_in_flight slots (SNMP does, ICMP does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +248,8 @@ class Scheduler:
 
     def _start(self, state: _State, due: float) -> None:
         state.running = True
-        device_slot = self._device_slots[state.job.device]  # taken now: a reload may drop the device
+        # taken now: a reload may drop the device
+        device_slot = self._device_slots[state.job.device] if state.job.asks_agent else _NO_SLOT
         task = asyncio.get_running_loop().create_task(self._run(state, device_slot, state.slot, due))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -253,7 +259,7 @@ class Scheduler:
             return 1
         return min(2**state.streak, self._max_backoff)
 
-    async def _run(self, state: _State, device_slot: asyncio.Semaphore, slot: int, due: float) -> None:
+    async def _run(self, state: _State, device_slot: AbstractAsyncContextManager[object], slot: int, due: float) -> None:
         try:
             async with self._slots, device_slot:
                 started = self._clock()

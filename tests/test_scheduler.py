@@ -145,6 +145,22 @@ async def test_limits_hold_globally_and_per_device() -> None:
     assert scheduler.skipped["line"] > 0
 
 
+async def test_a_ping_never_waits_behind_its_devices_slow_walks() -> None:
+    """The device's slots protect its SNMP agent; its ping, answered by the forwarding plane,
+    starts on its own slots while slow walks hold them all."""
+    walks = [Probe("dslam", duration=0.4) for _ in range(2)]
+    ping = Probe("dslam")
+    jobs = [Job(f"walk{i}", "dslam", "line", 0.5, walk) for i, walk in enumerate(walks)]
+    jobs.append(Job("ping", "dslam", "icmp", 0.05, ping, asks_agent=False))
+    scheduler = Scheduler(jobs, Sink(), per_device_in_flight=1, jitter=0.0)
+    ping.watch = (scheduler, "ping")
+    await run_for(scheduler, 0.6)
+    assert max(walk.most for walk in walks) == 1 and sum(len(walk.starts) for walk in walks) >= 1, "the walks share one slot"
+    assert len(ping.starts) >= 10
+    late = [round(start - due, 3) for start, due in zip(ping.starts, ping.dues) if start - due > 0.02]
+    assert late == [], f"the ping started late: {late}"
+
+
 async def test_overrunning_job_is_skipped_and_counted() -> None:
     slow = Probe("dslam", duration=0.17)
     scheduler = Scheduler([Job("dslam/line", "dslam", "line", 0.05, slow)], Sink(), jitter=0.0)
