@@ -132,8 +132,8 @@ async def test_a_maintenance_overrun_end_to_end(tmp_path, monkeypatch):
         heard: dict[str, list[str]] = {}
         for item in sorted(sent, key=lambda i: i.sent_at or 0):
             heard.setdefault(item.notification.recipient, []).append(item.notification.action)
-        # On failure, say which incidents there were: a wider one (another device too slow to answer on a
-        # busy machine) absorbs the overrun and its customers hear "merged" instead of "restored".
+        # On failure, say which incidents there were and their first evidence: a wider one absorbs the
+        # overrun and its customers hear "merged" instead of "restored".
         seen = sorted(
             f"{i.tracking} {i.kind.value} {i.root} {i.phase.value} {i.evidence[:3]}"
             for i in daemon.store.incidents(open_only=False)
