@@ -107,7 +107,8 @@ async def deliver(outbox: Outbox, stop: asyncio.Event) -> None:
             return
         log.error("delivery paused: %s; trying again in %.0f s", why, pause)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+            async with asyncio.timeout(pause):
+                await stop.wait()
         if stop.is_set():
             return
         pause = min(WRITE_RETRY_MAX, pause * 2)

@@ -287,7 +287,8 @@ async def diagnose(view: View, clients: Clients, line_id: str, deadline: float =
 
     async def within(name: str, look: Awaitable[T], fallback: T) -> T:
         try:
-            return await asyncio.wait_for(look, max(0.0, end - time.perf_counter()))
+            async with asyncio.timeout(max(0.0, end - time.perf_counter())):
+                return await look
         except TimeoutError:
             return fallback
         finally:

@@ -105,7 +105,8 @@ class LeaderLookup:
         if known is not None and time.monotonic() - known[0] < LOOKUP_EVERY:
             return known[1]
         read = asyncio.get_running_loop().run_in_executor(self._thread, self._read)
-        found = await asyncio.wait_for(read, LOOKUP_TIMEOUT)
+        async with asyncio.timeout(LOOKUP_TIMEOUT):
+            found = await read
         self._known = (time.monotonic(), found)
         return found
 

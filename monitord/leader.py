@@ -66,7 +66,8 @@ class Leadership:
             if await self.try_once() is not None:
                 return self.epoch
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CHECK_EVERY)
+                async with asyncio.timeout(CHECK_EVERY):
+                    await stop.wait()
         return None
 
     async def lost(self) -> str:
@@ -75,7 +76,8 @@ class Leadership:
         while True:
             await asyncio.sleep(CHECK_EVERY)
             try:
-                epoch = await asyncio.wait_for(self._in_thread(self._current), CHECK_TIMEOUT)
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    epoch = await self._in_thread(self._current)
             except TimeoutError:
                 return f"the lock's session did not answer within {CHECK_TIMEOUT:.0f} s"
             except psycopg.Error as error:
@@ -91,9 +93,8 @@ class Leadership:
         if epoch is None:
             return False
         try:
-            written = await asyncio.wait_for(
-                self._in_thread(lambda: self._connected().execute(_ADVERTISE, (url, epoch)).rowcount), CHECK_TIMEOUT
-            )
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                written = await self._in_thread(lambda: self._connected().execute(_ADVERTISE, (url, epoch)).rowcount)
         except (TimeoutError, psycopg.Error) as error:
             log.warning(
                 "cannot advertise this leader's API (%s); the other nodes answer 503 meanwhile", one_line(error) or "no answer"
@@ -109,7 +110,8 @@ class Leadership:
         if epoch is None:
             return
         try:
-            await asyncio.wait_for(self._in_thread(lambda: self._connected().execute(_RELOADED, (epoch,))), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await self._in_thread(lambda: self._connected().execute(_RELOADED, (epoch,)))
         except (TimeoutError, psycopg.Error) as error:
             log.warning(
                 "cannot tell the pollers of this reload (%s): what they left out is written again within cluster.resend",

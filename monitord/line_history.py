@@ -135,7 +135,8 @@ class LineHistory:
         next_prune = self._clock() + PRUNE_EVERY
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), WRITE_EVERY)
+                async with asyncio.timeout(WRITE_EVERY):
+                    await self._stopping.wait()
             try:
                 await self.write_due()
                 if self.merges and self._clock() >= next_prune:

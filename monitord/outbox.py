@@ -317,7 +317,8 @@ class Outbox:
         if seconds == 0.0:
             return
         try:
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
         except TimeoutError:
             pass
 

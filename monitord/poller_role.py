@@ -203,7 +203,8 @@ class Poller:
         while True:
             started = time.monotonic()
             try:
-                held = await asyncio.wait_for(self._db(self.leases.round, set(self.shard_of.values())), every * 1.5)
+                async with asyncio.timeout(every * 1.5):
+                    held = await self._db(self.leases.round, set(self.shard_of.values()))
             except (TimeoutError, psycopg.Error) as error:
                 if not failing:
                     log.error("cannot renew the shards' leases (%s)", one_line(error) if str(error) else "no answer")
@@ -304,7 +305,8 @@ class Poller:
     async def _writing(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self.cluster.batch_every)
+                async with asyncio.timeout(self.cluster.batch_every):
+                    await self._full.wait()
             self._full.clear()
             await self._flush()
             self.unchanged.expire(time.monotonic())

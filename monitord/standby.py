@@ -121,7 +121,8 @@ class Member:
                     self.leadership.step_down()
                     log.error("%s; standing by again in %.0f s", error, UNREACHABLE_RETRY)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), UNREACHABLE_RETRY)
+                        async with asyncio.timeout(UNREACHABLE_RETRY):
+                            await stop.wait()
         except (OSError, StoreError) as error:  # the state refused, the HTTP port taken, no ICMP socket
             log.error("cannot start: %s", error)
             return 1

@@ -42,3 +42,23 @@ async def test_a_shard_dropped_while_an_earlier_batch_is_written_is_skipped(tmp_
     finally:
         poller.leases.close()
         poller._thread.shutdown()
+
+
+async def test_a_writer_woken_as_it_is_cancelled_still_ends(tmp_path: Path, pg_database: StateServer) -> None:
+    """A batch filling up in the same turn of the loop as the poller stops: the writer must end.
+    On Python 3.11, asyncio.wait_for dropped a cancellation that came as what it awaited finished
+    (gh-86296): the writer went on writing, and the poller never exited after SIGTERM."""
+    isp = build_sample_isp(tmp_path, base="127.6.45")
+    write_config(tmp_path, state=pg_database.url, state_file=None)
+    Store.open(pg_database).close()
+    poller = Poller(load_config(isp.config), pg_database)
+    try:
+        writing = asyncio.create_task(poller._writing())
+        await asyncio.sleep(0.05)  # waiting for a full batch
+        poller._full.set()
+        writing.cancel()
+        await asyncio.wait({writing}, timeout=5)
+        assert writing.cancelled()
+    finally:
+        poller.leases.close()
+        poller._thread.shutdown()
