@@ -8,10 +8,11 @@ passed before `run_forever` started are dropped, not fired in a burst.
 
 Safety. A run holds one of `max_in_flight` global slots and, if it asks the device's agent, one
 of `per_device_in_flight` slots of its device for as long as it runs (a ping, answered by the
-device's forwarding plane, never waits behind a slow agent's walks); `lag` is how late it started against its slot. A run still
-going after `job_timeout` is cancelled and counted in `timeouts`: a stuck poll frees its slots
-instead of holding them for good, and the job's `on_timeout` samples (say, its device's sample
-with outcome TIMEOUT) are delivered in place of the poll's.
+device's forwarding plane, never waits behind a slow agent's walks); `lag` is how late it
+started against its slot. A run still going after `job_timeout` is cancelled and counted in
+`timeouts`: a stuck poll frees its slots instead of holding them for good, and the job's
+`on_timeout` samples (say, its device's sample with outcome TIMEOUT) are delivered in place of
+the poll's.
 
 Silent devices. A job whose device sample says TIMEOUT or UNREACHABLE backs off: its full poll
 runs only every 2, 4, 8... intervals (up to `max_backoff`). In the slots between, the job's cheap
