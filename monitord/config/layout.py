@@ -138,7 +138,8 @@ class Polling(Section):
         default=values.default_of(PollingConfig, "max_in_flight"), description="Requests in flight, all devices together"
     )
     per_device_in_flight: Annotated[int, int_range(1, 64)] = Field(
-        default=values.default_of(PollingConfig, "per_device_in_flight"), description="Requests in flight per device"
+        default=values.default_of(PollingConfig, "per_device_in_flight"),
+        description="SNMP requests in flight per device (pings do not count: they do not load its agent)",
     )
     icmp_timeout: Timeout = Field(default=values.default_of(PollingConfig, "icmp_timeout"), description="Wait for an echo reply")
     icmp_count: Annotated[int, int_range(1, 20)] = Field(
