@@ -109,7 +109,7 @@ async def test_polling_keeps_its_schedule_while_clients_hammer_the_api(api: Api)
     assert result.by_path["/metrics"] > 100 and result.by_path["/api/subscribers/{line}"] > 50, result
     assert set(result.statuses) <= {"200", "429"}, result.statuses
     assert len(lags) >= len(scheduler.stats) * 2, f"{len(lags)} polls started for {len(scheduler.stats)} jobs in 10 s"
-    late = sorted((round(lag, 3), job) for (job, _), lag in lags.items() if lag > 0.5)
+    late = sorted((round(by, 3), job) for (job, _), by in lags.items() if by > 0.5)
     assert late == [], f"polls started late against their slots: {late}"
     assert {i.tracking for i in daemon.store.incidents(open_only=False)} == incidents
     assert len(api.world.twilio.messages) == sms
