@@ -59,7 +59,11 @@ class Detection:
     async def all_ok(self, timeout: float = 120.0) -> None:
         topology = self.daemon.config.topology
         nodes = [NodeRef("device", d) for d in topology.devices] + [NodeRef("line", i) for i in topology.lines]
-        await until(lambda: all(self.daemon.node_state(n).status is Status.OK for n in nodes), timeout, "all OK")
+        try:
+            await until(lambda: all(self.daemon.node_state(n).status is Status.OK for n in nodes), timeout, "all OK")
+        except TimeoutError as timeout_error:
+            states = (self.daemon.node_state(n) for n in nodes)
+            raise TimeoutError(f"{timeout_error}: {[s for s in states if s.status is not Status.OK][:5]}") from None
 
     async def measure(self, level: str, node_id: str, timeout: float = 120.0) -> Timing:
         """Silence everything at or below the node; time its outage's ticket and first SMS."""
