@@ -1,7 +1,9 @@
 """Make lab addresses go silent with nftables, as a dead device or modem would.
 
 Each `Faults` owns one table, `inet monitord_lab_<pid>_<n>`, created on first use and deleted
-on close; it never reads or changes any other table, so labs can run side by side. The drop
+on close; it changes no other table, so labs can run side by side, except a lab table whose
+process is gone: one killed before its close left its drops in the kernel, and they silenced the
+addresses of the next process to claim its block (tests/blocks.py). The drop
 sits on the INPUT hook (an OUTPUT drop would fail sendto() with EPERM at once instead of timing
 out) and covers all traffic to the address: ICMP echo and SNMP alike.
 """
@@ -12,6 +14,7 @@ import atexit
 import ipaddress
 import itertools
 import os
+import re
 import shutil
 import subprocess
 
@@ -76,6 +79,7 @@ class Faults:
         if os.geteuid() != 0:
             raise FaultError("fault injection needs root (CAP_NET_ADMIN) to add nftables rules")
         self._nft = nft
+        self._remove_orphans()
         t = self.table
         self._run(
             f"add table inet {t}\n"
@@ -87,11 +91,30 @@ class Faults:
         )
         atexit.register(self.close)
 
+    def _remove_orphans(self) -> None:
+        """Delete the lab tables of processes that are gone (another lab may race us to it)."""
+        assert self._nft is not None
+        listed = subprocess.run([self._nft, "list", "tables"], capture_output=True, text=True, check=False).stdout
+        for table in re.findall(r"^table inet (monitord_lab_(\d+)_\d+)$", listed, re.MULTILINE):
+            name, pid = table
+            if not _alive(int(pid)):
+                subprocess.run([self._nft, "delete", "table", "inet", name], capture_output=True, check=False)
+
     def _run(self, script: str) -> None:
         assert self._nft is not None
         done = subprocess.run([self._nft, "-f", "-"], input=script, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise FaultError(f"nft failed on table {self.table}: {done.stderr.strip()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _loopback(address: str) -> str:

@@ -23,6 +23,7 @@ from lab.faults import Faults
 from lab.isp import LabDevice, build_sample_isp, write_config
 from lab.snmp import LabError, SnmpLab, snmpget
 from monitord.config import load_config
+from tests.blocks import own_base
 
 ATUR_SNR = "1.3.6.1.2.1.10.94.1.1.3.1.4"
 IF_OPER = "1.3.6.1.2.1.2.2.1.8"
@@ -291,6 +292,17 @@ def test_faults_refuse_real_addresses_and_leave_no_table() -> None:
             faults.silence("192.0.2.1")
         assert faults.table not in nft_tables()
     assert Faults().table != faults.table
+
+
+def test_a_killed_labs_drops_are_removed_by_the_next_lab() -> None:
+    """A lab killed before its close leaves its table; the next lab to silence deletes it, so the
+    addresses of the block it held answer again."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    orphan = f"monitord_lab_{int(gone.stdout)}_1"
+    subprocess.run(["nft", "add", "table", "inet", orphan], check=True)
+    with Faults() as faults:
+        faults.silence(f"{own_base(250)}.1")  # an address of this process's own block
+        assert orphan not in nft_tables() and faults.table in nft_tables()
 
 
 def test_two_labs_run_side_by_side(lab_isp: SnmpLab, tmp_path: Path) -> None:
