@@ -3,9 +3,9 @@
 Each `Faults` owns one table, `inet monitord_lab_<pid>_<n>`, created on first use and deleted
 on close; it changes no other table, so labs can run side by side, except a lab table whose
 process is gone: one killed before its close left its drops in the kernel, and they silenced the
-addresses of the next process to claim its block (tests/blocks.py). The drop
-sits on the INPUT hook (an OUTPUT drop would fail sendto() with EPERM at once instead of timing
-out) and covers all traffic to the address: ICMP echo and SNMP alike.
+addresses of the next process to claim its block (tests/blocks.py). The drop sits on the INPUT
+hook (an OUTPUT drop would fail sendto() with EPERM at once instead of timing out) and covers all
+traffic to the address: ICMP echo and SNMP alike.
 """
 
 from __future__ import annotations
@@ -95,8 +95,7 @@ class Faults:
         """Delete the lab tables of processes that are gone (another lab may race us to it)."""
         assert self._nft is not None
         listed = subprocess.run([self._nft, "list", "tables"], capture_output=True, text=True, check=False).stdout
-        for table in re.findall(r"^table inet (monitord_lab_(\d+)_\d+)$", listed, re.MULTILINE):
-            name, pid = table
+        for name, pid in re.findall(r"^table inet (monitord_lab_(\d+)_\d+)$", listed, re.MULTILINE):
             if not _alive(int(pid)):
                 subprocess.run([self._nft, "delete", "table", "inet", name], capture_output=True, check=False)
 
@@ -112,8 +111,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 

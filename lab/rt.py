@@ -121,7 +121,11 @@ class RtServer:
         if process is None:
             return
         # SIGTERM, not SIGINT: rt-server's SIGINT handler chowns /var/lib/request-tracker5.
-        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:  # it exited by itself (one that failed to start): say why, not this
+            process.wait()
+            return
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
