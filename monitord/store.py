@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from monitord.database import SQLITE_FAULTS, Cursor, Database, StoreError, refuse_newer
 from monitord.model import (
     SILENCED,
@@ -743,7 +745,9 @@ class _Sqlite:
 
 
 def _compact(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"))
+    """An engine row as JSON: orjson, as a first start writes a row for every line two or three
+    times in its first minute (15 µs a record with the json module, 2 µs with orjson)."""
+    return orjson.dumps(record).decode()
 
 
 def _upserts(changed: Mapping[str, dict[str, Any] | None], gone: list[tuple[str]]) -> Iterator[tuple[str, str]]:
@@ -1123,12 +1127,12 @@ class Store:
         """The engine's state as last written, or None when there is none."""
         head = self._db.execute("SELECT head FROM engine_head").fetchone()
         if head is not None:
-            targets = (json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets ORDER BY key"))
-            incidents = [json.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents ORDER BY tracking")]
+            targets = (orjson.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_targets ORDER BY key"))
+            incidents = [orjson.loads(r[0]) for r in self._db.execute("SELECT record FROM engine_incidents ORDER BY tracking")]
             members: dict[str, list[tuple[str, int]]] = {}
             for tracking, key, bits in self._db.execute("SELECT tracking, key, bits FROM engine_members ORDER BY tracking, key"):
                 members.setdefault(tracking, []).append((key, bits))
-            return SavedEngine(assemble(json.loads(head[0]), targets, incidents, members), rows=True)
+            return SavedEngine(assemble(orjson.loads(head[0]), targets, incidents, members), rows=True)
         row = self._db.execute("SELECT snapshot FROM engine_state").fetchone()
         return None if row is None else SavedEngine(json.loads(row["snapshot"]), rows=False)
 

@@ -214,9 +214,9 @@ def shared(state: State) -> State:
     return next((common for common in _SHARED if common == state), state)
 
 
-def is_shared(state: State) -> bool:
-    """Whether `state` is one of the shared tuples (a state no other target could tell apart)."""
-    return any(state is common for common in _SHARED)
+# The shared tuples by identity: a state that is one of them no other target could tell apart
+# (they live as long as the module, so their ids are never reused)
+SHARED_IDS = frozenset(map(id, _SHARED))
 
 
 Check: TypeAlias = Threshold | Flap | Drift

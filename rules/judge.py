@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from monitord.model import IncidentKind, LineState, Sample, Status
-from rules.checks import Check, RuleSet, State, is_shared
+from rules.checks import SHARED_IDS, Check, RuleSet, State
 from rules.config import RulesConfig
 from rules.nodes import LINE, NodeKey
 from rules.verdict import Verdict, agent_missed, device_status, feed_values, line_status, technology, verdict
@@ -140,9 +140,10 @@ class Judge:
     def share_checks(self, checks: dict[str, State]) -> Mapping[str, State]:
         """The one mapping kept for these states (in this order) when every one is a shared
         tuple, or `checks` itself."""
-        if not all(map(is_shared, checks.values())):
+        ids = tuple(map(id, checks.values()))
+        if not SHARED_IDS.issuperset(ids):
             return checks
-        return self._check_sets.setdefault(tuple((name, id(state)) for name, state in checks.items()), checks)
+        return self._check_sets.setdefault(tuple(zip(checks, ids)), checks)
 
     def apply(self, target: Target, sample: Sample, probe: str, now: float) -> bool:
         """Take one sample in; True when the target must be judged again. The cached answers of
