@@ -12,7 +12,9 @@ later (2 s timeout, 1 retry), and a tick every second. Each `Pipeline.ingest` an
 holds the event loop for on an idle core whatever else the machine runs (the step's commit is
 made by the store's writer thread meanwhile, monitord/stepwriter.py: its CPU is printed apart); the outbox is not
 started (sending is not measured here). Runs on the code found on PYTHONPATH, so the same script
-measures the tree before and after a change. `--profile`: cProfile of the slowest call.
+measures the tree before and after a change. It first prints the CPU of every line's first
+samples, the loop thread's and the writer's (a first start: every target new, a row each).
+`--profile`: cProfile of the slowest call.
 `--busy-thread`: a thread runs Python throughout; the wall times then show what the loop thread
 waits to win the GIL back after each call that let go of it.
 """
@@ -92,13 +94,21 @@ def main() -> None:
         plan = [(d, lines_of[d]) for d in config.topology.devices]
         loop = asyncio.new_event_loop()
         run = loop.run_until_complete
+        first_round = 0.0  # the loop thread's CPU for every line's first samples, as at a first start
         for probe in ("snmp:adsl", "snmp:if-mib", "icmp"):
             clock.now += 1
-            run(pipeline.ingest([s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)]))
+            batch = [s for d, lines in plan for s in device_batch(probe, d, lines, clock.now, rng)]
+            began = time.thread_time()
+            run(pipeline.ingest(batch))
+            first_round += time.thread_time() - began
+        writer = time.pthread_getcpuclockid(next(t.ident for t in threading.enumerate() if t.name.startswith("monitord-steps")))  # type: ignore[arg-type]
+        print(
+            f"every line's first samples ({len(plan) * 3:,} polls' worth, 3 probes): loop thread {first_round:.2f} s, "
+            f"the writer thread (their rows) {time.clock_gettime(writer):.2f} s of CPU"
+        )
         clock.now += 31
         run(pipeline.tick())
         gc.freeze()  # as `Daemon.run` does once the engine knows its targets: GC passes skip them
-        writer = time.pthread_getcpuclockid(next(t.ident for t in threading.enumerate() if t.name.startswith("monitord-steps")))  # type: ignore[arg-type]
         writer_began = time.clock_gettime(writer)
 
         dark = [

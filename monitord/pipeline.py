@@ -56,7 +56,10 @@ NOTICES = 30.0  # how often update and maintenance notices are looked for
 REFRESHES = 5.0  # how often open incidents are looked at for their Alertmanager re-push (each lasts 4 x resend)
 WRITE_RETRY = 5.0  # while the store refuses writes, the first wait before a step tries again,
 WRITE_RETRY_MAX = 60.0  # doubled per failure up to this: each try writes all that waited
-MERGED_SAMPLES = 2000  # polls waiting for a step are taken together up to this many samples (see `ingest`)
+# polls waiting for a step are taken together up to this many samples (see `ingest`); at a regional
+# fault's onset, when every sample changes its line, steps of 2,000 held the loop for up to 171 ms
+# (docs/benchmarks.md, "Ninth pass")
+MERGED_SAMPLES = 1000
 
 
 def _log_states(states: Iterable[LineState]) -> None:
