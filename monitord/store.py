@@ -745,8 +745,8 @@ class _Sqlite:
 
 
 def _compact(record: dict[str, Any]) -> str:
-    """An engine row as JSON: orjson, as a first start writes a row for every line two or three
-    times in its first minute (15 µs a record with the json module, 2 µs with orjson)."""
+    """An engine row as JSON: orjson, as a first start writes a row for every line three times
+    in its first minute (a healthy line's record: 14-16 µs with the json module, 1 µs with orjson)."""
     return orjson.dumps(record).decode()
 
 
