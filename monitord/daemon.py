@@ -360,7 +360,8 @@ class Daemon:
         return self.pipeline.engine.incidents()
 
     def incident(self, tracking: str) -> Incident | None:
-        return self.store.incident(tracking)
+        """As the engine last decided it (what the board shows, maybe not yet written), else as stored."""
+        return self.pipeline.engine.incident(tracking) or self.store.incident(tracking)
 
     async def set_stage(self, incident: Incident, stage: Stage, actor: str, line: str | None = None) -> bool:
         return await workflow.set_stage(self.pipeline, incident, stage, actor, line)

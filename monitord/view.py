@@ -106,7 +106,7 @@ class View(Protocol):
     def write_failures(self) -> int: ...
     def open_incidents(self) -> list[Incident]: ...
     def incident(self, tracking: str) -> Incident | None:
-        """Open or resolved, as last written."""
+        """Open or resolved: as the engine last decided it, else as last written."""
 
     def incident_history(self) -> list[Incident]:
         """Every incident written, open and resolved (until pruned)."""

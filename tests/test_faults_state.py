@@ -418,6 +418,8 @@ async def test_a_full_disk_keeps_what_the_engine_decided_and_catches_up_once_spa
         assert daemon.store.incident(outage.tracking) is None and daemon.store.items() == []
         assert daemon.unwritten is not None and "full" in daemon.unwritten.error
         assert set(daemon.unwritten.incidents) == {outage.tracking}
+        status, body = await get(f"{url}/api/incidents/{outage.tracking}")  # as the board shows it, not yet written
+        assert status == 200 and set(json.loads(body)["affected"]) == set(all_lines), body
         for path in ("/health", "/ready"):
             status, body = await get(url + path)
             assert status == 503 and json.loads(body)["store"]["error"] == "database or disk is full"
