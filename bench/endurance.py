@@ -312,6 +312,7 @@ async def warm_up(daemon: Daemon, timeout: float) -> int:
     nodes = [NodeRef("device", d) for d in topology.devices] + [NodeRef("line", i) for i in topology.lines]
     deadline = time.monotonic() + timeout
     while True:
+        await daemon.between_steps()  # as the daemon's HTTP API reads: the engine's lock is free then
         bad = sum(daemon.node_state(n).status is not Status.OK for n in nodes)
         if not bad or time.monotonic() > deadline:
             return bad
@@ -401,6 +402,7 @@ async def run(
             if restore_at is None and now >= start + restore_after:
                 await asyncio.to_thread(faults.restore_all)
                 restore_at, restore_wall = time.monotonic(), time.time()
+            await daemon.between_steps()  # not timed: the loop polls on while the rules' thread steps
             looked = time.monotonic()
             if fault_at is not None and (detected is None or (restore_at is not None and cleared is None)):
                 ours = [i for i in daemon.open_incidents() if i.root in nodes and i.opened_at >= fault_wall]
@@ -427,6 +429,7 @@ async def run(
                 next_scrape += 15
             await asyncio.sleep(0.5)
         elapsed = time.monotonic() - start
+        await daemon.between_steps()
         not_ok_at_end = sum(daemon.node_state(n).status is not Status.OK for n in lines)
         cpu, agents_cpu = time.process_time() - cpu0, process_cpu(agents.pids()) - agents0
         prober.cancel()

@@ -9,12 +9,12 @@ defaults would: ICMP every 30 s (the DSLAM and its 48 modems time out), the two 
 every 60 s (the DSLAM times out), each device at its own phase, the rechecks a step asks for 4 s
 later (2 s timeout, 1 retry), and a tick every second. Each `Pipeline.ingest` and
 `Pipeline.tick` is timed in CPU seconds of the loop's thread (`time.thread_time`), which is what it
-holds the event loop for on an idle core whatever else the machine runs (the step's commit is
-made by the store's writer thread meanwhile, monitord/stepwriter.py: its CPU is printed apart); the outbox is not
-started (sending is not measured here). Runs on the code found on PYTHONPATH, so the same script
-measures the tree before and after a change. It first prints the CPU of every line's first
-samples, the loop thread's and the writer's (a first start: every target new, a row each).
-`--profile`: cProfile of the slowest call.
+holds the event loop for on an idle core whatever else the machine runs, and of the rules' thread
+where the engine steps (monitord/rules_thread.py). The step's commit is made by the store's
+writer thread meanwhile (monitord/stepwriter.py: its CPU is printed apart); the outbox is not
+started (sending is not measured here). It first prints the CPU of every line's first samples,
+per thread (a first start: every target new, a row each).
+`--profile`: cProfile of the call that held the loop's thread longest, that thread's and the rules' thread's apart.
 `--busy-thread`: a thread runs Python throughout; the wall times then show what the loop thread
 waits to win the GIL back after each call that let go of it.
 """
@@ -40,6 +40,7 @@ import yaml
 
 from bench.capacity import Clock, device_batch, write_inventory
 from lab.isp import write_secret
+from monitord import rules_thread
 from monitord.config import load_config
 from monitord.daemon import SWITCH_INTERVAL, Daemon
 from monitord.model import NodeRef, Outcome, Sample
@@ -101,10 +102,11 @@ def main() -> None:
             began = time.thread_time()
             run(pipeline.ingest(batch))
             first_round += time.thread_time() - began
-        writer = time.pthread_getcpuclockid(next(t.ident for t in threading.enumerate() if t.name.startswith("monitord-steps")))  # type: ignore[arg-type]
+        writer = thread_clock("monitord-steps")
+        rules = thread_clock("monitord-rules")
         print(
             f"every line's first samples ({len(plan) * 3:,} polls' worth, 3 probes): loop thread {first_round:.2f} s, "
-            f"the writer thread (their rows) {time.clock_gettime(writer):.2f} s of CPU"
+            f"the rules thread {time.clock_gettime(rules):.2f} s, the writer thread (their rows) {time.clock_gettime(writer):.2f} s of CPU"
         )
         clock.now += 31
         run(pipeline.tick())
@@ -124,6 +126,7 @@ def main() -> None:
         for second in range(1, int(args.seconds) + 1):
             heapq.heappush(events, (start + second, -1, "tick", ""))
         timed: list[tuple[float, str]] = []
+        in_rules: list[float] = []  # the same calls' CPU in the rules' thread
         walls: list[float] = []  # the same calls' wall time: CPU plus waits (the disk, the GIL)
         collections: list[float] = []  # wall seconds of each full (oldest generation) collection
 
@@ -136,27 +139,37 @@ def main() -> None:
         sys.setswitchinterval(SWITCH_INTERVAL)  # as `Daemon.run` sets it
         if args.busy_thread:
             threading.Thread(target=spin, args=(busy,), daemon=True).start()
-        slowest: tuple[float, cProfile.Profile | None] = (0.0, None)
+        slowest: tuple[float, cProfile.Profile | None, cProfile.Profile | None] = (0.0, None, None)
         recheck_at: dict[str, float] = {}
         end = start + args.seconds
         while events and events[0][0] <= end:
             when, order, what, device = heapq.heappop(events)
             clock.now = when
             profile = cProfile.Profile() if args.profile else None
+            rules_profile = cProfile.Profile() if args.profile else None
             if profile is not None:
                 profile.enable()
-            began, wall_began = time.thread_time(), time.perf_counter()
+            if rules_profile is not None:
+                rules_thread.RULES.submit(rules_profile.enable).result()
+            began, wall_began, rules_began = time.thread_time(), time.perf_counter(), time.clock_gettime(rules)
             if what == "tick":
                 run(pipeline.tick())
                 recheck: tuple[str, ...] = ()
             else:
                 batch = silent_icmp(device, lines_of[device], when) if what == "icmp" else silent_snmp(device, when)
                 recheck = run(pipeline.ingest(batch)).recheck
-            took, wall = time.thread_time() - began, time.perf_counter() - wall_began
+            took, wall, rules_took = (
+                time.thread_time() - began,
+                time.perf_counter() - wall_began,
+                time.clock_gettime(rules) - rules_began,
+            )
+            if rules_profile is not None:
+                rules_thread.RULES.submit(rules_profile.disable).result()
             if profile is not None:
                 profile.disable()
-                slowest = max(slowest, (took, profile), key=lambda pair: pair[0])
+                slowest = max(slowest, (took, profile, rules_profile), key=lambda three: three[0])
             timed.append((took, f"{what} {device}".strip()))
+            in_rules.append(rules_took)
             walls.append(wall)
             if what == "icmp":
                 heapq.heappush(events, (when + ICMP_EVERY, order, what, device))
@@ -176,6 +189,11 @@ def main() -> None:
             f"p99 {times[int(len(times) * 0.99)] * 1000:.1f} ms, median {statistics.median(times) * 1000:.2f} ms, "
             f"{sum(t > 0.05 for t in times)} over 50 ms, {len(over)} over 100 ms ({sum(over):.2f} s)"
         )
+        in_rules.sort()
+        print(
+            f"the rules thread: CPU {sum(in_rules):.2f} s in all, max {in_rules[-1] * 1000:.0f} ms, "
+            f"p99 {in_rules[int(len(in_rules) * 0.99)] * 1000:.1f} ms, {sum(t > 0.05 for t in in_rules)} over 50 ms"
+        )
         walls.sort()
         print(
             f"wall: {sum(walls):.2f} s in all, max {walls[-1] * 1000:.0f} ms, p99 {walls[int(len(walls) * 0.99)] * 1000:.1f} ms, "
@@ -190,9 +208,16 @@ def main() -> None:
         )
         for took, what in sorted(timed, reverse=True)[:8]:
             print(f"  {took * 1000:7.1f} ms  {what}")
-        if slowest[1] is not None:
-            pstats.Stats(slowest[1]).sort_stats("cumulative").print_stats(40)
+        for thread, profiled in (("the loop's thread", slowest[1]), ("the rules' thread", slowest[2])):
+            if profiled is not None:
+                print(f"slowest call, {thread}:")
+                pstats.Stats(profiled).sort_stats("cumulative").print_stats(40)
         daemon.store.close()
+
+
+def thread_clock(prefix: str) -> int:
+    """The CPU clock of the thread whose name starts with `prefix`."""
+    return time.pthread_getcpuclockid(next(t.ident for t in threading.enumerate() if t.name.startswith(prefix)))  # type: ignore[arg-type]
 
 
 def spin(done: threading.Event) -> None:

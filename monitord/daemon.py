@@ -108,6 +108,7 @@ class Daemon:
         )
         self.pipeline = Pipeline(config, engine, self.store, self.outbox, clock=self.clock, recheck=self._recheck)
         self.probes = PollingJobs(self.clock)
+        # lengths, read without the engine's lock (monitord/rules_thread.py)
         self.freezer = Freezer(lambda: self.pipeline.engine.targets_known() + self.probes.rates.columns_known())
         self.trimmer = Trimmer()
         self.started = self.clock()
@@ -272,7 +273,7 @@ class Daemon:
     def _status(self) -> str:
         """The one line `systemctl status` shows (every tick: a count, not the incidents' lines)."""
         topology = self.config.topology
-        incidents = self.pipeline.engine.open_count()
+        incidents = self.pipeline.engine.open_count()  # a length: no need of the engine's lock
         return f"STATUS=polling {len(topology.devices)} devices, {len(topology.lines)} lines; {incidents} open incidents"
 
     async def reload(self, path: str | Path) -> bool:
@@ -356,12 +357,20 @@ class Daemon:
     def write_failures(self) -> int:
         return self.pipeline.write_failures
 
+    # The engine's state, read between the steps the rules' thread makes (monitord/rules_thread.py)
+
+    async def between_steps(self) -> None:
+        await self.pipeline.rules_thread.between_steps()
+
     def open_incidents(self) -> list[Incident]:
-        return self.pipeline.engine.incidents()
+        with self.pipeline.rules_thread.lock:
+            return self.pipeline.engine.incidents()
 
     def incident(self, tracking: str) -> Incident | None:
         """As the engine last decided it (what the board shows, maybe not yet written), else as stored."""
-        return self.pipeline.engine.incident(tracking) or self.store.incident(tracking)
+        with self.pipeline.rules_thread.lock:
+            found = self.pipeline.engine.incident(tracking)
+        return found or self.store.incident(tracking)
 
     async def set_stage(self, incident: Incident, stage: Stage, actor: str, line: str | None = None) -> bool:
         return await workflow.set_stage(self.pipeline, incident, stage, actor, line)
@@ -406,10 +415,12 @@ class Daemon:
         return self.store.incidents(open_only=False)
 
     def line_state(self, line_id: str) -> LineState:
-        return self.pipeline.engine.line_state(line_id)
+        with self.pipeline.rules_thread.lock:
+            return self.pipeline.engine.line_state(line_id)
 
     def node_state(self, node: NodeRef) -> LineState:
-        return self.pipeline.engine.node_state(node)
+        with self.pipeline.rules_thread.lock:
+            return self.pipeline.engine.node_state(node)
 
     def maintenance(self) -> list[StoredWindow]:
         return self.store.maintenance()
@@ -455,7 +466,8 @@ class Daemon:
         await self.store.durable()
 
     def line_counts(self) -> dict[str, LineCounts]:
-        return self.pipeline.engine.line_counts()
+        with self.pipeline.rules_thread.lock:
+            return self.pipeline.engine.line_counts()
 
     def status_counts(self) -> Counter[tuple[str, str, str, str]]:
         """(region, exchange, device, status) -> number of lines; per device, not per line."""

@@ -308,6 +308,7 @@ async def diagnose(view: View, clients: Clients, line_id: str, deadline: float =
     )
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
 
+    await view.between_steps()  # the engine's state below is read with its lock free
     now = view.clock()
     judged = []
     for row in read:

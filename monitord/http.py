@@ -289,17 +289,24 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 async def _on_daemon_loop(request: web.Request, call: Callable[[], Awaitable[T]]) -> T:
-    """Run `call` where the daemon's state lives, waiting for one of the app's slots there."""
-    loop = _daemon(request).loop
-    if loop is None or loop is asyncio.get_running_loop():
+    """Run `call` where the daemon's state lives, waiting for one of the app's slots there, and
+    there for the rules' thread to end its step (`View.between_steps`)."""
+    d = _daemon(request)
+
+    async def between_steps() -> T:
+        await d.between_steps()
         return await call()
+
+    loop = d.loop
+    if loop is None or loop is asyncio.get_running_loop():
+        return await between_steps()
     try:
         async with asyncio.timeout(DAEMON_LOOP_WAIT):
             await request.app[LIMITS].daemon_loop.acquire()
     except TimeoutError:
         raise ApiError(503, "busy: too many requests at once; retry shortly", {"Retry-After": "1"}) from None
     try:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), loop))  # type: ignore[arg-type]
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(between_steps(), loop))
     finally:
         request.app[LIMITS].daemon_loop.release()
 

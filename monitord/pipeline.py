@@ -37,6 +37,7 @@ from monitord.incident_actions import Refusal, refusal
 from monitord.line_history import LineHistory
 from monitord.model import Incident, IncidentEvent, IncidentKind, LineState, MaintenanceWindow, NodeRef, Sample, Silence
 from monitord.outbox import Outbox
+from monitord.rules_thread import RulesThread
 from monitord.settings import alert_settings, configured_channels, dispatcher, plan_settings
 from monitord.silencing import Silencing
 from monitord.sms_inbound import lines_by_phone
@@ -44,7 +45,7 @@ from monitord.store import NotLeader, Store
 from notices.alerts import due_refreshes, plan_alerts
 from notices.confirm import questions, unrecovered
 from notices.maintenance import due_maintenance_notices
-from notices.plan import Planned, due_cpe_notices, due_updates, place, plan_step
+from notices.plan import Planned, due_cpe_notices, due_updates, looked_up, place, plan_step
 from notices.throttle import CommentThrottle
 from rules.engine import Closure, Engine, Step
 from rules.nodes import Reshape
@@ -162,10 +163,12 @@ class Pipeline:
     helpdesk comment throttle and the plan settings. `recheck` asks for a device to be polled
     again now, when a step wants a second look.
 
-    Its steps are written by the store's writer thread (monitord/stepwriter.py) while the loop
-    polls on; one step at a time (`_stepping`), so the engine never steps while its rows are
-    being written. Each poll's samples and each step's line state changes also go to `lines`,
-    line quality over time, kept on a thread of its own (monitord/line_history.py).
+    Its steps by polls and ticks are made in the rules' thread (`rules_thread`, whose lock the
+    engine's readers on the loop take) and written by the store's writer thread
+    (monitord/stepwriter.py) while the loop polls on; one step at a time (`_stepping`), so the
+    engine never steps while its rows are being written. Each poll's samples and each step's
+    line state changes also go to `lines`, line quality over time, kept on a thread of its own
+    (monitord/line_history.py).
     """
 
     def __init__(
@@ -202,6 +205,7 @@ class Pipeline:
         self._next_refresh = 0.0
         self._alerts_pushed: dict[str, int] = {}  # tracking -> the last refresh period queued (notices/alerts.py)
         self._stepping = asyncio.Lock()
+        self.rules_thread = RulesThread()
         self._arrivals = Arrivals(self._step_arrived, self._stepping, MERGED_SAMPLES)  # polls' samples not yet stepped
         self.through: int | None = None  # a correlator's: the last pollers' batch the engine took
         self._written_through: int | None = None  # ... and the last one written with a step
@@ -230,7 +234,7 @@ class Pipeline:
 
     async def _step_arrived(self, samples: list[Sample], through: int | None) -> Step:
         now = self.clock()
-        step = self.engine.observe(samples, now)
+        step = await self.rules_thread.run(self.engine.observe, samples, now)
         if through is not None:
             self.through = max(self.through or 0, through)
         await self._commit(step, now)
@@ -248,8 +252,11 @@ class Pipeline:
             return
         await self.silencing.release_due(self.config.topology, now)  # before this step's items: they must not overtake them
         pending = self.unwritten
-        lookup = self.store.incident if pending is None else self._last_incident
-        planned = plan_step(step.incidents, self.config.topology, self.settings, now, lookup)
+        planned: list[Planned] = []
+        if step.incidents:  # a region's opening plans 12,500 notices: in the rules' thread, as its step was made
+            lookup = self.store.incident if pending is None else self._last_incident
+            before = {tracking: lookup(tracking) for tracking in looked_up(step.incidents)}
+            planned = await self.rules_thread.run(plan_step, step.incidents, self.config.topology, self.settings, now, before.get)
         if self.settings.confirm_after is not None:  # "does it work?" after each restoration SMS
             planned += questions(planned, await lines_by_phone(self.config.topology), self.settings, now)
         if self.dispatch is not None:
@@ -334,7 +341,7 @@ class Pipeline:
         Alertmanager re-pushes looked for every REFRESHES (or a quarter of `resend`, if shorter)."""
         async with self._stepping:
             now = self.clock()
-            step = self.engine.tick(now)
+            step = await self.rules_thread.run(self.engine.tick, now)
             extra: list[Planned] = []
             if now >= self._next_notices:
                 self._next_notices = now + NOTICES

@@ -104,6 +104,10 @@ class View(Protocol):
 
     @property
     def write_failures(self) -> int: ...
+    async def between_steps(self) -> None:
+        """Returns once the rules' thread makes no engine step: the reads that follow before the
+        next await find the engine's lock free, so they do not hold the loop."""
+
     def open_incidents(self) -> list[Incident]: ...
     def incident(self, tracking: str) -> Incident | None:
         """Open or resolved: as the engine last decided it, else as last written."""

@@ -442,6 +442,18 @@ def plan_step(
     ]
 
 
+def looked_up(changes: Sequence[IncidentChange]) -> set[str]:
+    """The incidents `plan_step` asks its `lookup` for (see `plan`): read first where the store
+    is, they let the planning run in another thread (monitord/rules_thread.py)."""
+    wanted: set[str] = set()
+    for change in changes:
+        if change.change in ("promoted", "merged", "reopened"):
+            wanted.add(change.incident.tracking)
+        if change.change == "promoted":
+            wanted.update(change.replaces)
+    return wanted
+
+
 def plan(
     change: IncidentChange,
     topology: Topology,

@@ -64,7 +64,8 @@ async def test_the_loop_runs_on_while_a_step_is_written_and_the_outbox_waits_its
         await asyncio.sleep(0)
         loop_writes = store._db.connection.total_changes
         step = asyncio.create_task(pipeline.ingest(every_line))
-        await asyncio.sleep(0)  # the step is decided and handed to the writer thread
+        while not store.turn.locked():  # the step is decided (in the rules' thread) and handed to the writer thread
+            await asyncio.sleep(0)
         waiting = asyncio.create_task(outbox_write())
         await step
         await waiting
@@ -72,6 +73,30 @@ async def test_the_loop_runs_on_while_a_step_is_written_and_the_outbox_waits_its
         assert turns_while_written > 0, "the loop ran other tasks while the step was written"
         assert store._db.connection.total_changes == loop_writes, "the step was not written on the loop's connection"
         assert order == [("loop write", True)], "the loop's write waited for the step's commit"
+    finally:
+        store.close()
+
+
+async def test_the_engine_steps_in_the_rules_thread_while_the_loop_runs_on_and_readers_wait(tmp_path: Path) -> None:
+    """A poll's step is made in the rules' thread under the engine's lock: held there (the lock is
+    taken here), the loop runs on, a reader waiting `between_steps` waits, and once the step ends it
+    finds what the step decided. The step that qualifies a region takes 70-90 ms of CPU at
+    100,000 lines (docs/benchmarks.md, "Tenth pass"): on the loop, every poll would wait for it."""
+    config = load_config(build_sample_isp(tmp_path, base="127.6.43").config)
+    dslam = NodeRef("device", min(d for d, device in config.topology.devices.items() if device.kind == "dslam"))
+    now = 1_780_000_000.0
+    store = Store.open(config.state_file)
+    try:
+        pipeline = Pipeline(config, resume(config, store), store, Outbox(store, {}, {}), clock=lambda: now, recheck=print)
+        with pipeline.rules_thread.lock:
+            step = asyncio.create_task(pipeline.ingest([Sample(dslam, "icmp", now, Outcome.TIMEOUT)]))
+            await asyncio.sleep(0.1)  # the loop's turn: the step, held in the rules' thread, cannot end
+            reader = asyncio.create_task(pipeline.rules_thread.between_steps())
+            await asyncio.sleep(0.1)
+            assert not step.done() and not reader.done()
+        await asyncio.wait_for(reader, 5)
+        assert pipeline.engine.node_state(dslam).reasons == ("icmp: timeout",), "read after the step"
+        assert dslam.id in (await step).recheck
     finally:
         store.close()
 

@@ -8,7 +8,7 @@ from plan_fixtures import TOPOLOGY, Change, at, incident
 
 from monitord.config.templates import builtin_templates
 from monitord.model import Incident, IncidentKind, NodeRef, Phase
-from notices.plan import Planned, PlanSettings, due_updates, place, plan, plan_step, quiet_began, quiet_until
+from notices.plan import Planned, PlanSettings, due_updates, looked_up, place, plan, plan_step, quiet_began, quiet_until
 from rules.engine import Change as ChangeKind
 
 T = "ARZ-2026-000123"
@@ -29,7 +29,14 @@ def summary(planned: list[Planned]) -> list[tuple[str, str, str, str, float | No
 def run(
     change: Change, now: float = DAY, settings: PlanSettings = SETTINGS, known: dict[str, Incident] | None = None
 ) -> list[Planned]:
-    return plan(change, TOPOLOGY, settings, now, (known or {}).get)
+    """`plan`, whose lookups must all be named by `looked_up` (the pipeline reads only those)."""
+    named = looked_up([change])
+
+    def lookup(tracking: str) -> Incident | None:
+        assert tracking in named, f"plan asked for {tracking}; looked_up named {sorted(named)}"
+        return (known or {}).get(tracking)
+
+    return plan(change, TOPOLOGY, settings, now, lookup)
 
 
 def test_opened_outage_creates_ticket_tells_every_reachable_subscriber_and_the_noc() -> None:

@@ -57,6 +57,9 @@ class Daemonish:
     settings: PlanSettings = field(default_factory=lambda: PlanSettings(templates=builtin_templates()))
     open: list[Incident] = field(default_factory=list)
 
+    async def between_steps(self) -> None:
+        """No rules engine here: nothing steps."""
+
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
 

@@ -83,6 +83,9 @@ class Source:
     store: Store
     loop: asyncio.AbstractEventLoop | None
 
+    async def between_steps(self) -> None:
+        """No rules engine here: nothing steps."""
+
     def incident(self, tracking: str) -> Incident | None:
         return self.store.incident(tracking)
 
