@@ -145,12 +145,10 @@ def main() -> None:
         while events and events[0][0] <= end:
             when, order, what, device = heapq.heappop(events)
             clock.now = when
-            profile = cProfile.Profile() if args.profile else None
-            rules_profile = cProfile.Profile() if args.profile else None
-            if profile is not None:
-                profile.enable()
-            if rules_profile is not None:
-                rules_thread.RULES.submit(rules_profile.enable).result()
+            profiles = (cProfile.Profile(), cProfile.Profile()) if args.profile else None  # the loop's, the rules'
+            if profiles is not None:
+                profiles[0].enable()
+                rules_thread.RULES.submit(profiles[1].enable).result()
             began, wall_began, rules_began = time.thread_time(), time.perf_counter(), time.clock_gettime(rules)
             if what == "tick":
                 run(pipeline.tick())
@@ -163,11 +161,10 @@ def main() -> None:
                 time.perf_counter() - wall_began,
                 time.clock_gettime(rules) - rules_began,
             )
-            if rules_profile is not None:
-                rules_thread.RULES.submit(rules_profile.disable).result()
-            if profile is not None:
-                profile.disable()
-                slowest = max(slowest, (took, profile, rules_profile), key=lambda three: three[0])
+            if profiles is not None:
+                rules_thread.RULES.submit(profiles[1].disable).result()
+                profiles[0].disable()
+                slowest = max(slowest, (took, *profiles), key=lambda three: three[0])
             timed.append((took, f"{what} {device}".strip()))
             in_rules.append(rules_took)
             walls.append(wall)

@@ -31,7 +31,7 @@ class RulesThread:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # held by a step: readers of the engine take it too
-        self._no_step = asyncio.Event()  # clear while a step is in the thread
+        self._no_step = asyncio.Event()  # clear while `run` has work in the thread
         self._no_step.set()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
