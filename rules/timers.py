@@ -41,6 +41,10 @@ class Timers:
     # every time a target is woken at: tuples of numbers, which the GC stops tracking (a list per
     # target waiting, 10,000 of them in a census at 100,000 lines, was walked by every full pass)
     _whens: dict[NodeKey, tuple[float, ...]] = field(default_factory=dict)
+    # the times a window's edge or an incident's forgetting is due at: few, and in every step's
+    # saved head (`dump(targets=False)`), which must not sort the 12,000 wake-up times of a region
+    # whose lines all wait out a check's `for`
+    _edges: set[float] = field(default_factory=set)
     changed: set[NodeKey] = field(default_factory=set)  # targets whose times changed, until the engine's rows are written
 
     def of(self, target: NodeKey) -> list[float]:
@@ -57,9 +61,11 @@ class Timers:
 
     def window(self, when: float, window_id: str) -> None:
         self._batch(when).windows.append(window_id)
+        self._edges.add(when)
 
     def forget(self, when: float, tracking: str) -> None:
         self._batch(when).incidents.append(tracking)
+        self._edges.add(when)
 
     def pop_due(self, now: float) -> Due:
         """Everything due at or before `now`, taken off the timers."""
@@ -67,6 +73,7 @@ class Timers:
         while self._heap and self._heap[0] <= now:
             when = heapq.heappop(self._heap)
             batch = self._at.pop(when)
+            self._edges.discard(when)
             for target in batch.targets:
                 if self._planned.get(target) == when:
                     del self._planned[target]
@@ -90,14 +97,16 @@ class Timers:
             self._whens[node] = (*self._whens.get(node, ()), when)
         elif kind is TimerKind.WINDOW:
             batch.windows.append(key)
+            self._edges.add(when)
         else:
             batch.incidents.append(key)
+            self._edges.add(when)
 
     def dump(self, targets: bool = True) -> list[tuple[float, TimerKind, str]]:
         """Every timer in time order, keys spelled as in a snapshot; without the targets' own
         (`of`) when `targets` is False."""
         out: list[tuple[float, TimerKind, str]] = []
-        for when in sorted(self._at):
+        for when in sorted(self._at if targets else self._edges):
             batch = self._at[when]
             if targets:
                 out += [(when, TimerKind.TARGET, str(node)) for node in batch.targets]
