@@ -107,10 +107,13 @@ class Lag:
 
 @dataclass(slots=True)
 class Collections:
-    """Garbage collections over 20 ms, wherever they ran (a pass holds the interpreter, so the loop too)."""
+    """Garbage collections over 20 ms, wherever they ran (a pass holds the interpreter, so the loop
+    too), and every full pass with what it freed (what only the GC frees: cycles)."""
 
     start: float = field(default_factory=time.monotonic)
     passes: list[tuple[float, int, float, str]] = field(default_factory=list)  # at, generation, seconds, thread
+    full: int = 0  # passes over the oldest generation
+    freed: int = 0  # ... and the objects they found unreachable
     _began: float = 0.0
 
     def __enter__(self) -> Collections:
@@ -124,7 +127,11 @@ class Collections:
         now = time.monotonic()
         if phase == "start":
             self._began = now
-        elif now - self._began > 0.02:
+            return
+        if info["generation"] == 2:
+            self.full += 1
+            self.freed += info["collected"]
+        if now - self._began > 0.02:
             self.passes.append((self._began - self.start, info["generation"], now - self._began, threading.current_thread().name))
 
 
@@ -150,6 +157,7 @@ class Report:
     lag_over_100ms: int  # probe overshoots above 100 ms
     stalls: list[Stall]
     collections: list[tuple[float, int, float, str]]  # passes over 20 ms: at, generation, seconds, thread
+    full_passes: tuple[int, int]  # every pass over the oldest generation: how many, the objects they freed
     checks: list[tuple[float, float]]  # the bench's own looks at the daemon's state over 20 ms: at, seconds
     events: dict[str, float]  # the fault and the restore, seconds into the window
     began: float  # the window's start, wall clock
@@ -488,6 +496,7 @@ async def run(
         lag_over_100ms=sum(x > 0.1 for x in seen),
         stalls=lag.stalls,
         collections=collections.passes,
+        full_passes=(collections.full, collections.freed),
         checks=checks,
         events={"fault": (fault_at or start) - start, "restore": (restore_at or start) - start},
         began=start_wall,
@@ -564,6 +573,7 @@ def stall_rows(report: Report) -> list[str]:
             )
             or "none"
         )
+        + f"; full passes: {report.full_passes[0]}, freeing {report.full_passes[1]:,} objects"
     ]
     for stall in report.stalls:
         began, ended = stall.at, stall.at + LAG_PROBE + stall.overshoot

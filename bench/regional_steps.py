@@ -14,6 +14,9 @@ where the engine steps (monitord/rules_thread.py). The step's commit is made by 
 writer thread meanwhile (monitord/stepwriter.py: its CPU is printed apart); the outbox is not
 started (sending is not measured here). It first prints the CPU of every line's first samples,
 per thread (a first start: every target new, a row each).
+`--at-once S`: the dark devices' first polls all come within S seconds (the region fails at
+once, as in bench/endurance.py, and one step opens it with every subscriber's notice), not
+spread over their intervals.
 `--profile`: cProfile of the call that held the loop's thread longest, that thread's and the rules' thread's apart.
 `--busy-thread`: a thread runs Python throughout; the wall times then show what the loop thread
 waits to win the GIL back after each call that let go of it.
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=48)
     parser.add_argument("--seconds", type=float, default=300.0, help="simulated seconds of the fault")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--at-once", type=float, metavar="S", help="the dark devices' first polls within S seconds")
     parser.add_argument(
         "--busy-thread", action="store_true", help="another thread runs Python meanwhile, as the HTTP and /metrics threads do"
     )
@@ -121,8 +125,8 @@ def main() -> None:
         start = clock.now
         events: list[tuple[float, int, str, str]] = []  # (when, order, what, device)
         for n, d in enumerate(dark):
-            heapq.heappush(events, (start + rng.uniform(0, ICMP_EVERY), n, "icmp", d))
-            heapq.heappush(events, (start + rng.uniform(0, LINES_EVERY), n, "snmp", d))
+            heapq.heappush(events, (start + rng.uniform(0, args.at_once or ICMP_EVERY), n, "icmp", d))
+            heapq.heappush(events, (start + rng.uniform(0, args.at_once or LINES_EVERY), n, "snmp", d))
         for second in range(1, int(args.seconds) + 1):
             heapq.heappush(events, (start + second, -1, "tick", ""))
         timed: list[tuple[float, str]] = []
