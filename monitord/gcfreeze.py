@@ -1,4 +1,5 @@
-"""State that lives for the whole run, kept out of the GC's full passes (`gc.freeze`).
+"""The GC's passes kept short and rare, as each holds the loop: state that lives for the whole
+run kept out of the full passes (`gc.freeze`), and the thresholds the daemon runs with (below).
 
 A first start (or new lines) makes a target per line with its first samples, and the rate state
 of each device's columns at its first walk (a line interval later), after the start froze the
@@ -15,6 +16,14 @@ import gc
 import time
 from collections.abc import Callable
 
+# The collector's thresholds while the daemon runs (CPython's: 700, 10, 10). At 100,000 lines the
+# polls and sends keep thousands of containers alive for a second or so (samples, coroutines):
+# young passes every 700 new ones caught them alive and moved them on, and a full pass, which
+# holds the loop from whatever thread runs it (35-120 ms over the 40,000-175,000 objects then
+# alive), came every 8-10 s: 62-71 in ten minutes of bench/endurance.py. Young passes every
+# 10,000 let most die young, and a full pass waits for 100 passes of the middle generation: none
+# came in ten or twenty minutes of the same bench (docs/benchmarks.md, "Eleventh pass").
+THRESHOLDS = (10_000, 10, 100)
 GROWTH, MINIMUM = 1.05, 1000  # freeze again once 5% and 1,000 more of the lasting state are known
 SETTLED = 120.0  # ... or once any more is known and none has been added for this many seconds
 

@@ -80,6 +80,23 @@ async def test_a_reload_reads_its_files_off_the_loop_and_the_lag_is_exported(
         await task
 
 
+async def test_while_it_runs_the_collector_waits_longer_between_passes(tmp_path: Path) -> None:
+    """The daemon's GC thresholds (monitord/gcfreeze.py THRESHOLDS) hold while it runs, and the
+    process's own come back when it stops (tests and benches run daemons in one process)."""
+    before = gc.get_threshold()
+    assert before != monitord.gcfreeze.THRESHOLDS
+    daemon = Daemon(sample_config(tmp_path))
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    try:
+        await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
+        assert gc.get_threshold() == monitord.gcfreeze.THRESHOLDS
+    finally:
+        stop.set()
+        await task
+    assert gc.get_threshold() == before
+
+
 async def test_new_rules_rebuild_the_engine_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reload that changes the rules rebuilds the engine from its snapshot in a worker thread
     (seconds at 100,000 lines) while the pipeline holds its steps; the loop runs meanwhile."""
