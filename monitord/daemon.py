@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 import time
@@ -30,7 +29,7 @@ from monitord.config import Config, ConfigError, load_config, log_rejected
 from monitord.database import StoreError
 from monitord.diagnose import Clients
 from monitord.exposition import Exposition
-from monitord.gcfreeze import THRESHOLDS, Freezer
+from monitord.gcfreeze import Freezer, thresholds
 from monitord.heap import Trimmer
 from monitord.history import History
 from monitord.incident_actions import Refusal
@@ -188,8 +187,7 @@ class Daemon:
                 listeners.append((make_tracking_app(self, config.tracking), config.tracking.host, config.tracking.port))
             opened.callback(sys.setswitchinterval, sys.getswitchinterval())
             sys.setswitchinterval(SWITCH_INTERVAL)
-            opened.callback(gc.set_threshold, *gc.get_threshold())
-            gc.set_threshold(*THRESHOLDS)
+            opened.enter_context(thresholds())
             server = HttpServer(listeners)
             ports = await server.start()
             opened.push_async_callback(server.stop)

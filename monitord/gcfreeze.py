@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 # The collector's thresholds while the daemon runs (CPython's: 700, 10, 10). At 100,000 lines the
 # polls and sends keep thousands of containers alive for a second or so (samples, coroutines):
@@ -26,6 +27,17 @@ from collections.abc import Callable
 THRESHOLDS = (10_000, 10, 100)
 GROWTH, MINIMUM = 1.05, 1000  # freeze again once 5% and 1,000 more of the lasting state are known
 SETTLED = 120.0  # ... or once any more is known and none has been added for this many seconds
+
+
+@contextmanager
+def thresholds() -> Iterator[None]:
+    """THRESHOLDS while the daemon runs; the process's own again after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class Freezer:

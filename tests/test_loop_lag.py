@@ -83,18 +83,20 @@ async def test_a_reload_reads_its_files_off_the_loop_and_the_lag_is_exported(
 async def test_while_it_runs_the_collector_waits_longer_between_passes(tmp_path: Path) -> None:
     """The daemon's GC thresholds (monitord/gcfreeze.py THRESHOLDS) hold while it runs, and the
     process's own come back when it stops (tests and benches run daemons in one process)."""
-    before = gc.get_threshold()
-    assert before != monitord.gcfreeze.THRESHOLDS
+    own = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # CPython's defaults, whatever a daemon run alongside left
     daemon = Daemon(sample_config(tmp_path))
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     try:
         await until(lambda: daemon.ready.is_set() or task.done(), 30, "the daemon to start")
-        assert gc.get_threshold() == monitord.gcfreeze.THRESHOLDS
+        assert gc.get_threshold() == monitord.gcfreeze.THRESHOLDS != (700, 10, 10)
     finally:
         stop.set()
         await task
-    assert gc.get_threshold() == before
+        after = gc.get_threshold()
+        gc.set_threshold(*own)
+    assert after == (700, 10, 10)
 
 
 async def test_new_rules_rebuild_the_engine_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
