@@ -3,8 +3,8 @@
 One writer per piece of state: only `Pipeline` steps the rules engine (in the rules' thread,
 monitord/rules_thread.py) and writes what each step decided to the store and the outbox (from
 the store's writer thread, monitord/stepwriter.py, while the loop polls on), one step at a
-time, so the engine, the store and the outbox never race. `Daemon` (monitord/daemon.py) builds it and hands it the
-config on reload.
+time, so the engine, the store and the outbox never race. `Daemon` (monitord/daemon.py) builds
+it and hands it the config on reload.
 
 A step the store cannot take (a full disk, an I/O error) is not lost and does not stop
 monitoring: the engine has moved on, so what the step decided (incidents, notices) is kept in

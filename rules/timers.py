@@ -89,18 +89,15 @@ class Timers:
 
     def load(self, when: float, kind: TimerKind, key: str) -> None:
         """One timer from a snapshot, kept as it was set."""
-        batch = self._batch(when)
         if kind is TimerKind.TARGET:
             node = NodeKey.parse(key)
             self._planned[node] = min(when, self._planned.get(node, math.inf))
-            batch.targets.append(node)
+            self._batch(when).targets.append(node)
             self._whens[node] = (*self._whens.get(node, ()), when)
         elif kind is TimerKind.WINDOW:
-            batch.windows.append(key)
-            self._edges.add(when)
+            self.window(when, key)
         else:
-            batch.incidents.append(key)
-            self._edges.add(when)
+            self.forget(when, key)
 
     def dump(self, targets: bool = True) -> list[tuple[float, TimerKind, str]]:
         """Every timer in time order, keys spelled as in a snapshot; without the targets' own
