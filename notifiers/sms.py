@@ -8,12 +8,17 @@ over one kept-alive aiohttp session. twilio's `AsyncTwilioHttpClient` costs a fi
 message at outage rates (a BasicAuth object, an aiohttp FormData and a dozen INFO log calls per
 request; docs/benchmarks.md), and its request log would print lookups' query strings, the
 customer's number among them.
+
+twilio's client imports its API domain (a hundred resource modules, 90-100 ms of CPU) when first
+used: that happens in a worker thread, not on the loop, which would otherwise stop polling just
+as the first outage's notices go out (docs/benchmarks.md, "Twelfth pass").
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 import math
 from collections.abc import Mapping
@@ -34,6 +39,7 @@ from notices.segments import DEFAULT_ALPHABET, Encoding, segments
 from notifiers.base import DeliveryError, hide, http_failure, retry_after
 
 GSM7_BASIC = DEFAULT_ALPHABET
+API_DOMAIN = "twilio.rest.api.v2010.account"  # what `Client.api.account.messages` imports on first use
 
 
 def sms_segments(text: str) -> int:
@@ -114,13 +120,15 @@ class TwilioSms:
         self._http: _SessionClient | None = None
         self._client: Client | None = None
 
-    def _twilio(self) -> Client:
+    async def _twilio(self) -> Client:
         """Built lazily: the aiohttp session must be created inside the running loop.
 
         TWILIO_EDGE / TWILIO_REGION from the environment are ignored: they would rewrite
         `base_url`'s host name.
         """
         if self._client is None:
+            await asyncio.to_thread(importlib.import_module, API_DOMAIN)
+        if self._client is None:  # and not built by another send meanwhile
             self._http = _SessionClient(self.timeout)
             self._client = Client(
                 self.account_sid,
@@ -132,7 +140,8 @@ class TwilioSms:
         return self._client
 
     async def send(self, item: Notification) -> str:
-        message = await self._call(self._twilio().messages.create_async(to=item.recipient, from_=self.from_, body=item.body))
+        client = await self._twilio()
+        message = await self._call(client.messages.create_async(to=item.recipient, from_=self.from_, body=item.body))
         return str(message.sid)
 
     async def lookup(self, item: Notification, since: float) -> tuple[str, ...]:
@@ -141,10 +150,11 @@ class TwilioSms:
         Twilio lists newest first, so the walk stops at the first older message.
         """
         cutoff = datetime.fromtimestamp(math.floor(since), UTC)
+        client = await self._twilio()
 
         async def walk() -> tuple[str, ...]:
             found: list[str] = []
-            stream = await self._twilio().messages.stream_async(to=item.recipient, from_=self.from_, page_size=200)
+            stream = await client.messages.stream_async(to=item.recipient, from_=self.from_, page_size=200)
             async for message in stream:
                 if message.date_created is not None and message.date_created < cutoff:
                     break

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,7 +15,7 @@ from hypothesis import strategies as st
 
 from lab.twilio import TwilioLab
 from notifiers.base import ChannelError, DeliveryError
-from notifiers.sms import GSM7_BASIC, sms_segments
+from notifiers.sms import API_DOMAIN, GSM7_BASIC, sms_segments
 from tests.outbox_fixtures import FROM, sms, sms_for, twilio  # noqa: F401  (fixture)
 
 
@@ -67,7 +71,7 @@ async def test_edge_and_region_from_the_environment_do_not_move_base_url(
     monkeypatch.setenv("TWILIO_REGION", "au1")
     notifier = sms_for(twilio)
     url = twilio.base_url + "/2010-04-01/Accounts.json"
-    assert notifier._twilio().get_hostname(url) == url  # checked offline: a rewritten host would be looked up in DNS
+    assert (await notifier._twilio()).get_hostname(url) == url  # checked offline: a rewritten host would be looked up in DNS
     await notifier.close()
 
 
@@ -142,3 +146,37 @@ async def test_lookup_finds_accepted_messages_by_number_and_text(twilio: TwilioL
     assert await notifier.lookup(sms(9), since) == ()
     await notifier.close()
     assert twilio.requests["GET"] >= 3
+
+
+# In a fresh interpreter, where nothing has imported twilio's API domain yet: eight first sends at once
+FIRST_SENDS = """
+import asyncio, gc, json, sys, threading
+from lab.twilio import TwilioLab
+from notifiers.sms import API_DOMAIN, _SessionClient
+from tests.outbox_fixtures import sms, sms_for
+
+imported = {}  # module -> the thread that imported it
+sys.addaudithook(lambda event, args: event == "import" and imported.setdefault(args[0], threading.current_thread().name))
+
+async def main():
+    async with TwilioLab() as lab:
+        notifier = sms_for(lab)
+        sids = await asyncio.gather(*(notifier.send(sms(i)) for i in range(8)))
+        sessions = sum(isinstance(o, _SessionClient) for o in gc.get_objects())
+        await notifier.close()
+        domain = {m: t for m, t in imported.items() if m.startswith("twilio.rest.api")}
+        print(json.dumps({"domain": domain, "sent": len(set(sids)), "received": len(lab.messages), "sessions": sessions}))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_sends_import_twilios_api_domain_off_the_loop() -> None:
+    """On the loop, that import held polling for 90-100 ms as the first outage's SMS went out."""
+    repo = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, "-c", FIRST_SENDS], cwd=repo, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert API_DOMAIN in found["domain"] and len(found["domain"]) > 50
+    assert "MainThread" not in found["domain"].values()  # the loop's thread
+    assert (found["sent"], found["received"], found["sessions"]) == (8, 8, 1)
