@@ -9,7 +9,7 @@ message at outage rates (a BasicAuth object, an aiohttp FormData and a dozen INF
 request; docs/benchmarks.md), and its request log would print lookups' query strings, the
 customer's number among them.
 
-twilio's client imports its API domain (a hundred resource modules, 90-100 ms of CPU) when first
+twilio's client imports its API domain (a hundred resource modules, about 100 ms of CPU) when first
 used: that happens in a worker thread, not on the loop, which would otherwise stop polling just
 as the first outage's notices go out (docs/benchmarks.md, "Twelfth pass").
 """
