@@ -1027,7 +1027,9 @@ def test_100000_subscribers_load_quickly(tmp_path: Path) -> None:
     elapsed = time.process_time() - started
     assert len(config.topology.lines) == 100_001
     assert config.topology.lines["200000"].port == 100_000
-    assert elapsed < 10, f"{elapsed:.1f} CPU-s"
+    # A bound against a load that grows faster than the lines, not a benchmark: it took 10.1 CPU-s alone
+    # and 11.7 in the suite on the slowest machine kind seen (2026-12-07), where the old bound of 10 failed
+    assert elapsed < 15, f"{elapsed:.1f} CPU-s"
 
 
 # --- pure checks -----------------------------------------------------------------------------
