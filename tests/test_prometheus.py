@@ -364,8 +364,12 @@ async def test_prometheus_sees_what_the_daemon_sees(world: World, daemon: Daemon
         )
 
     await until_async(dead_letter_alert, 20, "MonitordDeadLetters to fire")
-    firing = {a["labels"]["alertname"] for a in (await prometheus.api("alerts"))["alerts"]}
-    assert "MonitordDown" not in firing and "MonitordPollsStale" not in firing
+    firing = {a["labels"]["alertname"] for a in (await prometheus.api("alerts"))["alerts"]}  # pending ones too
+    assert "MonitordDown" not in firing
+    if "MonitordPollsStale" in firing:  # the silent DSLAM's job must keep starting (its check): stale only where
+        # a loaded machine started every job late (a CI run: 6 s without a start at a 2 s interval)
+        late = await prometheus.value("max(max_over_time(monitord_poll_lag_seconds[5m]))")
+        assert late is not None and late > 2, f"polls stale while started on time (lag {late} s)"
 
     await prometheus.until(f'count(monitord_open_incident{{root="device:{dslam}", kind="outage"}})', 1)
     dslams = [d.id for d in topology.devices.values() if d.kind == "dslam" and d.id != dslam]
