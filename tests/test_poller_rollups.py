@@ -42,7 +42,8 @@ async def test_a_poller_rolls_up_its_own_lines_and_leaves_unchanged_adsl_rows_ou
     poller = await daemons(world.config, "--role", "poller")
     dslam = min(d.id for d in world.isp.devices.values() if d.kind == "dslam")
     lines = {line.id for line in world.isp.lines.values() if line.device == dslam}
-    await until(lambda: adsl_samples(pg_database, lines) >= len(lines), 20, f"{dslam}'s first table poll")
+    # a fresh process's start, its lease and first poll: 20 s was too short once on a loaded CI machine
+    await until(lambda: adsl_samples(pg_database, lines) >= len(lines), 60, f"{dslam}'s first table poll")
     left_out = 'monitord_poller_unchanged_samples_total{probe="snmp:adsl"}'
     await wait_async(lambda: poller_metric(poller, left_out, lambda n: n >= 2 * len(lines)), 20, "two more polls left out")
     assert await poller.stop() == 0
