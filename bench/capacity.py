@@ -1,17 +1,20 @@
 """How many subscriber lines one 2-core machine watches, part by part: CPU share and RSS.
 
     .venv/bin/python bench/capacity.py [--lines 100032] [--line-interval 60] [--icmp-interval 30]
-        [--lab-devices 100] [--agent-processes 2]
+        [--lab-devices 100] [--agent-processes 2] [--own-environment]
     e.g. a million lines, line tables every 300 s and ICMP every 60 s:
     .venv/bin/python bench/capacity.py --lines 1000032 --line-interval 300 --icmp-interval 60 --minutes 1
 
-One run, one process, the daemon's own code paths:
+One run, one process, the daemon's own code paths, under the environment systemd/monitord.service
+gives the daemon (its `Environment=`: glibc's arenas and mmap threshold) unless `--own-environment`:
 
 1. Memory. The inventory (`--lines` / `--ports` DSLAMs, 8 regions, 128 exchanges, a cabinet per
    DSLAM, a modem address per line) is written as config.yaml + subscribers.csv and loaded with
    `load_config`; `Daemon(config)` builds the rules engine, store and profiles and
    `daemon.probes.jobs(config)` the probe jobs (the inventory load: CPU and wall timed). RSS is
-   read after each stage.
+   read after each stage; after a GC pass and `malloc_trim` where a stage has settled, as the
+   daemon hands free heap pages back every 30 s (monitord/heap.py). The GC runs with the
+   daemon's thresholds (monitord/gcfreeze.py).
 2. Rate state. Every DSLAM is served by lab/table_agent.py (`--agent-processes` processes, one
    loopback address per DSLAM, adsl + IF-MIB tables), and the daemon's SNMP jobs walk every one
    of them once: the rate state of the full inventory (each counter's last reading) is then in
@@ -44,6 +47,7 @@ import asyncio
 import cProfile
 import csv
 import gc
+import os
 import pstats
 import random
 import resource
@@ -60,12 +64,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+UNIT = ROOT / "systemd" / "monitord.service"
 
 from lab.isp import ASCII, FIRST_NAMES, MOBILE_PREFIXES, SURNAMES  # noqa: E402
 from lab.table_agent import TableAgents, start_table_agents  # noqa: E402
 from monitord.config import PollingConfig, load_config  # noqa: E402
 from monitord.daemon import Daemon  # noqa: E402
 from monitord.exposition import render  # noqa: E402
+from monitord.gcfreeze import thresholds  # noqa: E402
+from monitord.heap import trim  # noqa: E402
 from monitord.metrics import register  # noqa: E402
 from monitord.model import NodeRef, Outcome, Sample  # noqa: E402
 from probes.icmp import Pinger  # noqa: E402
@@ -164,11 +171,38 @@ def write_inventory(
     return root / "config.yaml"
 
 
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The variables the shipped unit's `Environment=` lines set (the allocator's settings, read
+    by glibc as the process starts)."""
+    found = {}
+    for row in unit.read_text(encoding="utf-8").splitlines():
+        if row.startswith("Environment="):
+            for assignment in row.removeprefix("Environment=").split():
+                name, value = assignment.split("=", 1)
+                found[name] = value
+    return found
+
+
+def under_unit_environment() -> None:
+    """Start this bench again under the unit's environment, unless it runs there already."""
+    wanted = unit_environment()
+    if any(os.environ.get(name) != value for name, value in wanted.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
+
+
 def rss_mb() -> float:
     for row in Path("/proc/self/status").read_text().splitlines():
         if row.startswith("VmRSS:"):
             return int(row.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def settled_mb() -> float:
+    """RSS once the garbage is collected and the heap's free pages handed back, as the running
+    daemon's `Trimmer` does every 30 s."""
+    gc.collect()
+    trim()
+    return rss_mb()
 
 
 def peak_mb() -> float:
@@ -319,6 +353,7 @@ async def simulate_minute(
         if kind == "tick":
             began, held = time.process_time(), time.thread_time()
             await daemon.pipeline.tick()
+            daemon.freezer.freeze_if_grown()  # as the daemon's ticker does: the targets made since, frozen
             cpu["tick"] += time.process_time() - began
             cpu["loop"] = max(cpu["loop"], time.thread_time() - held)
             continue
@@ -449,8 +484,7 @@ async def _measure(
 ) -> Measured:
     polling_section = {"line_interval": f"{args.line_interval:g}s", "icmp_interval": f"{args.icmp_interval:g}s"}
     config_path = write_inventory(folder, devices, args.ports, agents.port, polling_section)
-    gc.collect()
-    stages.append(("inventory files written", rss_mb(), peak_mb()))
+    stages.append(("inventory files written", settled_mb(), peak_mb()))
     began, wall = time.process_time(), time.perf_counter()
     config = load_config(config_path, environ={"BENCH_COMMUNITY": "public"})
     stages.append(("load_config", rss_mb(), peak_mb()))
@@ -458,7 +492,7 @@ async def _measure(
     daemon = Daemon(config, clock=clock)
     jobs = daemon.probes.jobs(config)
     load = time.process_time() - began, time.perf_counter() - wall
-    gc.freeze()  # as Daemon.run does once the inventory is built
+    daemon.freezer.freeze()  # as Daemon.run does once the inventory is built
     stages.append(("Daemon(config) + jobs()", rss_mb(), peak_mb()))
     polling = config.polling
 
@@ -468,8 +502,7 @@ async def _measure(
     daemon.probes.snmp = SnmpClient(timeout=config.snmp.timeout, retries=config.snmp.retries)
     try:
         first_walk = await run_round(snmp_jobs, args.snmp_in_flight, polling.per_device_in_flight)
-        gc.collect()
-        stages.append(("every device walked once (rate state)", rss_mb(), peak_mb()))
+        stages.append(("every device walked once (rate state)", settled_mb(), peak_mb()))
 
         rng = random.Random(11)
         lines_of: dict[str, list[str]] = defaultdict(list)
@@ -486,8 +519,7 @@ async def _measure(
         ]
         changes = [await state_change(daemon, clock, *plan[k], rng) for k in range(3)]
         change = statistics.median(cpu for cpu, _ in changes), max(held for _, held in changes)
-        gc.collect()
-        stages.append((f"after {args.minutes} simulated minutes of rules", rss_mb(), peak_mb()))
+        stages.append((f"after {args.minutes} simulated minutes of rules", settled_mb(), peak_mb()))
         rules = {kind: statistics.mean(m[kind] for m in minutes) for kind in ("snmp", "icmp", "tick")}
         rules["loop"] = max(m["loop"] for m in minutes)
         scrape = sum(m["scrape"] for m in minutes) / (SCRAPES_PER_MINUTE * len(minutes))
@@ -513,8 +545,7 @@ async def _measure(
         )
     finally:
         await daemon.probes.pinger.close()
-    gc.collect()
-    stages.append(("after the ICMP sweep", rss_mb(), peak_mb()))
+    stages.append(("after the ICMP sweep", settled_mb(), peak_mb()))
     daemon.store.close()
     return Measured(
         len(config.topology.lines),
@@ -595,7 +626,9 @@ def report(m: Measured, args: argparse.Namespace) -> None:
     print(f"RSS with {lines:,} lines, MB          VmRSS  peak so far")
     for name, mb, peak in m.stages:
         print(f"  {name:44} {mb:7.0f} {peak:7.0f}")
-    print(f"  steady (after the ICMP sweep, gc) {m.stages[-1][1]:.0f} MB, peak {m.stages[-1][2]:.0f} MB (ru_maxrss)")
+    print(
+        f"  steady (after the ICMP sweep, gc and malloc_trim) {m.stages[-1][1]:.0f} MB, peak {m.stages[-1][2]:.0f} MB (ru_maxrss)"
+    )
 
     print()
     print(f"Profile: SNMP round over {args.profile_devices} devices ({m.profiled_jobs} jobs), cProfile own time")
@@ -614,10 +647,14 @@ def main() -> None:
     parser.add_argument("--snmp-in-flight", type=int, default=64, help="devices walked at once")
     parser.add_argument("--profile-devices", type=int, default=25)
     parser.add_argument("--minutes", type=int, default=2, help="simulated steady minutes of rules")
+    parser.add_argument("--own-environment", action="store_true", help="not systemd/monitord.service's Environment=")
     args = parser.parse_args()
+    if not args.own_environment:
+        under_unit_environment()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="capacity-") as folder:
-        measured = asyncio.run(measure(args, Path(folder)))
+        with thresholds():
+            measured = asyncio.run(measure(args, Path(folder)))
         report(measured, args)
     print(f"\nrun took {time.perf_counter() - started:.0f} s")
     held = max(measured.rules["loop"], measured.change[1])

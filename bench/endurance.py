@@ -58,7 +58,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import device_address, write_inventory  # noqa: E402
+from bench.capacity import device_address, under_unit_environment, write_inventory  # noqa: E402
 from bench.stall_trace import StallTrace  # noqa: E402
 from lab.faults import Faults  # noqa: E402
 from lab.isp import write_secret  # noqa: E402
@@ -70,7 +70,6 @@ from monitord.demo import until  # noqa: E402
 from monitord.model import NodeRef, Phase, Status  # noqa: E402
 
 LAG_PROBE = 0.1  # seconds the lag probe sleeps
-UNIT = ROOT / "systemd" / "monitord.service"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -233,25 +232,6 @@ def region_numbers(config: Config, lines: set[str]) -> tuple[set[str], int]:
     owners = Counter(line.phone for line in config.topology.lines.values() if line.phone)
     ours = {config.topology.lines[i].phone for i in lines} - {None}
     return {n for n in ours if n is not None and owners[n] == 1}, sum(owners[n] > 1 for n in ours if n is not None)
-
-
-def unit_environment(unit: Path = UNIT) -> dict[str, str]:
-    """The variables the shipped unit's `Environment=` lines set (the allocator's settings, read
-    by glibc as the process starts)."""
-    found = {}
-    for row in unit.read_text(encoding="utf-8").splitlines():
-        if row.startswith("Environment="):
-            for assignment in row.removeprefix("Environment=").split():
-                name, value = assignment.split("=", 1)
-                found[name] = value
-    return found
-
-
-def under_unit_environment() -> None:
-    """Start this bench again under the unit's environment, unless it runs there already."""
-    wanted = unit_environment()
-    if any(os.environ.get(name) != value for name, value in wanted.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
 
 
 def rss_mb() -> float:

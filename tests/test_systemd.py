@@ -116,8 +116,8 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening():
 
 def test_the_unit_caps_malloc_arenas_and_the_end_to_end_bench_runs_under_it():
     """Two glibc arenas and a fixed mmap threshold (docs/benchmarks.md, "The whole daemon's
-    memory"); bench/endurance.py measures the daemon under the unit's own environment."""
-    from bench.endurance import unit_environment
+    memory"); bench/endurance.py and bench/capacity.py measure the daemon under the unit's own environment."""
+    from bench.capacity import unit_environment
 
     wanted = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
     assert unit_settings(UNIT.read_text(encoding="utf-8"))["Environment"] == [f"{k}={v}" for k, v in wanted.items()]
