@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-# The collector's thresholds while the daemon runs (CPython's: 700, 10, 10). At 100,000 lines the
-# polls and sends keep thousands of containers alive for a second or so (samples, coroutines):
-# young passes every 700 new ones caught them alive and moved them on, and a full pass, which
-# holds the loop from whatever thread runs it (35-120 ms over the 40,000-175,000 objects then
-# alive), came every 8-10 s: 62-71 in ten minutes of bench/endurance.py. Young passes every
-# 10,000 let most die young, and a full pass waits for 100 passes of the middle generation: none
-# came in ten or twenty minutes of the same bench (docs/benchmarks.md, "Eleventh pass").
-THRESHOLDS = (10_000, 10, 100)
+# The collector's thresholds while the daemon runs (CPython's: 700, 10, 10). A full pass holds
+# the loop from whatever thread runs it (35-120 ms over the 40,000-175,000 objects alive at
+# 100,000 lines) and came every 8-10 s: 62-71 in ten minutes of bench/endurance.py. It now waits
+# for 100 passes of the middle generation (docs/benchmarks.md, "Eleventh pass"). Young passes
+# stay CPython's: every 10,000 new containers instead, a million lines held 512 MiB more and
+# spent 8 CPU-s a minute more on its rules in bench/capacity.py ("Thirteenth pass").
+THRESHOLDS = (700, 10, 100)
 GROWTH, MINIMUM = 1.05, 1000  # freeze again once 5% and 1,000 more of the lasting state are known
 SETTLED = 120.0  # ... or once any more is known and none has been added for this many seconds
 
