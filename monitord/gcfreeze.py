@@ -21,7 +21,7 @@ from contextlib import contextmanager
 # the loop from whatever thread runs it (35-120 ms over the 40,000-175,000 objects alive at
 # 100,000 lines) and came every 8-10 s: 62-71 in ten minutes of bench/endurance.py. It now waits
 # for 100 passes of the middle generation (docs/benchmarks.md, "Eleventh pass"). Young passes
-# stay CPython's: every 10,000 new containers instead, a million lines held 512 MiB more and
+# stay CPython's: every 10,000 new containers instead, a million lines held 511 MiB more and
 # spent 8 CPU-s a minute more on its rules in bench/capacity.py ("Thirteenth pass").
 THRESHOLDS = (700, 10, 100)
 GROWTH, MINIMUM = 1.05, 1000  # freeze again once 5% and 1,000 more of the lasting state are known
