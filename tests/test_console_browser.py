@@ -16,14 +16,16 @@ import asyncio
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -38,6 +40,24 @@ from tests.test_track_browser import ARTIFACTS, browser
 
 pytest_plugins = ["tests.http_fixtures"]
 on_daemon_loop = pytest.mark.asyncio(loop_scope="session")
+T = TypeVar("T")
+
+
+def unless_replaced(condition: Callable[[webdriver.Chrome], T]) -> Callable[[webdriver.Chrome], T | None]:
+    """The condition, not yet met while the page replaces the element it reads: chromedriver reports
+    such an element as stale or, caught mid-replace, as a node that "does not belong to the document"."""
+
+    def met(driver: webdriver.Chrome) -> T | None:
+        try:
+            return condition(driver)
+        except StaleElementReferenceException:
+            return None
+        except WebDriverException as error:
+            if "does not belong to the document" not in str(error):
+                raise
+            return None
+
+    return met
 
 
 class Person:
@@ -56,14 +76,14 @@ class Person:
     def wait_for(self, css: str, timeout: float, containing: str = "") -> str:
         """The element's text once it is there (and holds `containing`); read inside the wait, since
         a click's page may still be loading and the board's refresh replaces its rows."""
-        wait = WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException])
+        wait = WebDriverWait(self.driver, timeout)
         texts = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, css) if containing in e.text][:1] or None  # noqa: E731
-        return str(wait.until(texts)[0])
+        return str(wait.until(unless_replaced(texts))[0])
 
     def click(self, element_id: str) -> None:
         """Click it, found again if the board's refresh replaced it meanwhile."""
-        wait = WebDriverWait(self.driver, 10, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: d.find_element(By.ID, element_id).click() or True)
+        wait = WebDriverWait(self.driver, 10)
+        wait.until(unless_replaced(lambda d: d.find_element(By.ID, element_id).click() or True))
 
     def sign_in(self, user: str, password: str) -> None:
         self.driver.get(f"{self.url}/console?lang=en")  # sent on to the sign-in page
