@@ -3,14 +3,15 @@ rolled up into 5-minute min/avg/max per line and metric (monitord/rollups.py), w
 per device and period, merged into hourly rows, pruned past `history.five_minutes` and
 `history.hourly`; and the lists of flapping and drifting lines (monitord/trends.py).
 
-The loop's share is handing each poll's line readings to a thread of its own (`take`: one
-`submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the samples:
-while a period's close rests (below), polls queue behind it, and 544 of them once held 25,000
-samples and their `NodeRef`s there, which every full GC pass walked; the GC does not track the
-tuples, and the samples go once the engine has them. The thread adds them up, packs the period
-once it is over, merges the hours and reads for the API, on a connection of its own. A period's
-close and an hour's merge rest between devices (monitord/pace.py): half a second of the thread's
-CPU at 100,000 lines must not hold the loop off the interpreter. Its writes take the store's
+The loop's share is handing each poll's line readings to a thread that adds them up (`take`:
+one `submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the
+samples: the GC does not track the tuples, and the samples go once the engine has them. That
+thread does nothing else, so polls never wait there for long: queued behind a period's close,
+the readings' values once held 65 MB at 100,000 lines, which the heap kept after they went
+(docs/benchmarks.md, "Fourteenth pass"). A second thread packs the periods closed, merges the
+hours, writes and reads for the API, on a connection of its own. A period's close and an hour's
+merge rest between devices (monitord/pace.py): half a second of the thread's CPU at 100,000
+lines must not hold the loop off the interpreter. Its writes take the store's
 `turn` in batches of WRITE_BATCH rows, as the engine's steps do (monitord/stepwriter.py), so
 SQLite never makes the loop or the steps wait out a long transaction.
 
@@ -85,10 +86,11 @@ class LineHistory:
         self._store = store
         self._current = current
         self._clock = clock
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-rollups")
+        self._adder = ThreadPoolExecutor(1, thread_name_prefix="monitord-readings")  # owns `_period`
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitord-rollups")  # owns the rest
         self._db: Database | None = None
         self._period: Accumulator | None = None
-        self._closed: list[Rollup] = []  # packed, waiting for the turn
+        self._packed: list[Rollup] = []  # waiting for the turn
         self._written_until: int | None = None  # end of the latest 5-minute period written
         self._hours_done: int | None = None  # start of the latest hour rolled up
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +110,7 @@ class LineHistory:
                 if s.outcome is Outcome.OK and s.target.level == "line" and s.values
             ]
             if readings:
-                self._thread.submit(self._add, readings)
+                self._adder.submit(self._add, readings)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -123,12 +125,13 @@ class LineHistory:
         except self._store.errors as error:
             log.warning("line quality of the last minutes not written: %s", error)
         await self._on_thread(self._close_connection)
+        self._adder.shutdown()
         self._thread.shutdown()
 
     async def flush(self) -> int:
         """Close the period in progress now (the rest of it will not be kept) and write it, with
         every period closed before it."""
-        await self._on_thread(self._close_period)
+        await asyncio.get_running_loop().run_in_executor(self._adder, self._close_period)
         return await self.write_due()
 
     async def _run(self) -> None:
@@ -148,6 +151,7 @@ class LineHistory:
     async def write_due(self) -> int:
         """Close the period if it is over, write the closed ones and the hours they complete."""
         async with self._writing:  # one at a time: a flush returns once all it closed is written
+            await asyncio.get_running_loop().run_in_executor(self._adder, lambda: self._close_if_over(self._clock()))
             rows = await self._on_thread(lambda: self._due(self._clock()))
             await self.write(rows)
         return len(rows)
@@ -185,7 +189,7 @@ class LineHistory:
         set, nearest first (whether they are still OK is the engine's to say)."""
         return await self._on_thread(lambda: self._drifting(margin))
 
-    # --- the thread's side ----------------------------------------------------------------------
+    # --- the threads' side ---------------------------------------------------------------------
 
     async def _on_thread(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work)
@@ -201,6 +205,7 @@ class LineHistory:
             self._db = None
 
     def _add(self, readings: list[Reading]) -> None:
+        """On the adder."""
         period = self._period
         for at, line, values in readings:
             if period is None or at >= period.end:
@@ -209,15 +214,21 @@ class LineHistory:
             period.add(line, values)
 
     def _close_period(self) -> None:
+        """On the adder: the period handed to the other thread, to be packed there at once."""
         period, self._period = self._period, None
         if period is not None and len(period):
-            lines = self._current().topology.lines
-            self._closed += paced(period.rollups(lambda line: found.device if (found := lines.get(line)) else None))
+            self._thread.submit(self._pack, period)
 
-    def _due(self, now: float) -> list[Rollup]:
+    def _close_if_over(self, now: float) -> None:
         if self._period is not None and now >= self._period.end + LATE:
             self._close_period()
-        rows, self._closed = self._closed, []
+
+    def _pack(self, period: Accumulator) -> None:
+        lines = self._current().topology.lines
+        self._packed += paced(period.rollups(lambda line: found.device if (found := lines.get(line)) else None))
+
+    def _due(self, now: float) -> list[Rollup]:
+        rows, self._packed = self._packed, []
         if not self.fed:
             self._written_until = int(now - OTHERS_WRITE)
         return rows + self._hourly() if self.merges else rows

@@ -4,6 +4,7 @@ loop, merged into hours, pruned, read back, and what a restart keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
 import random
@@ -273,13 +274,13 @@ def count_rows(store: Store, step: int) -> int:
         db.close()
 
 
-async def test_polls_queued_behind_a_busy_history_thread_hold_no_samples(rollups: tuple[LineHistory, Clock, Store]) -> None:
-    """While a period's close rests between devices, polls queue behind it: what they leave
-    there is tuples of atoms that the GC stops tracking, not their samples (which every full pass
-    walked); once the thread is free, their readings are added up all the same."""
+async def test_polls_queued_behind_a_busy_adder_hold_no_samples(rollups: tuple[LineHistory, Clock, Store]) -> None:
+    """Polls that wait for the thread adding up their readings leave there tuples of atoms that
+    the GC stops tracking, not their samples (which every full pass walked); once the thread is
+    free, their readings are added up all the same."""
     history, clock, _ = rollups
     busy = threading.Event()
-    history._thread.submit(busy.wait)
+    history._adder.submit(busy.wait)
     try:
         polls = [poll(device, T0 + 10 + k, 10.0) for k in range(5) for device in ("d0", "d1")]
         for samples in polls:
@@ -292,6 +293,28 @@ async def test_polls_queued_behind_a_busy_history_thread_hold_no_samples(rollups
         busy.set()
     clock.now = T0 + FIVE_MINUTES + LATE
     assert await history.write_due() == 2, "a row per device for the period"
+
+
+async def test_readings_are_added_up_while_the_last_period_is_packed(rollups: tuple[LineHistory, Clock, Store]) -> None:
+    """A period's close rests between devices for seconds at 100,000 lines: the polls meanwhile
+    are added up into the next period as they come, not queued behind it with their values."""
+    history, clock, store = rollups
+    for device in ("d0", "d1"):
+        history.take(poll(device, T0 + 10, 10.0))
+    busy = threading.Event()
+    history._thread.submit(busy.wait)  # the packing thread, stuck in a close
+    try:
+        for device in ("d0", "d1"):
+            history.take(poll(device, T0 + FIVE_MINUTES + 10, 12.0))  # the first period closes
+        added = await asyncio.get_running_loop().run_in_executor(history._adder, lambda: history._period)
+        assert added is not None and added.start == T0 + FIVE_MINUTES and len(added) == len(LINES)
+    finally:
+        busy.set()
+    clock.now = T0 + 2 * FIVE_MINUTES + LATE
+    assert await history.write_due() == 4, "both periods written, a row per device each"
+    assert count_rows(store, FIVE_MINUTES) == 4
+    points = await history.points("d0", "s1", FIVE_MINUTES, T0, T0 + HOUR)
+    assert [(at, p[LEVEL][1]) for at, p in points] == [(T0, 11.0), (T0 + FIVE_MINUTES, 13.0)]
 
 
 async def test_periods_are_written_merged_into_hours_and_read_back(rollups: tuple[LineHistory, Clock, Store]) -> None:
