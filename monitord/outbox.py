@@ -58,6 +58,7 @@ import functools
 import logging
 import random
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ class Outbox:
         self._probe_at: dict[str, float] = {}  # monotonic: the held channel's next probe
         self._age_floor: dict[str, float] = {}  # wall: held time does not count toward max_age
         self._retiring: set[asyncio.Task[None]] = set()
+        self._bugs_logged: set[tuple[str, str, str, int | None]] = set()  # (channel, exception, file, line)
 
     @property
     def holds(self) -> Mapping[str, Hold]:
@@ -413,6 +415,7 @@ class Outbox:
                     self._release(channel)  # refused for itself: the peer is up and took the credentials
         except Exception as error:  # a notifier bug must not stop the channel
             reason = f"unexpected {type(error).__name__} in the {channel} notifier"
+            self._log_bug(item, error, reason)
             bug = DeliveryError(reason, retryable=True, kind="notifier_bug")
             async with self._store.turn:
                 self._failed(item, bug, policy, reconciles(type(notifier)))
@@ -423,6 +426,19 @@ class Outbox:
         finally:
             self._busy[channel] -= 1
             self._wake[channel].set()
+
+    def _log_bug(self, item: OutboxItem, error: Exception, reason: str) -> None:
+        """The traceback someone needs to fix the notifier, once per place it is raised: a bug
+        that every notice meets must not bury the log under 12,500 copies. The customer's
+        address is masked in it, as in every other line about a notice."""
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        place = (item.notification.channel, type(error).__qualname__, where.filename, where.lineno)
+        if place in self._bugs_logged:
+            return
+        self._bugs_logged.add(place)
+        n = item.notification
+        told = masked("".join(traceback.format_exception(error)).rstrip(), n)
+        log.error("%s (notice %s; retried; logged once per place):\n%s", reason, masked(n.key, n), told)
 
     async def _attempt(self, notifier: Notifier, item: OutboxItem) -> tuple[str, bool]:
         """Send, unless an earlier attempt whose answer was lost did reach the peer. One of several

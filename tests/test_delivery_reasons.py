@@ -5,6 +5,7 @@ collector over the real outbox sending to a real local SMS gateway (lab/sms_gate
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import time
@@ -21,6 +22,7 @@ from monitord.metrics import DEAD_HELP, FAILED_HELP, DaemonCollector
 from monitord.model import ChannelCause, DeadReason, Notification, RetryReason
 from monitord.outbox import Outbox
 from monitord.store import Store
+from notices.templates import mask_phone
 from notifiers.base import ChannelError, DeliveryError, connection_failure, http_failure
 from tests.outbox_fixtures import FAST, drain, queue, store  # noqa: F401  (fixtures)
 from tests.test_outbox_hold import stop
@@ -149,3 +151,31 @@ async def test_an_exception_in_a_notifier_is_a_notifier_bug(store: Store) -> Non
     await until(lambda: box.counts["sms"].failed >= 1, 10, "the notifier to fail")
     await stop(box, runner)
     assert nonzero(failures(box)) == {("monitord_notifications_failed_total", "sms", "notifier_bug"): box.counts["sms"].failed}
+
+
+class QuotesTheNumber(Broken):
+    """A bug whose message quotes the customer's number, as a gateway's error text often does."""
+
+    async def send(self, item: Notification) -> str:
+        return {}[item.recipient]  # type: ignore[no-any-return]
+
+
+async def test_a_notifier_bug_is_logged_with_its_traceback_once_and_the_number_masked(
+    store: Store,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue(store, [sms(1), sms(2), sms(3)])
+    box = Outbox(store, {"sms": QuotesTheNumber()}, {"sms": FAST}, rng=random.Random(7))
+    with caplog.at_level(logging.ERROR, logger="monitord"):
+        runner = asyncio.create_task(box.run())
+        await until(lambda: box.counts["sms"].failed >= 6, 10, "every notice to fail twice")
+        await stop(box, runner)
+    bugs = [r.getMessage() for r in caplog.records if "Traceback (most recent call last)" in r.getMessage()]
+    assert len(bugs) == 1, "one traceback for one place, however many notices meet it"
+    [told] = bugs
+    assert (
+        told.startswith("unexpected KeyError in the sms notifier") and "in send" in told and "return {}[item.recipient]" in told
+    )
+    for n in (1, 2, 3):
+        assert sms(n).recipient not in told
+    assert mask_phone(sms(1).recipient) in told or mask_phone(sms(2).recipient) in told or mask_phone(sms(3).recipient) in told
