@@ -3,17 +3,17 @@ rolled up into 5-minute min/avg/max per line and metric (monitord/rollups.py), w
 per device and period, merged into hourly rows, pruned past `history.five_minutes` and
 `history.hourly`; and the lists of flapping and drifting lines (monitord/trends.py).
 
-The loop's share is handing each poll's line readings to a thread that adds them up (`take`:
-one `submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the
-samples: the GC does not track the tuples, and the samples go once the engine has them. That
-thread does nothing else, so polls never wait there for long: queued behind a period's close,
-the readings' values once held 65 MB at 100,000 lines, which the heap kept after they went
-(docs/benchmarks.md, "Fourteenth pass"). A second thread packs the periods closed, merges the
-hours, writes and reads for the API, on a connection of its own. A period's close and an hour's
-merge rest between devices (monitord/pace.py): half a second of the thread's CPU at 100,000
-lines must not hold the loop off the interpreter. Its writes take the store's
-`turn` in batches of WRITE_BATCH rows, as the engine's steps do (monitord/stepwriter.py), so
-SQLite never makes the loop or the steps wait out a long transaction.
+The loop's share is handing each poll's line readings to a thread that adds them up (`take`: one
+`submit`, whatever the poll's size), as (time, line, values) tuples of atoms, not the samples: the
+GC does not track the tuples, and the samples go once the engine has them. That thread does nothing
+else, so polls never wait there for long: queued behind a period's close, the readings' values held
+65 MB at 100,000 lines in bench/capacity.py, whose polls come about six times as fast as in real
+time, and the heap kept it after they went (docs/benchmarks.md, "Fourteenth pass"). A second thread
+packs the periods closed, merges the hours, writes and reads for the API, on a connection of its
+own. A period's close and an hour's merge rest between devices (monitord/pace.py): half a second of
+the thread's CPU at 100,000 lines must not hold the loop off the interpreter. Its writes take the
+store's `turn` in batches of WRITE_BATCH rows, as the engine's steps do (monitord/stepwriter.py),
+so SQLite never makes the loop or the steps wait out a long transaction.
 
 A period is closed by the first sample of a later one, or LATE seconds after its end when no
 sample came; a sample that arrives after its period was closed counts in the next. The period
