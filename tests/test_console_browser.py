@@ -28,6 +28,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lab.isp import console_password
@@ -84,6 +85,15 @@ class Person:
         """Click it, found again if the board's refresh replaced it meanwhile."""
         wait = WebDriverWait(self.driver, 10)
         wait.until(unless_replaced(lambda d: d.find_element(By.ID, element_id).click() or True))
+
+    def submit(self, element_id: str) -> str:
+        """Press a form's button and read the message of the page the post leads to: the page
+        still shown may hold the last one's message ("Kaydedildi." before "İptal edildi.")."""
+        shown = self.driver.find_elements(By.ID, "message")
+        self.click(element_id)
+        if shown:
+            WebDriverWait(self.driver, 10).until(staleness_of(shown[0]))
+        return self.wait_for("#message", 10)
 
     def sign_in(self, user: str, password: str) -> None:
         self.driver.get(f"{self.url}/console?lang=en")  # sent on to the sign-in page
@@ -143,14 +153,12 @@ def use_the_console(
         person.wait_for("#node", 10)
         driver.find_element(By.ID, "node").send_keys(node)
         driver.find_element(By.ID, "comment").send_keys("DSLAM arızası, ekip yolda")
-        driver.find_element(By.ID, "silence").click()
-        seen["silenced"] = person.wait_for("#message", 10)
+        seen["silenced"] = person.submit("silence")
         seen["silences"] = driver.find_element(By.TAG_NAME, "table").text
         seen["page_width"] = driver.execute_script("return document.documentElement.scrollWidth;")
         person.shot("silenced")
         silence_id = driver.find_element(By.CSS_SELECTOR, "button[id^=expire-]").get_attribute("id")
-        person.click(str(silence_id))
-        seen["silence_ended"] = person.wait_for("#message", 10)
+        seen["silence_ended"] = person.submit(str(silence_id))
 
         driver.find_element(By.LINK_TEXT, "Bölge / santral / cihaz").click()
         seen["tree"] = person.wait_for(f"#exchange-{exchange} > summary", 10)
@@ -168,12 +176,10 @@ def use_the_console(
         for field_id, value in (("start", start), ("end", end)):  # a datetime-local field, as its picker fills it
             driver.execute_script("arguments[0].value = arguments[1];", driver.find_element(By.ID, field_id), value)
         driver.find_element(By.ID, "reason").send_keys("Kart değişimi")
-        driver.find_element(By.ID, "plan").click()
-        seen["planned"] = person.wait_for("#message", 10)
+        seen["planned"] = person.submit("plan")
         seen["windows"] = driver.find_element(By.TAG_NAME, "table").text
         person.shot("maintenance")
-        person.click(str(driver.find_element(By.CSS_SELECTOR, "button[id^=cancel-]").get_attribute("id")))
-        seen["cancelled"] = person.wait_for("#message", 10)
+        seen["cancelled"] = person.submit(str(driver.find_element(By.CSS_SELECTOR, "button[id^=cancel-]").get_attribute("id")))
         driver.find_element(By.ID, "sign-out").click()
         person.wait_for("#sign-in", 10)
         seen["after_sign_out"] = driver.current_url
