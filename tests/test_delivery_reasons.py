@@ -176,6 +176,5 @@ async def test_a_notifier_bug_is_logged_with_its_traceback_once_and_the_number_m
     assert (
         told.startswith("unexpected KeyError in the sms notifier") and "in send" in told and "return {}[item.recipient]" in told
     )
-    for n in (1, 2, 3):
-        assert sms(n).recipient not in told
-    assert mask_phone(sms(1).recipient) in told or mask_phone(sms(2).recipient) in told or mask_phone(sms(3).recipient) in told
+    assert not any(sms(n).recipient in told for n in (1, 2, 3))
+    assert any(mask_phone(sms(n).recipient) in told for n in (1, 2, 3)), "the number it quoted, masked"
