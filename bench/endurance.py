@@ -58,7 +58,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity import device_address, under_unit_environment, write_inventory  # noqa: E402
+from bench.capacity import device_address, rss_mb, under_unit_environment, write_inventory  # noqa: E402
 from bench.stall_trace import StallTrace  # noqa: E402
 from lab.faults import Faults  # noqa: E402
 from lab.isp import write_secret  # noqa: E402
@@ -232,13 +232,6 @@ def region_numbers(config: Config, lines: set[str]) -> tuple[set[str], int]:
     owners = Counter(line.phone for line in config.topology.lines.values() if line.phone)
     ours = {config.topology.lines[i].phone for i in lines} - {None}
     return {n for n in ours if n is not None and owners[n] == 1}, sum(owners[n] > 1 for n in ours if n is not None)
-
-
-def rss_mb() -> float:
-    for row in Path("/proc/self/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
-            return int(row.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def process_cpu(pids: list[int]) -> float:
