@@ -112,7 +112,7 @@ async def test_ping_loopback_ipv4_and_ipv6(pinger: Pinger) -> None:
     for address in ("127.0.0.1", "::1", "0:0::1"):
         result = await pinger.ping(address, count=3, interval=0.01, timeout=1.0)
         assert (result.address, result.sent, result.received, result.error) == (address, 3, 3, None)
-        assert all(0 < rtt < 1000 for rtt in result.rtt_ms)
+        assert all(0 <= rtt < 1000 for rtt in result.rtt_ms)  # 0: counted from the send (tests/test_icmp_c.py)
         assert to_sample(result, NODE, 0.0).outcome is Outcome.OK
 
 
